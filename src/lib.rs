@@ -1,1 +1,13 @@
+//! fundtrail: a tamper-evident, event-sourced audit ledger for subsidy funds.
+//!
+//! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+pub mod chain;
+pub mod cli;
+pub mod domain;
+pub mod encoding;
+pub mod import;
+pub mod ledger;
+pub mod store;
+pub mod validate;
+pub mod view;

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `fundtrail` binary: parses arguments, runs the command, prints, and exits with the
+//! documented code. All behaviour lives in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use fundtrail::cli::{run, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let code = match run(&cli) {
+        Ok(output) => {
+            let printed = if cli.json {
+                writeln!(stdout, "{}", pretty(&output.json))
+            } else {
+                write!(stdout, "{}", output.text)
+            };
+            if printed.is_err() {
+                // A closed pipe (`| head`) is not an error of ours.
+                return ExitCode::from(output.code);
+            }
+            output.code
+        }
+        Err(failure) => {
+            if cli.json {
+                let _ = writeln!(stdout, "{}", pretty(&failure.json));
+            }
+            eprintln!("error: {}", failure.message);
+            failure.code
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}

@@ -1,1 +1,57 @@
-pub fn placeholder() {}
+//! Read models of the fundtrail ledger: pure folds over a small vocabulary of
+//! [`Fact`]s, with no IO and no dependency on the ledger crate.
+//!
+//! The ledger maps each of its events to at most one fact (an enrollment, an
+//! allocation, a payment, a reversal) and feeds them in seq order to
+//! [`ReadModels::apply`]; other events go to [`ReadModels::skip`]. Seqs must
+//! be dense from 1, and any error leaves the models exactly as they were.
+//!
+//! Three models are maintained:
+//! - **household balances** ([`ReadModels::household`]): per household and
+//!   program the net amount, live payments and person-times, plus the
+//!   household's total and its enrollment;
+//! - **district totals** ([`ReadModels::totals`]): net amount, live payments,
+//!   distinct households reached and person-times, grouped by any mix of
+//!   sub-district, community, program, year and month, optionally filtered;
+//! - **fund balances** ([`ReadModels::funds`]): per program, allocated,
+//!   disbursed and remaining.
+//!
+//! The rule for corrections: **a reversal removes the target payment from the
+//! target's cell.** Reporting treats a reversed payment as never paid, so the
+//! reversal subtracts the target's amount, one payment and its persons from
+//! the year/month (and household, program, place) of the *target's* value
+//! date, whatever day the reversal itself happens. A reversal carries copies
+//! of the target's fields, so no model keeps per-event data; the fold checks
+//! that they fit what is live and rejects them otherwise.
+//!
+//! State grows with households, programs, places and months, never with the
+//! number of events: totals are kept as a small data cube (see the `cells`
+//! module) whose every shape answers a family of queries directly.
+//! A household's one-household history is not state but the pure function
+//! [`trail`].
+//!
+//! Money is `i64` fen (1 yuan = 100 fen) with checked arithmetic throughout;
+//! [`format_fen`] prints it as yuan. All maps are `BTreeMap`, so iteration and
+//! serialized bytes are deterministic.
+
+mod cells;
+mod error;
+mod funds;
+mod households;
+mod intern;
+mod models;
+mod money;
+mod tally;
+mod totals;
+mod trail;
+mod vocab;
+
+pub use error::ProjectionError;
+pub use funds::FundRow;
+pub use households::{Enrollment, HouseholdBalance, ProgramTally};
+pub use models::{Applied, ReadModels, StateSize, FIRST_SEQ};
+pub use money::{format_fen, FEN_PER_YUAN};
+pub use tally::Tally;
+pub use totals::{GroupKey, TotalsQuery, TotalsRow};
+pub use trail::{trail, TrailEntry, TrailInput, TrailKind};
+pub use vocab::{Date, Fact, PaymentKind, YearMonth, MONTHS_PER_YEAR};

@@ -1,0 +1,170 @@
+//! The cells a payment lands in.
+//!
+//! A payment of household `h` (in sub-district `s`, community `c`) in program
+//! `p` on a date in month `m` of year `y` is counted in:
+//! - 6 household cells: program {any, p} x period {all time, y, m};
+//! - 18 group cells: the same 6, each at place {district, s, c}.
+//!
+//! Together the group cells form a small data cube with 18 shapes; every
+//! totals query is answered from exactly one shape, so nothing is summed at
+//! query time, and distinct households are exact: a household counts in a
+//! group cell when its household cell of the same program and period holds
+//! a live payment, and the fold updates that count on every 0 <-> 1 change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::intern::{CommunityId, ProgramId, SubdistrictId};
+use crate::vocab::{Date, YearMonth};
+
+/// The time bucket of a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum Period {
+    All,
+    Year(i32),
+    Month(YearMonth),
+}
+
+impl Period {
+    /// The three periods a date falls in, coarsest first.
+    pub(crate) fn of(date: Date) -> [Period; 3] {
+        [
+            Period::All,
+            Period::Year(date.year),
+            Period::Month(date.year_month()),
+        ]
+    }
+
+    fn level(self) -> PeriodLevel {
+        match self {
+            Period::All => PeriodLevel::All,
+            Period::Year(_) => PeriodLevel::Year,
+            Period::Month(_) => PeriodLevel::Month,
+        }
+    }
+
+    pub(crate) fn year(self) -> Option<i32> {
+        match self {
+            Period::All => None,
+            Period::Year(year) => Some(year),
+            Period::Month(month) => Some(month.year),
+        }
+    }
+
+    pub(crate) fn month(self) -> Option<YearMonth> {
+        match self {
+            Period::Month(month) => Some(month),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum PeriodLevel {
+    All,
+    Year,
+    Month,
+}
+
+/// The place bucket of a group cell. A community implies its sub-district.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum Place {
+    District,
+    Subdistrict(SubdistrictId),
+    Community(CommunityId),
+}
+
+impl Place {
+    fn level(self) -> PlaceLevel {
+        match self {
+            Place::District => PlaceLevel::District,
+            Place::Subdistrict(_) => PlaceLevel::Subdistrict,
+            Place::Community(_) => PlaceLevel::Community,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum PlaceLevel {
+    District,
+    Subdistrict,
+    Community,
+}
+
+/// A household's own cell: program (`None` = all programs) and period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct HouseholdCell {
+    pub(crate) program: Option<ProgramId>,
+    pub(crate) period: Period,
+}
+
+impl HouseholdCell {
+    /// The household cells one payment in `program` on `date` lands in.
+    pub(crate) fn touched(program: ProgramId, date: Date) -> impl Iterator<Item = HouseholdCell> {
+        [None, Some(program)].into_iter().flat_map(move |program| {
+            Period::of(date)
+                .into_iter()
+                .map(move |period| HouseholdCell { program, period })
+        })
+    }
+
+    /// The group cells at `places` that share this cell's program and period.
+    pub(crate) fn at(self, place: Place) -> GroupCell {
+        GroupCell {
+            place,
+            program: self.program,
+            period: self.period,
+        }
+    }
+}
+
+/// A district-totals cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct GroupCell {
+    pub(crate) place: Place,
+    pub(crate) program: Option<ProgramId>,
+    pub(crate) period: Period,
+}
+
+impl GroupCell {
+    pub(crate) fn shape(&self) -> Shape {
+        Shape {
+            place: self.place.level(),
+            by_program: self.program.is_some(),
+            period: self.period.level(),
+        }
+    }
+}
+
+/// Which of the 18 cuboids of the cube a group cell belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Shape {
+    pub(crate) place: PlaceLevel,
+    pub(crate) by_program: bool,
+    pub(crate) period: PeriodLevel,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intern::Id;
+
+    #[test]
+    fn a_payment_touches_six_distinct_household_cells() {
+        let date = Date {
+            year: 2019,
+            month: 3,
+            day: 9,
+        };
+        let cells: Vec<_> = HouseholdCell::touched(ProgramId::from_index(4), date).collect();
+        assert_eq!(cells.len(), 6);
+        let distinct: std::collections::BTreeSet<_> = cells.iter().collect();
+        assert_eq!(distinct.len(), 6);
+        assert!(cells.contains(&HouseholdCell {
+            program: Some(ProgramId::from_index(4)),
+            period: Period::Month(YearMonth {
+                year: 2019,
+                month: 3
+            }),
+        }));
+    }
+}

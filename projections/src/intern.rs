@@ -1,0 +1,152 @@
+//! Name tables: each distinct household, program, sub-district and community
+//! name gets a small integer id, so the hot maps have `Copy` keys and the
+//! fold allocates nothing per payment.
+
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProjectionError;
+
+/// An id minted by an [`Interner`]; `u32` because ids index a `Vec` and four
+/// billion distinct names is far beyond any district.
+pub(crate) trait Id: Copy {
+    fn from_index(index: u32) -> Self;
+    fn index(self) -> usize;
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+        pub(crate) struct $name(u32);
+
+        impl Id for $name {
+            fn from_index(index: u32) -> Self {
+                $name(index)
+            }
+            fn index(self) -> usize {
+                // u32 -> usize is lossless on every target this crate supports (>= 32-bit).
+                self.0 as usize
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A household, by its id string.
+    HouseholdId
+);
+id_type!(
+    /// A program, by its code.
+    ProgramId
+);
+id_type!(
+    /// A sub-district, by name.
+    SubdistrictId
+);
+id_type!(
+    /// A community, by (sub-district, name): names repeat across sub-districts.
+    CommunityId
+);
+
+/// A two-way table between names and ids. Ids are dense and handed out in
+/// first-seen order, so replaying the same facts yields the same table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Interner<K: Ord, I> {
+    ids: BTreeMap<K, u32>,
+    names: Vec<K>,
+    #[serde(skip)]
+    marker: PhantomData<I>,
+}
+
+impl<K: Ord, I> Default for Interner<K, I> {
+    fn default() -> Self {
+        Interner {
+            ids: BTreeMap::new(),
+            names: Vec::new(),
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<K: Ord + Clone, I: Id> Interner<K, I> {
+    /// The id of a name already in the table.
+    pub(crate) fn get<Q>(&self, name: &Q) -> Option<I>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.ids.get(name).map(|&index| I::from_index(index))
+    }
+
+    /// The id `name` has, or would get from [`Interner::intern`], without
+    /// changing the table (so a fact can be checked before anything is written).
+    pub(crate) fn resolve<Q>(&self, name: &Q) -> Result<I, ProjectionError>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        match self.get(name) {
+            Some(id) => Ok(id),
+            None => self.next_id(),
+        }
+    }
+
+    /// The id of `name`, adding it to the table if new.
+    pub(crate) fn intern(&mut self, name: K) -> Result<I, ProjectionError> {
+        if let Some(id) = self.get(&name) {
+            return Ok(id);
+        }
+        let id = self.next_id()?;
+        let index = self.names.len();
+        self.ids.insert(name.clone(), index_u32(index)?);
+        self.names.push(name);
+        Ok(id)
+    }
+
+    /// The name behind an id this table minted.
+    pub(crate) fn name(&self, id: I) -> &K {
+        self.names
+            .get(id.index())
+            .expect("ids are only minted by this interner and never removed")
+    }
+
+    fn next_id(&self) -> Result<I, ProjectionError> {
+        index_u32(self.names.len()).map(I::from_index)
+    }
+}
+
+fn index_u32(index: usize) -> Result<u32, ProjectionError> {
+    u32::try_from(index).map_err(|_| ProjectionError::Overflow { what: "name table" })
+}
+
+/// Every name table the read models share.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Names {
+    pub(crate) households: Interner<String, HouseholdId>,
+    pub(crate) programs: Interner<String, ProgramId>,
+    pub(crate) subdistricts: Interner<String, SubdistrictId>,
+    pub(crate) communities: Interner<(SubdistrictId, String), CommunityId>,
+}
+
+impl Names {
+    pub(crate) fn program(&self, id: ProgramId) -> &str {
+        self.programs.name(id)
+    }
+
+    pub(crate) fn subdistrict(&self, id: SubdistrictId) -> &str {
+        self.subdistricts.name(id)
+    }
+
+    /// The sub-district a community belongs to.
+    pub(crate) fn community_subdistrict(&self, id: CommunityId) -> SubdistrictId {
+        self.communities.name(id).0
+    }
+
+    pub(crate) fn community(&self, id: CommunityId) -> &str {
+        &self.communities.name(id).1
+    }
+}

@@ -1,0 +1,385 @@
+//! `ReadModels`: the three maintained read models and the seq they reached.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cells::{GroupCell, HouseholdCell, Place};
+use crate::error::ProjectionError;
+use crate::funds::{FundRow, FundState};
+use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
+use crate::intern::{HouseholdId, Id, Names, ProgramId};
+use crate::tally::{Delta, Sign, Tally, TallyError};
+use crate::totals::{GroupTally, Reach, Totals, TotalsQuery, TotalsRow};
+use crate::vocab::{Date, Fact};
+
+/// Seq numbers are dense and the first event of a ledger is seq 1.
+pub const FIRST_SEQ: u64 = 1;
+
+/// The last event folded in: the main crate checks on open that its log still
+/// has this hash at this seq before catching up from `seq + 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+/// Household balances, district totals and fund balances, folded from facts.
+///
+/// The whole value is the snapshot: serialize it (bincode) and reload it.
+/// Two values built from the same events compare equal, so a rebuild can be
+/// checked against maintained state with `==`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadModels {
+    applied: Option<Applied>,
+    names: Names,
+    /// Indexed by `HouseholdId`.
+    households: Vec<HouseholdState>,
+    totals: Totals,
+    funds: BTreeMap<ProgramId, FundState>,
+}
+
+/// Sizes of the maintained state, to show it tracks households and groups,
+/// not events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateSize {
+    pub households: usize,
+    pub household_cells: usize,
+    pub group_cells: usize,
+    pub programs: usize,
+}
+
+/// A payment or a reversal, reduced to what the models need.
+struct Change<'a> {
+    household: &'a str,
+    program: &'a str,
+    date: Date,
+    delta: Delta,
+    /// The reversed payment's seq, for error messages; `None` for payments.
+    reverses: Option<u64>,
+}
+
+/// Every new value a change writes, computed before anything is written so a
+/// failing fact leaves the models untouched.
+struct Plan {
+    household: HouseholdId,
+    program: ProgramId,
+    household_cells: Vec<(HouseholdCell, Tally)>,
+    group_cells: Vec<(GroupCell, GroupTally)>,
+    fund: FundState,
+}
+
+impl ReadModels {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last event folded in, `None` for a fresh model.
+    pub fn applied(&self) -> Option<Applied> {
+        self.applied
+    }
+
+    /// The seq the next `apply` or `skip` must carry.
+    pub fn next_seq(&self) -> Result<u64, ProjectionError> {
+        match self.applied {
+            None => Ok(FIRST_SEQ),
+            Some(applied) => applied
+                .seq
+                .checked_add(1)
+                .ok_or(ProjectionError::Overflow { what: "seq" }),
+        }
+    }
+
+    /// Folds one fact. `seq` must be the next seq; on any error nothing changes.
+    pub fn apply(&mut self, seq: u64, hash: [u8; 32], fact: &Fact) -> Result<(), ProjectionError> {
+        self.expect_seq(seq)?;
+        self.fold(fact)?;
+        self.applied = Some(Applied { seq, hash });
+        Ok(())
+    }
+
+    /// Advances past an event that is not a fact, with the same seq check.
+    pub fn skip(&mut self, seq: u64, hash: [u8; 32]) -> Result<(), ProjectionError> {
+        self.expect_seq(seq)?;
+        self.applied = Some(Applied { seq, hash });
+        Ok(())
+    }
+
+    /// A household's enrollment and live balances; `None` if never enrolled.
+    pub fn household(&self, id: &str) -> Option<HouseholdBalance> {
+        let household = self.names.households.get(id)?;
+        let state = self.households.get(household.index())?;
+        Some(state.balance(id, &self.names))
+    }
+
+    /// District totals, rows sorted by key.
+    pub fn totals(&self, query: &TotalsQuery) -> Vec<TotalsRow> {
+        self.totals.query(&self.names, query)
+    }
+
+    /// Fund balances of every program with an allocation or a live payment,
+    /// sorted by program code.
+    pub fn funds(&self) -> Vec<FundRow> {
+        let mut rows: Vec<FundRow> = self
+            .funds
+            .iter()
+            .map(|(&program, fund)| FundRow {
+                program: self.names.program(program).to_owned(),
+                allocations: fund.allocations,
+                allocated_fen: fund.allocated_fen,
+                payments: fund.payments,
+                disbursed_fen: fund.disbursed_fen,
+                remaining_fen: fund.remaining_fen,
+            })
+            .collect();
+        rows.sort_by(|a, b| a.program.cmp(&b.program));
+        rows
+    }
+
+    /// How big the maintained state is.
+    pub fn size(&self) -> StateSize {
+        StateSize {
+            households: self.households.len(),
+            household_cells: self.households.iter().map(|h| h.cells.len()).sum(),
+            group_cells: self.totals.cell_count(),
+            programs: self.funds.len(),
+        }
+    }
+
+    fn expect_seq(&self, found: u64) -> Result<(), ProjectionError> {
+        let expected = self.next_seq()?;
+        if found != expected {
+            return Err(ProjectionError::Gap { expected, found });
+        }
+        Ok(())
+    }
+
+    fn fold(&mut self, fact: &Fact) -> Result<(), ProjectionError> {
+        match fact {
+            Fact::HouseholdEnrolled {
+                household,
+                subdistrict,
+                community,
+                category,
+                members,
+                enrolled_on,
+            } => {
+                let enrollment = Enrollment {
+                    subdistrict: subdistrict.clone(),
+                    community: community.clone(),
+                    category: category.clone(),
+                    members: *members,
+                    enrolled_on: *enrolled_on,
+                };
+                self.enroll(household, enrollment)
+            }
+            Fact::Allocated {
+                program,
+                amount_fen,
+                date,
+                source: _,
+            } => self.allocate(program, *amount_fen, *date),
+            Fact::Paid {
+                household,
+                program,
+                amount_fen,
+                persons,
+                date,
+                ..
+            } => self.change(&Change {
+                household,
+                program,
+                date: *date,
+                delta: Delta {
+                    sign: Sign::Add,
+                    amount_fen: *amount_fen,
+                    persons: *persons,
+                },
+                reverses: None,
+            }),
+            Fact::Reversed {
+                target_seq,
+                household,
+                program,
+                amount_fen,
+                persons,
+                target_date,
+                date,
+                ..
+            } => {
+                check_date(*date)?;
+                self.change(&Change {
+                    household,
+                    program,
+                    date: *target_date,
+                    delta: Delta {
+                        sign: Sign::Remove,
+                        amount_fen: *amount_fen,
+                        persons: *persons,
+                    },
+                    reverses: Some(*target_seq),
+                })
+            }
+        }
+    }
+
+    fn enroll(&mut self, household: &str, enrollment: Enrollment) -> Result<(), ProjectionError> {
+        check_date(enrollment.enrolled_on)?;
+        if self.names.households.get(household).is_some() {
+            return Err(ProjectionError::AlreadyEnrolled {
+                household: household.to_owned(),
+            });
+        }
+        // Resolve every name first: interning cannot fail after this.
+        self.names.households.resolve(household)?;
+        let subdistrict = self
+            .names
+            .subdistricts
+            .resolve(enrollment.subdistrict.as_str())?;
+        let community_key = (subdistrict, enrollment.community.clone());
+        self.names.communities.resolve(&community_key)?;
+
+        let subdistrict = self
+            .names
+            .subdistricts
+            .intern(enrollment.subdistrict.clone())?;
+        let community = self.names.communities.intern(community_key)?;
+        let id = self.names.households.intern(household.to_owned())?;
+        debug_assert_eq!(id.index(), self.households.len(), "household ids are dense");
+        self.households
+            .push(HouseholdState::new(enrollment, subdistrict, community));
+        Ok(())
+    }
+
+    fn allocate(
+        &mut self,
+        program: &str,
+        amount_fen: i64,
+        date: Date,
+    ) -> Result<(), ProjectionError> {
+        check_amount(amount_fen)?;
+        check_date(date)?;
+        let id = self.names.programs.resolve(program)?;
+        let fund = self
+            .fund(id)
+            .allocate(amount_fen)
+            .map_err(|_| ProjectionError::Overflow {
+                what: "fund balance",
+            })?;
+        self.names.programs.intern(program.to_owned())?;
+        self.funds.insert(id, fund);
+        Ok(())
+    }
+
+    fn change(&mut self, change: &Change<'_>) -> Result<(), ProjectionError> {
+        check_amount(change.delta.amount_fen)?;
+        check_date(change.date)?;
+        let household = self.names.households.get(change.household).ok_or_else(|| {
+            ProjectionError::UnknownHousehold {
+                household: change.household.to_owned(),
+            }
+        })?;
+        let program = match change.delta.sign {
+            Sign::Add => self.names.programs.resolve(change.program)?,
+            // Nothing was ever paid in an unknown program, so nothing to reverse.
+            Sign::Remove => self
+                .names
+                .programs
+                .get(change.program)
+                .ok_or_else(|| change.error(TallyError::Underflow))?,
+        };
+        let plan = self
+            .plan(household, program, change)
+            .map_err(|e| change.error(e))?;
+        self.names.programs.intern(change.program.to_owned())?;
+        self.commit(plan);
+        Ok(())
+    }
+
+    fn plan(
+        &self,
+        household: HouseholdId,
+        program: ProgramId,
+        change: &Change<'_>,
+    ) -> Result<Plan, TallyError> {
+        let state = self
+            .households
+            .get(household.index())
+            .expect("every interned household has a state");
+        let places = [
+            Place::District,
+            Place::Subdistrict(state.subdistrict),
+            Place::Community(state.community),
+        ];
+        let mut household_cells = Vec::new();
+        let mut group_cells = Vec::new();
+        for cell in HouseholdCell::touched(program, change.date) {
+            let before = state.cell(&cell);
+            let after = before.apply(change.delta)?;
+            let reach = Reach::between(before, after);
+            for place in places {
+                let group = cell.at(place);
+                let value = self.totals.get(&group).apply(change.delta, reach)?;
+                group_cells.push((group, value));
+            }
+            household_cells.push((cell, after));
+        }
+        Ok(Plan {
+            household,
+            program,
+            household_cells,
+            group_cells,
+            fund: self.fund(program).pay(change.delta)?,
+        })
+    }
+
+    fn commit(&mut self, plan: Plan) {
+        if let Some(state) = self.households.get_mut(plan.household.index()) {
+            for (cell, tally) in plan.household_cells {
+                state.put(cell, tally);
+            }
+        }
+        for (cell, value) in plan.group_cells {
+            self.totals.put(cell, value);
+        }
+        if plan.fund.is_empty() {
+            self.funds.remove(&plan.program);
+        } else {
+            self.funds.insert(plan.program, plan.fund);
+        }
+    }
+
+    fn fund(&self, program: ProgramId) -> FundState {
+        self.funds.get(&program).copied().unwrap_or_default()
+    }
+}
+
+impl Change<'_> {
+    fn error(&self, error: TallyError) -> ProjectionError {
+        match (error, self.reverses) {
+            (TallyError::Underflow, Some(target_seq)) => ProjectionError::ReversalMismatch {
+                target_seq,
+                household: self.household.to_owned(),
+                program: self.program.to_owned(),
+                target_date: self.date,
+            },
+            _ => ProjectionError::Overflow {
+                what: "payment tallies",
+            },
+        }
+    }
+}
+
+fn check_amount(amount_fen: i64) -> Result<(), ProjectionError> {
+    if amount_fen < 0 {
+        return Err(ProjectionError::NegativeAmount { amount_fen });
+    }
+    Ok(())
+}
+
+fn check_date(date: Date) -> Result<(), ProjectionError> {
+    if !date.is_valid() {
+        return Err(ProjectionError::InvalidDate { date });
+    }
+    Ok(())
+}

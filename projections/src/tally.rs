@@ -1,0 +1,149 @@
+use serde::{Deserialize, Serialize};
+
+/// Live payments summed: net amount, how many, and how many person-times.
+///
+/// Invariant: every field is non-negative, and `payments == 0` implies the
+/// other two are zero too (the fold rejects reversals that would break this),
+/// so a tally with no payments is empty and its cell is dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub net_fen: i64,
+    pub payments: u64,
+    pub person_times: u64,
+}
+
+/// Whether a change adds a payment or removes (reverses) one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sign {
+    Add,
+    Remove,
+}
+
+/// One payment's contribution to every tally it lands in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delta {
+    pub(crate) sign: Sign,
+    pub(crate) amount_fen: i64,
+    pub(crate) persons: u32,
+}
+
+/// Why a tally could not take a delta; the caller adds the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TallyError {
+    /// A sum left its integer range.
+    Overflow,
+    /// Removing more than is live (a reversal that does not fit).
+    Underflow,
+}
+
+impl Tally {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.payments == 0
+    }
+
+    /// The tally after `delta`, computed with checked arithmetic only.
+    pub(crate) fn apply(self, delta: Delta) -> Result<Tally, TallyError> {
+        match delta.sign {
+            Sign::Add => self.add(delta),
+            Sign::Remove => self.remove(delta),
+        }
+    }
+
+    fn add(self, delta: Delta) -> Result<Tally, TallyError> {
+        Ok(Tally {
+            net_fen: self
+                .net_fen
+                .checked_add(delta.amount_fen)
+                .ok_or(TallyError::Overflow)?,
+            payments: self.payments.checked_add(1).ok_or(TallyError::Overflow)?,
+            person_times: self
+                .person_times
+                .checked_add(u64::from(delta.persons))
+                .ok_or(TallyError::Overflow)?,
+        })
+    }
+
+    fn remove(self, delta: Delta) -> Result<Tally, TallyError> {
+        let next = Tally {
+            net_fen: self
+                .net_fen
+                .checked_sub(delta.amount_fen)
+                .ok_or(TallyError::Overflow)?,
+            payments: self.payments.checked_sub(1).ok_or(TallyError::Underflow)?,
+            person_times: self
+                .person_times
+                .checked_sub(u64::from(delta.persons))
+                .ok_or(TallyError::Underflow)?,
+        };
+        // A residue after the last live payment is gone means the reversal's
+        // copied amount or persons differ from the payment it names.
+        let residue = next.payments == 0 && (next.net_fen != 0 || next.person_times != 0);
+        if next.net_fen < 0 || residue {
+            return Err(TallyError::Underflow);
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(sign: Sign, amount_fen: i64, persons: u32) -> Delta {
+        Delta {
+            sign,
+            amount_fen,
+            persons,
+        }
+    }
+
+    #[test]
+    fn add_then_remove_returns_to_empty() {
+        let t = Tally::default().apply(delta(Sign::Add, 500, 2));
+        assert_eq!(
+            t,
+            Ok(Tally {
+                net_fen: 500,
+                payments: 1,
+                person_times: 2
+            })
+        );
+        let back = t.and_then(|t| t.apply(delta(Sign::Remove, 500, 2)));
+        assert_eq!(back, Ok(Tally::default()));
+    }
+
+    #[test]
+    fn add_overflow_is_reported() {
+        let t = Tally {
+            net_fen: i64::MAX,
+            payments: 1,
+            person_times: 0,
+        };
+        assert_eq!(t.apply(delta(Sign::Add, 1, 0)), Err(TallyError::Overflow));
+    }
+
+    #[test]
+    fn removing_more_than_live_is_underflow() {
+        let t = Tally {
+            net_fen: 100,
+            payments: 1,
+            person_times: 1,
+        };
+        assert_eq!(
+            t.apply(delta(Sign::Remove, 101, 1)),
+            Err(TallyError::Underflow)
+        );
+        assert_eq!(
+            t.apply(delta(Sign::Remove, 100, 2)),
+            Err(TallyError::Underflow)
+        );
+        assert_eq!(
+            t.apply(delta(Sign::Remove, 99, 1)),
+            Err(TallyError::Underflow)
+        );
+        assert_eq!(
+            Tally::default().apply(delta(Sign::Remove, 0, 0)),
+            Err(TallyError::Underflow)
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! District totals: a data cube of live payments, answered one shape at a time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cells::{GroupCell, PeriodLevel, Place, PlaceLevel, Shape};
+use crate::intern::{Names, ProgramId, SubdistrictId};
+use crate::tally::{Delta, Tally, TallyError};
+use crate::vocab::YearMonth;
+
+/// A key to group district totals by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GroupKey {
+    Subdistrict,
+    /// A community is identified within its sub-district (names may repeat
+    /// across sub-districts), so rows grouped by community also carry the
+    /// sub-district.
+    Community,
+    Program,
+    Year,
+    /// Year and month together, printed `YYYY-MM`.
+    Month,
+}
+
+/// What to total. `by` lists the grouping keys (order and repeats do not
+/// matter; rows always sort by sub-district, community, program, year,
+/// month). An empty `by` gives one grand-total row. Filters narrow the
+/// payments counted; a filter naming something never seen gives no rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalsQuery {
+    pub by: Vec<GroupKey>,
+    pub year: Option<i32>,
+    pub month: Option<YearMonth>,
+    pub subdistrict: Option<String>,
+    pub program: Option<String>,
+}
+
+/// One group's totals. Key fields not grouped by are `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalsRow {
+    pub subdistrict: Option<String>,
+    pub community: Option<String>,
+    pub program: Option<String>,
+    pub year: Option<i32>,
+    pub month: Option<YearMonth>,
+    /// Sum of live payments.
+    pub net_fen: i64,
+    /// Number of live payments.
+    pub payments: u64,
+    /// Households with at least one live payment in the group.
+    pub households: u64,
+    pub person_times: u64,
+}
+
+type RowKey<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i32>,
+    Option<YearMonth>,
+);
+
+impl TotalsRow {
+    fn key(&self) -> RowKey<'_> {
+        (
+            self.subdistrict.as_deref(),
+            self.community.as_deref(),
+            self.program.as_deref(),
+            self.year,
+            self.month,
+        )
+    }
+}
+
+/// A group cell's content: the tally plus how many households reach it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupTally {
+    pub(crate) tally: Tally,
+    pub(crate) households: u64,
+}
+
+/// How a payment changes whether its household is reached by a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Unchanged,
+    /// The household's first live payment in the cell.
+    Gained,
+    /// The household's last live payment in the cell was reversed.
+    Lost,
+}
+
+impl Reach {
+    pub(crate) fn between(before: Tally, after: Tally) -> Reach {
+        match (before.is_empty(), after.is_empty()) {
+            (true, false) => Reach::Gained,
+            (false, true) => Reach::Lost,
+            _ => Reach::Unchanged,
+        }
+    }
+}
+
+impl GroupTally {
+    pub(crate) fn apply(self, delta: Delta, reach: Reach) -> Result<GroupTally, TallyError> {
+        let households = match reach {
+            Reach::Unchanged => Some(self.households),
+            Reach::Gained => self.households.checked_add(1),
+            Reach::Lost => self.households.checked_sub(1),
+        };
+        Ok(GroupTally {
+            tally: self.tally.apply(delta)?,
+            households: households.ok_or(TallyError::Underflow)?,
+        })
+    }
+}
+
+/// The maintained cube: for each of the 18 shapes, its non-empty cells.
+/// Size is bounded by places x programs x months, never by payments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Totals {
+    cubes: BTreeMap<Shape, BTreeMap<GroupCell, GroupTally>>,
+}
+
+impl Totals {
+    pub(crate) fn get(&self, cell: &GroupCell) -> GroupTally {
+        self.cubes
+            .get(&cell.shape())
+            .and_then(|cube| cube.get(cell))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Stores a cell, dropping it once it holds no live payment.
+    pub(crate) fn put(&mut self, cell: GroupCell, value: GroupTally) {
+        let shape = cell.shape();
+        if value.tally.is_empty() {
+            if let Some(cube) = self.cubes.get_mut(&shape) {
+                cube.remove(&cell);
+                if cube.is_empty() {
+                    self.cubes.remove(&shape);
+                }
+            }
+        } else {
+            self.cubes.entry(shape).or_default().insert(cell, value);
+        }
+    }
+
+    /// Number of stored group cells (for sizing reports).
+    pub(crate) fn cell_count(&self) -> usize {
+        self.cubes.values().map(BTreeMap::len).sum()
+    }
+
+    pub(crate) fn query(&self, names: &Names, query: &TotalsQuery) -> Vec<TotalsRow> {
+        let Some(filter) = Filter::resolve(names, query) else {
+            return Vec::new();
+        };
+        let Some(cube) = self.cubes.get(&shape_for(query)) else {
+            return Vec::new();
+        };
+        let grouping = Grouping::of(&query.by);
+        let mut rows: Vec<TotalsRow> = cube
+            .iter()
+            .filter(|(cell, _)| filter.accepts(names, cell))
+            .map(|(cell, value)| grouping.row(names, cell, value))
+            .collect();
+        // Cells iterate in id (first-seen) order; reports want name order.
+        rows.sort_by(|a, b| a.key().cmp(&b.key()));
+        rows
+    }
+}
+
+/// The one shape whose cells are exactly the query's groups: fine enough for
+/// every grouped or filtered key, and no finer, so each group is one cell
+/// and distinct households are read, never summed.
+fn shape_for(query: &TotalsQuery) -> Shape {
+    let has = |key| query.by.contains(&key);
+    let place = if has(GroupKey::Community) {
+        PlaceLevel::Community
+    } else if has(GroupKey::Subdistrict) || query.subdistrict.is_some() {
+        PlaceLevel::Subdistrict
+    } else {
+        PlaceLevel::District
+    };
+    let period = if has(GroupKey::Month) || query.month.is_some() {
+        PeriodLevel::Month
+    } else if has(GroupKey::Year) || query.year.is_some() {
+        PeriodLevel::Year
+    } else {
+        PeriodLevel::All
+    };
+    Shape {
+        place,
+        by_program: has(GroupKey::Program) || query.program.is_some(),
+        period,
+    }
+}
+
+/// A query's filters with names resolved to ids.
+struct Filter {
+    year: Option<i32>,
+    month: Option<YearMonth>,
+    subdistrict: Option<SubdistrictId>,
+    program: Option<ProgramId>,
+}
+
+impl Filter {
+    /// `None` when a filter names a sub-district or program never seen, so
+    /// nothing can match.
+    fn resolve(names: &Names, query: &TotalsQuery) -> Option<Filter> {
+        let subdistrict = match &query.subdistrict {
+            Some(name) => Some(names.subdistricts.get(name.as_str())?),
+            None => None,
+        };
+        let program = match &query.program {
+            Some(name) => Some(names.programs.get(name.as_str())?),
+            None => None,
+        };
+        Some(Filter {
+            year: query.year,
+            month: query.month,
+            subdistrict,
+            program,
+        })
+    }
+
+    fn accepts(&self, names: &Names, cell: &GroupCell) -> bool {
+        let year_ok = self.year.is_none_or(|y| cell.period.year() == Some(y));
+        let month_ok = self.month.is_none_or(|m| cell.period.month() == Some(m));
+        let program_ok = self.program.is_none_or(|p| cell.program == Some(p));
+        let subdistrict_ok = self
+            .subdistrict
+            .is_none_or(|s| subdistrict_of(names, cell.place) == Some(s));
+        year_ok && month_ok && program_ok && subdistrict_ok
+    }
+}
+
+fn subdistrict_of(names: &Names, place: Place) -> Option<SubdistrictId> {
+    match place {
+        Place::District => None,
+        Place::Subdistrict(id) => Some(id),
+        Place::Community(id) => Some(names.community_subdistrict(id)),
+    }
+}
+
+/// Which key fields a row fills in.
+struct Grouping {
+    subdistrict: bool,
+    community: bool,
+    program: bool,
+    year: bool,
+    month: bool,
+}
+
+impl Grouping {
+    fn of(by: &[GroupKey]) -> Grouping {
+        let has = |key| by.contains(&key);
+        Grouping {
+            subdistrict: has(GroupKey::Subdistrict) || has(GroupKey::Community),
+            community: has(GroupKey::Community),
+            program: has(GroupKey::Program),
+            year: has(GroupKey::Year),
+            month: has(GroupKey::Month),
+        }
+    }
+
+    fn row(&self, names: &Names, cell: &GroupCell, value: &GroupTally) -> TotalsRow {
+        let community = match cell.place {
+            Place::Community(id) => Some(names.community(id).to_owned()),
+            _ => None,
+        };
+        TotalsRow {
+            subdistrict: self
+                .subdistrict
+                .then(|| subdistrict_of(names, cell.place))
+                .flatten()
+                .map(|id| names.subdistrict(id).to_owned()),
+            community: community.filter(|_| self.community),
+            program: self
+                .program
+                .then_some(cell.program)
+                .flatten()
+                .map(|id| names.program(id).to_owned()),
+            year: self.year.then(|| cell.period.year()).flatten(),
+            month: self.month.then(|| cell.period.month()).flatten(),
+            net_fen: value.tally.net_fen,
+            payments: value.tally.payments,
+            households: value.households,
+            person_times: value.tally.person_times,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cells::Period;
+
+    fn query(by: &[GroupKey]) -> TotalsQuery {
+        TotalsQuery {
+            by: by.to_vec(),
+            ..TotalsQuery::default()
+        }
+    }
+
+    #[test]
+    fn shape_is_as_fine_as_grouping_and_filters_need() {
+        assert_eq!(
+            shape_for(&query(&[])),
+            Shape {
+                place: PlaceLevel::District,
+                by_program: false,
+                period: PeriodLevel::All
+            }
+        );
+        assert_eq!(
+            shape_for(&query(&[GroupKey::Year, GroupKey::Subdistrict])),
+            Shape {
+                place: PlaceLevel::Subdistrict,
+                by_program: false,
+                period: PeriodLevel::Year
+            }
+        );
+        let filtered = TotalsQuery {
+            by: vec![GroupKey::Community],
+            month: Some(YearMonth {
+                year: 2019,
+                month: 2,
+            }),
+            program: Some("p".into()),
+            ..TotalsQuery::default()
+        };
+        assert_eq!(
+            shape_for(&filtered),
+            Shape {
+                place: PlaceLevel::Community,
+                by_program: true,
+                period: PeriodLevel::Month
+            }
+        );
+    }
+
+    #[test]
+    fn period_helpers_expose_year_and_month() {
+        let m = YearMonth {
+            year: 2018,
+            month: 7,
+        };
+        assert_eq!(Period::Month(m).year(), Some(2018));
+        assert_eq!(Period::Month(m).month(), Some(m));
+        assert_eq!(Period::Year(2018).month(), None);
+        assert_eq!(Period::All.year(), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! The byte form of a stored event (FORMAT.md, "Record").
+//!
+//! A record is one format-version byte followed by the bincode 1.3.3 encoding of
+//! [`RecordV1`] with fixed-width little-endian integers. The chain hash is computed over
+//! exactly these bytes, so the encoding must never drift: bincode is pinned to an exact
+//! version, the configuration is fixed here in one place, and golden vectors in the tests
+//! fail on any change.
+
+use bincode::Options;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    date_to_days, days_to_date, Category, Enrollment, HouseholdId, PaymentKind, Seq,
+};
+
+/// The first byte of every record. A new layout gets a new number; old records keep theirs.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// No valid record comes near this size (every text field is bounded); the limit stops a
+/// corrupted length prefix from asking the decoder for gigabytes.
+pub const MAX_RECORD_BYTES: u64 = 16 * 1024;
+
+/// Byte offset of the little-endian u64 `seq` inside a record (after the version byte).
+pub const SEQ_OFFSET: usize = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record is empty")]
+    Empty,
+    #[error("unknown record format version {0}")]
+    UnknownVersion(u8),
+    #[error("record does not decode: {0}")]
+    Malformed(String),
+    #[error("record holds an invalid value: {0}")]
+    InvalidValue(String),
+}
+
+fn options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(MAX_RECORD_BYTES)
+        .reject_trailing_bytes()
+}
+
+/// Version 1 of the stored record. Field order is the byte order: never reorder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordV1 {
+    pub seq: u64,
+    /// When the event was recorded: microseconds since 1970-01-01T00:00:00Z.
+    pub recorded_at_us: i64,
+    /// Who recorded it: a person's name or an API token's name.
+    pub actor: String,
+    /// The external reference, unique in the ledger.
+    pub reference: String,
+    pub body: Body,
+}
+
+/// The event types. Variants are encoded by index (u32): new ones are only ever appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    HouseholdEnrolled(EnrolledV1),
+    FundAllocation(AllocationV1),
+    Disbursement(PaymentV1),
+    InsurancePurchase(PaymentV1),
+    CondolencePayment(PaymentV1),
+    InKindBenefit(PaymentV1),
+    Reversal(ReversalV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledV1 {
+    pub household: String,
+    pub subdistrict: String,
+    pub community: String,
+    /// 0 = bereaved (失独), 1 = disabled (伤残).
+    pub category: u8,
+    pub members: u32,
+    /// Days since 1970-01-01.
+    pub enrolled_on: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationV1 {
+    pub program: String,
+    pub amount_fen: i64,
+    pub value_date: i32,
+    /// The fund source, such as 区财政.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentV1 {
+    pub household: String,
+    pub program: String,
+    pub amount_fen: i64,
+    pub persons: u32,
+    pub value_date: i32,
+    pub memo: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalV1 {
+    pub target_seq: u64,
+    pub target_reference: String,
+    pub household: String,
+    pub program: String,
+    pub amount_fen: i64,
+    pub persons: u32,
+    pub value_date: i32,
+    pub reason: String,
+}
+
+impl Body {
+    /// The event type's name as the CLI, the export and the import speak it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Body::HouseholdEnrolled(_) => "household_enrolled",
+            Body::FundAllocation(_) => "fund_allocation",
+            Body::Reversal(_) => "reversal",
+            other => other.payment().map_or("unknown", |(kind, _)| kind.code()),
+        }
+    }
+
+    /// The payment kind and fields, for the four payment types.
+    pub fn payment(&self) -> Option<(PaymentKind, &PaymentV1)> {
+        match self {
+            Body::Disbursement(p) => Some((PaymentKind::Disbursement, p)),
+            Body::InsurancePurchase(p) => Some((PaymentKind::InsurancePurchase, p)),
+            Body::CondolencePayment(p) => Some((PaymentKind::CondolencePayment, p)),
+            Body::InKindBenefit(p) => Some((PaymentKind::InKindBenefit, p)),
+            _ => None,
+        }
+    }
+
+    pub fn from_payment(kind: PaymentKind, payment: PaymentV1) -> Body {
+        match kind {
+            PaymentKind::Disbursement => Body::Disbursement(payment),
+            PaymentKind::InsurancePurchase => Body::InsurancePurchase(payment),
+            PaymentKind::CondolencePayment => Body::CondolencePayment(payment),
+            PaymentKind::InKindBenefit => Body::InKindBenefit(payment),
+        }
+    }
+
+    /// The household an event concerns, if any.
+    pub fn household(&self) -> Option<&str> {
+        match self {
+            Body::HouseholdEnrolled(e) => Some(&e.household),
+            Body::FundAllocation(_) => None,
+            Body::Reversal(r) => Some(&r.household),
+            other => other.payment().map(|(_, p)| p.household.as_str()),
+        }
+    }
+
+    /// The program an event concerns, if any.
+    pub fn program(&self) -> Option<&str> {
+        match self {
+            Body::HouseholdEnrolled(_) => None,
+            Body::FundAllocation(a) => Some(&a.program),
+            Body::Reversal(r) => Some(&r.program),
+            other => other.payment().map(|(_, p)| p.program.as_str()),
+        }
+    }
+
+    /// The value date, in days since 1970-01-01.
+    pub fn value_date(&self) -> i32 {
+        match self {
+            Body::HouseholdEnrolled(e) => e.enrolled_on,
+            Body::FundAllocation(a) => a.value_date,
+            Body::Reversal(r) => r.value_date,
+            other => other.payment().map_or(0, |(_, p)| p.value_date),
+        }
+    }
+}
+
+pub fn category_code(category: Category) -> u8 {
+    match category {
+        Category::Bereaved => 0,
+        Category::Disabled => 1,
+    }
+}
+
+impl EnrolledV1 {
+    pub fn from_domain(e: &Enrollment) -> EnrolledV1 {
+        EnrolledV1 {
+            household: e.household.to_string(),
+            subdistrict: e.subdistrict.clone(),
+            community: e.community.clone(),
+            category: category_code(e.category),
+            members: e.members,
+            enrolled_on: date_to_days(e.enrolled_on),
+        }
+    }
+
+    /// Back to the domain type; stored records were checked on append, so a failure here
+    /// means the record is corrupt.
+    pub fn to_domain(&self) -> Result<Enrollment, DecodeError> {
+        let category = match self.category {
+            0 => Category::Bereaved,
+            1 => Category::Disabled,
+            other => return Err(DecodeError::InvalidValue(format!("category {other}"))),
+        };
+        Ok(Enrollment {
+            household: HouseholdId::parse(&self.household)
+                .map_err(|e| DecodeError::InvalidValue(e.0))?,
+            subdistrict: self.subdistrict.clone(),
+            community: self.community.clone(),
+            category,
+            members: self.members,
+            enrolled_on: stored_date(self.enrolled_on)?,
+        })
+    }
+}
+
+/// A stored day number back to a date.
+pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
+    days_to_date(days).ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
+}
+
+/// Encodes a record: the version byte, then bincode.
+pub fn encode(record: &RecordV1) -> Vec<u8> {
+    let mut bytes = vec![FORMAT_VERSION];
+    options()
+        .serialize_into(&mut bytes, record)
+        .expect("records are bounded far below MAX_RECORD_BYTES and hold no maps");
+    bytes
+}
+
+/// Decodes stored record bytes.
+pub fn decode(bytes: &[u8]) -> Result<RecordV1, DecodeError> {
+    let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    options()
+        .deserialize(rest)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Reads the seq field without decoding the rest (verification checks density cheaply).
+pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
+    let raw = bytes.get(SEQ_OFFSET..SEQ_OFFSET + 8)?;
+    let raw: [u8; 8] = raw.try_into().ok()?;
+    Some(Seq(u64::from_le_bytes(raw)))
+}

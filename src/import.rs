@@ -1,0 +1,374 @@
+//! CSV batches: households and events, parsed row by row into commands with their line
+//! numbers. The files are streamed, never held whole, and may be read twice (the ledger
+//! checks every row before it writes any).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use crate::domain::{
+    check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
+    PaymentKind, ProgramCode, Reference, ReversalRequest,
+};
+use crate::ledger::{LedgerError, Row, RowSource};
+
+/// A field longer than this is refused before it is parsed: no valid value comes close.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
+/// Rows per import. A month's payments for the whole district are a few thousand rows; the
+/// cap bounds what one import may ask the ledger to check and hold in its indexes.
+pub const MAX_IMPORT_ROWS: u64 = 5_000_000;
+
+/// Progress is reported every this many rows.
+const PROGRESS_EVERY_ROWS: u64 = 4096;
+
+pub const HOUSEHOLD_COLUMNS: [&str; 6] = [
+    "household_id",
+    "subdistrict",
+    "community",
+    "category",
+    "members",
+    "enrolled_on",
+];
+
+pub const EVENT_COLUMNS: [&str; 8] = [
+    "date",
+    "type",
+    "household_id",
+    "program",
+    "amount",
+    "persons",
+    "reference",
+    "memo",
+];
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Households,
+    Events,
+}
+
+impl ImportKind {
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            ImportKind::Households => &HOUSEHOLD_COLUMNS,
+            ImportKind::Events => &EVENT_COLUMNS,
+        }
+    }
+}
+
+/// Called with the bytes read so far and the file's size.
+pub type Progress = Box<dyn FnMut(u64)>;
+
+/// A CSV file as a [`RowSource`].
+pub struct CsvFile {
+    path: PathBuf,
+    kind: ImportKind,
+    progress: Option<Progress>,
+}
+
+impl CsvFile {
+    pub fn new(path: &Path, kind: ImportKind) -> CsvFile {
+        CsvFile {
+            path: path.to_owned(),
+            kind,
+            progress: None,
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> CsvFile {
+        self.progress = Some(progress);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl RowSource for CsvFile {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        let file = File::open(&self.path)
+            .map_err(|e| LedgerError::Source(format!("{}: {e}", self.path.display())))?;
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::new(file));
+        let mut records = reader.into_records();
+        let columns = match records.next() {
+            Some(Ok(header)) => Columns::from_header(&header, self.kind)?,
+            Some(Err(e)) => return Err(header_rejection("header", e.to_string())),
+            None => return Err(header_rejection("header", "the file is empty".into())),
+        };
+        let kind = self.kind;
+        let mut progress = self.progress.as_mut();
+        let mut count = 0u64;
+        let rows = records.map(move |item| {
+            count += 1;
+            if count % PROGRESS_EVERY_ROWS == 0 {
+                if let (Some(p), Ok(r)) = (progress.as_mut(), &item) {
+                    p(r.position().map_or(0, |pos| pos.byte()));
+                }
+            }
+            parse_row(item, &columns, kind, count)
+        });
+        Ok(Box::new(rows))
+    }
+}
+
+fn header_rejection(field: &'static str, reason: String) -> LedgerError {
+    LedgerError::Rejected {
+        rejections: vec![crate::ledger::RowRejection {
+            line: 1,
+            field,
+            reason,
+        }],
+        total: 1,
+    }
+}
+
+/// Where each expected column sits in the file.
+struct Columns {
+    index: Vec<usize>,
+    width: usize,
+}
+
+impl Columns {
+    fn from_header(header: &csv::StringRecord, kind: ImportKind) -> Result<Columns, LedgerError> {
+        let names: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                if i == 0 {
+                    name.trim_start_matches('\u{feff}')
+                } else {
+                    name
+                }
+            })
+            .map(str::trim)
+            .collect();
+        let expected = kind.columns();
+        if let Some(unknown) = names.iter().find(|n| !expected.contains(n)) {
+            return Err(header_rejection(
+                "header",
+                format!(
+                    "unknown column {unknown:?}; expected {}",
+                    expected.join(",")
+                ),
+            ));
+        }
+        let mut index = Vec::with_capacity(expected.len());
+        for column in expected {
+            match names.iter().filter(|n| *n == column).count() {
+                1 => index.push(names.iter().position(|n| n == column).unwrap_or(0)),
+                0 => {
+                    return Err(header_rejection(
+                        "header",
+                        format!("missing column {column:?}"),
+                    ))
+                }
+                _ => {
+                    return Err(header_rejection(
+                        "header",
+                        format!("column {column:?} appears twice"),
+                    ))
+                }
+            }
+        }
+        Ok(Columns {
+            index,
+            width: names.len(),
+        })
+    }
+}
+
+/// One record's fields, by expected column, with the rejection helper.
+struct Fields<'r> {
+    record: &'r csv::StringRecord,
+    columns: &'r Columns,
+}
+
+type FieldResult<T> = Result<T, (&'static str, String)>;
+
+impl Fields<'_> {
+    fn get(&self, kind: ImportKind, column: &'static str) -> FieldResult<&str> {
+        let slot = kind
+            .columns()
+            .iter()
+            .position(|c| *c == column)
+            .expect("columns are looked up by their own names");
+        let text = self.record.get(self.columns.index[slot]).unwrap_or("");
+        if text.len() > MAX_FIELD_BYTES {
+            return Err((column, format!("is longer than {MAX_FIELD_BYTES} bytes")));
+        }
+        Ok(text)
+    }
+}
+
+fn parse_row(
+    item: Result<csv::StringRecord, csv::Error>,
+    columns: &Columns,
+    kind: ImportKind,
+    count: u64,
+) -> Row {
+    let record = match item {
+        Ok(record) => record,
+        Err(e) => {
+            let line = e.position().map_or(count + 1, |p| p.line());
+            return Row {
+                line,
+                command: Err(("row", e.to_string())),
+            };
+        }
+    };
+    let line = record.position().map_or(count + 1, |p| p.line());
+    let command = if count > MAX_IMPORT_ROWS {
+        Err((
+            "row",
+            format!("the file has more than {MAX_IMPORT_ROWS} rows"),
+        ))
+    } else if record.len() != columns.width {
+        Err((
+            "row",
+            format!(
+                "has {} fields, the header has {}",
+                record.len(),
+                columns.width
+            ),
+        ))
+    } else {
+        let fields = Fields {
+            record: &record,
+            columns,
+        };
+        match kind {
+            ImportKind::Households => parse_household(&fields),
+            ImportKind::Events => parse_event(&fields),
+        }
+    };
+    Row { line, command }
+}
+
+fn field<T, E: ToString>(column: &'static str, result: Result<T, E>) -> FieldResult<T> {
+    result.map_err(|e| (column, e.to_string()))
+}
+
+fn parse_household(f: &Fields) -> FieldResult<Command> {
+    let k = ImportKind::Households;
+    let household = field(
+        "household_id",
+        HouseholdId::parse(f.get(k, "household_id")?),
+    )?;
+    let subdistrict = field(
+        "subdistrict",
+        check_text(f.get(k, "subdistrict")?.trim(), true),
+    )?;
+    let community = field("community", check_text(f.get(k, "community")?.trim(), true))?;
+    let category: Category = field("category", f.get(k, "category")?.trim().parse())?;
+    let members = parse_count("members", f.get(k, "members")?)?;
+    let enrolled_on = field("enrolled_on", parse_date(f.get(k, "enrolled_on")?))?;
+    Ok(Command::Enroll(Enrollment {
+        household,
+        subdistrict,
+        community,
+        category,
+        members,
+        enrolled_on,
+    }))
+}
+
+fn parse_count(column: &'static str, text: &str) -> FieldResult<u32> {
+    text.trim()
+        .parse::<u32>()
+        .map_err(|_| (column, format!("{text:?} is not a whole number")))
+}
+
+/// The event types a file may hold.
+enum RowType {
+    Allocation,
+    Payment(PaymentKind),
+    Reversal,
+}
+
+fn parse_type(text: &str) -> FieldResult<RowType> {
+    match text {
+        "fund_allocation" => Ok(RowType::Allocation),
+        "reversal" => Ok(RowType::Reversal),
+        other => PaymentKind::ALL
+            .into_iter()
+            .find(|k| k.code() == other)
+            .map(RowType::Payment)
+            .ok_or_else(|| {
+                ("type", format!(
+                    "{other:?} is not fund_allocation, disbursement, insurance_purchase, condolence_payment, in_kind_benefit or reversal"
+                ))
+            }),
+    }
+}
+
+fn parse_event(f: &Fields) -> FieldResult<Command> {
+    let k = ImportKind::Events;
+    let date = field("date", parse_date(f.get(k, "date")?.trim()))?;
+    let row_type = parse_type(f.get(k, "type")?.trim())?;
+    let household = f.get(k, "household_id")?.trim();
+    let program = f.get(k, "program")?.trim();
+    let amount = field("amount", Money::parse(f.get(k, "amount")?))?;
+    let persons = match f.get(k, "persons")?.trim() {
+        "" => 1,
+        text => parse_count("persons", text)?,
+    };
+    let reference = field("reference", Reference::parse(f.get(k, "reference")?.trim()))?;
+    let memo = field("memo", check_text(f.get(k, "memo")?, false))?;
+    match row_type {
+        RowType::Allocation => {
+            if !household.is_empty() {
+                return Err(("household_id", "must be empty for a fund_allocation".into()));
+            }
+            let program = field("program", ProgramCode::parse(program))?;
+            Ok(Command::Allocate(Allocation {
+                program,
+                amount,
+                date,
+                reference,
+                source: memo,
+            }))
+        }
+        RowType::Payment(kind) => {
+            let household = required_household(household)?;
+            let program = field("program", ProgramCode::parse(program))?;
+            Ok(Command::Pay(Payment {
+                kind,
+                household,
+                program,
+                amount,
+                persons,
+                date,
+                reference,
+                memo,
+            }))
+        }
+        RowType::Reversal => {
+            let household = required_household(household)?;
+            let program = match program {
+                "" => None,
+                code => Some(field("program", ProgramCode::parse(code))?),
+            };
+            Ok(Command::Reverse(ReversalRequest {
+                target: reference,
+                household,
+                program,
+                amount,
+                date,
+                reason: memo,
+            }))
+        }
+    }
+}
+
+fn required_household(text: &str) -> FieldResult<HouseholdId> {
+    if text.is_empty() {
+        return Err(("household_id", "is required for this type".into()));
+    }
+    field("household_id", HouseholdId::parse(text))
+}

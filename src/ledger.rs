@@ -1,0 +1,577 @@
+//! The `Ledger`: opens the store, plans batches with the write-side rules, sequences and
+//! chains events, commits them atomically and durably, and verifies the chain.
+//!
+//! One `Ledger` value is the only writer of its directory (the store's lock guarantees one
+//! process; `&mut self` guarantees one writer inside it).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::chain::{chain_hash, ChainCheck, ChainFault};
+use crate::domain::{Command, EventHash, Reference, Seq};
+use crate::encoding::{decode, encode, Body, DecodeError, RecordV1};
+use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent};
+use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
+
+/// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
+/// vanish per event, small enough that a batch's encoded records stay a few MiB.
+pub const GROUP_COMMIT_EVENTS: usize = 10_000;
+
+/// An import reports at most this many rejected rows; the total is always counted.
+pub const MAX_REPORTED_REJECTIONS: usize = 100;
+
+const META_HEAD: &str = "head";
+const META_BUDGETS: &str = "budgets";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt ledger: {0}")]
+    Corrupt(String),
+    #[error("reading the input: {0}")]
+    Source(String),
+    #[error("{} of the rows were rejected; nothing was appended", total)]
+    Rejected {
+        rejections: Vec<RowRejection>,
+        total: usize,
+    },
+}
+
+/// A rejected input row: where it is, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRejection {
+    pub line: u64,
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// One input row: its line (or position) and the command, or why it did not parse.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub line: u64,
+    pub command: Result<Command, (&'static str, String)>,
+}
+
+/// A batch's rows, which the ledger may read twice: once to check them all, once to write.
+pub trait RowSource {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError>;
+}
+
+impl RowSource for Vec<Command> {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        Ok(Box::new(self.iter().enumerate().map(|(i, c)| Row {
+            line: i as u64 + 1,
+            command: Ok(c.clone()),
+        })))
+    }
+}
+
+/// Who records, and when.
+#[derive(Debug, Clone)]
+pub struct AppendContext {
+    pub actor: String,
+    /// Microseconds since the Unix epoch.
+    pub now_us: i64,
+}
+
+impl AppendContext {
+    pub fn now(actor: impl Into<String>) -> AppendContext {
+        AppendContext {
+            actor: actor.into(),
+            now_us: chrono::Utc::now().timestamp_micros(),
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendSummary {
+    pub appended: u64,
+    pub duplicates: u64,
+    /// Per row, the seq it was appended at or already had; kept for batches of at most
+    /// [`GROUP_COMMIT_EVENTS`] rows, empty for larger ones.
+    pub seqs: Vec<Seq>,
+    pub head: Head,
+}
+
+/// The committed end of the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Head {
+    pub size: u64,
+    pub hash: EventHash,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub checked: u64,
+    pub head: Head,
+    pub fault: Option<ChainFault>,
+}
+
+pub struct Ledger {
+    store: Store,
+    head: Head,
+    households: BTreeMap<String, HouseholdInfo>,
+    budgets: Budgets,
+}
+
+impl Ledger {
+    /// Creates a new, empty ledger in `dir`.
+    pub fn init(dir: &Path) -> Result<Ledger, LedgerError> {
+        let store = Store::open(dir, OpenMode::Create)?;
+        let mut batch = StoreBatch::default();
+        batch.put_meta(META_HEAD, meta_bytes(&Head::default()));
+        store.write_durable(batch)?;
+        Ledger::load(store)
+    }
+
+    /// Opens an existing ledger, discarding any uncommitted tail a crash left behind.
+    pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
+        let store = Store::open(dir, OpenMode::Existing)?;
+        Ledger::load(store)
+    }
+
+    fn load(store: Store) -> Result<Ledger, LedgerError> {
+        let head: Head = read_meta(&store, META_HEAD)?
+            .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
+        let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
+        let mut ledger = Ledger {
+            store,
+            head,
+            households: BTreeMap::new(),
+            budgets,
+        };
+        ledger.discard_uncommitted()?;
+        ledger.households = ledger.load_households()?;
+        Ok(ledger)
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    pub fn households(&self) -> &BTreeMap<String, HouseholdInfo> {
+        &self.households
+    }
+
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
+        Ok(self.store.size_on_disk()?)
+    }
+
+    /// Appends commands as one atomic, durable batch.
+    pub fn append(
+        &mut self,
+        commands: Vec<Command>,
+        ctx: &AppendContext,
+    ) -> Result<AppendSummary, LedgerError> {
+        self.append_rows(&mut { commands }, ctx)
+    }
+
+    /// Appends every row, or none: all rows are checked first and every rejection is
+    /// reported (up to [`MAX_REPORTED_REJECTIONS`]). Batches of up to
+    /// [`GROUP_COMMIT_EVENTS`] rows are written in one pass; larger ones are read a second
+    /// time and written in chunks that stay invisible until the head moves in the last one.
+    pub fn append_rows(
+        &mut self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<AppendSummary, LedgerError> {
+        let checked = self.check_rows(source)?;
+        let mut writer = BatchWriter::new(self.head, ctx);
+        let (planner_budgets, new_households, summary) = match checked {
+            Checked::Small {
+                planned,
+                budgets,
+                households,
+                seqs,
+                duplicates,
+            } => {
+                for (seq, reference, body) in planned {
+                    writer.add(seq, reference, body);
+                }
+                (
+                    budgets,
+                    households,
+                    AppendSummary {
+                        seqs,
+                        duplicates,
+                        ..Default::default()
+                    },
+                )
+            }
+            Checked::Large => self.write_large(source, &mut writer)?,
+        };
+        let appended = writer.appended;
+        let head = writer.head;
+        let mut batch = writer.finish();
+        if appended == 0 {
+            return Ok(AppendSummary {
+                head: self.head,
+                ..summary
+            });
+        }
+        batch.put_meta(META_HEAD, meta_bytes(&head));
+        batch.put_meta(META_BUDGETS, meta_bytes(&planner_budgets));
+        self.store.write_durable(batch)?;
+        self.head = head;
+        self.budgets = planner_budgets;
+        self.households.extend(new_households);
+        Ok(AppendSummary {
+            appended,
+            head,
+            ..summary
+        })
+    }
+
+    /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
+    fn check_rows(&self, source: &mut dyn RowSource) -> Result<Checked, LedgerError> {
+        let mut planner = Planner::new(
+            self,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+        );
+        let mut rejections = Vec::new();
+        let mut total_rejected = 0usize;
+        let mut planned = Vec::new();
+        let mut seqs = Vec::new();
+        let mut duplicates = 0u64;
+        let mut large = false;
+        for row in source.rows()? {
+            let outcome = match &row.command {
+                Ok(command) => planner.plan(command),
+                Err((field, reason)) => Err(PlanError::Rejected(crate::validate::Rejection {
+                    field,
+                    reason: reason.clone(),
+                })),
+            };
+            match outcome {
+                Ok(Planned::Append {
+                    seq,
+                    reference,
+                    body,
+                }) => {
+                    if !large {
+                        seqs.push(seq);
+                        planned.push((seq, reference, body));
+                    }
+                }
+                Ok(Planned::Duplicate(seq)) => {
+                    duplicates += 1;
+                    if !large {
+                        seqs.push(seq);
+                    }
+                }
+                Err(PlanError::Rejected(r)) => {
+                    total_rejected += 1;
+                    if rejections.len() < MAX_REPORTED_REJECTIONS {
+                        rejections.push(RowRejection {
+                            line: row.line,
+                            field: r.field,
+                            reason: r.reason,
+                        });
+                    }
+                }
+                Err(PlanError::Lookup(e)) => return Err(LedgerError::Corrupt(e)),
+            }
+            if seqs.len() > GROUP_COMMIT_EVENTS {
+                large = true;
+                planned = Vec::new();
+                seqs = Vec::new();
+            }
+        }
+        if total_rejected > 0 {
+            return Err(LedgerError::Rejected {
+                rejections,
+                total: total_rejected,
+            });
+        }
+        if large {
+            return Ok(Checked::Large);
+        }
+        Ok(Checked::Small {
+            planned,
+            budgets: planner.budgets().clone(),
+            households: planner.new_households().clone(),
+            seqs,
+            duplicates,
+        })
+    }
+
+    /// Second pass for a large batch: plans again (the state is unchanged, so the plan is
+    /// the same) and writes full chunks beyond the head; the caller's final batch moves it.
+    fn write_large(
+        &self,
+        source: &mut dyn RowSource,
+        writer: &mut BatchWriter,
+    ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
+        let mut planner = Planner::new(
+            self,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+        );
+        let mut duplicates = 0;
+        for row in source.rows()? {
+            let Ok(command) = &row.command else {
+                return Err(changed_between_passes(row.line));
+            };
+            match planner.plan(command) {
+                Ok(Planned::Append {
+                    seq,
+                    reference,
+                    body,
+                }) => writer.add(seq, reference, body),
+                Ok(Planned::Duplicate(_)) => duplicates += 1,
+                Err(_) => return Err(changed_between_passes(row.line)),
+            }
+            if writer.pending >= GROUP_COMMIT_EVENTS {
+                self.store.write(writer.take())?;
+            }
+        }
+        let summary = AppendSummary {
+            duplicates,
+            ..Default::default()
+        };
+        Ok((
+            planner.budgets().clone(),
+            planner.new_households().clone(),
+            summary,
+        ))
+    }
+
+    /// Removes events (and their index entries) beyond the head: the chunks of a large
+    /// batch whose final commit never happened. They were never acknowledged.
+    fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
+        let from = self.head.size_seq_next();
+        let mut batch = StoreBatch::default();
+        for item in self.store.events(from..=Seq(u64::MAX)) {
+            let (seq, event) = item?;
+            batch.remove_event(seq);
+            if let Ok(record) = decode(&event.record) {
+                if self.store.reference(&record.reference)? == Some(seq) {
+                    batch.remove_reference(&record.reference);
+                }
+                if let Body::HouseholdEnrolled(e) = &record.body {
+                    if self.store.household(&e.household)? == Some(seq) {
+                        batch.remove_household(&e.household);
+                    }
+                }
+            }
+        }
+        if batch.keys() > 0 {
+            self.store.write_durable(batch)?;
+        }
+        Ok(())
+    }
+
+    fn load_households(&self) -> Result<BTreeMap<String, HouseholdInfo>, LedgerError> {
+        let mut households = BTreeMap::new();
+        for (id, seq) in self.store.households()? {
+            let record = self.record(seq)?;
+            let Body::HouseholdEnrolled(e) = &record.body else {
+                return Err(LedgerError::Corrupt(format!(
+                    "household {id} points at seq {seq}, which is not an enrollment"
+                )));
+            };
+            let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
+            households.insert(id, HouseholdInfo { enrollment, seq });
+        }
+        Ok(households)
+    }
+
+    /// A committed event, as stored.
+    pub fn stored(&self, seq: Seq) -> Result<StoredEvent, LedgerError> {
+        if seq.0 == 0 || seq.0 > self.head.size {
+            return Err(LedgerError::Corrupt(format!(
+                "seq {seq} is not in the ledger (size {})",
+                self.head.size
+            )));
+        }
+        self.store
+            .event(seq)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("seq {seq} is missing from the store")))
+    }
+
+    /// A committed event, decoded.
+    pub fn record(&self, seq: Seq) -> Result<RecordV1, LedgerError> {
+        let stored = self.stored(seq)?;
+        decode(&stored.record).map_err(|e| corrupt_at(seq, e))
+    }
+
+    /// The seq recorded under an external reference.
+    pub fn lookup_reference(&self, reference: &str) -> Result<Option<Seq>, LedgerError> {
+        Ok(self
+            .store
+            .reference(reference)?
+            .filter(|seq| seq.0 <= self.head.size))
+    }
+
+    /// Committed events in seq order, decoded, within `range`.
+    pub fn records(
+        &self,
+        from: Seq,
+        to: Seq,
+    ) -> impl DoubleEndedIterator<Item = Result<(Seq, EventHash, RecordV1), LedgerError>> + '_ {
+        let to = Seq(to.0.min(self.head.size));
+        self.store.events(from..=to).map(|item| {
+            let (seq, stored) = item?;
+            let record = decode(&stored.record).map_err(|e| corrupt_at(seq, e))?;
+            Ok((seq, stored.hash, record))
+        })
+    }
+
+    /// Recomputes the whole chain from genesis and compares it with the head.
+    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
+        let mut check = ChainCheck::default();
+        for item in self.store.events(Seq::FIRST..=Seq(u64::MAX)) {
+            let (seq, stored) = match item {
+                Ok(pair) => pair,
+                Err(StoreError::Corrupt(reason)) => {
+                    return Ok(self.report(&check, Some(unreadable(&check, reason))));
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if let Err(fault) = check.push(seq, &stored.hash, &stored.record) {
+                return Ok(self.report(&check, Some(fault)));
+            }
+            progress(seq.0);
+        }
+        let fault = check.finish(self.head.size, &self.head.hash).err();
+        Ok(self.report(&check, fault))
+    }
+
+    fn report(&self, check: &ChainCheck, fault: Option<ChainFault>) -> VerifyReport {
+        VerifyReport {
+            checked: check.size(),
+            head: self.head,
+            fault,
+        }
+    }
+}
+
+fn unreadable(check: &ChainCheck, reason: String) -> ChainFault {
+    ChainFault::SeqMismatch {
+        seq: Seq(check.size() + 1),
+        in_record: reason,
+    }
+}
+
+impl Head {
+    fn size_seq_next(&self) -> Seq {
+        Seq(self.size + 1)
+    }
+}
+
+/// The plan of the first pass.
+enum Checked {
+    Small {
+        planned: Vec<(Seq, Reference, Body)>,
+        budgets: Budgets,
+        households: BTreeMap<String, HouseholdInfo>,
+        seqs: Vec<Seq>,
+        duplicates: u64,
+    },
+    Large,
+}
+
+/// Turns planned bodies into records, chains them and collects the store writes.
+struct BatchWriter<'a> {
+    ctx: &'a AppendContext,
+    head: Head,
+    batch: StoreBatch,
+    pending: usize,
+    appended: u64,
+}
+
+impl<'a> BatchWriter<'a> {
+    fn new(head: Head, ctx: &'a AppendContext) -> BatchWriter<'a> {
+        BatchWriter {
+            ctx,
+            head,
+            batch: StoreBatch::default(),
+            pending: 0,
+            appended: 0,
+        }
+    }
+
+    fn add(&mut self, seq: Seq, reference: Reference, body: Body) {
+        assert_eq!(
+            seq.0,
+            self.head.size + 1,
+            "the planner hands out dense seqs"
+        );
+        let record = RecordV1 {
+            seq: seq.0,
+            recorded_at_us: self.ctx.now_us,
+            actor: self.ctx.actor.clone(),
+            reference: reference.to_string(),
+            body,
+        };
+        let bytes = encode(&record);
+        let hash = chain_hash(&self.head.hash, &bytes);
+        self.batch.put_event(seq, &hash, &bytes);
+        self.batch.put_reference(&record.reference, seq);
+        if let Body::HouseholdEnrolled(e) = &record.body {
+            self.batch.put_household(&e.household, seq);
+        }
+        self.head = Head { size: seq.0, hash };
+        self.pending += 1;
+        self.appended += 1;
+    }
+
+    fn take(&mut self) -> StoreBatch {
+        self.pending = 0;
+        std::mem::take(&mut self.batch)
+    }
+
+    fn finish(mut self) -> StoreBatch {
+        self.take()
+    }
+}
+
+fn changed_between_passes(line: u64) -> LedgerError {
+    LedgerError::Corrupt(format!(
+        "row {line} planned differently on the second pass; nothing was committed"
+    ))
+}
+
+fn corrupt_at(seq: Seq, err: DecodeError) -> LedgerError {
+    LedgerError::Corrupt(format!("seq {seq}: {err}"))
+}
+
+impl Committed for Ledger {
+    fn reference(&self, reference: &str) -> Result<Option<Seq>, String> {
+        self.lookup_reference(reference).map_err(|e| e.to_string())
+    }
+
+    fn body(&self, seq: Seq) -> Result<Body, String> {
+        self.record(seq).map(|r| r.body).map_err(|e| e.to_string())
+    }
+}
+
+fn meta_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("meta records are plain structs and maps")
+}
+
+fn read_meta<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    name: &str,
+) -> Result<Option<T>, LedgerError> {
+    match store.meta(name)? {
+        Some(bytes) => bincode::deserialize(&bytes)
+            .map(Some)
+            .map_err(|e| LedgerError::Corrupt(format!("meta record {name}: {e}"))),
+        None => Ok(None),
+    }
+}

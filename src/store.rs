@@ -1,0 +1,383 @@
+//! The only module that names sled. It knows keys and bytes, not events.
+//!
+//! Everything lives in sled's default tree under one-byte key prefixes, so that one
+//! `apply_batch` is atomic across the log, its indexes and the head (ARCHITECTURE.md,
+//! "Store keys"). A write is acknowledged only after `flush` and an `fdatasync` of sled's
+//! data file: sled 0.34's `flush` issues `sync_file_range`, which does not make the data
+//! durable on Linux.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use crate::domain::{EventHash, Seq};
+
+/// sled's page cache; the default (1 GiB) would dominate the import's memory budget.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+const SLED_DIR: &str = "sled";
+const SLED_DATA_FILE: &str = "db";
+const LOCK_FILE: &str = "LOCK";
+
+const EVENT: u8 = b'e';
+const REFERENCE: u8 = b'r';
+const HOUSEHOLD: u8 = b'h';
+const NODE: u8 = b'n';
+const META: u8 = b'm';
+const CHECKPOINT: u8 = b'c';
+
+/// Length of an event hash at the front of an event value.
+const HASH_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no ledger at {0} (create one with `fundtrail init`)")]
+    Missing(PathBuf),
+    #[error("a ledger already exists at {0}")]
+    AlreadyExists(PathBuf),
+    #[error("ledger {path} is in use by process {}", pid.map_or("(unknown)".to_string(), |p| p.to_string()))]
+    InUse { path: PathBuf, pid: Option<u32> },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(String),
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Whether `open` may create a new ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    Create,
+    Existing,
+}
+
+/// A stored event: its chain hash and its record bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub hash: EventHash,
+    pub record: Vec<u8>,
+}
+
+impl StoredEvent {
+    fn from_value(seq: Seq, value: &[u8]) -> Result<StoredEvent, StoreError> {
+        if value.len() <= HASH_LEN {
+            return Err(StoreError::Corrupt(format!(
+                "event {seq} is {} bytes, too short to hold a hash and a record",
+                value.len()
+            )));
+        }
+        let (hash, record) = value.split_at(HASH_LEN);
+        let hash: [u8; HASH_LEN] = hash.try_into().expect("split_at(HASH_LEN)");
+        Ok(StoredEvent {
+            hash: EventHash(hash),
+            record: record.to_vec(),
+        })
+    }
+}
+
+/// The open database and the lock that makes this process its only user.
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    data_file: File,
+    _lock: File,
+}
+
+impl Store {
+    pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        let sled_dir = dir.join(SLED_DIR);
+        match (mode, sled_dir.exists()) {
+            (OpenMode::Existing, false) => return Err(StoreError::Missing(dir.to_owned())),
+            (OpenMode::Create, true) => return Err(StoreError::AlreadyExists(dir.to_owned())),
+            _ => {}
+        }
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = take_lock(dir)?;
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        let data_path = sled_dir.join(SLED_DATA_FILE);
+        let data_file = File::open(&data_path).map_err(io_err(&data_path))?;
+        if mode == OpenMode::Create {
+            sync_dir(dir)?;
+        }
+        Ok(Store {
+            dir: dir.to_owned(),
+            db,
+            data_file,
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
+        match self.db.get(event_key(seq))? {
+            Some(value) => StoredEvent::from_value(seq, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Events in seq order from `from` on, as stored (gaps included: the caller checks).
+    pub fn events(
+        &self,
+        range: RangeInclusive<Seq>,
+    ) -> impl DoubleEndedIterator<Item = Result<(Seq, StoredEvent), StoreError>> + '_ {
+        let start = event_key(*range.start());
+        let end = event_key(*range.end());
+        self.db.range(start..=end).map(|item| {
+            let (key, value) = item?;
+            let seq = seq_from_key(&key)?;
+            Ok((seq, StoredEvent::from_value(seq, &value)?))
+        })
+    }
+
+    pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
+        self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
+    }
+
+    pub fn household(&self, household: &str) -> Result<Option<Seq>, StoreError> {
+        self.get_seq(&prefixed(HOUSEHOLD, household.as_bytes()))
+    }
+
+    /// Every household id with the seq of its enrollment event.
+    pub fn households(&self) -> Result<Vec<(String, Seq)>, StoreError> {
+        self.db
+            .scan_prefix([HOUSEHOLD])
+            .map(|item| {
+                let (key, value) = item?;
+                let id = String::from_utf8(key[1..].to_vec())
+                    .map_err(|_| StoreError::Corrupt("household key is not UTF-8".into()))?;
+                Ok((id, seq_from_value(&value)?))
+            })
+            .collect()
+    }
+
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(prefixed(META, name.as_bytes()))?
+            .map(|v| v.to_vec()))
+    }
+
+    pub fn node(&self, level: u8, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        match self.db.get(node_key(level, index))? {
+            Some(v) => {
+                v.as_ref().try_into().map(Some).map_err(|_| {
+                    StoreError::Corrupt(format!("node {level}/{index} is not 32 bytes"))
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Stored checkpoints (tree size and note text), oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix([CHECKPOINT])
+            .map(|item| {
+                let (key, value) = item?;
+                let size = u64_from(&key[1..])
+                    .ok_or_else(|| StoreError::Corrupt("checkpoint key".into()))?;
+                Ok((size, value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Applies a batch atomically, without waiting for the disk.
+    pub fn write(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        self.db.apply_batch(batch.inner)?;
+        Ok(())
+    }
+
+    /// Applies a batch atomically and returns once it, and everything before it, is on disk.
+    pub fn write_durable(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        self.write(batch)?;
+        self.sync()
+    }
+
+    /// Makes every write so far durable: sled's flush, then fdatasync of its data file.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        let path = self.dir.join(SLED_DIR).join(SLED_DATA_FILE);
+        self.data_file.sync_data().map_err(io_err(&path))
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// Takes the ledger's lock file, recording this process's id in it, or reports who has it.
+fn take_lock(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StoreError::InUse {
+                path: dir.to_owned(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+    }
+    file.set_len(0).map_err(io_err(&path))?;
+    file.rewind().map_err(io_err(&path))?;
+    writeln!(file, "{}", std::process::id()).map_err(io_err(&path))?;
+    Ok(file)
+}
+
+/// Makes a new directory entry durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Writes to apply together. Counts keys, since sled's cost is per key.
+#[derive(Default)]
+pub struct StoreBatch {
+    inner: sled::Batch,
+    keys: usize,
+}
+
+impl StoreBatch {
+    pub fn put_event(&mut self, seq: Seq, hash: &EventHash, record: &[u8]) {
+        let mut value = Vec::with_capacity(HASH_LEN + record.len());
+        value.extend_from_slice(&hash.0);
+        value.extend_from_slice(record);
+        self.put(event_key(seq).to_vec(), value);
+    }
+
+    pub fn remove_event(&mut self, seq: Seq) {
+        self.remove(event_key(seq).to_vec());
+    }
+
+    pub fn put_reference(&mut self, reference: &str, seq: Seq) {
+        self.put(
+            prefixed(REFERENCE, reference.as_bytes()),
+            seq.0.to_be_bytes().to_vec(),
+        );
+    }
+
+    pub fn remove_reference(&mut self, reference: &str) {
+        self.remove(prefixed(REFERENCE, reference.as_bytes()));
+    }
+
+    pub fn put_household(&mut self, household: &str, seq: Seq) {
+        self.put(
+            prefixed(HOUSEHOLD, household.as_bytes()),
+            seq.0.to_be_bytes().to_vec(),
+        );
+    }
+
+    pub fn remove_household(&mut self, household: &str) {
+        self.remove(prefixed(HOUSEHOLD, household.as_bytes()));
+    }
+
+    pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
+        self.put(prefixed(META, name.as_bytes()), value);
+    }
+
+    pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
+        self.put(node_key(level, index).to_vec(), hash.to_vec());
+    }
+
+    pub fn put_checkpoint(&mut self, size: u64, note: &[u8]) {
+        self.put(prefixed(CHECKPOINT, &size.to_be_bytes()), note.to_vec());
+    }
+
+    pub fn keys(&self) -> usize {
+        self.keys
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.inner.insert(key, value);
+        self.keys += 1;
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.inner.remove(key);
+        self.keys += 1;
+    }
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + rest.len());
+    key.push(prefix);
+    key.extend_from_slice(rest);
+    key
+}
+
+/// Big-endian, so sled's byte order is seq order.
+fn event_key(seq: Seq) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&seq.0.to_be_bytes());
+    key
+}
+
+fn node_key(level: u8, index: u64) -> [u8; 10] {
+    let mut key = [NODE; 10];
+    key[1] = level;
+    key[2..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn u64_from(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+fn seq_from_key(key: &[u8]) -> Result<Seq, StoreError> {
+    u64_from(&key[1..])
+        .map(Seq)
+        .ok_or_else(|| StoreError::Corrupt(format!("event key {key:?}")))
+}
+
+fn seq_from_value(value: &[u8]) -> Result<Seq, StoreError> {
+    u64_from(value)
+        .map(Seq)
+        .ok_or_else(|| StoreError::Corrupt(format!("index value {value:?} is not a seq")))
+}
+
+impl Store {
+    fn get_seq(&self, key: &[u8]) -> Result<Option<Seq>, StoreError> {
+        match self.db.get(key)? {
+            Some(v) => seq_from_value(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The write-side rules. A [`Planner`] walks a batch of commands in order against the
+//! committed state plus what the batch itself has planned so far, and turns each command
+//! into an event body to append, a harmless duplicate, or a rejection naming the field.
+//!
+//! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
+//! path").
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::Command;
+use crate::domain::{
+    date_to_days, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest, Seq,
+    MAX_MEMBERS, MAX_PERSONS,
+};
+use crate::encoding::{encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1, ReversalV1};
+
+/// A command the rules refuse: which input field is wrong and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn reject<T>(field: &'static str, reason: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError::Rejected(Rejection {
+        field,
+        reason: reason.into(),
+    }))
+}
+
+/// Why planning one command stopped.
+#[derive(Debug)]
+pub enum PlanError {
+    Rejected(Rejection),
+    /// The committed state could not be read; the whole batch must stop.
+    Lookup(String),
+}
+
+/// What the planner decided for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    Append {
+        seq: Seq,
+        reference: Reference,
+        body: Body,
+    },
+    /// The same content is already recorded (or planned) under this seq.
+    Duplicate(Seq),
+}
+
+/// What the planner needs from the committed ledger.
+pub trait Committed {
+    /// The seq recorded under a reference.
+    fn reference(&self, reference: &str) -> Result<Option<Seq>, String>;
+    /// The body of a committed event.
+    fn body(&self, seq: Seq) -> Result<Body, String>;
+}
+
+/// Money per program: what was allocated and what live payments have used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Budget {
+    pub allocated_fen: i64,
+    pub disbursed_fen: i64,
+}
+
+impl Budget {
+    pub fn remaining_fen(&self) -> i64 {
+        self.allocated_fen.saturating_sub(self.disbursed_fen)
+    }
+}
+
+pub type Budgets = BTreeMap<String, Budget>;
+
+/// An enrolled household as validation needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdInfo {
+    pub enrollment: Enrollment,
+    pub seq: Seq,
+}
+
+/// A reference planned in this batch: enough to detect a retry and to reverse a payment
+/// made earlier in the same batch, without keeping the batch's rows.
+#[derive(Debug, Clone)]
+struct PlannedRef {
+    seq: Seq,
+    digest: [u8; 16],
+    payment: Option<PaymentV1>,
+}
+
+pub struct Planner<'a> {
+    committed: &'a dyn Committed,
+    households: &'a BTreeMap<String, HouseholdInfo>,
+    new_households: BTreeMap<String, HouseholdInfo>,
+    new_refs: HashMap<String, PlannedRef>,
+    budgets: Budgets,
+    next: Seq,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(
+        committed: &'a dyn Committed,
+        households: &'a BTreeMap<String, HouseholdInfo>,
+        budgets: &Budgets,
+        next: Seq,
+    ) -> Planner<'a> {
+        Planner {
+            committed,
+            households,
+            new_households: BTreeMap::new(),
+            new_refs: HashMap::new(),
+            budgets: budgets.clone(),
+            next,
+        }
+    }
+
+    /// Budgets after everything planned so far.
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// Households enrolled by this batch.
+    pub fn new_households(&self) -> &BTreeMap<String, HouseholdInfo> {
+        &self.new_households
+    }
+
+    pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
+        let reference = command.reference();
+        let content = self.content(command)?;
+        if let Some(seq) = self.existing(&reference, &content)? {
+            return Ok(Planned::Duplicate(seq));
+        }
+        let body = match command {
+            Command::Enroll(e) => self.enroll(e)?,
+            Command::Allocate(a) => self.allocate(a)?,
+            Command::Pay(p) => self.pay(p)?,
+            Command::Reverse(r) => self.reverse(r)?,
+        };
+        let seq = self.next;
+        self.next = seq.next();
+        let payment = body.payment().map(|(_, p)| p.clone());
+        if let Body::HouseholdEnrolled(e) = &body {
+            self.note_household(e, seq)?;
+        }
+        let digest = digest(&content);
+        let planned = PlannedRef {
+            seq,
+            digest,
+            payment,
+        };
+        self.new_refs.insert(reference.as_str().to_owned(), planned);
+        Ok(Planned::Append {
+            seq,
+            reference,
+            body,
+        })
+    }
+
+    /// The seq already holding this reference, if its content is the same; a conflict if not.
+    fn existing(&self, reference: &Reference, content: &Body) -> Result<Option<Seq>, PlanError> {
+        let (seq, found) = if let Some(p) = self.new_refs.get(reference.as_str()) {
+            (p.seq, p.digest)
+        } else if let Some(seq) = self.committed_ref(reference.as_str())? {
+            let body = self.committed_body(seq)?;
+            (seq, digest(&normalized(body)))
+        } else {
+            return Ok(None);
+        };
+        if found == digest(content) {
+            return Ok(Some(seq));
+        }
+        match content {
+            Body::HouseholdEnrolled(e) => reject(
+                "household_id",
+                format!(
+                    "{} is already enrolled (seq {seq}) with other details",
+                    e.household
+                ),
+            ),
+            Body::Reversal(r) => reject(
+                "reference",
+                format!(
+                    "payment {} is already reversed (seq {seq})",
+                    r.target_reference
+                ),
+            ),
+            _ => reject(
+                "reference",
+                format!("{reference} is already recorded as seq {seq} with different content"),
+            ),
+        }
+    }
+
+    /// The command's content in stored form, with the fields the ledger resolves zeroed,
+    /// so a retry can be compared with what is stored.
+    fn content(&self, command: &Command) -> Result<Body, PlanError> {
+        Ok(match command {
+            Command::Enroll(e) => Body::HouseholdEnrolled(EnrolledV1::from_domain(e)),
+            Command::Allocate(a) => Body::FundAllocation(allocation_v1(a)),
+            Command::Pay(p) => Body::from_payment(p.kind, payment_v1(p)),
+            Command::Reverse(r) => Body::Reversal(ReversalV1 {
+                target_seq: 0,
+                target_reference: r.target.to_string(),
+                household: r.household.to_string(),
+                program: String::new(),
+                amount_fen: r.amount.fen(),
+                persons: 0,
+                value_date: date_to_days(r.date),
+                reason: r.reason.clone(),
+            }),
+        })
+    }
+
+    fn enroll(&mut self, e: &Enrollment) -> Result<Body, PlanError> {
+        if !(1..=MAX_MEMBERS).contains(&e.members) {
+            return reject(
+                "members",
+                format!("{} is not 1 to {MAX_MEMBERS}", e.members),
+            );
+        }
+        if e.subdistrict.trim().is_empty() {
+            return reject("subdistrict", "is empty");
+        }
+        if e.community.trim().is_empty() {
+            return reject("community", "is empty");
+        }
+        Ok(Body::HouseholdEnrolled(EnrolledV1::from_domain(e)))
+    }
+
+    fn allocate(&mut self, a: &Allocation) -> Result<Body, PlanError> {
+        if a.amount < Money(1) {
+            return reject("amount", "an allocation must be at least 0.01");
+        }
+        let budget = self.budgets.entry(a.program.to_string()).or_default();
+        budget.allocated_fen = budget
+            .allocated_fen
+            .checked_add(a.amount.fen())
+            .ok_or_else(|| overflow("amount"))?;
+        Ok(Body::FundAllocation(allocation_v1(a)))
+    }
+
+    fn pay(&mut self, p: &Payment) -> Result<Body, PlanError> {
+        if p.amount < p.kind.min_amount() {
+            return reject(
+                "amount",
+                format!(
+                    "a {} must be at least {}",
+                    p.kind.code(),
+                    p.kind.min_amount()
+                ),
+            );
+        }
+        if !(1..=MAX_PERSONS).contains(&p.persons) {
+            return reject(
+                "persons",
+                format!("{} is not 1 to {MAX_PERSONS}", p.persons),
+            );
+        }
+        self.check_enrolled(p.household.as_str(), p.date)?;
+        self.spend(p.program.as_str(), p.amount)?;
+        Ok(Body::from_payment(p.kind, payment_v1(p)))
+    }
+
+    fn check_enrolled(&self, household: &str, date: chrono::NaiveDate) -> Result<(), PlanError> {
+        let info = self
+            .new_households
+            .get(household)
+            .or_else(|| self.households.get(household));
+        match info {
+            None => reject("household_id", format!("{household} is not enrolled")),
+            Some(info) if info.enrollment.enrolled_on > date => reject(
+                "date",
+                format!(
+                    "{date} is before household {household} was enrolled ({})",
+                    info.enrollment.enrolled_on
+                ),
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Uses budget for a payment; refuses to pay beyond what was allocated.
+    fn spend(&mut self, program: &str, amount: Money) -> Result<(), PlanError> {
+        let budget = self.budgets.get(program).copied().unwrap_or_default();
+        let after = budget
+            .disbursed_fen
+            .checked_add(amount.fen())
+            .ok_or_else(|| overflow("amount"))?;
+        if after > budget.allocated_fen {
+            return reject(
+                "amount",
+                format!(
+                    "{amount} exceeds what is left of program {program}: {} of {} allocated",
+                    Money(budget.remaining_fen()),
+                    Money(budget.allocated_fen)
+                ),
+            );
+        }
+        self.budgets
+            .entry(program.to_owned())
+            .or_default()
+            .disbursed_fen = after;
+        Ok(())
+    }
+
+    fn reverse(&mut self, r: &ReversalRequest) -> Result<Body, PlanError> {
+        let (target_seq, target) = self.live_payment(&r.target)?;
+        if target.household != r.household.as_str() {
+            return reject(
+                "household_id",
+                format!(
+                    "payment {} was made to {}, not {}",
+                    r.target, target.household, r.household
+                ),
+            );
+        }
+        if let Some(program) = &r.program {
+            if program.as_str() != target.program {
+                return reject(
+                    "program",
+                    format!(
+                        "payment {} is in program {}, not {program}",
+                        r.target, target.program
+                    ),
+                );
+            }
+        }
+        if r.amount.fen() != target.amount_fen {
+            return reject(
+                "amount",
+                format!(
+                    "{} does not repeat the payment's amount {}",
+                    r.amount,
+                    Money(target.amount_fen)
+                ),
+            );
+        }
+        if r.reason.trim().is_empty() {
+            return reject("memo", "a reversal needs a reason");
+        }
+        let budget = self.budgets.entry(target.program.clone()).or_default();
+        budget.disbursed_fen -= target.amount_fen;
+        Ok(Body::Reversal(ReversalV1 {
+            target_seq: target_seq.0,
+            target_reference: r.target.to_string(),
+            household: target.household,
+            program: target.program,
+            amount_fen: target.amount_fen,
+            persons: target.persons,
+            value_date: date_to_days(r.date),
+            reason: r.reason.clone(),
+        }))
+    }
+
+    /// The payment a reversal names: it must exist, be a payment, and not be reversed yet.
+    fn live_payment(&self, target: &Reference) -> Result<(Seq, PaymentV1), PlanError> {
+        let found = if let Some(p) = self.new_refs.get(target.as_str()) {
+            Some((p.seq, p.payment.clone()))
+        } else if let Some(seq) = self.committed_ref(target.as_str())? {
+            let body = self.committed_body(seq)?;
+            Some((seq, body.payment().map(|(_, p)| p.clone())))
+        } else {
+            None
+        };
+        let reversal = Reference::for_reversal(target);
+        match found {
+            None => reject("reference", format!("no payment has reference {target}")),
+            Some((seq, None)) => reject(
+                "reference",
+                format!("{target} (seq {seq}) is not a payment and cannot be reversed"),
+            ),
+            Some((seq, Some(_))) if self.is_recorded(&reversal)? => reject(
+                "reference",
+                format!("payment {target} (seq {seq}) is already reversed"),
+            ),
+            Some((seq, Some(payment))) => Ok((seq, payment)),
+        }
+    }
+
+    fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
+        Ok(self.new_refs.contains_key(reference.as_str())
+            || self.committed_ref(reference.as_str())?.is_some())
+    }
+
+    fn note_household(&mut self, e: &EnrolledV1, seq: Seq) -> Result<(), PlanError> {
+        let enrollment = e
+            .to_domain()
+            .map_err(|err| PlanError::Lookup(err.to_string()))?;
+        let info = HouseholdInfo { enrollment, seq };
+        self.new_households.insert(e.household.clone(), info);
+        Ok(())
+    }
+
+    fn committed_ref(&self, reference: &str) -> Result<Option<Seq>, PlanError> {
+        self.committed
+            .reference(reference)
+            .map_err(PlanError::Lookup)
+    }
+
+    fn committed_body(&self, seq: Seq) -> Result<Body, PlanError> {
+        self.committed.body(seq).map_err(PlanError::Lookup)
+    }
+}
+
+fn overflow(field: &'static str) -> PlanError {
+    PlanError::Rejected(Rejection {
+        field,
+        reason: "the program's total would overflow".into(),
+    })
+}
+
+fn allocation_v1(a: &Allocation) -> AllocationV1 {
+    AllocationV1 {
+        program: a.program.to_string(),
+        amount_fen: a.amount.fen(),
+        value_date: date_to_days(a.date),
+        source: a.source.clone(),
+    }
+}
+
+fn payment_v1(p: &Payment) -> PaymentV1 {
+    PaymentV1 {
+        household: p.household.to_string(),
+        program: p.program.to_string(),
+        amount_fen: p.amount.fen(),
+        persons: p.persons,
+        value_date: date_to_days(p.date),
+        memo: p.memo.clone(),
+    }
+}
+
+/// A stored body with the fields the ledger resolved zeroed, as [`Planner::content`] does.
+fn normalized(body: Body) -> Body {
+    match body {
+        Body::Reversal(r) => Body::Reversal(ReversalV1 {
+            target_seq: 0,
+            program: String::new(),
+            persons: 0,
+            ..r
+        }),
+        other => other,
+    }
+}
+
+/// A short digest of a body's content, to compare a retry with what was planned.
+fn digest(body: &Body) -> [u8; 16] {
+    let record = RecordV1 {
+        seq: 0,
+        recorded_at_us: 0,
+        actor: String::new(),
+        reference: String::new(),
+        body: body.clone(),
+    };
+    let hash = blake3::hash(&encode(&record));
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.as_bytes()[..16]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Category, HouseholdId, PaymentKind, ProgramCode};
+    use chrono::NaiveDate;
+
+    struct Empty;
+    impl Committed for Empty {
+        fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+            Ok(None)
+        }
+        fn body(&self, seq: Seq) -> Result<Body, String> {
+            Err(format!("no event {seq}"))
+        }
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn enroll(id: &str, on: &str) -> Command {
+        Command::Enroll(Enrollment {
+            household: HouseholdId::parse(id).unwrap(),
+            subdistrict: "拓东".into(),
+            community: "拓东第1社区".into(),
+            category: Category::Bereaved,
+            members: 2,
+            enrolled_on: date(on),
+        })
+    }
+
+    fn allocate(amount: &str, reference: &str) -> Command {
+        Command::Allocate(Allocation {
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse(amount).unwrap(),
+            date: date("2015-01-01"),
+            reference: Reference::parse(reference).unwrap(),
+            source: "区财政".into(),
+        })
+    }
+
+    fn pay(id: &str, amount: &str, reference: &str) -> Command {
+        Command::Pay(Payment {
+            kind: PaymentKind::Disbursement,
+            household: HouseholdId::parse(id).unwrap(),
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse(amount).unwrap(),
+            persons: 2,
+            date: date("2015-02-01"),
+            reference: Reference::parse(reference).unwrap(),
+            memo: String::new(),
+        })
+    }
+
+    fn rejected(result: Result<Planned, PlanError>) -> Rejection {
+        match result {
+            Err(PlanError::Rejected(r)) => r,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_sees_its_own_households_refs_and_budget() {
+        let households = BTreeMap::new();
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        assert!(matches!(
+            p.plan(&enroll("H1", "2014-01-01")),
+            Ok(Planned::Append { seq: Seq(1), .. })
+        ));
+        assert!(matches!(
+            p.plan(&allocate("100.00", "A1")),
+            Ok(Planned::Append { seq: Seq(2), .. })
+        ));
+        assert!(matches!(
+            p.plan(&pay("H1", "60.00", "P1")),
+            Ok(Planned::Append { seq: Seq(3), .. })
+        ));
+        assert_eq!(
+            p.plan(&pay("H1", "60.00", "P1")).unwrap(),
+            Planned::Duplicate(Seq(3))
+        );
+        let r = rejected(p.plan(&pay("H1", "50.00", "P2")));
+        assert_eq!(r.field, "amount");
+        assert!(r.reason.contains("40.00 of 100.00"), "{}", r.reason);
+        let r = rejected(p.plan(&pay("H1", "1.00", "P1")));
+        assert_eq!(r.field, "reference");
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 6000);
+    }
+
+    #[test]
+    fn a_reversal_frees_budget_and_cannot_repeat() {
+        let households = BTreeMap::new();
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        p.plan(&pay("H1", "100.00", "P1")).unwrap();
+        let reverse = Command::Reverse(ReversalRequest {
+            target: Reference::parse("P1").unwrap(),
+            household: HouseholdId::parse("H1").unwrap(),
+            program: None,
+            amount: Money(10000),
+            date: date("2015-03-01"),
+            reason: "重复支付".into(),
+        });
+        assert!(matches!(
+            p.plan(&reverse),
+            Ok(Planned::Append { seq: Seq(4), .. })
+        ));
+        assert_eq!(p.plan(&reverse).unwrap(), Planned::Duplicate(Seq(4)));
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 0);
+        assert!(p.plan(&pay("H1", "100.00", "P2")).is_ok());
+    }
+}

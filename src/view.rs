@@ -1,0 +1,189 @@
+//! Human- and machine-readable views of stored events: the decoded fields as JSON (the
+//! `log --json` output and the export's `fields`, FORMAT.md "Decoded fields") and aligned
+//! text tables.
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{json, Map, Value};
+use unicode_width::UnicodeWidthStr;
+
+use crate::domain::{days_to_date, Money, Seq};
+use crate::encoding::{Body, RecordV1};
+
+/// A value date as `YYYY-MM-DD` (or the raw day number if out of range).
+pub fn date_text(days: i32) -> String {
+    days_to_date(days).map_or_else(|| days.to_string(), |d| d.to_string())
+}
+
+/// A record time as RFC 3339 UTC with microseconds.
+pub fn time_text(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).map_or_else(
+        || us.to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Micros, true),
+    )
+}
+
+/// The decoded fields of a record, as a JSON object.
+pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("type".into(), json!(record.body.type_name()));
+    m.insert(
+        "recorded_at".into(),
+        json!(time_text(record.recorded_at_us)),
+    );
+    m.insert("actor".into(), json!(record.actor));
+    m.insert("reference".into(), json!(record.reference));
+    match &record.body {
+        Body::HouseholdEnrolled(e) => {
+            m.insert("household_id".into(), json!(e.household));
+            m.insert("subdistrict".into(), json!(e.subdistrict));
+            m.insert("community".into(), json!(e.community));
+            let category = if e.category == 0 {
+                "bereaved"
+            } else {
+                "disabled"
+            };
+            m.insert("category".into(), json!(category));
+            m.insert("members".into(), json!(e.members));
+            m.insert("date".into(), json!(date_text(e.enrolled_on)));
+        }
+        Body::FundAllocation(a) => {
+            m.insert("program".into(), json!(a.program));
+            m.insert("amount".into(), json!(Money(a.amount_fen).to_string()));
+            m.insert("date".into(), json!(date_text(a.value_date)));
+            m.insert("source".into(), json!(a.source));
+        }
+        Body::Reversal(r) => {
+            m.insert("household_id".into(), json!(r.household));
+            m.insert("program".into(), json!(r.program));
+            m.insert("amount".into(), json!(Money(r.amount_fen).to_string()));
+            m.insert("persons".into(), json!(r.persons));
+            m.insert("date".into(), json!(date_text(r.value_date)));
+            m.insert("target_seq".into(), json!(r.target_seq));
+            m.insert("target_reference".into(), json!(r.target_reference));
+            m.insert("reason".into(), json!(r.reason));
+        }
+        other => {
+            if let Some((_, p)) = other.payment() {
+                m.insert("household_id".into(), json!(p.household));
+                m.insert("program".into(), json!(p.program));
+                m.insert("amount".into(), json!(Money(p.amount_fen).to_string()));
+                m.insert("persons".into(), json!(p.persons));
+                m.insert("date".into(), json!(date_text(p.value_date)));
+                m.insert("memo".into(), json!(p.memo));
+            }
+        }
+    }
+    m
+}
+
+/// `seq`, `hash` and the decoded fields of one event.
+pub fn event_json(seq: Seq, hash: &crate::domain::EventHash, record: &RecordV1) -> Value {
+    let mut m = Map::new();
+    m.insert("seq".into(), json!(seq.0));
+    m.insert("hash".into(), json!(hash.to_hex()));
+    m.extend(record_fields(record));
+    Value::Object(m)
+}
+
+/// The amount an event moves, signed as it affects what was paid: reversals negative.
+pub fn signed_amount(body: &Body) -> Option<Money> {
+    match body {
+        Body::HouseholdEnrolled(_) => None,
+        Body::FundAllocation(a) => Some(Money(a.amount_fen)),
+        Body::Reversal(r) => Some(Money(-r.amount_fen)),
+        other => other.payment().map(|(_, p)| Money(p.amount_fen)),
+    }
+}
+
+/// Column alignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A text table aligned by display width, so Chinese names line up in a terminal.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    aligns: Vec<Align>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(columns: &[(&str, Align)]) -> Table {
+        Table {
+            headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
+            aligns: columns.iter().map(|(_, a)| *a).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(
+            cells.len(),
+            self.headers.len(),
+            "a row has one cell per column"
+        );
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn render(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|c| {
+                std::iter::once(&self.headers[c])
+                    .chain(self.rows.iter().map(|r| &r[c]))
+                    .map(|s| s.width())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for cells in std::iter::once(&self.headers).chain(&self.rows) {
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .zip(&self.aligns)
+                .map(|((cell, width), align)| pad(cell, *width, *align))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn pad(cell: &str, width: usize, align: Align) -> String {
+    let fill = " ".repeat(width.saturating_sub(cell.width()));
+    match align {
+        Align::Left => format!("{cell}{fill}"),
+        Align::Right => format!("{fill}{cell}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_by_display_width() {
+        let mut t = Table::new(&[("program", Align::Left), ("amount", Align::Right)]);
+        t.row(vec!["扶助金".into(), "1.00".into()]);
+        t.row(vec!["micro".into(), "100.00".into()]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "program  amount");
+        assert_eq!(lines[1], "扶助金     1.00");
+        assert_eq!(lines[2], "micro    100.00");
+    }
+
+    #[test]
+    fn dates_and_times_render_in_iso_form() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(time_text(1_500_000), "1970-01-01T00:00:01.500000Z");
+    }
+}
