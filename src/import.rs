@@ -106,7 +106,7 @@ impl RowSource for CsvFile {
         let mut count = 0u64;
         let rows = records.map(move |item| {
             count += 1;
-            if count % PROGRESS_EVERY_ROWS == 0 {
+            if count.is_multiple_of(PROGRESS_EVERY_ROWS) {
                 if let (Some(p), Ok(r)) = (progress.as_mut(), &item) {
                     p(r.position().map_or(0, |pos| pos.byte()));
                 }

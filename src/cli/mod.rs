@@ -1,0 +1,210 @@
+//! The command line: argument parsing (the only module that knows clap), output, and the
+//! mapping of errors to exit codes. Everything it does goes through the library's API.
+
+use std::path::{Path, PathBuf};
+
+mod record;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::ledger::{Ledger, LedgerError, RowRejection};
+use crate::store::StoreError;
+
+/// Exit codes (README, "Exit codes").
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const VERIFY_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const UNAVAILABLE: u8 = 3;
+}
+
+/// Events `log` shows when no `--limit` is given.
+pub const DEFAULT_LOG_LIMIT: usize = 20;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fundtrail",
+    version,
+    about = "A tamper-evident audit ledger for special-family subsidy funds",
+    long_about = "fundtrail records every fund flow of the special-family support scheme \
+(allocations, allowances, condolence payments, insurance, in-kind benefits, reversals) as an \
+event in an append-only, hash-chained log, and lets auditors verify it.\n\n\
+Start with `fundtrail init`, import households and events from CSV, and check the ledger \
+with `fundtrail verify`.",
+    after_help = "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 ledger unavailable."
+)]
+pub struct Cli {
+    /// The ledger directory.
+    #[arg(
+        long,
+        global = true,
+        env = "FUNDTRAIL_LEDGER",
+        default_value = "./fundtrail-ledger"
+    )]
+    pub ledger: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who is recording (stored in every event appended); defaults to $USER.
+    #[arg(long, global = true, env = "FUNDTRAIL_ACTOR")]
+    pub actor: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new, empty ledger.
+    Init,
+    /// Append a CSV batch: every row, or none if any row is invalid.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Show recent events, oldest first, optionally filtered.
+    Log(LogArgs),
+    /// Recompute the whole hash chain and compare it with the stored head.
+    Verify,
+    /// Event count, households, head seq and hash, size on disk.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Households: household_id,subdistrict,community,category,members,enrolled_on
+    Households {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Events: date,type,household_id,program,amount,persons,reference,memo
+    Events {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only events of this household.
+    #[arg(long)]
+    pub household: Option<String>,
+    /// Only events of this program code.
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Only events of this type (e.g. disbursement, reversal).
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// How many of the most recent matching events to show.
+    #[arg(long, default_value_t = DEFAULT_LOG_LIMIT)]
+    pub limit: usize,
+}
+
+/// A failure to report: the exit code and what to print.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub json: Value,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        let message = message.into();
+        let json = json!({ "error": message });
+        Failure {
+            code,
+            message,
+            json,
+        }
+    }
+}
+
+/// What a command produced: the text or JSON to print, and the exit code.
+pub struct Output {
+    pub code: u8,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Output {
+    pub fn ok(text: String, json: Value) -> Output {
+        Output {
+            code: exit::OK,
+            text,
+            json,
+        }
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<Output, Failure> {
+    match &cli.command {
+        Command::Init => record::init(cli),
+        Command::Import(what) => record::import(cli, what),
+        Command::Log(args) => record::log(cli, args),
+        Command::Verify => record::verify(cli),
+        Command::Status => record::status(cli),
+    }
+}
+
+pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
+    Ledger::open(&cli.ledger).map_err(|e| failure(e, None))
+}
+
+/// Maps a ledger error to its exit code and message; `file` names the input for rejections.
+pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
+    match err {
+        LedgerError::Rejected { rejections, total } => rejected(&rejections, total, file),
+        LedgerError::Store(StoreError::AlreadyExists(_)) | LedgerError::Source(_) => {
+            Failure::new(exit::BAD_INPUT, err.to_string())
+        }
+        LedgerError::Store(StoreError::Corrupt(_)) | LedgerError::Corrupt(_) => Failure::new(
+            exit::VERIFY_FAILED,
+            format!("{err} (run `fundtrail verify` for the first broken seq)"),
+        ),
+        LedgerError::Store(_) => Failure::new(exit::UNAVAILABLE, err.to_string()),
+    }
+}
+
+fn rejected(rejections: &[RowRejection], total: usize, file: Option<&Path>) -> Failure {
+    let name = file.map_or_else(|| "input".to_string(), |f| f.display().to_string());
+    let mut lines: Vec<String> = rejections
+        .iter()
+        .map(|r| format!("{name}:{}: {}: {}", r.line, r.field, r.reason))
+        .collect();
+    if total > rejections.len() {
+        lines.push(format!("... and {} more", total - rejections.len()));
+    }
+    lines.push(format!("{total} row(s) rejected; the ledger is unchanged"));
+    let json = json!({
+        "error": "rejected",
+        "file": name,
+        "total": total,
+        "rejections": rejections.iter().map(|r| json!({
+            "line": r.line, "field": r.field, "reason": r.reason
+        })).collect::<Vec<_>>(),
+    });
+    Failure {
+        code: exit::BAD_INPUT,
+        message: lines.join("\n"),
+        json,
+    }
+}
+
+pub fn actor(cli: &Cli) -> Result<String, Failure> {
+    let name = cli
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_default();
+    crate::domain::check_text(name.trim(), true)
+        .map(|n| n.to_owned())
+        .map_err(|e| {
+            Failure::new(
+                exit::BAD_INPUT,
+                format!("say who records with --actor NAME or FUNDTRAIL_ACTOR: the name {e}"),
+            )
+        })
+}
+
+pub fn head_json(head: &crate::ledger::Head) -> Value {
+    json!({ "seq": head.size, "hash": head.hash.to_hex() })
+}
