@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod demo;
 pub mod demo_data;
 pub mod domain;
 pub mod encoding;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod demo;
 mod record;
 
 use clap::{Args, Parser, Subcommand};
@@ -55,6 +56,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a demo ledger from the bundled Panlong data set, verify it, print a report.
+    Demo {
+        /// Where to build it (re-running there is harmless).
+        #[arg(default_value = "./fundtrail-demo")]
+        dir: PathBuf,
+    },
     /// Create a new, empty ledger.
     Init,
     /// Append a CSV batch: every row, or none if any row is invalid.
@@ -137,6 +144,7 @@ impl Output {
 
 pub fn run(cli: &Cli) -> Result<Output, Failure> {
     match &cli.command {
+        Command::Demo { dir } => demo::run(cli, dir),
         Command::Init => record::init(cli),
         Command::Import(what) => record::import(cli, what),
         Command::Log(args) => record::log(cli, args),
