@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::intern::{CommunityId, ProgramId, SubdistrictId};
 use crate::vocab::{Date, YearMonth};
 
+/// Household cells one payment lands in: program {any, its own} x period
+/// {all time, year, month}.
+pub(crate) const HOUSEHOLD_CELLS_PER_PAYMENT: usize = 6;
+/// Places one payment is counted at: district, sub-district, community.
+pub(crate) const PLACES_PER_PAYMENT: usize = 3;
+
 /// The time bucket of a cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Period {
@@ -156,9 +162,9 @@ mod tests {
             day: 9,
         };
         let cells: Vec<_> = HouseholdCell::touched(ProgramId::from_index(4), date).collect();
-        assert_eq!(cells.len(), 6);
+        assert_eq!(cells.len(), HOUSEHOLD_CELLS_PER_PAYMENT);
         let distinct: std::collections::BTreeSet<_> = cells.iter().collect();
-        assert_eq!(distinct.len(), 6);
+        assert_eq!(distinct.len(), HOUSEHOLD_CELLS_PER_PAYMENT);
         assert!(cells.contains(&HouseholdCell {
             program: Some(ProgramId::from_index(4)),
             period: Period::Month(YearMonth {

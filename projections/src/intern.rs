@@ -114,6 +114,11 @@ impl<K: Ord + Clone, I: Id> Interner<K, I> {
             .expect("ids are only minted by this interner and never removed")
     }
 
+    /// Every name, indexed by id.
+    pub(crate) fn names(&self) -> &[K] {
+        &self.names
+    }
+
     fn next_id(&self) -> Result<I, ProjectionError> {
         index_u32(self.names.len()).map(I::from_index)
     }

@@ -30,6 +30,51 @@
 //! A household's one-household history is not state but the pure function
 //! [`trail`].
 //!
+//! ```
+//! use fundtrail_projections::{Date, Fact, GroupKey, PaymentKind, ReadModels, TotalsQuery};
+//!
+//! let on = |month, day| Date { year: 2019, month, day };
+//! let paid = Fact::Paid {
+//!     kind: PaymentKind::Disbursement,
+//!     household: "H1".into(),
+//!     program: "support_allowance".into(),
+//!     amount_fen: 30_000,
+//!     persons: 2,
+//!     date: on(1, 15),
+//!     reference: "bank-0001".into(),
+//! };
+//! let facts = [
+//!     Fact::HouseholdEnrolled {
+//!         household: "H1".into(),
+//!         subdistrict: "拓东".into(),
+//!         community: "A".into(),
+//!         category: "bereaved".into(),
+//!         members: 2,
+//!         enrolled_on: on(1, 2),
+//!     },
+//!     paid,
+//!     // seq 3 reverses seq 2 in February: January loses the payment.
+//!     Fact::Reversed {
+//!         target_seq: 2,
+//!         household: "H1".into(),
+//!         program: "support_allowance".into(),
+//!         amount_fen: 30_000,
+//!         persons: 2,
+//!         target_date: on(1, 15),
+//!         date: on(2, 3),
+//!         reason: "paid to the wrong account".into(),
+//!     },
+//! ];
+//! let mut models = ReadModels::new();
+//! for (seq, fact) in (1..).zip(&facts) {
+//!     models.apply(seq, [0; 32], fact)?;
+//! }
+//! let by_month = TotalsQuery { by: vec![GroupKey::Month], ..TotalsQuery::default() };
+//! assert!(models.totals(&by_month).is_empty());
+//! assert_eq!(models.household("H1").map(|h| h.total.payments), Some(0));
+//! # Ok::<(), fundtrail_projections::ProjectionError>(())
+//! ```
+//!
 //! Money is `i64` fen (1 yuan = 100 fen) with checked arithmetic throughout;
 //! [`format_fen`] prints it as yuan. All maps are `BTreeMap`, so iteration and
 //! serialized bytes are deterministic.

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{GroupCell, HouseholdCell, Place};
+use crate::cells::{
+    GroupCell, HouseholdCell, Place, HOUSEHOLD_CELLS_PER_PAYMENT, PLACES_PER_PAYMENT,
+};
 use crate::error::ProjectionError;
 use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
@@ -266,7 +268,7 @@ impl ReadModels {
             .map_err(|_| ProjectionError::Overflow {
                 what: "fund balance",
             })?;
-        self.names.programs.intern(program.to_owned())?;
+        self.register_program(program)?;
         self.funds.insert(id, fund);
         Ok(())
     }
@@ -291,7 +293,7 @@ impl ReadModels {
         let plan = self
             .plan(household, program, change)
             .map_err(|e| change.error(e))?;
-        self.names.programs.intern(change.program.to_owned())?;
+        self.register_program(change.program)?;
         self.commit(plan);
         Ok(())
     }
@@ -306,13 +308,13 @@ impl ReadModels {
             .households
             .get(household.index())
             .expect("every interned household has a state");
-        let places = [
+        let places: [Place; PLACES_PER_PAYMENT] = [
             Place::District,
             Place::Subdistrict(state.subdistrict),
             Place::Community(state.community),
         ];
-        let mut household_cells = Vec::new();
-        let mut group_cells = Vec::new();
+        let mut household_cells = Vec::with_capacity(HOUSEHOLD_CELLS_PER_PAYMENT);
+        let mut group_cells = Vec::with_capacity(HOUSEHOLD_CELLS_PER_PAYMENT * PLACES_PER_PAYMENT);
         for cell in HouseholdCell::touched(program, change.date) {
             let before = state.cell(&cell);
             let after = before.apply(change.delta)?;
@@ -347,6 +349,14 @@ impl ReadModels {
         } else {
             self.funds.insert(plan.program, plan.fund);
         }
+    }
+
+    /// Adds a program name on first use; cannot fail once `resolve` succeeded.
+    fn register_program(&mut self, program: &str) -> Result<(), ProjectionError> {
+        if self.names.programs.get(program).is_none() {
+            self.names.programs.intern(program.to_owned())?;
+        }
+        Ok(())
     }
 
     fn fund(&self, program: ProgramId) -> FundState {

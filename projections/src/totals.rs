@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{GroupCell, PeriodLevel, Place, PlaceLevel, Shape};
-use crate::intern::{Names, ProgramId, SubdistrictId};
+use crate::cells::{GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape};
+use crate::intern::{Id, Names, ProgramId, SubdistrictId};
 use crate::tally::{Delta, Tally, TallyError};
 use crate::vocab::YearMonth;
 
@@ -51,26 +51,6 @@ pub struct TotalsRow {
     /// Households with at least one live payment in the group.
     pub households: u64,
     pub person_times: u64,
-}
-
-type RowKey<'a> = (
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<i32>,
-    Option<YearMonth>,
-);
-
-impl TotalsRow {
-    fn key(&self) -> RowKey<'_> {
-        (
-            self.subdistrict.as_deref(),
-            self.community.as_deref(),
-            self.program.as_deref(),
-            self.year,
-            self.month,
-        )
-    }
 }
 
 /// A group cell's content: the tally plus how many households reach it.
@@ -158,15 +138,80 @@ impl Totals {
             return Vec::new();
         };
         let grouping = Grouping::of(&query.by);
-        let mut rows: Vec<TotalsRow> = cube
+        let order = NameOrder::new(names, &grouping);
+        let mut cells: Vec<(SortKey, &GroupCell, &GroupTally)> = cube
             .iter()
             .filter(|(cell, _)| filter.accepts(names, cell))
-            .map(|(cell, value)| grouping.row(names, cell, value))
+            .map(|(cell, value)| (order.key(names, cell), cell, value))
             .collect();
         // Cells iterate in id (first-seen) order; reports want name order.
-        rows.sort_by(|a, b| a.key().cmp(&b.key()));
-        rows
+        // Each cell is one group, so the keys are distinct.
+        cells.sort_unstable_by_key(|(key, _, _)| *key);
+        cells
+            .into_iter()
+            .map(|(_, cell, value)| grouping.row(names, cell, value))
+            .collect()
     }
+}
+
+/// A cell's position in name order: sub-district, community, program, period.
+type SortKey = (u32, u32, u32, Period);
+
+/// The name rank of every id of each grouped dimension, so rows sort by
+/// comparing integers, not strings. Ungrouped dimensions are constant within
+/// one answer (fixed by a filter or absent) and rank 0.
+struct NameOrder {
+    subdistricts: Vec<u32>,
+    communities: Vec<u32>,
+    programs: Vec<u32>,
+}
+
+impl NameOrder {
+    fn new(names: &Names, grouping: &Grouping) -> NameOrder {
+        let communities: Vec<(&str, &str)> = if grouping.community {
+            names
+                .communities
+                .names()
+                .iter()
+                .map(|(s, c)| (names.subdistrict(*s), c.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        NameOrder {
+            subdistricts: ranks_if(grouping.subdistrict, names.subdistricts.names()),
+            communities: ranks_if(grouping.community, &communities),
+            programs: ranks_if(grouping.program, names.programs.names()),
+        }
+    }
+
+    fn key(&self, names: &Names, cell: &GroupCell) -> SortKey {
+        let rank = |ranks: &[u32], index: usize| ranks.get(index).copied().unwrap_or(0);
+        let subdistrict =
+            subdistrict_of(names, cell.place).map_or(0, |id| rank(&self.subdistricts, id.index()));
+        let community = match cell.place {
+            Place::Community(id) => rank(&self.communities, id.index()),
+            _ => 0,
+        };
+        let program = cell
+            .program
+            .map_or(0, |id| rank(&self.programs, id.index()));
+        (subdistrict, community, program, cell.period)
+    }
+}
+
+/// For each index of `keys`, its rank in sorted order (empty if not wanted).
+fn ranks_if<K: Ord>(wanted: bool, keys: &[K]) -> Vec<u32> {
+    if !wanted {
+        return Vec::new();
+    }
+    let mut by_name: Vec<usize> = (0..keys.len()).collect();
+    by_name.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut ranks = vec![0; keys.len()];
+    for (rank, index) in (0u32..).zip(by_name) {
+        ranks[index] = rank;
+    }
+    ranks
 }
 
 /// The one shape whose cells are exactly the query's groups: fine enough for
@@ -293,7 +338,6 @@ impl Grouping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cells::Period;
 
     fn query(by: &[GroupKey]) -> TotalsQuery {
         TotalsQuery {

@@ -152,3 +152,48 @@ pub enum Fact {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_order_chronologically_and_print_iso() {
+        let a = Date {
+            year: 2018,
+            month: 12,
+            day: 31,
+        };
+        let b = Date {
+            year: 2019,
+            month: 1,
+            day: 1,
+        };
+        assert!(a < b);
+        assert_eq!(a.to_string(), "2018-12-31");
+        assert_eq!(b.year_month().to_string(), "2019-01");
+        assert!(a.year_month() < b.year_month());
+    }
+
+    #[test]
+    fn payment_kinds_have_stable_names() {
+        let names: Vec<&str> = [
+            PaymentKind::Disbursement,
+            PaymentKind::InsurancePurchase,
+            PaymentKind::CondolencePayment,
+            PaymentKind::InKindBenefit,
+        ]
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "disbursement",
+                "insurance_purchase",
+                "condolence_payment",
+                "in_kind_benefit"
+            ]
+        );
+    }
+}
