@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod demo;
+pub mod read;
 mod record;
 
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +74,14 @@ pub enum Command {
     Verify,
     /// Event count, households, head seq and hash, size on disk.
     Status,
+    /// Totals by any of sub-district, community, program, year and month.
+    Totals(read::TotalsArgs),
+    /// One household's balances per program and its trail of events.
+    Household(read::HouseholdArgs),
+    /// Per program: allocated, disbursed by live payments, remaining.
+    Funds(read::ReportArgs),
+    /// Recompute the read models from genesis and save them.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +159,10 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Log(args) => record::log(cli, args),
         Command::Verify => record::verify(cli),
         Command::Status => record::status(cli),
+        Command::Totals(args) => read::totals(cli, args),
+        Command::Household(args) => read::household(cli, args),
+        Command::Funds(args) => read::funds(cli, args),
+        Command::Rebuild => read::rebuild(cli),
     }
 }
 
