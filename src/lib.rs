@@ -1,1 +1,2 @@
-
+pub mod checkpoint;
+pub mod merkle;
