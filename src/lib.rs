@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod demo;
 pub mod demo_data;
@@ -11,6 +12,7 @@ pub mod encoding;
 pub mod facts;
 pub mod import;
 pub mod ledger;
+pub mod merkle;
 pub mod readside;
 pub mod store;
 pub mod validate;
