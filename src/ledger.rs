@@ -2,10 +2,14 @@
 //! chains events, commits them atomically and durably, and verifies the chain.
 //!
 //! One `Ledger` value is the only writer of its directory (the store's lock guarantees one
-//! process; `&mut self` guarantees one writer inside it).
+//! process; `&mut self` guarantees one writer inside it). Readers on other threads use a
+//! [`LedgerView`]: the log as of one head. Nothing at or below a head ever changes, so a
+//! view stays consistent while the writer appends beyond it.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::chain::{chain_hash, ChainCheck, ChainFault};
 use crate::domain::{Command, EventHash, Reference, Seq};
@@ -110,12 +114,54 @@ pub struct VerifyReport {
     pub fault: Option<ChainFault>,
 }
 
-pub struct Ledger {
-    store: Store,
+/// The committed log as of one head: every read, none of the writes. Cheap to clone (the
+/// store is shared), so a server hands one to each reader.
+#[derive(Clone)]
+pub struct LedgerView {
+    store: Arc<Store>,
     head: Head,
+}
+
+/// The writer: a view at the current head plus the state the write-side rules need.
+pub struct Ledger {
+    view: LedgerView,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
 }
+
+/// A ledger reads like its own view at the current head; only the writes are its own.
+impl Deref for Ledger {
+    type Target = LedgerView;
+
+    fn deref(&self) -> &LedgerView {
+        &self.view
+    }
+}
+
+/// One request of a group commit: who asks, and its rows, appended all or nothing.
+#[derive(Debug, Clone)]
+pub struct GroupRequest {
+    pub ctx: AppendContext,
+    pub rows: Vec<Row>,
+}
+
+impl GroupRequest {
+    /// A request of already parsed commands, numbered from 1.
+    pub fn commands(ctx: AppendContext, commands: Vec<Command>) -> GroupRequest {
+        let rows = commands
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Row {
+                line: i as u64 + 1,
+                command: Ok(c),
+            })
+            .collect();
+        GroupRequest { ctx, rows }
+    }
+}
+
+/// Per request of a group: its summary, or why it was rejected (`LedgerError::Rejected`).
+pub type GroupOutcome = Result<AppendSummary, LedgerError>;
 
 impl Ledger {
     /// Creates a new, empty ledger in `dir`.
@@ -138,22 +184,16 @@ impl Ledger {
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
         let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
         let mut ledger = Ledger {
-            store,
-            head,
+            view: LedgerView {
+                store: Arc::new(store),
+                head,
+            },
             households: BTreeMap::new(),
             budgets,
         };
         ledger.discard_uncommitted()?;
         ledger.households = ledger.load_households()?;
         Ok(ledger)
-    }
-
-    pub fn head(&self) -> Head {
-        self.head
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.store.dir()
     }
 
     pub fn households(&self) -> &BTreeMap<String, HouseholdInfo> {
@@ -164,24 +204,9 @@ impl Ledger {
         &self.budgets
     }
 
-    /// A cache record kept beside the log (read-model snapshots); never evidence.
-    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.store.meta(name)?)
-    }
-
-    /// Writes a cache record durably. Reserved names of the ledger itself are refused.
-    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
-        assert!(
-            ![META_HEAD, META_BUDGETS].contains(&name),
-            "the head and budgets are written only with the events they describe"
-        );
-        let mut batch = StoreBatch::default();
-        batch.put_meta(name, value);
-        Ok(self.store.write_durable(batch)?)
-    }
-
-    pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
-        Ok(self.store.size_on_disk()?)
+    /// A view at the current head, for readers on other threads.
+    pub fn view(&self) -> LedgerView {
+        self.view.clone()
     }
 
     /// Appends commands as one atomic, durable batch.
@@ -203,7 +228,7 @@ impl Ledger {
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
         let checked = self.check_rows(source)?;
-        let mut writer = BatchWriter::new(self.head, ctx);
+        let mut writer = BatchWriter::new(self.head);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -213,7 +238,7 @@ impl Ledger {
                 duplicates,
             } => {
                 for (seq, reference, body) in planned {
-                    writer.add(seq, reference, body);
+                    writer.add(ctx, seq, reference, body);
                 }
                 (
                     budgets,
@@ -225,23 +250,10 @@ impl Ledger {
                     },
                 )
             }
-            Checked::Large => self.write_large(source, &mut writer)?,
+            Checked::Large => self.write_large(source, ctx, &mut writer)?,
         };
         let appended = writer.appended;
-        let head = writer.head;
-        let mut batch = writer.finish();
-        if appended == 0 {
-            return Ok(AppendSummary {
-                head: self.head,
-                ..summary
-            });
-        }
-        batch.put_meta(META_HEAD, meta_bytes(&head));
-        batch.put_meta(META_BUDGETS, meta_bytes(&planner_budgets));
-        self.store.write_durable(batch)?;
-        self.head = head;
-        self.budgets = planner_budgets;
-        self.households.extend(new_households);
+        let head = self.commit(writer, planner_budgets, new_households)?;
         Ok(AppendSummary {
             appended,
             head,
@@ -249,29 +261,85 @@ impl Ledger {
         })
     }
 
-    /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
-    fn check_rows(&self, source: &mut dyn RowSource) -> Result<Checked, LedgerError> {
+    /// Appends several independent requests in one durable commit (group commit): the
+    /// fdatasync is paid once for all of them. Each request is all or nothing on its own: a
+    /// rejected request is reported in its slot and leaves no trace in the plan, and the
+    /// requests after it are planned as if it had never come. Every event records its own
+    /// request's actor and time. The outer error is the group's: nothing was committed.
+    pub fn append_group(
+        &mut self,
+        requests: &[GroupRequest],
+    ) -> Result<Vec<GroupOutcome>, LedgerError> {
+        let rows: usize = requests.iter().map(|r| r.rows.len()).sum();
+        assert!(
+            rows <= GROUP_COMMIT_EVENTS,
+            "a group holds at most GROUP_COMMIT_EVENTS rows; the caller bounds it"
+        );
         let mut planner = Planner::new(
-            self,
+            &self.view,
             &self.households,
             &self.budgets,
             self.head.size_seq_next(),
         );
-        let mut rejections = Vec::new();
-        let mut total_rejected = 0usize;
+        let mut writer = BatchWriter::new(self.head);
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let savepoint = planner.savepoint();
+            let outcome = plan_request(&mut planner, request)?;
+            match &outcome {
+                Ok(plan) => plan.planned.iter().for_each(|(seq, reference, body)| {
+                    writer.add(&request.ctx, *seq, reference.clone(), body.clone())
+                }),
+                Err(_) => planner.rollback(savepoint),
+            }
+            outcomes.push(outcome);
+        }
+        let budgets = planner.budgets().clone();
+        let households = planner.new_households().clone();
+        let head = self.commit(writer, budgets, households)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|plan| plan.summary(head)))
+            .collect())
+    }
+
+    /// Writes what `writer` collected, with the new head and budgets, in one durable batch,
+    /// and only then moves the in-memory state. Returns the head.
+    fn commit(
+        &mut self,
+        writer: BatchWriter,
+        budgets: Budgets,
+        households: BTreeMap<String, HouseholdInfo>,
+    ) -> Result<Head, LedgerError> {
+        if writer.appended == 0 {
+            return Ok(self.head);
+        }
+        let head = writer.head;
+        let mut batch = writer.finish();
+        batch.put_meta(META_HEAD, meta_bytes(&head));
+        batch.put_meta(META_BUDGETS, meta_bytes(&budgets));
+        self.store.write_durable(batch)?;
+        self.view.head = head;
+        self.budgets = budgets;
+        self.households.extend(households);
+        Ok(head)
+    }
+
+    /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
+    fn check_rows(&self, source: &mut dyn RowSource) -> Result<Checked, LedgerError> {
+        let mut planner = Planner::new(
+            &self.view,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+        );
+        let mut rejections = Rejections::default();
         let mut planned = Vec::new();
         let mut seqs = Vec::new();
         let mut duplicates = 0u64;
         let mut large = false;
         for row in source.rows()? {
-            let outcome = match &row.command {
-                Ok(command) => planner.plan(command),
-                Err((field, reason)) => Err(PlanError::Rejected(crate::validate::Rejection {
-                    field,
-                    reason: reason.clone(),
-                })),
-            };
-            match outcome {
+            match plan_row(&mut planner, &row)? {
                 Ok(Planned::Append {
                     seq,
                     reference,
@@ -288,17 +356,7 @@ impl Ledger {
                         seqs.push(seq);
                     }
                 }
-                Err(PlanError::Rejected(r)) => {
-                    total_rejected += 1;
-                    if rejections.len() < MAX_REPORTED_REJECTIONS {
-                        rejections.push(RowRejection {
-                            line: row.line,
-                            field: r.field,
-                            reason: r.reason,
-                        });
-                    }
-                }
-                Err(PlanError::Lookup(e)) => return Err(LedgerError::Corrupt(e)),
+                Err(rejection) => rejections.push(rejection),
             }
             if seqs.len() > GROUP_COMMIT_EVENTS {
                 large = true;
@@ -306,12 +364,7 @@ impl Ledger {
                 seqs = Vec::new();
             }
         }
-        if total_rejected > 0 {
-            return Err(LedgerError::Rejected {
-                rejections,
-                total: total_rejected,
-            });
-        }
+        rejections.into_result()?;
         if large {
             return Ok(Checked::Large);
         }
@@ -329,10 +382,11 @@ impl Ledger {
     fn write_large(
         &self,
         source: &mut dyn RowSource,
+        ctx: &AppendContext,
         writer: &mut BatchWriter,
     ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
         let mut planner = Planner::new(
-            self,
+            &self.view,
             &self.households,
             &self.budgets,
             self.head.size_seq_next(),
@@ -347,7 +401,7 @@ impl Ledger {
                     seq,
                     reference,
                     body,
-                }) => writer.add(seq, reference, body),
+                }) => writer.add(ctx, seq, reference, body),
                 Ok(Planned::Duplicate(_)) => duplicates += 1,
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
@@ -405,6 +459,36 @@ impl Ledger {
         }
         Ok(households)
     }
+}
+
+impl LedgerView {
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// A cache record kept beside the log (read-model snapshots, tokens); never evidence.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store.meta(name)?)
+    }
+
+    /// Writes a cache record durably. Reserved names of the ledger itself are refused.
+    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        assert!(
+            ![META_HEAD, META_BUDGETS].contains(&name),
+            "the head and budgets are written only with the events they describe"
+        );
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, value);
+        Ok(self.store.write_durable(batch)?)
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
+        Ok(self.store.size_on_disk()?)
+    }
 
     /// A committed event, as stored.
     pub fn stored(&self, seq: Seq) -> Result<StoredEvent, LedgerError> {
@@ -447,10 +531,25 @@ impl Ledger {
         })
     }
 
-    /// Recomputes the whole chain from genesis and compares it with the head.
-    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
+    /// Recomputes the whole chain from genesis and compares it with the head. Every stored
+    /// event counts, also any beyond the head: use it where no writer runs.
+    pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
+        self.verify_through(Seq(u64::MAX), progress)
+    }
+
+    /// Recomputes the chain from genesis through this view's head and compares it with the
+    /// head. For a server, where a writer appends beyond the view while it checks.
+    pub fn verify_snapshot(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
+        self.verify_through(Seq(self.head.size), progress)
+    }
+
+    fn verify_through(
+        &self,
+        last: Seq,
+        mut progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, LedgerError> {
         let mut check = ChainCheck::default();
-        for item in self.store.events(Seq::FIRST..=Seq(u64::MAX)) {
+        for item in self.store.events(Seq::FIRST..=last) {
             let (seq, stored) = match item {
                 Ok(pair) => pair,
                 Err(StoreError::Corrupt(reason)) => {
@@ -502,18 +601,16 @@ enum Checked {
 }
 
 /// Turns planned bodies into records, chains them and collects the store writes.
-struct BatchWriter<'a> {
-    ctx: &'a AppendContext,
+struct BatchWriter {
     head: Head,
     batch: StoreBatch,
     pending: usize,
     appended: u64,
 }
 
-impl<'a> BatchWriter<'a> {
-    fn new(head: Head, ctx: &'a AppendContext) -> BatchWriter<'a> {
+impl BatchWriter {
+    fn new(head: Head) -> BatchWriter {
         BatchWriter {
-            ctx,
             head,
             batch: StoreBatch::default(),
             pending: 0,
@@ -521,7 +618,7 @@ impl<'a> BatchWriter<'a> {
         }
     }
 
-    fn add(&mut self, seq: Seq, reference: Reference, body: Body) {
+    fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: Reference, body: Body) {
         assert_eq!(
             seq.0,
             self.head.size + 1,
@@ -529,8 +626,8 @@ impl<'a> BatchWriter<'a> {
         );
         let record = RecordV1 {
             seq: seq.0,
-            recorded_at_us: self.ctx.now_us,
-            actor: self.ctx.actor.clone(),
+            recorded_at_us: ctx.now_us,
+            actor: ctx.actor.clone(),
             reference: reference.to_string(),
             body,
         };
@@ -556,6 +653,105 @@ impl<'a> BatchWriter<'a> {
     }
 }
 
+/// One accepted request of a group: its events to write and what to report.
+struct RequestPlan {
+    planned: Vec<(Seq, Reference, Body)>,
+    seqs: Vec<Seq>,
+    duplicates: u64,
+}
+
+impl RequestPlan {
+    fn summary(self, head: Head) -> AppendSummary {
+        AppendSummary {
+            appended: self.planned.len() as u64,
+            duplicates: self.duplicates,
+            seqs: self.seqs,
+            head,
+        }
+    }
+}
+
+/// Plans one request of a group; its rejections, if any, are its own outcome.
+fn plan_request(
+    planner: &mut Planner,
+    request: &GroupRequest,
+) -> Result<Result<RequestPlan, LedgerError>, LedgerError> {
+    let mut plan = RequestPlan {
+        planned: Vec::new(),
+        seqs: Vec::new(),
+        duplicates: 0,
+    };
+    let mut rejections = Rejections::default();
+    for row in &request.rows {
+        match plan_row(planner, row)? {
+            Ok(Planned::Append {
+                seq,
+                reference,
+                body,
+            }) => {
+                plan.seqs.push(seq);
+                plan.planned.push((seq, reference, body));
+            }
+            Ok(Planned::Duplicate(seq)) => {
+                plan.duplicates += 1;
+                plan.seqs.push(seq);
+            }
+            Err(rejection) => rejections.push(rejection),
+        }
+    }
+    Ok(rejections.into_result().map(|()| plan))
+}
+
+/// Plans one row: the plan, or the row's rejection. The outer error stops the batch: the
+/// committed state could not be read.
+fn plan_row(
+    planner: &mut Planner,
+    row: &Row,
+) -> Result<Result<Planned, RowRejection>, LedgerError> {
+    let outcome = match &row.command {
+        Ok(command) => planner.plan(command),
+        Err((field, reason)) => Err(PlanError::Rejected(crate::validate::Rejection {
+            field,
+            reason: reason.clone(),
+        })),
+    };
+    match outcome {
+        Ok(planned) => Ok(Ok(planned)),
+        Err(PlanError::Rejected(r)) => Ok(Err(RowRejection {
+            line: row.line,
+            field: r.field,
+            reason: r.reason,
+        })),
+        Err(PlanError::Lookup(e)) => Err(LedgerError::Corrupt(e)),
+    }
+}
+
+/// Rejections of a batch: all are counted, the first [`MAX_REPORTED_REJECTIONS`] kept.
+#[derive(Default)]
+struct Rejections {
+    reported: Vec<RowRejection>,
+    total: usize,
+}
+
+impl Rejections {
+    fn push(&mut self, rejection: RowRejection) {
+        self.total += 1;
+        if self.reported.len() < MAX_REPORTED_REJECTIONS {
+            self.reported.push(rejection);
+        }
+    }
+
+    fn into_result(self) -> Result<(), LedgerError> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        Err(LedgerError::Rejected {
+            rejections: self.reported,
+            total: self.total,
+        })
+    }
+}
+
 fn changed_between_passes(line: u64) -> LedgerError {
     LedgerError::Corrupt(format!(
         "row {line} planned differently on the second pass; nothing was committed"
@@ -566,7 +762,7 @@ fn corrupt_at(seq: Seq, err: DecodeError) -> LedgerError {
     LedgerError::Corrupt(format!("seq {seq}: {err}"))
 }
 
-impl Committed for Ledger {
+impl Committed for LedgerView {
     fn reference(&self, reference: &str) -> Result<Option<Seq>, String> {
         self.lookup_reference(reference).map_err(|e| e.to_string())
     }

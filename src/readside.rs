@@ -11,7 +11,7 @@ use fundtrail_projections::{ReadModels, TotalsQuery, TotalsRow};
 use crate::domain::{EventHash, Seq};
 use crate::encoding::Body;
 use crate::facts::{fact_of, TargetDates};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{LedgerError, LedgerView};
 
 /// A snapshot older than this many events is rewritten when the read side catches up.
 /// Catching up costs a few µs per event, so this bounds the work an open does to well
@@ -52,7 +52,7 @@ pub struct ReadSide {
 
 impl ReadSide {
     /// Loads the snapshot (if any), checks it against the log and catches up.
-    pub fn open(ledger: &Ledger) -> Result<ReadSide, ReadSideError> {
+    pub fn open(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
         let models = match ledger.meta(META_READ_MODELS)? {
             Some(bytes) => decode_snapshot(&bytes)?,
             None => ReadModels::new(),
@@ -65,7 +65,7 @@ impl ReadSide {
     }
 
     /// Recomputes the read models from genesis.
-    pub fn rebuild(ledger: &Ledger) -> Result<ReadSide, ReadSideError> {
+    pub fn rebuild(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
         let mut side = ReadSide {
             models: ReadModels::new(),
             saved_seq: 0,
@@ -79,7 +79,7 @@ impl ReadSide {
     }
 
     /// Applies every committed event after the models' position; returns how many.
-    pub fn catch_up(&mut self, ledger: &Ledger) -> Result<u64, ReadSideError> {
+    pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
         let from = Seq(self.models.next_seq()?);
         let mut applied = 0;
         for item in ledger.records(from, Seq(ledger.head().size)) {
@@ -94,7 +94,7 @@ impl ReadSide {
     }
 
     /// Writes the snapshot if it lags the models by [`SNAPSHOT_LAG_EVENTS`] or `force`.
-    pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
+    pub fn save(&mut self, ledger: &LedgerView, force: bool) -> Result<bool, ReadSideError> {
         let at = self.models.applied().map_or(0, |a| a.seq);
         if at == self.saved_seq || (!force && at - self.saved_seq < SNAPSHOT_LAG_EVENTS) {
             return Ok(false);
@@ -111,7 +111,7 @@ impl ReadSide {
         self.models.totals(query)
     }
 
-    fn check_position(&self, ledger: &Ledger) -> Result<(), ReadSideError> {
+    fn check_position(&self, ledger: &LedgerView) -> Result<(), ReadSideError> {
         let Some(applied) = self.models.applied() else {
             return Ok(());
         };
@@ -146,7 +146,7 @@ fn decode_snapshot(bytes: &[u8]) -> Result<ReadModels, ReadSideError> {
     }
 }
 
-impl TargetDates for Ledger {
+impl TargetDates for crate::ledger::LedgerView {
     fn value_date(&self, seq: Seq) -> Result<i32, String> {
         let record = self.record(seq).map_err(|e| e.to_string())?;
         match record.body.payment() {

@@ -87,6 +87,13 @@ struct PlannedRef {
     payment: Option<PaymentV1>,
 }
 
+/// Where a planner stood before a request, so that the request can be undone as a whole.
+#[derive(Debug, Clone)]
+pub struct Savepoint {
+    next: Seq,
+    budgets: Budgets,
+}
+
 pub struct Planner<'a> {
     committed: &'a dyn Committed,
     households: &'a BTreeMap<String, HouseholdInfo>,
@@ -121,6 +128,26 @@ impl<'a> Planner<'a> {
     /// Households enrolled by this batch.
     pub fn new_households(&self) -> &BTreeMap<String, HouseholdInfo> {
         &self.new_households
+    }
+
+    /// The current position, to [`Planner::rollback`] to. Costs a copy of the budgets (one
+    /// entry per program), so it can be taken before every request of a group.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            next: self.next,
+            budgets: self.budgets.clone(),
+        }
+    }
+
+    /// Forgets everything planned since `savepoint`. What was planned after it has seqs at
+    /// or beyond its `next`, so no undo log is kept; the cost is one pass over this batch's
+    /// plan, paid only when a request is rejected.
+    pub fn rollback(&mut self, savepoint: Savepoint) {
+        let next = savepoint.next;
+        self.new_refs.retain(|_, planned| planned.seq < next);
+        self.new_households.retain(|_, info| info.seq < next);
+        self.budgets = savepoint.budgets;
+        self.next = next;
     }
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
@@ -543,6 +570,28 @@ mod tests {
         let r = rejected(p.plan(&pay("H1", "1.00", "P1")));
         assert_eq!(r.field, "reference");
         assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 6000);
+    }
+
+    #[test]
+    fn a_rollback_forgets_what_was_planned_after_the_savepoint() {
+        let households = BTreeMap::new();
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        let savepoint = p.savepoint();
+        p.plan(&enroll("H2", "2014-01-01")).unwrap();
+        p.plan(&pay("H1", "60.00", "P1")).unwrap();
+        p.rollback(savepoint);
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 0);
+        assert!(!p.new_households().contains_key("H2"));
+        assert_eq!(
+            rejected(p.plan(&pay("H2", "1.00", "P2"))).field,
+            "household_id"
+        );
+        assert!(matches!(
+            p.plan(&pay("H1", "60.00", "P1")),
+            Ok(Planned::Append { seq: Seq(3), .. })
+        ));
     }
 
     #[test]

@@ -324,7 +324,7 @@ pub fn household_trail(ledger: &Ledger, id: &str) -> Result<Vec<TrailEntry>, Fai
         if record.body.household() != Some(id) {
             continue;
         }
-        let fact = fact_of(seq, &record, ledger).map_err(|e| read_failure(e.into()))?;
+        let fact = fact_of(seq, &record, &**ledger).map_err(|e| read_failure(e.into()))?;
         if let Some(fact) = fact {
             inputs.push((seq.0, trail_input(fact, &record)));
         }

@@ -1,0 +1,144 @@
+//! `Ledger::append_group`: many requests, one durable commit, each request all or nothing.
+
+use chrono::NaiveDate;
+use fundtrail::domain::{
+    Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
+    ProgramCode, Reference, Seq,
+};
+use fundtrail::ledger::{AppendContext, GroupRequest, Ledger, LedgerError};
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test dates are valid")
+}
+
+fn enroll(id: &str) -> Command {
+    Command::Enroll(Enrollment {
+        household: HouseholdId::parse(id).unwrap(),
+        subdistrict: "拓东街道".into(),
+        community: "拓东第一社区".into(),
+        category: Category::Bereaved,
+        members: 2,
+        enrolled_on: date("2015-01-01"),
+    })
+}
+
+fn allocate(amount: &str, reference: &str) -> Command {
+    Command::Allocate(Allocation {
+        program: ProgramCode::parse("support_allowance").unwrap(),
+        amount: Money::parse(amount).unwrap(),
+        date: date("2015-01-02"),
+        reference: Reference::parse(reference).unwrap(),
+        source: "区财政".into(),
+    })
+}
+
+fn pay(id: &str, amount: &str, reference: &str) -> Command {
+    Command::Pay(Payment {
+        kind: PaymentKind::Disbursement,
+        household: HouseholdId::parse(id).unwrap(),
+        program: ProgramCode::parse("support_allowance").unwrap(),
+        amount: Money::parse(amount).unwrap(),
+        persons: 1,
+        date: date("2015-02-01"),
+        reference: Reference::parse(reference).unwrap(),
+        memo: String::new(),
+    })
+}
+
+fn request(actor: &str, commands: Vec<Command>) -> GroupRequest {
+    GroupRequest::commands(
+        AppendContext {
+            actor: actor.into(),
+            now_us: 1_700_000_000_000_000,
+        },
+        commands,
+    )
+}
+
+#[test]
+fn a_rejected_request_leaves_the_others_appended_with_dense_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::init(dir.path()).unwrap();
+    let requests = vec![
+        request("clerk-a", vec![enroll("H1"), allocate("100.00", "A1")]),
+        // Enrolls H2, then overspends: the whole request goes, H2 included.
+        request("clerk-b", vec![enroll("H2"), pay("H1", "500.00", "P-big")]),
+        // H2 is unknown here: the rejected request left no trace in the plan.
+        request("clerk-c", vec![pay("H2", "1.00", "P-h2")]),
+        request(
+            "clerk-d",
+            vec![pay("H1", "60.00", "P1"), pay("H1", "60.00", "P1")],
+        ),
+    ];
+    let outcomes = ledger.append_group(&requests).unwrap();
+    assert_eq!(outcomes.len(), 4);
+
+    let first = outcomes[0].as_ref().unwrap();
+    assert_eq!(first.seqs, vec![Seq(1), Seq(2)]);
+    match &outcomes[1] {
+        Err(LedgerError::Rejected { rejections, total }) => {
+            assert_eq!(*total, 1);
+            assert_eq!(rejections[0].line, 2);
+            assert_eq!(rejections[0].field, "amount");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    match &outcomes[2] {
+        Err(LedgerError::Rejected { rejections, .. }) => {
+            assert_eq!(rejections[0].field, "household_id")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let last = outcomes[3].as_ref().unwrap();
+    assert_eq!(last.seqs, vec![Seq(3), Seq(3)]);
+    assert_eq!((last.appended, last.duplicates), (1, 1));
+    assert_eq!(last.head.size, 3);
+
+    let actors: Vec<String> = ledger
+        .records(Seq::FIRST, Seq(10))
+        .map(|item| item.unwrap().2.actor)
+        .collect();
+    assert_eq!(actors, ["clerk-a", "clerk-a", "clerk-d"]);
+    assert!(!ledger.households().contains_key("H2"));
+    assert_eq!(ledger.budgets()["support_allowance"].disbursed_fen, 6000);
+    assert!(ledger.verify(|_| {}).unwrap().fault.is_none());
+}
+
+#[test]
+fn a_group_survives_a_reopen_and_later_groups_extend_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut ledger = Ledger::init(dir.path()).unwrap();
+        let outcomes = ledger
+            .append_group(&[
+                request("a", vec![enroll("H1")]),
+                request("b", vec![allocate("10.00", "A1")]),
+            ])
+            .unwrap();
+        assert!(outcomes.iter().all(Result::is_ok));
+    }
+    let mut ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.head().size, 2);
+    let view = ledger.view();
+    let outcomes = ledger
+        .append_group(&[request("c", vec![pay("H1", "10.00", "P1")])])
+        .unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().seqs, vec![Seq(3)]);
+    // A view taken earlier keeps its head; its snapshot check ignores what came after.
+    assert_eq!(view.head().size, 2);
+    let report = view.verify_snapshot(|_| {}).unwrap();
+    assert_eq!((report.checked, report.fault), (2, None));
+    assert!(ledger.verify(|_| {}).unwrap().fault.is_none());
+}
+
+#[test]
+fn an_all_rejected_or_empty_group_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::init(dir.path()).unwrap();
+    let outcomes = ledger
+        .append_group(&[request("a", vec![pay("H9", "1.00", "P1")])])
+        .unwrap();
+    assert!(outcomes[0].is_err());
+    assert_eq!(ledger.append_group(&[]).unwrap().len(), 0);
+    assert_eq!(ledger.head().size, 0);
+}
