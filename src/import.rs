@@ -91,30 +91,86 @@ impl RowSource for CsvFile {
     fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
         let file = File::open(&self.path)
             .map_err(|e| LedgerError::Source(format!("{}: {e}", self.path.display())))?;
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(BufReader::new(file));
-        let mut records = reader.into_records();
-        let columns = match records.next() {
-            Some(Ok(header)) => Columns::from_header(&header, self.kind)?,
-            Some(Err(e)) => return Err(header_rejection("header", e.to_string())),
-            None => return Err(header_rejection("header", "the file is empty".into())),
-        };
-        let kind = self.kind;
-        let mut progress = self.progress.as_mut();
-        let mut count = 0u64;
-        let rows = records.map(move |item| {
-            count += 1;
-            if count.is_multiple_of(PROGRESS_EVERY_ROWS) {
-                if let (Some(p), Ok(r)) = (progress.as_mut(), &item) {
-                    p(r.position().map_or(0, |pos| pos.byte()));
-                }
-            }
-            parse_row(item, &columns, kind, count)
-        });
-        Ok(Box::new(rows))
+        csv_rows(BufReader::new(file), self.kind, self.progress.as_mut())
     }
+}
+
+/// Parses a whole CSV text held in memory (an import sent to the HTTP API). Reads at most
+/// `max_rows` data rows; `Ok(None)` says there were more.
+pub fn rows_from_bytes(
+    bytes: &[u8],
+    kind: ImportKind,
+    max_rows: usize,
+) -> Result<Option<Vec<Row>>, LedgerError> {
+    let mut rows: Vec<Row> = csv_rows(bytes, kind, None)?
+        .take(max_rows.saturating_add(1))
+        .collect();
+    if rows.len() > max_rows {
+        return Ok(None);
+    }
+    rows.shrink_to_fit();
+    Ok(Some(rows))
+}
+
+/// Parses one row given as named fields (the HTTP API's JSON form of a CSV row). A field
+/// not given is empty, as an empty CSV cell; a field the kind does not have is refused.
+pub fn command_from_fields<'f>(
+    kind: ImportKind,
+    fields: impl IntoIterator<Item = (&'f str, &'f str)>,
+) -> Result<Command, (&'static str, String)> {
+    let columns = kind.columns();
+    let mut values = vec![""; columns.len()];
+    for (name, value) in fields {
+        let slot = columns.iter().position(|c| *c == name).ok_or_else(|| {
+            (
+                "row",
+                format!("unknown field {name:?}; expected {}", columns.join(",")),
+            )
+        })?;
+        values[slot] = value;
+    }
+    let record = csv::StringRecord::from(values);
+    let identity = Columns {
+        index: (0..columns.len()).collect(),
+        width: columns.len(),
+    };
+    let fields = Fields {
+        record: &record,
+        columns: &identity,
+    };
+    match kind {
+        ImportKind::Households => parse_household(&fields),
+        ImportKind::Events => parse_event(&fields),
+    }
+}
+
+/// The rows of a CSV stream after its header.
+fn csv_rows<'a, R: std::io::Read + 'a>(
+    reader: R,
+    kind: ImportKind,
+    mut progress: Option<&'a mut Progress>,
+) -> Result<Box<dyn Iterator<Item = Row> + 'a>, LedgerError> {
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
+    let mut records = reader.into_records();
+    let columns = match records.next() {
+        Some(Ok(header)) => Columns::from_header(&header, kind)?,
+        Some(Err(e)) => return Err(header_rejection("header", e.to_string())),
+        None => return Err(header_rejection("header", "the file is empty".into())),
+    };
+    let mut count = 0u64;
+    let rows = records.map(move |item| {
+        count += 1;
+        if count.is_multiple_of(PROGRESS_EVERY_ROWS) {
+            if let (Some(p), Ok(r)) = (progress.as_mut(), &item) {
+                p(r.position().map_or(0, |pos| pos.byte()));
+            }
+        }
+        parse_row(item, &columns, kind, count)
+    });
+    Ok(Box::new(rows))
 }
 
 fn header_rejection(field: &'static str, reason: String) -> LedgerError {

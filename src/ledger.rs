@@ -24,6 +24,9 @@ pub const GROUP_COMMIT_EVENTS: usize = 10_000;
 /// An import reports at most this many rejected rows; the total is always counted.
 pub const MAX_REPORTED_REJECTIONS: usize = 100;
 
+/// Events `log` shows when no limit is given: a screenful.
+pub const DEFAULT_LOG_LIMIT: usize = 20;
+
 const META_HEAD: &str = "head";
 const META_BUDGETS: &str = "budgets";
 
@@ -104,6 +107,30 @@ pub struct AppendSummary {
 pub struct Head {
     pub size: u64,
     pub hash: EventHash,
+}
+
+/// Which events `log` shows: each given field must match.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub household: Option<String>,
+    pub program: Option<String>,
+    pub event_type: Option<String>,
+}
+
+impl LogFilter {
+    pub fn keeps(&self, body: &Body) -> bool {
+        self.household
+            .as_deref()
+            .is_none_or(|h| body.household() == Some(h))
+            && self
+                .program
+                .as_deref()
+                .is_none_or(|p| body.program() == Some(p))
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| body.type_name() == t)
+    }
 }
 
 /// The outcome of `verify`.
@@ -488,6 +515,38 @@ impl LedgerView {
 
     pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
         Ok(self.store.size_on_disk()?)
+    }
+
+    /// The same log as of an earlier head: `size` events.
+    pub fn at(&self, size: u64) -> Result<LedgerView, LedgerError> {
+        let hash = match size {
+            0 => EventHash::GENESIS,
+            n => self.stored(Seq(n))?.hash,
+        };
+        Ok(LedgerView {
+            store: Arc::clone(&self.store),
+            head: Head { size, hash },
+        })
+    }
+
+    /// The most recent `limit` events that `filter` keeps, oldest first.
+    pub fn recent(
+        &self,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        let mut matched = Vec::new();
+        for item in self.records(Seq::FIRST, Seq(self.head.size)).rev() {
+            if matched.len() >= limit {
+                break;
+            }
+            let (seq, hash, record) = item?;
+            if filter.keeps(&record.body) {
+                matched.push((seq, hash, record));
+            }
+        }
+        matched.reverse();
+        Ok(matched)
     }
 
     /// A committed event, as stored.

@@ -6,11 +6,11 @@
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
 
-use fundtrail_projections::{ReadModels, TotalsQuery, TotalsRow};
+use fundtrail_projections::{trail, ReadModels, TotalsQuery, TotalsRow, TrailEntry};
 
 use crate::domain::{EventHash, Seq};
 use crate::encoding::Body;
-use crate::facts::{fact_of, TargetDates};
+use crate::facts::{fact_of, trail_input, TargetDates};
 use crate::ledger::{LedgerError, LedgerView};
 
 /// A snapshot older than this many events is rewritten when the read side catches up.
@@ -132,6 +132,22 @@ impl ReadSide {
         }
         Ok(())
     }
+}
+
+/// A household's events in seq order, with reversals linked: a scan of the log through the
+/// view's head (trails grow with events, so they are not kept as state).
+pub fn household_trail(ledger: &LedgerView, id: &str) -> Result<Vec<TrailEntry>, ReadSideError> {
+    let mut inputs = Vec::new();
+    for item in ledger.records(Seq::FIRST, Seq(ledger.head().size)) {
+        let (seq, _, record) = item?;
+        if record.body.household() != Some(id) {
+            continue;
+        }
+        if let Some(fact) = fact_of(seq, &record, ledger)? {
+            inputs.push((seq.0, trail_input(fact, &record)));
+        }
+    }
+    Ok(trail(inputs))
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<ReadModels, ReadSideError> {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 mod demo;
 pub mod read;
 mod record;
+mod serve;
+mod token;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -21,8 +23,7 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 3;
 }
 
-/// Events `log` shows when no `--limit` is given.
-pub const DEFAULT_LOG_LIMIT: usize = 20;
+pub use crate::ledger::DEFAULT_LOG_LIMIT;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,6 +83,11 @@ pub enum Command {
     Funds(read::ReportArgs),
     /// Recompute the read models from genesis and save them.
     Rebuild,
+    /// Issue, list and revoke the HTTP API's bearer tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Serve the HTTP API and the supervisors' dashboard until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +169,8 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Household(args) => read::household(cli, args),
         Command::Funds(args) => read::funds(cli, args),
         Command::Rebuild => read::rebuild(cli),
+        Command::Token(command) => token::run(cli, command),
+        Command::Serve(args) => serve::run(cli, args),
     }
 }
 

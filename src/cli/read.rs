@@ -3,15 +3,14 @@
 
 use clap::{Args, ValueEnum};
 use fundtrail_projections::{
-    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, YearMonth,
+    format_fen, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, YearMonth,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
 use crate::domain::{HouseholdId, PROGRAMS};
-use crate::facts::{fact_of, trail_input};
 use crate::ledger::Ledger;
-use crate::readside::{ReadSide, ReadSideError};
+use crate::readside::{household_trail, ReadSide, ReadSideError};
 use crate::view::{Align, Table};
 
 /// Output language of table labels and program names.
@@ -70,20 +69,7 @@ pub struct HouseholdArgs {
     pub report: ReportArgs,
 }
 
-/// Parses `YYYY-MM`.
-pub fn parse_month(text: &str) -> Result<YearMonth, String> {
-    let bad = || format!("{text:?} is not a month YYYY-MM");
-    let (y, m) = text.split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.len() != 2 {
-        return Err(bad());
-    }
-    let year = y.parse().map_err(|_| bad())?;
-    let month: u8 = m.parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&month) {
-        return Err(bad());
-    }
-    Ok(YearMonth { year, month })
-}
+pub use crate::report::parse_month;
 
 pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
     ReadSide::open(ledger).map_err(read_failure)
@@ -193,27 +179,9 @@ pub(super) fn render_totals(rows: &[TotalsRow], by: &[Key], report: &ReportArgs)
         .collect();
     columns.extend(measure_labels(lang).map(|l| (l, Align::Right)));
     let cells: Vec<Vec<String>> = rows.iter().map(|r| totals_cells(r, by, lang)).collect();
-    let json = Value::Array(rows.iter().map(|r| totals_json(r, by)).collect());
+    let keys: Vec<GroupKey> = by.iter().map(|k| group_key(*k)).collect();
+    let json = crate::report::totals_rows_json(rows, &keys);
     report_output(&columns, cells, json, report)
-}
-
-fn totals_json(row: &TotalsRow, by: &[Key]) -> Value {
-    let mut m = Map::new();
-    for key in by {
-        let (name, value) = match key {
-            Key::Subdistrict => ("subdistrict", json!(row.subdistrict)),
-            Key::Community => ("community", json!(row.community)),
-            Key::Program => ("program", json!(row.program)),
-            Key::Year => ("year", json!(row.year)),
-            Key::Month => ("month", json!(row.month.map(|m| m.to_string()))),
-        };
-        m.insert(name.into(), value);
-    }
-    m.insert("amount".into(), json!(format_fen(row.net_fen)));
-    m.insert("payments".into(), json!(row.payments));
-    m.insert("households".into(), json!(row.households));
-    m.insert("persons".into(), json!(row.person_times));
-    Value::Object(m)
 }
 
 /// A table, CSV or JSON, as the options ask.
@@ -271,18 +239,7 @@ pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
             ]
         })
         .collect();
-    let json = Value::Array(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "program": r.program,
-                    "allocated": format_fen(r.allocated_fen),
-                    "disbursed": format_fen(r.disbursed_fen),
-                    "remaining": format_fen(r.remaining_fen),
-                })
-            })
-            .collect(),
-    );
+    let json = crate::report::funds_json(&rows);
     Ok(report_output(&columns, cells, json, report))
 }
 
@@ -297,8 +254,8 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
             format!("household {} is not enrolled", args.id),
         ));
     };
-    let entries = household_trail(&ledger, &args.id)?;
-    let json = household_json(&balance, &entries);
+    let entries = household_trail(&ledger, &args.id).map_err(read_failure)?;
+    let json = crate::report::household_json(&balance, &entries);
     let lang = args.report.lang;
     if args.report.csv {
         return Ok(report_output(
@@ -310,26 +267,6 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
     }
     let text = household_text(&balance, &entries, lang);
     Ok(Output::ok(text, json))
-}
-
-/// The household's events in seq order, with reversals linked (a scan of the log: trails
-/// grow with events, so they are not kept as state).
-pub fn household_trail(ledger: &Ledger, id: &str) -> Result<Vec<TrailEntry>, Failure> {
-    let mut inputs = Vec::new();
-    for item in ledger.records(
-        crate::domain::Seq::FIRST,
-        crate::domain::Seq(ledger.head().size),
-    ) {
-        let (seq, _, record) = item.map_err(|e| super::failure(e, None))?;
-        if record.body.household() != Some(id) {
-            continue;
-        }
-        let fact = fact_of(seq, &record, &**ledger).map_err(|e| read_failure(e.into()))?;
-        if let Some(fact) = fact {
-            inputs.push((seq.0, trail_input(fact, &record)));
-        }
-    }
-    Ok(trail(inputs))
 }
 
 fn balance_columns(lang: Lang) -> Vec<(&'static str, Align)> {
@@ -411,45 +348,6 @@ fn trail_note(entry: &TrailEntry) -> String {
         note.push_str(&format!(" [reverses #{target}]"));
     }
     note.trim().to_string()
-}
-
-pub fn trail_entry_json(entry: &TrailEntry) -> Value {
-    json!({
-        "seq": entry.seq,
-        "type": entry.kind.as_str(),
-        "date": entry.date.to_string(),
-        "target_date": entry.target_date.map(|d| d.to_string()),
-        "program": entry.program,
-        "amount": format_fen(entry.amount_fen),
-        "persons": entry.persons,
-        "reference": entry.reference,
-        "memo": entry.memo,
-        "reason": entry.reason,
-        "reversed_by": entry.reversed_by,
-        "reverses": entry.reverses,
-    })
-}
-
-fn household_json(balance: &HouseholdBalance, entries: &[TrailEntry]) -> Value {
-    let e = &balance.enrollment;
-    json!({
-        "household_id": balance.household,
-        "subdistrict": e.subdistrict,
-        "community": e.community,
-        "category": e.category,
-        "members": e.members,
-        "enrolled_on": e.enrolled_on.to_string(),
-        "balances": balance.programs.iter().map(|p| json!({
-            "program": p.program,
-            "amount": format_fen(p.tally.net_fen),
-            "payments": p.tally.payments,
-            "persons": p.tally.person_times,
-        })).collect::<Vec<_>>(),
-        "total": format_fen(balance.total.net_fen),
-        "total_payments": balance.total.payments,
-        "total_persons": balance.total.person_times,
-        "trail": entries.iter().map(trail_entry_json).collect::<Vec<_>>(),
-    })
 }
 
 pub(super) fn rebuild(cli: &Cli) -> Result<Output, Failure> {

@@ -5,9 +5,8 @@ use std::io::IsTerminal;
 use serde_json::{json, Value};
 
 use super::{actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, LogArgs, Output};
-use crate::domain::Seq;
 use crate::import::{CsvFile, ImportKind};
-use crate::ledger::{AppendContext, Ledger};
+use crate::ledger::{AppendContext, Ledger, LogFilter};
 use crate::view::{date_text, event_json, Align, Table};
 
 pub(super) fn init(cli: &Cli) -> Result<Output, Failure> {
@@ -76,30 +75,14 @@ fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
 
 pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let mut matched = Vec::new();
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)).rev() {
-        let (seq, hash, record) = item.map_err(|e| failure(e, None))?;
-        let body = &record.body;
-        let keep = args
-            .household
-            .as_deref()
-            .is_none_or(|h| body.household() == Some(h))
-            && args
-                .program
-                .as_deref()
-                .is_none_or(|p| body.program() == Some(p))
-            && args
-                .event_type
-                .as_deref()
-                .is_none_or(|t| body.type_name() == t);
-        if keep {
-            matched.push((seq, hash, record));
-            if matched.len() >= args.limit {
-                break;
-            }
-        }
-    }
-    matched.reverse();
+    let filter = LogFilter {
+        household: args.household.clone(),
+        program: args.program.clone(),
+        event_type: args.event_type.clone(),
+    };
+    let matched = ledger
+        .recent(&filter, args.limit)
+        .map_err(|e| failure(e, None))?;
     let mut table = Table::new(&[
         ("seq", Align::Right),
         ("date", Align::Left),

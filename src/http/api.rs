@@ -1,0 +1,470 @@
+//! The JSON API's handlers. Each checks the caller's role first, then answers from the
+//! shared read state or queues a write for the writer. The JSON shapes are the CLI's
+//! `--json` shapes (`crate::report`).
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fundtrail_projections::TotalsQuery;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{HouseholdId, ProgramCode};
+use crate::import::{command_from_fields, rows_from_bytes, ImportKind};
+use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
+use crate::readside::{household_trail, ReadSide};
+use crate::report;
+use crate::tokens::{random_secret, Caller, Role, TokenError};
+use crate::view::{event_json, time_text};
+
+use super::auth::{authorize, ADMIN, ANY, AUDIT, SUMMARY, WRITE};
+use super::error::{poisoned, HttpError};
+use super::writer::{self, WriteJob};
+use super::{AppState, MAX_BODY_BYTES, MAX_LOG_LIMIT};
+
+type Answer = Result<Response, HttpError>;
+
+fn ok(value: Value) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+pub(super) async fn not_found() -> HttpError {
+    HttpError::NotFound("no such endpoint (see /openapi.json)".into())
+}
+
+pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+    let caller = authorize(&s.shared, &headers, ANY)?;
+    let head = current_view(&s)?.head();
+    ok(json!({
+        "events": head.size,
+        "head": { "seq": head.size, "hash": head.hash.to_hex() },
+        "caller": { "name": caller.name, "role": caller.role.code() },
+    }))
+}
+
+// ---- writes ----
+
+pub(super) async fn append(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let caller = authorize(&s.shared, &headers, WRITE)?;
+    let body = body.map_err(body_error)?;
+    let rows = rows_from_json(&body, s.limits.max_events_per_request)?;
+    submit(&s, caller, rows).await
+}
+
+pub(super) async fn import_households(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    import(s, headers, body, ImportKind::Households).await
+}
+
+pub(super) async fn import_events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    import(s, headers, body, ImportKind::Events).await
+}
+
+async fn import(
+    s: AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    kind: ImportKind,
+) -> Answer {
+    let caller = authorize(&s.shared, &headers, WRITE)?;
+    let body = body.map_err(body_error)?;
+    let max = s.limits.max_import_rows;
+    let rows = rows_from_bytes(&body, kind, max)?.ok_or_else(|| {
+        HttpError::PayloadTooLarge(format!(
+            "an import sent over HTTP holds at most {max} rows; split it, or use `fundtrail import` on the server"
+        ))
+    })?;
+    submit(&s, caller, rows).await
+}
+
+/// Queues a write and waits for the writer's answer: 201 when something was appended, 200
+/// when every row was already there, 503 at once when the queue is full.
+async fn submit(s: &AppState, caller: Caller, rows: Vec<Row>) -> Answer {
+    let (reply, answer) = oneshot::channel();
+    let request = GroupRequest {
+        ctx: AppendContext::now(caller.name),
+        rows,
+    };
+    s.writes
+        .try_send(WriteJob { request, reply })
+        .map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => {
+                HttpError::Unavailable("the server is shutting down".into())
+            }
+        })?;
+    let summary = writer::answer(answer.await)?;
+    let status = if summary.appended > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(summary_json(&summary))).into_response())
+}
+
+fn summary_json(summary: &AppendSummary) -> Value {
+    json!({
+        "appended": summary.appended,
+        "duplicates": summary.duplicates,
+        "seqs": summary.seqs.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
+    })
+}
+
+fn body_error(rejection: BytesRejection) -> HttpError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        HttpError::PayloadTooLarge(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+    } else {
+        HttpError::BadRequest(rejection.body_text())
+    }
+}
+
+/// One event object, or an array of them, as rows numbered from 1.
+fn rows_from_json(body: &[u8], max: usize) -> Result<Vec<Row>, HttpError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| HttpError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        _ => {
+            return Err(HttpError::BadRequest(
+                "send an event object or an array of them".into(),
+            ))
+        }
+    };
+    if items.len() > max {
+        return Err(HttpError::PayloadTooLarge(format!(
+            "{} events in one request; at most {max}",
+            items.len()
+        )));
+    }
+    Ok(items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| Row {
+            line: i as u64 + 1,
+            command: command_from_json(item),
+        })
+        .collect())
+}
+
+/// An event object has the CSV columns as fields; `"type": "household_enrolled"` takes
+/// the households columns instead. Amounts are strings: JSON numbers are not exact.
+fn command_from_json(item: &Value) -> Result<crate::domain::Command, (&'static str, String)> {
+    let Value::Object(fields) = item else {
+        return Err(("row", "is not a JSON object".into()));
+    };
+    let household = fields.get("type").and_then(Value::as_str) == Some("household_enrolled");
+    let (kind, skip) = if household {
+        (ImportKind::Households, Some("type"))
+    } else {
+        (ImportKind::Events, None)
+    };
+    let texts = field_texts(fields, skip)?;
+    command_from_fields(kind, texts.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn field_texts(
+    fields: &Map<String, Value>,
+    skip: Option<&str>,
+) -> Result<Vec<(String, String)>, (&'static str, String)> {
+    let mut texts = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        if Some(name.as_str()) == skip {
+            continue;
+        }
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            Value::Number(n) if name != "amount" && n.is_u64() => n.to_string(),
+            Value::Number(_) if name == "amount" => {
+                return Err((
+                    "amount",
+                    "send the amount as a string such as \"700.00\"".into(),
+                ))
+            }
+            _ => return Err(("row", format!("field {name:?} must be a string"))),
+        };
+        texts.push((name.clone(), text));
+    }
+    Ok(texts)
+}
+
+// ---- reads for supervisors ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TotalsParams {
+    by: Option<String>,
+    year: Option<i32>,
+    month: Option<String>,
+    subdistrict: Option<String>,
+    program: Option<String>,
+}
+
+pub(super) async fn totals(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<TotalsParams>, QueryRejection>,
+) -> Answer {
+    authorize(&s.shared, &headers, SUMMARY)?;
+    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let query = totals_query(params)?;
+    let rows = read_side(&s, |side| side.totals(&query))?;
+    ok(report::totals_rows_json(&rows, &query.by))
+}
+
+fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
+    let by = params
+        .by
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .map_or(Ok(Vec::new()), |b| {
+            b.split(',')
+                .map(|k| report::parse_group_key(k.trim()))
+                .collect()
+        })
+        .map_err(|e| HttpError::BadRequest(format!("by: {e}")))?;
+    let month = params
+        .month
+        .as_deref()
+        .map(report::parse_month)
+        .transpose()
+        .map_err(|e| HttpError::BadRequest(format!("month: {e}")))?;
+    if let Some(program) = &params.program {
+        ProgramCode::parse(program).map_err(|e| HttpError::BadRequest(format!("program: {e}")))?;
+    }
+    Ok(TotalsQuery {
+        by,
+        year: params.year,
+        month,
+        subdistrict: params.subdistrict,
+        program: params.program,
+    })
+}
+
+pub(super) async fn funds(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+    authorize(&s.shared, &headers, SUMMARY)?;
+    let rows = read_side(&s, |side| side.models().funds())?;
+    ok(report::funds_json(&rows))
+}
+
+pub(super) async fn household(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&s.shared, &headers, SUMMARY)?;
+    let balance = household_balance(&s, &id)?;
+    ok(Value::Object(report::balance_json(&balance)))
+}
+
+fn household_balance(
+    s: &AppState,
+    id: &str,
+) -> Result<fundtrail_projections::HouseholdBalance, HttpError> {
+    HouseholdId::parse(id).map_err(|e| HttpError::BadRequest(format!("household id: {e}")))?;
+    read_side(s, |side| side.models().household(id))?
+        .ok_or_else(|| HttpError::NotFound(format!("household {id} is not enrolled")))
+}
+
+// ---- reads for auditors ----
+
+pub(super) async fn trail(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&s.shared, &headers, AUDIT)?;
+    let balance = household_balance(&s, &id)?;
+    let view = current_view(&s)?;
+    let entries = blocking(move || household_trail(&view, &id).map_err(HttpError::from)).await?;
+    ok(report::household_json(&balance, &entries))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogParams {
+    household: Option<String>,
+    program: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn log(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<LogParams>, QueryRejection>,
+) -> Answer {
+    authorize(&s.shared, &headers, AUDIT)?;
+    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let limit = params.limit.unwrap_or(crate::ledger::DEFAULT_LOG_LIMIT);
+    if limit > MAX_LOG_LIMIT {
+        return Err(HttpError::BadRequest(format!(
+            "limit: at most {MAX_LOG_LIMIT}"
+        )));
+    }
+    let filter = LogFilter {
+        household: params.household,
+        program: params.program,
+        event_type: params.event_type,
+    };
+    let view = current_view(&s)?;
+    let events = blocking(move || view.recent(&filter, limit).map_err(HttpError::from)).await?;
+    ok(Value::Array(
+        events
+            .iter()
+            .map(|(seq, hash, r)| event_json(*seq, hash, r))
+            .collect(),
+    ))
+}
+
+/// The chain through the current head, and the maintained read models against a rebuild
+/// from genesis through the seq they reflect. Same JSON as `fundtrail verify --json`.
+pub(super) async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+    authorize(&s.shared, &headers, AUDIT)?;
+    let models = read_side(&s, |side| side.models().clone())?;
+    let view = current_view(&s)?;
+    blocking(move || {
+        let report = view.verify_snapshot(|_| {})?;
+        if let Some(fault) = &report.fault {
+            return Ok(json!({
+                "ok": false,
+                "first_bad_seq": fault.seq().0,
+                "reason": fault.to_string(),
+                "checked": report.checked,
+            }));
+        }
+        let applied = models.applied().map_or(0, |a| a.seq);
+        let rebuilt = ReadSide::rebuild(&view.at(applied)?)?;
+        let head = json!({ "seq": report.head.size, "hash": report.head.hash.to_hex() });
+        if rebuilt.models() == &models {
+            Ok(json!({ "ok": true, "events": report.checked, "head": head, "read_models": "ok" }))
+        } else {
+            Ok(json!({ "ok": false, "events": report.checked, "head": head,
+                "read_models": "the maintained read models differ from a rebuild from genesis" }))
+        }
+    })
+    .await
+    .and_then(ok)
+}
+
+// ---- tokens, for admins ----
+
+pub(super) async fn list_tokens(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+    authorize(&s.shared, &headers, ADMIN)?;
+    let tokens = s.shared.tokens.read().map_err(poisoned)?;
+    ok(Value::Array(
+        tokens
+            .entries()
+            .iter()
+            .map(|(name, e)| {
+                json!({
+                    "name": name,
+                    "role": e.role.code(),
+                    "issued": time_text(e.created_us),
+                    "revoked": e.revoked_us.map(time_text),
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewToken {
+    name: String,
+    role: String,
+}
+
+pub(super) async fn add_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    authorize(&s.shared, &headers, ADMIN)?;
+    let body = body.map_err(body_error)?;
+    let new: NewToken = serde_json::from_slice(&body).map_err(|e| {
+        HttpError::BadRequest(format!("send {{\"name\": ..., \"role\": ...}}: {e}"))
+    })?;
+    let role = Role::parse(&new.role).map_err(token_error)?;
+    let random = random_secret().map_err(token_error)?;
+    let view = current_view(&s)?;
+    let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
+    let mut updated = tokens.clone();
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let secret = updated
+        .issue(&new.name, role, now_us, random)
+        .map_err(token_error)?;
+    updated.save(&view).map_err(token_error)?;
+    *tokens = updated;
+    let body = json!({ "name": new.name, "role": role.code(), "token": secret.expose() });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub(super) async fn revoke_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Answer {
+    authorize(&s.shared, &headers, ADMIN)?;
+    let view = current_view(&s)?;
+    let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
+    let mut updated = tokens.clone();
+    let now_us = chrono::Utc::now().timestamp_micros();
+    updated.revoke(&name, now_us).map_err(token_error)?;
+    updated.save(&view).map_err(token_error)?;
+    *tokens = updated;
+    ok(json!({ "name": name, "revoked": true }))
+}
+
+fn token_error(err: TokenError) -> HttpError {
+    match err {
+        TokenError::Exists(_) | TokenError::AlreadyRevoked(_) => {
+            HttpError::Conflict(err.to_string())
+        }
+        TokenError::Unknown(_) => HttpError::NotFound(err.to_string()),
+        TokenError::BadName(_) | TokenError::BadRole(_) => HttpError::BadRequest(err.to_string()),
+        TokenError::Corrupt(_) => HttpError::Corrupt(err.to_string()),
+        TokenError::Random(_) => HttpError::Internal(err.to_string()),
+        TokenError::Ledger(e) => e.into(),
+    }
+}
+
+// ---- shared state ----
+
+/// The log as of the last acknowledged commit. The lock is held for a clone.
+pub(super) fn current_view(s: &AppState) -> Result<LedgerView, HttpError> {
+    Ok(s.shared.view.read().map_err(poisoned)?.clone())
+}
+
+/// Runs `f` on the read models under the read lock; `f` should only copy out an answer.
+fn read_side<T>(s: &AppState, f: impl FnOnce(&ReadSide) -> T) -> Result<T, HttpError> {
+    let side = s.shared.read_side.read().map_err(poisoned)?;
+    Ok(f(&side))
+}
+
+/// Scans of the log and verification run off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HttpError::Internal(format!("a background task failed: {e}")))?
+}

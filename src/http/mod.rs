@@ -1,0 +1,276 @@
+//! The HTTP API and the supervisors' dashboard: the only module that names axum.
+//!
+//! One writer thread owns the [`Ledger`] and group-commits the appends that handlers queue
+//! to it ([`writer`]); handlers answer reads from a [`LedgerView`] and the read models,
+//! shared behind short-held locks. A write is acknowledged only after its group's
+//! fdatasync: acknowledged means durable (ARCHITECTURE.md, "The server").
+
+mod api;
+mod auth;
+mod dashboard;
+mod error;
+mod writer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, MethodRouter};
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use error::HttpError;
+
+use crate::ledger::{Ledger, LedgerError, LedgerView, GROUP_COMMIT_EVENTS};
+use crate::readside::{ReadSide, ReadSideError};
+use crate::tokens::{TokenError, TokenRegistry};
+
+/// Request bodies above this are refused (413). An import of the largest batch
+/// ([`MAX_IMPORT_ROWS`] rows of about 120 bytes) is near 1.2 MiB; 8 MiB leaves room for
+/// long memos without letting one request hold much of the server's memory.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Rows in one CSV import. One import is one request of a group commit, and a group holds
+/// at most [`GROUP_COMMIT_EVENTS`] rows; larger files go through `fundtrail import`.
+pub const MAX_IMPORT_ROWS: usize = GROUP_COMMIT_EVENTS;
+
+/// Events in one JSON append request: enough for a form that records a household's
+/// month, small enough that a request is answered in one group.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1_000;
+
+/// Write requests waiting for the writer. At roughly a group per few milliseconds this is
+/// under a second of backlog; beyond it a client is told to come back (503) rather than
+/// left waiting towards its timeout.
+pub const QUEUE_DEPTH: usize = 1_024;
+
+/// A request not answered by then gets 504. A write that timed out may still be committed
+/// later: the retry with the same reference is harmless.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Seconds a client is asked to wait after a 503 (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Events the log endpoint returns at most per request.
+pub const MAX_LOG_LIMIT: usize = 1_000;
+
+/// After the signal, the time in-flight requests get to finish before the server stops
+/// waiting for them; acknowledged writes are durable either way.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(40);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    ReadSide(#[from] ReadSideError),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The adjustable limits; [`Limits::default`] is the documented constants. Tests shrink
+/// them to reach the edges quickly.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub queue_depth: usize,
+    pub request_timeout: Duration,
+    pub max_import_rows: usize,
+    pub max_events_per_request: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            queue_depth: QUEUE_DEPTH,
+            request_timeout: REQUEST_TIMEOUT,
+            max_import_rows: MAX_IMPORT_ROWS,
+            max_events_per_request: MAX_EVENTS_PER_REQUEST,
+        }
+    }
+}
+
+/// What readers share: the log as of the last commit, the read models, the tokens.
+pub(crate) struct Shared {
+    pub(crate) view: RwLock<LedgerView>,
+    pub(crate) read_side: RwLock<ReadSide>,
+    pub(crate) tokens: RwLock<TokenRegistry>,
+}
+
+/// Handler state: the shared read state, the writer's queue, the limits.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) writes: tokio::sync::mpsc::Sender<writer::WriteJob>,
+    pub(crate) limits: Limits,
+}
+
+/// Every route: method, path (OpenAPI syntax, which axum 0.8 shares) and handler. The
+/// router is built from this table and the OpenAPI test reads it, so the two cannot drift.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    route_table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
+fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("get", "/", get(dashboard::page)),
+        ("get", "/assets/app.js", get(dashboard::script)),
+        ("get", "/assets/app.css", get(dashboard::style)),
+        ("get", "/openapi.json", get(dashboard::openapi)),
+        ("get", "/api/v1/status", get(api::status)),
+        ("post", "/api/v1/events", post(api::append)),
+        (
+            "post",
+            "/api/v1/imports/households",
+            post(api::import_households),
+        ),
+        ("post", "/api/v1/imports/events", post(api::import_events)),
+        ("get", "/api/v1/totals", get(api::totals)),
+        ("get", "/api/v1/funds", get(api::funds)),
+        ("get", "/api/v1/households/{id}", get(api::household)),
+        ("get", "/api/v1/households/{id}/trail", get(api::trail)),
+        ("get", "/api/v1/log", get(api::log)),
+        ("get", "/api/v1/verify", get(api::verify)),
+        ("get", "/api/v1/tokens", get(api::list_tokens)),
+        ("post", "/api/v1/tokens", post(api::add_token)),
+        ("delete", "/api/v1/tokens/{name}", delete(api::revoke_token)),
+    ]
+}
+
+fn router(state: AppState) -> Router {
+    let timeout = state.limits.request_timeout;
+    let mut router = Router::new();
+    for (_, path, handler) in route_table() {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            error::with_timeout(timeout, req, next)
+        }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Where to serve from.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub ledger_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub limits: Limits,
+}
+
+/// Opens the ledger, binds, reports the bound address, and serves until SIGINT or SIGTERM;
+/// then stops accepting, lets in-flight requests finish, commits what was queued and
+/// returns. Builds its own runtime: the caller is plain synchronous code.
+pub fn run(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Io(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let ledger = Ledger::open(&config.ledger_dir)?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| ServeError::Io(format!("binding {}: {e}", config.addr)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Io(e.to_string()))?;
+        let server = Server::start(ledger, config.limits)?;
+        on_bound(addr);
+        server.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// A started server: the writer thread runs; [`Server::serve`] answers requests.
+pub struct Server {
+    state: AppState,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// Catches the read models up, loads the tokens and starts the writer thread.
+    pub fn start(ledger: Ledger, limits: Limits) -> Result<Server, ServeError> {
+        let mut read_side = ReadSide::open(&ledger)?;
+        read_side.save(&ledger, false)?;
+        let tokens = TokenRegistry::load(&ledger)?;
+        let shared = Arc::new(Shared {
+            view: RwLock::new(ledger.view()),
+            read_side: RwLock::new(read_side),
+            tokens: RwLock::new(tokens),
+        });
+        let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
+        let writer = writer::spawn(ledger, Arc::clone(&shared), jobs)?;
+        let state = AppState {
+            shared,
+            writes,
+            limits,
+        };
+        Ok(Server { state, writer })
+    }
+
+    /// Serves until `shutdown` resolves, then waits for in-flight requests (at most
+    /// [`SHUTDOWN_GRACE`]), closes the queue and waits for the writer to commit what is in
+    /// it and save the read models.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Server { state, writer } = self;
+        let app = router(state);
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let signalled = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
+        let serving = axum::serve(listener, app).with_graceful_shutdown(signalled);
+        let grace = grace_after(stopped);
+        tokio::select! {
+            served = serving => served.map_err(|e| ServeError::Io(e.to_string()))?,
+            () = grace => eprintln!("warning: requests still open after the grace period were dropped unanswered"),
+        }
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|e| ServeError::Io(format!("waiting for the writer: {e}")))?
+            .map_err(|_| ServeError::Io("the writer thread panicked".into()))
+    }
+}
+
+/// Resolves [`SHUTDOWN_GRACE`] after the stop signal; never before it.
+async fn grace_after(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    if stopped.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (a service manager's stop).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

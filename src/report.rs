@@ -1,0 +1,130 @@
+//! The JSON shapes of the read answers: totals, fund balances, a household's balances and
+//! trail. One definition, so `fundtrail ... --json` and the HTTP API answer alike.
+
+use fundtrail_projections::{
+    format_fen, FundRow, GroupKey, HouseholdBalance, TotalsRow, TrailEntry, YearMonth,
+};
+use serde_json::{json, Map, Value};
+
+/// One totals row: the grouped keys (in the order of `by`), then the four measures.
+pub fn totals_json(row: &TotalsRow, by: &[GroupKey]) -> Value {
+    let mut m = Map::new();
+    for key in by {
+        let (name, value) = match key {
+            GroupKey::Subdistrict => ("subdistrict", json!(row.subdistrict)),
+            GroupKey::Community => ("community", json!(row.community)),
+            GroupKey::Program => ("program", json!(row.program)),
+            GroupKey::Year => ("year", json!(row.year)),
+            GroupKey::Month => ("month", json!(row.month.map(|m| m.to_string()))),
+        };
+        m.insert(name.into(), value);
+    }
+    m.insert("amount".into(), json!(format_fen(row.net_fen)));
+    m.insert("payments".into(), json!(row.payments));
+    m.insert("households".into(), json!(row.households));
+    m.insert("persons".into(), json!(row.person_times));
+    Value::Object(m)
+}
+
+pub fn totals_rows_json(rows: &[TotalsRow], by: &[GroupKey]) -> Value {
+    Value::Array(rows.iter().map(|r| totals_json(r, by)).collect())
+}
+
+/// Per program: allocated, disbursed by live payments, remaining.
+pub fn funds_json(rows: &[FundRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "program": r.program,
+                    "allocated": format_fen(r.allocated_fen),
+                    "disbursed": format_fen(r.disbursed_fen),
+                    "remaining": format_fen(r.remaining_fen),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A household's enrollment and balances per program, without its trail.
+pub fn balance_json(balance: &HouseholdBalance) -> Map<String, Value> {
+    let e = &balance.enrollment;
+    let value = json!({
+        "household_id": balance.household,
+        "subdistrict": e.subdistrict,
+        "community": e.community,
+        "category": e.category,
+        "members": e.members,
+        "enrolled_on": e.enrolled_on.to_string(),
+        "balances": balance.programs.iter().map(|p| json!({
+            "program": p.program,
+            "amount": format_fen(p.tally.net_fen),
+            "payments": p.tally.payments,
+            "persons": p.tally.person_times,
+        })).collect::<Vec<_>>(),
+        "total": format_fen(balance.total.net_fen),
+        "total_payments": balance.total.payments,
+        "total_persons": balance.total.person_times,
+    });
+    match value {
+        Value::Object(m) => m,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// A household's balances and its trail of events.
+pub fn household_json(balance: &HouseholdBalance, entries: &[TrailEntry]) -> Value {
+    let mut m = balance_json(balance);
+    m.insert("trail".into(), trail_json(entries));
+    Value::Object(m)
+}
+
+pub fn trail_json(entries: &[TrailEntry]) -> Value {
+    Value::Array(entries.iter().map(trail_entry_json).collect())
+}
+
+pub fn trail_entry_json(entry: &TrailEntry) -> Value {
+    json!({
+        "seq": entry.seq,
+        "type": entry.kind.as_str(),
+        "date": entry.date.to_string(),
+        "target_date": entry.target_date.map(|d| d.to_string()),
+        "program": entry.program,
+        "amount": format_fen(entry.amount_fen),
+        "persons": entry.persons,
+        "reference": entry.reference,
+        "memo": entry.memo,
+        "reason": entry.reason,
+        "reversed_by": entry.reversed_by,
+        "reverses": entry.reverses,
+    })
+}
+
+/// Parses `YYYY-MM`.
+pub fn parse_month(text: &str) -> Result<YearMonth, String> {
+    let bad = || format!("{text:?} is not a month YYYY-MM");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let year = y.parse().map_err(|_| bad())?;
+    let month: u8 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok(YearMonth { year, month })
+}
+
+/// A grouping key by its name in `--by` and `?by=`.
+pub fn parse_group_key(text: &str) -> Result<GroupKey, String> {
+    match text {
+        "subdistrict" => Ok(GroupKey::Subdistrict),
+        "community" => Ok(GroupKey::Community),
+        "program" => Ok(GroupKey::Program),
+        "year" => Ok(GroupKey::Year),
+        "month" => Ok(GroupKey::Month),
+        other => Err(format!(
+            "{other:?} is not subdistrict, community, program, year or month"
+        )),
+    }
+}
