@@ -274,3 +274,96 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The edges that need a writer that does not answer: a full queue and a timeout. The
+    //! test holds the queue's receiving end itself, so both are deterministic.
+
+    use super::*;
+    use crate::tokens::Role;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn stalled_server(limits: Limits) -> (SocketAddr, String, impl Sized) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ledger = Ledger::init(dir.path()).expect("a new ledger");
+        let mut tokens = TokenRegistry::default();
+        let secret = tokens
+            .issue("clerk", Role::Clerk, 0, [9; 32])
+            .expect("a fresh name");
+        let shared = Arc::new(Shared {
+            view: RwLock::new(ledger.view()),
+            read_side: RwLock::new(ReadSide::open(&ledger).expect("read side")),
+            tokens: RwLock::new(tokens),
+        });
+        let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
+        let state = AppState {
+            shared,
+            writes,
+            limits,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("port 0");
+        let addr = listener.local_addr().expect("bound");
+        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        (addr, secret.expose().to_owned(), (jobs, ledger, dir))
+    }
+
+    /// Sends one append and returns the raw response head and body.
+    async fn append(addr: SocketAddr, token: &str) -> String {
+        let body = r#"{"type":"fund_allocation","date":"2018-01-01","program":"micro_wish","amount":"1.00","reference":"A"}"#;
+        let request = format!(
+            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("a response");
+        response
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_503_with_retry_after() {
+        let limits = Limits {
+            queue_depth: 1,
+            request_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let (addr, token, _keep) = stalled_server(limits).await;
+        let first = tokio::spawn({
+            let token = token.clone();
+            async move { append(addr, &token).await }
+        });
+        // The first request fills the only slot (nobody drains it); the second finds it full.
+        let mut second = String::new();
+        for _ in 0..200 {
+            second = append(addr, &token).await;
+            if second.starts_with("HTTP/1.1 503") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+        assert!(
+            second.to_ascii_lowercase().contains("retry-after: 1"),
+            "{second}"
+        );
+        assert!(second.contains(r#""code":"queue_full""#), "{second}");
+        first.abort();
+    }
+
+    #[tokio::test]
+    async fn a_request_the_writer_does_not_answer_in_time_gets_504() {
+        let limits = Limits {
+            request_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let (addr, token, _keep) = stalled_server(limits).await;
+        let response = append(addr, &token).await;
+        assert!(response.starts_with("HTTP/1.1 504"), "{response}");
+        assert!(response.contains(r#""code":"timeout""#), "{response}");
+    }
+}

@@ -1,0 +1,495 @@
+//! The HTTP API in process, on 127.0.0.1 port 0: every endpoint, every auth case, the
+//! limits, and the JSON error shape.
+
+mod support;
+
+use fundtrail::http::{routes, Limits};
+use fundtrail::tokens::Role;
+use serde_json::{json, Value};
+use support::client::{Client, Reply};
+use support::server::{sample_ledger, TestServer, Tokens};
+
+fn serve(limits: Limits) -> (tempfile::TempDir, Tokens, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = sample_ledger(dir.path());
+    let server = TestServer::start(dir.path(), limits);
+    (dir, tokens, server)
+}
+
+fn as_role(server: &TestServer, tokens: &Tokens, role: Role) -> Client {
+    Client::new(server.addr, Some(tokens.of(role)))
+}
+
+fn payment(reference: &str, amount: &str) -> Value {
+    json!({
+        "date": "2018-03-01", "type": "disbursement", "household_id": "PL-0002",
+        "program": "support_allowance", "amount": amount, "persons": 1,
+        "reference": reference, "memo": "2018年3月扶助金",
+    })
+}
+
+const EVENTS_CSV: &str = "date,type,household_id,program,amount,persons,reference,memo\n\
+2018-04-30,disbursement,PL-0003,support_allowance,340.00,1,CSV-1,\n\
+2018-04-30,disbursement,PL-0001,support_allowance,680.00,2,CSV-2,\n";
+
+const HOUSEHOLDS_CSV: &str = "household_id,subdistrict,community,category,members,enrolled_on\n\
+PL-0009,青云,青云第1社区,bereaved,2,2016-01-01\n";
+
+/// One call per route: method, path, body, and the roles it admits.
+fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
+    use Role::*;
+    vec![
+        (
+            "get",
+            "/api/v1/status",
+            String::new(),
+            &[Clerk, Supervisor, Auditor, Admin],
+        ),
+        (
+            "post",
+            "/api/v1/events",
+            payment("M-1", "1.00").to_string(),
+            &[Clerk],
+        ),
+        (
+            "post",
+            "/api/v1/imports/households",
+            HOUSEHOLDS_CSV.into(),
+            &[Clerk],
+        ),
+        (
+            "post",
+            "/api/v1/imports/events",
+            EVENTS_CSV.into(),
+            &[Clerk],
+        ),
+        (
+            "get",
+            "/api/v1/totals?by=subdistrict,program",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/funds",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/households/PL-0001",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/households/PL-0001/trail",
+            String::new(),
+            &[Auditor],
+        ),
+        ("get", "/api/v1/log?limit=5", String::new(), &[Auditor]),
+        ("get", "/api/v1/verify", String::new(), &[Auditor]),
+        ("get", "/api/v1/tokens", String::new(), &[Admin]),
+        (
+            "post",
+            "/api/v1/tokens",
+            json!({"name": "matrix", "role": "clerk"}).to_string(),
+            &[Admin],
+        ),
+        ("delete", "/api/v1/tokens/matrix", String::new(), &[Admin]),
+    ]
+}
+
+const PUBLIC: [&str; 4] = ["/", "/assets/app.js", "/assets/app.css", "/openapi.json"];
+
+/// The route template a concrete path was made from.
+fn template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut parts: Vec<String> = path.split('/').map(str::to_owned).collect();
+    for part in parts.iter_mut() {
+        match part.as_str() {
+            "PL-0001" => *part = "{id}".into(),
+            "matrix" => *part = "{name}".into(),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+fn call(client: &mut Client, method: &str, path: &str, body: &str) -> Reply {
+    let content_type = if body.starts_with('{') || body.starts_with('[') {
+        "application/json"
+    } else {
+        "text/csv"
+    };
+    let method = method.to_ascii_uppercase();
+    client
+        .send(&method, path, body, Some(content_type))
+        .unwrap()
+}
+
+#[test]
+fn every_route_answers_each_role_as_the_matrix_says() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let covered: Vec<(String, String)> = matrix()
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), template(p)))
+        .chain(PUBLIC.iter().map(|p| ("get".to_string(), p.to_string())))
+        .collect();
+    for (method, path) in routes() {
+        assert!(
+            covered.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is not in the auth matrix"
+        );
+    }
+    for (method, path, body, allowed) in matrix() {
+        for token in [None, Some("ft_not-a-token"), Some(tokens.revoked.as_str())] {
+            let reply = call(&mut Client::new(server.addr, token), method, path, &body);
+            assert_eq!(reply.status, 401, "{method} {path} with {token:?}");
+            assert_eq!(reply.code(), "unauthorized");
+            assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+        }
+        for role in Role::ALL {
+            let reply = call(&mut as_role(&server, &tokens, role), method, path, &body);
+            if allowed.contains(&role) {
+                assert!(
+                    (200..300).contains(&reply.status),
+                    "{method} {path} as {role}: {} {}",
+                    reply.status,
+                    reply.body
+                );
+            } else {
+                assert_eq!(reply.status, 403, "{method} {path} as {role}");
+                assert_eq!(reply.code(), "forbidden");
+            }
+        }
+    }
+    for path in PUBLIC {
+        let reply = Client::new(server.addr, None).get(path).unwrap();
+        assert_eq!(reply.status, 200, "{path}");
+    }
+    server.stop();
+}
+
+#[test]
+fn appends_are_acknowledged_retried_harmlessly_and_read_back_at_once() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let mut clerk = as_role(&server, &tokens, Role::Clerk);
+    let mut supervisor = as_role(&server, &tokens, Role::Supervisor);
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+
+    let first = clerk
+        .post_json("/api/v1/events", &payment("P-1", "340.00"))
+        .unwrap();
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.json()["seqs"], json!([14]));
+    assert_eq!(first.json()["head"]["size"], 14);
+    let retry = clerk
+        .post_json("/api/v1/events", &payment("P-1", "340.00"))
+        .unwrap();
+    assert_eq!(retry.status, 200);
+    assert_eq!(
+        (
+            retry.json()["appended"].clone(),
+            retry.json()["duplicates"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    assert_eq!(retry.json()["seqs"], json!([14]));
+
+    let conflict = clerk
+        .post_json("/api/v1/events", &payment("P-1", "1.00"))
+        .unwrap();
+    assert_eq!(conflict.status, 422);
+    assert_eq!(conflict.code(), "rejected");
+    assert_eq!(conflict.json()["rejections"][0]["field"], "reference");
+
+    // All or nothing: the good first row is not appended with the bad second one.
+    let batch = json!([payment("P-2", "1.00"), payment("P-3", "1.234")]);
+    let rejected = clerk.post_json("/api/v1/events", &batch).unwrap();
+    assert_eq!(rejected.status, 422);
+    assert_eq!(rejected.json()["rejections"][0]["line"], 2);
+    assert_eq!(rejected.json()["rejections"][0]["field"], "amount");
+    let number = clerk
+        .post_json("/api/v1/events", &json!({"amount": 1.5}))
+        .unwrap();
+    assert_eq!(number.json()["rejections"][0]["field"], "amount");
+
+    let enroll = json!([
+        {"type": "household_enrolled", "household_id": "PL-0100", "subdistrict": "青云",
+         "community": "青云第1社区", "category": "失独", "members": 2, "enrolled_on": "2017-01-01"},
+        {"date": "2018-03-01", "type": "disbursement", "household_id": "PL-0100",
+         "program": "support_allowance", "amount": "340.00", "reference": "P-4"},
+    ]);
+    let both = clerk.post_json("/api/v1/events", &enroll).unwrap();
+    assert_eq!(both.status, 201, "{}", both.body);
+    assert_eq!(both.json()["seqs"], json!([15, 16]));
+
+    let totals = supervisor
+        .get("/api/v1/totals?by=subdistrict&year=2018")
+        .unwrap();
+    assert_eq!(
+        totals.json(),
+        json!([
+            {"subdistrict": "青云", "amount": "340.00", "payments": 1, "households": 1, "persons": 1},
+            {"subdistrict": "鼓楼", "amount": "340.00", "payments": 1, "households": 1, "persons": 1},
+        ])
+    );
+    let log = auditor
+        .get("/api/v1/log?type=disbursement&limit=2")
+        .unwrap();
+    let log_json = log.json();
+    let actors: Vec<&str> = log_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["clerk-1", "clerk-1"]);
+    assert_eq!(log.json()[1]["reference"], "P-4");
+    server.stop();
+}
+
+#[test]
+fn imports_take_csv_bodies_all_or_nothing() {
+    let limits = Limits {
+        max_import_rows: 2,
+        ..Limits::default()
+    };
+    let (_dir, tokens, server) = serve(limits);
+    let mut clerk = as_role(&server, &tokens, Role::Clerk);
+    let households = clerk
+        .post("/api/v1/imports/households", HOUSEHOLDS_CSV, "text/csv")
+        .unwrap();
+    assert_eq!(households.status, 201, "{}", households.body);
+    let events = clerk
+        .post("/api/v1/imports/events", EVENTS_CSV, "text/csv")
+        .unwrap();
+    assert_eq!(events.json()["seqs"], json!([15, 16]));
+    let again = clerk
+        .post("/api/v1/imports/events", EVENTS_CSV, "text/csv")
+        .unwrap();
+    assert_eq!(
+        (again.status, again.json()["duplicates"].clone()),
+        (200, json!(2))
+    );
+
+    let bad_header = clerk
+        .post("/api/v1/imports/events", "date,kind\n", "text/csv")
+        .unwrap();
+    assert_eq!(
+        (bad_header.status, bad_header.code()),
+        (422, "rejected".into())
+    );
+    assert_eq!(bad_header.json()["rejections"][0]["line"], 1);
+    let bad_row =
+        format!("{EVENTS_CSV}2018-05-01,disbursement,PL-0404,support_allowance,1.00,1,CSV-3,\n");
+    let bad_row = bad_row
+        .replacen("CSV-1", "CSV-9", 1)
+        .replacen("CSV-2,\n", "CSV-8,\n", 1);
+    let too_many = clerk
+        .post("/api/v1/imports/events", &bad_row, "text/csv")
+        .unwrap();
+    assert_eq!(
+        (too_many.status, too_many.code()),
+        (413, "payload_too_large".into())
+    );
+    let one_bad = "date,type,household_id,program,amount,persons,reference,memo\n\
+2018-05-01,disbursement,PL-0001,support_allowance,1.00,1,CSV-4,\n\
+2018-05-01,disbursement,PL-0404,support_allowance,1.00,1,CSV-5,\n";
+    let rejected = clerk
+        .post("/api/v1/imports/events", one_bad, "text/csv")
+        .unwrap();
+    assert_eq!(rejected.status, 422);
+    assert_eq!(rejected.json()["rejections"][0]["line"], 3);
+    let status = clerk.get("/api/v1/status").unwrap();
+    assert_eq!(
+        status.json()["events"],
+        16,
+        "the rejected import left nothing"
+    );
+    server.stop();
+}
+
+#[test]
+fn limits_and_bad_requests_answer_with_stable_codes() {
+    let limits = Limits {
+        max_events_per_request: 2,
+        ..Limits::default()
+    };
+    let (_dir, tokens, server) = serve(limits);
+    let mut clerk = as_role(&server, &tokens, Role::Clerk);
+    let mut supervisor = as_role(&server, &tokens, Role::Supervisor);
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+
+    let three = json!([
+        payment("L-1", "1.00"),
+        payment("L-2", "1.00"),
+        payment("L-3", "1.00")
+    ]);
+    let reply = clerk.post_json("/api/v1/events", &three).unwrap();
+    assert_eq!(
+        (reply.status, reply.code()),
+        (413, "payload_too_large".into())
+    );
+
+    let huge = fundtrail::http::MAX_BODY_BYTES + 1;
+    let reply = clerk
+        .send(
+            "POST",
+            "/api/v1/imports/events",
+            &"x".repeat(huge),
+            Some("text/csv"),
+        )
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.code()),
+        (413, "payload_too_large".into())
+    );
+
+    let mut clerk = as_role(&server, &tokens, Role::Clerk);
+    let reply = clerk
+        .post("/api/v1/events", "{not json", "application/json")
+        .unwrap();
+    assert_eq!((reply.status, reply.code()), (400, "bad_request".into()));
+
+    for path in [
+        "/api/v1/totals?by=planet",
+        "/api/v1/totals?month=2018-13",
+        "/api/v1/totals?program=lottery",
+        "/api/v1/totals?colour=red",
+        "/api/v1/households/not%20an%20id",
+    ] {
+        let reply = supervisor.get(path).unwrap();
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "bad_request".into()),
+            "{path}"
+        );
+    }
+    let reply = supervisor.get("/api/v1/households/PL-0404").unwrap();
+    assert_eq!((reply.status, reply.code()), (404, "not_found".into()));
+    let reply = auditor.get("/api/v1/log?limit=1000000").unwrap();
+    assert_eq!(reply.status, 400);
+    let reply = auditor.get("/api/v1/nothing-here").unwrap();
+    assert_eq!((reply.status, reply.code()), (404, "not_found".into()));
+    assert!(reply.json()["message"].is_string());
+    server.stop();
+}
+
+#[test]
+fn supervisor_and_auditor_reads_mirror_the_cli_shapes() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let mut supervisor = as_role(&server, &tokens, Role::Supervisor);
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+
+    let totals = supervisor
+        .get("/api/v1/totals?by=subdistrict,program")
+        .unwrap()
+        .json();
+    assert_eq!(totals.as_array().unwrap().len(), 5);
+    assert_eq!(
+        totals[1],
+        json!({"subdistrict": "拓东", "program": "support_allowance", "amount": "1360.00",
+               "payments": 2, "households": 1, "persons": 4})
+    );
+    let month = supervisor
+        .get("/api/v1/totals?by=month&program=support_allowance")
+        .unwrap();
+    assert_eq!(month.json()[0]["month"], "2015-01");
+    let funds = supervisor.get("/api/v1/funds").unwrap().json();
+    assert_eq!(
+        funds[1],
+        json!({"program": "support_allowance", "allocated": "50000.00",
+               "disbursed": "1700.00", "remaining": "48300.00"})
+    );
+    let balance = supervisor.get("/api/v1/households/PL-0001").unwrap().json();
+    assert_eq!(balance["total"], "1660.00");
+    assert!(
+        balance.get("trail").is_none(),
+        "balances only for supervisors"
+    );
+
+    let trail = auditor
+        .get("/api/v1/households/PL-0001/trail")
+        .unwrap()
+        .json();
+    let trail = trail["trail"].as_array().unwrap();
+    assert!(trail.iter().any(|e| e["type"] == "reversal"));
+    let verify = auditor.get("/api/v1/verify").unwrap().json();
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["events"], 13);
+    assert_eq!(verify["read_models"], "ok");
+    let log = auditor.get("/api/v1/log?household=PL-0002").unwrap().json();
+    assert_eq!(log.as_array().unwrap().len(), 3);
+    server.stop();
+}
+
+#[test]
+fn admins_issue_and_revoke_tokens_whose_names_become_actors() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let mut admin = as_role(&server, &tokens, Role::Admin);
+    let issued = admin
+        .post_json("/api/v1/tokens", &json!({"name": "王芳", "role": "clerk"}))
+        .unwrap();
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let secret = issued.json()["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ft_"));
+
+    let mut clerk = Client::new(server.addr, Some(&secret));
+    let me = clerk.get("/api/v1/status").unwrap().json();
+    assert_eq!(me["caller"], json!({"name": "王芳", "role": "clerk"}));
+    assert_eq!(
+        clerk
+            .post_json("/api/v1/events", &payment("T-1", "1.00"))
+            .unwrap()
+            .status,
+        201
+    );
+    let log = as_role(&server, &tokens, Role::Auditor)
+        .get("/api/v1/log?limit=1")
+        .unwrap();
+    assert_eq!(log.json()[0]["actor"], "王芳");
+
+    let again = admin
+        .post_json("/api/v1/tokens", &json!({"name": "王芳", "role": "admin"}))
+        .unwrap();
+    assert_eq!((again.status, again.code()), (409, "conflict".into()));
+    let bad = admin
+        .post_json("/api/v1/tokens", &json!({"name": "x", "role": "root"}))
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    let list = admin.get("/api/v1/tokens").unwrap().json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("token").is_none() && t.get("hash").is_none()));
+
+    let revoked = admin.delete("/api/v1/tokens/%E7%8E%8B%E8%8A%B3").unwrap();
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(clerk.get("/api/v1/status").unwrap().status, 401);
+    assert_eq!(admin.delete("/api/v1/tokens/nobody").unwrap().status, 404);
+    server.stop();
+}
+
+#[test]
+fn the_dashboard_and_its_assets_load_nothing_from_elsewhere() {
+    let (_dir, _tokens, server) = serve(Limits::default());
+    let mut anyone = Client::new(server.addr, None);
+    let page = anyone.get("/").unwrap();
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    for path in PUBLIC {
+        let body = anyone.get(path).unwrap().body;
+        for scheme in ["http://", "https://", "//cdn"] {
+            let outside = body.replace("http://www.w3.org/2000/svg", "");
+            assert!(!outside.contains(scheme), "{path} names {scheme}");
+        }
+    }
+    server.stop();
+}
