@@ -172,6 +172,22 @@ fn every_route_answers_each_role_as_the_matrix_says() {
 }
 
 #[test]
+fn the_openapi_document_lists_the_roles_the_server_enforces() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"));
+    let doc: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    for (method, path, _, allowed) in matrix() {
+        let documented: Vec<&str> = doc["paths"][template(path)][method]["x-roles"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{method} {path} has no x-roles"))
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let enforced: Vec<&str> = allowed.iter().map(|r| r.code()).collect();
+        assert_eq!(documented, enforced, "{method} {path}");
+    }
+}
+
+#[test]
 fn appends_are_acknowledged_retried_harmlessly_and_read_back_at_once() {
     let (_dir, tokens, server) = serve(Limits::default());
     let mut clerk = as_role(&server, &tokens, Role::Clerk);
