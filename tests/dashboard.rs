@@ -1,0 +1,132 @@
+//! The dashboard opened in a real headless Chromium against a server on 127.0.0.1: the DOM
+//! it renders shows the right totals, in Chinese by default and in English on request.
+//!
+//! Chromium is Debian's `chromium` (scripts/install-test-deps installs it; CI runs that
+//! first). Without it this test fails, loudly, unless FUNDTRAIL_SKIP_BROWSER_TESTS=1 says
+//! to skip it.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fundtrail::http::Limits;
+use support::server::{sample_ledger, TestServer};
+
+/// Chromium gets this long to load the page and run its fetches before it is killed.
+const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("FUNDTRAIL_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("chromium"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The DOM after the page's scripts ran (`--dump-dom` with a virtual-time budget, which
+/// lets pending fetches finish first).
+fn rendered_dom(browser: &PathBuf, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut dom = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut dom).map(|_| dom)
+    });
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("chromium's status").is_some() {
+            break;
+        }
+        if started.elapsed() > BROWSER_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within {BROWSER_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap().expect("chromium's output is UTF-8")
+}
+
+/// The text of the element that follows `marker`, up to the end of its row.
+fn row_after<'d>(dom: &'d str, marker: &str) -> &'d str {
+    let start = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} is not in the page:\n{dom}"));
+    let end = dom[start..].find("</tr>").map_or(dom.len(), |e| start + e);
+    &dom[start..end]
+}
+
+#[test]
+fn the_dashboard_shows_the_ledgers_totals_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
+            eprintln!("skipped: no chromium, and FUNDTRAIL_SKIP_BROWSER_TESTS=1");
+            return;
+        }
+        panic!(
+            "chromium is not installed: run scripts/install-test-deps (as root), \
+             or set FUNDTRAIL_SKIP_BROWSER_TESTS=1 to skip this test"
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = sample_ledger(dir.path());
+    let server = TestServer::start(dir.path(), Limits::default());
+    let url = format!("http://{}/#token={}", server.addr, tokens.supervisor);
+
+    let dom = rendered_dom(&browser, &url);
+    assert!(
+        dom.contains(r#"data-state="ready""#),
+        "the page did not finish loading:\n{dom}"
+    );
+    assert!(dom.contains("supervisor-1 (supervisor)"));
+    // Sample data: 拓东 1360.00 allowance + 300.00 condolence; the district 2600.00.
+    let tuodong = row_after(&dom, r#"data-subdistrict="拓东""#);
+    assert!(
+        tuodong.contains("1,360.00") && tuodong.contains("1,660.00"),
+        "{tuodong}"
+    );
+    let total = row_after(&dom, r#"id="grand-total""#);
+    assert!(total.contains("2,600.00"), "{total}");
+    assert!(dom.contains("扶助金") && dom.contains("各街道发放合计"));
+    assert!(
+        dom.contains("<svg") && dom.contains("<polyline"),
+        "the charts are drawn"
+    );
+    let allowance = row_after(&dom, r#"<tr data-program="support_allowance""#);
+    assert!(allowance.contains("48,300.00"), "fund balance: {allowance}");
+    assert!(dom.contains("暂无签名检查点") || dom.contains(r#"class="ok""#));
+
+    let english = rendered_dom(&browser, &format!("{url}&lang=en"));
+    assert!(english.contains("Support allowance") && english.contains("Totals by sub-district"));
+    assert!(row_after(&english, r#"id="grand-total""#).contains("2,600.00"));
+
+    let refused = rendered_dom(&browser, &format!("http://{}/#token=ft_wrong", server.addr));
+    assert!(
+        refused.contains("令牌无效或已撤销"),
+        "a bad token is sent back to sign in"
+    );
+    server.stop();
+}
