@@ -289,6 +289,30 @@ mod tests {
     }
 
     #[test]
+    fn the_stored_bytes_are_as_format_md_describes() {
+        let mut entries = BTreeMap::new();
+        entries.insert(
+            "a".to_string(),
+            TokenEntry {
+                role: Role::Auditor,
+                hash: [7; 32],
+                created_us: 5,
+                revoked_us: Some(6),
+            },
+        );
+        let mut expected = vec![1u8];
+        expected.extend(1u64.to_le_bytes());
+        expected.extend(1u64.to_le_bytes());
+        expected.push(b'a');
+        expected.extend(2u32.to_le_bytes());
+        expected.extend([7u8; 32]);
+        expected.extend(5i64.to_le_bytes());
+        expected.push(1);
+        expected.extend(6i64.to_le_bytes());
+        assert_eq!(encode(&TokenRegistry { entries }), expected);
+    }
+
+    #[test]
     fn roles_parse_from_their_codes() {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.code()).unwrap(), role);

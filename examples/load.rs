@@ -1,0 +1,185 @@
+//! Load generator for `fundtrail serve`, run as a separate process (scripts/bench-http):
+//! concurrent appends and totals queries against a server on this machine, bounded in
+//! time and in requests. Reports appends/s, the p50 and p99 latency of totals queries, and
+//! the server's peak resident memory (VmHWM of its /proc status).
+//!
+//! cargo run --release --example load -- ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID
+//!     [--writers 16] [--readers 4] [--seconds 20] [--max-requests 400000]
+
+#[path = "../tests/support/client.rs"]
+mod client;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use client::Client;
+
+struct Options {
+    addr: SocketAddr,
+    clerk: String,
+    supervisor: String,
+    server_pid: u32,
+    writers: usize,
+    readers: usize,
+    seconds: u64,
+    max_requests: u64,
+}
+
+fn options() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: u64| -> Result<u64, String> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .ok_or(format!("{name} needs a number")),
+            None => Ok(default),
+        }
+    };
+    let positional: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a)
+        .collect();
+    let [addr, clerk, supervisor, pid] = positional[..] else {
+        return Err("usage: load ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID [--writers N] [--readers N] [--seconds N] [--max-requests N]".into());
+    };
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("ADDR: {e}"))?;
+    if !addr.ip().is_loopback() {
+        return Err("the load generator only targets this machine (127.0.0.0/8 or ::1)".into());
+    }
+    Ok(Options {
+        addr,
+        clerk: clerk.clone(),
+        supervisor: supervisor.clone(),
+        server_pid: pid.parse().map_err(|e| format!("SERVER_PID: {e}"))?,
+        writers: flag("--writers", 16)? as usize,
+        readers: flag("--readers", 4)? as usize,
+        seconds: flag("--seconds", 20)?,
+        max_requests: flag("--max-requests", 400_000)?,
+    })
+}
+
+/// A kB figure from the server's /proc/PID/status.
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn main() -> Result<(), String> {
+    let o = options()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let run = std::process::id();
+    let started = Instant::now();
+
+    let writers: Vec<_> = (0..o.writers)
+        .map(|w| {
+            let (stop, sent, token, addr) = (stop.clone(), sent.clone(), o.clerk.clone(), o.addr);
+            std::thread::spawn(move || {
+                let mut http = Client::new(addr, Some(&token));
+                let (mut acked, mut refused) = (0u64, 0u64);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let event = serde_json::json!({
+                        "date": "2018-12-31", "type": "disbursement", "household_id": "PL-0001",
+                        "program": "support_allowance", "amount": "1.00",
+                        "reference": format!("LOAD-{run}-{w}-{i}"),
+                    });
+                    match http.post_json("/api/v1/events", &event) {
+                        Ok(r) if r.status == 201 => acked += 1,
+                        Ok(r) if r.status == 503 => {
+                            refused += 1;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        Ok(r) => panic!("append answered {} {}", r.status, r.body),
+                        Err(e) => panic!("append failed: {e}"),
+                    }
+                    if sent.fetch_add(1, Ordering::Relaxed) >= o.max_requests {
+                        break;
+                    }
+                }
+                (acked, refused)
+            })
+        })
+        .collect();
+
+    let readers: Vec<_> = (0..o.readers)
+        .map(|_| {
+            let (stop, sent, token, addr) =
+                (stop.clone(), sent.clone(), o.supervisor.clone(), o.addr);
+            std::thread::spawn(move || {
+                let mut http = Client::new(addr, Some(&token));
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let reply = http
+                        .get("/api/v1/totals?by=subdistrict,program")
+                        .expect("totals");
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    latencies.push(t.elapsed());
+                    if sent.fetch_add(1, Ordering::Relaxed) >= o.max_requests {
+                        break;
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+
+    let deadline = Duration::from_secs(o.seconds);
+    while started.elapsed() < deadline && sent.load(Ordering::Relaxed) < o.max_requests {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut acked, mut refused) = (0, 0);
+    for w in writers {
+        let (a, r) = w.join().map_err(|_| "a writer panicked")?;
+        acked += a;
+        refused += r;
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for r in readers {
+        latencies.extend(r.join().map_err(|_| "a reader panicked")?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let peak_kb = proc_status_kb(o.server_pid, "VmHWM:").unwrap_or(0);
+    println!(
+        "writers {} readers {} for {elapsed:.1} s",
+        o.writers, o.readers
+    );
+    println!(
+        "appends: {acked} acknowledged, {:.0}/s ({refused} answered 503 queue_full)",
+        acked as f64 / elapsed
+    );
+    println!(
+        "totals:  {} queries, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "server peak RSS (VmHWM): {:.1} MiB",
+        peak_kb as f64 / 1024.0
+    );
+    Ok(())
+}
