@@ -95,15 +95,34 @@ impl ReadSide {
 
     /// Writes the snapshot if it lags the models by [`SNAPSHOT_LAG_EVENTS`] or `force`.
     pub fn save(&mut self, ledger: &LedgerView, force: bool) -> Result<bool, ReadSideError> {
+        let Some((at, bytes)) = self.snapshot(force) else {
+            return Ok(false);
+        };
+        ledger.put_meta(META_READ_MODELS, bytes)?;
+        self.saved(at);
+        Ok(true)
+    }
+
+    /// The snapshot to write, with the seq it reflects, if it is due: [`ReadSide::save`]
+    /// in two halves, so a server can write it without holding its lock on the models.
+    pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
         let at = self.models.applied().map_or(0, |a| a.seq);
         if at == self.saved_seq || (!force && at - self.saved_seq < SNAPSHOT_LAG_EVENTS) {
-            return Ok(false);
+            return None;
         }
         let mut bytes = vec![SNAPSHOT_VERSION];
         bytes.extend(bincode::serialize(&self.models).expect("read models serialize with bincode"));
-        ledger.put_meta(META_READ_MODELS, bytes)?;
-        self.saved_seq = at;
-        Ok(true)
+        Some((at, bytes))
+    }
+
+    /// Records that the snapshot through `seq` is on disk.
+    pub fn saved(&mut self, seq: u64) {
+        self.saved_seq = self.saved_seq.max(seq);
+    }
+
+    /// Writes a snapshot made by [`ReadSide::snapshot`].
+    pub fn write_snapshot(ledger: &LedgerView, bytes: Vec<u8>) -> Result<(), ReadSideError> {
+        Ok(ledger.put_meta(META_READ_MODELS, bytes)?)
     }
 
     /// Totals from the maintained state.

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fundtrail_projections::TotalsQuery;
+use fundtrail_projections::{ReadModels, TotalsQuery};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -341,28 +341,35 @@ pub(super) async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Ans
     authorize(&s.shared, &headers, AUDIT)?;
     let models = read_side(&s, |side| side.models().clone())?;
     let view = current_view(&s)?;
-    blocking(move || {
-        let report = view.verify_snapshot(|_| {})?;
-        if let Some(fault) = &report.fault {
-            return Ok(json!({
-                "ok": false,
-                "first_bad_seq": fault.seq().0,
-                "reason": fault.to_string(),
-                "checked": report.checked,
-            }));
-        }
-        let applied = models.applied().map_or(0, |a| a.seq);
-        let rebuilt = ReadSide::rebuild(&view.at(applied)?)?;
-        let head = json!({ "seq": report.head.size, "hash": report.head.hash.to_hex() });
-        if rebuilt.models() == &models {
-            Ok(json!({ "ok": true, "events": report.checked, "head": head, "read_models": "ok" }))
-        } else {
-            Ok(json!({ "ok": false, "events": report.checked, "head": head,
-                "read_models": "the maintained read models differ from a rebuild from genesis" }))
-        }
-    })
-    .await
-    .and_then(ok)
+    blocking(move || verify_json(&view, &models))
+        .await
+        .and_then(ok)
+}
+
+fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpError> {
+    let report = view.verify_snapshot(|_| {})?;
+    if let Some(fault) = &report.fault {
+        return Ok(json!({
+            "ok": false,
+            "first_bad_seq": fault.seq().0,
+            "reason": fault.to_string(),
+            "checked": report.checked,
+        }));
+    }
+    let applied = models.applied().map_or(0, |a| a.seq);
+    let rebuilt = ReadSide::rebuild(&view.at(applied)?)?;
+    let head = json!({ "seq": report.head.size, "hash": report.head.hash.to_hex() });
+    let read_models = if rebuilt.models() == models {
+        "ok"
+    } else {
+        "the maintained read models differ from a rebuild from genesis"
+    };
+    Ok(json!({
+        "ok": read_models == "ok",
+        "events": report.checked,
+        "head": head,
+        "read_models": read_models,
+    }))
 }
 
 // ---- tokens, for admins ----
@@ -406,6 +413,8 @@ pub(super) async fn add_token(
     let role = Role::parse(&new.role).map_err(token_error)?;
     let random = random_secret().map_err(token_error)?;
     let view = current_view(&s)?;
+    // Token changes are rare: holding the lock across the durable write keeps two admins'
+    // changes from overwriting each other, and the registry in memory equal to the disk.
     let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
     let mut updated = tokens.clone();
     let now_us = chrono::Utc::now().timestamp_micros();

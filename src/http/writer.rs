@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
+use crate::readside::ReadSide;
 
 use super::error::HttpError;
 use super::{ServeError, Shared};
@@ -107,15 +108,21 @@ fn publish(ledger: &Ledger, shared: &Shared) -> Result<(), String> {
     caught_up
 }
 
-/// Saves the read-model snapshot when it lags (or always, at shutdown). A failure is only
-/// a warning: the log is durable and the next open catches up.
+/// Saves the read-model snapshot when it lags (or always, at shutdown). The models are
+/// serialized under the read lock and written without any lock, so queries wait for
+/// neither the disk nor each other. A failure is only a warning: the log is durable and
+/// the next open catches up.
 fn save_read_models(ledger: &Ledger, shared: &Shared, force: bool) {
-    let saved = match shared.read_side.write() {
-        Ok(mut side) => side.save(ledger, force).map_err(|e| e.to_string()),
-        Err(_) => Err("the read models' lock is poisoned".into()),
+    let due = match shared.read_side.read() {
+        Ok(side) => side.snapshot(force),
+        Err(_) => return eprintln!("warning: the read models' lock is poisoned"),
     };
-    if let Err(reason) = saved {
-        eprintln!("warning: the read models were not saved: {reason}");
+    let Some((seq, bytes)) = due else { return };
+    if let Err(e) = ReadSide::write_snapshot(ledger, bytes) {
+        return eprintln!("warning: the read models were not saved: {e}");
+    }
+    if let Ok(mut side) = shared.read_side.write() {
+        side.saved(seq);
     }
 }
 
