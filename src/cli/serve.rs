@@ -41,5 +41,6 @@ fn serve_failure(err: ServeError) -> Failure {
         ServeError::ReadSide(e) => super::read::read_failure(e),
         ServeError::Tokens(e) => Failure::new(exit::VERIFY_FAILED, e.to_string()),
         ServeError::Io(reason) => Failure::new(exit::UNAVAILABLE, reason),
+        ServeError::Limits(_) => Failure::new(exit::BAD_INPUT, err.to_string()),
     }
 }

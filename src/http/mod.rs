@@ -70,6 +70,8 @@ pub enum ServeError {
     Tokens(#[from] TokenError),
     #[error("{0}")]
     Io(String),
+    #[error("limits: {0}")]
+    Limits(String),
 }
 
 /// The adjustable limits; [`Limits::default`] is the documented constants. Tests shrink
@@ -90,6 +92,24 @@ impl Default for Limits {
             max_import_rows: MAX_IMPORT_ROWS,
             max_events_per_request: MAX_EVENTS_PER_REQUEST,
         }
+    }
+}
+
+impl Limits {
+    /// One request must fit in one group commit, and the queue must hold at least one.
+    fn check(&self) -> Result<(), ServeError> {
+        let largest = self.max_import_rows.max(self.max_events_per_request);
+        if largest > GROUP_COMMIT_EVENTS {
+            return Err(ServeError::Limits(format!(
+                "a request of {largest} rows would not fit in one group commit of {GROUP_COMMIT_EVENTS}"
+            )));
+        }
+        if self.queue_depth == 0 {
+            return Err(ServeError::Limits(
+                "the queue must hold at least one request".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -197,6 +217,7 @@ pub struct Server {
 impl Server {
     /// Catches the read models up, loads the tokens and starts the writer thread.
     pub fn start(ledger: Ledger, limits: Limits) -> Result<Server, ServeError> {
+        limits.check()?;
         let mut read_side = ReadSide::open(&ledger)?;
         read_side.save(&ledger, false)?;
         let tokens = TokenRegistry::load(&ledger)?;
