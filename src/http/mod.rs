@@ -376,6 +376,21 @@ mod tests {
         first.abort();
     }
 
+    #[test]
+    fn limits_keep_every_request_within_one_group_commit() {
+        assert!(Limits::default().check().is_ok());
+        let too_big = Limits {
+            max_import_rows: GROUP_COMMIT_EVENTS + 1,
+            ..Limits::default()
+        };
+        assert!(matches!(too_big.check(), Err(ServeError::Limits(_))));
+        let no_queue = Limits {
+            queue_depth: 0,
+            ..Limits::default()
+        };
+        assert!(no_queue.check().is_err());
+    }
+
     #[tokio::test]
     async fn a_request_the_writer_does_not_answer_in_time_gets_504() {
         let limits = Limits {
