@@ -20,9 +20,7 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
-/// The meta record and format byte of the snapshot (src/readside.rs).
-const SNAPSHOT_META: &str = "read_models";
-const SNAPSHOT_VERSION: u8 = 1;
+use fundtrail::readside::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
 
 const ACTOR: &str = "test-clerk";
 
@@ -541,6 +539,19 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
         ReadSide::open(&ledger),
         Err(ReadSideError::Snapshot(_))
     ));
+
+    // A snapshot of a newer release is refused; one of an older release is replayed over.
+    ledger
+        .put_meta(SNAPSHOT_META, vec![SNAPSHOT_VERSION + 1])
+        .expect("write a newer snapshot");
+    assert!(matches!(
+        ReadSide::open(&ledger),
+        Err(ReadSideError::Snapshot(_))
+    ));
+    ledger
+        .put_meta(SNAPSHOT_META, vec![SNAPSHOT_VERSION - 1, 1, 2, 3])
+        .expect("write an older snapshot");
+    assert_base_figures(ReadSide::open(&ledger).expect("replay").models());
 
     // A rebuild does not trust the snapshot, and saving it repairs the ledger.
     let mut rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");

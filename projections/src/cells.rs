@@ -9,7 +9,10 @@
 //! totals query is answered from exactly one shape, so nothing is summed at
 //! query time, and distinct households are exact: a household counts in a
 //! group cell when its household cell of the same program and period holds
-//! a live payment, and the fold updates that count on every 0 <-> 1 change.
+//! a live payment. So the group cells are a function of the household cells:
+//! a replay folds only the 6 household cells per payment and the cube is
+//! derived in one pass when first queried; after that, the fold updates the 18
+//! group cells too, counting a household in or out on every 0 <-> 1 change.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +26,7 @@ pub(crate) const HOUSEHOLD_CELLS_PER_PAYMENT: usize = 6;
 pub(crate) const PLACES_PER_PAYMENT: usize = 3;
 
 /// The time bucket of a cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum Period {
     All,
     Year(i32),
@@ -64,7 +67,7 @@ impl Period {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum PeriodLevel {
     All,
     Year,
@@ -72,7 +75,7 @@ pub(crate) enum PeriodLevel {
 }
 
 /// The place bucket of a group cell. A community implies its sub-district.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum Place {
     District,
     Subdistrict(SubdistrictId),
@@ -89,7 +92,7 @@ impl Place {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum PlaceLevel {
     District,
     Subdistrict,
@@ -97,7 +100,7 @@ pub(crate) enum PlaceLevel {
 }
 
 /// A household's own cell: program (`None` = all programs) and period.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct HouseholdCell {
     pub(crate) program: Option<ProgramId>,
     pub(crate) period: Period,
@@ -105,12 +108,20 @@ pub(crate) struct HouseholdCell {
 
 impl HouseholdCell {
     /// The household cells one payment in `program` on `date` lands in.
-    pub(crate) fn touched(program: ProgramId, date: Date) -> impl Iterator<Item = HouseholdCell> {
-        [None, Some(program)].into_iter().flat_map(move |program| {
-            Period::of(date)
-                .into_iter()
-                .map(move |period| HouseholdCell { program, period })
-        })
+    pub(crate) fn touched(
+        program: ProgramId,
+        date: Date,
+    ) -> [HouseholdCell; HOUSEHOLD_CELLS_PER_PAYMENT] {
+        let [all, year, month] = Period::of(date);
+        let cell = |program, period| HouseholdCell { program, period };
+        [
+            cell(None, all),
+            cell(None, year),
+            cell(None, month),
+            cell(Some(program), all),
+            cell(Some(program), year),
+            cell(Some(program), month),
+        ]
     }
 
     /// The group cells at `places` that share this cell's program and period.
@@ -124,7 +135,7 @@ impl HouseholdCell {
 }
 
 /// A district-totals cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct GroupCell {
     pub(crate) place: Place,
     pub(crate) program: Option<ProgramId>,
@@ -141,12 +152,32 @@ impl GroupCell {
     }
 }
 
-/// Which of the 18 cuboids of the cube a group cell belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Which of the [`SHAPES`] cuboids of the cube a group cell belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct Shape {
     pub(crate) place: PlaceLevel,
     pub(crate) by_program: bool,
     pub(crate) period: PeriodLevel,
+}
+
+/// Place levels x {all programs, per program} x period levels.
+pub(crate) const SHAPES: usize = 3 * 2 * 3;
+
+impl Shape {
+    /// A dense index in `0..SHAPES`, so the cube keeps its shapes in an array.
+    pub(crate) fn index(self) -> usize {
+        let place = match self.place {
+            PlaceLevel::District => 0,
+            PlaceLevel::Subdistrict => 1,
+            PlaceLevel::Community => 2,
+        };
+        let period = match self.period {
+            PeriodLevel::All => 0,
+            PeriodLevel::Year => 1,
+            PeriodLevel::Month => 2,
+        };
+        (place * 2 + usize::from(self.by_program)) * 3 + period
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +192,7 @@ mod tests {
             month: 3,
             day: 9,
         };
-        let cells: Vec<_> = HouseholdCell::touched(ProgramId::from_index(4), date).collect();
+        let cells = HouseholdCell::touched(ProgramId::from_index(4), date);
         assert_eq!(cells.len(), HOUSEHOLD_CELLS_PER_PAYMENT);
         let distinct: std::collections::BTreeSet<_> = cells.iter().collect();
         assert_eq!(distinct.len(), HOUSEHOLD_CELLS_PER_PAYMENT);
@@ -172,5 +203,29 @@ mod tests {
                 month: 3
             }),
         }));
+    }
+
+    #[test]
+    fn shape_indexes_are_dense_and_distinct() {
+        let mut seen = [false; SHAPES];
+        for place in [
+            PlaceLevel::District,
+            PlaceLevel::Subdistrict,
+            PlaceLevel::Community,
+        ] {
+            for by_program in [false, true] {
+                for period in [PeriodLevel::All, PeriodLevel::Year, PeriodLevel::Month] {
+                    let index = Shape {
+                        place,
+                        by_program,
+                        period,
+                    }
+                    .index();
+                    assert!(!seen[index], "{index} twice");
+                    seen[index] = true;
+                }
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
     }
 }

@@ -1,12 +1,14 @@
 //! Household balances: per household and program, and per household in all.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{HouseholdCell, Period};
-use crate::intern::{CommunityId, Names, SubdistrictId};
-use crate::tally::Tally;
+use crate::cells::{HouseholdCell, Period, HOUSEHOLD_CELLS_PER_PAYMENT};
+use crate::fasthash::{sorted_map, FastMap};
+use crate::intern::{CommunityId, Names, ProgramId, SubdistrictId};
+use crate::tally::{Delta, Tally, TallyError};
+use crate::totals::Reach;
 use crate::vocab::Date;
 
 /// What the enrollment said about a household.
@@ -45,8 +47,12 @@ pub(crate) struct HouseholdState {
     pub(crate) enrollment: Enrollment,
     pub(crate) subdistrict: SubdistrictId,
     pub(crate) community: CommunityId,
-    pub(crate) cells: BTreeMap<HouseholdCell, Tally>,
+    #[serde(serialize_with = "sorted_map")]
+    pub(crate) cells: FastMap<HouseholdCell, Tally>,
 }
+
+/// What a payment or reversal did to each of the household's cells it touched.
+pub(crate) type CellChanges = [(HouseholdCell, Reach); HOUSEHOLD_CELLS_PER_PAYMENT];
 
 impl HouseholdState {
     pub(crate) fn new(
@@ -58,7 +64,58 @@ impl HouseholdState {
             enrollment,
             subdistrict,
             community,
-            cells: BTreeMap::new(),
+            cells: FastMap::default(),
+        }
+    }
+
+    /// Applies a payment's or reversal's delta to the six cells it touches, in place.
+    /// All or nothing: if one cell cannot take it, the cells already changed are put back.
+    pub(crate) fn apply(
+        &mut self,
+        program: ProgramId,
+        date: Date,
+        delta: Delta,
+    ) -> Result<CellChanges, TallyError> {
+        let cells = HouseholdCell::touched(program, date);
+        let mut changes = cells.map(|cell| (cell, Reach::Unchanged));
+        let mut before = [Tally::default(); HOUSEHOLD_CELLS_PER_PAYMENT];
+        for (index, cell) in cells.into_iter().enumerate() {
+            match self.update(cell, delta) {
+                Ok((old, new)) => {
+                    before[index] = old;
+                    changes[index].1 = Reach::between(old, new);
+                }
+                Err(error) => {
+                    for (cell, old) in cells.into_iter().zip(before).take(index) {
+                        self.put(cell, old);
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    /// One cell's delta with a single lookup; returns the tally before and after.
+    fn update(&mut self, cell: HouseholdCell, delta: Delta) -> Result<(Tally, Tally), TallyError> {
+        match self.cells.entry(cell) {
+            Entry::Occupied(mut entry) => {
+                let old = *entry.get();
+                let new = old.apply(delta)?;
+                if new.is_empty() {
+                    entry.remove();
+                } else {
+                    *entry.get_mut() = new;
+                }
+                Ok((old, new))
+            }
+            Entry::Vacant(entry) => {
+                let new = Tally::default().apply(delta)?;
+                if !new.is_empty() {
+                    entry.insert(new);
+                }
+                Ok((Tally::default(), new))
+            }
         }
     }
 
