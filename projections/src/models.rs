@@ -297,14 +297,12 @@ impl ReadModels {
                 household: change.household.to_owned(),
             }
         })?;
-        let program = match change.delta.sign {
-            Sign::Add => self.names.programs.resolve(change.program)?,
+        let known = self.names.programs.get(change.program);
+        let program = match (known, change.delta.sign) {
+            (Some(id), _) => id,
+            (None, Sign::Add) => self.names.programs.resolve(change.program)?,
             // Nothing was ever paid in an unknown program, so nothing to reverse.
-            Sign::Remove => self
-                .names
-                .programs
-                .get(change.program)
-                .ok_or_else(|| change.error(TallyError::Underflow))?,
+            (None, Sign::Remove) => return Err(change.error(TallyError::Underflow)),
         };
         // The sums that can fail are computed before anything is written...
         let grand = self
@@ -324,7 +322,10 @@ impl ReadModels {
             .apply(program, change.date, change.delta)
             .map_err(|e| change.error(e))?;
         let places = places_of(state);
-        self.register_program(change.program)?;
+        if known.is_none() {
+            // Cannot fail: `resolve` above handed out this very id.
+            self.names.programs.intern(change.program.to_owned())?;
+        }
         self.grand = grand;
         if fund.is_empty() {
             self.funds.remove(&program);

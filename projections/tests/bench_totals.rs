@@ -165,7 +165,10 @@ fn totals_at_district_scale() {
     );
     let start = Instant::now();
     let size = models.size();
-    println!("first query (builds the totals cube if needed): {:.2?}; {size:?}", start.elapsed());
+    println!(
+        "first query (builds the totals cube if needed): {:.2?}; {size:?}",
+        start.elapsed()
+    );
 
     let grand = models.totals(&q(&[]));
     assert_eq!(grand[0].payments, PAYMENTS as u64 - reversed);
