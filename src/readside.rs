@@ -24,7 +24,8 @@ pub const META_READ_MODELS: &str = "read_models";
 /// First byte of the stored snapshot. A snapshot of another version (an older release's)
 /// is ignored and the models are rebuilt from genesis, then saved in this version: the
 /// snapshot is a cache, and a replay from the log is always correct.
-/// Version 2: name tables stored as name lists, no totals cube (derived on load).
+/// Version 2: name tables as name lists, household cells per program and month only, no
+/// totals cube (all coarser cells are derived from those when first queried).
 pub const SNAPSHOT_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]

@@ -36,13 +36,18 @@ pub(crate) enum Period {
 }
 
 impl Period {
-    /// The three periods a date falls in, coarsest first.
-    pub(crate) fn of(date: Date) -> [Period; 3] {
-        [
-            Period::All,
-            Period::Year(date.year),
-            Period::Month(date.year_month()),
-        ]
+    /// The three periods a month falls in, coarsest first.
+    pub(crate) fn of(month: YearMonth) -> [Period; 3] {
+        [Period::All, Period::Year(month.year), Period::Month(month)]
+    }
+
+    /// Whether `month` falls in this period.
+    fn contains(self, month: YearMonth) -> bool {
+        match self {
+            Period::All => true,
+            Period::Year(year) => year == month.year,
+            Period::Month(own) => own == month,
+        }
     }
 
     fn level(self) -> PeriodLevel {
@@ -108,6 +113,42 @@ pub(crate) struct HouseholdCell {
     pub(crate) period: Period,
 }
 
+/// A household's finest cell: one program in one month. The fold keeps only these
+/// per household; each [`HouseholdCell`] is a sum of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct FineCell {
+    pub(crate) program: ProgramId,
+    pub(crate) month: YearMonth,
+}
+
+impl FineCell {
+    /// The fine cell of a payment in `program` on `date`.
+    pub(crate) fn of(program: ProgramId, date: Date) -> FineCell {
+        FineCell {
+            program,
+            month: date.year_month(),
+        }
+    }
+
+    /// The household cells that sum this one, itself (program and month) included.
+    pub(crate) fn rollups(self) -> [HouseholdCell; HOUSEHOLD_CELLS_PER_PAYMENT] {
+        HouseholdCell::touched(self.program, self.month)
+    }
+}
+
+impl Hash for FineCell {
+    /// One packed word, as for [`HouseholdCell`]: this key is hashed once per payment.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let month = year_bits(self.month.year) << MONTH_BITS | u64::from(self.month.month);
+        state.write_u64((self.program.index() as u64) << PROGRAM_SHIFT | month);
+    }
+}
+
+/// A year's two's-complement bits, reinterpreted (not converted) for bit packing.
+fn year_bits(year: i32) -> u64 {
+    u64::from(year as u32)
+}
+
 /// Bit positions of [`HouseholdCell`]'s hash word: the period's value (a year, or a
 /// year and month) below bit 36, its kind in bits 36-37, the program slot above.
 const PERIOD_KIND_SHIFT: u32 = 36;
@@ -121,8 +162,6 @@ impl Hash for HouseholdCell {
     /// may share one (only beyond 2^26 programs), which costs a probe, never a wrong
     /// answer, since equality stays exact.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // Bit packing: the year's two's-complement bits are reinterpreted, not converted.
-        let year_bits = |year: i32| u64::from(year as u32);
         let (kind, value) = match self.period {
             Period::All => (0, 0),
             Period::Year(year) => (1, year_bits(year)),
@@ -134,12 +173,17 @@ impl Hash for HouseholdCell {
 }
 
 impl HouseholdCell {
-    /// The household cells one payment in `program` on `date` lands in.
+    /// Whether this cell sums the fine cell `fine`.
+    pub(crate) fn contains(self, fine: FineCell) -> bool {
+        self.program.is_none_or(|p| p == fine.program) && self.period.contains(fine.month)
+    }
+
+    /// The household cells one payment in `program` in `month` lands in.
     pub(crate) fn touched(
         program: ProgramId,
-        date: Date,
+        month: YearMonth,
     ) -> [HouseholdCell; HOUSEHOLD_CELLS_PER_PAYMENT] {
-        let [all, year, month] = Period::of(date);
+        let [all, year, month] = Period::of(month);
         let cell = |program, period| HouseholdCell { program, period };
         [
             cell(None, all),
@@ -219,7 +263,7 @@ mod tests {
             month: 3,
             day: 9,
         };
-        let cells = HouseholdCell::touched(ProgramId::from_index(4), date);
+        let cells = FineCell::of(ProgramId::from_index(4), date).rollups();
         assert_eq!(cells.len(), HOUSEHOLD_CELLS_PER_PAYMENT);
         let distinct: std::collections::BTreeSet<_> = cells.iter().collect();
         assert_eq!(distinct.len(), HOUSEHOLD_CELLS_PER_PAYMENT);

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cells::FineCell;
 use crate::error::ProjectionError;
 use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
@@ -154,7 +155,7 @@ impl ReadModels {
     pub fn size(&self) -> StateSize {
         StateSize {
             households: self.households.len(),
-            household_cells: self.households.iter().map(|h| h.cells.len()).sum(),
+            household_cells: self.households.iter().map(|h| h.rollup().len()).sum(),
             group_cells: self.cube().cell_count(),
             programs: self.funds.len(),
         }
@@ -317,11 +318,11 @@ impl ReadModels {
             .households
             .get_mut(household.index())
             .expect("every interned household has a state");
-        // ...and the household's cells change all together or not at all.
-        let changes = state
-            .apply(program, change.date, change.delta)
+        // ...and the household's one fine cell changes or the fact fails.
+        let cell = FineCell::of(program, change.date);
+        let (before, after) = state
+            .apply(cell, change.delta)
             .map_err(|e| change.error(e))?;
-        let places = places_of(state);
         if known.is_none() {
             // Cannot fail: `resolve` above handed out this very id.
             self.names.programs.intern(change.program.to_owned())?;
@@ -333,7 +334,12 @@ impl ReadModels {
             self.funds.insert(program, fund);
         }
         if let Some(totals) = self.totals.get_mut() {
-            totals.apply(places, &changes, change.delta);
+            let state = self
+                .households
+                .get(household.index())
+                .expect("every interned household has a state");
+            let changes = state.reach(cell, before, after);
+            totals.apply(places_of(state), &changes, change.delta);
         }
         Ok(())
     }

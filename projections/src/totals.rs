@@ -135,7 +135,7 @@ impl Totals {
         let mut totals = Totals::default();
         for state in households {
             let places = places_of(state);
-            for (cell, tally) in &state.cells {
+            for (cell, tally) in &state.rollup() {
                 for place in places {
                     let group = cell.at(place);
                     let value = totals.cube_mut(&group).entry(group).or_default();
