@@ -2,6 +2,7 @@
 //!
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+pub mod batch;
 pub mod chain;
 pub mod cli;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod domain;
 pub mod encoding;
 pub mod import;
 pub mod ledger;
+pub mod rates;
 pub mod store;
 pub mod validate;
 pub mod view;

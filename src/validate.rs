@@ -12,7 +12,11 @@ use crate::domain::{
     date_to_days, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest, Seq,
     MAX_MEMBERS, MAX_PERSONS,
 };
-use crate::encoding::{encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1, ReversalV1};
+use crate::encoding::{
+    encode, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1,
+    ReversalV1,
+};
+use crate::rates::{check_new_rate, rate_v1};
 
 /// A command the rules refuse: which input field is wrong and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +58,10 @@ pub trait Committed {
     fn reference(&self, reference: &str) -> Result<Option<Seq>, String>;
     /// The body of a committed event.
     fn body(&self, seq: Seq) -> Result<Body, String>;
+    /// Every committed rate (read once per batch, when the first rate is planned).
+    fn rates(&self) -> Result<Vec<RateV1>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Money per program: what was allocated and what live payments have used.
@@ -94,6 +102,8 @@ pub struct Planner<'a> {
     new_refs: HashMap<String, PlannedRef>,
     budgets: Budgets,
     next: Seq,
+    /// Committed and planned rates, loaded when the batch first sets a rate.
+    rates: Option<Vec<RateV1>>,
 }
 
 impl<'a> Planner<'a> {
@@ -110,6 +120,7 @@ impl<'a> Planner<'a> {
             new_refs: HashMap::new(),
             budgets: budgets.clone(),
             next,
+            rates: None,
         }
     }
 
@@ -134,6 +145,8 @@ impl<'a> Planner<'a> {
             Command::Allocate(a) => self.allocate(a)?,
             Command::Pay(p) => self.pay(p)?,
             Command::Reverse(r) => self.reverse(r)?,
+            Command::SetRate(r) => self.set_rate(rate_v1(r))?,
+            Command::RecordReconciliation(_) => content.clone(),
         };
         let seq = self.next;
         self.next = seq.next();
@@ -183,6 +196,13 @@ impl<'a> Planner<'a> {
                     r.target_reference
                 ),
             ),
+            Body::RateSet(_) => reject(
+                "valid_from",
+                format!(
+                    "{reference} is already recorded (seq {seq}) with other values; recorded \
+                     rates never change: add a rate with a later valid_from instead"
+                ),
+            ),
             _ => reject(
                 "reference",
                 format!("{reference} is already recorded as seq {seq} with different content"),
@@ -207,7 +227,24 @@ impl<'a> Planner<'a> {
                 value_date: date_to_days(r.date),
                 reason: r.reason.clone(),
             }),
+            Command::SetRate(r) => Body::RateSet(rate_v1(r)),
+            Command::RecordReconciliation(r) => Body::Reconciliation(reconciliation_v1(r)),
         })
+    }
+
+    /// A rate must not overlap another of its program and category (rates.rs).
+    fn set_rate(&mut self, rate: RateV1) -> Result<Body, PlanError> {
+        let rates = match self.rates.take() {
+            Some(rates) => rates,
+            None => self.committed.rates().map_err(PlanError::Lookup)?,
+        };
+        let checked = check_new_rate(&rates, &rate);
+        let rates = self.rates.insert(rates);
+        if let Err(e) = checked {
+            return reject(e.field(), e.to_string());
+        }
+        rates.push(rate.clone());
+        Ok(Body::RateSet(rate))
     }
 
     fn enroll(&mut self, e: &Enrollment) -> Result<Body, PlanError> {
@@ -414,6 +451,23 @@ fn allocation_v1(a: &Allocation) -> AllocationV1 {
         amount_fen: a.amount.fen(),
         value_date: date_to_days(a.date),
         source: a.source.clone(),
+    }
+}
+
+fn reconciliation_v1(r: &crate::domain::ReconciliationSummary) -> ReconciliationV1 {
+    let d = &r.differences;
+    ReconciliationV1 {
+        statement_hash: r.statement_hash,
+        period: r.period.map_or(String::new(), |m| m.to_string()),
+        bank_rows: r.bank_rows,
+        matched_count: r.matched_count,
+        matched_fen: r.matched.fen(),
+        missing_in_bank: d.missing_in_bank,
+        missing_in_ledger: d.missing_in_ledger,
+        amount_mismatch: d.amount_mismatch,
+        duplicate_in_bank: d.duplicate_in_bank,
+        reversed_but_paid: d.reversed_but_paid,
+        report_hash: r.report_hash,
     }
 }
 

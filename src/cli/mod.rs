@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 mod demo;
 mod record;
+pub mod run;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -73,6 +74,13 @@ pub enum Command {
     Verify,
     /// Event count, households, head seq and hash, size on disk.
     Status,
+    /// The rates table: every recorded rate and until when it is in effect.
+    Rates,
+    /// The monthly batch runs.
+    #[command(subcommand)]
+    Run(run::RunCommand),
+    /// A household's support allowance: entitlement month by month against what was paid.
+    Entitlement(run::EntitlementArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +92,11 @@ pub enum ImportCommand {
     },
     /// Events: date,type,household_id,program,amount,persons,reference,memo
     Events {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Rates: program,category,per_member,valid_from,valid_to (empty valid_to: open)
+    Rates {
         /// The CSV file (UTF-8, header row).
         file: PathBuf,
     },
@@ -150,6 +163,9 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Log(args) => record::log(cli, args),
         Command::Verify => record::verify(cli),
         Command::Status => record::status(cli),
+        Command::Rates => run::rates(cli),
+        Command::Run(what) => run::run(cli, what),
+        Command::Entitlement(args) => run::entitlement(cli, args),
     }
 }
 

@@ -1,0 +1,241 @@
+//! The batch runs over a ledger: the monthly support allowance run with its bank payment
+//! file, a household's entitlement, and (below) reconciliation against a bank statement.
+//!
+//! The IO shell around the pure `rates` and `reconcile` modules: it reads the ledger,
+//! appends through [`Ledger::append`] (so every write-side rule applies) and reads and
+//! writes the files.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::domain::{HouseholdId, Month, Seq};
+use crate::encoding::Body;
+use crate::ledger::{AppendContext, Head, Ledger, LedgerError};
+use crate::rates::{
+    allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
+    RateTable, ALLOWANCE_PROGRAM,
+};
+
+/// The bank payment file's columns (FORMAT.md §5).
+pub const PAYMENT_FILE_COLUMNS: [&str; 4] = ["reference", "household_id", "amount", "memo"];
+
+/// Suffix of the payment file while it is written; it gets its real name only once the
+/// disbursements it lists are committed.
+const PARTIAL_SUFFIX: &str = ".partial";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Due(#[from] DueError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} exists; a payment file is never overwritten: move it away or choose --out")]
+    OutputExists(PathBuf),
+    #[error("household {0} is not enrolled")]
+    UnknownHousehold(String),
+    /// The ledger refused some of the run's disbursements; nothing was appended.
+    #[error("{total} disbursement(s) of the run were rejected; nothing was appended")]
+    RunRejected {
+        /// Household, field and reason, for up to the ledger's reporting limit.
+        rejections: Vec<(HouseholdId, &'static str, String)>,
+        total: usize,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BatchError + '_ {
+    move |source| BatchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Whether a run appends and writes its payment file, or only reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    DryRun,
+    Pay { payment_file: PathBuf },
+}
+
+/// What an allowance run did (or, dry, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowanceRun {
+    pub month: Month,
+    /// The disbursements appended by this run (or that a real run would append).
+    pub paid: Vec<AllowanceDue>,
+    /// Households whose allowance for the month is already recorded, with its seq; a re-run
+    /// leaves them alone even if a rate has changed since (the balance shows the difference).
+    pub already: Vec<(HouseholdId, Seq)>,
+    pub appended: u64,
+    pub head: Head,
+    /// The payment file written; `None` in a dry run or when there was nothing to pay.
+    pub payment_file: Option<PathBuf>,
+}
+
+/// Runs the support allowance for `month`: works out every enrolled household's due
+/// amount, appends the disbursements not yet recorded, then publishes the payment file.
+pub fn run_allowance(
+    ledger: &mut Ledger,
+    month: Month,
+    mode: &RunMode,
+    ctx: &AppendContext,
+) -> Result<AllowanceRun, BatchError> {
+    let table = RateTable::new(ledger.rates()?);
+    let mut run = AllowanceRun {
+        month,
+        paid: Vec::new(),
+        already: Vec::new(),
+        appended: 0,
+        head: ledger.head(),
+        payment_file: None,
+    };
+    for due in allowance_due(month, ledger.households(), &table)? {
+        match ledger.lookup_reference(due.reference.as_str())? {
+            Some(seq) => run.already.push((due.household, seq)),
+            None => run.paid.push(due),
+        }
+    }
+    let RunMode::Pay { payment_file } = mode else {
+        return Ok(run);
+    };
+    if run.paid.is_empty() {
+        return Ok(run);
+    }
+    let partial = write_partial_payment_file(payment_file, &run.paid, month)?;
+    let commands = run
+        .paid
+        .iter()
+        .map(|due| allowance_command(due, month))
+        .collect();
+    let summary = match ledger.append(commands, ctx) {
+        Ok(summary) => summary,
+        Err(err) => {
+            let _ = fs::remove_file(&partial);
+            return Err(run_rejected(err, &run.paid));
+        }
+    };
+    publish(&partial, payment_file)?;
+    run.appended = summary.appended;
+    run.head = summary.head;
+    run.payment_file = Some(payment_file.clone());
+    Ok(run)
+}
+
+/// Writes the payment file under a temporary name, durably, refusing to replace a file.
+fn write_partial_payment_file(
+    path: &Path,
+    paid: &[AllowanceDue],
+    month: Month,
+) -> Result<PathBuf, BatchError> {
+    if path.exists() {
+        return Err(BatchError::OutputExists(path.to_owned()));
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL_SUFFIX);
+    let partial = PathBuf::from(partial);
+    let file = File::create(&partial).map_err(io_error(&partial))?;
+    let mut csv = csv::Writer::from_writer(file);
+    let written: Result<(), csv::Error> = (|| {
+        csv.write_record(PAYMENT_FILE_COLUMNS)?;
+        for due in paid {
+            csv.write_record([
+                due.reference.as_str(),
+                due.household.as_str(),
+                &due.amount.to_string(),
+                &allowance_memo(due, month),
+            ])?;
+        }
+        Ok(())
+    })();
+    let file = written
+        .map_err(std::io::Error::other)
+        .and_then(|()| csv.into_inner().map_err(|e| e.into_error()))
+        .and_then(|mut file| file.flush().and_then(|()| file.sync_all()))
+        .map_err(io_error(&partial));
+    if let Err(err) = file {
+        let _ = fs::remove_file(&partial);
+        return Err(err);
+    }
+    Ok(partial)
+}
+
+/// Gives the payment file its name once its disbursements are committed.
+fn publish(partial: &Path, path: &Path) -> Result<(), BatchError> {
+    fs::rename(partial, path).map_err(io_error(path))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// Names the household of each rejected row (rows are the run's disbursements in order).
+fn run_rejected(err: LedgerError, paid: &[AllowanceDue]) -> BatchError {
+    let LedgerError::Rejected { rejections, total } = err else {
+        return err.into();
+    };
+    let rejections = rejections
+        .into_iter()
+        .filter_map(|r| {
+            let index = usize::try_from(r.line).ok()?.checked_sub(1)?;
+            let due = paid.get(index)?;
+            Some((due.household.clone(), r.field, r.reason))
+        })
+        .collect();
+    BatchError::RunRejected { rejections, total }
+}
+
+/// A household's support allowance entitlement through `through` against its live
+/// payments. Reads the whole log once.
+pub fn entitlement(
+    ledger: &Ledger,
+    household: &str,
+    through: Month,
+) -> Result<Entitlement, BatchError> {
+    let info = ledger
+        .households()
+        .get(household)
+        .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
+    let table = RateTable::new(ledger.rates()?);
+    let paid = live_allowance_payments(ledger, household)?;
+    Ok(crate::rates::entitlement(
+        &info.enrollment,
+        &table,
+        &paid,
+        through,
+    )?)
+}
+
+/// (value date, fen) of a household's support allowance payments that were not reversed.
+fn live_allowance_payments(
+    ledger: &Ledger,
+    household: &str,
+) -> Result<Vec<(i32, i64)>, BatchError> {
+    let mut payments: std::collections::BTreeMap<String, (i32, i64)> = Default::default();
+    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+        let (_, _, record) = item?;
+        if record.body.household() != Some(household)
+            || record.body.program() != Some(ALLOWANCE_PROGRAM)
+        {
+            continue;
+        }
+        match &record.body {
+            Body::Reversal(r) => {
+                payments.remove(&r.target_reference);
+            }
+            body => {
+                if let Some((_, p)) = body.payment() {
+                    payments.insert(record.reference, (p.value_date, p.amount_fen));
+                }
+            }
+        }
+    }
+    Ok(payments.into_values().collect())
+}
