@@ -9,12 +9,15 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{HouseholdId, Month, Seq};
+use crate::domain::{Command, HouseholdId, Month, Reference, Seq};
 use crate::encoding::Body;
 use crate::ledger::{AppendContext, Head, Ledger, LedgerError};
 use crate::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
     RateTable, ALLOWANCE_PROGRAM,
+};
+use crate::reconcile::{
+    parse_statement, reconcile, LedgerPayments, Report, StatementError, MAX_STATEMENT_BYTES,
 };
 
 /// The bank payment file's columns (FORMAT.md §5).
@@ -39,6 +42,10 @@ pub enum BatchError {
     OutputExists(PathBuf),
     #[error("household {0} is not enrolled")]
     UnknownHousehold(String),
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    #[error("{path}: {bytes} bytes is more than a statement may have ({MAX_STATEMENT_BYTES})")]
+    StatementTooLarge { path: PathBuf, bytes: u64 },
     /// The ledger refused some of the run's disbursements; nothing was appended.
     #[error("{total} disbursement(s) of the run were rejected; nothing was appended")]
     RunRejected {
@@ -238,4 +245,95 @@ fn live_allowance_payments(
         }
     }
     Ok(payments.into_values().collect())
+}
+
+/// A reconciliation run and where the ledger recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub report: Report,
+    /// blake3 of the statement file's bytes.
+    pub statement_hash: [u8; 32],
+    /// The reconciliation event: its reference and seq, and whether this run appended it
+    /// (an identical earlier run already recorded the same findings).
+    pub reference: Reference,
+    pub seq: Seq,
+    pub appended: bool,
+}
+
+/// Reconciles a statement file against the ledger and records the run as an event. A
+/// statement with a bad row is refused whole, and then nothing is recorded.
+pub fn reconcile_file(
+    ledger: &mut Ledger,
+    path: &Path,
+    period: Option<Month>,
+    ctx: &AppendContext,
+) -> Result<Reconciliation, BatchError> {
+    let bytes = read_statement(path)?;
+    let statement_hash = *blake3::hash(&bytes).as_bytes();
+    let report = reconcile_bytes(ledger, &bytes, period)?;
+    let summary = report.summary(statement_hash);
+    let command = Command::RecordReconciliation(summary);
+    let reference = command.reference();
+    let appended = ledger.append(vec![command], ctx)?;
+    let seq = *appended
+        .seqs
+        .first()
+        .expect("a one-command append reports the seq of its command");
+    Ok(Reconciliation {
+        report,
+        statement_hash,
+        reference,
+        seq,
+        appended: appended.appended > 0,
+    })
+}
+
+fn read_statement(path: &Path) -> Result<Vec<u8>, BatchError> {
+    let bytes = fs::metadata(path).map_err(io_error(path))?.len();
+    if bytes > MAX_STATEMENT_BYTES {
+        return Err(BatchError::StatementTooLarge {
+            path: path.to_owned(),
+            bytes,
+        });
+    }
+    fs::read(path).map_err(io_error(path))
+}
+
+/// Parses the statement and reads the ledger's payments side by side (one thread each),
+/// then matches them. Appends nothing.
+pub fn reconcile_bytes(
+    ledger: &Ledger,
+    statement: &[u8],
+    period: Option<Month>,
+) -> Result<Report, BatchError> {
+    let (rows, payments) = std::thread::scope(|scope| {
+        let parser = scope.spawn(|| parse_statement(statement));
+        let payments = ledger_payments(ledger);
+        let rows = parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (rows, payments)
+    });
+    let rows = rows?;
+    Ok(reconcile(payments?, &rows, period))
+}
+
+/// Every payment in the log by reference, with the reversed ones marked. Reversals always
+/// follow the payment they name, so one pass in seq order suffices.
+pub fn ledger_payments(ledger: &Ledger) -> Result<LedgerPayments, BatchError> {
+    let capacity = usize::try_from(ledger.head().size).unwrap_or(0);
+    let mut payments = LedgerPayments::with_capacity(capacity);
+    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+        let (_, _, record) = item?;
+        match &record.body {
+            Body::Reversal(r) => payments.mark_reversed(&r.target_reference),
+            body => {
+                if let Some((_, p)) = body.payment() {
+                    let (amount, date) = (p.amount_fen, p.value_date);
+                    payments.add_payment(record.reference, amount, date);
+                }
+            }
+        }
+    }
+    Ok(payments)
 }

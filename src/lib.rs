@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod import;
 pub mod ledger;
 pub mod rates;
+pub mod reconcile;
 pub mod store;
 pub mod validate;
 pub mod view;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod demo;
+pub mod reconcile;
 mod record;
 pub mod run;
 
@@ -81,6 +82,9 @@ pub enum Command {
     Run(run::RunCommand),
     /// A household's support allowance: entitlement month by month against what was paid.
     Entitlement(run::EntitlementArgs),
+    /// Match a bank statement against the ledger's payments; record what was found.
+    /// Exit 0 when clean, 1 when there are differences, 2 on a bad statement.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +170,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Rates => run::rates(cli),
         Command::Run(what) => run::run(cli, what),
         Command::Entitlement(args) => run::entitlement(cli, args),
+        Command::Reconcile(args) => reconcile::run(cli, args),
     }
 }
 
