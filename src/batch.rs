@@ -9,16 +9,15 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Command, HouseholdId, Month, Reference, Seq};
+use crate::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
 use crate::encoding::Body;
 use crate::ledger::{AppendContext, Head, Ledger, LedgerError};
+use crate::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
 use crate::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
     RateTable, ALLOWANCE_PROGRAM,
 };
-use crate::reconcile::{
-    parse_statement, reconcile, LedgerPayments, Report, StatementError, MAX_STATEMENT_BYTES,
-};
+use crate::reconcile::{parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES};
 
 /// The bank payment file's columns (FORMAT.md §5).
 pub const PAYMENT_FILE_COLUMNS: [&str; 4] = ["reference", "household_id", "amount", "memo"];
@@ -253,11 +252,31 @@ pub struct Reconciliation {
     pub report: Report,
     /// blake3 of the statement file's bytes.
     pub statement_hash: [u8; 32],
+    /// How the payment index was brought up to date.
+    pub index: IndexUse,
     /// The reconciliation event: its reference and seq, and whether this run appended it
     /// (an identical earlier run already recorded the same findings).
     pub reference: Reference,
     pub seq: Seq,
     pub appended: bool,
+}
+
+/// Whether to trust the cached payment index (after checking it) or read every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexMode {
+    Cached,
+    Rebuild,
+}
+
+/// How the payment index was brought up to date with the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexUse {
+    /// The cached index already covered every event.
+    UpToDate { size: u64 },
+    /// The cached index was read and the events after it folded in.
+    CaughtUp { from: u64, events: u64 },
+    /// Every event was read: there was no usable index, or a rebuild was asked for.
+    Rebuilt { events: u64, reason: String },
 }
 
 /// Reconciles a statement file against the ledger and records the run as an event. A
@@ -266,11 +285,12 @@ pub fn reconcile_file(
     ledger: &mut Ledger,
     path: &Path,
     period: Option<Month>,
+    mode: IndexMode,
     ctx: &AppendContext,
 ) -> Result<Reconciliation, BatchError> {
     let bytes = read_statement(path)?;
     let statement_hash = *blake3::hash(&bytes).as_bytes();
-    let report = reconcile_bytes(ledger, &bytes, period)?;
+    let (report, index) = reconcile_bytes(ledger, &bytes, period, mode)?;
     let summary = report.summary(statement_hash);
     let command = Command::RecordReconciliation(summary);
     let reference = command.reference();
@@ -282,6 +302,7 @@ pub fn reconcile_file(
     Ok(Reconciliation {
         report,
         statement_hash,
+        index,
         reference,
         seq,
         appended: appended.appended > 0,
@@ -299,41 +320,129 @@ fn read_statement(path: &Path) -> Result<Vec<u8>, BatchError> {
     fs::read(path).map_err(io_error(path))
 }
 
-/// Parses the statement and reads the ledger's payments side by side (one thread each),
-/// then matches them. Appends nothing.
+/// Parses the statement on one thread while the other brings the payment index up to
+/// date, then matches them. Appends nothing to the log.
 pub fn reconcile_bytes(
     ledger: &Ledger,
     statement: &[u8],
     period: Option<Month>,
-) -> Result<Report, BatchError> {
-    let (rows, payments) = std::thread::scope(|scope| {
+    mode: IndexMode,
+) -> Result<(Report, IndexUse), BatchError> {
+    let (rows, table) = std::thread::scope(|scope| {
         let parser = scope.spawn(|| parse_statement(statement));
-        let payments = ledger_payments(ledger);
+        let table = payment_table(ledger, mode);
         let rows = parser
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (rows, payments)
+        (rows, table)
     });
     let rows = rows?;
-    Ok(reconcile(payments?, &rows, period))
+    let (table, index) = table?;
+    Ok((reconcile(&table, &rows, period), index))
 }
 
-/// Every payment in the log by reference, with the reversed ones marked. Reversals always
-/// follow the payment they name, so one pass in seq order suffices.
-pub fn ledger_payments(ledger: &Ledger) -> Result<LedgerPayments, BatchError> {
-    let capacity = usize::try_from(ledger.head().size).unwrap_or(0);
-    let mut payments = LedgerPayments::with_capacity(capacity);
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+/// The payment index, up to date with the log: the cached one if it belongs to this
+/// ledger's chain, plus the events after it; saved again when that added anything.
+pub fn payment_table(
+    ledger: &Ledger,
+    mode: IndexMode,
+) -> Result<(PaymentTable, IndexUse), BatchError> {
+    let path = ledger.dir().join(INDEX_FILE_NAME);
+    let cached = match mode {
+        IndexMode::Cached => load_index(ledger, &path)?,
+        IndexMode::Rebuild => Err("a rebuild was asked for".to_string()),
+    };
+    let (mark, table, rebuilt) = match cached {
+        Ok((mark, table)) => (mark, table, None),
+        Err(reason) => (Watermark::GENESIS, PaymentTable::default(), Some(reason)),
+    };
+    let fold = fold_events(ledger, Seq(mark.size + 1))?;
+    let events = fold.events();
+    let head = ledger.head();
+    let table = table
+        .with(fold)
+        .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+    if events > 0 || rebuilt.is_some() {
+        let mark = Watermark {
+            size: head.size,
+            hash: head.hash,
+        };
+        save_index(&path, &table.encode(mark))?;
+    }
+    let used = match rebuilt {
+        Some(reason) => IndexUse::Rebuilt { events, reason },
+        None if events == 0 => IndexUse::UpToDate { size: mark.size },
+        None => IndexUse::CaughtUp {
+            from: mark.size,
+            events,
+        },
+    };
+    Ok((table, used))
+}
+
+/// The cached index if it is readable and was built from a prefix of this chain; the
+/// reason to rebuild otherwise.
+fn load_index(
+    ledger: &Ledger,
+    path: &Path,
+) -> Result<Result<(Watermark, PaymentTable), String>, BatchError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("there was no index yet".into()))
+        }
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let (mark, table) = match PaymentTable::decode(&bytes) {
+        Ok(decoded) => decoded,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let head = ledger.head();
+    let on_chain = match mark.size {
+        0 => mark.hash == EventHash::GENESIS,
+        size if size > head.size => false,
+        size => ledger.stored(Seq(size))?.hash == mark.hash,
+    };
+    if !on_chain {
+        return Ok(Err(format!(
+            "the index (seq {} {}) is not a prefix of this ledger's chain",
+            mark.size, mark.hash
+        )));
+    }
+    Ok(Ok((mark, table)))
+}
+
+/// The payments and reversals of the events from `from` on.
+fn fold_events(ledger: &Ledger, from: Seq) -> Result<Fold, BatchError> {
+    let mut fold = Fold::default();
+    if from.0 > ledger.head().size {
+        return Ok(fold);
+    }
+    for item in ledger.records(from, Seq(u64::MAX)) {
         let (_, _, record) = item?;
-        match &record.body {
-            Body::Reversal(r) => payments.mark_reversed(&r.target_reference),
+        fold.event();
+        match record.body {
+            Body::Reversal(r) => fold.reversal(r.target_reference),
             body => {
                 if let Some((_, p)) = body.payment() {
-                    let (amount, date) = (p.amount_fen, p.value_date);
-                    payments.add_payment(record.reference, amount, date);
+                    fold.payment(NewPayment {
+                        reference: record.reference,
+                        amount_fen: p.amount_fen,
+                        value_date: p.value_date,
+                    });
                 }
             }
         }
     }
-    Ok(payments)
+    Ok(fold)
+}
+
+/// Replaces the cached index whole (a temporary file renamed over it). Not fsync'ed: it is
+/// a cache, and a torn or lost one is detected by its checksum or watermark and rebuilt.
+fn save_index(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL_SUFFIX);
+    let partial = PathBuf::from(partial);
+    fs::write(&partial, bytes).map_err(io_error(&partial))?;
+    fs::rename(&partial, path).map_err(io_error(path))
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod encoding;
 pub mod import;
 pub mod ledger;
+pub mod payment_index;
 pub mod rates;
 pub mod reconcile;
 pub mod store;

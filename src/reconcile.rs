@@ -1,11 +1,11 @@
 //! Reconciliation of a bank statement against the ledger's payments (pure).
 //!
 //! The statement is parsed from its bytes with every bad row reported; the ledger side
-//! comes in as [`LedgerPayments`], which `batch` fills from the log. Matching is by
+//! comes in as a [`PaymentTable`], which `batch` keeps up to date with the log. Matching is by
 //! reference, and every reference ends up either matched or as exactly one [`Difference`]
 //! (FORMAT.md §5.5 gives the rules and the report hash).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -13,6 +13,7 @@ use crate::domain::{
     date_to_days, parse_date, DifferenceCounts, Money, Month, ReconciliationSummary,
     AMOUNT_CEILING_FEN, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS,
 };
+use crate::payment_index::PaymentTable;
 
 pub const STATEMENT_COLUMNS: [&str; 4] = ["value_date", "amount", "reference", "beneficiary"];
 
@@ -246,15 +247,6 @@ fn check_beneficiary(text: &str) -> FieldResult<()> {
     Ok(())
 }
 
-/// A ledger payment, with what the bank paid against it so far.
-#[derive(Debug, Clone, Default)]
-struct Slot {
-    amount_fen: i64,
-    value_date: i32,
-    reversed: bool,
-    bank: BankSide,
-}
-
 /// The statement rows carrying one reference.
 #[derive(Debug, Clone, Default)]
 struct BankSide {
@@ -285,45 +277,6 @@ impl BankSide {
             1 => vec![self.first_line],
             _ => self.lines.clone(),
         }
-    }
-}
-
-/// The ledger side: every payment by reference, and whether it was reversed.
-#[derive(Debug, Clone, Default)]
-pub struct LedgerPayments {
-    slots: HashMap<String, Slot>,
-}
-
-impl LedgerPayments {
-    pub fn with_capacity(payments: usize) -> LedgerPayments {
-        LedgerPayments {
-            slots: HashMap::with_capacity(payments),
-        }
-    }
-
-    /// A payment event (any of the four payment types).
-    pub fn add_payment(&mut self, reference: String, amount_fen: i64, value_date: i32) {
-        let slot = Slot {
-            amount_fen,
-            value_date,
-            ..Slot::default()
-        };
-        self.slots.insert(reference, slot);
-    }
-
-    /// A reversal event naming a payment by its reference.
-    pub fn mark_reversed(&mut self, target_reference: &str) {
-        if let Some(slot) = self.slots.get_mut(target_reference) {
-            slot.reversed = true;
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 }
 
@@ -461,15 +414,15 @@ impl Report {
 /// payments dated in it are expected from the bank; a bank row paying a payment of another
 /// month is still matched against it (the ledger does have that reference).
 pub fn reconcile(
-    ledger: LedgerPayments,
+    ledger: &PaymentTable,
     statement: &[StatementRow],
     period: Option<Month>,
 ) -> Report {
-    let mut slots = ledger.slots;
+    let mut bank = vec![BankSide::default(); ledger.len()];
     let mut unknown: BTreeMap<&str, BankSide> = BTreeMap::new();
     for row in statement {
-        match slots.get_mut(row.reference.as_str()) {
-            Some(slot) => slot.bank.add(row),
+        match ledger.find(&row.reference) {
+            Some(i) => bank[i].add(row),
             None => unknown.entry(&row.reference).or_default().add(row),
         }
     }
@@ -481,22 +434,27 @@ pub fn reconcile(
         counts: DifferenceCounts::default(),
         differences: Vec::new(),
     };
-    for (reference, slot) in slots {
-        match classify(&slot, period) {
+    for (i, bank) in bank.iter().enumerate() {
+        let payment = Payment {
+            amount_fen: ledger.amount_fen(i),
+            value_date: ledger.value_date(i),
+            reversed: ledger.reversed(i),
+        };
+        match classify(&payment, bank, period) {
             Outcome::Matched => {
                 report.matched_count += 1;
                 report.matched_fen = report
                     .matched_fen
-                    .checked_add(slot.amount_fen)
+                    .checked_add(payment.amount_fen)
                     .expect("matched amounts are bank amounts, bounded by the statement");
             }
             Outcome::Nothing => {}
             Outcome::Differs(kind) => report.differences.push(Difference {
                 kind,
-                ledger_fen: Some(slot.amount_fen),
-                bank_fen: (slot.bank.rows > 0).then_some(slot.bank.fen),
-                bank_lines: slot.bank.lines(),
-                reference,
+                reference: ledger.reference(i).to_owned(),
+                ledger_fen: Some(payment.amount_fen),
+                bank_fen: (bank.rows > 0).then_some(bank.fen),
+                bank_lines: bank.lines(),
             }),
         }
     }
@@ -518,6 +476,13 @@ pub fn reconcile(
     report
 }
 
+/// A ledger payment's values.
+struct Payment {
+    amount_fen: i64,
+    value_date: i32,
+    reversed: bool,
+}
+
 enum Outcome {
     Matched,
     /// Not paid and not expected: reversed, zero, or outside the period.
@@ -527,23 +492,22 @@ enum Outcome {
 
 /// One outcome per ledger payment: a reversed payment the bank paid is that, whatever the
 /// amount; then paying twice; then a wrong amount.
-fn classify(slot: &Slot, period: Option<Month>) -> Outcome {
-    let bank = &slot.bank;
+fn classify(payment: &Payment, bank: &BankSide, period: Option<Month>) -> Outcome {
     if bank.rows == 0 {
-        let expected = !slot.reversed
-            && slot.amount_fen > 0
-            && period.is_none_or(|m| m.contains_days(slot.value_date));
+        let expected = !payment.reversed
+            && payment.amount_fen > 0
+            && period.is_none_or(|m| m.contains_days(payment.value_date));
         return if expected {
             Outcome::Differs(DifferenceKind::MissingInBank)
         } else {
             Outcome::Nothing
         };
     }
-    if slot.reversed {
+    if payment.reversed {
         Outcome::Differs(DifferenceKind::ReversedButPaid)
     } else if bank.rows > 1 {
         Outcome::Differs(DifferenceKind::DuplicateInBank)
-    } else if bank.fen != slot.amount_fen {
+    } else if bank.fen != payment.amount_fen {
         Outcome::Differs(DifferenceKind::AmountMismatch)
     } else {
         Outcome::Matched
@@ -553,6 +517,7 @@ fn classify(slot: &Slot, period: Option<Month>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payment_index::{Fold, NewPayment};
 
     fn statement(rows: &str) -> Vec<StatementRow> {
         let text = format!("value_date,amount,reference,beneficiary\n{rows}");
@@ -628,16 +593,19 @@ mod tests {
         }
     }
 
-    fn ledger(payments: &[(&str, i64, &str, bool)]) -> LedgerPayments {
-        let mut l = LedgerPayments::default();
+    fn ledger(payments: &[(&str, i64, &str, bool)]) -> PaymentTable {
+        let mut fold = Fold::default();
         for (reference, fen, date, reversed) in payments {
-            let day = date_to_days(parse_date(date).unwrap());
-            l.add_payment(reference.to_string(), *fen, day);
+            fold.payment(NewPayment {
+                reference: reference.to_string(),
+                amount_fen: *fen,
+                value_date: date_to_days(parse_date(date).unwrap()),
+            });
             if *reversed {
-                l.mark_reversed(reference);
+                fold.reversal(reference.to_string());
             }
         }
-        l
+        PaymentTable::default().with(fold).unwrap()
     }
 
     type Found<'a> = (&'a str, &'static str, Option<i64>, Option<i64>, Vec<u64>);
@@ -664,7 +632,7 @@ mod tests {
              2018-08-01,4.00,TWICE,a\n\
              2018-07-02,7.00,JUNE-PAID-LATE,a\n",
         );
-        let report = reconcile(l, &s, Some(Month::parse("2018-07").unwrap()));
+        let report = reconcile(&l, &s, Some(Month::parse("2018-07").unwrap()));
         let found: Vec<Found> = report
             .differences
             .iter()
@@ -699,7 +667,7 @@ mod tests {
         assert_eq!(report.counts.duplicate_in_bank, 1);
         assert!(!report.is_clean());
         // Without a period, the June payment nobody paid is missing too.
-        let all = reconcile(ledger(&[("JUNE", 600, "2018-06-30", false)]), &[], None);
+        let all = reconcile(&ledger(&[("JUNE", 600, "2018-06-30", false)]), &[], None);
         assert_eq!(all.counts.missing_in_bank, 1);
     }
 
@@ -707,7 +675,7 @@ mod tests {
     fn the_report_hash_covers_canonical_json() {
         let l = ledger(&[("A\"1", 100, "2018-07-31", false)]);
         let report = reconcile(
-            l,
+            &l,
             &statement("2018-07-31,2.00,\"A\"\"1\",a\n2018-07-31,1.00,银行,a\n"),
             None,
         );
@@ -720,7 +688,7 @@ mod tests {
             report.report_hash(),
             *blake3::hash(json.as_bytes()).as_bytes()
         );
-        let clean = reconcile(LedgerPayments::default(), &[], None);
+        let clean = reconcile(&PaymentTable::default(), &[], None);
         assert_eq!(clean.canonical_json(), b"[]");
         assert!(clean.is_clean());
     }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use fundtrail::batch::{reconcile_file, run_allowance, BatchError, Reconciliation, RunMode};
+use fundtrail::batch::{
+    reconcile_file, run_allowance, BatchError, IndexMode, IndexUse, Reconciliation, RunMode,
+};
 use fundtrail::domain::{
     parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Month, ProgramCode,
     Rate, Reference, ReversalRequest, Seq,
@@ -91,7 +93,7 @@ fn reconcile(
     period: Option<&str>,
 ) -> Reconciliation {
     let path = write_statement(dir, "statement.csv", rows);
-    reconcile_file(ledger, &path, period.map(month), &ctx()).unwrap()
+    reconcile_file(ledger, &path, period.map(month), IndexMode::Cached, &ctx()).unwrap()
 }
 
 /// (category, reference, ledger amount, bank amount) of every difference.
@@ -345,7 +347,14 @@ fn a_statement_with_bad_rows_is_refused_whole_and_nothing_is_recorded() {
     bad[1].0 = "2018-07-32".into();
     bad[2].2 = String::new();
     let path = write_statement(dir.path(), "bad.csv", &bad);
-    let err = reconcile_file(&mut ledger, &path, Some(month("2018-07")), &ctx()).unwrap_err();
+    let err = reconcile_file(
+        &mut ledger,
+        &path,
+        Some(month("2018-07")),
+        IndexMode::Cached,
+        &ctx(),
+    )
+    .unwrap_err();
     let BatchError::Statement(err) = err else {
         panic!("{err:?}")
     };
@@ -353,7 +362,13 @@ fn a_statement_with_bad_rows_is_refused_whole_and_nothing_is_recorded() {
     assert_eq!(found, [(2, "amount"), (3, "value_date"), (4, "reference")]);
     assert_eq!(err.total, 3);
     assert_eq!(ledger.head(), head);
-    let missing = reconcile_file(&mut ledger, &dir.path().join("nope.csv"), None, &ctx());
+    let missing = reconcile_file(
+        &mut ledger,
+        &dir.path().join("nope.csv"),
+        None,
+        IndexMode::Cached,
+        &ctx(),
+    );
     assert!(matches!(missing, Err(BatchError::Io { .. })), "{missing:?}");
 }
 
@@ -471,4 +486,69 @@ fn the_binary_exits_0_when_clean_1_on_differences_2_on_bad_rows() {
         3,
         "a header and two recorded runs:\n{out}"
     );
+}
+
+#[test]
+fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let first = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert!(
+        matches!(first.index, IndexUse::Rebuilt { .. }),
+        "{:?}",
+        first.index
+    );
+    // The next run reads only what was appended since: the reconciliation event.
+    reverse(&mut ledger, "ALW-201807-PL-0003", "PL-0003", 102_000);
+    let second = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert_eq!(
+        second.index,
+        IndexUse::CaughtUp {
+            from: first.seq.0 - 1,
+            events: 2
+        }
+    );
+    assert_eq!(
+        second.report.counts.reversed_but_paid, 1,
+        "the reversal was folded in"
+    );
+    let index_file = dir.path().join("ledger").join("payments.idx");
+    let mut damaged = std::fs::read(&index_file).unwrap();
+    damaged[20] ^= 0xff;
+    std::fs::write(&index_file, &damaged).unwrap();
+    let third = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let IndexUse::Rebuilt { reason, .. } = &third.index else {
+        panic!("{:?}", third.index)
+    };
+    assert!(reason.contains("checksum"), "{reason}");
+    assert_eq!(third.report, second.report);
+    // An index from another ledger is refused even when intact.
+    let other = tempfile::tempdir().unwrap();
+    let (mut other_ledger, _) = paid_ledger(other.path());
+    // Built the same way, it shares our first 14 events; then it goes its own way.
+    reverse(&mut other_ledger, "ALW-201807-PL-0004", "PL-0004", 136_000);
+    reconcile(&mut other_ledger, other.path(), &rows, None);
+    drop(other_ledger);
+    std::fs::copy(
+        other.path().join("ledger").join("payments.idx"),
+        &index_file,
+    )
+    .unwrap();
+    let fourth = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let IndexUse::Rebuilt { reason, .. } = &fourth.index else {
+        panic!("{:?}", fourth.index)
+    };
+    assert!(reason.contains("not a prefix"), "{reason}");
+    assert_eq!(fourth.report, second.report);
+    let path = write_statement(dir.path(), "statement.csv", &rows);
+    let rebuilt = reconcile_file(
+        &mut ledger,
+        &path,
+        Some(month("2018-07")),
+        IndexMode::Rebuild,
+        &ctx(),
+    )
+    .unwrap();
+    assert!(matches!(rebuilt.index, IndexUse::Rebuilt { .. }));
+    assert_eq!(rebuilt.report, second.report);
 }

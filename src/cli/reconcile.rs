@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::run::{batch_failure, parse_month};
 use super::{actor, exit, open, Cli, Failure, Output};
-use crate::batch::{self, BatchError, Reconciliation};
+use crate::batch::{self, BatchError, IndexMode, IndexUse, Reconciliation};
 use crate::domain::Money;
 use crate::ledger::AppendContext;
 use crate::reconcile::{Difference, DifferenceKind, StatementError};
@@ -24,6 +24,10 @@ pub struct ReconcileArgs {
     /// Print the differences as CSV instead of a table.
     #[arg(long)]
     pub csv: bool,
+    /// Read every event instead of the cached payment index (which is checked against the
+    /// chain and caught up, but is not evidence).
+    #[arg(long)]
+    pub rebuild_index: bool,
 }
 
 /// Exit code when the statement and the ledger differ.
@@ -32,7 +36,12 @@ const DIFFERENCES_FOUND: u8 = 1;
 pub(super) fn run(cli: &Cli, args: &ReconcileArgs) -> Result<Output, Failure> {
     let ctx = AppendContext::now(actor(cli)?);
     let mut ledger = open(cli)?;
-    let outcome = batch::reconcile_file(&mut ledger, &args.statement, args.month, &ctx)
+    let mode = if args.rebuild_index {
+        IndexMode::Rebuild
+    } else {
+        IndexMode::Cached
+    };
+    let outcome = batch::reconcile_file(&mut ledger, &args.statement, args.month, mode, &ctx)
         .map_err(|e| reconcile_failure(e, &args.statement))?;
     let text = if args.csv {
         differences_csv(&outcome.report.differences)
@@ -94,10 +103,11 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
         format!("{m} (ledger payments dated in it)")
     });
     let mut text = format!(
-        "statement:   {} ({} rows, blake3 {})\nperiod:      {period}\nmatched:     {} payment(s), {}\n",
+        "statement:   {} ({} rows, blake3 {})\nperiod:      {period}\nledger:      {}\nmatched:     {} payment(s), {}\n",
         file.display(),
         r.bank_rows,
         hex::encode(outcome.statement_hash),
+        index_text(&outcome.index),
         r.matched_count,
         Money(r.matched_fen),
     );
@@ -139,6 +149,18 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
         outcome.seq, outcome.reference
     ));
     text
+}
+
+fn index_text(index: &IndexUse) -> String {
+    match index {
+        IndexUse::UpToDate { size } => format!("payment index up to date (seq {size})"),
+        IndexUse::CaughtUp { from, events } => {
+            format!("payment index caught up from seq {from} ({events} new event(s))")
+        }
+        IndexUse::Rebuilt { events, reason } => {
+            format!("payment index rebuilt from all {events} event(s): {reason}")
+        }
+    }
 }
 
 /// `category,reference,ledger_amount,bank_amount,bank_lines`, lines separated by spaces.
@@ -183,6 +205,7 @@ fn report_json(outcome: &Reconciliation, file: &Path) -> Value {
         "clean": r.is_clean(),
         "differences": r.differences.iter().map(Difference::canonical).collect::<Vec<_>>(),
         "report_hash": hex::encode(r.report_hash()),
+        "payment_index": index_text(&outcome.index),
         "recorded": {
             "seq": outcome.seq.0,
             "reference": outcome.reference.as_str(),
