@@ -30,27 +30,8 @@ use std::fmt;
 /// Fixed seed: the demo data set is part of the product and must never change by itself.
 const SEED: u64 = 0x5041_4E4C_4F4E_4721;
 
-const FEN_PER_YUAN: i64 = 100;
-
-pub const HOUSEHOLDS_HEADER: [&str; 6] = [
-    "household_id",
-    "subdistrict",
-    "community",
-    "category",
-    "members",
-    "enrolled_on",
-];
-
-pub const EVENTS_HEADER: [&str; 8] = [
-    "date",
-    "type",
-    "household_id",
-    "program",
-    "amount",
-    "persons",
-    "reference",
-    "memo",
-];
+use crate::domain::FEN_PER_YUAN;
+use crate::import::{EVENT_COLUMNS as EVENTS_HEADER, HOUSEHOLD_COLUMNS as HOUSEHOLDS_HEADER};
 
 /// One program's live (not reversed) payments in the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,6 +164,22 @@ impl Ledger {
         &self.budgets
     }
 
+    /// A cache record kept beside the log (read-model snapshots); never evidence.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store.meta(name)?)
+    }
+
+    /// Writes a cache record durably. Reserved names of the ledger itself are refused.
+    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        assert!(
+            ![META_HEAD, META_BUDGETS].contains(&name),
+            "the head and budgets are written only with the events they describe"
+        );
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, value);
+        Ok(self.store.write_durable(batch)?)
+    }
+
     pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
         Ok(self.store.size_on_disk()?)
     }

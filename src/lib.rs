@@ -4,15 +4,19 @@
 
 pub mod batch;
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod demo;
 pub mod demo_data;
 pub mod domain;
 pub mod encoding;
+pub mod facts;
 pub mod import;
 pub mod ledger;
+pub mod merkle;
 pub mod payment_index;
 pub mod rates;
+pub mod readside;
 pub mod reconcile;
 pub mod store;
 pub mod validate;

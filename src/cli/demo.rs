@@ -1,18 +1,28 @@
-//! `fundtrail demo`: the README's main command.
+//! `fundtrail demo`: the README's main command. Builds the demo ledger, verifies it, and
+//! prints the district report with the report's published figures beside the ledger's.
 
 use std::path::Path;
 
+use fundtrail_projections::{format_fen, GroupKey, TotalsQuery};
 use serde_json::json;
 
+use super::read::{check_read_models, read_failure, render_totals, Key, Lang, ReportArgs};
 use super::{exit, failure, head_json, Cli, Failure, Output};
 use crate::demo;
+use crate::demo_data::DEMO_FIGURES;
+use crate::readside::ReadSide;
+use crate::view::{Align, Table};
 
 pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
     let outcome = demo::build(dir).map_err(|e| failure(e, None))?;
-    let head = outcome.ledger.head();
-    let verified = outcome.verify.fault.is_none();
+    let ledger = &outcome.ledger;
+    let mut side = ReadSide::open(ledger).map_err(read_failure)?;
+    side.save(ledger, true).map_err(read_failure)?;
+    let head = ledger.head();
+    let chain_ok = outcome.verify.fault.is_none();
+    let models_ok = check_read_models(ledger);
     let mut text = format!(
-        "demo ledger: {}\ninput files: {}\nhouseholds: {} appended, {} already present\nevents:     {} appended, {} already present\n",
+        "demo ledger: {} (inputs in {})\nhouseholds: {} appended, {} already present\nevents:     {} appended, {} already present\n",
         dir.display(),
         outcome.input_dir.display(),
         outcome.households.appended,
@@ -20,23 +30,64 @@ pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
         outcome.events.appended,
         outcome.events.duplicates,
     );
-    match &outcome.verify.fault {
-        None => text.push_str(&format!(
-            "verify:     ok, {} events, head seq {} {}\n",
+    text.push_str(&match (&outcome.verify.fault, &models_ok) {
+        (None, Ok(())) => format!(
+            "verify:     ok, {} events, head seq {} {}\n\n",
             outcome.verify.checked, head.size, head.hash
-        )),
-        Some(fault) => text.push_str(&format!("verify:     FAILED: {fault}\n")),
-    }
+        ),
+        (Some(fault), _) => format!("verify:     FAILED: {fault}\n\n"),
+        (None, Err(reason)) => format!("verify:     FAILED: {reason}\n\n"),
+    });
+    let by = [Key::Subdistrict, Key::Program];
+    let query = TotalsQuery {
+        by: vec![GroupKey::Subdistrict, GroupKey::Program],
+        ..TotalsQuery::default()
+    };
+    let report = ReportArgs {
+        lang: Lang::Zh,
+        csv: false,
+    };
+    text.push_str("盘龙区特殊家庭扶助资金 2015-2018: by sub-district and program\n");
+    text.push_str(&render_totals(&side.totals(&query), &by, &report).text);
+    text.push_str("\nThe report's figures beside the ledger's (live payments, after reversals):\n");
+    text.push_str(&figures_table(&side));
+    let ok = chain_ok && models_ok.is_ok();
     let json = json!({
         "ledger": dir.display().to_string(),
         "appended": outcome.households.appended + outcome.events.appended,
-        "verified": verified,
+        "verified": ok,
         "head": head_json(&head),
     });
-    let code = if verified {
-        exit::OK
-    } else {
-        exit::VERIFY_FAILED
-    };
+    let code = if ok { exit::OK } else { exit::VERIFY_FAILED };
     Ok(Output { code, text, json })
+}
+
+/// Per program: the published figure and what the ledger's read models say.
+fn figures_table(side: &ReadSide) -> String {
+    let rows = side.totals(&TotalsQuery {
+        by: vec![GroupKey::Program],
+        ..TotalsQuery::default()
+    });
+    let mut table = Table::new(&[
+        ("program", Align::Left),
+        ("report amount", Align::Right),
+        ("ledger amount", Align::Right),
+        ("report persons", Align::Right),
+        ("ledger persons", Align::Right),
+        ("payments", Align::Right),
+    ]);
+    for figure in &DEMO_FIGURES.programs {
+        let row = rows
+            .iter()
+            .find(|r| r.program.as_deref() == Some(figure.program));
+        table.row(vec![
+            figure.program.to_string(),
+            format_fen(figure.amount_fen),
+            row.map_or("-".into(), |r| format_fen(r.net_fen)),
+            figure.persons.to_string(),
+            row.map_or("-".into(), |r| r.person_times.to_string()),
+            row.map_or("-".into(), |r| r.payments.to_string()),
+        ]);
+    }
+    table.render()
 }

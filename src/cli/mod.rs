@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod demo;
+pub mod read;
 pub mod reconcile;
 mod record;
 pub mod run;
@@ -85,6 +86,14 @@ pub enum Command {
     /// Match a bank statement against the ledger's payments; record what was found.
     /// Exit 0 when clean, 1 when there are differences, 2 on a bad statement.
     Reconcile(reconcile::ReconcileArgs),
+    /// Totals by any of sub-district, community, program, year and month.
+    Totals(read::TotalsArgs),
+    /// One household's balances per program and its trail of events.
+    Household(read::HouseholdArgs),
+    /// Per program: allocated, disbursed by live payments, remaining.
+    Funds(read::ReportArgs),
+    /// Recompute the read models from genesis and save them.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +180,10 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Run(what) => run::run(cli, what),
         Command::Entitlement(args) => run::entitlement(cli, args),
         Command::Reconcile(args) => reconcile::run(cli, args),
+        Command::Totals(args) => read::totals(cli, args),
+        Command::Household(args) => read::household(cli, args),
+        Command::Funds(args) => read::funds(cli, args),
+        Command::Rebuild => read::rebuild(cli),
     }
 }
 

@@ -40,6 +40,7 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         bar.finish_and_clear();
     }
     let summary = result.map_err(|e| failure(e, Some(file)))?;
+    super::read::refresh(&ledger);
     let name = file.display().to_string();
     let text = if summary.appended == 0 {
         format!(
@@ -139,13 +140,20 @@ pub(super) fn verify(cli: &Cli) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     let report = ledger.verify(|_| {}).map_err(|e| failure(e, None))?;
     match &report.fault {
-        None => Ok(Output::ok(
-            format!(
-                "ok: {} events verified; head seq {} {}\n",
-                report.checked, report.head.size, report.head.hash
-            ),
-            json!({ "ok": true, "events": report.checked, "head": head_json(&report.head) }),
-        )),
+        None => match super::read::check_read_models(&ledger) {
+            Ok(()) => Ok(Output::ok(
+                format!(
+                    "ok: {} events verified; head seq {} {}\nok: the read models equal a rebuild from genesis\n",
+                    report.checked, report.head.size, report.head.hash
+                ),
+                json!({ "ok": true, "events": report.checked, "head": head_json(&report.head), "read_models": "ok" }),
+            )),
+            Err(reason) => Ok(Output {
+                code: exit::VERIFY_FAILED,
+                text: format!("ok: {} events verified\nFAILED: {reason}\n", report.checked),
+                json: json!({ "ok": false, "events": report.checked, "read_models": reason }),
+            }),
+        },
         Some(fault) => Ok(Output {
             code: exit::VERIFY_FAILED,
             text: format!("FAILED at seq {}: {fault}\n", fault.seq()),

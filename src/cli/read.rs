@@ -1,0 +1,491 @@
+//! The read commands for supervisors and auditors: totals, household, funds, rebuild.
+//! Answers come from the maintained read models.
+
+use clap::{Args, ValueEnum};
+use fundtrail_projections::{
+    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, YearMonth,
+};
+use serde_json::{json, Map, Value};
+
+use super::{exit, open, Cli, Failure, Output};
+use crate::domain::{HouseholdId, PROGRAMS};
+use crate::facts::{fact_of, trail_input};
+use crate::ledger::Ledger;
+use crate::readside::{ReadSide, ReadSideError};
+use crate::view::{Align, Table};
+
+/// Output language of table labels and program names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+/// Options shared by the report commands.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Language of labels and program names in tables and CSV.
+    #[arg(long, value_enum, default_value_t = Lang::Zh)]
+    pub lang: Lang,
+    /// Print CSV (UTF-8 with a byte order mark, for spreadsheet programs) instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TotalsArgs {
+    /// Group by a comma list of: subdistrict, community, program, year, month.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub by: Vec<Key>,
+    /// Only this year.
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Only this month, YYYY-MM.
+    #[arg(long, value_parser = parse_month)]
+    pub month: Option<YearMonth>,
+    /// Only this sub-district.
+    #[arg(long)]
+    pub subdistrict: Option<String>,
+    /// Only this program code.
+    #[arg(long)]
+    pub program: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Key {
+    Subdistrict,
+    Community,
+    Program,
+    Year,
+    Month,
+}
+
+#[derive(Debug, Args)]
+pub struct HouseholdArgs {
+    /// The household id.
+    pub id: String,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Parses `YYYY-MM`.
+pub fn parse_month(text: &str) -> Result<YearMonth, String> {
+    let bad = || format!("{text:?} is not a month YYYY-MM");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let year = y.parse().map_err(|_| bad())?;
+    let month: u8 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok(YearMonth { year, month })
+}
+
+pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
+    ReadSide::open(ledger).map_err(read_failure)
+}
+
+pub(super) fn read_failure(err: ReadSideError) -> Failure {
+    match err {
+        ReadSideError::Ledger(e) => super::failure(e, None),
+        other => Failure::new(
+            exit::VERIFY_FAILED,
+            format!("{other} (`fundtrail rebuild` recomputes them from the log)"),
+        ),
+    }
+}
+
+fn program_name(code: &str, lang: Lang) -> String {
+    PROGRAMS
+        .iter()
+        .find(|p| p.code == code)
+        .map_or(code.to_string(), |p| match lang {
+            Lang::Zh => p.name_zh.to_string(),
+            Lang::En => p.name_en.to_string(),
+        })
+}
+
+fn label(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
+    if let Some(program) = &args.program {
+        crate::domain::ProgramCode::parse(program)
+            .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--program: {e}")))?;
+    }
+    let ledger = open(cli)?;
+    let side = read_side(&ledger)?;
+    let query = TotalsQuery {
+        by: args.by.iter().map(|k| group_key(*k)).collect(),
+        year: args.year,
+        month: args.month,
+        subdistrict: args.subdistrict.clone(),
+        program: args.program.clone(),
+    };
+    let rows = side.totals(&query);
+    Ok(render_totals(&rows, &args.by, &args.report))
+}
+
+fn group_key(key: Key) -> GroupKey {
+    match key {
+        Key::Subdistrict => GroupKey::Subdistrict,
+        Key::Community => GroupKey::Community,
+        Key::Program => GroupKey::Program,
+        Key::Year => GroupKey::Year,
+        Key::Month => GroupKey::Month,
+    }
+}
+
+/// One totals row as cells, in the order of `by`, then the four measures.
+fn totals_cells(row: &TotalsRow, by: &[Key], lang: Lang) -> Vec<String> {
+    let mut cells: Vec<String> = by
+        .iter()
+        .map(|key| match key {
+            Key::Subdistrict => row.subdistrict.clone().unwrap_or_default(),
+            Key::Community => row.community.clone().unwrap_or_default(),
+            Key::Program => row
+                .program
+                .as_deref()
+                .map_or(String::new(), |p| program_name(p, lang)),
+            Key::Year => row.year.map_or(String::new(), |y| y.to_string()),
+            Key::Month => row.month.map_or(String::new(), |m| m.to_string()),
+        })
+        .collect();
+    cells.push(format_fen(row.net_fen));
+    cells.push(row.payments.to_string());
+    cells.push(row.households.to_string());
+    cells.push(row.person_times.to_string());
+    cells
+}
+
+fn key_label(key: Key, lang: Lang) -> &'static str {
+    match key {
+        Key::Subdistrict => label(lang, "街道", "subdistrict"),
+        Key::Community => label(lang, "社区", "community"),
+        Key::Program => label(lang, "项目", "program"),
+        Key::Year => label(lang, "年", "year"),
+        Key::Month => label(lang, "月", "month"),
+    }
+}
+
+fn measure_labels(lang: Lang) -> [&'static str; 4] {
+    [
+        label(lang, "金额(元)", "amount"),
+        label(lang, "笔数", "payments"),
+        label(lang, "户数", "households"),
+        label(lang, "人次", "persons"),
+    ]
+}
+
+pub(super) fn render_totals(rows: &[TotalsRow], by: &[Key], report: &ReportArgs) -> Output {
+    let lang = report.lang;
+    let mut columns: Vec<(&str, Align)> = by
+        .iter()
+        .map(|k| (key_label(*k, lang), Align::Left))
+        .collect();
+    columns.extend(measure_labels(lang).map(|l| (l, Align::Right)));
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| totals_cells(r, by, lang)).collect();
+    let json = Value::Array(rows.iter().map(|r| totals_json(r, by)).collect());
+    report_output(&columns, cells, json, report)
+}
+
+fn totals_json(row: &TotalsRow, by: &[Key]) -> Value {
+    let mut m = Map::new();
+    for key in by {
+        let (name, value) = match key {
+            Key::Subdistrict => ("subdistrict", json!(row.subdistrict)),
+            Key::Community => ("community", json!(row.community)),
+            Key::Program => ("program", json!(row.program)),
+            Key::Year => ("year", json!(row.year)),
+            Key::Month => ("month", json!(row.month.map(|m| m.to_string()))),
+        };
+        m.insert(name.into(), value);
+    }
+    m.insert("amount".into(), json!(format_fen(row.net_fen)));
+    m.insert("payments".into(), json!(row.payments));
+    m.insert("households".into(), json!(row.households));
+    m.insert("persons".into(), json!(row.person_times));
+    Value::Object(m)
+}
+
+/// A table, CSV or JSON, as the options ask.
+fn report_output(
+    columns: &[(&str, Align)],
+    cells: Vec<Vec<String>>,
+    json: Value,
+    report: &ReportArgs,
+) -> Output {
+    let text = if report.csv {
+        csv_text(columns, &cells)
+    } else if cells.is_empty() {
+        label(report.lang, "（无数据）\n", "(no rows)\n").to_string()
+    } else {
+        let mut table = Table::new(columns);
+        cells.into_iter().for_each(|row| table.row(row));
+        table.render()
+    };
+    Output::ok(text, json)
+}
+
+/// CSV with a UTF-8 byte order mark, so spreadsheet programs read the Chinese text.
+fn csv_text(columns: &[(&str, Align)], cells: &[Vec<String>]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let written = writer
+        .write_record(&header)
+        .and_then(|()| cells.iter().try_for_each(|row| writer.write_record(row)));
+    written.expect("writing CSV into memory cannot fail");
+    let bytes = writer
+        .into_inner()
+        .expect("flushing CSV into memory cannot fail");
+    format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
+}
+
+pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
+    let ledger = open(cli)?;
+    let side = read_side(&ledger)?;
+    let lang = report.lang;
+    let rows = side.models().funds();
+    let columns = [
+        (label(lang, "项目", "program"), Align::Left),
+        (label(lang, "已拨付(元)", "allocated"), Align::Right),
+        (label(lang, "已支出(元)", "disbursed"), Align::Right),
+        (label(lang, "结余(元)", "remaining"), Align::Right),
+    ];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            vec![
+                program_name(&r.program, lang),
+                format_fen(r.allocated_fen),
+                format_fen(r.disbursed_fen),
+                format_fen(r.remaining_fen),
+            ]
+        })
+        .collect();
+    let json = Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "program": r.program,
+                    "allocated": format_fen(r.allocated_fen),
+                    "disbursed": format_fen(r.disbursed_fen),
+                    "remaining": format_fen(r.remaining_fen),
+                })
+            })
+            .collect(),
+    );
+    Ok(report_output(&columns, cells, json, report))
+}
+
+pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failure> {
+    HouseholdId::parse(&args.id)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("household id: {e}")))?;
+    let ledger = open(cli)?;
+    let side = read_side(&ledger)?;
+    let Some(balance) = side.models().household(&args.id) else {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("household {} is not enrolled", args.id),
+        ));
+    };
+    let entries = household_trail(&ledger, &args.id)?;
+    let json = household_json(&balance, &entries);
+    let lang = args.report.lang;
+    if args.report.csv {
+        return Ok(report_output(
+            &balance_columns(lang),
+            balance_cells(&balance, lang),
+            json,
+            &args.report,
+        ));
+    }
+    let text = household_text(&balance, &entries, lang);
+    Ok(Output::ok(text, json))
+}
+
+/// The household's events in seq order, with reversals linked (a scan of the log: trails
+/// grow with events, so they are not kept as state).
+pub fn household_trail(ledger: &Ledger, id: &str) -> Result<Vec<TrailEntry>, Failure> {
+    let mut inputs = Vec::new();
+    for item in ledger.records(
+        crate::domain::Seq::FIRST,
+        crate::domain::Seq(ledger.head().size),
+    ) {
+        let (seq, _, record) = item.map_err(|e| super::failure(e, None))?;
+        if record.body.household() != Some(id) {
+            continue;
+        }
+        let fact = fact_of(seq, &record, ledger).map_err(|e| read_failure(e.into()))?;
+        if let Some(fact) = fact {
+            inputs.push((seq.0, trail_input(fact, &record)));
+        }
+    }
+    Ok(trail(inputs))
+}
+
+fn balance_columns(lang: Lang) -> Vec<(&'static str, Align)> {
+    vec![
+        (label(lang, "项目", "program"), Align::Left),
+        (label(lang, "金额(元)", "amount"), Align::Right),
+        (label(lang, "笔数", "payments"), Align::Right),
+        (label(lang, "人次", "persons"), Align::Right),
+    ]
+}
+
+fn balance_cells(balance: &HouseholdBalance, lang: Lang) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = balance
+        .programs
+        .iter()
+        .map(|p| {
+            vec![
+                program_name(&p.program, lang),
+                format_fen(p.tally.net_fen),
+                p.tally.payments.to_string(),
+                p.tally.person_times.to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        label(lang, "合计", "total").to_string(),
+        format_fen(balance.total.net_fen),
+        balance.total.payments.to_string(),
+        balance.total.person_times.to_string(),
+    ]);
+    rows
+}
+
+fn household_text(balance: &HouseholdBalance, entries: &[TrailEntry], lang: Lang) -> String {
+    let e = &balance.enrollment;
+    let mut text = format!(
+        "{} {} {} {} {} {}\n\n",
+        balance.household, e.subdistrict, e.community, e.category, e.members, e.enrolled_on
+    );
+    let mut table = Table::new(&balance_columns(lang));
+    balance_cells(balance, lang)
+        .into_iter()
+        .for_each(|r| table.row(r));
+    text.push_str(&table.render());
+    text.push('\n');
+    let mut trail_table = Table::new(&[
+        ("seq", Align::Right),
+        (label(lang, "日期", "date"), Align::Left),
+        (label(lang, "类型", "type"), Align::Left),
+        (label(lang, "项目", "program"), Align::Left),
+        (label(lang, "金额(元)", "amount"), Align::Right),
+        (label(lang, "凭证号", "reference"), Align::Left),
+        (label(lang, "说明", "note"), Align::Left),
+    ]);
+    for entry in entries {
+        trail_table.row(vec![
+            entry.seq.to_string(),
+            entry.date.to_string(),
+            entry.kind.to_string(),
+            entry
+                .program
+                .as_deref()
+                .map_or(String::new(), |p| program_name(p, lang)),
+            format_fen(entry.amount_fen),
+            entry.reference.clone().unwrap_or_default(),
+            trail_note(entry),
+        ]);
+    }
+    text.push_str(&trail_table.render());
+    text
+}
+
+fn trail_note(entry: &TrailEntry) -> String {
+    let mut note = entry.reason.clone().unwrap_or_else(|| entry.memo.clone());
+    if let Some(by) = entry.reversed_by {
+        note.push_str(&format!(" [reversed by #{by}]"));
+    }
+    if let Some(target) = entry.reverses {
+        note.push_str(&format!(" [reverses #{target}]"));
+    }
+    note.trim().to_string()
+}
+
+pub fn trail_entry_json(entry: &TrailEntry) -> Value {
+    json!({
+        "seq": entry.seq,
+        "type": entry.kind.as_str(),
+        "date": entry.date.to_string(),
+        "target_date": entry.target_date.map(|d| d.to_string()),
+        "program": entry.program,
+        "amount": format_fen(entry.amount_fen),
+        "persons": entry.persons,
+        "reference": entry.reference,
+        "memo": entry.memo,
+        "reason": entry.reason,
+        "reversed_by": entry.reversed_by,
+        "reverses": entry.reverses,
+    })
+}
+
+fn household_json(balance: &HouseholdBalance, entries: &[TrailEntry]) -> Value {
+    let e = &balance.enrollment;
+    json!({
+        "household_id": balance.household,
+        "subdistrict": e.subdistrict,
+        "community": e.community,
+        "category": e.category,
+        "members": e.members,
+        "enrolled_on": e.enrolled_on.to_string(),
+        "balances": balance.programs.iter().map(|p| json!({
+            "program": p.program,
+            "amount": format_fen(p.tally.net_fen),
+            "payments": p.tally.payments,
+            "persons": p.tally.person_times,
+        })).collect::<Vec<_>>(),
+        "total": format_fen(balance.total.net_fen),
+        "total_payments": balance.total.payments,
+        "total_persons": balance.total.person_times,
+        "trail": entries.iter().map(trail_entry_json).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn rebuild(cli: &Cli) -> Result<Output, Failure> {
+    let ledger = open(cli)?;
+    let mut side = ReadSide::rebuild(&ledger).map_err(read_failure)?;
+    side.save(&ledger, true).map_err(read_failure)?;
+    let seq = side.models().applied().map_or(0, |a| a.seq);
+    Ok(Output::ok(
+        format!("rebuilt the read models from genesis through seq {seq}\n"),
+        json!({ "rebuilt_through": seq }),
+    ))
+}
+
+/// Brings the maintained read models up to the head and saves them (after an append). The
+/// append itself is already durable, so a failure here is a warning: the next read catches up.
+pub(super) fn refresh(ledger: &Ledger) -> Option<ReadSide> {
+    let refreshed = ReadSide::open(ledger).and_then(|mut side| {
+        side.save(ledger, true)?;
+        Ok(side)
+    });
+    match refreshed {
+        Ok(side) => Some(side),
+        Err(e) => {
+            eprintln!("warning: the read models were not updated: {e}");
+            None
+        }
+    }
+}
+
+/// Compares the maintained read models with a rebuild from genesis.
+pub(super) fn check_read_models(ledger: &Ledger) -> Result<(), String> {
+    let maintained = ReadSide::open(ledger).map_err(|e| e.to_string())?;
+    let rebuilt = ReadSide::rebuild(ledger).map_err(|e| e.to_string())?;
+    if maintained.models() == rebuilt.models() {
+        Ok(())
+    } else {
+        Err("the maintained read models differ from a rebuild from genesis (run `fundtrail rebuild`)".into())
+    }
+}

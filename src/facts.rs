@@ -1,0 +1,111 @@
+//! The one place where stored events become read-model facts (ARCHITECTURE.md,
+//! "Boundaries"): `projections` knows facts, not events.
+
+use chrono::Datelike;
+use fundtrail_projections as proj;
+
+use crate::domain::{PaymentKind, Seq};
+use crate::encoding::{stored_date, Body, DecodeError, RecordV1};
+
+/// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
+pub trait TargetDates {
+    fn value_date(&self, seq: Seq) -> Result<i32, String>;
+}
+
+/// Why an event could not become a fact.
+#[derive(Debug, thiserror::Error)]
+pub enum FactError {
+    #[error("seq {seq}: {source}")]
+    Decode { seq: Seq, source: DecodeError },
+    #[error("seq {seq}: the reversed payment: {reason}")]
+    Target { seq: Seq, reason: String },
+}
+
+/// The fact an event contributes, or `None` for events no read model counts.
+pub fn fact_of(
+    seq: Seq,
+    record: &RecordV1,
+    targets: &dyn TargetDates,
+) -> Result<Option<proj::Fact>, FactError> {
+    let date = |days: i32| date_of(days).map_err(|source| FactError::Decode { seq, source });
+    let fact = match &record.body {
+        Body::HouseholdEnrolled(e) => proj::Fact::HouseholdEnrolled {
+            household: e.household.clone(),
+            subdistrict: e.subdistrict.clone(),
+            community: e.community.clone(),
+            category: e
+                .to_domain()
+                .map_err(|source| FactError::Decode { seq, source })?
+                .category
+                .code()
+                .to_string(),
+            members: e.members,
+            enrolled_on: date(e.enrolled_on)?,
+        },
+        Body::FundAllocation(a) => proj::Fact::Allocated {
+            program: a.program.clone(),
+            amount_fen: a.amount_fen,
+            date: date(a.value_date)?,
+            source: a.source.clone(),
+        },
+        Body::Reversal(r) => {
+            let target_days = targets
+                .value_date(Seq(r.target_seq))
+                .map_err(|reason| FactError::Target { seq, reason })?;
+            proj::Fact::Reversed {
+                target_seq: r.target_seq,
+                household: r.household.clone(),
+                program: r.program.clone(),
+                amount_fen: r.amount_fen,
+                persons: r.persons,
+                target_date: date(target_days)?,
+                date: date(r.value_date)?,
+                reason: r.reason.clone(),
+            }
+        }
+        other => match other.payment() {
+            Some((kind, p)) => proj::Fact::Paid {
+                kind: payment_kind(kind),
+                household: p.household.clone(),
+                program: p.program.clone(),
+                amount_fen: p.amount_fen,
+                persons: p.persons,
+                date: date(p.value_date)?,
+                reference: record.reference.clone(),
+            },
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(fact))
+}
+
+/// A household trail input: the fact plus the memo the clerk wrote.
+pub fn trail_input(fact: proj::Fact, record: &RecordV1) -> proj::TrailInput {
+    let memo = match &record.body {
+        Body::FundAllocation(a) => a.source.clone(),
+        Body::Reversal(r) => r.reason.clone(),
+        other => other
+            .payment()
+            .map(|(_, p)| p.memo.clone())
+            .unwrap_or_default(),
+    };
+    proj::TrailInput { fact, memo }
+}
+
+pub fn payment_kind(kind: PaymentKind) -> proj::PaymentKind {
+    match kind {
+        PaymentKind::Disbursement => proj::PaymentKind::Disbursement,
+        PaymentKind::InsurancePurchase => proj::PaymentKind::InsurancePurchase,
+        PaymentKind::CondolencePayment => proj::PaymentKind::CondolencePayment,
+        PaymentKind::InKindBenefit => proj::PaymentKind::InKindBenefit,
+    }
+}
+
+/// A stored day number as the read models' date.
+pub fn date_of(days: i32) -> Result<proj::Date, DecodeError> {
+    let d = stored_date(days)?;
+    let month = u8::try_from(d.month()).expect("a month is 1 to 12");
+    let day = u8::try_from(d.day()).expect("a day is 1 to 31");
+    proj::Date::new(d.year(), month, day)
+        .ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
+}

@@ -1,0 +1,160 @@
+//! The maintained read models: the projections' state, persisted in the ledger with the seq
+//! and hash it reflects, caught up from there on open, and rebuildable from genesis.
+//!
+//! The snapshot is written after a batch and at most [`SNAPSHOT_LAG_EVENTS`] events behind
+//! the head. It is never written in the same sled batch as events, so a crash can leave it
+//! behind, never ahead: catching up applies exactly the events after its seq, after
+//! checking that its hash is the log's hash at that seq.
+
+use fundtrail_projections::{ReadModels, TotalsQuery, TotalsRow};
+
+use crate::domain::{EventHash, Seq};
+use crate::encoding::Body;
+use crate::facts::{fact_of, TargetDates};
+use crate::ledger::{Ledger, LedgerError};
+
+/// A snapshot older than this many events is rewritten when the read side catches up.
+/// Catching up costs a few µs per event, so this bounds the work an open does to well
+/// under a second, while a single-row append does not rewrite the whole state.
+pub const SNAPSHOT_LAG_EVENTS: u64 = 10_000;
+
+/// Meta record holding the snapshot.
+const META_READ_MODELS: &str = "read_models";
+
+/// First byte of the stored snapshot; a different one means "rebuild".
+const SNAPSHOT_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadSideError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("read models: {0}")]
+    Projection(#[from] fundtrail_projections::ProjectionError),
+    #[error("read models: {0}")]
+    Fact(#[from] crate::facts::FactError),
+    #[error("the read models say they reflect seq {seq} with hash {found}, but the log has {expected} there")]
+    HashMismatch {
+        seq: u64,
+        expected: EventHash,
+        found: EventHash,
+    },
+    #[error("the read models reflect seq {seq}, beyond the log's head {head}")]
+    AheadOfLog { seq: u64, head: u64 },
+    #[error("the read-model snapshot does not decode: {0}")]
+    Snapshot(String),
+}
+
+/// The read models and the seq of the snapshot they were loaded from.
+pub struct ReadSide {
+    models: ReadModels,
+    saved_seq: u64,
+}
+
+impl ReadSide {
+    /// Loads the snapshot (if any), checks it against the log and catches up.
+    pub fn open(ledger: &Ledger) -> Result<ReadSide, ReadSideError> {
+        let models = match ledger.meta(META_READ_MODELS)? {
+            Some(bytes) => decode_snapshot(&bytes)?,
+            None => ReadModels::new(),
+        };
+        let saved_seq = models.applied().map_or(0, |a| a.seq);
+        let mut side = ReadSide { models, saved_seq };
+        side.check_position(ledger)?;
+        side.catch_up(ledger)?;
+        Ok(side)
+    }
+
+    /// Recomputes the read models from genesis.
+    pub fn rebuild(ledger: &Ledger) -> Result<ReadSide, ReadSideError> {
+        let mut side = ReadSide {
+            models: ReadModels::new(),
+            saved_seq: 0,
+        };
+        side.catch_up(ledger)?;
+        Ok(side)
+    }
+
+    pub fn models(&self) -> &ReadModels {
+        &self.models
+    }
+
+    /// Applies every committed event after the models' position; returns how many.
+    pub fn catch_up(&mut self, ledger: &Ledger) -> Result<u64, ReadSideError> {
+        let from = Seq(self.models.next_seq()?);
+        let mut applied = 0;
+        for item in ledger.records(from, Seq(ledger.head().size)) {
+            let (seq, hash, record) = item?;
+            match fact_of(seq, &record, ledger)? {
+                Some(fact) => self.models.apply(seq.0, hash.0, &fact)?,
+                None => self.models.skip(seq.0, hash.0)?,
+            }
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Writes the snapshot if it lags the models by [`SNAPSHOT_LAG_EVENTS`] or `force`.
+    pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
+        let at = self.models.applied().map_or(0, |a| a.seq);
+        if at == self.saved_seq || (!force && at - self.saved_seq < SNAPSHOT_LAG_EVENTS) {
+            return Ok(false);
+        }
+        let mut bytes = vec![SNAPSHOT_VERSION];
+        bytes.extend(bincode::serialize(&self.models).expect("read models serialize with bincode"));
+        ledger.put_meta(META_READ_MODELS, bytes)?;
+        self.saved_seq = at;
+        Ok(true)
+    }
+
+    /// Totals from the maintained state.
+    pub fn totals(&self, query: &TotalsQuery) -> Vec<TotalsRow> {
+        self.models.totals(query)
+    }
+
+    fn check_position(&self, ledger: &Ledger) -> Result<(), ReadSideError> {
+        let Some(applied) = self.models.applied() else {
+            return Ok(());
+        };
+        let head = ledger.head().size;
+        if applied.seq > head {
+            return Err(ReadSideError::AheadOfLog {
+                seq: applied.seq,
+                head,
+            });
+        }
+        let stored = ledger.stored(Seq(applied.seq))?.hash;
+        if stored.0 != applied.hash {
+            return Err(ReadSideError::HashMismatch {
+                seq: applied.seq,
+                expected: stored,
+                found: EventHash(applied.hash),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<ReadModels, ReadSideError> {
+    match bytes.split_first() {
+        Some((&SNAPSHOT_VERSION, rest)) => {
+            bincode::deserialize(rest).map_err(|e| ReadSideError::Snapshot(e.to_string()))
+        }
+        Some((version, _)) => Err(ReadSideError::Snapshot(format!(
+            "unknown snapshot version {version} (run `fundtrail rebuild`)"
+        ))),
+        None => Err(ReadSideError::Snapshot("empty snapshot".into())),
+    }
+}
+
+impl TargetDates for Ledger {
+    fn value_date(&self, seq: Seq) -> Result<i32, String> {
+        let record = self.record(seq).map_err(|e| e.to_string())?;
+        match record.body.payment() {
+            Some((_, p)) => Ok(p.value_date),
+            None if matches!(record.body, Body::Reversal(_)) => {
+                Err(format!("seq {seq} is a reversal, not a payment"))
+            }
+            None => Err(format!("seq {seq} is not a payment")),
+        }
+    }
+}
