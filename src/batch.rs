@@ -219,6 +219,28 @@ pub fn entitlement(
     )?)
 }
 
+/// The entitlement for a household's balance: `None` when no support allowance rate was
+/// ever recorded for its category (then "due" would mean nothing, not zero).
+pub fn household_entitlement(
+    ledger: &Ledger,
+    household: &str,
+    through: Month,
+) -> Result<Option<Entitlement>, BatchError> {
+    let info = ledger
+        .households()
+        .get(household)
+        .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
+    let category = crate::encoding::category_code(info.enrollment.category);
+    let rated = ledger
+        .rates()?
+        .iter()
+        .any(|r| r.program == ALLOWANCE_PROGRAM && r.category == category);
+    if !rated {
+        return Ok(None);
+    }
+    entitlement(ledger, household, through).map(Some)
+}
+
 /// (value date, fen) of a household's support allowance payments that were not reversed.
 fn live_allowance_payments(
     ledger: &Ledger,

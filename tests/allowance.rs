@@ -507,6 +507,23 @@ fn the_binary_imports_rates_runs_a_month_and_shows_the_balance() {
     assert_eq!(json["paid"], "800.00");
     assert_eq!(json["standing"], "arrears");
 
+    // `household` shows the same balance beside the read models' totals.
+    let (code, out, _) = fundtrail(&l, d, &["household", "PL-0001", "--through", "2018-07"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("support allowance through 2018-07: due 4880.00  paid 800.00  balance 4080.00 (arrears)"),
+        "{out}"
+    );
+    let (code, out, _) = fundtrail(
+        &l,
+        d,
+        &["--json", "household", "PL-0001", "--through", "2018-06"],
+    );
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["support_allowance_entitlement"]["balance"], "4080.00");
+    assert_eq!(json["support_allowance_entitlement"]["paid"], "0.00");
+
     let (code, out, _) = fundtrail(&l, d, &["rates"]);
     assert_eq!(code, 0);
     assert!(
@@ -532,4 +549,17 @@ fn the_binary_reports_bad_rates_and_bad_months_with_exit_2() {
     let (code, _, err) = fundtrail(&l, d, &["entitlement", "PL-404", "--through", "2018-01"]);
     assert_eq!(code, 2);
     assert!(err.contains("not enrolled"), "{err}");
+    // Without a rate for its category, a household's balance has no entitlement part.
+    let hh = write(d, "hh.csv", "household_id,subdistrict,community,category,members,enrolled_on\nPL-0002,鼓楼,B,disabled,1,2018-01-03\n");
+    assert_eq!(
+        fundtrail(&l, d, &["import", "households", hh.to_str().unwrap()]).0,
+        0
+    );
+    let (code, out, _) = fundtrail(&l, d, &["--json", "household", "PL-0002"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        json["support_allowance_entitlement"],
+        serde_json::Value::Null
+    );
 }

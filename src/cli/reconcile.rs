@@ -43,6 +43,9 @@ pub(super) fn run(cli: &Cli, args: &ReconcileArgs) -> Result<Output, Failure> {
     };
     let outcome = batch::reconcile_file(&mut ledger, &args.statement, args.month, mode, &ctx)
         .map_err(|e| reconcile_failure(e, &args.statement))?;
+    if outcome.appended {
+        super::read::refresh(&ledger);
+    }
     let text = if args.csv {
         differences_csv(&outcome.report.differences)
     } else {

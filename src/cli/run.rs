@@ -80,6 +80,9 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
     };
     let mut ledger = open(cli)?;
     let run = batch::run_allowance(&mut ledger, args.month, &mode, &ctx).map_err(batch_failure)?;
+    if run.appended > 0 {
+        super::read::refresh(&ledger);
+    }
     Ok(Output::ok(
         allowance_text(&run, args.dry_run),
         allowance_json(&run, args.dry_run),
@@ -237,6 +240,34 @@ fn entitlement_text(e: &Entitlement) -> String {
         e.standing()
     ));
     text
+}
+
+/// The support allowance part of `fundtrail household`: the entitlement's summary line
+/// and JSON (`null` when no rate was recorded for the household's category).
+pub(super) fn household_allowance(
+    ledger: &crate::ledger::Ledger,
+    household: &str,
+    through: Option<Month>,
+) -> Result<(String, Value), Failure> {
+    let through = through.unwrap_or_else(|| Month::of(chrono::Utc::now().date_naive()));
+    let found = batch::household_entitlement(ledger, household, through).map_err(batch_failure)?;
+    Ok(match found {
+        Some(e) => (
+            format!(
+                "support allowance through {}: due {}  paid {}  balance {} ({})\n",
+                e.through,
+                e.due,
+                e.paid,
+                e.balance(),
+                e.standing()
+            ),
+            entitlement_json(&e),
+        ),
+        None => (
+            "support allowance: no rate recorded for this household's category\n".into(),
+            Value::Null,
+        ),
+    })
 }
 
 /// The entitlement as JSON: also the `support_allowance` part of a household's balance.
