@@ -39,6 +39,14 @@ pub enum BatchError {
     },
     #[error("{0} exists; a payment file is never overwritten: move it away or choose --out")]
     OutputExists(PathBuf),
+    /// The disbursements are appended, but the payment file kept its temporary name.
+    #[error("the disbursements are appended (head seq {head}), but publishing the payment file {partial} as {path} failed: {source}; check both paths")]
+    PaymentFileNotPublished {
+        head: u64,
+        partial: PathBuf,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("household {0} is not enrolled")]
     UnknownHousehold(String),
     #[error(transparent)]
@@ -125,7 +133,12 @@ pub fn run_allowance(
             return Err(run_rejected(err, &run.paid));
         }
     };
-    publish(&partial, payment_file)?;
+    publish(&partial, payment_file).map_err(|source| BatchError::PaymentFileNotPublished {
+        head: summary.head.size,
+        partial: partial.clone(),
+        path: payment_file.clone(),
+        source,
+    })?;
     run.appended = summary.appended;
     run.head = summary.head;
     run.payment_file = Some(payment_file.clone());
@@ -170,16 +183,14 @@ fn write_partial_payment_file(
     Ok(partial)
 }
 
-/// Gives the payment file its name once its disbursements are committed.
-fn publish(partial: &Path, path: &Path) -> Result<(), BatchError> {
-    fs::rename(partial, path).map_err(io_error(path))?;
+/// Gives the payment file its name once its disbursements are committed, durably.
+fn publish(partial: &Path, path: &Path) -> std::io::Result<()> {
+    fs::rename(partial, path)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
+    File::open(dir).and_then(|d| d.sync_all())
 }
 
 /// Names the household of each rejected row (rows are the run's disbursements in order).

@@ -418,14 +418,7 @@ pub fn reconcile(
     statement: &[StatementRow],
     period: Option<Month>,
 ) -> Report {
-    let mut bank = vec![BankSide::default(); ledger.len()];
-    let mut unknown: BTreeMap<&str, BankSide> = BTreeMap::new();
-    for row in statement {
-        match ledger.find(&row.reference) {
-            Some(i) => bank[i].add(row),
-            None => unknown.entry(&row.reference).or_default().add(row),
-        }
-    }
+    let (bank, unknown) = group_by_reference(ledger, statement);
     let mut report = Report {
         period,
         bank_rows: statement.len() as u64,
@@ -435,28 +428,7 @@ pub fn reconcile(
         differences: Vec::new(),
     };
     for (i, bank) in bank.iter().enumerate() {
-        let payment = Payment {
-            amount_fen: ledger.amount_fen(i),
-            value_date: ledger.value_date(i),
-            reversed: ledger.reversed(i),
-        };
-        match classify(&payment, bank, period) {
-            Outcome::Matched => {
-                report.matched_count += 1;
-                report.matched_fen = report
-                    .matched_fen
-                    .checked_add(payment.amount_fen)
-                    .expect("matched amounts are bank amounts, bounded by the statement");
-            }
-            Outcome::Nothing => {}
-            Outcome::Differs(kind) => report.differences.push(Difference {
-                kind,
-                reference: ledger.reference(i).to_owned(),
-                ledger_fen: Some(payment.amount_fen),
-                bank_fen: (bank.rows > 0).then_some(bank.fen),
-                bank_lines: bank.lines(),
-            }),
-        }
+        report.add_payment(ledger, i, bank);
     }
     for (reference, bank) in unknown {
         report.differences.push(Difference {
@@ -474,6 +446,51 @@ pub fn reconcile(
         *d.kind.count_in(&mut report.counts) += 1;
     }
     report
+}
+
+/// The statement's rows by reference: per ledger payment (by position), and for the
+/// references the ledger has no payment for.
+fn group_by_reference<'s>(
+    ledger: &PaymentTable,
+    statement: &'s [StatementRow],
+) -> (Vec<BankSide>, BTreeMap<&'s str, BankSide>) {
+    let mut bank = vec![BankSide::default(); ledger.len()];
+    let mut unknown: BTreeMap<&str, BankSide> = BTreeMap::new();
+    for row in statement {
+        match ledger.find(&row.reference) {
+            Some(i) => bank[i].add(row),
+            None => unknown.entry(&row.reference).or_default().add(row),
+        }
+    }
+    (bank, unknown)
+}
+
+impl Report {
+    /// Counts the ledger payment at position `i` as matched, or notes its difference.
+    fn add_payment(&mut self, ledger: &PaymentTable, i: usize, bank: &BankSide) {
+        let payment = Payment {
+            amount_fen: ledger.amount_fen(i),
+            value_date: ledger.value_date(i),
+            reversed: ledger.reversed(i),
+        };
+        match classify(&payment, bank, self.period) {
+            Outcome::Matched => {
+                self.matched_count += 1;
+                self.matched_fen = self
+                    .matched_fen
+                    .checked_add(payment.amount_fen)
+                    .expect("matched amounts are bank amounts, bounded by the statement");
+            }
+            Outcome::Nothing => {}
+            Outcome::Differs(kind) => self.differences.push(Difference {
+                kind,
+                reference: ledger.reference(i).to_owned(),
+                ledger_fen: Some(payment.amount_fen),
+                bank_fen: (bank.rows > 0).then_some(bank.fen),
+                bank_lines: bank.lines(),
+            }),
+        }
+    }
 }
 
 /// A ledger payment's values.
