@@ -3,13 +3,14 @@
 
 use clap::{Args, ValueEnum};
 use fundtrail_projections::{
-    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, YearMonth,
+    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
+    YearMonth,
 };
 use serde_json::{json, Map, Value};
 
 use super::{exit, open, Cli, Failure, Output};
 use crate::domain::{HouseholdId, PROGRAMS};
-use crate::facts::{fact_of, trail_input};
+use crate::facts::{fact_of, memo_of};
 use crate::ledger::Ledger;
 use crate::readside::{ReadSide, ReadSideError};
 use crate::view::{Align, Table};
@@ -332,9 +333,10 @@ pub fn household_trail(ledger: &Ledger, id: &str) -> Result<Vec<TrailEntry>, Fai
         if record.body.household() != Some(id) {
             continue;
         }
-        let fact = fact_of(seq, &record, ledger).map_err(|e| read_failure(e.into()))?;
+        let memo = memo_of(&record);
+        let fact = fact_of(seq, record, ledger).map_err(|e| read_failure(e.into()))?;
         if let Some(fact) = fact {
-            inputs.push((seq.0, trail_input(fact, &record)));
+            inputs.push((seq.0, TrailInput { fact, memo }));
         }
     }
     Ok(trail(inputs))
