@@ -512,8 +512,31 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Cost) {
     )
 }
 
+/// Frees what sled left for later. sled 0.34 replaces a tree node by a new copy on every
+/// insert and hands the old one to crossbeam-epoch, which frees it only when some later
+/// `pin` (any `get`, any batch) gets round to it, a few objects per pin. Without this, a
+/// round pays for the nodes earlier rounds discarded, but only if it reads (fundtrail's
+/// planner looks up every reference; the raw baseline never reads), and which round pays
+/// depends on the order the variants run in.
+pub fn drain_deferred_frees() {
+    /// Each flush collects up to 8 bags of 64 objects: enough rounds for millions.
+    const FLUSHES: usize = 8_192;
+    for _ in 0..FLUSHES {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
+/// With `FUNDTRAIL_BENCH_PAY_FREES=1`, each round also pays for freeing the nodes its own
+/// writes replaced, inside its measured time: the steady state of a long-running writer,
+/// where every batch's garbage is freed by the batches after it.
+fn pay_own_frees() -> bool {
+    static PAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAY.get_or_init(|| std::env::var("FUNDTRAIL_BENCH_PAY_FREES").is_ok_and(|v| v == "1"))
+}
+
 /// Runs `iters` measured rounds, each on fresh state that `setup` makes in a new temp
-/// directory, timing only `work` (not the setup, and not closing the database).
+/// directory, timing only `work` (not the setup, not freeing what earlier rounds left, and
+/// not closing the database).
 pub fn fresh_rounds<S>(
     iters: u64,
     mut setup: impl FnMut(&Path) -> S,
@@ -523,7 +546,13 @@ pub fn fresh_rounds<S>(
     for _ in 0..iters {
         let dir = tempfile::tempdir().expect("a temp dir for one round");
         let mut state = setup(dir.path());
-        let ((), cost) = measure(|| work(&mut state));
+        drain_deferred_frees();
+        let ((), cost) = measure(|| {
+            work(&mut state);
+            if pay_own_frees() {
+                drain_deferred_frees();
+            }
+        });
         total += cost;
         drop(state);
     }
