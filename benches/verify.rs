@@ -62,6 +62,7 @@ fn verify(c: &mut Criterion) {
             .expect("the file is valid");
         assert_eq!(ledger.head().size, EVENTS);
     }
+    drain_deferred_frees();
 
     let mut group = c.benchmark_group("verify");
     group.sampling_mode(SamplingMode::Flat);
