@@ -562,9 +562,13 @@ pub fn fresh_rounds<S>(
 // ---- Paired rounds ----
 
 /// Rounds of the paired comparison; 0 turns it off. Only `cargo bench` runs it (cargo passes
-/// `--bench`); `cargo test --benches` only checks that each bench runs once.
+/// `--bench`), and not in criterion's test, list or profiling modes; `cargo test --benches`
+/// only checks that each bench runs once.
 pub fn paired_rounds(default: usize) -> usize {
-    if !std::env::args().any(|a| a == "--bench") {
+    let args: Vec<String> = std::env::args().collect();
+    let other_mode = ["--test", "--list", "--profile-time"];
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| other_mode.contains(&a.as_str()))
+    {
         return 0;
     }
     std::env::var("FUNDTRAIL_BENCH_ROUNDS")
