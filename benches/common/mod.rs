@@ -375,7 +375,9 @@ impl SqlRow {
                 reference: p.reference.to_string(),
                 memo: p.memo.clone(),
             },
-            Command::Reverse(_) => unreachable!("the workload has no reversals"),
+            Command::Reverse(_) | Command::SetRate(_) | Command::RecordReconciliation(_) => {
+                unreachable!("the workload has only enrollments, allocations and payments")
+            }
         }
     }
 
