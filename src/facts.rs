@@ -73,6 +73,8 @@ pub fn fact_of(
         Body::InsurancePurchase(p) => (PaymentKind::InsurancePurchase, p),
         Body::CondolencePayment(p) => (PaymentKind::CondolencePayment, p),
         Body::InKindBenefit(p) => (PaymentKind::InKindBenefit, p),
+        // Rates and reconciliation runs move no money: no read model counts them.
+        Body::RateSet(_) | Body::Reconciliation(_) => return Ok(None),
     };
     Ok(Some(proj::Fact::Paid {
         kind: payment_kind(kind),

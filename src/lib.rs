@@ -2,6 +2,7 @@
 //!
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+pub mod batch;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
@@ -14,7 +15,10 @@ pub mod http;
 pub mod import;
 pub mod ledger;
 pub mod merkle;
+pub mod payment_index;
+pub mod rates;
 pub mod readside;
+pub mod reconcile;
 pub mod report;
 pub mod store;
 pub mod tokens;

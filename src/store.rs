@@ -160,6 +160,20 @@ impl Store {
         self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
     }
 
+    /// Every reference starting with `prefix`, in byte order, with its seq. Derived
+    /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate.
+    pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
+        self.db
+            .scan_prefix(prefixed(REFERENCE, prefix.as_bytes()))
+            .map(|item| {
+                let (key, value) = item?;
+                let reference = String::from_utf8(key[1..].to_vec())
+                    .map_err(|_| StoreError::Corrupt("reference key is not UTF-8".into()))?;
+                Ok((reference, seq_from_value(&value)?))
+            })
+            .collect()
+    }
+
     pub fn household(&self, household: &str) -> Result<Option<Seq>, StoreError> {
         self.get_seq(&prefixed(HOUSEHOLD, household.as_bytes()))
     }

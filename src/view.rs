@@ -62,6 +62,35 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("target_reference".into(), json!(r.target_reference));
             m.insert("reason".into(), json!(r.reason));
         }
+        Body::RateSet(r) => {
+            m.insert("program".into(), json!(r.program));
+            m.insert("category".into(), json!(category_name(r.category)));
+            m.insert(
+                "per_member".into(),
+                json!(Money(r.per_member_fen).to_string()),
+            );
+            m.insert("valid_from".into(), json!(date_text(r.valid_from)));
+            m.insert("valid_to".into(), json!(r.valid_to.map(date_text)));
+        }
+        Body::Reconciliation(r) => {
+            m.insert(
+                "statement_hash".into(),
+                json!(hex::encode(r.statement_hash)),
+            );
+            m.insert("period".into(), json!(r.period));
+            m.insert("bank_rows".into(), json!(r.bank_rows));
+            m.insert("matched_count".into(), json!(r.matched_count));
+            m.insert(
+                "matched_amount".into(),
+                json!(Money(r.matched_fen).to_string()),
+            );
+            m.insert("missing_in_bank".into(), json!(r.missing_in_bank));
+            m.insert("missing_in_ledger".into(), json!(r.missing_in_ledger));
+            m.insert("amount_mismatch".into(), json!(r.amount_mismatch));
+            m.insert("duplicate_in_bank".into(), json!(r.duplicate_in_bank));
+            m.insert("reversed_but_paid".into(), json!(r.reversed_but_paid));
+            m.insert("report_hash".into(), json!(hex::encode(r.report_hash)));
+        }
         other => {
             if let Some((_, p)) = other.payment() {
                 m.insert("household_id".into(), json!(p.household));
@@ -74,6 +103,11 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// A stored category code as its name (`bereaved`, `disabled`).
+pub fn category_name(code: u8) -> &'static str {
+    crate::encoding::stored_category(code).map_or("unknown", |c| c.code())
 }
 
 /// `seq`, `hash` and the decoded fields of one event.

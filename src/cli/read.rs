@@ -67,6 +67,10 @@ pub struct HouseholdArgs {
     pub id: String,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Count the support allowance entitlement through this month, YYYY-MM (default: the
+    /// current month).
+    #[arg(long, value_parser = super::run::parse_month)]
+    pub through: Option<crate::domain::Month>,
 }
 
 pub use crate::report::parse_month;
@@ -255,7 +259,10 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
         ));
     };
     let entries = household_trail(&ledger, &args.id).map_err(read_failure)?;
-    let json = crate::report::household_json(&balance, &entries);
+    let mut json = crate::report::household_json(&balance, &entries);
+    let (allowance_text, allowance_json) =
+        super::run::household_allowance(&ledger, &args.id, args.through)?;
+    json["support_allowance_entitlement"] = allowance_json;
     let lang = args.report.lang;
     if args.report.csv {
         return Ok(report_output(
@@ -265,7 +272,8 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
             &args.report,
         ));
     }
-    let text = household_text(&balance, &entries, lang);
+    let mut text = household_text(&balance, &entries, lang);
+    text.push_str(&allowance_text);
     Ok(Output::ok(text, json))
 }
 
