@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
 use crate::encoding::Body;
-use crate::ledger::{AppendContext, Head, Ledger, LedgerError};
+use crate::ledger::{AppendContext, Head, Ledger, LedgerError, LedgerView};
 use crate::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
 use crate::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
@@ -254,7 +254,7 @@ pub fn household_entitlement(
 
 /// (value date, fen) of a household's support allowance payments that were not reversed.
 fn live_allowance_payments(
-    ledger: &Ledger,
+    ledger: &LedgerView,
     household: &str,
 ) -> Result<Vec<(i32, i64)>, BatchError> {
     let mut payments: std::collections::BTreeMap<String, (i32, i64)> = Default::default();
@@ -356,7 +356,7 @@ fn read_statement(path: &Path) -> Result<Vec<u8>, BatchError> {
 /// Parses the statement on one thread while the other brings the payment index up to
 /// date, then matches them. Appends nothing to the log.
 pub fn reconcile_bytes(
-    ledger: &Ledger,
+    ledger: &LedgerView,
     statement: &[u8],
     period: Option<Month>,
     mode: IndexMode,
@@ -377,7 +377,7 @@ pub fn reconcile_bytes(
 /// The payment index, up to date with the log: the cached one if it belongs to this
 /// ledger's chain, plus the events after it; saved again when that added anything.
 pub fn payment_table(
-    ledger: &Ledger,
+    ledger: &LedgerView,
     mode: IndexMode,
 ) -> Result<(PaymentTable, IndexUse), BatchError> {
     let path = ledger.dir().join(INDEX_FILE_NAME);
@@ -416,7 +416,7 @@ pub fn payment_table(
 /// The cached index if it is readable and was built from a prefix of this chain; the
 /// reason to rebuild otherwise.
 fn load_index(
-    ledger: &Ledger,
+    ledger: &LedgerView,
     path: &Path,
 ) -> Result<Result<(Watermark, PaymentTable), String>, BatchError> {
     let bytes = match fs::read(path) {
@@ -446,7 +446,7 @@ fn load_index(
 }
 
 /// The payments and reversals of the events from `from` on.
-fn fold_events(ledger: &Ledger, from: Seq) -> Result<Fold, BatchError> {
+fn fold_events(ledger: &LedgerView, from: Seq) -> Result<Fold, BatchError> {
     let mut fold = Fold::default();
     if from.0 > ledger.head().size {
         return Ok(fold);

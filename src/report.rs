@@ -6,6 +6,10 @@ use fundtrail_projections::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::batch::{IndexUse, Reconciliation};
+use crate::domain::Money;
+use crate::reconcile::Difference;
+
 /// One totals row: the grouped keys (in the order of `by`), then the four measures.
 pub fn totals_json(row: &TotalsRow, by: &[GroupKey]) -> Value {
     let mut m = Map::new();
@@ -126,5 +130,42 @@ pub fn parse_group_key(text: &str) -> Result<GroupKey, String> {
         other => Err(format!(
             "{other:?} is not subdistrict, community, program, year or month"
         )),
+    }
+}
+
+/// A reconciliation run: the report, its hash, and where the ledger recorded it, as
+/// `fundtrail reconcile --json` prints it; `statement` names the statement (a file name, or
+/// how the HTTP API received it).
+pub fn reconciliation_json(outcome: &Reconciliation, statement: &str) -> Value {
+    let r = &outcome.report;
+    json!({
+        "statement": statement,
+        "statement_hash": hex::encode(outcome.statement_hash),
+        "period": r.period.map(|m| m.to_string()),
+        "bank_rows": r.bank_rows,
+        "matched": { "count": r.matched_count, "amount": Money(r.matched_fen).to_string() },
+        "counts": r.counts,
+        "clean": r.is_clean(),
+        "differences": r.differences.iter().map(Difference::canonical).collect::<Vec<_>>(),
+        "report_hash": hex::encode(r.report_hash()),
+        "payment_index": index_text(&outcome.index),
+        "recorded": {
+            "seq": outcome.seq.0,
+            "reference": outcome.reference.as_str(),
+            "appended": outcome.appended,
+        },
+    })
+}
+
+/// How the payment index was brought up to date, in words.
+pub fn index_text(index: &IndexUse) -> String {
+    match index {
+        IndexUse::UpToDate { size } => format!("payment index up to date (seq {size})"),
+        IndexUse::CaughtUp { from, events } => {
+            format!("payment index caught up from seq {from} ({events} new event(s))")
+        }
+        IndexUse::Rebuilt { events, reason } => {
+            format!("payment index rebuilt from all {events} event(s): {reason}")
+        }
     }
 }

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use fundtrail::domain::{
     Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
-    ProgramCode, Reference, Seq,
+    ProgramCode, Rate, Reference, Seq,
 };
 use fundtrail::ledger::{AppendContext, GroupRequest, Ledger, LedgerError};
 
@@ -141,4 +141,32 @@ fn an_all_rejected_or_empty_group_writes_nothing() {
     assert!(outcomes[0].is_err());
     assert_eq!(ledger.append_group(&[]).unwrap().len(), 0);
     assert_eq!(ledger.head().size, 0);
+}
+
+fn rate(yuan: &str) -> Command {
+    Command::SetRate(Rate {
+        program: ProgramCode::parse("support_allowance").unwrap(),
+        category: Category::Bereaved,
+        per_member: Money::parse(yuan).unwrap(),
+        valid_from: date("2015-01-01"),
+        valid_to: None,
+    })
+}
+
+#[test]
+fn a_rate_planned_by_a_rejected_request_does_not_block_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::init(dir.path()).unwrap();
+    let outcomes = ledger
+        .append_group(&[
+            // The rate would overlap the next request's; the bad payment rejects it all.
+            request("a", vec![rate("340.00"), pay("H9", "1.00", "P1")]),
+            request("b", vec![rate("400.00")]),
+        ])
+        .unwrap();
+    assert!(outcomes[0].is_err());
+    assert_eq!(outcomes[1].as_ref().unwrap().seqs, vec![Seq(1)]);
+    let rates = ledger.rates().unwrap();
+    assert_eq!(rates.len(), 1);
+    assert_eq!(rates[0].per_member_fen, 40_000);
 }

@@ -32,6 +32,14 @@ const EVENTS_CSV: &str = "date,type,household_id,program,amount,persons,referenc
 2018-04-30,disbursement,PL-0003,support_allowance,340.00,1,CSV-1,\n\
 2018-04-30,disbursement,PL-0001,support_allowance,680.00,2,CSV-2,\n";
 
+const RATES_CSV: &str = "program,category,per_member,valid_from,valid_to\n\
+support_allowance,bereaved,340.00,2015-01-01,\n";
+
+/// The sample ledger's two January 2015 allowance payments, as the bank paid them.
+const STATEMENT_CSV: &str = "value_date,amount,reference,beneficiary\n\
+2015-01-31,680.00,BANK-201501-0001,张\n\
+2015-01-31,340.00,BANK-201501-0002,李\n";
+
 const HOUSEHOLDS_CSV: &str = "household_id,subdistrict,community,category,members,enrolled_on\n\
 PL-0009,青云,青云第1社区,bereaved,2,2016-01-01\n";
 
@@ -63,6 +71,7 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             EVENTS_CSV.into(),
             &[Clerk],
         ),
+        ("post", "/api/v1/imports/rates", RATES_CSV.into(), &[Clerk]),
         (
             "get",
             "/api/v1/totals?by=subdistrict,program",
@@ -89,6 +98,12 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
         ),
         ("get", "/api/v1/log?limit=5", String::new(), &[Auditor]),
         ("get", "/api/v1/verify", String::new(), &[Auditor]),
+        (
+            "post",
+            "/api/v1/reconcile?month=2015-01",
+            STATEMENT_CSV.into(),
+            &[Auditor],
+        ),
         ("get", "/api/v1/tokens", String::new(), &[Admin]),
         (
             "post",
@@ -507,5 +522,57 @@ fn the_dashboard_and_its_assets_load_nothing_from_elsewhere() {
             assert!(!outside.contains(scheme), "{path} names {scheme}");
         }
     }
+    server.stop();
+}
+
+#[test]
+fn reconciliation_matches_a_statement_and_records_the_run_with_the_token_as_actor() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+    let clean = auditor
+        .post("/api/v1/reconcile?month=2015-01", STATEMENT_CSV, "text/csv")
+        .unwrap();
+    assert_eq!(clean.status, 200, "{}", clean.body);
+    let report = clean.json();
+    assert_eq!(report["clean"], true);
+    assert_eq!(report["matched"], json!({"count": 2, "amount": "1020.00"}));
+    assert_eq!(report["recorded"]["seq"], 14);
+    assert_eq!(report["recorded"]["appended"], true);
+    let again = auditor
+        .post("/api/v1/reconcile?month=2015-01", STATEMENT_CSV, "text/csv")
+        .unwrap()
+        .json();
+    assert_eq!(
+        (
+            again["recorded"]["seq"].clone(),
+            again["recorded"]["appended"].clone()
+        ),
+        (json!(14), json!(false))
+    );
+
+    let short = STATEMENT_CSV.replace("340.00", "34.00");
+    let differs = auditor
+        .post("/api/v1/reconcile?month=2015-01", &short, "text/csv")
+        .unwrap()
+        .json();
+    assert_eq!(differs["clean"], false);
+    assert_eq!(differs["differences"].as_array().unwrap().len(), 1);
+    assert_eq!(differs["recorded"]["seq"], 15);
+    let log = auditor.get("/api/v1/log?limit=1").unwrap().json();
+    assert_eq!(log[0]["actor"], "auditor-1");
+
+    let bad = auditor
+        .post(
+            "/api/v1/reconcile",
+            "value_date,amount,reference,beneficiary\n2015-01-31,x,R,B\n",
+            "text/csv",
+        )
+        .unwrap();
+    assert_eq!((bad.status, bad.code()), (422, "rejected".into()));
+    assert_eq!(bad.json()["rejections"][0]["line"], 2);
+    let month = auditor
+        .post("/api/v1/reconcile?month=2015-13", STATEMENT_CSV, "text/csv")
+        .unwrap();
+    assert_eq!(month.status, 400);
     server.stop();
 }

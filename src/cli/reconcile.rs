@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::run::{batch_failure, parse_month};
 use super::{actor, exit, open, Cli, Failure, Output};
-use crate::batch::{self, BatchError, IndexMode, IndexUse, Reconciliation};
+use crate::batch::{self, BatchError, IndexMode, Reconciliation};
 use crate::domain::Money;
 use crate::ledger::AppendContext;
 use crate::reconcile::{Difference, DifferenceKind, StatementError};
@@ -110,7 +110,7 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
         file.display(),
         r.bank_rows,
         hex::encode(outcome.statement_hash),
-        index_text(&outcome.index),
+        crate::report::index_text(&outcome.index),
         r.matched_count,
         Money(r.matched_fen),
     );
@@ -154,18 +154,6 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
     text
 }
 
-fn index_text(index: &IndexUse) -> String {
-    match index {
-        IndexUse::UpToDate { size } => format!("payment index up to date (seq {size})"),
-        IndexUse::CaughtUp { from, events } => {
-            format!("payment index caught up from seq {from} ({events} new event(s))")
-        }
-        IndexUse::Rebuilt { events, reason } => {
-            format!("payment index rebuilt from all {events} event(s): {reason}")
-        }
-    }
-}
-
 /// `category,reference,ledger_amount,bank_amount,bank_lines`, lines separated by spaces.
 fn differences_csv(differences: &[Difference]) -> String {
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -197,22 +185,5 @@ fn differences_csv(differences: &[Difference]) -> String {
 }
 
 fn report_json(outcome: &Reconciliation, file: &Path) -> Value {
-    let r = &outcome.report;
-    json!({
-        "statement": file.display().to_string(),
-        "statement_hash": hex::encode(outcome.statement_hash),
-        "period": r.period.map(|m| m.to_string()),
-        "bank_rows": r.bank_rows,
-        "matched": { "count": r.matched_count, "amount": Money(r.matched_fen).to_string() },
-        "counts": r.counts,
-        "clean": r.is_clean(),
-        "differences": r.differences.iter().map(Difference::canonical).collect::<Vec<_>>(),
-        "report_hash": hex::encode(r.report_hash()),
-        "payment_index": index_text(&outcome.index),
-        "recorded": {
-            "seq": outcome.seq.0,
-            "reference": outcome.reference.as_str(),
-            "appended": outcome.appended,
-        },
-    })
+    crate::report::reconciliation_json(outcome, &file.display().to_string())
 }

@@ -67,6 +67,14 @@ pub(super) async fn import_households(
     import(s, headers, body, ImportKind::Households).await
 }
 
+pub(super) async fn import_rates(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    import(s, headers, body, ImportKind::Rates).await
+}
+
 pub(super) async fn import_events(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -95,11 +103,25 @@ async fn import(
 /// Queues a write and waits for the writer's answer: 201 when something was appended, 200
 /// when every row was already there, 503 at once when the queue is full.
 async fn submit(s: &AppState, caller: Caller, rows: Vec<Row>) -> Answer {
-    let (reply, answer) = oneshot::channel();
     let request = GroupRequest {
         ctx: AppendContext::now(caller.name),
         rows,
     };
+    let summary = submit_request(s, request).await?;
+    let status = if summary.appended > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(summary_json(&summary))).into_response())
+}
+
+/// Queues one request for the writer and waits for its outcome.
+pub(super) async fn submit_request(
+    s: &AppState,
+    request: GroupRequest,
+) -> Result<AppendSummary, HttpError> {
+    let (reply, answer) = oneshot::channel();
     s.writes
         .try_send(WriteJob { request, reply })
         .map_err(|e| match e {
@@ -108,13 +130,7 @@ async fn submit(s: &AppState, caller: Caller, rows: Vec<Row>) -> Answer {
                 HttpError::Unavailable("the server is shutting down".into())
             }
         })?;
-    let summary = writer::answer(answer.await)?;
-    let status = if summary.appended > 0 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(summary_json(&summary))).into_response())
+    writer::answer(answer.await)
 }
 
 fn summary_json(summary: &AppendSummary) -> Value {
@@ -126,7 +142,7 @@ fn summary_json(summary: &AppendSummary) -> Value {
     })
 }
 
-fn body_error(rejection: BytesRejection) -> HttpError {
+pub(super) fn body_error(rejection: BytesRejection) -> HttpError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         HttpError::PayloadTooLarge(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
     } else {
@@ -470,7 +486,7 @@ fn read_side<T>(s: &AppState, f: impl FnOnce(&ReadSide) -> T) -> Result<T, HttpE
 }
 
 /// Scans of the log and verification run off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
 ) -> Result<T, HttpError> {
     tokio::task::spawn_blocking(f)

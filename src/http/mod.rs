@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod dashboard;
 mod error;
+mod reconcile;
 mod writer;
 
 use std::future::Future;
@@ -118,6 +119,8 @@ pub(crate) struct Shared {
     pub(crate) view: RwLock<LedgerView>,
     pub(crate) read_side: RwLock<ReadSide>,
     pub(crate) tokens: RwLock<TokenRegistry>,
+    /// Held by a reconciliation run: runs share the payment index file.
+    pub(crate) reconciling: tokio::sync::Mutex<()>,
 }
 
 /// Handler state: the shared read state, the writer's queue, the limits.
@@ -151,12 +154,14 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             post(api::import_households),
         ),
         ("post", "/api/v1/imports/events", post(api::import_events)),
+        ("post", "/api/v1/imports/rates", post(api::import_rates)),
         ("get", "/api/v1/totals", get(api::totals)),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(api::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),
         ("get", "/api/v1/log", get(api::log)),
         ("get", "/api/v1/verify", get(api::verify)),
+        ("post", "/api/v1/reconcile", post(reconcile::reconcile)),
         ("get", "/api/v1/tokens", get(api::list_tokens)),
         ("post", "/api/v1/tokens", post(api::add_token)),
         ("delete", "/api/v1/tokens/{name}", delete(api::revoke_token)),
@@ -225,6 +230,7 @@ impl Server {
             view: RwLock::new(ledger.view()),
             read_side: RwLock::new(read_side),
             tokens: RwLock::new(tokens),
+            reconciling: tokio::sync::Mutex::new(()),
         });
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
         let writer = writer::spawn(ledger, Arc::clone(&shared), jobs)?;
@@ -316,6 +322,7 @@ mod tests {
             view: RwLock::new(ledger.view()),
             read_side: RwLock::new(ReadSide::open(&ledger).expect("read side")),
             tokens: RwLock::new(tokens),
+            reconciling: tokio::sync::Mutex::new(()),
         });
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
         let state = AppState {

@@ -1,0 +1,93 @@
+//! `POST /api/v1/reconcile`: a bank statement (CSV body) against the ledger's payments, as
+//! `fundtrail reconcile --json`. The match runs on a view; the run is then recorded as a
+//! `reconciliation` event through the writer, with the token's name as its actor.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::batch::{reconcile_bytes, BatchError, IndexMode, Reconciliation};
+use crate::domain::{Command, Month};
+use crate::ledger::GroupRequest;
+use crate::report::reconciliation_json;
+
+use super::api::{blocking, body_error, current_view, submit_request};
+use super::auth::{authorize, AUDIT};
+use super::error::HttpError;
+use super::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReconcileParams {
+    /// Expect from the bank only the ledger payments dated in this month, YYYY-MM.
+    month: Option<String>,
+}
+
+pub(super) async fn reconcile(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ReconcileParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let caller = authorize(&s.shared, &headers, AUDIT)?;
+    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let period = params
+        .month
+        .as_deref()
+        .map(Month::parse)
+        .transpose()
+        .map_err(|e| HttpError::BadRequest(format!("month: {e}")))?;
+    let statement = body.map_err(body_error)?;
+    let statement_hash = *blake3::hash(&statement).as_bytes();
+    // One run at a time: runs share the cached payment index file in the ledger directory.
+    let _one_at_a_time = s.shared.reconciling.lock().await;
+    let view = current_view(&s)?;
+    let (report, index) = blocking(move || {
+        reconcile_bytes(&view, &statement, period, IndexMode::Cached).map_err(batch_error)
+    })
+    .await?;
+    let command = Command::RecordReconciliation(report.summary(statement_hash));
+    let reference = command.reference();
+    let request = GroupRequest::commands(
+        crate::ledger::AppendContext::now(caller.name),
+        vec![command],
+    );
+    let recorded = submit_request(&s, request).await?;
+    let seq = *recorded
+        .seqs
+        .first()
+        .ok_or_else(|| HttpError::Internal("the run was recorded at no seq".into()))?;
+    let outcome = Reconciliation {
+        report,
+        statement_hash,
+        index,
+        reference,
+        seq,
+        appended: recorded.appended > 0,
+    };
+    Ok(Json(reconciliation_json(&outcome, "request body")).into_response())
+}
+
+fn batch_error(err: BatchError) -> HttpError {
+    match err {
+        BatchError::Ledger(e) => e.into(),
+        BatchError::Statement(bad) => HttpError::Rejected {
+            rejections: bad
+                .rows
+                .into_iter()
+                .map(|r| crate::ledger::RowRejection {
+                    line: r.line,
+                    field: r.field,
+                    reason: r.reason,
+                })
+                .collect(),
+            total: bad.total,
+        },
+        BatchError::StatementTooLarge { .. } => HttpError::PayloadTooLarge(err.to_string()),
+        other => HttpError::Internal(other.to_string()),
+    }
+}
