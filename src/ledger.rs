@@ -115,6 +115,10 @@ pub struct Ledger {
     head: Head,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
+    /// Why the enrolled households could not be read back: a damaged event. The ledger can
+    /// still be read and verified (which names the damaged seq), but it refuses to append,
+    /// since the write-side rules would check against an incomplete list.
+    damaged: Option<String>,
 }
 
 impl Ledger {
@@ -142,9 +146,17 @@ impl Ledger {
             head,
             households: BTreeMap::new(),
             budgets,
+            damaged: None,
         };
         ledger.discard_uncommitted()?;
-        ledger.households = ledger.load_households()?;
+        match ledger.load_households() {
+            Ok(households) => ledger.households = households,
+            Err(LedgerError::Corrupt(reason))
+            | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
+                ledger.damaged = Some(reason);
+            }
+            Err(other) => return Err(other),
+        }
         Ok(ledger)
     }
 
@@ -202,6 +214,11 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
+        if let Some(reason) = &self.damaged {
+            return Err(LedgerError::Corrupt(format!(
+                "{reason}; nothing was appended"
+            )));
+        }
         let checked = self.check_rows(source)?;
         let mut writer = BatchWriter::new(self.head, ctx);
         let (planner_budgets, new_households, summary) = match checked {
