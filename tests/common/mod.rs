@@ -191,7 +191,10 @@ pub struct Dump(pub Vec<(Vec<u8>, Vec<u8>)>);
 
 impl Dump {
     pub fn events(&self) -> usize {
-        self.0.iter().filter(|(k, _)| k.first() == Some(&b'e')).count()
+        self.0
+            .iter()
+            .filter(|(k, _)| k.first() == Some(&b'e'))
+            .count()
     }
 }
 
@@ -287,5 +290,7 @@ pub fn payment_rows(tag: &str, n: usize) -> Vec<String> {
 
 /// The seq a reference is recorded under, through the library.
 pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
-    ledger.lookup_reference(reference).expect("look up a reference")
+    ledger
+        .lookup_reference(reference)
+        .expect("look up a reference")
 }
