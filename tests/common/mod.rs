@@ -6,8 +6,11 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use fundtrail::domain::Seq;
 use fundtrail::import::{CsvFile, ImportKind};
@@ -16,6 +19,151 @@ use fundtrail::ledger::{AppendContext, AppendSummary, Ledger, VerifyReport};
 pub const HOUSEHOLDS_HEADER: &str =
     "household_id,subdistrict,community,category,members,enrolled_on";
 pub const EVENTS_HEADER: &str = "date,type,household_id,program,amount,persons,reference,memo";
+
+/// Keeps this test process from starting a child while it has a ledger open.
+///
+/// A ledger's locks (`LOCK` and sled's `db`) are `flock`s, which belong to the open file
+/// description. A child started by one test thread inherits copies of every descriptor the
+/// process has open, including other tests' ledger locks, and keeps them until its `exec`
+/// has closed them, which on Linux finishes only after `spawn` has returned. A test that
+/// closes its ledger and reopens it (or runs the binary on it) in that window finds it
+/// "in use". So every ledger or sled handle the tests open holds a [`Token`], and a child
+/// is started only while no token exists. Consequently a test must not start a child
+/// while it holds a handle; [`spawn`] panics after a minute rather than hang. (The binary
+/// itself never starts children, so it needs none of this.)
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+struct GateState {
+    open_handles: usize,
+    spawning: bool,
+}
+
+static GATE: Gate = Gate {
+    state: Mutex::new(GateState {
+        open_handles: 0,
+        spawning: false,
+    }),
+    changed: Condvar::new(),
+};
+
+/// How long [`spawn`] waits for open handles to close before it reports a likely mistake.
+const SPAWN_WAIT: Duration = Duration::from_secs(60);
+
+impl Gate {
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, GateState>) -> MutexGuard<'a, GateState> {
+        self.changed
+            .wait_timeout(state, Duration::from_millis(50))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+    }
+}
+
+/// Held while a ledger or sled handle is open in this process; see [`Gate`].
+pub struct Token(());
+
+impl Token {
+    pub fn take() -> Token {
+        let mut state = GATE.state();
+        while state.spawning {
+            state = GATE.wait(state);
+        }
+        state.open_handles += 1;
+        Token(())
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        GATE.state().open_handles -= 1;
+        GATE.changed.notify_all();
+    }
+}
+
+/// A ledger or sled handle, open while its [`Token`] exists.
+pub struct Held<T> {
+    value: Option<T>,
+    /// sled's data file, whose lock the handle holds.
+    sled_db: PathBuf,
+    _token: Token,
+}
+
+impl<T> std::ops::Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T> std::ops::DerefMut for Held<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value.as_mut().expect("present until dropped")
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        drop(self.value.take());
+        wait_until_unlocked(&self.sled_db);
+    }
+}
+
+/// sled may close its data file a little after the last handle is dropped (its IO threads
+/// and deferred frees hold it), so wait until its lock is free before the next user, which
+/// may be another process, tries to take it.
+fn wait_until_unlocked(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(file) = File::open(path) else {
+            return;
+        };
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
+            Ok(()) | Err(TryLockError::Error(_)) => return,
+        }
+    }
+}
+
+/// Opens a handle to the ledger in `dir` under a [`Token`].
+pub fn held<T>(dir: &Path, open: impl FnOnce() -> T) -> Held<T> {
+    let token = Token::take();
+    Held {
+        value: Some(open()),
+        sled_db: dir.join("sled").join("db"),
+        _token: token,
+    }
+}
+
+/// Opens a ledger (see [`Gate`]).
+pub fn open_ledger(dir: &Path) -> Held<Ledger> {
+    held(dir, || Ledger::open(dir).expect("open the ledger"))
+}
+
+/// Starts a child process once no ledger is open in this process (see [`Gate`]).
+pub fn spawn(cmd: &mut Command) -> Child {
+    let start = Instant::now();
+    let mut state = GATE.state();
+    while state.open_handles > 0 || state.spawning {
+        assert!(
+            start.elapsed() < SPAWN_WAIT,
+            "a child waited {SPAWN_WAIT:?} for ledger handles to close: does a test start \
+             a child while it holds one?"
+        );
+        state = GATE.wait(state);
+    }
+    state.spawning = true;
+    drop(state);
+    let child = cmd.spawn();
+    GATE.state().spawning = false;
+    GATE.changed.notify_all();
+    child.expect("start a child process")
+}
 
 /// The actor the tests record as.
 pub const ACTOR: &str = "测试员";
@@ -57,7 +205,9 @@ impl TempLedger {
     /// An empty ledger.
     pub fn new() -> TempLedger {
         let t = TempLedger::uninitialized();
-        drop(Ledger::init(&t.dir).expect("init a fresh ledger"));
+        drop(held(&t.dir, || {
+            Ledger::init(&t.dir).expect("init a fresh ledger")
+        }));
         t
     }
 
@@ -103,8 +253,8 @@ impl TempLedger {
             .expect("setup rows are valid")
     }
 
-    pub fn open(&self) -> Ledger {
-        Ledger::open(&self.dir).expect("open the ledger")
+    pub fn open(&self) -> Held<Ledger> {
+        open_ledger(&self.dir)
     }
 
     /// Opens the ledger and verifies it.
@@ -137,8 +287,10 @@ impl TempLedger {
     }
 
     /// The sled database under the ledger, opened directly. No `Ledger` may be open.
-    pub fn sled(&self) -> sled::Db {
-        sled::open(self.dir.join("sled")).expect("open the ledger's sled database directly")
+    pub fn sled(&self) -> Held<sled::Db> {
+        held(&self.dir, || {
+            sled::open(self.dir.join("sled")).expect("open the ledger's sled database directly")
+        })
     }
 
     /// Every key and value in the database, in key order.
@@ -251,10 +403,14 @@ impl Run {
 }
 
 pub fn run_binary(ledger: &Path, args: &[&str]) -> Run {
-    let out = binary(ledger)
-        .args(args)
-        .output()
-        .expect("run the fundtrail binary");
+    let child = spawn(
+        binary(ledger)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = child.wait_with_output().expect("run the fundtrail binary");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
