@@ -450,3 +450,40 @@ pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
         .lookup_reference(reference)
         .expect("look up a reference")
 }
+
+/// Checks the indexes against the log: every reference entry names a committed event
+/// carrying that reference, every household entry a committed enrollment of that
+/// household, and no event lies beyond the head.
+pub fn check_indexes(t: &TempLedger) {
+    let dump = t.dump();
+    let ledger = t.open();
+    let size = ledger.head().size;
+    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
+    for (key, value) in &dump.0 {
+        match key[0] {
+            b'e' => assert!(seq_of(&key[1..]) <= size, "event {key:?} beyond the head"),
+            b'r' => {
+                let reference = std::str::from_utf8(&key[1..]).expect("UTF-8 reference");
+                let seq = seq_of(value);
+                assert!(seq <= size, "reference {reference} points beyond the head");
+                let record = ledger.record(Seq(seq)).expect("a readable record");
+                assert_eq!(
+                    record.reference, reference,
+                    "reference index entry of seq {seq}"
+                );
+            }
+            b'h' => {
+                let household = std::str::from_utf8(&key[1..]).expect("UTF-8 household");
+                let seq = seq_of(value);
+                assert!(seq <= size, "household {household} points beyond the head");
+                let record = ledger.record(Seq(seq)).expect("a readable record");
+                assert_eq!(
+                    record.body.household(),
+                    Some(household),
+                    "household index entry of seq {seq}"
+                );
+            }
+            _ => {}
+        }
+    }
+}
