@@ -115,9 +115,10 @@ pub struct Ledger {
     head: Head,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
-    /// Why the enrolled households could not be read back: a damaged event. The ledger can
-    /// still be read and verified (which names the damaged seq), but it refuses to append,
-    /// since the write-side rules would check against an incomplete list.
+    /// Why this value may not append: the enrolled households could not be read back (a
+    /// damaged event; the write-side rules would check against an incomplete list), or a
+    /// failed batch could not be cleaned up. It can still be read and verified (which names
+    /// a damaged seq).
     damaged: Option<String>,
 }
 
@@ -242,7 +243,10 @@ impl Ledger {
                     },
                 )
             }
-            Checked::Large => self.write_large(source, &mut writer)?,
+            Checked::Large => match self.write_large(source, &mut writer) {
+                Ok(written) => written,
+                Err(err) => return Err(self.discarding_chunks(err)),
+            },
         };
         let appended = writer.appended;
         let head = writer.head;
@@ -381,6 +385,19 @@ impl Ledger {
             planner.new_households().clone(),
             summary,
         ))
+    }
+
+    /// After the second pass of a large batch failed: removes the chunks it wrote beyond
+    /// the head, so that neither the store nor a later batch of this ledger (which reuses
+    /// their seqs) sees them or their index entries. If that fails too, the ledger refuses
+    /// to append until it is opened again, which removes them.
+    fn discarding_chunks(&mut self, err: LedgerError) -> LedgerError {
+        if let Err(discard) = self.discard_uncommitted() {
+            self.damaged = Some(format!(
+                "removing the chunks of a failed batch: {discard}; open the ledger again"
+            ));
+        }
+        err
     }
 
     /// Removes events (and their index entries) beyond the head: the chunks of a large
