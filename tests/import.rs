@@ -6,8 +6,10 @@ mod common;
 
 use common::*;
 use fundtrail::domain::Seq;
-use fundtrail::import::ImportKind;
-use fundtrail::ledger::{GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS};
+use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::{
+    LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS,
+};
 
 /// The line of payment row `i` of a file written by `write_csv` (the header is line 1).
 fn line_of(i: usize) -> u64 {
@@ -220,4 +222,70 @@ fn a_batch_reports_the_seq_of_every_row() {
         vec![Seq(s + 1), Seq(6), Seq(s + 2), Seq(s + 1)]
     );
     assert_eq!(summary.head.size, s + 2);
+}
+
+/// Reads one file on the first pass and another on the second, as if the input changed
+/// while the ledger was checking it.
+struct ChangesBetweenPasses {
+    first: CsvFile,
+    second: CsvFile,
+    passes: u32,
+}
+
+impl RowSource for ChangesBetweenPasses {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        self.passes += 1;
+        if self.passes == 1 {
+            self.first.rows()
+        } else {
+            self.second.rows()
+        }
+    }
+}
+
+#[test]
+fn a_large_append_that_fails_late_leaves_nothing_behind() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
+    let first = t.write_csv("first.csv", ImportKind::Events, &rows);
+    // Valid on the first pass, refused on the second: after the first chunk was written.
+    let late = GROUP_COMMIT_EVENTS + 40;
+    rows[late] = rows[late].replace("PL-0001", "PL-9999");
+    let second = t.write_csv("second.csv", ImportKind::Events, &rows);
+    let source = || ChangesBetweenPasses {
+        first: CsvFile::new(&first, ImportKind::Events),
+        second: CsvFile::new(&second, ImportKind::Events),
+        passes: 0,
+    };
+    let fail = |ledger: &mut fundtrail::ledger::Ledger| {
+        let mut source = source();
+        match ledger.append_rows(&mut source, &ctx()) {
+            Err(LedgerError::Corrupt(reason)) => {
+                assert!(reason.contains("second pass"), "{reason}");
+            }
+            other => panic!("expected the second pass to fail, got {other:?}"),
+        }
+        assert_eq!(source.passes, 2);
+        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(lookup(ledger, "BIG-0"), None);
+    };
+
+    // The store is left as it was, not only once it is next opened.
+    let before = t.dump();
+    fail(&mut t.open());
+    assert_eq!(t.dump(), before);
+
+    // The same ledger value goes on to record other rows at the seqs the failed batch
+    // had planned; none of the failed batch's index entries may survive to point at them.
+    let mut ledger = t.open();
+    fail(&mut ledger);
+    let more = t.write_csv("more.csv", ImportKind::Events, &payment_rows("NEW", 5));
+    ledger
+        .append_rows(&mut CsvFile::new(&more, ImportKind::Events), &ctx())
+        .expect("valid rows");
+    assert_eq!(lookup(&ledger, "NEW-0"), Some(Seq(STANDARD_SIZE + 1)));
+    assert_eq!(lookup(&ledger, "BIG-0"), None);
+    drop(ledger);
+    check_indexes(&t);
+    assert_eq!(t.verify().fault, None);
 }
