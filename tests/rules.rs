@@ -692,3 +692,95 @@ fn a_refusal_is_reported_as_json_too() {
     assert_eq!(json["rejections"][0]["line"], 3);
     assert_eq!(json["rejections"][0]["field"], "amount");
 }
+
+// ----- line numbers ---------------------------------------------------------------------
+
+const UNKNOWN_HOUSEHOLD: &str = "2015-03-01,disbursement,PL-9999,support_allowance,1.00,1,X-1,";
+
+/// Writes `text` as an events file and checks that exactly `line` is refused, for the
+/// unknown household.
+#[track_caller]
+fn refused_line(t: &TempLedger, name: &str, text: &str, line: u64) {
+    let path = t.write_file(name, text);
+    refused_path(t, Events, &path, line, "household_id");
+}
+
+#[test]
+fn lines_are_counted_in_files_with_crlf_line_ends() {
+    // As spreadsheets save CSV, with and without a byte order mark.
+    let t = TempLedger::standard();
+    let rows = [EVENTS_HEADER, VALID_PAYMENT, UNKNOWN_HOUSEHOLD, ""].join("\r\n");
+    refused_line(&t, "crlf.csv", &rows, 3);
+    refused_line(&t, "bom-crlf.csv", &format!("\u{feff}{rows}"), 3);
+}
+
+#[test]
+fn lines_are_counted_in_files_with_cr_line_ends() {
+    let t = TempLedger::standard();
+    let rows = [
+        EVENTS_HEADER,
+        VALID_PAYMENT,
+        VALID_PAYMENT,
+        UNKNOWN_HOUSEHOLD,
+    ]
+    .join("\r");
+    refused_line(&t, "cr.csv", &rows, 4);
+}
+
+#[test]
+fn blank_lines_count_as_lines() {
+    let t = TempLedger::standard();
+    let rows = [
+        EVENTS_HEADER,
+        "",
+        VALID_PAYMENT,
+        "",
+        "",
+        UNKNOWN_HOUSEHOLD,
+        "",
+    ];
+    refused_line(&t, "blank.csv", &rows.join("\n"), 6);
+    refused_line(&t, "blank-crlf.csv", &rows.join("\r\n"), 6);
+}
+
+#[test]
+fn a_quoted_field_spanning_lines_counts_its_lines() {
+    let t = TempLedger::standard();
+    let multi_line =
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,M-1,\"第一行,\r\n第二行\"";
+    let rows = [
+        EVENTS_HEADER,
+        VALID_PAYMENT,
+        multi_line,
+        UNKNOWN_HOUSEHOLD,
+        "",
+    ];
+    // The memo's line break is a control character, refused on line 3; the next row is
+    // line 5.
+    let path = t.write_file("multi.csv", &rows.join("\n"));
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let name = path.display();
+    assert!(
+        run.stderr.starts_with(&format!("error: {name}:3: memo: ")),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains(&format!("\n{name}:5: household_id: ")),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_row_that_is_not_utf8_is_refused_with_its_line() {
+    // A row saved in GBK, as older Chinese spreadsheet software does.
+    let t = TempLedger::standard();
+    let mut bytes = format!("{EVENTS_HEADER}\r\n{VALID_PAYMENT}\r\n").into_bytes();
+    bytes.extend_from_slice(b"2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,X-1,");
+    bytes.extend_from_slice(&[0xc4, 0xe3, 0xba, 0xc3, b'\r', b'\n']);
+    let path = t.file("gbk.csv");
+    std::fs::write(&path, bytes).expect("write the file");
+    assert_mentions(&refused_path(&t, Events, &path, 3, "row"), "UTF-8");
+}
