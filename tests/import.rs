@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 use fundtrail::domain::Seq;
 use fundtrail::import::{CsvFile, ImportKind};
@@ -90,16 +92,7 @@ fn a_file_above_one_group_commit_imports_whole_and_once() {
     }
 
     // Re-running the same import appends nothing and says so.
-    let before = t.dump();
-    let run = t.import("events", &path);
-    run.assert_ok();
-    assert!(
-        run.stdout.contains(&format!(
-            "nothing to append: all {n} row(s) are already in the ledger"
-        )),
-        "{run:#?}"
-    );
-    assert_eq!(t.dump(), before);
+    t.assert_reimport_is_no_op("events", &path, rows.len());
 }
 
 #[test]
@@ -185,13 +178,8 @@ fn the_sample_files_import_once() {
     assert_eq!(report.fault, None);
     assert_eq!(report.checked, 13);
 
-    let before = t.dump();
-    for (kind, file) in [("households", &households), ("events", &events)] {
-        let run = t.run(&["import", kind, file]);
-        run.assert_ok();
-        assert!(run.stdout.contains("nothing to append"), "{run:#?}");
-    }
-    assert_eq!(t.dump(), before);
+    t.assert_reimport_is_no_op("households", Path::new(&households), 3);
+    t.assert_reimport_is_no_op("events", Path::new(&events), 10);
 }
 
 #[test]

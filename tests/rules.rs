@@ -244,16 +244,8 @@ fn a_reference_reused_within_one_file_is_a_conflict() {
 #[test]
 fn an_identical_retry_is_a_no_op() {
     let t = TempLedger::standard();
-    let before = t.dump();
     let path = t.write_csv("retry.csv", Events, STANDARD_EVENTS);
-    let run = t.import("events", &path);
-    run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("nothing to append: all 5 row(s) are already in the ledger"),
-        "{run:#?}"
-    );
-    assert_eq!(t.dump(), before);
+    t.assert_reimport_is_no_op("events", &path, 5);
 }
 
 #[test]
@@ -330,12 +322,8 @@ fn reversing_a_reversed_payment_again_is_refused() {
 #[test]
 fn retrying_the_same_reversal_is_a_no_op() {
     let t = TempLedger::standard();
-    let before = t.dump();
     let path = t.write_csv("retry.csv", Events, &[STANDARD_EVENTS[4]]);
-    let run = t.import("events", &path);
-    run.assert_ok();
-    assert!(run.stdout.contains("nothing to append"), "{run:#?}");
-    assert_eq!(t.dump(), before);
+    t.assert_reimport_is_no_op("events", &path, 1);
 }
 
 #[test]
@@ -519,16 +507,8 @@ fn a_changed_household_is_refused_on_reimport() {
 #[test]
 fn an_identical_household_reimport_is_a_no_op() {
     let t = TempLedger::standard();
-    let before = t.dump();
     let path = t.write_csv("again.csv", Households, STANDARD_HOUSEHOLDS);
-    let run = t.import("households", &path);
-    run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("nothing to append: all 3 row(s) are already in the ledger"),
-        "{run:#?}"
-    );
-    assert_eq!(t.dump(), before);
+    t.assert_reimport_is_no_op("households", &path, 3);
 }
 
 // ----- CSV shape ------------------------------------------------------------------------

@@ -273,6 +273,28 @@ impl TempLedger {
         self.run(&["import", kind, file])
     }
 
+    /// Imports `file` twice more, checking that each run appends nothing and says so, and
+    /// that the ledger's log, indexes, head and budgets stay byte-for-byte the same. The
+    /// first run may refresh the read-model cache; the second, in a steady state, leaves
+    /// every byte alone.
+    pub fn assert_reimport_is_no_op(&self, kind: &str, file: &Path, rows: usize) {
+        let before = self.dump();
+        let said = format!("nothing to append: all {rows} row(s) are already in the ledger");
+        let run = self.import(kind, file);
+        run.assert_ok();
+        assert!(run.stdout.contains(&said), "{run:#?}");
+        let after = self.dump();
+        assert_eq!(after.without_read_models(), before.without_read_models());
+        let run = self.import(kind, file);
+        run.assert_ok();
+        assert!(run.stdout.contains(&said), "{run:#?}");
+        assert_eq!(
+            self.dump(),
+            after,
+            "a second no-op import changed the ledger"
+        );
+    }
+
     /// Writes `rows` under the events header to a file and imports it with the binary.
     pub fn import_events<S: AsRef<str>>(&self, rows: &[S]) -> (PathBuf, Run) {
         let path = self.write_csv("events.csv", ImportKind::Events, rows);
@@ -341,7 +363,22 @@ pub fn event_key(seq: u64) -> Vec<u8> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dump(pub Vec<(Vec<u8>, Vec<u8>)>);
 
+/// The meta record caching the read models (src/readside.rs): never evidence, and
+/// rewritten after a successful import, even one that appends nothing, when it lags.
+pub const READ_MODELS_KEY: &[u8] = b"mread_models";
+
 impl Dump {
+    /// Everything but the read-model cache: the log, its indexes, the head and budgets.
+    pub fn without_read_models(&self) -> Dump {
+        Dump(
+            self.0
+                .iter()
+                .filter(|(k, _)| k.as_slice() != READ_MODELS_KEY)
+                .cloned()
+                .collect(),
+        )
+    }
+
     pub fn events(&self) -> usize {
         self.0
             .iter()
