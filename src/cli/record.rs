@@ -79,6 +79,9 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     let mut matched = Vec::new();
     for item in ledger.records(Seq::FIRST, Seq(u64::MAX)).rev() {
+        if matched.len() >= args.limit {
+            break;
+        }
         let (seq, hash, record) = item.map_err(|e| failure(e, None))?;
         let body = &record.body;
         let keep = args
@@ -95,9 +98,6 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
                 .is_none_or(|t| body.type_name() == t);
         if keep {
             matched.push((seq, hash, record));
-            if matched.len() >= args.limit {
-                break;
-            }
         }
     }
     matched.reverse();
