@@ -307,6 +307,11 @@ fn log_filters_by_household_program_and_type() {
         seqs(&["--type", "reversal", "--household", "PL-0001"]),
         [0u64; 0]
     );
+    assert_eq!(seqs(&["--limit", "0"]), [0u64; 0]);
+    assert_eq!(seqs(&["--limit", "1", "--household", "PL-0001"]), [6]);
+    let run = t.run(&["log", "--limit", "0"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "no matching events\n");
     let run = t.run(&["log", "--household", "PL-4040"]);
     run.assert_ok();
     assert_eq!(run.stdout, "no matching events\n");
