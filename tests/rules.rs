@@ -221,6 +221,43 @@ fn zero_persons_are_refused() {
     assert_mentions(&refused(&t, Events, row, "persons"), "not 1 to");
 }
 
+#[test]
+fn more_persons_than_one_payment_covers_are_refused() {
+    let t = TempLedger::standard();
+    let row = "2015-03-01,disbursement,PL-0001,support_allowance,1.00,10001,X-1,";
+    assert_mentions(
+        &refused(&t, Events, row, "persons"),
+        "10001 is not 1 to 10000",
+    );
+}
+
+#[test]
+fn an_overlong_memo_is_refused() {
+    let t = TempLedger::standard();
+    let memo = "备".repeat(201);
+    let row = format!("2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,X-1,{memo}");
+    assert_mentions(
+        &refused(&t, Events, &row, "memo"),
+        "longer than 200 characters",
+    );
+    let row = format!(
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,X-1,{}",
+        &memo[..600]
+    );
+    accepted(&t, Events, &[&row]);
+}
+
+#[test]
+fn an_oversized_field_is_refused_by_name() {
+    let t = TempLedger::standard();
+    let long = "9".repeat(1025);
+    let row = format!("2015-03-01,disbursement,PL-0001,support_allowance,{long},1,X-1,");
+    assert_mentions(
+        &refused(&t, Events, &row, "amount"),
+        "longer than 1024 bytes",
+    );
+}
+
 // ----- references -----------------------------------------------------------------------
 
 #[test]
@@ -246,6 +283,32 @@ fn an_identical_retry_is_a_no_op() {
     let t = TempLedger::standard();
     let path = t.write_csv("retry.csv", Events, STANDARD_EVENTS);
     t.assert_reimport_is_no_op("events", &path, 5);
+}
+
+#[test]
+fn a_retry_by_another_clerk_is_a_no_op() {
+    // Who recorded a row and when are not part of its content.
+    let t = TempLedger::standard();
+    let path = t.write_csv("retry.csv", Events, &[STANDARD_EVENTS[2]]);
+    let path = path.to_str().expect("UTF-8");
+    let before = t.dump().without_read_models();
+    let run = t.run(&["--actor", "另一位经办人", "import", "events", path]);
+    run.assert_ok();
+    assert!(run.stdout.contains("nothing to append"), "{run:#?}");
+    assert_eq!(t.dump().without_read_models(), before);
+}
+
+#[test]
+fn a_reference_too_long_is_refused() {
+    let t = TempLedger::standard();
+    let row = format!(
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,{},",
+        "R".repeat(65)
+    );
+    assert_mentions(
+        &refused(&t, Events, &row, "reference"),
+        "1 to 64 characters",
+    );
 }
 
 #[test]
@@ -502,6 +565,23 @@ fn a_changed_household_is_refused_on_reimport() {
         &refused(&t, Households, row, "household_id"),
         "PL-0002 is already enrolled (seq 2) with other details",
     );
+}
+
+#[test]
+fn a_household_enrolled_twice_in_one_file_with_other_details_is_refused() {
+    let t = TempLedger::standard();
+    let other = VALID_HOUSEHOLD.replace(",1,2014-01-01", ",2,2014-01-01");
+    assert_mentions(
+        &refused(&t, Households, &other, "household_id"),
+        "PL-0100 is already enrolled (seq 9) with other details",
+    );
+}
+
+#[test]
+fn a_household_id_with_a_space_is_refused() {
+    let t = TempLedger::standard();
+    let row = "PL 0101,拓东,拓东第3社区,bereaved,2,2014-01-01";
+    refused(&t, Households, row, "household_id");
 }
 
 #[test]
