@@ -19,7 +19,8 @@ use fundtrail::import::ImportKind;
 const VALID_PAYMENT: &str = "2015-03-01,disbursement,PL-0001,support_allowance,10.00,2,LEAD-1,";
 const VALID_HOUSEHOLD: &str = "PL-0100,拓东,拓东第3社区,bereaved,1,2014-01-01";
 
-/// Imports `rows` after a valid one and checks the refusal of line 3. Returns the message.
+/// Imports `row` after a valid one and checks that it, line 3, is refused for `field`.
+/// Returns the reason the message gives.
 #[track_caller]
 fn refused(t: &TempLedger, kind: ImportKind, row: &str, field: &str) -> String {
     let lead = match kind {
@@ -191,9 +192,9 @@ fn a_payment_on_the_enrollment_day_is_accepted() {
 }
 
 #[test]
-fn a_payment_to_a_household_enrolled_in_the_same_file_counts_its_date() {
-    // Households and payments come in separate files; within a households file the new
-    // household is enrolled, and the next events file sees it.
+fn a_newly_enrolled_household_cannot_be_paid_before_its_enrollment() {
+    // Households and payments come in separate files; the events file sees the household
+    // the households file enrolled, with its date.
     let t = TempLedger::standard();
     accepted(
         &t,

@@ -69,7 +69,7 @@ impl Gate {
 pub struct Token(());
 
 impl Token {
-    pub fn take() -> Token {
+    fn take() -> Token {
         let mut state = GATE.state();
         while state.spawning {
             state = GATE.wait(state);
@@ -295,19 +295,6 @@ impl TempLedger {
         );
     }
 
-    /// Writes `rows` under the events header to a file and imports it with the binary.
-    pub fn import_events<S: AsRef<str>>(&self, rows: &[S]) -> (PathBuf, Run) {
-        let path = self.write_csv("events.csv", ImportKind::Events, rows);
-        let run = self.import("events", &path);
-        (path, run)
-    }
-
-    pub fn import_households<S: AsRef<str>>(&self, rows: &[S]) -> (PathBuf, Run) {
-        let path = self.write_csv("households.csv", ImportKind::Households, rows);
-        let run = self.import("households", &path);
-        (path, run)
-    }
-
     /// The sled database under the ledger, opened directly. No `Ledger` may be open.
     pub fn sled(&self) -> Held<sled::Db> {
         held(&self.dir, || {
@@ -353,7 +340,7 @@ impl TempLedger {
 }
 
 /// The key of event `seq`: `e` then the seq as a big-endian u64.
-pub fn event_key(seq: u64) -> Vec<u8> {
+fn event_key(seq: u64) -> Vec<u8> {
     let mut key = vec![b'e'];
     key.extend_from_slice(&seq.to_be_bytes());
     key
@@ -439,7 +426,7 @@ impl Run {
     }
 }
 
-pub fn run_binary(ledger: &Path, args: &[&str]) -> Run {
+fn run_binary(ledger: &Path, args: &[&str]) -> Run {
     let child = spawn(
         binary(ledger)
             .args(args)
