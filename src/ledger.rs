@@ -154,6 +154,11 @@ pub struct Ledger {
     view: LedgerView,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
+    /// Why this value may not append: the enrolled households could not be read back (a
+    /// damaged event; the write-side rules would check against an incomplete list), or a
+    /// failed batch could not be cleaned up. It can still be read and verified (which names
+    /// a damaged seq).
+    damaged: Option<String>,
 }
 
 /// A ledger reads like its own view at the current head; only the writes are its own.
@@ -217,9 +222,17 @@ impl Ledger {
             },
             households: BTreeMap::new(),
             budgets,
+            damaged: None,
         };
         ledger.discard_uncommitted()?;
-        ledger.households = ledger.load_households()?;
+        match ledger.load_households() {
+            Ok(households) => ledger.households = households,
+            Err(LedgerError::Corrupt(reason))
+            | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
+                ledger.damaged = Some(reason);
+            }
+            Err(other) => return Err(other),
+        }
         Ok(ledger)
     }
 
@@ -254,6 +267,11 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
+        if let Some(reason) = &self.damaged {
+            return Err(LedgerError::Corrupt(format!(
+                "{reason}; nothing was appended"
+            )));
+        }
         let checked = self.check_rows(source)?;
         let mut writer = BatchWriter::new(self.head);
         let (planner_budgets, new_households, summary) = match checked {
@@ -277,7 +295,10 @@ impl Ledger {
                     },
                 )
             }
-            Checked::Large => self.write_large(source, ctx, &mut writer)?,
+            Checked::Large => match self.write_large(source, ctx, &mut writer) {
+                Ok(written) => written,
+                Err(err) => return Err(self.discarding_chunks(err)),
+            },
         };
         let appended = writer.appended;
         let head = self.commit(writer, planner_budgets, new_households)?;
@@ -445,6 +466,19 @@ impl Ledger {
             planner.new_households().clone(),
             summary,
         ))
+    }
+
+    /// After the second pass of a large batch failed: removes the chunks it wrote beyond
+    /// the head, so that neither the store nor a later batch of this ledger (which reuses
+    /// their seqs) sees them or their index entries. If that fails too, the ledger refuses
+    /// to append until it is opened again, which removes them.
+    fn discarding_chunks(&mut self, err: LedgerError) -> LedgerError {
+        if let Err(discard) = self.discard_uncommitted() {
+            self.damaged = Some(format!(
+                "removing the chunks of a failed batch: {discard}; open the ledger again"
+            ));
+        }
+        err
     }
 
     /// Removes events (and their index entries) beyond the head: the chunks of a large

@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::domain::{EventHash, Seq};
 
@@ -114,10 +115,10 @@ impl Store {
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = take_lock(dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&sled_dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+            .cache_capacity(CACHE_BYTES);
+        let db = open_sled(&config)?;
         let data_path = sled_dir.join(SLED_DATA_FILE);
         let data_file = File::open(&data_path).map_err(io_err(&data_path))?;
         if mode == OpenMode::Create {
@@ -244,6 +245,30 @@ impl Store {
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// How long to wait for sled's own lock on its data file. A `Db` this process dropped a
+/// moment ago can still hold it while its background flusher winds down (sled's tests block
+/// on it for that reason). Our `LOCK` is taken first, so no other process holds it: only our
+/// own stale handle can, and it goes within milliseconds.
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Between attempts to take sled's lock.
+const SLED_LOCK_POLL: Duration = Duration::from_millis(10);
+
+fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(SLED_LOCK_POLL);
+            }
+            opened => return Ok(opened?),
+        }
     }
 }
 
@@ -392,6 +417,24 @@ impl Store {
         match self.db.get(key)? {
             Some(v) => seq_from_value(&v).map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod reopen_tests {
+    use super::*;
+
+    #[test]
+    fn a_store_reopens_at_once_after_this_process_closed_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        drop(Store::open(dir.path(), OpenMode::Create).expect("created"));
+        for round in 0..50 {
+            let store = Store::open(dir.path(), OpenMode::Existing)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let mut batch = StoreBatch::default();
+            batch.put_meta("round", vec![round as u8]);
+            store.write_durable(batch).expect("written");
         }
     }
 }

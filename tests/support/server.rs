@@ -99,7 +99,10 @@ impl TestServer {
                     .await
             })
         });
-        let addr = addr.recv().expect("the server started");
+        let Ok(addr) = addr.recv() else {
+            let outcome = thread.join().expect("the server thread ends");
+            panic!("the server did not start: {outcome:?}");
+        };
         TestServer {
             addr,
             stop: Some(stop),
