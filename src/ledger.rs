@@ -7,9 +7,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::chain::{chain_hash, ChainCheck, ChainFault};
+mod tlog;
+mod verify;
+
+pub use tlog::SignedCheckpoint;
+
+use crate::audit::AuditFault;
+use crate::chain::chain_hash;
+use crate::checkpoint::VerifierKey;
 use crate::domain::{Command, EventHash, Reference, Seq};
 use crate::encoding::{decode, encode, Body, DecodeError, RecordV1};
+use crate::keys::{self, KeyError};
+use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
 use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent};
 use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
 
@@ -22,13 +31,26 @@ pub const MAX_REPORTED_REJECTIONS: usize = 100;
 
 const META_HEAD: &str = "head";
 const META_BUDGETS: &str = "budgets";
+/// The log's verifier key (C2SP vkey text), written once by `init`.
+const META_VERIFIER_KEY: &str = "verifier_key";
+
+/// Meta records the ledger itself owns; `put_meta` refuses them.
+const RESERVED_META: [&str; 3] = [META_HEAD, META_BUDGETS, META_VERIFIER_KEY];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("corrupt ledger: {0}")]
     Corrupt(String),
+    /// Signing would break the promise that all of the log's checkpoints are consistent.
+    #[error("refusing to sign a checkpoint: {0}")]
+    Inconsistent(String),
+    /// A request the ledger cannot answer as asked (a seq or size it does not have).
+    #[error("{0}")]
+    Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
     #[error("{} of the rows were rejected; nothing was appended", total)]
@@ -102,27 +124,61 @@ pub struct Head {
     pub hash: EventHash,
 }
 
+/// The head as stored (FORMAT.md §3): the committed end of the log and the Merkle frontier
+/// of its event hashes, so that opening a ledger never replays the log to find its root.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct HeadRecord {
+    size: u64,
+    hash: EventHash,
+    frontier: Frontier,
+}
+
 /// The outcome of `verify`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Events whose chain link was recomputed (up to the first fault).
     pub checked: u64,
     pub head: Head,
-    pub fault: Option<ChainFault>,
+    /// The Merkle root recomputed from the events checked.
+    pub root: Digest,
+    /// Stored Merkle nodes compared with recomputed ones.
+    pub nodes: u64,
+    /// Signed checkpoints whose root was compared with the recomputed one.
+    pub checkpoints: usize,
+    pub fault: Option<AuditFault>,
 }
 
 pub struct Ledger {
     store: Store,
     head: Head,
+    /// The Merkle frontier of the first `head.size` event hashes.
+    frontier: Frontier,
+    verifier_key: VerifierKey,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
 }
 
 impl Ledger {
-    /// Creates a new, empty ledger in `dir`.
+    /// Creates a new, empty ledger in `dir` with a fresh signing key, under the origin
+    /// [`keys::default_origin`] derives from the directory's name.
     pub fn init(dir: &Path) -> Result<Ledger, LedgerError> {
+        Ledger::init_with_origin(dir, &keys::default_origin(dir))
+    }
+
+    /// Creates a new, empty ledger in `dir` whose checkpoints name the log `origin`, with a
+    /// fresh Ed25519 signing key in `dir/signing.key`.
+    pub fn init_with_origin(dir: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+        // The key is made (and the origin checked) before anything exists on disk, so a
+        // bad origin leaves no half-made ledger behind.
+        let key = keys::SigningKeyFile::generate(origin)?;
         let store = Store::open(dir, OpenMode::Create)?;
+        key.write(dir)?;
         let mut batch = StoreBatch::default();
-        batch.put_meta(META_HEAD, meta_bytes(&Head::default()));
+        batch.put_meta(META_HEAD, meta_bytes(&HeadRecord::default()));
+        batch.put_meta(
+            META_VERIFIER_KEY,
+            key.signer().verifier_key().to_string().into_bytes(),
+        );
         store.write_durable(batch)?;
         Ledger::load(store)
     }
@@ -134,12 +190,25 @@ impl Ledger {
     }
 
     fn load(store: Store) -> Result<Ledger, LedgerError> {
-        let head: Head = read_meta(&store, META_HEAD)?
+        let stored: HeadRecord = read_meta(&store, META_HEAD)?
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
+        if stored.frontier.size() != stored.size {
+            return Err(LedgerError::Corrupt(format!(
+                "the head says {} events, its Merkle frontier {}",
+                stored.size,
+                stored.frontier.size()
+            )));
+        }
+        let verifier_key = read_verifier_key(&store)?;
         let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
         let mut ledger = Ledger {
             store,
-            head,
+            head: Head {
+                size: stored.size,
+                hash: stored.hash,
+            },
+            frontier: stored.frontier,
+            verifier_key,
             households: BTreeMap::new(),
             budgets,
         };
@@ -172,8 +241,8 @@ impl Ledger {
     /// Writes a cache record durably. Reserved names of the ledger itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
         assert!(
-            ![META_HEAD, META_BUDGETS].contains(&name),
-            "the head and budgets are written only with the events they describe"
+            !RESERVED_META.contains(&name),
+            "the head, budgets and key are written only by the ledger itself"
         );
         let mut batch = StoreBatch::default();
         batch.put_meta(name, value);
@@ -203,7 +272,7 @@ impl Ledger {
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
         let checked = self.check_rows(source)?;
-        let mut writer = BatchWriter::new(self.head, ctx);
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), ctx);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -229,17 +298,23 @@ impl Ledger {
         };
         let appended = writer.appended;
         let head = writer.head;
-        let mut batch = writer.finish();
+        let (mut batch, frontier) = writer.finish();
         if appended == 0 {
             return Ok(AppendSummary {
                 head: self.head,
                 ..summary
             });
         }
-        batch.put_meta(META_HEAD, meta_bytes(&head));
+        let record = HeadRecord {
+            size: head.size,
+            hash: head.hash,
+            frontier,
+        };
+        batch.put_meta(META_HEAD, meta_bytes(&record));
         batch.put_meta(META_BUDGETS, meta_bytes(&planner_budgets));
         self.store.write_durable(batch)?;
         self.head = head;
+        self.frontier = record.frontier;
         self.budgets = planner_budgets;
         self.households.extend(new_households);
         Ok(AppendSummary {
@@ -366,8 +441,9 @@ impl Ledger {
         ))
     }
 
-    /// Removes events (and their index entries) beyond the head: the chunks of a large
-    /// batch whose final commit never happened. They were never acknowledged.
+    /// Removes events (and their index entries and Merkle nodes) beyond the head: the
+    /// chunks of a large batch whose final commit never happened. They were never
+    /// acknowledged.
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();
@@ -386,7 +462,24 @@ impl Ledger {
             }
         }
         if batch.keys() > 0 {
+            // Nodes are written only in the chunks that hold the events completing them,
+            // so without events beyond the head there are no nodes beyond it either.
+            self.discard_nodes_beyond_head(&mut batch)?;
             self.store.write_durable(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Removes stored subtrees that reach past the head. Left alone they would be
+    /// harmless (no proof for a committed size reads them, and the append that completes
+    /// them again overwrites them), but `verify` and an auditor reading the store should
+    /// see only what was committed.
+    fn discard_nodes_beyond_head(&self, batch: &mut StoreBatch) -> Result<(), LedgerError> {
+        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+            // Complete subtrees within the head have indexes below size >> level.
+            for index in self.store.node_indexes(level, self.head.size >> level) {
+                batch.remove_node(level, index?);
+            }
         }
         Ok(())
     }
@@ -446,41 +539,6 @@ impl Ledger {
             Ok((seq, stored.hash, record))
         })
     }
-
-    /// Recomputes the whole chain from genesis and compares it with the head.
-    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
-        let mut check = ChainCheck::default();
-        for item in self.store.events(Seq::FIRST..=Seq(u64::MAX)) {
-            let (seq, stored) = match item {
-                Ok(pair) => pair,
-                Err(StoreError::Corrupt(reason)) => {
-                    return Ok(self.report(&check, Some(unreadable(&check, reason))));
-                }
-                Err(other) => return Err(other.into()),
-            };
-            if let Err(fault) = check.push(seq, &stored.hash, &stored.record) {
-                return Ok(self.report(&check, Some(fault)));
-            }
-            progress(seq.0);
-        }
-        let fault = check.finish(self.head.size, &self.head.hash).err();
-        Ok(self.report(&check, fault))
-    }
-
-    fn report(&self, check: &ChainCheck, fault: Option<ChainFault>) -> VerifyReport {
-        VerifyReport {
-            checked: check.size(),
-            head: self.head,
-            fault,
-        }
-    }
-}
-
-fn unreadable(check: &ChainCheck, reason: String) -> ChainFault {
-    ChainFault::SeqMismatch {
-        seq: Seq(check.size() + 1),
-        in_record: reason,
-    }
 }
 
 impl Head {
@@ -501,20 +559,23 @@ enum Checked {
     Large,
 }
 
-/// Turns planned bodies into records, chains them and collects the store writes.
+/// Turns planned bodies into records, chains them, extends the Merkle tree and collects
+/// the store writes.
 struct BatchWriter<'a> {
     ctx: &'a AppendContext,
     head: Head,
+    frontier: Frontier,
     batch: StoreBatch,
     pending: usize,
     appended: u64,
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(head: Head, ctx: &'a AppendContext) -> BatchWriter<'a> {
+    fn new(head: Head, frontier: Frontier, ctx: &'a AppendContext) -> BatchWriter<'a> {
         BatchWriter {
             ctx,
             head,
+            frontier,
             batch: StoreBatch::default(),
             pending: 0,
             appended: 0,
@@ -541,6 +602,11 @@ impl<'a> BatchWriter<'a> {
         if let Body::HouseholdEnrolled(e) = &record.body {
             self.batch.put_household(&e.household, seq);
         }
+        // About one node per 8 events (levels >= STORED_MIN_LEVEL only).
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        for node in self.frontier.append(&Blake3Hasher, leaf) {
+            self.batch.put_node(node.level, node.index, &node.hash);
+        }
         self.head = Head { size: seq.0, hash };
         self.pending += 1;
         self.appended += 1;
@@ -551,8 +617,10 @@ impl<'a> BatchWriter<'a> {
         std::mem::take(&mut self.batch)
     }
 
-    fn finish(mut self) -> StoreBatch {
-        self.take()
+    /// The last batch and the frontier after every event added.
+    fn finish(mut self) -> (StoreBatch, Frontier) {
+        let batch = self.take();
+        (batch, self.frontier)
     }
 }
 
@@ -578,6 +646,16 @@ impl Committed for Ledger {
 
 fn meta_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("meta records are plain structs and maps")
+}
+
+fn read_verifier_key(store: &Store) -> Result<VerifierKey, LedgerError> {
+    let bytes = store
+        .meta(META_VERIFIER_KEY)?
+        .ok_or_else(|| LedgerError::Corrupt("the ledger has no verifier key".into()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| LedgerError::Corrupt("the stored verifier key is not UTF-8".into()))?;
+    VerifierKey::parse(&text)
+        .map_err(|e| LedgerError::Corrupt(format!("the stored verifier key: {e}")))
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(

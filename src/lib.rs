@@ -2,6 +2,7 @@
 //!
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+pub mod audit;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
@@ -9,10 +10,14 @@ pub mod demo;
 pub mod demo_data;
 pub mod domain;
 pub mod encoding;
+pub mod evidence;
+pub mod export;
 pub mod facts;
 pub mod import;
+pub mod keys;
 pub mod ledger;
 pub mod merkle;
+pub mod proofs;
 pub mod readside;
 pub mod store;
 pub mod validate;

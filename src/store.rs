@@ -156,6 +156,25 @@ impl Store {
         })
     }
 
+    /// The chain hashes of the events in `range`, without copying their records: the
+    /// Merkle leaves are hashes of these.
+    pub fn event_hashes(
+        &self,
+        range: RangeInclusive<Seq>,
+    ) -> impl Iterator<Item = Result<(Seq, EventHash), StoreError>> + '_ {
+        let start = event_key(*range.start());
+        let end = event_key(*range.end());
+        self.db.range(start..=end).map(|item| {
+            let (key, value) = item?;
+            let seq = seq_from_key(&key)?;
+            let hash = value.get(..HASH_LEN).ok_or_else(|| {
+                StoreError::Corrupt(format!("event {seq} is too short to hold a hash"))
+            })?;
+            let hash: [u8; HASH_LEN] = hash.try_into().expect("get(..HASH_LEN)");
+            Ok((seq, EventHash(hash)))
+        })
+    }
+
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
         self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
     }
@@ -190,6 +209,43 @@ impl Store {
                 v.as_ref().try_into().map(Some).map_err(|_| {
                     StoreError::Corrupt(format!("node {level}/{index} is not 32 bytes"))
                 })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The indexes of the stored Merkle nodes at `level` from index `from` on.
+    pub fn node_indexes(
+        &self,
+        level: u8,
+        from: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        self.db
+            .range(node_key(level, from)..=node_key(level, u64::MAX))
+            .map(move |item| {
+                let (key, _) = item?;
+                u64_from(&key[2..]).ok_or_else(|| {
+                    StoreError::Corrupt(format!("node key {key:?} at level {level}"))
+                })
+            })
+    }
+
+    /// The stored checkpoint of tree size `size` (its note text).
+    pub fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(prefixed(CHECKPOINT, &size.to_be_bytes()))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The stored checkpoint of the largest tree size.
+    pub fn last_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        match self.db.scan_prefix([CHECKPOINT]).next_back() {
+            Some(item) => {
+                let (key, value) = item?;
+                let size = u64_from(&key[1..])
+                    .ok_or_else(|| StoreError::Corrupt("checkpoint key".into()))?;
+                Ok(Some((size, value.to_vec())))
             }
             None => Ok(None),
         }
@@ -315,6 +371,10 @@ impl StoreBatch {
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
         self.put(node_key(level, index).to_vec(), hash.to_vec());
+    }
+
+    pub fn remove_node(&mut self, level: u8, index: u64) {
+        self.remove(node_key(level, index).to_vec());
     }
 
     pub fn put_checkpoint(&mut self, size: u64, note: &[u8]) {

@@ -1,5 +1,5 @@
 //! Human- and machine-readable views of stored events: the decoded fields as JSON (the
-//! `log --json` output and the export's `fields`, FORMAT.md "Decoded fields") and aligned
+//! `log --json` output and the export's `fields`, FORMAT.md §1.3 "Decoded fields") and aligned
 //! text tables.
 
 use chrono::{DateTime, SecondsFormat};
@@ -37,10 +37,12 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("household_id".into(), json!(e.household));
             m.insert("subdistrict".into(), json!(e.subdistrict));
             m.insert("community".into(), json!(e.community));
-            let category = if e.category == 0 {
-                "bereaved"
-            } else {
-                "disabled"
+            // An unknown code shows as its number, never as a known category: fields must
+            // not read better than the bytes (FORMAT.md §1.3).
+            let category = match e.category {
+                0 => "bereaved".to_string(),
+                1 => "disabled".to_string(),
+                other => other.to_string(),
             };
             m.insert("category".into(), json!(category));
             m.insert("members".into(), json!(e.members));
