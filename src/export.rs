@@ -19,7 +19,7 @@ use crate::checkpoint::{open_note, Checkpoint, CheckpointError, VerifierKey, MAX
 use crate::domain::{EventHash, Seq};
 use crate::encoding::decode;
 use crate::ledger::{Ledger, LedgerError};
-use crate::proofs::{check_fields, ProofFault};
+use crate::proofs::{check_fields, strict_hex, unique_members, ProofFault};
 use crate::view::record_fields;
 
 pub const EVENTS_FILE: &str = "events.jsonl";
@@ -44,6 +44,7 @@ pub struct ExportLine {
     pub hash: String,
     pub prev_hash: String,
     pub record: String,
+    #[serde(deserialize_with = "unique_members")]
     pub fields: Map<String, Value>,
 }
 
@@ -238,6 +239,7 @@ pub struct ExportVerified {
 }
 
 /// The pure check of an export's lines against its signed checkpoint.
+#[derive(Debug, Clone)]
 pub struct ExportCheck {
     audit: LogAudit,
     checkpoint: Checkpoint,
@@ -289,7 +291,7 @@ impl ExportCheck {
             )));
         }
         let hash = hex32(&parsed.hash).map_err(|e| fault(format!("hash: {e}")))?;
-        let record = hex::decode(&parsed.record).map_err(|e| fault(format!("record: {e}")))?;
+        let record = strict_hex(&parsed.record).map_err(|e| fault(format!("record: {e}")))?;
         self.audit.push(seq, &hash, &record)?;
         let decoded = decode(&record).map_err(|e| fault(format!("record: {e}")))?;
         check_fields(seq, &decoded, &parsed.fields).map_err(|e| match e {
@@ -318,7 +320,7 @@ impl ExportCheck {
 }
 
 fn hex32(text: &str) -> Result<EventHash, String> {
-    let bytes = hex::decode(text).map_err(|e| e.to_string())?;
+    let bytes = strict_hex(text)?;
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("{} bytes, not 32", b.len()))?;

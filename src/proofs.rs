@@ -219,9 +219,47 @@ pub fn check_fields(
     ))
 }
 
+/// Bytes from lowercase hex, the only form fundtrail writes: accepting `A` for `a` would
+/// let a changed byte in an export or proof go unnoticed.
+pub fn strict_hex(text: &str) -> Result<Vec<u8>, String> {
+    if let Some(bad) = text.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+        return Err(format!("{bad:?} is not a lowercase hex digit"));
+    }
+    hex::decode(text).map_err(|e| e.to_string())
+}
+
+/// Deserializes a JSON object refusing repeated member names, which a reader and a
+/// verifier could take differently (one reads the first, the other keeps the last).
+pub fn unique_members<'de, D>(deserializer: D) -> Result<Map<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object without repeated members")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = Map::new();
+            while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                if map.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("member {key:?} repeated")));
+                }
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_map(Visitor)
+}
+
 /// 32 bytes from 64 hex digits.
 pub fn hex_digest(seq: Seq, field: &str, text: &str) -> Result<Digest, ProofFault> {
-    let bytes = hex::decode(text).map_err(|e| event_fault(seq, format!("{field}: {e}")))?;
+    let bytes = strict_hex(text).map_err(|e| event_fault(seq, format!("{field}: {e}")))?;
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| event_fault(seq, format!("{field} is {} bytes, not 32", b.len())))
@@ -250,6 +288,7 @@ pub struct InclusionDoc {
     pub hash: String,
     pub prev_hash: String,
     pub record: String,
+    #[serde(deserialize_with = "unique_members")]
     pub fields: Map<String, Value>,
     pub proof: Vec<String>,
     pub checkpoint: String,
@@ -312,7 +351,7 @@ pub fn verify_inclusion(text: &str, key: &VerifierKey) -> Result<VerifiedInclusi
     let evidence = EventEvidence {
         seq,
         prev_hash: EventHash(hex_digest(seq, "prev_hash", &doc.prev_hash)?),
-        record: hex::decode(&doc.record).map_err(|e| event_fault(seq, format!("record: {e}")))?,
+        record: strict_hex(&doc.record).map_err(|e| event_fault(seq, format!("record: {e}")))?,
     };
     if seq.0 == 0 {
         return Err(event_fault(seq, "seqs start at 1"));
@@ -523,7 +562,7 @@ fn parse_consistency_json(text: &str) -> Result<ConsistencyParts, ProofFault> {
         .proof
         .iter()
         .map(|t| {
-            let bytes = hex::decode(t).map_err(|e| malformed(format!("proof: {e}")))?;
+            let bytes = strict_hex(t).map_err(|e| malformed(format!("proof: {e}")))?;
             Digest::try_from(bytes).map_err(|_| malformed("proof: a hash is not 32 bytes"))
         })
         .collect::<Result<_, _>>()?;
@@ -555,6 +594,7 @@ pub struct TrailDoc {
 pub struct TrailEvent {
     pub seq: u64,
     pub hash: String,
+    #[serde(deserialize_with = "unique_members")]
     pub fields: Map<String, Value>,
     pub proof: String,
 }
@@ -646,4 +686,157 @@ fn verify_trail_event(
         ));
     }
     Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::LogSigner;
+    use crate::encoding::{encode, AllocationV1, Body};
+    use crate::merkle::Frontier;
+
+    const ORIGIN: &str = "fundtrail.example/ledger";
+
+    fn signer() -> LogSigner {
+        LogSigner::from_seed(ORIGIN, &[42; 32]).unwrap()
+    }
+
+    /// Two events; returns the evidence of the second and the signed note of size 2.
+    fn two_events() -> (EventEvidence, RecordV1, Vec<Digest>, Checkpoint, String) {
+        let record = |seq: u64| RecordV1 {
+            seq,
+            recorded_at_us: 0,
+            actor: "a".into(),
+            reference: format!("R{seq}"),
+            body: Body::FundAllocation(AllocationV1 {
+                program: "micro_wish".into(),
+                amount_fen: 100,
+                value_date: 0,
+                source: "s".into(),
+            }),
+        };
+        let first = EventEvidence {
+            seq: Seq(1),
+            prev_hash: EventHash::GENESIS,
+            record: encode(&record(1)),
+        };
+        let second = EventEvidence {
+            seq: Seq(2),
+            prev_hash: first.hash(),
+            record: encode(&record(2)),
+        };
+        let mut frontier = Frontier::new();
+        frontier.append(&Blake3Hasher, first.leaf_hash());
+        frontier.append(&Blake3Hasher, second.leaf_hash());
+        let checkpoint = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 2,
+            root: frontier.root(&Blake3Hasher),
+        };
+        let note = signer().sign(&checkpoint).unwrap();
+        (second, record(2), vec![first.leaf_hash()], checkpoint, note)
+    }
+
+    #[test]
+    fn inclusion_documents_verify_in_both_forms() {
+        let (evidence, record, proof, checkpoint, note) = two_events();
+        let key = signer().verifier_key();
+        let text = evidence.tlog_proof(&proof, &note).to_text();
+        let verified = verify_inclusion(&text, &key).unwrap();
+        assert_eq!(verified.event.seq, Seq(2));
+        assert_eq!(verified.checkpoint, checkpoint);
+        let doc = InclusionDoc::new(&evidence, &record, &proof, &checkpoint, &note);
+        let json = serde_json::to_string(&doc).unwrap();
+        assert_eq!(verify_inclusion(&json, &key).unwrap(), verified);
+    }
+
+    #[test]
+    fn json_documents_refuse_uppercase_hex_repeated_and_unknown_members() {
+        let (evidence, record, proof, checkpoint, note) = two_events();
+        let key = signer().verifier_key();
+        let doc = InclusionDoc::new(&evidence, &record, &proof, &checkpoint, &note);
+        let json = serde_json::to_string(&doc).unwrap();
+        let upper = json.replacen(&doc.hash, &doc.hash.to_uppercase(), 1);
+        assert!(matches!(
+            verify_inclusion(&upper, &key),
+            Err(ProofFault::Event { seq: Seq(2), .. })
+        ));
+        let repeated = json.replacen("\"fields\":{", "\"fields\":{\"actor\":\"b\",", 1);
+        assert!(matches!(
+            verify_inclusion(&repeated, &key),
+            Err(ProofFault::Malformed(reason)) if reason.contains("repeated")
+        ));
+        let extra = json.replacen("{", "{\"note\":\"trust me\",", 1);
+        assert!(matches!(
+            verify_inclusion(&extra, &key),
+            Err(ProofFault::Malformed(_))
+        ));
+        assert_eq!(strict_hex("0aff"), Ok(vec![0x0a, 0xff]));
+        assert!(strict_hex("0AFF").is_err());
+        assert!(strict_hex(" 0a").is_err());
+    }
+
+    #[test]
+    fn a_tlog_proof_needs_its_event_in_the_extra_line() {
+        let (evidence, _, proof, _, note) = two_events();
+        let key = signer().verifier_key();
+        let mut tlog = evidence.tlog_proof(&proof, &note);
+        tlog.extra = None;
+        assert!(matches!(
+            verify_inclusion(&tlog.to_text(), &key),
+            Err(ProofFault::Event { seq: Seq(2), .. })
+        ));
+        tlog.extra = Some(vec![0; 32]);
+        assert!(matches!(
+            verify_inclusion(&tlog.to_text(), &key),
+            Err(ProofFault::Event { seq: Seq(2), .. })
+        ));
+        // The record of seq 2 presented as leaf index 0 says it is seq 2.
+        let mut moved = evidence.tlog_proof(&proof, &note);
+        moved.index = 0;
+        assert!(matches!(
+            verify_inclusion(&moved.to_text(), &key),
+            Err(ProofFault::Event { seq: Seq(1), reason }) if reason.contains("seq 2")
+        ));
+    }
+
+    #[test]
+    fn consistency_text_is_parsed_strictly() {
+        let (_, _, _, checkpoint, note) = two_events();
+        let key = signer().verifier_key();
+        let zero = consistency_text(0, &[], &note);
+        assert_eq!(zero, format!("old 0\n\n{note}"));
+        let verified = verify_consistency(&zero, &key, None).unwrap();
+        assert_eq!(verified.new, checkpoint);
+        assert_eq!(verified.old.root, Blake3Hasher.empty_root());
+        // Equal sizes: the old checkpoint is the same note.
+        let same = consistency_text(2, &[], &note);
+        assert!(verify_consistency(&same, &key, Some(&note)).is_ok());
+        assert!(matches!(
+            verify_consistency(&same, &key, None),
+            Err(ProofFault::MissingOld { size: 2 })
+        ));
+        let too_many = consistency_text(1, &[[1; 32]; MAX_CONSISTENCY_HASHES + 1], &note);
+        assert!(matches!(
+            verify_consistency(&too_many, &key, Some(&note)),
+            Err(ProofFault::Malformed(_))
+        ));
+        for bad in [
+            "old 01\n\n",
+            "old x\n\n",
+            "old 1\nnot base64\n\n",
+            "old 1\n",
+        ] {
+            assert!(matches!(
+                verify_consistency(bad, &key, Some(&note)),
+                Err(ProofFault::Malformed(_))
+            ));
+        }
+        // A proof from size 1 with a wrong hash.
+        let wrong = consistency_text(1, &[[9; 32]], &note);
+        assert!(matches!(
+            verify_consistency(&wrong, &key, Some(&note)),
+            Err(ProofFault::Malformed(_)) | Err(ProofFault::Consistency { .. })
+        ));
+    }
 }

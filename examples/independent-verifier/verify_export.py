@@ -191,6 +191,13 @@ def append(frontier, leaf):
 
 # ---- §8 the export ----------------------------------------------------------------------
 
+def unique_object(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("a member is repeated")
+    return obj
+
+
 def verify(directory, vkey_text):
     vkey = parse_vkey(vkey_text)
     with open(f"{directory}/checkpoint.txt", encoding="utf-8") as cp:
@@ -207,7 +214,10 @@ def verify(directory, vkey_text):
             if not raw.endswith(b"\n"):
                 raise Bad("line too long or without a newline", n)
             try:
-                line = json.loads(raw)
+                line = json.loads(raw, object_pairs_hook=unique_object)
+                for member in ("record", "prev_hash", "hash"):
+                    if not set(line[member]) <= set("0123456789abcdef"):
+                        raise ValueError(f"{member} is not lowercase hex")
                 record = bytes.fromhex(line["record"])
                 stated_prev, stated = bytes.fromhex(line["prev_hash"]), bytes.fromhex(line["hash"])
             except (ValueError, KeyError, TypeError) as e:
