@@ -246,20 +246,31 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let head = ledger.head();
     let households = ledger.households().len();
     let bytes = ledger.size_on_disk().map_err(|e| failure(e, None))?;
+    let latest = ledger.latest_checkpoint().map_err(|e| failure(e, None))?;
+    let checkpoint = latest
+        .as_ref()
+        .map_or("none (run `fundtrail checkpoint`)".to_string(), |c| {
+            format!("size {}", c.checkpoint.size)
+        });
     let text = format!(
-        "ledger:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\non disk:    {} bytes\n",
+        "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
         ledger.dir().display(),
+        ledger.origin(),
         head.size,
         households,
         head.size,
         head.hash,
+        hex::encode(ledger.root()),
         bytes
     );
     let json = json!({
         "ledger": ledger.dir().display().to_string(),
+        "origin": ledger.origin(),
         "events": head.size,
         "households": households,
         "head": head_json(&head),
+        "root": hex::encode(ledger.root()),
+        "checkpoint_size": latest.map(|c| c.checkpoint.size),
         "size_on_disk": bytes,
     });
     Ok(Output::ok(text, json))
