@@ -102,7 +102,9 @@ fn payments(first: u64, count: u64) -> Vec<Command> {
 
 /// The cached ledger of `events` events, built if missing or of another size.
 fn prepared_ledger(events: u64) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ledger-{events}"));
+    // The name carries the store layout's version, so a cached ledger of an older layout
+    // is never measured.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ledger-v2-{events}"));
     if let Ok(ledger) = Ledger::open(&dir) {
         if ledger.head().size == events {
             return dir;

@@ -35,6 +35,8 @@ pub enum AuditFault {
         stored: Option<Digest>,
         recomputed: Digest,
     },
+    #[error("stored leaf tile {index} (over seq {}..={}) is {}", .index * 16 + 1, .index * 16 + 16, if *.present { "not the events' leaf hashes" } else { "missing" })]
+    StoredTile { index: u64, present: bool },
     #[error("the checkpoint stored at size {size} is not valid: {reason}")]
     BadCheckpoint { size: u64, reason: String },
 }
@@ -48,6 +50,7 @@ impl AuditFault {
             AuditFault::CheckpointRoot { first, .. } => Some(Seq(*first)),
             AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
+            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 1)),
             AuditFault::HeadRoot { .. } | AuditFault::BadCheckpoint { .. } => None,
         }
     }
@@ -57,6 +60,7 @@ impl AuditFault {
         match self {
             AuditFault::CheckpointRoot { size, .. } => Some(Seq(*size)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
+            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 16)),
             _ => self.first_bad_seq(),
         }
     }

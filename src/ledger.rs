@@ -19,7 +19,7 @@ use crate::domain::{Command, EventHash, Reference, Seq};
 use crate::encoding::{decode, encode, Body, DecodeError, RecordV1};
 use crate::keys::{self, KeyError};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
-use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent};
+use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES};
 use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
@@ -141,7 +141,7 @@ pub struct VerifyReport {
     pub head: Head,
     /// The Merkle root recomputed from the events checked.
     pub root: Digest,
-    /// Stored Merkle nodes compared with recomputed ones.
+    /// Stored Merkle nodes and leaf tiles compared with recomputed ones.
     pub nodes: u64,
     /// Signed checkpoints whose root was compared with the recomputed one.
     pub checkpoints: usize,
@@ -272,7 +272,8 @@ impl Ledger {
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
         let checked = self.check_rows(source)?;
-        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), ctx);
+        let tile = self.partial_tile()?;
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, ctx);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -470,7 +471,25 @@ impl Ledger {
         Ok(())
     }
 
-    /// Removes stored subtrees that reach past the head. Left alone they would be
+    /// The leaf hashes of the incomplete leaf tile at the head (at most 15), which the next
+    /// append completes.
+    fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
+        let size = self.head.size;
+        let first = size - size % LEAF_TILE_LEAVES;
+        let mut leaves = Vec::with_capacity((size - first) as usize);
+        for item in self.store.event_hashes(Seq(first + 1)..=Seq(size)) {
+            leaves.push(Blake3Hasher.hash_leaf(&item?.1 .0));
+        }
+        if leaves.len() as u64 != size - first {
+            return Err(LedgerError::Corrupt(format!(
+                "events {}..={size} are not all in the store",
+                first + 1
+            )));
+        }
+        Ok(leaves)
+    }
+
+    /// Removes stored subtrees and leaf tiles that reach past the head. Left alone they would be
     /// harmless (no proof for a committed size reads them, and the append that completes
     /// them again overwrites them), but `verify` and an auditor reading the store should
     /// see only what was committed.
@@ -480,6 +499,12 @@ impl Ledger {
             for index in self.store.node_indexes(level, self.head.size >> level) {
                 batch.remove_node(level, index?);
             }
+        }
+        for index in self
+            .store
+            .leaf_tile_indexes(self.head.size / LEAF_TILE_LEAVES)
+        {
+            batch.remove_leaf_tile(index?);
         }
         Ok(())
     }
@@ -565,17 +590,25 @@ struct BatchWriter<'a> {
     ctx: &'a AppendContext,
     head: Head,
     frontier: Frontier,
+    /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
+    tile: Vec<Digest>,
     batch: StoreBatch,
     pending: usize,
     appended: u64,
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(head: Head, frontier: Frontier, ctx: &'a AppendContext) -> BatchWriter<'a> {
+    fn new(
+        head: Head,
+        frontier: Frontier,
+        tile: Vec<Digest>,
+        ctx: &'a AppendContext,
+    ) -> BatchWriter<'a> {
         BatchWriter {
             ctx,
             head,
             frontier,
+            tile,
             batch: StoreBatch::default(),
             pending: 0,
             appended: 0,
@@ -602,10 +635,17 @@ impl<'a> BatchWriter<'a> {
         if let Body::HouseholdEnrolled(e) = &record.body {
             self.batch.put_household(&e.household, seq);
         }
-        // About one node per 8 events (levels >= STORED_MIN_LEVEL only).
+        // About one node per 8 events (levels >= STORED_MIN_LEVEL only), and one leaf
+        // tile per 16.
         let leaf = Blake3Hasher.hash_leaf(&hash.0);
         for node in self.frontier.append(&Blake3Hasher, leaf) {
             self.batch.put_node(node.level, node.index, &node.hash);
+        }
+        self.tile.push(leaf);
+        if self.tile.len() as u64 == LEAF_TILE_LEAVES {
+            self.batch
+                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+            self.tile.clear();
         }
         self.head = Head { size: seq.0, hash };
         self.pending += 1;

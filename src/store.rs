@@ -24,11 +24,16 @@ const EVENT: u8 = b'e';
 const REFERENCE: u8 = b'r';
 const HOUSEHOLD: u8 = b'h';
 const NODE: u8 = b'n';
+const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 
 /// Length of an event hash at the front of an event value.
 const HASH_LEN: usize = 32;
+
+/// Leaf hashes in one stored leaf tile (FORMAT.md §5.3): the leaves under one subtree at
+/// the lowest stored node level, so a proof reads one key instead of 16 event values.
+pub const LEAF_TILE_LEAVES: u64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -214,6 +219,38 @@ impl Store {
         }
     }
 
+    /// The leaf hashes of the complete tile `index` (leaves `16 * index ..`), as stored.
+    pub fn leaf_tile(&self, index: u64) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let Some(value) = self.db.get(prefixed(LEAF_TILE, &index.to_be_bytes()))? else {
+            return Ok(None);
+        };
+        if value.len() as u64 != LEAF_TILE_LEAVES * HASH_LEN as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "leaf tile {index} is {} bytes",
+                value.len()
+            )));
+        }
+        Ok(Some(
+            value
+                .chunks_exact(HASH_LEN)
+                .map(|c| c.try_into().expect("chunks_exact(HASH_LEN)"))
+                .collect(),
+        ))
+    }
+
+    /// The indexes of the stored leaf tiles from `from` on.
+    pub fn leaf_tile_indexes(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        let start = prefixed(LEAF_TILE, &from.to_be_bytes());
+        let end = prefixed(LEAF_TILE, &u64::MAX.to_be_bytes());
+        self.db.range(start..=end).map(|item| {
+            let (key, _) = item?;
+            u64_from(&key[1..]).ok_or_else(|| StoreError::Corrupt(format!("leaf tile key {key:?}")))
+        })
+    }
+
     /// The indexes of the stored Merkle nodes at `level` from index `from` on.
     pub fn node_indexes(
         &self,
@@ -371,6 +408,19 @@ impl StoreBatch {
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
         self.put(node_key(level, index).to_vec(), hash.to_vec());
+    }
+
+    pub fn put_leaf_tile(&mut self, index: u64, leaves: &[[u8; 32]]) {
+        assert_eq!(
+            leaves.len() as u64,
+            LEAF_TILE_LEAVES,
+            "only complete tiles are stored"
+        );
+        self.put(prefixed(LEAF_TILE, &index.to_be_bytes()), leaves.concat());
+    }
+
+    pub fn remove_leaf_tile(&mut self, index: u64) {
+        self.remove(prefixed(LEAF_TILE, &index.to_be_bytes()));
     }
 
     pub fn remove_node(&mut self, level: u8, index: u64) {

@@ -27,6 +27,8 @@ fn appends_store_one_node_per_complete_subtree_at_level_4_and_up() {
     assert_eq!(node_count(dir.path()), 18 + 9 + 4 + 2 + 1);
     let expected: u64 = (STORED_MIN_LEVEL..64).map(|l| 300u64 >> l).sum();
     assert_eq!(node_count(dir.path()) as u64, expected);
+    // And one leaf tile per 16 events: 18.
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 18);
 }
 
 #[test]
@@ -210,6 +212,7 @@ fn nodes_written_beyond_the_head_by_an_interrupted_batch_are_discarded_on_open()
         0,
         "5 events complete no stored subtree"
     );
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 0);
     assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"e").count()), 5);
 
     ledger = Ledger::open(dir.path()).unwrap();

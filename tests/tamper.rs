@@ -231,6 +231,33 @@ fn a_deleted_stored_node_is_caught() {
 }
 
 #[test]
+fn a_changed_or_deleted_leaf_tile_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let mut tile = db.get(tile_key(3)).unwrap().unwrap().to_vec();
+        tile[100] ^= 1;
+        db.insert(tile_key(3), tile).unwrap();
+    });
+    let changed = fault(dir.path());
+    assert_eq!(
+        changed,
+        AuditFault::StoredTile {
+            index: 3,
+            present: true
+        }
+    );
+    assert_eq!(changed.first_bad_seq(), Some(Seq(49)));
+    with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
+    assert_eq!(
+        fault(dir.path()),
+        AuditFault::StoredTile {
+            index: 1,
+            present: false
+        }
+    );
+}
+
+#[test]
 fn a_changed_stored_checkpoint_is_caught() {
     let dir = sample();
     with_sled(dir.path(), |db| {

@@ -172,7 +172,7 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         return Ok(out);
     }
     let mut text = format!(
-        "ok: {} events verified; head seq {} {}\nok: Merkle root {} ({} stored nodes compared)\nok: {} signed checkpoint(s) match the log\n",
+        "ok: {} events verified; head seq {} {}\nok: Merkle root {} ({} stored nodes and leaf tiles compared)\nok: {} signed checkpoint(s) match the log\n",
         report.checked,
         report.head.size,
         report.head.hash,

@@ -13,7 +13,7 @@ use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
 use crate::domain::Seq;
 use crate::keys::{KeyError, SigningKeyFile};
 use crate::merkle::{self, Blake3Hasher, Digest, NodeSource, ProofError, TreeHasher};
-use crate::store::{StoreBatch, StoredEvent};
+use crate::store::{StoreBatch, StoredEvent, LEAF_TILE_LEAVES};
 
 /// A checkpoint and the signed note it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,34 @@ pub struct SignedCheckpoint {
 impl NodeSource for Ledger {
     type Error = LedgerError;
 
+    /// From the stored leaf tile when the range lies in a complete one (one read instead
+    /// of up to 16 event values), else from the events.
     fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
+        let tile = range.start / LEAF_TILE_LEAVES;
+        let tile_start = tile * LEAF_TILE_LEAVES;
+        let tile_end = tile_start + LEAF_TILE_LEAVES;
+        if range.end > tile_end || tile_end > self.head.size {
+            return self.leaf_hashes_from_events(range);
+        }
+        let leaves = self
+            .store
+            .leaf_tile(tile)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf tile {tile} is missing")))?;
+        let (lo, hi) = (range.start - tile_start, range.end - tile_start);
+        Ok(leaves[lo as usize..hi as usize].to_vec())
+    }
+
+    fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
+        self.store
+            .node(level, index)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("Merkle node {level}/{index} is missing")))
+    }
+}
+
+impl Ledger {
+    /// Leaf hashes computed from the events themselves: for the incomplete tile at the
+    /// head, which has no stored tile yet.
+    fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         let mut leaves = Vec::with_capacity((range.end - range.start) as usize);
         let mut expected = Seq(range.start + 1);
         for item in self.store.event_hashes(expected..=Seq(range.end)) {
@@ -42,12 +69,6 @@ impl NodeSource for Ledger {
             expected = seq.next();
         }
         Ok(leaves)
-    }
-
-    fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
-        self.store
-            .node(level, index)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("Merkle node {level}/{index} is missing")))
     }
 }
 

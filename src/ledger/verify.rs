@@ -2,17 +2,18 @@
 //! everything the ledger claims about it: the head, the Merkle frontier, every stored
 //! Merkle node, and every signed checkpoint.
 //!
-//! Every stored node is compared, not only those on the right edge: the scan has just
-//! computed each one, so the comparison costs one read per 8 events (a few percent of the
-//! scan), and a wrong node anywhere would make honest proofs fail for an auditor.
+//! Every stored node and leaf tile is compared, not only those on the right edge: the scan
+//! has just computed each one, so the comparison costs one read per 8 events and one per
+//! 16 (a few percent of the scan), and a wrong one anywhere would make honest proofs fail
+//! for an auditor.
 
 use super::{Ledger, LedgerError, VerifyReport};
 use crate::audit::{AuditFault, LogAudit};
 use crate::chain::ChainFault;
 use crate::checkpoint::Checkpoint;
-use crate::domain::Seq;
-use crate::merkle::{Blake3Hasher, TreeHasher};
-use crate::store::StoreError;
+use crate::domain::{EventHash, Seq};
+use crate::merkle::{Blake3Hasher, Digest, TreeHasher};
+use crate::store::{StoreError, LEAF_TILE_LEAVES};
 
 impl Ledger {
     /// Recomputes the chain and the Merkle tree from genesis and compares them with the
@@ -49,9 +50,9 @@ impl Ledger {
             }
         }
         let mut audit = LogAudit::new(checkpoints);
-        report.fault = self
-            .scan(&mut audit, &mut report.nodes, &mut progress)?
-            .err();
+        let mut compared = Compared::default();
+        report.fault = self.scan(&mut audit, &mut compared, &mut progress)?.err();
+        report.nodes = compared.nodes;
         if report.fault.is_none() {
             let head = (self.head.size, self.head.hash, self.root());
             report.fault = audit.finish(Some(head)).err();
@@ -68,7 +69,7 @@ impl Ledger {
     fn scan(
         &self,
         audit: &mut LogAudit,
-        nodes: &mut u64,
+        compared: &mut Compared,
         progress: &mut impl FnMut(u64),
     ) -> Result<Result<(), AuditFault>, LedgerError> {
         for item in self.store.events(Seq::FIRST..=Seq(u64::MAX)) {
@@ -89,7 +90,7 @@ impl Ledger {
                     Err(StoreError::Corrupt(_)) => None,
                     Err(other) => return Err(other.into()),
                 };
-                *nodes += 1;
+                compared.nodes += 1;
                 if found != Some(node.hash) {
                     return Ok(Err(AuditFault::StoredNode {
                         level: node.level,
@@ -99,10 +100,48 @@ impl Ledger {
                     }));
                 }
             }
+            if let Err(fault) = self.compare_tile(compared, seq, &stored.hash)? {
+                return Ok(Err(fault));
+            }
             progress(seq.0);
         }
         Ok(Ok(()))
     }
+
+    /// Collects leaf hashes and compares each completed tile with the stored one.
+    fn compare_tile(
+        &self,
+        compared: &mut Compared,
+        seq: Seq,
+        hash: &EventHash,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        compared.tile.push(Blake3Hasher.hash_leaf(&hash.0));
+        if (compared.tile.len() as u64) < LEAF_TILE_LEAVES {
+            return Ok(Ok(()));
+        }
+        let index = (seq.0 - 1) / LEAF_TILE_LEAVES;
+        let stored = match self.store.leaf_tile(index) {
+            Ok(stored) => stored,
+            Err(StoreError::Corrupt(_)) => Some(Vec::new()),
+            Err(other) => return Err(other.into()),
+        };
+        let tile = std::mem::take(&mut compared.tile);
+        compared.nodes += 1;
+        Ok(match stored {
+            Some(stored) if stored == tile => Ok(()),
+            other => Err(AuditFault::StoredTile {
+                index,
+                present: other.is_some(),
+            }),
+        })
+    }
+}
+
+/// Stored tree entries compared so far, and the leaf hashes of the tile being filled.
+#[derive(Default)]
+struct Compared {
+    nodes: u64,
+    tile: Vec<Digest>,
 }
 
 /// An event value the store cannot even split into hash and record.

@@ -100,6 +100,10 @@ pub fn node_key(level: u8, index: u64) -> Vec<u8> {
     [&[b'n', level][..], &index.to_be_bytes()].concat()
 }
 
+pub fn tile_key(index: u64) -> Vec<u8> {
+    [&[b'l'][..], &index.to_be_bytes()].concat()
+}
+
 pub fn checkpoint_key(size: u64) -> Vec<u8> {
     [&[b'c'][..], &size.to_be_bytes()].concat()
 }
@@ -151,6 +155,7 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
     let size = db.scan_prefix(b"e").count() as u64;
     let mut prev = EventHash::GENESIS;
     let mut frontier = Frontier::new();
+    let mut tile = Vec::new();
     for seq in 1..=size {
         let (stored, record) = read_event(db, seq);
         let hash = if seq >= from {
@@ -160,11 +165,23 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
         } else {
             stored
         };
-        for node in frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0)) {
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        for node in frontier.append(&Blake3Hasher, leaf) {
             db.insert(node_key(node.level, node.index), &node.hash[..])
                 .unwrap();
         }
+        tile.extend_from_slice(&leaf);
+        if seq % 16 == 0 {
+            db.insert(tile_key((seq - 1) / 16), std::mem::take(&mut tile))
+                .unwrap();
+        }
         prev = hash;
+    }
+    for item in db.scan_prefix(b"l") {
+        let (key, _) = item.unwrap();
+        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * 16 > size {
+            db.remove(key).unwrap();
+        }
     }
     // Nodes past the new size (a truncated log) are removed as the crash clean-up would.
     for item in db.scan_prefix(b"n") {
