@@ -38,6 +38,27 @@ pub const MAX_PERSONS: u32 = 10_000;
 /// References the ledger derives itself start with these prefixes; clerks may not use them.
 pub const ENROLL_REFERENCE_PREFIX: &str = "enroll:";
 pub const REVERSAL_REFERENCE_PREFIX: &str = "reversal:";
+/// A rate's reference: `rate:<program>:<category>:<valid_from>` (FORMAT.md §1.2).
+pub const RATE_REFERENCE_PREFIX: &str = "rate:";
+/// A monthly allowance disbursement's reference: `ALW-<YYYYMM>-<household>`. Upper case and
+/// without a colon because it travels to the bank in the payment file.
+pub const ALLOWANCE_REFERENCE_PREFIX: &str = "ALW-";
+/// A reconciliation's reference: `reconcile:<statement hash>:<period>:<report hash>`.
+pub const RECONCILE_REFERENCE_PREFIX: &str = "reconcile:";
+
+/// Every derived prefix: a clerk's reference may start with none of them.
+pub const RESERVED_REFERENCE_PREFIXES: [&str; 5] = [
+    ENROLL_REFERENCE_PREFIX,
+    REVERSAL_REFERENCE_PREFIX,
+    RATE_REFERENCE_PREFIX,
+    ALLOWANCE_REFERENCE_PREFIX,
+    RECONCILE_REFERENCE_PREFIX,
+];
+
+/// Hex digits of a blake3 hash that a reconciliation reference carries: 64 bits each for
+/// the statement and the report keep the reference within [`MAX_REFERENCE_CHARS`] and make
+/// an accidental clash between two different runs negligible.
+pub const RECONCILE_REFERENCE_HEX_CHARS: usize = 16;
 
 /// Why a single value was refused. The import layer adds the file, line and field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,12 +213,58 @@ impl Reference {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return invalid(format!("{text:?} contains spaces or control characters"));
         }
-        for prefix in [ENROLL_REFERENCE_PREFIX, REVERSAL_REFERENCE_PREFIX] {
+        for prefix in RESERVED_REFERENCE_PREFIXES {
             if text.starts_with(prefix) {
                 return invalid(format!("{text:?}: the prefix {prefix:?} is reserved"));
             }
         }
         Ok(Reference(text.to_owned()))
+    }
+
+    /// The reference of a payment to reverse: a clerk's reference, or a derived payment
+    /// reference (an allowance disbursement), which a clerk may name but never create.
+    pub fn parse_payment_target(text: &str) -> Result<Reference, ValueError> {
+        match text.strip_prefix(ALLOWANCE_REFERENCE_PREFIX) {
+            Some(rest) => {
+                Reference::parse(&format!("X{rest}"))?;
+                Ok(Reference(text.to_owned()))
+            }
+            None => Reference::parse(text),
+        }
+    }
+
+    /// The reference of a rate: unique per program, category and first valid day, so a
+    /// re-imported rates file is recognised row by row.
+    pub fn for_rate(program: &ProgramCode, category: Category, valid_from: NaiveDate) -> Reference {
+        Reference(format!(
+            "{RATE_REFERENCE_PREFIX}{program}:{}:{valid_from}",
+            category.code()
+        ))
+    }
+
+    /// The reference of a household's support allowance for a month: re-running the month
+    /// finds it and appends nothing.
+    pub fn for_allowance(month: Month, household: &HouseholdId) -> Reference {
+        Reference(format!(
+            "{ALLOWANCE_REFERENCE_PREFIX}{}-{household}",
+            month.compact()
+        ))
+    }
+
+    /// The reference of a reconciliation: the same statement, period and findings give the
+    /// same reference, so repeating an identical run records nothing new.
+    pub fn for_reconciliation(
+        statement_hash: &[u8; 32],
+        period: Option<Month>,
+        report_hash: &[u8; 32],
+    ) -> Reference {
+        let short = |h: &[u8; 32]| hex::encode(&h[..RECONCILE_REFERENCE_HEX_CHARS / 2]);
+        let period = period.map_or_else(|| ALL_PERIODS.to_string(), |m| m.to_string());
+        Reference(format!(
+            "{RECONCILE_REFERENCE_PREFIX}{}:{period}:{}",
+            short(statement_hash),
+            short(report_hash)
+        ))
     }
 
     /// The reference of a household's enrollment event.
@@ -470,6 +537,8 @@ pub enum Command {
     Allocate(Allocation),
     Pay(Payment),
     Reverse(ReversalRequest),
+    SetRate(Rate),
+    RecordReconciliation(ReconciliationSummary),
 }
 
 impl Command {
@@ -480,8 +549,143 @@ impl Command {
             Command::Allocate(a) => a.reference.clone(),
             Command::Pay(p) => p.reference.clone(),
             Command::Reverse(r) => Reference::for_reversal(&r.target),
+            Command::SetRate(r) => Reference::for_rate(&r.program, r.category, r.valid_from),
+            Command::RecordReconciliation(r) => {
+                Reference::for_reconciliation(&r.statement_hash, r.period, &r.report_hash)
+            }
         }
     }
+}
+
+/// The period text of a reconciliation that covers every month.
+pub const ALL_PERIODS: &str = "all";
+
+/// A calendar month, `YYYY-MM`: the unit of the allowance run and of reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    /// 1 (January) to 12 (December).
+    month: u32,
+}
+
+impl Month {
+    /// Parses `YYYY-MM` strictly (four-digit year, two-digit month).
+    pub fn parse(text: &str) -> Result<Month, ValueError> {
+        let bytes = text.as_bytes();
+        let shape_ok = bytes.len() == 7
+            && bytes[4] == b'-'
+            && bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || b.is_ascii_digit());
+        let parsed = shape_ok
+            .then(|| Some((text[..4].parse().ok()?, text[5..].parse().ok()?)))
+            .flatten();
+        match parsed {
+            Some((year, month)) if (1..=12).contains(&month) && year >= 1970 => {
+                Ok(Month { year, month })
+            }
+            _ => invalid(format!("{text:?} is not a month YYYY-MM")),
+        }
+    }
+
+    /// The month a date falls in.
+    pub fn of(date: NaiveDate) -> Month {
+        Month {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month has a first day")
+    }
+
+    pub fn last_day(self) -> NaiveDate {
+        self.next()
+            .first_day()
+            .pred_opt()
+            .expect("the day before a first of the month exists")
+    }
+
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// Whether a stored day number falls in this month.
+    pub fn contains_days(self, days: i32) -> bool {
+        (date_to_days(self.first_day())..=date_to_days(self.last_day())).contains(&days)
+    }
+
+    /// `YYYYMM`, for references.
+    pub fn compact(self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// An amount per member per month that a program pays households of a category, for a
+/// period. An open end (`valid_to: None`) lasts until the next rate of the same program
+/// and category starts (rates.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    pub program: ProgramCode,
+    pub category: Category,
+    pub per_member: Money,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// How many differences of each kind a reconciliation found (FORMAT.md §5.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DifferenceCounts {
+    pub missing_in_bank: u64,
+    pub missing_in_ledger: u64,
+    pub amount_mismatch: u64,
+    pub duplicate_in_bank: u64,
+    pub reversed_but_paid: u64,
+}
+
+impl DifferenceCounts {
+    pub fn total(&self) -> u64 {
+        self.missing_in_bank
+            + self.missing_in_ledger
+            + self.amount_mismatch
+            + self.duplicate_in_bank
+            + self.reversed_but_paid
+    }
+}
+
+/// What a reconciliation found, as the ledger records it: which statement, which period,
+/// the counts, and a hash of the full report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconciliationSummary {
+    /// blake3 of the statement file's bytes.
+    pub statement_hash: [u8; 32],
+    /// The month the ledger side was limited to; `None` for every month.
+    pub period: Option<Month>,
+    /// Data rows in the statement (the header not counted).
+    pub bank_rows: u64,
+    pub matched_count: u64,
+    pub matched: Money,
+    pub differences: DifferenceCounts,
+    /// blake3 of the report's canonical JSON (FORMAT.md §5.5).
+    pub report_hash: [u8; 32],
 }
 
 #[cfg(test)]
@@ -534,6 +738,63 @@ mod tests {
         assert!(Reference::parse("enroll:X").is_err());
         assert!(Reference::parse("has space").is_err());
         assert!(Reference::parse(&"r".repeat(65)).is_err());
+        for reserved in ["rate:x", "ALW-201807-PL-1", "reconcile:ab"] {
+            assert!(Reference::parse(reserved).is_err(), "{reserved}");
+        }
+        assert!(Reference::parse_payment_target("ALW-201807-PL-1").is_ok());
+        assert!(Reference::parse_payment_target("ALW-2018 07").is_err());
+        assert!(Reference::parse_payment_target("rate:x").is_err());
+        assert!(Reference::parse_payment_target("BANK-1").is_ok());
+    }
+
+    #[test]
+    fn derived_references_fit_the_limit() {
+        let longest = HouseholdId::parse(&"H".repeat(MAX_HOUSEHOLD_ID_CHARS)).unwrap();
+        let month = Month::parse("2018-07").unwrap();
+        let alw = Reference::for_allowance(month, &longest);
+        assert!(alw.as_str().starts_with("ALW-201807-HHH"));
+        assert!(alw.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+        let rec = Reference::for_reconciliation(&[0xab; 32], Some(month), &[0x01; 32]);
+        assert_eq!(
+            rec.as_str(),
+            "reconcile:abababababababab:2018-07:0101010101010101"
+        );
+        let program = ProgramCode::parse("housekeeping_service").unwrap();
+        let rate = Reference::for_rate(
+            &program,
+            Category::Disabled,
+            parse_date("2018-07-01").unwrap(),
+        );
+        assert_eq!(
+            rate.as_str(),
+            "rate:housekeeping_service:disabled:2018-07-01"
+        );
+        assert!(rate.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+    }
+
+    #[test]
+    fn months_parse_strictly_and_know_their_days() {
+        let m = Month::parse("2016-02").unwrap();
+        assert_eq!(m.first_day(), parse_date("2016-02-01").unwrap());
+        assert_eq!(m.last_day(), parse_date("2016-02-29").unwrap());
+        assert_eq!(
+            Month::parse("2018-12").unwrap().next().to_string(),
+            "2019-01"
+        );
+        assert_eq!(m.compact(), "201602");
+        assert!(m.contains_days(date_to_days(parse_date("2016-02-29").unwrap())));
+        assert!(!m.contains_days(date_to_days(parse_date("2016-03-01").unwrap())));
+        for bad in [
+            "2018-13",
+            "2018-00",
+            "2018-7",
+            "18-07",
+            "2018/07",
+            "+018-07",
+            "2018-07-01",
+        ] {
+            assert!(Month::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

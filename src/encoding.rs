@@ -67,6 +67,8 @@ pub enum Body {
     CondolencePayment(PaymentV1),
     InKindBenefit(PaymentV1),
     Reversal(ReversalV1),
+    RateSet(RateV1),
+    Reconciliation(ReconciliationV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +114,41 @@ pub struct ReversalV1 {
     pub reason: String,
 }
 
+/// A rate of the rates table (index 7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateV1 {
+    pub program: String,
+    /// As in [`EnrolledV1::category`].
+    pub category: u8,
+    /// Per member per month.
+    pub per_member_fen: i64,
+    /// First valid day, days since 1970-01-01.
+    pub valid_from: i32,
+    /// Last valid day (inclusive); `None` is open: until the next rate of the same program
+    /// and category starts.
+    pub valid_to: Option<i32>,
+}
+
+/// What a reconciliation found (index 8). It ran against the ledger as it was just before
+/// this event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationV1 {
+    /// blake3 of the statement file's bytes.
+    pub statement_hash: [u8; 32],
+    /// `YYYY-MM`, or empty when the ledger side was not limited to a month.
+    pub period: String,
+    pub bank_rows: u64,
+    pub matched_count: u64,
+    pub matched_fen: i64,
+    pub missing_in_bank: u64,
+    pub missing_in_ledger: u64,
+    pub amount_mismatch: u64,
+    pub duplicate_in_bank: u64,
+    pub reversed_but_paid: u64,
+    /// blake3 of the report's canonical JSON.
+    pub report_hash: [u8; 32],
+}
+
 impl Body {
     /// The event type's name as the CLI, the export and the import speak it.
     pub fn type_name(&self) -> &'static str {
@@ -119,6 +156,8 @@ impl Body {
             Body::HouseholdEnrolled(_) => "household_enrolled",
             Body::FundAllocation(_) => "fund_allocation",
             Body::Reversal(_) => "reversal",
+            Body::RateSet(_) => "rate_set",
+            Body::Reconciliation(_) => "reconciliation",
             other => other.payment().map_or("unknown", |(kind, _)| kind.code()),
         }
     }
@@ -147,7 +186,7 @@ impl Body {
     pub fn household(&self) -> Option<&str> {
         match self {
             Body::HouseholdEnrolled(e) => Some(&e.household),
-            Body::FundAllocation(_) => None,
+            Body::FundAllocation(_) | Body::RateSet(_) | Body::Reconciliation(_) => None,
             Body::Reversal(r) => Some(&r.household),
             other => other.payment().map(|(_, p)| p.household.as_str()),
         }
@@ -156,17 +195,23 @@ impl Body {
     /// The program an event concerns, if any.
     pub fn program(&self) -> Option<&str> {
         match self {
-            Body::HouseholdEnrolled(_) => None,
+            Body::HouseholdEnrolled(_) | Body::Reconciliation(_) => None,
             Body::FundAllocation(a) => Some(&a.program),
+            Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
             other => other.payment().map(|(_, p)| p.program.as_str()),
         }
     }
 
-    /// The value date, in days since 1970-01-01.
+    /// The value date, in days since 1970-01-01: a rate's first valid day; for a
+    /// reconciliation, its period's first day (0 when it covered every month).
     pub fn value_date(&self) -> i32 {
         match self {
             Body::HouseholdEnrolled(e) => e.enrolled_on,
+            Body::RateSet(r) => r.valid_from,
+            Body::Reconciliation(r) => {
+                crate::domain::Month::parse(&r.period).map_or(0, |m| date_to_days(m.first_day()))
+            }
             Body::FundAllocation(a) => a.value_date,
             Body::Reversal(r) => r.value_date,
             other => other.payment().map_or(0, |(_, p)| p.value_date),
@@ -178,6 +223,15 @@ pub fn category_code(category: Category) -> u8 {
     match category {
         Category::Bereaved => 0,
         Category::Disabled => 1,
+    }
+}
+
+/// A stored category code back to the category.
+pub fn stored_category(code: u8) -> Result<Category, DecodeError> {
+    match code {
+        0 => Ok(Category::Bereaved),
+        1 => Ok(Category::Disabled),
+        other => Err(DecodeError::InvalidValue(format!("category {other}"))),
     }
 }
 
@@ -196,11 +250,7 @@ impl EnrolledV1 {
     /// Back to the domain type; stored records were checked on append, so a failure here
     /// means the record is corrupt.
     pub fn to_domain(&self) -> Result<Enrollment, DecodeError> {
-        let category = match self.category {
-            0 => Category::Bereaved,
-            1 => Category::Disabled,
-            other => return Err(DecodeError::InvalidValue(format!("category {other}"))),
-        };
+        let category = stored_category(self.category)?;
         Ok(Enrollment {
             household: HouseholdId::parse(&self.household)
                 .map_err(|e| DecodeError::InvalidValue(e.0))?,
@@ -306,5 +356,84 @@ mod tests {
         bytes.truncate(bytes.len() - 3);
         assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
         assert_eq!(peek_seq(&encode(&record)), Some(Seq(1)));
+    }
+
+    /// The byte layouts of the two variants added after `Reversal` (FORMAT.md §1.3).
+    #[test]
+    fn rate_and_reconciliation_layouts_are_exact() {
+        let rate = |valid_to| RecordV1 {
+            seq: 9,
+            recorded_at_us: 0,
+            actor: "a".into(),
+            reference: "r".into(),
+            body: Body::RateSet(RateV1 {
+                program: "micro_wish".into(),
+                category: 1,
+                per_member_fen: 34_000,
+                valid_from: 17_713,
+                valid_to,
+            }),
+        };
+        let head = concat!(
+            "01",
+            "0900000000000000",
+            "0000000000000000",
+            "0100000000000000",
+            "61",
+            "0100000000000000",
+            "72",
+        );
+        let rate_fields = concat!(
+            "07000000",
+            "0a00000000000000",
+            "6d6963726f5f77697368",
+            "01",
+            "d084000000000000",
+            "31450000",
+        );
+        let open = encode(&rate(None));
+        assert_eq!(hex::encode(&open), format!("{head}{rate_fields}00"));
+        let closed = encode(&rate(Some(17_896)));
+        assert_eq!(
+            hex::encode(&closed),
+            format!("{head}{rate_fields}01e8450000")
+        );
+        assert_eq!(decode(&closed), Ok(rate(Some(17_896))));
+
+        let reconciliation = RecordV1 {
+            body: Body::Reconciliation(ReconciliationV1 {
+                statement_hash: [0xaa; 32],
+                period: "2018-07".into(),
+                bank_rows: 3,
+                matched_count: 2,
+                matched_fen: 68_000,
+                missing_in_bank: 1,
+                missing_in_ledger: 0,
+                amount_mismatch: 0,
+                duplicate_in_bank: 1,
+                reversed_but_paid: 0,
+                report_hash: [0xbb; 32],
+            }),
+            ..rate(None)
+        };
+        let expected = format!(
+            "{head}08000000{}{}{}{}",
+            "aa".repeat(32),
+            "0700000000000000323031382d3037",
+            concat!(
+                "0300000000000000",
+                "0200000000000000",
+                "a009010000000000",
+                "0100000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "0100000000000000",
+                "0000000000000000",
+            ),
+            "bb".repeat(32),
+        );
+        let bytes = encode(&reconciliation);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(decode(&bytes), Ok(reconciliation));
     }
 }

@@ -1,4 +1,4 @@
-//! The export bundle (FORMAT.md §8): every event up to the latest signed checkpoint as
+//! The export bundle (FORMAT.md §9): every event up to the latest signed checkpoint as
 //! JSON lines, that checkpoint, the public key and instructions; and its offline verifier.
 //!
 //! The verifier streams `events.jsonl` one bounded line at a time, so its memory does not

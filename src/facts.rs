@@ -21,75 +21,82 @@ pub enum FactError {
     Target { seq: Seq, reason: String },
 }
 
-/// The fact an event contributes, or `None` for events no read model counts.
+/// The fact an event contributes, or `None` for events no read model counts. Takes the
+/// record by value: a replay maps every event, and moving its strings into the fact
+/// saves copying them.
 pub fn fact_of(
     seq: Seq,
-    record: &RecordV1,
+    record: RecordV1,
     targets: &dyn TargetDates,
 ) -> Result<Option<proj::Fact>, FactError> {
     let date = |days: i32| date_of(days).map_err(|source| FactError::Decode { seq, source });
-    let fact = match &record.body {
-        Body::HouseholdEnrolled(e) => proj::Fact::HouseholdEnrolled {
-            household: e.household.clone(),
-            subdistrict: e.subdistrict.clone(),
-            community: e.community.clone(),
-            category: e
+    let (kind, p) = match record.body {
+        Body::HouseholdEnrolled(e) => {
+            let category = e
                 .to_domain()
                 .map_err(|source| FactError::Decode { seq, source })?
                 .category
-                .code()
-                .to_string(),
-            members: e.members,
-            enrolled_on: date(e.enrolled_on)?,
-        },
-        Body::FundAllocation(a) => proj::Fact::Allocated {
-            program: a.program.clone(),
-            amount_fen: a.amount_fen,
-            date: date(a.value_date)?,
-            source: a.source.clone(),
-        },
+                .code();
+            return Ok(Some(proj::Fact::HouseholdEnrolled {
+                enrolled_on: date(e.enrolled_on)?,
+                household: e.household,
+                subdistrict: e.subdistrict,
+                community: e.community,
+                category: category.to_string(),
+                members: e.members,
+            }));
+        }
+        Body::FundAllocation(a) => {
+            return Ok(Some(proj::Fact::Allocated {
+                program: a.program,
+                amount_fen: a.amount_fen,
+                date: date(a.value_date)?,
+                source: a.source,
+            }));
+        }
         Body::Reversal(r) => {
             let target_days = targets
                 .value_date(Seq(r.target_seq))
                 .map_err(|reason| FactError::Target { seq, reason })?;
-            proj::Fact::Reversed {
+            return Ok(Some(proj::Fact::Reversed {
                 target_seq: r.target_seq,
-                household: r.household.clone(),
-                program: r.program.clone(),
+                household: r.household,
+                program: r.program,
                 amount_fen: r.amount_fen,
                 persons: r.persons,
                 target_date: date(target_days)?,
                 date: date(r.value_date)?,
-                reason: r.reason.clone(),
-            }
+                reason: r.reason,
+            }));
         }
-        other => match other.payment() {
-            Some((kind, p)) => proj::Fact::Paid {
-                kind: payment_kind(kind),
-                household: p.household.clone(),
-                program: p.program.clone(),
-                amount_fen: p.amount_fen,
-                persons: p.persons,
-                date: date(p.value_date)?,
-                reference: record.reference.clone(),
-            },
-            None => return Ok(None),
-        },
+        Body::Disbursement(p) => (PaymentKind::Disbursement, p),
+        Body::InsurancePurchase(p) => (PaymentKind::InsurancePurchase, p),
+        Body::CondolencePayment(p) => (PaymentKind::CondolencePayment, p),
+        Body::InKindBenefit(p) => (PaymentKind::InKindBenefit, p),
+        // Rates and reconciliation runs move no money: no read model counts them.
+        Body::RateSet(_) | Body::Reconciliation(_) => return Ok(None),
     };
-    Ok(Some(fact))
+    Ok(Some(proj::Fact::Paid {
+        kind: payment_kind(kind),
+        date: date(p.value_date)?,
+        household: p.household,
+        program: p.program,
+        amount_fen: p.amount_fen,
+        persons: p.persons,
+        reference: record.reference,
+    }))
 }
 
-/// A household trail input: the fact plus the memo the clerk wrote.
-pub fn trail_input(fact: proj::Fact, record: &RecordV1) -> proj::TrailInput {
-    let memo = match &record.body {
+/// The free text the clerk attached to an event, for its trail entry.
+pub fn memo_of(record: &RecordV1) -> String {
+    match &record.body {
         Body::FundAllocation(a) => a.source.clone(),
         Body::Reversal(r) => r.reason.clone(),
         other => other
             .payment()
             .map(|(_, p)| p.memo.clone())
             .unwrap_or_default(),
-    };
-    proj::TrailInput { fact, memo }
+    }
 }
 
 pub fn payment_kind(kind: PaymentKind) -> proj::PaymentKind {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
-    PaymentKind, ProgramCode, Reference, ReversalRequest,
+    PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
 };
 use crate::ledger::{LedgerError, Row, RowSource};
 
@@ -42,11 +42,20 @@ pub const EVENT_COLUMNS: [&str; 8] = [
     "memo",
 ];
 
+pub const RATE_COLUMNS: [&str; 5] = [
+    "program",
+    "category",
+    "per_member",
+    "valid_from",
+    "valid_to",
+];
+
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
     Households,
     Events,
+    Rates,
 }
 
 impl ImportKind {
@@ -54,6 +63,7 @@ impl ImportKind {
         match self {
             ImportKind::Households => &HOUSEHOLD_COLUMNS,
             ImportKind::Events => &EVENT_COLUMNS,
+            ImportKind::Rates => &RATE_COLUMNS,
         }
     }
 }
@@ -245,6 +255,7 @@ fn parse_row(
         match kind {
             ImportKind::Households => parse_household(&fields),
             ImportKind::Events => parse_event(&fields),
+            ImportKind::Rates => parse_rate(&fields),
         }
     };
     Row { line, command }
@@ -318,7 +329,14 @@ fn parse_event(f: &Fields) -> FieldResult<Command> {
         "" => 1,
         text => parse_count("persons", text)?,
     };
-    let reference = field("reference", Reference::parse(f.get(k, "reference")?.trim()))?;
+    let reference = f.get(k, "reference")?.trim();
+    let reference = field(
+        "reference",
+        match row_type {
+            RowType::Reversal => Reference::parse_payment_target(reference),
+            _ => Reference::parse(reference),
+        },
+    )?;
     let memo = field("memo", check_text(f.get(k, "memo")?, false))?;
     match row_type {
         RowType::Allocation => {
@@ -371,4 +389,24 @@ fn required_household(text: &str) -> FieldResult<HouseholdId> {
         return Err(("household_id", "is required for this type".into()));
     }
     field("household_id", HouseholdId::parse(text))
+}
+
+/// A rates row; an empty `valid_to` leaves the rate open (rates.rs).
+fn parse_rate(f: &Fields) -> FieldResult<Command> {
+    let k = ImportKind::Rates;
+    let program = field("program", ProgramCode::parse(f.get(k, "program")?.trim()))?;
+    let category: Category = field("category", f.get(k, "category")?.trim().parse())?;
+    let per_member = field("per_member", Money::parse(f.get(k, "per_member")?))?;
+    let valid_from = field("valid_from", parse_date(f.get(k, "valid_from")?.trim()))?;
+    let valid_to = match f.get(k, "valid_to")?.trim() {
+        "" => None,
+        text => Some(field("valid_to", parse_date(text))?),
+    };
+    Ok(Command::SetRate(Rate {
+        program,
+        category,
+        per_member,
+        valid_from,
+        valid_to,
+    }))
 }

@@ -1,4 +1,4 @@
-//! The log's signing key file, `signing.key` in the ledger directory (FORMAT.md §6.4): made
+//! The log's signing key file, `signing.key` in the ledger directory (FORMAT.md §7.4): made
 //! once by `init`, read to sign checkpoints, never exported.
 //!
 //! The text is the signer key format of golang.org/x/mod/sumdb/note

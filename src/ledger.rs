@@ -15,8 +15,8 @@ pub use tlog::SignedCheckpoint;
 use crate::audit::AuditFault;
 use crate::chain::chain_hash;
 use crate::checkpoint::VerifierKey;
-use crate::domain::{Command, EventHash, Reference, Seq};
-use crate::encoding::{decode, encode, Body, DecodeError, RecordV1};
+use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
+use crate::encoding::{decode, encode, Body, DecodeError, RateV1, RecordV1};
 use crate::keys::{self, KeyError};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
 use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES};
@@ -551,6 +551,25 @@ impl Ledger {
             .filter(|seq| seq.0 <= self.head.size))
     }
 
+    /// Every committed rate (the events under `rate:` references), in reference order.
+    pub fn rates(&self) -> Result<Vec<RateV1>, LedgerError> {
+        let mut rates = Vec::new();
+        for (reference, seq) in self.store.references_with_prefix(RATE_REFERENCE_PREFIX)? {
+            if seq.0 > self.head.size {
+                continue;
+            }
+            match self.record(seq)?.body {
+                Body::RateSet(rate) => rates.push(rate),
+                _ => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "reference {reference} points at seq {seq}, which is not a rate"
+                    )))
+                }
+            }
+        }
+        Ok(rates)
+    }
+
     /// Committed events in seq order, decoded, within `range`.
     pub fn records(
         &self,
@@ -681,6 +700,10 @@ impl Committed for Ledger {
 
     fn body(&self, seq: Seq) -> Result<Body, String> {
         self.record(seq).map(|r| r.body).map_err(|e| e.to_string())
+    }
+
+    fn rates(&self) -> Result<Vec<RateV1>, String> {
+        Ledger::rates(self).map_err(|e| e.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
 pub mod audit;
+pub mod batch;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
@@ -17,8 +18,11 @@ pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;
+pub mod payment_index;
 pub mod proofs;
+pub mod rates;
 pub mod readside;
+pub mod reconcile;
 pub mod store;
 pub mod validate;
 pub mod view;

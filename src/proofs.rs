@@ -1,4 +1,4 @@
-//! Proof documents (FORMAT.md §7 and §9): one event's inclusion in a checkpoint, the
+//! Proof documents (FORMAT.md §8 and §10): one event's inclusion in a checkpoint, the
 //! consistency of two checkpoints, and one household's trail of events with proofs; their
 //! text and JSON forms, and their verification against a verifier key alone.
 //!

@@ -19,10 +19,14 @@ use crate::ledger::{Ledger, LedgerError};
 pub const SNAPSHOT_LAG_EVENTS: u64 = 10_000;
 
 /// Meta record holding the snapshot.
-const META_READ_MODELS: &str = "read_models";
+pub const META_READ_MODELS: &str = "read_models";
 
-/// First byte of the stored snapshot; a different one means "rebuild".
-const SNAPSHOT_VERSION: u8 = 1;
+/// First byte of the stored snapshot. A snapshot of another version (an older release's)
+/// is ignored and the models are rebuilt from genesis, then saved in this version: the
+/// snapshot is a cache, and a replay from the log is always correct.
+/// Version 2: name tables as name lists, household cells per program and month only, no
+/// totals cube (all coarser cells are derived from those when first queried).
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadSideError {
@@ -54,7 +58,7 @@ impl ReadSide {
     /// Loads the snapshot (if any), checks it against the log and catches up.
     pub fn open(ledger: &Ledger) -> Result<ReadSide, ReadSideError> {
         let models = match ledger.meta(META_READ_MODELS)? {
-            Some(bytes) => decode_snapshot(&bytes)?,
+            Some(bytes) => decode_snapshot(&bytes)?.unwrap_or_default(),
             None => ReadModels::new(),
         };
         let saved_seq = models.applied().map_or(0, |a| a.seq);
@@ -84,7 +88,7 @@ impl ReadSide {
         let mut applied = 0;
         for item in ledger.records(from, Seq(ledger.head().size)) {
             let (seq, hash, record) = item?;
-            match fact_of(seq, &record, ledger)? {
+            match fact_of(seq, record, ledger)? {
                 Some(fact) => self.models.apply(seq.0, hash.0, &fact)?,
                 None => self.models.skip(seq.0, hash.0)?,
             }
@@ -134,13 +138,15 @@ impl ReadSide {
     }
 }
 
-fn decode_snapshot(bytes: &[u8]) -> Result<ReadModels, ReadSideError> {
+/// The snapshot's models; `None` for a snapshot of an older version (replay instead).
+fn decode_snapshot(bytes: &[u8]) -> Result<Option<ReadModels>, ReadSideError> {
     match bytes.split_first() {
-        Some((&SNAPSHOT_VERSION, rest)) => {
-            bincode::deserialize(rest).map_err(|e| ReadSideError::Snapshot(e.to_string()))
-        }
+        Some((&SNAPSHOT_VERSION, rest)) => bincode::deserialize(rest)
+            .map(Some)
+            .map_err(|e| ReadSideError::Snapshot(e.to_string())),
+        Some((&version, _)) if version < SNAPSHOT_VERSION => Ok(None),
         Some((version, _)) => Err(ReadSideError::Snapshot(format!(
-            "unknown snapshot version {version} (run `fundtrail rebuild`)"
+            "unknown snapshot version {version}, newer than this program's {SNAPSHOT_VERSION}"
         ))),
         None => Err(ReadSideError::Snapshot("empty snapshot".into())),
     }

@@ -31,7 +31,7 @@ const CHECKPOINT: u8 = b'c';
 /// Length of an event hash at the front of an event value.
 const HASH_LEN: usize = 32;
 
-/// Leaf hashes in one stored leaf tile (FORMAT.md §5.3): the leaves under one subtree at
+/// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
 /// the lowest stored node level, so a proof reads one key instead of 16 event values.
 pub const LEAF_TILE_LEAVES: u64 = 16;
 
@@ -182,6 +182,20 @@ impl Store {
 
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
         self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
+    }
+
+    /// Every reference starting with `prefix`, in byte order, with its seq. Derived
+    /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate.
+    pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
+        self.db
+            .scan_prefix(prefixed(REFERENCE, prefix.as_bytes()))
+            .map(|item| {
+                let (key, value) = item?;
+                let reference = String::from_utf8(key[1..].to_vec())
+                    .map_err(|_| StoreError::Corrupt("reference key is not UTF-8".into()))?;
+                Ok((reference, seq_from_value(&value)?))
+            })
+            .collect()
     }
 
     pub fn household(&self, household: &str) -> Result<Option<Seq>, StoreError> {

@@ -5,14 +5,19 @@
 //! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
 //! path").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::domain::Command;
 use crate::domain::{
     date_to_days, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest, Seq,
     MAX_MEMBERS, MAX_PERSONS,
 };
-use crate::encoding::{encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1, ReversalV1};
+use crate::encoding::{
+    encode, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1,
+    ReversalV1,
+};
+use crate::rates::{check_new_rate, rate_v1};
 
 /// A command the rules refuse: which input field is wrong and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +59,10 @@ pub trait Committed {
     fn reference(&self, reference: &str) -> Result<Option<Seq>, String>;
     /// The body of a committed event.
     fn body(&self, seq: Seq) -> Result<Body, String>;
+    /// Every committed rate (read once per batch, when the first rate is planned).
+    fn rates(&self) -> Result<Vec<RateV1>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Money per program: what was allocated and what live payments have used.
@@ -78,22 +87,52 @@ pub struct HouseholdInfo {
     pub seq: Seq,
 }
 
-/// A reference planned in this batch: enough to detect a retry and to reverse a payment
-/// made earlier in the same batch, without keeping the batch's rows.
+/// An event planned in this batch: enough to detect a retry and to reverse a payment made
+/// earlier in the same batch. A batch may hold millions of rows, so this holds no text of
+/// its own: what validation keeps grows with households and references, never with a copy
+/// of the batch (at a million rows, keeping each payment's fields here took 500 MiB).
 #[derive(Debug, Clone)]
-struct PlannedRef {
-    seq: Seq,
+struct PlannedEvent {
     digest: [u8; 16],
-    payment: Option<PaymentV1>,
+    payment: Option<PaidFacts>,
+}
+
+/// What a reversal takes from the payment it names. Planned payments share their names
+/// through [`Planner::name`].
+#[derive(Debug, Clone)]
+struct PaidFacts {
+    household: Arc<str>,
+    program: Arc<str>,
+    amount_fen: i64,
+    persons: u32,
+}
+
+impl PaidFacts {
+    fn of(p: &PaymentV1) -> PaidFacts {
+        PaidFacts {
+            household: p.household.as_str().into(),
+            program: p.program.as_str().into(),
+            amount_fen: p.amount_fen,
+            persons: p.persons,
+        }
+    }
 }
 
 pub struct Planner<'a> {
     committed: &'a dyn Committed,
     households: &'a BTreeMap<String, HouseholdInfo>,
     new_households: BTreeMap<String, HouseholdInfo>,
-    new_refs: HashMap<String, PlannedRef>,
+    /// The seq of each reference planned in this batch.
+    new_refs: HashMap<Box<str>, Seq>,
+    /// One entry per event planned in this batch, the first at `first`.
+    planned: Vec<PlannedEvent>,
+    first: Seq,
+    /// The household ids and program codes of planned payments, each held once.
+    names: HashSet<Arc<str>>,
     budgets: Budgets,
     next: Seq,
+    /// Committed and planned rates, loaded when the batch first sets a rate.
+    rates: Option<Vec<RateV1>>,
 }
 
 impl<'a> Planner<'a> {
@@ -108,8 +147,12 @@ impl<'a> Planner<'a> {
             households,
             new_households: BTreeMap::new(),
             new_refs: HashMap::new(),
+            planned: Vec::new(),
+            first: next,
+            names: HashSet::new(),
             budgets: budgets.clone(),
             next,
+            rates: None,
         }
     }
 
@@ -134,20 +177,23 @@ impl<'a> Planner<'a> {
             Command::Allocate(a) => self.allocate(a)?,
             Command::Pay(p) => self.pay(p)?,
             Command::Reverse(r) => self.reverse(r)?,
+            Command::SetRate(r) => self.set_rate(rate_v1(r))?,
+            Command::RecordReconciliation(_) => content.clone(),
         };
         let seq = self.next;
         self.next = seq.next();
-        let payment = body.payment().map(|(_, p)| p.clone());
+        let payment = body.payment().map(|(_, p)| self.paid_facts(p));
         if let Body::HouseholdEnrolled(e) = &body {
             self.note_household(e, seq)?;
         }
         let digest = digest(&content);
-        let planned = PlannedRef {
-            seq,
-            digest,
-            payment,
-        };
-        self.new_refs.insert(reference.as_str().to_owned(), planned);
+        assert_eq!(
+            self.first.0 + self.planned.len() as u64,
+            seq.0,
+            "one planned event per seq handed out"
+        );
+        self.planned.push(PlannedEvent { digest, payment });
+        self.new_refs.insert(reference.as_str().into(), seq);
         Ok(Planned::Append {
             seq,
             reference,
@@ -157,8 +203,8 @@ impl<'a> Planner<'a> {
 
     /// The seq already holding this reference, if its content is the same; a conflict if not.
     fn existing(&self, reference: &Reference, content: &Body) -> Result<Option<Seq>, PlanError> {
-        let (seq, found) = if let Some(p) = self.new_refs.get(reference.as_str()) {
-            (p.seq, p.digest)
+        let (seq, found) = if let Some((seq, p)) = self.planned(reference.as_str()) {
+            (seq, p.digest)
         } else if let Some(seq) = self.committed_ref(reference.as_str())? {
             let body = self.committed_body(seq)?;
             (seq, digest(&normalized(body)))
@@ -181,6 +227,13 @@ impl<'a> Planner<'a> {
                 format!(
                     "payment {} is already reversed (seq {seq})",
                     r.target_reference
+                ),
+            ),
+            Body::RateSet(_) => reject(
+                "valid_from",
+                format!(
+                    "{reference} is already recorded (seq {seq}) with other values; recorded \
+                     rates never change: add a rate with a later valid_from instead"
                 ),
             ),
             _ => reject(
@@ -207,7 +260,24 @@ impl<'a> Planner<'a> {
                 value_date: date_to_days(r.date),
                 reason: r.reason.clone(),
             }),
+            Command::SetRate(r) => Body::RateSet(rate_v1(r)),
+            Command::RecordReconciliation(r) => Body::Reconciliation(reconciliation_v1(r)),
         })
+    }
+
+    /// A rate must not overlap another of its program and category (rates.rs).
+    fn set_rate(&mut self, rate: RateV1) -> Result<Body, PlanError> {
+        let rates = match self.rates.take() {
+            Some(rates) => rates,
+            None => self.committed.rates().map_err(PlanError::Lookup)?,
+        };
+        let checked = check_new_rate(&rates, &rate);
+        let rates = self.rates.insert(rates);
+        if let Err(e) = checked {
+            return reject(e.field(), e.to_string());
+        }
+        rates.push(rate.clone());
+        Ok(Body::RateSet(rate))
     }
 
     fn enroll(&mut self, e: &Enrollment) -> Result<Body, PlanError> {
@@ -304,7 +374,7 @@ impl<'a> Planner<'a> {
 
     fn reverse(&mut self, r: &ReversalRequest) -> Result<Body, PlanError> {
         let (target_seq, target) = self.live_payment(&r.target)?;
-        if target.household != r.household.as_str() {
+        if *target.household != *r.household.as_str() {
             return reject(
                 "household_id",
                 format!(
@@ -314,7 +384,7 @@ impl<'a> Planner<'a> {
             );
         }
         if let Some(program) = &r.program {
-            if program.as_str() != target.program {
+            if program.as_str() != &*target.program {
                 return reject(
                     "program",
                     format!(
@@ -337,13 +407,13 @@ impl<'a> Planner<'a> {
         if r.reason.trim().is_empty() {
             return reject("memo", "a reversal needs a reason");
         }
-        let budget = self.budgets.entry(target.program.clone()).or_default();
+        let budget = self.budgets.entry(target.program.to_string()).or_default();
         budget.disbursed_fen -= target.amount_fen;
         Ok(Body::Reversal(ReversalV1 {
             target_seq: target_seq.0,
             target_reference: r.target.to_string(),
-            household: target.household,
-            program: target.program,
+            household: target.household.to_string(),
+            program: target.program.to_string(),
             amount_fen: target.amount_fen,
             persons: target.persons,
             value_date: date_to_days(r.date),
@@ -352,12 +422,12 @@ impl<'a> Planner<'a> {
     }
 
     /// The payment a reversal names: it must exist, be a payment, and not be reversed yet.
-    fn live_payment(&self, target: &Reference) -> Result<(Seq, PaymentV1), PlanError> {
-        let found = if let Some(p) = self.new_refs.get(target.as_str()) {
-            Some((p.seq, p.payment.clone()))
+    fn live_payment(&self, target: &Reference) -> Result<(Seq, PaidFacts), PlanError> {
+        let found = if let Some((seq, p)) = self.planned(target.as_str()) {
+            Some((seq, p.payment.clone()))
         } else if let Some(seq) = self.committed_ref(target.as_str())? {
             let body = self.committed_body(seq)?;
-            Some((seq, body.payment().map(|(_, p)| p.clone())))
+            Some((seq, body.payment().map(|(_, p)| PaidFacts::of(p))))
         } else {
             None
         };
@@ -374,6 +444,31 @@ impl<'a> Planner<'a> {
             ),
             Some((seq, Some(payment))) => Ok((seq, payment)),
         }
+    }
+
+    /// An event planned in this batch under `reference`.
+    fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
+        let seq = *self.new_refs.get(reference)?;
+        Some((seq, &self.planned[(seq.0 - self.first.0) as usize]))
+    }
+
+    fn paid_facts(&mut self, p: &PaymentV1) -> PaidFacts {
+        PaidFacts {
+            household: self.name(&p.household),
+            program: self.name(&p.program),
+            amount_fen: p.amount_fen,
+            persons: p.persons,
+        }
+    }
+
+    /// The shared copy of a household id or program code.
+    fn name(&mut self, text: &str) -> Arc<str> {
+        if let Some(name) = self.names.get(text) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = text.into();
+        self.names.insert(Arc::clone(&name));
+        name
     }
 
     fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
@@ -414,6 +509,23 @@ fn allocation_v1(a: &Allocation) -> AllocationV1 {
         amount_fen: a.amount.fen(),
         value_date: date_to_days(a.date),
         source: a.source.clone(),
+    }
+}
+
+fn reconciliation_v1(r: &crate::domain::ReconciliationSummary) -> ReconciliationV1 {
+    let d = &r.differences;
+    ReconciliationV1 {
+        statement_hash: r.statement_hash,
+        period: r.period.map_or(String::new(), |m| m.to_string()),
+        bank_rows: r.bank_rows,
+        matched_count: r.matched_count,
+        matched_fen: r.matched.fen(),
+        missing_in_bank: d.missing_in_bank,
+        missing_in_ledger: d.missing_in_ledger,
+        amount_mismatch: d.amount_mismatch,
+        duplicate_in_bank: d.duplicate_in_bank,
+        reversed_but_paid: d.reversed_but_paid,
+        report_hash: r.report_hash,
     }
 }
 

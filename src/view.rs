@@ -1,5 +1,5 @@
 //! Human- and machine-readable views of stored events: the decoded fields as JSON (the
-//! `log --json` output and the export's `fields`, FORMAT.md §1.3 "Decoded fields") and aligned
+//! `log --json` output and the export's `fields`, FORMAT.md §1.5 "Decoded fields") and aligned
 //! text tables.
 
 use chrono::{DateTime, SecondsFormat};
@@ -37,14 +37,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("household_id".into(), json!(e.household));
             m.insert("subdistrict".into(), json!(e.subdistrict));
             m.insert("community".into(), json!(e.community));
-            // An unknown code shows as its number, never as a known category: fields must
-            // not read better than the bytes (FORMAT.md §1.3).
-            let category = match e.category {
-                0 => "bereaved".to_string(),
-                1 => "disabled".to_string(),
-                other => other.to_string(),
-            };
-            m.insert("category".into(), json!(category));
+            m.insert("category".into(), json!(category_field(e.category)));
             m.insert("members".into(), json!(e.members));
             m.insert("date".into(), json!(date_text(e.enrolled_on)));
         }
@@ -64,6 +57,35 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("target_reference".into(), json!(r.target_reference));
             m.insert("reason".into(), json!(r.reason));
         }
+        Body::RateSet(r) => {
+            m.insert("program".into(), json!(r.program));
+            m.insert("category".into(), json!(category_field(r.category)));
+            m.insert(
+                "per_member".into(),
+                json!(Money(r.per_member_fen).to_string()),
+            );
+            m.insert("valid_from".into(), json!(date_text(r.valid_from)));
+            m.insert("valid_to".into(), json!(r.valid_to.map(date_text)));
+        }
+        Body::Reconciliation(r) => {
+            m.insert(
+                "statement_hash".into(),
+                json!(hex::encode(r.statement_hash)),
+            );
+            m.insert("period".into(), json!(r.period));
+            m.insert("bank_rows".into(), json!(r.bank_rows));
+            m.insert("matched_count".into(), json!(r.matched_count));
+            m.insert(
+                "matched_amount".into(),
+                json!(Money(r.matched_fen).to_string()),
+            );
+            m.insert("missing_in_bank".into(), json!(r.missing_in_bank));
+            m.insert("missing_in_ledger".into(), json!(r.missing_in_ledger));
+            m.insert("amount_mismatch".into(), json!(r.amount_mismatch));
+            m.insert("duplicate_in_bank".into(), json!(r.duplicate_in_bank));
+            m.insert("reversed_but_paid".into(), json!(r.reversed_but_paid));
+            m.insert("report_hash".into(), json!(hex::encode(r.report_hash)));
+        }
         other => {
             if let Some((_, p)) = other.payment() {
                 m.insert("household_id".into(), json!(p.household));
@@ -76,6 +98,20 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// A stored category code in decoded fields: its name, or an unknown code as its number,
+/// never as a known category: fields must not read better than the bytes (FORMAT.md §1.5).
+fn category_field(code: u8) -> String {
+    match crate::encoding::stored_category(code) {
+        Ok(category) => category.code().to_string(),
+        Err(_) => code.to_string(),
+    }
+}
+
+/// A stored category code as its name (`bereaved`, `disabled`).
+pub fn category_name(code: u8) -> &'static str {
+    crate::encoding::stored_category(code).map_or("unknown", |c| c.code())
 }
 
 /// `seq`, `hash` and the decoded fields of one event.

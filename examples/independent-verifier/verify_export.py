@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 CHAIN_TAG = b"fundtrail.event.v1\x00"  # FORMAT.md §2
 TYPES = [  # FORMAT.md §1, body variants by index
     "household_enrolled", "fund_allocation", "disbursement", "insurance_purchase",
-    "condolence_payment", "in_kind_benefit", "reversal",
+    "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
 ]
-MAX_LINE = 128 * 1024  # FORMAT.md §8
+MAX_LINE = 128 * 1024  # FORMAT.md §9
 
 
 class Bad(Exception):
@@ -37,7 +37,7 @@ def H(data):
     return blake3.blake3(data).digest()
 
 
-# ---- §6.3 verifier key, §6.2 signed note, §6.1 body ----------------------------------
+# ---- §7.3 verifier key, §7.2 signed note, §7.1 body ----------------------------------
 
 def parse_vkey(text):
     name, key_id, b64 = text.strip().split("+", 2)
@@ -81,7 +81,7 @@ def open_checkpoint(note, vkey):
     return int(size), root
 
 
-# ---- §1 record decoding and §1.3 decoded fields -----------------------------------------
+# ---- §1 record decoding and §1.5 decoded fields -----------------------------------------
 
 class Reader:
     def __init__(self, data):
@@ -118,6 +118,10 @@ def yuan(fen):
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
+def category(code):
+    return {0: "bereaved", 1: "disabled"}.get(code, str(code))
+
+
 def day(days):
     return (datetime.date(1970, 1, 1) + datetime.timedelta(days=days)).isoformat()
 
@@ -143,8 +147,7 @@ def decode_fields(record):
     f["reference"] = reference
     if variant == 0:
         f["household_id"], f["subdistrict"], f["community"] = r.string(), r.string(), r.string()
-        category = r.u8()
-        f["category"] = {0: "bereaved", 1: "disabled"}.get(category, str(category))
+        f["category"] = category(r.u8())
         f["members"] = r.u32()
         f["date"] = day(r.i32())
     elif variant == 1:
@@ -152,6 +155,20 @@ def decode_fields(record):
         f["amount"] = yuan(r.i64())
         f["date"] = day(r.i32())
         f["source"] = r.string()
+    elif variant == 7:  # FORMAT.md §1.3
+        f["program"], f["category"] = r.string(), category(r.u8())
+        f["per_member"], f["valid_from"] = yuan(r.i64()), day(r.i32())
+        tag = r.u8()
+        if tag not in (0, 1):
+            raise ValueError("bad option tag")
+        f["valid_to"] = day(r.i32()) if tag == 1 else None
+    elif variant == 8:  # FORMAT.md §1.4
+        f["statement_hash"], f["period"] = r.take(32).hex(), r.string()
+        f["bank_rows"], f["matched_count"], f["matched_amount"] = r.u64(), r.u64(), yuan(r.i64())
+        for name in ("missing_in_bank", "missing_in_ledger", "amount_mismatch",
+                     "duplicate_in_bank", "reversed_but_paid"):
+            f[name] = r.u64()
+        f["report_hash"] = r.take(32).hex()
     elif variant == 6:
         target_seq, target_reference = r.u64(), r.string()
         f["household_id"], f["program"] = r.string(), r.string()
@@ -166,7 +183,7 @@ def decode_fields(record):
     return seq, f
 
 
-# ---- §5 Merkle tree, as a frontier -------------------------------------------------------
+# ---- §6 Merkle tree, as a frontier -------------------------------------------------------
 
 def node(left, right):
     return H(b"\x01" + left + right)
@@ -189,7 +206,7 @@ def append(frontier, leaf):
     frontier.append((width, h))
 
 
-# ---- §8 the export ----------------------------------------------------------------------
+# ---- §9 the export ----------------------------------------------------------------------
 
 def unique_object(pairs):
     obj = dict(pairs)

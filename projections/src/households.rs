@@ -1,12 +1,14 @@
 //! Household balances: per household and program, and per household in all.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{HouseholdCell, Period};
-use crate::intern::{CommunityId, Names, SubdistrictId};
-use crate::tally::Tally;
+use crate::cells::{FineCell, HouseholdCell, HOUSEHOLD_CELLS_PER_PAYMENT};
+use crate::fasthash::{sorted_map, FastMap};
+use crate::intern::{CommunityId, Names, ProgramId, SubdistrictId};
+use crate::tally::{Delta, Tally, TallyError};
+use crate::totals::Reach;
 use crate::vocab::Date;
 
 /// What the enrollment said about a household.
@@ -37,16 +39,23 @@ pub struct HouseholdBalance {
     pub total: Tally,
 }
 
-/// One enrolled household and its cells (all-time, per year, per month; each
-/// per program and for all programs). Size grows with the household's
-/// programs and months, never with its number of payments.
+/// One enrolled household and its live payments per program and month. Size
+/// grows with the household's programs and months, never with its number of
+/// payments. Coarser cells (a year, all time, all programs) are sums of these,
+/// computed when asked for ([`HouseholdState::rollup`]), so a payment updates
+/// one cell here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HouseholdState {
     pub(crate) enrollment: Enrollment,
     pub(crate) subdistrict: SubdistrictId,
     pub(crate) community: CommunityId,
-    pub(crate) cells: BTreeMap<HouseholdCell, Tally>,
+    #[serde(serialize_with = "sorted_map")]
+    pub(crate) cells: FastMap<FineCell, Tally>,
 }
+
+/// How a payment or reversal changed whether the household is reached by each
+/// household cell it lands in.
+pub(crate) type CellChanges = [(HouseholdCell, Reach); HOUSEHOLD_CELLS_PER_PAYMENT];
 
 impl HouseholdState {
     pub(crate) fn new(
@@ -58,34 +67,96 @@ impl HouseholdState {
             enrollment,
             subdistrict,
             community,
-            cells: BTreeMap::new(),
+            cells: FastMap::default(),
         }
     }
 
-    pub(crate) fn cell(&self, cell: &HouseholdCell) -> Tally {
-        self.cells.get(cell).copied().unwrap_or_default()
+    /// Applies a payment's or reversal's delta to its fine cell with one lookup;
+    /// returns the tally before and after. On error nothing changed.
+    ///
+    /// Checking the fine cell checks every coarser one: each is a sum of fine
+    /// cells with non-negative parts, so if the fine cell holds the live payment
+    /// a reversal removes, so do they, and if it was their only payment, it was
+    /// the fine cell's too. (Sums growing too large are checked on the grand
+    /// total, which bounds them all.)
+    pub(crate) fn apply(
+        &mut self,
+        cell: FineCell,
+        delta: Delta,
+    ) -> Result<(Tally, Tally), TallyError> {
+        match self.cells.entry(cell) {
+            Entry::Occupied(mut entry) => {
+                let old = *entry.get();
+                let new = old.apply(delta)?;
+                if new.is_empty() {
+                    entry.remove();
+                } else {
+                    *entry.get_mut() = new;
+                }
+                Ok((old, new))
+            }
+            Entry::Vacant(entry) => {
+                let new = Tally::default().apply(delta)?;
+                if !new.is_empty() {
+                    entry.insert(new);
+                }
+                Ok((Tally::default(), new))
+            }
+        }
     }
 
-    /// Stores a cell, dropping it once it holds no live payment, so state
-    /// depends only on what is live (and a rebuild compares equal).
-    pub(crate) fn put(&mut self, cell: HouseholdCell, tally: Tally) {
-        if tally.is_empty() {
-            self.cells.remove(&cell);
-        } else {
-            self.cells.insert(cell, tally);
+    /// After `cell` changed from `before` to `after`: whether the household
+    /// entered or left each household cell that sums it. A coarser cell changes
+    /// only with the fine one, and only if no other fine cell of it is live, so
+    /// the household's cells are scanned only on a 0 <-> 1 change.
+    pub(crate) fn reach(&self, cell: FineCell, before: Tally, after: Tally) -> CellChanges {
+        let rollups = cell.rollups();
+        let fine = Reach::between(before, after);
+        if fine == Reach::Unchanged {
+            return rollups.map(|rollup| (rollup, Reach::Unchanged));
         }
+        let mut others_live = [false; HOUSEHOLD_CELLS_PER_PAYMENT];
+        for other in self.cells.keys().filter(|other| **other != cell) {
+            for (live, rollup) in others_live.iter_mut().zip(rollups) {
+                *live |= rollup.contains(*other);
+            }
+        }
+        let mut changes = rollups.map(|rollup| (rollup, fine));
+        for ((_, reach), live) in changes.iter_mut().zip(others_live) {
+            if live {
+                *reach = Reach::Unchanged;
+            }
+        }
+        changes
+    }
+
+    /// The household's cells at every level (all time, year, month; each per
+    /// program and for all programs), each the sum of its live fine cells.
+    /// Saturating, and exact: every sum is bounded by the checked grand total.
+    pub(crate) fn rollup(&self) -> FastMap<HouseholdCell, Tally> {
+        let mut cells: FastMap<HouseholdCell, Tally> = FastMap::default();
+        for (fine, tally) in &self.cells {
+            for cell in fine.rollups() {
+                let sum = cells.entry(cell).or_default();
+                *sum = sum.saturating_merge(*tally);
+            }
+        }
+        cells
     }
 
     pub(crate) fn balance(&self, household: &str, names: &Names) -> HouseholdBalance {
-        let mut programs: Vec<ProgramTally> = self
-            .cells
-            .iter()
-            .filter(|(cell, _)| cell.period == Period::All)
-            .filter_map(|(cell, tally)| {
-                cell.program.map(|program| ProgramTally {
-                    program: names.program(program).to_owned(),
-                    tally: *tally,
-                })
+        let mut per_program: FastMap<ProgramId, Tally> = FastMap::default();
+        let mut total = Tally::default();
+        for (fine, tally) in &self.cells {
+            let sum = per_program.entry(fine.program).or_default();
+            *sum = sum.saturating_merge(*tally);
+            total = total.saturating_merge(*tally);
+        }
+        let mut programs: Vec<ProgramTally> = per_program
+            .into_iter()
+            .map(|(program, tally)| ProgramTally {
+                program: names.program(program).to_owned(),
+                tally,
             })
             .collect();
         programs.sort_by(|a, b| a.program.cmp(&b.program));
@@ -93,10 +164,7 @@ impl HouseholdState {
             household: household.to_owned(),
             enrollment: self.enrollment.clone(),
             programs,
-            total: self.cell(&HouseholdCell {
-                program: None,
-                period: Period::All,
-            }),
+            total,
         }
     }
 }

@@ -3,12 +3,13 @@
 //! fold allocates nothing per payment.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::hash::Hash;
 use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ProjectionError;
+use crate::fasthash::FastMap;
 
 /// An id minted by an [`Interner`]; `u32` because ids index a `Vec` and four
 /// billion distinct names is far beyond any district.
@@ -20,7 +21,7 @@ pub(crate) trait Id: Copy {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub(crate) struct $name(u32);
 
         impl Id for $name {
@@ -54,30 +55,31 @@ id_type!(
 
 /// A two-way table between names and ids. Ids are dense and handed out in
 /// first-seen order, so replaying the same facts yields the same table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Interner<K: Ord, I> {
-    ids: BTreeMap<K, u32>,
+///
+/// Serialized as the list of names in id order (the lookup index is rebuilt on load).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Interner<K: Hash + Eq, I> {
+    ids: FastMap<K, u32>,
     names: Vec<K>,
-    #[serde(skip)]
     marker: PhantomData<I>,
 }
 
-impl<K: Ord, I> Default for Interner<K, I> {
+impl<K: Hash + Eq, I> Default for Interner<K, I> {
     fn default() -> Self {
         Interner {
-            ids: BTreeMap::new(),
+            ids: FastMap::default(),
             names: Vec::new(),
             marker: PhantomData,
         }
     }
 }
 
-impl<K: Ord + Clone, I: Id> Interner<K, I> {
+impl<K: Hash + Eq + Clone, I: Id> Interner<K, I> {
     /// The id of a name already in the table.
     pub(crate) fn get<Q>(&self, name: &Q) -> Option<I>
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
         self.ids.get(name).map(|&index| I::from_index(index))
     }
@@ -87,7 +89,7 @@ impl<K: Ord + Clone, I: Id> Interner<K, I> {
     pub(crate) fn resolve<Q>(&self, name: &Q) -> Result<I, ProjectionError>
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
         match self.get(name) {
             Some(id) => Ok(id),
@@ -121,6 +123,36 @@ impl<K: Ord + Clone, I: Id> Interner<K, I> {
 
     fn next_id(&self) -> Result<I, ProjectionError> {
         index_u32(self.names.len()).map(I::from_index)
+    }
+}
+
+impl<K: Hash + Eq + Serialize, I> Serialize for Interner<K, I> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.names.serialize(serializer)
+    }
+}
+
+impl<'de, K, I> Deserialize<'de> for Interner<K, I>
+where
+    K: Hash + Eq + Clone + Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<K>::deserialize(deserializer)?;
+        let mut ids = FastMap::default();
+        ids.reserve(names.len());
+        for (index, name) in names.iter().enumerate() {
+            let index = index_u32(index).map_err(serde::de::Error::custom)?;
+            if ids.insert(name.clone(), index).is_some() {
+                return Err(serde::de::Error::custom(
+                    "a name appears twice in a name table",
+                ));
+            }
+        }
+        Ok(Interner {
+            ids,
+            names,
+            marker: PhantomData,
+        })
     }
 }
 

@@ -76,11 +76,14 @@
 //! ```
 //!
 //! Money is `i64` fen (1 yuan = 100 fen) with checked arithmetic throughout;
-//! [`format_fen`] prints it as yuan. All maps are `BTreeMap`, so iteration and
-//! serialized bytes are deterministic.
+//! [`format_fen`] prints it as yuan. The hot indexes are hash maps (see the
+//! `fasthash` module), but nothing is ever serialized or reported in hash
+//! order: snapshots write maps sorted by key and queries sort their rows, so
+//! serialized bytes and answers are deterministic.
 
 mod cells;
 mod error;
+mod fasthash;
 mod funds;
 mod households;
 mod intern;

@@ -41,6 +41,35 @@ impl Tally {
         self.payments == 0
     }
 
+    /// The tally after `delta`, saturating instead of failing. Only for group cells:
+    /// each is a sum of household cells the fold already checked, and bounded by the
+    /// grand total it also checks, so for a consistent state this is exact.
+    pub(crate) fn saturating_apply(self, delta: Delta) -> Tally {
+        let persons = u64::from(delta.persons);
+        match delta.sign {
+            Sign::Add => Tally {
+                net_fen: self.net_fen.saturating_add(delta.amount_fen),
+                payments: self.payments.saturating_add(1),
+                person_times: self.person_times.saturating_add(persons),
+            },
+            Sign::Remove => Tally {
+                net_fen: self.net_fen.saturating_sub(delta.amount_fen),
+                payments: self.payments.saturating_sub(1),
+                person_times: self.person_times.saturating_sub(persons),
+            },
+        }
+    }
+
+    /// `self + other`, saturating; exact for the same reason as
+    /// [`Tally::saturating_apply`].
+    pub(crate) fn saturating_merge(self, other: Tally) -> Tally {
+        Tally {
+            net_fen: self.net_fen.saturating_add(other.net_fen),
+            payments: self.payments.saturating_add(other.payments),
+            person_times: self.person_times.saturating_add(other.person_times),
+        }
+    }
+
     /// The tally after `delta`, computed with checked arithmetic only.
     pub(crate) fn apply(self, delta: Delta) -> Result<Tally, TallyError> {
         match delta.sign {

@@ -1,12 +1,16 @@
 //! District totals: a data cube of live payments, answered one shape at a time.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape};
+use crate::cells::{
+    GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape, PLACES_PER_PAYMENT, SHAPES,
+};
+use crate::fasthash::FastMap;
+use crate::households::{CellChanges, HouseholdState};
 use crate::intern::{Id, Names, ProgramId, SubdistrictId};
-use crate::tally::{Delta, Tally, TallyError};
+use crate::tally::{Delta, Tally};
 use crate::vocab::YearMonth;
 
 /// A key to group district totals by.
@@ -81,60 +85,115 @@ impl Reach {
 }
 
 impl GroupTally {
-    pub(crate) fn apply(self, delta: Delta, reach: Reach) -> Result<GroupTally, TallyError> {
+    /// Saturating, and exact for a consistent state (see [`Tally::saturating_apply`]).
+    fn saturating_apply(self, delta: Delta, reach: Reach) -> GroupTally {
         let households = match reach {
-            Reach::Unchanged => Some(self.households),
-            Reach::Gained => self.households.checked_add(1),
-            Reach::Lost => self.households.checked_sub(1),
+            Reach::Unchanged => self.households,
+            Reach::Gained => self.households.saturating_add(1),
+            Reach::Lost => self.households.saturating_sub(1),
         };
-        Ok(GroupTally {
-            tally: self.tally.apply(delta)?,
-            households: households.ok_or(TallyError::Underflow)?,
-        })
+        GroupTally {
+            tally: self.tally.saturating_apply(delta),
+            households,
+        }
     }
 }
 
-/// The maintained cube: for each of the 18 shapes, its non-empty cells.
-/// Size is bounded by places x programs x months, never by payments.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The cube: for each of the [`SHAPES`] shapes, its non-empty cells. Size is bounded by
+/// places x programs x months, never by payments.
+///
+/// It is a function of the household cells (a group cell sums the household cells of
+/// the same program and period at its place, and counts the non-empty ones), so it is
+/// derived from them in one pass ([`Totals::derive`]) rather than updated 18 times per
+/// payment while a ledger is replayed, and then kept up to date per payment
+/// ([`Totals::apply`]) while queries are being answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Totals {
-    cubes: BTreeMap<Shape, BTreeMap<GroupCell, GroupTally>>,
+    cubes: Vec<FastMap<GroupCell, GroupTally>>,
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Totals {
+            cubes: vec![FastMap::default(); SHAPES],
+        }
+    }
+}
+
+/// The places a household's payments count at.
+pub(crate) fn places_of(state: &HouseholdState) -> [Place; PLACES_PER_PAYMENT] {
+    [
+        Place::District,
+        Place::Subdistrict(state.subdistrict),
+        Place::Community(state.community),
+    ]
 }
 
 impl Totals {
-    pub(crate) fn get(&self, cell: &GroupCell) -> GroupTally {
-        self.cubes
-            .get(&cell.shape())
-            .and_then(|cube| cube.get(cell))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Stores a cell, dropping it once it holds no live payment.
-    pub(crate) fn put(&mut self, cell: GroupCell, value: GroupTally) {
-        let shape = cell.shape();
-        if value.tally.is_empty() {
-            if let Some(cube) = self.cubes.get_mut(&shape) {
-                cube.remove(&cell);
-                if cube.is_empty() {
-                    self.cubes.remove(&shape);
+    /// The cube of the given households' cells.
+    pub(crate) fn derive(households: &[HouseholdState]) -> Totals {
+        let mut totals = Totals::default();
+        for state in households {
+            let places = places_of(state);
+            for (cell, tally) in &state.rollup() {
+                for place in places {
+                    let group = cell.at(place);
+                    let value = totals.cube_mut(&group).entry(group).or_default();
+                    value.tally = value.tally.saturating_merge(*tally);
+                    value.households = value.households.saturating_add(1);
                 }
             }
-        } else {
-            self.cubes.entry(shape).or_default().insert(cell, value);
         }
+        totals
+    }
+
+    /// Applies a payment's or reversal's household cell changes at the household's places.
+    pub(crate) fn apply(
+        &mut self,
+        places: [Place; PLACES_PER_PAYMENT],
+        changes: &CellChanges,
+        delta: Delta,
+    ) {
+        for (cell, reach) in changes {
+            for place in places {
+                let group = cell.at(place);
+                match self.cube_mut(&group).entry(group) {
+                    Entry::Occupied(mut entry) => {
+                        let value = entry.get().saturating_apply(delta, *reach);
+                        if value.tally.is_empty() {
+                            entry.remove();
+                        } else {
+                            *entry.get_mut() = value;
+                        }
+                    }
+                    Entry::Vacant(entry) => {
+                        let value = GroupTally::default().saturating_apply(delta, *reach);
+                        if !value.tally.is_empty() {
+                            entry.insert(value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn cube_mut(&mut self, cell: &GroupCell) -> &mut FastMap<GroupCell, GroupTally> {
+        let index = cell.shape().index();
+        self.cubes
+            .get_mut(index)
+            .expect("the cube holds every shape index")
     }
 
     /// Number of stored group cells (for sizing reports).
     pub(crate) fn cell_count(&self) -> usize {
-        self.cubes.values().map(BTreeMap::len).sum()
+        self.cubes.iter().map(FastMap::len).sum()
     }
 
     pub(crate) fn query(&self, names: &Names, query: &TotalsQuery) -> Vec<TotalsRow> {
         let Some(filter) = Filter::resolve(names, query) else {
             return Vec::new();
         };
-        let Some(cube) = self.cubes.get(&shape_for(query)) else {
+        let Some(cube) = self.cubes.get(shape_for(query).index()) else {
             return Vec::new();
         };
         let grouping = Grouping::of(&query.by);

@@ -64,7 +64,7 @@ fn is_leap_year(year: i32) -> bool {
 }
 
 /// A calendar month of a given year; printed `YYYY-MM`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct YearMonth {
     pub year: i32,
     pub month: u8,

@@ -7,7 +7,9 @@ mod audit;
 mod demo;
 mod evidence;
 pub mod read;
+pub mod reconcile;
 mod record;
+pub mod run;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -79,6 +81,16 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Event count, households, head seq and hash, size on disk.
     Status,
+    /// The rates table: every recorded rate and until when it is in effect.
+    Rates,
+    /// The monthly batch runs.
+    #[command(subcommand)]
+    Run(run::RunCommand),
+    /// A household's support allowance: entitlement month by month against what was paid.
+    Entitlement(run::EntitlementArgs),
+    /// Match a bank statement against the ledger's payments; record what was found.
+    /// Exit 0 when clean, 1 when there are differences, 2 on a bad statement.
+    Reconcile(reconcile::ReconcileArgs),
     /// Totals by any of sub-district, community, program, year and month.
     Totals(read::TotalsArgs),
     /// One household's balances per program and its trail of events.
@@ -126,6 +138,11 @@ pub enum ImportCommand {
     },
     /// Events: date,type,household_id,program,amount,persons,reference,memo
     Events {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Rates: program,category,per_member,valid_from,valid_to (empty valid_to: open)
+    Rates {
         /// The CSV file (UTF-8, header row).
         file: PathBuf,
     },
@@ -192,6 +209,10 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Log(args) => record::log(cli, args),
         Command::Verify(args) => record::verify(cli, args),
         Command::Status => record::status(cli),
+        Command::Rates => run::rates(cli),
+        Command::Run(what) => run::run(cli, what),
+        Command::Entitlement(args) => run::entitlement(cli, args),
+        Command::Reconcile(args) => reconcile::run(cli, args),
         Command::Totals(args) => read::totals(cli, args),
         Command::Household(args) => read::household(cli, args),
         Command::Funds(args) => read::funds(cli, args),

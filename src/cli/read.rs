@@ -3,13 +3,14 @@
 
 use clap::{Args, ValueEnum};
 use fundtrail_projections::{
-    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, YearMonth,
+    format_fen, trail, GroupKey, HouseholdBalance, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
+    YearMonth,
 };
 use serde_json::{json, Map, Value};
 
 use super::{exit, open, Cli, Failure, Output};
 use crate::domain::{HouseholdId, PROGRAMS};
-use crate::facts::{fact_of, trail_input};
+use crate::facts::{fact_of, memo_of};
 use crate::ledger::Ledger;
 use crate::readside::{ReadSide, ReadSideError};
 use crate::view::{Align, Table};
@@ -72,6 +73,10 @@ pub struct HouseholdArgs {
     pub proofs: bool,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Count the support allowance entitlement through this month, YYYY-MM (default: the
+    /// current month).
+    #[arg(long, value_parser = super::run::parse_month)]
+    pub through: Option<crate::domain::Month>,
 }
 
 /// Parses `YYYY-MM`.
@@ -308,7 +313,10 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
         return Ok(Output::ok(text, json));
     }
     let entries = household_trail(&ledger, &args.id)?;
-    let json = household_json(&balance, &entries);
+    let mut json = household_json(&balance, &entries);
+    let (allowance_text, allowance_json) =
+        super::run::household_allowance(&ledger, &args.id, args.through)?;
+    json["support_allowance_entitlement"] = allowance_json;
     let lang = args.report.lang;
     if args.report.csv {
         return Ok(report_output(
@@ -318,7 +326,8 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
             &args.report,
         ));
     }
-    let text = household_text(&balance, &entries, lang);
+    let mut text = household_text(&balance, &entries, lang);
+    text.push_str(&allowance_text);
     Ok(Output::ok(text, json))
 }
 
@@ -334,9 +343,10 @@ pub fn household_trail(ledger: &Ledger, id: &str) -> Result<Vec<TrailEntry>, Fai
         if record.body.household() != Some(id) {
             continue;
         }
-        let fact = fact_of(seq, &record, ledger).map_err(|e| read_failure(e.into()))?;
+        let memo = memo_of(&record);
+        let fact = fact_of(seq, record, ledger).map_err(|e| read_failure(e.into()))?;
         if let Some(fact) = fact {
-            inputs.push((seq.0, trail_input(fact, &record)));
+            inputs.push((seq.0, TrailInput { fact, memo }));
         }
     }
     Ok(trail(inputs))

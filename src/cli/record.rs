@@ -38,6 +38,7 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     let (file, kind) = match what {
         ImportCommand::Households { file } => (file, ImportKind::Households),
         ImportCommand::Events { file } => (file, ImportKind::Events),
+        ImportCommand::Rates { file } => (file, ImportKind::Rates),
     };
     let ctx = AppendContext::now(actor(cli)?);
     let size = std::fs::metadata(file)

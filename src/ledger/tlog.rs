@@ -1,5 +1,5 @@
 //! The ledger as a transparency log: its Merkle tree read from the store, its signed
-//! checkpoints, and proofs against them (FORMAT.md §5 to §7).
+//! checkpoints, and proofs against them (FORMAT.md §6 to §8).
 //!
 //! Invariant: the ledger never signs two checkpoints that are not consistent. Before it
 //! signs size n it checks that the stored tree's root at n is the head's frontier root,

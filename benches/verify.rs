@@ -1,0 +1,104 @@
+//! `Ledger::verify` over a ledger of 100,000 events, against a raw scan of the same event
+//! keys in the same sled database with one blake3 over each stored value.
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::Ledger;
+
+#[allow(dead_code)]
+mod common;
+use common::*;
+
+const EVENTS: u64 = 100_000;
+
+fn verify_ledger(ledger: &Ledger) {
+    let report = ledger.verify(|_| {}).expect("verify runs");
+    assert!(report.fault.is_none() && report.checked == EVENTS);
+    black_box(report);
+}
+
+/// Every event value in seq order, each hashed once with blake3: the least a verifier
+/// must do.
+fn scan_and_hash(db: &sled::Db) {
+    let mut count = 0u64;
+    let mut acc = 0u8;
+    for item in db.range(event_key(1)..=event_key(u64::MAX)) {
+        let (_, value) = item.expect("raw scan");
+        acc ^= blake3::hash(&value).as_bytes()[0];
+        count += 1;
+    }
+    assert_eq!(count, EVENTS);
+    black_box(acc);
+}
+
+/// One paired round: opens the database, warms its cache with one unmeasured pass (as
+/// criterion's warm-up does), then measures one pass.
+fn fundtrail_round(dir: &Path) -> Cost {
+    let ledger = Ledger::open(dir).expect("reopen the ledger");
+    verify_ledger(&ledger);
+    measure(|| verify_ledger(&ledger)).1
+}
+
+fn raw_round(dir: &Path) -> Cost {
+    let raw = RawSled::open(&dir.join("sled"));
+    scan_and_hash(&raw.db);
+    measure(|| scan_and_hash(&raw.db)).1
+}
+
+fn verify(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temp dir for the ledger");
+    let ledger_dir = dir.path().join("ledger");
+    {
+        let events = dir.path().join("events.csv");
+        write_events_csv(&events, EVENTS - HOUSEHOLDS as u64).expect("write the events file");
+        let mut ledger = ledger_with(&ledger_dir, &enroll_commands());
+        ledger
+            .append_rows(&mut CsvFile::new(&events, ImportKind::Events), &context())
+            .expect("the file is valid");
+        assert_eq!(ledger.head().size, EVENTS);
+    }
+    drain_deferred_frees();
+
+    let mut group = c.benchmark_group("verify");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(EVENTS));
+
+    let ledger = Ledger::open(&ledger_dir).expect("reopen the ledger");
+    group.bench_function(BenchmarkId::new("fundtrail", EVENTS), |b| {
+        b.iter(|| verify_ledger(&ledger))
+    });
+    drop(ledger);
+
+    // The ledger is closed: the same database, opened directly, is the baseline's input.
+    let raw = RawSled::open(&ledger_dir.join("sled"));
+    group.bench_function(BenchmarkId::new("raw_scan_blake3", EVENTS), |b| {
+        b.iter(|| scan_and_hash(&raw.db))
+    });
+    drop(raw);
+    group.finish();
+
+    paired(
+        &format!("verify/{EVENTS}"),
+        EVENTS,
+        paired_rounds(15),
+        &[
+            ("fundtrail", &|| fundtrail_round(&ledger_dir)),
+            ("raw_scan_blake3", &|| raw_round(&ledger_dir)),
+        ],
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    targets = verify
+}
+criterion_main!(benches);

@@ -1,0 +1,481 @@
+//! The batch runs over a ledger: the monthly support allowance run with its bank payment
+//! file, a household's entitlement, and (below) reconciliation against a bank statement.
+//!
+//! The IO shell around the pure `rates` and `reconcile` modules: it reads the ledger,
+//! appends through [`Ledger::append`] (so every write-side rule applies) and reads and
+//! writes the files.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
+use crate::encoding::Body;
+use crate::ledger::{AppendContext, Head, Ledger, LedgerError};
+use crate::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
+use crate::rates::{
+    allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
+    RateTable, ALLOWANCE_PROGRAM,
+};
+use crate::reconcile::{parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES};
+
+/// The bank payment file's columns (FORMAT.md §5).
+pub const PAYMENT_FILE_COLUMNS: [&str; 4] = ["reference", "household_id", "amount", "memo"];
+
+/// Suffix of the payment file while it is written; it gets its real name only once the
+/// disbursements it lists are committed.
+const PARTIAL_SUFFIX: &str = ".partial";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Due(#[from] DueError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} exists; a payment file is never overwritten: move it away or choose --out")]
+    OutputExists(PathBuf),
+    /// The disbursements are appended, but the payment file kept its temporary name.
+    #[error("the disbursements are appended (head seq {head}), but publishing the payment file {partial} as {path} failed: {source}; check both paths")]
+    PaymentFileNotPublished {
+        head: u64,
+        partial: PathBuf,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("household {0} is not enrolled")]
+    UnknownHousehold(String),
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    #[error("{path}: {bytes} bytes is more than a statement may have ({MAX_STATEMENT_BYTES})")]
+    StatementTooLarge { path: PathBuf, bytes: u64 },
+    /// The ledger refused some of the run's disbursements; nothing was appended.
+    #[error("{total} disbursement(s) of the run were rejected; nothing was appended")]
+    RunRejected {
+        /// Household, field and reason, for up to the ledger's reporting limit.
+        rejections: Vec<(HouseholdId, &'static str, String)>,
+        total: usize,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BatchError + '_ {
+    move |source| BatchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Whether a run appends and writes its payment file, or only reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    DryRun,
+    Pay { payment_file: PathBuf },
+}
+
+/// What an allowance run did (or, dry, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowanceRun {
+    pub month: Month,
+    /// The disbursements appended by this run (or that a real run would append).
+    pub paid: Vec<AllowanceDue>,
+    /// Households whose allowance for the month is already recorded, with its seq; a re-run
+    /// leaves them alone even if a rate has changed since (the balance shows the difference).
+    pub already: Vec<(HouseholdId, Seq)>,
+    pub appended: u64,
+    pub head: Head,
+    /// The payment file written; `None` in a dry run or when there was nothing to pay.
+    pub payment_file: Option<PathBuf>,
+}
+
+/// Runs the support allowance for `month`: works out every enrolled household's due
+/// amount, appends the disbursements not yet recorded, then publishes the payment file.
+pub fn run_allowance(
+    ledger: &mut Ledger,
+    month: Month,
+    mode: &RunMode,
+    ctx: &AppendContext,
+) -> Result<AllowanceRun, BatchError> {
+    let table = RateTable::new(ledger.rates()?);
+    let mut run = AllowanceRun {
+        month,
+        paid: Vec::new(),
+        already: Vec::new(),
+        appended: 0,
+        head: ledger.head(),
+        payment_file: None,
+    };
+    for due in allowance_due(month, ledger.households(), &table)? {
+        match ledger.lookup_reference(due.reference.as_str())? {
+            Some(seq) => run.already.push((due.household, seq)),
+            None => run.paid.push(due),
+        }
+    }
+    let RunMode::Pay { payment_file } = mode else {
+        return Ok(run);
+    };
+    if run.paid.is_empty() {
+        return Ok(run);
+    }
+    let partial = write_partial_payment_file(payment_file, &run.paid, month)?;
+    let commands = run
+        .paid
+        .iter()
+        .map(|due| allowance_command(due, month))
+        .collect();
+    let summary = match ledger.append(commands, ctx) {
+        Ok(summary) => summary,
+        Err(err) => {
+            let _ = fs::remove_file(&partial);
+            return Err(run_rejected(err, &run.paid));
+        }
+    };
+    publish(&partial, payment_file).map_err(|source| BatchError::PaymentFileNotPublished {
+        head: summary.head.size,
+        partial: partial.clone(),
+        path: payment_file.clone(),
+        source,
+    })?;
+    run.appended = summary.appended;
+    run.head = summary.head;
+    run.payment_file = Some(payment_file.clone());
+    Ok(run)
+}
+
+/// Writes the payment file under a temporary name, durably, refusing to replace a file.
+fn write_partial_payment_file(
+    path: &Path,
+    paid: &[AllowanceDue],
+    month: Month,
+) -> Result<PathBuf, BatchError> {
+    if path.exists() {
+        return Err(BatchError::OutputExists(path.to_owned()));
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL_SUFFIX);
+    let partial = PathBuf::from(partial);
+    let file = File::create(&partial).map_err(io_error(&partial))?;
+    let mut csv = csv::Writer::from_writer(file);
+    let written: Result<(), csv::Error> = (|| {
+        csv.write_record(PAYMENT_FILE_COLUMNS)?;
+        for due in paid {
+            csv.write_record([
+                due.reference.as_str(),
+                due.household.as_str(),
+                &due.amount.to_string(),
+                &allowance_memo(due, month),
+            ])?;
+        }
+        Ok(())
+    })();
+    let file = written
+        .map_err(std::io::Error::other)
+        .and_then(|()| csv.into_inner().map_err(|e| e.into_error()))
+        .and_then(|mut file| file.flush().and_then(|()| file.sync_all()))
+        .map_err(io_error(&partial));
+    if let Err(err) = file {
+        let _ = fs::remove_file(&partial);
+        return Err(err);
+    }
+    Ok(partial)
+}
+
+/// Gives the payment file its name once its disbursements are committed, durably.
+fn publish(partial: &Path, path: &Path) -> std::io::Result<()> {
+    fs::rename(partial, path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// Names the household of each rejected row (rows are the run's disbursements in order).
+fn run_rejected(err: LedgerError, paid: &[AllowanceDue]) -> BatchError {
+    let LedgerError::Rejected { rejections, total } = err else {
+        return err.into();
+    };
+    let rejections = rejections
+        .into_iter()
+        .filter_map(|r| {
+            let index = usize::try_from(r.line).ok()?.checked_sub(1)?;
+            let due = paid.get(index)?;
+            Some((due.household.clone(), r.field, r.reason))
+        })
+        .collect();
+    BatchError::RunRejected { rejections, total }
+}
+
+/// A household's support allowance entitlement through `through` against its live
+/// payments. Reads the whole log once.
+pub fn entitlement(
+    ledger: &Ledger,
+    household: &str,
+    through: Month,
+) -> Result<Entitlement, BatchError> {
+    let info = ledger
+        .households()
+        .get(household)
+        .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
+    let table = RateTable::new(ledger.rates()?);
+    let paid = live_allowance_payments(ledger, household)?;
+    Ok(crate::rates::entitlement(
+        &info.enrollment,
+        &table,
+        &paid,
+        through,
+    )?)
+}
+
+/// The entitlement for a household's balance: `None` when no support allowance rate was
+/// ever recorded for its category (then "due" would mean nothing, not zero).
+pub fn household_entitlement(
+    ledger: &Ledger,
+    household: &str,
+    through: Month,
+) -> Result<Option<Entitlement>, BatchError> {
+    let info = ledger
+        .households()
+        .get(household)
+        .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
+    let category = crate::encoding::category_code(info.enrollment.category);
+    let rated = ledger
+        .rates()?
+        .iter()
+        .any(|r| r.program == ALLOWANCE_PROGRAM && r.category == category);
+    if !rated {
+        return Ok(None);
+    }
+    entitlement(ledger, household, through).map(Some)
+}
+
+/// (value date, fen) of a household's support allowance payments that were not reversed.
+fn live_allowance_payments(
+    ledger: &Ledger,
+    household: &str,
+) -> Result<Vec<(i32, i64)>, BatchError> {
+    let mut payments: std::collections::BTreeMap<String, (i32, i64)> = Default::default();
+    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+        let (_, _, record) = item?;
+        if record.body.household() != Some(household)
+            || record.body.program() != Some(ALLOWANCE_PROGRAM)
+        {
+            continue;
+        }
+        match &record.body {
+            Body::Reversal(r) => {
+                payments.remove(&r.target_reference);
+            }
+            body => {
+                if let Some((_, p)) = body.payment() {
+                    payments.insert(record.reference, (p.value_date, p.amount_fen));
+                }
+            }
+        }
+    }
+    Ok(payments.into_values().collect())
+}
+
+/// A reconciliation run and where the ledger recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub report: Report,
+    /// blake3 of the statement file's bytes.
+    pub statement_hash: [u8; 32],
+    /// How the payment index was brought up to date.
+    pub index: IndexUse,
+    /// The reconciliation event: its reference and seq, and whether this run appended it
+    /// (an identical earlier run already recorded the same findings).
+    pub reference: Reference,
+    pub seq: Seq,
+    pub appended: bool,
+}
+
+/// Whether to trust the cached payment index (after checking it) or read every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexMode {
+    Cached,
+    Rebuild,
+}
+
+/// How the payment index was brought up to date with the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexUse {
+    /// The cached index already covered every event.
+    UpToDate { size: u64 },
+    /// The cached index was read and the events after it folded in.
+    CaughtUp { from: u64, events: u64 },
+    /// Every event was read: there was no usable index, or a rebuild was asked for.
+    Rebuilt { events: u64, reason: String },
+}
+
+/// Reconciles a statement file against the ledger and records the run as an event. A
+/// statement with a bad row is refused whole, and then nothing is recorded.
+pub fn reconcile_file(
+    ledger: &mut Ledger,
+    path: &Path,
+    period: Option<Month>,
+    mode: IndexMode,
+    ctx: &AppendContext,
+) -> Result<Reconciliation, BatchError> {
+    let bytes = read_statement(path)?;
+    let statement_hash = *blake3::hash(&bytes).as_bytes();
+    let (report, index) = reconcile_bytes(ledger, &bytes, period, mode)?;
+    let summary = report.summary(statement_hash);
+    let command = Command::RecordReconciliation(summary);
+    let reference = command.reference();
+    let appended = ledger.append(vec![command], ctx)?;
+    let seq = *appended
+        .seqs
+        .first()
+        .expect("a one-command append reports the seq of its command");
+    Ok(Reconciliation {
+        report,
+        statement_hash,
+        index,
+        reference,
+        seq,
+        appended: appended.appended > 0,
+    })
+}
+
+fn read_statement(path: &Path) -> Result<Vec<u8>, BatchError> {
+    let bytes = fs::metadata(path).map_err(io_error(path))?.len();
+    if bytes > MAX_STATEMENT_BYTES {
+        return Err(BatchError::StatementTooLarge {
+            path: path.to_owned(),
+            bytes,
+        });
+    }
+    fs::read(path).map_err(io_error(path))
+}
+
+/// Parses the statement on one thread while the other brings the payment index up to
+/// date, then matches them. Appends nothing to the log.
+pub fn reconcile_bytes(
+    ledger: &Ledger,
+    statement: &[u8],
+    period: Option<Month>,
+    mode: IndexMode,
+) -> Result<(Report, IndexUse), BatchError> {
+    let (rows, table) = std::thread::scope(|scope| {
+        let parser = scope.spawn(|| parse_statement(statement));
+        let table = payment_table(ledger, mode);
+        let rows = parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (rows, table)
+    });
+    let rows = rows?;
+    let (table, index) = table?;
+    Ok((reconcile(&table, &rows, period), index))
+}
+
+/// The payment index, up to date with the log: the cached one if it belongs to this
+/// ledger's chain, plus the events after it; saved again when that added anything.
+pub fn payment_table(
+    ledger: &Ledger,
+    mode: IndexMode,
+) -> Result<(PaymentTable, IndexUse), BatchError> {
+    let path = ledger.dir().join(INDEX_FILE_NAME);
+    let cached = match mode {
+        IndexMode::Cached => load_index(ledger, &path)?,
+        IndexMode::Rebuild => Err("a rebuild was asked for".to_string()),
+    };
+    let (mark, table, rebuilt) = match cached {
+        Ok((mark, table)) => (mark, table, None),
+        Err(reason) => (Watermark::GENESIS, PaymentTable::default(), Some(reason)),
+    };
+    let fold = fold_events(ledger, Seq(mark.size + 1))?;
+    let events = fold.events();
+    let head = ledger.head();
+    let table = table
+        .with(fold)
+        .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+    if events > 0 || rebuilt.is_some() {
+        let mark = Watermark {
+            size: head.size,
+            hash: head.hash,
+        };
+        save_index(&path, &table.encode(mark))?;
+    }
+    let used = match rebuilt {
+        Some(reason) => IndexUse::Rebuilt { events, reason },
+        None if events == 0 => IndexUse::UpToDate { size: mark.size },
+        None => IndexUse::CaughtUp {
+            from: mark.size,
+            events,
+        },
+    };
+    Ok((table, used))
+}
+
+/// The cached index if it is readable and was built from a prefix of this chain; the
+/// reason to rebuild otherwise.
+fn load_index(
+    ledger: &Ledger,
+    path: &Path,
+) -> Result<Result<(Watermark, PaymentTable), String>, BatchError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("there was no index yet".into()))
+        }
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let (mark, table) = match PaymentTable::decode(&bytes) {
+        Ok(decoded) => decoded,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let head = ledger.head();
+    let on_chain = match mark.size {
+        0 => mark.hash == EventHash::GENESIS,
+        size if size > head.size => false,
+        size => ledger.stored(Seq(size))?.hash == mark.hash,
+    };
+    if !on_chain {
+        return Ok(Err(format!(
+            "the index (seq {} {}) is not a prefix of this ledger's chain",
+            mark.size, mark.hash
+        )));
+    }
+    Ok(Ok((mark, table)))
+}
+
+/// The payments and reversals of the events from `from` on.
+fn fold_events(ledger: &Ledger, from: Seq) -> Result<Fold, BatchError> {
+    let mut fold = Fold::default();
+    if from.0 > ledger.head().size {
+        return Ok(fold);
+    }
+    for item in ledger.records(from, Seq(u64::MAX)) {
+        let (_, _, record) = item?;
+        fold.event();
+        match record.body {
+            Body::Reversal(r) => fold.reversal(r.target_reference),
+            body => {
+                if let Some((_, p)) = body.payment() {
+                    fold.payment(NewPayment {
+                        reference: record.reference,
+                        amount_fen: p.amount_fen,
+                        value_date: p.value_date,
+                    });
+                }
+            }
+        }
+    }
+    Ok(fold)
+}
+
+/// Replaces the cached index whole (a temporary file renamed over it). Not fsync'ed: it is
+/// a cache, and a torn or lost one is detected by its checksum or watermark and rebuilt.
+fn save_index(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL_SUFFIX);
+    let partial = PathBuf::from(partial);
+    fs::write(&partial, bytes).map_err(io_error(&partial))?;
+    fs::rename(&partial, path).map_err(io_error(path))
+}

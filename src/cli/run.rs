@@ -1,0 +1,292 @@
+//! The monthly run and the rates: `run allowance`, `rates`, `entitlement`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{actor, exit, failure, head_json, open, Cli, Failure, Output};
+use crate::batch::{self, AllowanceRun, BatchError, RunMode};
+use crate::domain::{Money, Month};
+use crate::ledger::AppendContext;
+use crate::rates::{period_text, Entitlement, RateTable};
+use crate::view::{category_name, date_text, Align, Table};
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Pay the monthly support allowance: members × the rate of the household's category
+    /// on the month's first day, to every household enrolled by the month's end. Re-running
+    /// a month appends nothing.
+    Allowance(AllowanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AllowanceArgs {
+    /// The month to pay, YYYY-MM.
+    #[arg(long, value_parser = parse_month)]
+    pub month: Month,
+    /// Show what would be paid; append nothing and write no payment file.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write the bank payment file (default allowance-YYYY-MM.csv); never
+    /// overwritten.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EntitlementArgs {
+    /// The household id.
+    pub household: String,
+    /// The last month to count, YYYY-MM (default: the current month).
+    #[arg(long, value_parser = parse_month)]
+    pub through: Option<Month>,
+}
+
+pub fn parse_month(text: &str) -> Result<Month, String> {
+    Month::parse(text).map_err(|e| e.0)
+}
+
+/// Maps a batch error to its exit code and message.
+pub(super) fn batch_failure(err: BatchError) -> Failure {
+    match err {
+        BatchError::Ledger(e) => failure(e, None),
+        BatchError::RunRejected { rejections, total } => {
+            let mut lines: Vec<String> = rejections
+                .iter()
+                .map(|(household, field, reason)| {
+                    format!("household {household}: {field}: {reason}")
+                })
+                .collect();
+            lines.push(format!(
+                "{total} disbursement(s) rejected; nothing was appended and no payment file written"
+            ));
+            Failure::new(exit::BAD_INPUT, lines.join("\n"))
+        }
+        other => Failure::new(exit::BAD_INPUT, other.to_string()),
+    }
+}
+
+pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
+    let RunCommand::Allowance(args) = command;
+    let ctx = AppendContext::now(actor(cli)?);
+    let mode = if args.dry_run {
+        RunMode::DryRun
+    } else {
+        let default = PathBuf::from(format!("allowance-{}.csv", args.month));
+        RunMode::Pay {
+            payment_file: args.out.clone().unwrap_or(default),
+        }
+    };
+    let mut ledger = open(cli)?;
+    let run = batch::run_allowance(&mut ledger, args.month, &mode, &ctx).map_err(batch_failure)?;
+    if run.appended > 0 {
+        // Like every import, a run that appends ends with a signed checkpoint.
+        super::evidence::checkpoint_after_append(&mut ledger, run.appended)?;
+        super::read::refresh(&ledger);
+    }
+    Ok(Output::ok(
+        allowance_text(&run, args.dry_run),
+        allowance_json(&run, args.dry_run),
+    ))
+}
+
+/// The run's total, or `overflow` (never for a real district: 20 members × the ceiling
+/// per household leaves room for millions of households).
+fn total(run: &AllowanceRun) -> String {
+    run.paid
+        .iter()
+        .try_fold(Money::ZERO, |sum, d| sum.checked_add(d.amount))
+        .map_or_else(|| "overflow".into(), |m| m.to_string())
+}
+
+fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
+    let mut text = format!(
+        "support allowance {}: {} household(s) to pay, {} in total; {} already paid\n",
+        run.month,
+        run.paid.len(),
+        total(run),
+        run.already.len()
+    );
+    if !run.paid.is_empty() {
+        let mut table = Table::new(&[
+            ("household", Align::Left),
+            ("category", Align::Left),
+            ("members", Align::Right),
+            ("per member", Align::Right),
+            ("amount", Align::Right),
+            ("reference", Align::Left),
+        ]);
+        for due in &run.paid {
+            table.row(vec![
+                due.household.to_string(),
+                due.category.code().to_string(),
+                due.members.to_string(),
+                due.per_member.to_string(),
+                due.amount.to_string(),
+                due.reference.to_string(),
+            ]);
+        }
+        text.push_str(&table.render());
+    }
+    text.push_str(&match (&run.payment_file, dry_run) {
+        (_, true) => "dry run: nothing appended, no payment file written\n".to_string(),
+        (None, false) => "nothing to pay: no payment file written\n".to_string(),
+        (Some(file), false) => format!(
+            "appended {} disbursement(s); head is seq {} {}\npayment file: {} ({} row(s))\n",
+            run.appended,
+            run.head.size,
+            run.head.hash,
+            file.display(),
+            run.paid.len()
+        ),
+    });
+    text
+}
+
+fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
+    json!({
+        "month": run.month.to_string(),
+        "dry_run": dry_run,
+        "to_pay": run.paid.iter().map(|d| json!({
+            "household_id": d.household.as_str(),
+            "category": d.category.code(),
+            "members": d.members,
+            "per_member": d.per_member.to_string(),
+            "amount": d.amount.to_string(),
+            "reference": d.reference.as_str(),
+        })).collect::<Vec<_>>(),
+        "total": total(run),
+        "already_paid": run.already.iter().map(|(h, seq)| json!({
+            "household_id": h.as_str(), "seq": seq.0,
+        })).collect::<Vec<_>>(),
+        "appended": run.appended,
+        "head": head_json(&run.head),
+        "payment_file": run.payment_file.as_ref().map(|f| f.display().to_string()),
+    })
+}
+
+pub(super) fn rates(cli: &Cli) -> Result<Output, Failure> {
+    let ledger = open(cli)?;
+    let table = RateTable::new(ledger.rates().map_err(|e| failure(e, None))?);
+    let mut text_table = Table::new(&[
+        ("program", Align::Left),
+        ("category", Align::Left),
+        ("per member", Align::Right),
+        ("recorded period", Align::Left),
+        ("in effect until", Align::Left),
+    ]);
+    let mut rows = Vec::new();
+    for rate in table.iter() {
+        let until = table.effective_end(rate).map(date_text);
+        text_table.row(vec![
+            rate.program.clone(),
+            category_name(rate.category).to_string(),
+            Money(rate.per_member_fen).to_string(),
+            period_text(rate),
+            until.clone().unwrap_or_else(|| "open".into()),
+        ]);
+        rows.push(json!({
+            "program": rate.program,
+            "category": category_name(rate.category),
+            "per_member": Money(rate.per_member_fen).to_string(),
+            "valid_from": date_text(rate.valid_from),
+            "valid_to": rate.valid_to.map(date_text),
+            "effective_to": until,
+        }));
+    }
+    let text = if text_table.is_empty() {
+        "no rates recorded; import them with `fundtrail import rates FILE`\n".to_string()
+    } else {
+        text_table.render()
+    };
+    Ok(Output::ok(text, Value::Array(rows)))
+}
+
+pub(super) fn entitlement(cli: &Cli, args: &EntitlementArgs) -> Result<Output, Failure> {
+    let ledger = open(cli)?;
+    let through = args
+        .through
+        .unwrap_or_else(|| Month::of(chrono::Utc::now().date_naive()));
+    let e = batch::entitlement(&ledger, &args.household, through).map_err(batch_failure)?;
+    Ok(Output::ok(entitlement_text(&e), entitlement_json(&e)))
+}
+
+fn entitlement_text(e: &Entitlement) -> String {
+    let mut table = Table::new(&[
+        ("month", Align::Left),
+        ("per member", Align::Right),
+        ("due", Align::Right),
+        ("paid", Align::Right),
+    ]);
+    for m in &e.months {
+        table.row(vec![
+            m.month.to_string(),
+            m.per_member.map_or("no rate".into(), |r| r.to_string()),
+            m.due.to_string(),
+            m.paid.to_string(),
+        ]);
+    }
+    let mut text = format!(
+        "household {}: support allowance through {}\n",
+        e.household, e.through
+    );
+    if !table.is_empty() {
+        text.push_str(&table.render());
+    }
+    text.push_str(&format!(
+        "due {}  paid {}  balance {} ({})\n",
+        e.due,
+        e.paid,
+        e.balance(),
+        e.standing()
+    ));
+    text
+}
+
+/// The support allowance part of `fundtrail household`: the entitlement's summary line
+/// and JSON (`null` when no rate was recorded for the household's category).
+pub(super) fn household_allowance(
+    ledger: &crate::ledger::Ledger,
+    household: &str,
+    through: Option<Month>,
+) -> Result<(String, Value), Failure> {
+    let through = through.unwrap_or_else(|| Month::of(chrono::Utc::now().date_naive()));
+    let found = batch::household_entitlement(ledger, household, through).map_err(batch_failure)?;
+    Ok(match found {
+        Some(e) => (
+            format!(
+                "support allowance through {}: due {}  paid {}  balance {} ({})\n",
+                e.through,
+                e.due,
+                e.paid,
+                e.balance(),
+                e.standing()
+            ),
+            entitlement_json(&e),
+        ),
+        None => (
+            "support allowance: no rate recorded for this household's category\n".into(),
+            Value::Null,
+        ),
+    })
+}
+
+/// The entitlement as JSON: also the `support_allowance` part of a household's balance.
+pub fn entitlement_json(e: &Entitlement) -> Value {
+    json!({
+        "household_id": e.household.as_str(),
+        "program": crate::rates::ALLOWANCE_PROGRAM,
+        "through": e.through.to_string(),
+        "due": e.due.to_string(),
+        "paid": e.paid.to_string(),
+        "balance": e.balance().to_string(),
+        "standing": e.standing(),
+        "months": e.months.iter().map(|m| json!({
+            "month": m.month.to_string(),
+            "per_member": m.per_member.map(|r| r.to_string()),
+            "due": m.due.to_string(),
+            "paid": m.paid.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,554 @@
+//! Reconciliation of bank statements against the ledger, through the library and the
+//! binary: planted differences of every kind, alone and together, a clean month, bad rows.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use fundtrail::batch::{
+    reconcile_file, run_allowance, BatchError, IndexMode, IndexUse, Reconciliation, RunMode,
+};
+use fundtrail::domain::{
+    parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Month, ProgramCode,
+    Rate, Reference, ReversalRequest, Seq,
+};
+use fundtrail::encoding::Body;
+use fundtrail::ledger::{AppendContext, Ledger};
+
+fn ctx() -> AppendContext {
+    AppendContext {
+        actor: "auditor".into(),
+        now_us: 1_700_000_000_000_000,
+    }
+}
+
+fn month(text: &str) -> Month {
+    Month::parse(text).unwrap()
+}
+
+/// A statement row: value date, amount, reference, beneficiary.
+type Row = (String, String, String, String);
+
+/// A ledger of four households paid for July and August 2018 by the allowance run; returns
+/// the ledger and the July payment file's rows as the bank would report them.
+fn paid_ledger(dir: &Path) -> (Ledger, Vec<Row>) {
+    let mut ledger = Ledger::init(&dir.join("ledger")).unwrap();
+    let mut setup = vec![
+        Command::Allocate(Allocation {
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse("1000000.00").unwrap(),
+            date: parse_date("2018-01-01").unwrap(),
+            reference: Reference::parse("ZJ-2018-1").unwrap(),
+            source: "区财政".into(),
+        }),
+        Command::SetRate(Rate {
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            category: Category::Bereaved,
+            per_member: Money::parse("340.00").unwrap(),
+            valid_from: parse_date("2015-01-01").unwrap(),
+            valid_to: None,
+        }),
+    ];
+    for (i, members) in [1, 2, 3, 4].into_iter().enumerate() {
+        setup.push(Command::Enroll(Enrollment {
+            household: HouseholdId::parse(&format!("PL-000{}", i + 1)).unwrap(),
+            subdistrict: "龙泉".into(),
+            community: "北市".into(),
+            category: Category::Bereaved,
+            members,
+            enrolled_on: parse_date("2016-01-01").unwrap(),
+        }));
+    }
+    ledger.append(setup, &ctx()).unwrap();
+    for m in ["2018-07", "2018-08"] {
+        let file = dir.join(format!("{m}.csv"));
+        let mode = RunMode::Pay { payment_file: file };
+        run_allowance(&mut ledger, month(m), &mode, &ctx()).unwrap();
+    }
+    let july = std::fs::read_to_string(dir.join("2018-07.csv")).unwrap();
+    let rows = july
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            ("2018-07-31".into(), f[2].into(), f[0].into(), f[1].into())
+        })
+        .collect();
+    (ledger, rows)
+}
+
+fn write_statement(dir: &Path, name: &str, rows: &[Row]) -> PathBuf {
+    let mut text = String::from("value_date,amount,reference,beneficiary\n");
+    for (date, amount, reference, beneficiary) in rows {
+        text.push_str(&format!("{date},{amount},{reference},{beneficiary}\n"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn reconcile(
+    ledger: &mut Ledger,
+    dir: &Path,
+    rows: &[Row],
+    period: Option<&str>,
+) -> Reconciliation {
+    let path = write_statement(dir, "statement.csv", rows);
+    reconcile_file(ledger, &path, period.map(month), IndexMode::Cached, &ctx()).unwrap()
+}
+
+/// (category, reference, ledger amount, bank amount) of every difference.
+fn differences(r: &Reconciliation) -> Vec<(&'static str, String, Option<i64>, Option<i64>)> {
+    r.report
+        .differences
+        .iter()
+        .map(|d| (d.kind.code(), d.reference.clone(), d.ledger_fen, d.bank_fen))
+        .collect()
+}
+
+fn reverse(ledger: &mut Ledger, reference: &str, household: &str, fen: i64) {
+    let reversal = Command::Reverse(ReversalRequest {
+        target: Reference::parse_payment_target(reference).unwrap(),
+        household: HouseholdId::parse(household).unwrap(),
+        program: None,
+        amount: Money(fen),
+        date: parse_date("2018-08-03").unwrap(),
+        reason: "paid to a closed account".into(),
+    });
+    ledger.append(vec![reversal], &ctx()).unwrap();
+}
+
+#[test]
+fn a_clean_month_matches_every_payment_and_records_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let head = ledger.head();
+    let r = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert!(r.report.is_clean(), "{:?}", r.report.differences);
+    assert_eq!(r.report.matched_count, 4);
+    assert_eq!(r.report.matched_fen, 34_000 * (1 + 2 + 3 + 4));
+    assert_eq!(r.report.bank_rows, 4);
+    assert!(r.appended);
+    assert_eq!(r.seq, Seq(head.size + 1));
+    let record = ledger.record(r.seq).unwrap();
+    assert_eq!(record.reference, r.reference.as_str());
+    let Body::Reconciliation(event) = record.body else {
+        panic!("{record:?}")
+    };
+    let bytes = std::fs::read(dir.path().join("statement.csv")).unwrap();
+    assert_eq!(event.statement_hash, *blake3::hash(&bytes).as_bytes());
+    assert_eq!(event.report_hash, *blake3::hash(b"[]").as_bytes());
+    assert_eq!(event.period, "2018-07");
+    assert_eq!(
+        (event.bank_rows, event.matched_count, event.matched_fen),
+        (4, 4, 340_000)
+    );
+    assert_eq!(
+        [
+            event.missing_in_bank,
+            event.missing_in_ledger,
+            event.amount_mismatch,
+            event.duplicate_in_bank,
+            event.reversed_but_paid
+        ],
+        [0; 5]
+    );
+    assert!(r.reference.as_str().starts_with(&format!(
+        "reconcile:{}:2018-07:",
+        &hex::encode(event.statement_hash)[..16]
+    )));
+    // Re-running the same reconciliation finds the same and records nothing new.
+    let again = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert!(!again.appended);
+    assert_eq!(again.seq, r.seq);
+    assert_eq!(ledger.head().size, head.size + 1);
+}
+
+#[test]
+fn each_kind_of_difference_is_found_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let alw = |h: u32| format!("ALW-201807-PL-000{h}");
+
+    let mut missing_in_bank = rows.clone();
+    missing_in_bank.remove(1);
+    let r = reconcile(&mut ledger, dir.path(), &missing_in_bank, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [("missing_in_bank", alw(2), Some(68_000), None)]
+    );
+    assert_eq!(r.report.counts.missing_in_bank, 1);
+    assert_eq!(r.report.matched_count, 3);
+
+    let mut missing_in_ledger = rows.clone();
+    missing_in_ledger.push((
+        "2018-07-31".into(),
+        "340.00".into(),
+        "ICBC-9999".into(),
+        "冒名".into(),
+    ));
+    let r = reconcile(&mut ledger, dir.path(), &missing_in_ledger, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [("missing_in_ledger", "ICBC-9999".into(), None, Some(34_000))]
+    );
+    assert_eq!(r.report.differences[0].bank_lines, [6]);
+    assert_eq!(r.report.matched_count, 4);
+
+    let mut mismatch = rows.clone();
+    mismatch[2].1 = "1020.01".into();
+    let r = reconcile(&mut ledger, dir.path(), &mismatch, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [("amount_mismatch", alw(3), Some(102_000), Some(102_001))]
+    );
+    assert_eq!(r.report.counts.amount_mismatch, 1);
+
+    let mut duplicate = rows.clone();
+    duplicate.push(rows[3].clone());
+    let r = reconcile(&mut ledger, dir.path(), &duplicate, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [("duplicate_in_bank", alw(4), Some(136_000), Some(272_000))]
+    );
+    assert_eq!(r.report.differences[0].bank_lines, [5, 6]);
+    assert_eq!(r.report.matched_count, 3);
+
+    reverse(&mut ledger, &alw(1), "PL-0001", 34_000);
+    let r = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [("reversed_but_paid", alw(1), Some(34_000), Some(34_000))]
+    );
+    assert_eq!(r.report.counts.reversed_but_paid, 1);
+    // A reversed payment the bank did not pay is no difference.
+    let r = reconcile(&mut ledger, dir.path(), &rows[1..], Some("2018-07"));
+    assert!(r.report.is_clean(), "{:?}", r.report.differences);
+}
+
+#[test]
+fn every_kind_planted_together_is_reported_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    reverse(&mut ledger, "ALW-201807-PL-0001", "PL-0001", 34_000);
+    let mut planted = rows.clone();
+    planted.remove(1); // PL-0002 not paid
+    planted[1].1 = "1.00".into(); // PL-0003 at the wrong amount
+    planted.push(rows[3].clone()); // PL-0004 twice
+    planted.push((
+        "2018-07-15".into(),
+        "9.99".into(),
+        "ICBC-X".into(),
+        "?".into(),
+    ));
+    // A duplicated reference the ledger does not know is one missing_in_ledger, not two.
+    planted.push((
+        "2018-07-16".into(),
+        "0.01".into(),
+        "ICBC-X".into(),
+        "?".into(),
+    ));
+    let head = ledger.head();
+    let r = reconcile(&mut ledger, dir.path(), &planted, Some("2018-07"));
+    assert_eq!(
+        differences(&r),
+        [
+            (
+                "reversed_but_paid",
+                "ALW-201807-PL-0001".into(),
+                Some(34_000),
+                Some(34_000)
+            ),
+            (
+                "missing_in_bank",
+                "ALW-201807-PL-0002".into(),
+                Some(68_000),
+                None
+            ),
+            (
+                "amount_mismatch",
+                "ALW-201807-PL-0003".into(),
+                Some(102_000),
+                Some(100)
+            ),
+            (
+                "duplicate_in_bank",
+                "ALW-201807-PL-0004".into(),
+                Some(136_000),
+                Some(272_000)
+            ),
+            ("missing_in_ledger", "ICBC-X".into(), None, Some(1_000)),
+        ]
+    );
+    let c = r.report.counts;
+    assert_eq!(
+        [
+            c.missing_in_bank,
+            c.missing_in_ledger,
+            c.amount_mismatch,
+            c.duplicate_in_bank,
+            c.reversed_but_paid
+        ],
+        [1; 5]
+    );
+    assert_eq!((r.report.matched_count, r.report.matched_fen), (0, 0));
+    let Body::Reconciliation(event) = ledger.record(r.seq).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(
+        event.report_hash,
+        *blake3::hash(&r.report.canonical_json()).as_bytes()
+    );
+    assert_eq!((event.missing_in_ledger, event.duplicate_in_bank), (1, 1));
+    assert_eq!(ledger.head().size, head.size + 1);
+}
+
+#[test]
+fn the_month_limits_what_the_ledger_expects_from_the_bank() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    // Without --month the August payments are expected too.
+    let all = reconcile(&mut ledger, dir.path(), &rows, None);
+    assert_eq!(all.report.counts.missing_in_bank, 4);
+    assert!(
+        all.reference.as_str().contains(":all:"),
+        "{}",
+        all.reference
+    );
+    let Body::Reconciliation(event) = ledger.record(all.seq).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(event.period, "");
+    // An August payment paid on a July statement is still matched, not unknown.
+    let mut late = rows.clone();
+    late.push((
+        "2018-07-31".into(),
+        "340.00".into(),
+        "ALW-201808-PL-0001".into(),
+        "x".into(),
+    ));
+    let r = reconcile(&mut ledger, dir.path(), &late, Some("2018-07"));
+    assert!(r.report.is_clean(), "{:?}", r.report.differences);
+    assert_eq!(r.report.matched_count, 5);
+    let august = reconcile(&mut ledger, dir.path(), &rows, Some("2018-08"));
+    assert_eq!(august.report.counts.missing_in_bank, 4);
+    assert_eq!(
+        august.report.matched_count, 4,
+        "July rows match July payments"
+    );
+}
+
+#[test]
+fn a_statement_with_bad_rows_is_refused_whole_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let head = ledger.head();
+    let mut bad = rows.clone();
+    bad[0].1 = "340.001".into();
+    bad[1].0 = "2018-07-32".into();
+    bad[2].2 = String::new();
+    let path = write_statement(dir.path(), "bad.csv", &bad);
+    let err = reconcile_file(
+        &mut ledger,
+        &path,
+        Some(month("2018-07")),
+        IndexMode::Cached,
+        &ctx(),
+    )
+    .unwrap_err();
+    let BatchError::Statement(err) = err else {
+        panic!("{err:?}")
+    };
+    let found: Vec<(u64, &str)> = err.rows.iter().map(|r| (r.line, r.field)).collect();
+    assert_eq!(found, [(2, "amount"), (3, "value_date"), (4, "reference")]);
+    assert_eq!(err.total, 3);
+    assert_eq!(ledger.head(), head);
+    let missing = reconcile_file(
+        &mut ledger,
+        &dir.path().join("nope.csv"),
+        None,
+        IndexMode::Cached,
+        &ctx(),
+    );
+    assert!(matches!(missing, Err(BatchError::Io { .. })), "{missing:?}");
+}
+
+// ---- the binary ----
+
+fn fundtrail(ledger: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Process::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(args)
+        .env("FUNDTRAIL_LEDGER", ledger)
+        .env("FUNDTRAIL_ACTOR", "审计员")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_binary_exits_0_when_clean_1_on_differences_2_on_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, rows) = paid_ledger(dir.path());
+    drop(ledger);
+    let l = dir.path().join("ledger");
+    let clean = write_statement(dir.path(), "clean.csv", &rows);
+    let (code, out, err) = fundtrail(
+        &l,
+        &[
+            "reconcile",
+            "--statement",
+            clean.to_str().unwrap(),
+            "--month",
+            "2018-07",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("matched:     4 payment(s), 3400.00"), "{out}");
+    assert!(out.contains("recorded as seq"), "{out}");
+
+    let mut planted = rows.clone();
+    planted[0].1 = "1.00".into();
+    planted.push(rows[1].clone());
+    let diff = write_statement(dir.path(), "diff.csv", &planted);
+    let (code, out, _) = fundtrail(
+        &l,
+        &[
+            "reconcile",
+            "--statement",
+            diff.to_str().unwrap(),
+            "--month",
+            "2018-07",
+            "--csv",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        out,
+        "category,reference,ledger_amount,bank_amount,bank_lines\n\
+         amount_mismatch,ALW-201807-PL-0001,340.00,1.00,2\n\
+         duplicate_in_bank,ALW-201807-PL-0002,680.00,1360.00,3 6\n"
+    );
+    let (code, out, _) = fundtrail(
+        &l,
+        &[
+            "--json",
+            "reconcile",
+            "--statement",
+            diff.to_str().unwrap(),
+            "--month",
+            "2018-07",
+        ],
+    );
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["clean"], false);
+    assert_eq!(json["counts"]["duplicate_in_bank"], 1);
+    assert_eq!(json["differences"][0]["category"], "amount_mismatch");
+    assert_eq!(json["differences"][0]["ledger_amount"], "340.00");
+    assert_eq!(json["differences"][0]["bank_amount"], "1.00");
+    assert_eq!(
+        json["recorded"]["appended"], false,
+        "the --csv run recorded it already"
+    );
+    let canonical = serde_json::to_vec(&json["differences"]).unwrap();
+    assert_eq!(
+        json["report_hash"],
+        hex::encode(blake3::hash(&canonical).as_bytes())
+    );
+
+    let mut bad = rows.clone();
+    bad[3].1 = "1.234".into();
+    let bad = write_statement(dir.path(), "bad.csv", &bad);
+    let (code, _, err) = fundtrail(&l, &["reconcile", "--statement", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.csv:5: amount: \"1.234\" has more than 2 decimal places"),
+        "{err}"
+    );
+    let (code, _, err) = fundtrail(
+        &l,
+        &[
+            "reconcile",
+            "--statement",
+            clean.to_str().unwrap(),
+            "--month",
+            "2018-7",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = fundtrail(&l, &["log", "--type", "reconciliation"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "a header and two recorded runs:\n{out}"
+    );
+}
+
+#[test]
+fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let first = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert!(
+        matches!(first.index, IndexUse::Rebuilt { .. }),
+        "{:?}",
+        first.index
+    );
+    // The next run reads only what was appended since: the reconciliation event.
+    reverse(&mut ledger, "ALW-201807-PL-0003", "PL-0003", 102_000);
+    let second = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    assert_eq!(
+        second.index,
+        IndexUse::CaughtUp {
+            from: first.seq.0 - 1,
+            events: 2
+        }
+    );
+    assert_eq!(
+        second.report.counts.reversed_but_paid, 1,
+        "the reversal was folded in"
+    );
+    let index_file = dir.path().join("ledger").join("payments.idx");
+    let mut damaged = std::fs::read(&index_file).unwrap();
+    damaged[20] ^= 0xff;
+    std::fs::write(&index_file, &damaged).unwrap();
+    let third = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let IndexUse::Rebuilt { reason, .. } = &third.index else {
+        panic!("{:?}", third.index)
+    };
+    assert!(reason.contains("checksum"), "{reason}");
+    assert_eq!(third.report, second.report);
+    // An index from another ledger is refused even when intact.
+    let other = tempfile::tempdir().unwrap();
+    let (mut other_ledger, _) = paid_ledger(other.path());
+    // Built the same way, it shares our first 14 events; then it goes its own way.
+    reverse(&mut other_ledger, "ALW-201807-PL-0004", "PL-0004", 136_000);
+    reconcile(&mut other_ledger, other.path(), &rows, None);
+    drop(other_ledger);
+    std::fs::copy(
+        other.path().join("ledger").join("payments.idx"),
+        &index_file,
+    )
+    .unwrap();
+    let fourth = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let IndexUse::Rebuilt { reason, .. } = &fourth.index else {
+        panic!("{:?}", fourth.index)
+    };
+    assert!(reason.contains("not a prefix"), "{reason}");
+    assert_eq!(fourth.report, second.report);
+    let path = write_statement(dir.path(), "statement.csv", &rows);
+    let rebuilt = reconcile_file(
+        &mut ledger,
+        &path,
+        Some(month("2018-07")),
+        IndexMode::Rebuild,
+        &ctx(),
+    )
+    .unwrap();
+    assert!(matches!(rebuilt.index, IndexUse::Rebuilt { .. }));
+    assert_eq!(rebuilt.report, second.report);
+}
