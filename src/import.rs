@@ -3,7 +3,7 @@
 //! checks every row before it writes any).
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::domain::{
@@ -114,6 +114,7 @@ impl RowSource for CsvFile {
         let kind = self.kind;
         let mut progress = self.progress.as_mut();
         let mut count = 0u64;
+        let mut lines = LineCounter::open(&self.path)?;
         let rows = records.map(move |item| {
             count += 1;
             if count.is_multiple_of(PROGRESS_EVERY_ROWS) {
@@ -121,9 +122,69 @@ impl RowSource for CsvFile {
                     p(r.position().map_or(0, |pos| pos.byte()));
                 }
             }
-            parse_row(item, &columns, kind, count)
+            let position = match &item {
+                Ok(record) => record.position(),
+                Err(e) => e.position(),
+            };
+            let line = position.map_or(count + 1, |p| lines.record_line(p));
+            parse_row(item, &columns, kind, count, line)
         });
         Ok(Box::new(rows))
+    }
+}
+
+/// The line each record starts on, counted from the bytes of the file.
+///
+/// csv's own `Position::line` is where reading stopped after the previous record, so it is
+/// one short for every record of a file with CRLF line ends (as spreadsheets write them),
+/// stays at 1 with CR line ends, and names the first of any blank lines before a record
+/// (rust-csv issue 208). Its byte offset is exact, though: a record starts at the first byte
+/// from there on that is not a line break. This reads the file a second time alongside the
+/// parser, counting `\n`, `\r\n` and lone `\r` as one break each, as the parser does.
+struct LineCounter {
+    reader: BufReader<File>,
+    /// Bytes counted so far.
+    offset: u64,
+    /// The line of the byte at `offset`, from 1.
+    line: u64,
+    /// Whether the last byte counted was `\r`, so that a `\n` after it ends no new line.
+    after_cr: bool,
+}
+
+impl LineCounter {
+    fn open(path: &Path) -> Result<LineCounter, LedgerError> {
+        let file = File::open(path)
+            .map_err(|e| LedgerError::Source(format!("{}: {e}", path.display())))?;
+        Ok(LineCounter {
+            reader: BufReader::new(file),
+            offset: 0,
+            line: 1,
+            after_cr: false,
+        })
+    }
+
+    /// The line of the record whose reading began at `position`; csv's line if the file
+    /// cannot be read again.
+    fn record_line(&mut self, position: &csv::Position) -> u64 {
+        self.skip_to_record(position.byte())
+            .map_or(position.line(), |()| self.line)
+    }
+
+    /// Counts up to `byte`, then over any line breaks: to the first byte of the record.
+    fn skip_to_record(&mut self, byte: u64) -> std::io::Result<()> {
+        loop {
+            let Some(&b) = self.reader.fill_buf()?.first() else {
+                return Ok(());
+            };
+            let line_break = b == b'\r' || b == b'\n';
+            if self.offset >= byte && !line_break {
+                return Ok(());
+            }
+            self.line += u64::from(b == b'\r' || (b == b'\n' && !self.after_cr));
+            self.after_cr = b == b'\r';
+            self.reader.consume(1);
+            self.offset += 1;
+        }
     }
 }
 
@@ -221,18 +282,17 @@ fn parse_row(
     columns: &Columns,
     kind: ImportKind,
     count: u64,
+    line: u64,
 ) -> Row {
     let record = match item {
         Ok(record) => record,
         Err(e) => {
-            let line = e.position().map_or(count + 1, |p| p.line());
             return Row {
                 line,
                 command: Err(("row", e.to_string())),
             };
         }
     };
-    let line = record.position().map_or(count + 1, |p| p.line());
     let command = if count > MAX_IMPORT_ROWS {
         Err((
             "row",

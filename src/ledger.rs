@@ -156,6 +156,11 @@ pub struct Ledger {
     verifier_key: VerifierKey,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
+    /// Why this value may not append: the enrolled households could not be read back (a
+    /// damaged event; the write-side rules would check against an incomplete list), or a
+    /// failed batch could not be cleaned up. It can still be read and verified (which names
+    /// a damaged seq).
+    damaged: Option<String>,
 }
 
 impl Ledger {
@@ -211,9 +216,17 @@ impl Ledger {
             verifier_key,
             households: BTreeMap::new(),
             budgets,
+            damaged: None,
         };
         ledger.discard_uncommitted()?;
-        ledger.households = ledger.load_households()?;
+        match ledger.load_households() {
+            Ok(households) => ledger.households = households,
+            Err(LedgerError::Corrupt(reason))
+            | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
+                ledger.damaged = Some(reason);
+            }
+            Err(other) => return Err(other),
+        }
         Ok(ledger)
     }
 
@@ -271,6 +284,11 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
+        if let Some(reason) = &self.damaged {
+            return Err(LedgerError::Corrupt(format!(
+                "{reason}; nothing was appended"
+            )));
+        }
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
         let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, ctx);
@@ -295,7 +313,10 @@ impl Ledger {
                     },
                 )
             }
-            Checked::Large => self.write_large(source, &mut writer)?,
+            Checked::Large => match self.write_large(source, &mut writer) {
+                Ok(written) => written,
+                Err(err) => return Err(self.discarding_chunks(err)),
+            },
         };
         let appended = writer.appended;
         let head = writer.head;
@@ -442,9 +463,22 @@ impl Ledger {
         ))
     }
 
-    /// Removes events (and their index entries and Merkle nodes) beyond the head: the
-    /// chunks of a large batch whose final commit never happened. They were never
-    /// acknowledged.
+    /// After the second pass of a large batch failed: removes the chunks it wrote beyond
+    /// the head, so that neither the store nor a later batch of this ledger (which reuses
+    /// their seqs) sees them or their index entries. If that fails too, the ledger refuses
+    /// to append until it is opened again, which removes them.
+    fn discarding_chunks(&mut self, err: LedgerError) -> LedgerError {
+        if let Err(discard) = self.discard_uncommitted() {
+            self.damaged = Some(format!(
+                "removing the chunks of a failed batch: {discard}; open the ledger again"
+            ));
+        }
+        err
+    }
+
+    /// Removes events (and their index entries, Merkle nodes and leaf tiles) beyond the
+    /// head: the chunks of a large batch whose final commit never happened. They were
+    /// never acknowledged.
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();

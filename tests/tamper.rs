@@ -4,14 +4,14 @@
 //! The sample ledger: 5 opening events, then payment batches of 35, 40 and 40 with a
 //! signed checkpoint after each (sizes 5, 40, 80, 120).
 
-mod common;
+mod ledger_support;
 
-use common::*;
 use fundtrail::audit::AuditFault;
 use fundtrail::chain::ChainFault;
 use fundtrail::checkpoint::Checkpoint;
 use fundtrail::domain::Seq;
-use fundtrail::ledger::{Ledger, LedgerError, VerifyReport};
+use fundtrail::ledger::{LedgerError, VerifyReport};
+use ledger_support::*;
 
 const BATCHES: [u64; 3] = [35, 40, 40];
 const SIZE: u64 = 120;
@@ -27,7 +27,7 @@ fn sample() -> tempfile::TempDir {
 }
 
 fn verify(dir: &std::path::Path) -> VerifyReport {
-    Ledger::open(dir).unwrap().verify(|_| {}).unwrap()
+    open_ledger(dir).verify(|_| {}).unwrap()
 }
 
 fn fault(dir: &std::path::Path) -> AuditFault {
@@ -151,7 +151,7 @@ fn a_consistent_rewrite_after_k_is_caught_by_the_earlier_signed_checkpoint() {
 fn the_ledger_refuses_to_sign_after_a_rewrite() {
     let dir = sample();
     rewrite_after_50(dir.path());
-    let mut ledger = Ledger::open(dir.path()).unwrap();
+    let mut ledger = open_ledger(dir.path());
     assert!(matches!(
         ledger.checkpoint(),
         Err(LedgerError::Inconsistent(_))
@@ -173,7 +173,7 @@ fn the_ledger_refuses_to_sign_after_a_rewrite() {
 fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     let dir = sample();
     let kept: Checkpoint = {
-        let ledger = Ledger::open(dir.path()).unwrap();
+        let ledger = open_ledger(dir.path());
         ledger.checkpoint_at(80).unwrap().unwrap().checkpoint
     };
     rewrite_after_50(dir.path());
@@ -185,7 +185,7 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     // Without checkpoints the rewritten log is self-consistent...
     assert_eq!(verify(dir.path()).fault, None);
     // ...but not against the checkpoint the auditor kept.
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = open_ledger(dir.path());
     let report = ledger.verify_against(&[kept], |_| {}).unwrap();
     assert!(matches!(
         report.fault,
@@ -309,6 +309,6 @@ fn a_record_that_lies_about_its_seq_is_caught() {
 fn root_helper_matches_the_ledger() {
     // The tamper helpers recompute what the ledger computes.
     let dir = sample();
-    let root = Ledger::open(dir.path()).unwrap().root();
+    let root = open_ledger(dir.path()).root();
     assert_eq!(with_sled(dir.path(), |db| root_of(db, SIZE)), root);
 }

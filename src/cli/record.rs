@@ -55,7 +55,13 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         bar.finish_and_clear();
     }
     let summary = result.map_err(|e| failure(e, Some(file)))?;
-    let signed = checkpoint_after_append(&mut ledger, summary.appended)?;
+    // An import that appends ends with a signed checkpoint; an identical retry appends
+    // nothing and, like the rest of the ledger, leaves the checkpoints alone.
+    let signed = if summary.appended > 0 {
+        Some(checkpoint_after_append(&mut ledger, summary.appended)?)
+    } else {
+        ledger.latest_checkpoint().map_err(|e| failure(e, None))?
+    };
     super::read::refresh(&ledger);
     let name = file.display().to_string();
     let mut text = if summary.appended == 0 {
@@ -69,17 +75,19 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
             summary.appended, summary.duplicates, summary.head.size, summary.head.hash
         )
     };
-    text.push_str(&format!(
-        "checkpoint: size {} root {}\n",
-        signed.checkpoint.size,
-        hex::encode(signed.checkpoint.root)
-    ));
+    if let Some(signed) = &signed {
+        text.push_str(&format!(
+            "checkpoint: size {} root {}\n",
+            signed.checkpoint.size,
+            hex::encode(signed.checkpoint.root)
+        ));
+    }
     let json = json!({
         "file": name,
         "appended": summary.appended,
         "duplicates": summary.duplicates,
         "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
-        "checkpoint": super::evidence::checkpoint_json(&signed),
+        "checkpoint": signed.as_ref().map(super::evidence::checkpoint_json),
     });
     Ok(Output::ok(text, json))
 }
@@ -101,6 +109,9 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     let mut matched = Vec::new();
     for item in ledger.records(Seq::FIRST, Seq(u64::MAX)).rev() {
+        if matched.len() >= args.limit {
+            break;
+        }
         let (seq, hash, record) = item.map_err(|e| failure(e, None))?;
         let body = &record.body;
         let keep = args
@@ -117,9 +128,6 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
                 .is_none_or(|t| body.type_name() == t);
         if keep {
             matched.push((seq, hash, record));
-            if matched.len() >= args.limit {
-                break;
-            }
         }
     }
     matched.reverse();

@@ -1,215 +1,513 @@
-//! Shared test helpers: small ledgers built through the public API, and the insider's
-//! tools that edit the sled database directly.
+//! Helpers shared by the integration tests: temporary ledgers, CSV files, running the
+//! binary, and reading or tampering with the sled database directly, as an insider with
+//! file access could (the key layout is in src/store.rs).
 
-#![allow(dead_code)] // each test binary uses a different part
+// Each test crate uses a different subset of these helpers.
+#![allow(dead_code)]
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-use fundtrail::domain::{
-    Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
-    ProgramCode, Reference,
+use fundtrail::domain::Seq;
+use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::{AppendContext, AppendSummary, Ledger, VerifyReport};
+
+pub const HOUSEHOLDS_HEADER: &str =
+    "household_id,subdistrict,community,category,members,enrolled_on";
+pub const EVENTS_HEADER: &str = "date,type,household_id,program,amount,persons,reference,memo";
+
+/// Keeps this test process from starting a child while it has a ledger open.
+///
+/// A ledger's locks (`LOCK` and sled's `db`) are `flock`s, which belong to the open file
+/// description. A child started by one test thread inherits copies of every descriptor the
+/// process has open, including other tests' ledger locks, and keeps them until its `exec`
+/// has closed them, which on Linux finishes only after `spawn` has returned. A test that
+/// closes its ledger and reopens it (or runs the binary on it) in that window finds it
+/// "in use". So every ledger or sled handle the tests open holds a [`Token`], and a child
+/// is started only while no token exists. Consequently a test must not start a child
+/// while it holds a handle; [`spawn`] panics after a minute rather than hang. (The binary
+/// itself never starts children, so it needs none of this.)
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+struct GateState {
+    open_handles: usize,
+    spawning: bool,
+}
+
+static GATE: Gate = Gate {
+    state: Mutex::new(GateState {
+        open_handles: 0,
+        spawning: false,
+    }),
+    changed: Condvar::new(),
 };
-use fundtrail::domain::{EventHash, Seq};
-use fundtrail::encoding::{decode, encode, Body};
-use fundtrail::ledger::{AppendContext, Ledger};
-use fundtrail::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
-/// Households in every sample ledger.
-pub const HOUSEHOLDS: u64 = 4;
+/// How long [`spawn`] waits for open handles to close before it reports a likely mistake.
+const SPAWN_WAIT: Duration = Duration::from_secs(60);
 
-pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).expect("a valid test date")
-}
+impl Gate {
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
-pub fn household(i: u64) -> String {
-    format!("PL-{i:04}")
-}
-
-pub fn ctx() -> AppendContext {
-    AppendContext {
-        actor: "tester".into(),
-        now_us: 1_700_000_000_000_000,
+    fn wait<'a>(&self, state: MutexGuard<'a, GateState>) -> MutexGuard<'a, GateState> {
+        self.changed
+            .wait_timeout(state, Duration::from_millis(50))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
     }
 }
 
-/// The enrollments and the allocation that every sample ledger starts with (5 events).
-pub fn opening() -> Vec<Command> {
-    let mut commands: Vec<Command> = (1..=HOUSEHOLDS)
-        .map(|i| {
-            Command::Enroll(Enrollment {
-                household: HouseholdId::parse(&household(i)).unwrap(),
-                subdistrict: "拓东".into(),
-                community: "拓东第1社区".into(),
-                category: Category::Bereaved,
-                members: 2,
-                enrolled_on: date(2014, 3, 1),
-            })
-        })
-        .collect();
-    commands.push(Command::Allocate(Allocation {
-        program: ProgramCode::parse("support_allowance").unwrap(),
-        amount: Money(9_000_000_000),
-        date: date(2015, 1, 5),
-        reference: Reference::parse("ALLOC-1").unwrap(),
-        source: "区财政".into(),
-    }));
-    commands
+/// Held while a ledger or sled handle is open in this process; see [`Gate`].
+pub struct Token(());
+
+impl Token {
+    fn take() -> Token {
+        let mut state = GATE.state();
+        while state.spawning {
+            state = GATE.wait(state);
+        }
+        state.open_handles += 1;
+        Token(())
+    }
 }
 
-/// `count` disbursements numbered from `first`, round-robin over the households.
-pub fn payments(first: u64, count: u64) -> Vec<Command> {
-    (first..first + count)
-        .map(|i| {
-            Command::Pay(Payment {
-                kind: PaymentKind::Disbursement,
-                household: HouseholdId::parse(&household(1 + i % HOUSEHOLDS)).unwrap(),
-                program: ProgramCode::parse("support_allowance").unwrap(),
-                amount: Money(68_000 + i as i64),
-                persons: 1,
-                date: date(2015, 1, 31),
-                reference: Reference::parse(&format!("BANK-{i:08}")).unwrap(),
-                memo: "扶助金".into(),
+impl Drop for Token {
+    fn drop(&mut self) {
+        GATE.state().open_handles -= 1;
+        GATE.changed.notify_all();
+    }
+}
+
+/// A ledger or sled handle, open while its [`Token`] exists.
+pub struct Held<T> {
+    value: Option<T>,
+    /// sled's data file, whose lock the handle holds.
+    sled_db: PathBuf,
+    _token: Token,
+}
+
+impl<T> std::ops::Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T> std::ops::DerefMut for Held<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value.as_mut().expect("present until dropped")
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        drop(self.value.take());
+        wait_until_unlocked(&self.sled_db);
+    }
+}
+
+/// sled may close its data file a little after the last handle is dropped (its IO threads
+/// and deferred frees hold it), so wait until its lock is free before the next user, which
+/// may be another process, tries to take it.
+fn wait_until_unlocked(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(file) = File::open(path) else {
+            return;
+        };
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
+            Ok(()) | Err(TryLockError::Error(_)) => return,
+        }
+    }
+}
+
+/// Opens a handle to the ledger in `dir` under a [`Token`].
+pub fn held<T>(dir: &Path, open: impl FnOnce() -> T) -> Held<T> {
+    let token = Token::take();
+    Held {
+        value: Some(open()),
+        sled_db: dir.join("sled").join("db"),
+        _token: token,
+    }
+}
+
+/// Opens a ledger (see [`Gate`]).
+pub fn open_ledger(dir: &Path) -> Held<Ledger> {
+    held(dir, || Ledger::open(dir).expect("open the ledger"))
+}
+
+/// Starts a child process once no ledger is open in this process (see [`Gate`]).
+pub fn spawn(cmd: &mut Command) -> Child {
+    let start = Instant::now();
+    let mut state = GATE.state();
+    while state.open_handles > 0 || state.spawning {
+        assert!(
+            start.elapsed() < SPAWN_WAIT,
+            "a child waited {SPAWN_WAIT:?} for ledger handles to close: does a test start \
+             a child while it holds one?"
+        );
+        state = GATE.wait(state);
+    }
+    state.spawning = true;
+    drop(state);
+    let child = cmd.spawn();
+    GATE.state().spawning = false;
+    GATE.changed.notify_all();
+    child.expect("start a child process")
+}
+
+/// The actor the tests record as.
+pub const ACTOR: &str = "测试员";
+
+/// Households of [`TempLedger::standard`].
+pub const STANDARD_HOUSEHOLDS: &[&str] = &[
+    "PL-0001,拓东,拓东第1社区,bereaved,2,2014-03-01",
+    "PL-0002,鼓楼,鼓楼第2社区,失独,1,2014-05-10",
+    "PL-0003,龙泉,龙泉第1社区,disabled,3,2015-06-01",
+];
+
+/// Events of [`TempLedger::standard`]: support_allowance has 1000.00 allocated and 100.00
+/// live (BANK-1; BANK-2 is reversed), holiday_condolence has 300.00 allocated and unused.
+pub const STANDARD_EVENTS: &[&str] = &[
+    "2015-01-05,fund_allocation,,support_allowance,1000.00,,ALLOC-SA,区财政",
+    "2015-01-05,fund_allocation,,holiday_condolence,300.00,,ALLOC-HC,市计生协",
+    "2015-01-31,disbursement,PL-0001,support_allowance,100.00,2,BANK-1,2015年1月扶助金",
+    "2015-01-31,disbursement,PL-0002,support_allowance,50.00,1,BANK-2,2015年1月扶助金",
+    "2015-02-02,reversal,PL-0002,support_allowance,50.00,1,BANK-2,重复支付",
+];
+
+/// Seqs of [`TempLedger::standard`]: 3 enrollments, then the 5 events above.
+pub const STANDARD_SIZE: u64 = 8;
+
+/// A ledger directory inside a temporary directory that also holds the test's input files.
+pub struct TempLedger {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl TempLedger {
+    /// A temporary directory with no ledger in it yet.
+    pub fn uninitialized() -> TempLedger {
+        let tmp = tempfile::tempdir().expect("create a temporary directory");
+        let dir = tmp.path().join("ledger");
+        TempLedger { tmp, dir }
+    }
+
+    /// An empty ledger.
+    pub fn new() -> TempLedger {
+        let t = TempLedger::uninitialized();
+        drop(held(&t.dir, || {
+            Ledger::init(&t.dir).expect("init a fresh ledger")
+        }));
+        t
+    }
+
+    /// A ledger holding [`STANDARD_HOUSEHOLDS`] and [`STANDARD_EVENTS`].
+    pub fn standard() -> TempLedger {
+        let t = TempLedger::new();
+        t.append_csv(ImportKind::Households, STANDARD_HOUSEHOLDS);
+        let summary = t.append_csv(ImportKind::Events, STANDARD_EVENTS);
+        assert_eq!(summary.head.size, STANDARD_SIZE);
+        t
+    }
+
+    /// A path for an input file, outside the ledger directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Writes a CSV file with the header for `kind` and the given rows.
+    pub fn write_csv<S: AsRef<str>>(&self, name: &str, kind: ImportKind, rows: &[S]) -> PathBuf {
+        let header = kind.columns().join(",");
+        let mut text = String::with_capacity(64 * (rows.len() + 1));
+        text.push_str(&header);
+        text.push('\n');
+        for row in rows {
+            text.push_str(row.as_ref());
+            text.push('\n');
+        }
+        self.write_file(name, &text)
+    }
+
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.file(name);
+        std::fs::write(&path, contents).expect("write an input file");
+        path
+    }
+
+    /// Appends CSV rows through the library (fast setup), panicking on any rejection.
+    pub fn append_csv<S: AsRef<str>>(&self, kind: ImportKind, rows: &[S]) -> AppendSummary {
+        let path = self.write_csv("setup.csv", kind, rows);
+        let mut ledger = self.open();
+        ledger
+            .append_rows(&mut CsvFile::new(&path, kind), &ctx())
+            .expect("setup rows are valid")
+    }
+
+    pub fn open(&self) -> Held<Ledger> {
+        open_ledger(&self.dir)
+    }
+
+    /// Opens the ledger and verifies it.
+    pub fn verify(&self) -> VerifyReport {
+        self.open().verify(|_| {}).expect("verify runs")
+    }
+
+    /// Runs the binary against this ledger.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_binary(&self.dir, args)
+    }
+
+    /// `fundtrail import <kind> <file>`.
+    pub fn import(&self, kind: &str, file: &Path) -> Run {
+        let file = file.to_str().expect("temporary paths are UTF-8");
+        self.run(&["import", kind, file])
+    }
+
+    /// Imports `file` twice more, checking that each run appends nothing and says so, and
+    /// that the ledger's log, indexes, head and budgets stay byte-for-byte the same. The
+    /// first run may refresh the read-model cache; the second, in a steady state, leaves
+    /// every byte alone.
+    pub fn assert_reimport_is_no_op(&self, kind: &str, file: &Path, rows: usize) {
+        let before = self.dump();
+        let said = format!("nothing to append: all {rows} row(s) are already in the ledger");
+        let run = self.import(kind, file);
+        run.assert_ok();
+        assert!(run.stdout.contains(&said), "{run:#?}");
+        let after = self.dump();
+        assert_eq!(after.without_read_models(), before.without_read_models());
+        let run = self.import(kind, file);
+        run.assert_ok();
+        assert!(run.stdout.contains(&said), "{run:#?}");
+        assert_eq!(
+            self.dump(),
+            after,
+            "a second no-op import changed the ledger"
+        );
+    }
+
+    /// The sled database under the ledger, opened directly. No `Ledger` may be open.
+    pub fn sled(&self) -> Held<sled::Db> {
+        held(&self.dir, || {
+            sled::open(self.dir.join("sled")).expect("open the ledger's sled database directly")
+        })
+    }
+
+    /// Every key and value in the database, in key order.
+    pub fn dump(&self) -> Dump {
+        let db = self.sled();
+        let pairs = db
+            .iter()
+            .map(|item| {
+                let (k, v) = item.expect("read a key");
+                (k.to_vec(), v.to_vec())
             })
+            .collect();
+        Dump(pairs)
+    }
+
+    /// The stored value of event `seq` (32-byte hash ‖ record bytes).
+    pub fn raw_event(&self, seq: u64) -> Vec<u8> {
+        self.sled()
+            .get(event_key(seq))
+            .expect("read an event")
+            .expect("the event exists")
+            .to_vec()
+    }
+
+    /// Replaces the stored value of event `seq`.
+    pub fn put_raw_event(&self, seq: u64, value: &[u8]) {
+        let db = self.sled();
+        db.insert(event_key(seq), value).expect("write an event");
+        db.flush().expect("flush");
+    }
+
+    /// Removes event `seq` (only the event, not its index entries).
+    pub fn remove_raw_event(&self, seq: u64) {
+        let db = self.sled();
+        db.remove(event_key(seq)).expect("remove an event");
+        db.flush().expect("flush");
+    }
+}
+
+/// The key of event `seq`: `e` then the seq as a big-endian u64.
+fn event_key(seq: u64) -> Vec<u8> {
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// A full copy of the database's keys and values, for byte-for-byte comparisons.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dump(pub Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The meta record caching the read models (src/readside.rs): never evidence, and
+/// rewritten after a successful import, even one that appends nothing, when it lags.
+pub const READ_MODELS_KEY: &[u8] = b"mread_models";
+
+impl Dump {
+    /// Everything but the read-model cache: the log, its indexes, the head and budgets.
+    pub fn without_read_models(&self) -> Dump {
+        Dump(
+            self.0
+                .iter()
+                .filter(|(k, _)| k.as_slice() != READ_MODELS_KEY)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    pub fn events(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.first() == Some(&b'e'))
+            .count()
+    }
+}
+
+impl std::fmt::Debug for Dump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A full dump is unreadable in a failure message; the size and a digest suffice.
+        let mut hasher = blake3::Hasher::new();
+        for (k, v) in &self.0 {
+            hasher.update(&(k.len() as u64).to_le_bytes());
+            hasher.update(k);
+            hasher.update(&(v.len() as u64).to_le_bytes());
+            hasher.update(v);
+        }
+        write!(
+            f,
+            "Dump({} keys, {} events, digest {})",
+            self.0.len(),
+            self.events(),
+            &hasher.finalize().to_hex()[..16]
+        )
+    }
+}
+
+/// The context every library append in the tests uses: a fixed actor, the current time.
+pub fn ctx() -> AppendContext {
+    AppendContext::now(ACTOR)
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "expected exit code {code}: {self:#?}");
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+fn run_binary(ledger: &Path, args: &[&str]) -> Run {
+    let child = spawn(
+        binary(ledger)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = child.wait_with_output().expect("run the fundtrail binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The binary, pointed at `ledger`, with a fixed actor and no inherited ledger settings.
+pub fn binary(ledger: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
+    cmd.env("FUNDTRAIL_LEDGER", ledger)
+        .env("FUNDTRAIL_ACTOR", ACTOR)
+        .env_remove("RUST_BACKTRACE");
+    cmd
+}
+
+/// `n` distinct valid payment rows for the standard households, 0.01 each, in
+/// support_allowance (which must have at least `n` fen left), with references `{tag}-{i}`.
+pub fn payment_rows(tag: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let household = ["PL-0001", "PL-0002"][i % 2];
+            let mut row = String::new();
+            write!(
+                row,
+                "2015-03-01,disbursement,{household},support_allowance,0.01,1,{tag}-{i},批量"
+            )
+            .expect("writing to a String cannot fail");
+            row
         })
         .collect()
 }
 
-/// A ledger with the opening events and then batches of payments, signing a checkpoint
-/// after each batch (as every import does). Returns the ledger.
-pub fn build(dir: &Path, batches: &[u64]) -> Ledger {
-    let mut ledger = Ledger::init(dir).unwrap();
-    ledger.append(opening(), &ctx()).unwrap();
-    ledger.checkpoint().unwrap();
-    let mut next = 0;
-    for &count in batches {
-        ledger.append(payments(next, count), &ctx()).unwrap();
-        ledger.checkpoint().unwrap();
-        next += count;
-    }
+/// The seq a reference is recorded under, through the library.
+pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
     ledger
+        .lookup_reference(reference)
+        .expect("look up a reference")
 }
 
-// ---- The insider: direct edits of the sled database -------------------------------------
-
-pub fn event_key(seq: u64) -> Vec<u8> {
-    [&[b'e'][..], &seq.to_be_bytes()].concat()
-}
-
-pub fn node_key(level: u8, index: u64) -> Vec<u8> {
-    [&[b'n', level][..], &index.to_be_bytes()].concat()
-}
-
-pub fn tile_key(index: u64) -> Vec<u8> {
-    [&[b'l'][..], &index.to_be_bytes()].concat()
-}
-
-pub fn checkpoint_key(size: u64) -> Vec<u8> {
-    [&[b'c'][..], &size.to_be_bytes()].concat()
-}
-
-pub const HEAD_KEY: &[u8] = b"mhead";
-
-/// Opens the ledger's sled database as someone with file access would (the ledger must
-/// be closed), runs `edit`, and flushes.
-pub fn with_sled<T>(dir: &Path, edit: impl FnOnce(&sled::Db) -> T) -> T {
-    let db = sled::open(dir.join("sled")).expect("the ledger is closed");
-    let out = edit(&db);
-    db.flush().unwrap();
-    out
-}
-
-/// The stored (hash, record bytes) of an event.
-pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
-    let value = db.get(event_key(seq)).unwrap().expect("the event exists");
-    let hash: [u8; 32] = value[..32].try_into().unwrap();
-    (EventHash(hash), value[32..].to_vec())
-}
-
-pub fn write_event(db: &sled::Db, seq: u64, hash: &EventHash, record: &[u8]) {
-    db.insert(event_key(seq), [&hash.0[..], record].concat())
-        .unwrap();
-}
-
-/// The record with its payment amount changed by `delta` fen, re-encoded.
-pub fn with_amount_changed(record: &[u8], delta: i64) -> Vec<u8> {
-    let mut decoded = decode(record).unwrap();
-    match &mut decoded.body {
-        Body::Disbursement(p) => p.amount_fen += delta,
-        other => panic!("not a disbursement: {other:?}"),
-    }
-    encode(&decoded)
-}
-
-/// The head record as FORMAT.md §3 describes it.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct HeadRecord {
-    pub size: u64,
-    pub hash: EventHash,
-    pub frontier: Frontier,
-}
-
-/// Recomputes every hash from seq `from` on, the Merkle nodes and the head, and writes
-/// them all: afterwards the chain, the stored tree and the head agree with each other.
-pub fn rehash_from(db: &sled::Db, from: u64) {
-    let size = db.scan_prefix(b"e").count() as u64;
-    let mut prev = EventHash::GENESIS;
-    let mut frontier = Frontier::new();
-    let mut tile = Vec::new();
-    for seq in 1..=size {
-        let (stored, record) = read_event(db, seq);
-        let hash = if seq >= from {
-            let hash = fundtrail::chain::chain_hash(&prev, &record);
-            write_event(db, seq, &hash, &record);
-            hash
-        } else {
-            stored
-        };
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
-        for node in frontier.append(&Blake3Hasher, leaf) {
-            db.insert(node_key(node.level, node.index), &node.hash[..])
-                .unwrap();
-        }
-        tile.extend_from_slice(&leaf);
-        if seq % 16 == 0 {
-            db.insert(tile_key((seq - 1) / 16), std::mem::take(&mut tile))
-                .unwrap();
-        }
-        prev = hash;
-    }
-    for item in db.scan_prefix(b"l") {
-        let (key, _) = item.unwrap();
-        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * 16 > size {
-            db.remove(key).unwrap();
+/// Checks the indexes against the log: every reference entry names a committed event
+/// carrying that reference, every household entry a committed enrollment of that
+/// household, and no event lies beyond the head.
+pub fn check_indexes(t: &TempLedger) {
+    let dump = t.dump();
+    let ledger = t.open();
+    let size = ledger.head().size;
+    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
+    for (key, value) in &dump.0 {
+        match key[0] {
+            b'e' => assert!(seq_of(&key[1..]) <= size, "event {key:?} beyond the head"),
+            b'r' => {
+                let reference = std::str::from_utf8(&key[1..]).expect("UTF-8 reference");
+                let seq = seq_of(value);
+                assert!(seq <= size, "reference {reference} points beyond the head");
+                let record = ledger.record(Seq(seq)).expect("a readable record");
+                assert_eq!(
+                    record.reference, reference,
+                    "reference index entry of seq {seq}"
+                );
+            }
+            b'h' => {
+                let household = std::str::from_utf8(&key[1..]).expect("UTF-8 household");
+                let seq = seq_of(value);
+                assert!(seq <= size, "household {household} points beyond the head");
+                let record = ledger.record(Seq(seq)).expect("a readable record");
+                assert_eq!(
+                    record.body.household(),
+                    Some(household),
+                    "household index entry of seq {seq}"
+                );
+            }
+            _ => {}
         }
     }
-    // Nodes past the new size (a truncated log) are removed as the crash clean-up would.
-    for item in db.scan_prefix(b"n") {
-        let (key, _) = item.unwrap();
-        let (level, index) = (key[1], u64::from_be_bytes(key[2..].try_into().unwrap()));
-        if (index + 1) << level > size {
-            db.remove(key).unwrap();
-        }
-    }
-    let head = HeadRecord {
-        size,
-        hash: prev,
-        frontier,
-    };
-    db.insert(HEAD_KEY, bincode::serialize(&head).unwrap())
-        .unwrap();
-}
-
-/// The Merkle root of the first `size` stored events, recomputed.
-pub fn root_of(db: &sled::Db, size: u64) -> Digest {
-    let mut frontier = Frontier::new();
-    for seq in 1..=size {
-        let (hash, _) = read_event(db, seq);
-        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
-    }
-    frontier.root(&Blake3Hasher)
-}
-
-pub fn seq(n: u64) -> Seq {
-    Seq(n)
 }

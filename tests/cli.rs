@@ -1,0 +1,318 @@
+//! The binary end to end: exit codes (0 ok, 1 verification failed, 2 bad input or usage,
+//! 3 ledger unavailable), the "in use" error of a second process, and the text and JSON
+//! output of `status`, `verify` and `log`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use fundtrail::ledger::{Ledger, LedgerError};
+use fundtrail::store::StoreError;
+
+/// Names the ledger a holder child opens; unset, the holder test does nothing.
+const HOLD_DIR_ENV: &str = "FUNDTRAIL_TEST_HOLD_DIR";
+
+/// Run by the two-process tests as a child: opens the ledger, says `HELD`, and keeps it
+/// open until its stdin is closed.
+#[test]
+#[ignore = "a child process of the two-process tests; does nothing when run directly"]
+fn holder_child() {
+    let Some(dir) = std::env::var_os(HOLD_DIR_ENV) else {
+        return;
+    };
+    let ledger = Ledger::open(Path::new(&dir)).expect("the holder opens the ledger");
+    let mut out = std::io::stdout().lock();
+    // The test harness has printed "test holder_child ... " without a newline.
+    writeln!(out, "\nHELD").expect("the parent reads stdout");
+    out.flush().expect("flush stdout");
+    let mut rest = String::new();
+    let _ = std::io::stdin().read_line(&mut rest);
+    drop(ledger);
+}
+
+/// A child process holding the ledger open; it lets go when dropped.
+struct Holder(Child);
+
+impl Holder {
+    fn start(dir: &Path) -> Holder {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let mut child = spawn(
+            Command::new(exe)
+                .args(["--exact", "holder_child", "--ignored", "--nocapture"])
+                .env(HOLD_DIR_ENV, dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        );
+        let stdout = child.stdout.take().expect("piped stdout");
+        let held = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line == "HELD");
+        assert!(held, "the holder child did not open the ledger");
+        Holder(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_process_gets_in_use_and_exit_3() {
+    let t = TempLedger::standard();
+    let head = t.open().head();
+    let events = t.write_csv(
+        "more.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("BUSY", 3),
+    );
+    let holder = Holder::start(&t.dir);
+    let in_use = format!("is in use by process {}", holder.pid());
+
+    for args in [&["status"][..], &["verify"], &["log"]] {
+        let run = t.run(args);
+        run.assert_code(3);
+        assert!(run.stderr.contains(&in_use), "{args:?}: {run:#?}");
+    }
+    let run = t.import("events", &events);
+    run.assert_code(3);
+    assert!(run.stderr.contains(&in_use), "{run:#?}");
+    let run = t.run(&["--json", "status"]);
+    run.assert_code(3);
+    let error = run.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains(&in_use), "{run:#?}");
+
+    drop(holder);
+    // Once the holder has exited the ledger is free again, and the refused import left
+    // nothing behind.
+    let run = t.run(&["--json", "status"]);
+    run.assert_ok();
+    assert_eq!(run.json()["events"], head.size);
+    t.import("events", &events).assert_ok();
+}
+
+#[test]
+fn a_second_opener_in_one_process_gets_in_use() {
+    let t = TempLedger::standard();
+    let _first = t.open();
+    match Ledger::open(&t.dir) {
+        Err(LedgerError::Store(StoreError::InUse { pid, .. })) => {
+            assert_eq!(pid, Some(std::process::id()));
+        }
+        Err(other) => panic!("expected 'in use', got {other}"),
+        Ok(_) => panic!("a second opener got the ledger"),
+    }
+}
+
+#[test]
+fn a_missing_ledger_is_unavailable() {
+    let t = TempLedger::uninitialized();
+    let events = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        STANDARD_EVENTS,
+    );
+    for args in [&["status"][..], &["verify"], &["log"]] {
+        let run = t.run(args);
+        run.assert_code(3);
+        assert!(run.stderr.contains("no ledger at"), "{args:?}: {run:#?}");
+    }
+    t.import("events", &events).assert_code(3);
+    assert!(
+        !t.dir.join("sled").exists(),
+        "a failed command created a ledger"
+    );
+}
+
+#[test]
+fn init_creates_an_empty_ledger_once() {
+    let t = TempLedger::uninitialized();
+    let run = t.run(&["init"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("created an empty ledger"), "{run:#?}");
+    let status = t.run(&["--json", "status"]);
+    status.assert_ok();
+    assert_eq!(status.json()["events"], 0);
+
+    let before = t.dump();
+    let again = t.run(&["init"]);
+    again.assert_code(2);
+    assert!(again.stderr.contains("already exists"), "{again:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let t = TempLedger::new();
+    t.run(&["frobnicate"]).assert_code(2);
+    t.run(&["import", "events"]).assert_code(2);
+    t.run(&["log", "--limit", "many"]).assert_code(2);
+}
+
+#[test]
+fn an_import_needs_a_named_actor() {
+    let t = TempLedger::standard();
+    let before = t.dump();
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("ANON", 1),
+    );
+    let file = file.to_str().expect("UTF-8");
+    let run = t.run(&["--actor", "  ", "import", "events", file]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("say who records"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+
+    t.run(&["--actor", "李四", "import", "events", file])
+        .assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    assert_eq!(log.json()[0]["actor"], "李四");
+}
+
+#[test]
+fn status_reports_the_head() {
+    let t = TempLedger::standard();
+    let head = t.open().head();
+    let run = t.run(&["status"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("events:     8\n"), "{run:#?}");
+    assert!(run.stdout.contains("households: 3\n"), "{run:#?}");
+    assert!(run.stdout.contains(&head.hash.to_hex()), "{run:#?}");
+
+    let json = t.run(&["--json", "status"]).json();
+    assert_eq!(json["events"], 8);
+    assert_eq!(json["households"], 3);
+    assert_eq!(json["head"]["seq"], 8);
+    assert_eq!(json["head"]["hash"], head.hash.to_hex());
+    assert!(json["size_on_disk"].as_u64().is_some_and(|n| n > 0));
+}
+
+#[test]
+fn verify_passes_an_intact_ledger() {
+    let t = TempLedger::standard();
+    let run = t.run(&["verify"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("ok: 8 events verified"), "{run:#?}");
+    let json = t.run(&["--json", "verify"]).json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["events"], 8);
+}
+
+#[test]
+fn verify_names_the_seq_of_a_tampered_event() {
+    let t = TempLedger::standard();
+    // Change BANK-2's amount (seq 7) from 50.00 to 5000.00 in the stored record.
+    let mut value = t.raw_event(7);
+    let needle = 5_000i64.to_le_bytes();
+    let at = 32
+        + value[32..]
+            .windows(8)
+            .position(|w| w == needle)
+            .expect("the amount is in the record");
+    value[at..at + 8].copy_from_slice(&500_000i64.to_le_bytes());
+    t.put_raw_event(7, &value);
+
+    let run = t.run(&["verify"]);
+    run.assert_code(1);
+    assert!(run.stdout.starts_with("FAILED at seq 7: "), "{run:#?}");
+    let run = t.run(&["--json", "verify"]);
+    run.assert_code(1);
+    let json = run.json();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["first_bad_seq"], 7);
+    assert_eq!(json["checked"], 6);
+}
+
+#[test]
+fn verify_names_the_seq_of_a_damaged_enrollment() {
+    let t = TempLedger::standard();
+    // Truncate enrollment seq 2 so that it no longer decodes (the hash stays).
+    let value = t.raw_event(2);
+    t.put_raw_event(2, &value[..value.len() - 3]);
+    let run = t.run(&["verify"]);
+    run.assert_code(1);
+    assert!(run.stdout.starts_with("FAILED at seq 2: "), "{run:#?}");
+
+    // Appending is refused with the reason, and changes nothing.
+    let before = t.dump();
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("X", 1),
+    );
+    let run = t.import("events", &file);
+    run.assert_code(1);
+    assert!(run.stderr.contains("seq 2"), "{run:#?}");
+    assert!(run.stderr.contains("nothing was appended"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn log_shows_the_latest_events_oldest_first() {
+    let t = TempLedger::standard();
+    let run = t.run(&["log"]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 8, "{run:#?}");
+    assert!(lines[0].starts_with("seq"), "{run:#?}");
+    assert!(lines[1].trim_start().starts_with("1 "), "{run:#?}");
+    assert!(lines[8].contains("reversal"), "{run:#?}");
+    assert!(lines[8].contains("-50.00"), "{run:#?}");
+
+    let json = t.run(&["--json", "log", "--limit", "3"]).json();
+    let seqs: Vec<u64> = json
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("a seq"))
+        .collect();
+    assert_eq!(seqs, [6, 7, 8]);
+    assert_eq!(json[0]["reference"], "BANK-1");
+    assert_eq!(json[0]["amount"], "100.00");
+    assert_eq!(json[0]["actor"], ACTOR);
+    assert_eq!(json[2]["target_seq"], 7);
+}
+
+#[test]
+fn log_filters_by_household_program_and_type() {
+    let t = TempLedger::standard();
+    let seqs = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["--json", "log"];
+        all.extend_from_slice(args);
+        let run = t.run(&all);
+        run.assert_ok();
+        run.json()
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|e| e["seq"].as_u64().expect("a seq"))
+            .collect()
+    };
+    assert_eq!(seqs(&["--household", "PL-0002"]), [2, 7, 8]);
+    assert_eq!(seqs(&["--program", "holiday_condolence"]), [5]);
+    assert_eq!(seqs(&["--type", "disbursement"]), [6, 7]);
+    assert_eq!(
+        seqs(&["--type", "reversal", "--household", "PL-0001"]),
+        [0u64; 0]
+    );
+    assert_eq!(seqs(&["--limit", "0"]), [0u64; 0]);
+    assert_eq!(seqs(&["--limit", "1", "--household", "PL-0001"]), [6]);
+    let run = t.run(&["log", "--limit", "0"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "no matching events\n");
+    let run = t.run(&["log", "--household", "PL-4040"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "no matching events\n");
+}

@@ -1,0 +1,279 @@
+//! Imports are atomic (one bad row among thousands leaves the ledger byte-for-byte
+//! unchanged), idempotent (re-running appends nothing), report every rejection up to the
+//! cap, and files larger than one group commit take the two-pass chunked path correctly.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use fundtrail::domain::Seq;
+use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::{
+    LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS,
+};
+
+/// The line of payment row `i` of a file written by `write_csv` (the header is line 1).
+fn line_of(i: usize) -> u64 {
+    i as u64 + 2
+}
+
+#[test]
+fn one_bad_row_among_thousands_leaves_the_ledger_unchanged() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BATCH", 5_000);
+    let bad = 4_990;
+    rows[bad] = rows[bad].replace(",0.01,", ",0.011,");
+    let path = t.write_csv("batch.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let prefix = format!("error: {}:{}: amount: ", path.display(), line_of(bad));
+    assert!(run.stderr.starts_with(&prefix), "{run:#?}");
+    assert!(run
+        .stderr
+        .contains("1 row(s) rejected; the ledger is unchanged"));
+    assert_eq!(t.dump(), before);
+
+    // The same file without the bad row goes in whole.
+    rows[bad] = rows[bad].replace(",0.011,", ",0.01,");
+    let path = t.write_csv("batch.csv", ImportKind::Events, &rows);
+    t.import("events", &path).assert_ok();
+    assert_eq!(t.open().head().size, STANDARD_SIZE + 5_000);
+}
+
+/// A file of more than [`GROUP_COMMIT_EVENTS`] rows, whose last row reverses a payment
+/// made in its first chunk.
+fn large_file(t: &TempLedger) -> (Vec<String>, std::path::PathBuf) {
+    let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
+    rows.push("2015-03-02,reversal,PL-0002,support_allowance,0.01,1,BIG-3,重复".to_string());
+    let path = t.write_csv("large.csv", ImportKind::Events, &rows);
+    (rows, path)
+}
+
+#[test]
+fn a_file_above_one_group_commit_imports_whole_and_once() {
+    let t = TempLedger::standard();
+    let (rows, path) = large_file(&t);
+    let n = rows.len() as u64;
+    let run = t.import("events", &path);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains(&format!("appended {n} event(s), 0 already present")),
+        "{run:#?}"
+    );
+    {
+        let ledger = t.open();
+        assert_eq!(ledger.head().size, STANDARD_SIZE + n);
+        let report = ledger.verify(|_| {}).expect("verify runs");
+        assert_eq!(report.fault, None);
+        assert_eq!(report.checked, STANDARD_SIZE + n);
+        // Rows keep their order across the chunk boundary.
+        for i in [
+            0,
+            GROUP_COMMIT_EVENTS - 1,
+            GROUP_COMMIT_EVENTS,
+            GROUP_COMMIT_EVENTS + 49,
+        ] {
+            let expected = Seq(STANDARD_SIZE + 1 + i as u64);
+            assert_eq!(lookup(&ledger, &format!("BIG-{i}")), Some(expected));
+        }
+        assert_eq!(
+            lookup(&ledger, "reversal:BIG-3"),
+            Some(Seq(STANDARD_SIZE + n))
+        );
+        // 100.00 (BANK-1) + the payments - the reversed one, in fen.
+        let budget = ledger.budgets()["support_allowance"];
+        assert_eq!(
+            budget.disbursed_fen,
+            10_000 + GROUP_COMMIT_EVENTS as i64 + 50 - 1
+        );
+    }
+
+    // Re-running the same import appends nothing and says so.
+    t.assert_reimport_is_no_op("events", &path, rows.len());
+}
+
+#[test]
+fn a_bad_row_beyond_one_group_commit_leaves_the_ledger_unchanged() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
+    let bad = GROUP_COMMIT_EVENTS + 40;
+    rows[bad] = rows[bad].replace("PL-0001", "PL-9999");
+    let path = t.write_csv("large.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let prefix = format!("error: {}:{}: household_id: ", path.display(), line_of(bad));
+    assert!(run.stderr.starts_with(&prefix), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_partly_known_file_appends_only_the_new_rows() {
+    let t = TempLedger::standard();
+    let first = payment_rows("PART", 300);
+    t.append_csv(ImportKind::Events, &first[..200]);
+    let path = t.write_csv("all.csv", ImportKind::Events, &first);
+    let run = t.import("events", &path);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("appended 100 event(s), 200 already present"),
+        "{run:#?}"
+    );
+    let ledger = t.open();
+    assert_eq!(ledger.head().size, STANDARD_SIZE + 300);
+    assert_eq!(lookup(&ledger, "PART-0"), Some(Seq(STANDARD_SIZE + 1)));
+    assert_eq!(lookup(&ledger, "PART-299"), Some(Seq(STANDARD_SIZE + 300)));
+}
+
+#[test]
+fn rejections_are_reported_up_to_the_cap_with_the_total() {
+    let t = TempLedger::standard();
+    let total = MAX_REPORTED_REJECTIONS + 50;
+    let mut rows = payment_rows("CAP", total * 2);
+    for row in rows.iter_mut().skip(1).step_by(2) {
+        *row = row.replace("support_allowance", "lottery");
+    }
+    let path = t.write_csv("cap.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), MAX_REPORTED_REJECTIONS + 2, "{run:#?}");
+    let name = path.display().to_string();
+    for (k, line) in lines[..MAX_REPORTED_REJECTIONS].iter().enumerate() {
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        let expected = format!("{name}:{}: program: ", line_of(2 * k + 1));
+        assert!(line.starts_with(&expected), "{line:?} vs {expected:?}");
+    }
+    assert_eq!(lines[MAX_REPORTED_REJECTIONS], "... and 50 more");
+    assert_eq!(
+        lines[MAX_REPORTED_REJECTIONS + 1],
+        format!("{total} row(s) rejected; the ledger is unchanged")
+    );
+
+    let run = t.run(&["--json", "import", "events", &name]);
+    run.assert_code(2);
+    let json = run.json();
+    assert_eq!(json["total"], total);
+    let reported = json["rejections"].as_array().expect("an array");
+    assert_eq!(reported.len(), MAX_REPORTED_REJECTIONS);
+    assert_eq!(reported[0]["line"], 3);
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn the_sample_files_import_once() {
+    let t = TempLedger::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let households = format!("{root}/examples/sample/households.csv");
+    let events = format!("{root}/examples/sample/events.csv");
+    t.run(&["import", "households", &households]).assert_ok();
+    t.run(&["import", "events", &events]).assert_ok();
+    let report = t.verify();
+    assert_eq!(report.fault, None);
+    assert_eq!(report.checked, 13);
+
+    t.assert_reimport_is_no_op("households", Path::new(&households), 3);
+    t.assert_reimport_is_no_op("events", Path::new(&events), 10);
+}
+
+#[test]
+fn a_missing_input_file_is_bad_input() {
+    let t = TempLedger::standard();
+    let before = t.dump();
+    let missing = t.file("nope.csv");
+    let run = t.import("events", &missing);
+    run.assert_code(2);
+    assert!(run.stderr.contains("nope.csv"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_batch_reports_the_seq_of_every_row() {
+    let t = TempLedger::standard();
+    let rows = [
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,S-1,",
+        "2015-01-31,disbursement,PL-0001,support_allowance,100.00,2,BANK-1,2015年1月扶助金",
+        "2015-03-01,disbursement,PL-0002,support_allowance,1.00,1,S-2,",
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,S-1,",
+    ];
+    let summary = t.append_csv(ImportKind::Events, &rows);
+    assert_eq!((summary.appended, summary.duplicates), (2, 2));
+    let s = STANDARD_SIZE;
+    assert_eq!(
+        summary.seqs,
+        vec![Seq(s + 1), Seq(6), Seq(s + 2), Seq(s + 1)]
+    );
+    assert_eq!(summary.head.size, s + 2);
+}
+
+/// Reads one file on the first pass and another on the second, as if the input changed
+/// while the ledger was checking it.
+struct ChangesBetweenPasses {
+    first: CsvFile,
+    second: CsvFile,
+    passes: u32,
+}
+
+impl RowSource for ChangesBetweenPasses {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        self.passes += 1;
+        if self.passes == 1 {
+            self.first.rows()
+        } else {
+            self.second.rows()
+        }
+    }
+}
+
+#[test]
+fn a_large_append_that_fails_late_leaves_nothing_behind() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
+    let first = t.write_csv("first.csv", ImportKind::Events, &rows);
+    // Valid on the first pass, refused on the second: after the first chunk was written.
+    let late = GROUP_COMMIT_EVENTS + 40;
+    rows[late] = rows[late].replace("PL-0001", "PL-9999");
+    let second = t.write_csv("second.csv", ImportKind::Events, &rows);
+    let source = || ChangesBetweenPasses {
+        first: CsvFile::new(&first, ImportKind::Events),
+        second: CsvFile::new(&second, ImportKind::Events),
+        passes: 0,
+    };
+    let fail = |ledger: &mut fundtrail::ledger::Ledger| {
+        let mut source = source();
+        match ledger.append_rows(&mut source, &ctx()) {
+            Err(LedgerError::Corrupt(reason)) => {
+                assert!(reason.contains("second pass"), "{reason}");
+            }
+            other => panic!("expected the second pass to fail, got {other:?}"),
+        }
+        assert_eq!(source.passes, 2);
+        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(lookup(ledger, "BIG-0"), None);
+    };
+
+    // The store is left as it was, not only once it is next opened.
+    let before = t.dump();
+    fail(&mut t.open());
+    assert_eq!(t.dump(), before);
+
+    // The same ledger value goes on to record other rows at the seqs the failed batch
+    // had planned; none of the failed batch's index entries may survive to point at them.
+    let mut ledger = t.open();
+    fail(&mut ledger);
+    let more = t.write_csv("more.csv", ImportKind::Events, &payment_rows("NEW", 5));
+    ledger
+        .append_rows(&mut CsvFile::new(&more, ImportKind::Events), &ctx())
+        .expect("valid rows");
+    assert_eq!(lookup(&ledger, "NEW-0"), Some(Seq(STANDARD_SIZE + 1)));
+    assert_eq!(lookup(&ledger, "BIG-0"), None);
+    drop(ledger);
+    check_indexes(&t);
+    assert_eq!(t.verify().fault, None);
+}
