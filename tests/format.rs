@@ -4,6 +4,7 @@
 use fundtrail::chain::chain_hash;
 use fundtrail::checkpoint::{Checkpoint, LogSigner};
 use fundtrail::domain::EventHash;
+use fundtrail::encoding::{decode, encode, AllocationV1, Body, RecordV1};
 use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
 const FORMAT_MD: &str = include_str!("../FORMAT.md");
@@ -31,6 +32,25 @@ fn quoted(value: &str) {
         FORMAT_MD.contains(value),
         "FORMAT.md does not quote {value}"
     );
+}
+
+/// The record of FORMAT.md §1.1 is what the encoder writes, and decodes back.
+#[test]
+fn record_example_is_the_encoding() {
+    let record = RecordV1 {
+        seq: 4,
+        recorded_at_us: 1_700_000_000_000_000,
+        actor: "clerk".into(),
+        reference: "A1".into(),
+        body: Body::FundAllocation(AllocationV1 {
+            program: "support_allowance".into(),
+            amount_fen: 5_000_000,
+            value_date: 16440,
+            source: "区财政".into(),
+        }),
+    };
+    assert_eq!(hex::encode(encode(&record)), RECORD_HEX);
+    assert_eq!(decode(&encode(&record)), Ok(record));
 }
 
 #[test]
