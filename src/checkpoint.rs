@@ -526,7 +526,7 @@ fn key_id_of_encoded(name: &str, encoded_key: &[u8]) -> KeyId {
 }
 
 /// An ASCII decimal without sign or leading zeros ("0" itself is fine).
-fn parse_decimal(text: &str, field: &'static str) -> Result<u64, CheckpointError> {
+pub(crate) fn parse_decimal(text: &str, field: &'static str) -> Result<u64, CheckpointError> {
     let owned = || text.to_string();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CheckpointError::NotDecimal {
@@ -547,7 +547,7 @@ fn parse_decimal(text: &str, field: &'static str) -> Result<u64, CheckpointError
 }
 
 /// Standard, padded base64 of exactly one hash.
-fn decode_hash(text: &str, field: &'static str) -> Result<Digest, CheckpointError> {
+pub(crate) fn decode_hash(text: &str, field: &'static str) -> Result<Digest, CheckpointError> {
     let bytes = BASE64
         .decode(text)
         .map_err(|_| CheckpointError::NotBase64 {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::demo_data;
 use crate::import::{CsvFile, ImportKind};
-use crate::ledger::{AppendContext, AppendSummary, Ledger, LedgerError, VerifyReport};
+use crate::ledger::{
+    AppendContext, AppendSummary, Ledger, LedgerError, SignedCheckpoint, VerifyReport,
+};
 use crate::store::StoreError;
 
 /// The actor recorded on demo events.
@@ -20,6 +22,8 @@ pub struct DemoOutcome {
     pub ledger: Ledger,
     pub households: AppendSummary,
     pub events: AppendSummary,
+    /// The checkpoint signed after the imports, as every import ends with one.
+    pub checkpoint: SignedCheckpoint,
     pub verify: VerifyReport,
     pub input_dir: PathBuf,
 }
@@ -38,11 +42,13 @@ pub fn build(dir: &Path) -> Result<DemoOutcome, LedgerError> {
     let households =
         ledger.append_rows(&mut CsvFile::new(&households, ImportKind::Households), &ctx)?;
     let events = ledger.append_rows(&mut CsvFile::new(&events, ImportKind::Events), &ctx)?;
+    let checkpoint = ledger.checkpoint()?;
     let verify = ledger.verify(|_| {})?;
     Ok(DemoOutcome {
         ledger,
         households,
         events,
+        checkpoint,
         verify,
         input_dir,
     })

@@ -651,7 +651,7 @@ pub struct Rate {
     pub valid_to: Option<NaiveDate>,
 }
 
-/// How many differences of each kind a reconciliation found (FORMAT.md §6).
+/// How many differences of each kind a reconciliation found (FORMAT.md §5.5).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DifferenceCounts {
     pub missing_in_bank: u64,
@@ -684,7 +684,7 @@ pub struct ReconciliationSummary {
     pub matched_count: u64,
     pub matched: Money,
     pub differences: DifferenceCounts,
-    /// blake3 of the report's canonical JSON (FORMAT.md §6).
+    /// blake3 of the report's canonical JSON (FORMAT.md §5.5).
     pub report_hash: [u8; 32],
 }
 

@@ -299,41 +299,6 @@ pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
 mod tests {
     use super::*;
 
-    /// The worked example of FORMAT.md §1.1, byte for byte.
-    #[test]
-    fn format_md_example_is_exact() {
-        let record = RecordV1 {
-            seq: 4,
-            recorded_at_us: 1_700_000_000_000_000,
-            actor: "clerk".into(),
-            reference: "A1".into(),
-            body: Body::FundAllocation(AllocationV1 {
-                program: "support_allowance".into(),
-                amount_fen: 5_000_000,
-                value_date: 16440,
-                source: "区财政".into(),
-            }),
-        };
-        let expected = concat!(
-            "01",
-            "0400000000000000",
-            "00401e18240a0600",
-            "0500000000000000",
-            "636c65726b",
-            "0200000000000000",
-            "4131",
-            "01000000",
-            "1100000000000000",
-            "737570706f72745f616c6c6f77616e6365",
-            "404b4c0000000000",
-            "38400000",
-            "0900000000000000",
-            "e58cbae8b4a2e694bf",
-        );
-        assert_eq!(hex::encode(encode(&record)), expected);
-        assert_eq!(decode(&encode(&record)), Ok(record));
-    }
-
     #[test]
     fn decoding_refuses_damaged_records() {
         assert_eq!(decode(&[]), Err(DecodeError::Empty));

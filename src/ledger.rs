@@ -11,10 +11,19 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::chain::{chain_hash, ChainCheck, ChainFault};
+mod tlog;
+mod verify;
+
+pub use tlog::SignedCheckpoint;
+
+use crate::audit::AuditFault;
+use crate::chain::chain_hash;
+use crate::checkpoint::VerifierKey;
 use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
 use crate::encoding::{decode, encode, Body, DecodeError, RateV1, RecordV1};
-use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent};
+use crate::keys::{self, KeyError};
+use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
+use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES};
 use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
@@ -29,13 +38,26 @@ pub const DEFAULT_LOG_LIMIT: usize = 20;
 
 const META_HEAD: &str = "head";
 const META_BUDGETS: &str = "budgets";
+/// The log's verifier key (C2SP vkey text), written once by `init`.
+const META_VERIFIER_KEY: &str = "verifier_key";
+
+/// Meta records the ledger itself owns; `put_meta` refuses them.
+const RESERVED_META: [&str; 3] = [META_HEAD, META_BUDGETS, META_VERIFIER_KEY];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("corrupt ledger: {0}")]
     Corrupt(String),
+    /// Signing would break the promise that all of the log's checkpoints are consistent.
+    #[error("refusing to sign a checkpoint: {0}")]
+    Inconsistent(String),
+    /// A request the ledger cannot answer as asked (a seq or size it does not have).
+    #[error("{0}")]
+    Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
     #[error("{} of the rows were rejected; nothing was appended", total)]
@@ -133,12 +155,28 @@ impl LogFilter {
     }
 }
 
+/// The head as stored (FORMAT.md §3): the committed end of the log and the Merkle frontier
+/// of its event hashes, so that opening a ledger never replays the log to find its root.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct HeadRecord {
+    size: u64,
+    hash: EventHash,
+    frontier: Frontier,
+}
+
 /// The outcome of `verify`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Events whose chain link was recomputed (up to the first fault).
     pub checked: u64,
     pub head: Head,
-    pub fault: Option<ChainFault>,
+    /// The Merkle root recomputed from the events checked.
+    pub root: Digest,
+    /// Stored Merkle nodes and leaf tiles compared with recomputed ones.
+    pub nodes: u64,
+    /// Signed checkpoints whose root was compared with the recomputed one.
+    pub checkpoints: usize,
+    pub fault: Option<AuditFault>,
 }
 
 /// The committed log as of one head: every read, none of the writes. Cheap to clone (the
@@ -147,11 +185,16 @@ pub struct VerifyReport {
 pub struct LedgerView {
     store: Arc<Store>,
     head: Head,
+    /// The Merkle root of the first `head.size` events (from the writer's frontier).
+    root: Digest,
+    verifier_key: VerifierKey,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
 pub struct Ledger {
     view: LedgerView,
+    /// The Merkle frontier of the first `head.size` event hashes.
+    frontier: Frontier,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
     /// Why this value may not append: the enrolled households could not be read back (a
@@ -196,11 +239,26 @@ impl GroupRequest {
 pub type GroupOutcome = Result<AppendSummary, LedgerError>;
 
 impl Ledger {
-    /// Creates a new, empty ledger in `dir`.
+    /// Creates a new, empty ledger in `dir` with a fresh signing key, under the origin
+    /// [`keys::default_origin`] derives from the directory's name.
     pub fn init(dir: &Path) -> Result<Ledger, LedgerError> {
+        Ledger::init_with_origin(dir, &keys::default_origin(dir))
+    }
+
+    /// Creates a new, empty ledger in `dir` whose checkpoints name the log `origin`, with a
+    /// fresh Ed25519 signing key in `dir/signing.key`.
+    pub fn init_with_origin(dir: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+        // The key is made (and the origin checked) before anything exists on disk, so a
+        // bad origin leaves no half-made ledger behind.
+        let key = keys::SigningKeyFile::generate(origin)?;
         let store = Store::open(dir, OpenMode::Create)?;
+        key.write(dir)?;
         let mut batch = StoreBatch::default();
-        batch.put_meta(META_HEAD, meta_bytes(&Head::default()));
+        batch.put_meta(META_HEAD, meta_bytes(&HeadRecord::default()));
+        batch.put_meta(
+            META_VERIFIER_KEY,
+            key.signer().verifier_key().to_string().into_bytes(),
+        );
         store.write_durable(batch)?;
         Ledger::load(store)
     }
@@ -212,14 +270,28 @@ impl Ledger {
     }
 
     fn load(store: Store) -> Result<Ledger, LedgerError> {
-        let head: Head = read_meta(&store, META_HEAD)?
+        let stored: HeadRecord = read_meta(&store, META_HEAD)?
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
+        if stored.frontier.size() != stored.size {
+            return Err(LedgerError::Corrupt(format!(
+                "the head says {} events, its Merkle frontier {}",
+                stored.size,
+                stored.frontier.size()
+            )));
+        }
+        let verifier_key = read_verifier_key(&store)?;
         let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
         let mut ledger = Ledger {
             view: LedgerView {
                 store: Arc::new(store),
-                head,
+                head: Head {
+                    size: stored.size,
+                    hash: stored.hash,
+                },
+                root: stored.frontier.root(&Blake3Hasher),
+                verifier_key,
             },
+            frontier: stored.frontier,
             households: BTreeMap::new(),
             budgets,
             damaged: None,
@@ -273,7 +345,8 @@ impl Ledger {
             )));
         }
         let checked = self.check_rows(source)?;
-        let mut writer = BatchWriter::new(self.head);
+        let tile = self.partial_tile()?;
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -329,7 +402,8 @@ impl Ledger {
             &self.budgets,
             self.head.size_seq_next(),
         );
-        let mut writer = BatchWriter::new(self.head);
+        let tile = self.partial_tile()?;
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let savepoint = planner.savepoint();
@@ -363,11 +437,18 @@ impl Ledger {
             return Ok(self.head);
         }
         let head = writer.head;
-        let mut batch = writer.finish();
-        batch.put_meta(META_HEAD, meta_bytes(&head));
+        let (mut batch, frontier) = writer.finish();
+        let record = HeadRecord {
+            size: head.size,
+            hash: head.hash,
+            frontier,
+        };
+        batch.put_meta(META_HEAD, meta_bytes(&record));
         batch.put_meta(META_BUDGETS, meta_bytes(&budgets));
         self.store.write_durable(batch)?;
         self.view.head = head;
+        self.view.root = record.frontier.root(&Blake3Hasher);
+        self.frontier = record.frontier;
         self.budgets = budgets;
         self.households.extend(households);
         Ok(head)
@@ -481,8 +562,9 @@ impl Ledger {
         err
     }
 
-    /// Removes events (and their index entries) beyond the head: the chunks of a large
-    /// batch whose final commit never happened. They were never acknowledged.
+    /// Removes events (and their index entries, Merkle nodes and leaf tiles) beyond the
+    /// head: the chunks of a large batch whose final commit never happened. They were
+    /// never acknowledged.
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();
@@ -501,7 +583,48 @@ impl Ledger {
             }
         }
         if batch.keys() > 0 {
+            // Nodes are written only in the chunks that hold the events completing them,
+            // so without events beyond the head there are no nodes beyond it either.
+            self.discard_nodes_beyond_head(&mut batch)?;
             self.store.write_durable(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The leaf hashes of the incomplete leaf tile at the head (at most 15), which the next
+    /// append completes.
+    fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
+        let size = self.head.size;
+        let first = size - size % LEAF_TILE_LEAVES;
+        let mut leaves = Vec::with_capacity((size - first) as usize);
+        for item in self.store.event_hashes(Seq(first + 1)..=Seq(size)) {
+            leaves.push(Blake3Hasher.hash_leaf(&item?.1 .0));
+        }
+        if leaves.len() as u64 != size - first {
+            return Err(LedgerError::Corrupt(format!(
+                "events {}..={size} are not all in the store",
+                first + 1
+            )));
+        }
+        Ok(leaves)
+    }
+
+    /// Removes stored subtrees and leaf tiles that reach past the head. Left alone they would be
+    /// harmless (no proof for a committed size reads them, and the append that completes
+    /// them again overwrites them), but `verify` and an auditor reading the store should
+    /// see only what was committed.
+    fn discard_nodes_beyond_head(&self, batch: &mut StoreBatch) -> Result<(), LedgerError> {
+        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+            // Complete subtrees within the head have indexes below size >> level.
+            for index in self.store.node_indexes(level, self.head.size >> level) {
+                batch.remove_node(level, index?);
+            }
+        }
+        for index in self
+            .store
+            .leaf_tile_indexes(self.head.size / LEAF_TILE_LEAVES)
+        {
+            batch.remove_leaf_tile(index?);
         }
         Ok(())
     }
@@ -539,8 +662,8 @@ impl LedgerView {
     /// Writes a cache record durably. Reserved names of the ledger itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
         assert!(
-            ![META_HEAD, META_BUDGETS].contains(&name),
-            "the head and budgets are written only with the events they describe"
+            !RESERVED_META.contains(&name),
+            "the head, budgets and key are written only by the ledger itself"
         );
         let mut batch = StoreBatch::default();
         batch.put_meta(name, value);
@@ -560,6 +683,8 @@ impl LedgerView {
         Ok(LedgerView {
             store: Arc::clone(&self.store),
             head: Head { size, hash },
+            root: self.root_at(size)?,
+            verifier_key: self.verifier_key.clone(),
         })
     }
 
@@ -642,56 +767,6 @@ impl LedgerView {
             Ok((seq, stored.hash, record))
         })
     }
-
-    /// Recomputes the whole chain from genesis and compares it with the head. Every stored
-    /// event counts, also any beyond the head: use it where no writer runs.
-    pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(Seq(u64::MAX), progress)
-    }
-
-    /// Recomputes the chain from genesis through this view's head and compares it with the
-    /// head. For a server, where a writer appends beyond the view while it checks.
-    pub fn verify_snapshot(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(Seq(self.head.size), progress)
-    }
-
-    fn verify_through(
-        &self,
-        last: Seq,
-        mut progress: impl FnMut(u64),
-    ) -> Result<VerifyReport, LedgerError> {
-        let mut check = ChainCheck::default();
-        for item in self.store.events(Seq::FIRST..=last) {
-            let (seq, stored) = match item {
-                Ok(pair) => pair,
-                Err(StoreError::Corrupt(reason)) => {
-                    return Ok(self.report(&check, Some(unreadable(&check, reason))));
-                }
-                Err(other) => return Err(other.into()),
-            };
-            if let Err(fault) = check.push(seq, &stored.hash, &stored.record) {
-                return Ok(self.report(&check, Some(fault)));
-            }
-            progress(seq.0);
-        }
-        let fault = check.finish(self.head.size, &self.head.hash).err();
-        Ok(self.report(&check, fault))
-    }
-
-    fn report(&self, check: &ChainCheck, fault: Option<ChainFault>) -> VerifyReport {
-        VerifyReport {
-            checked: check.size(),
-            head: self.head,
-            fault,
-        }
-    }
-}
-
-fn unreadable(check: &ChainCheck, reason: String) -> ChainFault {
-    ChainFault::SeqMismatch {
-        seq: Seq(check.size() + 1),
-        in_record: reason,
-    }
 }
 
 impl Head {
@@ -712,18 +787,24 @@ enum Checked {
     Large,
 }
 
-/// Turns planned bodies into records, chains them and collects the store writes.
+/// Turns planned bodies into records, chains them, extends the Merkle tree and collects
+/// the store writes.
 struct BatchWriter {
     head: Head,
+    frontier: Frontier,
+    /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
+    tile: Vec<Digest>,
     batch: StoreBatch,
     pending: usize,
     appended: u64,
 }
 
 impl BatchWriter {
-    fn new(head: Head) -> BatchWriter {
+    fn new(head: Head, frontier: Frontier, tile: Vec<Digest>) -> BatchWriter {
         BatchWriter {
             head,
+            frontier,
+            tile,
             batch: StoreBatch::default(),
             pending: 0,
             appended: 0,
@@ -750,6 +831,18 @@ impl BatchWriter {
         if let Body::HouseholdEnrolled(e) = &record.body {
             self.batch.put_household(&e.household, seq);
         }
+        // About one node per 8 events (levels >= STORED_MIN_LEVEL only), and one leaf
+        // tile per 16.
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        for node in self.frontier.append(&Blake3Hasher, leaf) {
+            self.batch.put_node(node.level, node.index, &node.hash);
+        }
+        self.tile.push(leaf);
+        if self.tile.len() as u64 == LEAF_TILE_LEAVES {
+            self.batch
+                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+            self.tile.clear();
+        }
         self.head = Head { size: seq.0, hash };
         self.pending += 1;
         self.appended += 1;
@@ -760,8 +853,10 @@ impl BatchWriter {
         std::mem::take(&mut self.batch)
     }
 
-    fn finish(mut self) -> StoreBatch {
-        self.take()
+    /// The last batch and the frontier after every event added.
+    fn finish(mut self) -> (StoreBatch, Frontier) {
+        let batch = self.take();
+        (batch, self.frontier)
     }
 }
 
@@ -890,6 +985,16 @@ impl Committed for LedgerView {
 
 fn meta_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("meta records are plain structs and maps")
+}
+
+fn read_verifier_key(store: &Store) -> Result<VerifierKey, LedgerError> {
+    let bytes = store
+        .meta(META_VERIFIER_KEY)?
+        .ok_or_else(|| LedgerError::Corrupt("the ledger has no verifier key".into()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| LedgerError::Corrupt("the stored verifier key is not UTF-8".into()))?;
+    VerifierKey::parse(&text)
+        .map_err(|e| LedgerError::Corrupt(format!("the stored verifier key: {e}")))
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(

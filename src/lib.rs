@@ -2,6 +2,7 @@
 //!
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+pub mod audit;
 pub mod batch;
 pub mod chain;
 pub mod checkpoint;
@@ -10,12 +11,16 @@ pub mod demo;
 pub mod demo_data;
 pub mod domain;
 pub mod encoding;
+pub mod evidence;
+pub mod export;
 pub mod facts;
 pub mod http;
 pub mod import;
+pub mod keys;
 pub mod ledger;
 pub mod merkle;
 pub mod payment_index;
+pub mod proofs;
 pub mod rates;
 pub mod readside;
 pub mod reconcile;

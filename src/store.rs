@@ -25,11 +25,16 @@ const EVENT: u8 = b'e';
 const REFERENCE: u8 = b'r';
 const HOUSEHOLD: u8 = b'h';
 const NODE: u8 = b'n';
+const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 
 /// Length of an event hash at the front of an event value.
 const HASH_LEN: usize = 32;
+
+/// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
+/// the lowest stored node level, so a proof reads one key instead of 16 event values.
+pub const LEAF_TILE_LEAVES: u64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,6 +162,25 @@ impl Store {
         })
     }
 
+    /// The chain hashes of the events in `range`, without copying their records: the
+    /// Merkle leaves are hashes of these.
+    pub fn event_hashes(
+        &self,
+        range: RangeInclusive<Seq>,
+    ) -> impl Iterator<Item = Result<(Seq, EventHash), StoreError>> + '_ {
+        let start = event_key(*range.start());
+        let end = event_key(*range.end());
+        self.db.range(start..=end).map(|item| {
+            let (key, value) = item?;
+            let seq = seq_from_key(&key)?;
+            let hash = value.get(..HASH_LEN).ok_or_else(|| {
+                StoreError::Corrupt(format!("event {seq} is too short to hold a hash"))
+            })?;
+            let hash: [u8; HASH_LEN] = hash.try_into().expect("get(..HASH_LEN)");
+            Ok((seq, EventHash(hash)))
+        })
+    }
+
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
         self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
     }
@@ -205,6 +229,83 @@ impl Store {
                 v.as_ref().try_into().map(Some).map_err(|_| {
                     StoreError::Corrupt(format!("node {level}/{index} is not 32 bytes"))
                 })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The leaf hashes of the complete tile `index` (leaves `16 * index ..`), as stored.
+    pub fn leaf_tile(&self, index: u64) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let Some(value) = self.db.get(prefixed(LEAF_TILE, &index.to_be_bytes()))? else {
+            return Ok(None);
+        };
+        if value.len() as u64 != LEAF_TILE_LEAVES * HASH_LEN as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "leaf tile {index} is {} bytes",
+                value.len()
+            )));
+        }
+        Ok(Some(
+            value
+                .chunks_exact(HASH_LEN)
+                .map(|c| c.try_into().expect("chunks_exact(HASH_LEN)"))
+                .collect(),
+        ))
+    }
+
+    /// The indexes of the stored leaf tiles from `from` on.
+    pub fn leaf_tile_indexes(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        let start = prefixed(LEAF_TILE, &from.to_be_bytes());
+        let end = prefixed(LEAF_TILE, &u64::MAX.to_be_bytes());
+        self.db.range(start..=end).map(|item| {
+            let (key, _) = item?;
+            u64_from(&key[1..]).ok_or_else(|| StoreError::Corrupt(format!("leaf tile key {key:?}")))
+        })
+    }
+
+    /// The indexes of the stored Merkle nodes at `level` from index `from` on.
+    pub fn node_indexes(
+        &self,
+        level: u8,
+        from: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        self.db
+            .range(node_key(level, from)..=node_key(level, u64::MAX))
+            .map(move |item| {
+                let (key, _) = item?;
+                u64_from(&key[2..]).ok_or_else(|| {
+                    StoreError::Corrupt(format!("node key {key:?} at level {level}"))
+                })
+            })
+    }
+
+    /// The stored checkpoint of tree size `size` (its note text).
+    pub fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(prefixed(CHECKPOINT, &size.to_be_bytes()))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The stored checkpoint of the largest tree size.
+    pub fn last_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.last_checkpoint_upto(u64::MAX)
+    }
+
+    /// The stored checkpoint of the largest tree size at most `size` (a reader's view may
+    /// be behind a checkpoint the writer has just signed).
+    pub fn last_checkpoint_upto(&self, size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let first = prefixed(CHECKPOINT, &0u64.to_be_bytes());
+        let last = prefixed(CHECKPOINT, &size.to_be_bytes());
+        match self.db.range(first..=last).next_back() {
+            Some(item) => {
+                let (key, value) = item?;
+                let size = u64_from(&key[1..])
+                    .ok_or_else(|| StoreError::Corrupt("checkpoint key".into()))?;
+                Ok(Some((size, value.to_vec())))
             }
             None => Ok(None),
         }
@@ -354,6 +455,23 @@ impl StoreBatch {
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
         self.put(node_key(level, index).to_vec(), hash.to_vec());
+    }
+
+    pub fn put_leaf_tile(&mut self, index: u64, leaves: &[[u8; 32]]) {
+        assert_eq!(
+            leaves.len() as u64,
+            LEAF_TILE_LEAVES,
+            "only complete tiles are stored"
+        );
+        self.put(prefixed(LEAF_TILE, &index.to_be_bytes()), leaves.concat());
+    }
+
+    pub fn remove_leaf_tile(&mut self, index: u64) {
+        self.remove(prefixed(LEAF_TILE, &index.to_be_bytes()));
+    }
+
+    pub fn remove_node(&mut self, level: u8, index: u64) {
+        self.remove(node_key(level, index).to_vec());
     }
 
     pub fn put_checkpoint(&mut self, size: u64, note: &[u8]) {

@@ -1,5 +1,5 @@
 //! Human- and machine-readable views of stored events: the decoded fields as JSON (the
-//! `log --json` output and the export's `fields`, FORMAT.md "Decoded fields") and aligned
+//! `log --json` output and the export's `fields`, FORMAT.md §1.5 "Decoded fields") and aligned
 //! text tables.
 
 use chrono::{DateTime, SecondsFormat};
@@ -37,12 +37,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("household_id".into(), json!(e.household));
             m.insert("subdistrict".into(), json!(e.subdistrict));
             m.insert("community".into(), json!(e.community));
-            let category = if e.category == 0 {
-                "bereaved"
-            } else {
-                "disabled"
-            };
-            m.insert("category".into(), json!(category));
+            m.insert("category".into(), json!(category_field(e.category)));
             m.insert("members".into(), json!(e.members));
             m.insert("date".into(), json!(date_text(e.enrolled_on)));
         }
@@ -64,7 +59,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
         }
         Body::RateSet(r) => {
             m.insert("program".into(), json!(r.program));
-            m.insert("category".into(), json!(category_name(r.category)));
+            m.insert("category".into(), json!(category_field(r.category)));
             m.insert(
                 "per_member".into(),
                 json!(Money(r.per_member_fen).to_string()),
@@ -103,6 +98,15 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// A stored category code in decoded fields: its name, or an unknown code as its number,
+/// never as a known category: fields must not read better than the bytes (FORMAT.md §1.5).
+fn category_field(code: u8) -> String {
+    match crate::encoding::stored_category(code) {
+        Ok(category) => category.code().to_string(),
+        Err(_) => code.to_string(),
+    }
 }
 
 /// A stored category code as its name (`bereaved`, `disabled`).

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use fundtrail::audit::AuditFault;
 use fundtrail::chain::ChainFault;
 use fundtrail::domain::Seq;
 use fundtrail::import::ImportKind;
@@ -24,10 +25,11 @@ fn ledger_of_20() -> TempLedger {
 }
 
 fn fault(report: &VerifyReport) -> &ChainFault {
-    report
-        .fault
-        .as_ref()
-        .unwrap_or_else(|| panic!("verify passed a tampered ledger: {report:?}"))
+    match report.fault.as_ref() {
+        Some(AuditFault::Chain(fault)) => fault,
+        None => panic!("verify passed a tampered ledger: {report:?}"),
+        Some(other) => panic!("expected a chain fault, found {other}"),
+    }
 }
 
 proptest! {

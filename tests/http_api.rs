@@ -104,6 +104,24 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             STATEMENT_CSV.into(),
             &[Auditor],
         ),
+        (
+            "get",
+            "/api/v1/checkpoint",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/proofs/inclusion?seq=5",
+            String::new(),
+            &[Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/proofs/consistency?from=3",
+            String::new(),
+            &[Auditor],
+        ),
         ("get", "/api/v1/tokens", String::new(), &[Admin]),
         (
             "post",
@@ -575,4 +593,80 @@ fn reconciliation_matches_a_statement_and_records_the_run_with_the_token_as_acto
         .unwrap();
     assert_eq!(month.status, 400);
     server.stop();
+}
+
+#[test]
+fn the_server_signs_checkpoints_and_proves_what_it_appended() {
+    let limits = Limits {
+        checkpoint_interval: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let (dir, tokens, server) = serve(limits);
+    let mut clerk = as_role(&server, &tokens, Role::Clerk);
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+    let first = auditor.get("/api/v1/checkpoint").unwrap().json();
+    assert_eq!(
+        (first["size"].clone(), first["verified"].clone()),
+        (json!(13), json!(true))
+    );
+
+    let appended = clerk
+        .post_json("/api/v1/events", &payment("E-1", "1.00"))
+        .unwrap();
+    assert_eq!(appended.json()["seqs"], json!([14]));
+    let mut latest = first;
+    for _ in 0..200 {
+        latest = auditor.get("/api/v1/checkpoint").unwrap().json();
+        if latest["size"] == 14 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        latest["size"], 14,
+        "a checkpoint covers the write within the interval"
+    );
+    assert_eq!(latest["verified"], true);
+    let key = fundtrail::checkpoint::VerifierKey::parse(latest["verifier_key"].as_str().unwrap())
+        .unwrap();
+
+    let json_proof = auditor.get("/api/v1/proofs/inclusion?seq=14").unwrap();
+    assert_eq!(json_proof.status, 200, "{}", json_proof.body);
+    let verified = fundtrail::proofs::verify_inclusion(&json_proof.body, &key).unwrap();
+    assert_eq!(verified.checkpoint.size, 14);
+    let text_proof = auditor
+        .get("/api/v1/proofs/inclusion?seq=14&format=text")
+        .unwrap();
+    assert!(text_proof
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    fundtrail::proofs::verify_inclusion(&text_proof.body, &key).unwrap();
+    let consistency = auditor
+        .get("/api/v1/proofs/consistency?from=13&to=14")
+        .unwrap();
+    assert_eq!(consistency.status, 200, "{}", consistency.body);
+    let checked = fundtrail::proofs::verify_consistency(&consistency.body, &key, None).unwrap();
+    assert_eq!((checked.old.size, checked.new.size), (13, 14));
+
+    for bad in [
+        "/api/v1/proofs/inclusion?seq=99",
+        "/api/v1/proofs/inclusion?seq=1&size=7",
+        "/api/v1/proofs/consistency?from=20",
+        "/api/v1/proofs/inclusion?seq=1&format=pdf",
+    ] {
+        let reply = auditor.get(bad).unwrap();
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "bad_request".into()),
+            "{bad}"
+        );
+    }
+    server.stop();
+    // Stopping signs nothing new: the head was already signed.
+    let ledger = fundtrail::ledger::Ledger::open(dir.path()).unwrap();
+    assert_eq!(
+        ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
+        14
+    );
 }

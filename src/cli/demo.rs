@@ -30,10 +30,16 @@ pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
         outcome.events.appended,
         outcome.events.duplicates,
     );
+    text.push_str(&format!(
+        "checkpoint: {} size {} root {}\n",
+        outcome.checkpoint.checkpoint.origin,
+        outcome.checkpoint.checkpoint.size,
+        hex::encode(outcome.checkpoint.checkpoint.root)
+    ));
     text.push_str(&match (&outcome.verify.fault, &models_ok) {
         (None, Ok(())) => format!(
-            "verify:     ok, {} events, head seq {} {}\n\n",
-            outcome.verify.checked, head.size, head.hash
+            "verify:     ok, {} events, head seq {} {}, {} checkpoint(s)\n\n",
+            outcome.verify.checked, head.size, head.hash, outcome.verify.checkpoints
         ),
         (Some(fault), _) => format!("verify:     FAILED: {fault}\n\n"),
         (None, Err(reason)) => format!("verify:     FAILED: {reason}\n\n"),
@@ -57,6 +63,7 @@ pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
         "appended": outcome.households.appended + outcome.events.appended,
         "verified": ok,
         "head": head_json(&head),
+        "checkpoint": super::evidence::checkpoint_json(&outcome.checkpoint),
     });
     let code = if ok { exit::OK } else { exit::VERIFY_FAILED };
     Ok(Output { code, text, json })

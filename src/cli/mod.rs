@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod audit;
 mod demo;
+mod evidence;
 pub mod read;
 pub mod reconcile;
 mod record;
@@ -14,6 +16,7 @@ mod token;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
+use crate::keys::KeyError;
 use crate::ledger::{Ledger, LedgerError, RowRejection};
 use crate::store::StoreError;
 
@@ -36,7 +39,8 @@ pub use crate::ledger::DEFAULT_LOG_LIMIT;
 (allocations, allowances, condolence payments, insurance, in-kind benefits, reversals) as an \
 event in an append-only, hash-chained log, and lets auditors verify it.\n\n\
 Start with `fundtrail init`, import households and events from CSV, and check the ledger \
-with `fundtrail verify`.",
+with `fundtrail verify`. Auditors check exports and proofs without the ledger with \
+`fundtrail audit`.",
     after_help = "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 ledger unavailable."
 )]
 pub struct Cli {
@@ -66,15 +70,16 @@ pub enum Command {
         #[arg(default_value = "./fundtrail-demo")]
         dir: PathBuf,
     },
-    /// Create a new, empty ledger.
-    Init,
+    /// Create a new, empty ledger and its Ed25519 signing key (kept with mode 0600).
+    Init(InitArgs),
     /// Append a CSV batch: every row, or none if any row is invalid.
     #[command(subcommand)]
     Import(ImportCommand),
     /// Show recent events, oldest first, optionally filtered.
     Log(LogArgs),
-    /// Recompute the whole hash chain and compare it with the stored head.
-    Verify,
+    /// Recompute the hash chain and the Merkle tree; compare them with the head, the
+    /// stored tree and every signed checkpoint.
+    Verify(VerifyArgs),
     /// Event count, households, head seq and hash, size on disk.
     Status,
     /// The rates table: every recorded rate and until when it is in effect.
@@ -95,11 +100,39 @@ pub enum Command {
     Funds(read::ReportArgs),
     /// Recompute the read models from genesis and save them.
     Rebuild,
+    /// Sign a checkpoint of the head (origin, size, Merkle root) and keep it in the ledger.
+    Checkpoint,
+    /// The ledger's public key.
+    #[command(subcommand)]
+    Key(evidence::KeyCommand),
+    /// Print an inclusion proof (--seq) or a consistency proof (--from) against a signed
+    /// checkpoint.
+    Prove(evidence::ProveArgs),
+    /// Write an export bundle that an auditor verifies without the ledger.
+    Export(evidence::ExportArgs),
+    /// Offline verification of proofs, trails and exports: no ledger, only a public key.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Issue, list and revoke the HTTP API's bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// Serve the HTTP API and the supervisors' dashboard until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The log's name in its checkpoints, e.g. `panlong.example.gov.cn/fundtrail` (no
+    /// spaces or `+`); default `fundtrail.local/<directory name>`.
+    #[arg(long)]
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also compare the log with a signed checkpoint you kept (repeatable).
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,10 +210,10 @@ impl Output {
 pub fn run(cli: &Cli) -> Result<Output, Failure> {
     match &cli.command {
         Command::Demo { dir } => demo::run(cli, dir),
-        Command::Init => record::init(cli),
+        Command::Init(args) => record::init(cli, args),
         Command::Import(what) => record::import(cli, what),
         Command::Log(args) => record::log(cli, args),
-        Command::Verify => record::verify(cli),
+        Command::Verify(args) => record::verify(cli, args),
         Command::Status => record::status(cli),
         Command::Rates => run::rates(cli),
         Command::Run(what) => run::run(cli, what),
@@ -192,6 +225,11 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Rebuild => read::rebuild(cli),
         Command::Token(command) => token::run(cli, command),
         Command::Serve(args) => serve::run(cli, args),
+        Command::Checkpoint => evidence::checkpoint(cli),
+        Command::Key(what) => evidence::key(cli, what),
+        Command::Prove(args) => evidence::prove(cli, args),
+        Command::Export(args) => evidence::export(cli, args),
+        Command::Audit(what) => audit::run(what),
     }
 }
 
@@ -203,14 +241,23 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
 pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
     match err {
         LedgerError::Rejected { rejections, total } => rejected(&rejections, total, file),
-        LedgerError::Store(StoreError::AlreadyExists(_)) | LedgerError::Source(_) => {
+        LedgerError::Store(StoreError::AlreadyExists(_))
+        | LedgerError::Source(_)
+        | LedgerError::Invalid(_)
+        | LedgerError::Key(KeyError::InvalidOrigin { .. }) => {
             Failure::new(exit::BAD_INPUT, err.to_string())
         }
         LedgerError::Store(StoreError::Corrupt(_)) | LedgerError::Corrupt(_) => Failure::new(
             exit::VERIFY_FAILED,
             format!("{err} (run `fundtrail verify` for the first broken seq)"),
         ),
-        LedgerError::Store(_) => Failure::new(exit::UNAVAILABLE, err.to_string()),
+        LedgerError::Inconsistent(_)
+        | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
+            Failure::new(exit::VERIFY_FAILED, err.to_string())
+        }
+        LedgerError::Store(_) | LedgerError::Key(_) => {
+            Failure::new(exit::UNAVAILABLE, err.to_string())
+        }
     }
 }
 

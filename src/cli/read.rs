@@ -65,6 +65,10 @@ pub enum Key {
 pub struct HouseholdArgs {
     /// The household id.
     pub id: String,
+    /// Print the household's events with an inclusion proof each against the latest
+    /// checkpoint, as a file for `fundtrail audit verify-trail`.
+    #[arg(long, conflicts_with = "csv")]
+    pub proofs: bool,
     #[command(flatten)]
     pub report: ReportArgs,
     /// Count the support allowance entitlement through this month, YYYY-MM (default: the
@@ -258,6 +262,12 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
             format!("household {} is not enrolled", args.id),
         ));
     };
+    if args.proofs {
+        let doc = crate::evidence::trail(&ledger, &args.id).map_err(|e| super::failure(e, None))?;
+        let json = serde_json::to_value(doc).expect("a trail document is plain JSON");
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+        return Ok(Output::ok(text, json));
+    }
     let entries = household_trail(&ledger, &args.id).map_err(read_failure)?;
     let mut json = crate::report::household_json(&balance, &entries);
     let (allowance_text, allowance_json) =

@@ -4,17 +4,33 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::{actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, LogArgs, Output};
+use super::evidence::checkpoint_after_append;
+use super::{
+    actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, InitArgs, LogArgs, Output,
+    VerifyArgs,
+};
+use crate::checkpoint::{open_note, Checkpoint};
+use crate::domain::Seq;
+use crate::export::read_note;
 use crate::import::{CsvFile, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LogFilter};
 use crate::view::{date_text, event_json, Align, Table};
 
-pub(super) fn init(cli: &Cli) -> Result<Output, Failure> {
-    let ledger = Ledger::init(&cli.ledger).map_err(|e| failure(e, None))?;
+pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
+    let created = match &args.origin {
+        Some(origin) => Ledger::init_with_origin(&cli.ledger, origin),
+        None => Ledger::init(&cli.ledger),
+    };
+    let ledger = created.map_err(|e| failure(e, None))?;
     let dir = ledger.dir().display().to_string();
+    let key = ledger.verifier_key().to_string();
     Ok(Output::ok(
-        format!("created an empty ledger in {dir}\n"),
-        json!({ "ledger": dir }),
+        format!(
+            "created an empty ledger in {dir}\nlog origin:   {}\nverifier key: {key}\n(the signing key is {dir}/{}, readable only by you; give auditors the verifier key)\n",
+            ledger.origin(),
+            crate::keys::KEY_FILE
+        ),
+        json!({ "ledger": dir, "origin": ledger.origin(), "verifier_key": key }),
     ))
 }
 
@@ -39,9 +55,16 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         bar.finish_and_clear();
     }
     let summary = result.map_err(|e| failure(e, Some(file)))?;
+    // An import that appends ends with a signed checkpoint; an identical retry appends
+    // nothing and, like the rest of the ledger, leaves the checkpoints alone.
+    let signed = if summary.appended > 0 {
+        Some(checkpoint_after_append(&mut ledger, summary.appended)?)
+    } else {
+        ledger.latest_checkpoint().map_err(|e| failure(e, None))?
+    };
     super::read::refresh(&ledger);
     let name = file.display().to_string();
-    let text = if summary.appended == 0 {
+    let mut text = if summary.appended == 0 {
         format!(
             "{name}: nothing to append: all {} row(s) are already in the ledger\n",
             summary.duplicates
@@ -52,11 +75,19 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
             summary.appended, summary.duplicates, summary.head.size, summary.head.hash
         )
     };
+    if let Some(signed) = &signed {
+        text.push_str(&format!(
+            "checkpoint: size {} root {}\n",
+            signed.checkpoint.size,
+            hex::encode(signed.checkpoint.root)
+        ));
+    }
     let json = json!({
         "file": name,
         "appended": summary.appended,
         "duplicates": summary.duplicates,
         "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
+        "checkpoint": signed.as_ref().map(super::evidence::checkpoint_json),
     });
     Ok(Output::ok(text, json))
 }
@@ -119,33 +150,86 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
     Ok(Output::ok(text, Value::Array(json)))
 }
 
-pub(super) fn verify(cli: &Cli) -> Result<Output, Failure> {
+pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let report = ledger.verify(|_| {}).map_err(|e| failure(e, None))?;
-    match &report.fault {
-        None => match super::read::check_read_models(&ledger) {
-            Ok(()) => Ok(Output::ok(
-                format!(
-                    "ok: {} events verified; head seq {} {}\nok: the read models equal a rebuild from genesis\n",
-                    report.checked, report.head.size, report.head.hash
-                ),
-                json!({ "ok": true, "events": report.checked, "head": head_json(&report.head), "read_models": "ok" }),
-            )),
-            Err(reason) => Ok(Output {
+    let held = match held_checkpoints(&ledger, &args.checkpoints)? {
+        Ok(held) => held,
+        Err(reason) => return Ok(verify_failed(reason, None, 0)),
+    };
+    let report = ledger
+        .verify_against(&held, |_| {})
+        .map_err(|e| failure(e, None))?;
+    if let Some(fault) = &report.fault {
+        let mut out = verify_failed(fault.to_string(), fault.first_bad_seq(), report.checked);
+        out.json["last_bad_seq"] = json!(fault.last_bad_seq().map(|s| s.0));
+        return Ok(out);
+    }
+    let mut text = format!(
+        "ok: {} events verified; head seq {} {}\nok: Merkle root {} ({} stored nodes and leaf tiles compared)\nok: {} signed checkpoint(s) match the log\n",
+        report.checked,
+        report.head.size,
+        report.head.hash,
+        hex::encode(report.root),
+        report.nodes,
+        report.checkpoints
+    );
+    let mut json = json!({
+        "ok": true,
+        "events": report.checked,
+        "head": head_json(&report.head),
+        "root": hex::encode(report.root),
+        "nodes": report.nodes,
+        "checkpoints": report.checkpoints,
+    });
+    match super::read::check_read_models(&ledger) {
+        Ok(()) => {
+            text.push_str("ok: the read models equal a rebuild from genesis\n");
+            json["read_models"] = json!("ok");
+            Ok(Output::ok(text, json))
+        }
+        Err(reason) => {
+            text.push_str(&format!("FAILED: {reason}\n"));
+            json["ok"] = json!(false);
+            json["read_models"] = json!(reason);
+            Ok(Output {
                 code: exit::VERIFY_FAILED,
-                text: format!("ok: {} events verified\nFAILED: {reason}\n", report.checked),
-                json: json!({ "ok": false, "events": report.checked, "read_models": reason }),
-            }),
-        },
-        Some(fault) => Ok(Output {
-            code: exit::VERIFY_FAILED,
-            text: format!("FAILED at seq {}: {fault}\n", fault.seq()),
-            json: json!({
-                "ok": false,
-                "first_bad_seq": fault.seq().0,
-                "reason": fault.to_string(),
-                "checked": report.checked,
-            }),
+                text,
+                json,
+            })
+        }
+    }
+}
+
+/// Checkpoints the auditor kept, opened with the ledger's key. A file that cannot be read
+/// is a usage error; one the key does not open is a failed verification (inner error).
+fn held_checkpoints(
+    ledger: &Ledger,
+    paths: &[std::path::PathBuf],
+) -> Result<Result<Vec<Checkpoint>, String>, Failure> {
+    let mut held = Vec::new();
+    for path in paths {
+        let note = read_note(path).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+        match open_note(&note, ledger.verifier_key()) {
+            Ok(checkpoint) => held.push(checkpoint),
+            Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
+        }
+    }
+    Ok(Ok(held))
+}
+
+fn verify_failed(reason: String, seq: Option<Seq>, checked: u64) -> Output {
+    let text = match seq {
+        Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
+        None => format!("FAILED: {reason}\n"),
+    };
+    Output {
+        code: exit::VERIFY_FAILED,
+        text,
+        json: json!({
+            "ok": false,
+            "first_bad_seq": seq.map(|s| s.0),
+            "reason": reason,
+            "checked": checked,
         }),
     }
 }
@@ -155,20 +239,31 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let head = ledger.head();
     let households = ledger.households().len();
     let bytes = ledger.size_on_disk().map_err(|e| failure(e, None))?;
+    let latest = ledger.latest_checkpoint().map_err(|e| failure(e, None))?;
+    let checkpoint = latest
+        .as_ref()
+        .map_or("none (run `fundtrail checkpoint`)".to_string(), |c| {
+            format!("size {}", c.checkpoint.size)
+        });
     let text = format!(
-        "ledger:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\non disk:    {} bytes\n",
+        "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
         ledger.dir().display(),
+        ledger.origin(),
         head.size,
         households,
         head.size,
         head.hash,
+        hex::encode(ledger.root()),
         bytes
     );
     let json = json!({
         "ledger": ledger.dir().display().to_string(),
+        "origin": ledger.origin(),
         "events": head.size,
         "households": households,
         "head": head_json(&head),
+        "root": hex::encode(ledger.root()),
+        "checkpoint_size": latest.map(|c| c.checkpoint.size),
         "size_on_disk": bytes,
     });
     Ok(Output::ok(text, json))

@@ -23,7 +23,7 @@ use crate::view::{event_json, time_text};
 
 use super::auth::{authorize, ADMIN, ANY, AUDIT, SUMMARY, WRITE};
 use super::error::{poisoned, HttpError};
-use super::writer::{self, WriteJob};
+use super::writer::{self, Job, WriteJob};
 use super::{AppState, MAX_BODY_BYTES, MAX_LOG_LIMIT};
 
 type Answer = Result<Response, HttpError>;
@@ -123,7 +123,7 @@ pub(super) async fn submit_request(
 ) -> Result<AppendSummary, HttpError> {
     let (reply, answer) = oneshot::channel();
     s.writes
-        .try_send(WriteJob { request, reply })
+        .try_send(Job::Write(WriteJob { request, reply }))
         .map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => {
@@ -367,14 +367,14 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
     if let Some(fault) = &report.fault {
         return Ok(json!({
             "ok": false,
-            "first_bad_seq": fault.seq().0,
+            "first_bad_seq": fault.first_bad_seq().map(|s| s.0),
+            "last_bad_seq": fault.last_bad_seq().map(|s| s.0),
             "reason": fault.to_string(),
             "checked": report.checked,
         }));
     }
     let applied = models.applied().map_or(0, |a| a.seq);
     let rebuilt = ReadSide::rebuild(&view.at(applied)?)?;
-    let head = json!({ "seq": report.head.size, "hash": report.head.hash.to_hex() });
     let read_models = if rebuilt.models() == models {
         "ok"
     } else {
@@ -383,7 +383,10 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
     Ok(json!({
         "ok": read_models == "ok",
         "events": report.checked,
-        "head": head,
+        "head": { "seq": report.head.size, "hash": report.head.hash.to_hex() },
+        "root": hex::encode(report.root),
+        "nodes": report.nodes,
+        "checkpoints": report.checkpoints,
         "read_models": read_models,
     }))
 }

@@ -112,7 +112,11 @@ impl From<LedgerError> for HttpError {
             LedgerError::Rejected { rejections, total } => {
                 HttpError::Rejected { rejections, total }
             }
-            LedgerError::Source(reason) => HttpError::BadRequest(reason),
+            LedgerError::Source(reason) | LedgerError::Invalid(reason) => {
+                HttpError::BadRequest(reason)
+            }
+            LedgerError::Inconsistent(_) => HttpError::Corrupt(err.to_string()),
+            LedgerError::Key(_) => HttpError::Internal(err.to_string()),
             LedgerError::Corrupt(_) | LedgerError::Store(StoreError::Corrupt(_)) => {
                 HttpError::Corrupt(format!("{err} (run `fundtrail verify`)"))
             }

@@ -2,6 +2,10 @@
 //! group with one fdatasync (`Ledger::append_group`), catches the read models up, publishes
 //! the new view, and only then answers each request.
 //!
+//! It also signs a checkpoint of the head when a tick comes (every
+//! `Limits::checkpoint_interval`) and the head has moved, and once more before it stops:
+//! `fundtrail checkpoint` cannot run while the server holds the ledger.
+//!
 //! It stops when the queue closes (every sender dropped: the server is shutting down)
 //! after committing what was queued, or after a group fails to commit: then nothing more
 //! is accepted, because the in-memory state can no longer be trusted to match the disk.
@@ -25,10 +29,24 @@ pub(crate) struct WriteJob {
     pub(crate) reply: oneshot::Sender<Reply>,
 }
 
+/// What the queue carries: writes, and the ticks that say a checkpoint may be due.
+pub(crate) enum Job {
+    Write(WriteJob),
+    Tick,
+}
+
+/// What the writer takes from the queue at once.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<WriteJob>,
+    rows: usize,
+    tick: bool,
+}
+
 pub(crate) fn spawn(
     ledger: Ledger,
     shared: Arc<Shared>,
-    jobs: mpsc::Receiver<WriteJob>,
+    jobs: mpsc::Receiver<Job>,
 ) -> Result<std::thread::JoinHandle<()>, ServeError> {
     std::thread::Builder::new()
         .name("fundtrail-writer".into())
@@ -36,38 +54,68 @@ pub(crate) fn spawn(
         .map_err(|e| ServeError::Io(format!("starting the writer: {e}")))
 }
 
-fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<WriteJob>) {
+fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
     let mut carried = None;
-    while let Some(group) = next_group(&mut jobs, &mut carried) {
-        if let Err(reason) = commit(&mut ledger, shared, group) {
-            eprintln!("error: the writer stopped: {reason}");
-            return;
+    while let Some(batch) = next_batch(&mut jobs, &mut carried) {
+        if !batch.writes.is_empty() {
+            if let Err(reason) = commit(&mut ledger, shared, batch.writes) {
+                eprintln!("error: the writer stopped: {reason}");
+                return;
+            }
+        }
+        if batch.tick {
+            sign_checkpoint(&mut ledger);
         }
     }
     save_read_models(&ledger, shared, true);
+    sign_checkpoint(&mut ledger);
 }
 
 /// Blocks for the first job, then takes whatever else is queued, up to
-/// [`GROUP_COMMIT_EVENTS`] rows; a job that does not fit waits for the next group.
-fn next_group(
-    jobs: &mut mpsc::Receiver<WriteJob>,
-    carried: &mut Option<WriteJob>,
-) -> Option<Vec<WriteJob>> {
-    let first = match carried.take() {
-        Some(job) => job,
-        None => jobs.blocking_recv()?,
-    };
-    let mut rows = first.request.rows.len();
-    let mut group = vec![first];
-    while let Ok(job) = jobs.try_recv() {
-        if rows + job.request.rows.len() > GROUP_COMMIT_EVENTS {
-            *carried = Some(job);
-            break;
-        }
-        rows += job.request.rows.len();
-        group.push(job);
+/// [`GROUP_COMMIT_EVENTS`] rows; a write that does not fit waits for the next batch.
+fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) -> Option<Batch> {
+    let mut batch = Batch::default();
+    match carried.take() {
+        Some(write) => batch.add(write),
+        None => match jobs.blocking_recv()? {
+            Job::Write(write) => batch.add(write),
+            Job::Tick => batch.tick = true,
+        },
     }
-    Some(group)
+    while let Ok(job) = jobs.try_recv() {
+        match job {
+            Job::Tick => batch.tick = true,
+            Job::Write(write) if batch.rows + write.request.rows.len() > GROUP_COMMIT_EVENTS => {
+                *carried = Some(write);
+                break;
+            }
+            Job::Write(write) => batch.add(write),
+        }
+    }
+    Some(batch)
+}
+
+impl Batch {
+    fn add(&mut self, write: WriteJob) {
+        self.rows += write.request.rows.len();
+        self.writes.push(write);
+    }
+}
+
+/// Signs a checkpoint of the head if the head moved since the last one. A failure (no
+/// signing key, say) is reported and serving goes on: the writes are durable regardless.
+fn sign_checkpoint(ledger: &mut Ledger) {
+    let head = ledger.head().size;
+    let signed = match ledger.latest_checkpoint() {
+        Ok(latest) => latest.map_or(0, |c| c.checkpoint.size),
+        Err(e) => return eprintln!("warning: reading the latest checkpoint: {e}"),
+    };
+    if head == 0 || head == signed {
+        return;
+    }
+    if let Err(e) = ledger.checkpoint() {
+        eprintln!("warning: no checkpoint was signed at size {head}: {e}");
+    }
 }
 
 /// Commits one group and answers its requests. An error means the writer must stop.

@@ -62,6 +62,10 @@ pub fn sample_ledger(dir: &Path) -> Tokens {
     };
     registry.revoke("gone", 2).expect("just issued");
     registry.save(&ledger).expect("tokens saved");
+    // As `fundtrail import` does, every import ends with a signed checkpoint.
+    ledger
+        .checkpoint()
+        .expect("a checkpoint of the sample data");
     tokens
 }
 

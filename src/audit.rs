@@ -1,0 +1,317 @@
+//! The whole-log verifier: the hash chain, the Merkle tree over it, and the signed
+//! checkpoints, checked in one pass from genesis.
+//!
+//! Pure. [`LogAudit`] is fed one stored event at a time by both `Ledger::verify` (from the
+//! store) and the offline export verifier (from `events.jsonl`), so the two can never
+//! disagree about what a valid log is. It trusts nothing but the event bytes and the
+//! checkpoints' signatures (checked by the caller, which holds the key).
+
+use crate::chain::{ChainCheck, ChainFault};
+use crate::checkpoint::Checkpoint;
+use crate::domain::{EventHash, Seq};
+use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher};
+
+/// The first thing wrong with a log, with evidence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditFault {
+    #[error(transparent)]
+    Chain(#[from] ChainFault),
+    #[error("the first {size} events do not have the Merkle root that the checkpoint of size {size} signed (signed {}, recomputed {}): an event in seq {first}..={size} differs from what was signed", hex::encode(.signed), hex::encode(.recomputed))]
+    CheckpointRoot {
+        size: u64,
+        /// One past the largest checkpoint size that did match: the change is after it.
+        first: u64,
+        signed: Digest,
+        recomputed: Digest,
+    },
+    #[error("a signed checkpoint covers {size} events, but the log has only {log_size}: events from seq {} on are missing", .log_size + 1)]
+    CheckpointBeyondLog { size: u64, log_size: u64 },
+    #[error("the head's Merkle frontier gives root {}, the events give {}", hex::encode(.stored), hex::encode(.recomputed))]
+    HeadRoot { stored: Digest, recomputed: Digest },
+    #[error("stored Merkle node {level}/{index} (over seq {}..={}) is {}, the events give {}", first_seq(*.level, *.index), last_seq(*.level, *.index), .stored.map_or("missing".to_string(), hex::encode), hex::encode(.recomputed))]
+    StoredNode {
+        level: u8,
+        index: u64,
+        stored: Option<Digest>,
+        recomputed: Digest,
+    },
+    #[error("stored leaf tile {index} (over seq {}..={}) is {}", .index * 16 + 1, .index * 16 + 16, if *.present { "not the events' leaf hashes" } else { "missing" })]
+    StoredTile { index: u64, present: bool },
+    #[error("the checkpoint stored at size {size} is not valid: {reason}")]
+    BadCheckpoint { size: u64, reason: String },
+}
+
+impl AuditFault {
+    /// The first seq that is (or, for a checkpoint mismatch, may be) wrong, when the fault
+    /// points at one.
+    pub fn first_bad_seq(&self) -> Option<Seq> {
+        match self {
+            AuditFault::Chain(fault) => Some(fault.seq()),
+            AuditFault::CheckpointRoot { first, .. } => Some(Seq(*first)),
+            AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
+            AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
+            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 1)),
+            AuditFault::HeadRoot { .. } | AuditFault::BadCheckpoint { .. } => None,
+        }
+    }
+
+    /// The last seq the fault may concern, for faults that name a range.
+    pub fn last_bad_seq(&self) -> Option<Seq> {
+        match self {
+            AuditFault::CheckpointRoot { size, .. } => Some(Seq(*size)),
+            AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
+            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 16)),
+            _ => self.first_bad_seq(),
+        }
+    }
+}
+
+/// The first seq under the subtree at `level`, `index` (seqs count from 1, leaves from 0).
+fn first_seq(level: u8, index: u64) -> u64 {
+    (index << level) + 1
+}
+
+fn last_seq(level: u8, index: u64) -> u64 {
+    (index + 1) << level
+}
+
+/// Walks a log from genesis: the chain, the Merkle frontier, and every signed checkpoint
+/// compared with the recomputed root when the walk reaches its size.
+#[derive(Debug, Clone)]
+pub struct LogAudit {
+    chain: ChainCheck,
+    frontier: Frontier,
+    /// Checkpoints still to compare, largest size first, so the next is at the end.
+    pending: Vec<Checkpoint>,
+    /// The largest checkpoint size whose root matched so far.
+    matched: u64,
+    compared: usize,
+}
+
+impl LogAudit {
+    /// An audit that will compare each of `checkpoints` (already signature-checked).
+    pub fn new(mut checkpoints: Vec<Checkpoint>) -> LogAudit {
+        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.size));
+        LogAudit {
+            chain: ChainCheck::default(),
+            frontier: Frontier::new(),
+            pending: checkpoints,
+            matched: 0,
+            compared: 0,
+        }
+    }
+
+    /// Checks the next stored event and returns the Merkle subtrees it completes at the
+    /// stored levels, for the caller to compare with what it has stored.
+    pub fn push(
+        &mut self,
+        seq: Seq,
+        hash: &EventHash,
+        record: &[u8],
+    ) -> Result<Vec<StoredNode>, AuditFault> {
+        self.settle()?;
+        self.chain.push(seq, hash, record)?;
+        let nodes = self
+            .frontier
+            .append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+        self.settle()?;
+        Ok(nodes)
+    }
+
+    /// After the last event: every checkpoint must have been reached, and the log must
+    /// end where `head` (size, last hash, Merkle root) says, when a head is claimed.
+    pub fn finish(&mut self, head: Option<(u64, EventHash, Digest)>) -> Result<(), AuditFault> {
+        self.settle()?;
+        if let Some((size, hash, _)) = head {
+            self.chain.finish(size, &hash)?;
+        }
+        if let Some(next) = self.pending.last() {
+            return Err(AuditFault::CheckpointBeyondLog {
+                size: next.size,
+                log_size: self.size(),
+            });
+        }
+        match head {
+            Some((_, _, stored)) if stored != self.root() => Err(AuditFault::HeadRoot {
+                stored,
+                recomputed: self.root(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Events checked so far.
+    pub fn size(&self) -> u64 {
+        self.chain.size()
+    }
+
+    /// The hash of the last event checked.
+    pub fn last_hash(&self) -> EventHash {
+        self.chain.last_hash()
+    }
+
+    /// The Merkle root of the events checked so far.
+    pub fn root(&self) -> Digest {
+        self.frontier.root(&Blake3Hasher)
+    }
+
+    /// Checkpoints compared (and matched) so far.
+    pub fn checkpoints_compared(&self) -> usize {
+        self.compared
+    }
+
+    /// Compares every pending checkpoint of exactly the current size.
+    fn settle(&mut self) -> Result<(), AuditFault> {
+        while let Some(next) = self.pending.last() {
+            if next.size != self.frontier.size() {
+                return Ok(());
+            }
+            let recomputed = self.root();
+            if next.root != recomputed {
+                return Err(AuditFault::CheckpointRoot {
+                    size: next.size,
+                    first: self.matched + 1,
+                    signed: next.root,
+                    recomputed,
+                });
+            }
+            self.matched = next.size;
+            self.compared += 1;
+            self.pending.pop();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::chain_hash;
+
+    /// A record whose only meaningful part is its seq (what `ChainCheck` peeks at).
+    fn record(seq: u64, salt: u8) -> Vec<u8> {
+        let mut bytes = vec![1];
+        bytes.extend_from_slice(&seq.to_le_bytes());
+        bytes.push(salt);
+        bytes
+    }
+
+    fn log(n: u64, salt_at: Option<u64>) -> Vec<(Seq, EventHash, Vec<u8>)> {
+        let mut prev = EventHash::GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let bytes = record(seq, u8::from(salt_at == Some(seq)));
+                prev = chain_hash(&prev, &bytes);
+                (Seq(seq), prev, bytes)
+            })
+            .collect()
+    }
+
+    fn checkpoint_of(events: &[(Seq, EventHash, Vec<u8>)], size: u64) -> Checkpoint {
+        let mut audit = LogAudit::new(vec![]);
+        for (seq, hash, bytes) in &events[..size as usize] {
+            audit.push(*seq, hash, bytes).unwrap();
+        }
+        Checkpoint {
+            origin: "o".into(),
+            size,
+            root: audit.root(),
+        }
+    }
+
+    fn run(
+        events: &[(Seq, EventHash, Vec<u8>)],
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<LogAudit, AuditFault> {
+        let mut audit = LogAudit::new(checkpoints);
+        for (seq, hash, bytes) in events {
+            audit.push(*seq, hash, bytes)?;
+        }
+        audit.finish(None)?;
+        Ok(audit)
+    }
+
+    #[test]
+    fn a_good_log_matches_all_its_checkpoints() {
+        let events = log(40, None);
+        let cps = [0, 1, 16, 17, 40]
+            .map(|s| checkpoint_of(&events, s))
+            .to_vec();
+        let audit = run(&events, cps).unwrap();
+        assert_eq!(audit.checkpoints_compared(), 5);
+        assert_eq!(audit.size(), 40);
+    }
+
+    #[test]
+    fn a_consistent_rewrite_is_caught_by_the_first_later_checkpoint() {
+        let honest = log(40, None);
+        let cps = [10, 20, 30].map(|s| checkpoint_of(&honest, s)).to_vec();
+        // Seq 25 changed and every later hash recomputed: the chain is valid.
+        let rewritten = log(40, Some(25));
+        let fault = run(&rewritten, cps).unwrap_err();
+        assert!(matches!(
+            fault,
+            AuditFault::CheckpointRoot {
+                size: 30,
+                first: 21,
+                ..
+            }
+        ));
+        assert_eq!(fault.first_bad_seq(), Some(Seq(21)));
+        assert_eq!(fault.last_bad_seq(), Some(Seq(30)));
+    }
+
+    #[test]
+    fn a_truncated_log_is_caught_by_a_checkpoint_beyond_it() {
+        let events = log(40, None);
+        let cps = vec![checkpoint_of(&events, 40)];
+        let fault = run(&events[..35], cps).unwrap_err();
+        assert_eq!(
+            fault,
+            AuditFault::CheckpointBeyondLog {
+                size: 40,
+                log_size: 35
+            }
+        );
+        assert_eq!(fault.first_bad_seq(), Some(Seq(36)));
+    }
+
+    #[test]
+    fn head_claims_are_compared() {
+        let events = log(20, None);
+        let mut audit = LogAudit::new(vec![]);
+        for (seq, hash, bytes) in &events {
+            audit.push(*seq, hash, bytes).unwrap();
+        }
+        let (root, last) = (audit.root(), audit.last_hash());
+        assert!(audit.clone().finish(Some((20, last, root))).is_ok());
+        assert!(matches!(
+            audit.clone().finish(Some((20, last, [0; 32]))),
+            Err(AuditFault::HeadRoot { .. })
+        ));
+        assert!(matches!(
+            audit.finish(Some((21, last, root))),
+            Err(AuditFault::Chain(ChainFault::HeadMismatch { .. }))
+        ));
+    }
+
+    #[test]
+    fn push_returns_the_stored_level_nodes() {
+        let events = log(32, None);
+        let mut audit = LogAudit::new(vec![]);
+        let mut nodes = Vec::new();
+        for (seq, hash, bytes) in &events {
+            nodes.extend(audit.push(*seq, hash, bytes).unwrap());
+        }
+        let positions: Vec<(u8, u64)> = nodes.iter().map(|n| (n.level, n.index)).collect();
+        assert_eq!(positions, [(4, 0), (4, 1), (5, 0)]);
+        let fault = AuditFault::StoredNode {
+            level: 4,
+            index: 1,
+            stored: None,
+            recomputed: [0; 32],
+        };
+        assert_eq!(fault.first_bad_seq(), Some(Seq(17)));
+        assert_eq!(fault.last_bad_seq(), Some(Seq(32)));
+    }
+}

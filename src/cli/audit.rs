@@ -1,0 +1,300 @@
+//! `fundtrail audit`: offline verification for auditors. Needs no ledger: only the files
+//! and the public key the auditor trusts. Exit 0: valid; 1: not valid, with the reason and
+//! the first bad seq when there is one; 2: a file or the key cannot be read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{exit, Failure, Output};
+use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
+use crate::domain::{Money, Seq};
+use crate::export::{read_note, verify_export, ExportError};
+use crate::proofs::{self, ProofFault, VerifiedEvent};
+use crate::view::{date_text, signed_amount, Align, Table};
+
+/// The largest proof or trail file read. A trail holds about 1.5 KiB per event; 64 MiB is
+/// tens of thousands of events, far more than one household has, and it bounds what a
+/// wrong path can make the verifier read into memory.
+pub const MAX_PROOF_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A verifier key is under 200 bytes; a `--key FILE` larger than this is not one.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+#[derive(Debug, Subcommand)]
+// The subcommands are `audit verify-…` by design: `audit` is the offline auditor's toolbox,
+// and each of its commands verifies one kind of evidence.
+#[allow(clippy::enum_variant_names)]
+pub enum AuditCommand {
+    /// Check one event's inclusion proof: `prove --seq` output (tlog-proof) or its --json.
+    VerifyInclusion {
+        /// The proof file.
+        file: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Check that a checkpoint extends an older one: `prove --from` output or its --json.
+    VerifyConsistency {
+        /// The proof file.
+        file: PathBuf,
+        /// The older signed checkpoint you kept (default: the one in a --json proof).
+        #[arg(long, value_name = "FILE")]
+        old: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Recompute the whole chain and Merkle root of an export and check them against its
+    /// signed checkpoint.
+    VerifyExport {
+        /// The export directory.
+        dir: PathBuf,
+        /// Also compare with a signed checkpoint you kept (repeatable).
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Check a household's trail with proofs (`household ID --proofs` output).
+    VerifyTrail {
+        /// The trail file.
+        file: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArg {
+    /// The ledger's verifier key (`fundtrail key show`), or a file holding it. Get it from
+    /// the operator, not from the files being checked.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: String,
+}
+
+pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
+    match command {
+        AuditCommand::VerifyInclusion { file, key } => inclusion(file, &verifier_key(key)?),
+        AuditCommand::VerifyConsistency { file, old, key } => {
+            consistency(file, old.as_deref(), &verifier_key(key)?)
+        }
+        AuditCommand::VerifyExport {
+            dir,
+            checkpoints,
+            key,
+        } => export(dir, checkpoints, &verifier_key(key)?),
+        AuditCommand::VerifyTrail { file, key } => trail(file, &verifier_key(key)?),
+    }
+}
+
+/// The key given inline, or read from a file.
+fn verifier_key(arg: &KeyArg) -> Result<VerifierKey, Failure> {
+    let inline = VerifierKey::parse(arg.key.trim());
+    if let Ok(key) = inline {
+        return Ok(key);
+    }
+    let path = Path::new(&arg.key);
+    if !path.is_file() {
+        let reason = inline.err().map_or(String::new(), |e| e.to_string());
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("--key: neither a verifier key nor a file: {reason}"),
+        ));
+    }
+    let text = read_text(path, MAX_KEY_FILE_BYTES)?;
+    VerifierKey::parse(text.trim()).map_err(|e| {
+        Failure::new(
+            exit::BAD_INPUT,
+            format!("--key {}: not a verifier key: {e}", path.display()),
+        )
+    })
+}
+
+/// A whole file as text; a missing file is a usage error, bad UTF-8 is kept (lossily) for
+/// the verifier to reject as content.
+fn read_text(path: &Path, limit: u64) -> Result<String, Failure> {
+    let unreadable =
+        |e: std::io::Error| Failure::new(exit::BAD_INPUT, format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("{}: larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Exit 1 with the reason and, when known, the first bad seq.
+fn invalid(reason: String, seq: Option<Seq>) -> Output {
+    let text = match seq {
+        Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
+        None => format!("FAILED: {reason}\n"),
+    };
+    Output {
+        code: exit::VERIFY_FAILED,
+        text,
+        json: json!({ "ok": false, "reason": reason, "first_bad_seq": seq.map(|s| s.0) }),
+    }
+}
+
+fn proof_invalid(fault: ProofFault) -> Output {
+    invalid(fault.to_string(), fault.first_bad_seq())
+}
+
+fn checkpoint_json(c: &Checkpoint) -> Value {
+    json!({ "origin": c.origin, "size": c.size, "root": hex::encode(c.root) })
+}
+
+fn event_json(e: &VerifiedEvent) -> Value {
+    let mut fields = crate::view::record_fields(&e.record);
+    fields.insert("seq".into(), json!(e.seq.0));
+    fields.insert("hash".into(), json!(e.hash.to_hex()));
+    Value::Object(fields)
+}
+
+fn inclusion(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+    let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
+    let verified = match proofs::verify_inclusion(&text, key) {
+        Ok(v) => v,
+        Err(fault) => return Ok(proof_invalid(fault)),
+    };
+    let (e, c) = (&verified.event, &verified.checkpoint);
+    let text = format!(
+        "ok: seq {} ({} {}) is in the log {} at checkpoint size {}\n",
+        e.seq,
+        e.record.body.type_name(),
+        e.record.reference,
+        c.origin,
+        c.size
+    );
+    Ok(Output::ok(
+        text,
+        json!({ "ok": true, "event": event_json(e), "checkpoint": checkpoint_json(c) }),
+    ))
+}
+
+fn consistency(file: &Path, old: Option<&Path>, key: &VerifierKey) -> Result<Output, Failure> {
+    let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
+    let old_note = old
+        .map(|p| read_text(p, MAX_PROOF_FILE_BYTES))
+        .transpose()?;
+    let verified = match proofs::verify_consistency(&text, key, old_note.as_deref()) {
+        Ok(v) => v,
+        Err(fault @ ProofFault::MissingOld { .. }) => {
+            return Err(Failure::new(exit::BAD_INPUT, fault.to_string()))
+        }
+        Err(fault) => return Ok(proof_invalid(fault)),
+    };
+    let text = format!(
+        "ok: the checkpoint of size {} extends the checkpoint of size {} of the log {}\n",
+        verified.new.size, verified.old.size, verified.new.origin
+    );
+    Ok(Output::ok(
+        text,
+        json!({ "ok": true, "old": checkpoint_json(&verified.old), "new": checkpoint_json(&verified.new) }),
+    ))
+}
+
+fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Failure> {
+    let mut checkpoints = Vec::new();
+    for path in held {
+        let note = read_note(path).map_err(export_read_failure)?;
+        match open_note(&note, key) {
+            Ok(c) => checkpoints.push(c),
+            Err(e) => return Ok(invalid(format!("{}: {e}", path.display()), None)),
+        }
+    }
+    let started = Instant::now();
+    let verified = match verify_export(dir, key, checkpoints).map_err(export_read_failure)? {
+        Ok(v) => v,
+        Err(fault) => return Ok(invalid(fault.to_string(), fault.first_bad_seq())),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = verified.events as f64 / seconds.max(1e-9);
+    let c = &verified.checkpoint;
+    let mut text = format!(
+        "ok: {} events; chain, fields and Merkle root match the checkpoint of {} size {} ({:.0} events/s)\n",
+        verified.events, c.origin, c.size, rate
+    );
+    if verified.held > 0 {
+        text.push_str(&format!(
+            "ok: the export also matches {} checkpoint(s) you kept\n",
+            verified.held
+        ));
+    }
+    Ok(Output::ok(
+        text,
+        json!({
+            "ok": true,
+            "events": verified.events,
+            "checkpoint": checkpoint_json(c),
+            "held_checkpoints": verified.held,
+            "seconds": seconds,
+            "events_per_second": rate,
+        }),
+    ))
+}
+
+fn export_read_failure(err: ExportError) -> Failure {
+    Failure::new(exit::BAD_INPUT, err.to_string())
+}
+
+fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+    let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
+    let verified = match proofs::verify_trail(&text, key) {
+        Ok(v) => v,
+        Err(fault) => return Ok(proof_invalid(fault)),
+    };
+    let c = &verified.checkpoint;
+    let mut out = format!(
+        "ok: {} event(s) of household {} are in the log {} at checkpoint size {}\n\n",
+        verified.events.len(),
+        verified.household,
+        c.origin,
+        c.size
+    );
+    out.push_str(&trail_table(&verified.events));
+    out.push_str(
+        "\nEach event is proven to be in the signed log; a trail cannot prove that no other \
+event of the household is (verify an export for that).\n",
+    );
+    Ok(Output::ok(
+        out,
+        json!({
+            "ok": true,
+            "household_id": verified.household,
+            "checkpoint": checkpoint_json(c),
+            "events": verified.events.iter().map(event_json).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn trail_table(events: &[VerifiedEvent]) -> String {
+    let mut table = Table::new(&[
+        ("seq", Align::Right),
+        ("date", Align::Left),
+        ("type", Align::Left),
+        ("program", Align::Left),
+        ("amount", Align::Right),
+        ("reference", Align::Left),
+    ]);
+    for e in events {
+        let body = &e.record.body;
+        table.row(vec![
+            e.seq.to_string(),
+            date_text(body.value_date()),
+            body.type_name().to_string(),
+            body.program().unwrap_or("").to_string(),
+            signed_amount(body).map_or(String::new(), |m: Money| m.to_string()),
+            e.record.reference.clone(),
+        ]);
+    }
+    table.render()
+}

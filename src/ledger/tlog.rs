@@ -1,0 +1,272 @@
+//! The ledger as a transparency log: its Merkle tree read from the store, its signed
+//! checkpoints, and proofs against them (FORMAT.md §6 to §8).
+//!
+//! Invariant: the ledger never signs two checkpoints that are not consistent. Before it
+//! signs size n it checks that the stored tree's root at n is the head's frontier root,
+//! and that a consistency proof built from the store leads from the latest stored
+//! checkpoint's signed root to that root.
+
+use std::ops::Range;
+
+use super::{Ledger, LedgerError, LedgerView};
+use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
+use crate::domain::Seq;
+use crate::keys::{KeyError, SigningKeyFile};
+use crate::merkle::{self, Blake3Hasher, Digest, NodeSource, ProofError, TreeHasher};
+use crate::store::{StoreBatch, StoredEvent, LEAF_TILE_LEAVES};
+
+/// A checkpoint and the signed note it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The note text, verbatim: what auditors store and compare.
+    pub note: String,
+}
+
+/// Leaf `i` of the tree is the event of seq `i + 1`; its leaf hash is
+/// `H(0x00 ‖ event hash)`.
+impl NodeSource for LedgerView {
+    type Error = LedgerError;
+
+    /// From the stored leaf tile when the range lies in a complete one (one read instead
+    /// of up to 16 event values), else from the events.
+    fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
+        let tile = range.start / LEAF_TILE_LEAVES;
+        let tile_start = tile * LEAF_TILE_LEAVES;
+        let tile_end = tile_start + LEAF_TILE_LEAVES;
+        if range.end > tile_end || tile_end > self.head.size {
+            return self.leaf_hashes_from_events(range);
+        }
+        let leaves = self
+            .store
+            .leaf_tile(tile)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf tile {tile} is missing")))?;
+        let (lo, hi) = (range.start - tile_start, range.end - tile_start);
+        Ok(leaves[lo as usize..hi as usize].to_vec())
+    }
+
+    fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
+        self.store
+            .node(level, index)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("Merkle node {level}/{index} is missing")))
+    }
+}
+
+impl LedgerView {
+    /// Leaf hashes computed from the events themselves: for the incomplete tile at the
+    /// head, which has no stored tile yet.
+    fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
+        let mut leaves = Vec::with_capacity((range.end - range.start) as usize);
+        let mut expected = Seq(range.start + 1);
+        for item in self.store.event_hashes(expected..=Seq(range.end)) {
+            let (seq, hash) = item?;
+            if seq != expected {
+                return Err(LedgerError::Corrupt(format!(
+                    "seq {expected} is missing from the store"
+                )));
+            }
+            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+            expected = seq.next();
+        }
+        Ok(leaves)
+    }
+}
+
+impl LedgerView {
+    /// The log's public key, as auditors hold it.
+    pub fn verifier_key(&self) -> &VerifierKey {
+        &self.verifier_key
+    }
+
+    /// The log's name in its checkpoints.
+    pub fn origin(&self) -> &str {
+        self.verifier_key.name()
+    }
+
+    /// The Merkle root of every event through the head, from the writer's frontier.
+    pub fn root(&self) -> Digest {
+        self.root
+    }
+
+    /// The Merkle root of the first `size` events, from the stored tree.
+    pub fn root_at(&self, size: u64) -> Result<Digest, LedgerError> {
+        self.check_size(size)?;
+        merkle::root_at(&Blake3Hasher, self, size).map_err(proof_error)
+    }
+
+    /// The inclusion proof of event `seq` in the tree of the first `size` events.
+    pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<Vec<Digest>, LedgerError> {
+        self.check_size(size)?;
+        if seq.0 == 0 || seq.0 > size {
+            return Err(LedgerError::Invalid(format!(
+                "seq {seq} is not in the tree of size {size}"
+            )));
+        }
+        merkle::inclusion_proof(&Blake3Hasher, self, seq.0 - 1, size).map_err(proof_error)
+    }
+
+    /// Committed events from `from` through `to` (at most the head), as stored.
+    pub fn stored_events(
+        &self,
+        from: Seq,
+        to: Seq,
+    ) -> impl Iterator<Item = Result<(Seq, StoredEvent), LedgerError>> + '_ {
+        let to = Seq(to.0.min(self.head.size));
+        self.store
+            .events(from..=to)
+            .map(|item| item.map_err(LedgerError::from))
+    }
+
+    /// The consistency proof from the tree of the first `size1` events to that of `size2`.
+    pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Digest>, LedgerError> {
+        self.check_size(size2)?;
+        if size1 > size2 {
+            return Err(LedgerError::Invalid(format!(
+                "a consistency proof goes from a smaller size to a larger one, not {size1} to {size2}"
+            )));
+        }
+        merkle::consistency_proof(&Blake3Hasher, self, size1, size2).map_err(proof_error)
+    }
+
+    /// The checkpoint of the largest size within this view's head, if any was signed.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        match self.store.last_checkpoint_upto(self.head.size)? {
+            Some((size, bytes)) => self.open_stored(size, bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint signed at tree size `size`, if there is one.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        match self.store.checkpoint(size)? {
+            Some(bytes) => self.open_stored(size, bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored checkpoint as size and note text, oldest first, unchecked: `verify`
+    /// reports a bad one as a fault instead of failing.
+    pub(super) fn stored_checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        Ok(self.store.checkpoints()?)
+    }
+
+    /// Opens a stored note with the ledger's key and checks it is filed under its size.
+    pub(super) fn open_stored(
+        &self,
+        size: u64,
+        bytes: Vec<u8>,
+    ) -> Result<SignedCheckpoint, LedgerError> {
+        let corrupt = |reason: String| {
+            LedgerError::Corrupt(format!("the checkpoint at size {size}: {reason}"))
+        };
+        let note = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8".into()))?;
+        let checkpoint =
+            open_note(&note, &self.verifier_key).map_err(|e| corrupt(e.to_string()))?;
+        if checkpoint.size != size {
+            return Err(corrupt(format!("it signs size {}", checkpoint.size)));
+        }
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+
+    pub(super) fn check_size(&self, size: u64) -> Result<(), LedgerError> {
+        if size > self.head.size {
+            return Err(LedgerError::Invalid(format!(
+                "the ledger has {} events, not {size}",
+                self.head.size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Ledger {
+    /// Signs a checkpoint of the head and keeps it in the ledger, or returns the stored one
+    /// if the head has not moved since. Refuses (and signs nothing) if the stored tree
+    /// disagrees with the head, or the head does not extend the latest checkpoint.
+    pub fn checkpoint(&mut self) -> Result<SignedCheckpoint, LedgerError> {
+        let key = self.signing_key()?;
+        let size = self.head.size;
+        let root = self.root();
+        let stored = self.root_at(size)?;
+        if stored != root {
+            return Err(LedgerError::Inconsistent(format!(
+                "the stored Merkle tree gives root {} at size {size}, the head's frontier {}",
+                hex::encode(stored),
+                hex::encode(root)
+            )));
+        }
+        if let Some(latest) = self.latest_checkpoint()? {
+            self.check_extends(&latest.checkpoint, size, &root)?;
+            if latest.checkpoint.size == size {
+                return Ok(latest);
+            }
+        }
+        let checkpoint = Checkpoint {
+            origin: self.origin().to_string(),
+            size,
+            root,
+        };
+        let note = key
+            .signer()
+            .sign(&checkpoint)
+            .map_err(|e| LedgerError::Inconsistent(e.to_string()))?;
+        let mut batch = StoreBatch::default();
+        batch.put_checkpoint(size, note.as_bytes());
+        self.store.write_durable(batch)?;
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+
+    /// The signing key, which must be the one whose public half `init` stored.
+    fn signing_key(&self) -> Result<SigningKeyFile, LedgerError> {
+        let key = SigningKeyFile::read(self.dir())?;
+        let found = key.signer().verifier_key();
+        if found != self.verifier_key {
+            return Err(KeyError::NotThisLedger {
+                path: self.dir().join(crate::keys::KEY_FILE),
+                found: found.to_string(),
+                expected: self.verifier_key.to_string(),
+            }
+            .into());
+        }
+        Ok(key)
+    }
+
+    /// Checks, with a proof built from the store, that the tree of `size` events with
+    /// `root` extends the signed `earlier` checkpoint.
+    fn check_extends(
+        &self,
+        earlier: &Checkpoint,
+        size: u64,
+        root: &Digest,
+    ) -> Result<(), LedgerError> {
+        if earlier.size > size {
+            return Err(LedgerError::Inconsistent(format!(
+                "a checkpoint signed {} events, the log now has {size}",
+                earlier.size
+            )));
+        }
+        let proof = self.consistency_proof(earlier.size, size)?;
+        merkle::verify_consistency(
+            &Blake3Hasher,
+            earlier.size,
+            size,
+            &proof,
+            &earlier.root,
+            root,
+        )
+        .map_err(|e| {
+            LedgerError::Inconsistent(format!(
+                "the log of {size} events does not extend the checkpoint of size {}: {e}",
+                earlier.size
+            ))
+        })
+    }
+}
+
+fn proof_error(err: ProofError<LedgerError>) -> LedgerError {
+    match err {
+        ProofError::Source(inner) => inner,
+        ProofError::ShortLeafRead { .. } => LedgerError::Corrupt(err.to_string()),
+        other => LedgerError::Invalid(other.to_string()),
+    }
+}

@@ -1,0 +1,237 @@
+//! The ledger as a Merkle log, through the public API: stored nodes, proofs against every
+//! checkpoint, the signing key, and crash clean-up of nodes beyond the head.
+
+mod ledger_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use fundtrail::checkpoint::open_note;
+use fundtrail::domain::{Command, Seq};
+use fundtrail::keys::{KeyError, KEY_FILE};
+use fundtrail::ledger::{Ledger, LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS};
+use fundtrail::merkle::{self, Blake3Hasher, TreeHasher, STORED_MIN_LEVEL};
+use fundtrail::store::StoreError;
+use ledger_support::*;
+
+fn node_count(dir: &std::path::Path) -> usize {
+    with_sled(dir, |db| db.scan_prefix(b"n").count())
+}
+
+#[test]
+fn appends_store_one_node_per_complete_subtree_at_level_4_and_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[100, 195]);
+    assert_eq!(ledger.head().size, 300);
+    drop(ledger);
+    // 300 leaves: 18 subtrees of 16, 9 of 32, 4 of 64, 2 of 128, 1 of 256.
+    assert_eq!(node_count(dir.path()), 18 + 9 + 4 + 2 + 1);
+    let expected: u64 = (STORED_MIN_LEVEL..64).map(|l| 300u64 >> l).sum();
+    assert_eq!(node_count(dir.path()) as u64, expected);
+    // And one leaf tile per 16 events: 18.
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 18);
+}
+
+#[test]
+fn every_event_has_a_verifying_inclusion_proof_against_every_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[27, 50, 1, 67]);
+    let key = ledger.verifier_key().clone();
+    let sizes = [5, 32, 82, 83, 150];
+    for size in sizes {
+        let signed = ledger.checkpoint_at(size).unwrap().expect("signed");
+        let checkpoint = open_note(&signed.note, &key).unwrap();
+        assert_eq!(ledger.root_at(size).unwrap(), checkpoint.root);
+        for seq in 1..=size {
+            let hash = ledger.stored(Seq(seq)).unwrap().hash;
+            let proof = ledger.inclusion_proof(Seq(seq), size).unwrap();
+            merkle::verify_inclusion(
+                &Blake3Hasher,
+                seq - 1,
+                size,
+                &Blake3Hasher.hash_leaf(&hash.0),
+                &proof,
+                &checkpoint.root,
+            )
+            .unwrap();
+        }
+    }
+    for (i, &old) in sizes.iter().enumerate() {
+        for &new in &sizes[i..] {
+            let proof = ledger.consistency_proof(old, new).unwrap();
+            let (r1, r2) = (ledger.root_at(old).unwrap(), ledger.root_at(new).unwrap());
+            merkle::verify_consistency(&Blake3Hasher, old, new, &proof, &r1, &r2).unwrap();
+        }
+    }
+}
+
+#[test]
+fn proofs_outside_the_ledger_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[10]);
+    for (seq, size) in [(0, 15), (16, 15), (3, 16)] {
+        assert!(matches!(
+            ledger.inclusion_proof(Seq(seq), size),
+            Err(LedgerError::Invalid(_))
+        ));
+    }
+    assert!(matches!(
+        ledger.consistency_proof(10, 5),
+        Err(LedgerError::Invalid(_))
+    ));
+    assert!(matches!(ledger.root_at(16), Err(LedgerError::Invalid(_))));
+    assert_eq!(ledger.root_at(0).unwrap(), Blake3Hasher.empty_root());
+}
+
+#[test]
+fn checkpointing_an_unchanged_head_returns_the_stored_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = build(dir.path(), &[10]);
+    let first = ledger.latest_checkpoint().unwrap().unwrap();
+    assert_eq!(ledger.checkpoint().unwrap(), first);
+    assert_eq!(first.checkpoint.size, 15);
+    assert_eq!(first.checkpoint.origin, ledger.origin());
+    assert_eq!(first.checkpoint.root, ledger.root());
+    drop(ledger);
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"c").count()), 2);
+}
+
+#[test]
+fn an_empty_ledger_can_be_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::init(dir.path()).unwrap();
+    let signed = ledger.checkpoint().unwrap();
+    assert_eq!(signed.checkpoint.size, 0);
+    assert_eq!(signed.checkpoint.root, Blake3Hasher.empty_root());
+    ledger.append(opening(), &ctx()).unwrap();
+    assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 5);
+}
+
+#[test]
+fn signing_needs_the_ledgers_own_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    drop(Ledger::init(other.path()).unwrap());
+    let mut ledger = build(dir.path(), &[3]);
+    let key = dir.path().join(KEY_FILE);
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        ledger.checkpoint(),
+        Err(LedgerError::Key(KeyError::TooOpen { .. }))
+    ));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let mine = std::fs::read(&key).unwrap();
+    std::fs::copy(other.path().join(KEY_FILE), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(matches!(
+        ledger.checkpoint(),
+        Err(LedgerError::Key(KeyError::NotThisLedger { .. }))
+    ));
+    std::fs::remove_file(&key).unwrap();
+    assert!(matches!(
+        ledger.checkpoint(),
+        Err(LedgerError::Key(KeyError::Missing(_)))
+    ));
+    std::fs::write(&key, mine).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ledger.append(payments(100, 1), &ctx()).unwrap();
+    assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 9);
+}
+
+#[test]
+fn init_keeps_the_origin_and_refuses_a_bad_one_before_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad");
+    assert!(matches!(
+        Ledger::init_with_origin(&bad, "two words"),
+        Err(LedgerError::Key(KeyError::InvalidOrigin { .. }))
+    ));
+    assert!(!bad.exists());
+    let good = dir.path().join("good");
+    let ledger = Ledger::init_with_origin(&good, "panlong.example/fundtrail").unwrap();
+    assert_eq!(ledger.origin(), "panlong.example/fundtrail");
+    let key = ledger.verifier_key().to_string();
+    drop(ledger);
+    let reopened = open_ledger(&good);
+    assert_eq!(reopened.verifier_key().to_string(), key);
+    drop(reopened);
+    assert!(matches!(
+        Ledger::init_with_origin(&good, "x"),
+        Err(LedgerError::Store(StoreError::AlreadyExists(_)))
+    ));
+}
+
+/// Rows that plan fine on the first pass and change on the second, after the first full
+/// chunk was written beyond the head: a crash in the middle of a large import.
+struct ChangesOnSecondPass {
+    commands: Vec<Command>,
+    passes: usize,
+}
+
+impl RowSource for ChangesOnSecondPass {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        self.passes += 1;
+        let second = self.passes == 2;
+        Ok(Box::new(self.commands.iter().enumerate().map(
+            move |(i, c)| Row {
+                line: i as u64 + 1,
+                command: if second && i == GROUP_COMMIT_EVENTS + 100 {
+                    Err(("amount", "changed".into()))
+                } else {
+                    Ok(c.clone())
+                },
+            },
+        )))
+    }
+}
+
+#[test]
+fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = build(dir.path(), &[]);
+    let rows = GROUP_COMMIT_EVENTS as u64 + 500;
+    let mut source = ChangesOnSecondPass {
+        commands: payments(0, rows),
+        passes: 0,
+    };
+    // The second pass wrote a full chunk (10,000 events, about 1,875 nodes and tiles)
+    // beyond the head before it failed; the ledger removes the chunk at once.
+    assert!(ledger.append_rows(&mut source, &ctx()).is_err());
+    assert_eq!(ledger.head().size, 5);
+    drop(ledger);
+    assert_eq!(
+        node_count(dir.path()),
+        0,
+        "5 events complete no stored subtree"
+    );
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 0);
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"e").count()), 5);
+
+    let mut ledger = open_ledger(dir.path());
+    ledger.append(payments(0, 300), &ctx()).unwrap();
+    assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 305);
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+}
+
+#[test]
+fn nodes_and_tiles_a_crash_left_beyond_the_head_are_discarded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(build(dir.path(), &[27])); // 32 events: 2 tiles, nodes 4/0, 4/1, 5/0
+                                    // What a crash in the middle of a large batch leaves: an event, nodes and a tile
+                                    // beyond the head, never acknowledged.
+    with_sled(dir.path(), |db| {
+        let (hash, record) = read_event(db, 32);
+        write_event(db, 33, &hash, &record);
+        db.insert(node_key(4, 2), &[1u8; 32][..]).unwrap();
+        db.insert(node_key(6, 0), &[1u8; 32][..]).unwrap();
+        db.insert(tile_key(2), vec![1u8; 512]).unwrap();
+    });
+    let ledger = open_ledger(dir.path());
+    assert_eq!(ledger.head().size, 32);
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    drop(ledger);
+    assert_eq!(node_count(dir.path()), 3);
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 2);
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"e").count()), 32);
+}

@@ -1,0 +1,246 @@
+//! Shared test helpers: small ledgers built through the public API, and the insider's
+//! tools that edit the sled database directly.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use fundtrail::domain::{
+    Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
+    ProgramCode, Reference,
+};
+use fundtrail::domain::{EventHash, Seq};
+use fundtrail::encoding::{decode, encode, Body};
+use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
+
+/// Households in every sample ledger.
+pub const HOUSEHOLDS: u64 = 4;
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a valid test date")
+}
+
+pub fn household(i: u64) -> String {
+    format!("PL-{i:04}")
+}
+
+pub fn ctx() -> AppendContext {
+    AppendContext {
+        actor: "tester".into(),
+        now_us: 1_700_000_000_000_000,
+    }
+}
+
+/// The enrollments and the allocation that every sample ledger starts with (5 events).
+pub fn opening() -> Vec<Command> {
+    let mut commands: Vec<Command> = (1..=HOUSEHOLDS)
+        .map(|i| {
+            Command::Enroll(Enrollment {
+                household: HouseholdId::parse(&household(i)).unwrap(),
+                subdistrict: "拓东".into(),
+                community: "拓东第1社区".into(),
+                category: Category::Bereaved,
+                members: 2,
+                enrolled_on: date(2014, 3, 1),
+            })
+        })
+        .collect();
+    commands.push(Command::Allocate(Allocation {
+        program: ProgramCode::parse("support_allowance").unwrap(),
+        amount: Money(9_000_000_000),
+        date: date(2015, 1, 5),
+        reference: Reference::parse("ALLOC-1").unwrap(),
+        source: "区财政".into(),
+    }));
+    commands
+}
+
+/// `count` disbursements numbered from `first`, round-robin over the households.
+pub fn payments(first: u64, count: u64) -> Vec<Command> {
+    (first..first + count)
+        .map(|i| {
+            Command::Pay(Payment {
+                kind: PaymentKind::Disbursement,
+                household: HouseholdId::parse(&household(1 + i % HOUSEHOLDS)).unwrap(),
+                program: ProgramCode::parse("support_allowance").unwrap(),
+                amount: Money(68_000 + i as i64),
+                persons: 1,
+                date: date(2015, 1, 31),
+                reference: Reference::parse(&format!("BANK-{i:08}")).unwrap(),
+                memo: "扶助金".into(),
+            })
+        })
+        .collect()
+}
+
+/// A ledger with the opening events and then batches of payments, signing a checkpoint
+/// after each batch (as every import does). Returns the ledger.
+pub fn build(dir: &Path, batches: &[u64]) -> Ledger {
+    let mut ledger = Ledger::init(dir).unwrap();
+    ledger.append(opening(), &ctx()).unwrap();
+    ledger.checkpoint().unwrap();
+    let mut next = 0;
+    for &count in batches {
+        ledger.append(payments(next, count), &ctx()).unwrap();
+        ledger.checkpoint().unwrap();
+        next += count;
+    }
+    ledger
+}
+
+// ---- The insider: direct edits of the sled database -------------------------------------
+
+pub fn event_key(seq: u64) -> Vec<u8> {
+    [&[b'e'][..], &seq.to_be_bytes()].concat()
+}
+
+pub fn node_key(level: u8, index: u64) -> Vec<u8> {
+    [&[b'n', level][..], &index.to_be_bytes()].concat()
+}
+
+pub fn tile_key(index: u64) -> Vec<u8> {
+    [&[b'l'][..], &index.to_be_bytes()].concat()
+}
+
+pub fn checkpoint_key(size: u64) -> Vec<u8> {
+    [&[b'c'][..], &size.to_be_bytes()].concat()
+}
+
+pub const HEAD_KEY: &[u8] = b"mhead";
+
+/// Opens the ledger's sled database as someone with file access would (the ledger must
+/// be closed), runs `edit`, and flushes.
+pub fn with_sled<T>(dir: &Path, edit: impl FnOnce(&sled::Db) -> T) -> T {
+    let db = open_sled(dir);
+    let out = edit(&db);
+    db.flush().unwrap();
+    out
+}
+
+/// sled's background flusher may hold the database's lock for a moment after a dropped
+/// `Ledger`; wait for it rather than fail.
+fn open_sled(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir.join("sled")) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("the ledger is still open: {e}"),
+        }
+    }
+}
+
+/// The stored (hash, record bytes) of an event.
+pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
+    let value = db.get(event_key(seq)).unwrap().expect("the event exists");
+    let hash: [u8; 32] = value[..32].try_into().unwrap();
+    (EventHash(hash), value[32..].to_vec())
+}
+
+pub fn write_event(db: &sled::Db, seq: u64, hash: &EventHash, record: &[u8]) {
+    db.insert(event_key(seq), [&hash.0[..], record].concat())
+        .unwrap();
+}
+
+/// The record with its payment amount changed by `delta` fen, re-encoded.
+pub fn with_amount_changed(record: &[u8], delta: i64) -> Vec<u8> {
+    let mut decoded = decode(record).unwrap();
+    match &mut decoded.body {
+        Body::Disbursement(p) => p.amount_fen += delta,
+        other => panic!("not a disbursement: {other:?}"),
+    }
+    encode(&decoded)
+}
+
+/// The head record as FORMAT.md §3 describes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct HeadRecord {
+    pub size: u64,
+    pub hash: EventHash,
+    pub frontier: Frontier,
+}
+
+/// Recomputes every hash from seq `from` on, the Merkle nodes and the head, and writes
+/// them all: afterwards the chain, the stored tree and the head agree with each other.
+pub fn rehash_from(db: &sled::Db, from: u64) {
+    let size = db.scan_prefix(b"e").count() as u64;
+    let mut prev = EventHash::GENESIS;
+    let mut frontier = Frontier::new();
+    let mut tile = Vec::new();
+    for seq in 1..=size {
+        let (stored, record) = read_event(db, seq);
+        let hash = if seq >= from {
+            let hash = fundtrail::chain::chain_hash(&prev, &record);
+            write_event(db, seq, &hash, &record);
+            hash
+        } else {
+            stored
+        };
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        for node in frontier.append(&Blake3Hasher, leaf) {
+            db.insert(node_key(node.level, node.index), &node.hash[..])
+                .unwrap();
+        }
+        tile.extend_from_slice(&leaf);
+        if seq % 16 == 0 {
+            db.insert(tile_key((seq - 1) / 16), std::mem::take(&mut tile))
+                .unwrap();
+        }
+        prev = hash;
+    }
+    for item in db.scan_prefix(b"l") {
+        let (key, _) = item.unwrap();
+        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * 16 > size {
+            db.remove(key).unwrap();
+        }
+    }
+    // Nodes past the new size (a truncated log) are removed as the crash clean-up would.
+    for item in db.scan_prefix(b"n") {
+        let (key, _) = item.unwrap();
+        let (level, index) = (key[1], u64::from_be_bytes(key[2..].try_into().unwrap()));
+        if (index + 1) << level > size {
+            db.remove(key).unwrap();
+        }
+    }
+    let head = HeadRecord {
+        size,
+        hash: prev,
+        frontier,
+    };
+    db.insert(HEAD_KEY, bincode::serialize(&head).unwrap())
+        .unwrap();
+}
+
+/// The Merkle root of the first `size` stored events, recomputed.
+pub fn root_of(db: &sled::Db, size: u64) -> Digest {
+    let mut frontier = Frontier::new();
+    for seq in 1..=size {
+        let (hash, _) = read_event(db, seq);
+        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+    }
+    frontier.root(&Blake3Hasher)
+}
+
+pub fn seq(n: u64) -> Seq {
+    Seq(n)
+}
+
+/// `Ledger::open`, waiting (as [`with_sled`] does) for a sled handle just dropped to let go
+/// of its lock.
+pub fn open_ledger(dir: &Path) -> Ledger {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Ledger::open(dir) {
+            Ok(ledger) => return ledger,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the ledger: {e}"),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! An insider with file access edits the sled database directly; `verify` must catch every
+//! edit, naming the first bad seq where one exists.
+//!
+//! The sample ledger: 5 opening events, then payment batches of 35, 40 and 40 with a
+//! signed checkpoint after each (sizes 5, 40, 80, 120).
+
+mod ledger_support;
+
+use fundtrail::audit::AuditFault;
+use fundtrail::chain::ChainFault;
+use fundtrail::checkpoint::Checkpoint;
+use fundtrail::domain::Seq;
+use fundtrail::ledger::{LedgerError, VerifyReport};
+use ledger_support::*;
+
+const BATCHES: [u64; 3] = [35, 40, 40];
+const SIZE: u64 = 120;
+
+fn sample() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &BATCHES);
+    assert_eq!(ledger.head().size, SIZE);
+    let report = ledger.verify(|_| {}).unwrap();
+    assert_eq!(report.fault, None);
+    assert_eq!(report.checkpoints, 4);
+    dir
+}
+
+fn verify(dir: &std::path::Path) -> VerifyReport {
+    open_ledger(dir).verify(|_| {}).unwrap()
+}
+
+fn fault(dir: &std::path::Path) -> AuditFault {
+    verify(dir).fault.expect("the edit is caught")
+}
+
+#[test]
+fn an_amount_changed_under_the_old_hash_names_its_seq() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let (hash, record) = read_event(db, 57);
+        write_event(db, 57, &hash, &with_amount_changed(&record, 10_000));
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(
+            fault,
+            AuditFault::Chain(ChainFault::HashMismatch { seq: Seq(57), .. })
+        ),
+        "{fault}"
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(57)));
+}
+
+#[test]
+fn a_deleted_event_is_a_gap_at_its_seq() {
+    let dir = sample();
+    with_sled(dir.path(), |db| db.remove(event_key(33)).unwrap());
+    let fault = fault(dir.path());
+    assert_eq!(
+        fault,
+        AuditFault::Chain(ChainFault::Gap {
+            expected: Seq(33),
+            found: Seq(34)
+        })
+    );
+}
+
+#[test]
+fn two_swapped_events_fail_at_the_first() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let a = db.get(event_key(70)).unwrap().unwrap();
+        let b = db.get(event_key(71)).unwrap().unwrap();
+        db.insert(event_key(70), b).unwrap();
+        db.insert(event_key(71), a).unwrap();
+    });
+    assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq(70)));
+}
+
+#[test]
+fn a_truncated_tail_disagrees_with_the_head() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        for seq in 111..=SIZE {
+            db.remove(event_key(seq)).unwrap();
+        }
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(fault, AuditFault::Chain(ChainFault::HeadMismatch { .. })),
+        "{fault}"
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+}
+
+#[test]
+fn a_truncated_tail_with_a_rewritten_head_is_caught_by_the_last_checkpoint() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        for seq in 111..=SIZE {
+            db.remove(event_key(seq)).unwrap();
+        }
+        rehash_from(db, SIZE + 1);
+    });
+    let fault = fault(dir.path());
+    assert_eq!(
+        fault,
+        AuditFault::CheckpointBeyondLog {
+            size: SIZE,
+            log_size: 110
+        }
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+}
+
+/// The chain, the head, the frontier and every stored node rewritten consistently after
+/// seq k = 50: only the checkpoint signed at 80 (covering seq 41..=80) catches it.
+fn rewrite_after_50(dir: &std::path::Path) {
+    with_sled(dir, |db| {
+        let (hash, record) = read_event(db, 51);
+        write_event(db, 51, &hash, &with_amount_changed(&record, -50_000));
+        rehash_from(db, 51);
+    });
+}
+
+#[test]
+fn a_consistent_rewrite_after_k_is_caught_by_the_earlier_signed_checkpoint() {
+    let dir = sample();
+    rewrite_after_50(dir.path());
+    let report = verify(dir.path());
+    let fault = report.fault.expect("the rewrite is caught");
+    assert!(
+        matches!(
+            fault,
+            AuditFault::CheckpointRoot {
+                size: 80,
+                first: 41,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(41)));
+    assert_eq!(fault.last_bad_seq(), Some(Seq(80)));
+    // The chain itself is valid: everything up to the checkpoint was checked.
+    assert_eq!(report.checked, 80);
+}
+
+#[test]
+fn the_ledger_refuses_to_sign_after_a_rewrite() {
+    let dir = sample();
+    rewrite_after_50(dir.path());
+    let mut ledger = open_ledger(dir.path());
+    assert!(matches!(
+        ledger.checkpoint(),
+        Err(LedgerError::Inconsistent(_))
+    ));
+    // Nor after appending more: the new tree does not extend the signed one of size 120.
+    ledger.append(payments(1000, 5), &ctx()).unwrap();
+    let err = ledger.checkpoint().unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::Inconsistent(reason) if reason.contains("does not extend the checkpoint of size 120")),
+        "{err}"
+    );
+    assert_eq!(
+        ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
+        SIZE
+    );
+}
+
+#[test]
+fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
+    let dir = sample();
+    let kept: Checkpoint = {
+        let ledger = open_ledger(dir.path());
+        ledger.checkpoint_at(80).unwrap().unwrap().checkpoint
+    };
+    rewrite_after_50(dir.path());
+    with_sled(dir.path(), |db| {
+        for item in db.scan_prefix(b"c") {
+            db.remove(item.unwrap().0).unwrap();
+        }
+    });
+    // Without checkpoints the rewritten log is self-consistent...
+    assert_eq!(verify(dir.path()).fault, None);
+    // ...but not against the checkpoint the auditor kept.
+    let ledger = open_ledger(dir.path());
+    let report = ledger.verify_against(&[kept], |_| {}).unwrap();
+    assert!(matches!(
+        report.fault,
+        Some(AuditFault::CheckpointRoot { size: 80, .. })
+    ));
+}
+
+#[test]
+fn a_changed_stored_node_is_caught_with_the_seqs_it_covers() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        db.insert(node_key(4, 2), &[7u8; 32][..]).unwrap();
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(
+            fault,
+            AuditFault::StoredNode {
+                level: 4,
+                index: 2,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(33)));
+    assert_eq!(fault.last_bad_seq(), Some(Seq(48)));
+}
+
+#[test]
+fn a_deleted_stored_node_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| db.remove(node_key(5, 1)).unwrap());
+    assert!(matches!(
+        fault(dir.path()),
+        AuditFault::StoredNode {
+            level: 5,
+            index: 1,
+            stored: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_changed_or_deleted_leaf_tile_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let mut tile = db.get(tile_key(3)).unwrap().unwrap().to_vec();
+        tile[100] ^= 1;
+        db.insert(tile_key(3), tile).unwrap();
+    });
+    let changed = fault(dir.path());
+    assert_eq!(
+        changed,
+        AuditFault::StoredTile {
+            index: 3,
+            present: true
+        }
+    );
+    assert_eq!(changed.first_bad_seq(), Some(Seq(49)));
+    with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
+    assert_eq!(
+        fault(dir.path()),
+        AuditFault::StoredTile {
+            index: 1,
+            present: false
+        }
+    );
+}
+
+#[test]
+fn a_changed_stored_checkpoint_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let note = db.get(checkpoint_key(40)).unwrap().unwrap();
+        let text = String::from_utf8(note.to_vec()).unwrap();
+        let forged = text.replacen("\n40\n", "\n41\n", 1);
+        db.insert(checkpoint_key(40), forged.as_bytes()).unwrap();
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(&fault, AuditFault::BadCheckpoint { size: 40, reason } if reason.contains("signature")),
+        "{fault}"
+    );
+}
+
+#[test]
+fn a_changed_head_frontier_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        let bytes = db.get(HEAD_KEY).unwrap().unwrap();
+        let mut head: HeadRecord = bincode::deserialize(&bytes).unwrap();
+        let (size, mut nodes) = (head.frontier.size(), head.frontier.nodes().to_vec());
+        nodes[0][0] ^= 1;
+        head.frontier = fundtrail::merkle::Frontier::from_parts(size, nodes).unwrap();
+        db.insert(HEAD_KEY, bincode::serialize(&head).unwrap())
+            .unwrap();
+    });
+    assert!(matches!(fault(dir.path()), AuditFault::HeadRoot { .. }));
+}
+
+#[test]
+fn a_record_that_lies_about_its_seq_is_caught() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        // Seq 60's record moved to key 61 with its hash recomputed: the chain links, but
+        // the record says 60.
+        let (_, record) = read_event(db, 60);
+        let (prev, _) = read_event(db, 60);
+        let hash = fundtrail::chain::chain_hash(&prev, &record);
+        write_event(db, 61, &hash, &record);
+    });
+    assert!(matches!(
+        fault(dir.path()),
+        AuditFault::Chain(ChainFault::SeqMismatch { seq: Seq(61), .. })
+    ));
+}
+
+#[test]
+fn root_helper_matches_the_ledger() {
+    // The tamper helpers recompute what the ledger computes.
+    let dir = sample();
+    let root = open_ledger(dir.path()).root();
+    assert_eq!(with_sled(dir.path(), |db| root_of(db, SIZE)), root);
+}
