@@ -156,4 +156,10 @@ fn sigterm_during_a_load_loses_no_acknowledged_write() {
         lost.is_empty(),
         "acknowledged but not in the ledger: {lost:?}"
     );
+    let signed = ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size;
+    assert_eq!(
+        signed,
+        ledger.head().size,
+        "the server signed its final head"
+    );
 }
