@@ -1,9 +1,10 @@
 //! The dashboard opened in a real headless Chromium against a server on 127.0.0.1: the DOM
 //! it renders shows the right totals, in Chinese by default and in English on request.
 //!
-//! Chromium is Debian's `chromium` (scripts/install-test-deps installs it; CI runs that
-//! first). Without it this test fails, loudly, unless FUNDTRAIL_SKIP_BROWSER_TESTS=1 says
-//! to skip it.
+//! Chromium is Debian's `chromium`. When it is missing the test runs
+//! scripts/install-test-deps itself (as root it installs the package), so `cargo test
+//! --workspace` alone sets everything up on a fresh machine. If it still cannot be had the
+//! test fails, loudly, unless FUNDTRAIL_SKIP_BROWSER_TESTS=1 says to skip it.
 
 mod support;
 
@@ -25,6 +26,20 @@ fn chromium() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join("chromium"))
         .find(|candidate| candidate.is_file())
+}
+
+/// Runs the project's installer for test dependencies, then looks again.
+fn install_chromium() -> Option<PathBuf> {
+    if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
+        return None;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install-test-deps");
+    let status = Command::new("bash").arg(script).status().ok()?;
+    if status.success() {
+        chromium()
+    } else {
+        None
+    }
 }
 
 /// The DOM after the page's scripts ran (`--dump-dom` with a virtual-time budget, which
@@ -81,7 +96,7 @@ fn row_after<'d>(dom: &'d str, marker: &str) -> &'d str {
 
 #[test]
 fn the_dashboard_shows_the_ledgers_totals_in_a_real_browser() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = chromium().or_else(install_chromium) else {
         if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
             eprintln!("skipped: no chromium, and FUNDTRAIL_SKIP_BROWSER_TESTS=1");
             return;
