@@ -18,7 +18,7 @@ use crate::chain::ChainFault;
 use crate::checkpoint::{open_note, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES};
 use crate::domain::{EventHash, Seq};
 use crate::encoding::decode;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::proofs::{check_fields, strict_hex, unique_members, ProofFault};
 use crate::view::record_fields;
 
@@ -121,14 +121,39 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         .map_err(io_err(path))
 }
 
-/// Writes seq 1..=size, one line each; returns the bytes written.
+/// Writes seq 1..=size to `path`, one line each, and syncs it; returns the bytes written.
 fn write_events(ledger: &Ledger, path: &Path, size: u64) -> Result<u64, ExportError> {
     let file = File::create_new(path).map_err(io_err(path))?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
+    let bytes = write_event_lines(ledger, &mut out, size).map_err(|e| match e {
+        LinesError::Ledger(e) => ExportError::Ledger(e),
+        LinesError::Io(e) => io_err(path)(e),
+    })?;
+    let file = out.into_inner().map_err(|e| io_err(path)(e.into_error()))?;
+    file.sync_all().map_err(io_err(path))?;
+    Ok(bytes)
+}
+
+/// Why writing export lines stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LinesError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes the `events.jsonl` lines of seq 1..=size (FORMAT.md, "Export") to `out`; returns
+/// the bytes written. The file export and the HTTP export share it, so they cannot differ.
+pub fn write_event_lines(
+    view: &LedgerView,
+    out: &mut impl Write,
+    size: u64,
+) -> Result<u64, LinesError> {
     let mut prev = EventHash::GENESIS;
     let mut bytes = 0u64;
     let mut expected = Seq::FIRST;
-    for item in ledger.stored_events(Seq::FIRST, Seq(size)) {
+    for item in view.stored_events(Seq::FIRST, Seq(size)) {
         let (seq, stored) = item?;
         if seq != expected {
             return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
@@ -144,7 +169,7 @@ fn write_events(ledger: &Ledger, path: &Path, size: u64) -> Result<u64, ExportEr
         };
         let mut text = serde_json::to_vec(&line).expect("an export line is plain JSON");
         text.push(b'\n');
-        out.write_all(&text).map_err(io_err(path))?;
+        out.write_all(&text)?;
         bytes += text.len() as u64;
         prev = stored.hash;
         expected = seq.next();
@@ -152,8 +177,6 @@ fn write_events(ledger: &Ledger, path: &Path, size: u64) -> Result<u64, ExportEr
     if expected != Seq(size + 1) {
         return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
     }
-    let file = out.into_inner().map_err(|e| io_err(path)(e.into_error()))?;
-    file.sync_all().map_err(io_err(path))?;
     Ok(bytes)
 }
 

@@ -110,6 +110,7 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             String::new(),
             &[Supervisor, Auditor],
         ),
+        ("get", "/api/v1/export/events", String::new(), &[Auditor]),
         (
             "get",
             "/api/v1/proofs/inclusion?seq=5",
@@ -669,4 +670,40 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
         ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
         14
     );
+}
+
+#[test]
+fn the_export_streams_a_bundle_that_verifies_offline() {
+    let (_dir, tokens, server) = serve(Limits::default());
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+    let checkpoint = auditor.get("/api/v1/checkpoint").unwrap().json();
+    let size = checkpoint["size"].as_u64().unwrap();
+    let events = auditor.get("/api/v1/export/events").unwrap();
+    assert_eq!(events.status, 200, "{}", events.body);
+    assert_eq!(
+        events.header("fundtrail-export-size"),
+        Some(size.to_string().as_str())
+    );
+    assert_eq!(events.body.lines().count() as u64, size);
+
+    let bundle = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(bundle.path().join(name), text).unwrap();
+    write("events.jsonl", &events.body);
+    write("checkpoint.txt", checkpoint["note"].as_str().unwrap());
+    let key =
+        fundtrail::checkpoint::VerifierKey::parse(checkpoint["verifier_key"].as_str().unwrap())
+            .unwrap();
+    let verified = fundtrail::export::verify_export(bundle.path(), &key, Vec::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.checkpoint.size, size);
+
+    let first = auditor.get("/api/v1/export/events?size=3").unwrap();
+    assert_eq!(first.body.lines().count(), 3);
+    assert!(first.body.starts_with("{\"seq\":1,"));
+    let beyond = auditor.get("/api/v1/export/events?size=999").unwrap();
+    assert_eq!((beyond.status, beyond.code()), (400, "bad_request".into()));
+    let bad = auditor.get("/api/v1/export/events?from=1").unwrap();
+    assert_eq!(bad.status, 400);
+    server.stop();
 }

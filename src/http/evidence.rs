@@ -144,3 +144,101 @@ fn wants_text(format: Option<&str>) -> Result<bool, HttpError> {
 fn plain(text: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
+
+/// Export lines in flight between the scanning thread and the response body: enough to
+/// keep the socket busy, few enough that a slow client holds at most a few MiB.
+const EXPORT_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Bytes gathered before a chunk of export lines is handed to the response body.
+const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportParams {
+    size: Option<u64>,
+}
+
+/// `events.jsonl` of the export bundle (FORMAT.md, "Export"), streamed: the events of the
+/// latest signed checkpoint, or of `size` (at most the head). With `/checkpoint`'s `note`
+/// and `verifier_key` it is the whole bundle `fundtrail audit verify-export` checks.
+pub(super) async fn export_events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Answer {
+    authorize(&s.shared, &headers, AUDIT)?;
+    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let view = current_view(&s)?;
+    let size = export_size(&view, params.size)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkSender {
+            tx,
+            chunk: Vec::with_capacity(EXPORT_CHUNK_BYTES),
+        };
+        let written = crate::export::write_event_lines(&view, &mut out, size);
+        let flushed = written.map_err(|e| std::io::Error::other(e.to_string()));
+        if let Err(e) = flushed.and_then(|_| out.flush_chunk()) {
+            // The body ends with an error, so the client sees a broken transfer, never a
+            // silently short export.
+            let _ = out.tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert("fundtrail-export-size", header::HeaderValue::from(size));
+    Ok(response)
+}
+
+fn export_size(view: &LedgerView, asked: Option<u64>) -> Result<u64, HttpError> {
+    match asked {
+        Some(size) if size <= view.head().size => Ok(size),
+        Some(size) => Err(HttpError::BadRequest(format!(
+            "size {size} is beyond the head ({})",
+            view.head().size
+        ))),
+        None => match view.latest_checkpoint()? {
+            Some(signed) => Ok(signed.checkpoint.size),
+            None => Err(HttpError::NotFound("no checkpoint is signed yet".into())),
+        },
+    }
+}
+
+/// A `Write` that hands full chunks to the response body.
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    chunk: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(EXPORT_CHUNK_BYTES));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))
+    }
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.chunk.extend_from_slice(buf);
+        if self.chunk.len() >= EXPORT_CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_chunk()
+    }
+}

@@ -177,6 +177,7 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "/api/v1/proofs/consistency",
             get(evidence::consistency),
         ),
+        ("get", "/api/v1/export/events", get(evidence::export_events)),
         ("get", "/api/v1/tokens", get(api::list_tokens)),
         ("post", "/api/v1/tokens", post(api::add_token)),
         ("delete", "/api/v1/tokens/{name}", delete(api::revoke_token)),

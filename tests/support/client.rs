@@ -142,18 +142,47 @@ fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
         let (name, value) = trimmed.split_once(':').ok_or_else(|| bad("header"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    let length: usize = headers
+    let chunked = headers
         .iter()
-        .find(|(n, _)| n == "content-length")
-        .map(|(_, v)| v.parse().map_err(|_| bad("content-length")))
-        .transpose()?
-        .ok_or_else(|| bad("the server sent no content-length"))?;
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        read_chunked(reader)?
+    } else {
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .map(|(_, v)| v.parse().map_err(|_| bad("content-length")))
+            .transpose()?
+            .ok_or_else(|| bad("the server sent no content-length"))?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        body
+    };
     let body = String::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
     Ok(Reply {
         status,
         headers,
         body,
     })
+}
+
+/// A chunked body (streamed responses such as the export): size lines in hex, each chunk,
+/// and a zero-size chunk at the end. A transfer cut short is an error.
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(bad("the chunked body ended early"));
+        }
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| bad("chunk size"))?;
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
 }
