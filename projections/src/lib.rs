@@ -85,6 +85,7 @@ mod cells;
 mod error;
 mod fasthash;
 mod funds;
+mod grid;
 mod households;
 mod intern;
 mod models;
