@@ -98,7 +98,7 @@ mod vocab;
 pub use error::ProjectionError;
 pub use funds::FundRow;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
-pub use models::{Applied, ReadModels, StateSize, FIRST_SEQ};
+pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};
 pub use money::{format_fen, FEN_PER_YUAN};
 pub use tally::Tally;
 pub use totals::{GroupKey, TotalsQuery, TotalsRow};
