@@ -7,13 +7,11 @@
 //! and SipHash would cost more than the lookup it serves.
 //!
 //! Iteration order of a `HashMap` is arbitrary, so no map here is ever serialized or
-//! reported in that order: [`sorted_map`] writes entries sorted by key, and queries sort
+//! reported in that order: snapshots write entries sorted by key, and queries sort
 //! their rows. Equality (`==`) of hash maps ignores order, as it should.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-
-use serde::{Serialize, Serializer};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A `HashMap` with [`FxHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
@@ -80,21 +78,10 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Serializes a map as a map sorted by key, so equal maps give equal bytes.
-pub(crate) fn sorted_map<K, V, S>(map: &FastMap<K, V>, serializer: S) -> Result<S::Ok, S::Error>
-where
-    K: Ord + Hash + Serialize,
-    V: Serialize,
-    S: Serializer,
-{
-    let mut entries: Vec<(&K, &V)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    serializer.collect_map(entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::Hash;
 
     fn hash_of(value: impl Hash) -> u64 {
         let mut hasher = FxHasher::default();
@@ -109,19 +96,5 @@ mod tests {
         assert_ne!(base, hash_of("tupport_allowance"));
         assert_ne!(hash_of("H0001"), hash_of("H0002"));
         assert_eq!(base, hash_of("support_allowance"));
-    }
-
-    #[derive(Serialize)]
-    struct Wrapped(#[serde(serialize_with = "sorted_map")] FastMap<u32, u32>);
-
-    #[test]
-    fn sorted_map_bytes_do_not_depend_on_insertion_order() {
-        let forward: FastMap<u32, u32> = (0..100).map(|i| (i, i * 2)).collect();
-        let backward: FastMap<u32, u32> = (0..100).rev().map(|i| (i, i * 2)).collect();
-        let sorted: std::collections::BTreeMap<u32, u32> = (0..100).map(|i| (i, i * 2)).collect();
-        let a = bincode::serialize(&Wrapped(forward)).expect("serialize");
-        let b = bincode::serialize(&Wrapped(backward)).expect("serialize");
-        assert_eq!(a, b);
-        assert_eq!(a, bincode::serialize(&sorted).expect("serialize"));
     }
 }

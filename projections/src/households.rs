@@ -1,11 +1,10 @@
 //! Household balances: per household and program, and per household in all.
 
-use std::collections::hash_map::Entry;
-
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{FineCell, HouseholdCell, HOUSEHOLD_CELLS_PER_PAYMENT};
-use crate::fasthash::{sorted_map, FastMap};
+use crate::fasthash::FastMap;
+use crate::grid::FineCells;
 use crate::intern::{CommunityId, Names, ProgramId, SubdistrictId};
 use crate::tally::{Delta, Tally, TallyError};
 use crate::totals::Reach;
@@ -49,8 +48,7 @@ pub(crate) struct HouseholdState {
     pub(crate) enrollment: Enrollment,
     pub(crate) subdistrict: SubdistrictId,
     pub(crate) community: CommunityId,
-    #[serde(serialize_with = "sorted_map")]
-    pub(crate) cells: FastMap<FineCell, Tally>,
+    pub(crate) cells: FineCells,
 }
 
 /// How a payment or reversal changed whether the household is reached by each
@@ -67,11 +65,11 @@ impl HouseholdState {
             enrollment,
             subdistrict,
             community,
-            cells: FastMap::default(),
+            cells: FineCells::default(),
         }
     }
 
-    /// Applies a payment's or reversal's delta to its fine cell with one lookup;
+    /// Applies a payment's or reversal's delta to its fine cell;
     /// returns the tally before and after. On error nothing changed.
     ///
     /// Checking the fine cell checks every coarser one: each is a sum of fine
@@ -84,25 +82,10 @@ impl HouseholdState {
         cell: FineCell,
         delta: Delta,
     ) -> Result<(Tally, Tally), TallyError> {
-        match self.cells.entry(cell) {
-            Entry::Occupied(mut entry) => {
-                let old = *entry.get();
-                let new = old.apply(delta)?;
-                if new.is_empty() {
-                    entry.remove();
-                } else {
-                    *entry.get_mut() = new;
-                }
-                Ok((old, new))
-            }
-            Entry::Vacant(entry) => {
-                let new = Tally::default().apply(delta)?;
-                if !new.is_empty() {
-                    entry.insert(new);
-                }
-                Ok((Tally::default(), new))
-            }
-        }
+        let before = self.cells.get(cell);
+        let after = before.apply(delta)?;
+        self.cells.set(cell, after);
+        Ok((before, after))
     }
 
     /// After `cell` changed from `before` to `after`: whether the household
@@ -116,9 +99,9 @@ impl HouseholdState {
             return rollups.map(|rollup| (rollup, Reach::Unchanged));
         }
         let mut others_live = [false; HOUSEHOLD_CELLS_PER_PAYMENT];
-        for other in self.cells.keys().filter(|other| **other != cell) {
+        for (other, _) in self.cells.iter().filter(|(other, _)| *other != cell) {
             for (live, rollup) in others_live.iter_mut().zip(rollups) {
-                *live |= rollup.contains(*other);
+                *live |= rollup.contains(other);
             }
         }
         let mut changes = rollups.map(|rollup| (rollup, fine));
@@ -135,10 +118,10 @@ impl HouseholdState {
     /// Saturating, and exact: every sum is bounded by the checked grand total.
     pub(crate) fn rollup(&self) -> FastMap<HouseholdCell, Tally> {
         let mut cells: FastMap<HouseholdCell, Tally> = FastMap::default();
-        for (fine, tally) in &self.cells {
+        for (fine, tally) in self.cells.iter() {
             for cell in fine.rollups() {
                 let sum = cells.entry(cell).or_default();
-                *sum = sum.saturating_merge(*tally);
+                *sum = sum.saturating_merge(tally);
             }
         }
         cells
@@ -147,10 +130,10 @@ impl HouseholdState {
     pub(crate) fn balance(&self, household: &str, names: &Names) -> HouseholdBalance {
         let mut per_program: FastMap<ProgramId, Tally> = FastMap::default();
         let mut total = Tally::default();
-        for (fine, tally) in &self.cells {
+        for (fine, tally) in self.cells.iter() {
             let sum = per_program.entry(fine.program).or_default();
-            *sum = sum.saturating_merge(*tally);
-            total = total.saturating_merge(*tally);
+            *sum = sum.saturating_merge(tally);
+            total = total.saturating_merge(tally);
         }
         let mut programs: Vec<ProgramTally> = per_program
             .into_iter()

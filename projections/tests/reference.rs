@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use fundtrail_projections::{
-    Date, Enrollment, Fact, FundRow, GroupKey, HouseholdBalance, PaymentKind, ProgramTally,
-    ReadModels, Tally, TotalsQuery, TotalsRow, YearMonth,
+    Date, Enrollment, Fact, FundRow, GroupKey, HouseholdBalance, PaymentKind, Prepared,
+    ProgramTally, ReadModels, Tally, TotalsQuery, TotalsRow, YearMonth,
 };
 use proptest::prelude::*;
 
@@ -216,6 +216,37 @@ fn fold(steps: &[Step], first_query: usize) -> Result<ReadModels, TestCaseError>
                 prop_assert!(models.apply(seq, hash, fact).is_err());
                 prop_assert_eq!(&models, &before);
             }
+        }
+    }
+    Ok(models)
+}
+
+/// As [`fold`] (without queries), but each fact is prepared while the one before it
+/// is still to be folded, as a replay does: its names may be enrolled or first paid
+/// in just before it is applied.
+fn fold_prepared(steps: &[Step]) -> Result<ReadModels, TestCaseError> {
+    let mut models = ReadModels::new();
+    let mut pending: Option<(&Step, Option<Prepared>)> = None;
+    for step in steps.iter().map(Some).chain([None]) {
+        let next = step.map(|step| match step {
+            Step::Fact(fact) | Step::Reject(fact) => (step, Some(models.prepare(fact.clone()))),
+            Step::Skip => (step, None),
+        });
+        let Some((step, prepared)) = std::mem::replace(&mut pending, next) else {
+            continue;
+        };
+        let seq = models.next_seq().expect("seq fits");
+        let hash = [u8::try_from(seq % 256).expect("byte"); 32];
+        match (step, prepared) {
+            (Step::Fact(_), Some(prepared)) => {
+                prop_assert_eq!(models.apply_prepared(seq, hash, &prepared), Ok(()));
+            }
+            (Step::Reject(_), Some(prepared)) => {
+                let before = models.clone();
+                prop_assert!(models.apply_prepared(seq, hash, &prepared).is_err());
+                prop_assert_eq!(&models, &before);
+            }
+            _ => prop_assert_eq!(models.skip(seq, hash), Ok(())),
         }
     }
     Ok(models)
@@ -527,5 +558,19 @@ proptest! {
             prop_assert_eq!(back.totals(&query), models.totals(&query), "{:?}", query);
         }
         prop_assert_eq!(back.size(), models.size());
+    }
+
+    #[test]
+    fn facts_prepared_one_ahead_fold_as_applied(
+        ops in prop::collection::vec(op_strategy(), 0..MAX_OPS),
+    ) {
+        let steps = build(&ops);
+        let applied = fold(&steps, steps.len())?;
+        let prepared = fold_prepared(&steps)?;
+        prop_assert_eq!(&prepared, &applied);
+        prop_assert_eq!(
+            bincode::serialize(&prepared).expect("serialize"),
+            bincode::serialize(&applied).expect("serialize")
+        );
     }
 }
