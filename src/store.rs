@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{EventHash, Seq};
 
-/// sled's page cache; the default (1 GiB) would dominate the import's memory budget.
-pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
+/// for a 1,000,000-row file): at 64 MiB that import peaked at 506 MiB, at 32 MiB well below,
+/// with no measurable change in import speed; proofs read O(log n) keys and stay fast.
+pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 const SLED_DIR: &str = "sled";
 const SLED_DATA_FILE: &str = "db";
