@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{exit, Failure, Output};
 use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
-use crate::domain::{Money, Seq};
+use crate::domain::Money;
 use crate::export::{read_note, verify_export, ExportError};
 use crate::proofs::{self, ProofFault, VerifiedEvent};
 use crate::view::{date_text, signed_amount, Align, Table};
@@ -131,21 +131,8 @@ fn read_text(path: &Path, limit: u64) -> Result<String, Failure> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Exit 1 with the reason and, when known, the first bad seq.
-fn invalid(reason: String, seq: Option<Seq>) -> Output {
-    let text = match seq {
-        Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
-        None => format!("FAILED: {reason}\n"),
-    };
-    Output {
-        code: exit::VERIFY_FAILED,
-        text,
-        json: json!({ "ok": false, "reason": reason, "first_bad_seq": seq.map(|s| s.0) }),
-    }
-}
-
 fn proof_invalid(fault: ProofFault) -> Output {
-    invalid(fault.to_string(), fault.first_bad_seq())
+    super::check_failed(fault.to_string(), fault.first_bad_seq())
 }
 
 fn checkpoint_json(c: &Checkpoint) -> Value {
@@ -208,13 +195,23 @@ fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Fai
         let note = read_note(path).map_err(export_read_failure)?;
         match open_note(&note, key) {
             Ok(c) => checkpoints.push(c),
-            Err(e) => return Ok(invalid(format!("{}: {e}", path.display()), None)),
+            Err(e) => {
+                return Ok(super::check_failed(
+                    format!("{}: {e}", path.display()),
+                    None,
+                ))
+            }
         }
     }
     let started = Instant::now();
     let verified = match verify_export(dir, key, checkpoints).map_err(export_read_failure)? {
         Ok(v) => v,
-        Err(fault) => return Ok(invalid(fault.to_string(), fault.first_bad_seq())),
+        Err(fault) => {
+            return Ok(super::check_failed(
+                fault.to_string(),
+                fault.first_bad_seq(),
+            ))
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
     let rate = verified.events as f64 / seconds.max(1e-9);

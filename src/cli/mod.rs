@@ -305,3 +305,17 @@ pub fn actor(cli: &Cli) -> Result<String, Failure> {
 pub fn head_json(head: &crate::ledger::Head) -> Value {
     json!({ "seq": head.size, "hash": head.hash.to_hex() })
 }
+
+/// Exit 1 with the reason and, when known, the first bad seq: the one shape every check
+/// (`verify`, the offline `audit` verifiers) reports a failure in.
+pub(crate) fn check_failed(reason: String, seq: Option<crate::domain::Seq>) -> Output {
+    let text = match seq {
+        Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
+        None => format!("FAILED: {reason}\n"),
+    };
+    Output {
+        code: exit::VERIFY_FAILED,
+        text,
+        json: json!({ "ok": false, "reason": reason, "first_bad_seq": seq.map(|s| s.0) }),
+    }
+}

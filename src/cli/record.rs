@@ -218,20 +218,9 @@ fn held_checkpoints(
 }
 
 fn verify_failed(reason: String, seq: Option<Seq>, checked: u64) -> Output {
-    let text = match seq {
-        Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
-        None => format!("FAILED: {reason}\n"),
-    };
-    Output {
-        code: exit::VERIFY_FAILED,
-        text,
-        json: json!({
-            "ok": false,
-            "first_bad_seq": seq.map(|s| s.0),
-            "reason": reason,
-            "checked": checked,
-        }),
-    }
+    let mut out = super::check_failed(reason, seq);
+    out.json["checked"] = json!(checked);
+    out
 }
 
 pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
