@@ -130,10 +130,7 @@ fn durable_append(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    config = common::few_samples(Duration::from_secs(4));
     targets = durable_append
 }
 criterion_main!(benches);

@@ -134,10 +134,7 @@ fn import(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+    config = common::few_samples(Duration::from_secs(5));
     targets = import
 }
 criterion_main!(benches);

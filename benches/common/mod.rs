@@ -640,3 +640,12 @@ fn median(mut values: Vec<f64>) -> f64 {
         values[mid]
     }
 }
+
+/// Criterion settings of these benches: few samples of whole durable rounds, because each
+/// round builds a fresh database and the paired comparison adds its own rounds after.
+pub fn few_samples(measurement: Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measurement)
+}
