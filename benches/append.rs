@@ -69,12 +69,7 @@ impl Case {
         let first = self.setup_values.len() as u64 + 1;
         fresh_rounds(
             iters,
-            |dir| {
-                let raw = RawSled::open(dir);
-                raw.apply(1, self.setup_values.iter().map(Vec::as_slice));
-                raw.sync();
-                raw
-            },
+            |dir| RawSled::with_setup(dir, &self.setup_values),
             |raw| {
                 raw.apply(first, self.batch_values.iter().map(Vec::as_slice));
                 raw.sync();

@@ -55,12 +55,7 @@ impl Case {
         let first = self.raw_enrollments.len() as u64 + 1;
         fresh_rounds(
             iters,
-            |dir| {
-                let raw = RawSled::open(dir);
-                raw.apply(1, self.raw_enrollments.iter().map(Vec::as_slice));
-                raw.sync();
-                raw
-            },
+            |dir| RawSled::with_setup(dir, &self.raw_enrollments),
             |raw| {
                 let mut seq = first;
                 let mut chunk = Vec::with_capacity(GROUP_COMMIT_EVENTS);

@@ -245,6 +245,15 @@ impl RawSled {
     }
 
     /// sled's flush, then fdatasync of its data file: what fundtrail's `Store::sync` does.
+    /// A raw database already holding the setup events (seq 1 on), made durable: the
+    /// state every measured raw round starts from.
+    pub fn with_setup(dir: &Path, setup: &[Vec<u8>]) -> RawSled {
+        let raw = RawSled::open(dir);
+        raw.apply(1, setup.iter().map(Vec::as_slice));
+        raw.sync();
+        raw
+    }
+
     pub fn sync(&self) {
         self.db.flush().expect("raw flush");
         self.data_file.sync_data().expect("raw fdatasync");
