@@ -568,26 +568,28 @@ impl Ledger {
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();
+        for first in self.store.event_blocks_from(from) {
+            batch.remove_event_block(first?);
+        }
+        if batch.keys() == 0 {
+            return Ok(());
+        }
         for item in self.store.events(from..=Seq(u64::MAX)) {
             let (seq, event) = item?;
-            batch.remove_event(seq);
-            if let Ok(record) = decode(&event.record) {
-                if self.store.reference(&record.reference)? == Some(seq) {
-                    batch.remove_reference(&record.reference);
-                }
-                if let Body::HouseholdEnrolled(e) = &record.body {
-                    if self.store.household(&e.household)? == Some(seq) {
-                        batch.remove_household(&e.household);
-                    }
+            if let Ok(RecordV1 {
+                body: Body::HouseholdEnrolled(e),
+                ..
+            }) = decode(&event.record)
+            {
+                if self.store.household(&e.household)? == Some(seq) {
+                    batch.remove_household(&e.household);
                 }
             }
         }
-        if batch.keys() > 0 {
-            // Nodes are written only in the chunks that hold the events completing them,
-            // so without events beyond the head there are no nodes beyond it either.
-            self.discard_nodes_beyond_head(&mut batch)?;
-            self.store.write_durable(batch)?;
-        }
+        // Nodes are written only in the chunks that hold the events completing them, so
+        // without events beyond the head there are no nodes beyond it either.
+        self.discard_nodes_beyond_head(&mut batch)?;
+        self.store.write_durable(batch)?;
         Ok(())
     }
 
@@ -597,8 +599,8 @@ impl Ledger {
         let size = self.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
         let mut leaves = Vec::with_capacity((size - first) as usize);
-        for item in self.store.event_hashes(Seq(first + 1)..=Seq(size)) {
-            leaves.push(Blake3Hasher.hash_leaf(&item?.1 .0));
+        for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
+            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
         }
         if leaves.len() as u64 != size - first {
             return Err(LedgerError::Corrupt(format!(
@@ -826,8 +828,7 @@ impl BatchWriter {
         };
         let bytes = encode(&record);
         let hash = chain_hash(&self.head.hash, &bytes);
-        self.batch.put_event(seq, &hash, &bytes);
-        self.batch.put_reference(&record.reference, seq);
+        self.batch.put_event(seq, &hash, &bytes, &record.reference);
         if let Body::HouseholdEnrolled(e) = &record.body {
             self.batch.put_household(&e.household, seq);
         }

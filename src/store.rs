@@ -2,17 +2,25 @@
 //!
 //! Everything lives in sled's default tree under one-byte key prefixes, so that one
 //! `apply_batch` is atomic across the log, its indexes and the head (ARCHITECTURE.md,
-//! "Store keys"). A write is acknowledged only after `flush` and an `fdatasync` of sled's
+//! "Store keys"). Events are stored in blocks of up to [`EVENT_BLOCK_EVENTS`] (see
+//! [`block`]), each beside a block of their references; the reference index is those
+//! blocks, read into memory on the first lookup. A write is acknowledged only after `flush` and an `fdatasync` of sled's
 //! data file: sled 0.34's `flush` issues `sync_file_range`, which does not make the data
 //! durable on Linux.
 
+pub mod block;
+
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::ops::RangeInclusive;
+use std::ops::{ControlFlow, RangeInclusive};
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use crate::domain::{EventHash, Seq};
+pub use block::EVENT_BLOCK_EVENTS;
+use block::{event_entries, push_event, push_reference, reference_entries, HASH_LEN};
 
 /// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
 /// for a 1,000,000-row file): at 64 MiB that import peaked at 506 MiB, at 32 MiB well below,
@@ -30,9 +38,6 @@ const NODE: u8 = b'n';
 const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
-
-/// Length of an event hash at the front of an event value.
-const HASH_LEN: usize = 32;
 
 /// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
 /// the lowest stored node level, so a proof reads one key instead of 16 event values.
@@ -87,28 +92,16 @@ pub struct StoredEvent {
     pub record: Vec<u8>,
 }
 
-impl StoredEvent {
-    fn from_value(seq: Seq, value: &[u8]) -> Result<StoredEvent, StoreError> {
-        if value.len() <= HASH_LEN {
-            return Err(StoreError::Corrupt(format!(
-                "event {seq} is {} bytes, too short to hold a hash and a record",
-                value.len()
-            )));
-        }
-        let (hash, record) = value.split_at(HASH_LEN);
-        let hash: [u8; HASH_LEN] = hash.try_into().expect("split_at(HASH_LEN)");
-        Ok(StoredEvent {
-            hash: EventHash(hash),
-            record: record.to_vec(),
-        })
-    }
-}
+/// Every reference with the seq of its event, as read from the reference blocks.
+type References = HashMap<Box<str>, Seq>;
 
 /// The open database and the lock that makes this process its only user.
 pub struct Store {
     dir: PathBuf,
     db: sled::Db,
     data_file: File,
+    /// The reference index, read on the first lookup and kept current by `write`.
+    references: RwLock<Option<References>>,
     _lock: File,
 }
 
@@ -135,6 +128,7 @@ impl Store {
             dir: dir.to_owned(),
             db,
             data_file,
+            references: RwLock::new(None),
             _lock: lock,
         })
     }
@@ -143,25 +137,70 @@ impl Store {
         &self.dir
     }
 
+    /// The stored event at `seq`, if a block holds it.
     pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
-        match self.db.get(event_key(seq))? {
-            Some(value) => StoredEvent::from_value(seq, &value).map(Some),
+        let Some((first, value)) = self.block_holding(seq)? else {
+            return Ok(None);
+        };
+        // Every entry before the wanted one is walked: damage there is reported, not
+        // mistaken for a missing event.
+        let index = (seq.0 - first.0) as usize;
+        let entry = event_entries(&value)
+            .take(index + 1)
+            .enumerate()
+            .find(|(i, entry)| *i == index || entry.is_err());
+        match entry {
+            Some((_, entry)) => entry_of(first, entry).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Events in seq order from `from` on, as stored (gaps included: the caller checks).
+    /// Events in seq order within `range`, as stored (gaps included: the caller checks).
+    /// A damaged block yields its readable entries, then the error.
     pub fn events(
         &self,
         range: RangeInclusive<Seq>,
     ) -> impl DoubleEndedIterator<Item = Result<(Seq, StoredEvent), StoreError>> + '_ {
-        let start = event_key(*range.start());
-        let end = event_key(*range.end());
-        self.db.range(start..=end).map(|item| {
-            let (key, value) = item?;
-            let seq = seq_from_key(&key)?;
-            Ok((seq, StoredEvent::from_value(seq, &value)?))
-        })
+        self.blocks(range.clone())
+            .flat_map(|block| {
+                let entries: Vec<_> = match block {
+                    Ok((first, value)) => event_entries(&value)
+                        .enumerate()
+                        .map(|(i, entry)| {
+                            let stored = entry_of(first, entry)?;
+                            Ok((Seq(first.0 + i as u64), stored))
+                        })
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                entries
+            })
+            .filter(move |item| item.as_ref().map_or(true, |(seq, _)| range.contains(seq)))
+    }
+
+    /// Visits the events in `range` in seq order without copying them: the hash and
+    /// record bytes are borrowed from their block. Stops when `visit` breaks. A damaged
+    /// block is visited up to the damage, then reported as `Corrupt`.
+    pub fn scan_events(
+        &self,
+        range: RangeInclusive<Seq>,
+        mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        for block in self.blocks(range.clone()) {
+            let (first, value) = block?;
+            for (i, entry) in event_entries(&value).enumerate() {
+                let seq = Seq(first.0 + i as u64);
+                let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
+                if !range.contains(&seq) {
+                    continue;
+                }
+                let hash = EventHash(*entry.hash);
+                if visit(seq, &hash, entry.record).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The chain hashes of the events in `range`, without copying their records: the
@@ -169,36 +208,115 @@ impl Store {
     pub fn event_hashes(
         &self,
         range: RangeInclusive<Seq>,
-    ) -> impl Iterator<Item = Result<(Seq, EventHash), StoreError>> + '_ {
-        let start = event_key(*range.start());
-        let end = event_key(*range.end());
-        self.db.range(start..=end).map(|item| {
-            let (key, value) = item?;
-            let seq = seq_from_key(&key)?;
-            let hash = value.get(..HASH_LEN).ok_or_else(|| {
-                StoreError::Corrupt(format!("event {seq} is too short to hold a hash"))
-            })?;
-            let hash: [u8; HASH_LEN] = hash.try_into().expect("get(..HASH_LEN)");
-            Ok((seq, EventHash(hash)))
-        })
+    ) -> Result<Vec<(Seq, EventHash)>, StoreError> {
+        let mut hashes = Vec::new();
+        self.scan_events(range, |seq, hash, _| {
+            hashes.push((seq, *hash));
+            ControlFlow::Continue(())
+        })?;
+        Ok(hashes)
     }
 
+    /// The first seq of every event block that starts at `from` or later.
+    pub fn event_blocks_from(
+        &self,
+        from: Seq,
+    ) -> impl Iterator<Item = Result<Seq, StoreError>> + '_ {
+        self.db
+            .range(event_key(from)..=event_key(Seq(u64::MAX)))
+            .map(|item| seq_from_key(&item?.0))
+    }
+
+    /// The event blocks that hold seqs of `range`, with their first seqs.
+    fn blocks(
+        &self,
+        range: RangeInclusive<Seq>,
+    ) -> impl DoubleEndedIterator<Item = Result<(Seq, sled::IVec), StoreError>> + '_ {
+        // The block holding the range's start begins at or before it. If looking it up
+        // fails, the scan starts at the range's start: the range scan meets the same error.
+        let start = match self.block_holding(*range.start()) {
+            Ok(Some((first, _))) => first,
+            _ => *range.start(),
+        };
+        self.db
+            .range(event_key(start)..=event_key(*range.end()))
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((seq_from_key(&key)?, value))
+            })
+    }
+
+    /// The block whose first seq is the largest at or below `seq`, which holds `seq` if
+    /// any block does.
+    fn block_holding(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>, StoreError> {
+        match self
+            .db
+            .range(event_key(Seq(0))..=event_key(seq))
+            .next_back()
+        {
+            Some(item) => {
+                let (key, value) = item?;
+                Ok(Some((seq_from_key(&key)?, value)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The seq of the event recorded under `reference`, from the reference index.
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
-        self.get_seq(&prefixed(REFERENCE, reference.as_bytes()))
+        Ok(self
+            .references()?
+            .as_ref()
+            .and_then(|refs| refs.get(reference).copied()))
     }
 
     /// Every reference starting with `prefix`, in byte order, with its seq. Derived
     /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate.
     pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
-        self.db
-            .scan_prefix(prefixed(REFERENCE, prefix.as_bytes()))
-            .map(|item| {
-                let (key, value) = item?;
-                let reference = String::from_utf8(key[1..].to_vec())
-                    .map_err(|_| StoreError::Corrupt("reference key is not UTF-8".into()))?;
-                Ok((reference, seq_from_value(&value)?))
-            })
-            .collect()
+        let refs = self.references()?;
+        let mut found: Vec<(String, Seq)> = refs
+            .iter()
+            .flat_map(|refs| refs.iter())
+            .filter(|(reference, _)| reference.starts_with(prefix))
+            .map(|(reference, seq)| (reference.to_string(), *seq))
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// The reference index, read from the reference blocks if this is the first use.
+    fn references(&self) -> Result<RwLockReadGuard<'_, Option<References>>, StoreError> {
+        {
+            let loaded = self.references.read().unwrap_or_else(|p| p.into_inner());
+            if loaded.is_some() {
+                return Ok(loaded);
+            }
+        }
+        {
+            let mut slot = self.references.write().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(self.read_references()?);
+            }
+        }
+        Ok(self.references.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn read_references(&self) -> Result<References, StoreError> {
+        let mut refs = References::new();
+        for item in self.db.scan_prefix([REFERENCE]) {
+            let (key, value) = item?;
+            let first = seq_from_key(&key)?;
+            for (i, reference) in reference_entries(&value).enumerate() {
+                let reference = reference.map_err(|fault| {
+                    StoreError::Corrupt(format!(
+                        "reference block {first}, entry {}: {}",
+                        fault.index, fault.reason
+                    ))
+                })?;
+                refs.insert(reference.into(), Seq(first.0 + i as u64));
+            }
+        }
+        Ok(refs)
     }
 
     pub fn household(&self, household: &str) -> Result<Option<Seq>, StoreError> {
@@ -326,10 +444,28 @@ impl Store {
             .collect()
     }
 
-    /// Applies a batch atomically, without waiting for the disk.
-    pub fn write(&self, batch: StoreBatch) -> Result<(), StoreError> {
-        self.db.apply_batch(batch.inner)?;
-        Ok(())
+    /// Applies a batch atomically, without waiting for the disk, and keeps the in-memory
+    /// reference index in step with it.
+    pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
+        batch.close_block();
+        let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
+        if batch.removes_blocks {
+            // Removals are rare (an interrupted batch's chunks): read the index again.
+            *refs = None;
+        }
+        let applied = self.db.apply_batch(batch.inner);
+        match (applied, refs.as_mut()) {
+            (Ok(()), Some(refs)) => {
+                refs.extend(batch.references);
+                Ok(())
+            }
+            (Ok(()), None) => Ok(()),
+            (Err(e), _) => {
+                // Whether any of it reached the tree is unknown: read the index again.
+                *refs = None;
+                Err(e.into())
+            }
+        }
     }
 
     /// Applies a batch atomically and returns once it, and everything before it, is on disk.
@@ -415,29 +551,63 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 pub struct StoreBatch {
     inner: sled::Batch,
     keys: usize,
+    /// The event block being filled, and its reference block.
+    open: Option<OpenBlock>,
+    /// The references this batch records, for the in-memory index once it is applied.
+    references: Vec<(Box<str>, Seq)>,
+    removes_blocks: bool,
 }
 
+/// Consecutive events of one batch, not yet a key.
+struct OpenBlock {
+    first: Seq,
+    count: usize,
+    events: Vec<u8>,
+    references: Vec<u8>,
+}
+
+/// Bytes reserved for an event entry when a block is opened: a typical record and its
+/// framing, so that filling a block rarely reallocates.
+const TYPICAL_ENTRY_BYTES: usize = 256;
+
 impl StoreBatch {
-    pub fn put_event(&mut self, seq: Seq, hash: &EventHash, record: &[u8]) {
-        let mut value = Vec::with_capacity(HASH_LEN + record.len());
-        value.extend_from_slice(&hash.0);
-        value.extend_from_slice(record);
-        self.put(event_key(seq).to_vec(), value);
+    /// Adds an event under its reference. Events of a batch come in seq order; a gap or
+    /// a full block starts a new block.
+    pub fn put_event(&mut self, seq: Seq, hash: &EventHash, record: &[u8], reference: &str) {
+        let follows = self
+            .open
+            .as_ref()
+            .is_some_and(|b| b.first.0 + b.count as u64 == seq.0);
+        if !follows {
+            self.close_block();
+        }
+        let block = self.open.get_or_insert_with(|| OpenBlock {
+            first: seq,
+            count: 0,
+            events: Vec::with_capacity(EVENT_BLOCK_EVENTS * TYPICAL_ENTRY_BYTES),
+            references: Vec::new(),
+        });
+        push_event(&mut block.events, &hash.0, record);
+        push_reference(&mut block.references, reference);
+        block.count += 1;
+        self.references.push((reference.into(), seq));
+        if block.count == EVENT_BLOCK_EVENTS {
+            self.close_block();
+        }
     }
 
-    pub fn remove_event(&mut self, seq: Seq) {
-        self.remove(event_key(seq).to_vec());
+    /// Removes the event block starting at `first` and its reference block.
+    pub fn remove_event_block(&mut self, first: Seq) {
+        self.remove(event_key(first).to_vec());
+        self.remove(reference_key(first).to_vec());
+        self.removes_blocks = true;
     }
 
-    pub fn put_reference(&mut self, reference: &str, seq: Seq) {
-        self.put(
-            prefixed(REFERENCE, reference.as_bytes()),
-            seq.0.to_be_bytes().to_vec(),
-        );
-    }
-
-    pub fn remove_reference(&mut self, reference: &str) {
-        self.remove(prefixed(REFERENCE, reference.as_bytes()));
+    fn close_block(&mut self) {
+        if let Some(block) = self.open.take() {
+            self.put(event_key(block.first).to_vec(), block.events);
+            self.put(reference_key(block.first).to_vec(), block.references);
+        }
     }
 
     pub fn put_household(&mut self, household: &str, seq: Seq) {
@@ -503,10 +673,38 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 /// Big-endian, so sled's byte order is seq order.
-fn event_key(seq: Seq) -> [u8; 9] {
-    let mut key = [EVENT; 9];
+fn event_key(first: Seq) -> [u8; 9] {
+    seq_key(EVENT, first)
+}
+
+fn reference_key(first: Seq) -> [u8; 9] {
+    seq_key(REFERENCE, first)
+}
+
+fn seq_key(prefix: u8, seq: Seq) -> [u8; 9] {
+    let mut key = [prefix; 9];
     key[1..].copy_from_slice(&seq.0.to_be_bytes());
     key
+}
+
+/// An entry of the block at `first` as an owned event, or the block's damage.
+fn entry_of(
+    first: Seq,
+    entry: Result<block::EventEntry<'_>, block::BlockFault>,
+) -> Result<StoredEvent, StoreError> {
+    let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
+    Ok(StoredEvent {
+        hash: EventHash(*entry.hash),
+        record: entry.record.to_vec(),
+    })
+}
+
+fn block_corrupt(first: Seq, fault: block::BlockFault) -> StoreError {
+    StoreError::Corrupt(format!(
+        "event {}: {}",
+        first.0 + fault.index as u64,
+        fault.reason
+    ))
 }
 
 fn node_key(level: u8, index: u64) -> [u8; 10] {

@@ -73,6 +73,55 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The same for every byte of the event's entry in its block, the record length
+    /// included: a damaged length is named at its seq too, never at a neighbour's.
+    #[test]
+    fn any_flipped_bit_of_a_stored_entry_is_caught_at_its_seq(
+        seq in 1..=SIZE,
+        position in any::<Index>(),
+        bit in 0u8..8,
+    ) {
+        let t = ledger_of_20();
+        {
+            let db = t.sled();
+            let (key, mut block, span) = insider::entry_span(&db, seq);
+            let at = span.start + position.index(span.len());
+            block[at] ^= 1 << bit;
+            db.insert(key, block).expect("write the block");
+            db.flush().expect("flush");
+        }
+        let report = t.verify();
+        let fault = fault(&report);
+        prop_assert_eq!(fault.seq(), Seq(seq), "{}", fault);
+        prop_assert_eq!(report.checked, seq - 1);
+    }
+}
+
+#[test]
+fn a_record_length_past_the_block_end_is_named_at_its_seq() {
+    let t = ledger_of_20();
+    {
+        let db = t.sled();
+        let (key, mut block, span) = insider::entry_span(&db, 11);
+        // The length's high byte: the record would run far past the block.
+        block[span.start + 32 + 3] = 0x7f;
+        db.insert(key, block).expect("write the block");
+        db.flush().expect("flush");
+    }
+    let report = t.verify();
+    match fault(&report) {
+        ChainFault::SeqMismatch { seq, in_record } => {
+            assert_eq!(*seq, Seq(11));
+            assert!(in_record.contains("the block ends"), "{in_record}");
+        }
+        other => panic!("expected an unreadable entry at 11, found {other}"),
+    }
+    assert_eq!(report.checked, 10);
+}
+
 #[test]
 fn an_untouched_ledger_verifies() {
     let t = ledger_of_20();

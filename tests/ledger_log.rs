@@ -206,7 +206,7 @@ fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
         "5 events complete no stored subtree"
     );
     assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 0);
-    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"e").count()), 5);
+    assert_eq!(with_sled(dir.path(), event_count), 5);
 
     let mut ledger = open_ledger(dir.path());
     ledger.append(payments(0, 300), &ctx()).unwrap();
@@ -233,5 +233,72 @@ fn nodes_and_tiles_a_crash_left_beyond_the_head_are_discarded_on_open() {
     drop(ledger);
     assert_eq!(node_count(dir.path()), 3);
     assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 2);
-    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"e").count()), 32);
+    assert_eq!(with_sled(dir.path(), event_count), 32);
+}
+
+/// FORMAT.md §3's example: batches of 5, 150 and 1 events are stored as event blocks at
+/// 1 (5 events), 6, 70, 134 (64, 64, 22) and 156 (1), each beside a reference block
+/// listing the same events' references in order.
+#[test]
+fn each_batch_stores_its_events_in_blocks_of_at_most_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[150, 1]);
+    assert_eq!(ledger.head().size, 156);
+    let references: Vec<String> = (1..=156)
+        .map(|n| ledger.record(Seq(n)).unwrap().reference)
+        .collect();
+    drop(ledger);
+    let blocks = with_sled(dir.path(), |db| {
+        insider::event_blocks(db)
+            .into_iter()
+            .map(|(first, entries)| (first, entries.len()))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(blocks, [(1, 5), (6, 64), (70, 64), (134, 22), (156, 1)]);
+    let reference_blocks = with_sled(dir.path(), |db| {
+        db.scan_prefix(b"r")
+            .map(|item| {
+                let (key, value) = item.unwrap();
+                let first = u64::from_be_bytes(key[1..].try_into().unwrap());
+                let refs: Vec<String> = fundtrail::store::block::reference_entries(&value)
+                    .map(|r| r.unwrap().to_string())
+                    .collect();
+                (first, refs)
+            })
+            .collect::<Vec<_>>()
+    });
+    let firsts: Vec<u64> = reference_blocks.iter().map(|(first, _)| *first).collect();
+    assert_eq!(firsts, [1, 6, 70, 134, 156]);
+    let listed: Vec<String> = reference_blocks.into_iter().flat_map(|(_, r)| r).collect();
+    assert_eq!(listed, references);
+}
+
+#[test]
+fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = build(dir.path(), &[70]);
+    // Looked up before the next append: the index was read from the blocks, then kept.
+    assert_eq!(
+        ledger.lookup_reference("BANK-00000069").unwrap(),
+        Some(Seq(75))
+    );
+    ledger.append(payments(70, 3), &ctx()).unwrap();
+    assert_eq!(
+        ledger.lookup_reference("BANK-00000072").unwrap(),
+        Some(Seq(78))
+    );
+    // A retry of an appended payment is a duplicate, found through the index.
+    let summary = ledger.append(payments(69, 1), &ctx()).unwrap();
+    assert_eq!((summary.appended, summary.duplicates), (0, 1));
+    drop(ledger);
+    let ledger = open_ledger(dir.path());
+    assert_eq!(
+        ledger.lookup_reference("BANK-00000000").unwrap(),
+        Some(Seq(6))
+    );
+    assert_eq!(
+        ledger.lookup_reference("BANK-00000072").unwrap(),
+        Some(Seq(78))
+    );
+    assert_eq!(ledger.lookup_reference("BANK-99999999").unwrap(), None);
 }

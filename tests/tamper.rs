@@ -11,6 +11,7 @@ use fundtrail::chain::ChainFault;
 use fundtrail::checkpoint::Checkpoint;
 use fundtrail::domain::Seq;
 use fundtrail::ledger::{LedgerError, VerifyReport};
+use ledger_support::insider::remove_event;
 use ledger_support::*;
 
 const BATCHES: [u64; 3] = [35, 40, 40];
@@ -55,7 +56,7 @@ fn an_amount_changed_under_the_old_hash_names_its_seq() {
 #[test]
 fn a_deleted_event_is_a_gap_at_its_seq() {
     let dir = sample();
-    with_sled(dir.path(), |db| db.remove(event_key(33)).unwrap());
+    with_sled(dir.path(), |db| remove_event(db, 33));
     let fault = fault(dir.path());
     assert_eq!(
         fault,
@@ -70,10 +71,9 @@ fn a_deleted_event_is_a_gap_at_its_seq() {
 fn two_swapped_events_fail_at_the_first() {
     let dir = sample();
     with_sled(dir.path(), |db| {
-        let a = db.get(event_key(70)).unwrap().unwrap();
-        let b = db.get(event_key(71)).unwrap().unwrap();
-        db.insert(event_key(70), b).unwrap();
-        db.insert(event_key(71), a).unwrap();
+        let (a, b) = (read_event(db, 70), read_event(db, 71));
+        write_event(db, 70, &b.0, &b.1);
+        write_event(db, 71, &a.0, &a.1);
     });
     assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq(70)));
 }
@@ -83,7 +83,7 @@ fn a_truncated_tail_disagrees_with_the_head() {
     let dir = sample();
     with_sled(dir.path(), |db| {
         for seq in 111..=SIZE {
-            db.remove(event_key(seq)).unwrap();
+            remove_event(db, seq);
         }
     });
     let fault = fault(dir.path());
@@ -99,7 +99,7 @@ fn a_truncated_tail_with_a_rewritten_head_is_caught_by_the_last_checkpoint() {
     let dir = sample();
     with_sled(dir.path(), |db| {
         for seq in 111..=SIZE {
-            db.remove(event_key(seq)).unwrap();
+            remove_event(db, seq);
         }
         rehash_from(db, SIZE + 1);
     });

@@ -58,8 +58,7 @@ impl LedgerView {
     fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         let mut leaves = Vec::with_capacity((range.end - range.start) as usize);
         let mut expected = Seq(range.start + 1);
-        for item in self.store.event_hashes(expected..=Seq(range.end)) {
-            let (seq, hash) = item?;
+        for (seq, hash) in self.store.event_hashes(expected..=Seq(range.end))? {
             if seq != expected {
                 return Err(LedgerError::Corrupt(format!(
                     "seq {expected} is missing from the store"

@@ -7,6 +7,8 @@
 //! 16 (a few percent of the scan), and a wrong one anywhere would make honest proofs fail
 //! for an auditor.
 
+use std::ops::ControlFlow;
+
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::audit::{AuditFault, LogAudit};
 use crate::chain::ChainFault;
@@ -95,40 +97,58 @@ impl LedgerView {
         compared: &mut Compared,
         progress: &mut impl FnMut(u64),
     ) -> Result<Result<(), AuditFault>, LedgerError> {
-        for item in self.store.events(Seq::FIRST..=last) {
-            let (seq, stored) = match item {
-                Ok(pair) => pair,
-                Err(StoreError::Corrupt(reason)) => {
-                    return Ok(Err(unreadable(audit.size(), reason)));
+        let mut outcome = Ok(Ok(()));
+        let scanned = self
+            .store
+            .scan_events(Seq::FIRST..=last, |seq, hash, record| {
+                match self.check_event(audit, compared, seq, hash, record) {
+                    Ok(Ok(())) => {
+                        progress(seq.0);
+                        ControlFlow::Continue(())
+                    }
+                    stop => {
+                        outcome = stop;
+                        ControlFlow::Break(())
+                    }
                 }
+            });
+        match scanned {
+            Ok(()) => outcome,
+            Err(StoreError::Corrupt(reason)) => Ok(Err(unreadable(audit.size(), reason))),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// One event: its chain link, the Merkle nodes and the leaf tile it completes.
+    fn check_event(
+        &self,
+        audit: &mut LogAudit,
+        compared: &mut Compared,
+        seq: Seq,
+        hash: &EventHash,
+        record: &[u8],
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        let completed = match audit.push(seq, hash, record) {
+            Ok(completed) => completed,
+            Err(fault) => return Ok(Err(fault)),
+        };
+        for node in completed {
+            let found = match self.store.node(node.level, node.index) {
+                Ok(found) => found,
+                Err(StoreError::Corrupt(_)) => None,
                 Err(other) => return Err(other.into()),
             };
-            let completed = match audit.push(seq, &stored.hash, &stored.record) {
-                Ok(completed) => completed,
-                Err(fault) => return Ok(Err(fault)),
-            };
-            for node in completed {
-                let found = match self.store.node(node.level, node.index) {
-                    Ok(found) => found,
-                    Err(StoreError::Corrupt(_)) => None,
-                    Err(other) => return Err(other.into()),
-                };
-                compared.nodes += 1;
-                if found != Some(node.hash) {
-                    return Ok(Err(AuditFault::StoredNode {
-                        level: node.level,
-                        index: node.index,
-                        stored: found,
-                        recomputed: node.hash,
-                    }));
-                }
+            compared.nodes += 1;
+            if found != Some(node.hash) {
+                return Ok(Err(AuditFault::StoredNode {
+                    level: node.level,
+                    index: node.index,
+                    stored: found,
+                    recomputed: node.hash,
+                }));
             }
-            if let Err(fault) = self.compare_tile(compared, seq, &stored.hash)? {
-                return Ok(Err(fault));
-            }
-            progress(seq.0);
         }
-        Ok(Ok(()))
+        self.compare_tile(compared, seq, hash)
     }
 
     /// Collects leaf hashes and compares each completed tile with the stored one.

@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: temporary ledgers, CSV files, running the
 //! binary, and reading or tampering with the sled database directly, as an insider with
-//! file access could (the key layout is in src/store.rs).
+//! file access could (the key layout is in FORMAT.md §3).
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
+
+#[path = "../insider/mod.rs"]
+pub mod insider;
 
 use std::fmt::Write as _;
 use std::fs::{File, TryLockError};
@@ -315,35 +318,27 @@ impl TempLedger {
         Dump(pairs)
     }
 
-    /// The stored value of event `seq` (32-byte hash ‖ record bytes).
+    /// Event `seq` as stored: its 32-byte hash ‖ record bytes.
     pub fn raw_event(&self, seq: u64) -> Vec<u8> {
-        self.sled()
-            .get(event_key(seq))
-            .expect("read an event")
-            .expect("the event exists")
-            .to_vec()
+        let (hash, record) = insider::read_event(&self.sled(), seq);
+        [&hash.0[..], &record].concat()
     }
 
-    /// Replaces the stored value of event `seq`.
+    /// Replaces event `seq` with `value` (a 32-byte hash ‖ record bytes) in its block.
     pub fn put_raw_event(&self, seq: u64, value: &[u8]) {
         let db = self.sled();
-        db.insert(event_key(seq), value).expect("write an event");
+        let (hash, record) = value.split_at(32);
+        let hash = fundtrail::domain::EventHash(hash.try_into().expect("32 bytes"));
+        insider::write_event(&db, seq, &hash, record);
         db.flush().expect("flush");
     }
 
     /// Removes event `seq` (only the event, not its index entries).
     pub fn remove_raw_event(&self, seq: u64) {
         let db = self.sled();
-        db.remove(event_key(seq)).expect("remove an event");
+        insider::remove_event(&db, seq);
         db.flush().expect("flush");
     }
-}
-
-/// The key of event `seq`: `e` then the seq as a big-endian u64.
-fn event_key(seq: u64) -> Vec<u8> {
-    let mut key = vec![b'e'];
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
 }
 
 /// A full copy of the database's keys and values, for byte-for-byte comparisons.
@@ -366,11 +361,13 @@ impl Dump {
         )
     }
 
+    /// Events stored in the dump's event blocks.
     pub fn events(&self) -> usize {
         self.0
             .iter()
             .filter(|(k, _)| k.first() == Some(&b'e'))
-            .count()
+            .map(|(_, v)| fundtrail::store::block::event_entries(v).count())
+            .sum()
     }
 }
 
@@ -485,16 +482,24 @@ pub fn check_indexes(t: &TempLedger) {
     let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
     for (key, value) in &dump.0 {
         match key[0] {
-            b'e' => assert!(seq_of(&key[1..]) <= size, "event {key:?} beyond the head"),
+            b'e' => {
+                let count = fundtrail::store::block::event_entries(value).count() as u64;
+                let last = seq_of(&key[1..]) + count - 1;
+                assert!(last <= size, "event {last} beyond the head");
+            }
             b'r' => {
-                let reference = std::str::from_utf8(&key[1..]).expect("UTF-8 reference");
-                let seq = seq_of(value);
-                assert!(seq <= size, "reference {reference} points beyond the head");
-                let record = ledger.record(Seq(seq)).expect("a readable record");
-                assert_eq!(
-                    record.reference, reference,
-                    "reference index entry of seq {seq}"
-                );
+                let first = seq_of(&key[1..]);
+                for (i, reference) in fundtrail::store::block::reference_entries(value).enumerate()
+                {
+                    let reference = reference.expect("an intact reference block");
+                    let seq = first + i as u64;
+                    assert!(seq <= size, "reference {reference} points beyond the head");
+                    let record = ledger.record(Seq(seq)).expect("a readable record");
+                    assert_eq!(
+                        record.reference, reference,
+                        "reference index entry of seq {seq}"
+                    );
+                }
             }
             b'h' => {
                 let household = std::str::from_utf8(&key[1..]).expect("UTF-8 household");

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+#[path = "../insider/mod.rs"]
+pub mod insider;
+pub use insider::{event_count, read_event, write_event};
+
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -92,10 +96,6 @@ pub fn build(dir: &Path, batches: &[u64]) -> Ledger {
 
 // ---- The insider: direct edits of the sled database -------------------------------------
 
-pub fn event_key(seq: u64) -> Vec<u8> {
-    [&[b'e'][..], &seq.to_be_bytes()].concat()
-}
-
 pub fn node_key(level: u8, index: u64) -> Vec<u8> {
     [&[b'n', level][..], &index.to_be_bytes()].concat()
 }
@@ -113,38 +113,10 @@ pub const HEAD_KEY: &[u8] = b"mhead";
 /// Opens the ledger's sled database as someone with file access would (the ledger must
 /// be closed), runs `edit`, and flushes.
 pub fn with_sled<T>(dir: &Path, edit: impl FnOnce(&sled::Db) -> T) -> T {
-    let db = open_sled(dir);
+    let db = insider::open_db(dir);
     let out = edit(&db);
     db.flush().unwrap();
     out
-}
-
-/// sled's background flusher may hold the database's lock for a moment after a dropped
-/// `Ledger`; wait for it rather than fail.
-fn open_sled(dir: &Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(dir.join("sled")) {
-            Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("the ledger is still open: {e}"),
-        }
-    }
-}
-
-/// The stored (hash, record bytes) of an event.
-pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
-    let value = db.get(event_key(seq)).unwrap().expect("the event exists");
-    let hash: [u8; 32] = value[..32].try_into().unwrap();
-    (EventHash(hash), value[32..].to_vec())
-}
-
-pub fn write_event(db: &sled::Db, seq: u64, hash: &EventHash, record: &[u8]) {
-    db.insert(event_key(seq), [&hash.0[..], record].concat())
-        .unwrap();
 }
 
 /// The record with its payment amount changed by `delta` fen, re-encoded.
@@ -168,7 +140,7 @@ pub struct HeadRecord {
 /// Recomputes every hash from seq `from` on, the Merkle nodes and the head, and writes
 /// them all: afterwards the chain, the stored tree and the head agree with each other.
 pub fn rehash_from(db: &sled::Db, from: u64) {
-    let size = db.scan_prefix(b"e").count() as u64;
+    let size = event_count(db);
     let mut prev = EventHash::GENESIS;
     let mut frontier = Frontier::new();
     let mut tile = Vec::new();

@@ -1,0 +1,129 @@
+//! The insider's event-level edits of a ledger's sled database: events live in blocks
+//! (FORMAT.md §3), so reading, changing or deleting one event rewrites its block the way
+//! someone with file access and the format page could.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fundtrail::domain::EventHash;
+use fundtrail::store::block::{event_block, event_entries, HASH_LEN};
+
+/// Opens a ledger's sled database directly (the ledger must be closed). sled's background
+/// flusher may hold the database's lock for a moment after a dropped `Ledger`; this waits
+/// for it rather than fail.
+pub fn open_db(ledger_dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(ledger_dir.join("sled")) {
+            Ok(db) => return db,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("the ledger is still open: {e}"),
+        }
+    }
+}
+
+/// One event as stored: its chain hash and record bytes.
+pub type Entry = ([u8; HASH_LEN], Vec<u8>);
+
+/// The key of the event block whose first event is `first`.
+pub fn block_key(first: u64) -> Vec<u8> {
+    [&[b'e'][..], &first.to_be_bytes()].concat()
+}
+
+/// Every event block: its first seq and its entries, in seq order.
+pub fn event_blocks(db: &sled::Db) -> Vec<(u64, Vec<Entry>)> {
+    db.scan_prefix(b"e")
+        .map(|item| {
+            let (key, value) = item.expect("read an event block");
+            let first = u64::from_be_bytes(key[1..].try_into().expect("an 8-byte seq"));
+            (first, entries(&value))
+        })
+        .collect()
+}
+
+fn entries(value: &[u8]) -> Vec<Entry> {
+    event_entries(value)
+        .map(|entry| {
+            let entry = entry.expect("an intact block");
+            (*entry.hash, entry.record.to_vec())
+        })
+        .collect()
+}
+
+/// Writes `entries` as the block starting at `first` (or removes it when empty).
+fn put_block(db: &sled::Db, first: u64, entries: &[Entry]) {
+    if entries.is_empty() {
+        db.remove(block_key(first)).expect("remove a block");
+        return;
+    }
+    let pairs: Vec<(&[u8; HASH_LEN], &[u8])> =
+        entries.iter().map(|(h, r)| (h, r.as_slice())).collect();
+    db.insert(block_key(first), event_block(&pairs))
+        .expect("write a block");
+}
+
+/// The block holding `seq` (or ending just before it), with the entry's index.
+fn block_of(db: &sled::Db, seq: u64) -> Option<(u64, Vec<Entry>, usize)> {
+    let (key, value) = db
+        .range(block_key(0)..=block_key(seq))
+        .next_back()?
+        .expect("read an event block");
+    let first = u64::from_be_bytes(key[1..].try_into().expect("an 8-byte seq"));
+    let entries = entries(&value);
+    let index = (seq - first) as usize;
+    (index <= entries.len()).then_some((first, entries, index))
+}
+
+/// Events stored in all blocks.
+pub fn event_count(db: &sled::Db) -> u64 {
+    event_blocks(db).iter().map(|(_, e)| e.len() as u64).sum()
+}
+
+/// The stored (hash, record bytes) of an event.
+pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
+    match block_of(db, seq) {
+        Some((_, entries, index)) if index < entries.len() => {
+            let (hash, record) = entries[index].clone();
+            (EventHash(hash), record)
+        }
+        _ => panic!("event {seq} is not stored"),
+    }
+}
+
+/// Stores an event at `seq`: replaces it in its block, or starts a block of its own (as a
+/// batch that appends it would).
+pub fn write_event(db: &sled::Db, seq: u64, hash: &EventHash, record: &[u8]) {
+    let entry = (hash.0, record.to_vec());
+    match block_of(db, seq) {
+        Some((first, mut entries, index)) if index < entries.len() => {
+            entries[index] = entry;
+            put_block(db, first, &entries);
+        }
+        _ => put_block(db, seq, &[entry]),
+    }
+}
+
+/// Deletes event `seq` and nothing else: its block is split around it, so the events after
+/// it keep their seqs and the log has a gap.
+pub fn remove_event(db: &sled::Db, seq: u64) {
+    let (first, entries, index) = block_of(db, seq).expect("the event is stored");
+    assert!(index < entries.len(), "event {seq} is not stored");
+    put_block(db, first, &entries[..index]);
+    put_block(db, seq + 1, &entries[index + 1..]);
+}
+
+/// The bytes of event `seq` as they lie in its block (hash, record length, record): the
+/// block's key, its value, and where the entry is in it.
+pub fn entry_span(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<u8>, std::ops::Range<usize>) {
+    let (first, entries, index) = block_of(db, seq).expect("the event is stored");
+    let start: usize = entries[..index]
+        .iter()
+        .map(|(_, r)| HASH_LEN + 4 + r.len())
+        .sum();
+    let len = HASH_LEN + 4 + entries[index].1.len();
+    let key = block_key(first);
+    let value = db.get(&key).expect("read").expect("the block").to_vec();
+    (key, value, start..start + len)
+}
