@@ -80,24 +80,15 @@ fn last_seq(level: u8, index: u64) -> u64 {
 #[derive(Debug, Clone)]
 pub struct LogAudit {
     chain: ChainCheck,
-    frontier: Frontier,
-    /// Checkpoints still to compare, largest size first, so the next is at the end.
-    pending: Vec<Checkpoint>,
-    /// The largest checkpoint size whose root matched so far.
-    matched: u64,
-    compared: usize,
+    tree: TreeAudit,
 }
 
 impl LogAudit {
     /// An audit that will compare each of `checkpoints` (already signature-checked).
-    pub fn new(mut checkpoints: Vec<Checkpoint>) -> LogAudit {
-        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.size));
+    pub fn new(checkpoints: Vec<Checkpoint>) -> LogAudit {
         LogAudit {
             chain: ChainCheck::default(),
-            frontier: Frontier::new(),
-            pending: checkpoints,
-            matched: 0,
-            compared: 0,
+            tree: TreeAudit::new(checkpoints),
         }
     }
 
@@ -109,35 +100,17 @@ impl LogAudit {
         hash: &EventHash,
         record: &[u8],
     ) -> Result<Vec<StoredNode>, AuditFault> {
-        self.settle()?;
         self.chain.push(seq, hash, record)?;
-        let nodes = self
-            .frontier
-            .append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
-        self.settle()?;
-        Ok(nodes)
+        Ok(self.tree.push(hash)?.nodes)
     }
 
     /// After the last event: every checkpoint must have been reached, and the log must
     /// end where `head` (size, last hash, Merkle root) says, when a head is claimed.
     pub fn finish(&mut self, head: Option<(u64, EventHash, Digest)>) -> Result<(), AuditFault> {
-        self.settle()?;
         if let Some((size, hash, _)) = head {
             self.chain.finish(size, &hash)?;
         }
-        if let Some(next) = self.pending.last() {
-            return Err(AuditFault::CheckpointBeyondLog {
-                size: next.size,
-                log_size: self.size(),
-            });
-        }
-        match head {
-            Some((_, _, stored)) if stored != self.root() => Err(AuditFault::HeadRoot {
-                stored,
-                recomputed: self.root(),
-            }),
-            _ => Ok(()),
-        }
+        self.tree.finish(head.map(|(_, _, root)| root))
     }
 
     /// Events checked so far.
@@ -151,6 +124,84 @@ impl LogAudit {
     }
 
     /// The Merkle root of the events checked so far.
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    /// Checkpoints compared (and matched) so far.
+    pub fn checkpoints_compared(&self) -> usize {
+        self.tree.checkpoints_compared()
+    }
+}
+
+/// The tree half of a [`LogAudit`]: the Merkle frontier over event hashes whose chain was
+/// checked, and the signed checkpoints compared as it reaches their sizes. On its own it
+/// lets a verifier run the tree beside the chain, on another thread.
+#[derive(Debug, Clone)]
+pub struct TreeAudit {
+    frontier: Frontier,
+    /// Checkpoints still to compare, largest size first, so the next is at the end.
+    pending: Vec<Checkpoint>,
+    /// The largest checkpoint size whose root matched so far.
+    matched: u64,
+    compared: usize,
+}
+
+/// What one event added to the tree: its leaf hash and the subtrees it completes at the
+/// stored levels.
+#[derive(Debug, Clone)]
+pub struct TreeStep {
+    pub leaf: Digest,
+    pub nodes: Vec<StoredNode>,
+}
+
+impl TreeAudit {
+    /// A tree audit that will compare each of `checkpoints` (already signature-checked).
+    pub fn new(mut checkpoints: Vec<Checkpoint>) -> TreeAudit {
+        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.size));
+        TreeAudit {
+            frontier: Frontier::new(),
+            pending: checkpoints,
+            matched: 0,
+            compared: 0,
+        }
+    }
+
+    /// Adds the next event's hash and compares every checkpoint of the new size (and, on
+    /// the first event, those of size 0).
+    pub fn push(&mut self, hash: &EventHash) -> Result<TreeStep, AuditFault> {
+        self.settle()?;
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let nodes = self.frontier.append(&Blake3Hasher, leaf);
+        self.settle()?;
+        Ok(TreeStep { leaf, nodes })
+    }
+
+    /// After the last event: every checkpoint must have been reached, and the root must be
+    /// the one a head claims, when one is claimed.
+    pub fn finish(&mut self, head_root: Option<Digest>) -> Result<(), AuditFault> {
+        self.settle()?;
+        if let Some(next) = self.pending.last() {
+            return Err(AuditFault::CheckpointBeyondLog {
+                size: next.size,
+                log_size: self.size(),
+            });
+        }
+        match head_root {
+            Some(stored) if stored != self.root() => Err(AuditFault::HeadRoot {
+                stored,
+                recomputed: self.root(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Event hashes added so far.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The Merkle root of the event hashes added so far.
     pub fn root(&self) -> Digest {
         self.frontier.root(&Blake3Hasher)
     }

@@ -312,3 +312,51 @@ fn root_helper_matches_the_ledger() {
     let root = open_ledger(dir.path()).root();
     assert_eq!(with_sled(dir.path(), |db| root_of(db, SIZE)), root);
 }
+
+/// verify checks the chain and the tree on two threads; with damage in both, it reports
+/// what a single pass in seq order meets first, with the events checked up to there.
+#[test]
+fn of_a_node_fault_and_a_chain_fault_the_earlier_seq_is_reported() {
+    let change_amount = |db: &sled::Db, seq: u64| {
+        let (hash, record) = read_event(db, seq);
+        write_event(db, seq, &hash, &with_amount_changed(&record, 1));
+    };
+    // Node 4/1 (seq 17..=32, completed by seq 32) before a changed seq 57.
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        db.remove(node_key(4, 1)).unwrap();
+        change_amount(db, 57);
+    });
+    let report = verify(dir.path());
+    assert!(
+        matches!(
+            report.fault,
+            Some(AuditFault::StoredNode {
+                level: 4,
+                index: 1,
+                ..
+            })
+        ),
+        "{report:?}"
+    );
+    assert_eq!(report.checked, 32);
+
+    // A changed seq 20 before node 5/1 (seq 33..=64).
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        db.remove(node_key(5, 1)).unwrap();
+        change_amount(db, 20);
+    });
+    let report = verify(dir.path());
+    assert!(
+        matches!(
+            report.fault,
+            Some(AuditFault::Chain(ChainFault::HashMismatch {
+                seq: Seq(20),
+                ..
+            }))
+        ),
+        "{report:?}"
+    );
+    assert_eq!(report.checked, 19);
+}

@@ -483,44 +483,27 @@ impl std::ops::AddAssign for Cost {
     }
 }
 
-/// On-CPU nanoseconds per live thread of this process (Linux `schedstat`); empty elsewhere.
-fn thread_cpu_ns() -> std::collections::BTreeMap<u64, u64> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
+/// CPU time of this process so far, all its threads together, including threads that have
+/// already ended (a verify's second thread, sled's flusher).
+fn process_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    for task in tasks.flatten() {
-        let tid = task
-            .file_name()
-            .to_string_lossy()
-            .parse::<u64>()
-            .unwrap_or(0);
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        if let Some(ns) = stat.split_whitespace().next().and_then(|n| n.parse().ok()) {
-            out.insert(tid, ns);
-        }
-    }
-    out
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// Times `f` in wall-clock and CPU time. A thread that ends meanwhile loses its share.
+/// Times `f` in wall-clock and CPU time.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Cost) {
-    let before = thread_cpu_ns();
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let value = f();
     let wall = start.elapsed();
-    let after = thread_cpu_ns();
-    let cpu: u64 = after
-        .iter()
-        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum();
-    (
-        value,
-        Cost {
-            wall,
-            cpu: Duration::from_nanos(cpu),
-        },
-    )
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    (value, Cost { wall, cpu })
 }
 
 /// Frees what sled left for later. sled 0.34 replaces a tree node by a new copy on every

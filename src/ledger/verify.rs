@@ -6,12 +6,20 @@
 //! has just computed each one, so the comparison costs one read per 8 events and one per
 //! 16 (a few percent of the scan), and a wrong one anywhere would make honest proofs fail
 //! for an auditor.
+//!
+//! The pass runs on two threads: the chain side scans the event blocks and checks each
+//! link; the tree side builds the Merkle tree over the hashes it hands on and compares the
+//! stored nodes, tiles and checkpoints. The tree needs about as many BLAKE3 compressions
+//! per event as the chain (a leaf, and a node of 65 bytes), so one thread would take
+//! about twice as long. The report is the one a single pass would give: the tree side only
+//! sees hashes whose link held, so its fault, if any, comes first.
 
 use std::ops::ControlFlow;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{LedgerError, LedgerView, VerifyReport};
-use crate::audit::{AuditFault, LogAudit};
-use crate::chain::ChainFault;
+use crate::audit::{AuditFault, TreeAudit};
+use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq};
 use crate::merkle::{Blake3Hasher, Digest, TreeHasher};
@@ -71,68 +79,117 @@ impl LedgerView {
                 Err(other) => return Err(other),
             }
         }
-        let mut audit = LogAudit::new(checkpoints);
-        let mut compared = Compared::default();
-        report.fault = self
-            .scan(&mut audit, last, &mut compared, &mut progress)?
-            .err();
-        report.nodes = compared.nodes;
-        if report.fault.is_none() {
-            let head = (self.head.size, self.head.hash, self.root());
-            report.fault = audit.finish(Some(head)).err();
-        }
-        report.checked = audit.size();
-        report.root = audit.root();
-        report.checkpoints = audit.checkpoints_compared();
+        let (chain, tree) = std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
+            let tree = scope.spawn(|| self.tree_side(TreeAudit::new(checkpoints), receiver));
+            let chain = self.chain_side(last, sender, &mut progress);
+            (chain, tree.join())
+        });
+        let mut tree = tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        report.nodes = tree.compared.nodes;
+        // The tree side only ever sees hashes whose chain link held, so a fault it found
+        // is at an earlier seq than the chain side's: the one a single pass meets first.
+        report.fault = match (tree.outcome?, chain.outcome?) {
+            (Err(fault), _) => {
+                report.checked = tree.audit.size();
+                Some(fault)
+            }
+            (Ok(()), Err(fault)) => {
+                report.checked = chain.check.size();
+                Some(fault)
+            }
+            (Ok(()), Ok(())) => {
+                report.checked = chain.check.size();
+                chain
+                    .check
+                    .finish(self.head.size, &self.head.hash)
+                    .map_err(AuditFault::from)
+                    .and_then(|()| tree.audit.finish(Some(self.root())))
+                    .err()
+            }
+        };
+        report.root = tree.audit.root();
+        report.checkpoints = tree.audit.checkpoints_compared();
         Ok(report)
     }
 
-    /// Feeds every stored event to the audit and compares each Merkle node it completes
-    /// with the stored one. The outer error is the store failing; the inner one is the
-    /// first fault found in the log.
-    fn scan(
+    /// The chain half, on the calling thread: every stored event's link, in seq order.
+    /// Hands the hashes of linked events to the tree side, and stops early if the tree
+    /// side has stopped at a fault.
+    fn chain_side(
         &self,
-        audit: &mut LogAudit,
         last: Seq,
-        compared: &mut Compared,
+        sender: SyncSender<Vec<EventHash>>,
         progress: &mut impl FnMut(u64),
-    ) -> Result<Result<(), AuditFault>, LedgerError> {
-        let mut outcome = Ok(Ok(()));
+    ) -> ChainSide {
+        let mut check = ChainCheck::default();
+        let mut outcome = Ok(());
+        let mut hashes = Vec::with_capacity(HASHES_PER_HANDOFF);
         let scanned = self
             .store
             .scan_events(Seq::FIRST..=last, |seq, hash, record| {
-                match self.check_event(audit, compared, seq, hash, record) {
-                    Ok(Ok(())) => {
-                        progress(seq.0);
-                        ControlFlow::Continue(())
-                    }
-                    stop => {
-                        outcome = stop;
-                        ControlFlow::Break(())
+                if let Err(fault) = check.push(seq, hash, record) {
+                    outcome = Err(fault.into());
+                    return ControlFlow::Break(());
+                }
+                hashes.push(*hash);
+                if hashes.len() == HASHES_PER_HANDOFF {
+                    let full =
+                        std::mem::replace(&mut hashes, Vec::with_capacity(HASHES_PER_HANDOFF));
+                    if sender.send(full).is_err() {
+                        return ControlFlow::Break(());
                     }
                 }
+                progress(seq.0);
+                ControlFlow::Continue(())
             });
-        match scanned {
-            Ok(()) => outcome,
-            Err(StoreError::Corrupt(reason)) => Ok(Err(unreadable(audit.size(), reason))),
+        // If the tree side has stopped, it no longer needs these.
+        let _ = sender.send(hashes);
+        let outcome = match scanned {
+            Ok(()) => Ok(outcome),
+            Err(StoreError::Corrupt(reason)) => Ok(Err(unreadable(check.size(), reason))),
             Err(other) => Err(other.into()),
+        };
+        ChainSide { check, outcome }
+    }
+
+    /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
+    /// hands over, each stored node and leaf tile compared, and the checkpoints.
+    fn tree_side(&self, mut audit: TreeAudit, hashes: Receiver<Vec<EventHash>>) -> TreeSide {
+        let mut compared = Compared::default();
+        for handoff in hashes {
+            for hash in &handoff {
+                match self.check_tree(&mut audit, &mut compared, hash) {
+                    Ok(Ok(())) => {}
+                    stop => {
+                        return TreeSide {
+                            audit,
+                            compared,
+                            outcome: stop,
+                        }
+                    }
+                }
+            }
+        }
+        TreeSide {
+            audit,
+            compared,
+            outcome: Ok(Ok(())),
         }
     }
 
-    /// One event: its chain link, the Merkle nodes and the leaf tile it completes.
-    fn check_event(
+    /// One event's hash: the Merkle nodes and the leaf tile it completes.
+    fn check_tree(
         &self,
-        audit: &mut LogAudit,
+        audit: &mut TreeAudit,
         compared: &mut Compared,
-        seq: Seq,
         hash: &EventHash,
-        record: &[u8],
     ) -> Result<Result<(), AuditFault>, LedgerError> {
-        let completed = match audit.push(seq, hash, record) {
-            Ok(completed) => completed,
+        let step = match audit.push(hash) {
+            Ok(step) => step,
             Err(fault) => return Ok(Err(fault)),
         };
-        for node in completed {
+        for node in step.nodes {
             let found = match self.store.node(node.level, node.index) {
                 Ok(found) => found,
                 Err(StoreError::Corrupt(_)) => None,
@@ -148,7 +205,7 @@ impl LedgerView {
                 }));
             }
         }
-        self.compare_tile(compared, seq, hash)
+        self.compare_tile(compared, Seq(audit.size()), step.leaf)
     }
 
     /// Collects leaf hashes and compares each completed tile with the stored one.
@@ -156,9 +213,9 @@ impl LedgerView {
         &self,
         compared: &mut Compared,
         seq: Seq,
-        hash: &EventHash,
+        leaf: Digest,
     ) -> Result<Result<(), AuditFault>, LedgerError> {
-        compared.tile.push(Blake3Hasher.hash_leaf(&hash.0));
+        compared.tile.push(leaf);
         if (compared.tile.len() as u64) < LEAF_TILE_LEAVES {
             return Ok(Ok(()));
         }
@@ -178,6 +235,27 @@ impl LedgerView {
             }),
         })
     }
+}
+
+/// Event hashes the chain side hands to the tree side at a time (128 KiB): few enough
+/// handoffs that the channel costs nothing per event.
+const HASHES_PER_HANDOFF: usize = 4096;
+
+/// Handoffs in flight: how far the chain side may run ahead of the tree side.
+const HANDOFFS_IN_FLIGHT: usize = 4;
+
+/// What the chain side found: the outer error is the store failing, the inner one the
+/// first broken link.
+struct ChainSide {
+    check: ChainCheck,
+    outcome: Result<Result<(), AuditFault>, LedgerError>,
+}
+
+/// What the tree side found, as [`ChainSide`].
+struct TreeSide {
+    audit: TreeAudit,
+    compared: Compared,
+    outcome: Result<Result<(), AuditFault>, LedgerError>,
 }
 
 /// Stored tree entries compared so far, and the leaf hashes of the tile being filled.
