@@ -270,11 +270,49 @@ pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
 
 /// Encodes a record: the version byte, then bincode.
 pub fn encode(record: &RecordV1) -> Vec<u8> {
-    let mut bytes = vec![FORMAT_VERSION];
-    options()
-        .serialize_into(&mut bytes, record)
-        .expect("records are bounded far below MAX_RECORD_BYTES and hold no maps");
+    let mut bytes = Vec::new();
+    encode_into(&RecordRef::of(record), &mut bytes);
     bytes
+}
+
+/// A record's fields, borrowed. serde writes `&str` as it writes `String`, and `&Body` as
+/// `Body`, so this encodes to exactly the bytes of the [`RecordV1`] with the same values;
+/// the writer encodes from it without copying the actor, the reference or the body.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RecordRef<'a> {
+    pub seq: u64,
+    pub recorded_at_us: i64,
+    pub actor: &'a str,
+    pub reference: &'a str,
+    pub body: &'a Body,
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn of(record: &'a RecordV1) -> RecordRef<'a> {
+        RecordRef {
+            seq: record.seq,
+            recorded_at_us: record.recorded_at_us,
+            actor: &record.actor,
+            reference: &record.reference,
+            body: &record.body,
+        }
+    }
+}
+
+/// Appends the record bytes (version byte, then bincode) to `out`.
+pub fn encode_into(record: &RecordRef<'_>, out: &mut Vec<u8>) {
+    out.push(FORMAT_VERSION);
+    options()
+        .serialize_into(out, record)
+        .expect("records are bounded far below MAX_RECORD_BYTES and hold no maps");
+}
+
+/// Writes a body's bincode (as inside a record) to `out`, for digests of content that
+/// need no bytes of their own.
+pub fn write_body(body: &Body, out: impl std::io::Write) {
+    options()
+        .serialize_into(out, body)
+        .expect("a body is bounded far below MAX_RECORD_BYTES and holds no maps");
 }
 
 /// Decodes stored record bytes.

@@ -20,7 +20,7 @@ use crate::audit::AuditFault;
 use crate::chain::chain_hash;
 use crate::checkpoint::VerifierKey;
 use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
-use crate::encoding::{decode, encode, Body, DecodeError, RateV1, RecordV1};
+use crate::encoding::{decode, encode_into, Body, DecodeError, RateV1, RecordRef, RecordV1};
 use crate::keys::{self, KeyError};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
 use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES};
@@ -355,8 +355,8 @@ impl Ledger {
                 seqs,
                 duplicates,
             } => {
-                for (seq, reference, body) in planned {
-                    writer.add(ctx, seq, reference, body);
+                for (seq, reference, body) in &planned {
+                    writer.add(ctx, *seq, reference, body);
                 }
                 (
                     budgets,
@@ -410,7 +410,7 @@ impl Ledger {
             let outcome = plan_request(&mut planner, request)?;
             match &outcome {
                 Ok(plan) => plan.planned.iter().for_each(|(seq, reference, body)| {
-                    writer.add(&request.ctx, *seq, reference.clone(), body.clone())
+                    writer.add(&request.ctx, *seq, reference, body)
                 }),
                 Err(_) => planner.rollback(savepoint),
             }
@@ -530,7 +530,7 @@ impl Ledger {
                     seq,
                     reference,
                     body,
-                }) => writer.add(ctx, seq, reference, body),
+                }) => writer.add(ctx, seq, &reference, &body),
                 Ok(Planned::Duplicate(_)) => duplicates += 1,
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
@@ -813,23 +813,27 @@ impl BatchWriter {
         }
     }
 
-    fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: Reference, body: Body) {
+    fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
         assert_eq!(
             seq.0,
             self.head.size + 1,
             "the planner hands out dense seqs"
         );
-        let record = RecordV1 {
+        let record = RecordRef {
             seq: seq.0,
             recorded_at_us: ctx.now_us,
-            actor: ctx.actor.clone(),
-            reference: reference.to_string(),
+            actor: &ctx.actor,
+            reference: reference.as_str(),
             body,
         };
-        let bytes = encode(&record);
-        let hash = chain_hash(&self.head.hash, &bytes);
-        self.batch.put_event(seq, &hash, &bytes, &record.reference);
-        if let Body::HouseholdEnrolled(e) = &record.body {
+        let prev = self.head.hash;
+        let hash = self.batch.put_event_with(
+            seq,
+            reference.as_str(),
+            |out| encode_into(&record, out),
+            |bytes| chain_hash(&prev, bytes),
+        );
+        if let Body::HouseholdEnrolled(e) = body {
             self.batch.put_household(&e.household, seq);
         }
         // About one node per 8 events (levels >= STORED_MIN_LEVEL only), and one leaf

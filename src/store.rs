@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{EventHash, Seq};
 pub use block::EVENT_BLOCK_EVENTS;
-use block::{event_entries, push_event, push_reference, reference_entries, HASH_LEN};
+use block::{event_entries, push_event_with, push_reference, reference_entries, HASH_LEN};
 
 /// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
 /// for a 1,000,000-row file): at 64 MiB that import peaked at 506 MiB, at 32 MiB well below,
@@ -574,6 +574,37 @@ impl StoreBatch {
     /// Adds an event under its reference. Events of a batch come in seq order; a gap or
     /// a full block starts a new block.
     pub fn put_event(&mut self, seq: Seq, hash: &EventHash, record: &[u8], reference: &str) {
+        self.put_event_with(
+            seq,
+            reference,
+            |out| out.extend_from_slice(record),
+            |_| *hash,
+        );
+    }
+
+    /// As [`StoreBatch::put_event`], with the record written in place by `write` and its
+    /// hash computed by `hash` from the bytes written; returns the hash.
+    pub fn put_event_with(
+        &mut self,
+        seq: Seq,
+        reference: &str,
+        write: impl FnOnce(&mut Vec<u8>),
+        hash: impl FnOnce(&[u8]) -> EventHash,
+    ) -> EventHash {
+        let block = self.block_for(seq);
+        let digest = push_event_with(&mut block.events, write, |record| hash(record).0);
+        push_reference(&mut block.references, reference);
+        block.count += 1;
+        let full = block.count == EVENT_BLOCK_EVENTS;
+        self.references.push((reference.into(), seq));
+        if full {
+            self.close_block();
+        }
+        EventHash(digest)
+    }
+
+    /// The open block that `seq` extends, opening one if it does not follow the last.
+    fn block_for(&mut self, seq: Seq) -> &mut OpenBlock {
         let follows = self
             .open
             .as_ref()
@@ -581,19 +612,12 @@ impl StoreBatch {
         if !follows {
             self.close_block();
         }
-        let block = self.open.get_or_insert_with(|| OpenBlock {
+        self.open.get_or_insert_with(|| OpenBlock {
             first: seq,
             count: 0,
             events: Vec::with_capacity(EVENT_BLOCK_EVENTS * TYPICAL_ENTRY_BYTES),
             references: Vec::new(),
-        });
-        push_event(&mut block.events, &hash.0, record);
-        push_reference(&mut block.references, reference);
-        block.count += 1;
-        self.references.push((reference.into(), seq));
-        if block.count == EVENT_BLOCK_EVENTS {
-            self.close_block();
-        }
+        })
     }
 
     /// Removes the event block starting at `first` and its reference block.

@@ -14,8 +14,7 @@ use crate::domain::{
     MAX_MEMBERS, MAX_PERSONS,
 };
 use crate::encoding::{
-    encode, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1,
-    ReversalV1,
+    write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, ReversalV1,
 };
 use crate::rates::{check_new_rate, rate_v1};
 
@@ -206,13 +205,18 @@ impl<'a> Planner<'a> {
         if let Some(seq) = self.existing(&reference, &content)? {
             return Ok(Planned::Duplicate(seq));
         }
+        let digest = digest(&content);
         let body = match command {
             Command::Enroll(e) => self.enroll(e)?,
             Command::Allocate(a) => self.allocate(a)?,
-            Command::Pay(p) => self.pay(p)?,
+            // A payment is stored as its content: the common case builds one body.
+            Command::Pay(p) => {
+                self.check_payment(p)?;
+                content
+            }
             Command::Reverse(r) => self.reverse(r)?,
             Command::SetRate(r) => self.set_rate(rate_v1(r))?,
-            Command::RecordReconciliation(_) => content.clone(),
+            Command::RecordReconciliation(_) => content,
         };
         let seq = self.next;
         self.next = seq.next();
@@ -220,7 +224,6 @@ impl<'a> Planner<'a> {
         if let Body::HouseholdEnrolled(e) = &body {
             self.note_household(e, seq)?;
         }
-        let digest = digest(&content);
         assert_eq!(
             self.first.0 + self.planned.len() as u64,
             seq.0,
@@ -342,7 +345,8 @@ impl<'a> Planner<'a> {
         Ok(Body::FundAllocation(allocation_v1(a)))
     }
 
-    fn pay(&mut self, p: &Payment) -> Result<Body, PlanError> {
+    /// The rules for a payment; its body is its content.
+    fn check_payment(&mut self, p: &Payment) -> Result<(), PlanError> {
         if p.amount < p.kind.min_amount() {
             return reject(
                 "amount",
@@ -360,8 +364,7 @@ impl<'a> Planner<'a> {
             );
         }
         self.check_enrolled(p.household.as_str(), p.date)?;
-        self.spend(p.program.as_str(), p.amount)?;
-        Ok(Body::from_payment(p.kind, payment_v1(p)))
+        self.spend(p.program.as_str(), p.amount)
     }
 
     fn check_enrolled(&self, household: &str, date: chrono::NaiveDate) -> Result<(), PlanError> {
@@ -399,10 +402,17 @@ impl<'a> Planner<'a> {
                 ),
             );
         }
-        self.budgets
-            .entry(program.to_owned())
-            .or_default()
-            .disbursed_fen = after;
+        // get_mut first: the program is almost always budgeted already, and `entry` would
+        // allocate its name for every payment.
+        match self.budgets.get_mut(program) {
+            Some(budget) => budget.disbursed_fen = after,
+            None => {
+                self.budgets
+                    .entry(program.to_owned())
+                    .or_default()
+                    .disbursed_fen = after;
+            }
+        }
         Ok(())
     }
 
@@ -587,18 +597,13 @@ fn normalized(body: Body) -> Body {
     }
 }
 
-/// A short digest of a body's content, to compare a retry with what was planned.
+/// A short digest of a body's content, to compare a retry with what was planned: BLAKE3
+/// of its encoding, streamed (no copy of the body, no buffer).
 fn digest(body: &Body) -> [u8; 16] {
-    let record = RecordV1 {
-        seq: 0,
-        recorded_at_us: 0,
-        actor: String::new(),
-        reference: String::new(),
-        body: body.clone(),
-    };
-    let hash = blake3::hash(&encode(&record));
+    let mut hasher = blake3::Hasher::new();
+    write_body(body, &mut hasher);
     let mut out = [0u8; 16];
-    out.copy_from_slice(&hash.as_bytes()[..16]);
+    out.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
     out
 }
 

@@ -31,10 +31,27 @@ pub struct EventEntry<'a> {
 
 /// Appends an event entry: `hash ‖ record length (u32 LE) ‖ record`.
 pub fn push_event(block: &mut Vec<u8>, hash: &[u8; HASH_LEN], record: &[u8]) {
+    push_event_with(block, |out| out.extend_from_slice(record), |_| *hash);
+}
+
+/// Appends an event entry whose record `write` appends in place, and whose hash `hash`
+/// computes from the record bytes written; returns the hash. The record is encoded
+/// straight into the block, never into a buffer of its own.
+pub fn push_event_with(
+    block: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>),
+    hash: impl FnOnce(&[u8]) -> [u8; HASH_LEN],
+) -> [u8; HASH_LEN] {
+    let entry = block.len();
+    let record_at = entry + HASH_LEN + RECORD_LEN_BYTES;
+    block.resize(record_at, 0);
+    write(block);
+    let record = &block[record_at..];
     let len = u32::try_from(record.len()).expect("a record is far below 4 GiB");
-    block.extend_from_slice(hash);
-    block.extend_from_slice(&len.to_le_bytes());
-    block.extend_from_slice(record);
+    let digest = hash(record);
+    block[entry..entry + HASH_LEN].copy_from_slice(&digest);
+    block[entry + HASH_LEN..record_at].copy_from_slice(&len.to_le_bytes());
+    digest
 }
 
 /// Appends a reference entry: `length (u16 LE) ‖ UTF-8 bytes`.
