@@ -9,7 +9,7 @@
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq};
-use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher};
+use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL};
 
 /// The first thing wrong with a log, with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum AuditFault {
         stored: Option<Digest>,
         recomputed: Digest,
     },
-    #[error("stored leaf tile {index} (over seq {}..={}) is {}", .index * 16 + 1, .index * 16 + 16, if *.present { "not the events' leaf hashes" } else { "missing" })]
+    #[error("stored leaf tile {index} (over seq {}..={}) is {}", tile_first_seq(*.index), tile_last_seq(*.index), if *.present { "not the events' leaf hashes" } else { "missing" })]
     StoredTile { index: u64, present: bool },
     #[error("the checkpoint stored at size {size} is not valid: {reason}")]
     BadCheckpoint { size: u64, reason: String },
@@ -50,7 +50,7 @@ impl AuditFault {
             AuditFault::CheckpointRoot { first, .. } => Some(Seq(*first)),
             AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
-            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 1)),
+            AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
             AuditFault::HeadRoot { .. } | AuditFault::BadCheckpoint { .. } => None,
         }
     }
@@ -60,10 +60,20 @@ impl AuditFault {
         match self {
             AuditFault::CheckpointRoot { size, .. } => Some(Seq(*size)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
-            AuditFault::StoredTile { index, .. } => Some(Seq(index * 16 + 16)),
+            AuditFault::StoredTile { index, .. } => Some(Seq(tile_last_seq(*index))),
             _ => self.first_bad_seq(),
         }
     }
+}
+
+/// The first seq of leaf tile `index`: a tile holds the leaves of one subtree at the
+/// lowest stored level.
+fn tile_first_seq(index: u64) -> u64 {
+    first_seq(STORED_MIN_LEVEL, index)
+}
+
+fn tile_last_seq(index: u64) -> u64 {
+    last_seq(STORED_MIN_LEVEL, index)
 }
 
 /// The first seq under the subtree at `level`, `index` (seqs count from 1, leaves from 0).
@@ -348,21 +358,31 @@ mod tests {
 
     #[test]
     fn push_returns_the_stored_level_nodes() {
-        let events = log(32, None);
+        let events = log(128, None);
         let mut audit = LogAudit::new(vec![]);
         let mut nodes = Vec::new();
         for (seq, hash, bytes) in &events {
             nodes.extend(audit.push(*seq, hash, bytes).unwrap());
         }
         let positions: Vec<(u8, u64)> = nodes.iter().map(|n| (n.level, n.index)).collect();
-        assert_eq!(positions, [(4, 0), (4, 1), (5, 0)]);
+        assert_eq!(positions, [(6, 0), (6, 1), (7, 0)]);
         let fault = AuditFault::StoredNode {
-            level: 4,
+            level: 6,
             index: 1,
             stored: None,
             recomputed: [0; 32],
         };
-        assert_eq!(fault.first_bad_seq(), Some(Seq(17)));
-        assert_eq!(fault.last_bad_seq(), Some(Seq(32)));
+        assert_eq!(fault.first_bad_seq(), Some(Seq(65)));
+        assert_eq!(fault.last_bad_seq(), Some(Seq(128)));
+        let tile = AuditFault::StoredTile {
+            index: 2,
+            present: false,
+        };
+        assert_eq!(tile.first_bad_seq(), Some(Seq(129)));
+        assert_eq!(tile.last_bad_seq(), Some(Seq(192)));
+        assert_eq!(
+            tile.to_string(),
+            "stored leaf tile 2 (over seq 129..=192) is missing"
+        );
     }
 }

@@ -41,8 +41,15 @@ const META_BUDGETS: &str = "budgets";
 /// The log's verifier key (C2SP vkey text), written once by `init`.
 const META_VERIFIER_KEY: &str = "verifier_key";
 
+/// The store layout (FORMAT.md §3), written once by `init`.
+const META_LAYOUT: &str = "layout";
+
+/// The store layout this version writes and reads: 2 stores events in blocks. Ledgers
+/// of layout 1 (a key per event) carry no layout record.
+pub const STORE_LAYOUT: u32 = 2;
+
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 3] = [META_HEAD, META_BUDGETS, META_VERIFIER_KEY];
+const RESERVED_META: [&str; 4] = [META_HEAD, META_BUDGETS, META_VERIFIER_KEY, META_LAYOUT];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -60,6 +67,9 @@ pub enum LedgerError {
     Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
+    /// The ledger was written by a version of fundtrail with another store layout.
+    #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it")]
+    Layout { found: u32, supported: u32 },
     #[error("{} of the rows were rejected; nothing was appended", total)]
     Rejected {
         rejections: Vec<RowRejection>,
@@ -259,6 +269,7 @@ impl Ledger {
             META_VERIFIER_KEY,
             key.signer().verifier_key().to_string().into_bytes(),
         );
+        batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
         store.write_durable(batch)?;
         Ledger::load(store)
     }
@@ -270,6 +281,13 @@ impl Ledger {
     }
 
     fn load(store: Store) -> Result<Ledger, LedgerError> {
+        let layout: u32 = read_meta(&store, META_LAYOUT)?.unwrap_or(1);
+        if layout != STORE_LAYOUT {
+            return Err(LedgerError::Layout {
+                found: layout,
+                supported: STORE_LAYOUT,
+            });
+        }
         let stored: HeadRecord = read_meta(&store, META_HEAD)?
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
         if stored.frontier.size() != stored.size {
@@ -836,8 +854,8 @@ impl BatchWriter {
         if let Body::HouseholdEnrolled(e) = body {
             self.batch.put_household(&e.household, seq);
         }
-        // About one node per 8 events (levels >= STORED_MIN_LEVEL only), and one leaf
-        // tile per 16.
+        // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
+        // tile per 64.
         let leaf = Blake3Hasher.hash_leaf(&hash.0);
         for node in self.frontier.append(&Blake3Hasher, leaf) {
             self.batch.put_node(node.level, node.index, &node.hash);

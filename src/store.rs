@@ -40,8 +40,8 @@ const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 
 /// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
-/// the lowest stored node level, so a proof reads one key instead of 16 event values.
-pub const LEAF_TILE_LEAVES: u64 = 16;
+/// the lowest stored node level, so a proof reads one key instead of 64 event values.
+pub const LEAF_TILE_LEAVES: u64 = crate::merkle::SUBTREE_LEAVES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -354,7 +354,8 @@ impl Store {
         }
     }
 
-    /// The leaf hashes of the complete tile `index` (leaves `16 * index ..`), as stored.
+    /// The leaf hashes of the complete tile `index` (leaves `LEAF_TILE_LEAVES * index ..`),
+    /// as stored.
     pub fn leaf_tile(&self, index: u64) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
         let Some(value) = self.db.get(prefixed(LEAF_TILE, &index.to_be_bytes()))? else {
             return Ok(None);

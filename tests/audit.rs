@@ -263,8 +263,9 @@ fn verify_checks_the_tree_and_checkpoints_and_kept_ones() {
     );
     let json = f.ok(&["--json", "verify"]).json();
     assert_eq!(json["checkpoints"], 3);
-    // 63 events: 3 level-4 nodes, 1 level-5 node, 3 leaf tiles.
-    assert_eq!(json["nodes"], 3 + 1 + 3);
+    // 63 events: no complete subtree of 64 leaves yet, so no stored node or leaf tile
+    // (tests/tamper.rs compares them on a larger ledger).
+    assert_eq!(json["nodes"], 0);
 
     let kept = s.file("kept.txt", &f.ok(&["checkpoint"]).stdout);
     f.ok(&["verify", "--checkpoint", &kept]);

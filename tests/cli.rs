@@ -316,3 +316,35 @@ fn log_filters_by_household_program_and_type() {
     run.assert_ok();
     assert_eq!(run.stdout, "no matching events\n");
 }
+
+/// A ledger written in another store layout (here: one without the layout record, as
+/// layout 1 ledgers are) is refused with the layouts named and exit 3, and left as it was.
+#[test]
+fn a_ledger_of_another_store_layout_is_refused_and_untouched() {
+    let t = TempLedger::standard();
+    {
+        let db = t.sled();
+        db.remove(b"mlayout").expect("remove the layout record");
+        db.flush().expect("flush");
+    }
+    let before = t.dump();
+    for args in [&["status"][..], &["verify"], &["log"]] {
+        let run = t.run(args);
+        run.assert_code(3);
+        assert!(
+            run.stderr
+                .contains("this ledger is in store layout 1, and this fundtrail reads layout 2"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    // The demo, pointed at such a ledger, also says how to rebuild it.
+    let dir = t.dir.to_str().expect("a UTF-8 temp path");
+    let run = t.run(&["demo", dir]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains(&format!("remove {dir} and run `fundtrail demo` again")),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), before);
+}

@@ -18,17 +18,17 @@ fn node_count(dir: &std::path::Path) -> usize {
 }
 
 #[test]
-fn appends_store_one_node_per_complete_subtree_at_level_4_and_up() {
+fn appends_store_one_node_per_complete_subtree_at_level_6_and_up() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[100, 195]);
     assert_eq!(ledger.head().size, 300);
     drop(ledger);
-    // 300 leaves: 18 subtrees of 16, 9 of 32, 4 of 64, 2 of 128, 1 of 256.
-    assert_eq!(node_count(dir.path()), 18 + 9 + 4 + 2 + 1);
+    // 300 leaves: 4 subtrees of 64, 2 of 128, 1 of 256.
+    assert_eq!(node_count(dir.path()), 4 + 2 + 1);
     let expected: u64 = (STORED_MIN_LEVEL..64).map(|l| 300u64 >> l).sum();
     assert_eq!(node_count(dir.path()) as u64, expected);
-    // And one leaf tile per 16 events: 18.
-    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 18);
+    // And one leaf tile per 64 events: 4.
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 4);
 }
 
 #[test]
@@ -217,23 +217,24 @@ fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
 #[test]
 fn nodes_and_tiles_a_crash_left_beyond_the_head_are_discarded_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    drop(build(dir.path(), &[27])); // 32 events: 2 tiles, nodes 4/0, 4/1, 5/0
-                                    // What a crash in the middle of a large batch leaves: an event, nodes and a tile
-                                    // beyond the head, never acknowledged.
+    // 128 events: 2 tiles, nodes 6/0, 6/1, 7/0.
+    drop(build(dir.path(), &[123]));
+    // What a crash in the middle of a large batch leaves: an event, nodes and a tile
+    // beyond the head, never acknowledged.
     with_sled(dir.path(), |db| {
-        let (hash, record) = read_event(db, 32);
-        write_event(db, 33, &hash, &record);
-        db.insert(node_key(4, 2), &[1u8; 32][..]).unwrap();
-        db.insert(node_key(6, 0), &[1u8; 32][..]).unwrap();
-        db.insert(tile_key(2), vec![1u8; 512]).unwrap();
+        let (hash, record) = read_event(db, 128);
+        write_event(db, 129, &hash, &record);
+        db.insert(node_key(6, 2), &[1u8; 32][..]).unwrap();
+        db.insert(node_key(8, 0), &[1u8; 32][..]).unwrap();
+        db.insert(tile_key(2), vec![1u8; 2048]).unwrap();
     });
     let ledger = open_ledger(dir.path());
-    assert_eq!(ledger.head().size, 32);
+    assert_eq!(ledger.head().size, 128);
     assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
     drop(ledger);
     assert_eq!(node_count(dir.path()), 3);
     assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 2);
-    assert_eq!(with_sled(dir.path(), event_count), 32);
+    assert_eq!(with_sled(dir.path(), event_count), 128);
 }
 
 /// FORMAT.md §3's example: batches of 5, 150 and 1 events are stored as event blocks at

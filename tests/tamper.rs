@@ -27,6 +27,16 @@ fn sample() -> tempfile::TempDir {
     dir
 }
 
+/// 320 events (the sample plus 200 payments): stored nodes 6/0..=6/4, 7/0, 7/1 and 8/0,
+/// and leaf tiles 0..=4, for the edits of the stored tree.
+fn larger() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[35, 40, 40, 200]);
+    assert_eq!(ledger.head().size, 320);
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    dir
+}
+
 fn verify(dir: &std::path::Path) -> VerifyReport {
     open_ledger(dir).verify(|_| {}).unwrap()
 }
@@ -195,34 +205,34 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
 
 #[test]
 fn a_changed_stored_node_is_caught_with_the_seqs_it_covers() {
-    let dir = sample();
+    let dir = larger();
     with_sled(dir.path(), |db| {
-        db.insert(node_key(4, 2), &[7u8; 32][..]).unwrap();
+        db.insert(node_key(6, 2), &[7u8; 32][..]).unwrap();
     });
     let fault = fault(dir.path());
     assert!(
         matches!(
             fault,
             AuditFault::StoredNode {
-                level: 4,
+                level: 6,
                 index: 2,
                 ..
             }
         ),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(33)));
-    assert_eq!(fault.last_bad_seq(), Some(Seq(48)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq(129)));
+    assert_eq!(fault.last_bad_seq(), Some(Seq(192)));
 }
 
 #[test]
 fn a_deleted_stored_node_is_caught() {
-    let dir = sample();
-    with_sled(dir.path(), |db| db.remove(node_key(5, 1)).unwrap());
+    let dir = larger();
+    with_sled(dir.path(), |db| db.remove(node_key(7, 1)).unwrap());
     assert!(matches!(
         fault(dir.path()),
         AuditFault::StoredNode {
-            level: 5,
+            level: 7,
             index: 1,
             stored: None,
             ..
@@ -232,7 +242,7 @@ fn a_deleted_stored_node_is_caught() {
 
 #[test]
 fn a_changed_or_deleted_leaf_tile_is_caught() {
-    let dir = sample();
+    let dir = larger();
     with_sled(dir.path(), |db| {
         let mut tile = db.get(tile_key(3)).unwrap().unwrap().to_vec();
         tile[100] ^= 1;
@@ -246,7 +256,7 @@ fn a_changed_or_deleted_leaf_tile_is_caught() {
             present: true
         }
     );
-    assert_eq!(changed.first_bad_seq(), Some(Seq(49)));
+    assert_eq!(changed.first_bad_seq(), Some(Seq(193)));
     with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
     assert_eq!(
         fault(dir.path()),
@@ -321,30 +331,30 @@ fn of_a_node_fault_and_a_chain_fault_the_earlier_seq_is_reported() {
         let (hash, record) = read_event(db, seq);
         write_event(db, seq, &hash, &with_amount_changed(&record, 1));
     };
-    // Node 4/1 (seq 17..=32, completed by seq 32) before a changed seq 57.
-    let dir = sample();
+    // Node 6/1 (seq 65..=128, completed by seq 128) before a changed seq 200.
+    let dir = larger();
     with_sled(dir.path(), |db| {
-        db.remove(node_key(4, 1)).unwrap();
-        change_amount(db, 57);
+        db.remove(node_key(6, 1)).unwrap();
+        change_amount(db, 200);
     });
     let report = verify(dir.path());
     assert!(
         matches!(
             report.fault,
             Some(AuditFault::StoredNode {
-                level: 4,
+                level: 6,
                 index: 1,
                 ..
             })
         ),
         "{report:?}"
     );
-    assert_eq!(report.checked, 32);
+    assert_eq!(report.checked, 128);
 
-    // A changed seq 20 before node 5/1 (seq 33..=64).
-    let dir = sample();
+    // A changed seq 20 before node 7/1 (seq 129..=256).
+    let dir = larger();
     with_sled(dir.path(), |db| {
-        db.remove(node_key(5, 1)).unwrap();
+        db.remove(node_key(7, 1)).unwrap();
         change_amount(db, 20);
     });
     let report = verify(dir.path());

@@ -10,11 +10,12 @@ use super::read::{check_read_models, read_failure, render_totals, Key, Lang, Rep
 use super::{exit, failure, head_json, Cli, Failure, Output};
 use crate::demo;
 use crate::demo_data::DEMO_FIGURES;
+use crate::ledger::LedgerError;
 use crate::readside::ReadSide;
 use crate::view::{Align, Table};
 
 pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
-    let outcome = demo::build(dir).map_err(|e| failure(e, None))?;
+    let outcome = demo::build(dir).map_err(|e| demo_failure(e, dir))?;
     let ledger = &outcome.ledger;
     let mut side = ReadSide::open(ledger).map_err(read_failure)?;
     side.save(ledger, true).map_err(read_failure)?;
@@ -97,4 +98,22 @@ fn figures_table(side: &ReadSide) -> String {
         ]);
     }
     table.render()
+}
+
+/// As [`failure`]; a demo ledger left by a version with another store layout is only ever
+/// the bundled data, so the message says how to rebuild it.
+fn demo_failure(err: LedgerError, dir: &Path) -> Failure {
+    let layout = matches!(err, LedgerError::Layout { .. });
+    let failure = failure(err, None);
+    if !layout {
+        return failure;
+    }
+    Failure::new(
+        failure.code,
+        format!(
+            "{}. The demo ledger holds only the bundled data: remove {} and run `fundtrail demo` again to rebuild it.",
+            failure.message,
+            dir.display()
+        ),
+    )
 }

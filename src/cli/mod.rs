@@ -255,7 +255,7 @@ pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
         | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
             Failure::new(exit::VERIFY_FAILED, err.to_string())
         }
-        LedgerError::Store(_) | LedgerError::Key(_) => {
+        LedgerError::Store(_) | LedgerError::Key(_) | LedgerError::Layout { .. } => {
             Failure::new(exit::UNAVAILABLE, err.to_string())
         }
     }

@@ -116,7 +116,9 @@ impl From<LedgerError> for HttpError {
                 HttpError::BadRequest(reason)
             }
             LedgerError::Inconsistent(_) => HttpError::Corrupt(err.to_string()),
-            LedgerError::Key(_) => HttpError::Internal(err.to_string()),
+            LedgerError::Key(_) | LedgerError::Layout { .. } => {
+                HttpError::Internal(err.to_string())
+            }
             LedgerError::Corrupt(_) | LedgerError::Store(StoreError::Corrupt(_)) => {
                 HttpError::Corrupt(format!("{err} (run `fundtrail verify`)"))
             }

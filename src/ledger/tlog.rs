@@ -29,7 +29,7 @@ impl NodeSource for LedgerView {
     type Error = LedgerError;
 
     /// From the stored leaf tile when the range lies in a complete one (one read instead
-    /// of up to 16 event values), else from the events.
+    /// of up to 64 event values), else from the events.
     fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         let tile = range.start / LEAF_TILE_LEAVES;
         let tile_start = tile * LEAF_TILE_LEAVES;

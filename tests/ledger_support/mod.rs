@@ -100,6 +100,9 @@ pub fn node_key(level: u8, index: u64) -> Vec<u8> {
     [&[b'n', level][..], &index.to_be_bytes()].concat()
 }
 
+/// Leaves in one stored leaf tile (FORMAT.md §6.3).
+pub const TILE: u64 = fundtrail::merkle::SUBTREE_LEAVES;
+
 pub fn tile_key(index: u64) -> Vec<u8> {
     [&[b'l'][..], &index.to_be_bytes()].concat()
 }
@@ -159,15 +162,15 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
                 .unwrap();
         }
         tile.extend_from_slice(&leaf);
-        if seq % 16 == 0 {
-            db.insert(tile_key((seq - 1) / 16), std::mem::take(&mut tile))
+        if seq % TILE == 0 {
+            db.insert(tile_key((seq - 1) / TILE), std::mem::take(&mut tile))
                 .unwrap();
         }
         prev = hash;
     }
     for item in db.scan_prefix(b"l") {
         let (key, _) = item.unwrap();
-        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * 16 > size {
+        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * TILE > size {
             db.remove(key).unwrap();
         }
     }
