@@ -7,7 +7,7 @@
 //! view stays consistent while the writer appends beyond it.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
+use std::ops::{ControlFlow, Deref};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -787,6 +787,31 @@ impl LedgerView {
             Ok((seq, stored.hash, record))
         })
     }
+
+    /// As [`LedgerView::records`], visiting each event in turn, decoded straight from its
+    /// stored block (no copy of its bytes). Stops after the first error, or when `visit`
+    /// breaks.
+    pub fn visit_records(
+        &self,
+        from: Seq,
+        to: Seq,
+        mut visit: impl FnMut(Result<(Seq, EventHash, RecordV1), LedgerError>) -> ControlFlow<()>,
+    ) {
+        let to = Seq(to.0.min(self.head.size));
+        let scanned = self.store.scan_events(from..=to, |seq, hash, bytes| {
+            let record = decode(bytes).map_err(|e| corrupt_at(seq, e));
+            let failed = record.is_err();
+            let flow = visit(record.map(|record| (seq, *hash, record)));
+            if failed {
+                ControlFlow::Break(())
+            } else {
+                flow
+            }
+        });
+        if let Err(e) = scanned {
+            let _ = visit(Err(e.into()));
+        }
+    }
 }
 
 impl Head {
@@ -845,7 +870,7 @@ impl BatchWriter {
             body,
         };
         let prev = self.head.hash;
-        let hash = self.batch.put_event_with(
+        let hash = self.batch.put_event(
             seq,
             reference.as_str(),
             |out| encode_into(&record, out),

@@ -6,12 +6,14 @@
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
 
+use std::ops::ControlFlow;
+
 use fundtrail_projections::{
-    trail, Prepared, ReadModels, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
+    trail, Fact, Prepared, ReadModels, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
 };
 
 use crate::domain::{EventHash, Seq};
-use crate::encoding::Body;
+use crate::encoding::{Body, RecordV1};
 use crate::facts::{fact_of, memo_of, TargetDates};
 use crate::ledger::{LedgerError, LedgerView};
 
@@ -53,6 +55,18 @@ pub enum ReadSideError {
 /// An event ready to fold: its seq, its hash and its fact, if it has one.
 type Mapped = (Seq, EventHash, Option<Prepared>);
 
+/// An event read and mapped to its fact, not yet prepared for folding.
+type Unprepared = (Seq, EventHash, Option<Fact>);
+
+/// One committed event, decoded, mapped to its fact.
+fn map_event(
+    item: Result<(Seq, EventHash, RecordV1), LedgerError>,
+    ledger: &LedgerView,
+) -> Result<Unprepared, ReadSideError> {
+    let (seq, hash, record) = item?;
+    Ok((seq, hash, fact_of(seq, record, ledger)?))
+}
+
 /// The read models and the seq of the snapshot they were loaded from.
 pub struct ReadSide {
     models: ReadModels,
@@ -89,43 +103,29 @@ impl ReadSide {
 
     /// Applies every committed event after the models' position; returns how many.
     ///
-    /// Each event is mapped one event ahead of being folded, with a prefetch of the
-    /// cell it will change: decoding the next event hides that cell's cache miss.
+    /// Each event is decoded straight from its stored block and prepared one event ahead
+    /// of being folded, with a prefetch of the cell it will change: preparing the next
+    /// event hides that cell's cache miss.
     pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
         let from = Seq(self.models.next_seq()?);
-        let mut applied = 0;
-        let mut pending = None;
-        for item in ledger.records(from, Seq(ledger.head().size)) {
-            let mapped = item
-                .map_err(ReadSideError::from)
-                .and_then(|(seq, hash, record)| Ok((seq, hash, fact_of(seq, record, ledger)?)));
-            // An event that does not map is reported after the ones before it are folded.
-            let next = match mapped {
-                Ok(next) => next,
+        let mut folder = Folder::new(self);
+        let mut outcome = Ok(());
+        ledger.visit_records(from, Seq(ledger.head().size), |item| {
+            match folder.push(map_event(item, ledger)) {
+                Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
-                    if let Some(event) = pending.take() {
-                        self.fold(event)?;
-                    }
-                    return Err(error);
+                    outcome = Err(error);
+                    ControlFlow::Break(())
                 }
-            };
-            let (seq, hash, fact) = next;
-            let next = (seq, hash, fact.map(|fact| self.models.prepare(fact)));
-            if let Some(event) = pending.replace(next) {
-                self.fold(event)?;
-                applied += 1;
             }
-        }
-        if let Some(event) = pending {
-            self.fold(event)?;
-            applied += 1;
-        }
-        Ok(applied)
+        });
+        outcome?;
+        folder.finish()
     }
 
-    fn fold(&mut self, (seq, hash, fact): Mapped) -> Result<(), ReadSideError> {
+    fn fold(&mut self, (seq, hash, fact): &Mapped) -> Result<(), ReadSideError> {
         match fact {
-            Some(prepared) => self.models.apply_prepared(seq.0, hash.0, &prepared)?,
+            Some(prepared) => self.models.apply_prepared(seq.0, hash.0, prepared)?,
             None => self.models.skip(seq.0, hash.0)?,
         }
         Ok(())
@@ -232,5 +232,51 @@ impl TargetDates for crate::ledger::LedgerView {
             }
             None => Err(format!("seq {seq} is not a payment")),
         }
+    }
+}
+
+/// Folds events in order, each prepared one event ahead of being folded.
+struct Folder<'s> {
+    side: &'s mut ReadSide,
+    pending: Option<Mapped>,
+    applied: u64,
+}
+
+impl<'s> Folder<'s> {
+    fn new(side: &'s mut ReadSide) -> Folder<'s> {
+        Folder {
+            side,
+            pending: None,
+            applied: 0,
+        }
+    }
+
+    /// Prepares the next event and folds the one before it. An event that does not map
+    /// is reported after the ones before it are folded.
+    fn push(&mut self, event: Result<Unprepared, ReadSideError>) -> Result<(), ReadSideError> {
+        let (seq, hash, fact) = match event {
+            Ok(event) => event,
+            Err(error) => {
+                if let Some(event) = self.pending.take() {
+                    self.side.fold(&event)?;
+                }
+                return Err(error);
+            }
+        };
+        let next = (seq, hash, fact.map(|fact| self.side.models.prepare(fact)));
+        if let Some(event) = self.pending.replace(next) {
+            self.side.fold(&event)?;
+            self.applied += 1;
+        }
+        Ok(())
+    }
+
+    /// Folds the last event; returns how many were folded.
+    fn finish(mut self) -> Result<u64, ReadSideError> {
+        if let Some(event) = self.pending.take() {
+            self.side.fold(&event)?;
+            self.applied += 1;
+        }
+        Ok(self.applied)
     }
 }

@@ -4,9 +4,9 @@
 //! `apply_batch` is atomic across the log, its indexes and the head (ARCHITECTURE.md,
 //! "Store keys"). Events are stored in blocks of up to [`EVENT_BLOCK_EVENTS`] (see
 //! [`block`]), each beside a block of their references; the reference index is those
-//! blocks, read into memory on the first lookup. A write is acknowledged only after `flush` and an `fdatasync` of sled's
-//! data file: sled 0.34's `flush` issues `sync_file_range`, which does not make the data
-//! durable on Linux.
+//! blocks, read into memory on the first lookup. A write is acknowledged only after `flush`
+//! and an `fdatasync` of sled's data file: sled 0.34's `flush` issues `sync_file_range`,
+//! which does not make the data durable on Linux.
 
 pub mod block;
 
@@ -572,20 +572,10 @@ struct OpenBlock {
 const TYPICAL_ENTRY_BYTES: usize = 256;
 
 impl StoreBatch {
-    /// Adds an event under its reference. Events of a batch come in seq order; a gap or
-    /// a full block starts a new block.
-    pub fn put_event(&mut self, seq: Seq, hash: &EventHash, record: &[u8], reference: &str) {
-        self.put_event_with(
-            seq,
-            reference,
-            |out| out.extend_from_slice(record),
-            |_| *hash,
-        );
-    }
-
-    /// As [`StoreBatch::put_event`], with the record written in place by `write` and its
-    /// hash computed by `hash` from the bytes written; returns the hash.
-    pub fn put_event_with(
+    /// Adds an event under its reference, its record written in place by `write` and its
+    /// hash computed by `hash` from the bytes written; returns the hash. Events of a batch
+    /// come in seq order; a gap or a full block starts a new block.
+    pub fn put_event(
         &mut self,
         seq: Seq,
         reference: &str,
