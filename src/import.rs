@@ -266,6 +266,12 @@ struct Columns {
 }
 
 impl Columns {
+    /// The expected column at the file's field `position`, by name.
+    fn name_at(&self, kind: ImportKind, position: usize) -> Option<&'static str> {
+        let expected = self.index.iter().position(|&at| at == position)?;
+        kind.columns().get(expected).copied()
+    }
+
     fn from_header(header: &csv::StringRecord, kind: ImportKind) -> Result<Columns, LedgerError> {
         let names: Vec<&str> = header
             .iter()
@@ -337,6 +343,21 @@ impl Fields<'_> {
     }
 }
 
+/// Why a row could not be read, naming the field where it can. A field that is not UTF-8
+/// almost always means the file was saved in a legacy Chinese encoding (GBK, GB18030), as
+/// spreadsheet programs do by default: the message says how to save it instead.
+fn unreadable_row(e: &csv::Error, columns: &Columns, kind: ImportKind) -> (&'static str, String) {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => (
+            columns.name_at(kind, err.field()).unwrap_or("row"),
+            "is not UTF-8 text (the file may be saved as GBK or GB18030); save it as UTF-8 \
+             (in Excel: Save As, \"CSV UTF-8\") and import it again"
+                .to_string(),
+        ),
+        _ => ("row", e.to_string()),
+    }
+}
+
 fn parse_row(
     item: Result<csv::StringRecord, csv::Error>,
     columns: &Columns,
@@ -349,7 +370,7 @@ fn parse_row(
         Err(e) => {
             return Row {
                 line,
-                command: Err(("row", e.to_string())),
+                command: Err(unreadable_row(&e, columns, kind)),
             };
         }
     };

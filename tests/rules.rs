@@ -843,5 +843,7 @@ fn a_row_that_is_not_utf8_is_refused_with_its_line() {
     bytes.extend_from_slice(&[0xc4, 0xe3, 0xba, 0xc3, b'\r', b'\n']);
     let path = t.file("gbk.csv");
     std::fs::write(&path, bytes).expect("write the file");
-    assert_mentions(&refused_path(&t, Events, &path, 3, "row"), "UTF-8");
+    let run = refused_path(&t, Events, &path, 3, "memo");
+    assert_mentions(&run, "is not UTF-8 text");
+    assert_mentions(&run, "save it as UTF-8");
 }
