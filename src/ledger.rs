@@ -364,7 +364,8 @@ impl Ledger {
         }
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
-        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile);
+        let large = matches!(checked, Checked::Large);
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, large);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -421,7 +422,7 @@ impl Ledger {
             self.head.size_seq_next(),
         );
         let tile = self.partial_tile()?;
-        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile);
+        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, false);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let savepoint = planner.savepoint();
@@ -840,19 +841,30 @@ struct BatchWriter {
     /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
     tile: Vec<Digest>,
     batch: StoreBatch,
+    /// A large batch's chunks leave the in-memory reference index to be read again.
+    large: bool,
     pending: usize,
     appended: u64,
 }
 
 impl BatchWriter {
-    fn new(head: Head, frontier: Frontier, tile: Vec<Digest>) -> BatchWriter {
+    fn new(head: Head, frontier: Frontier, tile: Vec<Digest>, large: bool) -> BatchWriter {
         BatchWriter {
             head,
             frontier,
             tile,
-            batch: StoreBatch::default(),
+            batch: BatchWriter::fresh_batch(large),
+            large,
             pending: 0,
             appended: 0,
+        }
+    }
+
+    fn fresh_batch(large: bool) -> StoreBatch {
+        if large {
+            StoreBatch::beyond_head()
+        } else {
+            StoreBatch::default()
         }
     }
 
@@ -898,12 +910,15 @@ impl BatchWriter {
 
     fn take(&mut self) -> StoreBatch {
         self.pending = 0;
-        std::mem::take(&mut self.batch)
+        std::mem::replace(&mut self.batch, BatchWriter::fresh_batch(self.large))
     }
 
     /// The last batch and the frontier after every event added.
     fn finish(mut self) -> (StoreBatch, Frontier) {
-        let batch = self.take();
+        let mut batch = self.take();
+        if self.large {
+            batch.reload_reference_index();
+        }
         (batch, self.frontier)
     }
 }

@@ -277,3 +277,31 @@ fn a_large_append_that_fails_late_leaves_nothing_behind() {
     check_indexes(&t);
     assert_eq!(t.verify().fault, None);
 }
+
+/// A large import leaves the in-memory reference index behind while it writes its chunks
+/// and has it read again once the head has moved: the same `Ledger` value then finds the
+/// import's references and the older ones, and a retry of the file is all duplicates.
+#[test]
+fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
+    let t = TempLedger::standard();
+    let (rows, path) = large_file(&t);
+    let mut ledger = t.open();
+    // The index is in memory before the import starts.
+    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq(6)));
+    assert_eq!(lookup(&ledger, "BIG-0"), None);
+    let mut file = fundtrail::import::CsvFile::new(&path, ImportKind::Events);
+    let summary = ledger
+        .append_rows(&mut file, &ctx())
+        .expect("the file imports");
+    assert_eq!(summary.appended, rows.len() as u64);
+    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq(6)));
+    assert_eq!(lookup(&ledger, "BIG-0"), Some(Seq(STANDARD_SIZE + 1)));
+    let last = format!("BIG-{}", GROUP_COMMIT_EVENTS + 49);
+    assert_eq!(
+        lookup(&ledger, &last),
+        Some(Seq(STANDARD_SIZE + GROUP_COMMIT_EVENTS as u64 + 50))
+    );
+    let mut again = fundtrail::import::CsvFile::new(&path, ImportKind::Events);
+    let retry = ledger.append_rows(&mut again, &ctx()).expect("a retry");
+    assert_eq!((retry.appended, retry.duplicates), (0, rows.len() as u64));
+}
