@@ -58,13 +58,52 @@ type Mapped = (Seq, EventHash, Option<Prepared>);
 /// An event read and mapped to its fact, not yet prepared for folding.
 type Unprepared = (Seq, EventHash, Option<Fact>);
 
-/// One committed event, decoded, mapped to its fact.
+/// One committed event, decoded, mapped to its fact; a payment's date is noted for the
+/// reversals that may follow it.
 fn map_event(
     item: Result<(Seq, EventHash, RecordV1), LedgerError>,
-    ledger: &LedgerView,
+    recent: &mut RecentDates<'_>,
 ) -> Result<Unprepared, ReadSideError> {
     let (seq, hash, record) = item?;
-    Ok((seq, hash, fact_of(seq, record, ledger)?))
+    recent.note(seq, &record.body);
+    Ok((seq, hash, fact_of(seq, record, recent)?))
+}
+
+/// Payments a replay remembers the value dates of: a reversal usually follows its payment
+/// closely, and finds the date here instead of reading the payment back from the store (a
+/// block read and a decode, which cost a replay 6%). Constant memory: 48 KiB.
+const RECENT_PAYMENTS: usize = 4_096;
+
+/// The value dates of the most recent payments of a replay, by seq; other targets are
+/// read from the ledger.
+struct RecentDates<'a> {
+    ledger: &'a LedgerView,
+    /// Slot `seq % RECENT_PAYMENTS`: the seq it holds and that payment's value date.
+    slots: Vec<(u64, i32)>,
+}
+
+impl<'a> RecentDates<'a> {
+    fn new(ledger: &'a LedgerView) -> RecentDates<'a> {
+        RecentDates {
+            ledger,
+            slots: vec![(0, 0); RECENT_PAYMENTS],
+        }
+    }
+
+    fn note(&mut self, seq: Seq, body: &Body) {
+        if let Some((_, payment)) = body.payment() {
+            self.slots[seq.0 as usize % RECENT_PAYMENTS] = (seq.0, payment.value_date);
+        }
+    }
+}
+
+impl TargetDates for RecentDates<'_> {
+    fn value_date(&self, seq: Seq) -> Result<i32, String> {
+        match self.slots[seq.0 as usize % RECENT_PAYMENTS] {
+            (held, days) if held == seq.0 && held != 0 => Ok(days),
+            _ => self.ledger.value_date(seq),
+        }
+    }
 }
 
 /// The read models and the seq of the snapshot they were loaded from.
@@ -109,9 +148,10 @@ impl ReadSide {
     pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
         let from = Seq(self.models.next_seq()?);
         let mut folder = Folder::new(self);
+        let mut recent = RecentDates::new(ledger);
         let mut outcome = Ok(());
         ledger.visit_records(from, Seq(ledger.head().size), |item| {
-            match folder.push(map_event(item, ledger)) {
+            match folder.push(map_event(item, &mut recent)) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
                     outcome = Err(error);
