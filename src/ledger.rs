@@ -841,7 +841,8 @@ struct BatchWriter {
     /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
     tile: Vec<Digest>,
     batch: StoreBatch,
-    /// A large batch's chunks leave the in-memory reference index to be read again.
+    /// A large batch: its chunks, written beyond the head, leave the in-memory reference
+    /// index alone, and its last batch has the index read again.
     large: bool,
     pending: usize,
     appended: u64,

@@ -509,8 +509,8 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Cost) {
 /// Frees what sled left for later. sled 0.34 replaces a tree node by a new copy on every
 /// insert and hands the old one to crossbeam-epoch, which frees it only when some later
 /// `pin` (any `get`, any batch) gets round to it, a few objects per pin. Without this, a
-/// round pays for the nodes earlier rounds discarded, but only if it reads (fundtrail's
-/// planner looks up every reference; the raw baseline never reads), and which round pays
+/// round pays for the nodes earlier rounds discarded, but only if it reads (fundtrail does;
+/// the raw baseline never reads), and which round pays
 /// depends on the order the variants run in.
 pub fn drain_deferred_frees() {
     /// Each flush collects up to 8 bags of 64 objects: enough rounds for millions.
