@@ -39,6 +39,12 @@ pub enum AuditFault {
     StoredTile { index: u64, present: bool },
     #[error("the checkpoint stored at size {size} is not valid: {reason}")]
     BadCheckpoint { size: u64, reason: String },
+    #[error("seq {seq}: the reference index lists {}, the record's reference is {recorded:?}", .listed.as_ref().map_or("nothing".to_string(), |r| format!("{r:?}")))]
+    ReferenceIndex {
+        seq: Seq,
+        listed: Option<String>,
+        recorded: String,
+    },
 }
 
 impl AuditFault {
@@ -51,6 +57,7 @@ impl AuditFault {
             AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
+            AuditFault::ReferenceIndex { seq, .. } => Some(*seq),
             AuditFault::HeadRoot { .. } | AuditFault::BadCheckpoint { .. } => None,
         }
     }

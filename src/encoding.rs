@@ -326,6 +326,22 @@ pub fn decode(bytes: &[u8]) -> Result<RecordV1, DecodeError> {
         .map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
+/// Reads the reference field without decoding the rest: after the version byte, seq and
+/// time, the actor's and then the reference's u64 length and bytes (FORMAT.md §1).
+/// `verify` compares it with the reference index.
+pub fn peek_reference(bytes: &[u8]) -> Option<&str> {
+    let text_at = |at: usize| -> Option<(&[u8], usize)> {
+        let len = bytes.get(at..at + 8)?;
+        let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+        let start = at + 8;
+        let end = start.checked_add(len)?;
+        Some((bytes.get(start..end)?, end))
+    };
+    let (_actor, after_actor) = text_at(SEQ_OFFSET + 16)?;
+    let (reference, _) = text_at(after_actor)?;
+    std::str::from_utf8(reference).ok()
+}
+
 /// Reads the seq field without decoding the rest (verification checks density cheaply).
 pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
     let raw = bytes.get(SEQ_OFFSET..SEQ_OFFSET + 8)?;
@@ -359,6 +375,29 @@ mod tests {
         bytes.truncate(bytes.len() - 3);
         assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
         assert_eq!(peek_seq(&encode(&record)), Some(Seq(1)));
+    }
+
+    #[test]
+    fn peek_reference_reads_the_reference_field() {
+        let record = RecordV1 {
+            seq: 7,
+            recorded_at_us: 1,
+            actor: "张三".into(),
+            reference: "BANK-7".into(),
+            body: Body::FundAllocation(AllocationV1 {
+                program: "micro_wish".into(),
+                amount_fen: 1,
+                value_date: 0,
+                source: String::new(),
+            }),
+        };
+        let bytes = encode(&record);
+        assert_eq!(peek_reference(&bytes), Some("BANK-7"));
+        // Cut inside the reference, or with a length past the end: nothing.
+        assert_eq!(peek_reference(&bytes[..1 + 16 + 8 + 6 + 8 + 3]), None);
+        let mut huge = bytes.clone();
+        huge[1 + 16] = 0xff;
+        assert_eq!(peek_reference(&huge), None);
     }
 
     /// The byte layouts of the two variants added after `Reversal` (FORMAT.md §1.3).

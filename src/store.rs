@@ -186,16 +186,46 @@ impl Store {
         range: RangeInclusive<Seq>,
         mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        self.scan(range, false, |seq, hash, record, _| {
+            visit(seq, hash, record)
+        })
+    }
+
+    /// As [`Store::scan_events`], with each event's entry in the reference index: `None`
+    /// when its reference block is missing, shorter than its event block, or unreadable.
+    /// One more read per block, for `verify`.
+    pub fn scan_events_with_references(
+        &self,
+        range: RangeInclusive<Seq>,
+        visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.scan(range, true, visit)
+    }
+
+    fn scan(
+        &self,
+        range: RangeInclusive<Seq>,
+        with_references: bool,
+        mut visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         for block in self.blocks(range.clone()) {
             let (first, value) = block?;
+            let references = match with_references {
+                true => self.db.get(reference_key(first))?,
+                false => None,
+            };
+            let mut listed = references
+                .as_deref()
+                .map(|refs| reference_entries(refs).map(Result::ok));
             for (i, entry) in event_entries(&value).enumerate() {
                 let seq = Seq(first.0 + i as u64);
                 let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
+                let reference = listed.as_mut().and_then(|refs| refs.next().flatten());
                 if !range.contains(&seq) {
                     continue;
                 }
                 let hash = EventHash(*entry.hash);
-                if visit(seq, &hash, entry.record).is_break() {
+                if visit(seq, &hash, entry.record, reference).is_break() {
                     return Ok(());
                 }
             }

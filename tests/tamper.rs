@@ -370,3 +370,60 @@ fn of_a_node_fault_and_a_chain_fault_the_earlier_seq_is_reported() {
     );
     assert_eq!(report.checked, 19);
 }
+
+/// The reference blocks are an index, and verify compares them with the records: an entry
+/// changed to another reference, or a missing block, names the first seq it misleads.
+#[test]
+fn a_changed_or_missing_reference_block_is_caught() {
+    let dir = sample();
+    // Batches: 5 opening events, then 35, 40 and 40 payments: blocks at 1, 6, 41 and 81.
+    with_sled(dir.path(), |db| {
+        let key = [&[b'r'][..], &41u64.to_be_bytes()].concat();
+        let block = db
+            .get(&key)
+            .unwrap()
+            .expect("the reference block of seq 41");
+        let mut refs: Vec<String> = fundtrail::store::block::reference_entries(&block)
+            .map(|r| r.unwrap().to_string())
+            .collect();
+        refs[3] = "BANK-99999999".into();
+        let mut changed = Vec::new();
+        for r in &refs {
+            fundtrail::store::block::push_reference(&mut changed, r);
+        }
+        db.insert(key, changed).unwrap();
+    });
+    let report = verify(dir.path());
+    match report.fault.expect("the edit is caught") {
+        AuditFault::ReferenceIndex {
+            seq,
+            listed,
+            recorded,
+        } => {
+            assert_eq!(seq, Seq(44));
+            assert_eq!(listed.as_deref(), Some("BANK-99999999"));
+            assert_ne!(recorded, "BANK-99999999");
+        }
+        other => panic!("expected a reference index fault, found {other}"),
+    }
+    assert_eq!(report.checked, 44);
+
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        db.remove([&[b'r'][..], &81u64.to_be_bytes()].concat())
+            .unwrap()
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(
+            fault,
+            AuditFault::ReferenceIndex {
+                seq: Seq(81),
+                listed: None,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+    assert_eq!(fault.first_bad_seq(), Some(Seq(81)));
+}

@@ -22,6 +22,7 @@ use crate::audit::{AuditFault, TreeAudit};
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq};
+use crate::encoding::peek_reference;
 use crate::merkle::{Blake3Hasher, Digest, TreeHasher};
 use crate::store::{StoreError, LEAF_TILE_LEAVES};
 
@@ -125,11 +126,15 @@ impl LedgerView {
         let mut check = ChainCheck::default();
         let mut outcome = Ok(());
         let mut hashes = Vec::with_capacity(HASHES_PER_HANDOFF);
-        let scanned = self
-            .store
-            .scan_events(Seq::FIRST..=last, |seq, hash, record| {
-                if let Err(fault) = check.push(seq, hash, record) {
-                    outcome = Err(fault.into());
+        let scanned = self.store.scan_events_with_references(
+            Seq::FIRST..=last,
+            |seq, hash, record, listed| {
+                if let Err(fault) = check
+                    .push(seq, hash, record)
+                    .map_err(AuditFault::from)
+                    .and_then(|()| check_reference(seq, record, listed))
+                {
+                    outcome = Err(fault);
                     return ControlFlow::Break(());
                 }
                 hashes.push(*hash);
@@ -142,7 +147,8 @@ impl LedgerView {
                 }
                 progress(seq.0);
                 ControlFlow::Continue(())
-            });
+            },
+        );
         // If the tree side has stopped, it no longer needs these.
         let _ = sender.send(hashes);
         let outcome = match scanned {
@@ -263,6 +269,24 @@ struct TreeSide {
 struct Compared {
     nodes: u64,
     tile: Vec<Digest>,
+}
+
+/// The reference index must list each event under the reference its record carries: a
+/// wrong entry would let the write rules accept a reference twice, or refuse a new one.
+fn check_reference(seq: Seq, record: &[u8], listed: Option<&str>) -> Result<(), AuditFault> {
+    // The link held, so these are the bytes that were hashed. Records the ledger writes
+    // always have a readable reference; bytes without one have nothing to compare.
+    let Some(recorded) = peek_reference(record) else {
+        return Ok(());
+    };
+    if listed == Some(recorded) {
+        return Ok(());
+    }
+    Err(AuditFault::ReferenceIndex {
+        seq,
+        listed: listed.map(str::to_owned),
+        recorded: recorded.to_owned(),
+    })
 }
 
 /// An event value the store cannot even split into hash and record.
