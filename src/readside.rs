@@ -6,6 +6,8 @@
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
 
+mod parallel;
+
 use std::ops::ControlFlow;
 
 use fundtrail_projections::{
@@ -57,6 +59,11 @@ type Mapped = (Seq, EventHash, Option<Prepared>);
 
 /// An event read and mapped to its fact, not yet prepared for folding.
 type Unprepared = (Seq, EventHash, Option<Fact>);
+
+/// A catch-up of at least this many events decodes them on a second thread
+/// (`readside/parallel.rs`). Below it, the thread would cost more than it saves: a server
+/// catches up a few events per commit.
+const PARALLEL_CATCH_UP_EVENTS: u64 = 4_096;
 
 /// One committed event, decoded, mapped to its fact; a payment's date is noted for the
 /// reversals that may follow it.
@@ -147,10 +154,14 @@ impl ReadSide {
     /// event hides that cell's cache miss.
     pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
         let from = Seq(self.models.next_seq()?);
+        let to = Seq(ledger.head().size);
+        if to.0 >= from.0.saturating_add(PARALLEL_CATCH_UP_EVENTS) {
+            return parallel::catch_up(self, ledger, from, to);
+        }
         let mut folder = Folder::new(self);
         let mut recent = RecentDates::new(ledger);
         let mut outcome = Ok(());
-        ledger.visit_records(from, Seq(ledger.head().size), |item| {
+        ledger.visit_records(from, to, |item| {
             match folder.push(map_event(item, &mut recent)) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {

@@ -925,11 +925,23 @@ fn a_long_catch_up_equals_short_ones() {
         );
         stepwise.catch_up(&ledger).expect("a short catch-up");
     }
-    let far = "date,type,household_id,program,amount,persons,reference,memo\n\
-               2019-05-01,reversal,H3,support_allowance,400.00,,PAY-6,far back\n";
-    import(&mut ledger, root.path(), "far.csv", far, ImportKind::Events);
-    stepwise.catch_up(&ledger).expect("a one-event catch-up");
-    assert_eq!(ledger.head().size, BASE_EVENTS + 6_000 + 60 + 1);
+    // A reference of 25 Chinese characters (75 bytes) is too long to travel inline
+    // between a long catch-up's threads; it goes as an ordinary fact.
+    let long_reference = "银行流水号".repeat(5);
+    let far = format!(
+        "date,type,household_id,program,amount,persons,reference,memo\n\
+         2019-05-01,reversal,H3,support_allowance,400.00,,PAY-6,far back\n\
+         2019-06-01,disbursement,H1,support_allowance,7.00,2,{long_reference},\n"
+    );
+    import(
+        &mut ledger,
+        root.path(),
+        "far.csv",
+        &far,
+        ImportKind::Events,
+    );
+    stepwise.catch_up(&ledger).expect("a two-event catch-up");
+    assert_eq!(ledger.head().size, BASE_EVENTS + 6_000 + 60 + 2);
 
     let rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
     assert_eq!(
@@ -949,6 +961,36 @@ fn a_long_catch_up_equals_short_ones() {
     };
     assert_eq!(month(1), (0, 0), "PAY-6 leaves January 2019");
     assert_eq!(month(3), (6_000 - 60, 6_000 - 60));
+    assert_eq!(month(6), (1, 700));
+}
+
+/// A record that does not decode, deep in a long catch-up, stops it with the seq named.
+#[test]
+fn a_damaged_record_in_a_long_catch_up_is_an_error() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dir, mut ledger) = base_ledger(root.path());
+    import(
+        &mut ledger,
+        root.path(),
+        "many.csv",
+        &many_events_csv(0..5_000),
+        ImportKind::Events,
+    );
+    drop(ledger);
+    {
+        let db = insider::open_db(&dir);
+        let (hash, record) = insider::read_event(&db, 4_500);
+        insider::write_event(&db, 4_500, &hash, &record[..record.len() - 3]);
+        db.flush().expect("damage seq 4,500");
+    }
+    let ledger = Ledger::open(&dir).expect("reopen");
+    match ReadSide::rebuild(&ledger) {
+        Err(ReadSideError::Ledger(err)) => {
+            assert!(err.to_string().contains("seq 4500"), "{err}");
+        }
+        Err(other) => panic!("expected the damaged record, got {other}"),
+        Ok(_) => panic!("a damaged record was skipped"),
+    }
 }
 
 /// A gap deep in a long catch-up stops it with the gap, as a short one does.
