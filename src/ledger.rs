@@ -464,7 +464,13 @@ impl Ledger {
         };
         batch.put_meta(META_HEAD, meta_bytes(&record));
         batch.put_meta(META_BUDGETS, meta_bytes(&budgets));
-        self.store.write_durable(batch)?;
+        if let Err(err) = self.store.write_durable(batch) {
+            // The batch may be in the store without being durable, or durable after all:
+            // another append from this value would hand out its seqs again. Opening the
+            // ledger again reads the head the store has.
+            self.damaged = Some(format!("a commit failed ({err}); open the ledger again"));
+            return Err(err.into());
+        }
         self.view.head = head;
         self.view.root = record.frontier.root(&Blake3Hasher);
         self.frontier = record.frontier;
@@ -1070,5 +1076,75 @@ fn read_meta<T: serde::de::DeserializeOwned>(
             .map(Some)
             .map_err(|e| LedgerError::Corrupt(format!("meta record {name}: {e}"))),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Allocation, Category, Enrollment, HouseholdId, Money, ProgramCode, Reference,
+    };
+
+    fn enroll(id: &str) -> Command {
+        Command::Enroll(Enrollment {
+            household: HouseholdId::parse(id).expect("a valid id"),
+            subdistrict: "拓东".into(),
+            community: "拓东第1社区".into(),
+            category: Category::Bereaved,
+            members: 2,
+            enrolled_on: chrono::NaiveDate::from_ymd_opt(2014, 3, 1).expect("a date"),
+        })
+    }
+
+    fn allocate(reference: &str) -> Command {
+        Command::Allocate(Allocation {
+            program: ProgramCode::parse("support_allowance").expect("a program"),
+            amount: Money(100),
+            date: chrono::NaiveDate::from_ymd_opt(2015, 1, 5).expect("a date"),
+            reference: Reference::parse(reference).expect("a reference"),
+            source: "区财政".into(),
+        })
+    }
+
+    /// A commit whose sync fails may have left its batch in the store: the ledger value
+    /// refuses to append again (it would reuse the batch's seqs) until it is opened again,
+    /// which reads the head the store has.
+    #[test]
+    fn after_a_failed_commit_the_ledger_appends_only_once_opened_again() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        ledger
+            .append(vec![enroll("PL-0001")], &ctx)
+            .expect("append");
+        ledger.store.fail_syncs();
+        match ledger.append(vec![allocate("ALLOC-1")], &ctx) {
+            Err(LedgerError::Store(StoreError::Io { source, .. })) => {
+                assert_eq!(source.to_string(), "injected fdatasync failure");
+            }
+            other => panic!("expected the sync's failure, got {other:?}"),
+        }
+        assert_eq!(ledger.head().size, 1, "the head did not move");
+        match ledger.append(vec![allocate("ALLOC-2")], &ctx) {
+            Err(LedgerError::Corrupt(reason)) => {
+                assert!(reason.contains("open the ledger again"), "{reason}");
+                assert!(reason.contains("nothing was appended"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(ledger);
+
+        let mut ledger = Ledger::open(dir.path()).expect("open again");
+        let size = ledger.head().size;
+        assert!(
+            size == 1 || size == 2,
+            "the failed batch is whole or absent: {size}"
+        );
+        let summary = ledger
+            .append(vec![allocate("ALLOC-1"), allocate("ALLOC-2")], &ctx)
+            .expect("appends again");
+        assert_eq!(summary.head.size, 3);
+        assert_eq!(ledger.verify(|_| {}).expect("verify").fault, None);
     }
 }

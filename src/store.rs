@@ -102,6 +102,9 @@ pub struct Store {
     data_file: File,
     /// The reference index, read on the first lookup and kept current by `write`.
     references: RwLock<Option<References>>,
+    /// Makes every `sync` fail, for the tests of what a failed commit leaves.
+    #[cfg(test)]
+    fail_syncs: std::sync::atomic::AtomicBool,
     _lock: File,
 }
 
@@ -129,6 +132,8 @@ impl Store {
             db,
             data_file,
             references: RwLock::new(None),
+            #[cfg(test)]
+            fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
         })
     }
@@ -510,6 +515,12 @@ impl Store {
     pub fn sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         let path = self.dir.join(SLED_DIR).join(SLED_DATA_FILE);
+        #[cfg(test)]
+        if self.fail_syncs.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(io_err(&path)(std::io::Error::other(
+                "injected fdatasync failure",
+            )));
+        }
         self.data_file.sync_data().map_err(io_err(&path))
     }
 
@@ -811,6 +822,13 @@ fn seq_from_value(value: &[u8]) -> Result<Seq, StoreError> {
 }
 
 impl Store {
+    /// Makes every later `sync` fail (tests only).
+    #[cfg(test)]
+    pub(crate) fn fail_syncs(&self) {
+        self.fail_syncs
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn get_seq(&self, key: &[u8]) -> Result<Option<Seq>, StoreError> {
         match self.db.get(key)? {
             Some(v) => seq_from_value(&v).map(Some),
