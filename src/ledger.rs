@@ -330,6 +330,12 @@ impl Ledger {
         &self.households
     }
 
+    /// Why this value refuses to append, if it does: a damaged enrollment (the households
+    /// could not be read back) or a commit that failed.
+    pub fn damaged(&self) -> Option<&str> {
+        self.damaged.as_deref()
+    }
+
     pub fn budgets(&self) -> &Budgets {
         &self.budgets
     }

@@ -99,6 +99,7 @@ fn a_second_process_gets_in_use_and_exit_3() {
     let run = t.run(&["--json", "status"]);
     run.assert_ok();
     assert_eq!(run.json()["events"], head.size);
+    assert_eq!(run.json()["damaged"], serde_json::Value::Null);
     t.import("events", &events).assert_ok();
 }
 
@@ -257,6 +258,23 @@ fn verify_names_the_seq_of_a_damaged_enrollment() {
     assert!(run.stderr.contains("seq 2"), "{run:#?}");
     assert!(run.stderr.contains("nothing was appended"), "{run:#?}");
     assert_eq!(t.dump(), before);
+
+    // status says the ledger is damaged, not that it has no households, and exits 1.
+    let run = t.run(&["status"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("households: unknown (the ledger is damaged)"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("\ndamaged:    seq 2: "), "{run:#?}");
+    let run = t.run(&["--json", "status"]);
+    run.assert_code(1);
+    let damaged = run.json()["damaged"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(damaged.starts_with("seq 2: "), "{run:#?}");
 }
 
 #[test]

@@ -234,12 +234,18 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         .map_or("none (run `fundtrail checkpoint`)".to_string(), |c| {
             format!("size {}", c.checkpoint.size)
         });
-    let text = format!(
+    // A damaged ledger could not read its households back: say so, not "0".
+    let damaged = ledger.damaged();
+    let households_text = match damaged {
+        Some(_) => "unknown (the ledger is damaged)".to_string(),
+        None => households.to_string(),
+    };
+    let mut text = format!(
         "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
         ledger.dir().display(),
         ledger.origin(),
         head.size,
-        households,
+        households_text,
         head.size,
         head.hash,
         hex::encode(ledger.root()),
@@ -254,6 +260,17 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         "root": hex::encode(ledger.root()),
         "checkpoint_size": latest.map(|c| c.checkpoint.size),
         "size_on_disk": bytes,
+        "damaged": damaged,
     });
-    Ok(Output::ok(text, json))
+    let Some(reason) = damaged else {
+        return Ok(Output::ok(text, json));
+    };
+    text.push_str(&format!(
+        "damaged:    {reason} (appends are refused; run `fundtrail verify` for the first broken seq)\n"
+    ));
+    Ok(Output {
+        code: exit::VERIFY_FAILED,
+        text,
+        json,
+    })
 }
