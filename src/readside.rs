@@ -78,7 +78,7 @@ fn map_event(
 
 /// Payments a replay remembers the value dates of: a reversal usually follows its payment
 /// closely, and finds the date here instead of reading the payment back from the store (a
-/// block read and a decode, which cost a replay 6%). Constant memory: 48 KiB.
+/// block read and a decode, which cost a replay 6%). Constant memory: 64 KiB.
 const RECENT_PAYMENTS: usize = 4_096;
 
 /// The value dates of the most recent payments of a replay, by seq; other targets are
