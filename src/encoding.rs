@@ -353,22 +353,27 @@ pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn decoding_refuses_damaged_records() {
-        assert_eq!(decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(decode(&[2, 0]), Err(DecodeError::UnknownVersion(2)));
-        let record = RecordV1 {
-            seq: 1,
+    /// A small allocation record.
+    fn allocation(seq: u64, actor: &str, reference: &str) -> RecordV1 {
+        RecordV1 {
+            seq,
             recorded_at_us: 0,
-            actor: "a".into(),
-            reference: "r".into(),
+            actor: actor.into(),
+            reference: reference.into(),
             body: Body::FundAllocation(AllocationV1 {
                 program: "micro_wish".into(),
                 amount_fen: 1,
                 value_date: 0,
                 source: String::new(),
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_damaged_records() {
+        assert_eq!(decode(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode(&[2, 0]), Err(DecodeError::UnknownVersion(2)));
+        let record = allocation(1, "a", "r");
         let mut bytes = encode(&record);
         bytes.push(0);
         assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
@@ -379,18 +384,7 @@ mod tests {
 
     #[test]
     fn peek_reference_reads_the_reference_field() {
-        let record = RecordV1 {
-            seq: 7,
-            recorded_at_us: 1,
-            actor: "张三".into(),
-            reference: "BANK-7".into(),
-            body: Body::FundAllocation(AllocationV1 {
-                program: "micro_wish".into(),
-                amount_fen: 1,
-                value_date: 0,
-                source: String::new(),
-            }),
-        };
+        let record = allocation(7, "张三", "BANK-7");
         let bytes = encode(&record);
         assert_eq!(peek_reference(&bytes), Some("BANK-7"));
         // Cut inside the reference, or with a length past the end: nothing.

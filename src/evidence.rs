@@ -5,7 +5,10 @@ use crate::domain::{EventHash, Seq};
 use crate::encoding::{decode, RecordV1};
 use crate::ledger::{LedgerError, LedgerView, SignedCheckpoint};
 use crate::merkle::Digest;
-use crate::proofs::{EventEvidence, TrailDoc, TrailEvent, TRAIL_FORMAT};
+use crate::proofs::{
+    consistency_text, ConsistencyDoc, EventEvidence, InclusionDoc, TrailDoc, TrailEvent,
+    TRAIL_FORMAT,
+};
 
 /// One event and its inclusion proof against a signed checkpoint.
 #[derive(Debug, Clone)]
@@ -24,6 +27,44 @@ pub struct Consistency {
     /// The checkpoint signed at the old size, if one was.
     pub old: Option<SignedCheckpoint>,
     pub new: SignedCheckpoint,
+}
+
+impl Inclusion {
+    /// The c2sp.org/tlog-proof text, as `prove --seq` prints and the API returns.
+    pub fn text(&self) -> String {
+        self.evidence
+            .tlog_proof(&self.proof, &self.checkpoint.note)
+            .to_text()
+    }
+
+    /// The JSON document, as `prove --seq --json` prints and the API returns.
+    pub fn doc(&self) -> InclusionDoc {
+        InclusionDoc::new(
+            &self.evidence,
+            &self.record,
+            &self.proof,
+            &self.checkpoint.checkpoint,
+            &self.checkpoint.note,
+        )
+    }
+}
+
+impl Consistency {
+    /// The c2sp.org/tlog-witness body, as `prove --from` prints and the API returns.
+    pub fn text(&self) -> String {
+        consistency_text(self.old_size, &self.proof, &self.new.note)
+    }
+
+    /// The JSON document, as `prove --from --json` prints and the API returns.
+    pub fn doc(&self) -> ConsistencyDoc {
+        ConsistencyDoc::new(
+            self.old_size,
+            &self.proof,
+            self.old.as_ref().map(|o| o.note.as_str()),
+            &self.new.checkpoint,
+            &self.new.note,
+        )
+    }
 }
 
 /// The signed checkpoint of `size`, or the latest when `size` is `None`.

@@ -1088,30 +1088,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Allocation, Category, Enrollment, HouseholdId, Money, ProgramCode, Reference,
-    };
-
-    fn enroll(id: &str) -> Command {
-        Command::Enroll(Enrollment {
-            household: HouseholdId::parse(id).expect("a valid id"),
-            subdistrict: "拓东".into(),
-            community: "拓东第1社区".into(),
-            category: Category::Bereaved,
-            members: 2,
-            enrolled_on: chrono::NaiveDate::from_ymd_opt(2014, 3, 1).expect("a date"),
-        })
-    }
-
-    fn allocate(reference: &str) -> Command {
-        Command::Allocate(Allocation {
-            program: ProgramCode::parse("support_allowance").expect("a program"),
-            amount: Money(100),
-            date: chrono::NaiveDate::from_ymd_opt(2015, 1, 5).expect("a date"),
-            reference: Reference::parse(reference).expect("a reference"),
-            source: "区财政".into(),
-        })
-    }
+    use crate::validate::tests::{allocate, enroll};
 
     /// A commit whose sync fails may have left its batch in the store: the ledger value
     /// refuses to append again (it would reuse the batch's seqs) until it is opened again,
@@ -1122,17 +1099,17 @@ mod tests {
         let ctx = AppendContext::now("test");
         let mut ledger = Ledger::init(dir.path()).expect("init");
         ledger
-            .append(vec![enroll("PL-0001")], &ctx)
+            .append(vec![enroll("PL-0001", "2014-03-01")], &ctx)
             .expect("append");
         ledger.store.fail_syncs();
-        match ledger.append(vec![allocate("ALLOC-1")], &ctx) {
+        match ledger.append(vec![allocate("1.00", "ALLOC-1")], &ctx) {
             Err(LedgerError::Store(StoreError::Io { source, .. })) => {
                 assert_eq!(source.to_string(), "injected fdatasync failure");
             }
             other => panic!("expected the sync's failure, got {other:?}"),
         }
         assert_eq!(ledger.head().size, 1, "the head did not move");
-        match ledger.append(vec![allocate("ALLOC-2")], &ctx) {
+        match ledger.append(vec![allocate("1.00", "ALLOC-2")], &ctx) {
             Err(LedgerError::Corrupt(reason)) => {
                 assert!(reason.contains("open the ledger again"), "{reason}");
                 assert!(reason.contains("nothing was appended"), "{reason}");
@@ -1148,7 +1125,10 @@ mod tests {
             "the failed batch is whole or absent: {size}"
         );
         let summary = ledger
-            .append(vec![allocate("ALLOC-1"), allocate("ALLOC-2")], &ctx)
+            .append(
+                vec![allocate("1.00", "ALLOC-1"), allocate("1.00", "ALLOC-2")],
+                &ctx,
+            )
             .expect("appends again");
         assert_eq!(summary.head.size, 3);
         assert_eq!(ledger.verify(|_| {}).expect("verify").fault, None);

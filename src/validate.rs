@@ -612,7 +612,7 @@ fn digest(body: &Body) -> [u8; 16] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::{Category, HouseholdId, PaymentKind, ProgramCode};
     use chrono::NaiveDate;
@@ -631,7 +631,8 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    fn enroll(id: &str, on: &str) -> Command {
+    /// Commands for the crate's unit tests.
+    pub(crate) fn enroll(id: &str, on: &str) -> Command {
         Command::Enroll(Enrollment {
             household: HouseholdId::parse(id).unwrap(),
             subdistrict: "拓东".into(),
@@ -642,7 +643,7 @@ mod tests {
         })
     }
 
-    fn allocate(amount: &str, reference: &str) -> Command {
+    pub(crate) fn allocate(amount: &str, reference: &str) -> Command {
         Command::Allocate(Allocation {
             program: ProgramCode::parse("support_allowance").unwrap(),
             amount: Money::parse(amount).unwrap(),

@@ -964,9 +964,9 @@ fn a_long_catch_up_equals_short_ones() {
     assert_eq!(month(6), (1, 700));
 }
 
-/// A record that does not decode, deep in a long catch-up, stops it with the seq named.
-#[test]
-fn a_damaged_record_in_a_long_catch_up_is_an_error() {
+/// The base ledger plus 5,000 payments (a long catch-up), edited by `edit` as an insider
+/// would, and rebuilt.
+fn rebuild_edited_long_ledger(edit: impl FnOnce(&sled::Db)) -> Result<ReadSide, ReadSideError> {
     let root = tempfile::tempdir().expect("tempdir");
     let (dir, mut ledger) = base_ledger(root.path());
     import(
@@ -979,12 +979,21 @@ fn a_damaged_record_in_a_long_catch_up_is_an_error() {
     drop(ledger);
     {
         let db = insider::open_db(&dir);
-        let (hash, record) = insider::read_event(&db, 4_500);
-        insider::write_event(&db, 4_500, &hash, &record[..record.len() - 3]);
-        db.flush().expect("damage seq 4,500");
+        edit(&db);
+        db.flush().expect("flush the edit");
     }
     let ledger = Ledger::open(&dir).expect("reopen");
-    match ReadSide::rebuild(&ledger) {
+    ReadSide::rebuild(&ledger)
+}
+
+/// A record that does not decode, deep in a long catch-up, stops it with the seq named.
+#[test]
+fn a_damaged_record_in_a_long_catch_up_is_an_error() {
+    let rebuilt = rebuild_edited_long_ledger(|db| {
+        let (hash, record) = insider::read_event(db, 4_500);
+        insider::write_event(db, 4_500, &hash, &record[..record.len() - 3]);
+    });
+    match rebuilt {
         Err(ReadSideError::Ledger(err)) => {
             assert!(err.to_string().contains("seq 4500"), "{err}");
         }
@@ -996,23 +1005,7 @@ fn a_damaged_record_in_a_long_catch_up_is_an_error() {
 /// A gap deep in a long catch-up stops it with the gap, as a short one does.
 #[test]
 fn a_gap_in_a_long_catch_up_is_an_error() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (dir, mut ledger) = base_ledger(root.path());
-    import(
-        &mut ledger,
-        root.path(),
-        "many.csv",
-        &many_events_csv(0..5_000),
-        ImportKind::Events,
-    );
-    drop(ledger);
-    {
-        let db = insider::open_db(&dir);
-        insider::remove_event(&db, 4_500);
-        db.flush().expect("remove seq 4,500");
-    }
-    let ledger = Ledger::open(&dir).expect("reopen");
-    match ReadSide::rebuild(&ledger) {
+    match rebuild_edited_long_ledger(|db| insider::remove_event(db, 4_500)) {
         Err(ReadSideError::Projection(ProjectionError::Gap { expected, found })) => {
             assert_eq!((expected, found), (4_500, 4_501));
         }

@@ -12,7 +12,6 @@ use crate::domain::Seq;
 use crate::evidence::{self as ev};
 use crate::export::{write_export, ExportError};
 use crate::ledger::{Ledger, SignedCheckpoint};
-use crate::proofs::{consistency_text, ConsistencyDoc, InclusionDoc};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -104,31 +103,14 @@ pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {
 
 fn prove_inclusion(ledger: &Ledger, seq: Seq, size: Option<u64>) -> Result<Output, Failure> {
     let inc = ev::inclusion(ledger, seq, size).map_err(|e| failure(e, None))?;
-    let note = &inc.checkpoint.note;
-    let text = inc.evidence.tlog_proof(&inc.proof, note).to_text();
-    let doc = InclusionDoc::new(
-        &inc.evidence,
-        &inc.record,
-        &inc.proof,
-        &inc.checkpoint.checkpoint,
-        note,
-    );
-    let json = serde_json::to_value(doc).expect("a proof document is plain JSON");
-    Ok(Output::ok(text, json))
+    let json = serde_json::to_value(inc.doc()).expect("a proof document is plain JSON");
+    Ok(Output::ok(inc.text(), json))
 }
 
 fn prove_consistency(ledger: &Ledger, from: u64, to: Option<u64>) -> Result<Output, Failure> {
     let c = ev::consistency(ledger, from, to).map_err(|e| failure(e, None))?;
-    let text = consistency_text(c.old_size, &c.proof, &c.new.note);
-    let doc = ConsistencyDoc::new(
-        c.old_size,
-        &c.proof,
-        c.old.as_ref().map(|o| o.note.as_str()),
-        &c.new.checkpoint,
-        &c.new.note,
-    );
-    let json = serde_json::to_value(doc).expect("a proof document is plain JSON");
-    Ok(Output::ok(text, json))
+    let json = serde_json::to_value(c.doc()).expect("a proof document is plain JSON");
+    Ok(Output::ok(c.text(), json))
 }
 
 pub(super) fn export(cli: &Cli, args: &ExportArgs) -> Result<Output, Failure> {

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use crate::domain::Seq;
 use crate::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
-use crate::proofs::{consistency_text, ConsistencyDoc, InclusionDoc};
 
 use super::api::{blocking, current_view};
 use super::auth::{authorize, AUDIT, SUMMARY};
@@ -79,18 +78,10 @@ pub(super) async fn inclusion(
     let view = current_view(&s)?;
     blocking(move || {
         let inc = ev::inclusion(&view, Seq(p.seq), p.size)?;
-        let note = &inc.checkpoint.note;
         if text {
-            return Ok(plain(inc.evidence.tlog_proof(&inc.proof, note).to_text()));
+            return Ok(plain(inc.text()));
         }
-        let doc = InclusionDoc::new(
-            &inc.evidence,
-            &inc.record,
-            &inc.proof,
-            &inc.checkpoint.checkpoint,
-            note,
-        );
-        Ok(Json(doc).into_response())
+        Ok(Json(inc.doc()).into_response())
     })
     .await
 }
@@ -117,16 +108,9 @@ pub(super) async fn consistency(
     blocking(move || {
         let c = ev::consistency(&view, p.from, p.to)?;
         if text {
-            return Ok(plain(consistency_text(c.old_size, &c.proof, &c.new.note)));
+            return Ok(plain(c.text()));
         }
-        let doc = ConsistencyDoc::new(
-            c.old_size,
-            &c.proof,
-            c.old.as_ref().map(|o| o.note.as_str()),
-            &c.new.checkpoint,
-            &c.new.note,
-        );
-        Ok(Json(doc).into_response())
+        Ok(Json(c.doc()).into_response())
     })
     .await
 }
