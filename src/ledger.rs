@@ -624,7 +624,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// The leaf hashes of the incomplete leaf tile at the head (at most 15), which the next
+    /// The leaf hashes of the incomplete leaf tile at the head (at most 63), which the next
     /// append completes.
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
         let size = self.head.size;
