@@ -45,6 +45,18 @@ pub enum AuditFault {
         listed: Option<String>,
         recorded: String,
     },
+    #[error("household {household}: the household index lists {}, the log's enrollment is {}", seq_or(.listed, "nothing"), seq_or(.enrolled, "missing"))]
+    HouseholdIndex {
+        household: String,
+        listed: Option<Seq>,
+        enrolled: Option<Seq>,
+    },
+    #[error("the household index cannot be read: {0}")]
+    HouseholdIndexUnreadable(String),
+}
+
+fn seq_or(seq: &Option<Seq>, none: &str) -> String {
+    seq.map_or(none.to_string(), |s| format!("seq {s}"))
 }
 
 impl AuditFault {
@@ -58,7 +70,12 @@ impl AuditFault {
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
             AuditFault::ReferenceIndex { seq, .. } => Some(*seq),
-            AuditFault::HeadRoot { .. } | AuditFault::BadCheckpoint { .. } => None,
+            AuditFault::HouseholdIndex {
+                listed, enrolled, ..
+            } => listed.iter().chain(enrolled).min().copied(),
+            AuditFault::HeadRoot { .. }
+            | AuditFault::BadCheckpoint { .. }
+            | AuditFault::HouseholdIndexUnreadable(_) => None,
         }
     }
 

@@ -336,6 +336,17 @@ impl Ledger {
         self.damaged.as_deref()
     }
 
+    /// Every append starts here: a damaged value would plan against households or a head
+    /// that may not be what the store holds.
+    fn refuse_if_damaged(&self) -> Result<(), LedgerError> {
+        match &self.damaged {
+            Some(reason) => Err(LedgerError::Corrupt(format!(
+                "{reason}; nothing was appended"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn budgets(&self) -> &Budgets {
         &self.budgets
     }
@@ -363,11 +374,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
-        if let Some(reason) = &self.damaged {
-            return Err(LedgerError::Corrupt(format!(
-                "{reason}; nothing was appended"
-            )));
-        }
+        self.refuse_if_damaged()?;
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
@@ -416,6 +423,7 @@ impl Ledger {
         &mut self,
         requests: &[GroupRequest],
     ) -> Result<Vec<GroupOutcome>, LedgerError> {
+        self.refuse_if_damaged()?;
         let rows: usize = requests.iter().map(|r| r.rows.len()).sum();
         assert!(
             rows <= GROUP_COMMIT_EVENTS,
@@ -1115,6 +1123,16 @@ mod tests {
                 assert!(reason.contains("nothing was appended"), "{reason}");
             }
             other => panic!("expected a refusal, got {other:?}"),
+        }
+        let group = [GroupRequest::commands(
+            ctx.clone(),
+            vec![allocate("1.00", "ALLOC-2")],
+        )];
+        match ledger.append_group(&group) {
+            Err(LedgerError::Corrupt(reason)) => {
+                assert!(reason.contains("open the ledger again"), "{reason}");
+            }
+            other => panic!("a group commit is refused too, got {other:?}"),
         }
         drop(ledger);
 

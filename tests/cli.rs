@@ -277,6 +277,55 @@ fn verify_names_the_seq_of_a_damaged_enrollment() {
     assert!(damaged.starts_with("seq 2: "), "{run:#?}");
 }
 
+/// A household index entry that names no enrollment: `verify` reports it (as `status`
+/// and `import` advise), and `serve` refuses to start on the damaged ledger instead of
+/// taking writes it would plan against a wrong household list.
+#[test]
+fn a_stray_household_entry_fails_verify_and_serve() {
+    let t = TempLedger::standard();
+    t.sled()
+        .insert(b"hPL-FAKE", &6u64.to_be_bytes())
+        .expect("insert a stray entry");
+    let run = t.run(&["status"]);
+    run.assert_code(1);
+    assert!(run.stdout.contains("households: unknown"), "{run:#?}");
+
+    let run = t.run(&["verify"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.starts_with(
+            "FAILED at seq 6: household PL-FAKE: the household index lists seq 6, \
+             the log's enrollment is missing"
+        ),
+        "{run:#?}"
+    );
+
+    let before = t.dump();
+    let mut serve = spawn(
+        binary(&t.dir)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().expect("poll serve") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("serve started on a damaged ledger");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = serve.wait_with_output().expect("serve's output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the server was not started"), "{stderr}");
+    assert!(stderr.contains("PL-FAKE"), "{stderr}");
+    assert_eq!(t.dump(), before);
+}
+
 #[test]
 fn log_shows_the_latest_events_oldest_first() {
     let t = TempLedger::standard();

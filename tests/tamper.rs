@@ -427,3 +427,97 @@ fn a_changed_or_missing_reference_block_is_caught() {
     );
     assert_eq!(fault.first_bad_seq(), Some(Seq(81)));
 }
+
+fn household_key(id: &str) -> Vec<u8> {
+    [b"h", id.as_bytes()].concat()
+}
+
+/// The household index is checked against the enrollments in the log: a stray entry, a
+/// missing one, and one moved to another enrollment are each caught, at the lowest seq
+/// involved. The opening events enroll PL-0001..=PL-0004 at seqs 1..=4.
+#[test]
+fn a_changed_household_index_is_caught() {
+    let stray = sample();
+    with_sled(stray.path(), |db| {
+        db.insert(household_key("PL-FAKE"), &6u64.to_be_bytes())
+            .unwrap()
+    });
+    let report = verify(stray.path());
+    assert_eq!(report.checked, SIZE, "the log itself verified");
+    let found = report.fault.expect("the stray entry is caught");
+    assert_eq!(
+        found,
+        AuditFault::HouseholdIndex {
+            household: "PL-FAKE".into(),
+            listed: Some(Seq(6)),
+            enrolled: None,
+        }
+    );
+    assert_eq!(found.first_bad_seq(), Some(Seq(6)));
+    assert_eq!(
+        found.to_string(),
+        "household PL-FAKE: the household index lists seq 6, the log's enrollment is missing"
+    );
+
+    let missing = sample();
+    with_sled(missing.path(), |db| {
+        db.remove(household_key(&household(3))).unwrap()
+    });
+    assert_eq!(
+        fault(missing.path()),
+        AuditFault::HouseholdIndex {
+            household: household(3),
+            listed: None,
+            enrolled: Some(Seq(3)),
+        }
+    );
+
+    let moved = sample();
+    with_sled(moved.path(), |db| {
+        db.insert(household_key(&household(4)), &2u64.to_be_bytes())
+            .unwrap()
+    });
+    let found = fault(moved.path());
+    assert_eq!(
+        found,
+        AuditFault::HouseholdIndex {
+            household: household(4),
+            listed: Some(Seq(2)),
+            enrolled: Some(Seq(4)),
+        }
+    );
+    assert_eq!(found.first_bad_seq(), Some(Seq(2)));
+
+    let unreadable = sample();
+    with_sled(unreadable.path(), |db| {
+        db.insert(household_key(&household(2)), &[1u8, 2, 3][..])
+            .unwrap()
+    });
+    assert!(
+        matches!(
+            fault(unreadable.path()),
+            AuditFault::HouseholdIndexUnreadable(_)
+        ),
+        "an entry that is not a seq is reported"
+    );
+}
+
+/// A fault in the log itself comes before one in the household index.
+#[test]
+fn a_chain_fault_is_reported_before_a_household_index_fault() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        db.insert(household_key("PL-FAKE"), &6u64.to_be_bytes())
+            .unwrap();
+        let (hash, record) = read_event(db, 57);
+        write_event(db, 57, &hash, &with_amount_changed(&record, 1));
+    });
+    let fault = fault(dir.path());
+    assert!(
+        matches!(
+            fault,
+            AuditFault::Chain(ChainFault::HashMismatch { seq: Seq(57), .. })
+        ),
+        "{fault}"
+    );
+}

@@ -126,9 +126,11 @@ pub(super) async fn submit_request(
         .try_send(Job::Write(WriteJob { request, reply }))
         .map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => {
-                HttpError::Unavailable("the server is shutting down".into())
-            }
+            mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
+                "the server takes no more writes: it is shutting down, or a commit \
+                     failed (see its log); nothing was appended"
+                    .into(),
+            ),
         })?;
     writer::answer(answer.await)
 }

@@ -1,11 +1,12 @@
 //! `Ledger::verify`: the whole log recomputed from the stored event bytes and compared with
 //! everything the ledger claims about it: the head, the Merkle frontier, every stored
-//! Merkle node, and every signed checkpoint.
+//! Merkle node and leaf tile, every signed checkpoint, and the reference and household
+//! indexes.
 //!
 //! Every stored node and leaf tile is compared, not only those on the right edge: the scan
-//! has just computed each one, so the comparison costs one read per 8 events and one per
-//! 16 (a few percent of the scan), and a wrong one anywhere would make honest proofs fail
-//! for an auditor.
+//! has just computed each one, so the comparison costs about three reads per 64 events (a few
+//! percent of the scan), and a wrong one anywhere would make honest proofs fail for an
+//! auditor.
 //!
 //! The pass runs on two threads: the chain side scans the event blocks and checks each
 //! link; the tree side builds the Merkle tree over the hashes it hands on and compares the
@@ -14,6 +15,7 @@
 //! about twice as long. The report is the one a single pass would give: the tree side only
 //! sees hashes whose link held, so its fault, if any, comes first.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -21,7 +23,7 @@ use super::{LedgerError, LedgerView, VerifyReport};
 use crate::audit::{AuditFault, TreeAudit};
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
-use crate::domain::{EventHash, Seq};
+use crate::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::encoding::peek_reference;
 use crate::merkle::{Blake3Hasher, Digest, TreeHasher};
 use crate::store::{StoreError, LEAF_TILE_LEAVES};
@@ -101,12 +103,15 @@ impl LedgerView {
             }
             (Ok(()), Ok(())) => {
                 report.checked = chain.check.size();
-                chain
+                match chain
                     .check
                     .finish(self.head.size, &self.head.hash)
                     .map_err(AuditFault::from)
                     .and_then(|()| tree.audit.finish(Some(self.root())))
-                    .err()
+                {
+                    Ok(()) => self.check_households(chain.enrollments, last)?.err(),
+                    Err(fault) => Some(fault),
+                }
             }
         };
         report.root = tree.audit.root();
@@ -124,18 +129,27 @@ impl LedgerView {
         progress: &mut impl FnMut(u64),
     ) -> ChainSide {
         let mut check = ChainCheck::default();
+        let mut enrollments = Vec::new();
         let mut outcome = Ok(());
         let mut hashes = Vec::with_capacity(HASHES_PER_HANDOFF);
         let scanned = self.store.scan_events_with_references(
             Seq::FIRST..=last,
             |seq, hash, record, listed| {
-                if let Err(fault) = check
+                let recorded = check
                     .push(seq, hash, record)
                     .map_err(AuditFault::from)
-                    .and_then(|()| check_reference(seq, record, listed))
-                {
-                    outcome = Err(fault);
-                    return ControlFlow::Break(());
+                    .and_then(|()| check_reference(seq, record, listed));
+                match recorded {
+                    Ok(Some(reference)) => {
+                        if let Some(household) = reference.strip_prefix(ENROLL_REFERENCE_PREFIX) {
+                            enrollments.push((household.to_owned(), seq));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(fault) => {
+                        outcome = Err(fault);
+                        return ControlFlow::Break(());
+                    }
                 }
                 hashes.push(*hash);
                 if hashes.len() == HASHES_PER_HANDOFF {
@@ -156,7 +170,55 @@ impl LedgerView {
             Err(StoreError::Corrupt(reason)) => Ok(Err(unreadable(check.size(), reason))),
             Err(other) => Err(other.into()),
         };
-        ChainSide { check, outcome }
+        ChainSide {
+            check,
+            enrollments,
+            outcome,
+        }
+    }
+
+    /// The household index must list each enrolled household at its enrollment, and
+    /// nothing else: opening a ledger reads the households from it, and the write rules
+    /// check every payment against them. Judged once the log itself verifies; entries
+    /// beyond `last` (appended while a snapshot is checked) are not judged.
+    fn check_households(
+        &self,
+        enrollments: Vec<(String, Seq)>,
+        last: Seq,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        let mut listed: HashMap<String, Seq> = match self.store.households() {
+            Ok(listed) => listed.into_iter().filter(|(_, seq)| *seq <= last).collect(),
+            Err(StoreError::Corrupt(reason)) => {
+                return Ok(Err(AuditFault::HouseholdIndexUnreadable(reason)))
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let mut faults = Vec::new();
+        for (household, enrolled) in enrollments {
+            match listed.remove(&household) {
+                Some(seq) if seq == enrolled => {}
+                other => faults.push(AuditFault::HouseholdIndex {
+                    household,
+                    listed: other,
+                    enrolled: Some(enrolled),
+                }),
+            }
+        }
+        faults.extend(
+            listed
+                .into_iter()
+                .map(|(household, seq)| AuditFault::HouseholdIndex {
+                    household,
+                    listed: Some(seq),
+                    enrolled: None,
+                }),
+        );
+        Ok(
+            match faults.into_iter().min_by_key(AuditFault::first_bad_seq) {
+                Some(fault) => Err(fault),
+                None => Ok(()),
+            },
+        )
     }
 
     /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
@@ -254,6 +316,8 @@ const HANDOFFS_IN_FLIGHT: usize = 4;
 /// first broken link.
 struct ChainSide {
     check: ChainCheck,
+    /// Each enrollment's household and seq, from its `enroll:` reference.
+    enrollments: Vec<(String, Seq)>,
     outcome: Result<Result<(), AuditFault>, LedgerError>,
 }
 
@@ -273,14 +337,19 @@ struct Compared {
 
 /// The reference index must list each event under the reference its record carries: a
 /// wrong entry would let the write rules accept a reference twice, or refuse a new one.
-fn check_reference(seq: Seq, record: &[u8], listed: Option<&str>) -> Result<(), AuditFault> {
+/// Returns the record's reference.
+fn check_reference<'r>(
+    seq: Seq,
+    record: &'r [u8],
+    listed: Option<&str>,
+) -> Result<Option<&'r str>, AuditFault> {
     // The link held, so these are the bytes that were hashed. Records the ledger writes
     // always have a readable reference; bytes without one have nothing to compare.
     let Some(recorded) = peek_reference(record) else {
-        return Ok(());
+        return Ok(None);
     };
     if listed == Some(recorded) {
-        return Ok(());
+        return Ok(Some(recorded));
     }
     Err(AuditFault::ReferenceIndex {
         seq,
