@@ -5,6 +5,7 @@
 //! appends through [`Ledger::append`] (so every write-side rule applies) and reads and
 //! writes the files.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,11 @@ pub struct AllowanceRun {
     /// Households whose allowance for the month is already recorded, with its seq; a re-run
     /// leaves them alone even if a rate has changed since (the balance shows the difference).
     pub already: Vec<(HouseholdId, Seq)>,
+    /// Households with a live support allowance payment dated in the month under another
+    /// reference (a bank's, imported as an event), with that reference: not paid again,
+    /// since the run cannot tell a second payment from a correction; their balance shows
+    /// any difference.
+    pub paid_otherwise: Vec<(HouseholdId, String)>,
     pub appended: u64,
     pub head: Head,
     /// The payment file written; `None` in a dry run or when there was nothing to pay.
@@ -104,6 +110,7 @@ pub fn run_allowance(
         month,
         paid: Vec::new(),
         already: Vec::new(),
+        paid_otherwise: Vec::new(),
         appended: 0,
         head: ledger.head(),
         payment_file: None,
@@ -113,6 +120,22 @@ pub fn run_allowance(
             Some(seq) => run.already.push((due.household, seq)),
             None => run.paid.push(due),
         }
+    }
+    if !run.paid.is_empty() {
+        let mut otherwise = live_allowance_payments(ledger, None, |day| month.contains_days(day))?;
+        run.paid.retain(|due| {
+            let paid = otherwise
+                .remove(due.household.as_str())
+                .and_then(|paid| paid.into_iter().next());
+            match paid {
+                Some(payment) => {
+                    run.paid_otherwise
+                        .push((due.household.clone(), payment.reference));
+                    false
+                }
+                None => true,
+            }
+        });
     }
     let RunMode::Pay { payment_file } = mode else {
         return Ok(run);
@@ -183,9 +206,12 @@ fn write_partial_payment_file(
     Ok(partial)
 }
 
-/// Gives the payment file its name once its disbursements are committed, durably.
+/// Gives the payment file its name once its disbursements are committed, durably. A hard
+/// link, not a rename: it fails if a file of that name appeared since the check, instead
+/// of replacing it.
 fn publish(partial: &Path, path: &Path) -> std::io::Result<()> {
-    fs::rename(partial, path)?;
+    fs::hard_link(partial, path)?;
+    fs::remove_file(partial)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -221,7 +247,12 @@ pub fn entitlement(
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
     let table = RateTable::new(ledger.rates()?);
-    let paid = live_allowance_payments(ledger, household)?;
+    let paid: Vec<(i32, i64)> = live_allowance_payments(ledger, Some(household), |_| true)?
+        .remove(household)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.day, p.fen))
+        .collect();
     Ok(crate::rates::entitlement(
         &info.enrollment,
         &table,
@@ -252,31 +283,55 @@ pub fn household_entitlement(
     entitlement(ledger, household, through).map(Some)
 }
 
-/// (value date, fen) of a household's support allowance payments that were not reversed.
+/// A support allowance payment that was not reversed.
+struct LivePayment {
+    reference: String,
+    /// The value date, as days since 1970-01-01.
+    day: i32,
+    fen: i64,
+}
+
+/// The live support allowance payments of one household (or of all) whose value date
+/// (days since 1970-01-01) passes `dated`, by household, in reference order. Reads the
+/// whole log once.
 fn live_allowance_payments(
     ledger: &LedgerView,
-    household: &str,
-) -> Result<Vec<(i32, i64)>, BatchError> {
-    let mut payments: std::collections::BTreeMap<String, (i32, i64)> = Default::default();
+    household: Option<&str>,
+    dated: impl Fn(i32) -> bool,
+) -> Result<HashMap<String, Vec<LivePayment>>, BatchError> {
+    // By reference, so that a reversal finds its target; then grouped by household.
+    let mut live: BTreeMap<String, (String, i32, i64)> = BTreeMap::new();
     for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
         let (_, _, record) = item?;
-        if record.body.household() != Some(household)
-            || record.body.program() != Some(ALLOWANCE_PROGRAM)
-        {
+        let Some(of) = record.body.household() else {
+            continue;
+        };
+        if household.is_some_and(|h| h != of) || record.body.program() != Some(ALLOWANCE_PROGRAM) {
             continue;
         }
         match &record.body {
             Body::Reversal(r) => {
-                payments.remove(&r.target_reference);
+                live.remove(&r.target_reference);
             }
             body => {
-                if let Some((_, p)) = body.payment() {
-                    payments.insert(record.reference, (p.value_date, p.amount_fen));
+                if let Some((_, p)) = body.payment().filter(|(_, p)| dated(p.value_date)) {
+                    live.insert(
+                        record.reference,
+                        (of.to_owned(), p.value_date, p.amount_fen),
+                    );
                 }
             }
         }
     }
-    Ok(payments.into_values().collect())
+    let mut by_household: HashMap<String, Vec<LivePayment>> = HashMap::new();
+    for (reference, (of, day, fen)) in live {
+        by_household.entry(of).or_default().push(LivePayment {
+            reference,
+            day,
+            fen,
+        });
+    }
+    Ok(by_household)
 }
 
 /// A reconciliation run and where the ledger recorded it.
@@ -478,4 +533,30 @@ fn save_index(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
     let partial = PathBuf::from(partial);
     fs::write(&partial, bytes).map_err(io_error(&partial))?;
     fs::rename(&partial, path).map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that appeared under the payment file's name after the run checked is kept:
+    /// publishing fails instead of replacing it, and the committed run's file stays under
+    /// its temporary name.
+    #[test]
+    fn publishing_never_replaces_a_file() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let partial = dir.path().join("pay.csv.partial");
+        let path = dir.path().join("pay.csv");
+        fs::write(&partial, "ours").expect("write the partial file");
+        fs::write(&path, "theirs").expect("write the other file");
+        let err = publish(&partial, &path).expect_err("the name is taken");
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&path).expect("read"), "theirs");
+        assert_eq!(fs::read_to_string(&partial).expect("read"), "ours");
+
+        fs::remove_file(&path).expect("remove the other file");
+        publish(&partial, &path).expect("the name is free");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "ours");
+        assert!(!partial.exists());
+    }
 }

@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use fundtrail::cli::{run, Cli};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_args();
     let mut stdout = std::io::stdout().lock();
     let code = match run(&cli) {
         Ok(output) => {

@@ -276,6 +276,70 @@ fn a_retroactive_rate_shows_as_arrears_and_re_runs_do_not_pay_it() {
     assert_eq!(months, [0, 2_000, 2_000]);
 }
 
+fn bank_payment(household: &str, fen: i64, date: &str, reference: &str) -> Command {
+    Command::Pay(fundtrail::domain::Payment {
+        kind: fundtrail::domain::PaymentKind::Disbursement,
+        household: HouseholdId::parse(household).unwrap(),
+        program: ProgramCode::parse("support_allowance").unwrap(),
+        amount: Money(fen),
+        persons: 1,
+        date: parse_date(date).unwrap(),
+        reference: Reference::parse(reference).unwrap(),
+        memo: String::new(),
+    })
+}
+
+/// A month already paid through imported bank payments is not paid a second time by the
+/// run: the households are listed with the payment's reference instead. A payment of
+/// another month, or one that was reversed, does not count.
+#[test]
+fn a_month_paid_under_bank_references_is_not_paid_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger(dir.path());
+    ledger
+        .append(
+            vec![
+                enroll("PL-0003", Category::Bereaved, 1, "2016-01-01"),
+                bank_payment("PL-0001", 68_000, "2018-07-10", "ICBC-1"),
+                bank_payment("PL-0002", 81_000, "2018-06-30", "ICBC-2"),
+                bank_payment("PL-0003", 34_000, "2018-07-10", "ICBC-3"),
+                Command::Reverse(ReversalRequest {
+                    target: Reference::parse_payment_target("ICBC-3").unwrap(),
+                    household: HouseholdId::parse("PL-0003").unwrap(),
+                    program: None,
+                    amount: Money(34_000),
+                    date: parse_date("2018-07-12").unwrap(),
+                    reason: "returned by the bank".into(),
+                }),
+            ],
+            &ctx(),
+        )
+        .unwrap();
+    let run = run_allowance(
+        &mut ledger,
+        month("2018-07"),
+        &pay(dir.path(), "p.csv"),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        run.paid_otherwise,
+        [(HouseholdId::parse("PL-0001").unwrap(), "ICBC-1".to_string())]
+    );
+    let mut paid = disbursements(&ledger, month("2018-07"));
+    paid.sort();
+    assert_eq!(
+        paid,
+        [
+            ("PL-0002".to_string(), 81_000),
+            ("PL-0003".to_string(), 34_000)
+        ],
+        "June's payment and a reversed one do not count"
+    );
+    let file = std::fs::read_to_string(dir.path().join("p.csv")).unwrap();
+    assert!(!file.contains("PL-0001"), "{file}");
+}
+
 #[test]
 fn a_reversed_allowance_is_arrears_and_clerks_cannot_forge_allowance_references() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,16 +371,7 @@ fn a_reversed_allowance_is_arrears_and_clerks_cannot_forge_allowance_references(
     assert_eq!(e.balance(), e.due);
     assert_eq!(e.standing(), "arrears");
     assert!(Reference::parse("ALW-201808-PL-0002").is_err());
-    let overpaid_by_hand = Command::Pay(fundtrail::domain::Payment {
-        kind: fundtrail::domain::PaymentKind::Disbursement,
-        household: HouseholdId::parse("PL-0005").unwrap(),
-        program: ProgramCode::parse("support_allowance").unwrap(),
-        amount: Money(10_000),
-        persons: 1,
-        date: parse_date("2018-07-20").unwrap(),
-        reference: Reference::parse("ICBC-1").unwrap(),
-        memo: String::new(),
-    });
+    let overpaid_by_hand = bank_payment("PL-0005", 10_000, "2018-07-20", "ICBC-1");
     ledger.append(vec![overpaid_by_hand], &ctx()).unwrap();
     let e = entitlement(&ledger, "PL-0005", month("2018-07")).unwrap();
     assert_eq!((e.due, e.paid), (Money(34_000), Money(44_000)));
@@ -495,6 +550,41 @@ fn the_binary_imports_rates_runs_a_month_and_shows_the_balance() {
     assert_eq!(json["appended"], 0);
     assert_eq!(json["already_paid"][0]["household_id"], "PL-0001");
     assert_eq!(json["payment_file"], serde_json::Value::Null);
+
+    // A household enrolled since: the re-run pays it into a file of its own, and leaves
+    // the first run's file as the bank received it.
+    let later = write(d, "later.csv", "household_id,subdistrict,community,category,members,enrolled_on\nPL-0002,拓东,金碧,bereaved,1,2018-07-20\n");
+    let (code, _, err) = fundtrail(&l, d, &["import", "households", later.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = fundtrail(&l, d, &["run", "allowance", "--month", "2018-07"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("payment file: allowance-2018-07-2.csv"),
+        "{out}"
+    );
+    let second = std::fs::read_to_string(d.join("allowance-2018-07-2.csv")).unwrap();
+    assert!(second.contains("ALW-201807-PL-0002,PL-0002,400.00,") && !second.contains("PL-0001"));
+    assert_eq!(
+        std::fs::read_to_string(d.join("allowance-2018-07.csv")).unwrap(),
+        bank
+    );
+
+    // August was paid to PL-0002 through the bank's own reference: the run says so and
+    // would pay only PL-0001.
+    let august = write(d, "aug.csv", "date,type,household_id,program,amount,persons,reference,memo\n2018-08-05,disbursement,PL-0002,support_allowance,400.00,1,ICBC-0805-1,\n");
+    let (code, _, err) = fundtrail(&l, d, &["import", "events", august.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = fundtrail(
+        &l,
+        d,
+        &["run", "allowance", "--month", "2018-08", "--dry-run"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 household(s) to pay"), "{out}");
+    assert!(
+        out.contains("not paid again: 1 household(s)") && out.contains("  PL-0002  ICBC-0805-1\n"),
+        "{out}"
+    );
 
     let (code, out, _) = fundtrail(
         &l,

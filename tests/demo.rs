@@ -90,3 +90,39 @@ fn the_demo_reproduces_the_reports_figures() {
     assert_eq!(again["verified"], true);
     assert_eq!(fundtrail(&dir, &["totals", "--by", "program"]), totals);
 }
+
+/// `--ledger` on the command line is refused rather than ignored: the demo builds its own
+/// ledger, and must never import its data into a real one. The environment variable, which
+/// names a clerk's everyday ledger, is not a request to build the demo there.
+#[test]
+fn the_demo_refuses_an_explicit_ledger_and_ignores_the_environments() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let real = tmp.path().join("real");
+    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(["--ledger"])
+        .arg(&real)
+        .arg("demo")
+        .arg(tmp.path().join("demo"))
+        .output()
+        .expect("run fundtrail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not use --ledger"), "{stderr}");
+    assert!(stderr.contains(&format!("fundtrail demo {}", real.display())));
+    assert!(!real.exists() && !tmp.path().join("demo").exists());
+
+    let demo = tmp.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .arg("demo")
+        .arg(&demo)
+        .env("FUNDTRAIL_LEDGER", &real)
+        .output()
+        .expect("run fundtrail");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(demo.join("sled").exists() && !real.exists());
+}

@@ -14,7 +14,17 @@ use crate::ledger::LedgerError;
 use crate::readside::ReadSide;
 use crate::view::{Align, Table};
 
-pub(super) fn run(_cli: &Cli, dir: &Path) -> Result<Output, Failure> {
+pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
+    if cli.ledger_given {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!(
+                "the demo builds its own ledger and does not use --ledger, so that it never \
+                 writes to a real one; run `fundtrail demo {}` to build it there",
+                cli.ledger.display()
+            ),
+        ));
+    }
     let outcome = demo::build(dir).map_err(|e| demo_failure(e, dir))?;
     let ledger = &outcome.ledger;
     let mut side = ReadSide::open(ledger).map_err(read_failure)?;

@@ -52,6 +52,10 @@ pub struct Cli {
         default_value = "./fundtrail-ledger"
     )]
     pub ledger: PathBuf,
+    /// Whether `--ledger` was on the command line (not from the environment or the
+    /// default): set by [`Cli::from_args`].
+    #[arg(skip)]
+    pub ledger_given: bool,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -62,9 +66,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the process's arguments (exiting with usage on error, as clap does), noting
+    /// whether `--ledger` was given on the command line.
+    pub fn from_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.ledger_given =
+            matches.value_source("ledger") == Some(clap::parser::ValueSource::CommandLine);
+        cli
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a demo ledger from the bundled Panlong data set, verify it, print a report.
+    ///
+    /// The demo builds its own ledger in DIR and never uses `--ledger` or
+    /// FUNDTRAIL_LEDGER, so a real ledger is never written to. Its events are recorded by
+    /// the actor `demo`. Explore it afterwards with `--ledger DIR`, e.g.
+    /// `fundtrail --ledger ./fundtrail-demo totals --by program`.
     Demo {
         /// Where to build it (re-running there is harmless).
         #[arg(default_value = "./fundtrail-demo")]

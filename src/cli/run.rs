@@ -28,8 +28,9 @@ pub struct AllowanceArgs {
     /// Show what would be paid; append nothing and write no payment file.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where to write the bank payment file (default allowance-YYYY-MM.csv); never
-    /// overwritten.
+    /// Where to write the bank payment file; never overwritten. Default
+    /// allowance-YYYY-MM.csv, or allowance-YYYY-MM-2.csv (-3, ...) when an earlier run of
+    /// the month wrote that, as a re-run does for households enrolled since.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -73,9 +74,11 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
     let mode = if args.dry_run {
         RunMode::DryRun
     } else {
-        let default = PathBuf::from(format!("allowance-{}.csv", args.month));
         RunMode::Pay {
-            payment_file: args.out.clone().unwrap_or(default),
+            payment_file: args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_payment_file(args.month)),
         }
     };
     let mut ledger = open(cli)?;
@@ -90,6 +93,26 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
         allowance_json(&run, args.dry_run),
     ))
 }
+
+/// Default payment files tried for one month before giving up (the last one's
+/// "exists" error then says to choose --out).
+const MAX_DEFAULT_PAYMENT_FILES: u32 = 99;
+
+/// The first of allowance-YYYY-MM.csv, allowance-YYYY-MM-2.csv, ... that does not exist:
+/// each run of a month that pays someone gets its own file.
+fn default_payment_file(month: Month) -> PathBuf {
+    let name = |n: u32| match n {
+        1 => PathBuf::from(format!("allowance-{month}.csv")),
+        n => PathBuf::from(format!("allowance-{month}-{n}.csv")),
+    };
+    (1..=MAX_DEFAULT_PAYMENT_FILES)
+        .map(name)
+        .find(|path| !path.exists())
+        .unwrap_or_else(|| name(MAX_DEFAULT_PAYMENT_FILES))
+}
+
+/// Households paid under another reference that the table lists; `--json` lists all.
+const MAX_LISTED_OTHERWISE: usize = 20;
 
 /// The run's total, or `overflow` (never for a real district: 20 members × the ceiling
 /// per household leaves room for millions of households).
@@ -108,6 +131,24 @@ fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
         total(run),
         run.already.len()
     );
+    if !run.paid_otherwise.is_empty() {
+        text.push_str(&format!(
+            "not paid again: {} household(s) already have a support allowance payment dated \
+             {} under another reference (see `fundtrail entitlement ID` for any difference):\n",
+            run.paid_otherwise.len(),
+            run.month
+        ));
+        for (household, reference) in run.paid_otherwise.iter().take(MAX_LISTED_OTHERWISE) {
+            text.push_str(&format!("  {household}  {reference}\n"));
+        }
+        if let Some(more) = run
+            .paid_otherwise
+            .len()
+            .checked_sub(MAX_LISTED_OTHERWISE + 1)
+        {
+            text.push_str(&format!("  ... and {} more (--json lists all)\n", more + 1));
+        }
+    }
     if !run.paid.is_empty() {
         let mut table = Table::new(&[
             ("household", Align::Left),
@@ -159,6 +200,9 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
         "total": total(run),
         "already_paid": run.already.iter().map(|(h, seq)| json!({
             "household_id": h.as_str(), "seq": seq.0,
+        })).collect::<Vec<_>>(),
+        "paid_under_other_reference": run.paid_otherwise.iter().map(|(h, reference)| json!({
+            "household_id": h.as_str(), "reference": reference,
         })).collect::<Vec<_>>(),
         "appended": run.appended,
         "head": head_json(&run.head),
