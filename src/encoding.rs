@@ -149,8 +149,22 @@ pub struct ReconciliationV1 {
     pub report_hash: [u8; 32],
 }
 
+/// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it.
+pub const EVENT_TYPES: [&str; 9] = [
+    "household_enrolled",
+    "fund_allocation",
+    "disbursement",
+    "insurance_purchase",
+    "condolence_payment",
+    "in_kind_benefit",
+    "reversal",
+    "rate_set",
+    "reconciliation",
+];
+
 impl Body {
     /// The event type's name as the CLI, the export and the import speak it.
+    /// One of [`EVENT_TYPES`].
     pub fn type_name(&self) -> &'static str {
         match self {
             Body::HouseholdEnrolled(_) => "household_enrolled",

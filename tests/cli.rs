@@ -326,6 +326,53 @@ fn a_stray_household_entry_fails_verify_and_serve() {
     assert_eq!(t.dump(), before);
 }
 
+/// `log` filters name a known type or program: a typo is an error, not "no matching
+/// events". Every type `log` shows is one `--type` accepts.
+#[test]
+fn log_filters_refuse_unknown_types_and_programs() {
+    let t = TempLedger::standard();
+    let run = t.run(&["log", "--type", "disbursment"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("not an event type; one of: household_enrolled"),
+        "{run:#?}"
+    );
+    let run = t.run(&["log", "--program", "allowance"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("is not a known program"), "{run:#?}");
+
+    let run = t.run(&["--json", "log", "--limit", "100"]);
+    run.assert_ok();
+    let json = run.json();
+    let events = json.as_array().expect("a list of events");
+    assert_eq!(events.len() as u64, STANDARD_SIZE);
+    for event in events {
+        let kind = event["type"].as_str().expect("a type");
+        assert!(fundtrail::encoding::EVENT_TYPES.contains(&kind), "{kind}");
+        t.run(&["log", "--type", kind]).assert_ok();
+    }
+}
+
+/// `--csv` and `--json` conflict wherever `--json` is written.
+#[test]
+fn csv_and_json_output_conflict_in_either_order() {
+    let t = TempLedger::standard();
+    for args in [
+        &["--json", "totals", "--csv"][..],
+        &["totals", "--csv", "--json"],
+        &["--json", "funds", "--csv"],
+    ] {
+        let run = t.run(args);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("--csv") && run.stderr.contains("--json"),
+            "{run:#?}"
+        );
+        assert!(run.stdout.is_empty(), "{run:#?}");
+    }
+}
+
 #[test]
 fn log_shows_the_latest_events_oldest_first() {
     let t = TempLedger::standard();

@@ -75,7 +75,29 @@ impl Cli {
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.ledger_given =
             matches.value_source("ledger") == Some(clap::parser::ValueSource::CommandLine);
+        // clap sees the conflict only when --json comes after the subcommand's --csv.
+        if cli.json && cli.command.wants_csv() {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--csv and --json cannot be used together: choose one output format",
+                )
+                .exit();
+        }
         cli
+    }
+}
+
+impl Command {
+    /// Whether the command was asked for CSV output.
+    fn wants_csv(&self) -> bool {
+        match self {
+            Command::Totals(args) => args.report.csv,
+            Command::Household(args) => args.report.csv,
+            Command::Funds(report) => report.csv,
+            Command::Reconcile(args) => args.csv,
+            _ => false,
+        }
     }
 }
 
@@ -181,15 +203,34 @@ pub struct LogArgs {
     /// Only events of this household.
     #[arg(long)]
     pub household: Option<String>,
-    /// Only events of this program code.
-    #[arg(long)]
+    /// Only events of this program code (e.g. support_allowance).
+    #[arg(long, value_parser = parse_program)]
     pub program: Option<String>,
     /// Only events of this type (e.g. disbursement, reversal).
-    #[arg(long = "type")]
+    #[arg(long = "type", value_parser = parse_event_type)]
     pub event_type: Option<String>,
     /// How many of the most recent matching events to show.
     #[arg(long, default_value_t = DEFAULT_LOG_LIMIT)]
     pub limit: usize,
+}
+
+/// `--program`: a code of the catalog.
+pub fn parse_program(text: &str) -> Result<String, String> {
+    crate::domain::ProgramCode::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.0)
+}
+
+/// `--type`: an event type name.
+fn parse_event_type(text: &str) -> Result<String, String> {
+    use crate::encoding::EVENT_TYPES;
+    if EVENT_TYPES.contains(&text) {
+        return Ok(text.to_owned());
+    }
+    Err(format!(
+        "not an event type; one of: {}",
+        EVENT_TYPES.join(", ")
+    ))
 }
 
 /// A failure to report: the exit code and what to print.

@@ -22,7 +22,7 @@ pub struct ReconcileArgs {
     #[arg(long, value_parser = parse_month)]
     pub month: Option<crate::domain::Month>,
     /// Print the differences as CSV instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub csv: bool,
     /// Read every event instead of the cached payment index (which is checked against the
     /// chain and caught up, but is not evidence).

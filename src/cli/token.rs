@@ -14,14 +14,18 @@ pub enum TokenCommand {
         /// The token's name, recorded as the actor of every event appended with it.
         name: String,
         /// clerk (append, import), supervisor (totals, funds, household balances),
-        /// auditor (all reads), admin (tokens).
+        /// auditor (all reads, proofs and exports, and recording reconciliations), admin
+        /// (tokens).
         #[arg(long, value_parser = parse_role)]
         role: Role,
     },
     /// List tokens: name, role, when issued, when revoked.
     List,
     /// Revoke a token; its name is never issued again.
-    Revoke { name: String },
+    Revoke {
+        /// The name the token was issued under (see `fundtrail token list`).
+        name: String,
+    },
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
