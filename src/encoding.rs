@@ -218,17 +218,17 @@ impl Body {
     }
 
     /// The value date, in days since 1970-01-01: a rate's first valid day; for a
-    /// reconciliation, its period's first day (0 when it covered every month).
-    pub fn value_date(&self) -> i32 {
+    /// reconciliation, its period's first day (none when it covered every month).
+    pub fn value_date(&self) -> Option<i32> {
         match self {
-            Body::HouseholdEnrolled(e) => e.enrolled_on,
-            Body::RateSet(r) => r.valid_from,
-            Body::Reconciliation(r) => {
-                crate::domain::Month::parse(&r.period).map_or(0, |m| date_to_days(m.first_day()))
-            }
-            Body::FundAllocation(a) => a.value_date,
-            Body::Reversal(r) => r.value_date,
-            other => other.payment().map_or(0, |(_, p)| p.value_date),
+            Body::HouseholdEnrolled(e) => Some(e.enrolled_on),
+            Body::RateSet(r) => Some(r.valid_from),
+            Body::Reconciliation(r) => crate::domain::Month::parse(&r.period)
+                .ok()
+                .map(|m| date_to_days(m.first_day())),
+            Body::FundAllocation(a) => Some(a.value_date),
+            Body::Reversal(r) => Some(r.value_date),
+            other => other.payment().map(|(_, p)| p.value_date),
         }
     }
 }

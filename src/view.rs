@@ -14,6 +14,13 @@ pub fn date_text(days: i32) -> String {
     days_to_date(days).map_or_else(|| days.to_string(), |d| d.to_string())
 }
 
+/// The date column of an event table: the value date, or `all months` for a
+/// reconciliation of every month, which has none.
+pub fn value_date_text(body: &crate::encoding::Body) -> String {
+    body.value_date()
+        .map_or_else(|| "all months".to_string(), date_text)
+}
+
 /// A record time as RFC 3339 UTC with microseconds.
 pub fn time_text(us: i64) -> String {
     DateTime::from_timestamp_micros(us).map_or_else(

@@ -486,6 +486,17 @@ fn the_binary_exits_0_when_clean_1_on_differences_2_on_bad_rows() {
         3,
         "a header and two recorded runs:\n{out}"
     );
+    assert!(!out.contains("all months"), "{out}");
+
+    // A run over every month has no value date: `log` says so instead of a date.
+    let (code, _, err) = fundtrail(&l, &["reconcile", "--statement", clean.to_str().unwrap()]);
+    assert!(code == 0 || code == 1, "{err}");
+    let (code, out, _) = fundtrail(&l, &["log", "--type", "reconciliation", "--limit", "1"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(" all months ") && !out.contains("1970"),
+        "{out}"
+    );
 }
 
 #[test]

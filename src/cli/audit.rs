@@ -14,7 +14,7 @@ use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
 use crate::domain::Money;
 use crate::export::{read_note, verify_export, ExportError};
 use crate::proofs::{self, ProofFault, VerifiedEvent};
-use crate::view::{date_text, signed_amount, Align, Table};
+use crate::view::{signed_amount, value_date_text, Align, Table};
 
 /// The largest proof or trail file read. A trail holds about 1.5 KiB per event; 64 MiB is
 /// tens of thousands of events, far more than one household has, and it bounds what a
@@ -286,7 +286,7 @@ fn trail_table(events: &[VerifiedEvent]) -> String {
         let body = &e.record.body;
         table.row(vec![
             e.seq.to_string(),
-            date_text(body.value_date()),
+            value_date_text(body),
             body.type_name().to_string(),
             body.program().unwrap_or("").to_string(),
             signed_amount(body).map_or(String::new(), |m: Money| m.to_string()),

@@ -14,7 +14,7 @@ use crate::domain::Seq;
 use crate::export::read_note;
 use crate::import::{CsvFile, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LogFilter};
-use crate::view::{date_text, event_json, Align, Table};
+use crate::view::{event_json, value_date_text, Align, Table};
 
 pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
     let created = match &args.origin {
@@ -129,7 +129,7 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
         let body = &record.body;
         table.row(vec![
             seq.to_string(),
-            date_text(body.value_date()),
+            value_date_text(body),
             body.type_name().to_string(),
             body.household().unwrap_or("").to_string(),
             body.program().unwrap_or("").to_string(),
