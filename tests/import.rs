@@ -180,6 +180,19 @@ fn the_sample_files_import_once() {
 
     t.assert_reimport_is_no_op("households", Path::new(&households), 3);
     t.assert_reimport_is_no_op("events", Path::new(&events), 10);
+
+    // The README's allowance tour on the same files: March 2015 was paid to PL-0001 by
+    // the bank (after a reversal), so the run pays only PL-0002.
+    let rates = format!("{root}/examples/sample/rates.csv");
+    t.run(&["import", "rates", &rates]).assert_ok();
+    let run = t.run(&["run", "allowance", "--month", "2015-03", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("1 household(s) to pay, 340.00 in total"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("  PL-0001  BANK-"), "{run:#?}");
 }
 
 #[test]
