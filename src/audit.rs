@@ -45,7 +45,7 @@ pub enum AuditFault {
         listed: Option<String>,
         recorded: String,
     },
-    #[error("household {household}: the household index lists {}, the log's enrollment is {}", seq_or(.listed, "nothing"), seq_or(.enrolled, "missing"))]
+    #[error("household {household}: the household index lists {}, but {}", .listed.map_or("nothing".to_string(), |s| format!("seq {s}")), .enrolled.map_or("the log enrolls no such household".to_string(), |s| format!("the log enrolls it at seq {s}")))]
     HouseholdIndex {
         household: String,
         listed: Option<Seq>,
@@ -53,10 +53,6 @@ pub enum AuditFault {
     },
     #[error("the household index cannot be read: {0}")]
     HouseholdIndexUnreadable(String),
-}
-
-fn seq_or(seq: &Option<Seq>, none: &str) -> String {
-    seq.map_or(none.to_string(), |s| format!("seq {s}"))
 }
 
 impl AuditFault {
@@ -70,9 +66,9 @@ impl AuditFault {
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
             AuditFault::ReferenceIndex { seq, .. } => Some(*seq),
-            AuditFault::HouseholdIndex {
-                listed, enrolled, ..
-            } => listed.iter().chain(enrolled).min().copied(),
+            // The enrollment is the event the entry should name; a stray entry names an
+            // event that is itself fine.
+            AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
             AuditFault::HeadRoot { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_) => None,

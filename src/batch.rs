@@ -115,7 +115,7 @@ pub fn run_allowance(
         head: ledger.head(),
         payment_file: None,
     };
-    for due in allowance_due(month, ledger.households(), &table)? {
+    for due in allowance_due(month, ledger.enrolled()?, &table)? {
         match ledger.lookup_reference(due.reference.as_str())? {
             Some(seq) => run.already.push((due.household, seq)),
             None => run.paid.push(due),
@@ -243,7 +243,7 @@ pub fn entitlement(
     through: Month,
 ) -> Result<Entitlement, BatchError> {
     let info = ledger
-        .households()
+        .enrolled()?
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
     let table = RateTable::new(ledger.rates()?);
@@ -269,7 +269,7 @@ pub fn household_entitlement(
     through: Month,
 ) -> Result<Option<Entitlement>, BatchError> {
     let info = ledger
-        .households()
+        .enrolled()?
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
     let category = crate::encoding::category_code(info.enrollment.category);

@@ -248,6 +248,9 @@ impl GroupRequest {
 /// Per request of a group: its summary, or why it was rejected (`LedgerError::Rejected`).
 pub type GroupOutcome = Result<AppendSummary, LedgerError>;
 
+/// What a refused append says happened.
+const NOTHING_APPENDED: &str = "nothing was appended";
+
 impl Ledger {
     /// Creates a new, empty ledger in `dir` with a fresh signing key, under the origin
     /// [`keys::default_origin`] derives from the directory's name.
@@ -336,15 +339,21 @@ impl Ledger {
         self.damaged.as_deref()
     }
 
-    /// Every append starts here: a damaged value would plan against households or a head
-    /// that may not be what the store holds.
-    fn refuse_if_damaged(&self) -> Result<(), LedgerError> {
+    /// An error saying why this value is damaged, and `consequence`, if it is: every
+    /// append starts here (it would plan against households or a head that may not be what
+    /// the store holds), and so does anything that relies on the list of households.
+    pub(crate) fn refuse_if_damaged(&self, consequence: &str) -> Result<(), LedgerError> {
         match &self.damaged {
-            Some(reason) => Err(LedgerError::Corrupt(format!(
-                "{reason}; nothing was appended"
-            ))),
+            Some(reason) => Err(LedgerError::Corrupt(format!("{reason}; {consequence}"))),
             None => Ok(()),
         }
+    }
+
+    /// The enrolled households, or an error on a damaged ledger, whose list may be
+    /// incomplete: a run or a balance must not treat a household it lost as not enrolled.
+    pub fn enrolled(&self) -> Result<&BTreeMap<String, HouseholdInfo>, LedgerError> {
+        self.refuse_if_damaged("the enrolled households are not known")?;
+        Ok(&self.households)
     }
 
     pub fn budgets(&self) -> &Budgets {
@@ -374,7 +383,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
-        self.refuse_if_damaged()?;
+        self.refuse_if_damaged(NOTHING_APPENDED)?;
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
@@ -423,7 +432,7 @@ impl Ledger {
         &mut self,
         requests: &[GroupRequest],
     ) -> Result<Vec<GroupOutcome>, LedgerError> {
-        self.refuse_if_damaged()?;
+        self.refuse_if_damaged(NOTHING_APPENDED)?;
         let rows: usize = requests.iter().map(|r| r.rows.len()).sum();
         assert!(
             rows <= GROUP_COMMIT_EVENTS,
@@ -679,6 +688,12 @@ impl Ledger {
                     "household {id} points at seq {seq}, which is not an enrollment"
                 )));
             };
+            if e.household != id {
+                return Err(LedgerError::Corrupt(format!(
+                    "household {id} points at seq {seq}, the enrollment of {}",
+                    e.household
+                )));
+            }
             let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
             households.insert(id, HouseholdInfo { enrollment, seq });
         }

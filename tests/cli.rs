@@ -294,11 +294,24 @@ fn a_stray_household_entry_fails_verify_and_serve() {
     run.assert_code(1);
     assert!(
         run.stdout.starts_with(
-            "FAILED at seq 6: household PL-FAKE: the household index lists seq 6, \
-             the log's enrollment is missing"
+            "FAILED: household PL-FAKE: the household index lists seq 6, \
+             but the log enrolls no such household"
         ),
         "{run:#?}"
     );
+
+    // Nothing that relies on the household list takes the empty one for the truth.
+    for args in [
+        &["run", "allowance", "--month", "2018-07", "--dry-run"][..],
+        &["entitlement", "PL-0001", "--through", "2018-07"],
+    ] {
+        let run = t.run(args);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains("the enrolled households are not known"),
+            "{run:#?}"
+        );
+    }
 
     let before = t.dump();
     let mut serve = spawn(

@@ -237,15 +237,11 @@ pub struct Server {
 
 impl Server {
     /// Catches the read models up, loads the tokens and starts the writer thread.
-    /// A damaged ledger is refused: it could take no write, and its read models could
-    /// report figures of an index that no longer matches the log.
+    /// A damaged ledger is refused: it could take no write, and its household list may be
+    /// incomplete.
     pub fn start(ledger: Ledger, limits: Limits) -> Result<Server, ServeError> {
         limits.check()?;
-        if let Some(reason) = ledger.damaged() {
-            return Err(ServeError::Ledger(LedgerError::Corrupt(format!(
-                "{reason}; the server was not started"
-            ))));
-        }
+        ledger.refuse_if_damaged("the server was not started")?;
         let mut read_side = ReadSide::open(&ledger)?;
         read_side.save(&ledger, false)?;
         let tokens = TokenRegistry::load(&ledger)?;

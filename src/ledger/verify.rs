@@ -213,12 +213,12 @@ impl LedgerView {
                     enrolled: None,
                 }),
         );
-        Ok(
-            match faults.into_iter().min_by_key(AuditFault::first_bad_seq) {
-                Some(fault) => Err(fault),
-                None => Ok(()),
-            },
-        )
+        // The earliest enrollment first; stray entries, which name none, after them.
+        let order = |f: &AuditFault| f.first_bad_seq().map_or(u64::MAX, |s| s.0);
+        Ok(match faults.into_iter().min_by_key(order) {
+            Some(fault) => Err(fault),
+            None => Ok(()),
+        })
     }
 
     /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
