@@ -40,6 +40,10 @@ pub enum BatchError {
     },
     #[error("{0} exists; a payment file is never overwritten: move it away or choose --out")]
     OutputExists(PathBuf),
+    /// An earlier run's payment file under its temporary name: its disbursements may be
+    /// committed although the file never got its name.
+    #[error("{0} exists: an earlier run's payment file that was not published; compare it with the ledger (fundtrail log --type disbursement), then move it away")]
+    PartialExists(PathBuf),
     /// The disbursements are appended, but the payment file kept its temporary name.
     #[error("the disbursements are appended (head seq {head}), but publishing the payment file {partial} as {path} failed: {source}; check both paths")]
     PaymentFileNotPublished {
@@ -121,22 +125,7 @@ pub fn run_allowance(
             None => run.paid.push(due),
         }
     }
-    if !run.paid.is_empty() {
-        let mut otherwise = live_allowance_payments(ledger, None, |day| month.contains_days(day))?;
-        run.paid.retain(|due| {
-            let paid = otherwise
-                .remove(due.household.as_str())
-                .and_then(|paid| paid.into_iter().next());
-            match paid {
-                Some(payment) => {
-                    run.paid_otherwise
-                        .push((due.household.clone(), payment.reference));
-                    false
-                }
-                None => true,
-            }
-        });
-    }
+    set_aside_paid_otherwise(ledger, &mut run)?;
     let RunMode::Pay { payment_file } = mode else {
         return Ok(run);
     };
@@ -168,6 +157,39 @@ pub fn run_allowance(
     Ok(run)
 }
 
+/// The temporary name of a file being written: `path` with [`PARTIAL_SUFFIX`].
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL_SUFFIX);
+    PathBuf::from(partial)
+}
+
+/// Moves the households that have a live support allowance payment dated in the run's
+/// month under another reference from `paid` to `paid_otherwise`. Reads the whole log,
+/// so only when there is someone to pay.
+fn set_aside_paid_otherwise(ledger: &Ledger, run: &mut AllowanceRun) -> Result<(), BatchError> {
+    if run.paid.is_empty() {
+        return Ok(());
+    }
+    let month = run.month;
+    let mut otherwise = live_allowance_payments(ledger, None, |day| month.contains_days(day))?;
+    let (paid, set_aside): (Vec<_>, Vec<_>) = std::mem::take(&mut run.paid)
+        .into_iter()
+        .map(|due| {
+            let payment = otherwise
+                .remove(due.household.as_str())
+                .and_then(|paid| paid.into_iter().next());
+            (due, payment)
+        })
+        .partition(|(_, payment)| payment.is_none());
+    run.paid = paid.into_iter().map(|(due, _)| due).collect();
+    run.paid_otherwise = set_aside
+        .into_iter()
+        .filter_map(|(due, payment)| Some((due.household, payment?.reference)))
+        .collect();
+    Ok(())
+}
+
 /// Writes the payment file under a temporary name, durably, refusing to replace a file.
 fn write_partial_payment_file(
     path: &Path,
@@ -177,10 +199,14 @@ fn write_partial_payment_file(
     if path.exists() {
         return Err(BatchError::OutputExists(path.to_owned()));
     }
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(PARTIAL_SUFFIX);
-    let partial = PathBuf::from(partial);
-    let file = File::create(&partial).map_err(io_error(&partial))?;
+    let partial = partial_path(path);
+    let file = match File::options().write(true).create_new(true).open(&partial) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(BatchError::PartialExists(partial))
+        }
+        Err(e) => return Err(io_error(&partial)(e)),
+    };
     let mut csv = csv::Writer::from_writer(file);
     let written: Result<(), csv::Error> = (|| {
         csv.write_record(PAYMENT_FILE_COLUMNS)?;
@@ -208,10 +234,19 @@ fn write_partial_payment_file(
 
 /// Gives the payment file its name once its disbursements are committed, durably. A hard
 /// link, not a rename: it fails if a file of that name appeared since the check, instead
-/// of replacing it.
+/// of replacing it. Where the file system has no hard links (FAT, some network shares),
+/// a rename after a last check.
 fn publish(partial: &Path, path: &Path) -> std::io::Result<()> {
-    fs::hard_link(partial, path)?;
-    fs::remove_file(partial)?;
+    match fs::hard_link(partial, path) {
+        // Published; a temporary name left behind is harmless, and the next run that
+        // would reuse it says so.
+        Ok(()) => {
+            let _ = fs::remove_file(partial);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) if path.exists() => return Err(std::io::ErrorKind::AlreadyExists.into()),
+        Err(_) => fs::rename(partial, path)?,
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -528,9 +563,7 @@ fn fold_events(ledger: &LedgerView, from: Seq) -> Result<Fold, BatchError> {
 /// Replaces the cached index whole (a temporary file renamed over it). Not fsync'ed: it is
 /// a cache, and a torn or lost one is detected by its checksum or watermark and rebuilt.
 fn save_index(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(PARTIAL_SUFFIX);
-    let partial = PathBuf::from(partial);
+    let partial = partial_path(path);
     fs::write(&partial, bytes).map_err(io_error(&partial))?;
     fs::rename(&partial, path).map_err(io_error(path))
 }
@@ -558,5 +591,22 @@ mod tests {
         publish(&partial, &path).expect("the name is free");
         assert_eq!(fs::read_to_string(&path).expect("read"), "ours");
         assert!(!partial.exists());
+    }
+
+    /// An earlier run's unpublished file may be the only list of what it paid: a new run
+    /// of that name refuses to start writing over it.
+    #[test]
+    fn an_earlier_partial_payment_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("pay.csv");
+        let partial = partial_path(&path);
+        fs::write(&partial, "earlier run").expect("write the partial file");
+        let month = Month::parse("2018-07").expect("a month");
+        match write_partial_payment_file(&path, &[], month) {
+            Err(BatchError::PartialExists(named)) => assert_eq!(named, partial),
+            other => panic!("expected PartialExists, got {other:?}"),
+        }
+        assert_eq!(fs::read_to_string(&partial).expect("read"), "earlier run");
+        assert!(!path.exists());
     }
 }

@@ -641,8 +641,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// The leaf hashes of the incomplete leaf tile at the head (at most 63), which the next
-    /// append completes.
+    /// The leaf hashes of the incomplete leaf tile at the head (fewer than
+    /// `LEAF_TILE_LEAVES`), which the next append completes.
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
         let size = self.head.size;
         let first = size - size % LEAF_TILE_LEAVES;

@@ -14,11 +14,17 @@ pub fn date_text(days: i32) -> String {
     days_to_date(days).map_or_else(|| days.to_string(), |d| d.to_string())
 }
 
-/// The date column of an event table: the value date, or `all months` for a
-/// reconciliation of every month, which has none.
+/// The date column of an event table: the value date; for a reconciliation of every
+/// month, which has none, `all months`; for a period that is not a month (no version
+/// writes one), the period as stored.
 pub fn value_date_text(body: &crate::encoding::Body) -> String {
-    body.value_date()
-        .map_or_else(|| "all months".to_string(), date_text)
+    match (body, body.value_date()) {
+        (_, Some(days)) => date_text(days),
+        (crate::encoding::Body::Reconciliation(r), None) if !r.period.is_empty() => {
+            r.period.clone()
+        }
+        (_, None) => "all months".to_string(),
+    }
 }
 
 /// A record time as RFC 3339 UTC with microseconds.

@@ -72,7 +72,8 @@ impl Cli {
     pub fn from_args() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
         let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut cli = Cli::from_arg_matches(&matches)
+            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
         cli.ledger_given =
             matches.value_source("ledger") == Some(clap::parser::ValueSource::CommandLine);
         // clap sees the conflict only when --json comes after the subcommand's --csv.
@@ -215,7 +216,7 @@ pub struct LogArgs {
 }
 
 /// `--program`: a code of the catalog.
-pub fn parse_program(text: &str) -> Result<String, String> {
+fn parse_program(text: &str) -> Result<String, String> {
     crate::domain::ProgramCode::parse(text)
         .map(|_| text.to_owned())
         .map_err(|e| e.0)

@@ -105,9 +105,10 @@ fn default_payment_file(month: Month) -> PathBuf {
         1 => PathBuf::from(format!("allowance-{month}.csv")),
         n => PathBuf::from(format!("allowance-{month}-{n}.csv")),
     };
+    let taken = |path: &PathBuf| path.exists() || batch::partial_path(path).exists();
     (1..=MAX_DEFAULT_PAYMENT_FILES)
         .map(name)
-        .find(|path| !path.exists())
+        .find(|path| !taken(path))
         .unwrap_or_else(|| name(MAX_DEFAULT_PAYMENT_FILES))
 }
 
@@ -141,12 +142,12 @@ fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
         for (household, reference) in run.paid_otherwise.iter().take(MAX_LISTED_OTHERWISE) {
             text.push_str(&format!("  {household}  {reference}\n"));
         }
-        if let Some(more) = run
+        let more = run
             .paid_otherwise
             .len()
-            .checked_sub(MAX_LISTED_OTHERWISE + 1)
-        {
-            text.push_str(&format!("  ... and {} more (--json lists all)\n", more + 1));
+            .saturating_sub(MAX_LISTED_OTHERWISE);
+        if more > 0 {
+            text.push_str(&format!("  ... and {more} more (--json lists all)\n"));
         }
     }
     if !run.paid.is_empty() {
