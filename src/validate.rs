@@ -32,6 +32,9 @@ fn reject<T>(field: &'static str, reason: impl Into<String>) -> Result<T, PlanEr
     }))
 }
 
+/// How a message names an event planned earlier in the same batch.
+const EARLIER_IN_BATCH: &str = "earlier in this batch";
+
 /// Why planning one command stopped.
 #[derive(Debug)]
 pub enum PlanError {
@@ -251,32 +254,44 @@ impl<'a> Planner<'a> {
         if found == digest(content) {
             return Ok(Some(seq));
         }
+        let at = self.at(seq);
         match content {
             Body::HouseholdEnrolled(e) => reject(
                 "household_id",
                 format!(
-                    "{} is already enrolled (seq {seq}) with other details",
+                    "{} is already enrolled ({at}) with other details",
                     e.household
                 ),
             ),
             Body::Reversal(r) => reject(
                 "reference",
-                format!(
-                    "payment {} is already reversed (seq {seq})",
-                    r.target_reference
-                ),
+                format!("payment {} is already reversed ({at})", r.target_reference),
             ),
             Body::RateSet(_) => reject(
                 "valid_from",
                 format!(
-                    "{reference} is already recorded (seq {seq}) with other values; recorded \
+                    "{reference} is already recorded ({at}) with other values; recorded \
                      rates never change: add a rate with a later valid_from instead"
                 ),
+            ),
+            _ if seq >= self.first => reject(
+                "reference",
+                format!("{reference} is already used {EARLIER_IN_BATCH} with different content"),
             ),
             _ => reject(
                 "reference",
                 format!("{reference} is already recorded as seq {seq} with different content"),
             ),
+        }
+    }
+
+    /// Where an event the message refers to is: its seq once committed; a seq planned in
+    /// this batch would mean nothing to the reader, since the batch is refused.
+    fn at(&self, seq: Seq) -> String {
+        if seq >= self.first {
+            EARLIER_IN_BATCH.to_string()
+        } else {
+            format!("seq {seq}")
         }
     }
 
@@ -480,11 +495,14 @@ impl<'a> Planner<'a> {
             None => reject("reference", format!("no payment has reference {target}")),
             Some((seq, None)) => reject(
                 "reference",
-                format!("{target} (seq {seq}) is not a payment and cannot be reversed"),
+                format!(
+                    "{target} ({}) is not a payment and cannot be reversed",
+                    self.at(seq)
+                ),
             ),
             Some((seq, Some(_))) if self.is_recorded(&reversal)? => reject(
                 "reference",
-                format!("payment {target} (seq {seq}) is already reversed"),
+                format!("payment {target} ({}) is already reversed", self.at(seq)),
             ),
             Some((seq, Some(payment))) => Ok((seq, payment)),
         }

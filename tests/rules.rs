@@ -276,7 +276,12 @@ fn a_reference_reused_within_one_file_is_a_conflict() {
     let t = TempLedger::standard();
     let other = "2015-03-01,disbursement,PL-0002,support_allowance,10.00,2,LEAD-1,";
     let reason = refused(&t, Events, other, "reference");
-    assert_mentions(&reason, "LEAD-1 is already recorded as seq 9");
+    // Seq 9 is where the first row would have gone: the batch is refused, so the message
+    // names no seq that does not exist.
+    assert_mentions(
+        &reason,
+        "LEAD-1 is already used earlier in this batch with different content",
+    );
 }
 
 #[test]
@@ -371,6 +376,21 @@ fn reversing_a_reversal_or_an_enrollment_is_refused() {
         let row = format!("2015-03-01,reversal,PL-0002,support_allowance,50.00,1,{target},错误");
         assert_mentions(&refused(&t, Events, &row, "reference"), "is reserved");
     }
+}
+
+#[test]
+fn a_payment_reversed_twice_in_one_file_names_no_seq() {
+    let t = TempLedger::standard();
+    let rows = [
+        "2015-03-01,disbursement,PL-0001,support_allowance,10.00,1,NEW-1,",
+        "2015-03-02,reversal,PL-0001,support_allowance,10.00,1,NEW-1,退回",
+        "2015-03-03,reversal,PL-0001,support_allowance,10.00,1,NEW-1,再次冲正",
+    ];
+    let reason = refused_file(&t, Events, &rows, 4, "reference");
+    assert_mentions(
+        &reason,
+        "payment NEW-1 is already reversed (earlier in this batch)",
+    );
 }
 
 #[test]
@@ -574,7 +594,7 @@ fn a_household_enrolled_twice_in_one_file_with_other_details_is_refused() {
     let other = VALID_HOUSEHOLD.replace(",1,2014-01-01", ",2,2014-01-01");
     assert_mentions(
         &refused(&t, Households, &other, "household_id"),
-        "PL-0100 is already enrolled (seq 9) with other details",
+        "PL-0100 is already enrolled (earlier in this batch) with other details",
     );
 }
 
