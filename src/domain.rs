@@ -302,6 +302,12 @@ pub fn check_text(text: &str, required: bool) -> Result<String, ValueError> {
     if text.chars().count() > MAX_TEXT_CHARS {
         return invalid(format!("is longer than {MAX_TEXT_CHARS} characters"));
     }
+    if text.contains(['\n', '\r']) {
+        return invalid(
+            "contains a line break (in a CSV file, a quote (\") that is not closed joins the \
+             next lines into this field)",
+        );
+    }
     if text.chars().any(|c| c.is_control()) {
         return invalid("contains control characters");
     }
@@ -313,6 +319,11 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
     let shape_ok = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
     match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         Ok(date) if shape_ok => Ok(date),
+        // The right shape, but no such day (2018-02-30, 2018-13-01): say so, rather than
+        // that the format is wrong.
+        Err(e) if shape_ok && e.kind() == chrono::format::ParseErrorKind::OutOfRange => {
+            invalid(format!("{text:?} is not a day of the calendar"))
+        }
         _ => invalid(format!("{text:?} is not a date YYYY-MM-DD")),
     }
 }

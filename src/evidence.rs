@@ -120,7 +120,10 @@ pub fn inclusion(
 ) -> Result<Inclusion, LedgerError> {
     let checkpoint = signed_checkpoint(ledger, size)?;
     let cp_size = checkpoint.checkpoint.size;
-    if seq.0 == 0 || seq.0 > cp_size {
+    if seq.0 == 0 {
+        return Err(LedgerError::Invalid("seqs start at 1".into()));
+    }
+    if seq.0 > cp_size {
         return Err(LedgerError::Invalid(format!(
             "seq {seq} is not in the checkpoint of size {cp_size}"
         )));

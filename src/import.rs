@@ -174,7 +174,7 @@ fn csv_rows<'a, R: std::io::Read + 'a, L: BufRead + 'a>(
     let mut records = reader.into_records();
     let columns = match records.next() {
         Some(Ok(header)) => Columns::from_header(&header, kind)?,
-        Some(Err(e)) => return Err(header_rejection("header", e.to_string())),
+        Some(Err(e)) => return Err(header_rejection("header", unreadable_header(&e))),
         None => return Err(header_rejection("header", "the file is empty".into())),
     };
     let mut count = 0u64;
@@ -358,6 +358,27 @@ fn unreadable_row(e: &csv::Error, columns: &Columns, kind: ImportKind) -> (&'sta
     }
 }
 
+/// Why the header could not be read. A header is ASCII in every encoding but UTF-16
+/// (Excel's "Unicode Text"), so one that is not UTF-8 is most likely that.
+fn unreadable_header(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text (the file may be saved as UTF-16, \
+            Excel's \"Unicode Text\", or as GBK); save it as UTF-8 (in Excel: Save As, \
+            \"CSV UTF-8\") and import it again"
+            .to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Added to a row's error when one of its fields spans lines: in the files clerks send,
+/// that is nearly always a quote that was opened and never closed.
+const UNCLOSED_QUOTE_HINT: &str =
+    " (a field spans lines: a quote (\") that is not closed joins the next lines into it)";
+
+fn has_line_break(field: &str) -> bool {
+    field.contains(['\n', '\r'])
+}
+
 fn parse_row(
     item: Result<csv::StringRecord, csv::Error>,
     columns: &Columns,
@@ -380,10 +401,15 @@ fn parse_row(
             format!("the file has more than {MAX_IMPORT_ROWS} rows"),
         ))
     } else if record.len() != columns.width {
+        let hint = if record.iter().any(has_line_break) {
+            UNCLOSED_QUOTE_HINT
+        } else {
+            ""
+        };
         Err((
             "row",
             format!(
-                "has {} fields, the header has {}",
+                "has {} fields, the header has {}{hint}",
                 record.len(),
                 columns.width
             ),

@@ -323,6 +323,8 @@ fn prove_refuses_what_the_ledger_does_not_have() {
         let run = f.run(args);
         assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
     }
+    let run = f.run(&["prove", "--seq", "0"]);
+    assert!(run.stderr.contains("seqs start at 1"), "{}", run.stderr);
 }
 
 #[test]

@@ -196,6 +196,25 @@ fn the_sample_files_import_once() {
 }
 
 #[test]
+fn a_file_of_only_a_header_says_it_has_no_rows() {
+    let t = TempLedger::standard();
+    let before = t.dump().without_read_models();
+    let file = t.write_csv::<&str>("empty.csv", ImportKind::Events, &[]);
+    let run = t.import("events", &file);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("nothing to append: the file has no rows after its header"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        t.dump().without_read_models(),
+        before,
+        "only the read-model cache may change"
+    );
+}
+
+#[test]
 fn a_missing_input_file_is_bad_input() {
     let t = TempLedger::standard();
     let before = t.dump();

@@ -683,11 +683,18 @@ fn a_row_with_the_wrong_number_of_fields_is_refused() {
 #[test]
 fn a_bad_date_is_refused() {
     let t = TempLedger::standard();
-    for date in ["2015-02-30", "2015/03/01", "2015-3-1", ""] {
+    for date in ["2015/03/01", "2015-3-1", ""] {
         let row = format!("{date},disbursement,PL-0001,support_allowance,1.00,1,X-1,");
         assert_mentions(
             &refused(&t, Events, &row, "date"),
             "is not a date YYYY-MM-DD",
+        );
+    }
+    for date in ["2015-02-30", "2015-13-01", "2015-04-31"] {
+        let row = format!("{date},disbursement,PL-0001,support_allowance,1.00,1,X-1,");
+        assert_mentions(
+            &refused(&t, Events, &row, "date"),
+            &format!("\"{date}\" is not a day of the calendar"),
         );
     }
 }
@@ -844,7 +851,10 @@ fn a_quoted_field_spanning_lines_counts_its_lines() {
     run.assert_code(2);
     let name = path.display();
     assert!(
-        run.stderr.starts_with(&format!("error: {name}:3: memo: ")),
+        run.stderr.starts_with(&format!(
+            "error: {name}:3: memo: contains a line break (in a CSV file, a quote (\") that \
+             is not closed"
+        )),
         "{run:#?}"
     );
     assert!(
@@ -852,6 +862,25 @@ fn a_quoted_field_spanning_lines_counts_its_lines() {
         "{run:#?}"
     );
     assert_eq!(t.dump(), before);
+}
+
+/// A quote opened and never closed swallows the next row: the merged row's field count
+/// is wrong, and the message says why that may be.
+#[test]
+fn an_unclosed_quote_that_swallows_a_row_is_named() {
+    let t = TempLedger::standard();
+    let rows = [
+        EVENTS_HEADER,
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,\"U-1,m",
+        VALID_PAYMENT,
+        "",
+    ];
+    let path = t.write_file("unclosed.csv", &rows.join("\n"));
+    let reason = refused_path(&t, Events, &path, 2, "row");
+    assert_mentions(
+        &reason,
+        "has 7 fields, the header has 8 (a field spans lines: a quote (\") that is not closed",
+    );
 }
 
 #[test]
@@ -865,5 +894,19 @@ fn a_row_that_is_not_utf8_is_refused_with_its_line() {
     std::fs::write(&path, bytes).expect("write the file");
     let run = refused_path(&t, Events, &path, 3, "memo");
     assert_mentions(&run, "is not UTF-8 text");
+    assert_mentions(&run, "save it as UTF-8");
+}
+
+#[test]
+fn a_utf16_file_is_refused_at_its_header_with_how_to_save_it() {
+    // Excel's "Unicode Text": UTF-16 little-endian with a byte order mark.
+    let t = TempLedger::standard();
+    let text = format!("{EVENTS_HEADER}\r\n{VALID_PAYMENT}\r\n");
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let path = t.file("utf16.csv");
+    std::fs::write(&path, bytes).expect("write the file");
+    let run = refused_path(&t, Events, &path, 1, "header");
+    assert_mentions(&run, "may be saved as UTF-16");
     assert_mentions(&run, "save it as UTF-8");
 }

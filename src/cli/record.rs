@@ -64,7 +64,9 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     };
     super::read::refresh(&ledger);
     let name = file.display().to_string();
-    let mut text = if summary.appended == 0 {
+    let mut text = if summary.appended == 0 && summary.duplicates == 0 {
+        format!("{name}: nothing to append: the file has no rows after its header\n")
+    } else if summary.appended == 0 {
         format!(
             "{name}: nothing to append: all {} row(s) are already in the ledger\n",
             summary.duplicates
