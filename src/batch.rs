@@ -444,7 +444,8 @@ fn read_statement(path: &Path) -> Result<Vec<u8>, BatchError> {
 }
 
 /// Parses the statement on one thread while the other brings the payment index up to
-/// date, then matches them. Appends nothing to the log.
+/// date, then matches them. Appends nothing to the log, and saves the index only once the
+/// statement parsed: a refused statement leaves the ledger directory as it was.
 pub fn reconcile_bytes(
     ledger: &LedgerView,
     statement: &[u8],
@@ -453,14 +454,15 @@ pub fn reconcile_bytes(
 ) -> Result<(Report, IndexUse), BatchError> {
     let (rows, table) = std::thread::scope(|scope| {
         let parser = scope.spawn(|| parse_statement(statement));
-        let table = payment_table(ledger, mode);
+        let table = updated_payment_table(ledger, mode);
         let rows = parser
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (rows, table)
     });
     let rows = rows?;
-    let (table, index) = table?;
+    let (table, index, save) = table?;
+    save_payment_table(ledger, &table, save)?;
     Ok((reconcile(&table, &rows, period), index))
 }
 
@@ -470,6 +472,29 @@ pub fn payment_table(
     ledger: &LedgerView,
     mode: IndexMode,
 ) -> Result<(PaymentTable, IndexUse), BatchError> {
+    let (table, used, save) = updated_payment_table(ledger, mode)?;
+    save_payment_table(ledger, &table, save)?;
+    Ok((table, used))
+}
+
+/// Writes the index under `mark`, when there is one to save.
+fn save_payment_table(
+    ledger: &LedgerView,
+    table: &PaymentTable,
+    mark: Option<Watermark>,
+) -> Result<(), BatchError> {
+    match mark {
+        Some(mark) => save_index(&ledger.dir().join(INDEX_FILE_NAME), &table.encode(mark)),
+        None => Ok(()),
+    }
+}
+
+/// As [`payment_table`], without saving: also the watermark to save it under, when
+/// bringing it up to date changed it.
+fn updated_payment_table(
+    ledger: &LedgerView,
+    mode: IndexMode,
+) -> Result<(PaymentTable, IndexUse, Option<Watermark>), BatchError> {
     let path = ledger.dir().join(INDEX_FILE_NAME);
     let cached = match mode {
         IndexMode::Cached => load_index(ledger, &path)?,
@@ -485,13 +510,10 @@ pub fn payment_table(
     let table = table
         .with(fold)
         .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-    if events > 0 || rebuilt.is_some() {
-        let mark = Watermark {
-            size: head.size,
-            hash: head.hash,
-        };
-        save_index(&path, &table.encode(mark))?;
-    }
+    let save = (events > 0 || rebuilt.is_some()).then_some(Watermark {
+        size: head.size,
+        hash: head.hash,
+    });
     let used = match rebuilt {
         Some(reason) => IndexUse::Rebuilt { events, reason },
         None if events == 0 => IndexUse::UpToDate { size: mark.size },
@@ -500,7 +522,7 @@ pub fn payment_table(
             events,
         },
     };
-    Ok((table, used))
+    Ok((table, used, save))
 }
 
 /// The cached index if it is readable and was built from a prefix of this chain; the

@@ -13,6 +13,7 @@ use fundtrail::domain::{
 };
 use fundtrail::encoding::Body;
 use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::payment_index::INDEX_FILE_NAME;
 
 fn ctx() -> AppendContext {
     AppendContext {
@@ -362,6 +363,10 @@ fn a_statement_with_bad_rows_is_refused_whole_and_nothing_is_recorded() {
     assert_eq!(found, [(2, "amount"), (3, "value_date"), (4, "reference")]);
     assert_eq!(err.total, 3);
     assert_eq!(ledger.head(), head);
+    assert!(
+        !dir.path().join("ledger").join(INDEX_FILE_NAME).exists(),
+        "a refused statement leaves the ledger directory as it was, without a payment index"
+    );
     let missing = reconcile_file(
         &mut ledger,
         &dir.path().join("nope.csv"),
