@@ -149,7 +149,8 @@ pub struct ReconciliationV1 {
     pub report_hash: [u8; 32],
 }
 
-/// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it.
+/// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
+/// variant order (FORMAT.md §1).
 pub const EVENT_TYPES: [&str; 9] = [
     "household_enrolled",
     "fund_allocation",
@@ -172,7 +173,10 @@ impl Body {
             Body::Reversal(_) => "reversal",
             Body::RateSet(_) => "rate_set",
             Body::Reconciliation(_) => "reconciliation",
-            other => other.payment().map_or("unknown", |(kind, _)| kind.code()),
+            Body::Disbursement(_) => PaymentKind::Disbursement.code(),
+            Body::InsurancePurchase(_) => PaymentKind::InsurancePurchase.code(),
+            Body::CondolencePayment(_) => PaymentKind::CondolencePayment.code(),
+            Body::InKindBenefit(_) => PaymentKind::InKindBenefit.code(),
         }
     }
 
@@ -381,6 +385,22 @@ mod tests {
                 source: String::new(),
             }),
         }
+    }
+
+    /// `EVENT_TYPES` names every variant, in variant order: the body of each variant index
+    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown.
+    #[test]
+    fn event_types_name_every_variant_once() {
+        let mut names = Vec::new();
+        for index in 0u32.. {
+            let mut bytes = index.to_le_bytes().to_vec();
+            bytes.resize(512, 0);
+            let Ok(body) = options().allow_trailing_bytes().deserialize::<Body>(&bytes) else {
+                break;
+            };
+            names.push(body.type_name());
+        }
+        assert_eq!(names, EVENT_TYPES);
     }
 
     #[test]
