@@ -119,6 +119,26 @@ pub fn parse_month(text: &str) -> Result<YearMonth, String> {
     Ok(YearMonth { year, month })
 }
 
+/// Grouping keys may not repeat: a second column of the same key says nothing new.
+pub fn check_group_keys(by: &[GroupKey]) -> Result<(), String> {
+    for (i, key) in by.iter().enumerate() {
+        if by[..i].contains(key) {
+            return Err(format!("names {} twice", group_key_name(*key)));
+        }
+    }
+    Ok(())
+}
+
+fn group_key_name(key: GroupKey) -> &'static str {
+    match key {
+        GroupKey::Subdistrict => "subdistrict",
+        GroupKey::Community => "community",
+        GroupKey::Program => "program",
+        GroupKey::Year => "year",
+        GroupKey::Month => "month",
+    }
+}
+
 /// A grouping key by its name in `--by` and `?by=`.
 pub fn parse_group_key(text: &str) -> Result<GroupKey, String> {
     match text {

@@ -405,6 +405,7 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
 
     for path in [
         "/api/v1/totals?by=planet",
+        "/api/v1/totals?by=program,program",
         "/api/v1/totals?month=2018-13",
         "/api/v1/totals?program=lottery",
         "/api/v1/totals?colour=red",

@@ -845,6 +845,8 @@ fn bad_requests_exit_2() {
     assert!(err.contains("lottery"), "{err}");
     let err = run_fails(&dir, &["totals", "--by", "program,district"], 2);
     assert!(err.contains("district"), "{err}");
+    let err = run_fails(&dir, &["totals", "--by", "program,year,program"], 2);
+    assert!(err.contains("--by: names program twice"), "{err}");
     run_fails(&dir, &["totals", "--csv", "--json"], 2);
 }
 

@@ -216,7 +216,7 @@ pub struct LogArgs {
 }
 
 /// `--program`: a code of the catalog.
-fn parse_program(text: &str) -> Result<String, String> {
+pub(super) fn parse_program(text: &str) -> Result<String, String> {
     crate::domain::ProgramCode::parse(text)
         .map(|_| text.to_owned())
         .map_err(|e| e.0)

@@ -46,7 +46,7 @@ pub struct TotalsArgs {
     #[arg(long)]
     pub subdistrict: Option<String>,
     /// Only this program code.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_program)]
     pub program: Option<String>,
     #[command(flatten)]
     pub report: ReportArgs,
@@ -111,14 +111,13 @@ fn label(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
 }
 
 pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
-    if let Some(program) = &args.program {
-        crate::domain::ProgramCode::parse(program)
-            .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--program: {e}")))?;
-    }
+    let by: Vec<GroupKey> = args.by.iter().map(|k| group_key(*k)).collect();
+    crate::report::check_group_keys(&by)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--by: {e}")))?;
     let ledger = open(cli)?;
     let side = read_side(&ledger)?;
     let query = TotalsQuery {
-        by: args.by.iter().map(|k| group_key(*k)).collect(),
+        by,
         year: args.year,
         month: args.month,
         subdistrict: args.subdistrict.clone(),

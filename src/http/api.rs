@@ -257,6 +257,7 @@ fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
                 .map(|k| report::parse_group_key(k.trim()))
                 .collect()
         })
+        .and_then(|by: Vec<_>| report::check_group_keys(&by).map(|()| by))
         .map_err(|e| HttpError::BadRequest(format!("by: {e}")))?;
     let month = params
         .month
