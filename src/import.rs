@@ -538,6 +538,14 @@ fn parse_event(f: &Fields) -> FieldResult<Command> {
             }))
         }
         RowType::Reversal => {
+            if household.is_empty() {
+                return Err((
+                    "household_id",
+                    "is required for a reversal: it names the household of the payment it \
+                     reverses (an allocation cannot be reversed)"
+                        .into(),
+                ));
+            }
             let household = required_household(household)?;
             let program = match program {
                 "" => None,

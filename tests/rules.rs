@@ -394,6 +394,18 @@ fn a_payment_reversed_twice_in_one_file_names_no_seq() {
 }
 
 #[test]
+fn a_reversal_without_a_household_says_what_it_needs() {
+    // What a clerk writes to undo an allocation: the message says why that cannot be.
+    let t = TempLedger::standard();
+    let row = "2015-04-01,reversal,,support_allowance,50000.00,,ALLOC-1,撤销拨款";
+    assert_mentions(
+        &refused(&t, Events, row, "household_id"),
+        "is required for a reversal: it names the household of the payment it reverses \
+         (an allocation cannot be reversed)",
+    );
+}
+
+#[test]
 fn reversing_a_reversed_payment_again_is_refused() {
     let t = TempLedger::standard();
     let row = "2015-03-05,reversal,PL-0002,support_allowance,50.00,1,BANK-2,再次冲正";
