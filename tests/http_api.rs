@@ -650,8 +650,18 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
     assert_eq!(consistency.status, 200, "{}", consistency.body);
     let checked = fundtrail::proofs::verify_consistency(&consistency.body, &key, None).unwrap();
     assert_eq!((checked.old.size, checked.new.size), (13, 14));
+    let witness = auditor
+        .get("/api/v1/proofs/consistency?from=13&to=14&format=text")
+        .unwrap();
+    assert_eq!(witness.status, 200, "{}", witness.body);
+    assert!(witness
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(witness.body.starts_with("old 13\n"), "{}", witness.body);
 
     for bad in [
+        "/api/v1/proofs/consistency?from=13&format=pdf",
         "/api/v1/proofs/inclusion?seq=99",
         "/api/v1/proofs/inclusion?seq=1&size=7",
         "/api/v1/proofs/consistency?from=20",

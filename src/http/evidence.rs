@@ -72,17 +72,16 @@ pub(super) async fn inclusion(
     headers: HeaderMap,
     params: Result<Query<InclusionParams>, QueryRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
     let Query(p) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
-    let text = wants_text(p.format.as_deref())?;
-    let view = current_view(&s)?;
-    blocking(move || {
-        let inc = ev::inclusion(&view, Seq(p.seq), p.size)?;
-        if text {
-            return Ok(plain(inc.text()));
-        }
-        Ok(Json(inc.doc()).into_response())
-    })
+    let build = move |view: &LedgerView| ev::inclusion(view, Seq(p.seq), p.size);
+    proof(
+        &s,
+        &headers,
+        p.format.as_deref(),
+        build,
+        ev::Inclusion::text,
+        ev::Inclusion::doc,
+    )
     .await
 }
 
@@ -101,16 +100,35 @@ pub(super) async fn consistency(
     headers: HeaderMap,
     params: Result<Query<ConsistencyParams>, QueryRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
     let Query(p) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
-    let text = wants_text(p.format.as_deref())?;
-    let view = current_view(&s)?;
+    let build = move |view: &LedgerView| ev::consistency(view, p.from, p.to);
+    let (text, doc) = (ev::Consistency::text, ev::Consistency::doc);
+    proof(&s, &headers, p.format.as_deref(), build, text, doc).await
+}
+
+/// A proof built on the current view, for auditors: its JSON document, or its C2SP text
+/// with `format=text`.
+async fn proof<P, D>(
+    s: &AppState,
+    headers: &HeaderMap,
+    format: Option<&str>,
+    build: impl FnOnce(&LedgerView) -> Result<P, LedgerError> + Send + 'static,
+    text: fn(&P) -> String,
+    doc: fn(&P) -> D,
+) -> Answer
+where
+    P: 'static,
+    D: serde::Serialize + 'static,
+{
+    authorize(&s.shared, headers, AUDIT)?;
+    let as_text = wants_text(format)?;
+    let view = current_view(s)?;
     blocking(move || {
-        let c = ev::consistency(&view, p.from, p.to)?;
-        if text {
-            return Ok(plain(c.text()));
+        let proof = build(&view)?;
+        if as_text {
+            return Ok(plain(text(&proof)));
         }
-        Ok(Json(c.doc()).into_response())
+        Ok(Json(doc(&proof)).into_response())
     })
     .await
 }
