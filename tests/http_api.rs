@@ -402,6 +402,23 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
         .post("/api/v1/events", "{not json", "application/json")
         .unwrap();
     assert_eq!((reply.status, reply.code()), (400, "bad_request".into()));
+    // A repeated member would be read as another event by whoever reads the first one.
+    let repeated = r#"{"date":"2018-03-31","type":"disbursement","household_id":"PL-0001",
+        "program":"support_allowance","amount":"1.00","persons":1,"reference":"DUP-M",
+        "memo":"m","amount":"2.00"}"#;
+    let reply = clerk
+        .post("/api/v1/events", repeated, "application/json")
+        .unwrap();
+    assert_eq!((reply.status, reply.code()), (400, "bad_request".into()));
+    let message = reply.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("\"amount\" appears twice"), "{message}");
+    let log = as_role(&server, &tokens, Role::Auditor)
+        .get("/api/v1/log?limit=1000")
+        .unwrap();
+    assert!(!log.body.contains("DUP-M"), "nothing was appended");
 
     for path in [
         "/api/v1/totals?by=planet",
@@ -510,6 +527,21 @@ fn admins_issue_and_revoke_tokens_whose_names_become_actors() {
         .post_json("/api/v1/tokens", &json!({"name": "x", "role": "root"}))
         .unwrap();
     assert_eq!(bad.status, 400);
+    // The body is an object, and each member appears once.
+    for body in [
+        r#"["arr-tok", "auditor"]"#,
+        r#"{"name": "x", "role": "clerk", "role": "admin"}"#,
+    ] {
+        let bad = admin
+            .post("/api/v1/tokens", body, "application/json")
+            .unwrap();
+        assert_eq!(
+            (bad.status, bad.code()),
+            (400, "bad_request".into()),
+            "{body}"
+        );
+        assert!(!bad.body.contains("struct"), "{}", bad.body);
+    }
     let list = admin.get("/api/v1/tokens").unwrap().json();
     assert!(list
         .as_array()

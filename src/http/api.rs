@@ -23,6 +23,7 @@ use crate::view::{event_json, time_text};
 
 use super::auth::{authorize, ADMIN, ANY, AUDIT, SUMMARY, WRITE};
 use super::error::{poisoned, HttpError};
+use super::json::{Events, Item, Members};
 use super::writer::{self, Job, WriteJob};
 use super::{AppState, MAX_BODY_BYTES, MAX_LOG_LIMIT};
 
@@ -154,12 +155,13 @@ pub(super) fn body_error(rejection: BytesRejection) -> HttpError {
 
 /// One event object, or an array of them, as rows numbered from 1.
 fn rows_from_json(body: &[u8], max: usize) -> Result<Vec<Row>, HttpError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| HttpError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let items = match value {
-        Value::Array(items) => items,
-        object @ Value::Object(_) => vec![object],
-        _ => {
+    let events: Events = serde_json::from_slice(body).map_err(|e| {
+        HttpError::BadRequest(format!("the body is not an event object or array: {e}"))
+    })?;
+    let items = match events {
+        Events::Many(items) => items,
+        Events::One(members) => vec![Item::Object(members)],
+        Events::Neither => {
             return Err(HttpError::BadRequest(
                 "send an event object or an array of them".into(),
             ))
@@ -176,17 +178,19 @@ fn rows_from_json(body: &[u8], max: usize) -> Result<Vec<Row>, HttpError> {
         .enumerate()
         .map(|(i, item)| Row {
             line: i as u64 + 1,
-            command: command_from_json(item),
+            command: match item {
+                Item::Object(Members(fields)) => command_from_json(fields),
+                Item::Other => Err(("row", "is not a JSON object".into())),
+            },
         })
         .collect())
 }
 
 /// An event object has the CSV columns as fields; `"type": "household_enrolled"` takes
 /// the households columns instead. Amounts are strings: JSON numbers are not exact.
-fn command_from_json(item: &Value) -> Result<crate::domain::Command, (&'static str, String)> {
-    let Value::Object(fields) = item else {
-        return Err(("row", "is not a JSON object".into()));
-    };
+fn command_from_json(
+    fields: &Map<String, Value>,
+) -> Result<crate::domain::Command, (&'static str, String)> {
     let household = fields.get("type").and_then(Value::as_str) == Some("household_enrolled");
     let (kind, skip) = if household {
         (ImportKind::Households, Some("type"))
@@ -429,9 +433,11 @@ pub(super) async fn add_token(
 ) -> Answer {
     authorize(&s.shared, &headers, ADMIN)?;
     let body = body.map_err(body_error)?;
-    let new: NewToken = serde_json::from_slice(&body).map_err(|e| {
+    let send = |e: serde_json::Error| {
         HttpError::BadRequest(format!("send {{\"name\": ..., \"role\": ...}}: {e}"))
-    })?;
+    };
+    let Members(fields) = serde_json::from_slice(&body).map_err(send)?;
+    let new: NewToken = serde_json::from_value(Value::Object(fields)).map_err(send)?;
     let role = Role::parse(&new.role).map_err(token_error)?;
     let random = random_secret().map_err(token_error)?;
     let view = current_view(&s)?;

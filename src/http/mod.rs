@@ -10,6 +10,7 @@ mod auth;
 mod dashboard;
 mod error;
 mod evidence;
+mod json;
 mod reconcile;
 mod writer;
 

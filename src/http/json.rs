@@ -1,0 +1,195 @@
+//! Request bodies as JSON objects whose members are all distinct.
+//!
+//! serde_json keeps the last of repeated members. A client, proxy or log that reads the
+//! first one would then see another event than the ledger records (`"amount": "1.00"` …
+//! `"amount": "2.00"`), so a repeated member is refused, as the proof documents' parsers
+//! refuse one (FORMAT.md §8).
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// A JSON object with distinct member names.
+#[derive(Debug)]
+pub struct Members(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Members, D::Error> {
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut members = Map::new();
+        while let Some((name, value)) = map.next_entry::<String, Value>()? {
+            if members.contains_key(&name) {
+                return Err(de::Error::custom(format!(
+                    "the member {name:?} appears twice"
+                )));
+            }
+            members.insert(name, value);
+        }
+        Ok(Members(members))
+    }
+}
+
+/// One element of an events body: an object, or anything else, which its row refuses.
+#[derive(Debug)]
+pub enum Item {
+    Object(Members),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}
+
+struct ItemVisitor;
+
+impl<'de> Visitor<'de> for ItemVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+        MembersVisitor.visit_map(map).map(Item::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Item::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+}
+
+/// An events body: one event object, or an array of them.
+#[derive(Debug)]
+pub enum Events {
+    One(Members),
+    Many(Vec<Item>),
+    /// Neither an object nor an array.
+    Neither,
+}
+
+impl<'de> Deserialize<'de> for Events {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Events, D::Error> {
+        deserializer.deserialize_any(EventsVisitor)
+    }
+}
+
+struct EventsVisitor;
+
+impl<'de> Visitor<'de> for EventsVisitor {
+    type Value = Events;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object or an array of them")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Events, A::Error> {
+        MembersVisitor.visit_map(map).map(Events::One)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Events, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Item>()? {
+            items.push(item);
+        }
+        Ok(Events::Many(items))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+
+    fn visit_unit<E>(self) -> Result<Events, E> {
+        Ok(Events::Neither)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_member_is_refused_at_any_depth_of_the_body() {
+        let err = serde_json::from_str::<Members>(r#"{"a": "1", "b": 2, "a": "3"}"#)
+            .expect_err("a repeated member");
+        assert!(err.to_string().contains("\"a\" appears twice"), "{err}");
+        let err = serde_json::from_str::<Events>(r#"[{"a": 1}, {"b": 1, "b": 2}]"#)
+            .expect_err("a repeated member in the second event");
+        assert!(err.to_string().contains("\"b\" appears twice"), "{err}");
+        assert!(serde_json::from_str::<Events>(r#"{"a": 1, "a": 1}"#).is_err());
+    }
+
+    #[test]
+    fn objects_arrays_and_other_values_are_told_apart() {
+        let one = serde_json::from_str::<Events>(r#"{"a": "1"}"#).expect("an object");
+        assert!(matches!(one, Events::One(Members(m)) if m.len() == 1));
+        let many = serde_json::from_str::<Events>(r#"[{"a": "1"}, 5, [1, {"x": 1}], null]"#)
+            .expect("an array");
+        let Events::Many(items) = many else {
+            panic!("an array is many events")
+        };
+        assert!(matches!(items[0], Item::Object(_)));
+        assert!(items[1..].iter().all(|i| matches!(i, Item::Other)));
+        for neither in ["5", "\"text\"", "null", "true"] {
+            let parsed = serde_json::from_str::<Events>(neither).expect("valid JSON");
+            assert!(matches!(parsed, Events::Neither), "{neither}");
+        }
+        assert!(serde_json::from_str::<Members>("[]").is_err());
+    }
+}
