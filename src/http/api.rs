@@ -37,6 +37,12 @@ pub(super) async fn not_found() -> HttpError {
     HttpError::NotFound("no such endpoint (see /openapi.json)".into())
 }
 
+pub(super) async fn method_not_allowed() -> HttpError {
+    HttpError::MethodNotAllowed(
+        "this endpoint does not take that method (see /openapi.json)".into(),
+    )
+}
+
 pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap) -> Answer {
     let caller = authorize(&s.shared, &headers, ANY)?;
     let head = current_view(&s)?.head();

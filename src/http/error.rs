@@ -36,8 +36,10 @@ pub enum HttpError {
     PayloadTooLarge(String),
     #[error("the write queue is full; retry after {RETRY_AFTER_SECS} s")]
     QueueFull,
-    #[error("the request took longer than {} s; a write may still be committed, and retrying it with the same reference is harmless", .0.as_secs())]
+    #[error("the request took longer than {} s; if its body had arrived, a write may still be committed, and retrying it with the same reference is harmless", .0.as_secs())]
     Timeout(Duration),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -58,6 +60,7 @@ impl HttpError {
             HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::QueueFull | HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            HttpError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::Corrupt(_) | HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +77,7 @@ impl HttpError {
             HttpError::PayloadTooLarge(_) => "payload_too_large",
             HttpError::QueueFull => "queue_full",
             HttpError::Timeout(_) => "timeout",
+            HttpError::MethodNotAllowed(_) => "method_not_allowed",
             HttpError::Unavailable(_) => "unavailable",
             HttpError::Corrupt(_) => "corrupt",
             HttpError::Internal(_) => "internal",

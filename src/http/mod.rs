@@ -193,6 +193,11 @@ fn router(state: AppState) -> Router {
     }
     router
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::screen_body,
+        ))
         .layer(axum::middleware::from_fn(move |req, next| {
             error::with_timeout(timeout, req, next)
         }))
