@@ -163,6 +163,17 @@ pub const EVENT_TYPES: [&str; 9] = [
     "reconciliation",
 ];
 
+/// `text` is one of [`EVENT_TYPES`]; the error lists them.
+pub fn check_event_type(text: &str) -> Result<(), String> {
+    if EVENT_TYPES.contains(&text) {
+        return Ok(());
+    }
+    Err(format!(
+        "{text:?} is not an event type; one of: {}",
+        EVENT_TYPES.join(", ")
+    ))
+}
+
 impl Body {
     /// The event type's name as the CLI, the export and the import speak it.
     /// One of [`EVENT_TYPES`].

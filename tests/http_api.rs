@@ -423,6 +423,10 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
         "/api/v1/totals?program=lottery",
         "/api/v1/totals?colour=red",
         "/api/v1/households/not%20an%20id",
+        // Endpoints without parameters refuse them rather than seem to apply them.
+        "/api/v1/households/PL-0001?through=2018-07",
+        "/api/v1/funds?program=support_allowance",
+        "/api/v1/checkpoint?x=1",
     ] {
         let reply = supervisor.get(path).unwrap();
         assert_eq!(
@@ -435,6 +439,21 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
     assert_eq!((reply.status, reply.code()), (404, "not_found".into()));
     let reply = auditor.get("/api/v1/log?limit=1000000").unwrap();
     assert_eq!(reply.status, 400);
+    for typo in [
+        "/api/v1/log?type=disbursment",
+        "/api/v1/log?program=allowance",
+    ] {
+        let reply = auditor.get(typo).unwrap();
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "bad_request".into()),
+            "{typo}"
+        );
+    }
+    assert_eq!(
+        auditor.get("/api/v1/log?type=reversal").unwrap().status,
+        200
+    );
     let reply = auditor.get("/api/v1/nothing-here").unwrap();
     assert_eq!((reply.status, reply.code()), (404, "not_found".into()));
     assert!(reply.json()["message"].is_string());

@@ -224,14 +224,7 @@ pub(super) fn parse_program(text: &str) -> Result<String, String> {
 
 /// `--type`: an event type name.
 fn parse_event_type(text: &str) -> Result<String, String> {
-    use crate::encoding::EVENT_TYPES;
-    if EVENT_TYPES.contains(&text) {
-        return Ok(text.to_owned());
-    }
-    Err(format!(
-        "not an event type; one of: {}",
-        EVENT_TYPES.join(", ")
-    ))
+    crate::encoding::check_event_type(text).map(|()| text.to_owned())
 }
 
 /// A failure to report: the exit code and what to print.

@@ -4,7 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +15,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{HouseholdId, ProgramCode};
+use crate::encoding::check_event_type;
 use crate::import::{command_from_fields, rows_from_bytes, ImportKind};
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
 use crate::readside::{household_trail, ReadSide};
@@ -43,7 +45,24 @@ pub(super) async fn method_not_allowed() -> HttpError {
     )
 }
 
-pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+/// For endpoints that take no query parameters: a query string is refused rather than
+/// ignored, so that `?through=2018-07` on an endpoint without it does not look applied.
+pub(super) struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<NoQuery, HttpError> {
+        match parts.uri.query() {
+            None | Some("") => Ok(NoQuery),
+            Some(query) => Err(HttpError::BadRequest(format!(
+                "this endpoint takes no query parameters (got {query:?}; see /openapi.json)"
+            ))),
+        }
+    }
+}
+
+pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
     let caller = authorize(&s.shared, &headers, ANY)?;
     let head = current_view(&s)?.head();
     ok(json!({
@@ -287,7 +306,7 @@ fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
     })
 }
 
-pub(super) async fn funds(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+pub(super) async fn funds(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
     authorize(&s.shared, &headers, SUMMARY)?;
     let rows = read_side(&s, |side| side.models().funds())?;
     ok(report::funds_json(&rows))
@@ -297,6 +316,7 @@ pub(super) async fn household(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Answer {
     authorize(&s.shared, &headers, SUMMARY)?;
     let balance = household_balance(&s, &id)?;
@@ -318,6 +338,7 @@ pub(super) async fn trail(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Answer {
     authorize(&s.shared, &headers, AUDIT)?;
     let balance = household_balance(&s, &id)?;
@@ -343,6 +364,12 @@ pub(super) async fn log(
 ) -> Answer {
     authorize(&s.shared, &headers, AUDIT)?;
     let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    if let Some(program) = &params.program {
+        ProgramCode::parse(program).map_err(|e| HttpError::BadRequest(format!("program: {e}")))?;
+    }
+    if let Some(kind) = &params.event_type {
+        check_event_type(kind).map_err(|e| HttpError::BadRequest(format!("type: {e}")))?;
+    }
     let limit = params.limit.unwrap_or(crate::ledger::DEFAULT_LOG_LIMIT);
     if limit > MAX_LOG_LIMIT {
         return Err(HttpError::BadRequest(format!(
@@ -366,7 +393,7 @@ pub(super) async fn log(
 
 /// The chain through the current head, and the maintained read models against a rebuild
 /// from genesis through the seq they reflect. Same JSON as `fundtrail verify --json`.
-pub(super) async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+pub(super) async fn verify(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
     authorize(&s.shared, &headers, AUDIT)?;
     let models = read_side(&s, |side| side.models().clone())?;
     let view = current_view(&s)?;
@@ -406,7 +433,11 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
 
 // ---- tokens, for admins ----
 
-pub(super) async fn list_tokens(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+pub(super) async fn list_tokens(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    _: NoQuery,
+) -> Answer {
     authorize(&s.shared, &headers, ADMIN)?;
     let tokens = s.shared.tokens.read().map_err(poisoned)?;
     ok(Value::Array(

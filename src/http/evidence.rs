@@ -13,7 +13,7 @@ use crate::domain::Seq;
 use crate::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
 
-use super::api::{blocking, current_view};
+use super::api::{blocking, current_view, NoQuery};
 use super::auth::{authorize, AUDIT, SUMMARY};
 use super::error::HttpError;
 use super::AppState;
@@ -22,7 +22,11 @@ type Answer = Result<Response, HttpError>;
 
 /// The latest signed checkpoint within the current head, and whether it verifies: its
 /// signature opens under the log's key and its root is the root recomputed from the store.
-pub(super) async fn checkpoint(State(s): State<AppState>, headers: HeaderMap) -> Answer {
+pub(super) async fn checkpoint(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    _: NoQuery,
+) -> Answer {
     authorize(&s.shared, &headers, SUMMARY)?;
     let view = current_view(&s)?;
     let interval = s.limits.checkpoint_interval.as_secs();
