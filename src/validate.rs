@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::domain::Command;
 use crate::domain::{
-    date_to_days, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest, Seq,
-    MAX_MEMBERS, MAX_PERSONS,
+    date_to_days, days_to_date, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest,
+    Seq, MAX_MEMBERS, MAX_PERSONS,
 };
 use crate::encoding::{
     write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, ReversalV1,
@@ -107,6 +107,8 @@ struct PaidFacts {
     program: Arc<str>,
     amount_fen: i64,
     persons: u32,
+    /// Days since 1970-01-01.
+    value_date: i32,
 }
 
 impl PaidFacts {
@@ -116,6 +118,7 @@ impl PaidFacts {
             program: p.program.as_str().into(),
             amount_fen: p.amount_fen,
             persons: p.persons,
+            value_date: p.value_date,
         }
     }
 }
@@ -466,6 +469,18 @@ impl<'a> Planner<'a> {
         if r.reason.trim().is_empty() {
             return reject("memo", "a reversal needs a reason");
         }
+        // A reversal undoes money that was paid: it cannot take effect before the payment.
+        if date_to_days(r.date) < target.value_date {
+            let paid_on = days_to_date(target.value_date)
+                .map_or_else(|| target.value_date.to_string(), |d| d.to_string());
+            return reject(
+                "date",
+                format!(
+                    "{} is before payment {}'s own date {paid_on}",
+                    r.date, r.target
+                ),
+            );
+        }
         let budget = self.budgets.entry(target.program.to_string()).or_default();
         budget.disbursed_fen -= target.amount_fen;
         Ok(Body::Reversal(ReversalV1 {
@@ -520,6 +535,7 @@ impl<'a> Planner<'a> {
             program: self.name(&p.program),
             amount_fen: p.amount_fen,
             persons: p.persons,
+            value_date: p.value_date,
         }
     }
 

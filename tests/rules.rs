@@ -394,6 +394,22 @@ fn a_payment_reversed_twice_in_one_file_names_no_seq() {
 }
 
 #[test]
+fn a_reversal_dated_before_its_payment_is_refused() {
+    let t = TempLedger::standard();
+    let row = "2015-01-30,reversal,PL-0001,support_allowance,100.00,2,BANK-1,退回";
+    assert_mentions(
+        &refused(&t, Events, row, "date"),
+        "2015-01-30 is before payment BANK-1's own date 2015-01-31",
+    );
+    // The same day is fine: a payment returned at once.
+    accepted(
+        &t,
+        Events,
+        &["2015-01-31,reversal,PL-0001,support_allowance,100.00,2,BANK-1,退回"],
+    );
+}
+
+#[test]
 fn a_reversal_without_a_household_says_what_it_needs() {
     // What a clerk writes to undo an allocation: the message says why that cannot be.
     let t = TempLedger::standard();
