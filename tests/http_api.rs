@@ -264,6 +264,18 @@ fn appends_are_acknowledged_retried_harmlessly_and_read_back_at_once() {
         .post_json("/api/v1/events", &json!({"amount": 1.5}))
         .unwrap();
     assert_eq!(number.json()["rejections"][0]["field"], "amount");
+    // Any other number is read as its text, so its own field's rule names it.
+    for persons in [json!(-1), json!(1.5), json!(1e30)] {
+        let mut event = payment("P-N", "1.00");
+        event["persons"] = persons.clone();
+        let reply = clerk.post_json("/api/v1/events", &event).unwrap();
+        assert_eq!(reply.status, 422, "{persons}: {}", reply.body);
+        assert_eq!(
+            reply.json()["rejections"][0]["field"],
+            "persons",
+            "{persons}"
+        );
+    }
 
     let enroll = json!([
         {"type": "household_enrolled", "household_id": "PL-0100", "subdistrict": "青云",

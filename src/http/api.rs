@@ -238,13 +238,15 @@ fn field_texts(
         let text = match value {
             Value::String(text) => text.clone(),
             Value::Null => String::new(),
-            Value::Number(n) if name != "amount" && n.is_u64() => n.to_string(),
             Value::Number(_) if name == "amount" => {
                 return Err((
                     "amount",
                     "send the amount as a string such as \"700.00\"".into(),
                 ))
             }
+            // As its text, so that the field's own rule names the field and the reason
+            // (`persons: "-1" is not ...`).
+            Value::Number(n) => n.to_string(),
             _ => return Err(("row", format!("field {name:?} must be a string"))),
         };
         texts.push((name.clone(), text));
