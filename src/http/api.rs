@@ -272,7 +272,7 @@ pub(super) async fn totals(
     params: Result<Query<TotalsParams>, QueryRejection>,
 ) -> Answer {
     authorize(&s.shared, &headers, SUMMARY)?;
-    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(HttpError::from)?;
     let query = totals_query(params)?;
     let rows = read_side(&s, |side| side.totals(&query))?;
     ok(report::totals_rows_json(&rows, &query.by))
@@ -365,7 +365,7 @@ pub(super) async fn log(
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Answer {
     authorize(&s.shared, &headers, AUDIT)?;
-    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(HttpError::from)?;
     if let Some(program) = &params.program {
         ProgramCode::parse(program).map_err(|e| HttpError::BadRequest(format!("program: {e}")))?;
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -107,6 +108,18 @@ impl IntoResponse for HttpError {
             _ => {}
         }
         response
+    }
+}
+
+/// A query string that does not fit the endpoint's parameters, in the words of the
+/// parameters rather than of the framework ("limit: invalid digit found in string").
+impl From<QueryRejection> for HttpError {
+    fn from(rejection: QueryRejection) -> Self {
+        let text = rejection.body_text();
+        let reason = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        HttpError::BadRequest(format!("query: {reason}"))
     }
 }
 

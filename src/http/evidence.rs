@@ -76,7 +76,7 @@ pub(super) async fn inclusion(
     headers: HeaderMap,
     params: Result<Query<InclusionParams>, QueryRejection>,
 ) -> Answer {
-    let Query(p) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::inclusion(view, Seq(p.seq), p.size);
     proof(
         &s,
@@ -104,7 +104,7 @@ pub(super) async fn consistency(
     headers: HeaderMap,
     params: Result<Query<ConsistencyParams>, QueryRejection>,
 ) -> Answer {
-    let Query(p) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::consistency(view, p.from, p.to);
     let (text, doc) = (ev::Consistency::text, ev::Consistency::doc);
     proof(&s, &headers, p.format.as_deref(), build, text, doc).await
@@ -173,7 +173,7 @@ pub(super) async fn export_events(
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Answer {
     authorize(&s.shared, &headers, AUDIT)?;
-    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(HttpError::from)?;
     let view = current_view(&s)?;
     let size = export_size(&view, params.size)?;
     let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);

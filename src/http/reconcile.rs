@@ -34,7 +34,7 @@ pub(super) async fn reconcile(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let caller = authorize(&s.shared, &headers, AUDIT)?;
-    let Query(params) = params.map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(HttpError::from)?;
     let period = params
         .month
         .as_deref()
