@@ -466,6 +466,11 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
         auditor.get("/api/v1/log?type=reversal").unwrap().status,
         200
     );
+    let reply = auditor.get("/api/v1/log?limit=many").unwrap();
+    assert_eq!(
+        reply.json()["message"],
+        "query: limit: invalid digit found in string"
+    );
     let reply = auditor.get("/api/v1/nothing-here").unwrap();
     assert_eq!((reply.status, reply.code()), (404, "not_found".into()));
     assert!(reply.json()["message"].is_string());
