@@ -839,3 +839,41 @@ fn bodies_are_screened_before_they_are_read() {
     );
     server.stop();
 }
+
+/// A connection that never completes a request head is closed after the header read
+/// timeout, so stalled or idle clients cannot hold the server's file descriptors; a
+/// client that sends its request in time is served.
+#[test]
+fn a_request_head_that_never_ends_is_cut_off() {
+    use std::io::{Read, Write};
+    let limits = Limits {
+        header_read_timeout: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (_dir, tokens, server) = serve(limits);
+    let mut stalled = std::net::TcpStream::connect(server.addr).unwrap();
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stalled
+        .write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    // The server closes the connection (an end of file, perhaps after a 408 response).
+    let closed = stalled.read_to_end(&mut answer);
+    assert!(
+        closed.is_ok(),
+        "closed by the server, not by our 20 s read timeout: {closed:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    let mut auditor = as_role(&server, &tokens, Role::Auditor);
+    assert_eq!(auditor.get("/api/v1/status").unwrap().status, 200);
+    server.stop();
+}

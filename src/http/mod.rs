@@ -91,6 +91,7 @@ pub struct Limits {
     pub max_import_rows: usize,
     pub max_events_per_request: usize,
     pub checkpoint_interval: Duration,
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -101,6 +102,7 @@ impl Default for Limits {
             max_import_rows: MAX_IMPORT_ROWS,
             max_events_per_request: MAX_EVENTS_PER_REQUEST,
             checkpoint_interval: CHECKPOINT_INTERVAL,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -280,16 +282,17 @@ impl Server {
             state.writes.downgrade(),
             state.limits.checkpoint_interval,
         ));
+        let header_read_timeout = state.limits.header_read_timeout;
         let app = router(state);
         let (stopping, stopped) = tokio::sync::watch::channel(false);
         let signalled = async move {
             shutdown.await;
             let _ = stopping.send(true);
         };
-        let serving = axum::serve(listener, app).with_graceful_shutdown(signalled);
+        let serving = accept(listener, app, header_read_timeout, signalled);
         let grace = grace_after(stopped);
         tokio::select! {
-            served = serving => served.map_err(|e| ServeError::Io(e.to_string()))?,
+            () = serving => {}
             () = grace => eprintln!("warning: requests still open after the grace period were dropped unanswered"),
         }
         tokio::task::spawn_blocking(move || writer.join())
@@ -298,6 +301,60 @@ impl Server {
             .map_err(|_| ServeError::Io("the writer thread panicked".into()))
     }
 }
+
+/// Accepts connections until `signalled` resolves, then waits for the open ones to finish
+/// their requests. As `axum::serve`, but with a timer, so that hyper's header read timeout
+/// closes connections that send no complete request head in `header_read_timeout`:
+/// without it, idle or stalled clients could hold every file descriptor.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    signalled: impl Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(signalled);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = TowerToHyperService::new(app.clone());
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let watched = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        // A client that goes away mid-request is its own business.
+                        let _ = watched.await;
+                    });
+                }
+                // Out of file descriptors, or a connection reset before it was accepted:
+                // pause rather than spin, as axum::serve does.
+                Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
+            },
+            () = &mut signalled => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// How long a client may take to send a request head (also how long a kept-alive
+/// connection may sit idle) before the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pause after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Queues a checkpoint tick every `interval` until the queue closes. Holds only a weak
 /// sender, so it never keeps the queue open at shutdown; a tick that finds the queue full
