@@ -830,6 +830,16 @@ fn bodies_are_screened_before_they_are_read() {
         status_line(&server, &lower).starts_with("HTTP/1.1 200"),
         "the scheme is case-insensitive"
     );
+    let two = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        tokens.of(Role::Auditor),
+        tokens.of(Role::Admin)
+    );
+    assert!(
+        status_line(&server, &two).starts_with("HTTP/1.1 401"),
+        "two tokens name two callers"
+    );
 
     let mut clerk = as_role(&server, &tokens, Role::Clerk);
     let reply = clerk.get("/api/v1/events").unwrap();

@@ -81,6 +81,17 @@ pub fn authorize(
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, HttpError> {
+    // Two could name two callers; which one a proxy passes on is not ours to guess.
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(HttpError::Unauthorized(
+            "send one Authorization header, not several".into(),
+        ));
+    }
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| HttpError::Unauthorized("send Authorization: Bearer TOKEN".into()))?;
