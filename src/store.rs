@@ -49,6 +49,8 @@ pub enum StoreError {
     Missing(PathBuf),
     #[error("a ledger already exists at {0}")]
     AlreadyExists(PathBuf),
+    #[error("{0} is a file, not a ledger directory")]
+    NotADirectory(PathBuf),
     #[error("ledger {path} is in use by process {}", pid.map_or("(unknown)".to_string(), |p| p.to_string()))]
     InUse { path: PathBuf, pid: Option<u32> },
     #[error("{path}: {source}")]
@@ -110,6 +112,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotADirectory(dir.to_owned()));
+        }
         let sled_dir = dir.join(SLED_DIR);
         match (mode, sled_dir.exists()) {
             (OpenMode::Existing, false) => return Err(StoreError::Missing(dir.to_owned())),

@@ -136,6 +136,22 @@ fn a_missing_ledger_is_unavailable() {
     );
 }
 
+/// `--ledger` naming a file is a usage mistake, said as such, and the file is untouched.
+#[test]
+fn a_ledger_path_that_is_a_file_is_bad_input() {
+    let t = TempLedger::uninitialized();
+    std::fs::write(&t.dir, "not a ledger").expect("write a file where the ledger would be");
+    for args in [&["init"][..], &["status"], &["verify"]] {
+        let run = t.run(args);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("is a file, not a ledger directory"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&t.dir).unwrap(), "not a ledger");
+}
+
 #[test]
 fn init_creates_an_empty_ledger_once() {
     let t = TempLedger::uninitialized();

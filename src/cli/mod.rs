@@ -298,7 +298,7 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
 pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
     match err {
         LedgerError::Rejected { rejections, total } => rejected(&rejections, total, file),
-        LedgerError::Store(StoreError::AlreadyExists(_))
+        LedgerError::Store(StoreError::AlreadyExists(_) | StoreError::NotADirectory(_))
         | LedgerError::Source(_)
         | LedgerError::Invalid(_)
         | LedgerError::Key(KeyError::InvalidOrigin { .. }) => {
