@@ -474,14 +474,16 @@ pub fn verify_consistency(
     if parts.new_size.is_some_and(|s| s != new.size) {
         return Err(malformed("new_size is not the new checkpoint's size"));
     }
-    let old = match (parts.old_size, held_old.or(parts.old_note.as_deref())) {
-        (0, _) => Checkpoint {
+    // A checkpoint the auditor kept is always opened and compared, also against a proof
+    // "from size 0": otherwise a fork would pass by claiming to start from nothing.
+    let old = match (held_old.or(parts.old_note.as_deref()), parts.old_size) {
+        (Some(note), _) => opened("old checkpoint", note, key)?,
+        (None, 0) => Checkpoint {
             origin: key.name().to_string(),
             size: 0,
             root: Blake3Hasher.empty_root(),
         },
-        (_, Some(note)) => opened("old checkpoint", note, key)?,
-        (size, None) => return Err(ProofFault::MissingOld { size }),
+        (None, size) => return Err(ProofFault::MissingOld { size }),
     };
     if old.size != parts.old_size {
         return Err(malformed(format!(
@@ -809,6 +811,17 @@ mod tests {
         let verified = verify_consistency(&zero, &key, None).unwrap();
         assert_eq!(verified.new, checkpoint);
         assert_eq!(verified.old.root, Blake3Hasher.empty_root());
+        // A kept checkpoint is compared also with a proof "from size 0": a fork signed
+        // with the log's key cannot pass by claiming to start from nothing.
+        assert!(matches!(
+            verify_consistency(&zero, &key, Some(&note)),
+            Err(ProofFault::Malformed(reason))
+                if reason.contains("the old checkpoint is of size 2, the proof starts from size 0")
+        ));
+        assert!(
+            verify_consistency(&zero, &key, Some("not a note")).is_err(),
+            "a kept checkpoint is always read"
+        );
         // Equal sizes: the old checkpoint is the same note.
         let same = consistency_text(2, &[], &note);
         assert!(verify_consistency(&same, &key, Some(&note)).is_ok());
