@@ -24,6 +24,12 @@ pub enum AuditFault {
         signed: Digest,
         recomputed: Digest,
     },
+    #[error("two signed checkpoints of size {size} name different Merkle roots ({} and {}): the log was forked; these events give the first", hex::encode(.matched), hex::encode(.other))]
+    ForkedCheckpoints {
+        size: u64,
+        matched: Digest,
+        other: Digest,
+    },
     #[error("a signed checkpoint covers {size} events, but the log has only {log_size}: events from seq {} on are missing", .log_size + 1)]
     CheckpointBeyondLog { size: u64, log_size: u64 },
     #[error("the head's Merkle frontier gives root {}, the events give {}", hex::encode(.stored), hex::encode(.recomputed))]
@@ -70,6 +76,7 @@ impl AuditFault {
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
             AuditFault::HeadRoot { .. }
+            | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_) => None,
         }
@@ -241,26 +248,38 @@ impl TreeAudit {
         self.compared
     }
 
-    /// Compares every pending checkpoint of exactly the current size.
+    /// Compares every pending checkpoint of exactly the current size. Two of one size with
+    /// different roots, one of which the events give, are a fork: the key signed two trees
+    /// of that size, and no event range is to blame.
     fn settle(&mut self) -> Result<(), AuditFault> {
-        while let Some(next) = self.pending.last() {
-            if next.size != self.frontier.size() {
-                return Ok(());
-            }
-            let recomputed = self.root();
-            if next.root != recomputed {
-                return Err(AuditFault::CheckpointRoot {
-                    size: next.size,
-                    first: self.matched + 1,
-                    signed: next.root,
-                    recomputed,
-                });
-            }
-            self.matched = next.size;
-            self.compared += 1;
+        let size = self.frontier.size();
+        let mut roots = Vec::new();
+        while let Some(next) = self.pending.last().filter(|c| c.size == size) {
+            roots.push(next.root);
             self.pending.pop();
         }
-        Ok(())
+        if roots.is_empty() {
+            return Ok(());
+        }
+        let recomputed = self.root();
+        match roots.iter().find(|root| **root != recomputed) {
+            None => {
+                self.matched = size;
+                self.compared += roots.len();
+                Ok(())
+            }
+            Some(&other) if roots.contains(&recomputed) => Err(AuditFault::ForkedCheckpoints {
+                size,
+                matched: recomputed,
+                other,
+            }),
+            Some(&signed) => Err(AuditFault::CheckpointRoot {
+                size,
+                first: self.matched + 1,
+                signed,
+                recomputed,
+            }),
+        }
     }
 }
 
@@ -340,6 +359,24 @@ mod tests {
         ));
         assert_eq!(fault.first_bad_seq(), Some(Seq(21)));
         assert_eq!(fault.last_bad_seq(), Some(Seq(30)));
+    }
+
+    #[test]
+    fn two_checkpoints_of_one_size_with_other_roots_are_a_fork() {
+        let honest = log(40, None);
+        let forked = log(40, Some(40));
+        for cps in [
+            vec![checkpoint_of(&honest, 40), checkpoint_of(&forked, 40)],
+            vec![checkpoint_of(&forked, 40), checkpoint_of(&honest, 40)],
+        ] {
+            let fault = run(&honest, cps).unwrap_err();
+            assert!(
+                matches!(fault, AuditFault::ForkedCheckpoints { size: 40, .. }),
+                "{fault}"
+            );
+            assert!(fault.to_string().contains("the log was forked"), "{fault}");
+            assert_eq!(fault.first_bad_seq(), None);
+        }
     }
 
     #[test]
