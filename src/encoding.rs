@@ -350,9 +350,17 @@ pub fn decode(bytes: &[u8]) -> Result<RecordV1, DecodeError> {
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion(version));
     }
-    options()
-        .deserialize(rest)
-        .map_err(|e| DecodeError::Malformed(e.to_string()))
+    options().deserialize(rest).map_err(|e| malformed(*e))
+}
+
+/// bincode reports running out of bytes as an I/O error whose message is empty.
+fn malformed(e: bincode::ErrorKind) -> DecodeError {
+    match e {
+        bincode::ErrorKind::Io(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Malformed("the record ends before its last field".into())
+        }
+        other => DecodeError::Malformed(other.to_string()),
+    }
 }
 
 /// Reads the reference field without decoding the rest: after the version byte, seq and
@@ -423,7 +431,12 @@ mod tests {
         bytes.push(0);
         assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
         bytes.truncate(bytes.len() - 3);
-        assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError::Malformed(
+                "the record ends before its last field".into()
+            ))
+        );
         assert_eq!(peek_seq(&encode(&record)), Some(Seq(1)));
     }
 
