@@ -58,6 +58,8 @@ pub type KeyId = u32;
 /// Everything that can be wrong with a key, a note, a checkpoint or a proof.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    #[error("the note is not UTF-8 text")]
+    NotUtf8,
     // Keys.
     #[error("key name {name:?} is empty or contains a space, a plus or a control character")]
     InvalidKeyName { name: String },
@@ -369,6 +371,14 @@ impl std::str::FromStr for VerifierKey {
 /// signature line of `key` (at least one must exist; others are ignored, as
 /// the spec requires for unknown keys), then parses the body and checks its
 /// origin is the key's name.
+/// As [`open_note`], for a note read from a file: bytes that are not UTF-8 are refused
+/// here, since a signature covers only the note's body and a signature line of another
+/// key is not signed at all.
+pub fn open_note_bytes(bytes: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CheckpointError::NotUtf8)?;
+    open_note(text, key)
+}
+
 pub fn open_note(text: &str, key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
     let body = verify_note(text, key)?;
     let checkpoint = Checkpoint::parse_body(body)?;
@@ -1013,6 +1023,21 @@ mod tests {
             ("example.com/behind-the-sofa", 20852163)
         );
         assert_eq!(parsed.to_body(), spec);
+    }
+
+    /// Bytes that are not UTF-8 in a line no signature covers (another key's signature
+    /// line) are refused too, instead of being read past.
+    #[test]
+    fn a_note_read_from_bytes_must_be_utf8() {
+        let signed = signer().sign(&sample()).unwrap();
+        let key = signer().verifier_key();
+        assert_eq!(open_note_bytes(signed.as_bytes(), &key).unwrap(), sample());
+        let mut bytes = signed.into_bytes();
+        bytes.extend_from_slice(b"\xe2\x80\x94 other\xff AAAAAAA=\n");
+        assert!(matches!(
+            open_note_bytes(&bytes, &key),
+            Err(CheckpointError::NotUtf8)
+        ));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::audit::{AuditFault, LogAudit};
 use crate::chain::ChainFault;
-use crate::checkpoint::{open_note, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES};
+use crate::checkpoint::{
+    open_note_bytes, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES,
+};
 use crate::domain::{EventHash, Seq};
 use crate::encoding::decode;
 use crate::ledger::{Ledger, LedgerError, LedgerView};
@@ -370,7 +372,7 @@ pub fn verify_export(
         }
     }
     let note = read_note(&dir.join(CHECKPOINT_FILE))?;
-    let checkpoint = match open_note(&note, key) {
+    let checkpoint = match open_note_bytes(&note, key) {
         Ok(checkpoint) => checkpoint,
         Err(e) => return Ok(Err(ExportFault::Checkpoint(e))),
     };
@@ -381,15 +383,15 @@ pub fn verify_export(
     Ok(check.finish())
 }
 
-/// Reads a checkpoint note, refusing anything larger than a note can be. Invalid UTF-8 is
-/// kept (lossily) so that the signature check, not the reader, rejects it.
-pub fn read_note(path: &Path) -> Result<String, ExportError> {
+/// Reads a checkpoint note's bytes, refusing anything larger than a note can be; opening
+/// it ([`open_note_bytes`]) checks the rest, UTF-8 included.
+pub fn read_note(path: &Path) -> Result<Vec<u8>, ExportError> {
     let file = File::open(path).map_err(io_err(path))?;
     let mut bytes = Vec::new();
     file.take(MAX_NOTE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(io_err(path))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(bytes)
 }
 
 /// Feeds each line of `events.jsonl` to the check.

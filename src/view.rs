@@ -237,4 +237,28 @@ mod tests {
         assert_eq!(date_text(0), "1970-01-01");
         assert_eq!(time_text(1_500_000), "1970-01-01T00:00:01.500000Z");
     }
+
+    /// The edges of FORMAT.md §1.5, which an independent verifier must reproduce: years
+    /// outside 0000..=9999 carry a sign, and days or times beyond the calendar's range
+    /// (years -262143..=262142) are their decimal numbers.
+    #[test]
+    fn dates_and_times_at_the_calendars_edges() {
+        const DAY_US: i64 = 86_400_000_000;
+        for (days, text) in [
+            (-535_000, "0505-03-22"),
+            (-719_528, "0000-01-01"),
+            (-719_893, "-0001-01-01"),
+            (2_932_897, "+10000-01-01"),
+            (-96_465_292, "-262143-01-01"),
+            (95_026_236, "+262142-12-31"),
+        ] {
+            assert_eq!(date_text(days), text);
+            let time = format!("{text}T00:00:00.000000Z");
+            assert_eq!(time_text(i64::from(days) * DAY_US), time);
+        }
+        assert_eq!(date_text(-96_465_293), "-96465293");
+        assert_eq!(date_text(95_026_237), "95026237");
+        assert_eq!(time_text(95_026_237 * DAY_US), "8210266876800000000");
+        assert_eq!(time_text(i64::MIN), "-9223372036854775808");
+    }
 }

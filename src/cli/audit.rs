@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{exit, Failure, Output};
-use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
+use crate::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
 use crate::domain::Money;
 use crate::export::{read_note, verify_export, ExportError};
 use crate::proofs::{self, ProofFault, VerifiedEvent};
@@ -193,7 +193,7 @@ fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Fai
     let mut checkpoints = Vec::new();
     for path in held {
         let note = read_note(path).map_err(export_read_failure)?;
-        match open_note(&note, key) {
+        match open_note_bytes(&note, key) {
             Ok(c) => checkpoints.push(c),
             Err(e) => {
                 return Ok(super::check_failed(

@@ -9,7 +9,7 @@ use super::{
     actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, InitArgs, LogArgs, Output,
     VerifyArgs,
 };
-use crate::checkpoint::{open_note, Checkpoint};
+use crate::checkpoint::{open_note_bytes, Checkpoint};
 use crate::domain::Seq;
 use crate::export::read_note;
 use crate::import::{CsvFile, ImportKind};
@@ -211,7 +211,7 @@ fn held_checkpoints(
     let mut held = Vec::new();
     for path in paths {
         let note = read_note(path).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
-        match open_note(&note, ledger.verifier_key()) {
+        match open_note_bytes(&note, ledger.verifier_key()) {
             Ok(checkpoint) => held.push(checkpoint),
             Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
         }
