@@ -5,11 +5,10 @@
     python3 verify_export.py DIR 'origin+keyid+base64key'
 
 Exit 0: the export is valid. Exit 1: it is not; the reason and the first bad seq are
-printed. It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
+printed. Exit 2: wrong arguments, or the files cannot be read. It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
 """
 
 import base64
-import datetime
 import hashlib
 import json
 import struct
@@ -25,6 +24,11 @@ TYPES = [  # FORMAT.md §1, body variants by index
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
 ]
 MAX_LINE = 128 * 1024  # FORMAT.md §9
+MAX_NOTE = 256 * 1024  # FORMAT.md §7.2
+MAX_SIGNATURES = 100  # FORMAT.md §7.2
+# FORMAT.md §1.5: the calendar's days, years -262143..=262142, counted from 1970-01-01.
+MIN_DAY, MAX_DAY = -96465292, 95026236
+DAY_US = 86_400_000_000
 
 
 class Bad(Exception):
@@ -40,9 +44,12 @@ def H(data):
 # ---- §7.3 verifier key, §7.2 signed note, §7.1 body ----------------------------------
 
 def parse_vkey(text):
-    name, key_id, b64 = text.strip().split("+", 2)
-    encoded = base64.b64decode(b64, validate=True)
-    if encoded[0] != 1 or len(encoded) != 33:
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise Bad("the verifier key is not NAME+KEYID+BASE64")
+    name, key_id, b64 = parts
+    encoded = b64decode(b64, "the verifier key")
+    if len(encoded) != 33 or encoded[0] != 1:
         raise Bad("not an Ed25519 verifier key")
     computed = hashlib.sha256(name.encode() + b"\n" + encoded).digest()[:4]
     if computed.hex() != key_id:
@@ -50,16 +57,50 @@ def parse_vkey(text):
     return name, computed, Ed25519PublicKey.from_public_bytes(encoded[1:])
 
 
+def b64decode(text, what):
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise Bad(f"{what} is not standard base64")
+
+
+def key_name_ok(name):
+    return name != "" and not any(c.isspace() or c == "+" or c < " " for c in name)
+
+
+def read_note(path):
+    """FORMAT.md §7.2: UTF-8, no control character but newline, at most 256 KiB."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_NOTE + 1)
+    if len(raw) > MAX_NOTE:
+        raise Bad("the checkpoint note is larger than 256 KiB")
+    try:
+        note = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Bad("the checkpoint note is not UTF-8 text")
+    if any(c < " " and c != "\n" for c in note):
+        raise Bad("the checkpoint note holds a control character (a CR line end?)")
+    return note
+
+
 def open_checkpoint(note, vkey):
     name, key_id, public = vkey
+    if "\n\n" not in note or not note.endswith("\n"):
+        raise Bad("the checkpoint note has no signature block")
     split = note.rindex("\n\n")
     body, sigs = note[: split + 1], note[split + 2 :]
+    lines = sigs[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise Bad("the checkpoint note has more than 100 signature lines")
     ours = 0
-    for line in sigs.rstrip("\n").split("\n"):
-        if not line.startswith("\u2014 "):
+    for line in lines:
+        # Every line is well formed, also those of other keys (FORMAT.md §7.2).
+        if not line.startswith("\u2014 ") or " " not in line[2:]:
             raise Bad("bad signature line")
         signer, b64 = line[2:].split(" ", 1)
-        blob = base64.b64decode(b64, validate=True)
+        blob = b64decode(b64, "a signature")
+        if not key_name_ok(signer) or len(blob) <= 4:
+            raise Bad("bad signature line")
         if signer != name or blob[:4] != key_id:
             continue
         try:
@@ -75,7 +116,7 @@ def open_checkpoint(note, vkey):
         raise Bad("checkpoint origin is not the key's name")
     if not size.isdigit() or (len(size) > 1 and size[0] == "0"):
         raise Bad("checkpoint size is not a plain decimal")
-    root = base64.b64decode(root, validate=True)
+    root = b64decode(root, "the checkpoint root")
     if len(root) != 32:
         raise Bad("checkpoint root is not 32 bytes")
     return int(size), root
@@ -122,13 +163,37 @@ def category(code):
     return {0: "bereaved", 1: "disabled"}.get(code, str(code))
 
 
+def civil(days):
+    """Proleptic Gregorian (year, month, day) of a day count from 1970-01-01."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (m <= 2), m, d
+
+
 def day(days):
-    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=days)).isoformat()
+    """FORMAT.md §1.5: four-digit years, a sign outside 0000-9999, and the day count
+    itself beyond the calendar's range."""
+    if not MIN_DAY <= days <= MAX_DAY:
+        return str(days)
+    y, m, d = civil(days)
+    year = f"{y:04d}" if 0 <= y <= 9999 else ("+" if y > 0 else "-") + f"{abs(y):04d}"
+    return f"{year}-{m:02d}-{d:02d}"
 
 
 def instant(us):
-    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=us)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    days, rest = divmod(us, DAY_US)
+    if not MIN_DAY <= days <= MAX_DAY:
+        return str(us)
+    seconds, micros = divmod(rest, 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}Z"
 
 
 def decode_fields(record):
@@ -215,10 +280,20 @@ def unique_object(pairs):
     return obj
 
 
+def same(a, b):
+    """JSON equality that tells 2 from 2.0 and 1 from true."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def verify(directory, vkey_text):
     vkey = parse_vkey(vkey_text)
-    with open(f"{directory}/checkpoint.txt", encoding="utf-8") as cp:
-        size, root = open_checkpoint(cp.read(), vkey)
+    size, root = open_checkpoint(read_note(f"{directory}/checkpoint.txt"), vkey)
     prev, frontier, n = bytes(32), [], 0
     with open(f"{directory}/events.jsonl", "rb") as events:
         while True:
@@ -230,6 +305,8 @@ def verify(directory, vkey_text):
                 raise Bad("more lines than the checkpoint's size", n)
             if not raw.endswith(b"\n"):
                 raise Bad("line too long or without a newline", n)
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raise Bad("the line starts with a byte order mark", n)
             try:
                 line = json.loads(raw, object_pairs_hook=unique_object)
                 for member in ("record", "prev_hash", "hash"):
@@ -241,7 +318,7 @@ def verify(directory, vkey_text):
                 raise Bad(f"unreadable line: {e}", n)
             if set(line) != {"seq", "hash", "prev_hash", "record", "fields"}:
                 raise Bad("unexpected members", n)
-            if line["seq"] != n:
+            if type(line["seq"]) is not int or line["seq"] != n:
                 raise Bad(f"line {n} holds seq {line['seq']}", n)
             if stated_prev != prev:
                 raise Bad("prev_hash is not the previous line's hash", n)
@@ -250,11 +327,11 @@ def verify(directory, vkey_text):
                 raise Bad("hash does not match prev_hash and record", n)
             try:
                 seq, fields = decode_fields(record)
-            except (ValueError, UnicodeDecodeError) as e:
+            except (ValueError, UnicodeDecodeError, OverflowError) as e:
                 raise Bad(f"record does not decode: {e}", n)
             if seq != n:
                 raise Bad(f"the record says seq {seq}", n)
-            if fields != line["fields"]:
+            if not same(fields, line["fields"]):
                 raise Bad("fields differ from the decoded record", n)
             append(frontier, H(b"\x00" + computed))
             prev = computed
@@ -266,6 +343,9 @@ def verify(directory, vkey_text):
 
 
 def main():
+    if len(sys.argv) != 3:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
     directory, key = sys.argv[1], sys.argv[2]
     try:
         size = verify(directory, key)
@@ -273,6 +353,9 @@ def main():
         where = f" at seq {bad.seq}" if bad.seq else ""
         print(f"FAILED{where}: {bad}")
         return 1
+    except OSError as e:
+        print(f"cannot read the export: {e}", file=sys.stderr)
+        return 2
     print(f"ok: {size} events match the signed checkpoint")
     return 0
 

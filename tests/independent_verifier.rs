@@ -1,0 +1,144 @@
+//! The independent export verifier (examples/independent-verifier, Python, written from
+//! FORMAT.md alone) agrees with `fundtrail audit verify-export`: it accepts an honest
+//! export, and it rejects forged ones with exit 1 and a reason, never a traceback.
+//!
+//! It needs python3 with the modules `blake3` and `cryptography`. When they are missing
+//! the test runs scripts/install-test-deps itself. If they still cannot be had the test
+//! fails, loudly, unless FUNDTRAIL_SKIP_PYTHON_TESTS=1 says to skip it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+const VERIFIER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/independent-verifier/verify_export.py"
+);
+
+fn modules_present() -> bool {
+    Command::new("python3")
+        .args(["-c", "import blake3, cryptography"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Whether the verifier can run here, installing its modules if they are missing.
+fn python_ready() -> bool {
+    if std::env::var("FUNDTRAIL_SKIP_PYTHON_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: FUNDTRAIL_SKIP_PYTHON_TESTS=1");
+        return false;
+    }
+    if !modules_present() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install-test-deps");
+        let _ = Command::new("bash")
+            .arg(script)
+            .env("FUNDTRAIL_SKIP_BROWSER_TESTS", "1")
+            .status();
+    }
+    assert!(
+        modules_present(),
+        "python3 with blake3 and cryptography is missing: run scripts/install-test-deps, \
+         or set FUNDTRAIL_SKIP_PYTHON_TESTS=1 to skip this test"
+    );
+    true
+}
+
+fn python_verify(dir: &Path, key: &str) -> Output {
+    Command::new("python3")
+        .arg(VERIFIER)
+        .arg(dir)
+        .arg(key)
+        .output()
+        .expect("run python3")
+}
+
+/// An export of the standard ledger, and its verifier key.
+fn honest_export(t: &TempLedger) -> (std::path::PathBuf, String) {
+    let dir = t.file("export");
+    t.run(&["checkpoint"]).assert_ok();
+    t.run(&["export", "--to", dir.to_str().unwrap()])
+        .assert_ok();
+    let key = std::fs::read_to_string(dir.join("pubkey")).unwrap();
+    (dir, key.trim().to_owned())
+}
+
+/// A copy of the export with `edit` applied to one of its files.
+fn forged(
+    t: &TempLedger,
+    export: &Path,
+    name: &str,
+    file: &str,
+    edit: impl Fn(&[u8]) -> Vec<u8>,
+) -> std::path::PathBuf {
+    let dir = t.file(name);
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(export).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let bytes = std::fs::read(dir.join(file)).unwrap();
+    std::fs::write(dir.join(file), edit(&bytes)).unwrap();
+    dir
+}
+
+fn replace(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.contains(from), "{from:?} is in the file");
+    text.replacen(from, to, 1).into_bytes()
+}
+
+#[test]
+fn the_independent_verifier_agrees_with_fundtrail() {
+    if !python_ready() {
+        return;
+    }
+    let t = TempLedger::standard();
+    let (export, key) = honest_export(&t);
+    let out = python_verify(&export, &key);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 8 events"));
+
+    let forgeries = [
+        // A decoded field that is not what the record says.
+        forged(&t, &export, "amount", "events.jsonl", |b| {
+            replace(b, "\"amount\":\"100.00\"", "\"amount\":\"100.01\"")
+        }),
+        // The same value as another JSON type.
+        forged(&t, &export, "float", "events.jsonl", |b| {
+            replace(b, "\"persons\":2", "\"persons\":2.0")
+        }),
+        // CR line ends in the checkpoint, as a Windows editor would save it.
+        forged(&t, &export, "crlf", "checkpoint.txt", |b| {
+            replace(b, "\n", "\r\n")
+        }),
+        // Another key's signature line that is not base64.
+        forged(&t, &export, "badsig", "checkpoint.txt", |b| {
+            [b, "\u{2014} other !!!!\n".as_bytes()].concat()
+        }),
+        // A checkpoint that is not a signed note at all.
+        forged(&t, &export, "nonote", "checkpoint.txt", |_| b"x\n".to_vec()),
+        // A line with a byte order mark.
+        forged(&t, &export, "bom", "events.jsonl", |b| {
+            [&b"\xef\xbb\xbf"[..], b].concat()
+        }),
+    ];
+    for dir in forgeries {
+        let ours = t.run(&[
+            "audit",
+            "verify-export",
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ]);
+        ours.assert_code(1);
+        let theirs = python_verify(&dir, &key);
+        let stdout = String::from_utf8_lossy(&theirs.stdout);
+        let stderr = String::from_utf8_lossy(&theirs.stderr);
+        assert_eq!(theirs.status.code(), Some(1), "{dir:?}: {stdout}{stderr}");
+        assert!(stdout.starts_with("FAILED"), "{dir:?}: {stdout}");
+        assert!(!stderr.contains("Traceback"), "{dir:?}: {stderr}");
+    }
+}
