@@ -711,6 +711,14 @@ fn a_households_trail_verifies_offline_and_tampering_fails() {
         let file = s.file(name, &doc.to_string());
         fundtrail(&["--json", "audit", "verify-trail", &file, "--key", key])
     };
+    // The JSON answer carries the same caveat as the text: a trail is not shown complete.
+    let json = check("honest", &doc, &f.key);
+    assert_eq!(json.code, 0);
+    assert_eq!(json.json()["complete"], false);
+    assert!(json.json()["note"]
+        .as_str()
+        .unwrap()
+        .contains("cannot prove"));
     let seq2 = events[2]["seq"].as_u64().unwrap();
     let mut bad = doc.clone();
     bad["events"][2]["fields"]["amount"] = "9999.00".into();

@@ -243,6 +243,10 @@ fn export_read_failure(err: ExportError) -> Failure {
     Failure::new(exit::BAD_INPUT, err.to_string())
 }
 
+/// What a verified trail does not show.
+const TRAIL_LIMIT: &str = "Each event is proven to be in the signed log; a trail cannot prove \
+that no other event of the household is (verify an export for that).";
+
 fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
     let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
     let verified = match proofs::verify_trail(&text, key) {
@@ -258,10 +262,7 @@ fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
         c.size
     );
     out.push_str(&trail_table(&verified.events));
-    out.push_str(
-        "\nEach event is proven to be in the signed log; a trail cannot prove that no other \
-event of the household is (verify an export for that).\n",
-    );
+    out.push_str(&format!("\n{TRAIL_LIMIT}\n"));
     Ok(Output::ok(
         out,
         json!({
@@ -269,6 +270,9 @@ event of the household is (verify an export for that).\n",
             "household_id": verified.household,
             "checkpoint": checkpoint_json(c),
             "events": verified.events.iter().map(event_json).collect::<Vec<_>>(),
+            // A program reading the JSON gets the same caveat as a person reading the text.
+            "complete": false,
+            "note": TRAIL_LIMIT,
         }),
     ))
 }
