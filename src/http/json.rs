@@ -10,6 +10,36 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// The visits of every JSON scalar, each answering `$value`: a scalar where an object is
+/// wanted is the caller's to refuse, with its own message.
+macro_rules! scalars_are {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// A JSON object with distinct member names.
 #[derive(Debug)]
 pub struct Members(pub Map<String, Value>);
@@ -74,29 +104,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
         Ok(Item::Other)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
-
-    fn visit_unit<E>(self) -> Result<Item, E> {
-        Ok(Item::Other)
-    }
+    scalars_are!(Item::Other);
 }
 
 /// An events body: one event object, or an array of them.
@@ -135,29 +143,7 @@ impl<'de> Visitor<'de> for EventsVisitor {
         Ok(Events::Many(items))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
-
-    fn visit_unit<E>(self) -> Result<Events, E> {
-        Ok(Events::Neither)
-    }
+    scalars_are!(Events::Neither);
 }
 
 #[cfg(test)]
