@@ -173,20 +173,15 @@ fn set_aside_paid_otherwise(ledger: &Ledger, run: &mut AllowanceRun) -> Result<(
     }
     let month = run.month;
     let mut otherwise = live_allowance_payments(ledger, None, |day| month.contains_days(day))?;
-    let (paid, set_aside): (Vec<_>, Vec<_>) = std::mem::take(&mut run.paid)
-        .into_iter()
-        .map(|due| {
-            let payment = otherwise
-                .remove(due.household.as_str())
-                .and_then(|paid| paid.into_iter().next());
-            (due, payment)
-        })
-        .partition(|(_, payment)| payment.is_none());
-    run.paid = paid.into_iter().map(|(due, _)| due).collect();
-    run.paid_otherwise = set_aside
-        .into_iter()
-        .filter_map(|(due, payment)| Some((due.household, payment?.reference)))
-        .collect();
+    for due in std::mem::take(&mut run.paid) {
+        let payment = otherwise
+            .remove(due.household.as_str())
+            .and_then(|paid| paid.into_iter().next());
+        match payment {
+            Some(payment) => run.paid_otherwise.push((due.household, payment.reference)),
+            None => run.paid.push(due),
+        }
+    }
     Ok(())
 }
 
@@ -237,7 +232,17 @@ fn write_partial_payment_file(
 /// of replacing it. Where the file system has no hard links (FAT, some network shares),
 /// a rename after a last check.
 fn publish(partial: &Path, path: &Path) -> std::io::Result<()> {
-    match fs::hard_link(partial, path) {
+    publish_with(partial, path, |from, to| fs::hard_link(from, to))
+}
+
+/// [`publish`], with the link operation given, so that a file system without links can
+/// be stood in for.
+fn publish_with(
+    partial: &Path,
+    path: &Path,
+    link: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match link(partial, path) {
         // Published; a temporary name left behind is harmless, and the next run that
         // would reuse it says so.
         Ok(()) => {
@@ -611,6 +616,26 @@ mod tests {
 
         fs::remove_file(&path).expect("remove the other file");
         publish(&partial, &path).expect("the name is free");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "ours");
+        assert!(!partial.exists());
+    }
+
+    /// Without hard links (FAT, some shares) the file is renamed into place after a last
+    /// check, which still refuses a taken name.
+    #[test]
+    fn without_hard_links_publishing_renames_but_never_replaces() {
+        let unsupported = |_: &Path, _: &Path| Err(std::io::ErrorKind::Unsupported.into());
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let partial = dir.path().join("pay.csv.partial");
+        let path = dir.path().join("pay.csv");
+        fs::write(&partial, "ours").expect("write the partial file");
+        fs::write(&path, "theirs").expect("write the other file");
+        let err = publish_with(&partial, &path, unsupported).expect_err("the name is taken");
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&path).expect("read"), "theirs");
+
+        fs::remove_file(&path).expect("remove the other file");
+        publish_with(&partial, &path, unsupported).expect("renamed");
         assert_eq!(fs::read_to_string(&path).expect("read"), "ours");
         assert!(!partial.exists());
     }

@@ -232,6 +232,30 @@ mod tests {
         assert_eq!(lines[2], "micro    100.00");
     }
 
+    /// A reconciliation's date column: its month's first day, `all months`, or a period
+    /// that is not a month as stored.
+    #[test]
+    fn a_reconciliation_is_dated_by_its_period() {
+        let with_period = |period: &str| {
+            crate::encoding::Body::Reconciliation(crate::encoding::ReconciliationV1 {
+                statement_hash: [0; 32],
+                period: period.into(),
+                bank_rows: 0,
+                matched_count: 0,
+                matched_fen: 0,
+                missing_in_bank: 0,
+                missing_in_ledger: 0,
+                amount_mismatch: 0,
+                duplicate_in_bank: 0,
+                reversed_but_paid: 0,
+                report_hash: [0; 32],
+            })
+        };
+        assert_eq!(value_date_text(&with_period("2018-07")), "2018-07-01");
+        assert_eq!(value_date_text(&with_period("")), "all months");
+        assert_eq!(value_date_text(&with_period("Q3")), "Q3");
+    }
+
     #[test]
     fn dates_and_times_render_in_iso_form() {
         assert_eq!(date_text(0), "1970-01-01");

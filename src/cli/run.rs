@@ -1,6 +1,6 @@
 //! The monthly run and the rates: `run allowance`, `rates`, `entitlement`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -78,7 +78,7 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
             payment_file: args
                 .out
                 .clone()
-                .unwrap_or_else(|| default_payment_file(args.month)),
+                .unwrap_or_else(|| default_payment_file(Path::new(""), args.month)),
         }
     };
     let mut ledger = open(cli)?;
@@ -98,12 +98,13 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
 /// "exists" error then says to choose --out).
 const MAX_DEFAULT_PAYMENT_FILES: u32 = 99;
 
-/// The first of allowance-YYYY-MM.csv, allowance-YYYY-MM-2.csv, ... that does not exist:
-/// each run of a month that pays someone gets its own file.
-fn default_payment_file(month: Month) -> PathBuf {
+/// The first of allowance-YYYY-MM.csv, allowance-YYYY-MM-2.csv, ... in `dir` (empty: the
+/// working directory) that does not exist, nor its `.partial`: each run of a month that
+/// pays someone gets its own file.
+fn default_payment_file(dir: &Path, month: Month) -> PathBuf {
     let name = |n: u32| match n {
-        1 => PathBuf::from(format!("allowance-{month}.csv")),
-        n => PathBuf::from(format!("allowance-{month}-{n}.csv")),
+        1 => dir.join(format!("allowance-{month}.csv")),
+        n => dir.join(format!("allowance-{month}-{n}.csv")),
     };
     let taken = |path: &PathBuf| path.exists() || batch::partial_path(path).exists();
     (1..=MAX_DEFAULT_PAYMENT_FILES)
@@ -334,4 +335,31 @@ pub fn entitlement_json(e: &Entitlement) -> Value {
             "paid": m.paid.to_string(),
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name whose file or unpublished `.partial` exists is skipped.
+    #[test]
+    fn each_run_of_a_month_gets_a_free_payment_file_name() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let month = Month::parse("2018-07").expect("a month");
+        let first = dir.path().join("allowance-2018-07.csv");
+        assert_eq!(default_payment_file(dir.path(), month), first);
+        std::fs::write(&first, "run 1").expect("write");
+        let second = dir.path().join("allowance-2018-07-2.csv");
+        assert_eq!(default_payment_file(dir.path(), month), second);
+        std::fs::write(batch::partial_path(&second), "run 2, unpublished").expect("write");
+        assert_eq!(
+            default_payment_file(dir.path(), month),
+            dir.path().join("allowance-2018-07-3.csv")
+        );
+        let here = default_payment_file(Path::new(""), month);
+        assert!(
+            here.is_relative() && here.to_string_lossy().starts_with("allowance-2018-07"),
+            "relative to the working directory, as printed: {here:?}"
+        );
+    }
 }
