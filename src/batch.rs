@@ -489,7 +489,12 @@ fn save_payment_table(
     mark: Option<Watermark>,
 ) -> Result<(), BatchError> {
     match mark {
-        Some(mark) => save_index(&ledger.dir().join(INDEX_FILE_NAME), &table.encode(mark)),
+        Some(mark) => {
+            let sealed = ledger
+                .sealing_key()?
+                .wrap(INDEX_SEAL_LABEL, table.encode(mark));
+            save_index(&ledger.dir().join(INDEX_FILE_NAME), &sealed)
+        }
         None => Ok(()),
     }
 }
@@ -543,7 +548,14 @@ fn load_index(
         }
         Err(e) => return Err(io_error(path)(e)),
     };
-    let (mark, table) = match PaymentTable::decode(&bytes) {
+    // Sealed under the state key: anyone can recompute the file's own checksum, so only
+    // the seal shows that the ledger wrote it (FORMAT.md §5.6).
+    let Ok(bytes) = ledger.sealing_key()?.unwrap(INDEX_SEAL_LABEL, &bytes) else {
+        return Ok(Err(
+            "the index's seal does not hold (it was changed without the ledger's key)".into(),
+        ));
+    };
+    let (mark, table) = match PaymentTable::decode(bytes) {
         Ok(decoded) => decoded,
         Err(e) => return Ok(Err(e.to_string())),
     };
@@ -561,6 +573,9 @@ fn load_index(
     }
     Ok(Ok((mark, table)))
 }
+
+/// The seal label of the payment index file.
+const INDEX_SEAL_LABEL: &str = "payments.idx";
 
 /// The payments and reversals of the events from `from` on.
 fn fold_events(ledger: &LedgerView, from: Seq) -> Result<Fold, BatchError> {

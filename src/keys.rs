@@ -52,6 +52,10 @@ pub enum KeyError {
     },
     #[error("no signing key at {0} (`fundtrail init` makes one with a new ledger)")]
     Missing(PathBuf),
+    /// The key was not readable when the ledger was opened, so sealed state cannot be
+    /// checked or written.
+    #[error("the ledger's state is sealed with its signing key, which could not be read when it was opened ({reason}); nothing was written")]
+    Unavailable { reason: String },
     #[error("{path} can be read by group or others (mode {mode:o}); run `chmod 600 {path}` and consider the key leaked", path = .path.display())]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{path} is not a signing key: {reason}", path = .path.display())]
@@ -91,6 +95,11 @@ impl SigningKeyFile {
 
     pub fn signer(&self) -> &LogSigner {
         &self.signer
+    }
+
+    /// The key that seals the ledger's derived state, derived from this key's seed.
+    pub fn state_key(&self) -> crate::seal::StateKey {
+        crate::seal::StateKey::derive(&self.seed)
     }
 
     /// `PRIVATE+KEY+<name>+<8 hex digit key id>+<base64(0x01 ‖ seed)>`.

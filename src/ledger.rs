@@ -11,6 +11,7 @@ use std::ops::{ControlFlow, Deref};
 use std::path::Path;
 use std::sync::Arc;
 
+mod state;
 mod tlog;
 mod verify;
 
@@ -23,8 +24,12 @@ use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
 use crate::encoding::{decode, encode_into, Body, DecodeError, RateV1, RecordRef, RecordV1};
 use crate::keys::{self, KeyError};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
-use crate::store::{OpenMode, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES};
+use crate::seal::StateKey;
+use crate::store::{
+    OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES,
+};
 use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
+use state::{SealRecord, META_PENDING, META_SEAL};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
 /// vanish per event, small enough that a batch's encoded records stay a few MiB.
@@ -44,12 +49,19 @@ const META_VERIFIER_KEY: &str = "verifier_key";
 /// The store layout (FORMAT.md §3), written once by `init`.
 const META_LAYOUT: &str = "layout";
 
-/// The store layout this version writes and reads: 2 stores events in blocks. Ledgers
-/// of layout 1 (a key per event) carry no layout record.
-pub const STORE_LAYOUT: u32 = 2;
+/// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
+/// the derived state. Ledgers of layout 1 (a key per event) carry no layout record.
+pub const STORE_LAYOUT: u32 = 3;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 4] = [META_HEAD, META_BUDGETS, META_VERIFIER_KEY, META_LAYOUT];
+const RESERVED_META: [&str; 6] = [
+    META_HEAD,
+    META_BUDGETS,
+    META_VERIFIER_KEY,
+    META_LAYOUT,
+    META_SEAL,
+    META_PENDING,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -67,6 +79,9 @@ pub enum LedgerError {
     Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
+    /// A sealed record whose seal does not hold: changed without the ledger's key.
+    #[error("the stored {0} was changed without the ledger's key (its seal does not hold); run `fundtrail verify`")]
+    Unsealed(String),
     /// The ledger was written by a version of fundtrail with another store layout.
     #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it")]
     Layout { found: u32, supported: u32 },
@@ -198,6 +213,9 @@ pub struct LedgerView {
     /// The Merkle root of the first `head.size` events (from the writer's frontier).
     root: Digest,
     verifier_key: VerifierKey,
+    /// The key that seals derived state, or why the signing key could not be read (the
+    /// ledger is then read-only, and sealed caches are not trusted).
+    state_key: Result<StateKey, Arc<str>>,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
@@ -207,6 +225,8 @@ pub struct Ledger {
     frontier: Frontier,
     households: BTreeMap<String, HouseholdInfo>,
     budgets: Budgets,
+    /// The digest of the reference blocks through the head (sealed with it).
+    references: ReferencesDigest,
     /// Why this value may not append: the enrolled households could not be read back (a
     /// damaged event; the write-side rules would check against an incomplete list), or a
     /// failed batch could not be cleaned up. It can still be read and verified (which names
@@ -267,7 +287,14 @@ impl Ledger {
         let store = Store::open(dir, OpenMode::Create)?;
         key.write(dir)?;
         let mut batch = StoreBatch::default();
-        batch.put_meta(META_HEAD, meta_bytes(&HeadRecord::default()));
+        state::put_state(
+            &mut batch,
+            &key.state_key(),
+            &HeadRecord::default(),
+            &Budgets::default(),
+            0,
+            ReferencesDigest::default(),
+        );
         batch.put_meta(
             META_VERIFIER_KEY,
             key.signer().verifier_key().to_string().into_bytes(),
@@ -283,6 +310,10 @@ impl Ledger {
         Ledger::load(store)
     }
 
+    /// Reads the head and the state the write rules rely on, and checks them before
+    /// anything is written: the seal (with the state key), the signed checkpoints against
+    /// the head, and what lies beyond the head. A doubt leaves the ledger readable but
+    /// refusing writes ([`Ledger::damaged`]), its store as it found it.
     fn load(store: Store) -> Result<Ledger, LedgerError> {
         let layout: u32 = read_meta(&store, META_LAYOUT)?.unwrap_or(1);
         if layout != STORE_LAYOUT {
@@ -302,6 +333,11 @@ impl Ledger {
         }
         let verifier_key = read_verifier_key(&store)?;
         let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
+        let seal: Option<SealRecord> = read_meta(&store, META_SEAL)?;
+        let key = state::read_state_key(&store, &verifier_key);
+        let doubt = state::doubt_state(&store, key.as_ref().ok(), seal.as_ref())?;
+        let references = seal.map(|s| s.references).unwrap_or_default();
+        store.expect_references(Seq(stored.size), references);
         let mut ledger = Ledger {
             view: LedgerView {
                 store: Arc::new(store),
@@ -311,21 +347,26 @@ impl Ledger {
                 },
                 root: stored.frontier.root(&Blake3Hasher),
                 verifier_key,
+                state_key: key.map_err(|e| Arc::from(e.to_string())),
             },
             frontier: stored.frontier,
             households: BTreeMap::new(),
             budgets,
-            damaged: None,
+            references,
+            damaged: doubt,
         };
-        ledger.discard_uncommitted()?;
+        if ledger.damaged.is_none() {
+            ledger.settle_beyond_head()?;
+        }
         match ledger.load_households() {
             Ok(households) => ledger.households = households,
             Err(LedgerError::Corrupt(reason))
             | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
-                ledger.damaged = Some(reason);
+                ledger.damaged.get_or_insert(reason);
             }
             Err(other) => return Err(other),
         }
+        ledger.check_household_count(seal.as_ref());
         Ok(ledger)
     }
 
@@ -343,6 +384,7 @@ impl Ledger {
     /// append starts here (it would plan against households or a head that may not be what
     /// the store holds), and so does anything that relies on the list of households.
     pub(crate) fn refuse_if_damaged(&self, consequence: &str) -> Result<(), LedgerError> {
+        self.sealing_key()?;
         match &self.damaged {
             Some(reason) => Err(LedgerError::Corrupt(format!("{reason}; {consequence}"))),
             None => Ok(()),
@@ -387,7 +429,13 @@ impl Ledger {
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
-        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, large);
+        if large {
+            self.checkpoint_the_head()?;
+        }
+        let mut writer = BatchWriter::new(self, tile, large);
+        if large {
+            writer.batch.put_meta(META_PENDING, self.pending_marker()?);
+        }
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -445,7 +493,7 @@ impl Ledger {
             self.head.size_seq_next(),
         );
         let tile = self.partial_tile()?;
-        let mut writer = BatchWriter::new(self.head, self.frontier.clone(), tile, false);
+        let mut writer = BatchWriter::new(self, tile, false);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let savepoint = planner.savepoint();
@@ -479,14 +527,28 @@ impl Ledger {
             return Ok(self.head);
         }
         let head = writer.head;
+        let large = writer.large;
         let (mut batch, frontier) = writer.finish();
         let record = HeadRecord {
             size: head.size,
             hash: head.hash,
             frontier,
         };
-        batch.put_meta(META_HEAD, meta_bytes(&record));
-        batch.put_meta(META_BUDGETS, meta_bytes(&budgets));
+        batch.move_references_tip(Seq(head.size));
+        let references = batch
+            .references_digest()
+            .expect("the writer's batches continue the sealed digest");
+        let households_after = self.households.len() + households.len();
+        self.seal_state(
+            &mut batch,
+            &record,
+            &budgets,
+            households_after as u64,
+            references,
+        )?;
+        if large {
+            batch.remove_meta(META_PENDING);
+        }
         if let Err(err) = self.store.write_durable(batch) {
             // The batch may be in the store without being durable, or durable after all:
             // another append from this value would hand out its seqs again. Opening the
@@ -498,6 +560,7 @@ impl Ledger {
         self.view.root = record.frontier.root(&Blake3Hasher);
         self.frontier = record.frontier;
         self.budgets = budgets;
+        self.references = references;
         self.households.extend(households);
         Ok(head)
     }
@@ -616,12 +679,13 @@ impl Ledger {
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();
-        for first in self.store.event_blocks_from(from) {
-            batch.remove_event_block(first?);
+        for first in self.store.blocks_from(from)? {
+            batch.remove_event_block(first);
         }
         if batch.keys() == 0 {
             return Ok(());
         }
+        batch.remove_meta(META_PENDING);
         for item in self.store.events(from..=Seq(u64::MAX)) {
             let (seq, event) = item?;
             if let Ok(RecordV1 {
@@ -710,20 +774,38 @@ impl LedgerView {
         self.store.dir()
     }
 
-    /// A cache record kept beside the log (read-model snapshots, tokens); never evidence.
+    /// A record kept beside the log (read-model snapshots, tokens), sealed under the state
+    /// key: `Unsealed` if it was changed without the key, `Key` if the key is not at hand.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.store.meta(name)?)
+        let Some(stored) = self.store.meta(name)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .sealing_key()?
+            .unwrap(name, &stored)
+            .map_err(|_| LedgerError::Unsealed(format!("meta record {name}")))?;
+        Ok(Some(bytes.to_vec()))
     }
 
-    /// Writes a cache record durably. Reserved names of the ledger itself are refused.
+    /// Writes a record durably, sealed under the state key. Reserved names of the ledger
+    /// itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
         assert!(
             !RESERVED_META.contains(&name),
             "the head, budgets and key are written only by the ledger itself"
         );
         let mut batch = StoreBatch::default();
-        batch.put_meta(name, value);
+        batch.put_meta(name, self.sealing_key()?.wrap(name, value));
         Ok(self.store.write_durable(batch)?)
+    }
+
+    /// The state key, or why it is not at hand.
+    pub fn sealing_key(&self) -> Result<&StateKey, LedgerError> {
+        self.state_key.as_ref().map_err(|reason| {
+            LedgerError::Key(crate::keys::KeyError::Unavailable {
+                reason: reason.to_string(),
+            })
+        })
     }
 
     pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
@@ -741,6 +823,7 @@ impl LedgerView {
             head: Head { size, hash },
             root: self.root_at(size)?,
             verifier_key: self.verifier_key.clone(),
+            state_key: self.state_key.clone(),
         })
     }
 
@@ -884,23 +967,24 @@ struct BatchWriter {
 }
 
 impl BatchWriter {
-    fn new(head: Head, frontier: Frontier, tile: Vec<Digest>, large: bool) -> BatchWriter {
+    /// A writer continuing `ledger`'s head, frontier and reference digest.
+    fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> BatchWriter {
         BatchWriter {
-            head,
-            frontier,
+            head: ledger.head,
+            frontier: ledger.frontier.clone(),
             tile,
-            batch: BatchWriter::fresh_batch(large),
+            batch: BatchWriter::fresh_batch(large, ledger.references),
             large,
             pending: 0,
             appended: 0,
         }
     }
 
-    fn fresh_batch(large: bool) -> StoreBatch {
+    fn fresh_batch(large: bool, references: ReferencesDigest) -> StoreBatch {
         if large {
-            StoreBatch::beyond_head()
+            StoreBatch::beyond_head_continuing(references)
         } else {
-            StoreBatch::default()
+            StoreBatch::continuing(references)
         }
     }
 
@@ -946,7 +1030,14 @@ impl BatchWriter {
 
     fn take(&mut self) -> StoreBatch {
         self.pending = 0;
-        std::mem::replace(&mut self.batch, BatchWriter::fresh_batch(self.large))
+        let references = self
+            .batch
+            .references_digest()
+            .expect("the writer's batches continue the sealed digest");
+        std::mem::replace(
+            &mut self.batch,
+            BatchWriter::fresh_batch(self.large, references),
+        )
     }
 
     /// The last batch and the frontier after every event added.

@@ -25,6 +25,7 @@ pub mod rates;
 pub mod readside;
 pub mod reconcile;
 pub mod report;
+pub mod seal;
 pub mod store;
 pub mod tokens;
 pub mod validate;

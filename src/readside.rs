@@ -122,9 +122,13 @@ pub struct ReadSide {
 impl ReadSide {
     /// Loads the snapshot (if any), checks it against the log and catches up.
     pub fn open(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
-        let models = match ledger.meta(META_READ_MODELS)? {
-            Some(bytes) => decode_snapshot(&bytes)?.unwrap_or_default(),
-            None => ReadModels::new(),
+        let models = match ledger.meta(META_READ_MODELS) {
+            Ok(Some(bytes)) => decode_snapshot(&bytes)?.unwrap_or_default(),
+            Ok(None) => ReadModels::new(),
+            // Without the state key the snapshot cannot be authenticated: the models are
+            // recomputed from the log, which needs no key.
+            Err(LedgerError::Key(_)) => ReadModels::new(),
+            Err(other) => return Err(other.into()),
         };
         let saved_seq = models.applied().map_or(0, |a| a.seq);
         let mut side = ReadSide { models, saved_seq };

@@ -97,6 +97,42 @@ pub struct StoredEvent {
 /// Every reference with the seq of its event, as read from the reference blocks.
 type References = HashMap<Box<str>, Seq>;
 
+/// A digest of every reference block through a seq, in seq order (FORMAT.md §3.2): a
+/// hash chain over the blocks, which are written once and never rewritten, so a batch
+/// extends it with the blocks it writes. The ledger seals it with the head, so a
+/// reference block that is added, removed, renamed or moved is found when the index is
+/// read, before any lookup relies on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReferencesDigest([u8; 32]);
+
+/// Domain separation of the reference-block hash chain.
+const REFERENCES_DIGEST_TAG: &[u8] = b"fundtrail references v1";
+
+impl ReferencesDigest {
+    /// The digest after one more block, whose first event is `first`.
+    fn extend(&self, first: Seq, block: &[u8]) -> ReferencesDigest {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(REFERENCES_DIGEST_TAG);
+        hasher.update(&self.0);
+        hasher.update(&first.0.to_be_bytes());
+        hasher.update(&(block.len() as u64).to_be_bytes());
+        hasher.update(block);
+        ReferencesDigest(*hasher.finalize().as_bytes())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// What the reference blocks through `upto` must digest to: set by the ledger from its
+/// sealed state, and moved by each batch that moves the head.
+#[derive(Debug, Clone, Copy)]
+struct ReferencesExpected {
+    upto: Seq,
+    digest: ReferencesDigest,
+}
+
 /// The open database and the lock that makes this process its only user.
 pub struct Store {
     dir: PathBuf,
@@ -104,6 +140,9 @@ pub struct Store {
     data_file: File,
     /// The reference index, read on the first lookup and kept current by `write`.
     references: RwLock<Option<References>>,
+    /// What the reference blocks digest to, when the ledger has said (it always does
+    /// before its first lookup).
+    references_expected: RwLock<Option<ReferencesExpected>>,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -137,6 +176,7 @@ impl Store {
             db,
             data_file,
             references: RwLock::new(None),
+            references_expected: RwLock::new(None),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -257,6 +297,21 @@ impl Store {
         Ok(hashes)
     }
 
+    /// The first seqs of every event or reference block that starts at `from` or later,
+    /// in order: what lies beyond a head.
+    pub fn blocks_from(&self, from: Seq) -> Result<Vec<Seq>, StoreError> {
+        let mut firsts = Vec::new();
+        for prefix in [EVENT, REFERENCE] {
+            let range = seq_key(prefix, from)..=seq_key(prefix, Seq(u64::MAX));
+            for item in self.db.range(range) {
+                firsts.push(seq_from_key(&item?.0)?);
+            }
+        }
+        firsts.sort_unstable();
+        firsts.dedup();
+        Ok(firsts)
+    }
+
     /// The first seq of every event block that starts at `from` or later.
     pub fn event_blocks_from(
         &self,
@@ -341,11 +396,21 @@ impl Store {
         Ok(self.references.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Reads the reference blocks through the expected seq, checking them against the
+    /// expected digest; blocks beyond it (an interrupted batch, or planted) are not read:
+    /// `verify` reports them.
     fn read_references(&self) -> Result<References, StoreError> {
+        let expected = *self
+            .references_expected
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let upto = expected.map_or(Seq(u64::MAX), |e| e.upto);
         let mut refs = References::new();
-        for item in self.db.scan_prefix([REFERENCE]) {
+        let mut digest = ReferencesDigest::default();
+        for item in self.db.range(reference_key(Seq(0))..=reference_key(upto)) {
             let (key, value) = item?;
             let first = seq_from_key(&key)?;
+            digest = digest.extend(first, &value);
             for (i, reference) in reference_entries(&value).enumerate() {
                 let reference = reference.map_err(|fault| {
                     StoreError::Corrupt(format!(
@@ -356,7 +421,25 @@ impl Store {
                 refs.insert(reference.into(), Seq(first.0 + i as u64));
             }
         }
-        Ok(refs)
+        match expected {
+            Some(expected) if expected.digest != digest => Err(StoreError::Corrupt(format!(
+                "the reference blocks through seq {upto} do not match the ledger's sealed \
+                 digest of them: a reference entry was added, removed or changed (run \
+                 `fundtrail verify` to find it)"
+            ))),
+            _ => Ok(refs),
+        }
+    }
+
+    /// Says what the reference blocks through `upto` digest to (from the ledger's sealed
+    /// state); the index is read again, and checked, on next use.
+    pub fn expect_references(&self, upto: Seq, digest: ReferencesDigest) {
+        let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
+        *self
+            .references_expected
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(ReferencesExpected { upto, digest });
+        *refs = None;
     }
 
     pub fn household(&self, household: &str) -> Result<Option<Seq>, StoreError> {
@@ -494,6 +577,12 @@ impl Store {
             *refs = None;
         }
         let applied = self.db.apply_batch(batch.inner);
+        if let (Ok(()), Some(tip)) = (&applied, batch.tip) {
+            *self
+                .references_expected
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Some(tip);
+        }
         match (applied, refs.as_mut()) {
             (Ok(()), Some(refs)) => {
                 if batch.index == IndexUpdate::Extend {
@@ -605,6 +694,11 @@ pub struct StoreBatch {
     references: Vec<(Box<str>, Seq)>,
     /// What applying this batch does to the in-memory reference index.
     index: IndexUpdate,
+    /// The digest of the reference blocks through this batch's last closed block, when the
+    /// batch continues a known digest ([`StoreBatch::continuing`]).
+    digest: Option<ReferencesDigest>,
+    /// Set by the batch that moves the head: what the reference blocks digest to then.
+    tip: Option<ReferencesExpected>,
 }
 
 /// How a batch keeps the in-memory reference index current.
@@ -699,8 +793,41 @@ impl StoreBatch {
         self.index = IndexUpdate::Reload;
     }
 
+    /// A batch whose blocks extend the reference digest `digest`.
+    pub fn continuing(digest: ReferencesDigest) -> StoreBatch {
+        StoreBatch {
+            digest: Some(digest),
+            ..StoreBatch::default()
+        }
+    }
+
+    /// As [`StoreBatch::beyond_head`], extending the reference digest `digest`.
+    pub fn beyond_head_continuing(digest: ReferencesDigest) -> StoreBatch {
+        StoreBatch {
+            digest: Some(digest),
+            ..StoreBatch::beyond_head()
+        }
+    }
+
+    /// The reference digest after every block this batch holds (closing its open block).
+    pub fn references_digest(&mut self) -> Option<ReferencesDigest> {
+        self.close_block();
+        self.digest
+    }
+
+    /// Marks this batch as the one that moves the head to `head`: once applied, the
+    /// reference blocks through `head` must digest to this batch's digest.
+    pub fn move_references_tip(&mut self, head: Seq) {
+        if let Some(digest) = self.references_digest() {
+            self.tip = Some(ReferencesExpected { upto: head, digest });
+        }
+    }
+
     fn close_block(&mut self) {
         if let Some(block) = self.open.take() {
+            if let Some(digest) = &mut self.digest {
+                *digest = digest.extend(block.first, &block.references);
+            }
             self.put(event_key(block.first).to_vec(), block.events);
             self.put(reference_key(block.first).to_vec(), block.references);
         }
@@ -719,6 +846,10 @@ impl StoreBatch {
 
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
         self.put(prefixed(META, name.as_bytes()), value);
+    }
+
+    pub fn remove_meta(&mut self, name: &str) {
+        self.remove(prefixed(META, name.as_bytes()));
     }
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {

@@ -536,7 +536,7 @@ fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted(
     let IndexUse::Rebuilt { reason, .. } = &third.index else {
         panic!("{:?}", third.index)
     };
-    assert!(reason.contains("checksum"), "{reason}");
+    assert!(reason.contains("seal"), "{reason}");
     assert_eq!(third.report, second.report);
     // An index from another ledger is refused even when intact.
     let other = tempfile::tempdir().unwrap();
@@ -554,7 +554,8 @@ fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted(
     let IndexUse::Rebuilt { reason, .. } = &fourth.index else {
         panic!("{:?}", fourth.index)
     };
-    assert!(reason.contains("not a prefix"), "{reason}");
+    // Sealed under the other ledger's key, it does not open under this one's.
+    assert!(reason.contains("seal"), "{reason}");
     assert_eq!(fourth.report, second.report);
     let path = write_statement(dir.path(), "statement.csv", &rows);
     let rebuilt = reconcile_file(
@@ -567,4 +568,36 @@ fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted(
     .unwrap();
     assert!(matches!(rebuilt.index, IndexUse::Rebuilt { .. }));
     assert_eq!(rebuilt.report, second.report);
+}
+
+/// The index file's own checksum is a plain hash anyone can recompute: an insider who
+/// changes an amount and fixes the checksum (keeping the old seal) gets the index rebuilt
+/// from the events, and the report is the honest one.
+#[test]
+fn a_payment_index_with_a_recomputed_checksum_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, rows) = paid_ledger(dir.path());
+    let honest = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let index_file = dir.path().join("ledger").join(INDEX_FILE_NAME);
+    let stored = std::fs::read(&index_file).unwrap();
+    let (body, seal) = stored.split_at(stored.len() - 32);
+    let (table, _checksum) = body.split_at(body.len() - 32);
+    let mut forged = table.to_vec();
+    // The last entry's amount (its reversed flag, date and amount end the table).
+    let amount_at = forged.len() - 1 - 4 - 8;
+    forged[amount_at] ^= 0x01;
+    let checksum = *blake3::hash(&forged).as_bytes();
+    forged.extend_from_slice(&checksum);
+    forged.extend_from_slice(seal);
+    assert!(
+        fundtrail::payment_index::PaymentTable::decode(&forged[..forged.len() - 32]).is_ok(),
+        "the forged table is well formed"
+    );
+    std::fs::write(&index_file, &forged).unwrap();
+    let again = reconcile(&mut ledger, dir.path(), &rows, Some("2018-07"));
+    let IndexUse::Rebuilt { reason, .. } = &again.index else {
+        panic!("{:?}", again.index)
+    };
+    assert!(reason.contains("seal"), "{reason}");
+    assert_eq!(again.report, honest.report);
 }

@@ -309,6 +309,7 @@ pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
             format!("{err} (run `fundtrail verify` for the first broken seq)"),
         ),
         LedgerError::Inconsistent(_)
+        | LedgerError::Unsealed(_)
         | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
             Failure::new(exit::VERIFY_FAILED, err.to_string())
         }

@@ -132,7 +132,9 @@ impl From<LedgerError> for HttpError {
             LedgerError::Source(reason) | LedgerError::Invalid(reason) => {
                 HttpError::BadRequest(reason)
             }
-            LedgerError::Inconsistent(_) => HttpError::Corrupt(err.to_string()),
+            LedgerError::Inconsistent(_) | LedgerError::Unsealed(_) => {
+                HttpError::Corrupt(err.to_string())
+            }
             LedgerError::Key(_) | LedgerError::Layout { .. } => {
                 HttpError::Internal(err.to_string())
             }

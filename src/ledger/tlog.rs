@@ -2,9 +2,10 @@
 //! checkpoints, and proofs against them (FORMAT.md §6 to §8).
 //!
 //! Invariant: the ledger never signs two checkpoints that are not consistent. Before it
-//! signs size n it checks that the stored tree's root at n is the head's frontier root,
-//! and that a consistency proof built from the store leads from the latest stored
-//! checkpoint's signed root to that root.
+//! signs size n it checks that its state is authenticated (sealed, no checkpoint beyond
+//! the head), that the stored tree's root at n is the head's frontier root, and that a
+//! consistency proof built from the store leads from the latest stored checkpoint's signed
+//! root to that root.
 
 use std::ops::Range;
 
@@ -183,6 +184,9 @@ impl Ledger {
     /// if the head has not moved since. Refuses (and signs nothing) if the stored tree
     /// disagrees with the head, or the head does not extend the latest checkpoint.
     pub fn checkpoint(&mut self) -> Result<SignedCheckpoint, LedgerError> {
+        // A head that is not authenticated, or is contradicted by a stored checkpoint,
+        // must not be signed.
+        self.refuse_if_damaged("no checkpoint was signed")?;
         let key = self.signing_key()?;
         let size = self.head.size;
         let root = self.root();
@@ -194,7 +198,11 @@ impl Ledger {
                 hex::encode(root)
             )));
         }
-        if let Some(latest) = self.latest_checkpoint()? {
+        // The latest checkpoint of any size: one beyond the head is refused here, and every
+        // earlier one was checked against its successor when that was signed, so extending
+        // the latest extends them all (`verify` checks them all against the log).
+        if let Some((latest_size, bytes)) = self.store.last_checkpoint()? {
+            let latest = self.open_stored(latest_size, bytes)?;
             self.check_extends(&latest.checkpoint, size, &root)?;
             if latest.checkpoint.size == size {
                 return Ok(latest);

@@ -1,0 +1,238 @@
+//! An insider with write access to the ledger directory but not to `signing.key` edits
+//! the state the write rules rely on (the head, the budgets, the reference and household
+//! indexes), with the store's own layout. Each edit is refused before any write, nothing
+//! committed is removed, and the store is left as the insider left it, for `verify`.
+
+mod ledger_support;
+
+use fundtrail::ledger::{Ledger, LedgerError};
+use fundtrail::store::block::{push_reference, reference_entries};
+use fundtrail::validate::Budgets;
+use ledger_support::*;
+
+/// The sample: 5 opening events, then payments in batches of 35, 40 and 40, a checkpoint
+/// signed after each (sizes 5, 40, 80, 120).
+const SIZE: u64 = 120;
+
+/// The meta records the state is made of, as stored.
+const STATE_KEYS: [&[u8]; 3] = [b"mhead", b"mbudgets", b"mseal"];
+
+/// Keys and values of a sled database, as stored.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn state_records(db: &sled::Db) -> Entries {
+    STATE_KEYS
+        .iter()
+        .map(|key| {
+            (
+                key.to_vec(),
+                db.get(key).unwrap().expect("a state record").to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn all_keys(dir: &std::path::Path) -> Entries {
+    with_sled(dir, |db| {
+        db.iter()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (k.to_vec(), v.to_vec())
+            })
+            .collect()
+    })
+}
+
+/// Builds the sample, keeping the state records as they were at size 40.
+fn sample_with_state_at_40() -> (tempfile::TempDir, Entries) {
+    let dir = tempfile::tempdir().unwrap();
+    drop(build(dir.path(), &[35]));
+    let at_40 = with_sled(dir.path(), state_records);
+    let mut ledger = open_ledger(dir.path());
+    for first in [35, 75] {
+        ledger.append(payments(first, 40), &ctx()).unwrap();
+        ledger.checkpoint().unwrap();
+    }
+    assert_eq!(ledger.head().size, SIZE);
+    drop(ledger);
+    (dir, at_40)
+}
+
+/// Opens the edited ledger and checks that it refuses to append and to sign, saying
+/// `why`, and that the store is exactly as the insider left it.
+#[track_caller]
+fn assert_refused_and_untouched(dir: &std::path::Path, why: &str) -> Ledger {
+    let before = all_keys(dir);
+    let mut ledger = open_ledger(dir);
+    let doubt = ledger
+        .damaged()
+        .expect("the edit is noticed on open")
+        .to_string();
+    assert!(doubt.contains(why), "{doubt}");
+    let appended = ledger.append(payments(5_000, 1), &ctx());
+    assert!(
+        matches!(&appended, Err(LedgerError::Corrupt(reason)) if reason.contains("nothing was appended")),
+        "{appended:?}"
+    );
+    assert!(matches!(ledger.checkpoint(), Err(LedgerError::Corrupt(_))));
+    drop(ledger);
+    assert_eq!(all_keys(dir), before, "nothing was written or removed");
+    open_ledger(dir)
+}
+
+#[test]
+fn a_head_set_back_without_its_seal_deletes_nothing_and_blocks_writes() {
+    let (dir, at_40) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        db.insert(b"mhead", at_40[0].1.as_slice()).unwrap();
+    });
+    let ledger = assert_refused_and_untouched(dir.path(), "do not match their seal");
+    assert_eq!(ledger.head().size, 40, "reads see the edited head");
+    drop(ledger);
+    assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
+}
+
+/// An older head, budgets and seal restored together: the seal holds, but the signed
+/// checkpoints of 80 and 120 events say the log is longer.
+#[test]
+fn a_replayed_older_state_is_refused_by_the_later_checkpoints() {
+    let (dir, at_40) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        for (key, value) in &at_40 {
+            db.insert(key.as_slice(), value.as_slice()).unwrap();
+        }
+    });
+    assert_refused_and_untouched(dir.path(), "a checkpoint of 120 events is stored");
+    assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
+}
+
+/// The same replay with the later checkpoints deleted: the events beyond the head are
+/// still not removed, since no sealed marker of an interrupted batch names this head.
+#[test]
+fn a_replayed_state_without_the_later_checkpoints_still_removes_nothing() {
+    let (dir, at_40) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        for (key, value) in &at_40 {
+            db.insert(key.as_slice(), value.as_slice()).unwrap();
+        }
+        for size in [80, SIZE] {
+            db.remove(checkpoint_key(size)).unwrap();
+        }
+    });
+    assert_refused_and_untouched(dir.path(), "beyond the head");
+    assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
+}
+
+#[test]
+fn a_raised_allocation_in_the_budgets_is_refused() {
+    let (dir, _) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        let bytes = db.get(b"mbudgets").unwrap().unwrap();
+        let mut budgets: Budgets = bincode::deserialize(&bytes).unwrap();
+        let budget = budgets.get_mut("support_allowance").expect("an allocation");
+        budget.allocated_fen += 100_000_000;
+        let raised = bincode::serialize(&budgets).unwrap();
+        db.insert(b"mbudgets", raised).unwrap();
+    });
+    assert_refused_and_untouched(dir.path(), "do not match their seal");
+}
+
+#[test]
+fn a_removed_household_index_entry_is_refused() {
+    let (dir, _) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        let key = [b"h".as_slice(), household(2).as_bytes()].concat();
+        assert!(db.remove(key).unwrap().is_some());
+    });
+    assert_refused_and_untouched(dir.path(), "household index lists 3 households");
+}
+
+/// A reference block planted beyond the head would make its reference look taken (or
+/// free) to the rules: it is not read, and the ledger refuses to write over it.
+#[test]
+fn a_stray_reference_block_beyond_the_head_is_refused() {
+    let (dir, _) = sample_with_state_at_40();
+    with_sled(dir.path(), |db| {
+        let mut block = Vec::new();
+        push_reference(&mut block, "BANK-00000007");
+        db.insert([b"r".as_slice(), &(SIZE + 1).to_be_bytes()].concat(), block)
+            .unwrap();
+    });
+    assert_refused_and_untouched(dir.path(), "from seq 121 lie beyond the head");
+}
+
+/// A renamed reference entry would let a second payment take the first one's reference:
+/// the reference blocks no longer match their sealed digest, so the first lookup fails
+/// and nothing is appended; `verify` names the entry.
+#[test]
+fn a_renamed_reference_entry_stops_every_lookup_and_verify_names_it() {
+    let (dir, _) = sample_with_state_at_40();
+    let first_block = [b"r".as_slice(), &6u64.to_be_bytes()].concat();
+    with_sled(dir.path(), |db| {
+        let block = db
+            .get(&first_block)
+            .unwrap()
+            .expect("the block of seqs 6..");
+        let mut renamed = Vec::new();
+        for (i, reference) in reference_entries(&block).enumerate() {
+            let reference = reference.unwrap();
+            let name = if i == 0 { "BANK-X0000000" } else { reference };
+            push_reference(&mut renamed, name);
+        }
+        db.insert(&first_block, renamed).unwrap();
+    });
+    let before = all_keys(dir.path());
+    let mut ledger = open_ledger(dir.path());
+    // Re-paying BANK-00000000 under its own name would now look new.
+    let err = ledger.append(payments(0, 1), &ctx()).unwrap_err();
+    assert!(err.to_string().contains("sealed digest"), "{err}");
+    let fault = ledger
+        .verify(|_| {})
+        .unwrap()
+        .fault
+        .expect("verify names it");
+    assert!(fault.to_string().contains("BANK-X0000000"), "{fault}");
+    drop(ledger);
+    assert_eq!(all_keys(dir.path()), before);
+}
+
+/// The read-model snapshot and the token registry are sealed records: one changed without
+/// the key is refused when read, not served.
+#[test]
+fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
+    use fundtrail::readside::{ReadSide, META_READ_MODELS};
+    use fundtrail::tokens::{random_secret, Role, TokenRegistry, META_TOKENS};
+    let (dir, _) = sample_with_state_at_40();
+    {
+        let ledger = open_ledger(dir.path());
+        let view = ledger.view();
+        ReadSide::open(&view).unwrap().save(&view, true).unwrap();
+        let mut tokens = TokenRegistry::default();
+        tokens
+            .issue("ops", Role::Admin, 0, random_secret().unwrap())
+            .unwrap();
+        tokens.save(&view).unwrap();
+    }
+    with_sled(dir.path(), |db| {
+        for name in [META_READ_MODELS, META_TOKENS] {
+            let key = [b"m".as_slice(), name.as_bytes()].concat();
+            let mut value = db.get(&key).unwrap().expect("saved").to_vec();
+            value[1] ^= 0x01;
+            db.insert(key, value).unwrap();
+        }
+    });
+    let ledger = open_ledger(dir.path());
+    let view = ledger.view();
+    let err = ReadSide::open(&view)
+        .err()
+        .expect("the snapshot is refused");
+    assert!(
+        err.to_string().contains("without the ledger's key"),
+        "{err}"
+    );
+    let err = TokenRegistry::load(&view).expect_err("the registry is refused");
+    assert!(
+        err.to_string().contains("without the ledger's key"),
+        "{err}"
+    );
+}
