@@ -673,34 +673,27 @@ impl Ledger {
         err
     }
 
-    /// Removes events (and their index entries, Merkle nodes and leaf tiles) beyond the
-    /// head: the chunks of a large batch whose final commit never happened. They were
-    /// never acknowledged.
+    /// Removes everything beyond the head: event and reference blocks, household entries
+    /// naming seqs beyond it, Merkle nodes and leaf tiles reaching past it, and the pending
+    /// marker. Called only when nothing beyond the head can have been committed: the
+    /// chunks of a large batch whose final commit never happened, proven so
+    /// (`settle_beyond_head`) or written by this value a moment ago.
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
         let from = self.head.size_seq_next();
         let mut batch = StoreBatch::default();
         for first in self.store.blocks_from(from)? {
             batch.remove_event_block(first);
         }
+        for (household, seq) in self.store.households()? {
+            if seq >= from {
+                batch.remove_household(&household);
+            }
+        }
+        self.discard_nodes_beyond_head(&mut batch)?;
         if batch.keys() == 0 {
             return Ok(());
         }
         batch.remove_meta(META_PENDING);
-        for item in self.store.events(from..=Seq(u64::MAX)) {
-            let (seq, event) = item?;
-            if let Ok(RecordV1 {
-                body: Body::HouseholdEnrolled(e),
-                ..
-            }) = decode(&event.record)
-            {
-                if self.store.household(&e.household)? == Some(seq) {
-                    batch.remove_household(&e.household);
-                }
-            }
-        }
-        // Nodes are written only in the chunks that hold the events completing them, so
-        // without events beyond the head there are no nodes beyond it either.
-        self.discard_nodes_beyond_head(&mut batch)?;
         self.store.write_durable(batch)?;
         Ok(())
     }

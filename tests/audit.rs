@@ -247,6 +247,13 @@ fn checkpoint_fails_cleanly_without_the_key() {
     assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
     let status = ok(&["--ledger", l, "--json", "status"]);
     assert_eq!(status.json()["events"], 0, "{}", status.stdout);
+    assert_eq!(status.json()["writable"], false, "{}", status.stdout);
+    let status = ok(&["--ledger", l, "status"]);
+    assert!(
+        status.stdout.contains("writes:     refused"),
+        "{}",
+        status.stdout
+    );
     let run = fundtrail(&["--ledger", l, "checkpoint"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("signing key"), "{}", run.stderr);

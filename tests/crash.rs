@@ -471,10 +471,18 @@ fn a_tail_beyond_the_head_without_a_marker_is_left_alone_and_blocks_writes() {
     assert_eq!(t.dump(), planted, "the store is left for inspection");
     let status = t.run(&["status"]);
     status.assert_code(1);
+    assert!(status.stdout.contains("beyond the head"), "{status:#?}");
+    // No checkpoint of the head was ever signed here, so nothing proves the tail was never
+    // committed: the operator's command refuses too.
+    let discard = t.run(&["discard-beyond-head"]);
+    discard.assert_code(1);
     assert!(
-        status.stdout.contains("beyond the head") || status.stderr.contains("beyond the head"),
-        "{status:#?}"
+        discard
+            .stderr
+            .contains("no signed checkpoint is of exactly the head"),
+        "{discard:#?}"
     );
+    assert_eq!(t.dump(), planted);
 }
 
 /// A large batch interrupted after its first chunk (here by a panic in its second pass,

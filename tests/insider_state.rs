@@ -102,7 +102,11 @@ fn a_replayed_older_state_is_refused_by_the_later_checkpoints() {
             db.insert(key.as_slice(), value.as_slice()).unwrap();
         }
     });
-    assert_refused_and_untouched(dir.path(), "a checkpoint of 120 events is stored");
+    let mut ledger =
+        assert_refused_and_untouched(dir.path(), "a checkpoint of 120 events is stored");
+    let err = ledger.discard_beyond_head().unwrap_err();
+    assert!(err.to_string().contains("nothing was removed"), "{err}");
+    drop(ledger);
     assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
 }
 
@@ -119,7 +123,13 @@ fn a_replayed_state_without_the_later_checkpoints_still_removes_nothing() {
             db.remove(checkpoint_key(size)).unwrap();
         }
     });
-    assert_refused_and_untouched(dir.path(), "beyond the head");
+    let mut ledger = assert_refused_and_untouched(dir.path(), "beyond the head");
+    // The latest checkpoint left (40) is the replayed head, so an operator could have the
+    // events beyond it removed: `verify` shows them first, and the command's help says
+    // that events acknowledged after the latest checkpoint would go with them.
+    let err = ledger.append(payments(5_000, 1), &ctx()).unwrap_err();
+    assert!(err.to_string().contains("discard-beyond-head"), "{err}");
+    drop(ledger);
     assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
 }
 
@@ -158,7 +168,13 @@ fn a_stray_reference_block_beyond_the_head_is_refused() {
         db.insert([b"r".as_slice(), &(SIZE + 1).to_be_bytes()].concat(), block)
             .unwrap();
     });
-    assert_refused_and_untouched(dir.path(), "from seq 121 lie beyond the head");
+    let mut ledger = assert_refused_and_untouched(dir.path(), "from seq 121 lie beyond the head");
+    // The latest checkpoint is the head: an operator may have the stray block removed.
+    assert_eq!(ledger.discard_beyond_head().unwrap(), 1);
+    assert_eq!(ledger.damaged(), None);
+    ledger.append(payments(5_000, 1), &ctx()).unwrap();
+    assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, SIZE + 1);
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
 }
 
 /// A renamed reference entry would let a second payment take the first one's reference:

@@ -127,6 +127,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Event count, households, head seq and hash, size on disk.
     Status,
+    /// Remove what lies beyond the head (blocks, index entries, Merkle nodes) when the
+    /// ledger refuses to write because of it.
+    ///
+    /// Only when the state's seal holds and the latest signed checkpoint is exactly the
+    /// head: that checkpoint proves the committed log ended there when it was signed. Run
+    /// `fundtrail verify` first to see what will be removed; events acknowledged after the
+    /// latest checkpoint would be among them, so make sure none were (for a server, that
+    /// it was stopped cleanly: it signs the head when it stops).
+    DiscardBeyondHead,
     /// The rates table: every recorded rate and until when it is in effect.
     Rates,
     /// The monthly batch runs.
@@ -283,6 +292,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Token(command) => token::run(cli, command),
         Command::Serve(args) => serve::run(cli, args),
         Command::Checkpoint => evidence::checkpoint(cli),
+        Command::DiscardBeyondHead => record::discard_beyond_head(cli),
         Command::Key(what) => evidence::key(cli, what),
         Command::Prove(args) => evidence::prove(cli, args),
         Command::Export(args) => evidence::export(cli, args),

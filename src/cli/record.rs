@@ -238,6 +238,8 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         });
     // A damaged ledger could not read its households back: say so, not "0".
     let damaged = ledger.damaged();
+    // Without its signing key a ledger reads but cannot check or write its sealed state.
+    let key_missing = ledger.view().sealing_key().err().map(|e| e.to_string());
     let households_text = match damaged {
         Some(_) => "unknown (the ledger is damaged)".to_string(),
         None => households.to_string(),
@@ -263,7 +265,11 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         "checkpoint_size": latest.map(|c| c.checkpoint.size),
         "size_on_disk": bytes,
         "damaged": damaged,
+        "writable": damaged.is_none() && key_missing.is_none(),
     });
+    if let Some(reason) = &key_missing {
+        text.push_str(&format!("writes:     refused: {reason}\n"));
+    }
     let Some(reason) = damaged else {
         return Ok(Output::ok(text, json));
     };
@@ -275,4 +281,21 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         text,
         json,
     })
+}
+
+pub(super) fn discard_beyond_head(cli: &Cli) -> Result<Output, Failure> {
+    let mut ledger = open(cli)?;
+    let removed = ledger.discard_beyond_head().map_err(|e| failure(e, None))?;
+    let head = ledger.head();
+    let text = match removed {
+        0 => format!("nothing lies beyond the head (seq {})\n", head.size),
+        n => format!(
+            "removed {n} block(s) beyond the head (seq {}); the ledger takes writes again\n",
+            head.size
+        ),
+    };
+    Ok(Output::ok(
+        text,
+        json!({ "removed_blocks": removed, "head": head_json(&head) }),
+    ))
 }

@@ -157,11 +157,42 @@ impl Ledger {
             "{} event or reference block(s) from seq {first} lie beyond the head (seq {}), \
              and no sealed marker of an interrupted batch with a checkpoint at the head \
              proves they were never committed; nothing was removed (`fundtrail verify` \
-             shows them)",
+             shows them; `fundtrail discard-beyond-head` removes them if the latest \
+             checkpoint is the head)",
             beyond.len(),
             self.head.size
         ));
         Ok(())
+    }
+
+    /// Removes what lies beyond the head on an operator's word, when the latest signed
+    /// checkpoint proves that the committed log ended at the head when it was signed and
+    /// the state's seal holds. Returns the number of blocks removed.
+    pub fn discard_beyond_head(&mut self) -> Result<usize, LedgerError> {
+        let seal: Option<SealRecord> = super::read_meta(&self.store, META_SEAL)?;
+        if let Some(doubt) = doubt_state(&self.store, Some(self.key()?), seal.as_ref())? {
+            return Err(LedgerError::Corrupt(format!(
+                "{doubt}; nothing was removed"
+            )));
+        }
+        if let Some(doubt) = self.checkpoint_beyond_head()? {
+            return Err(LedgerError::Corrupt(format!(
+                "{doubt}; nothing was removed"
+            )));
+        }
+        if !self.checkpoint_is_head()? {
+            return Err(LedgerError::Corrupt(format!(
+                "no signed checkpoint is of exactly the head (seq {}), so nothing proves \
+                 that what lies beyond it was never committed; nothing was removed",
+                self.head.size
+            )));
+        }
+        let blocks = self.store.blocks_from(self.head.size_seq_next())?.len();
+        self.discard_uncommitted()?;
+        self.households = self.load_households()?;
+        self.damaged = None;
+        self.check_household_count(seal.as_ref());
+        Ok(blocks)
     }
 
     /// Why a stored checkpoint of a size beyond the head forbids writing, if one exists.
