@@ -630,6 +630,11 @@ impl Store {
 /// own stale handle can, and it goes within milliseconds.
 const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// How long to wait for the `LOCK` file when it names this very process: a child it just
+/// forked shares the lock until its `exec`, a matter of milliseconds. A second opener in
+/// the same process waits this long before it is told the ledger is in use.
+const OWN_LOCK_WAIT: Duration = Duration::from_millis(500);
+
 /// Between attempts to take sled's lock.
 const SLED_LOCK_POLL: Duration = Duration::from_millis(10);
 
@@ -658,17 +663,29 @@ fn take_lock(dir: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .open(&path)
         .map_err(io_err(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(StoreError::InUse {
-                path: dir.to_owned(),
-                pid: text.trim().parse().ok(),
-            });
+    let deadline = Instant::now() + OWN_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.rewind();
+                let _ = file.read_to_string(&mut text);
+                let pid: Option<u32> = text.trim().parse().ok();
+                // This process's own lock, still shared with a child it just forked (a
+                // `flock` belongs to the open file description, which the child holds
+                // until its `exec` closes it): that goes within milliseconds.
+                if pid == Some(std::process::id()) && Instant::now() < deadline {
+                    std::thread::sleep(SLED_LOCK_POLL);
+                    continue;
+                }
+                return Err(StoreError::InUse {
+                    path: dir.to_owned(),
+                    pid,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
         }
-        Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
     }
     file.set_len(0).map_err(io_err(&path))?;
     file.rewind().map_err(io_err(&path))?;
