@@ -20,6 +20,7 @@ pub mod keys;
 pub mod ledger;
 pub mod merkle;
 pub mod payment_index;
+pub mod people;
 pub mod proofs;
 pub mod rates;
 pub mod readside;
