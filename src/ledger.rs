@@ -29,7 +29,7 @@ use crate::store::{
     OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES,
 };
 use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
-use state::{SealRecord, META_PENDING, META_SEAL};
+use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
 /// vanish per event, small enough that a batch's encoded records stay a few MiB.
@@ -41,8 +41,6 @@ pub const MAX_REPORTED_REJECTIONS: usize = 100;
 /// Events `log` shows when no limit is given: a screenful.
 pub const DEFAULT_LOG_LIMIT: usize = 20;
 
-const META_HEAD: &str = "head";
-const META_BUDGETS: &str = "budgets";
 /// The log's verifier key (C2SP vkey text), written once by `init`.
 const META_VERIFIER_KEY: &str = "verifier_key";
 
@@ -54,14 +52,7 @@ const META_LAYOUT: &str = "layout";
 pub const STORE_LAYOUT: u32 = 3;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 6] = [
-    META_HEAD,
-    META_BUDGETS,
-    META_VERIFIER_KEY,
-    META_LAYOUT,
-    META_SEAL,
-    META_PENDING,
-];
+const RESERVED_META: [&str; 3] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -287,14 +278,7 @@ impl Ledger {
         let store = Store::open(dir, OpenMode::Create)?;
         key.write(dir)?;
         let mut batch = StoreBatch::default();
-        state::put_state(
-            &mut batch,
-            &key.state_key(),
-            &HeadRecord::default(),
-            &Budgets::default(),
-            0,
-            ReferencesDigest::default(),
-        );
+        state::put_state(&mut batch, &key.state_key(), &StateRecord::default());
         batch.put_meta(
             META_VERIFIER_KEY,
             key.signer().verifier_key().to_string().into_bytes(),
@@ -322,8 +306,15 @@ impl Ledger {
                 supported: STORE_LAYOUT,
             });
         }
-        let stored: HeadRecord = read_meta(&store, META_HEAD)?
-            .ok_or_else(|| LedgerError::Corrupt("the ledger has no head record".into()))?;
+        let verifier_key = read_verifier_key(&store)?;
+        let key = state::read_state_key(&store, &verifier_key);
+        let state = state::read_state(&store, key.as_ref().ok())?;
+        let StateRecord {
+            head: stored,
+            budgets,
+            households: sealed_households,
+            references,
+        } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
                 "the head says {} events, its Merkle frontier {}",
@@ -331,12 +322,6 @@ impl Ledger {
                 stored.frontier.size()
             )));
         }
-        let verifier_key = read_verifier_key(&store)?;
-        let budgets: Budgets = read_meta(&store, META_BUDGETS)?.unwrap_or_default();
-        let seal: Option<SealRecord> = read_meta(&store, META_SEAL)?;
-        let key = state::read_state_key(&store, &verifier_key);
-        let doubt = state::doubt_state(&store, key.as_ref().ok(), seal.as_ref())?;
-        let references = seal.map(|s| s.references).unwrap_or_default();
         store.expect_references(Seq(stored.size), references);
         let mut ledger = Ledger {
             view: LedgerView {
@@ -353,7 +338,7 @@ impl Ledger {
             households: BTreeMap::new(),
             budgets,
             references,
-            damaged: doubt,
+            damaged: state.doubt,
         };
         if ledger.damaged.is_none() {
             ledger.settle_beyond_head()?;
@@ -366,7 +351,7 @@ impl Ledger {
             }
             Err(other) => return Err(other),
         }
-        ledger.check_household_count(seal.as_ref());
+        ledger.check_household_count(sealed_households);
         Ok(ledger)
     }
 
@@ -433,9 +418,7 @@ impl Ledger {
             self.checkpoint_the_head()?;
         }
         let mut writer = BatchWriter::new(self, tile, large);
-        if large {
-            writer.batch.put_meta(META_PENDING, self.pending_marker()?);
-        }
+        writer.batch.put_pending(self.pending_marker()?);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
                 planned,
@@ -494,6 +477,7 @@ impl Ledger {
         );
         let tile = self.partial_tile()?;
         let mut writer = BatchWriter::new(self, tile, false);
+        writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let savepoint = planner.savepoint();
@@ -527,28 +511,22 @@ impl Ledger {
             return Ok(self.head);
         }
         let head = writer.head;
-        let large = writer.large;
         let (mut batch, frontier) = writer.finish();
-        let record = HeadRecord {
-            size: head.size,
-            hash: head.hash,
-            frontier,
-        };
         batch.move_references_tip(Seq(head.size));
-        let references = batch
-            .references_digest()
-            .expect("the writer's batches continue the sealed digest");
-        let households_after = self.households.len() + households.len();
-        self.seal_state(
-            &mut batch,
-            &record,
-            &budgets,
-            households_after as u64,
-            references,
-        )?;
-        if large {
-            batch.remove_meta(META_PENDING);
-        }
+        let state = StateRecord {
+            head: HeadRecord {
+                size: head.size,
+                hash: head.hash,
+                frontier,
+            },
+            budgets,
+            households: (self.households.len() + households.len()) as u64,
+            references: batch
+                .references_digest()
+                .expect("the writer's batches continue the sealed digest"),
+        };
+        state::put_state(&mut batch, self.key()?, &state);
+        batch.remove_pending();
         if let Err(err) = self.store.write_durable(batch) {
             // The batch may be in the store without being durable, or durable after all:
             // another append from this value would hand out its seqs again. Opening the
@@ -557,10 +535,10 @@ impl Ledger {
             return Err(err.into());
         }
         self.view.head = head;
-        self.view.root = record.frontier.root(&Blake3Hasher);
-        self.frontier = record.frontier;
-        self.budgets = budgets;
-        self.references = references;
+        self.view.root = state.head.frontier.root(&Blake3Hasher);
+        self.frontier = state.head.frontier;
+        self.budgets = state.budgets;
+        self.references = state.references;
         self.households.extend(households);
         Ok(head)
     }
@@ -693,7 +671,7 @@ impl Ledger {
         if batch.keys() == 0 {
             return Ok(());
         }
-        batch.remove_meta(META_PENDING);
+        batch.remove_pending();
         self.store.write_durable(batch)?;
         Ok(())
     }

@@ -38,6 +38,9 @@ const NODE: u8 = b'n';
 const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
+/// The one key of the pending marker (FORMAT.md §3.2): written with a write's entries,
+/// removed with the record that commits them.
+const PENDING: u8 = b'p';
 
 /// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
 /// the lowest stored node level, so a proof reads one key instead of 64 event values.
@@ -466,6 +469,11 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
+    /// The pending marker of an unfinished write, if one is stored.
+    pub fn pending(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get([PENDING])?.map(|v| v.to_vec()))
+    }
+
     pub fn node(&self, level: u8, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
         match self.db.get(node_key(level, index))? {
             Some(v) => {
@@ -865,8 +873,14 @@ impl StoreBatch {
         self.put(prefixed(META, name.as_bytes()), value);
     }
 
-    pub fn remove_meta(&mut self, name: &str) {
-        self.remove(prefixed(META, name.as_bytes()));
+    /// The pending marker, written with the entries of the write it announces.
+    pub fn put_pending(&mut self, marker: Vec<u8>) {
+        self.put(vec![PENDING], marker);
+    }
+
+    /// Removes the pending marker, with the record that commits the write.
+    pub fn remove_pending(&mut self) {
+        self.remove(vec![PENDING]);
     }
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {

@@ -254,8 +254,8 @@ fn uncommitted_tail(t: &TempLedger) -> usize {
     let head = dump
         .0
         .iter()
-        .find(|(k, _)| k.as_slice() == b"mhead")
-        .expect("a head record");
+        .find(|(k, _)| k.as_slice() == b"mstate")
+        .expect("a state record, whose head's size comes first");
     let size = u64::from_le_bytes(head.1[..8].try_into().expect("8 bytes"));
     let beyond: Vec<_> = dump
         .0
@@ -479,10 +479,54 @@ fn a_tail_beyond_the_head_without_a_marker_is_left_alone_and_blocks_writes() {
     assert!(
         discard
             .stderr
-            .contains("no signed checkpoint is of exactly the head"),
+            .contains("neither a signed checkpoint of exactly the head"),
         "{discard:#?}"
     );
     assert_eq!(t.dump(), planted);
+}
+
+/// An unfinished small write (its entries stored, the record that commits them not: what
+/// a disk that fills between the two leaves) carries a sealed marker naming the head it
+/// started from. Without a checkpoint of the head the ledger does not remove the entries
+/// by itself, but `discard-beyond-head` does, on the marker's word.
+#[test]
+fn an_unfinished_write_with_its_marker_is_removed_by_the_operator_command() {
+    let t = TempLedger::standard();
+    let other = TempLedger::standard();
+    other.append_csv(ImportKind::Events, &payment_rows("TAIL", 30));
+    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
+    let tail: Vec<(Vec<u8>, Vec<u8>)> = other
+        .dump()
+        .0
+        .into_iter()
+        .filter(|(k, _)| matches!(k[0], b'e' | b'r') && seq_of(&k[1..]) > STANDARD_SIZE)
+        .collect();
+    // The marker the ledger's own write from this head would carry (FORMAT.md §3.2).
+    let head = t.open().head();
+    let key = fundtrail::keys::SigningKeyFile::read(&t.dir)
+        .expect("the ledger's key")
+        .state_key();
+    let marker = key.wrap("pending", bincode::serialize(&head).expect("a head"));
+    {
+        let db = t.sled();
+        for (k, v) in &tail {
+            db.insert(k.as_slice(), v.as_slice()).expect("write");
+        }
+        db.insert(b"p", marker).expect("write");
+        db.flush().expect("flush");
+    }
+    let status = t.run(&["status"]);
+    status.assert_code(1);
+    assert!(status.stdout.contains("beyond the head"), "{status:#?}");
+    let discard = t.run(&["discard-beyond-head"]);
+    discard.assert_ok();
+    assert!(
+        discard.stdout.contains("removed 1 block(s)"),
+        "{discard:#?}"
+    );
+    assert_eq!(uncommitted_tail(&t), 0);
+    t.append_csv(ImportKind::Events, &payment_rows("TAIL", 30));
+    assert_eq!(check_recovered(&t), STANDARD_SIZE + 30);
 }
 
 /// A large batch interrupted after its first chunk (here by a panic in its second pass,

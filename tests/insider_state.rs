@@ -14,22 +14,21 @@ use ledger_support::*;
 /// signed after each (sizes 5, 40, 80, 120).
 const SIZE: u64 = 120;
 
-/// The meta records the state is made of, as stored.
-const STATE_KEYS: [&[u8]; 3] = [b"mhead", b"mbudgets", b"mseal"];
-
 /// Keys and values of a sled database, as stored.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn state_records(db: &sled::Db) -> Entries {
-    STATE_KEYS
-        .iter()
-        .map(|key| {
-            (
-                key.to_vec(),
-                db.get(key).unwrap().expect("a state record").to_vec(),
-            )
-        })
-        .collect()
+    let state = db.get(STATE_KEY).unwrap().expect("a state record");
+    vec![(STATE_KEY.to_vec(), state.to_vec())]
+}
+
+/// The state record as FORMAT.md §3.2 describes it (the seal follows it).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StateRecord {
+    head: HeadRecord,
+    budgets: Budgets,
+    households: u64,
+    references: [u8; 32],
 }
 
 fn all_keys(dir: &std::path::Path) -> Entries {
@@ -83,16 +82,15 @@ fn assert_refused_and_untouched(dir: &std::path::Path, why: &str) -> Ledger {
 #[test]
 fn a_head_set_back_without_its_seal_deletes_nothing_and_blocks_writes() {
     let (dir, at_40) = sample_with_state_at_40();
-    with_sled(dir.path(), |db| {
-        db.insert(b"mhead", at_40[0].1.as_slice()).unwrap();
-    });
+    let old_head: HeadRecord = bincode::deserialize(&at_40[0].1).unwrap();
+    with_sled(dir.path(), |db| write_head(db, &old_head));
     let ledger = assert_refused_and_untouched(dir.path(), "do not match their seal");
     assert_eq!(ledger.head().size, 40, "reads see the edited head");
     drop(ledger);
     assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
 }
 
-/// An older head, budgets and seal restored together: the seal holds, but the signed
+/// An older state record restored whole: the seal holds, but the signed
 /// checkpoints of 80 and 120 events say the log is longer.
 #[test]
 fn a_replayed_older_state_is_refused_by_the_later_checkpoints() {
@@ -137,12 +135,18 @@ fn a_replayed_state_without_the_later_checkpoints_still_removes_nothing() {
 fn a_raised_allocation_in_the_budgets_is_refused() {
     let (dir, _) = sample_with_state_at_40();
     with_sled(dir.path(), |db| {
-        let bytes = db.get(b"mbudgets").unwrap().unwrap();
-        let mut budgets: Budgets = bincode::deserialize(&bytes).unwrap();
-        let budget = budgets.get_mut("support_allowance").expect("an allocation");
+        let stored = db.get(STATE_KEY).unwrap().unwrap();
+        let (record, seal) = stored.split_at(stored.len() - 32);
+        let mut state: StateRecord = bincode::deserialize(record).unwrap();
+        let budget = state
+            .budgets
+            .get_mut("support_allowance")
+            .expect("an allocation");
         budget.allocated_fen += 100_000_000;
-        let raised = bincode::serialize(&budgets).unwrap();
-        db.insert(b"mbudgets", raised).unwrap();
+        let mut raised = bincode::serialize(&state).unwrap();
+        assert_ne!(raised, record);
+        raised.extend_from_slice(seal);
+        db.insert(STATE_KEY, raised).unwrap();
     });
     assert_refused_and_untouched(dir.path(), "do not match their seal");
 }

@@ -294,13 +294,11 @@ fn a_changed_stored_checkpoint_is_caught() {
 fn a_changed_head_frontier_is_caught() {
     let dir = sample();
     with_sled(dir.path(), |db| {
-        let bytes = db.get(HEAD_KEY).unwrap().unwrap();
-        let mut head: HeadRecord = bincode::deserialize(&bytes).unwrap();
+        let mut head = read_head(db);
         let (size, mut nodes) = (head.frontier.size(), head.frontier.nodes().to_vec());
         nodes[0][0] ^= 1;
         head.frontier = fundtrail::merkle::Frontier::from_parts(size, nodes).unwrap();
-        db.insert(HEAD_KEY, bincode::serialize(&head).unwrap())
-            .unwrap();
+        write_head(db, &head);
     });
     assert!(matches!(fault(dir.path()), AuditFault::HeadRoot { .. }));
 }

@@ -1,95 +1,76 @@
 //! The ledger's sealed state (FORMAT.md §3.2): the head, the budgets, the number of
-//! enrolled households and the digest of the reference blocks, sealed together under the
-//! state key in the same atomic batch that writes them. On open the seal is checked before
-//! anything relies on the state; a state that fails it, or that a signed checkpoint
-//! contradicts, leaves the ledger readable but refusing every write, its store untouched
-//! for `verify`.
+//! enrolled households and the digest of the reference blocks, one record sealed under
+//! the state key and written in the same atomic batch as the events it describes. On open
+//! the seal is checked before anything relies on the state; a state that fails it, or
+//! that a signed checkpoint contradicts, leaves the ledger readable but refusing every
+//! write, its store untouched for `verify`.
+//!
+//! Every write also carries a sealed *pending marker* naming the head it starts from,
+//! written with its entries and removed by the record that moves the head: entries beyond
+//! the head that such a marker explains are an unfinished write, never acknowledged.
 
 use serde::{Deserialize, Serialize};
 
-use super::{meta_bytes, Head, HeadRecord, Ledger, LedgerError, META_BUDGETS, META_HEAD};
+use super::{meta_bytes, Head, HeadRecord, Ledger, LedgerError};
 use crate::keys::{KeyError, SigningKeyFile};
-use crate::seal::{Seal, StateKey, SEAL_LEN};
+use crate::seal::{StateKey, SEAL_LEN};
 use crate::store::{ReferencesDigest, Store, StoreBatch};
 use crate::validate::Budgets;
 
-/// The seal record's meta name.
-pub(super) const META_SEAL: &str = "seal";
-
-/// The marker a large batch writes with its first chunk beyond the head, naming the head
-/// it started from; the batch that moves the head removes it (FORMAT.md §3.2).
-pub(super) const META_PENDING: &str = "pending";
+/// The state record's meta name: one key, so that sled writes it whole or not at all.
+pub(super) const META_STATE: &str = "state";
 
 /// Seal labels: each sealed thing has its own, so no seal opens another.
 const STATE_LABEL: &str = "state";
 const PENDING_LABEL: &str = "pending";
 
-/// What the seal covers besides the head and budget records.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub(super) struct SealRecord {
+/// What a state record whose seal does not hold says.
+const UNSEALED_STATE: &str = "the head, budgets or index counts do not match their seal: \
+     they were changed without the ledger's key";
+
+/// The state the write rules rely on, stored as one sealed record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct StateRecord {
+    pub head: HeadRecord,
+    pub budgets: Budgets,
     /// Enrolled households: the household index has exactly this many entries.
     pub households: u64,
     /// The digest of the reference blocks through the head.
     pub references: ReferencesDigest,
-    pub seal: [u8; SEAL_LEN],
 }
 
-impl SealRecord {
-    /// The record sealing `head` and `budgets` (as stored) with the rest.
-    pub fn new(
-        key: &StateKey,
-        head: &[u8],
-        budgets: &[u8],
-        households: u64,
-        references: ReferencesDigest,
-    ) -> SealRecord {
-        let seal = state_seal(key, head, budgets, households, &references);
-        SealRecord {
-            households,
-            references,
-            seal: *seal.as_bytes(),
-        }
-    }
-
-    fn holds(&self, key: &StateKey, head: &[u8], budgets: &[u8]) -> bool {
-        state_seal(key, head, budgets, self.households, &self.references)
-            == Seal::from_bytes(self.seal)
-    }
+/// The stored state, and why it cannot be trusted for writing, if it cannot.
+pub(super) struct LoadedState {
+    pub record: StateRecord,
+    pub doubt: Option<String>,
 }
 
-fn state_seal(
-    key: &StateKey,
-    head: &[u8],
-    budgets: &[u8],
-    households: u64,
-    references: &ReferencesDigest,
-) -> Seal {
-    key.seal(
-        STATE_LABEL,
-        &[
-            head,
-            budgets,
-            &households.to_le_bytes(),
-            references.as_bytes(),
-        ],
-    )
+/// Reads the state record; its seal is checked when `key` is given. Without the key the
+/// record is read as stored, for reading only (nothing is written without the key).
+pub(super) fn read_state(
+    store: &Store,
+    key: Option<&StateKey>,
+) -> Result<LoadedState, LedgerError> {
+    let stored = store
+        .meta(META_STATE)?
+        .ok_or_else(|| LedgerError::Corrupt("the ledger has no state record".into()))?;
+    let doubt = match key.map(|key| key.unwrap(STATE_LABEL, &stored)) {
+        Some(Err(_)) => Some(UNSEALED_STATE.to_string()),
+        _ => None,
+    };
+    let bytes = stored
+        .len()
+        .checked_sub(SEAL_LEN)
+        .map(|len| &stored[..len])
+        .ok_or_else(|| LedgerError::Corrupt("the state record is shorter than its seal".into()))?;
+    let record = bincode::deserialize(bytes)
+        .map_err(|e| LedgerError::Corrupt(format!("the state record: {e}")))?;
+    Ok(LoadedState { record, doubt })
 }
 
-/// Puts the head, the budgets and their seal into `batch`.
-pub(super) fn put_state(
-    batch: &mut StoreBatch,
-    key: &StateKey,
-    head: &HeadRecord,
-    budgets: &Budgets,
-    households: u64,
-    references: ReferencesDigest,
-) {
-    let head = meta_bytes(head);
-    let budgets = meta_bytes(budgets);
-    let seal = SealRecord::new(key, &head, &budgets, households, references);
-    batch.put_meta(META_HEAD, head);
-    batch.put_meta(META_BUDGETS, budgets);
-    batch.put_meta(META_SEAL, meta_bytes(&seal));
+/// Puts the sealed state record into `batch`.
+pub(super) fn put_state(batch: &mut StoreBatch, key: &StateKey, state: &StateRecord) {
+    batch.put_meta(META_STATE, key.wrap(STATE_LABEL, meta_bytes(state)));
 }
 
 /// The state key of the ledger in `store`'s directory: the signing key must be readable
@@ -110,37 +91,12 @@ pub(super) fn read_state_key(
     Ok(key.state_key())
 }
 
-/// Why the stored state cannot be trusted for writing, if it cannot: its seal does not
-/// hold. Without the key (`None`) nothing can be checked, and nothing is written either.
-pub(super) fn doubt_state(
-    store: &Store,
-    key: Option<&StateKey>,
-    seal: Option<&SealRecord>,
-) -> Result<Option<String>, LedgerError> {
-    let Some(key) = key else {
-        return Ok(None);
-    };
-    let Some(seal) = seal else {
-        return Ok(Some("the ledger's state has no seal record".into()));
-    };
-    let head = store.meta(META_HEAD)?.unwrap_or_default();
-    let budgets = store.meta(META_BUDGETS)?.unwrap_or_default();
-    if !seal.holds(key, &head, &budgets) {
-        return Ok(Some(
-            "the head, budgets or index counts do not match their seal: they were changed \
-             without the ledger's key"
-                .into(),
-        ));
-    }
-    Ok(None)
-}
-
 impl Ledger {
     /// Checks, before anything is written, that no signed checkpoint covers events beyond
-    /// the head, and deals with what lies beyond it: the chunks of a large batch that never
-    /// committed are discarded only when that batch's sealed marker names this head and
-    /// the latest signed checkpoint is this head; anything else beyond the head is left
-    /// for `verify`, and the ledger refuses to write.
+    /// the head, and deals with what lies beyond it: an unfinished write is removed only
+    /// when its sealed marker names this head and the latest signed checkpoint is this
+    /// head; anything else beyond the head is left for `verify`, and the ledger refuses to
+    /// write.
     pub(super) fn settle_beyond_head(&mut self) -> Result<(), LedgerError> {
         if let Some(doubt) = self.checkpoint_beyond_head()? {
             self.damaged = Some(doubt);
@@ -150,40 +106,39 @@ impl Ledger {
         let Some(first) = beyond.first() else {
             return Ok(());
         };
-        if self.pending_base()? == Some(self.head) && self.checkpoint_is_head()? {
+        if self.pending_names_head()? && self.checkpoint_is_head()? {
             return self.discard_uncommitted();
         }
         self.damaged = Some(format!(
             "{} event or reference block(s) from seq {first} lie beyond the head (seq {}), \
-             and no sealed marker of an interrupted batch with a checkpoint at the head \
-             proves they were never committed; nothing was removed (`fundtrail verify` \
-             shows them; `fundtrail discard-beyond-head` removes them if the latest \
-             checkpoint is the head)",
+             and no sealed marker of an unfinished write together with a checkpoint of the \
+             head proves they were never committed; nothing was removed (`fundtrail verify` \
+             shows them; `fundtrail discard-beyond-head` removes them when either proof is \
+             there)",
             beyond.len(),
             self.head.size
         ));
         Ok(())
     }
 
-    /// Removes what lies beyond the head on an operator's word, when the latest signed
-    /// checkpoint proves that the committed log ended at the head when it was signed and
-    /// the state's seal holds. Returns the number of blocks removed.
+    /// Removes what lies beyond the head on an operator's word, when the state's seal
+    /// holds, no checkpoint lies beyond the head, and either the latest signed checkpoint
+    /// is the head or a sealed marker shows an unfinished write from the head. Returns the
+    /// number of blocks removed.
     pub fn discard_beyond_head(&mut self) -> Result<usize, LedgerError> {
-        let seal: Option<SealRecord> = super::read_meta(&self.store, META_SEAL)?;
-        if let Some(doubt) = doubt_state(&self.store, Some(self.key()?), seal.as_ref())? {
-            return Err(LedgerError::Corrupt(format!(
-                "{doubt}; nothing was removed"
-            )));
+        let refuse = |doubt: String| LedgerError::Corrupt(format!("{doubt}; nothing was removed"));
+        let state = read_state(&self.store, Some(self.key()?))?;
+        if let Some(doubt) = state.doubt {
+            return Err(refuse(doubt));
         }
         if let Some(doubt) = self.checkpoint_beyond_head()? {
-            return Err(LedgerError::Corrupt(format!(
-                "{doubt}; nothing was removed"
-            )));
+            return Err(refuse(doubt));
         }
-        if !self.checkpoint_is_head()? {
-            return Err(LedgerError::Corrupt(format!(
-                "no signed checkpoint is of exactly the head (seq {}), so nothing proves \
-                 that what lies beyond it was never committed; nothing was removed",
+        if !self.checkpoint_is_head()? && !self.pending_names_head()? {
+            return Err(refuse(format!(
+                "neither a signed checkpoint of exactly the head (seq {}) nor a sealed marker \
+                 of an unfinished write from it proves that what lies beyond it was never \
+                 committed",
                 self.head.size
             )));
         }
@@ -191,7 +146,7 @@ impl Ledger {
         self.discard_uncommitted()?;
         self.households = self.load_households()?;
         self.damaged = None;
-        self.check_household_count(seal.as_ref());
+        self.check_household_count(state.record.households);
         Ok(blocks)
     }
 
@@ -221,60 +176,45 @@ impl Ledger {
             .is_ok_and(|signed| signed.checkpoint.root == self.view.root))
     }
 
-    /// The head a large batch started from, from its sealed marker, if there is one.
-    fn pending_base(&self) -> Result<Option<Head>, LedgerError> {
-        let (Ok(key), Some(stored)) = (&self.view.state_key, self.store.meta(META_PENDING)?) else {
-            return Ok(None);
+    /// Whether a sealed pending marker names exactly the head.
+    fn pending_names_head(&self) -> Result<bool, LedgerError> {
+        let (Ok(key), Some(stored)) = (&self.view.state_key, self.store.pending()?) else {
+            return Ok(false);
         };
-        Ok(key
+        let base: Option<Head> = key
             .unwrap(PENDING_LABEL, &stored)
             .ok()
-            .and_then(|bytes| bincode::deserialize(bytes).ok()))
+            .and_then(|bytes| bincode::deserialize(bytes).ok());
+        Ok(base == Some(self.head))
     }
 
-    /// The sealed marker a large batch writes with its first chunk.
+    /// The sealed marker a write carries with its entries: the head it starts from.
     pub(super) fn pending_marker(&self) -> Result<Vec<u8>, LedgerError> {
         Ok(self.key()?.wrap(PENDING_LABEL, meta_bytes(&self.head)))
     }
 
     /// The state key; a ledger without one refuses to write before it gets here.
-    pub(super) fn key(&self) -> Result<&StateKey, LedgerError> {
+    pub(super) fn key(&self) -> Result<&crate::seal::StateKey, LedgerError> {
         self.view.sealing_key()
     }
 
     /// Checks the household index against the sealed count.
-    pub(super) fn check_household_count(&mut self, sealed: Option<&SealRecord>) {
-        let Some(sealed) = sealed else { return };
+    pub(super) fn check_household_count(&mut self, sealed: u64) {
         let found = self.households.len() as u64;
-        if self.damaged.is_none() && found != sealed.households {
+        if self.damaged.is_none() && found != sealed {
             self.damaged = Some(format!(
-                "the household index lists {found} households, the sealed state {}: an entry \
-                 was added or removed without the ledger's key",
-                sealed.households
+                "the household index lists {found} households, the sealed state {sealed}: \
+                 an entry was added or removed without the ledger's key"
             ));
         }
     }
 
     /// Before a large batch writes chunks beyond the head: the latest checkpoint must be
-    /// the head, so that an interrupted batch's chunks can be told from committed events.
+    /// the head, so that an interrupted batch's chunks are removed on the next open.
     pub(super) fn checkpoint_the_head(&mut self) -> Result<(), LedgerError> {
         if !self.checkpoint_is_head()? {
             self.checkpoint()?;
         }
-        Ok(())
-    }
-
-    /// Seals the current in-memory state as the stored one (the batch that writes it must
-    /// hold the same head and budgets).
-    pub(super) fn seal_state(
-        &self,
-        batch: &mut StoreBatch,
-        head: &HeadRecord,
-        budgets: &Budgets,
-        households: u64,
-        references: ReferencesDigest,
-    ) -> Result<(), LedgerError> {
-        put_state(batch, self.key()?, head, budgets, households, references);
         Ok(())
     }
 }

@@ -111,7 +111,25 @@ pub fn checkpoint_key(size: u64) -> Vec<u8> {
     [&[b'c'][..], &size.to_be_bytes()].concat()
 }
 
-pub const HEAD_KEY: &[u8] = b"mhead";
+/// The state record (FORMAT.md §3.2): the head first, then budgets, counts and the seal.
+pub const STATE_KEY: &[u8] = b"mstate";
+
+/// The head at the front of the stored state record.
+pub fn read_head(db: &sled::Db) -> HeadRecord {
+    let state = db.get(STATE_KEY).unwrap().expect("a state record");
+    // bincode 1.3's default options read a prefix and leave the rest.
+    bincode::deserialize(&state).unwrap()
+}
+
+/// Replaces the head at the front of the state record, keeping the rest of the record
+/// and its (now stale) seal as they are: what an insider without the key can do.
+pub fn write_head(db: &sled::Db, head: &HeadRecord) {
+    let state = db.get(STATE_KEY).unwrap().expect("a state record");
+    let old_len = bincode::serialized_size(&read_head(db)).unwrap() as usize;
+    let mut edited = bincode::serialize(head).unwrap();
+    edited.extend_from_slice(&state[old_len..]);
+    db.insert(STATE_KEY, edited).unwrap();
+}
 
 /// Opens the ledger's sled database as someone with file access would (the ledger must
 /// be closed), runs `edit`, and flushes.
@@ -187,8 +205,7 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
         hash: prev,
         frontier,
     };
-    db.insert(HEAD_KEY, bincode::serialize(&head).unwrap())
-        .unwrap();
+    write_head(db, &head);
 }
 
 /// The Merkle root of the first `size` stored events, recomputed.
