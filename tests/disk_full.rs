@@ -368,6 +368,10 @@ fn a_blob_write_failing_mid_write_fails_promptly_instead_of_hanging() {
     let run = import(&t.dir, &file);
     unmount(&blobs);
     assert_disk_failure(&run, &t.dir);
+    assert!(
+        run.stderr.contains("filled up during a write"),
+        "the check passed and the write itself failed: {run:#?}"
+    );
     assert_intact(&t, BASE_EVENTS, &["BASE-0".into()]);
     let run = import(&t.dir, &file);
     run.assert_ok();

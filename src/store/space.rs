@@ -36,7 +36,10 @@
 //! So the store (a) checks free space before every write with a margin sized from the
 //! batch ([`needed`]) and refuses before sled starts it; (b) writes a batch's entries
 //! beyond the head before the keys that commit it (`Store::write`), so that whatever part
-//! of a failed write reaches the log is invisible and discarded on open; (c) watches sled's
+//! of a failed write reaches the log is invisible and discarded on open (sled recovers its
+//! log as a prefix, cut at the first buffer that was not written); the meta records
+//! themselves (`m‖budgets`, then `m‖head`) are one small sled batch, which could still be
+//! cut between the two if the disk filled in the moment between them; (c) watches sled's
 //! flush ([`flush_watched`]) and fails promptly instead of waiting for a buffer that will
 //! never be written; (d) after sled failed, never lets sled's `Drop` flush or wait (the
 //! process ends as after a crash, which sled recovers from); and (e) removes unfinished
@@ -106,7 +109,8 @@ impl Space {
         }
     }
 
-    /// Free bytes for an unprivileged writer on the fullest of sled's file systems.
+    /// Free bytes for an unprivileged writer on the file system of sled's data file, which
+    /// holds its blob directory too unless something is mounted there.
     pub(crate) fn available(&self) -> std::io::Result<u64> {
         #[cfg(test)]
         if let Some(bytes) = *self
@@ -116,8 +120,14 @@ impl Space {
         {
             return Ok(bytes);
         }
-        let mut least = u64::MAX;
-        for path in self.paths.iter().filter(|p| p.exists()) {
+        available_at(&self.paths[0])
+    }
+
+    /// Free bytes on the fullest of sled's file systems (its data file's and its blob
+    /// directory's), to tell a stalled flush on a full disk and to report one.
+    pub(crate) fn least_available(&self) -> std::io::Result<u64> {
+        let mut least = self.available()?;
+        for path in self.paths[1..].iter().filter(|p| p.exists()) {
             least = least.min(available_at(path)?);
         }
         Ok(least)
@@ -140,7 +150,7 @@ impl Space {
 
     /// The free space to report after a write failed; 0 if it cannot be read.
     pub(crate) fn available_or_zero(&self) -> u64 {
-        self.available().unwrap_or(0)
+        self.least_available().unwrap_or(0)
     }
 }
 
@@ -183,22 +193,30 @@ pub(crate) enum FlushFailure {
 /// only [`FLUSH_FULL_GRACE`] once the disk is full: a flush that waits for a buffer a
 /// failed blob write left claimed never returns.
 pub(crate) fn flush_watched(db: &sled::Db, space: &Space) -> Result<(), FlushFailure> {
-    let (done, finished) = mpsc::sync_channel(1);
     let flushing = db.clone();
+    watched(move || flushing.flush().map(drop), space)
+}
+
+/// Runs `work` on a thread of its own and waits for it as [`flush_watched`] says.
+fn watched(
+    work: impl FnOnce() -> Result<(), sled::Error> + Send + 'static,
+    space: &Space,
+) -> Result<(), FlushFailure> {
+    let (done, finished) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name("fundtrail-flush".into())
         .spawn(move || {
             // The receiver may have given up; then nobody needs the answer.
-            let _ = done.send(flushing.flush());
+            let _ = done.send(work());
         });
-    if spawned.is_err() {
-        // No thread to spare: flush here, unwatched, rather than not at all.
-        return db.flush().map(drop).map_err(FlushFailure::Sled);
+    if let Err(e) = spawned {
+        // Out of threads: the flush has not run, so the write is not durable.
+        return Err(FlushFailure::Sled(sled::Error::Io(e)));
     }
     let start = Instant::now();
     loop {
         match finished.recv_timeout(FLUSH_POLL) {
-            Ok(result) => return result.map(drop).map_err(FlushFailure::Sled),
+            Ok(result) => return result.map_err(FlushFailure::Sled),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(FlushFailure::Sled(sled::Error::ReportableBug(
                     "the flush thread ended without an answer".into(),
@@ -207,7 +225,7 @@ pub(crate) fn flush_watched(db: &sled::Db, space: &Space) -> Result<(), FlushFai
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         let waited = start.elapsed();
-        let available = space.available().ok();
+        let available = space.least_available().ok();
         let full = available.is_some_and(|bytes| bytes < FLOOR_BYTES);
         if waited >= FLUSH_STALL_TIMEOUT || (full && waited >= FLUSH_FULL_GRACE) {
             return Err(FlushFailure::Stalled { waited, available });
@@ -275,6 +293,39 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["db", "snap.00000000002C6658"]);
+    }
+
+    /// A flush that never returns (as sled's does after a failed blob write) is given up
+    /// once the disk is full, and reported with the free space.
+    #[test]
+    fn a_flush_that_never_returns_on_a_full_disk_is_given_up() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let space = Space::new(dir.path());
+        *space.fake_available.lock().expect("not poisoned") = Some(4096);
+        let (_never, blocked) = mpsc::channel::<()>();
+        let result = watched(
+            move || {
+                let _ = blocked.recv();
+                Ok(())
+            },
+            &space,
+        );
+        match result {
+            Err(FlushFailure::Stalled { waited, available }) => {
+                assert!(waited >= FLUSH_FULL_GRACE, "{waited:?}");
+                assert_eq!(available, Some(4096));
+            }
+            _ => panic!("expected the flush to be given up"),
+        }
+    }
+
+    #[test]
+    fn a_flush_that_returns_is_answered_with_its_result() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let space = Space::new(dir.path());
+        assert!(watched(|| Ok(()), &space).is_ok());
+        let failed = watched(|| Err(sled::Error::Unsupported("x".into())), &space);
+        assert!(matches!(failed, Err(FlushFailure::Sled(_))));
     }
 
     #[test]
