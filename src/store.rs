@@ -74,10 +74,10 @@ pub enum StoreError {
         available: u64,
     },
     /// The disk filled while a write was under way (another process took the space).
-    #[error("the disk holding the ledger {} filled up during a write ({} free now): the write was not committed and the ledger keeps its last committed head; free some space, then run the command again", path.display(), space::mib(*available))]
+    #[error("the disk holding the ledger {} filled up during a write ({} free now): the write did not complete; free some space, then run the command again: the ledger opens at its last committed head, with this write whole or not at all", path.display(), space::mib(*available))]
     DiskFilled { path: PathBuf, available: u64 },
     /// sled's flush did not return in time; the process should end (restart a server).
-    #[error("writing to the ledger {} did not finish within {} s ({} free on its disk): the write was not committed; end this process and open the ledger again", path.display(), waited.as_secs(), available.map_or("unknown".to_string(), space::mib))]
+    #[error("writing to the ledger {} did not finish within {} s ({} free on its disk): the write did not complete; end this process and open the ledger again, which shows this write whole or not at all", path.display(), waited.as_secs(), available.map_or("unknown".to_string(), space::mib))]
     Stalled {
         path: PathBuf,
         waited: Duration,
@@ -663,11 +663,15 @@ enum Health {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if self.health.load(Ordering::SeqCst) == Health::SledFailed as u8 {
-            // sled's `Drop` would flush what the failed batch left in memory, and wait for
-            // ever for a buffer that a failed blob write left claimed. A handle that is
-            // never dropped keeps sled from both: the process ends as after a crash, which
-            // sled recovers from, and opening the ledger discards what lies beyond the head.
+        // sled's `Drop` flushes, and waits for ever for a buffer that a failed blob write
+        // left claimed (a read that rewrites a page can meet one too). So the flush runs
+        // first, watched; sled's `Drop` then has nothing left to write. After sled failed
+        // there is no flush at all: it would write out what the failed batch left in
+        // memory. A handle that is never dropped keeps sled's `Drop` from running: the
+        // process ends as after a crash, which sled recovers from, and opening the ledger
+        // discards what lies beyond the head.
+        let failed = self.health.load(Ordering::SeqCst) == Health::SledFailed as u8;
+        if failed || space::flush_watched(&self.db, &self.space).is_err() {
             std::mem::forget(self.db.clone());
         }
     }

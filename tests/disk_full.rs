@@ -268,78 +268,92 @@ fn an_import_the_disk_cannot_hold_is_refused_at_every_fill_level() {
     assert_intact(&t, BASE_EVENTS + IMPORT_ROWS as u64, &[last]);
 }
 
-/// Another process takes the space while imports run: a file on the same tmpfs grows until
-/// the disk is full, so the import that meets it fails at whatever point of its write the
-/// space ran out (before it, in sled's writes, or in its flush). Every import that
-/// succeeded is there afterwards, each failure is prompt and names the disk, and the
-/// ledger verifies at the head of the last acknowledged import.
+/// Another process takes the space while an import runs: the import starts with room
+/// enough (the check passes), and after a delay a file on the same tmpfs takes every free
+/// byte at once. Over the delays the space runs out at different points: in sled's
+/// writes, in its flush, in the checkpoint or read-model writes after the commit, or not
+/// before the import ended. Every import ends within the bound; one that succeeded is
+/// there afterwards, one that failed names the disk; once the space is back, the ledger
+/// opens with each import whole or absent (a failed write is not acknowledged, but may
+/// have reached the disk) and verifies.
 #[test]
-fn the_disk_filling_during_imports_loses_nothing_acknowledged() {
-    const ROUNDS: usize = 2;
-    const ROWS: usize = 400;
-    for round in 0..ROUNDS {
-        let Some(fs) = Tmpfs::mount("40m") else {
-            return;
-        };
-        let t = base_ledger(&fs);
-        let inputs = tempfile::tempdir().expect("a directory for inputs");
-        // Each round fills at another pace, so the space runs out at other points.
-        let pace = Duration::from_millis(2 + 4 * round as u64);
-        let filler = Filler::start(fs.path().join("fill"), pace);
-        let mut acknowledged = Vec::new();
-        let mut failures = 0;
-        for i in 0.. {
-            let tag = format!("R{round}I{i}");
-            let file = import_file(inputs.path(), &tag, ROWS);
-            let run = import(&t.dir, &file);
-            match run.code {
-                0 => acknowledged.push(format!("{tag}-{}", ROWS - 1)),
-                _ => {
-                    assert_disk_failure(&run, &t.dir);
-                    failures += 1;
+fn the_disk_filling_during_an_import_loses_nothing_acknowledged() {
+    const ROWS: usize = 3_001;
+    let Some(fs) = Tmpfs::mount("48m") else {
+        return;
+    };
+    let t = base_ledger(&fs);
+    let inputs = tempfile::tempdir().expect("a directory for inputs");
+    let mut head = BASE_EVENTS;
+    let mut acknowledged = vec!["BASE-0".to_string()];
+    for (round, delay_ms) in [0u64, 2, 5, 10, 25, 50, 100].into_iter().enumerate() {
+        let tag = format!("D{round}");
+        let file = import_file(inputs.path(), &tag, ROWS);
+        fs.fill_to(12 * 1024 * 1024);
+        let done = Arc::new(AtomicBool::new(false));
+        let grabber = {
+            let (path, done) = (fs.path().to_owned(), done.clone());
+            let start = fs.free();
+            std::thread::spawn(move || {
+                // Once sled's writes have begun (the disk lost its first 128 KiB).
+                while !done.load(Ordering::SeqCst) {
+                    if space::available_at(&path).expect("statvfs") + WRITING < start {
+                        std::thread::sleep(Duration::from_millis(delay_ms));
+                        grab_all(&path);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-            }
-            // Two more after the first failure: a full disk keeps failing cleanly.
-            if failures == 3 {
-                break;
-            }
-            assert!(i < 400, "the disk never filled");
+            })
+        };
+        let run = import(&t.dir, &file);
+        done.store(true, Ordering::SeqCst);
+        grabber.join().expect("the grabber ends");
+        println!(
+            "delay {delay_ms} ms: exit {}: {}",
+            run.code,
+            run.stderr.trim()
+        );
+        if run.code != 0 {
+            assert_disk_failure(&run, &t.dir);
         }
-        filler.stop();
         fs.unfill();
-        let head = BASE_EVENTS + (acknowledged.len() * ROWS) as u64;
-        assert_intact(&t, head, &acknowledged);
-        // And the ledger takes writes again.
-        let file = import_file(inputs.path(), &format!("R{round}AFTER"), 10);
-        import(&t.dir, &file).assert_ok();
-    }
-}
-
-/// A file that grows by 64 KiB per `pace` until the disk is full, then stays.
-struct Filler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Filler {
-    fn start(path: PathBuf, pace: Duration) -> Filler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut file = std::fs::File::create(&path).expect("create the fill file");
-            let chunk = vec![0u8; 64 * 1024];
-            while !stopping.load(Ordering::SeqCst) {
-                // On a full disk the write fails; keep trying, as a real filler would.
-                let _ = file.write_all(&chunk);
-                std::thread::sleep(pace);
+        let now = status_head(&t.dir);
+        let last = format!("{tag}-{}", ROWS - 1);
+        match run.code {
+            0 => {
+                assert_eq!(now, head + ROWS as u64, "acknowledged: {run:#?}");
+                acknowledged.push(last);
             }
-        });
-        Filler { stop, thread }
+            _ if now == head => {}
+            _ => {
+                assert_eq!(now, head + ROWS as u64, "whole or absent: {run:#?}");
+                acknowledged.push(last);
+            }
+        }
+        head = now;
+        assert_intact(&t, head, &acknowledged);
     }
+}
 
-    fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("the filler ends");
+/// Free space an import has used when its writes are surely under way.
+const WRITING: u64 = 128 * 1024;
+
+/// Takes every free byte of the file system holding `dir` at once (`fallocate` on a file
+/// there), as another process writing a large file would.
+fn grab_all(dir: &Path) {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("fill"))
+        .expect("open the fill file");
+    let mut offset = file.metadata().expect("its length").len();
+    let mut chunk = space::available_at(dir).expect("statvfs");
+    while chunk >= 4096 {
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), offset, chunk) {
+            Ok(()) => offset += chunk,
+            Err(_) => chunk /= 2,
+        }
     }
 }
 

@@ -41,8 +41,9 @@
 //! themselves (`m‖budgets`, then `m‖head`) are one small sled batch, which could still be
 //! cut between the two if the disk filled in the moment between them; (c) watches sled's
 //! flush ([`flush_watched`]) and fails promptly instead of waiting for a buffer that will
-//! never be written; (d) after sled failed, never lets sled's `Drop` flush or wait (the
-//! process ends as after a crash, which sled recovers from); and (e) removes unfinished
+//! never be written; (d) flushes, watched, before sled's `Drop` would, and after sled
+//! failed never lets its `Drop` flush or wait (the process ends as after a crash, which
+//! sled recovers from); and (e) removes unfinished
 //! `.generating` snapshots before sled opens ([`remove_unfinished_snapshots`]).
 
 use std::path::{Path, PathBuf};
