@@ -414,9 +414,6 @@ impl Ledger {
         let checked = self.check_rows(source)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
-        if large {
-            self.checkpoint_the_head()?;
-        }
         let mut writer = BatchWriter::new(self, tile, large);
         writer.batch.put_pending(self.pending_marker()?);
         let (planner_budgets, new_households, summary) = match checked {

@@ -6,15 +6,19 @@
 //! [`block`]), each beside a block of their references; the reference index is those
 //! blocks, read into memory on the first lookup. A write is acknowledged only after `flush`
 //! and an `fdatasync` of sled's data file: sled 0.34's `flush` issues `sync_file_range`,
-//! which does not make the data durable on Linux.
+//! which does not make the data durable on Linux. sled 0.34 hangs or loses a batch's
+//! atomicity when the disk fills mid-write, so writes check free space first and are
+//! ordered so that a failed one is invisible (see [`space`]).
 
 pub mod block;
+pub mod space;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::ops::{ControlFlow, RangeInclusive};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -65,6 +69,23 @@ pub enum StoreError {
     Db(String),
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// Refused before anything was written: the write needs more free space.
+    #[error("not enough free disk space for the ledger {}: this write needs {} free, the file system has {}; nothing was written and the ledger is unchanged; free some space and run the command again", path.display(), space::mib(*needed), space::mib(*available))]
+    DiskFull {
+        path: PathBuf,
+        needed: u64,
+        available: u64,
+    },
+    /// The disk filled while a write was under way (another process took the space).
+    #[error("the disk holding the ledger {} filled up during a write ({} free now): the write did not complete; free some space, then run the command again: the ledger opens at its last committed head, with this write whole or not at all", path.display(), space::mib(*available))]
+    DiskFilled { path: PathBuf, available: u64 },
+    /// sled's flush did not return in time; the process should end (restart a server).
+    #[error("writing to the ledger {} did not finish within {} s ({} free on its disk): the write did not complete; end this process and open the ledger again, which shows this write whole or not at all", path.display(), waited.as_secs(), available.map_or("unknown".to_string(), space::mib))]
+    Stalled {
+        path: PathBuf,
+        waited: Duration,
+        available: Option<u64>,
+    },
 }
 
 impl From<sled::Error> for StoreError {
@@ -146,6 +167,10 @@ pub struct Store {
     /// What the reference blocks digest to, when the ledger has said (it always does
     /// before its first lookup).
     references_expected: RwLock<Option<ReferencesExpected>>,
+    /// The file systems sled writes to, checked before every write.
+    space: space::Space,
+    /// Whether a write failed, and whether sled itself did ([`Health`]).
+    health: AtomicU8,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -165,10 +190,20 @@ impl Store {
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = take_lock(dir)?;
+        space::remove_unfinished_snapshots(&sled_dir)?;
+        let space = space::Space::new(&sled_dir);
         let config = sled::Config::new()
             .path(&sled_dir)
             .cache_capacity(CACHE_BYTES);
-        let db = open_sled(&config)?;
+        // Opening writes too (sled's recovery writes a snapshot): on a full disk it fails.
+        let db = open_sled(&config).map_err(|e| match e {
+            sled::Error::Io(io) if space::is_full(&io) => StoreError::DiskFull {
+                path: dir.to_owned(),
+                needed: space::FLOOR_BYTES,
+                available: space.available_or_zero(),
+            },
+            other => other.into(),
+        })?;
         let data_path = sled_dir.join(SLED_DATA_FILE);
         let data_file = File::open(&data_path).map_err(io_err(&data_path))?;
         if mode == OpenMode::Create {
@@ -180,6 +215,8 @@ impl Store {
             data_file,
             references: RwLock::new(None),
             references_expected: RwLock::new(None),
+            space,
+            health: AtomicU8::new(Health::Sound as u8),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -577,14 +614,33 @@ impl Store {
     }
 
     /// Applies a batch atomically, without waiting for the disk, and keeps the in-memory
-    /// reference index in step with it.
+    /// reference index in step with it. Refused with [`StoreError::DiskFull`], before
+    /// anything is written, unless the disk has room for it with a margin; refused after
+    /// an earlier write of this store failed.
+    ///
+    /// The batch goes to sled in three parts: the pending marker that announces it, its
+    /// entries (events, indexes, nodes: beyond the head until the head moves), then the
+    /// meta records that commit them. sled keeps a batch atomic only while every write
+    /// succeeds (see [`space`]), and its log is recovered as a prefix: if a failed write
+    /// leaves part of itself behind, it is entries beyond the head that the marker
+    /// explains, which opening the ledger discards.
     pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
+        self.refuse_after_failure()?;
         batch.close_block();
+        self.space.ensure_room(&self.dir, batch.bytes)?;
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
             *refs = None;
         }
-        let applied = self.db.apply_batch(batch.inner);
+        let announce_keys = usize::from(batch.announce.is_some());
+        let applied = batch
+            .announce
+            .map_or(Ok(()), |marker| self.db.insert([PENDING], marker).map(drop))
+            .and_then(|()| self.apply(batch.entries, batch.entry_keys))
+            .and_then(|()| {
+                let commit_keys = batch.keys - batch.entry_keys - announce_keys;
+                self.apply(batch.commit, commit_keys)
+            });
         if let (Ok(()), Some(tip)) = (&applied, batch.tip) {
             *self
                 .references_expected
@@ -602,8 +658,16 @@ impl Store {
             (Err(e), _) => {
                 // Whether any of it reached the tree is unknown: read the index again.
                 *refs = None;
-                Err(e.into())
+                self.fail(Health::SledFailed);
+                Err(self.write_error(e))
             }
+        }
+    }
+
+    fn apply(&self, batch: sled::Batch, keys: usize) -> Result<(), sled::Error> {
+        match keys {
+            0 => Ok(()),
+            _ => self.db.apply_batch(batch),
         }
     }
 
@@ -613,22 +677,107 @@ impl Store {
         self.sync()
     }
 
-    /// Makes every write so far durable: sled's flush, then fdatasync of its data file.
+    /// Makes every write so far durable: sled's flush (watched: on a full disk sled 0.34
+    /// can wait for ever), then fdatasync of its data file.
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.refuse_after_failure()?;
+        if let Err(failure) = space::flush_watched(&self.db, &self.space) {
+            self.fail(Health::SledFailed);
+            return Err(match failure {
+                space::FlushFailure::Sled(e) => self.write_error(e),
+                space::FlushFailure::Stalled { waited, available } => {
+                    match available.filter(|bytes| *bytes < space::FLOOR_BYTES) {
+                        Some(available) => StoreError::DiskFilled {
+                            path: self.dir.clone(),
+                            available,
+                        },
+                        None => StoreError::Stalled {
+                            path: self.dir.clone(),
+                            waited,
+                            available,
+                        },
+                    }
+                }
+            });
+        }
         let path = self.dir.join(SLED_DIR).join(SLED_DATA_FILE);
         #[cfg(test)]
         if self.fail_syncs.load(std::sync::atomic::Ordering::SeqCst) {
+            self.fail(Health::WriteFailed);
             return Err(io_err(&path)(std::io::Error::other(
                 "injected fdatasync failure",
             )));
         }
-        self.data_file.sync_data().map_err(io_err(&path))
+        self.data_file.sync_data().map_err(|source| {
+            self.fail(Health::WriteFailed);
+            match space::is_full(&source) {
+                true => StoreError::DiskFilled {
+                    path: self.dir.clone(),
+                    available: self.space.available_or_zero(),
+                },
+                false => io_err(&path)(source),
+            }
+        })
+    }
+
+    /// A failed write's sled error, with a full disk named as such.
+    fn write_error(&self, e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Io(io) if space::is_full(&io) => StoreError::DiskFilled {
+                path: self.dir.clone(),
+                available: self.space.available_or_zero(),
+            },
+            other => other.into(),
+        }
+    }
+
+    /// Notes that a write failed; a sled failure outranks a failed fdatasync.
+    fn fail(&self, health: Health) {
+        self.health.fetch_max(health as u8, Ordering::SeqCst);
+    }
+
+    /// After a failed write this value writes nothing more: sled's in-memory tree may hold
+    /// part of the failed batch, and a flush may be waiting for ever with sled's lock held.
+    fn refuse_after_failure(&self) -> Result<(), StoreError> {
+        match self.health.load(Ordering::SeqCst) {
+            h if h == Health::Sound as u8 => Ok(()),
+            _ => Err(StoreError::Db(
+                "an earlier write to this ledger failed; open the ledger again".into(),
+            )),
+        }
     }
 
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// Whether the store's writes have all succeeded, in increasing order of trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Health {
+    Sound = 0,
+    /// An fdatasync failed after sled's flush succeeded: sled's state is whole.
+    WriteFailed = 1,
+    /// sled reported an error or its flush stalled: its in-memory tree may hold part of a
+    /// batch, and an IO buffer may never be written.
+    SledFailed = 2,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // sled's `Drop` flushes, and waits for ever for a buffer that a failed blob write
+        // left claimed (a read that rewrites a page can meet one too). So the flush runs
+        // first, watched; sled's `Drop` then has nothing left to write. After sled failed
+        // there is no flush at all: it would write out what the failed batch left in
+        // memory. A handle that is never dropped keeps sled's `Drop` from running: the
+        // process ends as after a crash, which sled recovers from, and opening the ledger
+        // discards what lies beyond the head.
+        let failed = self.health.load(Ordering::SeqCst) == Health::SledFailed as u8;
+        if failed || space::flush_watched(&self.db, &self.space).is_err() {
+            std::mem::forget(self.db.clone());
+        }
     }
 }
 
@@ -638,15 +787,15 @@ impl Store {
 /// own stale handle can, and it goes within milliseconds.
 const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
 
-/// How long to wait for the `LOCK` file when it names this very process: a child it just
-/// forked shares the lock until its `exec`, a matter of milliseconds. A second opener in
-/// the same process waits this long before it is told the ledger is in use.
+/// How long to wait for the `LOCK` file when it names this very process or its parent: a
+/// child just forked shares the lock until its `exec`, a matter of milliseconds. A second
+/// opener in the same process waits this long before it is told the ledger is in use.
 const OWN_LOCK_WAIT: Duration = Duration::from_millis(500);
 
 /// Between attempts to take sled's lock.
 const SLED_LOCK_POLL: Duration = Duration::from_millis(10);
 
-fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
+fn open_sled(config: &sled::Config) -> Result<sled::Db, sled::Error> {
     let deadline = Instant::now() + SLED_LOCK_WAIT;
     loop {
         match config.open() {
@@ -656,7 +805,7 @@ fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
             {
                 std::thread::sleep(SLED_LOCK_POLL);
             }
-            opened => return Ok(opened?),
+            opened => return opened,
         }
     }
 }
@@ -680,10 +829,11 @@ fn take_lock(dir: &Path) -> Result<File, StoreError> {
                 let _ = file.rewind();
                 let _ = file.read_to_string(&mut text);
                 let pid: Option<u32> = text.trim().parse().ok();
-                // This process's own lock, still shared with a child it just forked (a
-                // `flock` belongs to the open file description, which the child holds
-                // until its `exec` closes it): that goes within milliseconds.
-                if pid == Some(std::process::id()) && Instant::now() < deadline {
+                // This process's own lock (or its parent's), still shared with a child
+                // just forked (a `flock` belongs to the open file description, which the
+                // child holds until its `exec` closes it): that goes within milliseconds.
+                let ours = [std::process::id(), std::os::unix::process::parent_id()];
+                if pid.is_some_and(|pid| ours.contains(&pid)) && Instant::now() < deadline {
                     std::thread::sleep(SLED_LOCK_POLL);
                     continue;
                 }
@@ -708,11 +858,21 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_err(dir))
 }
 
-/// Writes to apply together. Counts keys, since sled's cost is per key.
+/// Writes to apply together. Counts keys, since sled's cost is per key, and bytes, which
+/// size the free space the write needs.
 #[derive(Default)]
 pub struct StoreBatch {
-    inner: sled::Batch,
+    /// The pending marker, written before anything else of the batch.
+    announce: Option<Vec<u8>>,
+    /// Everything but the marker and the meta records: beyond the head until the head
+    /// moves.
+    entries: sled::Batch,
+    /// The meta records (the head among them), applied after the entries.
+    commit: sled::Batch,
     keys: usize,
+    entry_keys: usize,
+    /// Keys and values written (keys only for removals).
+    bytes: u64,
     /// The event block being filled, and its reference block.
     open: Option<OpenBlock>,
     /// The references this batch records, for the in-memory index once it is applied.
@@ -875,12 +1035,20 @@ impl StoreBatch {
 
     /// The pending marker, written with the entries of the write it announces.
     pub fn put_pending(&mut self, marker: Vec<u8>) {
-        self.put(vec![PENDING], marker);
+        // First of all, on its own: a write that fails part way leaves no entry that its
+        // marker does not explain.
+        self.bytes += 1 + marker.len() as u64;
+        self.keys += 1;
+        self.announce = Some(marker);
     }
 
     /// Removes the pending marker, with the record that commits the write.
     pub fn remove_pending(&mut self) {
-        self.remove(vec![PENDING]);
+        // With the commit, not with the entries: a write that stops between the two
+        // leaves its marker to explain the entries it left.
+        self.bytes += 1;
+        self.keys += 1;
+        self.commit.remove(vec![PENDING]);
     }
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
@@ -912,14 +1080,30 @@ impl StoreBatch {
         self.keys
     }
 
+    /// Bytes of keys and values the batch writes so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.inner.insert(key, value);
-        self.keys += 1;
+        self.bytes += (key.len() + value.len()) as u64;
+        self.part_for(&key).insert(key, value);
     }
 
     fn remove(&mut self, key: Vec<u8>) {
-        self.inner.remove(key);
+        self.bytes += key.len() as u64;
+        self.part_for(&key).remove(key);
+    }
+
+    /// The sled batch a key goes in, counted.
+    fn part_for(&mut self, key: &[u8]) -> &mut sled::Batch {
         self.keys += 1;
+        if key.first() == Some(&META) {
+            &mut self.commit
+        } else {
+            self.entry_keys += 1;
+            &mut self.entries
+        }
     }
 }
 
@@ -1019,5 +1203,77 @@ mod reopen_tests {
             batch.put_meta("round", vec![round as u8]);
             store.write_durable(batch).expect("written");
         }
+    }
+}
+
+#[cfg(test)]
+mod space_tests {
+    use super::*;
+
+    fn meta_batch(name: &str, bytes: usize) -> StoreBatch {
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, vec![7; bytes]);
+        batch
+    }
+
+    /// Without a full disk at hand (no root for a tmpfs): the measured free space is
+    /// replaced, and a write it cannot hold is refused before sled sees it.
+    #[test]
+    fn a_write_the_disk_cannot_hold_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        store
+            .write_durable(meta_batch("before", 10))
+            .expect("written");
+        let batch = meta_batch("big", 100_000);
+        let needed = space::needed(batch.bytes());
+        *store.space.fake_available.lock().expect("not poisoned") = Some(needed - 1);
+        match store.write_durable(batch) {
+            Err(StoreError::DiskFull {
+                path,
+                needed: said,
+                available,
+            }) => {
+                assert_eq!(path, dir.path());
+                assert_eq!((said, available), (needed, needed - 1));
+            }
+            other => panic!("expected DiskFull, got {:?}", other.err()),
+        }
+        assert_eq!(
+            store.meta("big").expect("read"),
+            None,
+            "nothing was written"
+        );
+        // A refusal is not a failure: with room again, the same store writes.
+        *store.space.fake_available.lock().expect("not poisoned") = Some(needed);
+        store
+            .write_durable(meta_batch("big", 100_000))
+            .expect("written once there is room");
+        assert_eq!(
+            store.meta("big").expect("read").map(|v| v.len()),
+            Some(100_000)
+        );
+    }
+
+    #[test]
+    fn after_a_failed_sync_the_store_writes_nothing_more() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        store.fail_syncs();
+        assert!(store.write_durable(meta_batch("a", 1)).is_err());
+        match store.write(meta_batch("b", 1)) {
+            Err(StoreError::Db(reason)) => assert!(reason.contains("open the ledger again")),
+            other => panic!("expected a refusal, got {:?}", other.err()),
+        }
+        assert_eq!(store.meta("b").expect("read"), None);
+    }
+
+    #[test]
+    fn a_batch_counts_its_bytes_and_puts_meta_records_last() {
+        let mut batch = StoreBatch::default();
+        batch.put_household("PL-1", Seq(3));
+        batch.put_meta("head", vec![0; 5]);
+        assert_eq!(batch.bytes(), (1 + 4 + 8) + (1 + 4 + 5));
+        assert_eq!((batch.keys, batch.entry_keys), (2, 1));
     }
 }

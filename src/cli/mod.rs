@@ -323,6 +323,13 @@ pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
         | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
             Failure::new(exit::VERIFY_FAILED, err.to_string())
         }
+        // A full disk, or a write sled never finished: the ledger keeps its last committed
+        // head, and is unavailable until there is room (the message names the directory).
+        LedgerError::Store(
+            StoreError::DiskFull { .. }
+            | StoreError::DiskFilled { .. }
+            | StoreError::Stalled { .. },
+        ) => Failure::new(exit::UNAVAILABLE, err.to_string()),
         LedgerError::Store(_) | LedgerError::Key(_) | LedgerError::Layout { .. } => {
             Failure::new(exit::UNAVAILABLE, err.to_string())
         }

@@ -93,10 +93,10 @@ pub(super) fn read_state_key(
 
 impl Ledger {
     /// Checks, before anything is written, that no signed checkpoint covers events beyond
-    /// the head, and deals with what lies beyond it: an unfinished write is removed only
-    /// when its sealed marker names this head and the latest signed checkpoint is this
-    /// head; anything else beyond the head is left for `verify`, and the ledger refuses to
-    /// write.
+    /// the head, and deals with what lies beyond it: an unfinished write is removed when
+    /// its sealed marker names exactly this head (kill -9 and a full disk are normal
+    /// weather, and a checkpoint per write would double the syncs); anything else beyond
+    /// the head is left for `verify`, and the ledger refuses to write.
     pub(super) fn settle_beyond_head(&mut self) -> Result<(), LedgerError> {
         if let Some(doubt) = self.checkpoint_beyond_head()? {
             self.damaged = Some(doubt);
@@ -106,15 +106,14 @@ impl Ledger {
         let Some(first) = beyond.first() else {
             return Ok(());
         };
-        if self.pending_names_head()? && self.checkpoint_is_head()? {
+        if self.pending_names_head()? {
             return self.discard_uncommitted();
         }
         self.damaged = Some(format!(
             "{} event or reference block(s) from seq {first} lie beyond the head (seq {}), \
-             and no sealed marker of an unfinished write together with a checkpoint of the \
-             head proves they were never committed; nothing was removed (`fundtrail verify` \
-             shows them; `fundtrail discard-beyond-head` removes them when either proof is \
-             there)",
+             and no sealed marker of an unfinished write from the head explains them; \
+             nothing was removed (`fundtrail verify` shows them; `fundtrail \
+             discard-beyond-head` removes them if the latest signed checkpoint is the head)",
             beyond.len(),
             self.head.size
         ));
@@ -122,9 +121,10 @@ impl Ledger {
     }
 
     /// Removes what lies beyond the head on an operator's word, when the state's seal
-    /// holds, no checkpoint lies beyond the head, and either the latest signed checkpoint
-    /// is the head or a sealed marker shows an unfinished write from the head. Returns the
-    /// number of blocks removed.
+    /// holds, no checkpoint lies beyond the head, and the latest signed checkpoint is the
+    /// head: it proves the committed log ended there when it was signed. (A sealed marker
+    /// naming the head would have had the entries removed on open.) Returns the number of
+    /// blocks removed.
     pub fn discard_beyond_head(&mut self) -> Result<usize, LedgerError> {
         let refuse = |doubt: String| LedgerError::Corrupt(format!("{doubt}; nothing was removed"));
         let state = read_state(&self.store, Some(self.key()?))?;
@@ -134,11 +134,10 @@ impl Ledger {
         if let Some(doubt) = self.checkpoint_beyond_head()? {
             return Err(refuse(doubt));
         }
-        if !self.checkpoint_is_head()? && !self.pending_names_head()? {
+        if !self.checkpoint_is_head()? {
             return Err(refuse(format!(
-                "neither a signed checkpoint of exactly the head (seq {}) nor a sealed marker \
-                 of an unfinished write from it proves that what lies beyond it was never \
-                 committed",
+                "no signed checkpoint is of exactly the head (seq {}), so nothing proves that \
+                 what lies beyond it was never committed",
                 self.head.size
             )));
         }
@@ -207,14 +206,5 @@ impl Ledger {
                  an entry was added or removed without the ledger's key"
             ));
         }
-    }
-
-    /// Before a large batch writes chunks beyond the head: the latest checkpoint must be
-    /// the head, so that an interrupted batch's chunks are removed on the next open.
-    pub(super) fn checkpoint_the_head(&mut self) -> Result<(), LedgerError> {
-        if !self.checkpoint_is_head()? {
-            self.checkpoint()?;
-        }
-        Ok(())
     }
 }
