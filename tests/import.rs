@@ -337,3 +337,28 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
     let retry = ledger.append_rows(&mut again, &ctx()).expect("a retry");
     assert_eq!((retry.appended, retry.duplicates), (0, rows.len() as u64));
 }
+
+#[test]
+fn a_reference_with_an_invisible_character_is_refused_naming_it() {
+    let t = TempLedger::standard();
+    // BANK-1 exists; these look exactly like it, or like a fresh BANK-9, on screen.
+    let rows = [
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,BANK\u{200B}-1,零宽",
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,BANK-\u{202E}9,反向",
+    ];
+    let path = t.write_csv("invisible.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    for (line, code_point) in [(2, "U+200B"), (3, "U+202E")] {
+        let prefix = format!("{}:{line}: reference: ", path.display());
+        let said = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&prefix))
+            .unwrap_or_else(|| panic!("no rejection for line {line}: {run:#?}"));
+        assert!(said.contains(code_point), "{said}");
+        assert!(said.contains("invisible or bidirectional"), "{said}");
+    }
+    assert_eq!(t.dump(), before);
+}
