@@ -198,6 +198,101 @@ fn an_import_needs_a_named_actor() {
     assert_eq!(log.json()[0]["actor"], "李四");
 }
 
+/// Runs `cmd` (from [`binary`], changed by the test) to the end.
+fn run_command(cmd: &mut Command) -> Run {
+    let child = spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = child.wait_with_output().expect("run the fundtrail binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The account name `id -un` gives for this process's user, if it has one.
+fn account_name() -> Option<String> {
+    let out = Command::new("id").arg("-un").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn without_user_the_actor_is_the_os_account_name() {
+    let t = TempLedger::standard();
+    let Some(account) = account_name() else {
+        eprintln!("skipped: this uid has no account name (`id -un` fails)");
+        return;
+    };
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("NOUSER", 1),
+    );
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env_remove("USER")
+        .args(["import", "events"])
+        .arg(&file);
+    run_command(&mut cmd).assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    assert_eq!(log.json()[0]["actor"], account.as_str());
+    assert_eq!(log.json()[0]["reference"], "NOUSER-0");
+
+    // An empty $USER says nothing either.
+    let file = t.write_csv(
+        "e2.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("EMPTYUSER", 1),
+    );
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env("USER", "")
+        .args(["import", "events"])
+        .arg(&file);
+    run_command(&mut cmd).assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    assert_eq!(log.json()[0]["actor"], account.as_str());
+}
+
+/// A user id that no account database of a test machine names.
+const UNNAMED_UID: u32 = 4_194_301;
+
+#[test]
+fn without_user_or_an_account_name_a_write_says_how_to_name_the_actor() {
+    use std::os::unix::process::CommandExt;
+    let t = TempLedger::standard();
+    let before = t.dump();
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("NOBODY", 1),
+    );
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env_remove("USER")
+        .args(["import", "events"])
+        .arg(&file)
+        .uid(UNNAMED_UID);
+    // Only root may start a process under another uid; elsewhere this test cannot run.
+    let run = run_command(&mut cmd);
+    if run.code == -1 || run.stderr.contains("Operation not permitted") {
+        eprintln!("skipped: cannot start a process as uid {UNNAMED_UID} (needs root)");
+        return;
+    }
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--actor NAME or FUNDTRAIL_ACTOR=NAME"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("$USER is not set"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
 #[test]
 fn status_reports_the_head() {
     let t = TempLedger::standard();
