@@ -212,7 +212,7 @@ impl Reference {
         }
         if let Some(c) = text.chars().find(|c| c.is_whitespace()) {
             return invalid(format!(
-                "{text:?} contains {}, a space; references have none",
+                "{text:?} contains {}, a space: references have no spaces",
                 code_point(c)
             ));
         }
@@ -845,10 +845,17 @@ mod tests {
             let text = format!("BANK{c}-1");
             let err = Reference::parse(&text).unwrap_err();
             assert!(err.0.contains(name), "{name}: {err}");
-            assert!(err.0.contains("invisible or bidirectional"), "{name}: {err}");
+            assert!(
+                err.0.contains("invisible or bidirectional"),
+                "{name}: {err}"
+            );
             assert!(Reference::parse_payment_target(&text).is_err(), "{name}");
         }
-        for (text, name) in [("A\u{7}B", "U+0007"), ("A\u{7F}B", "U+007F"), ("A\u{85}B", "U+0085")] {
+        for (text, name) in [
+            ("A\u{7}B", "U+0007"),
+            ("A\u{7F}B", "U+007F"),
+            ("A\u{85}B", "U+0085"),
+        ] {
             let err = Reference::parse(text).unwrap_err();
             assert!(err.0.contains(name), "{name}: {err}");
         }

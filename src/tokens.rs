@@ -291,8 +291,14 @@ mod tests {
         registry.issue("admin-1", Role::Admin, 1, [1; 32]).unwrap();
         registry.issue("clerk-1", Role::Clerk, 1, [2; 32]).unwrap();
         let err = registry.revoke("admin-1", 2).unwrap_err();
-        assert!(matches!(err, TokenError::LastAdmin(ref n) if n == "admin-1"), "{err}");
-        assert!(err.to_string().contains("issue another admin token first"), "{err}");
+        assert!(
+            matches!(err, TokenError::LastAdmin(ref n) if n == "admin-1"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("issue another admin token first"),
+            "{err}"
+        );
         assert_eq!(registry.entries()["admin-1"].revoked_us, None);
         // Other roles go whatever is left.
         registry.revoke("clerk-1", 3).unwrap();
