@@ -9,6 +9,7 @@
 //! which does not make the data durable on Linux.
 
 pub mod block;
+pub mod read_only;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
