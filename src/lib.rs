@@ -24,6 +24,7 @@ pub mod proofs;
 pub mod rates;
 pub mod readside;
 pub mod reconcile;
+pub mod reperform;
 pub mod report;
 pub mod store;
 pub mod tokens;

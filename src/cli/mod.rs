@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 mod account;
 mod audit;
+mod audit_reconcile;
 mod demo;
 mod evidence;
 pub mod read;
