@@ -169,7 +169,14 @@ fn open_for_reading(cli: &Cli) -> Result<Reading, Failure> {
             copy: None,
         });
     };
-    let copy = ReadOnlyCopy::make(&cli.ledger).map_err(|e| failure(e.into(), None))?;
+    let copy = ReadOnlyCopy::make(&cli.ledger).map_err(|e| {
+        let mut failed = failure(e.into(), None);
+        failed.message.push_str(&format!(
+            " (the ledger cannot be written ({denied}), so its database is read from a copy \
+             under $TMPDIR, else /tmp: that needs room for it)"
+        ));
+        failed
+    })?;
     eprintln!(
         "note: {} cannot be written ({denied}); reading a private copy of its database \
          ({} bytes) in {}, removed afterwards",
