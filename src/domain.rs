@@ -210,8 +210,24 @@ impl Reference {
         if !(1..=MAX_REFERENCE_CHARS).contains(&len) {
             return invalid(format!("must be 1 to {MAX_REFERENCE_CHARS} characters"));
         }
-        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return invalid(format!("{text:?} contains spaces or control characters"));
+        if let Some(c) = text.chars().find(|c| c.is_whitespace()) {
+            return invalid(format!(
+                "{text:?} contains {}, a space: references have no spaces",
+                code_point(c)
+            ));
+        }
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return invalid(format!(
+                "{text:?} contains {}, a control character",
+                code_point(c)
+            ));
+        }
+        if let Some(c) = text.chars().find(|c| is_invisible(*c)) {
+            return invalid(format!(
+                "{text:?} contains {}, an invisible or bidirectional formatting character: \
+                 two references with and without it would look the same",
+                code_point(c)
+            ));
         }
         for prefix in RESERVED_REFERENCE_PREFIXES {
             if text.starts_with(prefix) {
@@ -292,6 +308,51 @@ impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Characters that print as nothing, or only reorder what is around them: every Unicode
+/// format character (general category Cf, Unicode 15.1) and the other default-ignorable
+/// code points (fillers, variation selectors, tags). A reference holding one looks exactly
+/// like the reference without it, so one payment could hide behind another's reference
+/// (FORMAT.md §1.2). Inclusive ranges of code points, in order.
+pub const INVISIBLE_CHARACTERS: [(char, char); 25] = [
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{034F}', '\u{034F}'),   // combining grapheme joiner
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark (bidi)
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{115F}', '\u{1160}'),   // Hangul fillers
+    ('\u{17B4}', '\u{17B5}'),   // Khmer inherent vowels
+    ('\u{180B}', '\u{180F}'),   // Mongolian variation selectors, vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero width space, joiners, LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // bidi embeddings and overrides
+    ('\u{2060}', '\u{206F}'),   // word joiner, invisible operators, bidi isolates
+    ('\u{3164}', '\u{3164}'),   // Hangul filler
+    ('\u{FE00}', '\u{FE0F}'),   // variation selectors
+    ('\u{FEFF}', '\u{FEFF}'),   // zero width no-break space (byte order mark)
+    ('\u{FFA0}', '\u{FFA0}'),   // halfwidth Hangul filler
+    ('\u{FFF0}', '\u{FFFB}'),   // unassigned specials, interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol format controls
+    ('\u{E0000}', '\u{E0FFF}'), // tags, variation selectors supplement
+];
+
+/// Whether `c` is one of [`INVISIBLE_CHARACTERS`].
+pub fn is_invisible(c: char) -> bool {
+    INVISIBLE_CHARACTERS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// `U+200B`: how a message names a character that may not show.
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 /// Checks a bounded free-text field (memo, reason, actor, place names).
@@ -762,6 +823,88 @@ mod tests {
         assert!(Reference::parse_payment_target("ALW-2018 07").is_err());
         assert!(Reference::parse_payment_target("rate:x").is_err());
         assert!(Reference::parse_payment_target("BANK-1").is_ok());
+    }
+
+    #[test]
+    fn references_refuse_invisible_and_bidi_characters_naming_the_code_point() {
+        for (c, name) in [
+            ('\u{200B}', "U+200B"),
+            ('\u{200F}', "U+200F"),
+            ('\u{202A}', "U+202A"),
+            ('\u{202E}', "U+202E"),
+            ('\u{2060}', "U+2060"),
+            ('\u{2064}', "U+2064"),
+            ('\u{2066}', "U+2066"),
+            ('\u{2069}', "U+2069"),
+            ('\u{FEFF}', "U+FEFF"),
+            ('\u{00AD}', "U+00AD"),
+            ('\u{061C}', "U+061C"),
+            ('\u{FE0F}', "U+FE0F"),
+            ('\u{E0041}', "U+E0041"),
+        ] {
+            let text = format!("BANK{c}-1");
+            let err = Reference::parse(&text).unwrap_err();
+            assert!(err.0.contains(name), "{name}: {err}");
+            assert!(
+                err.0.contains("invisible or bidirectional"),
+                "{name}: {err}"
+            );
+            assert!(Reference::parse_payment_target(&text).is_err(), "{name}");
+        }
+        for (text, name) in [
+            ("A\u{7}B", "U+0007"),
+            ("A\u{7F}B", "U+007F"),
+            ("A\u{85}B", "U+0085"),
+        ] {
+            let err = Reference::parse(text).unwrap_err();
+            assert!(err.0.contains(name), "{name}: {err}");
+        }
+        let err = Reference::parse("A\u{3000}B").unwrap_err();
+        assert!(err.0.contains("U+3000, a space"), "{err}");
+        // Visible non-ASCII is still a reference: bank ids and Chinese vouchers.
+        for ok in ["银行-2018-001", "Ω-1", "a.b_c/d#1", "ALW\u{2011}1"] {
+            assert!(Reference::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn every_unicode_format_character_is_invisible() {
+        // The format characters (Cf) of Unicode 15.1, as the Unicode database lists them.
+        let format: &[(u32, u32)] = &[
+            (0xAD, 0xAD),
+            (0x600, 0x605),
+            (0x61C, 0x61C),
+            (0x6DD, 0x6DD),
+            (0x70F, 0x70F),
+            (0x890, 0x891),
+            (0x8E2, 0x8E2),
+            (0x180E, 0x180E),
+            (0x200B, 0x200F),
+            (0x202A, 0x202E),
+            (0x2060, 0x2064),
+            (0x2066, 0x206F),
+            (0xFEFF, 0xFEFF),
+            (0xFFF9, 0xFFFB),
+            (0x110BD, 0x110BD),
+            (0x110CD, 0x110CD),
+            (0x13430, 0x1343F),
+            (0x1BCA0, 0x1BCA3),
+            (0x1D173, 0x1D17A),
+            (0xE0001, 0xE0001),
+            (0xE0020, 0xE007F),
+        ];
+        for &(first, last) in format {
+            for c in (first..=last).filter_map(char::from_u32) {
+                assert!(is_invisible(c), "{}", code_point(c));
+            }
+        }
+        for c in ['A', '-', '银', '\u{2011}', '\u{FFFD}'] {
+            assert!(!is_invisible(c), "{}", code_point(c));
+        }
+        let ordered = INVISIBLE_CHARACTERS
+            .windows(2)
+            .all(|w| w[0].0 <= w[0].1 && w[0].1 < w[1].0);
+        assert!(ordered);
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! CSV batches: households and events, parsed row by row into commands with their line
 //! numbers. The files are streamed, never held whole, and may be read twice (the ledger
-//! checks every row before it writes any).
+//! checks every row before it writes any). What is read is bounded: a file by
+//! [`MAX_IMPORT_BYTES`], a row by [`MAX_ROW_BYTES`], a field by [`MAX_FIELD_BYTES`], so an
+//! endless or binary input (`/dev/zero`) is refused within a few KiB of memory.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
@@ -18,6 +22,21 @@ pub const MAX_FIELD_BYTES: usize = 1024;
 /// Rows per import. A month's payments for the whole district are a few thousand rows; the
 /// cap bounds what one import may ask the ledger to check and hold in its indexes.
 pub const MAX_IMPORT_ROWS: u64 = 5_000_000;
+
+/// Bytes per import file, as for a bank statement: [`MAX_IMPORT_ROWS`] rows of the usual
+/// 60 to 150 bytes fit well within it, and a larger file is refused before it is parsed (a
+/// stream with no size, such as a device or a pipe, when it reaches this many bytes).
+pub const MAX_IMPORT_BYTES: u64 = 1 << 30;
+
+/// Bytes per row (one CSV record, usually one line). No valid row comes close: at most 8
+/// fields of at most [`MAX_FIELD_BYTES`] each, even quoted with every quote doubled, is
+/// under 17 KiB. The reader never holds more than this (plus its buffer) of one row, so a
+/// quote that is never closed, or a file with no line breaks, cannot grow memory.
+pub const MAX_ROW_BYTES: u64 = 64 * 1024;
+
+/// The CSV parser's read buffer. It may read this far beyond the row it is parsing, so the
+/// input is cut off only this far past [`MAX_ROW_BYTES`].
+const CSV_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Progress is reported every this many rows.
 const PROGRESS_EVERY_ROWS: u64 = 4096;
@@ -101,6 +120,17 @@ impl RowSource for CsvFile {
     fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
         let file = File::open(&self.path)
             .map_err(|e| LedgerError::Source(format!("{}: {e}", self.path.display())))?;
+        let size = file
+            .metadata()
+            .map_err(|e| LedgerError::Source(format!("{}: {e}", self.path.display())))?
+            .len();
+        if size > MAX_IMPORT_BYTES {
+            return Err(LedgerError::Source(format!(
+                "{}: {size} bytes, more than an import may hold ({MAX_IMPORT_BYTES} bytes, \
+                 1 GiB); split it into several files",
+                self.path.display()
+            )));
+        }
         let again = File::open(&self.path)
             .map_err(|e| LedgerError::Source(format!("{}: {e}", self.path.display())))?;
         let lines = LineCounter::new(BufReader::new(again));
@@ -160,39 +190,180 @@ pub fn command_from_fields<'f>(
 }
 
 /// The rows of a CSV stream after its header; `lines` reads the same bytes again to number
-/// them.
-fn csv_rows<'a, R: std::io::Read + 'a, L: BufRead + 'a>(
+/// them. The rows end after the first one that breaks a size limit.
+fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
     reader: R,
-    mut lines: LineCounter<L>,
+    lines: LineCounter<L>,
     kind: ImportKind,
-    mut progress: Option<&'a mut Progress>,
+    progress: Option<&'a mut Progress>,
 ) -> Result<Box<dyn Iterator<Item = Row> + 'a>, LedgerError> {
+    let bounds = Rc::new(Bounds::default());
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(reader);
-    let mut records = reader.into_records();
-    let columns = match records.next() {
-        Some(Ok(header)) => Columns::from_header(&header, kind)?,
-        Some(Err(e)) => return Err(header_rejection("header", unreadable_header(&e))),
-        None => return Err(header_rejection("header", "the file is empty".into())),
+        .buffer_capacity(CSV_BUFFER_BYTES)
+        .from_reader(Bounded {
+            inner: reader,
+            delivered: 0,
+            bounds: Rc::clone(&bounds),
+        });
+    let mut rows = CsvRows {
+        reader,
+        bounds,
+        lines,
+        kind,
+        progress,
+        record: csv::StringRecord::new(),
+        count: 0,
+        done: false,
     };
-    let mut count = 0u64;
-    let rows = records.map(move |item| {
-        count += 1;
-        if count.is_multiple_of(PROGRESS_EVERY_ROWS) {
-            if let (Some(p), Ok(r)) = (progress.as_mut(), &item) {
-                p(r.position().map_or(0, |pos| pos.byte()));
-            }
+    let columns = rows.header()?;
+    Ok(Box::new(std::iter::from_fn(move || {
+        rows.next_row(&columns)
+    })))
+}
+
+/// A size limit the input broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exceeded {
+    /// More than [`MAX_ROW_BYTES`] without the end of a row.
+    Row,
+    /// More than [`MAX_IMPORT_BYTES`] in all.
+    File,
+}
+
+impl Exceeded {
+    fn reason(self) -> String {
+        match self {
+            Exceeded::Row => format!(
+                "is longer than {MAX_ROW_BYTES} bytes (a row, with any blank lines before \
+                 it): a quote (\") that is not closed joins the lines after it into one \
+                 row, or this is not a CSV file"
+            ),
+            Exceeded::File => format!(
+                "the input goes on past {MAX_IMPORT_BYTES} bytes (1 GiB), more than an import \
+                 may hold; split it into several files"
+            ),
         }
+    }
+}
+
+/// Shared between the reader below the CSV parser and the rows above it.
+#[derive(Debug, Default)]
+struct Bounds {
+    /// Where the row being read began: the end of the previous one.
+    row_start: Cell<u64>,
+    /// The limit the reader stopped at, if it did.
+    exceeded: Cell<Option<Exceeded>>,
+}
+
+/// The input, cut off with an error where a row or the whole input grows past its limit,
+/// so that the parser never buffers more than a row's worth.
+struct Bounded<R> {
+    inner: R,
+    delivered: u64,
+    bounds: Rc<Bounds>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte more than the file limit tells a file at the limit from a longer one.
+        let file_end = MAX_IMPORT_BYTES + 1;
+        let row_end = self.bounds.row_start.get() + MAX_ROW_BYTES + CSV_BUFFER_BYTES as u64;
+        let exceeded = if self.delivered >= file_end {
+            Some(Exceeded::File)
+        } else if self.delivered >= row_end {
+            Some(Exceeded::Row)
+        } else {
+            None
+        };
+        if let Some(which) = exceeded {
+            self.bounds.exceeded.set(Some(which));
+            return Err(std::io::Error::other(which.reason()));
+        }
+        let room = file_end.min(row_end) - self.delivered;
+        let room = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..room])?;
+        self.delivered += n as u64;
+        Ok(n)
+    }
+}
+
+/// The parser and what the rows need besides it.
+struct CsvRows<'a, R, L> {
+    reader: csv::Reader<Bounded<R>>,
+    bounds: Rc<Bounds>,
+    lines: LineCounter<L>,
+    kind: ImportKind,
+    progress: Option<&'a mut Progress>,
+    record: csv::StringRecord,
+    count: u64,
+    /// A limit was broken: no more rows.
+    done: bool,
+}
+
+impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
+    fn header(&mut self) -> Result<Columns, LedgerError> {
+        let read = self.reader.read_record(&mut self.record);
+        if let Some(limit) = self.limit_broken(&read) {
+            return Err(header_rejection("header", limit.reason()));
+        }
+        match read {
+            Ok(true) => Columns::from_header(&self.record, self.kind),
+            Ok(false) => Err(header_rejection("header", "the file is empty".into())),
+            Err(e) => Err(header_rejection("header", unreadable_header(&e))),
+        }
+    }
+
+    /// The limit the last read broke: the reader's, or a row read whole but too long.
+    fn limit_broken(&mut self, read: &Result<bool, csv::Error>) -> Option<Exceeded> {
+        if let Some(which) = self.bounds.exceeded.get() {
+            return Some(which);
+        }
+        let end = self.reader.position().byte();
+        let long = read.is_ok() && end.saturating_sub(self.bounds.row_start.get()) > MAX_ROW_BYTES;
+        self.bounds.row_start.set(end);
+        long.then_some(Exceeded::Row)
+    }
+
+    fn next_row(&mut self, columns: &Columns) -> Option<Row> {
+        if self.done {
+            return None;
+        }
+        let row_start = self.bounds.row_start.get();
+        let read = self.reader.read_record(&mut self.record);
+        if let Some(limit) = self.limit_broken(&read) {
+            self.done = true;
+            let line = self.lines.line_at(row_start);
+            return Some(Row {
+                line,
+                command: Err(("row", limit.reason())),
+            });
+        }
+        let item = match read {
+            Ok(false) => return None,
+            Ok(true) => Ok(std::mem::take(&mut self.record)),
+            Err(e) => Err(e),
+        };
+        self.count += 1;
+        self.report_progress();
         let position = match &item {
             Ok(record) => record.position(),
             Err(e) => e.position(),
         };
-        let line = position.map_or(count + 1, |p| lines.record_line(p));
-        parse_row(item, &columns, kind, count, line)
-    });
-    Ok(Box::new(rows))
+        let line = position.map_or(self.count + 1, |p| self.lines.record_line(p));
+        // Past the row cap, one rejection says so and the rest of the file is not read.
+        self.done = self.count > MAX_IMPORT_ROWS;
+        Some(parse_row(item, columns, self.kind, self.count, line))
+    }
+
+    fn report_progress(&mut self) {
+        if self.count.is_multiple_of(PROGRESS_EVERY_ROWS) {
+            if let Some(p) = self.progress.as_mut() {
+                p(self.reader.position().byte());
+            }
+        }
+    }
 }
 
 /// The line each record starts on, counted from the bytes of the file.
@@ -228,6 +399,12 @@ impl<R: BufRead> LineCounter<R> {
     fn record_line(&mut self, position: &csv::Position) -> u64 {
         self.skip_to_record(position.byte())
             .map_or(position.line(), |()| self.line)
+    }
+
+    /// The line of the record whose reading began at byte `at`; 0 (unknown) if the file
+    /// cannot be read again.
+    fn line_at(&mut self, at: u64) -> u64 {
+        self.skip_to_record(at).map_or(0, |()| self.line)
     }
 
     /// Counts up to `byte`, then over any line breaks: to the first byte of the record.
@@ -588,4 +765,105 @@ fn parse_rate(f: &Fields) -> FieldResult<Command> {
         valid_from,
         valid_to,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounded(inner: impl Read, row_start: u64) -> (Bounded<impl Read>, Rc<Bounds>) {
+        let bounds = Rc::new(Bounds::default());
+        bounds.row_start.set(row_start);
+        let reader = Bounded {
+            inner,
+            delivered: 0,
+            bounds: Rc::clone(&bounds),
+        };
+        (reader, bounds)
+    }
+
+    /// Reads until the end or an error: the bytes delivered, and whether it ended cleanly.
+    fn drain(reader: &mut impl Read) -> (u64, bool) {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return (total, true),
+                Ok(n) => total += n as u64,
+                Err(_) => return (total, false),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_is_cut_off_one_byte_past_the_file_cap() {
+        // Rows ending all along (the row window starts past the cap) leave the file cap.
+        let (mut endless, bounds) = bounded(std::io::repeat(b'\n'), MAX_IMPORT_BYTES);
+        assert_eq!(drain(&mut endless), (MAX_IMPORT_BYTES + 1, false));
+        assert_eq!(bounds.exceeded.get(), Some(Exceeded::File));
+        let at_cap = std::io::repeat(b'\n').take(MAX_IMPORT_BYTES);
+        let (mut at_cap, bounds) = bounded(at_cap, MAX_IMPORT_BYTES);
+        assert_eq!(drain(&mut at_cap), (MAX_IMPORT_BYTES, true));
+        assert_eq!(bounds.exceeded.get(), None);
+    }
+
+    #[test]
+    fn a_row_that_does_not_end_is_cut_off_past_its_window() {
+        let (mut endless, bounds) = bounded(std::io::repeat(0), 0);
+        let window = MAX_ROW_BYTES + CSV_BUFFER_BYTES as u64;
+        assert_eq!(drain(&mut endless), (window, false));
+        assert_eq!(bounds.exceeded.get(), Some(Exceeded::Row));
+    }
+
+    /// A header and one payment row whose memo pads the row to `row_bytes`, newline included.
+    fn file_with_row_of(row_bytes: u64) -> Vec<u8> {
+        let start = "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,R-1,";
+        let memo = "m".repeat(row_bytes as usize - start.len() - 1);
+        format!("{}\n{start}{memo}\n", EVENT_COLUMNS.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn a_row_is_refused_as_too_long_only_past_max_row_bytes() {
+        let rows = rows_from_bytes(&file_with_row_of(MAX_ROW_BYTES), ImportKind::Events, 10)
+            .unwrap()
+            .unwrap();
+        let (line, (field, _)) = (rows[0].line, rows[0].command.clone().unwrap_err());
+        assert_eq!(
+            (line, field),
+            (2, "memo"),
+            "a field limit, not the row limit"
+        );
+
+        let bytes = file_with_row_of(MAX_ROW_BYTES + 1);
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let (field, reason) = rows[0].command.clone().unwrap_err();
+        assert_eq!((rows[0].line, field), (2, "row"));
+        assert!(reason.contains(&format!("longer than {MAX_ROW_BYTES} bytes")));
+    }
+
+    #[test]
+    fn rows_after_a_row_too_long_are_not_read() {
+        let mut bytes = file_with_row_of(MAX_ROW_BYTES * 4);
+        bytes.extend_from_slice(b"not,a,row\n");
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].command.clone().unwrap_err().0, "row");
+    }
+
+    #[test]
+    fn a_header_without_an_end_is_refused_as_the_header() {
+        let bytes = vec![b'a'; 3 * MAX_ROW_BYTES as usize];
+        let Err(LedgerError::Rejected { rejections, .. }) =
+            rows_from_bytes(&bytes, ImportKind::Events, 10)
+        else {
+            panic!("a header of {} bytes was accepted", bytes.len());
+        };
+        assert_eq!((rejections[0].line, rejections[0].field), (1, "header"));
+        assert!(rejections[0].reason.contains("longer than"));
+    }
 }

@@ -25,6 +25,7 @@ pub mod proofs;
 pub mod rates;
 pub mod readside;
 pub mod reconcile;
+pub mod reperform;
 pub mod report;
 pub mod seal;
 pub mod store;

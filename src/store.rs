@@ -11,6 +11,7 @@
 //! ordered so that a failed one is invisible (see [`space`]).
 
 pub mod block;
+pub mod read_only;
 pub mod space;
 
 use std::collections::HashMap;

@@ -85,6 +85,8 @@ pub enum TokenError {
     Unknown(String),
     #[error("token {0} is already revoked")]
     AlreadyRevoked(String),
+    #[error("token {0} is the last live admin token: revoking it would leave no one able to issue or revoke tokens over the API; issue another admin token first (`fundtrail token add NAME --role admin`)")]
+    LastAdmin(String),
     #[error("the token registry does not decode: {0}")]
     Corrupt(String),
     #[error("no randomness for a token: {0}")]
@@ -176,7 +178,10 @@ impl TokenRegistry {
         Ok(Secret(text))
     }
 
+    /// Revokes a token; the last live admin token stays, so that someone can always
+    /// manage tokens over the API.
     pub fn revoke(&mut self, name: &str, now_us: i64) -> Result<(), TokenError> {
+        let live_admins = self.live_admins();
         let entry = self
             .entries
             .get_mut(name)
@@ -184,8 +189,19 @@ impl TokenRegistry {
         if entry.revoked_us.is_some() {
             return Err(TokenError::AlreadyRevoked(name.to_owned()));
         }
+        if entry.role == Role::Admin && live_admins == 1 {
+            return Err(TokenError::LastAdmin(name.to_owned()));
+        }
         entry.revoked_us = Some(now_us);
         Ok(())
+    }
+
+    /// How many admin tokens are not revoked.
+    fn live_admins(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.role == Role::Admin && e.revoked_us.is_none())
+            .count()
     }
 
     /// The live token whose secret this is. Every entry is compared, each in constant time
@@ -270,9 +286,37 @@ mod tests {
     }
 
     #[test]
+    fn the_last_live_admin_token_cannot_be_revoked() {
+        let mut registry = TokenRegistry::default();
+        registry.issue("admin-1", Role::Admin, 1, [1; 32]).unwrap();
+        registry.issue("clerk-1", Role::Clerk, 1, [2; 32]).unwrap();
+        let err = registry.revoke("admin-1", 2).unwrap_err();
+        assert!(
+            matches!(err, TokenError::LastAdmin(ref n) if n == "admin-1"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("issue another admin token first"),
+            "{err}"
+        );
+        assert_eq!(registry.entries()["admin-1"].revoked_us, None);
+        // Other roles go whatever is left.
+        registry.revoke("clerk-1", 3).unwrap();
+        // With a second admin, either may go, but not both.
+        registry.issue("admin-2", Role::Admin, 4, [3; 32]).unwrap();
+        registry.revoke("admin-1", 5).unwrap();
+        assert!(matches!(
+            registry.revoke("admin-2", 6),
+            Err(TokenError::LastAdmin(_))
+        ));
+        assert_eq!(registry.live_admins(), 1);
+    }
+
+    #[test]
     fn names_are_never_reused_and_only_the_hash_is_stored() {
         let mut registry = TokenRegistry::default();
         let secret = registry.issue("王芳", Role::Admin, 1, [1; 32]).unwrap();
+        registry.issue("王芳-2", Role::Admin, 1, [4; 32]).unwrap();
         registry.revoke("王芳", 2).unwrap();
         assert!(matches!(
             registry.issue("王芳", Role::Admin, 3, [2; 32]),

@@ -198,6 +198,246 @@ fn an_import_needs_a_named_actor() {
     assert_eq!(log.json()[0]["actor"], "李四");
 }
 
+/// Runs `cmd` (from [`binary`], changed by the test) to the end.
+fn run_command(cmd: &mut Command) -> Run {
+    let child = spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = child.wait_with_output().expect("run the fundtrail binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The account name `id -un` gives for this process's user, if it has one.
+fn account_name() -> Option<String> {
+    let out = Command::new("id").arg("-un").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn without_user_the_actor_is_the_os_account_name() {
+    let t = TempLedger::standard();
+    let Some(account) = account_name() else {
+        eprintln!("skipped: this uid has no account name (`id -un` fails)");
+        return;
+    };
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("NOUSER", 1),
+    );
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env_remove("USER")
+        .args(["import", "events"])
+        .arg(&file);
+    run_command(&mut cmd).assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    assert_eq!(log.json()[0]["actor"], account.as_str());
+    assert_eq!(log.json()[0]["reference"], "NOUSER-0");
+
+    // An empty $USER says nothing either.
+    let file = t.write_csv(
+        "e2.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("EMPTYUSER", 1),
+    );
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env("USER", "")
+        .args(["import", "events"])
+        .arg(&file);
+    run_command(&mut cmd).assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    assert_eq!(log.json()[0]["actor"], account.as_str());
+}
+
+/// A user id that no account database of a test machine names.
+const UNNAMED_UID: u32 = 4_194_301;
+
+/// Whether the tests run as root, who may start a child under another uid and mount.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn without_user_or_an_account_name_a_write_says_how_to_name_the_actor() {
+    use std::os::unix::process::CommandExt;
+    let t = TempLedger::standard();
+    let before = t.dump();
+    let file = t.write_csv(
+        "e.csv",
+        fundtrail::import::ImportKind::Events,
+        &payment_rows("NOBODY", 1),
+    );
+    // Only root may start a process under another uid; elsewhere this test cannot run.
+    if !is_root() {
+        eprintln!("skipped: starting a process as uid {UNNAMED_UID} needs root");
+        return;
+    }
+    let mut cmd = binary(&t.dir);
+    cmd.env_remove("FUNDTRAIL_ACTOR")
+        .env_remove("USER")
+        .args(["import", "events"])
+        .arg(&file)
+        .uid(UNNAMED_UID);
+    let run = run_command(&mut cmd);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--actor NAME or FUNDTRAIL_ACTOR=NAME"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("$USER is not set"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+/// Runs `mount` with `args`; whether it worked.
+fn mount(args: &[&str]) -> bool {
+    Command::new("mount")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A read-only bind mount of a directory, unmounted when dropped.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    /// `None` where this process may not mount (not root, or no mount in a container).
+    fn of(dir: &Path, at: &Path) -> Option<ReadOnlyMount> {
+        std::fs::create_dir_all(at).expect("create the mount point");
+        let (dir, at_text) = (dir.to_str()?, at.to_str()?);
+        if !mount(&["--bind", dir, at_text]) {
+            return None;
+        }
+        let mounted = ReadOnlyMount(at.to_owned());
+        mount(&["-o", "remount,ro,bind", at_text]).then_some(mounted)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Every file of a directory tree with its bytes, in path order.
+fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("list a directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read a file");
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `verify` and `status` read a ledger that `cmd`'s user may not write, through a copy in
+/// `tmpdir` that is gone afterwards; an import is refused and changes nothing.
+fn reads_a_ledger_it_may_not_write(ledger: &Path, tmpdir: &Path, cmd: impl Fn() -> Command) {
+    let before = tree(ledger);
+    let run = run_command(cmd().env("TMPDIR", tmpdir).arg("verify"));
+    run.assert_ok();
+    assert!(run.stdout.contains("ok: 8 events verified"), "{run:#?}");
+    assert!(
+        run.stderr.contains("cannot be written") && run.stderr.contains("private copy"),
+        "{run:#?}"
+    );
+    let run = run_command(cmd().env("TMPDIR", tmpdir).args(["--json", "status"]));
+    run.assert_ok();
+    let status = run.json();
+    assert_eq!(status["events"], 8);
+    assert_eq!(status["read_only_copy"], true);
+    assert_eq!(status["ledger"], ledger.to_str().unwrap());
+    let leftovers: Vec<_> = std::fs::read_dir(tmpdir).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "the copies were not removed: {leftovers:?}"
+    );
+
+    let events = tmpdir.join("more.csv");
+    let rows = [EVENTS_HEADER.to_string(), payment_rows("RO", 1)[0].clone()];
+    std::fs::write(&events, rows.join("\n") + "\n").unwrap();
+    let run = run_command(cmd().args(["import", "events"]).arg(&events));
+    run.assert_code(3);
+    assert_eq!(tree(ledger), before);
+}
+
+#[test]
+fn verify_and_status_read_a_ledger_on_a_read_only_mount() {
+    let t = TempLedger::standard();
+    let at = t.file("read-only");
+    let Some(_mounted) = ReadOnlyMount::of(&t.dir, &at) else {
+        eprintln!("skipped: cannot make a read-only bind mount here (needs root and mount)");
+        return;
+    };
+    let tmpdir = t.file("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    reads_a_ledger_it_may_not_write(&at, &tmpdir, || {
+        let mut cmd = binary(&at);
+        cmd.env_remove("FUNDTRAIL_LEDGER").arg("--ledger").arg(&at);
+        cmd
+    });
+}
+
+#[test]
+fn verify_and_status_read_a_ledger_without_write_permission() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let t = TempLedger::standard();
+    // Root writes whatever the modes say: as root, the commands run as another user, which
+    // needs to reach the ledger and a temporary directory of its own.
+    let root = is_root();
+    let tmpdir = t.file("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let open_to_all = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(&tmpdir, open_to_all).unwrap();
+    std::fs::set_permissions(t.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chmod = Command::new("chmod")
+        .args(["-R", "a+rX,a-w"])
+        .arg(&t.dir)
+        .status()
+        .unwrap();
+    assert!(chmod.success());
+    reads_a_ledger_it_may_not_write(&t.dir, &tmpdir, || {
+        let mut cmd = binary(&t.dir);
+        if root {
+            cmd.uid(UNNAMED_UID);
+        }
+        cmd
+    });
+    // Writable again, the ledger opens as it always did, with no copy.
+    let chmod = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(&t.dir)
+        .status()
+        .unwrap();
+    assert!(chmod.success());
+    let run = t.run(&["--json", "status"]);
+    run.assert_ok();
+    assert_eq!(run.json()["read_only_copy"], false);
+    assert!(!run.stderr.contains("private copy"), "{run:#?}");
+}
+
 #[test]
 fn status_reports_the_head() {
     let t = TempLedger::standard();

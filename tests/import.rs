@@ -337,3 +337,116 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
     let retry = ledger.append_rows(&mut again, &ctx()).expect("a retry");
     assert_eq!((retry.appended, retry.duplicates), (0, rows.len() as u64));
 }
+
+#[test]
+fn a_reference_with_an_invisible_character_is_refused_naming_it() {
+    let t = TempLedger::standard();
+    // BANK-1 exists; these look exactly like it, or like a fresh BANK-9, on screen.
+    let rows = [
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,BANK\u{200B}-1,零宽",
+        "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,BANK-\u{202E}9,反向",
+    ];
+    let path = t.write_csv("invisible.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    for (line, code_point) in [(2, "U+200B"), (3, "U+202E")] {
+        let prefix = format!("{}:{line}: reference: ", path.display());
+        let said = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&prefix))
+            .unwrap_or_else(|| panic!("no rejection for line {line}: {run:#?}"));
+        assert!(said.contains(code_point), "{said}");
+        assert!(said.contains("invisible or bidirectional"), "{said}");
+    }
+    assert_eq!(t.dump(), before);
+}
+
+/// The rejection line of a run that refused `file` at `line`, in `field`.
+fn refusal<'r>(run: &'r common::Run, file: &Path, line: u64, field: &str) -> &'r str {
+    let prefix = format!("error: {}:{line}: {field}: ", file.display());
+    run.stderr
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {run:#?}"))
+}
+
+#[test]
+fn an_endless_input_is_refused_at_once_and_the_ledger_is_unchanged() {
+    let zero = Path::new("/dev/zero");
+    if !zero.exists() {
+        eprintln!("skipped: no /dev/zero here");
+        return;
+    }
+    let t = TempLedger::standard();
+    let before = t.dump();
+    let run = t.import("events", zero);
+    run.assert_code(2);
+    let said = refusal(&run, zero, 1, "header");
+    assert!(
+        said.contains(&format!(
+            "is longer than {} bytes",
+            fundtrail::import::MAX_ROW_BYTES
+        )),
+        "{said}"
+    );
+    assert!(run.stderr.contains("the ledger is unchanged"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_file_with_one_enormous_line_is_refused_at_that_line() {
+    let t = TempLedger::standard();
+    // Eight megabytes of one field, valid rows before and after it.
+    let rows = [
+        payment_rows("HUGE", 1)[0].clone(),
+        format!(
+            "2015-03-01,disbursement,PL-0001,support_allowance,0.01,1,X,{}",
+            "金".repeat(1 << 21)
+        ),
+        payment_rows("AFTER", 1)[0].clone(),
+    ];
+    let path = t.write_csv("huge.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let said = refusal(&run, &path, 3, "row");
+    assert!(said.contains("is longer than 65536 bytes"), "{said}");
+    assert!(run.stderr.contains("1 row(s) rejected"), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_quote_never_closed_is_refused_at_the_row_that_opens_it() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("Q", 20_000);
+    rows[2] = rows[2].replace(",批量", ",\"批量");
+    let path = t.write_csv("quote.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let said = refusal(&run, &path, 4, "row");
+    assert!(said.contains("a quote (\") that is not closed"), "{said}");
+    assert_eq!(t.dump(), before);
+}
+
+#[test]
+fn a_file_larger_than_the_import_cap_is_refused_before_it_is_read() {
+    let t = TempLedger::standard();
+    let path = t.file("big.csv");
+    // A sparse file: its size is all that is looked at.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(fundtrail::import::MAX_IMPORT_BYTES + 1)
+        .unwrap();
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let said = format!(
+        "{}: {} bytes, more than an import may hold",
+        path.display(),
+        fundtrail::import::MAX_IMPORT_BYTES + 1
+    );
+    assert!(run.stderr.contains(&said), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}

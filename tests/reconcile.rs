@@ -601,3 +601,274 @@ fn a_payment_index_with_a_recomputed_checksum_is_not_trusted() {
     assert!(reason.contains("seal"), "{reason}");
     assert_eq!(again.report, honest.report);
 }
+
+// ---- performing a recorded run again, from an export ----
+
+/// A paid ledger with two recorded runs for July, one clean and one with differences, and
+/// its export: (ledger dir, export dir, clean statement, statement with differences, key).
+struct Recorded {
+    _tmp: tempfile::TempDir,
+    ledger: PathBuf,
+    export: PathBuf,
+    clean: PathBuf,
+    diff: PathBuf,
+    key: String,
+}
+
+fn recorded_runs() -> Recorded {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (ledger, rows) = paid_ledger(dir);
+    drop(ledger);
+    let l = dir.join("ledger");
+    let clean = write_statement(dir, "clean.csv", &rows);
+    let mut planted = rows.clone();
+    planted[0].1 = "1.00".into();
+    planted.push((
+        "2018-07-31".into(),
+        "9.00".into(),
+        "STRANGER".into(),
+        "x".into(),
+    ));
+    let diff = write_statement(dir, "diff.csv", &planted);
+    for (file, code) in [(&clean, 0), (&diff, 1)] {
+        let file = file.to_str().unwrap();
+        let (got, out, err) = fundtrail(
+            &l,
+            &["reconcile", "--statement", file, "--month", "2018-07"],
+        );
+        assert_eq!(got, code, "{out}{err}");
+    }
+    let export = dir.join("export");
+    let (code, out, err) = fundtrail(&l, &["export", "--to", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, key, err) = fundtrail(&l, &["key", "show"]);
+    assert_eq!(code, 0, "{err}");
+    Recorded {
+        _tmp: tmp,
+        ledger: l,
+        export,
+        clean,
+        diff,
+        key: key.trim().to_string(),
+    }
+}
+
+/// `fundtrail audit reconcile EXPORT --statement FILE --key KEY [extra…]`.
+fn audit_reconcile(
+    r: &Recorded,
+    export: &Path,
+    statement: &Path,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        "audit",
+        "reconcile",
+        export.to_str().unwrap(),
+        "--statement",
+        statement.to_str().unwrap(),
+        "--key",
+        &r.key,
+    ];
+    args.extend_from_slice(extra);
+    fundtrail(&r.ledger, &args)
+}
+
+#[test]
+fn an_auditor_reproduces_recorded_runs_from_the_export_and_the_statement() {
+    let r = recorded_runs();
+    let (code, out, err) = audit_reconcile(&r, &r.export, &r.clean, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(period 2018-07, recorded by 审计员"), "{out}");
+    assert!(
+        out.contains("reproduced: the report hash matches the record ("),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 matched (3400.00), 0 difference(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok: the 1 recorded run(s) of this statement are reproduced"),
+        "{out}"
+    );
+
+    // A run with differences is reproduced as well: the same differences, the same hash.
+    let (code, out, err) =
+        audit_reconcile(&r, &r.export, &r.diff, &["--json", "--month", "2018-07"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["ok"], true);
+    let run = &json["runs"][0];
+    assert_eq!(run["reproduced"], true);
+    assert_eq!(run["report_hash"], run["recorded_report_hash"]);
+    assert_eq!(json["other_runs"], 1);
+
+    // The recorded hash is the one `reconcile --json` printed when it ran.
+    let (_, out, _) = fundtrail(
+        &r.ledger,
+        &[
+            "--json",
+            "reconcile",
+            "--statement",
+            r.diff.to_str().unwrap(),
+            "--month",
+            "2018-07",
+        ],
+    );
+    let live: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let live_hash = live["report_hash"].as_str().unwrap_or_default();
+    assert_eq!(run["report_hash"], live_hash, "{live}");
+}
+
+#[test]
+fn a_statement_changed_after_its_run_is_reported() {
+    let r = recorded_runs();
+    let text = std::fs::read_to_string(&r.clean).unwrap();
+    let changed = text.replacen("2018-07-31", "2018-07-30", 1);
+    assert_ne!(changed, text);
+    std::fs::write(&r.clean, changed).unwrap();
+    let (code, out, err) = audit_reconcile(&r, &r.export, &r.clean, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("FAILED: the export records no reconciliation of a statement with blake3"),
+        "{out}"
+    );
+    assert!(out.contains("the export records these runs:"), "{out}");
+    // A period with no run of the statement is reported the same way.
+    let (code, out, _) = audit_reconcile(&r, &r.export, &r.diff, &["--month", "2018-08"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("over 2018-08"), "{out}");
+}
+
+/// Rewrites the export as a key holder could: the reconciliation event of `statement` gets
+/// another report hash (and the reference that goes with it), every later hash is chained
+/// again, and a checkpoint of the new root is signed with the ledger's own key.
+fn forge_report_hash(ledger: &Path, export: &Path, statement: &Path) {
+    use fundtrail::chain::chain_hash;
+    use fundtrail::checkpoint::{open_note_bytes, Checkpoint};
+    use fundtrail::domain::EventHash;
+    use fundtrail::encoding::{decode, encode};
+    use fundtrail::export::ExportLine;
+    use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
+
+    let statement_hash = *blake3::hash(&std::fs::read(statement).unwrap()).as_bytes();
+    let signer = fundtrail::keys::SigningKeyFile::read(ledger).unwrap();
+    let note = std::fs::read(export.join("checkpoint.txt")).unwrap();
+    let old = open_note_bytes(&note, &signer.signer().verifier_key()).unwrap();
+    let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+    let mut prev = EventHash::GENESIS;
+    let mut frontier = Frontier::new();
+    let mut out = String::new();
+    let mut forged = 0;
+    for line in events.lines() {
+        let mut line: ExportLine = serde_json::from_str(line).unwrap();
+        let mut record = decode(&hex::decode(&line.record).unwrap()).unwrap();
+        if let Body::Reconciliation(run) = &mut record.body {
+            if run.statement_hash == statement_hash {
+                run.report_hash = [0x5a; 32];
+                let period = Month::parse(&run.period).ok();
+                record.reference =
+                    Reference::for_reconciliation(&run.statement_hash, period, &run.report_hash)
+                        .to_string();
+                forged += 1;
+            }
+        }
+        let bytes = encode(&record);
+        let hash = chain_hash(&prev, &bytes);
+        line.prev_hash = prev.to_hex();
+        line.hash = hash.to_hex();
+        line.record = hex::encode(&bytes);
+        line.fields = fundtrail::view::record_fields(&record);
+        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+        prev = hash;
+        out.push_str(&serde_json::to_string(&line).unwrap());
+        out.push('\n');
+    }
+    assert_eq!(forged, 1);
+    let checkpoint = Checkpoint {
+        origin: old.origin,
+        size: old.size,
+        root: frontier.root(&Blake3Hasher),
+    };
+    std::fs::write(export.join("events.jsonl"), out).unwrap();
+    let signed = signer.signer().sign(&checkpoint).unwrap();
+    std::fs::write(export.join("checkpoint.txt"), signed).unwrap();
+}
+
+#[test]
+fn a_re_signed_export_with_another_report_hash_is_reported() {
+    let r = recorded_runs();
+    forge_report_hash(&r.ledger, &r.export, &r.clean);
+    // The forged export is a correctly signed log: only performing the run again finds it.
+    let export = r.export.to_str().unwrap();
+    let (code, out, err) = fundtrail(
+        &r.ledger,
+        &["audit", "verify-export", export, "--key", &r.key],
+    );
+    assert_eq!(code, 0, "the forgery should verify as a log: {out}{err}");
+    let (code, out, err) = audit_reconcile(&r, &r.export, &r.clean, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("NOT reproduced: the report differs from the record"),
+        "{out}"
+    );
+    let recorded = format!("report_hash: recorded {}, recomputed ", "5a".repeat(32));
+    assert!(out.contains(&recorded), "{out}");
+    assert!(out.contains("FAILED: 1 of the 1 recorded run(s)"), "{out}");
+    // The other statement's run is untouched and still reproduced.
+    let (code, out, err) = audit_reconcile(&r, &r.export, &r.diff, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn audit_reconcile_refuses_bad_input_and_an_export_that_does_not_verify() {
+    let r = recorded_runs();
+    // A statement with a bad row: exit 2, the row named.
+    let bad = r.clean.with_file_name("bad.csv");
+    std::fs::write(
+        &bad,
+        "value_date,amount,reference,beneficiary\n2018-07-31,1.234,P1,a\n",
+    )
+    .unwrap();
+    let (code, out, err) = audit_reconcile(&r, &r.export, &bad, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("{}:2: amount: ", bad.display())),
+        "{err}"
+    );
+    // A missing statement, a missing export, a bad key, a bad month: exit 2.
+    let missing = r.clean.with_file_name("none.csv");
+    assert_eq!(audit_reconcile(&r, &r.export, &missing, &[]).0, 2);
+    assert_eq!(
+        audit_reconcile(&r, &r.export.join("none"), &r.clean, &[]).0,
+        2
+    );
+    assert_eq!(
+        audit_reconcile(&r, &r.export, &r.clean, &["--month", "July"]).0,
+        2
+    );
+    let (code, _, err) = fundtrail(
+        &r.ledger,
+        &[
+            "audit",
+            "reconcile",
+            r.export.to_str().unwrap(),
+            "--statement",
+            r.clean.to_str().unwrap(),
+            "--key",
+            "nokey",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    // An export whose log does not verify: exit 1, nothing compared.
+    let events = r.export.join("events.jsonl");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let first_line_end = text.find('\n').unwrap();
+    let mut lines = text.clone();
+    lines.replace_range(first_line_end - 3..first_line_end - 2, "!");
+    std::fs::write(&events, lines).unwrap();
+    let (code, out, err) = audit_reconcile(&r, &r.export, &r.clean, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("the export does not verify"), "{out}");
+}

@@ -64,6 +64,9 @@ pub enum AuditCommand {
         #[command(flatten)]
         key: KeyArg,
     },
+    /// Perform a recorded reconciliation again from an export and the bank statement, and
+    /// compare its report with the recorded one (exit 0 reproduced, 1 not, 2 bad input).
+    Reconcile(super::audit_reconcile::AuditReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,11 +89,12 @@ pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
             key,
         } => export(dir, checkpoints, &verifier_key(key)?),
         AuditCommand::VerifyTrail { file, key } => trail(file, &verifier_key(key)?),
+        AuditCommand::Reconcile(args) => super::audit_reconcile::run(args),
     }
 }
 
 /// The key given inline, or read from a file.
-fn verifier_key(arg: &KeyArg) -> Result<VerifierKey, Failure> {
+pub(super) fn verifier_key(arg: &KeyArg) -> Result<VerifierKey, Failure> {
     let inline = VerifierKey::parse(arg.key.trim());
     if let Ok(key) = inline {
         return Ok(key);

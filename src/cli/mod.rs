@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod account;
 mod audit;
+mod audit_reconcile;
 mod demo;
 mod evidence;
 pub mod read;
@@ -59,7 +61,8 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Who is recording (stored in every event appended); defaults to $USER.
+    /// Who is recording (stored in every event appended); defaults to $USER, then to the
+    /// operating system's name for the effective user.
     #[arg(long, global = true, env = "FUNDTRAIL_ACTOR")]
     pub actor: Option<String>,
     #[command(subcommand)]
@@ -361,12 +364,22 @@ fn rejected(rejections: &[RowRejection], total: usize, file: Option<&Path>) -> F
     }
 }
 
+/// Who records: `--actor` (or FUNDTRAIL_ACTOR), else `$USER`, else the account name of the
+/// effective uid; an error only when none of them names anyone.
 pub fn actor(cli: &Cli) -> Result<String, Failure> {
-    let name = cli
+    let from_user = || std::env::var("USER").ok().filter(|u| !u.trim().is_empty());
+    let Some(name) = cli
         .actor
         .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_default();
+        .or_else(from_user)
+        .or_else(account::effective_user_name)
+    else {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "say who records with --actor NAME or FUNDTRAIL_ACTOR=NAME: $USER is not set \
+             and the operating system has no account name for this user id",
+        ));
+    };
     crate::domain::check_text(name.trim(), true)
         .map(|n| n.to_owned())
         .map_err(|e| {

@@ -14,6 +14,7 @@ use crate::domain::Seq;
 use crate::export::read_note;
 use crate::import::{CsvFile, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LogFilter};
+use crate::store::read_only::{write_denied, ReadOnlyCopy};
 use crate::view::{event_json, value_date_text, Align, Table};
 
 pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
@@ -152,9 +153,48 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
     Ok(Output::ok(text, Value::Array(json)))
 }
 
+/// A ledger opened by `verify` or `status`: the ledger itself or, when this process may
+/// not write its directory (a read-only mount, no write permission), a private copy of its
+/// database (`store::read_only`): sled cannot open a database it may not write.
+struct Reading {
+    ledger: Ledger,
+    /// Removes the copy; declared after `ledger`, so it is dropped after it.
+    copy: Option<ReadOnlyCopy>,
+}
+
+fn open_for_reading(cli: &Cli) -> Result<Reading, Failure> {
+    let Some(denied) = write_denied(&cli.ledger) else {
+        return Ok(Reading {
+            ledger: open(cli)?,
+            copy: None,
+        });
+    };
+    let copy = ReadOnlyCopy::make(&cli.ledger).map_err(|e| {
+        let mut failed = failure(e.into(), None);
+        failed.message.push_str(&format!(
+            " (the ledger cannot be written ({denied}), so its database is read from a copy \
+             under $TMPDIR, else /tmp: that needs room for it)"
+        ));
+        failed
+    })?;
+    eprintln!(
+        "note: {} cannot be written ({denied}); reading a private copy of its database \
+         ({} bytes) in {}, removed afterwards",
+        cli.ledger.display(),
+        copy.bytes(),
+        copy.path().display()
+    );
+    let ledger = Ledger::open(copy.path()).map_err(|e| failure(e, None))?;
+    Ok(Reading {
+        ledger,
+        copy: Some(copy),
+    })
+}
+
 pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
-    let ledger = open(cli)?;
-    let held = match held_checkpoints(&ledger, &args.checkpoints)? {
+    let reading = open_for_reading(cli)?;
+    let ledger = &reading.ledger;
+    let held = match held_checkpoints(ledger, &args.checkpoints)? {
         Ok(held) => held,
         Err(reason) => return Ok(verify_failed(reason, None, 0)),
     };
@@ -183,7 +223,7 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         "nodes": report.nodes,
         "checkpoints": report.checkpoints,
     });
-    match super::read::check_read_models(&ledger) {
+    match super::read::check_read_models(ledger) {
         Ok(()) => {
             text.push_str("ok: the read models equal a rebuild from genesis\n");
             json["read_models"] = json!("ok");
@@ -226,7 +266,13 @@ fn verify_failed(reason: String, seq: Option<Seq>, checked: u64) -> Output {
 }
 
 pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
-    let ledger = open(cli)?;
+    let reading = open_for_reading(cli)?;
+    let ledger = &reading.ledger;
+    // A copy's directory is a temporary one: name the ledger that was asked for.
+    let dir = match &reading.copy {
+        Some(_) => cli.ledger.clone(),
+        None => ledger.dir().to_owned(),
+    };
     let head = ledger.head();
     let households = ledger.households().len();
     let bytes = ledger.size_on_disk().map_err(|e| failure(e, None))?;
@@ -246,7 +292,7 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     };
     let mut text = format!(
         "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
-        ledger.dir().display(),
+        dir.display(),
         ledger.origin(),
         head.size,
         households_text,
@@ -256,7 +302,8 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         bytes
     );
     let json = json!({
-        "ledger": ledger.dir().display().to_string(),
+        "ledger": dir.display().to_string(),
+        "read_only_copy": reading.copy.is_some(),
         "origin": ledger.origin(),
         "events": head.size,
         "households": households,

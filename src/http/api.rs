@@ -512,7 +512,7 @@ pub(super) async fn revoke_token(
 
 fn token_error(err: TokenError) -> HttpError {
     match err {
-        TokenError::Exists(_) | TokenError::AlreadyRevoked(_) => {
+        TokenError::Exists(_) | TokenError::AlreadyRevoked(_) | TokenError::LastAdmin(_) => {
             HttpError::Conflict(err.to_string())
         }
         TokenError::Unknown(_) => HttpError::NotFound(err.to_string()),
