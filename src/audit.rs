@@ -1,15 +1,19 @@
-//! The whole-log verifier: the hash chain, the Merkle tree over it, and the signed
-//! checkpoints, checked in one pass from genesis.
+//! The whole-log verifier: the hash chain, the write rules, the Merkle tree over the
+//! chain, and the signed checkpoints, checked in one pass from genesis.
 //!
 //! Pure. [`LogAudit`] is fed one stored event at a time by both `Ledger::verify` (from the
 //! store) and the offline export verifier (from `events.jsonl`), so the two can never
 //! disagree about what a valid log is. It trusts nothing but the event bytes and the
-//! checkpoints' signatures (checked by the caller, which holds the key).
+//! checkpoints' signatures (checked by the caller, which holds the key). A log signed with
+//! a stolen key is still judged by its own rules: [`RuleAudit`] replays every record
+//! through the write path's own [`Planner`].
 
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq};
+use crate::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL};
+use crate::validate::{stored_command, PlanError, Planned, Planner};
 
 /// The first thing wrong with a log, with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +63,59 @@ pub enum AuditFault {
     },
     #[error("the household index cannot be read: {0}")]
     HouseholdIndexUnreadable(String),
+    #[error("seq {seq}: the record {reason}")]
+    Record { seq: Seq, reason: String },
+    #[error("seq {seq} breaks a write rule: {field}: {reason}")]
+    Rule {
+        seq: Seq,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("{} beyond the head (size {head}), which no committed batch wrote: {}{}", plural(*.total, "entry is stored", "entries are stored"), .entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), if *.total > .entries.len() { format!("; and {} more", .total - .entries.len()) } else { String::new() })]
+    BeyondHead {
+        head: u64,
+        /// The first [`MAX_REPORTED_STRAYS`], in key order.
+        entries: Vec<StrayEntry>,
+        total: usize,
+    },
+}
+
+/// Entries beyond the head a fault lists; the total is always given.
+pub const MAX_REPORTED_STRAYS: usize = 20;
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// An entry of the store that names or covers seqs beyond the head (FORMAT.md §3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrayEntry {
+    #[error("events {first}..={last} (event block e‖{block})")]
+    Events { block: Seq, first: Seq, last: Seq },
+    #[error("references of seq {first}..={last} (reference block r‖{block})")]
+    References { block: Seq, first: Seq, last: Seq },
+    #[error("Merkle node n‖{level}‖{index} (over seq {}..={})", first_seq(*.level, *.index), last_seq(*.level, *.index))]
+    Node { level: u8, index: u64 },
+    #[error("leaf tile l‖{index} (over seq {}..={})", tile_first_seq(*.index), tile_last_seq(*.index))]
+    LeafTile { index: u64 },
+    #[error("household h‖{household} naming seq {seq}")]
+    Household { household: String, seq: Seq },
+}
+
+impl StrayEntry {
+    /// The first seq the entry names or covers.
+    pub fn first_seq(&self) -> Seq {
+        match self {
+            StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
+            StrayEntry::Node { level, index } => Seq(first_seq(*level, *index)),
+            StrayEntry::LeafTile { index } => Seq(tile_first_seq(*index)),
+            StrayEntry::Household { seq, .. } => *seq,
+        }
+    }
 }
 
 impl AuditFault {
@@ -67,15 +124,22 @@ impl AuditFault {
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
             AuditFault::Chain(fault) => Some(fault.seq()),
-            AuditFault::CheckpointRoot { first, .. } => Some(Seq(*first)),
             AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
-            AuditFault::ReferenceIndex { seq, .. } => Some(*seq),
+            AuditFault::ReferenceIndex { seq, .. }
+            | AuditFault::Record { seq, .. }
+            | AuditFault::Rule { seq, .. } => Some(*seq),
+            AuditFault::BeyondHead { entries, .. } => {
+                entries.iter().map(StrayEntry::first_seq).min()
+            }
             // The enrollment is the event the entry should name; a stray entry names an
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
-            AuditFault::HeadRoot { .. }
+            // A root says that some event of a range differs, never which: the message
+            // gives the range.
+            AuditFault::CheckpointRoot { .. }
+            | AuditFault::HeadRoot { .. }
             | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_) => None,
@@ -85,7 +149,6 @@ impl AuditFault {
     /// The last seq the fault may concern, for faults that name a range.
     pub fn last_bad_seq(&self) -> Option<Seq> {
         match self {
-            AuditFault::CheckpointRoot { size, .. } => Some(Seq(*size)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_last_seq(*index))),
             _ => self.first_bad_seq(),
@@ -112,12 +175,21 @@ fn last_seq(level: u8, index: u64) -> u64 {
     (index + 1) << level
 }
 
-/// Walks a log from genesis: the chain, the Merkle frontier, and every signed checkpoint
-/// compared with the recomputed root when the walk reaches its size.
+/// Walks a log from genesis: the chain, the write rules, the Merkle frontier, and every
+/// signed checkpoint compared with the recomputed root when the walk reaches its size.
 #[derive(Debug, Clone)]
 pub struct LogAudit {
     chain: ChainCheck,
+    rules: RuleAudit,
     tree: TreeAudit,
+}
+
+/// What one event added to a [`LogAudit`]: its decoded record, and the Merkle subtrees it
+/// completes at the stored levels.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub record: RecordV1,
+    pub nodes: Vec<StoredNode>,
 }
 
 impl LogAudit {
@@ -125,20 +197,24 @@ impl LogAudit {
     pub fn new(checkpoints: Vec<Checkpoint>) -> LogAudit {
         LogAudit {
             chain: ChainCheck::default(),
+            rules: RuleAudit::new(),
             tree: TreeAudit::new(checkpoints),
         }
     }
 
-    /// Checks the next stored event and returns the Merkle subtrees it completes at the
+    /// Checks the next stored event: its link, its record against the write rules, and
+    /// the tree. Returns the decoded record and the Merkle subtrees it completes at the
     /// stored levels, for the caller to compare with what it has stored.
     pub fn push(
         &mut self,
         seq: Seq,
         hash: &EventHash,
         record: &[u8],
-    ) -> Result<Vec<StoredNode>, AuditFault> {
+    ) -> Result<Pushed, AuditFault> {
         self.chain.push(seq, hash, record)?;
-        Ok(self.tree.push(hash)?.nodes)
+        let record = self.rules.push(seq, record)?;
+        let nodes = self.tree.push(hash)?.nodes;
+        Ok(Pushed { record, nodes })
     }
 
     /// After the last event: every checkpoint must have been reached, and the log must
@@ -169,6 +245,128 @@ impl LogAudit {
     pub fn checkpoints_compared(&self) -> usize {
         self.tree.checkpoints_compared()
     }
+}
+
+/// The rules half of a [`LogAudit`]: each record decoded (FORMAT.md §1: a known version
+/// and variant, no trailing byte, at most 16 KiB), turned back into the command that would
+/// have produced it ([`stored_command`]), and planned again by the write path's own
+/// [`Planner`] over everything before it. The planner must plan exactly the stored body
+/// under the stored reference at the stored seq; a rejection, a duplicate or another body
+/// is a fault at that seq, with the planner's reason. One implementation of the rules, so
+/// what the ledger refuses to write, a verifier refuses to accept.
+///
+/// The replay is one batch from seq 1: what it keeps grows with references and payments
+/// (about 100 bytes per event), like the planner of a large import.
+#[derive(Clone)]
+pub struct RuleAudit {
+    planner: Planner<'static>,
+    checked: u64,
+}
+
+impl std::fmt::Debug for RuleAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleAudit")
+            .field("checked", &self.checked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RuleAudit {
+    fn default() -> Self {
+        RuleAudit::new()
+    }
+}
+
+impl RuleAudit {
+    pub fn new() -> RuleAudit {
+        RuleAudit {
+            planner: Planner::replay(),
+            checked: 0,
+        }
+    }
+
+    /// Decodes and judges the next record, whose chain link held (so `seq` is its seq).
+    pub fn push(&mut self, seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
+        let record = decode_record(seq, bytes)?;
+        self.judge(seq, &record)?;
+        Ok(record)
+    }
+
+    /// Judges the next decoded record against the rules and every record before it.
+    pub fn judge(&mut self, seq: Seq, record: &RecordV1) -> Result<(), AuditFault> {
+        let rule = |field: &'static str, reason: String| AuditFault::Rule { seq, field, reason };
+        let command = stored_command(record).map_err(|r| rule(r.field, r.reason))?;
+        self.planner.set_recorded_at(record.recorded_at_us);
+        match self.planner.plan(&command) {
+            Ok(Planned::Append {
+                seq: planned,
+                reference,
+                body,
+            }) => {
+                if planned != seq {
+                    return Err(rule("seq", format!("the rules give it seq {planned}")));
+                }
+                if reference.as_str() != record.reference {
+                    return Err(rule(
+                        "reference",
+                        format!(
+                            "{:?} is not the reference a {} gets: {reference:?}",
+                            record.reference,
+                            record.body.type_name()
+                        ),
+                    ));
+                }
+                if body != record.body {
+                    return Err(rule(
+                        "record",
+                        format!(
+                            "the stored {} is not what its command records: stored {:?}, the \
+                             rules give {body:?}",
+                            record.body.type_name(),
+                            record.body
+                        ),
+                    ));
+                }
+            }
+            Ok(Planned::Duplicate(first)) => {
+                return Err(rule(
+                    "reference",
+                    format!(
+                        "{} repeats seq {first} with the same content: a retry is never \
+                         recorded twice",
+                        record.reference
+                    ),
+                ))
+            }
+            Err(PlanError::Rejected(r)) => return Err(rule(r.field, r.reason)),
+            Err(PlanError::Lookup(reason)) => return Err(rule("record", reason)),
+        }
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// Records judged so far.
+    pub fn size(&self) -> u64 {
+        self.checked
+    }
+}
+
+/// A record's bytes decoded, or the fault at `seq`: over 16 KiB, an unknown version or
+/// variant, a field cut short, or a trailing byte.
+pub fn decode_record(seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(AuditFault::Record {
+            seq,
+            reason: format!(
+                "is {} bytes, over the limit of {MAX_RECORD_BYTES} bytes (16 KiB)",
+                bytes.len()
+            ),
+        });
+    }
+    decode(bytes).map_err(|e| AuditFault::Record {
+        seq,
+        reason: format!("does not decode: {e}"),
+    })
 }
 
 /// The tree half of a [`LogAudit`]: the Merkle frontier over event hashes whose chain was
@@ -287,13 +485,23 @@ impl TreeAudit {
 mod tests {
     use super::*;
     use crate::chain::chain_hash;
+    use crate::encoding::{encode, AllocationV1, Body};
 
-    /// A record whose only meaningful part is its seq (what `ChainCheck` peeks at).
+    /// An allocation at `seq`, which every rule accepts anywhere in a log; `salt` changes
+    /// its amount.
     fn record(seq: u64, salt: u8) -> Vec<u8> {
-        let mut bytes = vec![1];
-        bytes.extend_from_slice(&seq.to_le_bytes());
-        bytes.push(salt);
-        bytes
+        encode(&RecordV1 {
+            seq,
+            recorded_at_us: 1_700_000_000_000_000,
+            actor: "clerk".into(),
+            reference: format!("A{seq}"),
+            body: Body::FundAllocation(AllocationV1 {
+                program: "micro_wish".into(),
+                amount_fen: 100 + i64::from(salt),
+                value_date: 16_436,
+                source: String::new(),
+            }),
+        })
     }
 
     fn log(n: u64, salt_at: Option<u64>) -> Vec<(Seq, EventHash, Vec<u8>)> {
@@ -357,8 +565,9 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(fault.first_bad_seq(), Some(Seq(21)));
-        assert_eq!(fault.last_bad_seq(), Some(Seq(30)));
+        // A root names no event: the message gives the range.
+        assert_eq!(fault.first_bad_seq(), None);
+        assert!(fault.to_string().contains("seq 21..=30"), "{fault}");
     }
 
     #[test]
@@ -419,7 +628,7 @@ mod tests {
         let mut audit = LogAudit::new(vec![]);
         let mut nodes = Vec::new();
         for (seq, hash, bytes) in &events {
-            nodes.extend(audit.push(*seq, hash, bytes).unwrap());
+            nodes.extend(audit.push(*seq, hash, bytes).unwrap().nodes);
         }
         let positions: Vec<(u8, u64)> = nodes.iter().map(|n| (n.level, n.index)).collect();
         assert_eq!(positions, [(6, 0), (6, 1), (7, 0)]);
