@@ -10,7 +10,7 @@
 
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
-use crate::domain::{EventHash, Seq};
+use crate::domain::{Command, EventHash, Seq};
 use crate::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL};
 use crate::validate::{stored_command, PlanError, Planned, Planner};
@@ -287,17 +287,40 @@ impl RuleAudit {
 
     /// Decodes and judges the next record, whose chain link held (so `seq` is its seq).
     pub fn push(&mut self, seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
-        let record = decode_record(seq, bytes)?;
-        self.judge(seq, &record)?;
-        Ok(record)
+        let prepared = RuleAudit::prepare(seq, bytes)?;
+        self.judge(&prepared)?;
+        Ok(prepared.record)
     }
 
-    /// Judges the next decoded record against the rules and every record before it.
-    pub fn judge(&mut self, seq: Seq, record: &RecordV1) -> Result<(), AuditFault> {
+    /// The part of judging a record that needs no earlier record: decoding it and turning
+    /// it back into its command, each value checked. Pure, so a verifier may run it on
+    /// another thread than [`RuleAudit::judge`].
+    pub fn prepare(seq: Seq, bytes: &[u8]) -> Result<Prepared, AuditFault> {
+        let record = decode_record(seq, bytes)?;
+        let command = stored_command(&record).map_err(|r| AuditFault::Rule {
+            seq,
+            field: r.field,
+            reason: r.reason,
+        })?;
+        Ok(Prepared {
+            seq,
+            record,
+            command,
+        })
+    }
+
+    /// Judges the next record against the rules and every record before it: the planner
+    /// must plan exactly its body under its reference at its seq.
+    pub fn judge(&mut self, prepared: &Prepared) -> Result<(), AuditFault> {
+        let Prepared {
+            seq,
+            record,
+            command,
+        } = prepared;
+        let seq = *seq;
         let rule = |field: &'static str, reason: String| AuditFault::Rule { seq, field, reason };
-        let command = stored_command(record).map_err(|r| rule(r.field, r.reason))?;
         self.planner.set_recorded_at(record.recorded_at_us);
-        match self.planner.plan(&command) {
+        match self.planner.plan(command) {
             Ok(Planned::Append {
                 seq: planned,
                 reference,
@@ -349,6 +372,14 @@ impl RuleAudit {
     pub fn size(&self) -> u64 {
         self.checked
     }
+}
+
+/// A decoded record and the command that would have produced it, ready to be judged.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub seq: Seq,
+    pub record: RecordV1,
+    pub command: Command,
 }
 
 /// A record's bytes decoded, or the fault at `seq`: over 16 KiB, an unknown version or

@@ -556,7 +556,10 @@ impl Store {
             .range(reference_key(Seq(from.0.saturating_add(1)))..=reference_key(Seq(u64::MAX)));
         holding.into_iter().chain(after).map(|item| {
             let (key, value) = item?;
-            Ok((seq_from_key(&key)?, reference_entries(&value).count() as u64))
+            Ok((
+                seq_from_key(&key)?,
+                reference_entries(&value).count() as u64,
+            ))
         })
     }
 }

@@ -693,8 +693,8 @@ fn verify_names_the_seq_of_each_broken_write_rule() {
                 });
             }),
             50,
-            "reference",
-            "repeats seq 1",
+            "household_id",
+            "PL-0001 is already enrolled (seq 1)",
         ),
     ];
     for (what, edit, seq, field, reason) in cases {
@@ -733,7 +733,12 @@ fn strays(dir: &std::path::Path) -> (Vec<StrayEntry>, usize, String) {
     match fault(dir) {
         fault @ AuditFault::BeyondHead { .. } => {
             let text = fault.to_string();
-            let AuditFault::BeyondHead { head, entries, total } = fault else {
+            let AuditFault::BeyondHead {
+                head,
+                entries,
+                total,
+            } = fault
+            else {
                 unreachable!()
             };
             assert_eq!(head, SIZE);
@@ -834,9 +839,16 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
         let dir = sample();
         with_sled(dir.path(), |db| plant(db));
         let (entries, total, text) = strays(dir.path());
-        assert_eq!((entries.as_slice(), total), (&[expected.clone()][..], 1), "{what}");
+        assert_eq!(
+            (entries.as_slice(), total),
+            (&[expected.clone()][..], 1),
+            "{what}"
+        );
         assert!(text.contains(&expected.to_string()), "{what}: {text}");
-        assert!(text.contains("beyond the head (size 120)"), "{what}: {text}");
+        assert!(
+            text.contains("beyond the head (size 120)"),
+            "{what}: {text}"
+        );
     }
 }
 
@@ -858,7 +870,10 @@ fn entries_beyond_the_head_are_reported_together_and_left_in_place() {
     let (entries, total, text) = strays(dir.path());
     assert_eq!(total, 3, "{text}");
     assert_eq!(entries.len(), 3);
-    assert!(text.starts_with("3 entries are stored beyond the head"), "{text}");
+    assert!(
+        text.starts_with("3 entries are stored beyond the head"),
+        "{text}"
+    );
     // verify reports; it clears nothing.
     with_sled(dir.path(), |db| {
         assert!(db.get(&r121).unwrap().is_some());

@@ -153,8 +153,6 @@ pub(super) fn export_failure(err: ExportError) -> Failure {
         ExportError::NotEmpty(_)
         | ExportError::NoCheckpoint
         | ExportError::Io { .. }
-        | ExportError::Missing(_) => {
-            Failure::new(exit::BAD_INPUT, err.to_string())
-        }
+        | ExportError::Missing(_) => Failure::new(exit::BAD_INPUT, err.to_string()),
     }
 }

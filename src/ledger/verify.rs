@@ -147,7 +147,9 @@ impl LedgerView {
                 return Ok(Some(fault));
             }
         }
-        Ok(self.check_households(enrollments, Seq(self.head.size))?.err())
+        Ok(self
+            .check_households(enrollments, Seq(self.head.size))?
+            .err())
     }
 
     /// The chain half, on the calling thread: every stored event's link, in seq order.

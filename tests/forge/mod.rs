@@ -234,7 +234,9 @@ pub fn write_export_of_records(dir: &Path, records: &[Vec<u8>]) {
         size: records.len() as u64,
         root: frontier.root(&Blake3Hasher),
     };
-    let note = signer().sign(&checkpoint).expect("sign the forged checkpoint");
+    let note = signer()
+        .sign(&checkpoint)
+        .expect("sign the forged checkpoint");
     std::fs::write(dir.join("events.jsonl"), lines).expect("write events.jsonl");
     std::fs::write(dir.join("checkpoint.txt"), note).expect("write checkpoint.txt");
     std::fs::write(dir.join("pubkey"), format!("{}\n", verifier_key())).expect("write pubkey");
