@@ -751,7 +751,8 @@ fn strays(dir: &std::path::Path) -> (Vec<StrayEntry>, usize, String) {
 #[test]
 fn verify_names_each_kind_of_entry_beyond_the_head() {
     // Blocks of the sample: 1 (5 events), 6 (35), 41 (40), 81 (40): the head is 120.
-    let cases: Vec<(&str, Box<dyn Fn(&sled::Db)>, StrayEntry)> = vec![
+    type Plant = Box<dyn Fn(&sled::Db)>;
+    let cases: Vec<(&str, Plant, StrayEntry)> = vec![
         (
             "a reference block",
             Box::new(|db| {
