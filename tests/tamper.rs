@@ -707,6 +707,27 @@ fn verify_names_the_seq_of_each_broken_write_rule() {
 }
 
 #[test]
+fn verify_names_a_record_over_16_kib() {
+    let dir = sample();
+    with_sled(dir.path(), |db| {
+        rewrite(db, 70, |r| payment(r).memo = String::new());
+        let (_, bytes) = read_event(db, 70);
+        // One byte over 16 KiB: the most the encoder writes (its limit counts the bytes
+        // after the version byte), so only the documented limit refuses it.
+        let fill = 16 * 1024 + 1 - bytes.len();
+        rewrite(db, 70, |r| payment(r).memo = "x".repeat(fill));
+        assert_eq!(read_event(db, 70).1.len(), 16 * 1024 + 1);
+    });
+    match fault(dir.path()) {
+        AuditFault::Record { seq, reason } => {
+            assert_eq!(seq, Seq(70));
+            assert!(reason.contains("over the limit of 16384 bytes"), "{reason}");
+        }
+        other => panic!("expected a record fault, found {other}"),
+    }
+}
+
+#[test]
 fn verify_decodes_every_record_and_names_a_trailing_byte() {
     let dir = sample();
     with_sled(dir.path(), |db| {
