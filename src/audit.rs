@@ -682,4 +682,171 @@ mod tests {
             "stored leaf tile 2 (over seq 129..=192) is missing"
         );
     }
+
+    // ---- the rules replayed ------------------------------------------------------------
+
+    /// 2026-01-01T00:00:00Z.
+    const RECORDED_AT_US: i64 = 1_767_225_600_000_000;
+
+    fn rec(seq: u64, reference: &str, body: Body) -> RecordV1 {
+        RecordV1 {
+            seq,
+            recorded_at_us: RECORDED_AT_US,
+            actor: "clerk".into(),
+            reference: reference.into(),
+            body,
+        }
+    }
+
+    fn rate(seq: u64, from: i32, to: Option<i32>) -> RecordV1 {
+        use crate::domain::{days_to_date, Category, ProgramCode, Reference};
+        let program = ProgramCode::parse("support_allowance").unwrap();
+        let reference =
+            Reference::for_rate(&program, Category::Bereaved, days_to_date(from).unwrap());
+        rec(
+            seq,
+            reference.as_str(),
+            Body::RateSet(crate::encoding::RateV1 {
+                program: program.to_string(),
+                category: 0,
+                per_member_fen: 34_000,
+                valid_from: from,
+                valid_to: to,
+            }),
+        )
+    }
+
+    fn enroll(seq: u64) -> RecordV1 {
+        rec(
+            seq,
+            "enroll:PL-0001",
+            Body::HouseholdEnrolled(crate::encoding::EnrolledV1 {
+                household: "PL-0001".into(),
+                subdistrict: "拓东".into(),
+                community: "拓东第1社区".into(),
+                category: 0,
+                members: 2,
+                enrolled_on: 16_071,
+            }),
+        )
+    }
+
+    fn allocation(seq: u64) -> RecordV1 {
+        rec(
+            seq,
+            "ALLOC-1",
+            Body::FundAllocation(AllocationV1 {
+                program: "support_allowance".into(),
+                amount_fen: 1_000_000,
+                value_date: 16_071,
+                source: String::new(),
+            }),
+        )
+    }
+
+    fn disbursement(seq: u64, reference: &str, date: i32) -> RecordV1 {
+        rec(
+            seq,
+            reference,
+            Body::Disbursement(crate::encoding::PaymentV1 {
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: 68_000,
+                persons: 2,
+                value_date: date,
+                memo: String::new(),
+            }),
+        )
+    }
+
+    /// The first rule fault of `records` replayed from seq 1: its seq, field and reason.
+    fn first_rule_fault(records: &[RecordV1]) -> Option<(u64, &'static str, String)> {
+        let mut rules = RuleAudit::new();
+        for record in records {
+            match rules.push(Seq(record.seq), &encode(record)) {
+                Ok(_) => {}
+                Err(AuditFault::Rule { seq, field, reason }) => {
+                    return Some((seq.0, field, reason))
+                }
+                Err(other) => panic!("not a rule fault: {other}"),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn overlapping_rates_are_a_rule_fault() {
+        // 2018-07-01 ..= 2018-12-31, then one from 2018-10-01: they overlap.
+        let closed = rate(1, 17_713, Some(17_896));
+        assert_eq!(first_rule_fault(std::slice::from_ref(&closed)), None);
+        let (seq, field, _) = first_rule_fault(&[closed, rate(2, 17_805, None)]).unwrap();
+        assert_eq!((seq, field), (2, "valid_from"));
+        // An open rate simply ends where a later one starts.
+        assert_eq!(
+            first_rule_fault(&[rate(1, 17_713, None), rate(2, 17_805, None)]),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_allowance_run_makes_alw_references() {
+        // 2018-07-31 is day 17_743: the run's disbursement of 2018-07 for PL-0001.
+        let honest = [
+            enroll(1),
+            allocation(2),
+            disbursement(3, "ALW-201807-PL-0001", 17_743),
+        ];
+        assert_eq!(first_rule_fault(&honest), None);
+        for (reference, date) in [
+            ("ALW-201807-PL-0002", 17_743),
+            ("ALW-201806-PL-0001", 17_743),
+            ("ALW-201807-PL-0001", 17_742),
+        ] {
+            let forged = [enroll(1), allocation(2), disbursement(3, reference, date)];
+            let (seq, field, reason) = first_rule_fault(&forged).unwrap();
+            assert_eq!(
+                (seq, field),
+                (3, "reference"),
+                "{reference} {date}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_value_date_limit_counts_from_each_records_own_recording_day() {
+        // Recorded 2026-01-01: 2027-01-02 (day 20_820) is 366 days ahead, 2027-01-03 367.
+        let at = |date| [enroll(1), allocation(2), disbursement(3, "B-1", date)];
+        assert_eq!(first_rule_fault(&at(20_820)), None);
+        let (seq, field, reason) = first_rule_fault(&at(20_821)).unwrap();
+        assert_eq!((seq, field), (3, "date"), "{reason}");
+        assert!(reason.contains("(2026-01-01)"), "{reason}");
+    }
+
+    #[test]
+    fn a_stored_body_other_than_the_planned_one_is_a_fault() {
+        // A reversal that names the right payment but another seq for it.
+        let reversal = rec(
+            4,
+            "reversal:B-1",
+            Body::Reversal(crate::encoding::ReversalV1 {
+                target_seq: 2,
+                target_reference: "B-1".into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: 68_000,
+                persons: 2,
+                value_date: 16_500,
+                reason: "重复".into(),
+            }),
+        );
+        let log = [
+            enroll(1),
+            allocation(2),
+            disbursement(3, "B-1", 16_466),
+            reversal,
+        ];
+        let (seq, field, reason) = first_rule_fault(&log).unwrap();
+        assert_eq!((seq, field), (4, "record"), "{reason}");
+        assert!(reason.contains("target_seq: 3"), "{reason}");
+    }
 }
