@@ -789,6 +789,18 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
             },
         ),
         (
+            "an empty reference block",
+            Box::new(|db| {
+                db.insert([&[b'r'][..], &130u64.to_be_bytes()].concat(), Vec::new())
+                    .unwrap();
+            }),
+            StrayEntry::References {
+                block: Seq(130),
+                first: Seq(130),
+                last: Seq(130),
+            },
+        ),
+        (
             "a reference entry past the head in the last block",
             Box::new(|db| {
                 let (key, mut refs, _) = reference_block_of(db, 120);

@@ -246,9 +246,10 @@ impl LedgerView {
         }
         for block in self.store.reference_blocks_reaching(from) {
             let (block, entries) = block?;
-            let first = Seq(block.0.max(from.0));
-            let last = Seq(block.0 + entries - 1);
+            // An empty block lists nothing, but a block beyond the head is stray anyway.
+            let last = Seq(block.0.saturating_add(entries.max(1) - 1));
             if last >= from {
+                let first = Seq(block.0.max(from.0));
                 strays.push(StrayEntry::References { block, first, last });
             }
         }
