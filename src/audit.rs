@@ -1,15 +1,19 @@
-//! The whole-log verifier: the hash chain, the Merkle tree over it, and the signed
-//! checkpoints, checked in one pass from genesis.
+//! The whole-log verifier: the hash chain, the write rules, the Merkle tree over the
+//! chain, and the signed checkpoints, checked in one pass from genesis.
 //!
 //! Pure. [`LogAudit`] is fed one stored event at a time by both `Ledger::verify` (from the
 //! store) and the offline export verifier (from `events.jsonl`), so the two can never
 //! disagree about what a valid log is. It trusts nothing but the event bytes and the
-//! checkpoints' signatures (checked by the caller, which holds the key).
+//! checkpoints' signatures (checked by the caller, which holds the key). A log signed with
+//! a stolen key is still judged by its own rules: [`RuleAudit`] replays every record
+//! through the write path's own [`Planner`].
 
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
-use crate::domain::{EventHash, Seq};
+use crate::domain::{Command, EventHash, Seq};
+use crate::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
 use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL};
+use crate::validate::{stored_command, PlanError, Planned, Planner};
 
 /// The first thing wrong with a log, with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +63,59 @@ pub enum AuditFault {
     },
     #[error("the household index cannot be read: {0}")]
     HouseholdIndexUnreadable(String),
+    #[error("seq {seq}: the record {reason}")]
+    Record { seq: Seq, reason: String },
+    #[error("seq {seq} breaks a write rule: {field}: {reason}")]
+    Rule {
+        seq: Seq,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("{} beyond the head (size {head}), which no committed batch wrote: {}{}", plural(*.total, "entry is stored", "entries are stored"), .entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), if *.total > .entries.len() { format!("; and {} more", .total - .entries.len()) } else { String::new() })]
+    BeyondHead {
+        head: u64,
+        /// The first [`MAX_REPORTED_STRAYS`], in key order.
+        entries: Vec<StrayEntry>,
+        total: usize,
+    },
+}
+
+/// Entries beyond the head a fault lists; the total is always given.
+pub const MAX_REPORTED_STRAYS: usize = 20;
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// An entry of the store that names or covers seqs beyond the head (FORMAT.md §3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrayEntry {
+    #[error("events {first}..={last} (event block e‖{block})")]
+    Events { block: Seq, first: Seq, last: Seq },
+    #[error("references of seq {first}..={last} (reference block r‖{block})")]
+    References { block: Seq, first: Seq, last: Seq },
+    #[error("Merkle node n‖{level}‖{index} (over seq {}..={})", first_seq(*.level, *.index), last_seq(*.level, *.index))]
+    Node { level: u8, index: u64 },
+    #[error("leaf tile l‖{index} (over seq {}..={})", tile_first_seq(*.index), tile_last_seq(*.index))]
+    LeafTile { index: u64 },
+    #[error("household h‖{household} naming seq {seq}")]
+    Household { household: String, seq: Seq },
+}
+
+impl StrayEntry {
+    /// The first seq the entry names or covers.
+    pub fn first_seq(&self) -> Seq {
+        match self {
+            StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
+            StrayEntry::Node { level, index } => Seq(first_seq(*level, *index)),
+            StrayEntry::LeafTile { index } => Seq(tile_first_seq(*index)),
+            StrayEntry::Household { seq, .. } => *seq,
+        }
+    }
 }
 
 impl AuditFault {
@@ -67,15 +124,22 @@ impl AuditFault {
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
             AuditFault::Chain(fault) => Some(fault.seq()),
-            AuditFault::CheckpointRoot { first, .. } => Some(Seq(*first)),
             AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
-            AuditFault::ReferenceIndex { seq, .. } => Some(*seq),
+            AuditFault::ReferenceIndex { seq, .. }
+            | AuditFault::Record { seq, .. }
+            | AuditFault::Rule { seq, .. } => Some(*seq),
+            AuditFault::BeyondHead { entries, .. } => {
+                entries.iter().map(StrayEntry::first_seq).min()
+            }
             // The enrollment is the event the entry should name; a stray entry names an
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
-            AuditFault::HeadRoot { .. }
+            // A root says that some event of a range differs, never which: the message
+            // gives the range.
+            AuditFault::CheckpointRoot { .. }
+            | AuditFault::HeadRoot { .. }
             | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_) => None,
@@ -85,7 +149,6 @@ impl AuditFault {
     /// The last seq the fault may concern, for faults that name a range.
     pub fn last_bad_seq(&self) -> Option<Seq> {
         match self {
-            AuditFault::CheckpointRoot { size, .. } => Some(Seq(*size)),
             AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
             AuditFault::StoredTile { index, .. } => Some(Seq(tile_last_seq(*index))),
             _ => self.first_bad_seq(),
@@ -112,12 +175,21 @@ fn last_seq(level: u8, index: u64) -> u64 {
     (index + 1) << level
 }
 
-/// Walks a log from genesis: the chain, the Merkle frontier, and every signed checkpoint
-/// compared with the recomputed root when the walk reaches its size.
+/// Walks a log from genesis: the chain, the write rules, the Merkle frontier, and every
+/// signed checkpoint compared with the recomputed root when the walk reaches its size.
 #[derive(Debug, Clone)]
 pub struct LogAudit {
     chain: ChainCheck,
+    rules: RuleAudit,
     tree: TreeAudit,
+}
+
+/// What one event added to a [`LogAudit`]: its decoded record, and the Merkle subtrees it
+/// completes at the stored levels.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub record: RecordV1,
+    pub nodes: Vec<StoredNode>,
 }
 
 impl LogAudit {
@@ -125,20 +197,24 @@ impl LogAudit {
     pub fn new(checkpoints: Vec<Checkpoint>) -> LogAudit {
         LogAudit {
             chain: ChainCheck::default(),
+            rules: RuleAudit::new(),
             tree: TreeAudit::new(checkpoints),
         }
     }
 
-    /// Checks the next stored event and returns the Merkle subtrees it completes at the
+    /// Checks the next stored event: its link, its record against the write rules, and
+    /// the tree. Returns the decoded record and the Merkle subtrees it completes at the
     /// stored levels, for the caller to compare with what it has stored.
     pub fn push(
         &mut self,
         seq: Seq,
         hash: &EventHash,
         record: &[u8],
-    ) -> Result<Vec<StoredNode>, AuditFault> {
+    ) -> Result<Pushed, AuditFault> {
         self.chain.push(seq, hash, record)?;
-        Ok(self.tree.push(hash)?.nodes)
+        let record = self.rules.push(seq, record)?;
+        let nodes = self.tree.push(hash)?.nodes;
+        Ok(Pushed { record, nodes })
     }
 
     /// After the last event: every checkpoint must have been reached, and the log must
@@ -169,6 +245,159 @@ impl LogAudit {
     pub fn checkpoints_compared(&self) -> usize {
         self.tree.checkpoints_compared()
     }
+}
+
+/// The rules half of a [`LogAudit`]: each record decoded (FORMAT.md §1: a known version
+/// and variant, no trailing byte, at most 16 KiB), turned back into the command that would
+/// have produced it ([`stored_command`]), and planned again by the write path's own
+/// [`Planner`] over everything before it. The planner must plan exactly the stored body
+/// under the stored reference at the stored seq; a rejection, a duplicate or another body
+/// is a fault at that seq, with the planner's reason. One implementation of the rules, so
+/// what the ledger refuses to write, a verifier refuses to accept.
+///
+/// The replay is one batch from seq 1: what it keeps grows with references and payments
+/// (about 100 bytes per event), like the planner of a large import.
+#[derive(Clone)]
+pub struct RuleAudit {
+    planner: Planner<'static>,
+    checked: u64,
+}
+
+impl std::fmt::Debug for RuleAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleAudit")
+            .field("checked", &self.checked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RuleAudit {
+    fn default() -> Self {
+        RuleAudit::new()
+    }
+}
+
+impl RuleAudit {
+    pub fn new() -> RuleAudit {
+        RuleAudit {
+            planner: Planner::replay(),
+            checked: 0,
+        }
+    }
+
+    /// Decodes and judges the next record, whose chain link held (so `seq` is its seq).
+    pub fn push(&mut self, seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
+        let prepared = RuleAudit::prepare(seq, bytes)?;
+        self.judge(&prepared)?;
+        Ok(prepared.record)
+    }
+
+    /// The part of judging a record that needs no earlier record: decoding it and turning
+    /// it back into its command, each value checked. Pure, so a verifier may run it on
+    /// another thread than [`RuleAudit::judge`].
+    pub fn prepare(seq: Seq, bytes: &[u8]) -> Result<Prepared, AuditFault> {
+        let record = decode_record(seq, bytes)?;
+        let command = stored_command(&record).map_err(|r| AuditFault::Rule {
+            seq,
+            field: r.field,
+            reason: r.reason,
+        })?;
+        Ok(Prepared {
+            seq,
+            record,
+            command,
+        })
+    }
+
+    /// Judges the next record against the rules and every record before it: the planner
+    /// must plan exactly its body under its reference at its seq.
+    pub fn judge(&mut self, prepared: &Prepared) -> Result<(), AuditFault> {
+        let Prepared {
+            seq,
+            record,
+            command,
+        } = prepared;
+        let seq = *seq;
+        let rule = |field: &'static str, reason: String| AuditFault::Rule { seq, field, reason };
+        self.planner.set_recorded_at(record.recorded_at_us);
+        match self.planner.plan(command) {
+            Ok(Planned::Append {
+                seq: planned,
+                reference,
+                body,
+            }) => {
+                if planned != seq {
+                    return Err(rule("seq", format!("the rules give it seq {planned}")));
+                }
+                if reference.as_str() != record.reference {
+                    return Err(rule(
+                        "reference",
+                        format!(
+                            "{:?} is not the reference a {} gets: {reference:?}",
+                            record.reference,
+                            record.body.type_name()
+                        ),
+                    ));
+                }
+                if body != record.body {
+                    return Err(rule(
+                        "record",
+                        format!(
+                            "the stored {} is not what its command records: stored {:?}, the \
+                             rules give {body:?}",
+                            record.body.type_name(),
+                            record.body
+                        ),
+                    ));
+                }
+            }
+            Ok(Planned::Duplicate(first)) => {
+                return Err(rule(
+                    "reference",
+                    format!(
+                        "{} repeats seq {first} with the same content: a retry is never \
+                         recorded twice",
+                        record.reference
+                    ),
+                ))
+            }
+            Err(PlanError::Rejected(r)) => return Err(rule(r.field, r.reason)),
+            Err(PlanError::Lookup(reason)) => return Err(rule("record", reason)),
+        }
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// Records judged so far.
+    pub fn size(&self) -> u64 {
+        self.checked
+    }
+}
+
+/// A decoded record and the command that would have produced it, ready to be judged.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub seq: Seq,
+    pub record: RecordV1,
+    pub command: Command,
+}
+
+/// A record's bytes decoded, or the fault at `seq`: over 16 KiB, an unknown version or
+/// variant, a field cut short, or a trailing byte.
+pub fn decode_record(seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(AuditFault::Record {
+            seq,
+            reason: format!(
+                "is {} bytes, over the limit of {MAX_RECORD_BYTES} bytes (16 KiB)",
+                bytes.len()
+            ),
+        });
+    }
+    decode(bytes).map_err(|e| AuditFault::Record {
+        seq,
+        reason: format!("does not decode: {e}"),
+    })
 }
 
 /// The tree half of a [`LogAudit`]: the Merkle frontier over event hashes whose chain was
@@ -287,13 +516,23 @@ impl TreeAudit {
 mod tests {
     use super::*;
     use crate::chain::chain_hash;
+    use crate::encoding::{encode, AllocationV1, Body};
 
-    /// A record whose only meaningful part is its seq (what `ChainCheck` peeks at).
+    /// An allocation at `seq`, which every rule accepts anywhere in a log; `salt` changes
+    /// its amount.
     fn record(seq: u64, salt: u8) -> Vec<u8> {
-        let mut bytes = vec![1];
-        bytes.extend_from_slice(&seq.to_le_bytes());
-        bytes.push(salt);
-        bytes
+        encode(&RecordV1 {
+            seq,
+            recorded_at_us: 1_700_000_000_000_000,
+            actor: "clerk".into(),
+            reference: format!("A{seq}"),
+            body: Body::FundAllocation(AllocationV1 {
+                program: "micro_wish".into(),
+                amount_fen: 100 + i64::from(salt),
+                value_date: 16_436,
+                source: String::new(),
+            }),
+        })
     }
 
     fn log(n: u64, salt_at: Option<u64>) -> Vec<(Seq, EventHash, Vec<u8>)> {
@@ -357,8 +596,9 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(fault.first_bad_seq(), Some(Seq(21)));
-        assert_eq!(fault.last_bad_seq(), Some(Seq(30)));
+        // A root names no event: the message gives the range.
+        assert_eq!(fault.first_bad_seq(), None);
+        assert!(fault.to_string().contains("seq 21..=30"), "{fault}");
     }
 
     #[test]
@@ -419,7 +659,7 @@ mod tests {
         let mut audit = LogAudit::new(vec![]);
         let mut nodes = Vec::new();
         for (seq, hash, bytes) in &events {
-            nodes.extend(audit.push(*seq, hash, bytes).unwrap());
+            nodes.extend(audit.push(*seq, hash, bytes).unwrap().nodes);
         }
         let positions: Vec<(u8, u64)> = nodes.iter().map(|n| (n.level, n.index)).collect();
         assert_eq!(positions, [(6, 0), (6, 1), (7, 0)]);
@@ -441,5 +681,172 @@ mod tests {
             tile.to_string(),
             "stored leaf tile 2 (over seq 129..=192) is missing"
         );
+    }
+
+    // ---- the rules replayed ------------------------------------------------------------
+
+    /// 2026-01-01T00:00:00Z.
+    const RECORDED_AT_US: i64 = 1_767_225_600_000_000;
+
+    fn rec(seq: u64, reference: &str, body: Body) -> RecordV1 {
+        RecordV1 {
+            seq,
+            recorded_at_us: RECORDED_AT_US,
+            actor: "clerk".into(),
+            reference: reference.into(),
+            body,
+        }
+    }
+
+    fn rate(seq: u64, from: i32, to: Option<i32>) -> RecordV1 {
+        use crate::domain::{days_to_date, Category, ProgramCode, Reference};
+        let program = ProgramCode::parse("support_allowance").unwrap();
+        let reference =
+            Reference::for_rate(&program, Category::Bereaved, days_to_date(from).unwrap());
+        rec(
+            seq,
+            reference.as_str(),
+            Body::RateSet(crate::encoding::RateV1 {
+                program: program.to_string(),
+                category: 0,
+                per_member_fen: 34_000,
+                valid_from: from,
+                valid_to: to,
+            }),
+        )
+    }
+
+    fn enroll(seq: u64) -> RecordV1 {
+        rec(
+            seq,
+            "enroll:PL-0001",
+            Body::HouseholdEnrolled(crate::encoding::EnrolledV1 {
+                household: "PL-0001".into(),
+                subdistrict: "拓东".into(),
+                community: "拓东第1社区".into(),
+                category: 0,
+                members: 2,
+                enrolled_on: 16_071,
+            }),
+        )
+    }
+
+    fn allocation(seq: u64) -> RecordV1 {
+        rec(
+            seq,
+            "ALLOC-1",
+            Body::FundAllocation(AllocationV1 {
+                program: "support_allowance".into(),
+                amount_fen: 1_000_000,
+                value_date: 16_071,
+                source: String::new(),
+            }),
+        )
+    }
+
+    fn disbursement(seq: u64, reference: &str, date: i32) -> RecordV1 {
+        rec(
+            seq,
+            reference,
+            Body::Disbursement(crate::encoding::PaymentV1 {
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: 68_000,
+                persons: 2,
+                value_date: date,
+                memo: String::new(),
+            }),
+        )
+    }
+
+    /// The first rule fault of `records` replayed from seq 1: its seq, field and reason.
+    fn first_rule_fault(records: &[RecordV1]) -> Option<(u64, &'static str, String)> {
+        let mut rules = RuleAudit::new();
+        for record in records {
+            match rules.push(Seq(record.seq), &encode(record)) {
+                Ok(_) => {}
+                Err(AuditFault::Rule { seq, field, reason }) => {
+                    return Some((seq.0, field, reason))
+                }
+                Err(other) => panic!("not a rule fault: {other}"),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn overlapping_rates_are_a_rule_fault() {
+        // 2018-07-01 ..= 2018-12-31, then one from 2018-10-01: they overlap.
+        let closed = rate(1, 17_713, Some(17_896));
+        assert_eq!(first_rule_fault(std::slice::from_ref(&closed)), None);
+        let (seq, field, _) = first_rule_fault(&[closed, rate(2, 17_805, None)]).unwrap();
+        assert_eq!((seq, field), (2, "valid_from"));
+        // An open rate simply ends where a later one starts.
+        assert_eq!(
+            first_rule_fault(&[rate(1, 17_713, None), rate(2, 17_805, None)]),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_allowance_run_makes_alw_references() {
+        // 2018-07-31 is day 17_743: the run's disbursement of 2018-07 for PL-0001.
+        let honest = [
+            enroll(1),
+            allocation(2),
+            disbursement(3, "ALW-201807-PL-0001", 17_743),
+        ];
+        assert_eq!(first_rule_fault(&honest), None);
+        for (reference, date) in [
+            ("ALW-201807-PL-0002", 17_743),
+            ("ALW-201806-PL-0001", 17_743),
+            ("ALW-201807-PL-0001", 17_742),
+        ] {
+            let forged = [enroll(1), allocation(2), disbursement(3, reference, date)];
+            let (seq, field, reason) = first_rule_fault(&forged).unwrap();
+            assert_eq!(
+                (seq, field),
+                (3, "reference"),
+                "{reference} {date}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_value_date_limit_counts_from_each_records_own_recording_day() {
+        // Recorded 2026-01-01: 2027-01-02 (day 20_820) is 366 days ahead, 2027-01-03 367.
+        let at = |date| [enroll(1), allocation(2), disbursement(3, "B-1", date)];
+        assert_eq!(first_rule_fault(&at(20_820)), None);
+        let (seq, field, reason) = first_rule_fault(&at(20_821)).unwrap();
+        assert_eq!((seq, field), (3, "date"), "{reason}");
+        assert!(reason.contains("(2026-01-01)"), "{reason}");
+    }
+
+    #[test]
+    fn a_stored_body_other_than_the_planned_one_is_a_fault() {
+        // A reversal that names the right payment but another seq for it.
+        let reversal = rec(
+            4,
+            "reversal:B-1",
+            Body::Reversal(crate::encoding::ReversalV1 {
+                target_seq: 2,
+                target_reference: "B-1".into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: 68_000,
+                persons: 2,
+                value_date: 16_500,
+                reason: "重复".into(),
+            }),
+        );
+        let log = [
+            enroll(1),
+            allocation(2),
+            disbursement(3, "B-1", 16_466),
+            reversal,
+        ];
+        let (seq, field, reason) = first_rule_fault(&log).unwrap();
+        assert_eq!((seq, field), (4, "record"), "{reason}");
+        assert!(reason.contains("target_seq: 3"), "{reason}");
     }
 }

@@ -61,7 +61,7 @@ pub enum CheckpointError {
     #[error("the note is not UTF-8 text")]
     NotUtf8,
     // Keys.
-    #[error("key name {name:?} is empty or contains a space, a plus or a control character")]
+    #[error("key name {name:?} is empty or contains a space, a plus or a control character (U+0000 to U+001F, U+007F to U+009F)")]
     InvalidKeyName { name: String },
     #[error("verifier key is not <name>+<8 hex digits>+<base64 key>")]
     MalformedVerifierKey,
@@ -488,9 +488,11 @@ fn check_note_bytes(text: &str) -> Result<(), CheckpointError> {
 }
 
 /// Key names: non-empty, no Unicode space, no '+' (the x/mod/sumdb/note
-/// rule), and no ASCII control character, which no note may contain.
+/// rule), and no control character (Unicode category Cc: U+0000..=U+001F, DEL
+/// U+007F and the C1 controls U+0080..=U+009F, FORMAT.md §7.1): an origin is
+/// shown to people, and a control character can hide or rewrite what they see.
 fn check_key_name(name: &str) -> Result<(), CheckpointError> {
-    let bad = |c: char| c.is_whitespace() || c == '+' || c < ' ';
+    let bad = |c: char| c.is_whitespace() || c == '+' || c.is_control();
     if name.is_empty() || name.chars().any(bad) {
         return Err(CheckpointError::InvalidKeyName {
             name: name.to_string(),
@@ -904,6 +906,10 @@ mod tests {
             "a\nb",
             "a\u{1}b",
             "a\tb",
+            "a\u{7f}b",
+            "a\u{80}b",
+            "a\u{85}b",
+            "a\u{9f}b",
         ] {
             assert!(
                 matches!(

@@ -63,6 +63,8 @@ pub enum ExportError {
     NotEmpty(PathBuf),
     #[error("the ledger has no signed checkpoint yet (run `fundtrail checkpoint`)")]
     NoCheckpoint,
+    #[error("{0}: the export has no such file")]
+    Missing(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
@@ -238,15 +240,13 @@ pub enum ExportFault {
     Audit(#[from] AuditFault),
     #[error("{EVENTS_FILE} has more events than the {size} the checkpoint signs")]
     BeyondCheckpoint { size: u64 },
-    #[error("the export has no {0}")]
-    Missing(&'static str),
 }
 
 impl ExportFault {
     /// Line n holds seq n, so a bad line names its seq.
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
-            ExportFault::Checkpoint(_) | ExportFault::Missing(_) => None,
+            ExportFault::Checkpoint(_) => None,
             ExportFault::Line { line, .. } => Some(Seq(*line)),
             ExportFault::Audit(fault) => fault.first_bad_seq(),
             ExportFault::BeyondCheckpoint { size } => Some(Seq(size + 1)),
@@ -317,8 +317,7 @@ impl ExportCheck {
         }
         let hash = hex32(&parsed.hash).map_err(|e| fault(format!("hash: {e}")))?;
         let record = strict_hex(&parsed.record).map_err(|e| fault(format!("record: {e}")))?;
-        self.audit.push(seq, &hash, &record)?;
-        let decoded = decode(&record).map_err(|e| fault(format!("record: {e}")))?;
+        let decoded = self.audit.push(seq, &hash, &record)?.record;
         check_fields(seq, &decoded, &parsed.fields).map_err(|e| match e {
             ProofFault::Event { reason, .. } => fault(reason),
             other => fault(other.to_string()),
@@ -366,9 +365,10 @@ pub fn verify_export(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
+    // A missing file is bad input (exit 2), not a forged export: there is nothing to judge.
     for file in [CHECKPOINT_FILE, EVENTS_FILE] {
         if !dir.join(file).is_file() {
-            return Ok(Err(ExportFault::Missing(file)));
+            return Err(ExportError::Missing(dir.join(file)));
         }
     }
     let note = read_note(&dir.join(CHECKPOINT_FILE))?;

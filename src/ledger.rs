@@ -411,7 +411,7 @@ impl Ledger {
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
         self.refuse_if_damaged(NOTHING_APPENDED)?;
-        let checked = self.check_rows(source)?;
+        let checked = self.check_rows(source, ctx)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
         let mut writer = BatchWriter::new(self, tile, large);
@@ -466,17 +466,20 @@ impl Ledger {
             rows <= GROUP_COMMIT_EVENTS,
             "a group holds at most GROUP_COMMIT_EVENTS rows; the caller bounds it"
         );
+        let first_time = requests.first().map_or(0, |r| r.ctx.now_us);
         let mut planner = Planner::new(
             &self.view,
             &self.households,
             &self.budgets,
             self.head.size_seq_next(),
+            first_time,
         );
         let tile = self.partial_tile()?;
         let mut writer = BatchWriter::new(self, tile, false);
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
+            planner.set_recorded_at(request.ctx.now_us);
             let savepoint = planner.savepoint();
             let outcome = plan_request(&mut planner, request)?;
             match &outcome {
@@ -541,12 +544,17 @@ impl Ledger {
     }
 
     /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
-    fn check_rows(&self, source: &mut dyn RowSource) -> Result<Checked, LedgerError> {
+    fn check_rows(
+        &self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<Checked, LedgerError> {
         let mut planner = Planner::new(
             &self.view,
             &self.households,
             &self.budgets,
             self.head.size_seq_next(),
+            ctx.now_us,
         );
         let mut rejections = Rejections::default();
         let mut planned = Vec::new();
@@ -605,6 +613,7 @@ impl Ledger {
             &self.households,
             &self.budgets,
             self.head.size_seq_next(),
+            ctx.now_us,
         );
         let mut duplicates = 0;
         for row in source.rows()? {

@@ -170,7 +170,7 @@ fn export_checkpoint(
     }
     for file in [CHECKPOINT_FILE, EVENTS_FILE] {
         if !dir.join(file).is_file() {
-            return Ok(Err(ExportFault::Missing(file)));
+            return Err(ExportError::Missing(dir.join(file)).into());
         }
     }
     let note = read_note(&dir.join(CHECKPOINT_FILE))?;

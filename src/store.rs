@@ -752,6 +752,35 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
     }
+
+    // For `verify`'s search for entries beyond the head (ledger/verify.rs).
+
+    /// The first seq of the event block that holds `seq`, if any block does.
+    pub fn event_block_holding(&self, seq: Seq) -> Result<Option<Seq>, StoreError> {
+        Ok(self.block_holding(seq)?.map(|(first, _)| first))
+    }
+
+    /// The reference blocks that may list a seq at or after `from` (the one starting at or
+    /// before it, and every one after), each with its first seq and its number of entries.
+    pub fn reference_blocks_reaching(
+        &self,
+        from: Seq,
+    ) -> impl Iterator<Item = Result<(Seq, u64), StoreError>> + '_ {
+        let holding = self
+            .db
+            .range(reference_key(Seq(0))..=reference_key(from))
+            .next_back();
+        let after = self
+            .db
+            .range(reference_key(Seq(from.0.saturating_add(1)))..=reference_key(Seq(u64::MAX)));
+        holding.into_iter().chain(after).map(|item| {
+            let (key, value) = item?;
+            Ok((
+                seq_from_key(&key)?,
+                reference_entries(&value).count() as u64,
+            ))
+        })
+    }
 }
 
 /// Whether the store's writes have all succeeded, in increasing order of trouble.

@@ -8,15 +8,27 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::domain::Command;
+use chrono::{Datelike, NaiveDate};
+
 use crate::domain::{
-    date_to_days, days_to_date, Allocation, Enrollment, Money, Payment, Reference, ReversalRequest,
-    Seq, MAX_MEMBERS, MAX_PERSONS,
+    check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
+    HouseholdId, Money, Month, Payment, PaymentKind, ProgramCode, Rate, ReconciliationSummary,
+    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, AMOUNT_CEILING_FEN, MAX_MEMBERS,
+    MAX_PERSONS,
 };
 use crate::encoding::{
-    write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, ReversalV1,
+    stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
+    ReconciliationV1, RecordV1, ReversalV1,
 };
-use crate::rates::{check_new_rate, rate_v1};
+use crate::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
+
+/// How many days after the day it is recorded a value date may lie: a year (a leap year's
+/// 366 days). Payments are booked ahead at most for the coming months; a date further out
+/// is a typing mistake (2999 for 2019) that would sit in every later total and report.
+pub const MAX_DAYS_AHEAD: i32 = 366;
+
+/// Microseconds in a day, to turn a recording time into its day.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// A command the rules refuse: which input field is wrong and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +143,16 @@ pub struct Savepoint {
     rates: Option<Vec<RateV1>>,
 }
 
+#[derive(Clone)]
 pub struct Planner<'a> {
     committed: &'a dyn Committed,
+    /// The day being recorded (days since 1970-01-01): no value date may lie more than
+    /// [`MAX_DAYS_AHEAD`] after it.
+    recorded_on: i32,
+    /// A replay of a whole log (audit.rs) names every earlier event by its seq; a batch
+    /// names its own "earlier in this batch", since its seqs mean nothing to a refused
+    /// batch's reader.
+    replay: bool,
     households: &'a BTreeMap<String, HouseholdInfo>,
     new_households: BTreeMap<String, HouseholdInfo>,
     /// The seq of each reference planned in this batch.
@@ -148,15 +168,51 @@ pub struct Planner<'a> {
     rates: Option<Vec<RateV1>>,
 }
 
+/// The committed state of a replay: nothing, since the replay plans the whole log.
+struct NothingCommitted;
+
+impl Committed for NothingCommitted {
+    fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+        Ok(None)
+    }
+    fn body(&self, seq: Seq) -> Result<Body, String> {
+        Err(format!("a replay has no committed event {seq}"))
+    }
+}
+
+static NO_HOUSEHOLDS: BTreeMap<String, HouseholdInfo> = BTreeMap::new();
+
+impl Planner<'static> {
+    /// A planner for a replay of a whole log from seq 1 (audit.rs): every event of the log
+    /// is planned as one batch, so what it keeps grows with references and payments, and
+    /// its messages name earlier events by seq. [`Planner::set_recorded_at`] before each.
+    pub fn replay() -> Planner<'static> {
+        let mut planner = Planner::new(
+            &NothingCommitted,
+            &NO_HOUSEHOLDS,
+            &Budgets::new(),
+            Seq::FIRST,
+            0,
+        );
+        planner.replay = true;
+        planner
+    }
+}
+
 impl<'a> Planner<'a> {
+    /// A planner after the committed state, for events recorded at `recorded_at_us`
+    /// (microseconds since the Unix epoch, as `AppendContext::now_us`).
     pub fn new(
         committed: &'a dyn Committed,
         households: &'a BTreeMap<String, HouseholdInfo>,
         budgets: &Budgets,
         next: Seq,
+        recorded_at_us: i64,
     ) -> Planner<'a> {
         Planner {
             committed,
+            recorded_on: day_of(recorded_at_us),
+            replay: false,
             households,
             new_households: BTreeMap::new(),
             new_refs: HashMap::new(),
@@ -167,6 +223,12 @@ impl<'a> Planner<'a> {
             next,
             rates: None,
         }
+    }
+
+    /// The recording time of the events planned next (a group commit's requests each have
+    /// their own; a replay takes each record's).
+    pub fn set_recorded_at(&mut self, recorded_at_us: i64) {
+        self.recorded_on = day_of(recorded_at_us);
     }
 
     /// Budgets after everything planned so far.
@@ -211,7 +273,13 @@ impl<'a> Planner<'a> {
         if let Some(seq) = self.existing(&reference, &content)? {
             return Ok(Planned::Duplicate(seq));
         }
-        let digest = digest(&content);
+        self.check_not_ahead(command)?;
+        // A replay refuses every repeated reference, so it never compares contents.
+        let digest = if self.replay {
+            [0; 16]
+        } else {
+            digest(&content)
+        };
         let body = match command {
             Command::Enroll(e) => self.enroll(e)?,
             Command::Allocate(a) => self.allocate(a)?,
@@ -254,7 +322,8 @@ impl<'a> Planner<'a> {
         } else {
             return Ok(None);
         };
-        if found == digest(content) {
+        // In a replay even an identical repeat is a fault: a retry is never recorded twice.
+        if !self.replay && found == digest(content) {
             return Ok(Some(seq));
         }
         let at = self.at(seq);
@@ -277,7 +346,7 @@ impl<'a> Planner<'a> {
                      rates never change: add a rate with a later valid_from instead"
                 ),
             ),
-            _ if seq >= self.first => reject(
+            _ if seq >= self.first && !self.replay => reject(
                 "reference",
                 format!("{reference} is already used {EARLIER_IN_BATCH} with different content"),
             ),
@@ -291,7 +360,7 @@ impl<'a> Planner<'a> {
     /// Where an event the message refers to is: its seq once committed; a seq planned in
     /// this batch would mean nothing to the reader, since the batch is refused.
     fn at(&self, seq: Seq) -> String {
-        if seq >= self.first {
+        if seq >= self.first && !self.replay {
             EARLIER_IN_BATCH.to_string()
         } else {
             format!("seq {seq}")
@@ -318,6 +387,30 @@ impl<'a> Planner<'a> {
             Command::SetRate(r) => Body::RateSet(rate_v1(r)),
             Command::RecordReconciliation(r) => Body::Reconciliation(reconciliation_v1(r)),
         })
+    }
+
+    /// A value date lies at most [`MAX_DAYS_AHEAD`] days after the recording day.
+    fn check_not_ahead(&self, command: &Command) -> Result<(), PlanError> {
+        let (field, date) = match command {
+            Command::Enroll(e) => ("enrolled_on", e.enrolled_on),
+            Command::Allocate(a) => ("date", a.date),
+            Command::Pay(p) => ("date", p.date),
+            Command::Reverse(r) => ("date", r.date),
+            Command::SetRate(_) | Command::RecordReconciliation(_) => return Ok(()),
+        };
+        let ahead = i64::from(date_to_days(date)) - i64::from(self.recorded_on);
+        if ahead <= i64::from(MAX_DAYS_AHEAD) {
+            return Ok(());
+        }
+        let today = days_to_date(self.recorded_on)
+            .map_or_else(|| self.recorded_on.to_string(), |d| d.to_string());
+        reject(
+            field,
+            format!(
+                "{date} is more than a year after the day it is recorded ({today}): a value \
+                 date may lie at most {MAX_DAYS_AHEAD} days ahead"
+            ),
+        )
     }
 
     /// A rate must not overlap another of its program and category (rates.rs).
@@ -581,6 +674,164 @@ fn overflow(field: &'static str) -> PlanError {
     })
 }
 
+/// The day (since 1970-01-01) of a time in microseconds since the Unix epoch; times
+/// beyond the calendar saturate, which only moves them further from any value date.
+fn day_of(us: i64) -> i32 {
+    let day = us.div_euclid(MICROS_PER_DAY);
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// The command that would have produced a stored record, each value checked as an import
+/// or the API checks it (import.rs) and the derived references as the ledger derives them.
+/// A replay of the log (audit.rs) plans it again and requires exactly the stored body at
+/// the stored seq. Fails, naming the field, when no command could have carried the values.
+pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
+    text("actor", &record.actor, true)?;
+    Ok(match &record.body {
+        Body::HouseholdEnrolled(e) => Command::Enroll(Enrollment {
+            household: household(&e.household)?,
+            subdistrict: text("subdistrict", &e.subdistrict, true)?,
+            community: text("community", &e.community, true)?,
+            category: stored_category(e.category).map_err(|err| rejection("category", err))?,
+            members: e.members,
+            enrolled_on: date("enrolled_on", e.enrolled_on)?,
+        }),
+        Body::FundAllocation(a) => Command::Allocate(Allocation {
+            program: program(&a.program)?,
+            amount: money("amount", a.amount_fen)?,
+            date: date("date", a.value_date)?,
+            reference: Reference::parse(&record.reference)
+                .map_err(|e| rejection("reference", e))?,
+            source: text("memo", &a.source, false)?,
+        }),
+        Body::Reversal(r) => Command::Reverse(ReversalRequest {
+            target: Reference::parse_payment_target(&r.target_reference)
+                .map_err(|e| rejection("reference", e))?,
+            household: household(&r.household)?,
+            program: Some(program(&r.program)?),
+            amount: money("amount", r.amount_fen)?,
+            date: date("date", r.value_date)?,
+            reason: text("memo", &r.reason, false)?,
+        }),
+        Body::RateSet(r) => Command::SetRate(Rate {
+            program: program(&r.program)?,
+            category: stored_category(r.category).map_err(|err| rejection("category", err))?,
+            per_member: money("per_member", r.per_member_fen)?,
+            valid_from: date("valid_from", r.valid_from)?,
+            valid_to: r.valid_to.map(|d| date("valid_to", d)).transpose()?,
+        }),
+        Body::Reconciliation(r) => Command::RecordReconciliation(stored_reconciliation(r)?),
+        other => {
+            let (kind, p) = other
+                .payment()
+                .expect("every other body variant is a payment");
+            stored_payment(kind, p, &record.reference)?
+        }
+    })
+}
+
+fn stored_payment(kind: PaymentKind, p: &PaymentV1, reference: &str) -> Result<Command, Rejection> {
+    let payment = Payment {
+        kind,
+        household: household(&p.household)?,
+        program: program(&p.program)?,
+        amount: money("amount", p.amount_fen)?,
+        persons: p.persons,
+        date: date("date", p.value_date)?,
+        reference: Reference::from_stored(reference.to_owned()),
+        memo: text("memo", &p.memo, false)?,
+    };
+    if !reference.starts_with(ALLOWANCE_REFERENCE_PREFIX) {
+        Reference::parse(reference).map_err(|e| rejection("reference", e))?;
+        return Ok(Command::Pay(payment));
+    }
+    // Only the allowance run makes these: its disbursement of the month for the household.
+    let month = Month::of(payment.date);
+    let derived = Reference::for_allowance(month, &payment.household);
+    let by_the_run = kind == PaymentKind::Disbursement
+        && payment.program.as_str() == ALLOWANCE_PROGRAM
+        && payment.date == month.last_day()
+        && derived.as_str() == reference;
+    if !by_the_run {
+        return Err(rejection(
+            "reference",
+            format!(
+                "{reference}: only the allowance run records {ALLOWANCE_REFERENCE_PREFIX} \
+                 references, as the {ALLOWANCE_PROGRAM} disbursement to the household it \
+                 names, dated the last day of the month it names"
+            ),
+        ));
+    }
+    Ok(Command::Pay(payment))
+}
+
+fn stored_reconciliation(r: &ReconciliationV1) -> Result<ReconciliationSummary, Rejection> {
+    let period = match r.period.as_str() {
+        "" => None,
+        text => Some(Month::parse(text).map_err(|e| rejection("period", e))?),
+    };
+    Ok(ReconciliationSummary {
+        statement_hash: r.statement_hash,
+        period,
+        bank_rows: r.bank_rows,
+        matched_count: r.matched_count,
+        matched: Money(r.matched_fen),
+        differences: DifferenceCounts {
+            missing_in_bank: r.missing_in_bank,
+            missing_in_ledger: r.missing_in_ledger,
+            amount_mismatch: r.amount_mismatch,
+            duplicate_in_bank: r.duplicate_in_bank,
+            reversed_but_paid: r.reversed_but_paid,
+        },
+        report_hash: r.report_hash,
+    })
+}
+
+fn rejection(field: &'static str, reason: impl ToString) -> Rejection {
+    Rejection {
+        field,
+        reason: reason.to_string(),
+    }
+}
+
+fn household(text: &str) -> Result<HouseholdId, Rejection> {
+    HouseholdId::parse(text).map_err(|e| rejection("household_id", e))
+}
+
+fn program(text: &str) -> Result<ProgramCode, Rejection> {
+    ProgramCode::parse(text).map_err(|e| rejection("program", e))
+}
+
+fn text(field: &'static str, value: &str, required: bool) -> Result<String, Rejection> {
+    check_text(value, required).map_err(|e| rejection(field, format!("{value:?} {e}")))
+}
+
+/// An amount an import can give: not negative, below the ceiling.
+fn money(field: &'static str, fen: i64) -> Result<Money, Rejection> {
+    if (0..AMOUNT_CEILING_FEN).contains(&fen) {
+        return Ok(Money(fen));
+    }
+    Err(rejection(
+        field,
+        format!(
+            "{} is not between 0.00 and the ceiling {}",
+            Money(fen),
+            Money(AMOUNT_CEILING_FEN)
+        ),
+    ))
+}
+
+/// A date an import can give: a day of the calendar with a four-digit year.
+fn date(field: &'static str, days: i32) -> Result<NaiveDate, Rejection> {
+    match days_to_date(days) {
+        Some(date) if (0..=9999).contains(&date.year()) => Ok(date),
+        _ => Err(rejection(
+            field,
+            format!("day {days} is not a date YYYY-MM-DD"),
+        )),
+    }
+}
+
 fn allocation_v1(a: &Allocation) -> AllocationV1 {
     AllocationV1 {
         program: a.program.to_string(),
@@ -648,8 +899,7 @@ fn digest(body: &Body) -> [u8; 16] {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::{Category, HouseholdId, PaymentKind, ProgramCode};
-    use chrono::NaiveDate;
+    use crate::domain::Category;
 
     struct Empty;
     impl Committed for Empty {
@@ -660,6 +910,9 @@ pub(crate) mod tests {
             Err(format!("no event {seq}"))
         }
     }
+
+    /// 2026-12-05, the recording time of the tests' batches.
+    const NOW_US: i64 = 20_427 * MICROS_PER_DAY;
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -710,7 +963,7 @@ pub(crate) mod tests {
     #[test]
     fn a_batch_sees_its_own_households_refs_and_budget() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
         assert!(matches!(
             p.plan(&enroll("H1", "2014-01-01")),
             Ok(Planned::Append { seq: Seq(1), .. })
@@ -738,7 +991,7 @@ pub(crate) mod tests {
     #[test]
     fn a_rollback_forgets_what_was_planned_after_the_savepoint() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         let savepoint = p.savepoint();
@@ -760,7 +1013,7 @@ pub(crate) mod tests {
     #[test]
     fn a_reversal_frees_budget_and_cannot_repeat() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST);
+        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         p.plan(&pay("H1", "100.00", "P1")).unwrap();

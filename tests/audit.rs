@@ -8,7 +8,10 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use fundtrail::checkpoint::{open_note, VerifierKey};
+use fundtrail::encoding::encode;
 use fundtrail::export::{verify_export, ExportCheck, EVENTS_FILE};
+
+mod forge;
 
 const ORIGIN: &str = "panlong.example/fundtrail";
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample");
@@ -627,18 +630,22 @@ fn tampered_exports_fail_with_the_first_bad_seq() {
         ],
     );
     assert!(run.stdout.contains("checkpoint.txt"), "{}", run.stdout);
-    let d = copy("missing");
-    fs::remove_file(d.join(EVENTS_FILE)).unwrap();
-    expect(
-        1,
-        &[
-            "audit",
-            "verify-export",
-            d.to_str().unwrap(),
-            "--key",
-            &f.key,
-        ],
-    );
+    // A missing file is bad input, as README says: there is no export to judge.
+    for file in [EVENTS_FILE, "checkpoint.txt"] {
+        let d = copy(&format!("missing-{file}"));
+        fs::remove_file(d.join(file)).unwrap();
+        let run = expect(
+            2,
+            &[
+                "audit",
+                "verify-export",
+                d.to_str().unwrap(),
+                "--key",
+                &f.key,
+            ],
+        );
+        assert!(run.stderr.contains(file), "{}", run.stderr);
+    }
     let nowhere = s.path("nowhere");
     expect(
         2,
@@ -748,4 +755,184 @@ fn a_households_trail_verifies_offline_and_tampering_fails() {
     assert_eq!(check("key", &doc, other_key).code, 1);
     // Not enrolled: bad input.
     assert_eq!(f.run(&["household", "PL-0099", "--proofs"]).code, 2);
+}
+
+// ---- a correctly signed log that breaks the write rules ----------------------------------
+
+/// `audit verify-export --json` on a forged export: exit 1, and the first bad seq.
+fn refused(dir: &Path) -> serde_json::Value {
+    let key = forge::verifier_key();
+    let run = expect(
+        1,
+        &[
+            "--json",
+            "audit",
+            "verify-export",
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+    );
+    run.json()
+}
+
+#[test]
+fn an_honest_forged_export_passes_so_the_forge_is_right() {
+    let s = Scratch::new();
+    let dir = s.path("honest");
+    forge::write_export(&dir, &forge::opening());
+    let key = forge::verifier_key();
+    let run = ok(&[
+        "audit",
+        "verify-export",
+        dir.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
+    assert!(run.stdout.starts_with("ok: 3 events"), "{}", run.stdout);
+}
+
+#[test]
+fn a_signed_export_that_breaks_a_write_rule_is_refused_at_its_seq() {
+    let s = Scratch::new();
+    for scenario in forge::scenarios() {
+        let dir = s.path(scenario.name);
+        forge::write_export(&dir, &scenario.events);
+        let json = refused(&dir);
+        assert_eq!(
+            json["first_bad_seq"], scenario.bad_seq,
+            "{}: {json}",
+            scenario.name
+        );
+        let reason = json["reason"].as_str().unwrap();
+        let expected = format!(
+            "seq {} breaks a write rule: {}: ",
+            scenario.bad_seq, scenario.field
+        );
+        assert!(reason.contains(&expected), "{}: {reason}", scenario.name);
+    }
+}
+
+#[test]
+fn the_rule_faults_say_what_rule_was_broken() {
+    let s = Scratch::new();
+    let reason = |name: &str| {
+        let scenario = forge::scenarios()
+            .into_iter()
+            .find(|sc| sc.name == name)
+            .unwrap();
+        let dir = s.path(name);
+        forge::write_export(&dir, &scenario.events);
+        refused(&dir)["reason"].as_str().unwrap().to_owned()
+    };
+    let r = reason("duplicate-reference");
+    assert!(r.contains("BANK-1 is already recorded as seq 3"), "{r}");
+    let r = reason("identical-duplicate");
+    assert!(r.contains("BANK-1 is already recorded as seq 3"), "{r}");
+    let r = reason("negative-budget");
+    assert!(
+        r.contains("exceeds what is left of program support_allowance"),
+        "{r}"
+    );
+    let r = reason("reversal-before-payment");
+    assert!(
+        r.contains("before payment BANK-1's own date 2015-01-31"),
+        "{r}"
+    );
+    let r = reason("payment-before-enrollment");
+    assert!(r.contains("before household PL-0001 was enrolled"), "{r}");
+    let r = reason("value-date-2999");
+    assert!(r.contains("2999-01-01 is more than a year after"), "{r}");
+}
+
+#[test]
+fn a_signed_record_with_a_trailing_byte_or_over_16_kib_is_refused_at_its_seq() {
+    let s = Scratch::new();
+    let records: Vec<Vec<u8>> = forge::records(&forge::opening())
+        .iter()
+        .map(encode)
+        .collect();
+    let mut trailing = records.clone();
+    trailing[1].push(0);
+    let dir = s.path("trailing");
+    forge::write_export_of_records(&dir, &trailing);
+    let json = refused(&dir);
+    assert_eq!(json["first_bad_seq"], 2, "{json}");
+    assert!(
+        json["reason"].as_str().unwrap().contains("does not decode"),
+        "{json}"
+    );
+
+    // One byte over 16 KiB: the most the encoder writes (its limit counts the bytes after
+    // the version byte), so only the documented limit refuses it.
+    let mut large = forge::records(&forge::opening());
+    let set_memo = |record: &mut fundtrail::encoding::RecordV1, memo: String| {
+        if let fundtrail::encoding::Body::Disbursement(p) = &mut record.body {
+            p.memo = memo;
+        }
+    };
+    set_memo(&mut large[2], String::new());
+    let bare = encode(&large[2]).len();
+    set_memo(&mut large[2], "x".repeat(16 * 1024 + 1 - bare));
+    let mut records = records;
+    records[2] = encode(&large[2]);
+    assert_eq!(records[2].len(), 16 * 1024 + 1);
+    let dir = s.path("large");
+    forge::write_export_of_records(&dir, &records);
+    let json = refused(&dir);
+    assert_eq!(json["first_bad_seq"], 3, "{json}");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 16384 bytes"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_root_mismatch_names_no_single_seq() {
+    let s = Scratch::new();
+    // A checkpoint of the same size from a ledger whose events differ: every line chains,
+    // only the root tells, and it cannot say which event differs.
+    let forged = s.path("forged-root");
+    forge::write_export(&forged, &forge::opening());
+    let key = forge::verifier_key();
+    let other = s.path("other-root");
+    forge::write_export(
+        &other,
+        &[
+            forge::enroll("PL-0002", forge::D2014_03_01),
+            forge::allocate("ALLOC-2", 100_000),
+            forge::pay("BANK-9", "PL-0002", 10_000, forge::D2015_01_31),
+        ],
+    );
+    fs::copy(other.join("checkpoint.txt"), forged.join("checkpoint.txt")).unwrap();
+    let run = expect(
+        1,
+        &[
+            "--json",
+            "audit",
+            "verify-export",
+            forged.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+    );
+    let json = run.json();
+    assert_eq!(json["first_bad_seq"], serde_json::Value::Null, "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(reason.contains("Merkle root"), "{reason}");
+    assert!(reason.contains("seq 1..=3"), "{reason}");
+    let text = expect(
+        1,
+        &[
+            "audit",
+            "verify-export",
+            forged.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+    );
+    assert!(text.stdout.starts_with("FAILED: "), "{}", text.stdout);
 }

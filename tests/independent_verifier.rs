@@ -7,6 +7,7 @@
 //! fails, loudly, unless FUNDTRAIL_SKIP_PYTHON_TESTS=1 says to skip it.
 
 mod common;
+mod forge;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -140,5 +141,138 @@ fn the_independent_verifier_agrees_with_fundtrail() {
         assert_eq!(theirs.status.code(), Some(1), "{dir:?}: {stdout}{stderr}");
         assert!(stdout.starts_with("FAILED"), "{dir:?}: {stdout}");
         assert!(!stderr.contains("Traceback"), "{dir:?}: {stderr}");
+    }
+}
+
+/// Both verifiers refuse a correctly signed export whose log breaks a write rule, at the
+/// same seq; both accept the same log when it keeps the rules.
+#[test]
+fn both_verifiers_refuse_a_signed_log_that_breaks_a_write_rule() {
+    if !python_ready() {
+        return;
+    }
+    let t = TempLedger::uninitialized();
+    let key = forge::verifier_key();
+    let honest = t.file("honest");
+    forge::write_export(&honest, &forge::opening());
+    let theirs = python_verify(&honest, &key);
+    assert!(theirs.status.success(), "{theirs:?}");
+    for scenario in forge::scenarios() {
+        let dir = t.file(scenario.name);
+        forge::write_export(&dir, &scenario.events);
+        let ours = t.run(&[
+            "--json",
+            "audit",
+            "verify-export",
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ]);
+        ours.assert_code(1);
+        assert_eq!(
+            ours.json()["first_bad_seq"],
+            scenario.bad_seq,
+            "{}",
+            scenario.name
+        );
+        let theirs = python_verify(&dir, &key);
+        let stdout = String::from_utf8_lossy(&theirs.stdout);
+        let stderr = String::from_utf8_lossy(&theirs.stderr);
+        assert_eq!(
+            theirs.status.code(),
+            Some(1),
+            "{}: {stdout}{stderr}",
+            scenario.name
+        );
+        let expected = format!("FAILED at seq {}: breaks a write rule", scenario.bad_seq);
+        assert!(stdout.starts_with(&expected), "{}: {stdout}", scenario.name);
+        assert!(!stderr.contains("Traceback"), "{}: {stderr}", scenario.name);
+    }
+}
+
+/// A record over 16 KiB, and an origin with DEL or a C1 control character, are refused by
+/// both; a missing file is bad input (exit 2) for both.
+#[test]
+fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
+    if !python_ready() {
+        return;
+    }
+    let t = TempLedger::uninitialized();
+    let key = forge::verifier_key();
+    // A record of 16 KiB and one byte: its memo fills it.
+    let mut records = forge::records(&forge::opening());
+    let memo = |r: &mut fundtrail::encoding::RecordV1, text: String| {
+        if let fundtrail::encoding::Body::Disbursement(p) = &mut r.body {
+            p.memo = text;
+        }
+    };
+    let bare = fundtrail::encoding::encode(&records[2]).len() - "扶助金".len();
+    memo(&mut records[2], "x".repeat(16 * 1024 + 1 - bare));
+    let bytes: Vec<Vec<u8>> = records.iter().map(fundtrail::encoding::encode).collect();
+    assert_eq!(bytes[2].len(), 16 * 1024 + 1);
+    let large = t.file("large");
+    forge::write_export_of_records(&large, &bytes);
+    t.run(&[
+        "audit",
+        "verify-export",
+        large.to_str().unwrap(),
+        "--key",
+        &key,
+    ])
+    .assert_code(1);
+    let theirs = python_verify(&large, &key);
+    assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    assert!(
+        String::from_utf8_lossy(&theirs.stdout).starts_with("FAILED at seq 3"),
+        "{theirs:?}"
+    );
+
+    // A verifier key whose name holds DEL or a C1 control: both refuse the key itself.
+    let public = fundtrail::checkpoint::VerifierKey::parse(&key)
+        .unwrap()
+        .public_key();
+    for name in [
+        "forger\u{7f}.example",
+        "forger\u{85}.example",
+        "forger\u{9f}.example",
+    ] {
+        let id = fundtrail::checkpoint::key_id(name, &public);
+        let mut encoded = vec![1u8];
+        encoded.extend_from_slice(&public);
+        use base64::Engine as _;
+        let bad_key = format!(
+            "{name}+{id:08x}+{}",
+            base64::engine::general_purpose::STANDARD.encode(&encoded)
+        );
+        t.run(&[
+            "audit",
+            "verify-export",
+            large.to_str().unwrap(),
+            "--key",
+            &bad_key,
+        ])
+        .assert_code(2);
+        let theirs = python_verify(&large, &bad_key);
+        assert_eq!(theirs.status.code(), Some(2), "{name:?}: {theirs:?}");
+        assert!(
+            !String::from_utf8_lossy(&theirs.stderr).contains("Traceback"),
+            "{theirs:?}"
+        );
+    }
+
+    for file in ["events.jsonl", "checkpoint.txt"] {
+        let dir = t.file(&format!("missing-{file}"));
+        forge::write_export(&dir, &forge::opening());
+        std::fs::remove_file(dir.join(file)).unwrap();
+        t.run(&[
+            "audit",
+            "verify-export",
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ])
+        .assert_code(2);
+        let theirs = python_verify(&dir, &key);
+        assert_eq!(theirs.status.code(), Some(2), "{file}: {theirs:?}");
     }
 }

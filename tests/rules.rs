@@ -938,3 +938,86 @@ fn a_utf16_file_is_refused_at_its_header_with_how_to_save_it() {
     assert_mentions(&run, "may be saved as UTF-16");
     assert_mentions(&run, "save it as UTF-8");
 }
+
+// ----- value dates ahead of the recording day --------------------------------------------
+
+#[test]
+fn a_payment_dated_2999_is_refused_with_its_field() {
+    let t = TempLedger::standard();
+    let reason = refused(
+        &t,
+        Events,
+        "2999-01-01,disbursement,PL-0001,support_allowance,10.00,2,FAR-1,",
+        "date",
+    );
+    assert_mentions(
+        &reason,
+        "2999-01-01 is more than a year after the day it is recorded",
+    );
+    assert_mentions(&reason, "at most 366 days ahead");
+    let reason = refused(
+        &t,
+        Events,
+        "2999-01-01,fund_allocation,,support_allowance,10.00,,FAR-2,区财政",
+        "date",
+    );
+    assert_mentions(&reason, "2999-01-01");
+    let reason = refused(
+        &t,
+        Events,
+        "2999-01-01,reversal,PL-0001,support_allowance,100.00,2,BANK-1,重复",
+        "date",
+    );
+    assert_mentions(&reason, "2999-01-01");
+    let reason = refused(
+        &t,
+        Households,
+        "PL-0200,拓东,拓东第3社区,bereaved,1,2999-01-01",
+        "enrolled_on",
+    );
+    assert_mentions(&reason, "2999-01-01");
+}
+
+/// The limit counts from the day the batch is recorded (the AppendContext's time): 366
+/// days ahead is accepted, 367 refused.
+#[test]
+fn a_value_date_may_lie_at_most_366_days_after_the_recording_day() {
+    use fundtrail::domain::{Command, HouseholdId, Money, Payment, PaymentKind, ProgramCode};
+    use fundtrail::ledger::{AppendContext, LedgerError};
+    let t = TempLedger::standard();
+    // 2026-01-01T12:00:00Z.
+    let ctx = AppendContext {
+        actor: ACTOR.into(),
+        now_us: 1_767_268_800_000_000,
+    };
+    let pay = |date: &str, reference: &str| {
+        Command::Pay(Payment {
+            kind: PaymentKind::Disbursement,
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money(100),
+            persons: 1,
+            date: fundtrail::domain::parse_date(date).unwrap(),
+            reference: fundtrail::domain::Reference::parse(reference).unwrap(),
+            memo: String::new(),
+        })
+    };
+    let mut ledger = t.open();
+    match ledger.append(vec![pay("2027-01-03", "AHEAD-367")], &ctx) {
+        Err(LedgerError::Rejected { rejections, .. }) => {
+            assert_eq!(rejections[0].field, "date");
+            assert!(
+                rejections[0].reason.contains("(2026-01-01)"),
+                "{}",
+                rejections[0].reason
+            );
+        }
+        other => panic!("367 days ahead was not refused: {other:?}"),
+    }
+    let summary = ledger
+        .append(vec![pay("2027-01-02", "AHEAD-366")], &ctx)
+        .expect("366 days ahead is accepted");
+    assert_eq!(summary.appended, 1);
+    // verify replays the rule with the record's own recording time.
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+}

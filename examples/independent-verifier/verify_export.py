@@ -4,8 +4,9 @@
     pip install blake3 cryptography
     python3 verify_export.py DIR 'origin+keyid+base64key'
 
-Exit 0: the export is valid. Exit 1: it is not; the reason and the first bad seq are
-printed. Exit 2: wrong arguments, or the files cannot be read. It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
+Exit 0: the export is valid: chained, signed, and every record keeps the write rules of
+FORMAT.md §9.1. Exit 1: it is not; the reason and the first bad seq are printed. Exit 2:
+wrong arguments, or the files cannot be read (a missing checkpoint.txt or events.jsonl). It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
 """
 
 import base64
@@ -24,6 +25,7 @@ TYPES = [  # FORMAT.md §1, body variants by index
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
 ]
 MAX_LINE = 128 * 1024  # FORMAT.md §9
+MAX_RECORD = 16 * 1024  # FORMAT.md §1
 MAX_NOTE = 256 * 1024  # FORMAT.md §7.2
 MAX_SIGNATURES = 100  # FORMAT.md §7.2
 # FORMAT.md §1.5: the calendar's days, years -262143..=262142, counted from 1970-01-01.
@@ -48,6 +50,8 @@ def parse_vkey(text):
     if len(parts) != 3:
         raise Bad("the verifier key is not NAME+KEYID+BASE64")
     name, key_id, b64 = parts
+    if not key_name_ok(name):
+        raise Bad("the verifier key's name is empty or holds whitespace, + or a control character")
     encoded = b64decode(b64, "the verifier key")
     if len(encoded) != 33 or encoded[0] != 1:
         raise Bad("not an Ed25519 verifier key")
@@ -65,7 +69,8 @@ def b64decode(text, what):
 
 
 def key_name_ok(name):
-    return name != "" and not any(c.isspace() or c == "+" or c < " " for c in name)
+    """FORMAT.md §7.1: no whitespace, `+` or control character."""
+    return name != "" and not any(c in WHITESPACE or c == "+" or is_control(c) for c in name)
 
 
 def read_note(path):
@@ -196,56 +201,288 @@ def instant(us):
     return f"{day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}Z"
 
 
-def decode_fields(record):
+def decode_record(record):
+    """FORMAT.md §1: the record's values, by field name, with `type` for the variant."""
+    if len(record) > MAX_RECORD:
+        raise ValueError(f"{len(record)} bytes, over the limit of {MAX_RECORD} (16 KiB)")
     r = Reader(record)
     if r.u8() != 1:
         raise ValueError("unknown record version")
-    seq = r.u64()
-    f = {}
-    recorded_at, actor, reference = r.i64(), r.string(), r.string()
+    v = {"seq": r.u64(), "recorded_at_us": r.i64(), "actor": r.string(), "reference": r.string()}
     variant = r.u32()
     if variant >= len(TYPES):
         raise ValueError(f"unknown body variant {variant}")
-    f["type"] = TYPES[variant]
-    f["recorded_at"] = instant(recorded_at)
-    f["actor"] = actor
-    f["reference"] = reference
+    v["type"] = TYPES[variant]
     if variant == 0:
-        f["household_id"], f["subdistrict"], f["community"] = r.string(), r.string(), r.string()
-        f["category"] = category(r.u8())
-        f["members"] = r.u32()
-        f["date"] = day(r.i32())
+        v["household"], v["subdistrict"], v["community"] = r.string(), r.string(), r.string()
+        v["category"], v["members"], v["enrolled_on"] = r.u8(), r.u32(), r.i32()
     elif variant == 1:
-        f["program"] = r.string()
-        f["amount"] = yuan(r.i64())
-        f["date"] = day(r.i32())
-        f["source"] = r.string()
+        v["program"], v["amount_fen"], v["value_date"], v["source"] = (
+            r.string(), r.i64(), r.i32(), r.string())
+    elif variant == 6:
+        v["target_seq"], v["target_reference"] = r.u64(), r.string()
+        v["household"], v["program"] = r.string(), r.string()
+        v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
+        v["reason"] = r.string()
     elif variant == 7:  # FORMAT.md §1.3
-        f["program"], f["category"] = r.string(), category(r.u8())
-        f["per_member"], f["valid_from"] = yuan(r.i64()), day(r.i32())
+        v["program"], v["category"] = r.string(), r.u8()
+        v["per_member_fen"], v["valid_from"] = r.i64(), r.i32()
         tag = r.u8()
         if tag not in (0, 1):
             raise ValueError("bad option tag")
-        f["valid_to"] = day(r.i32()) if tag == 1 else None
+        v["valid_to"] = r.i32() if tag == 1 else None
     elif variant == 8:  # FORMAT.md §1.4
-        f["statement_hash"], f["period"] = r.take(32).hex(), r.string()
-        f["bank_rows"], f["matched_count"], f["matched_amount"] = r.u64(), r.u64(), yuan(r.i64())
+        v["statement_hash"], v["period"] = r.take(32), r.string()
+        for name in ("bank_rows", "matched_count"):
+            v[name] = r.u64()
+        v["matched_fen"] = r.i64()
         for name in ("missing_in_bank", "missing_in_ledger", "amount_mismatch",
                      "duplicate_in_bank", "reversed_but_paid"):
-            f[name] = r.u64()
-        f["report_hash"] = r.take(32).hex()
-    elif variant == 6:
-        target_seq, target_reference = r.u64(), r.string()
-        f["household_id"], f["program"] = r.string(), r.string()
-        f["amount"], f["persons"], f["date"] = yuan(r.i64()), r.u32(), day(r.i32())
-        f["target_seq"], f["target_reference"], f["reason"] = target_seq, target_reference, r.string()
+            v[name] = r.u64()
+        v["report_hash"] = r.take(32)
     else:
-        f["household_id"], f["program"] = r.string(), r.string()
-        f["amount"], f["persons"], f["date"] = yuan(r.i64()), r.u32(), day(r.i32())
-        f["memo"] = r.string()
+        v["household"], v["program"] = r.string(), r.string()
+        v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
+        v["memo"] = r.string()
     if r.pos != len(record):
         raise ValueError("trailing bytes after the record")
-    return seq, f
+    return v
+
+
+def fields_of(v):
+    """FORMAT.md §1.5: the decoded fields an export line must carry."""
+    t = v["type"]
+    f = {"type": t, "recorded_at": instant(v["recorded_at_us"]), "actor": v["actor"],
+         "reference": v["reference"]}
+    if t == "household_enrolled":
+        f.update(household_id=v["household"], subdistrict=v["subdistrict"],
+                 community=v["community"], category=category(v["category"]),
+                 members=v["members"], date=day(v["enrolled_on"]))
+    elif t == "fund_allocation":
+        f.update(program=v["program"], amount=yuan(v["amount_fen"]),
+                 date=day(v["value_date"]), source=v["source"])
+    elif t == "rate_set":
+        f.update(program=v["program"], category=category(v["category"]),
+                 per_member=yuan(v["per_member_fen"]), valid_from=day(v["valid_from"]),
+                 valid_to=None if v["valid_to"] is None else day(v["valid_to"]))
+    elif t == "reconciliation":
+        f.update(statement_hash=v["statement_hash"].hex(), period=v["period"],
+                 matched_amount=yuan(v["matched_fen"]), report_hash=v["report_hash"].hex())
+        for name in ("bank_rows", "matched_count", "missing_in_bank", "missing_in_ledger",
+                     "amount_mismatch", "duplicate_in_bank", "reversed_but_paid"):
+            f[name] = v[name]
+    else:
+        f.update(household_id=v["household"], program=v["program"],
+                 amount=yuan(v["amount_fen"]), persons=v["persons"], date=day(v["value_date"]))
+        if t == "reversal":
+            f.update(target_seq=v["target_seq"], target_reference=v["target_reference"],
+                     reason=v["reason"])
+        else:
+            f["memo"] = v["memo"]
+    return f
+
+
+# ---- §9.1 the write rules, replayed -----------------------------------------------------
+
+PROGRAMS = {  # FORMAT.md §1
+    "support_allowance", "holiday_condolence", "accident_insurance", "nursing_insurance",
+    "housekeeping_service", "smart_bracelet", "transit_card", "micro_wish",
+}
+PAYMENTS = {"disbursement", "insurance_purchase", "condolence_payment", "in_kind_benefit"}
+RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:")
+CEILING_FEN = 10_000_000_000
+I64_MAX = 2**63 - 1
+MAX_TEXT, MAX_REFERENCE, MAX_HOUSEHOLD = 200, 64, 32
+MAX_MEMBERS, MAX_PERSONS, MAX_DAYS_AHEAD = 20, 10_000, 366
+# FORMAT.md §7.1: Unicode White_Space, and control characters (category Cc).
+WHITESPACE = set(map(chr, [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                           0x2028, 0x2029, 0x202F, 0x205F, 0x3000]))
+ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def is_control(c):
+    return c < " " or "\x7f" <= c <= "\x9f"
+
+
+def trimmed(text):
+    start, end = 0, len(text)
+    while start < end and text[start] in WHITESPACE:
+        start += 1
+    while end > start and text[end - 1] in WHITESPACE:
+        end -= 1
+    return text[start:end]
+
+
+class Broken(Exception):
+    """A record breaks a write rule: the field it names and why."""
+
+    def __init__(self, field, reason):
+        super().__init__(f"{field}: {reason}")
+
+
+def require(ok, field, reason):
+    if not ok:
+        raise Broken(field, reason)
+
+
+def check_text(field, text, required):
+    require(not required or trimmed(text) != "", field, "is empty")
+    require(len(text) <= MAX_TEXT, field, f"is longer than {MAX_TEXT} characters")
+    require(not any(map(is_control, text)), field, "contains a control character")
+
+
+def clerk_reference(text):
+    return (1 <= len(text) <= MAX_REFERENCE
+            and not any(c in WHITESPACE or is_control(c) for c in text)
+            and not text.startswith(RESERVED))
+
+
+def check_date(field, days):
+    require(MIN_DAY <= days <= MAX_DAY and 0 <= civil(days)[0] <= 9999, field,
+            f"day {days} is not a date YYYY-MM-DD")
+
+
+def last_day_of_month(days):
+    y, m, d = civil(days)
+    return civil(days + 1)[1] != m
+
+
+class Rules:
+    """The replay of FORMAT.md §9.1 over the records in seq order."""
+
+    def __init__(self):
+        self.references = set()
+        self.households = {}  # household -> enrolled_on
+        self.allocated, self.disbursed = {}, {}
+        self.payments = {}  # reference -> [seq, household, program, fen, persons, date, reversed]
+        self.rates = []
+
+    def judge(self, v):
+        t = v["type"]
+        self.values(v)
+        self.reference(v)
+        require(v["reference"] not in self.references, "reference",
+                f"{v['reference']} is already recorded")
+        ahead = {"household_enrolled": "enrolled_on", "fund_allocation": "value_date",
+                 "reversal": "value_date"}.get(t, "value_date" if t in PAYMENTS else None)
+        if ahead:
+            today = v["recorded_at_us"] // 86_400_000_000
+            require(v[ahead] - today <= MAX_DAYS_AHEAD, "date",
+                    f"{day(v[ahead])} is more than {MAX_DAYS_AHEAD} days after the day it is recorded")
+        if t == "household_enrolled":
+            require(1 <= v["members"] <= MAX_MEMBERS, "members", "is not 1 to 20")
+            self.households[v["household"]] = v["enrolled_on"]
+        elif t == "fund_allocation":
+            require(v["amount_fen"] >= 1, "amount", "an allocation must be at least 0.01")
+            total = self.allocated.get(v["program"], 0) + v["amount_fen"]
+            require(total <= I64_MAX, "amount", "the program's total would overflow")
+            self.allocated[v["program"]] = total
+        elif t in PAYMENTS:
+            self.payment(v)
+        elif t == "reversal":
+            self.reversal(v)
+        elif t == "rate_set":
+            self.rate(v)
+        self.references.add(v["reference"])
+
+    def values(self, v):
+        check_text("actor", v["actor"], True)
+        for name, required in (("subdistrict", True), ("community", True), ("source", False),
+                               ("memo", False), ("reason", False)):
+            if name in v:
+                check_text(name, v[name], required)
+        if "household" in v:
+            h = v["household"]
+            require(1 <= len(h) <= MAX_HOUSEHOLD and set(h) <= ID_CHARS, "household_id",
+                    f"{h!r} is not 1 to 32 letters, digits, '-' or '_'")
+        if "program" in v:
+            require(v["program"] in PROGRAMS, "program", f"{v['program']!r} is not a known program")
+        if "category" in v:
+            require(v["category"] in (0, 1), "category", f"category {v['category']}")
+        for name in ("amount_fen", "per_member_fen"):
+            if name in v:
+                require(0 <= v[name] < CEILING_FEN, "amount", "is not between 0 and the ceiling")
+        for name in ("enrolled_on", "value_date", "valid_from", "valid_to"):
+            if v.get(name) is not None:
+                check_date(name, v[name])
+        if v["type"] == "reconciliation" and v["period"] != "":
+            p = v["period"]
+            ok = (len(p) == 7 and p[4] == "-" and (p[:4] + p[5:]).isdigit() and p.isascii()
+                  and int(p[:4]) >= 1970 and 1 <= int(p[5:]) <= 12)
+            require(ok, "period", f"{p!r} is not a month YYYY-MM")
+
+    def reference(self, v):
+        t, ref = v["type"], v["reference"]
+        if t == "household_enrolled":
+            expected = f"enroll:{v['household']}"
+        elif t == "reversal":
+            target = v["target_reference"]
+            require(clerk_reference(target) or (target.startswith("ALW-")
+                                                and clerk_reference("X" + target[4:])),
+                    "reference", f"{target!r} cannot be the reference of a payment")
+            expected = f"reversal:{target}"
+        elif t == "rate_set":
+            kind = ("bereaved", "disabled")[v["category"]]
+            expected = f"rate:{v['program']}:{kind}:{day(v['valid_from'])}"
+        elif t == "reconciliation":
+            period = v["period"] or "all"
+            expected = (f"reconcile:{v['statement_hash'][:8].hex()}:{period}:"
+                        f"{v['report_hash'][:8].hex()}")
+        elif t in PAYMENTS and ref.startswith("ALW-"):
+            y, m, _ = civil(v["value_date"])
+            expected = f"ALW-{y:04d}{m:02d}-{v['household']}"
+            require(t == "disbursement" and v["program"] == "support_allowance"
+                    and last_day_of_month(v["value_date"]), "reference",
+                    "only the allowance run records ALW- references")
+        else:
+            require(clerk_reference(ref), "reference", f"{ref!r} is not a clerk's reference")
+            expected = ref
+        require(ref == expected, "reference", f"{ref!r} should be {expected!r}")
+
+    def payment(self, v):
+        low = 0 if v["type"] == "in_kind_benefit" else 1
+        require(v["amount_fen"] >= low, "amount", "is below the least amount")
+        require(1 <= v["persons"] <= MAX_PERSONS, "persons", "is not 1 to 10000")
+        enrolled = self.households.get(v["household"])
+        require(enrolled is not None, "household_id", f"{v['household']} is not enrolled")
+        require(enrolled <= v["value_date"], "date",
+                f"{day(v['value_date'])} is before the household was enrolled")
+        program = v["program"]
+        after = self.disbursed.get(program, 0) + v["amount_fen"]
+        require(after <= self.allocated.get(program, 0), "amount",
+                f"exceeds what is left of program {program}")
+        self.disbursed[program] = after
+        self.payments[v["reference"]] = [v["seq"], v["household"], program, v["amount_fen"],
+                                         v["persons"], v["value_date"], False]
+
+    def reversal(self, v):
+        paid = self.payments.get(v["target_reference"])
+        require(paid is not None, "reference",
+                f"{v['target_reference']} is no earlier payment")
+        seq, household, program, fen, persons, date, reversed_ = paid
+        require(not reversed_, "reference", "the payment is already reversed")
+        require((v["target_seq"], v["household"], v["program"], v["amount_fen"], v["persons"])
+                == (seq, household, program, fen, persons), "reference",
+                "does not repeat the payment's seq, household, program, amount and persons")
+        require(trimmed(v["reason"]) != "", "memo", "a reversal needs a reason")
+        require(v["value_date"] >= date, "date", "is before the payment's own date")
+        paid[6] = True
+        self.disbursed[program] -= fen
+
+    def rate(self, v):
+        require(v["per_member_fen"] >= 1, "per_member", "must be at least 0.01")
+        require(v["valid_to"] is None or v["valid_to"] >= v["valid_from"], "valid_to",
+                "is before valid_from")
+        for old in self.rates:
+            if (old["program"], old["category"]) != (v["program"], v["category"]):
+                continue
+            a, b = (old, v) if old["valid_from"] <= v["valid_from"] else (v, old)
+            if a["valid_to"] is None:
+                overlap = a["valid_from"] == b["valid_from"]
+            else:
+                overlap = a["valid_to"] >= b["valid_from"]
+            require(not overlap, "valid_from", "overlaps an earlier rate")
+        self.rates.append(v)
 
 
 # ---- §6 Merkle tree, as a frontier -------------------------------------------------------
@@ -291,10 +528,9 @@ def same(a, b):
     return a == b
 
 
-def verify(directory, vkey_text):
-    vkey = parse_vkey(vkey_text)
+def verify(directory, vkey):
     size, root = open_checkpoint(read_note(f"{directory}/checkpoint.txt"), vkey)
-    prev, frontier, n = bytes(32), [], 0
+    prev, frontier, n, rules = bytes(32), [], 0, Rules()
     with open(f"{directory}/events.jsonl", "rb") as events:
         while True:
             raw = events.readline(MAX_LINE + 1)
@@ -326,13 +562,17 @@ def verify(directory, vkey_text):
             if computed != stated:
                 raise Bad("hash does not match prev_hash and record", n)
             try:
-                seq, fields = decode_fields(record)
+                values = decode_record(record)
             except (ValueError, UnicodeDecodeError, OverflowError) as e:
                 raise Bad(f"record does not decode: {e}", n)
-            if seq != n:
-                raise Bad(f"the record says seq {seq}", n)
-            if not same(fields, line["fields"]):
+            if values["seq"] != n:
+                raise Bad(f"the record says seq {values['seq']}", n)
+            if not same(fields_of(values), line["fields"]):
                 raise Bad("fields differ from the decoded record", n)
+            try:
+                rules.judge(values)
+            except Broken as broken:
+                raise Bad(f"breaks a write rule: {broken}", n)
             append(frontier, H(b"\x00" + computed))
             prev = computed
     if n != size:
@@ -348,7 +588,12 @@ def main():
         return 2
     directory, key = sys.argv[1], sys.argv[2]
     try:
-        size = verify(directory, key)
+        vkey = parse_vkey(key)
+    except Bad as bad:
+        print(f"the verifier key is not usable: {bad}", file=sys.stderr)
+        return 2
+    try:
+        size = verify(directory, vkey)
     except Bad as bad:
         where = f" at seq {bad.seq}" if bad.seq else ""
         print(f"FAILED{where}: {bad}")

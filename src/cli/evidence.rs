@@ -150,8 +150,9 @@ pub(super) fn export(cli: &Cli, args: &ExportArgs) -> Result<Output, Failure> {
 pub(super) fn export_failure(err: ExportError) -> Failure {
     match err {
         ExportError::Ledger(e) => failure(e, None),
-        ExportError::NotEmpty(_) | ExportError::NoCheckpoint | ExportError::Io { .. } => {
-            Failure::new(exit::BAD_INPUT, err.to_string())
-        }
+        ExportError::NotEmpty(_)
+        | ExportError::NoCheckpoint
+        | ExportError::Io { .. }
+        | ExportError::Missing(_) => Failure::new(exit::BAD_INPUT, err.to_string()),
     }
 }

@@ -20,27 +20,28 @@ use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{LedgerError, LedgerView, VerifyReport};
-use crate::audit::{AuditFault, TreeAudit};
+use crate::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::encoding::peek_reference;
-use crate::merkle::{Blake3Hasher, Digest, TreeHasher};
+use crate::merkle::{Blake3Hasher, Digest, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
 use crate::store::{StoreError, LEAF_TILE_LEAVES};
 
 impl LedgerView {
-    /// Recomputes the chain and the Merkle tree from genesis and compares them with the
-    /// head, the stored nodes and every stored checkpoint. Every stored event counts, also
-    /// any beyond the head: use it where no writer runs.
+    /// Recomputes the chain and the Merkle tree from genesis, replays every record through
+    /// the write rules, and compares them with the head, the stored nodes and every stored
+    /// checkpoint. Anything stored beyond the head (events, reference blocks, nodes, leaf
+    /// tiles, household entries) is a fault: use it where no writer runs.
     pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
         self.verify_against(&[], progress)
     }
 
     /// As [`LedgerView::verify`] through this view's head only, against the checkpoints
-    /// of at most its size: for a server, where a writer appends (and may sign) beyond the
-    /// view while it checks.
+    /// of at most its size, and blind to what lies beyond the head: for a server, where a
+    /// writer appends (and may sign) beyond the view while it checks.
     pub fn verify_snapshot(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(&[], Seq(self.head.size), progress)
+        self.verify_through(&[], Scope::Snapshot, progress)
     }
 
     /// As [`Ledger::verify`], and also compares the log with checkpoints the caller holds
@@ -51,15 +52,16 @@ impl LedgerView {
         held: &[Checkpoint],
         progress: impl FnMut(u64),
     ) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(held, Seq(u64::MAX), progress)
+        self.verify_through(held, Scope::Store, progress)
     }
 
     fn verify_through(
         &self,
         held: &[Checkpoint],
-        last: Seq,
+        scope: Scope,
         mut progress: impl FnMut(u64),
     ) -> Result<VerifyReport, LedgerError> {
+        let last = Seq(self.head.size);
         let mut report = VerifyReport {
             checked: 0,
             head: self.head,
@@ -70,7 +72,7 @@ impl LedgerView {
         };
         let mut checkpoints = held.to_vec();
         for (size, bytes) in self.stored_checkpoints()? {
-            if size > last.0 {
+            if scope == Scope::Snapshot && size > last.0 {
                 continue;
             }
             match self.open_stored(size, bytes) {
@@ -82,36 +84,40 @@ impl LedgerView {
                 Err(other) => return Err(other),
             }
         }
-        let (chain, tree) = std::thread::scope(|scope| {
-            let (sender, receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
-            let tree = scope.spawn(|| self.tree_side(TreeAudit::new(checkpoints), receiver));
-            let chain = self.chain_side(last, sender, &mut progress);
-            (chain, tree.join())
+        let (chain, tree, rules) = std::thread::scope(|scope| {
+            let (hashes, hash_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
+            let (records, record_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
+            let tree = scope.spawn(|| self.tree_side(TreeAudit::new(checkpoints), hash_receiver));
+            let rules = scope.spawn(|| rule_side(record_receiver));
+            let chain = self.chain_side(last, Handoff::new(hashes, records), &mut progress);
+            (chain, join(tree), join(rules))
         });
-        let mut tree = tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         report.nodes = tree.compared.nodes;
-        // The tree side only ever sees hashes whose chain link held, so a fault it found
-        // is at an earlier seq than the chain side's: the one a single pass meets first.
-        report.fault = match (tree.outcome?, chain.outcome?) {
-            (Err(fault), _) => {
-                report.checked = tree.audit.size();
+        let tree_at = tree.audit.size();
+        // The tree and rule sides only ever see events whose chain link held, so a fault
+        // either found is at an earlier seq than the chain side's. Between the two, the
+        // earlier seq is the one a single pass meets first (the rules first at a tie: their
+        // fault names its event).
+        report.fault = match (rules.outcome, tree.outcome?, chain.outcome?) {
+            (Err(fault), Err(_), _) if rules.checked < tree_at => {
+                report.checked = rules.checked;
                 Some(fault)
             }
-            (Ok(()), Err(fault)) => {
+            (_, Err(fault), _) => {
+                report.checked = tree_at;
+                Some(fault)
+            }
+            (Err(fault), Ok(()), _) => {
+                report.checked = rules.checked;
+                Some(fault)
+            }
+            (Ok(()), Ok(()), Err(fault)) => {
                 report.checked = chain.check.size();
                 Some(fault)
             }
-            (Ok(()), Ok(())) => {
+            (Ok(()), Ok(()), Ok(())) => {
                 report.checked = chain.check.size();
-                match chain
-                    .check
-                    .finish(self.head.size, &self.head.hash)
-                    .map_err(AuditFault::from)
-                    .and_then(|()| tree.audit.finish(Some(self.root())))
-                {
-                    Ok(()) => self.check_households(chain.enrollments, last)?.err(),
-                    Err(fault) => Some(fault),
-                }
+                self.judge_whole(scope, &chain.check, tree.audit.clone(), chain.enrollments)?
             }
         };
         report.root = tree.audit.root();
@@ -119,19 +125,45 @@ impl LedgerView {
         Ok(report)
     }
 
+    /// Once every event verifies: the head and the signed checkpoints (the evidence), what
+    /// lies beyond the head (a stray entry would make a later write trust it), then the
+    /// household index.
+    fn judge_whole(
+        &self,
+        scope: Scope,
+        chain: &ChainCheck,
+        mut tree: TreeAudit,
+        enrollments: Vec<(String, Seq)>,
+    ) -> Result<Option<AuditFault>, LedgerError> {
+        let ended = chain
+            .finish(self.head.size, &self.head.hash)
+            .map_err(AuditFault::from)
+            .and_then(|()| tree.finish(Some(self.root())));
+        if let Err(fault) = ended {
+            return Ok(Some(fault));
+        }
+        if scope == Scope::Store {
+            if let Some(fault) = self.beyond_head()? {
+                return Ok(Some(fault));
+            }
+        }
+        Ok(self
+            .check_households(enrollments, Seq(self.head.size))?
+            .err())
+    }
+
     /// The chain half, on the calling thread: every stored event's link, in seq order.
-    /// Hands the hashes of linked events to the tree side, and stops early if the tree
-    /// side has stopped at a fault.
+    /// Hands the hashes and records of linked events to the tree and rule sides, and stops
+    /// early if either has stopped at a fault.
     fn chain_side(
         &self,
         last: Seq,
-        sender: SyncSender<Vec<EventHash>>,
+        mut handoff: Handoff,
         progress: &mut impl FnMut(u64),
     ) -> ChainSide {
         let mut check = ChainCheck::default();
         let mut enrollments = Vec::new();
         let mut outcome = Ok(());
-        let mut hashes = Vec::with_capacity(HASHES_PER_HANDOFF);
         let scanned = self.store.scan_events_with_references(
             Seq::FIRST..=last,
             |seq, hash, record, listed| {
@@ -151,20 +183,15 @@ impl LedgerView {
                         return ControlFlow::Break(());
                     }
                 }
-                hashes.push(*hash);
-                if hashes.len() == HASHES_PER_HANDOFF {
-                    let full =
-                        std::mem::replace(&mut hashes, Vec::with_capacity(HASHES_PER_HANDOFF));
-                    if sender.send(full).is_err() {
-                        return ControlFlow::Break(());
-                    }
+                if handoff.push(seq, hash, record).is_break() {
+                    return ControlFlow::Break(());
                 }
                 progress(seq.0);
                 ControlFlow::Continue(())
             },
         );
-        // If the tree side has stopped, it no longer needs these.
-        let _ = sender.send(hashes);
+        // If a side has stopped, it no longer needs these.
+        handoff.flush();
         let outcome = match scanned {
             Ok(()) => Ok(outcome),
             Err(StoreError::Corrupt(reason)) => Ok(Err(unreadable(check.size(), reason))),
@@ -175,6 +202,94 @@ impl LedgerView {
             enrollments,
             outcome,
         }
+    }
+
+    /// Every entry that names or covers a seq beyond the head (FORMAT.md §3): events in
+    /// the head's block or in blocks after it, reference entries, Merkle nodes and leaf
+    /// tiles reaching past the head, and household entries naming a seq past it. Nothing
+    /// committed wrote them; the write rules must not trust them.
+    fn beyond_head(&self) -> Result<Option<AuditFault>, LedgerError> {
+        let head = self.head.size;
+        let mut strays = Strays::default();
+        let from = Seq(head + 1);
+        let mut run: Option<StrayEntry> = None;
+        let scanned = self.store.scan_events(from..=Seq(u64::MAX), |seq, _, _| {
+            run = Some(match run.take() {
+                Some(StrayEntry::Events { block, first, .. }) if self.same_run(first, seq) => {
+                    StrayEntry::Events {
+                        block,
+                        first,
+                        last: seq,
+                    }
+                }
+                other => {
+                    strays.extend(other);
+                    StrayEntry::Events {
+                        block: self.block_of(seq),
+                        first: seq,
+                        last: seq,
+                    }
+                }
+            });
+            ControlFlow::Continue(())
+        });
+        strays.extend(run);
+        if let Err(e) = scanned {
+            strays.push(StrayEntry::Events {
+                block: from,
+                first: from,
+                last: from,
+            });
+            if !matches!(e, StoreError::Corrupt(_)) {
+                return Err(e.into());
+            }
+        }
+        for block in self.store.reference_blocks_reaching(from) {
+            let (block, entries) = block?;
+            // An empty block lists nothing, but a block beyond the head is stray anyway.
+            let last = Seq(block.0.saturating_add(entries.max(1) - 1));
+            if last >= from {
+                let first = Seq(block.0.max(from.0));
+                strays.push(StrayEntry::References { block, first, last });
+            }
+        }
+        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+            // Complete subtrees within the head have indexes below size >> level.
+            for index in self.store.node_indexes(level, head >> level) {
+                strays.push(StrayEntry::Node {
+                    level,
+                    index: index?,
+                });
+            }
+        }
+        for index in self.store.leaf_tile_indexes(head / LEAF_TILE_LEAVES) {
+            strays.push(StrayEntry::LeafTile { index: index? });
+        }
+        match self.store.households() {
+            Ok(listed) => {
+                for (household, seq) in listed.into_iter().filter(|(_, seq)| seq.0 > head) {
+                    strays.push(StrayEntry::Household { household, seq });
+                }
+            }
+            // check_households reports an unreadable index.
+            Err(StoreError::Corrupt(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        Ok(strays.into_fault(head))
+    }
+
+    /// Whether `seq` continues the stray run that started at `first` in one block.
+    fn same_run(&self, first: Seq, seq: Seq) -> bool {
+        self.block_of(first) == self.block_of(seq)
+    }
+
+    /// The first seq of the event block holding `seq`.
+    fn block_of(&self, seq: Seq) -> Seq {
+        self.store
+            .event_block_holding(seq)
+            .ok()
+            .flatten()
+            .unwrap_or(seq)
     }
 
     /// The household index must list each enrolled household at its enrollment, and
@@ -305,12 +420,153 @@ impl LedgerView {
     }
 }
 
-/// Event hashes the chain side hands to the tree side at a time (128 KiB): few enough
-/// handoffs that the channel costs nothing per event.
-const HASHES_PER_HANDOFF: usize = 4096;
+/// Events the chain side hands to the tree and rule sides at a time (128 KiB of hashes,
+/// about 1 MiB of records): few enough handoffs that the channels cost nothing per event.
+const EVENTS_PER_HANDOFF: usize = 4096;
 
-/// Handoffs in flight: how far the chain side may run ahead of the tree side.
+/// Handoffs in flight: how far the chain side may run ahead of the other sides.
 const HANDOFFS_IN_FLIGHT: usize = 4;
+
+/// What a verify covers: the whole store (the CLI's `verify`), or a view's head only
+/// (`verify_snapshot`, beside a writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Store,
+    Snapshot,
+}
+
+/// A side thread's result, or its panic passed on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Records of consecutive events, packed in one buffer.
+struct Records {
+    first: Seq,
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Records {
+    fn new(first: Seq) -> Records {
+        Records {
+            first,
+            bytes: Vec::with_capacity(EVENTS_PER_HANDOFF * TYPICAL_RECORD_BYTES),
+            ends: Vec::with_capacity(EVENTS_PER_HANDOFF),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Seq, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .enumerate()
+            .map(|(i, (start, end))| (Seq(self.first.0 + i as u64), &self.bytes[start..*end]))
+    }
+}
+
+/// Bytes reserved per record in a handoff: a typical payment's record.
+const TYPICAL_RECORD_BYTES: usize = 192;
+
+/// The chain side's outgoing handoffs: hashes for the tree side, records for the rules.
+struct Handoff {
+    hash_sender: SyncSender<Vec<EventHash>>,
+    record_sender: SyncSender<Records>,
+    hashes: Vec<EventHash>,
+    records: Records,
+}
+
+impl Handoff {
+    fn new(hash_sender: SyncSender<Vec<EventHash>>, record_sender: SyncSender<Records>) -> Handoff {
+        Handoff {
+            hash_sender,
+            record_sender,
+            hashes: Vec::with_capacity(EVENTS_PER_HANDOFF),
+            records: Records::new(Seq::FIRST),
+        }
+    }
+
+    /// Adds a linked event; breaks when a side has stopped.
+    fn push(&mut self, seq: Seq, hash: &EventHash, record: &[u8]) -> ControlFlow<()> {
+        self.hashes.push(*hash);
+        self.records.bytes.extend_from_slice(record);
+        self.records.ends.push(self.records.bytes.len());
+        if self.hashes.len() < EVENTS_PER_HANDOFF {
+            return ControlFlow::Continue(());
+        }
+        let hashes = std::mem::replace(&mut self.hashes, Vec::with_capacity(EVENTS_PER_HANDOFF));
+        let records = std::mem::replace(&mut self.records, Records::new(seq.next()));
+        // The hashes go first: a tree fault among them may come before the rules' fault.
+        if self.hash_sender.send(hashes).is_err() || self.record_sender.send(records).is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Sends what is left; a side that has stopped no longer needs it.
+    fn flush(self) {
+        let _ = self.hash_sender.send(self.hashes);
+        let _ = self.record_sender.send(self.records);
+    }
+}
+
+/// The rules, on their own thread: each record decoded and replayed ([`RuleAudit`]).
+fn rule_side(records: Receiver<Records>) -> RuleSide {
+    let mut audit = RuleAudit::new();
+    for handoff in records {
+        for (seq, record) in handoff.iter() {
+            if let Err(fault) = audit.push(seq, record) {
+                return RuleSide {
+                    checked: audit.size(),
+                    outcome: Err(fault),
+                };
+            }
+        }
+    }
+    RuleSide {
+        checked: audit.size(),
+        outcome: Ok(()),
+    }
+}
+
+/// What the rule side found: the records judged, and the first fault.
+struct RuleSide {
+    checked: u64,
+    outcome: Result<(), AuditFault>,
+}
+
+/// Stray entries beyond the head, the first [`MAX_REPORTED_STRAYS`] kept.
+#[derive(Default)]
+struct Strays {
+    kept: Vec<StrayEntry>,
+    total: usize,
+}
+
+impl Strays {
+    fn push(&mut self, entry: StrayEntry) {
+        self.total += 1;
+        if self.kept.len() < MAX_REPORTED_STRAYS {
+            self.kept.push(entry);
+        }
+    }
+
+    fn extend(&mut self, entry: Option<StrayEntry>) {
+        if let Some(entry) = entry {
+            self.push(entry);
+        }
+    }
+
+    fn into_fault(self, head: u64) -> Option<AuditFault> {
+        (self.total > 0).then_some(AuditFault::BeyondHead {
+            head,
+            entries: self.kept,
+            total: self.total,
+        })
+    }
+}
 
 /// What the chain side found: the outer error is the store failing, the inner one the
 /// first broken link.
