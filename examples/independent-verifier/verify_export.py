@@ -331,9 +331,47 @@ def check_text(field, text, required):
     require(not any(map(is_control, text)), field, "contains a control character")
 
 
+# FORMAT.md §1.2: format characters and the other default-ignorable code points.
+INVISIBLE = [
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]
+
+
+def is_invisible(c):
+    return any(lo <= ord(c) <= hi for lo, hi in INVISIBLE)
+
+
+def plain_character(c):
+    return not (c in WHITESPACE or is_control(c) or is_invisible(c))
+
+
 def clerk_reference(text):
     return (1 <= len(text) <= MAX_REFERENCE
-            and not any(c in WHITESPACE or is_control(c) for c in text)
+            and all(plain_character(c) for c in text)
             and not text.startswith(RESERVED))
 
 

@@ -165,6 +165,13 @@ pub fn scenarios() -> Vec<Scenario> {
             field: "household_id",
         },
         Scenario {
+            // Looks exactly like BANK-1's reference, with a zero width space inside.
+            name: "invisible-character-in-reference",
+            events: after_opening(vec![pay("BANK\u{200B}-1", "PL-0001", 1_000, D2015_01_31)]),
+            bad_seq: 4,
+            field: "reference",
+        },
+        Scenario {
             name: "value-date-2999",
             events: after_opening(vec![pay("BANK-2", "PL-0001", 1_000, D2999_01_01)]),
             bad_seq: 4,
