@@ -1,6 +1,7 @@
-//! Hostile requests: bodies nobody asked for, over HTTP/1.1 and HTTP/2 cleartext, and the
-//! order of 401 before any 400. The generous bounds below only keep a broken server from
-//! hanging the test.
+//! Hostile connections: bodies nobody asked for, over HTTP/1.1 and HTTP/2 cleartext;
+//! connections that never say anything; floods of them; and the order of 401 before any
+//! 400. Timeouts are set short through `Limits`, so each test takes a few seconds; the
+//! generous bounds below only keep a broken server from hanging the test.
 
 mod support;
 
@@ -25,10 +26,12 @@ fn serve(limits: Limits) -> (tempfile::TempDir, Tokens, TestServer) {
     (dir, tokens, server)
 }
 
-/// Limits whose request timeout is long, so that a server waiting for a body would answer
-/// 504 only long after `PATIENCE`.
+/// Limits whose idle timeouts run out within a second. The request timeout stays long,
+/// so that a server waiting for a body would answer 504 only long after `PATIENCE`.
 fn quick() -> Limits {
     Limits {
+        idle_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(120),
         ..Limits::default()
     }
@@ -189,6 +192,279 @@ fn an_unauthenticated_chunked_body_gets_401_before_it_is_read() {
         .read_exact(&mut head)
         .expect("an answer within PATIENCE");
     assert_eq!(&head, b"HTTP/1.1 401");
+    server.stop();
+}
+
+// ---- silent and idle connections ----
+
+/// Reads until the server closes the connection; panics if it is still open after
+/// `PATIENCE`. Returns what the server sent first.
+fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut seen = Vec::new();
+    match stream.read_to_end(&mut seen) {
+        Ok(_) => seen,
+        // A reset is a close too (the server dropped a connection it had not read).
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => seen,
+        Err(e) => panic!("still open after {PATIENCE:?}: {e}"),
+    }
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    let (_dir, _tokens, server) = serve(quick());
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    let seen = read_until_closed(&mut silent);
+    assert!(seen.is_empty(), "{}", String::from_utf8_lossy(&seen));
+    server.stop();
+}
+
+/// The HTTP/2 preface and SETTINGS, then nothing: not even the answers to the server's
+/// SETTINGS and its PING. The server greets, waits out the idle timeout and hangs up.
+#[test]
+fn an_h2c_connection_that_sends_only_its_preface_is_closed() {
+    let (_dir, _tokens, server) = serve(quick());
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    silent.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let seen = read_until_closed(&mut silent);
+    assert!(
+        seen.len() >= 9 && seen[3] == 4,
+        "the server's SETTINGS first: {seen:?}"
+    );
+    // GOAWAY (type 7) said why before the close.
+    assert!(frames(&seen).contains(&7), "{:?}", frames(&seen));
+    server.stop();
+}
+
+/// The types of the HTTP/2 frames in `bytes`.
+fn frames(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let length =
+            (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+        types.push(bytes[3]);
+        bytes = &bytes[(9 + length).min(bytes.len())..];
+    }
+    types
+}
+
+/// After its answer, a kept-alive HTTP/1.1 connection that sends no next request is
+/// closed; so is an HTTP/2 connection whose requests are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_kept_alive_connections_are_closed_on_both_protocols() {
+    let (_dir, tokens, server) = serve(quick());
+    let addr = server.addr;
+    let token = tokens.of(Role::Auditor).to_owned();
+    let kept = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        read_until_closed(&mut stream)
+    });
+    let seen = String::from_utf8(kept.await.unwrap()).unwrap();
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+
+    let (client, connection) = h2c(addr).await;
+    let mut client = client.ready().await.unwrap();
+    let request = h2_request(
+        addr,
+        "GET",
+        "/api/v1/status",
+        Some(tokens.of(Role::Auditor)),
+    );
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    read_h2_body(response.into_body()).await;
+    let closed = tokio::time::timeout(PATIENCE, connection).await;
+    assert!(closed.is_ok(), "the HTTP/2 connection is still open");
+    server.stop();
+}
+
+/// A connection with a request in flight is not idle, however quiet: a body that pauses
+/// longer than the idle timeout is still read and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_in_flight_is_not_cut_off_as_idle() {
+    let limits = quick();
+    let (_dir, tokens, server) = serve(limits);
+    let addr = server.addr;
+    let (client, _connection) = h2c(addr).await;
+    let mut client = client.ready().await.unwrap();
+    let request = h2_request(addr, "POST", "/api/v1/events", Some(tokens.of(Role::Clerk)));
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    let event = serde_json::json!({
+        "date": "2018-03-01", "type": "disbursement", "household_id": "PL-0002",
+        "program": "support_allowance", "amount": "1.00", "persons": 1, "reference": "SLOW-1",
+    })
+    .to_string();
+    let (first, rest) = event.split_at(10);
+    body.send_data(Bytes::from(first.to_owned()), false)
+        .unwrap();
+    tokio::time::sleep(limits.idle_timeout * 2).await;
+    body.send_data(Bytes::from(rest.to_owned()), true).unwrap();
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = read_h2_body(response.into_body()).await;
+    assert_eq!(status, 201, "{text}");
+    server.stop();
+}
+
+// ---- the connection cap ----
+
+/// Reads the 503 a connection over the cap is answered with.
+fn refusal(addr: SocketAddr) -> String {
+    let mut over = TcpStream::connect(addr).unwrap();
+    String::from_utf8(read_until_closed(&mut over)).unwrap()
+}
+
+/// A connection with a request in flight: an append whose head is sent with
+/// `Expect: 100-continue` and whose body never comes. The server's `100 Continue` says the
+/// handler is waiting for the body, so the request is in flight for certain.
+fn busy(addr: SocketAddr, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 25];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
+/// Limits with a small cap and an idle timeout far beyond `PATIENCE`: whatever closes a
+/// connection in these tests, it is not the idle timer.
+fn capped(max_connections: usize) -> Limits {
+    Limits {
+        max_connections,
+        idle_timeout: Duration::from_secs(120),
+        ..quick()
+    }
+}
+
+/// When every place is taken by a request in flight, a newcomer is answered 503 at once;
+/// a place given up is taken by the next client.
+#[test]
+fn a_connection_over_a_cap_of_busy_ones_gets_503() {
+    let (_dir, tokens, server) = serve(capped(2));
+    let clerk = tokens.of(Role::Clerk);
+    let first = busy(server.addr, clerk);
+    let second = busy(server.addr, clerk);
+    let answer = refusal(server.addr);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(code(body), "unavailable", "{answer}");
+
+    drop(first);
+    let status = served_within_patience(server.addr, tokens.of(Role::Auditor));
+    assert_eq!(status, 200);
+    // Its request would otherwise hold the graceful stop until the request timeout.
+    drop(second);
+    server.stop();
+}
+
+/// At the cap, a newcomer takes the place of the connection idle longest, which is
+/// closed long before its idle timeout; the others stay open.
+#[test]
+fn at_the_cap_a_newcomer_displaces_the_connection_idle_longest() {
+    let (_dir, tokens, server) = serve(capped(2));
+    let mut oldest = TcpStream::connect(server.addr).unwrap();
+    let mut younger = TcpStream::connect(server.addr).unwrap();
+    let status = served_within_patience(server.addr, tokens.of(Role::Auditor));
+    assert_eq!(status, 200);
+    assert!(read_until_closed(&mut oldest).is_empty());
+    younger
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let still_open = younger.read(&mut [0u8; 1]);
+    assert!(
+        still_open.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "{still_open:?}"
+    );
+    server.stop();
+}
+
+/// Asks for the status until it is answered other than 503 (a refusal, or a refused
+/// connection's reset) or `PATIENCE` runs out; returns the last status.
+fn served_within_patience(addr: SocketAddr, token: &str) -> u16 {
+    let started = std::time::Instant::now();
+    loop {
+        let status = Client::new(addr, Some(token))
+            .get("/api/v1/status")
+            .map_or(503, |reply| reply.status);
+        if status != 503 || started.elapsed() > PATIENCE {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 300 sockets that never send a byte against a cap of 32, and more arriving all the
+/// while: real clients are answered, and every silent socket is displaced or refused long
+/// before the (two-minute) idle timeout could have closed it.
+#[test]
+fn a_flood_of_silent_sockets_does_not_stop_a_real_client() {
+    const FLOOD: usize = 300;
+    /// Sockets the background flood holds open at once.
+    const HELD: usize = 200;
+    let (_dir, tokens, server) = serve(capped(32));
+    let addr = server.addr;
+    let flood: Vec<TcpStream> = (0..FLOOD)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let more = std::thread::spawn({
+        let flooding = flooding.clone();
+        move || {
+            let mut held = std::collections::VecDeque::new();
+            let mut opened = 0;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(socket) = TcpStream::connect(addr) {
+                    held.push_back(socket);
+                    opened += 1;
+                }
+                if held.len() > HELD {
+                    held.pop_front();
+                }
+            }
+            opened
+        }
+    });
+    for _ in 0..5 {
+        let status = served_within_patience(addr, tokens.of(Role::Auditor));
+        assert_eq!(status, 200);
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(more.join().unwrap() > 0);
+    for mut socket in flood {
+        let seen = read_until_closed(&mut socket);
+        assert!(
+            seen.is_empty() || seen.starts_with(b"HTTP/1.1 503"),
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
     server.stop();
 }
 
