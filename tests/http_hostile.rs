@@ -406,18 +406,35 @@ fn at_the_cap_a_newcomer_displaces_the_connection_idle_longest() {
 }
 
 /// Asks for the status until it is answered other than 503 (a refusal, or a refused
-/// connection's reset) or `PATIENCE` runs out; returns the last status.
+/// connection's reset); returns that status, or 0 if none came within `PATIENCE` (every
+/// wait, the read of an answer included, ends by then, so a client kept waiting in the
+/// server's backlog counts as not served).
 fn served_within_patience(addr: SocketAddr, token: &str) -> u16 {
-    let started = std::time::Instant::now();
-    loop {
-        let status = Client::new(addr, Some(token))
-            .get("/api/v1/status")
-            .map_or(503, |reply| reply.status);
-        if status != 503 || started.elapsed() > PATIENCE {
-            return status;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match status_within(addr, token, left) {
+            Ok(503) | Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            Ok(status) => return status,
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    0
+}
+
+fn status_within(addr: SocketAddr, token: &str, limit: Duration) -> std::io::Result<u16> {
+    use std::io::BufRead;
+    let mut stream = TcpStream::connect_timeout(&addr, limit)?;
+    stream.set_read_timeout(Some(limit))?;
+    let request = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line)?;
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line: {line:?}")))
 }
 
 /// 300 sockets that never send a byte against a cap of 32, and more arriving all the
@@ -466,6 +483,46 @@ fn a_flood_of_silent_sockets_does_not_stop_a_real_client() {
         );
     }
     server.stop();
+}
+
+/// `fundtrail serve` as a child process whose file limit is 128, far below its cap of 256
+/// and below the 300 silent sockets sent at it, with the default 30 s idle timeout: the
+/// server runs out of descriptors before it reaches its cap, makes room by displacing the
+/// connection idle longest, and a real client is answered well within the idle timeout.
+#[test]
+fn a_server_out_of_descriptors_still_answers_a_real_client() {
+    use std::io::BufRead;
+    const FLOOD: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = sample_ledger(dir.path());
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 128 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_fundtrail"))
+        .arg("--ledger")
+        .arg(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh and fundtrail start");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    let flood: Vec<TcpStream> = (0..FLOOD)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let status = served_within_patience(addr, tokens.of(Role::Auditor));
+    drop(flood);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
 }
 
 // ---- 401 first, and the JSON error shape ----

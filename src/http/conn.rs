@@ -33,8 +33,9 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use super::{Limits, RETRY_AFTER_SECS};
 
 /// The pause after a failed accept (out of file descriptors, or a connection reset before
-/// it was accepted): long enough not to spin, as `axum::serve` does.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// it was accepted): long enough not to spin, as `axum::serve` does, and for a displaced
+/// connection to give its descriptor back.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// How long a connection being closed (idle, or at shutdown) may take to say goodbye with
 /// no request in flight: an HTTP/2 client is sent GOAWAY and a PING it should answer, and
@@ -88,7 +89,12 @@ pub(super) async fn accept(
                         Err(_) => refuse(stream),
                     }
                 }
-                Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
+                // Most likely out of file descriptors (the process's limit is below the
+                // cap): the connection idle longest makes room, as at the cap.
+                Err(_) => {
+                    idle.displace_oldest();
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
             },
             () = &mut signalled => break,
         }
