@@ -4,6 +4,10 @@
 //! resident memory (VmRSS of its /proc status) before and while the uploads stall.
 //!
 //! cargo run --example stalled_uploads -- ADDR SERVER_PID [--uploads 20] [--mb 8] [--hold 5]
+//!
+//! against `fundtrail --ledger DIR serve --addr ADDR` started beside it (SERVER_PID is its
+//! process id). Each upload should be answered 401 at once, with the server's memory
+//! about where it was; a server that read the bodies first would hold N × MB.
 
 use std::net::SocketAddr;
 use std::time::Duration;
