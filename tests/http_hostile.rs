@@ -321,6 +321,40 @@ async fn a_slow_request_in_flight_is_not_cut_off_as_idle() {
     server.stop();
 }
 
+/// A client that asks for many answers and reads none is closed all the same: hyper takes
+/// each answer whole, so nothing stays in flight while its writes wait, and the connection
+/// is idle. It is closed with answers still unsent.
+#[test]
+fn a_client_that_stops_reading_is_closed_as_idle() {
+    const REQUESTS: usize = 400;
+    let (_dir, _tokens, server) = serve(quick());
+    let document =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    // Far more than the two sockets' buffers hold, so the server's writes stop.
+    let all = REQUESTS * document.len();
+    let mut reader = TcpStream::connect(server.addr).unwrap();
+    let requests = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(REQUESTS);
+    reader.write_all(requests.as_bytes()).unwrap();
+    // Not reading for a while: twice the idle timeout and the second it gets to close.
+    std::thread::sleep(Duration::from_secs(4));
+    reader.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut received = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("still open after {PATIENCE:?}: {e}"),
+        }
+    }
+    assert!(
+        received < all,
+        "{received} of {all} bytes: the reader that stopped was served in full"
+    );
+    server.stop();
+}
+
 // ---- the connection cap ----
 
 /// Reads the 503 a connection over the cap is answered with.

@@ -1,8 +1,9 @@
 //! Connections: the accept loop, the cap on how many are open at once, and closing the
 //! ones with nothing to do.
 //!
-//! Each connection counts its requests in flight, from the request head to the last byte
-//! of the response. One that has none for [`Limits::idle_timeout`] is closed, whatever its
+//! Each connection counts its requests in flight, from the request head until hyper has
+//! taken the last byte of the response body (a body sent whole is taken at once, a
+//! streamed export as the client reads it). One that has none for [`Limits::idle_timeout`] is closed, whatever its
 //! protocol and whether it ever sent a byte: a new connection that stays silent, an HTTP/2
 //! connection that sent its preface and no request, a kept-alive one. Without that, silent
 //! sockets would hold the server's file descriptors for as long as their clients liked.
@@ -333,8 +334,9 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request counted until hyper has sent (or dropped) it:
-/// a streamed export is in flight until its last byte.
+/// A response body that keeps its request counted until hyper has taken (or dropped) it:
+/// a streamed export is in flight until its last byte. A body sent whole is taken at once,
+/// so a client that stops reading it leaves its connection idle, to be closed as such.
 struct Counting {
     body: Body,
     _in_flight: InFlight,
