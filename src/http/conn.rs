@@ -82,7 +82,10 @@ pub(super) async fn accept(
                     };
                     match Arc::clone(&open).try_acquire_owned() {
                         Ok(place) => {
-                            tokio::spawn(one.serve(stream, place));
+                            // In the idle set from now, in the order of arrival: a newcomer
+                            // right behind finds it there even before its task first runs.
+                            let standing = Standing::enter(&idle);
+                            tokio::spawn(one.serve(stream, place, Some(standing)));
                         }
                         Err(_) if idle.displace_oldest() => {
                             tokio::spawn(one.serve_when_displaced(stream, Arc::clone(&open)));
@@ -163,7 +166,7 @@ impl One {
     /// place; refuses it if the place went elsewhere meanwhile.
     async fn serve_when_displaced(self, stream: TcpStream, open: Arc<Semaphore>) {
         match tokio::time::timeout(DISPLACE_WAIT, open.acquire_owned()).await {
-            Ok(Ok(place)) => self.serve(stream, place).await,
+            Ok(Ok(place)) => self.serve(stream, place, None).await,
             _ => refuse(stream),
         }
     }
@@ -173,7 +176,12 @@ impl One {
     /// (in-flight requests finish, HTTP/2 clients get GOAWAY), and drop it after
     /// [`CLOSE_GRACE`] with no request in flight. `_place` under the cap is given back
     /// when it ends.
-    async fn serve(mut self, stream: TcpStream, _place: OwnedSemaphorePermit) {
+    async fn serve(
+        mut self,
+        stream: TcpStream,
+        _place: OwnedSemaphorePermit,
+        standing: Option<Standing>,
+    ) {
         let (busy, mut requests) = watch::channel(0usize);
         let service = Counted {
             app: TowerToHyperService::new(self.app.clone()),
@@ -184,9 +192,13 @@ impl One {
             .serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let stopping = &mut self.stopping;
-        let idle = Idle {
-            set: &self.idle,
-            displaced: Arc::new(Notify::new()),
+        let mut idle = match standing {
+            Some(standing) => Idle {
+                set: &self.idle,
+                displaced: standing.displaced,
+                entered: Some(standing.ticket),
+            },
+            None => Idle::new(&self.idle),
         };
         tokio::select! {
             // A client that goes away mid-request is its own business.
@@ -195,10 +207,7 @@ impl One {
             _ = stopping.wait_for(|stop| *stop) => {}
         }
         connection.as_mut().graceful_shutdown();
-        let closing = Idle {
-            set: &self.idle,
-            displaced: Arc::new(Notify::new()),
-        };
+        let mut closing = Idle::new(&self.idle);
         tokio::select! {
             _ = connection.as_mut() => {}
             () = closing.wait(&mut requests, CLOSE_GRACE) => {}
@@ -211,16 +220,55 @@ struct Idle<'a> {
     set: &'a IdleSet,
     /// Woken when a newcomer at the cap displaces this connection.
     displaced: Arc<Notify>,
+    /// The ticket of a connection put in the set when it was accepted.
+    entered: Option<u64>,
 }
 
-impl Idle<'_> {
+/// A connection that ends before its first idle wait (its client closed at once) leaves
+/// the set all the same.
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.entered.take() {
+            self.set.leave(ticket);
+        }
+    }
+}
+
+/// A connection's place in the [`IdleSet`] from the moment it is accepted.
+struct Standing {
+    ticket: u64,
+    displaced: Arc<Notify>,
+}
+
+impl Standing {
+    fn enter(set: &IdleSet) -> Standing {
+        let displaced = Arc::new(Notify::new());
+        Standing {
+            ticket: set.enter(&displaced),
+            displaced,
+        }
+    }
+}
+
+impl<'a> Idle<'a> {
+    fn new(set: &'a IdleSet) -> Idle<'a> {
+        Idle {
+            set,
+            displaced: Arc::new(Notify::new()),
+            entered: None,
+        }
+    }
+
     /// Resolves once no request has been in flight for `limit` in a row, or when the
     /// connection, idle, is displaced. While idle it stands in the [`IdleSet`].
-    async fn wait(&self, requests: &mut watch::Receiver<usize>, limit: Duration) {
+    async fn wait(&mut self, requests: &mut watch::Receiver<usize>, limit: Duration) {
         loop {
             let in_flight = *requests.borrow_and_update();
             let changed = if in_flight == 0 {
-                let ticket = self.set.enter(&self.displaced);
+                let ticket = match self.entered.take() {
+                    Some(ticket) => ticket,
+                    None => self.set.enter(&self.displaced),
+                };
                 let _leave = Leave(self.set, ticket);
                 tokio::select! {
                     changed = requests.changed() => changed,
@@ -228,6 +276,9 @@ impl Idle<'_> {
                     () = self.displaced.notified() => return,
                 }
             } else {
+                if let Some(ticket) = self.entered.take() {
+                    self.set.leave(ticket);
+                }
                 requests.changed().await
             };
             // The count's sender lives as long as the connection: gone means nothing more.
