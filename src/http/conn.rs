@@ -47,8 +47,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// the displaced connection gets [`CLOSE_GRACE`] to close, and this a little more.
 const DISPLACE_WAIT: Duration = Duration::from_secs(2);
 
-/// While a request is in flight on an HTTP/2 connection the server pings the client this
-/// often, so that a peer that vanished (a cable pulled, a laptop closed) is noticed.
+/// An HTTP/2 client that has sent nothing for this long is pinged (hyper's server pings
+/// idle connections too), so that a peer that vanished mid-request (a cable pulled, a
+/// laptop closed) is noticed.
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 
 /// A PING not acknowledged within this closes the HTTP/2 connection.
