@@ -57,7 +57,8 @@ fn every_api_operation_names_its_roles_and_answers_errors_as_error_objects() {
             roles.is_some_and(|r| !r.is_empty()),
             "{method} {path} names no roles"
         );
-        for code in ["401", "403"] {
+        // 400 too: every API operation refuses a query it does not take, or a bad body.
+        for code in ["400", "401", "403"] {
             assert!(
                 op["responses"][code].is_object(),
                 "{method} {path} lacks {code}"

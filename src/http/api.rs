@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fundtrail_projections::{ReadModels, TotalsQuery};
@@ -23,7 +23,7 @@ use crate::report;
 use crate::tokens::{random_secret, Caller, Role, TokenError};
 use crate::view::{event_json, time_text};
 
-use super::auth::{authorize, ADMIN, ANY, AUDIT, SUMMARY, WRITE};
+use super::auth::{Admin, Any, Audit, Authorized, Summary, Write};
 use super::error::{poisoned, HttpError};
 use super::json::{Events, Item, Members};
 use super::writer::{self, Job, WriteJob};
@@ -62,8 +62,11 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
     }
 }
 
-pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
-    let caller = authorize(&s.shared, &headers, ANY)?;
+pub(super) async fn status(
+    State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Any>,
+    _: NoQuery,
+) -> Answer {
     let head = current_view(&s)?.head();
     ok(json!({
         "events": head.size,
@@ -72,14 +75,31 @@ pub(super) async fn status(State(s): State<AppState>, headers: HeaderMap, _: NoQ
     }))
 }
 
+/// A path segment as text. A segment that does not decode to UTF-8 (`%FF`) gets the
+/// JSON error shape, not the framework's plain-text 400.
+pub(super) struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathText, HttpError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(text)) => Ok(PathText(text)),
+            Err(rejection) => Err(HttpError::BadRequest(format!(
+                "path: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 // ---- writes ----
 
 pub(super) async fn append(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authorized(caller, _): Authorized<Write>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let caller = authorize(&s.shared, &headers, WRITE)?;
     let body = body.map_err(body_error)?;
     let rows = rows_from_json(&body, s.limits.max_events_per_request)?;
     submit(&s, caller, rows).await
@@ -87,35 +107,34 @@ pub(super) async fn append(
 
 pub(super) async fn import_households(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authorized(caller, _): Authorized<Write>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    import(s, headers, body, ImportKind::Households).await
+    import(s, caller, body, ImportKind::Households).await
 }
 
 pub(super) async fn import_rates(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authorized(caller, _): Authorized<Write>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    import(s, headers, body, ImportKind::Rates).await
+    import(s, caller, body, ImportKind::Rates).await
 }
 
 pub(super) async fn import_events(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authorized(caller, _): Authorized<Write>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    import(s, headers, body, ImportKind::Events).await
+    import(s, caller, body, ImportKind::Events).await
 }
 
 async fn import(
     s: AppState,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
     kind: ImportKind,
 ) -> Answer {
-    let caller = authorize(&s.shared, &headers, WRITE)?;
     let body = body.map_err(body_error)?;
     let max = s.limits.max_import_rows;
     let rows = rows_from_bytes(&body, kind, max)?.ok_or_else(|| {
@@ -268,10 +287,9 @@ pub(super) struct TotalsParams {
 
 pub(super) async fn totals(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Summary>,
     params: Result<Query<TotalsParams>, QueryRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, SUMMARY)?;
     let Query(params) = params.map_err(HttpError::from)?;
     let query = totals_query(params)?;
     let rows = read_side(&s, |side| side.totals(&query))?;
@@ -308,19 +326,17 @@ fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
     })
 }
 
-pub(super) async fn funds(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
-    authorize(&s.shared, &headers, SUMMARY)?;
+pub(super) async fn funds(State(s): State<AppState>, _: Authorized<Summary>, _: NoQuery) -> Answer {
     let rows = read_side(&s, |side| side.models().funds())?;
     ok(report::funds_json(&rows))
 }
 
 pub(super) async fn household(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    _: Authorized<Summary>,
+    PathText(id): PathText,
     _: NoQuery,
 ) -> Answer {
-    authorize(&s.shared, &headers, SUMMARY)?;
     let balance = household_balance(&s, &id)?;
     ok(Value::Object(report::balance_json(&balance)))
 }
@@ -338,11 +354,10 @@ fn household_balance(
 
 pub(super) async fn trail(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    _: Authorized<Audit>,
+    PathText(id): PathText,
     _: NoQuery,
 ) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
     let balance = household_balance(&s, &id)?;
     let view = current_view(&s)?;
     let entries = blocking(move || household_trail(&view, &id).map_err(HttpError::from)).await?;
@@ -361,10 +376,9 @@ pub(super) struct LogParams {
 
 pub(super) async fn log(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Audit>,
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
     let Query(params) = params.map_err(HttpError::from)?;
     if let Some(program) = &params.program {
         ProgramCode::parse(program).map_err(|e| HttpError::BadRequest(format!("program: {e}")))?;
@@ -395,8 +409,7 @@ pub(super) async fn log(
 
 /// The chain through the current head, and the maintained read models against a rebuild
 /// from genesis through the seq they reflect. Same JSON as `fundtrail verify --json`.
-pub(super) async fn verify(State(s): State<AppState>, headers: HeaderMap, _: NoQuery) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
+pub(super) async fn verify(State(s): State<AppState>, _: Authorized<Audit>, _: NoQuery) -> Answer {
     let models = read_side(&s, |side| side.models().clone())?;
     let view = current_view(&s)?;
     blocking(move || verify_json(&view, &models))
@@ -437,10 +450,9 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
 
 pub(super) async fn list_tokens(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     _: NoQuery,
 ) -> Answer {
-    authorize(&s.shared, &headers, ADMIN)?;
     let tokens = s.shared.tokens.read().map_err(poisoned)?;
     ok(Value::Array(
         tokens
@@ -467,10 +479,9 @@ pub(super) struct NewToken {
 
 pub(super) async fn add_token(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, ADMIN)?;
     let body = body.map_err(body_error)?;
     let send = |e: serde_json::Error| {
         HttpError::BadRequest(format!("send {{\"name\": ..., \"role\": ...}}: {e}"))
@@ -496,10 +507,9 @@ pub(super) async fn add_token(
 
 pub(super) async fn revoke_token(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
+    _: Authorized<Admin>,
+    PathText(name): PathText,
 ) -> Answer {
-    authorize(&s.shared, &headers, ADMIN)?;
     let view = current_view(&s)?;
     let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
     let mut updated = tokens.clone();

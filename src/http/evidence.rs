@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
 
 use super::api::{blocking, current_view, NoQuery};
-use super::auth::{authorize, AUDIT, SUMMARY};
+use super::auth::{Audit, Authorized, Summary};
 use super::error::HttpError;
 use super::AppState;
 
@@ -24,10 +24,9 @@ type Answer = Result<Response, HttpError>;
 /// signature opens under the log's key and its root is the root recomputed from the store.
 pub(super) async fn checkpoint(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Summary>,
     _: NoQuery,
 ) -> Answer {
-    authorize(&s.shared, &headers, SUMMARY)?;
     let view = current_view(&s)?;
     let interval = s.limits.checkpoint_interval.as_secs();
     let body = blocking(move || checkpoint_json(&view, interval)).await?;
@@ -73,20 +72,13 @@ pub(super) struct InclusionParams {
 /// with `format=text`.
 pub(super) async fn inclusion(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Audit>,
     params: Result<Query<InclusionParams>, QueryRejection>,
 ) -> Answer {
     let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::inclusion(view, Seq(p.seq), p.size);
-    proof(
-        &s,
-        &headers,
-        p.format.as_deref(),
-        build,
-        ev::Inclusion::text,
-        ev::Inclusion::doc,
-    )
-    .await
+    let (text, doc) = (ev::Inclusion::text, ev::Inclusion::doc);
+    proof(&s, p.format.as_deref(), build, text, doc).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,20 +93,19 @@ pub(super) struct ConsistencyParams {
 /// with `format=text`.
 pub(super) async fn consistency(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Audit>,
     params: Result<Query<ConsistencyParams>, QueryRejection>,
 ) -> Answer {
     let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::consistency(view, p.from, p.to);
     let (text, doc) = (ev::Consistency::text, ev::Consistency::doc);
-    proof(&s, &headers, p.format.as_deref(), build, text, doc).await
+    proof(&s, p.format.as_deref(), build, text, doc).await
 }
 
-/// A proof built on the current view, for auditors: its JSON document, or its C2SP text
-/// with `format=text`.
+/// A proof built on the current view: its JSON document, or its C2SP text with
+/// `format=text`.
 async fn proof<P, D>(
     s: &AppState,
-    headers: &HeaderMap,
     format: Option<&str>,
     build: impl FnOnce(&LedgerView) -> Result<P, LedgerError> + Send + 'static,
     text: fn(&P) -> String,
@@ -124,7 +115,6 @@ where
     P: 'static,
     D: serde::Serialize + 'static,
 {
-    authorize(&s.shared, headers, AUDIT)?;
     let as_text = wants_text(format)?;
     let view = current_view(s)?;
     blocking(move || {
@@ -169,10 +159,9 @@ pub(super) struct ExportParams {
 /// and `verifier_key` it is the whole bundle `fundtrail audit verify-export` checks.
 pub(super) async fn export_events(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<Audit>,
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Answer {
-    authorize(&s.shared, &headers, AUDIT)?;
     let Query(params) = params.map_err(HttpError::from)?;
     let view = current_view(&s)?;
     let size = export_size(&view, params.size)?;

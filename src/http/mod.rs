@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod conn;
 mod dashboard;
 mod error;
 mod evidence;
@@ -92,6 +93,8 @@ pub struct Limits {
     pub max_events_per_request: usize,
     pub checkpoint_interval: Duration,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -103,12 +106,15 @@ impl Default for Limits {
             max_events_per_request: MAX_EVENTS_PER_REQUEST,
             checkpoint_interval: CHECKPOINT_INTERVAL,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
         }
     }
 }
 
 impl Limits {
-    /// One request must fit in one group commit, and the queue must hold at least one.
+    /// One request must fit in one group commit, the queue must hold at least one, and the
+    /// server at least one connection, with a timer that can run out.
     fn check(&self) -> Result<(), ServeError> {
         let largest = self.max_import_rows.max(self.max_events_per_request);
         if largest > GROUP_COMMIT_EVENTS {
@@ -119,6 +125,17 @@ impl Limits {
         if self.queue_depth == 0 {
             return Err(ServeError::Limits(
                 "the queue must hold at least one request".into(),
+            ));
+        }
+        if !(1..=MAX_CONNECTIONS_CAP).contains(&self.max_connections) {
+            return Err(ServeError::Limits(format!(
+                "at least 1 and at most {MAX_CONNECTIONS_CAP} connections, not {}",
+                self.max_connections
+            )));
+        }
+        if self.idle_timeout.is_zero() || self.header_read_timeout.is_zero() {
+            return Err(ServeError::Limits(
+                "a zero timeout would close every connection at once".into(),
             ));
         }
         Ok(())
@@ -282,14 +299,14 @@ impl Server {
             state.writes.downgrade(),
             state.limits.checkpoint_interval,
         ));
-        let header_read_timeout = state.limits.header_read_timeout;
+        let limits = state.limits;
         let app = router(state);
         let (stopping, stopped) = tokio::sync::watch::channel(false);
         let signalled = async move {
             shutdown.await;
             let _ = stopping.send(true);
         };
-        let serving = accept(listener, app, header_read_timeout, signalled);
+        let serving = conn::accept(listener, app, limits, signalled);
         let grace = grace_after(stopped);
         tokio::select! {
             () = serving => {}
@@ -302,59 +319,27 @@ impl Server {
     }
 }
 
-/// Accepts connections until `signalled` resolves, then waits for the open ones to finish
-/// their requests. As `axum::serve`, but with a timer, so that hyper's header read timeout
-/// closes connections that send no complete request head in `header_read_timeout`:
-/// without it, idle or stalled clients could hold every file descriptor.
-async fn accept(
-    listener: TcpListener,
-    app: Router,
-    header_read_timeout: Duration,
-    signalled: impl Future<Output = ()>,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(signalled);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let service = TowerToHyperService::new(app.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let watched = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        // A client that goes away mid-request is its own business.
-                        let _ = watched.await;
-                    });
-                }
-                // Out of file descriptors, or a connection reset before it was accepted:
-                // pause rather than spin, as axum::serve does.
-                Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
-            },
-            () = &mut signalled => break,
-        }
-    }
-    drop(listener);
-    graceful.shutdown().await;
-}
-
-/// How long a client may take to send a request head (also how long a kept-alive
-/// connection may sit idle) before the connection is closed.
+/// How long an HTTP/1.1 client may take to send a complete request head (hyper's header
+/// read timeout) before the connection is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The pause after a failed accept.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// A connection with no request in flight for this long is closed: one that never sends
+/// a byte, an HTTP/2 connection that sends its preface and no request, a kept-alive one
+/// between requests. As long as the header read timeout: a client gets as long to start
+/// a request as to finish its head.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections open at once. Beyond this a new one takes the place of the one idle
+/// longest, or is answered 503 at once and closed when every one has a request in flight.
+/// While displaced connections close, up to twice this many sockets are open: a quarter of
+/// the 1,024 file descriptors a Linux process gets by default keeps that within half,
+/// leaving the rest to the store's files and the refusals. Far above what an office's
+/// clerks, supervisors and auditors open at once.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The largest connection cap [`Limits::check`] accepts: the cap is counted in a tokio
+/// semaphore, waited on as one u32 at shutdown.
+const MAX_CONNECTIONS_CAP: usize = 1 << 20;
 
 /// Queues a checkpoint tick every `interval` until the queue closes. Holds only a weak
 /// sender, so it never keeps the queue open at shutdown; a tick that finds the queue full
@@ -498,6 +483,38 @@ mod tests {
             ..Limits::default()
         };
         assert!(no_queue.check().is_err());
+    }
+
+    #[test]
+    fn limits_admit_at_least_one_connection_and_no_zero_timeout() {
+        for limits in [
+            Limits {
+                max_connections: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_connections: MAX_CONNECTIONS_CAP + 1,
+                ..Limits::default()
+            },
+            Limits {
+                idle_timeout: Duration::ZERO,
+                ..Limits::default()
+            },
+            Limits {
+                header_read_timeout: Duration::ZERO,
+                ..Limits::default()
+            },
+        ] {
+            assert!(
+                matches!(limits.check(), Err(ServeError::Limits(_))),
+                "{limits:?}"
+            );
+        }
+        let one = Limits {
+            max_connections: 1,
+            ..Limits::default()
+        };
+        assert!(one.check().is_ok());
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -16,7 +15,7 @@ use crate::ledger::GroupRequest;
 use crate::report::reconciliation_json;
 
 use super::api::{blocking, body_error, current_view, submit_request};
-use super::auth::{authorize, AUDIT};
+use super::auth::{Audit, Authorized};
 use super::error::HttpError;
 use super::AppState;
 
@@ -29,11 +28,10 @@ pub(super) struct ReconcileParams {
 
 pub(super) async fn reconcile(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authorized(caller, _): Authorized<Audit>,
     params: Result<Query<ReconcileParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let caller = authorize(&s.shared, &headers, AUDIT)?;
     let Query(params) = params.map_err(HttpError::from)?;
     let period = params
         .month
