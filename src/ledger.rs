@@ -70,6 +70,9 @@ pub enum LedgerError {
     Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
+    /// A request made against a head that has since moved ([`GroupRequest::if_head`]).
+    #[error("the ledger moved on from {expected} to {found} events; nothing was appended")]
+    HeadMoved { expected: u64, found: u64 },
     /// A sealed record whose seal does not hold: changed without the ledger's key.
     #[error("the stored {0} was changed without the ledger's key (its seal does not hold); run `fundtrail verify`")]
     Unsealed(String),
@@ -239,6 +242,10 @@ impl Deref for Ledger {
 pub struct GroupRequest {
     pub ctx: AppendContext,
     pub rows: Vec<Row>,
+    /// Appended only if the log still holds exactly this many events when the request's
+    /// turn comes (else [`LedgerError::HeadMoved`]): a run that read the log as of a head
+    /// records its outcome right after that head, or not at all.
+    pub if_head: Option<u64>,
 }
 
 impl GroupRequest {
@@ -252,7 +259,11 @@ impl GroupRequest {
                 command: Ok(c),
             })
             .collect();
-        GroupRequest { ctx, rows }
+        GroupRequest {
+            ctx,
+            rows,
+            if_head: None,
+        }
     }
 }
 
@@ -479,6 +490,11 @@ impl Ledger {
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
+            let found = planner.next_seq().0 - 1;
+            if let Some(expected) = request.if_head.filter(|size| *size != found) {
+                outcomes.push(Err(LedgerError::HeadMoved { expected, found }));
+                continue;
+            }
             planner.set_recorded_at(request.ctx.now_us);
             let savepoint = planner.savepoint();
             let outcome = plan_request(&mut planner, request)?;

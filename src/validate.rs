@@ -232,6 +232,11 @@ impl<'a> Planner<'a> {
     }
 
     /// Budgets after everything planned so far.
+    /// The seq the next planned event would get.
+    pub fn next_seq(&self) -> Seq {
+        self.next
+    }
+
     pub fn budgets(&self) -> &Budgets {
         &self.budgets
     }

@@ -170,3 +170,39 @@ fn a_rate_planned_by_a_rejected_request_does_not_block_the_next_one() {
     assert_eq!(rates.len(), 1);
     assert_eq!(rates[0].per_member_fen, 40_000);
 }
+
+/// A request made against a head (`if_head`) is appended only if nothing was committed or
+/// planned before it since: a run records its outcome right after the log it read.
+#[test]
+fn a_request_made_against_a_moved_head_is_refused_and_the_others_go_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::init(dir.path()).unwrap();
+    ledger
+        .append_group(&[request(
+            "a",
+            vec![enroll("PL-1"), allocate("100.00", "A-1")],
+        )])
+        .unwrap();
+    let read_at = ledger.head().size;
+    let mut stale = request("run", vec![pay("PL-1", "1.00", "RUN-1")]);
+    stale.if_head = Some(read_at);
+    let mut fresh = request("run", vec![pay("PL-1", "1.00", "RUN-2")]);
+    fresh.if_head = Some(read_at);
+    // Another clerk's payment comes first in the group: the head has moved for both.
+    let outcomes = ledger
+        .append_group(&[request("b", vec![pay("PL-1", "2.00", "B-1")]), stale])
+        .unwrap();
+    assert!(outcomes[0].is_ok());
+    match &outcomes[1] {
+        Err(LedgerError::HeadMoved { expected, found }) => {
+            assert_eq!((*expected, *found), (read_at, read_at + 1));
+        }
+        other => panic!("expected HeadMoved, got {other:?}"),
+    }
+    assert_eq!(ledger.lookup_reference("RUN-1").unwrap(), None);
+    // Against the current head it goes in, right after it.
+    fresh.if_head = Some(ledger.head().size);
+    let outcomes = ledger.append_group(&[fresh]).unwrap();
+    let summary = outcomes[0].as_ref().expect("appended");
+    assert_eq!(summary.seqs, vec![Seq(read_at + 2)]);
+}

@@ -333,9 +333,10 @@ pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
             | StoreError::DiskFilled { .. }
             | StoreError::Stalled { .. },
         ) => Failure::new(exit::UNAVAILABLE, err.to_string()),
-        LedgerError::Store(_) | LedgerError::Key(_) | LedgerError::Layout { .. } => {
-            Failure::new(exit::UNAVAILABLE, err.to_string())
-        }
+        LedgerError::Store(_)
+        | LedgerError::Key(_)
+        | LedgerError::Layout { .. }
+        | LedgerError::HeadMoved { .. } => Failure::new(exit::UNAVAILABLE, err.to_string()),
     }
 }
 

@@ -151,6 +151,7 @@ async fn submit(s: &AppState, caller: Caller, rows: Vec<Row>) -> Answer {
     let request = GroupRequest {
         ctx: AppendContext::now(caller.name),
         rows,
+        if_head: None,
     };
     let summary = submit_request(s, request).await?;
     let status = if summary.appended > 0 {

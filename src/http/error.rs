@@ -135,6 +135,7 @@ impl From<LedgerError> for HttpError {
             LedgerError::Inconsistent(_) | LedgerError::Unsealed(_) => {
                 HttpError::Corrupt(err.to_string())
             }
+            LedgerError::HeadMoved { .. } => HttpError::Conflict(err.to_string()),
             LedgerError::Key(_) | LedgerError::Layout { .. } => {
                 HttpError::Internal(err.to_string())
             }

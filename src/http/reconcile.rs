@@ -43,18 +43,30 @@ pub(super) async fn reconcile(
     let statement_hash = *blake3::hash(&statement).as_bytes();
     // One run at a time: runs share the cached payment index file in the ledger directory.
     let _one_at_a_time = s.shared.reconciling.lock().await;
-    let view = current_view(&s)?;
-    let (report, index) = blocking(move || {
-        reconcile_bytes(&view, &statement, period, IndexMode::Cached).map_err(batch_error)
-    })
-    .await?;
-    let command = Command::RecordReconciliation(report.summary(statement_hash));
-    let reference = command.reference();
-    let request = GroupRequest::commands(
-        crate::ledger::AppendContext::now(caller.name),
-        vec![command],
-    );
-    let recorded = submit_request(&s, request).await?;
+    let statement = std::sync::Arc::new(statement);
+    let mut attempt = 1;
+    let (report, index, recorded, reference) = loop {
+        let view = current_view(&s)?;
+        let head = view.head().size;
+        let bytes = std::sync::Arc::clone(&statement);
+        let (report, index) = blocking(move || {
+            reconcile_bytes(&view, &bytes, period, IndexMode::Cached).map_err(batch_error)
+        })
+        .await?;
+        let command = Command::RecordReconciliation(report.summary(statement_hash));
+        let reference = command.reference();
+        // Recorded right after the head it matched against, as an auditor re-performs it
+        // (`audit reconcile`), or matched again on the newer head.
+        let mut request = GroupRequest::commands(
+            crate::ledger::AppendContext::now(caller.name.clone()),
+            vec![command],
+        );
+        request.if_head = Some(head);
+        match submit_request(&s, request).await {
+            Err(HttpError::Conflict(_)) if attempt < RECONCILE_ATTEMPTS => attempt += 1,
+            recorded => break (report, index, recorded?, reference),
+        }
+    };
     let seq = *recorded
         .seqs
         .first()
@@ -69,6 +81,10 @@ pub(super) async fn reconcile(
     };
     Ok(Json(reconciliation_json(&outcome, "request body")).into_response())
 }
+
+/// Matches of one statement before the run gives up because other writes keep moving the
+/// head between its match and its record (answered 409).
+const RECONCILE_ATTEMPTS: u32 = 5;
 
 fn batch_error(err: BatchError) -> HttpError {
     match err {
