@@ -198,21 +198,6 @@ fn an_import_needs_a_named_actor() {
     assert_eq!(log.json()[0]["actor"], "李四");
 }
 
-/// Runs `cmd` (from [`binary`], changed by the test) to the end.
-fn run_command(cmd: &mut Command) -> Run {
-    let child = spawn(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let out = child.wait_with_output().expect("run the fundtrail binary");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// The account name `id -un` gives for this process's user, if it has one.
 fn account_name() -> Option<String> {
     let out = Command::new("id").arg("-un").output().ok()?;

@@ -422,6 +422,18 @@ fn a_large_import_killed_midway_is_all_or_nothing() {
     println!("outcomes: {outcomes:?}");
 }
 
+/// The event and reference blocks of `other` beyond the standard ledger's size: what a
+/// write beyond that size stores, to plant in another standard ledger.
+fn blocks_beyond_standard(other: &TempLedger) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
+    other
+        .dump()
+        .0
+        .into_iter()
+        .filter(|(k, _)| matches!(k[0], b'e' | b'r') && seq_of(&k[1..]) > STANDARD_SIZE)
+        .collect()
+}
+
 /// Events beyond the head that no sealed marker of an interrupted batch explains (here:
 /// copied from another ledger, as an insider without the key could plant them, or as
 /// committed events look once the head is set back) are never removed: the ledger opens
@@ -435,13 +447,7 @@ fn a_tail_beyond_the_head_without_a_marker_is_left_alone_and_blocks_writes() {
         &["PL-0300,松华,松华第1社区,bereaved,1,2014-01-01"],
     );
     other.append_csv(ImportKind::Events, &payment_rows("TAIL", 30));
-    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
-    let tail: Vec<(Vec<u8>, Vec<u8>)> = other
-        .dump()
-        .0
-        .into_iter()
-        .filter(|(k, _)| matches!(k[0], b'e' | b'r') && seq_of(&k[1..]) > STANDARD_SIZE)
-        .collect();
+    let tail = blocks_beyond_standard(&other);
     assert_eq!(
         tail.len(),
         2 + 2,
@@ -493,13 +499,7 @@ fn an_unfinished_write_with_its_marker_is_removed_on_open() {
     let t = TempLedger::standard();
     let other = TempLedger::standard();
     other.append_csv(ImportKind::Events, &payment_rows("TAIL", 30));
-    let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
-    let tail: Vec<(Vec<u8>, Vec<u8>)> = other
-        .dump()
-        .0
-        .into_iter()
-        .filter(|(k, _)| matches!(k[0], b'e' | b'r') && seq_of(&k[1..]) > STANDARD_SIZE)
-        .collect();
+    let tail = blocks_beyond_standard(&other);
     // The marker the ledger's own write from this head would carry (FORMAT.md §3.2).
     let head = t.open().head();
     let key = fundtrail::keys::SigningKeyFile::read(&t.dir)

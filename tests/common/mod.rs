@@ -424,10 +424,13 @@ impl Run {
 }
 
 fn run_binary(ledger: &Path, args: &[&str]) -> Run {
+    run_command(binary(ledger).args(args))
+}
+
+/// Runs `cmd` (from [`binary`], changed by the test) to the end.
+pub fn run_command(cmd: &mut Command) -> Run {
     let child = spawn(
-        binary(ledger)
-            .args(args)
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
