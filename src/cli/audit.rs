@@ -10,11 +10,11 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{exit, Failure, Output};
-use crate::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
-use crate::domain::Money;
 use crate::export::{read_note, verify_export, ExportError};
-use crate::proofs::{self, ProofFault, VerifiedEvent};
-use crate::view::{signed_amount, value_date_text, Align, Table};
+use crate::model::domain::Money;
+use crate::model::render::{signed_amount, value_date_text, Align, Table};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
+use crate::tlog::proofs::{self, ProofFault, VerifiedEvent};
 
 /// The largest proof or trail file read. A trail holds about 1.5 KiB per event; 64 MiB is
 /// tens of thousands of events, far more than one household has, and it bounds what a
@@ -144,7 +144,7 @@ fn checkpoint_json(c: &Checkpoint) -> Value {
 }
 
 fn event_json(e: &VerifiedEvent) -> Value {
-    let mut fields = crate::view::record_fields(&e.record);
+    let mut fields = crate::model::render::record_fields(&e.record);
     fields.insert("seq".into(), json!(e.seq.0));
     fields.insert("hash".into(), json!(e.hash.to_hex()));
     Value::Object(fields)

@@ -10,9 +10,11 @@ use serde_json::{json, Value};
 
 use super::audit::{verifier_key, KeyArg};
 use super::{exit, Failure, Output};
-use crate::domain::{Money, Month, ALL_PERIODS};
-use crate::reperform::{reperform, Outcome, RecordedRun, ReperformError, Reperformed, Statement};
-use crate::view::time_text;
+use crate::model::domain::{Money, Month, ALL_PERIODS};
+use crate::model::render::time_text;
+use crate::runs::reperform::{
+    reperform, Outcome, RecordedRun, ReperformError, Reperformed, Statement,
+};
 
 #[derive(Debug, Args)]
 pub struct AuditReconcileArgs {

@@ -9,10 +9,10 @@ use serde_json::json;
 use super::read::{check_read_models, read_failure, render_totals, Key, Lang, ReportArgs};
 use super::{exit, failure, head_json, Cli, Failure, Output};
 use crate::demo;
-use crate::demo_data::DEMO_FIGURES;
+use crate::demo::data::DEMO_FIGURES;
+use crate::ledger::readmodels::ReadSide;
 use crate::ledger::LedgerError;
-use crate::readside::ReadSide;
-use crate::view::{Align, Table};
+use crate::model::render::{Align, Table};
 
 pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
     if cli.ledger_given {

@@ -8,10 +8,10 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::{exit, failure, open, Cli, Failure, Output};
-use crate::domain::Seq;
-use crate::evidence::{self as ev};
+use crate::export::evidence::{self as ev};
 use crate::export::{write_export, ExportError};
 use crate::ledger::{Ledger, SignedCheckpoint};
+use crate::model::domain::Seq;
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {

@@ -229,14 +229,14 @@ pub struct LogArgs {
 
 /// `--program`: a code of the catalog.
 pub(super) fn parse_program(text: &str) -> Result<String, String> {
-    crate::domain::ProgramCode::parse(text)
+    crate::model::domain::ProgramCode::parse(text)
         .map(|_| text.to_owned())
         .map_err(|e| e.0)
 }
 
 /// `--type`: an event type name.
 fn parse_event_type(text: &str) -> Result<String, String> {
-    crate::encoding::check_event_type(text).map(|()| text.to_owned())
+    crate::model::encoding::check_event_type(text).map(|()| text.to_owned())
 }
 
 /// A failure to report: the exit code and what to print.
@@ -381,7 +381,7 @@ pub fn actor(cli: &Cli) -> Result<String, Failure> {
              and the operating system has no account name for this user id",
         ));
     };
-    crate::domain::check_text(name.trim(), true)
+    crate::model::domain::check_text(name.trim(), true)
         .map(|n| n.to_owned())
         .map_err(|e| {
             Failure::new(
@@ -397,7 +397,7 @@ pub fn head_json(head: &crate::ledger::Head) -> Value {
 
 /// Exit 1 with the reason and, when known, the first bad seq: the one shape every check
 /// (`verify`, the offline `audit` verifiers) reports a failure in.
-pub(crate) fn check_failed(reason: String, seq: Option<crate::domain::Seq>) -> Output {
+pub(crate) fn check_failed(reason: String, seq: Option<crate::model::domain::Seq>) -> Output {
     let text = match seq {
         Some(seq) => format!("FAILED at seq {seq}: {reason}\n"),
         None => format!("FAILED: {reason}\n"),

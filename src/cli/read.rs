@@ -8,10 +8,10 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
-use crate::domain::{HouseholdId, PROGRAMS};
+use crate::ledger::readmodels::{household_trail, ReadSide, ReadSideError};
 use crate::ledger::Ledger;
-use crate::readside::{household_trail, ReadSide, ReadSideError};
-use crate::view::{Align, Table};
+use crate::model::domain::{HouseholdId, PROGRAMS};
+use crate::model::render::{Align, Table};
 
 /// Output language of table labels and program names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,10 +74,10 @@ pub struct HouseholdArgs {
     /// Count the support allowance entitlement through this month, YYYY-MM (default: the
     /// current month).
     #[arg(long, value_parser = super::run::parse_month)]
-    pub through: Option<crate::domain::Month>,
+    pub through: Option<crate::model::domain::Month>,
 }
 
-pub use crate::report::parse_month;
+pub use crate::ledger::answers::parse_month;
 
 pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
     ReadSide::open(ledger).map_err(read_failure)
@@ -112,7 +112,7 @@ fn label(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
 
 pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
     let by: Vec<GroupKey> = args.by.iter().map(|k| group_key(*k)).collect();
-    crate::report::check_group_keys(&by)
+    crate::ledger::answers::check_group_keys(&by)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--by: {e}")))?;
     let ledger = open(cli)?;
     let side = read_side(&ledger)?;
@@ -187,7 +187,7 @@ pub(super) fn render_totals(rows: &[TotalsRow], by: &[Key], report: &ReportArgs)
     columns.extend(measure_labels(lang).map(|l| (l, Align::Right)));
     let cells: Vec<Vec<String>> = rows.iter().map(|r| totals_cells(r, by, lang)).collect();
     let keys: Vec<GroupKey> = by.iter().map(|k| group_key(*k)).collect();
-    let json = crate::report::totals_rows_json(rows, &keys);
+    let json = crate::ledger::answers::totals_rows_json(rows, &keys);
     report_output(&columns, cells, json, report)
 }
 
@@ -246,7 +246,7 @@ pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
             ]
         })
         .collect();
-    let json = crate::report::funds_json(&rows);
+    let json = crate::ledger::answers::funds_json(&rows);
     Ok(report_output(&columns, cells, json, report))
 }
 
@@ -262,13 +262,14 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
         ));
     };
     if args.proofs {
-        let doc = crate::evidence::trail(&ledger, &args.id).map_err(|e| super::failure(e, None))?;
+        let doc = crate::export::evidence::trail(&ledger, &args.id)
+            .map_err(|e| super::failure(e, None))?;
         let json = serde_json::to_value(doc).expect("a trail document is plain JSON");
         let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
         return Ok(Output::ok(text, json));
     }
     let entries = household_trail(&ledger, &args.id).map_err(read_failure)?;
-    let mut json = crate::report::household_json(&balance, &entries);
+    let mut json = crate::ledger::answers::household_json(&balance, &entries);
     let (allowance_text, allowance_json) =
         super::run::household_allowance(&ledger, &args.id, args.through)?;
     json["support_allowance_entitlement"] = allowance_json;

@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 
 use super::run::{batch_failure, parse_month};
 use super::{actor, exit, open, Cli, Failure, Output};
-use crate::batch::{self, BatchError, IndexMode, Reconciliation};
-use crate::domain::Money;
 use crate::ledger::AppendContext;
-use crate::reconcile::{Difference, DifferenceKind, StatementError};
-use crate::view::{Align, Table};
+use crate::model::domain::Money;
+use crate::model::render::{Align, Table};
+use crate::runs::batch::{self, BatchError, IndexMode, Reconciliation};
+use crate::runs::reconcile::{Difference, DifferenceKind, StatementError};
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
@@ -20,7 +20,7 @@ pub struct ReconcileArgs {
     pub statement: PathBuf,
     /// Expect from the bank only the ledger payments dated in this month, YYYY-MM.
     #[arg(long, value_parser = parse_month)]
-    pub month: Option<crate::domain::Month>,
+    pub month: Option<crate::model::domain::Month>,
     /// Print the differences as CSV instead of a table.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
@@ -112,7 +112,7 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
         file.display(),
         r.bank_rows,
         hex::encode(outcome.statement_hash),
-        crate::report::index_text(&outcome.index),
+        crate::ledger::answers::index_text(&outcome.index),
         r.matched_count,
         Money(r.matched_fen),
     );
@@ -187,5 +187,5 @@ fn differences_csv(differences: &[Difference]) -> String {
 }
 
 fn report_json(outcome: &Reconciliation, file: &Path) -> Value {
-    crate::report::reconciliation_json(outcome, &file.display().to_string())
+    crate::ledger::answers::reconciliation_json(outcome, &file.display().to_string())
 }

@@ -9,13 +9,13 @@ use super::{
     actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, InitArgs, LogArgs, Output,
     VerifyArgs,
 };
-use crate::checkpoint::{open_note_bytes, Checkpoint};
-use crate::domain::Seq;
 use crate::export::read_note;
-use crate::import::{CsvFile, ImportKind};
+use crate::ledger::import::{CsvFile, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LogFilter};
+use crate::model::domain::Seq;
+use crate::model::render::{event_json, value_date_text, Align, Table};
 use crate::store::read_only::{write_denied, ReadOnlyCopy};
-use crate::view::{event_json, value_date_text, Align, Table};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
 
 pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
     let created = match &args.origin {
@@ -136,7 +136,7 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
             body.type_name().to_string(),
             body.household().unwrap_or("").to_string(),
             body.program().unwrap_or("").to_string(),
-            crate::view::signed_amount(body).map_or(String::new(), |m| m.to_string()),
+            crate::model::render::signed_amount(body).map_or(String::new(), |m| m.to_string()),
             record.reference.clone(),
             record.actor.clone(),
         ]);

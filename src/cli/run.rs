@@ -6,11 +6,11 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{actor, exit, failure, head_json, open, Cli, Failure, Output};
-use crate::batch::{self, AllowanceRun, BatchError, RunMode};
-use crate::domain::{Money, Month};
 use crate::ledger::AppendContext;
-use crate::rates::{period_text, Entitlement, RateTable};
-use crate::view::{category_name, date_text, Align, Table};
+use crate::model::domain::{Money, Month};
+use crate::model::rates::{period_text, Entitlement, RateTable};
+use crate::model::render::{category_name, date_text, Align, Table};
+use crate::runs::batch::{self, AllowanceRun, BatchError, RunMode};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -322,7 +322,7 @@ pub(super) fn household_allowance(
 pub fn entitlement_json(e: &Entitlement) -> Value {
     json!({
         "household_id": e.household.as_str(),
-        "program": crate::rates::ALLOWANCE_PROGRAM,
+        "program": crate::model::rates::ALLOWANCE_PROGRAM,
         "through": e.through.to_string(),
         "due": e.due.to_string(),
         "paid": e.paid.to_string(),

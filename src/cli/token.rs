@@ -4,8 +4,8 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
-use crate::tokens::{random_secret, Role, TokenError, TokenRegistry};
-use crate::view::{time_text, Align, Table};
+use crate::keys::tokens::{random_secret, Role, TokenError, TokenRegistry};
+use crate::model::render::{time_text, Align, Table};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

@@ -1,6 +1,6 @@
 //! The JSON API's handlers. Each checks the caller's role first, then answers from the
 //! shared read state or queues a write for the writer. The JSON shapes are the CLI's
-//! `--json` shapes (`crate::report`).
+//! `--json` shapes (`crate::ledger::answers`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -14,14 +14,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{HouseholdId, ProgramCode};
-use crate::encoding::check_event_type;
-use crate::import::{command_from_fields, rows_from_bytes, ImportKind};
+use crate::keys::tokens::{random_secret, Caller, Role, TokenError};
+use crate::ledger::answers;
+use crate::ledger::import::{command_from_fields, rows_from_bytes, ImportKind};
+use crate::ledger::readmodels::{household_trail, ReadSide};
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
-use crate::readside::{household_trail, ReadSide};
-use crate::report;
-use crate::tokens::{random_secret, Caller, Role, TokenError};
-use crate::view::{event_json, time_text};
+use crate::model::domain::{HouseholdId, ProgramCode};
+use crate::model::encoding::check_event_type;
+use crate::model::render::{event_json, time_text};
 
 use super::auth::{Admin, Any, Audit, Authorized, Summary, Write};
 use super::error::{poisoned, HttpError};
@@ -235,7 +235,7 @@ fn rows_from_json(body: &[u8], max: usize) -> Result<Vec<Row>, HttpError> {
 /// the households columns instead. Amounts are strings: JSON numbers are not exact.
 fn command_from_json(
     fields: &Map<String, Value>,
-) -> Result<crate::domain::Command, (&'static str, String)> {
+) -> Result<crate::model::domain::Command, (&'static str, String)> {
     let household = fields.get("type").and_then(Value::as_str) == Some("household_enrolled");
     let (kind, skip) = if household {
         (ImportKind::Households, Some("type"))
@@ -294,7 +294,7 @@ pub(super) async fn totals(
     let Query(params) = params.map_err(HttpError::from)?;
     let query = totals_query(params)?;
     let rows = read_side(&s, |side| side.totals(&query))?;
-    ok(report::totals_rows_json(&rows, &query.by))
+    ok(answers::totals_rows_json(&rows, &query.by))
 }
 
 fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
@@ -304,15 +304,15 @@ fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
         .filter(|b| !b.is_empty())
         .map_or(Ok(Vec::new()), |b| {
             b.split(',')
-                .map(|k| report::parse_group_key(k.trim()))
+                .map(|k| answers::parse_group_key(k.trim()))
                 .collect()
         })
-        .and_then(|by: Vec<_>| report::check_group_keys(&by).map(|()| by))
+        .and_then(|by: Vec<_>| answers::check_group_keys(&by).map(|()| by))
         .map_err(|e| HttpError::BadRequest(format!("by: {e}")))?;
     let month = params
         .month
         .as_deref()
-        .map(report::parse_month)
+        .map(answers::parse_month)
         .transpose()
         .map_err(|e| HttpError::BadRequest(format!("month: {e}")))?;
     if let Some(program) = &params.program {
@@ -329,7 +329,7 @@ fn totals_query(params: TotalsParams) -> Result<TotalsQuery, HttpError> {
 
 pub(super) async fn funds(State(s): State<AppState>, _: Authorized<Summary>, _: NoQuery) -> Answer {
     let rows = read_side(&s, |side| side.models().funds())?;
-    ok(report::funds_json(&rows))
+    ok(answers::funds_json(&rows))
 }
 
 pub(super) async fn household(
@@ -339,7 +339,7 @@ pub(super) async fn household(
     _: NoQuery,
 ) -> Answer {
     let balance = household_balance(&s, &id)?;
-    ok(Value::Object(report::balance_json(&balance)))
+    ok(Value::Object(answers::balance_json(&balance)))
 }
 
 fn household_balance(
@@ -362,7 +362,7 @@ pub(super) async fn trail(
     let balance = household_balance(&s, &id)?;
     let view = current_view(&s)?;
     let entries = blocking(move || household_trail(&view, &id).map_err(HttpError::from)).await?;
-    ok(report::household_json(&balance, &entries))
+    ok(answers::household_json(&balance, &entries))
 }
 
 #[derive(Debug, Default, Deserialize)]

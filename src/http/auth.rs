@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::tokens::{Caller, Role};
+use crate::keys::tokens::{Caller, Role};
 
 use super::error::{poisoned, HttpError};
 use super::{AppState, Shared, MAX_BODY_BYTES};

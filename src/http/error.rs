@@ -10,8 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::ledger::readmodels::ReadSideError;
 use crate::ledger::{LedgerError, RowRejection};
-use crate::readside::ReadSideError;
 use crate::store::StoreError;
 
 use super::RETRY_AFTER_SECS;

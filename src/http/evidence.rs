@@ -9,9 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::Seq;
-use crate::evidence as ev;
+use crate::export::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
+use crate::model::domain::Seq;
 
 use super::api::{blocking, current_view, NoQuery};
 use super::auth::{Audit, Authorized, Summary};

@@ -28,9 +28,9 @@ use tokio::net::TcpListener;
 
 pub use error::HttpError;
 
+use crate::keys::tokens::{TokenError, TokenRegistry};
+use crate::ledger::readmodels::{ReadSide, ReadSideError};
 use crate::ledger::{Ledger, LedgerError, LedgerView, GROUP_COMMIT_EVENTS};
-use crate::readside::{ReadSide, ReadSideError};
-use crate::tokens::{TokenError, TokenRegistry};
 
 /// Request bodies above this are refused (413). An import of the largest batch
 /// ([`MAX_IMPORT_ROWS`] rows of about 120 bytes) is near 1.2 MiB; 8 MiB leaves room for
@@ -395,7 +395,7 @@ mod tests {
     //! test holds the queue's receiving end itself, so both are deterministic.
 
     use super::*;
-    use crate::tokens::Role;
+    use crate::keys::tokens::Role;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn stalled_server(limits: Limits) -> (SocketAddr, String, impl Sized) {

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::batch::{reconcile_bytes, BatchError, IndexMode, Reconciliation};
-use crate::domain::{Command, Month};
+use crate::ledger::answers::reconciliation_json;
 use crate::ledger::GroupRequest;
-use crate::report::reconciliation_json;
+use crate::model::domain::{Command, Month};
+use crate::runs::batch::{reconcile_bytes, BatchError, IndexMode, Reconciliation};
 
 use super::api::{blocking, body_error, current_view, submit_request};
 use super::auth::{Audit, Authorized};

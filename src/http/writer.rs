@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ledger::readmodels::ReadSide;
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
-use crate::readside::ReadSide;
 
 use super::error::HttpError;
 use super::{ServeError, Shared};

@@ -12,10 +12,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{meta_bytes, Head, HeadRecord, Ledger, LedgerError};
+use crate::keys::seal::{StateKey, SEAL_LEN};
 use crate::keys::{KeyError, SigningKeyFile};
-use crate::seal::{StateKey, SEAL_LEN};
+use crate::model::rules::Budgets;
 use crate::store::{ReferencesDigest, Store, StoreBatch};
-use crate::validate::Budgets;
 
 /// The state record's meta name: one key, so that sled writes it whole or not at all.
 pub(super) const META_STATE: &str = "state";
@@ -77,7 +77,7 @@ pub(super) fn put_state(batch: &mut StoreBatch, key: &StateKey, state: &StateRec
 /// and be the one whose public half `init` stored.
 pub(super) fn read_state_key(
     store: &Store,
-    verifier: &crate::checkpoint::VerifierKey,
+    verifier: &crate::tlog::checkpoint::VerifierKey,
 ) -> Result<StateKey, KeyError> {
     let key = SigningKeyFile::read(store.dir())?;
     let found = key.signer().verifier_key();
@@ -193,7 +193,7 @@ impl Ledger {
     }
 
     /// The state key; a ledger without one refuses to write before it gets here.
-    pub(super) fn key(&self) -> Result<&crate::seal::StateKey, LedgerError> {
+    pub(super) fn key(&self) -> Result<&crate::keys::seal::StateKey, LedgerError> {
         self.view.sealing_key()
     }
 

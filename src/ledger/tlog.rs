@@ -10,11 +10,11 @@
 use std::ops::Range;
 
 use super::{Ledger, LedgerError, LedgerView};
-use crate::checkpoint::{open_note, Checkpoint, VerifierKey};
-use crate::domain::Seq;
 use crate::keys::{KeyError, SigningKeyFile};
-use crate::merkle::{self, Blake3Hasher, Digest, NodeSource, ProofError, TreeHasher};
+use crate::model::domain::Seq;
 use crate::store::{StoreBatch, StoredEvent, LEAF_TILE_LEAVES};
+use crate::tlog::checkpoint::{open_note, Checkpoint, VerifierKey};
+use crate::tlog::merkle::{self, Blake3Hasher, Digest, NodeSource, ProofError, TreeHasher};
 
 /// A checkpoint and the signed note it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]

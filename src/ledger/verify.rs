@@ -20,13 +20,13 @@ use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{LedgerError, LedgerView, VerifyReport};
-use crate::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
-use crate::chain::{ChainCheck, ChainFault};
-use crate::checkpoint::Checkpoint;
-use crate::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
-use crate::encoding::peek_reference;
-use crate::merkle::{Blake3Hasher, Digest, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
+use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
+use crate::model::encoding::peek_reference;
 use crate::store::{StoreError, LEAF_TILE_LEAVES};
+use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
+use crate::tlog::chain::{ChainCheck, ChainFault};
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
 
 impl LedgerView {
     /// Recomputes the chain and the Merkle tree from genesis, replays every record through

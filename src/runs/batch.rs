@@ -10,15 +10,17 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
-use crate::encoding::Body;
 use crate::ledger::{AppendContext, Head, Ledger, LedgerError, LedgerView};
-use crate::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
-use crate::rates::{
+use crate::model::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
+use crate::model::encoding::Body;
+use crate::model::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
     RateTable, ALLOWANCE_PROGRAM,
 };
-use crate::reconcile::{parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES};
+use crate::runs::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
+use crate::runs::reconcile::{
+    parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES,
+};
 
 /// The bank payment file's columns (FORMAT.md §5).
 pub const PAYMENT_FILE_COLUMNS: [&str; 4] = ["reference", "household_id", "amount", "memo"];
@@ -293,7 +295,7 @@ pub fn entitlement(
         .into_iter()
         .map(|p| (p.day, p.fen))
         .collect();
-    Ok(crate::rates::entitlement(
+    Ok(crate::model::rates::entitlement(
         &info.enrollment,
         &table,
         &paid,
@@ -312,7 +314,7 @@ pub fn household_entitlement(
         .enrolled()?
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
-    let category = crate::encoding::category_code(info.enrollment.category);
+    let category = crate::model::encoding::category_code(info.enrollment.category);
     let rated = ledger
         .rates()?
         .iter()

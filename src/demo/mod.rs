@@ -1,11 +1,12 @@
 //! The demo: a ledger built from the bundled Panlong data set (`demo_data`), through the
 //! same import path a clerk uses, then verified.
 
+pub mod data;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::demo_data;
-use crate::import::{CsvFile, ImportKind};
+use crate::ledger::import::{CsvFile, ImportKind};
 use crate::ledger::{
     AppendContext, AppendSummary, Ledger, LedgerError, SignedCheckpoint, VerifyReport,
 };
@@ -36,8 +37,8 @@ pub fn build(dir: &Path) -> Result<DemoOutcome, LedgerError> {
         other => other?,
     };
     let input_dir = dir.join(INPUT_DIR);
-    let households = write_input(&input_dir, "households.csv", &demo_data::households_csv())?;
-    let events = write_input(&input_dir, "events.csv", &demo_data::events_csv())?;
+    let households = write_input(&input_dir, "households.csv", &data::households_csv())?;
+    let events = write_input(&input_dir, "events.csv", &data::events_csv())?;
     let ctx = AppendContext::now(DEMO_ACTOR);
     let households =
         ledger.append_rows(&mut CsvFile::new(&households, ImportKind::Households), &ctx)?;

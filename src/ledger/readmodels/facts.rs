@@ -4,8 +4,8 @@
 use chrono::Datelike;
 use fundtrail_projections as proj;
 
-use crate::domain::{PaymentKind, Seq};
-use crate::encoding::{stored_date, Body, DecodeError, RecordV1};
+use crate::model::domain::{PaymentKind, Seq};
+use crate::model::encoding::{stored_date, Body, DecodeError, RecordV1};
 
 /// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
 pub trait TargetDates {

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::domain::{
+use crate::model::domain::{
     date_to_days, Category, Command, Enrollment, HouseholdId, Money, Month, Payment, PaymentKind,
     ProgramCode, Rate, Reference,
 };
-use crate::encoding::{category_code, stored_category, RateV1};
-use crate::validate::HouseholdInfo;
-use crate::view::date_text;
+use crate::model::encoding::{category_code, stored_category, RateV1};
+use crate::model::render::date_text;
+use crate::model::rules::HouseholdInfo;
 
 /// The program the monthly run pays and the entitlement balance covers.
 pub const ALLOWANCE_PROGRAM: &str = "support_allowance";
@@ -367,7 +367,7 @@ fn paid_in(paid: &[(i32, i64)], month: Month, first: bool) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::parse_date;
+    use crate::model::domain::parse_date;
 
     fn rate(cat: u8, fen: i64, from: &str, to: Option<&str>) -> RateV1 {
         RateV1 {
@@ -465,7 +465,7 @@ mod tests {
             id.into(),
             HouseholdInfo {
                 enrollment,
-                seq: crate::domain::Seq(1),
+                seq: crate::model::domain::Seq(1),
             },
         )
     }

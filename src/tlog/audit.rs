@@ -8,12 +8,14 @@
 //! a stolen key is still judged by its own rules: [`RuleAudit`] replays every record
 //! through the write path's own [`Planner`].
 
-use crate::chain::{ChainCheck, ChainFault};
-use crate::checkpoint::Checkpoint;
-use crate::domain::{Command, EventHash, Seq};
-use crate::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
-use crate::merkle::{Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL};
-use crate::validate::{stored_command, PlanError, Planned, Planner};
+use crate::model::domain::{Command, EventHash, Seq};
+use crate::model::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
+use crate::model::rules::{stored_command, PlanError, Planned, Planner};
+use crate::tlog::chain::{ChainCheck, ChainFault};
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::merkle::{
+    Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL,
+};
 
 /// The first thing wrong with a log, with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -515,8 +517,8 @@ impl TreeAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::chain_hash;
-    use crate::encoding::{encode, AllocationV1, Body};
+    use crate::model::encoding::{encode, AllocationV1, Body};
+    use crate::tlog::chain::chain_hash;
 
     /// An allocation at `seq`, which every rule accepts anywhere in a log; `salt` changes
     /// its amount.
@@ -699,14 +701,14 @@ mod tests {
     }
 
     fn rate(seq: u64, from: i32, to: Option<i32>) -> RecordV1 {
-        use crate::domain::{days_to_date, Category, ProgramCode, Reference};
+        use crate::model::domain::{days_to_date, Category, ProgramCode, Reference};
         let program = ProgramCode::parse("support_allowance").unwrap();
         let reference =
             Reference::for_rate(&program, Category::Bereaved, days_to_date(from).unwrap());
         rec(
             seq,
             reference.as_str(),
-            Body::RateSet(crate::encoding::RateV1 {
+            Body::RateSet(crate::model::encoding::RateV1 {
                 program: program.to_string(),
                 category: 0,
                 per_member_fen: 34_000,
@@ -720,7 +722,7 @@ mod tests {
         rec(
             seq,
             "enroll:PL-0001",
-            Body::HouseholdEnrolled(crate::encoding::EnrolledV1 {
+            Body::HouseholdEnrolled(crate::model::encoding::EnrolledV1 {
                 household: "PL-0001".into(),
                 subdistrict: "拓东".into(),
                 community: "拓东第1社区".into(),
@@ -748,7 +750,7 @@ mod tests {
         rec(
             seq,
             reference,
-            Body::Disbursement(crate::encoding::PaymentV1 {
+            Body::Disbursement(crate::model::encoding::PaymentV1 {
                 household: "PL-0001".into(),
                 program: "support_allowance".into(),
                 amount_fen: 68_000,
@@ -828,7 +830,7 @@ mod tests {
         let reversal = rec(
             4,
             "reversal:B-1",
-            Body::Reversal(crate::encoding::ReversalV1 {
+            Body::Reversal(crate::model::encoding::ReversalV1 {
                 target_seq: 2,
                 target_reference: "B-1".into(),
                 household: "PL-0001".into(),

@@ -13,10 +13,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use fundtrail_projections as proj;
 
 use super::{map_event, Folder, ReadSide, ReadSideError, RecentDates, Unprepared};
-use crate::domain::{EventHash, Seq};
-use crate::encoding::RecordV1;
-use crate::facts::{date_of, payment_kind};
+use crate::ledger::readmodels::facts::{date_of, payment_kind};
 use crate::ledger::{LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::RecordV1;
 
 /// Events handed over at a time.
 const EVENTS_PER_HANDOFF: usize = 8_192;

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::merkle::{self, Digest, TreeHasher, HASH_LEN};
+use crate::tlog::merkle::{self, Digest, TreeHasher, HASH_LEN};
 
 /// Signature type byte of Ed25519 in key ids and verifier keys
 /// (c2sp.org/signed-note, "Signature types").
@@ -693,7 +693,7 @@ mod tests {
     use std::ops::Range;
 
     use super::*;
-    use crate::merkle::{Blake3Hasher, Frontier, NodeSource};
+    use crate::tlog::merkle::{Blake3Hasher, Frontier, NodeSource};
 
     // ---- Published vectors ---------------------------------------------------
     //

@@ -5,6 +5,9 @@
 //! (`PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`), so the key name (the log's
 //! origin) travels with the seed and existing signed-note tools can use the file.
 
+pub mod seal;
+pub mod tokens;
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use crate::checkpoint::{
+use crate::tlog::checkpoint::{
     generate_seed, CheckpointError, LogSigner, ED25519_SIGNATURE_TYPE, SEED_LEN,
 };
 
@@ -98,8 +101,8 @@ impl SigningKeyFile {
     }
 
     /// The key that seals the ledger's derived state, derived from this key's seed.
-    pub fn state_key(&self) -> crate::seal::StateKey {
-        crate::seal::StateKey::derive(&self.seed)
+    pub fn state_key(&self) -> crate::keys::seal::StateKey {
+        crate::keys::seal::StateKey::derive(&self.seed)
     }
 
     /// `PRIVATE+KEY+<name>+<8 hex digit key id>+<base64(0x01 ‖ seed)>`.

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use crate::domain::{EventHash, Seq};
+use crate::model::domain::{EventHash, Seq};
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{event_entries, push_event_with, push_reference, reference_entries, HASH_LEN};
 
@@ -49,7 +49,7 @@ const PENDING: u8 = b'p';
 
 /// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
 /// the lowest stored node level, so a proof reads one key instead of 64 event values.
-pub const LEAF_TILE_LEAVES: u64 = crate::merkle::SUBTREE_LEAVES;
+pub const LEAF_TILE_LEAVES: u64 = crate::tlog::merkle::SUBTREE_LEAVES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

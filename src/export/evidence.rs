@@ -1,11 +1,11 @@
 //! Evidence read from a ledger: what `prove` and `household --proofs` hand to auditors. The
 //! documents and their verification are in `proofs` (pure); this reads the store.
 
-use crate::domain::{EventHash, Seq};
-use crate::encoding::{decode, RecordV1};
 use crate::ledger::{LedgerError, LedgerView, SignedCheckpoint};
-use crate::merkle::Digest;
-use crate::proofs::{
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::{decode, RecordV1};
+use crate::tlog::merkle::Digest;
+use crate::tlog::proofs::{
     consistency_text, ConsistencyDoc, EventEvidence, InclusionDoc, TrailDoc, TrailEvent,
     TRAIL_FORMAT,
 };

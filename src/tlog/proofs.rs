@@ -11,15 +11,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chain::chain_hash;
-use crate::checkpoint::{
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::{decode, RecordV1};
+use crate::model::render::record_fields;
+use crate::tlog::chain::chain_hash;
+use crate::tlog::checkpoint::{
     decode_hash, open_note, parse_decimal, Checkpoint, CheckpointError, TlogProof, VerifierKey,
     MAX_PROOF_HASHES, TLOG_PROOF_HEADER,
 };
-use crate::domain::{EventHash, Seq};
-use crate::encoding::{decode, RecordV1};
-use crate::merkle::{self, Blake3Hasher, Digest, TreeHasher, VerifyError, HASH_LEN};
-use crate::view::record_fields;
+use crate::tlog::merkle::{self, Blake3Hasher, Digest, TreeHasher, VerifyError, HASH_LEN};
 
 /// The `format` of an inclusion proof in JSON.
 pub const INCLUSION_FORMAT: &str = "fundtrail.inclusion.v1";
@@ -693,9 +693,9 @@ fn verify_trail_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::LogSigner;
-    use crate::encoding::{encode, AllocationV1, Body};
-    use crate::merkle::Frontier;
+    use crate::model::encoding::{encode, AllocationV1, Body};
+    use crate::tlog::checkpoint::LogSigner;
+    use crate::tlog::merkle::Frontier;
 
     const ORIGIN: &str = "fundtrail.example/ledger";
 

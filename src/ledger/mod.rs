@@ -11,24 +11,29 @@ use std::ops::{ControlFlow, Deref};
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod answers;
+pub mod import;
+pub mod readmodels;
 mod state;
 mod tlog;
 mod verify;
 
 pub use tlog::SignedCheckpoint;
 
-use crate::audit::AuditFault;
-use crate::chain::chain_hash;
-use crate::checkpoint::VerifierKey;
-use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
-use crate::encoding::{decode, encode_into, Body, DecodeError, RateV1, RecordRef, RecordV1};
+use crate::keys::seal::StateKey;
 use crate::keys::{self, KeyError};
-use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
-use crate::seal::StateKey;
+use crate::model::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
+use crate::model::encoding::{decode, encode_into, Body, DecodeError, RateV1, RecordRef, RecordV1};
+use crate::model::rules::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
 use crate::store::{
     OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES,
 };
-use crate::validate::{Budgets, Committed, HouseholdInfo, PlanError, Planned, Planner};
+use crate::tlog::audit::AuditFault;
+use crate::tlog::chain::chain_hash;
+use crate::tlog::checkpoint::VerifierKey;
+use crate::tlog::merkle::{
+    Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL,
+};
 use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
@@ -1100,7 +1105,7 @@ fn plan_row(
 ) -> Result<Result<Planned, RowRejection>, LedgerError> {
     let outcome = match &row.command {
         Ok(command) => planner.plan(command),
-        Err((field, reason)) => Err(PlanError::Rejected(crate::validate::Rejection {
+        Err((field, reason)) => Err(PlanError::Rejected(crate::model::rules::Rejection {
             field,
             reason: reason.clone(),
         })),
@@ -1195,7 +1200,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::tests::{allocate, enroll};
+    use crate::model::rules::tests::{allocate, enroll};
 
     /// A commit whose sync fails may have left its batch in the store: the ledger value
     /// refuses to append again (it would reuse the batch's seqs) until it is opened again,

@@ -7,7 +7,7 @@
 //! costs seconds while reading this form costs milliseconds. It is never evidence: a
 //! missing, damaged or foreign index is rebuilt from the events.
 
-use crate::domain::EventHash;
+use crate::model::domain::EventHash;
 
 /// The cache file's name inside the ledger directory.
 pub const INDEX_FILE_NAME: &str = "payments.idx";

@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{
+use crate::model::domain::{
     check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
     HouseholdId, Money, Month, Payment, PaymentKind, ProgramCode, Rate, ReconciliationSummary,
     Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, AMOUNT_CEILING_FEN, MAX_MEMBERS,
     MAX_PERSONS,
 };
-use crate::encoding::{
+use crate::model::encoding::{
     stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
     ReconciliationV1, RecordV1, ReversalV1,
 };
-use crate::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
+use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
 /// 366 days). Payments are booked ahead at most for the coming months; a date further out
@@ -846,7 +846,7 @@ fn allocation_v1(a: &Allocation) -> AllocationV1 {
     }
 }
 
-fn reconciliation_v1(r: &crate::domain::ReconciliationSummary) -> ReconciliationV1 {
+fn reconciliation_v1(r: &crate::model::domain::ReconciliationSummary) -> ReconciliationV1 {
     let d = &r.differences;
     ReconciliationV1 {
         statement_hash: r.statement_hash,
@@ -904,7 +904,7 @@ fn digest(body: &Body) -> [u8; 16] {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::Category;
+    use crate::model::domain::Category;
 
     struct Empty;
     impl Committed for Empty {

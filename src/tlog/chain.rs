@@ -5,8 +5,8 @@
 //! [`ChainCheck`] is the pure verifier that both `verify` (over the store) and the offline
 //! export verifier feed, so the two can never disagree about what a valid chain is.
 
-use crate::domain::{EventHash, Seq};
-use crate::encoding::peek_seq;
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::peek_seq;
 
 /// Domain-separation tag in front of every chain hash input, so a chain hash can never be
 /// confused with a Merkle leaf or node hash (which start with 0x00 or 0x01).

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::{
+use crate::model::domain::{
     date_to_days, parse_date, DifferenceCounts, Money, Month, ReconciliationSummary,
     AMOUNT_CEILING_FEN, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS,
 };
-use crate::payment_index::PaymentTable;
+use crate::runs::payment_index::PaymentTable;
 
 pub const STATEMENT_COLUMNS: [&str; 4] = ["value_date", "amount", "reference", "beneficiary"];
 
@@ -534,7 +534,7 @@ fn classify(payment: &Payment, bank: &BankSide, period: Option<Month>) -> Outcom
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment_index::{Fold, NewPayment};
+    use crate::runs::payment_index::{Fold, NewPayment};
 
     fn statement(rows: &str) -> Vec<StatementRow> {
         let text = format!("value_date,amount,reference,beneficiary\n{rows}");

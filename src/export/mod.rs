@@ -6,6 +6,8 @@
 //! verifier `Ledger::verify` feeds, and adds what only an export has (each line's
 //! `prev_hash` and decoded `fields`).
 
+pub mod evidence;
+
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,16 +15,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::audit::{AuditFault, LogAudit};
-use crate::chain::ChainFault;
-use crate::checkpoint::{
+use crate::ledger::{Ledger, LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::decode;
+use crate::model::render::record_fields;
+use crate::tlog::audit::{AuditFault, LogAudit};
+use crate::tlog::chain::ChainFault;
+use crate::tlog::checkpoint::{
     open_note_bytes, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES,
 };
-use crate::domain::{EventHash, Seq};
-use crate::encoding::decode;
-use crate::ledger::{Ledger, LedgerError, LedgerView};
-use crate::proofs::{check_fields, strict_hex, unique_members, ProofFault};
-use crate::view::record_fields;
+use crate::tlog::proofs::{check_fields, strict_hex, unique_members, ProofFault};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
 pub const CHECKPOINT_FILE: &str = "checkpoint.txt";

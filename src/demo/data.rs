@@ -30,8 +30,10 @@ use std::fmt;
 /// Fixed seed: the demo data set is part of the product and must never change by itself.
 const SEED: u64 = 0x5041_4E4C_4F4E_4721;
 
-use crate::domain::FEN_PER_YUAN;
-use crate::import::{EVENT_COLUMNS as EVENTS_HEADER, HOUSEHOLD_COLUMNS as HOUSEHOLDS_HEADER};
+use crate::ledger::import::{
+    EVENT_COLUMNS as EVENTS_HEADER, HOUSEHOLD_COLUMNS as HOUSEHOLDS_HEADER,
+};
+use crate::model::domain::FEN_PER_YUAN;
 
 /// One program's live (not reversed) payments in the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

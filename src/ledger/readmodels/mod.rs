@@ -6,6 +6,8 @@
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
 
+pub mod facts;
+
 mod parallel;
 
 use std::ops::ControlFlow;
@@ -14,10 +16,10 @@ use fundtrail_projections::{
     trail, Fact, Prepared, ReadModels, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
 };
 
-use crate::domain::{EventHash, Seq};
-use crate::encoding::{Body, RecordV1};
-use crate::facts::{fact_of, memo_of, TargetDates};
+use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 use crate::ledger::{LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::{Body, RecordV1};
 
 /// A snapshot older than this many events is rewritten when the read side catches up.
 /// Catching up costs a few µs per event, so this bounds the work an open does to well
@@ -41,7 +43,7 @@ pub enum ReadSideError {
     #[error("read models: {0}")]
     Projection(#[from] fundtrail_projections::ProjectionError),
     #[error("read models: {0}")]
-    Fact(#[from] crate::facts::FactError),
+    Fact(#[from] crate::ledger::readmodels::facts::FactError),
     #[error("the read models say they reflect seq {seq} with hash {found}, but the log has {expected} there")]
     HashMismatch {
         seq: u64,
@@ -61,7 +63,7 @@ type Mapped = (Seq, EventHash, Option<Prepared>);
 type Unprepared = (Seq, EventHash, Option<Fact>);
 
 /// A catch-up of at least this many events decodes them on a second thread
-/// (`readside/parallel.rs`). Below it, the thread would cost more than it saves: a server
+/// (`ledger/readmodels/parallel.rs`). Below it, the thread would cost more than it saves: a server
 /// catches up a few events per commit.
 const PARALLEL_CATCH_UP_EVENTS: u64 = 4_096;
 

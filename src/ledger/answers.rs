@@ -6,9 +6,9 @@ use fundtrail_projections::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::batch::{IndexUse, Reconciliation};
-use crate::domain::Money;
-use crate::reconcile::Difference;
+use crate::model::domain::Money;
+use crate::runs::batch::{IndexUse, Reconciliation};
+use crate::runs::reconcile::Difference;
 
 /// One totals row: the grouped keys (in the order of `by`), then the four measures.
 pub fn totals_json(row: &TotalsRow, by: &[GroupKey]) -> Value {

@@ -14,18 +14,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
-use crate::domain::{Month, Seq};
-use crate::encoding::{decode, Body, ReconciliationV1};
 use crate::export::{
     read_note, ExportCheck, ExportError, ExportFault, ExportVerified, CHECKPOINT_FILE, EVENTS_FILE,
     MAX_LINE_BYTES,
 };
-use crate::payment_index::{Fold, NewPayment, PaymentTable};
-use crate::proofs::strict_hex;
-use crate::reconcile::{
+use crate::model::domain::{Month, Seq};
+use crate::model::encoding::{decode, Body, ReconciliationV1};
+use crate::runs::payment_index::{Fold, NewPayment, PaymentTable};
+use crate::runs::reconcile::{
     parse_statement, reconcile, Report, StatementError, StatementRow, MAX_STATEMENT_BYTES,
 };
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
+use crate::tlog::proofs::strict_hex;
 
 /// Read buffer for `events.jsonl`: large enough that reads cost nothing per line.
 const READ_BUFFER_BYTES: usize = 1 << 20;
@@ -363,8 +363,8 @@ fn compare(recorded: &ReconciliationV1, report: &Report) -> Vec<String> {
     if recorded.matched_fen != report.matched_fen {
         differs.push(format!(
             "matched_amount: recorded {}, recomputed {}",
-            crate::domain::Money(recorded.matched_fen),
-            crate::domain::Money(report.matched_fen)
+            crate::model::domain::Money(recorded.matched_fen),
+            crate::model::domain::Money(report.matched_fen)
         ));
     }
     let hash = report.report_hash();
@@ -381,7 +381,7 @@ fn compare(recorded: &ReconciliationV1, report: &Report) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DifferenceCounts;
+    use crate::model::domain::DifferenceCounts;
 
     fn report(matched_fen: i64, missing_in_bank: u64) -> Report {
         Report {
@@ -424,8 +424,8 @@ mod tests {
     fn every_recorded_value_that_differs_is_named() {
         let recorded = recorded_as(&report(100, 0));
         let mut now = report(250, 1);
-        now.differences.push(crate::reconcile::Difference {
-            kind: crate::reconcile::DifferenceKind::MissingInBank,
+        now.differences.push(crate::runs::reconcile::Difference {
+            kind: crate::runs::reconcile::DifferenceKind::MissingInBank,
             reference: "P1".into(),
             ledger_fen: Some(5),
             bank_fen: None,

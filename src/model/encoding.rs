@@ -10,7 +10,7 @@ use bincode::Options;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
+use crate::model::domain::{
     date_to_days, days_to_date, Category, Enrollment, HouseholdId, PaymentKind, Seq,
 };
 
@@ -238,7 +238,7 @@ impl Body {
         match self {
             Body::HouseholdEnrolled(e) => Some(e.enrolled_on),
             Body::RateSet(r) => Some(r.valid_from),
-            Body::Reconciliation(r) => crate::domain::Month::parse(&r.period)
+            Body::Reconciliation(r) => crate::model::domain::Month::parse(&r.period)
                 .ok()
                 .map(|m| date_to_days(m.first_day())),
             Body::FundAllocation(a) => Some(a.value_date),

@@ -10,11 +10,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::domain::{
+use crate::ledger::{LedgerError, Row, RowSource};
+use crate::model::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
 };
-use crate::ledger::{LedgerError, Row, RowSource};
 
 /// A field longer than this is refused before it is parsed: no valid value comes close.
 pub const MAX_FIELD_BYTES: usize = 1024;

@@ -6,8 +6,8 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 use unicode_width::UnicodeWidthStr;
 
-use crate::domain::{days_to_date, Money, Seq};
-use crate::encoding::{Body, RecordV1};
+use crate::model::domain::{days_to_date, Money, Seq};
+use crate::model::encoding::{Body, RecordV1};
 
 /// A value date as `YYYY-MM-DD` (or the raw day number if out of range).
 pub fn date_text(days: i32) -> String {
@@ -17,10 +17,10 @@ pub fn date_text(days: i32) -> String {
 /// The date column of an event table: the value date; for a reconciliation of every
 /// month, which has none, `all months`; for a period that is not a month (no version
 /// writes one), the period as stored.
-pub fn value_date_text(body: &crate::encoding::Body) -> String {
+pub fn value_date_text(body: &crate::model::encoding::Body) -> String {
     match (body, body.value_date()) {
         (_, Some(days)) => date_text(days),
-        (crate::encoding::Body::Reconciliation(r), None) if !r.period.is_empty() => {
+        (crate::model::encoding::Body::Reconciliation(r), None) if !r.period.is_empty() => {
             r.period.clone()
         }
         (_, None) => "all months".to_string(),
@@ -116,7 +116,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
 /// A stored category code in decoded fields: its name, or an unknown code as its number,
 /// never as a known category: fields must not read better than the bytes (FORMAT.md §1.5).
 fn category_field(code: u8) -> String {
-    match crate::encoding::stored_category(code) {
+    match crate::model::encoding::stored_category(code) {
         Ok(category) => category.code().to_string(),
         Err(_) => code.to_string(),
     }
@@ -124,11 +124,11 @@ fn category_field(code: u8) -> String {
 
 /// A stored category code as its name (`bereaved`, `disabled`).
 pub fn category_name(code: u8) -> &'static str {
-    crate::encoding::stored_category(code).map_or("unknown", |c| c.code())
+    crate::model::encoding::stored_category(code).map_or("unknown", |c| c.code())
 }
 
 /// `seq`, `hash` and the decoded fields of one event.
-pub fn event_json(seq: Seq, hash: &crate::domain::EventHash, record: &RecordV1) -> Value {
+pub fn event_json(seq: Seq, hash: &crate::model::domain::EventHash, record: &RecordV1) -> Value {
     let mut m = Map::new();
     m.insert("seq".into(), json!(seq.0));
     m.insert("hash".into(), json!(hash.to_hex()));
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn a_reconciliation_is_dated_by_its_period() {
         let with_period = |period: &str| {
-            crate::encoding::Body::Reconciliation(crate::encoding::ReconciliationV1 {
+            crate::model::encoding::Body::Reconciliation(crate::model::encoding::ReconciliationV1 {
                 statement_hash: [0; 32],
                 period: period.into(),
                 bank_rows: 0,
