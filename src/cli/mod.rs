@@ -18,9 +18,7 @@ mod token;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
-use crate::keys::KeyError;
-use crate::ledger::{Ledger, LedgerError, RowRejection};
-use crate::store::StoreError;
+use crate::ledger::{ErrorKind, Ledger, LedgerError, RowRejection};
 
 /// Exit codes (README, "Exit codes").
 pub mod exit {
@@ -309,34 +307,23 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
 
 /// Maps a ledger error to its exit code and message; `file` names the input for rejections.
 pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
-    match err {
-        LedgerError::Rejected { rejections, total } => rejected(&rejections, total, file),
-        LedgerError::Store(StoreError::AlreadyExists(_) | StoreError::NotADirectory(_))
-        | LedgerError::Source(_)
-        | LedgerError::Invalid(_)
-        | LedgerError::Key(KeyError::InvalidOrigin { .. }) => {
+    if let LedgerError::Rejected { rejections, total } = &err {
+        return rejected(rejections, *total, file);
+    }
+    match err.kind() {
+        ErrorKind::BadInput | ErrorKind::AlreadyExists | ErrorKind::Rejected => {
             Failure::new(exit::BAD_INPUT, err.to_string())
         }
-        LedgerError::Store(StoreError::Corrupt(_)) | LedgerError::Corrupt(_) => Failure::new(
+        ErrorKind::Corrupt => Failure::new(
             exit::VERIFY_FAILED,
             format!("{err} (run `fundtrail verify` for the first broken seq)"),
         ),
-        LedgerError::Inconsistent(_)
-        | LedgerError::Unsealed(_)
-        | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
-            Failure::new(exit::VERIFY_FAILED, err.to_string())
+        ErrorKind::Untrusted => Failure::new(exit::VERIFY_FAILED, err.to_string()),
+        // Missing, in use, a full disk (the ledger keeps its last committed head, and the
+        // message names the directory), no key, another layout.
+        ErrorKind::Unavailable | ErrorKind::HeadMoved => {
+            Failure::new(exit::UNAVAILABLE, err.to_string())
         }
-        // A full disk, or a write sled never finished: the ledger keeps its last committed
-        // head, and is unavailable until there is room (the message names the directory).
-        LedgerError::Store(
-            StoreError::DiskFull { .. }
-            | StoreError::DiskFilled { .. }
-            | StoreError::Stalled { .. },
-        ) => Failure::new(exit::UNAVAILABLE, err.to_string()),
-        LedgerError::Store(_)
-        | LedgerError::Key(_)
-        | LedgerError::Layout { .. }
-        | LedgerError::HeadMoved { .. } => Failure::new(exit::UNAVAILABLE, err.to_string()),
     }
 }
 

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ledger::import::{CsvFile, ImportKind};
 use crate::ledger::{
-    AppendContext, AppendSummary, Ledger, LedgerError, SignedCheckpoint, VerifyReport,
+    AppendContext, AppendSummary, ErrorKind, Ledger, LedgerError, SignedCheckpoint, VerifyReport,
 };
-use crate::store::StoreError;
 
 /// The actor recorded on demo events.
 pub const DEMO_ACTOR: &str = "demo";
@@ -33,7 +32,7 @@ pub struct DemoOutcome {
 /// harmless: the imports recognise their own rows.
 pub fn build(dir: &Path) -> Result<DemoOutcome, LedgerError> {
     let mut ledger = match Ledger::init(dir) {
-        Err(LedgerError::Store(StoreError::AlreadyExists(_))) => Ledger::open(dir)?,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ledger::open(dir)?,
         other => other?,
     };
     let input_dir = dir.join(INPUT_DIR);

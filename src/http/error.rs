@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::ledger::readmodels::ReadSideError;
-use crate::ledger::{LedgerError, RowRejection};
-use crate::store::StoreError;
+use crate::ledger::{ErrorKind, LedgerError, RowRejection};
 
 use super::RETRY_AFTER_SECS;
 
@@ -127,22 +126,21 @@ impl From<LedgerError> for HttpError {
     fn from(err: LedgerError) -> Self {
         match err {
             LedgerError::Rejected { rejections, total } => {
-                HttpError::Rejected { rejections, total }
+                return HttpError::Rejected { rejections, total }
             }
             LedgerError::Source(reason) | LedgerError::Invalid(reason) => {
-                HttpError::BadRequest(reason)
+                return HttpError::BadRequest(reason)
             }
-            LedgerError::Inconsistent(_) | LedgerError::Unsealed(_) => {
-                HttpError::Corrupt(err.to_string())
-            }
-            LedgerError::HeadMoved { .. } => HttpError::Conflict(err.to_string()),
-            LedgerError::Key(_) | LedgerError::Layout { .. } => {
+            _ => {}
+        }
+        match err.kind() {
+            ErrorKind::BadInput | ErrorKind::Rejected => HttpError::BadRequest(err.to_string()),
+            ErrorKind::Untrusted => HttpError::Corrupt(err.to_string()),
+            ErrorKind::Corrupt => HttpError::Corrupt(format!("{err} (run `fundtrail verify`)")),
+            ErrorKind::HeadMoved => HttpError::Conflict(err.to_string()),
+            ErrorKind::Unavailable | ErrorKind::AlreadyExists => {
                 HttpError::Internal(err.to_string())
             }
-            LedgerError::Corrupt(_) | LedgerError::Store(StoreError::Corrupt(_)) => {
-                HttpError::Corrupt(format!("{err} (run `fundtrail verify`)"))
-            }
-            LedgerError::Store(other) => HttpError::Internal(other.to_string()),
         }
     }
 }

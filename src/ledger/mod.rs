@@ -91,6 +91,54 @@ pub enum LedgerError {
     },
 }
 
+/// What kind of failure a [`LedgerError`] is, for callers that map errors to exit codes
+/// or statuses without naming the layers below the ledger (as the `csv` crate's
+/// `ErrorKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The caller's input or request is wrong.
+    BadInput,
+    /// Rows refused by the write rules ([`LedgerError::Rejected`]).
+    Rejected,
+    /// A ledger already exists where one was to be created.
+    AlreadyExists,
+    /// The store or a record does not hold together: `verify` names where.
+    Corrupt,
+    /// The ledger's evidence cannot be trusted as it stands: a seal that does not hold, a
+    /// key that is not this ledger's, a checkpoint that signing would contradict.
+    Untrusted,
+    /// The ledger cannot be used now: missing, in use, out of disk space, its key
+    /// unreadable, or written in another layout.
+    Unavailable,
+    /// A request made against a head that has since moved.
+    HeadMoved,
+}
+
+impl LedgerError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LedgerError::Rejected { .. } => ErrorKind::Rejected,
+            LedgerError::Store(StoreError::AlreadyExists(_)) => ErrorKind::AlreadyExists,
+            LedgerError::Store(StoreError::NotADirectory(_))
+            | LedgerError::Source(_)
+            | LedgerError::Invalid(_)
+            | LedgerError::Key(KeyError::InvalidOrigin { .. }) => ErrorKind::BadInput,
+            LedgerError::Store(StoreError::Corrupt(_)) | LedgerError::Corrupt(_) => {
+                ErrorKind::Corrupt
+            }
+            LedgerError::Inconsistent(_)
+            | LedgerError::Unsealed(_)
+            | LedgerError::Key(KeyError::Malformed { .. } | KeyError::NotThisLedger { .. }) => {
+                ErrorKind::Untrusted
+            }
+            LedgerError::HeadMoved { .. } => ErrorKind::HeadMoved,
+            LedgerError::Store(_) | LedgerError::Key(_) | LedgerError::Layout { .. } => {
+                ErrorKind::Unavailable
+            }
+        }
+    }
+}
+
 /// A rejected input row: where it is, which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowRejection {
@@ -1200,6 +1248,37 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Callers above the ledger tell failures apart by kind, never by the store's errors.
+    #[test]
+    fn each_error_has_the_kind_its_callers_map() {
+        let path = std::path::PathBuf::from("L");
+        let kinds = [
+            (
+                StoreError::AlreadyExists(path.clone()).into(),
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                StoreError::NotADirectory(path.clone()).into(),
+                ErrorKind::BadInput,
+            ),
+            (StoreError::Corrupt("x".into()).into(), ErrorKind::Corrupt),
+            (StoreError::Missing(path).into(), ErrorKind::Unavailable),
+            (LedgerError::Unsealed("x".into()), ErrorKind::Untrusted),
+            (LedgerError::Inconsistent("x".into()), ErrorKind::Untrusted),
+            (LedgerError::Invalid("x".into()), ErrorKind::BadInput),
+            (
+                LedgerError::HeadMoved {
+                    expected: 1,
+                    found: 2,
+                },
+                ErrorKind::HeadMoved,
+            ),
+        ];
+        for (err, kind) in kinds {
+            assert_eq!(err.kind(), kind, "{err}");
+        }
+    }
     use crate::model::rules::tests::{allocate, enroll};
 
     /// A commit whose sync fails may have left its batch in the store: the ledger value
