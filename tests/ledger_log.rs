@@ -309,3 +309,31 @@ fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
     );
     assert_eq!(ledger.lookup_reference("BANK-99999999").unwrap(), None);
 }
+
+/// A workflow's append is durable even when the checkpoint after it cannot be signed: the
+/// error says how many events were appended, and the next signature covers them.
+#[test]
+fn an_append_whose_checkpoint_fails_says_what_was_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = build(dir.path(), &[3]);
+    let key = dir.path().join(KEY_FILE);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rows = payments(200, 2);
+    match ledger.append_signed(&mut rows, &ctx()) {
+        Err(LedgerError::Unsigned { appended, source }) => {
+            assert_eq!(appended, 2);
+            assert!(matches!(
+                *source,
+                LedgerError::Key(KeyError::TooOpen { .. })
+            ));
+        }
+        other => panic!("expected Unsigned, got {other:?}"),
+    }
+    assert_eq!(ledger.head().size, 10);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // An identical retry appends nothing and signs nothing new; `checkpoint` then does.
+    let (summary, latest) = ledger.append_signed(&mut rows, &ctx()).unwrap();
+    assert_eq!((summary.appended, summary.duplicates), (0, 2));
+    assert_eq!(latest.map(|c| c.checkpoint.size), Some(8));
+    assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 10);
+}

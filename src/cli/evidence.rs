@@ -76,22 +76,6 @@ pub(super) fn checkpoint_json(signed: &SignedCheckpoint) -> serde_json::Value {
     })
 }
 
-/// Signs a checkpoint after an append (every import ends with one).
-pub(super) fn checkpoint_after_append(
-    ledger: &mut Ledger,
-    appended: u64,
-) -> Result<SignedCheckpoint, Failure> {
-    ledger.checkpoint().map_err(|e| {
-        let mut f = failure(e, None);
-        f.message = format!(
-            "{appended} event(s) were appended and are durable, but no checkpoint was signed: {}",
-            f.message
-        );
-        f.json = json!({ "error": f.message, "appended": appended });
-        f
-    })
-}
-
 pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     match (args.seq, args.from) {

@@ -310,6 +310,19 @@ pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
     if let LedgerError::Rejected { rejections, total } = &err {
         return rejected(rejections, *total, file);
     }
+    if let LedgerError::Unsigned { appended, source } = err {
+        // What was appended is durable: say so, with why the signature failed.
+        let inner = failure(*source, file);
+        let message = format!(
+            "{appended} event(s) were appended and are durable, but no checkpoint was signed: {}",
+            inner.message
+        );
+        return Failure {
+            json: json!({ "error": message, "appended": appended }),
+            message,
+            ..inner
+        };
+    }
     match err.kind() {
         ErrorKind::BadInput | ErrorKind::AlreadyExists | ErrorKind::Rejected => {
             Failure::new(exit::BAD_INPUT, err.to_string())

@@ -44,8 +44,6 @@ pub(super) fn run(cli: &Cli, args: &ReconcileArgs) -> Result<Output, Failure> {
     let outcome = batch::reconcile_file(&mut ledger, &args.statement, args.month, mode, &ctx)
         .map_err(|e| reconcile_failure(e, &args.statement))?;
     if outcome.appended {
-        // Like every import, a run that appends ends with a signed checkpoint.
-        super::evidence::checkpoint_after_append(&mut ledger, 1)?;
         super::read::refresh(&ledger);
     }
     let text = if args.csv {

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::evidence::checkpoint_after_append;
 use super::{
     actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, InitArgs, LogArgs, Output,
     VerifyArgs,
@@ -51,18 +50,11 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     if let Some(bar) = bar.clone() {
         source = source.with_progress(Box::new(move |pos| bar.set_position(pos)));
     }
-    let result = ledger.append_rows(&mut source, &ctx);
+    let result = ledger.append_signed(&mut source, &ctx);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let summary = result.map_err(|e| failure(e, Some(file)))?;
-    // An import that appends ends with a signed checkpoint; an identical retry appends
-    // nothing and, like the rest of the ledger, leaves the checkpoints alone.
-    let signed = if summary.appended > 0 {
-        Some(checkpoint_after_append(&mut ledger, summary.appended)?)
-    } else {
-        ledger.latest_checkpoint().map_err(|e| failure(e, None))?
-    };
+    let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
     super::read::refresh(&ledger);
     let name = file.display().to_string();
     let mut text = if summary.appended == 0 && summary.duplicates == 0 {

@@ -84,8 +84,6 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     let run = batch::run_allowance(&mut ledger, args.month, &mode, &ctx).map_err(batch_failure)?;
     if run.appended > 0 {
-        // Like every import, a run that appends ends with a signed checkpoint.
-        super::evidence::checkpoint_after_append(&mut ledger, run.appended)?;
         super::read::refresh(&ledger);
     }
     Ok(Output::ok(

@@ -75,6 +75,15 @@ pub enum LedgerError {
     Invalid(String),
     #[error("reading the input: {0}")]
     Source(String),
+    /// The events were appended and are durable, but the checkpoint after them was not
+    /// signed (`source` says why).
+    #[error(
+        "{appended} event(s) were appended and are durable, but no checkpoint was signed: {source}"
+    )]
+    Unsigned {
+        appended: u64,
+        source: Box<LedgerError>,
+    },
     /// A request made against a head that has since moved ([`GroupRequest::if_head`]).
     #[error("the ledger moved on from {expected} to {found} events; nothing was appended")]
     HeadMoved { expected: u64, found: u64 },
@@ -132,6 +141,7 @@ impl LedgerError {
                 ErrorKind::Untrusted
             }
             LedgerError::HeadMoved { .. } => ErrorKind::HeadMoved,
+            LedgerError::Unsigned { source, .. } => source.kind(),
             LedgerError::Store(_) | LedgerError::Key(_) | LedgerError::Layout { .. } => {
                 ErrorKind::Unavailable
             }
@@ -513,6 +523,34 @@ impl Ledger {
             head,
             ..summary
         })
+    }
+
+    /// Appends every row or none ([`Ledger::append_rows`]), then signs a checkpoint of the
+    /// new head: what every command that appends does. Returns the summary and the
+    /// checkpoint ([`Ledger::sign_after`]).
+    pub fn append_signed(
+        &mut self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<(AppendSummary, Option<SignedCheckpoint>), LedgerError> {
+        let summary = self.append_rows(source, ctx)?;
+        let checkpoint = self.sign_after(summary.appended)?;
+        Ok((summary, checkpoint))
+    }
+
+    /// After a workflow appended `appended` events: a checkpoint of the new head, or, when
+    /// nothing was appended (an identical retry), the latest one, leaving the checkpoints
+    /// alone. A failure to sign after an append is [`LedgerError::Unsigned`].
+    pub fn sign_after(&mut self, appended: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        if appended == 0 {
+            return self.latest_checkpoint();
+        }
+        self.checkpoint()
+            .map(Some)
+            .map_err(|source| LedgerError::Unsigned {
+                appended,
+                source: Box::new(source),
+            })
     }
 
     /// Appends several independent requests in one durable commit (group commit): the

@@ -104,7 +104,8 @@ pub struct AllowanceRun {
 }
 
 /// Runs the support allowance for `month`: works out every enrolled household's due
-/// amount, appends the disbursements not yet recorded, then publishes the payment file.
+/// amount, appends the disbursements not yet recorded, publishes the payment file, and
+/// signs a checkpoint of the new head, as every append ends.
 pub fn run_allowance(
     ledger: &mut Ledger,
     month: Month,
@@ -156,6 +157,7 @@ pub fn run_allowance(
     run.appended = summary.appended;
     run.head = summary.head;
     run.payment_file = Some(payment_file.clone());
+    ledger.sign_after(run.appended)?;
     Ok(run)
 }
 
@@ -409,8 +411,9 @@ pub enum IndexUse {
     Rebuilt { events: u64, reason: String },
 }
 
-/// Reconciles a statement file against the ledger and records the run as an event. A
-/// statement with a bad row is refused whole, and then nothing is recorded.
+/// Reconciles a statement file against the ledger, records the run as an event and signs
+/// a checkpoint of the new head. A statement with a bad row is refused whole, and then
+/// nothing is recorded.
 pub fn reconcile_file(
     ledger: &mut Ledger,
     path: &Path,
@@ -425,6 +428,7 @@ pub fn reconcile_file(
     let command = Command::RecordReconciliation(summary);
     let reference = command.reference();
     let appended = ledger.append(vec![command], ctx)?;
+    ledger.sign_after(appended.appended)?;
     let seq = *appended
         .seqs
         .first()
