@@ -773,136 +773,68 @@ mod tests {
 
     // ---- Published RFC 6962 (SHA-256) vectors ----------------------------------
     //
-    // Source: github.com/transparency-dev/merkle, testonly/constants.go
-    // (LeafInputs, NodeHashes, RootHashes) and proof/verify_test.go
-    // (inclusionProofs, consistencyProofs), the vectors inherited from
-    // google/certificate-transparency.
+    // testdata/merkle/rfc6962_sha256.json names its source.
 
-    const LEAF_INPUTS: [&str; 8] = [
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    ];
+    /// The published vectors, as hex strings (`&'static`: parsed once, kept for the run).
+    struct Vectors {
+        leaf_inputs: Vec<&'static str>,
+        /// Index = tree size.
+        roots: Vec<&'static str>,
+        /// `[level][index]` of every complete subtree of the 8 leaves.
+        node_hashes: Vec<Vec<&'static str>>,
+        /// (1-based leaf number, tree size, proof).
+        inclusion: Vec<(u64, u64, Vec<&'static str>)>,
+        /// (size1, size2, proof).
+        consistency: Vec<(u64, u64, Vec<&'static str>)>,
+    }
 
-    /// RootHashes(): index = tree size.
-    const ROOTS: [&str; 9] = [
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-    ];
-
-    /// NodeHashes(): [level][index] of every complete subtree of the 8 leaves.
-    const NODE_HASHES: [&[&str]; 4] = [
-        &[
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
-            "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658",
-            "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-            "46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1",
-        ],
-        &[
-            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-        ],
-        &[
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ],
-        &["5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"],
-    ];
-
-    /// inclusionProofs: (1-based leaf number, tree size, proof).
-    const INCLUSION_VECTORS: [(u64, u64, &[&str]); 5] = [
-        (1, 1, &[]),
-        (
-            1,
-            8,
-            &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ],
-        ),
-        (
-            6,
-            8,
-            &[
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ],
-        ),
-        (
-            3,
-            3,
-            &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
-        ),
-        (
-            2,
-            5,
-            &[
-                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ],
-        ),
-    ];
-
-    /// consistencyProofs: (size1, size2, proof).
-    const CONSISTENCY_VECTORS: [(u64, u64, &[&str]); 5] = [
-        (1, 1, &[]),
-        (
-            1,
-            8,
-            &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ],
-        ),
-        (
-            6,
-            8,
-            &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ],
-        ),
-        (
-            2,
-            5,
-            &[
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ],
-        ),
-        (
-            6,
-            7,
-            &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ],
-        ),
-    ];
+    fn vectors() -> &'static Vectors {
+        static VECTORS: std::sync::OnceLock<Vectors> = std::sync::OnceLock::new();
+        VECTORS.get_or_init(|| {
+            let text = include_str!("../../testdata/merkle/rfc6962_sha256.json");
+            let json: &'static serde_json::Value = Box::leak(Box::new(
+                serde_json::from_str(text).expect("the vectors are JSON"),
+            ));
+            let strs = |v: &'static serde_json::Value| -> Vec<&'static str> {
+                v.as_array()
+                    .expect("a list of hex strings")
+                    .iter()
+                    .map(|h| h.as_str().expect("a hex string"))
+                    .collect()
+            };
+            let proofs = |key: &str, a: &str, b: &str| {
+                json[key]
+                    .as_array()
+                    .expect("a list of proofs")
+                    .iter()
+                    .map(|p| {
+                        let n = |k: &str| p[k].as_u64().expect("a number");
+                        (n(a), n(b), strs(&p["proof"]))
+                    })
+                    .collect()
+            };
+            // A file cut short would make the loops over it vacuous: its counts are pinned.
+            let vectors = Vectors {
+                leaf_inputs: strs(&json["leaf_inputs"]),
+                roots: strs(&json["roots"]),
+                node_hashes: json["node_hashes"]
+                    .as_array()
+                    .expect("rows of node hashes")
+                    .iter()
+                    .map(strs)
+                    .collect(),
+                inclusion: proofs("inclusion", "leaf", "size"),
+                consistency: proofs("consistency", "size1", "size2"),
+            };
+            let rows: Vec<usize> = vectors.node_hashes.iter().map(Vec::len).collect();
+            assert_eq!(
+                (vectors.leaf_inputs.len(), vectors.roots.len(), rows),
+                (8, 9, vec![8, 4, 2, 1])
+            );
+            assert_eq!((vectors.inclusion.len(), vectors.consistency.len()), (5, 5));
+            vectors
+        })
+    }
 
     /// transparency-dev/merkle proof/verify_test.go: sha256SomeHash.
     const SOME_HASH: &str = "abacaba000000000000000000000000000000000000000000060061e00123456";
@@ -995,7 +927,8 @@ mod tests {
     }
 
     fn rfc_store() -> MemoryStore<Sha256Hasher> {
-        let data: Vec<Vec<u8>> = LEAF_INPUTS
+        let data: Vec<Vec<u8>> = vectors()
+            .leaf_inputs
             .iter()
             .map(|h| hex::decode(h).unwrap())
             .collect();
@@ -1044,7 +977,7 @@ mod tests {
     fn sha256_hasher_matches_rfc6962_vectors() {
         // transparency-dev/merkle rfc6962/rfc6962_test.go
         let h = Sha256Hasher;
-        assert_eq!(h.empty_root(), dh(ROOTS[0]));
+        assert_eq!(h.empty_root(), dh(vectors().roots[0]));
         assert_eq!(
             h.hash_leaf(b""),
             dh("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
@@ -1070,7 +1003,8 @@ mod tests {
         // Our own golden value, not a published one: it freezes the ledger's
         // tree hash. Cross-checked with an independent Python MTH over the
         // `blake3` package (same leaves, 0x00/0x01 prefixes).
-        let data: Vec<Vec<u8>> = LEAF_INPUTS
+        let data: Vec<Vec<u8>> = vectors()
+            .leaf_inputs
             .iter()
             .map(|h| hex::decode(h).unwrap())
             .collect();
@@ -1087,8 +1021,8 @@ mod tests {
     fn frontier_and_stored_roots_match_published_roots() {
         let store = rfc_store();
         let mut frontier = Frontier::new();
-        assert_eq!(frontier.root(&Sha256Hasher), dh(ROOTS[0]));
-        for (size, expected) in ROOTS.iter().enumerate().skip(1) {
+        assert_eq!(frontier.root(&Sha256Hasher), dh(vectors().roots[0]));
+        for (size, expected) in vectors().roots.iter().enumerate().skip(1) {
             frontier.append(&Sha256Hasher, store.leaves[size - 1]);
             assert_eq!(frontier.root(&Sha256Hasher), dh(expected), "size {size}");
             assert_eq!(
@@ -1096,13 +1030,16 @@ mod tests {
                 dh(expected)
             );
         }
-        assert_eq!(root_at(&Sha256Hasher, &store, 0).unwrap(), dh(ROOTS[0]));
+        assert_eq!(
+            root_at(&Sha256Hasher, &store, 0).unwrap(),
+            dh(vectors().roots[0])
+        );
     }
 
     #[test]
     fn frontier_nodes_and_subtrees_match_published_node_hashes() {
         let store = rfc_store();
-        for (level, row) in NODE_HASHES.iter().enumerate() {
+        for (level, row) in vectors().node_hashes.iter().enumerate() {
             for (index, expected) in row.iter().enumerate() {
                 let got = subtree_hash(&Sha256Hasher, &store, level as u8, index as u64).unwrap();
                 assert_eq!(got, dh(expected), "node {level}/{index}");
@@ -1110,19 +1047,25 @@ mod tests {
         }
         // CompactTrees(): the frontier of size 7 is nh[2][0], nh[1][2], nh[0][6].
         let seven = Frontier::from_source(&Sha256Hasher, &store, 7).unwrap();
-        let want = [NODE_HASHES[2][0], NODE_HASHES[1][2], NODE_HASHES[0][6]].map(dh);
+        let want = [
+            vectors().node_hashes[2][0],
+            vectors().node_hashes[1][2],
+            vectors().node_hashes[0][6],
+        ]
+        .map(dh);
         assert_eq!(seven.nodes(), &want);
     }
 
     #[test]
     fn inclusion_proofs_match_published_vectors() {
         let store = rfc_store();
-        for (leaf, size, hexes) in INCLUSION_VECTORS {
+        for (leaf, size, hexes) in &vectors().inclusion {
+            let (leaf, size) = (*leaf, *size);
             let index = leaf - 1;
             let want = proof_of(hexes);
             let got = inclusion_proof(&Sha256Hasher, &store, index, size).unwrap();
             assert_eq!(got, want, "leaf {index} size {size}");
-            let root = dh(ROOTS[size as usize]);
+            let root = dh(vectors().roots[size as usize]);
             let leaf_hash = store.leaves[index as usize];
             verify_inclusion(&Sha256Hasher, index, size, &leaf_hash, &want, &root).unwrap();
             assert_inclusion_probes_fail(index, size, &leaf_hash, &want, &root);
@@ -1228,11 +1171,15 @@ mod tests {
     #[test]
     fn consistency_proofs_match_published_vectors() {
         let store = rfc_store();
-        for (size1, size2, hexes) in CONSISTENCY_VECTORS {
+        for (size1, size2, hexes) in &vectors().consistency {
+            let (size1, size2) = (*size1, *size2);
             let want = proof_of(hexes);
             let got = consistency_proof(&Sha256Hasher, &store, size1, size2).unwrap();
             assert_eq!(got, want, "{size1} -> {size2}");
-            let (r1, r2) = (dh(ROOTS[size1 as usize]), dh(ROOTS[size2 as usize]));
+            let (r1, r2) = (
+                dh(vectors().roots[size1 as usize]),
+                dh(vectors().roots[size2 as usize]),
+            );
             verify_consistency(&Sha256Hasher, size1, size2, &want, &r1, &r2).unwrap();
             if !want.is_empty() {
                 assert_consistency_probes_fail(size1, size2, &want, &r1, &r2);
@@ -1515,8 +1462,8 @@ mod tests {
             bytes[..16],
             [3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
         );
-        assert_eq!(bytes[16..48], dh(NODE_HASHES[1][0]));
-        assert_eq!(bytes[48..], dh(NODE_HASHES[0][2]));
+        assert_eq!(bytes[16..48], dh(vectors().node_hashes[1][0]));
+        assert_eq!(bytes[48..], dh(vectors().node_hashes[0][2]));
 
         let bad = serde_json::json!({ "size": 3, "nodes": [vec![0u8; 32]] }).to_string();
         assert!(serde_json::from_str::<Frontier>(&bad).is_err());
