@@ -11,10 +11,8 @@
 //! shared locks on the original `LOCK` file and sled data file keep a writer from starting;
 //! a writer that already holds them makes this fail as "in use", as opening would.
 
-use std::ffi::CString;
 use std::fs::{self, DirBuilder, File, TryLockError};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -55,22 +53,13 @@ pub fn write_denied(dir: &Path) -> Option<std::io::Error> {
 /// `faccessat(W_OK, AT_EACCESS)`: whether the effective user may write `path`. It answers
 /// for the mount (EROFS) and the permissions alike, without opening or changing anything.
 fn writable(path: &Path) -> std::io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `c_path` is a NUL-terminated string that outlives the call; faccessat only
-    // reads it.
-    let code = unsafe {
-        libc::faccessat(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            libc::W_OK,
-            libc::AT_EACCESS,
-        )
-    };
-    match code {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Access::WRITE_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// A private, writable copy of a ledger's database, removed when dropped. Open it with
