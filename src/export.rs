@@ -20,8 +20,9 @@ use crate::checkpoint::{
 };
 use crate::domain::{EventHash, Seq};
 use crate::encoding::decode;
+use crate::json_object::unique_members;
 use crate::ledger::{Ledger, LedgerError, LedgerView};
-use crate::proofs::{check_fields, strict_hex, unique_members, ProofFault};
+use crate::proofs::{check_fields, strict_hex, ProofFault};
 use crate::view::record_fields;
 
 pub const EVENTS_FILE: &str = "events.jsonl";

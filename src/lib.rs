@@ -16,6 +16,7 @@ pub mod export;
 pub mod facts;
 pub mod http;
 pub mod import;
+pub mod json_object;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::{HouseholdId, ProgramCode};
 use crate::encoding::check_event_type;
 use crate::import::{command_from_fields, rows_from_bytes, ImportKind};
+use crate::json_object::Members;
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
 use crate::readside::{household_trail, ReadSide};
 use crate::report;
@@ -25,7 +26,7 @@ use crate::view::{event_json, time_text};
 
 use super::auth::{Admin, Any, Audit, Authorized, Summary, Write};
 use super::error::{poisoned, HttpError};
-use super::json::{Events, Item, Members};
+use super::json::{Events, Item};
 use super::writer::{self, Job, WriteJob};
 use super::{AppState, MAX_BODY_BYTES, MAX_LOG_LIMIT};
 
