@@ -23,7 +23,7 @@ use crate::checkpoint::VerifierKey;
 use crate::domain::{Command, EventHash, Reference, Seq, RATE_REFERENCE_PREFIX};
 use crate::encoding::{decode, encode_into, Body, DecodeError, RateV1, RecordRef, RecordV1};
 use crate::keys::{self, KeyError};
-use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
+use crate::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, LEVELS, STORED_MIN_LEVEL};
 use crate::seal::StateKey;
 use crate::store::{
     OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, StoredEvent, LEAF_TILE_LEAVES,
@@ -703,7 +703,8 @@ impl Ledger {
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
         let size = self.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
-        let mut leaves = Vec::with_capacity((size - first) as usize);
+        // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
+        let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
         for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
             leaves.push(Blake3Hasher.hash_leaf(&hash.0));
         }
@@ -721,7 +722,7 @@ impl Ledger {
     /// them again overwrites them), but `verify` and an auditor reading the store should
     /// see only what was committed.
     fn discard_nodes_beyond_head(&self, batch: &mut StoreBatch) -> Result<(), LedgerError> {
-        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+        for level in STORED_MIN_LEVEL..LEVELS {
             // Complete subtrees within the head have indexes below size >> level.
             for index in self.store.node_indexes(level, self.head.size >> level) {
                 batch.remove_node(level, index?);

@@ -2,6 +2,19 @@
 //!
 //! ARCHITECTURE.md is the map; FORMAT.md describes every stored, hashed or exported byte.
 
+// A cast that could truncate, wrap or lose a sign is a conversion that can fail: it uses
+// `try_from`, or keeps `as` under a narrow `allow` whose comment says why no value is
+// lost. A lossless one uses `from`. Test code may cast freely.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        clippy::cast_lossless
+    )
+)]
+
 pub mod audit;
 pub mod batch;
 pub mod chain;

@@ -25,7 +25,7 @@ use crate::chain::{ChainCheck, ChainFault};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::encoding::peek_reference;
-use crate::merkle::{Blake3Hasher, Digest, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
+use crate::merkle::{Blake3Hasher, Digest, TreeHasher, LEVELS, STORED_MIN_LEVEL};
 use crate::store::{StoreError, LEAF_TILE_LEAVES};
 
 impl LedgerView {
@@ -253,7 +253,7 @@ impl LedgerView {
                 strays.push(StrayEntry::References { block, first, last });
             }
         }
-        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+        for level in STORED_MIN_LEVEL..LEVELS {
             // Complete subtrees within the head have indexes below size >> level.
             for index in self.store.node_indexes(level, head >> level) {
                 strays.push(StrayEntry::Node {
