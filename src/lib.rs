@@ -6,6 +6,19 @@
 //! `ledger` (open, append, view, read models), `runs` (workflows), `export` (bundles and
 //! evidence), `people`, `demo`, `http` and `cli`.
 
+// A cast that could truncate, wrap or lose a sign is a conversion that can fail: it uses
+// `try_from`, or keeps `as` under a narrow `allow` whose comment says why no value is
+// lost. A lossless one uses `from`. Test code may cast freely.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        clippy::cast_lossless
+    )
+)]
+
 pub mod cli;
 pub mod demo;
 pub mod export;

@@ -1,6 +1,14 @@
 //! The `fundtrail` binary: parses arguments, runs the command, prints, and exits with the
 //! documented code. All behaviour lives in the library.
 
+// As in the library (src/lib.rs): no cast that could lose a value goes unexplained.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -14,10 +14,10 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cells::FineCell;
-use crate::fasthash::FastMap;
 use crate::intern::{Id, ProgramId};
 use crate::tally::Tally;
 use crate::vocab::YearMonth;
@@ -117,7 +117,7 @@ pub(crate) struct FineCells {
     /// tallies are cells without live payments.
     grid: Vec<Tally>,
     /// Non-empty cells outside `span`.
-    spill: FastMap<FineCell, Tally>,
+    spill: FxHashMap<FineCell, Tally>,
 }
 
 impl FineCells {

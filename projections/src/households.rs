@@ -1,9 +1,9 @@
 //! Household balances: per household and program, and per household in all.
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{FineCell, HouseholdCell, HOUSEHOLD_CELLS_PER_PAYMENT};
-use crate::fasthash::FastMap;
 use crate::grid::FineCells;
 use crate::intern::{CommunityId, Names, ProgramId, SubdistrictId};
 use crate::tally::{Delta, Tally, TallyError};
@@ -116,8 +116,8 @@ impl HouseholdState {
     /// The household's cells at every level (all time, year, month; each per
     /// program and for all programs), each the sum of its live fine cells.
     /// Saturating, and exact: every sum is bounded by the checked grand total.
-    pub(crate) fn rollup(&self) -> FastMap<HouseholdCell, Tally> {
-        let mut cells: FastMap<HouseholdCell, Tally> = FastMap::default();
+    pub(crate) fn rollup(&self) -> FxHashMap<HouseholdCell, Tally> {
+        let mut cells: FxHashMap<HouseholdCell, Tally> = FxHashMap::default();
         for (fine, tally) in self.cells.iter() {
             for cell in fine.rollups() {
                 let sum = cells.entry(cell).or_default();
@@ -128,7 +128,7 @@ impl HouseholdState {
     }
 
     pub(crate) fn balance(&self, household: &str, names: &Names) -> HouseholdBalance {
-        let mut per_program: FastMap<ProgramId, Tally> = FastMap::default();
+        let mut per_program: FxHashMap<ProgramId, Tally> = FxHashMap::default();
         let mut total = Tally::default();
         for (fine, tally) in self.cells.iter() {
             let sum = per_program.entry(fine.program).or_default();

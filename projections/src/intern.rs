@@ -6,10 +6,10 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ProjectionError;
-use crate::fasthash::FastMap;
 
 /// An id minted by an [`Interner`]; `u32` because ids index a `Vec` and four
 /// billion distinct names is far beyond any district.
@@ -59,7 +59,7 @@ id_type!(
 /// Serialized as the list of names in id order (the lookup index is rebuilt on load).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Interner<K: Hash + Eq, I> {
-    ids: FastMap<K, u32>,
+    ids: FxHashMap<K, u32>,
     names: Vec<K>,
     marker: PhantomData<I>,
 }
@@ -67,7 +67,7 @@ pub(crate) struct Interner<K: Hash + Eq, I> {
 impl<K: Hash + Eq, I> Default for Interner<K, I> {
     fn default() -> Self {
         Interner {
-            ids: FastMap::default(),
+            ids: FxHashMap::default(),
             names: Vec::new(),
             marker: PhantomData,
         }
@@ -138,7 +138,7 @@ where
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let names = Vec::<K>::deserialize(deserializer)?;
-        let mut ids = FastMap::default();
+        let mut ids = FxHashMap::default();
         ids.reserve(names.len());
         for (index, name) in names.iter().enumerate() {
             let index = index_u32(index).map_err(serde::de::Error::custom)?;

@@ -2,12 +2,12 @@
 
 use std::collections::hash_map::Entry;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{
     GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape, PLACES_PER_PAYMENT, SHAPES,
 };
-use crate::fasthash::FastMap;
 use crate::households::{CellChanges, HouseholdState};
 use crate::intern::{Id, Names, ProgramId, SubdistrictId};
 use crate::tally::{Delta, Tally};
@@ -109,13 +109,13 @@ impl GroupTally {
 /// ([`Totals::apply`]) while queries are being answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Totals {
-    cubes: Vec<FastMap<GroupCell, GroupTally>>,
+    cubes: Vec<FxHashMap<GroupCell, GroupTally>>,
 }
 
 impl Default for Totals {
     fn default() -> Self {
         Totals {
-            cubes: vec![FastMap::default(); SHAPES],
+            cubes: vec![FxHashMap::default(); SHAPES],
         }
     }
 }
@@ -177,7 +177,7 @@ impl Totals {
         }
     }
 
-    fn cube_mut(&mut self, cell: &GroupCell) -> &mut FastMap<GroupCell, GroupTally> {
+    fn cube_mut(&mut self, cell: &GroupCell) -> &mut FxHashMap<GroupCell, GroupTally> {
         let index = cell.shape().index();
         self.cubes
             .get_mut(index)
@@ -186,7 +186,7 @@ impl Totals {
 
     /// Number of stored group cells (for sizing reports).
     pub(crate) fn cell_count(&self) -> usize {
-        self.cubes.iter().map(FastMap::len).sum()
+        self.cubes.iter().map(FxHashMap::len).sum()
     }
 
     pub(crate) fn query(&self, names: &Names, query: &TotalsQuery) -> Vec<TotalsRow> {
@@ -203,7 +203,7 @@ impl Totals {
             .filter(|(cell, _)| filter.accepts(names, cell))
             .map(|(cell, value)| (order.key(names, cell), cell, value))
             .collect();
-        // Cells iterate in id (first-seen) order; reports want name order.
+        // Cells iterate in hash order; reports want name order.
         // Each cell is one group, so the keys are distinct.
         cells.sort_unstable_by_key(|(key, _, _)| *key);
         cells

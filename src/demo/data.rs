@@ -173,14 +173,22 @@ impl Prng {
     /// A number in `0..bound`. The modulo bias is below 2^-50 for the small bounds used.
     fn below(&mut self, bound: usize) -> usize {
         assert!(bound > 0, "an empty range has no element to pick");
-        // The remainder is below `bound`, so it fits back into usize.
-        (self.next_u64() % bound as u64) as usize
+        let remainder = self.next_u64() % bound as u64;
+        usize::try_from(remainder).expect("the remainder is below `bound`, a usize")
     }
 
     /// A number in `low..=high`.
     fn between(&mut self, low: u32, high: u32) -> u32 {
         let span = (high - low + 1) as usize;
-        low + self.below(span) as u32
+        low + u32::try_from(self.below(span)).expect("below `span`, a u32")
+    }
+
+    /// A number in `low..=high`, of the bounds' own type.
+    fn pick<T: Into<u32> + TryFrom<u32>>(&mut self, low: T, high: T) -> T {
+        let number = self.between(low.into(), high.into());
+        T::try_from(number)
+            .ok()
+            .expect("a number between two values of a type is of that type")
     }
 
     /// One of the values, each as likely as its weight in percent.
@@ -240,9 +248,9 @@ impl Date {
 
     /// A day up to `LAST_GENERATED_DAY` in the given (inclusive) years and months.
     fn random(rng: &mut Prng, years: (u16, u16), months: (u8, u8)) -> Date {
-        let year = rng.between(u32::from(years.0), u32::from(years.1)) as u16;
-        let month = rng.between(u32::from(months.0), u32::from(months.1)) as u8;
-        let day = rng.between(1, u32::from(LAST_GENERATED_DAY)) as u8;
+        let year = rng.pick(years.0, years.1);
+        let month = rng.pick(months.0, months.1);
+        let day = rng.pick(1, LAST_GENERATED_DAY);
         Date::new(year, month, day)
     }
 }
@@ -937,7 +945,9 @@ fn supplement_months(rng: &mut Prng, households: &[Household], months: &[Vec<Dat
             };
             let extra = wanted.min(usize::try_from(member_months / members).unwrap_or(0));
             taken[index] += extra;
-            member_months -= extra as i64 * members;
+            let extra_months =
+                i64::try_from(extra).expect("at most member_months / members, an i64") * members;
+            member_months -= extra_months;
         }
     }
     assert_eq!(
@@ -1212,7 +1222,7 @@ fn bereaved_by(households: &[Household], date: Date) -> Vec<usize> {
 const HOUSEKEEPING_HOUSEHOLDS: usize = 184;
 const HOUSEKEEPING_CARD_FEN: i64 = 100 * FEN_PER_YUAN;
 const HOUSEKEEPING_YEAR: u16 = 2018;
-const HOUSEKEEPING_MONTHS: (u32, u32) = (3, 11);
+const HOUSEKEEPING_MONTHS: (u8, u8) = (3, 11);
 const HOUSEKEEPING_DAY: u8 = 15;
 
 const HOUSEKEEPING_MISHAPS: &[Mishap] = &[Mishap::Duplicate];
@@ -1230,11 +1240,7 @@ fn housekeeping_service(rng: &mut Prng, households: &[Household]) -> Vec<Payment
     chosen
         .into_iter()
         .map(|index| Payment {
-            date: Date::new(
-                HOUSEKEEPING_YEAR,
-                rng.between(first, last) as u8,
-                HOUSEKEEPING_DAY,
-            ),
+            date: Date::new(HOUSEKEEPING_YEAR, rng.pick(first, last), HOUSEKEEPING_DAY),
             program: Program::HousekeepingService,
             household: index,
             amount_fen: HOUSEKEEPING_CARD_FEN,

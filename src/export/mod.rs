@@ -18,13 +18,14 @@ use serde_json::{Map, Value};
 use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::decode;
+use crate::model::json_object::unique_members;
 use crate::model::render::record_fields;
 use crate::tlog::audit::{AuditFault, LogAudit};
 use crate::tlog::chain::ChainFault;
 use crate::tlog::checkpoint::{
     open_note_bytes, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES,
 };
-use crate::tlog::proofs::{check_fields, strict_hex, unique_members, ProofFault};
+use crate::tlog::proofs::{check_fields, strict_hex, ProofFault};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
 pub const CHECKPOINT_FILE: &str = "checkpoint.txt";

@@ -3,13 +3,14 @@
 //! `--json` shapes (`crate::ledger::answers`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fundtrail_projections::{ReadModels, TotalsQuery};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -21,11 +22,12 @@ use crate::ledger::readmodels::{household_trail, ReadSide};
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
 use crate::model::domain::{HouseholdId, ProgramCode};
 use crate::model::encoding::check_event_type;
+use crate::model::json_object::Members;
 use crate::model::render::{event_json, time_text};
 
 use super::auth::{Admin, Any, Audit, Authorized, Summary, Write};
 use super::error::{poisoned, HttpError};
-use super::json::{Events, Item, Members};
+use super::json::{Events, Item};
 use super::writer::{self, Job, WriteJob};
 use super::{AppState, MAX_BODY_BYTES, MAX_LOG_LIMIT};
 
@@ -59,6 +61,20 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
                 "this endpoint takes no query parameters (got {query:?}; see /openapi.json)"
             ))),
         }
+    }
+}
+
+/// The endpoint's query parameters, `T`. A query string that does not fit them is a 400
+/// in the words of the parameters (`HttpError::from(QueryRejection)`), never axum's own
+/// plain-text rejection.
+pub(super) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
+        let Query(params) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(params))
     }
 }
 
@@ -289,9 +305,8 @@ pub(super) struct TotalsParams {
 pub(super) async fn totals(
     State(s): State<AppState>,
     _: Authorized<Summary>,
-    params: Result<Query<TotalsParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<TotalsParams>,
 ) -> Answer {
-    let Query(params) = params.map_err(HttpError::from)?;
     let query = totals_query(params)?;
     let rows = read_side(&s, |side| side.totals(&query))?;
     ok(answers::totals_rows_json(&rows, &query.by))
@@ -378,9 +393,8 @@ pub(super) struct LogParams {
 pub(super) async fn log(
     State(s): State<AppState>,
     _: Authorized<Audit>,
-    params: Result<Query<LogParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<LogParams>,
 ) -> Answer {
-    let Query(params) = params.map_err(HttpError::from)?;
     if let Some(program) = &params.program {
         ProgramCode::parse(program).map_err(|e| HttpError::BadRequest(format!("program: {e}")))?;
     }
@@ -554,4 +568,50 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| HttpError::Internal(format!("a background task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        limit: Option<u64>,
+    }
+
+    async fn extract(uri: &str) -> Result<ApiQuery<Params>, HttpError> {
+        let request = axum::http::Request::get(uri)
+            .body(())
+            .expect("a valid request");
+        let (mut parts, ()) = request.into_parts();
+        ApiQuery::<Params>::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn a_query_that_fits_is_its_parameters() {
+        let ApiQuery(params) = extract("/x?limit=5").await.expect("a fitting query");
+        assert_eq!(params.limit, Some(5));
+        let ApiQuery(params) = extract("/x").await.expect("no query");
+        assert_eq!(params.limit, None);
+    }
+
+    #[tokio::test]
+    async fn a_query_that_does_not_fit_is_a_bad_request_in_its_words() {
+        for (uri, reason) in [
+            (
+                "/x?limit=many",
+                "query: limit: invalid digit found in string",
+            ),
+            ("/x?bogus=1", "query: bogus: unknown field `bogus`"),
+        ] {
+            match extract(uri).await {
+                Err(HttpError::BadRequest(message)) => {
+                    assert!(message.starts_with(reason), "{uri}: {message}");
+                }
+                Err(other) => panic!("{uri}: {other:?}"),
+                Ok(_) => panic!("{uri} was accepted"),
+            }
+        }
+    }
 }

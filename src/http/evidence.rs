@@ -1,8 +1,7 @@
 //! Evidence: the latest signed checkpoint (for the dashboard and auditors) and inclusion
 //! and consistency proofs, in the JSON or the C2SP text of `fundtrail prove`.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +12,7 @@ use crate::export::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
 use crate::model::domain::Seq;
 
-use super::api::{blocking, current_view, NoQuery};
+use super::api::{blocking, current_view, ApiQuery, NoQuery};
 use super::auth::{Audit, Authorized, Summary};
 use super::error::HttpError;
 use super::AppState;
@@ -73,9 +72,8 @@ pub(super) struct InclusionParams {
 pub(super) async fn inclusion(
     State(s): State<AppState>,
     _: Authorized<Audit>,
-    params: Result<Query<InclusionParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<InclusionParams>,
 ) -> Answer {
-    let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::inclusion(view, Seq(p.seq), p.size);
     let (text, doc) = (ev::Inclusion::text, ev::Inclusion::doc);
     proof(&s, p.format.as_deref(), build, text, doc).await
@@ -94,9 +92,8 @@ pub(super) struct ConsistencyParams {
 pub(super) async fn consistency(
     State(s): State<AppState>,
     _: Authorized<Audit>,
-    params: Result<Query<ConsistencyParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<ConsistencyParams>,
 ) -> Answer {
-    let Query(p) = params.map_err(HttpError::from)?;
     let build = move |view: &LedgerView| ev::consistency(view, p.from, p.to);
     let (text, doc) = (ev::Consistency::text, ev::Consistency::doc);
     proof(&s, p.format.as_deref(), build, text, doc).await
@@ -160,9 +157,8 @@ pub(super) struct ExportParams {
 pub(super) async fn export_events(
     State(s): State<AppState>,
     _: Authorized<Audit>,
-    params: Result<Query<ExportParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Answer {
-    let Query(params) = params.map_err(HttpError::from)?;
     let view = current_view(&s)?;
     let size = export_size(&view, params.size)?;
     let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);

@@ -3,8 +3,8 @@
 //! `reconciliation` event through the writer, with the token's name as its actor.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::ledger::GroupRequest;
 use crate::model::domain::{Command, Month};
 use crate::runs::batch::{reconcile_bytes, BatchError, IndexMode, Reconciliation};
 
-use super::api::{blocking, body_error, current_view, submit_request};
+use super::api::{blocking, body_error, current_view, submit_request, ApiQuery};
 use super::auth::{Audit, Authorized};
 use super::error::HttpError;
 use super::AppState;
@@ -29,10 +29,9 @@ pub(super) struct ReconcileParams {
 pub(super) async fn reconcile(
     State(s): State<AppState>,
     Authorized(caller, _): Authorized<Audit>,
-    params: Result<Query<ReconcileParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<ReconcileParams>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let Query(params) = params.map_err(HttpError::from)?;
     let period = params
         .month
         .as_deref()

@@ -31,9 +31,7 @@ use crate::store::{
 use crate::tlog::audit::AuditFault;
 use crate::tlog::chain::chain_hash;
 use crate::tlog::checkpoint::VerifierKey;
-use crate::tlog::merkle::{
-    Blake3Hasher, Digest, Frontier, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL,
-};
+use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher, LEVELS, STORED_MIN_LEVEL};
 use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
@@ -794,7 +792,8 @@ impl Ledger {
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
         let size = self.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
-        let mut leaves = Vec::with_capacity((size - first) as usize);
+        // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
+        let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
         for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
             leaves.push(Blake3Hasher.hash_leaf(&hash.0));
         }
@@ -812,7 +811,7 @@ impl Ledger {
     /// them again overwrites them), but `verify` and an auditor reading the store should
     /// see only what was committed.
     fn discard_nodes_beyond_head(&self, batch: &mut StoreBatch) -> Result<(), LedgerError> {
-        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+        for level in STORED_MIN_LEVEL..LEVELS {
             // Complete subtrees within the head have indexes below size >> level.
             for index in self.store.node_indexes(level, self.head.size >> level) {
                 batch.remove_node(level, index?);

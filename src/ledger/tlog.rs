@@ -42,8 +42,13 @@ impl NodeSource for LedgerView {
             .store
             .leaf_tile(tile)?
             .ok_or_else(|| LedgerError::Corrupt(format!("leaf tile {tile} is missing")))?;
-        let (lo, hi) = (range.start - tile_start, range.end - tile_start);
-        Ok(leaves[lo as usize..hi as usize].to_vec())
+        // Offsets within one tile, below LEAF_TILE_LEAVES (64).
+        #[allow(clippy::cast_possible_truncation)]
+        let (lo, hi) = (
+            (range.start - tile_start) as usize,
+            (range.end - tile_start) as usize,
+        );
+        Ok(leaves[lo..hi].to_vec())
     }
 
     fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
@@ -57,7 +62,8 @@ impl LedgerView {
     /// Leaf hashes computed from the events themselves: for the incomplete tile at the
     /// head, which has no stored tile yet.
     fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
-        let mut leaves = Vec::with_capacity((range.end - range.start) as usize);
+        // The capacity is only a hint.
+        let mut leaves = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
         let mut expected = Seq(range.start + 1);
         for (seq, hash) in self.store.event_hashes(expected..=Seq(range.end))? {
             if seq != expected {

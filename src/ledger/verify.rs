@@ -26,7 +26,7 @@ use crate::store::{StoreError, LEAF_TILE_LEAVES};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
 use crate::tlog::checkpoint::Checkpoint;
-use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, MAX_LEVELS, STORED_MIN_LEVEL};
+use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, LEVELS, STORED_MIN_LEVEL};
 
 impl LedgerView {
     /// Recomputes the chain and the Merkle tree from genesis, replays every record through
@@ -253,7 +253,7 @@ impl LedgerView {
                 strays.push(StrayEntry::References { block, first, last });
             }
         }
-        for level in STORED_MIN_LEVEL..MAX_LEVELS as u8 {
+        for level in STORED_MIN_LEVEL..LEVELS {
             // Complete subtrees within the head have indexes below size >> level.
             for index in self.store.node_indexes(level, head >> level) {
                 strays.push(StrayEntry::Node {

@@ -391,7 +391,10 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
 
 /// Days since 1970-01-01, the stored form of a date (FORMAT.md).
 pub fn date_to_days(date: NaiveDate) -> i32 {
-    (date - NaiveDate::default()).num_days() as i32
+    // chrono's dates lie within ±262,143 years of 1970, under 2^27 days either way.
+    #[allow(clippy::cast_possible_truncation)]
+    let days = (date - NaiveDate::default()).num_days() as i32;
+    days
 }
 
 /// 1970-01-01 counted from 0001-01-01 (day 1), as chrono counts days of the common era.

@@ -624,7 +624,9 @@ impl<'a> Planner<'a> {
     /// An event planned in this batch under `reference`.
     fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
         let seq = *self.new_refs.get(reference)?;
-        Some((seq, &self.planned[(seq.0 - self.first.0) as usize]))
+        let index = usize::try_from(seq.0 - self.first.0)
+            .expect("a seq planned in this batch indexes `planned`, a vector in memory");
+        Some((seq, &self.planned[index]))
     }
 
     fn paid_facts(&mut self, p: &PaymentV1) -> PaidFacts {

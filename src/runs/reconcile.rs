@@ -29,7 +29,8 @@ pub const MAX_STATEMENT_BYTES: u64 = 1 << 30;
 pub const MAX_REPORTED_BAD_ROWS: usize = 100;
 
 // Sums of bank amounts cannot overflow: every amount is below the ceiling, and there are
-// at most MAX_STATEMENT_ROWS of them.
+// at most MAX_STATEMENT_ROWS of them. (5,000,000 rows fits an i64.)
+#[allow(clippy::cast_possible_wrap)]
 const _: () = assert!((MAX_STATEMENT_ROWS as i64)
     .checked_mul(AMOUNT_CEILING_FEN)
     .is_some());

@@ -235,9 +235,9 @@ impl Store {
         };
         // Every entry before the wanted one is walked: damage there is reported, not
         // mistaken for a missing event.
-        let index = (seq.0 - first.0) as usize;
+        // An index beyond usize is beyond any block: the walk finds no entry at it.
+        let index = usize::try_from(seq.0 - first.0).unwrap_or(usize::MAX);
         let entry = event_entries(&value)
-            .take(index + 1)
             .enumerate()
             .find(|(i, entry)| *i == index || entry.is_err());
         match entry {

@@ -47,7 +47,10 @@ pub const SUBTREE_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
 
 /// Levels a tree of at most `u64::MAX` leaves can have above the leaves, and
 /// so the most roots a [`Frontier`] holds (one per set bit of the size).
-pub const MAX_LEVELS: usize = 64;
+pub const MAX_LEVELS: usize = LEVELS as usize;
+
+/// [`MAX_LEVELS`] in the type of a level number: the levels are `0..LEVELS`.
+pub const LEVELS: u8 = 64;
 
 /// The hash function of a Merkle tree, with the RFC 9162 domain separation.
 pub trait TreeHasher {
@@ -263,7 +266,7 @@ impl Frontier {
     ) -> Result<Self, ProofError<S::Error>> {
         let mut nodes = Vec::with_capacity(size.count_ones() as usize);
         let mut start = 0;
-        for level in (0..MAX_LEVELS as u8).rev() {
+        for level in (0..LEVELS).rev() {
             let width = 1u64 << level;
             if size & width != 0 {
                 nodes.push(subtree_hash(hasher, source, level, start >> level)?);
@@ -362,7 +365,7 @@ pub fn range_hash<H: TreeHasher, S: NodeSource>(
     let width = end - start;
     let mut pieces = Vec::new();
     let mut pos = start;
-    for level in (STORED_MIN_LEVEL..MAX_LEVELS as u8).rev() {
+    for level in (STORED_MIN_LEVEL..LEVELS).rev() {
         if width >> level & 1 == 1 {
             pieces.push(
                 source
@@ -535,8 +538,12 @@ impl<'h, H: TreeHasher> Leaves<'h, H> {
 
     /// MTH of a sub-range; the walk only asks for ranges inside the read one.
     fn hash(&self, range: Range<u64>) -> Digest {
-        let lo = (range.start - self.first) as usize;
-        let hi = (range.end - self.first) as usize;
+        // Offsets into `hashes`, which holds that many leaves in memory, so they fit a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let (lo, hi) = (
+            (range.start - self.first) as usize,
+            (range.end - self.first) as usize,
+        );
         mth(self.hasher, &self.hashes[lo..hi])
     }
 }
@@ -564,6 +571,8 @@ fn mth<H: TreeHasher>(hasher: &H, leaves: &[Digest]) -> Digest {
         0 => hasher.empty_root(),
         1 => leaves[0],
         n => {
+            // Below n, a usize.
+            #[allow(clippy::cast_possible_truncation)]
             let k = largest_power_of_two_below(n as u64) as usize;
             hasher.hash_children(&mth(hasher, &leaves[..k]), &mth(hasher, &leaves[k..]))
         }

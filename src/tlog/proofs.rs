@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{decode, RecordV1};
+use crate::model::json_object::unique_members;
 use crate::model::render::record_fields;
 use crate::tlog::chain::chain_hash;
 use crate::tlog::checkpoint::{
@@ -226,35 +227,6 @@ pub fn strict_hex(text: &str) -> Result<Vec<u8>, String> {
         return Err(format!("{bad:?} is not a lowercase hex digit"));
     }
     hex::decode(text).map_err(|e| e.to_string())
-}
-
-/// Deserializes a JSON object refusing repeated member names, which a reader and a
-/// verifier could take differently (one reads the first, the other keeps the last).
-pub fn unique_members<'de, D>(deserializer: D) -> Result<Map<String, Value>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Map<String, Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object without repeated members")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut map = Map::new();
-            while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                if map.contains_key(&key) {
-                    return Err(serde::de::Error::custom(format!("member {key:?} repeated")));
-                }
-                map.insert(key, value);
-            }
-            Ok(map)
-        }
-    }
-    deserializer.deserialize_map(Visitor)
 }
 
 /// 32 bytes from 64 hex digits.
@@ -766,7 +738,7 @@ mod tests {
         let repeated = json.replacen("\"fields\":{", "\"fields\":{\"actor\":\"b\",", 1);
         assert!(matches!(
             verify_inclusion(&repeated, &key),
-            Err(ProofFault::Malformed(reason)) if reason.contains("repeated")
+            Err(ProofFault::Malformed(reason)) if reason.contains("\"actor\" appears twice")
         ));
         let extra = json.replacen("{", "{\"note\":\"trust me\",", 1);
         assert!(matches!(

@@ -101,14 +101,22 @@ impl<'a> RecentDates<'a> {
 
     fn note(&mut self, seq: Seq, body: &Body) {
         if let Some((_, payment)) = body.payment() {
-            self.slots[seq.0 as usize % RECENT_PAYMENTS] = (seq.0, payment.value_date);
+            self.slots[slot(seq)] = (seq.0, payment.value_date);
         }
     }
 }
 
+/// The slot of `seq`: the slots hold seqs by their remainder.
+fn slot(seq: Seq) -> usize {
+    // The remainder is below RECENT_PAYMENTS, a usize.
+    #[allow(clippy::cast_possible_truncation)]
+    let slot = (seq.0 % RECENT_PAYMENTS as u64) as usize;
+    slot
+}
+
 impl TargetDates for RecentDates<'_> {
     fn value_date(&self, seq: Seq) -> Result<i32, String> {
-        match self.slots[seq.0 as usize % RECENT_PAYMENTS] {
+        match self.slots[slot(seq)] {
             (held, days) if held == seq.0 && held != 0 => Ok(days),
             _ => self.ledger.value_date(seq),
         }
