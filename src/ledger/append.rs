@@ -1,0 +1,557 @@
+//! Appending: the two-pass append of a batch of rows, the group commit of several
+//! requests, and the one store write that commits either (FORMAT.md §3). The rules are
+//! the `Planner`'s; this file turns its plan into records, chains them, extends the Merkle
+//! frontier, seals the state, and writes.
+
+use std::collections::BTreeMap;
+
+use super::state::{self, StateRecord};
+use super::{
+    AppendContext, AppendSummary, GroupOutcome, GroupRequest, Head, HeadRecord, Ledger,
+    LedgerError, Row, RowRejection, RowSource, SignedCheckpoint, GROUP_COMMIT_EVENTS,
+    MAX_REPORTED_REJECTIONS,
+};
+use crate::model::domain::{Command, Reference, Seq};
+use crate::model::encoding::{encode_into, Body, RecordRef};
+use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner};
+use crate::store::{ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
+use crate::tlog::chain::chain_hash;
+use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
+
+/// What a refused append says happened.
+pub(super) const NOTHING_APPENDED: &str = "nothing was appended";
+
+impl Ledger {
+    /// Appends commands as one atomic, durable batch.
+    pub fn append(
+        &mut self,
+        commands: Vec<Command>,
+        ctx: &AppendContext,
+    ) -> Result<AppendSummary, LedgerError> {
+        self.append_rows(&mut { commands }, ctx)
+    }
+
+    /// Appends every row, or none: all rows are checked first and every rejection is
+    /// reported (up to [`MAX_REPORTED_REJECTIONS`]). Batches of up to
+    /// [`GROUP_COMMIT_EVENTS`] rows are written in one pass; larger ones are read a second
+    /// time and written in chunks that stay invisible until the head moves in the last one.
+    pub fn append_rows(
+        &mut self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<AppendSummary, LedgerError> {
+        self.refuse_if_damaged(NOTHING_APPENDED)?;
+        let checked = self.check_rows(source, ctx)?;
+        let tile = self.partial_tile()?;
+        let large = matches!(checked, Checked::Large);
+        let mut writer = BatchWriter::new(self, tile, large);
+        writer.batch.put_pending(self.pending_marker()?);
+        let (planner_budgets, new_households, summary) = match checked {
+            Checked::Small {
+                planned,
+                budgets,
+                households,
+                seqs,
+                duplicates,
+            } => {
+                for (seq, reference, body) in &planned {
+                    writer.add(ctx, *seq, reference, body);
+                }
+                (
+                    budgets,
+                    households,
+                    AppendSummary {
+                        seqs,
+                        duplicates,
+                        ..Default::default()
+                    },
+                )
+            }
+            Checked::Large => match self.write_large(source, ctx, &mut writer) {
+                Ok(written) => written,
+                Err(err) => return Err(self.discarding_chunks(err)),
+            },
+        };
+        let appended = writer.appended;
+        let head = self.commit(writer, planner_budgets, new_households)?;
+        Ok(AppendSummary {
+            appended,
+            head,
+            ..summary
+        })
+    }
+
+    /// Appends every row or none ([`Ledger::append_rows`]), then signs a checkpoint of the
+    /// new head: what every command that appends does. Returns the summary and the
+    /// checkpoint ([`Ledger::sign_after`]).
+    pub fn append_signed(
+        &mut self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<(AppendSummary, Option<SignedCheckpoint>), LedgerError> {
+        let summary = self.append_rows(source, ctx)?;
+        let checkpoint = self.sign_after(summary.appended)?;
+        Ok((summary, checkpoint))
+    }
+
+    /// After a workflow appended `appended` events: a checkpoint of the new head, or, when
+    /// nothing was appended (an identical retry), the latest one, leaving the checkpoints
+    /// alone. A failure to sign after an append is [`LedgerError::Unsigned`].
+    pub fn sign_after(&mut self, appended: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        if appended == 0 {
+            return self.latest_checkpoint();
+        }
+        self.checkpoint()
+            .map(Some)
+            .map_err(|source| LedgerError::Unsigned {
+                appended,
+                source: Box::new(source),
+            })
+    }
+
+    /// Appends several independent requests in one durable commit (group commit): the
+    /// fdatasync is paid once for all of them. Each request is all or nothing on its own: a
+    /// rejected request is reported in its slot and leaves no trace in the plan, and the
+    /// requests after it are planned as if it had never come. Every event records its own
+    /// request's actor and time. The outer error is the group's: nothing was committed.
+    pub fn append_group(
+        &mut self,
+        requests: &[GroupRequest],
+    ) -> Result<Vec<GroupOutcome>, LedgerError> {
+        self.refuse_if_damaged(NOTHING_APPENDED)?;
+        let rows: usize = requests.iter().map(|r| r.rows.len()).sum();
+        assert!(
+            rows <= GROUP_COMMIT_EVENTS,
+            "a group holds at most GROUP_COMMIT_EVENTS rows; the caller bounds it"
+        );
+        let first_time = requests.first().map_or(0, |r| r.ctx.now_us);
+        let mut planner = Planner::new(
+            &self.view,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+            first_time,
+        );
+        let tile = self.partial_tile()?;
+        let mut writer = BatchWriter::new(self, tile, false);
+        writer.batch.put_pending(self.pending_marker()?);
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let found = planner.next_seq().0 - 1;
+            if let Some(expected) = request.if_head.filter(|size| *size != found) {
+                outcomes.push(Err(LedgerError::HeadMoved { expected, found }));
+                continue;
+            }
+            planner.set_recorded_at(request.ctx.now_us);
+            let savepoint = planner.savepoint();
+            let outcome = plan_request(&mut planner, request)?;
+            match &outcome {
+                Ok(plan) => plan.planned.iter().for_each(|(seq, reference, body)| {
+                    writer.add(&request.ctx, *seq, reference, body)
+                }),
+                Err(_) => planner.rollback(savepoint),
+            }
+            outcomes.push(outcome);
+        }
+        let budgets = planner.budgets().clone();
+        let households = planner.new_households().clone();
+        let head = self.commit(writer, budgets, households)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|plan| plan.summary(head)))
+            .collect())
+    }
+
+    /// Writes what `writer` collected, with the new head and budgets, in one durable batch,
+    /// and only then moves the in-memory state. Returns the head.
+    fn commit(
+        &mut self,
+        writer: BatchWriter,
+        budgets: Budgets,
+        households: BTreeMap<String, HouseholdInfo>,
+    ) -> Result<Head, LedgerError> {
+        if writer.appended == 0 {
+            return Ok(self.head);
+        }
+        let head = writer.head;
+        let (mut batch, frontier) = writer.finish();
+        batch.move_references_tip(Seq(head.size));
+        let state = StateRecord {
+            head: HeadRecord {
+                size: head.size,
+                hash: head.hash,
+                frontier,
+            },
+            budgets,
+            households: (self.households.len() + households.len()) as u64,
+            references: batch
+                .references_digest()
+                .expect("the writer's batches continue the sealed digest"),
+        };
+        state::put_state(&mut batch, self.key()?, &state);
+        batch.remove_pending();
+        if let Err(err) = self.store.write_durable(batch) {
+            // The batch may be in the store without being durable, or durable after all:
+            // another append from this value would hand out its seqs again. Opening the
+            // ledger again reads the head the store has.
+            self.damaged = Some(format!("a commit failed ({err}); open the ledger again"));
+            return Err(err.into());
+        }
+        self.view.head = head;
+        self.view.root = state.head.frontier.root(&Blake3Hasher);
+        self.frontier = state.head.frontier;
+        self.budgets = state.budgets;
+        self.references = state.references;
+        self.households.extend(households);
+        Ok(head)
+    }
+
+    /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
+    fn check_rows(
+        &self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+    ) -> Result<Checked, LedgerError> {
+        let mut planner = Planner::new(
+            &self.view,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+            ctx.now_us,
+        );
+        let mut rejections = Rejections::default();
+        let mut planned = Vec::new();
+        let mut seqs = Vec::new();
+        let mut duplicates = 0u64;
+        let mut large = false;
+        for row in source.rows()? {
+            match plan_row(&mut planner, &row)? {
+                Ok(Planned::Append {
+                    seq,
+                    reference,
+                    body,
+                }) => {
+                    if !large {
+                        seqs.push(seq);
+                        planned.push((seq, reference, body));
+                    }
+                }
+                Ok(Planned::Duplicate(seq)) => {
+                    duplicates += 1;
+                    if !large {
+                        seqs.push(seq);
+                    }
+                }
+                Err(rejection) => rejections.push(rejection),
+            }
+            if seqs.len() > GROUP_COMMIT_EVENTS {
+                large = true;
+                planned = Vec::new();
+                seqs = Vec::new();
+            }
+        }
+        rejections.into_result()?;
+        if large {
+            return Ok(Checked::Large);
+        }
+        Ok(Checked::Small {
+            planned,
+            budgets: planner.budgets().clone(),
+            households: planner.new_households().clone(),
+            seqs,
+            duplicates,
+        })
+    }
+
+    /// Second pass for a large batch: plans again (the state is unchanged, so the plan is
+    /// the same) and writes full chunks beyond the head; the caller's final batch moves it.
+    fn write_large(
+        &self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+        writer: &mut BatchWriter,
+    ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
+        let mut planner = Planner::new(
+            &self.view,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+            ctx.now_us,
+        );
+        let mut duplicates = 0;
+        for row in source.rows()? {
+            let Ok(command) = &row.command else {
+                return Err(changed_between_passes(row.line));
+            };
+            match planner.plan(command) {
+                Ok(Planned::Append {
+                    seq,
+                    reference,
+                    body,
+                }) => writer.add(ctx, seq, &reference, &body),
+                Ok(Planned::Duplicate(_)) => duplicates += 1,
+                Err(_) => return Err(changed_between_passes(row.line)),
+            }
+            if writer.pending >= GROUP_COMMIT_EVENTS {
+                self.store.write(writer.take())?;
+            }
+        }
+        let summary = AppendSummary {
+            duplicates,
+            ..Default::default()
+        };
+        Ok((
+            planner.budgets().clone(),
+            planner.new_households().clone(),
+            summary,
+        ))
+    }
+
+    /// After the second pass of a large batch failed: removes the chunks it wrote beyond
+    /// the head, so that neither the store nor a later batch of this ledger (which reuses
+    /// their seqs) sees them or their index entries. If that fails too, the ledger refuses
+    /// to append until it is opened again, which removes them.
+    fn discarding_chunks(&mut self, err: LedgerError) -> LedgerError {
+        if let Err(discard) = self.discard_uncommitted() {
+            self.damaged = Some(format!(
+                "removing the chunks of a failed batch: {discard}; open the ledger again"
+            ));
+        }
+        err
+    }
+
+    /// The leaf hashes of the incomplete leaf tile at the head (fewer than
+    /// `LEAF_TILE_LEAVES`), which the next append completes.
+    fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
+        let size = self.head.size;
+        let first = size - size % LEAF_TILE_LEAVES;
+        // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
+        let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
+        for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
+            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+        }
+        if leaves.len() as u64 != size - first {
+            return Err(LedgerError::Corrupt(format!(
+                "events {}..={size} are not all in the store",
+                first + 1
+            )));
+        }
+        Ok(leaves)
+    }
+}
+
+/// The plan of the first pass.
+enum Checked {
+    Small {
+        planned: Vec<(Seq, Reference, Body)>,
+        budgets: Budgets,
+        households: BTreeMap<String, HouseholdInfo>,
+        seqs: Vec<Seq>,
+        duplicates: u64,
+    },
+    Large,
+}
+
+/// Turns planned bodies into records, chains them, extends the Merkle tree and collects
+/// the store writes.
+struct BatchWriter {
+    head: Head,
+    frontier: Frontier,
+    /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
+    tile: Vec<Digest>,
+    batch: StoreBatch,
+    /// A large batch: its chunks, written beyond the head, leave the in-memory reference
+    /// index alone, and its last batch has the index read again.
+    large: bool,
+    pending: usize,
+    appended: u64,
+}
+
+impl BatchWriter {
+    /// A writer continuing `ledger`'s head, frontier and reference digest.
+    fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> BatchWriter {
+        BatchWriter {
+            head: ledger.head,
+            frontier: ledger.frontier.clone(),
+            tile,
+            batch: BatchWriter::fresh_batch(large, ledger.references),
+            large,
+            pending: 0,
+            appended: 0,
+        }
+    }
+
+    fn fresh_batch(large: bool, references: ReferencesDigest) -> StoreBatch {
+        if large {
+            StoreBatch::beyond_head_continuing(references)
+        } else {
+            StoreBatch::continuing(references)
+        }
+    }
+
+    fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
+        assert_eq!(
+            seq.0,
+            self.head.size + 1,
+            "the planner hands out dense seqs"
+        );
+        let record = RecordRef {
+            seq: seq.0,
+            recorded_at_us: ctx.now_us,
+            actor: &ctx.actor,
+            reference: reference.as_str(),
+            body,
+        };
+        let prev = self.head.hash;
+        let hash = self.batch.put_event(
+            seq,
+            reference.as_str(),
+            |out| encode_into(&record, out),
+            |bytes| chain_hash(&prev, bytes),
+        );
+        if let Body::HouseholdEnrolled(e) = body {
+            self.batch.put_household(&e.household, seq);
+        }
+        // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
+        // tile per 64.
+        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        for node in self.frontier.append(&Blake3Hasher, leaf) {
+            self.batch.put_node(node.level, node.index, &node.hash);
+        }
+        self.tile.push(leaf);
+        if self.tile.len() as u64 == LEAF_TILE_LEAVES {
+            self.batch
+                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+            self.tile.clear();
+        }
+        self.head = Head { size: seq.0, hash };
+        self.pending += 1;
+        self.appended += 1;
+    }
+
+    fn take(&mut self) -> StoreBatch {
+        self.pending = 0;
+        let references = self
+            .batch
+            .references_digest()
+            .expect("the writer's batches continue the sealed digest");
+        std::mem::replace(
+            &mut self.batch,
+            BatchWriter::fresh_batch(self.large, references),
+        )
+    }
+
+    /// The last batch and the frontier after every event added.
+    fn finish(mut self) -> (StoreBatch, Frontier) {
+        let mut batch = self.take();
+        if self.large {
+            batch.reload_reference_index();
+        }
+        (batch, self.frontier)
+    }
+}
+
+/// One accepted request of a group: its events to write and what to report.
+struct RequestPlan {
+    planned: Vec<(Seq, Reference, Body)>,
+    seqs: Vec<Seq>,
+    duplicates: u64,
+}
+
+impl RequestPlan {
+    fn summary(self, head: Head) -> AppendSummary {
+        AppendSummary {
+            appended: self.planned.len() as u64,
+            duplicates: self.duplicates,
+            seqs: self.seqs,
+            head,
+        }
+    }
+}
+
+/// Plans one request of a group; its rejections, if any, are its own outcome.
+fn plan_request(
+    planner: &mut Planner,
+    request: &GroupRequest,
+) -> Result<Result<RequestPlan, LedgerError>, LedgerError> {
+    let mut plan = RequestPlan {
+        planned: Vec::new(),
+        seqs: Vec::new(),
+        duplicates: 0,
+    };
+    let mut rejections = Rejections::default();
+    for row in &request.rows {
+        match plan_row(planner, row)? {
+            Ok(Planned::Append {
+                seq,
+                reference,
+                body,
+            }) => {
+                plan.seqs.push(seq);
+                plan.planned.push((seq, reference, body));
+            }
+            Ok(Planned::Duplicate(seq)) => {
+                plan.duplicates += 1;
+                plan.seqs.push(seq);
+            }
+            Err(rejection) => rejections.push(rejection),
+        }
+    }
+    Ok(rejections.into_result().map(|()| plan))
+}
+
+/// Plans one row: the plan, or the row's rejection. The outer error stops the batch: the
+/// committed state could not be read.
+fn plan_row(
+    planner: &mut Planner,
+    row: &Row,
+) -> Result<Result<Planned, RowRejection>, LedgerError> {
+    let outcome = match &row.command {
+        Ok(command) => planner.plan(command),
+        Err((field, reason)) => Err(PlanError::Rejected(crate::model::rules::Rejection {
+            field,
+            reason: reason.clone(),
+        })),
+    };
+    match outcome {
+        Ok(planned) => Ok(Ok(planned)),
+        Err(PlanError::Rejected(r)) => Ok(Err(RowRejection {
+            line: row.line,
+            field: r.field,
+            reason: r.reason,
+        })),
+        Err(PlanError::Lookup(e)) => Err(LedgerError::Corrupt(e)),
+    }
+}
+
+/// Rejections of a batch: all are counted, the first [`MAX_REPORTED_REJECTIONS`] kept.
+#[derive(Default)]
+struct Rejections {
+    reported: Vec<RowRejection>,
+    total: usize,
+}
+
+impl Rejections {
+    fn push(&mut self, rejection: RowRejection) {
+        self.total += 1;
+        if self.reported.len() < MAX_REPORTED_REJECTIONS {
+            self.reported.push(rejection);
+        }
+    }
+
+    fn into_result(self) -> Result<(), LedgerError> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        Err(LedgerError::Rejected {
+            rejections: self.reported,
+            total: self.total,
+        })
+    }
+}
+
+fn changed_between_passes(line: u64) -> LedgerError {
+    LedgerError::Corrupt(format!(
+        "row {line} planned differently on the second pass; nothing was committed"
+    ))
+}

@@ -1,0 +1,196 @@
+//! `LedgerView`: the committed log as of one head, and every read of it (lookups, scans,
+//! cached records beside the log). Nothing at or below a head ever changes, so a view
+//! stays consistent while the writer appends beyond it.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter, RESERVED_META};
+use crate::keys::seal::StateKey;
+use crate::model::domain::{EventHash, Seq, RATE_REFERENCE_PREFIX};
+use crate::model::encoding::{decode, Body, RateV1, RecordV1};
+use crate::model::rules::Committed;
+use crate::store::{StoreBatch, StoredEvent};
+
+impl LedgerView {
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// A record kept beside the log (read-model snapshots, tokens), sealed under the state
+    /// key: `Unsealed` if it was changed without the key, `Key` if the key is not at hand.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let Some(stored) = self.store.meta(name)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .sealing_key()?
+            .unwrap(name, &stored)
+            .map_err(|_| LedgerError::Unsealed(format!("meta record {name}")))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Writes a record durably, sealed under the state key. Reserved names of the ledger
+    /// itself are refused.
+    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        assert!(
+            !RESERVED_META.contains(&name),
+            "the head, budgets and key are written only by the ledger itself"
+        );
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, self.sealing_key()?.wrap(name, value));
+        Ok(self.store.write_durable(batch)?)
+    }
+
+    /// The state key, or why it is not at hand.
+    pub fn sealing_key(&self) -> Result<&StateKey, LedgerError> {
+        self.state_key.as_ref().map_err(|reason| {
+            LedgerError::Key(crate::keys::KeyError::Unavailable {
+                reason: reason.to_string(),
+            })
+        })
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
+        Ok(self.store.size_on_disk()?)
+    }
+
+    /// The same log as of an earlier head: `size` events.
+    pub fn at(&self, size: u64) -> Result<LedgerView, LedgerError> {
+        let hash = match size {
+            0 => EventHash::GENESIS,
+            n => self.stored(Seq(n))?.hash,
+        };
+        Ok(LedgerView {
+            store: Arc::clone(&self.store),
+            head: Head { size, hash },
+            root: self.root_at(size)?,
+            verifier_key: self.verifier_key.clone(),
+            state_key: self.state_key.clone(),
+        })
+    }
+
+    /// The most recent `limit` events that `filter` keeps, oldest first.
+    pub fn recent(
+        &self,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        let mut matched = Vec::new();
+        for item in self.records(Seq::FIRST, Seq(self.head.size)).rev() {
+            if matched.len() >= limit {
+                break;
+            }
+            let (seq, hash, record) = item?;
+            if filter.keeps(&record.body) {
+                matched.push((seq, hash, record));
+            }
+        }
+        matched.reverse();
+        Ok(matched)
+    }
+
+    /// A committed event, as stored.
+    pub fn stored(&self, seq: Seq) -> Result<StoredEvent, LedgerError> {
+        if seq.0 == 0 || seq.0 > self.head.size {
+            return Err(LedgerError::Corrupt(format!(
+                "seq {seq} is not in the ledger (size {})",
+                self.head.size
+            )));
+        }
+        self.store
+            .event(seq)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("seq {seq} is missing from the store")))
+    }
+
+    /// A committed event, decoded.
+    pub fn record(&self, seq: Seq) -> Result<RecordV1, LedgerError> {
+        let stored = self.stored(seq)?;
+        decode(&stored.record).map_err(|e| corrupt_at(seq, e))
+    }
+
+    /// The seq recorded under an external reference.
+    pub fn lookup_reference(&self, reference: &str) -> Result<Option<Seq>, LedgerError> {
+        Ok(self
+            .store
+            .reference(reference)?
+            .filter(|seq| seq.0 <= self.head.size))
+    }
+
+    /// Every committed rate (the events under `rate:` references), in reference order.
+    pub fn rates(&self) -> Result<Vec<RateV1>, LedgerError> {
+        let mut rates = Vec::new();
+        for (reference, seq) in self.store.references_with_prefix(RATE_REFERENCE_PREFIX)? {
+            if seq.0 > self.head.size {
+                continue;
+            }
+            match self.record(seq)?.body {
+                Body::RateSet(rate) => rates.push(rate),
+                _ => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "reference {reference} points at seq {seq}, which is not a rate"
+                    )))
+                }
+            }
+        }
+        Ok(rates)
+    }
+
+    /// Committed events in seq order, decoded, within `range`.
+    pub fn records(
+        &self,
+        from: Seq,
+        to: Seq,
+    ) -> impl DoubleEndedIterator<Item = Result<(Seq, EventHash, RecordV1), LedgerError>> + '_ {
+        let to = Seq(to.0.min(self.head.size));
+        self.store.events(from..=to).map(|item| {
+            let (seq, stored) = item?;
+            let record = decode(&stored.record).map_err(|e| corrupt_at(seq, e))?;
+            Ok((seq, stored.hash, record))
+        })
+    }
+
+    /// As [`LedgerView::records`], visiting each event in turn, decoded straight from its
+    /// stored block (no copy of its bytes). Stops after the first error, or when `visit`
+    /// breaks.
+    pub fn visit_records(
+        &self,
+        from: Seq,
+        to: Seq,
+        mut visit: impl FnMut(Result<(Seq, EventHash, RecordV1), LedgerError>) -> ControlFlow<()>,
+    ) {
+        let to = Seq(to.0.min(self.head.size));
+        let scanned = self.store.scan_events(from..=to, |seq, hash, bytes| {
+            let record = decode(bytes).map_err(|e| corrupt_at(seq, e));
+            let failed = record.is_err();
+            let flow = visit(record.map(|record| (seq, *hash, record)));
+            if failed {
+                ControlFlow::Break(())
+            } else {
+                flow
+            }
+        });
+        if let Err(e) = scanned {
+            let _ = visit(Err(e.into()));
+        }
+    }
+}
+
+impl Committed for LedgerView {
+    fn reference(&self, reference: &str) -> Result<Option<Seq>, String> {
+        self.lookup_reference(reference).map_err(|e| e.to_string())
+    }
+
+    fn body(&self, seq: Seq) -> Result<Body, String> {
+        self.record(seq).map(|r| r.body).map_err(|e| e.to_string())
+    }
+
+    fn rates(&self) -> Result<Vec<RateV1>, String> {
+        LedgerView::rates(self).map_err(|e| e.to_string())
+    }
+}
