@@ -496,7 +496,12 @@ fn verify_names_the_seq_of_a_damaged_enrollment() {
     );
     let run = t.import("events", &file);
     run.assert_code(1);
-    assert!(run.stderr.contains("seq 2"), "{run:#?}");
+    // Its block (from seq 1) no longer matches its seal.
+    assert!(
+        run.stderr
+            .contains("block at seq 1 does not match its seal"),
+        "{run:#?}"
+    );
     assert!(run.stderr.contains("nothing was appended"), "{run:#?}");
     assert_eq!(t.dump(), before);
 
@@ -508,14 +513,21 @@ fn verify_names_the_seq_of_a_damaged_enrollment() {
             .contains("households: unknown (the ledger is damaged)"),
         "{run:#?}"
     );
-    assert!(run.stdout.contains("\ndamaged:    seq 2: "), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("\ndamaged:    the event block at seq 1 does not match its seal"),
+        "{run:#?}"
+    );
     let run = t.run(&["--json", "status"]);
     run.assert_code(1);
     let damaged = run.json()["damaged"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert!(damaged.starts_with("seq 2: "), "{run:#?}");
+    assert!(
+        damaged.starts_with("the event block at seq 1 does not match its seal"),
+        "{run:#?}"
+    );
 }
 
 /// A household index entry that names no enrollment: `verify` reports it (as `status`

@@ -11,6 +11,7 @@ use super::{
     LedgerError, Row, RowRejection, RowSource, SignedCheckpoint, GROUP_COMMIT_EVENTS,
     MAX_REPORTED_REJECTIONS,
 };
+use crate::keys::seal::StateKey;
 use crate::model::domain::{Command, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef};
 use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner};
@@ -44,7 +45,7 @@ impl Ledger {
         let checked = self.check_rows(source, ctx)?;
         let tile = self.partial_tile()?;
         let large = matches!(checked, Checked::Large);
-        let mut writer = BatchWriter::new(self, tile, large);
+        let mut writer = BatchWriter::new(self, tile, large)?;
         writer.batch.put_pending(self.pending_marker()?);
         let (planner_budgets, new_households, summary) = match checked {
             Checked::Small {
@@ -133,7 +134,7 @@ impl Ledger {
             first_time,
         );
         let tile = self.partial_tile()?;
-        let mut writer = BatchWriter::new(self, tile, false);
+        let mut writer = BatchWriter::new(self, tile, false)?;
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
@@ -365,27 +366,31 @@ struct BatchWriter {
     large: bool,
     pending: usize,
     appended: u64,
+    /// The key the event blocks are sealed with.
+    key: StateKey,
 }
 
 impl BatchWriter {
     /// A writer continuing `ledger`'s head, frontier and reference digest.
-    fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> BatchWriter {
-        BatchWriter {
+    fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
+        let key = ledger.key()?.clone();
+        Ok(BatchWriter {
             head: ledger.head,
             frontier: ledger.frontier.clone(),
             tile,
-            batch: BatchWriter::fresh_batch(large, ledger.references),
+            batch: BatchWriter::fresh_batch(large, ledger.references, key.clone()),
             large,
             pending: 0,
             appended: 0,
-        }
+            key,
+        })
     }
 
-    fn fresh_batch(large: bool, references: ReferencesDigest) -> StoreBatch {
+    fn fresh_batch(large: bool, references: ReferencesDigest, key: StateKey) -> StoreBatch {
         if large {
-            StoreBatch::beyond_head_continuing(references)
+            StoreBatch::beyond_head_continuing(references, key)
         } else {
-            StoreBatch::continuing(references)
+            StoreBatch::continuing(references, key)
         }
     }
 
@@ -437,7 +442,7 @@ impl BatchWriter {
             .expect("the writer's batches continue the sealed digest");
         std::mem::replace(
             &mut self.batch,
-            BatchWriter::fresh_batch(self.large, references),
+            BatchWriter::fresh_batch(self.large, references, self.key.clone()),
         )
     }
 

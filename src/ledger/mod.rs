@@ -391,6 +391,9 @@ impl Ledger {
             )));
         }
         store.expect_references(Seq(stored.size), references);
+        if let Ok(key) = &key {
+            store.seal_blocks_with(key.clone());
+        }
         let mut ledger = Ledger {
             view: LedgerView {
                 store: Arc::new(store),

@@ -213,26 +213,28 @@ impl LedgerView {
         let mut strays = Strays::default();
         let from = Seq(head + 1);
         let mut run: Option<StrayEntry> = None;
-        let scanned = self.store.scan_events(from..=Seq(u64::MAX), |seq, _, _| {
-            run = Some(match run.take() {
-                Some(StrayEntry::Events { block, first, .. }) if self.same_run(first, seq) => {
-                    StrayEntry::Events {
-                        block,
-                        first,
-                        last: seq,
+        let scanned = self
+            .store
+            .scan_events_unsealed(from..=Seq(u64::MAX), |seq, _, _| {
+                run = Some(match run.take() {
+                    Some(StrayEntry::Events { block, first, .. }) if self.same_run(first, seq) => {
+                        StrayEntry::Events {
+                            block,
+                            first,
+                            last: seq,
+                        }
                     }
-                }
-                other => {
-                    strays.extend(other);
-                    StrayEntry::Events {
-                        block: self.block_of(seq),
-                        first: seq,
-                        last: seq,
+                    other => {
+                        strays.extend(other);
+                        StrayEntry::Events {
+                            block: self.block_of(seq),
+                            first: seq,
+                            last: seq,
+                        }
                     }
-                }
+                });
+                ControlFlow::Continue(())
             });
-            ControlFlow::Continue(())
-        });
         strays.extend(run);
         if let Err(e) = scanned {
             strays.push(StrayEntry::Events {

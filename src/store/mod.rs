@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
+use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{event_entries, push_event_with, push_reference, reference_entries, HASH_LEN};
@@ -46,6 +47,10 @@ const CHECKPOINT: u8 = b'c';
 /// The one key of the pending marker (FORMAT.md §3.2): written with a write's entries,
 /// removed with the record that commits them.
 const PENDING: u8 = b'p';
+/// The seal of an event block (FORMAT.md §3.2), beside the block under its first seq.
+const BLOCK_SEAL: u8 = b'b';
+/// The seal label of event blocks.
+const BLOCK_SEAL_LABEL: &str = "event block";
 
 /// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
 /// the lowest stored node level, so a proof reads one key instead of 64 event values.
@@ -172,6 +177,10 @@ pub struct Store {
     space: space::Space,
     /// Whether a write failed, and whether sled itself did ([`Health`]).
     health: AtomicU8,
+    /// The key that event blocks are sealed with, once the ledger has it: every read for
+    /// the write path and the read models checks a block's seal, so a record changed
+    /// without the key (and perhaps changed back later) is never used.
+    block_key: std::sync::OnceLock<StateKey>,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -218,6 +227,7 @@ impl Store {
             references_expected: RwLock::new(None),
             space,
             health: AtomicU8::new(Health::Sound as u8),
+            block_key: std::sync::OnceLock::new(),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -228,11 +238,36 @@ impl Store {
         &self.dir
     }
 
+    /// From now on, event blocks are read only when their seal under `key` holds.
+    pub fn seal_blocks_with(&self, key: StateKey) {
+        let _ = self.block_key.set(key);
+    }
+
+    /// Checks the seal of the event block at `first`, when blocks are sealed.
+    fn authenticate(&self, first: Seq, block: &[u8]) -> Result<(), StoreError> {
+        let Some(key) = self.block_key.get() else {
+            return Ok(());
+        };
+        let stored = self.db.get(seq_key(BLOCK_SEAL, first))?;
+        let holds = stored.is_some_and(|seal| {
+            <[u8; SEAL_LEN]>::try_from(seal.as_ref())
+                .is_ok_and(|seal| Seal::from_bytes(seal) == block_seal(key, first, block))
+        });
+        if holds {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt(format!(
+            "the event block at seq {first} does not match its seal: it was changed without \
+             the ledger's key (run `fundtrail verify`)"
+        )))
+    }
+
     /// The stored event at `seq`, if a block holds it.
     pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
         let Some((first, value)) = self.block_holding(seq)? else {
             return Ok(None);
         };
+        self.authenticate(first, &value)?;
         // Every entry before the wanted one is walked: damage there is reported, not
         // mistaken for a missing event.
         // An index beyond usize is beyond any block: the walk finds no entry at it.
@@ -253,6 +288,11 @@ impl Store {
         range: RangeInclusive<Seq>,
     ) -> impl DoubleEndedIterator<Item = Result<(Seq, StoredEvent), StoreError>> + '_ {
         self.blocks(range.clone())
+            .map(|block| {
+                let (first, value) = block?;
+                self.authenticate(first, &value)?;
+                Ok((first, value))
+            })
             .flat_map(|block| {
                 let entries: Vec<_> = match block {
                     Ok((first, value)) => event_entries(&value)
@@ -277,30 +317,46 @@ impl Store {
         range: RangeInclusive<Seq>,
         mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.scan(range, false, |seq, hash, record, _| {
+        self.scan(range, false, true, |seq, hash, record, _| {
+            visit(seq, hash, record)
+        })
+    }
+
+    /// As [`Store::scan_events`], without checking the blocks' seals: for `verify`, which
+    /// trusts no seal and reports what the events themselves show.
+    pub fn scan_events_unsealed(
+        &self,
+        range: RangeInclusive<Seq>,
+        mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.scan(range, false, false, |seq, hash, record, _| {
             visit(seq, hash, record)
         })
     }
 
     /// As [`Store::scan_events`], with each event's entry in the reference index: `None`
     /// when its reference block is missing, shorter than its event block, or unreadable.
-    /// One more read per block, for `verify`.
+    /// One more read per block, for `verify`, which checks no seal.
     pub fn scan_events_with_references(
         &self,
         range: RangeInclusive<Seq>,
         visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.scan(range, true, visit)
+        self.scan(range, true, false, visit)
     }
 
     fn scan(
         &self,
         range: RangeInclusive<Seq>,
         with_references: bool,
+        sealed: bool,
         mut visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         for block in self.blocks(range.clone()) {
             let (first, value) = block?;
+            if sealed {
+                self.authenticate(first, &value)?;
+            }
             let references = match with_references {
                 true => self.db.get(reference_key(first))?,
                 false => None,
@@ -914,6 +970,8 @@ pub struct StoreBatch {
     digest: Option<ReferencesDigest>,
     /// Set by the batch that moves the head: what the reference blocks digest to then.
     tip: Option<ReferencesExpected>,
+    /// The key this batch's event blocks are sealed with.
+    block_key: Option<StateKey>,
 }
 
 /// How a batch keeps the in-memory reference index current.
@@ -987,6 +1045,7 @@ impl StoreBatch {
     /// rare (an interrupted batch's chunks): the reference index is read again after.
     pub fn remove_event_block(&mut self, first: Seq) {
         self.remove(event_key(first).to_vec());
+        self.remove(seq_key(BLOCK_SEAL, first).to_vec());
         self.remove(reference_key(first).to_vec());
         self.index = IndexUpdate::Reload;
     }
@@ -1008,18 +1067,22 @@ impl StoreBatch {
         self.index = IndexUpdate::Reload;
     }
 
-    /// A batch whose blocks extend the reference digest `digest`.
-    pub fn continuing(digest: ReferencesDigest) -> StoreBatch {
+    /// A batch whose blocks extend the reference digest `digest`
+    /// and whose event blocks are sealed under `key`.
+    pub fn continuing(digest: ReferencesDigest, key: StateKey) -> StoreBatch {
         StoreBatch {
             digest: Some(digest),
+            block_key: Some(key),
             ..StoreBatch::default()
         }
     }
 
-    /// As [`StoreBatch::beyond_head`], extending the reference digest `digest`.
-    pub fn beyond_head_continuing(digest: ReferencesDigest) -> StoreBatch {
+    /// As [`StoreBatch::beyond_head`], extending the reference digest `digest`, its event
+    /// blocks sealed under `key`.
+    pub fn beyond_head_continuing(digest: ReferencesDigest, key: StateKey) -> StoreBatch {
         StoreBatch {
             digest: Some(digest),
+            block_key: Some(key),
             ..StoreBatch::beyond_head()
         }
     }
@@ -1042,6 +1105,13 @@ impl StoreBatch {
         if let Some(block) = self.open.take() {
             if let Some(digest) = &mut self.digest {
                 *digest = digest.extend(block.first, &block.references);
+            }
+            if let Some(key) = &self.block_key {
+                let seal = block_seal(key, block.first, &block.events);
+                self.put(
+                    seq_key(BLOCK_SEAL, block.first).to_vec(),
+                    seal.as_bytes().to_vec(),
+                );
             }
             self.put(event_key(block.first).to_vec(), block.events);
             self.put(reference_key(block.first).to_vec(), block.references);
@@ -1135,6 +1205,11 @@ impl StoreBatch {
             &mut self.entries
         }
     }
+}
+
+/// The seal of the event block whose first event is `first` (FORMAT.md §3.2).
+fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
+    key.seal(BLOCK_SEAL_LABEL, &[&first.0.to_be_bytes(), block])
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
