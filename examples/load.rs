@@ -6,7 +6,7 @@
 //! cargo run --release --example load -- ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID
 //!     [--writers 16] [--readers 4] [--seconds 20] [--max-requests 400000]
 
-#[path = "../tests/support/client.rs"]
+#[path = "../tests/it/support/client.rs"]
 mod client;
 
 use std::net::SocketAddr;

@@ -356,6 +356,15 @@ impl Ledger {
         Ledger::load(store)
     }
 
+    /// Closes the ledger and returns once its locks are free, so that another process, or
+    /// a direct reader of the database, can open it at once. A view still alive keeps the
+    /// store open: close fails with `InUse` after waiting for it.
+    pub fn close(self) -> Result<(), LedgerError> {
+        let dir = self.view.store.dir().to_owned();
+        drop(self);
+        Ok(Store::wait_released(&dir)?)
+    }
+
     /// Opens an existing ledger, discarding any uncommitted tail a crash left behind.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
         let store = Store::open(dir, OpenMode::Existing)?;

@@ -262,6 +262,44 @@ impl Store {
         )))
     }
 
+    /// Closes the database and returns once its locks are free for the next opener. sled
+    /// 0.34 keeps its data file open (with its lock) in tasks of its background thread pool
+    /// (a log buffer's write, a segment's truncation), each holding its own handle on the
+    /// file; they finish a moment after the last `Db` is dropped.
+    pub fn close(self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        drop(self);
+        Store::wait_released(&dir)
+    }
+
+    /// Waits until no handle, in this process or a child that inherited one, holds the
+    /// locks of the ledger in `dir`: polls for sled's lock on its data file, then `LOCK`.
+    pub fn wait_released(dir: &Path) -> Result<(), StoreError> {
+        let deadline = Instant::now() + CLOSE_WAIT;
+        for path in [dir.join(SLED_DIR).join(SLED_DATA_FILE), dir.join(LOCK_FILE)] {
+            let file = match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                opened => opened.map_err(io_err(&path))?,
+            };
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(SLED_LOCK_POLL)
+                    }
+                    Err(TryLockError::WouldBlock) => {
+                        return Err(StoreError::InUse {
+                            path: dir.to_owned(),
+                            pid: None,
+                        })
+                    }
+                    Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The stored event at `seq`, if a block holds it.
     pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
         let Some((first, value)) = self.block_holding(seq)? else {
@@ -877,6 +915,11 @@ const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// child just forked shares the lock until its `exec`, a matter of milliseconds. A second
 /// opener in the same process waits this long before it is told the ledger is in use.
 const OWN_LOCK_WAIT: Duration = Duration::from_millis(500);
+
+/// How long [`Store::close`] waits for the locks to be released: sled's background writes
+/// end within milliseconds and a child forked in the meantime lets go at its `exec`, but a
+/// write can take seconds on a loaded machine's disk.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Between attempts to take sled's lock.
 const SLED_LOCK_POLL: Duration = Duration::from_millis(10);

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use super::StoreError;
 
 /// Bytes sled writes to disk per byte of a batch's keys and values. Measured on a tmpfs
-/// (tests/disk_full.rs, `sled_bytes_per_event`; payments are 199 batch bytes per event),
+/// (tests/it/disk_full.rs, `sled_bytes_per_event`; payments are 199 batch bytes per event),
 /// importing into a ledger of 6,005 events: 10,000 and 25,000 rows grew the file system by
 /// 2.3 to 2.8 bytes per batch byte at the peak (457 to 551 bytes per event); 3,001 rows by
 /// 0.9 to 2.4 MB (293 to 803 bytes per event), the growth of a fresh 512 KiB segment and a

@@ -1,9 +1,7 @@
 //! Tampering with stored events, directly in sled as an insider with file access could, is
 //! caught by `verify`, which names the first damaged seq.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use fundtrail::audit::AuditFault;
 use fundtrail::chain::ChainFault;
 use fundtrail::domain::Seq;

@@ -6,14 +6,12 @@
 //! --workspace` alone sets everything up on a fresh machine. If it still cannot be had the
 //! test fails, loudly, unless FUNDTRAIL_SKIP_BROWSER_TESTS=1 says to skip it.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::server::{sample_ledger, TestServer};
 use fundtrail::http::Limits;
-use support::server::{sample_ledger, TestServer};
 
 /// Chromium gets this long to load the page and run its fetches before it is killed.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(90);

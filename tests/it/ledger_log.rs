@@ -1,17 +1,15 @@
 //! The ledger as a Merkle log, through the public API: stored nodes, proofs against every
 //! checkpoint, the signing key, and crash clean-up of nodes beyond the head.
 
-mod ledger_support;
-
 use std::os::unix::fs::PermissionsExt;
 
+use crate::support::ledger::*;
 use fundtrail::checkpoint::open_note;
 use fundtrail::domain::{Command, Seq};
 use fundtrail::keys::{KeyError, KEY_FILE};
 use fundtrail::ledger::{Ledger, LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS};
 use fundtrail::merkle::{self, Blake3Hasher, TreeHasher, STORED_MIN_LEVEL};
 use fundtrail::store::StoreError;
-use ledger_support::*;
 
 fn node_count(dir: &std::path::Path) -> usize {
     with_sled(dir, |db| db.scan_prefix(b"n").count())
@@ -336,4 +334,38 @@ fn an_append_whose_checkpoint_fails_says_what_was_appended() {
     assert_eq!((summary.appended, summary.duplicates), (0, 2));
     assert_eq!(latest.map(|c| c.checkpoint.size), Some(8));
     assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 10);
+}
+
+/// `close` returns only once sled has let go of its data file: the database opens directly
+/// at once, every time, with no retry, though sled's flusher outlives the last handle.
+#[test]
+fn a_closed_ledger_opens_directly_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[]).into_inner().close().unwrap();
+    for round in 0..10 {
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        ledger.append(payments(round, 1), &ctx()).unwrap();
+        ledger.close().unwrap();
+        let db = sled::open(dir.path().join("sled"))
+            .unwrap_or_else(|e| panic!("round {round}: the closed ledger is still locked: {e}"));
+        insider::close_db(db, dir.path());
+    }
+}
+
+/// A view still alive keeps the store open: `close` waits for it, then says the ledger is
+/// in use, and the ledger opens once the view is gone.
+#[test]
+fn close_with_a_view_alive_reports_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path(), &[3]);
+    let ledger = ledger.into_inner();
+    let view = ledger.view();
+    let closed = ledger.close();
+    assert!(
+        matches!(&closed, Err(LedgerError::Store(StoreError::InUse { path, .. })) if path == dir.path()),
+        "{closed:?}"
+    );
+    assert_eq!(view.head().size, 5 + 3, "the view still reads");
+    drop(view);
+    open_ledger(dir.path());
 }

@@ -2,26 +2,23 @@
 //! (FORMAT.md §3), so reading, changing or deleting one event rewrites its block the way
 //! someone with file access and the format page could.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use fundtrail::domain::EventHash;
 use fundtrail::store::block::{event_block, event_entries, HASH_LEN};
+use fundtrail::store::Store;
 
-/// Opens a ledger's sled database directly (the ledger must be closed). sled's background
-/// flusher may hold the database's lock for a moment after a dropped `Ledger`; this waits
-/// for it rather than fail.
+/// Opens a ledger's sled database directly. The ledger must be closed (`Ledger::close`,
+/// not a mere drop: sled lets go of its lock a moment after the last handle is dropped).
 pub fn open_db(ledger_dir: &Path) -> sled::Db {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match sled::open(ledger_dir.join("sled")) {
-            Ok(db) => return db,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("the ledger is still open: {e}"),
-        }
-    }
+    sled::open(ledger_dir.join("sled")).expect("open the ledger's sled database directly")
+}
+
+/// Closes a database [`open_db`] opened on `ledger_dir`, returning once sled has released
+/// its lock.
+pub fn close_db(db: sled::Db, ledger_dir: &Path) {
+    drop(db);
+    Store::wait_released(ledger_dir).expect("the database closes");
 }
 
 /// One event as stored: its chain hash and record bytes.

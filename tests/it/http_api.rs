@@ -1,13 +1,11 @@
 //! The HTTP API in process, on 127.0.0.1 port 0: every endpoint, every auth case, the
 //! limits, and the JSON error shape.
 
-mod support;
-
+use crate::support::client::{Client, Reply};
+use crate::support::server::{sample_ledger, TestServer, Tokens};
 use fundtrail::http::{routes, Limits};
 use fundtrail::tokens::Role;
 use serde_json::{json, Value};
-use support::client::{Client, Reply};
-use support::server::{sample_ledger, TestServer, Tokens};
 
 fn serve(limits: Limits) -> (tempfile::TempDir, Tokens, TestServer) {
     let dir = tempfile::tempdir().unwrap();

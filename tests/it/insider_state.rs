@@ -3,12 +3,10 @@
 //! indexes), with the store's own layout. Each edit is refused before any write, nothing
 //! committed is removed, and the store is left as the insider left it, for `verify`.
 
-mod ledger_support;
-
+use crate::support::ledger::*;
 use fundtrail::ledger::{Ledger, LedgerError};
 use fundtrail::store::block::{push_reference, reference_entries};
 use fundtrail::validate::Budgets;
-use ledger_support::*;
 
 /// The sample: 5 opening events, then payments in batches of 35, 40 and 40, a checkpoint
 /// signed after each (sizes 5, 40, 80, 120).
@@ -60,7 +58,7 @@ fn sample_with_state_at_40() -> (tempfile::TempDir, Entries) {
 /// Opens the edited ledger and checks that it refuses to append and to sign, saying
 /// `why`, and that the store is exactly as the insider left it.
 #[track_caller]
-fn assert_refused_and_untouched(dir: &std::path::Path, why: &str) -> Ledger {
+fn assert_refused_and_untouched(dir: &std::path::Path, why: &str) -> Held<Ledger> {
     let before = all_keys(dir);
     let mut ledger = open_ledger(dir);
     let doubt = ledger

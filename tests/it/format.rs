@@ -7,7 +7,7 @@ use fundtrail::domain::EventHash;
 use fundtrail::encoding::{decode, encode, AllocationV1, Body, RecordV1};
 use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
-const FORMAT_MD: &str = include_str!("../FORMAT.md");
+const FORMAT_MD: &str = include_str!("../../FORMAT.md");
 
 /// The record of FORMAT.md §1.1.
 const RECORD_HEX: &str = concat!(

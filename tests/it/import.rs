@@ -2,11 +2,9 @@
 //! unchanged), idempotent (re-running appends nothing), report every rejection up to the
 //! cap, and files larger than one group commit take the two-pass chunked path correctly.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 use fundtrail::domain::Seq;
 use fundtrail::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{
@@ -364,7 +362,7 @@ fn a_reference_with_an_invisible_character_is_refused_naming_it() {
 }
 
 /// The rejection line of a run that refused `file` at `line`, in `field`.
-fn refusal<'r>(run: &'r common::Run, file: &Path, line: u64, field: &str) -> &'r str {
+fn refusal<'r>(run: &'r crate::support::Run, file: &Path, line: u64, field: &str) -> &'r str {
     let prefix = format!("error: {}:{line}: {field}: ", file.display());
     run.stderr
         .lines()

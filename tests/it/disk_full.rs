@@ -5,16 +5,14 @@
 //!
 //! The ledgers live on a small tmpfs that each test mounts, which needs root (CI runs the
 //! suite as root). Without it these tests print a notice and pass without checking
-//! anything; run them as root (`sudo -E cargo test --test disk_full`), or set
+//! anything; run them as root (`sudo -E cargo test --test it disk_full::`), or set
 //! `FUNDTRAIL_DISK_TESTS=require` to make a missing mount a failure. The free-space refusal
 //! itself is also tested without root, with the measured free space replaced
 //! (`store::space_tests` in src/store.rs). Every child process runs under a time bound
 //! ([`CHILD_BOUND`]): one that does not end is killed and reported as a hang.
 //!
-//! `cargo test --test disk_full -- --ignored --nocapture sled_bytes_per_event` (as root)
+//! `cargo test --test it -- --ignored --nocapture disk_full::sled_bytes_per_event` (as root)
 //! prints the bytes sled writes per event, which `store::space` sizes its margin from.
-
-mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use fundtrail::import::ImportKind;
 use fundtrail::ledger::Ledger;
 use fundtrail::store::space;
@@ -98,7 +96,7 @@ fn mount_tmpfs(at: &Path, size: &str) -> bool {
         .is_ok_and(|s| s.success());
     if !mounted {
         let notice = "cannot mount a tmpfs (not root?): the full-disk test is skipped; \
-                      run it as root, see tests/disk_full.rs";
+                      run it as root, see tests/it/disk_full.rs";
         assert!(
             std::env::var("FUNDTRAIL_DISK_TESTS").as_deref() != Ok("require"),
             "{notice}"
@@ -125,7 +123,7 @@ fn base_ledger(fs: &Tmpfs) -> TempLedger {
         dir: tmp.path().join("ledger"),
         tmp,
     };
-    drop(held(&t.dir, || Ledger::init(&t.dir).expect("init")));
+    Ledger::init(&t.dir).expect("init").close().expect("close");
     t.append_csv(ImportKind::Households, STANDARD_HOUSEHOLDS);
     t.append_csv(ImportKind::Events, STANDARD_EVENTS);
     let rows = payment_rows("BASE", (BASE_EVENTS - STANDARD_SIZE) as usize);
@@ -178,11 +176,7 @@ fn run_bounded(ledger: &Path, args: &[&str]) -> Run {
     let out = child
         .wait_with_output()
         .expect("collect the child's output");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from_output(out)
 }
 
 fn import(ledger: &Path, file: &Path) -> Run {

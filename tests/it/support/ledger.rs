@@ -1,22 +1,19 @@
 //! Shared test helpers: small ledgers built through the public API, and the insider's
 //! tools that edit the sled database directly.
 
-#![allow(dead_code)] // each test binary uses a different part
-
-#[path = "../insider/mod.rs"]
-pub mod insider;
-pub use insider::{event_count, read_event, write_event};
+pub use super::insider::{self, event_count, read_event, write_event};
+pub use super::{ctx, held, open_ledger, Held};
 
 use std::path::Path;
 
 use chrono::NaiveDate;
+use fundtrail::domain::EventHash;
 use fundtrail::domain::{
     Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
     ProgramCode, Reference,
 };
-use fundtrail::domain::{EventHash, Seq};
 use fundtrail::encoding::{decode, encode, Body};
-use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::ledger::Ledger;
 use fundtrail::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
 /// Households in every sample ledger.
@@ -28,13 +25,6 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 pub fn household(i: u64) -> String {
     format!("PL-{i:04}")
-}
-
-pub fn ctx() -> AppendContext {
-    AppendContext {
-        actor: "tester".into(),
-        now_us: 1_700_000_000_000_000,
-    }
 }
 
 /// The enrollments and the allocation that every sample ledger starts with (5 events).
@@ -80,9 +70,9 @@ pub fn payments(first: u64, count: u64) -> Vec<Command> {
 }
 
 /// A ledger with the opening events and then batches of payments, signing a checkpoint
-/// after each batch (as every import does). Returns the ledger.
-pub fn build(dir: &Path, batches: &[u64]) -> Ledger {
-    let mut ledger = Ledger::init(dir).unwrap();
+/// after each batch (as every import does). Returns the ledger, closed when dropped.
+pub fn build(dir: &Path, batches: &[u64]) -> Held<Ledger> {
+    let mut ledger = held(dir, Ledger::init(dir).unwrap());
     ledger.append(opening(), &ctx()).unwrap();
     ledger.checkpoint().unwrap();
     let mut next = 0;
@@ -132,11 +122,12 @@ pub fn write_head(db: &sled::Db, head: &HeadRecord) {
 }
 
 /// Opens the ledger's sled database as someone with file access would (the ledger must
-/// be closed), runs `edit`, and flushes.
+/// be closed), runs `edit`, flushes, and closes it.
 pub fn with_sled<T>(dir: &Path, edit: impl FnOnce(&sled::Db) -> T) -> T {
     let db = insider::open_db(dir);
     let out = edit(&db);
     db.flush().unwrap();
+    insider::close_db(db, dir);
     out
 }
 
@@ -216,23 +207,4 @@ pub fn root_of(db: &sled::Db, size: u64) -> Digest {
         frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
     }
     frontier.root(&Blake3Hasher)
-}
-
-pub fn seq(n: u64) -> Seq {
-    Seq(n)
-}
-
-/// `Ledger::open`, waiting (as [`with_sled`] does) for a sled handle just dropped to let go
-/// of its lock.
-pub fn open_ledger(dir: &Path) -> Ledger {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Ledger::open(dir) {
-            Ok(ledger) => return ledger,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("opening the ledger: {e}"),
-        }
-    }
 }

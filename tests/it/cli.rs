@@ -2,13 +2,11 @@
 //! 3 ledger unavailable), the "in use" error of a second process, and the text and JSON
 //! output of `status`, `verify` and `log`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::support::*;
 use fundtrail::ledger::{Ledger, LedgerError};
 use fundtrail::store::StoreError;
 
@@ -25,7 +23,7 @@ fn holder_child() {
     };
     let ledger = Ledger::open(Path::new(&dir)).expect("the holder opens the ledger");
     let mut out = std::io::stdout().lock();
-    // The test harness has printed "test holder_child ... " without a newline.
+    // The test harness has printed "test cli::holder_child ... " without a newline.
     writeln!(out, "\nHELD").expect("the parent reads stdout");
     out.flush().expect("flush stdout");
     let mut rest = String::new();
@@ -41,7 +39,7 @@ impl Holder {
         let exe = std::env::current_exe().expect("the test binary's path");
         let mut child = spawn(
             Command::new(exe)
-                .args(["--exact", "holder_child", "--ignored", "--nocapture"])
+                .args(["--exact", "cli::holder_child", "--ignored", "--nocapture"])
                 .env(HOLD_DIR_ENV, dir)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

@@ -4,42 +4,25 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use fundtrail::checkpoint::{open_note, VerifierKey};
 use fundtrail::encoding::encode;
 use fundtrail::export::{verify_export, ExportCheck, EVENTS_FILE};
 
-mod forge;
+use crate::support::forge;
+use crate::support::{binary_without_ledger, run_command, Run};
 
 const ORIGIN: &str = "panlong.example/fundtrail";
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
+/// The binary on no ledger but the ones `args` name.
 fn fundtrail(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(args)
-        .env("FUNDTRAIL_ACTOR", "tester")
-        .env_remove("FUNDTRAIL_LEDGER")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_command(
+        binary_without_ledger()
+            .args(args)
+            .env("FUNDTRAIL_ACTOR", "tester"),
+    )
 }
 
 fn ok(args: &[&str]) -> Run {
@@ -274,7 +257,7 @@ fn verify_checks_the_tree_and_checkpoints_and_kept_ones() {
     let json = f.ok(&["--json", "verify"]).json();
     assert_eq!(json["checkpoints"], 3);
     // 63 events: no complete subtree of 64 leaves yet, so no stored node or leaf tile
-    // (tests/tamper.rs compares them on a larger ledger).
+    // (tamper.rs compares them on a larger ledger).
     assert_eq!(json["nodes"], 0);
 
     let kept = s.file("kept.txt", &f.ok(&["checkpoint"]).stdout);

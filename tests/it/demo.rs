@@ -3,25 +3,20 @@
 //! literally here, not taken from the demo's own table, so a drift in either is caught.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::{binary, binary_without_ledger, run_command};
+
 fn fundtrail(ledger: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(args)
-        .arg("--json")
-        .env("FUNDTRAIL_LEDGER", ledger)
-        .env("FUNDTRAIL_ACTOR", "demo-test")
-        .output()
-        .expect("run fundtrail");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "fundtrail {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let run = run_command(
+        binary(ledger)
+            .args(args)
+            .arg("--json")
+            .env("FUNDTRAIL_ACTOR", "demo-test"),
     );
-    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+    run.assert_ok();
+    run.json()
 }
 
 fn rows(value: &Value) -> &[Value] {
@@ -98,31 +93,20 @@ fn the_demo_reproduces_the_reports_figures() {
 fn the_demo_refuses_an_explicit_ledger_and_ignores_the_environments() {
     let tmp = tempfile::tempdir().expect("a temp dir");
     let real = tmp.path().join("real");
-    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(["--ledger"])
-        .arg(&real)
-        .arg("demo")
-        .arg(tmp.path().join("demo"))
-        .output()
-        .expect("run fundtrail");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let run = run_command(
+        binary_without_ledger()
+            .args(["--ledger"])
+            .arg(&real)
+            .arg("demo")
+            .arg(tmp.path().join("demo")),
+    );
+    let stderr = &run.stderr;
+    run.assert_code(2);
     assert!(stderr.contains("does not use --ledger"), "{stderr}");
     assert!(stderr.contains(&format!("fundtrail demo {}", real.display())));
     assert!(!real.exists() && !tmp.path().join("demo").exists());
 
     let demo = tmp.path().join("demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .arg("demo")
-        .arg(&demo)
-        .env("FUNDTRAIL_LEDGER", &real)
-        .output()
-        .expect("run fundtrail");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_command(binary(&real).arg("demo").arg(&demo)).assert_ok();
     assert!(demo.join("sled").exists() && !real.exists());
 }

@@ -1,17 +1,15 @@
 //! Many clients appending at once while others read totals: every acknowledged event is
 //! in the ledger exactly once, seqs are dense, the chain verifies, and the totals agree.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::client::Client;
+use crate::support::server::{sample_ledger, TestServer};
 use fundtrail::domain::Seq;
 use fundtrail::http::Limits;
 use fundtrail::ledger::Ledger;
 use fundtrail::tokens::Role;
 use serde_json::json;
-use support::client::Client;
-use support::server::{sample_ledger, TestServer};
 
 const WRITERS: usize = 8;
 const APPENDS_PER_WRITER: usize = 40;

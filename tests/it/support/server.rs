@@ -66,6 +66,7 @@ pub fn sample_ledger(dir: &Path) -> Tokens {
     ledger
         .checkpoint()
         .expect("a checkpoint of the sample data");
+    ledger.close().expect("the sample ledger closes");
     tokens
 }
 

@@ -1,6 +1,6 @@
 //! A small blocking HTTP/1.1 client over one keep-alive connection, to this machine only;
 //! the HTTP tests and the load generator (`examples/load.rs`) share it.
-#![allow(dead_code)]
+#![allow(dead_code)] // the tests and examples/load.rs each use a different part
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

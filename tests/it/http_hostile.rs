@@ -3,17 +3,15 @@
 //! 400. Timeouts are set short through `Limits`, so each test takes a few seconds; the
 //! generous bounds below only keep a broken server from hanging the test.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::support::client::Client;
+use crate::support::server::{sample_ledger, TestServer, Tokens};
 use axum::body::Bytes;
 use fundtrail::http::{routes, Limits, MAX_BODY_BYTES};
 use fundtrail::tokens::Role;
-use support::client::Client;
-use support::server::{sample_ledger, TestServer, Tokens};
 
 /// A bound on any wait for the server, far above every timeout the tests set: reaching it
 /// means the server did not answer or close at all.

@@ -1,7 +1,6 @@
 //! Rates and the monthly support allowance run, through the library and the binary.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
 use fundtrail::batch::{entitlement, run_allowance, BatchError, RunMode};
 use fundtrail::domain::{
@@ -9,15 +8,10 @@ use fundtrail::domain::{
     Rate, Reference, ReversalRequest,
 };
 use fundtrail::encoding::Body;
-use fundtrail::ledger::{AppendContext, Ledger, LedgerError};
+use fundtrail::ledger::{Ledger, LedgerError};
 use fundtrail::rates::DueError;
 
-fn ctx() -> AppendContext {
-    AppendContext {
-        actor: "test".into(),
-        now_us: 1_700_000_000_000_000,
-    }
-}
+use crate::support::{binary, ctx, run_command};
 
 fn month(text: &str) -> Month {
     Month::parse(text).unwrap()
@@ -486,18 +480,13 @@ fn rates_are_events_recorded_once_and_overlaps_are_refused() {
 // ---- the binary ----
 
 fn fundtrail(ledger: &Path, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Process::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(args)
-        .env("FUNDTRAIL_LEDGER", ledger)
-        .env("FUNDTRAIL_ACTOR", "王芳")
-        .current_dir(cwd)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let run = run_command(
+        binary(ledger)
+            .args(args)
+            .env("FUNDTRAIL_ACTOR", "王芳")
+            .current_dir(cwd),
+    );
+    (run.code, run.stdout, run.stderr)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -6,13 +6,12 @@
 //! the test runs scripts/install-test-deps itself. If they still cannot be had the test
 //! fails, loudly, unless FUNDTRAIL_SKIP_PYTHON_TESTS=1 says to skip it.
 
-mod common;
-mod forge;
+use crate::support::forge;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::support::*;
 
 const VERIFIER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

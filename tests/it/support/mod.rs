@@ -1,19 +1,28 @@
-//! Helpers shared by the integration tests: temporary ledgers, CSV files, running the
-//! binary, and reading or tampering with the sled database directly, as an insider with
-//! file access could (the key layout is in FORMAT.md §3).
+//! Helpers shared by the integration tests: temporary ledgers, CSV files, the one way to
+//! run the binary, and reading or tampering with the sled database directly, as an insider
+//! with file access could (the key layout is in FORMAT.md §3).
+//!
+//! Every handle a test opens is closed before the next user may open the same ledger:
+//! `Ledger::close` (or [`Held`], which closes on drop, or [`insider::close_db`]) returns
+//! only once sled has let go of its locks, so a direct sled reader or a child process
+//! never finds it "in use".
+//!
+//! No gate keeps tests from starting children while a ledger is open. A child started by
+//! one test holds copies of every descriptor the process has open, other tests' ledger
+//! locks included, until its `exec` closes them. That matters only to the next opener of a
+//! ledger just closed, and each opener waits: `close` until every copy is gone; the
+//! library's own open for a `LOCK` naming this process or its parent (`take_lock` in
+//! src/store.rs) and for sled's lock; a child of this process, for the same reasons.
 
-// Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
-
-#[path = "../insider/mod.rs"]
+pub mod client;
+pub mod forge;
 pub mod insider;
+pub mod ledger;
+pub mod server;
 
 use std::fmt::Write as _;
-use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
 
 use fundtrail::domain::Seq;
 use fundtrail::import::{CsvFile, ImportKind};
@@ -23,149 +32,73 @@ pub const HOUSEHOLDS_HEADER: &str =
     "household_id,subdistrict,community,category,members,enrolled_on";
 pub const EVENTS_HEADER: &str = "date,type,household_id,program,amount,persons,reference,memo";
 
-/// Keeps this test process from starting a child while it has a ledger open.
-///
-/// A ledger's locks (`LOCK` and sled's `db`) are `flock`s, which belong to the open file
-/// description. A child started by one test thread inherits copies of every descriptor the
-/// process has open, including other tests' ledger locks, and keeps them until its `exec`
-/// has closed them, which on Linux finishes only after `spawn` has returned. A test that
-/// closes its ledger and reopens it (or runs the binary on it) in that window finds it
-/// "in use". So every ledger or sled handle the tests open holds a [`Token`], and a child
-/// is started only while no token exists. Consequently a test must not start a child
-/// while it holds a handle; [`spawn`] panics after a minute rather than hang. (The binary
-/// itself never starts children, so it needs none of this.)
-struct Gate {
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-struct GateState {
-    open_handles: usize,
-    spawning: bool,
-}
-
-static GATE: Gate = Gate {
-    state: Mutex::new(GateState {
-        open_handles: 0,
-        spawning: false,
-    }),
-    changed: Condvar::new(),
-};
-
-/// How long [`spawn`] waits for open handles to close before it reports a likely mistake.
-const SPAWN_WAIT: Duration = Duration::from_secs(60);
-
-impl Gate {
-    fn state(&self) -> MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait<'a>(&self, state: MutexGuard<'a, GateState>) -> MutexGuard<'a, GateState> {
-        self.changed
-            .wait_timeout(state, Duration::from_millis(50))
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-    }
-}
-
-/// Held while a ledger or sled handle is open in this process; see [`Gate`].
-pub struct Token(());
-
-impl Token {
-    fn take() -> Token {
-        let mut state = GATE.state();
-        while state.spawning {
-            state = GATE.wait(state);
-        }
-        state.open_handles += 1;
-        Token(())
-    }
-}
-
-impl Drop for Token {
-    fn drop(&mut self) {
-        GATE.state().open_handles -= 1;
-        GATE.changed.notify_all();
-    }
-}
-
-/// A ledger or sled handle, open while its [`Token`] exists.
-pub struct Held<T> {
+/// A ledger or sled handle that is closed when dropped: its locks are free by then.
+pub struct Held<T: Close> {
     value: Option<T>,
-    /// sled's data file, whose lock the handle holds.
-    sled_db: PathBuf,
-    _token: Token,
+    /// The ledger directory the handle is open on.
+    dir: PathBuf,
 }
 
-impl<T> std::ops::Deref for Held<T> {
+/// A handle on the ledger in a directory that can be closed, returning once its locks are
+/// released.
+pub trait Close {
+    fn close(self, dir: &Path);
+}
+
+impl Close for Ledger {
+    fn close(self, _: &Path) {
+        Ledger::close(self).expect("the ledger closes");
+    }
+}
+
+impl Close for sled::Db {
+    fn close(self, dir: &Path) {
+        insider::close_db(self, dir);
+    }
+}
+
+impl<T: Close> Held<T> {
+    /// The handle itself, no longer closed on drop: the test closes it, or means to drop it.
+    pub fn into_inner(mut self) -> T {
+        self.value.take().expect("present until dropped")
+    }
+}
+
+impl<T: Close> std::ops::Deref for Held<T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.value.as_ref().expect("present until dropped")
     }
 }
 
-impl<T> std::ops::DerefMut for Held<T> {
+impl<T: Close> std::ops::DerefMut for Held<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.value.as_mut().expect("present until dropped")
     }
 }
 
-impl<T> Drop for Held<T> {
+impl<T: Close> Drop for Held<T> {
     fn drop(&mut self) {
-        drop(self.value.take());
-        wait_until_unlocked(&self.sled_db);
-    }
-}
-
-/// sled may close its data file a little after the last handle is dropped (its IO threads
-/// and deferred frees hold it), so wait until its lock is free before the next user, which
-/// may be another process, tries to take it.
-fn wait_until_unlocked(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let Ok(file) = File::open(path) else {
-            return;
-        };
-        match file.try_lock() {
-            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
-            Ok(()) | Err(TryLockError::Error(_)) => return,
+        if let Some(value) = self.value.take() {
+            // Closing again inside a failing test's unwinding would only hide its message.
+            if !std::thread::panicking() {
+                value.close(&self.dir);
+            }
         }
     }
 }
 
-/// Opens a handle to the ledger in `dir` under a [`Token`].
-pub fn held<T>(dir: &Path, open: impl FnOnce() -> T) -> Held<T> {
-    let token = Token::take();
+/// Wraps a handle open on the ledger in `dir` so that dropping it closes it.
+pub fn held<T: Close>(dir: &Path, value: T) -> Held<T> {
     Held {
-        value: Some(open()),
-        sled_db: dir.join("sled").join("db"),
-        _token: token,
+        value: Some(value),
+        dir: dir.to_owned(),
     }
 }
 
-/// Opens a ledger (see [`Gate`]).
+/// Opens a ledger, to be closed when dropped.
 pub fn open_ledger(dir: &Path) -> Held<Ledger> {
-    held(dir, || Ledger::open(dir).expect("open the ledger"))
-}
-
-/// Starts a child process once no ledger is open in this process (see [`Gate`]).
-pub fn spawn(cmd: &mut Command) -> Child {
-    let start = Instant::now();
-    let mut state = GATE.state();
-    while state.open_handles > 0 || state.spawning {
-        assert!(
-            start.elapsed() < SPAWN_WAIT,
-            "a child waited {SPAWN_WAIT:?} for ledger handles to close: does a test start \
-             a child while it holds one?"
-        );
-        state = GATE.wait(state);
-    }
-    state.spawning = true;
-    drop(state);
-    let child = cmd.spawn();
-    GATE.state().spawning = false;
-    GATE.changed.notify_all();
-    child.expect("start a child process")
+    held(dir, Ledger::open(dir).expect("open the ledger"))
 }
 
 /// The actor the tests record as.
@@ -208,9 +141,10 @@ impl TempLedger {
     /// An empty ledger.
     pub fn new() -> TempLedger {
         let t = TempLedger::uninitialized();
-        drop(held(&t.dir, || {
-            Ledger::init(&t.dir).expect("init a fresh ledger")
-        }));
+        Ledger::init(&t.dir)
+            .expect("init a fresh ledger")
+            .close()
+            .expect("the new ledger closes");
         t
     }
 
@@ -267,7 +201,7 @@ impl TempLedger {
 
     /// Runs the binary against this ledger.
     pub fn run(&self, args: &[&str]) -> Run {
-        run_binary(&self.dir, args)
+        run(&self.dir, args)
     }
 
     /// `fundtrail import <kind> <file>`.
@@ -300,9 +234,7 @@ impl TempLedger {
 
     /// The sled database under the ledger, opened directly. No `Ledger` may be open.
     pub fn sled(&self) -> Held<sled::Db> {
-        held(&self.dir, || {
-            sled::open(self.dir.join("sled")).expect("open the ledger's sled database directly")
-        })
+        held(&self.dir, insider::open_db(&self.dir))
     }
 
     /// Every key and value in the database, in key order.
@@ -391,9 +323,16 @@ impl std::fmt::Debug for Dump {
     }
 }
 
-/// The context every library append in the tests uses: a fixed actor, the current time.
+/// 2023-11-14T22:13:20Z, the recording time of every library append in the tests.
+pub const NOW_US: i64 = 1_700_000_000_000_000;
+
+/// The context every library append in the tests uses: a fixed actor and time, so that
+/// ledgers built the same way hold the same bytes.
 pub fn ctx() -> AppendContext {
-    AppendContext::now(ACTOR)
+    AppendContext {
+        actor: ACTOR.into(),
+        now_us: NOW_US,
+    }
 }
 
 /// What a run of the binary produced.
@@ -423,31 +362,50 @@ impl Run {
     }
 }
 
-fn run_binary(ledger: &Path, args: &[&str]) -> Run {
+impl Run {
+    /// What a finished child produced; its output must be UTF-8, as the binary promises.
+    pub fn from_output(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("the binary writes UTF-8 to stdout"),
+            stderr: String::from_utf8(out.stderr).expect("the binary writes UTF-8 to stderr"),
+        }
+    }
+}
+
+/// Runs `cmd` (from [`binary`] or [`binary_without_ledger`], changed by the test) to the
+/// end, with no stdin: the one way the tests run the binary and wait for it.
+pub fn run_command(cmd: &mut Command) -> Run {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the fundtrail binary");
+    Run::from_output(out)
+}
+
+/// Starts a child process the test drives itself (a server, a child to kill).
+pub fn spawn(cmd: &mut Command) -> Child {
+    cmd.spawn().expect("start a child process")
+}
+
+/// Runs the binary on `ledger` with `args`.
+pub fn run(ledger: &Path, args: &[&str]) -> Run {
     run_command(binary(ledger).args(args))
 }
 
-/// Runs `cmd` (from [`binary`], changed by the test) to the end.
-pub fn run_command(cmd: &mut Command) -> Run {
-    let child = spawn(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let out = child.wait_with_output().expect("run the fundtrail binary");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// The binary with a fixed actor and no inherited ledger settings or backtraces.
+pub fn binary_without_ledger() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
+    cmd.env_remove("FUNDTRAIL_LEDGER")
+        .env("FUNDTRAIL_ACTOR", ACTOR)
+        .env_remove("RUST_BACKTRACE");
+    cmd
 }
 
 /// The binary, pointed at `ledger`, with a fixed actor and no inherited ledger settings.
 pub fn binary(ledger: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
-    cmd.env("FUNDTRAIL_LEDGER", ledger)
-        .env("FUNDTRAIL_ACTOR", ACTOR)
-        .env_remove("RUST_BACKTRACE");
+    let mut cmd = binary_without_ledger();
+    cmd.env("FUNDTRAIL_LEDGER", ledger);
     cmd
 }
 

@@ -7,11 +7,9 @@
 //! allocates 300.00 to holiday_condolence; 6 pays BANK-1 (PL-0001, 100.00), 7 pays BANK-2
 //! (PL-0002, 50.00) and 8 reverses BANK-2.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 use fundtrail::import::ImportKind;
 
 /// A valid payment, placed before the row under test so that it is on line 3 and the

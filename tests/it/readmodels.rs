@@ -5,16 +5,12 @@
 //! snapshot left behind by a crash, a tampered or impossible snapshot, a gap in the log,
 //! and `rebuild` equal to the maintained state.
 
-#[path = "insider/mod.rs"]
-mod insider;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use fundtrail::domain::{parse_date, HouseholdId, Money, Payment, PaymentKind, ProgramCode};
 use fundtrail::domain::{Reference, ReversalRequest};
 use fundtrail::import::{CsvFile, ImportKind};
-use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::ledger::Ledger;
 use fundtrail::readside::{ReadSide, ReadSideError};
 use fundtrail_projections::{
     format_fen, FundRow, GroupKey, ReadModels, TotalsQuery, TotalsRow, YearMonth,
@@ -24,7 +20,7 @@ use unicode_width::UnicodeWidthStr;
 
 use fundtrail::readside::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
 
-const ACTOR: &str = "test-clerk";
+use crate::support::{binary, ctx, insider, run_command, Run};
 
 const HOUSEHOLDS_CSV: &str = "\
 household_id,subdistrict,community,category,members,enrolled_on
@@ -70,7 +66,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn import(ledger: &mut Ledger, dir: &Path, name: &str, text: &str, kind: ImportKind) {
     let path = write(dir, name, text);
     ledger
-        .append_rows(&mut CsvFile::new(&path, kind), &AppendContext::now(ACTOR))
+        .append_rows(&mut CsvFile::new(&path, kind), &ctx())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
@@ -214,25 +210,14 @@ fn assert_base_figures(models: &ReadModels) {
 // ---------------------------------------------------------------------------------------
 // Running the binary
 
-fn fundtrail(ledger: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(args)
-        .env("FUNDTRAIL_LEDGER", ledger)
-        .env("FUNDTRAIL_ACTOR", ACTOR)
-        .output()
-        .expect("run fundtrail")
+fn fundtrail(ledger: &Path, args: &[&str]) -> Run {
+    run_command(binary(ledger).args(args))
 }
 
 fn run_ok(ledger: &Path, args: &[&str]) -> String {
-    let out = fundtrail(ledger, args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "fundtrail {args:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("output is UTF-8")
+    let run = fundtrail(ledger, args);
+    assert_eq!(run.code, 0, "fundtrail {args:?}\n{run:#?}");
+    run.stdout
 }
 
 fn run_json(ledger: &Path, args: &[&str]) -> Value {
@@ -243,14 +228,9 @@ fn run_json(ledger: &Path, args: &[&str]) -> Value {
 
 /// Runs a command that must fail with `code`; returns its stderr.
 fn run_fails(ledger: &Path, args: &[&str], code: i32) -> String {
-    let out = fundtrail(ledger, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "fundtrail {args:?}: {stderr}"
-    );
-    stderr
+    let run = fundtrail(ledger, args);
+    assert_eq!(run.code, code, "fundtrail {args:?}: {}", run.stderr);
+    run.stderr
 }
 
 /// Every line of an aligned table has the same display width (the last column is
@@ -403,11 +383,11 @@ fn catch_up_after_a_restart_counts_new_events_once() {
     let mut side = ReadSide::open(&ledger).expect("open");
     assert!(side.save(&ledger, true).expect("save"));
     drop(side);
-    drop(ledger);
+    ledger.close().expect("close");
 
     let mut ledger = Ledger::open(&dir).expect("reopen");
     append_more(&mut ledger, root.path());
-    drop(ledger);
+    ledger.close().expect("close");
 
     let ledger = Ledger::open(&dir).expect("reopen after the append");
     let side = ReadSide::open(&ledger).expect("catch up");
@@ -460,11 +440,9 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
         fundtrail::domain::Command::Reverse(reversal),
         fundtrail::domain::Command::Pay(payment),
     ];
-    ledger
-        .append(commands, &AppendContext::now(ACTOR))
-        .expect("append");
+    ledger.append(commands, &ctx()).expect("append");
     drop(side);
-    drop(ledger);
+    ledger.close().expect("close");
 
     let check = |dir: &Path| {
         let ledger = Ledger::open(dir).expect("reopen");
@@ -570,15 +548,16 @@ fn a_gap_in_the_log_is_an_error() {
     side.save(&ledger, true).expect("save at 12");
     let snapshot = ledger.meta(SNAPSHOT_META).expect("meta").expect("saved");
     drop(side);
-    drop(ledger);
+    ledger.close().expect("close");
 
     let mut ledger = Ledger::open(&dir).expect("reopen");
     append_more(&mut ledger, root.path());
-    drop(ledger);
+    ledger.close().expect("close");
     {
         let db = insider::open_db(&dir);
         insider::remove_event(&db, BASE_EVENTS + 1);
         db.flush().expect("remove seq 13");
+        insider::close_db(db, &dir);
     }
     let ledger = Ledger::open(&dir).expect("reopen");
     ledger
@@ -980,11 +959,12 @@ fn rebuild_edited_long_ledger(edit: impl FnOnce(&sled::Db)) -> Result<ReadSide, 
         &many_events_csv(0..5_000),
         ImportKind::Events,
     );
-    drop(ledger);
+    ledger.close().expect("close");
     {
         let db = insider::open_db(&dir);
         edit(&db);
         db.flush().expect("flush the edit");
+        insider::close_db(db, &dir);
     }
     let ledger = Ledger::open(&dir).expect("reopen");
     ReadSide::rebuild(&ledger)

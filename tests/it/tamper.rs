@@ -4,16 +4,14 @@
 //! The sample ledger: 5 opening events, then payment batches of 35, 40 and 40 with a
 //! signed checkpoint after each (sizes 5, 40, 80, 120).
 
-mod ledger_support;
-
+use crate::support::insider::{block_key, remove_event};
+use crate::support::ledger::*;
 use fundtrail::audit::{AuditFault, StrayEntry};
 use fundtrail::chain::ChainFault;
 use fundtrail::checkpoint::Checkpoint;
 use fundtrail::domain::Seq;
 use fundtrail::encoding::{decode, encode, Body, PaymentV1, RecordV1, ReversalV1};
 use fundtrail::ledger::{LedgerError, VerifyReport};
-use ledger_support::insider::{block_key, remove_event};
-use ledger_support::*;
 
 const BATCHES: [u64; 3] = [35, 40, 40];
 const SIZE: u64 = 120;

@@ -1,17 +1,14 @@
 //! The last live admin token cannot be revoked, from the command line or over the API:
 //! someone must always be able to issue and revoke tokens.
 
-mod common;
-mod support;
-
+use crate::support::client::Client;
+use crate::support::server::{sample_ledger, TestServer};
 use fundtrail::http::Limits;
 use serde_json::json;
-use support::client::Client;
-use support::server::{sample_ledger, TestServer};
 
 #[test]
 fn the_command_line_refuses_to_revoke_the_last_admin_token() {
-    let t = common::TempLedger::new();
+    let t = crate::support::TempLedger::new();
     t.run(&["token", "add", "admin-1", "--role", "admin"])
         .assert_ok();
     t.run(&["token", "add", "clerk-1", "--role", "clerk"])

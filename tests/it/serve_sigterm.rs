@@ -1,8 +1,6 @@
 //! `fundtrail serve` as a child process, stopped with SIGTERM in the middle of a load:
 //! it exits 0, the chain verifies, and every acknowledged event is in the ledger once.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -11,11 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::client::Client;
+use crate::support::server::sample_ledger;
+use crate::support::{binary, binary_without_ledger, run_command};
 use fundtrail::domain::Seq;
 use fundtrail::ledger::Ledger;
 use serde_json::json;
-use support::client::Client;
-use support::server::sample_ledger;
 
 const CLIENTS: usize = 6;
 /// Each client stops after this many appends even if the server never stops.
@@ -24,12 +23,8 @@ const MAX_APPENDS_PER_CLIENT: usize = 2_000;
 const ACKED_BEFORE_SIGNAL: usize = 150;
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn fundtrail() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-}
-
 fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = fundtrail()
+    let mut child = binary_without_ledger()
         .arg("--ledger")
         .arg(dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -122,17 +117,7 @@ fn sigterm_during_a_load_loses_no_acknowledged_write() {
         "the signal came during the load"
     );
 
-    let verify = fundtrail()
-        .arg("--ledger")
-        .arg(dir.path())
-        .arg("verify")
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    run_command(binary(dir.path()).arg("verify")).assert_ok();
 
     let ledger = Ledger::open(dir.path()).unwrap();
     let mut committed = BTreeSet::new();

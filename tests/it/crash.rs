@@ -10,8 +10,6 @@
 //! recovery (what the ledger makes of a write cut short), not the fdatasync that protects
 //! an acknowledged append against power loss.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,8 +18,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use chrono::NaiveDate;
-use common::*;
 use fundtrail::domain::{self, HouseholdId, Money, Payment, PaymentKind, ProgramCode, Reference};
 use fundtrail::encoding::Body;
 use fundtrail::import::ImportKind;
@@ -106,7 +104,7 @@ fn crash_child_appender() {
     let mut rng = Rng(env_number(CHILD_SEED_ENV));
     let mut ledger = Ledger::open(Path::new(&dir)).expect("the child opens the ledger");
     let mut out = std::io::stdout().lock();
-    // The test harness has printed "test crash_child_appender ... " without a newline.
+    // The test harness has printed "test crash::crash_child_appender ... " without a newline.
     writeln!(out).expect("the parent reads stdout");
     let mut next = 0u64;
     let mut previous: Option<String> = None;
@@ -270,7 +268,7 @@ fn child_command(dir: &Path, round: u64, seed: u64) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
-        "crash_child_appender",
+        "crash::crash_child_appender",
         "--ignored",
         "--nocapture",
         "--test-threads=1",
@@ -470,7 +468,7 @@ fn a_tail_beyond_the_head_without_a_marker_is_left_alone_and_blocks_writes() {
             .to_string();
         assert!(doubt.contains("beyond the head"), "{doubt}");
         assert!(doubt.contains("nothing was removed"), "{doubt}");
-        let refused = ledger.append(vec![payment("AFTER-TAIL")], &AppendContext::now("t"));
+        let refused = ledger.append(vec![payment("AFTER-TAIL")], &ctx());
         assert!(refused.is_err(), "a write over the tail is refused");
         assert!(ledger.checkpoint().is_err(), "nothing is signed either");
     }
@@ -539,7 +537,7 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
             passes: 0,
             after: GROUP_COMMIT_EVENTS + 10,
         };
-        let _ = ledger.append_rows(&mut source, &AppendContext::now("t"));
+        let _ = ledger.append_rows(&mut source, &ctx());
     }));
     assert!(interrupted.is_err(), "the second pass was interrupted");
     assert!(

@@ -2,7 +2,6 @@
 //! binary: planted differences of every kind, alone and together, a clean month, bad rows.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
 use fundtrail::batch::{
     reconcile_file, run_allowance, BatchError, IndexMode, IndexUse, Reconciliation, RunMode,
@@ -12,15 +11,10 @@ use fundtrail::domain::{
     Rate, Reference, ReversalRequest, Seq,
 };
 use fundtrail::encoding::Body;
-use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::ledger::Ledger;
 use fundtrail::payment_index::INDEX_FILE_NAME;
 
-fn ctx() -> AppendContext {
-    AppendContext {
-        actor: "auditor".into(),
-        now_us: 1_700_000_000_000_000,
-    }
-}
+use crate::support::{binary, ctx, run_command};
 
 fn month(text: &str) -> Month {
     Month::parse(text).unwrap()
@@ -380,17 +374,8 @@ fn a_statement_with_bad_rows_is_refused_whole_and_nothing_is_recorded() {
 // ---- the binary ----
 
 fn fundtrail(ledger: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Process::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(args)
-        .env("FUNDTRAIL_LEDGER", ledger)
-        .env("FUNDTRAIL_ACTOR", "审计员")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let run = run_command(binary(ledger).args(args).env("FUNDTRAIL_ACTOR", "审计员"));
+    (run.code, run.stdout, run.stderr)
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! The integration tests of the fundtrail crate: one test binary, so the crate is linked
+//! once rather than once per file. Each module holds the tests of one area, through the
+//! public API and through the `fundtrail` binary; `support` holds what they share.
+
+mod support;
+
+mod allowance;
+mod audit;
+mod chain_props;
+mod cli;
+mod crash;
+mod dashboard;
+mod demo;
+mod disk_full;
+mod format;
+mod golden;
+mod group_commit;
+mod http_api;
+mod http_concurrency;
+mod http_hostile;
+mod import;
+mod independent_verifier;
+mod insider_state;
+mod ledger_log;
+mod openapi;
+mod readmodels;
+mod reconcile;
+mod rules;
+mod serve_sigterm;
+mod tamper;
+mod tokens;
