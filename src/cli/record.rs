@@ -215,6 +215,18 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         "nodes": report.nodes,
         "checkpoints": report.checkpoints,
     });
+    // The log is sound; the state beside it must be too (a seal that does not hold, a
+    // checkpoint beyond the head, a key that is not this ledger's).
+    if let Some(doubt) = ledger.damaged() {
+        text.push_str(&format!("FAILED: the ledger's state: {doubt}\n"));
+        json["ok"] = json!(false);
+        json["state"] = json!(doubt);
+        return Ok(Output {
+            code: exit::VERIFY_FAILED,
+            text,
+            json,
+        });
+    }
     match super::read::check_read_models(ledger) {
         Ok(()) => {
             text.push_str("ok: the read models equal a rebuild from genesis\n");

@@ -385,6 +385,7 @@ impl Ledger {
         }
         let verifier_key = read_verifier_key(&store)?;
         let key = state::read_state_key(&store, &verifier_key);
+        let foreign = foreign_key_doubt(&key);
         let state = state::read_state(&store, key.as_ref().ok())?;
         let StateRecord {
             head: stored,
@@ -418,7 +419,7 @@ impl Ledger {
             households: BTreeMap::new(),
             budgets,
             references,
-            damaged: state.doubt,
+            damaged: state.doubt.or(foreign),
         };
         if ledger.damaged.is_none() {
             ledger.settle_beyond_head()?;
@@ -551,6 +552,17 @@ fn corrupt_at(seq: Seq, err: DecodeError) -> LedgerError {
 
 fn meta_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("meta records are plain structs and maps")
+}
+
+/// A signing key that is not the one whose public half the ledger stores means the
+/// database or the key was swapped: a doubt, not merely a key out of reach.
+fn foreign_key_doubt(key: &Result<StateKey, KeyError>) -> Option<String> {
+    match key {
+        Err(e @ KeyError::NotThisLedger { .. }) => Some(format!(
+            "{e}: the database or the key was replaced, and nothing here can be trusted"
+        )),
+        _ => None,
+    }
 }
 
 fn read_verifier_key(store: &Store) -> Result<VerifierKey, LedgerError> {

@@ -254,3 +254,77 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
         "{err}"
     );
 }
+
+/// A record edited without the key (its stored hash left as it was) and put back after a
+/// run is never used by the run: every read for the write path and the read models checks
+/// its block's seal, so the run is refused while the edit is in place, and afterwards the
+/// ledger reads the record as committed. `verify`, which checks no seal, names the seq.
+#[test]
+fn a_record_edited_and_put_back_is_never_used_while_edited() {
+    use fundtrail::readside::ReadSide;
+    let (dir, _) = sample_with_state_at_40();
+    let (hash, original) = with_sled(dir.path(), |db| insider::read_event(db, 57));
+    with_sled(dir.path(), |db| {
+        insider::write_event(db, 57, &hash, &with_amount_changed(&original, 10_000_000));
+    });
+    {
+        let ledger = open_ledger(dir.path());
+        let doubt = ledger
+            .record(fundtrail::domain::Seq(57))
+            .unwrap_err()
+            .to_string();
+        assert!(doubt.contains("does not match its seal"), "{doubt}");
+        let rebuilt = ReadSide::rebuild(&ledger.view());
+        assert!(rebuilt.is_err(), "the read models are not built from it");
+        let fault = ledger
+            .verify(|_| {})
+            .unwrap()
+            .fault
+            .expect("verify sees the edit");
+        assert_eq!(
+            fault.first_bad_seq(),
+            Some(fundtrail::domain::Seq(57)),
+            "{fault}"
+        );
+    }
+    with_sled(dir.path(), |db| {
+        insider::write_event(db, 57, &hash, &original)
+    });
+    let mut ledger = open_ledger(dir.path());
+    assert_eq!(ledger.damaged(), None);
+    let side = ReadSide::rebuild(&ledger.view()).expect("the committed record reads again");
+    drop(side);
+    ledger.append(payments(6_000, 1), &ctx()).unwrap();
+    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+}
+
+/// A database swapped in from another ledger (or a key swapped in) is a doubt that
+/// `status` and `verify` both report, not only a key out of reach.
+#[test]
+fn a_key_that_is_not_the_ledgers_own_is_reported_by_status_and_verify() {
+    let (dir, _) = sample_with_state_at_40();
+    let other = tempfile::tempdir().unwrap();
+    drop(Ledger::init(other.path()).unwrap());
+    std::fs::copy(
+        other.path().join("signing.key"),
+        dir.path().join("signing.key"),
+    )
+    .unwrap();
+    let ledger = open_ledger(dir.path());
+    let doubt = ledger
+        .damaged()
+        .expect("a foreign key is a doubt")
+        .to_string();
+    assert!(doubt.contains("replaced"), "{doubt}");
+    drop(ledger);
+    let status = crate::support::run_command(crate::support::binary(dir.path()).arg("status"));
+    status.assert_code(1);
+    assert!(status.stdout.contains("replaced"), "{status:#?}");
+    // The log itself verifies; the state beside it does not, and verify says so.
+    let verify = crate::support::run_command(crate::support::binary(dir.path()).arg("verify"));
+    verify.assert_code(1);
+    assert!(
+        verify.stdout.contains("FAILED: the ledger's state"),
+        "{verify:#?}"
+    );
+}
