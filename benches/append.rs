@@ -8,7 +8,7 @@ use std::time::Duration;
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use fundtrail::domain::Command;
+use fundtrail::model::domain::Command;
 
 #[allow(dead_code)]
 mod common;

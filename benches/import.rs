@@ -8,9 +8,9 @@ use std::time::Duration;
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use fundtrail::domain::Command;
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::GROUP_COMMIT_EVENTS;
+use fundtrail::model::domain::Command;
 
 #[allow(dead_code)]
 mod common;

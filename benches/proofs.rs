@@ -14,15 +14,15 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use criterion::{black_box, Criterion};
-use fundtrail::chain::chain_hash;
-use fundtrail::domain::{
+use fundtrail::export::{verify_export, write_export};
+use fundtrail::ledger::{AppendContext, Ledger, GROUP_COMMIT_EVENTS};
+use fundtrail::model::domain::{
     Allocation, Category, Command, Enrollment, EventHash, HouseholdId, Money, Payment, PaymentKind,
     ProgramCode, Reference, Seq,
 };
-use fundtrail::export::{verify_export, write_export};
-use fundtrail::ledger::{AppendContext, Ledger, GROUP_COMMIT_EVENTS};
-use fundtrail::merkle::{self, Blake3Hasher, TreeHasher};
-use fundtrail::proofs;
+use fundtrail::tlog::chain::chain_hash;
+use fundtrail::tlog::merkle::{self, Blake3Hasher, TreeHasher};
+use fundtrail::tlog::proofs;
 
 /// Events in the benchmark ledger unless `FUNDTRAIL_BENCH_EVENTS` says otherwise.
 const DEFAULT_EVENTS: u64 = 1_000_000;
@@ -269,7 +269,7 @@ fn proof_benches(c: &mut Criterion, ledger: &Ledger, size: u64) {
         })
     });
 
-    let inclusion = fundtrail::evidence::inclusion(ledger, seq, None).expect("evidence");
+    let inclusion = fundtrail::export::evidence::inclusion(ledger, seq, None).expect("evidence");
     let text = inclusion
         .evidence
         .tlog_proof(&inclusion.proof, &latest.note)

@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use fundtrail::domain::Seq;
+use fundtrail::ledger::readmodels::ReadSide;
 use fundtrail::ledger::Ledger;
-use fundtrail::readside::ReadSide;
+use fundtrail::model::domain::Seq;
 use fundtrail_projections::{GroupKey, ReadModels, TotalsQuery, YearMonth};
 
 #[path = "support/readmodels_gen.rs"]

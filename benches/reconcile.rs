@@ -11,13 +11,13 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fundtrail::batch::{payment_table, reconcile_bytes, IndexMode};
-use fundtrail::domain::{
+use fundtrail::ledger::{AppendContext, Ledger, LedgerError, Row, RowSource};
+use fundtrail::model::domain::{
     parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Month, Payment,
     PaymentKind, ProgramCode, Reference, AMOUNT_CEILING_FEN,
 };
-use fundtrail::ledger::{AppendContext, Ledger, LedgerError, Row, RowSource};
-use fundtrail::reconcile::parse_statement;
+use fundtrail::runs::batch::{payment_table, reconcile_bytes, IndexMode};
+use fundtrail::runs::reconcile::parse_statement;
 
 const DEFAULT_EVENTS: u64 = 1_000_000;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{Ledger, GROUP_COMMIT_EVENTS};
 
 #[allow(dead_code)]

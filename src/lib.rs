@@ -33,24 +33,3 @@ pub mod tlog;
 
 pub use ledger::{AppendContext, AppendSummary, Head, Ledger, LedgerError, LedgerView};
 pub use model::domain::{Command, EventHash, Money, Seq};
-
-// The module paths before the subsystems had folders, kept while the tests and benches
-// move to the new ones.
-#[doc(hidden)]
-pub use demo::data as demo_data;
-#[doc(hidden)]
-pub use export::evidence;
-#[doc(hidden)]
-pub use keys::{seal, tokens};
-#[doc(hidden)]
-pub use ledger::readmodels as readside;
-#[doc(hidden)]
-pub use ledger::readmodels::facts;
-#[doc(hidden)]
-pub use ledger::{answers as report, import};
-#[doc(hidden)]
-pub use model::{domain, encoding, rates, render as view, rules as validate};
-#[doc(hidden)]
-pub use runs::{batch, payment_index, reconcile, reperform};
-#[doc(hidden)]
-pub use tlog::{audit, chain, checkpoint, merkle, proofs};

@@ -15,13 +15,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
-use fundtrail::domain::{
+use fundtrail::ledger::import::{EVENT_COLUMNS, HOUSEHOLD_COLUMNS};
+use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::model::domain::{
     date_to_days, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Reference, AMOUNT_CEILING_FEN, PROGRAMS,
 };
-use fundtrail::encoding::{encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1};
-use fundtrail::import::{EVENT_COLUMNS, HOUSEHOLD_COLUMNS};
-use fundtrail::ledger::{AppendContext, Ledger};
+use fundtrail::model::encoding::{encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1};
 
 /// Households in every workload: "a few hundred", as in a district.
 pub const HOUSEHOLDS: usize = 300;
@@ -266,7 +266,7 @@ pub fn stored_values(ledger: &Ledger, from: u64, to: u64) -> Vec<Vec<u8>> {
     (from..=to)
         .map(|seq| {
             let stored = ledger
-                .stored(fundtrail::domain::Seq(seq))
+                .stored(fundtrail::model::domain::Seq(seq))
                 .expect("the event was appended");
             let mut value = stored.hash.0.to_vec();
             value.extend_from_slice(&stored.record);

@@ -9,11 +9,11 @@
 //! from one fixed seed, so both paths see the same events.
 
 use chrono::{Datelike, NaiveDate};
-use fundtrail::domain::{
+use fundtrail::ledger::{AppendContext, Ledger, LedgerError};
+use fundtrail::model::domain::{
     Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
     ProgramCode, Reference, ReversalRequest, PROGRAMS,
 };
-use fundtrail::ledger::{AppendContext, Ledger, LedgerError};
 use fundtrail_projections as proj;
 
 pub const HOUSEHOLDS: usize = 357;

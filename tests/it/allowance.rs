@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use fundtrail::batch::{entitlement, run_allowance, BatchError, RunMode};
-use fundtrail::domain::{
+use fundtrail::ledger::{Ledger, LedgerError};
+use fundtrail::model::domain::{
     parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Month, ProgramCode,
     Rate, Reference, ReversalRequest,
 };
-use fundtrail::encoding::Body;
-use fundtrail::ledger::{Ledger, LedgerError};
-use fundtrail::rates::DueError;
+use fundtrail::model::encoding::Body;
+use fundtrail::model::rates::DueError;
+use fundtrail::runs::batch::{entitlement, run_allowance, BatchError, RunMode};
 
 use crate::support::{binary, ctx, run_command};
 
@@ -78,8 +78,8 @@ fn disbursements(ledger: &Ledger, month: Month) -> Vec<(String, i64)> {
     let prefix = format!("ALW-{}-", month.compact());
     ledger
         .records(
-            fundtrail::domain::Seq::FIRST,
-            fundtrail::domain::Seq(u64::MAX),
+            fundtrail::model::domain::Seq::FIRST,
+            fundtrail::model::domain::Seq(u64::MAX),
         )
         .map(|item| item.unwrap().2)
         .filter(|r| r.reference.starts_with(&prefix))
@@ -87,7 +87,7 @@ fn disbursements(ledger: &Ledger, month: Month) -> Vec<(String, i64)> {
             Body::Disbursement(p) => {
                 assert_eq!(
                     p.value_date,
-                    fundtrail::domain::date_to_days(month.last_day())
+                    fundtrail::model::domain::date_to_days(month.last_day())
                 );
                 (p.household, p.amount_fen)
             }
@@ -271,8 +271,8 @@ fn a_retroactive_rate_shows_as_arrears_and_re_runs_do_not_pay_it() {
 }
 
 fn bank_payment(household: &str, fen: i64, date: &str, reference: &str) -> Command {
-    Command::Pay(fundtrail::domain::Payment {
-        kind: fundtrail::domain::PaymentKind::Disbursement,
+    Command::Pay(fundtrail::model::domain::Payment {
+        kind: fundtrail::model::domain::PaymentKind::Disbursement,
         household: HouseholdId::parse(household).unwrap(),
         program: ProgramCode::parse("support_allowance").unwrap(),
         amount: Money(fen),

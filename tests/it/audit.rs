@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use fundtrail::checkpoint::{open_note, VerifierKey};
-use fundtrail::encoding::encode;
 use fundtrail::export::{verify_export, ExportCheck, EVENTS_FILE};
+use fundtrail::model::encoding::encode;
+use fundtrail::tlog::checkpoint::{open_note, VerifierKey};
 
 use crate::support::forge;
 use crate::support::{binary_without_ledger, run_command, Run};
@@ -849,8 +849,8 @@ fn a_signed_record_with_a_trailing_byte_or_over_16_kib_is_refused_at_its_seq() {
     // One byte over 16 KiB: the most the encoder writes (its limit counts the bytes after
     // the version byte), so only the documented limit refuses it.
     let mut large = forge::records(&forge::opening());
-    let set_memo = |record: &mut fundtrail::encoding::RecordV1, memo: String| {
-        if let fundtrail::encoding::Body::Disbursement(p) = &mut record.body {
+    let set_memo = |record: &mut fundtrail::model::encoding::RecordV1, memo: String| {
+        if let fundtrail::model::encoding::Body::Disbursement(p) = &mut record.body {
             p.memo = memo;
         }
     };

@@ -2,11 +2,11 @@
 //! caught by `verify`, which names the first damaged seq.
 
 use crate::support::*;
-use fundtrail::audit::AuditFault;
-use fundtrail::chain::ChainFault;
-use fundtrail::domain::Seq;
-use fundtrail::import::ImportKind;
+use fundtrail::ledger::import::ImportKind;
 use fundtrail::ledger::{LedgerError, VerifyReport};
+use fundtrail::model::domain::Seq;
+use fundtrail::tlog::audit::AuditFault;
+use fundtrail::tlog::chain::ChainFault;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -169,7 +169,7 @@ fn a_deleted_enrollment_is_reported_at_its_seq() {
 /// the reference and the body's variant index).
 fn damage_enrollment(t: &TempLedger) {
     let mut value = t.raw_event(3);
-    let record = fundtrail::encoding::decode(&value[32..]).expect("an intact record");
+    let record = fundtrail::model::encoding::decode(&value[32..]).expect("an intact record");
     let at = 32 + 1 + 8 + 8 + (8 + record.actor.len()) + (8 + record.reference.len()) + 4;
     value[at + 7] = 0xff;
     t.put_raw_event(3, &value);
@@ -189,7 +189,7 @@ fn a_ledger_with_a_damaged_enrollment_refuses_to_append() {
     let before = t.dump();
     let path = t.write_csv("more.csv", ImportKind::Events, &payment_rows("Q", 2));
     let result = t.open().append_rows(
-        &mut fundtrail::import::CsvFile::new(&path, ImportKind::Events),
+        &mut fundtrail::ledger::import::CsvFile::new(&path, ImportKind::Events),
         &ctx(),
     );
     // The block holding the enrollment no longer matches its seal: it is not read.

@@ -72,7 +72,7 @@ fn a_second_process_gets_in_use_and_exit_3() {
     let head = t.open().head();
     let events = t.write_csv(
         "more.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("BUSY", 3),
     );
     let holder = Holder::start(&t.dir);
@@ -119,7 +119,7 @@ fn a_missing_ledger_is_unavailable() {
     let t = TempLedger::uninitialized();
     let events = t.write_csv(
         "e.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         STANDARD_EVENTS,
     );
     for args in [&["status"][..], &["verify"], &["log"]] {
@@ -181,7 +181,7 @@ fn an_import_needs_a_named_actor() {
     let before = t.dump();
     let file = t.write_csv(
         "e.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("ANON", 1),
     );
     let file = file.to_str().expect("UTF-8");
@@ -213,7 +213,7 @@ fn without_user_the_actor_is_the_os_account_name() {
     };
     let file = t.write_csv(
         "e.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("NOUSER", 1),
     );
     let mut cmd = binary(&t.dir);
@@ -229,7 +229,7 @@ fn without_user_the_actor_is_the_os_account_name() {
     // An empty $USER says nothing either.
     let file = t.write_csv(
         "e2.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("EMPTYUSER", 1),
     );
     let mut cmd = binary(&t.dir);
@@ -260,7 +260,7 @@ fn without_user_or_an_account_name_a_write_says_how_to_name_the_actor() {
     let before = t.dump();
     let file = t.write_csv(
         "e.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("NOBODY", 1),
     );
     // Only root may start a process under another uid; elsewhere this test cannot run.
@@ -489,7 +489,7 @@ fn verify_names_the_seq_of_a_damaged_enrollment() {
     let before = t.dump();
     let file = t.write_csv(
         "e.csv",
-        fundtrail::import::ImportKind::Events,
+        fundtrail::ledger::import::ImportKind::Events,
         &payment_rows("X", 1),
     );
     let run = t.import("events", &file);
@@ -613,7 +613,10 @@ fn log_filters_refuse_unknown_types_and_programs() {
     assert_eq!(events.len() as u64, STANDARD_SIZE);
     for event in events {
         let kind = event["type"].as_str().expect("a type");
-        assert!(fundtrail::encoding::EVENT_TYPES.contains(&kind), "{kind}");
+        assert!(
+            fundtrail::model::encoding::EVENT_TYPES.contains(&kind),
+            "{kind}"
+        );
         t.run(&["log", "--type", kind]).assert_ok();
     }
 }

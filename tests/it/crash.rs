@@ -20,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use chrono::NaiveDate;
-use fundtrail::domain::{self, HouseholdId, Money, Payment, PaymentKind, ProgramCode, Reference};
-use fundtrail::encoding::Body;
-use fundtrail::import::ImportKind;
+use fundtrail::ledger::import::ImportKind;
 use fundtrail::ledger::{AppendContext, Ledger, GROUP_COMMIT_EVENTS};
-use fundtrail::validate::Budgets;
+use fundtrail::model::domain::{
+    self, HouseholdId, Money, Payment, PaymentKind, ProgramCode, Reference,
+};
+use fundtrail::model::encoding::Body;
+use fundtrail::model::rules::Budgets;
 
 /// Names the ledger directory a child appender works on; unset, the child test does nothing.
 const CHILD_DIR_ENV: &str = "FUNDTRAIL_CRASH_CHILD_DIR";
@@ -533,7 +535,7 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
     let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut ledger = t.open();
         let mut source = PanicsOnSecondPass {
-            file: fundtrail::import::CsvFile::new(&file, ImportKind::Events),
+            file: fundtrail::ledger::import::CsvFile::new(&file, ImportKind::Events),
             passes: 0,
             after: GROUP_COMMIT_EVENTS + 10,
         };
@@ -558,7 +560,7 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
 
 /// A row source whose second pass panics after `after` rows.
 struct PanicsOnSecondPass {
-    file: fundtrail::import::CsvFile,
+    file: fundtrail::ledger::import::CsvFile,
     passes: u32,
     after: usize,
 }

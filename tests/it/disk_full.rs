@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use fundtrail::import::ImportKind;
+use fundtrail::ledger::import::ImportKind;
 use fundtrail::ledger::Ledger;
 use fundtrail::store::space;
 

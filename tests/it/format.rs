@@ -1,11 +1,11 @@
 //! The worked examples of FORMAT.md, recomputed: each value quoted there must appear there
 //! verbatim and be what the code computes, so the document cannot drift from the bytes.
 
-use fundtrail::chain::chain_hash;
-use fundtrail::checkpoint::{Checkpoint, LogSigner};
-use fundtrail::domain::EventHash;
-use fundtrail::encoding::{decode, encode, AllocationV1, Body, RecordV1};
-use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
+use fundtrail::model::domain::EventHash;
+use fundtrail::model::encoding::{decode, encode, AllocationV1, Body, RecordV1};
+use fundtrail::tlog::chain::chain_hash;
+use fundtrail::tlog::checkpoint::{Checkpoint, LogSigner};
+use fundtrail::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
 const FORMAT_MD: &str = include_str!("../../FORMAT.md");
 

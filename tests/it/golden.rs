@@ -10,12 +10,12 @@
 //! and through a decode round trip.
 
 use chrono::NaiveDate;
-use fundtrail::chain::{chain_hash, ChainCheck, CHAIN_TAG};
-use fundtrail::domain::{date_to_days, EventHash, Seq};
-use fundtrail::encoding::{
+use fundtrail::model::domain::{date_to_days, EventHash, Seq};
+use fundtrail::model::encoding::{
     decode, encode, peek_seq, AllocationV1, Body, DecodeError, EnrolledV1, PaymentV1, RecordV1,
     ReversalV1, FORMAT_VERSION,
 };
+use fundtrail::tlog::chain::{chain_hash, ChainCheck, CHAIN_TAG};
 
 /// 2015-01-05T09:30:00Z in microseconds.
 const RECORDED_AT_US: i64 = 1_420_450_200_000_000;
@@ -352,11 +352,11 @@ fn a_huge_length_prefix_is_rejected_without_allocating() {
 /// same four facts with the same actors and times.
 #[test]
 fn the_ledger_stores_the_frozen_records() {
-    use fundtrail::domain::{
+    use fundtrail::ledger::{AppendContext, Ledger};
+    use fundtrail::model::domain::{
         Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
         ProgramCode, Reference, ReversalRequest,
     };
-    use fundtrail::ledger::{AppendContext, Ledger};
 
     let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
     let household = HouseholdId::parse("PL-0001").expect("valid id");

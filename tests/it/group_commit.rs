@@ -1,11 +1,11 @@
 //! `Ledger::append_group`: many requests, one durable commit, each request all or nothing.
 
 use chrono::NaiveDate;
-use fundtrail::domain::{
+use fundtrail::ledger::{AppendContext, GroupRequest, Ledger, LedgerError};
+use fundtrail::model::domain::{
     Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
     ProgramCode, Rate, Reference, Seq,
 };
-use fundtrail::ledger::{AppendContext, GroupRequest, Ledger, LedgerError};
 
 fn date(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test dates are valid")

@@ -4,7 +4,7 @@
 use crate::support::client::{Client, Reply};
 use crate::support::server::{sample_ledger, TestServer, Tokens};
 use fundtrail::http::{routes, Limits};
-use fundtrail::tokens::Role;
+use fundtrail::keys::tokens::Role;
 use serde_json::{json, Value};
 
 fn serve(limits: Limits) -> (tempfile::TempDir, Tokens, TestServer) {
@@ -691,12 +691,13 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
         "a checkpoint covers the write within the interval"
     );
     assert_eq!(latest["verified"], true);
-    let key = fundtrail::checkpoint::VerifierKey::parse(latest["verifier_key"].as_str().unwrap())
-        .unwrap();
+    let key =
+        fundtrail::tlog::checkpoint::VerifierKey::parse(latest["verifier_key"].as_str().unwrap())
+            .unwrap();
 
     let json_proof = auditor.get("/api/v1/proofs/inclusion?seq=14").unwrap();
     assert_eq!(json_proof.status, 200, "{}", json_proof.body);
-    let verified = fundtrail::proofs::verify_inclusion(&json_proof.body, &key).unwrap();
+    let verified = fundtrail::tlog::proofs::verify_inclusion(&json_proof.body, &key).unwrap();
     assert_eq!(verified.checkpoint.size, 14);
     let text_proof = auditor
         .get("/api/v1/proofs/inclusion?seq=14&format=text")
@@ -705,12 +706,13 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
         .header("content-type")
         .unwrap()
         .starts_with("text/plain"));
-    fundtrail::proofs::verify_inclusion(&text_proof.body, &key).unwrap();
+    fundtrail::tlog::proofs::verify_inclusion(&text_proof.body, &key).unwrap();
     let consistency = auditor
         .get("/api/v1/proofs/consistency?from=13&to=14")
         .unwrap();
     assert_eq!(consistency.status, 200, "{}", consistency.body);
-    let checked = fundtrail::proofs::verify_consistency(&consistency.body, &key, None).unwrap();
+    let checked =
+        fundtrail::tlog::proofs::verify_consistency(&consistency.body, &key, None).unwrap();
     assert_eq!((checked.old.size, checked.new.size), (13, 14));
     let witness = auditor
         .get("/api/v1/proofs/consistency?from=13&to=14&format=text")
@@ -763,9 +765,10 @@ fn the_export_streams_a_bundle_that_verifies_offline() {
     let write = |name: &str, text: &str| std::fs::write(bundle.path().join(name), text).unwrap();
     write("events.jsonl", &events.body);
     write("checkpoint.txt", checkpoint["note"].as_str().unwrap());
-    let key =
-        fundtrail::checkpoint::VerifierKey::parse(checkpoint["verifier_key"].as_str().unwrap())
-            .unwrap();
+    let key = fundtrail::tlog::checkpoint::VerifierKey::parse(
+        checkpoint["verifier_key"].as_str().unwrap(),
+    )
+    .unwrap();
     let verified = fundtrail::export::verify_export(bundle.path(), &key, Vec::new())
         .unwrap()
         .unwrap();

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::support::client::Client;
 use crate::support::server::{sample_ledger, TestServer};
-use fundtrail::domain::Seq;
 use fundtrail::http::Limits;
+use fundtrail::keys::tokens::Role;
 use fundtrail::ledger::Ledger;
-use fundtrail::tokens::Role;
+use fundtrail::model::domain::Seq;
 use serde_json::json;
 
 const WRITERS: usize = 8;

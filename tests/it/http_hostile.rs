@@ -11,7 +11,7 @@ use crate::support::client::Client;
 use crate::support::server::{sample_ledger, TestServer, Tokens};
 use axum::body::Bytes;
 use fundtrail::http::{routes, Limits, MAX_BODY_BYTES};
-use fundtrail::tokens::Role;
+use fundtrail::keys::tokens::Role;
 
 /// A bound on any wait for the server, far above every timeout the tests set: reaching it
 /// means the server did not answer or close at all.

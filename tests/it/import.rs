@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use crate::support::*;
-use fundtrail::domain::Seq;
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{
     LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS,
 };
+use fundtrail::model::domain::Seq;
 
 /// The line of payment row `i` of a file written by `write_csv` (the header is line 1).
 fn line_of(i: usize) -> u64 {
@@ -319,7 +319,7 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
     // The index is in memory before the import starts.
     assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq(6)));
     assert_eq!(lookup(&ledger, "BIG-0"), None);
-    let mut file = fundtrail::import::CsvFile::new(&path, ImportKind::Events);
+    let mut file = fundtrail::ledger::import::CsvFile::new(&path, ImportKind::Events);
     let summary = ledger
         .append_rows(&mut file, &ctx())
         .expect("the file imports");
@@ -331,7 +331,7 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
         lookup(&ledger, &last),
         Some(Seq(STANDARD_SIZE + GROUP_COMMIT_EVENTS as u64 + 50))
     );
-    let mut again = fundtrail::import::CsvFile::new(&path, ImportKind::Events);
+    let mut again = fundtrail::ledger::import::CsvFile::new(&path, ImportKind::Events);
     let retry = ledger.append_rows(&mut again, &ctx()).expect("a retry");
     assert_eq!((retry.appended, retry.duplicates), (0, rows.len() as u64));
 }
@@ -385,7 +385,7 @@ fn an_endless_input_is_refused_at_once_and_the_ledger_is_unchanged() {
     assert!(
         said.contains(&format!(
             "is longer than {} bytes",
-            fundtrail::import::MAX_ROW_BYTES
+            fundtrail::ledger::import::MAX_ROW_BYTES
         )),
         "{said}"
     );
@@ -435,7 +435,7 @@ fn a_file_larger_than_the_import_cap_is_refused_before_it_is_read() {
     let path = t.file("big.csv");
     // A sparse file: its size is all that is looked at.
     let file = std::fs::File::create(&path).unwrap();
-    file.set_len(fundtrail::import::MAX_IMPORT_BYTES + 1)
+    file.set_len(fundtrail::ledger::import::MAX_IMPORT_BYTES + 1)
         .unwrap();
     let before = t.dump();
     let run = t.import("events", &path);
@@ -443,7 +443,7 @@ fn a_file_larger_than_the_import_cap_is_refused_before_it_is_read() {
     let said = format!(
         "{}: {} bytes, more than an import may hold",
         path.display(),
-        fundtrail::import::MAX_IMPORT_BYTES + 1
+        fundtrail::ledger::import::MAX_IMPORT_BYTES + 1
     );
     assert!(run.stderr.contains(&said), "{run:#?}");
     assert_eq!(t.dump(), before);

@@ -200,14 +200,17 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
     let key = forge::verifier_key();
     // A record of 16 KiB and one byte: its memo fills it.
     let mut records = forge::records(&forge::opening());
-    let memo = |r: &mut fundtrail::encoding::RecordV1, text: String| {
-        if let fundtrail::encoding::Body::Disbursement(p) = &mut r.body {
+    let memo = |r: &mut fundtrail::model::encoding::RecordV1, text: String| {
+        if let fundtrail::model::encoding::Body::Disbursement(p) = &mut r.body {
             p.memo = text;
         }
     };
-    let bare = fundtrail::encoding::encode(&records[2]).len() - "扶助金".len();
+    let bare = fundtrail::model::encoding::encode(&records[2]).len() - "扶助金".len();
     memo(&mut records[2], "x".repeat(16 * 1024 + 1 - bare));
-    let bytes: Vec<Vec<u8>> = records.iter().map(fundtrail::encoding::encode).collect();
+    let bytes: Vec<Vec<u8>> = records
+        .iter()
+        .map(fundtrail::model::encoding::encode)
+        .collect();
     assert_eq!(bytes[2].len(), 16 * 1024 + 1);
     let large = t.file("large");
     forge::write_export_of_records(&large, &bytes);
@@ -227,7 +230,7 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
     );
 
     // A verifier key whose name holds DEL or a C1 control: both refuse the key itself.
-    let public = fundtrail::checkpoint::VerifierKey::parse(&key)
+    let public = fundtrail::tlog::checkpoint::VerifierKey::parse(&key)
         .unwrap()
         .public_key();
     for name in [
@@ -235,7 +238,7 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
         "forger\u{85}.example",
         "forger\u{9f}.example",
     ] {
-        let id = fundtrail::checkpoint::key_id(name, &public);
+        let id = fundtrail::tlog::checkpoint::key_id(name, &public);
         let mut encoded = vec![1u8];
         encoded.extend_from_slice(&public);
         use base64::Engine as _;

@@ -5,8 +5,8 @@
 
 use crate::support::ledger::*;
 use fundtrail::ledger::{Ledger, LedgerError};
+use fundtrail::model::rules::Budgets;
 use fundtrail::store::block::{push_reference, reference_entries};
-use fundtrail::validate::Budgets;
 
 /// The sample: 5 opening events, then payments in batches of 35, 40 and 40, a checkpoint
 /// signed after each (sizes 5, 40, 80, 120).
@@ -218,8 +218,8 @@ fn a_renamed_reference_entry_stops_every_lookup_and_verify_names_it() {
 /// the key is refused when read, not served.
 #[test]
 fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
-    use fundtrail::readside::{ReadSide, META_READ_MODELS};
-    use fundtrail::tokens::{random_secret, Role, TokenRegistry, META_TOKENS};
+    use fundtrail::keys::tokens::{random_secret, Role, TokenRegistry, META_TOKENS};
+    use fundtrail::ledger::readmodels::{ReadSide, META_READ_MODELS};
     let (dir, _) = sample_with_state_at_40();
     {
         let ledger = open_ledger(dir.path());
@@ -261,7 +261,7 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
 /// ledger reads the record as committed. `verify`, which checks no seal, names the seq.
 #[test]
 fn a_record_edited_and_put_back_is_never_used_while_edited() {
-    use fundtrail::readside::ReadSide;
+    use fundtrail::ledger::readmodels::ReadSide;
     let (dir, _) = sample_with_state_at_40();
     let (hash, original) = with_sled(dir.path(), |db| insider::read_event(db, 57));
     with_sled(dir.path(), |db| {
@@ -270,7 +270,7 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
     {
         let ledger = open_ledger(dir.path());
         let doubt = ledger
-            .record(fundtrail::domain::Seq(57))
+            .record(fundtrail::model::domain::Seq(57))
             .unwrap_err()
             .to_string();
         assert!(doubt.contains("does not match its seal"), "{doubt}");
@@ -283,7 +283,7 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
             .expect("verify sees the edit");
         assert_eq!(
             fault.first_bad_seq(),
-            Some(fundtrail::domain::Seq(57)),
+            Some(fundtrail::model::domain::Seq(57)),
             "{fault}"
         );
     }

@@ -4,12 +4,12 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::ledger::*;
-use fundtrail::checkpoint::open_note;
-use fundtrail::domain::{Command, Seq};
 use fundtrail::keys::{KeyError, KEY_FILE};
 use fundtrail::ledger::{Ledger, LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS};
-use fundtrail::merkle::{self, Blake3Hasher, TreeHasher, STORED_MIN_LEVEL};
+use fundtrail::model::domain::{Command, Seq};
 use fundtrail::store::StoreError;
+use fundtrail::tlog::checkpoint::open_note;
+use fundtrail::tlog::merkle::{self, Blake3Hasher, TreeHasher, STORED_MIN_LEVEL};
 
 fn node_count(dir: &std::path::Path) -> usize {
     with_sled(dir, |db| db.scan_prefix(b"n").count())

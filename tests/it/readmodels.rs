@@ -7,18 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
-use fundtrail::domain::{parse_date, HouseholdId, Money, Payment, PaymentKind, ProgramCode};
-use fundtrail::domain::{Reference, ReversalRequest};
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
+use fundtrail::ledger::readmodels::{ReadSide, ReadSideError};
 use fundtrail::ledger::Ledger;
-use fundtrail::readside::{ReadSide, ReadSideError};
+use fundtrail::model::domain::{parse_date, HouseholdId, Money, Payment, PaymentKind, ProgramCode};
+use fundtrail::model::domain::{Reference, ReversalRequest};
 use fundtrail_projections::{
     format_fen, FundRow, GroupKey, ReadModels, TotalsQuery, TotalsRow, YearMonth,
 };
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
-use fundtrail::readside::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
+use fundtrail::ledger::readmodels::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
 
 use crate::support::{binary, ctx, insider, run_command, Run};
 
@@ -437,8 +437,8 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
         memo: "re-paid".into(),
     };
     let commands = vec![
-        fundtrail::domain::Command::Reverse(reversal),
-        fundtrail::domain::Command::Pay(payment),
+        fundtrail::model::domain::Command::Reverse(reversal),
+        fundtrail::model::domain::Command::Pay(payment),
     ];
     ledger.append(commands, &ctx()).expect("append");
     drop(side);

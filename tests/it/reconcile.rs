@@ -3,16 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use fundtrail::batch::{
-    reconcile_file, run_allowance, BatchError, IndexMode, IndexUse, Reconciliation, RunMode,
-};
-use fundtrail::domain::{
+use fundtrail::ledger::Ledger;
+use fundtrail::model::domain::{
     parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Month, ProgramCode,
     Rate, Reference, ReversalRequest, Seq,
 };
-use fundtrail::encoding::Body;
-use fundtrail::ledger::Ledger;
-use fundtrail::payment_index::INDEX_FILE_NAME;
+use fundtrail::model::encoding::Body;
+use fundtrail::runs::batch::{
+    reconcile_file, run_allowance, BatchError, IndexMode, IndexUse, Reconciliation, RunMode,
+};
+use fundtrail::runs::payment_index::INDEX_FILE_NAME;
 
 use crate::support::{binary, ctx, run_command};
 
@@ -575,7 +575,7 @@ fn a_payment_index_with_a_recomputed_checksum_is_not_trusted() {
     forged.extend_from_slice(&checksum);
     forged.extend_from_slice(seal);
     assert!(
-        fundtrail::payment_index::PaymentTable::decode(&forged[..forged.len() - 32]).is_ok(),
+        fundtrail::runs::payment_index::PaymentTable::decode(&forged[..forged.len() - 32]).is_ok(),
         "the forged table is well formed"
     );
     std::fs::write(&index_file, &forged).unwrap();
@@ -730,12 +730,12 @@ fn a_statement_changed_after_its_run_is_reported() {
 /// another report hash (and the reference that goes with it), every later hash is chained
 /// again, and a checkpoint of the new root is signed with the ledger's own key.
 fn forge_report_hash(ledger: &Path, export: &Path, statement: &Path) {
-    use fundtrail::chain::chain_hash;
-    use fundtrail::checkpoint::{open_note_bytes, Checkpoint};
-    use fundtrail::domain::EventHash;
-    use fundtrail::encoding::{decode, encode};
     use fundtrail::export::ExportLine;
-    use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
+    use fundtrail::model::domain::EventHash;
+    use fundtrail::model::encoding::{decode, encode};
+    use fundtrail::tlog::chain::chain_hash;
+    use fundtrail::tlog::checkpoint::{open_note_bytes, Checkpoint};
+    use fundtrail::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
     let statement_hash = *blake3::hash(&std::fs::read(statement).unwrap()).as_bytes();
     let signer = fundtrail::keys::SigningKeyFile::read(ledger).unwrap();
@@ -764,7 +764,7 @@ fn forge_report_hash(ledger: &Path, export: &Path, statement: &Path) {
         line.prev_hash = prev.to_hex();
         line.hash = hash.to_hex();
         line.record = hex::encode(&bytes);
-        line.fields = fundtrail::view::record_fields(&record);
+        line.fields = fundtrail::model::render::record_fields(&record);
         frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
         prev = hash;
         out.push_str(&serde_json::to_string(&line).unwrap());

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::support::*;
-use fundtrail::import::ImportKind;
+use fundtrail::ledger::import::ImportKind;
 
 /// A valid payment, placed before the row under test so that it is on line 3 and the
 /// test also shows that a file's valid rows are not appended when another is refused.
@@ -485,7 +485,7 @@ fn a_reversal_may_omit_the_program_and_stores_the_payments() {
     let seq = lookup(&ledger, "reversal:BANK-1").expect("the reversal is recorded");
     let record = ledger.record(seq).expect("readable");
     match record.body {
-        fundtrail::encoding::Body::Reversal(r) => {
+        fundtrail::model::encoding::Body::Reversal(r) => {
             assert_eq!((r.target_seq, r.program.as_str()), (6, "support_allowance"));
             assert_eq!((r.amount_fen, r.persons), (10_000, 2));
         }
@@ -980,8 +980,10 @@ fn a_payment_dated_2999_is_refused_with_its_field() {
 /// days ahead is accepted, 367 refused.
 #[test]
 fn a_value_date_may_lie_at_most_366_days_after_the_recording_day() {
-    use fundtrail::domain::{Command, HouseholdId, Money, Payment, PaymentKind, ProgramCode};
     use fundtrail::ledger::{AppendContext, LedgerError};
+    use fundtrail::model::domain::{
+        Command, HouseholdId, Money, Payment, PaymentKind, ProgramCode,
+    };
     let t = TempLedger::standard();
     // 2026-01-01T12:00:00Z.
     let ctx = AppendContext {
@@ -995,8 +997,8 @@ fn a_value_date_may_lie_at_most_366_days_after_the_recording_day() {
             program: ProgramCode::parse("support_allowance").unwrap(),
             amount: Money(100),
             persons: 1,
-            date: fundtrail::domain::parse_date(date).unwrap(),
-            reference: fundtrail::domain::Reference::parse(reference).unwrap(),
+            date: fundtrail::model::domain::parse_date(date).unwrap(),
+            reference: fundtrail::model::domain::Reference::parse(reference).unwrap(),
             memo: String::new(),
         })
     };

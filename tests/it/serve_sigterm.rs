@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::support::client::Client;
 use crate::support::server::sample_ledger;
 use crate::support::{binary, binary_without_ledger, run_command};
-use fundtrail::domain::Seq;
 use fundtrail::ledger::Ledger;
+use fundtrail::model::domain::Seq;
 use serde_json::json;
 
 const CLIENTS: usize = 6;

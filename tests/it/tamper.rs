@@ -6,12 +6,12 @@
 
 use crate::support::insider::{block_key, remove_event};
 use crate::support::ledger::*;
-use fundtrail::audit::{AuditFault, StrayEntry};
-use fundtrail::chain::ChainFault;
-use fundtrail::checkpoint::Checkpoint;
-use fundtrail::domain::Seq;
-use fundtrail::encoding::{decode, encode, Body, PaymentV1, RecordV1, ReversalV1};
 use fundtrail::ledger::{LedgerError, VerifyReport};
+use fundtrail::model::domain::Seq;
+use fundtrail::model::encoding::{decode, encode, Body, PaymentV1, RecordV1, ReversalV1};
+use fundtrail::tlog::audit::{AuditFault, StrayEntry};
+use fundtrail::tlog::chain::ChainFault;
+use fundtrail::tlog::checkpoint::Checkpoint;
 
 const BATCHES: [u64; 3] = [35, 40, 40];
 const SIZE: u64 = 120;
@@ -297,7 +297,7 @@ fn a_changed_head_frontier_is_caught() {
         let mut head = read_head(db);
         let (size, mut nodes) = (head.frontier.size(), head.frontier.nodes().to_vec());
         nodes[0][0] ^= 1;
-        head.frontier = fundtrail::merkle::Frontier::from_parts(size, nodes).unwrap();
+        head.frontier = fundtrail::tlog::merkle::Frontier::from_parts(size, nodes).unwrap();
         write_head(db, &head);
     });
     assert!(matches!(fault(dir.path()), AuditFault::HeadRoot { .. }));
@@ -311,7 +311,7 @@ fn a_record_that_lies_about_its_seq_is_caught() {
         // the record says 60.
         let (_, record) = read_event(db, 60);
         let (prev, _) = read_event(db, 60);
-        let hash = fundtrail::chain::chain_hash(&prev, &record);
+        let hash = fundtrail::tlog::chain::chain_hash(&prev, &record);
         write_event(db, 61, &hash, &record);
     });
     assert!(matches!(

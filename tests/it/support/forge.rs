@@ -7,15 +7,15 @@
 
 use std::path::Path;
 
-use fundtrail::chain::chain_hash;
-use fundtrail::checkpoint::{Checkpoint, LogSigner};
-use fundtrail::domain::EventHash;
-use fundtrail::encoding::{
+use fundtrail::export::ExportLine;
+use fundtrail::model::domain::EventHash;
+use fundtrail::model::encoding::{
     encode, AllocationV1, Body, EnrolledV1, PaymentV1, RecordV1, ReversalV1,
 };
-use fundtrail::export::ExportLine;
-use fundtrail::merkle::{Blake3Hasher, Frontier, TreeHasher};
-use fundtrail::view::record_fields;
+use fundtrail::model::render::record_fields;
+use fundtrail::tlog::chain::chain_hash;
+use fundtrail::tlog::checkpoint::{Checkpoint, LogSigner};
+use fundtrail::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
 pub const ORIGIN: &str = "forger.example/ledger";
 
@@ -220,7 +220,7 @@ pub fn write_export_of_records(dir: &Path, records: &[Vec<u8>]) {
     let mut frontier = Frontier::new();
     for (i, record) in records.iter().enumerate() {
         let hash = chain_hash(&prev, record);
-        let fields = match fundtrail::encoding::decode(record) {
+        let fields = match fundtrail::model::encoding::decode(record) {
             Ok(decoded) => record_fields(&decoded),
             Err(_) => serde_json::Map::new(),
         };

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use fundtrail::domain::EventHash;
+use fundtrail::model::domain::EventHash;
 use fundtrail::store::block::{event_block, event_entries, HASH_LEN};
 use fundtrail::store::Store;
 

@@ -7,14 +7,14 @@ pub use super::{ctx, held, open_ledger, Held};
 use std::path::Path;
 
 use chrono::NaiveDate;
-use fundtrail::domain::EventHash;
-use fundtrail::domain::{
+use fundtrail::ledger::Ledger;
+use fundtrail::model::domain::EventHash;
+use fundtrail::model::domain::{
     Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment, PaymentKind,
     ProgramCode, Reference,
 };
-use fundtrail::encoding::{decode, encode, Body};
-use fundtrail::ledger::Ledger;
-use fundtrail::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
+use fundtrail::model::encoding::{decode, encode, Body};
+use fundtrail::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
 /// Households in every sample ledger.
 pub const HOUSEHOLDS: u64 = 4;
@@ -91,7 +91,7 @@ pub fn node_key(level: u8, index: u64) -> Vec<u8> {
 }
 
 /// Leaves in one stored leaf tile (FORMAT.md §6.3).
-pub const TILE: u64 = fundtrail::merkle::SUBTREE_LEAVES;
+pub const TILE: u64 = fundtrail::tlog::merkle::SUBTREE_LEAVES;
 
 pub fn tile_key(index: u64) -> Vec<u8> {
     [&[b'l'][..], &index.to_be_bytes()].concat()
@@ -159,7 +159,7 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
     for seq in 1..=size {
         let (stored, record) = read_event(db, seq);
         let hash = if seq >= from {
-            let hash = fundtrail::chain::chain_hash(&prev, &record);
+            let hash = fundtrail::tlog::chain::chain_hash(&prev, &record);
             write_event(db, seq, &hash, &record);
             hash
         } else {

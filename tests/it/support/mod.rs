@@ -24,9 +24,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use fundtrail::domain::Seq;
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{AppendContext, AppendSummary, Ledger, VerifyReport};
+use fundtrail::model::domain::Seq;
 
 pub const HOUSEHOLDS_HEADER: &str =
     "household_id,subdistrict,community,category,members,enrolled_on";
@@ -260,7 +260,7 @@ impl TempLedger {
     pub fn put_raw_event(&self, seq: u64, value: &[u8]) {
         let db = self.sled();
         let (hash, record) = value.split_at(32);
-        let hash = fundtrail::domain::EventHash(hash.try_into().expect("32 bytes"));
+        let hash = fundtrail::model::domain::EventHash(hash.try_into().expect("32 bytes"));
         insider::write_event(&db, seq, &hash, record);
         db.flush().expect("flush");
     }

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use fundtrail::http::{Limits, ServeError, Server};
-use fundtrail::import::{CsvFile, ImportKind};
+use fundtrail::keys::tokens::{Role, TokenRegistry};
+use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{AppendContext, Ledger};
-use fundtrail::tokens::{Role, TokenRegistry};
 
 /// A secret per role, and one for a revoked token.
 #[derive(Debug, Clone)]
