@@ -33,7 +33,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 pub(super) fn run(cli: &Cli, command: &TokenCommand) -> Result<Output, Failure> {
-    let ledger = open(cli)?;
+    let mut ledger = open(cli)?;
     let mut registry = TokenRegistry::load(&ledger).map_err(token_failure)?;
     let now_us = chrono::Utc::now().timestamp_micros();
     match command {
@@ -42,7 +42,7 @@ pub(super) fn run(cli: &Cli, command: &TokenCommand) -> Result<Output, Failure> 
             let secret = registry
                 .issue(name, *role, now_us, random)
                 .map_err(token_failure)?;
-            registry.save(&ledger).map_err(token_failure)?;
+            registry.save(&mut ledger).map_err(token_failure)?;
             Ok(Output::ok(
                 format!(
                     "{}\n(token {name}, role {role}: keep it now, it is not shown again)\n",
@@ -54,7 +54,7 @@ pub(super) fn run(cli: &Cli, command: &TokenCommand) -> Result<Output, Failure> 
         TokenCommand::List => Ok(list(&registry)),
         TokenCommand::Revoke { name } => {
             registry.revoke(name, now_us).map_err(token_failure)?;
-            registry.save(&ledger).map_err(token_failure)?;
+            registry.save(&mut ledger).map_err(token_failure)?;
             Ok(Output::ok(
                 format!("revoked token {name}\n"),
                 json!({ "name": name, "revoked": true }),

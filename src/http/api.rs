@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::keys::tokens::{random_secret, Caller, Role, TokenError};
+use crate::keys::tokens::{random_secret, Caller, Role, TokenError, TokenRegistry};
 use crate::ledger::answers;
 use crate::ledger::import::{command_from_fields, rows_from_bytes, ImportKind};
 use crate::ledger::readmodels::{household_trail, ReadSide};
@@ -195,6 +195,25 @@ pub(super) async fn submit_request(
             ),
         })?;
     writer::answer(answer.await)
+}
+
+/// Has the writer save a token registry (with the state record that names it).
+async fn save_tokens(s: &AppState, registry: &TokenRegistry) -> Result<(), HttpError> {
+    let (reply, saved) = oneshot::channel();
+    let job = writer::TokensJob {
+        registry: registry.to_bytes(),
+        reply,
+    };
+    s.writes
+        .try_send(Job::Tokens(job))
+        .map_err(|_| HttpError::Unavailable("the writer takes no more changes".into()))?;
+    match saved.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(HttpError::Internal(reason)),
+        Err(_) => Err(HttpError::Unavailable(
+            "the writer stopped before saving the tokens".into(),
+        )),
+    }
 }
 
 fn summary_json(summary: &AppendSummary) -> Value {
@@ -505,17 +524,16 @@ pub(super) async fn add_token(
     let new: NewToken = serde_json::from_value(Value::Object(fields)).map_err(send)?;
     let role = Role::parse(&new.role).map_err(token_error)?;
     let random = random_secret().map_err(token_error)?;
-    let view = current_view(&s)?;
-    // Token changes are rare: holding the lock across the durable write keeps two admins'
-    // changes from overwriting each other, and the registry in memory equal to the disk.
-    let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
-    let mut updated = tokens.clone();
+    // Token changes are rare and take turns, so two admins' changes never overwrite each
+    // other; the registry in memory changes only once the writer has saved it.
+    let _one_at_a_time = s.shared.token_changes.lock().await;
+    let mut updated = s.shared.tokens.read().map_err(poisoned)?.clone();
     let now_us = chrono::Utc::now().timestamp_micros();
     let secret = updated
         .issue(&new.name, role, now_us, random)
         .map_err(token_error)?;
-    updated.save(&view).map_err(token_error)?;
-    *tokens = updated;
+    save_tokens(&s, &updated).await?;
+    *s.shared.tokens.write().map_err(poisoned)? = updated;
     let body = json!({ "name": new.name, "role": role.code(), "token": secret.expose() });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -525,13 +543,12 @@ pub(super) async fn revoke_token(
     _: Authorized<Admin>,
     PathText(name): PathText,
 ) -> Answer {
-    let view = current_view(&s)?;
-    let mut tokens = s.shared.tokens.write().map_err(poisoned)?;
-    let mut updated = tokens.clone();
+    let _one_at_a_time = s.shared.token_changes.lock().await;
+    let mut updated = s.shared.tokens.read().map_err(poisoned)?.clone();
     let now_us = chrono::Utc::now().timestamp_micros();
     updated.revoke(&name, now_us).map_err(token_error)?;
-    updated.save(&view).map_err(token_error)?;
-    *tokens = updated;
+    save_tokens(&s, &updated).await?;
+    *s.shared.tokens.write().map_err(poisoned)? = updated;
     ok(json!({ "name": name, "revoked": true }))
 }
 

@@ -149,6 +149,9 @@ pub(crate) struct Shared {
     pub(crate) tokens: RwLock<TokenRegistry>,
     /// Held by a reconciliation run: runs share the payment index file.
     pub(crate) reconciling: tokio::sync::Mutex<()>,
+    /// Token changes take turns: each reads the registry, changes it, and has the writer
+    /// save it.
+    pub(crate) token_changes: tokio::sync::Mutex<()>,
 }
 
 /// Handler state: the shared read state, the writer's queue, the limits.
@@ -275,6 +278,7 @@ impl Server {
             read_side: RwLock::new(read_side),
             tokens: RwLock::new(tokens),
             reconciling: tokio::sync::Mutex::new(()),
+            token_changes: tokio::sync::Mutex::new(()),
         });
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
         let writer = writer::spawn(ledger, Arc::clone(&shared), jobs)?;
@@ -410,6 +414,7 @@ mod tests {
             read_side: RwLock::new(ReadSide::open(&ledger).expect("read side")),
             tokens: RwLock::new(tokens),
             reconciling: tokio::sync::Mutex::new(()),
+            token_changes: tokio::sync::Mutex::new(()),
         });
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
         let state = AppState {

@@ -29,9 +29,17 @@ pub(crate) struct WriteJob {
     pub(crate) reply: oneshot::Sender<Reply>,
 }
 
-/// What the queue carries: writes, and the ticks that say a checkpoint may be due.
+/// A new token registry to save, and where to say whether it was saved.
+pub(crate) struct TokensJob {
+    pub(crate) registry: Vec<u8>,
+    pub(crate) reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// What the queue carries: writes, token registries (saved by the writer, which owns the
+/// state record that names them), and the ticks that say a checkpoint may be due.
 pub(crate) enum Job {
     Write(WriteJob),
+    Tokens(TokensJob),
     Tick,
 }
 
@@ -39,6 +47,7 @@ pub(crate) enum Job {
 #[derive(Default)]
 struct Batch {
     writes: Vec<WriteJob>,
+    tokens: Vec<TokensJob>,
     rows: usize,
     tick: bool,
 }
@@ -63,6 +72,10 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
                 return;
             }
         }
+        for job in batch.tokens {
+            let saved = ledger.save_tokens(job.registry).map_err(|e| e.to_string());
+            let _ = job.reply.send(saved);
+        }
         if batch.tick {
             sign_checkpoint(&mut ledger);
         }
@@ -79,12 +92,14 @@ fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) ->
         Some(write) => batch.add(write),
         None => match jobs.blocking_recv()? {
             Job::Write(write) => batch.add(write),
+            Job::Tokens(tokens) => batch.tokens.push(tokens),
             Job::Tick => batch.tick = true,
         },
     }
     while let Ok(job) = jobs.try_recv() {
         match job {
             Job::Tick => batch.tick = true,
+            Job::Tokens(tokens) => batch.tokens.push(tokens),
             Job::Write(write) if batch.rows + write.request.rows.len() > GROUP_COMMIT_EVENTS => {
                 *carried = Some(write);
                 break;

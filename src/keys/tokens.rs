@@ -11,7 +11,7 @@ use std::fmt;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{LedgerError, LedgerView};
+use crate::ledger::{Ledger, LedgerError};
 
 /// The meta record holding the registry.
 pub const META_TOKENS: &str = "tokens";
@@ -136,16 +136,21 @@ pub struct TokenRegistry {
 }
 
 impl TokenRegistry {
-    pub fn load(view: &LedgerView) -> Result<TokenRegistry, TokenError> {
-        match view.meta(META_TOKENS)? {
+    pub fn load(ledger: &Ledger) -> Result<TokenRegistry, TokenError> {
+        match ledger.tokens_record()? {
             None => Ok(TokenRegistry::default()),
             Some(bytes) => decode(&bytes),
         }
     }
 
-    /// Writes the registry durably.
-    pub fn save(&self, view: &LedgerView) -> Result<(), TokenError> {
-        Ok(view.put_meta(META_TOKENS, encode(self))?)
+    /// The registry's record bytes (FORMAT.md §3.1), for [`Ledger::save_tokens`].
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Writes the registry durably, with the state record that names it.
+    pub fn save(&self, ledger: &mut Ledger) -> Result<(), TokenError> {
+        Ok(ledger.save_tokens(encode(self))?)
     }
 
     pub fn entries(&self) -> &BTreeMap<String, TokenEntry> {

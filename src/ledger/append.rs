@@ -188,6 +188,7 @@ impl Ledger {
             references: batch
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
+            tokens: self.tokens,
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();

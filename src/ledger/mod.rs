@@ -23,6 +23,7 @@ mod view;
 pub use tlog::SignedCheckpoint;
 
 use crate::keys::seal::StateKey;
+use crate::keys::tokens::META_TOKENS;
 use crate::keys::{self, KeyError};
 use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
@@ -54,7 +55,7 @@ const META_LAYOUT: &str = "layout";
 pub const STORE_LAYOUT: u32 = 3;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 3] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT];
+const RESERVED_META: [&str; 4] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT, META_TOKENS];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -281,6 +282,8 @@ pub struct Ledger {
     budgets: Budgets,
     /// The digest of the reference blocks through the head (sealed with it).
     references: ReferencesDigest,
+    /// The digest of the token registry record (sealed with the state).
+    tokens: [u8; 32],
     /// Why this value may not append: the enrolled households could not be read back (a
     /// damaged event; the write-side rules would check against an incomplete list), or a
     /// failed batch could not be cleaned up. It can still be read and verified (which names
@@ -356,6 +359,60 @@ impl Ledger {
         Ledger::load(store)
     }
 
+    /// The token registry record (FORMAT.md §3.1), if there is one: refused when its seal
+    /// does not hold or it is not the copy the sealed state names (one put back from an
+    /// older copy would bring revoked tokens back).
+    pub fn tokens_record(&self) -> Result<Option<Vec<u8>>, LedgerError> {
+        let stored = self.store.meta(META_TOKENS)?;
+        let digest = stored
+            .as_deref()
+            .map_or([0; 32], |bytes| *blake3::hash(bytes).as_bytes());
+        if digest != self.tokens {
+            return Err(LedgerError::Unsealed(
+                "token registry (it is not the copy the ledger's state names)".into(),
+            ));
+        }
+        match stored {
+            None => Ok(None),
+            Some(stored) => self
+                .key()?
+                .unwrap(META_TOKENS, &stored)
+                .map(|bytes| Some(bytes.to_vec()))
+                .map_err(|_| LedgerError::Unsealed("token registry".into())),
+        }
+    }
+
+    /// Writes the token registry record and the state record naming it, in one durable
+    /// batch.
+    pub fn save_tokens(&mut self, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        self.refuse_if_damaged("the tokens were not saved")?;
+        let sealed = self.key()?.wrap(META_TOKENS, bytes);
+        let digest = *blake3::hash(&sealed).as_bytes();
+        let mut state = self.state_record();
+        state.tokens = digest;
+        let mut batch = StoreBatch::default();
+        batch.put_meta(META_TOKENS, sealed);
+        state::put_state(&mut batch, self.key()?, &state);
+        self.store.write_durable(batch)?;
+        self.tokens = digest;
+        Ok(())
+    }
+
+    /// The state as this value holds it, which the store's state record seals.
+    fn state_record(&self) -> StateRecord {
+        StateRecord {
+            head: HeadRecord {
+                size: self.head.size,
+                hash: self.head.hash,
+                frontier: self.frontier.clone(),
+            },
+            budgets: self.budgets.clone(),
+            households: self.households.len() as u64,
+            references: self.references,
+            tokens: self.tokens,
+        }
+    }
+
     /// Closes the ledger and returns once its locks are free, so that another process, or
     /// a direct reader of the database, can open it at once. A view still alive keeps the
     /// store open: close fails with `InUse` after waiting for it.
@@ -392,6 +449,7 @@ impl Ledger {
             budgets,
             households: sealed_households,
             references,
+            tokens,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -419,6 +477,7 @@ impl Ledger {
             households: BTreeMap::new(),
             budgets,
             references,
+            tokens,
             damaged: state.doubt.or(foreign),
         };
         if ledger.damaged.is_none() {

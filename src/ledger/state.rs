@@ -37,6 +37,9 @@ pub(super) struct StateRecord {
     pub households: u64,
     /// The digest of the reference blocks through the head.
     pub references: ReferencesDigest,
+    /// BLAKE3 of the token registry record as stored (its bytes and seal), or zeros when
+    /// there is none: a registry put back from an older copy no longer matches.
+    pub tokens: [u8; 32],
 }
 
 /// The stored state, and why it cannot be trusted for writing, if it cannot.

@@ -27,6 +27,7 @@ struct StateRecord {
     budgets: Budgets,
     households: u64,
     references: [u8; 32],
+    tokens: [u8; 32],
 }
 
 fn all_keys(dir: &std::path::Path) -> Entries {
@@ -222,14 +223,14 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
     use fundtrail::ledger::readmodels::{ReadSide, META_READ_MODELS};
     let (dir, _) = sample_with_state_at_40();
     {
-        let ledger = open_ledger(dir.path());
+        let mut ledger = open_ledger(dir.path());
         let view = ledger.view();
         ReadSide::open(&view).unwrap().save(&view, true).unwrap();
         let mut tokens = TokenRegistry::default();
         tokens
             .issue("ops", Role::Admin, 0, random_secret().unwrap())
             .unwrap();
-        tokens.save(&view).unwrap();
+        tokens.save(&mut ledger).unwrap();
     }
     with_sled(dir.path(), |db| {
         for name in [META_READ_MODELS, META_TOKENS] {
@@ -248,11 +249,43 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
         err.to_string().contains("without the ledger's key"),
         "{err}"
     );
-    let err = TokenRegistry::load(&view).expect_err("the registry is refused");
+    let err = TokenRegistry::load(&ledger).expect_err("the registry is refused");
     assert!(
         err.to_string().contains("without the ledger's key"),
         "{err}"
     );
+}
+
+/// A token registry put back from an older copy (taken before a token was revoked) is
+/// refused: the sealed state names the registry record it was saved with.
+#[test]
+fn an_older_token_registry_put_back_is_refused() {
+    use fundtrail::keys::tokens::{random_secret, Role, TokenRegistry, META_TOKENS};
+    let (dir, _) = sample_with_state_at_40();
+    let key = [b"m".as_slice(), META_TOKENS.as_bytes()].concat();
+    let mut registry = TokenRegistry::default();
+    {
+        let mut ledger = open_ledger(dir.path());
+        for (name, role) in [("ops", Role::Admin), ("mallory", Role::Clerk)] {
+            registry
+                .issue(name, role, 0, random_secret().unwrap())
+                .unwrap();
+        }
+        registry.save(&mut ledger).unwrap();
+    }
+    let before_revoking = with_sled(dir.path(), |db| db.get(&key).unwrap().unwrap().to_vec());
+    {
+        let mut ledger = open_ledger(dir.path());
+        registry.revoke("mallory", 1).unwrap();
+        registry.save(&mut ledger).unwrap();
+        assert_eq!(TokenRegistry::load(&ledger).unwrap(), registry);
+    }
+    with_sled(dir.path(), |db| {
+        db.insert(&key, before_revoking).map(drop).unwrap()
+    });
+    let ledger = open_ledger(dir.path());
+    let err = TokenRegistry::load(&ledger).expect_err("the older copy is refused");
+    assert!(err.to_string().contains("not the copy"), "{err}");
 }
 
 /// A record edited without the key (its stored hash left as it was) and put back after a

@@ -61,7 +61,7 @@ pub fn sample_ledger(dir: &Path) -> Tokens {
         revoked: issue("gone", Role::Auditor),
     };
     registry.revoke("gone", 2).expect("just issued");
-    registry.save(&ledger).expect("tokens saved");
+    registry.save(&mut ledger).expect("tokens saved");
     // As `fundtrail import` does, every import ends with a signed checkpoint.
     ledger
         .checkpoint()
