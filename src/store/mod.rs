@@ -177,6 +177,8 @@ pub struct Store {
     space: space::Space,
     /// Whether a write failed, and whether sled itself did ([`Health`]).
     health: AtomicU8,
+    /// The thread that runs sled's flush for every commit, watched.
+    flusher: space::Flusher,
     /// The key that event blocks are sealed with, once the ledger has it: every read for
     /// the write path and the read models checks a block's seal, so a record changed
     /// without the key (and perhaps changed back later) is never used.
@@ -216,6 +218,7 @@ impl Store {
         })?;
         let data_path = sled_dir.join(SLED_DATA_FILE);
         let data_file = File::open(&data_path).map_err(io_err(&data_path))?;
+        let flusher = space::Flusher::start(db.clone()).map_err(io_err(dir))?;
         if mode == OpenMode::Create {
             sync_dir(dir)?;
         }
@@ -225,6 +228,7 @@ impl Store {
             data_file,
             references: RwLock::new(None),
             references_expected: RwLock::new(None),
+            flusher,
             space,
             health: AtomicU8::new(Health::Sound as u8),
             block_key: std::sync::OnceLock::new(),
@@ -776,7 +780,7 @@ impl Store {
     /// can wait for ever), then fdatasync of its data file.
     pub fn sync(&self) -> Result<(), StoreError> {
         self.refuse_after_failure()?;
-        if let Err(failure) = space::flush_watched(&self.db, &self.space) {
+        if let Err(failure) = self.flusher.flush(&self.space) {
             self.fail(Health::SledFailed);
             return Err(match failure {
                 space::FlushFailure::Sled(e) => self.write_error(e),
@@ -899,9 +903,12 @@ impl Drop for Store {
         // process ends as after a crash, which sled recovers from, and opening the ledger
         // discards what lies beyond the head.
         let failed = self.health.load(Ordering::SeqCst) == Health::SledFailed as u8;
-        if failed || space::flush_watched(&self.db, &self.space).is_err() {
+        if failed || self.flusher.flush(&self.space).is_err() {
             std::mem::forget(self.db.clone());
+            return;
         }
+        // The flusher's handle on the database goes before this store's does.
+        self.flusher.stop();
     }
 }
 
