@@ -398,6 +398,18 @@ impl Ledger {
         Ok(())
     }
 
+    /// Writes a record beside the log (the read-model snapshot) durably, sealed under the
+    /// state key: only the writer writes. Reserved names of the ledger itself are refused.
+    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        assert!(
+            !RESERVED_META.contains(&name),
+            "the state, tokens, layout and key are written only by the ledger itself"
+        );
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, self.key()?.wrap(name, value));
+        Ok(self.store.write_durable(batch)?)
+    }
+
     /// The state as this value holds it, which the store's state record seals.
     fn state_record(&self) -> StateRecord {
         StateRecord {

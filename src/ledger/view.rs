@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter, RESERVED_META};
+use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter};
 use crate::keys::seal::StateKey;
 use crate::model::domain::{EventHash, Seq, RATE_REFERENCE_PREFIX};
 use crate::model::encoding::{decode, Body, RateV1, RecordV1};
 use crate::model::rules::Committed;
-use crate::store::{StoreBatch, StoredEvent};
+use crate::store::StoredEvent;
 
 impl LedgerView {
     pub fn head(&self) -> Head {
@@ -33,18 +33,6 @@ impl LedgerView {
             .unwrap(name, &stored)
             .map_err(|_| LedgerError::Unsealed(format!("meta record {name}")))?;
         Ok(Some(bytes.to_vec()))
-    }
-
-    /// Writes a record durably, sealed under the state key. Reserved names of the ledger
-    /// itself are refused.
-    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
-        assert!(
-            !RESERVED_META.contains(&name),
-            "the head, budgets and key are written only by the ledger itself"
-        );
-        let mut batch = StoreBatch::default();
-        batch.put_meta(name, self.sealing_key()?.wrap(name, value));
-        Ok(self.store.write_durable(batch)?)
     }
 
     /// The state key, or why it is not at hand.

@@ -225,7 +225,7 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
     {
         let mut ledger = open_ledger(dir.path());
         let view = ledger.view();
-        ReadSide::open(&view).unwrap().save(&view, true).unwrap();
+        ReadSide::open(&view).unwrap().save(&ledger, true).unwrap();
         let mut tokens = TokenRegistry::default();
         tokens
             .issue("ops", Role::Admin, 0, random_secret().unwrap())

@@ -17,7 +17,7 @@ use fundtrail_projections::{
 };
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
-use crate::ledger::{LedgerError, LedgerView};
+use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
 
@@ -197,7 +197,7 @@ impl ReadSide {
     }
 
     /// Writes the snapshot if it lags the models by [`SNAPSHOT_LAG_EVENTS`] or `force`.
-    pub fn save(&mut self, ledger: &LedgerView, force: bool) -> Result<bool, ReadSideError> {
+    pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
         let Some((at, bytes)) = self.snapshot(force) else {
             return Ok(false);
         };
@@ -224,7 +224,7 @@ impl ReadSide {
     }
 
     /// Writes a snapshot made by [`ReadSide::snapshot`].
-    pub fn write_snapshot(ledger: &LedgerView, bytes: Vec<u8>) -> Result<(), ReadSideError> {
+    pub fn write_snapshot(ledger: &Ledger, bytes: Vec<u8>) -> Result<(), ReadSideError> {
         Ok(ledger.put_meta(META_READ_MODELS, bytes)?)
     }
 
