@@ -19,6 +19,19 @@ use crate::store::{ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
+impl Ledger {
+    /// A planner over the committed state, for a batch recorded at `now_us`.
+    fn planner(&self, now_us: i64) -> Planner<'_> {
+        Planner::new(
+            &self.view,
+            &self.households,
+            &self.budgets,
+            self.head.size_seq_next(),
+            now_us,
+        )
+    }
+}
+
 /// What a refused append says happened.
 pub(super) const NOTHING_APPENDED: &str = "nothing was appended";
 
@@ -126,13 +139,7 @@ impl Ledger {
             "a group holds at most GROUP_COMMIT_EVENTS rows; the caller bounds it"
         );
         let first_time = requests.first().map_or(0, |r| r.ctx.now_us);
-        let mut planner = Planner::new(
-            &self.view,
-            &self.households,
-            &self.budgets,
-            self.head.size_seq_next(),
-            first_time,
-        );
+        let mut planner = self.planner(first_time);
         let tile = self.partial_tile()?;
         let mut writer = BatchWriter::new(self, tile, false)?;
         writer.batch.put_pending(self.pending_marker()?);
@@ -214,13 +221,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<Checked, LedgerError> {
-        let mut planner = Planner::new(
-            &self.view,
-            &self.households,
-            &self.budgets,
-            self.head.size_seq_next(),
-            ctx.now_us,
-        );
+        let mut planner = self.planner(ctx.now_us);
         let mut rejections = Rejections::default();
         let mut planned = Vec::new();
         let mut seqs = Vec::new();
@@ -273,13 +274,7 @@ impl Ledger {
         ctx: &AppendContext,
         writer: &mut BatchWriter,
     ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
-        let mut planner = Planner::new(
-            &self.view,
-            &self.households,
-            &self.budgets,
-            self.head.size_seq_next(),
-            ctx.now_us,
-        );
+        let mut planner = self.planner(ctx.now_us);
         let mut duplicates = 0;
         for row in source.rows()? {
             let Ok(command) = &row.command else {

@@ -451,16 +451,6 @@ impl Store {
         Ok(firsts)
     }
 
-    /// The first seq of every event block that starts at `from` or later.
-    pub fn event_blocks_from(
-        &self,
-        from: Seq,
-    ) -> impl Iterator<Item = Result<Seq, StoreError>> + '_ {
-        self.db
-            .range(event_key(from)..=event_key(Seq(u64::MAX)))
-            .map(|item| seq_from_key(&item?.0))
-    }
-
     /// The event blocks that hold seqs of `range`, with their first seqs.
     fn blocks(
         &self,
