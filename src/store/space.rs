@@ -22,8 +22,9 @@
 //!   which writes it as `Canceled`: recovery then replays whatever of the batch reached the
 //!   log as ordinary writes. The inserts made so far also stay in the in-memory tree (sled
 //!   has no rollback), and sled's flusher thread or its `Drop` writes them out. sled
-//!   applies a batch in key order, and `m‖head` sorts before `n` (Merkle nodes) and `r`
-//!   (reference blocks): the head moved over a batch whose nodes were missing.
+//!   applies a batch in key order, and the head record (then `m‖head`) sorted before `n`
+//!   (Merkle nodes) and `r` (reference blocks): the head moved over a batch whose nodes
+//!   were missing.
 //! - **The unreadable store.** Opening recovers the log and, if it grew, writes a new
 //!   snapshot as `snap.<lsn>.generating`, renamed to `snap.<lsn>` after an fsync. On a full
 //!   disk the write fails and leaves the `.generating` file empty or short. sled's
@@ -34,12 +35,12 @@
 //!   shortcut over it, written at open and nowhere else in 0.34.7.
 //!
 //! So the store (a) checks free space before every write with a margin sized from the
-//! batch ([`needed`]) and refuses before sled starts it; (b) writes a batch's entries
-//! beyond the head before the keys that commit it (`Store::write`), so that whatever part
-//! of a failed write reaches the log is invisible and discarded on open (sled recovers its
-//! log as a prefix, cut at the first buffer that was not written); the meta records
-//! themselves (`m‖budgets`, then `m‖head`) are one small sled batch, which could still be
-//! cut between the two if the disk filled in the moment between them; (c) watches sled's
+//! batch ([`needed`]) and refuses before sled starts it; (b) writes a batch in three
+//! parts (`Store::write`): its sealed pending marker, its entries beyond the head, then the
+//! one state record that commits them, a single key that sled writes whole or not at all;
+//! whatever part of a failed write reaches the log is invisible and, explained by the
+//! marker, discarded on open (sled recovers its log as a prefix, cut at the first buffer
+//! that was not written); (c) watches sled's
 //! flush ([`Flusher::flush`]) and fails promptly instead of waiting for a buffer that will
 //! never be written; (d) flushes, watched, before sled's `Drop` would, and after sled
 //! failed never lets its `Drop` flush or wait (the process ends as after a crash, which
