@@ -384,9 +384,7 @@ impl SqlRow {
                 reference: p.reference.to_string(),
                 memo: p.memo.clone(),
             },
-            Command::Reverse(_) | Command::SetRate(_) | Command::RecordReconciliation(_) => {
-                unreachable!("the workload has only enrollments, allocations and payments")
-            }
+            _ => unreachable!("the workload has only enrollments, allocations and payments"),
         }
     }
 

@@ -5,6 +5,7 @@
 //! (`PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`), so the key name (the log's
 //! origin) travels with the seed and existing signed-note tools can use the file.
 
+pub mod identity;
 pub mod seal;
 pub mod tokens;
 

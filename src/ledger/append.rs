@@ -14,7 +14,8 @@ use super::{
 use crate::keys::seal::StateKey;
 use crate::model::domain::{Command, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef};
-use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner};
+use crate::model::people::People;
+use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
 use crate::store::{ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
@@ -24,11 +25,33 @@ impl Ledger {
     fn planner(&self, now_us: i64) -> Planner<'_> {
         Planner::new(
             &self.view,
-            &self.households,
+            Registries {
+                households: &self.households,
+                people: &self.people,
+            },
             &self.budgets,
             self.head.size_seq_next(),
             now_us,
         )
+    }
+}
+
+/// What a plan changes in the state the rules rely on, taken from the planner and moved
+/// into the ledger once the commit is durable.
+pub(super) struct Changes {
+    budgets: Budgets,
+    households: BTreeMap<String, HouseholdInfo>,
+    /// The whole registry after the batch, when it holds people events.
+    people: Option<People>,
+}
+
+impl Changes {
+    fn of(planner: &Planner<'_>) -> Changes {
+        Changes {
+            budgets: planner.budgets().clone(),
+            households: planner.new_households().clone(),
+            people: planner.changed_people().cloned(),
+        }
     }
 }
 
@@ -60,11 +83,10 @@ impl Ledger {
         let large = matches!(checked, Checked::Large);
         let mut writer = BatchWriter::new(self, tile, large)?;
         writer.batch.put_pending(self.pending_marker()?);
-        let (planner_budgets, new_households, summary) = match checked {
+        let (changes, summary) = match checked {
             Checked::Small {
                 planned,
-                budgets,
-                households,
+                changes,
                 seqs,
                 duplicates,
             } => {
@@ -72,8 +94,7 @@ impl Ledger {
                     writer.add(ctx, *seq, reference, body);
                 }
                 (
-                    budgets,
-                    households,
+                    changes,
                     AppendSummary {
                         seqs,
                         duplicates,
@@ -87,7 +108,7 @@ impl Ledger {
             },
         };
         let appended = writer.appended;
-        let head = self.commit(writer, planner_budgets, new_households)?;
+        let head = self.commit(writer, changes)?;
         Ok(AppendSummary {
             appended,
             head,
@@ -161,9 +182,7 @@ impl Ledger {
             }
             outcomes.push(outcome);
         }
-        let budgets = planner.budgets().clone();
-        let households = planner.new_households().clone();
-        let head = self.commit(writer, budgets, households)?;
+        let head = self.commit(writer, Changes::of(&planner))?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.map(|plan| plan.summary(head)))
@@ -172,12 +191,12 @@ impl Ledger {
 
     /// Writes what `writer` collected, with the new head and budgets, in one durable batch,
     /// and only then moves the in-memory state. Returns the head.
-    fn commit(
-        &mut self,
-        writer: BatchWriter,
-        budgets: Budgets,
-        households: BTreeMap<String, HouseholdInfo>,
-    ) -> Result<Head, LedgerError> {
+    fn commit(&mut self, writer: BatchWriter, changes: Changes) -> Result<Head, LedgerError> {
+        let Changes {
+            budgets,
+            households,
+            people,
+        } = changes;
         if writer.appended == 0 {
             return Ok(self.head);
         }
@@ -192,6 +211,7 @@ impl Ledger {
             },
             budgets,
             households: (self.households.len() + households.len()) as u64,
+            people: people.as_ref().unwrap_or(&self.people).events(),
             references: batch
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
@@ -212,6 +232,9 @@ impl Ledger {
         self.budgets = state.budgets;
         self.references = state.references;
         self.households.extend(households);
+        if let Some(people) = people {
+            self.people = people;
+        }
         Ok(head)
     }
 
@@ -259,8 +282,7 @@ impl Ledger {
         }
         Ok(Checked::Small {
             planned,
-            budgets: planner.budgets().clone(),
-            households: planner.new_households().clone(),
+            changes: Changes::of(&planner),
             seqs,
             duplicates,
         })
@@ -273,7 +295,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
         writer: &mut BatchWriter,
-    ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
+    ) -> Result<(Changes, AppendSummary), LedgerError> {
         let mut planner = self.planner(ctx.now_us);
         let mut duplicates = 0;
         for row in source.rows()? {
@@ -297,11 +319,7 @@ impl Ledger {
             duplicates,
             ..Default::default()
         };
-        Ok((
-            planner.budgets().clone(),
-            planner.new_households().clone(),
-            summary,
-        ))
+        Ok((Changes::of(&planner), summary))
     }
 
     /// After the second pass of a large batch failed: removes the chunks it wrote beyond
@@ -341,8 +359,7 @@ impl Ledger {
 enum Checked {
     Small {
         planned: Vec<(Seq, Reference, Body)>,
-        budgets: Budgets,
-        households: BTreeMap<String, HouseholdInfo>,
+        changes: Changes,
         seqs: Vec<Seq>,
         duplicates: u64,
     },
@@ -412,6 +429,9 @@ impl BatchWriter {
         );
         if let Body::HouseholdEnrolled(e) = body {
             self.batch.put_household(&e.household, seq);
+        }
+        if body.is_people_event() {
+            self.batch.put_people_event(seq);
         }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.

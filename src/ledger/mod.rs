@@ -27,6 +27,7 @@ use crate::keys::tokens::META_TOKENS;
 use crate::keys::{self, KeyError};
 use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
+use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
 use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES};
 use crate::tlog::audit::AuditFault;
@@ -279,6 +280,8 @@ pub struct Ledger {
     /// The Merkle frontier of the first `head.size` event hashes.
     frontier: Frontier,
     households: BTreeMap<String, HouseholdInfo>,
+    /// Persons, life events and erasures, folded from the people index.
+    people: People,
     budgets: Budgets,
     /// The digest of the reference blocks through the head (sealed with it).
     references: ReferencesDigest,
@@ -422,6 +425,7 @@ impl Ledger {
             households: self.households.len() as u64,
             references: self.references,
             tokens: self.tokens,
+            people: self.people.events(),
         }
     }
 
@@ -462,6 +466,7 @@ impl Ledger {
             households: sealed_households,
             references,
             tokens,
+            people: sealed_people,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -487,6 +492,7 @@ impl Ledger {
             },
             frontier: stored.frontier,
             households: BTreeMap::new(),
+            people: People::new(),
             budgets,
             references,
             tokens,
@@ -495,16 +501,35 @@ impl Ledger {
         if ledger.damaged.is_none() {
             ledger.settle_beyond_head()?;
         }
-        match ledger.load_households() {
-            Ok(households) => ledger.households = households,
+        ledger.load_registries(sealed_households, sealed_people)?;
+        Ok(ledger)
+    }
+
+    /// Reads the households and the people registry back from their indexes and checks
+    /// them against the sealed counts; what does not fit leaves the ledger damaged.
+    fn load_registries(&mut self, households: u64, people: u64) -> Result<(), LedgerError> {
+        let loaded = self
+            .load_households()
+            .and_then(|h| self.load_people().map(|p| (h, p)));
+        match loaded {
+            Ok((h, p)) => {
+                self.households = h;
+                self.people = p;
+            }
             Err(LedgerError::Corrupt(reason))
             | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
-                ledger.damaged.get_or_insert(reason);
+                self.damaged.get_or_insert(reason);
             }
             Err(other) => return Err(other),
         }
-        ledger.check_household_count(sealed_households);
-        Ok(ledger)
+        self.check_household_count(households);
+        self.check_people_count(people);
+        Ok(())
+    }
+
+    /// The people registry: persons, deaths, departures and ended households.
+    pub fn people(&self) -> &People {
+        &self.people
     }
 
     pub fn households(&self) -> &BTreeMap<String, HouseholdInfo> {
@@ -560,6 +585,11 @@ impl Ledger {
                 batch.remove_household(&household);
             }
         }
+        for seq in self.store.people_events()? {
+            if seq >= from {
+                batch.remove_people_event(seq);
+            }
+        }
         self.discard_nodes_beyond_head(&mut batch)?;
         if batch.keys() == 0 {
             return Ok(());
@@ -608,6 +638,24 @@ impl Ledger {
             households.insert(id, HouseholdInfo { enrollment, seq });
         }
         Ok(households)
+    }
+
+    /// Folds the events the people index names, in seq order; each must be a people event.
+    fn load_people(&self) -> Result<People, LedgerError> {
+        let mut people = People::new();
+        for seq in self.store.people_events()? {
+            let record = self.record(seq)?;
+            if !record.body.is_people_event() {
+                return Err(LedgerError::Corrupt(format!(
+                    "the people index names seq {seq}, a {}",
+                    record.body.type_name()
+                )));
+            }
+            people
+                .apply(seq, &record.body)
+                .map_err(|reason| LedgerError::Corrupt(format!("the people index: {reason}")))?;
+        }
+        Ok(people)
     }
 }
 

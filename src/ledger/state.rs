@@ -40,6 +40,43 @@ pub(super) struct StateRecord {
     /// BLAKE3 of the token registry record as stored (its bytes and seal), or zeros when
     /// there is none: a registry put back from an older copy no longer matches.
     pub tokens: [u8; 32],
+    /// People events (persons, life events, erasures): the people index has exactly this
+    /// many entries. Added after the first layout-3 ledgers were written; their records
+    /// end before it and read as 0 ([`LegacyStateRecord`]).
+    pub people: u64,
+}
+
+/// The state record as ledgers wrote it before people were recorded: the same fields
+/// without `people`, which bincode cannot leave out of a record.
+#[derive(Deserialize)]
+struct LegacyStateRecord {
+    head: HeadRecord,
+    budgets: Budgets,
+    households: u64,
+    references: ReferencesDigest,
+    tokens: [u8; 32],
+}
+
+impl From<LegacyStateRecord> for StateRecord {
+    fn from(old: LegacyStateRecord) -> StateRecord {
+        StateRecord {
+            head: old.head,
+            budgets: old.budgets,
+            households: old.households,
+            references: old.references,
+            tokens: old.tokens,
+            people: 0,
+        }
+    }
+}
+
+/// Decodes a state record of either form (its seal was checked on the stored bytes).
+fn decode_state(bytes: &[u8]) -> Result<StateRecord, bincode::Error> {
+    bincode::deserialize(bytes).or_else(|err| {
+        bincode::deserialize::<LegacyStateRecord>(bytes)
+            .map(StateRecord::from)
+            .map_err(|_| err)
+    })
 }
 
 /// The stored state, and why it cannot be trusted for writing, if it cannot.
@@ -66,8 +103,8 @@ pub(super) fn read_state(
         .checked_sub(SEAL_LEN)
         .map(|len| &stored[..len])
         .ok_or_else(|| LedgerError::Corrupt("the state record is shorter than its seal".into()))?;
-    let record = bincode::deserialize(bytes)
-        .map_err(|e| LedgerError::Corrupt(format!("the state record: {e}")))?;
+    let record =
+        decode_state(bytes).map_err(|e| LedgerError::Corrupt(format!("the state record: {e}")))?;
     Ok(LoadedState { record, doubt })
 }
 
@@ -147,8 +184,10 @@ impl Ledger {
         let blocks = self.store.blocks_from(self.head.size_seq_next())?.len();
         self.discard_uncommitted()?;
         self.households = self.load_households()?;
+        self.people = self.load_people()?;
         self.damaged = None;
         self.check_household_count(state.record.households);
+        self.check_people_count(state.record.people);
         Ok(blocks)
     }
 
@@ -198,6 +237,17 @@ impl Ledger {
     /// The state key; a ledger without one refuses to write before it gets here.
     pub(super) fn key(&self) -> Result<&crate::keys::seal::StateKey, LedgerError> {
         self.view.sealing_key()
+    }
+
+    /// Checks the people index against the sealed count.
+    pub(super) fn check_people_count(&mut self, sealed: u64) {
+        let found = self.people.events();
+        if self.damaged.is_none() && found != sealed {
+            self.damaged = Some(format!(
+                "the people index lists {found} events, the sealed state {sealed}: an entry \
+                 was added or removed without the ledger's key"
+            ));
+        }
     }
 
     /// Checks the household index against the sealed count.

@@ -10,6 +10,9 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::identity::IdentityHash;
+use crate::model::person::{PersonId, Role};
+
 /// Fen per yuan: money is CNY with exactly two decimal places.
 pub const FEN_PER_YUAN: i64 = 100;
 
@@ -46,13 +49,23 @@ pub const ALLOWANCE_REFERENCE_PREFIX: &str = "ALW-";
 /// A reconciliation's reference: `reconcile:<statement hash>:<period>:<report hash>`.
 pub const RECONCILE_REFERENCE_PREFIX: &str = "reconcile:";
 
+/// A person's entry: `person:<person id>`.
+pub const PERSON_REFERENCE_PREFIX: &str = "person:";
+/// A look at a person's data in clear: `reveal:<person id>:<microseconds since the epoch>`.
+pub const REVEAL_REFERENCE_PREFIX: &str = "reveal:";
+/// A person's erasure: `erase:<person id>` (a person is erased once).
+pub const ERASE_REFERENCE_PREFIX: &str = "erase:";
+
 /// Every derived prefix: a clerk's reference may start with none of them.
-pub const RESERVED_REFERENCE_PREFIXES: [&str; 5] = [
+pub const RESERVED_REFERENCE_PREFIXES: [&str; 8] = [
     ENROLL_REFERENCE_PREFIX,
     REVERSAL_REFERENCE_PREFIX,
     RATE_REFERENCE_PREFIX,
     ALLOWANCE_REFERENCE_PREFIX,
     RECONCILE_REFERENCE_PREFIX,
+    PERSON_REFERENCE_PREFIX,
+    REVEAL_REFERENCE_PREFIX,
+    ERASE_REFERENCE_PREFIX,
 ];
 
 /// Hex digits of a blake3 hash that a reconciliation reference carries: 64 bits each for
@@ -292,6 +305,12 @@ impl Reference {
     /// be reversed once, so this is unique and makes a retried reversal harmless.
     pub fn for_reversal(target: &Reference) -> Reference {
         Reference(format!("{REVERSAL_REFERENCE_PREFIX}{target}"))
+    }
+
+    /// A reference the ledger derives: `prefix` then `rest` (a person id, with a time for
+    /// a reveal), within the limit since person ids are short.
+    pub fn derived(prefix: &str, rest: &str) -> Reference {
+        Reference(format!("{prefix}{rest}"))
     }
 
     /// A stored reference, already checked when it was appended.
@@ -620,6 +639,86 @@ pub enum Command {
     Reverse(ReversalRequest),
     SetRate(Rate),
     RecordReconciliation(ReconciliationSummary),
+    AddPerson(PersonEntry),
+    RecordLifeEvent(LifeEvent),
+    RevealPerson(PersonAccess),
+    ErasePerson(PersonAccess),
+}
+
+/// A person joining a household, as the persons file states it. The identity number and
+/// name went to the vault; the command carries the keyed hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonEntry {
+    pub person: PersonId,
+    pub household: HouseholdId,
+    pub identity: IdentityHash,
+    pub role: Role,
+    pub birth_date: NaiveDate,
+    pub joined_on: NaiveDate,
+}
+
+/// What changed in a household's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifeEventKind {
+    PersonDied,
+    PersonLeft,
+    HouseholdExited,
+    EligibilityEnded,
+}
+
+impl LifeEventKind {
+    pub const ALL: [LifeEventKind; 4] = [
+        LifeEventKind::PersonDied,
+        LifeEventKind::PersonLeft,
+        LifeEventKind::HouseholdExited,
+        LifeEventKind::EligibilityEnded,
+    ];
+
+    /// The type name, as the changes file, the CLI and the JSON speak it.
+    pub fn code(self) -> &'static str {
+        match self {
+            LifeEventKind::PersonDied => "person_died",
+            LifeEventKind::PersonLeft => "person_left",
+            LifeEventKind::HouseholdExited => "household_exited",
+            LifeEventKind::EligibilityEnded => "eligibility_ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<LifeEventKind, ValueError> {
+        LifeEventKind::ALL
+            .into_iter()
+            .find(|k| k.code() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LifeEventKind::ALL.iter().map(|k| k.code()).collect();
+                ValueError(format!("{text:?} is not one of {}", names.join(", ")))
+            })
+    }
+
+    /// Whether the event concerns a person (else the whole household).
+    pub fn is_personal(self) -> bool {
+        matches!(self, LifeEventKind::PersonDied | LifeEventKind::PersonLeft)
+    }
+}
+
+/// A life event as a clerk records it: the source document is its reference. A person's
+/// event may leave the household out; the rules fill in the person's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifeEvent {
+    pub kind: LifeEventKind,
+    pub person: Option<PersonId>,
+    pub household: Option<HouseholdId>,
+    pub date: NaiveDate,
+    pub reference: Reference,
+    pub memo: String,
+}
+
+/// Someone reveals or erases a person's personal data, and why. A reveal is told apart
+/// from every other by its time (microseconds since the epoch), which its reference holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonAccess {
+    pub person: PersonId,
+    pub reason: String,
+    pub at_us: i64,
 }
 
 impl Command {
@@ -634,6 +733,13 @@ impl Command {
             Command::RecordReconciliation(r) => {
                 Reference::for_reconciliation(&r.statement_hash, r.period, &r.report_hash)
             }
+            Command::AddPerson(p) => Reference::derived(PERSON_REFERENCE_PREFIX, p.person.as_str()),
+            Command::RecordLifeEvent(l) => l.reference.clone(),
+            Command::RevealPerson(a) => Reference::derived(
+                REVEAL_REFERENCE_PREFIX,
+                &format!("{}:{}", a.person, a.at_us),
+            ),
+            Command::ErasePerson(a) => Reference::derived(ERASE_REFERENCE_PREFIX, a.person.as_str()),
         }
     }
 }
@@ -917,6 +1023,12 @@ mod tests {
         let alw = Reference::for_allowance(month, &longest);
         assert!(alw.as_str().starts_with("ALW-201807-HHH"));
         assert!(alw.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+        let longest_person = PersonId::parse(&"P".repeat(MAX_HOUSEHOLD_ID_CHARS)).unwrap();
+        let reveal = Reference::derived(
+            REVEAL_REFERENCE_PREFIX,
+            &format!("{longest_person}:{}", i64::MAX),
+        );
+        assert!(reveal.as_str().chars().count() <= MAX_REFERENCE_CHARS);
         let rec = Reference::for_reconciliation(&[0xab; 32], Some(month), &[0x01; 32]);
         assert_eq!(
             rec.as_str(),

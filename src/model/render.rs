@@ -99,6 +99,28 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("reversed_but_paid".into(), json!(r.reversed_but_paid));
             m.insert("report_hash".into(), json!(hex::encode(r.report_hash)));
         }
+        Body::PersonAdded(p) => {
+            m.insert("person_id".into(), json!(p.person));
+            m.insert("household_id".into(), json!(p.household));
+            m.insert("identity".into(), json!(hex::encode(p.identity)));
+            m.insert("role".into(), json!(role_field(p.role)));
+            m.insert("birth_date".into(), json!(date_text(p.birth_date)));
+            m.insert("date".into(), json!(date_text(p.joined_on)));
+        }
+        Body::PersonRevealed(a) | Body::PersonErased(a) => {
+            m.insert("person_id".into(), json!(a.person));
+            m.insert("reason".into(), json!(a.reason));
+        }
+        other if other.life_event().is_some() => {
+            if let Some((_, l)) = other.life_event() {
+                if !l.person.is_empty() {
+                    m.insert("person_id".into(), json!(l.person));
+                }
+                m.insert("household_id".into(), json!(l.household));
+                m.insert("date".into(), json!(date_text(l.value_date)));
+                m.insert("memo".into(), json!(l.memo));
+            }
+        }
         other => {
             if let Some((_, p)) = other.payment() {
                 m.insert("household_id".into(), json!(p.household));
@@ -118,6 +140,14 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
 fn category_field(code: u8) -> String {
     match crate::model::encoding::stored_category(code) {
         Ok(category) => category.code().to_string(),
+        Err(_) => code.to_string(),
+    }
+}
+
+/// A stored role code in decoded fields, as [`category_field`] does for categories.
+fn role_field(code: u8) -> String {
+    match crate::model::encoding::stored_role(code) {
+        Ok(role) => role.as_str().to_string(),
         Err(_) => code.to_string(),
     }
 }

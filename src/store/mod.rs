@@ -40,6 +40,8 @@ const LOCK_FILE: &str = "LOCK";
 const EVENT: u8 = b'e';
 const REFERENCE: u8 = b'r';
 const HOUSEHOLD: u8 = b'h';
+/// The people index: `q‖seq` (big-endian) for every person, life and erasure event.
+const PEOPLE: u8 = b'q';
 const NODE: u8 = b'n';
 const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
@@ -584,6 +586,17 @@ impl Store {
                 let id = String::from_utf8(key[1..].to_vec())
                     .map_err(|_| StoreError::Corrupt("household key is not UTF-8".into()))?;
                 Ok((id, seq_from_value(&value)?))
+            })
+            .collect()
+    }
+
+    /// The seqs of every people event, in order.
+    pub fn people_events(&self) -> Result<Vec<Seq>, StoreError> {
+        self.db
+            .scan_prefix([PEOPLE])
+            .map(|item| {
+                let (key, _) = item?;
+                seq_from_value(&key[1..])
             })
             .collect()
     }
@@ -1169,6 +1182,14 @@ impl StoreBatch {
         self.remove(prefixed(HOUSEHOLD, household.as_bytes()));
     }
 
+    pub fn put_people_event(&mut self, seq: Seq) {
+        self.put(people_key(seq), Vec::new());
+    }
+
+    pub fn remove_people_event(&mut self, seq: Seq) {
+        self.remove(people_key(seq));
+    }
+
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
         self.put(prefixed(META, name.as_bytes()), value);
     }
@@ -1250,6 +1271,10 @@ impl StoreBatch {
 /// The seal of the event block whose first event is `first` (FORMAT.md §3.2).
 fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
     key.seal(BLOCK_SEAL_LABEL, &[&first.0.to_be_bytes(), block])
+}
+
+fn people_key(seq: Seq) -> Vec<u8> {
+    prefixed(PEOPLE, &seq.0.to_be_bytes())
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {

@@ -5,6 +5,9 @@
 //! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
 //! path").
 
+mod people;
+
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ use crate::model::encoding::{
     stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
     ReconciliationV1, RecordV1, ReversalV1,
 };
+use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
@@ -94,6 +98,13 @@ impl Budget {
 
 pub type Budgets = BTreeMap<String, Budget>;
 
+/// The committed registries the rules read: households and people.
+#[derive(Clone, Copy)]
+pub struct Registries<'a> {
+    pub households: &'a BTreeMap<String, HouseholdInfo>,
+    pub people: &'a People,
+}
+
 /// An enrolled household as validation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HouseholdInfo {
@@ -141,6 +152,7 @@ pub struct Savepoint {
     next: Seq,
     budgets: Budgets,
     rates: Option<Vec<RateV1>>,
+    people_planned: usize,
 }
 
 #[derive(Clone)]
@@ -166,6 +178,13 @@ pub struct Planner<'a> {
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
     rates: Option<Vec<RateV1>>,
+    /// The registry after the committed log and, once this batch plans a people event,
+    /// after those too (copied on the first: most batches hold payments only).
+    people: Cow<'a, People>,
+    /// The committed registry, to start again from on a rollback.
+    committed_people: &'a People,
+    /// The people events planned in this batch, to replay after a rollback.
+    people_planned: Vec<(Seq, Body)>,
 }
 
 /// The committed state of a replay: nothing, since the replay plans the whole log.
@@ -182,6 +201,9 @@ impl Committed for NothingCommitted {
 
 static NO_HOUSEHOLDS: BTreeMap<String, HouseholdInfo> = BTreeMap::new();
 
+/// The registry of a replay's start: nobody.
+static NO_PEOPLE: std::sync::LazyLock<People> = std::sync::LazyLock::new(People::new);
+
 impl Planner<'static> {
     /// A planner for a replay of a whole log from seq 1 (audit.rs): every event of the log
     /// is planned as one batch, so what it keeps grows with references and payments, and
@@ -189,7 +211,10 @@ impl Planner<'static> {
     pub fn replay() -> Planner<'static> {
         let mut planner = Planner::new(
             &NothingCommitted,
-            &NO_HOUSEHOLDS,
+            Registries {
+                households: &NO_HOUSEHOLDS,
+                people: &NO_PEOPLE,
+            },
             &Budgets::new(),
             Seq::FIRST,
             0,
@@ -204,7 +229,7 @@ impl<'a> Planner<'a> {
     /// (microseconds since the Unix epoch, as `AppendContext::now_us`).
     pub fn new(
         committed: &'a dyn Committed,
-        households: &'a BTreeMap<String, HouseholdInfo>,
+        registries: Registries<'a>,
         budgets: &Budgets,
         next: Seq,
         recorded_at_us: i64,
@@ -213,7 +238,10 @@ impl<'a> Planner<'a> {
             committed,
             recorded_on: day_of(recorded_at_us),
             replay: false,
-            households,
+            households: registries.households,
+            people: Cow::Borrowed(registries.people),
+            committed_people: registries.people,
+            people_planned: Vec::new(),
             new_households: BTreeMap::new(),
             new_refs: HashMap::new(),
             planned: Vec::new(),
@@ -241,6 +269,19 @@ impl<'a> Planner<'a> {
         &self.budgets
     }
 
+    /// The people registry after everything planned so far.
+    pub fn people(&self) -> &People {
+        &self.people
+    }
+
+    /// The registry after this batch, if the batch changed it.
+    pub fn changed_people(&self) -> Option<&People> {
+        match &self.people {
+            Cow::Owned(people) => Some(people),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
     /// Households enrolled by this batch.
     pub fn new_households(&self) -> &BTreeMap<String, HouseholdInfo> {
         &self.new_households
@@ -254,6 +295,7 @@ impl<'a> Planner<'a> {
             next: self.next,
             budgets: self.budgets.clone(),
             rates: self.rates.clone(),
+            people_planned: self.people_planned.len(),
         }
     }
 
@@ -270,6 +312,10 @@ impl<'a> Planner<'a> {
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
         self.next = next;
+        if self.people_planned.len() > savepoint.people_planned {
+            self.people_planned.truncate(savepoint.people_planned);
+            self.replan_people();
+        }
     }
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
@@ -296,12 +342,21 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => self.reverse(r)?,
             Command::SetRate(r) => self.set_rate(rate_v1(r))?,
             Command::RecordReconciliation(_) => content,
+            Command::AddPerson(p) => self.add_person(p, content)?,
+            Command::RecordLifeEvent(l) => self.life_event(l, content)?,
+            Command::RevealPerson(a) | Command::ErasePerson(a) => {
+                self.check_person_data(a)?;
+                content
+            }
         };
         let seq = self.next;
         self.next = seq.next();
         let payment = body.payment().map(|(_, p)| self.paid_facts(p));
         if let Body::HouseholdEnrolled(e) = &body {
             self.note_household(e, seq)?;
+        }
+        if body.is_people_event() {
+            self.note_people_event(seq, &body)?;
         }
         assert_eq!(
             self.first.0 + self.planned.len() as u64,
@@ -391,6 +446,10 @@ impl<'a> Planner<'a> {
             }),
             Command::SetRate(r) => Body::RateSet(rate_v1(r)),
             Command::RecordReconciliation(r) => Body::Reconciliation(reconciliation_v1(r)),
+            Command::AddPerson(p) => Body::PersonAdded(people::person_v1(p)),
+            Command::RecordLifeEvent(l) => self.life_event_content(l),
+            Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
+            Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
         })
     }
 
@@ -401,7 +460,12 @@ impl<'a> Planner<'a> {
             Command::Allocate(a) => ("date", a.date),
             Command::Pay(p) => ("date", p.date),
             Command::Reverse(r) => ("date", r.date),
-            Command::SetRate(_) | Command::RecordReconciliation(_) => return Ok(()),
+            Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
+            Command::RecordLifeEvent(l) => ("date", l.date),
+            Command::SetRate(_)
+            | Command::RecordReconciliation(_)
+            | Command::RevealPerson(_)
+            | Command::ErasePerson(_) => return Ok(()),
         };
         let ahead = i64::from(date_to_days(date)) - i64::from(self.recorded_on);
         if ahead <= i64::from(MAX_DAYS_AHEAD) {
@@ -480,6 +544,8 @@ impl<'a> Planner<'a> {
             );
         }
         self.check_enrolled(p.household.as_str(), p.date)?;
+        self.check_not_ended(p)?;
+        self.check_persons_eligible(p)?;
         self.spend(p.program.as_str(), p.amount)
     }
 
@@ -728,6 +794,14 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             valid_to: r.valid_to.map(|d| date("valid_to", d)).transpose()?,
         }),
         Body::Reconciliation(r) => Command::RecordReconciliation(stored_reconciliation(r)?),
+        Body::PersonAdded(p) => Command::AddPerson(people::stored_person(p)?),
+        Body::PersonRevealed(a) => {
+            Command::RevealPerson(people::stored_access(a, Some(&record.reference))?)
+        }
+        Body::PersonErased(a) => Command::ErasePerson(people::stored_access(a, None)?),
+        other if other.life_event().is_some() => {
+            Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
+        }
         other => {
             let (kind, p) = other
                 .payment()
@@ -970,7 +1044,16 @@ pub(crate) mod tests {
     #[test]
     fn a_batch_sees_its_own_households_refs_and_budget() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         assert!(matches!(
             p.plan(&enroll("H1", "2014-01-01")),
             Ok(Planned::Append { seq: Seq(1), .. })
@@ -998,7 +1081,16 @@ pub(crate) mod tests {
     #[test]
     fn a_rollback_forgets_what_was_planned_after_the_savepoint() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         let savepoint = p.savepoint();
@@ -1020,7 +1112,16 @@ pub(crate) mod tests {
     #[test]
     fn a_reversal_frees_budget_and_cannot_repeat() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         p.plan(&pay("H1", "100.00", "P1")).unwrap();
