@@ -106,6 +106,11 @@ impl SigningKeyFile {
         crate::keys::seal::StateKey::derive(&self.seed)
     }
 
+    /// The key of the identity hashes (FORMAT.md §1.6), derived from this key's seed.
+    pub fn identity_key(&self) -> crate::keys::identity::IdentityKey {
+        crate::keys::identity::IdentityKey::derive(&self.seed)
+    }
+
     /// `PRIVATE+KEY+<name>+<8 hex digit key id>+<base64(0x01 ‖ seed)>`.
     pub fn to_text(&self) -> String {
         let mut encoded = Vec::with_capacity(1 + SEED_LEN);

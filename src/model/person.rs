@@ -68,3 +68,34 @@ impl Role {
         }
     }
 }
+
+/// Why an identity number does not fit the person's other fields; never names the number.
+pub fn check_identity(
+    number: &crate::people::identity::IdNumber,
+    role: Role,
+    birth_date: chrono::NaiveDate,
+) -> Result<(), ValueError> {
+    use crate::people::identity::Sex;
+    if number.birth_date() != birth_date {
+        return Err(ValueError(format!(
+            "its birth date (characters 7 to 14) is {}, but birth_date is {birth_date}",
+            number.birth_date()
+        )));
+    }
+    let expected = match role {
+        Role::Mother => Some(Sex::Female),
+        Role::Father => Some(Sex::Male),
+        Role::Child | Role::Other => None,
+    };
+    match expected {
+        Some(sex) if sex != number.sex() => Err(ValueError(format!(
+            "its 17th digit says {}, but the role is {}",
+            match number.sex() {
+                Sex::Male => "male (odd)",
+                Sex::Female => "female (even)",
+            },
+            role.as_str()
+        ))),
+        _ => Ok(()),
+    }
+}

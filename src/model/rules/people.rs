@@ -235,6 +235,7 @@ pub(super) fn stored_person(p: &PersonV1) -> Result<PersonEntry, Rejection> {
         role: stored_role(p.role).map_err(|e| rejection("role", e))?,
         birth_date: stored_date(p.birth_date).map_err(|e| rejection("birth_date", e))?,
         joined_on: stored_date(p.joined_on).map_err(|e| rejection("joined_on", e))?,
+        personal: None,
     })
 }
 
