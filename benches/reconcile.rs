@@ -142,7 +142,7 @@ fn build_ledger(dir: &std::path::Path, events: u64) -> Ledger {
         "setup: ledger of {events} events built in {:.1} s ({:.0} events/s), {} MB on disk",
         started.elapsed().as_secs_f64(),
         events as f64 / started.elapsed().as_secs_f64(),
-        ledger.size_on_disk().unwrap_or(0) / 1_000_000
+        ledger.view().size_on_disk().unwrap_or(0) / 1_000_000
     );
     ledger
 }
@@ -156,7 +156,7 @@ fn bench(c: &mut Criterion) {
 
     let started = Instant::now();
     let (report, index) =
-        reconcile_bytes(&ledger, &bytes, month, IndexMode::Cached).expect("clean statement");
+        reconcile_bytes(ledger.view(), &bytes, month, IndexMode::Cached).expect("clean statement");
     eprintln!(
         "setup: first reconcile {:.2} s ({index:?})",
         started.elapsed().as_secs_f64()
@@ -189,7 +189,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("payment_index_load", events), |b| {
         b.iter(|| {
-            payment_table(&ledger, IndexMode::Cached)
+            payment_table(ledger.view(), IndexMode::Cached)
                 .expect("index")
                 .0
                 .len()
@@ -197,7 +197,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("reconcile", events), |b| {
         b.iter(|| {
-            let (report, _) = reconcile_bytes(&ledger, &bytes, month, IndexMode::Cached)
+            let (report, _) = reconcile_bytes(ledger.view(), &bytes, month, IndexMode::Cached)
                 .expect("clean statement");
             report.matched_count
         })
@@ -208,7 +208,7 @@ fn bench(c: &mut Criterion) {
         BenchmarkId::new("payment_index_rebuild_full_scan", events),
         |b| {
             b.iter(|| {
-                payment_table(&ledger, IndexMode::Rebuild)
+                payment_table(ledger.view(), IndexMode::Rebuild)
                     .expect("index")
                     .0
                     .len()

@@ -266,6 +266,7 @@ pub fn stored_values(ledger: &Ledger, from: u64, to: u64) -> Vec<Vec<u8>> {
     (from..=to)
         .map(|seq| {
             let stored = ledger
+                .view()
                 .stored(fundtrail::model::domain::Seq(seq))
                 .expect("the event was appended");
             let mut value = stored.hash.0.to_vec();

@@ -212,7 +212,7 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
 
 pub(super) fn rates(cli: &Cli) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let table = RateTable::new(ledger.rates().map_err(|e| failure(e, None))?);
+    let table = RateTable::new(ledger.view().rates().map_err(|e| failure(e, None))?);
     let mut text_table = Table::new(&[
         ("program", Align::Left),
         ("category", Align::Left),

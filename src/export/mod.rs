@@ -91,12 +91,13 @@ pub struct ExportSummary {
 /// Writes the bundle for the latest checkpoint into `dir` (new, or empty).
 pub fn write_export(ledger: &Ledger, dir: &Path) -> Result<ExportSummary, ExportError> {
     let latest = ledger
+        .view()
         .latest_checkpoint()?
         .ok_or(ExportError::NoCheckpoint)?;
     prepare_dir(dir)?;
     let size = latest.checkpoint.size;
     let bytes = write_events(ledger, &dir.join(EVENTS_FILE), size)?;
-    let key = ledger.verifier_key().to_string();
+    let key = ledger.view().verifier_key().to_string();
     write_file(&dir.join(CHECKPOINT_FILE), latest.note.as_bytes())?;
     write_file(&dir.join(PUBKEY_FILE), format!("{key}\n").as_bytes())?;
     let readme = readme(&latest.checkpoint, &key);
@@ -106,7 +107,7 @@ pub fn write_export(ledger: &Ledger, dir: &Path) -> Result<ExportSummary, Export
         .map_err(io_err(dir))?;
     Ok(ExportSummary {
         events: size,
-        unexported: ledger.head().size - size,
+        unexported: ledger.view().head().size - size,
         checkpoint: latest.checkpoint,
         bytes,
     })
@@ -132,7 +133,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 fn write_events(ledger: &Ledger, path: &Path, size: u64) -> Result<u64, ExportError> {
     let file = File::create_new(path).map_err(io_err(path))?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    let bytes = write_event_lines(ledger, &mut out, size).map_err(|e| match e {
+    let bytes = write_event_lines(ledger.view(), &mut out, size).map_err(|e| match e {
         LinesError::Ledger(e) => ExportError::Ledger(e),
         LinesError::Io(e) => io_err(path)(e),
     })?;

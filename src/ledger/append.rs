@@ -26,7 +26,7 @@ impl Ledger {
             &self.view,
             &self.households,
             &self.budgets,
-            self.head.size_seq_next(),
+            self.view.head.size_seq_next(),
             now_us,
         )
     }
@@ -113,7 +113,7 @@ impl Ledger {
     /// alone. A failure to sign after an append is [`LedgerError::Unsigned`].
     pub fn sign_after(&mut self, appended: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
         if appended == 0 {
-            return self.latest_checkpoint();
+            return self.view.latest_checkpoint();
         }
         self.checkpoint()
             .map(Some)
@@ -179,7 +179,7 @@ impl Ledger {
         households: BTreeMap<String, HouseholdInfo>,
     ) -> Result<Head, LedgerError> {
         if writer.appended == 0 {
-            return Ok(self.head);
+            return Ok(self.view.head);
         }
         let head = writer.head;
         let (mut batch, frontier) = writer.finish();
@@ -199,7 +199,7 @@ impl Ledger {
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();
-        if let Err(err) = self.store.write_durable(batch) {
+        if let Err(err) = self.view.store.write_durable(batch) {
             // The batch may be in the store without being durable, or durable after all:
             // another append from this value would hand out its seqs again. Opening the
             // ledger again reads the head the store has.
@@ -290,7 +290,7 @@ impl Ledger {
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
             if writer.pending >= GROUP_COMMIT_EVENTS {
-                self.store.write(writer.take())?;
+                self.view.store.write(writer.take())?;
             }
         }
         let summary = AppendSummary {
@@ -320,11 +320,11 @@ impl Ledger {
     /// The leaf hashes of the incomplete leaf tile at the head (fewer than
     /// `LEAF_TILE_LEAVES`), which the next append completes.
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
-        let size = self.head.size;
+        let size = self.view.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
         // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
-        for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
+        for (_, hash) in self.view.store.event_hashes(Seq(first + 1)..=Seq(size))? {
             leaves.push(Blake3Hasher.hash_leaf(&hash.0));
         }
         if leaves.len() as u64 != size - first {
@@ -371,7 +371,7 @@ impl BatchWriter {
     fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
         let key = ledger.key()?.clone();
         Ok(BatchWriter {
-            head: ledger.head,
+            head: ledger.view.head,
             frontier: ledger.frontier.clone(),
             tile,
             batch: BatchWriter::fresh_batch(large, ledger.references, key.clone()),

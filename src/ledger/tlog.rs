@@ -194,9 +194,9 @@ impl Ledger {
         // must not be signed.
         self.refuse_if_damaged("no checkpoint was signed")?;
         let key = self.signing_key()?;
-        let size = self.head.size;
-        let root = self.root();
-        let stored = self.root_at(size)?;
+        let size = self.view.head.size;
+        let root = self.view.root();
+        let stored = self.view.root_at(size)?;
         if stored != root {
             return Err(LedgerError::Inconsistent(format!(
                 "the stored Merkle tree gives root {} at size {size}, the head's frontier {}",
@@ -207,15 +207,15 @@ impl Ledger {
         // The latest checkpoint of any size: one beyond the head is refused here, and every
         // earlier one was checked against its successor when that was signed, so extending
         // the latest extends them all (`verify` checks them all against the log).
-        if let Some((latest_size, bytes)) = self.store.last_checkpoint()? {
-            let latest = self.open_stored(latest_size, bytes)?;
+        if let Some((latest_size, bytes)) = self.view.store.last_checkpoint()? {
+            let latest = self.view.open_stored(latest_size, bytes)?;
             self.check_extends(&latest.checkpoint, size, &root)?;
             if latest.checkpoint.size == size {
                 return Ok(latest);
             }
         }
         let checkpoint = Checkpoint {
-            origin: self.origin().to_string(),
+            origin: self.view.origin().to_string(),
             size,
             root,
         };
@@ -225,19 +225,19 @@ impl Ledger {
             .map_err(|e| LedgerError::Inconsistent(e.to_string()))?;
         let mut batch = StoreBatch::default();
         batch.put_checkpoint(size, note.as_bytes());
-        self.store.write_durable(batch)?;
+        self.view.store.write_durable(batch)?;
         Ok(SignedCheckpoint { checkpoint, note })
     }
 
     /// The signing key, which must be the one whose public half `init` stored.
     fn signing_key(&self) -> Result<SigningKeyFile, LedgerError> {
-        let key = SigningKeyFile::read(self.dir())?;
+        let key = SigningKeyFile::read(self.view.dir())?;
         let found = key.signer().verifier_key();
-        if found != self.verifier_key {
+        if found != self.view.verifier_key {
             return Err(KeyError::NotThisLedger {
-                path: self.dir().join(crate::keys::KEY_FILE),
+                path: self.view.dir().join(crate::keys::KEY_FILE),
                 found: found.to_string(),
-                expected: self.verifier_key.to_string(),
+                expected: self.view.verifier_key.to_string(),
             }
             .into());
         }
@@ -258,7 +258,7 @@ impl Ledger {
                 earlier.size
             )));
         }
-        let proof = self.consistency_proof(earlier.size, size)?;
+        let proof = self.view.consistency_proof(earlier.size, size)?;
         merkle::verify_consistency(
             &Blake3Hasher,
             earlier.size,

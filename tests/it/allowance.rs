@@ -77,6 +77,7 @@ fn pay(dir: &Path, name: &str) -> RunMode {
 fn disbursements(ledger: &Ledger, month: Month) -> Vec<(String, i64)> {
     let prefix = format!("ALW-{}-", month.compact());
     ledger
+        .view()
         .records(
             fundtrail::model::domain::Seq::FIRST,
             fundtrail::model::domain::Seq(u64::MAX),
@@ -126,14 +127,14 @@ fn re_running_a_month_appends_nothing_and_leaves_the_payment_file_alone() {
     let mut ledger = ledger(dir.path());
     let mode = pay(dir.path(), "pay.csv");
     run_allowance(&mut ledger, month("2018-07"), &mode, &ctx()).unwrap();
-    let head = ledger.head();
+    let head = ledger.view().head();
     let first_file = std::fs::read(dir.path().join("pay.csv")).unwrap();
     let again = run_allowance(&mut ledger, month("2018-07"), &mode, &ctx()).unwrap();
     assert_eq!(again.appended, 0);
     assert!(again.paid.is_empty());
     assert_eq!(again.already.len(), 2);
     assert_eq!(again.payment_file, None);
-    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.view().head(), head);
     assert_eq!(
         std::fs::read(dir.path().join("pay.csv")).unwrap(),
         first_file
@@ -391,7 +392,7 @@ fn a_run_that_cannot_be_paid_appends_nothing_and_writes_no_file() {
             &ctx(),
         )
         .unwrap();
-    let head = ledger.head();
+    let head = ledger.view().head();
     let mode = pay(dir.path(), "p.csv");
     let no_rate = run_allowance(&mut ledger, month("2018-07"), &mode, &ctx()).unwrap_err();
     assert!(
@@ -411,7 +412,7 @@ fn a_run_that_cannot_be_paid_appends_nothing_and_writes_no_file() {
             &ctx(),
         )
         .unwrap();
-    let head_with_rate = ledger.head();
+    let head_with_rate = ledger.view().head();
     assert_ne!(head, head_with_rate);
     let over_budget = run_allowance(&mut ledger, month("2018-07"), &mode, &ctx()).unwrap_err();
     let BatchError::RunRejected { rejections, total } = over_budget else {
@@ -420,7 +421,7 @@ fn a_run_that_cannot_be_paid_appends_nothing_and_writes_no_file() {
     assert_eq!(total, 1);
     assert_eq!(rejections[0].0.as_str(), "PL-0002");
     assert_eq!(rejections[0].1, "amount");
-    assert_eq!(ledger.head(), head_with_rate);
+    assert_eq!(ledger.view().head(), head_with_rate);
     assert!(!dir.path().join("p.csv").exists());
     assert!(!dir.path().join("p.csv.partial").exists());
     let dry = run_allowance(&mut ledger, month("2018-07"), &RunMode::DryRun, &ctx()).unwrap();
@@ -473,7 +474,7 @@ fn rates_are_events_recorded_once_and_overlaps_are_refused() {
         "{}",
         rejections[0].reason
     );
-    let rates = ledger.rates().unwrap();
+    let rates = ledger.view().rates().unwrap();
     assert_eq!(rates.len(), 2);
 }
 

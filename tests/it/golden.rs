@@ -409,7 +409,7 @@ fn the_ledger_stores_the_frozen_records() {
             .expect("the facts are valid");
     }
     for (seq, ((_, bytes), hash)) in (1..).zip(vectors().into_iter().zip(CHAIN_HEX)) {
-        let stored = ledger.stored(Seq(seq)).expect("stored event");
+        let stored = ledger.view().stored(Seq(seq)).expect("stored event");
         assert_eq!(
             hex::encode(&stored.record),
             bytes,
@@ -417,5 +417,5 @@ fn the_ledger_stores_the_frozen_records() {
         );
         assert_eq!(stored.hash.to_hex(), hash, "chain hash of seq {seq}");
     }
-    assert_eq!(ledger.head().hash.to_hex(), CHAIN_HEX[3]);
+    assert_eq!(ledger.view().head().hash.to_hex(), CHAIN_HEX[3]);
 }

@@ -37,7 +37,7 @@ fn one_bad_row_among_thousands_leaves_the_ledger_unchanged() {
     rows[bad] = rows[bad].replace(",0.011,", ",0.01,");
     let path = t.write_csv("batch.csv", ImportKind::Events, &rows);
     t.import("events", &path).assert_ok();
-    assert_eq!(t.open().head().size, STANDARD_SIZE + 5_000);
+    assert_eq!(t.open().view().head().size, STANDARD_SIZE + 5_000);
 }
 
 /// A file of more than [`GROUP_COMMIT_EVENTS`] rows, whose last row reverses a payment
@@ -63,8 +63,8 @@ fn a_file_above_one_group_commit_imports_whole_and_once() {
     );
     {
         let ledger = t.open();
-        assert_eq!(ledger.head().size, STANDARD_SIZE + n);
-        let report = ledger.verify(|_| {}).expect("verify runs");
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE + n);
+        let report = ledger.view().verify(|_| {}).expect("verify runs");
         assert_eq!(report.fault, None);
         assert_eq!(report.checked, STANDARD_SIZE + n);
         // Rows keep their order across the chunk boundary.
@@ -122,7 +122,7 @@ fn a_partly_known_file_appends_only_the_new_rows() {
         "{run:#?}"
     );
     let ledger = t.open();
-    assert_eq!(ledger.head().size, STANDARD_SIZE + 300);
+    assert_eq!(ledger.view().head().size, STANDARD_SIZE + 300);
     assert_eq!(lookup(&ledger, "PART-0"), Some(Seq(STANDARD_SIZE + 1)));
     assert_eq!(lookup(&ledger, "PART-299"), Some(Seq(STANDARD_SIZE + 300)));
 }
@@ -284,7 +284,7 @@ fn a_large_append_that_fails_late_leaves_nothing_behind() {
             other => panic!("expected the second pass to fail, got {other:?}"),
         }
         assert_eq!(source.passes, 2);
-        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE);
         assert_eq!(lookup(ledger, "BIG-0"), None);
     };
 

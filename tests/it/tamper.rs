@@ -19,8 +19,8 @@ const SIZE: u64 = 120;
 fn sample() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &BATCHES);
-    assert_eq!(ledger.head().size, SIZE);
-    let report = ledger.verify(|_| {}).unwrap();
+    assert_eq!(ledger.view().head().size, SIZE);
+    let report = ledger.view().verify(|_| {}).unwrap();
     assert_eq!(report.fault, None);
     assert_eq!(report.checkpoints, 4);
     dir
@@ -31,13 +31,13 @@ fn sample() -> tempfile::TempDir {
 fn larger() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[35, 40, 40, 200]);
-    assert_eq!(ledger.head().size, 320);
-    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    assert_eq!(ledger.view().head().size, 320);
+    assert_eq!(ledger.view().verify(|_| {}).unwrap().fault, None);
     dir
 }
 
 fn verify(dir: &std::path::Path) -> VerifyReport {
-    open_ledger(dir).verify(|_| {}).unwrap()
+    open_ledger(dir).view().verify(|_| {}).unwrap()
 }
 
 fn fault(dir: &std::path::Path) -> AuditFault {
@@ -181,7 +181,13 @@ fn the_ledger_refuses_to_sign_or_append_after_a_rewrite() {
     let err = ledger.append(payments(1000, 5), &ctx()).unwrap_err();
     assert!(err.to_string().contains("nothing was appended"), "{err}");
     assert_eq!(
-        ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
+        ledger
+            .view()
+            .latest_checkpoint()
+            .unwrap()
+            .unwrap()
+            .checkpoint
+            .size,
         SIZE
     );
 }
@@ -191,7 +197,7 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     let dir = sample();
     let kept: Checkpoint = {
         let ledger = open_ledger(dir.path());
-        ledger.checkpoint_at(80).unwrap().unwrap().checkpoint
+        ledger.view().checkpoint_at(80).unwrap().unwrap().checkpoint
     };
     rewrite_after_50(dir.path());
     with_sled(dir.path(), |db| {
@@ -203,7 +209,7 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     assert_eq!(verify(dir.path()).fault, None);
     // ...but not against the checkpoint the auditor kept.
     let ledger = open_ledger(dir.path());
-    let report = ledger.verify_against(&[kept], |_| {}).unwrap();
+    let report = ledger.view().verify_against(&[kept], |_| {}).unwrap();
     assert!(matches!(
         report.fault,
         Some(AuditFault::CheckpointRoot { size: 80, .. })
@@ -324,7 +330,7 @@ fn a_record_that_lies_about_its_seq_is_caught() {
 fn root_helper_matches_the_ledger() {
     // The tamper helpers recompute what the ledger computes.
     let dir = sample();
-    let root = open_ledger(dir.path()).root();
+    let root = open_ledger(dir.path()).view().root();
     assert_eq!(with_sled(dir.path(), |db| root_of(db, SIZE)), root);
 }
 
