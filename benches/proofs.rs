@@ -75,7 +75,7 @@ fn opening() -> Vec<Command> {
         .collect();
     commands.push(Command::Allocate(Allocation {
         program: ProgramCode::parse("support_allowance").expect("a program"),
-        amount: Money(9_999_999_999),
+        amount: Money::from_fen(9_999_999_999),
         date: date(2015, 1, 1),
         reference: Reference::parse("ALLOC-BENCH").expect("a reference"),
         source: "区财政".into(),
@@ -90,7 +90,7 @@ fn payments(first: u64, count: u64) -> Vec<Command> {
                 kind: PaymentKind::Disbursement,
                 household: household(i),
                 program: ProgramCode::parse("support_allowance").expect("a program"),
-                amount: Money(100),
+                amount: Money::from_fen(100),
                 persons: 1,
                 date: date(2015, 1, 31),
                 reference: Reference::parse(&format!("BANK-{i:010}")).expect("a reference"),
@@ -142,7 +142,7 @@ fn throughput(ledger: &Ledger, size: u64) {
     let key = ledger.view().verifier_key().clone();
     let records: Vec<(EventHash, Vec<u8>)> = ledger
         .view()
-        .stored_events(Seq::FIRST, Seq(size))
+        .stored_events(Seq::FIRST, Seq::new(size))
         .map(|item| item.map(|(_, e)| (e.hash, e.record)).expect("readable"))
         .collect();
     let record_bytes: usize = records.iter().map(|(_, r)| r.len()).sum();
@@ -180,7 +180,7 @@ fn throughput(ledger: &Ledger, size: u64) {
             let mut frontier = merkle::Frontier::new();
             for (_, record) in &records {
                 prev = chain_hash(&prev, record);
-                frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&prev.0));
+                frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(prev.as_bytes()));
             }
             black_box(frontier.root(&Blake3Hasher));
         })
@@ -256,17 +256,17 @@ fn proof_benches(c: &mut Criterion, ledger: &Ledger, size: u64) {
     let mut picks = Picks(0x9e37_79b9_7f4a_7c15);
     group.bench_function("inclusion proof: generate (random seq)", |b| {
         b.iter(|| {
-            let seq = Seq(1 + picks.next(size));
+            let seq = Seq::new(1 + picks.next(size));
             black_box(ledger.view().inclusion_proof(seq, size).expect("a proof"))
         })
     });
 
-    let seq = Seq(size / 3);
+    let seq = Seq::new(size / 3);
     let proof = ledger.view().inclusion_proof(seq, size).expect("a proof");
-    let leaf = Blake3Hasher.hash_leaf(&ledger.view().stored(seq).expect("stored").hash.0);
+    let leaf = Blake3Hasher.hash_leaf(ledger.view().stored(seq).expect("stored").hash.as_bytes());
     group.bench_function("inclusion proof: verify", |b| {
         b.iter(|| {
-            merkle::verify_inclusion(&Blake3Hasher, seq.0 - 1, size, &leaf, &proof, &root)
+            merkle::verify_inclusion(&Blake3Hasher, seq.get() - 1, size, &leaf, &proof, &root)
                 .expect("valid")
         })
     });

@@ -76,7 +76,7 @@ fn raw_scan(ledger: &Ledger) -> u64 {
     let mut count = 0;
     for item in ledger
         .view()
-        .records(Seq::FIRST, Seq(ledger.view().head().size))
+        .records(Seq::FIRST, Seq::new(ledger.view().head().size))
     {
         black_box(item.expect("a readable record"));
         count += 1;

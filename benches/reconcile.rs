@@ -53,7 +53,7 @@ fn command(i: u64) -> Command {
     if i == HOUSEHOLDS {
         return Command::Allocate(Allocation {
             program,
-            amount: Money(AMOUNT_CEILING_FEN - 1),
+            amount: Money::from_fen(AMOUNT_CEILING_FEN - 1),
             date,
             reference: Reference::parse("ZJ-BENCH").expect("plain reference"),
             source: "区财政".into(),
@@ -63,7 +63,7 @@ fn command(i: u64) -> Command {
         kind: PaymentKind::Disbursement,
         household: household(i % HOUSEHOLDS),
         program,
-        amount: Money(amount_fen(i)),
+        amount: Money::from_fen(amount_fen(i)),
         persons: 2,
         date,
         reference: payment_reference(i),
@@ -99,7 +99,7 @@ fn statement(events: u64, lines: u64) -> Vec<u8> {
     let mut text = String::from("value_date,amount,reference,beneficiary\n");
     let mut written = 0;
     let mut row = |reference: &str, fen: i64| {
-        let amount = Money(fen);
+        let amount = Money::from_fen(fen);
         text.push_str(&format!("2018-07-31,{amount},{reference},王芳\n"));
     };
     for i in (HOUSEHOLDS + 1)..events {

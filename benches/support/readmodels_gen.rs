@@ -130,7 +130,7 @@ impl Synthetic {
         let program = PROGRAMS[index % PROGRAMS.len()].code;
         let allocation = Allocation {
             program: ProgramCode::parse(program).expect("a catalog code"),
-            amount: Money(ALLOCATION_FEN),
+            amount: Money::from_fen(ALLOCATION_FEN),
             date: enrolled_on(),
             reference: Reference::parse(&format!("ALLOC-{index}")).expect("a valid reference"),
             source: "district budget".into(),
@@ -155,7 +155,7 @@ impl Synthetic {
             kind: PaymentKind::Disbursement,
             household: household_id(self.rng.below(HOUSEHOLDS)),
             program: ProgramCode::parse(program).expect("a catalog code"),
-            amount: Money(amount),
+            amount: Money::from_fen(amount),
             persons: u32::try_from(self.rng.below(3) + 1).expect("small"),
             date: date(year, month, day),
             reference: Reference::parse(&format!("PAY-{}", self.payments))

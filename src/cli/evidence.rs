@@ -79,7 +79,7 @@ pub(super) fn checkpoint_json(signed: &SignedCheckpoint) -> serde_json::Value {
 pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     match (args.seq, args.from) {
-        (Some(seq), _) => prove_inclusion(&ledger, Seq(seq), args.size),
+        (Some(seq), _) => prove_inclusion(&ledger, Seq::new(seq), args.size),
         (None, Some(from)) => prove_consistency(&ledger, from, args.to),
         (None, None) => Err(Failure::new(exit::BAD_INPUT, "give --seq N or --from A")),
     }

@@ -198,7 +198,7 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         .map_err(|e| failure(e, None))?;
     if let Some(fault) = &report.fault {
         let mut out = verify_failed(fault.to_string(), fault.first_bad_seq(), report.checked);
-        out.json["last_bad_seq"] = json!(fault.last_bad_seq().map(|s| s.0));
+        out.json["last_bad_seq"] = json!(fault.last_bad_seq().map(|s| s.get()));
         return Ok(out);
     }
     let mut text = format!(

@@ -161,7 +161,7 @@ pub fn write_event_lines(
     let mut prev = EventHash::GENESIS;
     let mut bytes = 0u64;
     let mut expected = Seq::FIRST;
-    for item in view.stored_events(Seq::FIRST, Seq(size)) {
+    for item in view.stored_events(Seq::FIRST, Seq::new(size)) {
         let (seq, stored) = item?;
         if seq != expected {
             return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
@@ -169,7 +169,7 @@ pub fn write_event_lines(
         let record =
             decode(&stored.record).map_err(|e| LedgerError::Corrupt(format!("seq {seq}: {e}")))?;
         let line = ExportLine {
-            seq: seq.0,
+            seq: seq.get(),
             hash: stored.hash.to_hex(),
             prev_hash: prev.to_hex(),
             record: hex::encode(&stored.record),
@@ -182,7 +182,7 @@ pub fn write_event_lines(
         prev = stored.hash;
         expected = seq.next();
     }
-    if expected != Seq(size + 1) {
+    if expected != Seq::new(size + 1) {
         return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
     }
     Ok(bytes)
@@ -251,9 +251,9 @@ impl ExportFault {
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
             ExportFault::Checkpoint(_) => None,
-            ExportFault::Line { line, .. } => Some(Seq(*line)),
+            ExportFault::Line { line, .. } => Some(Seq::new(*line)),
             ExportFault::Audit(fault) => fault.first_bad_seq(),
-            ExportFault::BeyondCheckpoint { size } => Some(Seq(size + 1)),
+            ExportFault::BeyondCheckpoint { size } => Some(Seq::new(size + 1)),
         }
     }
 }
@@ -303,10 +303,10 @@ impl ExportCheck {
         }
         let parsed: ExportLine =
             serde_json::from_slice(bytes).map_err(|e| fault(format!("not an event line: {e}")))?;
-        let seq = Seq(parsed.seq);
-        if seq != Seq(line) {
+        let seq = Seq::new(parsed.seq);
+        if seq != Seq::new(line) {
             return Err(AuditFault::Chain(ChainFault::Gap {
-                expected: Seq(line),
+                expected: Seq::new(line),
                 found: seq,
             })
             .into());
@@ -352,7 +352,7 @@ fn hex32(text: &str) -> Result<EventHash, String> {
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("{} bytes, not 32", b.len()))?;
-    Ok(EventHash(bytes))
+    Ok(EventHash::from_bytes(bytes))
 }
 
 /// Verifies the bundle in `dir` with `key` (and against `held` checkpoints, already opened

@@ -145,7 +145,7 @@ impl Ledger {
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let found = planner.next_seq().0 - 1;
+            let found = planner.next_seq().get() - 1;
             if let Some(expected) = request.if_head.filter(|size| *size != found) {
                 outcomes.push(Err(LedgerError::HeadMoved { expected, found }));
                 continue;
@@ -183,7 +183,7 @@ impl Ledger {
         }
         let head = writer.head;
         let (mut batch, frontier) = writer.finish();
-        batch.move_references_tip(Seq(head.size));
+        batch.move_references_tip(Seq::new(head.size));
         let state = StateRecord {
             head: HeadRecord {
                 size: head.size,
@@ -324,8 +324,12 @@ impl Ledger {
         let first = size - size % LEAF_TILE_LEAVES;
         // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
-        for (_, hash) in self.view.store.event_hashes(Seq(first + 1)..=Seq(size))? {
-            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+        for (_, hash) in self
+            .view
+            .store
+            .event_hashes(Seq::new(first + 1)..=Seq::new(size))?
+        {
+            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
         }
         if leaves.len() as u64 != size - first {
             return Err(LedgerError::Corrupt(format!(
@@ -392,12 +396,12 @@ impl BatchWriter {
 
     fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
         assert_eq!(
-            seq.0,
+            seq.get(),
             self.head.size + 1,
             "the planner hands out dense seqs"
         );
         let record = RecordRef {
-            seq: seq.0,
+            seq: seq.get(),
             recorded_at_us: ctx.now_us,
             actor: &ctx.actor,
             reference: reference.as_str(),
@@ -415,17 +419,20 @@ impl BatchWriter {
         }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         for node in self.frontier.append(&Blake3Hasher, leaf) {
             self.batch.put_node(node.level, node.index, &node.hash);
         }
         self.tile.push(leaf);
         if self.tile.len() as u64 == LEAF_TILE_LEAVES {
             self.batch
-                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+                .put_leaf_tile((seq.get() - 1) / LEAF_TILE_LEAVES, &self.tile);
             self.tile.clear();
         }
-        self.head = Head { size: seq.0, hash };
+        self.head = Head {
+            size: seq.get(),
+            hash,
+        };
         self.pending += 1;
         self.appended += 1;
     }

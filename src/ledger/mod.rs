@@ -460,7 +460,7 @@ impl Ledger {
                 stored.frontier.size()
             )));
         }
-        store.expect_references(Seq(stored.size), references);
+        store.expect_references(Seq::new(stored.size), references);
         if let Ok(key) = &key {
             store.seal_blocks_with(key.clone());
         }
@@ -611,7 +611,7 @@ impl Ledger {
 
 impl Head {
     fn size_seq_next(&self) -> Seq {
-        Seq(self.size + 1)
+        Seq::new(self.size + 1)
     }
 }
 

@@ -64,14 +64,14 @@ impl LedgerView {
     fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         // The capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
-        let mut expected = Seq(range.start + 1);
-        for (seq, hash) in self.store.event_hashes(expected..=Seq(range.end))? {
+        let mut expected = Seq::new(range.start + 1);
+        for (seq, hash) in self.store.event_hashes(expected..=Seq::new(range.end))? {
             if seq != expected {
                 return Err(LedgerError::Corrupt(format!(
                     "seq {expected} is missing from the store"
                 )));
             }
-            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
             expected = seq.next();
         }
         Ok(leaves)
@@ -103,12 +103,12 @@ impl LedgerView {
     /// The inclusion proof of event `seq` in the tree of the first `size` events.
     pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<Vec<Digest>, LedgerError> {
         self.check_size(size)?;
-        if seq.0 == 0 || seq.0 > size {
+        if seq.get() == 0 || seq.get() > size {
             return Err(LedgerError::Invalid(format!(
                 "seq {seq} is not in the tree of size {size}"
             )));
         }
-        merkle::inclusion_proof(&Blake3Hasher, self, seq.0 - 1, size).map_err(proof_error)
+        merkle::inclusion_proof(&Blake3Hasher, self, seq.get() - 1, size).map_err(proof_error)
     }
 
     /// Committed events from `from` through `to` (at most the head), as stored.
@@ -117,7 +117,7 @@ impl LedgerView {
         from: Seq,
         to: Seq,
     ) -> impl Iterator<Item = Result<(Seq, StoredEvent), LedgerError>> + '_ {
-        let to = Seq(to.0.min(self.head.size));
+        let to = Seq::new(to.get().min(self.head.size));
         self.store
             .events(from..=to)
             .map(|item| item.map_err(LedgerError::from))

@@ -347,7 +347,7 @@ fn live_allowance_payments(
 ) -> Result<HashMap<String, Vec<LivePayment>>, BatchError> {
     // By reference, so that a reversal finds its target; then grouped by household.
     let mut live: BTreeMap<String, (String, i32, i64)> = BTreeMap::new();
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+    for item in ledger.records(Seq::FIRST, Seq::new(u64::MAX)) {
         let (_, _, record) = item?;
         let Some(of) = record.body.household() else {
             continue;
@@ -522,7 +522,7 @@ fn updated_payment_table(
         Ok((mark, table)) => (mark, table, None),
         Err(reason) => (Watermark::GENESIS, PaymentTable::default(), Some(reason)),
     };
-    let fold = fold_events(ledger, Seq(mark.size + 1))?;
+    let fold = fold_events(ledger, Seq::new(mark.size + 1))?;
     let events = fold.events();
     let head = ledger.head();
     let table = table
@@ -571,7 +571,7 @@ fn load_index(
     let on_chain = match mark.size {
         0 => mark.hash == EventHash::GENESIS,
         size if size > head.size => false,
-        size => ledger.stored(Seq(size))?.hash == mark.hash,
+        size => ledger.stored(Seq::new(size))?.hash == mark.hash,
     };
     if !on_chain {
         return Ok(Err(format!(
@@ -588,10 +588,10 @@ const INDEX_SEAL_LABEL: &str = "payments.idx";
 /// The payments and reversals of the events from `from` on.
 fn fold_events(ledger: &LedgerView, from: Seq) -> Result<Fold, BatchError> {
     let mut fold = Fold::default();
-    if from.0 > ledger.head().size {
+    if from.get() > ledger.head().size {
         return Ok(fold);
     }
-    for item in ledger.records(from, Seq(u64::MAX)) {
+    for item in ledger.records(from, Seq::new(u64::MAX)) {
         let (_, _, record) = item?;
         fold.event();
         match record.body {

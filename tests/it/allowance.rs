@@ -80,7 +80,7 @@ fn disbursements(ledger: &Ledger, month: Month) -> Vec<(String, i64)> {
         .view()
         .records(
             fundtrail::model::domain::Seq::FIRST,
-            fundtrail::model::domain::Seq(u64::MAX),
+            fundtrail::model::domain::Seq::new(u64::MAX),
         )
         .map(|item| item.unwrap().2)
         .filter(|r| r.reference.starts_with(&prefix))
@@ -249,7 +249,11 @@ fn a_retroactive_rate_shows_as_arrears_and_re_runs_do_not_pay_it() {
     let settled = entitlement(&ledger, "PL-0009", month("2018-03")).unwrap();
     assert_eq!(
         (settled.due, settled.paid, settled.standing()),
-        (Money(204_000), Money(204_000), "settled")
+        (
+            Money::from_fen(204_000),
+            Money::from_fen(204_000),
+            "settled"
+        )
     );
     // The rate rises from February, decided after February and March were paid.
     ledger
@@ -261,8 +265,11 @@ fn a_retroactive_rate_shows_as_arrears_and_re_runs_do_not_pay_it() {
     let rerun = run_allowance(&mut ledger, month("2018-03"), &RunMode::DryRun, &ctx()).unwrap();
     assert!(rerun.paid.iter().all(|d| d.household.as_str() != "PL-0009"));
     let owed = entitlement(&ledger, "PL-0009", month("2018-03")).unwrap();
-    assert_eq!(owed.due, Money(68_000 + 2 * 70_000));
-    assert_eq!((owed.balance(), owed.standing()), (Money(4_000), "arrears"));
+    assert_eq!(owed.due, Money::from_fen(68_000 + 2 * 70_000));
+    assert_eq!(
+        (owed.balance(), owed.standing()),
+        (Money::from_fen(4_000), "arrears")
+    );
     let months: Vec<i64> = owed
         .months
         .iter()
@@ -276,7 +283,7 @@ fn bank_payment(household: &str, fen: i64, date: &str, reference: &str) -> Comma
         kind: fundtrail::model::domain::PaymentKind::Disbursement,
         household: HouseholdId::parse(household).unwrap(),
         program: ProgramCode::parse("support_allowance").unwrap(),
-        amount: Money(fen),
+        amount: Money::from_fen(fen),
         persons: 1,
         date: parse_date(date).unwrap(),
         reference: Reference::parse(reference).unwrap(),
@@ -302,7 +309,7 @@ fn a_month_paid_under_bank_references_is_not_paid_again() {
                     target: Reference::parse_payment_target("ICBC-3").unwrap(),
                     household: HouseholdId::parse("PL-0003").unwrap(),
                     program: None,
-                    amount: Money(34_000),
+                    amount: Money::from_fen(34_000),
                     date: parse_date("2018-07-12").unwrap(),
                     reason: "returned by the bank".into(),
                 }),
@@ -356,7 +363,7 @@ fn a_reversed_allowance_is_arrears_and_clerks_cannot_forge_allowance_references(
         target: Reference::parse_payment_target("ALW-201807-PL-0002").unwrap(),
         household: HouseholdId::parse("PL-0002").unwrap(),
         program: None,
-        amount: Money(81_000),
+        amount: Money::from_fen(81_000),
         date: parse_date("2018-08-02").unwrap(),
         reason: "account closed".into(),
     });
@@ -369,8 +376,14 @@ fn a_reversed_allowance_is_arrears_and_clerks_cannot_forge_allowance_references(
     let overpaid_by_hand = bank_payment("PL-0005", 10_000, "2018-07-20", "ICBC-1");
     ledger.append(vec![overpaid_by_hand], &ctx()).unwrap();
     let e = entitlement(&ledger, "PL-0005", month("2018-07")).unwrap();
-    assert_eq!((e.due, e.paid), (Money(34_000), Money(44_000)));
-    assert_eq!((e.balance(), e.standing()), (Money(-10_000), "overpaid"));
+    assert_eq!(
+        (e.due, e.paid),
+        (Money::from_fen(34_000), Money::from_fen(44_000))
+    );
+    assert_eq!(
+        (e.balance(), e.standing()),
+        (Money::from_fen(-10_000), "overpaid")
+    );
     assert!(matches!(
         entitlement(&ledger, "PL-9", month("2018-07")),
         Err(BatchError::UnknownHousehold(_))

@@ -126,7 +126,7 @@ fn crash_child_appender() {
         let summary = ledger
             .append(commands, &AppendContext::now("crash-child"))
             .expect("the child's appends are valid");
-        writeln!(out, "ACK {first} {last} {}", summary.seqs[0].0).expect("write stdout");
+        writeln!(out, "ACK {first} {last} {}", summary.seqs[0].get()).expect("write stdout");
         out.flush().expect("flush stdout");
         previous = Some(reference(round, first));
         next = last + 1;
@@ -149,7 +149,7 @@ fn payment(reference: &str) -> domain::Command {
         kind: PaymentKind::Disbursement,
         household: HouseholdId::parse("PL-0001").expect("valid id"),
         program: ProgramCode::parse("support_allowance").expect("known program"),
-        amount: Money(1),
+        amount: Money::from_fen(1),
         persons: 1,
         date: date(),
         reference: Reference::parse(reference).expect("valid reference"),
@@ -162,7 +162,7 @@ fn reversal(target: &str) -> domain::Command {
         target: Reference::parse(target).expect("valid reference"),
         household: HouseholdId::parse("PL-0001").expect("valid id"),
         program: None,
-        amount: Money(1),
+        amount: Money::from_fen(1),
         date: date(),
         reason: "测试冲正".into(),
     })
@@ -203,7 +203,7 @@ fn budgets_from_events(ledger: &Ledger) -> Budgets {
     let mut budgets = Budgets::new();
     for item in ledger
         .view()
-        .records(domain::Seq::FIRST, domain::Seq(u64::MAX))
+        .records(domain::Seq::FIRST, domain::Seq::new(u64::MAX))
     {
         let (_, _, record) = item.expect("a readable record");
         match &record.body {
@@ -330,7 +330,7 @@ fn appends_survive_sigkill() {
         let ledger = t.open();
         for &(first, last, seq) in &report.acked {
             for k in first..=last {
-                let expected = domain::Seq(seq + (k - first));
+                let expected = domain::Seq::new(seq + (k - first));
                 let found = lookup(&ledger, &reference(round, k));
                 assert_eq!(found, Some(expected), "acknowledged R{round}-{k} is lost");
             }

@@ -74,7 +74,7 @@ fn a_rejected_request_leaves_the_others_appended_with_dense_seqs() {
     assert_eq!(outcomes.len(), 4);
 
     let first = outcomes[0].as_ref().unwrap();
-    assert_eq!(first.seqs, vec![Seq(1), Seq(2)]);
+    assert_eq!(first.seqs, vec![Seq::new(1), Seq::new(2)]);
     match &outcomes[1] {
         Err(LedgerError::Rejected { rejections, total }) => {
             assert_eq!(*total, 1);
@@ -90,13 +90,13 @@ fn a_rejected_request_leaves_the_others_appended_with_dense_seqs() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     let last = outcomes[3].as_ref().unwrap();
-    assert_eq!(last.seqs, vec![Seq(3), Seq(3)]);
+    assert_eq!(last.seqs, vec![Seq::new(3), Seq::new(3)]);
     assert_eq!((last.appended, last.duplicates), (1, 1));
     assert_eq!(last.head.size, 3);
 
     let actors: Vec<String> = ledger
         .view()
-        .records(Seq::FIRST, Seq(10))
+        .records(Seq::FIRST, Seq::new(10))
         .map(|item| item.unwrap().2.actor)
         .collect();
     assert_eq!(actors, ["clerk-a", "clerk-a", "clerk-d"]);
@@ -124,7 +124,7 @@ fn a_group_survives_a_reopen_and_later_groups_extend_it() {
     let outcomes = ledger
         .append_group(&[request("c", vec![pay("H1", "10.00", "P1")])])
         .unwrap();
-    assert_eq!(outcomes[0].as_ref().unwrap().seqs, vec![Seq(3)]);
+    assert_eq!(outcomes[0].as_ref().unwrap().seqs, vec![Seq::new(3)]);
     // A view taken earlier keeps its head; its snapshot check ignores what came after.
     assert_eq!(view.head().size, 2);
     let report = view.verify_snapshot(|_| {}).unwrap();
@@ -166,7 +166,7 @@ fn a_rate_planned_by_a_rejected_request_does_not_block_the_next_one() {
         ])
         .unwrap();
     assert!(outcomes[0].is_err());
-    assert_eq!(outcomes[1].as_ref().unwrap().seqs, vec![Seq(1)]);
+    assert_eq!(outcomes[1].as_ref().unwrap().seqs, vec![Seq::new(1)]);
     let rates = ledger.view().rates().unwrap();
     assert_eq!(rates.len(), 1);
     assert_eq!(rates[0].per_member_fen, 40_000);
@@ -205,5 +205,5 @@ fn a_request_made_against_a_moved_head_is_refused_and_the_others_go_in() {
     fresh.if_head = Some(ledger.view().head().size);
     let outcomes = ledger.append_group(&[fresh]).unwrap();
     let summary = outcomes[0].as_ref().expect("appended");
-    assert_eq!(summary.seqs, vec![Seq(read_at + 2)]);
+    assert_eq!(summary.seqs, vec![Seq::new(read_at + 2)]);
 }

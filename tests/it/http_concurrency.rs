@@ -91,10 +91,10 @@ fn concurrent_appends_are_each_committed_exactly_once() {
         13 + (WRITERS * APPENDS_PER_WRITER) as u64
     );
     let mut seen = BTreeMap::new();
-    for item in ledger.view().records(Seq::FIRST, Seq(u64::MAX)) {
+    for item in ledger.view().records(Seq::FIRST, Seq::new(u64::MAX)) {
         let (seq, _, record) = item.unwrap();
         assert!(
-            seen.insert(record.reference.clone(), seq.0).is_none(),
+            seen.insert(record.reference.clone(), seq.get()).is_none(),
             "{} twice",
             record.reference
         );

@@ -306,7 +306,7 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
         let ledger = open_ledger(dir.path());
         let doubt = ledger
             .view()
-            .record(fundtrail::model::domain::Seq(57))
+            .record(fundtrail::model::domain::Seq::new(57))
             .unwrap_err()
             .to_string();
         assert!(doubt.contains("does not match its seal"), "{doubt}");
@@ -320,7 +320,7 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
             .expect("verify sees the edit");
         assert_eq!(
             fault.first_bad_seq(),
-            Some(fundtrail::model::domain::Seq(57)),
+            Some(fundtrail::model::domain::Seq::new(57)),
             "{fault}"
         );
     }

@@ -40,13 +40,13 @@ fn every_event_has_a_verifying_inclusion_proof_against_every_checkpoint() {
         let checkpoint = open_note(&signed.note, &key).unwrap();
         assert_eq!(ledger.view().root_at(size).unwrap(), checkpoint.root);
         for seq in 1..=size {
-            let hash = ledger.view().stored(Seq(seq)).unwrap().hash;
-            let proof = ledger.view().inclusion_proof(Seq(seq), size).unwrap();
+            let hash = ledger.view().stored(Seq::new(seq)).unwrap().hash;
+            let proof = ledger.view().inclusion_proof(Seq::new(seq), size).unwrap();
             merkle::verify_inclusion(
                 &Blake3Hasher,
                 seq - 1,
                 size,
-                &Blake3Hasher.hash_leaf(&hash.0),
+                &Blake3Hasher.hash_leaf(hash.as_bytes()),
                 &proof,
                 &checkpoint.root,
             )
@@ -71,7 +71,7 @@ fn proofs_outside_the_ledger_are_refused() {
     let ledger = build(dir.path(), &[10]);
     for (seq, size) in [(0, 15), (16, 15), (3, 16)] {
         assert!(matches!(
-            ledger.view().inclusion_proof(Seq(seq), size),
+            ledger.view().inclusion_proof(Seq::new(seq), size),
             Err(LedgerError::Invalid(_))
         ));
     }
@@ -256,7 +256,7 @@ fn each_batch_stores_its_events_in_blocks_of_at_most_64() {
     let ledger = build(dir.path(), &[150, 1]);
     assert_eq!(ledger.view().head().size, 156);
     let references: Vec<String> = (1..=156)
-        .map(|n| ledger.view().record(Seq(n)).unwrap().reference)
+        .map(|n| ledger.view().record(Seq::new(n)).unwrap().reference)
         .collect();
     drop(ledger);
     let blocks = with_sled(dir.path(), |db| {
@@ -291,12 +291,12 @@ fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
     // Looked up before the next append: the index was read from the blocks, then kept.
     assert_eq!(
         ledger.view().lookup_reference("BANK-00000069").unwrap(),
-        Some(Seq(75))
+        Some(Seq::new(75))
     );
     ledger.append(payments(70, 3), &ctx()).unwrap();
     assert_eq!(
         ledger.view().lookup_reference("BANK-00000072").unwrap(),
-        Some(Seq(78))
+        Some(Seq::new(78))
     );
     // A retry of an appended payment is a duplicate, found through the index.
     let summary = ledger.append(payments(69, 1), &ctx()).unwrap();
@@ -305,11 +305,11 @@ fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
     let ledger = open_ledger(dir.path());
     assert_eq!(
         ledger.view().lookup_reference("BANK-00000000").unwrap(),
-        Some(Seq(6))
+        Some(Seq::new(6))
     );
     assert_eq!(
         ledger.view().lookup_reference("BANK-00000072").unwrap(),
-        Some(Seq(78))
+        Some(Seq::new(78))
     );
     assert_eq!(
         ledger.view().lookup_reference("BANK-99999999").unwrap(),

@@ -509,7 +509,10 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
 
     let head = ledger.view().head();
     ledger
-        .put_meta(SNAPSHOT_META, forged_snapshot(head.size + 1, head.hash.0))
+        .put_meta(
+            SNAPSHOT_META,
+            forged_snapshot(head.size + 1, head.hash.into_bytes()),
+        )
         .expect("write a snapshot ahead of the log");
     assert!(matches!(
         ReadSide::open(ledger.view()),

@@ -105,7 +105,7 @@ fn reverse(ledger: &mut Ledger, reference: &str, household: &str, fen: i64) {
         target: Reference::parse_payment_target(reference).unwrap(),
         household: HouseholdId::parse(household).unwrap(),
         program: None,
-        amount: Money(fen),
+        amount: Money::from_fen(fen),
         date: parse_date("2018-08-03").unwrap(),
         reason: "paid to a closed account".into(),
     });
@@ -123,7 +123,7 @@ fn a_clean_month_matches_every_payment_and_records_the_run() {
     assert_eq!(r.report.matched_fen, 34_000 * (1 + 2 + 3 + 4));
     assert_eq!(r.report.bank_rows, 4);
     assert!(r.appended);
-    assert_eq!(r.seq, Seq(head.size + 1));
+    assert_eq!(r.seq, Seq::new(head.size + 1));
     let record = ledger.view().record(r.seq).unwrap();
     assert_eq!(record.reference, r.reference.as_str());
     let Body::Reconciliation(event) = record.body else {
@@ -505,7 +505,7 @@ fn the_payment_index_is_caught_up_checked_and_rebuilt_when_it_cannot_be_trusted(
     assert_eq!(
         second.index,
         IndexUse::CaughtUp {
-            from: first.seq.0 - 1,
+            from: first.seq.get() - 1,
             events: 2
         }
     );
@@ -765,7 +765,7 @@ fn forge_report_hash(ledger: &Path, export: &Path, statement: &Path) {
         line.hash = hash.to_hex();
         line.record = hex::encode(&bytes);
         line.fields = fundtrail::model::render::record_fields(&record);
-        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(hash.as_bytes()));
         prev = hash;
         out.push_str(&serde_json::to_string(&line).unwrap());
         out.push('\n');

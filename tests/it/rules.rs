@@ -995,7 +995,7 @@ fn a_value_date_may_lie_at_most_366_days_after_the_recording_day() {
             kind: PaymentKind::Disbursement,
             household: HouseholdId::parse("PL-0001").unwrap(),
             program: ProgramCode::parse("support_allowance").unwrap(),
-            amount: Money(100),
+            amount: Money::from_fen(100),
             persons: 1,
             date: fundtrail::model::domain::parse_date(date).unwrap(),
             reference: fundtrail::model::domain::Reference::parse(reference).unwrap(),

@@ -55,7 +55,7 @@ fn assert_hash_mismatch_at_57(fault: &AuditFault) {
     assert!(
         matches!(
             fault,
-            AuditFault::Chain(ChainFault::HashMismatch { seq: Seq(57), .. })
+            AuditFault::Chain(ChainFault::HashMismatch { seq, .. }) if seq.get() == 57
         ),
         "{fault}"
     );
@@ -67,7 +67,7 @@ fn an_amount_changed_under_the_old_hash_names_its_seq() {
     with_sled(dir.path(), change_amount_of_57);
     let fault = fault(dir.path());
     assert_hash_mismatch_at_57(&fault);
-    assert_eq!(fault.first_bad_seq(), Some(Seq(57)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(57)));
 }
 
 #[test]
@@ -78,8 +78,8 @@ fn a_deleted_event_is_a_gap_at_its_seq() {
     assert_eq!(
         fault,
         AuditFault::Chain(ChainFault::Gap {
-            expected: Seq(33),
-            found: Seq(34)
+            expected: Seq::new(33),
+            found: Seq::new(34)
         })
     );
 }
@@ -92,7 +92,7 @@ fn two_swapped_events_fail_at_the_first() {
         write_event(db, 70, &b.0, &b.1);
         write_event(db, 71, &a.0, &a.1);
     });
-    assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq(70)));
+    assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq::new(70)));
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_truncated_tail_disagrees_with_the_head() {
         matches!(fault, AuditFault::Chain(ChainFault::HeadMismatch { .. })),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(111)));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn a_truncated_tail_with_a_rewritten_head_is_caught_by_the_last_checkpoint() {
             log_size: 110
         }
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(111)));
 }
 
 /// The chain, the head, the frontier and every stored node rewritten consistently after
@@ -234,8 +234,8 @@ fn a_changed_stored_node_is_caught_with_the_seqs_it_covers() {
         ),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(129)));
-    assert_eq!(fault.last_bad_seq(), Some(Seq(192)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(129)));
+    assert_eq!(fault.last_bad_seq(), Some(Seq::new(192)));
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn a_changed_or_deleted_leaf_tile_is_caught() {
             present: true
         }
     );
-    assert_eq!(changed.first_bad_seq(), Some(Seq(193)));
+    assert_eq!(changed.first_bad_seq(), Some(Seq::new(193)));
     with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
     assert_eq!(
         fault(dir.path()),
@@ -322,7 +322,7 @@ fn a_record_that_lies_about_its_seq_is_caught() {
     });
     assert!(matches!(
         fault(dir.path()),
-        AuditFault::Chain(ChainFault::SeqMismatch { seq: Seq(61), .. })
+        AuditFault::Chain(ChainFault::SeqMismatch { seq, .. }) if seq.get() == 61
     ));
 }
 
@@ -372,10 +372,7 @@ fn of_a_node_fault_and_a_chain_fault_the_earlier_seq_is_reported() {
     assert!(
         matches!(
             report.fault,
-            Some(AuditFault::Chain(ChainFault::HashMismatch {
-                seq: Seq(20),
-                ..
-            }))
+            Some(AuditFault::Chain(ChainFault::HashMismatch { seq, .. })) if seq.get() == 20
         ),
         "{report:?}"
     );
@@ -411,7 +408,7 @@ fn a_changed_or_missing_reference_block_is_caught() {
             listed,
             recorded,
         } => {
-            assert_eq!(seq, Seq(44));
+            assert_eq!(seq, Seq::new(44));
             assert_eq!(listed.as_deref(), Some("BANK-99999999"));
             assert_ne!(recorded, "BANK-99999999");
         }
@@ -429,14 +426,14 @@ fn a_changed_or_missing_reference_block_is_caught() {
         matches!(
             fault,
             AuditFault::ReferenceIndex {
-                seq: Seq(81),
+                seq,
                 listed: None,
                 ..
-            }
+            } if seq.get() == 81
         ),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(81)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(81)));
 }
 
 fn household_key(id: &str) -> Vec<u8> {
@@ -460,7 +457,7 @@ fn a_changed_household_index_is_caught() {
         found,
         AuditFault::HouseholdIndex {
             household: "PL-FAKE".into(),
-            listed: Some(Seq(6)),
+            listed: Some(Seq::new(6)),
             enrolled: None,
         }
     );
@@ -479,7 +476,7 @@ fn a_changed_household_index_is_caught() {
         AuditFault::HouseholdIndex {
             household: household(3),
             listed: None,
-            enrolled: Some(Seq(3)),
+            enrolled: Some(Seq::new(3)),
         }
     );
 
@@ -499,11 +496,11 @@ fn a_changed_household_index_is_caught() {
         found,
         AuditFault::HouseholdIndex {
             household: household(4),
-            listed: Some(Seq(2)),
-            enrolled: Some(Seq(4)),
+            listed: Some(Seq::new(2)),
+            enrolled: Some(Seq::new(4)),
         }
     );
-    assert_eq!(found.first_bad_seq(), Some(Seq(4)));
+    assert_eq!(found.first_bad_seq(), Some(Seq::new(4)));
 
     let unreadable = sample();
     with_sled(unreadable.path(), |db| {
@@ -614,8 +611,12 @@ fn rule_fault(dir: &std::path::Path) -> (u64, &'static str, String) {
     let report = verify(dir);
     match report.fault.expect("the broken rule is caught") {
         AuditFault::Rule { seq, field, reason } => {
-            assert_eq!(report.checked, seq.0 - 1, "the events before it verified");
-            (seq.0, field, reason)
+            assert_eq!(
+                report.checked,
+                seq.get() - 1,
+                "the events before it verified"
+            );
+            (seq.get(), field, reason)
         }
         other => panic!("expected a rule fault, found {other}"),
     }
@@ -721,7 +722,7 @@ fn verify_names_a_record_over_16_kib() {
     });
     match fault(dir.path()) {
         AuditFault::Record { seq, reason } => {
-            assert_eq!(seq, Seq(70));
+            assert_eq!(seq, Seq::new(70));
             assert!(reason.contains("over the limit of 16384 bytes"), "{reason}");
         }
         other => panic!("expected a record fault, found {other}"),
@@ -740,7 +741,7 @@ fn verify_decodes_every_record_and_names_a_trailing_byte() {
     let report = verify(dir.path());
     match report.fault.expect("the trailing byte is caught") {
         AuditFault::Record { seq, reason } => {
-            assert_eq!(seq, Seq(70));
+            assert_eq!(seq, Seq::new(70));
             assert!(reason.contains("does not decode"), "{reason}");
         }
         other => panic!("expected a record fault, found {other}"),
@@ -784,9 +785,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::References {
-                block: Seq(121),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(121),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -796,9 +797,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::References {
-                block: Seq(130),
-                first: Seq(130),
-                last: Seq(130),
+                block: Seq::new(130),
+                first: Seq::new(130),
+                last: Seq::new(130),
             },
         ),
         (
@@ -813,9 +814,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                 db.insert(key, block).unwrap();
             }),
             StrayEntry::References {
-                block: Seq(81),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(81),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -838,9 +839,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::Events {
-                block: Seq(81),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(81),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -866,7 +867,7 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
             }),
             StrayEntry::Household {
                 household: "PL-0099".into(),
-                seq: Seq(130),
+                seq: Seq::new(130),
             },
         ),
     ];
@@ -901,7 +902,7 @@ fn entries_beyond_the_head_are_reported_together_and_left_in_place() {
     });
     let report = verify(dir.path());
     let fault = report.fault.expect("the strays are caught");
-    assert_eq!(fault.first_bad_seq(), Some(Seq(121)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(121)));
     let (entries, total, text) = strays(dir.path());
     assert_eq!(total, 3, "{text}");
     assert_eq!(entries.len(), 3);
