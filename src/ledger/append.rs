@@ -30,7 +30,7 @@ impl Ledger {
                 people: &self.people,
             },
             &self.budgets,
-            self.head.size_seq_next(),
+            self.view.head.size_seq_next(),
             now_us,
         )
     }
@@ -134,7 +134,7 @@ impl Ledger {
     /// alone. A failure to sign after an append is [`LedgerError::Unsigned`].
     pub fn sign_after(&mut self, appended: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
         if appended == 0 {
-            return self.latest_checkpoint();
+            return self.view.latest_checkpoint();
         }
         self.checkpoint()
             .map(Some)
@@ -166,7 +166,7 @@ impl Ledger {
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let found = planner.next_seq().0 - 1;
+            let found = planner.next_seq().get() - 1;
             if let Some(expected) = request.if_head.filter(|size| *size != found) {
                 outcomes.push(Err(LedgerError::HeadMoved { expected, found }));
                 continue;
@@ -198,11 +198,11 @@ impl Ledger {
             people,
         } = changes;
         if writer.appended == 0 {
-            return Ok(self.head);
+            return Ok(self.view.head);
         }
         let head = writer.head;
         let (mut batch, frontier) = writer.finish();
-        batch.move_references_tip(Seq(head.size));
+        batch.move_references_tip(Seq::new(head.size));
         let state = StateRecord {
             head: HeadRecord {
                 size: head.size,
@@ -219,7 +219,7 @@ impl Ledger {
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();
-        if let Err(err) = self.store.write_durable(batch) {
+        if let Err(err) = self.view.store.write_durable(batch) {
             // The batch may be in the store without being durable, or durable after all:
             // another append from this value would hand out its seqs again. Opening the
             // ledger again reads the head the store has.
@@ -312,7 +312,7 @@ impl Ledger {
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
             if writer.pending >= GROUP_COMMIT_EVENTS {
-                self.store.write(writer.take())?;
+                self.view.store.write(writer.take())?;
             }
         }
         let summary = AppendSummary {
@@ -338,12 +338,16 @@ impl Ledger {
     /// The leaf hashes of the incomplete leaf tile at the head (fewer than
     /// `LEAF_TILE_LEAVES`), which the next append completes.
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
-        let size = self.head.size;
+        let size = self.view.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
         // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
-        for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
-            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+        for (_, hash) in self
+            .view
+            .store
+            .event_hashes(Seq::new(first + 1)..=Seq::new(size))?
+        {
+            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
         }
         if leaves.len() as u64 != size - first {
             return Err(LedgerError::Corrupt(format!(
@@ -388,7 +392,7 @@ impl BatchWriter {
     fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
         let key = ledger.key()?.clone();
         Ok(BatchWriter {
-            head: ledger.head,
+            head: ledger.view.head,
             frontier: ledger.frontier.clone(),
             tile,
             batch: BatchWriter::fresh_batch(large, ledger.references, key.clone()),
@@ -409,12 +413,12 @@ impl BatchWriter {
 
     fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
         assert_eq!(
-            seq.0,
+            seq.get(),
             self.head.size + 1,
             "the planner hands out dense seqs"
         );
         let record = RecordRef {
-            seq: seq.0,
+            seq: seq.get(),
             recorded_at_us: ctx.now_us,
             actor: &ctx.actor,
             reference: reference.as_str(),
@@ -435,17 +439,20 @@ impl BatchWriter {
         }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         for node in self.frontier.append(&Blake3Hasher, leaf) {
             self.batch.put_node(node.level, node.index, &node.hash);
         }
         self.tile.push(leaf);
         if self.tile.len() as u64 == LEAF_TILE_LEAVES {
             self.batch
-                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+                .put_leaf_tile((seq.get() - 1) / LEAF_TILE_LEAVES, &self.tile);
             self.tile.clear();
         }
-        self.head = Head { size: seq.0, hash };
+        self.head = Head {
+            size: seq.get(),
+            hash,
+        };
         self.pending += 1;
         self.appended += 1;
     }

@@ -142,7 +142,10 @@ impl Ledger {
             self.damaged = Some(doubt);
             return Ok(());
         }
-        let beyond = self.store.blocks_from(self.head.size_seq_next())?;
+        let beyond = self
+            .view
+            .store
+            .blocks_from(self.view.head.size_seq_next())?;
         let Some(first) = beyond.first() else {
             return Ok(());
         };
@@ -155,7 +158,7 @@ impl Ledger {
              nothing was removed (`fundtrail verify` shows them; `fundtrail \
              discard-beyond-head` removes them if the latest signed checkpoint is the head)",
             beyond.len(),
-            self.head.size
+            self.view.head.size
         ));
         Ok(())
     }
@@ -167,7 +170,7 @@ impl Ledger {
     /// blocks removed.
     pub fn discard_beyond_head(&mut self) -> Result<usize, LedgerError> {
         let refuse = |doubt: String| LedgerError::Corrupt(format!("{doubt}; nothing was removed"));
-        let state = read_state(&self.store, Some(self.key()?))?;
+        let state = read_state(&self.view.store, Some(self.key()?))?;
         if let Some(doubt) = state.doubt {
             return Err(refuse(doubt));
         }
@@ -178,10 +181,14 @@ impl Ledger {
             return Err(refuse(format!(
                 "no signed checkpoint is of exactly the head (seq {}), so nothing proves that \
                  what lies beyond it was never committed",
-                self.head.size
+                self.view.head.size
             )));
         }
-        let blocks = self.store.blocks_from(self.head.size_seq_next())?.len();
+        let blocks = self
+            .view
+            .store
+            .blocks_from(self.view.head.size_seq_next())?
+            .len();
         self.discard_uncommitted()?;
         self.households = self.load_households()?;
         self.people = self.load_people()?;
@@ -193,11 +200,11 @@ impl Ledger {
 
     /// Why a stored checkpoint of a size beyond the head forbids writing, if one exists.
     fn checkpoint_beyond_head(&self) -> Result<Option<String>, LedgerError> {
-        match self.store.last_checkpoint()? {
-            Some((size, _)) if size > self.head.size => Ok(Some(format!(
+        match self.view.store.last_checkpoint()? {
+            Some((size, _)) if size > self.view.head.size => Ok(Some(format!(
                 "a checkpoint of {size} events is stored, but the head says {} events: the \
                  events it covers must not be discarded or overwritten",
-                self.head.size
+                self.view.head.size
             ))),
             _ => Ok(None),
         }
@@ -205,10 +212,10 @@ impl Ledger {
 
     /// Whether the latest stored checkpoint is signed by this log for exactly the head.
     fn checkpoint_is_head(&self) -> Result<bool, LedgerError> {
-        let Some((size, bytes)) = self.store.last_checkpoint()? else {
+        let Some((size, bytes)) = self.view.store.last_checkpoint()? else {
             return Ok(false);
         };
-        if size != self.head.size {
+        if size != self.view.head.size {
             return Ok(false);
         }
         Ok(self
@@ -219,19 +226,19 @@ impl Ledger {
 
     /// Whether a sealed pending marker names exactly the head.
     fn pending_names_head(&self) -> Result<bool, LedgerError> {
-        let (Ok(key), Some(stored)) = (&self.view.state_key, self.store.pending()?) else {
+        let (Ok(key), Some(stored)) = (&self.view.state_key, self.view.store.pending()?) else {
             return Ok(false);
         };
         let base: Option<Head> = key
             .unwrap(PENDING_LABEL, &stored)
             .ok()
             .and_then(|bytes| bincode::deserialize(bytes).ok());
-        Ok(base == Some(self.head))
+        Ok(base == Some(self.view.head))
     }
 
     /// The sealed marker a write carries with its entries: the head it starts from.
     pub(super) fn pending_marker(&self) -> Result<Vec<u8>, LedgerError> {
-        Ok(self.key()?.wrap(PENDING_LABEL, meta_bytes(&self.head)))
+        Ok(self.key()?.wrap(PENDING_LABEL, meta_bytes(&self.view.head)))
     }
 
     /// The state key; a ledger without one refuses to write before it gets here.

@@ -84,12 +84,22 @@ fn invalid<T>(reason: impl Into<String>) -> Result<T, ValueError> {
     Err(ValueError(reason.into()))
 }
 
-/// Position of an event in the log: dense, starting at 1, never reused.
+/// Position of an event in the log: dense, starting at 1, never reused. Every `u64` is a
+/// valid `Seq`: 0 stands before the first event (the end of an empty log's range, the
+/// start of a key range), and `u64::MAX` bounds an open-ended scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Seq(pub u64);
+pub struct Seq(u64);
 
 impl Seq {
     pub const FIRST: Seq = Seq(1);
+
+    pub const fn new(seq: u64) -> Seq {
+        Seq(seq)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
 
     pub fn next(self) -> Seq {
         Seq(self.0 + 1)
@@ -104,11 +114,24 @@ impl fmt::Display for Seq {
 
 /// A blake3 chain hash (FORMAT.md, "Chain"). The default is the genesis value.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct EventHash(pub [u8; 32]);
+pub struct EventHash([u8; 32]);
 
 impl EventHash {
     /// The `prev_hash` of the first event.
     pub const GENESIS: EventHash = EventHash([0; 32]);
+
+    /// Any 32 bytes are a hash; whether they are the right one is for the chain to say.
+    pub const fn from_bytes(bytes: [u8; 32]) -> EventHash {
+        EventHash(bytes)
+    }
+
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub const fn into_bytes(self) -> [u8; 32] {
+        self.0
+    }
 
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
@@ -130,12 +153,30 @@ impl fmt::Display for EventHash {
 /// An amount of CNY in fen. Parsed exactly through `rust_decimal`, kept as an integer so
 /// every sum is exact and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Money(pub i64);
+pub struct Money(i64);
 
 impl Money {
     pub const ZERO: Money = Money(0);
 
-    pub fn fen(self) -> i64 {
+    /// Any number of fen: a sum, a balance or a difference, which may be negative or
+    /// beyond the ceiling of a single amount.
+    pub const fn from_fen(fen: i64) -> Money {
+        Money(fen)
+    }
+
+    /// One amount as an import gives it: not negative and below [`AMOUNT_CEILING_FEN`].
+    pub fn amount_from_fen(fen: i64) -> Result<Money, ValueError> {
+        if (0..AMOUNT_CEILING_FEN).contains(&fen) {
+            return Ok(Money(fen));
+        }
+        invalid(format!(
+            "{} is not between 0.00 and the ceiling {}",
+            Money(fen),
+            Money(AMOUNT_CEILING_FEN)
+        ))
+    }
+
+    pub const fn fen(self) -> i64 {
         self.0
     }
 
@@ -923,6 +964,36 @@ mod tests {
         let err = Money::parse("100000000.00").unwrap_err();
         assert!(err.0.contains("ceiling"), "{err}");
         assert!(Money::parse("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn one_amount_is_not_negative_and_below_the_ceiling() {
+        assert_eq!(Money::amount_from_fen(0), Ok(Money::ZERO));
+        assert_eq!(
+            Money::amount_from_fen(AMOUNT_CEILING_FEN - 1).map(Money::fen),
+            Ok(AMOUNT_CEILING_FEN - 1)
+        );
+        for fen in [-1, AMOUNT_CEILING_FEN, i64::MAX] {
+            let err = Money::amount_from_fen(fen).unwrap_err();
+            assert!(
+                err.0.contains("is not between 0.00 and the ceiling"),
+                "{err}"
+            );
+        }
+        // A sum or a balance is not one amount: it may be negative or beyond the ceiling.
+        assert_eq!(Money::from_fen(-50).fen(), -50);
+        assert_eq!(Money::from_fen(i64::MAX).fen(), i64::MAX);
+    }
+
+    #[test]
+    fn seqs_and_hashes_give_back_what_made_them() {
+        assert_eq!(Seq::new(0).get(), 0);
+        assert_eq!(Seq::new(41).next(), Seq::new(42));
+        assert_eq!(Seq::FIRST.get(), 1);
+        let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let hash = EventHash::from_bytes(bytes);
+        assert_eq!((hash.as_bytes(), hash.into_bytes()), (&bytes, bytes));
+        assert_eq!(EventHash::GENESIS.into_bytes(), [0; 32]);
     }
 
     #[test]

@@ -511,7 +511,7 @@ pub fn peek_reference(bytes: &[u8]) -> Option<&str> {
 pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
     let raw = bytes.get(SEQ_OFFSET..SEQ_OFFSET + 8)?;
     let raw: [u8; 8] = raw.try_into().ok()?;
-    Some(Seq(u64::from_le_bytes(raw)))
+    Some(Seq::new(u64::from_le_bytes(raw)))
 }
 
 #[cfg(test)]
@@ -565,7 +565,7 @@ mod tests {
                 "the record ends before its last field".into()
             ))
         );
-        assert_eq!(peek_seq(&encode(&record)), Some(Seq(1)));
+        assert_eq!(peek_seq(&encode(&record)), Some(Seq::new(1)));
     }
 
     #[test]

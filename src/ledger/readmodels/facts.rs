@@ -56,7 +56,7 @@ pub fn fact_of(
         }
         Body::Reversal(r) => {
             let target_days = targets
-                .value_date(Seq(r.target_seq))
+                .value_date(Seq::new(r.target_seq))
                 .map_err(|reason| FactError::Target { seq, reason })?;
             return Ok(Some(proj::Fact::Reversed {
                 target_seq: r.target_seq,

@@ -16,8 +16,7 @@ use chrono::{Datelike, NaiveDate};
 use crate::model::domain::{
     check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
     HouseholdId, Money, Month, Payment, PaymentKind, ProgramCode, Rate, ReconciliationSummary,
-    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, AMOUNT_CEILING_FEN, MAX_MEMBERS,
-    MAX_PERSONS,
+    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, MAX_MEMBERS, MAX_PERSONS,
 };
 use crate::model::encoding::{
     stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
@@ -307,7 +306,7 @@ impl<'a> Planner<'a> {
         let next = savepoint.next;
         self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
-        let kept = usize::try_from(next.0 - self.first.0).expect("a batch fits in memory");
+        let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
@@ -359,8 +358,8 @@ impl<'a> Planner<'a> {
             self.note_people_event(seq, &body)?;
         }
         assert_eq!(
-            self.first.0 + self.planned.len() as u64,
-            seq.0,
+            self.first.get() + self.planned.len() as u64,
+            seq.get(),
             "one planned event per seq handed out"
         );
         self.planned.push(PlannedEvent { digest, payment });
@@ -514,7 +513,7 @@ impl<'a> Planner<'a> {
     }
 
     fn allocate(&mut self, a: &Allocation) -> Result<Body, PlanError> {
-        if a.amount < Money(1) {
+        if a.amount < Money::from_fen(1) {
             return reject("amount", "an allocation must be at least 0.01");
         }
         let budget = self.budgets.entry(a.program.to_string()).or_default();
@@ -579,8 +578,8 @@ impl<'a> Planner<'a> {
                 "amount",
                 format!(
                     "{amount} exceeds what is left of program {program}: {} of {} allocated",
-                    Money(budget.remaining_fen()),
-                    Money(budget.allocated_fen)
+                    Money::from_fen(budget.remaining_fen()),
+                    Money::from_fen(budget.allocated_fen)
                 ),
             );
         }
@@ -626,7 +625,7 @@ impl<'a> Planner<'a> {
                 format!(
                     "{} does not repeat the payment's amount {}",
                     r.amount,
-                    Money(target.amount_fen)
+                    Money::from_fen(target.amount_fen)
                 ),
             );
         }
@@ -648,7 +647,7 @@ impl<'a> Planner<'a> {
         let budget = self.budgets.entry(target.program.to_string()).or_default();
         budget.disbursed_fen -= target.amount_fen;
         Ok(Body::Reversal(ReversalV1 {
-            target_seq: target_seq.0,
+            target_seq: target_seq.get(),
             target_reference: r.target.to_string(),
             household: target.household.to_string(),
             program: target.program.to_string(),
@@ -690,7 +689,7 @@ impl<'a> Planner<'a> {
     /// An event planned in this batch under `reference`.
     fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
         let seq = *self.new_refs.get(reference)?;
-        let index = usize::try_from(seq.0 - self.first.0)
+        let index = usize::try_from(seq.get() - self.first.get())
             .expect("a seq planned in this batch indexes `planned`, a vector in memory");
         Some((seq, &self.planned[index]))
     }
@@ -856,7 +855,7 @@ fn stored_reconciliation(r: &ReconciliationV1) -> Result<ReconciliationSummary, 
         period,
         bank_rows: r.bank_rows,
         matched_count: r.matched_count,
-        matched: Money(r.matched_fen),
+        matched: Money::from_fen(r.matched_fen),
         differences: DifferenceCounts {
             missing_in_bank: r.missing_in_bank,
             missing_in_ledger: r.missing_in_ledger,
@@ -889,17 +888,7 @@ fn text(field: &'static str, value: &str, required: bool) -> Result<String, Reje
 
 /// An amount an import can give: not negative, below the ceiling.
 fn money(field: &'static str, fen: i64) -> Result<Money, Rejection> {
-    if (0..AMOUNT_CEILING_FEN).contains(&fen) {
-        return Ok(Money(fen));
-    }
-    Err(rejection(
-        field,
-        format!(
-            "{} is not between 0.00 and the ceiling {}",
-            Money(fen),
-            Money(AMOUNT_CEILING_FEN)
-        ),
-    ))
+    Money::amount_from_fen(fen).map_err(|e| rejection(field, e))
 }
 
 /// A date an import can give: a day of the calendar with a four-digit year.
@@ -1056,19 +1045,19 @@ pub(crate) mod tests {
         );
         assert!(matches!(
             p.plan(&enroll("H1", "2014-01-01")),
-            Ok(Planned::Append { seq: Seq(1), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(1)
         ));
         assert!(matches!(
             p.plan(&allocate("100.00", "A1")),
-            Ok(Planned::Append { seq: Seq(2), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(2)
         ));
         assert!(matches!(
             p.plan(&pay("H1", "60.00", "P1")),
-            Ok(Planned::Append { seq: Seq(3), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
         assert_eq!(
             p.plan(&pay("H1", "60.00", "P1")).unwrap(),
-            Planned::Duplicate(Seq(3))
+            Planned::Duplicate(Seq::new(3))
         );
         let r = rejected(p.plan(&pay("H1", "50.00", "P2")));
         assert_eq!(r.field, "amount");
@@ -1105,7 +1094,7 @@ pub(crate) mod tests {
         );
         assert!(matches!(
             p.plan(&pay("H1", "60.00", "P1")),
-            Ok(Planned::Append { seq: Seq(3), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
     }
 
@@ -1129,15 +1118,15 @@ pub(crate) mod tests {
             target: Reference::parse("P1").unwrap(),
             household: HouseholdId::parse("H1").unwrap(),
             program: None,
-            amount: Money(10000),
+            amount: Money::from_fen(10000),
             date: date("2015-03-01"),
             reason: "重复支付".into(),
         });
         assert!(matches!(
             p.plan(&reverse),
-            Ok(Planned::Append { seq: Seq(4), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
         ));
-        assert_eq!(p.plan(&reverse).unwrap(), Planned::Duplicate(Seq(4)));
+        assert_eq!(p.plan(&reverse).unwrap(), Planned::Duplicate(Seq::new(4)));
         assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 0);
         assert!(p.plan(&pay("H1", "100.00", "P2")).is_ok());
     }
