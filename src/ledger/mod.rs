@@ -578,7 +578,7 @@ impl Ledger {
                 batch.remove_household(&household);
             }
         }
-        for seq in self.store.people_events()? {
+        for seq in self.view.store.people_events()? {
             if seq >= from {
                 batch.remove_people_event(seq);
             }
@@ -641,8 +641,8 @@ impl Ledger {
     /// Folds the events the people index names, in seq order; each must be a people event.
     fn load_people(&self) -> Result<People, LedgerError> {
         let mut people = People::new();
-        for seq in self.store.people_events()? {
-            let record = self.record(seq)?;
+        for seq in self.view.store.people_events()? {
+            let record = self.view.record(seq)?;
             if !record.body.is_people_event() {
                 return Err(LedgerError::Corrupt(format!(
                     "the people index names seq {seq}, a {}",

@@ -1278,7 +1278,7 @@ fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
 }
 
 fn people_key(seq: Seq) -> Vec<u8> {
-    prefixed(PEOPLE, &seq.0.to_be_bytes())
+    prefixed(PEOPLE, &seq.get().to_be_bytes())
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {

@@ -74,6 +74,8 @@ fn kind_arg(kind: ImportKind) -> &'static str {
         ImportKind::Households => "households",
         ImportKind::Events => "events",
         ImportKind::Rates => "rates",
+        ImportKind::Persons(_) => "persons",
+        ImportKind::Changes => "changes",
     }
 }
 
