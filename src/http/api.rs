@@ -153,7 +153,7 @@ async fn import(
 ) -> Answer {
     let body = body.map_err(body_error)?;
     let max = s.limits.max_import_rows;
-    let rows = rows_from_bytes(&body, kind, max)?.ok_or_else(|| {
+    let rows = rows_from_bytes(&body, kind, max, None)?.ok_or_else(|| {
         HttpError::PayloadTooLarge(format!(
             "an import sent over HTTP holds at most {max} rows; split it, or use `fundtrail import` on the server"
         ))
@@ -278,7 +278,11 @@ fn command_from_json(
         (ImportKind::Events, None)
     };
     let texts = field_texts(fields, skip)?;
-    command_from_fields(kind, texts.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    command_from_fields(
+        kind,
+        texts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        None,
+    )
 }
 
 fn field_texts(

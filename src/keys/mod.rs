@@ -1,5 +1,6 @@
 //! The log's signing key file, `signing.key` in the ledger directory (FORMAT.md §7.4): made
-//! once by `init`, read to sign checkpoints, never exported.
+//! once by `init`, read to sign checkpoints, never exported. The keys that seal derived
+//! state (`seal`) and protect personal data (`identity`) are derived from its seed.
 //!
 //! The text is the signer key format of golang.org/x/mod/sumdb/note
 //! (`PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`), so the key name (the log's
@@ -106,9 +107,19 @@ impl SigningKeyFile {
         crate::keys::seal::StateKey::derive(&self.seed)
     }
 
-    /// The key of the identity hashes (FORMAT.md §1.6), derived from this key's seed.
-    pub fn identity_key(&self) -> crate::keys::identity::IdentityKey {
-        crate::keys::identity::IdentityKey::derive(&self.seed)
+    /// The key that hashes identity numbers for the chain, derived from this key's seed.
+    pub fn identity_key(&self) -> identity::IdentityKey {
+        identity::IdentityKey::derive(&self.seed)
+    }
+
+    /// The key that hashes bank accounts for the chain, derived from this key's seed.
+    pub fn account_key(&self) -> identity::AccountKey {
+        identity::AccountKey::derive(&self.seed)
+    }
+
+    /// The key that wraps the personal-data vault's keys, derived from this key's seed.
+    pub fn vault_key(&self) -> identity::VaultKey {
+        identity::VaultKey::derive(&self.seed)
     }
 
     /// `PRIVATE+KEY+<name>+<8 hex digit key id>+<base64(0x01 ‖ seed)>`.

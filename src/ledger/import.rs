@@ -101,8 +101,9 @@ pub enum ImportKind {
     Households,
     Events,
     Rates,
-    /// Persons; the key turns each identity number into the hash the log keeps.
-    Persons(IdentityKey),
+    /// Persons; the identity key ([`CsvFile::with_identity_key`]) turns each identity
+    /// number into the hash the log keeps.
+    Persons,
     /// Life events: deaths, departures, exits, ends of eligibility.
     Changes,
 }
@@ -113,7 +114,7 @@ impl ImportKind {
             ImportKind::Households => &HOUSEHOLD_COLUMNS,
             ImportKind::Events => &EVENT_COLUMNS,
             ImportKind::Rates => &RATE_COLUMNS,
-            ImportKind::Persons(_) => &PERSON_COLUMNS,
+            ImportKind::Persons => &PERSON_COLUMNS,
             ImportKind::Changes => &CHANGE_COLUMNS,
         }
     }
@@ -127,6 +128,7 @@ pub struct CsvFile {
     path: PathBuf,
     kind: ImportKind,
     progress: Option<Progress>,
+    identity: Option<IdentityKey>,
 }
 
 impl CsvFile {
@@ -135,7 +137,14 @@ impl CsvFile {
             path: path.to_owned(),
             kind,
             progress: None,
+            identity: None,
         }
+    }
+
+    /// The key of identity hashes, which a persons file needs.
+    pub fn with_identity_key(mut self, key: IdentityKey) -> CsvFile {
+        self.identity = Some(key);
+        self
     }
 
     pub fn with_progress(mut self, progress: Progress) -> CsvFile {
@@ -171,6 +180,7 @@ impl RowSource for CsvFile {
             lines,
             self.kind,
             self.progress.as_mut(),
+            self.identity.as_ref(),
         )
     }
 }
@@ -181,8 +191,9 @@ pub fn rows_from_bytes(
     bytes: &[u8],
     kind: ImportKind,
     max_rows: usize,
+    identity: Option<&IdentityKey>,
 ) -> Result<Option<Vec<Row>>, LedgerError> {
-    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None)?
+    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None, identity)?
         .take(max_rows.saturating_add(1))
         .collect();
     if rows.len() > max_rows {
@@ -197,6 +208,7 @@ pub fn rows_from_bytes(
 pub fn command_from_fields<'f>(
     kind: ImportKind,
     fields: impl IntoIterator<Item = (&'f str, &'f str)>,
+    identity: Option<&IdentityKey>,
 ) -> Result<Command, (&'static str, String)> {
     let columns = kind.columns();
     let mut values = vec![""; columns.len()];
@@ -210,13 +222,14 @@ pub fn command_from_fields<'f>(
         values[slot] = value;
     }
     let record = csv::StringRecord::from(values);
-    let identity = Columns {
+    let all = Columns {
         index: (0..columns.len()).collect(),
         width: columns.len(),
     };
     let fields = Fields {
         record: &record,
-        columns: &identity,
+        columns: &all,
+        identity,
     };
     parse_fields(kind, &fields)
 }
@@ -228,6 +241,7 @@ fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
     lines: LineCounter<L>,
     kind: ImportKind,
     progress: Option<&'a mut Progress>,
+    identity: Option<&'a IdentityKey>,
 ) -> Result<Box<dyn Iterator<Item = Row> + 'a>, LedgerError> {
     let bounds = Rc::new(Bounds::default());
     let reader = csv::ReaderBuilder::new()
@@ -245,6 +259,7 @@ fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
         lines,
         kind,
         progress,
+        identity,
         record: csv::StringRecord::new(),
         count: 0,
         done: false,
@@ -328,6 +343,7 @@ struct CsvRows<'a, R, L> {
     lines: LineCounter<L>,
     kind: ImportKind,
     progress: Option<&'a mut Progress>,
+    identity: Option<&'a IdentityKey>,
     record: csv::StringRecord,
     count: u64,
     /// A limit was broken: no more rows.
@@ -386,7 +402,12 @@ impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
         let line = position.map_or(self.count + 1, |p| self.lines.record_line(p));
         // Past the row cap, one rejection says so and the rest of the file is not read.
         self.done = self.count > MAX_IMPORT_ROWS;
-        Some(parse_row(item, columns, self.kind, self.count, line))
+        let parsing = Parsing {
+            columns,
+            kind: self.kind,
+            identity: self.identity,
+        };
+        Some(parse_row(item, &parsing, self.count, line))
     }
 
     fn report_progress(&mut self) {
@@ -533,6 +554,8 @@ impl Columns {
 struct Fields<'r> {
     record: &'r csv::StringRecord,
     columns: &'r Columns,
+    /// The key of identity hashes, for a persons file.
+    identity: Option<&'r IdentityKey>,
 }
 
 type FieldResult<T> = Result<T, (&'static str, String)>;
@@ -588,13 +611,24 @@ fn has_line_break(field: &str) -> bool {
     field.contains(['\n', '\r'])
 }
 
+/// How the rows of one file are parsed.
+struct Parsing<'p> {
+    columns: &'p Columns,
+    kind: ImportKind,
+    identity: Option<&'p IdentityKey>,
+}
+
 fn parse_row(
     item: Result<csv::StringRecord, csv::Error>,
-    columns: &Columns,
-    kind: ImportKind,
+    parsing: &Parsing,
     count: u64,
     line: u64,
 ) -> Row {
+    let Parsing {
+        columns,
+        kind,
+        identity,
+    } = *parsing;
     let record = match item {
         Ok(record) => record,
         Err(e) => {
@@ -627,6 +661,7 @@ fn parse_row(
         let fields = Fields {
             record: &record,
             columns,
+            identity,
         };
         parse_fields(kind, &fields)
     };
@@ -638,13 +673,17 @@ fn parse_fields(kind: ImportKind, fields: &Fields) -> FieldResult<Command> {
         ImportKind::Households => parse_household(fields),
         ImportKind::Events => parse_event(fields),
         ImportKind::Rates => parse_rate(fields),
-        ImportKind::Persons(key) => parse_person(fields, &key),
+        ImportKind::Persons => parse_person(fields),
         ImportKind::Changes => parse_change(fields),
     }
 }
 
-fn parse_person(f: &Fields, key: &IdentityKey) -> FieldResult<Command> {
-    let k = ImportKind::Persons(*key);
+fn parse_person(f: &Fields) -> FieldResult<Command> {
+    let k = ImportKind::Persons;
+    let key = f.identity.ok_or((
+        "id_number",
+        "cannot be kept without the ledger's identity key (signing.key)".to_string(),
+    ))?;
     let person = field("person_id", PersonId::parse(f.get(k, "person_id")?.trim()))?;
     let household = field(
         "household_id",

@@ -1,7 +1,8 @@
 //! The domain, pure: the values a clerk records and their limits (`domain`), the stored
 //! record and its one encoding (`encoding`), the write-side rules (`rules`), the rates
 //! table (`rates`), records rendered as JSON fields and text tables (`render`), and JSON
-//! objects whose members are distinct (`json_object`).
+//! objects whose members are distinct (`json_object`), persons and their roles (`person`),
+//! and who is due the support allowance in a month (`eligibility`).
 
 pub mod domain;
 pub mod eligibility;

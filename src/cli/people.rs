@@ -1,0 +1,158 @@
+//! Persons: `import persons`, `person show`, `person erase`. Personal data is shown only
+//! through the one masking function, or in clear after a recorded reveal.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::record::{import_output, progress_bar};
+use super::{actor, exit, failure, open, Cli, Failure, Output};
+use crate::ledger::AppendContext;
+use crate::people::roll::{self, PeopleError, PersonView, Showing};
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// A person: household, role, dates, and their name and identity number masked
+    /// (王*芳, 530103********1234).
+    ///
+    /// With --reveal the name and number are shown in clear, and a person_revealed event
+    /// records who looked, when and why (--reason is required).
+    Show(ShowArgs),
+    /// Destroy a person's name and identity number for good (crypto-shredding).
+    ///
+    /// The person's key in the vault is destroyed and a person_erased event records it;
+    /// the log, every total and every proof stay exactly as they were, and every output
+    /// shows the person as erased.
+    Erase(EraseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The person's id.
+    pub id: String,
+    /// Show the name and number in clear (recorded as an event).
+    #[arg(long, requires = "reason")]
+    pub reveal: bool,
+    /// Why the data is looked at in clear, e.g. a case number.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The person's id.
+    pub id: String,
+    /// Why the data is erased, e.g. the request it answers.
+    #[arg(long)]
+    pub reason: String,
+}
+
+pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> {
+    let ctx = AppendContext::now(actor(cli)?);
+    let size = std::fs::metadata(file)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("{}: {e}", file.display())))?
+        .len();
+    let mut ledger = open(cli)?;
+    let bar = progress_bar(cli, size);
+    let progress = bar.clone().map(|bar| {
+        Box::new(move |pos| bar.set_position(pos)) as crate::ledger::import::Progress
+    });
+    let result = roll::import_persons(&mut ledger, file, progress, &ctx);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (summary, signed) = result.map_err(|e| people_failure(e, Some(file)))?;
+    Ok(import_output(file, &summary, signed.as_ref()))
+}
+
+pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure> {
+    let mut ledger = open(cli)?;
+    match command {
+        PersonCommand::Show(args) => {
+            let ctx;
+            let showing = match (&args.reason, args.reveal) {
+                (Some(reason), true) => {
+                    ctx = AppendContext::now(actor(cli)?);
+                    Showing::Revealed {
+                        reason,
+                        ctx: &ctx,
+                    }
+                }
+                _ => Showing::Masked,
+            };
+            let view = roll::show_person(&mut ledger, &args.id, showing)
+                .map_err(|e| people_failure(e, None))?;
+            Ok(Output::ok(view_text(&view), view_json(&view)))
+        }
+        PersonCommand::Erase(args) => {
+            let ctx = AppendContext::now(actor(cli)?);
+            let seq = roll::erase_person(&mut ledger, &args.id, &args.reason, &ctx)
+                .map_err(|e| people_failure(e, None))?;
+            Ok(Output::ok(
+                format!(
+                    "person {}: personal data erased (seq {seq}); the log and every proof are unchanged\n",
+                    args.id
+                ),
+                json!({ "person_id": args.id, "erased_seq": seq.get() }),
+            ))
+        }
+    }
+}
+
+fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
+    match err {
+        PeopleError::Ledger(e) => failure(e, file),
+        PeopleError::UnknownPerson(_) | PeopleError::TooManyRows { .. } => {
+            Failure::new(exit::BAD_INPUT, err.to_string())
+        }
+        // A vault that does not open with this ledger's key, or a change the log did not
+        // record: an integrity problem, as a corrupt ledger is.
+        PeopleError::Vault(_) | PeopleError::Unrecorded { .. } => {
+            Failure::new(exit::VERIFY_FAILED, err.to_string())
+        }
+    }
+}
+
+fn view_text(v: &PersonView) -> String {
+    let mut text = format!(
+        "person {}  household {}  role {}\nname:      {}\nid number: {}\nborn {}  joined {}\n",
+        v.person,
+        v.household,
+        v.role.as_str(),
+        v.name,
+        v.id_number,
+        v.birth_date,
+        v.joined_on
+    );
+    if let Some((date, seq)) = v.left {
+        text.push_str(&format!("left the household {date} (seq {seq})\n"));
+    }
+    if let Some((date, seq)) = v.died {
+        text.push_str(&format!("died {date} (seq {seq})\n"));
+    }
+    if let Some(seq) = v.erased {
+        text.push_str(&format!("personal data erased (seq {seq})\n"));
+    }
+    if let Some(seq) = v.reveal_seq {
+        text.push_str(&format!("shown in clear; recorded as seq {seq}\n"));
+    }
+    text
+}
+
+fn view_json(v: &PersonView) -> Value {
+    json!({
+        "person_id": v.person,
+        "household_id": v.household,
+        "role": v.role.as_str(),
+        "birth_date": v.birth_date.to_string(),
+        "joined_on": v.joined_on.to_string(),
+        "left": v.left.map(|(d, s)| json!({ "date": d.to_string(), "seq": s.get() })),
+        "died": v.died.map(|(d, s)| json!({ "date": d.to_string(), "seq": s.get() })),
+        "erased_seq": v.erased.map(|s| s.get()),
+        "name": v.name,
+        "id_number": v.id_number,
+        "revealed": v.revealed,
+        "reveal_seq": v.reveal_seq.map(|s| s.get()),
+    })
+}

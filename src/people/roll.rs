@@ -1,0 +1,231 @@
+//! The roll's workflows: enrolling persons (the vault first, then the log), showing a
+//! person (masked, or in clear with a recorded reason), and erasing a person's personal
+//! data (crypto-shredding). Each append ends with a signed checkpoint, as every append
+//! does.
+//!
+//! The vault is written before the person events: a crash between the two leaves vault
+//! entries no event names (the same import run again finds them identical), while the
+//! other order could leave the chain, which is never rewritten, naming persons whose name
+//! and number were lost. An erasure destroys the key first and records the event after,
+//! for the same reason: a promise of erasure in the chain must never outlive the data.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+
+use crate::keys::SigningKeyFile;
+use crate::ledger::import::{CsvFile, ImportKind, Progress};
+use crate::ledger::{AppendContext, AppendSummary, Ledger, LedgerError, Row, SignedCheckpoint};
+use crate::model::domain::{Command, PersonAccess, Seq};
+use crate::model::people::PersonState;
+use crate::model::person::{PersonId, Role};
+use crate::people::mask::{mask, Field};
+use crate::people::vault::{vault_dir, Clear, Entry, Vault, VaultError};
+
+/// Rows of one persons file: a roll of a whole province fits; the rows are held in memory
+/// so that the vault can be written before the log.
+pub const MAX_PERSON_ROWS: usize = 1_000_000;
+
+/// What shows in place of an erased person's name and number.
+pub const ERASED: &str = "(erased)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("the personal-data vault: {0}")]
+    Vault(#[from] VaultError),
+    #[error("person {0} is not recorded")]
+    UnknownPerson(String),
+    #[error("{file}: more than {MAX_PERSON_ROWS} rows; split the roll into several files")]
+    TooManyRows { file: String },
+    /// The vault was changed but the event that records it was not appended: reported
+    /// loudly, since the chain and the vault now disagree until the command is run again.
+    #[error("{done}, but the event recording it was not appended: {source}; run the command again")]
+    Unrecorded { done: String, source: LedgerError },
+}
+
+/// Appends the persons of a CSV file (FORMAT.md §4): names and numbers to the vault, the
+/// person events to the log, then a signed checkpoint.
+pub fn import_persons(
+    ledger: &mut Ledger,
+    path: &Path,
+    progress: Option<Progress>,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
+    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
+    let mut source = CsvFile::new(path, ImportKind::Persons(keys.identity_key()));
+    if let Some(progress) = progress {
+        source = source.with_progress(progress);
+    }
+    let mut rows = Vec::new();
+    for row in crate::ledger::RowSource::rows(&mut source)? {
+        if rows.len() >= MAX_PERSON_ROWS {
+            return Err(PeopleError::TooManyRows {
+                file: path.display().to_string(),
+            });
+        }
+        rows.push(row);
+    }
+    let personal = new_personal_data(ledger, &rows)?;
+    let mut vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    vault.put_many(&personal)?;
+    Ok(ledger.append_signed(&mut rows, ctx)?)
+}
+
+/// The names and numbers of persons the log does not know yet: those it knows are in the
+/// vault already, or were erased and must stay so.
+fn new_personal_data(ledger: &Ledger, rows: &[Row]) -> Result<Vec<(PersonId, Clear)>, PeopleError> {
+    let mut out = Vec::new();
+    for row in rows {
+        let Ok(Command::AddPerson(entry)) = &row.command else {
+            continue;
+        };
+        if ledger.people().person(entry.person.as_str()).is_some() {
+            continue;
+        }
+        if let Some(data) = &entry.personal {
+            let clear = Clear::new(&data.name, data.id_number.clone()).map_err(|e| {
+                LedgerError::Rejected {
+                    rejections: vec![crate::ledger::RowRejection {
+                        line: row.line,
+                        field: "name",
+                        reason: e.to_string(),
+                    }],
+                    total: 1,
+                }
+            })?;
+            out.push((entry.person.clone(), clear));
+        }
+    }
+    Ok(out)
+}
+
+/// A person as `person show` presents them: personal data masked, or in clear after a
+/// recorded reveal, or marked erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonView {
+    pub person: String,
+    pub household: String,
+    pub role: Role,
+    pub birth_date: NaiveDate,
+    pub joined_on: NaiveDate,
+    pub left: Option<(NaiveDate, Seq)>,
+    pub died: Option<(NaiveDate, Seq)>,
+    pub erased: Option<Seq>,
+    pub name: String,
+    pub id_number: String,
+    /// Whether `name` and `id_number` are in clear.
+    pub revealed: bool,
+    /// The seq of the event that records the reveal.
+    pub reveal_seq: Option<Seq>,
+}
+
+/// How a view shows the person's data: masked, or in clear for a recorded reason.
+pub enum Showing<'a> {
+    Masked,
+    Revealed {
+        reason: &'a str,
+        ctx: &'a AppendContext,
+    },
+}
+
+/// A person, masked; or revealed, which first appends a `person_revealed` event (who, when,
+/// why) and signs it: nothing is shown in clear that the log does not record.
+pub fn show_person(
+    ledger: &mut Ledger,
+    id: &str,
+    showing: Showing<'_>,
+) -> Result<PersonView, PeopleError> {
+    let state = known(ledger, id)?.clone();
+    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
+    let vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
+    let entry = vault.get(&person)?;
+    let mut view = view_of(id, &state, &entry);
+    if let (Showing::Revealed { reason, ctx }, Entry::Present(clear)) = (showing, &entry) {
+        let access = PersonAccess {
+            person,
+            reason: reason.to_owned(),
+            at_us: ctx.now_us,
+        };
+        let (summary, _) = ledger.append_signed(&mut vec![Command::RevealPerson(access)], ctx)?;
+        view.reveal_seq = summary.seqs.first().copied();
+        view.name = clear.name().to_owned();
+        view.id_number = clear.id_number().expose().to_owned();
+        view.revealed = true;
+    }
+    Ok(view)
+}
+
+/// Erases a person's name and number for good: the vault forgets their key, then a
+/// `person_erased` event records it. The chain, every total and every proof stay as they
+/// were. Returns the seq of the erasure event (the existing one when already erased).
+pub fn erase_person(
+    ledger: &mut Ledger,
+    id: &str,
+    reason: &str,
+    ctx: &AppendContext,
+) -> Result<Seq, PeopleError> {
+    let state = known(ledger, id)?;
+    if let Some(seq) = state.erased {
+        return Ok(seq);
+    }
+    let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
+    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
+    let mut vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    match vault.erase(&person) {
+        Ok(()) | Err(VaultError::Unknown(_)) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let access = PersonAccess {
+        person,
+        reason: reason.to_owned(),
+        at_us: 0,
+    };
+    let appended = ledger.append_signed(&mut vec![Command::ErasePerson(access)], ctx);
+    match appended {
+        Ok((summary, _)) => summary
+            .seqs
+            .first()
+            .copied()
+            .ok_or_else(|| PeopleError::UnknownPerson(id.to_owned())),
+        Err(source) => Err(PeopleError::Unrecorded {
+            done: format!("the personal data of {id} was destroyed"),
+            source,
+        }),
+    }
+}
+
+fn known<'l>(ledger: &'l Ledger, id: &str) -> Result<&'l PersonState, PeopleError> {
+    ledger
+        .people()
+        .person(id)
+        .ok_or_else(|| PeopleError::UnknownPerson(id.to_owned()))
+}
+
+/// The masked view of a person: what every output shows.
+pub fn view_of(id: &str, state: &PersonState, entry: &Entry) -> PersonView {
+    let (name, id_number) = match entry {
+        Entry::Present(clear) => (
+            clear.masked_name(),
+            mask(Field::IdNumber, clear.id_number().expose()),
+        ),
+        Entry::Erased => (ERASED.to_owned(), ERASED.to_owned()),
+        Entry::Unknown => ("(not in the vault)".to_owned(), "(not in the vault)".to_owned()),
+    };
+    PersonView {
+        person: id.to_owned(),
+        household: state.household.clone(),
+        role: state.role,
+        birth_date: state.birth_date,
+        joined_on: state.joined_on,
+        left: state.left.map(|d| (d.date, d.seq)),
+        died: state.died.map(|d| (d.date, d.seq)),
+        erased: state.erased,
+        name,
+        id_number,
+        revealed: false,
+        reveal_seq: None,
+    }
+}
