@@ -8,6 +8,7 @@ mod audit;
 mod audit_reconcile;
 mod demo;
 mod evidence;
+mod people;
 pub mod read;
 pub mod reconcile;
 mod record;
@@ -139,6 +140,10 @@ pub enum Command {
     DiscardBeyondHead,
     /// The rates table: every recorded rate and until when it is in effect.
     Rates,
+    /// A person of the roll: show (masked, or in clear with a recorded reason) or erase
+    /// their personal data.
+    #[command(subcommand)]
+    Person(people::PersonCommand),
     /// The monthly batch runs.
     #[command(subcommand)]
     Run(run::RunCommand),
@@ -204,6 +209,26 @@ pub enum ImportCommand {
     },
     /// Rates: program,category,per_member,valid_from,valid_to (empty valid_to: open)
     Rates {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Persons: person_id,household_id,id_number,name,role,birth_date,joined_on
+    ///
+    /// role is mother, father, child or other (also 母亲, 父亲, 子女, 其他). The identity
+    /// number is checked (GB 11643: region, birth date, check character, and the sex digit
+    /// against the role) and enters the log only as a keyed hash; the name and number go
+    /// to the encrypted personal-data vault. An identity that is a current member of
+    /// another household, or was recorded dead, is refused.
+    Persons {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Life events: date,type,person_id,household_id,reference,memo
+    ///
+    /// type is person_died or person_left (person_id required; household_id empty or the
+    /// person's), household_exited or eligibility_ended (household_id required, person_id
+    /// empty). The reference names the source document and is unique in the ledger.
+    Changes {
         /// The CSV file (UTF-8, header row).
         file: PathBuf,
     },
@@ -284,6 +309,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Status => record::status(cli),
         Command::Rates => run::rates(cli),
         Command::Run(what) => run::run(cli, what),
+        Command::Person(what) => people::run(cli, what),
         Command::Entitlement(args) => run::entitlement(cli, args),
         Command::Reconcile(args) => reconcile::run(cli, args),
         Command::Totals(args) => read::totals(cli, args),

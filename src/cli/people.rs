@@ -103,7 +103,9 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
 fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
     match err {
         PeopleError::Ledger(e) => failure(e, file),
-        PeopleError::UnknownPerson(_) | PeopleError::TooManyRows { .. } => {
+        PeopleError::UnknownPerson(_)
+        | PeopleError::NothingToReveal { .. }
+        | PeopleError::TooManyRows { .. } => {
             Failure::new(exit::BAD_INPUT, err.to_string())
         }
         // A vault that does not open with this ledger's key, or a change the log did not

@@ -10,7 +10,8 @@ use super::{
 };
 use crate::export::read_note;
 use crate::ledger::import::{CsvFile, ImportKind};
-use crate::ledger::{AppendContext, Ledger, LogFilter};
+use crate::ledger::{AppendContext, AppendSummary, Ledger, LogFilter, SignedCheckpoint};
+use std::path::Path;
 use crate::model::domain::Seq;
 use crate::model::render::{event_json, value_date_text, Align, Table};
 use crate::store::read_only::{write_denied, ReadOnlyCopy};
@@ -40,6 +41,8 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         ImportCommand::Households { file } => (file, ImportKind::Households),
         ImportCommand::Events { file } => (file, ImportKind::Events),
         ImportCommand::Rates { file } => (file, ImportKind::Rates),
+        ImportCommand::Changes { file } => (file, ImportKind::Changes),
+        ImportCommand::Persons { file } => return super::people::import_persons(cli, file),
     };
     let ctx = AppendContext::now(actor(cli)?);
     let size = std::fs::metadata(file)
@@ -57,6 +60,15 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     }
     let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
     super::read::refresh(&ledger);
+    Ok(import_output(file, &summary, signed.as_ref()))
+}
+
+/// What an import says: appended, already present, the head and the checkpoint.
+pub(super) fn import_output(
+    file: &Path,
+    summary: &AppendSummary,
+    signed: Option<&SignedCheckpoint>,
+) -> Output {
     let name = file.display().to_string();
     let mut text = if summary.appended == 0 && summary.duplicates == 0 {
         format!("{name}: nothing to append: the file has no rows after its header\n")
@@ -71,7 +83,7 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
             summary.appended, summary.duplicates, summary.head.size, summary.head.hash
         )
     };
-    if let Some(signed) = &signed {
+    if let Some(signed) = signed {
         text.push_str(&format!(
             "checkpoint: size {} root {}\n",
             signed.checkpoint.size,
@@ -83,13 +95,13 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         "appended": summary.appended,
         "duplicates": summary.duplicates,
         "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
-        "checkpoint": signed.as_ref().map(super::evidence::checkpoint_json),
+        "checkpoint": signed.map(super::evidence::checkpoint_json),
     });
-    Ok(Output::ok(text, json))
+    Output::ok(text, json)
 }
 
 /// A byte-based progress bar on a terminal; none when output is piped or JSON.
-fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
+pub(super) fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
     if cli.json || !std::io::stderr().is_terminal() {
         return None;
     }

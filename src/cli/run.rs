@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::{actor, exit, failure, head_json, open, Cli, Failure, Output};
 use crate::ledger::AppendContext;
-use crate::model::domain::{Money, Month};
-use crate::model::rates::{period_text, Entitlement, RateTable};
+use crate::model::domain::{HouseholdId, Money, Month};
+use crate::model::rates::{period_text, DueBasis, Entitlement, RateTable};
 use crate::model::render::{category_name, date_text, Align, Table};
 use crate::runs::batch::{self, AllowanceRun, BatchError, RunMode};
 
@@ -114,6 +114,19 @@ fn default_payment_file(dir: &Path, month: Month) -> PathBuf {
 /// Households paid under another reference that the table lists; `--json` lists all.
 const MAX_LISTED_OTHERWISE: usize = 20;
 
+/// Up to [`MAX_LISTED_OTHERWISE`] household ids, then how many more.
+fn listed(households: &[HouseholdId]) -> String {
+    let shown: Vec<&str> = households
+        .iter()
+        .take(MAX_LISTED_OTHERWISE)
+        .map(HouseholdId::as_str)
+        .collect();
+    match households.len().saturating_sub(MAX_LISTED_OTHERWISE) {
+        0 => shown.join(" "),
+        more => format!("{} ... and {more} more (--json lists all)", shown.join(" ")),
+    }
+}
+
 /// The run's total, or `overflow` (never for a real district: 20 members × the ceiling
 /// per household leaves room for millions of households).
 fn total(run: &AllowanceRun) -> String {
@@ -153,22 +166,45 @@ fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
         let mut table = Table::new(&[
             ("household", Align::Left),
             ("category", Align::Left),
-            ("members", Align::Right),
+            ("persons", Align::Right),
             ("per member", Align::Right),
             ("amount", Align::Right),
             ("reference", Align::Left),
         ]);
         for due in &run.paid {
+            let persons = match due.basis {
+                DueBasis::Persons => due.persons.to_string(),
+                DueBasis::Members => format!("{} members*", due.persons),
+            };
             table.row(vec![
                 due.household.to_string(),
                 due.category.code().to_string(),
-                due.members.to_string(),
+                persons,
                 due.per_member.to_string(),
                 due.amount.to_string(),
                 due.reference.to_string(),
             ]);
         }
         text.push_str(&table.render());
+        let by_members = run
+            .paid
+            .iter()
+            .filter(|d| d.basis == DueBasis::Members)
+            .count();
+        if by_members > 0 {
+            text.push_str(&format!(
+                "* no persons recorded: {by_members} household(s) paid by their members count; \
+                 `fundtrail import persons` completes the roll\n"
+            ));
+        }
+    }
+    if !run.none_eligible.is_empty() {
+        text.push_str(&format!(
+            "not due: {} household(s) with no person eligible in {}: {}\n",
+            run.none_eligible.len(),
+            run.month,
+            listed(&run.none_eligible)
+        ));
     }
     text.push_str(&match (&run.payment_file, dry_run) {
         (_, true) => "dry run: nothing appended, no payment file written\n".to_string(),
@@ -192,7 +228,8 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
         "to_pay": run.paid.iter().map(|d| json!({
             "household_id": d.household.as_str(),
             "category": d.category.code(),
-            "members": d.members,
+            "persons": d.persons,
+            "basis": basis_code(d.basis),
             "per_member": d.per_member.to_string(),
             "amount": d.amount.to_string(),
             "reference": d.reference.as_str(),
@@ -201,6 +238,7 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
         "already_paid": run.already.iter().map(|(h, seq)| json!({
             "household_id": h.as_str(), "seq": seq.get(),
         })).collect::<Vec<_>>(),
+        "none_eligible": run.none_eligible.iter().map(HouseholdId::as_str).collect::<Vec<_>>(),
         "paid_under_other_reference": run.paid_otherwise.iter().map(|(h, reference)| json!({
             "household_id": h.as_str(), "reference": reference,
         })).collect::<Vec<_>>(),
@@ -259,6 +297,7 @@ pub(super) fn entitlement(cli: &Cli, args: &EntitlementArgs) -> Result<Output, F
 fn entitlement_text(e: &Entitlement) -> String {
     let mut table = Table::new(&[
         ("month", Align::Left),
+        ("persons", Align::Right),
         ("per member", Align::Right),
         ("due", Align::Right),
         ("paid", Align::Right),
@@ -266,6 +305,10 @@ fn entitlement_text(e: &Entitlement) -> String {
     for m in &e.months {
         table.row(vec![
             m.month.to_string(),
+            match m.basis {
+                DueBasis::Persons => m.persons.to_string(),
+                DueBasis::Members => format!("{} members", m.persons),
+            },
             m.per_member.map_or("no rate".into(), |r| r.to_string()),
             m.due.to_string(),
             m.paid.to_string(),
@@ -317,6 +360,14 @@ pub(super) fn household_allowance(
 }
 
 /// The entitlement as JSON: also the `support_allowance` part of a household's balance.
+/// How JSON names what a due counts: `persons` or `members`.
+fn basis_code(basis: DueBasis) -> &'static str {
+    match basis {
+        DueBasis::Persons => "persons",
+        DueBasis::Members => "members",
+    }
+}
+
 pub fn entitlement_json(e: &Entitlement) -> Value {
     json!({
         "household_id": e.household.as_str(),
@@ -328,6 +379,8 @@ pub fn entitlement_json(e: &Entitlement) -> Value {
         "standing": e.standing(),
         "months": e.months.iter().map(|m| json!({
             "month": m.month.to_string(),
+            "persons": m.persons,
+            "basis": basis_code(m.basis),
             "per_member": m.per_member.map(|r| r.to_string()),
             "due": m.due.to_string(),
             "paid": m.paid.to_string(),

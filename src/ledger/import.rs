@@ -959,7 +959,7 @@ mod tests {
 
     #[test]
     fn a_row_is_refused_as_too_long_only_past_max_row_bytes() {
-        let rows = rows_from_bytes(&file_with_row_of(MAX_ROW_BYTES), ImportKind::Events, 10)
+        let rows = rows_from_bytes(&file_with_row_of(MAX_ROW_BYTES), ImportKind::Events, 10, None)
             .unwrap()
             .unwrap();
         let (line, (field, _)) = (rows[0].line, rows[0].command.clone().unwrap_err());
@@ -970,7 +970,7 @@ mod tests {
         );
 
         let bytes = file_with_row_of(MAX_ROW_BYTES + 1);
-        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10)
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, None)
             .unwrap()
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -983,7 +983,7 @@ mod tests {
     fn rows_after_a_row_too_long_are_not_read() {
         let mut bytes = file_with_row_of(MAX_ROW_BYTES * 4);
         bytes.extend_from_slice(b"not,a,row\n");
-        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10)
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, None)
             .unwrap()
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -994,7 +994,7 @@ mod tests {
     fn a_header_without_an_end_is_refused_as_the_header() {
         let bytes = vec![b'a'; 3 * MAX_ROW_BYTES as usize];
         let Err(LedgerError::Rejected { rejections, .. }) =
-            rows_from_bytes(&bytes, ImportKind::Events, 10)
+            rows_from_bytes(&bytes, ImportKind::Events, 10, None)
         else {
             panic!("a header of {} bytes was accepted", bytes.len());
         };

@@ -176,6 +176,13 @@ impl RowSource for Vec<Command> {
     }
 }
 
+/// Rows read ahead (a persons file, whose names went to the vault before the append).
+impl RowSource for Vec<Row> {
+    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
+        Ok(Box::new(self.iter().cloned()))
+    }
+}
+
 /// Who records, and when.
 #[derive(Debug, Clone)]
 pub struct AppendContext {

@@ -14,6 +14,7 @@ use crate::model::domain::{
     ProgramCode, Rate, Reference,
 };
 use crate::model::encoding::{category_code, stored_category, RateV1};
+use crate::model::people::People;
 use crate::model::render::date_text;
 use crate::model::rules::HouseholdInfo;
 
@@ -188,18 +189,51 @@ pub enum MonthDue {
     },
 }
 
-/// members × the allowance rate valid on the month's first day, for a household enrolled
+/// What a household's allowance of a month is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueBasis {
+    /// Its persons eligible in the month (`model::eligibility`).
+    Persons,
+    /// Its `members` count: no person of the household is recorded yet.
+    Members,
+}
+
+impl DueBasis {
+    /// `persons` or `members (no persons recorded)`, as the run and entitlement show it.
+    pub fn text(self) -> &'static str {
+        match self {
+            DueBasis::Persons => "persons",
+            DueBasis::Members => "members (no persons recorded)",
+        }
+    }
+}
+
+/// Who a household's allowance of `month` counts: its eligible persons once any person of
+/// it is recorded, else its `members` count.
+pub fn counted(enrollment: &Enrollment, people: &People, month: Month) -> (DueBasis, u32) {
+    let household = enrollment.household.as_str();
+    if !people.has_persons(household) {
+        return (DueBasis::Members, enrollment.members);
+    }
+    let eligible = people.eligible(household, month).counted.len();
+    (DueBasis::Persons, u32::try_from(eligible).unwrap_or(u32::MAX))
+}
+
+/// `persons` × the allowance rate valid on the month's first day, for a household enrolled
 /// by the month's last day (enrolling at any time in a month earns the whole month).
-pub fn month_due(enrollment: &Enrollment, table: &RateTable, month: Month) -> Option<MonthDue> {
+pub fn month_due(
+    enrollment: &Enrollment,
+    table: &RateTable,
+    month: Month,
+    persons: u32,
+) -> Option<MonthDue> {
     if enrollment.enrolled_on > month.last_day() {
         return Some(MonthDue::NotEnrolled);
     }
     let Some(rate) = table.on(ALLOWANCE_PROGRAM, enrollment.category, month.first_day()) else {
         return Some(MonthDue::NoRate);
     };
-    let amount = rate
-        .per_member_fen
-        .checked_mul(i64::from(enrollment.members))?;
+    let amount = rate.per_member_fen.checked_mul(i64::from(persons))?;
     Some(MonthDue::Due {
         per_member: Money::from_fen(rate.per_member_fen),
         amount: Money::from_fen(amount),
@@ -211,31 +245,40 @@ pub fn month_due(enrollment: &Enrollment, table: &RateTable, month: Month) -> Op
 pub struct AllowanceDue {
     pub household: HouseholdId,
     pub category: Category,
-    pub members: u32,
+    /// The persons paid for: eligible persons, or members (see `basis`).
+    pub persons: u32,
+    pub basis: DueBasis,
     pub per_member: Money,
     pub amount: Money,
     pub reference: Reference,
 }
 
-/// Every enrolled household's allowance for `month`, in household id order. A due household
+/// Every enrolled household's allowance for `month`, in household id order; a household
+/// whose recorded persons include none eligible in the month is not paid. A due household
 /// whose category has no rate stops the run: paying it nothing would be a silent error.
 pub fn allowance_due(
     month: Month,
     households: &BTreeMap<String, HouseholdInfo>,
+    people: &People,
     table: &RateTable,
 ) -> Result<Vec<AllowanceDue>, DueError> {
     let mut due = Vec::new();
     let mut missing: BTreeMap<Category, usize> = BTreeMap::new();
     for info in households.values() {
         let e = &info.enrollment;
-        match month_due(e, table, month) {
+        let (basis, persons) = counted(e, people, month);
+        if persons == 0 {
+            continue;
+        }
+        match month_due(e, table, month, persons) {
             None => return Err(DueError::Overflow(e.household.to_string())),
             Some(MonthDue::NotEnrolled) => {}
             Some(MonthDue::NoRate) => *missing.entry(e.category).or_default() += 1,
             Some(MonthDue::Due { per_member, amount }) => due.push(AllowanceDue {
                 household: e.household.clone(),
                 category: e.category,
-                members: e.members,
+                persons,
+                basis,
                 per_member,
                 amount,
                 reference: Reference::for_allowance(month, &e.household),
@@ -260,7 +303,7 @@ pub fn allowance_command(due: &AllowanceDue, month: Month) -> Command {
         program: ProgramCode::parse(ALLOWANCE_PROGRAM)
             .expect("the allowance program is in the catalog"),
         amount: due.amount,
-        persons: due.members,
+        persons: due.persons,
         date: month.last_day(),
         reference: due.reference.clone(),
         memo: allowance_memo(due, month),
@@ -271,7 +314,7 @@ pub fn allowance_command(due: &AllowanceDue, month: Month) -> Command {
 pub fn allowance_memo(due: &AllowanceDue, month: Month) -> String {
     format!(
         "support allowance {month}: {} x {}",
-        due.members, due.per_member
+        due.persons, due.per_member
     )
 }
 
@@ -279,6 +322,9 @@ pub fn allowance_memo(due: &AllowanceDue, month: Month) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntitlementMonth {
     pub month: Month,
+    /// The persons the month's due counts, and from what.
+    pub persons: u32,
+    pub basis: DueBasis,
     /// The rate per member on the month's first day; `None` when there was none.
     pub per_member: Option<Money>,
     pub due: Money,
@@ -316,6 +362,7 @@ impl Entitlement {
 /// payments as (value date in days, fen); those after `through` are left out.
 pub fn entitlement(
     enrollment: &Enrollment,
+    people: &People,
     table: &RateTable,
     paid: &[(i32, i64)],
     through: Month,
@@ -328,13 +375,18 @@ pub fn entitlement(
         if months.len() >= MAX_ENTITLEMENT_MONTHS {
             return Err(DueError::TooManyMonths(months.len() + 1));
         }
-        let (per_member, due) = match month_due(enrollment, table, month).ok_or_else(overflow)? {
+        let (basis, persons) = counted(enrollment, people, month);
+        let (per_member, due) = match month_due(enrollment, table, month, persons)
+            .ok_or_else(overflow)?
+        {
             MonthDue::Due { per_member, amount } => (Some(per_member), amount),
             MonthDue::NotEnrolled | MonthDue::NoRate => (None, Money::ZERO),
         };
         let paid_fen = paid_in(paid, month, month == first).ok_or_else(overflow)?;
         months.push(EntitlementMonth {
             month,
+            persons,
+            basis,
             per_member,
             due,
             paid: Money::from_fen(paid_fen),
@@ -484,7 +536,7 @@ mod tests {
         .into_iter()
         .collect();
         let month = Month::parse("2018-07").unwrap();
-        let due = allowance_due(month, &households, &table).unwrap();
+        let due = allowance_due(month, &households, &People::new(), &table).unwrap();
         let summary: Vec<(&str, i64, &str)> = due
             .iter()
             .map(|d| (d.household.as_str(), d.amount.fen(), d.reference.as_str()))
@@ -510,7 +562,12 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let err = allowance_due(Month::parse("2018-07").unwrap(), &households, &table).unwrap_err();
+        let err = allowance_due(
+            Month::parse("2018-07").unwrap(),
+            &households,
+            &People::new(),
+            &table,
+        ).unwrap_err();
         assert_eq!(
             err,
             DueError::NoRate {
@@ -537,6 +594,7 @@ mod tests {
         ];
         let e = entitlement(
             &info.enrollment,
+            &People::new(),
             &table,
             &paid,
             Month::parse("2018-04").unwrap(),
@@ -567,6 +625,7 @@ mod tests {
         );
         let before = entitlement(
             &info.enrollment,
+            &People::new(),
             &table,
             &paid,
             Month::parse("2017-12").unwrap(),
@@ -576,6 +635,7 @@ mod tests {
         assert_eq!(before.standing(), "settled");
         let far = entitlement(
             &info.enrollment,
+            &People::new(),
             &table,
             &paid,
             Month::parse("9999-12").unwrap(),

@@ -3,3 +3,5 @@
 
 pub mod identity;
 pub mod mask;
+pub mod roll;
+pub mod vault;

@@ -37,6 +37,8 @@ pub enum PeopleError {
     Vault(#[from] VaultError),
     #[error("person {0} is not recorded")]
     UnknownPerson(String),
+    #[error("person {person}: nothing to reveal: {why}")]
+    NothingToReveal { person: String, why: String },
     #[error("{file}: more than {MAX_PERSON_ROWS} rows; split the roll into several files")]
     TooManyRows { file: String },
     /// The vault was changed but the event that records it was not appended: reported
@@ -53,8 +55,9 @@ pub fn import_persons(
     progress: Option<Progress>,
     ctx: &AppendContext,
 ) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
-    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
-    let mut source = CsvFile::new(path, ImportKind::Persons(keys.identity_key()));
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    let mut source =
+        CsvFile::new(path, ImportKind::Persons).with_identity_key(keys.identity_key());
     if let Some(progress) = progress {
         source = source.with_progress(progress);
     }
@@ -68,7 +71,7 @@ pub fn import_persons(
         rows.push(row);
     }
     let personal = new_personal_data(ledger, &rows)?;
-    let mut vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     vault.put_many(&personal)?;
     Ok(ledger.append_signed(&mut rows, ctx)?)
 }
@@ -138,24 +141,38 @@ pub fn show_person(
     showing: Showing<'_>,
 ) -> Result<PersonView, PeopleError> {
     let state = known(ledger, id)?.clone();
-    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
-    let vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    let vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
     let entry = vault.get(&person)?;
     let mut view = view_of(id, &state, &entry);
-    if let (Showing::Revealed { reason, ctx }, Entry::Present(clear)) = (showing, &entry) {
+    let Showing::Revealed { reason, ctx } = showing else {
+        return Ok(view);
+    };
+    match &entry {
+        Entry::Present(clear) => {
         let access = PersonAccess {
             person,
             reason: reason.to_owned(),
             at_us: ctx.now_us,
         };
-        let (summary, _) = ledger.append_signed(&mut vec![Command::RevealPerson(access)], ctx)?;
-        view.reveal_seq = summary.seqs.first().copied();
-        view.name = clear.name().to_owned();
-        view.id_number = clear.id_number().expose().to_owned();
-        view.revealed = true;
+            let (summary, _) =
+                ledger.append_signed(&mut vec![Command::RevealPerson(access)], ctx)?;
+            view.reveal_seq = summary.seqs.first().copied();
+            view.name = clear.name().to_owned();
+            view.id_number = clear.id_number().expose().to_owned();
+            view.revealed = true;
+            Ok(view)
+        }
+        Entry::Erased => Err(PeopleError::NothingToReveal {
+            person: id.to_owned(),
+            why: "the personal data was erased".into(),
+        }),
+        Entry::Unknown => Err(PeopleError::NothingToReveal {
+            person: id.to_owned(),
+            why: "the vault holds no personal data of this person".into(),
+        }),
     }
-    Ok(view)
 }
 
 /// Erases a person's name and number for good: the vault forgets their key, then a
@@ -172,8 +189,8 @@ pub fn erase_person(
         return Ok(seq);
     }
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
-    let keys = SigningKeyFile::read(ledger.dir()).map_err(LedgerError::from)?;
-    let mut vault = Vault::open(&vault_dir(ledger.dir()), keys.vault_key())?;
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     match vault.erase(&person) {
         Ok(()) | Err(VaultError::Unknown(_)) => {}
         Err(other) => return Err(other.into()),

@@ -97,6 +97,8 @@ pub struct AllowanceRun {
     /// since the run cannot tell a second payment from a correction; their balance shows
     /// any difference.
     pub paid_otherwise: Vec<(HouseholdId, String)>,
+    /// Households with persons recorded but none eligible in the month: not paid.
+    pub none_eligible: Vec<HouseholdId>,
     pub appended: u64,
     pub head: Head,
     /// The payment file written; `None` in a dry run or when there was nothing to pay.
@@ -118,11 +120,12 @@ pub fn run_allowance(
         paid: Vec::new(),
         already: Vec::new(),
         paid_otherwise: Vec::new(),
+        none_eligible: none_eligible(ledger, month)?,
         appended: 0,
         head: ledger.view().head(),
         payment_file: None,
     };
-    for due in allowance_due(month, ledger.enrolled()?, &table)? {
+    for due in allowance_due(month, ledger.enrolled()?, ledger.people(), &table)? {
         match ledger.view().lookup_reference(due.reference.as_str())? {
             Some(seq) => run.already.push((due.household, seq)),
             None => run.paid.push(due),
@@ -159,6 +162,20 @@ pub fn run_allowance(
     run.payment_file = Some(payment_file.clone());
     ledger.sign_after(run.appended)?;
     Ok(run)
+}
+
+/// Households enrolled by the month's end whose recorded persons include none eligible in
+/// it (all dead, gone, under 49, or the household ended).
+fn none_eligible(ledger: &Ledger, month: Month) -> Result<Vec<HouseholdId>, BatchError> {
+    let people = ledger.people();
+    Ok(ledger
+        .enrolled()?
+        .values()
+        .map(|info| &info.enrollment)
+        .filter(|e| e.enrolled_on <= month.last_day() && people.has_persons(e.household.as_str()))
+        .filter(|e| people.eligible(e.household.as_str(), month).counted.is_empty())
+        .map(|e| e.household.clone())
+        .collect())
 }
 
 /// The temporary name of a file being written: `path` with [`PARTIAL_SUFFIX`].
@@ -300,6 +317,7 @@ pub fn entitlement(
         .collect();
     Ok(crate::model::rates::entitlement(
         &info.enrollment,
+        ledger.people(),
         &table,
         &paid,
         through,

@@ -23,6 +23,7 @@ mod independent_verifier;
 mod insider_state;
 mod ledger_log;
 mod openapi;
+mod people;
 mod readmodels;
 mod reconcile;
 mod rules;

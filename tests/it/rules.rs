@@ -74,7 +74,7 @@ fn kind_arg(kind: ImportKind) -> &'static str {
         ImportKind::Households => "households",
         ImportKind::Events => "events",
         ImportKind::Rates => "rates",
-        ImportKind::Persons(_) => "persons",
+        ImportKind::Persons => "persons",
         ImportKind::Changes => "changes",
     }
 }

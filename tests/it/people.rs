@@ -1,0 +1,263 @@
+//! Persons, life events and the personal-data vault, through the binary: identity numbers
+//! checked and kept only as keyed hashes, names and numbers only in the vault, reveals
+//! recorded, erasure that leaves the log and every proof as they were, and the write rules
+//! that life events bring (no identity twice, no payment after the end, no allowance for
+//! more persons than are eligible).
+
+use std::path::Path;
+
+use crate::support::*;
+use fundtrail::ledger::import::ImportKind;
+
+/// The ISO 7064 MOD 11-2 check character of 17 digits.
+fn check_character(digits: &str) -> char {
+    let sum: u32 = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * ((1u32 << (17 - i)) % 11))
+        .sum();
+    b"10X98765432"[(sum % 11) as usize] as char
+}
+
+/// A valid identity number of Panlong district (530103) born on `birth` (YYYYMMDD), with a
+/// sequence whose last digit is even for a woman and odd for a man.
+fn id_number(birth: &str, sequence: u32, female: bool) -> String {
+    let sequence = sequence * 2 + u32::from(!female);
+    let first = format!("530103{birth}{sequence:03}");
+    format!("{first}{}", check_character(&first))
+}
+
+const NAME_MOTHER: &str = "王秀芳";
+const NAME_FATHER: &str = "李建国";
+
+/// PL-0001's parents: a mother born 1960 (49 in 2009) and a father born 1970 (49 in 2019).
+fn parents() -> Vec<String> {
+    vec![
+        format!(
+            "P-1,PL-0001,{},{NAME_MOTHER},mother,1960-05-10,2014-03-01",
+            id_number("19600510", 12, true)
+        ),
+        format!(
+            "P-2,PL-0001,{},{NAME_FATHER},父亲,1970-08-01,2014-03-01",
+            id_number("19700801", 34, false)
+        ),
+    ]
+}
+
+/// The standard ledger with PL-0001's parents recorded through the binary.
+fn with_parents() -> TempLedger {
+    let t = TempLedger::standard();
+    let path = t.write_csv("persons.csv", ImportKind::Persons, &parents());
+    t.import("persons", &path).assert_ok();
+    t
+}
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        out.extend(std::fs::read(entry).unwrap_or_default());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn names_and_numbers_never_reach_the_ledger_files_or_the_log_in_clear() {
+    let t = with_parents();
+    let number = id_number("19600510", 12, true);
+    let bytes = all_bytes(&t.dir);
+    for secret in [NAME_MOTHER, NAME_FATHER, number.as_str()] {
+        assert!(!contains(&bytes, secret), "{secret} is in a ledger file");
+    }
+    let log = t.run(&["--json", "log", "--limit", "50"]);
+    log.assert_ok();
+    assert!(log.stdout.contains("person_added"), "{log:#?}");
+    for secret in [NAME_MOTHER, NAME_FATHER, number.as_str()] {
+        assert!(!log.stdout.contains(secret), "log shows {secret}");
+    }
+    assert_eq!(t.verify().fault, None);
+}
+
+#[test]
+fn person_show_masks_and_a_reveal_is_recorded_with_its_reason() {
+    let t = with_parents();
+    let masked = t.run(&["person", "show", "P-1"]);
+    masked.assert_ok();
+    assert!(masked.stdout.contains("王*芳"), "{masked:#?}");
+    assert!(masked.stdout.contains("530103********"), "{masked:#?}");
+    assert!(!masked.stdout.contains(NAME_MOTHER));
+    let before = t.open().view().head().size;
+    let no_reason = t.run(&["person", "show", "P-1", "--reveal"]);
+    no_reason.assert_code(2);
+    let revealed = t.run(&["person", "show", "P-1", "--reveal", "--reason", "case 2026-17"]);
+    revealed.assert_ok();
+    assert!(revealed.stdout.contains(NAME_MOTHER), "{revealed:#?}");
+    assert!(revealed.stdout.contains(&id_number("19600510", 12, true)));
+    let ledger = t.open();
+    let view = ledger.view();
+    assert_eq!(view.head().size, before + 1, "the reveal is an event");
+    let record = view.record(fundtrail::Seq::new(before + 1)).unwrap();
+    assert_eq!(record.body.type_name(), "person_revealed");
+    let fields = fundtrail::model::render::record_fields(&record);
+    assert_eq!(fields["reason"], "case 2026-17");
+    assert_eq!(fields["person_id"], "P-1");
+}
+
+#[test]
+fn erasure_destroys_the_data_and_leaves_the_log_proofs_and_totals_as_they_were() {
+    let t = with_parents();
+    let totals_before = t.run(&["--json", "totals", "--by", "program"]);
+    totals_before.assert_ok();
+    let (size, root, proof) = {
+        let ledger = t.open();
+        let view = ledger.view();
+        let size = view.head().size;
+        (size, view.root(), view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap())
+    };
+    let erase = t.run(&["person", "erase", "P-1", "--reason", "request 2026-3"]);
+    erase.assert_ok();
+    assert_eq!(t.verify().fault, None);
+    let shown = t.run(&["person", "show", "P-1"]);
+    shown.assert_ok();
+    assert!(shown.stdout.contains("(erased)"), "{shown:#?}");
+    let reveal = t.run(&["person", "show", "P-1", "--reveal", "--reason", "x"]);
+    reveal.assert_code(2);
+    assert!(!reveal.stdout.contains(NAME_MOTHER), "{reveal:#?}");
+    let totals_after = t.run(&["--json", "totals", "--by", "program"]);
+    assert_eq!(totals_after.stdout, totals_before.stdout);
+    {
+        let ledger = t.open();
+        let view = ledger.view();
+        assert_eq!(view.head().size, size + 1, "one erasure event");
+        assert_eq!(view.root_at(size).unwrap(), root, "the tree before it is unchanged");
+        assert_eq!(view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap(), proof);
+    }
+    let bytes = all_bytes(&t.dir);
+    assert!(!contains(&bytes, NAME_MOTHER), "the erased name is still in a file");
+    assert!(!contains(&bytes, &id_number("19600510", 12, true)));
+    let again = t.run(&["person", "erase", "P-1", "--reason", "request 2026-3"]);
+    again.assert_ok();
+    assert!(again.stdout.contains(&format!("seq {}", size + 1)), "{again:#?}");
+}
+
+/// Imports `rows` of `kind` and checks that line `line` is refused for `field`, with the
+/// ledger unchanged; returns the message.
+#[track_caller]
+fn refused(t: &TempLedger, kind: ImportKind, rows: &[String], line: u64, field: &str) -> String {
+    let name = match kind {
+        ImportKind::Persons => "persons",
+        ImportKind::Changes => "changes",
+        ImportKind::Events => "events",
+        other => panic!("no people tests for {other:?}"),
+    };
+    let path = t.write_csv("input.csv", kind, rows);
+    let before = t.dump();
+    let run = t.import(name, &path);
+    run.assert_code(2);
+    let prefix = format!("error: {}:{line}: {field}: ", path.display());
+    assert!(run.stderr.starts_with(&prefix), "expected {prefix:?}: {run:#?}");
+    assert_eq!(t.dump(), before, "a refused import changed the ledger");
+    run.stderr
+}
+
+#[test]
+fn identity_numbers_are_checked_and_never_echoed() {
+    let t = TempLedger::standard();
+    let good = id_number("19600510", 12, true);
+    let mut wrong_check = good.clone();
+    let last = if good.ends_with('0') { "1" } else { "0" };
+    wrong_check.replace_range(17.., last);
+    let cases = [
+        (wrong_check.clone(), "1960-05-10", "mother", "check character"),
+        (good.clone(), "1960-05-11", "mother", "differs from birth_date"),
+        (good.clone(), "1960-05-10", "father", "the role father is male"),
+        ("530103600510123".to_string(), "1960-05-10", "mother", "15-digit"),
+    ];
+    for (number, birth, role, words) in cases {
+        let row = format!("P-9,PL-0001,{number},{NAME_MOTHER},{role},{birth},2014-03-01");
+        let message = refused(&t, ImportKind::Persons, &[row], 2, "id_number");
+        assert!(message.contains(words), "{message:?} should say {words:?}");
+        assert!(!message.contains(&number), "the message repeats the number: {message}");
+        assert!(!message.contains(NAME_MOTHER));
+    }
+}
+
+#[test]
+fn an_identity_is_in_one_household_and_a_dead_one_is_not_enrolled_again() {
+    let t = with_parents();
+    let copy = format!(
+        "P-7,PL-0002,{},{NAME_MOTHER},mother,1960-05-10,2014-06-01",
+        id_number("19600510", 12, true)
+    );
+    let message = refused(&t, ImportKind::Persons, &[copy.clone()], 2, "id_number");
+    assert!(message.contains("already person P-1 of household PL-0001"), "{message}");
+    let died = vec!["2019-03-20,person_died,P-1,,DEATH-1,".to_string()];
+    let path = t.write_csv("changes.csv", ImportKind::Changes, &died);
+    t.import("changes", &path).assert_ok();
+    let message = refused(&t, ImportKind::Persons, &[copy], 2, "id_number");
+    assert!(message.contains("recorded dead on 2019-03-20"), "{message}");
+    // The same persons file again appends nothing.
+    let path = t.write_csv("persons-again.csv", ImportKind::Persons, &parents());
+    t.assert_reimport_is_no_op("persons", &path, 2);
+}
+
+#[test]
+fn life_events_refuse_later_payments_and_allowances_for_the_dead() {
+    let t = with_parents();
+    let died = vec!["2019-03-20,person_died,P-1,,DEATH-1,火化证明".to_string()];
+    let path = t.write_csv("changes.csv", ImportKind::Changes, &died);
+    t.import("changes", &path).assert_ok();
+    // The father turns 49 in August 2019: from April to July nobody of PL-0001 is due.
+    let april = vec!["2019-04-30,disbursement,PL-0001,support_allowance,10.00,1,BANK-APR,".to_string()];
+    let message = refused(&t, ImportKind::Events, &april, 2, "persons");
+    assert!(message.contains("exceed the 0 of household PL-0001 eligible in 2019-04"), "{message}");
+    assert!(message.contains("P-1 no longer counts (seq"), "{message}");
+    let march = vec!["2019-03-31,disbursement,PL-0001,support_allowance,10.00,1,BANK-MAR,".to_string()];
+    let path = t.write_csv("march.csv", ImportKind::Events, &march);
+    t.import("events", &path).assert_ok();
+    let exit = vec!["2019-09-15,household_exited,,PL-0001,EXIT-1,迁出本区".to_string()];
+    let path = t.write_csv("exit.csv", ImportKind::Changes, &exit);
+    t.import("changes", &path).assert_ok();
+    let late = vec!["2019-09-16,condolence_payment,PL-0001,holiday_condolence,10.00,1,HC-1,".to_string()];
+    let message = refused(&t, ImportKind::Events, &late, 2, "date");
+    assert!(message.contains("after household PL-0001 exited the scheme on 2019-09-15 (seq"), "{message}");
+    let twice = vec!["2019-10-01,eligibility_ended,,PL-0001,END-1,".to_string()];
+    let message = refused(&t, ImportKind::Changes, &twice, 2, "type");
+    assert!(message.contains("already exited the scheme"), "{message}");
+}
+
+#[test]
+fn change_rows_name_what_is_missing() {
+    let t = with_parents();
+    let cases = [
+        ("2019-03-20,person_died,,PL-0001,D-1,", "person_id"),
+        ("2019-03-20,household_exited,P-1,PL-0001,D-2,", "person_id"),
+        ("2019-03-20,household_exited,,,D-3,", "household_id"),
+        ("2019-03-20,person_moved,P-1,,D-4,", "type"),
+        ("2019-03-20,person_left,P-1,PL-0002,D-5,", "household_id"),
+        ("2019-03-20,person_died,P-404,,D-6,", "person_id"),
+        ("1950-01-01,person_died,P-1,,D-7,", "date"),
+    ];
+    for (row, field) in cases {
+        refused(&t, ImportKind::Changes, &[row.to_string()], 2, field);
+    }
+}
