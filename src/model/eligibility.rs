@@ -248,9 +248,9 @@ mod tests {
             .map(|y| anniversary(p.birth_date, y))
             .filter(|d| *d <= last)
             .count();
-        let present_on_first = p.joined_on <= days[0] && p.left_on.map_or(true, |l| days[0] < l);
-        let alive_some_day = days.iter().any(|d| p.died_on.map_or(true, |x| *d <= x));
-        let scheme_some_day = days.iter().any(|d| h.ended_on.map_or(true, |e| *d <= e));
+        let present_on_first = p.joined_on <= days[0] && p.left_on.is_none_or(|l| days[0] < l);
+        let alive_some_day = days.iter().any(|d| p.died_on.is_none_or(|x| *d <= x));
+        let scheme_some_day = days.iter().any(|d| h.ended_on.is_none_or(|e| *d <= e));
         matches!(p.role, Role::Mother | Role::Father)
             && present_on_first
             && birthdays_by_last >= 49

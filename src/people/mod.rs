@@ -1,5 +1,6 @@
-//! People: the persons of a household, their identity numbers and the one masking rule
-//! that every output showing personal data goes through.
+//! People: the persons of a household, their identity numbers, the one masking rule
+//! that every output showing personal data goes through, the vault that keeps names
+//! and numbers outside the chain, erasable, and the roll's workflows (`roll`).
 
 pub mod identity;
 pub mod mask;
