@@ -12,9 +12,10 @@ use std::rc::Rc;
 
 use crate::keys::identity::IdentityKey;
 use crate::ledger::{LedgerError, Row, RowSource};
-use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry, PersonalData};
+use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry};
 use crate::model::person::{check_identity, PersonId, Role};
 use crate::people::identity::IdNumber;
+use crate::people::vault::Clear;
 use crate::model::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
@@ -91,9 +92,6 @@ pub const CHANGE_COLUMNS: [&str; 6] = [
     "reference",
     "memo",
 ];
-
-/// Characters of a person's name: the longest names on resident cards are far shorter.
-pub const MAX_NAME_CHARS: usize = 64;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -694,18 +692,16 @@ fn parse_person(f: &Fields) -> FieldResult<Command> {
     let joined_on = field("joined_on", parse_date(f.get(k, "joined_on")?.trim()))?;
     let id_number = field("id_number", IdNumber::parse(f.get(k, "id_number")?))?;
     field("id_number", check_identity(&id_number, role, birth_date))?;
-    let name = field("name", check_text(f.get(k, "name")?.trim(), true))?;
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(("name", format!("is longer than {MAX_NAME_CHARS} characters")));
-    }
+    let identity = key.identity_hash(&id_number);
+    let personal = field("name", Clear::new(f.get(k, "name")?, id_number))?;
     Ok(Command::AddPerson(PersonEntry {
         person,
         household,
-        identity: key.identity_hash(&id_number),
+        identity,
         role,
         birth_date,
         joined_on,
-        personal: Some(PersonalData { name, id_number }),
+        personal: Some(personal),
     }))
 }
 

@@ -11,8 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::identity::IdentityHash;
-use crate::people::identity::IdNumber;
-use crate::people::mask::{mask, Field};
+use crate::people::vault::Clear;
 use crate::model::person::{PersonId, Role};
 
 /// Fen per yuan: money is CNY with exactly two decimal places.
@@ -700,24 +699,7 @@ pub struct PersonEntry {
     pub joined_on: NaiveDate,
     /// The name and number, on their way to the vault; never part of the event. `None`
     /// for an entry read back from the log.
-    pub personal: Option<PersonalData>,
-}
-
-/// A person's name and identity number in clear: kept only in the vault, encrypted.
-/// Debug output masks both.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PersonalData {
-    pub name: String,
-    pub id_number: IdNumber,
-}
-
-impl fmt::Debug for PersonalData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PersonalData")
-            .field("name", &mask(Field::Name, &self.name))
-            .field("id_number", &self.id_number)
-            .finish()
-    }
+    pub personal: Option<Clear>,
 }
 
 /// What changed in a household's life.

@@ -70,7 +70,7 @@ pub fn import_persons(
         }
         rows.push(row);
     }
-    let personal = new_personal_data(ledger, &rows)?;
+    let personal = new_personal_data(ledger, &rows);
     let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     vault.put_many(&personal)?;
     Ok(ledger.append_signed(&mut rows, ctx)?)
@@ -78,7 +78,7 @@ pub fn import_persons(
 
 /// The names and numbers of persons the log does not know yet: those it knows are in the
 /// vault already, or were erased and must stay so.
-fn new_personal_data(ledger: &Ledger, rows: &[Row]) -> Result<Vec<(PersonId, Clear)>, PeopleError> {
+fn new_personal_data(ledger: &Ledger, rows: &[Row]) -> Vec<(PersonId, Clear)> {
     let mut out = Vec::new();
     for row in rows {
         let Ok(Command::AddPerson(entry)) = &row.command else {
@@ -87,21 +87,11 @@ fn new_personal_data(ledger: &Ledger, rows: &[Row]) -> Result<Vec<(PersonId, Cle
         if ledger.people().person(entry.person.as_str()).is_some() {
             continue;
         }
-        if let Some(data) = &entry.personal {
-            let clear = Clear::new(&data.name, data.id_number.clone()).map_err(|e| {
-                LedgerError::Rejected {
-                    rejections: vec![crate::ledger::RowRejection {
-                        line: row.line,
-                        field: "name",
-                        reason: e.to_string(),
-                    }],
-                    total: 1,
-                }
-            })?;
-            out.push((entry.person.clone(), clear));
+        if let Some(clear) = &entry.personal {
+            out.push((entry.person.clone(), clear.clone()));
         }
     }
-    Ok(out)
+    out
 }
 
 /// A person as `person show` presents them: personal data masked, or in clear after a
