@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use criterion::{
-    black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use fundtrail::model::domain::Command;
 
 #[allow(dead_code)]
@@ -50,7 +48,9 @@ impl Case {
             batch_values,
         }
     }
+}
 
+impl Baselined for Case {
     fn fundtrail(&self, iters: u64) -> Cost {
         fresh_rounds(
             iters,
@@ -80,11 +80,7 @@ impl Case {
     fn sqlite(&self, iters: u64) -> Cost {
         fresh_rounds(
             iters,
-            |dir| {
-                let mut conn = sqlite_open(dir);
-                sqlite_insert(&mut conn, &self.setup_rows);
-                conn
-            },
+            |dir| sqlite_with(dir, &self.setup_rows),
             |conn| sqlite_insert(conn, &self.batch_rows),
         )
     }
@@ -96,30 +92,14 @@ fn durable_append(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     for case in &cases {
         group.throughput(Throughput::Elements(case.n));
-        group.bench_function(BenchmarkId::new("fundtrail", case.n), |b| {
-            b.iter_custom(|iters| case.fundtrail(iters).wall)
-        });
-        group.bench_function(BenchmarkId::new("raw_sled", case.n), |b| {
-            b.iter_custom(|iters| case.raw_sled(iters).wall)
-        });
-        group.bench_function(BenchmarkId::new("sqlite", case.n), |b| {
-            b.iter_custom(|iters| case.sqlite(iters).wall)
-        });
+        bench_beside_baselines(&mut group, case.n, case);
     }
     group.finish();
 
     for case in &cases {
         let rounds = paired_rounds(if case.n >= 10_000 { 15 } else { 40 });
-        paired(
-            &format!("durable_append/{}", case.n),
-            case.n,
-            rounds,
-            &[
-                ("fundtrail", &|| case.fundtrail(1)),
-                ("raw_sled", &|| case.raw_sled(1)),
-                ("sqlite", &|| case.sqlite(1)),
-            ],
-        );
+        let title = format!("durable_append/{}", case.n);
+        paired_beside_baselines(&title, case.n, rounds, case);
     }
 }
 

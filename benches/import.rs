@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{
-    black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::GROUP_COMMIT_EVENTS;
 use fundtrail::model::domain::Command;
@@ -33,7 +31,7 @@ struct Case {
     enrollment_rows: Vec<SqlRow>,
 }
 
-impl Case {
+impl Baselined for Case {
     fn fundtrail(&self, iters: u64) -> Cost {
         fresh_rounds(
             iters,
@@ -76,11 +74,7 @@ impl Case {
     fn sqlite(&self, iters: u64) -> Cost {
         fresh_rounds(
             iters,
-            |dir| {
-                let mut conn = sqlite_open(dir);
-                sqlite_insert(&mut conn, &self.enrollment_rows);
-                conn
-            },
+            |dir| sqlite_with(dir, &self.enrollment_rows),
             |conn| {
                 let rows = csv_rows(&self.events).map(|r| SqlRow::from_csv(&r));
                 sqlite_insert(conn, rows)
@@ -104,27 +98,11 @@ fn import(c: &mut Criterion) {
     let mut group = c.benchmark_group("import_events_csv");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(ROWS));
-    group.bench_function(BenchmarkId::new("fundtrail", ROWS), |b| {
-        b.iter_custom(|iters| case.fundtrail(iters).wall)
-    });
-    group.bench_function(BenchmarkId::new("raw_sled", ROWS), |b| {
-        b.iter_custom(|iters| case.raw_sled(iters).wall)
-    });
-    group.bench_function(BenchmarkId::new("sqlite", ROWS), |b| {
-        b.iter_custom(|iters| case.sqlite(iters).wall)
-    });
+    bench_beside_baselines(&mut group, ROWS, &case);
     group.finish();
 
-    paired(
-        &format!("import_events_csv/{ROWS}"),
-        ROWS,
-        paired_rounds(15),
-        &[
-            ("fundtrail", &|| case.fundtrail(1)),
-            ("raw_sled", &|| case.raw_sled(1)),
-            ("sqlite", &|| case.sqlite(1)),
-        ],
-    );
+    let title = format!("import_events_csv/{ROWS}");
+    paired_beside_baselines(&title, ROWS, paired_rounds(15), &case);
 }
 
 criterion_group! {

@@ -431,6 +431,13 @@ pub fn sqlite_open(dir: &Path) -> rusqlite::Connection {
     conn
 }
 
+/// A fresh SQLite database in `dir` holding `setup`.
+pub fn sqlite_with(dir: &Path, setup: &[SqlRow]) -> rusqlite::Connection {
+    let mut conn = sqlite_open(dir);
+    sqlite_insert(&mut conn, setup);
+    conn
+}
+
 /// Inserts rows, committing every [`SQLITE_ROWS_PER_TX`] rows.
 pub fn sqlite_insert<I>(conn: &mut rusqlite::Connection, rows: I)
 where
@@ -632,6 +639,46 @@ fn median(mut values: Vec<f64>) -> f64 {
     } else {
         values[mid]
     }
+}
+
+/// A workload that runs on fundtrail and on both baselines, each run from fresh
+/// directories: `iters` rounds, and what they cost.
+pub trait Baselined {
+    fn fundtrail(&self, iters: u64) -> Cost;
+    fn raw_sled(&self, iters: u64) -> Cost;
+    fn sqlite(&self, iters: u64) -> Cost;
+}
+
+/// Criterion's measurement of `case` (`n` events a round) on fundtrail and both baselines.
+pub fn bench_beside_baselines(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: u64,
+    case: &impl Baselined,
+) {
+    use criterion::BenchmarkId;
+    group.bench_function(BenchmarkId::new("fundtrail", n), |b| {
+        b.iter_custom(|iters| case.fundtrail(iters).wall)
+    });
+    group.bench_function(BenchmarkId::new("raw_sled", n), |b| {
+        b.iter_custom(|iters| case.raw_sled(iters).wall)
+    });
+    group.bench_function(BenchmarkId::new("sqlite", n), |b| {
+        b.iter_custom(|iters| case.sqlite(iters).wall)
+    });
+}
+
+/// [`paired`] rounds of `case` on fundtrail and both baselines.
+pub fn paired_beside_baselines(title: &str, n: u64, rounds: usize, case: &impl Baselined) {
+    paired(
+        title,
+        n,
+        rounds,
+        &[
+            ("fundtrail", &|| case.fundtrail(1)),
+            ("raw_sled", &|| case.raw_sled(1)),
+            ("sqlite", &|| case.sqlite(1)),
+        ],
+    );
 }
 
 /// Criterion settings of these benches: few samples of whole durable rounds, because each

@@ -11,7 +11,9 @@ use fundtrail::model::encoding::encode;
 use fundtrail::tlog::checkpoint::{open_note, VerifierKey};
 
 use crate::support::forge;
-use crate::support::{binary_without_ledger, run_command, Run};
+use crate::support::{
+    audit_verify_export, audit_verify_export_json, binary_without_ledger, run_command, Run,
+};
 
 const ORIGIN: &str = "panlong.example/fundtrail";
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample");
@@ -37,6 +39,18 @@ fn expect(code: i32, args: &[&str]) -> Run {
     run
 }
 
+/// A new ledger in `l` under [`ORIGIN`], holding the sample households.
+fn init_with_sample_households(l: &str) {
+    ok(&["--ledger", l, "init", "--origin", ORIGIN]);
+    ok(&[
+        "--ledger",
+        l,
+        "import",
+        "households",
+        &format!("{SAMPLE}/households.csv"),
+    ]);
+}
+
 /// A ledger made through the CLI, once for the whole test binary: the sample households
 /// (3) and events (10), then 50 generated payments: 63 events, checkpoints at 3, 13 and
 /// 63. Tests share it (each CLI start costs about 0.15 s), take `LEDGER` around commands
@@ -57,14 +71,7 @@ fn fixture() -> &'static Fixture {
         fs::create_dir_all(&root).unwrap();
         let ledger = root.join("L");
         let l = ledger.to_str().unwrap();
-        ok(&["--ledger", l, "init", "--origin", ORIGIN]);
-        ok(&[
-            "--ledger",
-            l,
-            "import",
-            "households",
-            &format!("{SAMPLE}/households.csv"),
-        ]);
+        init_with_sample_households(l);
         ok(&[
             "--ledger",
             l,
@@ -151,14 +158,7 @@ fn other_ledger() -> &'static Other {
         let _ = fs::remove_dir_all(&root);
         let l = root.join("L");
         let l = l.to_str().unwrap();
-        ok(&["--ledger", l, "init", "--origin", ORIGIN]);
-        ok(&[
-            "--ledger",
-            l,
-            "import",
-            "households",
-            &format!("{SAMPLE}/households.csv"),
-        ]);
+        init_with_sample_households(l);
         let key = ok(&["--ledger", l, "key", "show"])
             .stdout
             .trim()
@@ -493,8 +493,8 @@ fn an_export_verifies_offline_and_holds_every_file() {
     assert_eq!(first["prev_hash"], "0".repeat(64));
     assert_eq!(first["fields"]["type"], "household_enrolled");
     let d = dir.to_str().unwrap();
-    let run = ok(&["--json", "audit", "verify-export", d, "--key", &f.key]);
-    assert_eq!(run.json()["events"], 63);
+    let run = audit_verify_export_json(&dir, &f.key);
+    assert_eq!(run.assert_ok().json()["events"], 63);
     let kept = s.file("kept.txt", &f.ok(&["checkpoint"]).stdout);
     let run = ok(&[
         "audit",
@@ -541,16 +541,7 @@ fn edit_line(dir: &Path, seq: usize, edit: impl FnOnce(&str) -> String) {
 }
 
 fn bad_seq(dir: &Path, key: &str) -> serde_json::Value {
-    let run = fundtrail(&[
-        "--json",
-        "audit",
-        "verify-export",
-        dir.to_str().unwrap(),
-        "--key",
-        key,
-    ]);
-    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    run.json()["first_bad_seq"].clone()
+    audit_verify_export_json(dir, key).assert_code(1).json()["first_bad_seq"].clone()
 }
 
 #[test]
@@ -602,44 +593,20 @@ fn tampered_exports_fail_with_the_first_bad_seq() {
     assert_eq!(bad_seq(&clean, other_key), serde_json::Value::Null);
     let d = copy("foreign");
     fs::write(d.join("checkpoint.txt"), other_note).unwrap();
-    let run = expect(
-        1,
-        &[
-            "audit",
-            "verify-export",
-            d.to_str().unwrap(),
-            "--key",
-            &f.key,
-        ],
+    let run = audit_verify_export(&d, &f.key);
+    assert!(
+        run.assert_code(1).stdout.contains("checkpoint.txt"),
+        "{run:?}"
     );
-    assert!(run.stdout.contains("checkpoint.txt"), "{}", run.stdout);
     // A missing file is bad input, as README says: there is no export to judge.
     for file in [EVENTS_FILE, "checkpoint.txt"] {
         let d = copy(&format!("missing-{file}"));
         fs::remove_file(d.join(file)).unwrap();
-        let run = expect(
-            2,
-            &[
-                "audit",
-                "verify-export",
-                d.to_str().unwrap(),
-                "--key",
-                &f.key,
-            ],
-        );
-        assert!(run.stderr.contains(file), "{}", run.stderr);
+        let run = audit_verify_export(&d, &f.key);
+        assert!(run.assert_code(2).stderr.contains(file), "{run:?}");
     }
     let nowhere = s.path("nowhere");
-    expect(
-        2,
-        &[
-            "audit",
-            "verify-export",
-            nowhere.to_str().unwrap(),
-            "--key",
-            &f.key,
-        ],
-    );
+    audit_verify_export(&nowhere, &f.key).assert_code(2);
 }
 
 #[test]
@@ -744,19 +711,9 @@ fn a_households_trail_verifies_offline_and_tampering_fails() {
 
 /// `audit verify-export --json` on a forged export: exit 1, and the first bad seq.
 fn refused(dir: &Path) -> serde_json::Value {
-    let key = forge::verifier_key();
-    let run = expect(
-        1,
-        &[
-            "--json",
-            "audit",
-            "verify-export",
-            dir.to_str().unwrap(),
-            "--key",
-            &key,
-        ],
-    );
-    run.json()
+    audit_verify_export_json(dir, &forge::verifier_key())
+        .assert_code(1)
+        .json()
 }
 
 #[test]
@@ -764,15 +721,11 @@ fn an_honest_forged_export_passes_so_the_forge_is_right() {
     let s = Scratch::new();
     let dir = s.path("honest");
     forge::write_export(&dir, &forge::opening());
-    let key = forge::verifier_key();
-    let run = ok(&[
-        "audit",
-        "verify-export",
-        dir.to_str().unwrap(),
-        "--key",
-        &key,
-    ]);
-    assert!(run.stdout.starts_with("ok: 3 events"), "{}", run.stdout);
+    let run = audit_verify_export(&dir, &forge::verifier_key());
+    assert!(
+        run.assert_ok().stdout.starts_with("ok: 3 events"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -891,31 +844,16 @@ fn a_root_mismatch_names_no_single_seq() {
         ],
     );
     fs::copy(other.join("checkpoint.txt"), forged.join("checkpoint.txt")).unwrap();
-    let run = expect(
-        1,
-        &[
-            "--json",
-            "audit",
-            "verify-export",
-            forged.to_str().unwrap(),
-            "--key",
-            &key,
-        ],
-    );
-    let json = run.json();
+    let json = audit_verify_export_json(&forged, &key)
+        .assert_code(1)
+        .json();
     assert_eq!(json["first_bad_seq"], serde_json::Value::Null, "{json}");
     let reason = json["reason"].as_str().unwrap();
     assert!(reason.contains("Merkle root"), "{reason}");
     assert!(reason.contains("seq 1..=3"), "{reason}");
-    let text = expect(
-        1,
-        &[
-            "audit",
-            "verify-export",
-            forged.to_str().unwrap(),
-            "--key",
-            &key,
-        ],
+    let text = audit_verify_export(&forged, &key);
+    assert!(
+        text.assert_code(1).stdout.starts_with("FAILED: "),
+        "{text:?}"
     );
-    assert!(text.stdout.starts_with("FAILED: "), "{}", text.stdout);
 }

@@ -93,6 +93,22 @@ async fn streamed_without_end(
     (status, text)
 }
 
+/// The answer to `GET /api/v1/status` with `token` on an HTTP/2 connection, within
+/// [`PATIENCE`].
+async fn h2_status(
+    client: H2,
+    addr: SocketAddr,
+    token: &str,
+) -> axum::http::Response<h2::RecvStream> {
+    let mut client = client.ready().await.unwrap();
+    let request = h2_request(addr, "GET", "/api/v1/status", Some(token));
+    let (response, _) = client.send_request(request, true).unwrap();
+    tokio::time::timeout(PATIENCE, response)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn read_h2_body(mut body: h2::RecvStream) -> String {
     let mut bytes = Vec::new();
     while let Some(chunk) = tokio::time::timeout(PATIENCE, body.data()).await.unwrap() {
@@ -162,13 +178,7 @@ async fn an_h2c_body_over_the_limit_gets_413_announced_or_streamed() {
     assert_eq!((status, code(&body)), (413, "payload_too_large".into()));
 
     let (client, _connection) = h2c(addr).await;
-    let mut client = client.ready().await.unwrap();
-    let request = h2_request(addr, "GET", "/api/v1/status", Some(clerk));
-    let (response, _) = client.send_request(request, true).unwrap();
-    let response = tokio::time::timeout(PATIENCE, response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = h2_status(client, addr, clerk).await;
     assert_eq!(response.status(), 200);
     server.stop();
 }
@@ -269,18 +279,7 @@ async fn idle_kept_alive_connections_are_closed_on_both_protocols() {
     assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
 
     let (client, connection) = h2c(addr).await;
-    let mut client = client.ready().await.unwrap();
-    let request = h2_request(
-        addr,
-        "GET",
-        "/api/v1/status",
-        Some(tokens.of(Role::Auditor)),
-    );
-    let (response, _) = client.send_request(request, true).unwrap();
-    let response = tokio::time::timeout(PATIENCE, response)
-        .await
-        .unwrap()
-        .unwrap();
+    let response = h2_status(client, addr, tokens.of(Role::Auditor)).await;
     assert_eq!(response.status(), 200);
     read_h2_body(response.into_body()).await;
     let closed = tokio::time::timeout(PATIENCE, connection).await;

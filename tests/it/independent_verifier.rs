@@ -55,6 +55,18 @@ fn python_verify(dir: &Path, key: &str) -> Output {
         .expect("run python3")
 }
 
+/// The Python verifier's report on `dir` (`what` names the case), once it has exited with
+/// `code` and said why in a line of its own, not in a traceback.
+#[track_caller]
+fn python_refuses(dir: &Path, key: &str, code: i32, what: &str) -> String {
+    let theirs = python_verify(dir, key);
+    let stdout = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&theirs.stderr);
+    assert_eq!(theirs.status.code(), Some(code), "{what}: {stdout}{stderr}");
+    assert!(!stderr.contains("Traceback"), "{what}: {stderr}");
+    stdout
+}
+
 /// An export of the standard ledger, and its verifier key.
 fn honest_export(t: &TempLedger) -> (std::path::PathBuf, String) {
     let dir = t.file("export");
@@ -126,20 +138,10 @@ fn the_independent_verifier_agrees_with_fundtrail() {
         }),
     ];
     for dir in forgeries {
-        let ours = t.run(&[
-            "audit",
-            "verify-export",
-            dir.to_str().unwrap(),
-            "--key",
-            &key,
-        ]);
-        ours.assert_code(1);
-        let theirs = python_verify(&dir, &key);
-        let stdout = String::from_utf8_lossy(&theirs.stdout);
-        let stderr = String::from_utf8_lossy(&theirs.stderr);
-        assert_eq!(theirs.status.code(), Some(1), "{dir:?}: {stdout}{stderr}");
-        assert!(stdout.starts_with("FAILED"), "{dir:?}: {stdout}");
-        assert!(!stderr.contains("Traceback"), "{dir:?}: {stderr}");
+        audit_verify_export(&dir, &key).assert_code(1);
+        let what = dir.display().to_string();
+        let stdout = python_refuses(&dir, &key, 1, &what);
+        assert!(stdout.starts_with("FAILED"), "{what}: {stdout}");
     }
 }
 
@@ -159,33 +161,16 @@ fn both_verifiers_refuse_a_signed_log_that_breaks_a_write_rule() {
     for scenario in forge::scenarios() {
         let dir = t.file(scenario.name);
         forge::write_export(&dir, &scenario.events);
-        let ours = t.run(&[
-            "--json",
-            "audit",
-            "verify-export",
-            dir.to_str().unwrap(),
-            "--key",
-            &key,
-        ]);
-        ours.assert_code(1);
+        let ours = audit_verify_export_json(&dir, &key);
         assert_eq!(
-            ours.json()["first_bad_seq"],
+            ours.assert_code(1).json()["first_bad_seq"],
             scenario.bad_seq,
             "{}",
             scenario.name
         );
-        let theirs = python_verify(&dir, &key);
-        let stdout = String::from_utf8_lossy(&theirs.stdout);
-        let stderr = String::from_utf8_lossy(&theirs.stderr);
-        assert_eq!(
-            theirs.status.code(),
-            Some(1),
-            "{}: {stdout}{stderr}",
-            scenario.name
-        );
+        let stdout = python_refuses(&dir, &key, 1, scenario.name);
         let expected = format!("FAILED at seq {}: breaks a write rule", scenario.bad_seq);
         assert!(stdout.starts_with(&expected), "{}: {stdout}", scenario.name);
-        assert!(!stderr.contains("Traceback"), "{}: {stderr}", scenario.name);
     }
 }
 
@@ -214,20 +199,9 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
     assert_eq!(bytes[2].len(), 16 * 1024 + 1);
     let large = t.file("large");
     forge::write_export_of_records(&large, &bytes);
-    t.run(&[
-        "audit",
-        "verify-export",
-        large.to_str().unwrap(),
-        "--key",
-        &key,
-    ])
-    .assert_code(1);
-    let theirs = python_verify(&large, &key);
-    assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
-    assert!(
-        String::from_utf8_lossy(&theirs.stdout).starts_with("FAILED at seq 3"),
-        "{theirs:?}"
-    );
+    audit_verify_export(&large, &key).assert_code(1);
+    let stdout = python_refuses(&large, &key, 1, "a record over 16 KiB");
+    assert!(stdout.starts_with("FAILED at seq 3"), "{stdout}");
 
     // A verifier key whose name holds DEL or a C1 control: both refuse the key itself.
     let public = fundtrail::tlog::checkpoint::VerifierKey::parse(&key)
@@ -246,35 +220,15 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
             "{name}+{id:08x}+{}",
             base64::engine::general_purpose::STANDARD.encode(&encoded)
         );
-        t.run(&[
-            "audit",
-            "verify-export",
-            large.to_str().unwrap(),
-            "--key",
-            &bad_key,
-        ])
-        .assert_code(2);
-        let theirs = python_verify(&large, &bad_key);
-        assert_eq!(theirs.status.code(), Some(2), "{name:?}: {theirs:?}");
-        assert!(
-            !String::from_utf8_lossy(&theirs.stderr).contains("Traceback"),
-            "{theirs:?}"
-        );
+        audit_verify_export(&large, &bad_key).assert_code(2);
+        python_refuses(&large, &bad_key, 2, &format!("{name:?}"));
     }
 
     for file in ["events.jsonl", "checkpoint.txt"] {
         let dir = t.file(&format!("missing-{file}"));
         forge::write_export(&dir, &forge::opening());
         std::fs::remove_file(dir.join(file)).unwrap();
-        t.run(&[
-            "audit",
-            "verify-export",
-            dir.to_str().unwrap(),
-            "--key",
-            &key,
-        ])
-        .assert_code(2);
-        let theirs = python_verify(&dir, &key);
-        assert_eq!(theirs.status.code(), Some(2), "{file}: {theirs:?}");
+        audit_verify_export(&dir, &key).assert_code(2);
+        python_refuses(&dir, &key, 2, file);
     }
 }

@@ -20,6 +20,7 @@ pub mod insider;
 pub mod ledger;
 pub mod server;
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -394,6 +395,30 @@ pub fn run(ledger: &Path, args: &[&str]) -> Run {
     run_command(binary(ledger).args(args))
 }
 
+/// `audit verify-export DIR --key KEY`, the offline export verifier, with text output.
+pub fn audit_verify_export(dir: &Path, key: &str) -> Run {
+    run_command(binary_without_ledger().args(verify_export_args(dir, key)))
+}
+
+/// [`audit_verify_export`] with `--json` output.
+pub fn audit_verify_export_json(dir: &Path, key: &str) -> Run {
+    run_command(
+        binary_without_ledger()
+            .arg("--json")
+            .args(verify_export_args(dir, key)),
+    )
+}
+
+fn verify_export_args<'a>(dir: &'a Path, key: &'a str) -> [&'a OsStr; 5] {
+    [
+        "audit".as_ref(),
+        "verify-export".as_ref(),
+        dir.as_os_str(),
+        "--key".as_ref(),
+        key.as_ref(),
+    ]
+}
+
 /// The binary with a fixed actor and no inherited ledger settings or backtraces.
 pub fn binary_without_ledger() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
@@ -441,7 +466,8 @@ pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
 pub fn check_indexes(t: &TempLedger) {
     let dump = t.dump();
     let ledger = t.open();
-    let size = ledger.view().head().size;
+    let view = ledger.view();
+    let size = view.head().size;
     let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
     for (key, value) in &dump.0 {
         match key[0] {
@@ -457,10 +483,7 @@ pub fn check_indexes(t: &TempLedger) {
                     let reference = reference.expect("an intact reference block");
                     let seq = first + i as u64;
                     assert!(seq <= size, "reference {reference} points beyond the head");
-                    let record = ledger
-                        .view()
-                        .record(Seq::new(seq))
-                        .expect("a readable record");
+                    let record = view.record(Seq::new(seq)).expect("a readable record");
                     assert_eq!(
                         record.reference, reference,
                         "reference index entry of seq {seq}"
@@ -471,10 +494,7 @@ pub fn check_indexes(t: &TempLedger) {
                 let household = std::str::from_utf8(&key[1..]).expect("UTF-8 household");
                 let seq = seq_of(value);
                 assert!(seq <= size, "household {household} points beyond the head");
-                let record = ledger
-                    .view()
-                    .record(Seq::new(seq))
-                    .expect("a readable record");
+                let record = view.record(Seq::new(seq)).expect("a readable record");
                 assert_eq!(
                     record.body.household(),
                     Some(household),
