@@ -55,9 +55,9 @@ pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> 
         .len();
     let mut ledger = open(cli)?;
     let bar = progress_bar(cli, size);
-    let progress = bar.clone().map(|bar| {
-        Box::new(move |pos| bar.set_position(pos)) as crate::ledger::import::Progress
-    });
+    let progress = bar
+        .clone()
+        .map(|bar| Box::new(move |pos| bar.set_position(pos)) as crate::ledger::import::Progress);
     let result = roll::import_persons(&mut ledger, file, progress, &ctx);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -74,10 +74,7 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
             let showing = match (&args.reason, args.reveal) {
                 (Some(reason), true) => {
                     ctx = AppendContext::now(actor(cli)?);
-                    Showing::Revealed {
-                        reason,
-                        ctx: &ctx,
-                    }
+                    Showing::Revealed { reason, ctx: &ctx }
                 }
                 _ => Showing::Masked,
             };
@@ -105,9 +102,7 @@ fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
         PeopleError::Ledger(e) => failure(e, file),
         PeopleError::UnknownPerson(_)
         | PeopleError::NothingToReveal { .. }
-        | PeopleError::TooManyRows { .. } => {
-            Failure::new(exit::BAD_INPUT, err.to_string())
-        }
+        | PeopleError::TooManyRows { .. } => Failure::new(exit::BAD_INPUT, err.to_string()),
         // A vault that does not open with this ledger's key, or a change the log did not
         // record: an integrity problem, as a corrupt ledger is.
         PeopleError::Vault(_) | PeopleError::Unrecorded { .. } => {

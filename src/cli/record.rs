@@ -11,11 +11,11 @@ use super::{
 use crate::export::read_note;
 use crate::ledger::import::{CsvFile, ImportKind};
 use crate::ledger::{AppendContext, AppendSummary, Ledger, LogFilter, SignedCheckpoint};
-use std::path::Path;
 use crate::model::domain::Seq;
 use crate::model::render::{event_json, value_date_text, Align, Table};
 use crate::store::read_only::{write_denied, ReadOnlyCopy};
 use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
+use std::path::Path;
 
 pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
     let created = match &args.origin {

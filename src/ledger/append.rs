@@ -41,8 +41,9 @@ impl Ledger {
 pub(super) struct Changes {
     budgets: Budgets,
     households: BTreeMap<String, HouseholdInfo>,
-    /// The whole registry after the batch, when it holds people events.
-    people: Option<People>,
+    /// The whole registry after the batch, when it holds people events (boxed: it is
+    /// large, and most batches have none).
+    people: Option<Box<People>>,
 }
 
 impl Changes {
@@ -50,7 +51,7 @@ impl Changes {
         Changes {
             budgets: planner.budgets().clone(),
             households: planner.new_households().clone(),
-            people: planner.changed_people().cloned(),
+            people: planner.changed_people().cloned().map(Box::new),
         }
     }
 }
@@ -211,7 +212,7 @@ impl Ledger {
             },
             budgets,
             households: (self.households.len() + households.len()) as u64,
-            people: people.as_ref().unwrap_or(&self.people).events(),
+            people: people.as_deref().unwrap_or(&self.people).events(),
             references: batch
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
@@ -233,7 +234,7 @@ impl Ledger {
         self.references = state.references;
         self.households.extend(households);
         if let Some(people) = people {
-            self.people = people;
+            self.people = *people;
         }
         Ok(head)
     }

@@ -12,14 +12,14 @@ use std::rc::Rc;
 
 use crate::keys::identity::IdentityKey;
 use crate::ledger::{LedgerError, Row, RowSource};
-use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry};
-use crate::model::person::{check_identity, PersonId, Role};
-use crate::people::identity::IdNumber;
-use crate::people::vault::Clear;
 use crate::model::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
 };
+use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry};
+use crate::model::person::{check_identity, PersonId, Role};
+use crate::people::identity::IdNumber;
+use crate::people::vault::Clear;
 
 /// A field longer than this is refused before it is parsed: no valid value comes close.
 pub const MAX_FIELD_BYTES: usize = 1024;
@@ -955,9 +955,14 @@ mod tests {
 
     #[test]
     fn a_row_is_refused_as_too_long_only_past_max_row_bytes() {
-        let rows = rows_from_bytes(&file_with_row_of(MAX_ROW_BYTES), ImportKind::Events, 10, None)
-            .unwrap()
-            .unwrap();
+        let rows = rows_from_bytes(
+            &file_with_row_of(MAX_ROW_BYTES),
+            ImportKind::Events,
+            10,
+            None,
+        )
+        .unwrap()
+        .unwrap();
         let (line, (field, _)) = (rows[0].line, rows[0].command.clone().unwrap_err());
         assert_eq!(
             (line, field),

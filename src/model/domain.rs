@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::identity::IdentityHash;
-use crate::people::vault::Clear;
 use crate::model::person::{PersonId, Role};
+use crate::people::vault::Clear;
 
 /// Fen per yuan: money is CNY with exactly two decimal places.
 pub const FEN_PER_YUAN: i64 = 100;
@@ -784,7 +784,9 @@ impl Command {
                 REVEAL_REFERENCE_PREFIX,
                 &format!("{}:{}", a.person, a.at_us),
             ),
-            Command::ErasePerson(a) => Reference::derived(ERASE_REFERENCE_PREFIX, a.person.as_str()),
+            Command::ErasePerson(a) => {
+                Reference::derived(ERASE_REFERENCE_PREFIX, a.person.as_str())
+            }
         }
     }
 }

@@ -11,8 +11,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{
-    date_to_days, days_to_date, Category, Enrollment, HouseholdId, LifeEventKind, PaymentKind,
-    Seq,
+    date_to_days, days_to_date, Category, Enrollment, HouseholdId, LifeEventKind, PaymentKind, Seq,
 };
 use crate::model::person::Role;
 

@@ -155,7 +155,10 @@ impl People {
 
     /// Every person, by id (for listings in a stable order).
     pub fn all(&self) -> BTreeMap<&str, &PersonState> {
-        self.persons.iter().map(|(id, p)| (id.as_str(), p)).collect()
+        self.persons
+            .iter()
+            .map(|(id, p)| (id.as_str(), p))
+            .collect()
     }
 
     /// The person currently holding an identity in a household, if any.
@@ -209,7 +212,11 @@ impl People {
                 ),
             );
         }
-        if let Some(holder) = self.current.get(&p.identity).and_then(|id| self.persons.get(id)) {
+        if let Some(holder) = self
+            .current
+            .get(&p.identity)
+            .and_then(|id| self.persons.get(id))
+        {
             let holder_id = self.current.get(&p.identity).map_or("", String::as_str);
             return misfit(
                 "id_number",
@@ -333,10 +340,8 @@ impl People {
         let date = stored_date(event.value_date).map_err(|e| format!("seq {seq}: {e}"))?;
         let dated = Dated { date, seq };
         if !kind.is_personal() {
-            self.ends.insert(
-                event.household.clone(),
-                HouseholdEnd { kind, date, seq },
-            );
+            self.ends
+                .insert(event.household.clone(), HouseholdEnd { kind, date, seq });
             return Ok(());
         }
         let person = self
@@ -367,7 +372,11 @@ fn check_person_event(
     if let Some(died) = person.died {
         return misfit(
             "type",
-            format!("{id} was already recorded dead on {} ({})", died.date, name(died.seq)),
+            format!(
+                "{id} was already recorded dead on {} ({})",
+                died.date,
+                name(died.seq)
+            ),
         );
     }
     if date < person.birth_date {
@@ -465,7 +474,10 @@ mod tests {
         assert_eq!(people.eligible("H1", month("2019-01")).counted, ["M1"]);
         // The father turns 49 in March 2024.
         assert_eq!(people.eligible("H1", month("2024-02")).counted, ["M1"]);
-        assert_eq!(people.eligible("H1", month("2024-03")).counted, ["M1", "F1"]);
+        assert_eq!(
+            people.eligible("H1", month("2024-03")).counted,
+            ["M1", "F1"]
+        );
         assert!(people.has_persons("H1"));
         assert!(!people.has_persons("H2"));
     }
@@ -477,7 +489,9 @@ mod tests {
         let checked = people
             .check_life(LifeEventKind::PersonDied, died.clone(), &seq_name)
             .unwrap();
-        people.apply(Seq::FIRST.next().next().next(), &Body::PersonDied(checked)).unwrap();
+        people
+            .apply(Seq::FIRST.next().next().next(), &Body::PersonDied(checked))
+            .unwrap();
         assert_eq!(people.eligible("H1", month("2019-03")).counted, ["M1"]);
         let april = people.eligible("H1", month("2019-04"));
         assert!(april.counted.is_empty());
@@ -487,7 +501,9 @@ mod tests {
             .check_life(LifeEventKind::PersonDied, died, &seq_name)
             .unwrap_err();
         assert_eq!(again.field, "type");
-        assert!(again.reason.contains("already recorded dead on 2019-03-20 (seq 4)"));
+        assert!(again
+            .reason
+            .contains("already recorded dead on 2019-03-20 (seq 4)"));
     }
 
     #[test]
@@ -498,33 +514,60 @@ mod tests {
         };
         let held = people.check_new(&copy, &seq_name).unwrap_err();
         assert_eq!(held.field, "id_number");
-        assert!(held.reason.contains("already person M1 of household H1 (seq 1)"), "{}", held.reason);
+        assert!(
+            held.reason
+                .contains("already person M1 of household H1 (seq 1)"),
+            "{}",
+            held.reason
+        );
         let died = life("M1", "", "2019-03-20");
-        let died = people.check_life(LifeEventKind::PersonDied, died, &seq_name).unwrap();
-        assert_eq!(died.household, "H1", "a person's event takes the person's household");
-        people.apply(Seq::FIRST.next().next().next(), &Body::PersonDied(died)).unwrap();
+        let died = people
+            .check_life(LifeEventKind::PersonDied, died, &seq_name)
+            .unwrap();
+        assert_eq!(
+            died.household, "H1",
+            "a person's event takes the person's household"
+        );
+        people
+            .apply(Seq::FIRST.next().next().next(), &Body::PersonDied(died))
+            .unwrap();
         let dead = people.check_new(&copy, &seq_name).unwrap_err();
-        assert!(dead.reason.contains("recorded dead on 2019-03-20 (seq 4)"), "{}", dead.reason);
+        assert!(
+            dead.reason.contains("recorded dead on 2019-03-20 (seq 4)"),
+            "{}",
+            dead.reason
+        );
         copy.identity = [9; 32];
         people.check_new(&copy, &seq_name).unwrap();
         copy.person = "F1".into();
-        assert_eq!(people.check_new(&copy, &seq_name).unwrap_err().field, "person_id");
+        assert_eq!(
+            people.check_new(&copy, &seq_name).unwrap_err().field,
+            "person_id"
+        );
     }
 
     #[test]
     fn a_person_who_left_frees_the_identity_and_stops_counting() {
         let mut people = registry();
         let left = life("M1", "H1", "2019-06-01");
-        let left = people.check_life(LifeEventKind::PersonLeft, left, &seq_name).unwrap();
-        people.apply(Seq::FIRST.next().next().next(), &Body::PersonLeft(left)).unwrap();
+        let left = people
+            .check_life(LifeEventKind::PersonLeft, left, &seq_name)
+            .unwrap();
+        people
+            .apply(Seq::FIRST.next().next().next(), &Body::PersonLeft(left))
+            .unwrap();
         assert_eq!(people.eligible("H1", month("2019-05")).counted, ["M1"]);
         assert!(people.eligible("H1", month("2019-06")).counted.is_empty());
         assert_eq!(people.current_holder(&[1; 32]), None);
         let wrong = life("F1", "H2", "2019-06-01");
-        let err = people.check_life(LifeEventKind::PersonLeft, wrong, &seq_name).unwrap_err();
+        let err = people
+            .check_life(LifeEventKind::PersonLeft, wrong, &seq_name)
+            .unwrap_err();
         assert_eq!(err.field, "household_id");
         let unknown = life("Z1", "", "2019-06-01");
-        let err = people.check_life(LifeEventKind::PersonDied, unknown, &seq_name).unwrap_err();
+        let err = people
+            .check_life(LifeEventKind::PersonDied, unknown, &seq_name)
+            .unwrap_err();
         assert_eq!(err.field, "person_id");
     }
 
@@ -532,19 +575,33 @@ mod tests {
     fn a_household_ends_once_and_stops_everyone_after_its_month() {
         let mut people = registry();
         let exit = life("", "H1", "2019-07-15");
-        let exit = people.check_life(LifeEventKind::HouseholdExited, exit, &seq_name).unwrap();
-        people.apply(Seq::FIRST.next().next().next(), &Body::HouseholdExited(exit)).unwrap();
+        let exit = people
+            .check_life(LifeEventKind::HouseholdExited, exit, &seq_name)
+            .unwrap();
+        people
+            .apply(
+                Seq::FIRST.next().next().next(),
+                &Body::HouseholdExited(exit),
+            )
+            .unwrap();
         assert_eq!(people.eligible("H1", month("2019-07")).counted, ["M1"]);
         assert!(people.eligible("H1", month("2019-08")).counted.is_empty());
         let end = people.household_end("H1").unwrap();
         assert_eq!(end.verb(), "exited the scheme");
         let again = life("", "H1", "2019-09-01");
-        let err = people.check_life(LifeEventKind::EligibilityEnded, again, &seq_name).unwrap_err();
-        assert!(err.reason.contains("already exited the scheme on 2019-07-15"));
+        let err = people
+            .check_life(LifeEventKind::EligibilityEnded, again, &seq_name)
+            .unwrap_err();
+        assert!(err
+            .reason
+            .contains("already exited the scheme on 2019-07-15"));
         let Body::PersonAdded(late) = person("N1", "H1", 7, Role::Mother, "1960-01-01") else {
             unreachable!()
         };
-        assert_eq!(people.check_new(&late, &seq_name).unwrap_err().field, "household_id");
+        assert_eq!(
+            people.check_new(&late, &seq_name).unwrap_err().field,
+            "household_id"
+        );
     }
 
     #[test]
@@ -554,7 +611,9 @@ mod tests {
             person: "C1".into(),
             reason: "request".into(),
         });
-        people.apply(Seq::FIRST.next().next().next(), &erase).unwrap();
+        people
+            .apply(Seq::FIRST.next().next().next(), &erase)
+            .unwrap();
         assert!(people.person("C1").unwrap().erased.is_some());
         assert_eq!(people.events(), 4);
         let unknown = Body::PersonErased(PersonAccessV1 {
@@ -563,7 +622,10 @@ mod tests {
         });
         assert!(people.apply(Seq::FIRST, &unknown).is_err());
         assert!(people
-            .apply(Seq::FIRST, &person("M1", "H1", 1, Role::Mother, "1960-05-10"))
+            .apply(
+                Seq::FIRST,
+                &person("M1", "H1", 1, Role::Mother, "1960-05-10")
+            )
             .is_err());
     }
 }

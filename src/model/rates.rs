@@ -216,7 +216,10 @@ pub fn counted(enrollment: &Enrollment, people: &People, month: Month) -> (DueBa
         return (DueBasis::Members, enrollment.members);
     }
     let eligible = people.eligible(household, month).counted.len();
-    (DueBasis::Persons, u32::try_from(eligible).unwrap_or(u32::MAX))
+    (
+        DueBasis::Persons,
+        u32::try_from(eligible).unwrap_or(u32::MAX),
+    )
 }
 
 /// `persons` × the allowance rate valid on the month's first day, for a household enrolled
@@ -376,12 +379,11 @@ pub fn entitlement(
             return Err(DueError::TooManyMonths(months.len() + 1));
         }
         let (basis, persons) = counted(enrollment, people, month);
-        let (per_member, due) = match month_due(enrollment, table, month, persons)
-            .ok_or_else(overflow)?
-        {
-            MonthDue::Due { per_member, amount } => (Some(per_member), amount),
-            MonthDue::NotEnrolled | MonthDue::NoRate => (None, Money::ZERO),
-        };
+        let (per_member, due) =
+            match month_due(enrollment, table, month, persons).ok_or_else(overflow)? {
+                MonthDue::Due { per_member, amount } => (Some(per_member), amount),
+                MonthDue::NotEnrolled | MonthDue::NoRate => (None, Money::ZERO),
+            };
         let paid_fen = paid_in(paid, month, month == first).ok_or_else(overflow)?;
         months.push(EntitlementMonth {
             month,
@@ -567,7 +569,8 @@ mod tests {
             &households,
             &People::new(),
             &table,
-        ).unwrap_err();
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             DueError::NoRate {

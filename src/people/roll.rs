@@ -43,7 +43,9 @@ pub enum PeopleError {
     TooManyRows { file: String },
     /// The vault was changed but the event that records it was not appended: reported
     /// loudly, since the chain and the vault now disagree until the command is run again.
-    #[error("{done}, but the event recording it was not appended: {source}; run the command again")]
+    #[error(
+        "{done}, but the event recording it was not appended: {source}; run the command again"
+    )]
     Unrecorded { done: String, source: LedgerError },
 }
 
@@ -56,8 +58,7 @@ pub fn import_persons(
     ctx: &AppendContext,
 ) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
     let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let mut source =
-        CsvFile::new(path, ImportKind::Persons).with_identity_key(keys.identity_key());
+    let mut source = CsvFile::new(path, ImportKind::Persons).with_identity_key(keys.identity_key());
     if let Some(progress) = progress {
         source = source.with_progress(progress);
     }
@@ -141,11 +142,11 @@ pub fn show_person(
     };
     match &entry {
         Entry::Present(clear) => {
-        let access = PersonAccess {
-            person,
-            reason: reason.to_owned(),
-            at_us: ctx.now_us,
-        };
+            let access = PersonAccess {
+                person,
+                reason: reason.to_owned(),
+                at_us: ctx.now_us,
+            };
             let (summary, _) =
                 ledger.append_signed(&mut vec![Command::RevealPerson(access)], ctx)?;
             view.reveal_seq = summary.seqs.first().copied();
@@ -219,7 +220,10 @@ pub fn view_of(id: &str, state: &PersonState, entry: &Entry) -> PersonView {
             mask(Field::IdNumber, clear.id_number().expose()),
         ),
         Entry::Erased => (ERASED.to_owned(), ERASED.to_owned()),
-        Entry::Unknown => ("(not in the vault)".to_owned(), "(not in the vault)".to_owned()),
+        Entry::Unknown => (
+            "(not in the vault)".to_owned(),
+            "(not in the vault)".to_owned(),
+        ),
     };
     PersonView {
         person: id.to_owned(),

@@ -173,7 +173,12 @@ fn none_eligible(ledger: &Ledger, month: Month) -> Result<Vec<HouseholdId>, Batc
         .values()
         .map(|info| &info.enrollment)
         .filter(|e| e.enrolled_on <= month.last_day() && people.has_persons(e.household.as_str()))
-        .filter(|e| people.eligible(e.household.as_str(), month).counted.is_empty())
+        .filter(|e| {
+            people
+                .eligible(e.household.as_str(), month)
+                .counted
+                .is_empty()
+        })
         .map(|e| e.household.clone())
         .collect())
 }

@@ -108,7 +108,14 @@ fn person_show_masks_and_a_reveal_is_recorded_with_its_reason() {
     let before = t.open().view().head().size;
     let no_reason = t.run(&["person", "show", "P-1", "--reveal"]);
     no_reason.assert_code(2);
-    let revealed = t.run(&["person", "show", "P-1", "--reveal", "--reason", "case 2026-17"]);
+    let revealed = t.run(&[
+        "person",
+        "show",
+        "P-1",
+        "--reveal",
+        "--reason",
+        "case 2026-17",
+    ]);
     revealed.assert_ok();
     assert!(revealed.stdout.contains(NAME_MOTHER), "{revealed:#?}");
     assert!(revealed.stdout.contains(&id_number("19600510", 12, true)));
@@ -131,7 +138,11 @@ fn erasure_destroys_the_data_and_leaves_the_log_proofs_and_totals_as_they_were()
         let ledger = t.open();
         let view = ledger.view();
         let size = view.head().size;
-        (size, view.root(), view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap())
+        (
+            size,
+            view.root(),
+            view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap(),
+        )
     };
     let erase = t.run(&["person", "erase", "P-1", "--reason", "request 2026-3"]);
     erase.assert_ok();
@@ -148,15 +159,28 @@ fn erasure_destroys_the_data_and_leaves_the_log_proofs_and_totals_as_they_were()
         let ledger = t.open();
         let view = ledger.view();
         assert_eq!(view.head().size, size + 1, "one erasure event");
-        assert_eq!(view.root_at(size).unwrap(), root, "the tree before it is unchanged");
-        assert_eq!(view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap(), proof);
+        assert_eq!(
+            view.root_at(size).unwrap(),
+            root,
+            "the tree before it is unchanged"
+        );
+        assert_eq!(
+            view.inclusion_proof(fundtrail::Seq::new(9), size).unwrap(),
+            proof
+        );
     }
     let bytes = all_bytes(&t.dir);
-    assert!(!contains(&bytes, NAME_MOTHER), "the erased name is still in a file");
+    assert!(
+        !contains(&bytes, NAME_MOTHER),
+        "the erased name is still in a file"
+    );
     assert!(!contains(&bytes, &id_number("19600510", 12, true)));
     let again = t.run(&["person", "erase", "P-1", "--reason", "request 2026-3"]);
     again.assert_ok();
-    assert!(again.stdout.contains(&format!("seq {}", size + 1)), "{again:#?}");
+    assert!(
+        again.stdout.contains(&format!("seq {}", size + 1)),
+        "{again:#?}"
+    );
 }
 
 /// Imports `rows` of `kind` and checks that line `line` is refused for `field`, with the
@@ -174,7 +198,10 @@ fn refused(t: &TempLedger, kind: ImportKind, rows: &[String], line: u64, field: 
     let run = t.import(name, &path);
     run.assert_code(2);
     let prefix = format!("error: {}:{line}: {field}: ", path.display());
-    assert!(run.stderr.starts_with(&prefix), "expected {prefix:?}: {run:#?}");
+    assert!(
+        run.stderr.starts_with(&prefix),
+        "expected {prefix:?}: {run:#?}"
+    );
     assert_eq!(t.dump(), before, "a refused import changed the ledger");
     run.stderr
 }
@@ -187,16 +214,39 @@ fn identity_numbers_are_checked_and_never_echoed() {
     let last = if good.ends_with('0') { "1" } else { "0" };
     wrong_check.replace_range(17.., last);
     let cases = [
-        (wrong_check.clone(), "1960-05-10", "mother", "check character"),
-        (good.clone(), "1960-05-11", "mother", "differs from birth_date"),
-        (good.clone(), "1960-05-10", "father", "the role father is male"),
-        ("530103600510123".to_string(), "1960-05-10", "mother", "15-digit"),
+        (
+            wrong_check.clone(),
+            "1960-05-10",
+            "mother",
+            "check character",
+        ),
+        (
+            good.clone(),
+            "1960-05-11",
+            "mother",
+            "differs from birth_date",
+        ),
+        (
+            good.clone(),
+            "1960-05-10",
+            "father",
+            "the role father is male",
+        ),
+        (
+            "530103600510123".to_string(),
+            "1960-05-10",
+            "mother",
+            "15-digit",
+        ),
     ];
     for (number, birth, role, words) in cases {
         let row = format!("P-9,PL-0001,{number},{NAME_MOTHER},{role},{birth},2014-03-01");
         let message = refused(&t, ImportKind::Persons, &[row], 2, "id_number");
         assert!(message.contains(words), "{message:?} should say {words:?}");
-        assert!(!message.contains(&number), "the message repeats the number: {message}");
+        assert!(
+            !message.contains(&number),
+            "the message repeats the number: {message}"
+        );
         assert!(!message.contains(NAME_MOTHER));
     }
 }
@@ -208,8 +258,17 @@ fn an_identity_is_in_one_household_and_a_dead_one_is_not_enrolled_again() {
         "P-7,PL-0002,{},{NAME_MOTHER},mother,1960-05-10,2014-06-01",
         id_number("19600510", 12, true)
     );
-    let message = refused(&t, ImportKind::Persons, &[copy.clone()], 2, "id_number");
-    assert!(message.contains("already person P-1 of household PL-0001"), "{message}");
+    let message = refused(
+        &t,
+        ImportKind::Persons,
+        std::slice::from_ref(&copy),
+        2,
+        "id_number",
+    );
+    assert!(
+        message.contains("already person P-1 of household PL-0001"),
+        "{message}"
+    );
     let died = vec!["2019-03-20,person_died,P-1,,DEATH-1,".to_string()];
     let path = t.write_csv("changes.csv", ImportKind::Changes, &died);
     t.import("changes", &path).assert_ok();
@@ -227,19 +286,28 @@ fn life_events_refuse_later_payments_and_allowances_for_the_dead() {
     let path = t.write_csv("changes.csv", ImportKind::Changes, &died);
     t.import("changes", &path).assert_ok();
     // The father turns 49 in August 2019: from April to July nobody of PL-0001 is due.
-    let april = vec!["2019-04-30,disbursement,PL-0001,support_allowance,10.00,1,BANK-APR,".to_string()];
+    let april =
+        vec!["2019-04-30,disbursement,PL-0001,support_allowance,10.00,1,BANK-APR,".to_string()];
     let message = refused(&t, ImportKind::Events, &april, 2, "persons");
-    assert!(message.contains("exceed the 0 of household PL-0001 eligible in 2019-04"), "{message}");
+    assert!(
+        message.contains("exceed the 0 of household PL-0001 eligible in 2019-04"),
+        "{message}"
+    );
     assert!(message.contains("P-1 no longer counts (seq"), "{message}");
-    let march = vec!["2019-03-31,disbursement,PL-0001,support_allowance,10.00,1,BANK-MAR,".to_string()];
+    let march =
+        vec!["2019-03-31,disbursement,PL-0001,support_allowance,10.00,1,BANK-MAR,".to_string()];
     let path = t.write_csv("march.csv", ImportKind::Events, &march);
     t.import("events", &path).assert_ok();
     let exit = vec!["2019-09-15,household_exited,,PL-0001,EXIT-1,迁出本区".to_string()];
     let path = t.write_csv("exit.csv", ImportKind::Changes, &exit);
     t.import("changes", &path).assert_ok();
-    let late = vec!["2019-09-16,condolence_payment,PL-0001,holiday_condolence,10.00,1,HC-1,".to_string()];
+    let late =
+        vec!["2019-09-16,condolence_payment,PL-0001,holiday_condolence,10.00,1,HC-1,".to_string()];
     let message = refused(&t, ImportKind::Events, &late, 2, "date");
-    assert!(message.contains("after household PL-0001 exited the scheme on 2019-09-15 (seq"), "{message}");
+    assert!(
+        message.contains("after household PL-0001 exited the scheme on 2019-09-15 (seq"),
+        "{message}"
+    );
     let twice = vec!["2019-10-01,eligibility_ended,,PL-0001,END-1,".to_string()];
     let message = refused(&t, ImportKind::Changes, &twice, 2, "type");
     assert!(message.contains("already exited the scheme"), "{message}");

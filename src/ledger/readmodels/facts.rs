@@ -102,9 +102,10 @@ pub fn memo_of(record: &RecordV1) -> String {
         Body::FundAllocation(a) => a.source.clone(),
         Body::Reversal(r) => r.reason.clone(),
         Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
-        other if other.life_event().is_some() => {
-            other.life_event().map(|(_, l)| l.memo.clone()).unwrap_or_default()
-        }
+        other if other.life_event().is_some() => other
+            .life_event()
+            .map(|(_, l)| l.memo.clone())
+            .unwrap_or_default(),
         other => other
             .payment()
             .map(|(_, p)| p.memo.clone())

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use super::{reject, rejection, text, PlanError, Planner, Rejection};
 use crate::keys::identity::IdentityHash;
 use crate::model::domain::{
-    date_to_days, HouseholdId, LifeEvent, Month, Payment, PaymentKind, PersonAccess,
-    PersonEntry, Reference, Seq, ALLOWANCE_REFERENCE_PREFIX, REVEAL_REFERENCE_PREFIX,
+    date_to_days, HouseholdId, LifeEvent, Month, Payment, PaymentKind, PersonAccess, PersonEntry,
+    Reference, Seq, ALLOWANCE_REFERENCE_PREFIX, REVEAL_REFERENCE_PREFIX,
 };
 use crate::model::encoding::{
     role_code, stored_date, stored_role, Body, LifeEventV1, PersonAccessV1, PersonV1,
