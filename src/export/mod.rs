@@ -320,7 +320,7 @@ impl ExportCheck {
         }
         let hash = hex32(&parsed.hash).map_err(|e| fault(format!("hash: {e}")))?;
         let record = strict_hex(&parsed.record).map_err(|e| fault(format!("record: {e}")))?;
-        let decoded = self.audit.push(seq, &hash, &record)?.record;
+        let decoded = self.audit.push(seq, &hash, &record)?;
         check_fields(seq, &decoded, &parsed.fields).map_err(|e| match e {
             ProofFault::Event { reason, .. } => fault(reason),
             other => fault(other.to_string()),

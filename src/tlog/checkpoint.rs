@@ -689,11 +689,8 @@ fn next_line<'t>(rest: &mut &'t str) -> Result<&'t str, CheckpointError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::ops::Range;
-
     use super::*;
-    use crate::tlog::merkle::{Blake3Hasher, Frontier, NodeSource};
+    use crate::tlog::merkle::{Blake3Hasher, Frontier};
 
     // ---- Published vectors ---------------------------------------------------
     //
@@ -1238,10 +1235,9 @@ sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
         assert_eq!(proof.to_text(), SPEC_PROOF);
     }
 
-    /// The leaf hashes and stored nodes of a small ledger-shaped tree.
+    /// The leaf hashes of a small ledger-shaped tree, and its frontier.
     struct Tree {
         leaves: Vec<Digest>,
-        nodes: BTreeMap<(u8, u64), Digest>,
         frontier: Frontier,
     }
 
@@ -1249,7 +1245,6 @@ sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
         fn new(n: u64) -> Tree {
             let mut tree = Tree {
                 leaves: Vec::new(),
-                nodes: BTreeMap::new(),
                 frontier: Frontier::new(),
             };
             for i in 0..n {
@@ -1257,24 +1252,22 @@ sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
                 let chain_hash = *blake3::hash(&i.to_le_bytes()).as_bytes();
                 let leaf = Blake3Hasher.hash_leaf(&chain_hash);
                 tree.leaves.push(leaf);
-                for node in tree.frontier.append(&Blake3Hasher, leaf) {
-                    tree.nodes.insert((node.level, node.index), node.hash);
-                }
+                tree.frontier.append(&Blake3Hasher, leaf);
             }
             tree
         }
-    }
 
-    impl NodeSource for Tree {
-        type Error = String;
-        fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, String> {
-            Ok(self.leaves[range.start as usize..range.end as usize].to_vec())
-        }
-        fn stored_node(&self, level: u8, index: u64) -> Result<Digest, String> {
-            self.nodes
-                .get(&(level, index))
-                .copied()
-                .ok_or_else(|| "missing".to_string())
+        fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Digest> {
+            let nodes = merkle::inclusion_nodes(index, size).unwrap();
+            let hashes = nodes
+                .ids()
+                .iter()
+                .map(|id| {
+                    let (start, end) = id.coverage();
+                    merkle::mth(&Blake3Hasher, &self.leaves[start as usize..end as usize])
+                })
+                .collect();
+            nodes.rehash(&Blake3Hasher, hashes).unwrap()
         }
     }
 
@@ -1285,7 +1278,7 @@ sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
             size: 40,
             root: tree.frontier.root(&Blake3Hasher),
         };
-        let hashes = merkle::inclusion_proof(&Blake3Hasher, &tree, index, 40).unwrap();
+        let hashes = tree.inclusion_proof(index, 40);
         let note = signer().sign(&checkpoint).unwrap();
         (
             tree,
