@@ -22,9 +22,8 @@ use crate::model::json_object::unique_members;
 use crate::model::render::record_fields;
 use crate::tlog::audit::{AuditFault, LogAudit};
 use crate::tlog::chain::ChainFault;
-use crate::tlog::checkpoint::{
-    open_note_bytes, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES,
-};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, CheckpointError};
+use crate::tlog::note::{VerifierKey, MAX_NOTE_BYTES};
 use crate::tlog::proofs::{check_fields, strict_hex, ProofFault};
 
 pub const EVENTS_FILE: &str = "events.jsonl";

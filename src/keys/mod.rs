@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use crate::tlog::checkpoint::{
-    generate_seed, CheckpointError, LogSigner, ED25519_SIGNATURE_TYPE, SEED_LEN,
-};
+use crate::tlog::checkpoint::CheckpointError;
+use crate::tlog::note::{LogSigner, ED25519_SIGNATURE_TYPE, SEED_LEN};
 
 /// The key file's name inside the ledger directory.
 pub const KEY_FILE: &str = "signing.key";
@@ -46,8 +45,8 @@ pub enum KeyError {
         origin: String,
         source: CheckpointError,
     },
-    #[error(transparent)]
-    Randomness(CheckpointError),
+    #[error("the operating system gave no randomness for a key seed: {0}")]
+    Randomness(getrandom::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -82,6 +81,14 @@ impl std::fmt::Debug for SigningKeyFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SigningKeyFile({:?})", self.signer)
     }
+}
+
+/// A fresh random Ed25519 seed from the operating system: the only randomness the ledger
+/// asks for, and the only place a key is made.
+pub fn generate_seed() -> Result<[u8; SEED_LEN], getrandom::Error> {
+    let mut seed = [0u8; SEED_LEN];
+    getrandom::getrandom(&mut seed)?;
+    Ok(seed)
 }
 
 impl SigningKeyFile {
@@ -214,6 +221,25 @@ pub fn default_origin(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tlog::checkpoint::{open_note, Checkpoint};
+
+    #[test]
+    fn fresh_seeds_sign_and_verify() {
+        let (a, b) = (generate_seed().unwrap(), generate_seed().unwrap());
+        assert_ne!(a, b);
+        let origin = "fundtrail.example/ledger";
+        let signer = LogSigner::from_seed(origin, &a).unwrap();
+        let checkpoint = Checkpoint {
+            origin: origin.into(),
+            size: 20852163,
+            root: [0xab; 32],
+        };
+        let signed = signer.sign(&checkpoint).unwrap();
+        assert_eq!(
+            open_note(&signed, &signer.verifier_key()).unwrap(),
+            checkpoint
+        );
+    }
 
     /// golang.org/x/mod/sumdb/note's published signer key for PeterNeumann.
     const PETER_SKEY: &str =

@@ -32,8 +32,8 @@ use crate::store::{
     OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL,
 };
 use crate::tlog::audit::AuditFault;
-use crate::tlog::checkpoint::VerifierKey;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
+use crate::tlog::note::VerifierKey;
 use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs

@@ -14,8 +14,9 @@ use crate::keys::{KeyError, SigningKeyFile};
 use crate::model::domain::Seq;
 use crate::store::tiles::{self, FetchError, NodeSource, LEAF_TILE_LEAVES};
 use crate::store::{StoreBatch, StoredEvent};
-use crate::tlog::checkpoint::{open_note, Checkpoint, VerifierKey};
+use crate::tlog::checkpoint::{open_note, Checkpoint};
 use crate::tlog::merkle::{self, Blake3Hasher, Digest, Frontier, NodeId, NodesError, TreeHasher};
+use crate::tlog::note::VerifierKey;
 
 /// A checkpoint and the signed note it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
