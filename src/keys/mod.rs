@@ -241,10 +241,10 @@ mod tests {
         );
     }
 
-    /// golang.org/x/mod/sumdb/note's published signer key for PeterNeumann.
-    const PETER_SKEY: &str =
-        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    /// golang.org/x/mod/sumdb/note's published signer key for PeterNeumann
+    /// (testdata/note/SOURCE).
+    const PETER_SKEY: &str = include_str!("../../testdata/note/PeterNeumann.skey");
+    const PETER_VKEY: &str = include_str!("../../testdata/note/PeterNeumann.vkey");
 
     #[test]
     fn the_published_signer_key_parses_and_round_trips() {

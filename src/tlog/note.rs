@@ -381,19 +381,19 @@ mod tests {
     // Source: golang.org/x/mod/sumdb/note, note_test.go (TestNewVerifier,
     // TestSign, TestOpen) and the package documentation's example.
 
-    const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    // The files hold the exact bytes (testdata/note/SOURCE).
+    const PETER_VKEY: &str = include_str!("../../testdata/note/PeterNeumann.vkey");
     /// The signer key `PRIVATE+KEY+PeterNeumann+c74f20a3+<base64(0x01 || seed)>`.
-    const PETER_SKEY_B64: &str = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
-    const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
-                        then you don't know what your problem is.\n";
-    const PETER_SIG: &str =
-        "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
-    const ENOCH_SIG: &str =
-        "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+    const PETER_SKEY: &str = include_str!("../../testdata/note/PeterNeumann.skey");
+    const ENOCH_VKEY: &str = include_str!("../../testdata/note/EnochRoot.vkey");
+    const TEXT: &str = include_str!("../../testdata/note/text.txt");
+    const PETER_SIG: &str = include_str!("../../testdata/note/PeterNeumann.sig");
+    const ENOCH_SIG: &str = include_str!("../../testdata/note/EnochRoot.sig");
 
     fn peter_seed() -> [u8; SEED_LEN] {
-        let encoded = BASE64.decode(PETER_SKEY_B64).unwrap();
+        // PRIVATE+KEY+<name>+<key id>+<base64>, whose base64 may itself hold a '+'.
+        let seed_b64 = PETER_SKEY.splitn(5, '+').nth(4).unwrap();
+        let encoded = BASE64.decode(seed_b64).unwrap();
         assert_eq!(encoded[0], ED25519_SIGNATURE_TYPE);
         encoded[1..].try_into().unwrap()
     }

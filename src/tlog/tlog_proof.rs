@@ -139,24 +139,8 @@ mod tests {
 
     // ---- tlog-proof --------------------------------------------------------
 
-    /// The example in c2sp.org/tlog-proof (its signatures are elided with
-    /// "[...]" there, so it serves only as a parsing vector).
-    const SPEC_PROOF: &str = "c2sp.org/tlog-proof@v1
-extra YWdlLXYxLjIuMS1kYXJ3aW4tYXJtNjQudGFyLmd6kYXJ3aW4tYXJ
-index 73894
-gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ=
-B95lDa8R83lS8n0eG+o0buTxRKQTYFi//1U8anccXmA=
-EKNzoDWG8LGC0Yp9o+sv3qllpMP9uHQ9B20KNL+Q1zs=
-RoopEkOdqkYqMB4MJXrbt/hMjOxsVn0IrWjpz1ZMMes=
-AHCioX9nLjsrse6YhjRRmk1WUEirVOLLRoOQ6vfO5vk=
-
-example.com/fancylog
-109482
-sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
-
-\u{2014} example.com/fancylog hI2DJw[...]1roloI=
-\u{2014} witness1.example mJirIklj[...]qY9v2B/5bg==
-";
+    /// The example in c2sp.org/tlog-proof (testdata/tlog_proof/SOURCE).
+    const SPEC_PROOF: &str = include_str!("../../testdata/tlog_proof/spec_example.txt");
 
     #[test]
     fn spec_example_proof_parses_and_round_trips() {
