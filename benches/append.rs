@@ -37,7 +37,7 @@ impl Case {
             ledger
                 .append(batch.clone(), &context())
                 .expect("the batch is valid");
-            stored_values(&ledger, 1, ledger.head().size)
+            stored_values(&ledger, 1, ledger.view().head().size)
         };
         let batch_values = values.split_off(setup.len());
         Case {

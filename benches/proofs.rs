@@ -41,7 +41,7 @@ fn main() {
         .unwrap_or(DEFAULT_EVENTS);
     let dir = prepared_ledger(events);
     let mut ledger = Ledger::open(&dir).expect("the bench ledger opens");
-    let size = ledger.head().size;
+    let size = ledger.view().head().size;
     ledger.checkpoint().expect("the bench ledger signs");
     throughput(&ledger, size);
     let mut c = Criterion::default()
@@ -75,7 +75,7 @@ fn opening() -> Vec<Command> {
         .collect();
     commands.push(Command::Allocate(Allocation {
         program: ProgramCode::parse("support_allowance").expect("a program"),
-        amount: Money(9_999_999_999),
+        amount: Money::from_fen(9_999_999_999),
         date: date(2015, 1, 1),
         reference: Reference::parse("ALLOC-BENCH").expect("a reference"),
         source: "区财政".into(),
@@ -90,7 +90,7 @@ fn payments(first: u64, count: u64) -> Vec<Command> {
                 kind: PaymentKind::Disbursement,
                 household: household(i),
                 program: ProgramCode::parse("support_allowance").expect("a program"),
-                amount: Money(100),
+                amount: Money::from_fen(100),
                 persons: 1,
                 date: date(2015, 1, 31),
                 reference: Reference::parse(&format!("BANK-{i:010}")).expect("a reference"),
@@ -106,7 +106,7 @@ fn prepared_ledger(events: u64) -> PathBuf {
     // is never measured.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ledger-v3-{events}"));
     if let Ok(ledger) = Ledger::open(&dir) {
-        if ledger.head().size == events {
+        if ledger.view().head().size == events {
             return dir;
         }
     }
@@ -119,8 +119,8 @@ fn prepared_ledger(events: u64) -> PathBuf {
     let started = Instant::now();
     ledger.append(opening(), &ctx).expect("the opening appends");
     let mut next = 0;
-    while ledger.head().size < events {
-        let count = (events - ledger.head().size).min(GROUP_COMMIT_EVENTS as u64);
+    while ledger.view().head().size < events {
+        let count = (events - ledger.view().head().size).min(GROUP_COMMIT_EVENTS as u64);
         ledger
             .append(payments(next, count), &ctx)
             .expect("the payments append");
@@ -130,7 +130,7 @@ fn prepared_ledger(events: u64) -> PathBuf {
     println!(
         "built {events} events in {seconds:.1} s ({:.0} events/s appended, {} MB on disk)",
         events as f64 / seconds,
-        ledger.size_on_disk().unwrap_or(0) / 1_000_000
+        ledger.view().size_on_disk().unwrap_or(0) / 1_000_000
     );
     dir
 }
@@ -139,9 +139,10 @@ fn prepared_ledger(events: u64) -> PathBuf {
 /// events per second.
 fn throughput(ledger: &Ledger, size: u64) {
     let scratch = tempfile::tempdir().expect("a scratch dir");
-    let key = ledger.verifier_key().clone();
+    let key = ledger.view().verifier_key().clone();
     let records: Vec<(EventHash, Vec<u8>)> = ledger
-        .stored_events(Seq::FIRST, Seq(size))
+        .view()
+        .stored_events(Seq::FIRST, Seq::new(size))
         .map(|item| item.map(|(_, e)| (e.hash, e.record)).expect("readable"))
         .collect();
     let record_bytes: usize = records.iter().map(|(_, r)| r.len()).sum();
@@ -160,7 +161,7 @@ fn throughput(ledger: &Ledger, size: u64) {
     });
     let ledger_verify = median(|_| {
         time(|| {
-            let report = ledger.verify(|_| {}).expect("verify runs");
+            let report = ledger.view().verify(|_| {}).expect("verify runs");
             assert!(report.fault.is_none());
         })
     });
@@ -179,7 +180,7 @@ fn throughput(ledger: &Ledger, size: u64) {
             let mut frontier = merkle::Frontier::new();
             for (_, record) in &records {
                 prev = chain_hash(&prev, record);
-                frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&prev.0));
+                frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(prev.as_bytes()));
             }
             black_box(frontier.root(&Blake3Hasher));
         })
@@ -244,32 +245,34 @@ impl Picks {
 fn proof_benches(c: &mut Criterion, ledger: &Ledger, size: u64) {
     let label = format!("{size} events");
     let latest = ledger
+        .view()
         .latest_checkpoint()
         .expect("readable")
         .expect("signed");
     let root = latest.checkpoint.root;
-    let key = ledger.verifier_key().clone();
+    let key = ledger.view().verifier_key().clone();
     let mut group = c.benchmark_group(format!("proofs/{label}"));
 
     let mut picks = Picks(0x9e37_79b9_7f4a_7c15);
     group.bench_function("inclusion proof: generate (random seq)", |b| {
         b.iter(|| {
-            let seq = Seq(1 + picks.next(size));
-            black_box(ledger.inclusion_proof(seq, size).expect("a proof"))
+            let seq = Seq::new(1 + picks.next(size));
+            black_box(ledger.view().inclusion_proof(seq, size).expect("a proof"))
         })
     });
 
-    let seq = Seq(size / 3);
-    let proof = ledger.inclusion_proof(seq, size).expect("a proof");
-    let leaf = Blake3Hasher.hash_leaf(&ledger.stored(seq).expect("stored").hash.0);
+    let seq = Seq::new(size / 3);
+    let proof = ledger.view().inclusion_proof(seq, size).expect("a proof");
+    let leaf = Blake3Hasher.hash_leaf(ledger.view().stored(seq).expect("stored").hash.as_bytes());
     group.bench_function("inclusion proof: verify", |b| {
         b.iter(|| {
-            merkle::verify_inclusion(&Blake3Hasher, seq.0 - 1, size, &leaf, &proof, &root)
+            merkle::verify_inclusion(&Blake3Hasher, seq.get() - 1, size, &leaf, &proof, &root)
                 .expect("valid")
         })
     });
 
-    let inclusion = fundtrail::export::evidence::inclusion(ledger, seq, None).expect("evidence");
+    let inclusion =
+        fundtrail::export::evidence::inclusion(ledger.view(), seq, None).expect("evidence");
     let text = inclusion
         .evidence
         .tlog_proof(&inclusion.proof, &latest.note)
@@ -283,13 +286,13 @@ fn proof_benches(c: &mut Criterion, ledger: &Ledger, size: u64) {
     group.bench_function("consistency proof: generate (random old size)", |b| {
         b.iter(|| {
             let old = 1 + picks.next(size);
-            black_box(ledger.consistency_proof(old, size).expect("a proof"))
+            black_box(ledger.view().consistency_proof(old, size).expect("a proof"))
         })
     });
 
     let mut picks = Picks(0x1234_5678_9abc_def1);
     group.bench_function("root at a random earlier size", |b| {
-        b.iter(|| black_box(ledger.root_at(1 + picks.next(size)).expect("a root")))
+        b.iter(|| black_box(ledger.view().root_at(1 + picks.next(size)).expect("a root")))
     });
     group.finish();
 }

@@ -56,14 +56,14 @@ fn ledger(events: u64) -> Ledger {
             Ledger::init(&dir).expect("create the benchmark ledger")
         }
     };
-    if ledger.head().size < events {
+    if ledger.view().head().size < events {
         eprintln!("building a {events}-event ledger in {}", dir.display());
         let start = Instant::now();
         readmodels_gen::append(&mut ledger, events).expect("append synthetic events");
         eprintln!("built in {:.1?}", start.elapsed());
     }
     assert_eq!(
-        ledger.head().size,
+        ledger.view().head().size,
         events,
         "{} holds other events",
         dir.display()
@@ -74,7 +74,10 @@ fn ledger(events: u64) -> Ledger {
 /// The raw baseline: every record read and decoded, nothing else.
 fn raw_scan(ledger: &Ledger) -> u64 {
     let mut count = 0;
-    for item in ledger.records(Seq::FIRST, Seq(ledger.head().size)) {
+    for item in ledger
+        .view()
+        .records(Seq::FIRST, Seq::new(ledger.view().head().size))
+    {
         black_box(item.expect("a readable record"));
         count += 1;
     }
@@ -82,7 +85,7 @@ fn raw_scan(ledger: &Ledger) -> u64 {
 }
 
 fn rebuild(ledger: &Ledger) -> ReadSide {
-    ReadSide::rebuild(ledger).expect("rebuild")
+    ReadSide::rebuild(ledger.view()).expect("rebuild")
 }
 
 fn bench_rebuild(c: &mut Criterion) {

@@ -53,7 +53,7 @@ fn command(i: u64) -> Command {
     if i == HOUSEHOLDS {
         return Command::Allocate(Allocation {
             program,
-            amount: Money(AMOUNT_CEILING_FEN - 1),
+            amount: Money::from_fen(AMOUNT_CEILING_FEN - 1),
             date,
             reference: Reference::parse("ZJ-BENCH").expect("plain reference"),
             source: "区财政".into(),
@@ -63,7 +63,7 @@ fn command(i: u64) -> Command {
         kind: PaymentKind::Disbursement,
         household: household(i % HOUSEHOLDS),
         program,
-        amount: Money(amount_fen(i)),
+        amount: Money::from_fen(amount_fen(i)),
         persons: 2,
         date,
         reference: payment_reference(i),
@@ -99,7 +99,7 @@ fn statement(events: u64, lines: u64) -> Vec<u8> {
     let mut text = String::from("value_date,amount,reference,beneficiary\n");
     let mut written = 0;
     let mut row = |reference: &str, fen: i64| {
-        let amount = Money(fen);
+        let amount = Money::from_fen(fen);
         text.push_str(&format!("2018-07-31,{amount},{reference},王芳\n"));
     };
     for i in (HOUSEHOLDS + 1)..events {
@@ -142,7 +142,7 @@ fn build_ledger(dir: &std::path::Path, events: u64) -> Ledger {
         "setup: ledger of {events} events built in {:.1} s ({:.0} events/s), {} MB on disk",
         started.elapsed().as_secs_f64(),
         events as f64 / started.elapsed().as_secs_f64(),
-        ledger.size_on_disk().unwrap_or(0) / 1_000_000
+        ledger.view().size_on_disk().unwrap_or(0) / 1_000_000
     );
     ledger
 }
@@ -156,7 +156,7 @@ fn bench(c: &mut Criterion) {
 
     let started = Instant::now();
     let (report, index) =
-        reconcile_bytes(&ledger, &bytes, month, IndexMode::Cached).expect("clean statement");
+        reconcile_bytes(ledger.view(), &bytes, month, IndexMode::Cached).expect("clean statement");
     eprintln!(
         "setup: first reconcile {:.2} s ({index:?})",
         started.elapsed().as_secs_f64()
@@ -189,7 +189,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("payment_index_load", events), |b| {
         b.iter(|| {
-            payment_table(&ledger, IndexMode::Cached)
+            payment_table(ledger.view(), IndexMode::Cached)
                 .expect("index")
                 .0
                 .len()
@@ -197,7 +197,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("reconcile", events), |b| {
         b.iter(|| {
-            let (report, _) = reconcile_bytes(&ledger, &bytes, month, IndexMode::Cached)
+            let (report, _) = reconcile_bytes(ledger.view(), &bytes, month, IndexMode::Cached)
                 .expect("clean statement");
             report.matched_count
         })
@@ -208,7 +208,7 @@ fn bench(c: &mut Criterion) {
         BenchmarkId::new("payment_index_rebuild_full_scan", events),
         |b| {
             b.iter(|| {
-                payment_table(&ledger, IndexMode::Rebuild)
+                payment_table(ledger.view(), IndexMode::Rebuild)
                     .expect("index")
                     .0
                     .len()

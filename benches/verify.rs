@@ -17,7 +17,7 @@ use common::*;
 const EVENTS: u64 = 100_000;
 
 fn verify_ledger(ledger: &Ledger) {
-    let report = ledger.verify(|_| {}).expect("verify runs");
+    let report = ledger.view().verify(|_| {}).expect("verify runs");
     assert!(report.fault.is_none() && report.checked == EVENTS);
     black_box(report);
 }
@@ -73,7 +73,7 @@ fn verify(c: &mut Criterion) {
         ledger
             .append_rows(&mut CsvFile::new(&events, ImportKind::Events), &context())
             .expect("the file is valid");
-        assert_eq!(ledger.head().size, EVENTS);
+        assert_eq!(ledger.view().head().size, EVENTS);
         write_raw_copy(&ledger, &raw_dir);
     }
     drain_deferred_frees();

@@ -8,6 +8,7 @@
 
 #[path = "../tests/it/support/client.rs"]
 mod client;
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::Client;
+use common::{proc_status_kib, Args};
 
 struct Options {
     addr: SocketAddr,
@@ -28,22 +30,8 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str, default: u64| -> Result<u64, String> {
-        match args.iter().position(|a| a == name) {
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{name} needs a number")),
-            None => Ok(default),
-        }
-    };
-    let positional: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
-        .map(|(_, a)| a)
-        .collect();
+    let args = Args::from_env();
+    let positional = args.positional();
     let [addr, clerk, supervisor, pid] = positional[..] else {
         return Err("usage: load ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID [--writers N] [--readers N] [--seconds N] [--max-requests N]".into());
     };
@@ -53,25 +41,14 @@ fn options() -> Result<Options, String> {
     }
     Ok(Options {
         addr,
-        clerk: clerk.clone(),
-        supervisor: supervisor.clone(),
+        clerk: clerk.to_owned(),
+        supervisor: supervisor.to_owned(),
         server_pid: pid.parse().map_err(|e| format!("SERVER_PID: {e}"))?,
-        writers: flag("--writers", 16)? as usize,
-        readers: flag("--readers", 4)? as usize,
-        seconds: flag("--seconds", 20)?,
-        max_requests: flag("--max-requests", 400_000)?,
+        writers: args.flag("--writers", 16)? as usize,
+        readers: args.flag("--readers", 4)? as usize,
+        seconds: args.flag("--seconds", 20)?,
+        max_requests: args.flag("--max-requests", 400_000)?,
     })
-}
-
-/// A kB figure from the server's /proc/PID/status.
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -161,7 +138,7 @@ fn main() -> Result<(), String> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let peak_kb = proc_status_kb(o.server_pid, "VmHWM:").unwrap_or(0);
+    let peak_kb = proc_status_kib(o.server_pid, "VmHWM:").unwrap_or(0);
     println!(
         "writers {} readers {} for {elapsed:.1} s",
         o.writers, o.readers

@@ -47,7 +47,7 @@ fn build(dir: PathBuf, events: u64) -> Result<(), LedgerError> {
     };
     let start = Instant::now();
     readmodels_gen::append(&mut ledger, events)?;
-    let head = ledger.head();
+    let head = ledger.view().head();
     println!(
         "{}: {} events, head {}, built in {:.1?}",
         dir.display(),

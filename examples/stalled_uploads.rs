@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 
+mod common;
+
+use common::{proc_status_kib, Args};
+
 struct Options {
     addr: SocketAddr,
     server_pid: u32,
@@ -23,34 +27,23 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str, default: u64| -> Result<u64, String> {
-        match args.iter().position(|a| a == name) {
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{name} needs a number")),
-            None => Ok(default),
-        }
-    };
+    let args = Args::from_env();
     let usage = "usage: stalled_uploads ADDR SERVER_PID [--uploads N] [--mb MB] [--hold SECONDS]";
+    let [addr, pid] = args.positional()[..] else {
+        return Err(usage.into());
+    };
     Ok(Options {
-        addr: args.first().and_then(|a| a.parse().ok()).ok_or(usage)?,
-        server_pid: args.get(1).and_then(|a| a.parse().ok()).ok_or(usage)?,
-        uploads: flag("--uploads", 20)? as usize,
-        mebibytes: flag("--mb", 8)? as usize,
-        hold: Duration::from_secs(flag("--hold", 5)?),
+        addr: addr.parse().map_err(|_| usage)?,
+        server_pid: pid.parse().map_err(|_| usage)?,
+        uploads: args.flag("--uploads", 20)? as usize,
+        mebibytes: args.flag("--mb", 8)? as usize,
+        hold: Duration::from_secs(args.flag("--hold", 5)?),
     })
 }
 
-/// The server's resident memory in KiB.
+/// The server's resident memory in KiB (0 if it cannot be read).
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_status_kib(pid, "VmRSS:").unwrap_or(0)
 }
 
 /// One stalled upload: its answer (status, or what went wrong) within `hold`, and the

@@ -130,7 +130,7 @@ impl Synthetic {
         let program = PROGRAMS[index % PROGRAMS.len()].code;
         let allocation = Allocation {
             program: ProgramCode::parse(program).expect("a catalog code"),
-            amount: Money(ALLOCATION_FEN),
+            amount: Money::from_fen(ALLOCATION_FEN),
             date: enrolled_on(),
             reference: Reference::parse(&format!("ALLOC-{index}")).expect("a valid reference"),
             source: "district budget".into(),
@@ -155,7 +155,7 @@ impl Synthetic {
             kind: PaymentKind::Disbursement,
             household: household_id(self.rng.below(HOUSEHOLDS)),
             program: ProgramCode::parse(program).expect("a catalog code"),
-            amount: Money(amount),
+            amount: Money::from_fen(amount),
             persons: u32::try_from(self.rng.below(3) + 1).expect("small"),
             date: date(year, month, day),
             reference: Reference::parse(&format!("PAY-{}", self.payments))
@@ -232,11 +232,11 @@ impl Iterator for Synthetic {
 /// a ledger that already holds a prefix of them (an interrupted build) is continued.
 pub fn append(ledger: &mut Ledger, events: u64) -> Result<(), LedgerError> {
     let mut synthetic = Synthetic::new();
-    let done = usize::try_from(ledger.head().size).expect("fits");
+    let done = usize::try_from(ledger.view().head().size).expect("fits");
     synthetic.by_ref().take(done).for_each(drop);
     let ctx = AppendContext::now(ACTOR);
-    while ledger.head().size < events {
-        let room = events - ledger.head().size;
+    while ledger.view().head().size < events {
+        let room = events - ledger.view().head().size;
         let take = usize::try_from(room).map_or(BATCH, |room| room.min(BATCH));
         let commands: Vec<Command> = synthetic.by_ref().take(take).map(|(c, _)| c).collect();
         ledger.append(commands, &ctx)?;

@@ -146,7 +146,7 @@ fn checkpoint_json(c: &Checkpoint) -> Value {
 
 fn event_json(e: &VerifiedEvent) -> Value {
     let mut fields = crate::model::render::record_fields(&e.record);
-    fields.insert("seq".into(), json!(e.seq.0));
+    fields.insert("seq".into(), json!(e.seq.get()));
     fields.insert("hash".into(), json!(e.hash.to_hex()));
     Value::Object(fields)
 }

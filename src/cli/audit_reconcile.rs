@@ -130,7 +130,7 @@ fn run_text(run: &Reperformed) -> String {
             "{head}reproduced: the report hash matches the record ({}); {} matched ({}), {} difference(s)\n",
             hex::encode(r.run.report_hash),
             report.matched_count,
-            Money(report.matched_fen),
+            Money::from_fen(report.matched_fen),
             report.differences.len()
         ),
         _ => {
@@ -146,7 +146,7 @@ fn run_text(run: &Reperformed) -> String {
 fn run_json(run: &Reperformed) -> Value {
     let r = &run.recorded;
     json!({
-        "seq": r.seq.0,
+        "seq": r.seq.get(),
         "period": r.run.period,
         "actor": r.actor,
         "recorded_at": time_text(r.recorded_at_us),

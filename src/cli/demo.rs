@@ -27,9 +27,9 @@ pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
     }
     let outcome = demo::build(dir).map_err(|e| demo_failure(e, dir))?;
     let ledger = &outcome.ledger;
-    let mut side = ReadSide::open(ledger).map_err(read_failure)?;
+    let mut side = ReadSide::open(ledger.view()).map_err(read_failure)?;
     side.save(ledger, true).map_err(read_failure)?;
-    let head = ledger.head();
+    let head = ledger.view().head();
     let chain_ok = outcome.verify.fault.is_none();
     let models_ok = check_read_models(ledger);
     let mut text = format!(

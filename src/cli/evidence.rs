@@ -47,7 +47,7 @@ pub struct ExportArgs {
 pub(super) fn key(cli: &Cli, what: &KeyCommand) -> Result<Output, Failure> {
     let KeyCommand::Show = what;
     let ledger = open(cli)?;
-    let key = ledger.verifier_key();
+    let key = ledger.view().verifier_key();
     Ok(Output::ok(
         format!("{key}\n"),
         json!({
@@ -79,20 +79,20 @@ pub(super) fn checkpoint_json(signed: &SignedCheckpoint) -> serde_json::Value {
 pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
     match (args.seq, args.from) {
-        (Some(seq), _) => prove_inclusion(&ledger, Seq(seq), args.size),
+        (Some(seq), _) => prove_inclusion(&ledger, Seq::new(seq), args.size),
         (None, Some(from)) => prove_consistency(&ledger, from, args.to),
         (None, None) => Err(Failure::new(exit::BAD_INPUT, "give --seq N or --from A")),
     }
 }
 
 fn prove_inclusion(ledger: &Ledger, seq: Seq, size: Option<u64>) -> Result<Output, Failure> {
-    let inc = ev::inclusion(ledger, seq, size).map_err(|e| failure(e, None))?;
+    let inc = ev::inclusion(ledger.view(), seq, size).map_err(|e| failure(e, None))?;
     let json = serde_json::to_value(inc.doc()).expect("a proof document is plain JSON");
     Ok(Output::ok(inc.text(), json))
 }
 
 fn prove_consistency(ledger: &Ledger, from: u64, to: Option<u64>) -> Result<Output, Failure> {
-    let c = ev::consistency(ledger, from, to).map_err(|e| failure(e, None))?;
+    let c = ev::consistency(ledger.view(), from, to).map_err(|e| failure(e, None))?;
     let json = serde_json::to_value(c.doc()).expect("a proof document is plain JSON");
     Ok(Output::ok(c.text(), json))
 }

@@ -405,6 +405,6 @@ pub(crate) fn check_failed(reason: String, seq: Option<crate::model::domain::Seq
     Output {
         code: exit::VERIFY_FAILED,
         text,
-        json: json!({ "ok": false, "reason": reason, "first_bad_seq": seq.map(|s| s.0) }),
+        json: json!({ "ok": false, "reason": reason, "first_bad_seq": seq.map(|s| s.get()) }),
     }
 }

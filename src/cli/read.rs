@@ -80,7 +80,7 @@ pub struct HouseholdArgs {
 pub use crate::ledger::answers::parse_month;
 
 pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
-    ReadSide::open(ledger).map_err(read_failure)
+    ReadSide::open(ledger.view()).map_err(read_failure)
 }
 
 pub(super) fn read_failure(err: ReadSideError) -> Failure {
@@ -262,13 +262,13 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
         ));
     };
     if args.proofs {
-        let doc = crate::export::evidence::trail(&ledger, &args.id)
+        let doc = crate::export::evidence::trail(ledger.view(), &args.id)
             .map_err(|e| super::failure(e, None))?;
         let json = serde_json::to_value(doc).expect("a trail document is plain JSON");
         let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
         return Ok(Output::ok(text, json));
     }
-    let entries = household_trail(&ledger, &args.id).map_err(read_failure)?;
+    let entries = household_trail(ledger.view(), &args.id).map_err(read_failure)?;
     let mut json = crate::ledger::answers::household_json(&balance, &entries);
     let (allowance_text, allowance_json) =
         super::run::household_allowance(&ledger, &args.id, args.through)?;
@@ -370,7 +370,7 @@ fn trail_note(entry: &TrailEntry) -> String {
 
 pub(super) fn rebuild(cli: &Cli) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let mut side = ReadSide::rebuild(&ledger).map_err(read_failure)?;
+    let mut side = ReadSide::rebuild(ledger.view()).map_err(read_failure)?;
     side.save(&ledger, true).map_err(read_failure)?;
     let seq = side.models().applied().map_or(0, |a| a.seq);
     Ok(Output::ok(
@@ -382,7 +382,7 @@ pub(super) fn rebuild(cli: &Cli) -> Result<Output, Failure> {
 /// Brings the maintained read models up to the head and saves them (after an append). The
 /// append itself is already durable, so a failure here is a warning: the next read catches up.
 pub(super) fn refresh(ledger: &Ledger) -> Option<ReadSide> {
-    let refreshed = ReadSide::open(ledger).and_then(|mut side| {
+    let refreshed = ReadSide::open(ledger.view()).and_then(|mut side| {
         side.save(ledger, true)?;
         Ok(side)
     });
@@ -397,8 +397,8 @@ pub(super) fn refresh(ledger: &Ledger) -> Option<ReadSide> {
 
 /// Compares the maintained read models with a rebuild from genesis.
 pub(super) fn check_read_models(ledger: &Ledger) -> Result<(), String> {
-    let maintained = ReadSide::open(ledger).map_err(|e| e.to_string())?;
-    let rebuilt = ReadSide::rebuild(ledger).map_err(|e| e.to_string())?;
+    let maintained = ReadSide::open(ledger.view()).map_err(|e| e.to_string())?;
+    let rebuilt = ReadSide::rebuild(ledger.view()).map_err(|e| e.to_string())?;
     if maintained.models() == rebuilt.models() {
         Ok(())
     } else {

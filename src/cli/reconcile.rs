@@ -92,7 +92,7 @@ fn reconcile_failure(err: BatchError, file: &Path) -> Failure {
 }
 
 fn amount(fen: Option<i64>) -> String {
-    fen.map_or(String::new(), |f| Money(f).to_string())
+    fen.map_or(String::new(), |f| Money::from_fen(f).to_string())
 }
 
 fn lines_text(d: &Difference) -> String {
@@ -112,7 +112,7 @@ fn report_text(outcome: &Reconciliation, file: &Path) -> String {
         hex::encode(outcome.statement_hash),
         crate::ledger::answers::index_text(&outcome.index),
         r.matched_count,
-        Money(r.matched_fen),
+        Money::from_fen(r.matched_fen),
     );
     let counts: Vec<String> = DifferenceKind::ALL
         .iter()

@@ -22,15 +22,16 @@ pub(super) fn init(cli: &Cli, args: &InitArgs) -> Result<Output, Failure> {
         None => Ledger::init(&cli.ledger),
     };
     let ledger = created.map_err(|e| failure(e, None))?;
-    let dir = ledger.dir().display().to_string();
-    let key = ledger.verifier_key().to_string();
+    let view = ledger.view();
+    let dir = view.dir().display().to_string();
+    let key = view.verifier_key().to_string();
     Ok(Output::ok(
         format!(
             "created an empty ledger in {dir}\nlog origin:   {}\nverifier key: {key}\n(the signing key is {dir}/{}, readable only by you; give auditors the verifier key)\n",
-            ledger.origin(),
+            view.origin(),
             crate::keys::KEY_FILE
         ),
-        json!({ "ledger": dir, "origin": ledger.origin(), "verifier_key": key }),
+        json!({ "ledger": dir, "origin": view.origin(), "verifier_key": key }),
     ))
 }
 
@@ -108,6 +109,7 @@ pub(super) fn log(cli: &Cli, args: &LogArgs) -> Result<Output, Failure> {
         event_type: args.event_type.clone(),
     };
     let matched = ledger
+        .view()
         .recent(&filter, args.limit)
         .map_err(|e| failure(e, None))?;
     let mut table = Table::new(&[
@@ -191,11 +193,12 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         Err(reason) => return Ok(verify_failed(reason, None, 0)),
     };
     let report = ledger
+        .view()
         .verify_against(&held, |_| {})
         .map_err(|e| failure(e, None))?;
     if let Some(fault) = &report.fault {
         let mut out = verify_failed(fault.to_string(), fault.first_bad_seq(), report.checked);
-        out.json["last_bad_seq"] = json!(fault.last_bad_seq().map(|s| s.0));
+        out.json["last_bad_seq"] = json!(fault.last_bad_seq().map(|s| s.get()));
         return Ok(out);
     }
     let mut text = format!(
@@ -255,7 +258,7 @@ fn held_checkpoints(
     let mut held = Vec::new();
     for path in paths {
         let note = read_note(path).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
-        match open_note_bytes(&note, ledger.verifier_key()) {
+        match open_note_bytes(&note, ledger.view().verifier_key()) {
             Ok(checkpoint) => held.push(checkpoint),
             Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
         }
@@ -272,15 +275,16 @@ fn verify_failed(reason: String, seq: Option<Seq>, checked: u64) -> Output {
 pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let reading = open_for_reading(cli)?;
     let ledger = &reading.ledger;
+    let view = ledger.view();
     // A copy's directory is a temporary one: name the ledger that was asked for.
     let dir = match &reading.copy {
         Some(_) => cli.ledger.clone(),
-        None => ledger.dir().to_owned(),
+        None => view.dir().to_owned(),
     };
-    let head = ledger.head();
+    let head = view.head();
     let households = ledger.households().len();
-    let bytes = ledger.size_on_disk().map_err(|e| failure(e, None))?;
-    let latest = ledger.latest_checkpoint().map_err(|e| failure(e, None))?;
+    let bytes = view.size_on_disk().map_err(|e| failure(e, None))?;
+    let latest = view.latest_checkpoint().map_err(|e| failure(e, None))?;
     let checkpoint = latest
         .as_ref()
         .map_or("none (run `fundtrail checkpoint`)".to_string(), |c| {
@@ -289,7 +293,7 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     // A damaged ledger could not read its households back: say so, not "0".
     let damaged = ledger.damaged();
     // Without its signing key a ledger reads but cannot check or write its sealed state.
-    let key_missing = ledger.view().sealing_key().err().map(|e| e.to_string());
+    let key_missing = view.sealing_key().err().map(|e| e.to_string());
     let households_text = match damaged {
         Some(_) => "unknown (the ledger is damaged)".to_string(),
         None => households.to_string(),
@@ -297,22 +301,22 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let mut text = format!(
         "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
         dir.display(),
-        ledger.origin(),
+        view.origin(),
         head.size,
         households_text,
         head.size,
         head.hash,
-        hex::encode(ledger.root()),
+        hex::encode(view.root()),
         bytes
     );
     let json = json!({
         "ledger": dir.display().to_string(),
         "read_only_copy": reading.copy.is_some(),
-        "origin": ledger.origin(),
+        "origin": view.origin(),
         "events": head.size,
         "households": households,
         "head": head_json(&head),
-        "root": hex::encode(ledger.root()),
+        "root": hex::encode(view.root()),
         "checkpoint_size": latest.map(|c| c.checkpoint.size),
         "size_on_disk": bytes,
         "damaged": damaged,
@@ -337,7 +341,7 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
 pub(super) fn discard_beyond_head(cli: &Cli) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     let removed = ledger.discard_beyond_head().map_err(|e| failure(e, None))?;
-    let head = ledger.head();
+    let head = ledger.view().head();
     let text = match removed {
         0 => format!("nothing lies beyond the head (seq {})\n", head.size),
         n => format!(

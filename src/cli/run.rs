@@ -199,7 +199,7 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
         })).collect::<Vec<_>>(),
         "total": total(run),
         "already_paid": run.already.iter().map(|(h, seq)| json!({
-            "household_id": h.as_str(), "seq": seq.0,
+            "household_id": h.as_str(), "seq": seq.get(),
         })).collect::<Vec<_>>(),
         "paid_under_other_reference": run.paid_otherwise.iter().map(|(h, reference)| json!({
             "household_id": h.as_str(), "reference": reference,
@@ -212,7 +212,7 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
 
 pub(super) fn rates(cli: &Cli) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let table = RateTable::new(ledger.rates().map_err(|e| failure(e, None))?);
+    let table = RateTable::new(ledger.view().rates().map_err(|e| failure(e, None))?);
     let mut text_table = Table::new(&[
         ("program", Align::Left),
         ("category", Align::Left),
@@ -226,14 +226,14 @@ pub(super) fn rates(cli: &Cli) -> Result<Output, Failure> {
         text_table.row(vec![
             rate.program.clone(),
             category_name(rate.category).to_string(),
-            Money(rate.per_member_fen).to_string(),
+            Money::from_fen(rate.per_member_fen).to_string(),
             period_text(rate),
             until.clone().unwrap_or_else(|| "open".into()),
         ]);
         rows.push(json!({
             "program": rate.program,
             "category": category_name(rate.category),
-            "per_member": Money(rate.per_member_fen).to_string(),
+            "per_member": Money::from_fen(rate.per_member_fen).to_string(),
             "valid_from": date_text(rate.valid_from),
             "valid_to": rate.valid_to.map(date_text),
             "effective_to": until,

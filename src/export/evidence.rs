@@ -95,7 +95,7 @@ pub fn event_evidence(
     let prev_hash = if seq == Seq::FIRST {
         EventHash::GENESIS
     } else {
-        ledger.stored(Seq(seq.0 - 1))?.hash
+        ledger.stored(Seq::new(seq.get() - 1))?.hash
     };
     let record =
         decode(&stored.record).map_err(|e| LedgerError::Corrupt(format!("seq {seq}: {e}")))?;
@@ -120,10 +120,10 @@ pub fn inclusion(
 ) -> Result<Inclusion, LedgerError> {
     let checkpoint = signed_checkpoint(ledger, size)?;
     let cp_size = checkpoint.checkpoint.size;
-    if seq.0 == 0 {
+    if seq.get() == 0 {
         return Err(LedgerError::Invalid("seqs start at 1".into()));
     }
-    if seq.0 > cp_size {
+    if seq.get() > cp_size {
         return Err(LedgerError::Invalid(format!(
             "seq {seq} is not in the checkpoint of size {cp_size}"
         )));
@@ -160,7 +160,7 @@ pub fn trail(ledger: &LedgerView, household: &str) -> Result<TrailDoc, LedgerErr
     let checkpoint = signed_checkpoint(ledger, None)?;
     let size = checkpoint.checkpoint.size;
     let mut events = Vec::new();
-    for item in ledger.records(Seq::FIRST, Seq(size)) {
+    for item in ledger.records(Seq::FIRST, Seq::new(size)) {
         let (seq, _, record) = item?;
         if record.body.household() != Some(household) {
             continue;

@@ -90,12 +90,13 @@ pub struct ExportSummary {
 /// Writes the bundle for the latest checkpoint into `dir` (new, or empty).
 pub fn write_export(ledger: &Ledger, dir: &Path) -> Result<ExportSummary, ExportError> {
     let latest = ledger
+        .view()
         .latest_checkpoint()?
         .ok_or(ExportError::NoCheckpoint)?;
     prepare_dir(dir)?;
     let size = latest.checkpoint.size;
     let bytes = write_events(ledger, &dir.join(EVENTS_FILE), size)?;
-    let key = ledger.verifier_key().to_string();
+    let key = ledger.view().verifier_key().to_string();
     write_file(&dir.join(CHECKPOINT_FILE), latest.note.as_bytes())?;
     write_file(&dir.join(PUBKEY_FILE), format!("{key}\n").as_bytes())?;
     let readme = readme(&latest.checkpoint, &key);
@@ -105,7 +106,7 @@ pub fn write_export(ledger: &Ledger, dir: &Path) -> Result<ExportSummary, Export
         .map_err(io_err(dir))?;
     Ok(ExportSummary {
         events: size,
-        unexported: ledger.head().size - size,
+        unexported: ledger.view().head().size - size,
         checkpoint: latest.checkpoint,
         bytes,
     })
@@ -131,7 +132,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 fn write_events(ledger: &Ledger, path: &Path, size: u64) -> Result<u64, ExportError> {
     let file = File::create_new(path).map_err(io_err(path))?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    let bytes = write_event_lines(ledger, &mut out, size).map_err(|e| match e {
+    let bytes = write_event_lines(ledger.view(), &mut out, size).map_err(|e| match e {
         LinesError::Ledger(e) => ExportError::Ledger(e),
         LinesError::Io(e) => io_err(path)(e),
     })?;
@@ -159,7 +160,7 @@ pub fn write_event_lines(
     let mut prev = EventHash::GENESIS;
     let mut bytes = 0u64;
     let mut expected = Seq::FIRST;
-    for item in view.stored_events(Seq::FIRST, Seq(size)) {
+    for item in view.stored_events(Seq::FIRST, Seq::new(size)) {
         let (seq, stored) = item?;
         if seq != expected {
             return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
@@ -167,7 +168,7 @@ pub fn write_event_lines(
         let record =
             decode(&stored.record).map_err(|e| LedgerError::Corrupt(format!("seq {seq}: {e}")))?;
         let line = ExportLine {
-            seq: seq.0,
+            seq: seq.get(),
             hash: stored.hash.to_hex(),
             prev_hash: prev.to_hex(),
             record: hex::encode(&stored.record),
@@ -180,7 +181,7 @@ pub fn write_event_lines(
         prev = stored.hash;
         expected = seq.next();
     }
-    if expected != Seq(size + 1) {
+    if expected != Seq::new(size + 1) {
         return Err(LedgerError::Corrupt(format!("seq {expected} is missing")).into());
     }
     Ok(bytes)
@@ -249,9 +250,9 @@ impl ExportFault {
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
             ExportFault::Checkpoint(_) => None,
-            ExportFault::Line { line, .. } => Some(Seq(*line)),
+            ExportFault::Line { line, .. } => Some(Seq::new(*line)),
             ExportFault::Audit(fault) => fault.first_bad_seq(),
-            ExportFault::BeyondCheckpoint { size } => Some(Seq(size + 1)),
+            ExportFault::BeyondCheckpoint { size } => Some(Seq::new(size + 1)),
         }
     }
 }
@@ -301,10 +302,10 @@ impl ExportCheck {
         }
         let parsed: ExportLine =
             serde_json::from_slice(bytes).map_err(|e| fault(format!("not an event line: {e}")))?;
-        let seq = Seq(parsed.seq);
-        if seq != Seq(line) {
+        let seq = Seq::new(parsed.seq);
+        if seq != Seq::new(line) {
             return Err(AuditFault::Chain(ChainFault::Gap {
-                expected: Seq(line),
+                expected: Seq::new(line),
                 found: seq,
             })
             .into());
@@ -350,7 +351,7 @@ fn hex32(text: &str) -> Result<EventHash, String> {
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("{} bytes, not 32", b.len()))?;
-    Ok(EventHash(bytes))
+    Ok(EventHash::from_bytes(bytes))
 }
 
 /// Verifies the bundle in `dir` with `key` (and against `held` checkpoints, already opened

@@ -220,7 +220,7 @@ fn summary_json(summary: &AppendSummary) -> Value {
     json!({
         "appended": summary.appended,
         "duplicates": summary.duplicates,
-        "seqs": summary.seqs.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "seqs": summary.seqs.iter().map(|s| s.get()).collect::<Vec<_>>(),
         "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
     })
 }
@@ -456,8 +456,8 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
     if let Some(fault) = &report.fault {
         return Ok(json!({
             "ok": false,
-            "first_bad_seq": fault.first_bad_seq().map(|s| s.0),
-            "last_bad_seq": fault.last_bad_seq().map(|s| s.0),
+            "first_bad_seq": fault.first_bad_seq().map(|s| s.get()),
+            "last_bad_seq": fault.last_bad_seq().map(|s| s.get()),
             "reason": fault.to_string(),
             "checked": report.checked,
         }));

@@ -74,7 +74,7 @@ pub(super) async fn inclusion(
     _: Authorized<Audit>,
     ApiQuery(p): ApiQuery<InclusionParams>,
 ) -> Answer {
-    let build = move |view: &LedgerView| ev::inclusion(view, Seq(p.seq), p.size);
+    let build = move |view: &LedgerView| ev::inclusion(view, Seq::new(p.seq), p.size);
     let (text, doc) = (ev::Inclusion::text, ev::Inclusion::doc);
     proof(&s, p.format.as_deref(), build, text, doc).await
 }

@@ -270,11 +270,11 @@ impl Server {
     pub fn start(ledger: Ledger, limits: Limits) -> Result<Server, ServeError> {
         limits.check()?;
         ledger.refuse_if_damaged("the server was not started")?;
-        let mut read_side = ReadSide::open(&ledger)?;
+        let mut read_side = ReadSide::open(ledger.view())?;
         read_side.save(&ledger, false)?;
         let tokens = TokenRegistry::load(&ledger)?;
         let shared = Arc::new(Shared {
-            view: RwLock::new(ledger.view()),
+            view: RwLock::new(ledger.view().clone()),
             read_side: RwLock::new(read_side),
             tokens: RwLock::new(tokens),
             reconciling: tokio::sync::Mutex::new(()),
@@ -410,8 +410,8 @@ mod tests {
             .issue("clerk", Role::Clerk, 0, [9; 32])
             .expect("a fresh name");
         let shared = Arc::new(Shared {
-            view: RwLock::new(ledger.view()),
-            read_side: RwLock::new(ReadSide::open(&ledger).expect("read side")),
+            view: RwLock::new(ledger.view().clone()),
+            read_side: RwLock::new(ReadSide::open(ledger.view()).expect("read side")),
             tokens: RwLock::new(tokens),
             reconciling: tokio::sync::Mutex::new(()),
             token_changes: tokio::sync::Mutex::new(()),

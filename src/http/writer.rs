@@ -120,8 +120,8 @@ impl Batch {
 /// Signs a checkpoint of the head if the head moved since the last one. A failure (no
 /// signing key, say) is reported and serving goes on: the writes are durable regardless.
 fn sign_checkpoint(ledger: &mut Ledger) {
-    let head = ledger.head().size;
-    let signed = match ledger.latest_checkpoint() {
+    let head = ledger.view().head().size;
+    let signed = match ledger.view().latest_checkpoint() {
         Ok(latest) => latest.map_or(0, |c| c.checkpoint.size),
         Err(e) => return eprintln!("warning: reading the latest checkpoint: {e}"),
     };
@@ -161,11 +161,14 @@ fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<
 /// a client that got its answer reads its own write.
 fn publish(ledger: &Ledger, shared: &Shared) -> Result<(), String> {
     let caught_up = match shared.read_side.write() {
-        Ok(mut side) => side.catch_up(ledger).map(|_| ()).map_err(|e| e.to_string()),
+        Ok(mut side) => side
+            .catch_up(ledger.view())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Err(_) => Err("the read models' lock is poisoned".into()),
     };
     match shared.view.write() {
-        Ok(mut view) => *view = ledger.view(),
+        Ok(mut view) => *view = ledger.view().clone(),
         Err(_) => return Err("the view's lock is poisoned".into()),
     }
     caught_up

@@ -5,6 +5,7 @@
 //! (`PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`), so the key name (the log's
 //! origin) travels with the seed and existing signed-note tools can use the file.
 
+pub mod identity;
 pub mod seal;
 pub mod tokens;
 
@@ -110,6 +111,11 @@ impl SigningKeyFile {
     /// The key that seals the ledger's derived state, derived from this key's seed.
     pub fn state_key(&self) -> crate::keys::seal::StateKey {
         crate::keys::seal::StateKey::derive(&self.seed)
+    }
+
+    /// The key of the identity hashes (FORMAT.md §1.6), derived from this key's seed.
+    pub fn identity_key(&self) -> crate::keys::identity::IdentityKey {
+        crate::keys::identity::IdentityKey::derive(&self.seed)
     }
 
     /// `PRIVATE+KEY+<name>+<8 hex digit key id>+<base64(0x01 ‖ seed)>`.

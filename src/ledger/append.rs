@@ -14,7 +14,8 @@ use super::{
 use crate::keys::seal::StateKey;
 use crate::model::domain::{Command, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef};
-use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner};
+use crate::model::people::People;
+use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
 use crate::store::{tiles, ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
@@ -24,11 +25,33 @@ impl Ledger {
     fn planner(&self, now_us: i64) -> Planner<'_> {
         Planner::new(
             &self.view,
-            &self.households,
+            Registries {
+                households: &self.households,
+                people: &self.people,
+            },
             &self.budgets,
-            self.head.size_seq_next(),
+            self.view.head.size_seq_next(),
             now_us,
         )
+    }
+}
+
+/// What a plan changes in the state the rules rely on, taken from the planner and moved
+/// into the ledger once the commit is durable.
+pub(super) struct Changes {
+    budgets: Budgets,
+    households: BTreeMap<String, HouseholdInfo>,
+    /// The whole registry after the batch, when it holds people events.
+    people: Option<People>,
+}
+
+impl Changes {
+    fn of(planner: &Planner<'_>) -> Changes {
+        Changes {
+            budgets: planner.budgets().clone(),
+            households: planner.new_households().clone(),
+            people: planner.changed_people().cloned(),
+        }
     }
 }
 
@@ -60,11 +83,10 @@ impl Ledger {
         let large = matches!(checked, Checked::Large);
         let mut writer = BatchWriter::new(self, tile, large)?;
         writer.batch.put_pending(self.pending_marker()?);
-        let (planner_budgets, new_households, summary) = match checked {
+        let (changes, summary) = match checked {
             Checked::Small {
                 planned,
-                budgets,
-                households,
+                changes,
                 seqs,
                 duplicates,
             } => {
@@ -72,8 +94,7 @@ impl Ledger {
                     writer.add(ctx, *seq, reference, body);
                 }
                 (
-                    budgets,
-                    households,
+                    changes,
                     AppendSummary {
                         seqs,
                         duplicates,
@@ -87,7 +108,7 @@ impl Ledger {
             },
         };
         let appended = writer.appended;
-        let head = self.commit(writer, planner_budgets, new_households)?;
+        let head = self.commit(writer, changes)?;
         Ok(AppendSummary {
             appended,
             head,
@@ -113,7 +134,7 @@ impl Ledger {
     /// alone. A failure to sign after an append is [`LedgerError::Unsigned`].
     pub fn sign_after(&mut self, appended: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
         if appended == 0 {
-            return self.latest_checkpoint();
+            return self.view.latest_checkpoint();
         }
         self.checkpoint()
             .map(Some)
@@ -145,7 +166,7 @@ impl Ledger {
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let found = planner.next_seq().0 - 1;
+            let found = planner.next_seq().get() - 1;
             if let Some(expected) = request.if_head.filter(|size| *size != found) {
                 outcomes.push(Err(LedgerError::HeadMoved { expected, found }));
                 continue;
@@ -161,9 +182,7 @@ impl Ledger {
             }
             outcomes.push(outcome);
         }
-        let budgets = planner.budgets().clone();
-        let households = planner.new_households().clone();
-        let head = self.commit(writer, budgets, households)?;
+        let head = self.commit(writer, Changes::of(&planner))?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.map(|plan| plan.summary(head)))
@@ -172,18 +191,18 @@ impl Ledger {
 
     /// Writes what `writer` collected, with the new head and budgets, in one durable batch,
     /// and only then moves the in-memory state. Returns the head.
-    fn commit(
-        &mut self,
-        writer: BatchWriter,
-        budgets: Budgets,
-        households: BTreeMap<String, HouseholdInfo>,
-    ) -> Result<Head, LedgerError> {
+    fn commit(&mut self, writer: BatchWriter, changes: Changes) -> Result<Head, LedgerError> {
+        let Changes {
+            budgets,
+            households,
+            people,
+        } = changes;
         if writer.appended == 0 {
-            return Ok(self.head);
+            return Ok(self.view.head);
         }
         let head = writer.head;
         let (mut batch, frontier) = writer.finish();
-        batch.move_references_tip(Seq(head.size));
+        batch.move_references_tip(Seq::new(head.size));
         let state = StateRecord {
             head: HeadRecord {
                 size: head.size,
@@ -192,6 +211,7 @@ impl Ledger {
             },
             budgets,
             households: (self.households.len() + households.len()) as u64,
+            people: people.as_ref().unwrap_or(&self.people).events(),
             references: batch
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
@@ -199,7 +219,7 @@ impl Ledger {
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();
-        if let Err(err) = self.store.write_durable(batch) {
+        if let Err(err) = self.view.store.write_durable(batch) {
             // The batch may be in the store without being durable, or durable after all:
             // another append from this value would hand out its seqs again. Opening the
             // ledger again reads the head the store has.
@@ -212,6 +232,9 @@ impl Ledger {
         self.budgets = state.budgets;
         self.references = state.references;
         self.households.extend(households);
+        if let Some(people) = people {
+            self.people = people;
+        }
         Ok(head)
     }
 
@@ -259,8 +282,7 @@ impl Ledger {
         }
         Ok(Checked::Small {
             planned,
-            budgets: planner.budgets().clone(),
-            households: planner.new_households().clone(),
+            changes: Changes::of(&planner),
             seqs,
             duplicates,
         })
@@ -273,7 +295,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
         writer: &mut BatchWriter,
-    ) -> Result<(Budgets, BTreeMap<String, HouseholdInfo>, AppendSummary), LedgerError> {
+    ) -> Result<(Changes, AppendSummary), LedgerError> {
         let mut planner = self.planner(ctx.now_us);
         let mut duplicates = 0;
         for row in source.rows()? {
@@ -290,18 +312,14 @@ impl Ledger {
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
             if writer.pending >= GROUP_COMMIT_EVENTS {
-                self.store.write(writer.take())?;
+                self.view.store.write(writer.take())?;
             }
         }
         let summary = AppendSummary {
             duplicates,
             ..Default::default()
         };
-        Ok((
-            planner.budgets().clone(),
-            planner.new_households().clone(),
-            summary,
-        ))
+        Ok((Changes::of(&planner), summary))
     }
 
     /// After the second pass of a large batch failed: removes the chunks it wrote beyond
@@ -320,12 +338,16 @@ impl Ledger {
     /// The leaf hashes of the incomplete leaf tile at the head (fewer than
     /// `LEAF_TILE_LEAVES`), which the next append completes.
     fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
-        let size = self.head.size;
+        let size = self.view.head.size;
         let first = size - size % LEAF_TILE_LEAVES;
         // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
-        for (_, hash) in self.store.event_hashes(Seq(first + 1)..=Seq(size))? {
-            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+        for (_, hash) in self
+            .view
+            .store
+            .event_hashes(Seq::new(first + 1)..=Seq::new(size))?
+        {
+            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
         }
         if leaves.len() as u64 != size - first {
             return Err(LedgerError::Corrupt(format!(
@@ -341,8 +363,7 @@ impl Ledger {
 enum Checked {
     Small {
         planned: Vec<(Seq, Reference, Body)>,
-        budgets: Budgets,
-        households: BTreeMap<String, HouseholdInfo>,
+        changes: Changes,
         seqs: Vec<Seq>,
         duplicates: u64,
     },
@@ -371,7 +392,7 @@ impl BatchWriter {
     fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
         let key = ledger.key()?.clone();
         Ok(BatchWriter {
-            head: ledger.head,
+            head: ledger.view.head,
             frontier: ledger.frontier.clone(),
             tile,
             batch: BatchWriter::fresh_batch(large, ledger.references, key.clone()),
@@ -392,12 +413,12 @@ impl BatchWriter {
 
     fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
         assert_eq!(
-            seq.0,
+            seq.get(),
             self.head.size + 1,
             "the planner hands out dense seqs"
         );
         let record = RecordRef {
-            seq: seq.0,
+            seq: seq.get(),
             recorded_at_us: ctx.now_us,
             actor: &ctx.actor,
             reference: reference.as_str(),
@@ -413,9 +434,12 @@ impl BatchWriter {
         if let Body::HouseholdEnrolled(e) = body {
             self.batch.put_household(&e.household, seq);
         }
+        if body.is_people_event() {
+            self.batch.put_people_event(seq);
+        }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         let batch = &mut self.batch;
         self.frontier
             .append_visiting(&Blake3Hasher, leaf, |id, hash| {
@@ -426,10 +450,13 @@ impl BatchWriter {
         self.tile.push(leaf);
         if self.tile.len() as u64 == LEAF_TILE_LEAVES {
             self.batch
-                .put_leaf_tile((seq.0 - 1) / LEAF_TILE_LEAVES, &self.tile);
+                .put_leaf_tile((seq.get() - 1) / LEAF_TILE_LEAVES, &self.tile);
             self.tile.clear();
         }
-        self.head = Head { size: seq.0, hash };
+        self.head = Head {
+            size: seq.get(),
+            hash,
+        };
         self.pending += 1;
         self.appended += 1;
     }

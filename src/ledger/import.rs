@@ -10,11 +10,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::keys::identity::IdentityKey;
 use crate::ledger::{LedgerError, Row, RowSource};
 use crate::model::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
 };
+use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry, PersonalData};
+use crate::model::person::{check_identity, PersonId, Role};
+use crate::people::identity::IdNumber;
 
 /// A field longer than this is refused before it is parsed: no valid value comes close.
 pub const MAX_FIELD_BYTES: usize = 1024;
@@ -69,12 +73,38 @@ pub const RATE_COLUMNS: [&str; 5] = [
     "valid_to",
 ];
 
+pub const PERSON_COLUMNS: [&str; 7] = [
+    "person_id",
+    "household_id",
+    "id_number",
+    "name",
+    "role",
+    "birth_date",
+    "joined_on",
+];
+
+pub const CHANGE_COLUMNS: [&str; 6] = [
+    "date",
+    "type",
+    "person_id",
+    "household_id",
+    "reference",
+    "memo",
+];
+
+/// Characters of a person's name: the longest names on resident cards are far shorter.
+pub const MAX_NAME_CHARS: usize = 64;
+
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
     Households,
     Events,
     Rates,
+    /// Persons; the key turns each identity number into the hash the log keeps.
+    Persons(IdentityKey),
+    /// Life events: deaths, departures, exits, ends of eligibility.
+    Changes,
 }
 
 impl ImportKind {
@@ -83,6 +113,8 @@ impl ImportKind {
             ImportKind::Households => &HOUSEHOLD_COLUMNS,
             ImportKind::Events => &EVENT_COLUMNS,
             ImportKind::Rates => &RATE_COLUMNS,
+            ImportKind::Persons(_) => &PERSON_COLUMNS,
+            ImportKind::Changes => &CHANGE_COLUMNS,
         }
     }
 }
@@ -606,7 +638,74 @@ fn parse_fields(kind: ImportKind, fields: &Fields) -> FieldResult<Command> {
         ImportKind::Households => parse_household(fields),
         ImportKind::Events => parse_event(fields),
         ImportKind::Rates => parse_rate(fields),
+        ImportKind::Persons(key) => parse_person(fields, &key),
+        ImportKind::Changes => parse_change(fields),
     }
+}
+
+fn parse_person(f: &Fields, key: &IdentityKey) -> FieldResult<Command> {
+    let k = ImportKind::Persons(*key);
+    let person = field("person_id", PersonId::parse(f.get(k, "person_id")?.trim()))?;
+    let household = field(
+        "household_id",
+        HouseholdId::parse(f.get(k, "household_id")?.trim()),
+    )?;
+    let role = field("role", Role::parse(f.get(k, "role")?.trim()))?;
+    let birth_date = field("birth_date", parse_date(f.get(k, "birth_date")?.trim()))?;
+    let joined_on = field("joined_on", parse_date(f.get(k, "joined_on")?.trim()))?;
+    let id_number = field("id_number", IdNumber::parse(f.get(k, "id_number")?))?;
+    field("id_number", check_identity(&id_number, role, birth_date))?;
+    let name = field("name", check_text(f.get(k, "name")?.trim(), true))?;
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err((
+            "name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(Command::AddPerson(PersonEntry {
+        person,
+        household,
+        identity: key.identity_hash(&id_number),
+        role,
+        birth_date,
+        joined_on,
+        personal: Some(PersonalData { name, id_number }),
+    }))
+}
+
+fn parse_change(f: &Fields) -> FieldResult<Command> {
+    let k = ImportKind::Changes;
+    let date = field("date", parse_date(f.get(k, "date")?.trim()))?;
+    let kind = field("type", LifeEventKind::parse(f.get(k, "type")?.trim()))?;
+    let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+    let person = optional(f.get(k, "person_id")?)
+        .map(|p| field("person_id", PersonId::parse(&p)))
+        .transpose()?;
+    let household = optional(f.get(k, "household_id")?)
+        .map(|h| field("household_id", HouseholdId::parse(&h)))
+        .transpose()?;
+    match (kind.is_personal(), &person, &household) {
+        (true, None, _) => {
+            return Err(("person_id", format!("is required for {}", kind.code())));
+        }
+        (false, Some(_), _) => {
+            return Err(("person_id", format!("must be empty for {}", kind.code())));
+        }
+        (false, None, None) => {
+            return Err(("household_id", format!("is required for {}", kind.code())));
+        }
+        _ => {}
+    }
+    let reference = field("reference", Reference::parse(f.get(k, "reference")?.trim()))?;
+    let memo = field("memo", check_text(f.get(k, "memo")?, false))?;
+    Ok(Command::RecordLifeEvent(LifeEvent {
+        kind,
+        person,
+        household,
+        date,
+        reference,
+        memo,
+    }))
 }
 
 fn field<T, E: ToString>(column: &'static str, result: Result<T, E>) -> FieldResult<T> {

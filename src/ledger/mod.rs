@@ -7,7 +7,6 @@
 //! view stays consistent while the writer appends beyond it.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,6 +26,7 @@ use crate::keys::tokens::META_TOKENS;
 use crate::keys::{self, KeyError};
 use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
+use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
 use crate::store::{
     OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL,
@@ -281,6 +281,8 @@ pub struct Ledger {
     /// The Merkle frontier of the first `head.size` event hashes.
     frontier: Frontier,
     households: BTreeMap<String, HouseholdInfo>,
+    /// Persons, life events and erasures, folded from the people index.
+    people: People,
     budgets: Budgets,
     /// The digest of the reference blocks through the head (sealed with it).
     references: ReferencesDigest,
@@ -291,15 +293,6 @@ pub struct Ledger {
     /// failed batch could not be cleaned up. It can still be read and verified (which names
     /// a damaged seq).
     damaged: Option<String>,
-}
-
-/// A ledger reads like its own view at the current head; only the writes are its own.
-impl Deref for Ledger {
-    type Target = LedgerView;
-
-    fn deref(&self) -> &LedgerView {
-        &self.view
-    }
 }
 
 /// One request of a group commit: who asks, and its rows, appended all or nothing.
@@ -365,7 +358,7 @@ impl Ledger {
     /// does not hold or it is not the copy the sealed state names (one put back from an
     /// older copy would bring revoked tokens back).
     pub fn tokens_record(&self) -> Result<Option<Vec<u8>>, LedgerError> {
-        let stored = self.store.meta(META_TOKENS)?;
+        let stored = self.view.store.meta(META_TOKENS)?;
         let digest = stored
             .as_deref()
             .map_or([0; 32], |bytes| *blake3::hash(bytes).as_bytes());
@@ -395,7 +388,7 @@ impl Ledger {
         let mut batch = StoreBatch::default();
         batch.put_meta(META_TOKENS, sealed);
         state::put_state(&mut batch, self.key()?, &state);
-        self.store.write_durable(batch)?;
+        self.view.store.write_durable(batch)?;
         self.tokens = digest;
         Ok(())
     }
@@ -409,21 +402,22 @@ impl Ledger {
         );
         let mut batch = StoreBatch::default();
         batch.put_meta(name, self.key()?.wrap(name, value));
-        Ok(self.store.write_durable(batch)?)
+        Ok(self.view.store.write_durable(batch)?)
     }
 
     /// The state as this value holds it, which the store's state record seals.
     fn state_record(&self) -> StateRecord {
         StateRecord {
             head: HeadRecord {
-                size: self.head.size,
-                hash: self.head.hash,
+                size: self.view.head.size,
+                hash: self.view.head.hash,
                 frontier: self.frontier.clone(),
             },
             budgets: self.budgets.clone(),
             households: self.households.len() as u64,
             references: self.references,
             tokens: self.tokens,
+            people: self.people.events(),
         }
     }
 
@@ -464,6 +458,7 @@ impl Ledger {
             households: sealed_households,
             references,
             tokens,
+            people: sealed_people,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -472,7 +467,7 @@ impl Ledger {
                 stored.frontier.size()
             )));
         }
-        store.expect_references(Seq(stored.size), references);
+        store.expect_references(Seq::new(stored.size), references);
         if let Ok(key) = &key {
             store.seal_blocks_with(key.clone());
         }
@@ -489,6 +484,7 @@ impl Ledger {
             },
             frontier: stored.frontier,
             households: BTreeMap::new(),
+            people: People::new(),
             budgets,
             references,
             tokens,
@@ -497,16 +493,35 @@ impl Ledger {
         if ledger.damaged.is_none() {
             ledger.settle_beyond_head()?;
         }
-        match ledger.load_households() {
-            Ok(households) => ledger.households = households,
+        ledger.load_registries(sealed_households, sealed_people)?;
+        Ok(ledger)
+    }
+
+    /// Reads the households and the people registry back from their indexes and checks
+    /// them against the sealed counts; what does not fit leaves the ledger damaged.
+    fn load_registries(&mut self, households: u64, people: u64) -> Result<(), LedgerError> {
+        let loaded = self
+            .load_households()
+            .and_then(|h| self.load_people().map(|p| (h, p)));
+        match loaded {
+            Ok((h, p)) => {
+                self.households = h;
+                self.people = p;
+            }
             Err(LedgerError::Corrupt(reason))
             | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
-                ledger.damaged.get_or_insert(reason);
+                self.damaged.get_or_insert(reason);
             }
             Err(other) => return Err(other),
         }
-        ledger.check_household_count(sealed_households);
-        Ok(ledger)
+        self.check_household_count(households);
+        self.check_people_count(people);
+        Ok(())
+    }
+
+    /// The people registry: persons, deaths, departures and ended households.
+    pub fn people(&self) -> &People {
+        &self.people
     }
 
     pub fn households(&self) -> &BTreeMap<String, HouseholdInfo> {
@@ -523,7 +538,7 @@ impl Ledger {
     /// append starts here (it would plan against households or a head that may not be what
     /// the store holds), and so does anything that relies on the list of households.
     pub(crate) fn refuse_if_damaged(&self, consequence: &str) -> Result<(), LedgerError> {
-        self.sealing_key()?;
+        self.view.sealing_key()?;
         match &self.damaged {
             Some(reason) => Err(LedgerError::Corrupt(format!("{reason}; {consequence}"))),
             None => Ok(()),
@@ -541,9 +556,12 @@ impl Ledger {
         &self.budgets
     }
 
-    /// A view at the current head, for readers on other threads.
-    pub fn view(&self) -> LedgerView {
-        self.view.clone()
+    /// The log as of the current head, for every read: the writer's own reads go through
+    /// it too (`ledger.view().head()`). Borrowed, since most reads are one call; a reader
+    /// on another thread keeps its own copy (`ledger.view().clone()`, cheap: the store is
+    /// shared).
+    pub fn view(&self) -> &LedgerView {
+        &self.view
     }
 
     /// Removes everything beyond the head: event and reference blocks, household entries
@@ -552,14 +570,19 @@ impl Ledger {
     /// chunks of a large batch whose final commit never happened, proven so
     /// (`settle_beyond_head`) or written by this value a moment ago.
     fn discard_uncommitted(&mut self) -> Result<(), LedgerError> {
-        let from = self.head.size_seq_next();
+        let from = self.view.head.size_seq_next();
         let mut batch = StoreBatch::default();
-        for first in self.store.blocks_from(from)? {
+        for first in self.view.store.blocks_from(from)? {
             batch.remove_event_block(first);
         }
-        for (household, seq) in self.store.households()? {
+        for (household, seq) in self.view.store.households()? {
             if seq >= from {
                 batch.remove_household(&household);
+            }
+        }
+        for seq in self.view.store.people_events()? {
+            if seq >= from {
+                batch.remove_people_event(seq);
             }
         }
         self.discard_nodes_beyond_head(&mut batch)?;
@@ -567,7 +590,7 @@ impl Ledger {
             return Ok(());
         }
         batch.remove_pending();
-        self.store.write_durable(batch)?;
+        self.view.store.write_durable(batch)?;
         Ok(())
     }
 
@@ -578,13 +601,18 @@ impl Ledger {
     fn discard_nodes_beyond_head(&self, batch: &mut StoreBatch) -> Result<(), LedgerError> {
         for level in STORED_MIN_LEVEL..LEVELS {
             // Complete subtrees within the head have indexes below size >> level.
-            for index in self.store.node_indexes(level, self.head.size >> level) {
+            for index in self
+                .view
+                .store
+                .node_indexes(level, self.view.head.size >> level)
+            {
                 batch.remove_node(level, index?);
             }
         }
         for index in self
+            .view
             .store
-            .leaf_tile_indexes(self.head.size / LEAF_TILE_LEAVES)
+            .leaf_tile_indexes(self.view.head.size / LEAF_TILE_LEAVES)
         {
             batch.remove_leaf_tile(index?);
         }
@@ -593,8 +621,8 @@ impl Ledger {
 
     fn load_households(&self) -> Result<BTreeMap<String, HouseholdInfo>, LedgerError> {
         let mut households = BTreeMap::new();
-        for (id, seq) in self.store.households()? {
-            let record = self.record(seq)?;
+        for (id, seq) in self.view.store.households()? {
+            let record = self.view.record(seq)?;
             let Body::HouseholdEnrolled(e) = &record.body else {
                 return Err(LedgerError::Corrupt(format!(
                     "household {id} points at seq {seq}, which is not an enrollment"
@@ -611,11 +639,29 @@ impl Ledger {
         }
         Ok(households)
     }
+
+    /// Folds the events the people index names, in seq order; each must be a people event.
+    fn load_people(&self) -> Result<People, LedgerError> {
+        let mut people = People::new();
+        for seq in self.view.store.people_events()? {
+            let record = self.view.record(seq)?;
+            if !record.body.is_people_event() {
+                return Err(LedgerError::Corrupt(format!(
+                    "the people index names seq {seq}, a {}",
+                    record.body.type_name()
+                )));
+            }
+            people
+                .apply(seq, &record.body)
+                .map_err(|reason| LedgerError::Corrupt(format!("the people index: {reason}")))?;
+        }
+        Ok(people)
+    }
 }
 
 impl Head {
     fn size_seq_next(&self) -> Seq {
-        Seq(self.size + 1)
+        Seq::new(self.size + 1)
     }
 }
 
@@ -707,14 +753,14 @@ mod tests {
         ledger
             .append(vec![enroll("PL-0001", "2014-03-01")], &ctx)
             .expect("append");
-        ledger.store.fail_syncs();
+        ledger.view.store.fail_syncs();
         match ledger.append(vec![allocate("1.00", "ALLOC-1")], &ctx) {
             Err(LedgerError::Store(StoreError::Io { source, .. })) => {
                 assert_eq!(source.to_string(), "injected fdatasync failure");
             }
             other => panic!("expected the sync's failure, got {other:?}"),
         }
-        assert_eq!(ledger.head().size, 1, "the head did not move");
+        assert_eq!(ledger.view().head().size, 1, "the head did not move");
         match ledger.append(vec![allocate("1.00", "ALLOC-2")], &ctx) {
             Err(LedgerError::Corrupt(reason)) => {
                 assert!(reason.contains("open the ledger again"), "{reason}");
@@ -735,7 +781,7 @@ mod tests {
         drop(ledger);
 
         let mut ledger = Ledger::open(dir.path()).expect("open again");
-        let size = ledger.head().size;
+        let size = ledger.view().head().size;
         assert!(
             size == 1 || size == 2,
             "the failed batch is whole or absent: {size}"
@@ -747,6 +793,6 @@ mod tests {
             )
             .expect("appends again");
         assert_eq!(summary.head.size, 3);
-        assert_eq!(ledger.verify(|_| {}).expect("verify").fault, None);
+        assert_eq!(ledger.view().verify(|_| {}).expect("verify").fault, None);
     }
 }

@@ -40,6 +40,43 @@ pub(super) struct StateRecord {
     /// BLAKE3 of the token registry record as stored (its bytes and seal), or zeros when
     /// there is none: a registry put back from an older copy no longer matches.
     pub tokens: [u8; 32],
+    /// People events (persons, life events, erasures): the people index has exactly this
+    /// many entries. Added after the first layout-3 ledgers were written; their records
+    /// end before it and read as 0 ([`LegacyStateRecord`]).
+    pub people: u64,
+}
+
+/// The state record as ledgers wrote it before people were recorded: the same fields
+/// without `people`, which bincode cannot leave out of a record.
+#[derive(Deserialize)]
+struct LegacyStateRecord {
+    head: HeadRecord,
+    budgets: Budgets,
+    households: u64,
+    references: ReferencesDigest,
+    tokens: [u8; 32],
+}
+
+impl From<LegacyStateRecord> for StateRecord {
+    fn from(old: LegacyStateRecord) -> StateRecord {
+        StateRecord {
+            head: old.head,
+            budgets: old.budgets,
+            households: old.households,
+            references: old.references,
+            tokens: old.tokens,
+            people: 0,
+        }
+    }
+}
+
+/// Decodes a state record of either form (its seal was checked on the stored bytes).
+fn decode_state(bytes: &[u8]) -> Result<StateRecord, bincode::Error> {
+    bincode::deserialize(bytes).or_else(|err| {
+        bincode::deserialize::<LegacyStateRecord>(bytes)
+            .map(StateRecord::from)
+            .map_err(|_| err)
+    })
 }
 
 /// The stored state, and why it cannot be trusted for writing, if it cannot.
@@ -66,8 +103,8 @@ pub(super) fn read_state(
         .checked_sub(SEAL_LEN)
         .map(|len| &stored[..len])
         .ok_or_else(|| LedgerError::Corrupt("the state record is shorter than its seal".into()))?;
-    let record = bincode::deserialize(bytes)
-        .map_err(|e| LedgerError::Corrupt(format!("the state record: {e}")))?;
+    let record =
+        decode_state(bytes).map_err(|e| LedgerError::Corrupt(format!("the state record: {e}")))?;
     Ok(LoadedState { record, doubt })
 }
 
@@ -105,7 +142,10 @@ impl Ledger {
             self.damaged = Some(doubt);
             return Ok(());
         }
-        let beyond = self.store.blocks_from(self.head.size_seq_next())?;
+        let beyond = self
+            .view
+            .store
+            .blocks_from(self.view.head.size_seq_next())?;
         let Some(first) = beyond.first() else {
             return Ok(());
         };
@@ -118,7 +158,7 @@ impl Ledger {
              nothing was removed (`fundtrail verify` shows them; `fundtrail \
              discard-beyond-head` removes them if the latest signed checkpoint is the head)",
             beyond.len(),
-            self.head.size
+            self.view.head.size
         ));
         Ok(())
     }
@@ -130,7 +170,7 @@ impl Ledger {
     /// blocks removed.
     pub fn discard_beyond_head(&mut self) -> Result<usize, LedgerError> {
         let refuse = |doubt: String| LedgerError::Corrupt(format!("{doubt}; nothing was removed"));
-        let state = read_state(&self.store, Some(self.key()?))?;
+        let state = read_state(&self.view.store, Some(self.key()?))?;
         if let Some(doubt) = state.doubt {
             return Err(refuse(doubt));
         }
@@ -141,24 +181,30 @@ impl Ledger {
             return Err(refuse(format!(
                 "no signed checkpoint is of exactly the head (seq {}), so nothing proves that \
                  what lies beyond it was never committed",
-                self.head.size
+                self.view.head.size
             )));
         }
-        let blocks = self.store.blocks_from(self.head.size_seq_next())?.len();
+        let blocks = self
+            .view
+            .store
+            .blocks_from(self.view.head.size_seq_next())?
+            .len();
         self.discard_uncommitted()?;
         self.households = self.load_households()?;
+        self.people = self.load_people()?;
         self.damaged = None;
         self.check_household_count(state.record.households);
+        self.check_people_count(state.record.people);
         Ok(blocks)
     }
 
     /// Why a stored checkpoint of a size beyond the head forbids writing, if one exists.
     fn checkpoint_beyond_head(&self) -> Result<Option<String>, LedgerError> {
-        match self.store.last_checkpoint()? {
-            Some((size, _)) if size > self.head.size => Ok(Some(format!(
+        match self.view.store.last_checkpoint()? {
+            Some((size, _)) if size > self.view.head.size => Ok(Some(format!(
                 "a checkpoint of {size} events is stored, but the head says {} events: the \
                  events it covers must not be discarded or overwritten",
-                self.head.size
+                self.view.head.size
             ))),
             _ => Ok(None),
         }
@@ -166,10 +212,10 @@ impl Ledger {
 
     /// Whether the latest stored checkpoint is signed by this log for exactly the head.
     fn checkpoint_is_head(&self) -> Result<bool, LedgerError> {
-        let Some((size, bytes)) = self.store.last_checkpoint()? else {
+        let Some((size, bytes)) = self.view.store.last_checkpoint()? else {
             return Ok(false);
         };
-        if size != self.head.size {
+        if size != self.view.head.size {
             return Ok(false);
         }
         Ok(self
@@ -180,24 +226,35 @@ impl Ledger {
 
     /// Whether a sealed pending marker names exactly the head.
     fn pending_names_head(&self) -> Result<bool, LedgerError> {
-        let (Ok(key), Some(stored)) = (&self.view.state_key, self.store.pending()?) else {
+        let (Ok(key), Some(stored)) = (&self.view.state_key, self.view.store.pending()?) else {
             return Ok(false);
         };
         let base: Option<Head> = key
             .unwrap(PENDING_LABEL, &stored)
             .ok()
             .and_then(|bytes| bincode::deserialize(bytes).ok());
-        Ok(base == Some(self.head))
+        Ok(base == Some(self.view.head))
     }
 
     /// The sealed marker a write carries with its entries: the head it starts from.
     pub(super) fn pending_marker(&self) -> Result<Vec<u8>, LedgerError> {
-        Ok(self.key()?.wrap(PENDING_LABEL, meta_bytes(&self.head)))
+        Ok(self.key()?.wrap(PENDING_LABEL, meta_bytes(&self.view.head)))
     }
 
     /// The state key; a ledger without one refuses to write before it gets here.
     pub(super) fn key(&self) -> Result<&crate::keys::seal::StateKey, LedgerError> {
         self.view.sealing_key()
+    }
+
+    /// Checks the people index against the sealed count.
+    pub(super) fn check_people_count(&mut self, sealed: u64) {
+        let found = self.people.events();
+        if self.damaged.is_none() && found != sealed {
+            self.damaged = Some(format!(
+                "the people index lists {found} events, the sealed state {sealed}: an entry \
+                 was added or removed without the ledger's key"
+            ));
+        }
     }
 
     /// Checks the household index against the sealed count.

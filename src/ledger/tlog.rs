@@ -66,14 +66,14 @@ impl LedgerView {
     fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         // The capacity is only a hint.
         let mut leaves = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
-        let mut expected = Seq(range.start + 1);
-        for (seq, hash) in self.store.event_hashes(expected..=Seq(range.end))? {
+        let mut expected = Seq::new(range.start + 1);
+        for (seq, hash) in self.store.event_hashes(expected..=Seq::new(range.end))? {
             if seq != expected {
                 return Err(LedgerError::Corrupt(format!(
                     "seq {expected} is missing from the store"
                 )));
             }
-            leaves.push(Blake3Hasher.hash_leaf(&hash.0));
+            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
             expected = seq.next();
         }
         Ok(leaves)
@@ -108,12 +108,12 @@ impl LedgerView {
     /// The inclusion proof of event `seq` in the tree of the first `size` events.
     pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<Vec<Digest>, LedgerError> {
         self.check_size(size)?;
-        if seq.0 == 0 || seq.0 > size {
+        if seq.get() == 0 || seq.get() > size {
             return Err(LedgerError::Invalid(format!(
                 "seq {seq} is not in the tree of size {size}"
             )));
         }
-        let nodes = merkle::inclusion_nodes(seq.0 - 1, size).map_err(nodes_error)?;
+        let nodes = merkle::inclusion_nodes(seq.get() - 1, size).map_err(nodes_error)?;
         let hashes = self.node_hashes(nodes.ids())?;
         nodes.rehash(&Blake3Hasher, hashes).map_err(nodes_error)
     }
@@ -124,7 +124,7 @@ impl LedgerView {
         from: Seq,
         to: Seq,
     ) -> impl Iterator<Item = Result<(Seq, StoredEvent), LedgerError>> + '_ {
-        let to = Seq(to.0.min(self.head.size));
+        let to = Seq::new(to.get().min(self.head.size));
         self.store
             .events(from..=to)
             .map(|item| item.map_err(LedgerError::from))
@@ -211,9 +211,9 @@ impl Ledger {
         // must not be signed.
         self.refuse_if_damaged("no checkpoint was signed")?;
         let key = self.signing_key()?;
-        let size = self.head.size;
-        let root = self.root();
-        let stored = self.root_at(size)?;
+        let size = self.view.head.size;
+        let root = self.view.root();
+        let stored = self.view.root_at(size)?;
         if stored != root {
             return Err(LedgerError::Inconsistent(format!(
                 "the stored Merkle tree gives root {} at size {size}, the head's frontier {}",
@@ -224,15 +224,15 @@ impl Ledger {
         // The latest checkpoint of any size: one beyond the head is refused here, and every
         // earlier one was checked against its successor when that was signed, so extending
         // the latest extends them all (`verify` checks them all against the log).
-        if let Some((latest_size, bytes)) = self.store.last_checkpoint()? {
-            let latest = self.open_stored(latest_size, bytes)?;
+        if let Some((latest_size, bytes)) = self.view.store.last_checkpoint()? {
+            let latest = self.view.open_stored(latest_size, bytes)?;
             self.check_extends(&latest.checkpoint, size, &root)?;
             if latest.checkpoint.size == size {
                 return Ok(latest);
             }
         }
         let checkpoint = Checkpoint {
-            origin: self.origin().to_string(),
+            origin: self.view.origin().to_string(),
             size,
             root,
         };
@@ -242,19 +242,19 @@ impl Ledger {
             .map_err(|e| LedgerError::Inconsistent(e.to_string()))?;
         let mut batch = StoreBatch::default();
         batch.put_checkpoint(size, note.as_bytes());
-        self.store.write_durable(batch)?;
+        self.view.store.write_durable(batch)?;
         Ok(SignedCheckpoint { checkpoint, note })
     }
 
     /// The signing key, which must be the one whose public half `init` stored.
     fn signing_key(&self) -> Result<SigningKeyFile, LedgerError> {
-        let key = SigningKeyFile::read(self.dir())?;
+        let key = SigningKeyFile::read(self.view.dir())?;
         let found = key.signer().verifier_key();
-        if found != self.verifier_key {
+        if found != self.view.verifier_key {
             return Err(KeyError::NotThisLedger {
-                path: self.dir().join(crate::keys::KEY_FILE),
+                path: self.view.dir().join(crate::keys::KEY_FILE),
                 found: found.to_string(),
-                expected: self.verifier_key.to_string(),
+                expected: self.view.verifier_key.to_string(),
             }
             .into());
         }
@@ -275,7 +275,7 @@ impl Ledger {
                 earlier.size
             )));
         }
-        let proof = self.consistency_proof(earlier.size, size)?;
+        let proof = self.view.consistency_proof(earlier.size, size)?;
         merkle::verify_consistency(
             &Blake3Hasher,
             earlier.size,

@@ -61,7 +61,7 @@ impl LedgerView {
         scope: Scope,
         mut progress: impl FnMut(u64),
     ) -> Result<VerifyReport, LedgerError> {
-        let last = Seq(self.head.size);
+        let last = Seq::new(self.head.size);
         let mut report = VerifyReport {
             checked: 0,
             head: self.head,
@@ -72,7 +72,7 @@ impl LedgerView {
         };
         let mut checkpoints = held.to_vec();
         for (size, bytes) in self.stored_checkpoints()? {
-            if scope == Scope::Snapshot && size > last.0 {
+            if scope == Scope::Snapshot && size > last.get() {
                 continue;
             }
             match self.open_stored(size, bytes) {
@@ -148,7 +148,7 @@ impl LedgerView {
             }
         }
         Ok(self
-            .check_households(enrollments, Seq(self.head.size))?
+            .check_households(enrollments, Seq::new(self.head.size))?
             .err())
     }
 
@@ -186,7 +186,7 @@ impl LedgerView {
                 if handoff.push(seq, hash, record).is_break() {
                     return ControlFlow::Break(());
                 }
-                progress(seq.0);
+                progress(seq.get());
                 ControlFlow::Continue(())
             },
         );
@@ -211,11 +211,11 @@ impl LedgerView {
     fn beyond_head(&self) -> Result<Option<AuditFault>, LedgerError> {
         let head = self.head.size;
         let mut strays = Strays::default();
-        let from = Seq(head + 1);
+        let from = Seq::new(head + 1);
         let mut run: Option<StrayEntry> = None;
         let scanned = self
             .store
-            .scan_events_unsealed(from..=Seq(u64::MAX), |seq, _, _| {
+            .scan_events_unsealed(from..=Seq::new(u64::MAX), |seq, _, _| {
                 run = Some(match run.take() {
                     Some(StrayEntry::Events { block, first, .. }) if self.same_run(first, seq) => {
                         StrayEntry::Events {
@@ -249,9 +249,9 @@ impl LedgerView {
         for block in self.store.reference_blocks_reaching(from) {
             let (block, entries) = block?;
             // An empty block lists nothing, but a block beyond the head is stray anyway.
-            let last = Seq(block.0.saturating_add(entries.max(1) - 1));
+            let last = Seq::new(block.get().saturating_add(entries.max(1) - 1));
             if last >= from {
-                let first = Seq(block.0.max(from.0));
+                let first = Seq::new(block.get().max(from.get()));
                 strays.push(StrayEntry::References { block, first, last });
             }
         }
@@ -269,7 +269,7 @@ impl LedgerView {
         }
         match self.store.households() {
             Ok(listed) => {
-                for (household, seq) in listed.into_iter().filter(|(_, seq)| seq.0 > head) {
+                for (household, seq) in listed.into_iter().filter(|(_, seq)| seq.get() > head) {
                     strays.push(StrayEntry::Household { household, seq });
                 }
             }
@@ -331,7 +331,7 @@ impl LedgerView {
                 }),
         );
         // The earliest enrollment first; stray entries, which name none, after them.
-        let order = |f: &AuditFault| f.first_bad_seq().map_or(u64::MAX, |s| s.0);
+        let order = |f: &AuditFault| f.first_bad_seq().map_or(u64::MAX, |s| s.get());
         Ok(match faults.into_iter().min_by_key(order) {
             Some(fault) => Err(fault),
             None => Ok(()),
@@ -397,7 +397,7 @@ impl LedgerView {
                 }));
             }
         }
-        self.compare_tile(compared, Seq(audit.size()), leaf)
+        self.compare_tile(compared, Seq::new(audit.size()), leaf)
     }
 
     /// Collects leaf hashes and compares each completed tile with the stored one.
@@ -411,7 +411,7 @@ impl LedgerView {
         if (compared.tile.len() as u64) < LEAF_TILE_LEAVES {
             return Ok(Ok(()));
         }
-        let index = (seq.0 - 1) / LEAF_TILE_LEAVES;
+        let index = (seq.get() - 1) / LEAF_TILE_LEAVES;
         let stored = match self.store.leaf_tile(index) {
             Ok(stored) => stored,
             Err(StoreError::Corrupt(_)) => Some(Vec::new()),
@@ -470,10 +470,12 @@ impl Records {
 
     fn iter(&self) -> impl Iterator<Item = (Seq, &[u8])> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .enumerate()
-            .map(|(i, (start, end))| (Seq(self.first.0 + i as u64), &self.bytes[start..*end]))
+        starts.zip(&self.ends).enumerate().map(|(i, (start, end))| {
+            (
+                Seq::new(self.first.get() + i as u64),
+                &self.bytes[start..*end],
+            )
+        })
     }
 }
 
@@ -626,7 +628,7 @@ fn check_reference<'r>(
 /// An event value the store cannot even split into hash and record.
 fn unreadable(checked: u64, reason: String) -> AuditFault {
     AuditFault::Chain(ChainFault::SeqMismatch {
-        seq: Seq(checked + 1),
+        seq: Seq::new(checked + 1),
         in_record: reason,
     })
 }

@@ -52,7 +52,7 @@ impl LedgerView {
     pub fn at(&self, size: u64) -> Result<LedgerView, LedgerError> {
         let hash = match size {
             0 => EventHash::GENESIS,
-            n => self.stored(Seq(n))?.hash,
+            n => self.stored(Seq::new(n))?.hash,
         };
         Ok(LedgerView {
             store: Arc::clone(&self.store),
@@ -70,7 +70,7 @@ impl LedgerView {
         limit: usize,
     ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
         let mut matched = Vec::new();
-        for item in self.records(Seq::FIRST, Seq(self.head.size)).rev() {
+        for item in self.records(Seq::FIRST, Seq::new(self.head.size)).rev() {
             if matched.len() >= limit {
                 break;
             }
@@ -85,7 +85,7 @@ impl LedgerView {
 
     /// A committed event, as stored.
     pub fn stored(&self, seq: Seq) -> Result<StoredEvent, LedgerError> {
-        if seq.0 == 0 || seq.0 > self.head.size {
+        if seq.get() == 0 || seq.get() > self.head.size {
             return Err(LedgerError::Corrupt(format!(
                 "seq {seq} is not in the ledger (size {})",
                 self.head.size
@@ -107,14 +107,14 @@ impl LedgerView {
         Ok(self
             .store
             .reference(reference)?
-            .filter(|seq| seq.0 <= self.head.size))
+            .filter(|seq| seq.get() <= self.head.size))
     }
 
     /// Every committed rate (the events under `rate:` references), in reference order.
     pub fn rates(&self) -> Result<Vec<RateV1>, LedgerError> {
         let mut rates = Vec::new();
         for (reference, seq) in self.store.references_with_prefix(RATE_REFERENCE_PREFIX)? {
-            if seq.0 > self.head.size {
+            if seq.get() > self.head.size {
                 continue;
             }
             match self.record(seq)?.body {
@@ -135,7 +135,7 @@ impl LedgerView {
         from: Seq,
         to: Seq,
     ) -> impl DoubleEndedIterator<Item = Result<(Seq, EventHash, RecordV1), LedgerError>> + '_ {
-        let to = Seq(to.0.min(self.head.size));
+        let to = Seq::new(to.get().min(self.head.size));
         self.store.events(from..=to).map(|item| {
             let (seq, stored) = item?;
             let record = decode(&stored.record).map_err(|e| corrupt_at(seq, e))?;
@@ -152,7 +152,7 @@ impl LedgerView {
         to: Seq,
         mut visit: impl FnMut(Result<(Seq, EventHash, RecordV1), LedgerError>) -> ControlFlow<()>,
     ) {
-        let to = Seq(to.0.min(self.head.size));
+        let to = Seq::new(to.get().min(self.head.size));
         let scanned = self.store.scan_events(from..=to, |seq, hash, bytes| {
             let record = decode(bytes).map_err(|e| corrupt_at(seq, e));
             let failed = record.is_err();

@@ -10,6 +10,11 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::identity::IdentityHash;
+use crate::model::person::{PersonId, Role};
+use crate::people::identity::IdNumber;
+use crate::people::mask::{mask, Field};
+
 /// Fen per yuan: money is CNY with exactly two decimal places.
 pub const FEN_PER_YUAN: i64 = 100;
 
@@ -46,13 +51,23 @@ pub const ALLOWANCE_REFERENCE_PREFIX: &str = "ALW-";
 /// A reconciliation's reference: `reconcile:<statement hash>:<period>:<report hash>`.
 pub const RECONCILE_REFERENCE_PREFIX: &str = "reconcile:";
 
+/// A person's entry: `person:<person id>`.
+pub const PERSON_REFERENCE_PREFIX: &str = "person:";
+/// A look at a person's data in clear: `reveal:<person id>:<microseconds since the epoch>`.
+pub const REVEAL_REFERENCE_PREFIX: &str = "reveal:";
+/// A person's erasure: `erase:<person id>` (a person is erased once).
+pub const ERASE_REFERENCE_PREFIX: &str = "erase:";
+
 /// Every derived prefix: a clerk's reference may start with none of them.
-pub const RESERVED_REFERENCE_PREFIXES: [&str; 5] = [
+pub const RESERVED_REFERENCE_PREFIXES: [&str; 8] = [
     ENROLL_REFERENCE_PREFIX,
     REVERSAL_REFERENCE_PREFIX,
     RATE_REFERENCE_PREFIX,
     ALLOWANCE_REFERENCE_PREFIX,
     RECONCILE_REFERENCE_PREFIX,
+    PERSON_REFERENCE_PREFIX,
+    REVEAL_REFERENCE_PREFIX,
+    ERASE_REFERENCE_PREFIX,
 ];
 
 /// Hex digits of a blake3 hash that a reconciliation reference carries: 64 bits each for
@@ -69,12 +84,22 @@ fn invalid<T>(reason: impl Into<String>) -> Result<T, ValueError> {
     Err(ValueError(reason.into()))
 }
 
-/// Position of an event in the log: dense, starting at 1, never reused.
+/// Position of an event in the log: dense, starting at 1, never reused. Every `u64` is a
+/// valid `Seq`: 0 stands before the first event (the end of an empty log's range, the
+/// start of a key range), and `u64::MAX` bounds an open-ended scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Seq(pub u64);
+pub struct Seq(u64);
 
 impl Seq {
     pub const FIRST: Seq = Seq(1);
+
+    pub const fn new(seq: u64) -> Seq {
+        Seq(seq)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
 
     pub fn next(self) -> Seq {
         Seq(self.0 + 1)
@@ -89,11 +114,24 @@ impl fmt::Display for Seq {
 
 /// A blake3 chain hash (FORMAT.md, "Chain"). The default is the genesis value.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct EventHash(pub [u8; 32]);
+pub struct EventHash([u8; 32]);
 
 impl EventHash {
     /// The `prev_hash` of the first event.
     pub const GENESIS: EventHash = EventHash([0; 32]);
+
+    /// Any 32 bytes are a hash; whether they are the right one is for the chain to say.
+    pub const fn from_bytes(bytes: [u8; 32]) -> EventHash {
+        EventHash(bytes)
+    }
+
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub const fn into_bytes(self) -> [u8; 32] {
+        self.0
+    }
 
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
@@ -115,12 +153,30 @@ impl fmt::Display for EventHash {
 /// An amount of CNY in fen. Parsed exactly through `rust_decimal`, kept as an integer so
 /// every sum is exact and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Money(pub i64);
+pub struct Money(i64);
 
 impl Money {
     pub const ZERO: Money = Money(0);
 
-    pub fn fen(self) -> i64 {
+    /// Any number of fen: a sum, a balance or a difference, which may be negative or
+    /// beyond the ceiling of a single amount.
+    pub const fn from_fen(fen: i64) -> Money {
+        Money(fen)
+    }
+
+    /// One amount as an import gives it: not negative and below [`AMOUNT_CEILING_FEN`].
+    pub fn amount_from_fen(fen: i64) -> Result<Money, ValueError> {
+        if (0..AMOUNT_CEILING_FEN).contains(&fen) {
+            return Ok(Money(fen));
+        }
+        invalid(format!(
+            "{} is not between 0.00 and the ceiling {}",
+            Money(fen),
+            Money(AMOUNT_CEILING_FEN)
+        ))
+    }
+
+    pub const fn fen(self) -> i64 {
         self.0
     }
 
@@ -292,6 +348,12 @@ impl Reference {
     /// be reversed once, so this is unique and makes a retried reversal harmless.
     pub fn for_reversal(target: &Reference) -> Reference {
         Reference(format!("{REVERSAL_REFERENCE_PREFIX}{target}"))
+    }
+
+    /// A reference the ledger derives: `prefix` then `rest` (a person id, with a time for
+    /// a reveal), within the limit since person ids are short.
+    pub fn derived(prefix: &str, rest: &str) -> Reference {
+        Reference(format!("{prefix}{rest}"))
     }
 
     /// A stored reference, already checked when it was appended.
@@ -620,6 +682,106 @@ pub enum Command {
     Reverse(ReversalRequest),
     SetRate(Rate),
     RecordReconciliation(ReconciliationSummary),
+    AddPerson(PersonEntry),
+    RecordLifeEvent(LifeEvent),
+    RevealPerson(PersonAccess),
+    ErasePerson(PersonAccess),
+}
+
+/// A person joining a household, as the persons file states it. The identity number and
+/// name went to the vault; the command carries the keyed hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonEntry {
+    pub person: PersonId,
+    pub household: HouseholdId,
+    pub identity: IdentityHash,
+    pub role: Role,
+    pub birth_date: NaiveDate,
+    pub joined_on: NaiveDate,
+    /// The name and number, on their way to the vault; never part of the event. `None`
+    /// for an entry read back from the log.
+    pub personal: Option<PersonalData>,
+}
+
+/// A person's name and identity number in clear: kept only in the vault, encrypted.
+/// Debug output masks both.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PersonalData {
+    pub name: String,
+    pub id_number: IdNumber,
+}
+
+impl fmt::Debug for PersonalData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersonalData")
+            .field("name", &mask(Field::Name, &self.name))
+            .field("id_number", &self.id_number)
+            .finish()
+    }
+}
+
+/// What changed in a household's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifeEventKind {
+    PersonDied,
+    PersonLeft,
+    HouseholdExited,
+    EligibilityEnded,
+}
+
+impl LifeEventKind {
+    pub const ALL: [LifeEventKind; 4] = [
+        LifeEventKind::PersonDied,
+        LifeEventKind::PersonLeft,
+        LifeEventKind::HouseholdExited,
+        LifeEventKind::EligibilityEnded,
+    ];
+
+    /// The type name, as the changes file, the CLI and the JSON speak it.
+    pub fn code(self) -> &'static str {
+        match self {
+            LifeEventKind::PersonDied => "person_died",
+            LifeEventKind::PersonLeft => "person_left",
+            LifeEventKind::HouseholdExited => "household_exited",
+            LifeEventKind::EligibilityEnded => "eligibility_ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<LifeEventKind, ValueError> {
+        LifeEventKind::ALL
+            .into_iter()
+            .find(|k| k.code() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LifeEventKind::ALL.iter().map(|k| k.code()).collect();
+                ValueError(format!("{text:?} is not one of {}", names.join(", ")))
+            })
+    }
+
+    /// Whether the event concerns a person (else the whole household).
+    pub fn is_personal(self) -> bool {
+        matches!(self, LifeEventKind::PersonDied | LifeEventKind::PersonLeft)
+    }
+}
+
+/// A life event as a clerk records it: the source document is its reference. A person's
+/// event may leave the household out; the rules fill in the person's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifeEvent {
+    pub kind: LifeEventKind,
+    pub person: Option<PersonId>,
+    pub household: Option<HouseholdId>,
+    pub date: NaiveDate,
+    pub reference: Reference,
+    pub memo: String,
+}
+
+/// Someone reveals or erases a person's personal data, and why. A reveal is told apart
+/// from every other by its time (microseconds since the epoch), which its reference holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonAccess {
+    pub person: PersonId,
+    pub reason: String,
+    pub at_us: i64,
 }
 
 impl Command {
@@ -633,6 +795,15 @@ impl Command {
             Command::SetRate(r) => Reference::for_rate(&r.program, r.category, r.valid_from),
             Command::RecordReconciliation(r) => {
                 Reference::for_reconciliation(&r.statement_hash, r.period, &r.report_hash)
+            }
+            Command::AddPerson(p) => Reference::derived(PERSON_REFERENCE_PREFIX, p.person.as_str()),
+            Command::RecordLifeEvent(l) => l.reference.clone(),
+            Command::RevealPerson(a) => Reference::derived(
+                REVEAL_REFERENCE_PREFIX,
+                &format!("{}:{}", a.person, a.at_us),
+            ),
+            Command::ErasePerson(a) => {
+                Reference::derived(ERASE_REFERENCE_PREFIX, a.person.as_str())
             }
         }
     }
@@ -798,6 +969,36 @@ mod tests {
     }
 
     #[test]
+    fn one_amount_is_not_negative_and_below_the_ceiling() {
+        assert_eq!(Money::amount_from_fen(0), Ok(Money::ZERO));
+        assert_eq!(
+            Money::amount_from_fen(AMOUNT_CEILING_FEN - 1).map(Money::fen),
+            Ok(AMOUNT_CEILING_FEN - 1)
+        );
+        for fen in [-1, AMOUNT_CEILING_FEN, i64::MAX] {
+            let err = Money::amount_from_fen(fen).unwrap_err();
+            assert!(
+                err.0.contains("is not between 0.00 and the ceiling"),
+                "{err}"
+            );
+        }
+        // A sum or a balance is not one amount: it may be negative or beyond the ceiling.
+        assert_eq!(Money::from_fen(-50).fen(), -50);
+        assert_eq!(Money::from_fen(i64::MAX).fen(), i64::MAX);
+    }
+
+    #[test]
+    fn seqs_and_hashes_give_back_what_made_them() {
+        assert_eq!(Seq::new(0).get(), 0);
+        assert_eq!(Seq::new(41).next(), Seq::new(42));
+        assert_eq!(Seq::FIRST.get(), 1);
+        let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let hash = EventHash::from_bytes(bytes);
+        assert_eq!((hash.as_bytes(), hash.into_bytes()), (&bytes, bytes));
+        assert_eq!(EventHash::GENESIS.into_bytes(), [0; 32]);
+    }
+
+    #[test]
     fn money_displays_with_two_decimals() {
         assert_eq!(Money(123_456).to_string(), "1234.56");
         assert_eq!(Money(5).to_string(), "0.05");
@@ -917,6 +1118,12 @@ mod tests {
         let alw = Reference::for_allowance(month, &longest);
         assert!(alw.as_str().starts_with("ALW-201807-HHH"));
         assert!(alw.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+        let longest_person = PersonId::parse(&"P".repeat(MAX_HOUSEHOLD_ID_CHARS)).unwrap();
+        let reveal = Reference::derived(
+            REVEAL_REFERENCE_PREFIX,
+            &format!("{longest_person}:{}", i64::MAX),
+        );
+        assert!(reveal.as_str().chars().count() <= MAX_REFERENCE_CHARS);
         let rec = Reference::for_reconciliation(&[0xab; 32], Some(month), &[0x01; 32]);
         assert_eq!(
             rec.as_str(),

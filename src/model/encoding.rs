@@ -11,8 +11,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{
-    date_to_days, days_to_date, Category, Enrollment, HouseholdId, PaymentKind, Seq,
+    date_to_days, days_to_date, Category, Enrollment, HouseholdId, LifeEventKind, PaymentKind, Seq,
 };
+use crate::model::person::Role;
 
 /// The first byte of every record. A new layout gets a new number; old records keep theirs.
 pub const FORMAT_VERSION: u8 = 1;
@@ -69,6 +70,13 @@ pub enum Body {
     Reversal(ReversalV1),
     RateSet(RateV1),
     Reconciliation(ReconciliationV1),
+    PersonAdded(PersonV1),
+    PersonDied(LifeEventV1),
+    PersonLeft(LifeEventV1),
+    HouseholdExited(LifeEventV1),
+    EligibilityEnded(LifeEventV1),
+    PersonRevealed(PersonAccessV1),
+    PersonErased(PersonAccessV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,9 +157,44 @@ pub struct ReconciliationV1 {
     pub report_hash: [u8; 32],
 }
 
+/// A person joins a household (index 9). The identity number and the name are not here:
+/// the record holds a keyed hash of the number, and the vault holds both, encrypted
+/// (FORMAT.md §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonV1 {
+    pub person: String,
+    pub household: String,
+    /// BLAKE3 keyed hash of the identity number under the ledger's identity key.
+    pub identity: [u8; 32],
+    /// 0 mother, 1 father, 2 child, 3 other.
+    pub role: u8,
+    /// Days since 1970-01-01.
+    pub birth_date: i32,
+    /// Days since 1970-01-01.
+    pub joined_on: i32,
+}
+
+/// A life event (indices 10 to 13): a person died or left the household, or the
+/// household left the scheme or its allowance ended. `person` is empty for the last two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifeEventV1 {
+    pub person: String,
+    pub household: String,
+    pub value_date: i32,
+    pub memo: String,
+}
+
+/// Someone saw a person's data in clear (index 14), or erased it (index 15). Who is the
+/// record's actor, when its recording time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAccessV1 {
+    pub person: String,
+    pub reason: String,
+}
+
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
 /// variant order (FORMAT.md §1).
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 16] = [
     "household_enrolled",
     "fund_allocation",
     "disbursement",
@@ -161,6 +204,13 @@ pub const EVENT_TYPES: [&str; 9] = [
     "reversal",
     "rate_set",
     "reconciliation",
+    "person_added",
+    "person_died",
+    "person_left",
+    "household_exited",
+    "eligibility_ended",
+    "person_revealed",
+    "person_erased",
 ];
 
 /// `text` is one of [`EVENT_TYPES`]; the error lists them.
@@ -184,6 +234,13 @@ impl Body {
             Body::Reversal(_) => "reversal",
             Body::RateSet(_) => "rate_set",
             Body::Reconciliation(_) => "reconciliation",
+            Body::PersonAdded(_) => "person_added",
+            Body::PersonDied(_) => "person_died",
+            Body::PersonLeft(_) => "person_left",
+            Body::HouseholdExited(_) => "household_exited",
+            Body::EligibilityEnded(_) => "eligibility_ended",
+            Body::PersonRevealed(_) => "person_revealed",
+            Body::PersonErased(_) => "person_erased",
             Body::Disbursement(_) => PaymentKind::Disbursement.code(),
             Body::InsurancePurchase(_) => PaymentKind::InsurancePurchase.code(),
             Body::CondolencePayment(_) => PaymentKind::CondolencePayment.code(),
@@ -215,8 +272,17 @@ impl Body {
     pub fn household(&self) -> Option<&str> {
         match self {
             Body::HouseholdEnrolled(e) => Some(&e.household),
-            Body::FundAllocation(_) | Body::RateSet(_) | Body::Reconciliation(_) => None,
+            Body::FundAllocation(_)
+            | Body::RateSet(_)
+            | Body::Reconciliation(_)
+            | Body::PersonRevealed(_)
+            | Body::PersonErased(_) => None,
             Body::Reversal(r) => Some(&r.household),
+            Body::PersonAdded(p) => Some(&p.household),
+            Body::PersonDied(l)
+            | Body::PersonLeft(l)
+            | Body::HouseholdExited(l)
+            | Body::EligibilityEnded(l) => Some(&l.household),
             other => other.payment().map(|(_, p)| p.household.as_str()),
         }
     }
@@ -225,6 +291,7 @@ impl Body {
     pub fn program(&self) -> Option<&str> {
         match self {
             Body::HouseholdEnrolled(_) | Body::Reconciliation(_) => None,
+            Body::PersonAdded(_) | Body::PersonRevealed(_) | Body::PersonErased(_) => None,
             Body::FundAllocation(a) => Some(&a.program),
             Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
@@ -243,8 +310,68 @@ impl Body {
                 .map(|m| date_to_days(m.first_day())),
             Body::FundAllocation(a) => Some(a.value_date),
             Body::Reversal(r) => Some(r.value_date),
-            other => other.payment().map(|(_, p)| p.value_date),
+            Body::PersonAdded(p) => Some(p.joined_on),
+            Body::PersonRevealed(_) | Body::PersonErased(_) => None,
+            other => other
+                .life_event()
+                .map(|(_, l)| l.value_date)
+                .or_else(|| other.payment().map(|(_, p)| p.value_date)),
         }
+    }
+
+    /// The kind and fields of the four life events.
+    pub fn life_event(&self) -> Option<(LifeEventKind, &LifeEventV1)> {
+        match self {
+            Body::PersonDied(l) => Some((LifeEventKind::PersonDied, l)),
+            Body::PersonLeft(l) => Some((LifeEventKind::PersonLeft, l)),
+            Body::HouseholdExited(l) => Some((LifeEventKind::HouseholdExited, l)),
+            Body::EligibilityEnded(l) => Some((LifeEventKind::EligibilityEnded, l)),
+            _ => None,
+        }
+    }
+
+    pub fn from_life_event(kind: LifeEventKind, event: LifeEventV1) -> Body {
+        match kind {
+            LifeEventKind::PersonDied => Body::PersonDied(event),
+            LifeEventKind::PersonLeft => Body::PersonLeft(event),
+            LifeEventKind::HouseholdExited => Body::HouseholdExited(event),
+            LifeEventKind::EligibilityEnded => Body::EligibilityEnded(event),
+        }
+    }
+
+    /// The person an event concerns, if any.
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Body::PersonAdded(p) => Some(&p.person),
+            Body::PersonDied(l) | Body::PersonLeft(l) => Some(&l.person),
+            Body::PersonRevealed(a) | Body::PersonErased(a) => Some(&a.person),
+            _ => None,
+        }
+    }
+
+    /// Whether the people registry (`model::people`) folds this event.
+    pub fn is_people_event(&self) -> bool {
+        matches!(self, Body::PersonAdded(_) | Body::PersonErased(_)) || self.life_event().is_some()
+    }
+}
+
+pub fn role_code(role: Role) -> u8 {
+    match role {
+        Role::Mother => 0,
+        Role::Father => 1,
+        Role::Child => 2,
+        Role::Other => 3,
+    }
+}
+
+/// A stored role code back to the role.
+pub fn stored_role(code: u8) -> Result<Role, DecodeError> {
+    match code {
+        0 => Ok(Role::Mother),
+        1 => Ok(Role::Father),
+        2 => Ok(Role::Child),
+        3 => Ok(Role::Other),
+        other => Err(DecodeError::InvalidValue(format!("role {other}"))),
     }
 }
 
@@ -383,7 +510,7 @@ pub fn peek_reference(bytes: &[u8]) -> Option<&str> {
 pub fn peek_seq(bytes: &[u8]) -> Option<Seq> {
     let raw = bytes.get(SEQ_OFFSET..SEQ_OFFSET + 8)?;
     let raw: [u8; 8] = raw.try_into().ok()?;
-    Some(Seq(u64::from_le_bytes(raw)))
+    Some(Seq::new(u64::from_le_bytes(raw)))
 }
 
 #[cfg(test)]
@@ -437,7 +564,7 @@ mod tests {
                 "the record ends before its last field".into()
             ))
         );
-        assert_eq!(peek_seq(&encode(&record)), Some(Seq(1)));
+        assert_eq!(peek_seq(&encode(&record)), Some(Seq::new(1)));
     }
 
     #[test]

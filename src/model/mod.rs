@@ -4,8 +4,11 @@
 //! objects whose members are distinct (`json_object`).
 
 pub mod domain;
+pub mod eligibility;
 pub mod encoding;
 pub mod json_object;
+pub mod people;
+pub mod person;
 pub mod rates;
 pub mod render;
 pub mod rules;

@@ -201,8 +201,8 @@ pub fn month_due(enrollment: &Enrollment, table: &RateTable, month: Month) -> Op
         .per_member_fen
         .checked_mul(i64::from(enrollment.members))?;
     Some(MonthDue::Due {
-        per_member: Money(rate.per_member_fen),
-        amount: Money(amount),
+        per_member: Money::from_fen(rate.per_member_fen),
+        amount: Money::from_fen(amount),
     })
 }
 
@@ -299,7 +299,7 @@ pub struct Entitlement {
 impl Entitlement {
     /// Due minus paid: positive is arrears, negative is overpaid.
     pub fn balance(&self) -> Money {
-        Money(self.due.fen() - self.paid.fen())
+        Money::from_fen(self.due.fen() - self.paid.fen())
     }
 
     /// `arrears`, `overpaid` or `settled`.
@@ -337,7 +337,7 @@ pub fn entitlement(
             month,
             per_member,
             due,
-            paid: Money(paid_fen),
+            paid: Money::from_fen(paid_fen),
         });
         month = month.next();
     }
@@ -465,7 +465,7 @@ mod tests {
             id.into(),
             HouseholdInfo {
                 enrollment,
-                seq: crate::model::domain::Seq(1),
+                seq: crate::model::domain::Seq::new(1),
             },
         )
     }
@@ -558,7 +558,12 @@ mod tests {
         );
         assert_eq!(
             (e.due, e.paid, e.balance(), e.standing()),
-            (Money(88_000), Money(70_000), Money(18_000), "arrears")
+            (
+                Money::from_fen(88_000),
+                Money::from_fen(70_000),
+                Money::from_fen(18_000),
+                "arrears"
+            )
         );
         let before = entitlement(
             &info.enrollment,

@@ -56,14 +56,20 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
         }
         Body::FundAllocation(a) => {
             m.insert("program".into(), json!(a.program));
-            m.insert("amount".into(), json!(Money(a.amount_fen).to_string()));
+            m.insert(
+                "amount".into(),
+                json!(Money::from_fen(a.amount_fen).to_string()),
+            );
             m.insert("date".into(), json!(date_text(a.value_date)));
             m.insert("source".into(), json!(a.source));
         }
         Body::Reversal(r) => {
             m.insert("household_id".into(), json!(r.household));
             m.insert("program".into(), json!(r.program));
-            m.insert("amount".into(), json!(Money(r.amount_fen).to_string()));
+            m.insert(
+                "amount".into(),
+                json!(Money::from_fen(r.amount_fen).to_string()),
+            );
             m.insert("persons".into(), json!(r.persons));
             m.insert("date".into(), json!(date_text(r.value_date)));
             m.insert("target_seq".into(), json!(r.target_seq));
@@ -75,7 +81,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("category".into(), json!(category_field(r.category)));
             m.insert(
                 "per_member".into(),
-                json!(Money(r.per_member_fen).to_string()),
+                json!(Money::from_fen(r.per_member_fen).to_string()),
             );
             m.insert("valid_from".into(), json!(date_text(r.valid_from)));
             m.insert("valid_to".into(), json!(r.valid_to.map(date_text)));
@@ -90,7 +96,7 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("matched_count".into(), json!(r.matched_count));
             m.insert(
                 "matched_amount".into(),
-                json!(Money(r.matched_fen).to_string()),
+                json!(Money::from_fen(r.matched_fen).to_string()),
             );
             m.insert("missing_in_bank".into(), json!(r.missing_in_bank));
             m.insert("missing_in_ledger".into(), json!(r.missing_in_ledger));
@@ -99,11 +105,36 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("reversed_but_paid".into(), json!(r.reversed_but_paid));
             m.insert("report_hash".into(), json!(hex::encode(r.report_hash)));
         }
+        Body::PersonAdded(p) => {
+            m.insert("person_id".into(), json!(p.person));
+            m.insert("household_id".into(), json!(p.household));
+            m.insert("identity".into(), json!(hex::encode(p.identity)));
+            m.insert("role".into(), json!(role_field(p.role)));
+            m.insert("birth_date".into(), json!(date_text(p.birth_date)));
+            m.insert("date".into(), json!(date_text(p.joined_on)));
+        }
+        Body::PersonRevealed(a) | Body::PersonErased(a) => {
+            m.insert("person_id".into(), json!(a.person));
+            m.insert("reason".into(), json!(a.reason));
+        }
+        other if other.life_event().is_some() => {
+            if let Some((_, l)) = other.life_event() {
+                if !l.person.is_empty() {
+                    m.insert("person_id".into(), json!(l.person));
+                }
+                m.insert("household_id".into(), json!(l.household));
+                m.insert("date".into(), json!(date_text(l.value_date)));
+                m.insert("memo".into(), json!(l.memo));
+            }
+        }
         other => {
             if let Some((_, p)) = other.payment() {
                 m.insert("household_id".into(), json!(p.household));
                 m.insert("program".into(), json!(p.program));
-                m.insert("amount".into(), json!(Money(p.amount_fen).to_string()));
+                m.insert(
+                    "amount".into(),
+                    json!(Money::from_fen(p.amount_fen).to_string()),
+                );
                 m.insert("persons".into(), json!(p.persons));
                 m.insert("date".into(), json!(date_text(p.value_date)));
                 m.insert("memo".into(), json!(p.memo));
@@ -122,6 +153,14 @@ fn category_field(code: u8) -> String {
     }
 }
 
+/// A stored role code in decoded fields, as [`category_field`] does for categories.
+fn role_field(code: u8) -> String {
+    match crate::model::encoding::stored_role(code) {
+        Ok(role) => role.as_str().to_string(),
+        Err(_) => code.to_string(),
+    }
+}
+
 /// A stored category code as its name (`bereaved`, `disabled`).
 pub fn category_name(code: u8) -> &'static str {
     crate::model::encoding::stored_category(code).map_or("unknown", |c| c.code())
@@ -130,7 +169,7 @@ pub fn category_name(code: u8) -> &'static str {
 /// `seq`, `hash` and the decoded fields of one event.
 pub fn event_json(seq: Seq, hash: &crate::model::domain::EventHash, record: &RecordV1) -> Value {
     let mut m = Map::new();
-    m.insert("seq".into(), json!(seq.0));
+    m.insert("seq".into(), json!(seq.get()));
     m.insert("hash".into(), json!(hash.to_hex()));
     m.extend(record_fields(record));
     Value::Object(m)
@@ -140,9 +179,9 @@ pub fn event_json(seq: Seq, hash: &crate::model::domain::EventHash, record: &Rec
 pub fn signed_amount(body: &Body) -> Option<Money> {
     match body {
         Body::HouseholdEnrolled(_) => None,
-        Body::FundAllocation(a) => Some(Money(a.amount_fen)),
-        Body::Reversal(r) => Some(Money(-r.amount_fen)),
-        other => other.payment().map(|(_, p)| Money(p.amount_fen)),
+        Body::FundAllocation(a) => Some(Money::from_fen(a.amount_fen)),
+        Body::Reversal(r) => Some(Money::from_fen(-r.amount_fen)),
+        other => other.payment().map(|(_, p)| Money::from_fen(p.amount_fen)),
     }
 }
 

@@ -112,18 +112,18 @@ pub fn run_allowance(
     mode: &RunMode,
     ctx: &AppendContext,
 ) -> Result<AllowanceRun, BatchError> {
-    let table = RateTable::new(ledger.rates()?);
+    let table = RateTable::new(ledger.view().rates()?);
     let mut run = AllowanceRun {
         month,
         paid: Vec::new(),
         already: Vec::new(),
         paid_otherwise: Vec::new(),
         appended: 0,
-        head: ledger.head(),
+        head: ledger.view().head(),
         payment_file: None,
     };
     for due in allowance_due(month, ledger.enrolled()?, &table)? {
-        match ledger.lookup_reference(due.reference.as_str())? {
+        match ledger.view().lookup_reference(due.reference.as_str())? {
             Some(seq) => run.already.push((due.household, seq)),
             None => run.paid.push(due),
         }
@@ -176,7 +176,8 @@ fn set_aside_paid_otherwise(ledger: &Ledger, run: &mut AllowanceRun) -> Result<(
         return Ok(());
     }
     let month = run.month;
-    let mut otherwise = live_allowance_payments(ledger, None, |day| month.contains_days(day))?;
+    let mut otherwise =
+        live_allowance_payments(ledger.view(), None, |day| month.contains_days(day))?;
     for due in std::mem::take(&mut run.paid) {
         let payment = otherwise
             .remove(due.household.as_str())
@@ -290,8 +291,8 @@ pub fn entitlement(
         .enrolled()?
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
-    let table = RateTable::new(ledger.rates()?);
-    let paid: Vec<(i32, i64)> = live_allowance_payments(ledger, Some(household), |_| true)?
+    let table = RateTable::new(ledger.view().rates()?);
+    let paid: Vec<(i32, i64)> = live_allowance_payments(ledger.view(), Some(household), |_| true)?
         .remove(household)
         .unwrap_or_default()
         .into_iter()
@@ -318,6 +319,7 @@ pub fn household_entitlement(
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
     let category = crate::model::encoding::category_code(info.enrollment.category);
     let rated = ledger
+        .view()
         .rates()?
         .iter()
         .any(|r| r.program == ALLOWANCE_PROGRAM && r.category == category);
@@ -345,7 +347,7 @@ fn live_allowance_payments(
 ) -> Result<HashMap<String, Vec<LivePayment>>, BatchError> {
     // By reference, so that a reversal finds its target; then grouped by household.
     let mut live: BTreeMap<String, (String, i32, i64)> = BTreeMap::new();
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+    for item in ledger.records(Seq::FIRST, Seq::new(u64::MAX)) {
         let (_, _, record) = item?;
         let Some(of) = record.body.household() else {
             continue;
@@ -423,7 +425,7 @@ pub fn reconcile_file(
 ) -> Result<Reconciliation, BatchError> {
     let bytes = read_statement(path)?;
     let statement_hash = *blake3::hash(&bytes).as_bytes();
-    let (report, index) = reconcile_bytes(ledger, &bytes, period, mode)?;
+    let (report, index) = reconcile_bytes(ledger.view(), &bytes, period, mode)?;
     let summary = report.summary(statement_hash);
     let command = Command::RecordReconciliation(summary);
     let reference = command.reference();
@@ -520,7 +522,7 @@ fn updated_payment_table(
         Ok((mark, table)) => (mark, table, None),
         Err(reason) => (Watermark::GENESIS, PaymentTable::default(), Some(reason)),
     };
-    let fold = fold_events(ledger, Seq(mark.size + 1))?;
+    let fold = fold_events(ledger, Seq::new(mark.size + 1))?;
     let events = fold.events();
     let head = ledger.head();
     let table = table
@@ -569,7 +571,7 @@ fn load_index(
     let on_chain = match mark.size {
         0 => mark.hash == EventHash::GENESIS,
         size if size > head.size => false,
-        size => ledger.stored(Seq(size))?.hash == mark.hash,
+        size => ledger.stored(Seq::new(size))?.hash == mark.hash,
     };
     if !on_chain {
         return Ok(Err(format!(
@@ -586,10 +588,10 @@ const INDEX_SEAL_LABEL: &str = "payments.idx";
 /// The payments and reversals of the events from `from` on.
 fn fold_events(ledger: &LedgerView, from: Seq) -> Result<Fold, BatchError> {
     let mut fold = Fold::default();
-    if from.0 > ledger.head().size {
+    if from.get() > ledger.head().size {
         return Ok(fold);
     }
-    for item in ledger.records(from, Seq(u64::MAX)) {
+    for item in ledger.records(from, Seq::new(u64::MAX)) {
         let (_, _, record) = item?;
         fold.event();
         match record.body {

@@ -205,7 +205,7 @@ impl PaymentTable {
             Vec::with_capacity(INDEX_MAGIC.len() + 80 + self.heap.len() + 14 * self.len());
         out.extend_from_slice(INDEX_MAGIC);
         out.extend_from_slice(&mark.size.to_le_bytes());
-        out.extend_from_slice(&mark.hash.0);
+        out.extend_from_slice(mark.hash.as_bytes());
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
         for (i, e) in self.entries.iter().enumerate() {
             out.push(e.len);
@@ -234,7 +234,7 @@ impl PaymentTable {
             return Err(IndexError("not a payment index (magic)".into()));
         }
         let size = u64::from_le_bytes(r.array()?);
-        let hash = EventHash(r.array()?);
+        let hash = EventHash::from_bytes(r.array()?);
         let count = usize::try_from(u64::from_le_bytes(r.array()?))
             .ok()
             .filter(|c| *c <= MAX_INDEXED_PAYMENTS)
@@ -336,7 +336,7 @@ mod tests {
             .unwrap();
         let mark = Watermark {
             size: 42,
-            hash: EventHash([7; 32]),
+            hash: EventHash::from_bytes([7; 32]),
         };
         let bytes = t.encode(mark);
         assert_eq!(&bytes[..8], b"FTPAYIX1");

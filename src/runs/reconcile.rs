@@ -357,7 +357,7 @@ pub struct CanonicalDifference<'a> {
 
 impl Difference {
     pub fn canonical(&self) -> CanonicalDifference<'_> {
-        let yuan = |fen: Option<i64>| fen.map(|f| Money(f).to_string());
+        let yuan = |fen: Option<i64>| fen.map(|f| Money::from_fen(f).to_string());
         CanonicalDifference {
             bank_amount: yuan(self.bank_fen),
             bank_lines: &self.bank_lines,
@@ -404,7 +404,7 @@ impl Report {
             period: self.period,
             bank_rows: self.bank_rows,
             matched_count: self.matched_count,
-            matched: Money(self.matched_fen),
+            matched: Money::from_fen(self.matched_fen),
             differences: self.counts,
             report_hash: self.report_hash(),
         }

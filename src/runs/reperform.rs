@@ -249,7 +249,7 @@ impl Pass<'_> {
             Body::Reversal(r) => self.fold.reversal(r.target_reference),
             Body::Reconciliation(run) => {
                 let recorded = RecordedRun {
-                    seq: Seq(number),
+                    seq: Seq::new(number),
                     actor: record.actor,
                     recorded_at_us: record.recorded_at_us,
                     run,
@@ -364,8 +364,8 @@ fn compare(recorded: &ReconciliationV1, report: &Report) -> Vec<String> {
     if recorded.matched_fen != report.matched_fen {
         differs.push(format!(
             "matched_amount: recorded {}, recomputed {}",
-            crate::model::domain::Money(recorded.matched_fen),
-            crate::model::domain::Money(report.matched_fen)
+            crate::model::domain::Money::from_fen(recorded.matched_fen),
+            crate::model::domain::Money::from_fen(report.matched_fen)
         ));
     }
     let hash = report.report_hash();

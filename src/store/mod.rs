@@ -41,6 +41,8 @@ const LOCK_FILE: &str = "LOCK";
 const EVENT: u8 = b'e';
 const REFERENCE: u8 = b'r';
 const HOUSEHOLD: u8 = b'h';
+/// The people index: `q‖seq` (big-endian) for every person, life and erasure event.
+const PEOPLE: u8 = b'q';
 const NODE: u8 = b'n';
 const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
@@ -143,7 +145,7 @@ impl ReferencesDigest {
         let mut hasher = blake3::Hasher::new();
         hasher.update(REFERENCES_DIGEST_TAG);
         hasher.update(&self.0);
-        hasher.update(&first.0.to_be_bytes());
+        hasher.update(&first.get().to_be_bytes());
         hasher.update(&(block.len() as u64).to_be_bytes());
         hasher.update(block);
         ReferencesDigest(*hasher.finalize().as_bytes())
@@ -312,7 +314,7 @@ impl Store {
         // Every entry before the wanted one is walked: damage there is reported, not
         // mistaken for a missing event.
         // An index beyond usize is beyond any block: the walk finds no entry at it.
-        let index = usize::try_from(seq.0 - first.0).unwrap_or(usize::MAX);
+        let index = usize::try_from(seq.get() - first.get()).unwrap_or(usize::MAX);
         let entry = event_entries(&value)
             .enumerate()
             .find(|(i, entry)| *i == index || entry.is_err());
@@ -340,7 +342,7 @@ impl Store {
                         .enumerate()
                         .map(|(i, entry)| {
                             let stored = entry_of(first, entry)?;
-                            Ok((Seq(first.0 + i as u64), stored))
+                            Ok((Seq::new(first.get() + i as u64), stored))
                         })
                         .collect(),
                     Err(e) => vec![Err(e)],
@@ -406,13 +408,13 @@ impl Store {
                 .as_deref()
                 .map(|refs| reference_entries(refs).map(Result::ok));
             for (i, entry) in event_entries(&value).enumerate() {
-                let seq = Seq(first.0 + i as u64);
+                let seq = Seq::new(first.get() + i as u64);
                 let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
                 let reference = listed.as_mut().and_then(|refs| refs.next().flatten());
                 if !range.contains(&seq) {
                     continue;
                 }
-                let hash = EventHash(*entry.hash);
+                let hash = EventHash::from_bytes(*entry.hash);
                 if visit(seq, &hash, entry.record, reference).is_break() {
                     return Ok(());
                 }
@@ -440,7 +442,7 @@ impl Store {
     pub fn blocks_from(&self, from: Seq) -> Result<Vec<Seq>, StoreError> {
         let mut firsts = Vec::new();
         for prefix in [EVENT, REFERENCE] {
-            let range = seq_key(prefix, from)..=seq_key(prefix, Seq(u64::MAX));
+            let range = seq_key(prefix, from)..=seq_key(prefix, Seq::new(u64::MAX));
             for item in self.db.range(range) {
                 firsts.push(seq_from_key(&item?.0)?);
             }
@@ -474,7 +476,7 @@ impl Store {
     fn block_holding(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>, StoreError> {
         match self
             .db
-            .range(event_key(Seq(0))..=event_key(seq))
+            .range(event_key(Seq::new(0))..=event_key(seq))
             .next_back()
         {
             Some(item) => {
@@ -532,10 +534,13 @@ impl Store {
             .references_expected
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        let upto = expected.map_or(Seq(u64::MAX), |e| e.upto);
+        let upto = expected.map_or(Seq::new(u64::MAX), |e| e.upto);
         let mut refs = References::new();
         let mut digest = ReferencesDigest::default();
-        for item in self.db.range(reference_key(Seq(0))..=reference_key(upto)) {
+        for item in self
+            .db
+            .range(reference_key(Seq::new(0))..=reference_key(upto))
+        {
             let (key, value) = item?;
             let first = seq_from_key(&key)?;
             digest = digest.extend(first, &value);
@@ -546,7 +551,7 @@ impl Store {
                         fault.index, fault.reason
                     ))
                 })?;
-                refs.insert(reference.into(), Seq(first.0 + i as u64));
+                refs.insert(reference.into(), Seq::new(first.get() + i as u64));
             }
         }
         match expected {
@@ -583,6 +588,17 @@ impl Store {
                 let id = String::from_utf8(key[1..].to_vec())
                     .map_err(|_| StoreError::Corrupt("household key is not UTF-8".into()))?;
                 Ok((id, seq_from_value(&value)?))
+            })
+            .collect()
+    }
+
+    /// The seqs of every people event, in order.
+    pub fn people_events(&self) -> Result<Vec<Seq>, StoreError> {
+        self.db
+            .scan_prefix([PEOPLE])
+            .map(|item| {
+                let (key, _) = item?;
+                seq_from_value(&key[1..])
             })
             .collect()
     }
@@ -855,11 +871,12 @@ impl Store {
     ) -> impl Iterator<Item = Result<(Seq, u64), StoreError>> + '_ {
         let holding = self
             .db
-            .range(reference_key(Seq(0))..=reference_key(from))
+            .range(reference_key(Seq::new(0))..=reference_key(from))
             .next_back();
-        let after = self
-            .db
-            .range(reference_key(Seq(from.0.saturating_add(1)))..=reference_key(Seq(u64::MAX)));
+        let after = self.db.range(
+            reference_key(Seq::new(from.get().saturating_add(1)))
+                ..=reference_key(Seq::new(u64::MAX)),
+        );
         holding.into_iter().chain(after).map(|item| {
             let (key, value) = item?;
             Ok((
@@ -1050,7 +1067,7 @@ impl StoreBatch {
         hash: impl FnOnce(&[u8]) -> EventHash,
     ) -> EventHash {
         let block = self.block_for(seq);
-        let digest = push_event_with(&mut block.events, write, |record| hash(record).0);
+        let digest = push_event_with(&mut block.events, write, |record| hash(record).into_bytes());
         push_reference(&mut block.references, reference);
         block.count += 1;
         let full = block.count == EVENT_BLOCK_EVENTS;
@@ -1060,7 +1077,7 @@ impl StoreBatch {
         if full {
             self.close_block();
         }
-        EventHash(digest)
+        EventHash::from_bytes(digest)
     }
 
     /// The open block that `seq` extends, opening one if it does not follow the last.
@@ -1068,7 +1085,7 @@ impl StoreBatch {
         let follows = self
             .open
             .as_ref()
-            .is_some_and(|b| b.first.0 + b.count as u64 == seq.0);
+            .is_some_and(|b| b.first.get() + b.count as u64 == seq.get());
         if !follows {
             self.close_block();
         }
@@ -1160,12 +1177,20 @@ impl StoreBatch {
     pub fn put_household(&mut self, household: &str, seq: Seq) {
         self.put(
             prefixed(HOUSEHOLD, household.as_bytes()),
-            seq.0.to_be_bytes().to_vec(),
+            seq.get().to_be_bytes().to_vec(),
         );
     }
 
     pub fn remove_household(&mut self, household: &str) {
         self.remove(prefixed(HOUSEHOLD, household.as_bytes()));
+    }
+
+    pub fn put_people_event(&mut self, seq: Seq) {
+        self.put(people_key(seq), Vec::new());
+    }
+
+    pub fn remove_people_event(&mut self, seq: Seq) {
+        self.remove(people_key(seq));
     }
 
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
@@ -1248,7 +1273,11 @@ impl StoreBatch {
 
 /// The seal of the event block whose first event is `first` (FORMAT.md §3.2).
 fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
-    key.seal(BLOCK_SEAL_LABEL, &[&first.0.to_be_bytes(), block])
+    key.seal(BLOCK_SEAL_LABEL, &[&first.get().to_be_bytes(), block])
+}
+
+fn people_key(seq: Seq) -> Vec<u8> {
+    prefixed(PEOPLE, &seq.get().to_be_bytes())
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -1269,7 +1298,7 @@ fn reference_key(first: Seq) -> [u8; 9] {
 
 fn seq_key(prefix: u8, seq: Seq) -> [u8; 9] {
     let mut key = [prefix; 9];
-    key[1..].copy_from_slice(&seq.0.to_be_bytes());
+    key[1..].copy_from_slice(&seq.get().to_be_bytes());
     key
 }
 
@@ -1280,7 +1309,7 @@ fn entry_of(
 ) -> Result<StoredEvent, StoreError> {
     let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
     Ok(StoredEvent {
-        hash: EventHash(*entry.hash),
+        hash: EventHash::from_bytes(*entry.hash),
         record: entry.record.to_vec(),
     })
 }
@@ -1288,7 +1317,7 @@ fn entry_of(
 fn block_corrupt(first: Seq, fault: block::BlockFault) -> StoreError {
     StoreError::Corrupt(format!(
         "event {}: {}",
-        first.0 + fault.index as u64,
+        first.get() + fault.index as u64,
         fault.reason
     ))
 }
@@ -1306,13 +1335,13 @@ fn u64_from(bytes: &[u8]) -> Option<u64> {
 
 fn seq_from_key(key: &[u8]) -> Result<Seq, StoreError> {
     u64_from(&key[1..])
-        .map(Seq)
+        .map(Seq::new)
         .ok_or_else(|| StoreError::Corrupt(format!("event key {key:?}")))
 }
 
 fn seq_from_value(value: &[u8]) -> Result<Seq, StoreError> {
     u64_from(value)
-        .map(Seq)
+        .map(Seq::new)
         .ok_or_else(|| StoreError::Corrupt(format!("index value {value:?} is not a seq")))
 }
 
@@ -1415,7 +1444,7 @@ mod space_tests {
     #[test]
     fn a_batch_counts_its_bytes_and_puts_meta_records_last() {
         let mut batch = StoreBatch::default();
-        batch.put_household("PL-1", Seq(3));
+        batch.put_household("PL-1", Seq::new(3));
         batch.put_meta("head", vec![0; 5]);
         assert_eq!(batch.bytes(), (1 + 4 + 8) + (1 + 4 + 5));
         assert_eq!((batch.keys, batch.entry_keys), (2, 1));

@@ -112,8 +112,8 @@ impl StrayEntry {
     pub fn first_seq(&self) -> Seq {
         match self {
             StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
-            StrayEntry::Node { level, index } => Seq(first_seq(*level, *index)),
-            StrayEntry::LeafTile { index } => Seq(tile_first_seq(*index)),
+            StrayEntry::Node { level, index } => Seq::new(first_seq(*level, *index)),
+            StrayEntry::LeafTile { index } => Seq::new(tile_first_seq(*index)),
             StrayEntry::Household { seq, .. } => *seq,
         }
     }
@@ -125,9 +125,11 @@ impl AuditFault {
     pub fn first_bad_seq(&self) -> Option<Seq> {
         match self {
             AuditFault::Chain(fault) => Some(fault.seq()),
-            AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq(log_size + 1)),
-            AuditFault::StoredNode { level, index, .. } => Some(Seq(first_seq(*level, *index))),
-            AuditFault::StoredTile { index, .. } => Some(Seq(tile_first_seq(*index))),
+            AuditFault::CheckpointBeyondLog { log_size, .. } => Some(Seq::new(log_size + 1)),
+            AuditFault::StoredNode { level, index, .. } => {
+                Some(Seq::new(first_seq(*level, *index)))
+            }
+            AuditFault::StoredTile { index, .. } => Some(Seq::new(tile_first_seq(*index))),
             AuditFault::ReferenceIndex { seq, .. }
             | AuditFault::Record { seq, .. }
             | AuditFault::Rule { seq, .. } => Some(*seq),
@@ -150,8 +152,8 @@ impl AuditFault {
     /// The last seq the fault may concern, for faults that name a range.
     pub fn last_bad_seq(&self) -> Option<Seq> {
         match self {
-            AuditFault::StoredNode { level, index, .. } => Some(Seq(last_seq(*level, *index))),
-            AuditFault::StoredTile { index, .. } => Some(Seq(tile_last_seq(*index))),
+            AuditFault::StoredNode { level, index, .. } => Some(Seq::new(last_seq(*level, *index))),
+            AuditFault::StoredTile { index, .. } => Some(Seq::new(tile_last_seq(*index))),
             _ => self.first_bad_seq(),
         }
     }
@@ -426,7 +428,7 @@ impl TreeAudit {
         visit: impl FnMut(NodeId, &Digest),
     ) -> Result<Digest, AuditFault> {
         self.settle()?;
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         self.frontier.append_visiting(&Blake3Hasher, leaf, visit);
         self.settle()?;
         Ok(leaf)
@@ -530,7 +532,7 @@ mod tests {
             .map(|seq| {
                 let bytes = record(seq, u8::from(salt_at == Some(seq)));
                 prev = chain_hash(&prev, &bytes);
-                (Seq(seq), prev, bytes)
+                (Seq::new(seq), prev, bytes)
             })
             .collect()
     }
@@ -620,7 +622,7 @@ mod tests {
                 log_size: 35
             }
         );
-        assert_eq!(fault.first_bad_seq(), Some(Seq(36)));
+        assert_eq!(fault.first_bad_seq(), Some(Seq::new(36)));
     }
 
     #[test]
@@ -662,14 +664,14 @@ mod tests {
             stored: None,
             recomputed: [0; 32],
         };
-        assert_eq!(fault.first_bad_seq(), Some(Seq(65)));
-        assert_eq!(fault.last_bad_seq(), Some(Seq(128)));
+        assert_eq!(fault.first_bad_seq(), Some(Seq::new(65)));
+        assert_eq!(fault.last_bad_seq(), Some(Seq::new(128)));
         let tile = AuditFault::StoredTile {
             index: 2,
             present: false,
         };
-        assert_eq!(tile.first_bad_seq(), Some(Seq(129)));
-        assert_eq!(tile.last_bad_seq(), Some(Seq(192)));
+        assert_eq!(tile.first_bad_seq(), Some(Seq::new(129)));
+        assert_eq!(tile.last_bad_seq(), Some(Seq::new(192)));
         assert_eq!(
             tile.to_string(),
             "stored leaf tile 2 (over seq 129..=192) is missing"
@@ -756,10 +758,10 @@ mod tests {
     fn first_rule_fault(records: &[RecordV1]) -> Option<(u64, &'static str, String)> {
         let mut rules = RuleAudit::new();
         for record in records {
-            match rules.push(Seq(record.seq), &encode(record)) {
+            match rules.push(Seq::new(record.seq), &encode(record)) {
                 Ok(_) => {}
                 Err(AuditFault::Rule { seq, field, reason }) => {
-                    return Some((seq.0, field, reason))
+                    return Some((seq.get(), field, reason))
                 }
                 Err(other) => panic!("not a rule fault: {other}"),
             }

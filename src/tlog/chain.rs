@@ -16,9 +16,9 @@ pub const CHAIN_TAG: &[u8; 19] = b"fundtrail.event.v1\0";
 pub fn chain_hash(prev: &EventHash, record: &[u8]) -> EventHash {
     let mut hasher = blake3::Hasher::new();
     hasher.update(CHAIN_TAG);
-    hasher.update(&prev.0);
+    hasher.update(prev.as_bytes());
     hasher.update(record);
-    EventHash(*hasher.finalize().as_bytes())
+    EventHash::from_bytes(*hasher.finalize().as_bytes())
 }
 
 /// The first place a chain is wrong, with evidence.
@@ -49,7 +49,7 @@ impl ChainFault {
         match self {
             ChainFault::Gap { expected, .. } => *expected,
             ChainFault::SeqMismatch { seq, .. } | ChainFault::HashMismatch { seq, .. } => *seq,
-            ChainFault::HeadMismatch { found_size, .. } => Seq(found_size + 1),
+            ChainFault::HeadMismatch { found_size, .. } => Seq::new(found_size + 1),
         }
     }
 }
@@ -103,7 +103,7 @@ impl ChainCheck {
 
     /// Events checked so far.
     pub fn size(&self) -> u64 {
-        self.next.0 - 1
+        self.next.get() - 1
     }
 
     /// The hash of the last event checked (genesis when none).

@@ -105,12 +105,12 @@ impl EventEvidence {
 
     /// The Merkle leaf hash, `H(0x00 ‖ hash)`.
     pub fn leaf_hash(&self) -> Digest {
-        Blake3Hasher.hash_leaf(&self.hash().0)
+        Blake3Hasher.hash_leaf(self.hash().as_bytes())
     }
 
     /// The tlog-proof extra data: `prev_hash ‖ record`.
     pub fn extra(&self) -> Vec<u8> {
-        [&self.prev_hash.0[..], &self.record].concat()
+        [&self.prev_hash.as_bytes()[..], &self.record].concat()
     }
 
     /// The evidence of the event at `seq` from tlog-proof extra data.
@@ -127,7 +127,7 @@ impl EventEvidence {
         let (prev, record) = extra.split_at(HASH_LEN);
         Ok(EventEvidence {
             seq,
-            prev_hash: EventHash(prev.try_into().expect("split_at(HASH_LEN)")),
+            prev_hash: EventHash::from_bytes(prev.try_into().expect("split_at(HASH_LEN)")),
             record: record.to_vec(),
         })
     }
@@ -135,7 +135,7 @@ impl EventEvidence {
     /// Decodes the record and checks that it says it is this seq.
     pub fn decode(&self) -> Result<RecordV1, ProofFault> {
         let record = decode(&self.record).map_err(|e| event_fault(self.seq, e.to_string()))?;
-        if record.seq != self.seq.0 {
+        if record.seq != self.seq.get() {
             return Err(event_fault(
                 self.seq,
                 format!("the record says it is seq {}", record.seq),
@@ -148,7 +148,7 @@ impl EventEvidence {
     pub fn tlog_proof(&self, proof: &[Digest], note: &str) -> TlogProof {
         TlogProof {
             extra: Some(self.extra()),
-            index: self.seq.0 - 1,
+            index: self.seq.get() - 1,
             hashes: proof.to_vec(),
             checkpoint: note.to_string(),
         }
@@ -157,7 +157,7 @@ impl EventEvidence {
     /// Checks that a stated hash is the one the evidence gives.
     fn check_hash(&self, stated: &str) -> Result<EventHash, ProofFault> {
         let computed = self.hash();
-        if hex_digest(self.seq, "hash", stated)? != computed.0 {
+        if hex_digest(self.seq, "hash", stated)? != computed.into_bytes() {
             return Err(event_fault(
                 self.seq,
                 format!("hash is {stated}, but prev_hash and record give {computed}"),
@@ -170,7 +170,7 @@ impl EventEvidence {
     fn check_inclusion(&self, proof: &[Digest], checkpoint: &Checkpoint) -> Result<(), ProofFault> {
         merkle::verify_inclusion(
             &Blake3Hasher,
-            self.seq.0 - 1,
+            self.seq.get() - 1,
             checkpoint.size,
             &self.leaf_hash(),
             proof,
@@ -275,7 +275,7 @@ impl InclusionDoc {
     ) -> InclusionDoc {
         InclusionDoc {
             format: INCLUSION_FORMAT.into(),
-            seq: evidence.seq.0,
+            seq: evidence.seq.get(),
             tree_size: checkpoint.size,
             hash: evidence.hash().to_hex(),
             prev_hash: evidence.prev_hash.to_hex(),
@@ -308,7 +308,7 @@ pub fn verify_inclusion(text: &str, key: &VerifierKey) -> Result<VerifiedInclusi
             doc.format
         )));
     }
-    let seq = Seq(doc.seq);
+    let seq = Seq::new(doc.seq);
     let checkpoint = opened("checkpoint", &doc.checkpoint, key)?;
     if doc.tree_size != checkpoint.size {
         return Err(event_fault(
@@ -321,10 +321,10 @@ pub fn verify_inclusion(text: &str, key: &VerifierKey) -> Result<VerifiedInclusi
     }
     let evidence = EventEvidence {
         seq,
-        prev_hash: EventHash(hex_digest(seq, "prev_hash", &doc.prev_hash)?),
+        prev_hash: EventHash::from_bytes(hex_digest(seq, "prev_hash", &doc.prev_hash)?),
         record: strict_hex(&doc.record).map_err(|e| event_fault(seq, format!("record: {e}")))?,
     };
-    if seq.0 == 0 {
+    if seq.get() == 0 {
         return Err(event_fault(seq, "seqs start at 1"));
     }
     let hash = evidence.check_hash(&doc.hash)?;
@@ -345,10 +345,12 @@ fn verify_tlog_proof(
     note: Option<&str>,
 ) -> Result<VerifiedInclusion, ProofFault> {
     let proof = TlogProof::parse(text).map_err(|e| malformed(format!("tlog-proof: {e}")))?;
-    let seq = Seq(proof
-        .index
-        .checked_add(1)
-        .ok_or_else(|| malformed("index overflows"))?);
+    let seq = Seq::new(
+        proof
+            .index
+            .checked_add(1)
+            .ok_or_else(|| malformed("index overflows"))?,
+    );
     if note.is_some_and(|n| n != proof.checkpoint) {
         return Err(event_fault(
             seq,
@@ -580,7 +582,7 @@ impl TrailEvent {
         note: &str,
     ) -> TrailEvent {
         TrailEvent {
-            seq: evidence.seq.0,
+            seq: evidence.seq.get(),
             hash: evidence.hash().to_hex(),
             fields: record_fields(record),
             proof: evidence.tlog_proof(proof, note).to_text(),
@@ -611,7 +613,7 @@ pub fn verify_trail(text: &str, key: &VerifierKey) -> Result<VerifiedTrail, Proo
     let checkpoint = opened("checkpoint", &doc.checkpoint, key)?;
     let mut events: Vec<VerifiedEvent> = Vec::with_capacity(doc.events.len());
     for entry in &doc.events {
-        let seq = Seq(entry.seq);
+        let seq = Seq::new(entry.seq);
         if events.last().is_some_and(|last| last.seq >= seq) {
             return Err(event_fault(seq, "events are not in increasing seq order"));
         }
@@ -629,7 +631,7 @@ fn verify_trail_event(
     doc: &TrailDoc,
     key: &VerifierKey,
 ) -> Result<VerifiedEvent, ProofFault> {
-    let seq = Seq(entry.seq);
+    let seq = Seq::new(entry.seq);
     let verified =
         verify_tlog_proof(&entry.proof, key, Some(&doc.checkpoint)).map_err(|e| match e {
             ProofFault::Malformed(reason) => event_fault(seq, reason),
@@ -642,7 +644,7 @@ fn verify_trail_event(
             format!("the proof is for seq {}", event.seq),
         ));
     }
-    if hex_digest(seq, "hash", &entry.hash)? != event.hash.0 {
+    if hex_digest(seq, "hash", &entry.hash)? != event.hash.into_bytes() {
         return Err(event_fault(
             seq,
             format!(
@@ -689,12 +691,12 @@ mod tests {
             }),
         };
         let first = EventEvidence {
-            seq: Seq(1),
+            seq: Seq::new(1),
             prev_hash: EventHash::GENESIS,
             record: encode(&record(1)),
         };
         let second = EventEvidence {
-            seq: Seq(2),
+            seq: Seq::new(2),
             prev_hash: first.hash(),
             record: encode(&record(2)),
         };
@@ -716,7 +718,7 @@ mod tests {
         let key = signer().verifier_key();
         let text = evidence.tlog_proof(&proof, &note).to_text();
         let verified = verify_inclusion(&text, &key).unwrap();
-        assert_eq!(verified.event.seq, Seq(2));
+        assert_eq!(verified.event.seq, Seq::new(2));
         assert_eq!(verified.checkpoint, checkpoint);
         let doc = InclusionDoc::new(&evidence, &record, &proof, &checkpoint, &note);
         let json = serde_json::to_string(&doc).unwrap();
@@ -732,7 +734,7 @@ mod tests {
         let upper = json.replacen(&doc.hash, &doc.hash.to_uppercase(), 1);
         assert!(matches!(
             verify_inclusion(&upper, &key),
-            Err(ProofFault::Event { seq: Seq(2), .. })
+            Err(ProofFault::Event { seq, .. }) if seq == Seq::new(2)
         ));
         let repeated = json.replacen("\"fields\":{", "\"fields\":{\"actor\":\"b\",", 1);
         assert!(matches!(
@@ -757,19 +759,19 @@ mod tests {
         tlog.extra = None;
         assert!(matches!(
             verify_inclusion(&tlog.to_text(), &key),
-            Err(ProofFault::Event { seq: Seq(2), .. })
+            Err(ProofFault::Event { seq, .. }) if seq == Seq::new(2)
         ));
         tlog.extra = Some(vec![0; 32]);
         assert!(matches!(
             verify_inclusion(&tlog.to_text(), &key),
-            Err(ProofFault::Event { seq: Seq(2), .. })
+            Err(ProofFault::Event { seq, .. }) if seq == Seq::new(2)
         ));
         // The record of seq 2 presented as leaf index 0 says it is seq 2.
         let mut moved = evidence.tlog_proof(&proof, &note);
         moved.index = 0;
         assert!(matches!(
             verify_inclusion(&moved.to_text(), &key),
-            Err(ProofFault::Event { seq: Seq(1), reason }) if reason.contains("seq 2")
+            Err(ProofFault::Event { seq, reason }) if seq == Seq::new(1) && reason.contains("seq 2")
         ));
     }
 

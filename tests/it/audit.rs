@@ -674,7 +674,7 @@ fn every_single_byte_change_of_an_export_line_is_caught() {
                 .err()
                 .unwrap_or_else(|| panic!("byte {i} ^ {flip:#x} passed"));
             assert!(
-                matches!(fault.first_bad_seq(), Some(s) if s.0 == 17 || s.0 == 18),
+                matches!(fault.first_bad_seq(), Some(s) if s.get() == 17 || s.get() == 18),
                 "byte {i}: {fault}"
             );
         }

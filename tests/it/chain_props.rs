@@ -50,7 +50,7 @@ proptest! {
 
         let report = t.verify();
         let fault = fault(&report);
-        prop_assert_eq!(fault.seq(), Seq(seq), "{}", fault);
+        prop_assert_eq!(fault.seq(), Seq::new(seq), "{}", fault);
         prop_assert_eq!(report.checked, seq - 1);
         prop_assert!(
             matches!(fault, ChainFault::HashMismatch { .. }),
@@ -60,12 +60,12 @@ proptest! {
             // The evidence: the recomputed hash and the stored one, exactly one of which
             // is the original (which part was flipped decides which).
             let stored: [u8; 32] = value[..32].try_into().expect("32-byte hash");
-            prop_assert_eq!(found.0, stored);
+            prop_assert_eq!(found.into_bytes(), stored);
             if at < 32 {
-                prop_assert_eq!(&expected.0[..], &original[..32]);
+                prop_assert_eq!(&expected.as_bytes()[..], &original[..32]);
             } else {
-                prop_assert_eq!(&found.0[..], &original[..32]);
-                prop_assert_ne!(&expected.0[..], &original[..32]);
+                prop_assert_eq!(&found.as_bytes()[..], &original[..32]);
+                prop_assert_ne!(&expected.as_bytes()[..], &original[..32]);
             }
         }
     }
@@ -93,7 +93,7 @@ proptest! {
         }
         let report = t.verify();
         let fault = fault(&report);
-        prop_assert_eq!(fault.seq(), Seq(seq), "{}", fault);
+        prop_assert_eq!(fault.seq(), Seq::new(seq), "{}", fault);
         prop_assert_eq!(report.checked, seq - 1);
     }
 }
@@ -112,7 +112,7 @@ fn a_record_length_past_the_block_end_is_named_at_its_seq() {
     let report = t.verify();
     match fault(&report) {
         ChainFault::SeqMismatch { seq, in_record } => {
-            assert_eq!(*seq, Seq(11));
+            assert_eq!(*seq, Seq::new(11));
             assert!(in_record.contains("the block ends"), "{in_record}");
         }
         other => panic!("expected an unreadable entry at 11, found {other}"),
@@ -137,7 +137,7 @@ fn a_flip_in_the_first_and_in_the_last_event_is_caught() {
         let at = at.min(value.len() - 1);
         value[at] ^= 0x80;
         t.put_raw_event(seq, &value);
-        assert_eq!(fault(&t.verify()).seq(), Seq(seq));
+        assert_eq!(fault(&t.verify()).seq(), Seq::new(seq));
     }
 }
 
@@ -149,8 +149,8 @@ fn a_deleted_event_is_reported_as_a_gap() {
     assert_eq!(
         fault(&report),
         &ChainFault::Gap {
-            expected: Seq(12),
-            found: Seq(13)
+            expected: Seq::new(12),
+            found: Seq::new(13)
         }
     );
     assert_eq!(report.checked, 11);
@@ -161,7 +161,7 @@ fn a_deleted_enrollment_is_reported_at_its_seq() {
     // seq 2 is PL-0002's enrollment, which the household index still points at.
     let t = ledger_of_20();
     t.remove_raw_event(2);
-    assert_eq!(fault(&t.verify()).seq(), Seq(2));
+    assert_eq!(fault(&t.verify()).seq(), Seq::new(2));
 }
 
 /// Damages enrollment seq 3 so that its record no longer decodes: the high byte of the
@@ -179,7 +179,7 @@ fn damage_enrollment(t: &TempLedger) {
 fn a_damaged_enrollment_is_reported_at_its_seq() {
     let t = ledger_of_20();
     damage_enrollment(&t);
-    assert_eq!(fault(&t.verify()).seq(), Seq(3));
+    assert_eq!(fault(&t.verify()).seq(), Seq::new(3));
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn a_truncated_tail_is_reported_after_the_last_event_left() {
     }
     let report = t.verify();
     let fault = fault(&report);
-    assert_eq!(fault.seq(), Seq(SIZE - 2), "{fault}");
+    assert_eq!(fault.seq(), Seq::new(SIZE - 2), "{fault}");
     assert!(
         matches!(
             fault,
@@ -233,7 +233,7 @@ fn swapped_events_are_caught_at_the_first() {
     let (a, b) = (t.raw_event(9), t.raw_event(10));
     t.put_raw_event(9, &b);
     t.put_raw_event(10, &a);
-    assert_eq!(fault(&t.verify()).seq(), Seq(9));
+    assert_eq!(fault(&t.verify()).seq(), Seq::new(9));
 }
 
 #[test]
@@ -242,5 +242,5 @@ fn an_event_copied_over_another_with_its_hash_is_caught() {
     let t = ledger_of_20();
     let copy = t.raw_event(15);
     t.put_raw_event(16, &copy);
-    assert_eq!(fault(&t.verify()).seq(), Seq(16));
+    assert_eq!(fault(&t.verify()).seq(), Seq::new(16));
 }

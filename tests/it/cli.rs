@@ -69,7 +69,7 @@ impl Drop for Holder {
 #[test]
 fn a_second_process_gets_in_use_and_exit_3() {
     let t = TempLedger::standard();
-    let head = t.open().head();
+    let head = t.open().view().head();
     let events = t.write_csv(
         "more.csv",
         fundtrail::ledger::import::ImportKind::Events,
@@ -424,7 +424,7 @@ fn verify_and_status_read_a_ledger_without_write_permission() {
 #[test]
 fn status_reports_the_head() {
     let t = TempLedger::standard();
-    let head = t.open().head();
+    let head = t.open().view().head();
     let run = t.run(&["status"]);
     run.assert_ok();
     assert!(run.stdout.contains("events:     8\n"), "{run:#?}");

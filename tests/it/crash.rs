@@ -126,7 +126,7 @@ fn crash_child_appender() {
         let summary = ledger
             .append(commands, &AppendContext::now("crash-child"))
             .expect("the child's appends are valid");
-        writeln!(out, "ACK {first} {last} {}", summary.seqs[0].0).expect("write stdout");
+        writeln!(out, "ACK {first} {last} {}", summary.seqs[0].get()).expect("write stdout");
         out.flush().expect("flush stdout");
         previous = Some(reference(round, first));
         next = last + 1;
@@ -149,7 +149,7 @@ fn payment(reference: &str) -> domain::Command {
         kind: PaymentKind::Disbursement,
         household: HouseholdId::parse("PL-0001").expect("valid id"),
         program: ProgramCode::parse("support_allowance").expect("known program"),
-        amount: Money(1),
+        amount: Money::from_fen(1),
         persons: 1,
         date: date(),
         reference: Reference::parse(reference).expect("valid reference"),
@@ -162,7 +162,7 @@ fn reversal(target: &str) -> domain::Command {
         target: Reference::parse(target).expect("valid reference"),
         household: HouseholdId::parse("PL-0001").expect("valid id"),
         program: None,
-        amount: Money(1),
+        amount: Money::from_fen(1),
         date: date(),
         reason: "测试冲正".into(),
     })
@@ -201,7 +201,10 @@ fn parse_report(lines: &[String]) -> Reported {
 /// Budgets folded from the events themselves, to compare with the ledger's cached ones.
 fn budgets_from_events(ledger: &Ledger) -> Budgets {
     let mut budgets = Budgets::new();
-    for item in ledger.records(domain::Seq::FIRST, domain::Seq(u64::MAX)) {
+    for item in ledger
+        .view()
+        .records(domain::Seq::FIRST, domain::Seq::new(u64::MAX))
+    {
         let (_, _, record) = item.expect("a readable record");
         match &record.body {
             Body::FundAllocation(a) => {
@@ -225,7 +228,7 @@ fn budgets_from_events(ledger: &Ledger) -> Budgets {
 fn check_recovered(t: &TempLedger) -> u64 {
     let size = {
         let ledger = t.open();
-        let report = ledger.verify(|_| {}).expect("verify runs");
+        let report = ledger.view().verify(|_| {}).expect("verify runs");
         assert_eq!(
             report.fault, None,
             "the ledger does not verify after a crash"
@@ -235,7 +238,7 @@ fn check_recovered(t: &TempLedger) -> u64 {
             ledger.budgets(),
             "the cached budgets disagree with the events"
         );
-        ledger.head().size
+        ledger.view().head().size
     };
     assert_eq!(
         t.dump().events() as u64,
@@ -327,7 +330,7 @@ fn appends_survive_sigkill() {
         let ledger = t.open();
         for &(first, last, seq) in &report.acked {
             for k in first..=last {
-                let expected = domain::Seq(seq + (k - first));
+                let expected = domain::Seq::new(seq + (k - first));
                 let found = lookup(&ledger, &reference(round, k));
                 assert_eq!(found, Some(expected), "acknowledged R{round}-{k} is lost");
             }
@@ -373,7 +376,7 @@ fn a_large_import_killed_midway_is_all_or_nothing() {
 
     // An undisturbed run, to learn how long the import takes here.
     let t = crash_ledger();
-    let base = t.open().head().size;
+    let base = t.open().view().head().size;
     let (file, n) = bulk_file(&t, "BULK");
     let start = Instant::now();
     let status = import_child(&t, &file).wait().expect("wait for the import");
@@ -463,7 +466,7 @@ fn a_tail_beyond_the_head_without_a_marker_is_left_alone_and_blocks_writes() {
     let planted = t.dump();
     {
         let mut ledger = t.open();
-        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE);
         let doubt = ledger
             .damaged()
             .expect("the tail is not explained")
@@ -501,7 +504,7 @@ fn an_unfinished_write_with_its_marker_is_removed_on_open() {
     other.append_csv(ImportKind::Events, &payment_rows("TAIL", 30));
     let tail = blocks_beyond_standard(&other);
     // The marker the ledger's own write from this head would carry (FORMAT.md §3.2).
-    let head = t.open().head();
+    let head = t.open().view().head();
     let key = fundtrail::keys::SigningKeyFile::read(&t.dir)
         .expect("the ledger's key")
         .state_key();
@@ -549,7 +552,7 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
     {
         let ledger = t.open();
         assert_eq!(ledger.damaged(), None);
-        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE);
         assert_eq!(lookup(&ledger, "BULK-0"), None);
     }
     assert_eq!(uncommitted_tail(&t), 0, "the chunks are removed");

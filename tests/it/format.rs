@@ -59,7 +59,7 @@ fn chain_and_leaf_hash_examples() {
     let record = hex::decode(RECORD_HEX).unwrap();
     let hash = chain_hash(&EventHash::GENESIS, &record);
     quoted(&hash.to_hex());
-    let leaf = Blake3Hasher.hash_leaf(&hash.0);
+    let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
     quoted(&hex::encode(leaf));
     quoted(&hex::encode(Blake3Hasher.empty_root()));
 }

@@ -264,11 +264,11 @@ fn records_chain_to_the_frozen_hashes() {
         // The same value from blake3 directly, as an independent verifier computes it.
         let mut direct = blake3::Hasher::new();
         direct.update(b"fundtrail.event.v1\0");
-        direct.update(&prev.0);
+        direct.update(prev.as_bytes());
         direct.update(&bytes);
-        assert_eq!(direct.finalize().as_bytes(), &hash.0);
+        assert_eq!(direct.finalize().as_bytes(), hash.as_bytes());
         check
-            .push(Seq(record.seq), &hash, &bytes)
+            .push(Seq::new(record.seq), &hash, &bytes)
             .expect("the vectors form a valid chain");
         prev = hash;
     }
@@ -278,7 +278,7 @@ fn records_chain_to_the_frozen_hashes() {
 
 #[test]
 fn the_genesis_hash_is_all_zero() {
-    assert_eq!(EventHash::GENESIS.0, [0u8; 32]);
+    assert_eq!(EventHash::GENESIS.into_bytes(), [0u8; 32]);
     assert_eq!(EventHash::default(), EventHash::GENESIS);
 }
 
@@ -287,7 +287,7 @@ fn records_round_trip() {
     for (record, expected) in vectors() {
         let bytes = hex::decode(expected).expect("the vectors are hex");
         assert_eq!(decode(&bytes), Ok(record.clone()));
-        assert_eq!(peek_seq(&bytes), Some(Seq(record.seq)));
+        assert_eq!(peek_seq(&bytes), Some(Seq::new(record.seq)));
     }
 }
 
@@ -373,7 +373,7 @@ fn the_ledger_stores_the_frozen_records() {
         }),
         Command::Allocate(Allocation {
             program: program.clone(),
-            amount: Money(5_000_000),
+            amount: Money::from_fen(5_000_000),
             date: date(2015, 1, 5),
             reference: Reference::parse("ALLOC-2015-SA").expect("valid reference"),
             source: "区财政".into(),
@@ -382,7 +382,7 @@ fn the_ledger_stores_the_frozen_records() {
             kind: PaymentKind::Disbursement,
             household: household.clone(),
             program,
-            amount: Money(68_000),
+            amount: Money::from_fen(68_000),
             persons: 2,
             date: date(2015, 1, 31),
             reference: bank.clone(),
@@ -392,7 +392,7 @@ fn the_ledger_stores_the_frozen_records() {
             target: bank,
             household,
             program: None,
-            amount: Money(68_000),
+            amount: Money::from_fen(68_000),
             date: date(2015, 2, 2),
             reason: "金额录入错误".into(),
         }),
@@ -409,7 +409,7 @@ fn the_ledger_stores_the_frozen_records() {
             .expect("the facts are valid");
     }
     for (seq, ((_, bytes), hash)) in (1..).zip(vectors().into_iter().zip(CHAIN_HEX)) {
-        let stored = ledger.stored(Seq(seq)).expect("stored event");
+        let stored = ledger.view().stored(Seq::new(seq)).expect("stored event");
         assert_eq!(
             hex::encode(&stored.record),
             bytes,
@@ -417,5 +417,5 @@ fn the_ledger_stores_the_frozen_records() {
         );
         assert_eq!(stored.hash.to_hex(), hash, "chain hash of seq {seq}");
     }
-    assert_eq!(ledger.head().hash.to_hex(), CHAIN_HEX[3]);
+    assert_eq!(ledger.view().head().hash.to_hex(), CHAIN_HEX[3]);
 }

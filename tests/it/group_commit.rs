@@ -74,7 +74,7 @@ fn a_rejected_request_leaves_the_others_appended_with_dense_seqs() {
     assert_eq!(outcomes.len(), 4);
 
     let first = outcomes[0].as_ref().unwrap();
-    assert_eq!(first.seqs, vec![Seq(1), Seq(2)]);
+    assert_eq!(first.seqs, vec![Seq::new(1), Seq::new(2)]);
     match &outcomes[1] {
         Err(LedgerError::Rejected { rejections, total }) => {
             assert_eq!(*total, 1);
@@ -90,18 +90,19 @@ fn a_rejected_request_leaves_the_others_appended_with_dense_seqs() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     let last = outcomes[3].as_ref().unwrap();
-    assert_eq!(last.seqs, vec![Seq(3), Seq(3)]);
+    assert_eq!(last.seqs, vec![Seq::new(3), Seq::new(3)]);
     assert_eq!((last.appended, last.duplicates), (1, 1));
     assert_eq!(last.head.size, 3);
 
     let actors: Vec<String> = ledger
-        .records(Seq::FIRST, Seq(10))
+        .view()
+        .records(Seq::FIRST, Seq::new(10))
         .map(|item| item.unwrap().2.actor)
         .collect();
     assert_eq!(actors, ["clerk-a", "clerk-a", "clerk-d"]);
     assert!(!ledger.households().contains_key("H2"));
     assert_eq!(ledger.budgets()["support_allowance"].disbursed_fen, 6000);
-    assert!(ledger.verify(|_| {}).unwrap().fault.is_none());
+    assert!(ledger.view().verify(|_| {}).unwrap().fault.is_none());
 }
 
 #[test]
@@ -118,17 +119,17 @@ fn a_group_survives_a_reopen_and_later_groups_extend_it() {
         assert!(outcomes.iter().all(Result::is_ok));
     }
     let mut ledger = Ledger::open(dir.path()).unwrap();
-    assert_eq!(ledger.head().size, 2);
-    let view = ledger.view();
+    assert_eq!(ledger.view().head().size, 2);
+    let view = ledger.view().clone();
     let outcomes = ledger
         .append_group(&[request("c", vec![pay("H1", "10.00", "P1")])])
         .unwrap();
-    assert_eq!(outcomes[0].as_ref().unwrap().seqs, vec![Seq(3)]);
+    assert_eq!(outcomes[0].as_ref().unwrap().seqs, vec![Seq::new(3)]);
     // A view taken earlier keeps its head; its snapshot check ignores what came after.
     assert_eq!(view.head().size, 2);
     let report = view.verify_snapshot(|_| {}).unwrap();
     assert_eq!((report.checked, report.fault), (2, None));
-    assert!(ledger.verify(|_| {}).unwrap().fault.is_none());
+    assert!(ledger.view().verify(|_| {}).unwrap().fault.is_none());
 }
 
 #[test]
@@ -140,7 +141,7 @@ fn an_all_rejected_or_empty_group_writes_nothing() {
         .unwrap();
     assert!(outcomes[0].is_err());
     assert_eq!(ledger.append_group(&[]).unwrap().len(), 0);
-    assert_eq!(ledger.head().size, 0);
+    assert_eq!(ledger.view().head().size, 0);
 }
 
 fn rate(yuan: &str) -> Command {
@@ -165,8 +166,8 @@ fn a_rate_planned_by_a_rejected_request_does_not_block_the_next_one() {
         ])
         .unwrap();
     assert!(outcomes[0].is_err());
-    assert_eq!(outcomes[1].as_ref().unwrap().seqs, vec![Seq(1)]);
-    let rates = ledger.rates().unwrap();
+    assert_eq!(outcomes[1].as_ref().unwrap().seqs, vec![Seq::new(1)]);
+    let rates = ledger.view().rates().unwrap();
     assert_eq!(rates.len(), 1);
     assert_eq!(rates[0].per_member_fen, 40_000);
 }
@@ -183,7 +184,7 @@ fn a_request_made_against_a_moved_head_is_refused_and_the_others_go_in() {
             vec![enroll("PL-1"), allocate("100.00", "A-1")],
         )])
         .unwrap();
-    let read_at = ledger.head().size;
+    let read_at = ledger.view().head().size;
     let mut stale = request("run", vec![pay("PL-1", "1.00", "RUN-1")]);
     stale.if_head = Some(read_at);
     let mut fresh = request("run", vec![pay("PL-1", "1.00", "RUN-2")]);
@@ -199,10 +200,10 @@ fn a_request_made_against_a_moved_head_is_refused_and_the_others_go_in() {
         }
         other => panic!("expected HeadMoved, got {other:?}"),
     }
-    assert_eq!(ledger.lookup_reference("RUN-1").unwrap(), None);
+    assert_eq!(ledger.view().lookup_reference("RUN-1").unwrap(), None);
     // Against the current head it goes in, right after it.
-    fresh.if_head = Some(ledger.head().size);
+    fresh.if_head = Some(ledger.view().head().size);
     let outcomes = ledger.append_group(&[fresh]).unwrap();
     let summary = outcomes[0].as_ref().expect("appended");
-    assert_eq!(summary.seqs, vec![Seq(read_at + 2)]);
+    assert_eq!(summary.seqs, vec![Seq::new(read_at + 2)]);
 }

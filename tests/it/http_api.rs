@@ -741,7 +741,13 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
     // Stopping signs nothing new: the head was already signed.
     let ledger = fundtrail::ledger::Ledger::open(dir.path()).unwrap();
     assert_eq!(
-        ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
+        ledger
+            .view()
+            .latest_checkpoint()
+            .unwrap()
+            .unwrap()
+            .checkpoint
+            .size,
         14
     );
 }

@@ -85,16 +85,16 @@ fn concurrent_appends_are_each_committed_exactly_once() {
     server.stop();
 
     let ledger = Ledger::open(dir.path()).unwrap();
-    assert!(ledger.verify(|_| {}).unwrap().fault.is_none());
+    assert!(ledger.view().verify(|_| {}).unwrap().fault.is_none());
     assert_eq!(
-        ledger.head().size,
+        ledger.view().head().size,
         13 + (WRITERS * APPENDS_PER_WRITER) as u64
     );
     let mut seen = BTreeMap::new();
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+    for item in ledger.view().records(Seq::FIRST, Seq::new(u64::MAX)) {
         let (seq, _, record) = item.unwrap();
         assert!(
-            seen.insert(record.reference.clone(), seq.0).is_none(),
+            seen.insert(record.reference.clone(), seq.get()).is_none(),
             "{} twice",
             record.reference
         );

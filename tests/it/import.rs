@@ -37,7 +37,7 @@ fn one_bad_row_among_thousands_leaves_the_ledger_unchanged() {
     rows[bad] = rows[bad].replace(",0.011,", ",0.01,");
     let path = t.write_csv("batch.csv", ImportKind::Events, &rows);
     t.import("events", &path).assert_ok();
-    assert_eq!(t.open().head().size, STANDARD_SIZE + 5_000);
+    assert_eq!(t.open().view().head().size, STANDARD_SIZE + 5_000);
 }
 
 /// A file of more than [`GROUP_COMMIT_EVENTS`] rows, whose last row reverses a payment
@@ -63,8 +63,8 @@ fn a_file_above_one_group_commit_imports_whole_and_once() {
     );
     {
         let ledger = t.open();
-        assert_eq!(ledger.head().size, STANDARD_SIZE + n);
-        let report = ledger.verify(|_| {}).expect("verify runs");
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE + n);
+        let report = ledger.view().verify(|_| {}).expect("verify runs");
         assert_eq!(report.fault, None);
         assert_eq!(report.checked, STANDARD_SIZE + n);
         // Rows keep their order across the chunk boundary.
@@ -74,12 +74,12 @@ fn a_file_above_one_group_commit_imports_whole_and_once() {
             GROUP_COMMIT_EVENTS,
             GROUP_COMMIT_EVENTS + 49,
         ] {
-            let expected = Seq(STANDARD_SIZE + 1 + i as u64);
+            let expected = Seq::new(STANDARD_SIZE + 1 + i as u64);
             assert_eq!(lookup(&ledger, &format!("BIG-{i}")), Some(expected));
         }
         assert_eq!(
             lookup(&ledger, "reversal:BIG-3"),
-            Some(Seq(STANDARD_SIZE + n))
+            Some(Seq::new(STANDARD_SIZE + n))
         );
         // 100.00 (BANK-1) + the payments - the reversed one, in fen.
         let budget = ledger.budgets()["support_allowance"];
@@ -122,9 +122,12 @@ fn a_partly_known_file_appends_only_the_new_rows() {
         "{run:#?}"
     );
     let ledger = t.open();
-    assert_eq!(ledger.head().size, STANDARD_SIZE + 300);
-    assert_eq!(lookup(&ledger, "PART-0"), Some(Seq(STANDARD_SIZE + 1)));
-    assert_eq!(lookup(&ledger, "PART-299"), Some(Seq(STANDARD_SIZE + 300)));
+    assert_eq!(ledger.view().head().size, STANDARD_SIZE + 300);
+    assert_eq!(lookup(&ledger, "PART-0"), Some(Seq::new(STANDARD_SIZE + 1)));
+    assert_eq!(
+        lookup(&ledger, "PART-299"),
+        Some(Seq::new(STANDARD_SIZE + 300))
+    );
 }
 
 #[test]
@@ -237,7 +240,12 @@ fn a_batch_reports_the_seq_of_every_row() {
     let s = STANDARD_SIZE;
     assert_eq!(
         summary.seqs,
-        vec![Seq(s + 1), Seq(6), Seq(s + 2), Seq(s + 1)]
+        vec![
+            Seq::new(s + 1),
+            Seq::new(6),
+            Seq::new(s + 2),
+            Seq::new(s + 1)
+        ]
     );
     assert_eq!(summary.head.size, s + 2);
 }
@@ -284,7 +292,7 @@ fn a_large_append_that_fails_late_leaves_nothing_behind() {
             other => panic!("expected the second pass to fail, got {other:?}"),
         }
         assert_eq!(source.passes, 2);
-        assert_eq!(ledger.head().size, STANDARD_SIZE);
+        assert_eq!(ledger.view().head().size, STANDARD_SIZE);
         assert_eq!(lookup(ledger, "BIG-0"), None);
     };
 
@@ -301,7 +309,7 @@ fn a_large_append_that_fails_late_leaves_nothing_behind() {
     ledger
         .append_rows(&mut CsvFile::new(&more, ImportKind::Events), &ctx())
         .expect("valid rows");
-    assert_eq!(lookup(&ledger, "NEW-0"), Some(Seq(STANDARD_SIZE + 1)));
+    assert_eq!(lookup(&ledger, "NEW-0"), Some(Seq::new(STANDARD_SIZE + 1)));
     assert_eq!(lookup(&ledger, "BIG-0"), None);
     drop(ledger);
     check_indexes(&t);
@@ -317,19 +325,19 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
     let (rows, path) = large_file(&t);
     let mut ledger = t.open();
     // The index is in memory before the import starts.
-    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq(6)));
+    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq::new(6)));
     assert_eq!(lookup(&ledger, "BIG-0"), None);
     let mut file = fundtrail::ledger::import::CsvFile::new(&path, ImportKind::Events);
     let summary = ledger
         .append_rows(&mut file, &ctx())
         .expect("the file imports");
     assert_eq!(summary.appended, rows.len() as u64);
-    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq(6)));
-    assert_eq!(lookup(&ledger, "BIG-0"), Some(Seq(STANDARD_SIZE + 1)));
+    assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq::new(6)));
+    assert_eq!(lookup(&ledger, "BIG-0"), Some(Seq::new(STANDARD_SIZE + 1)));
     let last = format!("BIG-{}", GROUP_COMMIT_EVENTS + 49);
     assert_eq!(
         lookup(&ledger, &last),
-        Some(Seq(STANDARD_SIZE + GROUP_COMMIT_EVENTS as u64 + 50))
+        Some(Seq::new(STANDARD_SIZE + GROUP_COMMIT_EVENTS as u64 + 50))
     );
     let mut again = fundtrail::ledger::import::CsvFile::new(&path, ImportKind::Events);
     let retry = ledger.append_rows(&mut again, &ctx()).expect("a retry");

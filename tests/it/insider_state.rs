@@ -51,7 +51,7 @@ fn sample_with_state_at_40() -> (tempfile::TempDir, Entries) {
         ledger.append(payments(first, 40), &ctx()).unwrap();
         ledger.checkpoint().unwrap();
     }
-    assert_eq!(ledger.head().size, SIZE);
+    assert_eq!(ledger.view().head().size, SIZE);
     drop(ledger);
     (dir, at_40)
 }
@@ -84,7 +84,7 @@ fn a_head_set_back_without_its_seal_deletes_nothing_and_blocks_writes() {
     let old_head: HeadRecord = bincode::deserialize(&at_40[0].1).unwrap();
     with_sled(dir.path(), |db| write_head(db, &old_head));
     let ledger = assert_refused_and_untouched(dir.path(), "do not match their seal");
-    assert_eq!(ledger.head().size, 40, "reads see the edited head");
+    assert_eq!(ledger.view().head().size, 40, "reads see the edited head");
     drop(ledger);
     assert_eq!(with_sled(dir.path(), insider::event_count), SIZE);
 }
@@ -177,7 +177,7 @@ fn a_stray_reference_block_beyond_the_head_is_refused() {
     assert_eq!(ledger.damaged(), None);
     ledger.append(payments(5_000, 1), &ctx()).unwrap();
     assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, SIZE + 1);
-    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    assert_eq!(ledger.view().verify(|_| {}).unwrap().fault, None);
 }
 
 /// A renamed reference entry would let a second payment take the first one's reference:
@@ -206,6 +206,7 @@ fn a_renamed_reference_entry_stops_every_lookup_and_verify_names_it() {
     let err = ledger.append(payments(0, 1), &ctx()).unwrap_err();
     assert!(err.to_string().contains("sealed digest"), "{err}");
     let fault = ledger
+        .view()
         .verify(|_| {})
         .unwrap()
         .fault
@@ -224,8 +225,10 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
     let (dir, _) = sample_with_state_at_40();
     {
         let mut ledger = open_ledger(dir.path());
-        let view = ledger.view();
-        ReadSide::open(&view).unwrap().save(&ledger, true).unwrap();
+        ReadSide::open(ledger.view())
+            .unwrap()
+            .save(&ledger, true)
+            .unwrap();
         let mut tokens = TokenRegistry::default();
         tokens
             .issue("ops", Role::Admin, 0, random_secret().unwrap())
@@ -241,8 +244,7 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
         }
     });
     let ledger = open_ledger(dir.path());
-    let view = ledger.view();
-    let err = ReadSide::open(&view)
+    let err = ReadSide::open(ledger.view())
         .err()
         .expect("the snapshot is refused");
     assert!(
@@ -303,20 +305,22 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
     {
         let ledger = open_ledger(dir.path());
         let doubt = ledger
-            .record(fundtrail::model::domain::Seq(57))
+            .view()
+            .record(fundtrail::model::domain::Seq::new(57))
             .unwrap_err()
             .to_string();
         assert!(doubt.contains("does not match its seal"), "{doubt}");
-        let rebuilt = ReadSide::rebuild(&ledger.view());
+        let rebuilt = ReadSide::rebuild(ledger.view());
         assert!(rebuilt.is_err(), "the read models are not built from it");
         let fault = ledger
+            .view()
             .verify(|_| {})
             .unwrap()
             .fault
             .expect("verify sees the edit");
         assert_eq!(
             fault.first_bad_seq(),
-            Some(fundtrail::model::domain::Seq(57)),
+            Some(fundtrail::model::domain::Seq::new(57)),
             "{fault}"
         );
     }
@@ -325,10 +329,10 @@ fn a_record_edited_and_put_back_is_never_used_while_edited() {
     });
     let mut ledger = open_ledger(dir.path());
     assert_eq!(ledger.damaged(), None);
-    let side = ReadSide::rebuild(&ledger.view()).expect("the committed record reads again");
+    let side = ReadSide::rebuild(ledger.view()).expect("the committed record reads again");
     drop(side);
     ledger.append(payments(6_000, 1), &ctx()).unwrap();
-    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    assert_eq!(ledger.view().verify(|_| {}).unwrap().fault, None);
 }
 
 /// A database swapped in from another ledger (or a key swapped in) is a doubt that

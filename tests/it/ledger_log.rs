@@ -19,7 +19,7 @@ fn node_count(dir: &std::path::Path) -> usize {
 fn appends_store_one_node_per_complete_subtree_at_level_6_and_up() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[100, 195]);
-    assert_eq!(ledger.head().size, 300);
+    assert_eq!(ledger.view().head().size, 300);
     drop(ledger);
     // 300 leaves: 4 subtrees of 64, 2 of 128, 1 of 256.
     assert_eq!(node_count(dir.path()), 4 + 2 + 1);
@@ -33,20 +33,20 @@ fn appends_store_one_node_per_complete_subtree_at_level_6_and_up() {
 fn every_event_has_a_verifying_inclusion_proof_against_every_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[27, 50, 1, 67]);
-    let key = ledger.verifier_key().clone();
+    let key = ledger.view().verifier_key().clone();
     let sizes = [5, 32, 82, 83, 150];
     for size in sizes {
-        let signed = ledger.checkpoint_at(size).unwrap().expect("signed");
+        let signed = ledger.view().checkpoint_at(size).unwrap().expect("signed");
         let checkpoint = open_note(&signed.note, &key).unwrap();
-        assert_eq!(ledger.root_at(size).unwrap(), checkpoint.root);
+        assert_eq!(ledger.view().root_at(size).unwrap(), checkpoint.root);
         for seq in 1..=size {
-            let hash = ledger.stored(Seq(seq)).unwrap().hash;
-            let proof = ledger.inclusion_proof(Seq(seq), size).unwrap();
+            let hash = ledger.view().stored(Seq::new(seq)).unwrap().hash;
+            let proof = ledger.view().inclusion_proof(Seq::new(seq), size).unwrap();
             merkle::verify_inclusion(
                 &Blake3Hasher,
                 seq - 1,
                 size,
-                &Blake3Hasher.hash_leaf(&hash.0),
+                &Blake3Hasher.hash_leaf(hash.as_bytes()),
                 &proof,
                 &checkpoint.root,
             )
@@ -55,8 +55,11 @@ fn every_event_has_a_verifying_inclusion_proof_against_every_checkpoint() {
     }
     for (i, &old) in sizes.iter().enumerate() {
         for &new in &sizes[i..] {
-            let proof = ledger.consistency_proof(old, new).unwrap();
-            let (r1, r2) = (ledger.root_at(old).unwrap(), ledger.root_at(new).unwrap());
+            let proof = ledger.view().consistency_proof(old, new).unwrap();
+            let (r1, r2) = (
+                ledger.view().root_at(old).unwrap(),
+                ledger.view().root_at(new).unwrap(),
+            );
             merkle::verify_consistency(&Blake3Hasher, old, new, &proof, &r1, &r2).unwrap();
         }
     }
@@ -68,27 +71,30 @@ fn proofs_outside_the_ledger_are_refused() {
     let ledger = build(dir.path(), &[10]);
     for (seq, size) in [(0, 15), (16, 15), (3, 16)] {
         assert!(matches!(
-            ledger.inclusion_proof(Seq(seq), size),
+            ledger.view().inclusion_proof(Seq::new(seq), size),
             Err(LedgerError::Invalid(_))
         ));
     }
     assert!(matches!(
-        ledger.consistency_proof(10, 5),
+        ledger.view().consistency_proof(10, 5),
         Err(LedgerError::Invalid(_))
     ));
-    assert!(matches!(ledger.root_at(16), Err(LedgerError::Invalid(_))));
-    assert_eq!(ledger.root_at(0).unwrap(), Blake3Hasher.empty_root());
+    assert!(matches!(
+        ledger.view().root_at(16),
+        Err(LedgerError::Invalid(_))
+    ));
+    assert_eq!(ledger.view().root_at(0).unwrap(), Blake3Hasher.empty_root());
 }
 
 #[test]
 fn checkpointing_an_unchanged_head_returns_the_stored_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = build(dir.path(), &[10]);
-    let first = ledger.latest_checkpoint().unwrap().unwrap();
+    let first = ledger.view().latest_checkpoint().unwrap().unwrap();
     assert_eq!(ledger.checkpoint().unwrap(), first);
     assert_eq!(first.checkpoint.size, 15);
-    assert_eq!(first.checkpoint.origin, ledger.origin());
-    assert_eq!(first.checkpoint.root, ledger.root());
+    assert_eq!(first.checkpoint.origin, ledger.view().origin());
+    assert_eq!(first.checkpoint.root, ledger.view().root());
     drop(ledger);
     assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"c").count()), 2);
 }
@@ -148,11 +154,11 @@ fn init_keeps_the_origin_and_refuses_a_bad_one_before_creating_anything() {
     assert!(!bad.exists());
     let good = dir.path().join("good");
     let ledger = Ledger::init_with_origin(&good, "panlong.example/fundtrail").unwrap();
-    assert_eq!(ledger.origin(), "panlong.example/fundtrail");
-    let key = ledger.verifier_key().to_string();
+    assert_eq!(ledger.view().origin(), "panlong.example/fundtrail");
+    let key = ledger.view().verifier_key().to_string();
     drop(ledger);
     let reopened = open_ledger(&good);
-    assert_eq!(reopened.verifier_key().to_string(), key);
+    assert_eq!(reopened.view().verifier_key().to_string(), key);
     drop(reopened);
     assert!(matches!(
         Ledger::init_with_origin(&good, "x"),
@@ -196,7 +202,7 @@ fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
     // The second pass wrote a full chunk (10,000 events, about 1,875 nodes and tiles)
     // beyond the head before it failed; the ledger removes the chunk at once.
     assert!(ledger.append_rows(&mut source, &ctx()).is_err());
-    assert_eq!(ledger.head().size, 5);
+    assert_eq!(ledger.view().head().size, 5);
     drop(ledger);
     assert_eq!(
         node_count(dir.path()),
@@ -209,7 +215,7 @@ fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
     let mut ledger = open_ledger(dir.path());
     ledger.append(payments(0, 300), &ctx()).unwrap();
     assert_eq!(ledger.checkpoint().unwrap().checkpoint.size, 305);
-    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    assert_eq!(ledger.view().verify(|_| {}).unwrap().fault, None);
 }
 
 /// Debris beyond the head (an event, nodes and a tile) that no sealed marker of an
@@ -228,7 +234,7 @@ fn nodes_and_tiles_beyond_the_head_without_a_marker_are_kept_and_block_writes() 
         db.insert(tile_key(2), vec![1u8; 2048]).unwrap();
     });
     let mut ledger = open_ledger(dir.path());
-    assert_eq!(ledger.head().size, 128);
+    assert_eq!(ledger.view().head().size, 128);
     let doubt = ledger
         .damaged()
         .expect("debris beyond the head")
@@ -248,9 +254,9 @@ fn nodes_and_tiles_beyond_the_head_without_a_marker_are_kept_and_block_writes() 
 fn each_batch_stores_its_events_in_blocks_of_at_most_64() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[150, 1]);
-    assert_eq!(ledger.head().size, 156);
+    assert_eq!(ledger.view().head().size, 156);
     let references: Vec<String> = (1..=156)
-        .map(|n| ledger.record(Seq(n)).unwrap().reference)
+        .map(|n| ledger.view().record(Seq::new(n)).unwrap().reference)
         .collect();
     drop(ledger);
     let blocks = with_sled(dir.path(), |db| {
@@ -284,13 +290,13 @@ fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
     let mut ledger = build(dir.path(), &[70]);
     // Looked up before the next append: the index was read from the blocks, then kept.
     assert_eq!(
-        ledger.lookup_reference("BANK-00000069").unwrap(),
-        Some(Seq(75))
+        ledger.view().lookup_reference("BANK-00000069").unwrap(),
+        Some(Seq::new(75))
     );
     ledger.append(payments(70, 3), &ctx()).unwrap();
     assert_eq!(
-        ledger.lookup_reference("BANK-00000072").unwrap(),
-        Some(Seq(78))
+        ledger.view().lookup_reference("BANK-00000072").unwrap(),
+        Some(Seq::new(78))
     );
     // A retry of an appended payment is a duplicate, found through the index.
     let summary = ledger.append(payments(69, 1), &ctx()).unwrap();
@@ -298,14 +304,17 @@ fn references_are_found_after_reopening_and_in_the_batch_that_wrote_them() {
     drop(ledger);
     let ledger = open_ledger(dir.path());
     assert_eq!(
-        ledger.lookup_reference("BANK-00000000").unwrap(),
-        Some(Seq(6))
+        ledger.view().lookup_reference("BANK-00000000").unwrap(),
+        Some(Seq::new(6))
     );
     assert_eq!(
-        ledger.lookup_reference("BANK-00000072").unwrap(),
-        Some(Seq(78))
+        ledger.view().lookup_reference("BANK-00000072").unwrap(),
+        Some(Seq::new(78))
     );
-    assert_eq!(ledger.lookup_reference("BANK-99999999").unwrap(), None);
+    assert_eq!(
+        ledger.view().lookup_reference("BANK-99999999").unwrap(),
+        None
+    );
 }
 
 /// A workflow's append is durable even when the checkpoint after it cannot be signed: the
@@ -327,7 +336,7 @@ fn an_append_whose_checkpoint_fails_says_what_was_appended() {
         }
         other => panic!("expected Unsigned, got {other:?}"),
     }
-    assert_eq!(ledger.head().size, 10);
+    assert_eq!(ledger.view().head().size, 10);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     // An identical retry appends nothing and signs nothing new; `checkpoint` then does.
     let (summary, latest) = ledger.append_signed(&mut rows, &ctx()).unwrap();
@@ -359,7 +368,7 @@ fn close_with_a_view_alive_reports_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[3]);
     let ledger = ledger.into_inner();
-    let view = ledger.view();
+    let view = ledger.view().clone();
     let closed = ledger.close();
     assert!(
         matches!(&closed, Err(LedgerError::Store(StoreError::InUse { path, .. })) if path == dir.path()),

@@ -88,7 +88,7 @@ fn base_ledger(root: &Path) -> (PathBuf, Ledger) {
         EVENTS_CSV,
         ImportKind::Events,
     );
-    assert_eq!(ledger.head().size, BASE_EVENTS);
+    assert_eq!(ledger.view().head().size, BASE_EVENTS);
     (dir, ledger)
 }
 
@@ -261,7 +261,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 fn hand_computed_figures_from_the_library() {
     let root = tempfile::tempdir().expect("tempdir");
     let (_, ledger) = base_ledger(root.path());
-    let side = ReadSide::open(&ledger).expect("open the read side");
+    let side = ReadSide::open(ledger.view()).expect("open the read side");
     let models = side.models();
     assert_eq!(models.applied().map(|a| a.seq), Some(BASE_EVENTS));
     assert_base_figures(models);
@@ -295,7 +295,7 @@ fn hand_computed_figures_from_the_library() {
 fn filters_narrow_the_counted_payments() {
     let root = tempfile::tempdir().expect("tempdir");
     let (_, ledger) = base_ledger(root.path());
-    let side = ReadSide::open(&ledger).expect("open");
+    let side = ReadSide::open(ledger.view()).expect("open");
     let query = |q: TotalsQuery, keys: &[&str]| rows_json(&side.totals(&q), keys);
 
     let in_2018 = TotalsQuery {
@@ -380,7 +380,7 @@ fn filters_narrow_the_counted_payments() {
 fn catch_up_after_a_restart_counts_new_events_once() {
     let root = tempfile::tempdir().expect("tempdir");
     let (dir, ledger) = base_ledger(root.path());
-    let mut side = ReadSide::open(&ledger).expect("open");
+    let mut side = ReadSide::open(ledger.view()).expect("open");
     assert!(side.save(&ledger, true).expect("save"));
     drop(side);
     ledger.close().expect("close");
@@ -390,7 +390,7 @@ fn catch_up_after_a_restart_counts_new_events_once() {
     ledger.close().expect("close");
 
     let ledger = Ledger::open(&dir).expect("reopen after the append");
-    let side = ReadSide::open(&ledger).expect("catch up");
+    let side = ReadSide::open(ledger.view()).expect("catch up");
     assert_eq!(
         side.models().applied().map(|a| a.seq),
         Some(BASE_EVENTS + 2)
@@ -402,7 +402,7 @@ fn catch_up_after_a_restart_counts_new_events_once() {
             row(json!({"program": "support_allowance"}), "2600.00", 4, 3, 8),
         ])
     );
-    let rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
+    let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
     assert_eq!(side.models(), rebuilt.models());
 }
 
@@ -413,9 +413,13 @@ fn catch_up_after_a_restart_counts_new_events_once() {
 fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
     let root = tempfile::tempdir().expect("tempdir");
     let (dir, mut ledger) = base_ledger(root.path());
-    let mut side = ReadSide::open(&ledger).expect("open");
+    let mut side = ReadSide::open(ledger.view()).expect("open");
     side.save(&ledger, true).expect("save at seq 12");
-    let old_snapshot = ledger.meta(SNAPSHOT_META).expect("meta").expect("saved");
+    let old_snapshot = ledger
+        .view()
+        .meta(SNAPSHOT_META)
+        .expect("meta")
+        .expect("saved");
 
     // Appended without a save, as if the process died right after the commit.
     let reversal = ReversalRequest {
@@ -446,7 +450,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
 
     let check = |dir: &Path| {
         let ledger = Ledger::open(dir).expect("reopen");
-        let side = ReadSide::open(&ledger).expect("catch up");
+        let side = ReadSide::open(ledger.view()).expect("catch up");
         let support = TotalsQuery {
             program: Some("support_allowance".into()),
             ..by(&[GroupKey::Month])
@@ -460,7 +464,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
                 row(json!({"month": "2019-01"}), "450.00", 1, 1, 1),
             ])
         );
-        let rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
+        let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
         assert_eq!(side.models(), rebuilt.models());
     };
     check(&dir);
@@ -469,7 +473,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
     // snapshot is never double-counted.
     {
         let ledger = Ledger::open(&dir).expect("reopen");
-        let mut side = ReadSide::open(&ledger).expect("open");
+        let mut side = ReadSide::open(ledger.view()).expect("open");
         side.save(&ledger, true).expect("save at the head");
         ledger
             .put_meta(SNAPSHOT_META, old_snapshot)
@@ -497,18 +501,21 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
     ledger
         .put_meta(SNAPSHOT_META, forged_snapshot(5, [0xAB; 32]))
         .expect("write the forged snapshot");
-    match ReadSide::open(&ledger) {
+    match ReadSide::open(ledger.view()) {
         Err(ReadSideError::HashMismatch { seq, .. }) => assert_eq!(seq, 5),
         Err(other) => panic!("expected a hash mismatch, got {other}"),
         Ok(_) => panic!("a forged snapshot was accepted"),
     }
 
-    let head = ledger.head();
+    let head = ledger.view().head();
     ledger
-        .put_meta(SNAPSHOT_META, forged_snapshot(head.size + 1, head.hash.0))
+        .put_meta(
+            SNAPSHOT_META,
+            forged_snapshot(head.size + 1, head.hash.into_bytes()),
+        )
         .expect("write a snapshot ahead of the log");
     assert!(matches!(
-        ReadSide::open(&ledger),
+        ReadSide::open(ledger.view()),
         Err(ReadSideError::AheadOfLog { seq: 13, head: 12 })
     ));
 
@@ -516,7 +523,7 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
         .put_meta(SNAPSHOT_META, vec![SNAPSHOT_VERSION, 1, 2, 3])
         .expect("write garbage");
     assert!(matches!(
-        ReadSide::open(&ledger),
+        ReadSide::open(ledger.view()),
         Err(ReadSideError::Snapshot(_))
     ));
 
@@ -525,18 +532,18 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
         .put_meta(SNAPSHOT_META, vec![SNAPSHOT_VERSION + 1])
         .expect("write a newer snapshot");
     assert!(matches!(
-        ReadSide::open(&ledger),
+        ReadSide::open(ledger.view()),
         Err(ReadSideError::Snapshot(_))
     ));
     ledger
         .put_meta(SNAPSHOT_META, vec![SNAPSHOT_VERSION - 1, 1, 2, 3])
         .expect("write an older snapshot");
-    assert_base_figures(ReadSide::open(&ledger).expect("replay").models());
+    assert_base_figures(ReadSide::open(ledger.view()).expect("replay").models());
 
     // A rebuild does not trust the snapshot, and saving it repairs the ledger.
-    let mut rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
+    let mut rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
     rebuilt.save(&ledger, true).expect("save");
-    assert_base_figures(ReadSide::open(&ledger).expect("open").models());
+    assert_base_figures(ReadSide::open(ledger.view()).expect("open").models());
 }
 
 /// An event missing from the store between the snapshot and the head stops the catch-up.
@@ -544,9 +551,13 @@ fn a_tampered_snapshot_is_an_error_not_a_silent_skip() {
 fn a_gap_in_the_log_is_an_error() {
     let root = tempfile::tempdir().expect("tempdir");
     let (dir, ledger) = base_ledger(root.path());
-    let mut side = ReadSide::rebuild(&ledger).expect("rebuild");
+    let mut side = ReadSide::rebuild(ledger.view()).expect("rebuild");
     side.save(&ledger, true).expect("save at 12");
-    let snapshot = ledger.meta(SNAPSHOT_META).expect("meta").expect("saved");
+    let snapshot = ledger
+        .view()
+        .meta(SNAPSHOT_META)
+        .expect("meta")
+        .expect("saved");
     drop(side);
     ledger.close().expect("close");
 
@@ -565,7 +576,7 @@ fn a_gap_in_the_log_is_an_error() {
         .expect("keep the snapshot at 12");
     // The block the event was removed from no longer matches its seal: the catch-up stops
     // there, before the read models could see a gap.
-    match ReadSide::open(&ledger) {
+    match ReadSide::open(ledger.view()) {
         Err(ReadSideError::Ledger(err)) => {
             assert!(err.to_string().contains("does not match its seal"), "{err}");
         }
@@ -586,9 +597,9 @@ fn rebuild_equals_state_maintained_across_many_saves() {
     ];
     for (name, text, kind) in steps {
         import(&mut ledger, root.path(), name, text, kind);
-        let mut side = ReadSide::open(&ledger).expect("open");
+        let mut side = ReadSide::open(ledger.view()).expect("open");
         side.save(&ledger, true).expect("save");
-        let rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
+        let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
         assert_eq!(side.models(), rebuilt.models(), "after {name}");
     }
 }
@@ -897,7 +908,7 @@ fn many_events_csv(rows: std::ops::Range<usize>) -> String {
 fn a_long_catch_up_equals_short_ones() {
     let root = tempfile::tempdir().expect("tempdir");
     let (_, mut ledger) = base_ledger(root.path());
-    let mut stepwise = ReadSide::rebuild(&ledger).expect("rebuild the base");
+    let mut stepwise = ReadSide::rebuild(ledger.view()).expect("rebuild the base");
     for (name, rows) in [("first.csv", 0..3_000), ("second.csv", 3_000..6_000)] {
         import(
             &mut ledger,
@@ -906,7 +917,7 @@ fn a_long_catch_up_equals_short_ones() {
             &many_events_csv(rows),
             ImportKind::Events,
         );
-        stepwise.catch_up(&ledger).expect("a short catch-up");
+        stepwise.catch_up(ledger.view()).expect("a short catch-up");
     }
     // A reference of 25 Chinese characters (75 bytes) is too long to travel inline
     // between a long catch-up's threads; it goes as an ordinary fact.
@@ -923,10 +934,12 @@ fn a_long_catch_up_equals_short_ones() {
         &far,
         ImportKind::Events,
     );
-    stepwise.catch_up(&ledger).expect("a two-event catch-up");
-    assert_eq!(ledger.head().size, BASE_EVENTS + 6_000 + 60 + 2);
+    stepwise
+        .catch_up(ledger.view())
+        .expect("a two-event catch-up");
+    assert_eq!(ledger.view().head().size, BASE_EVENTS + 6_000 + 60 + 2);
 
-    let rebuilt = ReadSide::rebuild(&ledger).expect("rebuild");
+    let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
     assert_eq!(
         rebuilt.snapshot(true).expect("a snapshot").1,
         stepwise.snapshot(true).expect("a snapshot").1
@@ -967,7 +980,7 @@ fn rebuild_edited_long_ledger(edit: impl FnOnce(&sled::Db)) -> Result<ReadSide, 
         insider::close_db(db, &dir);
     }
     let ledger = Ledger::open(&dir).expect("reopen");
-    ReadSide::rebuild(&ledger)
+    ReadSide::rebuild(ledger.view())
 }
 
 /// A record that does not decode, deep in a long catch-up, stops it with the seq named.

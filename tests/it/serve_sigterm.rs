@@ -121,7 +121,7 @@ fn sigterm_during_a_load_loses_no_acknowledged_write() {
 
     let ledger = Ledger::open(dir.path()).unwrap();
     let mut committed = BTreeSet::new();
-    for item in ledger.records(Seq::FIRST, Seq(u64::MAX)) {
+    for item in ledger.view().records(Seq::FIRST, Seq::new(u64::MAX)) {
         let (_, _, record) = item.unwrap();
         if record.reference.starts_with('S') {
             assert!(
@@ -141,10 +141,16 @@ fn sigterm_during_a_load_loses_no_acknowledged_write() {
         lost.is_empty(),
         "acknowledged but not in the ledger: {lost:?}"
     );
-    let signed = ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size;
+    let signed = ledger
+        .view()
+        .latest_checkpoint()
+        .unwrap()
+        .unwrap()
+        .checkpoint
+        .size;
     assert_eq!(
         signed,
-        ledger.head().size,
+        ledger.view().head().size,
         "the server signed its final head"
     );
 }

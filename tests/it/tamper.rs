@@ -19,8 +19,8 @@ const SIZE: u64 = 120;
 fn sample() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &BATCHES);
-    assert_eq!(ledger.head().size, SIZE);
-    let report = ledger.verify(|_| {}).unwrap();
+    assert_eq!(ledger.view().head().size, SIZE);
+    let report = ledger.view().verify(|_| {}).unwrap();
     assert_eq!(report.fault, None);
     assert_eq!(report.checkpoints, 4);
     dir
@@ -31,13 +31,13 @@ fn sample() -> tempfile::TempDir {
 fn larger() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[35, 40, 40, 200]);
-    assert_eq!(ledger.head().size, 320);
-    assert_eq!(ledger.verify(|_| {}).unwrap().fault, None);
+    assert_eq!(ledger.view().head().size, 320);
+    assert_eq!(ledger.view().verify(|_| {}).unwrap().fault, None);
     dir
 }
 
 fn verify(dir: &std::path::Path) -> VerifyReport {
-    open_ledger(dir).verify(|_| {}).unwrap()
+    open_ledger(dir).view().verify(|_| {}).unwrap()
 }
 
 fn fault(dir: &std::path::Path) -> AuditFault {
@@ -55,7 +55,7 @@ fn assert_hash_mismatch_at_57(fault: &AuditFault) {
     assert!(
         matches!(
             fault,
-            AuditFault::Chain(ChainFault::HashMismatch { seq: Seq(57), .. })
+            AuditFault::Chain(ChainFault::HashMismatch { seq, .. }) if seq.get() == 57
         ),
         "{fault}"
     );
@@ -67,7 +67,7 @@ fn an_amount_changed_under_the_old_hash_names_its_seq() {
     with_sled(dir.path(), change_amount_of_57);
     let fault = fault(dir.path());
     assert_hash_mismatch_at_57(&fault);
-    assert_eq!(fault.first_bad_seq(), Some(Seq(57)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(57)));
 }
 
 #[test]
@@ -78,8 +78,8 @@ fn a_deleted_event_is_a_gap_at_its_seq() {
     assert_eq!(
         fault,
         AuditFault::Chain(ChainFault::Gap {
-            expected: Seq(33),
-            found: Seq(34)
+            expected: Seq::new(33),
+            found: Seq::new(34)
         })
     );
 }
@@ -92,7 +92,7 @@ fn two_swapped_events_fail_at_the_first() {
         write_event(db, 70, &b.0, &b.1);
         write_event(db, 71, &a.0, &a.1);
     });
-    assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq(70)));
+    assert_eq!(fault(dir.path()).first_bad_seq(), Some(Seq::new(70)));
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_truncated_tail_disagrees_with_the_head() {
         matches!(fault, AuditFault::Chain(ChainFault::HeadMismatch { .. })),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(111)));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn a_truncated_tail_with_a_rewritten_head_is_caught_by_the_last_checkpoint() {
             log_size: 110
         }
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(111)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(111)));
 }
 
 /// The chain, the head, the frontier and every stored node rewritten consistently after
@@ -181,7 +181,13 @@ fn the_ledger_refuses_to_sign_or_append_after_a_rewrite() {
     let err = ledger.append(payments(1000, 5), &ctx()).unwrap_err();
     assert!(err.to_string().contains("nothing was appended"), "{err}");
     assert_eq!(
-        ledger.latest_checkpoint().unwrap().unwrap().checkpoint.size,
+        ledger
+            .view()
+            .latest_checkpoint()
+            .unwrap()
+            .unwrap()
+            .checkpoint
+            .size,
         SIZE
     );
 }
@@ -191,7 +197,7 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     let dir = sample();
     let kept: Checkpoint = {
         let ledger = open_ledger(dir.path());
-        ledger.checkpoint_at(80).unwrap().unwrap().checkpoint
+        ledger.view().checkpoint_at(80).unwrap().unwrap().checkpoint
     };
     rewrite_after_50(dir.path());
     with_sled(dir.path(), |db| {
@@ -203,7 +209,7 @@ fn deleting_the_stored_checkpoints_too_is_caught_by_one_an_auditor_kept() {
     assert_eq!(verify(dir.path()).fault, None);
     // ...but not against the checkpoint the auditor kept.
     let ledger = open_ledger(dir.path());
-    let report = ledger.verify_against(&[kept], |_| {}).unwrap();
+    let report = ledger.view().verify_against(&[kept], |_| {}).unwrap();
     assert!(matches!(
         report.fault,
         Some(AuditFault::CheckpointRoot { size: 80, .. })
@@ -228,8 +234,8 @@ fn a_changed_stored_node_is_caught_with_the_seqs_it_covers() {
         ),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(129)));
-    assert_eq!(fault.last_bad_seq(), Some(Seq(192)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(129)));
+    assert_eq!(fault.last_bad_seq(), Some(Seq::new(192)));
 }
 
 #[test]
@@ -263,7 +269,7 @@ fn a_changed_or_deleted_leaf_tile_is_caught() {
             present: true
         }
     );
-    assert_eq!(changed.first_bad_seq(), Some(Seq(193)));
+    assert_eq!(changed.first_bad_seq(), Some(Seq::new(193)));
     with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
     assert_eq!(
         fault(dir.path()),
@@ -316,7 +322,7 @@ fn a_record_that_lies_about_its_seq_is_caught() {
     });
     assert!(matches!(
         fault(dir.path()),
-        AuditFault::Chain(ChainFault::SeqMismatch { seq: Seq(61), .. })
+        AuditFault::Chain(ChainFault::SeqMismatch { seq, .. }) if seq.get() == 61
     ));
 }
 
@@ -324,7 +330,7 @@ fn a_record_that_lies_about_its_seq_is_caught() {
 fn root_helper_matches_the_ledger() {
     // The tamper helpers recompute what the ledger computes.
     let dir = sample();
-    let root = open_ledger(dir.path()).root();
+    let root = open_ledger(dir.path()).view().root();
     assert_eq!(with_sled(dir.path(), |db| root_of(db, SIZE)), root);
 }
 
@@ -366,10 +372,7 @@ fn of_a_node_fault_and_a_chain_fault_the_earlier_seq_is_reported() {
     assert!(
         matches!(
             report.fault,
-            Some(AuditFault::Chain(ChainFault::HashMismatch {
-                seq: Seq(20),
-                ..
-            }))
+            Some(AuditFault::Chain(ChainFault::HashMismatch { seq, .. })) if seq.get() == 20
         ),
         "{report:?}"
     );
@@ -405,7 +408,7 @@ fn a_changed_or_missing_reference_block_is_caught() {
             listed,
             recorded,
         } => {
-            assert_eq!(seq, Seq(44));
+            assert_eq!(seq, Seq::new(44));
             assert_eq!(listed.as_deref(), Some("BANK-99999999"));
             assert_ne!(recorded, "BANK-99999999");
         }
@@ -423,14 +426,14 @@ fn a_changed_or_missing_reference_block_is_caught() {
         matches!(
             fault,
             AuditFault::ReferenceIndex {
-                seq: Seq(81),
+                seq,
                 listed: None,
                 ..
-            }
+            } if seq.get() == 81
         ),
         "{fault}"
     );
-    assert_eq!(fault.first_bad_seq(), Some(Seq(81)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(81)));
 }
 
 fn household_key(id: &str) -> Vec<u8> {
@@ -454,7 +457,7 @@ fn a_changed_household_index_is_caught() {
         found,
         AuditFault::HouseholdIndex {
             household: "PL-FAKE".into(),
-            listed: Some(Seq(6)),
+            listed: Some(Seq::new(6)),
             enrolled: None,
         }
     );
@@ -473,7 +476,7 @@ fn a_changed_household_index_is_caught() {
         AuditFault::HouseholdIndex {
             household: household(3),
             listed: None,
-            enrolled: Some(Seq(3)),
+            enrolled: Some(Seq::new(3)),
         }
     );
 
@@ -493,11 +496,11 @@ fn a_changed_household_index_is_caught() {
         found,
         AuditFault::HouseholdIndex {
             household: household(4),
-            listed: Some(Seq(2)),
-            enrolled: Some(Seq(4)),
+            listed: Some(Seq::new(2)),
+            enrolled: Some(Seq::new(4)),
         }
     );
-    assert_eq!(found.first_bad_seq(), Some(Seq(4)));
+    assert_eq!(found.first_bad_seq(), Some(Seq::new(4)));
 
     let unreadable = sample();
     with_sled(unreadable.path(), |db| {
@@ -608,8 +611,12 @@ fn rule_fault(dir: &std::path::Path) -> (u64, &'static str, String) {
     let report = verify(dir);
     match report.fault.expect("the broken rule is caught") {
         AuditFault::Rule { seq, field, reason } => {
-            assert_eq!(report.checked, seq.0 - 1, "the events before it verified");
-            (seq.0, field, reason)
+            assert_eq!(
+                report.checked,
+                seq.get() - 1,
+                "the events before it verified"
+            );
+            (seq.get(), field, reason)
         }
         other => panic!("expected a rule fault, found {other}"),
     }
@@ -715,7 +722,7 @@ fn verify_names_a_record_over_16_kib() {
     });
     match fault(dir.path()) {
         AuditFault::Record { seq, reason } => {
-            assert_eq!(seq, Seq(70));
+            assert_eq!(seq, Seq::new(70));
             assert!(reason.contains("over the limit of 16384 bytes"), "{reason}");
         }
         other => panic!("expected a record fault, found {other}"),
@@ -734,7 +741,7 @@ fn verify_decodes_every_record_and_names_a_trailing_byte() {
     let report = verify(dir.path());
     match report.fault.expect("the trailing byte is caught") {
         AuditFault::Record { seq, reason } => {
-            assert_eq!(seq, Seq(70));
+            assert_eq!(seq, Seq::new(70));
             assert!(reason.contains("does not decode"), "{reason}");
         }
         other => panic!("expected a record fault, found {other}"),
@@ -778,9 +785,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::References {
-                block: Seq(121),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(121),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -790,9 +797,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::References {
-                block: Seq(130),
-                first: Seq(130),
-                last: Seq(130),
+                block: Seq::new(130),
+                first: Seq::new(130),
+                last: Seq::new(130),
             },
         ),
         (
@@ -807,9 +814,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                 db.insert(key, block).unwrap();
             }),
             StrayEntry::References {
-                block: Seq(81),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(81),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -832,9 +839,9 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                     .unwrap();
             }),
             StrayEntry::Events {
-                block: Seq(81),
-                first: Seq(121),
-                last: Seq(121),
+                block: Seq::new(81),
+                first: Seq::new(121),
+                last: Seq::new(121),
             },
         ),
         (
@@ -860,7 +867,7 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
             }),
             StrayEntry::Household {
                 household: "PL-0099".into(),
-                seq: Seq(130),
+                seq: Seq::new(130),
             },
         ),
     ];
@@ -895,7 +902,7 @@ fn entries_beyond_the_head_are_reported_together_and_left_in_place() {
     });
     let report = verify(dir.path());
     let fault = report.fault.expect("the strays are caught");
-    assert_eq!(fault.first_bad_seq(), Some(Seq(121)));
+    assert_eq!(fault.first_bad_seq(), Some(Seq::new(121)));
     let (entries, total, text) = strays(dir.path());
     assert_eq!(total, 3, "{text}");
     assert_eq!(entries.len(), 3);

@@ -56,7 +56,7 @@ pub fn fact_of(
         }
         Body::Reversal(r) => {
             let target_days = targets
-                .value_date(Seq(r.target_seq))
+                .value_date(Seq::new(r.target_seq))
                 .map_err(|reason| FactError::Target { seq, reason })?;
             return Ok(Some(proj::Fact::Reversed {
                 target_seq: r.target_seq,
@@ -73,8 +73,17 @@ pub fn fact_of(
         Body::InsurancePurchase(p) => (PaymentKind::InsurancePurchase, p),
         Body::CondolencePayment(p) => (PaymentKind::CondolencePayment, p),
         Body::InKindBenefit(p) => (PaymentKind::InKindBenefit, p),
-        // Rates and reconciliation runs move no money: no read model counts them.
-        Body::RateSet(_) | Body::Reconciliation(_) => return Ok(None),
+        // Rates, reconciliation runs and people events move no money: no read model
+        // counts them (the people registry is the write rules' own, `model::people`).
+        Body::RateSet(_)
+        | Body::Reconciliation(_)
+        | Body::PersonAdded(_)
+        | Body::PersonDied(_)
+        | Body::PersonLeft(_)
+        | Body::HouseholdExited(_)
+        | Body::EligibilityEnded(_)
+        | Body::PersonRevealed(_)
+        | Body::PersonErased(_) => return Ok(None),
     };
     Ok(Some(proj::Fact::Paid {
         kind: payment_kind(kind),
@@ -92,6 +101,11 @@ pub fn memo_of(record: &RecordV1) -> String {
     match &record.body {
         Body::FundAllocation(a) => a.source.clone(),
         Body::Reversal(r) => r.reason.clone(),
+        Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
+        other if other.life_event().is_some() => other
+            .life_event()
+            .map(|(_, l)| l.memo.clone())
+            .unwrap_or_default(),
         other => other
             .payment()
             .map(|(_, p)| p.memo.clone())

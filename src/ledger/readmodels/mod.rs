@@ -101,7 +101,7 @@ impl<'a> RecentDates<'a> {
 
     fn note(&mut self, seq: Seq, body: &Body) {
         if let Some((_, payment)) = body.payment() {
-            self.slots[slot(seq)] = (seq.0, payment.value_date);
+            self.slots[slot(seq)] = (seq.get(), payment.value_date);
         }
     }
 }
@@ -110,14 +110,14 @@ impl<'a> RecentDates<'a> {
 fn slot(seq: Seq) -> usize {
     // The remainder is below RECENT_PAYMENTS, a usize.
     #[allow(clippy::cast_possible_truncation)]
-    let slot = (seq.0 % RECENT_PAYMENTS as u64) as usize;
+    let slot = (seq.get() % RECENT_PAYMENTS as u64) as usize;
     slot
 }
 
 impl TargetDates for RecentDates<'_> {
     fn value_date(&self, seq: Seq) -> Result<i32, String> {
         match self.slots[slot(seq)] {
-            (held, days) if held == seq.0 && held != 0 => Ok(days),
+            (held, days) if held == seq.get() && held != 0 => Ok(days),
             _ => self.ledger.value_date(seq),
         }
     }
@@ -167,9 +167,9 @@ impl ReadSide {
     /// of being folded, with a prefetch of the cell it will change: preparing the next
     /// event hides that cell's cache miss.
     pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
-        let from = Seq(self.models.next_seq()?);
-        let to = Seq(ledger.head().size);
-        if to.0 >= from.0.saturating_add(PARALLEL_CATCH_UP_EVENTS) {
+        let from = Seq::new(self.models.next_seq()?);
+        let to = Seq::new(ledger.head().size);
+        if to.get() >= from.get().saturating_add(PARALLEL_CATCH_UP_EVENTS) {
             return parallel::catch_up(self, ledger, from, to);
         }
         let mut folder = Folder::new(self);
@@ -190,8 +190,10 @@ impl ReadSide {
 
     fn fold(&mut self, (seq, hash, fact): &Mapped) -> Result<(), ReadSideError> {
         match fact {
-            Some(prepared) => self.models.apply_prepared(seq.0, hash.0, prepared)?,
-            None => self.models.skip(seq.0, hash.0)?,
+            Some(prepared) => self
+                .models
+                .apply_prepared(seq.get(), hash.into_bytes(), prepared)?,
+            None => self.models.skip(seq.get(), hash.into_bytes())?,
         }
         Ok(())
     }
@@ -244,12 +246,12 @@ impl ReadSide {
                 head,
             });
         }
-        let stored = ledger.stored(Seq(applied.seq))?.hash;
-        if stored.0 != applied.hash {
+        let stored = ledger.stored(Seq::new(applied.seq))?.hash;
+        if stored.into_bytes() != applied.hash {
             return Err(ReadSideError::HashMismatch {
                 seq: applied.seq,
                 expected: stored,
-                found: EventHash(applied.hash),
+                found: EventHash::from_bytes(applied.hash),
             });
         }
         Ok(())
@@ -260,14 +262,14 @@ impl ReadSide {
 /// view's head (trails grow with events, so they are not kept as state).
 pub fn household_trail(ledger: &LedgerView, id: &str) -> Result<Vec<TrailEntry>, ReadSideError> {
     let mut inputs = Vec::new();
-    for item in ledger.records(Seq::FIRST, Seq(ledger.head().size)) {
+    for item in ledger.records(Seq::FIRST, Seq::new(ledger.head().size)) {
         let (seq, _, record) = item?;
         if record.body.household() != Some(id) {
             continue;
         }
         let memo = memo_of(&record);
         if let Some(fact) = fact_of(seq, record, ledger)? {
-            inputs.push((seq.0, TrailInput { fact, memo }));
+            inputs.push((seq.get(), TrailInput { fact, memo }));
         }
     }
     Ok(trail(inputs))

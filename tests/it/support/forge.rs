@@ -234,7 +234,7 @@ pub fn write_export_of_records(dir: &Path, records: &[Vec<u8>]) {
         };
         lines.push_str(&serde_json::to_string(&line).expect("an export line is JSON"));
         lines.push('\n');
-        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(hash.as_bytes()));
         prev = hash;
     }
     let checkpoint = Checkpoint {

@@ -83,7 +83,7 @@ pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
     match block_of(db, seq) {
         Some((_, entries, index)) if index < entries.len() => {
             let (hash, record) = entries[index].clone();
-            (EventHash(hash), record)
+            (EventHash::from_bytes(hash), record)
         }
         _ => panic!("event {seq} is not stored"),
     }
@@ -92,7 +92,7 @@ pub fn read_event(db: &sled::Db, seq: u64) -> (EventHash, Vec<u8>) {
 /// Stores an event at `seq`: replaces it in its block, or starts a block of its own (as a
 /// batch that appends it would).
 pub fn write_event(db: &sled::Db, seq: u64, hash: &EventHash, record: &[u8]) {
-    let entry = (hash.0, record.to_vec());
+    let entry = (hash.into_bytes(), record.to_vec());
     match block_of(db, seq) {
         Some((first, mut entries, index)) if index < entries.len() => {
             entries[index] = entry;

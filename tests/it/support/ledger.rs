@@ -43,7 +43,7 @@ pub fn opening() -> Vec<Command> {
         .collect();
     commands.push(Command::Allocate(Allocation {
         program: ProgramCode::parse("support_allowance").unwrap(),
-        amount: Money(9_000_000_000),
+        amount: Money::from_fen(9_000_000_000),
         date: date(2015, 1, 5),
         reference: Reference::parse("ALLOC-1").unwrap(),
         source: "区财政".into(),
@@ -59,7 +59,7 @@ pub fn payments(first: u64, count: u64) -> Vec<Command> {
                 kind: PaymentKind::Disbursement,
                 household: HouseholdId::parse(&household(1 + i % HOUSEHOLDS)).unwrap(),
                 program: ProgramCode::parse("support_allowance").unwrap(),
-                amount: Money(68_000 + i as i64),
+                amount: Money::from_fen(68_000 + i as i64),
                 persons: 1,
                 date: date(2015, 1, 31),
                 reference: Reference::parse(&format!("BANK-{i:08}")).unwrap(),
@@ -165,7 +165,7 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
         } else {
             stored
         };
-        let leaf = Blake3Hasher.hash_leaf(&hash.0);
+        let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         frontier.append_visiting(&Blake3Hasher, leaf, |id, hash| {
             if fundtrail::store::tiles::is_stored(id) {
                 db.insert(node_key(id.level, id.index), &hash[..]).unwrap();
@@ -205,7 +205,7 @@ pub fn root_of(db: &sled::Db, size: u64) -> Digest {
     let mut frontier = Frontier::new();
     for seq in 1..=size {
         let (hash, _) = read_event(db, seq);
-        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(&hash.0));
+        frontier.append(&Blake3Hasher, Blake3Hasher.hash_leaf(hash.as_bytes()));
     }
     frontier.root(&Blake3Hasher)
 }

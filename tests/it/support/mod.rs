@@ -196,7 +196,7 @@ impl TempLedger {
 
     /// Opens the ledger and verifies it.
     pub fn verify(&self) -> VerifyReport {
-        self.open().verify(|_| {}).expect("verify runs")
+        self.open().view().verify(|_| {}).expect("verify runs")
     }
 
     /// Runs the binary against this ledger.
@@ -253,14 +253,15 @@ impl TempLedger {
     /// Event `seq` as stored: its 32-byte hash ‖ record bytes.
     pub fn raw_event(&self, seq: u64) -> Vec<u8> {
         let (hash, record) = insider::read_event(&self.sled(), seq);
-        [&hash.0[..], &record].concat()
+        [&hash.as_bytes()[..], &record].concat()
     }
 
     /// Replaces event `seq` with `value` (a 32-byte hash ‖ record bytes) in its block.
     pub fn put_raw_event(&self, seq: u64, value: &[u8]) {
         let db = self.sled();
         let (hash, record) = value.split_at(32);
-        let hash = fundtrail::model::domain::EventHash(hash.try_into().expect("32 bytes"));
+        let hash =
+            fundtrail::model::domain::EventHash::from_bytes(hash.try_into().expect("32 bytes"));
         insider::write_event(&db, seq, &hash, record);
         db.flush().expect("flush");
     }
@@ -429,6 +430,7 @@ pub fn payment_rows(tag: &str, n: usize) -> Vec<String> {
 /// The seq a reference is recorded under, through the library.
 pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
     ledger
+        .view()
         .lookup_reference(reference)
         .expect("look up a reference")
 }
@@ -439,7 +441,7 @@ pub fn lookup(ledger: &Ledger, reference: &str) -> Option<Seq> {
 pub fn check_indexes(t: &TempLedger) {
     let dump = t.dump();
     let ledger = t.open();
-    let size = ledger.head().size;
+    let size = ledger.view().head().size;
     let seq_of = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("an 8-byte seq"));
     for (key, value) in &dump.0 {
         match key[0] {
@@ -455,7 +457,10 @@ pub fn check_indexes(t: &TempLedger) {
                     let reference = reference.expect("an intact reference block");
                     let seq = first + i as u64;
                     assert!(seq <= size, "reference {reference} points beyond the head");
-                    let record = ledger.record(Seq(seq)).expect("a readable record");
+                    let record = ledger
+                        .view()
+                        .record(Seq::new(seq))
+                        .expect("a readable record");
                     assert_eq!(
                         record.reference, reference,
                         "reference index entry of seq {seq}"
@@ -466,7 +471,10 @@ pub fn check_indexes(t: &TempLedger) {
                 let household = std::str::from_utf8(&key[1..]).expect("UTF-8 household");
                 let seq = seq_of(value);
                 assert!(seq <= size, "household {household} points beyond the head");
-                let record = ledger.record(Seq(seq)).expect("a readable record");
+                let record = ledger
+                    .view()
+                    .record(Seq::new(seq))
+                    .expect("a readable record");
                 assert_eq!(
                     record.body.household(),
                     Some(household),

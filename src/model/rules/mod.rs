@@ -5,6 +5,9 @@
 //! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
 //! path").
 
+mod people;
+
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -13,13 +16,13 @@ use chrono::{Datelike, NaiveDate};
 use crate::model::domain::{
     check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
     HouseholdId, Money, Month, Payment, PaymentKind, ProgramCode, Rate, ReconciliationSummary,
-    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, AMOUNT_CEILING_FEN, MAX_MEMBERS,
-    MAX_PERSONS,
+    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, MAX_MEMBERS, MAX_PERSONS,
 };
 use crate::model::encoding::{
     stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
     ReconciliationV1, RecordV1, ReversalV1,
 };
+use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
@@ -94,6 +97,13 @@ impl Budget {
 
 pub type Budgets = BTreeMap<String, Budget>;
 
+/// The committed registries the rules read: households and people.
+#[derive(Clone, Copy)]
+pub struct Registries<'a> {
+    pub households: &'a BTreeMap<String, HouseholdInfo>,
+    pub people: &'a People,
+}
+
 /// An enrolled household as validation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HouseholdInfo {
@@ -141,6 +151,7 @@ pub struct Savepoint {
     next: Seq,
     budgets: Budgets,
     rates: Option<Vec<RateV1>>,
+    people_planned: usize,
 }
 
 #[derive(Clone)]
@@ -166,6 +177,13 @@ pub struct Planner<'a> {
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
     rates: Option<Vec<RateV1>>,
+    /// The registry after the committed log and, once this batch plans a people event,
+    /// after those too (copied on the first: most batches hold payments only).
+    people: Cow<'a, People>,
+    /// The committed registry, to start again from on a rollback.
+    committed_people: &'a People,
+    /// The people events planned in this batch, to replay after a rollback.
+    people_planned: Vec<(Seq, Body)>,
 }
 
 /// The committed state of a replay: nothing, since the replay plans the whole log.
@@ -182,6 +200,9 @@ impl Committed for NothingCommitted {
 
 static NO_HOUSEHOLDS: BTreeMap<String, HouseholdInfo> = BTreeMap::new();
 
+/// The registry of a replay's start: nobody.
+static NO_PEOPLE: std::sync::LazyLock<People> = std::sync::LazyLock::new(People::new);
+
 impl Planner<'static> {
     /// A planner for a replay of a whole log from seq 1 (audit.rs): every event of the log
     /// is planned as one batch, so what it keeps grows with references and payments, and
@@ -189,7 +210,10 @@ impl Planner<'static> {
     pub fn replay() -> Planner<'static> {
         let mut planner = Planner::new(
             &NothingCommitted,
-            &NO_HOUSEHOLDS,
+            Registries {
+                households: &NO_HOUSEHOLDS,
+                people: &NO_PEOPLE,
+            },
             &Budgets::new(),
             Seq::FIRST,
             0,
@@ -204,7 +228,7 @@ impl<'a> Planner<'a> {
     /// (microseconds since the Unix epoch, as `AppendContext::now_us`).
     pub fn new(
         committed: &'a dyn Committed,
-        households: &'a BTreeMap<String, HouseholdInfo>,
+        registries: Registries<'a>,
         budgets: &Budgets,
         next: Seq,
         recorded_at_us: i64,
@@ -213,7 +237,10 @@ impl<'a> Planner<'a> {
             committed,
             recorded_on: day_of(recorded_at_us),
             replay: false,
-            households,
+            households: registries.households,
+            people: Cow::Borrowed(registries.people),
+            committed_people: registries.people,
+            people_planned: Vec::new(),
             new_households: BTreeMap::new(),
             new_refs: HashMap::new(),
             planned: Vec::new(),
@@ -241,6 +268,19 @@ impl<'a> Planner<'a> {
         &self.budgets
     }
 
+    /// The people registry after everything planned so far.
+    pub fn people(&self) -> &People {
+        &self.people
+    }
+
+    /// The registry after this batch, if the batch changed it.
+    pub fn changed_people(&self) -> Option<&People> {
+        match &self.people {
+            Cow::Owned(people) => Some(people),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
     /// Households enrolled by this batch.
     pub fn new_households(&self) -> &BTreeMap<String, HouseholdInfo> {
         &self.new_households
@@ -254,6 +294,7 @@ impl<'a> Planner<'a> {
             next: self.next,
             budgets: self.budgets.clone(),
             rates: self.rates.clone(),
+            people_planned: self.people_planned.len(),
         }
     }
 
@@ -265,11 +306,15 @@ impl<'a> Planner<'a> {
         let next = savepoint.next;
         self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
-        let kept = usize::try_from(next.0 - self.first.0).expect("a batch fits in memory");
+        let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
         self.next = next;
+        if self.people_planned.len() > savepoint.people_planned {
+            self.people_planned.truncate(savepoint.people_planned);
+            self.replan_people();
+        }
     }
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
@@ -296,6 +341,12 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => self.reverse(r)?,
             Command::SetRate(r) => self.set_rate(rate_v1(r))?,
             Command::RecordReconciliation(_) => content,
+            Command::AddPerson(p) => self.add_person(p, content)?,
+            Command::RecordLifeEvent(l) => self.life_event(l, content)?,
+            Command::RevealPerson(a) | Command::ErasePerson(a) => {
+                self.check_person_data(a)?;
+                content
+            }
         };
         let seq = self.next;
         self.next = seq.next();
@@ -303,9 +354,12 @@ impl<'a> Planner<'a> {
         if let Body::HouseholdEnrolled(e) = &body {
             self.note_household(e, seq)?;
         }
+        if body.is_people_event() {
+            self.note_people_event(seq, &body)?;
+        }
         assert_eq!(
-            self.first.0 + self.planned.len() as u64,
-            seq.0,
+            self.first.get() + self.planned.len() as u64,
+            seq.get(),
             "one planned event per seq handed out"
         );
         self.planned.push(PlannedEvent { digest, payment });
@@ -391,6 +445,10 @@ impl<'a> Planner<'a> {
             }),
             Command::SetRate(r) => Body::RateSet(rate_v1(r)),
             Command::RecordReconciliation(r) => Body::Reconciliation(reconciliation_v1(r)),
+            Command::AddPerson(p) => Body::PersonAdded(people::person_v1(p)),
+            Command::RecordLifeEvent(l) => self.life_event_content(l),
+            Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
+            Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
         })
     }
 
@@ -401,7 +459,12 @@ impl<'a> Planner<'a> {
             Command::Allocate(a) => ("date", a.date),
             Command::Pay(p) => ("date", p.date),
             Command::Reverse(r) => ("date", r.date),
-            Command::SetRate(_) | Command::RecordReconciliation(_) => return Ok(()),
+            Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
+            Command::RecordLifeEvent(l) => ("date", l.date),
+            Command::SetRate(_)
+            | Command::RecordReconciliation(_)
+            | Command::RevealPerson(_)
+            | Command::ErasePerson(_) => return Ok(()),
         };
         let ahead = i64::from(date_to_days(date)) - i64::from(self.recorded_on);
         if ahead <= i64::from(MAX_DAYS_AHEAD) {
@@ -450,7 +513,7 @@ impl<'a> Planner<'a> {
     }
 
     fn allocate(&mut self, a: &Allocation) -> Result<Body, PlanError> {
-        if a.amount < Money(1) {
+        if a.amount < Money::from_fen(1) {
             return reject("amount", "an allocation must be at least 0.01");
         }
         let budget = self.budgets.entry(a.program.to_string()).or_default();
@@ -480,6 +543,8 @@ impl<'a> Planner<'a> {
             );
         }
         self.check_enrolled(p.household.as_str(), p.date)?;
+        self.check_not_ended(p)?;
+        self.check_persons_eligible(p)?;
         self.spend(p.program.as_str(), p.amount)
     }
 
@@ -513,8 +578,8 @@ impl<'a> Planner<'a> {
                 "amount",
                 format!(
                     "{amount} exceeds what is left of program {program}: {} of {} allocated",
-                    Money(budget.remaining_fen()),
-                    Money(budget.allocated_fen)
+                    Money::from_fen(budget.remaining_fen()),
+                    Money::from_fen(budget.allocated_fen)
                 ),
             );
         }
@@ -560,7 +625,7 @@ impl<'a> Planner<'a> {
                 format!(
                     "{} does not repeat the payment's amount {}",
                     r.amount,
-                    Money(target.amount_fen)
+                    Money::from_fen(target.amount_fen)
                 ),
             );
         }
@@ -582,7 +647,7 @@ impl<'a> Planner<'a> {
         let budget = self.budgets.entry(target.program.to_string()).or_default();
         budget.disbursed_fen -= target.amount_fen;
         Ok(Body::Reversal(ReversalV1 {
-            target_seq: target_seq.0,
+            target_seq: target_seq.get(),
             target_reference: r.target.to_string(),
             household: target.household.to_string(),
             program: target.program.to_string(),
@@ -624,7 +689,7 @@ impl<'a> Planner<'a> {
     /// An event planned in this batch under `reference`.
     fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
         let seq = *self.new_refs.get(reference)?;
-        let index = usize::try_from(seq.0 - self.first.0)
+        let index = usize::try_from(seq.get() - self.first.get())
             .expect("a seq planned in this batch indexes `planned`, a vector in memory");
         Some((seq, &self.planned[index]))
     }
@@ -728,6 +793,14 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             valid_to: r.valid_to.map(|d| date("valid_to", d)).transpose()?,
         }),
         Body::Reconciliation(r) => Command::RecordReconciliation(stored_reconciliation(r)?),
+        Body::PersonAdded(p) => Command::AddPerson(people::stored_person(p)?),
+        Body::PersonRevealed(a) => {
+            Command::RevealPerson(people::stored_access(a, Some(&record.reference))?)
+        }
+        Body::PersonErased(a) => Command::ErasePerson(people::stored_access(a, None)?),
+        other if other.life_event().is_some() => {
+            Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
+        }
         other => {
             let (kind, p) = other
                 .payment()
@@ -782,7 +855,7 @@ fn stored_reconciliation(r: &ReconciliationV1) -> Result<ReconciliationSummary, 
         period,
         bank_rows: r.bank_rows,
         matched_count: r.matched_count,
-        matched: Money(r.matched_fen),
+        matched: Money::from_fen(r.matched_fen),
         differences: DifferenceCounts {
             missing_in_bank: r.missing_in_bank,
             missing_in_ledger: r.missing_in_ledger,
@@ -815,17 +888,7 @@ fn text(field: &'static str, value: &str, required: bool) -> Result<String, Reje
 
 /// An amount an import can give: not negative, below the ceiling.
 fn money(field: &'static str, fen: i64) -> Result<Money, Rejection> {
-    if (0..AMOUNT_CEILING_FEN).contains(&fen) {
-        return Ok(Money(fen));
-    }
-    Err(rejection(
-        field,
-        format!(
-            "{} is not between 0.00 and the ceiling {}",
-            Money(fen),
-            Money(AMOUNT_CEILING_FEN)
-        ),
-    ))
+    Money::amount_from_fen(fen).map_err(|e| rejection(field, e))
 }
 
 /// A date an import can give: a day of the calendar with a four-digit year.
@@ -970,22 +1033,31 @@ pub(crate) mod tests {
     #[test]
     fn a_batch_sees_its_own_households_refs_and_budget() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         assert!(matches!(
             p.plan(&enroll("H1", "2014-01-01")),
-            Ok(Planned::Append { seq: Seq(1), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(1)
         ));
         assert!(matches!(
             p.plan(&allocate("100.00", "A1")),
-            Ok(Planned::Append { seq: Seq(2), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(2)
         ));
         assert!(matches!(
             p.plan(&pay("H1", "60.00", "P1")),
-            Ok(Planned::Append { seq: Seq(3), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
         assert_eq!(
             p.plan(&pay("H1", "60.00", "P1")).unwrap(),
-            Planned::Duplicate(Seq(3))
+            Planned::Duplicate(Seq::new(3))
         );
         let r = rejected(p.plan(&pay("H1", "50.00", "P2")));
         assert_eq!(r.field, "amount");
@@ -998,7 +1070,16 @@ pub(crate) mod tests {
     #[test]
     fn a_rollback_forgets_what_was_planned_after_the_savepoint() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         let savepoint = p.savepoint();
@@ -1013,14 +1094,23 @@ pub(crate) mod tests {
         );
         assert!(matches!(
             p.plan(&pay("H1", "60.00", "P1")),
-            Ok(Planned::Append { seq: Seq(3), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
     }
 
     #[test]
     fn a_reversal_frees_budget_and_cannot_repeat() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(&Empty, &households, &Budgets::new(), Seq::FIRST, NOW_US);
+        let mut p = Planner::new(
+            &Empty,
+            Registries {
+                households: &households,
+                people: &NO_PEOPLE,
+            },
+            &Budgets::new(),
+            Seq::FIRST,
+            NOW_US,
+        );
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         p.plan(&pay("H1", "100.00", "P1")).unwrap();
@@ -1028,15 +1118,15 @@ pub(crate) mod tests {
             target: Reference::parse("P1").unwrap(),
             household: HouseholdId::parse("H1").unwrap(),
             program: None,
-            amount: Money(10000),
+            amount: Money::from_fen(10000),
             date: date("2015-03-01"),
             reason: "重复支付".into(),
         });
         assert!(matches!(
             p.plan(&reverse),
-            Ok(Planned::Append { seq: Seq(4), .. })
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
         ));
-        assert_eq!(p.plan(&reverse).unwrap(), Planned::Duplicate(Seq(4)));
+        assert_eq!(p.plan(&reverse).unwrap(), Planned::Duplicate(Seq::new(4)));
         assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 0);
         assert!(p.plan(&pay("H1", "100.00", "P2")).is_ok());
     }
