@@ -444,7 +444,7 @@ impl BatchWriter {
         self.frontier
             .append_visiting(&Blake3Hasher, leaf, |id, hash| {
                 if tiles::is_stored(id) {
-                    batch.put_node(id.level, id.index, hash);
+                    batch.put_node(id.level(), id.index(), hash);
                 }
             });
         self.tile.push(leaf);

@@ -382,7 +382,7 @@ impl LedgerView {
             Err(fault) => return Ok(Err(fault)),
         };
         for (id, hash) in stored {
-            let found = match self.store.node(id.level, id.index) {
+            let found = match self.store.node(id.level(), id.index()) {
                 Ok(found) => found,
                 Err(StoreError::Corrupt(_)) => None,
                 Err(other) => return Err(other.into()),
@@ -390,8 +390,8 @@ impl LedgerView {
             compared.nodes += 1;
             if found != Some(hash) {
                 return Ok(Err(AuditFault::StoredNode {
-                    level: id.level,
-                    index: id.index,
+                    level: id.level(),
+                    index: id.index(),
                     stored: found,
                     recomputed: hash,
                 }));

@@ -26,7 +26,7 @@ pub const LEAF_TILE_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
 
 /// Whether the ledger stores the hash of this subtree as a node of its own.
 pub fn is_stored(id: NodeId) -> bool {
-    id.level >= STORED_MIN_LEVEL
+    id.level() >= STORED_MIN_LEVEL
 }
 
 /// Read access to a stored tree, as proofs need it.
@@ -68,7 +68,7 @@ pub fn node_hashes<H: TreeHasher, S: NodeSource>(
         .map(|&id| {
             if is_stored(id) {
                 source
-                    .stored_node(id.level, id.index)
+                    .stored_node(id.level(), id.index())
                     .map_err(FetchError::Source)
             } else {
                 Ok(mth(hasher, tiles.leaves(id)))

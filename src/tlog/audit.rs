@@ -651,7 +651,7 @@ mod tests {
         let mut positions = Vec::new();
         for (_, hash, _) in &events {
             audit
-                .push(hash, |id, _| positions.push((id.level, id.index)))
+                .push(hash, |id, _| positions.push((id.level(), id.index())))
                 .unwrap();
         }
         // Every complete subtree of 128 leaves, each once, as its last leaf arrives.

@@ -49,7 +49,7 @@ impl<H: TreeHasher> MemoryStore<H> {
         self.frontier
             .append_visiting(&self.hasher, leaf, |id, hash| {
                 if is_stored(id) {
-                    let fresh = nodes.insert((id.level, id.index), *hash);
+                    let fresh = nodes.insert((id.level(), id.index()), *hash);
                     assert!(fresh.is_none(), "node stored twice");
                 }
             });
@@ -157,8 +157,8 @@ fn the_stored_subtrees_are_those_from_the_lowest_stored_level_up() {
         assert_eq!(*hash, want, "node {level}/{index}");
     }
     assert_eq!(LEAF_TILE_LEAVES, 1 << STORED_MIN_LEVEL);
-    assert!(!is_stored(NodeId { level: 5, index: 0 }));
-    assert!(is_stored(NodeId { level: 6, index: 9 }));
+    assert!(!is_stored(NodeId::new(5, 0).unwrap()));
+    assert!(is_stored(NodeId::new(6, 9).unwrap()));
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn a_missing_stored_node_or_leaf_is_the_sources_error() {
         Err(FetchError::Source(_))
     ));
     assert!(matches!(
-        node_hashes(&Blake3Hasher, &store, &[NodeId { level: 6, index: 0 }]),
+        node_hashes(&Blake3Hasher, &store, &[NodeId::new(6, 0).unwrap()]),
         Err(FetchError::Source(_))
     ));
 }

@@ -108,10 +108,7 @@ impl Frontier {
                 .expect("one frontier node per set bit of the size");
             hash = hasher.hash_children(&left, &hash);
             level += 1;
-            let id = NodeId {
-                level,
-                index: leaf_index >> level,
-            };
+            let id = NodeId::at(level, leaf_index >> level);
             visit(id, &hash);
         }
         self.nodes.push(hash);

@@ -19,10 +19,12 @@ pub const LEVELS: u8 = 64;
 
 /// A complete aligned subtree: level `level` (height above the leaves), index `index`
 /// covers the leaves `[index << level, (index + 1) << level)`.
+///
+/// Invariant: those leaves exist in a tree of at most `u64::MAX` leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId {
-    pub level: u8,
-    pub index: u64,
+    level: u8,
+    index: u64,
 }
 
 /// Why node ids could not be computed, or hashes not combined.
@@ -54,6 +56,23 @@ impl NodeId {
             return Err(NodesError::NoSuchSubtree { level, index });
         }
         Ok(NodeId { level, index })
+    }
+
+    /// A node whose position the tree's own arithmetic computed (the frontier's carry),
+    /// so valid by construction.
+    pub(super) fn at(level: u8, index: u64) -> NodeId {
+        debug_assert!(NodeId::new(level, index).is_ok(), "{level}/{index}");
+        NodeId { level, index }
+    }
+
+    /// Height above the leaves.
+    pub fn level(self) -> u8 {
+        self.level
+    }
+
+    /// Position within the level.
+    pub fn index(self) -> u64 {
+        self.index
     }
 
     /// The leaves the subtree covers, `(first, one past the last)`.

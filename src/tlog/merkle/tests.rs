@@ -252,7 +252,8 @@ fn node_ids_and_compact_ranges_match_published_node_hashes() {
     }
     // CompactTrees(): the frontier of size 7 is nh[2][0], nh[1][2], nh[0][6].
     let ids = range_nodes(0, 7);
-    let want_ids = [(2, 0), (1, 2), (0, 6)].map(|(level, index)| NodeId { level, index });
+    let want_ids =
+        [(2, 0), (1, 2), (0, 6)].map(|(level, index)| NodeId::new(level, index).unwrap());
     assert_eq!(ids, want_ids);
     let want = [
         vectors().node_hashes[2][0],
@@ -592,7 +593,7 @@ fn range_nodes_cover_the_range_with_aligned_subtrees() {
         for pair in ids.windows(2) {
             let (a, b) = (pair[0], pair[1]);
             assert!(
-                !(a.level == b.level && a.index % 2 == 0),
+                !(a.level() == b.level() && a.index() % 2 == 0),
                 "{begin}..{end}: {ids:?}"
             );
         }
@@ -649,10 +650,7 @@ fn append_visits_exactly_the_completed_subtrees() {
         let want: Vec<(NodeId, Digest)> = (1..8)
             .filter(|l| size % (1 << l) == 0)
             .map(|l| {
-                let id = NodeId {
-                    level: l,
-                    index: i >> l,
-                };
+                let id = NodeId::new(l, i >> l).unwrap();
                 let (start, end) = id.coverage();
                 (id, mth(&h, &leaves[start as usize..end as usize]))
             })

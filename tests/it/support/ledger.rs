@@ -168,7 +168,8 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         frontier.append_visiting(&Blake3Hasher, leaf, |id, hash| {
             if fundtrail::store::tiles::is_stored(id) {
-                db.insert(node_key(id.level, id.index), &hash[..]).unwrap();
+                db.insert(node_key(id.level(), id.index()), &hash[..])
+                    .unwrap();
             }
         });
         tile.extend_from_slice(&leaf);
