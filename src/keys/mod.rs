@@ -84,8 +84,8 @@ impl std::fmt::Debug for SigningKeyFile {
     }
 }
 
-/// A fresh random Ed25519 seed from the operating system: the only randomness the ledger
-/// asks for, and the only place a key is made.
+/// A fresh random Ed25519 seed from the operating system, for a new signing key (made
+/// nowhere else).
 pub fn generate_seed() -> Result<[u8; SEED_LEN], getrandom::Error> {
     let mut seed = [0u8; SEED_LEN];
     getrandom::getrandom(&mut seed)?;
