@@ -13,7 +13,8 @@ use super::{exit, Failure, Output};
 use crate::export::{read_note, verify_export, ExportError};
 use crate::model::domain::Money;
 use crate::model::render::{signed_amount, value_date_text, Align, Table};
-use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
+use crate::tlog::note::VerifierKey;
 use crate::tlog::proofs::{self, ProofFault, VerifiedEvent};
 
 /// The largest proof or trail file read. A trail holds about 1.5 KiB per event; 64 MiB is

@@ -22,9 +22,8 @@ use crate::model::json_object::unique_members;
 use crate::model::render::record_fields;
 use crate::tlog::audit::{AuditFault, LogAudit};
 use crate::tlog::chain::ChainFault;
-use crate::tlog::checkpoint::{
-    open_note_bytes, Checkpoint, CheckpointError, VerifierKey, MAX_NOTE_BYTES,
-};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, CheckpointError};
+use crate::tlog::note::{VerifierKey, MAX_NOTE_BYTES};
 use crate::tlog::proofs::{check_fields, strict_hex, ProofFault};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
@@ -321,7 +320,7 @@ impl ExportCheck {
         }
         let hash = hex32(&parsed.hash).map_err(|e| fault(format!("hash: {e}")))?;
         let record = strict_hex(&parsed.record).map_err(|e| fault(format!("record: {e}")))?;
-        let decoded = self.audit.push(seq, &hash, &record)?.record;
+        let decoded = self.audit.push(seq, &hash, &record)?;
         check_fields(seq, &decoded, &parsed.fields).map_err(|e| match e {
             ProofFault::Event { reason, .. } => fault(reason),
             other => fault(other.to_string()),

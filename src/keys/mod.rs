@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use crate::tlog::checkpoint::{
-    generate_seed, CheckpointError, LogSigner, ED25519_SIGNATURE_TYPE, SEED_LEN,
-};
+use crate::tlog::checkpoint::CheckpointError;
+use crate::tlog::note::{LogSigner, ED25519_SIGNATURE_TYPE, SEED_LEN};
 
 /// The key file's name inside the ledger directory.
 pub const KEY_FILE: &str = "signing.key";
@@ -48,8 +47,8 @@ pub enum KeyError {
         origin: String,
         source: CheckpointError,
     },
-    #[error(transparent)]
-    Randomness(CheckpointError),
+    #[error("the operating system gave no randomness for a key seed: {0}")]
+    Randomness(getrandom::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -84,6 +83,14 @@ impl std::fmt::Debug for SigningKeyFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SigningKeyFile({:?})", self.signer)
     }
+}
+
+/// A fresh random Ed25519 seed from the operating system, for a new signing key (made
+/// nowhere else).
+pub fn generate_seed() -> Result<[u8; SEED_LEN], getrandom::Error> {
+    let mut seed = [0u8; SEED_LEN];
+    getrandom::getrandom(&mut seed)?;
+    Ok(seed)
 }
 
 impl SigningKeyFile {
@@ -231,11 +238,30 @@ pub fn default_origin(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tlog::checkpoint::{open_note, Checkpoint};
 
-    /// golang.org/x/mod/sumdb/note's published signer key for PeterNeumann.
-    const PETER_SKEY: &str =
-        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    #[test]
+    fn fresh_seeds_sign_and_verify() {
+        let (a, b) = (generate_seed().unwrap(), generate_seed().unwrap());
+        assert_ne!(a, b);
+        let origin = "fundtrail.example/ledger";
+        let signer = LogSigner::from_seed(origin, &a).unwrap();
+        let checkpoint = Checkpoint {
+            origin: origin.into(),
+            size: 20852163,
+            root: [0xab; 32],
+        };
+        let signed = signer.sign(&checkpoint).unwrap();
+        assert_eq!(
+            open_note(&signed, &signer.verifier_key()).unwrap(),
+            checkpoint
+        );
+    }
+
+    /// golang.org/x/mod/sumdb/note's published signer key for PeterNeumann
+    /// (testdata/note/SOURCE).
+    const PETER_SKEY: &str = include_str!("../../testdata/note/PeterNeumann.skey");
+    const PETER_VKEY: &str = include_str!("../../testdata/note/PeterNeumann.vkey");
 
     #[test]
     fn the_published_signer_key_parses_and_round_trips() {

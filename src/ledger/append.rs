@@ -16,7 +16,7 @@ use crate::model::domain::{Command, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
-use crate::store::{ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
+use crate::store::{tiles, ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
@@ -441,9 +441,13 @@ impl BatchWriter {
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
-        for node in self.frontier.append(&Blake3Hasher, leaf) {
-            self.batch.put_node(node.level, node.index, &node.hash);
-        }
+        let batch = &mut self.batch;
+        self.frontier
+            .append_visiting(&Blake3Hasher, leaf, |id, hash| {
+                if tiles::is_stored(id) {
+                    batch.put_node(id.level(), id.index(), hash);
+                }
+            });
         self.tile.push(leaf);
         if self.tile.len() as u64 == LEAF_TILE_LEAVES {
             self.batch

@@ -28,10 +28,12 @@ use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
-use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES};
+use crate::store::{
+    OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL,
+};
 use crate::tlog::audit::AuditFault;
-use crate::tlog::checkpoint::VerifierKey;
-use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS, STORED_MIN_LEVEL};
+use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
+use crate::tlog::note::VerifierKey;
 use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs

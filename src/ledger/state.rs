@@ -117,7 +117,7 @@ pub(super) fn put_state(batch: &mut StoreBatch, key: &StateKey, state: &StateRec
 /// and be the one whose public half `init` stored.
 pub(super) fn read_state_key(
     store: &Store,
-    verifier: &crate::tlog::checkpoint::VerifierKey,
+    verifier: &crate::tlog::note::VerifierKey,
 ) -> Result<StateKey, KeyError> {
     let key = SigningKeyFile::read(store.dir())?;
     let found = key.signer().verifier_key();

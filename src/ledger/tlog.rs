@@ -12,9 +12,11 @@ use std::ops::Range;
 use super::{Ledger, LedgerError, LedgerView};
 use crate::keys::{KeyError, SigningKeyFile};
 use crate::model::domain::Seq;
-use crate::store::{StoreBatch, StoredEvent, LEAF_TILE_LEAVES};
-use crate::tlog::checkpoint::{open_note, Checkpoint, VerifierKey};
-use crate::tlog::merkle::{self, Blake3Hasher, Digest, NodeSource, ProofError, TreeHasher};
+use crate::store::tiles::{self, FetchError, NodeSource, LEAF_TILE_LEAVES};
+use crate::store::{StoreBatch, StoredEvent};
+use crate::tlog::checkpoint::{open_note, Checkpoint};
+use crate::tlog::merkle::{self, Blake3Hasher, Digest, Frontier, NodeId, NodesError, TreeHasher};
+use crate::tlog::note::VerifierKey;
 
 /// A checkpoint and the signed note it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +99,10 @@ impl LedgerView {
     /// The Merkle root of the first `size` events, from the stored tree.
     pub fn root_at(&self, size: u64) -> Result<Digest, LedgerError> {
         self.check_size(size)?;
-        merkle::root_at(&Blake3Hasher, self, size).map_err(proof_error)
+        let hashes = self.node_hashes(&merkle::range_nodes(0, size))?;
+        let frontier = Frontier::from_parts(size, hashes)
+            .expect("the compact range of 0..size has one node per set bit of size");
+        Ok(frontier.root(&Blake3Hasher))
     }
 
     /// The inclusion proof of event `seq` in the tree of the first `size` events.
@@ -108,7 +113,9 @@ impl LedgerView {
                 "seq {seq} is not in the tree of size {size}"
             )));
         }
-        merkle::inclusion_proof(&Blake3Hasher, self, seq.get() - 1, size).map_err(proof_error)
+        let nodes = merkle::inclusion_nodes(seq.get() - 1, size).map_err(nodes_error)?;
+        let hashes = self.node_hashes(nodes.ids())?;
+        nodes.rehash(&Blake3Hasher, hashes).map_err(nodes_error)
     }
 
     /// Committed events from `from` through `to` (at most the head), as stored.
@@ -131,7 +138,17 @@ impl LedgerView {
                 "a consistency proof goes from a smaller size to a larger one, not {size1} to {size2}"
             )));
         }
-        merkle::consistency_proof(&Blake3Hasher, self, size1, size2).map_err(proof_error)
+        let nodes = merkle::consistency_nodes(size1, size2).map_err(nodes_error)?;
+        let hashes = self.node_hashes(nodes.ids())?;
+        nodes.rehash(&Blake3Hasher, hashes).map_err(nodes_error)
+    }
+
+    /// The hashes of complete subtrees within the head, read from the stored tree.
+    fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Digest>, LedgerError> {
+        tiles::node_hashes(&Blake3Hasher, self, ids).map_err(|err| match err {
+            FetchError::Source(inner) => inner,
+            FetchError::ShortLeafRead { .. } => LedgerError::Corrupt(err.to_string()),
+        })
     }
 
     /// The checkpoint of the largest size within this view's head, if any was signed.
@@ -276,10 +293,6 @@ impl Ledger {
     }
 }
 
-fn proof_error(err: ProofError<LedgerError>) -> LedgerError {
-    match err {
-        ProofError::Source(inner) => inner,
-        ProofError::ShortLeafRead { .. } => LedgerError::Corrupt(err.to_string()),
-        other => LedgerError::Invalid(other.to_string()),
-    }
+fn nodes_error(err: NodesError) -> LedgerError {
+    LedgerError::Invalid(err.to_string())
 }

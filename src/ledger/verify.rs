@@ -22,11 +22,11 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::peek_reference;
-use crate::store::{StoreError, LEAF_TILE_LEAVES};
+use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
 use crate::tlog::checkpoint::Checkpoint;
-use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, LEVELS, STORED_MIN_LEVEL};
+use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, LEVELS};
 
 impl LedgerView {
     /// Recomputes the chain and the Merkle tree from genesis, replays every record through
@@ -370,27 +370,34 @@ impl LedgerView {
         compared: &mut Compared,
         hash: &EventHash,
     ) -> Result<Result<(), AuditFault>, LedgerError> {
-        let step = match audit.push(hash) {
-            Ok(step) => step,
+        // Most events complete no stored node: the vector allocates only for those that do.
+        let mut stored = Vec::new();
+        let pushed = audit.push(hash, |id, hash| {
+            if tiles::is_stored(id) {
+                stored.push((id, *hash));
+            }
+        });
+        let leaf = match pushed {
+            Ok(leaf) => leaf,
             Err(fault) => return Ok(Err(fault)),
         };
-        for node in step.nodes {
-            let found = match self.store.node(node.level, node.index) {
+        for (id, hash) in stored {
+            let found = match self.store.node(id.level(), id.index()) {
                 Ok(found) => found,
                 Err(StoreError::Corrupt(_)) => None,
                 Err(other) => return Err(other.into()),
             };
             compared.nodes += 1;
-            if found != Some(node.hash) {
+            if found != Some(hash) {
                 return Ok(Err(AuditFault::StoredNode {
-                    level: node.level,
-                    index: node.index,
+                    level: id.level(),
+                    index: id.index(),
                     stored: found,
-                    recomputed: node.hash,
+                    recomputed: hash,
                 }));
             }
         }
-        self.compare_tile(compared, Seq::new(audit.size()), step.leaf)
+        self.compare_tile(compared, Seq::new(audit.size()), leaf)
     }
 
     /// Collects leaf hashes and compares each completed tile with the stored one.

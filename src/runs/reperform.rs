@@ -24,7 +24,8 @@ use crate::runs::payment_index::{Fold, NewPayment, PaymentTable};
 use crate::runs::reconcile::{
     parse_statement, reconcile, Report, StatementError, StatementRow, MAX_STATEMENT_BYTES,
 };
-use crate::tlog::checkpoint::{open_note_bytes, Checkpoint, VerifierKey};
+use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
+use crate::tlog::note::VerifierKey;
 use crate::tlog::proofs::strict_hex;
 
 /// Read buffer for `events.jsonl`: large enough that reads cost nothing per line.

@@ -13,6 +13,7 @@
 pub mod block;
 pub mod read_only;
 pub mod space;
+pub mod tiles;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -54,9 +55,7 @@ const BLOCK_SEAL: u8 = b'b';
 /// The seal label of event blocks.
 const BLOCK_SEAL_LABEL: &str = "event block";
 
-/// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
-/// the lowest stored node level, so a proof reads one key instead of 64 event values.
-pub const LEAF_TILE_LEAVES: u64 = crate::tlog::merkle::SUBTREE_LEAVES;
+pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

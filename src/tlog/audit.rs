@@ -11,11 +11,10 @@
 use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
 use crate::model::rules::{stored_command, PlanError, Planned, Planner};
+use crate::store::tiles::LEAF_TILE_LEAVES;
 use crate::tlog::chain::{ChainCheck, ChainFault};
 use crate::tlog::checkpoint::Checkpoint;
-use crate::tlog::merkle::{
-    Blake3Hasher, Digest, Frontier, StoredNode, TreeHasher, STORED_MIN_LEVEL,
-};
+use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, NodeId, TreeHasher};
 
 /// The first thing wrong with a log, with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,14 +159,14 @@ impl AuditFault {
     }
 }
 
-/// The first seq of leaf tile `index`: a tile holds the leaves of one subtree at the
-/// lowest stored level.
+/// The first seq of stored leaf tile `index`. The faults that name stored entries (nodes,
+/// tiles, blocks) use the store's layout for their seq ranges; nothing else here does.
 fn tile_first_seq(index: u64) -> u64 {
-    first_seq(STORED_MIN_LEVEL, index)
+    index * LEAF_TILE_LEAVES + 1
 }
 
 fn tile_last_seq(index: u64) -> u64 {
-    last_seq(STORED_MIN_LEVEL, index)
+    (index + 1) * LEAF_TILE_LEAVES
 }
 
 /// The first seq under the subtree at `level`, `index` (seqs count from 1, leaves from 0).
@@ -188,14 +187,6 @@ pub struct LogAudit {
     tree: TreeAudit,
 }
 
-/// What one event added to a [`LogAudit`]: its decoded record, and the Merkle subtrees it
-/// completes at the stored levels.
-#[derive(Debug, Clone)]
-pub struct Pushed {
-    pub record: RecordV1,
-    pub nodes: Vec<StoredNode>,
-}
-
 impl LogAudit {
     /// An audit that will compare each of `checkpoints` (already signature-checked).
     pub fn new(checkpoints: Vec<Checkpoint>) -> LogAudit {
@@ -207,18 +198,17 @@ impl LogAudit {
     }
 
     /// Checks the next stored event: its link, its record against the write rules, and
-    /// the tree. Returns the decoded record and the Merkle subtrees it completes at the
-    /// stored levels, for the caller to compare with what it has stored.
+    /// the tree. Returns the decoded record.
     pub fn push(
         &mut self,
         seq: Seq,
         hash: &EventHash,
         record: &[u8],
-    ) -> Result<Pushed, AuditFault> {
+    ) -> Result<RecordV1, AuditFault> {
         self.chain.push(seq, hash, record)?;
         let record = self.rules.push(seq, record)?;
-        let nodes = self.tree.push(hash)?.nodes;
-        Ok(Pushed { record, nodes })
+        self.tree.push(hash, |_, _| {})?;
+        Ok(record)
     }
 
     /// After the last event: every checkpoint must have been reached, and the log must
@@ -417,14 +407,6 @@ pub struct TreeAudit {
     compared: usize,
 }
 
-/// What one event added to the tree: its leaf hash and the subtrees it completes at the
-/// stored levels.
-#[derive(Debug, Clone)]
-pub struct TreeStep {
-    pub leaf: Digest,
-    pub nodes: Vec<StoredNode>,
-}
-
 impl TreeAudit {
     /// A tree audit that will compare each of `checkpoints` (already signature-checked).
     pub fn new(mut checkpoints: Vec<Checkpoint>) -> TreeAudit {
@@ -438,13 +420,18 @@ impl TreeAudit {
     }
 
     /// Adds the next event's hash and compares every checkpoint of the new size (and, on
-    /// the first event, those of size 0).
-    pub fn push(&mut self, hash: &EventHash) -> Result<TreeStep, AuditFault> {
+    /// the first event, those of size 0). Hands `visit` each subtree the event completes,
+    /// for a caller that compares them with what it stored; returns the leaf hash.
+    pub fn push(
+        &mut self,
+        hash: &EventHash,
+        visit: impl FnMut(NodeId, &Digest),
+    ) -> Result<Digest, AuditFault> {
         self.settle()?;
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
-        let nodes = self.frontier.append(&Blake3Hasher, leaf);
+        self.frontier.append_visiting(&Blake3Hasher, leaf, visit);
         self.settle()?;
-        Ok(TreeStep { leaf, nodes })
+        Ok(leaf)
     }
 
     /// After the last event: every checkpoint must have been reached, and the root must be
@@ -658,15 +645,19 @@ mod tests {
     }
 
     #[test]
-    fn push_returns_the_stored_level_nodes() {
+    fn push_visits_the_completed_nodes() {
         let events = log(128, None);
-        let mut audit = LogAudit::new(vec![]);
-        let mut nodes = Vec::new();
-        for (seq, hash, bytes) in &events {
-            nodes.extend(audit.push(*seq, hash, bytes).unwrap().nodes);
+        let mut audit = TreeAudit::new(vec![]);
+        let mut positions = Vec::new();
+        for (_, hash, _) in &events {
+            audit
+                .push(hash, |id, _| positions.push((id.level(), id.index())))
+                .unwrap();
         }
-        let positions: Vec<(u8, u64)> = nodes.iter().map(|n| (n.level, n.index)).collect();
-        assert_eq!(positions, [(6, 0), (6, 1), (7, 0)]);
+        // Every complete subtree of 128 leaves, each once, as its last leaf arrives.
+        assert_eq!(positions.len(), 127);
+        let high: Vec<(u8, u64)> = positions.into_iter().filter(|p| p.0 >= 6).collect();
+        assert_eq!(high, [(6, 0), (6, 1), (7, 0)]);
         let fault = AuditFault::StoredNode {
             level: 6,
             index: 1,

@@ -16,11 +16,10 @@ use crate::model::encoding::{decode, RecordV1};
 use crate::model::json_object::unique_members;
 use crate::model::render::record_fields;
 use crate::tlog::chain::chain_hash;
-use crate::tlog::checkpoint::{
-    decode_hash, open_note, parse_decimal, Checkpoint, CheckpointError, TlogProof, VerifierKey,
-    MAX_PROOF_HASHES, TLOG_PROOF_HEADER,
-};
+use crate::tlog::checkpoint::{decode_hash, open_note, parse_decimal, Checkpoint, CheckpointError};
 use crate::tlog::merkle::{self, Blake3Hasher, Digest, TreeHasher, VerifyError, HASH_LEN};
+use crate::tlog::note::VerifierKey;
+use crate::tlog::tlog_proof::{TlogProof, MAX_PROOF_HASHES, TLOG_PROOF_HEADER};
 
 /// The `format` of an inclusion proof in JSON.
 pub const INCLUSION_FORMAT: &str = "fundtrail.inclusion.v1";
@@ -668,8 +667,8 @@ fn verify_trail_event(
 mod tests {
     use super::*;
     use crate::model::encoding::{encode, AllocationV1, Body};
-    use crate::tlog::checkpoint::LogSigner;
     use crate::tlog::merkle::Frontier;
+    use crate::tlog::note::LogSigner;
 
     const ORIGIN: &str = "fundtrail.example/ledger";
 

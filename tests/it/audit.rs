@@ -8,7 +8,8 @@ use std::sync::{Mutex, OnceLock};
 
 use fundtrail::export::{verify_export, ExportCheck, EVENTS_FILE};
 use fundtrail::model::encoding::encode;
-use fundtrail::tlog::checkpoint::{open_note, VerifierKey};
+use fundtrail::tlog::checkpoint::open_note;
+use fundtrail::tlog::note::VerifierKey;
 
 use crate::support::forge;
 use crate::support::{

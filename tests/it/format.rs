@@ -4,8 +4,9 @@
 use fundtrail::model::domain::EventHash;
 use fundtrail::model::encoding::{decode, encode, AllocationV1, Body, RecordV1};
 use fundtrail::tlog::chain::chain_hash;
-use fundtrail::tlog::checkpoint::{Checkpoint, LogSigner};
+use fundtrail::tlog::checkpoint::Checkpoint;
 use fundtrail::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
+use fundtrail::tlog::note::LogSigner;
 
 const FORMAT_MD: &str = include_str!("../../FORMAT.md");
 

@@ -691,9 +691,8 @@ fn the_server_signs_checkpoints_and_proves_what_it_appended() {
         "a checkpoint covers the write within the interval"
     );
     assert_eq!(latest["verified"], true);
-    let key =
-        fundtrail::tlog::checkpoint::VerifierKey::parse(latest["verifier_key"].as_str().unwrap())
-            .unwrap();
+    let key = fundtrail::tlog::note::VerifierKey::parse(latest["verifier_key"].as_str().unwrap())
+        .unwrap();
 
     let json_proof = auditor.get("/api/v1/proofs/inclusion?seq=14").unwrap();
     assert_eq!(json_proof.status, 200, "{}", json_proof.body);
@@ -763,10 +762,9 @@ fn the_export_streams_a_bundle_that_verifies_offline() {
     let write = |name: &str, text: &str| std::fs::write(bundle.path().join(name), text).unwrap();
     write("events.jsonl", &events.body);
     write("checkpoint.txt", checkpoint["note"].as_str().unwrap());
-    let key = fundtrail::tlog::checkpoint::VerifierKey::parse(
-        checkpoint["verifier_key"].as_str().unwrap(),
-    )
-    .unwrap();
+    let key =
+        fundtrail::tlog::note::VerifierKey::parse(checkpoint["verifier_key"].as_str().unwrap())
+            .unwrap();
     let verified = fundtrail::export::verify_export(bundle.path(), &key, Vec::new())
         .unwrap()
         .unwrap();

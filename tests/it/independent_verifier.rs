@@ -204,7 +204,7 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
     assert!(stdout.starts_with("FAILED at seq 3"), "{stdout}");
 
     // A verifier key whose name holds DEL or a C1 control: both refuse the key itself.
-    let public = fundtrail::tlog::checkpoint::VerifierKey::parse(&key)
+    let public = fundtrail::tlog::note::VerifierKey::parse(&key)
         .unwrap()
         .public_key();
     for name in [
@@ -212,7 +212,7 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
         "forger\u{85}.example",
         "forger\u{9f}.example",
     ] {
-        let id = fundtrail::tlog::checkpoint::key_id(name, &public);
+        let id = fundtrail::tlog::note::key_id(name, &public);
         let mut encoded = vec![1u8];
         encoded.extend_from_slice(&public);
         use base64::Engine as _;

@@ -7,9 +7,9 @@ use crate::support::ledger::*;
 use fundtrail::keys::{KeyError, KEY_FILE};
 use fundtrail::ledger::{Ledger, LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS};
 use fundtrail::model::domain::{Command, Seq};
-use fundtrail::store::StoreError;
+use fundtrail::store::{StoreError, STORED_MIN_LEVEL};
 use fundtrail::tlog::checkpoint::open_note;
-use fundtrail::tlog::merkle::{self, Blake3Hasher, TreeHasher, STORED_MIN_LEVEL};
+use fundtrail::tlog::merkle::{self, Blake3Hasher, TreeHasher};
 
 fn node_count(dir: &std::path::Path) -> usize {
     with_sled(dir, |db| db.scan_prefix(b"n").count())

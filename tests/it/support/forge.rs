@@ -14,8 +14,9 @@ use fundtrail::model::encoding::{
 };
 use fundtrail::model::render::record_fields;
 use fundtrail::tlog::chain::chain_hash;
-use fundtrail::tlog::checkpoint::{Checkpoint, LogSigner};
+use fundtrail::tlog::checkpoint::Checkpoint;
 use fundtrail::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
+use fundtrail::tlog::note::LogSigner;
 
 pub const ORIGIN: &str = "forger.example/ledger";
 

@@ -91,7 +91,7 @@ pub fn node_key(level: u8, index: u64) -> Vec<u8> {
 }
 
 /// Leaves in one stored leaf tile (FORMAT.md §6.3).
-pub const TILE: u64 = fundtrail::tlog::merkle::SUBTREE_LEAVES;
+pub const TILE: u64 = fundtrail::store::LEAF_TILE_LEAVES;
 
 pub fn tile_key(index: u64) -> Vec<u8> {
     [&[b'l'][..], &index.to_be_bytes()].concat()
@@ -166,10 +166,12 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
             stored
         };
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
-        for node in frontier.append(&Blake3Hasher, leaf) {
-            db.insert(node_key(node.level, node.index), &node.hash[..])
-                .unwrap();
-        }
+        frontier.append_visiting(&Blake3Hasher, leaf, |id, hash| {
+            if fundtrail::store::tiles::is_stored(id) {
+                db.insert(node_key(id.level(), id.index()), &hash[..])
+                    .unwrap();
+            }
+        });
         tile.extend_from_slice(&leaf);
         if seq % TILE == 0 {
             db.insert(tile_key((seq - 1) / TILE), std::mem::take(&mut tile))
