@@ -232,6 +232,20 @@ pub enum ImportCommand {
         /// The CSV file (UTF-8, header row).
         file: PathBuf,
     },
+    /// A death register: id_number,name,date_of_death,source_ref
+    ///
+    /// Matched against the roll by identity number: a matched person not yet recorded dead
+    /// gets a person_died event (reference SOURCE:LINE); one recorded dead on another date
+    /// is reported as a conflict and not changed; rows that match nobody are counted and
+    /// never stored. Importing the same register again appends nothing. The report lists
+    /// the households whose paid allowance now exceeds their due.
+    Deaths {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+        /// The register's name, e.g. police-2026-11 (letters, digits, '-', '_').
+        #[arg(long)]
+        source: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use super::record::{import_output, progress_bar};
 use super::{actor, exit, failure, open, Cli, Failure, Output};
 use crate::ledger::AppendContext;
+use crate::model::render::{Align, Table};
+use crate::people::deaths::{self, DeathsReport};
 use crate::people::roll::{self, PeopleError, PersonView, Showing};
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +68,90 @@ pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> 
     Ok(import_output(file, &summary, signed.as_ref()))
 }
 
+pub(super) fn import_deaths(cli: &Cli, file: &Path, source: &str) -> Result<Output, Failure> {
+    let ctx = AppendContext::now(actor(cli)?);
+    let mut ledger = open(cli)?;
+    let report = deaths::import_deaths(&mut ledger, file, source, &ctx)
+        .map_err(|e| people_failure(e, Some(file)))?;
+    super::read::refresh(&ledger);
+    Ok(Output::ok(
+        deaths_text(file, &report),
+        deaths_json(file, &report),
+    ))
+}
+
+fn deaths_text(file: &Path, r: &DeathsReport) -> String {
+    let mut text = format!(
+        "{}: {} row(s) read, {} matched, {} newly recorded dead, {} already recorded, {} \
+         conflicting, {} matching nobody (not stored)\n",
+        file.display(),
+        r.read,
+        r.matched,
+        r.recorded,
+        r.already,
+        r.conflicts.len(),
+        r.unmatched
+    );
+    for c in &r.conflicts {
+        let by = c
+            .recorded_seq
+            .map_or_else(|| "an earlier row".to_string(), |s| format!("seq {s}"));
+        text.push_str(&format!(
+            "  conflict, line {}: person {} is recorded dead on {} ({by}), the register says {}; not changed\n",
+            c.line, c.person, c.recorded, c.register
+        ));
+    }
+    if !r.overpaid.is_empty() {
+        text.push_str("households paid beyond their due (to recover):\n");
+        let mut table = Table::new(&[
+            ("household", Align::Left),
+            ("overpaid", Align::Right),
+            ("months", Align::Left),
+        ]);
+        for o in &r.overpaid {
+            let months: Vec<String> = o.months.iter().map(ToString::to_string).collect();
+            table.row(vec![
+                o.household.to_string(),
+                o.amount.to_string(),
+                months.join(" "),
+            ]);
+        }
+        text.push_str(&table.render());
+    }
+    if let Some(signed) = &r.signed {
+        text.push_str(&format!(
+            "checkpoint: size {} root {}\n",
+            signed.checkpoint.size,
+            hex::encode(signed.checkpoint.root)
+        ));
+    }
+    text
+}
+
+fn deaths_json(file: &Path, r: &DeathsReport) -> Value {
+    json!({
+        "file": file.display().to_string(),
+        "read": r.read,
+        "matched": r.matched,
+        "recorded": r.recorded,
+        "already_recorded": r.already,
+        "unmatched": r.unmatched,
+        "conflicts": r.conflicts.iter().map(|c| json!({
+            "line": c.line,
+            "person_id": c.person,
+            "recorded": c.recorded.to_string(),
+            "recorded_seq": c.recorded_seq.map(|s| s.get()),
+            "register": c.register.to_string(),
+        })).collect::<Vec<_>>(),
+        "overpaid": r.overpaid.iter().map(|o| json!({
+            "household_id": o.household.as_str(),
+            "amount": o.amount.to_string(),
+            "months": o.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "checkpoint": r.signed.as_ref().map(super::evidence::checkpoint_json),
+    })
+}
+
 pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     match command {
@@ -100,7 +186,9 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
 fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
     match err {
         PeopleError::Ledger(e) => failure(e, file),
+        PeopleError::Run(e) => super::run::batch_failure(e),
         PeopleError::UnknownPerson(_)
+        | PeopleError::BadSource(_)
         | PeopleError::NothingToReveal { .. }
         | PeopleError::TooManyRows { .. } => Failure::new(exit::BAD_INPUT, err.to_string()),
         // A vault that does not open with this ledger's key, or a change the log did not

@@ -43,6 +43,9 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
         ImportCommand::Rates { file } => (file, ImportKind::Rates),
         ImportCommand::Changes { file } => (file, ImportKind::Changes),
         ImportCommand::Persons { file } => return super::people::import_persons(cli, file),
+        ImportCommand::Deaths { file, source } => {
+            return super::people::import_deaths(cli, file, source)
+        }
     };
     let ctx = AppendContext::now(actor(cli)?);
     let size = std::fs::metadata(file)

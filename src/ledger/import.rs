@@ -93,6 +93,8 @@ pub const CHANGE_COLUMNS: [&str; 6] = [
     "memo",
 ];
 
+pub const DEATH_COLUMNS: [&str; 4] = ["id_number", "name", "date_of_death", "source_ref"];
+
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
@@ -104,6 +106,8 @@ pub enum ImportKind {
     Persons,
     /// Life events: deaths, departures, exits, ends of eligibility.
     Changes,
+    /// An external death register, matched against the roll (`people::deaths`).
+    Deaths,
 }
 
 impl ImportKind {
@@ -114,6 +118,7 @@ impl ImportKind {
             ImportKind::Rates => &RATE_COLUMNS,
             ImportKind::Persons => &PERSON_COLUMNS,
             ImportKind::Changes => &CHANGE_COLUMNS,
+            ImportKind::Deaths => &DEATH_COLUMNS,
         }
     }
 }
@@ -227,9 +232,9 @@ pub fn command_from_fields<'f>(
     let fields = Fields {
         record: &record,
         columns: &all,
-        identity,
+        kind,
     };
-    parse_fields(kind, &fields)
+    parse_fields(kind, &fields, identity)
 }
 
 /// The rows of a CSV stream after its header; `lines` reads the same bytes again to number
@@ -241,6 +246,26 @@ fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
     progress: Option<&'a mut Progress>,
     identity: Option<&'a IdentityKey>,
 ) -> Result<Box<dyn Iterator<Item = Row> + 'a>, LedgerError> {
+    let parse = Box::new(move |fields: &Fields| parse_fields(kind, fields, identity));
+    let values = csv_values(reader, lines, kind, progress, parse)?;
+    Ok(Box::new(
+        values.map(|(line, command)| Row { line, command }),
+    ))
+}
+
+/// Parses one row's fields into a value.
+type ParseFn<'a, T> = Box<dyn Fn(&Fields) -> FieldResult<T> + 'a>;
+
+/// The rows of a CSV stream after its header, each parsed by `parse`, with its line; `lines`
+/// reads the same bytes again to number them. The rows end after the first one that breaks
+/// a size limit.
+fn csv_values<'a, R: Read + 'a, L: BufRead + 'a, T: 'a>(
+    reader: R,
+    lines: LineCounter<L>,
+    kind: ImportKind,
+    progress: Option<&'a mut Progress>,
+    parse: ParseFn<'a, T>,
+) -> Result<Box<dyn Iterator<Item = Parsed<T>> + 'a>, LedgerError> {
     let bounds = Rc::new(Bounds::default());
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -257,7 +282,7 @@ fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
         lines,
         kind,
         progress,
-        identity,
+        parse,
         record: csv::StringRecord::new(),
         count: 0,
         done: false,
@@ -335,20 +360,20 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 /// The parser and what the rows need besides it.
-struct CsvRows<'a, R, L> {
+struct CsvRows<'a, R, L, T> {
     reader: csv::Reader<Bounded<R>>,
     bounds: Rc<Bounds>,
     lines: LineCounter<L>,
     kind: ImportKind,
     progress: Option<&'a mut Progress>,
-    identity: Option<&'a IdentityKey>,
+    parse: ParseFn<'a, T>,
     record: csv::StringRecord,
     count: u64,
     /// A limit was broken: no more rows.
     done: bool,
 }
 
-impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
+impl<R: Read, L: BufRead, T> CsvRows<'_, R, L, T> {
     fn header(&mut self) -> Result<Columns, LedgerError> {
         let read = self.reader.read_record(&mut self.record);
         if let Some(limit) = self.limit_broken(&read) {
@@ -372,7 +397,7 @@ impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
         long.then_some(Exceeded::Row)
     }
 
-    fn next_row(&mut self, columns: &Columns) -> Option<Row> {
+    fn next_row(&mut self, columns: &Columns) -> Option<Parsed<T>> {
         if self.done {
             return None;
         }
@@ -381,10 +406,7 @@ impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
         if let Some(limit) = self.limit_broken(&read) {
             self.done = true;
             let line = self.lines.line_at(row_start);
-            return Some(Row {
-                line,
-                command: Err(("row", limit.reason())),
-            });
+            return Some((line, Err(("row", limit.reason()))));
         }
         let item = match read {
             Ok(false) => return None,
@@ -403,9 +425,9 @@ impl<R: Read, L: BufRead> CsvRows<'_, R, L> {
         let parsing = Parsing {
             columns,
             kind: self.kind,
-            identity: self.identity,
+            parse: &self.parse,
         };
-        Some(parse_row(item, &parsing, self.count, line))
+        Some((line, parse_row(item, &parsing, self.count)))
     }
 
     fn report_progress(&mut self) {
@@ -549,18 +571,24 @@ impl Columns {
 }
 
 /// One record's fields, by expected column, with the rejection helper.
-struct Fields<'r> {
+pub struct Fields<'r> {
     record: &'r csv::StringRecord,
     columns: &'r Columns,
-    /// The key of identity hashes, for a persons file.
-    identity: Option<&'r IdentityKey>,
+    kind: ImportKind,
 }
 
-type FieldResult<T> = Result<T, (&'static str, String)>;
+/// A field's value, or the field and why it was refused.
+pub type FieldResult<T> = Result<T, (&'static str, String)>;
+
+/// A row's line and its parsed value.
+pub type Parsed<T> = (u64, FieldResult<T>);
 
 impl Fields<'_> {
-    fn get(&self, kind: ImportKind, column: &'static str) -> FieldResult<&str> {
-        let slot = kind
+    /// The text of `column` (one of the kind's columns), refused when over
+    /// [`MAX_FIELD_BYTES`].
+    pub fn get(&self, column: &'static str) -> FieldResult<&str> {
+        let slot = self
+            .kind
             .columns()
             .iter()
             .position(|c| *c == column)
@@ -610,90 +638,101 @@ fn has_line_break(field: &str) -> bool {
 }
 
 /// How the rows of one file are parsed.
-struct Parsing<'p> {
+struct Parsing<'p, 'a, T> {
     columns: &'p Columns,
     kind: ImportKind,
-    identity: Option<&'p IdentityKey>,
+    parse: &'p ParseFn<'a, T>,
 }
 
-fn parse_row(
+fn parse_row<T>(
     item: Result<csv::StringRecord, csv::Error>,
-    parsing: &Parsing,
+    parsing: &Parsing<T>,
     count: u64,
-    line: u64,
-) -> Row {
+) -> FieldResult<T> {
     let Parsing {
         columns,
         kind,
-        identity,
-    } = *parsing;
-    let record = match item {
-        Ok(record) => record,
-        Err(e) => {
-            return Row {
-                line,
-                command: Err(unreadable_row(&e, columns, kind)),
-            };
-        }
-    };
-    let command = if count > MAX_IMPORT_ROWS {
-        Err((
+        parse,
+    } = parsing;
+    let record = item.map_err(|e| unreadable_row(&e, columns, *kind))?;
+    if count > MAX_IMPORT_ROWS {
+        return Err((
             "row",
             format!("the file has more than {MAX_IMPORT_ROWS} rows"),
-        ))
-    } else if record.len() != columns.width {
+        ));
+    }
+    if record.len() != columns.width {
         let hint = if record.iter().any(has_line_break) {
             UNCLOSED_QUOTE_HINT
         } else {
             ""
         };
-        Err((
+        return Err((
             "row",
             format!(
                 "has {} fields, the header has {}{hint}",
                 record.len(),
                 columns.width
             ),
-        ))
-    } else {
-        let fields = Fields {
-            record: &record,
-            columns,
-            identity,
-        };
-        parse_fields(kind, &fields)
-    };
-    Row { line, command }
+        ));
+    }
+    parse(&Fields {
+        record: &record,
+        columns,
+        kind: *kind,
+    })
 }
 
-fn parse_fields(kind: ImportKind, fields: &Fields) -> FieldResult<Command> {
+fn parse_fields(
+    kind: ImportKind,
+    fields: &Fields,
+    identity: Option<&IdentityKey>,
+) -> FieldResult<Command> {
     match kind {
         ImportKind::Households => parse_household(fields),
         ImportKind::Events => parse_event(fields),
         ImportKind::Rates => parse_rate(fields),
-        ImportKind::Persons => parse_person(fields),
+        ImportKind::Persons => parse_person(fields, identity),
         ImportKind::Changes => parse_change(fields),
+        ImportKind::Deaths => Err((
+            "row",
+            "a death register is matched against the roll, not appended as it is".into(),
+        )),
     }
 }
 
-fn parse_person(f: &Fields) -> FieldResult<Command> {
-    let k = ImportKind::Persons;
-    let key = f.identity.ok_or((
+/// Reads a CSV file whose rows are not commands (a death register), each parsed by
+/// `parse`, with its line; the same limits and messages as an import.
+pub fn read_values<T>(
+    path: &Path,
+    kind: ImportKind,
+    parse: impl Fn(&Fields) -> FieldResult<T>,
+) -> Result<Vec<Parsed<T>>, LedgerError> {
+    let source = |e: std::io::Error| LedgerError::Source(format!("{}: {e}", path.display()));
+    let file = File::open(path).map_err(source)?;
+    let again = File::open(path).map_err(source)?;
+    let lines = LineCounter::new(BufReader::new(again));
+    let values = csv_values(BufReader::new(file), lines, kind, None, Box::new(parse))?;
+    Ok(values.collect())
+}
+
+fn parse_person(f: &Fields, identity: Option<&IdentityKey>) -> FieldResult<Command> {
+    let key = identity.ok_or((
         "id_number",
         "cannot be kept without the ledger's identity key (signing.key)".to_string(),
     ))?;
-    let person = field("person_id", PersonId::parse(f.get(k, "person_id")?.trim()))?;
+    let person = field("person_id", PersonId::parse(f.get("person_id")?.trim()))?;
     let household = field(
         "household_id",
-        HouseholdId::parse(f.get(k, "household_id")?.trim()),
+        HouseholdId::parse(f.get("household_id")?.trim()),
     )?;
-    let role = field("role", Role::parse(f.get(k, "role")?.trim()))?;
-    let birth_date = field("birth_date", parse_date(f.get(k, "birth_date")?.trim()))?;
-    let joined_on = field("joined_on", parse_date(f.get(k, "joined_on")?.trim()))?;
-    let id_number = field("id_number", IdNumber::parse(f.get(k, "id_number")?))?;
+    let role = field("role", Role::parse(f.get("role")?.trim()))?;
+    let birth_date = field("birth_date", parse_date(f.get("birth_date")?.trim()))?;
+    let joined_on = field("joined_on", parse_date(f.get("joined_on")?.trim()))?;
+    let id_number = field("id_number", IdNumber::parse(f.get("id_number")?))?;
     field("id_number", check_identity(&id_number, role, birth_date))?;
     let identity = key.identity_hash(&id_number);
-    let personal = field("name", Clear::new(f.get(k, "name")?, id_number))?;
+    let personal = field("name", Clear::new(f.get("name")?, id_number))?;
     Ok(Command::AddPerson(PersonEntry {
         person,
         household,
@@ -706,14 +745,13 @@ fn parse_person(f: &Fields) -> FieldResult<Command> {
 }
 
 fn parse_change(f: &Fields) -> FieldResult<Command> {
-    let k = ImportKind::Changes;
-    let date = field("date", parse_date(f.get(k, "date")?.trim()))?;
-    let kind = field("type", LifeEventKind::parse(f.get(k, "type")?.trim()))?;
+    let date = field("date", parse_date(f.get("date")?.trim()))?;
+    let kind = field("type", LifeEventKind::parse(f.get("type")?.trim()))?;
     let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-    let person = optional(f.get(k, "person_id")?)
+    let person = optional(f.get("person_id")?)
         .map(|p| field("person_id", PersonId::parse(&p)))
         .transpose()?;
-    let household = optional(f.get(k, "household_id")?)
+    let household = optional(f.get("household_id")?)
         .map(|h| field("household_id", HouseholdId::parse(&h)))
         .transpose()?;
     match (kind.is_personal(), &person, &household) {
@@ -728,8 +766,8 @@ fn parse_change(f: &Fields) -> FieldResult<Command> {
         }
         _ => {}
     }
-    let reference = field("reference", Reference::parse(f.get(k, "reference")?.trim()))?;
-    let memo = field("memo", check_text(f.get(k, "memo")?, false))?;
+    let reference = field("reference", Reference::parse(f.get("reference")?.trim()))?;
+    let memo = field("memo", check_text(f.get("memo")?, false))?;
     Ok(Command::RecordLifeEvent(LifeEvent {
         kind,
         person,
@@ -745,19 +783,15 @@ fn field<T, E: ToString>(column: &'static str, result: Result<T, E>) -> FieldRes
 }
 
 fn parse_household(f: &Fields) -> FieldResult<Command> {
-    let k = ImportKind::Households;
-    let household = field(
-        "household_id",
-        HouseholdId::parse(f.get(k, "household_id")?),
-    )?;
+    let household = field("household_id", HouseholdId::parse(f.get("household_id")?))?;
     let subdistrict = field(
         "subdistrict",
-        check_text(f.get(k, "subdistrict")?.trim(), true),
+        check_text(f.get("subdistrict")?.trim(), true),
     )?;
-    let community = field("community", check_text(f.get(k, "community")?.trim(), true))?;
-    let category: Category = field("category", f.get(k, "category")?.trim().parse())?;
-    let members = parse_count("members", f.get(k, "members")?)?;
-    let enrolled_on = field("enrolled_on", parse_date(f.get(k, "enrolled_on")?))?;
+    let community = field("community", check_text(f.get("community")?.trim(), true))?;
+    let category: Category = field("category", f.get("category")?.trim().parse())?;
+    let members = parse_count("members", f.get("members")?)?;
+    let enrolled_on = field("enrolled_on", parse_date(f.get("enrolled_on")?))?;
     Ok(Command::Enroll(Enrollment {
         household,
         subdistrict,
@@ -798,17 +832,16 @@ fn parse_type(text: &str) -> FieldResult<RowType> {
 }
 
 fn parse_event(f: &Fields) -> FieldResult<Command> {
-    let k = ImportKind::Events;
-    let date = field("date", parse_date(f.get(k, "date")?.trim()))?;
-    let row_type = parse_type(f.get(k, "type")?.trim())?;
-    let household = f.get(k, "household_id")?.trim();
-    let program = f.get(k, "program")?.trim();
-    let amount = field("amount", Money::parse(f.get(k, "amount")?))?;
-    let persons = match f.get(k, "persons")?.trim() {
+    let date = field("date", parse_date(f.get("date")?.trim()))?;
+    let row_type = parse_type(f.get("type")?.trim())?;
+    let household = f.get("household_id")?.trim();
+    let program = f.get("program")?.trim();
+    let amount = field("amount", Money::parse(f.get("amount")?))?;
+    let persons = match f.get("persons")?.trim() {
         "" => 1,
         text => parse_count("persons", text)?,
     };
-    let reference = f.get(k, "reference")?.trim();
+    let reference = f.get("reference")?.trim();
     let reference = field(
         "reference",
         match row_type {
@@ -816,7 +849,7 @@ fn parse_event(f: &Fields) -> FieldResult<Command> {
             _ => Reference::parse(reference),
         },
     )?;
-    let memo = field("memo", check_text(f.get(k, "memo")?, false))?;
+    let memo = field("memo", check_text(f.get("memo")?, false))?;
     match row_type {
         RowType::Allocation => {
             if !household.is_empty() {
@@ -880,12 +913,11 @@ fn required_household(text: &str) -> FieldResult<HouseholdId> {
 
 /// A rates row; an empty `valid_to` leaves the rate open (rates.rs).
 fn parse_rate(f: &Fields) -> FieldResult<Command> {
-    let k = ImportKind::Rates;
-    let program = field("program", ProgramCode::parse(f.get(k, "program")?.trim()))?;
-    let category: Category = field("category", f.get(k, "category")?.trim().parse())?;
-    let per_member = field("per_member", Money::parse(f.get(k, "per_member")?))?;
-    let valid_from = field("valid_from", parse_date(f.get(k, "valid_from")?.trim()))?;
-    let valid_to = match f.get(k, "valid_to")?.trim() {
+    let program = field("program", ProgramCode::parse(f.get("program")?.trim()))?;
+    let category: Category = field("category", f.get("category")?.trim().parse())?;
+    let per_member = field("per_member", Money::parse(f.get("per_member")?))?;
+    let valid_from = field("valid_from", parse_date(f.get("valid_from")?.trim()))?;
+    let valid_to = match f.get("valid_to")?.trim() {
         "" => None,
         text => Some(field("valid_to", parse_date(text))?),
     };

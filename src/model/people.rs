@@ -102,6 +102,9 @@ pub struct People {
     by_household: HashMap<String, Vec<String>>,
     /// Identity -> the person who currently holds it in a household (not left).
     current: HashMap<[u8; 32], String>,
+    /// Identity -> the person most recently added with it (a death register matches
+    /// persons who left their household too).
+    holders: HashMap<[u8; 32], String>,
     /// Identity -> its recorded death.
     deaths: HashMap<[u8; 32], Dated>,
     ends: HashMap<String, HouseholdEnd>,
@@ -164,6 +167,11 @@ impl People {
     /// The person currently holding an identity in a household, if any.
     pub fn current_holder(&self, identity: &[u8; 32]) -> Option<&str> {
         self.current.get(identity).map(String::as_str)
+    }
+
+    /// The person most recently added with an identity, current member or not.
+    pub fn holder_of(&self, identity: &[u8; 32]) -> Option<&str> {
+        self.holders.get(identity).map(String::as_str)
     }
 
     /// The recorded death of an identity.
@@ -323,6 +331,7 @@ impl People {
             erased: None,
         };
         self.current.insert(p.identity, p.person.clone());
+        self.holders.insert(p.identity, p.person.clone());
         self.by_household
             .entry(p.household.clone())
             .or_default()

@@ -35,6 +35,10 @@ pub enum PeopleError {
     Ledger(#[from] LedgerError),
     #[error("the personal-data vault: {0}")]
     Vault(#[from] VaultError),
+    #[error("{0}")]
+    BadSource(String),
+    #[error(transparent)]
+    Run(#[from] crate::runs::batch::BatchError),
     #[error("person {0} is not recorded")]
     UnknownPerson(String),
     #[error("person {person}: nothing to reveal: {why}")]

@@ -329,3 +329,126 @@ fn change_rows_name_what_is_missing() {
         refused(&t, ImportKind::Changes, &[row.to_string()], 2, field);
     }
 }
+
+#[test]
+fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
+    let t = with_parents();
+    let setup = vec!["support_allowance,bereaved,50.00,2015-01-01,".to_string()];
+    let path = t.write_csv("rates.csv", ImportKind::Rates, &setup);
+    t.import("rates", &path).assert_ok();
+    // Paid for the mother alone in March, April and May 2019, before her death was known.
+    let paid: Vec<String> = ["03-31", "04-30", "05-31"]
+        .iter()
+        .map(|d| format!("2019-{d},disbursement,PL-0001,support_allowance,50.00,1,SA-{d},"))
+        .collect();
+    let path = t.write_csv("paid.csv", ImportKind::Events, &paid);
+    t.import("events", &path).assert_ok();
+    let mother = id_number("19600510", 12, true);
+    let father = id_number("19700801", 34, false);
+    let stranger = id_number("19551111", 77, true);
+    let register = format!(
+        "id_number,name,date_of_death,source_ref\n\
+         {mother},{NAME_MOTHER},2019-03-20,HZ-1\n\
+         {stranger},张三,2019-01-02,HZ-2\n\
+         {mother},{NAME_MOTHER},2019-03-20,HZ-3\n"
+    );
+    let path = t.write_file("deaths.csv", &register);
+    let file = path.to_str().unwrap();
+    let run = t.run(&[
+        "--json",
+        "import",
+        "deaths",
+        file,
+        "--source",
+        "police-2026-11",
+    ]);
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["read"], 3);
+    assert_eq!(report["matched"], 2);
+    assert_eq!(report["recorded"], 1);
+    assert_eq!(report["already_recorded"], 1, "the repeated row");
+    assert_eq!(report["unmatched"], 1);
+    assert_eq!(report["overpaid"][0]["household_id"], "PL-0001");
+    // April and May 2019 paid a dead mother; January 2015 (BANK-1 of the standard ledger,
+    // 100.00 for 2) paid for the father, who turned 49 only in 2019.
+    assert_eq!(report["overpaid"][0]["amount"], "150.00");
+    assert_eq!(
+        report["overpaid"][0]["months"],
+        serde_json::json!(["2015-01", "2019-04", "2019-05"])
+    );
+    for secret in [NAME_MOTHER, "张三", mother.as_str(), stranger.as_str()] {
+        assert!(!run.stdout.contains(secret), "the report shows {secret}");
+        assert!(!contains(&all_bytes(&t.dir), secret), "{secret} was stored");
+    }
+    let view = t.open();
+    let seq = view.view().lookup_reference("police-2026-11:2").unwrap();
+    assert!(
+        seq.is_some(),
+        "the death's reference names the register and line"
+    );
+    drop(view);
+    // The same register again appends nothing.
+    let before = t.dump();
+    let again = t.run(&[
+        "--json",
+        "import",
+        "deaths",
+        file,
+        "--source",
+        "police-2026-11",
+    ]);
+    again.assert_ok();
+    let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(again["recorded"], 0);
+    assert_eq!(again["already_recorded"], 2);
+    assert_eq!(t.dump().without_read_models(), before.without_read_models());
+    // Another date for a recorded death is a conflict, and nothing changes.
+    let other = format!(
+        "id_number,name,date_of_death,source_ref\n{mother},{NAME_MOTHER},2019-02-01,\n{father},{NAME_FATHER},2020-01-05,\n"
+    );
+    let path = t.write_file("hospital.csv", &other);
+    let run = t.run(&[
+        "import",
+        "deaths",
+        path.to_str().unwrap(),
+        "--source",
+        "hospital",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("conflict, line 2: person P-1 is recorded dead on 2019-03-20"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("1 newly recorded dead"), "{run:#?}");
+}
+
+#[test]
+fn a_death_register_with_a_bad_row_records_nothing() {
+    let t = with_parents();
+    let register = format!(
+        "id_number,name,date_of_death,source_ref\n{},{NAME_MOTHER},2019-03-20,\n530103600510123,x,2019-03-20,\n",
+        id_number("19600510", 12, true)
+    );
+    let path = t.write_file("deaths.csv", &register);
+    let before = t.dump();
+    let run = t.run(&[
+        "import",
+        "deaths",
+        path.to_str().unwrap(),
+        "--source",
+        "police",
+    ]);
+    run.assert_code(2);
+    assert!(run.stderr.contains(":3: id_number: "), "{run:#?}");
+    assert_eq!(t.dump(), before);
+    let bad_source = t.run(&[
+        "import",
+        "deaths",
+        path.to_str().unwrap(),
+        "--source",
+        "a:b",
+    ]);
+    bad_source.assert_code(2);
+}

@@ -76,6 +76,7 @@ fn kind_arg(kind: ImportKind) -> &'static str {
         ImportKind::Rates => "rates",
         ImportKind::Persons => "persons",
         ImportKind::Changes => "changes",
+        ImportKind::Deaths => "deaths",
     }
 }
 
