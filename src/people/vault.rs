@@ -263,15 +263,10 @@ pub fn vault_dir(ledger_dir: &Path) -> PathBuf {
 }
 
 impl Vault {
-    /// Opens the vault in `dir`, creating the directory when there is none. A vault that
-    /// does not open is left exactly as it is; what an interrupted write left behind is
-    /// removed only once the vault has opened.
+    /// Opens the vault in `dir`; without the directory, the vault is empty and the first
+    /// write creates it. A vault that does not open is left exactly as it is; what an
+    /// interrupted write left behind is removed only once the vault has opened.
     pub fn open(dir: &Path, key: VaultKey) -> Result<Vault, VaultError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(dir)
-            .map_err(io(dir))?;
         let mut vault = Vault {
             dir: dir.to_path_buf(),
             key,
@@ -367,7 +362,7 @@ impl Vault {
     fn commit(&mut self, slots: BTreeMap<PersonId, Slot>) -> Result<(), VaultError> {
         let generation = self.generation + 1;
         let files = Files::encode(&self.key, generation, &slots)?;
-        let result = self.write_files(&files);
+        let result = self.create_dir().and_then(|()| self.write_files(&files));
         if result.is_err() {
             self.failed = true;
             return result;
@@ -379,6 +374,21 @@ impl Vault {
         // removed on the next open, and holds nothing readable without its keys.
         let _ = fs::remove_file(self.dir.join(previous));
         Ok(())
+    }
+
+    /// Creates the directory on the first write, durably: its entry in the ledger
+    /// directory is synced before any file in it counts.
+    fn create_dir(&self) -> Result<(), VaultError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(&self.dir)
+            .map_err(io(&self.dir))?;
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        sync_dir(parent)
     }
 
     fn write_files(&self, files: &Files) -> Result<(), VaultError> {
@@ -422,9 +432,14 @@ impl Vault {
             .collect())
     }
 
+    /// The names of the files in the directory; none when there is no directory.
     fn file_names(&self) -> Result<Vec<String>, VaultError> {
         let mut names = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+        let entries = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            other => other.map_err(io(&self.dir))?,
+        };
+        for entry in entries {
             let entry = entry.map_err(io(&self.dir))?;
             if let Some(name) = entry.file_name().to_str() {
                 names.push(name.to_owned());
@@ -799,6 +814,10 @@ fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), VaultError> {
 fn publish(dir: &Path, name: &str) -> Result<(), VaultError> {
     let path = dir.join(name);
     fs::rename(dir.join(format!("{name}{TEMP_SUFFIX}")), &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
@@ -988,20 +1007,28 @@ mod tests {
 
     #[test]
     fn persons_put_read_back_also_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut vault = Vault::open(dir.path(), key()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let ledger = tempfile::tempdir().unwrap();
+        let dir = vault_dir(ledger.path());
+        let mut vault = Vault::open(&dir, key()).unwrap();
         assert!(vault.is_empty());
-        assert!(files(dir.path()).is_empty(), "opening writes nothing");
+        assert!(!dir.exists(), "opening writes nothing");
         let persons = alice_and_bob();
         assert_eq!(vault.put_many(&persons).unwrap(), 2);
-        let vault = Vault::open(dir.path(), key()).unwrap();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, DIR_MODE);
+        let vault = Vault::open(&dir, key()).unwrap();
         assert_eq!(vault.len(), 2);
         for (person, clear) in &persons {
             assert_eq!(vault.get(person).unwrap(), Entry::Present(clear.clone()));
         }
         assert_eq!(vault.get(&pid("P-3")).unwrap(), Entry::Unknown);
-        let names: Vec<String> = files(dir.path()).into_keys().collect();
+        let names: Vec<String> = files(&dir).into_keys().collect();
         assert_eq!(names, ["data-0000000000000001", "keys"]);
+        for path in fs::read_dir(&dir).unwrap() {
+            let mode = path.unwrap().metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, FILE_MODE);
+        }
     }
 
     #[test]
