@@ -60,7 +60,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// Every role, in the order of its stored tag.
+    /// Every role, in declaration order.
     pub const ALL: [Role; 4] = [Role::Mother, Role::Father, Role::Child, Role::Other];
 
     /// Parses the English word or the Chinese one the district's forms use.
