@@ -21,7 +21,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
-use crate::model::encoding::peek_reference;
+use crate::model::encoding::{body_variant, peek_reference, PEOPLE_VARIANTS};
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
@@ -117,7 +117,7 @@ impl LedgerView {
             }
             (Ok(()), Ok(()), Ok(())) => {
                 report.checked = chain.check.size();
-                self.judge_whole(scope, &chain.check, tree.audit.clone(), chain.enrollments)?
+                self.judge_whole(scope, &chain.check, tree.audit.clone(), chain.indexed)?
             }
         };
         report.root = tree.audit.root();
@@ -133,7 +133,7 @@ impl LedgerView {
         scope: Scope,
         chain: &ChainCheck,
         mut tree: TreeAudit,
-        enrollments: Vec<(String, Seq)>,
+        indexed: Indexed,
     ) -> Result<Option<AuditFault>, LedgerError> {
         let ended = chain
             .finish(self.head.size, &self.head.hash)
@@ -147,9 +147,11 @@ impl LedgerView {
                 return Ok(Some(fault));
             }
         }
-        Ok(self
-            .check_households(enrollments, Seq::new(self.head.size))?
-            .err())
+        let last = Seq::new(self.head.size);
+        if let Err(fault) = self.check_households(indexed.enrollments, last)? {
+            return Ok(Some(fault));
+        }
+        Ok(self.check_people(&indexed.people, last)?.err())
     }
 
     /// The chain half, on the calling thread: every stored event's link, in seq order.
@@ -162,7 +164,7 @@ impl LedgerView {
         progress: &mut impl FnMut(u64),
     ) -> ChainSide {
         let mut check = ChainCheck::default();
-        let mut enrollments = Vec::new();
+        let mut indexed = Indexed::default();
         let mut outcome = Ok(());
         let scanned = self.store.scan_events_with_references(
             Seq::FIRST..=last,
@@ -174,7 +176,10 @@ impl LedgerView {
                 match recorded {
                     Ok(Some(reference)) => {
                         if let Some(household) = reference.strip_prefix(ENROLL_REFERENCE_PREFIX) {
-                            enrollments.push((household.to_owned(), seq));
+                            indexed.enrollments.push((household.to_owned(), seq));
+                        }
+                        if body_variant(record).is_some_and(|v| PEOPLE_VARIANTS.contains(&v)) {
+                            indexed.people.push(seq);
                         }
                     }
                     Ok(None) => {}
@@ -199,7 +204,7 @@ impl LedgerView {
         };
         ChainSide {
             check,
-            enrollments,
+            indexed,
             outcome,
         }
     }
@@ -277,6 +282,16 @@ impl LedgerView {
             Err(StoreError::Corrupt(_)) => {}
             Err(other) => return Err(other.into()),
         }
+        match self.store.people_events() {
+            Ok(listed) => {
+                for seq in listed.into_iter().filter(|seq| seq.get() > head) {
+                    strays.push(StrayEntry::People { seq });
+                }
+            }
+            // check_people reports an unreadable index.
+            Err(StoreError::Corrupt(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
         Ok(strays.into_fault(head))
     }
 
@@ -335,6 +350,39 @@ impl LedgerView {
         Ok(match faults.into_iter().min_by_key(order) {
             Some(fault) => Err(fault),
             None => Ok(()),
+        })
+    }
+
+    /// The people index must list exactly the person, life and erasure events (`events`,
+    /// in seq order): opening a ledger folds the registry the write rules read from it.
+    fn check_people(
+        &self,
+        events: &[Seq],
+        last: Seq,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        let listed: Vec<Seq> = match self.store.people_events() {
+            Ok(listed) => listed.into_iter().filter(|seq| *seq <= last).collect(),
+            Err(StoreError::Corrupt(reason)) => {
+                return Ok(Err(AuditFault::PeopleIndexUnreadable(reason)))
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let first_difference = listed
+            .iter()
+            .zip(events)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| (*a).min(*b))
+            .or_else(|| match listed.len().cmp(&events.len()) {
+                std::cmp::Ordering::Greater => listed.get(events.len()).copied(),
+                std::cmp::Ordering::Less => events.get(listed.len()).copied(),
+                std::cmp::Ordering::Equal => None,
+            });
+        Ok(match first_difference {
+            None => Ok(()),
+            Some(seq) => Err(AuditFault::PeopleIndex {
+                seq,
+                listed: listed.binary_search(&seq).is_ok(),
+            }),
         })
     }
 
@@ -583,9 +631,17 @@ impl Strays {
 /// first broken link.
 struct ChainSide {
     check: ChainCheck,
+    indexed: Indexed,
+    outcome: Result<Result<(), AuditFault>, LedgerError>,
+}
+
+/// What the store's indexes should list, as the chain side found it in the log.
+#[derive(Default)]
+struct Indexed {
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
-    outcome: Result<Result<(), AuditFault>, LedgerError>,
+    /// The seq of every person, life and erasure event, in order.
+    people: Vec<Seq>,
 }
 
 /// What the tree side found, as [`ChainSide`].

@@ -349,7 +349,8 @@ impl Body {
         }
     }
 
-    /// Whether the people registry (`model::people`) folds this event.
+    /// Whether the people registry (`model::people`) folds this event: one of
+    /// [`PEOPLE_VARIANTS`].
     pub fn is_people_event(&self) -> bool {
         matches!(self, Body::PersonAdded(_) | Body::PersonErased(_)) || self.life_event().is_some()
     }
@@ -422,6 +423,24 @@ impl EnrolledV1 {
 /// A stored day number back to a date.
 pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
     days_to_date(days).ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
+}
+
+/// Body variants the people registry folds (FORMAT.md §1): persons, life events,
+/// erasures.
+pub const PEOPLE_VARIANTS: [u32; 6] = [9, 10, 11, 12, 13, 15];
+
+/// The body variant of a version-1 record, read from its bytes without decoding it (the
+/// strings before it are skipped by their lengths); `None` if the bytes end first.
+pub fn body_variant(record: &[u8]) -> Option<u32> {
+    let skip_string = |at: usize| -> Option<usize> {
+        let len = u64::from_le_bytes(record.get(at..at + 8)?.try_into().ok()?);
+        at.checked_add(8)?.checked_add(usize::try_from(len).ok()?)
+    };
+    // version, seq, recorded_at_us, then actor and reference.
+    let after_actor = skip_string(1 + 8 + 8)?;
+    let after_reference = skip_string(after_actor)?;
+    let bytes = record.get(after_reference..after_reference + 4)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Encodes a record: the version byte, then bincode.

@@ -64,6 +64,10 @@ pub enum AuditFault {
     },
     #[error("the household index cannot be read: {0}")]
     HouseholdIndexUnreadable(String),
+    #[error("seq {seq}: {}", if *.listed { "the people index lists it, but it is no person or life event" } else { "a person or life event the people index does not list" })]
+    PeopleIndex { seq: Seq, listed: bool },
+    #[error("the people index cannot be read: {0}")]
+    PeopleIndexUnreadable(String),
     #[error("seq {seq}: the record {reason}")]
     Record { seq: Seq, reason: String },
     #[error("seq {seq} breaks a write rule: {field}: {reason}")]
@@ -105,6 +109,8 @@ pub enum StrayEntry {
     LeafTile { index: u64 },
     #[error("household h‖{household} naming seq {seq}")]
     Household { household: String, seq: Seq },
+    #[error("people index entry q‖{seq}")]
+    People { seq: Seq },
 }
 
 impl StrayEntry {
@@ -114,7 +120,7 @@ impl StrayEntry {
             StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
             StrayEntry::Node { level, index } => Seq::new(first_seq(*level, *index)),
             StrayEntry::LeafTile { index } => Seq::new(tile_first_seq(*index)),
-            StrayEntry::Household { seq, .. } => *seq,
+            StrayEntry::Household { seq, .. } | StrayEntry::People { seq } => *seq,
         }
     }
 }
@@ -139,13 +145,15 @@ impl AuditFault {
             // The enrollment is the event the entry should name; a stray entry names an
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
+            AuditFault::PeopleIndex { seq, .. } => Some(*seq),
             // A root says that some event of a range differs, never which: the message
             // gives the range.
             AuditFault::CheckpointRoot { .. }
             | AuditFault::HeadRoot { .. }
             | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
-            | AuditFault::HouseholdIndexUnreadable(_) => None,
+            | AuditFault::HouseholdIndexUnreadable(_)
+            | AuditFault::PeopleIndexUnreadable(_) => None,
         }
     }
 

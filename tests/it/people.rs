@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::support::ledger::with_sled;
 use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
 
@@ -451,4 +452,33 @@ fn a_death_register_with_a_bad_row_records_nothing() {
         "a:b",
     ]);
     bad_source.assert_code(2);
+}
+
+#[test]
+fn a_people_index_entry_removed_by_an_insider_stops_writes_and_verify_names_it() {
+    let t = with_parents();
+    // Seq 9 is P-1's person_added: without it the registry would not know the mother.
+    let key: Vec<u8> = [&b"q"[..], &9u64.to_be_bytes()].concat();
+    let removed = with_sled(&t.dir, |db| db.remove(&key).unwrap());
+    assert!(removed.is_some(), "the people index lists seq 9");
+    let ledger = t.open();
+    let damaged = ledger.damaged().map(str::to_owned);
+    drop(ledger);
+    assert!(
+        damaged
+            .as_deref()
+            .is_some_and(|d| d.contains("people index lists 1 events")),
+        "{damaged:?}"
+    );
+    let fault = t.verify().fault.map(|f| f.to_string());
+    assert!(
+        fault
+            .as_deref()
+            .is_some_and(|f| f.contains("seq 9") && f.contains("people index")),
+        "{fault:?}"
+    );
+    let changes = vec!["2019-03-20,person_died,P-2,,DEATH-9,".to_string()];
+    let path = t.write_csv("changes.csv", ImportKind::Changes, &changes);
+    let run = t.import("changes", &path);
+    assert_ne!(run.code, 0, "a damaged ledger appends nothing: {run:#?}");
 }
