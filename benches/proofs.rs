@@ -95,6 +95,7 @@ fn payments(first: u64, count: u64) -> Vec<Command> {
                 date: date(2015, 1, 31),
                 reference: Reference::parse(&format!("BANK-{i:010}")).expect("a reference"),
                 memo: "2015年1月扶助金".into(),
+                account: None,
             })
         })
         .collect()

@@ -68,6 +68,7 @@ fn command(i: u64) -> Command {
         date,
         reference: payment_reference(i),
         memo: "support allowance".into(),
+        account: None,
     })
 }
 

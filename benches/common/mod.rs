@@ -120,6 +120,7 @@ pub fn payment(i: u64) -> Payment {
         reference: Reference::parse(&format!("BANK-{:09}", i + 1))
             .expect("generated references are valid"),
         memo: format!("{}年{}月{}", date.year(), date.month(), program.name_zh),
+        account: None,
     }
 }
 

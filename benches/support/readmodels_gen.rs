@@ -161,6 +161,7 @@ impl Synthetic {
             reference: Reference::parse(&format!("PAY-{}", self.payments))
                 .expect("a valid reference"),
             memo: String::new(),
+            account: None,
         };
         self.payments += 1;
         let fact = proj::Fact::Paid {

@@ -54,6 +54,13 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     let mut ledger = open(cli)?;
     let bar = progress_bar(cli, size);
     let mut source = CsvFile::new(file, kind);
+    if kind == ImportKind::Events {
+        // Accounts enter the log as keyed hashes; without a readable key a row naming
+        // one is refused, and the ledger refuses to write anyway.
+        if let Ok(keys) = crate::keys::SigningKeyFile::read(ledger.view().dir()) {
+            source = source.with_account_key(keys.account_key());
+        }
+    }
     if let Some(bar) = bar.clone() {
         source = source.with_progress(Box::new(move |pos| bar.set_position(pos)));
     }

@@ -10,13 +10,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::keys::identity::IdentityKey;
+use crate::keys::identity::{Account, AccountKey, IdentityKey};
 use crate::ledger::{LedgerError, Row, RowSource};
 use crate::model::domain::{
     check_text, parse_date, Allocation, Category, Command, Enrollment, HouseholdId, Money, Payment,
     PaymentKind, ProgramCode, Rate, Reference, ReversalRequest,
 };
-use crate::model::domain::{LifeEvent, LifeEventKind, PersonEntry};
+use crate::model::domain::{LifeEvent, LifeEventKind, PayeeAccount, PersonEntry};
 use crate::model::person::{check_identity, PersonId, Role};
 use crate::people::identity::IdNumber;
 use crate::people::vault::Clear;
@@ -74,6 +74,9 @@ pub const RATE_COLUMNS: [&str; 5] = [
     "valid_to",
 ];
 
+/// The payee's bank account, 12 to 19 digits: kept as a keyed hash and its last four.
+pub const EVENT_OPTIONAL_COLUMNS: [&str; 1] = ["account"];
+
 pub const PERSON_COLUMNS: [&str; 7] = [
     "person_id",
     "household_id",
@@ -121,6 +124,23 @@ impl ImportKind {
             ImportKind::Deaths => &DEATH_COLUMNS,
         }
     }
+
+    /// Columns a file may leave out (an empty cell when it does): events may name the
+    /// payee's `account`.
+    pub fn optional_columns(self) -> &'static [&'static str] {
+        match self {
+            ImportKind::Events => &EVENT_OPTIONAL_COLUMNS,
+            _ => &[],
+        }
+    }
+
+    /// Required columns, then optional ones: the slots of [`Columns`].
+    fn all_columns(self) -> impl Iterator<Item = &'static str> {
+        self.columns()
+            .iter()
+            .chain(self.optional_columns())
+            .copied()
+    }
 }
 
 /// Called with the bytes read so far and the file's size.
@@ -132,6 +152,7 @@ pub struct CsvFile {
     kind: ImportKind,
     progress: Option<Progress>,
     identity: Option<IdentityKey>,
+    account: Option<AccountKey>,
 }
 
 impl CsvFile {
@@ -141,7 +162,14 @@ impl CsvFile {
             kind,
             progress: None,
             identity: None,
+            account: None,
         }
+    }
+
+    /// The key of account hashes, which an events file naming accounts needs.
+    pub fn with_account_key(mut self, key: AccountKey) -> CsvFile {
+        self.account = Some(key);
+        self
     }
 
     /// The key of identity hashes, which a persons file needs.
@@ -183,7 +211,10 @@ impl RowSource for CsvFile {
             lines,
             self.kind,
             self.progress.as_mut(),
-            self.identity.as_ref(),
+            Keys {
+                identity: self.identity.as_ref(),
+                account: self.account.as_ref(),
+            },
         )
     }
 }
@@ -196,7 +227,11 @@ pub fn rows_from_bytes(
     max_rows: usize,
     identity: Option<&IdentityKey>,
 ) -> Result<Option<Vec<Row>>, LedgerError> {
-    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None, identity)?
+    let keys = Keys {
+        identity,
+        account: None,
+    };
+    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None, keys)?
         .take(max_rows.saturating_add(1))
         .collect();
     if rows.len() > max_rows {
@@ -213,7 +248,7 @@ pub fn command_from_fields<'f>(
     fields: impl IntoIterator<Item = (&'f str, &'f str)>,
     identity: Option<&IdentityKey>,
 ) -> Result<Command, (&'static str, String)> {
-    let columns = kind.columns();
+    let columns: Vec<&str> = kind.all_columns().collect();
     let mut values = vec![""; columns.len()];
     for (name, value) in fields {
         let slot = columns.iter().position(|c| *c == name).ok_or_else(|| {
@@ -234,7 +269,11 @@ pub fn command_from_fields<'f>(
         columns: &all,
         kind,
     };
-    parse_fields(kind, &fields, identity)
+    let keys = Keys {
+        identity,
+        account: None,
+    };
+    parse_fields(kind, &fields, keys)
 }
 
 /// The rows of a CSV stream after its header; `lines` reads the same bytes again to number
@@ -244,9 +283,9 @@ fn csv_rows<'a, R: Read + 'a, L: BufRead + 'a>(
     lines: LineCounter<L>,
     kind: ImportKind,
     progress: Option<&'a mut Progress>,
-    identity: Option<&'a IdentityKey>,
+    keys: Keys<'a>,
 ) -> Result<Box<dyn Iterator<Item = Row> + 'a>, LedgerError> {
-    let parse = Box::new(move |fields: &Fields| parse_fields(kind, fields, identity));
+    let parse = Box::new(move |fields: &Fields| parse_fields(kind, fields, keys));
     let values = csv_values(reader, lines, kind, progress, parse)?;
     Ok(Box::new(
         values.map(|(line, command)| Row { line, command }),
@@ -536,19 +575,25 @@ impl Columns {
             .map(str::trim)
             .collect();
         let expected = kind.columns();
-        if let Some(unknown) = names.iter().find(|n| !expected.contains(n)) {
+        let optional = kind.optional_columns();
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !expected.contains(n) && !optional.contains(n))
+        {
+            let mut known = expected.join(",");
+            if !optional.is_empty() {
+                known.push_str(&format!(" (and optionally {})", optional.join(",")));
+            }
             return Err(header_rejection(
                 "header",
-                format!(
-                    "unknown column {unknown:?}; expected {}",
-                    expected.join(",")
-                ),
+                format!("unknown column {unknown:?}; expected {known}"),
             ));
         }
-        let mut index = Vec::with_capacity(expected.len());
-        for column in expected {
-            match names.iter().filter(|n| *n == column).count() {
-                1 => index.push(names.iter().position(|n| n == column).unwrap_or(0)),
+        let mut index = Vec::with_capacity(expected.len() + optional.len());
+        for column in kind.all_columns() {
+            match names.iter().filter(|n| **n == column).count() {
+                1 => index.push(names.iter().position(|n| *n == column).unwrap_or(0)),
+                0 if optional.contains(&column) => index.push(ABSENT),
                 0 => {
                     return Err(header_rejection(
                         "header",
@@ -570,6 +615,9 @@ impl Columns {
     }
 }
 
+/// The slot of an optional column the file does not have.
+const ABSENT: usize = usize::MAX;
+
 /// One record's fields, by expected column, with the rejection helper.
 pub struct Fields<'r> {
     record: &'r csv::StringRecord,
@@ -589,9 +637,8 @@ impl Fields<'_> {
     pub fn get(&self, column: &'static str) -> FieldResult<&str> {
         let slot = self
             .kind
-            .columns()
-            .iter()
-            .position(|c| *c == column)
+            .all_columns()
+            .position(|c| c == column)
             .expect("columns are looked up by their own names");
         let text = self.record.get(self.columns.index[slot]).unwrap_or("");
         if text.len() > MAX_FIELD_BYTES {
@@ -683,16 +730,19 @@ fn parse_row<T>(
     })
 }
 
-fn parse_fields(
-    kind: ImportKind,
-    fields: &Fields,
-    identity: Option<&IdentityKey>,
-) -> FieldResult<Command> {
+/// The keys some rows need: identity numbers and accounts enter the log as keyed hashes.
+#[derive(Clone, Copy, Default)]
+struct Keys<'k> {
+    identity: Option<&'k IdentityKey>,
+    account: Option<&'k AccountKey>,
+}
+
+fn parse_fields(kind: ImportKind, fields: &Fields, keys: Keys) -> FieldResult<Command> {
     match kind {
         ImportKind::Households => parse_household(fields),
-        ImportKind::Events => parse_event(fields),
+        ImportKind::Events => parse_event(fields, keys.account),
         ImportKind::Rates => parse_rate(fields),
-        ImportKind::Persons => parse_person(fields, identity),
+        ImportKind::Persons => parse_person(fields, keys.identity),
         ImportKind::Changes => parse_change(fields),
         ImportKind::Deaths => Err((
             "row",
@@ -714,6 +764,23 @@ pub fn read_values<T>(
     let lines = LineCounter::new(BufReader::new(again));
     let values = csv_values(BufReader::new(file), lines, kind, None, Box::new(parse))?;
     Ok(values.collect())
+}
+
+/// A payee account cell: empty, or 12 to 19 digits kept as a keyed hash and the last four.
+fn payee_account(text: &str, key: Option<&AccountKey>) -> FieldResult<Option<PayeeAccount>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let account = field("account", Account::parse(text))?;
+    let key = key.ok_or((
+        "account",
+        "cannot be kept without the ledger's account key (signing.key)".to_string(),
+    ))?;
+    Ok(Some(PayeeAccount {
+        hash: key.account_hash(&account),
+        last4: account.last4().to_owned(),
+    }))
 }
 
 fn parse_person(f: &Fields, identity: Option<&IdentityKey>) -> FieldResult<Command> {
@@ -831,7 +898,7 @@ fn parse_type(text: &str) -> FieldResult<RowType> {
     }
 }
 
-fn parse_event(f: &Fields) -> FieldResult<Command> {
+fn parse_event(f: &Fields, account_key: Option<&AccountKey>) -> FieldResult<Command> {
     let date = field("date", parse_date(f.get("date")?.trim()))?;
     let row_type = parse_type(f.get("type")?.trim())?;
     let household = f.get("household_id")?.trim();
@@ -850,6 +917,10 @@ fn parse_event(f: &Fields) -> FieldResult<Command> {
         },
     )?;
     let memo = field("memo", check_text(f.get("memo")?, false))?;
+    let account = payee_account(f.get("account")?, account_key)?;
+    if account.is_some() && !matches!(row_type, RowType::Payment(_)) {
+        return Err(("account", "names a payee, so only a payment has one".into()));
+    }
     match row_type {
         RowType::Allocation => {
             if !household.is_empty() {
@@ -876,6 +947,7 @@ fn parse_event(f: &Fields) -> FieldResult<Command> {
                 date,
                 reference,
                 memo,
+                account,
             }))
         }
         RowType::Reversal => {

@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::identity::IdentityHash;
+use crate::keys::identity::{AccountHash, IdentityHash};
 use crate::model::person::{PersonId, Role};
 use crate::people::vault::Clear;
 
@@ -658,6 +658,15 @@ pub struct Payment {
     pub date: NaiveDate,
     pub reference: Reference,
     pub memo: String,
+    /// The payee's bank account, as the chain keeps it, when the row named one.
+    pub account: Option<PayeeAccount>,
+}
+
+/// A payee account as the chain keeps it: a keyed hash and the last four digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayeeAccount {
+    pub hash: AccountHash,
+    pub last4: String,
 }
 
 /// A request to reverse an earlier payment. The clerk names the payment by its reference

@@ -77,6 +77,44 @@ pub enum Body {
     EligibilityEnded(LifeEventV1),
     PersonRevealed(PersonAccessV1),
     PersonErased(PersonAccessV1),
+    /// A payment of any kind with the payee's bank account (index 16).
+    PaymentToAccount(AccountPaymentV1),
+}
+
+/// A payment with its payee account (index 16): the kind, the payment fields, and the
+/// account as a keyed hash and its last four digits, never the number (FORMAT.md §1.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPaymentV1 {
+    /// As [`payment_kind_code`]: 0 disbursement, 1 insurance purchase, 2 condolence
+    /// payment, 3 in-kind benefit.
+    pub kind: u8,
+    pub payment: PaymentV1,
+    pub account: AccountV1,
+}
+
+/// A payee account as the chain keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountV1 {
+    /// BLAKE3 keyed hash of the account number under the ledger's account key.
+    pub hash: [u8; 32],
+    /// The last four digits, which every output shows.
+    pub last4: String,
+}
+
+pub fn payment_kind_code(kind: PaymentKind) -> u8 {
+    match kind {
+        PaymentKind::Disbursement => 0,
+        PaymentKind::InsurancePurchase => 1,
+        PaymentKind::CondolencePayment => 2,
+        PaymentKind::InKindBenefit => 3,
+    }
+}
+
+/// A stored payment kind code back to the kind.
+pub fn stored_payment_kind(code: u8) -> Option<PaymentKind> {
+    PaymentKind::ALL
+        .into_iter()
+        .find(|k| payment_kind_code(*k) == code)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +279,9 @@ impl Body {
             Body::EligibilityEnded(_) => "eligibility_ended",
             Body::PersonRevealed(_) => "person_revealed",
             Body::PersonErased(_) => "person_erased",
+            Body::PaymentToAccount(p) => {
+                stored_payment_kind(p.kind).map_or("payment_to_account", PaymentKind::code)
+            }
             Body::Disbursement(_) => PaymentKind::Disbursement.code(),
             Body::InsurancePurchase(_) => PaymentKind::InsurancePurchase.code(),
             Body::CondolencePayment(_) => PaymentKind::CondolencePayment.code(),
@@ -255,6 +296,15 @@ impl Body {
             Body::InsurancePurchase(p) => Some((PaymentKind::InsurancePurchase, p)),
             Body::CondolencePayment(p) => Some((PaymentKind::CondolencePayment, p)),
             Body::InKindBenefit(p) => Some((PaymentKind::InKindBenefit, p)),
+            Body::PaymentToAccount(p) => stored_payment_kind(p.kind).map(|k| (k, &p.payment)),
+            _ => None,
+        }
+    }
+
+    /// The payee account of a payment that names one.
+    pub fn account(&self) -> Option<&AccountV1> {
+        match self {
+            Body::PaymentToAccount(p) => Some(&p.account),
             _ => None,
         }
     }

@@ -310,6 +310,7 @@ pub fn allowance_command(due: &AllowanceDue, month: Month) -> Command {
         date: month.last_day(),
         reference: due.reference.clone(),
         memo: allowance_memo(due, month),
+        account: None,
     })
 }
 

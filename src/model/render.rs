@@ -128,6 +128,9 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             }
         }
         other => {
+            if let Some(account) = other.account() {
+                m.insert("account".into(), json!(account_field(&account.last4)));
+            }
             if let Some((_, p)) = other.payment() {
                 m.insert("household_id".into(), json!(p.household));
                 m.insert("program".into(), json!(p.program));
@@ -151,6 +154,12 @@ fn category_field(code: u8) -> String {
         Ok(category) => category.code().to_string(),
         Err(_) => code.to_string(),
     }
+}
+
+/// A payee account in decoded fields: masked, the last four digits shown
+/// (`************1234`), through the one masking function.
+fn account_field(last4: &str) -> String {
+    crate::people::mask::mask(crate::people::mask::Field::AccountLast4, last4)
 }
 
 /// A stored role code in decoded fields, as [`category_field`] does for categories.

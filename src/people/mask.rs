@@ -20,6 +20,9 @@ pub enum Field {
     Name,
     /// A bank account: the last 4 digits.
     Account,
+    /// The last four digits of an account, as the chain keeps them: shown behind the
+    /// same fixed mask as [`Field::Account`]; anything but four digits is masked whole.
+    AccountLast4,
 }
 
 /// `value` as every output shows it.
@@ -33,6 +36,13 @@ pub fn mask(field: Field, value: &str) -> String {
             let mut out: String = std::iter::repeat_n(MASK, ACCOUNT_MASK_LEN).collect();
             out.extend(shown);
             out
+        }
+        Field::AccountLast4 => {
+            let digits = chars.len() == SHOWN_SUFFIX && chars.iter().all(char::is_ascii_digit);
+            let shown: &[char] = if digits { &chars } else { &[] };
+            std::iter::repeat_n(MASK, ACCOUNT_MASK_LEN)
+                .chain(shown.iter().copied())
+                .collect()
         }
     }
 }
@@ -100,5 +110,8 @@ mod tests {
         );
         assert_eq!(mask(Field::Account, "622202020011"), "************0011");
         assert_eq!(mask(Field::Account, "1234"), "************");
+        assert_eq!(mask(Field::AccountLast4, "3445"), "************3445");
+        assert_eq!(mask(Field::AccountLast4, "34456"), "************");
+        assert_eq!(mask(Field::AccountLast4, "34a5"), "************");
     }
 }

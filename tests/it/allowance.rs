@@ -288,6 +288,7 @@ fn bank_payment(household: &str, fen: i64, date: &str, reference: &str) -> Comma
         date: parse_date(date).unwrap(),
         reference: Reference::parse(reference).unwrap(),
         memo: String::new(),
+        account: None,
     })
 }
 

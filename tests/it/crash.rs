@@ -154,6 +154,7 @@ fn payment(reference: &str) -> domain::Command {
         date: date(),
         reference: Reference::parse(reference).expect("valid reference"),
         memo: String::new(),
+        account: None,
     })
 }
 

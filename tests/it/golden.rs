@@ -387,6 +387,7 @@ fn the_ledger_stores_the_frozen_records() {
             date: date(2015, 1, 31),
             reference: bank.clone(),
             memo: "2015年1月扶助金".into(),
+            account: None,
         }),
         Command::Reverse(ReversalRequest {
             target: bank,

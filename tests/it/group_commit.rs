@@ -42,6 +42,7 @@ fn pay(id: &str, amount: &str, reference: &str) -> Command {
         date: date("2015-02-01"),
         reference: Reference::parse(reference).unwrap(),
         memo: String::new(),
+        account: None,
     })
 }
 

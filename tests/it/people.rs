@@ -482,3 +482,52 @@ fn a_people_index_entry_removed_by_an_insider_stops_writes_and_verify_names_it()
     let run = t.import("changes", &path);
     assert_ne!(run.code, 0, "a damaged ledger appends nothing: {run:#?}");
 }
+
+#[test]
+fn a_payee_account_is_kept_as_a_keyed_hash_and_shown_masked() {
+    let t = TempLedger::standard();
+    let account = "6222021234567891234";
+    let header = "date,type,household_id,program,amount,persons,reference,memo,account";
+    let text = format!(
+        "{header}\n2015-02-28,disbursement,PL-0001,support_allowance,10.00,1,ACC-1,,{account}\n"
+    );
+    let path = t.write_file("accounts.csv", &text);
+    t.import("events", &path).assert_ok();
+    let log = t.run(&["--json", "log", "--limit", "1"]);
+    log.assert_ok();
+    assert!(
+        log.stdout.contains("\"account\": \"************1234\""),
+        "{log:#?}"
+    );
+    assert!(
+        log.stdout.contains("\"type\": \"disbursement\""),
+        "{log:#?}"
+    );
+    assert!(!log.stdout.contains(account));
+    assert!(
+        !contains(&all_bytes(&t.dir), account),
+        "the account is stored in clear"
+    );
+    assert_eq!(t.verify().fault, None);
+    // The same row again is a no-op; the column may come in any order or not at all.
+    t.assert_reimport_is_no_op("events", &path, 1);
+    let cases = [
+        (
+            "2015-02-28,disbursement,PL-0001,support_allowance,10.00,1,ACC-2,,12345",
+            "account",
+        ),
+        (
+            "2015-02-28,fund_allocation,,support_allowance,10.00,,ACC-3,,622202123456789",
+            "account",
+        ),
+    ];
+    for (row, field) in cases {
+        let path = t.write_file("bad.csv", &format!("{header}\n{row}\n"));
+        let before = t.dump();
+        let run = t.import("events", &path);
+        run.assert_code(2);
+        assert!(run.stderr.contains(&format!(":2: {field}: ")), "{run:#?}");
+        assert!(!run.stderr.contains("12345678"), "{run:#?}");
+        assert_eq!(t.dump(), before);
+    }
+}

@@ -439,6 +439,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
         date: parse_date("2019-01-15").expect("date"),
         reference: Reference::parse("PAY-6b").expect("reference"),
         memo: "re-paid".into(),
+        account: None,
     };
     let commands = vec![
         fundtrail::model::domain::Command::Reverse(reversal),

@@ -1003,6 +1003,7 @@ fn a_value_date_may_lie_at_most_366_days_after_the_recording_day() {
             date: fundtrail::model::domain::parse_date(date).unwrap(),
             reference: fundtrail::model::domain::Reference::parse(reference).unwrap(),
             memo: String::new(),
+            account: None,
         })
     };
     let mut ledger = t.open();

@@ -5,7 +5,7 @@ use chrono::Datelike;
 use fundtrail_projections as proj;
 
 use crate::model::domain::{PaymentKind, Seq};
-use crate::model::encoding::{stored_date, Body, DecodeError, RecordV1};
+use crate::model::encoding::{stored_date, stored_payment_kind, Body, DecodeError, RecordV1};
 
 /// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
 pub trait TargetDates {
@@ -73,6 +73,15 @@ pub fn fact_of(
         Body::InsurancePurchase(p) => (PaymentKind::InsurancePurchase, p),
         Body::CondolencePayment(p) => (PaymentKind::CondolencePayment, p),
         Body::InKindBenefit(p) => (PaymentKind::InKindBenefit, p),
+        Body::PaymentToAccount(p) => match stored_payment_kind(p.kind) {
+            Some(kind) => (kind, p.payment),
+            None => {
+                return Err(FactError::Decode {
+                    seq,
+                    source: DecodeError::InvalidValue(format!("payment kind {}", p.kind)),
+                })
+            }
+        },
         // Rates, reconciliation runs and people events move no money: no read model
         // counts them (the people registry is the write rules' own, `model::people`).
         Body::RateSet(_)

@@ -13,14 +13,16 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::keys::identity::AccountHash;
 use crate::model::domain::{
     check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
-    HouseholdId, Money, Month, Payment, PaymentKind, ProgramCode, Rate, ReconciliationSummary,
-    Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX, MAX_MEMBERS, MAX_PERSONS,
+    HouseholdId, Money, Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate,
+    ReconciliationSummary, Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX,
+    MAX_MEMBERS, MAX_PERSONS,
 };
 use crate::model::encoding::{
-    stored_category, write_body, AllocationV1, Body, EnrolledV1, PaymentV1, RateV1,
-    ReconciliationV1, RecordV1, ReversalV1,
+    payment_kind_code, stored_category, write_body, AccountPaymentV1, AccountV1, AllocationV1,
+    Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1, ReversalV1,
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
@@ -432,7 +434,7 @@ impl<'a> Planner<'a> {
         Ok(match command {
             Command::Enroll(e) => Body::HouseholdEnrolled(EnrolledV1::from_domain(e)),
             Command::Allocate(a) => Body::FundAllocation(allocation_v1(a)),
-            Command::Pay(p) => Body::from_payment(p.kind, payment_v1(p)),
+            Command::Pay(p) => payment_body(p),
             Command::Reverse(r) => Body::Reversal(ReversalV1 {
                 target_seq: 0,
                 target_reference: r.target.to_string(),
@@ -804,13 +806,18 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
         other => {
             let (kind, p) = other
                 .payment()
-                .expect("every other body variant is a payment");
-            stored_payment(kind, p, &record.reference)?
+                .ok_or_else(|| rejection("type", "not a payment of a known kind"))?;
+            stored_payment(kind, p, other.account(), &record.reference)?
         }
     })
 }
 
-fn stored_payment(kind: PaymentKind, p: &PaymentV1, reference: &str) -> Result<Command, Rejection> {
+fn stored_payment(
+    kind: PaymentKind,
+    p: &PaymentV1,
+    account: Option<&AccountV1>,
+    reference: &str,
+) -> Result<Command, Rejection> {
     let payment = Payment {
         kind,
         household: household(&p.household)?,
@@ -820,6 +827,7 @@ fn stored_payment(kind: PaymentKind, p: &PaymentV1, reference: &str) -> Result<C
         date: date("date", p.value_date)?,
         reference: Reference::from_stored(reference.to_owned()),
         memo: text("memo", &p.memo, false)?,
+        account: account.map(stored_account).transpose()?,
     };
     if !reference.starts_with(ALLOWANCE_REFERENCE_PREFIX) {
         Reference::parse(reference).map_err(|e| rejection("reference", e))?;
@@ -831,6 +839,7 @@ fn stored_payment(kind: PaymentKind, p: &PaymentV1, reference: &str) -> Result<C
     let by_the_run = kind == PaymentKind::Disbursement
         && payment.program.as_str() == ALLOWANCE_PROGRAM
         && payment.date == month.last_day()
+        && payment.account.is_none()
         && derived.as_str() == reference;
     if !by_the_run {
         return Err(rejection(
@@ -928,6 +937,35 @@ fn reconciliation_v1(r: &crate::model::domain::ReconciliationSummary) -> Reconci
     }
 }
 
+/// A payment's body: with its payee account when it names one.
+fn payment_body(p: &Payment) -> Body {
+    match &p.account {
+        None => Body::from_payment(p.kind, payment_v1(p)),
+        Some(account) => Body::PaymentToAccount(AccountPaymentV1 {
+            kind: payment_kind_code(p.kind),
+            payment: payment_v1(p),
+            account: AccountV1 {
+                hash: *account.hash.as_bytes(),
+                last4: account.last4.clone(),
+            },
+        }),
+    }
+}
+
+/// The account a stored payment names: its last four characters are digits.
+fn stored_account(a: &AccountV1) -> Result<PayeeAccount, Rejection> {
+    if a.last4.len() != 4 || !a.last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(rejection(
+            "account",
+            "the last four digits are not four digits",
+        ));
+    }
+    Ok(PayeeAccount {
+        hash: AccountHash::from_bytes(a.hash),
+        last4: a.last4.clone(),
+    })
+}
+
 fn payment_v1(p: &Payment) -> PaymentV1 {
     PaymentV1 {
         household: p.household.to_string(),
@@ -1020,6 +1058,7 @@ pub(crate) mod tests {
             date: date("2015-02-01"),
             reference: Reference::parse(reference).unwrap(),
             memo: String::new(),
+            account: None,
         })
     }
 

@@ -64,6 +64,7 @@ pub fn payments(first: u64, count: u64) -> Vec<Command> {
                 date: date(2015, 1, 31),
                 reference: Reference::parse(&format!("BANK-{i:08}")).unwrap(),
                 memo: "扶助金".into(),
+                account: None,
             })
         })
         .collect()
