@@ -35,11 +35,22 @@ pub(crate) struct TokensJob {
     pub(crate) reply: oneshot::Sender<Result<(), String>>,
 }
 
+/// Work that needs the ledger itself rather than a group commit: the persons' workflows
+/// (`people::roll`), which write the personal-data vault beside the log and read it. The
+/// job returns how to deliver its answer, which the writer calls once it has published
+/// what the job appended: a client that got its answer reads its own write.
+pub(crate) type LedgerJob = Box<dyn FnOnce(&mut Ledger) -> Deliver + Send>;
+
+/// Sends a ledger job's answer.
+pub(crate) type Deliver = Box<dyn FnOnce() + Send>;
+
 /// What the queue carries: writes, token registries (saved by the writer, which owns the
-/// state record that names them), and the ticks that say a checkpoint may be due.
+/// state record that names them), work on the ledger and the vault, and the ticks that
+/// say a checkpoint may be due.
 pub(crate) enum Job {
     Write(WriteJob),
     Tokens(TokensJob),
+    Ledger(LedgerJob),
     Tick,
 }
 
@@ -48,6 +59,7 @@ pub(crate) enum Job {
 struct Batch {
     writes: Vec<WriteJob>,
     tokens: Vec<TokensJob>,
+    ledger: Vec<LedgerJob>,
     rows: usize,
     tick: bool,
 }
@@ -76,6 +88,12 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
             let saved = ledger.save_tokens(job.registry).map_err(|e| e.to_string());
             let _ = job.reply.send(saved);
         }
+        for job in batch.ledger {
+            if let Err(reason) = run_ledger_job(&mut ledger, shared, job) {
+                eprintln!("error: the writer stopped: {reason}");
+                return;
+            }
+        }
         if batch.tick {
             sign_checkpoint(&mut ledger);
         }
@@ -93,6 +111,7 @@ fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) ->
         None => match jobs.blocking_recv()? {
             Job::Write(write) => batch.add(write),
             Job::Tokens(tokens) => batch.tokens.push(tokens),
+            Job::Ledger(job) => batch.ledger.push(job),
             Job::Tick => batch.tick = true,
         },
     }
@@ -100,6 +119,7 @@ fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) ->
         match job {
             Job::Tick => batch.tick = true,
             Job::Tokens(tokens) => batch.tokens.push(tokens),
+            Job::Ledger(job) => batch.ledger.push(job),
             Job::Write(write) if batch.rows + write.request.rows.len() > GROUP_COMMIT_EVENTS => {
                 *carried = Some(write);
                 break;
@@ -152,6 +172,22 @@ fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<
         // The requester may have timed out and gone; its write is committed all the same.
         let _ = reply.send(Ok(outcome));
     }
+    published?;
+    save_read_models(ledger, shared, false);
+    Ok(())
+}
+
+/// Runs one job on the ledger, publishes what it appended, then delivers its answer. An
+/// error means the writer must stop.
+fn run_ledger_job(ledger: &mut Ledger, shared: &Shared, job: LedgerJob) -> Result<(), String> {
+    let head = ledger.view().head().size;
+    let deliver = job(ledger);
+    let published = if ledger.view().head().size == head {
+        Ok(())
+    } else {
+        publish(ledger, shared)
+    };
+    deliver();
     published?;
     save_read_models(ledger, shared, false);
     Ok(())

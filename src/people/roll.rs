@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
+use serde_json::json;
 
 use crate::keys::SigningKeyFile;
 use crate::ledger::import::{CsvFile, ImportKind, Progress};
@@ -49,8 +50,8 @@ pub enum PeopleError {
     Unrecorded { done: String, source: LedgerError },
 }
 
-/// Appends the persons of a CSV file (FORMAT.md §4): names and numbers to the vault, the
-/// person events to the log, then a signed checkpoint.
+/// Appends the persons of a CSV file (FORMAT.md §4): reads its rows, then
+/// [`import_person_rows`].
 pub fn import_persons(
     ledger: &mut Ledger,
     path: &Path,
@@ -71,6 +72,24 @@ pub fn import_persons(
         }
         rows.push(row);
     }
+    import_person_rows(ledger, rows, ctx)
+}
+
+/// Appends parsed persons rows (from a file or a request body, parsed under this ledger's
+/// identity key): names and numbers to the vault, the person events to the log, then a
+/// signed checkpoint. The one way persons enter a ledger, so that the vault is always
+/// written first.
+pub fn import_person_rows(
+    ledger: &mut Ledger,
+    mut rows: Vec<Row>,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
+    // A row that does not parse fails the whole import: the append names it, and the
+    // vault is not touched for rows that will not be recorded.
+    if rows.iter().any(|row| row.command.is_err()) {
+        return Ok(ledger.append_signed(&mut rows, ctx)?);
+    }
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
     let personal = new_personal_data(ledger, &rows);
     let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     vault.put_many(&personal)?;
@@ -113,6 +132,29 @@ pub struct PersonView {
     pub revealed: bool,
     /// The seq of the event that records the reveal.
     pub reveal_seq: Option<Seq>,
+}
+
+impl PersonView {
+    /// The JSON shape of a person, shared by `person show --json` and the HTTP API.
+    pub fn to_json(&self) -> serde_json::Value {
+        let dated = |d: Option<(NaiveDate, Seq)>| {
+            d.map(|(date, seq)| json!({ "date": date.to_string(), "seq": seq.get() }))
+        };
+        json!({
+            "person_id": self.person,
+            "household_id": self.household,
+            "role": self.role.as_str(),
+            "birth_date": self.birth_date.to_string(),
+            "joined_on": self.joined_on.to_string(),
+            "left": dated(self.left),
+            "died": dated(self.died),
+            "erased_seq": self.erased.map(|s| s.get()),
+            "name": self.name,
+            "id_number": self.id_number,
+            "revealed": self.revealed,
+            "reveal_seq": self.reveal_seq.map(|s| s.get()),
+        })
+    }
 }
 
 /// How a view shows the person's data: masked, or in clear for a recorded reason.
@@ -203,6 +245,25 @@ pub fn erase_person(
             source,
         }),
     }
+}
+
+/// The persons of a household, masked, in the order they were added: what the household
+/// endpoint and the dashboard show.
+pub fn household_persons(ledger: &Ledger, household: &str) -> Result<Vec<PersonView>, PeopleError> {
+    if !ledger.people().has_persons(household) {
+        return Ok(Vec::new());
+    }
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    let vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
+    let mut views = Vec::new();
+    for (id, state) in ledger.people().persons_of(household) {
+        let entry = match PersonId::parse(id) {
+            Ok(person) => vault.get(&person)?,
+            Err(_) => Entry::Unknown,
+        };
+        views.push(view_of(id, state, &entry));
+    }
+    Ok(views)
 }
 
 fn known<'l>(ledger: &'l Ledger, id: &str) -> Result<&'l PersonState, PeopleError> {

@@ -18,6 +18,7 @@ mod group_commit;
 mod http_api;
 mod http_concurrency;
 mod http_hostile;
+mod http_people;
 mod import;
 mod independent_verifier;
 mod insider_state;
