@@ -23,6 +23,7 @@ mod import;
 mod independent_verifier;
 mod insider_state;
 mod ledger_log;
+mod masking;
 mod openapi;
 mod people;
 mod readmodels;
