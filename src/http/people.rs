@@ -21,11 +21,12 @@ use crate::ledger::import::{rows_from_bytes, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LedgerError};
 use crate::model::json_object::Members;
 use crate::people::roll::{self, PeopleError, PersonView, Showing};
+use crate::people::vault::Vault;
 
 use super::api::{blocking, body_error, current_view, summary_json, NoQuery, PathText};
 use super::auth::{Admin, Authorized, Summary, Write};
 use super::error::HttpError;
-use super::writer::{Deliver, Job};
+use super::writer::{Deliver, Job, JobState};
 use super::AppState;
 
 type Answer = Result<Response, HttpError>;
@@ -43,8 +44,8 @@ pub(super) async fn household(
 ) -> Answer {
     let balance = super::api::household_balance(&s, &id)?;
     let mut body = crate::ledger::answers::balance_json(&balance);
-    let persons = on_ledger(&s, move |ledger| {
-        roll::household_persons(ledger, &id).map_err(people_error)
+    let persons = on_ledger(&s, move |ledger, vault| {
+        roll::household_persons(ledger, vault, &id)
     })
     .await?;
     body.insert(
@@ -77,8 +78,8 @@ pub(super) async fn import_persons(
     .await?
     .ok_or_else(|| too_many_rows(max))?;
     let ctx = context(caller);
-    let (summary, _) = on_ledger(&s, move |ledger| {
-        roll::import_person_rows(ledger, rows, &ctx).map_err(people_error)
+    let (summary, _) = on_ledger(&s, move |ledger, vault| {
+        roll::import_person_rows_in(ledger, vault, rows, &ctx)
     })
     .await?;
     let status = if summary.appended > 0 {
@@ -102,8 +103,8 @@ pub(super) async fn person(
     PathText(id): PathText,
     _: NoQuery,
 ) -> Answer {
-    let view = on_ledger(&s, move |ledger| {
-        roll::show_person(ledger, &id, Showing::Masked).map_err(people_error)
+    let view = on_ledger(&s, move |ledger, vault| {
+        roll::show_person_in(ledger, vault, &id, Showing::Masked)
     })
     .await?;
     Ok(Json(view.to_json()).into_response())
@@ -125,12 +126,12 @@ pub(super) async fn reveal(
 ) -> Answer {
     let reason = reason_of(body)?;
     let ctx = context(caller);
-    let view = on_ledger(&s, move |ledger| {
+    let view = on_ledger(&s, move |ledger, vault| {
         let showing = Showing::Revealed {
             reason: &reason,
             ctx: &ctx,
         };
-        roll::show_person(ledger, &id, showing).map_err(people_error)
+        roll::show_person_in(ledger, vault, &id, showing)
     })
     .await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(view.to_json())).into_response())
@@ -147,8 +148,8 @@ pub(super) async fn erase(
     let reason = reason_of(body)?;
     let ctx = context(caller);
     let person = id.clone();
-    let seq = on_ledger(&s, move |ledger| {
-        roll::erase_person(ledger, &id, &reason, &ctx).map_err(people_error)
+    let seq = on_ledger(&s, move |ledger, vault| {
+        roll::erase_person_in(ledger, vault, &id, &reason, &ctx)
     })
     .await?;
     Ok(Json(json!({ "person_id": person, "erased_seq": seq.get() })).into_response())
@@ -179,19 +180,22 @@ fn context(caller: Caller) -> AppendContext {
     AppendContext::now(caller.name)
 }
 
-/// Runs `f` on the ledger on the writer thread and waits for its answer.
+/// Runs `f` on the ledger and its open vault on the writer thread and waits for its
+/// answer.
 async fn on_ledger<T: Send + 'static>(
     s: &AppState,
-    f: impl FnOnce(&mut Ledger) -> Result<T, HttpError> + Send + 'static,
+    f: impl FnOnce(&mut Ledger, &mut Vault) -> Result<T, PeopleError> + Send + 'static,
 ) -> Result<T, HttpError> {
     let (reply, answer) = oneshot::channel();
-    let job = Box::new(move |ledger: &mut Ledger| -> Deliver {
-        let outcome = f(ledger);
-        Box::new(move || {
-            // The requester may have timed out and gone; what was appended stays.
-            let _ = reply.send(outcome);
-        })
-    });
+    let job = Box::new(
+        move |ledger: &mut Ledger, state: &mut JobState| -> Deliver {
+            let outcome = with_vault(ledger, state, f).map_err(people_error);
+            Box::new(move || {
+                // The requester may have timed out and gone; what was appended stays.
+                let _ = reply.send(outcome);
+            })
+        },
+    );
     s.writes.try_send(Job::Ledger(job)).map_err(|e| match e {
         mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
         mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
@@ -202,6 +206,28 @@ async fn on_ledger<T: Send + 'static>(
     answer.await.map_err(|_| {
         HttpError::Unavailable("the writer stopped before answering; see the server's log".into())
     })?
+}
+
+/// Runs `f` with the vault the writer keeps open, opening it first if need be. A vault that
+/// failed is dropped, to be opened afresh from disk by the next request: a failed rewrite
+/// leaves the one in memory refusing writes.
+fn with_vault<T>(
+    ledger: &mut Ledger,
+    state: &mut JobState,
+    f: impl FnOnce(&mut Ledger, &mut Vault) -> Result<T, PeopleError>,
+) -> Result<T, PeopleError> {
+    let mut vault = match state.vault.take() {
+        Some(vault) => vault,
+        None => roll::open_vault(ledger)?,
+    };
+    let outcome = f(ledger, &mut vault);
+    if !matches!(
+        outcome,
+        Err(PeopleError::Vault(_) | PeopleError::Unrecorded { .. })
+    ) {
+        state.vault = Some(vault);
+    }
+    outcome
 }
 
 /// A roll's error as the API's: an unknown person is a 404, a person with nothing to

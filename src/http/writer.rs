@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::readmodels::ReadSide;
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
+use crate::people::vault::Vault;
 
 use super::error::HttpError;
 use super::{ServeError, Shared};
@@ -39,7 +40,15 @@ pub(crate) struct TokensJob {
 /// (`people::roll`), which write the personal-data vault beside the log and read it. The
 /// job returns how to deliver its answer, which the writer calls once it has published
 /// what the job appended: a client that got its answer reads its own write.
-pub(crate) type LedgerJob = Box<dyn FnOnce(&mut Ledger) -> Deliver + Send>;
+pub(crate) type LedgerJob = Box<dyn FnOnce(&mut Ledger, &mut JobState) -> Deliver + Send>;
+
+/// What ledger jobs keep between them on the writer thread: the personal-data vault, open.
+/// Opening reads and checks the whole vault, far too slow for every request; the server
+/// holds the vault key all along anyway, so keeping the vault open exposes nothing more.
+#[derive(Default)]
+pub(crate) struct JobState {
+    pub(crate) vault: Option<Vault>,
+}
 
 /// Sends a ledger job's answer.
 pub(crate) type Deliver = Box<dyn FnOnce() + Send>;
@@ -77,6 +86,7 @@ pub(crate) fn spawn(
 
 fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
     let mut carried = None;
+    let mut state = JobState::default();
     while let Some(batch) = next_batch(&mut jobs, &mut carried) {
         if !batch.writes.is_empty() {
             if let Err(reason) = commit(&mut ledger, shared, batch.writes) {
@@ -89,7 +99,7 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
             let _ = job.reply.send(saved);
         }
         for job in batch.ledger {
-            if let Err(reason) = run_ledger_job(&mut ledger, shared, job) {
+            if let Err(reason) = run_ledger_job(&mut ledger, &mut state, shared, job) {
                 eprintln!("error: the writer stopped: {reason}");
                 return;
             }
@@ -179,9 +189,14 @@ fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<
 
 /// Runs one job on the ledger, publishes what it appended, then delivers its answer. An
 /// error means the writer must stop.
-fn run_ledger_job(ledger: &mut Ledger, shared: &Shared, job: LedgerJob) -> Result<(), String> {
+fn run_ledger_job(
+    ledger: &mut Ledger,
+    state: &mut JobState,
+    shared: &Shared,
+    job: LedgerJob,
+) -> Result<(), String> {
     let head = ledger.view().head().size;
-    let deliver = job(ledger);
+    let deliver = job(ledger, state);
     let published = if ledger.view().head().size == head {
         Ok(())
     } else {

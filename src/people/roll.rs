@@ -81,6 +81,17 @@ pub fn import_persons(
 /// written first.
 pub fn import_person_rows(
     ledger: &mut Ledger,
+    rows: Vec<Row>,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
+    let mut vault = open_vault(ledger)?;
+    import_person_rows_in(ledger, &mut vault, rows, ctx)
+}
+
+/// [`import_person_rows`] with the ledger's vault already open.
+pub fn import_person_rows_in(
+    ledger: &mut Ledger,
+    vault: &mut Vault,
     mut rows: Vec<Row>,
     ctx: &AppendContext,
 ) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
@@ -89,11 +100,20 @@ pub fn import_person_rows(
     if rows.iter().any(|row| row.command.is_err()) {
         return Ok(ledger.append_signed(&mut rows, ctx)?);
     }
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
     let personal = new_personal_data(ledger, &rows);
-    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     vault.put_many(&personal)?;
     Ok(ledger.append_signed(&mut rows, ctx)?)
+}
+
+/// The ledger's personal-data vault, opened with its key. Opening reads and checks the
+/// whole vault; a caller with several operations to do (the server) keeps it open and
+/// uses the `_in` functions.
+pub fn open_vault(ledger: &Ledger) -> Result<Vault, PeopleError> {
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    Ok(Vault::open(
+        &vault_dir(ledger.view().dir()),
+        keys.vault_key(),
+    )?)
 }
 
 /// The names and numbers of persons the log does not know yet: those it knows are in the
@@ -173,9 +193,19 @@ pub fn show_person(
     id: &str,
     showing: Showing<'_>,
 ) -> Result<PersonView, PeopleError> {
+    known(ledger, id)?;
+    let vault = open_vault(ledger)?;
+    show_person_in(ledger, &vault, id, showing)
+}
+
+/// [`show_person`] with the ledger's vault already open.
+pub fn show_person_in(
+    ledger: &mut Ledger,
+    vault: &Vault,
+    id: &str,
+    showing: Showing<'_>,
+) -> Result<PersonView, PeopleError> {
     let state = known(ledger, id)?.clone();
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
     let entry = vault.get(&person)?;
     let mut view = view_of(id, &state, &entry);
@@ -217,13 +247,26 @@ pub fn erase_person(
     reason: &str,
     ctx: &AppendContext,
 ) -> Result<Seq, PeopleError> {
+    if let Some(seq) = known(ledger, id)?.erased {
+        return Ok(seq);
+    }
+    let mut vault = open_vault(ledger)?;
+    erase_person_in(ledger, &mut vault, id, reason, ctx)
+}
+
+/// [`erase_person`] with the ledger's vault already open.
+pub fn erase_person_in(
+    ledger: &mut Ledger,
+    vault: &mut Vault,
+    id: &str,
+    reason: &str,
+    ctx: &AppendContext,
+) -> Result<Seq, PeopleError> {
     let state = known(ledger, id)?;
     if let Some(seq) = state.erased {
         return Ok(seq);
     }
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     match vault.erase(&person) {
         Ok(()) | Err(VaultError::Unknown(_)) => {}
         Err(other) => return Err(other.into()),
@@ -249,12 +292,11 @@ pub fn erase_person(
 
 /// The persons of a household, masked, in the order they were added: what the household
 /// endpoint and the dashboard show.
-pub fn household_persons(ledger: &Ledger, household: &str) -> Result<Vec<PersonView>, PeopleError> {
-    if !ledger.people().has_persons(household) {
-        return Ok(Vec::new());
-    }
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
+pub fn household_persons(
+    ledger: &Ledger,
+    vault: &Vault,
+    household: &str,
+) -> Result<Vec<PersonView>, PeopleError> {
     let mut views = Vec::new();
     for (id, state) in ledger.people().persons_of(household) {
         let entry = match PersonId::parse(id) {

@@ -178,14 +178,15 @@ fn an_admin_sees_a_person_masked_and_in_clear_only_through_a_recorded_reveal() {
 fn only_admins_may_show_reveal_or_erase_a_person() {
     let (_dir, tokens, server) = with_parents();
     for role in [Role::Clerk, Role::Supervisor, Role::Auditor] {
-        let mut caller = client(&server, &tokens, role);
+        // A fresh connection each: the server closes one whose body it refused to read.
+        let caller = || client(&server, &tokens, role);
         let reason = json!({ "reason": "curious" });
         for reply in [
-            caller.get("/api/v1/persons/P-1").unwrap(),
-            caller
+            caller().get("/api/v1/persons/P-1").unwrap(),
+            caller()
                 .post_json("/api/v1/persons/P-1/reveal", &reason)
                 .unwrap(),
-            caller
+            caller()
                 .post_json("/api/v1/persons/P-1/erase", &reason)
                 .unwrap(),
         ] {
@@ -214,7 +215,9 @@ fn a_reveal_or_erasure_without_a_reason_or_of_nobody_is_refused() {
             json!({ "reason": "x".repeat(501) }),
             json!(["reason"]),
         ] {
-            let reply = admin.post_json(path, &body).unwrap();
+            let reply = client(&server, &tokens, Role::Admin)
+                .post_json(path, &body)
+                .unwrap();
             assert_eq!(reply.status, 400, "{path} {body}: {}", reply.body);
             assert_eq!(reply.code(), "bad_request");
         }
