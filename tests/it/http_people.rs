@@ -24,9 +24,13 @@ pub fn persons_csv() -> String {
 }
 
 fn serve() -> (tempfile::TempDir, Tokens, TestServer) {
+    serve_with(Limits::default())
+}
+
+fn serve_with(limits: Limits) -> (tempfile::TempDir, Tokens, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = sample_ledger(dir.path());
-    let server = TestServer::start(dir.path(), Limits::default());
+    let server = TestServer::start(dir.path(), limits);
     (dir, tokens, server)
 }
 
@@ -79,6 +83,14 @@ fn a_household_shows_its_persons_masked_and_a_repeated_import_appends_nothing() 
         assert!(!body.contains(clear), "{clear} in {body}");
     }
     assert!(persons_of(&mut supervisor, "PL-0002").is_empty());
+    let added = client(&server, &tokens, Role::Auditor)
+        .get("/api/v1/log?type=person_added")
+        .unwrap()
+        .json();
+    assert_eq!(
+        added[0]["actor"], "clerk-1",
+        "the clerk's token name is the actor"
+    );
 
     let again = csv(
         &mut client(&server, &tokens, Role::Clerk),
@@ -277,5 +289,24 @@ fn an_erased_person_shows_as_erased_everywhere_and_the_ledger_still_verifies() {
         .get("/api/v1/verify")
         .unwrap();
     assert_eq!(verify.json()["ok"], true, "{}", verify.body);
+    server.stop();
+}
+
+#[test]
+fn a_persons_import_over_the_row_limit_is_refused_whole() {
+    let limits = Limits {
+        max_import_rows: 1,
+        ..Limits::default()
+    };
+    let (_dir, tokens, server) = serve_with(limits);
+    let reply = csv(
+        &mut client(&server, &tokens, Role::Clerk),
+        "/api/v1/imports/persons",
+        &persons_csv(),
+    );
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert_eq!(reply.code(), "payload_too_large");
+    let mut auditor = client(&server, &tokens, Role::Auditor);
+    assert!(persons_of(&mut auditor, "PL-0001").is_empty());
     server.stop();
 }
