@@ -166,7 +166,7 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
             };
             let view = roll::show_person(&mut ledger, &args.id, showing)
                 .map_err(|e| people_failure(e, None))?;
-            Ok(Output::ok(view_text(&view), view_json(&view)))
+            Ok(Output::ok(view_text(&view), view.to_json()))
         }
         PersonCommand::Erase(args) => {
             let ctx = AppendContext::now(actor(cli)?);
@@ -223,21 +223,4 @@ fn view_text(v: &PersonView) -> String {
         text.push_str(&format!("shown in clear; recorded as seq {seq}\n"));
     }
     text
-}
-
-fn view_json(v: &PersonView) -> Value {
-    json!({
-        "person_id": v.person,
-        "household_id": v.household,
-        "role": v.role.as_str(),
-        "birth_date": v.birth_date.to_string(),
-        "joined_on": v.joined_on.to_string(),
-        "left": v.left.map(|(d, s)| json!({ "date": d.to_string(), "seq": s.get() })),
-        "died": v.died.map(|(d, s)| json!({ "date": d.to_string(), "seq": s.get() })),
-        "erased_seq": v.erased.map(|s| s.get()),
-        "name": v.name,
-        "id_number": v.id_number,
-        "revealed": v.revealed,
-        "reveal_seq": v.reveal_seq.map(|s| s.get()),
-    })
 }

@@ -137,6 +137,14 @@ pub(super) async fn import_rates(
     import(s, caller, body, ImportKind::Rates).await
 }
 
+pub(super) async fn import_changes(
+    State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Write>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    import(s, caller, body, ImportKind::Changes).await
+}
+
 pub(super) async fn import_events(
     State(s): State<AppState>,
     Authorized(caller, _): Authorized<Write>,
@@ -216,7 +224,7 @@ async fn save_tokens(s: &AppState, registry: &TokenRegistry) -> Result<(), HttpE
     }
 }
 
-fn summary_json(summary: &AppendSummary) -> Value {
+pub(super) fn summary_json(summary: &AppendSummary) -> Value {
     json!({
         "appended": summary.appended,
         "duplicates": summary.duplicates,
@@ -370,17 +378,7 @@ pub(super) async fn funds(State(s): State<AppState>, _: Authorized<Summary>, _: 
     ok(answers::funds_json(&rows))
 }
 
-pub(super) async fn household(
-    State(s): State<AppState>,
-    _: Authorized<Summary>,
-    PathText(id): PathText,
-    _: NoQuery,
-) -> Answer {
-    let balance = household_balance(&s, &id)?;
-    ok(Value::Object(answers::balance_json(&balance)))
-}
-
-fn household_balance(
+pub(super) fn household_balance(
     s: &AppState,
     id: &str,
 ) -> Result<fundtrail_projections::HouseholdBalance, HttpError> {

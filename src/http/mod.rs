@@ -12,6 +12,7 @@ mod dashboard;
 mod error;
 mod evidence;
 mod json;
+mod people;
 mod reconcile;
 mod writer;
 
@@ -186,9 +187,15 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ),
         ("post", "/api/v1/imports/events", post(api::import_events)),
         ("post", "/api/v1/imports/rates", post(api::import_rates)),
+        (
+            "post",
+            "/api/v1/imports/persons",
+            post(people::import_persons),
+        ),
+        ("post", "/api/v1/imports/changes", post(api::import_changes)),
         ("get", "/api/v1/totals", get(api::totals)),
         ("get", "/api/v1/funds", get(api::funds)),
-        ("get", "/api/v1/households/{id}", get(api::household)),
+        ("get", "/api/v1/households/{id}", get(people::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),
         ("get", "/api/v1/log", get(api::log)),
         ("get", "/api/v1/verify", get(api::verify)),
@@ -201,6 +208,9 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             get(evidence::consistency),
         ),
         ("get", "/api/v1/export/events", get(evidence::export_events)),
+        ("get", "/api/v1/persons/{id}", get(people::person)),
+        ("post", "/api/v1/persons/{id}/reveal", post(people::reveal)),
+        ("post", "/api/v1/persons/{id}/erase", post(people::erase)),
         ("get", "/api/v1/tokens", get(api::list_tokens)),
         ("post", "/api/v1/tokens", post(api::add_token)),
         ("delete", "/api/v1/tokens/{name}", delete(api::revoke_token)),

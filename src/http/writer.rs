@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::readmodels::ReadSide;
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
+use crate::people::vault::Vault;
 
 use super::error::HttpError;
 use super::{ServeError, Shared};
@@ -35,11 +36,30 @@ pub(crate) struct TokensJob {
     pub(crate) reply: oneshot::Sender<Result<(), String>>,
 }
 
+/// Work that needs the ledger itself rather than a group commit: the persons' workflows
+/// (`people::roll`), which write the personal-data vault beside the log and read it. The
+/// job returns how to deliver its answer, which the writer calls once it has published
+/// what the job appended: a client that got its answer reads its own write.
+pub(crate) type LedgerJob = Box<dyn FnOnce(&mut Ledger, &mut JobState) -> Deliver + Send>;
+
+/// What ledger jobs keep between them on the writer thread: the personal-data vault, open.
+/// Opening reads and checks the whole vault, far too slow for every request; the server
+/// holds the vault key all along anyway, so keeping the vault open exposes nothing more.
+#[derive(Default)]
+pub(crate) struct JobState {
+    pub(crate) vault: Option<Vault>,
+}
+
+/// Sends a ledger job's answer.
+pub(crate) type Deliver = Box<dyn FnOnce() + Send>;
+
 /// What the queue carries: writes, token registries (saved by the writer, which owns the
-/// state record that names them), and the ticks that say a checkpoint may be due.
+/// state record that names them), work on the ledger and the vault, and the ticks that
+/// say a checkpoint may be due.
 pub(crate) enum Job {
     Write(WriteJob),
     Tokens(TokensJob),
+    Ledger(LedgerJob),
     Tick,
 }
 
@@ -48,6 +68,7 @@ pub(crate) enum Job {
 struct Batch {
     writes: Vec<WriteJob>,
     tokens: Vec<TokensJob>,
+    ledger: Vec<LedgerJob>,
     rows: usize,
     tick: bool,
 }
@@ -65,6 +86,7 @@ pub(crate) fn spawn(
 
 fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
     let mut carried = None;
+    let mut state = JobState::default();
     while let Some(batch) = next_batch(&mut jobs, &mut carried) {
         if !batch.writes.is_empty() {
             if let Err(reason) = commit(&mut ledger, shared, batch.writes) {
@@ -75,6 +97,12 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
         for job in batch.tokens {
             let saved = ledger.save_tokens(job.registry).map_err(|e| e.to_string());
             let _ = job.reply.send(saved);
+        }
+        for job in batch.ledger {
+            if let Err(reason) = run_ledger_job(&mut ledger, &mut state, shared, job) {
+                eprintln!("error: the writer stopped: {reason}");
+                return;
+            }
         }
         if batch.tick {
             sign_checkpoint(&mut ledger);
@@ -93,6 +121,7 @@ fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) ->
         None => match jobs.blocking_recv()? {
             Job::Write(write) => batch.add(write),
             Job::Tokens(tokens) => batch.tokens.push(tokens),
+            Job::Ledger(job) => batch.ledger.push(job),
             Job::Tick => batch.tick = true,
         },
     }
@@ -100,6 +129,7 @@ fn next_batch(jobs: &mut mpsc::Receiver<Job>, carried: &mut Option<WriteJob>) ->
         match job {
             Job::Tick => batch.tick = true,
             Job::Tokens(tokens) => batch.tokens.push(tokens),
+            Job::Ledger(job) => batch.ledger.push(job),
             Job::Write(write) if batch.rows + write.request.rows.len() > GROUP_COMMIT_EVENTS => {
                 *carried = Some(write);
                 break;
@@ -152,6 +182,27 @@ fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<
         // The requester may have timed out and gone; its write is committed all the same.
         let _ = reply.send(Ok(outcome));
     }
+    published?;
+    save_read_models(ledger, shared, false);
+    Ok(())
+}
+
+/// Runs one job on the ledger, publishes what it appended, then delivers its answer. An
+/// error means the writer must stop.
+fn run_ledger_job(
+    ledger: &mut Ledger,
+    state: &mut JobState,
+    shared: &Shared,
+    job: LedgerJob,
+) -> Result<(), String> {
+    let head = ledger.view().head().size;
+    let deliver = job(ledger, state);
+    let published = if ledger.view().head().size == head {
+        Ok(())
+    } else {
+        publish(ledger, shared)
+    };
+    deliver();
     published?;
     save_read_models(ledger, shared, false);
     Ok(())

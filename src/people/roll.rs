@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
+use serde_json::json;
 
 use crate::keys::SigningKeyFile;
 use crate::ledger::import::{CsvFile, ImportKind, Progress};
@@ -53,8 +54,8 @@ pub enum PeopleError {
     Unrecorded { done: String, source: LedgerError },
 }
 
-/// Appends the persons of a CSV file (FORMAT.md §4): names and numbers to the vault, the
-/// person events to the log, then a signed checkpoint.
+/// Appends the persons of a CSV file (FORMAT.md §4): reads its rows, then
+/// [`import_person_rows`].
 pub fn import_persons(
     ledger: &mut Ledger,
     path: &Path,
@@ -75,10 +76,48 @@ pub fn import_persons(
         }
         rows.push(row);
     }
+    import_person_rows(ledger, rows, ctx)
+}
+
+/// Appends parsed persons rows (from a file or a request body, parsed under this ledger's
+/// identity key): names and numbers to the vault, the person events to the log, then a
+/// signed checkpoint. The one way persons enter a ledger, so that the vault is always
+/// written first.
+pub fn import_person_rows(
+    ledger: &mut Ledger,
+    rows: Vec<Row>,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
+    let mut vault = open_vault(ledger)?;
+    import_person_rows_in(ledger, &mut vault, rows, ctx)
+}
+
+/// [`import_person_rows`] with the ledger's vault already open.
+pub fn import_person_rows_in(
+    ledger: &mut Ledger,
+    vault: &mut Vault,
+    mut rows: Vec<Row>,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), PeopleError> {
+    // A row that does not parse fails the whole import: the append names it, and the
+    // vault is not touched for rows that will not be recorded.
+    if rows.iter().any(|row| row.command.is_err()) {
+        return Ok(ledger.append_signed(&mut rows, ctx)?);
+    }
     let personal = new_personal_data(ledger, &rows);
-    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     vault.put_many(&personal)?;
     Ok(ledger.append_signed(&mut rows, ctx)?)
+}
+
+/// The ledger's personal-data vault, opened with its key. Opening reads and checks the
+/// whole vault; a caller with several operations to do (the server) keeps it open and
+/// uses the `_in` functions.
+pub fn open_vault(ledger: &Ledger) -> Result<Vault, PeopleError> {
+    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
+    Ok(Vault::open(
+        &vault_dir(ledger.view().dir()),
+        keys.vault_key(),
+    )?)
 }
 
 /// The names and numbers of persons the log does not know yet: those it knows are in the
@@ -119,6 +158,29 @@ pub struct PersonView {
     pub reveal_seq: Option<Seq>,
 }
 
+impl PersonView {
+    /// The JSON shape of a person, shared by `person show --json` and the HTTP API.
+    pub fn to_json(&self) -> serde_json::Value {
+        let dated = |d: Option<(NaiveDate, Seq)>| {
+            d.map(|(date, seq)| json!({ "date": date.to_string(), "seq": seq.get() }))
+        };
+        json!({
+            "person_id": self.person,
+            "household_id": self.household,
+            "role": self.role.as_str(),
+            "birth_date": self.birth_date.to_string(),
+            "joined_on": self.joined_on.to_string(),
+            "left": dated(self.left),
+            "died": dated(self.died),
+            "erased_seq": self.erased.map(|s| s.get()),
+            "name": self.name,
+            "id_number": self.id_number,
+            "revealed": self.revealed,
+            "reveal_seq": self.reveal_seq.map(|s| s.get()),
+        })
+    }
+}
+
 /// How a view shows the person's data: masked, or in clear for a recorded reason.
 pub enum Showing<'a> {
     Masked,
@@ -135,9 +197,19 @@ pub fn show_person(
     id: &str,
     showing: Showing<'_>,
 ) -> Result<PersonView, PeopleError> {
+    known(ledger, id)?;
+    let vault = open_vault(ledger)?;
+    show_person_in(ledger, &vault, id, showing)
+}
+
+/// [`show_person`] with the ledger's vault already open.
+pub fn show_person_in(
+    ledger: &mut Ledger,
+    vault: &Vault,
+    id: &str,
+    showing: Showing<'_>,
+) -> Result<PersonView, PeopleError> {
     let state = known(ledger, id)?.clone();
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
     let entry = vault.get(&person)?;
     let mut view = view_of(id, &state, &entry);
@@ -179,13 +251,26 @@ pub fn erase_person(
     reason: &str,
     ctx: &AppendContext,
 ) -> Result<Seq, PeopleError> {
+    if let Some(seq) = known(ledger, id)?.erased {
+        return Ok(seq);
+    }
+    let mut vault = open_vault(ledger)?;
+    erase_person_in(ledger, &mut vault, id, reason, ctx)
+}
+
+/// [`erase_person`] with the ledger's vault already open.
+pub fn erase_person_in(
+    ledger: &mut Ledger,
+    vault: &mut Vault,
+    id: &str,
+    reason: &str,
+    ctx: &AppendContext,
+) -> Result<Seq, PeopleError> {
     let state = known(ledger, id)?;
     if let Some(seq) = state.erased {
         return Ok(seq);
     }
     let person = PersonId::parse(id).map_err(|_| PeopleError::UnknownPerson(id.to_owned()))?;
-    let keys = SigningKeyFile::read(ledger.view().dir()).map_err(LedgerError::from)?;
-    let mut vault = Vault::open(&vault_dir(ledger.view().dir()), keys.vault_key())?;
     match vault.erase(&person) {
         Ok(()) | Err(VaultError::Unknown(_)) => {}
         Err(other) => return Err(other.into()),
@@ -207,6 +292,24 @@ pub fn erase_person(
             source,
         }),
     }
+}
+
+/// The persons of a household, masked, in the order they were added: what the household
+/// endpoint and the dashboard show.
+pub fn household_persons(
+    ledger: &Ledger,
+    vault: &Vault,
+    household: &str,
+) -> Result<Vec<PersonView>, PeopleError> {
+    let mut views = Vec::new();
+    for (id, state) in ledger.people().persons_of(household) {
+        let entry = match PersonId::parse(id) {
+            Ok(person) => vault.get(&person)?,
+            Err(_) => Entry::Unknown,
+        };
+        views.push(view_of(id, state, &entry));
+    }
+    Ok(views)
 }
 
 fn known<'l>(ledger: &'l Ledger, id: &str) -> Result<&'l PersonState, PeopleError> {

@@ -16,7 +16,7 @@ use fundtrail::http::Limits;
 /// Chromium gets this long to load the page and run its fetches before it is killed.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("FUNDTRAIL_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
@@ -27,7 +27,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Runs the project's installer for test dependencies, then looks again.
-fn install_chromium() -> Option<PathBuf> {
+pub(crate) fn install_chromium() -> Option<PathBuf> {
     if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
         return None;
     }
@@ -42,7 +42,7 @@ fn install_chromium() -> Option<PathBuf> {
 
 /// The DOM after the page's scripts ran (`--dump-dom` with a virtual-time budget, which
 /// lets pending fetches finish first).
-fn rendered_dom(browser: &PathBuf, url: &str) -> String {
+pub(crate) fn rendered_dom(browser: &PathBuf, url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(browser)
         .args([

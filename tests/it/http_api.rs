@@ -38,6 +38,9 @@ const STATEMENT_CSV: &str = "value_date,amount,reference,beneficiary\n\
 2015-01-31,680.00,BANK-201501-0001,张\n\
 2015-01-31,340.00,BANK-201501-0002,李\n";
 
+const CHANGES_CSV: &str = "date,type,person_id,household_id,reference,memo\n\
+2018-06-30,eligibility_ended,,PL-0003,CHANGE-1,recovered\n";
+
 const HOUSEHOLDS_CSV: &str = "household_id,subdistrict,community,category,members,enrolled_on\n\
 PL-0009,青云,青云第1社区,bereaved,2,2016-01-01\n";
 
@@ -70,6 +73,31 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             &[Clerk],
         ),
         ("post", "/api/v1/imports/rates", RATES_CSV.into(), &[Clerk]),
+        (
+            "post",
+            "/api/v1/imports/persons",
+            crate::http_people::persons_csv(),
+            &[Clerk],
+        ),
+        (
+            "post",
+            "/api/v1/imports/changes",
+            CHANGES_CSV.into(),
+            &[Clerk],
+        ),
+        ("get", "/api/v1/persons/P-1", String::new(), &[Admin]),
+        (
+            "post",
+            "/api/v1/persons/P-1/reveal",
+            json!({"reason": "matrix"}).to_string(),
+            &[Admin],
+        ),
+        (
+            "post",
+            "/api/v1/persons/P-1/erase",
+            json!({"reason": "matrix"}).to_string(),
+            &[Admin],
+        ),
         (
             "get",
             "/api/v1/totals?by=subdistrict,program",
@@ -142,6 +170,7 @@ fn template(path: &str) -> String {
         match part.as_str() {
             "PL-0001" => *part = "{id}".into(),
             "matrix" => *part = "{name}".into(),
+            "P-1" => *part = "{id}".into(),
             _ => {}
         }
     }

@@ -20,6 +20,12 @@ const TEXT = {
     origin: "来源", verifies: "验证结果", verified: "验证通过", not_verified: "验证失败",
     bad_token: "令牌无效或已撤销", wrong_role: "此令牌无权查看汇总（需要主管或审计角色）",
     failed: "加载失败：", pivot_help: "金额(元)，按街道与项目；合计列含笔数、户数与人次。", footer: "数据来自只追加、哈希链接的台账；金额为扣除冲正后的净额。",
+    household: "户情查询", look_up: "查询", masked_help: "姓名与身份证号均已脱敏；明文仅管理员可调阅，且每次调阅均记录在账。",
+    person_id: "人员编号", role: "身份", name: "姓名", id_number: "身份证号", birth_date: "出生日期",
+    joined_on: "入户日期", person_state: "状态", community: "社区", category: "类别", members: "登记人数",
+    enrolled_on: "登记日期", no_persons: "尚未登记人员（按登记人数计发）", in_household: "在户",
+    died: "{date} 去世", left: "{date} 迁出", erased: "个人信息已销毁", not_found: "查无此户",
+    role_mother: "母亲", role_father: "父亲", role_child: "子女", role_other: "其他",
   },
   en: {
     title: "Special-family subsidy ledger", signin: "Sign in", signin_button: "Sign in", signout: "Sign out",
@@ -33,6 +39,12 @@ const TEXT = {
     origin: "Origin", verifies: "Verification", verified: "verifies", not_verified: "does NOT verify",
     bad_token: "Unknown or revoked token", wrong_role: "This token may not read totals (supervisor or auditor needed)",
     failed: "Loading failed: ", pivot_help: "Amounts in CNY by sub-district and program; the total columns add payments, households and person-times.", footer: "From an append-only, hash-chained ledger; amounts are net of reversals.",
+    household: "Household", look_up: "Look up", masked_help: "Names and identity numbers are masked; only an admin may see them in clear, and every such look is recorded.",
+    person_id: "Person", role: "Role", name: "Name", id_number: "Identity number", birth_date: "Born",
+    joined_on: "Joined", person_state: "State", community: "Community", category: "Category", members: "Members recorded",
+    enrolled_on: "Enrolled", no_persons: "No persons recorded (paid by the members count)", in_household: "in the household",
+    died: "died {date}", left: "left {date}", erased: "personal data erased", not_found: "No such household",
+    role_mother: "mother", role_father: "father", role_child: "child", role_other: "other",
   },
 };
 
@@ -50,6 +62,7 @@ const PROGRAMS = {
 
 let lang = "zh";
 let data = null;
+let household = null;
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key] || key;
@@ -137,6 +150,7 @@ function render() {
   $("state").textContent = t("as_of").replace("{seq}", data.status.head.seq);
   $("state").dataset.state = "ready";
   renderTotals(data.byPlace, data.bySubdistrict);
+  renderHousehold();
   renderBars(data.bySubdistrict);
   renderTrend(data.byMonth);
   renderFunds(data.funds);
@@ -280,9 +294,64 @@ function renderCheckpoint(latest, head) {
   item("verifies", latest.verified ? t("verified") : t("not_verified"), latest.verified ? "ok" : "bad");
 }
 
+// A household and its persons. Names and numbers arrive masked from the server (the one
+// masking function); the page shows them as they come and never asks for more.
+async function lookUpHousehold(id) {
+  $("household").hidden = true;
+  $("household-state").textContent = t("loading");
+  $("household-state").dataset.state = "loading";
+  try {
+    household = await api("/api/v1/households/" + encodeURIComponent(id));
+    $("household-state").textContent = "";
+    $("household-state").dataset.state = "ready";
+    renderHousehold();
+  } catch (e) {
+    household = null;
+    $("household-state").textContent = e.status === 404 ? t("not_found") : t("failed") + e.message;
+    $("household-state").dataset.state = "failed";
+  }
+}
+
+function personState(p) {
+  const states = [];
+  if (p.died) states.push(t("died").replace("{date}", p.died.date));
+  if (p.left) states.push(t("left").replace("{date}", p.left.date));
+  if (p.erased_seq !== null) states.push(t("erased"));
+  return states.length ? states.join("; ") : t("in_household");
+}
+
+function renderHousehold() {
+  if (!household) return;
+  const facts = $("household-facts");
+  facts.replaceChildren();
+  for (const key of ["community", "category", "members", "enrolled_on"]) {
+    facts.append(el("dt", t(key)), el("dd", String(household[key])));
+  }
+  const body = $("persons").tBodies[0];
+  body.replaceChildren();
+  if (household.persons.length === 0) {
+    const row = body.insertRow();
+    const cell = el("td", t("no_persons"), "muted");
+    cell.colSpan = 7;
+    row.append(cell);
+  }
+  for (const p of household.persons) {
+    const row = body.insertRow();
+    row.dataset.person = p.person_id;
+    row.append(
+      el("td", p.person_id), el("td", t("role_" + p.role)), el("td", p.name), el("td", p.id_number),
+      el("td", p.birth_date), el("td", p.joined_on), el("td", personState(p)),
+    );
+  }
+  $("household").hidden = false;
+}
+
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   data = null;
+  household = null;
+  $("household").hidden = true;
+  $("household-state").textContent = "";
   $("board").hidden = true;
   $("signout").hidden = true;
   $("signin").hidden = false;
@@ -305,6 +374,7 @@ function fromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.has("lang")) localStorage.setItem(LANG_KEY, params.get("lang") === "en" ? "en" : "zh");
   if (params.has("token")) sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+  if (params.has("household")) $("household-id").value = params.get("household");
   if (location.hash) history.replaceState(null, "", location.pathname);
 }
 
@@ -321,9 +391,16 @@ function start() {
     event.preventDefault();
     signIn($("token").value);
   });
+  $("household-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("household-id").value.trim();
+    if (id) lookUpHousehold(id);
+  });
   render();
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
+  const id = $("household-id").value.trim();
+  if (token && id) lookUpHousehold(id);
 }
 
 document.addEventListener("DOMContentLoaded", start);
