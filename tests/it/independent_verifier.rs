@@ -526,11 +526,11 @@ mod people {
         ]
     }
 
-    /// A forged log: the opening and one event that breaks a rule (seq 16), the field and
-    /// words `audit verify-export` names, and those of the independent verifier.
+    /// A forged log: the opening and events whose last breaks a rule, the field and words
+    /// `audit verify-export` names, and those of the independent verifier.
     struct Forgery {
         name: &'static str,
-        last: forge::Event,
+        extra: Vec<forge::Event>,
         field: &'static str,
         words: &'static str,
         py_field: &'static str,
@@ -539,8 +539,11 @@ mod people {
 
     #[rustfmt::skip]
     fn forgeries() -> Vec<Forgery> {
-        let f = |name, last, field, words, py_field, py_words| Forgery {
-            name, last, field, words, py_field, py_words,
+        let many = |name, extra, field, words, py_field, py_words| Forgery {
+            name, extra, field, words, py_field, py_words,
+        };
+        let f = |name, last, field, words, py_field, py_words| {
+            many(name, vec![last], field, words, py_field, py_words)
         };
         let other = person_joined("P-6", "PL-0002", 6, 0, days("1962-01-15"), "2015-01-01");
         let with = |edit: &dyn Fn(&mut PersonV1)| {
@@ -642,46 +645,168 @@ mod people {
             f("erased-twice", erased("P-1"),
               "reference", "erase:P-1 is already recorded",
               "reference", "erase:P-1 is already recorded"),
+            f("end-before-enrollment",
+              event("END-1", LifeEventKind::EligibilityEnded, "", "PL-0002", "2014-01-01"),
+              "date", "2014-01-01 is before household PL-0002 was enrolled",
+              "date", "2014-01-01 is before household PL-0002 was enrolled"),
+            f("end-of-a-household-not-enrolled",
+              event("END-1", LifeEventKind::EligibilityEnded, "", "PL-0404", "2019-10-01"),
+              "household_id", "PL-0404 is not enrolled",
+              "household_id", "PL-0404 is not enrolled"),
+            f("death-before-birth", died("DEATH-2", "P-2", "PL-0001", "1969-01-01"),
+              "date", "1969-01-01 is before P-2 was born (1970-08-01)",
+              "date", "1969-01-01 is before P-2 was born (1970-08-01)"),
+            f("death-before-enrollment", died("DEATH-2", "P-2", "PL-0001", "2000-01-01"),
+              "date", "2000-01-01 is before household PL-0001 was enrolled",
+              "date", "2000-01-01 is before household PL-0001 was enrolled"),
+            f("departure-before-joining",
+              event("LEFT-2", LifeEventKind::PersonLeft, "P-2", "PL-0001", "2014-01-01"),
+              "date", "2014-01-01 is before P-2 joined (2014-03-01)",
+              "date", "2014-01-01 is before P-2 joined (2014-03-01)"),
+            f("death-dated-ahead", died("DEATH-2", "P-2", "PL-0001", "2027-06-01"),
+              "date", "2027-06-01 is more than",
+              "date", "2027-06-01 is more than"),
+            f("person-joining-ahead", with(&|p| p.joined_on = days("2027-06-01")),
+              "joined_on", "2027-06-01 is more than",
+              "joined_on", "2027-06-01 is more than"),
+            // A parent who left on the first day of a month does not count in it.
+            many("allowance-after-leaving-on-the-first",
+              vec![
+                  event("LEFT-2", LifeEventKind::PersonLeft, "P-2", "PL-0001", "2019-10-01"),
+                  paid("BANK-9", "PL-0001", 1, "2019-10-31"),
+              ],
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-10",
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-10"),
+            // A parent who joined after the first day of a month does not count in it.
+            many("allowance-of-the-month-of-joining",
+              vec![
+                  person_joined("P-6", "PL-0002", 6, 0, days("1960-01-15"), "2019-10-02"),
+                  paid("BANK-9", "PL-0002", 1, "2019-10-31"),
+              ],
+              "persons", "1 persons exceed the 0 of household PL-0002 eligible in 2019-10",
+              "persons", "1 persons exceed the 0 of household PL-0002 eligible in 2019-10"),
         ]
     }
 
-    /// Both verifiers accept the opening, and refuse each forgery at seq 16, naming the
-    /// rule it breaks.
+    /// Logs that keep the rules at their edges: both verifiers accept them.
+    fn kept() -> Vec<(&'static str, Vec<forge::Event>)> {
+        vec![
+            (
+                "allowance-in-the-month-of-the-49th-birthday",
+                vec![paid("BANK-9", "PL-0001", 1, "2019-08-31")],
+            ),
+            (
+                "payment-on-the-day-of-exit",
+                vec![paid("BANK-9", "PL-0003", 1, "2019-09-15")],
+            ),
+            (
+                "allowance-in-the-month-of-leaving-after-the-first",
+                vec![
+                    event(
+                        "LEFT-2",
+                        LifeEventKind::PersonLeft,
+                        "P-2",
+                        "PL-0001",
+                        "2019-10-02",
+                    ),
+                    paid("BANK-9", "PL-0001", 1, "2019-10-31"),
+                ],
+            ),
+            (
+                "allowance-the-month-after-joining",
+                vec![
+                    person_joined("P-6", "PL-0002", 6, 0, days("1960-01-15"), "2019-10-02"),
+                    paid("BANK-9", "PL-0002", 1, "2019-11-30"),
+                ],
+            ),
+            (
+                "allowance-in-the-month-of-the-end",
+                vec![
+                    event(
+                        "END-1",
+                        LifeEventKind::EligibilityEnded,
+                        "",
+                        "PL-0001",
+                        "2019-10-01",
+                    ),
+                    paid("ALW-201910-PL-0001", "PL-0001", 1, "2019-10-31"),
+                ],
+            ),
+        ]
+    }
+
+    /// The Python verifier's exit code and output for each export in `dirs`, from one
+    /// interpreter that runs the script's `main` once per export as its command line
+    /// would: starting python3 with its cryptography module costs more than verifying
+    /// one of these small exports. An exception in the script fails the whole run.
+    fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
+        const DRIVER: &str = r#"
+import contextlib, io, json, os, sys
+script, key, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path.insert(0, os.path.dirname(script))
+import verify_export
+results = []
+for directory in dirs:
+    out = io.StringIO()
+    sys.argv = [script, directory, key]
+    with contextlib.redirect_stdout(out):
+        code = verify_export.main()
+    results.append([code, out.getvalue()])
+print(json.dumps(results))
+"#;
+        // -B: no __pycache__ beside the script in the source tree.
+        let output = Command::new("python3")
+            .args(["-B", "-c", DRIVER, VERIFIER, key])
+            .args(dirs)
+            .output()
+            .expect("run python3");
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).expect("the driver prints its results as JSON")
+    }
+
+    /// Both verifiers accept the opening and the logs that keep the rules at their edges,
+    /// and refuse each forgery at its last event, naming the rule it breaks.
     #[test]
     fn both_verifiers_refuse_signed_logs_that_break_the_people_rules() {
         let t = TempLedger::uninitialized();
         let key = forge::verifier_key();
-        let honest = t.file("people-honest");
-        forge::write_export(&honest, &opening());
-        let ours = audit_verify_export(&honest, &key);
-        assert!(
-            ours.assert_ok().stdout.starts_with("ok: 15 events"),
-            "{ours:?}"
-        );
-        let python = python_ready();
-        if python {
-            let theirs = python_verify(&honest, &key);
-            assert!(theirs.status.success(), "{theirs:?}");
+        let mut kept_dirs = Vec::new();
+        for (name, extra) in [("opening", Vec::new())].into_iter().chain(kept()) {
+            let dir = t.file(name);
+            forge::write_export(&dir, &[opening(), extra].concat());
+            let ours = audit_verify_export(&dir, &key);
+            assert_eq!(ours.code, 0, "{name}: {ours:?}");
+            kept_dirs.push(dir);
         }
-        for forgery in forgeries() {
+        let forgeries = forgeries();
+        let mut forged_dirs = Vec::new();
+        for forgery in &forgeries {
             let dir = t.file(forgery.name);
-            let mut events = opening();
-            events.push(forgery.last);
-            forge::write_export(&dir, &events);
+            let seq = opening().len() + forgery.extra.len();
+            forge::write_export(&dir, &[opening(), forgery.extra.clone()].concat());
             let ours = audit_verify_export_json(&dir, &key);
             assert_eq!(ours.code, 1, "{}: {ours:?}", forgery.name);
             let json = ours.json();
-            assert_eq!(json["first_bad_seq"], 16, "{}: {json}", forgery.name);
+            assert_eq!(json["first_bad_seq"], seq, "{}: {json}", forgery.name);
             let reason = json["reason"].as_str().unwrap();
-            let expected = format!("seq 16 breaks a write rule: {}: ", forgery.field);
+            let expected = format!("seq {seq} breaks a write rule: {}: ", forgery.field);
             assert!(reason.contains(&expected), "{}: {reason}", forgery.name);
             assert!(reason.contains(forgery.words), "{}: {reason}", forgery.name);
-            if !python {
-                continue;
-            }
-            let stdout = python_refuses(&dir, &key, 1, forgery.name);
+            forged_dirs.push(dir);
+        }
+        if !python_ready() {
+            return;
+        }
+        for (dir, (code, stdout)) in kept_dirs.iter().zip(python_verify_each(&kept_dirs, &key)) {
+            assert_eq!(code, 0, "{}: {stdout}", dir.display());
+            assert!(stdout.starts_with("ok: "), "{}: {stdout}", dir.display());
+        }
+        let theirs = python_verify_each(&forged_dirs, &key);
+        for (forgery, (code, stdout)) in forgeries.iter().zip(theirs) {
+            let seq = opening().len() + forgery.extra.len();
+            assert_eq!(code, 1, "{}: {stdout}", forgery.name);
             let expected = format!(
-                "FAILED at seq 16: breaks a write rule: {}: ",
+                "FAILED at seq {seq}: breaks a write rule: {}: ",
                 forgery.py_field
             );
             assert!(stdout.starts_with(&expected), "{}: {stdout}", forgery.name);
