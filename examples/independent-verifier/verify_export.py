@@ -23,6 +23,8 @@ CHAIN_TAG = b"fundtrail.event.v1\x00"  # FORMAT.md §2
 TYPES = [  # FORMAT.md §1, body variants by index
     "household_enrolled", "fund_allocation", "disbursement", "insurance_purchase",
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
+    "person_added", "person_died", "person_left", "household_exited", "eligibility_ended",
+    "person_revealed", "person_erased",
 ]
 MAX_LINE = 128 * 1024  # FORMAT.md §9
 MAX_RECORD = 16 * 1024  # FORMAT.md §1
@@ -168,6 +170,13 @@ def category(code):
     return {0: "bereaved", 1: "disabled"}.get(code, str(code))
 
 
+ROLES = ("mother", "father", "child", "other")  # FORMAT.md §1, person_added's role codes
+
+
+def role(code):
+    return ROLES[code] if code < len(ROLES) else str(code)
+
+
 def civil(days):
     """Proleptic Gregorian (year, month, day) of a day count from 1970-01-01."""
     z = days + 719468
@@ -240,6 +249,14 @@ def decode_record(record):
                      "duplicate_in_bank", "reversed_but_paid"):
             v[name] = r.u64()
         v["report_hash"] = r.take(32)
+    elif variant == 9:  # FORMAT.md §1.6
+        v["person"], v["household"], v["identity"] = r.string(), r.string(), r.take(32)
+        v["role"], v["birth_date"], v["joined_on"] = r.u8(), r.i32(), r.i32()
+    elif 10 <= variant <= 13:  # life event fields
+        v["person"], v["household"] = r.string(), r.string()
+        v["value_date"], v["memo"] = r.i32(), r.string()
+    elif variant >= 14:
+        v["person"], v["reason"] = r.string(), r.string()
     else:
         v["household"], v["program"] = r.string(), r.string()
         v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
@@ -271,6 +288,18 @@ def fields_of(v):
         for name in ("bank_rows", "matched_count", "missing_in_bank", "missing_in_ledger",
                      "amount_mismatch", "duplicate_in_bank", "reversed_but_paid"):
             f[name] = v[name]
+    elif t == "person_added":
+        f.update(person_id=v["person"], household_id=v["household"],
+                 identity=v["identity"].hex(), role=role(v["role"]),
+                 birth_date=day(v["birth_date"]), date=day(v["joined_on"]))
+    elif t in LIFE_EVENTS:
+        # `person_id` is shown whenever the record holds one, so that fields never read
+        # better than the bytes: a household's event with a person is refused by the rules.
+        if v["person"]:
+            f["person_id"] = v["person"]
+        f.update(household_id=v["household"], date=day(v["value_date"]), memo=v["memo"])
+    elif t in ACCESS:
+        f.update(person_id=v["person"], reason=v["reason"])
     else:
         f.update(household_id=v["household"], program=v["program"],
                  amount=yuan(v["amount_fen"]), persons=v["persons"], date=day(v["value_date"]))
@@ -289,10 +318,17 @@ PROGRAMS = {  # FORMAT.md §1
     "housekeeping_service", "smart_bracelet", "transit_card", "micro_wish",
 }
 PAYMENTS = {"disbursement", "insurance_purchase", "condolence_payment", "in_kind_benefit"}
-RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:")
+PERSON_EVENTS = {"person_died", "person_left"}  # FORMAT.md §1: life events of one person
+HOUSEHOLD_ENDS = {"household_exited", "eligibility_ended"}  # ... and of the whole household
+LIFE_EVENTS = PERSON_EVENTS | HOUSEHOLD_ENDS
+ACCESS = {"person_revealed", "person_erased"}
+RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:", "person:", "reveal:", "erase:")
+ALLOWANCE = "support_allowance"  # FORMAT.md §9.1 rule 15: the program counted by person
+PARENTS = (0, 1)  # role codes of a mother and a father, the persons who can be due it
+ELIGIBLE_AGE = 49  # years: a parent is due the allowance from the month they turn 49
 CEILING_FEN = 10_000_000_000
-I64_MAX = 2**63 - 1
-MAX_TEXT, MAX_REFERENCE, MAX_HOUSEHOLD = 200, 64, 32
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+MAX_TEXT, MAX_REFERENCE, MAX_HOUSEHOLD, MAX_PERSON_ID = 200, 64, 32, 32
 MAX_MEMBERS, MAX_PERSONS, MAX_DAYS_AHEAD = 20, 10_000, 366
 # FORMAT.md §7.1: Unicode White_Space, and control characters (category Cc).
 WHITESPACE = set(map(chr, [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
@@ -385,6 +421,58 @@ def last_day_of_month(days):
     return civil(days + 1)[1] != m
 
 
+def month_of(days):
+    """(year, month) of a day, which compare in calendar order."""
+    return civil(days)[:2]
+
+
+def first_of_month(days):
+    return days - civil(days)[2] + 1
+
+
+def month_text(month):
+    return f"{month[0]:04d}-{month[1]:02d}"
+
+
+def person_id_ok(text):
+    return 1 <= len(text) <= MAX_PERSON_ID and set(text) <= ID_CHARS
+
+
+def canonical_i64(text):
+    """A decimal integer as a program prints one: no `+`, no leading zero, no `-0`."""
+    try:
+        value = int(text)
+    except ValueError:
+        return False
+    return str(value) == text and I64_MIN <= value <= I64_MAX
+
+
+def at(event):
+    """How a message names the earlier event that makes a record wrong."""
+    return f"seq {event[1]}"
+
+
+class Person:
+    """A person as the events before a record left them (FORMAT.md §9.1 rules 11 to 14)."""
+
+    def __init__(self, v):
+        self.seq, self.household, self.identity = v["seq"], v["household"], v["identity"]
+        self.role, self.birth, self.joined = v["role"], v["birth_date"], v["joined_on"]
+        self.left = self.died = None  # (day, seq) of the event, once recorded
+        self.erased = None  # seq of the erasure
+
+    def counts(self, days, end):
+        """FORMAT.md §9.1 rule 15: whether this person is due the allowance in the month of
+        day `days`, in a household whose end, if any, is `end`."""
+        month, first = month_of(days), first_of_month(days)
+        born_year, born_month, _ = civil(self.birth)
+        return (self.role in PARENTS
+                and self.joined <= first and (self.left is None or self.left[0] > first)
+                and (born_year + ELIGIBLE_AGE, born_month) <= month
+                and (self.died is None or month_of(self.died[0]) >= month)
+                and (end is None or end[0] >= first))
+
+
 class Rules:
     """The replay of FORMAT.md §9.1 over the records in seq order."""
 
@@ -394,6 +482,11 @@ class Rules:
         self.allocated, self.disbursed = {}, {}
         self.payments = {}  # reference -> [seq, household, program, fen, persons, date, reversed]
         self.rates = []
+        self.persons = {}  # person id -> Person
+        self.members = {}  # household -> [Person], in the order they were added
+        self.current = {}  # identity -> the person id holding it in a household (not left)
+        self.deaths = {}  # identity -> (day, seq) of its recorded death
+        self.ends = {}  # household -> (day, seq, type) of its exit or end of eligibility
 
     def judge(self, v):
         t = v["type"]
@@ -401,12 +494,7 @@ class Rules:
         self.reference(v)
         require(v["reference"] not in self.references, "reference",
                 f"{v['reference']} is already recorded")
-        ahead = {"household_enrolled": "enrolled_on", "fund_allocation": "value_date",
-                 "reversal": "value_date"}.get(t, "value_date" if t in PAYMENTS else None)
-        if ahead:
-            today = v["recorded_at_us"] // 86_400_000_000
-            require(v[ahead] - today <= MAX_DAYS_AHEAD, "date",
-                    f"{day(v[ahead])} is more than {MAX_DAYS_AHEAD} days after the day it is recorded")
+        self.not_ahead(v)
         if t == "household_enrolled":
             require(1 <= v["members"] <= MAX_MEMBERS, "members", "is not 1 to 20")
             self.households[v["household"]] = v["enrolled_on"]
@@ -421,29 +509,60 @@ class Rules:
             self.reversal(v)
         elif t == "rate_set":
             self.rate(v)
+        elif t == "person_added":
+            self.person_added(v)
+        elif t in PERSON_EVENTS:
+            self.person_event(v)
+        elif t in HOUSEHOLD_ENDS:
+            self.household_end(v)
+        elif t in ACCESS:
+            self.access(v)
         self.references.add(v["reference"])
 
+    def not_ahead(self, v):
+        """Rule 4: a value date at most 366 days after the day the record was recorded."""
+        t = v["type"]
+        if t == "household_enrolled":
+            field, days = "enrolled_on", v["enrolled_on"]
+        elif t == "person_added":
+            field, days = "joined_on", max(v["joined_on"], v["birth_date"])
+        elif t in PAYMENTS or t in LIFE_EVENTS or t in ("fund_allocation", "reversal"):
+            field, days = "date", v["value_date"]
+        else:
+            return
+        today = v["recorded_at_us"] // DAY_US
+        require(days - today <= MAX_DAYS_AHEAD, field,
+                f"{day(days)} is more than {MAX_DAYS_AHEAD} days after the day it is recorded")
+
     def values(self, v):
+        t = v["type"]
         check_text("actor", v["actor"], True)
         for name, required in (("subdistrict", True), ("community", True), ("source", False),
-                               ("memo", False), ("reason", False)):
+                               ("memo", False), ("reason", t in ACCESS)):
             if name in v:
                 check_text(name, v[name], required)
         if "household" in v:
             h = v["household"]
             require(1 <= len(h) <= MAX_HOUSEHOLD and set(h) <= ID_CHARS, "household_id",
                     f"{h!r} is not 1 to 32 letters, digits, '-' or '_'")
+        if "person" in v and t not in HOUSEHOLD_ENDS:
+            p = v["person"]
+            require(person_id_ok(p), "person_id",
+                    f"{p!r} is not 1 to 32 letters, digits, '-' or '_'")
         if "program" in v:
             require(v["program"] in PROGRAMS, "program", f"{v['program']!r} is not a known program")
         if "category" in v:
             require(v["category"] in (0, 1), "category", f"category {v['category']}")
+        if "role" in v:
+            require(v["role"] < len(ROLES), "role", f"role {v['role']}")
         for name in ("amount_fen", "per_member_fen"):
             if name in v:
                 require(0 <= v[name] < CEILING_FEN, "amount", "is not between 0 and the ceiling")
-        for name in ("enrolled_on", "value_date", "valid_from", "valid_to"):
+        for name in ("enrolled_on", "value_date", "valid_from", "valid_to", "birth_date",
+                     "joined_on"):
             if v.get(name) is not None:
                 check_date(name, v[name])
-        if v["type"] == "reconciliation" and v["period"] != "":
+        if t == "reconciliation" and v["period"] != "":
             p = v["period"]
             ok = (len(p) == 7 and p[4] == "-" and (p[:4] + p[5:]).isdigit() and p.isascii()
                   and int(p[:4]) >= 1970 and 1 <= int(p[5:]) <= 12)
@@ -466,10 +585,19 @@ class Rules:
             period = v["period"] or "all"
             expected = (f"reconcile:{v['statement_hash'][:8].hex()}:{period}:"
                         f"{v['report_hash'][:8].hex()}")
+        elif t == "person_added":
+            expected = f"person:{v['person']}"
+        elif t == "person_erased":
+            expected = f"erase:{v['person']}"
+        elif t == "person_revealed":
+            stem = f"reveal:{v['person']}:"
+            require(ref.startswith(stem) and canonical_i64(ref[len(stem):]), "reference",
+                    f"{ref!r} is not {stem}<microseconds since the epoch>")
+            expected = ref
         elif t in PAYMENTS and ref.startswith("ALW-"):
             y, m, _ = civil(v["value_date"])
             expected = f"ALW-{y:04d}{m:02d}-{v['household']}"
-            require(t == "disbursement" and v["program"] == "support_allowance"
+            require(t == "disbursement" and v["program"] == ALLOWANCE
                     and last_day_of_month(v["value_date"]), "reference",
                     "only the allowance run records ALW- references")
         else:
@@ -477,14 +605,19 @@ class Rules:
             expected = ref
         require(ref == expected, "reference", f"{ref!r} should be {expected!r}")
 
+    def enrolled_by(self, household, days, field):
+        enrolled = self.households.get(household)
+        require(enrolled is not None, "household_id", f"{household} is not enrolled")
+        require(enrolled <= days, field,
+                f"{day(days)} is before household {household} was enrolled ({day(enrolled)})")
+
     def payment(self, v):
         low = 0 if v["type"] == "in_kind_benefit" else 1
         require(v["amount_fen"] >= low, "amount", "is below the least amount")
         require(1 <= v["persons"] <= MAX_PERSONS, "persons", "is not 1 to 10000")
-        enrolled = self.households.get(v["household"])
-        require(enrolled is not None, "household_id", f"{v['household']} is not enrolled")
-        require(enrolled <= v["value_date"], "date",
-                f"{day(v['value_date'])} is before the household was enrolled")
+        self.enrolled_by(v["household"], v["value_date"], "date")
+        self.not_ended(v)
+        self.persons_eligible(v)
         program = v["program"]
         after = self.disbursed.get(program, 0) + v["amount_fen"]
         require(after <= self.allocated.get(program, 0), "amount",
@@ -492,6 +625,34 @@ class Rules:
         self.disbursed[program] = after
         self.payments[v["reference"]] = [v["seq"], v["household"], program, v["amount_fen"],
                                          v["persons"], v["value_date"], False]
+
+    def not_ended(self, v):
+        """Rule 7: no payment after its household's end; the allowance run's payment of a
+        month (an ALW- reference) is due when the month began on or before the end."""
+        end = self.ends.get(v["household"])
+        if end is None:
+            return
+        if v["reference"].startswith("ALW-"):
+            after = end[0] < first_of_month(v["value_date"])
+        else:
+            after = v["value_date"] > end[0]
+        require(not after, "date",
+                f"{day(v['value_date'])} is after household {v['household']} {verb(end)} on "
+                f"{day(end[0])} ({at(end)})")
+
+    def persons_eligible(self, v):
+        """Rule 7: a support allowance disbursement counts at most the persons eligible in
+        its month, once the household has persons."""
+        household = v["household"]
+        if v["type"] != "disbursement" or v["program"] != ALLOWANCE:
+            return
+        if household not in self.members:
+            return
+        end = self.ends.get(household)
+        counted = sum(p.counts(v["value_date"], end) for p in self.members[household])
+        require(v["persons"] <= counted, "persons",
+                f"{v['persons']} persons exceed the {counted} of household {household} "
+                f"eligible in {month_text(month_of(v['value_date']))}")
 
     def reversal(self, v):
         paid = self.payments.get(v["target_reference"])
@@ -521,6 +682,84 @@ class Rules:
                 overlap = a["valid_to"] >= b["valid_from"]
             require(not overlap, "valid_from", "overlaps an earlier rate")
         self.rates.append(v)
+
+    def person_added(self, v):
+        """Rule 11. The person id is new: its reference `person:<id>` is (rule 3)."""
+        household, identity = v["household"], v["identity"]
+        self.enrolled_by(household, v["joined_on"], "joined_on")
+        require(v["birth_date"] <= v["joined_on"], "joined_on",
+                f"{day(v['joined_on'])} is before the birth date {day(v['birth_date'])}")
+        death = self.deaths.get(identity)
+        if death is not None:
+            raise Broken("identity", f"this identity was recorded dead on {day(death[0])} "
+                                     f"({at(death)}): a dead person's identity is not added again")
+        holder = self.current.get(identity)
+        if holder is not None:
+            held = self.persons[holder]
+            raise Broken("identity", f"this identity is already person {holder} of household "
+                                     f"{held.household} (seq {held.seq})")
+        end = self.ends.get(household)
+        if end is not None:
+            raise Broken("household_id", f"household {household} {verb(end)} on {day(end[0])} "
+                                         f"({at(end)})")
+        person = Person(v)
+        self.persons[v["person"]] = person
+        self.members.setdefault(household, []).append(person)
+        self.current[identity] = v["person"]
+
+    def person_event(self, v):
+        """Rule 12: a death or departure names a person of its household, not dead."""
+        pid, date = v["person"], v["value_date"]
+        person = self.persons.get(pid)
+        require(person is not None, "person_id", f"{pid} is not recorded")
+        require(v["household"] == person.household, "household_id",
+                f"{pid} is a person of household {person.household}, not {v['household']}")
+        if person.died is not None:
+            died = person.died
+            raise Broken("type", f"{pid} was already recorded dead on {day(died[0])} ({at(died)})")
+        require(date >= person.birth, "date",
+                f"{day(date)} is before {pid} was born ({day(person.birth)})")
+        if v["type"] == "person_left":
+            if person.left is not None:
+                left = person.left
+                raise Broken("type", f"{pid} already left on {day(left[0])} ({at(left)})")
+            require(date >= person.joined, "date",
+                    f"{day(date)} is before {pid} joined ({day(person.joined)})")
+        self.enrolled_by(person.household, date, "date")
+        if v["type"] == "person_died":
+            person.died = (date, v["seq"])
+            self.deaths[person.identity] = person.died
+        else:
+            person.left = (date, v["seq"])
+            if self.current.get(person.identity) == pid:
+                del self.current[person.identity]
+
+    def household_end(self, v):
+        """Rule 13: a household ends once, on or after its enrollment."""
+        household = v["household"]
+        require(v["person"] == "", "person_id",
+                f"{v['person']!r}: a household's {v['type']} names no person")
+        self.enrolled_by(household, v["value_date"], "date")
+        end = self.ends.get(household)
+        if end is not None:
+            raise Broken("type", f"household {household} already {verb(end)} on {day(end[0])} "
+                                 f"({at(end)})")
+        self.ends[household] = (v["value_date"], v["seq"], v["type"])
+
+    def access(self, v):
+        """Rule 14: a reveal or an erasure names a person added before and not erased."""
+        pid = v["person"]
+        person = self.persons.get(pid)
+        require(person is not None, "person_id", f"{pid} is not recorded")
+        if person.erased is not None:
+            raise Broken("person_id", f"{pid}'s personal data was erased (seq {person.erased})")
+        if v["type"] == "person_erased":
+            person.erased = v["seq"]
+
+
+def verb(end):
+    """How a message says a household ended."""
+    return "exited the scheme" if end[2] == "household_exited" else "ended its eligibility"
 
 
 # ---- §6 Merkle tree, as a frontier -------------------------------------------------------

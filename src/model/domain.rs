@@ -438,7 +438,11 @@ pub fn check_text(text: &str, required: bool) -> Result<String, ValueError> {
 
 /// Parses a `YYYY-MM-DD` value date.
 pub fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
-    let shape_ok = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+    // chrono's `%Y` also takes a signed year (`-005`), which the rules and the verifiers
+    // refuse in a stored date: the year is four digits, as in the files.
+    let b = text.as_bytes();
+    let shape_ok =
+        b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit);
     match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         Ok(date) if shape_ok => Ok(date),
         // The right shape, but no such day (2018-02-30, 2018-13-01): say so, rather than
@@ -1164,6 +1168,11 @@ mod tests {
         assert!(parse_date("2018-02-30").is_err());
         assert!(parse_date("2018-2-3").is_err());
         assert!(parse_date("28/02/2018").is_err());
+        // A signed year has the shape's length, but is no year of the files.
+        for signed in ["-005-01-01", "+999-01-01"] {
+            assert!(parse_date(signed).is_err(), "{signed}");
+        }
+        assert_eq!(parse_date("0000-01-01").unwrap().year(), 0);
         let d = parse_date("2016-02-29").unwrap();
         assert_eq!(days_to_date(date_to_days(d)), Some(d));
         assert_eq!(date_to_days(parse_date("1970-01-02").unwrap()), 1);

@@ -232,3 +232,589 @@ fn both_verifiers_refuse_large_records_control_characters_and_missing_files() {
         python_refuses(&dir, &key, 2, file);
     }
 }
+
+// ---- persons, life events, reveals and erasures (FORMAT.md §1.6, §9.1 rules 11 to 15) ----
+
+mod people {
+    use super::*;
+
+    use chrono::NaiveDate;
+    use fundtrail::keys::identity::IdentityHash;
+    use fundtrail::model::domain::{
+        date_to_days, HouseholdId, LifeEvent, LifeEventKind, Money, Month, Payment, PaymentKind,
+        PersonAccess, PersonEntry, ProgramCode, Reference,
+    };
+    use fundtrail::model::encoding::{
+        AllocationV1, Body, LifeEventV1, PaymentV1, PersonAccessV1, PersonV1,
+    };
+    use fundtrail::model::person::{PersonId, Role};
+    use fundtrail::Command as Cmd;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn days(text: &str) -> i32 {
+        date_to_days(day(text))
+    }
+
+    fn add_person(id: &str, household: &str, identity: u8, role: Role, born: &str) -> Cmd {
+        Cmd::AddPerson(PersonEntry {
+            person: PersonId::parse(id).unwrap(),
+            household: HouseholdId::parse(household).unwrap(),
+            identity: IdentityHash::from_bytes([identity; 32]),
+            role,
+            birth_date: day(born),
+            joined_on: day("2015-06-01"),
+            personal: None,
+        })
+    }
+
+    fn life(kind: LifeEventKind, who: &str, on: &str, reference: &str) -> Cmd {
+        let (person, household) = if kind.is_personal() {
+            (Some(PersonId::parse(who).unwrap()), None)
+        } else {
+            (None, Some(HouseholdId::parse(who).unwrap()))
+        };
+        Cmd::RecordLifeEvent(LifeEvent {
+            kind,
+            person,
+            household,
+            date: day(on),
+            reference: Reference::parse(reference).unwrap(),
+            memo: "证明".into(),
+        })
+    }
+
+    fn allowance(household: &str, on: &str, reference: Reference, persons: u32) -> Cmd {
+        Cmd::Pay(Payment {
+            kind: PaymentKind::Disbursement,
+            household: HouseholdId::parse(household).unwrap(),
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse("10.00").unwrap(),
+            persons,
+            date: day(on),
+            reference,
+            memo: String::new(),
+        })
+    }
+
+    fn access(person: &str, reason: &str) -> PersonAccess {
+        PersonAccess {
+            person: PersonId::parse(person).unwrap(),
+            reason: reason.into(),
+            at_us: NOW_US,
+        }
+    }
+
+    /// The standard ledger, then persons of PL-0001 and PL-0003, a death, a departure and
+    /// the identity of the one who left enrolled elsewhere, allowances counted by person,
+    /// an exit with the allowance of its month, an end of eligibility, a reveal and an
+    /// erasure: every event type of FORMAT.md §1.6, each kept to its rules.
+    fn people_ledger() -> TempLedger {
+        let t = TempLedger::standard();
+        let clerk = |r: &str| Reference::parse(r).unwrap();
+        let september = Month::parse("2019-09").unwrap();
+        let pl_0001 = HouseholdId::parse("PL-0001").unwrap();
+        let commands = vec![
+            add_person("P-1", "PL-0001", 1, Role::Mother, "1960-05-10"),
+            add_person("P-2", "PL-0001", 2, Role::Father, "1970-08-01"),
+            add_person("P-4", "PL-0001", 4, Role::Child, "1990-02-02"),
+            add_person("P-3", "PL-0003", 3, Role::Mother, "1962-01-15"),
+            allowance("PL-0001", "2019-03-31", clerk("BANK-3"), 1),
+            life(LifeEventKind::PersonDied, "P-1", "2019-03-20", "DEATH-1"),
+            // The month of death is still due.
+            allowance("PL-0001", "2019-03-31", clerk("BANK-4"), 1),
+            life(LifeEventKind::PersonLeft, "P-4", "2019-05-01", "LEFT-1"),
+            add_person("P-5", "PL-0002", 4, Role::Other, "1990-02-02"),
+            life(
+                LifeEventKind::HouseholdExited,
+                "PL-0001",
+                "2019-09-15",
+                "EXIT-1",
+            ),
+            // The father turned 49 in August; September began before the exit.
+            allowance(
+                "PL-0001",
+                "2019-09-30",
+                Reference::for_allowance(september, &pl_0001),
+                1,
+            ),
+            life(
+                LifeEventKind::EligibilityEnded,
+                "PL-0003",
+                "2020-01-01",
+                "END-1",
+            ),
+            Cmd::RevealPerson(access("P-2", "case 2026-17")),
+            Cmd::ErasePerson(access("P-1", "request 2026-3")),
+        ];
+        let mut ledger = t.open();
+        let summary = ledger
+            .append(commands, &ctx())
+            .expect("the people events keep the rules");
+        assert_eq!(summary.appended, 14);
+        drop(ledger);
+        assert_eq!(t.verify().fault, None);
+        t
+    }
+
+    #[test]
+    fn an_export_with_persons_deaths_exits_reveals_and_erasures_verifies_with_both() {
+        let t = people_ledger();
+        let (export, key) = honest_export(&t);
+        let lines = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+        for kind in [
+            "person_added",
+            "person_died",
+            "person_left",
+            "household_exited",
+            "eligibility_ended",
+            "person_revealed",
+            "person_erased",
+        ] {
+            assert!(lines.contains(&format!("\"type\":\"{kind}\"")), "{kind}");
+        }
+        let ours = audit_verify_export(&export, &key);
+        assert!(
+            ours.assert_ok().stdout.starts_with("ok: 22 events"),
+            "{ours:?}"
+        );
+        if !python_ready() {
+            return;
+        }
+        let theirs = python_verify(&export, &key);
+        let stdout = String::from_utf8_lossy(&theirs.stdout);
+        assert!(theirs.status.success(), "{theirs:?}");
+        assert!(stdout.starts_with("ok: 22 events"), "{stdout}");
+        // A decoded person field that is not what the record says is refused by both.
+        let forged = forged(&t, &export, "role", "events.jsonl", |b| {
+            replace(b, "\"role\":\"father\"", "\"role\":\"mother\"")
+        });
+        audit_verify_export(&forged, &key).assert_code(1);
+        let stdout = python_refuses(&forged, &key, 1, "a person's role");
+        assert!(
+            stdout.contains("fields differ from the decoded record"),
+            "{stdout}"
+        );
+    }
+
+    // -- forged logs, signed with the test's key ------------------------------------------
+
+    /// 2026-01-01T00:00:00Z in microseconds: the recording time of every forged event.
+    const AT_US: i64 = forge::RECORDED_AT_US;
+
+    fn enroll(household: &str) -> forge::Event {
+        forge::enroll(household, days("2014-03-01"))
+    }
+
+    fn person(id: &str, household: &str, identity: u8, role: u8, born: &str) -> forge::Event {
+        person_joined(id, household, identity, role, days(born), "2014-03-01")
+    }
+
+    fn person_joined(
+        id: &str,
+        household: &str,
+        identity: u8,
+        role: u8,
+        birth_date: i32,
+        joined: &str,
+    ) -> forge::Event {
+        (
+            format!("person:{id}"),
+            Body::PersonAdded(PersonV1 {
+                person: id.into(),
+                household: household.into(),
+                identity: [identity; 32],
+                role,
+                birth_date,
+                joined_on: days(joined),
+            }),
+        )
+    }
+
+    fn event(
+        reference: &str,
+        kind: LifeEventKind,
+        person: &str,
+        household: &str,
+        on: &str,
+    ) -> forge::Event {
+        let body = LifeEventV1 {
+            person: person.into(),
+            household: household.into(),
+            value_date: days(on),
+            memo: "证明".into(),
+        };
+        (reference.into(), Body::from_life_event(kind, body))
+    }
+
+    fn died(reference: &str, person: &str, household: &str, on: &str) -> forge::Event {
+        event(reference, LifeEventKind::PersonDied, person, household, on)
+    }
+
+    fn paid(reference: &str, household: &str, persons: u32, on: &str) -> forge::Event {
+        (
+            reference.into(),
+            Body::Disbursement(PaymentV1 {
+                household: household.into(),
+                program: "support_allowance".into(),
+                amount_fen: 1_000,
+                persons,
+                value_date: days(on),
+                memo: String::new(),
+            }),
+        )
+    }
+
+    fn revealed(reference: &str, person: &str, reason: &str) -> forge::Event {
+        let body = PersonAccessV1 {
+            person: person.into(),
+            reason: reason.into(),
+        };
+        (reference.into(), Body::PersonRevealed(body))
+    }
+
+    fn erased(person: &str) -> forge::Event {
+        let body = PersonAccessV1 {
+            person: person.into(),
+            reason: "request 2026-3".into(),
+        };
+        (format!("erase:{person}"), Body::PersonErased(body))
+    }
+
+    /// A log that keeps every rule, seqs 1 to 15: PL-0001 with a mother (P-1, dead since
+    /// seq 8, erased at seq 15), a father (P-2, 49 in 2019-08) and a child (P-4, left at
+    /// seq 10, whose identity P-5 of PL-0002 holds since); PL-0003 exited at seq 12.
+    fn opening() -> Vec<forge::Event> {
+        vec![
+            enroll("PL-0001"),
+            enroll("PL-0002"),
+            enroll("PL-0003"),
+            (
+                "ALLOC-1".into(),
+                Body::FundAllocation(AllocationV1 {
+                    program: "support_allowance".into(),
+                    amount_fen: 100_000,
+                    value_date: days("2015-01-05"),
+                    source: "区财政".into(),
+                }),
+            ),
+            person("P-1", "PL-0001", 1, 0, "1960-05-10"),
+            person("P-2", "PL-0001", 2, 1, "1970-08-01"),
+            person("P-4", "PL-0001", 4, 2, "1990-02-02"),
+            died("DEATH-1", "P-1", "PL-0001", "2019-03-20"),
+            paid("BANK-2", "PL-0001", 1, "2019-03-31"),
+            event(
+                "LEFT-1",
+                LifeEventKind::PersonLeft,
+                "P-4",
+                "PL-0001",
+                "2019-05-01",
+            ),
+            person_joined("P-5", "PL-0002", 4, 3, days("1990-02-02"), "2019-06-01"),
+            event(
+                "EXIT-1",
+                LifeEventKind::HouseholdExited,
+                "",
+                "PL-0003",
+                "2019-09-15",
+            ),
+            paid("ALW-201909-PL-0003", "PL-0003", 2, "2019-09-30"),
+            revealed(&format!("reveal:P-2:{AT_US}"), "P-2", "case 2026-17"),
+            erased("P-1"),
+        ]
+    }
+
+    /// A forged log: the opening and events whose last breaks a rule, the field and words
+    /// `audit verify-export` names, and those of the independent verifier.
+    struct Forgery {
+        name: &'static str,
+        extra: Vec<forge::Event>,
+        field: &'static str,
+        words: &'static str,
+        py_field: &'static str,
+        py_words: &'static str,
+    }
+
+    #[rustfmt::skip]
+    fn forgeries() -> Vec<Forgery> {
+        let many = |name, extra, field, words, py_field, py_words| Forgery {
+            name, extra, field, words, py_field, py_words,
+        };
+        let f = |name, last, field, words, py_field, py_words| {
+            many(name, vec![last], field, words, py_field, py_words)
+        };
+        let other = person_joined("P-6", "PL-0002", 6, 0, days("1962-01-15"), "2015-01-01");
+        let with = |edit: &dyn Fn(&mut PersonV1)| {
+            let mut e = other.clone();
+            if let Body::PersonAdded(p) = &mut e.1 {
+                edit(p);
+            }
+            e
+        };
+        vec![
+            f("person-reference-not-derived", ("P-6".into(), other.1.clone()),
+              "reference", "is not the reference a person_added gets",
+              "reference", "'P-6' should be 'person:P-6'"),
+            f("clerk-reference-with-person-prefix", paid("person:P-9", "PL-0002", 1, "2015-01-31"),
+              "reference", "the prefix \"person:\" is reserved",
+              "reference", "'person:P-9' is not a clerk's reference"),
+            f("life-event-with-erase-prefix", died("erase:P-2", "P-2", "PL-0001", "2019-10-01"),
+              "reference", "the prefix \"erase:\" is reserved",
+              "reference", "'erase:P-2' is not a clerk's reference"),
+            f("payment-with-reveal-prefix", paid("reveal:P-2:1", "PL-0002", 1, "2015-01-31"),
+              "reference", "the prefix \"reveal:\" is reserved",
+              "reference", "'reveal:P-2:1' is not a clerk's reference"),
+            f("reveal-time-with-a-plus", revealed("reveal:P-2:+5", "P-2", "x"),
+              "reference", "is not the reference a person_revealed gets",
+              "reference", "is not reveal:P-2:<microseconds since the epoch>"),
+            f("person-added-twice", person("P-2", "PL-0001", 2, 1, "1970-08-01"),
+              "reference", "person:P-2 is already recorded as seq 6",
+              "reference", "person:P-2 is already recorded"),
+            f("person-before-enrollment", with(&|p| p.joined_on = days("2014-01-01")),
+              "joined_on", "is before household PL-0002 was enrolled",
+              "joined_on", "is before household PL-0002 was enrolled"),
+            f("person-of-a-household-not-enrolled", with(&|p| p.household = "PL-0404".into()),
+              "household_id", "PL-0404 is not enrolled",
+              "household_id", "PL-0404 is not enrolled"),
+            f("born-after-joining", with(&|p| p.birth_date = days("2016-01-01")),
+              "joined_on", "is before the birth date 2016-01-01",
+              "joined_on", "is before the birth date 2016-01-01"),
+            f("born-in-year-minus-one", with(&|p| p.birth_date = days("0000-01-01") - 1),
+              "birth_date", "is not a date YYYY-MM-DD",
+              "birth_date", "is not a date YYYY-MM-DD"),
+            f("unknown-role", with(&|p| p.role = 7),
+              "role", "role 7",
+              "role", "role 7"),
+            f("identity-in-two-households", with(&|p| p.identity = [2; 32]),
+              "id_number", "already person P-2 of household PL-0001 (seq 6)",
+              "identity", "already person P-2 of household PL-0001 (seq 6)"),
+            f("dead-identity-added-again", with(&|p| p.identity = [1; 32]),
+              "id_number", "recorded dead on 2019-03-20 (seq 8)",
+              "identity", "recorded dead on 2019-03-20 (seq 8)"),
+            f("person-of-an-exited-household", with(&|p| p.household = "PL-0003".into()),
+              "household_id", "PL-0003 exited the scheme on 2019-09-15 (seq 12)",
+              "household_id", "PL-0003 exited the scheme on 2019-09-15 (seq 12)"),
+            f("death-of-an-unknown-person", died("DEATH-2", "P-404", "PL-0001", "2019-10-01"),
+              "person_id", "P-404 is not recorded",
+              "person_id", "P-404 is not recorded"),
+            f("death-in-another-household", died("DEATH-2", "P-2", "PL-0002", "2019-10-01"),
+              "household_id", "P-2 is a person of household PL-0001",
+              "household_id", "P-2 is a person of household PL-0001"),
+            f("died-twice", died("DEATH-2", "P-1", "PL-0001", "2019-04-01"),
+              "type", "already recorded dead on 2019-03-20 (seq 8)",
+              "type", "already recorded dead on 2019-03-20 (seq 8)"),
+            f("left-after-death",
+              event("LEFT-2", LifeEventKind::PersonLeft, "P-1", "PL-0001", "2019-04-01"),
+              "type", "already recorded dead on 2019-03-20 (seq 8)",
+              "type", "already recorded dead on 2019-03-20 (seq 8)"),
+            f("left-twice",
+              event("LEFT-2", LifeEventKind::PersonLeft, "P-4", "PL-0001", "2019-06-01"),
+              "type", "already left on 2019-05-01 (seq 10)",
+              "type", "already left on 2019-05-01 (seq 10)"),
+            f("household-ends-twice",
+              event("END-1", LifeEventKind::EligibilityEnded, "", "PL-0003", "2019-10-01"),
+              "type", "already exited the scheme on 2019-09-15 (seq 12)",
+              "type", "already exited the scheme on 2019-09-15 (seq 12)"),
+            f("household-event-naming-a-person",
+              event("EXIT-2", LifeEventKind::HouseholdExited, "P-2", "PL-0001", "2019-10-01"),
+              "record", "is not what its command records",
+              "person_id", "a household's household_exited names no person"),
+            f("payment-after-exit", paid("BANK-9", "PL-0003", 1, "2019-09-16"),
+              "date", "after household PL-0003 exited the scheme on 2019-09-15 (seq 12)",
+              "date", "after household PL-0003 exited the scheme on 2019-09-15 (seq 12)"),
+            f("allowance-of-a-month-after-exit", paid("ALW-201910-PL-0003", "PL-0003", 1, "2019-10-31"),
+              "date", "after household PL-0003 exited the scheme on 2019-09-15 (seq 12)",
+              "date", "after household PL-0003 exited the scheme on 2019-09-15 (seq 12)"),
+            f("allowance-after-a-death", paid("BANK-9", "PL-0001", 1, "2019-04-30"),
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-04",
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-04"),
+            f("allowance-for-more-than-are-eligible", paid("BANK-9", "PL-0001", 2, "2019-08-31"),
+              "persons", "2 persons exceed the 1 of household PL-0001 eligible in 2019-08",
+              "persons", "2 persons exceed the 1 of household PL-0001 eligible in 2019-08"),
+            f("reveal-of-an-unknown-person", revealed("reveal:P-404:5", "P-404", "x"),
+              "person_id", "P-404 is not recorded",
+              "person_id", "P-404 is not recorded"),
+            f("reveal-after-erasure", revealed("reveal:P-1:5", "P-1", "x"),
+              "person_id", "P-1's personal data was erased (seq 15)",
+              "person_id", "P-1's personal data was erased (seq 15)"),
+            f("reveal-without-a-reason", revealed("reveal:P-2:5", "P-2", " "),
+              "reason", "is empty",
+              "reason", "is empty"),
+            f("erased-twice", erased("P-1"),
+              "reference", "erase:P-1 is already recorded",
+              "reference", "erase:P-1 is already recorded"),
+            f("end-before-enrollment",
+              event("END-1", LifeEventKind::EligibilityEnded, "", "PL-0002", "2014-01-01"),
+              "date", "2014-01-01 is before household PL-0002 was enrolled",
+              "date", "2014-01-01 is before household PL-0002 was enrolled"),
+            f("end-of-a-household-not-enrolled",
+              event("END-1", LifeEventKind::EligibilityEnded, "", "PL-0404", "2019-10-01"),
+              "household_id", "PL-0404 is not enrolled",
+              "household_id", "PL-0404 is not enrolled"),
+            f("death-before-birth", died("DEATH-2", "P-2", "PL-0001", "1969-01-01"),
+              "date", "1969-01-01 is before P-2 was born (1970-08-01)",
+              "date", "1969-01-01 is before P-2 was born (1970-08-01)"),
+            f("death-before-enrollment", died("DEATH-2", "P-2", "PL-0001", "2000-01-01"),
+              "date", "2000-01-01 is before household PL-0001 was enrolled",
+              "date", "2000-01-01 is before household PL-0001 was enrolled"),
+            f("departure-before-joining",
+              event("LEFT-2", LifeEventKind::PersonLeft, "P-2", "PL-0001", "2014-01-01"),
+              "date", "2014-01-01 is before P-2 joined (2014-03-01)",
+              "date", "2014-01-01 is before P-2 joined (2014-03-01)"),
+            f("death-dated-ahead", died("DEATH-2", "P-2", "PL-0001", "2027-06-01"),
+              "date", "2027-06-01 is more than",
+              "date", "2027-06-01 is more than"),
+            f("person-joining-ahead", with(&|p| p.joined_on = days("2027-06-01")),
+              "joined_on", "2027-06-01 is more than",
+              "joined_on", "2027-06-01 is more than"),
+            // A parent who left on the first day of a month does not count in it.
+            many("allowance-after-leaving-on-the-first",
+              vec![
+                  event("LEFT-2", LifeEventKind::PersonLeft, "P-2", "PL-0001", "2019-10-01"),
+                  paid("BANK-9", "PL-0001", 1, "2019-10-31"),
+              ],
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-10",
+              "persons", "1 persons exceed the 0 of household PL-0001 eligible in 2019-10"),
+            // A parent who joined after the first day of a month does not count in it.
+            many("allowance-of-the-month-of-joining",
+              vec![
+                  person_joined("P-6", "PL-0002", 6, 0, days("1960-01-15"), "2019-10-02"),
+                  paid("BANK-9", "PL-0002", 1, "2019-10-31"),
+              ],
+              "persons", "1 persons exceed the 0 of household PL-0002 eligible in 2019-10",
+              "persons", "1 persons exceed the 0 of household PL-0002 eligible in 2019-10"),
+        ]
+    }
+
+    /// Logs that keep the rules at their edges: both verifiers accept them.
+    fn kept() -> Vec<(&'static str, Vec<forge::Event>)> {
+        vec![
+            (
+                "allowance-in-the-month-of-the-49th-birthday",
+                vec![paid("BANK-9", "PL-0001", 1, "2019-08-31")],
+            ),
+            (
+                "payment-on-the-day-of-exit",
+                vec![paid("BANK-9", "PL-0003", 1, "2019-09-15")],
+            ),
+            (
+                "allowance-in-the-month-of-leaving-after-the-first",
+                vec![
+                    event(
+                        "LEFT-2",
+                        LifeEventKind::PersonLeft,
+                        "P-2",
+                        "PL-0001",
+                        "2019-10-02",
+                    ),
+                    paid("BANK-9", "PL-0001", 1, "2019-10-31"),
+                ],
+            ),
+            (
+                "allowance-the-month-after-joining",
+                vec![
+                    person_joined("P-6", "PL-0002", 6, 0, days("1960-01-15"), "2019-10-02"),
+                    paid("BANK-9", "PL-0002", 1, "2019-11-30"),
+                ],
+            ),
+            (
+                "allowance-in-the-month-of-the-end",
+                vec![
+                    event(
+                        "END-1",
+                        LifeEventKind::EligibilityEnded,
+                        "",
+                        "PL-0001",
+                        "2019-10-01",
+                    ),
+                    paid("ALW-201910-PL-0001", "PL-0001", 1, "2019-10-31"),
+                ],
+            ),
+        ]
+    }
+
+    /// The Python verifier's exit code and output for each export in `dirs`, from one
+    /// interpreter that runs the script's `main` once per export as its command line
+    /// would: starting python3 with its cryptography module costs more than verifying
+    /// one of these small exports. An exception in the script fails the whole run.
+    fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
+        const DRIVER: &str = r#"
+import contextlib, io, json, os, sys
+script, key, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path.insert(0, os.path.dirname(script))
+import verify_export
+results = []
+for directory in dirs:
+    out = io.StringIO()
+    sys.argv = [script, directory, key]
+    with contextlib.redirect_stdout(out):
+        code = verify_export.main()
+    results.append([code, out.getvalue()])
+print(json.dumps(results))
+"#;
+        // -B: no __pycache__ beside the script in the source tree.
+        let output = Command::new("python3")
+            .args(["-B", "-c", DRIVER, VERIFIER, key])
+            .args(dirs)
+            .output()
+            .expect("run python3");
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).expect("the driver prints its results as JSON")
+    }
+
+    /// Both verifiers accept the opening and the logs that keep the rules at their edges,
+    /// and refuse each forgery at its last event, naming the rule it breaks.
+    #[test]
+    fn both_verifiers_refuse_signed_logs_that_break_the_people_rules() {
+        let t = TempLedger::uninitialized();
+        let key = forge::verifier_key();
+        let mut kept_dirs = Vec::new();
+        for (name, extra) in [("opening", Vec::new())].into_iter().chain(kept()) {
+            let dir = t.file(name);
+            forge::write_export(&dir, &[opening(), extra].concat());
+            let ours = audit_verify_export(&dir, &key);
+            assert_eq!(ours.code, 0, "{name}: {ours:?}");
+            kept_dirs.push(dir);
+        }
+        let forgeries = forgeries();
+        let mut forged_dirs = Vec::new();
+        for forgery in &forgeries {
+            let dir = t.file(forgery.name);
+            let seq = opening().len() + forgery.extra.len();
+            forge::write_export(&dir, &[opening(), forgery.extra.clone()].concat());
+            let ours = audit_verify_export_json(&dir, &key);
+            assert_eq!(ours.code, 1, "{}: {ours:?}", forgery.name);
+            let json = ours.json();
+            assert_eq!(json["first_bad_seq"], seq, "{}: {json}", forgery.name);
+            let reason = json["reason"].as_str().unwrap();
+            let expected = format!("seq {seq} breaks a write rule: {}: ", forgery.field);
+            assert!(reason.contains(&expected), "{}: {reason}", forgery.name);
+            assert!(reason.contains(forgery.words), "{}: {reason}", forgery.name);
+            forged_dirs.push(dir);
+        }
+        if !python_ready() {
+            return;
+        }
+        for (dir, (code, stdout)) in kept_dirs.iter().zip(python_verify_each(&kept_dirs, &key)) {
+            assert_eq!(code, 0, "{}: {stdout}", dir.display());
+            assert!(stdout.starts_with("ok: "), "{}: {stdout}", dir.display());
+        }
+        let theirs = python_verify_each(&forged_dirs, &key);
+        for (forgery, (code, stdout)) in forgeries.iter().zip(theirs) {
+            let seq = opening().len() + forgery.extra.len();
+            assert_eq!(code, 1, "{}: {stdout}", forgery.name);
+            let expected = format!(
+                "FAILED at seq {seq}: breaks a write rule: {}: ",
+                forgery.py_field
+            );
+            assert!(stdout.starts_with(&expected), "{}: {stdout}", forgery.name);
+            assert!(
+                stdout.contains(forgery.py_words),
+                "{}: {stdout}",
+                forgery.name
+            );
+        }
+    }
+}

@@ -4,15 +4,13 @@
 
 use std::borrow::Cow;
 
-use super::{reject, rejection, text, PlanError, Planner, Rejection};
+use super::{date, reject, rejection, text, PlanError, Planner, Rejection};
 use crate::keys::identity::IdentityHash;
 use crate::model::domain::{
     date_to_days, HouseholdId, LifeEvent, Month, Payment, PaymentKind, PersonAccess, PersonEntry,
     Reference, Seq, ALLOWANCE_REFERENCE_PREFIX, REVEAL_REFERENCE_PREFIX,
 };
-use crate::model::encoding::{
-    role_code, stored_date, stored_role, Body, LifeEventV1, PersonAccessV1, PersonV1,
-};
+use crate::model::encoding::{role_code, stored_role, Body, LifeEventV1, PersonAccessV1, PersonV1};
 use crate::model::people::{Misfit, People};
 use crate::model::person::PersonId;
 use crate::model::rates::ALLOWANCE_PROGRAM;
@@ -233,8 +231,8 @@ pub(super) fn stored_person(p: &PersonV1) -> Result<PersonEntry, Rejection> {
         household: household_id(&p.household)?,
         identity: IdentityHash::from_bytes(p.identity),
         role: stored_role(p.role).map_err(|e| rejection("role", e))?,
-        birth_date: stored_date(p.birth_date).map_err(|e| rejection("birth_date", e))?,
-        joined_on: stored_date(p.joined_on).map_err(|e| rejection("joined_on", e))?,
+        birth_date: date("birth_date", p.birth_date)?,
+        joined_on: date("joined_on", p.joined_on)?,
         personal: None,
     })
 }
@@ -273,7 +271,7 @@ pub(super) fn stored_life_event(body: &Body, reference: &str) -> Result<LifeEven
             None
         },
         household: Some(household_id(&l.household)?),
-        date: stored_date(l.value_date).map_err(|e| rejection("date", e))?,
+        date: date("date", l.value_date)?,
         reference: Reference::parse(reference).map_err(|e| rejection("reference", e))?,
         memo: text("memo", &l.memo, false)?,
     })
