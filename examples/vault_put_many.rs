@@ -16,8 +16,6 @@ use fundtrail::model::person::PersonId;
 use fundtrail::people::identity::IdNumber;
 use fundtrail::people::vault::{Clear, Entry, Vault};
 
-/// ISO 7064 MOD 11-2 weights of an identity number's first 17 digits.
-const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// Surnames and given-name characters the generated names are made of.
 const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "赵", "欧阳"];
 const GIVEN: [&str; 8] = ["秀", "英", "建", "国", "芳", "明", "华", "丽"];
@@ -81,13 +79,7 @@ fn person(i: usize) -> Result<(PersonId, Clear), Box<dyn std::error::Error>> {
     let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).ok_or("date")?
         + chrono::Duration::days((i % 10_000) as i64);
     let first17 = format!("530103{}{:03}", birth.format("%Y%m%d"), i % 1000);
-    let sum: u32 = first17
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let check = char::from(b"10X98765432"[(sum % 11) as usize]);
-    let number = IdNumber::parse(&format!("{first17}{check}"))?;
+    let number = IdNumber::complete(&first17)?;
     Ok((id, Clear::new(&name, number)?))
 }
 

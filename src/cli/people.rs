@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::record::{import_output, progress_bar};
+use super::record::{import_output, import_start};
 use super::{actor, exit, failure, open, Cli, Failure, Output};
 use crate::ledger::AppendContext;
 use crate::model::render::{Align, Table};
@@ -51,12 +51,7 @@ pub struct EraseArgs {
 }
 
 pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> {
-    let ctx = AppendContext::now(actor(cli)?);
-    let size = std::fs::metadata(file)
-        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("{}: {e}", file.display())))?
-        .len();
-    let mut ledger = open(cli)?;
-    let bar = progress_bar(cli, size);
+    let (ctx, mut ledger, bar) = import_start(cli, file)?;
     let progress = bar
         .clone()
         .map(|bar| Box::new(move |pos| bar.set_position(pos)) as crate::ledger::import::Progress);

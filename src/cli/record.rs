@@ -47,12 +47,7 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
             return super::people::import_deaths(cli, file, source)
         }
     };
-    let ctx = AppendContext::now(actor(cli)?);
-    let size = std::fs::metadata(file)
-        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("{}: {e}", file.display())))?
-        .len();
-    let mut ledger = open(cli)?;
-    let bar = progress_bar(cli, size);
+    let (ctx, mut ledger, bar) = import_start(cli, file)?;
     let mut source = CsvFile::new(file, kind);
     if kind == ImportKind::Events {
         // Accounts enter the log as keyed hashes; without a readable key a row naming
@@ -71,6 +66,20 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
     super::read::refresh(&ledger);
     Ok(import_output(file, &summary, signed.as_ref()))
+}
+
+/// What every import starts with: who records, the open ledger, and a progress bar sized
+/// by the file (none when output is piped or JSON).
+pub(super) fn import_start(
+    cli: &Cli,
+    file: &Path,
+) -> Result<(AppendContext, Ledger, Option<indicatif::ProgressBar>), Failure> {
+    let ctx = AppendContext::now(actor(cli)?);
+    let size = std::fs::metadata(file)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("{}: {e}", file.display())))?
+        .len();
+    let ledger = open(cli)?;
+    Ok((ctx, ledger, progress_bar(cli, size)))
 }
 
 /// What an import says: appended, already present, the head and the checkpoint.
@@ -111,7 +120,7 @@ pub(super) fn import_output(
 }
 
 /// A byte-based progress bar on a terminal; none when output is piped or JSON.
-pub(super) fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
+fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
     if cli.json || !std::io::stderr().is_terminal() {
         return None;
     }

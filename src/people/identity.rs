@@ -117,6 +117,21 @@ impl IdNumber {
         mask(Field::IdNumber, &self.0)
     }
 
+    /// The number whose first 17 characters are `first17`, completed with its check
+    /// character, then checked as [`IdNumber::parse`] checks: for generated rolls (the
+    /// demo, benchmarks, tests).
+    pub fn complete(first17: &str) -> Result<IdNumber, IdError> {
+        let bytes = first17.as_bytes();
+        if bytes.len() != ID_NUMBER_LEN - 1 {
+            return Err(IdError::Length(first17.chars().count() + 1));
+        }
+        if let Some(i) = bytes.iter().position(|b| !b.is_ascii_digit()) {
+            return Err(IdError::NotDigit(i + 1));
+        }
+        let check = char::from(check_character(bytes));
+        IdNumber::parse(&format!("{first17}{check}"))
+    }
+
     /// The number in clear, for the keyed hash and the encrypted vault only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -143,6 +158,24 @@ fn check_character(bytes: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_is_completed_with_its_check_character() {
+        let number = IdNumber::complete("53010319491231002").unwrap();
+        assert_eq!(IdNumber::parse(number.expose()).unwrap(), number);
+        assert!(matches!(
+            IdNumber::complete("5301031949123100"),
+            Err(IdError::Length(17))
+        ));
+        assert!(matches!(
+            IdNumber::complete("5301031949123100a"),
+            Err(IdError::NotDigit(17))
+        ));
+        assert!(matches!(
+            IdNumber::complete("99010319491231002"),
+            Err(IdError::Region(99))
+        ));
+    }
 
     /// Appends the check character to 17 digits.
     pub(crate) fn with_check(first17: &str) -> String {

@@ -685,26 +685,42 @@ fn add_parents(ledger: &mut Ledger) {
         .unwrap();
 }
 
+/// Records a life event of PL-0001 (of its person `person`, if given).
+fn record_life_event(
+    ledger: &mut Ledger,
+    kind: fundtrail::model::domain::LifeEventKind,
+    person: Option<&str>,
+    on: &str,
+) {
+    use fundtrail::model::domain::LifeEvent;
+    use fundtrail::model::person::PersonId;
+    let event = LifeEvent {
+        kind,
+        person: person.map(|p| PersonId::parse(p).unwrap()),
+        household: person
+            .is_none()
+            .then(|| HouseholdId::parse("PL-0001").unwrap()),
+        date: parse_date(on).unwrap(),
+        reference: Reference::parse(&format!("LIFE-{on}")).unwrap(),
+        memo: String::new(),
+    };
+    ledger
+        .append(vec![Command::RecordLifeEvent(event)], &ctx())
+        .unwrap();
+}
+
 #[test]
 fn after_a_death_the_run_pays_one_person_fewer_from_the_next_month() {
-    use fundtrail::model::domain::{LifeEvent, LifeEventKind};
-    use fundtrail::model::person::PersonId;
+    use fundtrail::model::domain::LifeEventKind;
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger(dir.path());
     add_parents(&mut ledger);
-    ledger
-        .append(
-            vec![Command::RecordLifeEvent(LifeEvent {
-                kind: LifeEventKind::PersonDied,
-                person: Some(PersonId::parse("M-1").unwrap()),
-                household: None,
-                date: parse_date("2018-07-20").unwrap(),
-                reference: Reference::parse("DEATH-1").unwrap(),
-                memo: String::new(),
-            })],
-            &ctx(),
-        )
-        .unwrap();
+    record_life_event(
+        &mut ledger,
+        LifeEventKind::PersonDied,
+        Some("M-1"),
+        "2018-07-20",
+    );
     for m in ["2018-07", "2018-08"] {
         run_allowance(
             &mut ledger,
@@ -737,23 +753,16 @@ fn after_a_death_the_run_pays_one_person_fewer_from_the_next_month() {
 
 #[test]
 fn a_household_whose_persons_are_none_eligible_is_not_paid_and_is_listed() {
-    use fundtrail::model::domain::{LifeEvent, LifeEventKind};
+    use fundtrail::model::domain::LifeEventKind;
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger(dir.path());
     add_parents(&mut ledger);
-    ledger
-        .append(
-            vec![Command::RecordLifeEvent(LifeEvent {
-                kind: LifeEventKind::HouseholdExited,
-                person: None,
-                household: Some(HouseholdId::parse("PL-0001").unwrap()),
-                date: parse_date("2018-06-30").unwrap(),
-                reference: Reference::parse("EXIT-1").unwrap(),
-                memo: "迁出".into(),
-            })],
-            &ctx(),
-        )
-        .unwrap();
+    record_life_event(
+        &mut ledger,
+        LifeEventKind::HouseholdExited,
+        None,
+        "2018-06-30",
+    );
     let run = run_allowance(&mut ledger, month("2018-07"), &RunMode::DryRun, &ctx()).unwrap();
     assert!(run.paid.iter().all(|d| d.household.as_str() != "PL-0001"));
     assert_eq!(run.none_eligible, [HouseholdId::parse("PL-0001").unwrap()]);

@@ -10,22 +10,15 @@ use crate::support::ledger::with_sled;
 use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
 
-/// The ISO 7064 MOD 11-2 check character of 17 digits.
-fn check_character(digits: &str) -> char {
-    let sum: u32 = digits
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * ((1u32 << (17 - i)) % 11))
-        .sum();
-    b"10X98765432"[(sum % 11) as usize] as char
-}
-
 /// A valid identity number of Panlong district (530103) born on `birth` (YYYYMMDD), with a
 /// sequence whose last digit is even for a woman and odd for a man.
 fn id_number(birth: &str, sequence: u32, female: bool) -> String {
     let sequence = sequence * 2 + u32::from(!female);
     let first = format!("530103{birth}{sequence:03}");
-    format!("{first}{}", check_character(&first))
+    fundtrail::people::identity::IdNumber::complete(&first)
+        .unwrap()
+        .expose()
+        .to_owned()
 }
 
 const NAME_MOTHER: &str = "王秀芳";
