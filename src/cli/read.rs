@@ -12,6 +12,7 @@ use crate::ledger::readmodels::{household_trail, ReadSide, ReadSideError};
 use crate::ledger::Ledger;
 use crate::model::domain::{HouseholdId, PROGRAMS};
 use crate::model::render::{Align, Table};
+use crate::people::roll::{self, PeopleError, PersonView};
 
 /// Output language of table labels and program names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,9 +283,47 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
             &args.report,
         ));
     }
+    let persons = household_persons(&ledger, &args.id)?;
+    json["persons"] = Value::Array(persons.iter().map(PersonView::to_json).collect());
     let mut text = household_text(&balance, &entries, lang);
+    text.push_str(&persons_text(&persons));
     text.push_str(&allowance_text);
     Ok(Output::ok(text, json))
+}
+
+/// The household's persons, masked; none before any is recorded (and then no vault is
+/// opened, so a ledger without persons reads as it did).
+fn household_persons(ledger: &Ledger, id: &str) -> Result<Vec<PersonView>, Failure> {
+    if !ledger.people().has_persons(id) {
+        return Ok(Vec::new());
+    }
+    let fail = |e: PeopleError| Failure::new(exit::VERIFY_FAILED, e.to_string());
+    let vault = roll::open_vault(ledger).map_err(fail)?;
+    roll::household_persons(ledger, &vault, id).map_err(fail)
+}
+
+/// One line a person: id, role, masked name and number, and what ended their count.
+fn persons_text(persons: &[PersonView]) -> String {
+    let mut text = String::new();
+    for p in persons {
+        let mut line = format!(
+            "person {}  {}  {}  {}  born {}",
+            p.person,
+            p.role.as_str(),
+            p.name,
+            p.id_number,
+            p.birth_date
+        );
+        if let Some((date, _)) = p.died {
+            line.push_str(&format!("  died {date}"));
+        }
+        if let Some((date, _)) = p.left {
+            line.push_str(&format!("  left {date}"));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
 }
 
 fn balance_columns(lang: Lang) -> Vec<(&'static str, Align)> {

@@ -524,3 +524,23 @@ fn a_payee_account_is_kept_as_a_keyed_hash_and_shown_masked() {
         assert_eq!(t.dump(), before);
     }
 }
+
+#[test]
+fn household_lists_its_persons_masked_with_their_deaths() {
+    let t = with_parents();
+    let died = vec!["2019-03-20,person_died,P-1,,DEATH-1,".to_string()];
+    let path = t.write_csv("changes.csv", ImportKind::Changes, &died);
+    t.import("changes", &path).assert_ok();
+    let run = t.run(&["household", "PL-0001"]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("person P-1  mother  王*芳  530103********"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("died 2019-03-20"), "{run:#?}");
+    assert!(!run.stdout.contains(NAME_MOTHER));
+    let json = t.run(&["--json", "household", "PL-0002"]);
+    json.assert_ok();
+    assert!(json.stdout.contains("\"persons\": []"), "{json:#?}");
+}
