@@ -296,6 +296,7 @@ mod people {
             date: day(on),
             reference,
             memo: String::new(),
+            account: None,
         })
     }
 
