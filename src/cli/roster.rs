@@ -90,6 +90,7 @@ fn line_cells(line: &RosterLine, lang: Lang) -> Vec<String> {
 fn persons_cell(counted: &Counted, lang: Lang) -> String {
     match counted {
         Counted::NoPersonsRecorded => NO_PERSONS_RECORDED.to_owned(),
+        Counted::Persons(names) if names.is_empty() => label(lang, "（无）", "(none)").to_owned(),
         Counted::Persons(names) => names.join(label(lang, "、", ", ")),
     }
 }

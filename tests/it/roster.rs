@@ -172,6 +172,35 @@ fn an_erased_person_shows_as_erased() {
     assert_eq!(january["total"], "450.00", "erasure changes no total");
 }
 
+/// The allowance's names are the persons eligible in the month as the ledger knows them
+/// now: a death recorded later, dated before the month, takes the mother off the list;
+/// other programs list who was in the household on the month's first day.
+#[test]
+fn a_death_recorded_later_shows_who_was_not_due() {
+    let t = roster_ledger();
+    let changes = t.write_csv(
+        "changes.csv",
+        ImportKind::Changes,
+        &["2014-12-15,person_died,P-1,,DEATH-2014-1,"],
+    );
+    t.import("changes", &changes).assert_ok();
+    let january = roster(&t, "2015-01");
+    assert_eq!(line(&january, "BANK-1")["persons"], serde_json::json!([]));
+    assert_eq!(
+        line(&january, "WW-1")["persons"],
+        serde_json::json!(["李*国"])
+    );
+    assert_eq!(january["total"], "450.00", "what was paid stays paid");
+    let text = t.run(&["roster", "--month", "2015-01", "--lang", "en"]);
+    text.assert_ok();
+    let bank_1 = text
+        .stdout
+        .lines()
+        .find(|l| l.contains("PL-0001") && l.contains("Support allowance"))
+        .unwrap_or_else(|| panic!("{text:#?}"));
+    assert!(bank_1.contains("(none)"), "{bank_1}");
+}
+
 #[test]
 fn csv_and_english_labels_carry_the_same_rows_and_the_total() {
     let t = roster_ledger();
