@@ -24,8 +24,10 @@ TYPES = [  # FORMAT.md §1, body variants by index
     "household_enrolled", "fund_allocation", "disbursement", "insurance_purchase",
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
     "person_added", "person_died", "person_left", "household_exited", "eligibility_ended",
-    "person_revealed", "person_erased",
+    "person_revealed", "person_erased", "payment_to_account",
 ]
+PAYMENT_KINDS = ["disbursement", "insurance_purchase", "condolence_payment", "in_kind_benefit"]
+ACCOUNT_MASK = "*" * 12
 MAX_LINE = 128 * 1024  # FORMAT.md §9
 MAX_RECORD = 16 * 1024  # FORMAT.md §1
 MAX_NOTE = 256 * 1024  # FORMAT.md §7.2
@@ -255,8 +257,17 @@ def decode_record(record):
     elif 10 <= variant <= 13:  # life event fields
         v["person"], v["household"] = r.string(), r.string()
         v["value_date"], v["memo"] = r.i32(), r.string()
-    elif variant >= 14:
+    elif variant in (14, 15):
         v["person"], v["reason"] = r.string(), r.string()
+    elif variant == 16:  # a payment naming the payee's account, FORMAT.md §1.6
+        kind = r.u8()
+        if kind >= len(PAYMENT_KINDS):
+            raise ValueError(f"unknown payment kind {kind}")
+        v["type"] = PAYMENT_KINDS[kind]
+        v["household"], v["program"] = r.string(), r.string()
+        v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
+        v["memo"] = r.string()
+        v["account_hash"], v["account_last4"] = r.take(32), r.string()
     else:
         v["household"], v["program"] = r.string(), r.string()
         v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
@@ -308,6 +319,10 @@ def fields_of(v):
                      reason=v["reason"])
         else:
             f["memo"] = v["memo"]
+        if "account_last4" in v:
+            last4 = v["account_last4"]
+            shown = last4 if len(last4) == 4 and last4.isascii() and last4.isdigit() else ""
+            f["account"] = ACCOUNT_MASK + shown
     return f
 
 
@@ -553,6 +568,10 @@ class Rules:
             require(v["program"] in PROGRAMS, "program", f"{v['program']!r} is not a known program")
         if "category" in v:
             require(v["category"] in (0, 1), "category", f"category {v['category']}")
+        if "account_last4" in v:
+            last4 = v["account_last4"]
+            require(len(last4) == 4 and last4.isascii() and last4.isdigit(), "account",
+                    "the last four digits are not four digits")
         if "role" in v:
             require(v["role"] < len(ROLES), "role", f"role {v['role']}")
         for name in ("amount_fen", "per_member_fen"):
@@ -595,6 +614,8 @@ class Rules:
                     f"{ref!r} is not {stem}<microseconds since the epoch>")
             expected = ref
         elif t in PAYMENTS and ref.startswith("ALW-"):
+            require("account_last4" not in v, "reference",
+                    "only the allowance run records ALW- references")
             y, m, _ = civil(v["value_date"])
             expected = f"ALW-{y:04d}{m:02d}-{v['household']}"
             require(t == "disbursement" and v["program"] == ALLOWANCE

@@ -83,7 +83,7 @@ pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
         "persons": ledger.people().len(),
         "verified": ok,
         "head": head_json(&head),
-        "checkpoint": super::evidence::checkpoint_json(&outcome.checkpoint),
+        "checkpoint": crate::ledger::answers::checkpoint_json(&outcome.checkpoint),
     });
     let code = if ok { exit::OK } else { exit::VERIFY_FAILED };
     Ok(Output { code, text, json })

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{exit, failure, open, Cli, Failure, Output};
 use crate::export::evidence::{self as ev};
 use crate::export::{write_export, ExportError};
-use crate::ledger::{Ledger, SignedCheckpoint};
+use crate::ledger::Ledger;
 use crate::model::domain::Seq;
 
 #[derive(Debug, Subcommand)]
@@ -62,18 +62,10 @@ pub(super) fn key(cli: &Cli, what: &KeyCommand) -> Result<Output, Failure> {
 pub(super) fn checkpoint(cli: &Cli) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     let signed = ledger.checkpoint().map_err(|e| failure(e, None))?;
-    Ok(Output::ok(signed.note.clone(), checkpoint_json(&signed)))
-}
-
-/// The origin, size, root (hex) and note of a signed checkpoint.
-pub(super) fn checkpoint_json(signed: &SignedCheckpoint) -> serde_json::Value {
-    let c = &signed.checkpoint;
-    json!({
-        "origin": c.origin,
-        "size": c.size,
-        "root": hex::encode(c.root),
-        "note": signed.note,
-    })
+    Ok(Output::ok(
+        signed.note.clone(),
+        crate::ledger::answers::checkpoint_json(&signed),
+    ))
 }
 
 pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {

@@ -129,27 +129,9 @@ fn deaths_text(file: &Path, r: &DeathsReport) -> String {
 }
 
 fn deaths_json(file: &Path, r: &DeathsReport) -> Value {
-    json!({
-        "file": file.display().to_string(),
-        "read": r.read,
-        "matched": r.matched,
-        "recorded": r.recorded,
-        "already_recorded": r.already,
-        "unmatched": r.unmatched,
-        "conflicts": r.conflicts.iter().map(|c| json!({
-            "line": c.line,
-            "person_id": c.person,
-            "recorded": c.recorded.to_string(),
-            "recorded_seq": c.recorded_seq.map(|s| s.get()),
-            "register": c.register.to_string(),
-        })).collect::<Vec<_>>(),
-        "overpaid": r.overpaid.iter().map(|o| json!({
-            "household_id": o.household.as_str(),
-            "amount": o.amount.to_string(),
-            "months": o.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "checkpoint": r.signed.as_ref().map(super::evidence::checkpoint_json),
-    })
+    let mut json = deaths::report_json(r);
+    json["file"] = json!(file.display().to_string());
+    json
 }
 
 pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure> {

@@ -105,7 +105,7 @@ pub(super) fn import_output(
         "appended": summary.appended,
         "duplicates": summary.duplicates,
         "head": { "size": summary.head.size, "hash": summary.head.hash.to_hex() },
-        "checkpoint": signed.map(super::evidence::checkpoint_json),
+        "checkpoint": signed.map(crate::ledger::answers::checkpoint_json),
     });
     Output::ok(text, json)
 }

@@ -193,6 +193,11 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             post(people::import_persons),
         ),
         ("post", "/api/v1/imports/changes", post(api::import_changes)),
+        (
+            "post",
+            "/api/v1/imports/deaths",
+            post(people::import_deaths),
+        ),
         ("get", "/api/v1/totals", get(api::totals)),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(people::household)),

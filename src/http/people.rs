@@ -20,10 +20,11 @@ use crate::keys::SigningKeyFile;
 use crate::ledger::import::{rows_from_bytes, ImportKind};
 use crate::ledger::{AppendContext, Ledger, LedgerError};
 use crate::model::json_object::Members;
+use crate::people::deaths;
 use crate::people::roll::{self, PeopleError, PersonView, Showing};
 use crate::people::vault::Vault;
 
-use super::api::{blocking, body_error, current_view, summary_json, NoQuery, PathText};
+use super::api::{blocking, body_error, current_view, summary_json, ApiQuery, NoQuery, PathText};
 use super::auth::{Admin, Authorized, Summary, Write};
 use super::error::HttpError;
 use super::writer::{Deliver, Job, JobState};
@@ -88,6 +89,42 @@ pub(super) async fn import_persons(
         StatusCode::OK
     };
     Ok((status, Json(summary_json(&summary))).into_response())
+}
+
+/// The query of a death register import: the register's name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeathsParams {
+    source: String,
+}
+
+/// `POST /api/v1/imports/deaths?source=NAME`: a death register, matched by identity as
+/// `fundtrail import deaths` matches it; the answer is its report (no name or number).
+pub(super) async fn import_deaths(
+    State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Write>,
+    ApiQuery(params): ApiQuery<DeathsParams>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = body.map_err(body_error)?;
+    let max = s.limits.max_import_rows;
+    let view = current_view(&s)?;
+    let rows =
+        blocking(move || deaths::register_rows(view.dir(), &body).map_err(people_error)).await?;
+    if rows.len() > max {
+        return Err(too_many_rows(max));
+    }
+    let ctx = context(caller);
+    let report = on_ledger(&s, move |ledger, _| {
+        deaths::record_deaths(ledger, rows, &params.source, &ctx)
+    })
+    .await?;
+    let status = if report.recorded > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(deaths::report_json(&report))).into_response())
 }
 
 fn too_many_rows(max: usize) -> HttpError {

@@ -189,3 +189,14 @@ pub fn index_text(index: &IndexUse) -> String {
         }
     }
 }
+
+/// The origin, size, root (hex) and note of a signed checkpoint.
+pub fn checkpoint_json(signed: &crate::ledger::SignedCheckpoint) -> serde_json::Value {
+    let c = &signed.checkpoint;
+    serde_json::json!({
+        "origin": c.origin,
+        "size": c.size,
+        "root": hex::encode(c.root),
+        "note": signed.note,
+    })
+}

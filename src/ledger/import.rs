@@ -751,6 +751,16 @@ fn parse_fields(kind: ImportKind, fields: &Fields, keys: Keys) -> FieldResult<Co
     }
 }
 
+/// [`read_values`] of a CSV text held in memory (an import sent to the HTTP API).
+pub fn values_from_bytes<T>(
+    bytes: &[u8],
+    kind: ImportKind,
+    parse: impl Fn(&Fields) -> FieldResult<T>,
+) -> Result<Vec<Parsed<T>>, LedgerError> {
+    let values = csv_values(bytes, LineCounter::new(bytes), kind, None, Box::new(parse))?;
+    Ok(values.collect())
+}
+
 /// Reads a CSV file whose rows are not commands (a death register), each parsed by
 /// `parse`, with its line; the same limits and messages as an import.
 pub fn read_values<T>(

@@ -12,7 +12,9 @@ use chrono::NaiveDate;
 
 use crate::keys::identity::{IdentityHash, IdentityKey};
 use crate::keys::SigningKeyFile;
-use crate::ledger::import::{read_values, FieldResult, Fields, ImportKind, Parsed};
+use crate::ledger::import::{
+    read_values, values_from_bytes, FieldResult, Fields, ImportKind, Parsed,
+};
 use crate::ledger::{AppendContext, Ledger, LedgerError, RowRejection, SignedCheckpoint};
 use crate::model::domain::{
     check_text, parse_date, Command, HouseholdId, LifeEvent, LifeEventKind, Money, Month,
@@ -32,7 +34,7 @@ pub const MAX_SOURCE_CHARS: usize = 32;
 const MAX_LINE_DIGITS: usize = 10;
 
 /// One row of a register, as far as matching needs it: the name is read and dropped.
-struct DeathRow {
+pub struct DeathRow {
     identity: IdentityHash,
     date: NaiveDate,
     source_ref: String,
@@ -73,18 +75,44 @@ pub struct DeathsReport {
     pub signed: Option<SignedCheckpoint>,
 }
 
-/// Imports a death register under the name `source`.
+/// Imports a death register file under the name `source`.
 pub fn import_deaths(
     ledger: &mut Ledger,
     path: &Path,
     source: &str,
     ctx: &AppendContext,
 ) -> Result<DeathsReport, PeopleError> {
-    let source = check_source(source)?;
-    let key = SigningKeyFile::read(ledger.view().dir())
-        .map_err(LedgerError::from)?
-        .identity_key();
+    let key = identity_key(ledger.view().dir())?;
     let rows = read_values(path, ImportKind::Deaths, |f| parse_death(f, &key))?;
+    record_deaths(ledger, rows, source, ctx)
+}
+
+/// The rows of a death register sent as a CSV text (over HTTP).
+pub fn register_rows(
+    ledger_dir: &Path,
+    bytes: &[u8],
+) -> Result<Vec<Parsed<DeathRow>>, PeopleError> {
+    let key = identity_key(ledger_dir)?;
+    Ok(values_from_bytes(bytes, ImportKind::Deaths, |f| {
+        parse_death(f, &key)
+    })?)
+}
+
+fn identity_key(ledger_dir: &Path) -> Result<IdentityKey, PeopleError> {
+    Ok(SigningKeyFile::read(ledger_dir)
+        .map_err(LedgerError::from)?
+        .identity_key())
+}
+
+/// Matches a register's parsed rows (all of them, or none if any row is bad) and appends
+/// the new deaths, as [`import_deaths`].
+pub fn record_deaths(
+    ledger: &mut Ledger,
+    rows: Vec<Parsed<DeathRow>>,
+    source: &str,
+    ctx: &AppendContext,
+) -> Result<DeathsReport, PeopleError> {
+    let source = check_source(source)?;
     let rows = rows_or_rejections(rows)?;
     let mut report = DeathsReport {
         read: rows.len() as u64,
@@ -217,6 +245,31 @@ fn death_command(person: &str, row: &DeathRow, source: &str, line: u64) -> Comma
         reference: Reference::parse(&format!("{source}:{line}"))
             .expect("a checked source and a line number make a valid reference"),
         memo: check_text(&memo, false).unwrap_or_else(|_| format!("death register {source}")),
+    })
+}
+
+/// The report as JSON, for `--json` and the API: counts, conflicts and overpaid
+/// households; never a name or a number.
+pub fn report_json(r: &DeathsReport) -> serde_json::Value {
+    serde_json::json!({
+        "read": r.read,
+        "matched": r.matched,
+        "recorded": r.recorded,
+        "already_recorded": r.already,
+        "unmatched": r.unmatched,
+        "conflicts": r.conflicts.iter().map(|c| serde_json::json!({
+            "line": c.line,
+            "person_id": c.person,
+            "recorded": c.recorded.to_string(),
+            "recorded_seq": c.recorded_seq.map(|s| s.get()),
+            "register": c.register.to_string(),
+        })).collect::<Vec<_>>(),
+        "overpaid": r.overpaid.iter().map(|o| serde_json::json!({
+            "household_id": o.household.as_str(),
+            "amount": o.amount.to_string(),
+            "months": o.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "checkpoint": r.signed.as_ref().map(crate::ledger::answers::checkpoint_json),
     })
 }
 

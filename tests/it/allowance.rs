@@ -657,3 +657,111 @@ fn the_binary_reports_bad_rates_and_bad_months_with_exit_2() {
         serde_json::Value::Null
     );
 }
+
+/// Adds PL-0001's two parents (both past 49) through the library, with any identity bytes.
+fn add_parents(ledger: &mut Ledger) {
+    use fundtrail::keys::identity::IdentityHash;
+    use fundtrail::model::domain::PersonEntry;
+    use fundtrail::model::person::{PersonId, Role};
+    let person = |id: &str, role: Role, byte: u8| {
+        Command::AddPerson(PersonEntry {
+            person: PersonId::parse(id).unwrap(),
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            identity: IdentityHash::from_bytes([byte; 32]),
+            role,
+            birth_date: parse_date("1950-01-01").unwrap(),
+            joined_on: parse_date("2015-03-01").unwrap(),
+            personal: None,
+        })
+    };
+    ledger
+        .append(
+            vec![
+                person("M-1", Role::Mother, 1),
+                person("F-1", Role::Father, 2),
+            ],
+            &ctx(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn after_a_death_the_run_pays_one_person_fewer_from_the_next_month() {
+    use fundtrail::model::domain::{LifeEvent, LifeEventKind};
+    use fundtrail::model::person::PersonId;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger(dir.path());
+    add_parents(&mut ledger);
+    ledger
+        .append(
+            vec![Command::RecordLifeEvent(LifeEvent {
+                kind: LifeEventKind::PersonDied,
+                person: Some(PersonId::parse("M-1").unwrap()),
+                household: None,
+                date: parse_date("2018-07-20").unwrap(),
+                reference: Reference::parse("DEATH-1").unwrap(),
+                memo: String::new(),
+            })],
+            &ctx(),
+        )
+        .unwrap();
+    for m in ["2018-07", "2018-08"] {
+        run_allowance(
+            &mut ledger,
+            month(m),
+            &pay(dir.path(), &format!("{m}.csv")),
+            &ctx(),
+        )
+        .unwrap();
+    }
+    let paid = |m| {
+        disbursements(&ledger, month(m))
+            .into_iter()
+            .find(|(h, _)| h == "PL-0001")
+            .map(|(_, fen)| fen)
+    };
+    assert_eq!(
+        paid("2018-07"),
+        Some(68_000),
+        "the month of death is still due for two"
+    );
+    assert_eq!(
+        paid("2018-08"),
+        Some(34_000),
+        "from the next month, one person"
+    );
+    let e = entitlement(&ledger, "PL-0001", month("2018-08")).unwrap();
+    let august = e.months.last().unwrap();
+    assert_eq!((august.persons, august.due.fen()), (1, 34_000));
+}
+
+#[test]
+fn a_household_whose_persons_are_none_eligible_is_not_paid_and_is_listed() {
+    use fundtrail::model::domain::{LifeEvent, LifeEventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger(dir.path());
+    add_parents(&mut ledger);
+    ledger
+        .append(
+            vec![Command::RecordLifeEvent(LifeEvent {
+                kind: LifeEventKind::HouseholdExited,
+                person: None,
+                household: Some(HouseholdId::parse("PL-0001").unwrap()),
+                date: parse_date("2018-06-30").unwrap(),
+                reference: Reference::parse("EXIT-1").unwrap(),
+                memo: "迁出".into(),
+            })],
+            &ctx(),
+        )
+        .unwrap();
+    let run = run_allowance(&mut ledger, month("2018-07"), &RunMode::DryRun, &ctx()).unwrap();
+    assert!(run.paid.iter().all(|d| d.household.as_str() != "PL-0001"));
+    assert_eq!(run.none_eligible, [HouseholdId::parse("PL-0001").unwrap()]);
+    // PL-0002 has no persons recorded: paid by its members.
+    let other = run
+        .paid
+        .iter()
+        .find(|d| d.household.as_str() == "PL-0002")
+        .unwrap();
+    assert_eq!(other.basis, fundtrail::model::rates::DueBasis::Members);
+}

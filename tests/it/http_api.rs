@@ -85,6 +85,15 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             CHANGES_CSV.into(),
             &[Clerk],
         ),
+        (
+            "post",
+            "/api/v1/imports/deaths?source=matrix",
+            format!(
+                "id_number,name,date_of_death,source_ref\n{},x,2019-01-01,\n",
+                crate::http_people::ID_MOTHER
+            ),
+            &[Clerk],
+        ),
         ("get", "/api/v1/persons/P-1", String::new(), &[Admin]),
         (
             "post",

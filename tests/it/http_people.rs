@@ -310,3 +310,40 @@ fn a_persons_import_over_the_row_limit_is_refused_whole() {
     assert!(persons_of(&mut auditor, "PL-0001").is_empty());
     server.stop();
 }
+
+#[test]
+fn a_death_register_over_http_records_matches_and_shows_no_name_or_number() {
+    let (_dir, tokens, server) = with_parents();
+    let register = format!(
+        "id_number,name,date_of_death,source_ref\n\
+         {ID_MOTHER},{NAME_MOTHER},2019-03-20,HZ-1\n\
+         530103195511117747,张三,2019-01-02,HZ-2\n"
+    );
+    let mut clerk = client(&server, &tokens, Role::Clerk);
+    let path = "/api/v1/imports/deaths?source=police-2026-11";
+    let reply = csv(&mut clerk, path, &register);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.json()["recorded"], 1);
+    assert_eq!(reply.json()["unmatched"], 1);
+    for secret in [NAME_MOTHER, "张三", ID_MOTHER, "530103195511117747"] {
+        assert!(!reply.body.contains(secret), "{}", reply.body);
+    }
+    let again = csv(&mut clerk, path, &register);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["already_recorded"], 1);
+    let persons = persons_of(&mut client(&server, &tokens, Role::Auditor), "PL-0001");
+    assert_eq!(persons[0]["died"]["date"], "2019-03-20");
+    let no_source = csv(&mut clerk, "/api/v1/imports/deaths", &register);
+    assert_eq!(no_source.status, 400, "{}", no_source.body);
+    let bad = csv(
+        &mut clerk,
+        path,
+        "id_number,name,date_of_death,source_ref\n123,x,2019-01-01,\n",
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["rejections"][0]["field"], "id_number");
+    let mut auditor = client(&server, &tokens, Role::Auditor);
+    let forbidden = csv(&mut auditor, path, &register);
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    server.stop();
+}

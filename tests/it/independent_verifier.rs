@@ -102,6 +102,39 @@ fn replace(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     text.replacen(from, to, 1).into_bytes()
 }
 
+/// A payment naming the payee's account (variant 16) verifies with both verifiers, its
+/// `fields` show the account masked, and an edited mask is refused by both.
+#[test]
+fn both_verifiers_read_a_payment_that_names_an_account() {
+    if !python_ready() {
+        return;
+    }
+    let t = TempLedger::standard();
+    let header = "date,type,household_id,program,amount,persons,reference,memo,account";
+    let row =
+        "2015-02-28,disbursement,PL-0001,support_allowance,10.00,1,ACC-1,,6222021234567891234";
+    let path = t.write_file("accounts.csv", &format!("{header}\n{row}\n"));
+    t.import("events", &path).assert_ok();
+    let (export, key) = honest_export(&t);
+    audit_verify_export(&export, &key).assert_ok();
+    let ours = python_verify(&export, &key);
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stdout)
+    );
+    let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"account\":\"************1234\""),
+        "{events}"
+    );
+    let shown = forged(&t, &export, "shown", "events.jsonl", |b| {
+        replace(b, "************1234", "*******91234")
+    });
+    audit_verify_export(&shown, &key).assert_code(1);
+    python_refuses(&shown, &key, 1, "an account shown beyond its mask");
+}
+
 #[test]
 fn the_independent_verifier_agrees_with_fundtrail() {
     if !python_ready() {
