@@ -13,6 +13,7 @@ use crate::demo::data::DEMO_FIGURES;
 use crate::ledger::readmodels::ReadSide;
 use crate::ledger::LedgerError;
 use crate::model::render::{Align, Table};
+use crate::people::roll::PeopleError;
 
 pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
     if cli.ledger_given {
@@ -41,6 +42,13 @@ pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
         outcome.events.appended,
         outcome.events.duplicates,
     );
+    text.push_str(&format!(
+        "persons:    {} appended, {} already present ({} on the roll; names and identity \
+         numbers only in the encrypted vault, shown masked)\n",
+        outcome.persons.appended,
+        outcome.persons.duplicates,
+        ledger.people().len(),
+    ));
     text.push_str(&format!(
         "checkpoint: {} size {} root {}\n",
         outcome.checkpoint.checkpoint.origin,
@@ -71,7 +79,8 @@ pub(super) fn run(cli: &Cli, dir: &Path) -> Result<Output, Failure> {
     let ok = chain_ok && models_ok.is_ok();
     let json = json!({
         "ledger": dir.display().to_string(),
-        "appended": outcome.households.appended + outcome.events.appended,
+        "appended": outcome.households.appended + outcome.events.appended + outcome.persons.appended,
+        "persons": ledger.people().len(),
         "verified": ok,
         "head": head_json(&head),
         "checkpoint": crate::ledger::answers::checkpoint_json(&outcome.checkpoint),
@@ -112,7 +121,11 @@ fn figures_table(side: &ReadSide) -> String {
 
 /// As [`failure`]; a demo ledger left by a version with another store layout is only ever
 /// the bundled data, so the message says how to rebuild it.
-fn demo_failure(err: LedgerError, dir: &Path) -> Failure {
+fn demo_failure(err: PeopleError, dir: &Path) -> Failure {
+    let err = match err {
+        PeopleError::Ledger(e) => e,
+        other => return super::people::people_failure(other, None),
+    };
     let layout = matches!(err, LedgerError::Layout { .. });
     let failure = failure(err, None);
     if !layout {

@@ -12,6 +12,7 @@ mod people;
 pub mod read;
 pub mod reconcile;
 mod record;
+mod roster;
 pub mod run;
 mod serve;
 mod token;
@@ -99,6 +100,7 @@ impl Command {
             Command::Household(args) => args.report.csv,
             Command::Funds(report) => report.csv,
             Command::Reconcile(args) => args.csv,
+            Command::Roster(args) => args.report.csv,
             _ => false,
         }
     }
@@ -158,6 +160,14 @@ pub enum Command {
     Household(read::HouseholdArgs),
     /// Per program: allocated, disbursed by live payments, remaining.
     Funds(read::ReportArgs),
+    /// The month's public roster (公示): every live payment dated in the month with its
+    /// community, household, the masked names of the persons it counted, program and
+    /// amount, and the month's total (the same as `totals --month`'s).
+    ///
+    /// The support allowance counts the household's persons eligible in the month; other
+    /// programs the household's persons on the month's first day. Reversed payments count
+    /// in no month.
+    Roster(roster::RosterArgs),
     /// Recompute the read models from genesis and save them.
     Rebuild,
     /// Sign a checkpoint of the head (origin, size, Merkle root) and keep it in the ledger.
@@ -329,6 +339,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Totals(args) => read::totals(cli, args),
         Command::Household(args) => read::household(cli, args),
         Command::Funds(args) => read::funds(cli, args),
+        Command::Roster(args) => roster::run(cli, args),
         Command::Rebuild => read::rebuild(cli),
         Command::Token(command) => token::run(cli, command),
         Command::Serve(args) => serve::run(cli, args),

@@ -160,7 +160,7 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
     }
 }
 
-fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
+pub(super) fn people_failure(err: PeopleError, file: Option<&Path>) -> Failure {
     match err {
         PeopleError::Ledger(e) => failure(e, file),
         PeopleError::Run(e) => super::run::batch_failure(e),

@@ -94,7 +94,7 @@ pub(super) fn read_failure(err: ReadSideError) -> Failure {
     }
 }
 
-fn program_name(code: &str, lang: Lang) -> String {
+pub(super) fn program_name(code: &str, lang: Lang) -> String {
     PROGRAMS
         .iter()
         .find(|p| p.code == code)
@@ -104,7 +104,7 @@ fn program_name(code: &str, lang: Lang) -> String {
         })
 }
 
-fn label(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
+pub(super) fn label(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
     match lang {
         Lang::Zh => zh,
         Lang::En => en,
@@ -193,7 +193,7 @@ pub(super) fn render_totals(rows: &[TotalsRow], by: &[Key], report: &ReportArgs)
 }
 
 /// A table, CSV or JSON, as the options ask.
-fn report_output(
+pub(super) fn report_output(
     columns: &[(&str, Align)],
     cells: Vec<Vec<String>>,
     json: Value,

@@ -1,6 +1,7 @@
 //! The bundled demo data set: the special families of Panlong district and four years
-//! (2015-2018) of fund allocations, payments and reversals, as CSV text in the two import
-//! formats (`households_csv`, `events_csv`).
+//! (2015-2018) of fund allocations, payments and reversals, and the roll of the households'
+//! persons, as CSV text in three import formats (`households_csv`, `events_csv`,
+//! `persons_csv`).
 //!
 //! The households and payments are invented, but the totals are the report's (domain.md),
 //! reproduced exactly after reversals, so a demo run shows the real figures and tests can
@@ -24,7 +25,7 @@
 //!   reversed and, where the intended payment was not made, paid again correctly, so the
 //!   live totals are those of the intended payments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Fixed seed: the demo data set is part of the product and must never change by itself.
@@ -32,8 +33,10 @@ const SEED: u64 = 0x5041_4E4C_4F4E_4721;
 
 use crate::ledger::import::{
     EVENT_COLUMNS as EVENTS_HEADER, HOUSEHOLD_COLUMNS as HOUSEHOLDS_HEADER,
+    PERSON_COLUMNS as PERSONS_HEADER,
 };
 use crate::model::domain::FEN_PER_YUAN;
+use crate::model::person::Role;
 
 /// One program's live (not reversed) payments in the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +138,23 @@ pub fn events_csv() -> String {
     let mut rng = Prng::new(SEED);
     // The households come first from the seed, so they are the ones `households_csv` gives.
     let households = generate_households(&mut rng);
-    let rows = generate_events(&mut rng, &households);
+    let (rows, _) = generate_events(&mut rng, &households);
     to_csv(EVENTS_HEADER, rows.iter().map(Row::record))
+}
+
+/// The persons import file: each household's `members` persons, imported after the
+/// events. The names and identity numbers are invented; the numbers are valid (GB 11643)
+/// and the birth dates agree with the payments: every parent is 49 or older in the
+/// household's enrollment month, and the first parent turns 60 in the month the household's
+/// over-60 supplement begins.
+pub fn persons_csv() -> String {
+    let mut rng = Prng::new(SEED);
+    // Households, then events, then persons: each file's stream is the one its own
+    // function draws, so adding the persons changed neither of the other two.
+    let households = generate_households(&mut rng);
+    let (_, elders) = generate_events(&mut rng, &households);
+    let persons = generate_persons(&mut rng, &households, &elders);
+    to_csv(PERSONS_HEADER, persons.iter().map(Person::record))
 }
 
 fn to_csv<const N: usize>(header: [&str; N], records: impl Iterator<Item = [String; N]>) -> String {
@@ -750,9 +768,12 @@ fn plan_mishaps(
     plan
 }
 
-fn generate_events(rng: &mut Prng, households: &[Household]) -> Vec<Row> {
+/// The event rows, and for each household when its over-60 supplement began (which the
+/// persons' birth dates agree with).
+fn generate_events(rng: &mut Prng, households: &[Household]) -> (Vec<Row>, Vec<Elder>) {
+    let (support, elders) = support_allowance(rng, households);
     let mut programs: [(Vec<Payment>, &[Mishap]); 8] = [
-        (support_allowance(rng, households), SUPPORT_MISHAPS),
+        (support, SUPPORT_MISHAPS),
         (holiday_condolence(rng, households), CONDOLENCE_MISHAPS),
         (accident_insurance(rng, households), ACCIDENT_MISHAPS),
         (nursing_insurance(households), &[]),
@@ -773,7 +794,7 @@ fn generate_events(rng: &mut Prng, households: &[Household]) -> Vec<Row> {
     // Stable: on one date, allocations come first and every correction stays after the
     // payment it corrects, as they were recorded.
     rows.sort_by_key(|row| row.date);
-    rows
+    (rows, elders)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -868,21 +889,28 @@ const SUPPORT_MISHAPS: &[Mishap] = &[
     Mishap::Duplicate,
 ];
 
-fn support_allowance(rng: &mut Prng, households: &[Household]) -> Vec<Payment> {
+/// The monthly payments, and for each household when its over-60 supplement began.
+fn support_allowance(rng: &mut Prng, households: &[Household]) -> (Vec<Payment>, Vec<Elder>) {
     let months: Vec<Vec<Date>> = households
         .iter()
         .map(|h| paid_months(h.enrolled_on))
         .collect();
     let supplemented = supplement_months(rng, households, &months);
     let mut payments = Vec::new();
+    let mut elders = Vec::with_capacity(households.len());
     for (index, household) in households.iter().enumerate() {
         let first_supplemented = months[index].len() - supplemented[index];
         for (position, &date) in months[index].iter().enumerate() {
             let supplement = position >= first_supplemented;
             payments.push(monthly_allowance(index, household, date, supplement));
         }
+        elders.push(match months[index].get(first_supplemented) {
+            None => Elder::Never,
+            Some(&date) if first_supplemented == 0 => Elder::Already(date),
+            Some(&date) => Elder::TurnedIn(date),
+        });
     }
-    payments
+    (payments, elders)
 }
 
 /// The monthly pay dates of a household: from the month after its enrollment.
@@ -1361,6 +1389,238 @@ fn micro_wish(rng: &mut Prng, households: &[Household]) -> Vec<Payment> {
             }
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Persons: the roll of each household's members
+
+/// Panlong district's region code, the first six characters of its residents' identity
+/// numbers (GB 11643).
+const PANLONG_REGION: &str = "530103";
+/// ISO 7064 MOD 11-2: the check character for each remainder of the weighted sum mod 11
+/// (digit i, counted from 0, weighs 2^(17 - i) mod 11).
+const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
+/// Identity numbers born on one day in one region differ by a 3-digit sequence whose last
+/// digit is odd for men and even for women: 500 of each.
+const ID_SEQUENCES_PER_SEX: usize = 500;
+
+/// Every parent is at least this old in the household's enrollment month: the age from
+/// which the scheme pays (`model::eligibility`).
+const PARENT_MIN_AGE_MONTHS: u32 = 49 * 12;
+/// The over-60 supplement starts in the month a household's first parent turns 60.
+const ELDER_AGE_MONTHS: u32 = 60 * 12;
+/// A parent who was 60 before the household's first paid month was at most this old then.
+const OLDEST_PARENT_MONTHS: u32 = 75 * 12;
+/// Spouses' birth months lie at most this far apart.
+const SPOUSE_GAP_MONTHS: u32 = 8 * 12;
+/// Born in these years: the elderly parent of a bereaved couple, or a grandchild they raise;
+/// the disabled child of a household; a carer or relative beyond them.
+const ELDERLY_BIRTH_YEARS: (u16, u16) = (1925, 1945);
+const GRANDCHILD_BIRTH_YEARS: (u16, u16) = (2000, 2012);
+const DISABLED_CHILD_BIRTH_YEARS: (u16, u16) = (1978, 1998);
+const RELATIVE_BIRTH_YEARS: (u16, u16) = (1940, 1990);
+/// Birth days stay within the 28 days every month has.
+const LAST_BIRTH_DAY: u8 = 28;
+
+/// Common surnames of Kunming.
+const SURNAMES: [&str; 48] = [
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "肖", "田", "董", "袁", "潘", "蒋", "蔡", "余", "杜", "叶", "苏", "魏", "段", "普", "龚", "施",
+];
+/// Given names of the parents' generation (born in the 1930s to 1960s).
+const WOMEN_GIVEN: [&str; 30] = [
+    "秀英", "桂英", "秀兰", "玉兰", "桂兰", "秀珍", "凤英", "玉珍", "玉英", "兰英", "淑珍", "桂芳",
+    "美华", "丽华", "琼芬", "丽琼", "会芬", "云仙", "玉梅", "素芬", "菊仙", "翠花", "桂香", "秀芬",
+    "春兰", "凤仙", "玉芬", "家琼", "丽萍", "永芬",
+];
+const MEN_GIVEN: [&str; 30] = [
+    "建国", "建华", "国华", "志明", "德明", "永福", "正荣", "家祥", "国强", "建明", "文华", "志刚",
+    "建平", "明光", "绍华", "永昌", "德贵", "树林", "云华", "荣昌", "金生", "开明", "学文", "光明",
+    "家富", "国荣", "文光", "志华", "正华", "兴旺",
+];
+/// Given names of the younger generation, for either sex.
+const YOUNG_GIVEN: [&str; 32] = [
+    "浩", "宇", "杰", "婷", "静", "磊", "敏", "洁", "涛", "娜", "鑫", "雪", "欣怡", "子涵", "梓萱",
+    "浩然", "宇轩", "俊杰", "思琪", "雨欣", "佳怡", "博文", "天佑", "一鸣", "志远", "晓东", "晓燕",
+    "海燕", "春梅", "红梅", "建伟", "云飞",
+];
+
+/// When a household's over-60 supplement began, which fixes when its first parent turned 60.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elder {
+    /// Never in 2015-2018: both parents were under 60 throughout.
+    Never,
+    /// From the household's first paid month: a parent was 60 already.
+    Already(Date),
+    /// From this later paid month: the first parent turned 60 in it.
+    TurnedIn(Date),
+}
+
+/// A month as a count of months since year 0, for arithmetic on birth months.
+fn month_index(date: Date) -> u32 {
+    u32::from(date.year) * 12 + u32::from(date.month) - 1
+}
+
+fn month_date(index: u32, day: u8) -> Date {
+    let year = u16::try_from(index / 12).expect("the data set's years fit a u16");
+    let month = u8::try_from(index % 12 + 1).expect("a month number is at most 12");
+    Date::new(year, month, day)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sex {
+    Female,
+    Male,
+}
+
+struct Person {
+    id: String,
+    household: String,
+    id_number: String,
+    name: String,
+    role: Role,
+    born: Date,
+    joined: Date,
+}
+
+impl Person {
+    fn record(&self) -> [String; 7] {
+        [
+            self.id.clone(),
+            self.household.clone(),
+            self.id_number.clone(),
+            self.name.clone(),
+            self.role.as_str().to_owned(),
+            self.born.to_string(),
+            self.joined.to_string(),
+        ]
+    }
+}
+
+/// Each household's `members` persons: the mother first, the father second, others beyond,
+/// all joined on the household's enrollment date.
+fn generate_persons(rng: &mut Prng, households: &[Household], elders: &[Elder]) -> Vec<Person> {
+    let mut numbers = BTreeSet::new();
+    let mut persons = Vec::new();
+    for (household, &elder) in households.iter().zip(elders) {
+        let parents = parent_births(rng, household, elder);
+        let mut father_surname = "";
+        for position in 0..household.members {
+            let (role, sex, born, surname) = match position {
+                0 => (Role::Mother, Sex::Female, parents.0, pick(rng, &SURNAMES)),
+                1 => (Role::Father, Sex::Male, parents.1, pick(rng, &SURNAMES)),
+                _ => {
+                    let (born, family) = other_birth(rng, household, position);
+                    let sex = if rng.below(2) == 0 {
+                        Sex::Female
+                    } else {
+                        Sex::Male
+                    };
+                    let surname = if family && !father_surname.is_empty() {
+                        father_surname
+                    } else {
+                        pick(rng, &SURNAMES)
+                    };
+                    (Role::Other, sex, born, surname)
+                }
+            };
+            if role == Role::Father {
+                father_surname = surname;
+            }
+            persons.push(Person {
+                id: format!("{}-{}", household.id, position + 1),
+                household: household.id.clone(),
+                id_number: new_id_number(rng, &mut numbers, born, sex),
+                name: format!("{surname}{}", given_name(rng, role, sex)),
+                role,
+                born,
+                joined: household.enrolled_on,
+            });
+        }
+    }
+    persons
+}
+
+fn pick<'a>(rng: &mut Prng, names: &[&'a str]) -> &'a str {
+    names[rng.below(names.len())]
+}
+
+fn given_name(rng: &mut Prng, role: Role, sex: Sex) -> &'static str {
+    match (role, sex) {
+        (Role::Mother, _) => pick(rng, &WOMEN_GIVEN),
+        (Role::Father, _) => pick(rng, &MEN_GIVEN),
+        _ => pick(rng, &YOUNG_GIVEN),
+    }
+}
+
+/// The mother's and the father's birth dates: each at least 49 in the enrollment month, and
+/// the first of them 60 when the household's supplement began (neither before it).
+fn parent_births(rng: &mut Prng, household: &Household, elder: Elder) -> (Date, Date) {
+    let youngest = month_index(household.enrolled_on) - PARENT_MIN_AGE_MONTHS;
+    let under_60_through_2018 =
+        month_index(Date::new(SUPPORT_YEARS[3] + 1, 1, 1)) - ELDER_AGE_MONTHS;
+    let (mother, father_oldest) = match elder {
+        Elder::Never => {
+            let mother = rng.between(under_60_through_2018, youngest);
+            (mother, under_60_through_2018)
+        }
+        Elder::Already(first_paid) => {
+            let turned = month_index(first_paid);
+            let mother = rng.between(turned - OLDEST_PARENT_MONTHS, turned - ELDER_AGE_MONTHS);
+            (mother, mother - SPOUSE_GAP_MONTHS)
+        }
+        Elder::TurnedIn(month) => {
+            let mother = month_index(month) - ELDER_AGE_MONTHS;
+            (mother, mother + 1)
+        }
+    };
+    let low = father_oldest.max(mother - SPOUSE_GAP_MONTHS);
+    let high = youngest.min(mother + SPOUSE_GAP_MONTHS);
+    let father = rng.between(low, high);
+    let day = |rng: &mut Prng| rng.pick(1, LAST_BIRTH_DAY);
+    (month_date(mother, day(rng)), month_date(father, day(rng)))
+}
+
+/// A person beyond the parents: their birth date, and whether they are the couple's own
+/// family (and so carry the father's surname).
+fn other_birth(rng: &mut Prng, household: &Household, position: u32) -> (Date, bool) {
+    let (years, family) = match (household.category, position) {
+        (Category::Disabled, 2) => (DISABLED_CHILD_BIRTH_YEARS, true),
+        (Category::Disabled, _) => (RELATIVE_BIRTH_YEARS, false),
+        (Category::Bereaved, _) if rng.below(2) == 0 => (ELDERLY_BIRTH_YEARS, false),
+        (Category::Bereaved, _) => (GRANDCHILD_BIRTH_YEARS, true),
+    };
+    (Date::random(rng, years, WHOLE_YEAR), family)
+}
+
+/// A valid identity number of Panlong district, new in `numbers`: the birth date, a
+/// sequence whose last digit tells the sex, and the check character.
+fn new_id_number(rng: &mut Prng, numbers: &mut BTreeSet<String>, born: Date, sex: Sex) -> String {
+    loop {
+        let parity = match sex {
+            Sex::Female => 0,
+            Sex::Male => 1,
+        };
+        let sequence = rng.below(ID_SEQUENCES_PER_SEX) * 2 + parity;
+        let first17 = format!(
+            "{PANLONG_REGION}{:04}{:02}{:02}{sequence:03}",
+            born.year, born.month, born.day
+        );
+        let number = format!("{first17}{}", id_check_character(&first17));
+        if numbers.insert(number.clone()) {
+            return number;
+        }
+    }
+}
+
+fn id_check_character(first17: &str) -> char {
+    let sum: u32 = first17
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * ((1 << (17 - i)) % 11))
+        .sum();
+    char::from(ID_CHECK_CHARS[(sum % 11) as usize])
 }
 
 #[cfg(test)]
@@ -1928,6 +2188,217 @@ mod tests {
             Some(317)
         );
         assert_eq!(DEMO_FIGURES.program("no_such_program"), None);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The persons file
+
+    struct PersonLine {
+        id: String,
+        household: String,
+        id_number: String,
+        name: String,
+        role: String,
+        born: chrono::NaiveDate,
+        joined: String,
+    }
+
+    fn persons_text() -> &'static str {
+        static TEXT: OnceLock<String> = OnceLock::new();
+        TEXT.get_or_init(persons_csv)
+    }
+
+    fn persons() -> &'static [PersonLine] {
+        static PERSONS: OnceLock<Vec<PersonLine>> = OnceLock::new();
+        PERSONS.get_or_init(|| {
+            records(persons_text())
+                .iter()
+                .map(|r| {
+                    assert_eq!(r.len(), 7, "{r:?}");
+                    PersonLine {
+                        id: r[0].to_owned(),
+                        household: r[1].to_owned(),
+                        id_number: r[2].to_owned(),
+                        name: r[3].to_owned(),
+                        role: r[4].to_owned(),
+                        born: day(&checked_date(&r[5])),
+                        joined: checked_date(&r[6]),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn day(text: &str) -> chrono::NaiveDate {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a checked date")
+    }
+
+    fn month_of(text: &str) -> crate::model::domain::Month {
+        crate::model::domain::Month::of(day(text))
+    }
+
+    /// The persons of each household, in file order.
+    fn persons_by_household() -> BTreeMap<&'static str, Vec<&'static PersonLine>> {
+        let mut by: BTreeMap<&str, Vec<&PersonLine>> = BTreeMap::new();
+        for person in persons() {
+            by.entry(person.household.as_str())
+                .or_default()
+                .push(person);
+        }
+        by
+    }
+
+    #[test]
+    fn the_persons_file_is_the_import_format_and_deterministic() {
+        let text = persons_text();
+        assert!(
+            text.starts_with("person_id,household_id,id_number,name,role,birth_date,joined_on\n")
+        );
+        assert!(!text.contains('\r') && text.ends_with('\n'));
+        assert_eq!(persons_csv(), text);
+    }
+
+    #[test]
+    fn every_household_has_its_members_as_persons() {
+        let households = &parsed().households;
+        let by = persons_by_household();
+        assert_eq!(persons().len(), 873);
+        assert_eq!(
+            by.len(),
+            357,
+            "every household has persons, and no other does"
+        );
+        let ids: BTreeSet<&str> = persons().iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids.len(), 873, "person ids are unique");
+        for household in households {
+            let members = &by[household.id.as_str()];
+            assert_eq!(
+                members.len(),
+                household.members as usize,
+                "{}",
+                household.id
+            );
+            for (position, person) in members.iter().enumerate() {
+                let role = match position {
+                    0 => "mother",
+                    1 => "father",
+                    _ => "other",
+                };
+                assert_eq!(person.role, role, "{}", person.id);
+                assert_eq!(person.joined, household.enrolled_on, "{}", person.id);
+                assert!(person.born <= day(&person.joined), "{}", person.id);
+                assert!(
+                    crate::model::person::PersonId::parse(&person.id).is_ok(),
+                    "{}",
+                    person.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_parent_is_49_in_the_enrollment_month() {
+        let enrolled = enrollment_dates();
+        let mut parents = 0;
+        for person in persons().iter().filter(|p| p.role != "other") {
+            let turns_49 = crate::model::eligibility::month_turning_49(person.born).unwrap();
+            let enrollment = month_of(enrolled[person.household.as_str()]);
+            assert!(
+                turns_49 <= enrollment,
+                "{} turns 49 in {turns_49}, after the enrollment in {enrollment}",
+                person.id
+            );
+            parents += 1;
+        }
+        // Every household has a mother; all but the one-member households a father.
+        let singles = parsed()
+            .households
+            .iter()
+            .filter(|h| h.members == 1)
+            .count();
+        assert_eq!(parents, 357 * 2 - singles);
+    }
+
+    #[test]
+    fn identity_numbers_are_valid_unique_and_agree_with_the_role() {
+        use crate::model::person::{check_identity, Role};
+        use crate::people::identity::IdNumber;
+        let mut seen = BTreeSet::new();
+        for person in persons() {
+            let number =
+                IdNumber::parse(&person.id_number).unwrap_or_else(|e| panic!("{}: {e}", person.id));
+            assert_eq!(number.expose(), person.id_number, "upper case, as stored");
+            assert!(person.id_number.starts_with("530103"), "{}", person.id);
+            let role = Role::parse(&person.role).unwrap();
+            check_identity(&number, role, person.born)
+                .unwrap_or_else(|e| panic!("{}: {e}", person.id));
+            assert!(
+                seen.insert(person.id_number.as_str()),
+                "{} twice",
+                person.id
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_chinese_and_found_in_no_other_demo_file() {
+        let p = parsed();
+        for person in persons() {
+            let chars: Vec<char> = person.name.chars().collect();
+            assert!((2..=3).contains(&chars.len()), "{}", person.name);
+            assert!(
+                chars.iter().all(|c| ('\u{4e00}'..='\u{9fff}').contains(c)),
+                "{}",
+                person.name
+            );
+            // The demo ledger is scanned for the names in clear: none may occur in the
+            // text that is stored in clear on purpose.
+            for text in [&p.households_text, &p.events_text] {
+                assert!(
+                    !text.contains(&person.name),
+                    "{} is in another file",
+                    person.name
+                );
+            }
+        }
+    }
+
+    /// The over-60 supplement (a memo of the support allowance) starts in the month the
+    /// household's first parent turns 60, or was already paid from the first month when a
+    /// parent was 60 before; without it no parent is 60 before 2019.
+    #[test]
+    fn the_first_parent_turns_60_when_the_supplement_begins() {
+        use chrono::Datelike;
+        let mut support: BTreeMap<&str, Vec<&EventLine>> = BTreeMap::new();
+        for payment in live_payments() {
+            if payment.program == "support_allowance" {
+                support
+                    .entry(payment.household.as_str())
+                    .or_default()
+                    .push(payment);
+            }
+        }
+        let sixty = |born: chrono::NaiveDate| {
+            crate::model::domain::Month::of(born.with_year(born.year() + 60).unwrap())
+        };
+        for (household, persons) in persons_by_household() {
+            let paid = &support[household];
+            let first_paid = month_of(&paid[0].date);
+            let supplemented = paid.iter().find(|p| p.memo.contains("60周岁"));
+            let first_sixty = persons
+                .iter()
+                .filter(|p| p.role != "other")
+                .map(|p| sixty(p.born))
+                .min()
+                .unwrap();
+            match supplemented.map(|p| month_of(&p.date)) {
+                None => assert!(first_sixty > month_of("2018-12-31"), "{household}"),
+                Some(start) if start == first_paid => {
+                    assert!(first_sixty <= start, "{household}");
+                }
+                Some(start) => assert_eq!(first_sixty, start, "{household}"),
+            }
+        }
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub fn counts(person: &PersonFacts, household: &HouseholdFacts, month: Month) ->
         && household.ended_on.is_none_or(|e| e >= first)
 }
 
-fn in_household_on(person: &PersonFacts, day: NaiveDate) -> bool {
+/// Whether the person is in the household on `day`: joined on or before it, not left on or
+/// before it.
+pub fn in_household_on(person: &PersonFacts, day: NaiveDate) -> bool {
     person.joined_on <= day && person.left_on.is_none_or(|left| left > day)
 }
 

@@ -41,7 +41,8 @@ pub struct PersonState {
 }
 
 impl PersonState {
-    fn facts(&self) -> PersonFacts {
+    /// What eligibility needs to know of the person.
+    pub fn facts(&self) -> PersonFacts {
         PersonFacts {
             role: self.role,
             birth_date: self.birth_date,

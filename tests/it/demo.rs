@@ -1,12 +1,17 @@
 //! `fundtrail demo` reproduces the Panlong report's published figures (domain.md), read
 //! back through the same `totals` command a supervisor uses. The figures are written out
 //! literally here, not taken from the demo's own table, so a drift in either is caught.
+//! It enrolls the report's 873 people, whose names and identity numbers no file of the
+//! demo ledger holds in clear, and each month's roster adds up to the month's totals.
 
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
+use fundtrail::model::domain::Month;
+use fundtrail::model::eligibility::month_turning_49;
 use serde_json::Value;
 
-use crate::support::{binary, binary_without_ledger, run_command};
+use crate::support::{binary, binary_without_ledger, open_ledger, run_command};
 
 fn fundtrail(ledger: &Path, args: &[&str]) -> Value {
     let run = run_command(
@@ -78,12 +83,153 @@ fn the_demo_reproduces_the_reports_figures() {
     assert_eq!(rows(&grand)[0]["households"], 357);
     assert_eq!(fundtrail(&dir, &["status"])["households"], 357);
 
+    assert_eq!(built["persons"], 873, "{built}");
+    check_the_roll(&dir);
+    check_rosters(&dir);
+
     // Re-running the demo in the same place recognises every row and appends nothing.
     let again = fundtrail(&dir, &["demo", dir_arg]);
     assert_eq!(again["appended"], 0, "{again}");
     assert_eq!(again["head"], head);
     assert_eq!(again["verified"], true);
     assert_eq!(fundtrail(&dir, &["totals", "--by", "program"]), totals);
+}
+
+/// 873 persons in the 357 households, every parent 49 or older in the household's
+/// enrollment month, and no name or identity number in clear in any file of the ledger
+/// directory (sled's files and the vault included) or in `person show`.
+fn check_the_roll(dir: &Path) {
+    {
+        let ledger = open_ledger(dir);
+        let people = ledger.people();
+        let enrolled = ledger.enrolled().expect("the households are readable");
+        let all = people.all();
+        assert_eq!(all.len(), 873);
+        let households: BTreeSet<&str> = all.values().map(|p| p.household.as_str()).collect();
+        assert_eq!(households.len(), 357);
+        for (id, person) in &all {
+            if !person.role.is_parent() {
+                continue;
+            }
+            let enrolled_on = enrolled[&person.household].enrollment.enrolled_on;
+            let turns_49 = month_turning_49(person.birth_date).expect("a real birth date");
+            assert!(
+                turns_49 <= Month::of(enrolled_on),
+                "{id} turns 49 in {turns_49}, after enrollment on {enrolled_on}"
+            );
+        }
+    }
+    let secrets = demo_secrets();
+    assert_eq!(secrets.len(), 873 * 2);
+    let every = secrets_in(fundtrail::demo::data::persons_csv().as_bytes(), &secrets);
+    let distinct: BTreeSet<&String> = secrets.iter().collect();
+    assert_eq!(
+        every.len(),
+        distinct.len(),
+        "the scan finds each secret where it is"
+    );
+    for file in files_under(dir) {
+        let bytes = std::fs::read(&file).expect("read a ledger file");
+        let found = secrets_in(&bytes, &secrets);
+        assert!(
+            found.is_empty(),
+            "{} holds {found:?} in clear",
+            file.display()
+        );
+    }
+    let shown = fundtrail(dir, &["person", "show", "PL-0001-1"]);
+    assert_eq!(shown["household_id"], "PL-0001");
+    assert!(
+        shown["name"].as_str().is_some_and(|n| n.contains('*')),
+        "{shown}"
+    );
+    assert!(secrets_in(shown.to_string().as_bytes(), &secrets).is_empty());
+}
+
+/// The names and identity numbers of the demo's roll, in clear.
+fn demo_secrets() -> Vec<String> {
+    let text = fundtrail::demo::data::persons_csv();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut secrets = Vec::new();
+    for record in reader.records() {
+        let record = record.expect("the demo's persons file is CSV");
+        secrets.push(record[2].to_owned());
+        secrets.push(record[3].to_owned());
+    }
+    secrets
+}
+
+/// The secrets that occur in `bytes`. Each position is looked up by its first three bytes
+/// (a name's first character, or "530" of a number), and only when its first byte can
+/// start one, so that the demo's 19 MB are scanned in a moment even in a debug build.
+fn secrets_in(bytes: &[u8], secrets: &[String]) -> BTreeSet<String> {
+    let mut by_start: HashMap<&[u8], Vec<&[u8]>> = HashMap::new();
+    let mut starts = [false; 256];
+    for secret in secrets {
+        let secret = secret.as_bytes();
+        by_start.entry(&secret[..3]).or_default().push(secret);
+        starts[usize::from(secret[0])] = true;
+    }
+    let mut found = BTreeSet::new();
+    for at in 0..bytes.len().saturating_sub(2) {
+        if !starts[usize::from(bytes[at])] {
+            continue;
+        }
+        for secret in by_start.get(&bytes[at..at + 3]).into_iter().flatten() {
+            if bytes[at..].starts_with(secret) {
+                found.insert(String::from_utf8_lossy(secret).into_owned());
+            }
+        }
+    }
+    found
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Months with reversals of several kinds (a duplicate, a wrong amount, a wrong household,
+/// a wrong count of persons), the first and the last paid month, and one with no payment:
+/// each roster's total and count are the month's totals, its names are masked.
+fn check_rosters(dir: &Path) {
+    let secrets = demo_secrets();
+    for month in [
+        "2015-01", "2015-03", "2016-09", "2017-10", "2018-07", "2030-01",
+    ] {
+        let roster = fundtrail(dir, &["roster", "--month", month]);
+        let totals = fundtrail(dir, &["totals", "--month", month]);
+        let (amount, payments) = rows(&totals).first().map_or(("0.00", 0), |r| {
+            (
+                r["amount"].as_str().unwrap(),
+                r["payments"].as_u64().unwrap(),
+            )
+        });
+        assert_eq!(roster["total"], amount, "{month}");
+        assert_eq!(roster["count"], payments, "{month}");
+        let lines = rows(&roster["payments"]);
+        assert_eq!(lines.len() as u64, payments, "{month}");
+        for line in lines {
+            assert_eq!(line["persons_recorded"], true, "{line}");
+            let names = rows(&line["persons"]);
+            if line["program"] == "support_allowance" {
+                assert!(!names.is_empty(), "an allowance counts someone: {line}");
+            }
+            for name in names {
+                let chars: Vec<char> = name.as_str().unwrap().chars().collect();
+                assert!(chars.len() <= 3 && chars[1] == '*', "{line}");
+            }
+        }
+        assert!(secrets_in(roster.to_string().as_bytes(), &secrets).is_empty());
+    }
 }
 
 /// `--ledger` on the command line is refused rather than ignored: the demo builds its own

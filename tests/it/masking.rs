@@ -282,6 +282,9 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
         "--dry-run",
     ]);
     add(&["verify"]);
+    add(&["roster", "--month", "2019-04"]);
+    add(&["roster", "--month", "2019-04", "--csv"]);
+    add(&["--json", "roster", "--month", "2019-04"]);
     for h in ["PL-0001", "PL-0002", "PL-0003"] {
         add(&["household", h, "--through", "2019-12"]);
         add(&["household", h, "--csv", "--through", "2019-12"]);
