@@ -37,6 +37,7 @@ use crate::ledger::import::{
 };
 use crate::model::domain::FEN_PER_YUAN;
 use crate::model::person::Role;
+use crate::people::identity::IdNumber;
 
 /// One program's live (not reversed) payments in the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1397,9 +1398,6 @@ fn micro_wish(rng: &mut Prng, households: &[Household]) -> Vec<Payment> {
 /// Panlong district's region code, the first six characters of its residents' identity
 /// numbers (GB 11643).
 const PANLONG_REGION: &str = "530103";
-/// ISO 7064 MOD 11-2: the check character for each remainder of the weighted sum mod 11
-/// (digit i, counted from 0, weighs 2^(17 - i) mod 11).
-const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
 /// Identity numbers born on one day in one region differ by a 3-digit sequence whose last
 /// digit is odd for men and even for women: 500 of each.
 const ID_SEQUENCES_PER_SEX: usize = 500;
@@ -1607,20 +1605,14 @@ fn new_id_number(rng: &mut Prng, numbers: &mut BTreeSet<String>, born: Date, sex
             "{PANLONG_REGION}{:04}{:02}{:02}{sequence:03}",
             born.year, born.month, born.day
         );
-        let number = format!("{first17}{}", id_check_character(&first17));
+        let number = IdNumber::complete(&first17)
+            .expect("a Panlong number of a real birth date is valid")
+            .expose()
+            .to_owned();
         if numbers.insert(number.clone()) {
             return number;
         }
     }
-}
-
-fn id_check_character(first17: &str) -> char {
-    let sum: u32 = first17
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * ((1 << (17 - i)) % 11))
-        .sum();
-    char::from(ID_CHECK_CHARS[(sum % 11) as usize])
 }
 
 #[cfg(test)]
@@ -2322,7 +2314,7 @@ mod tests {
     #[test]
     fn identity_numbers_are_valid_unique_and_agree_with_the_role() {
         use crate::model::person::{check_identity, Role};
-        use crate::people::identity::IdNumber;
+
         let mut seen = BTreeSet::new();
         for person in persons() {
             let number =
