@@ -32,6 +32,8 @@ const GIVEN: [&str; 8] = ["秀", "英", "建", "国", "芳", "明", "华", "丽"
 const BIRTH_DAYS: u64 = 7_300;
 /// Sequence numbers (the first two digits of the 3-digit sequence) per birth day and sex.
 const SEQUENCES: u64 = 100;
+/// Persons whose numbers stay distinct: one per birth day and sequence.
+const MAX_PERSONS: u64 = BIRTH_DAYS * SEQUENCES;
 /// Persons in each pair of households: mother, father and child; mother and father.
 const PAIR_PERSONS: u64 = 5;
 /// One register row in this many names a person of the roll (2%).
@@ -52,8 +54,10 @@ fn main() -> ExitCode {
         eprintln!("usage: gen_people OUT_DIR PERSONS REGISTER_ROWS");
         return ExitCode::from(2);
     };
-    if persons % PAIR_PERSONS != 0 || persons / PAIR_PERSONS * 2 > 99_999_999 {
-        eprintln!("gen_people: PERSONS must be a multiple of {PAIR_PERSONS}");
+    if persons % PAIR_PERSONS != 0 || persons > MAX_PERSONS {
+        eprintln!(
+            "gen_people: PERSONS must be a multiple of {PAIR_PERSONS}, at most {MAX_PERSONS}"
+        );
         return ExitCode::from(2);
     }
     match write_all(Path::new(dir), persons, rows) {
@@ -147,8 +151,9 @@ fn birth_date(p: u64) -> NaiveDate {
 /// A valid number for person `p` of a region: birth date, a sequence unique for the
 /// birth day (`p / BIRTH_DAYS`), its last digit odd for men and even for women.
 fn id_number(region: &str, p: u64, birth: NaiveDate, male: bool) -> String {
+    // Below SEQUENCES: main refuses more than MAX_PERSONS persons, and register rows
+    // come here modulo MAX_PERSONS.
     let serial = p / BIRTH_DAYS;
-    assert!(serial < SEQUENCES, "more persons than distinct numbers");
     let sex = 2 * (serial % 5) + u64::from(male);
     let first17 = format!(
         "{region}{}{:02}{sex}",
@@ -215,10 +220,9 @@ fn write_register(path: &Path, persons: u64, rows: u64) -> std::io::Result<()> {
         let number = if r % MATCH_EVERY == 0 && m < matching {
             person_number(m * PAIR_PERSONS + m % PAIR_PERSONS)
         } else {
-            let numbers = BIRTH_DAYS * SEQUENCES;
-            let region = format!("5301{:02}", UNMATCHED_REGION + r / numbers);
+            let region = format!("5301{:02}", UNMATCHED_REGION + r / MAX_PERSONS);
             let birth = day(1930, 1, 1) + Duration::days((r % BIRTH_DAYS) as i64);
-            id_number(&region, r % numbers, birth, r % 2 == 1)
+            id_number(&region, r % MAX_PERSONS, birth, r % 2 == 1)
         };
         writeln!(w, "{number},{},{died},PSB-{r:08}", name(r))?;
     }
