@@ -283,8 +283,7 @@ fn overpaid(
     households.sort();
     households.dedup();
     let mut out = Vec::new();
-    for household in households {
-        let e = batch::entitlement(ledger, &household, through)?;
+    for e in batch::entitlements(ledger, &households, through)? {
         let months: Vec<_> = e.months.iter().filter(|m| m.paid > m.due).collect();
         let excess = months
             .iter()

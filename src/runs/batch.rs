@@ -309,21 +309,49 @@ pub fn entitlement(
     household: &str,
     through: Month,
 ) -> Result<Entitlement, BatchError> {
+    let paid = live_allowance_payments(ledger.view(), Some(household), |_| true)?;
+    let table = RateTable::new(ledger.view().rates()?);
+    entitlement_of(ledger, household, &paid, &table, through)
+}
+
+/// The entitlements of many households, in their order: one read of the whole log and of
+/// the rates for all of them, where [`entitlement`] reads both once per household (a death
+/// register touches tens of thousands of households).
+pub fn entitlements(
+    ledger: &Ledger,
+    households: &[String],
+    through: Month,
+) -> Result<Vec<Entitlement>, BatchError> {
+    let paid = live_allowance_payments(ledger.view(), None, |_| true)?;
+    let table = RateTable::new(ledger.view().rates()?);
+    households
+        .iter()
+        .map(|household| entitlement_of(ledger, household, &paid, &table, through))
+        .collect()
+}
+
+/// One household's entitlement, its payments looked up in `paid` (by household).
+fn entitlement_of(
+    ledger: &Ledger,
+    household: &str,
+    paid: &HashMap<String, Vec<LivePayment>>,
+    table: &RateTable,
+    through: Month,
+) -> Result<Entitlement, BatchError> {
     let info = ledger
         .enrolled()?
         .get(household)
         .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
-    let table = RateTable::new(ledger.view().rates()?);
-    let paid: Vec<(i32, i64)> = live_allowance_payments(ledger.view(), Some(household), |_| true)?
-        .remove(household)
-        .unwrap_or_default()
-        .into_iter()
+    let paid: Vec<(i32, i64)> = paid
+        .get(household)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
         .map(|p| (p.day, p.fen))
         .collect();
     Ok(crate::model::rates::entitlement(
         &info.enrollment,
         ledger.people(),
-        &table,
+        table,
         &paid,
         through,
     )?)

@@ -9,7 +9,7 @@ use fundtrail::model::domain::{
 };
 use fundtrail::model::encoding::Body;
 use fundtrail::model::rates::DueError;
-use fundtrail::runs::batch::{entitlement, run_allowance, BatchError, RunMode};
+use fundtrail::runs::batch::{entitlement, entitlements, run_allowance, BatchError, RunMode};
 
 use crate::support::{binary, ctx, run_command};
 
@@ -773,4 +773,39 @@ fn a_household_whose_persons_are_none_eligible_is_not_paid_and_is_listed() {
         .find(|d| d.household.as_str() == "PL-0002")
         .unwrap();
     assert_eq!(other.basis, fundtrail::model::rates::DueBasis::Members);
+}
+
+#[test]
+fn entitlements_of_many_households_equal_each_household_s_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger(dir.path());
+    ledger
+        .append(
+            vec![enroll("PL-0005", Category::Bereaved, 1, "2018-07-01")],
+            &ctx(),
+        )
+        .unwrap();
+    run_allowance(
+        &mut ledger,
+        month("2018-07"),
+        &pay(dir.path(), "p.csv"),
+        &ctx(),
+    )
+    .unwrap();
+    let overpaid_by_hand = bank_payment("PL-0005", 10_000, "2018-07-20", "ICBC-1");
+    ledger.append(vec![overpaid_by_hand], &ctx()).unwrap();
+    let households = ["PL-0005".to_string(), "PL-0002".to_string()];
+    let all = entitlements(&ledger, &households, month("2018-08")).unwrap();
+    let each: Vec<_> = households
+        .iter()
+        .map(|h| entitlement(&ledger, h, month("2018-08")).unwrap())
+        .collect();
+    assert_eq!(all, each);
+    assert_eq!(all[0].household.as_str(), "PL-0005");
+    assert_eq!(all[0].paid, Money::from_fen(44_000));
+    let unknown = ["PL-0002".to_string(), "PL-9".to_string()];
+    assert!(matches!(
+        entitlements(&ledger, &unknown, month("2018-08")),
+        Err(BatchError::UnknownHousehold(h)) if h == "PL-9"
+    ));
 }
