@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::tokens::{random_secret, Caller, Role, TokenError, TokenRegistry};
 use crate::ledger::answers;
-use crate::ledger::import::{command_from_fields, rows_from_bytes, ImportKind};
+use crate::ledger::import::{command_from_fields, rows_from_bytes, ImportKind, RowKeys};
 use crate::ledger::readmodels::{household_trail, ReadSide};
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
 use crate::model::domain::{HouseholdId, ProgramCode};
@@ -161,12 +161,28 @@ async fn import(
 ) -> Answer {
     let body = body.map_err(body_error)?;
     let max = s.limits.max_import_rows;
-    let rows = rows_from_bytes(&body, kind, max, None)?.ok_or_else(|| {
+    let keys = row_keys(&s, kind).await?;
+    let rows = rows_from_bytes(&body, kind, max, &keys)?.ok_or_else(|| {
         HttpError::PayloadTooLarge(format!(
             "an import sent over HTTP holds at most {max} rows; split it, or use `fundtrail import` on the server"
         ))
     })?;
     submit(&s, caller, rows).await
+}
+
+/// The keys an events import needs for payee accounts, read from `signing.key`; none for
+/// the other kinds, which need none.
+async fn row_keys(s: &AppState, kind: ImportKind) -> Result<RowKeys, HttpError> {
+    if kind != ImportKind::Events {
+        return Ok(RowKeys::default());
+    }
+    let view = current_view(s)?;
+    blocking(move || {
+        let key = crate::keys::SigningKeyFile::read(view.dir())
+            .map_err(crate::ledger::LedgerError::from)?;
+        Ok(RowKeys::of(&key))
+    })
+    .await
 }
 
 /// Queues a write and waits for the writer's answer: 201 when something was appended, 200
@@ -289,7 +305,7 @@ fn command_from_json(
     command_from_fields(
         kind,
         texts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        None,
+        &RowKeys::default(),
     )
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::tokens::Caller;
 use crate::keys::SigningKeyFile;
-use crate::ledger::import::{rows_from_bytes, ImportKind};
+use crate::ledger::import::{rows_from_bytes, ImportKind, RowKeys};
 use crate::ledger::{AppendContext, Ledger, LedgerError};
 use crate::model::json_object::Members;
 use crate::people::deaths;
@@ -67,13 +67,12 @@ pub(super) async fn import_persons(
     let max = s.limits.max_import_rows;
     let view = current_view(&s)?;
     let rows = blocking(move || {
-        let keys = SigningKeyFile::read(view.dir()).map_err(LedgerError::from)?;
-        let key = keys.identity_key();
+        let key = SigningKeyFile::read(view.dir()).map_err(LedgerError::from)?;
         Ok(rows_from_bytes(
             &body,
             ImportKind::Persons,
             max,
-            Some(&key),
+            &RowKeys::of(&key),
         )?)
     })
     .await?

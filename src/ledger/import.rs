@@ -225,13 +225,9 @@ pub fn rows_from_bytes(
     bytes: &[u8],
     kind: ImportKind,
     max_rows: usize,
-    identity: Option<&IdentityKey>,
+    keys: &RowKeys,
 ) -> Result<Option<Vec<Row>>, LedgerError> {
-    let keys = Keys {
-        identity,
-        account: None,
-    };
-    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None, keys)?
+    let mut rows: Vec<Row> = csv_rows(bytes, LineCounter::new(bytes), kind, None, keys.lend())?
         .take(max_rows.saturating_add(1))
         .collect();
     if rows.len() > max_rows {
@@ -246,7 +242,7 @@ pub fn rows_from_bytes(
 pub fn command_from_fields<'f>(
     kind: ImportKind,
     fields: impl IntoIterator<Item = (&'f str, &'f str)>,
-    identity: Option<&IdentityKey>,
+    keys: &RowKeys,
 ) -> Result<Command, (&'static str, String)> {
     let columns: Vec<&str> = kind.all_columns().collect();
     let mut values = vec![""; columns.len()];
@@ -269,11 +265,7 @@ pub fn command_from_fields<'f>(
         columns: &all,
         kind,
     };
-    let keys = Keys {
-        identity,
-        account: None,
-    };
-    parse_fields(kind, &fields, keys)
+    parse_fields(kind, &fields, keys.lend())
 }
 
 /// The rows of a CSV stream after its header; `lines` reads the same bytes again to number
@@ -730,7 +722,32 @@ fn parse_row<T>(
     })
 }
 
-/// The keys some rows need: identity numbers and accounts enter the log as keyed hashes.
+/// The keys rows held in memory may need (an import sent over HTTP): identity numbers and
+/// accounts enter the log as keyed hashes. A row that needs a key not given is refused.
+#[derive(Default)]
+pub struct RowKeys {
+    pub identity: Option<IdentityKey>,
+    pub account: Option<AccountKey>,
+}
+
+impl RowKeys {
+    /// Both keys, derived from the signing key.
+    pub fn of(key: &crate::keys::SigningKeyFile) -> RowKeys {
+        RowKeys {
+            identity: Some(key.identity_key()),
+            account: Some(key.account_key()),
+        }
+    }
+
+    fn lend(&self) -> Keys<'_> {
+        Keys {
+            identity: self.identity.as_ref(),
+            account: self.account.as_ref(),
+        }
+    }
+}
+
+/// [`RowKeys`] as the parser borrows them.
 #[derive(Clone, Copy, Default)]
 struct Keys<'k> {
     identity: Option<&'k IdentityKey>,
@@ -1073,7 +1090,7 @@ mod tests {
             &file_with_row_of(MAX_ROW_BYTES),
             ImportKind::Events,
             10,
-            None,
+            &RowKeys::default(),
         )
         .unwrap()
         .unwrap();
@@ -1085,7 +1102,7 @@ mod tests {
         );
 
         let bytes = file_with_row_of(MAX_ROW_BYTES + 1);
-        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, None)
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, &RowKeys::default())
             .unwrap()
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -1098,7 +1115,7 @@ mod tests {
     fn rows_after_a_row_too_long_are_not_read() {
         let mut bytes = file_with_row_of(MAX_ROW_BYTES * 4);
         bytes.extend_from_slice(b"not,a,row\n");
-        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, None)
+        let rows = rows_from_bytes(&bytes, ImportKind::Events, 10, &RowKeys::default())
             .unwrap()
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -1109,7 +1126,7 @@ mod tests {
     fn a_header_without_an_end_is_refused_as_the_header() {
         let bytes = vec![b'a'; 3 * MAX_ROW_BYTES as usize];
         let Err(LedgerError::Rejected { rejections, .. }) =
-            rows_from_bytes(&bytes, ImportKind::Events, 10, None)
+            rows_from_bytes(&bytes, ImportKind::Events, 10, &RowKeys::default())
         else {
             panic!("a header of {} bytes was accepted", bytes.len());
         };

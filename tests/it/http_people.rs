@@ -347,3 +347,19 @@ fn a_death_register_over_http_records_matches_and_shows_no_name_or_number() {
     assert_eq!(forbidden.status, 403, "{}", forbidden.body);
     server.stop();
 }
+
+#[test]
+fn an_events_import_over_http_keeps_a_payee_account_masked() {
+    let (_dir, tokens, server) = serve();
+    let events = "date,type,household_id,program,amount,persons,reference,memo,account\n\
+                  2018-04-30,disbursement,PL-0003,support_allowance,340.00,1,ACC-H1,,6222021234567895678\n";
+    let mut clerk = client(&server, &tokens, Role::Clerk);
+    let reply = csv(&mut clerk, "/api/v1/imports/events", events);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let mut auditor = client(&server, &tokens, Role::Auditor);
+    let log = auditor.get("/api/v1/log?limit=1").unwrap();
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(log.body.contains("************5678"), "{}", log.body);
+    assert!(!log.body.contains("6222021234567895678"), "{}", log.body);
+    server.stop();
+}
