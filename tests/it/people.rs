@@ -324,6 +324,19 @@ fn change_rows_name_what_is_missing() {
     }
 }
 
+/// `fundtrail import deaths FILE --source SOURCE`.
+fn import_register(t: &TempLedger, file: &str, source: &str) -> Run {
+    t.run(&["import", "deaths", file, "--source", source])
+}
+
+/// [`import_register`] with `--json`: what it printed, and that parsed.
+fn register_json(t: &TempLedger, file: &str, source: &str) -> (String, serde_json::Value) {
+    let run = t.run(&["--json", "import", "deaths", file, "--source", source]);
+    run.assert_ok();
+    let report = serde_json::from_str(&run.stdout).expect("the report is JSON");
+    (run.stdout, report)
+}
+
 #[test]
 fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
     let t = with_parents();
@@ -348,16 +361,7 @@ fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
     );
     let path = t.write_file("deaths.csv", &register);
     let file = path.to_str().unwrap();
-    let run = t.run(&[
-        "--json",
-        "import",
-        "deaths",
-        file,
-        "--source",
-        "police-2026-11",
-    ]);
-    run.assert_ok();
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let (printed, report) = register_json(&t, file, "police-2026-11");
     assert_eq!(report["read"], 3);
     assert_eq!(report["matched"], 2);
     assert_eq!(report["recorded"], 1);
@@ -372,7 +376,7 @@ fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
         serde_json::json!(["2015-01", "2019-04", "2019-05"])
     );
     for secret in [NAME_MOTHER, "张三", mother.as_str(), stranger.as_str()] {
-        assert!(!run.stdout.contains(secret), "the report shows {secret}");
+        assert!(!printed.contains(secret), "the report shows {secret}");
         assert!(!contains(&all_bytes(&t.dir), secret), "{secret} was stored");
     }
     let view = t.open();
@@ -384,16 +388,7 @@ fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
     drop(view);
     // The same register again appends nothing.
     let before = t.dump();
-    let again = t.run(&[
-        "--json",
-        "import",
-        "deaths",
-        file,
-        "--source",
-        "police-2026-11",
-    ]);
-    again.assert_ok();
-    let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let (_, again) = register_json(&t, file, "police-2026-11");
     assert_eq!(again["recorded"], 0);
     assert_eq!(again["already_recorded"], 2);
     assert_eq!(t.dump().without_read_models(), before.without_read_models());
@@ -402,13 +397,7 @@ fn a_death_register_records_matches_reports_conflicts_and_overpayments() {
         "id_number,name,date_of_death,source_ref\n{mother},{NAME_MOTHER},2019-02-01,\n{father},{NAME_FATHER},2020-01-05,\n"
     );
     let path = t.write_file("hospital.csv", &other);
-    let run = t.run(&[
-        "import",
-        "deaths",
-        path.to_str().unwrap(),
-        "--source",
-        "hospital",
-    ]);
+    let run = import_register(&t, path.to_str().unwrap(), "hospital");
     run.assert_ok();
     assert!(
         run.stdout
@@ -427,23 +416,11 @@ fn a_death_register_with_a_bad_row_records_nothing() {
     );
     let path = t.write_file("deaths.csv", &register);
     let before = t.dump();
-    let run = t.run(&[
-        "import",
-        "deaths",
-        path.to_str().unwrap(),
-        "--source",
-        "police",
-    ]);
+    let run = import_register(&t, path.to_str().unwrap(), "police");
     run.assert_code(2);
     assert!(run.stderr.contains(":3: id_number: "), "{run:#?}");
     assert_eq!(t.dump(), before);
-    let bad_source = t.run(&[
-        "import",
-        "deaths",
-        path.to_str().unwrap(),
-        "--source",
-        "a:b",
-    ]);
+    let bad_source = import_register(&t, path.to_str().unwrap(), "a:b");
     bad_source.assert_code(2);
 }
 

@@ -1069,19 +1069,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// A planner over nothing committed but `households`.
+    fn planner_over(households: &BTreeMap<String, HouseholdInfo>) -> Planner<'_> {
+        let registries = Registries {
+            households,
+            people: &NO_PEOPLE,
+        };
+        Planner::new(&Empty, registries, &Budgets::new(), Seq::FIRST, NOW_US)
+    }
+
     #[test]
     fn a_batch_sees_its_own_households_refs_and_budget() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(
-            &Empty,
-            Registries {
-                households: &households,
-                people: &NO_PEOPLE,
-            },
-            &Budgets::new(),
-            Seq::FIRST,
-            NOW_US,
-        );
+        let mut p = planner_over(&households);
         assert!(matches!(
             p.plan(&enroll("H1", "2014-01-01")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(1)
@@ -1109,16 +1109,7 @@ pub(crate) mod tests {
     #[test]
     fn a_rollback_forgets_what_was_planned_after_the_savepoint() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(
-            &Empty,
-            Registries {
-                households: &households,
-                people: &NO_PEOPLE,
-            },
-            &Budgets::new(),
-            Seq::FIRST,
-            NOW_US,
-        );
+        let mut p = planner_over(&households);
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         let savepoint = p.savepoint();
@@ -1140,16 +1131,7 @@ pub(crate) mod tests {
     #[test]
     fn a_reversal_frees_budget_and_cannot_repeat() {
         let households = BTreeMap::new();
-        let mut p = Planner::new(
-            &Empty,
-            Registries {
-                households: &households,
-                people: &NO_PEOPLE,
-            },
-            &Budgets::new(),
-            Seq::FIRST,
-            NOW_US,
-        );
+        let mut p = planner_over(&households);
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
         p.plan(&pay("H1", "100.00", "P1")).unwrap();
