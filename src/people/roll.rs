@@ -106,7 +106,20 @@ pub fn import_person_rows_in(
     }
     let personal = new_personal_data(ledger, &rows);
     vault.put_many(&personal)?;
-    Ok(ledger.append_signed(&mut rows, ctx)?)
+    match ledger.append_signed(&mut rows, ctx) {
+        Ok(appended) => Ok(appended),
+        Err(refused) => {
+            // The log recorded none of them: their names and numbers are not kept. A
+            // failure here leaves entries no event names, which the same rows find again.
+            let ids: Vec<PersonId> = personal.into_iter().map(|(id, _)| id).collect();
+            let unrecorded: Vec<PersonId> = ids
+                .into_iter()
+                .filter(|id| ledger.people().person(id.as_str()).is_none())
+                .collect();
+            let _ = vault.forget(&unrecorded);
+            Err(refused.into())
+        }
+    }
 }
 
 /// The ledger's personal-data vault, opened with its key. Opening reads and checks the

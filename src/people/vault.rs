@@ -18,7 +18,8 @@
 //! and what a crash left behind is removed on the next open.
 //!
 //! Wiring (issue 12): the import of persons writes the vault first and appends the person
-//! events after. A crash between the two then leaves vault entries that no event names,
+//! events after. An import the log refuses has its new entries forgotten again
+//! ([`Vault::forget`]); a crash between the two leaves vault entries that no event names,
 //! which the same import run again finds identical and leaves alone; the other order could
 //! leave the chain, which is never rewritten, naming persons whose name and number were
 //! lost. The person event carries `IdentityKey::identity_hash` of the number, never the
@@ -347,6 +348,25 @@ impl Vault {
                 self.commit(slots)
             }
         }
+    }
+
+    /// Forgets persons whose events were never recorded (an import the log refused after
+    /// their data was put here): their entries go without a trace, not as erasures. Erased
+    /// and unknown persons are left as they are. Returns how many were forgotten.
+    pub fn forget(&mut self, persons: &[PersonId]) -> Result<usize, VaultError> {
+        self.check_writable()?;
+        let mut slots = self.slots.clone();
+        let mut forgotten = 0;
+        for person in persons {
+            if matches!(slots.get(person), Some(Slot::Present { .. })) {
+                slots.remove(person);
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            self.commit(slots)?;
+        }
+        Ok(forgotten)
     }
 
     fn check_writable(&self) -> Result<(), VaultError> {
@@ -1110,6 +1130,22 @@ mod tests {
         )
         .unwrap();
         assert!(!sealed.contains_key(&alice), "her ciphertext is gone too");
+    }
+
+    #[test]
+    fn forgetting_removes_entries_without_a_trace_and_leaves_erasures() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Vault::open(dir.path(), key()).unwrap();
+        let (a, b) = (pid("P-1"), pid("P-2"));
+        vault.put_many(&alice_and_bob()).unwrap();
+        vault.erase(&b).unwrap();
+        assert_eq!(
+            vault.forget(&[a.clone(), b.clone(), pid("P-3")]).unwrap(),
+            1
+        );
+        let vault = Vault::open(dir.path(), key()).unwrap();
+        assert_eq!(vault.get(&a).unwrap(), Entry::Unknown);
+        assert_eq!(vault.get(&b).unwrap(), Entry::Erased);
     }
 
     #[test]

@@ -521,3 +521,32 @@ fn household_lists_its_persons_masked_with_their_deaths() {
     json.assert_ok();
     assert!(json.stdout.contains("\"persons\": []"), "{json:#?}");
 }
+
+#[test]
+fn a_refused_persons_import_keeps_no_name_in_the_vault() {
+    use fundtrail::keys::SigningKeyFile;
+    use fundtrail::model::person::PersonId;
+    use fundtrail::people::vault::{vault_dir, Entry, Vault};
+    let t = with_parents();
+    let valid = format!(
+        "P-5,PL-0002,{},赵小红,mother,1961-02-03,2014-06-01",
+        id_number("19610203", 5, true)
+    );
+    // The same identity as P-1, who is a current member of PL-0001: refused by the rules,
+    // after the vault was written.
+    let copy = format!(
+        "P-6,PL-0003,{},{NAME_MOTHER},mother,1960-05-10,2015-06-01",
+        id_number("19600510", 12, true)
+    );
+    refused(&t, ImportKind::Persons, &[valid, copy], 3, "id_number");
+    let key = SigningKeyFile::read(&t.dir).unwrap().vault_key();
+    let vault = Vault::open(&vault_dir(&t.dir), key).unwrap();
+    for id in ["P-5", "P-6"] {
+        let entry = vault.get(&PersonId::parse(id).unwrap()).unwrap();
+        assert_eq!(entry, Entry::Unknown, "{id} is still in the vault");
+    }
+    assert!(matches!(
+        vault.get(&PersonId::parse("P-1").unwrap()).unwrap(),
+        Entry::Present(_)
+    ));
+}
