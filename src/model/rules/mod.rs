@@ -343,8 +343,8 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => self.reverse(r)?,
             Command::SetRate(r) => self.set_rate(rate_v1(r))?,
             Command::RecordReconciliation(_) => content,
-            Command::AddPerson(p) => self.add_person(p, content)?,
-            Command::RecordLifeEvent(l) => self.life_event(l, content)?,
+            Command::AddPerson(p) => self.add_person(p)?,
+            Command::RecordLifeEvent(l) => self.life_event(l)?,
             Command::RevealPerson(a) | Command::ErasePerson(a) => {
                 self.check_person_data(a)?;
                 content

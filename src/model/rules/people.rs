@@ -16,7 +16,7 @@ use crate::model::person::PersonId;
 use crate::model::rates::ALLOWANCE_PROGRAM;
 
 impl Planner<'_> {
-    pub(super) fn add_person(&mut self, p: &PersonEntry, body: Body) -> Result<Body, PlanError> {
+    pub(super) fn add_person(&mut self, p: &PersonEntry) -> Result<Body, PlanError> {
         self.check_enrolled_on(p.household.as_str(), p.joined_on, "joined_on")?;
         if p.birth_date > p.joined_on {
             return reject(
@@ -24,26 +24,19 @@ impl Planner<'_> {
                 format!("{} is before the birth date {}", p.joined_on, p.birth_date),
             );
         }
-        let Body::PersonAdded(v1) = &body else {
-            unreachable!("the content of a person entry is a person_added body")
-        };
+        let v1 = person_v1(p);
         let at = |seq| self.at(seq);
-        self.people.check_new(v1, &at).map_err(rejected)?;
-        Ok(body)
+        self.people.check_new(&v1, &at).map_err(rejected)?;
+        Ok(Body::PersonAdded(v1))
     }
 
-    pub(super) fn life_event(&mut self, l: &LifeEvent, body: Body) -> Result<Body, PlanError> {
-        let Some((kind, event)) = body.life_event() else {
-            unreachable!("the content of a life event is a life event body")
-        };
+    pub(super) fn life_event(&mut self, l: &LifeEvent) -> Result<Body, PlanError> {
+        let (kind, event) = (l.kind, self.life_event_v1(l));
         if !kind.is_personal() {
             self.check_enrolled_on(&event.household, l.date, "date")?;
         }
         let at = |seq| self.at(seq);
-        let event = self
-            .people
-            .check_life(kind, event.clone(), &at)
-            .map_err(rejected)?;
+        let event = self.people.check_life(kind, event, &at).map_err(rejected)?;
         if kind.is_personal() {
             self.check_enrolled_on(&event.household, l.date, "date")?;
         }
@@ -53,6 +46,10 @@ impl Planner<'_> {
     /// A life event's content: a person's event without a household takes the person's,
     /// so that a retry with or without it is the same event.
     pub(super) fn life_event_content(&self, l: &LifeEvent) -> Body {
+        Body::from_life_event(l.kind, self.life_event_v1(l))
+    }
+
+    fn life_event_v1(&self, l: &LifeEvent) -> LifeEventV1 {
         let person = l.person.as_ref().map(PersonId::as_str).unwrap_or_default();
         let household = match &l.household {
             Some(h) => h.to_string(),
@@ -62,15 +59,12 @@ impl Planner<'_> {
                 .map(|p| p.household.clone())
                 .unwrap_or_default(),
         };
-        Body::from_life_event(
-            l.kind,
-            LifeEventV1 {
-                person: person.to_owned(),
-                household,
-                value_date: date_to_days(l.date),
-                memo: l.memo.clone(),
-            },
-        )
+        LifeEventV1 {
+            person: person.to_owned(),
+            household,
+            value_date: date_to_days(l.date),
+            memo: l.memo.clone(),
+        }
     }
 
     /// A reveal or an erasure names a recorded person; nothing is left to reveal once the
