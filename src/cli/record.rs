@@ -314,6 +314,13 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     };
     let head = view.head();
     let households = ledger.households().len();
+    let persons = ledger.people().len();
+    let erased = ledger
+        .people()
+        .all()
+        .values()
+        .filter(|p| p.erased.is_some())
+        .count();
     let bytes = view.size_on_disk().map_err(|e| failure(e, None))?;
     let latest = view.latest_checkpoint().map_err(|e| failure(e, None))?;
     let checkpoint = latest
@@ -325,16 +332,23 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let damaged = ledger.damaged();
     // Without its signing key a ledger reads but cannot check or write its sealed state.
     let key_missing = view.sealing_key().err().map(|e| e.to_string());
-    let households_text = match damaged {
-        Some(_) => "unknown (the ledger is damaged)".to_string(),
-        None => households.to_string(),
+    let (households_text, persons_text) = match damaged {
+        Some(_) => (
+            "unknown (the ledger is damaged)".to_string(),
+            "unknown".to_string(),
+        ),
+        None => (
+            households.to_string(),
+            format!("{persons} ({erased} with personal data erased)"),
+        ),
     };
     let mut text = format!(
-        "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
+        "ledger:     {}\norigin:     {}\nevents:     {}\nhouseholds: {}\npersons:    {}\nhead:       seq {} {}\nroot:       {}\ncheckpoint: {checkpoint}\non disk:    {} bytes\n",
         dir.display(),
         view.origin(),
         head.size,
         households_text,
+        persons_text,
         head.size,
         head.hash,
         hex::encode(view.root()),
@@ -346,6 +360,8 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
         "origin": view.origin(),
         "events": head.size,
         "households": households,
+        "persons": persons,
+        "persons_erased": erased,
         "head": head_json(&head),
         "root": hex::encode(view.root()),
         "checkpoint_size": latest.map(|c| c.checkpoint.size),

@@ -169,6 +169,14 @@ fn erasure_destroys_the_data_and_leaves_the_log_proofs_and_totals_as_they_were()
         "the erased name is still in a file"
     );
     assert!(!contains(&bytes, &id_number("19600510", 12, true)));
+    let status = t.run(&["status"]);
+    status.assert_ok();
+    assert!(
+        status
+            .stdout
+            .contains("persons:    2 (1 with personal data erased)"),
+        "{status:#?}"
+    );
     let again = t.run(&["person", "erase", "P-1", "--reason", "request 2026-3"]);
     again.assert_ok();
     assert!(
