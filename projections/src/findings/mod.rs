@@ -220,9 +220,16 @@ struct Payment {
     account: Option<Account>,
 }
 
+/// A payment's month, amount and seq.
+type PaymentKey = (YearMonth, i64, u64);
+
 impl Payment {
     fn is_allowance(&self) -> bool {
         self.program == SUPPORT_ALLOWANCE
+    }
+
+    fn key(&self, seq: u64) -> PaymentKey {
+        (self.date.year_month(), self.amount_fen, seq)
     }
 }
 
@@ -252,13 +259,16 @@ struct Hit {
 pub struct Findings {
     last_seq: Option<u64>,
     categories: BTreeMap<String, String>,
-    rates: BTreeMap<(String, String), BTreeMap<Date, Rate>>,
+    /// Program -> category -> valid_from -> rate (nested, so a lookup borrows its keys).
+    rates: BTreeMap<String, BTreeMap<String, BTreeMap<Date, Rate>>>,
     persons: BTreeMap<String, Person>,
     /// Person ids of each household, in the order they were added.
     members: BTreeMap<String, Vec<String>>,
     ends: BTreeMap<String, Date>,
     payments: BTreeMap<u64, Payment>,
-    payments_of: BTreeMap<String, BTreeSet<u64>>,
+    /// Per household, its live payments as (month, amount, seq): a duplicate's twins are
+    /// one range of it.
+    payments_of: BTreeMap<String, BTreeSet<PaymentKey>>,
     accounts: BTreeMap<([u8; 32], i32), BTreeMap<String, BTreeSet<u64>>>,
     groups: BTreeMap<(String, i32), Group>,
     cited: BTreeSet<(Rule, String, u64)>,
@@ -306,7 +316,9 @@ impl Findings {
                     valid_to: *valid_to,
                 };
                 self.rates
-                    .entry((program.clone(), category.clone()))
+                    .entry(program.clone())
+                    .or_default()
+                    .entry(category.clone())
                     .or_default()
                     .insert(*valid_from, rate);
             }
@@ -460,7 +472,8 @@ impl Findings {
         let first = first_day(month);
         let (_, rate) = self
             .rates
-            .get(&(program.to_string(), category.clone()))?
+            .get(program)?
+            .get(category)?
             .range(..=first)
             .next_back()?;
         rate.valid_to
@@ -470,8 +483,9 @@ impl Findings {
 
     fn on_payment(&mut self, seq: u64, payment: Payment) {
         let household = payment.household.clone();
+        let key = payment.key(seq);
         self.payments.insert(seq, payment);
-        self.payments_of.entry(household).or_default().insert(seq);
+        self.payments_of.entry(household).or_default().insert(key);
         let mut hits = self.life_hits(seq);
         hits.extend(self.duplicate_hits(seq));
         hits.extend(self.account_hits(seq));
@@ -549,15 +563,18 @@ impl Findings {
     fn duplicate_hits(&self, seq: u64) -> Option<Hit> {
         let p = self.payments.get(&seq)?;
         let month = p.date.year_month();
-        let twin = self.payments_of.get(&p.household)?.iter().find(|other| {
-            self.payments.get(other).is_some_and(|o| {
-                **other != seq
-                    && o.program == p.program
-                    && o.amount_fen == p.amount_fen
-                    && o.date.year_month() == month
-                    && rules::is_duplicate(&p.reference, &o.reference)
-            })
-        })?;
+        let alike = (month, p.amount_fen, 0)..=(month, p.amount_fen, u64::MAX);
+        let (_, _, twin) =
+            self.payments_of
+                .get(&p.household)?
+                .range(alike)
+                .find(|(_, _, other)| {
+                    self.payments.get(other).is_some_and(|o| {
+                        *other != seq
+                            && o.program == p.program
+                            && rules::is_duplicate(&p.reference, &o.reference)
+                    })
+                })?;
         let mut found = hit(
             Rule::DuplicatePayment,
             p.household.clone(),
@@ -663,7 +680,7 @@ impl Findings {
             .get(household)
             .into_iter()
             .flatten()
-            .flat_map(|s| self.life_hits(*s))
+            .flat_map(|(_, _, s)| self.life_hits(*s))
             .filter(|h| keep(h))
             .collect()
     }
@@ -673,7 +690,7 @@ impl Findings {
             return;
         };
         if let Some(seqs) = self.payments_of.get_mut(&p.household) {
-            seqs.remove(&target);
+            seqs.remove(&p.key(target));
         }
         if let Some(account) = &p.account {
             self.forget_account_payment(account, &p, target);
