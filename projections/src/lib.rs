@@ -103,7 +103,7 @@ mod trail;
 mod vocab;
 
 pub use error::ProjectionError;
-pub use findings::{Finding, FindingFact, Findings, FindingsError, Rule};
+pub use findings::{Finding, FindingFact, Findings, FindingsError, FindingsSize, Rule};
 pub use funds::FundRow;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};

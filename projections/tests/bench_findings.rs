@@ -132,5 +132,16 @@ fn fold_a_million_payments() {
         rate,
         findings.all().len()
     );
+    let bytes = bincode::serialize(&findings).expect("findings serialize");
+    println!(
+        "{:?}; snapshot {} bytes, {:.0} bytes per live payment",
+        findings.size(),
+        bytes.len(),
+        bytes.len() as f64 / findings.size().live_payments as f64
+    );
     assert!(findings.all().is_empty(), "the synthetic district is clean");
+    assert_eq!(
+        findings.size().live_payments,
+        HOUSEHOLDS * (MONTHS + OTHERS)
+    );
 }

@@ -722,3 +722,17 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_size_counts_live_payments_and_forgets_reversed_ones() {
+    let mut log = Log::district();
+    let first = log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
+    log.pay("H1", "micro_wish", 20_000, 1, on(2019, 1, 2));
+    log.pay("H2", "micro_wish", 20_000, 1, on(2019, 1, 2));
+    assert_eq!(log.fold().size().live_payments, 3);
+    assert_eq!(log.fold().size().distinct_amounts, 2);
+    log.push(FindingFact::Reversed { target_seq: first });
+    let size = log.fold().size();
+    assert_eq!((size.persons, size.live_payments), (10, 2));
+    assert_eq!((size.account_years, size.distinct_amounts), (0, 1));
+}
