@@ -16,6 +16,10 @@
 //! - **fund balances** ([`ReadModels::funds`]): per program, allocated,
 //!   disbursed and remaining.
 //!
+//! Beside them, [`findings`] folds its own facts ([`FindingFact`]) into the audit
+//! findings of issue 13, and [`eligibility`] says who is due the support allowance in a
+//! month (the main crate delegates to it).
+//!
 //! The rule for corrections: **a reversal removes the target payment from the
 //! target's cell.** Reporting treats a reversed payment as never paid, so the
 //! reversal subtracts the target's amount, one payment and its persons from
@@ -84,7 +88,9 @@
 //! and answers are deterministic and do not depend on the hasher.
 
 mod cells;
+pub mod eligibility;
 mod error;
+pub mod findings;
 mod funds;
 mod grid;
 mod households;
@@ -97,6 +103,7 @@ mod trail;
 mod vocab;
 
 pub use error::ProjectionError;
+pub use findings::{Finding, FindingFact, Findings, FindingsError, FindingsSize, Rule};
 pub use funds::FundRow;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};

@@ -11,18 +11,19 @@
 //!
 //! The allowance run pays `eligible_persons × rate`; the write rules refuse a support
 //! allowance payment whose `persons` exceeds it. Everything here takes the facts as
-//! arguments, so the run, the rules and the verifiers all count with this one function.
+//! arguments, so the run, the rules and the verifiers all count with this one function,
+//! which is `fundtrail_projections::eligibility` (the findings fold counts with it too):
+//! this module only converts chrono's dates and the crate's roles to its vocabulary.
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, NaiveDate};
+use fundtrail_projections::eligibility as pure;
+use fundtrail_projections::{Date, YearMonth};
 
 use crate::model::domain::Month;
 use crate::model::person::Role;
 
 /// The age from whose month a parent is due the allowance.
-pub const ELIGIBLE_AGE_YEARS: u32 = 49;
-
-/// Months from the birth month to the month of the 49th birthday.
-const ELIGIBLE_AGE_MONTHS: u32 = ELIGIBLE_AGE_YEARS * 12;
+pub const ELIGIBLE_AGE_YEARS: i32 = pure::ELIGIBLE_AGE_YEARS;
 
 /// What eligibility needs to know of one person of a household.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,28 +46,55 @@ pub struct HouseholdFacts {
 
 /// The month of the 49th birthday. A 29 February birthday turns 49 on 28 February in a
 /// common year (never on 1 March): the birthday month is February in every year, for
-/// everyone born in February, and this is what adding 588 months gives (chrono clamps
-/// to the month's last day).
+/// everyone born in February. `None` beyond the calendar's range.
 pub fn month_turning_49(birth_date: NaiveDate) -> Option<Month> {
-    birth_date
-        .checked_add_months(Months::new(ELIGIBLE_AGE_MONTHS))
-        .map(Month::of)
+    let month = pure::month_turning_49(date(birth_date))?;
+    let month_number = u32::from(month.month);
+    NaiveDate::from_ymd_opt(month.year, month_number, 1).map(Month::of)
 }
 
 /// Whether `person` of `household` counts for the support allowance in `month`.
 pub fn counts(person: &PersonFacts, household: &HouseholdFacts, month: Month) -> bool {
-    let first = month.first_day();
-    person.role.is_parent()
-        && in_household_on(person, first)
-        && month_turning_49(person.birth_date).is_some_and(|m| m <= month)
-        && person.died_on.is_none_or(|d| Month::of(d) >= month)
-        && household.ended_on.is_none_or(|e| e >= first)
+    pure::counts(&person.pure(), &household.pure(), year_month(month))
 }
 
 /// Whether the person is in the household on `day`: joined on or before it, not left on or
 /// before it.
 pub fn in_household_on(person: &PersonFacts, day: NaiveDate) -> bool {
-    person.joined_on <= day && person.left_on.is_none_or(|left| left > day)
+    pure::in_household_on(&person.pure(), date(day))
+}
+
+impl PersonFacts {
+    fn pure(&self) -> pure::PersonFacts {
+        pure::PersonFacts {
+            parent: self.role.is_parent(),
+            birth_date: date(self.birth_date),
+            joined_on: date(self.joined_on),
+            left_on: self.left_on.map(date),
+            died_on: self.died_on.map(date),
+        }
+    }
+}
+
+impl HouseholdFacts {
+    fn pure(&self) -> pure::HouseholdFacts {
+        pure::HouseholdFacts {
+            ended_on: self.ended_on.map(date),
+        }
+    }
+}
+
+/// The same day in the projections' calendar.
+fn date(day: NaiveDate) -> Date {
+    Date {
+        year: day.year(),
+        month: u8::try_from(day.month()).expect("a calendar month is 1 to 12"),
+        day: u8::try_from(day.day()).expect("a day of the month is 1 to 31"),
+    }
+}
+
+fn year_month(month: Month) -> YearMonth {
+    date(month.first_day()).year_month()
 }
 
 /// The positions in `persons` of those who count in `month`, in order.

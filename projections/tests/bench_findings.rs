@@ -1,0 +1,147 @@
+//! Throwaway benchmark of the findings fold at a million payments, ignored by default.
+//! Run with
+//! `cargo test -p fundtrail-projections --release --test bench_findings -- --ignored --nocapture`.
+
+use std::time::Instant;
+
+use fundtrail_projections::findings::{Account, SUPPORT_ALLOWANCE};
+use fundtrail_projections::{Date, FindingFact, Findings, PaymentKind};
+
+const HOUSEHOLDS: usize = 8_000;
+/// Months of allowance per household: 8,000 × 100 = 800,000 allowance payments.
+const MONTHS: usize = 100;
+/// Other payments per household (about 200,000 in all), under 6 programs.
+const OTHERS: usize = 25;
+const OTHER_PROGRAMS: [&str; 6] = [
+    "holiday_condolence",
+    "accident_insurance",
+    "nursing_insurance",
+    "housekeeping_service",
+    "transit_card",
+    "micro_wish",
+];
+const RATE: i64 = 50_000;
+const FIRST_YEAR: i32 = 2016;
+/// Households sharing one account (a couple's two households): below the rule's three.
+const PER_ACCOUNT: usize = 2;
+
+fn month_date(index: usize, day: u8) -> Date {
+    let year = FIRST_YEAR + i32::try_from(index / 12).expect("small");
+    let month = u8::try_from(index % 12 + 1).expect("a month");
+    Date { year, month, day }
+}
+
+fn facts() -> Vec<FindingFact> {
+    let mut facts = vec![FindingFact::RateSet {
+        program: SUPPORT_ALLOWANCE.into(),
+        category: "bereaved".into(),
+        per_member_fen: RATE,
+        valid_from: Date {
+            year: 2000,
+            month: 1,
+            day: 1,
+        },
+        valid_to: None,
+    }];
+    for h in 0..HOUSEHOLDS {
+        let household = format!("H{h:05}");
+        facts.push(FindingFact::HouseholdEnrolled {
+            household: household.clone(),
+            category: "bereaved".into(),
+        });
+        for role in ["M", "F"] {
+            facts.push(FindingFact::PersonAdded {
+                person: format!("{role}{h:05}"),
+                household: household.clone(),
+                parent: true,
+                birth_date: Date {
+                    year: 1950,
+                    month: 3,
+                    day: 1,
+                },
+                joined_on: Date {
+                    year: 2000,
+                    month: 1,
+                    day: 1,
+                },
+            });
+        }
+    }
+    for m in 0..MONTHS {
+        for h in 0..HOUSEHOLDS {
+            facts.push(paid(
+                h,
+                SUPPORT_ALLOWANCE,
+                2 * RATE,
+                month_date(m, 10),
+                None,
+            ));
+            if m % (MONTHS / OTHERS) == 0 {
+                let program = OTHER_PROGRAMS[(h + m) % OTHER_PROGRAMS.len()];
+                let account = Some(Account {
+                    hash: account_hash(h / PER_ACCOUNT),
+                    last4: "1234".into(),
+                });
+                facts.push(paid(h, program, 20_000, month_date(m, 20), account));
+            }
+        }
+    }
+    facts
+}
+
+fn account_hash(n: usize) -> [u8; 32] {
+    let mut hash = [0; 32];
+    hash[..8].copy_from_slice(&u64::try_from(n).expect("fits").to_le_bytes());
+    hash
+}
+
+fn paid(
+    h: usize,
+    program: &str,
+    amount_fen: i64,
+    date: Date,
+    account: Option<Account>,
+) -> FindingFact {
+    FindingFact::Paid {
+        kind: PaymentKind::Disbursement,
+        household: format!("H{h:05}"),
+        program: program.into(),
+        amount_fen,
+        persons: 2,
+        date,
+        reference: format!("{program}-{h}-{date}"),
+        account,
+    }
+}
+
+#[test]
+#[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
+fn fold_a_million_payments() {
+    let facts = facts();
+    let started = Instant::now();
+    let mut findings = Findings::new();
+    for (seq, fact) in (1..).zip(&facts) {
+        findings.apply(seq, fact).expect("a well-formed log");
+    }
+    let elapsed = started.elapsed();
+    let rate = facts.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "{} facts folded in {:.2} s: {:.0} facts/s, {} findings",
+        facts.len(),
+        elapsed.as_secs_f64(),
+        rate,
+        findings.all().len()
+    );
+    let bytes = bincode::serialize(&findings).expect("findings serialize");
+    println!(
+        "{:?}; snapshot {} bytes, {:.0} bytes per live payment",
+        findings.size(),
+        bytes.len(),
+        bytes.len() as f64 / findings.size().live_payments as f64
+    );
+    assert!(findings.all().is_empty(), "the synthetic district is clean");
+    assert_eq!(
+        findings.size().live_payments,
+        HOUSEHOLDS * (MONTHS + OTHERS)
+    );
+}
