@@ -129,3 +129,6 @@ pub fn write(dir: &Path, options: Options) -> Result<Written, SimulateError> {
         planted: district.planted,
     })
 }
+
+#[cfg(test)]
+mod tests;
