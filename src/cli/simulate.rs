@@ -72,10 +72,8 @@ fn import_commands(dir: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sizes out of range and a directory that cannot be written are both the caller's to
+/// fix, as for an export's directory: exit 2.
 fn simulate_failure(e: SimulateError) -> Failure {
-    let code = match e {
-        SimulateError::Households(_) | SimulateError::Years(_) => exit::BAD_INPUT,
-        SimulateError::Io { .. } => exit::UNAVAILABLE,
-    };
-    Failure::new(code, format!("simulate: {e}"))
+    Failure::new(exit::BAD_INPUT, format!("simulate: {e}"))
 }

@@ -148,4 +148,8 @@ fn simulate_refuses_sizes_out_of_range_and_writes_nothing() {
     );
     simulate(&dir, &["--years", "9"]).assert_code(2);
     assert!(!dir.exists());
+    let file = t.write_file("a-file", "not a directory");
+    let run = simulate(&file.join("district"), &[]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("a-file"), "names the path: {run:#?}");
 }
