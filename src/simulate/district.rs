@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
-use super::plant::{Case, Planted};
+use super::plant::Planted;
 use super::{Options, FIRST_YEAR};
 use crate::demo::data::Prng;
 use crate::people::identity::IdNumber;
@@ -19,7 +19,7 @@ const WRONG_RATE_FEN: i64 = 45_000;
 /// month's due is `PARENTS × RATE_FEN`.
 const PARENTS: u32 = 2;
 /// The day of the month the allowance is paid.
-const PAY_DAY: u32 = 25;
+pub(super) const PAY_DAY: u32 = 25;
 /// The day of the month of the planted deaths.
 const EVENT_DAY: u32 = 10;
 /// The holiday condolence of a year, in fen: one of these per year, drawn from the seed.
@@ -50,28 +50,28 @@ const GIVEN: [&str; 16] = [
 const SUBDISTRICTS: [&str; 4] = ["拓东", "鼓楼", "东华", "联盟"];
 
 /// Which household plays which part, and when (all indices into the households).
-struct Plan {
-    death: usize,
-    death_near: usize,
-    exit: usize,
-    exit_near: usize,
-    over: usize,
-    over_near: usize,
-    duplicate: usize,
-    duplicate_near: usize,
-    shared: [usize; 3],
-    shared_near: [usize; 2],
-    outlier: usize,
-    outlier_near: usize,
-    wishes: [usize; WISHES],
+pub(super) struct Plan {
+    pub(super) death: usize,
+    pub(super) death_near: usize,
+    pub(super) exit: usize,
+    pub(super) exit_near: usize,
+    pub(super) over: usize,
+    pub(super) over_near: usize,
+    pub(super) duplicate: usize,
+    pub(super) duplicate_near: usize,
+    pub(super) shared: [usize; 3],
+    pub(super) shared_near: [usize; 2],
+    pub(super) outlier: usize,
+    pub(super) outlier_near: usize,
+    pub(super) wishes: [usize; WISHES],
     /// Months (1 to 12) of the second year: the deaths and the exits.
-    death_month: u32,
-    death_near_month: u32,
-    exit_month: u32,
-    exit_near_month: u32,
+    pub(super) death_month: u32,
+    pub(super) death_near_month: u32,
+    pub(super) exit_month: u32,
+    pub(super) exit_near_month: u32,
     /// Months of the first year: the over-paid and the under-paid allowance.
-    over_month: u32,
-    over_near_month: u32,
+    pub(super) over_month: u32,
+    pub(super) over_near_month: u32,
 }
 
 impl Plan {
@@ -118,34 +118,34 @@ fn draw_u64(rng: &mut Prng, bound: u64) -> u64 {
     u64::try_from(rng.below(bound)).expect("a usize fits a u64")
 }
 
-struct Household {
-    id: String,
+pub(super) struct Household {
+    pub(super) id: String,
     enrolled_on: NaiveDate,
     account: String,
 }
 
 /// One row of events.csv.
 #[derive(Debug, Clone)]
-struct Pay {
-    date: NaiveDate,
-    kind: &'static str,
-    household: usize,
-    program: &'static str,
-    fen: i64,
-    persons: Option<u32>,
-    reference: String,
-    account: Option<String>,
+pub(super) struct Pay {
+    pub(super) date: NaiveDate,
+    pub(super) kind: &'static str,
+    pub(super) household: usize,
+    pub(super) program: &'static str,
+    pub(super) fen: i64,
+    pub(super) persons: Option<u32>,
+    pub(super) reference: String,
+    pub(super) account: Option<String>,
 }
 
 /// The generated district: its import files as text, and what was planted.
 pub struct District {
     options: Options,
-    plan: Plan,
-    households: Vec<Household>,
+    pub(super) plan: Plan,
+    pub(super) households: Vec<Household>,
     /// Offset of the persons' identity numbers, drawn from the seed.
     number_offset: u64,
     condolence_fen: Vec<i64>,
-    payments: Vec<Pay>,
+    pub(super) payments: Vec<Pay>,
     pub planted: Planted,
 }
 
@@ -193,7 +193,7 @@ impl District {
         ]
     }
 
-    fn year(&self, index: u32) -> i32 {
+    pub(super) fn year(&self, index: u32) -> i32 {
         FIRST_YEAR + i32::try_from(index).expect("at most MAX_YEARS years")
     }
 
@@ -229,7 +229,7 @@ impl District {
     /// The exit case leaves on the last day of the month before its exit month, so that
     /// every payment after it is also one of a month not due; the near miss leaves on the
     /// day of its last payment.
-    fn exit_date(&self, h: usize) -> NaiveDate {
+    pub(super) fn exit_date(&self, h: usize) -> NaiveDate {
         if h == self.plan.exit {
             ymd(self.year(1), self.plan.exit_month, 1) - Duration::days(1)
         } else {
@@ -237,7 +237,7 @@ impl District {
         }
     }
 
-    fn death_date(&self, h: usize) -> NaiveDate {
+    pub(super) fn death_date(&self, h: usize) -> NaiveDate {
         let month = if h == self.plan.death {
             self.plan.death_month
         } else {
@@ -349,158 +349,6 @@ impl District {
     }
 
     // -----------------------------------------------------------------------------------
-    // The plants, read back from the payments
-
-    fn cases(&self) -> Vec<Case> {
-        let p = &self.plan;
-        let death = self.death_date(p.death);
-        let exit = self.exit_date(p.exit);
-        let over = ymd(self.year(0), p.over_month, PAY_DAY);
-        vec![
-            Case {
-                person: Some(self.person_id(p.death, 0)),
-                ..self.case(
-                    "paid_after_death",
-                    "the mother died; the allowance went on counting her",
-                    &[p.death],
-                    |pay| is_allowance(pay) && yyyymm(pay.date) > yyyymm(death),
-                )
-            },
-            self.case(
-                "paid_after_exit",
-                "the household left the scheme; its payments went on",
-                &[p.exit],
-                |pay| pay.date > exit,
-            ),
-            self.case(
-                "allowance_over_due",
-                "one month's allowance at a wrong rate (450.00 instead of 400.00)",
-                &[p.over],
-                |pay| is_allowance(pay) && pay.date == over,
-            ),
-            self.case(
-                "duplicate_payment",
-                "the holiday condolence paid twice, same amount, two references",
-                &[p.duplicate],
-                |pay| !is_allowance(pay) && pay.date.year() == self.year(1),
-            ),
-            self.account_case(
-                "shared_account",
-                "three households paid to one account for a year",
-                &p.shared,
-                SHARED_ACCOUNT,
-            ),
-            self.case(
-                "outlier_amount",
-                "a holiday condolence of 5.5 times its year's median",
-                &[p.outlier],
-                |pay| !is_allowance(pay) && pay.date.year() == self.year(0),
-            ),
-        ]
-    }
-
-    fn near_misses(&self) -> Vec<Case> {
-        let p = &self.plan;
-        let death = self.death_date(p.death_near);
-        let exit = self.exit_date(p.exit_near);
-        let under = ymd(self.year(0), p.over_near_month, PAY_DAY);
-        vec![
-            Case {
-                person: Some(self.person_id(p.death_near, 1)),
-                ..self.case(
-                    "paid_after_death",
-                    "the father died; the month of his death itself paid for him (still due)",
-                    &[p.death_near],
-                    |pay| is_allowance(pay) && yyyymm(pay.date) == yyyymm(death),
-                )
-            },
-            self.case(
-                "paid_after_exit",
-                "the household left the scheme on the day of its last payment",
-                &[p.exit_near],
-                |pay| pay.date == exit,
-            ),
-            self.case(
-                "allowance_over_due",
-                "one month's allowance paid short (400.00 for two eligible parents)",
-                &[p.over_near],
-                |pay| is_allowance(pay) && pay.date == under,
-            ),
-            self.case(
-                "duplicate_payment",
-                "two holiday condolence payments in one month, of different amounts",
-                &[p.duplicate_near],
-                |pay| !is_allowance(pay) && pay.date.year() == self.year(1),
-            ),
-            self.account_case(
-                "shared_account",
-                "two households paid to one account for a year",
-                &p.shared_near,
-                SHARED_NEAR_ACCOUNT,
-            ),
-            self.case(
-                "outlier_amount",
-                "a holiday condolence of 4.9 times its year's median",
-                &[p.outlier_near],
-                |pay| !is_allowance(pay) && pay.date.year() == self.year(0),
-            ),
-            self.case(
-                "outlier_amount",
-                "a micro wish ten times the median of a group of 5 payments (under 20)",
-                &[p.wishes[0]],
-                |pay| pay.program == "micro_wish",
-            ),
-        ]
-    }
-
-    /// A case of `households`: their payments that `makes` picks.
-    fn case(
-        &self,
-        rule: &'static str,
-        what: &'static str,
-        households: &[usize],
-        makes: impl Fn(&Pay) -> bool,
-    ) -> Case {
-        let pays: Vec<&Pay> = self
-            .payments
-            .iter()
-            .filter(|pay| households.contains(&pay.household) && makes(pay))
-            .collect();
-        let mut months: Vec<String> = pays.iter().map(|pay| month_text(pay.date)).collect();
-        months.sort();
-        months.dedup();
-        let mut ids: Vec<String> = households
-            .iter()
-            .map(|&h| self.households[h].id.clone())
-            .collect();
-        ids.sort();
-        Case {
-            rule,
-            households: ids,
-            person: None,
-            account_last4: None,
-            references: pays.iter().map(|pay| pay.reference.clone()).collect(),
-            months,
-            what,
-        }
-    }
-
-    fn account_case(
-        &self,
-        rule: &'static str,
-        what: &'static str,
-        households: &[usize],
-        account: &str,
-    ) -> Case {
-        Case {
-            account_last4: Some(account[account.len() - 4..].to_owned()),
-            ..self.case(rule, what, households, |pay| {
-                pay.account.as_deref() == Some(account)
-            })
-        }
-    }
-
-    // -----------------------------------------------------------------------------------
     // The files
 
     fn households_csv(&self) -> String {
@@ -518,17 +366,19 @@ impl District {
         text
     }
 
+    /// The rate is in effect from the first year of payments, so no month before it is
+    /// due: the district's entitlements are settled through its last year.
     fn rates_csv(&self) -> String {
         format!(
             "program,category,per_member,valid_from,valid_to\n\
              support_allowance,bereaved,{},{}-01-01,\n",
             yuan(RATE_FEN),
-            self.year(0) - 1
+            self.year(0)
         )
     }
 
     /// Person `parent` (0 the mother, 1 the father) of household `h`.
-    fn person_id(&self, h: usize, parent: usize) -> String {
+    pub(super) fn person_id(&self, h: usize, parent: usize) -> String {
         format!("{}-{}", self.households[h].id, parent + 1)
     }
 
@@ -634,8 +484,8 @@ impl District {
 }
 
 /// The account three planted households share, and the one two near-miss households share.
-const SHARED_ACCOUNT: &str = "6228480000000777";
-const SHARED_NEAR_ACCOUNT: &str = "6228480000000888";
+pub(super) const SHARED_ACCOUNT: &str = "6228480000000777";
+pub(super) const SHARED_NEAR_ACCOUNT: &str = "6228480000000888";
 
 fn household(h: usize, rng: &mut Prng) -> Household {
     let enrolled_on = ymd(FIRST_YEAR - 1, 1, 1) + days(rng.below(365) as u64);
@@ -646,7 +496,7 @@ fn household(h: usize, rng: &mut Prng) -> Household {
     }
 }
 
-fn is_allowance(pay: &Pay) -> bool {
+pub(super) fn is_allowance(pay: &Pay) -> bool {
     pay.program == "support_allowance"
 }
 
@@ -683,11 +533,11 @@ fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-fn yyyymm(date: NaiveDate) -> String {
+pub(super) fn yyyymm(date: NaiveDate) -> String {
     date.format("%Y%m").to_string()
 }
 
-fn month_text(date: NaiveDate) -> String {
+pub(super) fn month_text(date: NaiveDate) -> String {
     date.format("%Y-%m").to_string()
 }
 
@@ -695,6 +545,6 @@ fn days(n: u64) -> Duration {
     Duration::days(i64::try_from(n).expect("a few thousand days"))
 }
 
-fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
+pub(super) fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).expect("day 1 to 25 of a month is a date")
 }
