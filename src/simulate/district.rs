@@ -24,6 +24,14 @@ pub(super) const PAY_DAY: u32 = 25;
 const EVENT_DAY: u32 = 10;
 /// The holiday condolence of a year, in fen: one of these per year, drawn from the seed.
 const CONDOLENCE_FEN: [i64; 3] = [40_000, 50_000, 60_000];
+/// The holiday condolence is paid on this day of January (about the Spring Festival).
+const CONDOLENCE_DAY: u32 = 20;
+/// The planted outlier and its near miss, in tenths of their group's median: over the
+/// rule's 5 times, and just under it.
+const OUTLIER_TENTHS: i64 = 55;
+const NEAR_OUTLIER_TENTHS: i64 = 49;
+/// The month of the first year in which the micro wishes are granted.
+const WISH_MONTH: u32 = 6;
 /// The micro wishes of the small-group near miss: this many payments (under the 20 that
 /// `outlier_amount` needs), of ¥200.00, one of them ten times as much.
 const WISHES: usize = 5;
@@ -251,7 +259,7 @@ impl District {
         if self.paid_until(h).is_some_and(|last| date > last) {
             return None;
         }
-        let (persons, fen) = self.allowance_due(h, date);
+        let (persons, fen) = self.allowance_paid(h, date);
         Some(Pay {
             date,
             kind: "disbursement",
@@ -264,8 +272,9 @@ impl District {
         })
     }
 
-    /// Persons and amount of household `h`'s allowance paid on `date`.
-    fn allowance_due(&self, h: usize, date: NaiveDate) -> (u32, i64) {
+    /// Persons and amount of household `h`'s allowance paid on `date`: the month's due but
+    /// where a plant changes it.
+    fn allowance_paid(&self, h: usize, date: NaiveDate) -> (u32, i64) {
         let p = &self.plan;
         let in_first_year = date.year() == self.year(0);
         let due = (PARENTS, i64::from(PARENTS) * RATE_FEN);
@@ -294,7 +303,7 @@ impl District {
 
     fn condolences(&self, h: usize, y: u32) -> Vec<Pay> {
         let p = &self.plan;
-        let date = ymd(self.year(y), 1, 20);
+        let date = ymd(self.year(y), 1, CONDOLENCE_DAY);
         // After a death no condolence is paid (to the case and the near miss alike), so
         // that the death case's payments are all allowances that counted the dead.
         let dies = [p.death, p.death_near].contains(&h) && date > self.death_date(h);
@@ -303,8 +312,8 @@ impl District {
         }
         let base = self.condolence_fen[y as usize];
         let fen = match (y, h) {
-            (0, h) if h == p.outlier => base * 11 / 2,
-            (0, h) if h == p.outlier_near => base * 49 / 10,
+            (0, h) if h == p.outlier => base * OUTLIER_TENTHS / 10,
+            (0, h) if h == p.outlier_near => base * NEAR_OUTLIER_TENTHS / 10,
             _ => base,
         };
         let reference = format!("SIM-HC-{}-{}", self.year(y), self.households[h].id);
@@ -330,7 +339,7 @@ impl District {
 
     /// The small group: micro wishes of the first year, one ten times the others.
     fn wishes(&self) -> Vec<Pay> {
-        let date = ymd(self.year(0), 6, 1);
+        let date = ymd(self.year(0), WISH_MONTH, 1);
         self.plan
             .wishes
             .iter()
