@@ -4,7 +4,8 @@
 //! One folder per subsystem: `model` (the domain, pure), `tlog` (the transparency log,
 //! pure), `store` (the only user of sled), `keys` (the signing key, seals, API tokens),
 //! `ledger` (open, append, view, read models), `runs` (workflows), `export` (bundles and
-//! evidence), `people`, `demo`, `http` and `cli`.
+//! evidence), `people`, `demo`, `simulate` (a synthetic district with planted fraud
+//! cases), `http` and `cli`.
 
 // A cast that could truncate, wrap or lose a sign is a conversion that can fail: it uses
 // `try_from`, or keeps `as` under a narrow `allow` whose comment says why no value is
@@ -28,6 +29,7 @@ pub mod ledger;
 pub mod model;
 pub mod people;
 pub mod runs;
+pub mod simulate;
 pub mod store;
 pub mod tlog;
 

@@ -15,6 +15,7 @@ mod record;
 mod roster;
 pub mod run;
 mod serve;
+mod simulate;
 mod token;
 
 use clap::{Args, Parser, Subcommand};
@@ -119,6 +120,12 @@ pub enum Command {
         #[arg(default_value = "./fundtrail-demo")]
         dir: PathBuf,
     },
+    /// Write a synthetic district with planted fraud cases, and a near miss of each, as
+    /// import files, with planted.json listing what each findings rule must find.
+    ///
+    /// It writes no ledger: import the files into a fresh one in the order households,
+    /// rates, persons, events, changes, deaths (README, "The fraud simulator").
+    Simulate(simulate::SimulateArgs),
     /// Create a new, empty ledger and its Ed25519 signing key (kept with mode 0600).
     Init(InitArgs),
     /// Append a CSV batch: every row, or none if any row is invalid.
@@ -326,6 +333,7 @@ impl Output {
 pub fn run(cli: &Cli) -> Result<Output, Failure> {
     match &cli.command {
         Command::Demo { dir } => demo::run(cli, dir),
+        Command::Simulate(args) => simulate::run(args),
         Command::Init(args) => record::init(cli, args),
         Command::Import(what) => record::import(cli, what),
         Command::Log(args) => record::log(cli, args),

@@ -174,10 +174,10 @@ fn to_csv<const N: usize>(header: [&str; N], records: impl Iterator<Item = [Stri
 
 /// splitmix64: tiny, fast, and good enough to make invented data look irregular. Its
 /// output is fixed by the algorithm, unlike a library generator that may change streams.
-struct Prng(u64);
+pub(crate) struct Prng(u64);
 
 impl Prng {
-    fn new(seed: u64) -> Prng {
+    pub(crate) fn new(seed: u64) -> Prng {
         Prng(seed)
     }
 
@@ -190,7 +190,7 @@ impl Prng {
     }
 
     /// A number in `0..bound`. The modulo bias is below 2^-50 for the small bounds used.
-    fn below(&mut self, bound: usize) -> usize {
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
         assert!(bound > 0, "an empty range has no element to pick");
         let remainder = self.next_u64() % bound as u64;
         usize::try_from(remainder).expect("the remainder is below `bound`, a usize")

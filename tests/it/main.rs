@@ -31,5 +31,6 @@ mod reconcile;
 mod roster;
 mod rules;
 mod serve_sigterm;
+mod simulate;
 mod tamper;
 mod tokens;
