@@ -8,6 +8,7 @@ mod audit;
 mod audit_reconcile;
 mod demo;
 mod evidence;
+mod findings;
 mod people;
 pub mod read;
 pub mod reconcile;
@@ -153,6 +154,10 @@ pub enum Command {
     /// their personal data.
     #[command(subcommand)]
     Person(people::PersonCommand),
+    /// What the audit rules raise over the whole log: paid after death or exit, more than
+    /// due, paid twice, one account for 3 or more households in a year, amounts far above
+    /// their peers. Newest first.
+    Findings(findings::FindingsArgs),
     /// The monthly batch runs.
     #[command(subcommand)]
     Run(run::RunCommand),
@@ -341,6 +346,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Status => record::status(cli),
         Command::Rates => run::rates(cli),
         Command::Run(what) => run::run(cli, what),
+        Command::Findings(args) => findings::run(cli, args),
         Command::Person(what) => people::run(cli, what),
         Command::Entitlement(args) => run::entitlement(cli, args),
         Command::Reconcile(args) => reconcile::run(cli, args),

@@ -4,6 +4,7 @@
 //! (`reperform`), and the month's public roster (`roster`).
 
 pub mod batch;
+pub mod findings;
 pub mod payment_index;
 pub mod reconcile;
 pub mod reperform;

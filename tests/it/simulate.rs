@@ -28,6 +28,65 @@ fn read(dir: &Path, file: &str) -> Vec<u8> {
     std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// Imports the simulated district in `dir` into `t`'s new ledger, in the documented order.
+fn import_district(t: &TempLedger, dir: &Path) {
+    t.run(&["init"]).assert_ok();
+    for kind in ORDER {
+        let file = dir.join(format!("{kind}.csv"));
+        let file = file.to_str().expect("UTF-8");
+        match kind {
+            "deaths" => t.run(&["import", "deaths", file, "--source", "sim-register"]),
+            _ => t.run(&["import", kind, file]),
+        }
+        .assert_ok();
+    }
+}
+
+/// Every planted case is found, by rule and household, and nothing else: the near misses
+/// and the rest of the district raise no finding.
+#[test]
+fn the_findings_are_exactly_the_planted_cases() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &[]).assert_ok();
+    import_district(&t, &dir);
+    let run = t.run(&["--json", "findings"]);
+    run.assert_ok();
+    let found: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let planted: serde_json::Value = serde_json::from_slice(&read(&dir, "planted.json")).unwrap();
+    let cases = planted["cases"].as_array().unwrap();
+    assert_eq!(found.len(), cases.len(), "one finding a case: {found:#?}");
+    for case in cases {
+        let rule = case["rule"].as_str().unwrap();
+        let households: Vec<&str> = case["households"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        let hit = found.iter().any(|f| {
+            f["rule"] == rule && households.contains(&f["household_id"].as_str().unwrap())
+        });
+        assert!(hit, "{rule} of {households:?} was not found: {found:#?}");
+    }
+    let shared = found
+        .iter()
+        .find(|f| f["rule"] == "shared_account")
+        .unwrap();
+    assert!(shared["account"]
+        .as_str()
+        .unwrap()
+        .starts_with("************"));
+    let one_rule = t.run(&["findings", "--rule", "paid_after_death"]);
+    one_rule.assert_ok();
+    assert!(one_rule.stdout.starts_with("1 finding(s)"), "{one_rule:#?}");
+    let unknown = t.run(&["findings", "--rule", "paid_twice"]);
+    unknown.assert_code(2);
+    assert!(unknown.stderr.contains("is not a rule"), "{unknown:#?}");
+    let none = t.run(&["findings", "--household", "NOBODY"]);
+    assert_eq!(none.stdout, "no findings\n");
+}
+
 #[test]
 fn a_simulated_district_imports_into_a_fresh_ledger_in_order_and_verifies() {
     let t = TempLedger::uninitialized();

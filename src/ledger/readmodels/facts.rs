@@ -5,7 +5,9 @@ use chrono::Datelike;
 use fundtrail_projections as proj;
 
 use crate::model::domain::{PaymentKind, Seq};
-use crate::model::encoding::{stored_date, stored_payment_kind, Body, DecodeError, RecordV1};
+use crate::model::encoding::{
+    stored_date, stored_payment_kind, stored_role, Body, DecodeError, RecordV1,
+};
 
 /// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
 pub trait TargetDates {
@@ -138,4 +140,71 @@ pub fn date_of(days: i32) -> Result<proj::Date, DecodeError> {
     let day = u8::try_from(d.day()).expect("a day is 1 to 31");
     proj::Date::new(d.year(), month, day)
         .ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
+}
+
+/// The findings fact an event contributes (`projections::findings`), or `None` for events
+/// the audit rules do not read (allocations, reconciliations, reveals, erasures).
+pub fn finding_fact_of(
+    seq: Seq,
+    record: &RecordV1,
+) -> Result<Option<proj::FindingFact>, FactError> {
+    use proj::FindingFact as F;
+    let date = |days: i32| date_of(days).map_err(|source| FactError::Decode { seq, source });
+    let body = &record.body;
+    Ok(Some(match body {
+        Body::HouseholdEnrolled(e) => F::HouseholdEnrolled {
+            household: e.household.clone(),
+            category: category_name(e.category).to_owned(),
+        },
+        Body::RateSet(r) => F::RateSet {
+            program: r.program.clone(),
+            category: category_name(r.category).to_owned(),
+            per_member_fen: r.per_member_fen,
+            valid_from: date(r.valid_from)?,
+            valid_to: r.valid_to.map(date).transpose()?,
+        },
+        Body::PersonAdded(p) => F::PersonAdded {
+            person: p.person.clone(),
+            household: p.household.clone(),
+            parent: stored_role(p.role).is_ok_and(|r| r.is_parent()),
+            birth_date: date(p.birth_date)?,
+            joined_on: date(p.joined_on)?,
+        },
+        Body::PersonDied(l) => F::PersonDied {
+            person: l.person.clone(),
+            date: date(l.value_date)?,
+        },
+        Body::PersonLeft(l) => F::PersonLeft {
+            person: l.person.clone(),
+            date: date(l.value_date)?,
+        },
+        Body::HouseholdExited(l) | Body::EligibilityEnded(l) => F::HouseholdEnded {
+            household: l.household.clone(),
+            date: date(l.value_date)?,
+        },
+        Body::Reversal(r) => F::Reversed {
+            target_seq: r.target_seq,
+        },
+        other => match other.payment() {
+            Some((kind, p)) => F::Paid {
+                kind: payment_kind(kind),
+                household: p.household.clone(),
+                program: p.program.clone(),
+                amount_fen: p.amount_fen,
+                persons: p.persons,
+                date: date(p.value_date)?,
+                reference: record.reference.clone(),
+                account: other.account().map(|a| proj::findings::Account {
+                    hash: a.hash,
+                    last4: a.last4.clone(),
+                }),
+            },
+            None => return Ok(None),
+        },
+    }))
+}
+
+/// A stored category code as the read models name it.
+fn category_name(code: u8) -> &'static str {
+    crate::model::render::category_name(code)
 }

@@ -1,0 +1,101 @@
+//! `fundtrail findings`: what the audit rules raise over the whole log (issue 13, first
+//! step: computed on demand; decisions and recoveries come later).
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::{failure, open, Cli, Failure, Output};
+use crate::model::domain::Money;
+use crate::model::render::{Align, Table};
+use crate::people::mask::{mask, Field};
+use crate::runs::findings::findings;
+use fundtrail_projections::{Finding, Rule};
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// Only this rule: paid_after_death, paid_after_exit, allowance_over_due,
+    /// duplicate_payment, shared_account or outlier_amount.
+    #[arg(long, value_parser = parse_rule)]
+    pub rule: Option<Rule>,
+    /// Only this household's findings.
+    #[arg(long)]
+    pub household: Option<String>,
+}
+
+fn parse_rule(text: &str) -> Result<Rule, String> {
+    Rule::ALL
+        .into_iter()
+        .find(|r| r.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+            format!("{text:?} is not a rule: {}", names.join(", "))
+        })
+}
+
+pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
+    let ledger = open(cli)?;
+    let mut list = findings(ledger.view()).map_err(|e| failure(e, None))?;
+    list.retain(|f| args.rule.is_none_or(|r| f.rule == r));
+    list.retain(|f| args.household.as_ref().is_none_or(|h| &f.household == h));
+    // Newest first: the order an auditor works in.
+    list.reverse();
+    let json = Value::Array(list.iter().map(finding_json).collect());
+    Ok(Output::ok(findings_text(&list), json))
+}
+
+/// The account a finding names, masked as every output masks it.
+fn account(f: &Finding) -> Option<String> {
+    f.account_last4
+        .as_deref()
+        .map(|last4| mask(Field::AccountLast4, last4))
+}
+
+fn finding_json(f: &Finding) -> Value {
+    json!({
+        "id": f.id,
+        "rule": f.rule.as_str(),
+        "household_id": f.household,
+        "person_id": f.person,
+        "account": account(f),
+        "seqs": f.seqs,
+        "amount_at_risk": Money::from_fen(f.amount_at_risk_fen).to_string(),
+        "months": f.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "status": "open",
+        "reversed_evidence": f.reversed_evidence,
+    })
+}
+
+fn findings_text(list: &[Finding]) -> String {
+    if list.is_empty() {
+        return "no findings\n".to_string();
+    }
+    let mut table = Table::new(&[
+        ("id", Align::Left),
+        ("rule", Align::Left),
+        ("household", Align::Left),
+        ("person", Align::Left),
+        ("account", Align::Left),
+        ("at risk", Align::Right),
+        ("months", Align::Left),
+        ("seqs", Align::Left),
+    ]);
+    for f in list {
+        let months: Vec<String> = f.months.iter().map(ToString::to_string).collect();
+        let seqs: Vec<String> = f.seqs.iter().map(ToString::to_string).collect();
+        table.row(vec![
+            f.id.clone(),
+            f.rule.as_str().to_string(),
+            f.household.clone(),
+            f.person.clone().unwrap_or_default(),
+            account(f).unwrap_or_default(),
+            Money::from_fen(f.amount_at_risk_fen).to_string(),
+            months.join(" "),
+            seqs.join(" "),
+        ]);
+    }
+    format!(
+        "{} finding(s), newest first\n{}",
+        list.len(),
+        table.render()
+    )
+}
