@@ -285,6 +285,8 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
     add(&["roster", "--month", "2019-04"]);
     add(&["roster", "--month", "2019-04", "--csv"]);
     add(&["--json", "roster", "--month", "2019-04"]);
+    add(&["findings"]);
+    add(&["--json", "findings"]);
     for h in ["PL-0001", "PL-0002", "PL-0003"] {
         add(&["household", h, "--through", "2019-12"]);
         add(&["household", h, "--csv", "--through", "2019-12"]);
