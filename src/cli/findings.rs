@@ -1,18 +1,21 @@
 //! `fundtrail findings`: what the audit rules raise over the whole log (issue 13, first
 //! step: computed on demand; decisions and recoveries come later).
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{failure, open, Cli, Failure, Output};
-use crate::model::domain::Money;
+use crate::model::domain::{Money, Seq};
 use crate::model::render::{Align, Table};
 use crate::people::mask::{mask, Field};
 use crate::runs::findings::findings;
 use fundtrail_projections::{Finding, Rule};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct FindingsArgs {
+    #[command(subcommand)]
+    pub command: Option<FindingsCommand>,
     /// Only this rule: paid_after_death, paid_after_exit, allowance_over_due,
     /// duplicate_payment, shared_account or outlier_amount.
     #[arg(long, value_parser = parse_rule)]
@@ -20,6 +23,16 @@ pub struct FindingsArgs {
     /// Only this household's findings.
     #[arg(long)]
     pub household: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FindingsCommand {
+    /// One finding with its evidence events, each with an inclusion proof against the
+    /// latest signed checkpoint (verify one offline with `fundtrail audit verify-inclusion`).
+    Show {
+        /// The finding's id (16 hex digits).
+        id: String,
+    },
 }
 
 fn parse_rule(text: &str) -> Result<Rule, String> {
@@ -34,6 +47,9 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
 
 pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
+    if let Some(FindingsCommand::Show { id }) = &args.command {
+        return show(&ledger, id);
+    }
     let mut list = findings(ledger.view()).map_err(|e| failure(e, None))?;
     list.retain(|f| args.rule.is_none_or(|r| f.rule == r));
     list.retain(|f| args.household.as_ref().is_none_or(|h| &f.household == h));
@@ -98,4 +114,25 @@ fn findings_text(list: &[Finding]) -> String {
         list.len(),
         table.render()
     )
+}
+
+/// `findings show ID`: the finding and its evidence, each event with its inclusion proof.
+fn show(ledger: &crate::ledger::Ledger, id: &str) -> Result<Output, Failure> {
+    let list = findings(ledger.view()).map_err(|e| failure(e, None))?;
+    let Some(finding) = list.iter().find(|f| f.id == id) else {
+        return Err(Failure::new(
+            super::exit::BAD_INPUT,
+            format!("no finding {id:?} (`fundtrail findings` lists them)"),
+        ));
+    };
+    let mut text = findings_text(std::slice::from_ref(finding));
+    let mut proofs = Vec::new();
+    for seq in &finding.seqs {
+        let inclusion = crate::export::evidence::inclusion(ledger.view(), Seq::new(*seq), None)
+            .map_err(|e| failure(e, None))?;
+        text.push_str(&format!("\nevidence seq {seq}:\n{}", inclusion.text()));
+        proofs.push(serde_json::to_value(inclusion.doc()).expect("a proof document is plain JSON"));
+    }
+    let json = json!({ "finding": finding_json(finding), "evidence": proofs });
+    Ok(Output::ok(text, json))
 }

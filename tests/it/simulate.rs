@@ -87,6 +87,43 @@ fn the_findings_are_exactly_the_planted_cases() {
     assert_eq!(none.stdout, "no findings\n");
 }
 
+/// `findings show` gives each evidence event with an inclusion proof an auditor checks
+/// offline with the verifier key alone.
+#[test]
+fn a_findings_evidence_verifies_offline() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
+    import_district(&t, &dir);
+    let run = t.run(&["--json", "findings", "--rule", "duplicate_payment"]);
+    run.assert_ok();
+    let found: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let id = found[0]["id"].as_str().unwrap();
+    let shown = t.run(&["--json", "findings", "show", id]);
+    shown.assert_ok();
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["finding"]["id"], id);
+    let evidence = shown["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), found[0]["seqs"].as_array().unwrap().len());
+    let key = t.run(&["key", "show"]);
+    key.assert_ok();
+    let key = key.stdout.lines().last().unwrap().trim().to_owned();
+    for (i, proof) in evidence.iter().enumerate() {
+        let file = t.file(&format!("proof-{i}.json"));
+        std::fs::write(&file, proof.to_string()).unwrap();
+        let checked = run_command(binary_without_ledger().args([
+            "audit",
+            "verify-inclusion",
+            file.to_str().unwrap(),
+            "--key",
+            &key,
+        ]));
+        checked.assert_ok();
+    }
+    t.run(&["findings", "show", "0000000000000000"])
+        .assert_code(2);
+}
+
 #[test]
 fn a_simulated_district_imports_into_a_fresh_ledger_in_order_and_verifies() {
     let t = TempLedger::uninitialized();
