@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{exit, Failure, Output};
-use crate::export::{read_note, verify_export, ExportError};
+use crate::export::{read_note, verify_export, verify_export_findings, ExportError};
 use crate::model::domain::Money;
 use crate::model::render::{signed_amount, value_date_text, Align, Table};
 use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
@@ -65,6 +65,15 @@ pub enum AuditCommand {
         #[command(flatten)]
         key: KeyArg,
     },
+    /// Recompute the findings from a verified export alone (no ledger): the same list as
+    /// `fundtrail --json findings` on the ledger. The export is verified first; a tampered
+    /// one is refused (exit 1).
+    Findings {
+        /// The export directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
     /// Perform a recorded reconciliation again from an export and the bank statement, and
     /// compare its report with the recorded one (exit 0 reproduced, 1 not, 2 bad input).
     Reconcile(super::audit_reconcile::AuditReconcileArgs),
@@ -90,6 +99,7 @@ pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
             key,
         } => export(dir, checkpoints, &verifier_key(key)?),
         AuditCommand::VerifyTrail { file, key } => trail(file, &verifier_key(key)?),
+        AuditCommand::Findings { dir, key } => findings(dir, &verifier_key(key)?),
         AuditCommand::Reconcile(args) => super::audit_reconcile::run(args),
     }
 }
@@ -192,6 +202,21 @@ fn consistency(file: &Path, old: Option<&Path>, key: &VerifierKey) -> Result<Out
         text,
         json!({ "ok": true, "old": checkpoint_json(&verified.old), "new": checkpoint_json(&verified.new) }),
     ))
+}
+
+/// `audit findings`: the export verified, then its findings as `findings` lists them.
+fn findings(dir: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+    let verified = match verify_export_findings(dir, key).map_err(export_read_failure)? {
+        Ok(v) => v,
+        Err(fault) => {
+            return Ok(super::check_failed(
+                fault.to_string(),
+                fault.first_bad_seq(),
+            ))
+        }
+    };
+    let list = verified.findings.unwrap_or_default();
+    Ok(super::findings::listing(list))
 }
 
 fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Failure> {

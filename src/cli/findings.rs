@@ -53,10 +53,15 @@ pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
     let mut list = findings(ledger.view()).map_err(|e| failure(e, None))?;
     list.retain(|f| args.rule.is_none_or(|r| f.rule == r));
     list.retain(|f| args.household.as_ref().is_none_or(|h| &f.household == h));
-    // Newest first: the order an auditor works in.
+    Ok(listing(list))
+}
+
+/// Findings as `findings` prints them, newest first (the order an auditor works in); the
+/// same for a ledger and for `audit findings` on its export.
+pub(super) fn listing(mut list: Vec<Finding>) -> Output {
     list.reverse();
     let json = Value::Array(list.iter().map(finding_json).collect());
-    Ok(Output::ok(findings_text(&list), json))
+    Output::ok(findings_text(&list), json)
 }
 
 /// The account a finding names, masked as every output masks it.

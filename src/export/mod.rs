@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use fundtrail_projections::{Finding, Findings};
+
+use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::decode;
@@ -264,6 +267,8 @@ pub struct ExportVerified {
     pub checkpoint: Checkpoint,
     /// Checkpoints besides the export's own (held by the auditor) that matched.
     pub held: usize,
+    /// The findings the export's events raise, when asked for ([`ExportCheck::with_findings`]).
+    pub findings: Option<Vec<Finding>>,
 }
 
 /// The pure check of an export's lines against its signed checkpoint.
@@ -273,6 +278,8 @@ pub struct ExportCheck {
     checkpoint: Checkpoint,
     held: usize,
     lines: u64,
+    /// The audit rules folded over the verified events, when asked for.
+    findings: Option<Findings>,
 }
 
 impl ExportCheck {
@@ -287,7 +294,15 @@ impl ExportCheck {
             checkpoint,
             held,
             lines: 0,
+            findings: None,
         }
+    }
+
+    /// Also folds the audit rules (`projections::findings`) over every verified event, as
+    /// the ledger does, so an auditor re-performs the findings from the export alone.
+    pub fn with_findings(mut self) -> ExportCheck {
+        self.findings = Some(Findings::new());
+        self
     }
 
     /// Checks the next line (without its newline).
@@ -324,7 +339,17 @@ impl ExportCheck {
         check_fields(seq, &decoded, &parsed.fields).map_err(|e| match e {
             ProofFault::Event { reason, .. } => fault(reason),
             other => fault(other.to_string()),
-        })
+        })?;
+        let Some(findings) = self.findings.as_mut() else {
+            return Ok(());
+        };
+        let fact = finding_fact_of(seq, &decoded).map_err(|e| fault(e.to_string()))?;
+        match fact {
+            Some(fact) => findings
+                .apply(seq.get(), &fact)
+                .map_err(|e| fault(format!("the findings rules: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// After the last line: the export must reach the checkpoint's size.
@@ -334,6 +359,7 @@ impl ExportCheck {
             events: self.audit.size(),
             checkpoint: self.checkpoint,
             held: self.held,
+            findings: self.findings.map(|f| f.all().to_vec()),
         })
     }
 
@@ -362,6 +388,23 @@ pub fn verify_export(
     key: &VerifierKey,
     held: Vec<Checkpoint>,
 ) -> Result<Result<ExportVerified, ExportFault>, ExportError> {
+    verify_export_with(dir, key, held, false)
+}
+
+/// [`verify_export`], and the findings the verified events raise (`audit findings`).
+pub fn verify_export_findings(
+    dir: &Path,
+    key: &VerifierKey,
+) -> Result<Result<ExportVerified, ExportFault>, ExportError> {
+    verify_export_with(dir, key, Vec::new(), true)
+}
+
+fn verify_export_with(
+    dir: &Path,
+    key: &VerifierKey,
+    held: Vec<Checkpoint>,
+    findings: bool,
+) -> Result<Result<ExportVerified, ExportFault>, ExportError> {
     if !dir.is_dir() {
         return Err(ExportError::Io {
             path: dir.to_owned(),
@@ -380,6 +423,9 @@ pub fn verify_export(
         Err(e) => return Ok(Err(ExportFault::Checkpoint(e))),
     };
     let mut check = ExportCheck::new(checkpoint, held);
+    if findings {
+        check = check.with_findings();
+    }
     if let Err(fault) = stream_lines(&dir.join(EVENTS_FILE), &mut check)? {
         return Ok(Err(fault));
     }

@@ -124,6 +124,52 @@ fn a_findings_evidence_verifies_offline() {
         .assert_code(2);
 }
 
+/// An auditor recomputes the findings from an export alone and gets the ledger's list; a
+/// tampered export is refused.
+#[test]
+fn audit_findings_on_an_export_equals_the_ledgers_findings() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
+    import_district(&t, &dir);
+    let ledger = t.run(&["--json", "findings"]);
+    ledger.assert_ok();
+    let export = t.file("export");
+    t.run(&["export", "--to", export.to_str().unwrap()])
+        .assert_ok();
+    let key = std::fs::read_to_string(export.join("pubkey")).unwrap();
+    let audit = |dir: &Path| {
+        run_command(binary_without_ledger().args([
+            "--json",
+            "audit",
+            "findings",
+            dir.to_str().unwrap(),
+            "--key",
+            key.trim(),
+        ]))
+    };
+    let recomputed = audit(&export);
+    recomputed.assert_ok();
+    assert_eq!(recomputed.stdout, ledger.stdout);
+    assert!(
+        ledger.stdout.contains("shared_account"),
+        "{}",
+        ledger.stdout
+    );
+    // One amount changed in the fields of an event line: refused, nothing listed.
+    let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+    let forged = events.replacen("\"amount\":\"400.00\"", "\"amount\":\"4.00\"", 1);
+    assert_ne!(forged, events, "the export has an amount to change");
+    std::fs::write(export.join("events.jsonl"), forged).unwrap();
+    let refused = audit(&export);
+    refused.assert_code(1);
+    assert!(
+        !refused.stdout.contains("shared_account"),
+        "{}",
+        refused.stdout
+    );
+}
+
 #[test]
 fn a_simulated_district_imports_into_a_fresh_ledger_in_order_and_verifies() {
     let t = TempLedger::uninitialized();
