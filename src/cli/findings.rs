@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use super::{failure, open, Cli, Failure, Output};
 use crate::model::domain::{Money, Seq};
 use crate::model::render::{Align, Table};
-use crate::people::mask::{mask, Field};
 use crate::runs::findings::findings;
 use fundtrail_projections::{Finding, Rule};
 
@@ -60,30 +59,12 @@ pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
 /// same for a ledger and for `audit findings` on its export.
 pub(super) fn listing(mut list: Vec<Finding>) -> Output {
     list.reverse();
-    let json = Value::Array(list.iter().map(finding_json).collect());
+    let json = Value::Array(
+        list.iter()
+            .map(crate::ledger::answers::finding_json)
+            .collect(),
+    );
     Output::ok(findings_text(&list), json)
-}
-
-/// The account a finding names, masked as every output masks it.
-fn account(f: &Finding) -> Option<String> {
-    f.account_last4
-        .as_deref()
-        .map(|last4| mask(Field::AccountLast4, last4))
-}
-
-fn finding_json(f: &Finding) -> Value {
-    json!({
-        "id": f.id,
-        "rule": f.rule.as_str(),
-        "household_id": f.household,
-        "person_id": f.person,
-        "account": account(f),
-        "seqs": f.seqs,
-        "amount_at_risk": Money::from_fen(f.amount_at_risk_fen).to_string(),
-        "months": f.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "status": "open",
-        "reversed_evidence": f.reversed_evidence,
-    })
 }
 
 fn findings_text(list: &[Finding]) -> String {
@@ -108,7 +89,7 @@ fn findings_text(list: &[Finding]) -> String {
             f.rule.as_str().to_string(),
             f.household.clone(),
             f.person.clone().unwrap_or_default(),
-            account(f).unwrap_or_default(),
+            crate::ledger::answers::finding_account(f).unwrap_or_default(),
             Money::from_fen(f.amount_at_risk_fen).to_string(),
             months.join(" "),
             seqs.join(" "),
@@ -138,6 +119,7 @@ fn show(ledger: &crate::ledger::Ledger, id: &str) -> Result<Output, Failure> {
         text.push_str(&format!("\nevidence seq {seq}:\n{}", inclusion.text()));
         proofs.push(serde_json::to_value(inclusion.doc()).expect("a proof document is plain JSON"));
     }
-    let json = json!({ "finding": finding_json(finding), "evidence": proofs });
+    let json =
+        json!({ "finding": crate::ledger::answers::finding_json(finding), "evidence": proofs });
     Ok(Output::ok(text, json))
 }

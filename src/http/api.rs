@@ -349,6 +349,41 @@ pub(super) struct TotalsParams {
     program: Option<String>,
 }
 
+/// The query of `GET /api/v1/findings`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FindingsParams {
+    rule: Option<String>,
+    household: Option<String>,
+}
+
+/// `GET /api/v1/findings`: what the audit rules raise over the whole log, newest first,
+/// as `fundtrail --json findings` (supervisors and auditors).
+pub(super) async fn findings(
+    State(s): State<AppState>,
+    _: Authorized<Summary>,
+    ApiQuery(params): ApiQuery<FindingsParams>,
+) -> Answer {
+    if let Some(rule) = &params.rule {
+        if !fundtrail_projections::Rule::ALL
+            .iter()
+            .any(|r| r.as_str() == rule)
+        {
+            return Err(HttpError::BadRequest(format!(
+                "query: rule {rule:?} is not a rule"
+            )));
+        }
+    }
+    let view = current_view(&s)?;
+    let mut list = blocking(move || Ok(crate::runs::findings::findings(&view)?)).await?;
+    list.retain(|f| params.rule.as_deref().is_none_or(|r| f.rule.as_str() == r));
+    list.retain(|f| params.household.as_ref().is_none_or(|h| &f.household == h));
+    list.reverse();
+    ok(Value::Array(
+        list.iter().map(answers::finding_json).collect(),
+    ))
+}
+
 pub(super) async fn totals(
     State(s): State<AppState>,
     _: Authorized<Summary>,

@@ -199,6 +199,7 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             post(people::import_deaths),
         ),
         ("get", "/api/v1/totals", get(api::totals)),
+        ("get", "/api/v1/findings", get(api::findings)),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(people::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),

@@ -200,3 +200,25 @@ pub fn checkpoint_json(signed: &crate::ledger::SignedCheckpoint) -> serde_json::
         "note": signed.note,
     })
 }
+
+/// The account a finding names, masked as every output masks it.
+pub fn finding_account(f: &fundtrail_projections::Finding) -> Option<String> {
+    f.account_last4
+        .as_deref()
+        .map(|last4| crate::people::mask::mask(crate::people::mask::Field::AccountLast4, last4))
+}
+
+pub fn finding_json(f: &fundtrail_projections::Finding) -> serde_json::Value {
+    serde_json::json!({
+        "id": f.id,
+        "rule": f.rule.as_str(),
+        "household_id": f.household,
+        "person_id": f.person,
+        "account": finding_account(f),
+        "seqs": f.seqs,
+        "amount_at_risk": crate::model::domain::Money::from_fen(f.amount_at_risk_fen).to_string(),
+        "months": f.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "status": "open",
+        "reversed_evidence": f.reversed_evidence,
+    })
+}

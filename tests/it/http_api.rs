@@ -115,6 +115,12 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
         ),
         (
             "get",
+            "/api/v1/findings?rule=shared_account",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
             "/api/v1/funds",
             String::new(),
             &[Supervisor, Auditor],
@@ -475,6 +481,8 @@ fn limits_and_bad_requests_answer_with_stable_codes() {
         "/api/v1/households/PL-0001?through=2018-07",
         "/api/v1/funds?program=support_allowance",
         "/api/v1/checkpoint?x=1",
+        "/api/v1/findings?rule=paid_twice",
+        "/api/v1/findings?colour=red",
     ] {
         let reply = supervisor.get(path).unwrap();
         assert_eq!(

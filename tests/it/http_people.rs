@@ -362,3 +362,34 @@ fn an_events_import_over_http_keeps_a_payee_account_masked() {
     assert!(!log.body.contains("6222021234567895678"), "{}", log.body);
     server.stop();
 }
+
+#[test]
+fn findings_over_http_are_the_clis_with_the_account_masked() {
+    let (dir, tokens, server) = serve();
+    // Three households paid to one account in one year: a shared account.
+    let events = "date,type,household_id,program,amount,persons,reference,memo,account\n\
+                  2018-04-30,disbursement,PL-0001,support_allowance,10.00,1,SH-1,,6222021234567895678\n\
+                  2018-04-30,disbursement,PL-0002,support_allowance,10.00,1,SH-2,,6222021234567895678\n\
+                  2018-04-30,disbursement,PL-0003,support_allowance,10.00,1,SH-3,,6222021234567895678\n";
+    let mut clerk = client(&server, &tokens, Role::Clerk);
+    assert_eq!(
+        csv(&mut clerk, "/api/v1/imports/events", events).status,
+        201
+    );
+    let mut supervisor = client(&server, &tokens, Role::Supervisor);
+    let reply = supervisor
+        .get("/api/v1/findings?rule=shared_account")
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let found = reply.json();
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["account"], "************5678");
+    assert!(!reply.body.contains("6222021234567895678"));
+    let household = found[0]["household_id"].as_str().unwrap().to_owned();
+    let other = supervisor
+        .get(&format!("/api/v1/findings?household={household}"))
+        .unwrap();
+    assert_eq!(other.json(), found);
+    server.stop();
+    drop(dir);
+}
