@@ -253,7 +253,10 @@ impl Store {
         let Some(key) = self.block_key.get() else {
             return Ok(());
         };
-        let stored = self.db.get(seq_key(BLOCK_SEAL, first))?;
+        let stored = self
+            .db
+            .get(seq_key(BLOCK_SEAL, first))
+            .map_err(|e| self.write_error(e))?;
         let holds = stored.is_some_and(|seal| {
             <[u8; SEAL_LEN]>::try_from(seal.as_ref())
                 .is_ok_and(|seal| Seal::from_bytes(seal) == block_seal(key, first, block))
@@ -401,7 +404,10 @@ impl Store {
                 self.authenticate(first, &value)?;
             }
             let references = match with_references {
-                true => self.db.get(reference_key(first))?,
+                true => self
+                    .db
+                    .get(reference_key(first))
+                    .map_err(|e| self.write_error(e))?,
                 false => None,
             };
             let mut listed = references
@@ -444,7 +450,7 @@ impl Store {
         for prefix in [EVENT, REFERENCE] {
             let range = seq_key(prefix, from)..=seq_key(prefix, Seq::new(u64::MAX));
             for item in self.db.range(range) {
-                firsts.push(seq_from_key(&item?.0)?);
+                firsts.push(seq_from_key(&item.map_err(|e| self.write_error(e))?.0)?);
             }
         }
         firsts.sort_unstable();
@@ -466,7 +472,7 @@ impl Store {
         self.db
             .range(event_key(start)..=event_key(*range.end()))
             .map(|item| {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
                 Ok((seq_from_key(&key)?, value))
             })
     }
@@ -480,7 +486,7 @@ impl Store {
             .next_back()
         {
             Some(item) => {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
                 Ok(Some((seq_from_key(&key)?, value)))
             }
             None => Ok(None),
@@ -541,7 +547,7 @@ impl Store {
             .db
             .range(reference_key(Seq::new(0))..=reference_key(upto))
         {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(|e| self.write_error(e))?;
             let first = seq_from_key(&key)?;
             digest = digest.extend(first, &value);
             for (i, reference) in reference_entries(&value).enumerate() {
@@ -584,7 +590,7 @@ impl Store {
         self.db
             .scan_prefix([HOUSEHOLD])
             .map(|item| {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
                 let id = String::from_utf8(key[1..].to_vec())
                     .map_err(|_| StoreError::Corrupt("household key is not UTF-8".into()))?;
                 Ok((id, seq_from_value(&value)?))
@@ -597,7 +603,7 @@ impl Store {
         self.db
             .scan_prefix([PEOPLE])
             .map(|item| {
-                let (key, _) = item?;
+                let (key, _) = item.map_err(|e| self.write_error(e))?;
                 seq_from_value(&key[1..])
             })
             .collect()
@@ -612,11 +618,19 @@ impl Store {
 
     /// The pending marker of an unfinished write, if one is stored.
     pub fn pending(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get([PENDING])?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .get([PENDING])
+            .map_err(|e| self.write_error(e))?
+            .map(|v| v.to_vec()))
     }
 
     pub fn node(&self, level: u8, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
-        match self.db.get(node_key(level, index))? {
+        match self
+            .db
+            .get(node_key(level, index))
+            .map_err(|e| self.write_error(e))?
+        {
             Some(v) => {
                 v.as_ref().try_into().map(Some).map_err(|_| {
                     StoreError::Corrupt(format!("node {level}/{index} is not 32 bytes"))
@@ -629,7 +643,11 @@ impl Store {
     /// The leaf hashes of the complete tile `index` (leaves `LEAF_TILE_LEAVES * index ..`),
     /// as stored.
     pub fn leaf_tile(&self, index: u64) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
-        let Some(value) = self.db.get(prefixed(LEAF_TILE, &index.to_be_bytes()))? else {
+        let Some(value) = self
+            .db
+            .get(prefixed(LEAF_TILE, &index.to_be_bytes()))
+            .map_err(|e| self.write_error(e))?
+        else {
             return Ok(None);
         };
         if value.len() as u64 != LEAF_TILE_LEAVES * HASH_LEN as u64 {
@@ -654,7 +672,7 @@ impl Store {
         let start = prefixed(LEAF_TILE, &from.to_be_bytes());
         let end = prefixed(LEAF_TILE, &u64::MAX.to_be_bytes());
         self.db.range(start..=end).map(|item| {
-            let (key, _) = item?;
+            let (key, _) = item.map_err(|e| self.write_error(e))?;
             u64_from(&key[1..]).ok_or_else(|| StoreError::Corrupt(format!("leaf tile key {key:?}")))
         })
     }
@@ -668,7 +686,7 @@ impl Store {
         self.db
             .range(node_key(level, from)..=node_key(level, u64::MAX))
             .map(move |item| {
-                let (key, _) = item?;
+                let (key, _) = item.map_err(|e| self.write_error(e))?;
                 u64_from(&key[2..]).ok_or_else(|| {
                     StoreError::Corrupt(format!("node key {key:?} at level {level}"))
                 })
@@ -695,7 +713,7 @@ impl Store {
         let last = prefixed(CHECKPOINT, &size.to_be_bytes());
         match self.db.range(first..=last).next_back() {
             Some(item) => {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
                 let size = u64_from(&key[1..])
                     .ok_or_else(|| StoreError::Corrupt("checkpoint key".into()))?;
                 Ok(Some((size, value.to_vec())))
@@ -709,7 +727,7 @@ impl Store {
         self.db
             .scan_prefix([CHECKPOINT])
             .map(|item| {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
                 let size = u64_from(&key[1..])
                     .ok_or_else(|| StoreError::Corrupt("checkpoint key".into()))?;
                 Ok((size, value.to_vec()))
@@ -824,7 +842,9 @@ impl Store {
         })
     }
 
-    /// A failed write's sled error, with a full disk named as such.
+    /// A failed write's sled error, with a full disk named as such. Reads map their
+    /// errors here too: after a failed write sled 0.34 returns that write's error from
+    /// every later call, reads included.
     fn write_error(&self, e: sled::Error) -> StoreError {
         match e {
             sled::Error::Io(io) if space::is_full(&io) => StoreError::DiskFilled {
@@ -853,7 +873,7 @@ impl Store {
 
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.db.size_on_disk().map_err(|e| self.write_error(e))
     }
 
     // For `verify`'s search for entries beyond the head (ledger/verify.rs).
@@ -878,7 +898,7 @@ impl Store {
                 ..=reference_key(Seq::new(u64::MAX)),
         );
         holding.into_iter().chain(after).map(|item| {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(|e| self.write_error(e))?;
             Ok((
                 seq_from_key(&key)?,
                 reference_entries(&value).count() as u64,
@@ -1354,7 +1374,7 @@ impl Store {
     }
 
     fn get_seq(&self, key: &[u8]) -> Result<Option<Seq>, StoreError> {
-        match self.db.get(key)? {
+        match self.db.get(key).map_err(|e| self.write_error(e))? {
             Some(v) => seq_from_value(&v).map(Some),
             None => Ok(None),
         }
