@@ -315,12 +315,7 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     let head = view.head();
     let households = ledger.households().len();
     let persons = ledger.people().len();
-    let erased = ledger
-        .people()
-        .all()
-        .values()
-        .filter(|p| p.erased.is_some())
-        .count();
+    let erased = ledger.people().erased_count();
     let bytes = view.size_on_disk().map_err(|e| failure(e, None))?;
     let latest = view.latest_checkpoint().map_err(|e| failure(e, None))?;
     let checkpoint = latest

@@ -165,6 +165,11 @@ impl People {
             .collect()
     }
 
+    /// How many persons' personal data was erased.
+    pub fn erased_count(&self) -> usize {
+        self.persons.values().filter(|p| p.erased.is_some()).count()
+    }
+
     /// The person currently holding an identity in a household, if any.
     pub fn current_holder(&self, identity: &[u8; 32]) -> Option<&str> {
         self.current.get(identity).map(String::as_str)
