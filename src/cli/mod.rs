@@ -125,7 +125,9 @@ pub enum Command {
     /// import files, with planted.json listing what each findings rule must find.
     ///
     /// It writes no ledger: import the files into a fresh one in the order households,
-    /// rates, persons, events, changes, deaths (README, "The fraud simulator").
+    /// rates, persons, events, changes, deaths (README, "The fraud simulator"), or let
+    /// `simulate --check DIR LEDGER` do it and compare the findings with planted.json
+    /// (exit 0 when every planted case is found and nothing else, 1 otherwise).
     Simulate(simulate::SimulateArgs),
     /// Create a new, empty ledger and its Ed25519 signing key (kept with mode 0600).
     Init(InitArgs),
@@ -338,7 +340,7 @@ impl Output {
 pub fn run(cli: &Cli) -> Result<Output, Failure> {
     match &cli.command {
         Command::Demo { dir } => demo::run(cli, dir),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => simulate::run(cli, args),
         Command::Init(args) => record::init(cli, args),
         Command::Import(what) => record::import(cli, what),
         Command::Log(args) => record::log(cli, args),

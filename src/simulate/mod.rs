@@ -7,10 +7,13 @@
 //! let them in and only the findings can catch them. Everything derives from the seed;
 //! nothing reads the clock, so the same options give the same bytes on every machine.
 
+pub mod check;
 mod district;
 mod plant;
 
 use std::path::{Path, PathBuf};
+
+use crate::ledger::import::ImportKind;
 
 pub use district::District;
 pub use plant::{Case, Planted};
@@ -40,14 +43,15 @@ pub const DEFAULT_SEED: u64 = 1;
 /// The death register's `--source` that the README's import commands use.
 pub const REGISTER_SOURCE: &str = "sim-register";
 
-/// The files, in the order they must be imported, with their `fundtrail import` kind.
-pub const IMPORT_ORDER: [(&str, &str); 6] = [
-    ("households", "households.csv"),
-    ("rates", "rates.csv"),
-    ("persons", "persons.csv"),
-    ("events", "events.csv"),
-    ("changes", "changes.csv"),
-    ("deaths", "deaths.csv"),
+/// The files, in the order they must be imported: the `fundtrail import` kind, the file,
+/// and the kind's reader.
+pub const IMPORT_ORDER: [(&str, &str, ImportKind); 6] = [
+    ("households", "households.csv", ImportKind::Households),
+    ("rates", "rates.csv", ImportKind::Rates),
+    ("persons", "persons.csv", ImportKind::Persons),
+    ("events", "events.csv", ImportKind::Events),
+    ("changes", "changes.csv", ImportKind::Changes),
+    ("deaths", "deaths.csv", ImportKind::Deaths),
 ];
 /// The list of what was planted, beside the import files.
 pub const PLANTED_FILE: &str = "planted.json";

@@ -373,3 +373,121 @@ fn every_allocation_covers_its_year_and_stays_below_the_ceiling_at_the_largest_s
     let ceiling = 100_000_000 * 100;
     assert!(allocated.values().all(|&a| a < ceiling), "{allocated:?}");
 }
+
+mod checking {
+    use fundtrail_projections::findings::Status;
+    use fundtrail_projections::{Finding, Rule};
+
+    use super::super::check::{compare, read_planted, CheckError, PlantedCase, PlantedList};
+    use super::*;
+
+    fn finding(rule: Rule, household: &str, person: Option<&str>) -> Finding {
+        Finding {
+            id: format!("{household}-{}", rule.as_str()),
+            rule,
+            household: household.to_owned(),
+            person: person.map(str::to_owned),
+            account_last4: None,
+            seqs: vec![1],
+            amount_at_risk_fen: 100,
+            months: Vec::new(),
+            status: Status::Open,
+            raised_by: 1,
+            reversed_evidence: Vec::new(),
+        }
+    }
+
+    fn case(rule: Rule, households: &[&str], person: Option<&str>) -> PlantedCase {
+        PlantedCase {
+            rule,
+            households: households.iter().map(|h| h.to_string()).collect(),
+            person: person.map(str::to_owned),
+            what: format!("{} planted", rule.as_str()),
+        }
+    }
+
+    #[test]
+    fn one_finding_accounts_for_one_case_only() {
+        let planted = PlantedList {
+            cases: vec![
+                case(Rule::DuplicatePayment, &["H-1"], None),
+                case(Rule::DuplicatePayment, &["H-1"], None),
+            ],
+            near_misses: Vec::new(),
+        };
+        let report = compare(&planted, &[finding(Rule::DuplicatePayment, "H-1", None)]);
+        let line = report.rules[3];
+        assert_eq!(line.rule, Rule::DuplicatePayment);
+        assert_eq!((line.planted, line.found, line.missed), (2, 1, 1));
+        assert_eq!(report.missed.len(), 1);
+        assert!(report.false_alarms.is_empty());
+        assert!(!report.clean());
+    }
+
+    #[test]
+    fn a_finding_on_a_near_miss_is_a_false_alarm_that_names_it() {
+        let planted = PlantedList {
+            cases: vec![case(Rule::PaidAfterDeath, &["H-1"], Some("P-1"))],
+            near_misses: vec![case(Rule::PaidAfterDeath, &["H-2"], Some("P-2"))],
+        };
+        let found = [
+            finding(Rule::PaidAfterDeath, "H-1", Some("P-1")),
+            finding(Rule::PaidAfterDeath, "H-2", Some("P-2")),
+            finding(Rule::OutlierAmount, "H-9", None),
+        ];
+        let report = compare(&planted, &found);
+        assert_eq!(report.rules[0].found, 1);
+        assert_eq!(report.rules[0].false_alarms, 1);
+        assert_eq!(report.rules[5].false_alarms, 1);
+        let named: Vec<Option<&str>> = report
+            .false_alarms
+            .iter()
+            .map(|a| a.near_miss.as_deref())
+            .collect();
+        assert_eq!(named, [Some("paid_after_death planted"), None]);
+    }
+
+    #[test]
+    fn a_death_case_needs_its_person_not_only_its_household() {
+        let planted = PlantedList {
+            cases: vec![case(Rule::PaidAfterDeath, &["H-1"], Some("P-1"))],
+            near_misses: Vec::new(),
+        };
+        let report = compare(
+            &planted,
+            &[finding(Rule::PaidAfterDeath, "H-1", Some("P-2"))],
+        );
+        assert_eq!(
+            (report.rules[0].missed, report.rules[0].false_alarms),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn the_generated_planted_json_reads_back_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let written = write(dir.path(), Options::default()).expect("written");
+        let path = dir.path().join(PLANTED_FILE);
+        let list = read_planted(&path).expect("the simulator's own list reads");
+        assert_eq!(list.cases.len(), written.planted.cases.len());
+        assert_eq!(list.near_misses.len(), written.planted.near_misses.len());
+        let text = std::fs::read_to_string(&path).expect("written");
+        let bad = text.replacen(
+            "\"rule\": \"paid_after_exit\"",
+            "\"rule\": \"paid_late\"",
+            1,
+        );
+        assert_ne!(bad, text);
+        std::fs::write(&path, bad).expect("rewritten");
+        let err = read_planted(&path).expect_err("an unknown rule");
+        assert!(matches!(err, CheckError::Planted { .. }));
+        let message = err.to_string();
+        assert!(
+            message.contains("planted.json") && message.contains("cases[1].rule: \"paid_late\""),
+            "{message}"
+        );
+        std::fs::write(&path, "{\"cases\": [").expect("rewritten");
+        let message = read_planted(&path).expect_err("cut short").to_string();
+        assert!(message.contains("line 1"), "{message}");
+    }
+}

@@ -295,3 +295,211 @@ fn simulate_refuses_sizes_out_of_range_and_writes_nothing() {
     run.assert_code(2);
     assert!(run.stderr.contains("a-file"), "names the path: {run:#?}");
 }
+
+/// `simulate --check DIR LEDGER` through the binary.
+fn check(dir: &Path, ledger: &Path, json: bool) -> Run {
+    let mut args = Vec::new();
+    if json {
+        args.push("--json");
+    }
+    args.extend([
+        "simulate",
+        "--check",
+        dir.to_str().expect("UTF-8"),
+        ledger.to_str().expect("UTF-8"),
+    ]);
+    run_command(binary_without_ledger().args(&args))
+}
+
+/// The rule's line of a `--json` check.
+fn rule_line(report: &serde_json::Value, rule: &str) -> serde_json::Value {
+    report["rules"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap_or_else(|| panic!("no line for {rule}: {report:#}"))
+        .clone()
+}
+
+/// At the default size every rule finds its planted case and raises nothing else.
+#[test]
+fn simulate_check_finds_every_planted_case_and_no_false_alarm_at_the_default_size() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &[]).assert_ok();
+    let run = check(&dir, &t.file("checked"), true);
+    run.assert_ok();
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    for rule in [
+        "paid_after_death",
+        "paid_after_exit",
+        "allowance_over_due",
+        "duplicate_payment",
+        "shared_account",
+        "outlier_amount",
+    ] {
+        let line = rule_line(&report, rule);
+        assert_eq!(line["planted"], 1, "{line}");
+        assert_eq!(line["found"], 1, "{line}");
+        assert_eq!(line["missed"], 0, "{line}");
+        assert_eq!(line["false_alarms"], 0, "{line}");
+    }
+    assert_eq!(report["missed"], serde_json::json!([]));
+    assert_eq!(report["false_alarms"], serde_json::json!([]));
+    // The ledger it built is a ledger like any other: it verifies and lists the findings.
+    let built = run_command(binary_without_ledger().args([
+        "--ledger",
+        t.file("checked").to_str().unwrap(),
+        "verify",
+    ]));
+    built.assert_ok();
+}
+
+/// The table names each rule's counts; a ledger that holds events is refused, and nothing
+/// is imported into it.
+#[test]
+fn simulate_check_prints_a_table_and_refuses_a_ledger_that_is_not_fresh() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
+    let ledger = t.file("checked");
+    let run = check(&dir, &ledger, false);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("rule                planted  found  missed  false alarms"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout
+            .contains("total                     6      6       0             0"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("near misses: 7 planted, 0 raised"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("ok: every planted case found"),
+        "{run:#?}"
+    );
+    let status = |ledger: &Path| {
+        let run = run_command(binary_without_ledger().args([
+            "--json",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "status",
+        ]));
+        run.assert_ok();
+        run.json()["head"]["seq"].clone()
+    };
+    let before = status(&ledger);
+    let again = check(&dir, &ledger, false);
+    again.assert_code(2);
+    assert!(
+        again.stderr.contains("already holds") && again.stderr.contains("checked"),
+        "{again:#?}"
+    );
+    assert_eq!(status(&ledger), before, "nothing was imported again");
+    // A ledger just made by `init` is fresh.
+    let empty = t.file("empty");
+    run_command(binary_without_ledger().args(["--ledger", empty.to_str().unwrap(), "init"]))
+        .assert_ok();
+    check(&dir, &empty, false).assert_ok();
+}
+
+/// A doctored planted.json: an extra case nobody planted is missed, a case taken out of
+/// the list turns its finding into a false alarm; either way exit 1.
+#[test]
+fn simulate_check_reports_a_doctored_planted_list_as_missed_and_false_alarm() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
+    let original: serde_json::Value =
+        serde_json::from_slice(&read(&dir, "planted.json")).expect("planted.json is JSON");
+    let write_planted = |planted: &serde_json::Value| {
+        std::fs::write(dir.join("planted.json"), planted.to_string()).expect("written");
+    };
+
+    let mut extra = original.clone();
+    let cases = extra["cases"].as_array_mut().expect("a list");
+    let mut copy = cases
+        .iter()
+        .find(|c| c["rule"] == "paid_after_exit")
+        .expect("planted")
+        .clone();
+    copy["households"] = serde_json::json!(["SIM-NOBODY"]);
+    cases.push(copy);
+    write_planted(&extra);
+    let run = check(&dir, &t.file("extra"), true);
+    run.assert_code(1);
+    let report = run.json();
+    assert_eq!(report["ok"], false);
+    let line = rule_line(&report, "paid_after_exit");
+    assert_eq!(
+        (
+            &line["planted"],
+            &line["found"],
+            &line["missed"],
+            &line["false_alarms"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        ),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["missed"][0]["households"],
+        serde_json::json!(["SIM-NOBODY"])
+    );
+
+    let mut fewer = original.clone();
+    fewer["cases"]
+        .as_array_mut()
+        .expect("a list")
+        .retain(|c| c["rule"] != "shared_account");
+    write_planted(&fewer);
+    let run = check(&dir, &t.file("fewer"), false);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("false alarm: ") && run.stdout.contains("shared_account"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("FAILED"), "{run:#?}");
+}
+
+/// What --check cannot use is refused before any ledger is made: a planted list with an
+/// unknown rule (named by list, index and member), a missing file.
+#[test]
+fn simulate_check_refuses_a_bad_planted_list_or_a_missing_file_before_writing() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
+    let planted = String::from_utf8(read(&dir, "planted.json")).expect("UTF-8");
+    let bad = planted.replacen(
+        "\"rule\": \"paid_after_death\"",
+        "\"rule\": \"paid_twice\"",
+        1,
+    );
+    std::fs::write(dir.join("planted.json"), &bad).expect("written");
+    let ledger = t.file("never");
+    let run = check(&dir, &ledger, false);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("planted.json") && run.stderr.contains("cases[0].rule: \"paid_twice\""),
+        "{run:#?}"
+    );
+    std::fs::write(dir.join("planted.json"), &planted).expect("written");
+    std::fs::remove_file(dir.join("changes.csv")).expect("removed");
+    let run = check(&dir, &ledger, false);
+    run.assert_code(2);
+    assert!(run.stderr.contains("changes.csv: missing"), "{run:#?}");
+    assert!(!ledger.exists(), "no ledger was made");
+    let usage = run_command(binary_without_ledger().args(["simulate", "--check", "d"]));
+    usage.assert_code(2);
+}
