@@ -2,11 +2,11 @@
 //! step: computed on demand; decisions and recoveries come later).
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{failure, open, Cli, Failure, Output};
-use crate::model::domain::{Money, Seq};
-use crate::model::render::{Align, Table};
+use super::read::{Lang, ReportArgs};
+use super::{failure, findings_table, open, Cli, Failure, Output};
+use crate::model::domain::Seq;
 use crate::runs::findings::findings;
 use fundtrail_projections::{Finding, Rule};
 
@@ -22,6 +22,8 @@ pub struct FindingsArgs {
     /// Only this household's findings.
     #[arg(long)]
     pub household: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,54 +54,21 @@ pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
     let mut list = findings(ledger.view()).map_err(|e| failure(e, None))?;
     list.retain(|f| args.rule.is_none_or(|r| f.rule == r));
     list.retain(|f| args.household.as_ref().is_none_or(|h| &f.household == h));
-    Ok(listing(list))
+    Ok(findings_table::listing(list, &args.report))
 }
 
-/// Findings as `findings` prints them, newest first (the order an auditor works in); the
-/// same for a ledger and for `audit findings` on its export.
-pub(super) fn listing(mut list: Vec<Finding>) -> Output {
-    list.reverse();
-    let json = Value::Array(
-        list.iter()
-            .map(crate::ledger::answers::finding_json)
-            .collect(),
-    );
-    Output::ok(findings_text(&list), json)
+/// Findings as `findings` prints them by default (`audit findings` on an export prints
+/// the same).
+pub(super) fn listing(list: Vec<Finding>) -> Output {
+    let report = ReportArgs {
+        lang: Lang::Zh,
+        csv: false,
+    };
+    findings_table::listing(list, &report)
 }
 
 fn findings_text(list: &[Finding]) -> String {
-    if list.is_empty() {
-        return "no findings\n".to_string();
-    }
-    let mut table = Table::new(&[
-        ("id", Align::Left),
-        ("rule", Align::Left),
-        ("household", Align::Left),
-        ("person", Align::Left),
-        ("account", Align::Left),
-        ("at risk", Align::Right),
-        ("months", Align::Left),
-        ("seqs", Align::Left),
-    ]);
-    for f in list {
-        let months: Vec<String> = f.months.iter().map(ToString::to_string).collect();
-        let seqs: Vec<String> = f.seqs.iter().map(ToString::to_string).collect();
-        table.row(vec![
-            f.id.clone(),
-            f.rule.as_str().to_string(),
-            f.household.clone(),
-            f.person.clone().unwrap_or_default(),
-            crate::ledger::answers::finding_account(f).unwrap_or_default(),
-            Money::from_fen(f.amount_at_risk_fen).to_string(),
-            months.join(" "),
-            seqs.join(" "),
-        ]);
-    }
-    format!(
-        "{} finding(s), newest first\n{}",
-        list.len(),
-        table.render()
-    )
+    findings_table::text(list, Lang::Zh)
 }
 
 /// `findings show ID`: the finding and its evidence, each event with its inclusion proof.

@@ -9,6 +9,7 @@ mod audit_reconcile;
 mod demo;
 mod evidence;
 mod findings;
+mod findings_table;
 mod people;
 pub mod read;
 pub mod reconcile;
@@ -103,6 +104,7 @@ impl Command {
             Command::Funds(report) => report.csv,
             Command::Reconcile(args) => args.csv,
             Command::Roster(args) => args.report.csv,
+            Command::Findings(args) => args.report.csv,
             _ => false,
         }
     }

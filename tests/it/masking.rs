@@ -286,6 +286,7 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
     add(&["roster", "--month", "2019-04", "--csv"]);
     add(&["--json", "roster", "--month", "2019-04"]);
     add(&["findings"]);
+    add(&["findings", "--csv"]);
     add(&["--json", "findings"]);
     for h in ["PL-0001", "PL-0002", "PL-0003"] {
         add(&["household", h, "--through", "2019-12"]);

@@ -77,14 +77,75 @@ fn the_findings_are_exactly_the_planted_cases() {
         .as_str()
         .unwrap()
         .starts_with("************"));
-    let one_rule = t.run(&["findings", "--rule", "paid_after_death"]);
+    let one_rule = t.run(&["findings", "--rule", "paid_after_death", "--lang", "en"]);
     one_rule.assert_ok();
     assert!(one_rule.stdout.starts_with("1 finding(s)"), "{one_rule:#?}");
     let unknown = t.run(&["findings", "--rule", "paid_twice"]);
     unknown.assert_code(2);
     assert!(unknown.stderr.contains("is not a rule"), "{unknown:#?}");
-    let none = t.run(&["findings", "--household", "NOBODY"]);
+    let none = t.run(&["findings", "--household", "NOBODY", "--lang", "en"]);
     assert_eq!(none.stdout, "no findings\n");
+    let none = t.run(&["findings", "--household", "NOBODY"]);
+    assert_eq!(none.stdout, "无疑点\n");
+    findings_as_csv_and_in_both_languages(&t, &found);
+}
+
+/// `findings --csv`: a header row and one finding per row, as `--json` lists them, the
+/// account masked and months joined by `;`; the table's labels are Chinese by default,
+/// English with `--lang en`, and rule ids stay pinned in both.
+fn findings_as_csv_and_in_both_languages(t: &TempLedger, found: &[serde_json::Value]) {
+    let csv = t.run(&["findings", "--csv", "--lang", "en"]);
+    csv.assert_ok();
+    let mut reader = csv::Reader::from_reader(
+        csv.stdout
+            .strip_prefix('\u{feff}')
+            .expect("a byte order mark")
+            .as_bytes(),
+    );
+    let header = reader.headers().expect("a header row").clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "rule",
+            "household",
+            "person",
+            "account",
+            "at risk",
+            "months",
+            "seqs",
+            "status"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    assert_eq!(rows.len(), found.len(), "{csv:#?}");
+    for (row, f) in rows.iter().zip(found) {
+        assert_eq!(row[0], f["id"], "the same order as --json");
+        assert_eq!(row[1], f["rule"]);
+        assert_eq!(row[5], f["amount_at_risk"]);
+        let months: Vec<&str> = f["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(row[6], months.join(";"));
+        assert_eq!(row[8], *"open");
+    }
+    let shared = rows.iter().find(|r| &r[1] == "shared_account").unwrap();
+    assert!(shared[4].starts_with("************"), "{shared:?}");
+    let zh = t.run(&["findings", "--csv"]);
+    assert!(zh.stdout.starts_with("\u{feff}编号,规则,户号,"), "{zh:#?}");
+    let table = t.run(&["findings"]);
+    assert!(
+        table.stdout.contains("条疑点") && table.stdout.contains("规则"),
+        "{table:#?}"
+    );
+    assert!(table.stdout.contains("paid_after_death"), "{table:#?}");
+    let english = t.run(&["findings", "--lang", "en"]);
+    assert!(english.stdout.contains(" rule "), "{english:#?}");
+    t.run(&["--json", "findings", "--csv"]).assert_code(2);
+    t.run(&["findings", "--csv", "--json"]).assert_code(2);
 }
 
 /// `findings show` gives each evidence event with an inclusion proof an auditor checks
