@@ -11,6 +11,7 @@ mod conn;
 mod dashboard;
 mod error;
 mod evidence;
+mod findings;
 mod json;
 mod people;
 mod reconcile;
@@ -200,6 +201,8 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ),
         ("get", "/api/v1/totals", get(api::totals)),
         ("get", "/api/v1/findings", get(api::findings)),
+        ("get", "/api/v1/findings/summary", get(findings::summary)),
+        ("get", "/api/v1/findings/{id}", get(findings::detail)),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(people::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),

@@ -44,6 +44,10 @@ const CHANGES_CSV: &str = "date,type,person_id,household_id,reference,memo\n\
 const HOUSEHOLDS_CSV: &str = "household_id,subdistrict,community,category,members,enrolled_on\n\
 PL-0009,青云,青云第1社区,bereaved,2,2016-01-01\n";
 
+/// A well-formed finding id that the sample ledger has no finding of: a role it admits
+/// gets 404 `not_found` (its token passed), every other role 403.
+const NO_SUCH_FINDING: &str = "/api/v1/findings/0000000000000000";
+
 /// One call per route: method, path, body, and the roles it admits.
 fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
     use Role::*;
@@ -121,6 +125,18 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
         ),
         (
             "get",
+            "/api/v1/findings/summary",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            NO_SUCH_FINDING,
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
             "/api/v1/funds",
             String::new(),
             &[Supervisor, Auditor],
@@ -186,6 +202,7 @@ fn template(path: &str) -> String {
             "PL-0001" => *part = "{id}".into(),
             "matrix" => *part = "{name}".into(),
             "P-1" => *part = "{id}".into(),
+            "0000000000000000" => *part = "{id}".into(),
             _ => {}
         }
     }
@@ -227,7 +244,14 @@ fn every_route_answers_each_role_as_the_matrix_says() {
         }
         for role in Role::ALL {
             let reply = call(&mut as_role(&server, &tokens, role), method, path, &body);
-            if allowed.contains(&role) {
+            if allowed.contains(&role) && path == NO_SUCH_FINDING {
+                assert_eq!(
+                    reply.status, 404,
+                    "{method} {path} as {role}: {}",
+                    reply.body
+                );
+                assert_eq!(reply.code(), "not_found");
+            } else if allowed.contains(&role) {
                 assert!(
                     (200..300).contains(&reply.status),
                     "{method} {path} as {role}: {} {}",

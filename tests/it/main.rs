@@ -17,6 +17,7 @@ mod golden;
 mod group_commit;
 mod http_api;
 mod http_concurrency;
+mod http_findings;
 mod http_hostile;
 mod http_people;
 mod import;

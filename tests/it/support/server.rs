@@ -44,6 +44,17 @@ pub fn sample_ledger(dir: &Path) -> Tokens {
             .append_rows(&mut CsvFile::new(&root.join(file), kind), &ctx)
             .expect("the sample data imports");
     }
+    let tokens = issue_tokens(&mut ledger);
+    // As `fundtrail import` does, every import ends with a signed checkpoint.
+    ledger
+        .checkpoint()
+        .expect("a checkpoint of the sample data");
+    ledger.close().expect("the sample ledger closes");
+    tokens
+}
+
+/// One token per role, and a revoked one, saved in `ledger`.
+pub fn issue_tokens(ledger: &mut Ledger) -> Tokens {
     let mut registry = TokenRegistry::default();
     let mut n = 0u8;
     let mut issue = |name: &str, role: Role| {
@@ -61,13 +72,32 @@ pub fn sample_ledger(dir: &Path) -> Tokens {
         revoked: issue("gone", Role::Auditor),
     };
     registry.revoke("gone", 2).expect("just issued");
-    registry.save(&mut ledger).expect("tokens saved");
-    // As `fundtrail import` does, every import ends with a signed checkpoint.
-    ledger
-        .checkpoint()
-        .expect("a checkpoint of the sample data");
-    ledger.close().expect("the sample ledger closes");
+    registry.save(ledger).expect("tokens saved");
     tokens
+}
+
+/// A ledger at `dir/ledger` built by `simulate --check`'s library call from a small
+/// simulated district (40 households, 2 years, seed 5: one planted case of every rule),
+/// with the tokens and a signed checkpoint of the head. Returns the ledger's directory.
+pub fn simulated_ledger(dir: &Path) -> (std::path::PathBuf, Tokens) {
+    use fundtrail::simulate::{self, check, Options};
+    let district = dir.join("district");
+    let options = Options {
+        households: 40,
+        years: 2,
+        seed: 5,
+    };
+    simulate::write(&district, options).expect("the district is written");
+    let ledger_dir = dir.join("ledger");
+    let ctx = AppendContext::now("setup");
+    let checked = check::check(&district, &ledger_dir, &ctx, &mut check::Quiet)
+        .expect("the district imports");
+    assert!(checked.report.clean(), "{:?}", checked.report);
+    let mut ledger = checked.ledger;
+    let tokens = issue_tokens(&mut ledger);
+    ledger.checkpoint().expect("a checkpoint of the district");
+    ledger.close().expect("the ledger closes");
+    (ledger_dir, tokens)
 }
 
 /// A running in-process server; dropping it without `stop` leaks nothing but the thread.
