@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::server::{sample_ledger, TestServer};
+use crate::support::client::Client;
+use crate::support::server::{sample_ledger, simulated_ledger, TestServer};
 use fundtrail::http::Limits;
 
 /// Chromium gets this long to load the page and run its fetches before it is killed.
@@ -92,17 +93,26 @@ fn row_after<'d>(dom: &'d str, marker: &str) -> &'d str {
     &dom[start..end]
 }
 
+/// Chromium, installed if need be; `None` only when FUNDTRAIL_SKIP_BROWSER_TESTS=1 says to
+/// skip. Anything else without a browser fails loudly.
+fn browser_or_skip() -> Option<PathBuf> {
+    if let Some(browser) = chromium().or_else(install_chromium) {
+        return Some(browser);
+    }
+    if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: no chromium, and FUNDTRAIL_SKIP_BROWSER_TESTS=1");
+        return None;
+    }
+    panic!(
+        "chromium is not installed: run scripts/install-test-deps (as root), \
+         or set FUNDTRAIL_SKIP_BROWSER_TESTS=1 to skip this test"
+    );
+}
+
 #[test]
 fn the_dashboard_shows_the_ledgers_totals_in_a_real_browser() {
-    let Some(browser) = chromium().or_else(install_chromium) else {
-        if std::env::var("FUNDTRAIL_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-            eprintln!("skipped: no chromium, and FUNDTRAIL_SKIP_BROWSER_TESTS=1");
-            return;
-        }
-        panic!(
-            "chromium is not installed: run scripts/install-test-deps (as root), \
-             or set FUNDTRAIL_SKIP_BROWSER_TESTS=1 to skip this test"
-        );
+    let Some(browser) = browser_or_skip() else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let tokens = sample_ledger(dir.path());
@@ -145,5 +155,85 @@ fn the_dashboard_shows_the_ledgers_totals_in_a_real_browser() {
         refused.contains("令牌无效或已撤销"),
         "a bad token is sent back to sign in"
     );
+    server.stop();
+}
+
+/// "1234567.80" as the page shows it: "1,234,567.80".
+fn grouped(amount: &str) -> String {
+    let (whole, fraction) = amount.split_once('.').expect("two decimals");
+    let digits: Vec<char> = whole.chars().collect();
+    let mut out = String::new();
+    for (i, c) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(*c);
+    }
+    format!("{out}.{fraction}")
+}
+
+/// The findings panel on a simulated district with one planted case of every rule: each
+/// rule's row shows 1 open finding and its amount at risk, each sub-district its counts,
+/// and the recovered figure 0.00, all as the summary endpoint gives them.
+#[test]
+fn the_findings_panel_shows_the_planted_rules_in_a_real_browser() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, tokens) = simulated_ledger(dir.path());
+    let server = TestServer::start(&ledger, Limits::default());
+    let summary = Client::new(server.addr, Some(&tokens.supervisor))
+        .get("/api/v1/findings/summary")
+        .unwrap()
+        .json();
+    let url = format!("http://{}/#token={}", server.addr, tokens.supervisor);
+    let dom = rendered_dom(&browser, &url);
+    assert!(
+        dom.contains(r#"data-state="ready""#),
+        "the page did not finish loading:\n{dom}"
+    );
+    assert!(dom.contains(r#"<dd id="findings-open">6</dd>"#), "{dom}");
+    assert!(
+        dom.contains(r#"<dd id="findings-recovered">0.00</dd>"#),
+        "{dom}"
+    );
+    let at_risk = grouped(summary["amount_at_risk"].as_str().unwrap());
+    assert!(
+        dom.contains(&format!(r#"<dd id="findings-at-risk">{at_risk}</dd>"#)),
+        "{at_risk}: {dom}"
+    );
+    let by_rule = summary["by_rule"].as_array().unwrap();
+    assert_eq!(by_rule.len(), 6);
+    for r in by_rule {
+        let rule = r["rule"].as_str().unwrap();
+        let row = row_after(&dom, &format!(r#"data-rule="{rule}""#));
+        let amount = grouped(r["amount_at_risk"].as_str().unwrap());
+        assert!(
+            row.contains(r#"<td class="num">1</td>"#) && row.contains(&amount),
+            "{rule}: {row}"
+        );
+        assert!(row.contains(&format!("<code>{rule}</code>")), "{row}");
+    }
+    assert!(row_after(&dom, r#"data-rule="paid_after_death""#).contains("死亡后仍发放"));
+    let places = summary["by_subdistrict"].as_array().unwrap();
+    assert!(!places.is_empty());
+    for p in places {
+        let place = p["subdistrict"].as_str().unwrap();
+        let row = row_after(&dom, &format!(r#"data-findings-subdistrict="{place}""#));
+        let count = format!(r#"<td class="num">{}</td>"#, p["open"]);
+        let amount = grouped(p["amount_at_risk"].as_str().unwrap());
+        assert!(
+            row.contains(&count) && row.contains(&amount),
+            "{place}: {row}"
+        );
+    }
+    let english = rendered_dom(&browser, &format!("{url}&lang=en"));
+    assert!(
+        english.contains("Audit findings") && english.contains("Paid after death"),
+        "{english}"
+    );
+    assert!(row_after(&english, r#"data-rule="shared_account""#)
+        .contains("<code>shared_account</code>"));
     server.stop();
 }

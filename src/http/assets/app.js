@@ -26,6 +26,9 @@ const TEXT = {
     enrolled_on: "登记日期", no_persons: "尚未登记人员（按登记人数计发）", in_household: "在户",
     died: "{date} 去世", left: "{date} 迁出", erased: "个人信息已销毁", not_found: "查无此户",
     role_mother: "母亲", role_father: "父亲", role_child: "子女", role_other: "其他",
+    findings: "审计疑点", open_findings: "未结疑点", at_risk: "涉及金额(元)", recovered: "已追缴(元)",
+    rule: "规则", open_count: "未结", unknown_place: "（未知街道）",
+    findings_help: "审计规则对全部记录的核查结果；规则编号固定，明细见 fundtrail findings。",
   },
   en: {
     title: "Special-family subsidy ledger", signin: "Sign in", signin_button: "Sign in", signout: "Sign out",
@@ -45,7 +48,20 @@ const TEXT = {
     enrolled_on: "Enrolled", no_persons: "No persons recorded (paid by the members count)", in_household: "in the household",
     died: "died {date}", left: "left {date}", erased: "personal data erased", not_found: "No such household",
     role_mother: "mother", role_father: "father", role_child: "child", role_other: "other",
+    findings: "Audit findings", open_findings: "Open findings", at_risk: "At risk (CNY)",
+    recovered: "Recovered (CNY)", rule: "Rule", open_count: "Open", unknown_place: "(unknown)",
+    findings_help: "What the audit rules raise over the whole record; rule ids are fixed, details in fundtrail findings.",
   },
+};
+
+// The audit rules (projections/src/findings, pinned ids), in the order the API lists them.
+const RULES = {
+  paid_after_death: ["死亡后仍发放", "Paid after death"],
+  paid_after_exit: ["退出后仍发放", "Paid after exit"],
+  allowance_over_due: ["超出应发标准", "Allowance over due"],
+  duplicate_payment: ["重复发放", "Paid twice"],
+  shared_account: ["多户共用账户", "Account shared by households"],
+  outlier_amount: ["金额明显偏高", "Amount far above peers"],
 };
 
 // The program catalog (src/domain.rs PROGRAMS).
@@ -119,15 +135,16 @@ async function load() {
   $("state").textContent = t("loading");
   $("state").dataset.state = "loading";
   try {
-    const [status, byPlace, bySubdistrict, byMonth, funds, latest] = await Promise.all([
+    const [status, byPlace, bySubdistrict, byMonth, funds, latest, findings] = await Promise.all([
       api("/api/v1/status"),
       api("/api/v1/totals?by=subdistrict,program"),
       api("/api/v1/totals?by=subdistrict"),
       api("/api/v1/totals?by=month"),
       api("/api/v1/funds"),
       checkpoint(),
+      api("/api/v1/findings/summary"),
     ]);
-    data = { status, byPlace, bySubdistrict, byMonth, funds, latest };
+    data = { status, byPlace, bySubdistrict, byMonth, funds, latest, findings };
     render();
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
@@ -154,7 +171,38 @@ function render() {
   renderBars(data.bySubdistrict);
   renderTrend(data.byMonth);
   renderFunds(data.funds);
+  renderFindings(data.findings);
   renderCheckpoint(data.latest, data.status.head);
+}
+
+// Open findings by rule and by sub-district, with the amount at risk and what was
+// recovered so far: the figures come from the server as strings and are shown as they come.
+function renderFindings(summary) {
+  $("findings-open").textContent = String(summary.open);
+  $("findings-at-risk").textContent = money(summary.amount_at_risk);
+  $("findings-recovered").textContent = money(summary.recovered);
+  const rules = $("findings-by-rule").tBodies[0];
+  rules.replaceChildren();
+  for (const r of summary.by_rule) {
+    const row = rules.insertRow();
+    row.dataset.rule = r.rule;
+    const name = el("td", RULES[r.rule] ? RULES[r.rule][lang === "zh" ? 0 : 1] : r.rule);
+    name.append(el("code", r.rule));
+    row.append(name, el("td", String(r.open), "num"), el("td", money(r.amount_at_risk), "num"));
+  }
+  const places = $("findings-by-subdistrict").tBodies[0];
+  places.replaceChildren();
+  if (summary.by_subdistrict.length === 0) {
+    const cell = el("td", t("no_data"), "muted");
+    cell.colSpan = 3;
+    places.insertRow().append(cell);
+  }
+  for (const p of summary.by_subdistrict) {
+    const row = places.insertRow();
+    row.dataset.findingsSubdistrict = p.subdistrict;
+    row.append(el("td", p.subdistrict || t("unknown_place")), el("td", String(p.open), "num"),
+      el("td", money(p.amount_at_risk), "num"));
+  }
 }
 
 // A pivot: one row per sub-district, one column per program (amounts), then the
