@@ -1,6 +1,6 @@
-//! Findings (issue 13, first step): the audit rules of `projections::findings` folded over
-//! the whole log on demand. The maintained read model, decisions and recoveries come
-//! later; this reads the log once and holds what the fold holds.
+//! Findings (issue 13): the audit rules of `projections::findings` folded over the whole
+//! log on demand, decisions included, and the finding a new decision is checked against
+//! (`model::rules`, four eyes). This reads the log once and holds what the fold holds.
 
 use std::ops::ControlFlow;
 
@@ -9,6 +9,7 @@ use fundtrail_projections::{Finding, Findings};
 use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::{LedgerError, LedgerView};
 use crate::model::domain::Seq;
+use crate::model::rules::FindingContext;
 
 /// Every finding the log raises, in the order raised.
 pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
@@ -37,4 +38,21 @@ pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
         Some(e) => Err(e),
         None => Ok(fold.all().to_vec()),
     }
+}
+
+/// The finding `id` after the log, with the actor of each of its evidence events: what
+/// the write rules check a decision against. `None` when no finding has that id.
+pub fn finding_context(view: &LedgerView, id: &str) -> Result<Option<FindingContext>, LedgerError> {
+    let Some(finding) = findings(view)?.into_iter().find(|f| f.id == id) else {
+        return Ok(None);
+    };
+    let evidence_actors = finding
+        .seqs
+        .iter()
+        .map(|seq| Ok((*seq, view.record(Seq::new(*seq))?.actor)))
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    Ok(Some(FindingContext {
+        finding,
+        evidence_actors,
+    }))
 }
