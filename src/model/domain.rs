@@ -729,7 +729,11 @@ impl Decision {
         Decision::ALL
             .into_iter()
             .find(|d| d.code() == text)
-            .ok_or_else(|| ValueError(format!("{text:?} is not a decision: confirmed or dismissed")))
+            .ok_or_else(|| {
+                ValueError(format!(
+                    "{text:?} is not a decision: confirmed or dismissed"
+                ))
+            })
     }
 }
 

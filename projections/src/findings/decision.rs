@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{Finding, Status};
+use crate::money::format_fen;
 use crate::vocab::Date;
 
 /// What a human decided.
@@ -60,9 +61,13 @@ pub enum DecisionError {
     Household { finding: String, given: String },
     #[error("an amount to recover needs the decision confirmed")]
     RecoverDismissed,
-    #[error("the amount to recover is negative: {recover_fen} fen")]
+    #[error("the amount to recover is negative: {}", format_fen(*recover_fen))]
     NegativeRecover { recover_fen: i64 },
-    #[error("{recover_fen} fen to recover exceeds the finding's amount at risk, {at_risk_fen} fen")]
+    #[error(
+        "{} to recover exceeds the finding's amount at risk, {}",
+        format_fen(*recover_fen),
+        format_fen(*at_risk_fen)
+    )]
     RecoverOverRisk { recover_fen: i64, at_risk_fen: i64 },
     #[error("an amount to recover needs a program; the evidence was paid from: {}", programs.join(", "))]
     ProgramRequired { programs: Vec<String> },
@@ -115,11 +120,7 @@ impl Finding {
                 seq: *seq,
             });
         }
-        if let Some(earlier) = self
-            .resolutions
-            .iter()
-            .find(|r| r.actor == decision.actor)
-        {
+        if let Some(earlier) = self.resolutions.iter().find(|r| r.actor == decision.actor) {
             return Err(DecisionError::DecidedBefore {
                 actor: earlier.actor.clone(),
                 seq: earlier.seq,

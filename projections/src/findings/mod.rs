@@ -494,12 +494,17 @@ impl Findings {
                 )
             }
             FindingFact::Resolved {
-                finding, household, date, ..
+                finding,
+                household,
+                date,
+                ..
             } => {
                 valid(date)?;
-                let found = self.finding(finding).ok_or_else(|| FindingsError::UnknownFinding {
-                    finding: finding.clone(),
-                })?;
+                let found = self
+                    .finding(finding)
+                    .ok_or_else(|| FindingsError::UnknownFinding {
+                        finding: finding.clone(),
+                    })?;
                 let decision = resolution(0, fact).expect("a Resolved fact is a decision");
                 found
                     .check_decision(&decision, household, &[])
@@ -508,6 +513,38 @@ impl Findings {
                         source,
                     })
             }
+        }
+    }
+
+    /// Four eyes against the evidence, which the fold cannot check alone (its facts carry
+    /// no actors): a decision's actor recorded none of its finding's evidence events.
+    /// `actor_of` names the actor of an earlier event by seq. Other facts pass.
+    pub fn check_evidence_actors(
+        &self,
+        fact: &FindingFact,
+        actor_of: impl Fn(u64) -> Option<String>,
+    ) -> Result<(), FindingsError> {
+        let FindingFact::Resolved { finding, actor, .. } = fact else {
+            return Ok(());
+        };
+        let found = self
+            .finding(finding)
+            .ok_or_else(|| FindingsError::UnknownFinding {
+                finding: finding.clone(),
+            })?;
+        match found
+            .seqs
+            .iter()
+            .find(|seq| actor_of(**seq).as_deref() == Some(actor.as_str()))
+        {
+            None => Ok(()),
+            Some(seq) => Err(FindingsError::Decision {
+                finding: finding.clone(),
+                source: DecisionError::RecordedEvidence {
+                    actor: actor.clone(),
+                    seq: *seq,
+                },
+            }),
         }
     }
 
@@ -858,9 +895,7 @@ impl Findings {
                     resolutions: Vec::new(),
                 });
             let programs = hit.evidence.iter().filter_map(|s| self.payments.get(s));
-            finding
-                .programs
-                .extend(programs.map(|p| p.program.clone()));
+            finding.programs.extend(programs.map(|p| p.program.clone()));
             finding.seqs.extend(hit.evidence);
             finding.amount_at_risk_fen = finding.amount_at_risk_fen.saturating_add(hit.amount_fen);
             finding.months.push(hit.month);

@@ -77,7 +77,11 @@ impl Planner<'_> {
         d: &FindingDecision,
         body: &FindingResolvedV1,
     ) -> Result<(), PlanError> {
-        let Some(context) = self.committed.finding(&d.finding).map_err(PlanError::Lookup)? else {
+        let Some(context) = self
+            .committed
+            .finding(&d.finding)
+            .map_err(PlanError::Lookup)?
+        else {
             return reject("finding_id", format!("no finding has id {}", d.finding));
         };
         let actors: Vec<(u64, &str)> = context
@@ -135,7 +139,11 @@ pub(super) fn finding_resolved_v1(d: &FindingDecision) -> FindingResolvedV1 {
         decision: decision_code(d.decision),
         reason: d.reason.clone(),
         household: d.household.to_string(),
-        program: d.program.as_ref().map(ToString::to_string).unwrap_or_default(),
+        program: d
+            .program
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         recover_fen: d.recover.fen(),
         value_date: date_to_days(d.date),
     }
@@ -172,7 +180,9 @@ fn check_values(f: &FindingResolvedV1, actor: &str) -> Result<(), Rejection> {
 /// A finding id: [`FINDING_ID_HEX_DIGITS`] lowercase hex digits.
 pub fn check_finding_id(id: &str) -> Result<(), Rejection> {
     let hex = id.len() == FINDING_ID_HEX_DIGITS
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if hex {
         return Ok(());
     }
