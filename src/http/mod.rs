@@ -200,6 +200,11 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ),
         ("get", "/api/v1/totals", get(api::totals)),
         ("get", "/api/v1/findings", get(api::findings)),
+        (
+            "post",
+            "/api/v1/findings/{id}/resolve",
+            post(api::resolve_finding),
+        ),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(people::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),
