@@ -221,3 +221,212 @@ pub(super) fn stored_finding_decision(
         at_us,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::encoding::{Body, RecordV1};
+    use crate::model::rules::{Budgets, Committed, Planned, Registries};
+    use fundtrail_projections::{Rule, Status};
+
+    const ID: &str = "0123456789abcdef";
+
+    /// A decision as stored, at `seq`, by `actor`.
+    fn record(seq: u64, actor: &str, body: FindingResolvedV1) -> RecordV1 {
+        RecordV1 {
+            seq,
+            recorded_at_us: 1_700_000_000_000_000 + i64::try_from(seq).unwrap(),
+            actor: actor.into(),
+            reference: format!("{RESOLVE_REFERENCE_PREFIX}{}:{seq}", body.finding),
+            body: Body::FindingResolved(body),
+        }
+    }
+
+    fn dismissal() -> FindingResolvedV1 {
+        FindingResolvedV1 {
+            finding: ID.into(),
+            decision: 2,
+            reason: "case 1".into(),
+            household: "H1".into(),
+            program: String::new(),
+            recover_fen: 0,
+            value_date: 19_000,
+        }
+    }
+
+    /// What a replay says of `record` after `earlier`: `None` when it is accepted.
+    fn replayed(earlier: &[RecordV1], record: &RecordV1) -> Option<Rejection> {
+        let mut planner = Planner::replay();
+        for r in earlier {
+            let command = stored_command(r).unwrap();
+            planner.set_recorded_at(r.recorded_at_us);
+            planner.plan(&command).unwrap();
+        }
+        planner.set_recorded_at(record.recorded_at_us);
+        let command = match stored_command(record) {
+            Ok(command) => command,
+            Err(rejection) => return Some(rejection),
+        };
+        match planner.plan(&command) {
+            Ok(_) => None,
+            Err(PlanError::Rejected(r)) => Some(r),
+            Err(PlanError::Lookup(e)) => panic!("a replay looks nothing up: {e}"),
+        }
+    }
+
+    use crate::model::rules::stored_command;
+
+    #[test]
+    fn a_replay_refuses_one_actor_deciding_a_finding_twice() {
+        let first = record(1, "li", dismissal());
+        assert_eq!(replayed(&[], &first), None);
+        let again = record(2, "li", dismissal());
+        let refused = replayed(std::slice::from_ref(&first), &again).unwrap();
+        assert_eq!(refused.field, "actor");
+        assert!(refused.reason.contains("seq 1"), "{}", refused.reason);
+        assert_eq!(replayed(&[first], &record(2, "zhao", dismissal())), None);
+    }
+
+    #[test]
+    fn a_replay_refuses_values_no_command_could_carry() {
+        let cases: [(FindingResolvedV1, &str); 6] = [
+            (
+                FindingResolvedV1 {
+                    finding: "0123456789ABCDEF".into(),
+                    ..dismissal()
+                },
+                "finding_id",
+            ),
+            (
+                FindingResolvedV1 {
+                    decision: 0,
+                    ..dismissal()
+                },
+                "decision",
+            ),
+            (
+                FindingResolvedV1 {
+                    reason: " ".into(),
+                    ..dismissal()
+                },
+                "reason",
+            ),
+            (
+                FindingResolvedV1 {
+                    recover_fen: 100,
+                    program: "micro_wish".into(),
+                    ..dismissal()
+                },
+                "recover",
+            ),
+            (
+                FindingResolvedV1 {
+                    decision: 1,
+                    recover_fen: 100,
+                    ..dismissal()
+                },
+                "program",
+            ),
+            (
+                FindingResolvedV1 {
+                    program: "micro_wish".into(),
+                    ..dismissal()
+                },
+                "program",
+            ),
+        ];
+        for (body, field) in cases {
+            let refused = replayed(&[], &record(1, "li", body.clone()));
+            assert_eq!(refused.map(|r| r.field), Some(field), "{body:?}");
+        }
+        let mut wrong_reference = record(1, "li", dismissal());
+        wrong_reference.reference = format!("{RESOLVE_REFERENCE_PREFIX}{ID}:x");
+        assert_eq!(
+            replayed(&[], &wrong_reference).map(|r| r.field),
+            Some("reference")
+        );
+    }
+
+    /// A committed ledger holding one finding, whose evidence seq 5 `clerk` recorded.
+    struct WithFinding;
+
+    impl Committed for WithFinding {
+        fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+            Ok(None)
+        }
+        fn body(&self, seq: Seq) -> Result<Body, String> {
+            Err(format!("no event {seq}"))
+        }
+        fn finding(&self, id: &str) -> Result<Option<FindingContext>, String> {
+            Ok((id == ID).then(|| FindingContext {
+                finding: Finding {
+                    id: ID.into(),
+                    rule: Rule::DuplicatePayment,
+                    household: "H1".into(),
+                    person: None,
+                    account_last4: None,
+                    seqs: vec![5],
+                    amount_at_risk_fen: 30_000,
+                    months: Vec::new(),
+                    status: Status::Open,
+                    raised_by: 5,
+                    reversed_evidence: Vec::new(),
+                    programs: vec!["micro_wish".into()],
+                    resolutions: Vec::new(),
+                },
+                evidence_actors: vec![(5, "clerk".into())],
+            }))
+        }
+    }
+
+    fn decision(actor: &str, finding: &str, recover_fen: i64) -> crate::model::domain::Command {
+        crate::model::domain::Command::ResolveFinding(FindingDecision {
+            finding: finding.into(),
+            decision: Decision::Confirmed,
+            reason: "case 2".into(),
+            household: HouseholdId::parse("H1").unwrap(),
+            program: (recover_fen > 0)
+                .then(|| crate::model::domain::ProgramCode::parse("micro_wish").unwrap()),
+            recover: Money::from_fen(recover_fen),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            actor: actor.into(),
+            at_us: 1,
+        })
+    }
+
+    fn planned(actor: &str, finding: &str, recover_fen: i64) -> Result<Planned, PlanError> {
+        let households = std::collections::BTreeMap::new();
+        let people = crate::model::people::People::new();
+        let registries = Registries {
+            households: &households,
+            people: &people,
+        };
+        let now_us = 20_427 * 86_400_000_000;
+        let mut planner = Planner::new(
+            &WithFinding,
+            registries,
+            &Budgets::new(),
+            Seq::FIRST,
+            now_us,
+        );
+        planner.plan(&decision(actor, finding, recover_fen))
+    }
+
+    fn field(outcome: Result<Planned, PlanError>) -> &'static str {
+        match outcome {
+            Err(PlanError::Rejected(r)) => r.field,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn at_append_the_finding_must_exist_and_four_eyes_hold_against_its_evidence() {
+        assert!(matches!(
+            planned("li", ID, 30_000),
+            Ok(Planned::Append { .. })
+        ));
+        assert_eq!(field(planned("clerk", ID, 0)), "actor");
+        assert_eq!(field(planned("li", "fedcba9876543210", 0)), "finding_id");
+        assert_eq!(field(planned("li", ID, 30_001)), "recover");
+    }
+}
