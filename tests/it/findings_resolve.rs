@@ -9,6 +9,7 @@ use fundtrail::ledger::{AppendContext, Ledger};
 use serde_json::{json, Value};
 
 use crate::support::client::Client;
+use crate::support::forge;
 use crate::support::server::{sample_ledger, TestServer};
 use crate::support::*;
 
@@ -369,4 +370,41 @@ fn over_the_cli_a_third_actor_supersedes_and_the_statuses_follow() {
     );
     t.run(&["findings", "--status", "closed"]).assert_code(2);
     t.run(&["verify"]).assert_ok();
+}
+
+/// A forged export (signed with a stolen key) where the actor who recorded a finding's
+/// evidence also decided it: the chain and the write-rule replay hold, and `audit
+/// findings`, which folds the findings with the events' actors, refuses it.
+#[test]
+fn audit_findings_refuses_an_export_whose_decision_breaks_four_eyes() {
+    use fundtrail::model::encoding::{Body, FindingResolvedV1};
+    use fundtrail_projections::findings::finding_id;
+    use fundtrail_projections::Rule;
+
+    let mut events = forge::opening();
+    // BANK-1 again under another reference: a duplicate raised at seq 4.
+    events.push(forge::pay("BANK-2", "PL-0001", 10_000, forge::D2015_01_31));
+    let id = finding_id(Rule::DuplicatePayment, "PL-0001", 4);
+    let decision = FindingResolvedV1 {
+        finding: id.clone(),
+        decision: 2,
+        reason: "mine".into(),
+        household: "PL-0001".into(),
+        program: String::new(),
+        recover_fen: 0,
+        value_date: forge::D2015_02_02,
+    };
+    events.push((format!("resolve:{id}:1"), Body::FindingResolved(decision)));
+    let t = TempLedger::uninitialized();
+    let dir = t.file("forged");
+    forge::write_export(&dir, &events);
+    let key = forge::verifier_key();
+    let dir = dir.to_str().unwrap();
+    run_command(binary_without_ledger().args(["audit", "verify-export", dir, "--key", &key]))
+        .assert_ok();
+    let audit =
+        run_command(binary_without_ledger().args(["audit", "findings", dir, "--key", &key]));
+    audit.assert_code(1);
+    let said = format!("{}{}", audit.stdout, audit.stderr);
+    assert!(said.contains("four eyes: forger recorded seq 3"), "{said}");
 }
