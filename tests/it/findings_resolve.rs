@@ -407,3 +407,149 @@ fn audit_findings_refuses_an_export_whose_decision_breaks_four_eyes() {
     let said = format!("{}{}", audit.stdout, audit.stderr);
     assert!(said.contains("four eyes: forger recorded seq 3"), "{said}");
 }
+
+/// The forged opening, a duplicate of BANK-1 (the finding, raised at seq 4), then a
+/// decision about it by each of `deciders` with the `edit` applied: record bytes with
+/// each record's own actor.
+fn decisions_export(
+    dir: &std::path::Path,
+    deciders: &[&str],
+    edit: impl Fn(&mut fundtrail::model::encoding::FindingResolvedV1),
+) -> String {
+    use fundtrail::model::encoding::{encode, Body, FindingResolvedV1};
+    use fundtrail_projections::findings::finding_id;
+    use fundtrail_projections::Rule;
+
+    let mut events = forge::opening();
+    events.push(forge::pay("BANK-2", "PL-0001", 10_000, forge::D2015_01_31));
+    let id = finding_id(Rule::DuplicatePayment, "PL-0001", 4);
+    let mut records = forge::records(&events);
+    for (i, actor) in deciders.iter().enumerate() {
+        let mut decision = FindingResolvedV1 {
+            finding: id.clone(),
+            decision: 2,
+            reason: "case 4".into(),
+            household: "PL-0001".into(),
+            program: String::new(),
+            recover_fen: 0,
+            value_date: forge::D2015_02_02,
+        };
+        edit(&mut decision);
+        records.push(fundtrail::model::encoding::RecordV1 {
+            seq: records.len() as u64 + 1,
+            recorded_at_us: forge::RECORDED_AT_US,
+            actor: (*actor).into(),
+            reference: format!("resolve:{id}:{i}"),
+            body: Body::FindingResolved(decision),
+        });
+    }
+    let bytes: Vec<Vec<u8>> = records.iter().map(encode).collect();
+    forge::write_export_of_records(dir, &bytes);
+    id
+}
+
+/// The independent Python verifier's exit code and report on `dir`.
+fn python_verify(dir: &std::path::Path) -> (Option<i32>, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/independent-verifier/verify_export.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-B", script, dir.to_str().unwrap(), &forge::verifier_key()])
+        .output()
+        .expect("run python3");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!said.contains("Traceback"), "{said}");
+    (out.status.code(), said)
+}
+
+fn python_available() -> bool {
+    let ready = std::process::Command::new("python3")
+        .args(["-c", "import blake3, cryptography"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !ready {
+        eprintln!("skipped the Python verifier: python3 with blake3 and cryptography is missing");
+    }
+    ready
+}
+
+/// Two deciders in turn are accepted by `audit verify-export`, `audit findings` and the
+/// independent verifier; one decider twice, or an amount to recover with a dismissal, is
+/// refused by all three at that record.
+#[test]
+fn every_verifier_reads_decisions_and_refuses_one_decider_twice() {
+    let t = TempLedger::uninitialized();
+    let key = forge::verifier_key();
+    let audit = |what: &str, dir: &std::path::Path| {
+        run_command(binary_without_ledger().args([
+            "--json",
+            "audit",
+            what,
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ]))
+    };
+    let kept = t.file("kept");
+    let id = decisions_export(&kept, &["li", "zhao"], |_| {});
+    audit("verify-export", &kept).assert_ok();
+    let findings = audit("findings", &kept);
+    findings.assert_ok();
+    let list: Value = serde_json::from_str(&findings.stdout).unwrap();
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["resolution"]["actor"], "zhao");
+    assert_eq!(list[0]["resolution"]["superseded"][0]["actor"], "li");
+
+    let twice = t.file("twice");
+    decisions_export(&twice, &["li", "li"], |_| {});
+    let dismissed_with_recovery = t.file("dismissed-with-recovery");
+    decisions_export(&dismissed_with_recovery, &["li"], |d| {
+        d.recover_fen = 100;
+        d.program = "support_allowance".into();
+    });
+    for (dir, seq, says) in [
+        (&twice, 6, "already decided"),
+        (&dismissed_with_recovery, 5, "confirmed"),
+    ] {
+        for what in ["verify-export", "findings"] {
+            let refused = audit(what, dir);
+            refused.assert_code(1);
+            assert!(
+                refused.stdout.contains(says),
+                "{what} {dir:?}: {}",
+                refused.stdout
+            );
+            assert_eq!(
+                refused.json()["first_bad_seq"],
+                seq,
+                "{what} {dir:?}: {}",
+                refused.stdout
+            );
+        }
+    }
+    if !python_available() {
+        return;
+    }
+    assert_eq!(
+        python_verify(&kept).0,
+        Some(0),
+        "{}",
+        python_verify(&kept).1
+    );
+    for (dir, seq, says) in [
+        (&twice, 6, "already decided"),
+        (&dismissed_with_recovery, 5, "confirmed"),
+    ] {
+        let (code, said) = python_verify(dir);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(
+            said.contains(&format!("FAILED at seq {seq}")) && said.contains(says),
+            "{said}"
+        );
+    }
+}
