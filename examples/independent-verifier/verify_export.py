@@ -24,7 +24,7 @@ TYPES = [  # FORMAT.md §1, body variants by index
     "household_enrolled", "fund_allocation", "disbursement", "insurance_purchase",
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
     "person_added", "person_died", "person_left", "household_exited", "eligibility_ended",
-    "person_revealed", "person_erased", "payment_to_account",
+    "person_revealed", "person_erased", "payment_to_account", "finding_resolved",
 ]
 PAYMENT_KINDS = ["disbursement", "insurance_purchase", "condolence_payment", "in_kind_benefit"]
 ACCOUNT_MASK = "*" * 12
@@ -268,6 +268,10 @@ def decode_record(record):
         v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
         v["memo"] = r.string()
         v["account_hash"], v["account_last4"] = r.take(32), r.string()
+    elif variant == 17:  # a decision about a finding, FORMAT.md §1.7
+        v["finding"], v["decision"], v["reason"] = r.string(), r.u8(), r.string()
+        v["household"], v["program"] = r.string(), r.string()
+        v["recover_fen"], v["value_date"] = r.i64(), r.i32()
     else:
         v["household"], v["program"] = r.string(), r.string()
         v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
@@ -311,6 +315,11 @@ def fields_of(v):
         f.update(household_id=v["household"], date=day(v["value_date"]), memo=v["memo"])
     elif t in ACCESS:
         f.update(person_id=v["person"], reason=v["reason"])
+    elif t == "finding_resolved":
+        decision = DECISIONS.get(v["decision"], v["decision"])
+        f.update(finding_id=v["finding"], household_id=v["household"], decision=decision,
+                 reason=v["reason"], program=v["program"], recover=yuan(v["recover_fen"]),
+                 date=day(v["value_date"]))
     else:
         f.update(household_id=v["household"], program=v["program"],
                  amount=yuan(v["amount_fen"]), persons=v["persons"], date=day(v["value_date"]))
@@ -337,7 +346,10 @@ PERSON_EVENTS = {"person_died", "person_left"}  # FORMAT.md §1: life events of 
 HOUSEHOLD_ENDS = {"household_exited", "eligibility_ended"}  # ... and of the whole household
 LIFE_EVENTS = PERSON_EVENTS | HOUSEHOLD_ENDS
 ACCESS = {"person_revealed", "person_erased"}
-RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:", "person:", "reveal:", "erase:")
+RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:", "person:", "reveal:", "erase:",
+            "resolve:")
+DECISIONS = {1: "confirmed", 2: "dismissed"}  # FORMAT.md §1.7
+FINDING_ID_DIGITS = "0123456789abcdef"
 ALLOWANCE = "support_allowance"  # FORMAT.md §9.1 rule 15: the program counted by person
 PARENTS = (0, 1)  # role codes of a mother and a father, the persons who can be due it
 ELIGIBLE_AGE = 49  # years: a parent is due the allowance from the month they turn 49
@@ -502,6 +514,7 @@ class Rules:
         self.current = {}  # identity -> the person id holding it in a household (not left)
         self.deaths = {}  # identity -> (day, seq) of its recorded death
         self.ends = {}  # household -> (day, seq, type) of its exit or end of eligibility
+        self.deciders = {}  # (finding, actor) -> seq of the actor's decision about it
 
     def judge(self, v):
         t = v["type"]
@@ -532,6 +545,8 @@ class Rules:
             self.household_end(v)
         elif t in ACCESS:
             self.access(v)
+        elif t == "finding_resolved":
+            self.decision(v)
         self.references.add(v["reference"])
 
     def not_ahead(self, v):
@@ -541,7 +556,8 @@ class Rules:
             field, days = "enrolled_on", v["enrolled_on"]
         elif t == "person_added":
             field, days = "joined_on", max(v["joined_on"], v["birth_date"])
-        elif t in PAYMENTS or t in LIFE_EVENTS or t in ("fund_allocation", "reversal"):
+        elif t in PAYMENTS or t in LIFE_EVENTS or t in ("fund_allocation", "reversal",
+                                                         "finding_resolved"):
             field, days = "date", v["value_date"]
         else:
             return
@@ -553,7 +569,8 @@ class Rules:
         t = v["type"]
         check_text("actor", v["actor"], True)
         for name, required in (("subdistrict", True), ("community", True), ("source", False),
-                               ("memo", False), ("reason", t in ACCESS)):
+                               ("memo", False),
+                               ("reason", t in ACCESS or t == "finding_resolved")):
             if name in v:
                 check_text(name, v[name], required)
         if "household" in v:
@@ -564,7 +581,7 @@ class Rules:
             p = v["person"]
             require(person_id_ok(p), "person_id",
                     f"{p!r} is not 1 to 32 letters, digits, '-' or '_'")
-        if "program" in v:
+        if "program" in v and not (t == "finding_resolved" and v["program"] == ""):
             require(v["program"] in PROGRAMS, "program", f"{v['program']!r} is not a known program")
         if "category" in v:
             require(v["category"] in (0, 1), "category", f"category {v['category']}")
@@ -574,7 +591,7 @@ class Rules:
                     "the last four digits are not four digits")
         if "role" in v:
             require(v["role"] < len(ROLES), "role", f"role {v['role']}")
-        for name in ("amount_fen", "per_member_fen"):
+        for name in ("amount_fen", "per_member_fen", "recover_fen"):
             if name in v:
                 require(0 <= v[name] < CEILING_FEN, "amount", "is not between 0 and the ceiling")
         for name in ("enrolled_on", "value_date", "valid_from", "valid_to", "birth_date",
@@ -608,6 +625,11 @@ class Rules:
             expected = f"person:{v['person']}"
         elif t == "person_erased":
             expected = f"erase:{v['person']}"
+        elif t == "finding_resolved":
+            stem = f"resolve:{v['finding']}:"
+            require(ref.startswith(stem) and canonical_i64(ref[len(stem):]), "reference",
+                    f"{ref!r} is not {stem}<microseconds since the epoch>")
+            expected = ref
         elif t == "person_revealed":
             stem = f"reveal:{v['person']}:"
             require(ref.startswith(stem) and canonical_i64(ref[len(stem):]), "reference",
@@ -776,6 +798,25 @@ class Rules:
             raise Broken("person_id", f"{pid}'s personal data was erased (seq {person.erased})")
         if v["type"] == "person_erased":
             person.erased = v["seq"]
+
+
+    def decision(self, v):
+        """Rule 17, the part a replay without the findings checks: the values, and no actor
+        decides one finding twice."""
+        finding = v["finding"]
+        require(len(finding) == 16 and set(finding) <= set(FINDING_ID_DIGITS), "finding_id",
+                f"{finding!r} is not 16 lowercase hex digits")
+        require(v["decision"] in DECISIONS, "decision", f"decision {v['decision']}")
+        recover, program = v["recover_fen"], v["program"]
+        require(recover == 0 or v["decision"] == 1, "recover",
+                "an amount to recover needs the decision confirmed")
+        require(recover == 0 or program != "", "program", "an amount to recover needs a program")
+        require(recover > 0 or program == "", "program",
+                "a program is named only with an amount to recover")
+        earlier = self.deciders.get((finding, v["actor"]))
+        require(earlier is None, "actor",
+                f"four eyes: {v['actor']} already decided finding {finding} (seq {earlier})")
+        self.deciders[(finding, v["actor"])] = v["seq"]
 
 
 def verb(end):

@@ -103,7 +103,10 @@ mod trail;
 mod vocab;
 
 pub use error::ProjectionError;
-pub use findings::{Finding, FindingFact, Findings, FindingsError, FindingsSize, Rule};
+pub use findings::{
+    Decision, DecisionError, Finding, FindingFact, Findings, FindingsError, FindingsSize,
+    Resolution, Rule, Status,
+};
 pub use funds::FundRow;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};

@@ -1,14 +1,15 @@
-//! `fundtrail findings`: what the audit rules raise over the whole log (issue 13, first
-//! step: computed on demand; decisions and recoveries come later).
+//! `fundtrail findings`: what the audit rules raise over the whole log (computed on
+//! demand), their decisions, and `findings resolve`, which records one.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::read::{Lang, ReportArgs};
-use super::{failure, findings_table, open, Cli, Failure, Output};
-use crate::model::domain::Seq;
-use crate::runs::findings::findings;
-use fundtrail_projections::{Finding, Rule};
+use super::{actor, failure, findings_table, open, Cli, Failure, Output};
+use crate::ledger::AppendContext;
+use crate::model::domain::{Decision, Money, ProgramCode, Seq};
+use crate::runs::findings::{findings, resolve, DecisionRequest};
+use fundtrail_projections::{Finding, Rule, Status};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -24,6 +25,36 @@ pub struct FindingsArgs {
     pub household: Option<String>,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Only findings in this status: open (the default), confirmed, dismissed, or all.
+    #[arg(long, value_parser = parse_status, default_value = "open")]
+    pub status: StatusFilter,
+}
+
+/// Which statuses `findings` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Only(Status),
+    All,
+}
+
+impl StatusFilter {
+    fn admits(self, status: Status) -> bool {
+        match self {
+            StatusFilter::Only(only) => only == status,
+            StatusFilter::All => true,
+        }
+    }
+}
+
+fn parse_status(text: &str) -> Result<StatusFilter, String> {
+    if text == "all" {
+        return Ok(StatusFilter::All);
+    }
+    Status::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .map(StatusFilter::Only)
+        .ok_or_else(|| format!("{text:?} is not a status: open, confirmed, dismissed or all"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,6 +65,42 @@ pub enum FindingsCommand {
         /// The finding's id (16 hex digits).
         id: String,
     },
+    /// Record a decision about a finding: confirmed (the money was wrongly paid) or
+    /// dismissed. Four eyes: whoever recorded the finding's evidence, or decided it
+    /// before, may not decide it; a later decision by another actor supersedes.
+    Resolve(ResolveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The finding's id (16 hex digits).
+    pub id: String,
+    /// confirmed or dismissed.
+    #[arg(long, value_parser = parse_decision)]
+    pub decision: Decision,
+    /// Why, e.g. the case number (recorded for good: no names or identity numbers).
+    #[arg(long)]
+    pub reason: String,
+    /// For a confirmed overpayment: the amount to recover (yuan, e.g. 1200.00), at most
+    /// the finding's amount at risk.
+    #[arg(long, value_parser = parse_amount)]
+    pub recover: Option<Money>,
+    /// The program to recover under; by default the program the evidence was paid from,
+    /// required when it was paid from several.
+    #[arg(long, value_parser = parse_program)]
+    pub program: Option<ProgramCode>,
+}
+
+fn parse_decision(text: &str) -> Result<Decision, String> {
+    Decision::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_amount(text: &str) -> Result<Money, String> {
+    Money::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_program(text: &str) -> Result<ProgramCode, String> {
+    ProgramCode::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_rule(text: &str) -> Result<Rule, String> {
@@ -47,11 +114,15 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
 }
 
 pub(super) fn run(cli: &Cli, args: &FindingsArgs) -> Result<Output, Failure> {
+    if let Some(FindingsCommand::Resolve(resolve_args)) = &args.command {
+        return resolve_finding(cli, resolve_args);
+    }
     let ledger = open(cli)?;
     if let Some(FindingsCommand::Show { id }) = &args.command {
         return show(&ledger, id);
     }
     let mut list = findings(ledger.view()).map_err(|e| failure(e, None))?;
+    list.retain(|f| args.status.admits(f.status));
     list.retain(|f| args.rule.is_none_or(|r| f.rule == r));
     list.retain(|f| args.household.as_ref().is_none_or(|h| &f.household == h));
     Ok(findings_table::listing(list, &args.report))
@@ -81,6 +152,7 @@ fn show(ledger: &crate::ledger::Ledger, id: &str) -> Result<Output, Failure> {
         ));
     };
     let mut text = findings_text(std::slice::from_ref(finding));
+    text.push_str(&decisions_text(finding));
     let mut proofs = Vec::new();
     for seq in &finding.seqs {
         let inclusion = crate::export::evidence::inclusion(ledger.view(), Seq::new(*seq), None)
@@ -90,5 +162,48 @@ fn show(ledger: &crate::ledger::Ledger, id: &str) -> Result<Output, Failure> {
     }
     let json =
         json!({ "finding": crate::ledger::answers::finding_json(finding), "evidence": proofs });
+    Ok(Output::ok(text, json))
+}
+
+/// A finding's decisions, oldest first: the last is in effect.
+fn decisions_text(finding: &Finding) -> String {
+    if finding.resolutions.is_empty() {
+        return "\nno decision yet\n".to_string();
+    }
+    let mut text = String::from("\ndecisions, oldest first (the last is in effect):\n");
+    for r in &finding.resolutions {
+        let decision = crate::ledger::answers::decision_name(r.decision);
+        text.push_str(&format!(
+            "  seq {} {} {} by {}: {}",
+            r.seq, r.date, decision, r.actor, r.reason
+        ));
+        if r.recover_fen > 0 {
+            let amount = Money::from_fen(r.recover_fen);
+            text.push_str(&format!(" (recover {amount} under {})", r.program));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// `findings resolve ID ...`: records the decision, by the usual actor.
+fn resolve_finding(cli: &Cli, args: &ResolveArgs) -> Result<Output, Failure> {
+    let ctx = AppendContext::now(actor(cli)?);
+    let mut ledger = open(cli)?;
+    let request = DecisionRequest {
+        finding: args.id.clone(),
+        decision: args.decision,
+        reason: args.reason.clone(),
+        recover: args.recover.unwrap_or(Money::from_fen(0)),
+        program: args.program.clone(),
+    };
+    let seq = resolve(&mut ledger, &request, &ctx).map_err(|e| failure(e, None))?;
+    let text = format!(
+        "finding {} {} by {} (seq {seq})\n",
+        args.id,
+        args.decision.code(),
+        ctx.actor
+    );
+    let json = json!({ "finding_id": args.id, "decision": args.decision.code(), "seq": seq.get() });
     Ok(Output::ok(text, json))
 }

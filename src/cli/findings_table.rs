@@ -131,6 +131,8 @@ mod tests {
             status: Status::Open,
             raised_by: 9,
             reversed_evidence: Vec::new(),
+            programs: Vec::new(),
+            resolutions: Vec::new(),
         }
     }
 

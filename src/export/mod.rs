@@ -280,6 +280,35 @@ pub struct ExportCheck {
     lines: u64,
     /// The audit rules folded over the verified events, when asked for.
     findings: Option<Findings>,
+    /// The actor of every event, for four eyes on decisions (kept with the findings).
+    actors: Actors,
+}
+
+/// The actor of each event by seq, each name held once: 4 bytes an event, so that a
+/// decision's four eyes can be checked against any earlier evidence.
+#[derive(Debug, Clone, Default)]
+struct Actors {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+    by_seq: Vec<u32>,
+}
+
+impl Actors {
+    fn push(&mut self, actor: &str) {
+        let next = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct actors");
+        let id = *self.index.entry(actor.to_owned()).or_insert_with(|| {
+            self.names.push(actor.to_owned());
+            next
+        });
+        self.by_seq.push(id);
+    }
+
+    /// The actor of the event at `seq` (seqs start at 1), if it was pushed.
+    fn of(&self, seq: u64) -> Option<String> {
+        let at = usize::try_from(seq.checked_sub(1)?).ok()?;
+        let id = *self.by_seq.get(at)?;
+        self.names.get(usize::try_from(id).ok()?).cloned()
+    }
 }
 
 impl ExportCheck {
@@ -295,6 +324,7 @@ impl ExportCheck {
             held,
             lines: 0,
             findings: None,
+            actors: Actors::default(),
         }
     }
 
@@ -344,12 +374,15 @@ impl ExportCheck {
             return Ok(());
         };
         let fact = finding_fact_of(seq, &decoded).map_err(|e| fault(e.to_string()))?;
-        match fact {
+        let actors = &mut self.actors;
+        let checked = match &fact {
             Some(fact) => findings
-                .apply(seq.get(), &fact)
-                .map_err(|e| fault(format!("the findings rules: {e}"))),
+                .check_evidence_actors(fact, |seq| actors.of(seq))
+                .and_then(|()| findings.apply(seq.get(), fact)),
             None => Ok(()),
-        }
+        };
+        actors.push(&decoded.actor);
+        checked.map_err(|e| fault(format!("the findings rules: {e}")))
     }
 
     /// After the last line: the export must reach the checkpoint's size.

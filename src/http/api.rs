@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fundtrail_projections::{ReadModels, TotalsQuery};
+use fundtrail_projections::{ReadModels, Status, TotalsQuery};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -20,7 +20,7 @@ use crate::ledger::answers;
 use crate::ledger::import::{command_from_fields, rows_from_bytes, ImportKind, RowKeys};
 use crate::ledger::readmodels::{household_trail, ReadSide};
 use crate::ledger::{AppendContext, AppendSummary, GroupRequest, LedgerView, LogFilter, Row};
-use crate::model::domain::{HouseholdId, ProgramCode};
+use crate::model::domain::{Decision, HouseholdId, Money, ProgramCode};
 use crate::model::encoding::check_event_type;
 use crate::model::json_object::Members;
 use crate::model::render::{event_json, time_text};
@@ -355,6 +355,8 @@ pub(super) struct TotalsParams {
 pub(super) struct FindingsParams {
     rule: Option<String>,
     household: Option<String>,
+    /// open (the default), confirmed, dismissed or all.
+    status: Option<String>,
 }
 
 /// `GET /api/v1/findings`: what the audit rules raise over the whole log, newest first,
@@ -374,14 +376,103 @@ pub(super) async fn findings(
             )));
         }
     }
+    let status = params.status.as_deref().unwrap_or("open");
+    if status != "all" && !Status::ALL.iter().any(|s| s.as_str() == status) {
+        return Err(HttpError::BadRequest(format!(
+            "query: status {status:?} is not open, confirmed, dismissed or all"
+        )));
+    }
     let view = current_view(&s)?;
     let mut list = blocking(move || Ok(crate::runs::findings::findings(&view)?)).await?;
+    list.retain(|f| status == "all" || f.status.as_str() == status);
     list.retain(|f| params.rule.as_deref().is_none_or(|r| f.rule.as_str() == r));
     list.retain(|f| params.household.as_ref().is_none_or(|h| &f.household == h));
     list.reverse();
     ok(Value::Array(
         list.iter().map(answers::finding_json).collect(),
     ))
+}
+
+/// The body of `POST /api/v1/findings/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    decision: String,
+    reason: String,
+    /// Yuan, as a string (`"1200.00"`); absent or `"0.00"` when nothing is recovered.
+    recover: Option<String>,
+    program: Option<String>,
+}
+
+/// `POST /api/v1/findings/{id}/resolve` (supervisors and auditors): records a decision
+/// about a finding as `fundtrail findings resolve` does, with the token's name as the
+/// actor, so four eyes hold against it. 201 with the decision's seq.
+pub(super) async fn resolve_finding(
+    State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Summary>,
+    PathText(id): PathText,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let request = decision_request(id, body)?;
+    let ctx = AppendContext::now(caller.name);
+    let (reply, answer) = oneshot::channel();
+    let job: writer::LedgerJob = Box::new(move |ledger, _| {
+        let outcome =
+            crate::runs::findings::resolve(ledger, &request, &ctx).map(|seq| (request, seq));
+        Box::new(move || {
+            // The requester may have timed out and gone; what was appended stays.
+            let _ = reply.send(outcome);
+        })
+    });
+    s.writes.try_send(Job::Ledger(job)).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
+        mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
+            "the server takes no more work: it is shutting down, or a commit failed (see its log)"
+                .into(),
+        ),
+    })?;
+    let (request, seq) = answer.await.map_err(|_| {
+        HttpError::Unavailable("the writer stopped before answering; see the server's log".into())
+    })??;
+    let answer = json!({
+        "finding_id": request.finding,
+        "decision": request.decision.code(),
+        "seq": seq.get(),
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A resolve body as a decision request; a malformed one is a 400 naming the member.
+fn decision_request(
+    finding: String,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<crate::runs::findings::DecisionRequest, HttpError> {
+    let body = body.map_err(body_error)?;
+    let send = |e: serde_json::Error| {
+        HttpError::BadRequest(format!(
+            "send {{\"decision\": \"confirmed\"|\"dismissed\", \"reason\": ..., \"recover\": \"yuan\", \"program\": ...}}: {e}"
+        ))
+    };
+    let Members(fields) = serde_json::from_slice(&body).map_err(send)?;
+    let b: ResolveBody = serde_json::from_value(Value::Object(fields)).map_err(send)?;
+    let bad = |member: &str, e: crate::model::domain::ValueError| {
+        HttpError::BadRequest(format!("{member}: {e}"))
+    };
+    Ok(crate::runs::findings::DecisionRequest {
+        finding,
+        decision: Decision::parse(&b.decision).map_err(|e| bad("decision", e))?,
+        reason: b.reason,
+        recover: match b.recover.as_deref() {
+            None => Money::from_fen(0),
+            Some(text) => Money::parse(text).map_err(|e| bad("recover", e))?,
+        },
+        program: b
+            .program
+            .as_deref()
+            .map(ProgramCode::parse)
+            .transpose()
+            .map_err(|e| bad("program", e))?,
+    })
 }
 
 pub(super) async fn totals(

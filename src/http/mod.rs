@@ -203,6 +203,11 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("get", "/api/v1/findings", get(api::findings)),
         ("get", "/api/v1/findings/summary", get(findings::summary)),
         ("get", "/api/v1/findings/{id}", get(findings::detail)),
+        (
+            "post",
+            "/api/v1/findings/{id}/resolve",
+            post(api::resolve_finding),
+        ),
         ("get", "/api/v1/funds", get(api::funds)),
         ("get", "/api/v1/households/{id}", get(people::household)),
         ("get", "/api/v1/households/{id}/trail", get(api::trail)),

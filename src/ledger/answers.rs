@@ -218,7 +218,34 @@ pub fn finding_json(f: &fundtrail_projections::Finding) -> serde_json::Value {
         "seqs": f.seqs,
         "amount_at_risk": crate::model::domain::Money::from_fen(f.amount_at_risk_fen).to_string(),
         "months": f.months.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "status": "open",
+        "status": f.status.as_str(),
         "reversed_evidence": f.reversed_evidence,
+        "resolution": f.resolution().map(|r| {
+            let mut latest = resolution_json(r);
+            let earlier = &f.resolutions[..f.resolutions.len() - 1];
+            latest["superseded"] = earlier.iter().map(resolution_json).collect();
+            latest
+        }),
+    })
+}
+
+/// A decision's name, as commands and JSON write it.
+pub fn decision_name(d: fundtrail_projections::Decision) -> &'static str {
+    match d {
+        fundtrail_projections::Decision::Confirmed => "confirmed",
+        fundtrail_projections::Decision::Dismissed => "dismissed",
+    }
+}
+
+/// One decision about a finding.
+fn resolution_json(r: &fundtrail_projections::Resolution) -> serde_json::Value {
+    serde_json::json!({
+        "seq": r.seq,
+        "decision": decision_name(r.decision),
+        "reason": r.reason,
+        "actor": r.actor,
+        "recover": crate::model::domain::Money::from_fen(r.recover_fen).to_string(),
+        "program": (!r.program.is_empty()).then_some(&r.program),
+        "date": r.date.to_string(),
     })
 }

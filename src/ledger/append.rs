@@ -252,7 +252,7 @@ impl Ledger {
         let mut duplicates = 0u64;
         let mut large = false;
         for row in source.rows()? {
-            match plan_row(&mut planner, &row)? {
+            match plan_row(&mut planner, &row, &ctx.actor)? {
                 Ok(Planned::Append {
                     seq,
                     reference,
@@ -514,7 +514,7 @@ fn plan_request(
     };
     let mut rejections = Rejections::default();
     for row in &request.rows {
-        match plan_row(planner, row)? {
+        match plan_row(planner, row, &request.ctx.actor)? {
             Ok(Planned::Append {
                 seq,
                 reference,
@@ -538,9 +538,10 @@ fn plan_request(
 fn plan_row(
     planner: &mut Planner,
     row: &Row,
+    actor: &str,
 ) -> Result<Result<Planned, RowRejection>, LedgerError> {
     let outcome = match &row.command {
-        Ok(command) => planner.plan(command),
+        Ok(command) => check_actor(command, actor).and_then(|()| planner.plan(command)),
         Err((field, reason)) => Err(PlanError::Rejected(crate::model::rules::Rejection {
             field,
             reason: reason.clone(),
@@ -554,6 +555,20 @@ fn plan_row(
             reason: r.reason,
         })),
         Err(PlanError::Lookup(e)) => Err(LedgerError::Corrupt(e)),
+    }
+}
+
+/// A decision about a finding names who decides, for four eyes: that must be who records
+/// it.
+fn check_actor(command: &Command, actor: &str) -> Result<(), PlanError> {
+    match command {
+        Command::ResolveFinding(d) if d.actor != actor => {
+            Err(PlanError::Rejected(crate::model::rules::Rejection {
+                field: "actor",
+                reason: format!("the decision names {}, but {actor} records it", d.actor),
+            }))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter};
 use crate::keys::seal::StateKey;
 use crate::model::domain::{EventHash, Seq, RATE_REFERENCE_PREFIX};
 use crate::model::encoding::{decode, Body, RateV1, RecordV1};
-use crate::model::rules::Committed;
+use crate::model::rules::{Committed, FindingContext};
 use crate::store::StoredEvent;
 
 impl LedgerView {
@@ -180,5 +180,9 @@ impl Committed for LedgerView {
 
     fn rates(&self) -> Result<Vec<RateV1>, String> {
         LedgerView::rates(self).map_err(|e| e.to_string())
+    }
+
+    fn finding(&self, id: &str) -> Result<Option<FindingContext>, String> {
+        crate::runs::findings::finding_context(self, id).map_err(|e| e.to_string())
     }
 }

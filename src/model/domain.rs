@@ -56,9 +56,12 @@ pub const PERSON_REFERENCE_PREFIX: &str = "person:";
 pub const REVEAL_REFERENCE_PREFIX: &str = "reveal:";
 /// A person's erasure: `erase:<person id>` (a person is erased once).
 pub const ERASE_REFERENCE_PREFIX: &str = "erase:";
+/// A decision about a finding: `resolve:<finding id>:<microseconds since the epoch>` (a
+/// finding may be decided again, by another actor, so the time tells decisions apart).
+pub const RESOLVE_REFERENCE_PREFIX: &str = "resolve:";
 
 /// Every derived prefix: a clerk's reference may start with none of them.
-pub const RESERVED_REFERENCE_PREFIXES: [&str; 8] = [
+pub const RESERVED_REFERENCE_PREFIXES: [&str; 9] = [
     ENROLL_REFERENCE_PREFIX,
     REVERSAL_REFERENCE_PREFIX,
     RATE_REFERENCE_PREFIX,
@@ -67,6 +70,7 @@ pub const RESERVED_REFERENCE_PREFIXES: [&str; 8] = [
     PERSON_REFERENCE_PREFIX,
     REVEAL_REFERENCE_PREFIX,
     ERASE_REFERENCE_PREFIX,
+    RESOLVE_REFERENCE_PREFIX,
 ];
 
 /// Hex digits of a blake3 hash that a reconciliation reference carries: 64 bits each for
@@ -698,6 +702,60 @@ pub enum Command {
     RecordLifeEvent(LifeEvent),
     RevealPerson(PersonAccess),
     ErasePerson(PersonAccess),
+    ResolveFinding(FindingDecision),
+}
+
+/// What a human decided about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The finding is right: the money was wrongly paid.
+    Confirmed,
+    /// The finding is wrong, or explained.
+    Dismissed,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 2] = [Decision::Confirmed, Decision::Dismissed];
+
+    /// The decision's name in commands, request bodies and JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            Decision::Confirmed => "confirmed",
+            Decision::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Decision, ValueError> {
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.code() == text)
+            .ok_or_else(|| {
+                ValueError(format!(
+                    "{text:?} is not a decision: confirmed or dismissed"
+                ))
+            })
+    }
+}
+
+/// A decision about a finding, by `actor` (the record's actor: four eyes are checked
+/// against it), told apart from the finding's other decisions by `at_us`, its time in
+/// microseconds since the epoch, which its reference holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingDecision {
+    /// The finding's id, 16 lowercase hex digits.
+    pub finding: String,
+    pub decision: Decision,
+    pub reason: String,
+    /// The finding's household, as the finding names it.
+    pub household: HouseholdId,
+    /// The program to recover money for; `None` when nothing is recovered.
+    pub program: Option<ProgramCode>,
+    /// What to recover; zero unless confirmed.
+    pub recover: Money,
+    /// The day of the decision.
+    pub date: NaiveDate,
+    pub actor: String,
+    pub at_us: i64,
 }
 
 /// A person joining a household, as the persons file states it. The identity number and
@@ -800,6 +858,10 @@ impl Command {
             Command::ErasePerson(a) => {
                 Reference::derived(ERASE_REFERENCE_PREFIX, a.person.as_str())
             }
+            Command::ResolveFinding(d) => Reference::derived(
+                RESOLVE_REFERENCE_PREFIX,
+                &format!("{}:{}", d.finding, d.at_us),
+            ),
         }
     }
 }

@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{
-    date_to_days, days_to_date, Category, Enrollment, HouseholdId, LifeEventKind, PaymentKind, Seq,
+    date_to_days, days_to_date, Category, Decision, Enrollment, HouseholdId, LifeEventKind,
+    PaymentKind, Seq,
 };
 use crate::model::person::Role;
 
@@ -79,6 +80,46 @@ pub enum Body {
     PersonErased(PersonAccessV1),
     /// A payment of any kind with the payee's bank account (index 16).
     PaymentToAccount(AccountPaymentV1),
+    /// A human decision about a finding (index 17, FORMAT.md §1.7).
+    FindingResolved(FindingResolvedV1),
+}
+
+/// A decision about a finding (index 17): confirmed or dismissed, why, and for a confirmed
+/// overpayment the amount to recover from the household under `program`. Who decided is
+/// the record's actor; a later decision supersedes it, nothing is edited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingResolvedV1 {
+    /// The finding's id: 16 lowercase hex digits (FORMAT.md §12.1).
+    pub finding: String,
+    /// As [`decision_code`]: 1 confirmed, 2 dismissed.
+    pub decision: u8,
+    pub reason: String,
+    /// The finding's household, copied so that a reader needs no fold to know it.
+    pub household: String,
+    /// The program of the money to recover; empty when nothing is recovered.
+    pub program: String,
+    /// 0 unless confirmed with an amount to recover.
+    pub recover_fen: i64,
+    /// The day of the decision, days since 1970-01-01.
+    pub value_date: i32,
+}
+
+/// A decision as stored: 1 confirmed, 2 dismissed (0 is never written, so a zeroed field
+/// is no decision).
+pub fn decision_code(decision: Decision) -> u8 {
+    match decision {
+        Decision::Confirmed => 1,
+        Decision::Dismissed => 2,
+    }
+}
+
+/// A stored decision code back to the decision.
+pub fn stored_decision(code: u8) -> Result<Decision, DecodeError> {
+    match code {
+        1 => Ok(Decision::Confirmed),
+        2 => Ok(Decision::Dismissed),
+        other => Err(DecodeError::InvalidValue(format!("decision {other}"))),
+    }
 }
 
 /// A payment with its payee account (index 16): the kind, the payment fields, and the
@@ -232,7 +273,7 @@ pub struct PersonAccessV1 {
 
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
 /// variant order (FORMAT.md §1).
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "household_enrolled",
     "fund_allocation",
     "disbursement",
@@ -249,6 +290,7 @@ pub const EVENT_TYPES: [&str; 16] = [
     "eligibility_ended",
     "person_revealed",
     "person_erased",
+    "finding_resolved",
 ];
 
 /// `text` is one of [`EVENT_TYPES`]; the error lists them.
@@ -279,6 +321,7 @@ impl Body {
             Body::EligibilityEnded(_) => "eligibility_ended",
             Body::PersonRevealed(_) => "person_revealed",
             Body::PersonErased(_) => "person_erased",
+            Body::FindingResolved(_) => "finding_resolved",
             Body::PaymentToAccount(p) => {
                 stored_payment_kind(p.kind).map_or("payment_to_account", PaymentKind::code)
             }
@@ -327,6 +370,7 @@ impl Body {
             | Body::Reconciliation(_)
             | Body::PersonRevealed(_)
             | Body::PersonErased(_) => None,
+            Body::FindingResolved(f) => Some(&f.household),
             Body::Reversal(r) => Some(&r.household),
             Body::PersonAdded(p) => Some(&p.household),
             Body::PersonDied(l)
@@ -345,6 +389,7 @@ impl Body {
             Body::FundAllocation(a) => Some(&a.program),
             Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
+            Body::FindingResolved(f) => Some(f.program.as_str()).filter(|p| !p.is_empty()),
             other => other.payment().map(|(_, p)| p.program.as_str()),
         }
     }
@@ -362,6 +407,7 @@ impl Body {
             Body::Reversal(r) => Some(r.value_date),
             Body::PersonAdded(p) => Some(p.joined_on),
             Body::PersonRevealed(_) | Body::PersonErased(_) => None,
+            Body::FindingResolved(f) => Some(f.value_date),
             other => other
                 .life_event()
                 .map(|(_, l)| l.value_date)
@@ -603,8 +649,7 @@ mod tests {
     }
 
     /// `EVENT_TYPES` names every variant, in variant order: the body of each variant index
-    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown. The
-    /// last, a payment naming an account, takes its kind's name (kind 0: a disbursement).
+    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown.
     #[test]
     fn event_types_name_every_variant_once() {
         let mut names = Vec::new();
@@ -616,9 +661,10 @@ mod tests {
             };
             names.push(body.type_name());
         }
-        let (account_payment, by_variant) = names.split_last().unwrap();
-        assert_eq!(by_variant, EVENT_TYPES);
-        assert_eq!(*account_payment, "disbursement");
+        // Variant 16, a payment naming an account, takes its kind's name (kind 0).
+        let account_payment = names.remove(16);
+        assert_eq!(names, EVENT_TYPES);
+        assert_eq!(account_payment, "disbursement");
     }
 
     #[test]

@@ -117,6 +117,20 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("person_id".into(), json!(a.person));
             m.insert("reason".into(), json!(a.reason));
         }
+        Body::FindingResolved(f) => {
+            m.insert("finding_id".into(), json!(f.finding));
+            m.insert("household_id".into(), json!(f.household));
+            let decision = crate::model::encoding::stored_decision(f.decision)
+                .map_or_else(|_| json!(f.decision), |d| json!(d.code()));
+            m.insert("decision".into(), json!(decision));
+            m.insert("reason".into(), json!(f.reason));
+            m.insert("program".into(), json!(f.program));
+            m.insert(
+                "recover".into(),
+                json!(Money::from_fen(f.recover_fen).to_string()),
+            );
+            m.insert("date".into(), json!(date_text(f.value_date)));
+        }
         other if other.life_event().is_some() => {
             if let Some((_, l)) = other.life_event() {
                 if !l.person.is_empty() {

@@ -394,6 +394,8 @@ mod checking {
             status: Status::Open,
             raised_by: 1,
             reversed_evidence: Vec::new(),
+            programs: Vec::new(),
+            resolutions: Vec::new(),
         }
     }
 

@@ -64,6 +64,13 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             payment("M-1", "1.00").to_string(),
             &[Clerk],
         ),
+        // M-1 again under another reference: a duplicate_payment finding to resolve.
+        (
+            "post",
+            "/api/v1/events",
+            payment("M-2", "1.00").to_string(),
+            &[Clerk],
+        ),
         (
             "post",
             "/api/v1/imports/households",
@@ -121,6 +128,13 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             "get",
             "/api/v1/findings?rule=shared_account",
             String::new(),
+            &[Supervisor, Auditor],
+        ),
+        // The supervisor decides, then the auditor supersedes: two names, four eyes.
+        (
+            "post",
+            FINDING_RESOLVE,
+            json!({"decision": "dismissed", "reason": "matrix"}).to_string(),
             &[Supervisor, Auditor],
         ),
         (
@@ -191,6 +205,23 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
     ]
 }
 
+/// The resolve route in the matrix; its finding is the one M-1 and M-2 raise, looked up
+/// when the call is made ([`with_finding`]).
+const FINDING_RESOLVE: &str = "/api/v1/findings/FINDING/resolve";
+
+/// `path` with the first open finding's id for `FINDING`.
+fn with_finding(server: &TestServer, tokens: &Tokens, path: &str) -> String {
+    if !path.contains("FINDING") {
+        return path.to_owned();
+    }
+    let list = as_role(server, tokens, Role::Auditor)
+        .get("/api/v1/findings?status=all")
+        .unwrap()
+        .json();
+    let id = list[0]["id"].as_str().expect("the matrix raised a finding");
+    path.replace("FINDING", id)
+}
+
 const PUBLIC: [&str; 4] = ["/", "/assets/app.js", "/assets/app.css", "/openapi.json"];
 
 /// The route template a concrete path was made from.
@@ -203,6 +234,7 @@ fn template(path: &str) -> String {
             "matrix" => *part = "{name}".into(),
             "P-1" => *part = "{id}".into(),
             "0000000000000000" => *part = "{id}".into(),
+            "FINDING" => *part = "{id}".into(),
             _ => {}
         }
     }
@@ -236,6 +268,7 @@ fn every_route_answers_each_role_as_the_matrix_says() {
         );
     }
     for (method, path, body, allowed) in matrix() {
+        let path = &with_finding(&server, &tokens, path);
         for token in [None, Some("ft_not-a-token"), Some(tokens.revoked.as_str())] {
             let reply = call(&mut Client::new(server.addr, token), method, path, &body);
             assert_eq!(reply.status, 401, "{method} {path} with {token:?}");

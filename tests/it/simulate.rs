@@ -193,8 +193,31 @@ fn audit_findings_on_an_export_equals_the_ledgers_findings() {
     let dir = t.file("district");
     simulate(&dir, &["--households", "40", "--years", "2", "--seed", "5"]).assert_ok();
     import_district(&t, &dir);
-    let ledger = t.run(&["--json", "findings"]);
+    // A decision and one superseding it: the export's auditor folds them too.
+    let open = t.run(&["--json", "findings", "--rule", "duplicate_payment"]);
+    let open: Vec<serde_json::Value> = serde_json::from_str(&open.stdout).unwrap();
+    let id = open[0]["id"].as_str().unwrap();
+    for (actor, decision) in [("li", "confirmed"), ("zhao", "dismissed")] {
+        t.run(&[
+            "--actor",
+            actor,
+            "findings",
+            "resolve",
+            id,
+            "--decision",
+            decision,
+            "--reason",
+            "case 3",
+        ])
+        .assert_ok();
+    }
+    let ledger = t.run(&["--json", "findings", "--status", "all"]);
     ledger.assert_ok();
+    assert!(
+        ledger.stdout.contains("\"superseded\""),
+        "{}",
+        ledger.stdout
+    );
     let export = t.file("export");
     t.run(&["export", "--to", export.to_str().unwrap()])
         .assert_ok();

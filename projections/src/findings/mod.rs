@@ -27,6 +27,7 @@
 //! - the findings raised and the (rule, subject, payment) pairs already cited (grow with
 //!   findings).
 
+mod decision;
 mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,7 @@ use thiserror::Error;
 use crate::eligibility::{counts, first_day, HouseholdFacts, PersonFacts};
 use crate::vocab::{Date, PaymentKind, YearMonth};
 
+pub use decision::{Decision, DecisionError, Resolution};
 pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
@@ -84,11 +86,25 @@ impl Rule {
     }
 }
 
-/// Where a finding stands. The fold raises findings open; decisions are events of a later
-/// step and will add `confirmed` and `dismissed`.
+/// Where a finding stands: raised open, then as its latest decision says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Open,
+    Confirmed,
+    Dismissed,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Open, Status::Confirmed, Status::Dismissed];
+
+    /// The status's name in commands and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Confirmed => "confirmed",
+            Status::Dismissed => "dismissed",
+        }
+    }
 }
 
 /// A payee account as the chain keeps it (FORMAT.md §1.6): the keyed hash of its digits
@@ -141,6 +157,17 @@ pub enum FindingFact {
     },
     /// `reversal` of the payment at `target_seq`.
     Reversed { target_seq: u64 },
+    /// `finding_resolved`: `actor` decided the finding `finding` of `household`.
+    Resolved {
+        finding: String,
+        household: String,
+        decision: Decision,
+        reason: String,
+        actor: String,
+        recover_fen: i64,
+        program: String,
+        date: Date,
+    },
 }
 
 /// One finding.
@@ -166,6 +193,11 @@ pub struct Finding {
     pub raised_by: u64,
     /// Evidence payments reversed after the finding was raised, ascending.
     pub reversed_evidence: Vec<u64>,
+    /// The programs the evidence payments were paid from, ascending and distinct.
+    pub programs: Vec<String>,
+    /// Every decision, oldest first: the last is in effect, the earlier ones it
+    /// superseded.
+    pub resolutions: Vec<Resolution>,
 }
 
 /// The sizes of the findings state, by what each grows with.
@@ -197,6 +229,13 @@ pub enum FindingsError {
     InvalidDate { date: Date },
     #[error("negative amount: {amount_fen} fen")]
     NegativeAmount { amount_fen: i64 },
+    #[error("no finding has id {finding}")]
+    UnknownFinding { finding: String },
+    #[error("finding {finding}: {source}")]
+    Decision {
+        finding: String,
+        source: DecisionError,
+    },
 }
 
 /// The id of a finding: the first [`FINDING_ID_HEX_DIGITS`] hex digits of
@@ -385,6 +424,12 @@ impl Findings {
                 self.on_payment(seq, payment);
             }
             FindingFact::Reversed { target_seq } => self.on_reversal(*target_seq),
+            FindingFact::Resolved { finding, .. } => {
+                let decision = resolution(seq, fact).expect("a Resolved fact is a decision");
+                if let Some(found) = self.findings.iter_mut().find(|f| f.id == *finding) {
+                    found.decide(decision);
+                }
+            }
         }
         Ok(())
     }
@@ -448,7 +493,64 @@ impl Findings {
                     },
                 )
             }
+            FindingFact::Resolved {
+                finding,
+                household,
+                date,
+                ..
+            } => {
+                valid(date)?;
+                let found = self
+                    .finding(finding)
+                    .ok_or_else(|| FindingsError::UnknownFinding {
+                        finding: finding.clone(),
+                    })?;
+                let decision = resolution(0, fact).expect("a Resolved fact is a decision");
+                found
+                    .check_decision(&decision, household, &[])
+                    .map_err(|source| FindingsError::Decision {
+                        finding: finding.clone(),
+                        source,
+                    })
+            }
         }
+    }
+
+    /// Four eyes against the evidence, which the fold cannot check alone (its facts carry
+    /// no actors): a decision's actor recorded none of its finding's evidence events.
+    /// `actor_of` names the actor of an earlier event by seq. Other facts pass.
+    pub fn check_evidence_actors(
+        &self,
+        fact: &FindingFact,
+        actor_of: impl Fn(u64) -> Option<String>,
+    ) -> Result<(), FindingsError> {
+        let FindingFact::Resolved { finding, actor, .. } = fact else {
+            return Ok(());
+        };
+        let found = self
+            .finding(finding)
+            .ok_or_else(|| FindingsError::UnknownFinding {
+                finding: finding.clone(),
+            })?;
+        match found
+            .seqs
+            .iter()
+            .find(|seq| actor_of(**seq).as_deref() == Some(actor.as_str()))
+        {
+            None => Ok(()),
+            Some(seq) => Err(FindingsError::Decision {
+                finding: finding.clone(),
+                source: DecisionError::RecordedEvidence {
+                    actor: actor.clone(),
+                    seq: *seq,
+                },
+            }),
+        }
+    }
+
+    /// The finding with this id.
+    pub fn finding(&self, id: &str) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.id == id)
     }
 
     fn add_person(
@@ -789,7 +891,11 @@ impl Findings {
                     status: Status::Open,
                     raised_by: seq,
                     reversed_evidence: Vec::new(),
+                    programs: Vec::new(),
+                    resolutions: Vec::new(),
                 });
+            let programs = hit.evidence.iter().filter_map(|s| self.payments.get(s));
+            finding.programs.extend(programs.map(|p| p.program.clone()));
             finding.seqs.extend(hit.evidence);
             finding.amount_at_risk_fen = finding.amount_at_risk_fen.saturating_add(hit.amount_fen);
             finding.months.push(hit.month);
@@ -799,6 +905,8 @@ impl Findings {
             finding.seqs.dedup();
             finding.months.sort_unstable();
             finding.months.dedup();
+            finding.programs.sort_unstable();
+            finding.programs.dedup();
             self.findings.push(finding);
         }
     }
@@ -823,6 +931,31 @@ fn hit(
         amount_fen,
         month: payment.date.year_month(),
     }
+}
+
+/// The decision a `Resolved` fact records, as the event at `seq`.
+fn resolution(seq: u64, fact: &FindingFact) -> Option<Resolution> {
+    let FindingFact::Resolved {
+        decision,
+        reason,
+        actor,
+        recover_fen,
+        program,
+        date,
+        ..
+    } = fact
+    else {
+        return None;
+    };
+    Some(Resolution {
+        seq,
+        decision: *decision,
+        reason: reason.clone(),
+        actor: actor.clone(),
+        recover_fen: *recover_fen,
+        program: program.clone(),
+        date: *date,
+    })
 }
 
 fn non_negative(amount_fen: i64) -> Result<(), FindingsError> {

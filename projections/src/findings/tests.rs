@@ -736,3 +736,196 @@ fn the_size_counts_live_payments_and_forgets_reversed_ones() {
     assert_eq!((size.persons, size.live_payments), (10, 2));
     assert_eq!((size.account_years, size.distinct_amounts), (0, 1));
 }
+
+/// A decision about `finding` by `actor`.
+fn decided(
+    finding: &Finding,
+    actor: &str,
+    decision: Decision,
+    recover_fen: i64,
+    program: &str,
+) -> FindingFact {
+    FindingFact::Resolved {
+        finding: finding.id.clone(),
+        household: finding.household.clone(),
+        decision,
+        reason: "case 1".into(),
+        actor: actor.into(),
+        recover_fen,
+        program: program.into(),
+        date: on(2020, 1, 1),
+    }
+}
+
+/// A duplicate in micro_wish, 300.00 at risk, and its finding.
+fn duplicate() -> (Log, Finding) {
+    let mut log = Log::district();
+    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), "a", None);
+    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 28), "b", None);
+    let finding = log.found().remove(0);
+    (log, finding)
+}
+
+#[test]
+fn a_finding_is_open_until_decided_and_then_as_its_latest_decision() {
+    let (mut log, finding) = duplicate();
+    assert_eq!(finding.status, Status::Open);
+    assert_eq!(finding.resolution(), None);
+    assert_eq!(finding.programs, ["micro_wish"]);
+    assert_eq!(finding.default_program(), Some("micro_wish"));
+    let first = log.push(decided(
+        &finding,
+        "li",
+        Decision::Confirmed,
+        30_000,
+        "micro_wish",
+    ));
+    let found = log.found();
+    assert_eq!(found[0].status, Status::Confirmed);
+    let r = found[0].resolution().unwrap();
+    assert_eq!(
+        (r.seq, r.actor.as_str(), r.recover_fen),
+        (first, "li", 30_000)
+    );
+    let second = log.push(decided(&finding, "zhao", Decision::Dismissed, 0, ""));
+    let found = log.found();
+    assert_eq!(found[0].status, Status::Dismissed);
+    let seqs: Vec<u64> = found[0].resolutions.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [first, second], "the superseded decision stays");
+}
+
+#[test]
+fn a_decision_that_breaks_the_rules_is_refused_and_changes_nothing() {
+    let (mut log, finding) = duplicate();
+    log.push(decided(
+        &finding,
+        "li",
+        Decision::Confirmed,
+        100,
+        "micro_wish",
+    ));
+    let mut findings = log.fold();
+    let before = findings.clone();
+    let next = log.facts.len() as u64 + 1;
+    let unknown = Finding {
+        id: "0000000000000000".into(),
+        ..finding.clone()
+    };
+    let unknown = decided(&unknown, "wu", Decision::Dismissed, 0, "");
+    let other_household = Finding {
+        household: "H2".into(),
+        ..finding.clone()
+    };
+    let other_household = decided(&other_household, "wu", Decision::Dismissed, 0, "");
+    let cases = [
+        (unknown, "no finding"),
+        (other_household, "household"),
+        (
+            decided(&finding, "li", Decision::Dismissed, 0, ""),
+            "already decided",
+        ),
+        (
+            decided(&finding, "wu", Decision::Dismissed, 100, "micro_wish"),
+            "confirmed",
+        ),
+        (
+            decided(&finding, "wu", Decision::Confirmed, 30_001, "micro_wish"),
+            "amount at risk",
+        ),
+        (
+            decided(&finding, "wu", Decision::Confirmed, -1, "micro_wish"),
+            "negative",
+        ),
+        (
+            decided(&finding, "wu", Decision::Confirmed, 100, ""),
+            "needs a program",
+        ),
+        (
+            decided(&finding, "wu", Decision::Confirmed, 100, "transit_card"),
+            "paid from micro_wish",
+        ),
+        (
+            decided(&finding, "wu", Decision::Dismissed, 0, "micro_wish"),
+            "only with an amount",
+        ),
+    ];
+    for (fact, says) in cases {
+        let err = findings.apply(next, &fact).unwrap_err();
+        assert!(err.to_string().contains(says), "{says}: {err}");
+        assert_eq!(findings, before, "{says}");
+    }
+    let fine = decided(&finding, "wu", Decision::Dismissed, 0, "");
+    findings.apply(next, &fine).unwrap();
+    assert_eq!(findings.all()[0].status, Status::Dismissed);
+}
+
+#[test]
+fn four_eyes_against_the_evidence_is_checked_with_the_callers_actors() {
+    let (log, finding) = duplicate();
+    let findings = log.fold();
+    let fact = decided(&finding, "li", Decision::Dismissed, 0, "");
+    let evidence = finding.seqs[1];
+    let recorded_by_li = |seq: u64| (seq == evidence).then(|| "li".to_string());
+    let err = findings
+        .check_evidence_actors(&fact, recorded_by_li)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("li recorded seq {evidence}")),
+        "{err}"
+    );
+    findings
+        .check_evidence_actors(&fact, |_| Some("clerk".to_string()))
+        .unwrap();
+    // Facts other than decisions pass whoever recorded what.
+    let reversal = FindingFact::Reversed {
+        target_seq: evidence,
+    };
+    findings
+        .check_evidence_actors(&reversal, recorded_by_li)
+        .unwrap();
+}
+
+#[test]
+fn a_finding_over_several_programs_has_no_default_program() {
+    let mut log = Log::district();
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
+    log.pay_to(
+        "H2",
+        "transit_card",
+        20_000,
+        1,
+        on(2019, 3, 2),
+        "c",
+        Some(7),
+    );
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), "d", Some(7));
+    let found = log.found();
+    assert_eq!(found[0].programs, ["micro_wish", "transit_card"]);
+    assert_eq!(found[0].default_program(), None);
+}
+
+#[test]
+fn decisions_fold_the_same_through_a_snapshot() {
+    let (mut log, finding) = duplicate();
+    log.push(decided(
+        &finding,
+        "li",
+        Decision::Confirmed,
+        30_000,
+        "micro_wish",
+    ));
+    log.push(decided(&finding, "zhao", Decision::Dismissed, 0, ""));
+    let whole = log.fold();
+    let half = log.facts.len() - 1;
+    let mut first = Findings::new();
+    for (seq, fact) in (1..).zip(&log.facts[..half]) {
+        first.apply(seq, fact).unwrap();
+    }
+    let bytes = bincode::serialize(&first).unwrap();
+    let mut second: Findings = bincode::deserialize(&bytes).unwrap();
+    for (seq, fact) in (half as u64 + 1..).zip(&log.facts[half..]) {
+        second.apply(seq, fact).unwrap();
+    }
+    assert_eq!(second, whole);
+}

@@ -4,9 +4,9 @@
 use chrono::Datelike;
 use fundtrail_projections as proj;
 
-use crate::model::domain::{PaymentKind, Seq};
+use crate::model::domain::{Decision, PaymentKind, Seq};
 use crate::model::encoding::{
-    stored_date, stored_payment_kind, stored_role, Body, DecodeError, RecordV1,
+    stored_date, stored_decision, stored_payment_kind, stored_role, Body, DecodeError, RecordV1,
 };
 
 /// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
@@ -94,7 +94,8 @@ pub fn fact_of(
         | Body::HouseholdExited(_)
         | Body::EligibilityEnded(_)
         | Body::PersonRevealed(_)
-        | Body::PersonErased(_) => return Ok(None),
+        | Body::PersonErased(_)
+        | Body::FindingResolved(_) => return Ok(None),
     };
     Ok(Some(proj::Fact::Paid {
         kind: payment_kind(kind),
@@ -113,6 +114,7 @@ pub fn memo_of(record: &RecordV1) -> String {
         Body::FundAllocation(a) => a.source.clone(),
         Body::Reversal(r) => r.reason.clone(),
         Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
+        Body::FindingResolved(f) => f.reason.clone(),
         other if other.life_event().is_some() => other
             .life_event()
             .map(|(_, l)| l.memo.clone())
@@ -184,6 +186,21 @@ pub fn finding_fact_of(
         },
         Body::Reversal(r) => F::Reversed {
             target_seq: r.target_seq,
+        },
+        Body::FindingResolved(f) => F::Resolved {
+            finding: f.finding.clone(),
+            household: f.household.clone(),
+            decision: match stored_decision(f.decision)
+                .map_err(|source| FactError::Decode { seq, source })?
+            {
+                Decision::Confirmed => proj::Decision::Confirmed,
+                Decision::Dismissed => proj::Decision::Dismissed,
+            },
+            reason: f.reason.clone(),
+            actor: record.actor.clone(),
+            recover_fen: f.recover_fen,
+            program: f.program.clone(),
+            date: date(f.value_date)?,
         },
         other => match other.payment() {
             Some((kind, p)) => F::Paid {

@@ -5,7 +5,10 @@
 //! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
 //! path").
 
+mod findings;
 mod people;
+
+pub use findings::{check_finding_id, FindingContext};
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -81,6 +84,11 @@ pub trait Committed {
     /// Every committed rate (read once per batch, when the first rate is planned).
     fn rates(&self) -> Result<Vec<RateV1>, String> {
         Ok(Vec::new())
+    }
+    /// The finding with this id after the committed log, with the actors of its evidence
+    /// (read when a batch decides a finding).
+    fn finding(&self, _id: &str) -> Result<Option<FindingContext>, String> {
+        Ok(None)
     }
 }
 
@@ -186,6 +194,9 @@ pub struct Planner<'a> {
     committed_people: &'a People,
     /// The people events planned in this batch, to replay after a rollback.
     people_planned: Vec<(Seq, Body)>,
+    /// The decisions about findings planned in this batch (in a replay: every one so far),
+    /// for four eyes across them.
+    decisions: Vec<findings::PlannedDecision>,
 }
 
 /// The committed state of a replay: nothing, since the replay plans the whole log.
@@ -243,6 +254,7 @@ impl<'a> Planner<'a> {
             people: Cow::Borrowed(registries.people),
             committed_people: registries.people,
             people_planned: Vec::new(),
+            decisions: Vec::new(),
             new_households: BTreeMap::new(),
             new_refs: HashMap::new(),
             planned: Vec::new(),
@@ -308,6 +320,7 @@ impl<'a> Planner<'a> {
         let next = savepoint.next;
         self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
+        self.decisions.retain(|d| d.seq < next);
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
@@ -349,6 +362,7 @@ impl<'a> Planner<'a> {
                 self.check_person_data(a)?;
                 content
             }
+            Command::ResolveFinding(d) => self.resolve_finding(d)?,
         };
         let seq = self.next;
         self.next = seq.next();
@@ -451,6 +465,7 @@ impl<'a> Planner<'a> {
             Command::RecordLifeEvent(l) => self.life_event_content(l),
             Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
             Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
+            Command::ResolveFinding(d) => Body::FindingResolved(findings::finding_resolved_v1(d)),
         })
     }
 
@@ -463,6 +478,7 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => ("date", r.date),
             Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
             Command::RecordLifeEvent(l) => ("date", l.date),
+            Command::ResolveFinding(d) => ("date", d.date),
             Command::SetRate(_)
             | Command::RecordReconciliation(_)
             | Command::RevealPerson(_)
@@ -800,6 +816,11 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             Command::RevealPerson(people::stored_access(a, Some(&record.reference))?)
         }
         Body::PersonErased(a) => Command::ErasePerson(people::stored_access(a, None)?),
+        Body::FindingResolved(f) => Command::ResolveFinding(findings::stored_finding_decision(
+            f,
+            &record.reference,
+            &record.actor,
+        )?),
         other if other.life_event().is_some() => {
             Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
         }
