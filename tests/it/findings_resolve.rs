@@ -316,7 +316,7 @@ fn over_the_cli_a_third_actor_supersedes_and_the_statuses_follow() {
     ])
     .assert_ok();
     let open = t.run(&["findings"]);
-    assert_eq!(open.stdout, "no findings\n");
+    assert_eq!(open.stdout, "无疑点\n", "no open finding left");
     let confirmed = t.run(&["--json", "findings", "--status", "confirmed"]);
     let list: Value = serde_json::from_str(&confirmed.stdout).unwrap();
     assert_eq!(
