@@ -34,7 +34,9 @@ pub const META_READ_MODELS: &str = "read_models";
 /// snapshot is a cache, and a replay from the log is always correct.
 /// Version 2: name tables as name lists, household cells per program and month only, no
 /// totals cube (all coarser cells are derived from those when first queried).
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// Version 3: receivables per finding, recovered money per household, program and month,
+/// and each fund's recovered sum (issue 13, recoveries).
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadSideError {
