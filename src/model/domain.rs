@@ -698,6 +698,8 @@ pub enum Command {
     RecordLifeEvent(LifeEvent),
     RevealPerson(PersonAccess),
     ErasePerson(PersonAccess),
+    /// Money received against a finding's receivable (追缴).
+    RecordRecovery(crate::model::recovery::Recovery),
 }
 
 /// A person joining a household, as the persons file states it. The identity number and
@@ -793,6 +795,7 @@ impl Command {
             }
             Command::AddPerson(p) => Reference::derived(PERSON_REFERENCE_PREFIX, p.person.as_str()),
             Command::RecordLifeEvent(l) => l.reference.clone(),
+            Command::RecordRecovery(r) => r.reference.clone(),
             Command::RevealPerson(a) => Reference::derived(
                 REVEAL_REFERENCE_PREFIX,
                 &format!("{}:{}", a.person, a.at_us),

@@ -71,6 +71,16 @@ pub fn fact_of(
                 reason: r.reason,
             }));
         }
+        Body::RecoveryReceived(r) => {
+            return Ok(Some(proj::Fact::Recovered {
+                date: date(r.value_date)?,
+                finding: r.finding,
+                household: r.household,
+                program: r.program,
+                amount_fen: r.amount_fen,
+                reference: record.reference,
+            }));
+        }
         Body::Disbursement(p) => (PaymentKind::Disbursement, p),
         Body::InsurancePurchase(p) => (PaymentKind::InsurancePurchase, p),
         Body::CondolencePayment(p) => (PaymentKind::CondolencePayment, p),
@@ -111,6 +121,7 @@ pub fn fact_of(
 pub fn memo_of(record: &RecordV1) -> String {
     match &record.body {
         Body::FundAllocation(a) => a.source.clone(),
+        Body::RecoveryReceived(r) => r.memo.clone(),
         Body::Reversal(r) => r.reason.clone(),
         Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
         other if other.life_event().is_some() => other

@@ -6,6 +6,7 @@
 //! path").
 
 mod people;
+mod recoveries;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,6 +27,7 @@ use crate::model::encoding::{
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
+use fundtrail_projections::Receivables;
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
 /// 366 days). Payments are booked ahead at most for the coming months; a date further out
@@ -82,9 +84,17 @@ pub trait Committed {
     fn rates(&self) -> Result<Vec<RateV1>, String> {
         Ok(Vec::new())
     }
+    /// Every finding's receivable as of the committed head, authenticated or recomputed
+    /// (read once per batch, when the first recovery or decision is planned).
+    fn receivables(&self) -> Result<Receivables, String> {
+        Ok(Receivables::new())
+    }
 }
 
-/// Money per program: what was allocated and what live payments have used.
+/// Money per program: what was allocated and what live payments have used, less what
+/// recoveries (追缴) brought back: the write rules need only what is left to spend, and
+/// recovered money is the program's to spend again. The read models keep payments and
+/// recoveries apart (`funds`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Budget {
     pub allocated_fen: i64,
@@ -154,6 +164,7 @@ pub struct Savepoint {
     budgets: Budgets,
     rates: Option<Vec<RateV1>>,
     people_planned: usize,
+    receivables: Option<Receivables>,
 }
 
 #[derive(Clone)]
@@ -179,6 +190,9 @@ pub struct Planner<'a> {
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
     rates: Option<Vec<RateV1>>,
+    /// Every finding's receivable after the committed log and what this batch planned,
+    /// loaded when the batch first plans a recovery.
+    receivables: Option<Receivables>,
     /// The registry after the committed log and, once this batch plans a people event,
     /// after those too (copied on the first: most batches hold payments only).
     people: Cow<'a, People>,
@@ -251,6 +265,7 @@ impl<'a> Planner<'a> {
             budgets: budgets.clone(),
             next,
             rates: None,
+            receivables: None,
         }
     }
 
@@ -297,6 +312,7 @@ impl<'a> Planner<'a> {
             budgets: self.budgets.clone(),
             rates: self.rates.clone(),
             people_planned: self.people_planned.len(),
+            receivables: self.receivables.clone(),
         }
     }
 
@@ -312,6 +328,7 @@ impl<'a> Planner<'a> {
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
+        self.receivables = savepoint.receivables;
         self.next = next;
         if self.people_planned.len() > savepoint.people_planned {
             self.people_planned.truncate(savepoint.people_planned);
@@ -347,6 +364,10 @@ impl<'a> Planner<'a> {
             Command::RecordLifeEvent(l) => self.life_event(l)?,
             Command::RevealPerson(a) | Command::ErasePerson(a) => {
                 self.check_person_data(a)?;
+                content
+            }
+            Command::RecordRecovery(r) => {
+                self.recover(r)?;
                 content
             }
         };
@@ -451,6 +472,7 @@ impl<'a> Planner<'a> {
             Command::RecordLifeEvent(l) => self.life_event_content(l),
             Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
             Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
+            Command::RecordRecovery(r) => Body::RecoveryReceived(recoveries::recovery_v1(r)),
         })
     }
 
@@ -463,6 +485,7 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => ("date", r.date),
             Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
             Command::RecordLifeEvent(l) => ("date", l.date),
+            Command::RecordRecovery(r) => ("date", r.date),
             Command::SetRate(_)
             | Command::RecordReconciliation(_)
             | Command::RevealPerson(_)
@@ -800,6 +823,9 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             Command::RevealPerson(people::stored_access(a, Some(&record.reference))?)
         }
         Body::PersonErased(a) => Command::ErasePerson(people::stored_access(a, None)?),
+        Body::RecoveryReceived(r) => {
+            Command::RecordRecovery(recoveries::stored_recovery(r, &record.reference)?)
+        }
         other if other.life_event().is_some() => {
             Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
         }
@@ -1020,9 +1046,9 @@ pub(crate) mod tests {
     }
 
     /// 2026-12-05, the recording time of the tests' batches.
-    const NOW_US: i64 = 20_427 * MICROS_PER_DAY;
+    pub(crate) const NOW_US: i64 = 20_427 * MICROS_PER_DAY;
 
-    fn date(s: &str) -> NaiveDate {
+    pub(crate) fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
@@ -1048,7 +1074,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn pay(id: &str, amount: &str, reference: &str) -> Command {
+    pub(crate) fn pay(id: &str, amount: &str, reference: &str) -> Command {
         Command::Pay(Payment {
             kind: PaymentKind::Disbursement,
             household: HouseholdId::parse(id).unwrap(),
@@ -1062,7 +1088,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn rejected(result: Result<Planned, PlanError>) -> Rejection {
+    pub(crate) fn rejected(result: Result<Planned, PlanError>) -> Rejection {
         match result {
             Err(PlanError::Rejected(r)) => r,
             other => panic!("expected a rejection, got {other:?}"),
