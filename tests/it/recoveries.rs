@@ -236,4 +236,36 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     let reply = supervisor.get("/api/v1/totals").expect("GET");
     assert_eq!(reply.json()[0]["recovered"], "20.00");
     server.stop();
+
+    // REC-2 bounced: its reversal opens the receivable again and takes it off the fund.
+    let bounced = events_with_finding(
+        root.path(),
+        "bounced.csv",
+        &["2015-04-12,reversal,PL-0001,support_allowance,5.00,,REC-2,退票,"],
+    );
+    run(
+        &dir,
+        &["import", "events", bounced.to_str().expect("UTF-8")],
+    )
+    .assert_ok();
+    let household = run_json(&dir, &["household", "PL-0001"]);
+    assert_eq!(
+        household["receivables"],
+        json!([{"program": "support_allowance", "opened": "60.00",
+                "recovered": "15.00", "open": "45.00"}])
+    );
+    let trail = household["trail"].as_array().expect("a trail");
+    let reversal = trail.last().expect("the reversal is last");
+    assert_eq!(
+        (
+            &reversal["type"],
+            &reversal["finding"],
+            &reversal["target_date"]
+        ),
+        (&json!("reversal"), &json!(FINDING), &json!("2015-04-10"))
+    );
+    assert_eq!(run_json(&dir, &["funds"])[1]["remaining"], "48315.00");
+    let april = run_json(&dir, &["totals", "--month", "2015-04"]);
+    assert_eq!(april, json!([]), "April's only recovery is reversed");
+    // No rebuild here: the receivable stands in the snapshot only, not in the log.
 }

@@ -123,6 +123,10 @@ impl TargetDates for RecentDates<'_> {
             _ => self.ledger.value_date(seq),
         }
     }
+
+    fn recovery(&self, seq: Seq) -> Result<(i32, String), String> {
+        self.ledger.recovery(seq)
+    }
 }
 
 /// The read models and the seq of the snapshot they were loaded from.
@@ -300,6 +304,13 @@ impl TargetDates for crate::ledger::LedgerView {
                 Err(format!("seq {seq} is a reversal, not a payment"))
             }
             None => Err(format!("seq {seq} is not a payment")),
+        }
+    }
+
+    fn recovery(&self, seq: Seq) -> Result<(i32, String), String> {
+        match self.record(seq).map_err(|e| e.to_string())?.body {
+            Body::RecoveryReceived(r) => Ok((r.value_date, r.finding)),
+            _ => Err(format!("seq {seq} is not a recovery")),
         }
     }
 }

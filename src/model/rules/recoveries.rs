@@ -8,7 +8,9 @@
 
 use fundtrail_projections::{ReceivableError, Receivables};
 
-use super::{date, household, money, program, reject, rejection, text, PlanError, Planner};
+use super::{
+    date, household, money, program, reject, rejection, text, PaidFacts, PlanError, Planner,
+};
 use crate::model::domain::{date_to_days, Money, Reference};
 use crate::model::encoding::RecoveryV1;
 use crate::model::recovery::{refused_field, FindingId, Recovery};
@@ -36,6 +38,22 @@ impl Planner<'_> {
             .checked_sub(amount_fen)
             .ok_or_else(|| super::overflow("amount"))?;
         Ok(())
+    }
+
+    /// A reversal of a recovery: the money did not come back after all (a bounced
+    /// transfer), so the receivable is open again by its amount and the program has it no
+    /// longer, which it must still be able to afford: live payments less recoveries never
+    /// exceed what was allocated.
+    pub(super) fn unrecover(&mut self, recovery: &RecoveredFacts) -> Result<(), PlanError> {
+        let paid = &recovery.paid;
+        let (finding, household, program) = (&recovery.finding, &paid.household, &paid.program);
+        self.receivables_mut()?
+            .check_restore(finding, household, program, paid.amount_fen)
+            .map_err(refused)?;
+        self.spend(program, Money::from_fen(paid.amount_fen))?;
+        self.receivables_mut()?
+            .restore(finding, household, program, paid.amount_fen)
+            .map_err(refused)
     }
 
     /// The rule for a decision on a finding (`finding_resolved`), for the decision path to
@@ -73,6 +91,29 @@ impl Planner<'_> {
             .receivables
             .as_mut()
             .expect("loaded just above when it was not yet"))
+    }
+}
+
+/// What a reversal takes from the recovery it names. A recovery counts no persons, so
+/// its reversal records `persons` 0, which no payment's reversal has.
+#[derive(Debug, Clone)]
+pub(super) struct RecoveredFacts {
+    pub(super) finding: String,
+    pub(super) paid: PaidFacts,
+}
+
+impl RecoveredFacts {
+    pub(super) fn of(r: &RecoveryV1) -> RecoveredFacts {
+        RecoveredFacts {
+            finding: r.finding.clone(),
+            paid: PaidFacts {
+                household: r.household.as_str().into(),
+                program: r.program.as_str().into(),
+                amount_fen: r.amount_fen,
+                persons: 0,
+                value_date: r.value_date,
+            },
+        }
     }
 }
 
@@ -250,6 +291,61 @@ mod tests {
                 .unwrap();
             let r = rejected(p.plan(&recovery(FINDING, "H1", "0.01", "R2")));
             assert_eq!(r.field, "amount");
+        });
+    }
+
+    fn reverse(reference: &str, household: &str, amount: &str) -> Command {
+        Command::Reverse(crate::model::domain::ReversalRequest {
+            target: Reference::parse(reference).unwrap(),
+            household: HouseholdId::parse(household).unwrap(),
+            program: None,
+            amount: Money::parse(amount).unwrap(),
+            date: date("2015-06-02"),
+            reason: "退票".into(),
+        })
+    }
+
+    #[test]
+    fn a_reversed_recovery_opens_the_receivable_again() {
+        let committed = owed();
+        with_planner(&committed, |p| {
+            p.plan(&recovery(FINDING, "H1", "100.00", "R1")).unwrap();
+            assert_eq!(p.budgets()["support_allowance"].remaining_fen(), 10_000);
+            let Ok(Planned::Append { body, .. }) = p.plan(&reverse("R1", "H1", "100.00")) else {
+                panic!("the reversal is planned");
+            };
+            let Body::Reversal(reversal) = body else {
+                panic!("a reversal body")
+            };
+            assert_eq!((reversal.persons, reversal.target_seq), (0, 5));
+            assert_eq!(p.budgets()["support_allowance"].remaining_fen(), 0);
+            assert!(p.plan(&recovery(FINDING, "H1", "100.00", "R2")).is_ok());
+            // The same reversal again is a retry; another amount is refused.
+            assert_eq!(
+                p.plan(&reverse("R1", "H1", "100.00")).unwrap(),
+                Planned::Duplicate(Seq::new(6))
+            );
+            assert_eq!(
+                rejected(p.plan(&reverse("R1", "H1", "1.00"))).field,
+                "reference"
+            );
+        });
+    }
+
+    #[test]
+    fn a_recovery_already_spent_again_cannot_be_reversed() {
+        let committed = owed();
+        with_planner(&committed, |p| {
+            p.plan(&recovery(FINDING, "H1", "30.00", "R1")).unwrap();
+            p.plan(&pay("H1", "30.00", "P2")).unwrap();
+            let r = rejected(p.plan(&reverse("R1", "H1", "30.00")));
+            assert_eq!(r.field, "amount");
+            assert!(r.reason.contains("exceeds what is left"), "{}", r.reason);
+            let r = rejected(p.plan(&reverse("R1", "H2", "30.00")));
+            assert_eq!(
+                (r.field, r.reason.as_str()),
+                ("household_id", "recovery R1 came from H1, not H2")
+            );
         });
     }
 
