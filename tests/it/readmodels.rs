@@ -128,6 +128,7 @@ fn row(keys: Value, amount: &str, payments: u64, households: u64, persons: u64) 
     object.insert("payments".into(), json!(payments));
     object.insert("households".into(), json!(households));
     object.insert("persons".into(), json!(persons));
+    object.insert("recovered".into(), json!("0.00"));
     Value::Object(object)
 }
 
@@ -164,13 +165,15 @@ fn rows_json(rows: &[TotalsRow], keys: &[&str]) -> Value {
                     };
                     m.insert((*key).into(), value);
                 }
-                row(
+                let mut shaped = row(
                     Value::Object(m),
                     &format_fen(r.net_fen),
                     r.payments,
                     r.households,
                     r.person_times,
-                )
+                );
+                shaped["recovered"] = json!(format_fen(r.recovered_fen));
+                shaped
             })
             .collect(),
     )
