@@ -269,3 +269,45 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     assert_eq!(april, json!([]), "April's only recovery is reversed");
     // No rebuild here: the receivable stands in the snapshot only, not in the log.
 }
+
+/// An insider who can edit the database but not read the signing key raises a finding's
+/// receivable in the read models' snapshot: its seal no longer holds, so the recovery that
+/// would rely on it is refused and the log is left as it was.
+#[test]
+fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("ledger");
+    sample_with_receivable(&dir);
+    let head = |dir: &Path| {
+        let ledger = Ledger::open(dir).expect("open");
+        let size = ledger.view().head().size;
+        ledger.close().expect("close");
+        size
+    };
+    let before = head(&dir);
+    let db = crate::support::insider::open_db(&dir);
+    let key = [&b"m"[..], META_READ_MODELS.as_bytes()].concat();
+    let mut snapshot = db.get(&key).expect("read").expect("a snapshot").to_vec();
+    // 60.00 (6,000 fen) becomes 600.00 (60,000 fen) wherever it is stored.
+    let (from, to) = (6_000i64.to_le_bytes(), 60_000i64.to_le_bytes());
+    let at = snapshot
+        .windows(8)
+        .position(|w| w == from)
+        .expect("the receivable's amount is in the snapshot");
+    snapshot[at..at + 8].copy_from_slice(&to);
+    db.insert(&key, snapshot).expect("write");
+    db.flush().expect("flush");
+    crate::support::insider::close_db(db, &dir);
+
+    let path = events_with_finding(
+        root.path(),
+        "greedy.csv",
+        &[&format!(
+            "2015-03-10,recovery_received,PL-0001,support_allowance,100.00,,REC-1,,{FINDING}"
+        )],
+    );
+    let refused = run(&dir, &["import", "events", path.to_str().expect("UTF-8")]);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(refused.stderr.contains("read_models"), "{refused:#?}");
+    assert_eq!(head(&dir), before, "nothing was appended");
+}
