@@ -267,7 +267,16 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     assert_eq!(run_json(&dir, &["funds"])[1]["remaining"], "48315.00");
     let april = run_json(&dir, &["totals", "--month", "2015-04"]);
     assert_eq!(april, json!([]), "April's only recovery is reversed");
-    // No rebuild here: the receivable stands in the snapshot only, not in the log.
+    // The receivable stands in the snapshot only, not in the log: `verify` replays the
+    // rules from the log alone, and refuses the first recovery (seq 16), naming it.
+    let verified = run(&dir, &["verify"]);
+    verified.assert_code(1);
+    assert!(
+        verified
+            .stdout
+            .contains("FAILED at seq 16: seq 16 breaks a write rule: finding: finding 0123456789abcdef has no receivable"),
+        "{verified:#?}"
+    );
 }
 
 /// An insider who can edit the database but not read the signing key raises a finding's
