@@ -1,5 +1,6 @@
 use thiserror::Error;
 
+use crate::receivables::ReceivableError;
 use crate::vocab::Date;
 
 /// Why a fact could not be folded. On any error the read models are left
@@ -45,4 +46,9 @@ pub enum ProjectionError {
         program: String,
         target_date: Date,
     },
+
+    /// A decision or a recovery that does not fit the finding's receivable (a recovery
+    /// beyond what is open, a decision below what was recovered, ...).
+    #[error("receivables: {0}")]
+    Receivable(ReceivableError),
 }

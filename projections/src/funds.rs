@@ -15,8 +15,11 @@ pub struct FundRow {
     pub payments: u64,
     /// Sum of live payments.
     pub disbursed_fen: i64,
-    /// `allocated_fen - disbursed_fen`; negative only if the main crate let a
-    /// program overspend.
+    /// Sum of recoveries (追缴) brought back to the program, net of their reversals.
+    pub recovered_fen: i64,
+    /// `allocated_fen - disbursed_fen + recovered_fen`: recovered money is the
+    /// program's to spend again. Negative only if the main crate let a program
+    /// overspend.
     pub remaining_fen: i64,
 }
 
@@ -28,13 +31,36 @@ pub(crate) struct FundState {
     pub(crate) allocated_fen: i64,
     pub(crate) payments: u64,
     pub(crate) disbursed_fen: i64,
+    pub(crate) recovered_fen: i64,
     pub(crate) remaining_fen: i64,
 }
 
 impl FundState {
-    /// A program is listed once it has an allocation or a live payment.
+    /// A program is listed once it has an allocation, a live payment or a recovery.
     pub(crate) fn is_empty(&self) -> bool {
-        self.allocations == 0 && self.payments == 0
+        self.allocations == 0 && self.payments == 0 && self.recovered_fen == 0
+    }
+
+    /// A recovery (`Sign::Add`) or its reversal (`Sign::Remove`): the money is the
+    /// program's again, or no longer.
+    pub(crate) fn recover(self, sign: Sign, amount_fen: i64) -> Result<FundState, TallyError> {
+        let (recovered, remaining) = match sign {
+            Sign::Add => (
+                self.recovered_fen.checked_add(amount_fen),
+                self.remaining_fen.checked_add(amount_fen),
+            ),
+            Sign::Remove => (
+                self.recovered_fen
+                    .checked_sub(amount_fen)
+                    .filter(|r| *r >= 0),
+                self.remaining_fen.checked_sub(amount_fen),
+            ),
+        };
+        Ok(FundState {
+            recovered_fen: recovered.ok_or(TallyError::Underflow)?,
+            remaining_fen: remaining.ok_or(TallyError::Overflow)?,
+            ..self
+        })
     }
 
     pub(crate) fn allocate(self, amount_fen: i64) -> Result<FundState, TallyError> {

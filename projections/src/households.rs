@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::cells::{FineCell, HouseholdCell, HOUSEHOLD_CELLS_PER_PAYMENT};
 use crate::grid::FineCells;
 use crate::intern::{CommunityId, Names, ProgramId, SubdistrictId};
+use crate::receivables::ReceivableRow;
 use crate::tally::{Delta, Tally, TallyError};
 use crate::totals::Reach;
 use crate::vocab::Date;
@@ -36,6 +37,9 @@ pub struct HouseholdBalance {
     pub programs: Vec<ProgramTally>,
     /// All programs together.
     pub total: Tally,
+    /// Receivables (追缴) per program: what decisions on the household's findings set,
+    /// what came back, and what is open.
+    pub receivables: Vec<ReceivableRow>,
 }
 
 /// One enrolled household and its live payments per program and month. Size
@@ -148,6 +152,7 @@ impl HouseholdState {
             enrollment: self.enrollment.clone(),
             programs,
             total,
+            receivables: Vec::new(),
         }
     }
 }

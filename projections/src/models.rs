@@ -10,6 +10,7 @@ use crate::error::ProjectionError;
 use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
 use crate::intern::{HouseholdId, Id, Names, ProgramId};
+use crate::receivables::{ReceivableError, Receivables};
 use crate::tally::{Delta, Sign, Tally, TallyError};
 use crate::totals::{places_of, Totals, TotalsQuery, TotalsRow};
 use crate::vocab::{Date, Fact};
@@ -46,6 +47,11 @@ pub struct ReadModels {
     /// checking it for overflow checks them all.
     grand: Tally,
     funds: BTreeMap<ProgramId, FundState>,
+    /// Every finding's receivable (追缴), by finding id.
+    receivables: Receivables,
+    /// Money recovered per household, program and month of the recovery's date, for the
+    /// totals' `recovered` figure: grows with households x programs x months.
+    recovered: BTreeMap<(HouseholdId, FineCell), i64>,
     /// The district totals cube, once a query asked for it; a function of
     /// `households`, so neither stored nor compared.
     #[serde(skip)]
@@ -59,6 +65,8 @@ impl PartialEq for ReadModels {
             && self.households == other.households
             && self.grand == other.grand
             && self.funds == other.funds
+            && self.receivables == other.receivables
+            && self.recovered == other.recovered
     }
 }
 
@@ -164,7 +172,11 @@ impl ReadModels {
                 target_date,
                 ..
             } => Some((household, program, *target_date)),
-            Fact::HouseholdEnrolled { .. } | Fact::Allocated { .. } => None,
+            Fact::HouseholdEnrolled { .. }
+            | Fact::Allocated { .. }
+            | Fact::ReceivableSet { .. }
+            | Fact::Recovered { .. }
+            | Fact::RecoveryReversed { .. } => None,
         };
         let mut ids = Ids::default();
         if let Some((household, program, date)) = names {
@@ -192,12 +204,27 @@ impl ReadModels {
     pub fn household(&self, id: &str) -> Option<HouseholdBalance> {
         let household = self.names.households.get(id)?;
         let state = self.households.get(household.index())?;
-        Some(state.balance(id, &self.names))
+        let mut balance = state.balance(id, &self.names);
+        balance.receivables = self.receivables.of_household(id);
+        Some(balance)
+    }
+
+    /// Every finding's receivable: what decisions set and recoveries brought in. The
+    /// write rules check recoveries against these (authenticated with the snapshot).
+    pub fn receivables(&self) -> &Receivables {
+        &self.receivables
     }
 
     /// District totals, rows sorted by key.
     pub fn totals(&self, query: &TotalsQuery) -> Vec<TotalsRow> {
-        self.cube().query(&self.names, query)
+        let recovered = self
+            .recovered
+            .iter()
+            .filter_map(|(&(household, cell), &fen)| {
+                let state = self.households.get(household.index())?;
+                Some((places_of(state), cell, fen))
+            });
+        self.cube().query(&self.names, query, recovered)
     }
 
     /// Fund balances of every program with an allocation or a live payment,
@@ -212,6 +239,7 @@ impl ReadModels {
                 allocated_fen: fund.allocated_fen,
                 payments: fund.payments,
                 disbursed_fen: fund.disbursed_fen,
+                recovered_fen: fund.recovered_fen,
                 remaining_fen: fund.remaining_fen,
             })
             .collect();
@@ -309,7 +337,107 @@ impl ReadModels {
                     ids,
                 })
             }
+            Fact::ReceivableSet {
+                finding,
+                household,
+                program,
+                amount_fen,
+            } => Ok(self
+                .receivables
+                .set(finding, household, program, *amount_fen)?),
+            Fact::Recovered {
+                finding,
+                household,
+                program,
+                amount_fen,
+                date,
+                ..
+            } => self.recover(&Recovery {
+                finding,
+                household,
+                program,
+                amount_fen: *amount_fen,
+                date: *date,
+                sign: Sign::Add,
+            }),
+            Fact::RecoveryReversed {
+                finding,
+                household,
+                program,
+                amount_fen,
+                target_date,
+                date,
+                ..
+            } => {
+                check_date(*date)?;
+                self.recover(&Recovery {
+                    finding,
+                    household,
+                    program,
+                    amount_fen: *amount_fen,
+                    date: *target_date,
+                    sign: Sign::Remove,
+                })
+            }
         }
+    }
+
+    /// A recovery (or its reversal): the finding's receivable, the program's fund and
+    /// the month's recovered figure change together, or nothing does.
+    fn recover(&mut self, recovery: &Recovery<'_>) -> Result<(), ProjectionError> {
+        let Recovery {
+            finding,
+            household,
+            program,
+            amount_fen,
+            date,
+            sign,
+        } = *recovery;
+        check_date(date)?;
+        match sign {
+            Sign::Add => self
+                .receivables
+                .check_recover(finding, household, program, amount_fen)?,
+            Sign::Remove => self
+                .receivables
+                .check_restore(finding, household, program, amount_fen)?,
+        }
+        let household_id = self.names.households.get(household).ok_or_else(|| {
+            ProjectionError::UnknownHousehold {
+                household: household.to_owned(),
+            }
+        })?;
+        let program_id = self.names.programs.resolve(program)?;
+        let overflow = |_| ProjectionError::Overflow { what: "recoveries" };
+        let fund = self
+            .fund(program_id)
+            .recover(sign, amount_fen)
+            .map_err(overflow)?;
+        let key = (household_id, FineCell::of(program_id, date));
+        let month = self.recovered.get(&key).copied().unwrap_or(0);
+        let month = match sign {
+            Sign::Add => month.checked_add(amount_fen),
+            Sign::Remove => month.checked_sub(amount_fen).filter(|m| *m >= 0),
+        }
+        .ok_or(ProjectionError::Overflow { what: "recoveries" })?;
+        // Nothing failed: write it all.
+        self.register_program(program)?;
+        let changed = match sign {
+            Sign::Add => self
+                .receivables
+                .recover(finding, household, program, amount_fen),
+            Sign::Remove => self
+                .receivables
+                .restore(finding, household, program, amount_fen),
+        };
+        changed.expect("checked before anything was written, and nothing changed since");
+        self.funds.insert(program_id, fund);
+        if month == 0 {
+            self.recovered.remove(&key);
+        } else {
+            self.recovered.insert(key, month);
+        }
+        Ok(())
     }
 
     fn enroll(&mut self, household: &str, enrollment: Enrollment) -> Result<(), ProjectionError> {
@@ -440,6 +568,24 @@ impl ReadModels {
 
     fn fund(&self, program: ProgramId) -> FundState {
         self.funds.get(&program).copied().unwrap_or_default()
+    }
+}
+
+/// A recovery or its reversal, reduced to what the models need.
+#[derive(Clone, Copy)]
+struct Recovery<'a> {
+    finding: &'a str,
+    household: &'a str,
+    program: &'a str,
+    amount_fen: i64,
+    /// The recovery's date (for a reversal, the recovery's own).
+    date: Date,
+    sign: Sign,
+}
+
+impl From<ReceivableError> for ProjectionError {
+    fn from(error: ReceivableError) -> ProjectionError {
+        ProjectionError::Receivable(error)
     }
 }
 

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{
-    GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape, PLACES_PER_PAYMENT, SHAPES,
+    FineCell, GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape, PLACES_PER_PAYMENT, SHAPES,
 };
 use crate::households::{CellChanges, HouseholdState};
 use crate::intern::{Id, Names, ProgramId, SubdistrictId};
@@ -55,6 +55,9 @@ pub struct TotalsRow {
     /// Households with at least one live payment in the group.
     pub households: u64,
     pub person_times: u64,
+    /// Money recovered (追缴) in the group, by the recovery's own date: beside the
+    /// payments, never netted from them.
+    pub recovered_fen: i64,
 }
 
 /// A group cell's content: the tally plus how many households reach it.
@@ -189,28 +192,68 @@ impl Totals {
         self.cubes.iter().map(FxHashMap::len).sum()
     }
 
-    pub(crate) fn query(&self, names: &Names, query: &TotalsQuery) -> Vec<TotalsRow> {
+    /// The query's rows; `recovered` lists the money recovered per household (by its
+    /// places), program and month, which each row shows beside its payments (a group
+    /// with recoveries and no live payment gets a row of its own).
+    pub(crate) fn query(
+        &self,
+        names: &Names,
+        query: &TotalsQuery,
+        recovered: impl Iterator<Item = ([Place; PLACES_PER_PAYMENT], FineCell, i64)>,
+    ) -> Vec<TotalsRow> {
         let Some(filter) = Filter::resolve(names, query) else {
             return Vec::new();
         };
-        let Some(cube) = self.cubes.get(shape_for(query).index()) else {
+        let shape = shape_for(query);
+        let Some(cube) = self.cubes.get(shape.index()) else {
             return Vec::new();
         };
         let grouping = Grouping::of(&query.by);
         let order = NameOrder::new(names, &grouping);
-        let mut cells: Vec<(SortKey, &GroupCell, &GroupTally)> = cube
+        let mut groups: FxHashMap<GroupCell, (GroupTally, i64)> = cube
             .iter()
             .filter(|(cell, _)| filter.accepts(names, cell))
-            .map(|(cell, value)| (order.key(names, cell), cell, value))
+            .map(|(cell, value)| (*cell, (*value, 0)))
+            .collect();
+        for (places, fine, fen) in recovered {
+            for group in groups_at(shape, places, fine) {
+                if filter.accepts(names, &group) {
+                    let sum = &mut groups.entry(group).or_default().1;
+                    *sum = sum.saturating_add(fen);
+                }
+            }
+        }
+        let mut cells: Vec<(SortKey, GroupCell, GroupTally, i64)> = groups
+            .into_iter()
+            .map(|(cell, (value, fen))| (order.key(names, &cell), cell, value, fen))
             .collect();
         // Cells iterate in hash order; reports want name order.
         // Each cell is one group, so the keys are distinct.
-        cells.sort_unstable_by_key(|(key, _, _)| *key);
+        cells.sort_unstable_by_key(|(key, _, _, _)| *key);
         cells
             .into_iter()
-            .map(|(_, cell, value)| grouping.row(names, cell, value))
+            .map(|(_, cell, value, fen)| TotalsRow {
+                recovered_fen: fen,
+                ..grouping.row(names, &cell, &value)
+            })
             .collect()
     }
+}
+
+/// The one group cell of `shape` that a household's fine cell counts in: a fine cell
+/// rolls up into one household cell per shape's program and period, counted at one of
+/// the household's places.
+fn groups_at(
+    shape: Shape,
+    places: [Place; PLACES_PER_PAYMENT],
+    fine: FineCell,
+) -> impl Iterator<Item = GroupCell> {
+    fine.rollups().into_iter().flat_map(move |cell| {
+        places
+            .into_iter()
+            .map(move |place| cell.at(place))
+            .filter(move |group| group.shape() == shape)
+    })
 }
 
 /// A cell's position in name order: sub-district, community, program, period.
@@ -390,6 +433,7 @@ impl Grouping {
             payments: value.tally.payments,
             households: value.households,
             person_times: value.tally.person_times,
+            recovered_fen: 0,
         }
     }
 }

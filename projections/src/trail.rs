@@ -24,6 +24,8 @@ pub enum TrailKind {
     Enrolled,
     Payment(PaymentKind),
     Reversal,
+    /// Money of a finding's receivable came back (追缴).
+    Recovery,
 }
 
 impl TrailKind {
@@ -33,6 +35,7 @@ impl TrailKind {
             TrailKind::Enrolled => "enrolled",
             TrailKind::Payment(kind) => kind.as_str(),
             TrailKind::Reversal => "reversal",
+            TrailKind::Recovery => "recovery_received",
         }
     }
 }
@@ -65,8 +68,10 @@ pub struct TrailEntry {
     /// For a payment: the seq of the reversal that removed it, if it is in
     /// the input.
     pub reversed_by: Option<u64>,
-    /// For a reversal: the seq of the payment it removes.
+    /// For a reversal: the seq of the payment (or recovery) it removes.
     pub reverses: Option<u64>,
+    /// For a recovery and its reversal: the finding whose receivable it reduced.
+    pub finding: Option<String>,
 }
 
 /// Builds the trail from one household's events in seq order. Allocations
@@ -85,7 +90,8 @@ pub fn trail(events: impl IntoIterator<Item = (u64, TrailInput)>) -> Vec<TrailEn
 fn entry(seq: u64, input: TrailInput) -> Option<TrailEntry> {
     let memo = input.memo;
     match input.fact {
-        Fact::Allocated { .. } => None,
+        // A decision is the findings' trail, not the household's money.
+        Fact::Allocated { .. } | Fact::ReceivableSet { .. } => None,
         Fact::HouseholdEnrolled {
             members,
             enrolled_on,
@@ -127,6 +133,38 @@ fn entry(seq: u64, input: TrailInput) -> Option<TrailEntry> {
             reverses: Some(target_seq),
             ..TrailEntry::bare(seq, TrailKind::Reversal, date, memo)
         }),
+        Fact::Recovered {
+            finding,
+            program,
+            amount_fen,
+            date,
+            reference,
+            ..
+        } => Some(TrailEntry {
+            program: Some(program),
+            amount_fen,
+            reference: Some(reference),
+            finding: Some(finding),
+            ..TrailEntry::bare(seq, TrailKind::Recovery, date, memo)
+        }),
+        Fact::RecoveryReversed {
+            target_seq,
+            finding,
+            program,
+            amount_fen,
+            target_date,
+            date,
+            reason,
+            ..
+        } => Some(TrailEntry {
+            target_date: Some(target_date),
+            program: Some(program),
+            amount_fen,
+            reason: Some(reason),
+            reverses: Some(target_seq),
+            finding: Some(finding),
+            ..TrailEntry::bare(seq, TrailKind::Reversal, date, memo)
+        }),
     }
 }
 
@@ -146,6 +184,7 @@ impl TrailEntry {
             memo,
             reversed_by: None,
             reverses: None,
+            finding: None,
         }
     }
 }
@@ -154,7 +193,7 @@ fn link_reversals(entries: &mut [TrailEntry]) {
     let payment_at: BTreeMap<u64, usize> = entries
         .iter()
         .enumerate()
-        .filter(|(_, e)| matches!(e.kind, TrailKind::Payment(_)))
+        .filter(|(_, e)| matches!(e.kind, TrailKind::Payment(_) | TrailKind::Recovery))
         .map(|(index, e)| (e.seq, index))
         .collect();
     let links: Vec<(usize, u64)> = entries

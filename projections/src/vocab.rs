@@ -151,6 +151,38 @@ pub enum Fact {
         date: Date,
         reason: String,
     },
+    /// A decision on a finding sets its receivable (追缴): the amount to recover from
+    /// `household` for `program`, replacing what an earlier decision on the same
+    /// finding set (a dismissal sets 0). See `receivables` for the rules it must keep.
+    ReceivableSet {
+        finding: String,
+        household: String,
+        program: String,
+        amount_fen: i64,
+    },
+    /// Money of a finding's receivable came back on `date`: the program has it to spend
+    /// again, and the totals show it beside the payments of the recovery's month.
+    Recovered {
+        finding: String,
+        household: String,
+        program: String,
+        amount_fen: i64,
+        date: Date,
+        reference: String,
+    },
+    /// A reversal of a recovery (`target_seq`, dated `target_date`): as if it never came
+    /// back, so the receivable is open again. Carries the recovery's fields, as
+    /// `Reversed` carries a payment's.
+    RecoveryReversed {
+        target_seq: u64,
+        finding: String,
+        household: String,
+        program: String,
+        amount_fen: i64,
+        target_date: Date,
+        date: Date,
+        reason: String,
+    },
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ fn row(net_fen: i64, payments: u64, households: u64, person_times: u64) -> Total
         payments,
         households,
         person_times,
+        recovered_fen: 0,
     }
 }
 
@@ -376,6 +377,7 @@ fn funds_show_allocated_disbursed_and_remaining() {
                 allocated_fen: 50_000,
                 payments: 1,
                 disbursed_fen: 30_000,
+                recovered_fen: 0,
                 remaining_fen: 20_000,
             },
             FundRow {
@@ -384,6 +386,7 @@ fn funds_show_allocated_disbursed_and_remaining() {
                 allocated_fen: 120_000,
                 payments: 4,
                 disbursed_fen: 31_000,
+                recovered_fen: 0,
                 remaining_fen: 89_000,
             },
         ]

@@ -326,6 +326,12 @@ impl Reference {
                     };
                     payments.insert(seq, payment);
                 }
+                // Recoveries have their own tests (recoveries.rs).
+                Some(
+                    Fact::ReceivableSet { .. }
+                    | Fact::Recovered { .. }
+                    | Fact::RecoveryReversed { .. },
+                ) => panic!("the generator makes no recoveries"),
                 Some(Fact::Reversed { target_seq, .. }) => {
                     payments.remove(target_seq);
                 }
@@ -388,6 +394,7 @@ impl Reference {
                 payments,
                 households: u64::try_from(households.len()).expect("small"),
                 person_times: persons,
+                recovered_fen: 0,
             })
             .collect()
     }
@@ -411,6 +418,7 @@ impl Reference {
                 .map(|(program, tally)| ProgramTally { program, tally })
                 .collect(),
             total,
+            receivables: Vec::new(),
         })
     }
 
@@ -422,6 +430,7 @@ impl Reference {
             allocated_fen: 0,
             payments: 0,
             disbursed_fen: 0,
+            recovered_fen: 0,
             remaining_fen: 0,
         };
         for (program, (count, amount)) in &self.allocations {

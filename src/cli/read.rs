@@ -138,7 +138,7 @@ fn group_key(key: Key) -> GroupKey {
     }
 }
 
-/// One totals row as cells, in the order of `by`, then the four measures.
+/// One totals row as cells, in the order of `by`, then the four measures and recoveries.
 fn totals_cells(row: &TotalsRow, by: &[Key], lang: Lang) -> Vec<String> {
     let mut cells: Vec<String> = by
         .iter()
@@ -157,6 +157,7 @@ fn totals_cells(row: &TotalsRow, by: &[Key], lang: Lang) -> Vec<String> {
     cells.push(row.payments.to_string());
     cells.push(row.households.to_string());
     cells.push(row.person_times.to_string());
+    cells.push(format_fen(row.recovered_fen));
     cells
 }
 
@@ -170,12 +171,13 @@ fn key_label(key: Key, lang: Lang) -> &'static str {
     }
 }
 
-fn measure_labels(lang: Lang) -> [&'static str; 4] {
+fn measure_labels(lang: Lang) -> [&'static str; 5] {
     [
         label(lang, "金额(元)", "amount"),
         label(lang, "笔数", "payments"),
         label(lang, "户数", "households"),
         label(lang, "人次", "persons"),
+        label(lang, "追缴(元)", "recovered"),
     ]
 }
 
@@ -234,6 +236,7 @@ pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
         (label(lang, "项目", "program"), Align::Left),
         (label(lang, "已拨付(元)", "allocated"), Align::Right),
         (label(lang, "已支出(元)", "disbursed"), Align::Right),
+        (label(lang, "已追缴(元)", "recovered"), Align::Right),
         (label(lang, "结余(元)", "remaining"), Align::Right),
     ];
     let cells = rows
@@ -243,6 +246,7 @@ pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
                 program_name(&r.program, lang),
                 format_fen(r.allocated_fen),
                 format_fen(r.disbursed_fen),
+                format_fen(r.recovered_fen),
                 format_fen(r.remaining_fen),
             ]
         })
@@ -369,6 +373,7 @@ fn household_text(balance: &HouseholdBalance, entries: &[TrailEntry], lang: Lang
         .for_each(|r| table.row(r));
     text.push_str(&table.render());
     text.push('\n');
+    text.push_str(&receivables_text(balance, lang));
     let mut trail_table = Table::new(&[
         ("seq", Align::Right),
         (label(lang, "日期", "date"), Align::Left),
@@ -396,8 +401,33 @@ fn household_text(balance: &HouseholdBalance, entries: &[TrailEntry], lang: Lang
     text
 }
 
+/// The household's receivables (追缴) per program, when a decision set any.
+fn receivables_text(balance: &HouseholdBalance, lang: Lang) -> String {
+    if balance.receivables.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&[
+        (label(lang, "追缴项目", "receivable"), Align::Left),
+        (label(lang, "应追缴(元)", "opened"), Align::Right),
+        (label(lang, "已追缴(元)", "recovered"), Align::Right),
+        (label(lang, "未追缴(元)", "open"), Align::Right),
+    ]);
+    for r in &balance.receivables {
+        table.row(vec![
+            program_name(&r.program, lang),
+            format_fen(r.opened_fen),
+            format_fen(r.recovered_fen),
+            format_fen(r.open_fen),
+        ]);
+    }
+    format!("{}\n", table.render())
+}
+
 fn trail_note(entry: &TrailEntry) -> String {
     let mut note = entry.reason.clone().unwrap_or_else(|| entry.memo.clone());
+    if let Some(finding) = &entry.finding {
+        note.push_str(&format!(" [finding {finding}]"));
+    }
     if let Some(by) = entry.reversed_by {
         note.push_str(&format!(" [reversed by #{by}]"));
     }

@@ -10,7 +10,8 @@ use crate::model::domain::Money;
 use crate::runs::batch::{IndexUse, Reconciliation};
 use crate::runs::reconcile::Difference;
 
-/// One totals row: the grouped keys (in the order of `by`), then the four measures.
+/// One totals row: the grouped keys (in the order of `by`), then the four measures of the
+/// live payments, then what was recovered (追缴) in the group: beside them, never netted.
 pub fn totals_json(row: &TotalsRow, by: &[GroupKey]) -> Value {
     let mut m = Map::new();
     for key in by {
@@ -27,6 +28,7 @@ pub fn totals_json(row: &TotalsRow, by: &[GroupKey]) -> Value {
     m.insert("payments".into(), json!(row.payments));
     m.insert("households".into(), json!(row.households));
     m.insert("persons".into(), json!(row.person_times));
+    m.insert("recovered".into(), json!(format_fen(row.recovered_fen)));
     Value::Object(m)
 }
 
@@ -34,7 +36,8 @@ pub fn totals_rows_json(rows: &[TotalsRow], by: &[GroupKey]) -> Value {
     Value::Array(rows.iter().map(|r| totals_json(r, by)).collect())
 }
 
-/// Per program: allocated, disbursed by live payments, remaining.
+/// Per program: allocated, disbursed by live payments, recovered (追缴), and remaining
+/// (allocated - disbursed + recovered: recovered money is the program's again).
 pub fn funds_json(rows: &[FundRow]) -> Value {
     Value::Array(
         rows.iter()
@@ -43,6 +46,7 @@ pub fn funds_json(rows: &[FundRow]) -> Value {
                     "program": r.program,
                     "allocated": format_fen(r.allocated_fen),
                     "disbursed": format_fen(r.disbursed_fen),
+                    "recovered": format_fen(r.recovered_fen),
                     "remaining": format_fen(r.remaining_fen),
                 })
             })
@@ -50,7 +54,8 @@ pub fn funds_json(rows: &[FundRow]) -> Value {
     )
 }
 
-/// A household's enrollment and balances per program, without its trail.
+/// A household's enrollment, balances and receivables (追缴) per program, without its
+/// trail.
 pub fn balance_json(balance: &HouseholdBalance) -> Map<String, Value> {
     let e = &balance.enrollment;
     let value = json!({
@@ -69,6 +74,12 @@ pub fn balance_json(balance: &HouseholdBalance) -> Map<String, Value> {
         "total": format_fen(balance.total.net_fen),
         "total_payments": balance.total.payments,
         "total_persons": balance.total.person_times,
+        "receivables": balance.receivables.iter().map(|r| json!({
+            "program": r.program,
+            "opened": format_fen(r.opened_fen),
+            "recovered": format_fen(r.recovered_fen),
+            "open": format_fen(r.open_fen),
+        })).collect::<Vec<_>>(),
     });
     match value {
         Value::Object(m) => m,
@@ -101,6 +112,7 @@ pub fn trail_entry_json(entry: &TrailEntry) -> Value {
         "reason": entry.reason,
         "reversed_by": entry.reversed_by,
         "reverses": entry.reverses,
+        "finding": entry.finding,
     })
 }
 

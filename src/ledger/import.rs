@@ -18,6 +18,7 @@ use crate::model::domain::{
 };
 use crate::model::domain::{LifeEvent, LifeEventKind, PayeeAccount, PersonEntry};
 use crate::model::person::{check_identity, PersonId, Role};
+use crate::model::recovery::{FindingId, Recovery};
 use crate::people::identity::IdNumber;
 use crate::people::vault::Clear;
 
@@ -74,8 +75,11 @@ pub const RATE_COLUMNS: [&str; 5] = [
     "valid_to",
 ];
 
-/// The payee's bank account, 12 to 19 digits: kept as a keyed hash and its last four.
-pub const EVENT_OPTIONAL_COLUMNS: [&str; 1] = ["account"];
+/// `account`: the payee's bank account, 12 to 19 digits, kept as a keyed hash and its
+/// last four. `finding`: the finding a `recovery_received` row pays back (16 hex digits);
+/// a column of its own rather than the memo, so that a memo stays free text and a typo in
+/// an id is refused as a bad id, not read as a note.
+pub const EVENT_OPTIONAL_COLUMNS: [&str; 2] = ["account", "finding"];
 
 pub const PERSON_COLUMNS: [&str; 7] = [
     "person_id",
@@ -126,7 +130,7 @@ impl ImportKind {
     }
 
     /// Columns a file may leave out (an empty cell when it does): events may name the
-    /// payee's `account`.
+    /// payee's `account`, and a recovery its `finding`.
     pub fn optional_columns(self) -> &'static [&'static str] {
         match self {
             ImportKind::Events => &EVENT_OPTIONAL_COLUMNS,
@@ -907,19 +911,21 @@ enum RowType {
     Allocation,
     Payment(PaymentKind),
     Reversal,
+    Recovery,
 }
 
 fn parse_type(text: &str) -> FieldResult<RowType> {
     match text {
         "fund_allocation" => Ok(RowType::Allocation),
         "reversal" => Ok(RowType::Reversal),
+        "recovery_received" => Ok(RowType::Recovery),
         other => PaymentKind::ALL
             .into_iter()
             .find(|k| k.code() == other)
             .map(RowType::Payment)
             .ok_or_else(|| {
                 ("type", format!(
-                    "{other:?} is not fund_allocation, disbursement, insurance_purchase, condolence_payment, in_kind_benefit or reversal"
+                    "{other:?} is not fund_allocation, disbursement, insurance_purchase, condolence_payment, in_kind_benefit, reversal or recovery_received"
                 ))
             }),
     }
@@ -947,6 +953,13 @@ fn parse_event(f: &Fields, account_key: Option<&AccountKey>) -> FieldResult<Comm
     let account = payee_account(f.get("account")?, account_key)?;
     if account.is_some() && !matches!(row_type, RowType::Payment(_)) {
         return Err(("account", "names a payee, so only a payment has one".into()));
+    }
+    let finding = f.get("finding")?.trim();
+    if !finding.is_empty() && !matches!(row_type, RowType::Recovery) {
+        return Err((
+            "finding",
+            "names the finding a recovery pays back, so only a recovery_received has one".into(),
+        ));
     }
     match row_type {
         RowType::Allocation => {
@@ -998,6 +1011,28 @@ fn parse_event(f: &Fields, account_key: Option<&AccountKey>) -> FieldResult<Comm
                 amount,
                 date,
                 reason: memo,
+            }))
+        }
+        RowType::Recovery => {
+            if !f.get("persons")?.trim().is_empty() {
+                return Err(("persons", "must be empty for a recovery_received".into()));
+            }
+            if finding.is_empty() {
+                return Err((
+                    "finding",
+                    "is required for a recovery_received: the id of the finding whose \
+                     receivable it pays back (as `fundtrail findings` shows it)"
+                        .into(),
+                ));
+            }
+            Ok(Command::RecordRecovery(Recovery {
+                finding: field("finding", FindingId::parse(finding))?,
+                household: required_household(household)?,
+                program: field("program", ProgramCode::parse(program))?,
+                amount,
+                date,
+                reference,
+                memo,
             }))
         }
     }

@@ -185,4 +185,13 @@ impl Committed for LedgerView {
     fn finding(&self, id: &str) -> Result<Option<FindingContext>, String> {
         crate::runs::findings::finding_context(self, id).map_err(|e| e.to_string())
     }
+
+    /// From the read models: their snapshot is sealed under the state key and checked
+    /// against the log's hash at its seq, and they are caught up to this view's head
+    /// (recomputed from the log when there is no snapshot to trust).
+    fn receivables(&self) -> Result<fundtrail_projections::Receivables, String> {
+        super::readmodels::ReadSide::open(self)
+            .map(|side| side.models().receivables().clone())
+            .map_err(|e| e.to_string())
+    }
 }

@@ -703,6 +703,8 @@ pub enum Command {
     RevealPerson(PersonAccess),
     ErasePerson(PersonAccess),
     ResolveFinding(FindingDecision),
+    /// Money received against a finding's receivable (追缴).
+    RecordRecovery(crate::model::recovery::Recovery),
 }
 
 /// What a human decided about a finding.
@@ -851,6 +853,7 @@ impl Command {
             }
             Command::AddPerson(p) => Reference::derived(PERSON_REFERENCE_PREFIX, p.person.as_str()),
             Command::RecordLifeEvent(l) => l.reference.clone(),
+            Command::RecordRecovery(r) => r.reference.clone(),
             Command::RevealPerson(a) => Reference::derived(
                 REVEAL_REFERENCE_PREFIX,
                 &format!("{}:{}", a.person, a.at_us),

@@ -82,6 +82,8 @@ pub enum Body {
     PaymentToAccount(AccountPaymentV1),
     /// A human decision about a finding (index 17, FORMAT.md §1.7).
     FindingResolved(FindingResolvedV1),
+    /// Money received against a finding's receivable (追缴; index 18, FORMAT.md §1.8).
+    RecoveryReceived(RecoveryV1),
 }
 
 /// A decision about a finding (index 17): confirmed or dismissed, why, and for a confirmed
@@ -120,6 +122,21 @@ pub fn stored_decision(code: u8) -> Result<Decision, DecodeError> {
         2 => Ok(Decision::Dismissed),
         other => Err(DecodeError::InvalidValue(format!("decision {other}"))),
     }
+}
+
+/// A recovery (`recovery_received`): money a household paid back against the
+/// receivable a confirmed finding opened (FORMAT.md §1.8, §9.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryV1 {
+    /// The finding whose receivable this reduces: 16 lowercase hex digits.
+    pub finding: String,
+    pub household: String,
+    pub program: String,
+    /// More than 0, and at most what is open of the finding's receivable.
+    pub amount_fen: i64,
+    /// The day the money came in, in days since 1970-01-01.
+    pub value_date: i32,
+    pub memo: String,
 }
 
 /// A payment with its payee account (index 16): the kind, the payment fields, and the
@@ -273,7 +290,7 @@ pub struct PersonAccessV1 {
 
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
 /// variant order (FORMAT.md §1).
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 18] = [
     "household_enrolled",
     "fund_allocation",
     "disbursement",
@@ -291,6 +308,7 @@ pub const EVENT_TYPES: [&str; 17] = [
     "person_revealed",
     "person_erased",
     "finding_resolved",
+    "recovery_received",
 ];
 
 /// `text` is one of [`EVENT_TYPES`]; the error lists them.
@@ -322,6 +340,7 @@ impl Body {
             Body::PersonRevealed(_) => "person_revealed",
             Body::PersonErased(_) => "person_erased",
             Body::FindingResolved(_) => "finding_resolved",
+            Body::RecoveryReceived(_) => "recovery_received",
             Body::PaymentToAccount(p) => {
                 stored_payment_kind(p.kind).map_or("payment_to_account", PaymentKind::code)
             }
@@ -372,6 +391,7 @@ impl Body {
             | Body::PersonErased(_) => None,
             Body::FindingResolved(f) => Some(&f.household),
             Body::Reversal(r) => Some(&r.household),
+            Body::RecoveryReceived(r) => Some(&r.household),
             Body::PersonAdded(p) => Some(&p.household),
             Body::PersonDied(l)
             | Body::PersonLeft(l)
@@ -390,6 +410,7 @@ impl Body {
             Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
             Body::FindingResolved(f) => Some(f.program.as_str()).filter(|p| !p.is_empty()),
+            Body::RecoveryReceived(r) => Some(&r.program),
             other => other.payment().map(|(_, p)| p.program.as_str()),
         }
     }
@@ -405,6 +426,7 @@ impl Body {
                 .map(|m| date_to_days(m.first_day())),
             Body::FundAllocation(a) => Some(a.value_date),
             Body::Reversal(r) => Some(r.value_date),
+            Body::RecoveryReceived(r) => Some(r.value_date),
             Body::PersonAdded(p) => Some(p.joined_on),
             Body::PersonRevealed(_) | Body::PersonErased(_) => None,
             Body::FindingResolved(f) => Some(f.value_date),
@@ -650,6 +672,8 @@ mod tests {
 
     /// `EVENT_TYPES` names every variant, in variant order: the body of each variant index
     /// is decoded from zeros (empty strings, zero numbers) until an index is unknown.
+    /// Index 16, a payment naming an account, takes its kind's name (kind 0: a
+    /// disbursement), so `EVENT_TYPES` has no entry of its own for it.
     #[test]
     fn event_types_name_every_variant_once() {
         let mut names = Vec::new();
@@ -661,10 +685,8 @@ mod tests {
             };
             names.push(body.type_name());
         }
-        // Variant 16, a payment naming an account, takes its kind's name (kind 0).
-        let account_payment = names.remove(16);
+        assert_eq!(names.remove(16), "disbursement");
         assert_eq!(names, EVENT_TYPES);
-        assert_eq!(account_payment, "disbursement");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! record and its one encoding (`encoding`), the write-side rules (`rules`), the rates
 //! table (`rates`), records rendered as JSON fields and text tables (`render`), and JSON
 //! objects whose members are distinct (`json_object`), persons and their roles (`person`),
-//! and who is due the support allowance in a month (`eligibility`).
+//! who is due the support allowance in a month (`eligibility`), and recoveries against a
+//! finding's receivable (`recovery`).
 
 pub mod domain;
 pub mod eligibility;
@@ -11,5 +12,6 @@ pub mod json_object;
 pub mod people;
 pub mod person;
 pub mod rates;
+pub mod recovery;
 pub mod render;
 pub mod rules;

@@ -131,6 +131,17 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             );
             m.insert("date".into(), json!(date_text(f.value_date)));
         }
+        Body::RecoveryReceived(r) => {
+            m.insert("finding".into(), json!(r.finding));
+            m.insert("household_id".into(), json!(r.household));
+            m.insert("program".into(), json!(r.program));
+            m.insert(
+                "amount".into(),
+                json!(Money::from_fen(r.amount_fen).to_string()),
+            );
+            m.insert("date".into(), json!(date_text(r.value_date)));
+            m.insert("memo".into(), json!(r.memo));
+        }
         other if other.life_event().is_some() => {
             if let Some((_, l)) = other.life_event() {
                 if !l.person.is_empty() {
@@ -204,6 +215,8 @@ pub fn signed_amount(body: &Body) -> Option<Money> {
         Body::HouseholdEnrolled(_) => None,
         Body::FundAllocation(a) => Some(Money::from_fen(a.amount_fen)),
         Body::Reversal(r) => Some(Money::from_fen(-r.amount_fen)),
+        // Money back from a household: it changes no payment, so it shows as received.
+        Body::RecoveryReceived(r) => Some(Money::from_fen(r.amount_fen)),
         other => other.payment().map(|(_, p)| Money::from_fen(p.amount_fen)),
     }
 }

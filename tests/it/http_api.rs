@@ -392,8 +392,8 @@ fn appends_are_acknowledged_retried_harmlessly_and_read_back_at_once() {
     assert_eq!(
         totals.json(),
         json!([
-            {"subdistrict": "青云", "amount": "340.00", "payments": 1, "households": 1, "persons": 1},
-            {"subdistrict": "鼓楼", "amount": "340.00", "payments": 1, "households": 1, "persons": 1},
+            {"subdistrict": "青云", "amount": "340.00", "payments": 1, "households": 1, "persons": 1, "recovered": "0.00"},
+            {"subdistrict": "鼓楼", "amount": "340.00", "payments": 1, "households": 1, "persons": 1, "recovered": "0.00"},
         ])
     );
     let log = auditor
@@ -592,7 +592,7 @@ fn supervisor_and_auditor_reads_mirror_the_cli_shapes() {
     assert_eq!(
         totals[1],
         json!({"subdistrict": "拓东", "program": "support_allowance", "amount": "1360.00",
-               "payments": 2, "households": 1, "persons": 4})
+               "payments": 2, "households": 1, "persons": 4, "recovered": "0.00"})
     );
     let month = supervisor
         .get("/api/v1/totals?by=month&program=support_allowance")
@@ -602,10 +602,11 @@ fn supervisor_and_auditor_reads_mirror_the_cli_shapes() {
     assert_eq!(
         funds[1],
         json!({"program": "support_allowance", "allocated": "50000.00",
-               "disbursed": "1700.00", "remaining": "48300.00"})
+               "disbursed": "1700.00", "recovered": "0.00", "remaining": "48300.00"})
     );
     let balance = supervisor.get("/api/v1/households/PL-0001").unwrap().json();
     assert_eq!(balance["total"], "1660.00");
+    assert_eq!(balance["receivables"], json!([]));
     assert!(
         balance.get("trail").is_none(),
         "balances only for supervisors"

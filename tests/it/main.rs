@@ -30,6 +30,7 @@ mod openapi;
 mod people;
 mod readmodels;
 mod reconcile;
+mod recoveries;
 mod roster;
 mod rules;
 mod serve_sigterm;

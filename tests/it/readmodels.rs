@@ -128,6 +128,7 @@ fn row(keys: Value, amount: &str, payments: u64, households: u64, persons: u64) 
     object.insert("payments".into(), json!(payments));
     object.insert("households".into(), json!(households));
     object.insert("persons".into(), json!(persons));
+    object.insert("recovered".into(), json!("0.00"));
     Value::Object(object)
 }
 
@@ -164,13 +165,15 @@ fn rows_json(rows: &[TotalsRow], keys: &[&str]) -> Value {
                     };
                     m.insert((*key).into(), value);
                 }
-                row(
+                let mut shaped = row(
                     Value::Object(m),
                     &format_fen(r.net_fen),
                     r.payments,
                     r.households,
                     r.person_times,
-                )
+                );
+                shaped["recovered"] = json!(format_fen(r.recovered_fen));
+                shaped
             })
             .collect(),
     )
@@ -676,20 +679,43 @@ fn totals_table_in_chinese_and_english() {
     let zh = run_ok(&dir, &["totals", "--by", "subdistrict,program"]);
     assert_aligned(&zh, 4);
     let header: Vec<&str> = zh.lines().next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(header, ["街道", "项目", "金额(元)", "笔数", "户数", "人次"]);
+    assert_eq!(
+        header,
+        [
+            "街道",
+            "项目",
+            "金额(元)",
+            "笔数",
+            "户数",
+            "人次",
+            "追缴(元)"
+        ]
+    );
     let lines: Vec<Vec<&str>> = zh.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[1], ["拓东", "节日慰问金", "300.00", "1", "1", "1"]);
-    assert_eq!(lines[2], ["拓东", "扶助金", "1600.00", "2", "1", "4"]);
-    assert_eq!(lines[3], ["鼓楼", "节日慰问金", "300.00", "1", "1", "1"]);
-    assert_eq!(lines[4], ["鼓楼", "扶助金", "400.00", "1", "1", "1"]);
+    assert_eq!(
+        lines[1],
+        ["拓东", "节日慰问金", "300.00", "1", "1", "1", "0.00"]
+    );
+    assert_eq!(
+        lines[2],
+        ["拓东", "扶助金", "1600.00", "2", "1", "4", "0.00"]
+    );
+    assert_eq!(
+        lines[3],
+        ["鼓楼", "节日慰问金", "300.00", "1", "1", "1", "0.00"]
+    );
+    assert_eq!(
+        lines[4],
+        ["鼓楼", "扶助金", "400.00", "1", "1", "1", "0.00"]
+    );
 
     let en = run_ok(&dir, &["totals", "--by", "program", "--lang", "en"]);
     assert_aligned(&en, 2);
     let lines: Vec<&str> = en.lines().collect();
     assert!(lines[0].starts_with("program"), "{en}");
-    assert!(lines[0].ends_with("persons"), "{en}");
+    assert!(lines[0].ends_with("persons  recovered"), "{en}");
     assert!(lines[1].starts_with("Holiday condolence"), "{en}");
-    assert!(lines[1].ends_with('2'), "{en}");
+    assert!(lines[1].ends_with("2       0.00"), "{en}");
     assert!(lines[2].starts_with("Support allowance"), "{en}");
 
     let none = run_ok(&dir, &["totals", "--year", "2017", "--lang", "en"]);
@@ -704,10 +730,10 @@ fn totals_csv_has_a_bom_and_parses() {
     assert_eq!(
         rows,
         [
-            ["项目", "年", "金额(元)", "笔数", "户数", "人次"],
-            ["节日慰问金", "2018", "600.00", "2", "2", "2"],
-            ["扶助金", "2018", "1600.00", "2", "1", "4"],
-            ["扶助金", "2019", "400.00", "1", "1", "1"],
+            ["项目", "年", "金额(元)", "笔数", "户数", "人次", "追缴(元)"],
+            ["节日慰问金", "2018", "600.00", "2", "2", "2", "0.00"],
+            ["扶助金", "2018", "1600.00", "2", "1", "4", "0.00"],
+            ["扶助金", "2019", "400.00", "1", "1", "1", "0.00"],
         ]
     );
     let en = parse_csv(&run_ok(
@@ -716,9 +742,16 @@ fn totals_csv_has_a_bom_and_parses() {
     ));
     assert_eq!(
         en[0],
-        ["month", "amount", "payments", "households", "persons"]
+        [
+            "month",
+            "amount",
+            "payments",
+            "households",
+            "persons",
+            "recovered"
+        ]
     );
-    assert_eq!(en[1], ["2018-01", "800.00", "1", "1", "2"]);
+    assert_eq!(en[1], ["2018-01", "800.00", "1", "1", "2", "0.00"]);
     assert_eq!(en.len(), 4);
 }
 
@@ -729,8 +762,8 @@ fn funds_in_every_output_mode() {
     assert_eq!(
         run_json(&dir, &["funds"]),
         json!([
-            {"program": "holiday_condolence", "allocated": "3000.00", "disbursed": "600.00", "remaining": "2400.00"},
-            {"program": "support_allowance", "allocated": "10000.00", "disbursed": "2000.00", "remaining": "8000.00"},
+            {"program": "holiday_condolence", "allocated": "3000.00", "disbursed": "600.00", "recovered": "0.00", "remaining": "2400.00"},
+            {"program": "support_allowance", "allocated": "10000.00", "disbursed": "2000.00", "recovered": "0.00", "remaining": "8000.00"},
         ])
     );
     let zh = run_ok(&dir, &["funds"]);
@@ -747,9 +780,21 @@ fn funds_in_every_output_mode() {
     assert_eq!(
         csv,
         [
-            ["program", "allocated", "disbursed", "remaining"],
-            ["Holiday condolence", "3000.00", "600.00", "2400.00"],
-            ["Support allowance", "10000.00", "2000.00", "8000.00"],
+            [
+                "program",
+                "allocated",
+                "disbursed",
+                "recovered",
+                "remaining"
+            ],
+            ["Holiday condolence", "3000.00", "600.00", "0.00", "2400.00"],
+            [
+                "Support allowance",
+                "10000.00",
+                "2000.00",
+                "0.00",
+                "8000.00"
+            ],
         ]
     );
 }
@@ -768,6 +813,7 @@ fn household_balances_and_trail_in_every_output_mode() {
         ])
     );
     assert_eq!(h1["total"], "1900.00");
+    assert_eq!(h1["receivables"], json!([]), "no decision set any");
     let trail: Vec<(u64, &str)> = h1["trail"]
         .as_array()
         .expect("trail is an array")

@@ -9,9 +9,11 @@ use crate::model::encoding::{
     stored_date, stored_decision, stored_payment_kind, stored_role, Body, DecodeError, RecordV1,
 };
 
-/// Looks up the value date (days since 1970-01-01) of a committed payment, for reversals.
+/// Looks up what a reversal names: the value date (days since 1970-01-01) of a committed
+/// payment, or the value date and finding of a committed recovery.
 pub trait TargetDates {
     fn value_date(&self, seq: Seq) -> Result<i32, String>;
+    fn recovery(&self, seq: Seq) -> Result<(i32, String), String>;
 }
 
 /// Why an event could not become a fact.
@@ -19,7 +21,7 @@ pub trait TargetDates {
 pub enum FactError {
     #[error("seq {seq}: {source}")]
     Decode { seq: Seq, source: DecodeError },
-    #[error("seq {seq}: the reversed payment: {reason}")]
+    #[error("seq {seq}: the reversed payment or recovery: {reason}")]
     Target { seq: Seq, reason: String },
 }
 
@@ -56,6 +58,22 @@ pub fn fact_of(
                 source: a.source,
             }));
         }
+        // A recovery counts no persons, so neither does its reversal; a payment's does.
+        Body::Reversal(r) if r.persons == 0 => {
+            let (target_days, finding) = targets
+                .recovery(Seq::new(r.target_seq))
+                .map_err(|reason| FactError::Target { seq, reason })?;
+            return Ok(Some(proj::Fact::RecoveryReversed {
+                target_seq: r.target_seq,
+                finding,
+                household: r.household,
+                program: r.program,
+                amount_fen: r.amount_fen,
+                target_date: date(target_days)?,
+                date: date(r.value_date)?,
+                reason: r.reason,
+            }));
+        }
         Body::Reversal(r) => {
             let target_days = targets
                 .value_date(Seq::new(r.target_seq))
@@ -69,6 +87,26 @@ pub fn fact_of(
                 target_date: date(target_days)?,
                 date: date(r.value_date)?,
                 reason: r.reason,
+            }));
+        }
+        // A decision sets its finding's receivable: what a confirmed one recovers, 0 for
+        // a dismissal; a later decision replaces it.
+        Body::FindingResolved(f) => {
+            return Ok(Some(proj::Fact::ReceivableSet {
+                finding: f.finding,
+                household: f.household,
+                program: f.program,
+                amount_fen: f.recover_fen,
+            }));
+        }
+        Body::RecoveryReceived(r) => {
+            return Ok(Some(proj::Fact::Recovered {
+                date: date(r.value_date)?,
+                finding: r.finding,
+                household: r.household,
+                program: r.program,
+                amount_fen: r.amount_fen,
+                reference: record.reference,
             }));
         }
         Body::Disbursement(p) => (PaymentKind::Disbursement, p),
@@ -94,8 +132,7 @@ pub fn fact_of(
         | Body::HouseholdExited(_)
         | Body::EligibilityEnded(_)
         | Body::PersonRevealed(_)
-        | Body::PersonErased(_)
-        | Body::FindingResolved(_) => return Ok(None),
+        | Body::PersonErased(_) => return Ok(None),
     };
     Ok(Some(proj::Fact::Paid {
         kind: payment_kind(kind),
@@ -112,6 +149,7 @@ pub fn fact_of(
 pub fn memo_of(record: &RecordV1) -> String {
     match &record.body {
         Body::FundAllocation(a) => a.source.clone(),
+        Body::RecoveryReceived(r) => r.memo.clone(),
         Body::Reversal(r) => r.reason.clone(),
         Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
         Body::FindingResolved(f) => f.reason.clone(),
@@ -184,6 +222,8 @@ pub fn finding_fact_of(
             household: l.household.clone(),
             date: date(l.value_date)?,
         },
+        // The reversal of a recovery (no persons) touches no payment the rules read.
+        Body::Reversal(r) if r.persons == 0 => return Ok(None),
         Body::Reversal(r) => F::Reversed {
             target_seq: r.target_seq,
         },

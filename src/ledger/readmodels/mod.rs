@@ -34,7 +34,9 @@ pub const META_READ_MODELS: &str = "read_models";
 /// snapshot is a cache, and a replay from the log is always correct.
 /// Version 2: name tables as name lists, household cells per program and month only, no
 /// totals cube (all coarser cells are derived from those when first queried).
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// Version 3: receivables per finding, recovered money per household, program and month,
+/// and each fund's recovered sum (issue 13, recoveries).
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadSideError {
@@ -120,6 +122,10 @@ impl TargetDates for RecentDates<'_> {
             (held, days) if held == seq.get() && held != 0 => Ok(days),
             _ => self.ledger.value_date(seq),
         }
+    }
+
+    fn recovery(&self, seq: Seq) -> Result<(i32, String), String> {
+        self.ledger.recovery(seq)
     }
 }
 
@@ -298,6 +304,13 @@ impl TargetDates for crate::ledger::LedgerView {
                 Err(format!("seq {seq} is a reversal, not a payment"))
             }
             None => Err(format!("seq {seq} is not a payment")),
+        }
+    }
+
+    fn recovery(&self, seq: Seq) -> Result<(i32, String), String> {
+        match self.record(seq).map_err(|e| e.to_string())?.body {
+            Body::RecoveryReceived(r) => Ok((r.value_date, r.finding)),
+            _ => Err(format!("seq {seq} is not a recovery")),
         }
     }
 }

@@ -62,6 +62,13 @@ impl Planner<'_> {
         if !self.replay {
             self.check_finding(d, &body)?;
         }
+        self.decide_receivable(
+            &body.finding,
+            &body.household,
+            &body.program,
+            body.recover_fen,
+            "recover",
+        )?;
         self.decisions.push(PlannedDecision {
             seq: self.next,
             finding: d.finding.as_str().into(),

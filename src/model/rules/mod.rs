@@ -7,6 +7,7 @@
 
 mod findings;
 mod people;
+mod recoveries;
 
 pub use findings::{check_finding_id, FindingContext};
 
@@ -29,6 +30,7 @@ use crate::model::encoding::{
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
+use fundtrail_projections::Receivables;
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
 /// 366 days). Payments are booked ahead at most for the coming months; a date further out
@@ -90,9 +92,18 @@ pub trait Committed {
     fn finding(&self, _id: &str) -> Result<Option<FindingContext>, String> {
         Ok(None)
     }
+
+    /// Every finding's receivable as of the committed head, authenticated or recomputed
+    /// (read once per batch, when the first recovery or decision is planned).
+    fn receivables(&self) -> Result<Receivables, String> {
+        Ok(Receivables::new())
+    }
 }
 
-/// Money per program: what was allocated and what live payments have used.
+/// Money per program: what was allocated and what live payments have used, less what
+/// recoveries (追缴) brought back: the write rules need only what is left to spend, and
+/// recovered money is the program's to spend again. The read models keep payments and
+/// recoveries apart (`funds`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Budget {
     pub allocated_fen: i64,
@@ -155,6 +166,33 @@ impl PaidFacts {
     }
 }
 
+/// What a reversal may name: a payment, or a recovery (recoveries.rs).
+#[derive(Debug, Clone)]
+enum Reversible {
+    Payment(PaidFacts),
+    Recovery(recoveries::RecoveredFacts),
+}
+
+impl Reversible {
+    fn noun(&self) -> &'static str {
+        match self {
+            Reversible::Payment(_) => "payment",
+            Reversible::Recovery(_) => "recovery",
+        }
+    }
+
+    fn of(body: &Body) -> Option<Reversible> {
+        match body {
+            Body::RecoveryReceived(r) => {
+                Some(Reversible::Recovery(recoveries::RecoveredFacts::of(r)))
+            }
+            other => other
+                .payment()
+                .map(|(_, p)| Reversible::Payment(PaidFacts::of(p))),
+        }
+    }
+}
+
 /// Where a planner stood before a request, so that the request can be undone as a whole.
 #[derive(Debug, Clone)]
 pub struct Savepoint {
@@ -162,6 +200,7 @@ pub struct Savepoint {
     budgets: Budgets,
     rates: Option<Vec<RateV1>>,
     people_planned: usize,
+    receivables: Option<Receivables>,
 }
 
 #[derive(Clone)]
@@ -187,6 +226,12 @@ pub struct Planner<'a> {
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
     rates: Option<Vec<RateV1>>,
+    /// Every finding's receivable after the committed log and what this batch planned,
+    /// loaded when the batch first plans a recovery.
+    receivables: Option<Receivables>,
+    /// The recoveries planned in this batch, by seq, for a reversal later in it (few: a
+    /// batch of payments keeps nothing here).
+    planned_recoveries: HashMap<Seq, recoveries::RecoveredFacts>,
     /// The registry after the committed log and, once this batch plans a people event,
     /// after those too (copied on the first: most batches hold payments only).
     people: Cow<'a, People>,
@@ -263,6 +308,8 @@ impl<'a> Planner<'a> {
             budgets: budgets.clone(),
             next,
             rates: None,
+            receivables: None,
+            planned_recoveries: HashMap::new(),
         }
     }
 
@@ -309,6 +356,7 @@ impl<'a> Planner<'a> {
             budgets: self.budgets.clone(),
             rates: self.rates.clone(),
             people_planned: self.people_planned.len(),
+            receivables: self.receivables.clone(),
         }
     }
 
@@ -321,10 +369,12 @@ impl<'a> Planner<'a> {
         self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
         self.decisions.retain(|d| d.seq < next);
+        self.planned_recoveries.retain(|seq, _| *seq < next);
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
+        self.receivables = savepoint.receivables;
         self.next = next;
         if self.people_planned.len() > savepoint.people_planned {
             self.people_planned.truncate(savepoint.people_planned);
@@ -363,6 +413,10 @@ impl<'a> Planner<'a> {
                 content
             }
             Command::ResolveFinding(d) => self.resolve_finding(d)?,
+            Command::RecordRecovery(r) => {
+                self.recover(r)?;
+                content
+            }
         };
         let seq = self.next;
         self.next = seq.next();
@@ -372,6 +426,10 @@ impl<'a> Planner<'a> {
         }
         if body.is_people_event() {
             self.note_people_event(seq, &body)?;
+        }
+        if let Body::RecoveryReceived(r) = &body {
+            self.planned_recoveries
+                .insert(seq, recoveries::RecoveredFacts::of(r));
         }
         assert_eq!(
             self.first.get() + self.planned.len() as u64,
@@ -466,6 +524,7 @@ impl<'a> Planner<'a> {
             Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
             Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
             Command::ResolveFinding(d) => Body::FindingResolved(findings::finding_resolved_v1(d)),
+            Command::RecordRecovery(r) => Body::RecoveryReceived(recoveries::recovery_v1(r)),
         })
     }
 
@@ -479,6 +538,7 @@ impl<'a> Planner<'a> {
             Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
             Command::RecordLifeEvent(l) => ("date", l.date),
             Command::ResolveFinding(d) => ("date", d.date),
+            Command::RecordRecovery(r) => ("date", r.date),
             Command::SetRate(_)
             | Command::RecordReconciliation(_)
             | Command::RevealPerson(_)
@@ -616,91 +676,114 @@ impl<'a> Planner<'a> {
     }
 
     fn reverse(&mut self, r: &ReversalRequest) -> Result<Body, PlanError> {
-        let (target_seq, target) = self.live_payment(&r.target)?;
-        if *target.household != *r.household.as_str() {
+        let (target_seq, target) = self.live_target(&r.target)?;
+        let (what, moved, paid) = match &target {
+            Reversible::Payment(p) => ("payment", "was made to", p),
+            Reversible::Recovery(recovery) => ("recovery", "came from", &recovery.paid),
+        };
+        if *paid.household != *r.household.as_str() {
             return reject(
                 "household_id",
                 format!(
-                    "payment {} was made to {}, not {}",
-                    r.target, target.household, r.household
+                    "{what} {} {moved} {}, not {}",
+                    r.target, paid.household, r.household
                 ),
             );
         }
         if let Some(program) = &r.program {
-            if program.as_str() != &*target.program {
+            if program.as_str() != &*paid.program {
                 return reject(
                     "program",
                     format!(
-                        "payment {} is in program {}, not {program}",
-                        r.target, target.program
+                        "{what} {} is in program {}, not {program}",
+                        r.target, paid.program
                     ),
                 );
             }
         }
-        if r.amount.fen() != target.amount_fen {
+        if r.amount.fen() != paid.amount_fen {
             return reject(
                 "amount",
                 format!(
-                    "{} does not repeat the payment's amount {}",
+                    "{} does not repeat the {what}'s amount {}",
                     r.amount,
-                    Money::from_fen(target.amount_fen)
+                    Money::from_fen(paid.amount_fen)
                 ),
             );
         }
         if r.reason.trim().is_empty() {
             return reject("memo", "a reversal needs a reason");
         }
-        // A reversal undoes money that was paid: it cannot take effect before the payment.
-        if date_to_days(r.date) < target.value_date {
-            let paid_on = days_to_date(target.value_date)
-                .map_or_else(|| target.value_date.to_string(), |d| d.to_string());
+        // A reversal undoes money that moved: it cannot take effect before it did.
+        if date_to_days(r.date) < paid.value_date {
+            let paid_on = days_to_date(paid.value_date)
+                .map_or_else(|| paid.value_date.to_string(), |d| d.to_string());
             return reject(
                 "date",
                 format!(
-                    "{} is before payment {}'s own date {paid_on}",
+                    "{} is before {what} {}'s own date {paid_on}",
                     r.date, r.target
                 ),
             );
         }
-        let budget = self.budgets.entry(target.program.to_string()).or_default();
-        budget.disbursed_fen -= target.amount_fen;
-        Ok(Body::Reversal(ReversalV1 {
+        let body = ReversalV1 {
             target_seq: target_seq.get(),
             target_reference: r.target.to_string(),
-            household: target.household.to_string(),
-            program: target.program.to_string(),
-            amount_fen: target.amount_fen,
-            persons: target.persons,
+            household: paid.household.to_string(),
+            program: paid.program.to_string(),
+            amount_fen: paid.amount_fen,
+            persons: paid.persons,
             value_date: date_to_days(r.date),
             reason: r.reason.clone(),
-        }))
+        };
+        match &target {
+            Reversible::Payment(p) => {
+                let budget = self.budgets.entry(p.program.to_string()).or_default();
+                budget.disbursed_fen -= p.amount_fen;
+            }
+            Reversible::Recovery(recovery) => self.unrecover(recovery)?,
+        }
+        Ok(Body::Reversal(body))
     }
 
-    /// The payment a reversal names: it must exist, be a payment, and not be reversed yet.
-    fn live_payment(&self, target: &Reference) -> Result<(Seq, PaidFacts), PlanError> {
+    /// The payment or recovery a reversal names: it must exist, be one of the two, and
+    /// not be reversed yet.
+    fn live_target(&self, target: &Reference) -> Result<(Seq, Reversible), PlanError> {
         let found = if let Some((seq, p)) = self.planned(target.as_str()) {
-            Some((seq, p.payment.clone()))
+            let what = match (&p.payment, self.planned_recoveries.get(&seq)) {
+                (Some(paid), _) => Some(Reversible::Payment(paid.clone())),
+                (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
+                (None, None) => None,
+            };
+            Some((seq, what))
         } else if let Some(seq) = self.committed_ref(target.as_str())? {
             let body = self.committed_body(seq)?;
-            Some((seq, body.payment().map(|(_, p)| PaidFacts::of(p))))
+            Some((seq, Reversible::of(&body)))
         } else {
             None
         };
         let reversal = Reference::for_reversal(target);
         match found {
-            None => reject("reference", format!("no payment has reference {target}")),
+            None => reject(
+                "reference",
+                format!("no payment has reference {target}, nor does a recovery"),
+            ),
             Some((seq, None)) => reject(
                 "reference",
                 format!(
-                    "{target} ({}) is not a payment and cannot be reversed",
+                    "{target} ({}) is not a payment or a recovery and cannot be reversed",
                     self.at(seq)
                 ),
             ),
-            Some((seq, Some(_))) if self.is_recorded(&reversal)? => reject(
+            Some((seq, Some(what))) if self.is_recorded(&reversal)? => reject(
                 "reference",
-                format!("payment {target} ({}) is already reversed", self.at(seq)),
+                format!(
+                    "{} {target} ({}) is already reversed",
+                    what.noun(),
+                    self.at(seq)
+                ),
             ),
-            Some((seq, Some(payment))) => Ok((seq, payment)),
+            Some((seq, Some(what))) => Ok((seq, what)),
         }
     }
 
@@ -821,6 +904,9 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             &record.reference,
             &record.actor,
         )?),
+        Body::RecoveryReceived(r) => {
+            Command::RecordRecovery(recoveries::stored_recovery(r, &record.reference)?)
+        }
         other if other.life_event().is_some() => {
             Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
         }
@@ -1041,9 +1127,9 @@ pub(crate) mod tests {
     }
 
     /// 2026-12-05, the recording time of the tests' batches.
-    const NOW_US: i64 = 20_427 * MICROS_PER_DAY;
+    pub(crate) const NOW_US: i64 = 20_427 * MICROS_PER_DAY;
 
-    fn date(s: &str) -> NaiveDate {
+    pub(crate) fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
@@ -1069,7 +1155,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn pay(id: &str, amount: &str, reference: &str) -> Command {
+    pub(crate) fn pay(id: &str, amount: &str, reference: &str) -> Command {
         Command::Pay(Payment {
             kind: PaymentKind::Disbursement,
             household: HouseholdId::parse(id).unwrap(),
@@ -1083,7 +1169,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn rejected(result: Result<Planned, PlanError>) -> Rejection {
+    pub(crate) fn rejected(result: Result<Planned, PlanError>) -> Rejection {
         match result {
             Err(PlanError::Rejected(r)) => r,
             other => panic!("expected a rejection, got {other:?}"),
