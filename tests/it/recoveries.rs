@@ -2,26 +2,23 @@
 //! needs an open receivable of its finding, household and program, never takes it below
 //! zero, and `household`, `funds` and `totals` show what came back.
 //!
-//! No event of this ledger sets a receivable yet (`finding_resolved` does, issue 13): the
-//! tests that need one put it in the read models' sealed snapshot, folded at the seq of an
-//! event no read model counts (a rate), as the ledger itself would write it.
+//! The receivable comes from a real decision: a `duplicate_payment` finding confirmed by
+//! another actor with an amount to recover.
 
 use std::path::{Path, PathBuf};
 
 use fundtrail::http::Limits;
 use fundtrail::keys::tokens::Role;
-use fundtrail::ledger::import::{CsvFile, ImportKind, EVENT_COLUMNS};
-use fundtrail::ledger::readmodels::facts::fact_of;
-use fundtrail::ledger::readmodels::{META_READ_MODELS, SNAPSHOT_VERSION};
-use fundtrail::ledger::{AppendContext, Ledger};
-use fundtrail::model::domain::Seq;
-use fundtrail_projections::{Fact, ReadModels};
+use fundtrail::ledger::import::EVENT_COLUMNS;
+use fundtrail::ledger::readmodels::META_READ_MODELS;
+use fundtrail::ledger::Ledger;
 use serde_json::{json, Value};
 
 use crate::support::client::Client;
 use crate::support::server::{sample_ledger, TestServer};
 use crate::support::{run, TempLedger};
 
+/// A finding id no finding of these ledgers has.
 const FINDING: &str = "0123456789abcdef";
 
 /// An events file with the optional `finding` column.
@@ -90,55 +87,56 @@ fn a_recovery_row_must_name_a_well_formed_finding_and_only_it_may() {
     assert_eq!(t.dump(), before);
 }
 
-/// Folds the ledger's events into read models, with a receivable of `amount_fen` for
-/// PL-0001's allowance set at the last event, which must be one no read model counts;
-/// saves them as the sealed snapshot.
-fn owe(ledger: &Ledger, amount_fen: i64) {
-    let view = ledger.view();
-    let head = view.head().size;
-    let mut models = ReadModels::new();
-    for item in view.records(Seq::FIRST, Seq::new(head)) {
-        let (seq, hash, record) = item.expect("a committed event");
-        let fact = fact_of(seq, record, view).expect("an event of this ledger maps");
-        let folded = match (seq.get() == head, fact) {
-            (true, None) => models.apply(
-                seq.get(),
-                hash.into_bytes(),
-                &Fact::ReceivableSet {
-                    finding: FINDING.into(),
-                    household: "PL-0001".into(),
-                    program: "support_allowance".into(),
-                    amount_fen,
-                },
-            ),
-            (true, Some(fact)) => panic!("the last event must count nowhere, not {fact:?}"),
-            (false, Some(fact)) => models.apply(seq.get(), hash.into_bytes(), &fact),
-            (false, None) => models.skip(seq.get(), hash.into_bytes()),
-        };
-        folded.expect("the events fold");
-    }
-    let mut bytes = vec![SNAPSHOT_VERSION];
-    bytes.extend(bincode::serialize(&models).expect("read models serialize"));
-    ledger
-        .put_meta(META_READ_MODELS, bytes)
-        .expect("the snapshot is saved");
-}
-
-/// The sample ledger, its rates (events no read model counts), and a receivable of 60.00
-/// for PL-0001's allowance under [`FINDING`].
-fn sample_with_receivable(dir: &Path) -> crate::support::server::Tokens {
+/// The sample ledger and its rates, two identical 59.00 allowance payments to PL-0001 in
+/// May 2015 (a `duplicate_payment` finding), and that finding confirmed by an auditor
+/// with 59.00 to recover: a receivable of 59.00 for PL-0001's allowance. The read-model
+/// snapshot is written after the decision. Returns the tokens and the finding's id.
+fn sample_with_receivable(dir: &Path) -> (crate::support::server::Tokens, String) {
     let tokens = sample_ledger(dir);
-    let mut ledger = Ledger::open(dir).expect("the sample opens");
+    let root = dir.parent().expect("the ledger has a parent");
     let rates = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample/rates.csv");
-    ledger
-        .append_rows(
-            &mut CsvFile::new(&rates, ImportKind::Rates),
-            &AppendContext::now("setup"),
-        )
-        .expect("the sample rates import");
-    owe(&ledger, 6_000);
-    ledger.close().expect("the ledger closes");
-    tokens
+    run(
+        dir,
+        &["import", "rates", rates.to_str().expect("UTF-8 path")],
+    )
+    .assert_ok();
+    let twins = events_with_finding(
+        root,
+        "twins.csv",
+        &[
+            "2015-05-15,disbursement,PL-0001,support_allowance,59.00,2,DUP-1,,",
+            "2015-05-16,disbursement,PL-0001,support_allowance,59.00,2,DUP-2,,",
+        ],
+    );
+    run(
+        dir,
+        &["import", "events", twins.to_str().expect("UTF-8 path")],
+    )
+    .assert_ok();
+    let found = run_json(dir, &["findings", "--rule", "duplicate_payment"]);
+    let id = found[0]["id"]
+        .as_str()
+        .expect("a duplicate_payment finding")
+        .to_string();
+    run(
+        dir,
+        &[
+            "--actor",
+            "auditor-wang",
+            "findings",
+            "resolve",
+            &id,
+            "--decision",
+            "confirmed",
+            "--reason",
+            "case 2015-7",
+            "--recover",
+            "59.00",
+        ],
+    )
+    .assert_ok();
+    run(dir, &["rebuild"]).assert_ok();
+    (tokens, id)
 }
 
 fn run_json(dir: &Path, args: &[&str]) -> Value {
@@ -153,29 +151,29 @@ fn run_json(dir: &Path, args: &[&str]) -> Value {
 fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("ledger");
-    let tokens = sample_with_receivable(&dir);
+    let (tokens, finding) = sample_with_receivable(&dir);
     let rows = [
         &format!(
-            "2015-03-10,recovery_received,PL-0001,support_allowance,15.00,,REC-1,退回,{FINDING}"
+            "2015-06-10,recovery_received,PL-0001,support_allowance,15.00,,REC-1,退回,{finding}"
         )[..],
         &format!(
-            "2015-04-10,recovery_received,PL-0001,support_allowance,5.00,,REC-2,退回,{FINDING}"
+            "2015-07-10,recovery_received,PL-0001,support_allowance,5.00,,REC-2,退回,{finding}"
         ),
     ];
     let path = events_with_finding(root.path(), "recoveries.csv", &rows);
     let file = path.to_str().expect("UTF-8 path");
     run(&dir, &["import", "events", file]).assert_ok();
 
-    // 40.00 is open: 40.01 more is refused, and nothing of the file is appended.
+    // 39.00 is open: 39.01 more is refused, and nothing of the file is appended.
     let beyond = events_with_finding(
         root.path(),
         "beyond.csv",
         &[
             &format!(
-                "2015-05-10,recovery_received,PL-0001,support_allowance,40.00,,REC-3,,{FINDING}"
+                "2015-08-10,recovery_received,PL-0001,support_allowance,39.00,,REC-3,,{finding}"
             ),
             &format!(
-                "2015-05-11,recovery_received,PL-0001,support_allowance,0.01,,REC-4,,{FINDING}"
+                "2015-08-11,recovery_received,PL-0001,support_allowance,0.01,,REC-4,,{finding}"
             ),
         ],
     );
@@ -185,25 +183,25 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     assert!(said.contains("below zero: 0.00 yuan is open"), "{said}");
 
     let household = run_json(&dir, &["household", "PL-0001"]);
-    let receivables = json!([{"program": "support_allowance", "opened": "60.00",
-                              "recovered": "20.00", "open": "40.00"}]);
+    let receivables = json!([{"program": "support_allowance", "opened": "59.00",
+                              "recovered": "20.00", "open": "39.00"}]);
     assert_eq!(household["receivables"], receivables);
     let trail = household["trail"].as_array().expect("a trail");
     let recovery = trail.iter().find(|e| e["type"] == "recovery_received");
     assert_eq!(
         recovery.map(|e| (&e["reference"], &e["finding"], &e["amount"])),
-        Some((&json!("REC-1"), &json!(FINDING), &json!("15.00")))
+        Some((&json!("REC-1"), &json!(finding), &json!("15.00")))
     );
     let text = run(&dir, &["household", "PL-0001", "--lang", "en"]);
     assert!(text.stdout.contains("receivable"), "{text:#?}");
     assert!(
-        text.stdout.contains(&format!("[finding {FINDING}]")),
+        text.stdout.contains(&format!("[finding {finding}]")),
         "{text:#?}"
     );
 
     let funds = run_json(&dir, &["funds"]);
     let allowance = json!({"program": "support_allowance", "allocated": "50000.00",
-        "disbursed": "1700.00", "recovered": "20.00", "remaining": "48320.00"});
+        "disbursed": "1818.00", "recovered": "20.00", "remaining": "48202.00"});
     assert_eq!(funds[1], allowance);
 
     let totals = run_json(
@@ -220,9 +218,12 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
         by_month,
         [
             (&json!("2015-01"), &json!("1020.00"), &json!("0.00")),
-            // The February correction is dated 2015-03-02: beside it, not netted.
-            (&json!("2015-03"), &json!("680.00"), &json!("15.00")),
-            (&json!("2015-04"), &json!("0.00"), &json!("5.00")),
+            (&json!("2015-03"), &json!("680.00"), &json!("0.00")),
+            // The recoveries stand beside the payments, in their own months, not netted
+            // from May's overpayment.
+            (&json!("2015-05"), &json!("118.00"), &json!("0.00")),
+            (&json!("2015-06"), &json!("0.00"), &json!("15.00")),
+            (&json!("2015-07"), &json!("0.00"), &json!("5.00")),
         ]
     );
 
@@ -241,7 +242,7 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     let bounced = events_with_finding(
         root.path(),
         "bounced.csv",
-        &["2015-04-12,reversal,PL-0001,support_allowance,5.00,,REC-2,退票,"],
+        &["2015-07-12,reversal,PL-0001,support_allowance,5.00,,REC-2,退票,"],
     );
     run(
         &dir,
@@ -251,8 +252,8 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     let household = run_json(&dir, &["household", "PL-0001"]);
     assert_eq!(
         household["receivables"],
-        json!([{"program": "support_allowance", "opened": "60.00",
-                "recovered": "15.00", "open": "45.00"}])
+        json!([{"program": "support_allowance", "opened": "59.00",
+                "recovered": "15.00", "open": "44.00"}])
     );
     let trail = household["trail"].as_array().expect("a trail");
     let reversal = trail.last().expect("the reversal is last");
@@ -262,21 +263,13 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
             &reversal["finding"],
             &reversal["target_date"]
         ),
-        (&json!("reversal"), &json!(FINDING), &json!("2015-04-10"))
+        (&json!("reversal"), &json!(finding), &json!("2015-07-10"))
     );
-    assert_eq!(run_json(&dir, &["funds"])[1]["remaining"], "48315.00");
-    let april = run_json(&dir, &["totals", "--month", "2015-04"]);
-    assert_eq!(april, json!([]), "April's only recovery is reversed");
-    // The receivable stands in the snapshot only, not in the log: `verify` replays the
-    // rules from the log alone, and refuses the first recovery (seq 16), naming it.
-    let verified = run(&dir, &["verify"]);
-    verified.assert_code(1);
-    assert!(
-        verified
-            .stdout
-            .contains("FAILED at seq 16: seq 16 breaks a write rule: finding: finding 0123456789abcdef has no receivable"),
-        "{verified:#?}"
-    );
+    assert_eq!(run_json(&dir, &["funds"])[1]["remaining"], "48197.00");
+    let july = run_json(&dir, &["totals", "--month", "2015-07"]);
+    assert_eq!(july, json!([]), "July's only recovery is reversed");
+    // The receivable comes from a decision in the log: `verify` replays it and agrees.
+    run(&dir, &["verify"]).assert_ok();
 }
 
 /// An insider who can edit the database but not read the signing key raises a finding's
@@ -286,7 +279,7 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
 fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("ledger");
-    sample_with_receivable(&dir);
+    let (_, finding) = sample_with_receivable(&dir);
     let head = |dir: &Path| {
         let ledger = Ledger::open(dir).expect("open");
         let size = ledger.view().head().size;
@@ -297,8 +290,8 @@ fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
     let db = crate::support::insider::open_db(&dir);
     let key = [&b"m"[..], META_READ_MODELS.as_bytes()].concat();
     let mut snapshot = db.get(&key).expect("read").expect("a snapshot").to_vec();
-    // 60.00 (6,000 fen) becomes 600.00 (60,000 fen) wherever it is stored.
-    let (from, to) = (6_000i64.to_le_bytes(), 60_000i64.to_le_bytes());
+    // 59.00 (5,900 fen) becomes 590.00 (59,000 fen) where it is first stored.
+    let (from, to) = (5_900i64.to_le_bytes(), 59_000i64.to_le_bytes());
     let at = snapshot
         .windows(8)
         .position(|w| w == from)
@@ -312,7 +305,7 @@ fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
         root.path(),
         "greedy.csv",
         &[&format!(
-            "2015-03-10,recovery_received,PL-0001,support_allowance,100.00,,REC-1,,{FINDING}"
+            "2015-03-10,recovery_received,PL-0001,support_allowance,100.00,,REC-1,,{finding}"
         )],
     );
     let refused = run(&dir, &["import", "events", path.to_str().expect("UTF-8")]);
