@@ -65,7 +65,18 @@ pub(super) async fn summary(
         .filter(|f| f.status == Status::Open)
         .collect();
     let places = subdistricts(&s, &open)?;
-    Ok(Json(summary_json(seq, &open, &places)?).into_response())
+    let recovered_fen = recovered(&s)?;
+    Ok(Json(summary_json(seq, &open, &places, recovered_fen)?).into_response())
+}
+
+/// What came back of every program, from the read models' funds.
+fn recovered(s: &AppState) -> Result<i64, HttpError> {
+    let side = s.shared.read_side.read().map_err(poisoned)?;
+    side.models()
+        .funds()
+        .iter()
+        .try_fold(0i64, |sum, row| sum.checked_add(row.recovered_fen))
+        .ok_or_else(|| HttpError::Corrupt("the recovered sum overflows".into()))
 }
 
 /// Each finding's household's sub-district, from the read models' enrollments (the read
@@ -97,6 +108,7 @@ fn summary_json(
     seq: u64,
     open: &[Finding],
     places: &BTreeMap<String, String>,
+    recovered_fen: i64,
 ) -> Result<Value, HttpError> {
     let mut all = Count::default();
     let mut by_rule: BTreeMap<Rule, Count> =
@@ -112,9 +124,7 @@ fn summary_json(
         "as_of_seq": seq,
         "open": all.open,
         "amount_at_risk": Money::from_fen(all.at_risk_fen).to_string(),
-        // Recoveries are not recorded yet: the figure is their sum once they are, so the
-        // dashboard's field is wired to it already.
-        "recovered": Money::from_fen(0).to_string(),
+        "recovered": Money::from_fen(recovered_fen).to_string(),
         "by_rule": Rule::ALL
             .iter()
             .map(|r| by_rule.get(r).copied().unwrap_or_default().json("rule", r.as_str()))

@@ -236,6 +236,13 @@ fn recoveries_reduce_the_receivable_and_show_in_household_funds_and_totals() {
     assert_eq!(reply.json()[1], allowance);
     let reply = supervisor.get("/api/v1/totals").expect("GET");
     assert_eq!(reply.json()[0]["recovered"], "20.00");
+    let reply = supervisor.get("/api/v1/findings/summary").expect("GET");
+    assert_eq!(reply.json()["recovered"], "20.00", "the dashboard's figure");
+    assert_eq!(
+        reply.json()["open"],
+        0,
+        "the finding is confirmed, no longer open"
+    );
     server.stop();
 
     // REC-2 bounced: its reversal opens the receivable again and takes it off the fund.
