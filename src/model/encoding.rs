@@ -79,6 +79,23 @@ pub enum Body {
     PersonErased(PersonAccessV1),
     /// A payment of any kind with the payee's bank account (index 16).
     PaymentToAccount(AccountPaymentV1),
+    /// A household held by the allowance run's payment gate, released for a month.
+    HoldReleased(HoldReleasedV1),
+}
+
+/// A held household released for one month (`hold_released`): the allowance run pays it
+/// that month despite the open findings named, because `reason`. Who released it is the
+/// record's actor, who differs from whoever ran the month (FORMAT.md §9.1, rule 17).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldReleasedV1 {
+    pub household: String,
+    /// `YYYY-MM`: the month whose allowance is released.
+    pub period: String,
+    pub reason: String,
+    /// The finding ids (16 lowercase hex digits each), ascending.
+    pub findings: Vec<String>,
+    /// The day of the decision, days since 1970-01-01.
+    pub value_date: i32,
 }
 
 /// A payment with its payee account (index 16): the kind, the payment fields, and the
@@ -232,7 +249,7 @@ pub struct PersonAccessV1 {
 
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
 /// variant order (FORMAT.md §1).
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "household_enrolled",
     "fund_allocation",
     "disbursement",
@@ -249,6 +266,7 @@ pub const EVENT_TYPES: [&str; 16] = [
     "eligibility_ended",
     "person_revealed",
     "person_erased",
+    "hold_released",
 ];
 
 /// `text` is one of [`EVENT_TYPES`]; the error lists them.
@@ -279,6 +297,7 @@ impl Body {
             Body::EligibilityEnded(_) => "eligibility_ended",
             Body::PersonRevealed(_) => "person_revealed",
             Body::PersonErased(_) => "person_erased",
+            Body::HoldReleased(_) => "hold_released",
             Body::PaymentToAccount(p) => {
                 stored_payment_kind(p.kind).map_or("payment_to_account", PaymentKind::code)
             }
@@ -329,6 +348,7 @@ impl Body {
             | Body::PersonErased(_) => None,
             Body::Reversal(r) => Some(&r.household),
             Body::PersonAdded(p) => Some(&p.household),
+            Body::HoldReleased(r) => Some(&r.household),
             Body::PersonDied(l)
             | Body::PersonLeft(l)
             | Body::HouseholdExited(l)
@@ -342,6 +362,8 @@ impl Body {
         match self {
             Body::HouseholdEnrolled(_) | Body::Reconciliation(_) => None,
             Body::PersonAdded(_) | Body::PersonRevealed(_) | Body::PersonErased(_) => None,
+            // A release is no money of its own: the disbursement beside it is.
+            Body::HoldReleased(_) => None,
             Body::FundAllocation(a) => Some(&a.program),
             Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
@@ -362,6 +384,7 @@ impl Body {
             Body::Reversal(r) => Some(r.value_date),
             Body::PersonAdded(p) => Some(p.joined_on),
             Body::PersonRevealed(_) | Body::PersonErased(_) => None,
+            Body::HoldReleased(r) => Some(r.value_date),
             other => other
                 .life_event()
                 .map(|(_, l)| l.value_date)
@@ -602,9 +625,12 @@ mod tests {
         }
     }
 
+    /// The variant of a payment naming an account, which has no type name of its own.
+    const ACCOUNT_PAYMENT_VARIANT: usize = 16;
+
     /// `EVENT_TYPES` names every variant, in variant order: the body of each variant index
-    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown. The
-    /// last, a payment naming an account, takes its kind's name (kind 0: a disbursement).
+    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown. A
+    /// payment naming an account takes its kind's name (kind 0: a disbursement).
     #[test]
     fn event_types_name_every_variant_once() {
         let mut names = Vec::new();
@@ -616,9 +642,9 @@ mod tests {
             };
             names.push(body.type_name());
         }
-        let (account_payment, by_variant) = names.split_last().unwrap();
-        assert_eq!(by_variant, EVENT_TYPES);
-        assert_eq!(*account_payment, "disbursement");
+        let account_payment = names.remove(ACCOUNT_PAYMENT_VARIANT);
+        assert_eq!(names, EVENT_TYPES);
+        assert_eq!(account_payment, "disbursement");
     }
 
     #[test]

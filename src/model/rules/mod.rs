@@ -6,6 +6,9 @@
 //! path").
 
 mod people;
+mod release;
+
+pub use release::allowance_prefix;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -80,6 +83,11 @@ pub trait Committed {
     fn body(&self, seq: Seq) -> Result<Body, String>;
     /// Every committed rate (read once per batch, when the first rate is planned).
     fn rates(&self) -> Result<Vec<RateV1>, String> {
+        Ok(Vec::new())
+    }
+    /// Who recorded the committed events whose references start with `prefix` (read
+    /// only for a release, to find who ran its month).
+    fn actors_under(&self, _prefix: &str) -> Result<Vec<String>, String> {
         Ok(Vec::new())
     }
 }
@@ -186,6 +194,10 @@ pub struct Planner<'a> {
     committed_people: &'a People,
     /// The people events planned in this batch, to replay after a rollback.
     people_planned: Vec<(Seq, Body)>,
+    /// Who records the commands planned next ([`Planner::set_actor`]).
+    actor: Arc<str>,
+    /// Who recorded support allowance disbursements in this batch, per month.
+    run_actors: release::RunActors,
 }
 
 /// The committed state of a replay: nothing, since the replay plans the whole log.
@@ -251,6 +263,16 @@ impl<'a> Planner<'a> {
             budgets: budgets.clone(),
             next,
             rates: None,
+            actor: "".into(),
+            run_actors: release::RunActors::new(),
+        }
+    }
+
+    /// Who records the commands planned next: the batch's actor, or (a group commit, a
+    /// replay) each request's or record's own. The four-eyes rule of a release reads it.
+    pub fn set_actor(&mut self, actor: &str) {
+        if *self.actor != *actor {
+            self.actor = self.name(actor);
         }
     }
 
@@ -308,6 +330,9 @@ impl<'a> Planner<'a> {
         let next = savepoint.next;
         self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
+        for actors in self.run_actors.values_mut() {
+            actors.retain(|_, seq| *seq < next);
+        }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
@@ -349,6 +374,7 @@ impl<'a> Planner<'a> {
                 self.check_person_data(a)?;
                 content
             }
+            Command::ReleaseHold(r) => self.release_hold(r)?,
         };
         let seq = self.next;
         self.next = seq.next();
@@ -358,6 +384,9 @@ impl<'a> Planner<'a> {
         }
         if body.is_people_event() {
             self.note_people_event(seq, &body)?;
+        }
+        if let Command::Pay(p) = command {
+            self.note_run_actor(&reference, Month::of(p.date), seq);
         }
         assert_eq!(
             self.first.get() + self.planned.len() as u64,
@@ -451,6 +480,7 @@ impl<'a> Planner<'a> {
             Command::RecordLifeEvent(l) => self.life_event_content(l),
             Command::RevealPerson(a) => Body::PersonRevealed(people::access_v1(a)),
             Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
+            Command::ReleaseHold(r) => Body::HoldReleased(release::release_v1(r)),
         })
     }
 
@@ -463,6 +493,7 @@ impl<'a> Planner<'a> {
             Command::Reverse(r) => ("date", r.date),
             Command::AddPerson(p) => ("joined_on", p.joined_on.max(p.birth_date)),
             Command::RecordLifeEvent(l) => ("date", l.date),
+            Command::ReleaseHold(r) => ("date", r.date),
             Command::SetRate(_)
             | Command::RecordReconciliation(_)
             | Command::RevealPerson(_)
@@ -800,6 +831,7 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
             Command::RevealPerson(people::stored_access(a, Some(&record.reference))?)
         }
         Body::PersonErased(a) => Command::ErasePerson(people::stored_access(a, None)?),
+        Body::HoldReleased(r) => Command::ReleaseHold(release::stored_release(r)?),
         other if other.life_event().is_some() => {
             Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
         }
