@@ -37,7 +37,12 @@ pub struct AllowanceArgs {
     pub out: Option<PathBuf>,
     /// Release a household this month's run holds and pay it the month's due, recorded
     /// as a hold_released event; by another actor than whoever ran the month.
-    #[arg(long, value_name = "HOUSEHOLD", requires = "reason", conflicts_with = "dry_run")]
+    #[arg(
+        long,
+        value_name = "HOUSEHOLD",
+        requires = "reason",
+        conflicts_with = "dry_run"
+    )]
     pub release: Option<String>,
     /// Why the held household is paid despite its findings (with --release; at most 200
     /// characters).
@@ -94,9 +99,15 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     if let (Some(household), RunMode::Pay { payment_file }) = (&args.release, &mode) {
         let reason = args.reason.as_deref().unwrap_or_default();
-        let release =
-            batch::release_hold(&mut ledger, args.month, household, reason, payment_file, &ctx)
-                .map_err(batch_failure)?;
+        let release = batch::release_hold(
+            &mut ledger,
+            args.month,
+            household,
+            reason,
+            payment_file,
+            &ctx,
+        )
+        .map_err(batch_failure)?;
         super::read::refresh(&ledger);
         return Ok(Output::ok(release_text(&release), release_json(&release)));
     }

@@ -183,8 +183,18 @@ impl Committed for LedgerView {
     }
 
     fn actors_under(&self, prefix: &str) -> Result<Vec<String>, String> {
-        self.actors_of_references(prefix)
-            .map_err(|e| e.to_string())
+        self.actors_of_references(prefix).map_err(|e| e.to_string())
+    }
+
+    fn holds(&self, household: &str) -> Result<Option<Vec<String>>, String> {
+        let held = crate::runs::findings::findings(self)
+            .and_then(|findings| super::holds::holds_of(self, &findings))
+            .map_err(|e| e.to_string())?;
+        Ok(Some(
+            held.get(household)
+                .map(|ids| ids.iter().cloned().collect())
+                .unwrap_or_default(),
+        ))
     }
 }
 

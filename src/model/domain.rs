@@ -1056,7 +1056,12 @@ mod tests {
         assert!(Reference::parse("enroll:X").is_err());
         assert!(Reference::parse("has space").is_err());
         assert!(Reference::parse(&"r".repeat(65)).is_err());
-        for reserved in ["rate:x", "ALW-201807-PL-1", "reconcile:ab", "release:201807:PL-1"] {
+        for reserved in [
+            "rate:x",
+            "ALW-201807-PL-1",
+            "reconcile:ab",
+            "release:201807:PL-1",
+        ] {
             assert!(Reference::parse(reserved).is_err(), "{reserved}");
         }
         assert!(Reference::parse_payment_target("ALW-201807-PL-1").is_ok());

@@ -498,6 +498,10 @@ pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
     days_to_date(days).ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
 }
 
+/// The body variant of `hold_released`, whose releases `verify` checks against the
+/// findings (FORMAT.md §9.1, rule 17).
+pub const HOLD_RELEASED_VARIANT: u32 = 17;
+
 /// Body variants the people registry folds (FORMAT.md §1): persons, life events,
 /// erasures.
 pub const PEOPLE_VARIANTS: [u32; 6] = [9, 10, 11, 12, 13, 15];
@@ -642,6 +646,7 @@ mod tests {
             };
             names.push(body.type_name());
         }
+        assert_eq!(names[HOLD_RELEASED_VARIANT as usize], "hold_released");
         let account_payment = names.remove(ACCOUNT_PAYMENT_VARIANT);
         assert_eq!(names, EVENT_TYPES);
         assert_eq!(account_payment, "disbursement");

@@ -5,13 +5,15 @@
 //! appends through [`Ledger::append`] (so every write-side rule applies) and reads and
 //! writes the files.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use fundtrail_projections::findings::{Rule, Status};
+use fundtrail_projections::findings::Rule;
 
+use crate::ledger::holds::holds_of;
+pub use crate::ledger::holds::GATE_RULES;
 use crate::ledger::{AppendContext, Head, Ledger, LedgerError, LedgerView};
 use crate::model::domain::{
     check_text, Command, EventHash, HoldRelease, HouseholdId, Month, Reference, Seq,
@@ -130,11 +132,6 @@ pub struct Held {
     pub findings: Vec<String>,
 }
 
-/// The rules whose open findings hold a household's allowance: they doubt who is paid
-/// (the same month twice, one account for unrelated households), not how much, so paying
-/// on would repeat the doubted payment. The other rules' findings concern past payments.
-pub const GATE_RULES: [Rule; 2] = [Rule::DuplicatePayment, Rule::SharedAccount];
-
 /// Runs the support allowance for `month`: works out every enrolled household's due
 /// amount, holds the households that open findings of [`GATE_RULES`] name, appends the
 /// other disbursements not yet recorded, publishes the payment file, and signs a
@@ -226,7 +223,7 @@ fn set_aside_held(view: &LedgerView, run: &mut AllowanceRun) -> Result<(), Batch
     if run.paid.is_empty() {
         return Ok(());
     }
-    let mut holds = gate_holds(view)?;
+    let mut holds = holds_of(view, &findings(view)?)?;
     for due in std::mem::take(&mut run.paid) {
         match holds.remove(due.household.as_str()) {
             Some(ids) => run.held.push(Held {
@@ -237,32 +234,6 @@ fn set_aside_held(view: &LedgerView, run: &mut AllowanceRun) -> Result<(), Batch
         }
     }
     Ok(())
-}
-
-/// Per household, the open findings of [`GATE_RULES`] that hold it: a finding holds its
-/// own household and the household of each of its evidence payments (a shared account's
-/// finding names the household whose payment made the account shared, and its evidence
-/// the first payment of every household on the account: all of them are doubted).
-pub fn gate_holds(view: &LedgerView) -> Result<BTreeMap<String, BTreeSet<String>>, BatchError> {
-    let mut holds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let gating = findings(view)?
-        .into_iter()
-        .filter(|f| f.status == Status::Open && GATE_RULES.contains(&f.rule));
-    for finding in gating {
-        let mut households = BTreeSet::from([finding.household.clone()]);
-        for seq in &finding.seqs {
-            if let Some(household) = view.record(Seq::new(*seq))?.body.household() {
-                households.insert(household.to_owned());
-            }
-        }
-        for household in households {
-            holds
-                .entry(household)
-                .or_default()
-                .insert(finding.id.clone());
-        }
-    }
-    Ok(holds)
 }
 
 /// A held household released for a month: the release and the disbursement it let
@@ -332,7 +303,11 @@ pub fn release_hold(
 
 /// The household's hold in a planned run, or why it has none.
 fn held_in(run: &AllowanceRun, household: &str) -> Result<Held, String> {
-    if let Some(held) = run.held.iter().find(|h| h.due.household.as_str() == household) {
+    if let Some(held) = run
+        .held
+        .iter()
+        .find(|h| h.due.household.as_str() == household)
+    {
         return Ok(held.clone());
     }
     if let Some((_, seq)) = run.already.iter().find(|(h, _)| h.as_str() == household) {

@@ -7,8 +7,8 @@ use std::path::Path;
 use fundtrail::keys::identity::AccountHash;
 use fundtrail::ledger::{AppendContext, Ledger, LedgerError};
 use fundtrail::model::domain::{
-    parse_date, Allocation, Category, Command, Enrollment, HoldRelease, HouseholdId, Money,
-    Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate, Reference, Seq,
+    parse_date, Allocation, Category, Command, Enrollment, HoldRelease, HouseholdId, Money, Month,
+    PayeeAccount, Payment, PaymentKind, ProgramCode, Rate, Reference, Seq,
 };
 use fundtrail::model::encoding::Body;
 use fundtrail::runs::batch::{release_hold, run_allowance, AllowanceRun, BatchError, RunMode};
@@ -105,8 +105,22 @@ fn ledger(dir: &Path) -> Ledger {
         allocate("holiday_condolence", "ZJ-2"),
         rate(Category::Bereaved, "340.00"),
         rate(Category::Disabled, "270.00"),
-        payment("PL-0001", "support_allowance", 68_000, "2018-06-30", "BANK-1", None),
-        payment("PL-0001", "support_allowance", 68_000, "2018-06-30", "BANK-2", None),
+        payment(
+            "PL-0001",
+            "support_allowance",
+            68_000,
+            "2018-06-30",
+            "BANK-1",
+            None,
+        ),
+        payment(
+            "PL-0001",
+            "support_allowance",
+            68_000,
+            "2018-06-30",
+            "BANK-2",
+            None,
+        ),
     ];
     for (i, household) in ["PL-0003", "PL-0004", "PL-0005"].iter().enumerate() {
         commands.push(payment(
@@ -148,7 +162,11 @@ fn paid(ledger: &Ledger, month: Month) -> Vec<(String, i64)> {
         .records(Seq::FIRST, Seq::new(u64::MAX))
         .map(|item| item.unwrap().2)
         .filter(|r| r.reference.starts_with(&prefix))
-        .filter_map(|r| r.body.payment().map(|(_, p)| (p.household.clone(), p.amount_fen)))
+        .filter_map(|r| {
+            r.body
+                .payment()
+                .map(|(_, p)| (p.household.clone(), p.amount_fen))
+        })
         .collect()
 }
 
@@ -183,10 +201,16 @@ fn households_on_a_shared_account_are_held_and_listed() {
         assert_eq!(entry, (household.to_string(), 34_000, vec![shared.clone()]));
     }
     let file = std::fs::read_to_string(dir.path().join("july.csv")).unwrap();
-    assert!(!file.contains("PL-0003") && !file.contains("PL-0005"), "{file}");
+    assert!(
+        !file.contains("PL-0003") && !file.contains("PL-0005"),
+        "{file}"
+    );
     assert_eq!(
         paid(&ledger, month("2018-07")),
-        [("PL-0002".to_string(), 81_000), ("PL-0006".to_string(), 68_000)]
+        [
+            ("PL-0002".to_string(), 81_000),
+            ("PL-0006".to_string(), 68_000)
+        ]
     );
 }
 
@@ -282,9 +306,18 @@ fn a_release_by_another_actor_pays_exactly_the_due_and_records_the_release() {
         "reference,household_id,amount,memo\n\
          ALW-201807-PL-0001,PL-0001,680.00,support allowance 2018-07: 2 x 340.00\n"
     );
-    ledger.view().verify(|_| {}).expect("the log keeps its rules");
+    let report = ledger.view().verify(|_| {}).unwrap();
+    assert_eq!(
+        report.fault, None,
+        "the release is judged held by the findings before it"
+    );
+    assert_eq!(report.checked, before + 2);
     let signed = ledger.view().latest_checkpoint().unwrap().unwrap();
-    assert_eq!(signed.checkpoint.size, before + 2, "the release ends with a signed checkpoint");
+    assert_eq!(
+        signed.checkpoint.size,
+        before + 2,
+        "the release ends with a signed checkpoint"
+    );
 }
 
 #[test]
@@ -292,8 +325,13 @@ fn a_rerun_pays_nobody_twice_and_a_released_household_is_not_held_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger(dir.path());
     let first = july_run(dir.path(), &mut ledger);
-    let again = run_allowance(&mut ledger, month("2018-07"), &pay(dir.path(), "2.csv"), &ctx())
-        .unwrap();
+    let again = run_allowance(
+        &mut ledger,
+        month("2018-07"),
+        &pay(dir.path(), "2.csv"),
+        &ctx(),
+    )
+    .unwrap();
     assert_eq!(again.appended, 0);
     assert_eq!(held(&again), held(&first), "still held, still unpaid");
     release_hold(
@@ -306,12 +344,20 @@ fn a_rerun_pays_nobody_twice_and_a_released_household_is_not_held_again() {
     )
     .unwrap();
     let head = ledger.view().head();
-    let third = run_allowance(&mut ledger, month("2018-07"), &pay(dir.path(), "3.csv"), &ctx())
-        .unwrap();
+    let third = run_allowance(
+        &mut ledger,
+        month("2018-07"),
+        &pay(dir.path(), "3.csv"),
+        &ctx(),
+    )
+    .unwrap();
     assert_eq!(third.appended, 0);
     assert_eq!(ledger.view().head(), head);
     assert!(third.already.iter().any(|(h, _)| h.as_str() == "PL-0003"));
-    assert!(!third.held.iter().any(|h| h.due.household.as_str() == "PL-0003"));
+    assert!(!third
+        .held
+        .iter()
+        .any(|h| h.due.household.as_str() == "PL-0003"));
     assert_eq!(third.held.len(), 3);
     let mut households: Vec<String> = paid(&ledger, month("2018-07"))
         .into_iter()
@@ -430,6 +476,7 @@ fn the_ledger_refuses_a_release_that_breaks_its_rule() {
     july_run(dir.path(), &mut ledger);
     let head = ledger.view().head();
     let duplicate = finding_of(&ledger, "duplicate_payment");
+    let shared = finding_of(&ledger, "shared_account");
     let release = |household: &str, m: &str, reason: &str, findings: Vec<String>| {
         Command::ReleaseHold(HoldRelease {
             household: HouseholdId::parse(household).unwrap(),
@@ -440,12 +487,41 @@ fn the_ledger_refuses_a_release_that_breaks_its_rule() {
         })
     };
     let cases = [
-        (release("PL-0001", "2018-07", "ok", vec![duplicate.clone()]), ctx(), "actor"),
-        (release("PL-0001", "2018-09", "ok", vec![duplicate.clone()]), as_actor(SUPERVISOR), "period"),
-        (release("PL-0002", "2018-07", "ok", vec![duplicate.clone()]), as_actor(SUPERVISOR), "household_id"),
-        (release("PL-0001", "2018-07", " ", vec![duplicate.clone()]), as_actor(SUPERVISOR), "reason"),
-        (release("PL-0001", "2018-07", "ok", vec![]), as_actor(SUPERVISOR), "findings"),
-        (release("PL-0001", "2018-07", "ok", vec!["XYZ".into()]), as_actor(SUPERVISOR), "findings"),
+        (
+            release("PL-0001", "2018-07", "ok", vec![duplicate.clone()]),
+            ctx(),
+            "actor",
+        ),
+        (
+            release("PL-0001", "2018-09", "ok", vec![duplicate.clone()]),
+            as_actor(SUPERVISOR),
+            "period",
+        ),
+        (
+            release("PL-0002", "2018-07", "ok", vec![duplicate.clone()]),
+            as_actor(SUPERVISOR),
+            "household_id",
+        ),
+        (
+            release("PL-0001", "2018-07", " ", vec![duplicate.clone()]),
+            as_actor(SUPERVISOR),
+            "reason",
+        ),
+        (
+            release("PL-0001", "2018-07", "ok", vec![]),
+            as_actor(SUPERVISOR),
+            "findings",
+        ),
+        (
+            release("PL-0001", "2018-07", "ok", vec!["XYZ".into()]),
+            as_actor(SUPERVISOR),
+            "findings",
+        ),
+        (
+            release("PL-0001", "2018-07", "ok", vec![shared]),
+            as_actor(SUPERVISOR),
+            "findings",
+        ),
     ];
     for (command, ctx, field) in cases {
         match ledger.append(vec![command], &ctx) {
@@ -477,9 +553,19 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         path
     };
     let clerk = crate::support::ACTOR;
-    let run = fundtrail(&ledger_dir, dir.path(), clerk, &["run", "allowance", "--month", "2018-07"]);
+    let run = fundtrail(
+        &ledger_dir,
+        dir.path(),
+        clerk,
+        &["run", "allowance", "--month", "2018-07"],
+    );
     run.assert_ok();
-    assert!(run.stdout.contains("held: 4 household(s), 1700.00 in total"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("held: 4 household(s), 1700.00 in total"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("fundtrail run allowance --month 2018-07 --release ID --reason TEXT"),
@@ -490,7 +576,14 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         &ledger_dir,
         dir.path(),
         clerk,
-        &["--json", "run", "allowance", "--month", "2018-07", "--dry-run"],
+        &[
+            "--json",
+            "run",
+            "allowance",
+            "--month",
+            "2018-07",
+            "--dry-run",
+        ],
     );
     json.assert_ok();
     let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -508,7 +601,14 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         &ledger_dir,
         dir.path(),
         SUPERVISOR,
-        &["run", "allowance", "--month", "2018-07", "--release", "PL-0001"],
+        &[
+            "run",
+            "allowance",
+            "--month",
+            "2018-07",
+            "--release",
+            "PL-0001",
+        ],
     );
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("--reason"), "{}", missing.stderr);
@@ -516,7 +616,16 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         &ledger_dir,
         dir.path(),
         clerk,
-        &["run", "allowance", "--month", "2018-07", "--release", "PL-0001", "--reason", "ok"],
+        &[
+            "run",
+            "allowance",
+            "--month",
+            "2018-07",
+            "--release",
+            "PL-0001",
+            "--reason",
+            "ok",
+        ],
     );
     assert_eq!(same.code, 2, "{same:?}");
     assert!(same.stderr.contains("four eyes"), "{}", same.stderr);
@@ -525,8 +634,15 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         dir.path(),
         SUPERVISOR,
         &[
-            "--json", "run", "allowance", "--month", "2018-07", "--release", "PL-0001",
-            "--reason", "one June payment returned",
+            "--json",
+            "run",
+            "allowance",
+            "--month",
+            "2018-07",
+            "--release",
+            "PL-0001",
+            "--reason",
+            "one June payment returned",
         ],
     );
     released.assert_ok();
@@ -534,9 +650,20 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
     assert_eq!(value["amount"], "680.00");
     assert_eq!(value["reference"], "ALW-201807-PL-0001");
     let file = dir.path().join(value["payment_file"].as_str().unwrap());
-    assert!(std::fs::read_to_string(file).unwrap().contains("ALW-201807-PL-0001,PL-0001,680.00"));
-    let log = fundtrail(&ledger_dir, dir.path(), clerk, &["log", "--type", "hold_released"]);
+    assert!(std::fs::read_to_string(file)
+        .unwrap()
+        .contains("ALW-201807-PL-0001,PL-0001,680.00"));
+    let log = fundtrail(
+        &ledger_dir,
+        dir.path(),
+        clerk,
+        &["log", "--type", "hold_released"],
+    );
     log.assert_ok();
-    assert!(log.stdout.contains("release:201807:PL-0001"), "{}", log.stdout);
+    assert!(
+        log.stdout.contains("release:201807:PL-0001"),
+        "{}",
+        log.stdout
+    );
     fundtrail(&ledger_dir, dir.path(), clerk, &["verify"]).assert_ok();
 }

@@ -90,6 +90,12 @@ pub trait Committed {
     fn actors_under(&self, _prefix: &str) -> Result<Vec<String>, String> {
         Ok(Vec::new())
     }
+    /// The ids of the open findings that hold `household` at the payment gate, through
+    /// the committed log (read only for a release); `None` where they are not known here:
+    /// a replay, whose releases `verify` checks against the findings separately.
+    fn holds(&self, _household: &str) -> Result<Option<Vec<String>>, String> {
+        Ok(None)
+    }
 }
 
 /// Money per program: what was allocated and what live payments have used.

@@ -34,7 +34,30 @@ impl Planner<'_> {
         self.check_enrolled(r.household.as_str(), r.month.last_day())?;
         self.check_month_unpaid(r)?;
         self.check_four_eyes(r.month)?;
+        self.check_held(r)?;
         Ok(Body::HoldReleased(release_v1(r)))
+    }
+
+    /// Every finding named holds the household, by the committed log's findings.
+    fn check_held(&self, r: &HoldRelease) -> Result<(), PlanError> {
+        let Some(held) = self
+            .committed
+            .holds(r.household.as_str())
+            .map_err(PlanError::Lookup)?
+        else {
+            return Ok(());
+        };
+        match r.findings.iter().find(|id| !held.contains(id)) {
+            None => Ok(()),
+            Some(id) => reject(
+                "findings",
+                format!(
+                    "finding {id} does not hold household {}: a release names open \
+                     duplicate_payment or shared_account findings that name the household",
+                    r.household
+                ),
+            ),
+        }
     }
 
     /// A release pays the month: a household already paid for it is not held.
@@ -132,7 +155,9 @@ fn check_finding_ids(ids: &[String]) -> Result<(), Rejection> {
     }
     let hex = |id: &str| {
         id.len() == FINDING_ID_HEX_CHARS
-            && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     if let Some(bad) = ids.iter().find(|id| !hex(id)) {
         return Err(rejection(
