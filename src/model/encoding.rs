@@ -248,7 +248,7 @@ pub struct PersonAccessV1 {
 }
 
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
-/// variant order (FORMAT.md §1).
+/// variant order (FORMAT.md §1); variant 16, a payment naming an account, has its kind's.
 pub const EVENT_TYPES: [&str; 17] = [
     "household_enrolled",
     "fund_allocation",

@@ -282,7 +282,7 @@ fn a_release_by_another_actor_pays_exactly_the_due_and_records_the_release() {
     .unwrap();
     assert_eq!(release.seq, Seq::new(before + 1));
     assert_eq!(release.head.size, before + 2);
-    assert_eq!(release.findings, [duplicate.clone()]);
+    assert_eq!(release.findings, std::slice::from_ref(&duplicate));
 
     let record = ledger.view().record(release.seq).unwrap();
     assert_eq!(record.actor, SUPERVISOR);
@@ -666,4 +666,55 @@ fn the_binary_lists_the_held_and_releases_by_another_actor() {
         log.stdout
     );
     fundtrail(&ledger_dir, dir.path(), clerk, &["verify"]).assert_ok();
+}
+
+/// The four-eyes clause in a replay (`audit verify-export` replays the write rules with
+/// each record's own actor): a signed export whose release was recorded by the actor who
+/// ran the month is refused at the release; by someone else it passes.
+#[test]
+fn a_replay_refuses_a_release_by_the_actor_who_ran_the_month() {
+    use crate::support::{audit_verify_export, audit_verify_export_json, forge};
+    use fundtrail::model::encoding::{encode, HoldReleasedV1};
+
+    const D2015_02_28: i32 = 16_494;
+    const D2015_03_02: i32 = 16_496;
+    let mut events = forge::opening();
+    events.push(forge::enroll("PL-0002", forge::D2014_03_01));
+    events.push(forge::pay(
+        "ALW-201502-PL-0001",
+        "PL-0001",
+        10_000,
+        D2015_02_28,
+    ));
+    events.push((
+        "release:201502:PL-0002".into(),
+        Body::HoldReleased(HoldReleasedV1 {
+            household: "PL-0002".into(),
+            period: "2015-02".into(),
+            reason: "bank confirmed".into(),
+            findings: vec!["fac2ab877149dbc8".into()],
+            value_date: D2015_03_02,
+        }),
+    ));
+    let release_seq = events.len() as u64;
+    let dir = tempfile::tempdir().unwrap();
+
+    let same = dir.path().join("same");
+    forge::write_export(&same, &events);
+    let json = audit_verify_export_json(&same, &forge::verifier_key())
+        .assert_code(1)
+        .json();
+    assert_eq!(json["first_bad_seq"], release_seq, "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("actor: ") && reason.contains("four eyes"),
+        "{reason}"
+    );
+
+    let other = dir.path().join("other");
+    let mut records = forge::records(&events);
+    records.last_mut().unwrap().actor = SUPERVISOR.into();
+    let bytes: Vec<Vec<u8>> = records.iter().map(encode).collect();
+    forge::write_export_of_records(&other, &bytes);
+    audit_verify_export(&other, &forge::verifier_key()).assert_ok();
 }
