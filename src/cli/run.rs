@@ -10,13 +10,15 @@ use crate::ledger::AppendContext;
 use crate::model::domain::{HouseholdId, Money, Month};
 use crate::model::rates::{period_text, DueBasis, Entitlement, RateTable};
 use crate::model::render::{category_name, date_text, Align, Table};
-use crate::runs::batch::{self, AllowanceRun, BatchError, RunMode};
+use crate::runs::batch::{self, AllowanceRun, BatchError, Release, RunMode};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
     /// Pay the monthly support allowance: members × the rate of the household's category
     /// on the month's first day, to every household enrolled by the month's end. Re-running
-    /// a month appends nothing.
+    /// a month appends nothing. A household with an open duplicate_payment or
+    /// shared_account finding is held (listed, not paid) until someone other than whoever
+    /// ran the month releases it with --release HOUSEHOLD --reason TEXT.
     Allowance(AllowanceArgs),
 }
 
@@ -33,6 +35,19 @@ pub struct AllowanceArgs {
     /// the month wrote that, as a re-run does for households enrolled since.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Release a household this month's run holds and pay it the month's due, recorded
+    /// as a hold_released event; by another actor than whoever ran the month.
+    #[arg(
+        long,
+        value_name = "HOUSEHOLD",
+        requires = "reason",
+        conflicts_with = "dry_run"
+    )]
+    pub release: Option<String>,
+    /// Why the held household is paid despite its findings (with --release; at most 200
+    /// characters).
+    #[arg(long, value_name = "TEXT", requires = "release")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +97,20 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
         }
     };
     let mut ledger = open(cli)?;
+    if let (Some(household), RunMode::Pay { payment_file }) = (&args.release, &mode) {
+        let reason = args.reason.as_deref().unwrap_or_default();
+        let release = batch::release_hold(
+            &mut ledger,
+            args.month,
+            household,
+            reason,
+            payment_file,
+            &ctx,
+        )
+        .map_err(batch_failure)?;
+        super::read::refresh(&ledger);
+        return Ok(Output::ok(release_text(&release), release_json(&release)));
+    }
     let run = batch::run_allowance(&mut ledger, args.month, &mode, &ctx).map_err(batch_failure)?;
     if run.appended > 0 {
         super::read::refresh(&ledger);
@@ -198,6 +227,7 @@ fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
             ));
         }
     }
+    text.push_str(&held_text(run));
     if !run.none_eligible.is_empty() {
         text.push_str(&format!(
             "not due: {} household(s) with no person eligible in {}: {}\n",
@@ -221,6 +251,76 @@ fn allowance_text(run: &AllowanceRun, dry_run: bool) -> String {
     text
 }
 
+/// The command that releases a held household, as the run's output suggests it.
+fn release_hint(month: Month, household: &str) -> String {
+    format!("fundtrail run allowance --month {month} --release {household} --reason TEXT")
+}
+
+/// The held households with the findings that hold them, and how to release one.
+fn held_text(run: &AllowanceRun) -> String {
+    if run.held.is_empty() {
+        return String::new();
+    }
+    let total = run
+        .held
+        .iter()
+        .try_fold(Money::ZERO, |sum, h| sum.checked_add(h.due.amount))
+        .map_or_else(|| "overflow".into(), |m| m.to_string());
+    let mut text = format!(
+        "held: {} household(s), {total} in total, not paid: open {} findings name them\n",
+        run.held.len(),
+        batch::GATE_RULES.map(|r| r.as_str()).join(" or ")
+    );
+    let mut table = Table::new(&[
+        ("household", Align::Left),
+        ("amount held", Align::Right),
+        ("findings", Align::Left),
+    ]);
+    for held in &run.held {
+        table.row(vec![
+            held.due.household.to_string(),
+            held.due.amount.to_string(),
+            held.findings.join(" "),
+        ]);
+    }
+    text.push_str(&table.render());
+    text.push_str(&format!(
+        "see `fundtrail findings --household ID`; someone other than whoever ran the month \
+         releases one: {}\n",
+        release_hint(run.month, "ID")
+    ));
+    text
+}
+
+fn release_text(r: &Release) -> String {
+    format!(
+        "released household {} for {} (seq {}): findings {}\n\
+         paid {} ({}); head is seq {} {}\npayment file: {} (1 row)\n",
+        r.due.household,
+        r.month,
+        r.seq,
+        r.findings.join(" "),
+        r.due.amount,
+        r.due.reference,
+        r.head.size,
+        r.head.hash,
+        r.payment_file.display()
+    )
+}
+
+fn release_json(r: &Release) -> Value {
+    json!({
+        "month": r.month.to_string(),
+        "household_id": r.due.household.as_str(),
+        "findings": r.findings,
+        "release_seq": r.seq.get(),
+        "amount": r.due.amount.to_string(),
+        "reference": r.due.reference.as_str(),
+        "head": head_json(&r.head),
+        "payment_file": r.payment_file.display().to_string(),
+    })
+}
+
 fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
     json!({
         "month": run.month.to_string(),
@@ -241,6 +341,12 @@ fn allowance_json(run: &AllowanceRun, dry_run: bool) -> Value {
         "none_eligible": run.none_eligible.iter().map(HouseholdId::as_str).collect::<Vec<_>>(),
         "paid_under_other_reference": run.paid_otherwise.iter().map(|(h, reference)| json!({
             "household_id": h.as_str(), "reference": reference,
+        })).collect::<Vec<_>>(),
+        "held": run.held.iter().map(|h| json!({
+            "household_id": h.due.household.as_str(),
+            "amount": h.due.amount.to_string(),
+            "findings": h.findings,
+            "release": release_hint(run.month, h.due.household.as_str()),
         })).collect::<Vec<_>>(),
         "appended": run.appended,
         "head": head_json(&run.head),

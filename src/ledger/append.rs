@@ -21,9 +21,9 @@ use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
 impl Ledger {
-    /// A planner over the committed state, for a batch recorded at `now_us`.
-    fn planner(&self, now_us: i64) -> Planner<'_> {
-        Planner::new(
+    /// A planner over the committed state, for a batch recorded at `now_us` by `actor`.
+    fn planner(&self, now_us: i64, actor: &str) -> Planner<'_> {
+        let mut planner = Planner::new(
             &self.view,
             Registries {
                 households: &self.households,
@@ -32,7 +32,9 @@ impl Ledger {
             &self.budgets,
             self.view.head.size_seq_next(),
             now_us,
-        )
+        );
+        planner.set_actor(actor);
+        planner
     }
 }
 
@@ -161,7 +163,7 @@ impl Ledger {
             "a group holds at most GROUP_COMMIT_EVENTS rows; the caller bounds it"
         );
         let first_time = requests.first().map_or(0, |r| r.ctx.now_us);
-        let mut planner = self.planner(first_time);
+        let mut planner = self.planner(first_time, "");
         let tile = self.partial_tile()?;
         let mut writer = BatchWriter::new(self, tile, false)?;
         writer.batch.put_pending(self.pending_marker()?);
@@ -173,6 +175,7 @@ impl Ledger {
                 continue;
             }
             planner.set_recorded_at(request.ctx.now_us);
+            planner.set_actor(&request.ctx.actor);
             let savepoint = planner.savepoint();
             let outcome = plan_request(&mut planner, request)?;
             match &outcome {
@@ -245,7 +248,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<Checked, LedgerError> {
-        let mut planner = self.planner(ctx.now_us);
+        let mut planner = self.planner(ctx.now_us, &ctx.actor);
         let mut rejections = Rejections::default();
         let mut planned = Vec::new();
         let mut seqs = Vec::new();
@@ -297,7 +300,7 @@ impl Ledger {
         ctx: &AppendContext,
         writer: &mut BatchWriter,
     ) -> Result<(Changes, AppendSummary), LedgerError> {
-        let mut planner = self.planner(ctx.now_us);
+        let mut planner = self.planner(ctx.now_us, &ctx.actor);
         let mut duplicates = 0;
         for row in source.rows()? {
             let Ok(command) = &row.command else {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub mod answers;
 mod append;
+pub mod holds;
 pub mod import;
 pub mod readmodels;
 mod state;

@@ -21,7 +21,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
-use crate::model::encoding::{body_variant, peek_reference, PEOPLE_VARIANTS};
+use crate::model::encoding::{
+    body_variant, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+};
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
@@ -151,7 +153,10 @@ impl LedgerView {
         if let Err(fault) = self.check_households(indexed.enrollments, last)? {
             return Ok(Some(fault));
         }
-        Ok(self.check_people(&indexed.people, last)?.err())
+        if let Err(fault) = self.check_people(&indexed.people, last)? {
+            return Ok(Some(fault));
+        }
+        super::holds::check_releases(self, &indexed.releases)
     }
 
     /// The chain half, on the calling thread: every stored event's link, in seq order.
@@ -178,8 +183,12 @@ impl LedgerView {
                         if let Some(household) = reference.strip_prefix(ENROLL_REFERENCE_PREFIX) {
                             indexed.enrollments.push((household.to_owned(), seq));
                         }
-                        if body_variant(record).is_some_and(|v| PEOPLE_VARIANTS.contains(&v)) {
+                        let variant = body_variant(record);
+                        if variant.is_some_and(|v| PEOPLE_VARIANTS.contains(&v)) {
                             indexed.people.push(seq);
+                        }
+                        if variant == Some(HOLD_RELEASED_VARIANT) {
+                            indexed.releases.push(seq);
                         }
                     }
                     Ok(None) => {}
@@ -642,6 +651,8 @@ struct Indexed {
     enrollments: Vec<(String, Seq)>,
     /// The seq of every person, life and erasure event, in order.
     people: Vec<Seq>,
+    /// The seq of every `hold_released`, in order.
+    releases: Vec<Seq>,
 }
 
 /// What the tree side found, as [`ChainSide`].

@@ -194,4 +194,43 @@ impl Committed for LedgerView {
             .map(|side| side.models().receivables().clone())
             .map_err(|e| e.to_string())
     }
+
+    fn actors_under(&self, prefix: &str) -> Result<Vec<String>, String> {
+        self.actors_of_references(prefix).map_err(|e| e.to_string())
+    }
+
+    fn holds(&self, household: &str) -> Result<Option<Vec<String>>, String> {
+        let held = crate::runs::findings::findings(self)
+            .and_then(|findings| super::holds::holds_of(self, &findings))
+            .map_err(|e| e.to_string())?;
+        Ok(Some(
+            held.get(household)
+                .map(|ids| ids.iter().cloned().collect())
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+impl LedgerView {
+    /// Who recorded the committed events whose references start with `prefix`, one per
+    /// event. A run appends its events together, so they are read as ranges of
+    /// consecutive seqs, each range in one pass over its blocks.
+    fn actors_of_references(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        let mut seqs: Vec<u64> = self
+            .store
+            .references_with_prefix(prefix)?
+            .into_iter()
+            .map(|(_, seq)| seq.get())
+            .filter(|seq| *seq <= self.head.size)
+            .collect();
+        seqs.sort_unstable();
+        let mut actors = Vec::with_capacity(seqs.len());
+        for range in seqs.chunk_by(|a, b| a + 1 == *b) {
+            let (first, last) = (range[0], range[range.len() - 1]);
+            for item in self.records(Seq::new(first), Seq::new(last)) {
+                actors.push(item?.2.actor);
+            }
+        }
+        Ok(actors)
+    }
 }

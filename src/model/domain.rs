@@ -59,9 +59,13 @@ pub const ERASE_REFERENCE_PREFIX: &str = "erase:";
 /// A decision about a finding: `resolve:<finding id>:<microseconds since the epoch>` (a
 /// finding may be decided again, by another actor, so the time tells decisions apart).
 pub const RESOLVE_REFERENCE_PREFIX: &str = "resolve:";
+/// A held household's release for a month: `release:<YYYYMM>:<household>` (a household
+/// is released at most once a month: the release pays the month, and a paid month is not
+/// held again).
+pub const RELEASE_REFERENCE_PREFIX: &str = "release:";
 
 /// Every derived prefix: a clerk's reference may start with none of them.
-pub const RESERVED_REFERENCE_PREFIXES: [&str; 9] = [
+pub const RESERVED_REFERENCE_PREFIXES: [&str; 10] = [
     ENROLL_REFERENCE_PREFIX,
     REVERSAL_REFERENCE_PREFIX,
     RATE_REFERENCE_PREFIX,
@@ -71,6 +75,7 @@ pub const RESERVED_REFERENCE_PREFIXES: [&str; 9] = [
     REVEAL_REFERENCE_PREFIX,
     ERASE_REFERENCE_PREFIX,
     RESOLVE_REFERENCE_PREFIX,
+    RELEASE_REFERENCE_PREFIX,
 ];
 
 /// Hex digits of a blake3 hash that a reconciliation reference carries: 64 bits each for
@@ -322,6 +327,15 @@ impl Reference {
     pub fn for_allowance(month: Month, household: &HouseholdId) -> Reference {
         Reference(format!(
             "{ALLOWANCE_REFERENCE_PREFIX}{}-{household}",
+            month.compact()
+        ))
+    }
+
+    /// The reference of a held household's release for a month: one per household and
+    /// month, so a retried release is recognised.
+    pub fn for_release(month: Month, household: &HouseholdId) -> Reference {
+        Reference(format!(
+            "{RELEASE_REFERENCE_PREFIX}{}:{household}",
             month.compact()
         ))
     }
@@ -705,6 +719,7 @@ pub enum Command {
     ResolveFinding(FindingDecision),
     /// Money received against a finding's receivable (追缴).
     RecordRecovery(crate::model::recovery::Recovery),
+    ReleaseHold(HoldRelease),
 }
 
 /// What a human decided about a finding.
@@ -759,6 +774,31 @@ pub struct FindingDecision {
     pub actor: String,
     pub at_us: i64,
 }
+
+/// A household held by the allowance run's payment gate, released for one month by
+/// someone other than whoever ran that month (FORMAT.md §9.1, rule 19). The run appends
+/// it right before the month's disbursement to the household, in one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRelease {
+    pub household: HouseholdId,
+    pub month: Month,
+    /// Why the doubt does not stop this month's payment: required, at most
+    /// [`MAX_TEXT_CHARS`] characters.
+    pub reason: String,
+    /// The ids of the open findings that held the household (16 lowercase hex digits
+    /// each), ascending: at least one, at most [`MAX_RELEASED_FINDINGS`].
+    pub findings: Vec<String>,
+    /// The day of the decision.
+    pub date: NaiveDate,
+}
+
+/// A release names at most this many findings. A household is held by its open
+/// `duplicate_payment` and `shared_account` findings, a handful at most; the bound keeps
+/// the record far below `MAX_RECORD_BYTES` (64 × 24 bytes).
+pub const MAX_RELEASED_FINDINGS: usize = 64;
+
+/// Hex digits of a finding id (FORMAT.md §12.1), as a release names it.
+pub const FINDING_ID_HEX_CHARS: usize = 16;
 
 /// A person joining a household, as the persons file states it. The identity number and
 /// name went to the vault; the command carries the keyed hash only.
@@ -865,6 +905,7 @@ impl Command {
                 RESOLVE_REFERENCE_PREFIX,
                 &format!("{}:{}", d.finding, d.at_us),
             ),
+            Command::ReleaseHold(r) => Reference::for_release(r.month, &r.household),
         }
     }
 }
@@ -1080,7 +1121,12 @@ mod tests {
         assert!(Reference::parse("enroll:X").is_err());
         assert!(Reference::parse("has space").is_err());
         assert!(Reference::parse(&"r".repeat(65)).is_err());
-        for reserved in ["rate:x", "ALW-201807-PL-1", "reconcile:ab"] {
+        for reserved in [
+            "rate:x",
+            "ALW-201807-PL-1",
+            "reconcile:ab",
+            "release:201807:PL-1",
+        ] {
             assert!(Reference::parse(reserved).is_err(), "{reserved}");
         }
         assert!(Reference::parse_payment_target("ALW-201807-PL-1").is_ok());
@@ -1178,6 +1224,9 @@ mod tests {
         let alw = Reference::for_allowance(month, &longest);
         assert!(alw.as_str().starts_with("ALW-201807-HHH"));
         assert!(alw.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+        let release = Reference::for_release(month, &longest);
+        assert!(release.as_str().starts_with("release:201807:HHH"));
+        assert!(release.as_str().chars().count() <= MAX_REFERENCE_CHARS);
         let longest_person = PersonId::parse(&"P".repeat(MAX_HOUSEHOLD_ID_CHARS)).unwrap();
         let reveal = Reference::derived(
             REVEAL_REFERENCE_PREFIX,

@@ -84,6 +84,9 @@ pub enum Body {
     FindingResolved(FindingResolvedV1),
     /// Money received against a finding's receivable (追缴; index 18, FORMAT.md §1.8).
     RecoveryReceived(RecoveryV1),
+    /// A household held by the allowance run's payment gate, released for a month (index
+    /// 19, FORMAT.md §1, §5.1).
+    HoldReleased(HoldReleasedV1),
 }
 
 /// A decision about a finding (index 17): confirmed or dismissed, why, and for a confirmed
@@ -137,6 +140,21 @@ pub struct RecoveryV1 {
     /// The day the money came in, in days since 1970-01-01.
     pub value_date: i32,
     pub memo: String,
+}
+
+/// A held household released for one month (`hold_released`): the allowance run pays it
+/// that month despite the open findings named, because `reason`. Who released it is the
+/// record's actor, who differs from whoever ran the month (FORMAT.md §9.1, rule 19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldReleasedV1 {
+    pub household: String,
+    /// `YYYY-MM`: the month whose allowance is released.
+    pub period: String,
+    pub reason: String,
+    /// The finding ids (16 lowercase hex digits each), ascending.
+    pub findings: Vec<String>,
+    /// The day of the decision, days since 1970-01-01.
+    pub value_date: i32,
 }
 
 /// A payment with its payee account (index 16): the kind, the payment fields, and the
@@ -289,8 +307,8 @@ pub struct PersonAccessV1 {
 }
 
 /// Every event type name ([`Body::type_name`]), as `log --type` and the JSON show it, in
-/// variant order (FORMAT.md §1).
-pub const EVENT_TYPES: [&str; 18] = [
+/// variant order (FORMAT.md §1); variant 16, a payment naming an account, has its kind's.
+pub const EVENT_TYPES: [&str; 19] = [
     "household_enrolled",
     "fund_allocation",
     "disbursement",
@@ -309,6 +327,7 @@ pub const EVENT_TYPES: [&str; 18] = [
     "person_erased",
     "finding_resolved",
     "recovery_received",
+    "hold_released",
 ];
 
 /// `text` is one of [`EVENT_TYPES`]; the error lists them.
@@ -341,6 +360,7 @@ impl Body {
             Body::PersonErased(_) => "person_erased",
             Body::FindingResolved(_) => "finding_resolved",
             Body::RecoveryReceived(_) => "recovery_received",
+            Body::HoldReleased(_) => "hold_released",
             Body::PaymentToAccount(p) => {
                 stored_payment_kind(p.kind).map_or("payment_to_account", PaymentKind::code)
             }
@@ -393,6 +413,7 @@ impl Body {
             Body::Reversal(r) => Some(&r.household),
             Body::RecoveryReceived(r) => Some(&r.household),
             Body::PersonAdded(p) => Some(&p.household),
+            Body::HoldReleased(r) => Some(&r.household),
             Body::PersonDied(l)
             | Body::PersonLeft(l)
             | Body::HouseholdExited(l)
@@ -406,6 +427,8 @@ impl Body {
         match self {
             Body::HouseholdEnrolled(_) | Body::Reconciliation(_) => None,
             Body::PersonAdded(_) | Body::PersonRevealed(_) | Body::PersonErased(_) => None,
+            // A release is no money of its own: the disbursement beside it is.
+            Body::HoldReleased(_) => None,
             Body::FundAllocation(a) => Some(&a.program),
             Body::RateSet(r) => Some(&r.program),
             Body::Reversal(r) => Some(&r.program),
@@ -430,6 +453,7 @@ impl Body {
             Body::PersonAdded(p) => Some(p.joined_on),
             Body::PersonRevealed(_) | Body::PersonErased(_) => None,
             Body::FindingResolved(f) => Some(f.value_date),
+            Body::HoldReleased(r) => Some(r.value_date),
             other => other
                 .life_event()
                 .map(|(_, l)| l.value_date)
@@ -542,6 +566,10 @@ impl EnrolledV1 {
 pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
     days_to_date(days).ok_or_else(|| DecodeError::InvalidValue(format!("day number {days}")))
 }
+
+/// The body variant of `hold_released`, whose releases `verify` checks against the
+/// findings (FORMAT.md §9.1, rule 19).
+pub const HOLD_RELEASED_VARIANT: u32 = 19;
 
 /// Body variants the people registry folds (FORMAT.md §1): persons, life events,
 /// erasures.
@@ -670,10 +698,12 @@ mod tests {
         }
     }
 
+    /// The variant of a payment naming an account, which has no type name of its own.
+    const ACCOUNT_PAYMENT_VARIANT: usize = 16;
+
     /// `EVENT_TYPES` names every variant, in variant order: the body of each variant index
-    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown.
-    /// Index 16, a payment naming an account, takes its kind's name (kind 0: a
-    /// disbursement), so `EVENT_TYPES` has no entry of its own for it.
+    /// is decoded from zeros (empty strings, zero numbers) until an index is unknown. A
+    /// payment naming an account takes its kind's name (kind 0: a disbursement).
     #[test]
     fn event_types_name_every_variant_once() {
         let mut names = Vec::new();
@@ -685,8 +715,10 @@ mod tests {
             };
             names.push(body.type_name());
         }
-        assert_eq!(names.remove(16), "disbursement");
+        assert_eq!(names[HOLD_RELEASED_VARIANT as usize], "hold_released");
+        let account_payment = names.remove(ACCOUNT_PAYMENT_VARIANT);
         assert_eq!(names, EVENT_TYPES);
+        assert_eq!(account_payment, "disbursement");
     }
 
     #[test]

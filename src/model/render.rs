@@ -142,6 +142,13 @@ pub fn record_fields(record: &RecordV1) -> Map<String, Value> {
             m.insert("date".into(), json!(date_text(r.value_date)));
             m.insert("memo".into(), json!(r.memo));
         }
+        Body::HoldReleased(r) => {
+            m.insert("household_id".into(), json!(r.household));
+            m.insert("period".into(), json!(r.period));
+            m.insert("reason".into(), json!(r.reason));
+            m.insert("findings".into(), json!(r.findings));
+            m.insert("date".into(), json!(date_text(r.value_date)));
+        }
         other if other.life_event().is_some() => {
             if let Some((_, l)) = other.life_event() {
                 if !l.person.is_empty() {

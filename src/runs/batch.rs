@@ -10,13 +10,20 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use fundtrail_projections::findings::Rule;
+
+use crate::ledger::holds::holds_of;
+pub use crate::ledger::holds::GATE_RULES;
 use crate::ledger::{AppendContext, Head, Ledger, LedgerError, LedgerView};
-use crate::model::domain::{Command, EventHash, HouseholdId, Month, Reference, Seq};
+use crate::model::domain::{
+    check_text, Command, EventHash, HoldRelease, HouseholdId, Month, Reference, Seq,
+};
 use crate::model::encoding::Body;
 use crate::model::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
     RateTable, ALLOWANCE_PROGRAM,
 };
+use crate::runs::findings::findings;
 use crate::runs::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
 use crate::runs::reconcile::{
     parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES,
@@ -60,6 +67,14 @@ pub enum BatchError {
     Statement(#[from] StatementError),
     #[error("{path}: {bytes} bytes is more than a statement may have ({MAX_STATEMENT_BYTES})")]
     StatementTooLarge { path: PathBuf, bytes: u64 },
+    /// A release that cannot be: the household is not held in the month (paid, not due,
+    /// or no open finding holds it), or the reason is missing. Nothing was appended.
+    #[error("household {household}, {month}: {reason}")]
+    ReleaseRefused {
+        household: String,
+        month: Month,
+        reason: String,
+    },
     /// The ledger refused some of the run's disbursements; nothing was appended.
     #[error("{total} disbursement(s) of the run were rejected; nothing was appended")]
     RunRejected {
@@ -99,21 +114,57 @@ pub struct AllowanceRun {
     pub paid_otherwise: Vec<(HouseholdId, String)>,
     /// Households with persons recorded but none eligible in the month: not paid.
     pub none_eligible: Vec<HouseholdId>,
+    /// Households due this month that open findings of the gate's rules hold: not paid
+    /// until someone other than whoever runs the month releases them ([`release_hold`]).
+    pub held: Vec<Held>,
     pub appended: u64,
     pub head: Head,
     /// The payment file written; `None` in a dry run or when there was nothing to pay.
     pub payment_file: Option<PathBuf>,
 }
 
+/// A household the payment gate holds in a month: its due, not paid, and the open
+/// findings that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub due: AllowanceDue,
+    /// Finding ids, ascending.
+    pub findings: Vec<String>,
+}
+
 /// Runs the support allowance for `month`: works out every enrolled household's due
-/// amount, appends the disbursements not yet recorded, publishes the payment file, and
-/// signs a checkpoint of the new head, as every append ends.
+/// amount, holds the households that open findings of [`GATE_RULES`] name, appends the
+/// other disbursements not yet recorded, publishes the payment file, and signs a
+/// checkpoint of the new head, as every append ends.
 pub fn run_allowance(
     ledger: &mut Ledger,
     month: Month,
     mode: &RunMode,
     ctx: &AppendContext,
 ) -> Result<AllowanceRun, BatchError> {
+    let mut run = plan_month(ledger, month)?;
+    let RunMode::Pay { payment_file } = mode else {
+        return Ok(run);
+    };
+    if run.paid.is_empty() {
+        return Ok(run);
+    }
+    let commands = run
+        .paid
+        .iter()
+        .map(|due| allowance_command(due, month))
+        .collect();
+    let summary = pay_and_publish(ledger, commands, &run.paid, month, payment_file, ctx)
+        .map_err(|err| run_rejected(err, &run.paid))?;
+    run.appended = summary.appended;
+    run.head = summary.head;
+    run.payment_file = Some(payment_file.clone());
+    Ok(run)
+}
+
+/// What a run of `month` would do now: who is paid, already paid, paid otherwise, not
+/// due, or held. Appends nothing.
+fn plan_month(ledger: &Ledger, month: Month) -> Result<AllowanceRun, BatchError> {
     let table = RateTable::new(ledger.view().rates()?);
     let mut run = AllowanceRun {
         month,
@@ -121,6 +172,7 @@ pub fn run_allowance(
         already: Vec::new(),
         paid_otherwise: Vec::new(),
         none_eligible: none_eligible(ledger, month)?,
+        held: Vec::new(),
         appended: 0,
         head: ledger.view().head(),
         payment_file: None,
@@ -132,36 +184,175 @@ pub fn run_allowance(
         }
     }
     set_aside_paid_otherwise(ledger, &mut run)?;
-    let RunMode::Pay { payment_file } = mode else {
-        return Ok(run);
-    };
-    if run.paid.is_empty() {
-        return Ok(run);
-    }
-    let partial = write_partial_payment_file(payment_file, &run.paid, month)?;
-    let commands = run
-        .paid
-        .iter()
-        .map(|due| allowance_command(due, month))
-        .collect();
+    set_aside_held(ledger.view(), &mut run)?;
+    Ok(run)
+}
+
+/// Writes the payment file of `paid` under its temporary name, appends `commands` as one
+/// batch, publishes the file, and signs a checkpoint of the new head. Nothing is appended
+/// when the file cannot be written, and the file is removed when the append is refused.
+fn pay_and_publish(
+    ledger: &mut Ledger,
+    commands: Vec<Command>,
+    paid: &[AllowanceDue],
+    month: Month,
+    payment_file: &Path,
+    ctx: &AppendContext,
+) -> Result<crate::ledger::AppendSummary, BatchError> {
+    let partial = write_partial_payment_file(payment_file, paid, month)?;
     let summary = match ledger.append(commands, ctx) {
         Ok(summary) => summary,
         Err(err) => {
             let _ = fs::remove_file(&partial);
-            return Err(run_rejected(err, &run.paid));
+            return Err(err.into());
         }
     };
     publish(&partial, payment_file).map_err(|source| BatchError::PaymentFileNotPublished {
         head: summary.head.size,
         partial: partial.clone(),
-        path: payment_file.clone(),
+        path: payment_file.to_owned(),
         source,
     })?;
-    run.appended = summary.appended;
-    run.head = summary.head;
-    run.payment_file = Some(payment_file.clone());
-    ledger.sign_after(run.appended)?;
-    Ok(run)
+    ledger.sign_after(summary.appended)?;
+    Ok(summary)
+}
+
+/// Moves the households that open findings of [`GATE_RULES`] name from `paid` to
+/// `held`. Folds the findings over the whole log, so only when there is someone to pay.
+fn set_aside_held(view: &LedgerView, run: &mut AllowanceRun) -> Result<(), BatchError> {
+    if run.paid.is_empty() {
+        return Ok(());
+    }
+    let mut holds = holds_of(view, &findings(view)?)?;
+    for due in std::mem::take(&mut run.paid) {
+        match holds.remove(due.household.as_str()) {
+            Some(ids) => run.held.push(Held {
+                due,
+                findings: ids.into_iter().collect(),
+            }),
+            None => run.paid.push(due),
+        }
+    }
+    Ok(())
+}
+
+/// A held household released for a month: the release and the disbursement it let
+/// through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub month: Month,
+    /// The disbursement appended with the release.
+    pub due: AllowanceDue,
+    /// The findings released, ascending.
+    pub findings: Vec<String>,
+    /// The seq of the `hold_released` event; the disbursement is the next.
+    pub seq: Seq,
+    pub head: Head,
+    pub payment_file: PathBuf,
+}
+
+/// Releases a household the run of `month` holds and pays it that month's due: a
+/// `hold_released` event naming the findings that hold it, then its disbursement, in one
+/// batch, with a payment file of its one row; then a signed checkpoint. The ledger
+/// refuses it when the releasing actor ran the month (FORMAT.md §9.1, rule 19); a
+/// household that is not held in the month, or a missing reason, is refused here. A
+/// refusal leaves the ledger and the directory of the payment file as they were.
+pub fn release_hold(
+    ledger: &mut Ledger,
+    month: Month,
+    household: &str,
+    reason: &str,
+    payment_file: &Path,
+    ctx: &AppendContext,
+) -> Result<Release, BatchError> {
+    let refused = |why: String| BatchError::ReleaseRefused {
+        household: household.to_owned(),
+        month,
+        reason: why,
+    };
+    let reason = check_text(reason, true).map_err(|e| refused(format!("reason: {e}")))?;
+    if !ledger.enrolled()?.contains_key(household) {
+        return Err(BatchError::UnknownHousehold(household.to_owned()));
+    }
+    let run = plan_month(ledger, month)?;
+    let held = held_in(&run, household).map_err(refused)?;
+    let release = Command::ReleaseHold(HoldRelease {
+        household: held.due.household.clone(),
+        month,
+        reason,
+        findings: held.findings.clone(),
+        date: day_of(ctx.now_us),
+    });
+    let commands = vec![release, allowance_command(&held.due, month)];
+    let paid = std::slice::from_ref(&held.due);
+    let summary = pay_and_publish(ledger, commands, paid, month, payment_file, ctx)
+        .map_err(|err| release_rejected(err, refused))?;
+    let seq = *summary
+        .seqs
+        .first()
+        .expect("a two-command append reports the seq of each command");
+    Ok(Release {
+        month,
+        due: held.due,
+        findings: held.findings,
+        seq,
+        head: summary.head,
+        payment_file: payment_file.to_owned(),
+    })
+}
+
+/// The household's hold in a planned run, or why it has none.
+fn held_in(run: &AllowanceRun, household: &str) -> Result<Held, String> {
+    if let Some(held) = run
+        .held
+        .iter()
+        .find(|h| h.due.household.as_str() == household)
+    {
+        return Ok(held.clone());
+    }
+    if let Some((_, seq)) = run.already.iter().find(|(h, _)| h.as_str() == household) {
+        return Err(format!(
+            "already paid for the month (seq {seq}); a paid month is not held"
+        ));
+    }
+    if let Some((_, reference)) = run
+        .paid_otherwise
+        .iter()
+        .find(|(h, _)| h.as_str() == household)
+    {
+        return Err(format!(
+            "already has a support allowance payment dated in the month ({reference}); it \
+             is not paid again, so there is nothing to release"
+        ));
+    }
+    if run.paid.iter().any(|d| d.household.as_str() == household) {
+        return Err(format!(
+            "not held: no open {} finding names it; `fundtrail run allowance --month {}` \
+             pays it",
+            GATE_RULES.map(Rule::as_str).join(" or "),
+            run.month
+        ));
+    }
+    Err("not due in the month (enrolled after it, or no person eligible in it)".into())
+}
+
+/// The ledger's refusal of a release, as the release's own error: field and reason.
+fn release_rejected(err: BatchError, refused: impl Fn(String) -> BatchError) -> BatchError {
+    let BatchError::Ledger(LedgerError::Rejected { rejections, .. }) = err else {
+        return err;
+    };
+    let reasons: Vec<String> = rejections
+        .into_iter()
+        .map(|r| format!("{}: {}", r.field, r.reason))
+        .collect();
+    refused(reasons.join("; "))
+}
+
+/// The UTC day of a time in microseconds since the epoch.
+fn day_of(now_us: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_micros(now_us)
+        .expect("an append context's time is the clock's, well within chrono's years")
+        .date_naive()
 }
 
 /// Households enrolled by the month's end whose recorded persons include none eligible in
@@ -287,9 +478,9 @@ fn publish_with(
 }
 
 /// Names the household of each rejected row (rows are the run's disbursements in order).
-fn run_rejected(err: LedgerError, paid: &[AllowanceDue]) -> BatchError {
-    let LedgerError::Rejected { rejections, total } = err else {
-        return err.into();
+fn run_rejected(err: BatchError, paid: &[AllowanceDue]) -> BatchError {
+    let BatchError::Ledger(LedgerError::Rejected { rejections, total }) = err else {
+        return err;
     };
     let rejections = rejections
         .into_iter()

@@ -322,6 +322,7 @@ impl RuleAudit {
         let seq = *seq;
         let rule = |field: &'static str, reason: String| AuditFault::Rule { seq, field, reason };
         self.planner.set_recorded_at(record.recorded_at_us);
+        self.planner.set_actor(&record.actor);
         match self.planner.plan(command) {
             Ok(Planned::Append {
                 seq: planned,

@@ -27,6 +27,7 @@ mod insider_state;
 mod ledger_log;
 mod masking;
 mod openapi;
+mod payment_gate;
 mod people;
 mod readmodels;
 mod reconcile;

@@ -132,7 +132,8 @@ pub fn fact_of(
         | Body::HouseholdExited(_)
         | Body::EligibilityEnded(_)
         | Body::PersonRevealed(_)
-        | Body::PersonErased(_) => return Ok(None),
+        | Body::PersonErased(_)
+        | Body::HoldReleased(_) => return Ok(None),
     };
     Ok(Some(proj::Fact::Paid {
         kind: payment_kind(kind),
@@ -153,6 +154,7 @@ pub fn memo_of(record: &RecordV1) -> String {
         Body::Reversal(r) => r.reason.clone(),
         Body::PersonRevealed(a) | Body::PersonErased(a) => a.reason.clone(),
         Body::FindingResolved(f) => f.reason.clone(),
+        Body::HoldReleased(r) => r.reason.clone(),
         other if other.life_event().is_some() => other
             .life_event()
             .map(|(_, l)| l.memo.clone())

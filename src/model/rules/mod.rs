@@ -10,6 +10,9 @@ mod people;
 mod recoveries;
 
 pub use findings::{check_finding_id, FindingContext};
+mod release;
+
+pub use release::allowance_prefix;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -97,6 +100,17 @@ pub trait Committed {
     /// (read once per batch, when the first recovery or decision is planned).
     fn receivables(&self) -> Result<Receivables, String> {
         Ok(Receivables::new())
+    }
+    /// Who recorded the committed events whose references start with `prefix` (read
+    /// only for a release, to find who ran its month).
+    fn actors_under(&self, _prefix: &str) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
+    /// The ids of the open findings that hold `household` at the payment gate, through
+    /// the committed log (read only for a release); `None` where they are not known here:
+    /// a replay, whose releases `verify` checks against the findings separately.
+    fn holds(&self, _household: &str) -> Result<Option<Vec<String>>, String> {
+        Ok(None)
     }
 }
 
@@ -242,6 +256,10 @@ pub struct Planner<'a> {
     /// The decisions about findings planned in this batch (in a replay: every one so far),
     /// for four eyes across them.
     decisions: Vec<findings::PlannedDecision>,
+    /// Who records the commands planned next ([`Planner::set_actor`]).
+    actor: Arc<str>,
+    /// Who recorded support allowance disbursements in this batch, per month.
+    run_actors: release::RunActors,
 }
 
 /// The committed state of a replay: nothing, since the replay plans the whole log.
@@ -310,6 +328,16 @@ impl<'a> Planner<'a> {
             rates: None,
             receivables: None,
             planned_recoveries: HashMap::new(),
+            actor: "".into(),
+            run_actors: release::RunActors::new(),
+        }
+    }
+
+    /// Who records the commands planned next: the batch's actor, or (a group commit, a
+    /// replay) each request's or record's own. The four-eyes rule of a release reads it.
+    pub fn set_actor(&mut self, actor: &str) {
+        if *self.actor != *actor {
+            self.actor = self.name(actor);
         }
     }
 
@@ -370,6 +398,9 @@ impl<'a> Planner<'a> {
         self.new_households.retain(|_, info| info.seq < next);
         self.decisions.retain(|d| d.seq < next);
         self.planned_recoveries.retain(|seq, _| *seq < next);
+        for actors in self.run_actors.values_mut() {
+            actors.retain(|_, seq| *seq < next);
+        }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
         self.budgets = savepoint.budgets;
@@ -417,6 +448,7 @@ impl<'a> Planner<'a> {
                 self.recover(r)?;
                 content
             }
+            Command::ReleaseHold(r) => self.release_hold(r)?,
         };
         let seq = self.next;
         self.next = seq.next();
@@ -430,6 +462,9 @@ impl<'a> Planner<'a> {
         if let Body::RecoveryReceived(r) = &body {
             self.planned_recoveries
                 .insert(seq, recoveries::RecoveredFacts::of(r));
+        }
+        if let Command::Pay(p) = command {
+            self.note_run_actor(&reference, Month::of(p.date), seq);
         }
         assert_eq!(
             self.first.get() + self.planned.len() as u64,
@@ -525,6 +560,7 @@ impl<'a> Planner<'a> {
             Command::ErasePerson(a) => Body::PersonErased(people::access_v1(a)),
             Command::ResolveFinding(d) => Body::FindingResolved(findings::finding_resolved_v1(d)),
             Command::RecordRecovery(r) => Body::RecoveryReceived(recoveries::recovery_v1(r)),
+            Command::ReleaseHold(r) => Body::HoldReleased(release::release_v1(r)),
         })
     }
 
@@ -539,6 +575,7 @@ impl<'a> Planner<'a> {
             Command::RecordLifeEvent(l) => ("date", l.date),
             Command::ResolveFinding(d) => ("date", d.date),
             Command::RecordRecovery(r) => ("date", r.date),
+            Command::ReleaseHold(r) => ("date", r.date),
             Command::SetRate(_)
             | Command::RecordReconciliation(_)
             | Command::RevealPerson(_)
@@ -907,6 +944,7 @@ pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
         Body::RecoveryReceived(r) => {
             Command::RecordRecovery(recoveries::stored_recovery(r, &record.reference)?)
         }
+        Body::HoldReleased(r) => Command::ReleaseHold(release::stored_release(r)?),
         other if other.life_event().is_some() => {
             Command::RecordLifeEvent(people::stored_life_event(other, &record.reference)?)
         }
