@@ -163,6 +163,18 @@ pub struct Snapshot {
     findings: Option<(u64, Vec<u8>)>,
 }
 
+impl Snapshot {
+    /// The read models' snapshot bytes, if due (unsealed; the store seals them).
+    pub fn models_bytes(&self) -> Option<&[u8]> {
+        self.models.as_ref().map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// The findings' snapshot bytes, if due (unsealed).
+    pub fn findings_bytes(&self) -> Option<&[u8]> {
+        self.findings.as_ref().map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
 /// The seqs a written [`Snapshot`] reflects, for [`ReadSide::saved`].
 #[derive(Clone, Copy, Debug)]
 pub struct SavedAt {
