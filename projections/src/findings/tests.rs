@@ -675,6 +675,31 @@ mod properties {
     }
 
     proptest! {
+        /// The group's median cursor is the lower median of its amounts after any
+        /// sequence of payments and reversals, and depends on the amounts alone.
+        #[test]
+        fn the_median_cursor_is_the_lower_median(
+            ops in prop::collection::vec((any::<bool>(), 0i64..12), 0..200),
+        ) {
+            let mut group = Group::default();
+            let mut held: Vec<i64> = Vec::new();
+            for (insert, amount) in ops {
+                if insert || held.is_empty() {
+                    group.insert(amount);
+                    held.push(amount);
+                } else {
+                    let victim = held.remove(amount as usize % held.len());
+                    group.remove(victim);
+                }
+                prop_assert_eq!(group.median.map(|(m, _)| m), rules::lower_median(&group.amounts));
+                let mut fresh = Group::default();
+                for a in &held {
+                    fresh.insert(*a);
+                }
+                prop_assert_eq!(&fresh, &group);
+            }
+        }
+
         #[test]
         fn any_split_through_a_snapshot_folds_to_the_same_findings(
             steps in prop::collection::vec(step(), 0..120),
