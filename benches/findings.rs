@@ -91,11 +91,27 @@ fn main() {
 /// and save it. Returns how many findings the read side holds.
 fn import_events(ledger: &mut Ledger, events: &Path, fold: FindingsFold) -> usize {
     let mut source = CsvFile::new(events, ImportKind::Events);
-    ledger
-        .append_signed(&mut source, &context())
-        .expect("the file is valid");
-    let mut side = ReadSide::open_with(ledger.view(), fold).expect("the read side opens");
-    side.save(ledger, true).expect("the snapshots are saved");
+    let (_, append) = measure(|| {
+        ledger
+            .append_signed(&mut source, &context())
+            .expect("the file is valid")
+    });
+    let (mut side, open) =
+        measure(|| ReadSide::open_with(ledger.view(), fold).expect("the read side opens"));
+    let (_, save) = measure(|| side.save(ledger, true).expect("the snapshots are saved"));
+    let ms = |cost: Cost| {
+        format!(
+            "{:.0}/{:.0}",
+            cost.wall.as_secs_f64() * 1e3,
+            cost.cpu.as_secs_f64() * 1e3
+        )
+    };
+    println!(
+        "  ({fold:?}: append {}, catch-up {}, save {} ms wall/cpu)",
+        ms(append),
+        ms(open),
+        ms(save)
+    );
     side.findings().map_or(0, |f| f.all().len())
 }
 

@@ -156,7 +156,7 @@ impl FindingsSide {
         if let Some(fact) = fact {
             self.state
                 .fold
-                .apply(seq.get(), &fact)
+                .apply_owned(seq.get(), fact)
                 .map_err(|e| fold_error(e.to_string()))?;
         }
         self.state.applied = Some(Position {
