@@ -260,12 +260,26 @@ struct Group {
     /// The lower median and how many live payments are below it; `None` when empty.
     /// It depends only on the amounts, so a rebuild and a replay in parts agree.
     median: Option<(i64, u64)>,
+    /// The live payments' seqs, ascending, until the group first grows beyond
+    /// [`OUTLIER_MIN_GROUP`]: the candidates when it first reaches that size, found
+    /// without a scan of every live payment (which, once per program and year, was a third
+    /// of a million-payment fold).
+    members: Vec<u64>,
+    /// Whether the group has grown beyond [`OUTLIER_MIN_GROUP`] (then `members` is empty).
+    outgrown: bool,
 }
 
 impl Group {
-    fn insert(&mut self, amount: i64) {
+    fn insert(&mut self, seq: u64, amount: i64) {
         *self.amounts.entry(amount).or_default() += 1;
         self.len += 1;
+        if !self.outgrown {
+            self.members.push(seq);
+            if self.len > OUTLIER_MIN_GROUP {
+                self.outgrown = true;
+                self.members = Vec::new();
+            }
+        }
         self.median = match self.median {
             None => Some((amount, 0)),
             Some((median, below)) if amount < median => Some((median, below + 1)),
@@ -275,10 +289,11 @@ impl Group {
     }
 
     /// Forgets one payment of `amount` (a reversal); an amount it does not hold is ignored.
-    fn remove(&mut self, amount: i64) {
+    fn remove(&mut self, seq: u64, amount: i64) {
         let Some(count) = self.amounts.get_mut(&amount) else {
             return;
         };
+        self.members.retain(|member| *member != seq);
         *count -= 1;
         if *count == 0 {
             self.amounts.remove(&amount);
@@ -792,12 +807,16 @@ impl Findings {
         let Some(group) = group else {
             return Vec::new();
         };
-        group.insert(p.amount_fen);
+        group.insert(seq, p.amount_fen);
         let (len, median) = (group.len, group.median.map(|(m, _)| m));
+        let members = (len == OUTLIER_MIN_GROUP && !group.outgrown).then(|| group.members.clone());
         let Some(median) = median.filter(|_| len >= OUTLIER_MIN_GROUP) else {
             return Vec::new();
         };
-        let candidates: Vec<u64> = if len == OUTLIER_MIN_GROUP {
+        let candidates: Vec<u64> = if let Some(members) = members {
+            members
+        } else if len == OUTLIER_MIN_GROUP {
+            // Back to the size after reversals: the members were not kept.
             self.payments
                 .iter()
                 .filter(|(_, o)| {
@@ -866,7 +885,7 @@ impl Findings {
             self.forget_account_payment(account, &p, target);
         }
         if !p.is_allowance() {
-            self.forget_group_amount(&p);
+            self.forget_group_amount(target, &p);
         }
         for finding in self
             .findings
@@ -893,13 +912,13 @@ impl Findings {
         }
     }
 
-    fn forget_group_amount(&mut self, p: &Payment) {
+    fn forget_group_amount(&mut self, seq: u64, p: &Payment) {
         let group = self
             .groups
             .get_mut(&p.program)
             .and_then(|years| years.get_mut(&p.date.year));
         if let Some(group) = group {
-            group.remove(p.amount_fen);
+            group.remove(seq, p.amount_fen);
         }
     }
 
