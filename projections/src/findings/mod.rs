@@ -23,7 +23,7 @@
 //!   payments to accounts);
 //! - per (program, year) of the programs other than the support allowance: a count per
 //!   distinct amount, for medians: grows with distinct amounts, which a program's fixed
-//!   prices keep to a few;
+//!   prices keep to a few; and the seqs of its first 20 payments, until it has more;
 //! - the findings raised and the (rule, subject, payment) pairs already cited (grow with
 //!   findings).
 

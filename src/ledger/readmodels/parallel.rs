@@ -35,8 +35,8 @@ const REFERENCE_BYTES: usize = 64;
 
 /// Folds the committed events `from..=to` into `side`, decoding them on a second thread,
 /// which also folds the findings (from the record it has just decoded, so no event is
-/// decoded twice). The findings' fold is the longest part of a catch-up (about 3 µs a
-/// payment against 1 µs for decoding and the read models together, benches/README.md),
+/// decoded twice). The findings' fold is the longest part of a catch-up (about 2 µs a
+/// payment against under 1 µs for decoding and the read models, benches/README.md),
 /// and it is sequential: on two cores it sets the pace.
 pub(super) fn catch_up(
     side: &mut ReadSide,
