@@ -263,7 +263,7 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
     }
     match super::read::check_read_models(ledger) {
         Ok(()) => {
-            text.push_str("ok: the read models equal a rebuild from genesis\n");
+            text.push_str("ok: the read models and the findings equal a rebuild from genesis\n");
             json["read_models"] = json!("ok");
             Ok(Output::ok(text, json))
         }

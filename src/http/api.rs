@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fundtrail_projections::{ReadModels, Status, TotalsQuery};
+use fundtrail_projections::{Status, TotalsQuery};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -382,8 +382,8 @@ pub(super) async fn findings(
             "query: status {status:?} is not open, confirmed, dismissed or all"
         )));
     }
-    let view = current_view(&s)?;
-    let mut list = blocking(move || Ok(crate::runs::findings::findings(&view)?)).await?;
+    let mut list = read_side(&s, |side| side.findings().map(|f| f.all().to_vec()))?
+        .ok_or_else(|| HttpError::Internal("the server maintains no findings".into()))?;
     list.retain(|f| status == "all" || f.status.as_str() == status);
     list.retain(|f| params.rule.as_deref().is_none_or(|r| f.rule.as_str() == r));
     list.retain(|f| params.household.as_ref().is_none_or(|h| &f.household == h));
@@ -588,14 +588,14 @@ pub(super) async fn log(
 /// The chain through the current head, and the maintained read models against a rebuild
 /// from genesis through the seq they reflect. Same JSON as `fundtrail verify --json`.
 pub(super) async fn verify(State(s): State<AppState>, _: Authorized<Audit>, _: NoQuery) -> Answer {
-    let models = read_side(&s, |side| side.models().clone())?;
+    let maintained = read_side(&s, Clone::clone)?;
     let view = current_view(&s)?;
-    blocking(move || verify_json(&view, &models))
+    blocking(move || verify_json(&view, &maintained))
         .await
         .and_then(ok)
 }
 
-fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpError> {
+fn verify_json(view: &LedgerView, maintained: &ReadSide) -> Result<Value, HttpError> {
     let report = view.verify_snapshot(|_| {})?;
     if let Some(fault) = &report.fault {
         return Ok(json!({
@@ -606,21 +606,27 @@ fn verify_json(view: &LedgerView, models: &ReadModels) -> Result<Value, HttpErro
             "checked": report.checked,
         }));
     }
-    let applied = models.applied().map_or(0, |a| a.seq);
+    let applied = maintained.models().applied().map_or(0, |a| a.seq);
     let rebuilt = ReadSide::rebuild(&view.at(applied)?)?;
-    let read_models = if rebuilt.models() == models {
+    let read_models = if rebuilt.models() == maintained.models() {
         "ok"
     } else {
         "the maintained read models differ from a rebuild from genesis"
     };
+    let findings = if rebuilt.findings() == maintained.findings() {
+        "ok"
+    } else {
+        "the maintained findings differ from a rebuild from genesis"
+    };
     Ok(json!({
-        "ok": read_models == "ok",
+        "ok": read_models == "ok" && findings == "ok",
         "events": report.checked,
         "head": { "seq": report.head.size, "hash": report.head.hash.to_hex() },
         "root": hex::encode(report.root),
         "nodes": report.nodes,
         "checkpoints": report.checkpoints,
         "read_models": read_models,
+        "findings": findings,
     }))
 }
 

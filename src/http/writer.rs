@@ -234,12 +234,13 @@ fn save_read_models(ledger: &Ledger, shared: &Shared, force: bool) {
         Ok(side) => side.snapshot(force),
         Err(_) => return eprintln!("warning: the read models' lock is poisoned"),
     };
-    let Some((seq, bytes)) = due else { return };
-    if let Err(e) = ReadSide::write_snapshot(ledger, bytes) {
-        return eprintln!("warning: the read models were not saved: {e}");
-    }
+    let Some(snapshot) = due else { return };
+    let at = match ReadSide::write_snapshot(ledger, snapshot) {
+        Ok(at) => at,
+        Err(e) => return eprintln!("warning: the read models were not saved: {e}"),
+    };
     if let Ok(mut side) = shared.read_side.write() {
-        side.saved(seq);
+        side.saved(at);
     }
 }
 

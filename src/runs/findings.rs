@@ -1,45 +1,27 @@
-//! Findings (issue 13): the audit rules of `projections::findings` folded over the whole
-//! log on demand, decisions included, and the finding a new decision is checked against
-//! (`model::rules`, four eyes). This reads the log once and holds what the fold holds.
+//! Findings (issue 13): the audit rules of `projections::findings` as the ledger
+//! maintains them (`ledger::readmodels::findings`: the sealed snapshot, checked against
+//! the log and caught up to the view's head), the finding a new decision is checked
+//! against (`model::rules`, four eyes), and the recording of a decision.
 
-use std::ops::ControlFlow;
+use fundtrail_projections::Finding;
 
-use fundtrail_projections::{Finding, Findings};
-
-use crate::ledger::readmodels::facts::finding_fact_of;
+use crate::ledger::readmodels::{FindingsSide, ReadSideError};
 use crate::ledger::{AppendContext, Ledger, LedgerError, LedgerView, RowRejection};
 use crate::model::domain::{
     Command, Decision, FindingDecision, HouseholdId, Money, ProgramCode, Seq,
 };
 use crate::model::rules::FindingContext;
 
-/// Every finding the log raises, in the order raised.
+/// Every finding the log raises through the view's head, in the order raised.
 pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
-    let mut fold = Findings::new();
-    let mut failed = None;
-    view.visit_records(Seq::FIRST, Seq::new(u64::MAX), |item| {
-        let step = item.and_then(|(seq, _, record)| {
-            let fact =
-                finding_fact_of(seq, &record).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-            let Some(fact) = fact else {
-                return Ok(());
-            };
-            let actor_of = |seq: u64| view.record(Seq::new(seq)).ok().map(|r| r.actor);
-            fold.check_evidence_actors(&fact, actor_of)
-                .and_then(|()| fold.apply(seq.get(), &fact))
-                .map_err(|e| LedgerError::Corrupt(format!("seq {seq}: {e}")))
-        });
-        match step {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failed = Some(e);
-                ControlFlow::Break(())
-            }
-        }
-    });
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(fold.all().to_vec()),
+    match FindingsSide::open(view) {
+        Ok(side) => Ok(side.all().to_vec()),
+        Err(ReadSideError::Ledger(e)) => Err(e),
+        // A snapshot that does not hold against the log, or an event that does not fold,
+        // is corrupt derived state: `verify` and `rebuild` name and repair it.
+        Err(other) => Err(LedgerError::Corrupt(format!(
+            "{other} (`fundtrail rebuild` recomputes them from the log)"
+        ))),
     }
 }
 

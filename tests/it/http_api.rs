@@ -622,6 +622,7 @@ fn supervisor_and_auditor_reads_mirror_the_cli_shapes() {
     assert_eq!(verify["ok"], true);
     assert_eq!(verify["events"], 13);
     assert_eq!(verify["read_models"], "ok");
+    assert_eq!(verify["findings"], "ok");
     let log = auditor.get("/api/v1/log?household=PL-0002").unwrap().json();
     assert_eq!(log.as_array().unwrap().len(), 3);
     server.stop();

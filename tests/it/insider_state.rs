@@ -4,6 +4,7 @@
 //! committed is removed, and the store is left as the insider left it, for `verify`.
 
 use crate::support::ledger::*;
+use crate::support::run;
 use fundtrail::ledger::{Ledger, LedgerError};
 use fundtrail::model::rules::Budgets;
 use fundtrail::store::block::{push_reference, reference_entries};
@@ -364,4 +365,188 @@ fn a_key_that_is_not_the_ledgers_own_is_reported_by_status_and_verify() {
         verify.stdout.contains("FAILED: the ledger's state"),
         "{verify:#?}"
     );
+}
+
+/// The findings snapshot (issue 13) as stored: the version byte, then the bincode of the
+/// position it reflects (seq, hash) and the fold's state.
+type FindingsSnapshot = (Option<(u64, [u8; 32])>, fundtrail_projections::Findings);
+
+fn read_findings_snapshot(ledger: &Ledger) -> FindingsSnapshot {
+    use fundtrail::ledger::readmodels::findings::FINDINGS_SNAPSHOT_VERSION;
+    use fundtrail::ledger::readmodels::META_FINDINGS;
+    let bytes = ledger.view().meta(META_FINDINGS).unwrap().expect("saved");
+    assert_eq!(bytes[0], FINDINGS_SNAPSHOT_VERSION);
+    bincode::deserialize(&bytes[1..]).unwrap()
+}
+
+/// Writes a snapshot with the ledger's key: what only an insider holding `signing.key`
+/// could do.
+fn write_findings_snapshot(ledger: &Ledger, snapshot: &FindingsSnapshot) {
+    use fundtrail::ledger::readmodels::findings::FINDINGS_SNAPSHOT_VERSION;
+    use fundtrail::ledger::readmodels::META_FINDINGS;
+    let mut bytes = vec![FINDINGS_SNAPSHOT_VERSION];
+    bytes.extend(bincode::serialize(snapshot).unwrap());
+    ledger.put_meta(META_FINDINGS, bytes).unwrap();
+}
+
+/// Payment `i` of [`payments`] again under another reference: the same household,
+/// program, month and amount, which raises `duplicate_payment`.
+fn duplicate_of(i: u64) -> Vec<fundtrail::model::domain::Command> {
+    let mut commands = payments(i, 1);
+    if let fundtrail::model::domain::Command::Pay(p) = &mut commands[0] {
+        p.reference = fundtrail::model::domain::Reference::parse(&format!("DUP-{i:08}")).unwrap();
+    }
+    commands
+}
+
+/// The sample with its read side saved at the head (seq 120), then a duplicate payment
+/// appended and the read side saved again; returns the findings snapshot as it was at 120.
+fn sample_with_a_finding() -> (tempfile::TempDir, Vec<u8>) {
+    use fundtrail::ledger::readmodels::{ReadSide, META_FINDINGS};
+    let (dir, _) = sample_with_state_at_40();
+    let mut ledger = open_ledger(dir.path());
+    ReadSide::open(ledger.view())
+        .unwrap()
+        .save(&ledger, true)
+        .unwrap();
+    let before = ledger.view().meta(META_FINDINGS).unwrap().expect("saved");
+    ledger.append(duplicate_of(7), &ctx()).unwrap();
+    ledger.checkpoint().unwrap();
+    let side = ReadSide::open(ledger.view()).unwrap();
+    let found = side.findings().expect("maintained").all();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule.as_str(), "duplicate_payment");
+    assert_eq!(found[0].raised_by, SIZE + 1);
+    let mut side = side;
+    side.save(&ledger, true).unwrap();
+    drop(ledger);
+    let stored = with_sled(dir.path(), |db| {
+        db.get([b"m".as_slice(), META_FINDINGS.as_bytes()].concat())
+            .unwrap()
+            .expect("saved")
+            .to_vec()
+    });
+    let sealed_before = {
+        // The stored (sealed) bytes at 120, as an insider would have copied them.
+        let ledger = open_ledger(dir.path());
+        let key = ledger.view().sealing_key().unwrap().clone();
+        key.wrap(META_FINDINGS, before)
+    };
+    assert_ne!(stored, sealed_before);
+    (dir, sealed_before)
+}
+
+/// The findings snapshot is a sealed record: a byte changed without the key (a finding
+/// removed or altered, whatever the byte) is refused when read, naming the record, by the
+/// read side, by the findings answer and by `verify`.
+#[test]
+fn an_edited_findings_snapshot_is_refused_naming_it() {
+    use fundtrail::ledger::readmodels::{ReadSide, META_FINDINGS};
+    let (dir, _) = sample_with_a_finding();
+    with_sled(dir.path(), |db| {
+        let key = [b"m".as_slice(), META_FINDINGS.as_bytes()].concat();
+        let mut value = db.get(&key).unwrap().expect("saved").to_vec();
+        let last_finding_byte = value.len() - 40;
+        value[last_finding_byte] ^= 0x01;
+        db.insert(key, value).unwrap();
+    });
+    {
+        let ledger = open_ledger(dir.path());
+        let err = ReadSide::open(ledger.view())
+            .err()
+            .expect("the snapshot is refused");
+        let message = err.to_string();
+        assert!(message.contains("meta record findings"), "{message}");
+        assert!(message.contains("without the ledger's key"), "{message}");
+        let err = fundtrail::runs::findings::findings(ledger.view()).unwrap_err();
+        assert!(err.to_string().contains("meta record findings"), "{err}");
+    }
+    let verify = run(dir.path(), &["verify"]);
+    verify.assert_code(1);
+    assert!(
+        verify.stdout.contains("meta record findings"),
+        "{verify:#?}"
+    );
+}
+
+/// An older findings snapshot put back (a replay, sealed by the ledger itself) is not
+/// trusted as the current state: it says which seq it reflects, which is behind the head,
+/// and the events after it are folded again, so the finding raised since is there.
+#[test]
+fn an_older_findings_snapshot_put_back_is_caught_up() {
+    use fundtrail::ledger::readmodels::{ReadSide, META_FINDINGS};
+    let (dir, older) = sample_with_a_finding();
+    with_sled(dir.path(), |db| {
+        let key = [b"m".as_slice(), META_FINDINGS.as_bytes()].concat();
+        db.insert(key, older).unwrap();
+    });
+    {
+        let ledger = open_ledger(dir.path());
+        assert_eq!(read_findings_snapshot(&ledger).0.map(|p| p.0), Some(SIZE));
+        let side = ReadSide::open(ledger.view()).unwrap();
+        let rebuilt = ReadSide::rebuild(ledger.view()).unwrap();
+        assert_eq!(side.findings(), rebuilt.findings());
+        assert_eq!(side.compare(&rebuilt), Ok(()));
+        let found = fundtrail::runs::findings::findings(ledger.view()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].raised_by, SIZE + 1);
+    }
+    run(dir.path(), &["verify"]).assert_ok();
+}
+
+/// What the seal cannot catch, `verify` does: a snapshot written with the key that claims
+/// the head but holds the state of before the finding (the finding removed) opens, and
+/// `verify` compares it with a rebuild and names the findings. A position the log does
+/// not have (beyond the head, or another hash) is refused on open.
+#[test]
+fn a_findings_snapshot_forged_with_the_key_is_named_by_verify() {
+    use fundtrail::ledger::readmodels::{FindingsSideError, ReadSide, ReadSideError};
+    let (dir, older) = sample_with_a_finding();
+    {
+        let ledger = open_ledger(dir.path());
+        let key = ledger.view().sealing_key().unwrap().clone();
+        let older = key
+            .unwrap(fundtrail::ledger::readmodels::META_FINDINGS, &older)
+            .unwrap()
+            .to_vec();
+        let (_, fold_at_120): FindingsSnapshot = bincode::deserialize(&older[1..]).unwrap();
+        let (head, _) = read_findings_snapshot(&ledger);
+        assert_eq!(head.map(|p| p.0), Some(SIZE + 1));
+        write_findings_snapshot(&ledger, &(head, fold_at_120));
+        let side = ReadSide::open(ledger.view()).unwrap();
+        assert!(
+            side.findings().unwrap().all().is_empty(),
+            "the forgery is loaded"
+        );
+        let rebuilt = ReadSide::rebuild(ledger.view()).unwrap();
+        let differ = side.compare(&rebuilt).unwrap_err();
+        assert!(differ.contains("findings"), "{differ}");
+        assert!(!differ.contains("read models"), "{differ}");
+    }
+    let verify = run(dir.path(), &["--json", "verify"]);
+    verify.assert_code(1);
+    let reason = verify.json()["read_models"].as_str().unwrap().to_string();
+    assert!(reason.contains("maintained findings differ"), "{reason}");
+
+    let ledger = open_ledger(dir.path());
+    let (head, fold) = read_findings_snapshot(&ledger);
+    let (seq, hash) = head.unwrap();
+    write_findings_snapshot(&ledger, &(Some((seq + 1, hash)), fold.clone()));
+    assert!(matches!(
+        ReadSide::open(ledger.view()),
+        Err(ReadSideError::Findings(FindingsSideError::AheadOfLog {
+            seq: 122,
+            head: 121
+        }))
+    ));
+    write_findings_snapshot(&ledger, &(Some((seq - 1, hash)), fold));
+    let err = ReadSide::open(ledger.view()).err().expect("another hash");
+    assert!(
+        matches!(
+            &err,
+            ReadSideError::Findings(FindingsSideError::HashMismatch { seq: 120, .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("the findings say"), "{err}");
 }

@@ -12,6 +12,7 @@ mod crash;
 mod dashboard;
 mod demo;
 mod disk_full;
+mod findings_maintained;
 mod findings_resolve;
 mod format;
 mod golden;

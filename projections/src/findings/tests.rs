@@ -675,6 +675,37 @@ mod properties {
     }
 
     proptest! {
+        /// The group's median cursor is the lower median of its amounts after any
+        /// sequence of payments and reversals, and depends on the amounts alone; until the
+        /// group outgrows the outlier rule's minimum, its members are its live payments.
+        #[test]
+        fn the_median_cursor_is_the_lower_median(
+            ops in prop::collection::vec((any::<bool>(), 0i64..12), 0..200),
+        ) {
+            let mut group = Group::default();
+            let mut held: Vec<(u64, i64)> = Vec::new();
+            for (seq, (insert, amount)) in (1..).zip(ops) {
+                if insert || held.is_empty() {
+                    group.insert(seq, amount);
+                    held.push((seq, amount));
+                } else {
+                    let (victim, amount) = held.remove(amount as usize % held.len());
+                    group.remove(victim, amount);
+                }
+                prop_assert_eq!(group.median.map(|(m, _)| m), rules::lower_median(&group.amounts));
+                let mut fresh = Group::default();
+                for (seq, amount) in &held {
+                    fresh.insert(*seq, *amount);
+                }
+                prop_assert_eq!(&fresh.median, &group.median);
+                prop_assert_eq!(&fresh.amounts, &group.amounts);
+                if !group.outgrown {
+                    let live: Vec<u64> = held.iter().map(|(seq, _)| *seq).collect();
+                    prop_assert_eq!(&group.members, &live);
+                }
+            }
+        }
+
         #[test]
         fn any_split_through_a_snapshot_folds_to_the_same_findings(
             steps in prop::collection::vec(step(), 0..120),

@@ -7,6 +7,7 @@
 //! checking that its hash is the log's hash at that seq.
 
 pub mod facts;
+pub mod findings;
 
 mod parallel;
 
@@ -17,6 +18,7 @@ use fundtrail_projections::{
 };
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
+pub use crate::ledger::readmodels::findings::{FindingsSide, FindingsSideError, META_FINDINGS};
 use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
@@ -56,6 +58,8 @@ pub enum ReadSideError {
     AheadOfLog { seq: u64, head: u64 },
     #[error("the read-model snapshot does not decode: {0}")]
     Snapshot(String),
+    #[error(transparent)]
+    Findings(#[from] FindingsSideError),
 }
 
 /// An event ready to fold: its seq, its hash and its fact, if it has one.
@@ -72,12 +76,25 @@ const PARALLEL_CATCH_UP_EVENTS: u64 = 4_096;
 /// One committed event, decoded, mapped to its fact; a payment's date is noted for the
 /// reversals that may follow it.
 fn map_event(
-    item: Result<(Seq, EventHash, RecordV1), LedgerError>,
+    item: Result<(Seq, EventHash, RecordV1), ReadSideError>,
     recent: &mut RecentDates<'_>,
 ) -> Result<Unprepared, ReadSideError> {
     let (seq, hash, record) = item?;
     recent.note(seq, &record.body);
     Ok((seq, hash, fact_of(seq, record, recent)?))
+}
+
+/// Folds a committed event into the findings, when they are maintained and have not
+/// folded it yet (their snapshot may be ahead of the read models'), and passes it on.
+fn fold_findings(
+    findings: Option<&mut FindingsSide>,
+    item: Result<(Seq, EventHash, RecordV1), LedgerError>,
+) -> Result<(Seq, EventHash, RecordV1), ReadSideError> {
+    let (seq, hash, record) = item?;
+    if let Some(findings) = findings.filter(|f| seq.get() >= f.next_seq()) {
+        findings.fold(seq, hash, &record)?;
+    }
+    Ok((seq, hash, record))
 }
 
 /// Payments a replay remembers the value dates of: a reversal usually follows its payment
@@ -129,15 +146,56 @@ impl TargetDates for RecentDates<'_> {
     }
 }
 
-/// The read models and the seq of the snapshot they were loaded from.
+/// Whether a read side maintains the findings beside the read models. Every command and
+/// the server maintain them; [`FindingsFold::Off`] exists for the benches that measure what
+/// the findings cost an import (`benches/findings.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingsFold {
+    Maintained,
+    Off,
+}
+
+/// The read models and the findings, each with the seq of the snapshot it was loaded from.
+#[derive(Clone)]
 pub struct ReadSide {
     models: ReadModels,
     saved_seq: u64,
+    findings: Option<FindingsSide>,
+}
+
+/// The snapshots due to be written, made under a read lock and written without one.
+pub struct Snapshot {
+    models: Option<(u64, Vec<u8>)>,
+    findings: Option<(u64, Vec<u8>)>,
+}
+
+impl Snapshot {
+    /// The read models' snapshot bytes, if due (unsealed; the store seals them).
+    pub fn models_bytes(&self) -> Option<&[u8]> {
+        self.models.as_ref().map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// The findings' snapshot bytes, if due (unsealed).
+    pub fn findings_bytes(&self) -> Option<&[u8]> {
+        self.findings.as_ref().map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
+/// The seqs a written [`Snapshot`] reflects, for [`ReadSide::saved`].
+#[derive(Clone, Copy, Debug)]
+pub struct SavedAt {
+    models: Option<u64>,
+    findings: Option<u64>,
 }
 
 impl ReadSide {
-    /// Loads the snapshot (if any), checks it against the log and catches up.
+    /// Loads the snapshots (if any), checks them against the log and catches up.
     pub fn open(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
+        ReadSide::open_with(ledger, FindingsFold::Maintained)
+    }
+
+    /// [`ReadSide::open`], with the findings maintained or not ([`FindingsFold`]).
+    pub fn open_with(ledger: &LedgerView, fold: FindingsFold) -> Result<ReadSide, ReadSideError> {
         let models = match ledger.meta(META_READ_MODELS) {
             Ok(Some(bytes)) => decode_snapshot(&bytes)?.unwrap_or_default(),
             Ok(None) => ReadModels::new(),
@@ -146,18 +204,27 @@ impl ReadSide {
             Err(LedgerError::Key(_)) => ReadModels::new(),
             Err(other) => return Err(other.into()),
         };
+        let findings = match fold {
+            FindingsFold::Maintained => Some(FindingsSide::load(ledger)?),
+            FindingsFold::Off => None,
+        };
         let saved_seq = models.applied().map_or(0, |a| a.seq);
-        let mut side = ReadSide { models, saved_seq };
+        let mut side = ReadSide {
+            models,
+            saved_seq,
+            findings,
+        };
         side.check_position(ledger)?;
         side.catch_up(ledger)?;
         Ok(side)
     }
 
-    /// Recomputes the read models from genesis.
+    /// Recomputes the read models and the findings from genesis.
     pub fn rebuild(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
         let mut side = ReadSide {
             models: ReadModels::new(),
             saved_seq: 0,
+            findings: Some(FindingsSide::genesis()),
         };
         side.catch_up(ledger)?;
         Ok(side)
@@ -167,21 +234,53 @@ impl ReadSide {
         &self.models
     }
 
-    /// Applies every committed event after the models' position; returns how many.
+    /// The maintained findings; `None` only for a side opened with [`FindingsFold::Off`].
+    pub fn findings(&self) -> Option<&FindingsSide> {
+        self.findings.as_ref()
+    }
+
+    /// What differs between this side and `rebuilt` (a rebuild from genesis through the
+    /// same seq), by name; `Ok` when nothing does.
+    pub fn compare(&self, rebuilt: &ReadSide) -> Result<(), String> {
+        let mut differ = Vec::new();
+        if self.models != rebuilt.models {
+            differ.push("read models");
+        }
+        if self.findings.is_some() && self.findings != rebuilt.findings {
+            differ.push("findings");
+        }
+        if differ.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the maintained {} differ from a rebuild from genesis (run `fundtrail rebuild`)",
+            differ.join(" and ")
+        ))
+    }
+
+    /// Applies every committed event after the models' position to the models, and every
+    /// one after the findings' position to the findings, in one pass; returns how many
+    /// the models applied.
     ///
     /// Each event is decoded straight from its stored block and prepared one event ahead
     /// of being folded, with a prefetch of the cell it will change: preparing the next
     /// event hides that cell's cache miss.
     pub fn catch_up(&mut self, ledger: &LedgerView) -> Result<u64, ReadSideError> {
-        let from = Seq::new(self.models.next_seq()?);
-        let to = Seq::new(ledger.head().size);
+        let models_from = self.models.next_seq()?;
+        let from = self
+            .findings
+            .as_ref()
+            .map_or(models_from, |f| f.next_seq().min(models_from));
+        let (from, to) = (Seq::new(from), Seq::new(ledger.head().size));
         if to.get() >= from.get().saturating_add(PARALLEL_CATCH_UP_EVENTS) {
             return parallel::catch_up(self, ledger, from, to);
         }
-        let mut folder = Folder::new(self);
+        let mut findings = self.findings.as_mut();
+        let mut folder = Folder::new(&mut self.models, models_from);
         let mut recent = RecentDates::new(ledger);
         let mut outcome = Ok(());
         ledger.visit_records(from, to, |item| {
+            let item = fold_findings(findings.as_deref_mut(), item);
             match folder.push(map_event(item, &mut recent)) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
@@ -194,46 +293,58 @@ impl ReadSide {
         folder.finish()
     }
 
-    fn fold(&mut self, (seq, hash, fact): &Mapped) -> Result<(), ReadSideError> {
-        match fact {
-            Some(prepared) => self
-                .models
-                .apply_prepared(seq.get(), hash.into_bytes(), prepared)?,
-            None => self.models.skip(seq.get(), hash.into_bytes())?,
-        }
-        Ok(())
-    }
-
-    /// Writes the snapshot if it lags the models by [`SNAPSHOT_LAG_EVENTS`] or `force`.
+    /// Writes the snapshots that lag by [`SNAPSHOT_LAG_EVENTS`], or all that are behind
+    /// if `force`; says whether it wrote any.
     pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
-        let Some((at, bytes)) = self.snapshot(force) else {
+        let Some(snapshot) = self.snapshot(force) else {
             return Ok(false);
         };
-        ledger.put_meta(META_READ_MODELS, bytes)?;
+        let at = ReadSide::write_snapshot(ledger, snapshot)?;
         self.saved(at);
         Ok(true)
     }
 
-    /// The snapshot to write, with the seq it reflects, if it is due: [`ReadSide::save`]
-    /// in two halves, so a server can write it without holding its lock on the models.
-    pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
+    /// The snapshots to write, if any is due: [`ReadSide::save`] in two halves, so a
+    /// server can write them without holding its lock on the models.
+    pub fn snapshot(&self, force: bool) -> Option<Snapshot> {
         let at = self.models.applied().map_or(0, |a| a.seq);
-        if at == self.saved_seq || (!force && at - self.saved_seq < SNAPSHOT_LAG_EVENTS) {
-            return None;
+        let models = (at != self.saved_seq
+            && (force || at - self.saved_seq >= SNAPSHOT_LAG_EVENTS))
+            .then(|| {
+                let mut bytes = vec![SNAPSHOT_VERSION];
+                bincode::serialize_into(&mut bytes, &self.models)
+                    .expect("read models serialize with bincode");
+                (at, bytes)
+            });
+        let findings = self.findings.as_ref().and_then(|f| f.snapshot(force));
+        (models.is_some() || findings.is_some()).then_some(Snapshot { models, findings })
+    }
+
+    /// Records that the snapshots of `at` are on disk.
+    pub fn saved(&mut self, at: SavedAt) {
+        if let Some(seq) = at.models {
+            self.saved_seq = self.saved_seq.max(seq);
         }
-        let mut bytes = vec![SNAPSHOT_VERSION];
-        bytes.extend(bincode::serialize(&self.models).expect("read models serialize with bincode"));
-        Some((at, bytes))
+        if let (Some(seq), Some(findings)) = (at.findings, self.findings.as_mut()) {
+            findings.saved(seq);
+        }
     }
 
-    /// Records that the snapshot through `seq` is on disk.
-    pub fn saved(&mut self, seq: u64) {
-        self.saved_seq = self.saved_seq.max(seq);
-    }
-
-    /// Writes a snapshot made by [`ReadSide::snapshot`].
-    pub fn write_snapshot(ledger: &Ledger, bytes: Vec<u8>) -> Result<(), ReadSideError> {
-        Ok(ledger.put_meta(META_READ_MODELS, bytes)?)
+    /// Writes the snapshots made by [`ReadSide::snapshot`]; says what they reflect.
+    pub fn write_snapshot(ledger: &Ledger, snapshot: Snapshot) -> Result<SavedAt, ReadSideError> {
+        let mut at = SavedAt {
+            models: None,
+            findings: None,
+        };
+        if let Some((seq, bytes)) = snapshot.models {
+            ledger.put_meta(META_READ_MODELS, bytes)?;
+            at.models = Some(seq);
+        }
+        if let Some((seq, bytes)) = snapshot.findings {
+            FindingsSide::write_snapshot(ledger, bytes)?;
+            at.findings = Some(seq);
+        }
+        Ok(at)
     }
 
     /// Totals from the maintained state.
@@ -315,17 +426,29 @@ impl TargetDates for crate::ledger::LedgerView {
     }
 }
 
+/// Folds one event into the models.
+fn fold(models: &mut ReadModels, (seq, hash, fact): &Mapped) -> Result<(), ReadSideError> {
+    match fact {
+        Some(prepared) => models.apply_prepared(seq.get(), hash.into_bytes(), prepared)?,
+        None => models.skip(seq.get(), hash.into_bytes())?,
+    }
+    Ok(())
+}
+
 /// Folds events in order, each prepared one event ahead of being folded.
 struct Folder<'s> {
-    side: &'s mut ReadSide,
+    models: &'s mut ReadModels,
+    /// The models' next seq: events before it were read for the findings only.
+    from: u64,
     pending: Option<Mapped>,
     applied: u64,
 }
 
 impl<'s> Folder<'s> {
-    fn new(side: &'s mut ReadSide) -> Folder<'s> {
+    fn new(models: &'s mut ReadModels, from: u64) -> Folder<'s> {
         Folder {
-            side,
+            models,
+            from,
             pending: None,
             applied: 0,
         }
@@ -338,14 +461,17 @@ impl<'s> Folder<'s> {
             Ok(event) => event,
             Err(error) => {
                 if let Some(event) = self.pending.take() {
-                    self.side.fold(&event)?;
+                    fold(self.models, &event)?;
                 }
                 return Err(error);
             }
         };
-        let next = (seq, hash, fact.map(|fact| self.side.models.prepare(fact)));
+        if seq.get() < self.from {
+            return Ok(());
+        }
+        let next = (seq, hash, fact.map(|fact| self.models.prepare(fact)));
         if let Some(event) = self.pending.replace(next) {
-            self.side.fold(&event)?;
+            fold(self.models, &event)?;
             self.applied += 1;
         }
         Ok(())
@@ -354,7 +480,7 @@ impl<'s> Folder<'s> {
     /// Folds the last event; returns how many were folded.
     fn finish(mut self) -> Result<u64, ReadSideError> {
         if let Some(event) = self.pending.take() {
-            self.side.fold(&event)?;
+            fold(self.models, &event)?;
             self.applied += 1;
         }
         Ok(self.applied)

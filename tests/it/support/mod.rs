@@ -283,13 +283,17 @@ pub struct Dump(pub Vec<(Vec<u8>, Vec<u8>)>);
 /// rewritten after a successful import, even one that appends nothing, when it lags.
 pub const READ_MODELS_KEY: &[u8] = b"mread_models";
 
+/// The meta record caching the findings (`ledger::readmodels::findings`), saved beside
+/// the read models and under the same policy.
+pub const FINDINGS_KEY: &[u8] = b"mfindings";
+
 impl Dump {
-    /// Everything but the read-model cache: the log, its indexes, the head and budgets.
+    /// Everything but the read-model and findings caches: the log, its indexes, the head and budgets.
     pub fn without_read_models(&self) -> Dump {
         Dump(
             self.0
                 .iter()
-                .filter(|(k, _)| k.as_slice() != READ_MODELS_KEY)
+                .filter(|(k, _)| ![READ_MODELS_KEY, FINDINGS_KEY].contains(&k.as_slice()))
                 .cloned()
                 .collect(),
         )

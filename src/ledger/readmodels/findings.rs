@@ -1,0 +1,231 @@
+//! The maintained findings (issue 13): the fold of `projections::findings`, persisted in
+//! its own sealed meta record with the seq and hash it reflects, checked against the log
+//! and caught up with the other read models on open, and rebuildable from genesis.
+//!
+//! It is a snapshot of its own, not a part of the read models' record: it grows with
+//! payments (the fold keeps every live payment, for a death or an exit recorded later),
+//! while theirs grows with households; and its position is its own, so a crash between the
+//! two writes leaves each consistent with the log at the seq it names.
+
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+
+use fundtrail_projections::{Finding, Findings};
+
+use crate::ledger::readmodels::facts::finding_fact_of;
+use crate::ledger::{Ledger, LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::RecordV1;
+
+/// Meta record holding the findings snapshot.
+pub const META_FINDINGS: &str = "findings";
+
+/// First byte of the stored findings snapshot. One of an older version is ignored and the
+/// findings are rebuilt from genesis (a cache; the log is the evidence); a newer one is
+/// refused.
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 1;
+
+/// Why the maintained findings cannot be used or brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingsSideError {
+    #[error("the findings say they reflect seq {seq} with hash {found}, but the log has {expected} there")]
+    HashMismatch {
+        seq: u64,
+        expected: EventHash,
+        found: EventHash,
+    },
+    #[error("the findings reflect seq {seq}, beyond the log's head {head}")]
+    AheadOfLog { seq: u64, head: u64 },
+    #[error("the findings snapshot does not decode: {0}")]
+    Snapshot(String),
+    #[error("findings: seq {seq} comes after seq {applied}: events are folded once, in order")]
+    OutOfOrder { applied: u64, seq: u64 },
+    #[error("findings: seq {seq}: {reason}")]
+    Fold { seq: u64, reason: String },
+}
+
+/// The last event the findings reflect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    seq: u64,
+    hash: [u8; 32],
+}
+
+/// What the snapshot holds: the fold and the event it reflects (the fold itself knows
+/// only the last event that was a fact).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct FindingsState {
+    applied: Option<Position>,
+    fold: Findings,
+}
+
+/// The maintained findings and the seq of the snapshot they were loaded from or saved as.
+#[derive(Clone, Debug, Default)]
+pub struct FindingsSide {
+    state: FindingsState,
+    saved_seq: u64,
+}
+
+/// Two sides are equal when they reflect the same events with the same findings state,
+/// wherever they were saved.
+impl PartialEq for FindingsSide {
+    fn eq(&self, other: &FindingsSide) -> bool {
+        self.state == other.state
+    }
+}
+
+impl FindingsSide {
+    /// Empty: reflects no event (a rebuild starts here).
+    pub fn genesis() -> FindingsSide {
+        FindingsSide::default()
+    }
+
+    /// Loads the snapshot (or starts from genesis without one, or without the state key,
+    /// which a snapshot cannot be authenticated without) and checks its position against
+    /// the log. It is not caught up here: the read side folds both in one pass.
+    pub(super) fn load(ledger: &LedgerView) -> Result<FindingsSide, super::ReadSideError> {
+        let state = match ledger.meta(META_FINDINGS) {
+            Ok(Some(bytes)) => decode(&bytes)?.unwrap_or_default(),
+            Ok(None) | Err(LedgerError::Key(_)) => FindingsState::default(),
+            Err(other) => return Err(other.into()),
+        };
+        let side = FindingsSide {
+            saved_seq: state.applied.map_or(0, |a| a.seq),
+            state,
+        };
+        side.check_position(ledger)?;
+        Ok(side)
+    }
+
+    /// Loads the snapshot and catches it up to the view's head, alone: for a reader that
+    /// wants the findings and not the read models (`runs::findings`).
+    pub fn open(ledger: &LedgerView) -> Result<FindingsSide, super::ReadSideError> {
+        let mut side = FindingsSide::load(ledger)?;
+        let mut outcome = Ok(());
+        let from = Seq::new(side.next_seq());
+        ledger.visit_records(from, Seq::new(ledger.head().size), |item| {
+            let step = item
+                .map_err(super::ReadSideError::from)
+                .and_then(|(seq, hash, record)| Ok(side.fold(seq, hash, &record)?));
+            match step {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(error) => {
+                    outcome = Err(error);
+                    ControlFlow::Break(())
+                }
+            }
+        });
+        outcome.map(|()| side)
+    }
+
+    /// Every finding raised, in the order raised.
+    pub fn all(&self) -> &[Finding] {
+        self.state.fold.all()
+    }
+
+    /// The seq of the last event folded (0 for none).
+    pub fn applied_seq(&self) -> u64 {
+        self.state.applied.map_or(0, |a| a.seq)
+    }
+
+    /// The seq the next [`FindingsSide::fold`] must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.applied_seq().saturating_add(1)
+    }
+
+    /// Folds one committed event, which must be the next one: a gap or a repeat would
+    /// raise findings twice or miss them.
+    pub fn fold(
+        &mut self,
+        seq: Seq,
+        hash: EventHash,
+        record: &RecordV1,
+    ) -> Result<(), FindingsSideError> {
+        if seq.get() != self.next_seq() {
+            return Err(FindingsSideError::OutOfOrder {
+                applied: self.applied_seq(),
+                seq: seq.get(),
+            });
+        }
+        let fold_error = |reason: String| FindingsSideError::Fold {
+            seq: seq.get(),
+            reason,
+        };
+        let fact = finding_fact_of(seq, record).map_err(|e| fold_error(e.to_string()))?;
+        if let Some(fact) = fact {
+            self.state
+                .fold
+                .apply_owned(seq.get(), fact)
+                .map_err(|e| fold_error(e.to_string()))?;
+        }
+        self.state.applied = Some(Position {
+            seq: seq.get(),
+            hash: hash.into_bytes(),
+        });
+        Ok(())
+    }
+
+    /// The snapshot to write, with the seq it reflects, if it lags the fold by
+    /// [`super::SNAPSHOT_LAG_EVENTS`] or `force` (the read models' policy).
+    pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
+        let at = self.applied_seq();
+        if at == self.saved_seq || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS) {
+            return None;
+        }
+        let mut bytes = vec![FINDINGS_SNAPSHOT_VERSION];
+        bincode::serialize_into(&mut bytes, &self.state)
+            .expect("the findings state serializes with bincode: plain data, ordered maps");
+        Some((at, bytes))
+    }
+
+    /// Records that the snapshot through `seq` is on disk.
+    pub fn saved(&mut self, seq: u64) {
+        self.saved_seq = self.saved_seq.max(seq);
+    }
+
+    /// Writes a snapshot made by [`FindingsSide::snapshot`].
+    pub fn write_snapshot(ledger: &Ledger, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        ledger.put_meta(META_FINDINGS, bytes)
+    }
+
+    /// A snapshot is trusted only at a seq the log has, with the log's hash there; the
+    /// events after it are then folded exactly once.
+    fn check_position(&self, ledger: &LedgerView) -> Result<(), super::ReadSideError> {
+        let Some(applied) = self.state.applied else {
+            return Ok(());
+        };
+        let head = ledger.head().size;
+        if applied.seq > head {
+            return Err(FindingsSideError::AheadOfLog {
+                seq: applied.seq,
+                head,
+            }
+            .into());
+        }
+        let stored = ledger.stored(Seq::new(applied.seq))?.hash;
+        if stored.into_bytes() != applied.hash {
+            return Err(FindingsSideError::HashMismatch {
+                seq: applied.seq,
+                expected: stored,
+                found: EventHash::from_bytes(applied.hash),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// The snapshot's state; `None` for a snapshot of an older version (replay instead).
+fn decode(bytes: &[u8]) -> Result<Option<FindingsState>, FindingsSideError> {
+    match bytes.split_first() {
+        Some((&FINDINGS_SNAPSHOT_VERSION, rest)) => bincode::deserialize(rest)
+            .map(Some)
+            .map_err(|e| FindingsSideError::Snapshot(e.to_string())),
+        Some((&version, _)) if version < FINDINGS_SNAPSHOT_VERSION => Ok(None),
+        Some((version, _)) => Err(FindingsSideError::Snapshot(format!(
+            "unknown snapshot version {version}, newer than this program's {FINDINGS_SNAPSHOT_VERSION}"
+        ))),
+        None => Err(FindingsSideError::Snapshot("empty snapshot".into())),
+    }
+}
