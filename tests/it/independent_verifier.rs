@@ -773,7 +773,7 @@ mod people {
     /// interpreter that runs the script's `main` once per export as its command line
     /// would: starting python3 with its cryptography module costs more than verifying
     /// one of these small exports. An exception in the script fails the whole run.
-    fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
+    pub(super) fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
         const DRIVER: &str = r#"
 import contextlib, io, json, os, sys
 script, key, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -849,6 +849,351 @@ print(json.dumps(results))
                 "{}: {stdout}",
                 forgery.name
             );
+        }
+    }
+}
+
+/// Recoveries (variant 18) and releases of held households (variant 19): both verifiers
+/// read them, keep the receivables and the four eyes of a release, and agree on the
+/// record that breaks a rule.
+mod recoveries_and_releases {
+    use super::*;
+
+    use fundtrail::model::encoding::{
+        encode, Body, FindingResolvedV1, HoldReleasedV1, RecordV1, RecoveryV1, ReversalV1,
+    };
+    use fundtrail_projections::findings::finding_id;
+    use fundtrail_projections::Rule;
+
+    const D2015_02_28: i32 = 16_494;
+    const D2015_03_02: i32 = 16_496;
+    const RUNNER: &str = "runner";
+    const CASHIER: &str = "cashier";
+    const SUPERVISOR: &str = "supervisor";
+
+    /// The open duplicate_payment finding of `household`, raised by its second payment.
+    fn duplicate(household: &str, seq: u64) -> String {
+        finding_id(Rule::DuplicatePayment, household, seq)
+    }
+
+    fn decision(finding: &str, recover_fen: i64) -> forge::Event {
+        (
+            format!("resolve:{finding}:{recover_fen}"),
+            Body::FindingResolved(FindingResolvedV1 {
+                finding: finding.into(),
+                decision: 1,
+                reason: "case 4: paid twice".into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                recover_fen,
+                value_date: forge::D2015_02_02,
+            }),
+        )
+    }
+
+    fn recovery(reference: &str, finding: &str, fen: i64) -> forge::Event {
+        (
+            reference.into(),
+            Body::RecoveryReceived(RecoveryV1 {
+                finding: finding.into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: fen,
+                value_date: forge::D2015_02_02,
+                memo: "退回".into(),
+            }),
+        )
+    }
+
+    /// A reversal of the recovery at `seq`: a bounced transfer, `persons` 0.
+    fn bounced(reference: &str, seq: u64, fen: i64) -> forge::Event {
+        (
+            format!("reversal:{reference}"),
+            Body::Reversal(ReversalV1 {
+                target_seq: seq,
+                target_reference: reference.into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: fen,
+                persons: 0,
+                value_date: forge::D2015_02_02,
+                reason: "退票".into(),
+            }),
+        )
+    }
+
+    fn release(household: &str, findings: &[&str]) -> forge::Event {
+        (
+            format!("release:201502:{household}"),
+            Body::HoldReleased(HoldReleasedV1 {
+                household: household.into(),
+                period: "2015-02".into(),
+                reason: "bank confirmed the account".into(),
+                findings: findings.iter().map(|f| f.to_string()).collect(),
+                value_date: D2015_03_02,
+            }),
+        )
+    }
+
+    /// Seqs 1 to 8: PL-0001 and PL-0002 each paid 100.00 twice in January 2015
+    /// (duplicate_payment findings raised at seqs 5 and 7), 1000.00 allocated.
+    fn opening() -> Vec<forge::Event> {
+        let mut events = forge::opening();
+        events.push(forge::enroll("PL-0002", forge::D2014_03_01));
+        events.push(forge::pay("BANK-2", "PL-0001", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-3", "PL-0002", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-4", "PL-0002", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-5", "PL-0001", 1, forge::D2015_01_31));
+        events
+    }
+
+    /// After the opening: PL-0001's finding confirmed with 100.00 to recover (seq 9),
+    /// 60.00 and 40.00 recovered (10, 11), the 40.00 bounced (12) and paid again (13);
+    /// February run for PL-0001 only (14): PL-0002 is held by its open finding, released by
+    /// another actor (15) and paid (16).
+    fn honest() -> Vec<forge::Event> {
+        let id = duplicate("PL-0001", 5);
+        let held = duplicate("PL-0002", 7);
+        let mut events = opening();
+        events.push(decision(&id, 10_000));
+        events.push(recovery("REC-1", &id, 6_000));
+        events.push(recovery("REC-2", &id, 4_000));
+        events.push(bounced("REC-2", 11, 4_000));
+        events.push(recovery("REC-3", &id, 4_000));
+        events.push(forge::pay(
+            "ALW-201502-PL-0001",
+            "PL-0001",
+            10_000,
+            D2015_02_28,
+        ));
+        events.push(release("PL-0002", &[&held]));
+        events.push(forge::pay(
+            "ALW-201502-PL-0002",
+            "PL-0002",
+            10_000,
+            D2015_02_28,
+        ));
+        events
+    }
+
+    /// Who recorded each event: the decision a supervisor, recoveries the cashier, the run
+    /// the runner, the release and the released payment a supervisor.
+    fn actor(reference: &str, body: &Body) -> &'static str {
+        match body {
+            Body::FindingResolved(_) | Body::HoldReleased(_) => SUPERVISOR,
+            Body::RecoveryReceived(_) | Body::Reversal(_) => CASHIER,
+            _ if reference == "ALW-201502-PL-0001" => RUNNER,
+            _ if reference == "ALW-201502-PL-0002" => SUPERVISOR,
+            _ => "forger",
+        }
+    }
+
+    /// Writes `events` into `dir`, each recorded by its [`actor`], or by `last_actor` for
+    /// the last one when given.
+    fn write(dir: &Path, events: &[forge::Event], last_actor: Option<&str>) {
+        let mut records: Vec<RecordV1> = forge::records(events);
+        for record in &mut records {
+            record.actor = actor(&record.reference, &record.body).into();
+        }
+        if let Some(last) = last_actor {
+            records.last_mut().expect("a log").actor = last.into();
+        }
+        let bytes: Vec<Vec<u8>> = records.iter().map(encode).collect();
+        forge::write_export_of_records(dir, &bytes);
+    }
+
+    /// A doctored log: its name, events, who recorded the last, and what both verifiers
+    /// say of its last event (the field, and words of the reason).
+    struct Doctored {
+        name: &'static str,
+        events: Vec<forge::Event>,
+        last_actor: Option<&'static str>,
+        field: &'static str,
+        words: &'static str,
+        /// The Python verifier's field and words where they differ (which rule a message
+        /// names first is not part of the format).
+        python: Option<(&'static str, &'static str)>,
+    }
+
+    fn doctored() -> Vec<Doctored> {
+        let id = duplicate("PL-0001", 5);
+        let held = duplicate("PL-0002", 7);
+        let confirmed = [opening(), vec![decision(&id, 10_000)]].concat();
+        let recovered = [
+            confirmed.clone(),
+            vec![recovery("REC-1", &id, 6_000), recovery("REC-2", &id, 4_000)],
+        ]
+        .concat();
+        let run = [
+            opening(),
+            vec![forge::pay(
+                "ALW-201502-PL-0001",
+                "PL-0001",
+                10_000,
+                D2015_02_28,
+            )],
+        ]
+        .concat();
+        vec![
+            Doctored {
+                name: "a recovery beyond the receivable",
+                events: [
+                    confirmed.clone(),
+                    vec![recovery("REC-1", &id, 6_000), recovery("REC-2", &id, 4_001)],
+                ]
+                .concat(),
+                last_actor: None,
+                field: "amount",
+                words: "below zero",
+                python: None,
+            },
+            Doctored {
+                name: "a recovery without a decision",
+                events: [opening(), vec![recovery("REC-1", &id, 1)]].concat(),
+                last_actor: None,
+                field: "finding",
+                words: "no receivable",
+                python: None,
+            },
+            Doctored {
+                name: "a recovery from another household",
+                events: [confirmed.clone(), {
+                    let (reference, mut body) = recovery("REC-1", &id, 1);
+                    if let Body::RecoveryReceived(r) = &mut body {
+                        r.household = "PL-0002".into();
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: None,
+                field: "household_id",
+                words: "is about household PL-0001",
+                python: None,
+            },
+            Doctored {
+                name: "a decision below what was recovered",
+                events: [recovered.clone(), vec![decision(&id, 9_999)]].concat(),
+                last_actor: Some("zhao"),
+                field: "recover",
+                words: "already had 100.00 yuan recovered",
+                python: None,
+            },
+            Doctored {
+                name: "a reversal of a recovery twice",
+                events: [
+                    recovered.clone(),
+                    vec![bounced("REC-2", 11, 4_000), bounced("REC-2", 11, 4_000)],
+                ]
+                .concat(),
+                last_actor: None,
+                field: "reference",
+                words: "already reversed",
+                python: Some(("reference", "already recorded")),
+            },
+            Doctored {
+                name: "a recovery's reversal counting persons",
+                events: [recovered.clone(), {
+                    let (reference, mut body) = bounced("REC-2", 11, 4_000);
+                    if let Body::Reversal(r) = &mut body {
+                        r.persons = 2;
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: None,
+                field: "record",
+                words: "persons: 0",
+                python: Some(("reference", "persons (0 for a recovery)")),
+            },
+            Doctored {
+                name: "a release by the month's runner",
+                events: [run.clone(), vec![release("PL-0002", &[&held])]].concat(),
+                last_actor: Some(RUNNER),
+                field: "actor",
+                words: "four eyes",
+                python: None,
+            },
+            Doctored {
+                name: "a release of a month not run",
+                events: [opening(), vec![release("PL-0002", &[&held])]].concat(),
+                last_actor: None,
+                field: "period",
+                words: "has not been run",
+                python: None,
+            },
+            Doctored {
+                name: "a release of a month already paid",
+                events: [run.clone(), vec![release("PL-0001", &[&id])]].concat(),
+                last_actor: None,
+                field: "household_id",
+                words: "already paid",
+                python: None,
+            },
+            Doctored {
+                name: "a release naming findings out of order",
+                events: [run, vec![release("PL-0002", &[&held, &id])]]
+                    .concat()
+                    .into_iter()
+                    .map(|(reference, mut body)| {
+                        if let Body::HoldReleased(r) = &mut body {
+                            r.findings.sort_by(|a, b| b.cmp(a));
+                            r.findings.push(r.findings[0].clone());
+                        }
+                        (reference, body)
+                    })
+                    .collect(),
+                last_actor: None,
+                field: "findings",
+                words: "ascending",
+                python: None,
+            },
+        ]
+    }
+
+    /// An export with a confirmed decision, recoveries, a bounced recovery and a release
+    /// by another actor than the month's runner passes both verifiers; each doctored log
+    /// is refused by both at its last event, naming the field and the rule's reason.
+    #[test]
+    fn both_verifiers_read_recoveries_and_releases_and_refuse_doctored_ones() {
+        let t = TempLedger::uninitialized();
+        let key = forge::verifier_key();
+        let kept = t.file("kept");
+        write(&kept, &honest(), None);
+        audit_verify_export(&kept, &key).assert_ok();
+        let cases = doctored();
+        let mut dirs = vec![kept];
+        for (i, case) in cases.iter().enumerate() {
+            let dir = t.file(&format!("doctored-{i}"));
+            write(&dir, &case.events, case.last_actor);
+            let json = audit_verify_export_json(&dir, &key).assert_code(1).json();
+            assert_eq!(
+                json["first_bad_seq"],
+                case.events.len(),
+                "{}: {json}",
+                case.name
+            );
+            let reason = json["reason"].as_str().unwrap();
+            let expected = format!("breaks a write rule: {}: ", case.field);
+            assert!(reason.contains(&expected), "{}: {reason}", case.name);
+            assert!(reason.contains(case.words), "{}: {reason}", case.name);
+            dirs.push(dir);
+        }
+        if !python_ready() {
+            return;
+        }
+        let results = people::python_verify_each(&dirs, &key);
+        let (code, stdout) = &results[0];
+        assert_eq!(*code, 0, "the honest log: {stdout}");
+        assert_eq!(stdout.trim(), "ok: 16 events match the signed checkpoint");
+        for (case, (code, stdout)) in cases.iter().zip(&results[1..]) {
+            assert_eq!(*code, 1, "{}: {stdout}", case.name);
+            let (field, words) = case.python.unwrap_or((case.field, case.words));
+            let expected = format!(
+                "FAILED at seq {}: breaks a write rule: {field}: ",
+                case.events.len(),
+            );
+            assert!(stdout.starts_with(&expected), "{}: {stdout}", case.name);
+            assert!(stdout.contains(words), "{}: {stdout}", case.name);
         }
     }
 }
