@@ -7,6 +7,11 @@
 Exit 0: the export is valid: chained, signed, and every record keeps the write rules of
 FORMAT.md §9.1. Exit 1: it is not; the reason and the first bad seq are printed. Exit 2:
 wrong arguments, or the files cannot be read (a missing checkpoint.txt or events.jsonl). It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
+
+Like `fundtrail audit verify-export` it replays the rules without folding the findings
+(§12): it checks every clause of rules 17 and 19 but those that FORMAT.md says need the
+findings (that a decided finding exists and its four eyes against the evidence, that a
+release's findings hold the household); the receivables of rule 18 it keeps in full.
 """
 
 import base64

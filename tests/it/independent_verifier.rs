@@ -1079,6 +1079,22 @@ mod recoveries_and_releases {
                 python: None,
             },
             Doctored {
+                name: "a dismissal once money came back",
+                events: [recovered.clone(), {
+                    let (reference, mut body) = decision(&id, 0);
+                    if let Body::FindingResolved(d) = &mut body {
+                        d.decision = 2;
+                        d.program = String::new();
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: Some("zhao"),
+                field: "program",
+                words: "receivable is in program support_allowance, not ",
+                python: None,
+            },
+            Doctored {
                 name: "a reversal of a recovery twice",
                 events: [
                     recovered.clone(),
