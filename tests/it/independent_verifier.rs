@@ -1213,3 +1213,195 @@ mod recoveries_and_releases {
         }
     }
 }
+
+/// A real ledger, not a forged log: the independent verifier reads what the ledger itself
+/// records for a confirmed finding, recoveries, a bounced recovery and a release.
+mod ledger_recoveries_and_releases {
+    use super::*;
+
+    use fundtrail::keys::identity::AccountHash;
+    use fundtrail::ledger::{AppendContext, Ledger};
+    use fundtrail::model::domain::{
+        parse_date, Allocation, Category, Command as Cmd, Decision, Enrollment, FindingDecision,
+        HouseholdId, Money, Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate,
+        Reference, ReversalRequest,
+    };
+    use fundtrail::model::recovery::{FindingId, Recovery};
+    use fundtrail::runs::batch::{release_hold, run_allowance, RunMode};
+    use fundtrail::runs::findings::findings;
+
+    fn as_actor(actor: &str) -> AppendContext {
+        AppendContext {
+            actor: actor.into(),
+            now_us: NOW_US,
+        }
+    }
+
+    fn enroll(id: &str) -> Cmd {
+        Cmd::Enroll(Enrollment {
+            household: HouseholdId::parse(id).unwrap(),
+            subdistrict: "拓东".into(),
+            community: "金碧".into(),
+            category: Category::Bereaved,
+            members: 1,
+            enrolled_on: parse_date("2015-03-01").unwrap(),
+        })
+    }
+
+    fn allocate(program: &str, reference: &str) -> Cmd {
+        Cmd::Allocate(Allocation {
+            program: ProgramCode::parse(program).unwrap(),
+            amount: Money::parse("100000.00").unwrap(),
+            date: parse_date("2015-01-01").unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            source: "区财政".into(),
+        })
+    }
+
+    fn payment(household: &str, program: &str, date: &str, reference: &str) -> Cmd {
+        let account = (program == "holiday_condolence").then(|| PayeeAccount {
+            hash: AccountHash::from_bytes([7; 32]),
+            last4: "1234".into(),
+        });
+        Cmd::Pay(Payment {
+            kind: PaymentKind::Disbursement,
+            household: HouseholdId::parse(household).unwrap(),
+            program: ProgramCode::parse(program).unwrap(),
+            amount: Money::from_fen(34_000),
+            persons: 1,
+            date: parse_date(date).unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            memo: String::new(),
+            account,
+        })
+    }
+
+    fn recovery(finding: &str, yuan: &str, reference: &str) -> Cmd {
+        Cmd::RecordRecovery(Recovery {
+            finding: FindingId::parse(finding).unwrap(),
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse(yuan).unwrap(),
+            date: parse_date("2018-07-10").unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            memo: "退回".into(),
+        })
+    }
+
+    /// PL-0001 paid June twice (a duplicate_payment, confirmed with 340.00 to recover,
+    /// recovered as 200.00 and 140.00, the 140.00 bounced); PL-0002 to PL-0004 paid a
+    /// condolence to one account (a shared_account, which holds them in July's run);
+    /// PL-0002 released by a supervisor.
+    fn build(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("ledger");
+        let mut ledger = Ledger::init(&path).unwrap();
+        let mut commands = vec![
+            enroll("PL-0001"),
+            enroll("PL-0002"),
+            enroll("PL-0003"),
+            enroll("PL-0004"),
+            allocate("support_allowance", "ZJ-1"),
+            allocate("holiday_condolence", "ZJ-2"),
+            Cmd::SetRate(Rate {
+                program: ProgramCode::parse("support_allowance").unwrap(),
+                category: Category::Bereaved,
+                per_member: Money::parse("340.00").unwrap(),
+                valid_from: parse_date("2015-01-01").unwrap(),
+                valid_to: None,
+            }),
+            payment("PL-0001", "support_allowance", "2018-06-30", "BANK-1"),
+            payment("PL-0001", "support_allowance", "2018-06-30", "BANK-2"),
+        ];
+        for (i, household) in ["PL-0002", "PL-0003", "PL-0004"].iter().enumerate() {
+            let reference = format!("CJ-{i}");
+            commands.push(payment(
+                household,
+                "holiday_condolence",
+                "2018-02-14",
+                &reference,
+            ));
+        }
+        ledger.append(commands, &ctx()).unwrap();
+        let duplicate = findings(ledger.view())
+            .unwrap()
+            .into_iter()
+            .find(|f| f.rule.as_str() == "duplicate_payment")
+            .expect("the June payments raise a duplicate_payment")
+            .id;
+        let decision = Cmd::ResolveFinding(FindingDecision {
+            finding: duplicate.clone(),
+            decision: Decision::Confirmed,
+            reason: "case 2018-6: paid twice".into(),
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            program: Some(ProgramCode::parse("support_allowance").unwrap()),
+            recover: Money::parse("340.00").unwrap(),
+            date: parse_date("2018-07-01").unwrap(),
+            actor: "supervisor-li".into(),
+            at_us: NOW_US,
+        });
+        ledger
+            .append(vec![decision], &as_actor("supervisor-li"))
+            .unwrap();
+        let cash = vec![
+            recovery(&duplicate, "200.00", "HK-1"),
+            recovery(&duplicate, "140.00", "HK-2"),
+            Cmd::Reverse(ReversalRequest {
+                target: Reference::parse("HK-2").unwrap(),
+                household: HouseholdId::parse("PL-0001").unwrap(),
+                program: None,
+                amount: Money::parse("140.00").unwrap(),
+                date: parse_date("2018-07-12").unwrap(),
+                reason: "退票".into(),
+            }),
+        ];
+        ledger.append(cash, &as_actor("cashier-zhao")).unwrap();
+        let july = Month::parse("2018-07").unwrap();
+        let pay = RunMode::Pay {
+            payment_file: dir.join("july.csv"),
+        };
+        let run = run_allowance(&mut ledger, july, &pay, &ctx()).unwrap();
+        assert_eq!(
+            run.held.len(),
+            3,
+            "the shared account holds three households"
+        );
+        let file = dir.join("release.csv");
+        release_hold(
+            &mut ledger,
+            july,
+            "PL-0002",
+            "bank confirmed",
+            &file,
+            &as_actor("supervisor-li"),
+        )
+        .unwrap();
+        ledger.close().unwrap();
+        path
+    }
+
+    #[test]
+    fn the_independent_verifier_reads_a_ledgers_recoveries_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = build(dir.path());
+        let export = dir.path().join("export");
+        run_command(binary(&ledger).arg("checkpoint")).assert_ok();
+        run_command(binary(&ledger).args(["export", "--to", export.to_str().unwrap()])).assert_ok();
+        let key = std::fs::read_to_string(export.join("pubkey")).unwrap();
+        let key = key.trim();
+        audit_verify_export(&export, key).assert_ok();
+        let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+        for kind in ["recovery_received", "hold_released", "finding_resolved"] {
+            assert!(
+                events.contains(&format!("\"type\":\"{kind}\"")),
+                "no {kind}"
+            );
+        }
+        if !python_ready() {
+            return;
+        }
+        let theirs = python_verify(&export, key);
+        let stdout = String::from_utf8_lossy(&theirs.stdout);
+        assert_eq!(theirs.status.code(), Some(0), "{stdout}{theirs:?}");
+        assert!(stdout.starts_with("ok: "), "{stdout}");
+    }
+}
