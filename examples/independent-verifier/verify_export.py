@@ -7,6 +7,11 @@
 Exit 0: the export is valid: chained, signed, and every record keeps the write rules of
 FORMAT.md §9.1. Exit 1: it is not; the reason and the first bad seq are printed. Exit 2:
 wrong arguments, or the files cannot be read (a missing checkpoint.txt or events.jsonl). It shares no code with fundtrail: it exists to show that FORMAT.md is enough.
+
+Like `fundtrail audit verify-export` it replays the rules without folding the findings
+(§12): it checks every clause of rules 17 and 19 but those that FORMAT.md says need the
+findings (that a decided finding exists and its four eyes against the evidence, that a
+release's findings hold the household); the receivables of rule 18 it keeps in full.
 """
 
 import base64
@@ -25,6 +30,7 @@ TYPES = [  # FORMAT.md §1, body variants by index
     "condolence_payment", "in_kind_benefit", "reversal", "rate_set", "reconciliation",
     "person_added", "person_died", "person_left", "household_exited", "eligibility_ended",
     "person_revealed", "person_erased", "payment_to_account", "finding_resolved",
+    "recovery_received", "hold_released",
 ]
 PAYMENT_KINDS = ["disbursement", "insurance_purchase", "condolence_payment", "in_kind_benefit"]
 ACCOUNT_MASK = "*" * 12
@@ -272,6 +278,15 @@ def decode_record(record):
         v["finding"], v["decision"], v["reason"] = r.string(), r.u8(), r.string()
         v["household"], v["program"] = r.string(), r.string()
         v["recover_fen"], v["value_date"] = r.i64(), r.i32()
+    elif variant == 18:  # money paid back against a finding's receivable, FORMAT.md §1.8
+        v["finding"], v["household"], v["program"] = r.string(), r.string(), r.string()
+        v["amount_fen"], v["value_date"], v["memo"] = r.i64(), r.i32(), r.string()
+    elif variant == 19:  # a held household released, FORMAT.md §1 and §5.1
+        v["household"], v["period"], v["reason"] = r.string(), r.string(), r.string()
+        # Each id takes at least its 8-byte length, so a forged count runs out of bytes
+        # (a ValueError) long before it runs long.
+        v["findings"] = [r.string() for _ in range(r.u64())]
+        v["value_date"] = r.i32()
     else:
         v["household"], v["program"] = r.string(), r.string()
         v["amount_fen"], v["persons"], v["value_date"] = r.i64(), r.u32(), r.i32()
@@ -320,6 +335,12 @@ def fields_of(v):
         f.update(finding_id=v["finding"], household_id=v["household"], decision=decision,
                  reason=v["reason"], program=v["program"], recover=yuan(v["recover_fen"]),
                  date=day(v["value_date"]))
+    elif t == "recovery_received":
+        f.update(finding=v["finding"], household_id=v["household"], program=v["program"],
+                 amount=yuan(v["amount_fen"]), date=day(v["value_date"]), memo=v["memo"])
+    elif t == "hold_released":
+        f.update(household_id=v["household"], period=v["period"], reason=v["reason"],
+                 findings=list(v["findings"]), date=day(v["value_date"]))
     else:
         f.update(household_id=v["household"], program=v["program"],
                  amount=yuan(v["amount_fen"]), persons=v["persons"], date=day(v["value_date"]))
@@ -347,12 +368,13 @@ HOUSEHOLD_ENDS = {"household_exited", "eligibility_ended"}  # ... and of the who
 LIFE_EVENTS = PERSON_EVENTS | HOUSEHOLD_ENDS
 ACCESS = {"person_revealed", "person_erased"}
 RESERVED = ("enroll:", "reversal:", "rate:", "ALW-", "reconcile:", "person:", "reveal:", "erase:",
-            "resolve:")
+            "resolve:", "release:")
 DECISIONS = {1: "confirmed", 2: "dismissed"}  # FORMAT.md §1.7
 FINDING_ID_DIGITS = "0123456789abcdef"
 ALLOWANCE = "support_allowance"  # FORMAT.md §9.1 rule 15: the program counted by person
 PARENTS = (0, 1)  # role codes of a mother and a father, the persons who can be due it
 ELIGIBLE_AGE = 49  # years: a parent is due the allowance from the month they turn 49
+MAX_RELEASED_FINDINGS = 64  # FORMAT.md §9.1 rule 19: the ids one release names at most
 CEILING_FEN = 10_000_000_000
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT, MAX_REFERENCE, MAX_HOUSEHOLD, MAX_PERSON_ID = 200, 64, 32, 32
@@ -461,6 +483,33 @@ def month_text(month):
     return f"{month[0]:04d}-{month[1]:02d}"
 
 
+def month_ok(p):
+    """A month `YYYY-MM` with a year of 1970 or later (FORMAT.md §9.1 rules 1 and 19)."""
+    return (len(p) == 7 and p[4] == "-" and (p[:4] + p[5:]).isdigit() and p.isascii()
+            and int(p[:4]) >= 1970 and 1 <= int(p[5:]) <= 12)
+
+
+def finding_id_ok(text):
+    """FORMAT.md §12.1: 16 lowercase hex digits."""
+    return len(text) == 16 and set(text) <= set(FINDING_ID_DIGITS)
+
+
+def days_from_civil(y, m, d):
+    """Days from 1970-01-01 of a proleptic Gregorian date: the inverse of `civil`."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def last_day_of(month):
+    """The last day of a month (year, month), as days from 1970-01-01."""
+    y, m = month
+    return days_from_civil(y + (m == 12), m % 12 + 1, 1) - 1
+
+
 def person_id_ok(text):
     return 1 <= len(text) <= MAX_PERSON_ID and set(text) <= ID_CHARS
 
@@ -500,6 +549,23 @@ class Person:
                 and (end is None or end[0] >= first))
 
 
+class Receivable:
+    """A finding's receivable (FORMAT.md §1.8): what its latest decision says is to be
+    recovered, from which household and program, and what recoveries brought in."""
+
+    def __init__(self):
+        self.household, self.program, self.amount, self.recovered = "", "", 0, 0
+
+    def open(self):
+        return self.amount - self.recovered
+
+    def check_owner(self, finding, household, program):
+        require(household == self.household, "household_id",
+                f"finding {finding} is about household {self.household}, not {household}")
+        require(program == self.program, "program",
+                f"finding {finding}'s receivable is in program {self.program}, not {program}")
+
+
 class Rules:
     """The replay of FORMAT.md §9.1 over the records in seq order."""
 
@@ -515,6 +581,10 @@ class Rules:
         self.deaths = {}  # identity -> (day, seq) of its recorded death
         self.ends = {}  # household -> (day, seq, type) of its exit or end of eligibility
         self.deciders = {}  # (finding, actor) -> seq of the actor's decision about it
+        # reference -> [seq, household, program, fen, 0 persons, date, reversed, finding]
+        self.recoveries = {}
+        self.receivables = {}  # finding -> Receivable, set by its latest decision (§1.8)
+        self.runners = {}  # (year, month) -> {actor: first seq of an ALW- payment of it}
 
     def judge(self, v):
         t = v["type"]
@@ -547,6 +617,10 @@ class Rules:
             self.access(v)
         elif t == "finding_resolved":
             self.decision(v)
+        elif t == "recovery_received":
+            self.recovery(v)
+        elif t == "hold_released":
+            self.release(v)
         self.references.add(v["reference"])
 
     def not_ahead(self, v):
@@ -557,7 +631,8 @@ class Rules:
         elif t == "person_added":
             field, days = "joined_on", max(v["joined_on"], v["birth_date"])
         elif t in PAYMENTS or t in LIFE_EVENTS or t in ("fund_allocation", "reversal",
-                                                         "finding_resolved"):
+                                                         "finding_resolved", "recovery_received",
+                                                         "hold_released"):
             field, days = "date", v["value_date"]
         else:
             return
@@ -570,7 +645,8 @@ class Rules:
         check_text("actor", v["actor"], True)
         for name, required in (("subdistrict", True), ("community", True), ("source", False),
                                ("memo", False),
-                               ("reason", t in ACCESS or t == "finding_resolved")):
+                               ("reason", t in ACCESS or t in ("finding_resolved",
+                                                               "hold_released"))):
             if name in v:
                 check_text(name, v[name], required)
         if "household" in v:
@@ -598,11 +674,14 @@ class Rules:
                      "joined_on"):
             if v.get(name) is not None:
                 check_date(name, v[name])
+        if t == "recovery_received":
+            require(finding_id_ok(v["finding"]), "finding",
+                    f"{v['finding']!r} is not 16 lowercase hex digits")
+        if t == "hold_released":
+            require(month_ok(v["period"]), "period", f"{v['period']!r} is not a month YYYY-MM")
         if t == "reconciliation" and v["period"] != "":
             p = v["period"]
-            ok = (len(p) == 7 and p[4] == "-" and (p[:4] + p[5:]).isdigit() and p.isascii()
-                  and int(p[:4]) >= 1970 and 1 <= int(p[5:]) <= 12)
-            require(ok, "period", f"{p!r} is not a month YYYY-MM")
+            require(month_ok(p), "period", f"{p!r} is not a month YYYY-MM")
 
     def reference(self, v):
         t, ref = v["type"], v["reference"]
@@ -630,6 +709,8 @@ class Rules:
             require(ref.startswith(stem) and canonical_i64(ref[len(stem):]), "reference",
                     f"{ref!r} is not {stem}<microseconds since the epoch>")
             expected = ref
+        elif t == "hold_released":
+            expected = f"release:{v['period'].replace('-', '')}:{v['household']}"
         elif t == "person_revealed":
             stem = f"reveal:{v['person']}:"
             require(ref.startswith(stem) and canonical_i64(ref[len(stem):]), "reference",
@@ -668,6 +749,11 @@ class Rules:
         self.disbursed[program] = after
         self.payments[v["reference"]] = [v["seq"], v["household"], program, v["amount_fen"],
                                          v["persons"], v["value_date"], False]
+        if v["reference"].startswith("ALW-"):
+            # Rule 19: whoever recorded a month's allowance may not release a household
+            # for it, even once the payment is reversed.
+            runners = self.runners.setdefault(month_of(v["value_date"]), {})
+            runners.setdefault(v["actor"], v["seq"])
 
     def not_ended(self, v):
         """Rule 7: no payment after its household's end; the allowance run's payment of a
@@ -698,18 +784,81 @@ class Rules:
                 f"eligible in {month_text(month_of(v['value_date']))}")
 
     def reversal(self, v):
-        paid = self.payments.get(v["target_reference"])
-        require(paid is not None, "reference",
-                f"{v['target_reference']} is no earlier payment")
-        seq, household, program, fen, persons, date, reversed_ = paid
-        require(not reversed_, "reference", "the payment is already reversed")
+        """Rule 8: a reversal of a payment or of a recovery (§1.8)."""
+        target = v["target_reference"]
+        paid = self.payments.get(target)
+        what = "payment"
+        if paid is None:
+            paid, what = self.recoveries.get(target), "recovery"
+        require(paid is not None, "reference", f"{target} is no earlier payment or recovery")
+        seq, household, program, fen, persons, date, reversed_ = paid[:7]
+        require(not reversed_, "reference", f"the {what} is already reversed")
         require((v["target_seq"], v["household"], v["program"], v["amount_fen"], v["persons"])
                 == (seq, household, program, fen, persons), "reference",
-                "does not repeat the payment's seq, household, program, amount and persons")
+                f"does not repeat the {what}'s seq, household, program, amount and persons"
+                + (" (0 for a recovery)" if what == "recovery" else ""))
         require(trimmed(v["reason"]) != "", "memo", "a reversal needs a reason")
-        require(v["value_date"] >= date, "date", "is before the payment's own date")
+        require(v["value_date"] >= date, "date", f"is before the {what}'s own date")
+        if what == "recovery":
+            # The money did not come back after all: the program must afford having it no
+            # longer (rule 7), and the receivable is open again by the amount.
+            receivable = self.receivables[paid[7]]
+            require(fen <= receivable.recovered, "amount",
+                    f"a reversal of {yuan(fen)} yuan exceeds the {yuan(receivable.recovered)} "
+                    f"yuan recovered for finding {paid[7]}")
+            after = self.disbursed.get(program, 0) + fen
+            require(after <= self.allocated.get(program, 0), "amount",
+                    f"exceeds what is left of program {program}: the recovered money was "
+                    "spent again")
+            self.disbursed[program] = after
+            receivable.recovered -= fen
+        else:
+            self.disbursed[program] -= fen
         paid[6] = True
-        self.disbursed[program] -= fen
+
+    def recovery(self, v):
+        """Rule 18: money paid back, within what is open of the finding's receivable."""
+        finding, fen, program = v["finding"], v["amount_fen"], v["program"]
+        require(fen >= 1, "amount", "a recovery must be at least 0.01")
+        self.enrolled_by(v["household"], v["value_date"], "date")
+        receivable = self.receivables.get(finding)
+        require(receivable is not None and receivable.amount > 0, "finding",
+                f"finding {finding} has no receivable: no decision confirmed an amount to "
+                "recover")
+        receivable.check_owner(finding, v["household"], program)
+        require(fen <= receivable.open(), "amount",
+                f"{yuan(fen)} yuan would take finding {finding}'s receivable below zero: "
+                f"{yuan(receivable.open())} yuan is open")
+        receivable.recovered += fen
+        self.disbursed[program] = self.disbursed.get(program, 0) - fen
+        self.recoveries[v["reference"]] = [v["seq"], v["household"], program, fen, 0,
+                                           v["value_date"], False, finding]
+
+    def release(self, v):
+        """Rule 19, the part a replay without the findings checks: the values, the
+        household enrolled by the month's end and not yet paid it, the month run, and four
+        eyes against whoever recorded the month's ALW- payments."""
+        household, ids = v["household"], v["findings"]
+        require(1 <= len(ids) <= MAX_RELEASED_FINDINGS, "findings",
+                f"names {len(ids)} findings: a release names 1 to {MAX_RELEASED_FINDINGS}")
+        bad = [i for i in ids if not finding_id_ok(i)]
+        require(not bad, "findings", f"{bad[0]!r} is not 16 lowercase hex digits" if bad else "")
+        require(all(a < b for a, b in zip(ids, ids[1:])), "findings",
+                "finding ids are listed in ascending order, each once")
+        month = (int(v["period"][:4]), int(v["period"][5:]))
+        self.enrolled_by(household, last_day_of(month), "date")
+        compact = v["period"].replace("-", "")
+        paid = self.payments.get(f"ALW-{compact}-{household}")
+        require(paid is None, "household_id",
+                f"{household} is already paid the support allowance of {v['period']} (seq "
+                f"{paid[0] if paid else ''}): only an unpaid month is released")
+        runners = self.runners.get(month, {})
+        require(runners, "period", f"the support allowance of {v['period']} has not been run: "
+                                   "a release follows the run that held the household")
+        ran = runners.get(v["actor"])
+        require(ran is None, "actor",
+                f"four eyes: {v['actor']} recorded the support allowance run of {v['period']} "
+                f"(seq {ran}): a household it held is released by someone else")
 
     def rate(self, v):
         require(v["per_member_fen"] >= 1, "per_member", "must be at least 0.01")
@@ -816,7 +965,22 @@ class Rules:
         earlier = self.deciders.get((finding, v["actor"]))
         require(earlier is None, "actor",
                 f"four eyes: {v['actor']} already decided finding {finding} (seq {earlier})")
+        self.set_receivable(finding, v["household"], program, recover)
         self.deciders[(finding, v["actor"])] = v["seq"]
+
+    def set_receivable(self, finding, household, program, fen):
+        """Rule 18: a decision sets its finding's receivable (a dismissal to 0), never
+        below what was recovered for it, nor, once anything was, for another household or
+        program."""
+        receivable = self.receivables.get(finding)
+        if receivable is not None and receivable.recovered > 0:
+            receivable.check_owner(finding, household, program)
+            require(fen >= receivable.recovered, "recover",
+                    f"finding {finding} already had {yuan(receivable.recovered)} yuan "
+                    f"recovered: a decision cannot set its receivable to {yuan(fen)} yuan")
+        if receivable is None:
+            receivable = self.receivables[finding] = Receivable()
+        receivable.household, receivable.program, receivable.amount = household, program, fen
 
 
 def verb(end):

@@ -773,7 +773,7 @@ mod people {
     /// interpreter that runs the script's `main` once per export as its command line
     /// would: starting python3 with its cryptography module costs more than verifying
     /// one of these small exports. An exception in the script fails the whole run.
-    fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
+    pub(super) fn python_verify_each(dirs: &[std::path::PathBuf], key: &str) -> Vec<(i32, String)> {
         const DRIVER: &str = r#"
 import contextlib, io, json, os, sys
 script, key, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -850,5 +850,558 @@ print(json.dumps(results))
                 forgery.name
             );
         }
+    }
+}
+
+/// Recoveries (variant 18) and releases of held households (variant 19): both verifiers
+/// read them, keep the receivables and the four eyes of a release, and agree on the
+/// record that breaks a rule.
+mod recoveries_and_releases {
+    use super::*;
+
+    use fundtrail::model::encoding::{
+        encode, Body, FindingResolvedV1, HoldReleasedV1, RecordV1, RecoveryV1, ReversalV1,
+    };
+    use fundtrail_projections::findings::finding_id;
+    use fundtrail_projections::Rule;
+
+    const D2015_02_28: i32 = 16_494;
+    const D2015_03_02: i32 = 16_496;
+    const RUNNER: &str = "runner";
+    const CASHIER: &str = "cashier";
+    const SUPERVISOR: &str = "supervisor";
+
+    /// The open duplicate_payment finding of `household`, raised by its second payment.
+    fn duplicate(household: &str, seq: u64) -> String {
+        finding_id(Rule::DuplicatePayment, household, seq)
+    }
+
+    fn decision(finding: &str, recover_fen: i64) -> forge::Event {
+        (
+            format!("resolve:{finding}:{recover_fen}"),
+            Body::FindingResolved(FindingResolvedV1 {
+                finding: finding.into(),
+                decision: 1,
+                reason: "case 4: paid twice".into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                recover_fen,
+                value_date: forge::D2015_02_02,
+            }),
+        )
+    }
+
+    fn recovery(reference: &str, finding: &str, fen: i64) -> forge::Event {
+        (
+            reference.into(),
+            Body::RecoveryReceived(RecoveryV1 {
+                finding: finding.into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: fen,
+                value_date: forge::D2015_02_02,
+                memo: "退回".into(),
+            }),
+        )
+    }
+
+    /// A reversal of the recovery at `seq`: a bounced transfer, `persons` 0.
+    fn bounced(reference: &str, seq: u64, fen: i64) -> forge::Event {
+        (
+            format!("reversal:{reference}"),
+            Body::Reversal(ReversalV1 {
+                target_seq: seq,
+                target_reference: reference.into(),
+                household: "PL-0001".into(),
+                program: "support_allowance".into(),
+                amount_fen: fen,
+                persons: 0,
+                value_date: forge::D2015_02_02,
+                reason: "退票".into(),
+            }),
+        )
+    }
+
+    fn release(household: &str, findings: &[&str]) -> forge::Event {
+        (
+            format!("release:201502:{household}"),
+            Body::HoldReleased(HoldReleasedV1 {
+                household: household.into(),
+                period: "2015-02".into(),
+                reason: "bank confirmed the account".into(),
+                findings: findings.iter().map(|f| f.to_string()).collect(),
+                value_date: D2015_03_02,
+            }),
+        )
+    }
+
+    /// Seqs 1 to 8: PL-0001 and PL-0002 each paid 100.00 twice in January 2015
+    /// (duplicate_payment findings raised at seqs 5 and 7), 1000.00 allocated.
+    fn opening() -> Vec<forge::Event> {
+        let mut events = forge::opening();
+        events.push(forge::enroll("PL-0002", forge::D2014_03_01));
+        events.push(forge::pay("BANK-2", "PL-0001", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-3", "PL-0002", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-4", "PL-0002", 10_000, forge::D2015_01_31));
+        events.push(forge::pay("BANK-5", "PL-0001", 1, forge::D2015_01_31));
+        events
+    }
+
+    /// After the opening: PL-0001's finding confirmed with 100.00 to recover (seq 9),
+    /// 60.00 and 40.00 recovered (10, 11), the 40.00 bounced (12) and paid again (13);
+    /// February run for PL-0001 only (14): PL-0002 is held by its open finding, released by
+    /// another actor (15) and paid (16).
+    fn honest() -> Vec<forge::Event> {
+        let id = duplicate("PL-0001", 5);
+        let held = duplicate("PL-0002", 7);
+        let mut events = opening();
+        events.push(decision(&id, 10_000));
+        events.push(recovery("REC-1", &id, 6_000));
+        events.push(recovery("REC-2", &id, 4_000));
+        events.push(bounced("REC-2", 11, 4_000));
+        events.push(recovery("REC-3", &id, 4_000));
+        events.push(forge::pay(
+            "ALW-201502-PL-0001",
+            "PL-0001",
+            10_000,
+            D2015_02_28,
+        ));
+        events.push(release("PL-0002", &[&held]));
+        events.push(forge::pay(
+            "ALW-201502-PL-0002",
+            "PL-0002",
+            10_000,
+            D2015_02_28,
+        ));
+        events
+    }
+
+    /// Who recorded each event: the decision a supervisor, recoveries the cashier, the run
+    /// the runner, the release and the released payment a supervisor.
+    fn actor(reference: &str, body: &Body) -> &'static str {
+        match body {
+            Body::FindingResolved(_) | Body::HoldReleased(_) => SUPERVISOR,
+            Body::RecoveryReceived(_) | Body::Reversal(_) => CASHIER,
+            _ if reference == "ALW-201502-PL-0001" => RUNNER,
+            _ if reference == "ALW-201502-PL-0002" => SUPERVISOR,
+            _ => "forger",
+        }
+    }
+
+    /// Writes `events` into `dir`, each recorded by its [`actor`], or by `last_actor` for
+    /// the last one when given.
+    fn write(dir: &Path, events: &[forge::Event], last_actor: Option<&str>) {
+        let mut records: Vec<RecordV1> = forge::records(events);
+        for record in &mut records {
+            record.actor = actor(&record.reference, &record.body).into();
+        }
+        if let Some(last) = last_actor {
+            records.last_mut().expect("a log").actor = last.into();
+        }
+        let bytes: Vec<Vec<u8>> = records.iter().map(encode).collect();
+        forge::write_export_of_records(dir, &bytes);
+    }
+
+    /// A doctored log: its name, events, who recorded the last, and what both verifiers
+    /// say of its last event (the field, and words of the reason).
+    struct Doctored {
+        name: &'static str,
+        events: Vec<forge::Event>,
+        last_actor: Option<&'static str>,
+        field: &'static str,
+        words: &'static str,
+        /// The Python verifier's field and words where they differ (which rule a message
+        /// names first is not part of the format).
+        python: Option<(&'static str, &'static str)>,
+    }
+
+    fn doctored() -> Vec<Doctored> {
+        let id = duplicate("PL-0001", 5);
+        let held = duplicate("PL-0002", 7);
+        let confirmed = [opening(), vec![decision(&id, 10_000)]].concat();
+        let recovered = [
+            confirmed.clone(),
+            vec![recovery("REC-1", &id, 6_000), recovery("REC-2", &id, 4_000)],
+        ]
+        .concat();
+        let run = [
+            opening(),
+            vec![forge::pay(
+                "ALW-201502-PL-0001",
+                "PL-0001",
+                10_000,
+                D2015_02_28,
+            )],
+        ]
+        .concat();
+        vec![
+            Doctored {
+                name: "a recovery beyond the receivable",
+                events: [
+                    confirmed.clone(),
+                    vec![recovery("REC-1", &id, 6_000), recovery("REC-2", &id, 4_001)],
+                ]
+                .concat(),
+                last_actor: None,
+                field: "amount",
+                words: "below zero",
+                python: None,
+            },
+            Doctored {
+                name: "a recovery without a decision",
+                events: [opening(), vec![recovery("REC-1", &id, 1)]].concat(),
+                last_actor: None,
+                field: "finding",
+                words: "no receivable",
+                python: None,
+            },
+            Doctored {
+                name: "a recovery from another household",
+                events: [confirmed.clone(), {
+                    let (reference, mut body) = recovery("REC-1", &id, 1);
+                    if let Body::RecoveryReceived(r) = &mut body {
+                        r.household = "PL-0002".into();
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: None,
+                field: "household_id",
+                words: "is about household PL-0001",
+                python: None,
+            },
+            Doctored {
+                name: "a decision below what was recovered",
+                events: [recovered.clone(), vec![decision(&id, 9_999)]].concat(),
+                last_actor: Some("zhao"),
+                field: "recover",
+                words: "already had 100.00 yuan recovered",
+                python: None,
+            },
+            Doctored {
+                name: "a dismissal once money came back",
+                events: [recovered.clone(), {
+                    let (reference, mut body) = decision(&id, 0);
+                    if let Body::FindingResolved(d) = &mut body {
+                        d.decision = 2;
+                        d.program = String::new();
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: Some("zhao"),
+                field: "program",
+                words: "receivable is in program support_allowance, not ",
+                python: None,
+            },
+            Doctored {
+                name: "a reversal of a recovery twice",
+                events: [
+                    recovered.clone(),
+                    vec![bounced("REC-2", 11, 4_000), bounced("REC-2", 11, 4_000)],
+                ]
+                .concat(),
+                last_actor: None,
+                field: "reference",
+                words: "already reversed",
+                python: Some(("reference", "already recorded")),
+            },
+            Doctored {
+                name: "a recovery's reversal counting persons",
+                events: [recovered.clone(), {
+                    let (reference, mut body) = bounced("REC-2", 11, 4_000);
+                    if let Body::Reversal(r) = &mut body {
+                        r.persons = 2;
+                    }
+                    vec![(reference, body)]
+                }]
+                .concat(),
+                last_actor: None,
+                field: "record",
+                words: "persons: 0",
+                python: Some(("reference", "persons (0 for a recovery)")),
+            },
+            Doctored {
+                name: "a release by the month's runner",
+                events: [run.clone(), vec![release("PL-0002", &[&held])]].concat(),
+                last_actor: Some(RUNNER),
+                field: "actor",
+                words: "four eyes",
+                python: None,
+            },
+            Doctored {
+                name: "a release of a month not run",
+                events: [opening(), vec![release("PL-0002", &[&held])]].concat(),
+                last_actor: None,
+                field: "period",
+                words: "has not been run",
+                python: None,
+            },
+            Doctored {
+                name: "a release of a month already paid",
+                events: [run.clone(), vec![release("PL-0001", &[&id])]].concat(),
+                last_actor: None,
+                field: "household_id",
+                words: "already paid",
+                python: None,
+            },
+            Doctored {
+                name: "a release naming findings out of order",
+                events: [run, vec![release("PL-0002", &[&held, &id])]]
+                    .concat()
+                    .into_iter()
+                    .map(|(reference, mut body)| {
+                        if let Body::HoldReleased(r) = &mut body {
+                            r.findings.sort_by(|a, b| b.cmp(a));
+                            r.findings.push(r.findings[0].clone());
+                        }
+                        (reference, body)
+                    })
+                    .collect(),
+                last_actor: None,
+                field: "findings",
+                words: "ascending",
+                python: None,
+            },
+        ]
+    }
+
+    /// An export with a confirmed decision, recoveries, a bounced recovery and a release
+    /// by another actor than the month's runner passes both verifiers; each doctored log
+    /// is refused by both at its last event, naming the field and the rule's reason.
+    #[test]
+    fn both_verifiers_read_recoveries_and_releases_and_refuse_doctored_ones() {
+        let t = TempLedger::uninitialized();
+        let key = forge::verifier_key();
+        let kept = t.file("kept");
+        write(&kept, &honest(), None);
+        audit_verify_export(&kept, &key).assert_ok();
+        let cases = doctored();
+        let mut dirs = vec![kept];
+        for (i, case) in cases.iter().enumerate() {
+            let dir = t.file(&format!("doctored-{i}"));
+            write(&dir, &case.events, case.last_actor);
+            let json = audit_verify_export_json(&dir, &key).assert_code(1).json();
+            assert_eq!(
+                json["first_bad_seq"],
+                case.events.len(),
+                "{}: {json}",
+                case.name
+            );
+            let reason = json["reason"].as_str().unwrap();
+            let expected = format!("breaks a write rule: {}: ", case.field);
+            assert!(reason.contains(&expected), "{}: {reason}", case.name);
+            assert!(reason.contains(case.words), "{}: {reason}", case.name);
+            dirs.push(dir);
+        }
+        if !python_ready() {
+            return;
+        }
+        let results = people::python_verify_each(&dirs, &key);
+        let (code, stdout) = &results[0];
+        assert_eq!(*code, 0, "the honest log: {stdout}");
+        assert_eq!(stdout.trim(), "ok: 16 events match the signed checkpoint");
+        for (case, (code, stdout)) in cases.iter().zip(&results[1..]) {
+            assert_eq!(*code, 1, "{}: {stdout}", case.name);
+            let (field, words) = case.python.unwrap_or((case.field, case.words));
+            let expected = format!(
+                "FAILED at seq {}: breaks a write rule: {field}: ",
+                case.events.len(),
+            );
+            assert!(stdout.starts_with(&expected), "{}: {stdout}", case.name);
+            assert!(stdout.contains(words), "{}: {stdout}", case.name);
+        }
+    }
+}
+
+/// A real ledger, not a forged log: the independent verifier reads what the ledger itself
+/// records for a confirmed finding, recoveries, a bounced recovery and a release.
+mod ledger_recoveries_and_releases {
+    use super::*;
+
+    use fundtrail::keys::identity::AccountHash;
+    use fundtrail::ledger::{AppendContext, Ledger};
+    use fundtrail::model::domain::{
+        parse_date, Allocation, Category, Command as Cmd, Decision, Enrollment, FindingDecision,
+        HouseholdId, Money, Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate,
+        Reference, ReversalRequest,
+    };
+    use fundtrail::model::recovery::{FindingId, Recovery};
+    use fundtrail::runs::batch::{release_hold, run_allowance, RunMode};
+    use fundtrail::runs::findings::findings;
+
+    fn as_actor(actor: &str) -> AppendContext {
+        AppendContext {
+            actor: actor.into(),
+            now_us: NOW_US,
+        }
+    }
+
+    fn enroll(id: &str) -> Cmd {
+        Cmd::Enroll(Enrollment {
+            household: HouseholdId::parse(id).unwrap(),
+            subdistrict: "拓东".into(),
+            community: "金碧".into(),
+            category: Category::Bereaved,
+            members: 1,
+            enrolled_on: parse_date("2015-03-01").unwrap(),
+        })
+    }
+
+    fn allocate(program: &str, reference: &str) -> Cmd {
+        Cmd::Allocate(Allocation {
+            program: ProgramCode::parse(program).unwrap(),
+            amount: Money::parse("100000.00").unwrap(),
+            date: parse_date("2015-01-01").unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            source: "区财政".into(),
+        })
+    }
+
+    fn payment(household: &str, program: &str, date: &str, reference: &str) -> Cmd {
+        let account = (program == "holiday_condolence").then(|| PayeeAccount {
+            hash: AccountHash::from_bytes([7; 32]),
+            last4: "1234".into(),
+        });
+        Cmd::Pay(Payment {
+            kind: PaymentKind::Disbursement,
+            household: HouseholdId::parse(household).unwrap(),
+            program: ProgramCode::parse(program).unwrap(),
+            amount: Money::from_fen(34_000),
+            persons: 1,
+            date: parse_date(date).unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            memo: String::new(),
+            account,
+        })
+    }
+
+    fn recovery(finding: &str, yuan: &str, reference: &str) -> Cmd {
+        Cmd::RecordRecovery(Recovery {
+            finding: FindingId::parse(finding).unwrap(),
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            program: ProgramCode::parse("support_allowance").unwrap(),
+            amount: Money::parse(yuan).unwrap(),
+            date: parse_date("2018-07-10").unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            memo: "退回".into(),
+        })
+    }
+
+    /// PL-0001 paid June twice (a duplicate_payment, confirmed with 340.00 to recover,
+    /// recovered as 200.00 and 140.00, the 140.00 bounced); PL-0002 to PL-0004 paid a
+    /// condolence to one account (a shared_account, which holds them in July's run);
+    /// PL-0002 released by a supervisor.
+    fn build(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("ledger");
+        let mut ledger = Ledger::init(&path).unwrap();
+        let mut commands = vec![
+            enroll("PL-0001"),
+            enroll("PL-0002"),
+            enroll("PL-0003"),
+            enroll("PL-0004"),
+            allocate("support_allowance", "ZJ-1"),
+            allocate("holiday_condolence", "ZJ-2"),
+            Cmd::SetRate(Rate {
+                program: ProgramCode::parse("support_allowance").unwrap(),
+                category: Category::Bereaved,
+                per_member: Money::parse("340.00").unwrap(),
+                valid_from: parse_date("2015-01-01").unwrap(),
+                valid_to: None,
+            }),
+            payment("PL-0001", "support_allowance", "2018-06-30", "BANK-1"),
+            payment("PL-0001", "support_allowance", "2018-06-30", "BANK-2"),
+        ];
+        for (i, household) in ["PL-0002", "PL-0003", "PL-0004"].iter().enumerate() {
+            let reference = format!("CJ-{i}");
+            commands.push(payment(
+                household,
+                "holiday_condolence",
+                "2018-02-14",
+                &reference,
+            ));
+        }
+        ledger.append(commands, &ctx()).unwrap();
+        let duplicate = findings(ledger.view())
+            .unwrap()
+            .into_iter()
+            .find(|f| f.rule.as_str() == "duplicate_payment")
+            .expect("the June payments raise a duplicate_payment")
+            .id;
+        let decision = Cmd::ResolveFinding(FindingDecision {
+            finding: duplicate.clone(),
+            decision: Decision::Confirmed,
+            reason: "case 2018-6: paid twice".into(),
+            household: HouseholdId::parse("PL-0001").unwrap(),
+            program: Some(ProgramCode::parse("support_allowance").unwrap()),
+            recover: Money::parse("340.00").unwrap(),
+            date: parse_date("2018-07-01").unwrap(),
+            actor: "supervisor-li".into(),
+            at_us: NOW_US,
+        });
+        ledger
+            .append(vec![decision], &as_actor("supervisor-li"))
+            .unwrap();
+        let cash = vec![
+            recovery(&duplicate, "200.00", "HK-1"),
+            recovery(&duplicate, "140.00", "HK-2"),
+            Cmd::Reverse(ReversalRequest {
+                target: Reference::parse("HK-2").unwrap(),
+                household: HouseholdId::parse("PL-0001").unwrap(),
+                program: None,
+                amount: Money::parse("140.00").unwrap(),
+                date: parse_date("2018-07-12").unwrap(),
+                reason: "退票".into(),
+            }),
+        ];
+        ledger.append(cash, &as_actor("cashier-zhao")).unwrap();
+        let july = Month::parse("2018-07").unwrap();
+        let pay = RunMode::Pay {
+            payment_file: dir.join("july.csv"),
+        };
+        let run = run_allowance(&mut ledger, july, &pay, &ctx()).unwrap();
+        assert_eq!(
+            run.held.len(),
+            3,
+            "the shared account holds three households"
+        );
+        let file = dir.join("release.csv");
+        release_hold(
+            &mut ledger,
+            july,
+            "PL-0002",
+            "bank confirmed",
+            &file,
+            &as_actor("supervisor-li"),
+        )
+        .unwrap();
+        ledger.close().unwrap();
+        path
+    }
+
+    #[test]
+    fn the_independent_verifier_reads_a_ledgers_recoveries_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = build(dir.path());
+        let export = dir.path().join("export");
+        run_command(binary(&ledger).arg("checkpoint")).assert_ok();
+        run_command(binary(&ledger).args(["export", "--to", export.to_str().unwrap()])).assert_ok();
+        let key = std::fs::read_to_string(export.join("pubkey")).unwrap();
+        let key = key.trim();
+        audit_verify_export(&export, key).assert_ok();
+        let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+        for kind in ["recovery_received", "hold_released", "finding_resolved"] {
+            assert!(
+                events.contains(&format!("\"type\":\"{kind}\"")),
+                "no {kind}"
+            );
+        }
+        if !python_ready() {
+            return;
+        }
+        let theirs = python_verify(&export, key);
+        let stdout = String::from_utf8_lossy(&theirs.stdout);
+        assert_eq!(theirs.status.code(), Some(0), "{stdout}{theirs:?}");
+        assert!(stdout.starts_with("ok: "), "{stdout}");
     }
 }
