@@ -415,25 +415,11 @@ pub(super) async fn resolve_finding(
 ) -> Answer {
     let request = decision_request(id, body)?;
     let ctx = AppendContext::now(caller.name);
-    let (reply, answer) = oneshot::channel();
-    let job: writer::LedgerJob = Box::new(move |ledger, _| {
-        let outcome =
-            crate::runs::findings::resolve(ledger, &request, &ctx).map(|seq| (request, seq));
-        Box::new(move || {
-            // The requester may have timed out and gone; what was appended stays.
-            let _ = reply.send(outcome);
-        })
-    });
-    s.writes.try_send(Job::Ledger(job)).map_err(|e| match e {
-        mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
-        mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
-            "the server takes no more work: it is shutting down, or a commit failed (see its log)"
-                .into(),
-        ),
-    })?;
-    let (request, seq) = answer.await.map_err(|_| {
-        HttpError::Unavailable("the writer stopped before answering; see the server's log".into())
-    })??;
+    let (request, seq) = writer::on_writer(&s.writes, move |ledger, _| {
+        let seq = crate::runs::findings::resolve(ledger, &request, &ctx)?;
+        Ok((request, seq))
+    })
+    .await?;
     let answer = json!({
         "finding_id": request.finding,
         "decision": request.decision.code(),

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::tokens::Caller;
 use crate::keys::SigningKeyFile;
@@ -27,7 +26,7 @@ use crate::people::vault::Vault;
 use super::api::{blocking, body_error, current_view, summary_json, ApiQuery, NoQuery, PathText};
 use super::auth::{Admin, Authorized, Summary, Write};
 use super::error::HttpError;
-use super::writer::{Deliver, Job, JobState};
+use super::writer::{self, JobState};
 use super::AppState;
 
 type Answer = Result<Response, HttpError>;
@@ -222,26 +221,10 @@ async fn on_ledger<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&mut Ledger, &mut Vault) -> Result<T, PeopleError> + Send + 'static,
 ) -> Result<T, HttpError> {
-    let (reply, answer) = oneshot::channel();
-    let job = Box::new(
-        move |ledger: &mut Ledger, state: &mut JobState| -> Deliver {
-            let outcome = with_vault(ledger, state, f).map_err(people_error);
-            Box::new(move || {
-                // The requester may have timed out and gone; what was appended stays.
-                let _ = reply.send(outcome);
-            })
-        },
-    );
-    s.writes.try_send(Job::Ledger(job)).map_err(|e| match e {
-        mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
-        mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
-            "the server takes no more work: it is shutting down, or a commit failed (see its log)"
-                .into(),
-        ),
-    })?;
-    answer.await.map_err(|_| {
-        HttpError::Unavailable("the writer stopped before answering; see the server's log".into())
-    })?
+    writer::on_writer(&s.writes, move |ledger, state| {
+        with_vault(ledger, state, f).map_err(people_error)
+    })
+    .await
 }
 
 /// Runs `f` with the vault the writer keeps open, opening it first if need be. A vault that

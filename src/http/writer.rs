@@ -258,3 +258,30 @@ pub(super) fn answer(
         )),
     }
 }
+
+/// Runs `f` on the writer thread with the ledger and the writer's state, and waits for
+/// its outcome. A full queue, a writer that takes no more work and one that stopped
+/// before answering are the errors every write route answers alike.
+pub(super) async fn on_writer<T: Send + 'static>(
+    writes: &mpsc::Sender<Job>,
+    f: impl FnOnce(&mut Ledger, &mut JobState) -> Result<T, HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    let (reply, answer) = oneshot::channel();
+    let job: LedgerJob = Box::new(move |ledger, state| {
+        let outcome = f(ledger, state);
+        Box::new(move || {
+            // The requester may have timed out and gone; what was appended stays.
+            let _ = reply.send(outcome);
+        })
+    });
+    writes.try_send(Job::Ledger(job)).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => HttpError::QueueFull,
+        mpsc::error::TrySendError::Closed(_) => HttpError::Unavailable(
+            "the server takes no more work: it is shutting down, or a commit failed (see its log)"
+                .into(),
+        ),
+    })?;
+    answer.await.map_err(|_| {
+        HttpError::Unavailable("the writer stopped before answering; see the server's log".into())
+    })?
+}
