@@ -10,8 +10,27 @@ use fundtrail::store::Store;
 
 /// Opens a ledger's sled database directly. The ledger must be closed (`Ledger::close`,
 /// not a mere drop: sled lets go of its lock a moment after the last handle is dropped).
+///
+/// The lock is taken again for a while: a child process that another test forks while a
+/// handle on the file is open (even `Store::wait_released`'s own probe) holds that lock
+/// until its `exec`, a moment later.
 pub fn open_db(ledger_dir: &Path) -> sled::Db {
-    sled::open(ledger_dir.join("sled")).expect("open the ledger's sled database directly")
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(ledger_dir.join("sled")) {
+            Err(e) if is_lock_held(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened.expect("open the ledger's sled database directly"),
+        }
+    }
+}
+
+/// How long [`open_db`] waits for a lock a forked child holds until its `exec`.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 /// Closes a database [`open_db`] opened on `ledger_dir`, returning once sled has released
