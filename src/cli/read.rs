@@ -8,7 +8,7 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
-use crate::ledger::readmodels::{household_trail, ReadSide, ReadSideError};
+use crate::ledger::readmodels::{household_trail, FindingsFold, ReadSide, ReadSideError};
 use crate::ledger::Ledger;
 use crate::model::domain::{HouseholdId, PROGRAMS};
 use crate::model::render::{Align, Table};
@@ -80,8 +80,10 @@ pub struct HouseholdArgs {
 
 pub use crate::ledger::answers::parse_month;
 
+/// The read models for `totals`, `funds` and `household`, without the findings: those
+/// answers use none, and the findings' state grows with live payments.
 pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
-    ReadSide::open(ledger.view()).map_err(read_failure)
+    ReadSide::open_with(ledger.view(), FindingsFold::Off).map_err(read_failure)
 }
 
 pub(super) fn read_failure(err: ReadSideError) -> Failure {

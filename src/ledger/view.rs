@@ -190,7 +190,8 @@ impl Committed for LedgerView {
     /// against the log's hash at its seq, and they are caught up to this view's head
     /// (recomputed from the log when there is no snapshot to trust).
     fn receivables(&self) -> Result<fundtrail_projections::Receivables, String> {
-        super::readmodels::ReadSide::open(self)
+        // Receivables are the read models'; the findings' state is not needed here.
+        super::readmodels::ReadSide::open_with(self, super::readmodels::FindingsFold::Off)
             .map(|side| side.models().receivables().clone())
             .map_err(|e| e.to_string())
     }

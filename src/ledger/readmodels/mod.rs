@@ -146,9 +146,11 @@ impl TargetDates for RecentDates<'_> {
     }
 }
 
-/// Whether a read side maintains the findings beside the read models. Every command and
-/// the server maintain them; [`FindingsFold::Off`] exists for the benches that measure what
-/// the findings cost an import (`benches/findings.rs`).
+/// Whether a read side maintains the findings beside the read models. Imports, `findings`,
+/// `verify`, `rebuild` and the server maintain them. [`FindingsFold::Off`] is for answers
+/// that use none of them (`totals`, `funds`, `household`, the receivables a recovery is
+/// checked against), which then neither load nor save the findings' snapshot, and for the
+/// bench that measures what the findings cost an import (`benches/findings.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FindingsFold {
     Maintained,
