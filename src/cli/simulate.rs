@@ -31,7 +31,7 @@ pub struct SimulateArgs {
     /// case is found and no other finding is raised, 1 otherwise.
     #[arg(long, requires = "target", conflicts_with_all = ["households", "years", "seed"])]
     pub check: bool,
-    /// Households in the district (40 to 10,000).
+    /// Households in the district (40 to 100,000).
     #[arg(long, default_value_t = DEFAULT_HOUSEHOLDS)]
     pub households: u32,
     /// Years of payments, from 2021 (2 to 5).

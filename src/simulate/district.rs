@@ -9,6 +9,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use super::plant::Planted;
 use super::{Options, FIRST_YEAR};
 use crate::demo::data::Prng;
+use crate::model::domain::AMOUNT_CEILING_FEN;
 use crate::people::identity::IdNumber;
 
 /// The support allowance per eligible person and month, in fen (¥400.00).
@@ -423,10 +424,17 @@ impl District {
         let mut text =
             String::from("date,type,household_id,program,amount,persons,reference,memo,account\n");
         for ((year, program), fen) in self.allocations() {
-            text.push_str(&format!(
-                "{year}-01-01,fund_allocation,,{program},{},,SIM-AL-{year}-{program},区财政,\n",
-                yuan(fen)
-            ));
+            for (part, part_fen) in allocation_parts(fen).into_iter().enumerate() {
+                // The first part keeps the reference a district of one part has.
+                let suffix = match part {
+                    0 => String::new(),
+                    n => format!("-{}", n + 1),
+                };
+                text.push_str(&format!(
+                    "{year}-01-01,fund_allocation,,{program},{},,SIM-AL-{year}-{program}{suffix},区财政,\n",
+                    yuan(part_fen)
+                ));
+            }
         }
         for pay in &self.payments {
             text.push_str(&format!(
@@ -444,8 +452,8 @@ impl District {
         text
     }
 
-    /// Each program's allocation of a year: exactly what it pays that year. The largest,
-    /// the allowance of MAX_HOUSEHOLDS households, stays below the amount ceiling.
+    /// Each program's allocation of a year: exactly what it pays that year (recorded in
+    /// parts below the amount ceiling, [`allocation_parts`]).
     fn allocations(&self) -> BTreeMap<(i32, &'static str), i64> {
         let mut sums = BTreeMap::new();
         for pay in &self.payments {
@@ -525,18 +533,44 @@ fn id_number(region: &str, slot: u64, birth: NaiveDate, male: bool) -> String {
         .to_owned()
 }
 
-/// The `i`-th name: distinct for every `i` below 8 × 16³ (32,768), which covers the
-/// persons and register rows of MAX_HOUSEHOLDS households.
+/// The `i`-th name: distinct for every `i` below 8 × 16⁴ (524,288), which covers the
+/// persons and register rows of MAX_HOUSEHOLDS households (2.1 per household). Below
+/// 8 × 16³ (32,768) a name has three given characters, as in districts of up to 10,000
+/// households, so their files stay as they were.
 fn name(i: u64) -> String {
-    let i = usize::try_from(i).expect("names are drawn for fewer than 32,768 indices");
+    let i = usize::try_from(i).expect("names are drawn for fewer than 524,288 indices");
+    let fourth = match i / NAMES_OF_THREE {
+        0 => "",
+        n => GIVEN[n % 16],
+    };
     format!(
-        "{}{}{}{}",
+        "{}{}{}{}{fourth}",
         SURNAMES[i % 8],
         GIVEN[(i / 8) % 16],
         GIVEN[(i / 128) % 16],
         GIVEN[(i / 2048) % 16]
     )
 }
+
+/// Names with three given characters: 8 surnames × 16³.
+const NAMES_OF_THREE: usize = 8 * 16 * 16 * 16;
+
+/// An allocation of `fen` as parts of at most [`ALLOCATION_PART_FEN`], the first ones full.
+fn allocation_parts(fen: i64) -> Vec<i64> {
+    let mut parts = Vec::new();
+    let mut left = fen;
+    while left > ALLOCATION_PART_FEN {
+        parts.push(ALLOCATION_PART_FEN);
+        left -= ALLOCATION_PART_FEN;
+    }
+    parts.push(left);
+    parts
+}
+
+/// The largest part of an allocation: ¥90,000,000, below the ceiling of one amount
+/// (¥100,000,000), which a year of the allowance of more than about
+/// 10,000 households passes.
+const ALLOCATION_PART_FEN: i64 = AMOUNT_CEILING_FEN / 10 * 9;
 
 fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
@@ -556,4 +590,43 @@ fn days(n: u64) -> Duration {
 
 pub(super) fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).expect("day 1 to 25 of a month is a date")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_parts_sum_to_the_year_each_below_the_ceiling() {
+        for fen in [
+            1,
+            ALLOCATION_PART_FEN,
+            ALLOCATION_PART_FEN + 1,
+            10 * AMOUNT_CEILING_FEN + 7,
+        ] {
+            let parts = allocation_parts(fen);
+            assert_eq!(parts.iter().sum::<i64>(), fen, "{fen}");
+            assert!(
+                parts.iter().all(|p| *p > 0 && *p < AMOUNT_CEILING_FEN),
+                "{parts:?}"
+            );
+        }
+        assert_eq!(allocation_parts(ALLOCATION_PART_FEN).len(), 1);
+        assert_eq!(
+            allocation_parts(ALLOCATION_PART_FEN + 1),
+            vec![ALLOCATION_PART_FEN, 1]
+        );
+    }
+
+    #[test]
+    fn names_stay_distinct_beyond_three_given_characters() {
+        let names: std::collections::BTreeSet<String> = (0..(NAMES_OF_THREE as u64 * 16))
+            .step_by(7)
+            .map(name)
+            .collect();
+        assert_eq!(names.len(), (NAMES_OF_THREE * 16).div_ceil(7));
+        // A small district's names keep three given characters.
+        assert_eq!(name(0).chars().count(), 4);
+        assert_eq!(name(NAMES_OF_THREE as u64).chars().count(), 5);
+    }
 }

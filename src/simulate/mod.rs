@@ -24,10 +24,11 @@ pub const DEFAULT_HOUSEHOLDS: u32 = 200;
 /// The fewest households: the plants take 18 households of their own, and each program's
 /// yearly group must keep at least 20 payments for `outlier_amount` to apply.
 pub const MIN_HOUSEHOLDS: u32 = 40;
-/// The most households: a year of the allowance for 10,000 households (¥96,000,000) stays
-/// below the ceiling of one allocation (¥100,000,000), and every person keeps a distinct
-/// generated name.
-pub const MAX_HOUSEHOLDS: u32 = 10_000;
+/// The most households: enough for a district of four million event rows (the scale
+/// benchmark, `scripts/scale-bench`), while every person keeps a distinct generated name
+/// and identity number. A program's year above the ceiling of one amount is allocated in
+/// several parts.
+pub const MAX_HOUSEHOLDS: u32 = 100_000;
 /// Years of payments when `--years` is not given.
 pub const DEFAULT_YEARS: u32 = 3;
 /// The fewest years: the plants sit in the first and second years, and a death or exit in
