@@ -5,6 +5,10 @@
 //!
 //! cargo run --release --example load -- ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID
 //!     [--writers 16] [--readers 4] [--seconds 20] [--max-requests 400000]
+//!     [--household PL-0001] [--date 2018-12-31]
+//!
+//! Each append is a support allowance disbursement of ¥1.00 to `--household`, dated
+//! `--date` (the demo's first household by default); the program must have the budget.
 
 #[path = "../tests/it/support/client.rs"]
 mod client;
@@ -27,13 +31,15 @@ struct Options {
     readers: usize,
     seconds: u64,
     max_requests: u64,
+    household: String,
+    date: String,
 }
 
 fn options() -> Result<Options, String> {
     let args = Args::from_env();
     let positional = args.positional();
     let [addr, clerk, supervisor, pid] = positional[..] else {
-        return Err("usage: load ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID [--writers N] [--readers N] [--seconds N] [--max-requests N]".into());
+        return Err("usage: load ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID [--writers N] [--readers N] [--seconds N] [--max-requests N] [--household ID] [--date YYYY-MM-DD]".into());
     };
     let addr: SocketAddr = addr.parse().map_err(|e| format!("ADDR: {e}"))?;
     if !addr.ip().is_loopback() {
@@ -48,6 +54,8 @@ fn options() -> Result<Options, String> {
         readers: args.flag("--readers", 4)? as usize,
         seconds: args.flag("--seconds", 20)?,
         max_requests: args.flag("--max-requests", 400_000)?,
+        household: args.text("--household", "PL-0001")?,
+        date: args.text("--date", "2018-12-31")?,
     })
 }
 
@@ -69,6 +77,7 @@ fn main() -> Result<(), String> {
     let writers: Vec<_> = (0..o.writers)
         .map(|w| {
             let (stop, sent, token, addr) = (stop.clone(), sent.clone(), o.clerk.clone(), o.addr);
+            let (household, date) = (o.household.clone(), o.date.clone());
             std::thread::spawn(move || {
                 let mut http = Client::new(addr, Some(&token));
                 let (mut acked, mut refused) = (0u64, 0u64);
@@ -76,7 +85,7 @@ fn main() -> Result<(), String> {
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let event = serde_json::json!({
-                        "date": "2018-12-31", "type": "disbursement", "household_id": "PL-0001",
+                        "date": date, "type": "disbursement", "household_id": household,
                         "program": "support_allowance", "amount": "1.00",
                         "reference": format!("LOAD-{run}-{w}-{i}"),
                     });

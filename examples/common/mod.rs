@@ -1,7 +1,7 @@
 //! What the probes of a running server (`load`, `stalled_uploads`) share: their command
 //! line, and the server's memory as its /proc status reports it.
 
-/// A probe's command line: positional arguments, then `--name N` flags in any order.
+/// A probe's command line: positional arguments, then `--name VALUE` flags in any order.
 pub struct Args(Vec<String>);
 
 impl Args {
@@ -18,6 +18,19 @@ impl Args {
                 .and_then(|v| v.parse().ok())
                 .ok_or(format!("{name} needs a number")),
             None => Ok(default),
+        }
+    }
+
+    /// The text after `name`, or `default` when the flag is not given.
+    #[allow(dead_code)] // each probe includes this module; only `load` takes a text flag
+    pub fn text(&self, name: &str, default: &str) -> Result<String, String> {
+        match self.0.iter().position(|a| a == name) {
+            Some(i) => self
+                .0
+                .get(i + 1)
+                .cloned()
+                .ok_or(format!("{name} needs a value")),
+            None => Ok(default.to_owned()),
         }
     }
 

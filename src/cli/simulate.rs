@@ -34,7 +34,7 @@ pub struct SimulateArgs {
     /// Households in the district (40 to 100,000).
     #[arg(long, default_value_t = DEFAULT_HOUSEHOLDS)]
     pub households: u32,
-    /// Years of payments, from 2021 (2 to 5).
+    /// Years of payments (2 to 20): from 2021 for up to 5, else ending in 2025.
     #[arg(long, default_value_t = DEFAULT_YEARS)]
     pub years: u32,
     /// The seed everything is drawn from: the same seed, the same files.

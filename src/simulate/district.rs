@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::plant::Planted;
-use super::{Options, FIRST_YEAR};
+use super::{first_year, Options, FIRST_YEAR};
 use crate::demo::data::Prng;
 use crate::model::domain::AMOUNT_CEILING_FEN;
 use crate::people::identity::IdNumber;
@@ -43,7 +43,8 @@ const PLANT_HOUSEHOLDS: usize = 15 + WISHES;
 /// One death register row that matches nobody per this many households.
 const REGISTER_NOISE_PER: u32 = 10;
 /// Birth dates of the parents spread over this many days (about 20 years) from
-/// 1950-01-01, so every parent is 49 by 2019, before the first year of payments.
+/// 1950-01-01, so every parent is 49 by 2019, before the first year of payments (a district
+/// that starts before 2021 moves the births as many years earlier).
 const BIRTH_DAYS: u64 = 7_300;
 /// Sequence numbers (two digits of the number's three) per birth day.
 const SEQUENCES: u64 = 100;
@@ -162,7 +163,8 @@ impl District {
     pub(super) fn generate(options: Options) -> District {
         let mut rng = Prng::new(options.seed);
         let count = options.households as usize;
-        let households = (0..count).map(|h| household(h, &mut rng)).collect();
+        let first = first_year(options.years);
+        let households = (0..count).map(|h| household(h, first, &mut rng)).collect();
         let plan = Plan::draw(count, &mut rng);
         let number_offset = draw_u64(&mut rng, NUMBERS);
         let condolence_fen = (0..options.years)
@@ -179,7 +181,7 @@ impl District {
                 seed: options.seed,
                 households: options.households,
                 years: options.years,
-                first_year: FIRST_YEAR,
+                first_year: first_year(options.years),
                 cases: Vec::new(),
                 near_misses: Vec::new(),
             },
@@ -203,7 +205,7 @@ impl District {
     }
 
     pub(super) fn year(&self, index: u32) -> i32 {
-        FIRST_YEAR + i32::try_from(index).expect("at most MAX_YEARS years")
+        first_year(self.options.years) + i32::try_from(index).expect("at most MAX_YEARS years")
     }
 
     // -----------------------------------------------------------------------------------
@@ -395,7 +397,10 @@ impl District {
     /// The identity number and birth date of person `p` (household `p / 2`).
     fn person_number(&self, p: u64) -> (String, NaiveDate) {
         let slot = (p + self.number_offset) % NUMBERS;
-        let birth = ymd(1950, 1, 1) + days(slot % BIRTH_DAYS);
+        // A longer district starts earlier, its parents born as many years earlier: all 49
+        // or over from its first year of payments.
+        let earlier = FIRST_YEAR - self.year(0);
+        let birth = ymd(1950 - earlier, 1, 1) + days(slot % BIRTH_DAYS);
         let male = p % 2 == 1;
         (id_number(ROLL_REGION, slot, birth, male), birth)
     }
@@ -504,8 +509,8 @@ impl District {
 pub(super) const SHARED_ACCOUNT: &str = "6228480000000777";
 pub(super) const SHARED_NEAR_ACCOUNT: &str = "6228480000000888";
 
-fn household(h: usize, rng: &mut Prng) -> Household {
-    let enrolled_on = ymd(FIRST_YEAR - 1, 1, 1) + days(rng.below(365) as u64);
+fn household(h: usize, first_year: i32, rng: &mut Prng) -> Household {
+    let enrolled_on = ymd(first_year - 1, 1, 1) + days(rng.below(365) as u64);
     Household {
         id: format!("SIM-{:05}", h + 1),
         enrolled_on,

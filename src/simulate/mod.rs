@@ -34,11 +34,22 @@ pub const DEFAULT_YEARS: u32 = 3;
 /// The fewest years: the plants sit in the first and second years, and a death or exit in
 /// the second year needs later months to be paid after.
 pub const MIN_YEARS: u32 = 2;
-/// The most years: payments run from [`FIRST_YEAR`] to 2025 at the latest, so no value
-/// date is ever ahead of the day it is imported.
-pub const MAX_YEARS: u32 = 5;
-/// The first year of payments; the households enroll in the year before.
+/// The most years: twenty, a district's record over time (the scale benchmark grows a
+/// district by its years, so memory is measured against events, not households).
+pub const MAX_YEARS: u32 = 20;
+/// The first year of payments of a district of up to five years; the households enroll in
+/// the year before. A longer district starts earlier ([`first_year`]).
 pub const FIRST_YEAR: i32 = 2021;
+/// The last year of payments of a district of more than five years, so no value date is
+/// ever ahead of the day it is imported (a district of up to five starts in [`FIRST_YEAR`]).
+pub const LAST_YEAR: i32 = 2025;
+
+/// The first year of payments of a district of `years` years: [`FIRST_YEAR`], or earlier
+/// so that the last is [`LAST_YEAR`].
+pub fn first_year(years: u32) -> i32 {
+    let years = i32::try_from(years).expect("at most MAX_YEARS years");
+    FIRST_YEAR.min(LAST_YEAR + 1 - years)
+}
 /// The seed when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 1;
 /// The death register's `--source` that the README's import commands use.

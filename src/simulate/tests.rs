@@ -66,6 +66,20 @@ fn the_same_options_give_the_same_bytes_and_another_seed_other_ones() {
 }
 
 #[test]
+fn a_district_of_more_than_five_years_ends_in_the_last_year() {
+    assert_eq!(first_year(2), FIRST_YEAR);
+    assert_eq!(first_year(5), FIRST_YEAR);
+    assert_eq!(first_year(6), LAST_YEAR - 5);
+    assert_eq!(first_year(MAX_YEARS), 2006);
+    let d = district(60, 12, 3);
+    let events = file(&d, "events.csv");
+    let years: BTreeSet<&str> = events.lines().skip(1).map(|line| &line[..4]).collect();
+    let expected: Vec<String> = (2014..=2025).map(|y| y.to_string()).collect();
+    assert_eq!(years.into_iter().collect::<Vec<_>>(), expected);
+    assert!(file(&d, "households.csv").contains(",2013-"));
+}
+
+#[test]
 fn options_out_of_range_are_refused_with_their_bounds() {
     let cases = [
         (
@@ -81,12 +95,12 @@ fn options_out_of_range_are_refused_with_their_bounds() {
         (
             DEFAULT_HOUSEHOLDS,
             MIN_YEARS - 1,
-            "--years must be 2 to 5, not 1",
+            "--years must be 2 to 20, not 1",
         ),
         (
             DEFAULT_HOUSEHOLDS,
             MAX_YEARS + 1,
-            "--years must be 2 to 5, not 6",
+            "--years must be 2 to 20, not 21",
         ),
     ];
     for (households, years, message) in cases {

@@ -369,10 +369,10 @@ fn simulate_refuses_sizes_out_of_range_and_writes_nothing() {
     run.assert_code(2);
     assert!(
         run.stderr
-            .contains("--households must be 40 to 10000, not 5"),
+            .contains("--households must be 40 to 100000, not 5"),
         "{run:#?}"
     );
-    simulate(&dir, &["--years", "9"]).assert_code(2);
+    simulate(&dir, &["--years", "21"]).assert_code(2);
     assert!(!dir.exists());
     let file = t.write_file("a-file", "not a directory");
     let run = simulate(&file.join("district"), &[]);
@@ -404,6 +404,23 @@ fn rule_line(report: &serde_json::Value, rule: &str) -> serde_json::Value {
         .find(|r| r["rule"] == rule)
         .unwrap_or_else(|| panic!("no line for {rule}: {report:#}"))
         .clone()
+}
+
+/// A district of twenty years (its payments from 2006 to 2025, its parents born as much
+/// earlier) imports in order and its check finds every planted case and nothing else: no
+/// parent under 49 is counted and no value date is ahead of today.
+#[test]
+fn simulate_check_passes_on_a_district_of_twenty_years() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    simulate(&dir, &["--households", "40", "--years", "20"]).assert_ok();
+    let run = check(&dir, &t.file("checked"), true);
+    run.assert_ok();
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["false_alarms"], serde_json::json!([]));
+    let planted: serde_json::Value = serde_json::from_slice(&read(&dir, "planted.json")).unwrap();
+    assert_eq!(planted["first_year"], 2006, "{planted:#}");
 }
 
 /// At the default size every rule finds its planted case and raises nothing else.
