@@ -54,6 +54,15 @@ const PENDING: u8 = b'p';
 const BLOCK_SEAL: u8 = b'b';
 /// The seal label of event blocks.
 const BLOCK_SEAL_LABEL: &str = "event block";
+/// A chunk of a meta record larger than [`META_CHUNK_BYTES`]: `s‖name‖0x00‖index`
+/// (u32 BE), the record's bytes in order (FORMAT.md §3).
+const META_CHUNK: u8 = b's';
+/// The largest meta record stored as one value; a larger one (the read-model and
+/// findings snapshots of a large ledger) is stored in chunks of this size. sled 0.34 reads
+/// a tree node whole, and a node holding a large value is read when the database is opened
+/// and by every read of a key beside it: one 100 MB value cost every command that opens
+/// the ledger 200 MB of memory (measured with sled alone), chunks of 64 KiB cost 4 MB.
+pub const META_CHUNK_BYTES: usize = 64 * 1024;
 
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
@@ -609,11 +618,34 @@ impl Store {
             .collect()
     }
 
+    /// A meta record: the value of `m‖name`, or the concatenation of its chunks when it was
+    /// stored in chunks ([`META_CHUNK_BYTES`]). Whole or not: the records that matter are
+    /// sealed, and their callers check the seal over all of it.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .db
-            .get(prefixed(META, name.as_bytes()))?
-            .map(|v| v.to_vec()))
+        if let Some(value) = self.db.get(prefixed(META, name.as_bytes()))? {
+            return Ok(Some(value.to_vec()));
+        }
+        let mut record: Option<Vec<u8>> = None;
+        for item in self.db.scan_prefix(chunk_prefix(name)) {
+            let (_, chunk) = item?;
+            record
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(&chunk);
+        }
+        Ok(record)
+    }
+
+    /// The keys of `name`'s chunks from `from` on, to be removed by a write that stores
+    /// fewer of them (or none).
+    fn stale_chunks(&self, name: &str, from: u32) -> Result<Vec<sled::IVec>, StoreError> {
+        let start = chunk_key(name, from);
+        let mut end = chunk_prefix(name);
+        end.push(0xFF);
+        self.db
+            .range(start..end)
+            .keys()
+            .map(|key| key.map_err(|e| self.write_error(e)))
+            .collect()
     }
 
     /// The pending marker of an unfinished write, if one is stored.
@@ -749,6 +781,11 @@ impl Store {
     pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
         self.refuse_after_failure()?;
         batch.close_block();
+        for (name, from) in std::mem::take(&mut batch.stale_chunks) {
+            for key in self.stale_chunks(&name, from)? {
+                batch.remove(key.to_vec());
+            }
+        }
         self.space.ensure_room(&self.dir, batch.bytes)?;
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
@@ -1048,6 +1085,9 @@ pub struct StoreBatch {
     tip: Option<ReferencesExpected>,
     /// The key this batch's event blocks are sealed with.
     block_key: Option<StateKey>,
+    /// Meta records this batch writes, with the number of chunks each now has: any
+    /// chunk beyond is removed when the batch is written.
+    stale_chunks: Vec<(String, u32)>,
 }
 
 /// How a batch keeps the in-memory reference index current.
@@ -1213,8 +1253,23 @@ impl StoreBatch {
         self.remove(people_key(seq));
     }
 
+    /// Writes a meta record: as the one value `m‖name`, or, when larger than
+    /// [`META_CHUNK_BYTES`], as chunks (`m‖name` removed). The chunks an earlier, longer
+    /// record left are removed when the batch is written, in the same sled batch.
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
-        self.put(prefixed(META, name.as_bytes()), value);
+        let key = prefixed(META, name.as_bytes());
+        if value.len() <= META_CHUNK_BYTES {
+            self.put(key, value);
+            self.stale_chunks.push((name.to_owned(), 0));
+            return;
+        }
+        self.remove(key);
+        let mut count = 0u32;
+        for chunk in value.chunks(META_CHUNK_BYTES) {
+            self.put(chunk_key(name, count), chunk.to_vec());
+            count += 1;
+        }
+        self.stale_chunks.push((name.to_owned(), count));
     }
 
     /// The pending marker, written with the entries of the write it announces.
@@ -1282,7 +1337,8 @@ impl StoreBatch {
     /// The sled batch a key goes in, counted.
     fn part_for(&mut self, key: &[u8]) -> &mut sled::Batch {
         self.keys += 1;
-        if key.first() == Some(&META) {
+        // A meta record's chunks go with it, in the batch applied last.
+        if matches!(key.first(), Some(&META) | Some(&META_CHUNK)) {
             &mut self.commit
         } else {
             self.entry_keys += 1;
@@ -1298,6 +1354,19 @@ fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
 
 fn people_key(seq: Seq) -> Vec<u8> {
     prefixed(PEOPLE, &seq.get().to_be_bytes())
+}
+
+/// `s‖name‖0x00`: the prefix of a meta record's chunks (names hold no 0x00).
+fn chunk_prefix(name: &str) -> Vec<u8> {
+    let mut key = prefixed(META_CHUNK, name.as_bytes());
+    key.push(0);
+    key
+}
+
+fn chunk_key(name: &str, index: u32) -> Vec<u8> {
+    let mut key = chunk_prefix(name);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -1396,6 +1465,56 @@ mod reopen_tests {
             batch.put_meta("round", vec![round as u8]);
             store.write_durable(batch).expect("written");
         }
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    fn put(store: &Store, name: &str, value: &[u8]) {
+        let mut batch = StoreBatch::default();
+        batch.put_meta(name, value.to_vec());
+        store.write_durable(batch).expect("written");
+    }
+
+    fn chunks(store: &Store, name: &str) -> usize {
+        store.db.scan_prefix(chunk_prefix(name)).count()
+    }
+
+    /// A record larger than a chunk is stored in chunks and read back whole; a shorter
+    /// one, then a small one, leave no chunk of the longer behind; a neighbour's name is
+    /// never touched.
+    #[test]
+    fn a_large_meta_record_is_stored_in_chunks_and_replaced_whole() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let big: Vec<u8> = (0..3 * META_CHUNK_BYTES + 5)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        put(&store, "snap", &big);
+        put(&store, "snap2", &big);
+        assert_eq!(store.meta("snap").expect("read"), Some(big.clone()));
+        assert_eq!(chunks(&store, "snap"), 4);
+        assert_eq!(store.db.get(prefixed(META, b"snap")).expect("read"), None);
+
+        let shorter = &big[..META_CHUNK_BYTES + 1];
+        put(&store, "snap", shorter);
+        assert_eq!(store.meta("snap").expect("read").as_deref(), Some(shorter));
+        assert_eq!(chunks(&store, "snap"), 2);
+
+        put(&store, "snap", b"small");
+        assert_eq!(
+            store.meta("snap").expect("read").as_deref(),
+            Some(&b"small"[..])
+        );
+        assert_eq!(chunks(&store, "snap"), 0);
+        assert_eq!(
+            store.meta("snap2").expect("read"),
+            Some(big),
+            "the neighbour"
+        );
+        assert_eq!(store.meta("absent").expect("read"), None);
     }
 }
 

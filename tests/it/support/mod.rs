@@ -288,15 +288,16 @@ pub const READ_MODELS_KEY: &[u8] = b"mread_models";
 pub const FINDINGS_KEY: &[u8] = b"mfindings";
 
 impl Dump {
-    /// Everything but the read-model and findings caches: the log, its indexes, the head and budgets.
+    /// Everything but the read-model and findings caches (their records, or their chunks
+    /// `s‖name‖0x00‖index` when large): the log, its indexes, the head and budgets.
     pub fn without_read_models(&self) -> Dump {
-        Dump(
-            self.0
-                .iter()
-                .filter(|(k, _)| ![READ_MODELS_KEY, FINDINGS_KEY].contains(&k.as_slice()))
-                .cloned()
-                .collect(),
-        )
+        let cache = |k: &[u8]| {
+            [READ_MODELS_KEY, FINDINGS_KEY].contains(&k)
+                || [&b"sread_models\0"[..], b"sfindings\0"]
+                    .iter()
+                    .any(|chunk| k.starts_with(chunk))
+        };
+        Dump(self.0.iter().filter(|(k, _)| !cache(k)).cloned().collect())
     }
 
     /// Events stored in the dump's event blocks.
