@@ -32,6 +32,7 @@ pub mod runs;
 pub mod simulate;
 pub mod store;
 pub mod tlog;
+pub mod witness;
 
 pub use ledger::{AppendContext, AppendSummary, Head, Ledger, LedgerError, LedgerView};
 pub use model::domain::{Command, EventHash, Money, Seq};
