@@ -39,3 +39,4 @@ mod serve_sigterm;
 mod simulate;
 mod tamper;
 mod tokens;
+mod witness;
