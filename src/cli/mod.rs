@@ -372,7 +372,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Prove(args) => evidence::prove(cli, args),
         Command::Export(args) => evidence::export(cli, args),
         Command::Audit(what) => audit::run(what),
-        Command::Witness(what) => witness::run(what),
+        Command::Witness(what) => witness::run(cli, what),
     }
 }
 

@@ -8,9 +8,14 @@
 //! checkpoint per log, replaced durably) and [`Witness`], which serializes the requests of
 //! one log and stores the new checkpoint before it hands out the cosignature. The HTTP
 //! routes are `http::witness`.
+//!
+//! The ledger's side: `log_side` (the witnesses a ledger asks, its quorum, and the asking
+//! after `fundtrail checkpoint`) over `client` (one blocking HTTP/1.1 request).
 
+pub mod client;
 pub mod cosign;
 pub mod decide;
+pub mod log_side;
 pub mod request;
 pub mod state;
 

@@ -277,7 +277,7 @@ pub fn write_latest(dir: &Path, origin: &str, note: &str) -> Result<(), WitnessE
     replace_durably(&dir.join(LOGS_DIR), &origin_hash(origin), note.as_bytes())
 }
 
-fn replace_durably(dir: &Path, name: &str, contents: &[u8]) -> Result<(), WitnessError> {
+pub(crate) fn replace_durably(dir: &Path, name: &str, contents: &[u8]) -> Result<(), WitnessError> {
     let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
     let target = dir.join(name);
     let mut file = File::create(&temp).map_err(io_err(&temp))?;

@@ -40,3 +40,4 @@ mod simulate;
 mod tamper;
 mod tokens;
 mod witness;
+mod witness_ledger;

@@ -32,17 +32,17 @@ const VERIFIER: &str = concat!(
 );
 
 /// A witness directory made by `fundtrail witness init`, and its serving process.
-struct Witness {
-    dir: tempfile::TempDir,
-    key: CosignerKey,
-    vkey: String,
+pub(crate) struct Witness {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) key: CosignerKey,
+    pub(crate) vkey: String,
     child: Option<Child>,
     addr: Option<SocketAddr>,
 }
 
 impl Witness {
     /// A new witness that trusts each of `logs` (verifier keys).
-    fn new(name: &str, logs: &[&str]) -> Witness {
+    pub(crate) fn new(name: &str, logs: &[&str]) -> Witness {
         let dir = tempfile::tempdir().unwrap();
         let init = witness_command(&["init", path(dir.path()), "--name", name]);
         init.assert_ok();
@@ -61,7 +61,7 @@ impl Witness {
     }
 
     /// Starts `witness serve` on a free loopback port and waits until it listens.
-    fn start(&mut self) -> SocketAddr {
+    pub(crate) fn start(&mut self) -> SocketAddr {
         let mut child = binary_without_ledger()
             .args(["witness", "serve", path(self.dir.path())])
             .args(["--addr", "127.0.0.1:0"])
@@ -84,7 +84,7 @@ impl Witness {
     }
 
     /// SIGKILL: no chance to finish anything.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
             child.wait().unwrap();
@@ -117,12 +117,12 @@ fn witness_command(args: &[&str]) -> Run {
 }
 
 /// The ledger's verifier key.
-fn log_key(t: &TempLedger) -> String {
+pub(crate) fn log_key(t: &TempLedger) -> String {
     t.run(&["key", "show"]).assert_ok().stdout.trim().to_owned()
 }
 
 /// Appends `n` payments tagged `tag` and signs a checkpoint of the new head.
-fn grow(t: &TempLedger, tag: &str, n: usize) -> u64 {
+pub(crate) fn grow(t: &TempLedger, tag: &str, n: usize) -> u64 {
     t.append_csv(ImportKind::Events, &payment_rows(tag, n));
     sign(t)
 }
@@ -144,7 +144,7 @@ fn note_of(body: &str) -> &str {
 }
 
 /// A copy of a closed ledger: the same key, so far the same history.
-fn fork(t: &TempLedger) -> TempLedger {
+pub(crate) fn fork(t: &TempLedger) -> TempLedger {
     let copy = TempLedger::uninitialized();
     copy_dir(&t.dir, &copy.dir);
     copy
