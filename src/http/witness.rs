@@ -82,7 +82,7 @@ pub fn run(
         on_bound(addr, &witness.verifier_key());
         super::conn::accept(
             listener,
-            router(witness),
+            router(witness, config.limits.request_timeout),
             config.limits,
             super::shutdown_signal(),
         )
@@ -91,10 +91,16 @@ pub fn run(
     })
 }
 
-fn router(witness: Arc<Witness>) -> Router {
+/// A request (its body included) not answered within `timeout` gets 504, as on the API
+/// server: a client sending its body slowly holds a connection no longer than that. A
+/// cosignature stored after the 504 is what the client's retry then learns from a 409.
+fn router(witness: Arc<Witness>, timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/{origin_hash}/checkpoint", get(checkpoint))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            super::error::with_timeout(timeout, req, next)
+        }))
         .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BYTES))
         .with_state(witness)
 }
@@ -156,4 +162,38 @@ fn refused(refusal: &Refusal) -> Response {
         format!("{refusal}\n"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_limit_is_the_one_format_md_states() {
+        // FORMAT.md §13.3: 25 + 63 × 45 + 1 + 256 KiB.
+        assert_eq!(MAX_ADD_CHECKPOINT_BYTES, 265_005);
+    }
+
+    #[test]
+    fn a_conflict_answers_the_stored_size_as_text_x_tlog_size() {
+        let response = refused(&Refusal::Conflict {
+            old_size: 3,
+            stored: 12,
+        });
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            TLOG_SIZE_CONTENT_TYPE
+        );
+        let statuses = [
+            (Refusal::Malformed(String::new()), 400),
+            (Refusal::UnknownLog { origin: "x".into() }, 404),
+            (Refusal::Forbidden(String::new()), 403),
+            (Refusal::Inconsistent(String::new()), 422),
+            (Refusal::Unavailable(String::new()), 503),
+        ];
+        for (refusal, status) in statuses {
+            assert_eq!(refused(&refusal).status().as_u16(), status, "{refusal:?}");
+        }
+    }
 }

@@ -257,6 +257,18 @@ fn each_refusal_has_the_protocols_status() {
     let with_proof = first.replacen("old 0\n", &format!("old 0\n{}\n", "A".repeat(43) + "="), 1);
     assert_status(&w.add(&with_proof), 422, "no consistency from size 0 to 8");
 
+    // One byte over the limit: refused once that byte is read, not parsed.
+    let mut stream = TcpStream::connect(w.addr.unwrap()).unwrap();
+    write!(
+        stream,
+        "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 265006\r\nConnection: close\r\n\r\n{}",
+        "x".repeat(265_006)
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
     assert_cosigned(&w, &first, &w.add(&first));
     let stale = w.add(&first);
     assert_status(&stale, 409, "8\n");
