@@ -266,6 +266,21 @@ mod tests {
         format!("{BODY}\n{line}")
     }
 
+    /// FORMAT.md §13.2's example: seed 32 bytes of `2b`, the checkpoint of §7.2.
+    #[test]
+    fn the_format_example_is_reproduced() {
+        let w = Cosigner::from_seed("witness.example/w1", &[0x2b; SEED_LEN]).unwrap();
+        assert_eq!(
+            w.verifier_key().to_string(),
+            "witness.example/w1+f2e73717+BEUIoHqpQXB/PrLblMiJeoCywRl0drbeITrCc999hsT/"
+        );
+        let body = "fundtrail.example/ledger\n3\nX2iWKcJUBsvhfiOq/TcAhCGVY4N3m7KWKFNB8qXQ62g=\n";
+        assert_eq!(
+            w.cosign(body, 1679315147).unwrap(),
+            "\u{2014} witness.example/w1 8uc3FwAAAABkGFDL/sS7+zVAcRUjt8rIyuE0S4s4pttoOYgdDpk9qOwlW7W4ysnmE9V1jgCFGiwMuaXNUOOy+JDB16W6uUAE71RYCw==\n"
+        );
+    }
+
     #[test]
     fn the_signed_message_is_header_time_and_body() {
         assert_eq!(

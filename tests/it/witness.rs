@@ -604,4 +604,23 @@ fn a_cosignature_verifies_in_python_written_from_the_c2sp_text() {
         .contains("no cosignature by finance.example/witness"));
     // The log's key is not a cosigner key.
     python_check(&note, &log, None).assert_code(1);
+
+    // FORMAT.md §13.2's example, byte for byte.
+    let example = t.file("example.txt");
+    std::fs::write(&example, FORMAT_EXAMPLE).unwrap();
+    python_check(
+        &example,
+        "witness.example/w1+f2e73717+BEUIoHqpQXB/PrLblMiJeoCywRl0drbeITrCc999hsT/",
+        Some("fundtrail.example/ledger+4ac1810b+ARl/ayPhbIUyxqvIOPrNXqeJvgx2spIDNAOb+os9No1h"),
+    )
+    .assert_ok();
 }
+
+/// The cosigned note of FORMAT.md §13.2.
+const FORMAT_EXAMPLE: &str = "fundtrail.example/ledger
+3
+X2iWKcJUBsvhfiOq/TcAhCGVY4N3m7KWKFNB8qXQ62g=
+
+\u{2014} fundtrail.example/ledger SsGBC9r7KWDRmPV6WGSuzALRpnGklrABYzzYXiIvTwxrjmZtFS8CtHy++NLMNyB1iF8i0YmCYK/7UpCWVZnTo0zKFQQ=
+\u{2014} witness.example/w1 8uc3FwAAAABkGFDL/sS7+zVAcRUjt8rIyuE0S4s4pttoOYgdDpk9qOwlW7W4ysnmE9V1jgCFGiwMuaXNUOOy+JDB16W6uUAE71RYCw==
+";
