@@ -5,7 +5,8 @@
 //! pure), `store` (the only user of sled), `keys` (the signing key, seals, API tokens),
 //! `ledger` (open, append, view, read models), `runs` (workflows), `export` (bundles and
 //! evidence), `people`, `demo`, `simulate` (a synthetic district with planted fraud
-//! cases), `http` and `cli`.
+//! cases), `witness` (a C2SP tlog-witness that cosigns logs' checkpoints), `http` and
+//! `cli`.
 
 // A cast that could truncate, wrap or lose a sign is a conversion that can fail: it uses
 // `try_from`, or keeps `as` under a narrow `allow` whose comment says why no value is
@@ -32,6 +33,7 @@ pub mod runs;
 pub mod simulate;
 pub mod store;
 pub mod tlog;
+pub mod witness;
 
 pub use ledger::{AppendContext, AppendSummary, Head, Ledger, LedgerError, LedgerView};
 pub use model::domain::{Command, EventHash, Money, Seq};

@@ -62,10 +62,11 @@ pub(super) fn key(cli: &Cli, what: &KeyCommand) -> Result<Output, Failure> {
 pub(super) fn checkpoint(cli: &Cli) -> Result<Output, Failure> {
     let mut ledger = open(cli)?;
     let signed = ledger.checkpoint().map_err(|e| failure(e, None))?;
-    Ok(Output::ok(
+    let output = Output::ok(
         signed.note.clone(),
         crate::ledger::answers::checkpoint_json(&signed),
-    ))
+    );
+    super::witness::ask_after_checkpoint(cli, &ledger, &signed, output)
 }
 
 pub(super) fn prove(cli: &Cli, args: &ProveArgs) -> Result<Output, Failure> {

@@ -19,6 +19,7 @@ pub mod run;
 mod serve;
 mod simulate;
 mod token;
+mod witness;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -204,6 +205,10 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Serve the HTTP API and the supervisors' dashboard until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
+    /// A C2SP tlog-witness: cosign a log's checkpoints only when each extends the last one
+    /// cosigned, so a log cannot show two histories (no ledger needed).
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +372,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Prove(args) => evidence::prove(cli, args),
         Command::Export(args) => evidence::export(cli, args),
         Command::Audit(what) => audit::run(what),
+        Command::Witness(what) => witness::run(cli, what),
     }
 }
 

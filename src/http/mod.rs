@@ -15,6 +15,7 @@ mod findings;
 mod json;
 mod people;
 mod reconcile;
+pub mod witness;
 mod writer;
 
 use std::future::Future;

@@ -168,49 +168,67 @@ impl SigningKeyFile {
     /// Writes `dir/signing.key`, created with mode 0600 in the same system call (it is
     /// never readable by others, not even for an instant) and never over an existing file.
     pub fn write(&self, dir: &Path) -> Result<(), KeyError> {
-        let path = dir.join(KEY_FILE);
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(KEY_FILE_MODE)
-            .open(&path)
-            .map_err(io)?;
-        writeln!(file, "{}", self.to_text()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+        write_private_file(&dir.join(KEY_FILE), &format!("{}\n", self.to_text()))
     }
 
     /// Reads `dir/signing.key`, refusing a file that group or others can read.
     pub fn read(dir: &Path) -> Result<SigningKeyFile, KeyError> {
         let path = dir.join(KEY_FILE);
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = match File::open(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(KeyError::Missing(path))
-            }
-            other => other.map_err(io)?,
-        };
-        let mode = file.metadata().map_err(io)?.permissions().mode();
-        if mode & GROUP_OTHER_BITS != 0 {
-            return Err(KeyError::TooOpen {
-                path,
-                mode: mode & 0o777,
-            });
-        }
-        let mut text = String::new();
-        file.take(MAX_KEY_FILE_BYTES)
-            .read_to_string(&mut text)
-            .map_err(io)?;
+        let text = read_private_file(&path)?;
         SigningKeyFile::parse(text.trim_end())
             .map_err(|reason| KeyError::Malformed { path, reason })
     }
+}
+
+/// Creates `path` with mode 0600 in the same system call (never readable by others, not
+/// even for an instant), never over an existing file, writes `text`, and makes the file
+/// and its directory entry durable. The ledger's signing key and a witness's key
+/// (`witness`) are written this way.
+pub fn write_private_file(path: &Path, text: &str) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(KEY_FILE_MODE)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
+/// Reads a key file written by [`write_private_file`] (at most [`MAX_KEY_FILE_BYTES`]),
+/// refusing one that group or others can read.
+pub fn read_private_file(path: &Path) -> Result<String, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyError::Missing(path.to_path_buf()))
+        }
+        other => other.map_err(io)?,
+    };
+    let mode = file.metadata().map_err(io)?.permissions().mode();
+    if mode & GROUP_OTHER_BITS != 0 {
+        return Err(KeyError::TooOpen {
+            path: path.to_path_buf(),
+            mode: mode & 0o777,
+        });
+    }
+    let mut text = String::new();
+    file.take(MAX_KEY_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    Ok(text)
 }
 
 /// The origin `init` chooses when none is given: `fundtrail.local/<directory name>`, with

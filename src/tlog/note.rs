@@ -324,7 +324,7 @@ fn check_note_bytes(text: &str) -> Result<(), CheckpointError> {
 /// rule), and no control character (Unicode category Cc: U+0000..=U+001F, DEL
 /// U+007F and the C1 controls U+0080..=U+009F, FORMAT.md §7.1): an origin is
 /// shown to people, and a control character can hide or rewrite what they see.
-fn check_key_name(name: &str) -> Result<(), CheckpointError> {
+pub(crate) fn check_key_name(name: &str) -> Result<(), CheckpointError> {
     let bad = |c: char| c.is_whitespace() || c == '+' || c.is_control();
     if name.is_empty() || name.chars().any(bad) {
         return Err(CheckpointError::InvalidKeyName {

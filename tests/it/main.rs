@@ -39,3 +39,5 @@ mod serve_sigterm;
 mod simulate;
 mod tamper;
 mod tokens;
+mod witness;
+mod witness_ledger;
