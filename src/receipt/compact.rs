@@ -66,7 +66,9 @@ pub fn decode(text: &str) -> Result<TlogProof, ReceiptFault> {
 
 fn take<'b>(rest: &mut &'b [u8], n: usize, what: &str) -> Result<&'b [u8], ReceiptFault> {
     if rest.len() < n {
-        return Err(malformed(format!("compact receipt: the {what} is cut short")));
+        return Err(malformed(format!(
+            "compact receipt: the {what} is cut short"
+        )));
     }
     let (head, tail) = rest.split_at(n);
     *rest = tail;

@@ -20,7 +20,7 @@ use crate::model::render::record_fields;
 use crate::tlog::checkpoint::{open_note, Checkpoint, CheckpointError};
 use crate::tlog::merkle::{self, Blake3Hasher, Digest, VerifyError};
 use crate::tlog::note::VerifierKey;
-use crate::tlog::proofs::EventEvidence;
+use crate::tlog::proofs::{EventEvidence, ProofFault};
 use crate::tlog::tlog_proof::{TlogProof, TLOG_PROOF_HEADER};
 
 /// The first line of a receipt's text form.
@@ -49,13 +49,16 @@ pub enum ReceiptFault {
     Malformed(String),
     #[error("the checkpoint: {0}")]
     Checkpoint(CheckpointError),
-    #[error("seq {seq}: the record bytes: {reason}")]
+    // The seq is not in the messages: `seq()` gives it, and reports put it in front.
+    #[error("the record bytes: {reason}")]
     Record { seq: Seq, reason: String },
-    #[error("seq {seq}: the record bytes and the inclusion proof do not lead to the checkpoint's root: {source}")]
+    #[error(
+        "the record bytes and the inclusion proof do not lead to the checkpoint's root: {source}"
+    )]
     Inclusion { seq: Seq, source: VerifyError },
-    #[error("seq {seq}: the event is a {kind}, not a payment")]
+    #[error("the event is a {kind}, not a payment")]
     NotPayment { seq: Seq, kind: &'static str },
-    #[error("seq {seq}: field {field}: the receipt shows {shown}, the record says {recorded}")]
+    #[error("field {field}: the receipt shows {shown}, the record says {recorded}")]
     Field {
         seq: Seq,
         field: String,
@@ -193,9 +196,12 @@ fn evidence_of(proof: &TlogProof) -> Result<(EventEvidence, RecordV1), ReceiptFa
         .extra
         .as_deref()
         .ok_or_else(|| malformed("the tlog-proof has no extra line holding the record"))?;
-    let record_fault = |e: crate::tlog::proofs::ProofFault| ReceiptFault::Record {
+    let record_fault = |e: ProofFault| ReceiptFault::Record {
         seq,
-        reason: e.to_string(),
+        reason: match e {
+            ProofFault::Event { reason, .. } => reason,
+            other => other.to_string(),
+        },
     };
     let evidence = EventEvidence::from_extra(seq, extra).map_err(record_fault)?;
     let record = evidence.decode().map_err(record_fault)?;

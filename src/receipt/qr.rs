@@ -39,7 +39,10 @@ pub fn png(compact: &str) -> Result<Vec<u8>, QrError> {
     let mut pixels = vec![u8::MAX; side * side];
     for (i, color) in colors.iter().enumerate() {
         if *color == Color::Dark {
-            let (mx, my) = (i % modules + QUIET_ZONE_MODULES, i / modules + QUIET_ZONE_MODULES);
+            let (mx, my) = (
+                i % modules + QUIET_ZONE_MODULES,
+                i / modules + QUIET_ZONE_MODULES,
+            );
             paint_module(&mut pixels, side, mx, my);
         }
     }
@@ -75,9 +78,8 @@ pub fn is_png(bytes: &[u8]) -> bool {
 /// The text of the first QR code found in a PNG image.
 pub fn read_png(bytes: &[u8]) -> Result<String, QrError> {
     let (width, height, grey) = greyscale(bytes)?;
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
-        grey[y * width + x]
-    });
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| grey[y * width + x]);
     let grids = image.detect_grids();
     let mut last_error = String::new();
     for grid in grids {
