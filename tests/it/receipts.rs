@@ -409,3 +409,64 @@ fn a_reference_naming_a_path_stays_one_file_in_the_directory() {
     assert_eq!(file_name("a/../b"), "a%2F%2E%2E%2Fb.receipt");
     assert_eq!(file_name("税.1"), "%E7%A8%8E%2E1.receipt");
 }
+
+/// The receipt verifier of examples/independent-verifier, written from FORMAT.md §13.
+const PYTHON_VERIFIER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/independent-verifier/verify_receipt.py"
+);
+
+fn python_verify_receipt(file: &Path, key: &str) -> Run {
+    run_command(
+        std::process::Command::new("python3")
+            .arg(PYTHON_VERIFIER)
+            .arg(file)
+            .arg(key),
+    )
+}
+
+#[test]
+fn the_independent_python_verifier_agrees_on_receipts() {
+    if !crate::independent_verifier::python_ready() {
+        return;
+    }
+    let t = signed_standard();
+    let key = key(&t);
+    let events = t.write_file(
+        "account.csv",
+        &format!(
+            "date,type,household_id,program,amount,persons,reference,memo,account\n\
+             2015-03-01,disbursement,PL-0001,support_allowance,10.00,2,ACC-1,\"扶助金 \"\"三月\"\"\",{ACCOUNT}\n"
+        ),
+    );
+    t.import("events", &events).assert_ok();
+    for reference in ["BANK-1", "ACC-1"] {
+        let (file, text) = receipt_file(&t, reference);
+        let ours = verify_receipt(&file, &key);
+        let theirs = python_verify_receipt(&file, &key);
+        assert_eq!(theirs.code, 0, "{reference}: {theirs:#?}");
+        // Both print the same field lines (the order is not part of the format).
+        let fields = |out: &str| -> Vec<String> {
+            let mut lines: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("  "))
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(fields(&theirs.stdout), fields(&ours.assert_ok().stdout));
+        let json = t.run(&["--json", "receipt", reference]).json();
+        let compact_file = t.write_file("r.compact", json["compact"].as_str().expect("compact"));
+        python_verify_receipt(&compact_file, &key).assert_ok();
+
+        let edited = t.write_file("edited.receipt", &text.replacen("amount: ", "amount: 1", 1));
+        let refused = python_verify_receipt(&edited, &key);
+        refused.assert_code(1);
+        assert!(refused.stdout.contains("field amount"), "{refused:#?}");
+        verify_receipt(&edited, &key).assert_code(1);
+    }
+    let other = TempLedger::new();
+    let (file, _) = receipt_file(&t, "BANK-1");
+    python_verify_receipt(&file, &self::key(&other)).assert_code(1);
+}
