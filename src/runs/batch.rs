@@ -47,8 +47,9 @@ pub enum BatchError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The run is appended and signed, but its receipts were not all written.
-    #[error("the run is appended and signed (head seq {head}), but its receipts were not all written: {source}; write them again with the same command")]
+    /// The run is done (what it appended is durable and signed), but its receipts were
+    /// not all written.
+    #[error("the run is done (head seq {head}), but its receipts were not all written: {source}; write them again with the same command")]
     Receipts {
         head: u64,
         source: crate::receipt::issue::ReceiptError,
