@@ -137,9 +137,19 @@ pub fn qr_png(receipt: &Receipt) -> Result<Vec<u8>, ReceiptError> {
     Ok(qr::png(&compact::encode(&receipt.proof)?)?)
 }
 
-/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, synced, then
-/// renamed over it, so a reader never sees half a receipt.
+/// Whether a batch of receipts is made durable by one `syncfs` of their file system after
+/// they are all written (Linux), or each file is synced as it is written. An fdatasync per
+/// file held a month of 10,000 receipts to about 230 a second on this project's disks; the
+/// receipts are copies of what the ledger proves, rewritten by the same command.
+const SYNC_ONCE: bool = cfg!(target_os = "linux");
+
+/// Writes `bytes` to `path` whole or not at all, and durably: a temporary file beside it,
+/// synced, then renamed over it, so a reader never sees half a receipt.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReceiptError> {
+    write_whole(path, bytes, true)
+}
+
+fn write_whole(path: &Path, bytes: &[u8], sync: bool) -> Result<(), ReceiptError> {
     let io = |source| ReceiptError::Io {
         path: path.to_owned(),
         source,
@@ -149,8 +159,27 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReceiptError> {
     let partial = PathBuf::from(partial);
     let mut file = fs::File::create(&partial).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
-    file.sync_data().map_err(io)?;
+    if sync {
+        file.sync_data().map_err(io)?;
+    }
     fs::rename(&partial, path).map_err(io)
+}
+
+/// Flushes the file system holding `dir`: every receipt written there since, data and
+/// names, is then on disk.
+#[cfg(target_os = "linux")]
+fn sync_file_system(dir: &Path) -> Result<(), ReceiptError> {
+    let io = |source| ReceiptError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let handle = fs::File::open(dir).map_err(io)?;
+    rustix::fs::syncfs(&handle).map_err(|e| io(e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_dir: &Path) -> Result<(), ReceiptError> {
+    Ok(())
 }
 
 /// The file name of a reference's receipt: `<reference>.receipt`, each byte of the
@@ -204,12 +233,15 @@ pub fn write_receipts<'r>(
         match issuer.receipt(reference) {
             Ok(receipt) => {
                 let path = dir.join(file_name(reference));
-                write_file(&path, receipt.to_text().as_bytes())?;
+                write_whole(&path, receipt.to_text().as_bytes(), !SYNC_ONCE)?;
                 out.written += 1;
             }
             Err(ReceiptError::Reversed { .. }) => out.reversed.push(reference.to_string()),
             Err(other) => return Err(other),
         }
+    }
+    if SYNC_ONCE {
+        sync_file_system(dir)?;
     }
     Ok(out)
 }
