@@ -29,6 +29,7 @@ pub mod keys;
 pub mod ledger;
 pub mod model;
 pub mod people;
+pub mod receipt;
 pub mod runs;
 pub mod simulate;
 pub mod store;

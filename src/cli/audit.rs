@@ -65,6 +65,9 @@ pub enum AuditCommand {
         #[command(flatten)]
         key: KeyArg,
     },
+    /// Check a payment's receipt (`fundtrail receipt` output, its compact form, or a PNG of
+    /// its QR code): record, fields, inclusion proof and the checkpoint's signature.
+    VerifyReceipt(super::receipt::VerifyReceiptArgs),
     /// Recompute the findings from a verified export alone (no ledger): the same list as
     /// `fundtrail --json findings` on the ledger. The export is verified first; a tampered
     /// one is refused (exit 1).
@@ -99,6 +102,7 @@ pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
             key,
         } => export(dir, checkpoints, &verifier_key(key)?),
         AuditCommand::VerifyTrail { file, key } => trail(file, &verifier_key(key)?),
+        AuditCommand::VerifyReceipt(args) => super::receipt::verify(args),
         AuditCommand::Findings { dir, key } => findings(dir, &verifier_key(key)?),
         AuditCommand::Reconcile(args) => super::audit_reconcile::run(args),
     }

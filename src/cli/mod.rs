@@ -12,6 +12,7 @@ mod findings;
 mod findings_table;
 mod people;
 pub mod read;
+mod receipt;
 pub mod reconcile;
 mod record;
 mod roster;
@@ -195,6 +196,9 @@ pub enum Command {
     /// Print an inclusion proof (--seq) or a consistency proof (--from) against a signed
     /// checkpoint.
     Prove(evidence::ProveArgs),
+    /// One payment's receipt for the beneficiary: its fields (masked) and the proof that it
+    /// is in the signed log, which anyone checks with `audit verify-receipt`.
+    Receipt(receipt::ReceiptArgs),
     /// Write an export bundle that an auditor verifies without the ledger.
     Export(evidence::ExportArgs),
     /// Offline verification of proofs, trails and exports: no ledger, only a public key.
@@ -371,6 +375,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Key(what) => evidence::key(cli, what),
         Command::Prove(args) => evidence::prove(cli, args),
         Command::Export(args) => evidence::export(cli, args),
+        Command::Receipt(args) => receipt::run(cli, args),
         Command::Audit(what) => audit::run(what),
         Command::Witness(what) => witness::run(cli, what),
     }

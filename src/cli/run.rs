@@ -1,6 +1,7 @@
 //! The monthly run and the rates: `run allowance`, `rates`, `entitlement`.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -10,6 +11,7 @@ use crate::ledger::AppendContext;
 use crate::model::domain::{HouseholdId, Money, Month};
 use crate::model::rates::{period_text, DueBasis, Entitlement, RateTable};
 use crate::model::render::{category_name, date_text, Align, Table};
+use crate::receipt::issue::WrittenReceipts;
 use crate::runs::batch::{self, AllowanceRun, BatchError, Release, RunMode};
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +50,11 @@ pub struct AllowanceArgs {
     /// characters).
     #[arg(long, value_name = "TEXT", requires = "release")]
     pub reason: Option<String>,
+    /// After the run's checkpoint is signed, write a receipt of each of the month's
+    /// allowance payments to DIR (created if missing), one file per payment named
+    /// `<reference>.receipt`; a reversed payment gets none.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dry_run", "release"])]
+    pub receipts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +86,8 @@ pub(super) fn batch_failure(err: BatchError) -> Failure {
             ));
             Failure::new(exit::BAD_INPUT, lines.join("\n"))
         }
+        // The run itself is durable; only files could not be written.
+        other @ BatchError::Receipts { .. } => Failure::new(exit::UNAVAILABLE, other.to_string()),
         other => Failure::new(exit::BAD_INPUT, other.to_string()),
     }
 }
@@ -115,10 +124,45 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
     if run.appended > 0 {
         super::read::refresh(&ledger);
     }
-    Ok(Output::ok(
-        allowance_text(&run, args.dry_run),
-        allowance_json(&run, args.dry_run),
-    ))
+    let mut text = allowance_text(&run, args.dry_run);
+    let mut json = allowance_json(&run, args.dry_run);
+    if let Some(dir) = &args.receipts {
+        let started = Instant::now();
+        let written = batch::write_run_receipts(ledger.view(), &run, dir).map_err(batch_failure)?;
+        let seconds = started.elapsed().as_secs_f64();
+        text.push_str(&receipts_text(&written, seconds));
+        json["receipts"] = receipts_json(&written, seconds);
+    }
+    Ok(Output::ok(text, json))
+}
+
+fn receipts_text(written: &WrittenReceipts, seconds: f64) -> String {
+    let rate = written.written as f64 / seconds.max(1e-9);
+    let mut text = format!(
+        "receipts: {} written to {} against the checkpoint of size {} ({rate:.0} receipts/s)\n",
+        written.written,
+        written.dir.display(),
+        written.checkpoint_size
+    );
+    if !written.reversed.is_empty() {
+        text.push_str(&format!(
+            "no receipt for {} reversed payment(s): {}\n",
+            written.reversed.len(),
+            written.reversed.join(", ")
+        ));
+    }
+    text
+}
+
+fn receipts_json(written: &WrittenReceipts, seconds: f64) -> Value {
+    json!({
+        "dir": written.dir.display().to_string(),
+        "written": written.written,
+        "reversed": written.reversed,
+        "checkpoint_size": written.checkpoint_size,
+        "seconds": seconds,
+        "receipts_per_second": written.written as f64 / seconds.max(1e-9),
+    })
 }
 
 /// Default payment files tried for one month before giving up (the last one's

@@ -47,6 +47,13 @@ pub enum BatchError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The run is done (what it appended is durable and signed), but its receipts were
+    /// not all written.
+    #[error("the run is done (head seq {head}), but its receipts were not all written: {source}; write them again with the same command")]
+    Receipts {
+        head: u64,
+        source: crate::receipt::issue::ReceiptError,
+    },
     #[error("{0} exists; a payment file is never overwritten: move it away or choose --out")]
     OutputExists(PathBuf),
     /// An earlier run's payment file under its temporary name: its disbursements may be
@@ -234,6 +241,32 @@ fn set_aside_held(view: &LedgerView, run: &mut AllowanceRun) -> Result<(), Batch
         }
     }
     Ok(())
+}
+
+/// Writes the receipt of each of the month's allowance payments that `run` paid or found
+/// already paid (`<reference>.receipt` in `dir`), against the latest signed checkpoint:
+/// after a paying run, the run's own. A reversed payment is listed, not written. Re-running
+/// writes them again, so a failed write is repaired by the same command.
+pub fn write_run_receipts(
+    view: &LedgerView,
+    run: &AllowanceRun,
+    dir: &Path,
+) -> Result<crate::receipt::issue::WrittenReceipts, BatchError> {
+    let references: Vec<Reference> = run
+        .paid
+        .iter()
+        .map(|due| due.reference.clone())
+        .chain(
+            run.already
+                .iter()
+                .map(|(household, _)| Reference::for_allowance(run.month, household)),
+        )
+        .collect();
+    crate::receipt::issue::write_receipts(view, references.iter().map(Reference::as_str), dir)
+        .map_err(|source| BatchError::Receipts {
+            head: view.head().size,
+            source,
+        })
 }
 
 /// A held household released for a month: the release and the disbursement it let

@@ -26,7 +26,7 @@ fn modules_present() -> bool {
 }
 
 /// Whether the verifier can run here, installing its modules if they are missing.
-fn python_ready() -> bool {
+pub(crate) fn python_ready() -> bool {
     if std::env::var("FUNDTRAIL_SKIP_PYTHON_TESTS").as_deref() == Ok("1") {
         eprintln!("skipped: FUNDTRAIL_SKIP_PYTHON_TESTS=1");
         return false;

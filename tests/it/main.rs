@@ -31,6 +31,7 @@ mod openapi;
 mod payment_gate;
 mod people;
 mod readmodels;
+mod receipts;
 mod reconcile;
 mod recoveries;
 mod roster;

@@ -300,6 +300,11 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
         add(&["person", "show", p.id]);
         add(&["--json", "person", "show", p.id]);
     }
+    for h in ["PL-0001", "PL-0002", "PL-0003"] {
+        let reference = format!("ALW-201904-{h}");
+        add(&["receipt", &reference]);
+        add(&["--json", "receipt", &reference]);
+    }
     let mut outputs: Vec<(String, String)> = commands
         .iter()
         .map(|args| {
@@ -308,6 +313,7 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
             (args.join(" "), format!("{}{}", run.stdout, run.stderr))
         })
         .collect();
+    outputs.extend(receipt_files(t));
     let bundle = t.file("export");
     let bundle_arg = bundle.to_str().expect("temporary paths are UTF-8");
     let export = t.run(&["export", "--to", bundle_arg]);
@@ -316,6 +322,38 @@ fn cli_outputs(t: &TempLedger) -> Vec<(String, String)> {
     let exported = files(&bundle);
     assert!(exported.len() >= 3, "the bundle's files: {exported:?}");
     outputs.extend(exported);
+    outputs
+}
+
+/// The month's receipts as files, and what a QR code of one holds.
+fn receipt_files(t: &TempLedger) -> Vec<(String, String)> {
+    let dir = t.file("receipts");
+    let png = t.file("receipt.png");
+    let run = t.run(&[
+        "run",
+        "allowance",
+        "--month",
+        "2019-04",
+        "--receipts",
+        dir.to_str().expect("temporary paths are UTF-8"),
+    ]);
+    let mut outputs = vec![(
+        "run allowance --receipts".to_string(),
+        run.assert_ok().stdout.clone(),
+    )];
+    let receipts = files(&dir);
+    assert_eq!(receipts.len(), 3, "the receipts: {receipts:?}");
+    outputs.extend(receipts);
+    t.run(&[
+        "receipt",
+        "ALW-201904-PL-0001",
+        "--qr",
+        png.to_str().expect("temporary paths are UTF-8"),
+    ])
+    .assert_ok();
+    let code = fundtrail::receipt::qr::read_png(&std::fs::read(&png).expect("the PNG"))
+        .expect("a QR code");
+    outputs.push(("receipt --qr".into(), code));
     outputs
 }
 
