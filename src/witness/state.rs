@@ -30,8 +30,8 @@ pub const LOCK_FILE: &str = "LOCK";
 /// "origin hash"), holding the latest checkpoint cosigned for it.
 pub const LOGS_DIR: &str = "logs";
 
-/// Suffix of a file being written before it is renamed into place; one left by a kill is
-/// removed when the witness starts.
+/// Suffix of a file being written before it is renamed into place (`<name>.<pid>.tmp`);
+/// one left by a kill is removed when the witness starts.
 const TEMP_SUFFIX: &str = ".tmp";
 
 /// A trusted-logs file of 1 MiB holds about 10,000 keys, far more than a witness serves;
@@ -278,7 +278,8 @@ pub fn write_latest(dir: &Path, origin: &str, note: &str) -> Result<(), WitnessE
 }
 
 pub(crate) fn replace_durably(dir: &Path, name: &str, contents: &[u8]) -> Result<(), WitnessError> {
-    let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
+    // Named by the process too: two `witness trust` at once never write one temp file.
+    let temp = dir.join(format!("{name}.{}{TEMP_SUFFIX}", std::process::id()));
     let target = dir.join(name);
     let mut file = File::create(&temp).map_err(io_err(&temp))?;
     file.write_all(contents).map_err(io_err(&temp))?;
@@ -361,7 +362,10 @@ mod tests {
     fn the_latest_checkpoint_is_replaced_whole_and_a_damaged_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         init(dir.path(), "w1").unwrap();
+        let left = dir.path().join(LOGS_DIR).join("abc.77.tmp");
+        fs::write(&left, "half a note").unwrap();
         let _lock = lock(dir.path()).unwrap();
+        assert!(!left.exists(), "a temporary file a kill left is removed");
         assert!(matches!(lock(dir.path()), Err(WitnessError::InUse { .. })));
         assert_eq!(read_latest(dir.path(), "log.example").unwrap(), None);
         let note =
