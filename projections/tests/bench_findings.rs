@@ -109,7 +109,6 @@ fn paid(
         amount_fen,
         persons: 2,
         date,
-        reference: format!("{program}-{h}-{date}"),
         account,
     }
 }
