@@ -20,8 +20,10 @@
 //! - **every live payment**, as a 32-byte record (seq, amount, household, account, day,
 //!   persons, program: `state::Payment`), and its index in its household's list: a death
 //!   or an exit recorded years after the payments must find them, and so must a duplicate.
-//!   This is the one part that grows with events: about 45 bytes per live payment in
-//!   memory and 32 in a snapshot (`tests/bench_findings.rs` measures both). A payment's
+//!   This is the one part that grows with events: 56 bytes per live payment in memory
+//!   (with the duplicate filter and the vectors' spare room; 66 at the peak of a fold) and
+//!   34 in a snapshot, measured by `tests/bench_findings.rs` at a million payments (440
+//!   and 142 when a payment kept its texts in ordered maps). A payment's
 //!   reference is not kept: references are unique in the ledger (FORMAT.md §1.2), so any
 //!   two payments are under different references;
 //! - per (account, year): the households paid and how many live payments each (grows with
