@@ -49,6 +49,14 @@ id_type!(
     SubdistrictId
 );
 id_type!(
+    /// A person, by id (the findings fold).
+    PersonId
+);
+id_type!(
+    /// A payee account, by the keyed hash of its number (the findings fold).
+    AccountId
+);
+id_type!(
     /// A community, by (sub-district, name): names repeat across sub-districts.
     CommunityId
 );

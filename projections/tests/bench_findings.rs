@@ -1,8 +1,42 @@
-//! Throwaway benchmark of the findings fold at a million payments, ignored by default.
-//! Run with
+//! Throwaway benchmark of the findings fold at a million payments, ignored by default:
+//! its rate, and its memory as the heap it holds (counted by this binary's allocator) and
+//! as its snapshot's bytes, each per live payment. Run with
 //! `cargo test -p fundtrail-projections --release --test bench_findings -- --ignored --nocapture`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// The system allocator, counting the bytes allocated and not yet freed, and their peak.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters are
+// only read by the test.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let live = LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed) + new_size;
+        PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 use fundtrail_projections::findings::{Account, SUPPORT_ALLOWANCE};
 use fundtrail_projections::{Date, FindingFact, Findings, PaymentKind};
@@ -109,7 +143,6 @@ fn paid(
         amount_fen,
         persons: 2,
         date,
-        reference: format!("{program}-{h}-{date}"),
         account,
     }
 }
@@ -118,12 +151,16 @@ fn paid(
 #[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
 fn fold_a_million_payments() {
     let facts = facts();
+    let heap_before = LIVE_BYTES.load(Ordering::Relaxed);
+    PEAK_BYTES.store(heap_before, Ordering::Relaxed);
     let started = Instant::now();
     let mut findings = Findings::new();
     for (seq, fact) in (1..).zip(&facts) {
         findings.apply(seq, fact).expect("a well-formed log");
     }
     let elapsed = started.elapsed();
+    let held = LIVE_BYTES.load(Ordering::Relaxed) - heap_before;
+    let peak = PEAK_BYTES.load(Ordering::Relaxed) - heap_before;
     let rate = facts.len() as f64 / elapsed.as_secs_f64();
     println!(
         "{} facts folded in {:.2} s: {:.0} facts/s, {} findings",
@@ -133,12 +170,18 @@ fn fold_a_million_payments() {
         findings.all().len()
     );
     let bytes = bincode::serialize(&findings).expect("findings serialize");
+    let live = findings.size().live_payments as f64;
     println!(
-        "{:?}; snapshot {} bytes, {:.0} bytes per live payment",
+        "{:?}\nheap held {held} bytes ({:.1} per live payment), peak while folding {peak} \
+         ({:.1}); snapshot {} bytes ({:.1} per live payment)",
         findings.size(),
+        held as f64 / live,
+        peak as f64 / live,
         bytes.len(),
-        bytes.len() as f64 / findings.size().live_payments as f64
+        bytes.len() as f64 / live
     );
+    let back: Findings = bincode::deserialize(&bytes).expect("the snapshot loads back");
+    assert_eq!(back, findings);
     assert!(findings.all().is_empty(), "the synthetic district is clean");
     assert_eq!(
         findings.size().live_payments,

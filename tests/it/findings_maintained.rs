@@ -114,3 +114,35 @@ fn maintained_findings_equal_a_rebuild_after_every_batch() {
     assert_eq!(same.status, after_death.status);
     t.run(&["verify"]).assert_ok();
 }
+
+/// A findings snapshot of an older version (here version 1, which kept each payment's
+/// texts) is not decoded as the current layout: the findings are folded again from
+/// genesis, equal a rebuild, and the next save writes the current version.
+#[test]
+fn an_older_version_findings_snapshot_is_ignored_and_rebuilt() {
+    use fundtrail::ledger::readmodels::findings::FINDINGS_SNAPSHOT_VERSION;
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    run_command(binary_without_ledger().args(["simulate", dir.to_str().unwrap()])).assert_ok();
+    t.run(&["init"]).assert_ok();
+    for kind in ["households", "rates", "persons", "events"] {
+        t.import(kind, &dir.join(format!("{kind}.csv"))).assert_ok();
+    }
+    let expected = assert_maintained_equals_rebuild(&t);
+    assert!(!expected.is_empty(), "the district raises findings");
+    {
+        let ledger = t.open();
+        ledger
+            .put_meta(META_FINDINGS, vec![1, 0xff, 0xff, 0xff])
+            .unwrap();
+        let side = ReadSide::open(ledger.view()).unwrap();
+        let findings = side.findings().unwrap();
+        assert_eq!(findings.applied_seq(), ledger.view().head().size);
+        assert_eq!(findings.all(), expected.as_slice());
+        let mut side = side;
+        side.save(&ledger, true).unwrap();
+        let stored = ledger.view().meta(META_FINDINGS).unwrap().unwrap();
+        assert_eq!(stored[0], FINDINGS_SNAPSHOT_VERSION);
+    }
+    assert_eq!(assert_maintained_equals_rebuild(&t), expected);
+}

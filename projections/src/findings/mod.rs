@@ -10,17 +10,24 @@
 //! A reversal of a payment closes nothing: every finding citing it keeps its status and
 //! lists the reversed seq in [`Finding::reversed_evidence`], for a human to decide.
 //!
-//! State is kept in ordered maps only, so it compares with `==`, serializes to the same
-//! bytes on every machine, and is never read in hash order. What it holds:
+//! State is kept in ordered maps and vectors in the order of the facts, so it compares
+//! with `==`, serializes to the same bytes on every machine, and is never read in hash
+//! order (the hash maps in it are lookups derived from vectors, never iterated). Names
+//! (households, persons, programs, accounts) are interned as small integers in the order
+//! first seen (`intern::Interner`). What it holds:
 //! - per household and person: the facts eligibility needs (grows with persons);
 //! - per (program, category): the rates (grows with rates);
-//! - **every live payment** (seq, household, program, amount, persons, date, reference,
-//!   account): this grows with payments, about 140 bytes each in a snapshot (measured by
-//!   `tests/bench_findings.rs`: 142 MB for a million payments). A death or an exit
-//!   recorded years after the payments must find them, and so must a duplicate; the
-//!   ledger's payment index could answer these lookups instead once this is wired in;
-//! - per (account, year): the households paid and their live payment seqs (grows with
-//!   payments to accounts);
+//! - **every live payment**, as a 32-byte record (seq, amount, household, account, day,
+//!   persons, program: `state::Payment`), and its index in its household's list: a death
+//!   or an exit recorded years after the payments must find them, and so must a duplicate.
+//!   This is the one part that grows with events: 56 bytes per live payment in memory
+//!   (with the duplicate filter and the vectors' spare room; 66 at the peak of a fold) and
+//!   34 in a snapshot, measured by `tests/bench_findings.rs` at a million payments (440
+//!   and 142 when a payment kept its texts in ordered maps). A payment's
+//!   reference is not kept: references are unique in the ledger (FORMAT.md §1.2), so any
+//!   two payments are under different references;
+//! - per (account, year): the households paid and how many live payments each (grows with
+//!   accounts);
 //! - per (program, year) of the programs other than the support allowance: a count per
 //!   distinct amount, for medians: grows with distinct amounts, which a program's fixed
 //!   prices keep to a few; and the seqs of its first 20 payments, until it has more;
@@ -29,6 +36,7 @@
 
 mod decision;
 mod rules;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -41,6 +49,10 @@ use crate::vocab::{Date, PaymentKind, YearMonth};
 
 pub use decision::{Decision, DecisionError, Resolution};
 pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS};
+pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
+
+use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
+use state::{PackedDate, Payment, Payments, NO_ACCOUNT};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
 pub const SUPPORT_ALLOWANCE: &str = "support_allowance";
@@ -145,7 +157,9 @@ pub enum FindingFact {
     PersonLeft { person: String, date: Date },
     /// `household_exited` or `eligibility_ended`: the household's end.
     HouseholdEnded { household: String, date: Date },
-    /// A payment (types 2-5, and 16 with its `account`).
+    /// A payment (types 2-5, and 16 with its `account`). Its reference is not a fact the
+    /// rules need: references are unique in the ledger (FORMAT.md §1.2), so two payments
+    /// are always under different references.
     Paid {
         kind: PaymentKind,
         household: String,
@@ -153,7 +167,6 @@ pub enum FindingFact {
         amount_fen: i64,
         persons: u32,
         date: Date,
-        reference: String,
         account: Option<Account>,
     },
     /// `reversal` of the payment at `target_seq`.
@@ -204,6 +217,7 @@ pub struct Finding {
 /// The sizes of the findings state, by what each grows with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FindingsSize {
+    pub households: usize,
     pub persons: usize,
     /// Grows with payments: the one part that grows with events.
     pub live_payments: usize,
@@ -228,6 +242,18 @@ pub enum FindingsError {
     UnknownPayment { target_seq: u64 },
     #[error("invalid date {date}")]
     InvalidDate { date: Date },
+    #[error(
+        "a payment counts {persons} persons, more than the fold keeps ({MAX_PAYMENT_PERSONS})"
+    )]
+    TooManyPersons { persons: u32 },
+    #[error("program {program:?} is one more than the fold tells apart ({MAX_PROGRAMS})")]
+    TooManyPrograms { program: String },
+    #[error("account {account} was paid to with the last digits {first}, now {found}: one account has one number")]
+    AccountDigits {
+        account: String,
+        first: String,
+        found: String,
+    },
     #[error("negative amount: {amount_fen} fen")]
     NegativeAmount { amount_fen: i64 },
     #[error("no finding has id {finding}")]
@@ -252,10 +278,22 @@ pub fn finding_id(rule: Rule, subject: &str, raised_by: u64) -> String {
     hasher.finalize().to_hex()[..FINDING_ID_HEX_DIGITS].to_string()
 }
 
+/// A person: their household's id and what eligibility needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Person {
-    household: String,
+    household: HouseholdId,
     facts: PersonFacts,
+}
+
+/// A household: what its payments are judged against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Household {
+    /// The category of its latest enrollment, which picks its rates.
+    category: Option<String>,
+    /// The earliest of its exit and its end of eligibility.
+    ended_on: Option<Date>,
+    /// Its persons, in the order added.
+    members: Vec<PersonId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,27 +302,39 @@ struct Rate {
     valid_to: Option<Date>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Payment {
-    household: String,
-    program: String,
-    amount_fen: i64,
-    persons: u32,
-    date: Date,
-    reference: String,
-    account: Option<Account>,
+/// Whom a case is about, by id in the table of its kind: the rule says which kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Subject {
+    Person(PersonId),
+    Household(HouseholdId),
+    Account(AccountId),
 }
 
-/// A payment's month, amount and seq.
-type PaymentKey = (YearMonth, i64, u64);
-
-impl Payment {
-    fn is_allowance(&self) -> bool {
-        self.program == SUPPORT_ALLOWANCE
+impl Subject {
+    /// The id's index in its table: with the rule, which says the table, it names the
+    /// subject.
+    fn index(self) -> u32 {
+        let index = match self {
+            Subject::Person(id) => id.index(),
+            Subject::Household(id) => id.index(),
+            Subject::Account(id) => id.index(),
+        };
+        u32::try_from(index).expect("ids are minted from u32 indexes")
     }
+}
 
-    fn key(&self, seq: u64) -> PaymentKey {
-        (self.date.year_month(), self.amount_fen, seq)
+/// The id of `name`, interned if new.
+fn intern<K, I, Q>(table: &mut Interner<K, I>, name: &Q) -> I
+where
+    K: std::hash::Hash + Eq + Clone + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    I: Id,
+{
+    match table.get(name) {
+        Some(id) => id,
+        None => table
+            .intern(name.to_owned())
+            .expect("fewer than 4 billion names: each costs memory, which runs out first"),
     }
 }
 
@@ -393,10 +443,10 @@ impl Group {
 /// One case a rule raised, before cases of one rule and subject become a finding.
 struct Hit {
     rule: Rule,
-    subject: String,
-    household: String,
-    person: Option<String>,
-    account_last4: Option<String>,
+    subject: Subject,
+    household: HouseholdId,
+    /// The account of `shared_account`.
+    account: Option<AccountId>,
     /// The payment this case is about: a payment is cited once per rule and subject.
     payment: u64,
     evidence: Vec<u64>,
@@ -408,21 +458,28 @@ struct Hit {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Findings {
     last_seq: Option<u64>,
-    categories: BTreeMap<String, String>,
     /// Program -> category -> valid_from -> rate (nested, so a lookup borrows its keys).
     rates: BTreeMap<String, BTreeMap<String, BTreeMap<Date, Rate>>>,
-    persons: BTreeMap<String, Person>,
-    /// Person ids of each household, in the order they were added.
-    members: BTreeMap<String, Vec<String>>,
-    ends: BTreeMap<String, Date>,
-    payments: BTreeMap<u64, Payment>,
-    /// Per household, its live payments as (month, amount, seq): a duplicate's twins are
-    /// one range of it.
-    payments_of: BTreeMap<String, BTreeSet<PaymentKey>>,
-    accounts: BTreeMap<([u8; 32], i32), BTreeMap<String, BTreeSet<u64>>>,
-    /// Program -> year -> group (nested, so a lookup borrows the program).
-    groups: BTreeMap<String, BTreeMap<i32, Group>>,
-    cited: BTreeSet<(Rule, String, u64)>,
+    household_ids: Interner<String, HouseholdId>,
+    /// By household id.
+    households: Vec<Household>,
+    person_ids: Interner<String, PersonId>,
+    /// By person id.
+    persons: Vec<Person>,
+    program_ids: Interner<String, ProgramId>,
+    /// Accounts by their hash.
+    account_ids: Interner<[u8; 32], AccountId>,
+    /// By account id: the last four digits of the account, as first paid to (a hash is
+    /// of the digits, so they are the same on every payment to it: `check` holds to that).
+    account_last4: Vec<String>,
+    payments: Payments,
+    /// Per (account, year): the households paid on it, by id ascending, each with its
+    /// number of live payments there.
+    accounts: BTreeMap<(AccountId, i32), Vec<(HouseholdId, u32)>>,
+    /// Per (program, year) of the programs other than the support allowance.
+    groups: BTreeMap<(ProgramId, i32), Group>,
+    /// (rule, subject id, payment seq) pairs cited; the subject's kind is the rule's.
+    cited: BTreeSet<(Rule, u32, u64)>,
     findings: Vec<Finding>,
 }
 
@@ -444,51 +501,14 @@ impl Findings {
     /// How much the state holds, by what it grows with (see the module documentation).
     pub fn size(&self) -> FindingsSize {
         FindingsSize {
+            households: self.households.len(),
             persons: self.persons.len(),
-            live_payments: self.payments.len(),
+            live_payments: self.payments.live_count(),
             account_years: self.accounts.len(),
-            distinct_amounts: self
-                .groups
-                .values()
-                .flat_map(BTreeMap::values)
-                .map(|g| g.amounts.len())
-                .sum(),
+            distinct_amounts: self.groups.values().map(|g| g.amounts.len()).sum(),
             findings: self.findings.len(),
             cited: self.cited.len(),
         }
-    }
-
-    /// [`Findings::apply`], taking the fact: a payment's texts move into the state rather
-    /// than being copied (a replay folds a payment per event, and the copies and frees were
-    /// a third of the fold's time).
-    pub fn apply_owned(&mut self, seq: u64, fact: FindingFact) -> Result<(), FindingsError> {
-        if !matches!(fact, FindingFact::Paid { .. }) {
-            return self.apply(seq, &fact);
-        }
-        self.admit(seq, &fact)?;
-        if let FindingFact::Paid {
-            household,
-            program,
-            amount_fen,
-            persons,
-            date,
-            reference,
-            account,
-            ..
-        } = fact
-        {
-            let payment = Payment {
-                household,
-                program,
-                amount_fen,
-                persons,
-                date,
-                reference,
-                account,
-            };
-            self.on_payment(seq, payment);
-        }
-        Ok(())
     }
 
     /// Everything that can refuse a fact at `seq`; then `seq` is the last folded.
@@ -509,7 +529,8 @@ impl Findings {
                 household,
                 category,
             } => {
-                self.categories.insert(household.clone(), category.clone());
+                let id = self.household_id(household);
+                self.households[id.index()].category = Some(category.clone());
             }
             FindingFact::RateSet {
                 program,
@@ -538,32 +559,12 @@ impl Findings {
             } => self.add_person(person, household, *parent, *birth_date, *joined_on),
             FindingFact::PersonDied { person, date } => self.on_death(seq, person, *date),
             FindingFact::PersonLeft { person, date } => {
-                if let Some(p) = self.persons.get_mut(person) {
-                    p.facts.left_on = Some(*date);
+                if let Some(id) = self.person_ids.get(person.as_str()) {
+                    self.persons[id.index()].facts.left_on = Some(*date);
                 }
             }
             FindingFact::HouseholdEnded { household, date } => self.on_end(seq, household, *date),
-            FindingFact::Paid {
-                household,
-                program,
-                amount_fen,
-                persons,
-                date,
-                reference,
-                account,
-                ..
-            } => {
-                let payment = Payment {
-                    household: household.clone(),
-                    program: program.clone(),
-                    amount_fen: *amount_fen,
-                    persons: *persons,
-                    date: *date,
-                    reference: reference.clone(),
-                    account: account.clone(),
-                };
-                self.on_payment(seq, payment);
-            }
+            FindingFact::Paid { .. } => self.on_payment(seq, fact),
             FindingFact::Reversed { target_seq } => self.on_reversal(*target_seq),
             FindingFact::Resolved { finding, .. } => {
                 let decision = resolution(seq, fact).expect("a Resolved fact is a decision");
@@ -583,9 +584,9 @@ impl Findings {
                 .ok_or(FindingsError::InvalidDate { date: *date })
         };
         let known = |person: &String| {
-            self.persons
-                .contains_key(person)
-                .then_some(())
+            self.person_ids
+                .get(person.as_str())
+                .map(|_| ())
                 .ok_or_else(|| FindingsError::UnknownPerson {
                     person: person.clone(),
                 })
@@ -608,7 +609,7 @@ impl Findings {
                 joined_on,
                 ..
             } => {
-                if self.persons.contains_key(person) {
+                if self.person_ids.get(person.as_str()).is_some() {
                     return Err(FindingsError::PersonExists {
                         person: person.clone(),
                     });
@@ -622,18 +623,24 @@ impl Findings {
             }
             FindingFact::HouseholdEnded { date, .. } => valid(date),
             FindingFact::Paid {
-                amount_fen, date, ..
+                amount_fen,
+                date,
+                persons,
+                program,
+                account,
+                ..
             } => {
                 non_negative(*amount_fen)?;
-                valid(date)
+                valid(date)?;
+                self.check_compact(*date, *persons, program, account.as_ref())
             }
-            FindingFact::Reversed { target_seq } => {
-                self.payments.contains_key(target_seq).then_some(()).ok_or(
-                    FindingsError::UnknownPayment {
-                        target_seq: *target_seq,
-                    },
-                )
-            }
+            FindingFact::Reversed { target_seq } => self
+                .payments
+                .get(*target_seq)
+                .map(|_| ())
+                .ok_or(FindingsError::UnknownPayment {
+                    target_seq: *target_seq,
+                }),
             FindingFact::Resolved {
                 finding,
                 household,
@@ -654,6 +661,42 @@ impl Findings {
                         source,
                     })
             }
+        }
+    }
+
+    /// What a payment must be for its compact record (`state::Payment`) to hold it as it
+    /// is, and for its account to be one account.
+    fn check_compact(
+        &self,
+        date: Date,
+        persons: u32,
+        program: &str,
+        account: Option<&Account>,
+    ) -> Result<(), FindingsError> {
+        if PackedDate::pack(date).is_none() {
+            return Err(FindingsError::InvalidDate { date });
+        }
+        if persons > MAX_PAYMENT_PERSONS {
+            return Err(FindingsError::TooManyPersons { persons });
+        }
+        let programs = self.program_ids.names().len();
+        if self.program_ids.get(program).is_none() && programs >= MAX_PROGRAMS {
+            return Err(FindingsError::TooManyPrograms {
+                program: program.to_string(),
+            });
+        }
+        let Some(account) = account else {
+            return Ok(());
+        };
+        match self.account_ids.get(&account.hash) {
+            Some(id) if self.account_last4[id.index()] != account.last4 => {
+                Err(FindingsError::AccountDigits {
+                    account: hex(&account.hash),
+                    first: self.account_last4[id.index()].clone(),
+                    found: account.last4.clone(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -694,6 +737,15 @@ impl Findings {
         self.findings.iter().find(|f| f.id == id)
     }
 
+    /// The id of a household, interned with an empty record if new.
+    fn household_id(&mut self, household: &str) -> HouseholdId {
+        let id = intern(&mut self.household_ids, household);
+        if self.households.len() <= id.index() {
+            self.households.push(Household::default());
+        }
+        id
+    }
+
     fn add_person(
         &mut self,
         person: &str,
@@ -709,36 +761,36 @@ impl Findings {
             left_on: None,
             died_on: None,
         };
-        let entry = Person {
-            household: household.to_string(),
-            facts,
-        };
-        self.persons.insert(person.to_string(), entry);
-        self.members
-            .entry(household.to_string())
-            .or_default()
-            .push(person.to_string());
+        let household = self.household_id(household);
+        let id = intern(&mut self.person_ids, person);
+        self.persons.push(Person { household, facts });
+        self.households[household.index()].members.push(id);
     }
 
     /// The persons of a household in the order added: ids and facts.
-    fn household_persons(&self, household: &str) -> (Vec<&str>, Vec<PersonFacts>) {
-        self.members
-            .get(household)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.persons.get(id).map(|p| (id.as_str(), p.facts)))
+    fn household_persons(&self, household: HouseholdId) -> (Vec<PersonId>, Vec<PersonFacts>) {
+        self.households[household.index()]
+            .members
+            .iter()
+            .map(|id| (*id, self.persons[id.index()].facts))
             .unzip()
     }
 
-    fn household_facts(&self, household: &str) -> HouseholdFacts {
+    fn household_facts(&self, household: HouseholdId) -> HouseholdFacts {
         HouseholdFacts {
-            ended_on: self.ends.get(household).copied(),
+            ended_on: self.households[household.index()].ended_on,
         }
     }
 
+    /// Whether a payment is of the support allowance.
+    fn is_allowance(&self, p: &Payment) -> bool {
+        self.program_ids.get(SUPPORT_ALLOWANCE) == Some(p.program())
+    }
+
     /// The rate in effect on the month's first day for the household's category.
-    fn rate(&self, program: &str, household: &str, month: YearMonth) -> Option<i64> {
-        let category = self.categories.get(household)?;
+    fn rate(&self, program: ProgramId, household: HouseholdId, month: YearMonth) -> Option<i64> {
+        let category = self.households[household.index()].category.as_ref()?;
+        let program = self.program_ids.name(program);
         let first = first_day(month);
         let (_, rate) = self
             .rates
@@ -751,196 +803,183 @@ impl Findings {
             .then_some(rate.per_member_fen)
     }
 
-    fn on_payment(&mut self, seq: u64, payment: Payment) {
-        let key = payment.key(seq);
-        // Looked up before it is inserted: `entry` would copy the id for every payment.
-        match self.payments_of.get_mut(&payment.household) {
-            Some(keys) => {
-                keys.insert(key);
+    /// The compact record of a payment fact that `check` admitted.
+    fn compact(&mut self, seq: u64, fact: &FindingFact) -> Option<Payment> {
+        let FindingFact::Paid {
+            household,
+            program,
+            amount_fen,
+            persons,
+            date,
+            account,
+            ..
+        } = fact
+        else {
+            return None;
+        };
+        let program = intern(&mut self.program_ids, program.as_str());
+        let account = account.as_ref().map_or(NO_ACCOUNT, |a| {
+            let id = intern(&mut self.account_ids, &a.hash);
+            if self.account_last4.len() <= id.index() {
+                self.account_last4.push(a.last4.clone());
             }
-            None => {
-                let keys = BTreeSet::from([key]);
-                self.payments_of.insert(payment.household.clone(), keys);
-            }
-        }
-        self.payments.insert(seq, payment);
-        let mut hits = self.life_hits(seq);
-        hits.extend(self.duplicate_hits(seq));
-        hits.extend(self.account_hits(seq));
-        hits.extend(self.outlier_hits(seq));
+            u32::try_from(id.index()).expect("ids are minted from u32 indexes")
+        });
+        Some(Payment {
+            seq,
+            amount_fen: *amount_fen,
+            household: self.household_id(household),
+            account,
+            date: PackedDate::pack(*date).expect("checked: a year the packed date holds"),
+            persons: u16::try_from(*persons).expect("checked: at most MAX_PAYMENT_PERSONS"),
+            program: u16::try_from(program.index())
+                .expect("checked: at most MAX_PROGRAMS programs"),
+        })
+    }
+
+    fn on_payment(&mut self, seq: u64, fact: &FindingFact) {
+        let Some(payment) = self.compact(seq, fact) else {
+            return;
+        };
+        self.payments.push(payment);
+        let mut hits = self.life_hits(&payment);
+        hits.extend(self.duplicate_hits(&payment));
+        hits.extend(self.account_hits(&payment));
+        hits.extend(self.outlier_hits(&payment));
         self.raise(seq, hits, &[]);
     }
 
     /// `paid_after_exit`, `paid_after_death` and `allowance_over_due` on one payment, with
     /// what is known now. An exit explains the whole payment, so it stops the others.
-    fn life_hits(&self, seq: u64) -> Vec<Hit> {
-        let Some(p) = self.payments.get(&seq) else {
-            return Vec::new();
-        };
-        let month = p.date.year_month();
-        let ended_on = self.ends.get(&p.household).copied();
-        if rules::paid_after_end(ended_on, p.date, p.is_allowance()) {
-            let subject = p.household.clone();
-            return vec![hit(
-                Rule::PaidAfterExit,
-                subject,
-                None,
-                (seq, p),
-                p.amount_fen,
-            )];
+    fn life_hits(&self, p: &Payment) -> Vec<Hit> {
+        let date = p.date.unpack();
+        let month = date.year_month();
+        let allowance = self.is_allowance(p);
+        let household = Subject::Household(p.household);
+        let ended_on = self.households[p.household.index()].ended_on;
+        if rules::paid_after_end(ended_on, date, allowance) {
+            return vec![hit(Rule::PaidAfterExit, household, p, p.amount_fen)];
         }
-        let (ids, persons) = self.household_persons(&p.household);
+        let (ids, persons) = self.household_persons(p.household);
         if persons.is_empty() {
             // Without persons on record the allowance counts members, not eligibility.
             return Vec::new();
         }
-        if !p.is_allowance() {
-            return rules::all_dead_before(&persons, p.date)
+        if !allowance {
+            return rules::all_dead_before(&persons, date)
                 .map(|i| {
-                    let person = ids[i].to_string();
                     hit(
                         Rule::PaidAfterDeath,
-                        person.clone(),
-                        Some(person),
-                        (seq, p),
+                        Subject::Person(ids[i]),
+                        p,
                         p.amount_fen,
                     )
                 })
                 .into_iter()
                 .collect();
         }
-        let household = self.household_facts(&p.household);
-        let dead = rules::dead_counted(&persons, &household, month, p.persons);
-        let share = p.amount_fen / i64::from(p.persons.max(1));
+        let facts = self.household_facts(p.household);
+        let paid_persons = u32::from(p.persons);
+        let dead = rules::dead_counted(&persons, &facts, month, paid_persons);
+        let share = p.amount_fen / i64::from(paid_persons.max(1));
         let mut hits: Vec<Hit> = dead
             .iter()
-            .map(|i| {
-                let person = ids[*i].to_string();
-                hit(
-                    Rule::PaidAfterDeath,
-                    person.clone(),
-                    Some(person),
-                    (seq, p),
-                    share,
-                )
-            })
+            .map(|i| hit(Rule::PaidAfterDeath, Subject::Person(ids[*i]), p, share))
             .collect();
-        let alive_due = persons
-            .iter()
-            .filter(|f| counts(f, &household, month))
-            .count();
+        let alive_due = persons.iter().filter(|f| counts(f, &facts, month)).count();
         let due_persons = u32::try_from(alive_due + dead.len()).unwrap_or(u32::MAX);
-        let rate = self.rate(&p.program, &p.household, month);
+        let rate = self.rate(p.program(), p.household, month);
         if let Some(excess) = rules::over_due_fen(p.amount_fen, due_persons, rate) {
-            let subject = p.household.clone();
-            hits.push(hit(Rule::AllowanceOverDue, subject, None, (seq, p), excess));
+            hits.push(hit(Rule::AllowanceOverDue, household, p, excess));
         }
         hits
     }
 
-    fn duplicate_hits(&self, seq: u64) -> Option<Hit> {
-        let p = self.payments.get(&seq)?;
-        let month = p.date.year_month();
-        let alike = (month, p.amount_fen, 0)..=(month, p.amount_fen, u64::MAX);
-        let (_, _, twin) =
-            self.payments_of
-                .get(&p.household)?
-                .range(alike)
-                .find(|(_, _, other)| {
-                    self.payments.get(other).is_some_and(|o| {
-                        *other != seq
-                            && o.program == p.program
-                            && rules::is_duplicate(&p.reference, &o.reference)
-                    })
-                })?;
+    fn duplicate_hits(&mut self, p: &Payment) -> Option<Hit> {
+        let twin = self.payments.alike(p)?.seq;
         let mut found = hit(
             Rule::DuplicatePayment,
-            p.household.clone(),
-            None,
-            (seq, p),
+            Subject::Household(p.household),
+            p,
             p.amount_fen,
         );
-        found.evidence.push(*twin);
+        found.evidence.push(twin);
         Some(found)
     }
 
-    fn account_hits(&mut self, seq: u64) -> Option<Hit> {
-        let p = self.payments.get(&seq)?;
-        let account = p.account.clone()?;
-        let key = (account.hash, p.date.year);
-        let households = self.accounts.entry(key).or_default();
-        let newcomer = !households.contains_key(&p.household);
-        households
-            .entry(p.household.clone())
-            .or_default()
-            .insert(seq);
-        if !newcomer || !rules::shares_account(households.len()) {
+    fn account_hits(&mut self, p: &Payment) -> Option<Hit> {
+        let account = p.account()?;
+        let year = p.date.year();
+        let households = self.accounts.entry((account, year)).or_default();
+        match households.binary_search_by_key(&p.household, |(h, _)| *h) {
+            Ok(i) => {
+                households[i].1 += 1;
+                return None;
+            }
+            Err(i) => households.insert(i, (p.household, 1)),
+        }
+        if !rules::shares_account(households.len()) {
             return None;
         }
-        let evidence: Vec<u64> = households
-            .values()
-            .filter_map(|seqs| seqs.first().copied())
+        // Each household's first live payment on the account that year.
+        let evidence: Vec<&Payment> = households
+            .iter()
+            .filter_map(|(h, _)| {
+                self.payments
+                    .of_household(*h)
+                    .find(|o| o.account() == Some(account) && o.date.year() == year)
+            })
             .collect();
         let amount_fen = evidence
             .iter()
-            .filter_map(|s| self.payments.get(s))
             .fold(0i64, |sum, e| sum.saturating_add(e.amount_fen));
-        let subject = hex(&account.hash);
-        let mut found = hit(Rule::SharedAccount, subject, None, (seq, p), amount_fen);
-        found.account_last4 = Some(account.last4);
-        found.evidence = evidence;
+        let mut found = hit(
+            Rule::SharedAccount,
+            Subject::Account(account),
+            p,
+            amount_fen,
+        );
+        found.account = Some(account);
+        found.evidence = evidence.iter().map(|e| e.seq).collect();
         Some(found)
     }
 
     /// Outliers among the payments of a program and year other than the allowance: the
     /// new payment once the group is large enough, and the whole group the first time
     /// it is.
-    fn outlier_hits(&mut self, seq: u64) -> Vec<Hit> {
-        let Some(p) = self.payments.get(&seq).filter(|p| !p.is_allowance()) else {
+    fn outlier_hits(&mut self, p: &Payment) -> Vec<Hit> {
+        if self.is_allowance(p) {
             return Vec::new();
-        };
-        if !self.groups.contains_key(&p.program) {
-            self.groups.insert(p.program.clone(), BTreeMap::new());
         }
-        let group = self
-            .groups
-            .get_mut(&p.program)
-            .map(|years| years.entry(p.date.year).or_default());
-        let Some(group) = group else {
-            return Vec::new();
-        };
-        group.insert(seq, p.amount_fen);
+        let year = p.date.year();
+        let group = self.groups.entry((p.program(), year)).or_default();
+        group.insert(p.seq, p.amount_fen);
         let (len, median) = (group.len, group.median.map(|(m, _)| m));
         let members = (len == OUTLIER_MIN_GROUP && !group.outgrown).then(|| group.members.clone());
         let Some(median) = median.filter(|_| len >= OUTLIER_MIN_GROUP) else {
             return Vec::new();
         };
-        let candidates: Vec<u64> = if let Some(members) = members {
-            members
+        // The new payment is at hand: a lookup by seq is a binary search over every live
+        // payment, which for each payment was an eighth of a rebuild.
+        let candidates: Vec<Payment> = if let Some(members) = members {
+            let members = members.into_iter().filter_map(|s| self.payments.get(s));
+            members.copied().collect()
         } else if len == OUTLIER_MIN_GROUP {
             // Back to the size after reversals: the members were not kept.
             self.payments
-                .iter()
-                .filter(|(_, o)| {
-                    !o.is_allowance() && o.program == p.program && o.date.year == p.date.year
-                })
-                .map(|(s, _)| *s)
+                .live_payments()
+                .filter(|o| o.program == p.program && o.date.year() == year)
+                .copied()
                 .collect()
         } else {
-            vec![seq]
+            vec![*p]
         };
         candidates
-            .into_iter()
-            .filter_map(|s| self.payments.get(&s).map(|o| (s, o)))
-            .filter(|(_, o)| rules::is_outlier(o.amount_fen, median, len))
-            .map(|(s, o)| {
-                hit(
-                    Rule::OutlierAmount,
-                    o.household.clone(),
-                    None,
-                    (s, o),
-                    o.amount_fen,
-                )
+            .iter()
+            .filter(|o| rules::is_outlier(o.amount_fen, median, len))
+            .map(|o| {
+                let household = Subject::Household(o.household);
+                hit(Rule::OutlierAmount, household, o, o.amount_fen)
             })
             .collect()
     }
@@ -948,46 +987,43 @@ impl Findings {
     /// A death recorded after payments: the allowance payments of later months that
     /// counted the person, and the other payments dated after the last member died.
     fn on_death(&mut self, seq: u64, person: &str, date: Date) {
-        let Some(entry) = self.persons.get_mut(person) else {
+        let Some(id) = self.person_ids.get(person) else {
             return;
         };
+        let entry = &mut self.persons[id.index()];
         entry.facts.died_on = Some(date);
-        let household = entry.household.clone();
-        let hits = self.retro_hits(&household, |h| h.rule == Rule::PaidAfterDeath);
+        let household = entry.household;
+        let hits = self.retro_hits(household, |h| h.rule == Rule::PaidAfterDeath);
         self.raise(seq, hits, &[seq]);
     }
 
     /// An end recorded after payments: the payments it makes late.
     fn on_end(&mut self, seq: u64, household: &str, date: Date) {
-        let end = self.ends.entry(household.to_string()).or_insert(date);
-        *end = (*end).min(date);
-        let hits = self.retro_hits(household, |h| h.rule == Rule::PaidAfterExit);
+        let id = self.household_id(household);
+        let end = &mut self.households[id.index()].ended_on;
+        *end = Some(end.map_or(date, |e| e.min(date)));
+        let hits = self.retro_hits(id, |h| h.rule == Rule::PaidAfterExit);
         self.raise(seq, hits, &[seq]);
     }
 
     /// The rules of `keep` on every live payment of a household, with what is known now.
-    fn retro_hits(&self, household: &str, keep: impl Fn(&Hit) -> bool) -> Vec<Hit> {
-        self.payments_of
-            .get(household)
-            .into_iter()
-            .flatten()
-            .flat_map(|(_, _, s)| self.life_hits(*s))
+    fn retro_hits(&self, household: HouseholdId, keep: impl Fn(&Hit) -> bool) -> Vec<Hit> {
+        self.payments
+            .of_household(household)
+            .flat_map(|p| self.life_hits(p))
             .filter(|h| keep(h))
             .collect()
     }
 
     fn on_reversal(&mut self, target: u64) {
-        let Some(p) = self.payments.remove(&target) else {
+        let Some(p) = self.payments.reverse(target) else {
             return;
         };
-        if let Some(seqs) = self.payments_of.get_mut(&p.household) {
-            seqs.remove(&p.key(target));
+        if let Some(account) = p.account() {
+            self.forget_account_payment(account, &p);
         }
-        if let Some(account) = &p.account {
-            self.forget_account_payment(account, &p, target);
-        }
-        if !p.is_allowance() {
-            self.forget_group_amount(target, &p);
+        if !self.is_allowance(&p) {
+            self.forget_group_amount(&p);
         }
         for finding in self
             .findings
@@ -998,15 +1034,15 @@ impl Findings {
         }
     }
 
-    fn forget_account_payment(&mut self, account: &Account, p: &Payment, target: u64) {
-        let key = (account.hash, p.date.year);
+    fn forget_account_payment(&mut self, account: AccountId, p: &Payment) {
+        let key = (account, p.date.year());
         let Some(households) = self.accounts.get_mut(&key) else {
             return;
         };
-        if let Some(seqs) = households.get_mut(&p.household) {
-            seqs.remove(&target);
-            if seqs.is_empty() {
-                households.remove(&p.household);
+        if let Ok(i) = households.binary_search_by_key(&p.household, |(h, _)| *h) {
+            households[i].1 -= 1;
+            if households[i].1 == 0 {
+                households.remove(i);
             }
         }
         if households.is_empty() {
@@ -1014,13 +1050,18 @@ impl Findings {
         }
     }
 
-    fn forget_group_amount(&mut self, seq: u64, p: &Payment) {
-        let group = self
-            .groups
-            .get_mut(&p.program)
-            .and_then(|years| years.get_mut(&p.date.year));
-        if let Some(group) = group {
-            group.remove(seq, p.amount_fen);
+    fn forget_group_amount(&mut self, p: &Payment) {
+        if let Some(group) = self.groups.get_mut(&(p.program(), p.date.year())) {
+            group.remove(p.seq, p.amount_fen);
+        }
+    }
+
+    /// A subject's text: the person id, the household id or the account hash in hex.
+    fn subject_text(&self, subject: Subject) -> String {
+        match subject {
+            Subject::Person(id) => self.person_ids.name(id).clone(),
+            Subject::Household(id) => self.household_ids.name(id).clone(),
+            Subject::Account(id) => hex(self.account_ids.name(id)),
         }
     }
 
@@ -1029,31 +1070,39 @@ impl Findings {
     fn raise(&mut self, seq: u64, hits: Vec<Hit>, extra: &[u64]) {
         let mut grouped: BTreeMap<(Rule, String), Finding> = BTreeMap::new();
         for hit in hits {
-            let cite = (hit.rule, hit.subject.clone(), hit.payment);
-            if !self.cited.insert(cite) {
+            if !self
+                .cited
+                .insert((hit.rule, hit.subject.index(), hit.payment))
+            {
                 continue;
             }
-            let finding = grouped
-                .entry((hit.rule, hit.subject.clone()))
-                .or_insert_with(|| Finding {
-                    id: finding_id(hit.rule, &hit.subject, seq),
-                    rule: hit.rule,
-                    household: hit.household.clone(),
-                    person: hit.person.clone(),
-                    account_last4: hit.account_last4.clone(),
-                    seqs: extra.to_vec(),
-                    // A figure of doubt, not money moved: it saturates rather than fails,
-                    // and i64::MAX fen is beyond any district's payments.
-                    amount_at_risk_fen: 0,
-                    months: Vec::new(),
-                    status: Status::Open,
-                    raised_by: seq,
-                    reversed_evidence: Vec::new(),
-                    programs: Vec::new(),
-                    resolutions: Vec::new(),
-                });
-            let programs = hit.evidence.iter().filter_map(|s| self.payments.get(s));
-            finding.programs.extend(programs.map(|p| p.program.clone()));
+            let subject = self.subject_text(hit.subject);
+            let finding =
+                grouped
+                    .entry((hit.rule, subject))
+                    .or_insert_with_key(|(rule, subject)| Finding {
+                        id: finding_id(*rule, subject, seq),
+                        rule: *rule,
+                        household: self.household_ids.name(hit.household).clone(),
+                        person: match hit.subject {
+                            Subject::Person(_) => Some(subject.clone()),
+                            _ => None,
+                        },
+                        account_last4: hit.account.map(|a| self.account_last4[a.index()].clone()),
+                        seqs: extra.to_vec(),
+                        // A figure of doubt, not money moved: it saturates rather than fails,
+                        // and i64::MAX fen is beyond any district's payments.
+                        amount_at_risk_fen: 0,
+                        months: Vec::new(),
+                        status: Status::Open,
+                        raised_by: seq,
+                        reversed_evidence: Vec::new(),
+                        programs: Vec::new(),
+                        resolutions: Vec::new(),
+                    });
+            let programs = hit.evidence.iter().filter_map(|s| self.payments.get(*s));
+            let names = programs.map(|p| self.program_ids.name(p.program()).clone());
+            finding.programs.extend(names);
             finding.seqs.extend(hit.evidence);
             finding.amount_at_risk_fen = finding.amount_at_risk_fen.saturating_add(hit.amount_fen);
             finding.months.push(hit.month);
@@ -1071,21 +1120,14 @@ impl Findings {
 }
 
 /// A hit about one payment, with that payment as its evidence.
-fn hit(
-    rule: Rule,
-    subject: String,
-    person: Option<String>,
-    (seq, payment): (u64, &Payment),
-    amount_fen: i64,
-) -> Hit {
+fn hit(rule: Rule, subject: Subject, payment: &Payment, amount_fen: i64) -> Hit {
     Hit {
         rule,
         subject,
-        household: payment.household.clone(),
-        person,
-        account_last4: None,
-        payment: seq,
-        evidence: vec![seq],
+        household: payment.household,
+        account: None,
+        payment: payment.seq,
+        evidence: vec![payment.seq],
         amount_fen,
         month: payment.date.year_month(),
     }

@@ -90,12 +90,6 @@ pub fn over_due_fen(amount_fen: i64, due_persons: u32, rate_fen: Option<i64>) ->
     (excess > 0).then_some(excess)
 }
 
-/// `duplicate_payment`: two live payments of one household, program and month, of one
-/// amount, are duplicates when their references differ (one reference is one payment).
-pub fn is_duplicate(reference: &str, other_reference: &str) -> bool {
-    reference != other_reference
-}
-
 /// `shared_account`: whether an account collecting for this many households in a year is
 /// a finding.
 pub fn shares_account(households: usize) -> bool {
@@ -239,12 +233,6 @@ mod tests {
             None,
             "no rate, no due to judge"
         );
-    }
-
-    #[test]
-    fn duplicates_differ_in_reference_only() {
-        assert!(is_duplicate("bank-1", "bank-2"));
-        assert!(!is_duplicate("bank-1", "bank-1"));
     }
 
     #[test]

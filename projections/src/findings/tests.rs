@@ -78,10 +78,7 @@ impl Log {
         persons: u32,
         date: Date,
     ) -> u64 {
-        let reference = format!("ref-{}", self.facts.len() + 1);
-        self.pay_to(
-            household, program, amount_fen, persons, date, &reference, None,
-        )
+        self.pay_to(household, program, amount_fen, persons, date, None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -92,7 +89,6 @@ impl Log {
         amount_fen: i64,
         persons: u32,
         date: Date,
-        reference: &str,
         account: Option<u8>,
     ) -> u64 {
         self.push(FindingFact::Paid {
@@ -102,7 +98,6 @@ impl Log {
             amount_fen,
             persons,
             date,
-            reference: reference.into(),
             account: account.map(|a| Account {
                 hash: [a; 32],
                 last4: "1234".into(),
@@ -319,8 +314,8 @@ fn no_rate_in_effect_or_no_persons_on_record_judges_nothing() {
 #[test]
 fn two_payments_alike_under_different_references_are_duplicates() {
     let mut log = Log::district();
-    let first = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), "a", None);
-    let second = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 28), "b", None);
+    let first = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), None);
+    let second = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 28), None);
     let found = log.found();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].rule, Rule::DuplicatePayment);
@@ -363,10 +358,10 @@ fn a_reversal_of_evidence_keeps_the_finding_open_and_marks_it() {
 #[test]
 fn an_account_paid_for_three_households_in_a_year_is_shared() {
     let mut log = Log::district();
-    let a = log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
-    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 2, 2), "b", Some(7));
-    let b = log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), "c", Some(7));
-    let c = log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), "d", Some(7));
+    let a = log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 2, 2), Some(7));
+    let b = log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), Some(7));
+    let c = log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), Some(7));
     let found = log.found();
     assert_eq!(found.len(), 1, "{found:?}");
     let f = &found[0];
@@ -380,10 +375,10 @@ fn an_account_paid_for_three_households_in_a_year_is_shared() {
 #[test]
 fn two_households_on_one_account_or_three_over_two_years_are_not_shared() {
     let mut log = Log::district();
-    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
-    log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), "b", Some(7));
-    log.pay_to("H3", "micro_wish", 30_000, 1, on(2020, 1, 2), "c", Some(7));
-    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 6, 2), "d", Some(8));
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
+    log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), Some(7));
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2020, 1, 2), Some(7));
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 6, 2), Some(8));
     assert!(log.found().is_empty());
 }
 
@@ -445,10 +440,10 @@ fn mixed() -> Log {
     log.allowance("H2", 2, 7);
     log.ended("H2", on(2019, 6, 15));
     log.pay("H3", SUPPORT_ALLOWANCE, 3 * RATE, 3, on(2019, 4, 15));
-    let dup = log.pay_to("H4", "micro_wish", 30_000, 1, on(2019, 5, 2), "a", Some(7));
-    log.pay_to("H4", "micro_wish", 30_000, 1, on(2019, 5, 9), "b", Some(7));
-    log.pay_to("H5", "micro_wish", 30_000, 1, on(2019, 5, 9), "c", Some(7));
-    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 5, 9), "d", Some(7));
+    let dup = log.pay_to("H4", "micro_wish", 30_000, 1, on(2019, 5, 2), Some(7));
+    log.pay_to("H4", "micro_wish", 30_000, 1, on(2019, 5, 9), Some(7));
+    log.pay_to("H5", "micro_wish", 30_000, 1, on(2019, 5, 9), Some(7));
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 5, 9), Some(7));
     peers(&mut log, "transit_card", 20, 10_000);
     log.pay("H5", "transit_card", 90_000, 1, on(2019, 8, 1));
     log.push(FindingFact::Reversed { target_seq: dup });
@@ -556,7 +551,6 @@ fn refused_facts_leave_the_state_unchanged() {
         amount_fen: -1,
         persons: 1,
         date: on(2019, 1, 1),
-        reference: "x".into(),
         account: None,
     };
     assert_eq!(
@@ -569,10 +563,10 @@ fn refused_facts_leave_the_state_unchanged() {
 #[test]
 fn a_reversed_payment_no_longer_counts_a_household_on_an_account() {
     let mut log = Log::district();
-    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
-    let second = log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), "b", Some(7));
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
+    let second = log.pay_to("H2", "micro_wish", 20_000, 1, on(2019, 3, 2), Some(7));
     log.push(FindingFact::Reversed { target_seq: second });
-    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), "c", Some(7));
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), Some(7));
     assert!(log.found().is_empty());
 }
 
@@ -640,14 +634,12 @@ mod properties {
                     account,
                 } => {
                     let amount_fen = [RATE, 2 * RATE, 10_000, 90_000][usize::from(*amount)];
-                    let reference = format!("r{}", log.facts.len() + 1);
                     live.push(log.pay_to(
                         &format!("H{household}"),
                         PROGRAMS[usize::from(*program)],
                         amount_fen,
                         u32::from(*persons),
                         on(2019, *month, 10),
-                        &reference,
                         *account,
                     ));
                 }
@@ -757,7 +749,7 @@ mod properties {
 #[test]
 fn the_size_counts_live_payments_and_forgets_reversed_ones() {
     let mut log = Log::district();
-    let first = log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
+    let first = log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
     log.pay("H1", "micro_wish", 20_000, 1, on(2019, 1, 2));
     log.pay("H2", "micro_wish", 20_000, 1, on(2019, 1, 2));
     assert_eq!(log.fold().size().live_payments, 3);
@@ -791,8 +783,8 @@ fn decided(
 /// A duplicate in micro_wish, 300.00 at risk, and its finding.
 fn duplicate() -> (Log, Finding) {
     let mut log = Log::district();
-    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), "a", None);
-    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 28), "b", None);
+    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), None);
+    log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 28), None);
     let finding = log.found().remove(0);
     (log, finding)
 }
@@ -920,17 +912,9 @@ fn four_eyes_against_the_evidence_is_checked_with_the_callers_actors() {
 #[test]
 fn a_finding_over_several_programs_has_no_default_program() {
     let mut log = Log::district();
-    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), "a", Some(7));
-    log.pay_to(
-        "H2",
-        "transit_card",
-        20_000,
-        1,
-        on(2019, 3, 2),
-        "c",
-        Some(7),
-    );
-    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), "d", Some(7));
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
+    log.pay_to("H2", "transit_card", 20_000, 1, on(2019, 3, 2), Some(7));
+    log.pay_to("H3", "micro_wish", 30_000, 1, on(2019, 4, 2), Some(7));
     let found = log.found();
     assert_eq!(found[0].programs, ["micro_wish", "transit_card"]);
     assert_eq!(found[0].default_program(), None);
@@ -959,4 +943,157 @@ fn decisions_fold_the_same_through_a_snapshot() {
         second.apply(seq, fact).unwrap();
     }
     assert_eq!(second, whole);
+}
+
+/// A payment fact with the fields the compact record keeps, to one account or none.
+fn paid(
+    household: &str,
+    program: &str,
+    persons: u32,
+    date: Date,
+    account: Option<([u8; 32], &str)>,
+) -> FindingFact {
+    FindingFact::Paid {
+        kind: PaymentKind::Disbursement,
+        household: household.into(),
+        program: program.into(),
+        amount_fen: 10_000,
+        persons,
+        date,
+        account: account.map(|(hash, last4)| Account {
+            hash,
+            last4: last4.into(),
+        }),
+    }
+}
+
+#[test]
+fn a_payment_the_compact_record_cannot_hold_as_it_is_is_refused_and_changes_nothing() {
+    let mut log = Log::district();
+    log.pay_to("H1", "micro_wish", 10_000, 1, on(2019, 1, 2), Some(7));
+    let mut findings = log.fold();
+    let before = findings.clone();
+    let next = log.facts.len() as u64 + 1;
+    let far = on(*PAYMENT_YEARS.end() + 1, 1, 1);
+    let cases = [
+        (
+            paid(
+                "H1",
+                "micro_wish",
+                MAX_PAYMENT_PERSONS + 1,
+                on(2019, 1, 3),
+                None,
+            ),
+            FindingsError::TooManyPersons {
+                persons: MAX_PAYMENT_PERSONS + 1,
+            },
+        ),
+        (
+            paid("H1", "micro_wish", 1, far, None),
+            FindingsError::InvalidDate { date: far },
+        ),
+        (
+            paid(
+                "H2",
+                "micro_wish",
+                1,
+                on(2019, 1, 3),
+                Some(([7; 32], "9999")),
+            ),
+            FindingsError::AccountDigits {
+                account: hex(&[7; 32]),
+                first: "1234".into(),
+                found: "9999".into(),
+            },
+        ),
+    ];
+    for (fact, error) in cases {
+        assert_eq!(findings.apply(next, &fact), Err(error));
+        assert_eq!(findings, before);
+    }
+    let most = paid(
+        "H1",
+        "micro_wish",
+        MAX_PAYMENT_PERSONS,
+        on(2019, 1, 3),
+        None,
+    );
+    findings.apply(next, &most).unwrap();
+    assert_eq!(findings.size().live_payments, 2);
+}
+
+#[test]
+fn a_program_beyond_what_the_fold_tells_apart_is_refused() {
+    let mut findings = Findings::new();
+    let mut seq = 0;
+    for program in 0..MAX_PROGRAMS {
+        seq += 1;
+        let fact = paid("H1", &format!("p{program}"), 1, on(2019, 1, 2), None);
+        findings.apply(seq, &fact).unwrap();
+    }
+    let before = findings.clone();
+    let known = paid("H1", "p0", 1, on(2019, 1, 2), None);
+    let new = paid("H1", "one_more", 1, on(2019, 1, 2), None);
+    assert_eq!(
+        findings.apply(seq + 1, &new),
+        Err(FindingsError::TooManyPrograms {
+            program: "one_more".into()
+        })
+    );
+    assert_eq!(findings, before);
+    findings.apply(seq + 1, &known).unwrap();
+}
+
+#[test]
+fn names_are_interned_once_each_in_the_order_first_seen() {
+    let mut log = Log::district();
+    let before = log.fold().size().households;
+    assert_eq!(before, 5);
+    for _ in 0..3 {
+        log.pay("H9", "micro_wish", 10_000, 1, on(2019, 1, 2));
+        log.pay("H1", "transit_card", 10_000, 1, on(2019, 1, 2));
+    }
+    let findings = log.fold();
+    assert_eq!(findings.size().households, 6, "H9 once");
+    assert_eq!(findings.household_ids.names()[5], "H9");
+    assert_eq!(findings.program_ids.names(), ["micro_wish", "transit_card"]);
+    assert_eq!(findings.person_ids.names().len(), 10);
+}
+
+#[test]
+fn a_reversed_payment_is_gone_from_a_snapshot_and_stays_reversed_after_it() {
+    let mut log = Log::district();
+    let first = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 2), Some(7));
+    let second = log.pay_to("H1", "micro_wish", 30_000, 1, on(2019, 5, 9), Some(7));
+    log.push(FindingFact::Reversed { target_seq: first });
+    let findings = log.fold();
+    let bytes = bincode::serialize(&findings).unwrap();
+    let mut back: Findings = bincode::deserialize(&bytes).unwrap();
+    assert_eq!(back, findings);
+    assert_eq!(back.size().live_payments, 1);
+    let next = log.facts.len() as u64 + 1;
+    let again = FindingFact::Reversed { target_seq: first };
+    assert_eq!(
+        back.apply(next, &again),
+        Err(FindingsError::UnknownPayment { target_seq: first })
+    );
+    // The payment left after the reversal is still found by a later twin and an account.
+    let mut third = paid(
+        "H1",
+        "micro_wish",
+        1,
+        on(2019, 5, 20),
+        Some(([7; 32], "1234")),
+    );
+    if let FindingFact::Paid { amount_fen, .. } = &mut third {
+        *amount_fen = 30_000;
+    }
+    back.apply(next, &third).unwrap();
+    let found = of_rule(back.all(), Rule::DuplicatePayment);
+    let seqs: Vec<&[u64]> = found.iter().map(|f| f.seqs.as_slice()).collect();
+    assert_eq!(seqs, [&[first, second][..], &[second, next][..]]);
+    assert_eq!(
+        back.accounts.values().next(),
+        Some(&vec![(back.payments.get(second).unwrap().household, 2)])
+    );
 }

@@ -252,7 +252,6 @@ pub fn finding_fact_of(
                 amount_fen: p.amount_fen,
                 persons: p.persons,
                 date: date(p.value_date)?,
-                reference: record.reference.clone(),
                 account: other.account().map(|a| proj::findings::Account {
                     hash: a.hash,
                     last4: a.last4.clone(),

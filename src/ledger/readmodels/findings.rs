@@ -3,8 +3,8 @@
 //! and caught up with the other read models on open, and rebuildable from genesis.
 //!
 //! It is a snapshot of its own, not a part of the read models' record: it grows with
-//! payments (the fold keeps every live payment, for a death or an exit recorded later),
-//! while theirs grows with households; and its position is its own, so a crash between the
+//! payments (the fold keeps every live payment, 32 bytes each, for a death or an exit
+//! recorded later), while theirs grows with households; and its position is its own, so a crash between the
 //! two writes leaves each consistent with the log at the seq it names.
 
 use std::ops::ControlFlow;
@@ -23,8 +23,9 @@ pub const META_FINDINGS: &str = "findings";
 
 /// First byte of the stored findings snapshot. One of an older version is ignored and the
 /// findings are rebuilt from genesis (a cache; the log is the evidence); a newer one is
-/// refused.
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 1;
+/// refused. Version 1 kept each live payment with its texts (about 140 bytes); version 2
+/// keeps the compact fold (names interned, 32 bytes per live payment).
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 2;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +157,7 @@ impl FindingsSide {
         if let Some(fact) = fact {
             self.state
                 .fold
-                .apply_owned(seq.get(), fact)
+                .apply(seq.get(), &fact)
                 .map_err(|e| fold_error(e.to_string()))?;
         }
         self.state.applied = Some(Position {
@@ -173,7 +174,12 @@ impl FindingsSide {
         if at == self.saved_seq || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS) {
             return None;
         }
-        let mut bytes = vec![FINDINGS_SNAPSHOT_VERSION];
+        // Sized first: grown by doubling, the buffer of a million payments' snapshot could
+        // hold twice its 32 MB at the moment of the write.
+        let size = bincode::serialized_size(&self.state)
+            .expect("the findings state serializes with bincode: plain data, ordered maps");
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+        bytes.push(FINDINGS_SNAPSHOT_VERSION);
         bincode::serialize_into(&mut bytes, &self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
         Some((at, bytes))
@@ -227,5 +233,81 @@ fn decode(bytes: &[u8]) -> Result<Option<FindingsState>, FindingsSideError> {
             "unknown snapshot version {version}, newer than this program's {FINDINGS_SNAPSHOT_VERSION}"
         ))),
         None => Err(FindingsSideError::Snapshot("empty snapshot".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use fundtrail_projections::{Date, FindingFact, PaymentKind};
+
+    /// A state holding two payments alike, so one finding (`duplicate_payment`).
+    fn state() -> FindingsState {
+        let mut fold = Findings::new();
+        for seq in 1..=2 {
+            let paid = FindingFact::Paid {
+                kind: PaymentKind::Disbursement,
+                household: "H1".into(),
+                program: "micro_wish".into(),
+                amount_fen: 30_000,
+                persons: 1,
+                date: Date {
+                    year: 2019,
+                    month: 5,
+                    day: 2,
+                },
+                account: None,
+            };
+            fold.apply(seq, &paid).expect("a payment folds");
+        }
+        assert_eq!(fold.all().len(), 1);
+        FindingsState {
+            applied: Some(Position {
+                seq: 2,
+                hash: [7; 32],
+            }),
+            fold,
+        }
+    }
+
+    fn snapshot_of(state: FindingsState) -> Vec<u8> {
+        let side = FindingsSide {
+            state,
+            saved_seq: 0,
+        };
+        side.snapshot(true).expect("ahead of what was saved").1
+    }
+
+    #[test]
+    fn a_snapshot_of_this_version_reads_back_equal() {
+        let bytes = snapshot_of(state());
+        assert_eq!(bytes[0], FINDINGS_SNAPSHOT_VERSION);
+        let back = decode(&bytes).unwrap().expect("this version is read");
+        assert_eq!(back, state());
+        assert_eq!(back.fold.all(), state().fold.all());
+    }
+
+    #[test]
+    fn a_snapshot_of_an_older_version_is_ignored_for_a_replay() {
+        let mut bytes = snapshot_of(state());
+        for older in 0..FINDINGS_SNAPSHOT_VERSION {
+            bytes[0] = older;
+            assert_eq!(decode(&bytes).unwrap(), None, "version {older}");
+        }
+        // Version 1's layout, whatever it holds, is not decoded as this one.
+        assert_eq!(decode(&[1, 0xff, 0xff]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_newer_empty_or_cut_snapshot_is_refused() {
+        let mut bytes = snapshot_of(state());
+        let cut = decode(&bytes[..bytes.len() - 1]).unwrap_err().to_string();
+        assert!(cut.contains("does not decode"), "{cut}");
+        bytes[0] = FINDINGS_SNAPSHOT_VERSION + 1;
+        let newer = decode(&bytes).unwrap_err().to_string();
+        assert!(newer.contains("newer than this program's"), "{newer}");
+        let empty = decode(&[]).unwrap_err().to_string();
+        assert!(empty.contains("empty snapshot"), "{empty}");
     }
 }
