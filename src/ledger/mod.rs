@@ -17,6 +17,7 @@ pub mod import;
 pub mod readmodels;
 mod state;
 mod tlog;
+pub mod trails;
 mod verify;
 mod view;
 
@@ -54,8 +55,9 @@ const META_VERIFIER_KEY: &str = "verifier_key";
 const META_LAYOUT: &str = "layout";
 
 /// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
-/// the derived state. Ledgers of layout 1 (a key per event) carry no layout record.
-pub const STORE_LAYOUT: u32 = 3;
+/// the derived state, 4 adds the household trail index and its sealed summaries. Ledgers
+/// of layout 1 (a key per event) carry no layout record.
+pub const STORE_LAYOUT: u32 = 4;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
 const RESERVED_META: [&str; 4] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT, META_TOKENS];
@@ -296,6 +298,8 @@ pub struct Ledger {
     references: ReferencesDigest,
     /// The digest of the token registry record (sealed with the state).
     tokens: [u8; 32],
+    /// The hashes of the household trail summaries' shards (sealed with the state).
+    trails: trails::TrailDirectory,
     /// Why this value may not append: the enrolled households could not be read back (a
     /// damaged event; the write-side rules would check against an incomplete list), or a
     /// failed batch could not be cleaned up. It can still be read and verified (which names
@@ -405,7 +409,7 @@ impl Ledger {
     /// state key: only the writer writes. Reserved names of the ledger itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
         assert!(
-            !RESERVED_META.contains(&name),
+            !RESERVED_META.contains(&name) && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
             "the state, tokens, layout and key are written only by the ledger itself"
         );
         let mut batch = StoreBatch::default();
@@ -426,6 +430,7 @@ impl Ledger {
             references: self.references,
             tokens: self.tokens,
             people: self.people.events(),
+            trails: self.trails.clone(),
         }
     }
 
@@ -467,6 +472,7 @@ impl Ledger {
             references,
             tokens,
             people: sealed_people,
+            trails,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -496,6 +502,7 @@ impl Ledger {
             budgets,
             references,
             tokens,
+            trails,
             damaged: state.doubt.or(foreign),
         };
         if ledger.damaged.is_none() {
@@ -591,6 +598,12 @@ impl Ledger {
         for seq in self.view.store.people_events()? {
             if seq >= from {
                 batch.remove_people_event(seq);
+            }
+        }
+        for entry in self.view.store.trail_entries() {
+            let (household, seq) = entry?;
+            if seq >= from {
+                batch.remove_trail_entry(&household, seq);
             }
         }
         self.discard_nodes_beyond_head(&mut batch)?;

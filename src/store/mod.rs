@@ -14,6 +14,7 @@ pub mod block;
 pub mod read_only;
 pub mod space;
 pub mod tiles;
+pub mod trail;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -596,6 +597,28 @@ impl Store {
                 Ok((id, seq_from_value(&value)?))
             })
             .collect()
+    }
+
+    /// The seqs the household trail index lists for `household`, in order, as stored.
+    pub fn trail_seqs(&self, household: &str) -> Result<Vec<Seq>, StoreError> {
+        self.db
+            .scan_prefix(trail::trail_prefix(household))
+            .map(|item| {
+                let (key, _) = item.map_err(|e| self.write_error(e))?;
+                let (_, seq) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
+                Ok(Seq::new(seq))
+            })
+            .collect()
+    }
+
+    /// Every entry of the household trail index in key order (by household, then seq):
+    /// for `verify` and for removing entries beyond the head.
+    pub fn trail_entries(&self) -> impl Iterator<Item = Result<(String, Seq), StoreError>> + '_ {
+        self.db.scan_prefix([trail::TRAIL_PREFIX]).map(|item| {
+            let (key, _) = item.map_err(|e| self.write_error(e))?;
+            let (household, seq) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
+            Ok((household.to_owned(), Seq::new(seq)))
+        })
     }
 
     /// The seqs of every people event, in order.
@@ -1205,6 +1228,15 @@ impl StoreBatch {
         self.remove(prefixed(HOUSEHOLD, household.as_bytes()));
     }
 
+    /// Lists `seq` in `household`'s trail (FORMAT.md §3).
+    pub fn put_trail_entry(&mut self, household: &str, seq: Seq) {
+        self.put(trail::trail_key(household, seq.get()), Vec::new());
+    }
+
+    pub fn remove_trail_entry(&mut self, household: &str, seq: Seq) {
+        self.remove(trail::trail_key(household, seq.get()));
+    }
+
     pub fn put_people_event(&mut self, seq: Seq) {
         self.put(people_key(seq), Vec::new());
     }
@@ -1332,6 +1364,10 @@ fn entry_of(
         hash: EventHash::from_bytes(*entry.hash),
         record: entry.record.to_vec(),
     })
+}
+
+fn trail_corrupt(reason: String) -> StoreError {
+    StoreError::Corrupt(format!("the household trail index: a key: {reason}"))
 }
 
 fn block_corrupt(first: Seq, fault: block::BlockFault) -> StoreError {

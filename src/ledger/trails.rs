@@ -1,0 +1,285 @@
+//! The household trail index (FORMAT.md §3, §3.2): one store key per event that names a
+//! household, so a household's trail reads that household's events and no others.
+//!
+//! The index is authenticated, never trusted. Per household the sealed state binds a
+//! count and a digest chaining its indexed seqs, `dᵢ = BLAKE3(tag ‖ dᵢ₋₁ ‖ seq BE)`; a
+//! read recomputes both from the entries it scanned and refuses, naming the household
+//! index and the household, when they differ. So an insider without the key can neither
+//! hide, add nor move an event in a trail by editing index entries.
+//!
+//! The summaries are sized by households, not events, but a district has tens of thousands
+//! of households: one record of all of them would be rewritten by every commit (about
+//! 1 MiB at 16,000 households). So they are kept in [`TRAIL_SHARDS`] shard records
+//! (`m‖trails.xx`), a household in the shard its id's BLAKE3 picks; a commit rewrites the
+//! shards its events touch, and the state record carries each shard's BLAKE3 (the
+//! directory, 8 KiB), so a shard put back from an older copy no longer matches.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{corrupt_at, state, LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::{decode, RecordV1};
+use crate::store::{Store, StoreBatch};
+
+/// Shard records of the household summaries. 256: a shard is one byte of the id's hash,
+/// and at 16,000 households a shard holds about 60 of them (4 KiB), so a commit of one
+/// payment rewrites 4 KiB rather than all summaries, and the directory the state record
+/// carries stays at 8 KiB.
+pub const TRAIL_SHARDS: usize = 256;
+
+/// Domain separation of a household's trail digest.
+const TRAIL_DIGEST_TAG: &[u8] = b"fundtrail household trail v1";
+
+/// The prefix of the shard records' meta names: `trails.00` to `trails.ff`.
+pub(super) const TRAIL_SHARD_META_PREFIX: &str = "trails.";
+
+/// One household's indexed events: how many, and the digest chaining their seqs in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailSummary {
+    pub count: u64,
+    pub digest: [u8; 32],
+}
+
+impl TrailSummary {
+    /// The summary after one more indexed event.
+    pub fn extend(&mut self, seq: Seq) {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(TRAIL_DIGEST_TAG);
+        hasher.update(&self.digest);
+        hasher.update(&seq.get().to_be_bytes());
+        self.digest = *hasher.finalize().as_bytes();
+        self.count += 1;
+    }
+
+    /// The summary of `seqs`, in the order given.
+    pub fn of(seqs: impl IntoIterator<Item = Seq>) -> TrailSummary {
+        let mut summary = TrailSummary::default();
+        seqs.into_iter().for_each(|seq| summary.extend(seq));
+        summary
+    }
+}
+
+/// The households of one shard, in byte order of their ids (a `BTreeMap`, so the bytes
+/// hashed into the directory never depend on a hash map's order).
+pub type TrailShard = BTreeMap<String, TrailSummary>;
+
+/// Per shard, BLAKE3 of its record as stored, or 32 zero bytes when there is none: the
+/// part of the sealed state record that binds the summaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailDirectory(Vec<[u8; 32]>);
+
+impl Default for TrailDirectory {
+    fn default() -> TrailDirectory {
+        TrailDirectory(vec![[0; 32]; TRAIL_SHARDS])
+    }
+}
+
+impl TrailDirectory {
+    /// What the directory says shard `shard` hashes to; a directory of the wrong length
+    /// (only a damaged record has one) names no shard.
+    fn expected(&self, shard: u8) -> Result<[u8; 32], LedgerError> {
+        match (self.0.len(), self.0.get(usize::from(shard))) {
+            (TRAIL_SHARDS, Some(hash)) => Ok(*hash),
+            (len, _) => Err(LedgerError::Corrupt(format!(
+                "the household index's directory in the state record has {len} shards, not \
+                 {TRAIL_SHARDS}"
+            ))),
+        }
+    }
+}
+
+/// The shard that holds `household`'s summary.
+pub fn shard_of(household: &str) -> u8 {
+    blake3::hash(household.as_bytes()).as_bytes()[0]
+}
+
+/// The meta name of shard `shard`'s record.
+pub fn shard_name(shard: u8) -> String {
+    format!("{TRAIL_SHARD_META_PREFIX}{shard:02x}")
+}
+
+/// Reads shard `shard` and checks it against the directory: a shard changed, removed, or
+/// put back from an older copy is refused, naming the household index.
+pub(super) fn read_shard(
+    store: &Store,
+    directory: &TrailDirectory,
+    shard: u8,
+) -> Result<TrailShard, LedgerError> {
+    let expected = directory.expected(shard)?;
+    let stored = store.meta(&shard_name(shard))?;
+    let found = stored
+        .as_deref()
+        .map_or([0; 32], |bytes| *blake3::hash(bytes).as_bytes());
+    if found != expected {
+        return Err(LedgerError::Corrupt(format!(
+            "the household index's summaries (shard {}) are not the ones the sealed state \
+             names: they were changed without the ledger's key (run `fundtrail verify`)",
+            shard_name(shard)
+        )));
+    }
+    match stored {
+        None => Ok(TrailShard::new()),
+        Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
+            LedgerError::Corrupt(format!("the household index's {}: {e}", shard_name(shard)))
+        }),
+    }
+}
+
+/// What a batch adds to the trail index: the summaries of the shards it touches, read
+/// once and extended in seq order. Sized by the households a batch touches, never by its
+/// events, so a 1,000,000-row import holds at most every household's summary.
+#[derive(Default)]
+pub(super) struct TrailUpdates {
+    shards: BTreeMap<u8, TrailShard>,
+}
+
+impl TrailUpdates {
+    /// Lists `seq` in `household`'s trail: the index entry into `batch`, the summary here.
+    pub fn add(
+        &mut self,
+        store: &Store,
+        directory: &TrailDirectory,
+        batch: &mut StoreBatch,
+        household: &str,
+        seq: Seq,
+    ) -> Result<(), LedgerError> {
+        let shard = shard_of(household);
+        let summaries = match self.shards.entry(shard) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(read_shard(store, directory, shard)?)
+            }
+        };
+        match summaries.get_mut(household) {
+            Some(summary) => summary.extend(seq),
+            None => {
+                summaries.insert(household.to_owned(), TrailSummary::of([seq]));
+            }
+        }
+        batch.put_trail_entry(household, seq);
+        Ok(())
+    }
+
+    /// Writes the touched shards into `batch` (with the state record that names them) and
+    /// returns the directory after them.
+    pub fn finish(self, batch: &mut StoreBatch, directory: &TrailDirectory) -> TrailDirectory {
+        let mut next = directory.clone();
+        for (shard, summaries) in self.shards {
+            let bytes = bincode::serialize(&summaries).expect("a shard is a plain map");
+            next.0[usize::from(shard)] = *blake3::hash(&bytes).as_bytes();
+            batch.put_meta(&shard_name(shard), bytes);
+        }
+        next
+    }
+}
+
+impl LedgerView {
+    /// `household`'s events through this view's head, in seq order, read through the
+    /// household trail index and checked against its sealed summary. Without the state key
+    /// nothing sealed can be checked: the log is scanned instead, as every read without
+    /// the key does.
+    pub fn household_records(
+        &self,
+        household: &str,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        if self.sealing_key().is_err() {
+            return self.household_records_scanned(household, self.head.size);
+        }
+        let mut records = Vec::new();
+        for seq in self.household_seqs(household)? {
+            let stored = self.stored(seq)?;
+            let record = decode(&stored.record).map_err(|e| corrupt_at(seq, e))?;
+            if record.body.household() != Some(household) {
+                return Err(LedgerError::Corrupt(format!(
+                    "the household index lists seq {seq} in household {household}'s trail, \
+                     but its event names {} (run `fundtrail verify`)",
+                    record.body.household().unwrap_or("no household")
+                )));
+            }
+            records.push((seq, stored.hash, record));
+        }
+        Ok(records)
+    }
+
+    /// Every event of the log through `size` that names `household`: a scan of the whole
+    /// log, for a ledger whose key is not at hand (and for the tests, as the reference the
+    /// index must equal).
+    pub fn household_records_scanned(
+        &self,
+        household: &str,
+        size: u64,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        let mut records = Vec::new();
+        for item in self.records(Seq::FIRST, Seq::new(size)) {
+            let (seq, hash, record) = item?;
+            if record.body.household() == Some(household) {
+                records.push((seq, hash, record));
+            }
+        }
+        Ok(records)
+    }
+
+    /// The seqs the trail index lists for `household` through this view's head, once they
+    /// give the summary the sealed state holds for it (entries beyond the state's head are
+    /// an unfinished write and not judged here; `verify` reports them).
+    pub fn household_seqs(&self, household: &str) -> Result<Vec<Seq>, LedgerError> {
+        let state = state::read_state(&self.store, Some(self.sealing_key()?))?;
+        if state.doubt.is_some() {
+            return Err(LedgerError::Unsealed("state record".into()));
+        }
+        let sealed_head = state.record.head.size;
+        if sealed_head < self.head.size {
+            return Err(LedgerError::Corrupt(format!(
+                "the sealed state says {sealed_head} events, this view {}",
+                self.head.size
+            )));
+        }
+        let shard = read_shard(&self.store, &state.record.trails, shard_of(household))?;
+        let sealed = shard.get(household).copied().unwrap_or_default();
+        let mut listed = self.store.trail_seqs(household)?;
+        listed.retain(|seq| seq.get() <= sealed_head);
+        let found = TrailSummary::of(listed.iter().copied());
+        if found != sealed {
+            return Err(LedgerError::Corrupt(format!(
+                "the household index of household {household} does not match its sealed \
+                 summary ({} entries listed, {} sealed): an entry was added, removed or \
+                 moved without the ledger's key; nothing of its trail is shown (run \
+                 `fundtrail verify`)",
+                found.count, sealed.count
+            )));
+        }
+        listed.retain(|seq| seq.get() <= self.head.size);
+        Ok(listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_depends_on_every_seq_and_their_order() {
+        let one = TrailSummary::of([Seq::new(1), Seq::new(5)]);
+        assert_eq!(one.count, 2);
+        assert_ne!(one, TrailSummary::of([Seq::new(1), Seq::new(6)]));
+        assert_ne!(one, TrailSummary::of([Seq::new(5), Seq::new(1)]));
+        assert_ne!(one, TrailSummary::of([Seq::new(1)]));
+        assert_eq!(TrailSummary::of([]), TrailSummary::default());
+    }
+
+    #[test]
+    fn shard_names_cover_one_byte() {
+        assert_eq!(shard_name(0), "trails.00");
+        assert_eq!(shard_name(255), "trails.ff");
+        assert_eq!(TrailDirectory::default().0.len(), TRAIL_SHARDS);
+    }
+
+    #[test]
+    fn a_directory_of_the_wrong_length_names_no_shard() {
+        let short = TrailDirectory(vec![[0; 32]; 3]);
+        assert!(short.expected(1).is_err());
+        assert_eq!(TrailDirectory::default().expected(255).ok(), Some([0; 32]));
+    }
+}
