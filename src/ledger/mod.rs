@@ -18,10 +18,12 @@ pub mod readmodels;
 mod state;
 mod tlog;
 pub mod trails;
+mod upgrade;
 mod verify;
 mod view;
 
 pub use tlog::SignedCheckpoint;
+pub use upgrade::Upgraded;
 
 use crate::keys::seal::StateKey;
 use crate::keys::tokens::META_TOKENS;
@@ -94,13 +96,24 @@ pub enum LedgerError {
     #[error("the stored {0} was changed without the ledger's key (its seal does not hold); run `fundtrail verify`")]
     Unsealed(String),
     /// The ledger was written by a version of fundtrail with another store layout.
-    #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it")]
+    #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it{}", layout_hint(*.found))]
     Layout { found: u32, supported: u32 },
     #[error("{} of the rows were rejected; nothing was appended", total)]
     Rejected {
         rejections: Vec<RowRejection>,
         total: usize,
     },
+}
+
+/// What a ledger of an older layout lacks, for the message that refuses it.
+fn layout_hint(found: u32) -> &'static str {
+    match found {
+        3 => {
+            "; or run `fundtrail upgrade`, which builds the household trail index that layout \
+              4 added from the log, in place, and changes nothing else"
+        }
+        _ => "",
+    }
 }
 
 /// What kind of failure a [`LedgerError`] is, for callers that map errors to exit codes

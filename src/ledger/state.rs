@@ -22,7 +22,7 @@ use crate::store::{ReferencesDigest, Store, StoreBatch};
 pub(super) const META_STATE: &str = "state";
 
 /// Seal labels: each sealed thing has its own, so no seal opens another.
-const STATE_LABEL: &str = "state";
+pub(super) const STATE_LABEL: &str = "state";
 const PENDING_LABEL: &str = "pending";
 
 /// What a state record whose seal does not hold says.

@@ -14,14 +14,16 @@
 //! shards its events touch, and the state record carries each shard's BLAKE3 (the
 //! directory, 8 KiB), so a shard put back from an older copy no longer matches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
 use super::{corrupt_at, state, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
-use crate::model::encoding::{decode, RecordV1};
+use crate::model::encoding::{decode, peek_household, RecordV1};
 use crate::store::{Store, StoreBatch};
+use crate::tlog::audit::{AuditFault, MAX_REPORTED_STRAYS};
 
 /// Shard records of the household summaries. 256: a shard is one byte of the id's hash,
 /// and at 16,000 households a shard holds about 60 of them (4 KiB), so a commit of one
@@ -252,6 +254,183 @@ impl LedgerView {
         }
         listed.retain(|seq| seq.get() <= self.head.size);
         Ok(listed)
+    }
+}
+
+/// The trail index as `verify` reads it: per household the summary of its entries through
+/// the head, and the entries beyond the head (the first `MAX_REPORTED_STRAYS`, and how
+/// many there are).
+#[derive(Default)]
+pub(super) struct TrailScan {
+    summaries: HashMap<String, TrailSummary>,
+    pub beyond: Vec<(String, Seq)>,
+    pub beyond_total: usize,
+    /// Why the index could not be read, if it could not.
+    unreadable: Option<String>,
+}
+
+impl LedgerView {
+    /// Reads every trail index entry once, in key order (by household, then seq).
+    pub(super) fn scan_trails(&self, last: Seq) -> TrailScan {
+        let mut scan = TrailScan::default();
+        for entry in self.store.trail_entries() {
+            let (household, seq) = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    scan.unreadable = Some(e.to_string());
+                    break;
+                }
+            };
+            if seq > last {
+                scan.beyond_total += 1;
+                if scan.beyond.len() < MAX_REPORTED_STRAYS {
+                    scan.beyond.push((household, seq));
+                }
+                continue;
+            }
+            match scan.summaries.get_mut(&household) {
+                Some(summary) => summary.extend(seq),
+                None => {
+                    scan.summaries.insert(household, TrailSummary::of([seq]));
+                }
+            }
+        }
+        scan
+    }
+
+    /// The trail index must list exactly the events through `last` that name a household,
+    /// each under that household (`logged`, from the log), and the sealed summaries must
+    /// be the log's. A household whose entries do not give its logged summary is looked at
+    /// again, entry by entry, to name the first seq that differs.
+    pub(super) fn check_trails(
+        &self,
+        mut logged: HashMap<String, TrailSummary>,
+        listed: TrailScan,
+        last: Seq,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        if let Some(reason) = listed.unreadable {
+            return Ok(Err(AuditFault::TrailIndexUnreadable(reason)));
+        }
+        let differing: BTreeSet<&str> = logged
+            .iter()
+            .filter(|(h, s)| listed.summaries.get(*h) != Some(s))
+            .map(|(h, _)| h.as_str())
+            .chain(
+                listed
+                    .summaries
+                    .keys()
+                    .filter(|h| !logged.contains_key(*h))
+                    .map(String::as_str),
+            )
+            .collect();
+        if !differing.is_empty() {
+            return self.first_trail_difference(&differing, last).map(Err);
+        }
+        drop(listed);
+        self.check_sealed_trails(&mut logged)
+    }
+
+    /// The first seq at which the trail entries of `households` and the events naming them
+    /// differ: a second look, taken only when the summaries showed a difference.
+    fn first_trail_difference(
+        &self,
+        households: &BTreeSet<&str>,
+        last: Seq,
+    ) -> Result<AuditFault, LedgerError> {
+        let mut listed: BTreeMap<Seq, String> = BTreeMap::new();
+        for household in households {
+            for seq in self.store.trail_seqs(household)? {
+                if seq <= last {
+                    listed.entry(seq).or_insert_with(|| household.to_string());
+                }
+            }
+        }
+        let mut named: BTreeMap<Seq, String> = BTreeMap::new();
+        self.store
+            .scan_events_unsealed(Seq::FIRST..=last, |seq, _, record| {
+                if let Some(household) = peek_household(record) {
+                    if households.contains(household) || listed.contains_key(&seq) {
+                        named.insert(seq, household.to_owned());
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+        let seqs: BTreeSet<Seq> = listed.keys().chain(named.keys()).copied().collect();
+        for seq in seqs {
+            let (listed, named) = (listed.get(&seq), named.get(&seq));
+            if listed != named {
+                return Ok(AuditFault::TrailIndex {
+                    seq,
+                    listed: listed.cloned(),
+                    named: named.cloned(),
+                });
+            }
+        }
+        Ok(AuditFault::TrailIndexUnreadable(format!(
+            "the entries of {} do not give the summary of their events, yet list the same seqs",
+            households.iter().copied().collect::<Vec<_>>().join(", ")
+        )))
+    }
+
+    /// The sealed summaries must be the log's, when the sealed state is of this view's head
+    /// (a server's view may be behind the writer's state: then the entries alone are judged).
+    fn check_sealed_trails(
+        &self,
+        logged: &mut HashMap<String, TrailSummary>,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        let state = state::read_state(&self.store, self.sealing_key().ok())?;
+        if state.record.head.size != self.head.size {
+            return Ok(Ok(()));
+        }
+        let mut faults = Vec::new();
+        for shard in 0..=u8::MAX {
+            let summaries = match read_shard(&self.store, &state.record.trails, shard) {
+                Ok(summaries) => summaries,
+                Err(LedgerError::Corrupt(reason)) => {
+                    return Ok(Err(AuditFault::TrailIndexUnreadable(reason)))
+                }
+                Err(other) => return Err(other),
+            };
+            for (household, sealed) in summaries {
+                let log = logged.remove(&household).unwrap_or_default();
+                if sealed != log {
+                    faults.push(sealed_fault(household, sealed, log));
+                }
+            }
+        }
+        faults.extend(
+            logged
+                .drain()
+                .map(|(household, log)| sealed_fault(household, TrailSummary::default(), log)),
+        );
+        Ok(
+            match faults
+                .into_iter()
+                .min_by(|a, b| fault_household(a).cmp(fault_household(b)))
+            {
+                Some(fault) => Err(fault),
+                None => Ok(()),
+            },
+        )
+    }
+}
+
+fn sealed_fault(household: String, sealed: TrailSummary, log: TrailSummary) -> AuditFault {
+    AuditFault::TrailSummary {
+        household,
+        sealed: sealed.count,
+        logged: log.count,
+        reason: "it was changed without the ledger's key, or the entries and the summary were \
+                 both rewritten"
+            .into(),
+    }
+}
+
+/// The household a sealed-summary fault names, so the first in byte order is reported.
+fn fault_household(fault: &AuditFault) -> &str {
+    match fault {
+        AuditFault::TrailSummary { household, .. } => household,
+        _ => "",
     }
 }
 

@@ -19,10 +19,11 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use super::trails::{TrailScan, TrailSummary};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
-    body_variant, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+    body_variant, peek_household, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
 };
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
@@ -144,16 +145,20 @@ impl LedgerView {
         if let Err(fault) = ended {
             return Ok(Some(fault));
         }
+        let last = Seq::new(self.head.size);
+        let listed = self.scan_trails(last);
         if scope == Scope::Store {
-            if let Some(fault) = self.beyond_head()? {
+            if let Some(fault) = self.beyond_head(&listed)? {
                 return Ok(Some(fault));
             }
         }
-        let last = Seq::new(self.head.size);
         if let Err(fault) = self.check_households(indexed.enrollments, last)? {
             return Ok(Some(fault));
         }
         if let Err(fault) = self.check_people(&indexed.people, last)? {
+            return Ok(Some(fault));
+        }
+        if let Err(fault) = self.check_trails(indexed.trails, listed, last)? {
             return Ok(Some(fault));
         }
         super::holds::check_releases(self, &indexed.releases)
@@ -190,6 +195,9 @@ impl LedgerView {
                         if variant == Some(HOLD_RELEASED_VARIANT) {
                             indexed.releases.push(seq);
                         }
+                        if let Some(household) = peek_household(record) {
+                            indexed.trail(household, seq);
+                        }
                     }
                     Ok(None) => {}
                     Err(fault) => {
@@ -222,7 +230,7 @@ impl LedgerView {
     /// the head's block or in blocks after it, reference entries, Merkle nodes and leaf
     /// tiles reaching past the head, and household entries naming a seq past it. Nothing
     /// committed wrote them; the write rules must not trust them.
-    fn beyond_head(&self) -> Result<Option<AuditFault>, LedgerError> {
+    fn beyond_head(&self, trails: &TrailScan) -> Result<Option<AuditFault>, LedgerError> {
         let head = self.head.size;
         let mut strays = Strays::default();
         let from = Seq::new(head + 1);
@@ -301,6 +309,13 @@ impl LedgerView {
             Err(StoreError::Corrupt(_)) => {}
             Err(other) => return Err(other.into()),
         }
+        for (household, seq) in &trails.beyond {
+            strays.push(StrayEntry::Trail {
+                household: household.clone(),
+                seq: *seq,
+            });
+        }
+        strays.total += trails.beyond_total - trails.beyond.len();
         Ok(strays.into_fault(head))
     }
 
@@ -647,12 +662,28 @@ struct ChainSide {
 /// What the store's indexes should list, as the chain side found it in the log.
 #[derive(Default)]
 struct Indexed {
+    /// Per household named by an event, the summary of those events' seqs: what its
+    /// trail index entries and its sealed summary must give (sized by households).
+    trails: HashMap<String, TrailSummary>,
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
     /// The seq of every person, life and erasure event, in order.
     people: Vec<Seq>,
     /// The seq of every `hold_released`, in order.
     releases: Vec<Seq>,
+}
+
+impl Indexed {
+    /// Notes that the event at `seq` names `household`.
+    fn trail(&mut self, household: &str, seq: Seq) {
+        match self.trails.get_mut(household) {
+            Some(summary) => summary.extend(seq),
+            None => {
+                self.trails
+                    .insert(household.to_owned(), TrailSummary::of([seq]));
+            }
+        }
+    }
 }
 
 /// What the tree side found, as [`ChainSide`].
