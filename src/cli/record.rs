@@ -403,8 +403,8 @@ pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
     let text = match upgraded.from == layout {
         true => format!("the ledger is already in store layout {layout}; nothing was changed\n"),
         false => format!(
-            "upgraded the ledger from store layout {} to {layout}: {} household trail index \
-             entries built from the log (head seq {})\n",
+            "upgraded the ledger from store layout {} to {layout}: {} events listed in the \
+             household trail index, built from the log (head seq {})\n",
             upgraded.from,
             upgraded.entries,
             ledger.view().head().size
@@ -412,6 +412,6 @@ pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
     };
     Ok(Output::ok(
         text,
-        json!({ "from_layout": upgraded.from, "layout": layout, "entries": upgraded.entries }),
+        json!({ "from_layout": upgraded.from, "layout": layout, "events_listed": upgraded.entries }),
     ))
 }

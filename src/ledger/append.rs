@@ -462,13 +462,9 @@ impl BatchWriter {
             self.batch.put_people_event(seq);
         }
         if let Some(household) = body.household() {
-            self.trails.add(
-                &self.store,
-                &self.trails_before,
-                &mut self.batch,
-                household,
-                seq,
-            )?;
+            self.trails
+                .add(&self.store, &self.trails_before, household, seq)?;
+            self.trails.flush_if_full(&mut self.batch);
         }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.

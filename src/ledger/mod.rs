@@ -614,9 +614,9 @@ impl Ledger {
             }
         }
         for entry in self.view.store.trail_entries() {
-            let (household, seq) = entry?;
-            if seq >= from {
-                batch.remove_trail_entry(&household, seq);
+            let (household, first, _) = entry?;
+            if first >= from {
+                batch.remove_trail_entry(&household, first);
             }
         }
         self.discard_nodes_beyond_head(&mut batch)?;

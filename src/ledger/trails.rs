@@ -129,21 +129,29 @@ pub(super) fn read_shard(
     }
 }
 
+/// Seqs a writer holds before it writes them as trail entries: 2 MiB of them. A write of
+/// fewer events writes one entry per household it names; a large import one per household
+/// per this many events, so its memory stays bounded and its keys few (sled's cost is per
+/// key).
+pub const TRAIL_ENTRY_EVENTS: usize = 1 << 18;
+
 /// What a batch adds to the trail index: the summaries of the shards it touches, read
-/// once and extended in seq order. Sized by the households a batch touches, never by its
-/// events, so a 1,000,000-row import holds at most every household's summary.
+/// once and extended in seq order, and the seqs not yet written as entries. Sized by the
+/// households a batch touches and [`TRAIL_ENTRY_EVENTS`], never by its events.
 #[derive(Default)]
 pub(super) struct TrailUpdates {
     shards: BTreeMap<u8, TrailShard>,
+    pending: BTreeMap<String, Vec<Seq>>,
+    pending_events: usize,
 }
 
 impl TrailUpdates {
-    /// Lists `seq` in `household`'s trail: the index entry into `batch`, the summary here.
+    /// Lists `seq` in `household`'s trail: the summary at once, the entry with the next
+    /// [`TrailUpdates::flush`].
     pub fn add(
         &mut self,
         store: &Store,
         directory: &TrailDirectory,
-        batch: &mut StoreBatch,
         household: &str,
         seq: Seq,
     ) -> Result<(), LedgerError> {
@@ -160,13 +168,35 @@ impl TrailUpdates {
                 summaries.insert(household.to_owned(), TrailSummary::of([seq]));
             }
         }
-        batch.put_trail_entry(household, seq);
+        match self.pending.get_mut(household) {
+            Some(seqs) => seqs.push(seq),
+            None => {
+                self.pending.insert(household.to_owned(), vec![seq]);
+            }
+        }
+        self.pending_events += 1;
         Ok(())
     }
 
-    /// Writes the touched shards into `batch` (with the state record that names them) and
-    /// returns the directory after them.
-    pub fn finish(self, batch: &mut StoreBatch, directory: &TrailDirectory) -> TrailDirectory {
+    /// Writes the entries held into `batch` when [`TRAIL_ENTRY_EVENTS`] are held.
+    pub fn flush_if_full(&mut self, batch: &mut StoreBatch) {
+        if self.pending_events >= TRAIL_ENTRY_EVENTS {
+            self.flush(batch);
+        }
+    }
+
+    /// Writes the entries held into `batch`: one per household.
+    pub fn flush(&mut self, batch: &mut StoreBatch) {
+        for (household, seqs) in std::mem::take(&mut self.pending) {
+            batch.put_trail_entry(&household, &seqs);
+        }
+        self.pending_events = 0;
+    }
+
+    /// Writes the entries held and the touched shards into `batch` (with the state record
+    /// that names them) and returns the directory after them.
+    pub fn finish(mut self, batch: &mut StoreBatch, directory: &TrailDirectory) -> TrailDirectory {
+        self.flush(batch);
         let mut next = directory.clone();
         for (shard, summaries) in self.shards {
             let bytes = bincode::serialize(&summaries).expect("a shard is a plain map");
@@ -257,9 +287,9 @@ impl LedgerView {
     }
 }
 
-/// The trail index as `verify` reads it: per household the summary of its entries through
-/// the head, and the entries beyond the head (the first `MAX_REPORTED_STRAYS`, and how
-/// many there are).
+/// The trail index as `verify` reads it: per household the summary of its seqs through the
+/// head, and the entries listing seqs beyond the head, by household and first seq (the
+/// first `MAX_REPORTED_STRAYS`, and how many there are).
 #[derive(Default)]
 pub(super) struct TrailScan {
     summaries: HashMap<String, TrailSummary>,
@@ -274,27 +304,25 @@ impl LedgerView {
     pub(super) fn scan_trails(&self, last: Seq) -> TrailScan {
         let mut scan = TrailScan::default();
         for entry in self.store.trail_entries() {
-            let (household, seq) = match entry {
+            let (household, first, seqs) = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
                     scan.unreadable = Some(e.to_string());
                     break;
                 }
             };
-            if seq > last {
+            if seqs.last().is_some_and(|seq| *seq > last) {
                 scan.beyond_total += 1;
                 if scan.beyond.len() < MAX_REPORTED_STRAYS {
-                    scan.beyond.push((household, seq));
-                }
-                continue;
-            }
-            match scan.summaries.get_mut(&household) {
-                Some(summary) => summary.extend(seq),
-                None => {
-                    scan.summaries.insert(household, TrailSummary::of([seq]));
+                    scan.beyond.push((household.clone(), first));
                 }
             }
+            let summary = scan.summaries.entry(household).or_default();
+            seqs.into_iter()
+                .filter(|seq| *seq <= last)
+                .for_each(|seq| summary.extend(seq));
         }
+        scan.summaries.retain(|_, summary| summary.count > 0);
         scan
     }
 

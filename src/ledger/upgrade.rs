@@ -22,10 +22,6 @@ use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch};
 /// The layout this upgrade reads.
 const FROM_LAYOUT: u32 = 3;
 
-/// Index entries per store write while the index is built: as many keys as an import's
-/// batch, so sled's per-batch cost vanishes and a batch stays a few hundred KiB.
-const ENTRIES_PER_WRITE: usize = 10_000;
-
 /// The state record of layout 3, as FORMAT.md §3.2 described it before the trail directory.
 #[derive(Deserialize)]
 struct StateRecordV3 {
@@ -70,7 +66,7 @@ fn decode_v3(bytes: &[u8]) -> Result<StateRecordV3, LedgerError> {
 pub struct Upgraded {
     /// The layout found (the current one when there was nothing to do).
     pub from: u32,
-    /// Index entries written.
+    /// Events listed in the trail index.
     pub entries: u64,
 }
 
@@ -141,10 +137,13 @@ fn build_index(store: &Store) -> Result<u64, LedgerError> {
             };
             entries += 1;
             let added = updates
-                .add(store, &directory, &mut batch, household, seq)
-                .and_then(|()| match batch.keys() >= ENTRIES_PER_WRITE {
-                    true => Ok(store.write(std::mem::take(&mut batch))?),
-                    false => Ok(()),
+                .add(store, &directory, household, seq)
+                .and_then(|()| {
+                    updates.flush_if_full(&mut batch);
+                    match batch.keys() {
+                        0 => Ok(()),
+                        _ => Ok(store.write(std::mem::take(&mut batch))?),
+                    }
                 });
             match added {
                 Ok(()) => ControlFlow::Continue(()),

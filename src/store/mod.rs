@@ -601,23 +601,32 @@ impl Store {
 
     /// The seqs the household trail index lists for `household`, in order, as stored.
     pub fn trail_seqs(&self, household: &str) -> Result<Vec<Seq>, StoreError> {
-        self.db
-            .scan_prefix(trail::trail_prefix(household))
-            .map(|item| {
-                let (key, _) = item.map_err(|e| self.write_error(e))?;
-                let (_, seq) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
-                Ok(Seq::new(seq))
-            })
-            .collect()
+        let mut seqs = Vec::new();
+        for item in self.db.scan_prefix(trail::trail_prefix(household)) {
+            let (key, value) = item.map_err(|e| self.write_error(e))?;
+            let (_, first) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
+            let listed = trail::decode_seqs(first, &value)
+                .map_err(|reason| trail_corrupt(format!("household {household}: {reason}")))?;
+            seqs.extend(listed.into_iter().map(Seq::new));
+        }
+        Ok(seqs)
     }
 
-    /// Every entry of the household trail index in key order (by household, then seq):
-    /// for `verify` and for removing entries beyond the head.
-    pub fn trail_entries(&self) -> impl Iterator<Item = Result<(String, Seq), StoreError>> + '_ {
+    /// Every entry of the household trail index in key order (by household, then first
+    /// seq), with the seqs it lists: for `verify` and for removing entries beyond the head.
+    pub fn trail_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, Seq, Vec<Seq>), StoreError>> + '_ {
         self.db.scan_prefix([trail::TRAIL_PREFIX]).map(|item| {
-            let (key, _) = item.map_err(|e| self.write_error(e))?;
-            let (household, seq) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
-            Ok((household.to_owned(), Seq::new(seq)))
+            let (key, value) = item.map_err(|e| self.write_error(e))?;
+            let (household, first) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
+            let seqs = trail::decode_seqs(first, &value)
+                .map_err(|reason| trail_corrupt(format!("household {household}: {reason}")))?;
+            Ok((
+                household.to_owned(),
+                Seq::new(first),
+                seqs.into_iter().map(Seq::new).collect(),
+            ))
         })
     }
 
@@ -1228,13 +1237,21 @@ impl StoreBatch {
         self.remove(prefixed(HOUSEHOLD, household.as_bytes()));
     }
 
-    /// Lists `seq` in `household`'s trail (FORMAT.md §3).
-    pub fn put_trail_entry(&mut self, household: &str, seq: Seq) {
-        self.put(trail::trail_key(household, seq.get()), Vec::new());
+    /// Lists `seqs` (increasing, of one write) in `household`'s trail (FORMAT.md §3).
+    pub fn put_trail_entry(&mut self, household: &str, seqs: &[Seq]) {
+        let Some(first) = seqs.first() else {
+            return;
+        };
+        let seqs: Vec<u64> = seqs.iter().map(|seq| seq.get()).collect();
+        self.put(
+            trail::trail_key(household, first.get()),
+            trail::encode_seqs(&seqs),
+        );
     }
 
-    pub fn remove_trail_entry(&mut self, household: &str, seq: Seq) {
-        self.remove(trail::trail_key(household, seq.get()));
+    /// Removes `household`'s trail entry keyed at `first`.
+    pub fn remove_trail_entry(&mut self, household: &str, first: Seq) {
+        self.remove(trail::trail_key(household, first.get()));
     }
 
     pub fn put_people_event(&mut self, seq: Seq) {
@@ -1367,7 +1384,7 @@ fn entry_of(
 }
 
 fn trail_corrupt(reason: String) -> StoreError {
-    StoreError::Corrupt(format!("the household trail index: a key: {reason}"))
+    StoreError::Corrupt(format!("the household trail index: {reason}"))
 }
 
 fn block_corrupt(first: Seq, fault: block::BlockFault) -> StoreError {

@@ -4,31 +4,38 @@
 //! together. `verify` names the household and the seq; `household ID` refuses, exit 1,
 //! naming the household index and the household, and shows nothing of the trail.
 
+use std::collections::BTreeMap;
+
 use crate::support::*;
 use fundtrail::ledger::trails::{shard_name, shard_of, TrailShard, TrailSummary};
 use fundtrail::model::domain::Seq;
-use fundtrail::store::trail::trail_key;
+use fundtrail::store::trail::{decode_seqs, encode_seqs, parse_trail_key, trail_key};
 use fundtrail::tlog::audit::{AuditFault, StrayEntry};
 
 /// The standard ledger: PL-0001 is enrolled at 1 and paid at 6; PL-0002 enrolled at 2,
 /// paid at 7, and that payment reversed at 8; PL-0003 enrolled at 3; 4 and 5 are
-/// allocations, which name no household.
+/// allocations, which name no household. The households were imported in one batch and
+/// the events in another, so the index holds one entry per household and batch:
+/// PL-0001 [1], [6]; PL-0002 [2], [7, 8]; PL-0003 [3].
 fn standard() -> TempLedger {
     TempLedger::standard()
 }
 
-fn put_entry(t: &TempLedger, household: &str, seq: u64) {
+/// Writes `household`'s trail entry keyed at `first` as listing `seqs`, or removes it when
+/// `seqs` is empty, with the store's own layout code.
+fn set_entry(t: &TempLedger, household: &str, first: u64, seqs: &[u64]) {
     let db = t.sled();
-    db.insert(trail_key(household, seq), Vec::<u8>::new())
-        .expect("insert an index entry");
-}
-
-fn remove_entry(t: &TempLedger, household: &str, seq: u64) {
-    let db = t.sled();
-    let removed = db
-        .remove(trail_key(household, seq))
-        .expect("remove an index entry");
-    assert!(removed.is_some(), "the entry {household}/{seq} was there");
+    let key = trail_key(household, first);
+    match seqs {
+        [] => {
+            let removed = db.remove(key).expect("remove an index entry");
+            assert!(removed.is_some(), "the entry {household}/{first} was there");
+        }
+        _ => {
+            db.insert(key, encode_seqs(seqs))
+                .expect("write an index entry");
+        }
+    }
 }
 
 fn trail_fault(t: &TempLedger) -> AuditFault {
@@ -68,7 +75,7 @@ fn an_intact_index_gives_each_households_trail() {
 #[test]
 fn a_stray_entry_is_named_by_verify_and_refused_by_household() {
     let t = standard();
-    put_entry(&t, "PL-0003", 4);
+    set_entry(&t, "PL-0003", 4, &[4]);
     match trail_fault(&t) {
         AuditFault::TrailIndex { seq, listed, named } => {
             assert_eq!(seq, Seq::new(4));
@@ -92,7 +99,7 @@ fn a_stray_entry_is_named_by_verify_and_refused_by_household() {
 #[test]
 fn a_missing_entry_is_named_by_verify_and_refused_by_household() {
     let t = standard();
-    remove_entry(&t, "PL-0002", 8);
+    set_entry(&t, "PL-0002", 7, &[7]);
     match trail_fault(&t) {
         AuditFault::TrailIndex { seq, listed, named } => {
             assert_eq!(seq, Seq::new(8));
@@ -107,8 +114,9 @@ fn a_missing_entry_is_named_by_verify_and_refused_by_household() {
 #[test]
 fn an_entry_moved_to_another_household_is_named_and_refused_for_both() {
     let t = standard();
-    remove_entry(&t, "PL-0002", 7);
-    put_entry(&t, "PL-0001", 7);
+    set_entry(&t, "PL-0002", 7, &[]);
+    set_entry(&t, "PL-0002", 8, &[8]);
+    set_entry(&t, "PL-0001", 7, &[7]);
     match trail_fault(&t) {
         AuditFault::TrailIndex { seq, listed, named } => {
             assert_eq!(seq, Seq::new(7));
@@ -127,7 +135,7 @@ fn an_entry_moved_to_another_household_is_named_and_refused_for_both() {
 #[test]
 fn entries_and_summary_rewritten_together_are_refused() {
     let t = standard();
-    remove_entry(&t, "PL-0002", 8);
+    set_entry(&t, "PL-0002", 7, &[7]);
     {
         let db = t.sled();
         let name = shard_name(shard_of("PL-0002"));
@@ -159,7 +167,7 @@ fn entries_and_summary_rewritten_together_are_refused() {
 #[test]
 fn an_entry_beyond_the_head_is_reported_and_ignored_by_reads() {
     let t = standard();
-    put_entry(&t, "PL-0001", STANDARD_SIZE + 1);
+    set_entry(&t, "PL-0001", STANDARD_SIZE + 1, &[STANDARD_SIZE + 1]);
     match trail_fault(&t) {
         AuditFault::BeyondHead { entries, .. } => assert_eq!(
             entries,
@@ -196,6 +204,22 @@ fn as_layout_3(t: &TempLedger) {
     db.flush().expect("flush");
 }
 
+/// The seqs the trail entries list per household, and every other key and value.
+fn split_trail_entries(dump: Dump) -> (BTreeMap<String, Vec<u64>>, Vec<(Vec<u8>, Vec<u8>)>) {
+    let mut seqs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for (key, value) in dump.0 {
+        match parse_trail_key(&key) {
+            Ok((household, first)) => seqs
+                .entry(household.to_owned())
+                .or_default()
+                .extend(decode_seqs(first, &value).expect("a valid entry")),
+            Err(_) => rest.push((key, value)),
+        }
+    }
+    (seqs, rest)
+}
+
 #[test]
 fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
     let t = standard();
@@ -207,17 +231,17 @@ fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
 
     let run = t.run(&["upgrade"]);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("from store layout 3 to 4: 6 household trail index entries"),
-        "{run:#?}"
-    );
-    assert_eq!(
-        t.dump(),
-        intact,
-        "the ledger is byte for byte the layout-4 one"
-    );
+    let said = "from store layout 3 to 4: 6 events listed in the household trail index";
+    assert!(run.stdout.contains(said), "{run:#?}");
+    // The upgrade lists each household's seqs in one entry, where the appends wrote one
+    // per batch: the entries differ, what they list does not, and every other byte (the
+    // summaries, the sealed state, the layout) is the layout-4 ledger's.
+    let (entries, rest) = split_trail_entries(t.dump());
+    let (intact_entries, intact_rest) = split_trail_entries(intact);
+    assert_eq!(rest, intact_rest, "only the trail entries differ");
+    assert_eq!(entries, intact_entries, "the same seqs per household");
     t.run(&["household", "PL-0002"]).assert_ok();
+    assert_eq!(t.verify().fault, None);
     let again = t.run(&["upgrade"]);
     again.assert_ok();
     assert!(
@@ -241,4 +265,24 @@ fn upgrade_refuses_a_state_changed_without_the_key_and_writes_nothing() {
     run.assert_code(1);
     assert!(run.stderr.contains("state record"), "{run:#?}");
     assert_eq!(t.dump(), before, "nothing was written");
+}
+
+/// An entry whose seqs are not increasing (or not whole seqs) cannot be read: `verify`
+/// says so, naming the household, and `household ID` refuses.
+#[test]
+fn a_malformed_entry_is_reported_unreadable() {
+    let t = standard();
+    set_entry(&t, "PL-0002", 7, &[7, 7]);
+    match trail_fault(&t) {
+        AuditFault::TrailIndexUnreadable(reason) => {
+            assert!(
+                reason.contains("PL-0002") && reason.contains("after seq 7"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected an unreadable index, got {other}"),
+    }
+    let run = t.run(&["household", "PL-0002"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("household trail index"), "{run:#?}");
 }
