@@ -208,7 +208,14 @@ impl Ledger {
             return Ok(self.view.head);
         }
         let head = writer.head;
-        let (mut batch, frontier, trails) = writer.finish();
+        let Finished {
+            mut batch,
+            frontier,
+            trails,
+            rates: new_rates,
+        } = writer.finish();
+        let mut rates = self.view.rate_seqs.to_vec();
+        rates.extend(new_rates);
         batch.move_references_tip(Seq::new(head.size));
         let state = StateRecord {
             head: HeadRecord {
@@ -224,6 +231,7 @@ impl Ledger {
                 .expect("the writer's batches continue the sealed digest"),
             tokens: self.tokens,
             trails,
+            rates,
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();
@@ -240,6 +248,7 @@ impl Ledger {
         self.budgets = state.budgets;
         self.references = state.references;
         self.trails = state.trails;
+        self.view.rate_seqs = std::sync::Arc::new(state.rates);
         self.households.extend(households);
         if let Some(people) = people {
             self.people = *people;
@@ -388,6 +397,8 @@ struct BatchWriter {
     trails_before: TrailDirectory,
     /// The trail summaries of the households this batch names.
     trails: TrailUpdates,
+    /// The seqs of the rate events this batch appends.
+    rates: Vec<u64>,
     head: Head,
     frontier: Frontier,
     /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
@@ -410,6 +421,7 @@ impl BatchWriter {
             store: std::sync::Arc::clone(&ledger.view.store),
             trails_before: ledger.trails.clone(),
             trails: TrailUpdates::default(),
+            rates: Vec::new(),
             head: ledger.view.head,
             frontier: ledger.frontier.clone(),
             tile,
@@ -461,6 +473,9 @@ impl BatchWriter {
         if body.is_people_event() {
             self.batch.put_people_event(seq);
         }
+        if let Body::RateSet(_) = body {
+            self.rates.push(seq.get());
+        }
         if let Some(household) = body.household() {
             self.trails
                 .add(&self.store, &self.trails_before, household, seq)?;
@@ -505,14 +520,28 @@ impl BatchWriter {
 
     /// The last batch, with the trail summaries the events extended, the frontier after
     /// every event added, and the trail directory after the batch.
-    fn finish(mut self) -> (StoreBatch, Frontier, TrailDirectory) {
+    fn finish(mut self) -> Finished {
         let mut batch = self.take();
         if self.large {
             batch.reload_reference_index();
         }
         let trails = self.trails.finish(&mut batch, &self.trails_before);
-        (batch, self.frontier, trails)
+        Finished {
+            batch,
+            frontier: self.frontier,
+            trails,
+            rates: self.rates,
+        }
     }
+}
+
+/// A writer's last batch and what the state record seals after it.
+struct Finished {
+    batch: StoreBatch,
+    frontier: Frontier,
+    trails: TrailDirectory,
+    /// The seqs of the rate events the batch appended.
+    rates: Vec<u64>,
 }
 
 /// One accepted request of a group: its events to write and what to report.

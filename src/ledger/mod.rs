@@ -296,6 +296,9 @@ pub struct LedgerView {
     /// The key that seals derived state, or why the signing key could not be read (the
     /// ledger is then read-only, and sealed caches are not trusted).
     state_key: Result<StateKey, Arc<str>>,
+    /// The seq of every rate event the writer has committed (from the sealed state), in
+    /// order; a view reads those within its head.
+    rate_seqs: Arc<Vec<u64>>,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
@@ -444,6 +447,7 @@ impl Ledger {
             tokens: self.tokens,
             people: self.people.events(),
             trails: self.trails.clone(),
+            rates: self.view.rate_seqs.to_vec(),
         }
     }
 
@@ -486,6 +490,7 @@ impl Ledger {
             tokens,
             people: sealed_people,
             trails,
+            rates,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -508,6 +513,7 @@ impl Ledger {
                 root: stored.frontier.root(&Blake3Hasher),
                 verifier_key,
                 state_key: key.map_err(|e| Arc::from(e.to_string())),
+                rate_seqs: Arc::new(rates),
             },
             frontier: stored.frontier,
             households: BTreeMap::new(),

@@ -47,6 +47,9 @@ pub(super) struct StateRecord {
     /// Per shard of the household trail summaries, BLAKE3 of its record as stored
     /// (FORMAT.md §3.2): binds every household's count and digest of its trail entries.
     pub trails: TrailDirectory,
+    /// The seq of every rate event, in order: the rates table without a scan of the
+    /// reference index (FORMAT.md §3.2).
+    pub rates: Vec<u64>,
 }
 
 /// Decodes a state record (its seal was checked on the stored bytes).

@@ -1,5 +1,6 @@
 //! `fundtrail upgrade`: a ledger of store layout 3 brought to layout 4 in place, by
-//! building the household trail index (FORMAT.md §3, §3.2) from its log. Nothing of the log,
+//! building the household trail index and the list of rate seqs (FORMAT.md §3, §3.2) from
+//! its log. Nothing of the log,
 //! its checkpoints or its other indexes changes: the index entries are written first (keys
 //! no layout-3 reader looks at), then one durable batch writes the trail summaries, the
 //! state record naming them and the new layout. Interrupted, the ledger is still layout 3
@@ -15,7 +16,7 @@ use super::trails::{TrailDirectory, TrailUpdates};
 use super::{meta_bytes, STORE_LAYOUT};
 use super::{read_meta, read_verifier_key, HeadRecord, Ledger, LedgerError, META_LAYOUT};
 use crate::model::domain::Seq;
-use crate::model::encoding::peek_household;
+use crate::model::encoding::{body_variant, peek_household, RATE_SET_VARIANT};
 use crate::model::rules::Budgets;
 use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch};
 
@@ -129,9 +130,13 @@ fn build_index(store: &Store) -> Result<u64, LedgerError> {
     let mut batch = StoreBatch::default();
     let mut entries = 0u64;
     let mut failed = None;
+    let mut rates = Vec::new();
     let scanned = match head {
         0 => Ok(()),
         _ => store.scan_events(Seq::FIRST..=Seq::new(head), |seq, _, record| {
+            if body_variant(record) == Some(RATE_SET_VARIANT) {
+                rates.push(seq.get());
+            }
             let Some(household) = peek_household(record) else {
                 return ControlFlow::Continue(());
             };
@@ -167,6 +172,7 @@ fn build_index(store: &Store) -> Result<u64, LedgerError> {
         tokens: old.tokens,
         people: old.people,
         trails,
+        rates,
     };
     state::put_state(&mut batch, &key, &record);
     batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));

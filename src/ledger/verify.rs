@@ -24,6 +24,7 @@ use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
     body_variant, peek_household, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+    RATE_SET_VARIANT,
 };
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
@@ -161,6 +162,9 @@ impl LedgerView {
         if let Err(fault) = self.check_trails(indexed.trails, listed, last)? {
             return Ok(Some(fault));
         }
+        if let Err(fault) = self.check_rates(&indexed.rates, last) {
+            return Ok(Some(fault));
+        }
         super::holds::check_releases(self, &indexed.releases)
     }
 
@@ -197,6 +201,9 @@ impl LedgerView {
                         }
                         if let Some(household) = peek_household(record) {
                             indexed.trail(household, seq);
+                        }
+                        if variant == Some(RATE_SET_VARIANT) {
+                            indexed.rates.push(seq);
                         }
                     }
                     Ok(None) => {}
@@ -391,23 +398,31 @@ impl LedgerView {
             }
             Err(other) => return Err(other.into()),
         };
-        let first_difference = listed
-            .iter()
-            .zip(events)
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| (*a).min(*b))
-            .or_else(|| match listed.len().cmp(&events.len()) {
-                std::cmp::Ordering::Greater => listed.get(events.len()).copied(),
-                std::cmp::Ordering::Less => events.get(listed.len()).copied(),
-                std::cmp::Ordering::Equal => None,
-            });
-        Ok(match first_difference {
+        Ok(match first_difference(&listed, events) {
             None => Ok(()),
             Some(seq) => Err(AuditFault::PeopleIndex {
                 seq,
                 listed: listed.binary_search(&seq).is_ok(),
             }),
         })
+    }
+
+    /// The sealed state's list of rates must name exactly the rate events through `last`
+    /// (in seq order): the rates table the write rules and the runs use is read from it.
+    fn check_rates(&self, events: &[Seq], last: Seq) -> Result<(), AuditFault> {
+        let listed: Vec<Seq> = self
+            .rate_seqs
+            .iter()
+            .map(|seq| Seq::new(*seq))
+            .filter(|seq| *seq <= last)
+            .collect();
+        match first_difference(&listed, events) {
+            None => Ok(()),
+            Some(seq) => Err(AuditFault::RateList {
+                seq,
+                listed: listed.binary_search(&seq).is_ok(),
+            }),
+        }
     }
 
     /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
@@ -671,6 +686,8 @@ struct Indexed {
     people: Vec<Seq>,
     /// The seq of every `hold_released`, in order.
     releases: Vec<Seq>,
+    /// The seq of every `rate_set`, in order: what the sealed state must list.
+    rates: Vec<Seq>,
 }
 
 impl Indexed {
@@ -721,6 +738,20 @@ fn check_reference<'r>(
         listed: listed.map(str::to_owned),
         recorded: recorded.to_owned(),
     })
+}
+
+/// The first seq in one of two increasing lists and not the other.
+fn first_difference(listed: &[Seq], events: &[Seq]) -> Option<Seq> {
+    listed
+        .iter()
+        .zip(events)
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| (*a).min(*b))
+        .or_else(|| match listed.len().cmp(&events.len()) {
+            std::cmp::Ordering::Greater => listed.get(events.len()).copied(),
+            std::cmp::Ordering::Less => events.get(listed.len()).copied(),
+            std::cmp::Ordering::Equal => None,
+        })
 }
 
 /// An event value the store cannot even split into hash and record.

@@ -571,6 +571,9 @@ pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
 /// findings (FORMAT.md §9.1, rule 19).
 pub const HOLD_RELEASED_VARIANT: u32 = 19;
 
+/// The body variant of a rate (`rate_set`), which the sealed state lists by seq.
+pub const RATE_SET_VARIANT: u32 = 7;
+
 /// Body variants the people registry folds (FORMAT.md §1): persons, life events,
 /// erasures.
 pub const PEOPLE_VARIANTS: [u32; 6] = [9, 10, 11, 12, 13, 15];

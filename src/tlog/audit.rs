@@ -87,6 +87,8 @@ pub enum AuditFault {
     },
     #[error("the household index cannot be read: {0}")]
     TrailIndexUnreadable(String),
+    #[error("seq {seq}: {}", if *.listed { "the sealed state lists it as a rate, but it is no rate_set event" } else { "a rate_set event the sealed state's list of rates does not name" })]
+    RateList { seq: Seq, listed: bool },
     #[error("seq {seq}: the record {reason}")]
     Record { seq: Seq, reason: String },
     #[error("seq {seq} breaks a write rule: {field}: {reason}")]
@@ -168,7 +170,9 @@ impl AuditFault {
             // The enrollment is the event the entry should name; a stray entry names an
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
-            AuditFault::PeopleIndex { seq, .. } | AuditFault::TrailIndex { seq, .. } => Some(*seq),
+            AuditFault::PeopleIndex { seq, .. }
+            | AuditFault::TrailIndex { seq, .. }
+            | AuditFault::RateList { seq, .. } => Some(*seq),
             // A root says that some event of a range differs, never which: the message
             // gives the range.
             AuditFault::CheckpointRoot { .. }
