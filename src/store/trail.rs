@@ -61,7 +61,7 @@ pub fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
 /// The seqs of the entry whose key names `first`, or why they are not a valid list: at
 /// least one, whole u64s, increasing, the first equal to the key's.
 pub fn decode_seqs(first: u64, value: &[u8]) -> Result<Vec<u64>, String> {
-    if value.is_empty() || value.len() % SEQ_BYTES != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(SEQ_BYTES) {
         return Err(format!(
             "the entry of seq {first} is {} bytes, not a positive multiple of {SEQ_BYTES}",
             value.len()
