@@ -204,8 +204,11 @@ fn as_layout_3(t: &TempLedger) {
     db.flush().expect("flush");
 }
 
+/// Every key and value of a database, as stored.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The seqs the trail entries list per household, and every other key and value.
-fn split_trail_entries(dump: Dump) -> (BTreeMap<String, Vec<u64>>, Vec<(Vec<u8>, Vec<u8>)>) {
+fn split_trail_entries(dump: Dump) -> (BTreeMap<String, Vec<u64>>, Pairs) {
     let mut seqs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut rest = Vec::new();
     for (key, value) in dump.0 {
