@@ -154,6 +154,11 @@ pub enum Command {
     /// latest checkpoint would be among them, so make sure none were (for a server, that
     /// it was stopped cleanly: it signs the head when it stops).
     DiscardBeyondHead,
+    /// Bring a ledger of store layout 3 to this version's layout in place: builds the
+    /// household trail index from the log and changes nothing else (the log, checkpoints
+    /// and other indexes stay as they are). Needs the signing key. A ledger already in
+    /// this layout is left as it is.
+    Upgrade,
     /// The rates table: every recorded rate and until when it is in effect.
     Rates,
     /// A person of the roll: show (masked, or in clear with a recorded reason) or erase
@@ -372,6 +377,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         Command::Serve(args) => serve::run(cli, args),
         Command::Checkpoint => evidence::checkpoint(cli),
         Command::DiscardBeyondHead => record::discard_beyond_head(cli),
+        Command::Upgrade => record::upgrade(cli),
         Command::Key(what) => evidence::key(cli, what),
         Command::Prove(args) => evidence::prove(cli, args),
         Command::Export(args) => evidence::export(cli, args),

@@ -396,3 +396,22 @@ pub(super) fn discard_beyond_head(cli: &Cli) -> Result<Output, Failure> {
         json!({ "removed_blocks": removed, "head": head_json(&head) }),
     ))
 }
+
+pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
+    let (ledger, upgraded) = Ledger::upgrade(&cli.ledger).map_err(|e| failure(e, None))?;
+    let layout = crate::ledger::STORE_LAYOUT;
+    let text = match upgraded.from == layout {
+        true => format!("the ledger is already in store layout {layout}; nothing was changed\n"),
+        false => format!(
+            "upgraded the ledger from store layout {} to {layout}: {} events listed in the \
+             household trail index, built from the log (head seq {})\n",
+            upgraded.from,
+            upgraded.entries,
+            ledger.view().head().size
+        ),
+    };
+    Ok(Output::ok(
+        text,
+        json!({ "from_layout": upgraded.from, "layout": layout, "events_listed": upgraded.entries }),
+    ))
+}

@@ -160,10 +160,11 @@ pub fn trail(ledger: &LedgerView, household: &str) -> Result<TrailDoc, LedgerErr
     let checkpoint = signed_checkpoint(ledger, None)?;
     let size = checkpoint.checkpoint.size;
     let mut events = Vec::new();
-    for item in ledger.records(Seq::FIRST, Seq::new(size)) {
-        let (seq, _, record) = item?;
-        if record.body.household() != Some(household) {
-            continue;
+    // Through the household trail index (checked against its sealed summary); the
+    // checkpoint may be older than the head.
+    for (seq, _, _) in ledger.household_records(household)? {
+        if seq.get() > size {
+            break;
         }
         let (evidence, record) = event_evidence(ledger, seq)?;
         let proof = ledger.inclusion_proof(seq, size)?;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::state::{self, StateRecord};
+use super::trails::{TrailDirectory, TrailUpdates};
 use super::{
     AppendContext, AppendSummary, GroupOutcome, GroupRequest, Head, HeadRecord, Ledger,
     LedgerError, Row, RowRejection, RowSource, SignedCheckpoint, GROUP_COMMIT_EVENTS,
@@ -16,7 +17,7 @@ use crate::model::domain::{Command, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
-use crate::store::{tiles, ReferencesDigest, StoreBatch, LEAF_TILE_LEAVES};
+use crate::store::{tiles, ReferencesDigest, Store, StoreBatch, LEAF_TILE_LEAVES};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 
@@ -94,7 +95,7 @@ impl Ledger {
                 duplicates,
             } => {
                 for (seq, reference, body) in &planned {
-                    writer.add(ctx, *seq, reference, body);
+                    writer.add(ctx, *seq, reference, body)?;
                 }
                 (
                     changes,
@@ -179,9 +180,11 @@ impl Ledger {
             let savepoint = planner.savepoint();
             let outcome = plan_request(&mut planner, request)?;
             match &outcome {
-                Ok(plan) => plan.planned.iter().for_each(|(seq, reference, body)| {
-                    writer.add(&request.ctx, *seq, reference, body)
-                }),
+                Ok(plan) => {
+                    for (seq, reference, body) in &plan.planned {
+                        writer.add(&request.ctx, *seq, reference, body)?;
+                    }
+                }
                 Err(_) => planner.rollback(savepoint),
             }
             outcomes.push(outcome);
@@ -205,7 +208,14 @@ impl Ledger {
             return Ok(self.view.head);
         }
         let head = writer.head;
-        let (mut batch, frontier) = writer.finish();
+        let Finished {
+            mut batch,
+            frontier,
+            trails,
+            rates: new_rates,
+        } = writer.finish();
+        let mut rates = self.view.rate_seqs.to_vec();
+        rates.extend(new_rates);
         batch.move_references_tip(Seq::new(head.size));
         let state = StateRecord {
             head: HeadRecord {
@@ -220,6 +230,8 @@ impl Ledger {
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
             tokens: self.tokens,
+            trails,
+            rates,
         };
         state::put_state(&mut batch, self.key()?, &state);
         batch.remove_pending();
@@ -235,6 +247,8 @@ impl Ledger {
         self.frontier = state.head.frontier;
         self.budgets = state.budgets;
         self.references = state.references;
+        self.trails = state.trails;
+        self.view.rate_seqs = std::sync::Arc::new(state.rates);
         self.households.extend(households);
         if let Some(people) = people {
             self.people = *people;
@@ -311,7 +325,7 @@ impl Ledger {
                     seq,
                     reference,
                     body,
-                }) => writer.add(ctx, seq, &reference, &body),
+                }) => writer.add(ctx, seq, &reference, &body)?,
                 Ok(Planned::Duplicate(_)) => duplicates += 1,
                 Err(_) => return Err(changed_between_passes(row.line)),
             }
@@ -377,6 +391,14 @@ enum Checked {
 /// Turns planned bodies into records, chains them, extends the Merkle tree and collects
 /// the store writes.
 struct BatchWriter {
+    /// The store, for the trail summaries a batch extends.
+    store: std::sync::Arc<Store>,
+    /// The sealed directory of the trail summaries this batch extends.
+    trails_before: TrailDirectory,
+    /// The trail summaries of the households this batch names.
+    trails: TrailUpdates,
+    /// The seqs of the rate events this batch appends.
+    rates: Vec<u64>,
     head: Head,
     frontier: Frontier,
     /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
@@ -396,6 +418,10 @@ impl BatchWriter {
     fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
         let key = ledger.key()?.clone();
         Ok(BatchWriter {
+            store: std::sync::Arc::clone(&ledger.view.store),
+            trails_before: ledger.trails.clone(),
+            trails: TrailUpdates::default(),
+            rates: Vec::new(),
             head: ledger.view.head,
             frontier: ledger.frontier.clone(),
             tile,
@@ -415,7 +441,13 @@ impl BatchWriter {
         }
     }
 
-    fn add(&mut self, ctx: &AppendContext, seq: Seq, reference: &Reference, body: &Body) {
+    fn add(
+        &mut self,
+        ctx: &AppendContext,
+        seq: Seq,
+        reference: &Reference,
+        body: &Body,
+    ) -> Result<(), LedgerError> {
         assert_eq!(
             seq.get(),
             self.head.size + 1,
@@ -441,6 +473,14 @@ impl BatchWriter {
         if body.is_people_event() {
             self.batch.put_people_event(seq);
         }
+        if let Body::RateSet(_) = body {
+            self.rates.push(seq.get());
+        }
+        if let Some(household) = body.household() {
+            self.trails
+                .add(&self.store, &self.trails_before, household, seq)?;
+            self.trails.flush_if_full(&mut self.batch);
+        }
         // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
         // tile per 64.
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
@@ -463,6 +503,7 @@ impl BatchWriter {
         };
         self.pending += 1;
         self.appended += 1;
+        Ok(())
     }
 
     fn take(&mut self) -> StoreBatch {
@@ -477,14 +518,30 @@ impl BatchWriter {
         )
     }
 
-    /// The last batch and the frontier after every event added.
-    fn finish(mut self) -> (StoreBatch, Frontier) {
+    /// The last batch, with the trail summaries the events extended, the frontier after
+    /// every event added, and the trail directory after the batch.
+    fn finish(mut self) -> Finished {
         let mut batch = self.take();
         if self.large {
             batch.reload_reference_index();
         }
-        (batch, self.frontier)
+        let trails = self.trails.finish(&mut batch, &self.trails_before);
+        Finished {
+            batch,
+            frontier: self.frontier,
+            trails,
+            rates: self.rates,
+        }
     }
+}
+
+/// A writer's last batch and what the state record seals after it.
+struct Finished {
+    batch: StoreBatch,
+    frontier: Frontier,
+    trails: TrailDirectory,
+    /// The seqs of the rate events the batch appended.
+    rates: Vec<u64>,
 }
 
 /// One accepted request of a group: its events to write and what to report.

@@ -17,10 +17,13 @@ pub mod import;
 pub mod readmodels;
 mod state;
 mod tlog;
+pub mod trails;
+mod upgrade;
 mod verify;
 mod view;
 
 pub use tlog::SignedCheckpoint;
+pub use upgrade::Upgraded;
 
 use crate::keys::seal::StateKey;
 use crate::keys::tokens::META_TOKENS;
@@ -54,8 +57,9 @@ const META_VERIFIER_KEY: &str = "verifier_key";
 const META_LAYOUT: &str = "layout";
 
 /// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
-/// the derived state. Ledgers of layout 1 (a key per event) carry no layout record.
-pub const STORE_LAYOUT: u32 = 3;
+/// the derived state, 4 adds the household trail index and its sealed summaries. Ledgers
+/// of layout 1 (a key per event) carry no layout record.
+pub const STORE_LAYOUT: u32 = 4;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
 const RESERVED_META: [&str; 4] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT, META_TOKENS];
@@ -92,13 +96,24 @@ pub enum LedgerError {
     #[error("the stored {0} was changed without the ledger's key (its seal does not hold); run `fundtrail verify`")]
     Unsealed(String),
     /// The ledger was written by a version of fundtrail with another store layout.
-    #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it")]
+    #[error("this ledger is in store layout {found}, and this fundtrail reads layout {supported} only; open it with the version that wrote it{}", layout_hint(*.found))]
     Layout { found: u32, supported: u32 },
     #[error("{} of the rows were rejected; nothing was appended", total)]
     Rejected {
         rejections: Vec<RowRejection>,
         total: usize,
     },
+}
+
+/// What a ledger of an older layout lacks, for the message that refuses it.
+fn layout_hint(found: u32) -> &'static str {
+    match found {
+        3 => {
+            "; or run `fundtrail upgrade`, which builds the household trail index that layout \
+              4 added from the log, in place, and changes nothing else"
+        }
+        _ => "",
+    }
 }
 
 /// What kind of failure a [`LedgerError`] is, for callers that map errors to exit codes
@@ -281,6 +296,9 @@ pub struct LedgerView {
     /// The key that seals derived state, or why the signing key could not be read (the
     /// ledger is then read-only, and sealed caches are not trusted).
     state_key: Result<StateKey, Arc<str>>,
+    /// The seq of every rate event the writer has committed (from the sealed state), in
+    /// order; a view reads those within its head.
+    rate_seqs: Arc<Vec<u64>>,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
@@ -296,6 +314,8 @@ pub struct Ledger {
     references: ReferencesDigest,
     /// The digest of the token registry record (sealed with the state).
     tokens: [u8; 32],
+    /// The hashes of the household trail summaries' shards (sealed with the state).
+    trails: trails::TrailDirectory,
     /// Why this value may not append: the enrolled households could not be read back (a
     /// damaged event; the write-side rules would check against an incomplete list), or a
     /// failed batch could not be cleaned up. It can still be read and verified (which names
@@ -405,7 +425,7 @@ impl Ledger {
     /// state key: only the writer writes. Reserved names of the ledger itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
         assert!(
-            !RESERVED_META.contains(&name),
+            !RESERVED_META.contains(&name) && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
             "the state, tokens, layout and key are written only by the ledger itself"
         );
         let mut batch = StoreBatch::default();
@@ -426,6 +446,8 @@ impl Ledger {
             references: self.references,
             tokens: self.tokens,
             people: self.people.events(),
+            trails: self.trails.clone(),
+            rates: self.view.rate_seqs.to_vec(),
         }
     }
 
@@ -467,6 +489,8 @@ impl Ledger {
             references,
             tokens,
             people: sealed_people,
+            trails,
+            rates,
         } = state.record;
         if stored.frontier.size() != stored.size {
             return Err(LedgerError::Corrupt(format!(
@@ -489,6 +513,7 @@ impl Ledger {
                 root: stored.frontier.root(&Blake3Hasher),
                 verifier_key,
                 state_key: key.map_err(|e| Arc::from(e.to_string())),
+                rate_seqs: Arc::new(rates),
             },
             frontier: stored.frontier,
             households: BTreeMap::new(),
@@ -496,6 +521,7 @@ impl Ledger {
             budgets,
             references,
             tokens,
+            trails,
             damaged: state.doubt.or(foreign),
         };
         if ledger.damaged.is_none() {
@@ -591,6 +617,12 @@ impl Ledger {
         for seq in self.view.store.people_events()? {
             if seq >= from {
                 batch.remove_people_event(seq);
+            }
+        }
+        for entry in self.view.store.trail_entries() {
+            let (household, first, _) = entry?;
+            if first >= from {
+                batch.remove_trail_entry(&household, first);
             }
         }
         self.discard_nodes_beyond_head(&mut batch)?;

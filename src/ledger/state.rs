@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::trails::TrailDirectory;
 use super::{meta_bytes, Head, HeadRecord, Ledger, LedgerError};
 use crate::keys::seal::{StateKey, SEAL_LEN};
 use crate::keys::{KeyError, SigningKeyFile};
@@ -21,7 +22,7 @@ use crate::store::{ReferencesDigest, Store, StoreBatch};
 pub(super) const META_STATE: &str = "state";
 
 /// Seal labels: each sealed thing has its own, so no seal opens another.
-const STATE_LABEL: &str = "state";
+pub(super) const STATE_LABEL: &str = "state";
 const PENDING_LABEL: &str = "pending";
 
 /// What a state record whose seal does not hold says.
@@ -41,42 +42,19 @@ pub(super) struct StateRecord {
     /// there is none: a registry put back from an older copy no longer matches.
     pub tokens: [u8; 32],
     /// People events (persons, life events, erasures): the people index has exactly this
-    /// many entries. Added after the first layout-3 ledgers were written; their records
-    /// end before it and read as 0 ([`LegacyStateRecord`]).
+    /// many entries.
     pub people: u64,
+    /// Per shard of the household trail summaries, BLAKE3 of its record as stored
+    /// (FORMAT.md §3.2): binds every household's count and digest of its trail entries.
+    pub trails: TrailDirectory,
+    /// The seq of every rate event, in order: the rates table without a scan of the
+    /// reference index (FORMAT.md §3.2).
+    pub rates: Vec<u64>,
 }
 
-/// The state record as ledgers wrote it before people were recorded: the same fields
-/// without `people`, which bincode cannot leave out of a record.
-#[derive(Deserialize)]
-struct LegacyStateRecord {
-    head: HeadRecord,
-    budgets: Budgets,
-    households: u64,
-    references: ReferencesDigest,
-    tokens: [u8; 32],
-}
-
-impl From<LegacyStateRecord> for StateRecord {
-    fn from(old: LegacyStateRecord) -> StateRecord {
-        StateRecord {
-            head: old.head,
-            budgets: old.budgets,
-            households: old.households,
-            references: old.references,
-            tokens: old.tokens,
-            people: 0,
-        }
-    }
-}
-
-/// Decodes a state record of either form (its seal was checked on the stored bytes).
+/// Decodes a state record (its seal was checked on the stored bytes).
 fn decode_state(bytes: &[u8]) -> Result<StateRecord, bincode::Error> {
-    bincode::deserialize(bytes).or_else(|err| {
-        bincode::deserialize::<LegacyStateRecord>(bytes)
-            .map(StateRecord::from)
-            .map_err(|_| err)
-    })
+    bincode::deserialize(bytes)
 }
 
 /// The stored state, and why it cannot be trusted for writing, if it cannot.

@@ -19,10 +19,12 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use super::trails::{TrailScan, TrailSummary};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
-    body_variant, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+    body_variant, peek_household, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+    RATE_SET_VARIANT,
 };
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
@@ -144,16 +146,23 @@ impl LedgerView {
         if let Err(fault) = ended {
             return Ok(Some(fault));
         }
+        let last = Seq::new(self.head.size);
+        let listed = self.scan_trails(last);
         if scope == Scope::Store {
-            if let Some(fault) = self.beyond_head()? {
+            if let Some(fault) = self.beyond_head(&listed)? {
                 return Ok(Some(fault));
             }
         }
-        let last = Seq::new(self.head.size);
         if let Err(fault) = self.check_households(indexed.enrollments, last)? {
             return Ok(Some(fault));
         }
         if let Err(fault) = self.check_people(&indexed.people, last)? {
+            return Ok(Some(fault));
+        }
+        if let Err(fault) = self.check_trails(indexed.trails, listed, last)? {
+            return Ok(Some(fault));
+        }
+        if let Err(fault) = self.check_rates(&indexed.rates, last) {
             return Ok(Some(fault));
         }
         super::holds::check_releases(self, &indexed.releases)
@@ -190,6 +199,12 @@ impl LedgerView {
                         if variant == Some(HOLD_RELEASED_VARIANT) {
                             indexed.releases.push(seq);
                         }
+                        if let Some(household) = peek_household(record) {
+                            indexed.trail(household, seq);
+                        }
+                        if variant == Some(RATE_SET_VARIANT) {
+                            indexed.rates.push(seq);
+                        }
                     }
                     Ok(None) => {}
                     Err(fault) => {
@@ -222,7 +237,7 @@ impl LedgerView {
     /// the head's block or in blocks after it, reference entries, Merkle nodes and leaf
     /// tiles reaching past the head, and household entries naming a seq past it. Nothing
     /// committed wrote them; the write rules must not trust them.
-    fn beyond_head(&self) -> Result<Option<AuditFault>, LedgerError> {
+    fn beyond_head(&self, trails: &TrailScan) -> Result<Option<AuditFault>, LedgerError> {
         let head = self.head.size;
         let mut strays = Strays::default();
         let from = Seq::new(head + 1);
@@ -301,6 +316,13 @@ impl LedgerView {
             Err(StoreError::Corrupt(_)) => {}
             Err(other) => return Err(other.into()),
         }
+        for (household, seq) in &trails.beyond {
+            strays.push(StrayEntry::Trail {
+                household: household.clone(),
+                seq: *seq,
+            });
+        }
+        strays.total += trails.beyond_total - trails.beyond.len();
         Ok(strays.into_fault(head))
     }
 
@@ -376,23 +398,31 @@ impl LedgerView {
             }
             Err(other) => return Err(other.into()),
         };
-        let first_difference = listed
-            .iter()
-            .zip(events)
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| (*a).min(*b))
-            .or_else(|| match listed.len().cmp(&events.len()) {
-                std::cmp::Ordering::Greater => listed.get(events.len()).copied(),
-                std::cmp::Ordering::Less => events.get(listed.len()).copied(),
-                std::cmp::Ordering::Equal => None,
-            });
-        Ok(match first_difference {
+        Ok(match first_difference(&listed, events) {
             None => Ok(()),
             Some(seq) => Err(AuditFault::PeopleIndex {
                 seq,
                 listed: listed.binary_search(&seq).is_ok(),
             }),
         })
+    }
+
+    /// The sealed state's list of rates must name exactly the rate events through `last`
+    /// (in seq order): the rates table the write rules and the runs use is read from it.
+    fn check_rates(&self, events: &[Seq], last: Seq) -> Result<(), AuditFault> {
+        let listed: Vec<Seq> = self
+            .rate_seqs
+            .iter()
+            .map(|seq| Seq::new(*seq))
+            .filter(|seq| *seq <= last)
+            .collect();
+        match first_difference(&listed, events) {
+            None => Ok(()),
+            Some(seq) => Err(AuditFault::RateList {
+                seq,
+                listed: listed.binary_search(&seq).is_ok(),
+            }),
+        }
     }
 
     /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
@@ -647,12 +677,30 @@ struct ChainSide {
 /// What the store's indexes should list, as the chain side found it in the log.
 #[derive(Default)]
 struct Indexed {
+    /// Per household named by an event, the summary of those events' seqs: what its
+    /// trail index entries and its sealed summary must give (sized by households).
+    trails: HashMap<String, TrailSummary>,
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
     /// The seq of every person, life and erasure event, in order.
     people: Vec<Seq>,
     /// The seq of every `hold_released`, in order.
     releases: Vec<Seq>,
+    /// The seq of every `rate_set`, in order: what the sealed state must list.
+    rates: Vec<Seq>,
+}
+
+impl Indexed {
+    /// Notes that the event at `seq` names `household`.
+    fn trail(&mut self, household: &str, seq: Seq) {
+        match self.trails.get_mut(household) {
+            Some(summary) => summary.extend(seq),
+            None => {
+                self.trails
+                    .insert(household.to_owned(), TrailSummary::of([seq]));
+            }
+        }
+    }
 }
 
 /// What the tree side found, as [`ChainSide`].
@@ -690,6 +738,20 @@ fn check_reference<'r>(
         listed: listed.map(str::to_owned),
         recorded: recorded.to_owned(),
     })
+}
+
+/// The first seq in one of two increasing lists and not the other.
+fn first_difference(listed: &[Seq], events: &[Seq]) -> Option<Seq> {
+    listed
+        .iter()
+        .zip(events)
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| (*a).min(*b))
+        .or_else(|| match listed.len().cmp(&events.len()) {
+            std::cmp::Ordering::Greater => listed.get(events.len()).copied(),
+            std::cmp::Ordering::Less => events.get(listed.len()).copied(),
+            std::cmp::Ordering::Equal => None,
+        })
 }
 
 /// An event value the store cannot even split into hash and record.

@@ -60,6 +60,7 @@ impl LedgerView {
             root: self.root_at(size)?,
             verifier_key: self.verifier_key.clone(),
             state_key: self.state_key.clone(),
+            rate_seqs: Arc::clone(&self.rate_seqs),
         })
     }
 
@@ -110,23 +111,33 @@ impl LedgerView {
             .filter(|seq| seq.get() <= self.head.size))
     }
 
-    /// Every committed rate (the events under `rate:` references), in reference order.
+    /// Every committed rate (the events under `rate:` references), in reference order:
+    /// read at the seqs the sealed state lists, never through a scan of the reference
+    /// index (which holds every event's reference).
     pub fn rates(&self) -> Result<Vec<RateV1>, LedgerError> {
         let mut rates = Vec::new();
-        for (reference, seq) in self.store.references_with_prefix(RATE_REFERENCE_PREFIX)? {
-            if seq.get() > self.head.size {
-                continue;
-            }
-            match self.record(seq)?.body {
-                Body::RateSet(rate) => rates.push(rate),
+        for seq in self
+            .rate_seqs
+            .iter()
+            .copied()
+            .filter(|s| *s <= self.head.size)
+        {
+            let record = self.record(Seq::new(seq))?;
+            match record.body {
+                Body::RateSet(rate) if record.reference.starts_with(RATE_REFERENCE_PREFIX) => {
+                    rates.push((record.reference, rate))
+                }
                 _ => {
                     return Err(LedgerError::Corrupt(format!(
-                        "reference {reference} points at seq {seq}, which is not a rate"
+                        "the state lists seq {seq} as a rate, but it is a {} under {}",
+                        record.body.type_name(),
+                        record.reference
                     )))
                 }
             }
         }
-        Ok(rates)
+        rates.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rates.into_iter().map(|(_, rate)| rate).collect())
     }
 
     /// Committed events in seq order, decoded, within `range`.

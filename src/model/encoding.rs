@@ -571,6 +571,9 @@ pub fn stored_date(days: i32) -> Result<NaiveDate, DecodeError> {
 /// findings (FORMAT.md §9.1, rule 19).
 pub const HOLD_RELEASED_VARIANT: u32 = 19;
 
+/// The body variant of a rate (`rate_set`), which the sealed state lists by seq.
+pub const RATE_SET_VARIANT: u32 = 7;
+
 /// Body variants the people registry folds (FORMAT.md §1): persons, life events,
 /// erasures.
 pub const PEOPLE_VARIANTS: [u32; 6] = [9, 10, 11, 12, 13, 15];
@@ -587,6 +590,36 @@ pub fn body_variant(record: &[u8]) -> Option<u32> {
     let after_reference = skip_string(after_actor)?;
     let bytes = record.get(after_reference..after_reference + 4)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// The household a version-1 record's body names (as [`Body::household`]), read from its
+/// bytes without decoding it: after the body variant, the fields before the household are
+/// skipped by their widths (FORMAT.md §1). `None` for bodies that name no household, and
+/// for bytes that end first. `verify` compares it with the household trail index.
+pub fn peek_household(record: &[u8]) -> Option<&str> {
+    let skip_string = |at: usize| -> Option<usize> {
+        let len = u64::from_le_bytes(record.get(at..at + 8)?.try_into().ok()?);
+        at.checked_add(8)?.checked_add(usize::try_from(len).ok()?)
+    };
+    let after_actor = skip_string(1 + 8 + 8)?;
+    let body = skip_string(after_actor)?.checked_add(4)?;
+    let variant = body_variant(record)?;
+    // Where the household string starts, per variant (the field order of §1).
+    let at = match variant {
+        // household_enrolled, the four payments, hold_released: the first field.
+        0 | 2..=5 | 19 => body,
+        // reversal: target_seq u64, target_reference.
+        6 => skip_string(body + 8)?,
+        // person_added, the four life events, recovery_received: person or finding first.
+        9..=13 | 18 => skip_string(body)?,
+        // payment_to_account: the kind byte, then the payment.
+        16 => body + 1,
+        // finding_resolved: finding, decision u8, reason.
+        17 => skip_string(skip_string(body)? + 1)?,
+        _ => return None,
+    };
+    let end = skip_string(at)?;
+    std::str::from_utf8(record.get(at + 8..end)?).ok()
 }
 
 /// Encodes a record: the version byte, then bincode.
@@ -719,6 +752,71 @@ mod tests {
         let account_payment = names.remove(ACCOUNT_PAYMENT_VARIANT);
         assert_eq!(names, EVENT_TYPES);
         assert_eq!(account_payment, "disbursement");
+    }
+
+    /// Every string of `value` replaced by a distinct one, so a field read from the wrong
+    /// place reads another string.
+    fn distinct_strings(value: &mut serde_json::Value, next: &mut u32) {
+        match value {
+            serde_json::Value::String(text) => {
+                *next += 1;
+                *text = format!("S{next}");
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| distinct_strings(v, next))
+            }
+            serde_json::Value::Object(members) => {
+                members.values_mut().for_each(|v| distinct_strings(v, next))
+            }
+            _ => {}
+        }
+    }
+
+    /// `peek_household` reads what `Body::household` gives for every variant, each body's
+    /// strings all distinct; and nothing from bytes cut short.
+    #[test]
+    fn peek_household_reads_the_household_of_every_variant() {
+        let mut seen = 0;
+        for index in 0u32.. {
+            let mut bytes = index.to_le_bytes().to_vec();
+            bytes.resize(512, 0);
+            let Ok(body) = options().allow_trailing_bytes().deserialize::<Body>(&bytes) else {
+                break;
+            };
+            let mut json = serde_json::to_value(&body).expect("a body is JSON");
+            distinct_strings(&mut json, &mut 0);
+            let body: Body = serde_json::from_value(json).expect("the same shape");
+            let record = RecordV1 {
+                seq: 3,
+                recorded_at_us: 5,
+                actor: "clerk".into(),
+                reference: "REF-1".into(),
+                body,
+            };
+            let encoded = encode(&record);
+            assert_eq!(
+                peek_household(&encoded),
+                record.body.household(),
+                "variant {index}"
+            );
+            if let Some(household) = record.body.household() {
+                seen += 1;
+                assert!(household.starts_with('S'), "variant {index}: {household}");
+                let field = [
+                    &(household.len() as u64).to_le_bytes()[..],
+                    household.as_bytes(),
+                ]
+                .concat();
+                let end = encoded
+                    .windows(field.len())
+                    .position(|w| w == field.as_slice())
+                    .expect("the household is in the bytes")
+                    + field.len();
+                assert_eq!(peek_household(&encoded[..end - 1]), None, "variant {index}");
+            }
+        }
+        assert_eq!(seen, 15, "the variants that name a household");
+        assert_eq!(peek_household(&[]), None);
     }
 
     #[test]

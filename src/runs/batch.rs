@@ -614,7 +614,7 @@ struct LivePayment {
 
 /// The live support allowance payments of one household (or of all) whose value date
 /// (days since 1970-01-01) passes `dated`, by household, in reference order. Reads the
-/// whole log once.
+/// whole log once, or one household's events through its trail index.
 fn live_allowance_payments(
     ledger: &LedgerView,
     household: Option<&str>,
@@ -622,7 +622,12 @@ fn live_allowance_payments(
 ) -> Result<HashMap<String, Vec<LivePayment>>, BatchError> {
     // By reference, so that a reversal finds its target; then grouped by household.
     let mut live: BTreeMap<String, (String, i32, i64)> = BTreeMap::new();
-    for item in ledger.records(Seq::FIRST, Seq::new(u64::MAX)) {
+    // One household's events come through its trail index, not a scan of the log.
+    let records: Box<dyn Iterator<Item = _>> = match household {
+        Some(household) => Box::new(ledger.household_records(household)?.into_iter().map(Ok)),
+        None => Box::new(ledger.records(Seq::FIRST, Seq::new(u64::MAX))),
+    };
+    for item in records {
         let (_, _, record) = item?;
         let Some(of) = record.body.household() else {
             continue;

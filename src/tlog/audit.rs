@@ -68,6 +68,27 @@ pub enum AuditFault {
     PeopleIndex { seq: Seq, listed: bool },
     #[error("the people index cannot be read: {0}")]
     PeopleIndexUnreadable(String),
+    /// An entry of the household trail index that the log does not give, or an event that
+    /// names a household whose trail does not list it: `listed` is the household whose
+    /// trail lists the seq, `named` the household its event names.
+    #[error("seq {seq}: the household index {}, but {}", .listed.as_ref().map_or("lists it in no household's trail".to_string(), |h| format!("lists it in household {h}'s trail")), .named.as_ref().map_or("its event names no household".to_string(), |h| format!("its event names household {h}")))]
+    TrailIndex {
+        seq: Seq,
+        listed: Option<String>,
+        named: Option<String>,
+    },
+    /// A household's sealed trail summary that is not the one its events give.
+    #[error("household {household}: the household index's sealed summary counts {sealed} events, the log {logged} (or their seqs differ): {reason}")]
+    TrailSummary {
+        household: String,
+        sealed: u64,
+        logged: u64,
+        reason: String,
+    },
+    #[error("the household index cannot be read: {0}")]
+    TrailIndexUnreadable(String),
+    #[error("seq {seq}: {}", if *.listed { "the sealed state lists it as a rate, but it is no rate_set event" } else { "a rate_set event the sealed state's list of rates does not name" })]
+    RateList { seq: Seq, listed: bool },
     #[error("seq {seq}: the record {reason}")]
     Record { seq: Seq, reason: String },
     #[error("seq {seq} breaks a write rule: {field}: {reason}")]
@@ -111,6 +132,8 @@ pub enum StrayEntry {
     Household { household: String, seq: Seq },
     #[error("people index entry q‖{seq}")]
     People { seq: Seq },
+    #[error("household index entry t‖{household}‖{seq}")]
+    Trail { household: String, seq: Seq },
 }
 
 impl StrayEntry {
@@ -120,7 +143,9 @@ impl StrayEntry {
             StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
             StrayEntry::Node { level, index } => Seq::new(first_seq(*level, *index)),
             StrayEntry::LeafTile { index } => Seq::new(tile_first_seq(*index)),
-            StrayEntry::Household { seq, .. } | StrayEntry::People { seq } => *seq,
+            StrayEntry::Household { seq, .. }
+            | StrayEntry::People { seq }
+            | StrayEntry::Trail { seq, .. } => *seq,
         }
     }
 }
@@ -145,7 +170,9 @@ impl AuditFault {
             // The enrollment is the event the entry should name; a stray entry names an
             // event that is itself fine.
             AuditFault::HouseholdIndex { enrolled, .. } => *enrolled,
-            AuditFault::PeopleIndex { seq, .. } => Some(*seq),
+            AuditFault::PeopleIndex { seq, .. }
+            | AuditFault::TrailIndex { seq, .. }
+            | AuditFault::RateList { seq, .. } => Some(*seq),
             // A root says that some event of a range differs, never which: the message
             // gives the range.
             AuditFault::CheckpointRoot { .. }
@@ -153,7 +180,9 @@ impl AuditFault {
             | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_)
-            | AuditFault::PeopleIndexUnreadable(_) => None,
+            | AuditFault::PeopleIndexUnreadable(_)
+            | AuditFault::TrailSummary { .. }
+            | AuditFault::TrailIndexUnreadable(_) => None,
         }
     }
 

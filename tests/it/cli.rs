@@ -698,6 +698,27 @@ fn log_filters_by_household_program_and_type() {
     assert_eq!(run.stdout, "no matching events\n");
 }
 
+/// A ledger of layout 3 (before the household trail index) is refused on open with what
+/// to do, exit 3, and left as it was.
+#[test]
+fn a_layout_3_ledger_is_refused_with_what_to_do() {
+    let t = TempLedger::standard();
+    {
+        let db = t.sled();
+        db.insert(b"mlayout", 3u32.to_le_bytes().to_vec())
+            .expect("write the layout record");
+        db.flush().expect("flush");
+    }
+    let before = t.dump();
+    let run = t.run(&["household", "PL-0001"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("store layout 3") && run.stderr.contains("fundtrail upgrade"),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), before, "nothing was written");
+}
+
 /// A ledger written in another store layout (here: one without the layout record, as
 /// layout 1 ledgers are) is refused with the layouts named and exit 3, and left as it was.
 #[test]
@@ -714,7 +735,7 @@ fn a_ledger_of_another_store_layout_is_refused_and_untouched() {
         run.assert_code(3);
         assert!(
             run.stderr
-                .contains("this ledger is in store layout 1, and this fundtrail reads layout 3"),
+                .contains("this ledger is in store layout 1, and this fundtrail reads layout 4"),
             "{args:?}: {run:#?}"
         );
     }

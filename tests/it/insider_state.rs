@@ -21,7 +21,8 @@ fn state_records(db: &sled::Db) -> Entries {
     vec![(STATE_KEY.to_vec(), state.to_vec())]
 }
 
-/// The state record as FORMAT.md §3.2 describes it (the seal follows it).
+/// The first fields of the state record as FORMAT.md §3.2 describes it (the people count,
+/// the trail directory and the seal follow them).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StateRecord {
     head: HeadRecord,
@@ -138,12 +139,15 @@ fn a_raised_allocation_in_the_budgets_is_refused() {
         let stored = db.get(STATE_KEY).unwrap().unwrap();
         let (record, seal) = stored.split_at(stored.len() - 32);
         let mut state: StateRecord = bincode::deserialize(record).unwrap();
+        // The fields after these (the people count, the trail directory) stay as stored.
+        let rest = &record[bincode::serialized_size(&state).unwrap() as usize..];
         let budget = state
             .budgets
             .get_mut("support_allowance")
             .expect("an allocation");
         budget.allocated_fen += 100_000_000;
         let mut raised = bincode::serialize(&state).unwrap();
+        raised.extend_from_slice(rest);
         assert_ne!(raised, record);
         raised.extend_from_slice(seal);
         db.insert(STATE_KEY, raised).unwrap();

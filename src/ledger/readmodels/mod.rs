@@ -377,15 +377,31 @@ impl ReadSide {
     }
 }
 
-/// A household's events in seq order, with reversals linked: a scan of the log through the
-/// view's head (trails grow with events, so they are not kept as state).
+/// A household's events in seq order, with reversals linked: read through the household
+/// trail index, checked against its sealed summary (trails grow with events, so they are
+/// not kept as state).
 pub fn household_trail(ledger: &LedgerView, id: &str) -> Result<Vec<TrailEntry>, ReadSideError> {
+    trail_of(ledger, ledger.household_records(id)?)
+}
+
+/// As [`household_trail`], from a scan of the whole log through the view's head: what the
+/// index must give, for the tests that compare the two.
+pub fn household_trail_scanned(
+    ledger: &LedgerView,
+    id: &str,
+) -> Result<Vec<TrailEntry>, ReadSideError> {
+    trail_of(
+        ledger,
+        ledger.household_records_scanned(id, ledger.head().size)?,
+    )
+}
+
+fn trail_of(
+    ledger: &LedgerView,
+    records: Vec<(Seq, EventHash, RecordV1)>,
+) -> Result<Vec<TrailEntry>, ReadSideError> {
     let mut inputs = Vec::new();
-    for item in ledger.records(Seq::FIRST, Seq::new(ledger.head().size)) {
-        let (seq, _, record) = item?;
-        if record.body.household() != Some(id) {
-            continue;
-        }
+    for (seq, _, record) in records {
         let memo = memo_of(&record);
         if let Some(fact) = fact_of(seq, record, ledger)? {
             inputs.push((seq.get(), TrailInput { fact, memo }));

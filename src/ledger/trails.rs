@@ -1,0 +1,492 @@
+//! The household trail index (FORMAT.md §3, §3.2): one store key per event that names a
+//! household, so a household's trail reads that household's events and no others.
+//!
+//! The index is authenticated, never trusted. Per household the sealed state binds a
+//! count and a digest chaining its indexed seqs, `dᵢ = BLAKE3(tag ‖ dᵢ₋₁ ‖ seq BE)`; a
+//! read recomputes both from the entries it scanned and refuses, naming the household
+//! index and the household, when they differ. So an insider without the key can neither
+//! hide, add nor move an event in a trail by editing index entries.
+//!
+//! The summaries are sized by households, not events, but a district has tens of thousands
+//! of households: one record of all of them would be rewritten by every commit (about
+//! 1 MiB at 16,000 households). So they are kept in [`TRAIL_SHARDS`] shard records
+//! (`m‖trails.xx`), a household in the shard its id's BLAKE3 picks; a commit rewrites the
+//! shards its events touch, and the state record carries each shard's BLAKE3 (the
+//! directory, 8 KiB), so a shard put back from an older copy no longer matches.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+
+use super::{corrupt_at, state, LedgerError, LedgerView};
+use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::{decode, peek_household, RecordV1};
+use crate::store::{Store, StoreBatch};
+use crate::tlog::audit::{AuditFault, MAX_REPORTED_STRAYS};
+
+/// Shard records of the household summaries. 256: a shard is one byte of the id's hash,
+/// and at 16,000 households a shard holds about 60 of them (4 KiB), so a commit of one
+/// payment rewrites 4 KiB rather than all summaries, and the directory the state record
+/// carries stays at 8 KiB.
+pub const TRAIL_SHARDS: usize = 256;
+
+/// Domain separation of a household's trail digest.
+const TRAIL_DIGEST_TAG: &[u8] = b"fundtrail household trail v1";
+
+/// The prefix of the shard records' meta names: `trails.00` to `trails.ff`.
+pub(super) const TRAIL_SHARD_META_PREFIX: &str = "trails.";
+
+/// One household's indexed events: how many, and the digest chaining their seqs in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailSummary {
+    pub count: u64,
+    pub digest: [u8; 32],
+}
+
+impl TrailSummary {
+    /// The summary after one more indexed event.
+    pub fn extend(&mut self, seq: Seq) {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(TRAIL_DIGEST_TAG);
+        hasher.update(&self.digest);
+        hasher.update(&seq.get().to_be_bytes());
+        self.digest = *hasher.finalize().as_bytes();
+        self.count += 1;
+    }
+
+    /// The summary of `seqs`, in the order given.
+    pub fn of(seqs: impl IntoIterator<Item = Seq>) -> TrailSummary {
+        let mut summary = TrailSummary::default();
+        seqs.into_iter().for_each(|seq| summary.extend(seq));
+        summary
+    }
+}
+
+/// The households of one shard, in byte order of their ids (a `BTreeMap`, so the bytes
+/// hashed into the directory never depend on a hash map's order).
+pub type TrailShard = BTreeMap<String, TrailSummary>;
+
+/// Per shard, BLAKE3 of its record as stored, or 32 zero bytes when there is none: the
+/// part of the sealed state record that binds the summaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailDirectory(Vec<[u8; 32]>);
+
+impl Default for TrailDirectory {
+    fn default() -> TrailDirectory {
+        TrailDirectory(vec![[0; 32]; TRAIL_SHARDS])
+    }
+}
+
+impl TrailDirectory {
+    /// What the directory says shard `shard` hashes to; a directory of the wrong length
+    /// (only a damaged record has one) names no shard.
+    fn expected(&self, shard: u8) -> Result<[u8; 32], LedgerError> {
+        match (self.0.len(), self.0.get(usize::from(shard))) {
+            (TRAIL_SHARDS, Some(hash)) => Ok(*hash),
+            (len, _) => Err(LedgerError::Corrupt(format!(
+                "the household index's directory in the state record has {len} shards, not \
+                 {TRAIL_SHARDS}"
+            ))),
+        }
+    }
+}
+
+/// The shard that holds `household`'s summary.
+pub fn shard_of(household: &str) -> u8 {
+    blake3::hash(household.as_bytes()).as_bytes()[0]
+}
+
+/// The meta name of shard `shard`'s record.
+pub fn shard_name(shard: u8) -> String {
+    format!("{TRAIL_SHARD_META_PREFIX}{shard:02x}")
+}
+
+/// Reads shard `shard` and checks it against the directory: a shard changed, removed, or
+/// put back from an older copy is refused, naming the household index.
+pub(super) fn read_shard(
+    store: &Store,
+    directory: &TrailDirectory,
+    shard: u8,
+) -> Result<TrailShard, LedgerError> {
+    let expected = directory.expected(shard)?;
+    let stored = store.meta(&shard_name(shard))?;
+    let found = stored
+        .as_deref()
+        .map_or([0; 32], |bytes| *blake3::hash(bytes).as_bytes());
+    if found != expected {
+        return Err(LedgerError::Corrupt(format!(
+            "the household index's summaries (shard {}) are not the ones the sealed state \
+             names: they were changed without the ledger's key (run `fundtrail verify`)",
+            shard_name(shard)
+        )));
+    }
+    match stored {
+        None => Ok(TrailShard::new()),
+        Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
+            LedgerError::Corrupt(format!("the household index's {}: {e}", shard_name(shard)))
+        }),
+    }
+}
+
+/// Seqs a writer holds before it writes them as trail entries: 2 MiB of them. A write of
+/// fewer events writes one entry per household it names; a large import one per household
+/// per this many events, so its memory stays bounded and its keys few (sled's cost is per
+/// key).
+pub const TRAIL_ENTRY_EVENTS: usize = 1 << 18;
+
+/// What a batch adds to the trail index: the summaries of the shards it touches, read
+/// once and extended in seq order, and the seqs not yet written as entries. Sized by the
+/// households a batch touches and [`TRAIL_ENTRY_EVENTS`], never by its events.
+#[derive(Default)]
+pub(super) struct TrailUpdates {
+    shards: BTreeMap<u8, TrailShard>,
+    pending: BTreeMap<String, Vec<Seq>>,
+    pending_events: usize,
+}
+
+impl TrailUpdates {
+    /// Lists `seq` in `household`'s trail: the summary at once, the entry with the next
+    /// [`TrailUpdates::flush`].
+    pub fn add(
+        &mut self,
+        store: &Store,
+        directory: &TrailDirectory,
+        household: &str,
+        seq: Seq,
+    ) -> Result<(), LedgerError> {
+        let shard = shard_of(household);
+        let summaries = match self.shards.entry(shard) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(read_shard(store, directory, shard)?)
+            }
+        };
+        match summaries.get_mut(household) {
+            Some(summary) => summary.extend(seq),
+            None => {
+                summaries.insert(household.to_owned(), TrailSummary::of([seq]));
+            }
+        }
+        match self.pending.get_mut(household) {
+            Some(seqs) => seqs.push(seq),
+            None => {
+                self.pending.insert(household.to_owned(), vec![seq]);
+            }
+        }
+        self.pending_events += 1;
+        Ok(())
+    }
+
+    /// Writes the entries held into `batch` when [`TRAIL_ENTRY_EVENTS`] are held.
+    pub fn flush_if_full(&mut self, batch: &mut StoreBatch) {
+        if self.pending_events >= TRAIL_ENTRY_EVENTS {
+            self.flush(batch);
+        }
+    }
+
+    /// Writes the entries held into `batch`: one per household.
+    pub fn flush(&mut self, batch: &mut StoreBatch) {
+        for (household, seqs) in std::mem::take(&mut self.pending) {
+            batch.put_trail_entry(&household, &seqs);
+        }
+        self.pending_events = 0;
+    }
+
+    /// Writes the entries held and the touched shards into `batch` (with the state record
+    /// that names them) and returns the directory after them.
+    pub fn finish(mut self, batch: &mut StoreBatch, directory: &TrailDirectory) -> TrailDirectory {
+        self.flush(batch);
+        let mut next = directory.clone();
+        for (shard, summaries) in self.shards {
+            let bytes = bincode::serialize(&summaries).expect("a shard is a plain map");
+            next.0[usize::from(shard)] = *blake3::hash(&bytes).as_bytes();
+            batch.put_meta(&shard_name(shard), bytes);
+        }
+        next
+    }
+}
+
+impl LedgerView {
+    /// `household`'s events through this view's head, in seq order, read through the
+    /// household trail index and checked against its sealed summary. Without the state key
+    /// nothing sealed can be checked: the log is scanned instead, as every read without
+    /// the key does.
+    pub fn household_records(
+        &self,
+        household: &str,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        if self.sealing_key().is_err() {
+            return self.household_records_scanned(household, self.head.size);
+        }
+        let mut records = Vec::new();
+        for seq in self.household_seqs(household)? {
+            let stored = self.stored(seq)?;
+            let record = decode(&stored.record).map_err(|e| corrupt_at(seq, e))?;
+            if record.body.household() != Some(household) {
+                return Err(LedgerError::Corrupt(format!(
+                    "the household index lists seq {seq} in household {household}'s trail, \
+                     but its event names {} (run `fundtrail verify`)",
+                    record.body.household().unwrap_or("no household")
+                )));
+            }
+            records.push((seq, stored.hash, record));
+        }
+        Ok(records)
+    }
+
+    /// Every event of the log through `size` that names `household`: a scan of the whole
+    /// log, for a ledger whose key is not at hand (and for the tests, as the reference the
+    /// index must equal).
+    pub fn household_records_scanned(
+        &self,
+        household: &str,
+        size: u64,
+    ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        let mut records = Vec::new();
+        for item in self.records(Seq::FIRST, Seq::new(size)) {
+            let (seq, hash, record) = item?;
+            if record.body.household() == Some(household) {
+                records.push((seq, hash, record));
+            }
+        }
+        Ok(records)
+    }
+
+    /// The seqs the trail index lists for `household` through this view's head, once they
+    /// give the summary the sealed state holds for it (entries beyond the state's head are
+    /// an unfinished write and not judged here; `verify` reports them).
+    pub fn household_seqs(&self, household: &str) -> Result<Vec<Seq>, LedgerError> {
+        let state = state::read_state(&self.store, Some(self.sealing_key()?))?;
+        if state.doubt.is_some() {
+            return Err(LedgerError::Unsealed("state record".into()));
+        }
+        let sealed_head = state.record.head.size;
+        if sealed_head < self.head.size {
+            return Err(LedgerError::Corrupt(format!(
+                "the sealed state says {sealed_head} events, this view {}",
+                self.head.size
+            )));
+        }
+        let shard = read_shard(&self.store, &state.record.trails, shard_of(household))?;
+        let sealed = shard.get(household).copied().unwrap_or_default();
+        let mut listed = self.store.trail_seqs(household)?;
+        listed.retain(|seq| seq.get() <= sealed_head);
+        let found = TrailSummary::of(listed.iter().copied());
+        if found != sealed {
+            return Err(LedgerError::Corrupt(format!(
+                "the household index of household {household} does not match its sealed \
+                 summary ({} entries listed, {} sealed): an entry was added, removed or \
+                 moved without the ledger's key; nothing of its trail is shown (run \
+                 `fundtrail verify`)",
+                found.count, sealed.count
+            )));
+        }
+        listed.retain(|seq| seq.get() <= self.head.size);
+        Ok(listed)
+    }
+}
+
+/// The trail index as `verify` reads it: per household the summary of its seqs through the
+/// head, and the entries listing seqs beyond the head, by household and first seq (the
+/// first `MAX_REPORTED_STRAYS`, and how many there are).
+#[derive(Default)]
+pub(super) struct TrailScan {
+    summaries: HashMap<String, TrailSummary>,
+    pub beyond: Vec<(String, Seq)>,
+    pub beyond_total: usize,
+    /// Why the index could not be read, if it could not.
+    unreadable: Option<String>,
+}
+
+impl LedgerView {
+    /// Reads every trail index entry once, in key order (by household, then seq).
+    pub(super) fn scan_trails(&self, last: Seq) -> TrailScan {
+        let mut scan = TrailScan::default();
+        for entry in self.store.trail_entries() {
+            let (household, first, seqs) = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    scan.unreadable = Some(e.to_string());
+                    break;
+                }
+            };
+            if seqs.last().is_some_and(|seq| *seq > last) {
+                scan.beyond_total += 1;
+                if scan.beyond.len() < MAX_REPORTED_STRAYS {
+                    scan.beyond.push((household.clone(), first));
+                }
+            }
+            let summary = scan.summaries.entry(household).or_default();
+            seqs.into_iter()
+                .filter(|seq| *seq <= last)
+                .for_each(|seq| summary.extend(seq));
+        }
+        scan.summaries.retain(|_, summary| summary.count > 0);
+        scan
+    }
+
+    /// The trail index must list exactly the events through `last` that name a household,
+    /// each under that household (`logged`, from the log), and the sealed summaries must
+    /// be the log's. A household whose entries do not give its logged summary is looked at
+    /// again, entry by entry, to name the first seq that differs.
+    pub(super) fn check_trails(
+        &self,
+        mut logged: HashMap<String, TrailSummary>,
+        listed: TrailScan,
+        last: Seq,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        if let Some(reason) = listed.unreadable {
+            return Ok(Err(AuditFault::TrailIndexUnreadable(reason)));
+        }
+        let differing: BTreeSet<&str> = logged
+            .iter()
+            .filter(|(h, s)| listed.summaries.get(*h) != Some(s))
+            .map(|(h, _)| h.as_str())
+            .chain(
+                listed
+                    .summaries
+                    .keys()
+                    .filter(|h| !logged.contains_key(*h))
+                    .map(String::as_str),
+            )
+            .collect();
+        if !differing.is_empty() {
+            return self.first_trail_difference(&differing, last).map(Err);
+        }
+        drop(listed);
+        self.check_sealed_trails(&mut logged)
+    }
+
+    /// The first seq at which the trail entries of `households` and the events naming them
+    /// differ: a second look, taken only when the summaries showed a difference.
+    fn first_trail_difference(
+        &self,
+        households: &BTreeSet<&str>,
+        last: Seq,
+    ) -> Result<AuditFault, LedgerError> {
+        let mut listed: BTreeMap<Seq, String> = BTreeMap::new();
+        for household in households {
+            for seq in self.store.trail_seqs(household)? {
+                if seq <= last {
+                    listed.entry(seq).or_insert_with(|| household.to_string());
+                }
+            }
+        }
+        let mut named: BTreeMap<Seq, String> = BTreeMap::new();
+        self.store
+            .scan_events_unsealed(Seq::FIRST..=last, |seq, _, record| {
+                if let Some(household) = peek_household(record) {
+                    if households.contains(household) || listed.contains_key(&seq) {
+                        named.insert(seq, household.to_owned());
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+        let seqs: BTreeSet<Seq> = listed.keys().chain(named.keys()).copied().collect();
+        for seq in seqs {
+            let (listed, named) = (listed.get(&seq), named.get(&seq));
+            if listed != named {
+                return Ok(AuditFault::TrailIndex {
+                    seq,
+                    listed: listed.cloned(),
+                    named: named.cloned(),
+                });
+            }
+        }
+        Ok(AuditFault::TrailIndexUnreadable(format!(
+            "the entries of {} do not give the summary of their events, yet list the same seqs",
+            households.iter().copied().collect::<Vec<_>>().join(", ")
+        )))
+    }
+
+    /// The sealed summaries must be the log's, when the sealed state is of this view's head
+    /// (a server's view may be behind the writer's state: then the entries alone are judged).
+    fn check_sealed_trails(
+        &self,
+        logged: &mut HashMap<String, TrailSummary>,
+    ) -> Result<Result<(), AuditFault>, LedgerError> {
+        let state = state::read_state(&self.store, self.sealing_key().ok())?;
+        if state.record.head.size != self.head.size {
+            return Ok(Ok(()));
+        }
+        let mut faults = Vec::new();
+        for shard in 0..=u8::MAX {
+            let summaries = match read_shard(&self.store, &state.record.trails, shard) {
+                Ok(summaries) => summaries,
+                Err(LedgerError::Corrupt(reason)) => {
+                    return Ok(Err(AuditFault::TrailIndexUnreadable(reason)))
+                }
+                Err(other) => return Err(other),
+            };
+            for (household, sealed) in summaries {
+                let log = logged.remove(&household).unwrap_or_default();
+                if sealed != log {
+                    faults.push(sealed_fault(household, sealed, log));
+                }
+            }
+        }
+        faults.extend(
+            logged
+                .drain()
+                .map(|(household, log)| sealed_fault(household, TrailSummary::default(), log)),
+        );
+        Ok(
+            match faults
+                .into_iter()
+                .min_by(|a, b| fault_household(a).cmp(fault_household(b)))
+            {
+                Some(fault) => Err(fault),
+                None => Ok(()),
+            },
+        )
+    }
+}
+
+fn sealed_fault(household: String, sealed: TrailSummary, log: TrailSummary) -> AuditFault {
+    AuditFault::TrailSummary {
+        household,
+        sealed: sealed.count,
+        logged: log.count,
+        reason: "it was changed without the ledger's key, or the entries and the summary were \
+                 both rewritten"
+            .into(),
+    }
+}
+
+/// The household a sealed-summary fault names, so the first in byte order is reported.
+fn fault_household(fault: &AuditFault) -> &str {
+    match fault {
+        AuditFault::TrailSummary { household, .. } => household,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_depends_on_every_seq_and_their_order() {
+        let one = TrailSummary::of([Seq::new(1), Seq::new(5)]);
+        assert_eq!(one.count, 2);
+        assert_ne!(one, TrailSummary::of([Seq::new(1), Seq::new(6)]));
+        assert_ne!(one, TrailSummary::of([Seq::new(5), Seq::new(1)]));
+        assert_ne!(one, TrailSummary::of([Seq::new(1)]));
+        assert_eq!(TrailSummary::of([]), TrailSummary::default());
+    }
+
+    #[test]
+    fn shard_names_cover_one_byte() {
+        assert_eq!(shard_name(0), "trails.00");
+        assert_eq!(shard_name(255), "trails.ff");
+        assert_eq!(TrailDirectory::default().0.len(), TRAIL_SHARDS);
+    }
+
+    #[test]
+    fn a_directory_of_the_wrong_length_names_no_shard() {
+        let short = TrailDirectory(vec![[0; 32]; 3]);
+        assert!(short.expected(1).is_err());
+        assert_eq!(TrailDirectory::default().expected(255).ok(), Some([0; 32]));
+    }
+}

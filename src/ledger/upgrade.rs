@@ -1,0 +1,181 @@
+//! `fundtrail upgrade`: a ledger of store layout 3 brought to layout 4 in place, by
+//! building the household trail index and the list of rate seqs (FORMAT.md §3, §3.2) from
+//! its log. Nothing of the log,
+//! its checkpoints or its other indexes changes: the index entries are written first (keys
+//! no layout-3 reader looks at), then one durable batch writes the trail summaries, the
+//! state record naming them and the new layout. Interrupted, the ledger is still layout 3
+//! and the upgrade runs again from the start (the entries are the same keys).
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::state::{self, StateRecord, META_STATE};
+use super::trails::{TrailDirectory, TrailUpdates};
+use super::{meta_bytes, STORE_LAYOUT};
+use super::{read_meta, read_verifier_key, HeadRecord, Ledger, LedgerError, META_LAYOUT};
+use crate::model::domain::Seq;
+use crate::model::encoding::{body_variant, peek_household, RATE_SET_VARIANT};
+use crate::model::rules::Budgets;
+use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch};
+
+/// The layout this upgrade reads.
+const FROM_LAYOUT: u32 = 3;
+
+/// The state record of layout 3, as FORMAT.md §3.2 described it before the trail directory.
+#[derive(Deserialize)]
+struct StateRecordV3 {
+    head: HeadRecord,
+    budgets: Budgets,
+    households: u64,
+    references: ReferencesDigest,
+    tokens: [u8; 32],
+    people: u64,
+}
+
+/// The same, as layout-3 ledgers wrote it before people were recorded (read with
+/// `people` = 0).
+#[derive(Deserialize)]
+struct StateRecordV3NoPeople {
+    head: HeadRecord,
+    budgets: Budgets,
+    households: u64,
+    references: ReferencesDigest,
+    tokens: [u8; 32],
+}
+
+fn decode_v3(bytes: &[u8]) -> Result<StateRecordV3, LedgerError> {
+    bincode::deserialize(bytes)
+        .or_else(|err| {
+            bincode::deserialize::<StateRecordV3NoPeople>(bytes)
+                .map(|old| StateRecordV3 {
+                    head: old.head,
+                    budgets: old.budgets,
+                    households: old.households,
+                    references: old.references,
+                    tokens: old.tokens,
+                    people: 0,
+                })
+                .map_err(|_| err)
+        })
+        .map_err(|e| LedgerError::Corrupt(format!("the layout-3 state record: {e}")))
+}
+
+/// What an upgrade did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The layout found (the current one when there was nothing to do).
+    pub from: u32,
+    /// Events listed in the trail index.
+    pub entries: u64,
+}
+
+impl Ledger {
+    /// Upgrades the ledger in `dir` from store layout 3 to this version's layout, then
+    /// opens it. A ledger already in this layout is opened as it is; any other layout is
+    /// refused as `open` refuses it. The seal of the state must hold, and nothing may lie
+    /// beyond the head (open it with the version that wrote it first, which settles that).
+    pub fn upgrade(dir: &Path) -> Result<(Ledger, Upgraded), LedgerError> {
+        let store = Store::open(dir, OpenMode::Existing)?;
+        let layout: u32 = read_meta(&store, META_LAYOUT)?.unwrap_or(1);
+        if layout == STORE_LAYOUT {
+            let ledger = Ledger::load(store)?;
+            let nothing = Upgraded {
+                from: layout,
+                entries: 0,
+            };
+            return Ok((ledger, nothing));
+        }
+        if layout != FROM_LAYOUT {
+            return Err(LedgerError::Layout {
+                found: layout,
+                supported: STORE_LAYOUT,
+            });
+        }
+        let entries = build_index(&store)?;
+        let ledger = Ledger::load(store)?;
+        Ok((
+            ledger,
+            Upgraded {
+                from: FROM_LAYOUT,
+                entries,
+            },
+        ))
+    }
+}
+
+/// Writes the trail index of every committed event, then the summaries, the state record
+/// and the layout in one durable batch. Returns the entries written.
+fn build_index(store: &Store) -> Result<u64, LedgerError> {
+    let verifier = read_verifier_key(store)?;
+    let key = state::read_state_key(store, &verifier)?;
+    let stored = store
+        .meta(META_STATE)?
+        .ok_or_else(|| LedgerError::Corrupt("the ledger has no state record".into()))?;
+    let bytes = key
+        .unwrap(state::STATE_LABEL, &stored)
+        .map_err(|_| LedgerError::Unsealed("state record".into()))?;
+    let old = decode_v3(bytes)?;
+    let head = old.head.size;
+    if store.pending()?.is_some() || !store.blocks_from(Seq::new(head + 1))?.is_empty() {
+        return Err(LedgerError::Invalid(format!(
+            "the ledger has an unfinished write beyond its head (seq {head}): open it once \
+             with the version that wrote it, which settles that, then upgrade"
+        )));
+    }
+    store.seal_blocks_with(key.clone());
+    let directory = TrailDirectory::default();
+    let mut updates = TrailUpdates::default();
+    let mut batch = StoreBatch::default();
+    let mut entries = 0u64;
+    let mut failed = None;
+    let mut rates = Vec::new();
+    let scanned = match head {
+        0 => Ok(()),
+        _ => store.scan_events(Seq::FIRST..=Seq::new(head), |seq, _, record| {
+            if body_variant(record) == Some(RATE_SET_VARIANT) {
+                rates.push(seq.get());
+            }
+            let Some(household) = peek_household(record) else {
+                return ControlFlow::Continue(());
+            };
+            entries += 1;
+            let added = updates
+                .add(store, &directory, household, seq)
+                .and_then(|()| {
+                    updates.flush_if_full(&mut batch);
+                    match batch.keys() {
+                        0 => Ok(()),
+                        _ => Ok(store.write(std::mem::take(&mut batch))?),
+                    }
+                });
+            match added {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        }),
+    };
+    scanned?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let trails = updates.finish(&mut batch, &directory);
+    let record = StateRecord {
+        head: old.head,
+        budgets: old.budgets,
+        households: old.households,
+        references: old.references,
+        tokens: old.tokens,
+        people: old.people,
+        trails,
+        rates,
+    };
+    state::put_state(&mut batch, &key, &record);
+    batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
+    store.write_durable(batch)?;
+    Ok(entries)
+}
