@@ -62,8 +62,10 @@ const META_CHUNK: u8 = b's';
 /// findings snapshots of a large ledger) is stored in chunks of this size. sled 0.34 reads
 /// a tree node whole, and a node holding a large value is read when the database is opened
 /// and by every read of a key beside it: one 100 MB value cost every command that opens
-/// the ledger 200 MB of memory (measured with sled alone), chunks of 64 KiB cost 4 MB.
-pub const META_CHUNK_BYTES: usize = 64 * 1024;
+/// the ledger 200 MB of memory (measured with sled alone); in chunks of 256 KiB, 8 MB. A
+/// chunk is above sled's blob threshold (a quarter of its 512 KiB segment), so each is a
+/// blob file of its own and no node of small keys carries one.
+pub const META_CHUNK_BYTES: usize = 256 * 1024;
 
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
@@ -663,31 +665,38 @@ impl Store {
             .collect()
     }
 
-    /// A meta record: the value of `m‖name`, or the concatenation of its chunks when it was
-    /// stored in chunks ([`META_CHUNK_BYTES`]). Whole or not: the records that matter are
-    /// sealed, and their callers check the seal over all of it.
+    /// A meta record: the value of `m‖name`, or its chunks concatenated when it was stored
+    /// in chunks ([`META_CHUNK_BYTES`]). Chunks that do not make the record their header
+    /// describes (a write torn by a failure inside sled, which does not keep a batch of
+    /// several blobs whole when one of them fails) read as no record: the records stored
+    /// in chunks are caches, recomputed when absent. An edit made to match the header is
+    /// still refused by the record's seal, which the callers check.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.db.get(prefixed(META, name.as_bytes()))? {
             return Ok(Some(value.to_vec()));
         }
-        let mut record: Option<Vec<u8>> = None;
-        for item in self.db.scan_prefix(chunk_prefix(name)) {
+        let Some(header) = self.db.get(chunk_key(name, CHUNK_HEADER))? else {
+            return Ok(None);
+        };
+        let Some((count, digest)) = parse_chunk_header(&header) else {
+            return Ok(None);
+        };
+        let mut record = Vec::new();
+        let mut chunks = 0u32;
+        for item in self.db.range(chunk_key(name, 0)..chunk_key(name, count)) {
             let (_, chunk) = item?;
-            record
-                .get_or_insert_with(Vec::new)
-                .extend_from_slice(&chunk);
+            record.extend_from_slice(&chunk);
+            chunks += 1;
         }
-        Ok(record)
+        let whole = chunks == count && *blake3::hash(&record).as_bytes() == digest;
+        Ok(whole.then_some(record))
     }
 
     /// The keys of `name`'s chunks from `from` on, to be removed by a write that stores
-    /// fewer of them (or none).
+    /// fewer of them (or none); not its header.
     fn stale_chunks(&self, name: &str, from: u32) -> Result<Vec<sled::IVec>, StoreError> {
-        let start = chunk_key(name, from);
-        let mut end = chunk_prefix(name);
-        end.push(0xFF);
         self.db
-            .range(start..end)
+            .range(chunk_key(name, from)..chunk_key(name, CHUNK_HEADER))
             .keys()
             .map(|key| key.map_err(|e| self.write_error(e)))
             .collect()
@@ -1316,12 +1325,14 @@ impl StoreBatch {
     }
 
     /// Writes a meta record: as the one value `m‖name`, or, when larger than
-    /// [`META_CHUNK_BYTES`], as chunks (`m‖name` removed). The chunks an earlier, longer
-    /// record left are removed when the batch is written, in the same sled batch.
+    /// [`META_CHUNK_BYTES`], as chunks and their header (`m‖name` removed). The chunks an
+    /// earlier, longer record left are removed when the batch is written, in the same sled
+    /// batch.
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
         let key = prefixed(META, name.as_bytes());
         if value.len() <= META_CHUNK_BYTES {
             self.put(key, value);
+            self.remove(chunk_key(name, CHUNK_HEADER));
             self.stale_chunks.push((name.to_owned(), 0));
             return;
         }
@@ -1331,6 +1342,9 @@ impl StoreBatch {
             self.put(chunk_key(name, count), chunk.to_vec());
             count += 1;
         }
+        let mut header = count.to_be_bytes().to_vec();
+        header.extend_from_slice(blake3::hash(&value).as_bytes());
+        self.put(chunk_key(name, CHUNK_HEADER), header);
         self.stale_chunks.push((name.to_owned(), count));
     }
 
@@ -1416,6 +1430,15 @@ fn block_seal(key: &StateKey, first: Seq, block: &[u8]) -> Seal {
 
 fn people_key(seq: Seq) -> Vec<u8> {
     prefixed(PEOPLE, &seq.get().to_be_bytes())
+}
+
+/// The index of a chunked record's header: its chunk count (u32 BE) and the BLAKE3 of the
+/// whole record, after every chunk in key order.
+const CHUNK_HEADER: u32 = u32::MAX;
+
+fn parse_chunk_header(header: &[u8]) -> Option<(u32, [u8; 32])> {
+    let (count, digest) = header.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*count), digest.try_into().ok()?))
 }
 
 /// `s‖name‖0x00`: the prefix of a meta record's chunks (names hold no 0x00).
@@ -1545,7 +1568,9 @@ mod chunk_tests {
     }
 
     fn chunks(store: &Store, name: &str) -> usize {
-        store.db.scan_prefix(chunk_prefix(name)).count()
+        let header = store.db.get(chunk_key(name, CHUNK_HEADER)).expect("read");
+        let count = store.db.scan_prefix(chunk_prefix(name)).count();
+        count - usize::from(header.is_some())
     }
 
     /// A record larger than a chunk is stored in chunks and read back whole; a shorter
@@ -1581,6 +1606,30 @@ mod chunk_tests {
             "the neighbour"
         );
         assert_eq!(store.meta("absent").expect("read"), None);
+    }
+
+    /// Chunks that do not make the record their header describes (a torn write) read as
+    /// no record, whichever part is missing or stale.
+    #[test]
+    fn a_torn_chunked_record_reads_as_none() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let big: Vec<u8> = (0..2 * META_CHUNK_BYTES + 9)
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let torn = |edit: &dyn Fn(&sled::Db)| {
+            put(&store, "snap", &big);
+            assert_eq!(store.meta("snap").expect("read"), Some(big.clone()));
+            edit(&store.db);
+            store.meta("snap").expect("read")
+        };
+        let stale = |db: &sled::Db| drop(db.insert(chunk_key("snap", 1), vec![0u8; 5]));
+        let lost = |db: &sled::Db| drop(db.remove(chunk_key("snap", 2)));
+        let headless = |db: &sled::Db| drop(db.remove(chunk_key("snap", CHUNK_HEADER)));
+        let short = |db: &sled::Db| drop(db.insert(chunk_key("snap", CHUNK_HEADER), vec![0u8; 3]));
+        for edit in [&stale as &dyn Fn(&sled::Db), &lost, &headless, &short] {
+            assert_eq!(torn(edit), None);
+        }
     }
 }
 
