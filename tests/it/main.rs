@@ -42,3 +42,4 @@ mod tamper;
 mod tokens;
 mod witness;
 mod witness_ledger;
+mod witness_quorum;
