@@ -10,12 +10,16 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{exit, Failure, Output};
-use crate::export::{read_note, verify_export, verify_export_findings, ExportError};
+use crate::export::{
+    read_note, verify_export, verify_export_findings, ExportError, CHECKPOINT_FILE,
+};
 use crate::model::domain::Money;
 use crate::model::render::{signed_amount, value_date_text, Align, Table};
 use crate::tlog::checkpoint::{open_note_bytes, Checkpoint};
 use crate::tlog::note::VerifierKey;
 use crate::tlog::proofs::{self, ProofFault, VerifiedEvent};
+use crate::witness::cosign::CosignerKey;
+use crate::witness::quorum::{check_quorum, default_quorum};
 
 /// The largest proof or trail file read. A trail holds about 1.5 KiB per event; 64 MiB is
 /// tens of thousands of events, far more than one household has, and it bounds what a
@@ -36,6 +40,8 @@ pub enum AuditCommand {
         file: PathBuf,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Check that a checkpoint extends an older one: `prove --from` output or its --json.
     VerifyConsistency {
@@ -46,6 +52,8 @@ pub enum AuditCommand {
         old: Option<PathBuf>,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Recompute the whole chain and Merkle root of an export and check them against its
     /// signed checkpoint.
@@ -57,6 +65,8 @@ pub enum AuditCommand {
         checkpoints: Vec<PathBuf>,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Check a household's trail with proofs (`household ID --proofs` output).
     VerifyTrail {
@@ -64,6 +74,8 @@ pub enum AuditCommand {
         file: PathBuf,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Check a payment's receipt (`fundtrail receipt` output, its compact form, or a PNG of
     /// its QR code): record, fields, inclusion proof and the checkpoint's signature.
@@ -92,19 +104,124 @@ pub struct KeyArg {
 
 pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
     match command {
-        AuditCommand::VerifyInclusion { file, key } => inclusion(file, &verifier_key(key)?),
-        AuditCommand::VerifyConsistency { file, old, key } => {
-            consistency(file, old.as_deref(), &verifier_key(key)?)
+        AuditCommand::VerifyInclusion { file, key, witness } => {
+            inclusion(file, &verifier_key(key)?, &witnessing(witness)?)
         }
+        AuditCommand::VerifyConsistency {
+            file,
+            old,
+            key,
+            witness,
+        } => consistency(
+            file,
+            old.as_deref(),
+            &verifier_key(key)?,
+            &witnessing(witness)?,
+        ),
         AuditCommand::VerifyExport {
             dir,
             checkpoints,
             key,
-        } => export(dir, checkpoints, &verifier_key(key)?),
-        AuditCommand::VerifyTrail { file, key } => trail(file, &verifier_key(key)?),
+            witness,
+        } => export(dir, checkpoints, &verifier_key(key)?, &witnessing(witness)?),
+        AuditCommand::VerifyTrail { file, key, witness } => {
+            trail(file, &verifier_key(key)?, &witnessing(witness)?)
+        }
         AuditCommand::VerifyReceipt(args) => super::receipt::verify(args),
         AuditCommand::Findings { dir, key } => findings(dir, &verifier_key(key)?),
         AuditCommand::Reconcile(args) => super::audit_reconcile::run(args),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// A witness's cosigner verifier key (`fundtrail witness init` prints it), or a file
+    /// holding it; repeatable. With it, the checkpoint relied on must carry the quorum of
+    /// valid cosignatures from these keys.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: a majority of them).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    pub quorum: Option<usize>,
+}
+
+/// The witness keys an auditor requires and how many of them; none: no quorum is checked.
+pub(super) struct Witnessing {
+    keys: Vec<CosignerKey>,
+    quorum: usize,
+}
+
+/// The `--witness` keys parsed (inline or from files) and the quorum, checked against them.
+pub(super) fn witnessing(args: &WitnessArgs) -> Result<Witnessing, Failure> {
+    let keys = args
+        .witnesses
+        .iter()
+        .map(|arg| cosigner_key(arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = args.quorum.unwrap_or_else(|| default_quorum(keys.len()));
+    if !keys.is_empty() && (quorum == 0 || quorum > keys.len()) {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!(
+                "--quorum {quorum}: must be from 1 to the {} --witness key(s) given",
+                keys.len()
+            ),
+        ));
+    }
+    Ok(Witnessing { keys, quorum })
+}
+
+fn cosigner_key(arg: &str) -> Result<CosignerKey, Failure> {
+    let inline = CosignerKey::parse(arg.trim());
+    if let Ok(key) = inline {
+        return Ok(key);
+    }
+    let path = Path::new(arg);
+    if !path.is_file() {
+        let reason = inline.err().map_or(String::new(), |e| e.to_string());
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("--witness: neither a cosigner verifier key nor a file: {reason}"),
+        ));
+    }
+    let text = read_text(path, MAX_KEY_FILE_BYTES)?;
+    CosignerKey::parse(text.trim()).map_err(|e| {
+        Failure::new(
+            exit::BAD_INPUT,
+            format!(
+                "--witness {}: not a cosigner verifier key: {e}",
+                path.display()
+            ),
+        )
+    })
+}
+
+impl Witnessing {
+    /// `verified` when no witness is required or the quorum cosigned `note` (saying so in
+    /// its text and JSON); otherwise the failure (exit 1), naming the checkpoint's size.
+    pub(super) fn check(&self, note: &str, size: u64, mut verified: Output) -> Output {
+        if self.keys.is_empty() {
+            return verified;
+        }
+        match check_quorum(note, &self.keys, self.quorum) {
+            Ok(by) => {
+                verified.text.push_str(&format!(
+                    "ok: the checkpoint of size {size} is cosigned by {} of the {} witness(es) listed (quorum {}): {}\n",
+                    by.len(),
+                    self.keys.len(),
+                    self.quorum,
+                    by.join(", ")
+                ));
+                if let Value::Object(map) = &mut verified.json {
+                    map.insert(
+                        "witnesses".into(),
+                        json!({ "quorum": self.quorum, "cosigned_by": by }),
+                    );
+                }
+                verified
+            }
+            Err(e) => super::check_failed(format!("the checkpoint of size {size}: {e}"), None),
+        }
     }
 }
 
@@ -165,7 +282,7 @@ fn event_json(e: &VerifiedEvent) -> Value {
     Value::Object(fields)
 }
 
-fn inclusion(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+fn inclusion(file: &Path, key: &VerifierKey, witnessing: &Witnessing) -> Result<Output, Failure> {
     let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
     let verified = match proofs::verify_inclusion(&text, key) {
         Ok(v) => v,
@@ -180,13 +297,19 @@ fn inclusion(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
         c.origin,
         c.size
     );
-    Ok(Output::ok(
+    let out = Output::ok(
         text,
         json!({ "ok": true, "event": event_json(e), "checkpoint": checkpoint_json(c) }),
-    ))
+    );
+    Ok(witnessing.check(&verified.note, c.size, out))
 }
 
-fn consistency(file: &Path, old: Option<&Path>, key: &VerifierKey) -> Result<Output, Failure> {
+fn consistency(
+    file: &Path,
+    old: Option<&Path>,
+    key: &VerifierKey,
+    witnessing: &Witnessing,
+) -> Result<Output, Failure> {
     let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
     let old_note = old
         .map(|p| read_text(p, MAX_PROOF_FILE_BYTES))
@@ -202,10 +325,12 @@ fn consistency(file: &Path, old: Option<&Path>, key: &VerifierKey) -> Result<Out
         "ok: the checkpoint of size {} extends the checkpoint of size {} of the log {}\n",
         verified.new.size, verified.old.size, verified.new.origin
     );
-    Ok(Output::ok(
+    let out = Output::ok(
         text,
         json!({ "ok": true, "old": checkpoint_json(&verified.old), "new": checkpoint_json(&verified.new) }),
-    ))
+    );
+    // The old checkpoint is proven a prefix of the new one: the new one's quorum covers it.
+    Ok(witnessing.check(&verified.new_note, verified.new.size, out))
 }
 
 /// `audit findings`: the export verified, then its findings as `findings` lists them.
@@ -223,7 +348,12 @@ fn findings(dir: &Path, key: &VerifierKey) -> Result<Output, Failure> {
     Ok(super::findings::listing(list))
 }
 
-fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Failure> {
+fn export(
+    dir: &Path,
+    held: &[PathBuf],
+    key: &VerifierKey,
+    witnessing: &Witnessing,
+) -> Result<Output, Failure> {
     let mut checkpoints = Vec::new();
     for path in held {
         let note = read_note(path).map_err(export_read_failure)?;
@@ -260,7 +390,8 @@ fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Fai
             verified.held
         ));
     }
-    Ok(Output::ok(
+    let note = read_note(&dir.join(CHECKPOINT_FILE)).map_err(export_read_failure)?;
+    let out = Output::ok(
         text,
         json!({
             "ok": true,
@@ -270,7 +401,8 @@ fn export(dir: &Path, held: &[PathBuf], key: &VerifierKey) -> Result<Output, Fai
             "seconds": seconds,
             "events_per_second": rate,
         }),
-    ))
+    );
+    Ok(witnessing.check(&String::from_utf8_lossy(&note), c.size, out))
 }
 
 fn export_read_failure(err: ExportError) -> Failure {
@@ -281,7 +413,7 @@ fn export_read_failure(err: ExportError) -> Failure {
 const TRAIL_LIMIT: &str = "Each event is proven to be in the signed log; a trail cannot prove \
 that no other event of the household is (verify an export for that).";
 
-fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+fn trail(file: &Path, key: &VerifierKey, witnessing: &Witnessing) -> Result<Output, Failure> {
     let text = read_text(file, MAX_PROOF_FILE_BYTES)?;
     let verified = match proofs::verify_trail(&text, key) {
         Ok(v) => v,
@@ -297,7 +429,7 @@ fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
     );
     out.push_str(&trail_table(&verified.events));
     out.push_str(&format!("\n{TRAIL_LIMIT}\n"));
-    Ok(Output::ok(
+    let out = Output::ok(
         out,
         json!({
             "ok": true,
@@ -308,7 +440,8 @@ fn trail(file: &Path, key: &VerifierKey) -> Result<Output, Failure> {
             "complete": false,
             "note": TRAIL_LIMIT,
         }),
-    ))
+    );
+    Ok(witnessing.check(&verified.note, c.size, out))
 }
 
 fn trail_table(events: &[VerifiedEvent]) -> String {

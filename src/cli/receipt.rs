@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
-use super::audit::{verifier_key, KeyArg, MAX_PROOF_FILE_BYTES};
+use super::audit::{verifier_key, witnessing, KeyArg, WitnessArgs, MAX_PROOF_FILE_BYTES};
 use super::{exit, failure, open, Cli, Failure, Output};
 use crate::receipt::issue::{self, ReceiptError};
 use crate::receipt::{self as rc, compact, qr, ReceiptFault, VerifiedReceipt};
@@ -31,6 +31,8 @@ pub struct VerifyReceiptArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub key: KeyArg,
+    #[command(flatten)]
+    pub witness: WitnessArgs,
 }
 
 /// Maps a receipt error to its exit code: a reference without a receipt is bad input.
@@ -92,6 +94,7 @@ fn fields_json(fields: &[(String, String)]) -> Value {
 /// `audit verify-receipt`.
 pub(super) fn verify(args: &VerifyReceiptArgs) -> Result<Output, Failure> {
     let key = verifier_key(&args.key)?;
+    let witnessing = witnessing(&args.witness)?;
     let bytes = read_file(&args.file)?;
     let text = if qr::is_png(&bytes) {
         qr::read_png(&bytes)
@@ -99,9 +102,14 @@ pub(super) fn verify(args: &VerifyReceiptArgs) -> Result<Output, Failure> {
     } else {
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let verified = rc::parse_any(&text).and_then(|receipt| rc::verify(&receipt, &key));
+    let verified =
+        rc::parse_any(&text).and_then(|receipt| rc::verify(&receipt, &key).map(|v| (receipt, v)));
     match verified {
-        Ok(v) => Ok(verified_output(&v)),
+        Ok((receipt, v)) => Ok(witnessing.check(
+            &receipt.proof.checkpoint,
+            v.checkpoint.size,
+            verified_output(&v),
+        )),
         Err(fault) => Ok(fault_output(&fault)),
     }
 }

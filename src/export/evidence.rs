@@ -9,6 +9,7 @@ use crate::tlog::proofs::{
     consistency_text, ConsistencyDoc, EventEvidence, InclusionDoc, TrailDoc, TrailEvent,
     TRAIL_FORMAT,
 };
+use crate::witness::log_side::with_cosignatures;
 
 /// One event and its inclusion proof against a signed checkpoint.
 #[derive(Debug, Clone)]
@@ -67,12 +68,13 @@ impl Consistency {
     }
 }
 
-/// The signed checkpoint of `size`, or the latest when `size` is `None`.
+/// The signed checkpoint of `size`, or the latest when `size` is `None`, with the
+/// witnesses' cosignatures when the ledger keeps them for it.
 pub fn signed_checkpoint(
     ledger: &LedgerView,
     size: Option<u64>,
 ) -> Result<SignedCheckpoint, LedgerError> {
-    match size {
+    let signed = match size {
         Some(size) => ledger.checkpoint_at(size)?.ok_or_else(|| {
             LedgerError::Invalid(format!(
                 "the ledger signed no checkpoint of size {size} (`fundtrail checkpoint` signs the head)"
@@ -83,7 +85,8 @@ pub fn signed_checkpoint(
                 "the ledger has no signed checkpoint yet (run `fundtrail checkpoint`)".into(),
             )
         }),
-    }
+    }?;
+    Ok(with_cosignatures(ledger.dir(), signed))
 }
 
 /// The stored bytes of event `seq` and the chain hash before it.

@@ -96,6 +96,7 @@ pub fn write_export(ledger: &Ledger, dir: &Path) -> Result<ExportSummary, Export
         .view()
         .latest_checkpoint()?
         .ok_or(ExportError::NoCheckpoint)?;
+    let latest = crate::witness::log_side::with_cosignatures(ledger.view().dir(), latest);
     prepare_dir(dir)?;
     let size = latest.checkpoint.size;
     let bytes = write_events(ledger, &dir.join(EVENTS_FILE), size)?;

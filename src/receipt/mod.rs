@@ -179,7 +179,8 @@ pub fn field_text(value: &Value) -> String {
 
 /// The one check of a receipt's checkpoint note: the log's signature under `key`. Other
 /// signature lines (a witness's cosignatures, c2sp.org/tlog-cosignature) ride along in
-/// the note verbatim and are ignored here; a witness quorum would be checked here too.
+/// the note verbatim and are ignored here; `audit verify-receipt --witness` checks their
+/// quorum on the note (`witness::quorum`).
 pub fn open_checkpoint(note: &str, key: &VerifierKey) -> Result<Checkpoint, ReceiptFault> {
     open_note(note, key).map_err(ReceiptFault::Checkpoint)
 }

@@ -292,6 +292,9 @@ impl InclusionDoc {
 pub struct VerifiedInclusion {
     pub event: VerifiedEvent,
     pub checkpoint: Checkpoint,
+    /// The signed note the proof relied on, verbatim (with any cosignatures), for a
+    /// witness quorum to be checked on.
+    pub note: String,
 }
 
 /// Verifies an inclusion proof in either form: a tlog-proof (text) or an [`InclusionDoc`]
@@ -334,6 +337,7 @@ pub fn verify_inclusion(text: &str, key: &VerifierKey) -> Result<VerifiedInclusi
     Ok(VerifiedInclusion {
         event: VerifiedEvent { seq, hash, record },
         checkpoint,
+        note: doc.checkpoint,
     })
 }
 
@@ -372,6 +376,7 @@ fn verify_tlog_proof(
             record,
         },
         checkpoint,
+        note: proof.checkpoint,
     })
 }
 
@@ -428,6 +433,9 @@ pub fn consistency_text(old_size: u64, proof: &[Digest], new_note: &str) -> Stri
 pub struct VerifiedConsistency {
     pub old: Checkpoint,
     pub new: Checkpoint,
+    /// The new signed note, verbatim: the one a witness quorum is checked on (the old
+    /// checkpoint is proven a prefix of it).
+    pub new_note: String,
 }
 
 /// Verifies a consistency proof in either form. The old checkpoint is `held_old` (one the
@@ -477,7 +485,11 @@ pub fn verify_consistency(
         new: new.size,
         source,
     })?;
-    Ok(VerifiedConsistency { old, new })
+    Ok(VerifiedConsistency {
+        old,
+        new,
+        new_note: parts.new_note,
+    })
 }
 
 /// The parts of a consistency proof, from either form.
@@ -596,6 +608,8 @@ impl TrailEvent {
 pub struct VerifiedTrail {
     pub household: String,
     pub checkpoint: Checkpoint,
+    /// The signed note every event's proof is against, verbatim.
+    pub note: String,
     pub events: Vec<VerifiedEvent>,
 }
 
@@ -622,6 +636,7 @@ pub fn verify_trail(text: &str, key: &VerifierKey) -> Result<VerifiedTrail, Proo
     Ok(VerifiedTrail {
         household: doc.household_id,
         checkpoint,
+        note: doc.checkpoint,
         events,
     })
 }

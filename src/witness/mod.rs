@@ -16,6 +16,7 @@ pub mod client;
 pub mod cosign;
 pub mod decide;
 pub mod log_side;
+pub mod quorum;
 pub mod request;
 pub mod state;
 

@@ -44,3 +44,4 @@ mod tokens;
 mod trail_props;
 mod witness;
 mod witness_ledger;
+mod witness_quorum;
