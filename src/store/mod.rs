@@ -693,10 +693,15 @@ impl Store {
     }
 
     /// The keys of `name`'s chunks from `from` on, to be removed by a write that stores
-    /// fewer of them (or none); not its header.
+    /// fewer of them; from 0 (the record is stored as one value again), its header too.
     fn stale_chunks(&self, name: &str, from: u32) -> Result<Vec<sled::IVec>, StoreError> {
-        self.db
-            .range(chunk_key(name, from)..chunk_key(name, CHUNK_HEADER))
+        let start = chunk_key(name, from);
+        let header = chunk_key(name, CHUNK_HEADER);
+        let range = match from {
+            0 => self.db.range(start..=header),
+            _ => self.db.range(start..header),
+        };
+        range
             .keys()
             .map(|key| key.map_err(|e| self.write_error(e)))
             .collect()
@@ -1332,7 +1337,6 @@ impl StoreBatch {
         let key = prefixed(META, name.as_bytes());
         if value.len() <= META_CHUNK_BYTES {
             self.put(key, value);
-            self.remove(chunk_key(name, CHUNK_HEADER));
             self.stale_chunks.push((name.to_owned(), 0));
             return;
         }
