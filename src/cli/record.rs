@@ -367,8 +367,17 @@ pub(super) fn status(cli: &Cli) -> Result<Output, Failure> {
     if let Some(reason) = &key_missing {
         text.push_str(&format!("writes:     refused: {reason}\n"));
     }
+    let mut json = json;
+    let witnesses = super::witness::status_summary(&dir, head.size);
+    let alarm = witnesses.as_ref().is_some_and(|(_, _, alarm)| *alarm);
+    if let Some((line, summary, _)) = witnesses {
+        text.push_str(&line);
+        json["witnesses"] = summary;
+    }
     let Some(reason) = damaged else {
-        return Ok(Output::ok(text, json));
+        // A witness holding another history is an alarm: exit 1, as `witness list` does.
+        let code = if alarm { exit::VERIFY_FAILED } else { exit::OK };
+        return Ok(Output { code, text, json });
     };
     text.push_str(&format!(
         "damaged:    {reason} (appends are refused; run `fundtrail verify` for the first broken seq)\n"

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
 use crate::http::witness::{self as serve, WitnessConfig, WitnessServeError};
@@ -203,7 +203,50 @@ fn list(cli: &Cli) -> Result<Output, Failure> {
 }
 
 /// The size of the latest checkpoint that reached its quorum, if any.
-fn cosigned_size(ledger_dir: &std::path::Path) -> Option<u64> {
+/// The ledger's witnesses for `status`: `None` when it has none; else the line to print,
+/// its JSON, and whether a witness raised an alarm (it holds another history).
+pub(super) fn status_summary(
+    ledger_dir: &std::path::Path,
+    head: u64,
+) -> Option<(String, Value, bool)> {
+    let witnesses = LogWitnesses::load(ledger_dir).ok()?;
+    if witnesses.witnesses.is_empty() {
+        return None;
+    }
+    let cosigned = cosigned_size(ledger_dir);
+    let alarms: Vec<String> = witnesses
+        .witnesses
+        .iter()
+        .filter_map(|w| w.alarm.as_ref().map(|a| format!("{}: {a}", w.url)))
+        .collect();
+    let reached = cosigned.map_or("no checkpoint has reached it".to_string(), |s| {
+        format!(
+            "size {s} reached it, the head is {} beyond",
+            head.saturating_sub(s)
+        )
+    });
+    let mut text = format!(
+        "witnesses:  quorum {} of {}; {reached}\n",
+        witnesses.quorum(),
+        witnesses.witnesses.len()
+    );
+    for alarm in &alarms {
+        text.push_str(&format!(
+            "ALARM:      a witness holds another history: {alarm}\n"
+        ));
+    }
+    let json = json!({
+        "quorum": witnesses.quorum(),
+        "count": witnesses.witnesses.len(),
+        "cosigned_size": cosigned,
+        "beyond": cosigned.map(|s| head.saturating_sub(s)),
+        "alarms": alarms,
+    });
+    let alarm = !alarms.is_empty();
+    Some((text, json, alarm))
+}
+
+pub(super) fn cosigned_size(ledger_dir: &std::path::Path) -> Option<u64> {
     let note = std::fs::read_to_string(ledger_dir.join(COSIGNED_FILE)).ok()?;
     let split = note.rfind("\n\n")?;
     crate::tlog::checkpoint::Checkpoint::parse_body(&note[..=split])

@@ -101,6 +101,21 @@ fn the_quorum_is_met_with_one_witness_down_and_missed_with_two() {
         .collect();
     assert_eq!(sizes, [later, size, later]);
     assert_eq!(list["cosigned_size"], later);
+
+    // `status` says how far the head is beyond the last checkpoint with its quorum.
+    let beyond = grow(&t, "R", 3);
+    let status = t.run(&["status"]);
+    status.assert_ok();
+    assert!(
+        status.stdout.contains(&format!(
+            "witnesses:  quorum 2 of 3; size {later} reached it, the head is {} beyond",
+            beyond - later
+        )),
+        "{status:?}"
+    );
+    let json = t.run(&["--json", "status"]).json();
+    assert_eq!(json["witnesses"]["cosigned_size"], later);
+    assert_eq!(json["witnesses"]["beyond"], beyond - later);
 }
 
 #[test]
@@ -129,6 +144,14 @@ fn a_forked_ledger_is_refused_by_every_witness_and_raises_the_alarm() {
     let listed = b.run(&["witness", "list"]);
     listed.assert_code(1);
     assert!(listed.stdout.contains("ALARM"), "{listed:?}");
+    let status = b.run(&["status"]);
+    status.assert_code(1);
+    assert!(
+        status
+            .stdout
+            .contains("ALARM:      a witness holds another history"),
+        "{status:?}"
+    );
     // The honest ledger goes on.
     grow(&a, "A2", 1);
     let next = a.run(&["checkpoint"]);
