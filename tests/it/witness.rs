@@ -121,6 +121,27 @@ pub(crate) fn log_key(t: &TempLedger) -> String {
     t.run(&["key", "show"]).assert_ok().stdout.trim().to_owned()
 }
 
+/// `n` serving witnesses (`w1.example/witness`, ...) that trust `t`, added to `t` with the
+/// default quorum (a majority).
+pub(crate) fn serving_witnesses(t: &TempLedger, n: usize) -> Vec<Witness> {
+    let key = log_key(t);
+    (1..=n)
+        .map(|i| {
+            let mut w = Witness::new(&format!("w{i}.example/witness"), &[&key]);
+            let addr = w.start();
+            t.run(&[
+                "witness",
+                "add",
+                &format!("http://{addr}"),
+                "--key",
+                &w.vkey,
+            ])
+            .assert_ok();
+            w
+        })
+        .collect()
+}
+
 /// Appends `n` payments tagged `tag` and signs a checkpoint of the new head.
 pub(crate) fn grow(t: &TempLedger, tag: &str, n: usize) -> u64 {
     t.append_csv(ImportKind::Events, &payment_rows(tag, n));

@@ -7,26 +7,11 @@
 use fundtrail::tlog::checkpoint::{open_note, Checkpoint};
 
 use crate::support::*;
-use crate::witness::{fork, grow, log_key, Witness};
+use crate::witness::{fork, grow, log_key, serving_witnesses, Witness};
 
 /// Three serving witnesses that trust `t`, added to `t` with the default quorum (2 of 3).
 fn three_witnesses(t: &TempLedger) -> Vec<Witness> {
-    let key = log_key(t);
-    (1..=3)
-        .map(|i| {
-            let mut w = Witness::new(&format!("w{i}.example/witness"), &[&key]);
-            let addr = w.start();
-            t.run(&[
-                "witness",
-                "add",
-                &format!("http://{addr}"),
-                "--key",
-                &w.vkey,
-            ])
-            .assert_ok();
-            w
-        })
-        .collect()
+    serving_witnesses(t, 3)
 }
 
 /// The size of the cosigned note the ledger keeps.

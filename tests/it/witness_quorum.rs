@@ -10,30 +10,15 @@ use base64::Engine as _;
 use fundtrail::ledger::import::ImportKind;
 
 use crate::support::*;
-use crate::witness::{log_key, Witness};
+use crate::witness::{log_key, serving_witnesses, Witness};
 
 /// `t` with two serving witnesses (quorum 2 of 2) and a cosigned checkpoint; a third
 /// witness that never cosigned.
 fn cosigned_ledger() -> (TempLedger, Vec<Witness>, Witness) {
     let t = TempLedger::standard();
-    let key = log_key(&t);
-    let witnesses: Vec<Witness> = (1..=2)
-        .map(|i| {
-            let mut w = Witness::new(&format!("w{i}.example/witness"), &[&key]);
-            let addr = w.start();
-            t.run(&[
-                "witness",
-                "add",
-                &format!("http://{addr}"),
-                "--key",
-                &w.vkey,
-            ])
-            .assert_ok();
-            w
-        })
-        .collect();
+    let witnesses = serving_witnesses(&t, 2);
     t.run(&["checkpoint"]).assert_ok();
-    let stranger = Witness::new("w3.example/witness", &[&key]);
+    let stranger = Witness::new("w3.example/witness", &[&log_key(&t)]);
     (t, witnesses, stranger)
 }
 
