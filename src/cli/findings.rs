@@ -205,5 +205,9 @@ fn resolve_finding(cli: &Cli, args: &ResolveArgs) -> Result<Output, Failure> {
         ctx.actor
     );
     let json = json!({ "finding_id": args.id, "decision": args.decision.code(), "seq": seq.get() });
-    Ok(Output::ok(text, json))
+    Ok(super::witness::ask_after_append(
+        cli,
+        &ledger,
+        Output::ok(text, json),
+    ))
 }

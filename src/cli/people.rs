@@ -60,7 +60,8 @@ pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> 
         bar.finish_and_clear();
     }
     let (summary, signed) = result.map_err(|e| people_failure(e, Some(file)))?;
-    Ok(import_output(file, &summary, signed.as_ref()))
+    let output = import_output(file, &summary, signed.as_ref());
+    Ok(super::witness::ask_after_append(cli, &ledger, output))
 }
 
 pub(super) fn import_deaths(cli: &Cli, file: &Path, source: &str) -> Result<Output, Failure> {
@@ -69,10 +70,8 @@ pub(super) fn import_deaths(cli: &Cli, file: &Path, source: &str) -> Result<Outp
     let report = deaths::import_deaths(&mut ledger, file, source, &ctx)
         .map_err(|e| people_failure(e, Some(file)))?;
     super::read::refresh(&ledger);
-    Ok(Output::ok(
-        deaths_text(file, &report),
-        deaths_json(file, &report),
-    ))
+    let output = Output::ok(deaths_text(file, &report), deaths_json(file, &report));
+    Ok(super::witness::ask_after_append(cli, &ledger, output))
 }
 
 fn deaths_text(file: &Path, r: &DeathsReport) -> String {
@@ -141,21 +140,28 @@ pub(super) fn run(cli: &Cli, command: &PersonCommand) -> Result<Output, Failure>
                 }
                 _ => Showing::Masked,
             };
+            let revealed = matches!(showing, Showing::Revealed { .. });
             let view = roll::show_person(&mut ledger, &args.id, showing)
                 .map_err(|e| people_failure(e, None))?;
-            Ok(Output::ok(view_text(&view), view.to_json()))
+            let output = Output::ok(view_text(&view), view.to_json());
+            if !revealed {
+                return Ok(output);
+            }
+            // A reveal appends its record and signs.
+            Ok(super::witness::ask_after_append(cli, &ledger, output))
         }
         PersonCommand::Erase(args) => {
             let ctx = AppendContext::now(actor(cli)?);
             let seq = roll::erase_person(&mut ledger, &args.id, &args.reason, &ctx)
                 .map_err(|e| people_failure(e, None))?;
-            Ok(Output::ok(
+            let output = Output::ok(
                 format!(
                     "person {}: personal data erased (seq {seq}); the log and every proof are unchanged\n",
                     args.id
                 ),
                 json!({ "person_id": args.id, "erased_seq": seq.get() }),
-            ))
+            );
+            Ok(super::witness::ask_after_append(cli, &ledger, output))
         }
     }
 }

@@ -56,11 +56,12 @@ pub(super) fn run(cli: &Cli, args: &ReconcileArgs) -> Result<Output, Failure> {
     } else {
         DIFFERENCES_FOUND
     };
-    Ok(Output {
+    let output = Output {
         code,
         text,
         json: report_json(&outcome, &args.statement),
-    })
+    };
+    Ok(super::witness::ask_after_append(cli, &ledger, output))
 }
 
 /// Bad statement rows as `FILE:LINE: field: reason`, exit 2; nothing was recorded.

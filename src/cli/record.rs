@@ -65,7 +65,8 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     }
     let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
     super::read::refresh(&ledger);
-    Ok(import_output(file, &summary, signed.as_ref()))
+    let output = import_output(file, &summary, signed.as_ref());
+    Ok(super::witness::ask_after_append(cli, &ledger, output))
 }
 
 /// What every import starts with: who records, the open ledger, and a progress bar sized

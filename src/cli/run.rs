@@ -118,22 +118,31 @@ pub(super) fn run(cli: &Cli, command: &RunCommand) -> Result<Output, Failure> {
         )
         .map_err(batch_failure)?;
         super::read::refresh(&ledger);
-        return Ok(Output::ok(release_text(&release), release_json(&release)));
+        let output = Output::ok(release_text(&release), release_json(&release));
+        return Ok(super::witness::ask_after_append(cli, &ledger, output));
     }
     let run = batch::run_allowance(&mut ledger, args.month, &mode, &ctx).map_err(batch_failure)?;
     if run.appended > 0 {
         super::read::refresh(&ledger);
     }
-    let mut text = allowance_text(&run, args.dry_run);
-    let mut json = allowance_json(&run, args.dry_run);
+    let output = Output::ok(
+        allowance_text(&run, args.dry_run),
+        allowance_json(&run, args.dry_run),
+    );
+    // Asked before the receipts are written, so they carry the cosigned checkpoint.
+    let mut output = if args.dry_run {
+        output
+    } else {
+        super::witness::ask_after_append(cli, &ledger, output)
+    };
     if let Some(dir) = &args.receipts {
         let started = Instant::now();
         let written = batch::write_run_receipts(ledger.view(), &run, dir).map_err(batch_failure)?;
         let seconds = started.elapsed().as_secs_f64();
-        text.push_str(&receipts_text(&written, seconds));
-        json["receipts"] = receipts_json(&written, seconds);
+        output.text.push_str(&receipts_text(&written, seconds));
+        output.json["receipts"] = receipts_json(&written, seconds);
     }
-    Ok(Output::ok(text, json))
+    Ok(output)
 }
 
 fn receipts_text(written: &WrittenReceipts, seconds: f64) -> String {

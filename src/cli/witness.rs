@@ -15,7 +15,8 @@ use crate::http::witness::{self as serve, WitnessConfig, WitnessServeError};
 use crate::http::Limits;
 use crate::keys::KeyError;
 use crate::ledger::{Ledger, SignedCheckpoint};
-use crate::witness::log_side::{ask_witnesses, LogWitnesses, Outcome, COSIGNED_FILE};
+use crate::witness::cosigned;
+use crate::witness::log_side::{ask_witnesses, CosignReport, LogWitnesses, Outcome};
 use crate::witness::{state, WitnessError};
 
 #[derive(Debug, Subcommand)]
@@ -202,7 +203,6 @@ fn list(cli: &Cli) -> Result<Output, Failure> {
     })
 }
 
-/// The size of the latest checkpoint that reached its quorum, if any.
 /// The ledger's witnesses for `status`: `None` when it has none; else the line to print,
 /// its JSON, and whether a witness raised an alarm (it holds another history).
 pub(super) fn status_summary(
@@ -246,12 +246,9 @@ pub(super) fn status_summary(
     Some((text, json, alarm))
 }
 
+/// The size of the latest checkpoint that reached its quorum, if any.
 pub(super) fn cosigned_size(ledger_dir: &std::path::Path) -> Option<u64> {
-    let note = std::fs::read_to_string(ledger_dir.join(COSIGNED_FILE)).ok()?;
-    let split = note.rfind("\n\n")?;
-    crate::tlog::checkpoint::Checkpoint::parse_body(&note[..=split])
-        .ok()
-        .map(|c| c.size)
+    cosigned::latest(ledger_dir).map(|(size, _)| size)
 }
 
 /// After `fundtrail checkpoint` signed: asks the ledger's witnesses, if it has any. The
@@ -268,41 +265,17 @@ pub(super) fn ask_after_checkpoint(
         return Ok(output);
     }
     let report = ask_witnesses(&cli.ledger, ledger.view(), signed).map_err(witness_failure)?;
-    for (name, outcome) in &report.outcomes {
-        match outcome {
-            Outcome::Cosigned(_) => eprintln!("witness {name}: cosigned"),
-            Outcome::Down(why) => eprintln!("witness {name}: no cosignature: {why}"),
-            Outcome::Alarm(why) => eprintln!("witness {name}: ALARM: {why}"),
-        }
+    print_outcomes(&report);
+    if let Some(alarm) = alarm_message(&report) {
+        return Err(Failure::new(exit::VERIFY_FAILED, alarm));
     }
-    let alarms: Vec<String> = report
-        .alarms()
-        .map(|(name, why)| format!("witness {name}: {why}"))
-        .collect();
-    if !alarms.is_empty() {
-        return Err(Failure::new(
-            exit::VERIFY_FAILED,
-            format!(
-                "ALARM: a witness was shown another history of this log; the checkpoint of size {} is signed but must not be trusted until this is explained:\n{}",
-                report.size,
-                alarms.join("\n")
-            ),
-        ));
-    }
-    let summary = json!({
-        "size": report.size,
-        "cosignatures": report.cosignatures(),
-        "quorum": report.quorum,
-        "note": report.note,
-    });
+    let summary = report_json(&report);
     if !report.reached_quorum() {
         return Err(Failure {
             code: exit::UNAVAILABLE,
             message: format!(
-                "the checkpoint of size {} is signed, but only {} of the {} cosignatures its quorum needs came; `fundtrail checkpoint` asks again",
-                report.size,
-                report.cosignatures(),
-                report.quorum
+                "{}; `fundtrail checkpoint` asks again",
+                missed_message(&report)
             ),
             json: summary,
         });
@@ -310,4 +283,101 @@ pub(super) fn ask_after_checkpoint(
     let mut json = output.json;
     json["witnesses"] = summary;
     Ok(Output::ok(report.note, json))
+}
+
+/// The end of every command that appends and signs (imports, runs, reconciliations,
+/// decisions, persons' workflows): asks the ledger's witnesses about its latest checkpoint
+/// exactly as `fundtrail checkpoint` does, unless that checkpoint already has its quorum
+/// note. What the command appended is durable by now, so asking never fails it: a missed
+/// quorum is a warning line (the next signing command asks again), an alarm makes it exit
+/// 1, loudly on stderr. A ledger without witnesses gets `output` untouched.
+pub(super) fn ask_after_append(cli: &Cli, ledger: &Ledger, mut output: Output) -> Output {
+    let listed = match LogWitnesses::load(&cli.ledger) {
+        Ok(listed) => listed,
+        Err(e) => {
+            eprintln!("warning: the witnesses were not asked: {e}");
+            return output;
+        }
+    };
+    if listed.witnesses.is_empty() {
+        return output;
+    }
+    let signed = match ledger.view().latest_checkpoint() {
+        Ok(Some(signed)) => signed,
+        Ok(None) => return output,
+        Err(e) => {
+            eprintln!("warning: the witnesses were not asked: {e}");
+            return output;
+        }
+    };
+    if cosigned::note_at(&cli.ledger, signed.checkpoint.size).is_some() {
+        return output;
+    }
+    let report = match ask_witnesses(&cli.ledger, ledger.view(), &signed) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("warning: the witnesses were not asked: {e}");
+            return output;
+        }
+    };
+    print_outcomes(&report);
+    if let Some(alarm) = alarm_message(&report) {
+        eprintln!("{alarm}");
+        output.code = exit::VERIFY_FAILED;
+    } else if !report.reached_quorum() {
+        eprintln!(
+            "warning: {}; the next command that signs, or `fundtrail checkpoint`, asks again",
+            missed_message(&report)
+        );
+    }
+    if let Some(json) = output.json.as_object_mut() {
+        json.insert("witnesses".into(), report_json(&report));
+    }
+    output
+}
+
+/// Each witness's answer, one line each on stderr.
+fn print_outcomes(report: &CosignReport) {
+    for (name, outcome) in &report.outcomes {
+        match outcome {
+            Outcome::Cosigned(_) => eprintln!("witness {name}: cosigned"),
+            Outcome::Down(why) => eprintln!("witness {name}: no cosignature: {why}"),
+            Outcome::Alarm(why) => eprintln!("witness {name}: ALARM: {why}"),
+        }
+    }
+}
+
+/// The loud message when a witness holds another history; `None` without alarms.
+fn alarm_message(report: &CosignReport) -> Option<String> {
+    let alarms: Vec<String> = report
+        .alarms()
+        .map(|(name, why)| format!("witness {name}: {why}"))
+        .collect();
+    (!alarms.is_empty()).then(|| {
+        format!(
+            "ALARM: a witness was shown another history of this log; the checkpoint of size {} is signed but must not be trusted until this is explained:\n{}",
+            report.size,
+            alarms.join("\n")
+        )
+    })
+}
+
+fn missed_message(report: &CosignReport) -> String {
+    format!(
+        "the checkpoint of size {} is signed, but only {} of the {} cosignatures its quorum needs came",
+        report.size,
+        report.cosignatures(),
+        report.quorum
+    )
+}
+
+fn report_json(report: &CosignReport) -> Value {
+    json!({
+        "size": report.size,
+        "cosignatures": report.cosignatures(),
+        "quorum": report.quorum,
+        "reached_quorum": report.reached_quorum(),
+        "alarm": report.alarms().next().is_some(),
+        "note": report.note,
+    })
 }

@@ -4,7 +4,9 @@
 //!
 //! It also signs a checkpoint of the head when a tick comes (every
 //! `Limits::checkpoint_interval`) and the head has moved, and once more before it stops:
-//! `fundtrail checkpoint` cannot run while the server holds the ledger.
+//! `fundtrail checkpoint` cannot run while the server holds the ledger. It hands each
+//! checkpoint to the witnesses' thread (`witness::rounds`) and goes on: asking them never
+//! holds a write. At shutdown it waits for that thread's last round.
 //!
 //! It stops when the queue closes (every sender dropped: the server is shutting down)
 //! after committing what was queued, or after a group fails to commit: then nothing more
@@ -17,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ledger::readmodels::ReadSide;
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
 use crate::people::vault::Vault;
+use crate::witness::rounds::Rounds;
 
 use super::error::HttpError;
 use super::{ServeError, Shared};
@@ -87,6 +90,7 @@ pub(crate) fn spawn(
 fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
     let mut carried = None;
     let mut state = JobState::default();
+    let rounds = Rounds::start(ledger.view().dir());
     while let Some(batch) = next_batch(&mut jobs, &mut carried) {
         if !batch.writes.is_empty() {
             if let Err(reason) = commit(&mut ledger, shared, batch.writes) {
@@ -98,6 +102,8 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
             let saved = ledger.save_tokens(job.registry).map_err(|e| e.to_string());
             let _ = job.reply.send(saved);
         }
+        // Ledger jobs (the persons' workflows, decisions) sign as the CLI's commands do.
+        let signs = batch.tick || !batch.ledger.is_empty();
         for job in batch.ledger {
             if let Err(reason) = run_ledger_job(&mut ledger, &mut state, shared, job) {
                 eprintln!("error: the writer stopped: {reason}");
@@ -107,9 +113,27 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
         if batch.tick {
             sign_checkpoint(&mut ledger);
         }
+        if signs {
+            offer_to_witnesses(&ledger, rounds.as_ref());
+        }
     }
     save_read_models(&ledger, shared, true);
     sign_checkpoint(&mut ledger);
+    offer_to_witnesses(&ledger, rounds.as_ref());
+    if let Some(rounds) = rounds {
+        rounds.finish();
+    }
+}
+
+/// Hands the latest signed checkpoint to the witnesses' thread, which asks them unless it
+/// has its quorum note already; the writer does not wait for them.
+fn offer_to_witnesses(ledger: &Ledger, rounds: Option<&Rounds>) {
+    let Some(rounds) = rounds else { return };
+    match ledger.view().latest_checkpoint() {
+        Ok(Some(signed)) => rounds.offer(ledger.view(), signed),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: the witnesses were not asked: {e}"),
+    }
 }
 
 /// Blocks for the first job, then takes whatever else is queued, up to

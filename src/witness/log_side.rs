@@ -7,8 +7,8 @@
 //! another history: an alarm.
 //!
 //! Kept beside the ledger's database: `witnesses.json` (the list, the quorum, each
-//! witness's last cosigned size and alarm) and `cosigned-checkpoint.txt` (the latest
-//! checkpoint that reached its quorum, with the cosignatures), each replaced atomically.
+//! witness's last cosigned size and alarm), replaced atomically, and the quorum notes
+//! (`cosigned`: one per size, and the latest).
 
 use std::path::Path;
 
@@ -18,45 +18,17 @@ use crate::ledger::{LedgerView, SignedCheckpoint};
 use crate::tlog::proofs::consistency_text;
 use crate::witness::client::{Answer, WitnessUrl};
 use crate::witness::cosign::CosignerKey;
+use crate::witness::cosigned;
 use crate::witness::state::{replace_durably, WitnessError};
 
 pub use crate::witness::client::WITNESS_TIMEOUT;
+pub use crate::witness::cosigned::{with_cosignatures, COSIGNED_DIR, COSIGNED_FILE};
 
 /// The ledger's list of witnesses.
 pub const WITNESSES_FILE: &str = "witnesses.json";
 
-/// The latest checkpoint that reached its quorum, cosigned.
-pub const COSIGNED_FILE: &str = "cosigned-checkpoint.txt";
-
 /// A witnesses file above 1 MiB is not one a ledger wrote (a witness is about 200 bytes).
 const MAX_WITNESSES_FILE_BYTES: u64 = 1024 * 1024;
-
-/// A cosigned note above 1 MiB is not one a ledger wrote (a note is at most 256 KiB,
-/// FORMAT.md §13.3, and a cosignature line about 120 bytes).
-const MAX_COSIGNED_FILE_BYTES: u64 = 1024 * 1024;
-
-/// `signed` with its witnesses' cosignatures when `cosigned-checkpoint.txt` in
-/// `ledger_dir` holds that very note cosigned (it starts with the log's note verbatim);
-/// otherwise `signed` as it is. Proofs, trails, receipts and exports carry what this gives,
-/// so an auditor can require the witnesses' quorum. The file holds only the latest
-/// cosigned checkpoint: a proof against an older size carries the log's note alone. An
-/// unreadable file leaves the note uncosigned, which an auditor requiring witnesses
-/// refuses loudly.
-pub fn with_cosignatures(ledger_dir: &Path, mut signed: SignedCheckpoint) -> SignedCheckpoint {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(ledger_dir.join(COSIGNED_FILE))
-        .and_then(|f| f.take(MAX_COSIGNED_FILE_BYTES).read_to_end(&mut bytes));
-    if read.is_err() {
-        return signed;
-    }
-    if let Ok(cosigned) = String::from_utf8(bytes) {
-        if cosigned.len() > signed.note.len() && cosigned.starts_with(&signed.note) {
-            signed.note = cosigned;
-        }
-    }
-    signed
-}
 
 /// One witness as the ledger knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,7 +225,7 @@ pub fn ask_witnesses(
         note,
     };
     if report.reached_quorum() {
-        replace_durably(ledger_dir, COSIGNED_FILE, report.note.as_bytes())?;
+        cosigned::keep(ledger_dir, report.size, &report.note)?;
     }
     Ok(report)
 }

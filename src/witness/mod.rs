@@ -10,14 +10,17 @@
 //! routes are `http::witness`.
 //!
 //! The ledger's side: `log_side` (the witnesses a ledger asks, its quorum, and the asking
-//! after `fundtrail checkpoint`) over `client` (one blocking HTTP/1.1 request).
+//! after every signing command) over `client` (one blocking HTTP/1.1 request); `cosigned`
+//! (the quorum notes kept, one per size).
 
 pub mod client;
 pub mod cosign;
+pub mod cosigned;
 pub mod decide;
 pub mod log_side;
 pub mod quorum;
 pub mod request;
+pub mod rounds;
 pub mod state;
 
 use std::collections::BTreeMap;

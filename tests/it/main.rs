@@ -45,3 +45,4 @@ mod trail_props;
 mod witness;
 mod witness_ledger;
 mod witness_quorum;
+mod witness_signing;
