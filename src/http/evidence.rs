@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use crate::export::evidence as ev;
 use crate::ledger::{LedgerError, LedgerView};
 use crate::model::domain::Seq;
+use crate::witness::cosigned;
+use crate::witness::log_side::WitnessState;
 
 use super::api::{blocking, current_view, ApiQuery, NoQuery};
 use super::auth::{Audit, Authorized, Summary};
@@ -57,6 +59,53 @@ fn checkpoint_json(view: &LedgerView, interval: u64) -> Result<Value, HttpError>
         "verifier_key": view.verifier_key().to_string(),
         "head": head,
     }))
+}
+
+/// The ledger's witnesses: the quorum, each witness's name, URL, key, last cosigned size
+/// and alarm, the last checkpoint that reached the quorum and how far the head is beyond.
+pub(super) async fn witnesses(
+    State(s): State<AppState>,
+    _: Authorized<Summary>,
+    _: NoQuery,
+) -> Answer {
+    let view = current_view(&s)?;
+    let state = blocking(move || {
+        WitnessState::read(view.dir(), view.head().size)
+            .map_err(|e| HttpError::Internal(format!("the witnesses' state: {e}")))
+    })
+    .await?;
+    Ok(Json(state).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CosignedParams {
+    size: Option<u64>,
+}
+
+/// A quorum note (FORMAT.md §13.5), the latest or that of `size`, as text: the log's
+/// signed checkpoint with the witnesses' cosignatures.
+pub(super) async fn cosigned(
+    State(s): State<AppState>,
+    _: Authorized<Summary>,
+    ApiQuery(p): ApiQuery<CosignedParams>,
+) -> Answer {
+    let view = current_view(&s)?;
+    let note = blocking(move || {
+        let dir = view.dir();
+        let note = match p.size {
+            Some(size) => cosigned::note_at(dir, size),
+            None => cosigned::latest(dir).map(|(_, note)| note),
+        };
+        note.ok_or_else(|| {
+            HttpError::NotFound(match p.size {
+                Some(size) => format!("no checkpoint of size {size} reached its witnesses' quorum"),
+                None => "no checkpoint has reached its witnesses' quorum".into(),
+            })
+        })
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -216,6 +216,12 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("get", "/api/v1/verify", get(api::verify)),
         ("post", "/api/v1/reconcile", post(reconcile::reconcile)),
         ("get", "/api/v1/checkpoint", get(evidence::checkpoint)),
+        (
+            "get",
+            "/api/v1/checkpoint/cosigned",
+            get(evidence::cosigned),
+        ),
+        ("get", "/api/v1/witnesses", get(evidence::witnesses)),
         ("get", "/api/v1/proofs/inclusion", get(evidence::inclusion)),
         (
             "get",

@@ -181,6 +181,59 @@ impl LogWitnesses {
     }
 }
 
+/// What the API and the dashboard show of the ledger's witnesses (README, "The HTTP
+/// API"): no personal data, only the witnesses' addresses and keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WitnessState {
+    /// Cosignatures a checkpoint needs; `None` when the ledger has no witnesses.
+    pub quorum: Option<usize>,
+    pub witnesses: Vec<WitnessView>,
+    /// The latest checkpoint that reached the quorum.
+    pub cosigned_size: Option<u64>,
+    pub head: u64,
+    /// How far the head is beyond `cosigned_size`.
+    pub beyond: Option<u64>,
+    /// Whether any witness holds another history of this log.
+    pub alarm: bool,
+}
+
+/// One witness as [`WitnessState`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WitnessView {
+    /// Its name in its cosignatures.
+    pub name: String,
+    pub url: String,
+    pub key: String,
+    pub cosigned_size: u64,
+    pub alarm: Option<String>,
+}
+
+impl WitnessState {
+    /// The state of the witnesses of the ledger in `ledger_dir`, whose head is `head`.
+    pub fn read(ledger_dir: &Path, head: u64) -> Result<WitnessState, WitnessError> {
+        let list = LogWitnesses::load(ledger_dir)?;
+        let cosigned_size = cosigned::latest(ledger_dir).map(|(size, _)| size);
+        Ok(WitnessState {
+            quorum: (!list.witnesses.is_empty()).then(|| list.quorum()),
+            alarm: list.witnesses.iter().any(|w| w.alarm.is_some()),
+            witnesses: list
+                .witnesses
+                .into_iter()
+                .map(|w| WitnessView {
+                    name: name_of(&w.key),
+                    url: w.url,
+                    key: w.key,
+                    cosigned_size: w.cosigned_size,
+                    alarm: w.alarm,
+                })
+                .collect(),
+            cosigned_size,
+            head,
+            beyond: cosigned_size.map(|size| head.saturating_sub(size)),
+        })
+    }
+}
+
 /// Asks every witness to cosign `signed` (a checkpoint `view` signed), records what each
 /// cosigned, and stores the cosigned note when it reached its quorum.
 pub fn ask_witnesses(

@@ -95,7 +95,7 @@ fn row_after<'d>(dom: &'d str, marker: &str) -> &'d str {
 
 /// Chromium, installed if need be; `None` only when FUNDTRAIL_SKIP_BROWSER_TESTS=1 says to
 /// skip. Anything else without a browser fails loudly.
-fn browser_or_skip() -> Option<PathBuf> {
+pub(crate) fn browser_or_skip() -> Option<PathBuf> {
     if let Some(browser) = chromium().or_else(install_chromium) {
         return Some(browser);
     }

@@ -45,4 +45,5 @@ mod trail_props;
 mod witness;
 mod witness_ledger;
 mod witness_quorum;
+mod witness_server;
 mod witness_signing;

@@ -29,6 +29,12 @@ const TEXT = {
     findings: "审计疑点", open_findings: "未结疑点", at_risk: "涉及金额(元)", recovered: "已追缴(元)",
     rule: "规则", open_count: "未结", unknown_place: "（未知街道）",
     findings_help: "审计规则对全部记录的核查结果；规则编号固定，明细见 fundtrail findings。",
+    witnesses: "见证方", witness_name: "见证方", witness_url: "地址", witness_size: "已联署记录数",
+    witness_state: "状态", quorum: "法定人数", quorum_of: "{k} / {n}", no_witnesses: "未配置见证方",
+    last_cosigned: "最近达到法定人数的检查点", none_yet: "尚无", beyond: "链头超出（条）",
+    witness_ok: "正常", witness_alarm_short: "警报：",
+    witness_alarm: "警报：有见证方看到了本台账的另一段历史。查明原因之前，请勿信任此后的检查点。",
+    witness_help: "见证方（审计局、财政局、纪委）各自核对每个检查点是否延续其上次联署的检查点；达到法定人数的联署可防止台账向不同单位展示不同的历史。",
   },
   en: {
     title: "Special-family subsidy ledger", signin: "Sign in", signin_button: "Sign in", signout: "Sign out",
@@ -51,6 +57,12 @@ const TEXT = {
     findings: "Audit findings", open_findings: "Open findings", at_risk: "At risk (CNY)",
     recovered: "Recovered (CNY)", rule: "Rule", open_count: "Open", unknown_place: "(unknown)",
     findings_help: "What the audit rules raise over the whole record; rule ids are fixed, details in fundtrail findings.",
+    witnesses: "Witnesses", witness_name: "Witness", witness_url: "URL", witness_size: "Cosigned size",
+    witness_state: "State", quorum: "Quorum", quorum_of: "{k} of {n}", no_witnesses: "No witnesses configured",
+    last_cosigned: "Last checkpoint with its quorum", none_yet: "none yet", beyond: "Head beyond it (events)",
+    witness_ok: "ok", witness_alarm_short: "ALARM: ",
+    witness_alarm: "ALARM: a witness was shown another history of this ledger. Do not trust its checkpoints until this is explained.",
+    witness_help: "Witnesses (audit bureau, finance bureau, inspection office) each check that every checkpoint extends the one they cosigned last; a quorum of cosignatures keeps the ledger from showing different offices different histories.",
   },
 };
 
@@ -135,7 +147,7 @@ async function load() {
   $("state").textContent = t("loading");
   $("state").dataset.state = "loading";
   try {
-    const [status, byPlace, bySubdistrict, byMonth, funds, latest, findings] = await Promise.all([
+    const [status, byPlace, bySubdistrict, byMonth, funds, latest, findings, witnesses] = await Promise.all([
       api("/api/v1/status"),
       api("/api/v1/totals?by=subdistrict,program"),
       api("/api/v1/totals?by=subdistrict"),
@@ -143,8 +155,9 @@ async function load() {
       api("/api/v1/funds"),
       checkpoint(),
       api("/api/v1/findings/summary"),
+      api("/api/v1/witnesses"),
     ]);
-    data = { status, byPlace, bySubdistrict, byMonth, funds, latest, findings };
+    data = { status, byPlace, bySubdistrict, byMonth, funds, latest, findings, witnesses };
     render();
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
@@ -173,6 +186,33 @@ function render() {
   renderFunds(data.funds);
   renderFindings(data.findings);
   renderCheckpoint(data.latest, data.status.head);
+  renderWitnesses(data.witnesses);
+}
+
+// The witnesses: the quorum, each one's last cosigned size and alarm, the last checkpoint
+// that reached the quorum; a banner across the page when any witness holds another history.
+function renderWitnesses(w) {
+  $("witness-alarm").hidden = !w.alarm;
+  const list = $("witness-figures");
+  list.replaceChildren();
+  const item = (key, value, className) => list.append(el("dt", t(key)), el("dd", value, className));
+  const rows = $("witness-list").tBodies[0];
+  rows.replaceChildren();
+  if (w.quorum === null) {
+    item("witnesses", t("no_witnesses"), "muted");
+    return;
+  }
+  item("quorum", t("quorum_of").replace("{k}", w.quorum).replace("{n}", w.witnesses.length));
+  item("last_cosigned", w.cosigned_size === null ? t("none_yet") : String(w.cosigned_size));
+  if (w.beyond !== null) item("beyond", String(w.beyond));
+  for (const witness of w.witnesses) {
+    const tr = el("tr");
+    tr.append(el("td", witness.name), el("td", witness.url), el("td", String(witness.cosigned_size), "num"));
+    tr.append(witness.alarm === null
+      ? el("td", t("witness_ok"), "ok")
+      : el("td", t("witness_alarm_short") + witness.alarm, "bad"));
+    rows.append(tr);
+  }
 }
 
 // Open findings by rule and by sub-district, with the amount at risk and what was
