@@ -88,6 +88,8 @@ pub enum AuditCommand {
         dir: PathBuf,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Perform a recorded reconciliation again from an export and the bank statement, and
     /// compare its report with the recorded one (exit 0 reproduced, 1 not, 2 bad input).
@@ -128,7 +130,9 @@ pub(super) fn run(command: &AuditCommand) -> Result<Output, Failure> {
             trail(file, &verifier_key(key)?, &witnessing(witness)?)
         }
         AuditCommand::VerifyReceipt(args) => super::receipt::verify(args),
-        AuditCommand::Findings { dir, key } => findings(dir, &verifier_key(key)?),
+        AuditCommand::Findings { dir, key, witness } => {
+            findings(dir, &verifier_key(key)?, &witnessing(witness)?)
+        }
         AuditCommand::Reconcile(args) => super::audit_reconcile::run(args),
     }
 }
@@ -334,7 +338,9 @@ fn consistency(
 }
 
 /// `audit findings`: the export verified, then its findings as `findings` lists them.
-fn findings(dir: &Path, key: &VerifierKey) -> Result<Output, Failure> {
+/// The findings of a verified export; with `--witness`, only when its checkpoint carries
+/// the witnesses' quorum (the list is printed, then the line saying who cosigned).
+fn findings(dir: &Path, key: &VerifierKey, witnessing: &Witnessing) -> Result<Output, Failure> {
     let verified = match verify_export_findings(dir, key).map_err(export_read_failure)? {
         Ok(v) => v,
         Err(fault) => {
@@ -344,8 +350,10 @@ fn findings(dir: &Path, key: &VerifierKey) -> Result<Output, Failure> {
             ))
         }
     };
-    let list = verified.findings.unwrap_or_default();
-    Ok(super::findings::listing(list))
+    let size = verified.checkpoint.size;
+    let listing = super::findings::listing(verified.findings.unwrap_or_default());
+    let note = read_note(&dir.join(CHECKPOINT_FILE)).map_err(export_read_failure)?;
+    Ok(witnessing.check(&String::from_utf8_lossy(&note), size, listing))
 }
 
 fn export(

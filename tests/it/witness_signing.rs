@@ -193,3 +193,34 @@ fn a_ledger_without_witnesses_writes_no_witness_file_and_prints_the_same() {
         .json();
     assert!(json.get("witnesses").is_none(), "{json}");
 }
+
+#[test]
+fn audit_findings_requires_the_witnesses_quorum_when_asked() {
+    let t = TempLedger::standard();
+    let witnesses = serving_witnesses(&t, 2);
+    import(&t, "A", 2).assert_ok();
+    let export = t.file("export");
+    t.run(&["export", "--to", p(&export)]).assert_ok();
+    let plain = audit(&t, "findings", &export, &[]);
+    plain.assert_ok();
+    let ok = audit(&t, "findings", &export, &[&witnesses[0], &witnesses[1]]);
+    ok.assert_ok();
+    assert!(
+        ok.stdout.starts_with(&plain.stdout),
+        "the same list: {ok:?}"
+    );
+    assert!(
+        ok.stdout.contains(&format!(
+            "the checkpoint of size {} is cosigned by 2 of the 2",
+            head(&t)
+        )),
+        "{ok:?}"
+    );
+    let stranger = Witness::new("w9.example/witness", &[&log_key(&t)]);
+    let refused = audit(&t, "findings", &export, &[&stranger]);
+    refused.assert_code(1);
+    assert!(
+        refused.stdout.contains("0 valid cosignature(s)"),
+        "{refused:?}"
+    );
+}
