@@ -1,7 +1,7 @@
 //! `fundtrail witness init | trust | serve`: a C2SP tlog-witness that cosigns the
 //! checkpoints of the logs it trusts (it needs no ledger, and `--ledger` is ignored);
 //! `fundtrail witness add | list`: the witnesses a ledger asks after `fundtrail
-//! checkpoint` signs.
+//! checkpoint` and every command that appends sign.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -48,7 +48,7 @@ pub enum WitnessCommand {
         #[arg(long, default_value = "127.0.0.1:8380")]
         addr: SocketAddr,
     },
-    /// This ledger: ask a witness to cosign every checkpoint `fundtrail checkpoint` signs.
+    /// This ledger: ask a witness to cosign every checkpoint the ledger signs.
     Add {
         /// The witness's URL, `http://host:port` (for https, a proxy in front of it).
         url: String,

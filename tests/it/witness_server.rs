@@ -191,3 +191,24 @@ fn a_forked_ledgers_server_raises_the_alarm_in_the_api_and_on_the_dashboard() {
     assert!(dom.contains("w1.example/witness") && dom.contains("w2.example/witness"));
     server.stop();
 }
+
+#[test]
+fn the_servers_last_checkpoint_at_shutdown_is_cosigned_before_it_stops() {
+    let t = TempLedger::standard();
+    let tokens = tokens(&t);
+    let witnesses = serving_witnesses(&t, 2);
+    // No tick comes while the test runs: only the checkpoint at shutdown signs.
+    let never = Limits {
+        checkpoint_interval: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let server = TestServer::start(&t.dir, never);
+    let mut clerk = Client::new(server.addr, Some(&tokens.clerk));
+    let head = append(&mut clerk, "LAST-1");
+    server.stop();
+    let note = std::fs::read_to_string(t.dir.join(format!("cosigned/{head}.txt")))
+        .expect("the last checkpoint's quorum note, kept before the server returned");
+    for w in &witnesses {
+        w.key.verify_note(&note).expect("each witness cosigned");
+    }
+}
