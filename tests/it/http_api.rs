@@ -48,6 +48,9 @@ PL-0009,青云,青云第1社区,bereaved,2,2016-01-01\n";
 /// gets 404 `not_found` (its token passed), every other role 403.
 const NO_SUCH_FINDING: &str = "/api/v1/findings/0000000000000000";
 
+/// The sample ledger has no witnesses, so no quorum note: an allowed role gets 404.
+const NO_COSIGNED_NOTE: &str = "/api/v1/checkpoint/cosigned";
+
 /// One call per route: method, path, body, and the roles it admits.
 fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
     use Role::*;
@@ -181,6 +184,18 @@ fn matrix() -> Vec<(&'static str, &'static str, String, &'static [Role])> {
             String::new(),
             &[Supervisor, Auditor],
         ),
+        (
+            "get",
+            NO_COSIGNED_NOTE,
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
+        (
+            "get",
+            "/api/v1/witnesses",
+            String::new(),
+            &[Supervisor, Auditor],
+        ),
         ("get", "/api/v1/export/events", String::new(), &[Auditor]),
         (
             "get",
@@ -277,7 +292,7 @@ fn every_route_answers_each_role_as_the_matrix_says() {
         }
         for role in Role::ALL {
             let reply = call(&mut as_role(&server, &tokens, role), method, path, &body);
-            if allowed.contains(&role) && path == NO_SUCH_FINDING {
+            if allowed.contains(&role) && (path == NO_SUCH_FINDING || path == NO_COSIGNED_NOTE) {
                 assert_eq!(
                     reply.status, 404,
                     "{method} {path} as {role}: {}",
