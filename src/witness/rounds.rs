@@ -163,3 +163,23 @@ fn report_round(report: &CosignReport, said: bool) {
 fn lock(next: &Mutex<Next>) -> MutexGuard<'_, Next> {
     next.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::witness::log_side::WITNESSES_FILE;
+
+    #[test]
+    fn a_ledger_without_witnesses_or_with_a_list_that_does_not_read_starts_no_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Rounds::start(dir.path()).is_none());
+        std::fs::write(
+            dir.path().join(WITNESSES_FILE),
+            "{\"quorum\": null, \"witnesses\": []}",
+        )
+        .unwrap();
+        assert!(Rounds::start(dir.path()).is_none());
+        std::fs::write(dir.path().join(WITNESSES_FILE), "not json").unwrap();
+        assert!(Rounds::start(dir.path()).is_none());
+    }
+}
