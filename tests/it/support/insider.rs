@@ -144,7 +144,7 @@ pub fn remove_event(db: &sled::Db, seq: u64) {
 }
 
 /// The bytes of event `seq` as they lie in its block (hash, record length, record): the
-/// block's key, its value, and where the entry is in it.
+/// block's key, its own bytes (decoded from its stored form), and where the entry is in it.
 pub fn entry_span(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<u8>, std::ops::Range<usize>) {
     let (first, entries, index) = block_of(db, seq).expect("the event is stored");
     let start: usize = entries[..index]
@@ -153,6 +153,14 @@ pub fn entry_span(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<u8>, std::ops::Range
         .sum();
     let len = HASH_LEN + 4 + entries[index].1.len();
     let key = block_key(first);
-    let value = db.get(&key).expect("read").expect("the block").to_vec();
-    (key, value, start..start + len)
+    let value = db.get(&key).expect("read").expect("the block");
+    let block = decode_stored(&value).expect("a stored block").into_owned();
+    (key, block, start..start + len)
+}
+
+/// Stores `block` (its own bytes, as [`entry_span`] gives them) under `key`, in the stored
+/// form a writer gives it.
+pub fn put_block_bytes(db: &sled::Db, key: Vec<u8>, block: &[u8]) {
+    db.insert(key, encode_stored(block))
+        .expect("write the block");
 }
