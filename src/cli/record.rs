@@ -412,13 +412,21 @@ pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
     let layout = crate::ledger::STORE_LAYOUT;
     let text = match upgraded.from == layout {
         true => format!("the ledger is already in store layout {layout}; nothing was changed\n"),
-        false => format!(
-            "upgraded the ledger from store layout {} to {layout}: {} events listed in the \
-             household trail index, built from the log (head seq {})\n",
-            upgraded.from,
-            upgraded.entries,
-            ledger.view().head().size
-        ),
+        false => {
+            let built = match upgraded.from {
+                3 => format!(
+                    "{} events listed in the household trail index, built from the log; ",
+                    upgraded.entries
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "upgraded the ledger from store layout {} to {layout}: {built}the event and \
+                 reference blocks stored compressed (head seq {})\n",
+                upgraded.from,
+                ledger.view().head().size
+            )
+        }
     };
     Ok(Output::ok(
         text,

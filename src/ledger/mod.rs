@@ -57,12 +57,19 @@ const META_VERIFIER_KEY: &str = "verifier_key";
 const META_LAYOUT: &str = "layout";
 
 /// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
-/// the derived state, 4 adds the household trail index and its sealed summaries. Ledgers
-/// of layout 1 (a key per event) carry no layout record.
-pub const STORE_LAYOUT: u32 = 4;
+/// the derived state, 4 adds the household trail index and its sealed summaries, 5 stores
+/// each event and reference block with a form byte, compressed. Ledgers of layout 1 (a key
+/// per event) carry no layout record.
+pub const STORE_LAYOUT: u32 = 5;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 4] = [META_STATE, META_VERIFIER_KEY, META_LAYOUT, META_TOKENS];
+const RESERVED_META: [&str; 5] = [
+    META_STATE,
+    META_VERIFIER_KEY,
+    META_LAYOUT,
+    META_TOKENS,
+    upgrade::META_RECODING,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -110,7 +117,13 @@ fn layout_hint(found: u32) -> &'static str {
     match found {
         3 => {
             "; or run `fundtrail upgrade`, which builds the household trail index that layout \
-              4 added from the log, in place, and changes nothing else"
+              4 added from the log and stores the blocks compressed as layout 5 does, in \
+              place, and changes nothing else"
+        }
+        4 => {
+            "; or run `fundtrail upgrade`, which stores the event and reference blocks \
+              compressed as layout 5 does, in place, and changes nothing else (an interrupted \
+              upgrade is finished by running it again)"
         }
         _ => "",
     }
@@ -471,7 +484,7 @@ impl Ledger {
     /// the head, and what lies beyond the head. A doubt leaves the ledger readable but
     /// refusing writes ([`Ledger::damaged`]), its store as it found it.
     fn load(store: Store) -> Result<Ledger, LedgerError> {
-        let layout: u32 = read_meta(&store, META_LAYOUT)?.unwrap_or(1);
+        let layout = upgrade::effective_layout(&store)?;
         if layout != STORE_LAYOUT {
             return Err(LedgerError::Layout {
                 found: layout,

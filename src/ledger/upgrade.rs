@@ -1,10 +1,19 @@
-//! `fundtrail upgrade`: a ledger of store layout 3 brought to layout 4 in place, by
-//! building the household trail index and the list of rate seqs (FORMAT.md §3, §3.2) from
-//! its log. Nothing of the log,
-//! its checkpoints or its other indexes changes: the index entries are written first (keys
-//! no layout-3 reader looks at), then one durable batch writes the trail summaries, the
-//! state record naming them and the new layout. Interrupted, the ledger is still layout 3
-//! and the upgrade runs again from the start (the entries are the same keys).
+//! `fundtrail upgrade`: a ledger of an older store layout brought to this one in place.
+//!
+//! Layout 3 to 4 builds the household trail index and the list of rate seqs (FORMAT.md §3,
+//! §3.2) from its log. Nothing of the log, its checkpoints or its other indexes changes:
+//! the index entries are written first (keys no layout-3 reader looks at), then one durable
+//! batch writes the trail summaries, the state record naming them and layout 4.
+//! Interrupted, the ledger is still layout 3 and the upgrade runs again from the start (the
+//! entries are the same keys).
+//!
+//! Layout 4 to 5 rewrites each event and reference block in its stored form (a form byte,
+//! compressed; FORMAT.md §3): the blocks' bytes, and so their seals and the reference
+//! digest, stay the same. A first durable batch writes layout 5 and the recoding marker
+//! `m‖recoding`, the first seq whose blocks are still in layout 4's form; each batch of
+//! blocks moves the marker with them, and the last removes it. While the marker is there,
+//! the ledger opens as layout 4 (refused, naming `fundtrail upgrade`, which carries on
+//! from the marker), and a version that reads layout 4 refuses layout 5.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -20,8 +29,29 @@ use crate::model::encoding::{body_variant, peek_household, RATE_SET_VARIANT};
 use crate::model::rules::Budgets;
 use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch};
 
-/// The layout this upgrade reads.
-const FROM_LAYOUT: u32 = 3;
+/// The layout whose trail index this upgrade builds.
+const TRAILS_FROM_LAYOUT: u32 = 3;
+
+/// The layout whose blocks this upgrade recodes.
+const RECODE_FROM_LAYOUT: u32 = 4;
+
+/// The recoding marker (FORMAT.md §3): the first seq whose blocks are still in layout 4's
+/// form, present only while an upgrade from layout 4 is under way.
+pub(super) const META_RECODING: &str = "recoding";
+
+/// Event blocks recoded per batch: about 13 MiB of layout-4 blocks at 1,000,000 events,
+/// so that the upgrade's memory stays flat however long the log.
+const RECODE_BLOCKS_PER_BATCH: usize = 1024;
+
+/// The layout a ledger is in for opening it: its layout record, or 4 while an upgrade from
+/// layout 4 is under way (its marker is there).
+pub(super) fn effective_layout(store: &Store) -> Result<u32, LedgerError> {
+    let layout: u32 = read_meta(store, META_LAYOUT)?.unwrap_or(1);
+    if layout == STORE_LAYOUT && store.meta(META_RECODING)?.is_some() {
+        return Ok(RECODE_FROM_LAYOUT);
+    }
+    Ok(layout)
+}
 
 /// The state record of layout 3, as FORMAT.md §3.2 described it before the trail directory.
 #[derive(Deserialize)]
@@ -72,13 +102,14 @@ pub struct Upgraded {
 }
 
 impl Ledger {
-    /// Upgrades the ledger in `dir` from store layout 3 to this version's layout, then
-    /// opens it. A ledger already in this layout is opened as it is; any other layout is
-    /// refused as `open` refuses it. The seal of the state must hold, and nothing may lie
-    /// beyond the head (open it with the version that wrote it first, which settles that).
+    /// Upgrades the ledger in `dir` from store layout 3 or 4 to this version's layout,
+    /// then opens it. A ledger already in this layout is opened as it is; any other layout
+    /// is refused as `open` refuses it. From layout 3, the seal of the state must hold, and
+    /// nothing may lie beyond the head (open it with the version that wrote it first,
+    /// which settles that).
     pub fn upgrade(dir: &Path) -> Result<(Ledger, Upgraded), LedgerError> {
         let store = Store::open(dir, OpenMode::Existing)?;
-        let layout: u32 = read_meta(&store, META_LAYOUT)?.unwrap_or(1);
+        let layout = effective_layout(&store)?;
         if layout == STORE_LAYOUT {
             let ledger = Ledger::load(store)?;
             let nothing = Upgraded {
@@ -87,22 +118,50 @@ impl Ledger {
             };
             return Ok((ledger, nothing));
         }
-        if layout != FROM_LAYOUT {
+        if layout != TRAILS_FROM_LAYOUT && layout != RECODE_FROM_LAYOUT {
             return Err(LedgerError::Layout {
                 found: layout,
                 supported: STORE_LAYOUT,
             });
         }
-        let entries = build_index(&store)?;
+        store.read_legacy_blocks(true);
+        let entries = match layout {
+            TRAILS_FROM_LAYOUT => build_index(&store)?,
+            _ => 0,
+        };
+        recode_blocks(&store)?;
+        store.read_legacy_blocks(false);
         let ledger = Ledger::load(store)?;
         Ok((
             ledger,
             Upgraded {
-                from: FROM_LAYOUT,
+                from: layout,
                 entries,
             },
         ))
     }
+}
+
+/// Rewrites every event and reference block of layout 4 in this layout's stored form,
+/// from the recoding marker on (the first seq, when the marker is not there yet), then
+/// makes it durable.
+fn recode_blocks(store: &Store) -> Result<(), LedgerError> {
+    let mut from = match read_meta::<u64>(store, META_RECODING)? {
+        Some(seq) => Seq::new(seq),
+        None => {
+            let mut start = StoreBatch::default();
+            start.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
+            start.put_meta(META_RECODING, meta_bytes(&0u64));
+            store.write_durable(start)?;
+            Seq::new(0)
+        }
+    };
+    while let Some(next) =
+        store.recode_legacy_blocks(from, RECODE_BLOCKS_PER_BATCH, META_RECODING)?
+    {
+        from = next;
+    }
+    Ok(store.sync()?)
 }
 
 /// Writes the trail index of every committed event, then the summaries, the state record
@@ -175,7 +234,7 @@ fn build_index(store: &Store) -> Result<u64, LedgerError> {
         rates,
     };
     state::put_state(&mut batch, &key, &record);
-    batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
+    batch.put_meta(META_LAYOUT, meta_bytes(&RECODE_FROM_LAYOUT));
     store.write_durable(batch)?;
     Ok(entries)
 }

@@ -16,6 +16,7 @@ pub mod space;
 pub mod tiles;
 pub mod trail;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -28,7 +29,10 @@ use std::time::{Duration, Instant};
 use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
 pub use block::EVENT_BLOCK_EVENTS;
-use block::{event_entries, push_event_with, push_reference, reference_entries, HASH_LEN};
+use block::{
+    decode_stored, encode_stored, event_entries, push_event_with, push_reference,
+    reference_entries, HASH_LEN,
+};
 
 /// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
 /// for a 1,000,000-row file): at 64 MiB that import peaked at 506 MiB, at 32 MiB well below,
@@ -196,6 +200,9 @@ pub struct Store {
     /// the write path and the read models checks a block's seal, so a record changed
     /// without the key (and perhaps changed back later) is never used.
     block_key: std::sync::OnceLock<StateKey>,
+    /// Whether block values are read as layouts 3 and 4 stored them (the block's bytes,
+    /// without a form byte): only while `fundtrail upgrade` reads an older ledger.
+    legacy_blocks: std::sync::atomic::AtomicBool,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -245,6 +252,7 @@ impl Store {
             space,
             health: AtomicU8::new(Health::Sound as u8),
             block_key: std::sync::OnceLock::new(),
+            legacy_blocks: std::sync::atomic::AtomicBool::new(false),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -258,6 +266,38 @@ impl Store {
     /// From now on, event blocks are read only when their seal under `key` holds.
     pub fn seal_blocks_with(&self, key: StateKey) {
         let _ = self.block_key.set(key);
+    }
+
+    /// Reads block values as layouts 3 and 4 stored them (no form byte, never compressed),
+    /// or, with `false`, as this layout does: for `fundtrail upgrade` only.
+    pub fn read_legacy_blocks(&self, legacy: bool) {
+        self.legacy_blocks.store(legacy, Ordering::SeqCst);
+    }
+
+    /// The bytes of the event or reference block (`kind`) at `first` from its stored value.
+    fn block_bytes(
+        &self,
+        kind: BlockKind,
+        first: Seq,
+        value: sled::IVec,
+    ) -> Result<BlockBytes, StoreError> {
+        if self.legacy_blocks.load(Ordering::Relaxed) {
+            return Ok(BlockBytes::Legacy(value));
+        }
+        let decompressed = match decode_stored(&value) {
+            Ok(Cow::Borrowed(_)) => None,
+            Ok(Cow::Owned(bytes)) => Some(bytes),
+            Err(reason) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the {} block at seq {first}: {reason}",
+                    kind.name()
+                )))
+            }
+        };
+        Ok(match decompressed {
+            Some(bytes) => BlockBytes::Decompressed(bytes),
+            None => BlockBytes::Plain(value),
+        })
     }
 
     /// Checks the seal of the event block at `first`, when blocks are sealed.
@@ -325,6 +365,7 @@ impl Store {
         let Some((first, value)) = self.block_holding(seq)? else {
             return Ok(None);
         };
+        let value = self.block_bytes(BlockKind::Event, first, value)?;
         self.authenticate(first, &value)?;
         // Every entry before the wanted one is walked: damage there is reported, not
         // mistaken for a missing event.
@@ -348,6 +389,7 @@ impl Store {
         self.blocks(range.clone())
             .map(|block| {
                 let (first, value) = block?;
+                let value = self.block_bytes(BlockKind::Event, first, value)?;
                 self.authenticate(first, &value)?;
                 Ok((first, value))
             })
@@ -412,14 +454,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         for block in self.blocks(range.clone()) {
             let (first, value) = block?;
+            let value = self.block_bytes(BlockKind::Event, first, value)?;
             if sealed {
                 self.authenticate(first, &value)?;
             }
+            // An unreadable reference block lists nothing: each event is then reported as
+            // missing from the index.
             let references = match with_references {
                 true => self
                     .db
                     .get(reference_key(first))
-                    .map_err(|e| self.write_error(e))?,
+                    .map_err(|e| self.write_error(e))?
+                    .and_then(|v| self.block_bytes(BlockKind::Reference, first, v).ok()),
                 false => None,
             };
             let mut listed = references
@@ -574,6 +620,7 @@ impl Store {
         {
             let (key, value) = item.map_err(|e| self.write_error(e))?;
             let first = seq_from_key(&key)?;
+            let value = self.block_bytes(BlockKind::Reference, first, value)?;
             digest = digest.extend(first, &value);
             for (i, reference) in reference_entries(&value).enumerate() {
                 let reference = reference.map_err(|fault| {
@@ -972,6 +1019,54 @@ impl Store {
         self.db.size_on_disk().map_err(|e| self.write_error(e))
     }
 
+    /// Rewrites the event blocks from `from` on, at most `limit` of them, and their
+    /// reference blocks, from the stored form of layouts 3 and 4 (the block's bytes) into
+    /// this layout's ([`block::encode_stored`]), and in the same atomic sled batch moves
+    /// the meta record `marker` to the first seq after them (u64, bincode), or removes it
+    /// when no block is left. Returns that seq, or `None` when the last block is done: a
+    /// crash leaves every block in the form the marker says.
+    pub fn recode_legacy_blocks(
+        &self,
+        from: Seq,
+        limit: usize,
+        marker: &str,
+    ) -> Result<Option<Seq>, StoreError> {
+        assert!(
+            limit > 0,
+            "a recoding batch that recodes nothing never ends"
+        );
+        self.refuse_after_failure()?;
+        let next = match self
+            .db
+            .range(event_key(from)..=event_key(Seq::new(u64::MAX)))
+            .keys()
+            .nth(limit)
+        {
+            Some(key) => Some(seq_from_key(&key.map_err(|e| self.write_error(e))?)?),
+            None => None,
+        };
+        let mut batch = sled::Batch::default();
+        for prefix in [EVENT, REFERENCE] {
+            let end = next.map_or(seq_key(prefix, Seq::new(u64::MAX)), |n| {
+                seq_key(prefix, Seq::new(n.get().saturating_sub(1)))
+            });
+            for item in self.db.range(seq_key(prefix, from)..=end) {
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
+                batch.insert(key, encode_stored(&value));
+            }
+        }
+        let marker = prefixed(META, marker.as_bytes());
+        match next {
+            Some(next) => batch.insert(marker, next.get().to_le_bytes().to_vec()),
+            None => batch.remove(marker),
+        }
+        if let Err(e) = self.db.apply_batch(batch) {
+            self.fail(Health::SledFailed);
+            return Err(self.write_error(e));
+        }
+        Ok(next)
+    }
+
     // For `verify`'s search for entries beyond the head (ledger/verify.rs).
 
     /// The first seq of the event block that holds `seq`, if any block does.
@@ -995,11 +1090,50 @@ impl Store {
         );
         holding.into_iter().chain(after).map(|item| {
             let (key, value) = item.map_err(|e| self.write_error(e))?;
-            Ok((
-                seq_from_key(&key)?,
-                reference_entries(&value).count() as u64,
-            ))
+            let first = seq_from_key(&key)?;
+            // An unreadable block lists no entry; beyond the head it is stray all the same.
+            let entries = self
+                .block_bytes(BlockKind::Reference, first, value)
+                .map_or(0, |block| reference_entries(&block).count() as u64);
+            Ok((first, entries))
         })
+    }
+}
+
+/// Which of a batch's two blocks a stored value is, for the messages that name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    Event,
+    Reference,
+}
+
+impl BlockKind {
+    fn name(self) -> &'static str {
+        match self {
+            BlockKind::Event => "event",
+            BlockKind::Reference => "reference",
+        }
+    }
+}
+
+/// A block's own bytes, from its stored value (FORMAT.md §3): borrowed past the form byte
+/// when stored plain, decompressed otherwise.
+enum BlockBytes {
+    Plain(sled::IVec),
+    Decompressed(Vec<u8>),
+    /// A value of layouts 3 and 4: the block's bytes, without a form byte.
+    Legacy(sled::IVec),
+}
+
+impl std::ops::Deref for BlockBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Plain(value) => &value[1..],
+            BlockBytes::Decompressed(bytes) => bytes,
+            BlockBytes::Legacy(value) => value,
+        }
     }
 }
 
@@ -1288,8 +1422,14 @@ impl StoreBatch {
                     seal.as_bytes().to_vec(),
                 );
             }
-            self.put(event_key(block.first).to_vec(), block.events);
-            self.put(reference_key(block.first).to_vec(), block.references);
+            self.put(
+                event_key(block.first).to_vec(),
+                encode_stored(&block.events),
+            );
+            self.put(
+                reference_key(block.first).to_vec(),
+                encode_stored(&block.references),
+            );
         }
     }
 
@@ -1706,5 +1846,151 @@ mod space_tests {
         batch.put_meta("head", vec![0; 5]);
         assert_eq!(batch.bytes(), (1 + 4 + 8) + (1 + 4 + 5));
         assert_eq!((batch.keys, batch.entry_keys), (2, 1));
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+
+    /// A store holding one sealed block of `count` events at seq 1, and its key.
+    fn store_with_block(dir: &Path, count: u64) -> (Store, StateKey) {
+        let store = Store::open(dir, OpenMode::Create).expect("created");
+        let key = StateKey::derive(&[9; 32]);
+        let mut batch = StoreBatch::continuing(ReferencesDigest::default(), key.clone());
+        for seq in 1..=count {
+            let record = format!("payment {seq} of 100.00 to household PL-{:04}", seq % 3);
+            batch.put_event(
+                Seq::new(seq),
+                &format!("BANK-{seq:08}"),
+                |out| out.extend_from_slice(record.as_bytes()),
+                |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
+            );
+        }
+        store.write_durable(batch).expect("written");
+        store.seal_blocks_with(key.clone());
+        (store, key)
+    }
+
+    fn all_events(store: &Store, count: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        (1..=count)
+            .map(|seq| store.event(Seq::new(seq)).map(|e| e.expect("present")))
+            .collect()
+    }
+
+    #[test]
+    fn a_block_written_compressed_reads_back_byte_identical() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (store, key) = store_with_block(dir.path(), 20);
+        let stored = store
+            .db
+            .get(event_key(Seq::FIRST))
+            .expect("read")
+            .expect("a block");
+        assert_eq!(stored[0], block::STORED_LZ4);
+        let events = all_events(&store, 20).expect("readable");
+        let plain: Vec<(&[u8; HASH_LEN], &[u8])> = events
+            .iter()
+            .map(|e| (e.hash.as_bytes(), e.record.as_slice()))
+            .collect();
+        let block = block::event_block(&plain);
+        assert!(stored.len() < block.len());
+        assert_eq!(
+            decode_stored(&stored).expect("decodes").as_ref(),
+            &block[..]
+        );
+        // The seal is over the block's own bytes, not the stored value.
+        let seal = store.db.get(seq_key(BLOCK_SEAL, Seq::FIRST)).expect("read");
+        assert_eq!(
+            seal.as_deref(),
+            Some(&block_seal(&key, Seq::FIRST, &block).as_bytes()[..])
+        );
+        let refs = store.db.get(reference_key(Seq::FIRST)).expect("read");
+        let refs = decode_stored(refs.as_deref().expect("a reference block")).expect("decodes");
+        assert_eq!(reference_entries(&refs).count(), 20);
+        assert_eq!(
+            store.reference("BANK-00000007").expect("read"),
+            Some(Seq::new(7))
+        );
+    }
+
+    /// Each byte of a small compressed block flipped in turn: a sealed read gives an error
+    /// naming the block or the events as written, never other bytes and never a panic; an
+    /// unsealed scan (verify's) ends or errs without a panic.
+    #[test]
+    fn every_byte_flipped_in_a_stored_block_is_refused_or_reads_the_original() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (store, _) = store_with_block(dir.path(), 6);
+        let original = all_events(&store, 6).expect("readable");
+        let stored = store
+            .db
+            .get(event_key(Seq::FIRST))
+            .expect("read")
+            .expect("a block");
+        assert_eq!(stored[0], block::STORED_LZ4);
+        let mut refused = 0;
+        for at in 0..stored.len() {
+            let mut damaged = stored.to_vec();
+            damaged[at] ^= 0x5a;
+            store
+                .db
+                .insert(event_key(Seq::FIRST), damaged)
+                .expect("write");
+            match all_events(&store, 6) {
+                Ok(events) => assert_eq!(events, original, "byte {at}"),
+                Err(StoreError::Corrupt(reason)) => {
+                    assert!(
+                        reason.contains("block at seq 1") || reason.contains("event "),
+                        "{reason}"
+                    );
+                    refused += 1;
+                }
+                Err(other) => panic!("byte {at}: {other}"),
+            }
+            let _ = store.scan_events_unsealed(Seq::FIRST..=Seq::new(6), |_, _, _| {
+                ControlFlow::Continue(())
+            });
+        }
+        assert!(refused > stored.len() / 2, "{refused} of {}", stored.len());
+    }
+
+    /// A ledger of layout 4 stores a block's bytes with no form byte: read as such while
+    /// recoding, then stored in this layout's form, the marker moved with each batch.
+    #[test]
+    fn legacy_blocks_are_recoded_and_the_marker_removed_at_the_end() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (store, _) = store_with_block(dir.path(), 150);
+        let original = all_events(&store, 150).expect("readable");
+        let mut firsts = Vec::new();
+        for prefix in [EVENT, REFERENCE] {
+            for item in store.db.scan_prefix([prefix]) {
+                let (key, value) = item.expect("read");
+                firsts.push(key.to_vec());
+                let block = decode_stored(&value).expect("decodes").into_owned();
+                store.db.insert(key, block).expect("write");
+            }
+        }
+        assert_eq!(firsts.len(), 6, "blocks at 1, 65 and 129");
+        store.read_legacy_blocks(true);
+        assert_eq!(all_events(&store, 150).expect("readable"), original);
+        let next = store
+            .recode_legacy_blocks(Seq::new(0), 2, "recoding")
+            .expect("recoded");
+        assert_eq!(next, Some(Seq::new(129)));
+        assert_eq!(
+            store.meta("recoding").expect("read"),
+            Some(129u64.to_le_bytes().to_vec())
+        );
+        let next = store
+            .recode_legacy_blocks(Seq::new(129), 2, "recoding")
+            .expect("recoded");
+        assert_eq!(next, None);
+        assert_eq!(store.meta("recoding").expect("read"), None);
+        store.read_legacy_blocks(false);
+        assert_eq!(all_events(&store, 150).expect("readable"), original);
+        assert_eq!(
+            store.reference("BANK-00000140").expect("read"),
+            Some(Seq::new(140))
+        );
     }
 }

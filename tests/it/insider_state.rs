@@ -7,7 +7,7 @@ use crate::support::ledger::*;
 use crate::support::run;
 use fundtrail::ledger::{Ledger, LedgerError};
 use fundtrail::model::rules::Budgets;
-use fundtrail::store::block::{push_reference, reference_entries};
+use fundtrail::store::block::{decode_stored, encode_stored, push_reference, reference_entries};
 
 /// The sample: 5 opening events, then payments in batches of 35, 40 and 40, a checkpoint
 /// signed after each (sizes 5, 40, 80, 120).
@@ -173,8 +173,11 @@ fn a_stray_reference_block_beyond_the_head_is_refused() {
     with_sled(dir.path(), |db| {
         let mut block = Vec::new();
         push_reference(&mut block, "BANK-00000007");
-        db.insert([b"r".as_slice(), &(SIZE + 1).to_be_bytes()].concat(), block)
-            .unwrap();
+        db.insert(
+            [b"r".as_slice(), &(SIZE + 1).to_be_bytes()].concat(),
+            encode_stored(&block),
+        )
+        .unwrap();
     });
     let mut ledger = assert_refused_and_untouched(dir.path(), "from seq 121 lie beyond the head");
     // The latest checkpoint is the head: an operator may have the stray block removed.
@@ -198,12 +201,12 @@ fn a_renamed_reference_entry_stops_every_lookup_and_verify_names_it() {
             .unwrap()
             .expect("the block of seqs 6..");
         let mut renamed = Vec::new();
-        for (i, reference) in reference_entries(&block).enumerate() {
+        for (i, reference) in reference_entries(&decode_stored(&block).unwrap()).enumerate() {
             let reference = reference.unwrap();
             let name = if i == 0 { "BANK-X0000000" } else { reference };
             push_reference(&mut renamed, name);
         }
-        db.insert(&first_block, renamed).unwrap();
+        db.insert(&first_block, encode_stored(&renamed)).unwrap();
     });
     let before = all_keys(dir.path());
     let mut ledger = open_ledger(dir.path());

@@ -181,14 +181,15 @@ fn an_entry_beyond_the_head_is_reported_and_ignored_by_reads() {
     t.run(&["household", "PL-0001"]).assert_ok();
 }
 
-/// Turns a layout-4 ledger into the layout-3 ledger it would have been: no trail entries,
-/// no summary shards, the state record without its trail directory (sealed again with the
-/// ledger's key, as layout 3 wrote it), and layout 3.
+/// Turns a ledger into the layout-3 ledger it would have been: blocks without a form byte,
+/// no trail entries, no summary shards, the state record without its trail directory
+/// (sealed again with the ledger's key, as layout 3 wrote it), and layout 3.
 fn as_layout_3(t: &TempLedger) {
     let key = fundtrail::keys::SigningKeyFile::read(&t.dir)
         .expect("the signing key")
         .state_key();
     let db = t.sled();
+    crate::support::insider::as_legacy_blocks(&db);
     for prefix in [b"t".as_slice(), b"mtrails."] {
         for item in db.scan_prefix(prefix) {
             db.remove(item.expect("read").0).expect("remove");
@@ -234,11 +235,11 @@ fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
 
     let run = t.run(&["upgrade"]);
     run.assert_ok();
-    let said = "from store layout 3 to 4: 6 events listed in the household trail index";
+    let said = "from store layout 3 to 5: 6 events listed in the household trail index";
     assert!(run.stdout.contains(said), "{run:#?}");
     // The upgrade lists each household's seqs in one entry, where the appends wrote one
     // per batch: the entries differ, what they list does not, and every other byte (the
-    // summaries, the sealed state, the layout) is the layout-4 ledger's.
+    // summaries, the sealed state, the layout, the blocks) is the ledger's before.
     let (entries, rest) = split_trail_entries(t.dump());
     let (intact_entries, intact_rest) = split_trail_entries(intact);
     assert_eq!(rest, intact_rest, "only the trail entries differ");
@@ -248,7 +249,7 @@ fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
     let again = t.run(&["upgrade"]);
     again.assert_ok();
     assert!(
-        again.stdout.contains("already in store layout 4"),
+        again.stdout.contains("already in store layout 5"),
         "{again:#?}"
     );
 }

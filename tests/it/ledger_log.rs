@@ -271,9 +271,11 @@ fn each_batch_stores_its_events_in_blocks_of_at_most_64() {
             .map(|item| {
                 let (key, value) = item.unwrap();
                 let first = u64::from_be_bytes(key[1..].try_into().unwrap());
-                let refs: Vec<String> = fundtrail::store::block::reference_entries(&value)
-                    .map(|r| r.unwrap().to_string())
-                    .collect();
+                let refs: Vec<String> = fundtrail::store::block::reference_entries(
+                    &fundtrail::store::block::decode_stored(&value).unwrap(),
+                )
+                .map(|r| r.unwrap().to_string())
+                .collect();
                 (first, refs)
             })
             .collect::<Vec<_>>()

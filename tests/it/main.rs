@@ -6,6 +6,7 @@ mod support;
 
 mod allowance;
 mod audit;
+mod block_store;
 mod chain_props;
 mod cli;
 mod crash;

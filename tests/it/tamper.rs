@@ -383,15 +383,18 @@ fn a_changed_or_missing_reference_block_is_caught() {
             .get(&key)
             .unwrap()
             .expect("the reference block of seq 41");
-        let mut refs: Vec<String> = fundtrail::store::block::reference_entries(&block)
-            .map(|r| r.unwrap().to_string())
-            .collect();
+        let mut refs: Vec<String> = fundtrail::store::block::reference_entries(
+            &fundtrail::store::block::decode_stored(&block).unwrap(),
+        )
+        .map(|r| r.unwrap().to_string())
+        .collect();
         refs[3] = "BANK-99999999".into();
         let mut changed = Vec::new();
         for r in &refs {
             fundtrail::store::block::push_reference(&mut changed, r);
         }
-        db.insert(key, changed).unwrap();
+        db.insert(key, fundtrail::store::block::encode_stored(&changed))
+            .unwrap();
     });
     let report = verify(dir.path());
     match report.fault.expect("the edit is caught") {
@@ -531,9 +534,11 @@ fn reference_block_of(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<String>, usize) 
         .expect("a reference block")
         .unwrap();
     let first = u64::from_be_bytes(found[1..].try_into().unwrap());
-    let refs = fundtrail::store::block::reference_entries(&block)
-        .map(|r| r.unwrap().to_string())
-        .collect();
+    let refs = fundtrail::store::block::reference_entries(
+        &fundtrail::store::block::decode_stored(&block).unwrap(),
+    )
+    .map(|r| r.unwrap().to_string())
+    .collect();
     (found.to_vec(), refs, (seq - first) as usize)
 }
 
@@ -545,7 +550,8 @@ fn set_listed_reference(db: &sled::Db, seq: u64, reference: &str) {
     for r in &refs {
         fundtrail::store::block::push_reference(&mut block, r);
     }
-    db.insert(key, block).unwrap();
+    db.insert(key, fundtrail::store::block::encode_stored(&block))
+        .unwrap();
 }
 
 /// Rewrites the record of `seq` as `edit` makes it, lists its reference, and rehashes the
@@ -773,8 +779,11 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
             Box::new(|db| {
                 let mut block = Vec::new();
                 fundtrail::store::block::push_reference(&mut block, "BANK-00000000");
-                db.insert([&[b'r'][..], &121u64.to_be_bytes()].concat(), block)
-                    .unwrap();
+                db.insert(
+                    [&[b'r'][..], &121u64.to_be_bytes()].concat(),
+                    fundtrail::store::block::encode_stored(&block),
+                )
+                .unwrap();
             }),
             StrayEntry::References {
                 block: Seq::new(121),
@@ -785,8 +794,11 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
         (
             "an empty reference block",
             Box::new(|db| {
-                db.insert([&[b'r'][..], &130u64.to_be_bytes()].concat(), Vec::new())
-                    .unwrap();
+                db.insert(
+                    [&[b'r'][..], &130u64.to_be_bytes()].concat(),
+                    fundtrail::store::block::encode_stored(&[]),
+                )
+                .unwrap();
             }),
             StrayEntry::References {
                 block: Seq::new(130),
@@ -803,7 +815,8 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                 for r in &refs {
                     fundtrail::store::block::push_reference(&mut block, r);
                 }
-                db.insert(key, block).unwrap();
+                db.insert(key, fundtrail::store::block::encode_stored(&block))
+                    .unwrap();
             }),
             StrayEntry::References {
                 block: Seq::new(81),
@@ -817,18 +830,24 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                 // Event 120 again at 121, inside block 81: no block starts beyond the head.
                 let key = block_key(81);
                 let value = db.get(&key).unwrap().unwrap();
-                let mut entries: Vec<([u8; 32], Vec<u8>)> =
-                    fundtrail::store::block::event_entries(&value)
-                        .map(|e| {
-                            let e = e.unwrap();
-                            (*e.hash, e.record.to_vec())
-                        })
-                        .collect();
+                let mut entries: Vec<([u8; 32], Vec<u8>)> = fundtrail::store::block::event_entries(
+                    &fundtrail::store::block::decode_stored(&value).unwrap(),
+                )
+                .map(|e| {
+                    let e = e.unwrap();
+                    (*e.hash, e.record.to_vec())
+                })
+                .collect();
                 entries.push(entries.last().unwrap().clone());
                 let pairs: Vec<(&[u8; 32], &[u8])> =
                     entries.iter().map(|(h, r)| (h, r.as_slice())).collect();
-                db.insert(key, fundtrail::store::block::event_block(&pairs))
-                    .unwrap();
+                db.insert(
+                    key,
+                    fundtrail::store::block::encode_stored(&fundtrail::store::block::event_block(
+                        &pairs,
+                    )),
+                )
+                .unwrap();
             }),
             StrayEntry::Events {
                 block: Seq::new(81),
@@ -887,7 +906,8 @@ fn entries_beyond_the_head_are_reported_together_and_left_in_place() {
     with_sled(dir.path(), |db| {
         let mut block = Vec::new();
         fundtrail::store::block::push_reference(&mut block, "BANK-00000001");
-        db.insert(&r121, block).unwrap();
+        db.insert(&r121, fundtrail::store::block::encode_stored(&block))
+            .unwrap();
         db.insert(node_key(7, 1), &[7u8; 32][..]).unwrap();
         db.insert(household_key("PL-0099"), &121u64.to_be_bytes())
             .unwrap();

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use fundtrail::model::domain::EventHash;
-use fundtrail::store::block::{event_block, event_entries, HASH_LEN};
+use fundtrail::store::block::{decode_stored, encode_stored, event_block, event_entries, HASH_LEN};
 use fundtrail::store::Store;
 
 /// Opens a ledger's sled database directly. The ledger must be closed (`Ledger::close`,
@@ -31,6 +31,18 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn is_lock_held(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+/// Rewrites every event and reference block in the stored form of layouts 3 and 4 (the
+/// block's bytes, no form byte), as a ledger of those layouts holds them.
+pub fn as_legacy_blocks(db: &sled::Db) {
+    for prefix in [b"e", b"r"] {
+        for item in db.scan_prefix(prefix) {
+            let (key, value) = item.expect("read a block");
+            let block = decode_stored(&value).expect("a stored block").into_owned();
+            db.insert(key, block).expect("write a block");
+        }
+    }
 }
 
 /// Closes a database [`open_db`] opened on `ledger_dir`, returning once sled has released
@@ -60,7 +72,8 @@ pub fn event_blocks(db: &sled::Db) -> Vec<(u64, Vec<Entry>)> {
 }
 
 fn entries(value: &[u8]) -> Vec<Entry> {
-    event_entries(value)
+    let block = decode_stored(value).expect("a stored block");
+    event_entries(&block)
         .map(|entry| {
             let entry = entry.expect("an intact block");
             (*entry.hash, entry.record.to_vec())
@@ -76,7 +89,7 @@ fn put_block(db: &sled::Db, first: u64, entries: &[Entry]) {
     }
     let pairs: Vec<(&[u8; HASH_LEN], &[u8])> =
         entries.iter().map(|(h, r)| (h, r.as_slice())).collect();
-    db.insert(block_key(first), event_block(&pairs))
+    db.insert(block_key(first), encode_stored(&event_block(&pairs)))
         .expect("write a block");
 }
 
@@ -131,7 +144,7 @@ pub fn remove_event(db: &sled::Db, seq: u64) {
 }
 
 /// The bytes of event `seq` as they lie in its block (hash, record length, record): the
-/// block's key, its value, and where the entry is in it.
+/// block's key, its own bytes (decoded from its stored form), and where the entry is in it.
 pub fn entry_span(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<u8>, std::ops::Range<usize>) {
     let (first, entries, index) = block_of(db, seq).expect("the event is stored");
     let start: usize = entries[..index]
@@ -140,6 +153,14 @@ pub fn entry_span(db: &sled::Db, seq: u64) -> (Vec<u8>, Vec<u8>, std::ops::Range
         .sum();
     let len = HASH_LEN + 4 + entries[index].1.len();
     let key = block_key(first);
-    let value = db.get(&key).expect("read").expect("the block").to_vec();
-    (key, value, start..start + len)
+    let value = db.get(&key).expect("read").expect("the block");
+    let block = decode_stored(&value).expect("a stored block").into_owned();
+    (key, block, start..start + len)
+}
+
+/// Stores `block` (its own bytes, as [`entry_span`] gives them) under `key`, in the stored
+/// form a writer gives it.
+pub fn put_block_bytes(db: &sled::Db, key: Vec<u8>, block: &[u8]) {
+    db.insert(key, encode_stored(block))
+        .expect("write the block");
 }

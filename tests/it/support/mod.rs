@@ -305,7 +305,10 @@ impl Dump {
         self.0
             .iter()
             .filter(|(k, _)| k.first() == Some(&b'e'))
-            .map(|(_, v)| fundtrail::store::block::event_entries(v).count())
+            .map(|(_, v)| {
+                let block = fundtrail::store::block::decode_stored(v).expect("a stored block");
+                fundtrail::store::block::event_entries(&block).count()
+            })
             .sum()
     }
 }
@@ -477,13 +480,15 @@ pub fn check_indexes(t: &TempLedger) {
     for (key, value) in &dump.0 {
         match key[0] {
             b'e' => {
-                let count = fundtrail::store::block::event_entries(value).count() as u64;
+                let block = fundtrail::store::block::decode_stored(value).expect("a stored block");
+                let count = fundtrail::store::block::event_entries(&block).count() as u64;
                 let last = seq_of(&key[1..]) + count - 1;
                 assert!(last <= size, "event {last} beyond the head");
             }
             b'r' => {
                 let first = seq_of(&key[1..]);
-                for (i, reference) in fundtrail::store::block::reference_entries(value).enumerate()
+                let block = fundtrail::store::block::decode_stored(value).expect("a stored block");
+                for (i, reference) in fundtrail::store::block::reference_entries(&block).enumerate()
                 {
                     let reference = reference.expect("an intact reference block");
                     let seq = first + i as u64;

@@ -1,0 +1,137 @@
+//! Event and reference blocks stored compressed (FORMAT.md §3, layout 5): damage to a
+//! stored block is caught by reads and by `verify`, and ledgers of layout 4 (blocks stored
+//! as their bytes) are refused until `fundtrail upgrade` recodes them, in place and
+//! resumably.
+
+use crate::support::insider::as_legacy_blocks;
+use crate::support::*;
+use fundtrail::ledger::import::ImportKind;
+use fundtrail::store::block::{decode_stored, encode_stored, STORED_LZ4};
+
+/// The standard ledger and a batch of 40 payments, whose block (seqs 9 to 48) is stored
+/// compressed.
+fn with_payments() -> TempLedger {
+    let t = TempLedger::standard();
+    t.append_csv(ImportKind::Events, &payment_rows("PAY", 40));
+    t
+}
+
+const PAYMENTS_BLOCK: u64 = STANDARD_SIZE + 1;
+
+fn block_key(prefix: u8, first: u64) -> Vec<u8> {
+    [&[prefix][..], &first.to_be_bytes()].concat()
+}
+
+/// Makes the ledger what layout 4 wrote: blocks without a form byte, layout 4.
+fn as_layout_4(t: &TempLedger) {
+    let db = t.sled();
+    as_legacy_blocks(&db);
+    db.insert(b"mlayout", 4u32.to_le_bytes().to_vec())
+        .expect("write the layout");
+    db.flush().expect("flush");
+}
+
+#[test]
+fn a_damaged_compressed_block_is_caught_by_verify_and_by_reads() {
+    let t = with_payments();
+    {
+        let db = t.sled();
+        let key = block_key(b'e', PAYMENTS_BLOCK);
+        let mut value = db.get(&key).expect("read").expect("the block").to_vec();
+        assert_eq!(value[0], STORED_LZ4);
+        // The declared length: the block no longer decompresses.
+        value[2] ^= 0x40;
+        db.insert(key, value).expect("write");
+        db.flush().expect("flush");
+    }
+    let report = t.verify();
+    let fault = report.fault.expect("a fault").to_string();
+    assert!(fault.contains("event block at seq 9"), "{fault}");
+    assert_eq!(report.checked, STANDARD_SIZE);
+    let run = t.run(&["log", "--limit", "100"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("event block at seq 9"), "{run:#?}");
+    let run = t.run(&["household", "PL-0001"]);
+    assert_ne!(run.code, 0, "{run:#?}");
+}
+
+#[test]
+fn a_compressed_block_changed_to_other_bytes_fails_its_seal_and_the_chain() {
+    let t = with_payments();
+    {
+        let db = t.sled();
+        let key = block_key(b'e', PAYMENTS_BLOCK);
+        let value = db.get(&key).expect("read").expect("the block");
+        let mut block = decode_stored(&value).expect("decodes").into_owned();
+        // A byte of the first record: the block still decompresses and parses.
+        block[32 + 4 + 10] ^= 1;
+        db.insert(key, encode_stored(&block)).expect("write");
+        db.flush().expect("flush");
+    }
+    let report = t.verify();
+    assert!(report.fault.is_some());
+    assert_eq!(report.checked, STANDARD_SIZE);
+    let run = t.run(&["log", "--limit", "100"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("does not match its seal"), "{run:#?}");
+}
+
+#[test]
+fn a_layout_4_ledger_is_refused_naming_upgrade_and_upgraded_in_place() {
+    let t = with_payments();
+    let intact = t.dump();
+    as_layout_4(&t);
+    let before = t.dump();
+    let run = t.run(&["household", "PL-0001"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("store layout 4") && run.stderr.contains("fundtrail upgrade"),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), before, "nothing was written");
+
+    let run = t.run(&["upgrade"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("from store layout 4 to 5")
+            && run.stdout.contains("blocks stored compressed"),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), intact, "the ledger as layout 5 wrote it");
+    assert_eq!(t.verify().fault, None);
+    t.run(&["household", "PL-0001"]).assert_ok();
+}
+
+/// An upgrade stopped after some blocks: layout 5 with the recoding marker, blocks before
+/// it recoded, after it not. The ledger is refused as layout 4 until the upgrade, run
+/// again, finishes from the marker.
+#[test]
+fn an_interrupted_upgrade_is_refused_then_finished_from_its_marker() {
+    let t = with_payments();
+    let intact = t.dump();
+    as_layout_4(&t);
+    {
+        let db = t.sled();
+        for prefix in [b'e', b'r'] {
+            let key = block_key(prefix, 1);
+            let block = db.get(&key).expect("read").expect("the first block");
+            db.insert(key, encode_stored(&block)).expect("write");
+        }
+        db.insert(b"mlayout", 5u32.to_le_bytes().to_vec())
+            .expect("write");
+        db.insert(b"mrecoding", 4u64.to_le_bytes().to_vec())
+            .expect("write");
+        db.flush().expect("flush");
+    }
+    let run = t.run(&["log"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("store layout 4") && run.stderr.contains("fundtrail upgrade"),
+        "{run:#?}"
+    );
+    let run = t.run(&["upgrade"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("from store layout 4 to 5"), "{run:#?}");
+    assert_eq!(t.dump(), intact);
+    assert_eq!(t.verify().fault, None);
+}
