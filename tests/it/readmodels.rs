@@ -18,7 +18,9 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
-use fundtrail::ledger::readmodels::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
+use fundtrail::ledger::readmodels::{
+    snapshot_records, stored_records, META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION,
+};
 
 use crate::support::{binary, ctx, insider, run_command, Run};
 
@@ -418,11 +420,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
     let (dir, mut ledger) = base_ledger(root.path());
     let mut side = ReadSide::open(ledger.view()).expect("open");
     side.save(&ledger, true).expect("save at seq 12");
-    let old_snapshot = ledger
-        .view()
-        .meta(SNAPSHOT_META)
-        .expect("meta")
-        .expect("saved");
+    let old_snapshot = stored_records(ledger.view()).expect("the saved records");
 
     // Appended without a save, as if the process died right after the commit.
     let reversal = ReversalRequest {
@@ -480,7 +478,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
         let mut side = ReadSide::open(ledger.view()).expect("open");
         side.save(&ledger, true).expect("save at the head");
         ledger
-            .put_meta(SNAPSHOT_META, old_snapshot)
+            .put_metas(old_snapshot)
             .expect("restore the old snapshot");
     }
     check(&dir);
@@ -492,9 +490,9 @@ fn forged_snapshot(seq: u64, hash: [u8; 32]) -> Vec<u8> {
     for s in 1..=seq {
         models.skip(s, hash).expect("dense seqs");
     }
-    let mut bytes = vec![SNAPSHOT_VERSION];
-    bytes.extend(bincode::serialize(&models).expect("serialize"));
-    bytes
+    let (name, core) = snapshot_records(&models).pop().expect("a core");
+    assert_eq!(name, SNAPSHOT_META);
+    core
 }
 
 #[test]
@@ -557,11 +555,7 @@ fn a_gap_in_the_log_is_an_error() {
     let (dir, ledger) = base_ledger(root.path());
     let mut side = ReadSide::rebuild(ledger.view()).expect("rebuild");
     side.save(&ledger, true).expect("save at 12");
-    let snapshot = ledger
-        .view()
-        .meta(SNAPSHOT_META)
-        .expect("meta")
-        .expect("saved");
+    let snapshot = stored_records(ledger.view()).expect("the saved records");
     drop(side);
     ledger.close().expect("close");
 
@@ -576,7 +570,7 @@ fn a_gap_in_the_log_is_an_error() {
     }
     let ledger = Ledger::open(&dir).expect("reopen");
     ledger
-        .put_meta(SNAPSHOT_META, snapshot)
+        .put_metas(snapshot)
         .expect("keep the snapshot at 12");
     // The block the event was removed from no longer matches its seal: the catch-up stops
     // there, before the read models could see a gap.
@@ -991,7 +985,10 @@ fn a_long_catch_up_equals_short_ones() {
         rebuilt.snapshot(true).expect("a snapshot"),
         stepwise.snapshot(true).expect("a snapshot"),
     );
-    assert_eq!(rebuilt_bytes.models_bytes(), stepwise_bytes.models_bytes());
+    assert_eq!(
+        rebuilt_bytes.models_records(),
+        stepwise_bytes.models_records()
+    );
     assert_eq!(
         rebuilt_bytes.findings_bytes(),
         stepwise_bytes.findings_bytes()
