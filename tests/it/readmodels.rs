@@ -569,9 +569,7 @@ fn a_gap_in_the_log_is_an_error() {
         insider::close_db(db, &dir);
     }
     let ledger = Ledger::open(&dir).expect("reopen");
-    ledger
-        .put_metas(snapshot)
-        .expect("keep the snapshot at 12");
+    ledger.put_metas(snapshot).expect("keep the snapshot at 12");
     // The block the event was removed from no longer matches its seal: the catch-up stops
     // there, before the read models could see a gap.
     match ReadSide::open(ledger.view()) {
@@ -1067,4 +1065,103 @@ fn a_gap_in_a_long_catch_up_is_an_error() {
         Err(other) => panic!("expected the sealed block's refusal, got {other}"),
         Ok(_) => panic!("a gap in the log was skipped"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries that read only their records (FORMAT.md §3.4)
+
+/// What `household`, `totals` and `funds` read from the snapshot's records equals the
+/// whole state's answer, at the head (the records) and behind it (the whole state caught
+/// up in memory); neither read writes anything.
+#[test]
+fn record_reads_equal_the_whole_state_at_and_behind_the_head() {
+    use fundtrail::ledger::readmodels::{read_funds, read_household, read_totals};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_, mut ledger) = base_ledger(root.path());
+    let mut side = ReadSide::open(ledger.view()).expect("open");
+    side.save(&ledger, true).expect("save at the head");
+    let queries = [
+        by(&[]),
+        by(&[GroupKey::Subdistrict, GroupKey::Program]),
+        by(&[GroupKey::Community, GroupKey::Month]),
+        by(&[GroupKey::Year]),
+        TotalsQuery {
+            year: Some(2019),
+            ..by(&[GroupKey::Program])
+        },
+        TotalsQuery {
+            month: Some(YearMonth {
+                year: 2018,
+                month: 1,
+            }),
+            ..by(&[GroupKey::Community])
+        },
+        TotalsQuery {
+            year: Some(2017),
+            ..by(&[GroupKey::Month])
+        },
+    ];
+    for behind in [false, true] {
+        if behind {
+            append_more(&mut ledger, root.path());
+        }
+        let view = ledger.view();
+        let saved = stored_records(view).expect("records");
+        let whole = ReadSide::open(view).expect("the whole state");
+        for id in ["H1", "H2", "H3", "H9"] {
+            assert_eq!(
+                read_household(view, id).expect("household"),
+                whole.models().household(id),
+                "{id}, behind: {behind}"
+            );
+        }
+        for query in &queries {
+            assert_eq!(
+                read_totals(view, query).expect("totals"),
+                whole.totals(query),
+                "{query:?}, behind: {behind}"
+            );
+        }
+        assert_eq!(read_funds(view).expect("funds"), whole.models().funds());
+        assert_eq!(
+            stored_records(view).expect("records"),
+            saved,
+            "a read wrote"
+        );
+    }
+}
+
+/// A snapshot of an older version (one record of the whole state) is ignored: the reads
+/// replay the log without writing, and the next save writes the records of this version.
+#[test]
+fn an_old_single_record_snapshot_is_rebuilt_in_this_layout() {
+    use fundtrail::ledger::readmodels::read_totals;
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_, ledger) = base_ledger(root.path());
+    let old = vec![SNAPSHOT_VERSION - 1, 0xde, 0xad];
+    ledger
+        .put_meta(SNAPSHOT_META, old.clone())
+        .expect("an old snapshot");
+    assert_eq!(
+        rows_json(
+            &read_totals(ledger.view(), &by(&[GroupKey::Program])).expect("totals"),
+            &["program"]
+        ),
+        expected_by_program()
+    );
+    let stored = stored_records(ledger.view()).expect("records");
+    assert_eq!(
+        stored,
+        vec![(SNAPSHOT_META.to_owned(), old)],
+        "the read wrote"
+    );
+
+    let mut side = ReadSide::open(ledger.view()).expect("replayed");
+    side.save(&ledger, true).expect("save");
+    let stored = stored_records(ledger.view()).expect("records");
+    // 256 shards, the all-time and two years' cube records, then the core.
+    assert_eq!(stored.len(), 256 + 3 + 1);
+    let (name, core) = stored.last().expect("a core");
+    assert_eq!((name.as_str(), core[0]), (SNAPSHOT_META, SNAPSHOT_VERSION));
+    assert_base_figures(ReadSide::open(ledger.view()).expect("open").models());
 }
