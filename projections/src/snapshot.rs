@@ -21,8 +21,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{FineCell, GroupCell, Period};
-use crate::households::{HouseholdBalance, HouseholdState};
 use crate::funds::FundState;
+use crate::households::{HouseholdBalance, HouseholdState};
 use crate::intern::{HouseholdId, Id, Names, ProgramId};
 use crate::models::{Applied, ReadModels};
 use crate::receivables::Receivables;
@@ -250,7 +250,12 @@ fn place(
     }
     let slot = households
         .get_mut(household.index as usize)
-        .ok_or_else(|| PartsError(format!("household #{} is beyond the count", household.index)))?;
+        .ok_or_else(|| {
+            PartsError(format!(
+                "household #{} is beyond the count",
+                household.index
+            ))
+        })?;
     if slot.is_some() {
         return Err(PartsError(format!("household #{} twice", household.index)));
     }

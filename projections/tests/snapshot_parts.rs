@@ -5,8 +5,8 @@
 //! back from its records equals the original.
 
 use fundtrail_projections::{
-    household_shard, CubeData, CubeRecords, Date, Fact, GroupKey, Parts, PaymentKind,
-    ReadModels, TotalsQuery, YearMonth,
+    household_shard, CubeData, CubeRecords, Date, Fact, GroupKey, Parts, PaymentKind, ReadModels,
+    TotalsQuery, YearMonth,
 };
 use proptest::prelude::*;
 
@@ -28,7 +28,11 @@ enum Step {
     /// Reverses the n-th live payment, if any.
     Reverse(usize),
     /// Sets a receivable on the n-th household and recovers part of it.
-    Recover { household: usize, fen: i64, year: usize },
+    Recover {
+        household: usize,
+        fen: i64,
+        year: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -283,14 +287,18 @@ fn the_all_time_record_holds_no_period_and_years_hold_their_own() {
         ..TotalsQuery::default()
     };
     // Every program's all-time row comes from the all-time record alone.
-    let rows = parts.core.totals(&by_program, std::iter::once(&parts.all_time));
+    let rows = parts
+        .core
+        .totals(&by_program, std::iter::once(&parts.all_time));
     assert_eq!(rows.len(), 3);
     // A year's record holds nothing of other years.
     let by_year = TotalsQuery {
         by: vec![GroupKey::Year],
         ..TotalsQuery::default()
     };
-    let only_2019 = parts.core.totals(&by_year, parts.years.get(&2019).into_iter());
+    let only_2019 = parts
+        .core
+        .totals(&by_year, parts.years.get(&2019).into_iter());
     assert_eq!(only_2019.len(), 1);
     assert_eq!(only_2019[0].year, Some(2019));
 }

@@ -601,9 +601,17 @@ fn load_models(ledger: &LedgerView, core: CoreRecord) -> Result<ReadModels, Read
     let mut shards = Vec::with_capacity(HOUSEHOLD_SHARDS);
     for shard in 0..=u8::MAX {
         let digest = core.directory.shard(shard)?;
-        shards.push(read_part::<ShardData>(ledger, &shard_record(shard), digest)?);
+        shards.push(read_part::<ShardData>(
+            ledger,
+            &shard_record(shard),
+            digest,
+        )?);
     }
-    for (name, digest) in core.directory.records().filter(|(n, _)| n.starts_with(CUBE_ALL_TIME)) {
+    for (name, digest) in core
+        .directory
+        .records()
+        .filter(|(n, _)| n.starts_with(CUBE_ALL_TIME))
+    {
         read_bound(ledger, &name, digest)?;
     }
     Ok(ReadModels::from_parts(core.data, shards)?)
@@ -708,7 +716,10 @@ pub fn read_household(
 
 /// District totals, reading only the cube records the query's shape lives in when the
 /// snapshot is at the head (else from the whole state, as [`read_household`]).
-pub fn read_totals(ledger: &LedgerView, query: &TotalsQuery) -> Result<Vec<TotalsRow>, ReadSideError> {
+pub fn read_totals(
+    ledger: &LedgerView,
+    query: &TotalsQuery,
+) -> Result<Vec<TotalsRow>, ReadSideError> {
     if let Some(core) = core_at_head(ledger)? {
         let mut cubes = Vec::new();
         for (name, digest) in core.directory.cubes_for(query) {
@@ -724,7 +735,9 @@ pub fn read_funds(ledger: &LedgerView) -> Result<Vec<FundRow>, ReadSideError> {
     if let Some(core) = core_at_head(ledger)? {
         return Ok(core.data.funds());
     }
-    Ok(ReadSide::open_with(ledger, FindingsFold::Off)?.models().funds())
+    Ok(ReadSide::open_with(ledger, FindingsFold::Off)?
+        .models()
+        .funds())
 }
 
 impl TargetDates for crate::ledger::LedgerView {
