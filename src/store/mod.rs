@@ -196,6 +196,10 @@ pub struct Store {
     /// the write path and the read models checks a block's seal, so a record changed
     /// without the key (and perhaps changed back later) is never used.
     block_key: std::sync::OnceLock<StateKey>,
+    /// The last event block whose seal held, by its first seq: a read of an event beside
+    /// the last one read (opening a ledger reads every enrollment, and they lie side by
+    /// side) neither looks the block up nor hashes it again. Emptied by every write.
+    sealed_block: std::sync::Mutex<Option<(Seq, sled::IVec)>>,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -245,6 +249,7 @@ impl Store {
             space,
             health: AtomicU8::new(Health::Sound as u8),
             block_key: std::sync::OnceLock::new(),
+            sealed_block: std::sync::Mutex::new(None),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -260,11 +265,15 @@ impl Store {
         let _ = self.block_key.set(key);
     }
 
-    /// Checks the seal of the event block at `first`, when blocks are sealed.
-    fn authenticate(&self, first: Seq, block: &[u8]) -> Result<(), StoreError> {
+    /// Checks the seal of the event block at `first`, when blocks are sealed, and keeps
+    /// the block as the last one whose seal held.
+    fn authenticate(&self, first: Seq, block: &sled::IVec) -> Result<(), StoreError> {
         let Some(key) = self.block_key.get() else {
             return Ok(());
         };
+        if self.last_sealed().is_some_and(|(f, b)| f == first && b == *block) {
+            return Ok(());
+        }
         let stored = self
             .db
             .get(seq_key(BLOCK_SEAL, first))
@@ -274,12 +283,40 @@ impl Store {
                 .is_ok_and(|seal| Seal::from_bytes(seal) == block_seal(key, first, block))
         });
         if holds {
+            self.keep_sealed(Some((first, block.clone())));
             return Ok(());
         }
         Err(StoreError::Corrupt(format!(
             "the event block at seq {first} does not match its seal: it was changed without \
              the ledger's key (run `fundtrail verify`)"
         )))
+    }
+
+    fn last_sealed(&self) -> Option<(Seq, sled::IVec)> {
+        // A poisoned lock only means a reader panicked; the block it holds is still one
+        // whose seal held, or none.
+        match self.sealed_block.lock() {
+            Ok(last) => last.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn keep_sealed(&self, block: Option<(Seq, sled::IVec)>) {
+        match self.sealed_block.lock() {
+            Ok(mut last) => *last = block,
+            Err(poisoned) => *poisoned.into_inner() = block,
+        }
+    }
+
+    /// The event at `seq` from the last block whose seal held, if that block holds it.
+    fn sealed_event(&self, seq: Seq) -> Option<Result<StoredEvent, StoreError>> {
+        self.block_key.get()?;
+        let (first, value) = self.last_sealed()?;
+        let index = usize::try_from(seq.get().checked_sub(first.get())?).ok()?;
+        let (_, entry) = event_entries(&value)
+            .enumerate()
+            .find(|(i, entry)| *i == index || entry.is_err())?;
+        Some(entry_of(first, entry))
     }
 
     /// Closes the database and returns once its locks are free for the next opener. sled
@@ -322,6 +359,9 @@ impl Store {
 
     /// The stored event at `seq`, if a block holds it.
     pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(event) = self.sealed_event(seq) {
+            return event.map(Some);
+        }
         let Some((first, value)) = self.block_holding(seq)? else {
             return Ok(None);
         };
@@ -839,6 +879,8 @@ impl Store {
     /// explains, which opening the ledger discards.
     pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
         self.refuse_after_failure()?;
+        // A write may remove or replace blocks beyond the head (an unfinished write's).
+        self.keep_sealed(None);
         batch.close_block();
         for (name, from) in std::mem::take(&mut batch.stale_chunks) {
             for key in self.stale_chunks(&name, from)? {
