@@ -271,7 +271,10 @@ impl Store {
         let Some(key) = self.block_key.get() else {
             return Ok(());
         };
-        if self.last_sealed().is_some_and(|(f, b)| f == first && b == *block) {
+        if self
+            .last_sealed()
+            .is_some_and(|(f, b)| f == first && b == *block)
+        {
             return Ok(());
         }
         let stored = self
