@@ -15,6 +15,7 @@
 //! (the cube is derived again, as from any state). The records carry no digests: the
 //! caller, which stores them, binds them to the core.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
@@ -58,18 +59,20 @@ pub struct CoreData {
 
 /// One household as a shard stores it: its id's index in the models (so the whole state
 /// loads back in enrollment order and compares equal), its id, state and recoveries.
+/// Borrowed from the models when saved (a save copies no household's state), owned when
+/// loaded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct ShardHousehold {
+struct ShardHousehold<'a> {
     index: u32,
-    id: String,
-    state: HouseholdState,
+    id: Cow<'a, str>,
+    state: Cow<'a, HouseholdState>,
     recovered: Vec<(FineCell, i64)>,
 }
 
-/// The households of one shard, in index order.
+/// The households of one shard, in index order; `ShardData<'static>` when loaded.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardData {
-    households: Vec<ShardHousehold>,
+pub struct ShardData<'a> {
+    households: Vec<ShardHousehold<'a>>,
 }
 
 /// Group cells of the totals cube with the money recovered in each, sorted by cell.
@@ -80,10 +83,10 @@ pub struct CubeData {
 
 /// The whole state as records (see the module comment).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Parts {
+pub struct Parts<'a> {
     pub core: CoreData,
-    /// [`HOUSEHOLD_SHARDS`] shards, by shard number.
-    pub shards: Vec<ShardData>,
+    /// [`HOUSEHOLD_SHARDS`] shards, by shard number, borrowing the models' households.
+    pub shards: Vec<ShardData<'a>>,
     pub all_time: CubeData,
     pub years: BTreeMap<i32, CubeData>,
 }
@@ -106,7 +109,7 @@ impl CoreData {
 
     /// `household`'s enrollment and balances from its shard ([`household_shard`]); `None`
     /// if the shard does not hold it (never enrolled).
-    pub fn household(&self, shard: &ShardData, household: &str) -> Option<HouseholdBalance> {
+    pub fn household(&self, shard: &ShardData<'_>, household: &str) -> Option<HouseholdBalance> {
         let entry = shard.households.iter().find(|h| h.id == household)?;
         let mut balance = entry.state.balance(household, &self.names);
         balance.receivables = self.receivables.of_household(household);
@@ -131,7 +134,7 @@ impl CoreData {
 
 impl ReadModels {
     /// The state as separate records; [`ReadModels::from_parts`] is its inverse.
-    pub fn parts(&self) -> Parts {
+    pub fn parts(&self) -> Parts<'_> {
         let names = self.names_without_households();
         let core = CoreData {
             applied: self.applied(),
@@ -153,14 +156,17 @@ impl ReadModels {
 
     /// The whole state back from its core and every shard; the cube records are not
     /// needed (the cube is derived from the households when first queried).
-    pub fn from_parts(core: CoreData, shards: Vec<ShardData>) -> Result<ReadModels, PartsError> {
+    pub fn from_parts(
+        core: CoreData,
+        shards: Vec<ShardData<'_>>,
+    ) -> Result<ReadModels, PartsError> {
         if shards.len() != HOUSEHOLD_SHARDS {
             return Err(PartsError(format!(
                 "{} household shards, not {HOUSEHOLD_SHARDS}",
                 shards.len()
             )));
         }
-        let mut households: Vec<Option<ShardHousehold>> = Vec::new();
+        let mut households: Vec<Option<ShardHousehold<'_>>> = Vec::new();
         households.resize_with(core.households as usize, || None);
         for (number, shard) in shards.into_iter().enumerate() {
             for household in shard.households {
@@ -175,12 +181,12 @@ impl ReadModels {
                 household.ok_or_else(|| PartsError(format!("household #{index} is missing")))?;
             let id: HouseholdId = names
                 .households
-                .intern(household.id)
+                .intern(household.id.into_owned())
                 .map_err(|e| PartsError(e.to_string()))?;
             for (cell, fen) in household.recovered {
                 recovered.insert((id, cell), fen);
             }
-            states.push(household.state);
+            states.push(household.state.into_owned());
         }
         Ok(ReadModels::assemble(
             core.applied,
@@ -194,7 +200,7 @@ impl ReadModels {
     }
 
     /// Each shard's households, in index order.
-    fn shards(&self) -> Vec<ShardData> {
+    fn shards(&self) -> Vec<ShardData<'_>> {
         let mut recovered: FxHashMap<HouseholdId, Vec<(FineCell, i64)>> = FxHashMap::default();
         for (&(household, cell), &fen) in self.recovered_cells() {
             recovered.entry(household).or_default().push((cell, fen));
@@ -206,8 +212,8 @@ impl ReadModels {
                 .households
                 .push(ShardHousehold {
                     index,
-                    id: id.to_owned(),
-                    state: state.clone(),
+                    id: Cow::Borrowed(id),
+                    state: Cow::Borrowed(state),
                     recovered: recovered
                         .remove(&HouseholdId::from_index(index))
                         .unwrap_or_default(),
@@ -237,10 +243,10 @@ impl ReadModels {
 }
 
 /// Puts a shard's household at its index, checking it belongs there.
-fn place(
-    households: &mut [Option<ShardHousehold>],
+fn place<'a>(
+    households: &mut [Option<ShardHousehold<'a>>],
     shard: usize,
-    household: ShardHousehold,
+    household: ShardHousehold<'a>,
 ) -> Result<(), PartsError> {
     if usize::from(household_shard(&household.id)) != shard {
         return Err(PartsError(format!(

@@ -279,7 +279,8 @@ fn the_all_time_record_holds_no_period_and_years_hold_their_own() {
             fen: 1_000,
         })
         .collect();
-    let parts = fold(&facts(&steps)).parts();
+    let models = fold(&facts(&steps));
+    let parts = models.parts();
     let years: Vec<i32> = parts.years.keys().copied().collect();
     assert_eq!(years, YEARS.to_vec());
     let by_program = TotalsQuery {

@@ -601,7 +601,7 @@ fn load_models(ledger: &LedgerView, core: CoreRecord) -> Result<ReadModels, Read
     let mut shards = Vec::with_capacity(HOUSEHOLD_SHARDS);
     for shard in 0..=u8::MAX {
         let digest = core.directory.shard(shard)?;
-        shards.push(read_part::<ShardData>(
+        shards.push(read_part::<ShardData<'static>>(
             ledger,
             &shard_record(shard),
             digest,
@@ -707,7 +707,7 @@ pub fn read_household(
     if let Some(core) = core_at_head(ledger)? {
         let shard = household_shard(household);
         let digest = core.directory.shard(shard)?;
-        let data: ShardData = read_part(ledger, &shard_record(shard), digest)?;
+        let data: ShardData<'static> = read_part(ledger, &shard_record(shard), digest)?;
         return Ok(core.data.household(&data, household));
     }
     let side = ReadSide::open_with(ledger, FindingsFold::Off)?;
