@@ -116,6 +116,35 @@ impl CoreData {
         Some(balance)
     }
 
+    /// Models holding the core and only `household` (if its shard holds it), at the
+    /// core's position: what a query of that household catches up with the household's
+    /// own events after the snapshot (no other household's events change its balances;
+    /// the totals and funds of such models are not the district's).
+    pub fn household_models(&self, shard: &ShardData<'_>, household: &str) -> ReadModels {
+        let mut names = self.names.clone();
+        let mut states = Vec::new();
+        let mut recovered = BTreeMap::new();
+        if let Some(entry) = shard.households.iter().find(|h| h.id == household) {
+            let id: HouseholdId = names
+                .households
+                .intern(household.to_owned())
+                .expect("an empty name table has room for one household");
+            states.push(entry.state.clone().into_owned());
+            for (cell, fen) in &entry.recovered {
+                recovered.insert((id, *cell), *fen);
+            }
+        }
+        ReadModels::assemble(
+            self.applied,
+            names,
+            states,
+            self.grand,
+            self.funds.clone(),
+            self.receivables.clone(),
+            recovered,
+        )
+    }
+
     /// The rows of `query` from the cube records it needs
     /// ([`TotalsQuery::cube_records`]); others passed along are ignored.
     pub fn totals<'a>(

@@ -1101,14 +1101,36 @@ fn record_reads_equal_the_whole_state_at_and_behind_the_head() {
             ..by(&[GroupKey::Month])
         },
     ];
-    for behind in [false, true] {
-        if behind {
+    for step in 0..3 {
+        let behind = step > 0;
+        if step == 1 {
             append_more(&mut ledger, root.path());
+        }
+        if step == 2 {
+            // After the snapshot: an enrollment, its payment, and a reversal of a payment
+            // also made after it.
+            import(
+                &mut ledger,
+                root.path(),
+                "h4.csv",
+                "household_id,subdistrict,community,category,members,enrolled_on\n\
+                 H4,鼓楼,D社区,disabled,1,2019-01-01\n",
+                ImportKind::Households,
+            );
+            import(
+                &mut ledger,
+                root.path(),
+                "late.csv",
+                "date,type,household_id,program,amount,persons,reference,memo\n\
+                 2019-03-15,disbursement,H4,support_allowance,500.00,1,PAY-9,\n\
+                 2019-03-20,reversal,H2,support_allowance,600.00,,PAY-7,wrong account\n",
+                ImportKind::Events,
+            );
         }
         let view = ledger.view();
         let saved = stored_records(view).expect("records");
         let whole = ReadSide::open(view).expect("the whole state");
-        for id in ["H1", "H2", "H3", "H9"] {
+        for id in ["H1", "H2", "H3", "H4", "H9"] {
             assert_eq!(
                 read_household(view, id).expect("household"),
                 whole.models().household(id),

@@ -563,15 +563,21 @@ fn read_core(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
     }
 }
 
-/// The core when it reflects exactly the view's head (checked against the log): then a
-/// query reads its records and nothing else.
-fn core_at_head(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
+/// The core, checked against the log (its hash at its seq, not beyond the head).
+fn checked_core(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
     let Some(core) = read_core(ledger)? else {
         return Ok(None);
     };
     check_applied(ledger, core.data.applied())?;
-    let at = core.data.applied().map_or(0, |a| a.seq);
-    Ok((at == ledger.head().size).then_some(core))
+    Ok(Some(core))
+}
+
+/// The core when it reflects exactly the view's head (checked against the log): then a
+/// query reads its records and nothing else.
+fn core_at_head(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
+    let core = checked_core(ledger)?;
+    let head = ledger.head().size;
+    Ok(core.filter(|core| core.data.applied().map_or(0, |a| a.seq) == head))
 }
 
 /// The bytes of record `name`, checked against the digest the core names.
@@ -697,21 +703,53 @@ fn part_bytes<T: Serialize>(part: &T) -> Vec<u8> {
     bincode::serialize(part).expect("read-model records serialize with bincode")
 }
 
-/// `household`'s enrollment and balances, reading only its shard when the snapshot is at
-/// the head (else the whole state, caught up in memory, as [`ReadSide::open`]); `None` if
-/// it was never enrolled.
+/// `household`'s enrollment and balances, reading only the core and its shard, caught up
+/// in memory with its own events when the snapshot is behind the head (the whole state,
+/// as [`ReadSide::open`], only when there is no snapshot of this version to trust);
+/// `None` if it was never enrolled.
 pub fn read_household(
     ledger: &LedgerView,
     household: &str,
 ) -> Result<Option<HouseholdBalance>, ReadSideError> {
-    if let Some(core) = core_at_head(ledger)? {
+    if let Some(core) = checked_core(ledger)? {
         let shard = household_shard(household);
         let digest = core.directory.shard(shard)?;
         let data: ShardData<'static> = read_part(ledger, &shard_record(shard), digest)?;
-        return Ok(core.data.household(&data, household));
+        if core.data.applied().map_or(0, |a| a.seq) == ledger.head().size {
+            return Ok(core.data.household(&data, household));
+        }
+        return household_caught_up(ledger, &core.data, &data, household);
     }
     let side = ReadSide::open_with(ledger, FindingsFold::Off)?;
     Ok(side.models().household(household))
+}
+
+/// `household`'s balances from its shard of a snapshot behind the head, caught up in
+/// memory with the household's own events after it, read through the trail index: every
+/// event that changes a household's balances or receivables names it, so no other event
+/// is read. Nothing is written.
+fn household_caught_up(
+    ledger: &LedgerView,
+    core: &CoreData,
+    shard: &ShardData<'_>,
+    household: &str,
+) -> Result<Option<HouseholdBalance>, ReadSideError> {
+    let mut models = core.household_models(shard, household);
+    for (seq, hash, record) in ledger.household_records(household)? {
+        let next = models.next_seq()?;
+        if seq.get() < next {
+            continue;
+        }
+        // Other households' events change nothing of this answer: the models pass them.
+        for other in next..seq.get() {
+            models.skip(other, [0; 32])?;
+        }
+        match fact_of(seq, record, ledger)? {
+            Some(fact) => models.apply(seq.get(), hash.into_bytes(), &fact)?,
+            None => models.skip(seq.get(), hash.into_bytes())?,
+        }
+    }
+    Ok(models.household(household))
 }
 
 /// District totals, reading only the cube records the query's shape lives in when the
