@@ -12,7 +12,8 @@
 //! period records. The core is sealed under the state key, so a record that does not hash
 //! to what the core names was changed without the key and is refused. A query at the
 //! snapshot's seq reads the core and its records ([`read_household`], [`read_totals`],
-//! [`read_funds`]); behind it, the whole state is loaded and caught up in memory.
+//! [`read_funds`]); behind it, a household's shard is caught up with that household's own
+//! events, and for the others the whole state is loaded and caught up, in memory only.
 
 pub mod facts;
 pub mod findings;
