@@ -98,6 +98,7 @@ mod intern;
 mod models;
 mod money;
 pub mod receivables;
+pub mod snapshot;
 mod tally;
 mod totals;
 mod trail;
@@ -113,7 +114,10 @@ pub use households::{Enrollment, HouseholdBalance, ProgramTally};
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};
 pub use money::{format_fen, FEN_PER_YUAN};
 pub use receivables::{Receivable, ReceivableError, ReceivableRow, Receivables};
+pub use snapshot::{
+    household_shard, CoreData, CubeData, Parts, PartsError, ShardData, HOUSEHOLD_SHARDS,
+};
 pub use tally::Tally;
-pub use totals::{GroupKey, TotalsQuery, TotalsRow};
+pub use totals::{CubeRecords, GroupKey, TotalsQuery, TotalsRow};
 pub use trail::{trail, TrailEntry, TrailInput, TrailKind};
 pub use vocab::{Date, Fact, PaymentKind, YearMonth, MONTHS_PER_YEAR};

@@ -5,14 +5,16 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cells::FineCell;
+use rustc_hash::FxHashMap;
+
+use crate::cells::{FineCell, GroupCell};
 use crate::error::ProjectionError;
 use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
 use crate::intern::{HouseholdId, Id, Names, ProgramId};
 use crate::receivables::{ReceivableError, Receivables};
 use crate::tally::{Delta, Sign, Tally, TallyError};
-use crate::totals::{places_of, Totals, TotalsQuery, TotalsRow};
+use crate::totals::{places_of, GroupTally, Totals, TotalsQuery, TotalsRow};
 use crate::vocab::{Date, Fact};
 
 /// Seq numbers are dense and the first event of a ledger is seq 1.
@@ -230,21 +232,7 @@ impl ReadModels {
     /// Fund balances of every program with an allocation or a live payment,
     /// sorted by program code.
     pub fn funds(&self) -> Vec<FundRow> {
-        let mut rows: Vec<FundRow> = self
-            .funds
-            .iter()
-            .map(|(&program, fund)| FundRow {
-                program: self.names.program(program).to_owned(),
-                allocations: fund.allocations,
-                allocated_fen: fund.allocated_fen,
-                payments: fund.payments,
-                disbursed_fen: fund.disbursed_fen,
-                recovered_fen: fund.recovered_fen,
-                remaining_fen: fund.remaining_fen,
-            })
-            .collect();
-        rows.sort_by(|a, b| a.program.cmp(&b.program));
-        rows
+        fund_rows(&self.funds, &self.names)
     }
 
     /// How big the maintained state is.
@@ -255,6 +243,72 @@ impl ReadModels {
             group_cells: self.cube().cell_count(),
             programs: self.funds.len(),
         }
+    }
+
+    /// The state from its parts ([`crate::snapshot`]); the cube is derived when first
+    /// queried.
+    pub(crate) fn assemble(
+        applied: Option<Applied>,
+        names: Names,
+        households: Vec<HouseholdState>,
+        grand: Tally,
+        funds: BTreeMap<ProgramId, FundState>,
+        receivables: Receivables,
+        recovered: BTreeMap<(HouseholdId, FineCell), i64>,
+    ) -> ReadModels {
+        ReadModels {
+            applied,
+            names,
+            households,
+            grand,
+            funds,
+            receivables,
+            recovered,
+            totals: OnceLock::new(),
+        }
+    }
+
+    /// The program and place names, without the households'.
+    pub(crate) fn names_without_households(&self) -> Names {
+        Names {
+            households: Default::default(),
+            programs: self.names.programs.clone(),
+            subdistricts: self.names.subdistricts.clone(),
+            communities: self.names.communities.clone(),
+        }
+    }
+
+    /// Every household's state, by id index.
+    pub(crate) fn household_states(&self) -> &[HouseholdState] {
+        &self.households
+    }
+
+    pub(crate) fn household_name(&self, id: HouseholdId) -> &str {
+        self.names.households.name(id)
+    }
+
+    pub(crate) fn grand(&self) -> Tally {
+        self.grand
+    }
+
+    pub(crate) fn fund_states(&self) -> &BTreeMap<ProgramId, FundState> {
+        &self.funds
+    }
+
+    pub(crate) fn recovered_cells(&self) -> &BTreeMap<(HouseholdId, FineCell), i64> {
+        &self.recovered
+    }
+
+    /// Every group cell of the cube, with the money recovered in its group.
+    pub(crate) fn cube_cells(&self) -> FxHashMap<GroupCell, (GroupTally, i64)> {
+        let recovered = self
+            .recovered
+            .iter()
+            .filter_map(|(&(household, cell), &fen)| {
+                let state = self.households.get(household.index())?;
+                Some((places_of(state), cell, fen))
+            });
+        self.cube().cells_with_recovered(recovered)
     }
 
     fn cube(&self) -> &Totals {
@@ -569,6 +623,24 @@ impl ReadModels {
     fn fund(&self, program: ProgramId) -> FundState {
         self.funds.get(&program).copied().unwrap_or_default()
     }
+}
+
+/// Fund balances of every program in `funds`, sorted by program code.
+pub(crate) fn fund_rows(funds: &BTreeMap<ProgramId, FundState>, names: &Names) -> Vec<FundRow> {
+    let mut rows: Vec<FundRow> = funds
+        .iter()
+        .map(|(&program, fund)| FundRow {
+            program: names.program(program).to_owned(),
+            allocations: fund.allocations,
+            allocated_fen: fund.allocated_fen,
+            payments: fund.payments,
+            disbursed_fen: fund.disbursed_fen,
+            recovered_fen: fund.recovered_fen,
+            remaining_fen: fund.remaining_fen,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.program.cmp(&b.program));
+    rows
 }
 
 /// A recovery or its reversal, reduced to what the models need.

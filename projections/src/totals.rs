@@ -201,59 +201,110 @@ impl Totals {
         query: &TotalsQuery,
         recovered: impl Iterator<Item = ([Place; PLACES_PER_PAYMENT], FineCell, i64)>,
     ) -> Vec<TotalsRow> {
-        let Some(filter) = Filter::resolve(names, query) else {
-            return Vec::new();
-        };
         let shape = shape_for(query);
         let Some(cube) = self.cubes.get(shape.index()) else {
             return Vec::new();
         };
-        let grouping = Grouping::of(&query.by);
-        let order = NameOrder::new(names, &grouping);
         let mut groups: FxHashMap<GroupCell, (GroupTally, i64)> = cube
             .iter()
-            .filter(|(cell, _)| filter.accepts(names, cell))
             .map(|(cell, value)| (*cell, (*value, 0)))
             .collect();
-        for (places, fine, fen) in recovered {
-            for group in groups_at(shape, places, fine) {
-                if filter.accepts(names, &group) {
-                    let sum = &mut groups.entry(group).or_default().1;
-                    *sum = sum.saturating_add(fen);
-                }
-            }
-        }
-        let mut cells: Vec<(SortKey, GroupCell, GroupTally, i64)> = groups
-            .into_iter()
-            .map(|(cell, (value, fen))| (order.key(names, &cell), cell, value, fen))
+        add_recovered(&mut groups, Some(shape), recovered);
+        rows_of(names, query, groups.into_iter())
+    }
+
+    /// Every stored cell with the money recovered in its group: what the snapshot's cube
+    /// records hold ([`crate::snapshot`]), all shapes together.
+    pub(crate) fn cells_with_recovered(
+        &self,
+        recovered: impl Iterator<Item = ([Place; PLACES_PER_PAYMENT], FineCell, i64)>,
+    ) -> FxHashMap<GroupCell, (GroupTally, i64)> {
+        let mut groups: FxHashMap<GroupCell, (GroupTally, i64)> = self
+            .cubes
+            .iter()
+            .flat_map(|cube| cube.iter().map(|(cell, value)| (*cell, (*value, 0))))
             .collect();
-        // Cells iterate in hash order; reports want name order.
-        // Each cell is one group, so the keys are distinct.
-        cells.sort_unstable_by_key(|(key, _, _, _)| *key);
-        cells
-            .into_iter()
-            .map(|(_, cell, value, fen)| TotalsRow {
-                recovered_fen: fen,
-                ..grouping.row(names, &cell, &value)
-            })
-            .collect()
+        add_recovered(&mut groups, None, recovered);
+        groups
     }
 }
 
-/// The one group cell of `shape` that a household's fine cell counts in: a fine cell
-/// rolls up into one household cell per shape's program and period, counted at one of
-/// the household's places.
+/// Adds the money recovered to the groups it counts in (of `shape` only, if given); a
+/// group with recoveries and no live payment gets an empty tally.
+fn add_recovered(
+    groups: &mut FxHashMap<GroupCell, (GroupTally, i64)>,
+    shape: Option<Shape>,
+    recovered: impl Iterator<Item = ([Place; PLACES_PER_PAYMENT], FineCell, i64)>,
+) {
+    for (places, fine, fen) in recovered {
+        for group in groups_at(places, fine) {
+            if shape.is_none_or(|shape| group.shape() == shape) {
+                let sum = &mut groups.entry(group).or_default().1;
+                *sum = sum.saturating_add(fen);
+            }
+        }
+    }
+}
+
+/// The rows of `query` from group cells of any shapes: the cells of the query's one
+/// shape that its filters accept, in name order.
+pub(crate) fn rows_of(
+    names: &Names,
+    query: &TotalsQuery,
+    cells: impl Iterator<Item = (GroupCell, (GroupTally, i64))>,
+) -> Vec<TotalsRow> {
+    let Some(filter) = Filter::resolve(names, query) else {
+        return Vec::new();
+    };
+    let shape = shape_for(query);
+    let grouping = Grouping::of(&query.by);
+    let order = NameOrder::new(names, &grouping);
+    let mut cells: Vec<(SortKey, GroupCell, GroupTally, i64)> = cells
+        .filter(|(cell, _)| cell.shape() == shape && filter.accepts(names, cell))
+        .map(|(cell, (value, fen))| (order.key(names, &cell), cell, value, fen))
+        .collect();
+    // Cells come in hash or record order; reports want name order.
+    // Each cell is one group, so the keys are distinct.
+    cells.sort_unstable_by_key(|(key, _, _, _)| *key);
+    cells
+        .into_iter()
+        .map(|(_, cell, value, fen)| TotalsRow {
+            recovered_fen: fen,
+            ..grouping.row(names, &cell, &value)
+        })
+        .collect()
+}
+
+/// Which period records of the snapshot's cube a query reads: the all-time one, one
+/// year's, or every year's (a query by month or year without a year filter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CubeRecords {
+    AllTime,
+    Year(i32),
+    EveryYear,
+}
+
+impl TotalsQuery {
+    /// The cube records this query's one shape lives in ([`CubeRecords`]).
+    pub fn cube_records(&self) -> CubeRecords {
+        let fixed_year = self.month.map(|m| m.year).or(self.year);
+        match (shape_for(self).period, fixed_year) {
+            (PeriodLevel::All, _) => CubeRecords::AllTime,
+            (_, Some(year)) => CubeRecords::Year(year),
+            (_, None) => CubeRecords::EveryYear,
+        }
+    }
+}
+
+/// The group cells a household's fine cell counts in: one per shape (each of its
+/// household cells, at each of the household's places).
 fn groups_at(
-    shape: Shape,
     places: [Place; PLACES_PER_PAYMENT],
     fine: FineCell,
 ) -> impl Iterator<Item = GroupCell> {
-    fine.rollups().into_iter().flat_map(move |cell| {
-        places
-            .into_iter()
-            .map(move |place| cell.at(place))
-            .filter(move |group| group.shape() == shape)
-    })
+    fine.rollups()
+        .into_iter()
+        .flat_map(move |cell| places.into_iter().map(move |place| cell.at(place)))
 }
 
 /// A cell's position in name order: sub-district, community, program, period.

@@ -8,7 +8,9 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 
 use super::{exit, open, Cli, Failure, Output};
-use crate::ledger::readmodels::{household_trail, FindingsFold, ReadSide, ReadSideError};
+use crate::ledger::readmodels::{
+    household_trail, read_funds, read_household, read_totals, ReadSide, ReadSideError,
+};
 use crate::ledger::Ledger;
 use crate::model::domain::{HouseholdId, PROGRAMS};
 use crate::model::render::{Align, Table};
@@ -80,12 +82,6 @@ pub struct HouseholdArgs {
 
 pub use crate::ledger::answers::parse_month;
 
-/// The read models for `totals`, `funds` and `household`, without the findings: those
-/// answers use none, and the findings' state grows with live payments.
-pub(super) fn read_side(ledger: &Ledger) -> Result<ReadSide, Failure> {
-    ReadSide::open_with(ledger.view(), FindingsFold::Off).map_err(read_failure)
-}
-
 pub(super) fn read_failure(err: ReadSideError) -> Failure {
     match err {
         ReadSideError::Ledger(e) => super::failure(e, None),
@@ -118,7 +114,6 @@ pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
     crate::ledger::answers::check_group_keys(&by)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--by: {e}")))?;
     let ledger = open(cli)?;
-    let side = read_side(&ledger)?;
     let query = TotalsQuery {
         by,
         year: args.year,
@@ -126,7 +121,8 @@ pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
         subdistrict: args.subdistrict.clone(),
         program: args.program.clone(),
     };
-    let rows = side.totals(&query);
+    // The cube records of the query's shape only; the findings are not read.
+    let rows = read_totals(ledger.view(), &query).map_err(read_failure)?;
     Ok(render_totals(&rows, &args.by, &args.report))
 }
 
@@ -231,9 +227,8 @@ fn csv_text(columns: &[(&str, Align)], cells: &[Vec<String>]) -> String {
 
 pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
     let ledger = open(cli)?;
-    let side = read_side(&ledger)?;
     let lang = report.lang;
-    let rows = side.models().funds();
+    let rows = read_funds(ledger.view()).map_err(read_failure)?;
     let columns = [
         (label(lang, "项目", "program"), Align::Left),
         (label(lang, "已拨付(元)", "allocated"), Align::Right),
@@ -261,8 +256,9 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
     HouseholdId::parse(&args.id)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("household id: {e}")))?;
     let ledger = open(cli)?;
-    let side = read_side(&ledger)?;
-    let Some(balance) = side.models().household(&args.id) else {
+    // The household's shard of the read models only; the findings are not read.
+    let balance = read_household(ledger.view(), &args.id).map_err(read_failure)?;
+    let Some(balance) = balance else {
         return Err(Failure::new(
             exit::BAD_INPUT,
             format!("household {} is not enrolled", args.id),

@@ -446,6 +446,22 @@ impl Ledger {
         Ok(self.view.store.write_durable(batch)?)
     }
 
+    /// Writes several records beside the log in one durable batch, each sealed as by
+    /// [`Ledger::put_meta`]: the read models' snapshot, whose records must change together.
+    pub fn put_metas(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
+        let key = self.key()?;
+        let mut batch = StoreBatch::default();
+        for (name, value) in records {
+            assert!(
+                !RESERVED_META.contains(&name.as_str())
+                    && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
+                "the state, tokens, layout and key are written only by the ledger itself"
+            );
+            batch.put_meta(&name, key.wrap(&name, value));
+        }
+        Ok(self.view.store.write_durable(batch)?)
+    }
+
     /// The state as this value holds it, which the store's state record seals.
     fn state_record(&self) -> StateRecord {
         StateRecord {

@@ -23,7 +23,7 @@ use std::io::{Read, Seek, Write};
 use std::ops::{ControlFlow, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
@@ -203,6 +203,11 @@ pub struct Store {
     /// Whether block values are read as layouts 3 and 4 stored them (the block's bytes,
     /// without a form byte): only while `fundtrail upgrade` reads an older ledger.
     legacy_blocks: std::sync::atomic::AtomicBool,
+    /// The last event block whose seal held (its bytes, decompressed), by its first seq: a
+    /// read of an event beside the last one read (opening a ledger reads every enrollment,
+    /// and they lie side by side) neither looks the block up, decompresses nor hashes it
+    /// again. Emptied by every write and by a change of how blocks are read.
+    sealed_block: std::sync::Mutex<Option<(Seq, Arc<BlockBytes>)>>,
     /// Makes every `sync` fail, for the tests of what a failed commit leaves.
     #[cfg(test)]
     fail_syncs: std::sync::atomic::AtomicBool,
@@ -253,6 +258,7 @@ impl Store {
             health: AtomicU8::new(Health::Sound as u8),
             block_key: std::sync::OnceLock::new(),
             legacy_blocks: std::sync::atomic::AtomicBool::new(false),
+            sealed_block: std::sync::Mutex::new(None),
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -272,6 +278,7 @@ impl Store {
     /// or, with `false`, as this layout does: for `fundtrail upgrade` only.
     pub fn read_legacy_blocks(&self, legacy: bool) {
         self.legacy_blocks.store(legacy, Ordering::SeqCst);
+        self.keep_sealed(None);
     }
 
     /// The bytes of the event or reference block (`kind`) at `first` from its stored value.
@@ -322,6 +329,33 @@ impl Store {
         )))
     }
 
+    fn last_sealed(&self) -> Option<(Seq, Arc<BlockBytes>)> {
+        // A poisoned lock only means a reader panicked; the block it holds is still one
+        // whose seal held, or none.
+        match self.sealed_block.lock() {
+            Ok(last) => last.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn keep_sealed(&self, block: Option<(Seq, Arc<BlockBytes>)>) {
+        match self.sealed_block.lock() {
+            Ok(mut last) => *last = block,
+            Err(poisoned) => *poisoned.into_inner() = block,
+        }
+    }
+
+    /// The event at `seq` from the last block whose seal held, if that block holds it.
+    fn sealed_event(&self, seq: Seq) -> Option<Result<StoredEvent, StoreError>> {
+        self.block_key.get()?;
+        let (first, value) = self.last_sealed()?;
+        let index = usize::try_from(seq.get().checked_sub(first.get())?).ok()?;
+        let (_, entry) = event_entries(&value)
+            .enumerate()
+            .find(|(i, entry)| *i == index || entry.is_err())?;
+        Some(entry_of(first, entry))
+    }
+
     /// Closes the database and returns once its locks are free for the next opener. sled
     /// 0.34 keeps its data file open (with its lock) in tasks of its background thread pool
     /// (a log buffer's write, a segment's truncation), each holding its own handle on the
@@ -362,11 +396,18 @@ impl Store {
 
     /// The stored event at `seq`, if a block holds it.
     pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(event) = self.sealed_event(seq) {
+            return event.map(Some);
+        }
         let Some((first, value)) = self.block_holding(seq)? else {
             return Ok(None);
         };
         let value = self.block_bytes(BlockKind::Event, first, value)?;
         self.authenticate(first, &value)?;
+        let value = Arc::new(value);
+        if self.block_key.get().is_some() {
+            self.keep_sealed(Some((first, Arc::clone(&value))));
+        }
         // Every entry before the wanted one is walked: damage there is reported, not
         // mistaken for a missing event.
         // An index beyond usize is beyond any block: the walk finds no entry at it.
@@ -886,6 +927,8 @@ impl Store {
     /// explains, which opening the ledger discards.
     pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
         self.refuse_after_failure()?;
+        // A write may remove or replace blocks beyond the head (an unfinished write's).
+        self.keep_sealed(None);
         batch.close_block();
         for (name, from) in std::mem::take(&mut batch.stale_chunks) {
             for key in self.stale_chunks(&name, from)? {

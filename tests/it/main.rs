@@ -25,6 +25,7 @@ mod http_hostile;
 mod http_people;
 mod import;
 mod independent_verifier;
+mod insider_readmodels;
 mod insider_state;
 mod insider_trail;
 mod ledger_log;

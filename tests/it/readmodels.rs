@@ -18,7 +18,9 @@ use fundtrail_projections::{
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
-use fundtrail::ledger::readmodels::{META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION};
+use fundtrail::ledger::readmodels::{
+    snapshot_records, stored_records, META_READ_MODELS as SNAPSHOT_META, SNAPSHOT_VERSION,
+};
 
 use crate::support::{binary, ctx, insider, run_command, Run};
 
@@ -418,11 +420,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
     let (dir, mut ledger) = base_ledger(root.path());
     let mut side = ReadSide::open(ledger.view()).expect("open");
     side.save(&ledger, true).expect("save at seq 12");
-    let old_snapshot = ledger
-        .view()
-        .meta(SNAPSHOT_META)
-        .expect("meta")
-        .expect("saved");
+    let old_snapshot = stored_records(ledger.view()).expect("the saved records");
 
     // Appended without a save, as if the process died right after the commit.
     let reversal = ReversalRequest {
@@ -480,7 +478,7 @@ fn a_snapshot_behind_the_head_counts_every_event_exactly_once() {
         let mut side = ReadSide::open(ledger.view()).expect("open");
         side.save(&ledger, true).expect("save at the head");
         ledger
-            .put_meta(SNAPSHOT_META, old_snapshot)
+            .put_metas(old_snapshot)
             .expect("restore the old snapshot");
     }
     check(&dir);
@@ -492,9 +490,9 @@ fn forged_snapshot(seq: u64, hash: [u8; 32]) -> Vec<u8> {
     for s in 1..=seq {
         models.skip(s, hash).expect("dense seqs");
     }
-    let mut bytes = vec![SNAPSHOT_VERSION];
-    bytes.extend(bincode::serialize(&models).expect("serialize"));
-    bytes
+    let (name, core) = snapshot_records(&models).pop().expect("a core");
+    assert_eq!(name, SNAPSHOT_META);
+    core
 }
 
 #[test]
@@ -557,11 +555,7 @@ fn a_gap_in_the_log_is_an_error() {
     let (dir, ledger) = base_ledger(root.path());
     let mut side = ReadSide::rebuild(ledger.view()).expect("rebuild");
     side.save(&ledger, true).expect("save at 12");
-    let snapshot = ledger
-        .view()
-        .meta(SNAPSHOT_META)
-        .expect("meta")
-        .expect("saved");
+    let snapshot = stored_records(ledger.view()).expect("the saved records");
     drop(side);
     ledger.close().expect("close");
 
@@ -575,9 +569,7 @@ fn a_gap_in_the_log_is_an_error() {
         insider::close_db(db, &dir);
     }
     let ledger = Ledger::open(&dir).expect("reopen");
-    ledger
-        .put_meta(SNAPSHOT_META, snapshot)
-        .expect("keep the snapshot at 12");
+    ledger.put_metas(snapshot).expect("keep the snapshot at 12");
     // The block the event was removed from no longer matches its seal: the catch-up stops
     // there, before the read models could see a gap.
     match ReadSide::open(ledger.view()) {
@@ -991,7 +983,10 @@ fn a_long_catch_up_equals_short_ones() {
         rebuilt.snapshot(true).expect("a snapshot"),
         stepwise.snapshot(true).expect("a snapshot"),
     );
-    assert_eq!(rebuilt_bytes.models_bytes(), stepwise_bytes.models_bytes());
+    assert_eq!(
+        rebuilt_bytes.models_records(),
+        stepwise_bytes.models_records()
+    );
     assert_eq!(
         rebuilt_bytes.findings_bytes(),
         stepwise_bytes.findings_bytes()
@@ -1070,4 +1065,125 @@ fn a_gap_in_a_long_catch_up_is_an_error() {
         Err(other) => panic!("expected the sealed block's refusal, got {other}"),
         Ok(_) => panic!("a gap in the log was skipped"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries that read only their records (FORMAT.md §3.4)
+
+/// What `household`, `totals` and `funds` read from the snapshot's records equals the
+/// whole state's answer, at the head (the records) and behind it (the whole state caught
+/// up in memory); neither read writes anything.
+#[test]
+fn record_reads_equal_the_whole_state_at_and_behind_the_head() {
+    use fundtrail::ledger::readmodels::{read_funds, read_household, read_totals};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_, mut ledger) = base_ledger(root.path());
+    let mut side = ReadSide::open(ledger.view()).expect("open");
+    side.save(&ledger, true).expect("save at the head");
+    let queries = [
+        by(&[]),
+        by(&[GroupKey::Subdistrict, GroupKey::Program]),
+        by(&[GroupKey::Community, GroupKey::Month]),
+        by(&[GroupKey::Year]),
+        TotalsQuery {
+            year: Some(2019),
+            ..by(&[GroupKey::Program])
+        },
+        TotalsQuery {
+            month: Some(YearMonth {
+                year: 2018,
+                month: 1,
+            }),
+            ..by(&[GroupKey::Community])
+        },
+        TotalsQuery {
+            year: Some(2017),
+            ..by(&[GroupKey::Month])
+        },
+    ];
+    for step in 0..3 {
+        let behind = step > 0;
+        if step == 1 {
+            append_more(&mut ledger, root.path());
+        }
+        if step == 2 {
+            // After the snapshot: an enrollment, its payment, and a reversal of a payment
+            // also made after it.
+            import(
+                &mut ledger,
+                root.path(),
+                "h4.csv",
+                "household_id,subdistrict,community,category,members,enrolled_on\n\
+                 H4,鼓楼,D社区,disabled,1,2019-01-01\n",
+                ImportKind::Households,
+            );
+            import(
+                &mut ledger,
+                root.path(),
+                "late.csv",
+                "date,type,household_id,program,amount,persons,reference,memo\n\
+                 2019-03-15,disbursement,H4,support_allowance,500.00,1,PAY-9,\n\
+                 2019-03-20,reversal,H2,support_allowance,600.00,,PAY-7,wrong account\n",
+                ImportKind::Events,
+            );
+        }
+        let view = ledger.view();
+        let saved = stored_records(view).expect("records");
+        let whole = ReadSide::open(view).expect("the whole state");
+        for id in ["H1", "H2", "H3", "H4", "H9"] {
+            assert_eq!(
+                read_household(view, id).expect("household"),
+                whole.models().household(id),
+                "{id}, behind: {behind}"
+            );
+        }
+        for query in &queries {
+            assert_eq!(
+                read_totals(view, query).expect("totals"),
+                whole.totals(query),
+                "{query:?}, behind: {behind}"
+            );
+        }
+        assert_eq!(read_funds(view).expect("funds"), whole.models().funds());
+        assert_eq!(
+            stored_records(view).expect("records"),
+            saved,
+            "a read wrote"
+        );
+    }
+}
+
+/// A snapshot of an older version (one record of the whole state) is ignored: the reads
+/// replay the log without writing, and the next save writes the records of this version.
+#[test]
+fn an_old_single_record_snapshot_is_rebuilt_in_this_layout() {
+    use fundtrail::ledger::readmodels::read_totals;
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_, ledger) = base_ledger(root.path());
+    let old = vec![SNAPSHOT_VERSION - 1, 0xde, 0xad];
+    ledger
+        .put_meta(SNAPSHOT_META, old.clone())
+        .expect("an old snapshot");
+    assert_eq!(
+        rows_json(
+            &read_totals(ledger.view(), &by(&[GroupKey::Program])).expect("totals"),
+            &["program"]
+        ),
+        expected_by_program()
+    );
+    let stored = stored_records(ledger.view()).expect("records");
+    assert_eq!(
+        stored,
+        vec![(SNAPSHOT_META.to_owned(), old)],
+        "the read wrote"
+    );
+
+    let mut side = ReadSide::open(ledger.view()).expect("replayed");
+    side.save(&ledger, true).expect("save");
+    let stored = stored_records(ledger.view()).expect("records");
+    // 256 shards, the all-time and two years' cube records, then the core.
+    assert_eq!(stored.len(), 256 + 3 + 1);
+    let (name, core) = stored.last().expect("a core");
+    assert_eq!((name.as_str(), core[0]), (SNAPSHOT_META, SNAPSHOT_VERSION));
+    assert_base_figures(ReadSide::open(ledger.view()).expect("open").models());
 }

@@ -5,6 +5,15 @@
 //! the head. It is never written in the same sled batch as events, so a crash can leave it
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
+//!
+//! The snapshot is several records (FORMAT.md §3.4), so that a query reads only what it
+//! answers: a core (`m‖read_models`: position, names, funds, receivables, and the BLAKE3
+//! of every other record), [`HOUSEHOLD_SHARDS`] household shards and the totals cube's
+//! period records. The core is sealed under the state key, so a record that does not hash
+//! to what the core names was changed without the key and is refused. A query at the
+//! snapshot's seq reads the core and its records ([`read_household`], [`read_totals`],
+//! [`read_funds`]); behind it, a household's shard is caught up with that household's own
+//! events, and for the others the whole state is loaded and caught up, in memory only.
 
 pub mod facts;
 pub mod findings;
@@ -13,9 +22,14 @@ mod parallel;
 
 use std::ops::ControlFlow;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use fundtrail_projections::{
-    trail, Fact, Prepared, ReadModels, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
+    household_shard, trail, CoreData, CubeData, CubeRecords, Fact, FundRow, HouseholdBalance,
+    Parts, Prepared, ReadModels, ShardData, TotalsQuery, TotalsRow, TrailEntry, TrailInput,
+    HOUSEHOLD_SHARDS,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{FindingsSide, FindingsSideError, META_FINDINGS};
@@ -28,17 +42,101 @@ use crate::model::encoding::{Body, RecordV1};
 /// under a second, while a single-row append does not rewrite the whole state.
 pub const SNAPSHOT_LAG_EVENTS: u64 = 10_000;
 
-/// Meta record holding the snapshot.
+/// Meta record holding the snapshot's core, which names every other record's BLAKE3.
 pub const META_READ_MODELS: &str = "read_models";
 
-/// First byte of the stored snapshot. A snapshot of another version (an older release's)
+/// The household shards' records: `read_models.households.00` to `.ff`.
+const SHARD_PREFIX: &str = "read_models.households.";
+
+/// The totals cube's all-time shapes.
+const CUBE_ALL_TIME: &str = "read_models.totals";
+
+/// One year's shapes of the totals cube: `read_models.totals.2019`.
+const CUBE_YEAR_PREFIX: &str = "read_models.totals.";
+
+/// First byte of the stored core. A snapshot of another version (an older release's)
 /// is ignored and the models are rebuilt from genesis, then saved in this version: the
 /// snapshot is a cache, and a replay from the log is always correct.
 /// Version 2: name tables as name lists, household cells per program and month only, no
 /// totals cube (all coarser cells are derived from those when first queried).
 /// Version 3: receivables per finding, recovered money per household, program and month,
 /// and each fund's recovered sum (issue 13, recoveries).
-pub const SNAPSHOT_VERSION: u8 = 3;
+/// Version 4: the snapshot split into a core, household shards and the totals cube's
+/// period records, each bound by its BLAKE3 in the core (issue 14, indexed reads).
+pub const SNAPSHOT_VERSION: u8 = 4;
+
+/// The meta name of household shard `shard`.
+pub fn shard_record(shard: u8) -> String {
+    format!("{SHARD_PREFIX}{shard:02x}")
+}
+
+/// The meta name of the cube record of `year`, or of the all-time shapes.
+pub fn cube_record(year: Option<i32>) -> String {
+    match year {
+        Some(year) => format!("{CUBE_YEAR_PREFIX}{year}"),
+        None => CUBE_ALL_TIME.to_owned(),
+    }
+}
+
+/// The BLAKE3 of every record beside the core, as the core names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Directory {
+    /// By shard number; [`HOUSEHOLD_SHARDS`] of them.
+    shards: Vec<[u8; 32]>,
+    all_time: [u8; 32],
+    years: BTreeMap<i32, [u8; 32]>,
+}
+
+impl Directory {
+    /// Every record the directory names, with its digest.
+    fn records(&self) -> impl Iterator<Item = (String, [u8; 32])> + '_ {
+        let shards = (0u8..=u8::MAX)
+            .zip(&self.shards)
+            .map(|(shard, digest)| (shard_record(shard), *digest));
+        let years = self
+            .years
+            .iter()
+            .map(|(year, digest)| (cube_record(Some(*year)), *digest));
+        shards
+            .chain(std::iter::once((cube_record(None), self.all_time)))
+            .chain(years)
+    }
+
+    /// The digest of household shard `shard`.
+    fn shard(&self, shard: u8) -> Result<[u8; 32], ReadSideError> {
+        match (self.shards.len(), self.shards.get(usize::from(shard))) {
+            (HOUSEHOLD_SHARDS, Some(digest)) => Ok(*digest),
+            (len, _) => Err(ReadSideError::Snapshot(format!(
+                "the snapshot's core names {len} household shards, not {HOUSEHOLD_SHARDS}"
+            ))),
+        }
+    }
+
+    /// The cube records `query` reads, with their digests.
+    fn cubes_for(&self, query: &TotalsQuery) -> Vec<(String, [u8; 32])> {
+        match query.cube_records() {
+            CubeRecords::AllTime => vec![(cube_record(None), self.all_time)],
+            CubeRecords::Year(year) => self
+                .years
+                .get(&year)
+                .map(|digest| (cube_record(Some(year)), *digest))
+                .into_iter()
+                .collect(),
+            CubeRecords::EveryYear => self
+                .years
+                .iter()
+                .map(|(year, digest)| (cube_record(Some(*year)), *digest))
+                .collect(),
+        }
+    }
+}
+
+/// The stored core: what every answer may need, and the digests of the other records.
+#[derive(Debug, Serialize, Deserialize)]
+struct CoreRecord {
+    data: CoreData,
+    directory: Directory,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadSideError {
@@ -58,6 +156,12 @@ pub enum ReadSideError {
     AheadOfLog { seq: u64, head: u64 },
     #[error("the read-model snapshot does not decode: {0}")]
     Snapshot(String),
+    /// A record that does not hash to what the sealed core names: changed, removed or put
+    /// back from an older snapshot without the ledger's key.
+    #[error("the read-model record {name} is not the one the sealed snapshot names: it was changed without the ledger's key (run `fundtrail verify`)")]
+    Unbound { name: String },
+    #[error("read models: {0}")]
+    Parts(#[from] fundtrail_projections::PartsError),
     #[error(transparent)]
     Findings(#[from] FindingsSideError),
 }
@@ -162,19 +266,32 @@ pub enum FindingsFold {
 pub struct ReadSide {
     models: ReadModels,
     saved_seq: u64,
+    /// The directory of the records on disk, when known: a save rewrites only the records
+    /// whose bytes changed.
+    saved_directory: Option<Directory>,
     findings: Option<FindingsSide>,
+}
+
+/// The read models' records due to be written: every record (the core last) and the
+/// names of those already stored with the same bytes.
+struct ModelsSnapshot {
+    seq: u64,
+    records: Vec<(String, Vec<u8>)>,
+    directory: Directory,
+    unchanged: BTreeSet<String>,
 }
 
 /// The snapshots due to be written, made under a read lock and written without one.
 pub struct Snapshot {
-    models: Option<(u64, Vec<u8>)>,
+    models: Option<ModelsSnapshot>,
     findings: Option<(u64, Vec<u8>)>,
 }
 
 impl Snapshot {
-    /// The read models' snapshot bytes, if due (unsealed; the store seals them).
-    pub fn models_bytes(&self) -> Option<&[u8]> {
-        self.models.as_ref().map(|(_, bytes)| bytes.as_slice())
+    /// The read models' records, if due (unsealed; the store seals them), by name: the
+    /// core ([`META_READ_MODELS`]) last.
+    pub fn models_records(&self) -> Option<&[(String, Vec<u8>)]> {
+        self.models.as_ref().map(|m| m.records.as_slice())
     }
 
     /// The findings' snapshot bytes, if due (unsealed).
@@ -184,9 +301,9 @@ impl Snapshot {
 }
 
 /// The seqs a written [`Snapshot`] reflects, for [`ReadSide::saved`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SavedAt {
-    models: Option<u64>,
+    models: Option<(u64, Directory)>,
     findings: Option<u64>,
 }
 
@@ -198,13 +315,13 @@ impl ReadSide {
 
     /// [`ReadSide::open`], with the findings maintained or not ([`FindingsFold`]).
     pub fn open_with(ledger: &LedgerView, fold: FindingsFold) -> Result<ReadSide, ReadSideError> {
-        let models = match ledger.meta(META_READ_MODELS) {
-            Ok(Some(bytes)) => decode_snapshot(&bytes)?.unwrap_or_default(),
-            Ok(None) => ReadModels::new(),
-            // Without the state key the snapshot cannot be authenticated: the models are
-            // recomputed from the log, which needs no key.
-            Err(LedgerError::Key(_)) => ReadModels::new(),
-            Err(other) => return Err(other.into()),
+        let (models, saved_directory) = match read_core(ledger)? {
+            Some(core) => {
+                check_applied(ledger, core.data.applied())?;
+                let directory = core.directory.clone();
+                (load_models(ledger, core)?, Some(directory))
+            }
+            None => (ReadModels::new(), None),
         };
         let findings = match fold {
             FindingsFold::Maintained => Some(FindingsSide::load(ledger)?),
@@ -214,9 +331,9 @@ impl ReadSide {
         let mut side = ReadSide {
             models,
             saved_seq,
+            saved_directory,
             findings,
         };
-        side.check_position(ledger)?;
         side.catch_up(ledger)?;
         Ok(side)
     }
@@ -226,6 +343,7 @@ impl ReadSide {
         let mut side = ReadSide {
             models: ReadModels::new(),
             saved_seq: 0,
+            saved_directory: None,
             findings: Some(FindingsSide::genesis()),
         };
         side.catch_up(ledger)?;
@@ -312,35 +430,45 @@ impl ReadSide {
         let at = self.models.applied().map_or(0, |a| a.seq);
         let models = (at != self.saved_seq
             && (force || at - self.saved_seq >= SNAPSHOT_LAG_EVENTS))
-            .then(|| {
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bincode::serialize_into(&mut bytes, &self.models)
-                    .expect("read models serialize with bincode");
-                (at, bytes)
-            });
+            .then(|| encode(&self.models, self.saved_directory.as_ref()));
         let findings = self.findings.as_ref().and_then(|f| f.snapshot(force));
         (models.is_some() || findings.is_some()).then_some(Snapshot { models, findings })
     }
 
     /// Records that the snapshots of `at` are on disk.
     pub fn saved(&mut self, at: SavedAt) {
-        if let Some(seq) = at.models {
-            self.saved_seq = self.saved_seq.max(seq);
+        if let Some((seq, directory)) = at.models {
+            if seq >= self.saved_seq {
+                self.saved_seq = seq;
+                self.saved_directory = Some(directory);
+            }
         }
         if let (Some(seq), Some(findings)) = (at.findings, self.findings.as_mut()) {
             findings.saved(seq);
         }
     }
 
-    /// Writes the snapshots made by [`ReadSide::snapshot`]; says what they reflect.
+    /// Writes the snapshots made by [`ReadSide::snapshot`]; says what they reflect. The
+    /// read models' records go in one batch: those whose bytes are stored already are
+    /// left as they are.
     pub fn write_snapshot(ledger: &Ledger, snapshot: Snapshot) -> Result<SavedAt, ReadSideError> {
         let mut at = SavedAt {
             models: None,
             findings: None,
         };
-        if let Some((seq, bytes)) = snapshot.models {
-            ledger.put_meta(META_READ_MODELS, bytes)?;
-            at.models = Some(seq);
+        if let Some(models) = snapshot.models {
+            let ModelsSnapshot {
+                seq,
+                records,
+                directory,
+                unchanged,
+            } = models;
+            let changed = records
+                .into_iter()
+                .filter(|(name, _)| !unchanged.contains(name))
+                .collect();
+            ledger.put_metas(changed)?;
+            at.models = Some((seq, directory));
         }
         if let Some((seq, bytes)) = snapshot.findings {
             FindingsSide::write_snapshot(ledger, bytes)?;
@@ -352,28 +480,6 @@ impl ReadSide {
     /// Totals from the maintained state.
     pub fn totals(&self, query: &TotalsQuery) -> Vec<TotalsRow> {
         self.models.totals(query)
-    }
-
-    fn check_position(&self, ledger: &LedgerView) -> Result<(), ReadSideError> {
-        let Some(applied) = self.models.applied() else {
-            return Ok(());
-        };
-        let head = ledger.head().size;
-        if applied.seq > head {
-            return Err(ReadSideError::AheadOfLog {
-                seq: applied.seq,
-                head,
-            });
-        }
-        let stored = ledger.stored(Seq::new(applied.seq))?.hash;
-        if stored.into_bytes() != applied.hash {
-            return Err(ReadSideError::HashMismatch {
-                seq: applied.seq,
-                expected: stored,
-                found: EventHash::from_bytes(applied.hash),
-            });
-        }
-        Ok(())
     }
 }
 
@@ -410,8 +516,42 @@ fn trail_of(
     Ok(trail(inputs))
 }
 
-/// The snapshot's models; `None` for a snapshot of an older version (replay instead).
-fn decode_snapshot(bytes: &[u8]) -> Result<Option<ReadModels>, ReadSideError> {
+/// Checks that the log has the snapshot's hash at its seq, and that seq is not beyond
+/// the head.
+fn check_applied(
+    ledger: &LedgerView,
+    applied: Option<fundtrail_projections::Applied>,
+) -> Result<(), ReadSideError> {
+    let Some(applied) = applied else {
+        return Ok(());
+    };
+    let head = ledger.head().size;
+    if applied.seq > head {
+        return Err(ReadSideError::AheadOfLog {
+            seq: applied.seq,
+            head,
+        });
+    }
+    let stored = ledger.stored(Seq::new(applied.seq))?.hash;
+    if stored.into_bytes() != applied.hash {
+        return Err(ReadSideError::HashMismatch {
+            seq: applied.seq,
+            expected: stored,
+            found: EventHash::from_bytes(applied.hash),
+        });
+    }
+    Ok(())
+}
+
+/// The snapshot's core; `None` when there is none, it is of an older version (replay
+/// instead), or the state key is not at hand to authenticate it (recompute from the log,
+/// which needs no key).
+fn read_core(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
+    let bytes = match ledger.meta(META_READ_MODELS) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) | Err(LedgerError::Key(_)) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
     match bytes.split_first() {
         Some((&SNAPSHOT_VERSION, rest)) => bincode::deserialize(rest)
             .map(Some)
@@ -422,6 +562,221 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Option<ReadModels>, ReadSideError> {
         ))),
         None => Err(ReadSideError::Snapshot("empty snapshot".into())),
     }
+}
+
+/// The core, checked against the log (its hash at its seq, not beyond the head).
+fn checked_core(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
+    let Some(core) = read_core(ledger)? else {
+        return Ok(None);
+    };
+    check_applied(ledger, core.data.applied())?;
+    Ok(Some(core))
+}
+
+/// The core when it reflects exactly the view's head (checked against the log): then a
+/// query reads its records and nothing else.
+fn core_at_head(ledger: &LedgerView) -> Result<Option<CoreRecord>, ReadSideError> {
+    let core = checked_core(ledger)?;
+    let head = ledger.head().size;
+    Ok(core.filter(|core| core.data.applied().map_or(0, |a| a.seq) == head))
+}
+
+/// The bytes of record `name`, checked against the digest the core names.
+fn read_bound(ledger: &LedgerView, name: &str, digest: [u8; 32]) -> Result<Vec<u8>, ReadSideError> {
+    match ledger.meta(name)? {
+        Some(bytes) if *blake3::hash(&bytes).as_bytes() == digest => Ok(bytes),
+        _ => Err(ReadSideError::Unbound {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+/// Record `name`, checked against its digest and decoded.
+fn read_part<T: serde::de::DeserializeOwned>(
+    ledger: &LedgerView,
+    name: &str,
+    digest: [u8; 32],
+) -> Result<T, ReadSideError> {
+    let bytes = read_bound(ledger, name, digest)?;
+    bincode::deserialize(&bytes).map_err(|e| ReadSideError::Snapshot(format!("{name}: {e}")))
+}
+
+/// The whole state from the core and every shard. The cube records are checked against
+/// their digests too (not decoded: the cube is derived from the households), so an edit
+/// of any record is refused wherever the snapshot is loaded, `verify` included.
+fn load_models(ledger: &LedgerView, core: CoreRecord) -> Result<ReadModels, ReadSideError> {
+    let mut shards = Vec::with_capacity(HOUSEHOLD_SHARDS);
+    for shard in 0..=u8::MAX {
+        let digest = core.directory.shard(shard)?;
+        shards.push(read_part::<ShardData<'static>>(
+            ledger,
+            &shard_record(shard),
+            digest,
+        )?);
+    }
+    for (name, digest) in core
+        .directory
+        .records()
+        .filter(|(n, _)| n.starts_with(CUBE_ALL_TIME))
+    {
+        read_bound(ledger, &name, digest)?;
+    }
+    Ok(ReadModels::from_parts(core.data, shards)?)
+}
+
+/// The models as records, the core last, with the directory that binds them; `saved` is
+/// the directory of the records on disk, whose unchanged ones need no rewrite.
+fn encode(models: &ReadModels, saved: Option<&Directory>) -> ModelsSnapshot {
+    let Parts {
+        core,
+        shards,
+        all_time,
+        years,
+    } = models.parts();
+    let mut records = Vec::with_capacity(HOUSEHOLD_SHARDS + years.len() + 2);
+    let mut put = |name: String, bytes: Vec<u8>| {
+        let digest = *blake3::hash(&bytes).as_bytes();
+        records.push((name, bytes));
+        digest
+    };
+    let shards = (0..=u8::MAX)
+        .zip(&shards)
+        .map(|(shard, data)| put(shard_record(shard), part_bytes(data)))
+        .collect();
+    let all_time = put(cube_record(None), part_bytes(&all_time));
+    let years = years
+        .iter()
+        .map(|(year, data)| (*year, put(cube_record(Some(*year)), part_bytes(data))))
+        .collect();
+    let directory = Directory {
+        shards,
+        all_time,
+        years,
+    };
+    let unchanged = saved.map_or_else(BTreeSet::new, |saved| {
+        let before: BTreeMap<String, [u8; 32]> = saved.records().collect();
+        directory
+            .records()
+            .filter(|(name, digest)| before.get(name) == Some(digest))
+            .map(|(name, _)| name)
+            .collect()
+    });
+    let mut core_bytes = vec![SNAPSHOT_VERSION];
+    let record = CoreRecord {
+        data: core,
+        directory,
+    };
+    bincode::serialize_into(&mut core_bytes, &record).expect("the core serializes with bincode");
+    records.push((META_READ_MODELS.to_owned(), core_bytes));
+    ModelsSnapshot {
+        seq: models.applied().map_or(0, |a| a.seq),
+        records,
+        directory: record.directory,
+        unchanged,
+    }
+}
+
+/// The records a snapshot of `models` consists of, as they are stored before sealing:
+/// the shards, the cube records, then the core ([`META_READ_MODELS`]).
+pub fn snapshot_records(models: &ReadModels) -> Vec<(String, Vec<u8>)> {
+    encode(models, None).records
+}
+
+/// Every stored record of the snapshot, as [`snapshot_records`] lists them (unsealed);
+/// none without a core. Put back with [`Ledger::put_metas`], they restore the snapshot.
+pub fn stored_records(ledger: &LedgerView) -> Result<Vec<(String, Vec<u8>)>, ReadSideError> {
+    let Some(core) = ledger.meta(META_READ_MODELS)? else {
+        return Ok(Vec::new());
+    };
+    let mut records = Vec::new();
+    if let Some(decoded) = read_core(ledger)? {
+        for (name, _) in decoded.directory.records() {
+            if let Some(bytes) = ledger.meta(&name)? {
+                records.push((name, bytes));
+            }
+        }
+    }
+    records.push((META_READ_MODELS.to_owned(), core));
+    Ok(records)
+}
+
+fn part_bytes<T: Serialize>(part: &T) -> Vec<u8> {
+    bincode::serialize(part).expect("read-model records serialize with bincode")
+}
+
+/// `household`'s enrollment and balances, reading only the core and its shard, caught up
+/// in memory with its own events when the snapshot is behind the head (the whole state,
+/// as [`ReadSide::open`], only when there is no snapshot of this version to trust);
+/// `None` if it was never enrolled.
+pub fn read_household(
+    ledger: &LedgerView,
+    household: &str,
+) -> Result<Option<HouseholdBalance>, ReadSideError> {
+    if let Some(core) = checked_core(ledger)? {
+        let shard = household_shard(household);
+        let digest = core.directory.shard(shard)?;
+        let data: ShardData<'static> = read_part(ledger, &shard_record(shard), digest)?;
+        if core.data.applied().map_or(0, |a| a.seq) == ledger.head().size {
+            return Ok(core.data.household(&data, household));
+        }
+        return household_caught_up(ledger, &core.data, &data, household);
+    }
+    let side = ReadSide::open_with(ledger, FindingsFold::Off)?;
+    Ok(side.models().household(household))
+}
+
+/// `household`'s balances from its shard of a snapshot behind the head, caught up in
+/// memory with the household's own events after it, read through the trail index: every
+/// event that changes a household's balances or receivables names it, so no other event
+/// is read. Nothing is written.
+fn household_caught_up(
+    ledger: &LedgerView,
+    core: &CoreData,
+    shard: &ShardData<'_>,
+    household: &str,
+) -> Result<Option<HouseholdBalance>, ReadSideError> {
+    let mut models = core.household_models(shard, household);
+    for (seq, hash, record) in ledger.household_records(household)? {
+        let next = models.next_seq()?;
+        if seq.get() < next {
+            continue;
+        }
+        // Other households' events change nothing of this answer: the models pass them.
+        for other in next..seq.get() {
+            models.skip(other, [0; 32])?;
+        }
+        match fact_of(seq, record, ledger)? {
+            Some(fact) => models.apply(seq.get(), hash.into_bytes(), &fact)?,
+            None => models.skip(seq.get(), hash.into_bytes())?,
+        }
+    }
+    Ok(models.household(household))
+}
+
+/// District totals, reading only the cube records the query's shape lives in when the
+/// snapshot is at the head (else from the whole state, as [`read_household`]).
+pub fn read_totals(
+    ledger: &LedgerView,
+    query: &TotalsQuery,
+) -> Result<Vec<TotalsRow>, ReadSideError> {
+    if let Some(core) = core_at_head(ledger)? {
+        let mut cubes = Vec::new();
+        for (name, digest) in core.directory.cubes_for(query) {
+            cubes.push(read_part::<CubeData>(ledger, &name, digest)?);
+        }
+        return Ok(core.data.totals(query, cubes.iter()));
+    }
+    Ok(ReadSide::open_with(ledger, FindingsFold::Off)?.totals(query))
+}
+
+/// Fund balances, from the core alone when the snapshot is at the head.
+pub fn read_funds(ledger: &LedgerView) -> Result<Vec<FundRow>, ReadSideError> {
+    if let Some(core) = core_at_head(ledger)? {
+        return Ok(core.data.funds());
+    }
+    Ok(ReadSide::open_with(ledger, FindingsFold::Off)?
+        .models()
+        .funds())
 }
 
 impl TargetDates for crate::ledger::LedgerView {

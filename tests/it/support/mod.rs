@@ -288,12 +288,13 @@ pub const READ_MODELS_KEY: &[u8] = b"mread_models";
 pub const FINDINGS_KEY: &[u8] = b"mfindings";
 
 impl Dump {
-    /// Everything but the read-model and findings caches (their records, or their chunks
-    /// `s‖name‖0x00‖index` when large): the log, its indexes, the head and budgets.
+    /// Everything but the read-model and findings caches (their records, the read models'
+    /// shards and cube records, or their chunks `s‖name‖0x00‖index` when large): the log, its indexes, the head and budgets.
     pub fn without_read_models(&self) -> Dump {
         let cache = |k: &[u8]| {
             [READ_MODELS_KEY, FINDINGS_KEY].contains(&k)
-                || [&b"sread_models\0"[..], b"sfindings\0"]
+                || k.starts_with(b"mread_models.")
+                || [&b"sread_models"[..], b"sfindings\0"]
                     .iter()
                     .any(|chunk| k.starts_with(chunk))
         };

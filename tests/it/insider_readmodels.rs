@@ -1,0 +1,217 @@
+//! An insider with write access to the ledger directory but not the signing key edits the
+//! records of the read-model snapshot (FORMAT.md §3.4) that a query reads alone: a
+//! household shard and a totals cube record. An edit fails the record's seal; an older
+//! copy put back keeps its seal but not the BLAKE3 the sealed core names. Either way the
+//! query refuses it, `verify` reports it, and `rebuild` replaces it.
+
+use std::path::{Path, PathBuf};
+
+use fundtrail::ledger::readmodels::{
+    cube_record, read_household, read_totals, shard_record, ReadSide, ReadSideError,
+};
+use fundtrail::ledger::Ledger;
+use fundtrail_projections::{household_shard, GroupKey, TotalsQuery};
+
+use crate::support::{binary, insider, run_command, Run};
+
+const HOUSEHOLDS_CSV: &str = "\
+household_id,subdistrict,community,category,members,enrolled_on
+H1,拓东,A社区,bereaved,2,2018-01-01
+H2,鼓楼,C社区,disabled,3,2018-01-01
+";
+
+const EVENTS_CSV: &str = "\
+date,type,household_id,program,amount,persons,reference,memo
+2018-01-02,fund_allocation,,support_allowance,10000.00,,ALLOC-1,区财政
+2018-01-15,disbursement,H1,support_allowance,800.00,2,PAY-1,一月
+2018-02-15,disbursement,H2,support_allowance,1200.00,3,PAY-2,二月
+";
+
+/// More payments to H1: its shard and every cube record change.
+const MORE_CSV: &str = "\
+date,type,household_id,program,amount,persons,reference,memo
+2018-03-15,disbursement,H1,support_allowance,800.00,2,PAY-3,三月
+";
+
+fn fundtrail(ledger: &Path, args: &[&str]) -> Run {
+    run_command(binary(ledger).args(args))
+}
+
+fn run_ok(ledger: &Path, args: &[&str]) -> String {
+    let run = fundtrail(ledger, args);
+    assert_eq!(run.code, 0, "fundtrail {args:?}\n{run:#?}");
+    run.stdout
+}
+
+/// A ledger whose snapshot was saved by `import` (at the head).
+fn ledger(root: &Path) -> PathBuf {
+    let dir = root.join("ledger");
+    run_ok(&dir, &["init"]);
+    for (name, text, kind) in [
+        ("households.csv", HOUSEHOLDS_CSV, "households"),
+        ("events.csv", EVENTS_CSV, "events"),
+    ] {
+        let path = root.join(name);
+        std::fs::write(&path, text).expect("write the CSV");
+        run_ok(
+            &dir,
+            &["import", kind, path.to_str().expect("a UTF-8 path")],
+        );
+    }
+    dir
+}
+
+fn import_more(root: &Path, dir: &Path) {
+    let path = root.join("more.csv");
+    std::fs::write(&path, MORE_CSV).expect("write the CSV");
+    run_ok(
+        dir,
+        &["import", "events", path.to_str().expect("a UTF-8 path")],
+    );
+}
+
+/// The stored value (sealed payload) of meta record `name`, straight from sled.
+fn raw(dir: &Path, name: &str) -> Vec<u8> {
+    let db = insider::open_db(dir);
+    let key = [b"m".as_slice(), name.as_bytes()].concat();
+    let value = db
+        .get(&key)
+        .expect("read")
+        .expect("the record is stored")
+        .to_vec();
+    insider::close_db(db, dir);
+    value
+}
+
+fn put_raw(dir: &Path, name: &str, value: Vec<u8>) {
+    let db = insider::open_db(dir);
+    let key = [b"m".as_slice(), name.as_bytes()].concat();
+    db.insert(key, value).expect("write");
+    db.flush().expect("flush");
+    insider::close_db(db, dir);
+}
+
+fn by_subdistrict() -> TotalsQuery {
+    TotalsQuery {
+        by: vec![GroupKey::Subdistrict],
+        ..TotalsQuery::default()
+    }
+}
+
+/// What the library's readers say about the records: the household query, the totals
+/// query and a whole load each succeed or fail with the error they give.
+fn readers(dir: &Path) -> [Result<(), ReadSideError>; 3] {
+    let ledger = Ledger::open(dir).expect("open");
+    let view = ledger.view();
+    let outcome = [
+        read_household(view, "H1").map(|_| ()),
+        read_totals(view, &by_subdistrict()).map(|_| ()),
+        ReadSide::open(view).map(|_| ()),
+    ];
+    ledger.close().expect("close");
+    outcome
+}
+
+fn assert_refused(outcome: &Result<(), ReadSideError>, record: &str) {
+    match outcome {
+        Err(e @ ReadSideError::Unbound { name }) => {
+            assert_eq!(name, record);
+            assert!(e.to_string().contains("without the ledger's key"), "{e}");
+        }
+        Err(other) => panic!("expected {record} to be refused as unbound, got {other}"),
+        Ok(()) => panic!("an older {record} was believed"),
+    }
+}
+
+/// `verify` exits 1 naming the record; `rebuild` replaces it and the answers are right.
+fn assert_verify_reports_and_rebuild_heals(dir: &Path, record: &str) {
+    let run = fundtrail(dir, &["verify"]);
+    assert_eq!(run.code, 1, "verify must fail: {run:#?}");
+    assert!(
+        run.stdout.contains(record) || run.stderr.contains(record),
+        "verify names {record}: {run:#?}"
+    );
+    run_ok(dir, &["rebuild"]);
+    run_ok(dir, &["verify"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(dir, &["household", "H1", "--json"])).expect("JSON");
+    assert_eq!(json["total_payments"], 2, "{json}");
+}
+
+#[test]
+fn an_older_household_shard_put_back_is_refused_and_verify_reports_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let name = shard_record(household_shard("H1"));
+    let older = raw(&dir, &name);
+    import_more(root.path(), &dir);
+    assert_ne!(raw(&dir, &name), older, "the payment changed H1's shard");
+
+    put_raw(&dir, &name, older);
+    let [household, totals, whole] = readers(&dir);
+    assert_refused(&household, &name);
+    assert!(totals.is_ok(), "totals read no shard: {totals:?}");
+    assert_refused(&whole, &name);
+    let run = fundtrail(&dir, &["household", "H1"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains(&name), "{}", run.stderr);
+    assert_verify_reports_and_rebuild_heals(&dir, &name);
+}
+
+#[test]
+fn an_older_cube_record_put_back_is_refused_and_verify_reports_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let name = cube_record(None);
+    let older = raw(&dir, &name);
+    import_more(root.path(), &dir);
+
+    put_raw(&dir, &name, older);
+    let [household, totals, whole] = readers(&dir);
+    assert!(
+        household.is_ok(),
+        "a household reads no cube: {household:?}"
+    );
+    assert_refused(&totals, &name);
+    assert_refused(&whole, &name);
+    let run = fundtrail(&dir, &["totals", "--by", "subdistrict"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_verify_reports_and_rebuild_heals(&dir, &name);
+}
+
+#[test]
+fn an_edited_shard_or_year_record_fails_its_seal() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    for name in [shard_record(household_shard("H2")), cube_record(Some(2018))] {
+        let mut value = raw(&dir, &name);
+        value[0] ^= 0x01;
+        put_raw(&dir, &name, value);
+    }
+    let ledger = Ledger::open(&dir).expect("open");
+    let view = ledger.view();
+    let err = read_household(view, "H2").expect_err("the edited shard is refused");
+    assert!(
+        err.to_string().contains("without the ledger's key"),
+        "{err}"
+    );
+    let by_month = TotalsQuery {
+        by: vec![GroupKey::Month],
+        ..TotalsQuery::default()
+    };
+    let err = read_totals(view, &by_month).expect_err("the edited year is refused");
+    assert!(
+        err.to_string().contains("without the ledger's key"),
+        "{err}"
+    );
+    // The all-time record was not touched: a query of its shape is answered.
+    assert_eq!(
+        read_totals(view, &by_subdistrict())
+            .expect("all time")
+            .len(),
+        2
+    );
+    ledger.close().expect("close");
+    let run = fundtrail(&dir, &["verify"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+}
