@@ -1,4 +1,4 @@
-//! Appending: the two-pass append of a batch of rows, the group commit of several
+//! Appending: the streamed append of a batch of rows, the group commit of several
 //! requests, and the one store write that commits either (FORMAT.md §3). The rules are
 //! the `Planner`'s; this file turns its plan into records, chains them, extends the Merkle
 //! frontier, seals the state, and writes.

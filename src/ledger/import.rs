@@ -1,6 +1,6 @@
 //! CSV batches: households and events, parsed row by row into commands with their line
-//! numbers. The files are streamed, never held whole, and may be read twice (the ledger
-//! checks every row before it writes any). What is read is bounded: a file by
+//! numbers. The files are streamed, never held whole, and read once (the ledger commits no
+//! row before it has checked every one). What is read is bounded: a file by
 //! [`MAX_IMPORT_BYTES`], a row by [`MAX_ROW_BYTES`], a field by [`MAX_FIELD_BYTES`], so an
 //! endless or binary input (`/dev/zero`) is refused within a few KiB of memory.
 

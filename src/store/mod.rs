@@ -889,7 +889,10 @@ impl Store {
     /// only, which no lookup sees, so lookups of the reference index go on while it is
     /// written (the import plans its next rows meanwhile).
     fn write_beyond_head(&self, batch: StoreBatch) -> Result<(), StoreError> {
-        debug_assert!(batch.tip.is_none(), "a chunk beyond the head does not move it");
+        debug_assert!(
+            batch.tip.is_none(),
+            "a chunk beyond the head does not move it"
+        );
         let commit_keys = batch.keys - batch.entry_keys - usize::from(batch.announce.is_some());
         let applied = batch
             .announce

@@ -174,16 +174,16 @@ struct BadRowAfterFirstChunk {
 
 impl RowSource for BadRowAfterFirstChunk {
     fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
-        Ok(Box::new(self.commands.iter().enumerate().map(
-            |(i, c)| Row {
+        Ok(Box::new(self.commands.iter().enumerate().map(|(i, c)| {
+            Row {
                 line: i as u64 + 1,
                 command: if i == GROUP_COMMIT_EVENTS + 100 {
                     Err(("amount", "changed".into()))
                 } else {
                     Ok(c.clone())
                 },
-            },
-        )))
+            }
+        })))
     }
 }
 
