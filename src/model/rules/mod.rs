@@ -15,7 +15,7 @@ mod release;
 pub use release::allowance_prefix;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
@@ -34,6 +34,7 @@ use crate::model::encoding::{
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
 use fundtrail_projections::Receivables;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
 /// 366 days). Payments are booked ahead at most for the coming months; a date further out
