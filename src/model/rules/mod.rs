@@ -5,6 +5,7 @@
 //! It never writes: the ledger decides what to do with the plan (ARCHITECTURE.md, "Write
 //! path").
 
+mod batch_refs;
 mod findings;
 mod people;
 mod recoveries;
@@ -33,8 +34,8 @@ use crate::model::encoding::{
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
-use fundtrail_projections::Receivables;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use fundtrail_projections::Receivables;
 
 /// How many days after the day it is recorded a value date may lie: a year (a leap year's
 /// 366 days). Payments are booked ahead at most for the coming months; a date further out
@@ -230,8 +231,8 @@ pub struct Planner<'a> {
     replay: bool,
     households: &'a BTreeMap<String, HouseholdInfo>,
     new_households: BTreeMap<String, HouseholdInfo>,
-    /// The seq of each reference planned in this batch.
-    new_refs: HashMap<Box<str>, Seq>,
+    /// The reference of each event planned in this batch, in the order of `planned`.
+    new_refs: batch_refs::BatchRefs,
     /// One entry per event planned in this batch, the first at `first`.
     planned: Vec<PlannedEvent>,
     first: Seq,
@@ -320,7 +321,7 @@ impl<'a> Planner<'a> {
             people_planned: Vec::new(),
             decisions: Vec::new(),
             new_households: BTreeMap::new(),
-            new_refs: HashMap::new(),
+            new_refs: batch_refs::BatchRefs::default(),
             planned: Vec::new(),
             first: next,
             names: HashSet::new(),
@@ -395,7 +396,6 @@ impl<'a> Planner<'a> {
     /// cost a few bytes and change no decision.
     pub fn rollback(&mut self, savepoint: Savepoint) {
         let next = savepoint.next;
-        self.new_refs.retain(|_, seq| *seq < next);
         self.new_households.retain(|_, info| info.seq < next);
         self.decisions.retain(|d| d.seq < next);
         self.planned_recoveries.retain(|seq, _| *seq < next);
@@ -404,6 +404,7 @@ impl<'a> Planner<'a> {
         }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
+        self.new_refs.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
         self.receivables = savepoint.receivables;
@@ -473,7 +474,8 @@ impl<'a> Planner<'a> {
             "one planned event per seq handed out"
         );
         self.planned.push(PlannedEvent { digest, payment });
-        self.new_refs.insert(reference.as_str().into(), seq);
+        self.new_refs.push(reference.as_str());
+        debug_assert_eq!(self.new_refs.len(), self.planned.len());
         Ok(Planned::Append {
             seq,
             reference,
@@ -827,9 +829,8 @@ impl<'a> Planner<'a> {
 
     /// An event planned in this batch under `reference`.
     fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
-        let seq = *self.new_refs.get(reference)?;
-        let index = usize::try_from(seq.get() - self.first.get())
-            .expect("a seq planned in this batch indexes `planned`, a vector in memory");
+        let index = self.new_refs.get(reference)?;
+        let seq = Seq::new(self.first.get() + index as u64);
         Some((seq, &self.planned[index]))
     }
 
@@ -854,7 +855,7 @@ impl<'a> Planner<'a> {
     }
 
     fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
-        Ok(self.new_refs.contains_key(reference.as_str())
+        Ok(self.new_refs.get(reference.as_str()).is_some()
             || self.committed_ref(reference.as_str())?.is_some())
     }
 
