@@ -262,7 +262,7 @@ impl Ledger {
         let mut writer = BatchWriter::new(self, tile, large)?;
         writer.batch.put_pending(self.pending_marker()?);
         if large {
-            plan.seqs = Vec::new();
+            plan.forget_seqs();
             return self.stream_rows(rows, planner, plan, first, (writer, ctx));
         }
         let summary = plan.finish()?;
@@ -388,6 +388,8 @@ struct Plan {
     rejections: Rejections,
     /// Per row, its seq; kept only while the batch is small.
     seqs: Vec<Seq>,
+    /// The batch is larger than [`GROUP_COMMIT_EVENTS`] rows: no seqs are kept.
+    large: bool,
     duplicates: u64,
 }
 
@@ -406,16 +408,28 @@ impl Plan {
                 reference,
                 body,
             }) => {
-                self.seqs.push(seq);
+                self.keep(seq);
                 planned.push((seq, reference, body));
             }
             Ok(Planned::Duplicate(seq)) => {
                 self.duplicates += 1;
-                self.seqs.push(seq);
+                self.keep(seq);
             }
             Err(rejection) => self.rejections.push(rejection),
         }
         Ok(())
+    }
+
+    fn keep(&mut self, seq: Seq) {
+        if !self.large {
+            self.seqs.push(seq);
+        }
+    }
+
+    /// The batch turned out large: its seqs are not reported.
+    fn forget_seqs(&mut self) {
+        self.large = true;
+        self.seqs = Vec::new();
     }
 
     /// What to report once every row is planned, or every rejection.

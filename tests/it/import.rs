@@ -340,6 +340,10 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
         .append_rows(&mut file, &ctx())
         .expect("the file imports");
     assert_eq!(summary.appended, rows.len() as u64);
+    assert!(
+        summary.seqs.is_empty(),
+        "a large batch reports no seq per row"
+    );
     assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq::new(6)));
     assert_eq!(lookup(&ledger, "BIG-0"), Some(Seq::new(STANDARD_SIZE + 1)));
     let last = format!("BIG-{}", GROUP_COMMIT_EVENTS + 49);
