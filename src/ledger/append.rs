@@ -1,4 +1,4 @@
-//! Appending: the two-pass append of a batch of rows, the group commit of several
+//! Appending: the streamed append of a batch of rows, the group commit of several
 //! requests, and the one store write that commits either (FORMAT.md §3). The rules are
 //! the `Planner`'s; this file turns its plan into records, chains them, extends the Merkle
 //! frontier, seals the state, and writes.
@@ -72,44 +72,26 @@ impl Ledger {
         self.append_rows(&mut { commands }, ctx)
     }
 
-    /// Appends every row, or none: all rows are checked first and every rejection is
-    /// reported (up to [`MAX_REPORTED_REJECTIONS`]). Batches of up to
-    /// [`GROUP_COMMIT_EVENTS`] rows are written in one pass; larger ones are read a second
-    /// time and written in chunks that stay invisible until the head moves in the last one.
+    /// Appends every row, or none: every rejection is reported (up to
+    /// [`MAX_REPORTED_REJECTIONS`]) and nothing is appended. Batches of up to
+    /// [`GROUP_COMMIT_EVENTS`] rows are planned whole, then written in one store write.
+    /// Larger ones are read once: planned on this thread while another encodes, chains and
+    /// writes them in chunks beyond the head, which stay invisible until the last batch
+    /// moves the head, and are removed when a row is rejected.
     pub fn append_rows(
         &mut self,
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
         self.refuse_if_damaged(NOTHING_APPENDED)?;
-        let checked = self.check_rows(source, ctx)?;
         let tile = self.partial_tile()?;
-        let large = matches!(checked, Checked::Large);
-        let mut writer = BatchWriter::new(self, tile, large)?;
-        writer.batch.put_pending(self.pending_marker()?);
-        let (changes, summary) = match checked {
-            Checked::Small {
-                planned,
-                changes,
-                seqs,
-                duplicates,
-            } => {
-                for (seq, reference, body) in &planned {
-                    writer.add(ctx, *seq, reference, body)?;
-                }
-                (
-                    changes,
-                    AppendSummary {
-                        seqs,
-                        duplicates,
-                        ..Default::default()
-                    },
-                )
-            }
-            Checked::Large => match self.write_large(source, ctx, &mut writer) {
-                Ok(written) => written,
-                Err(err) => return Err(self.discarding_chunks(err)),
-            },
+        let (writer, changes, summary) = match self.plan_and_write(source, ctx, tile) {
+            Ok(written) => written,
+            Err(Failed {
+                err,
+                beyond_head: true,
+            }) => return Err(self.discarding_chunks(err)),
+            Err(Failed { err, .. }) => return Err(err),
         };
         let appended = writer.appended;
         let head = self.commit(writer, changes)?;
@@ -256,91 +238,84 @@ impl Ledger {
         Ok(head)
     }
 
-    /// First pass: plans every row, collecting rejections; keeps the plan if it is small.
-    fn check_rows(
+    /// Plans every row and writes all but the last batch: up to [`GROUP_COMMIT_EVENTS`]
+    /// rows are planned whole first (a small batch is then written by the caller's
+    /// commit); beyond that the rest are streamed ([`Ledger::stream_rows`]).
+    fn plan_and_write(
         &self,
         source: &mut dyn RowSource,
         ctx: &AppendContext,
-    ) -> Result<Checked, LedgerError> {
+        tile: Vec<Digest>,
+    ) -> Result<Written, Failed> {
+        let mut rows = source.rows()?;
         let mut planner = self.planner(ctx.now_us, &ctx.actor);
-        let mut rejections = Rejections::default();
-        let mut planned = Vec::new();
-        let mut seqs = Vec::new();
-        let mut duplicates = 0u64;
+        let mut plan = Plan::default();
+        let mut first = Vec::new();
         let mut large = false;
-        for row in source.rows()? {
-            match plan_row(&mut planner, &row, &ctx.actor)? {
-                Ok(Planned::Append {
-                    seq,
-                    reference,
-                    body,
-                }) => {
-                    if !large {
-                        seqs.push(seq);
-                        planned.push((seq, reference, body));
-                    }
-                }
-                Ok(Planned::Duplicate(seq)) => {
-                    duplicates += 1;
-                    if !large {
-                        seqs.push(seq);
-                    }
-                }
-                Err(rejection) => rejections.push(rejection),
-            }
-            if seqs.len() > GROUP_COMMIT_EVENTS {
+        for row in rows.by_ref() {
+            plan.row(&mut planner, &row, &ctx.actor, &mut first)?;
+            if plan.seqs.len() > GROUP_COMMIT_EVENTS {
                 large = true;
-                planned = Vec::new();
-                seqs = Vec::new();
+                break;
             }
         }
-        rejections.into_result()?;
+        let mut writer = BatchWriter::new(self, tile, large)?;
+        writer.batch.put_pending(self.pending_marker()?);
         if large {
-            return Ok(Checked::Large);
+            plan.forget_seqs();
+            return self.stream_rows(rows, planner, plan, first, (writer, ctx));
         }
-        Ok(Checked::Small {
-            planned,
-            changes: Changes::of(&planner),
-            seqs,
-            duplicates,
+        let summary = plan.finish()?;
+        for (seq, reference, body) in &first {
+            writer.add(ctx, *seq, reference, body)?;
+        }
+        Ok((writer, Changes::of(&planner), summary))
+    }
+
+    /// A large batch: this thread goes on planning the rows while another writes what is
+    /// planned, in chunks of [`CHUNK_ROWS`] through a queue of [`CHUNKS_IN_FLIGHT`], to
+    /// the store beyond the head. After the first rejection nothing more is written (the
+    /// rows are still planned, so that every rejection is reported); the caller then
+    /// removes what was written.
+    fn stream_rows(
+        &self,
+        rows: Box<dyn Iterator<Item = Row> + '_>,
+        mut planner: Planner<'_>,
+        mut plan: Plan,
+        first: Vec<PlannedRow>,
+        (writer, ctx): (BatchWriter, &AppendContext),
+    ) -> Result<Written, Failed> {
+        let beyond_head = |err| Failed {
+            err,
+            beyond_head: true,
+        };
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+            let writing = scope.spawn(move || write_chunks(writer, receive, ctx));
+            let mut send = Some(send);
+            let mut chunk = first;
+            for row in rows {
+                if chunk.len() >= CHUNK_ROWS {
+                    hand_over(&mut send, &mut chunk, plan.rejections.total);
+                }
+                if send.is_none() && plan.rejections.total == 0 {
+                    break; // the writer stopped: its error is the batch's
+                }
+                plan.row(&mut planner, &row, &ctx.actor, &mut chunk)
+                    .map_err(beyond_head)?;
+            }
+            hand_over(&mut send, &mut chunk, plan.rejections.total);
+            drop(send);
+            let writer = writing
+                .join()
+                .expect("the writing thread does not panic")
+                .map_err(beyond_head)?;
+            let summary = plan.finish().map_err(beyond_head)?;
+            Ok((writer, Changes::of(&planner), summary))
         })
     }
 
-    /// Second pass for a large batch: plans again (the state is unchanged, so the plan is
-    /// the same) and writes full chunks beyond the head; the caller's final batch moves it.
-    fn write_large(
-        &self,
-        source: &mut dyn RowSource,
-        ctx: &AppendContext,
-        writer: &mut BatchWriter,
-    ) -> Result<(Changes, AppendSummary), LedgerError> {
-        let mut planner = self.planner(ctx.now_us, &ctx.actor);
-        let mut duplicates = 0;
-        for row in source.rows()? {
-            let Ok(command) = &row.command else {
-                return Err(changed_between_passes(row.line));
-            };
-            match planner.plan(command) {
-                Ok(Planned::Append {
-                    seq,
-                    reference,
-                    body,
-                }) => writer.add(ctx, seq, &reference, &body)?,
-                Ok(Planned::Duplicate(_)) => duplicates += 1,
-                Err(_) => return Err(changed_between_passes(row.line)),
-            }
-            if writer.pending >= GROUP_COMMIT_EVENTS {
-                self.view.store.write(writer.take())?;
-            }
-        }
-        let summary = AppendSummary {
-            duplicates,
-            ..Default::default()
-        };
-        Ok((Changes::of(&planner), summary))
-    }
-
-    /// After the second pass of a large batch failed: removes the chunks it wrote beyond
+    /// After a large batch failed or was rejected: removes the chunks it wrote beyond
     /// the head, so that neither the store nor a later batch of this ledger (which reuses
     /// their seqs) sees them or their index entries. If that fails too, the ledger refuses
     /// to append until it is opened again, which removes them.
@@ -377,15 +352,133 @@ impl Ledger {
     }
 }
 
-/// The plan of the first pass.
-enum Checked {
-    Small {
-        planned: Vec<(Seq, Reference, Body)>,
-        changes: Changes,
-        seqs: Vec<Seq>,
-        duplicates: u64,
-    },
-    Large,
+/// Planned rows handed from the planning thread to the writing one at a time: enough to
+/// make the hand-over cheap per row, few enough that the rows in flight stay small.
+const CHUNK_ROWS: usize = 1024;
+
+/// Chunks the planning thread may run ahead of the writing one. With [`CHUNK_ROWS`] this
+/// bounds what is planned but not yet written to a few thousand bodies (about 1 MiB).
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// An event to write: its seq, its reference and its body.
+type PlannedRow = (Seq, Reference, Body);
+
+/// A planned and (but for its last batch) written append: the writer holding that batch,
+/// the state it changes, and what to report.
+type Written = (BatchWriter, Changes, AppendSummary);
+
+/// Why an append stopped, and whether chunks of it may lie beyond the head.
+struct Failed {
+    err: LedgerError,
+    beyond_head: bool,
+}
+
+impl From<LedgerError> for Failed {
+    fn from(err: LedgerError) -> Failed {
+        Failed {
+            err,
+            beyond_head: false,
+        }
+    }
+}
+
+/// What planning a batch's rows found so far.
+#[derive(Default)]
+struct Plan {
+    rejections: Rejections,
+    /// Per row, its seq; kept only while the batch is small.
+    seqs: Vec<Seq>,
+    /// The batch is larger than [`GROUP_COMMIT_EVENTS`] rows: no seqs are kept.
+    large: bool,
+    duplicates: u64,
+}
+
+impl Plan {
+    /// Plans one row: an event to write goes to `planned`; a rejection is counted.
+    fn row(
+        &mut self,
+        planner: &mut Planner,
+        row: &Row,
+        actor: &str,
+        planned: &mut Vec<PlannedRow>,
+    ) -> Result<(), LedgerError> {
+        match plan_row(planner, row, actor)? {
+            Ok(Planned::Append {
+                seq,
+                reference,
+                body,
+            }) => {
+                self.keep(seq);
+                planned.push((seq, reference, body));
+            }
+            Ok(Planned::Duplicate(seq)) => {
+                self.duplicates += 1;
+                self.keep(seq);
+            }
+            Err(rejection) => self.rejections.push(rejection),
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, seq: Seq) {
+        if !self.large {
+            self.seqs.push(seq);
+        }
+    }
+
+    /// The batch turned out large: its seqs are not reported.
+    fn forget_seqs(&mut self) {
+        self.large = true;
+        self.seqs = Vec::new();
+    }
+
+    /// What to report once every row is planned, or every rejection.
+    fn finish(self) -> Result<AppendSummary, LedgerError> {
+        self.rejections.into_result()?;
+        Ok(AppendSummary {
+            seqs: self.seqs,
+            duplicates: self.duplicates,
+            ..Default::default()
+        })
+    }
+}
+
+/// Hands a chunk of planned rows to the writing thread, or, once a row was rejected or
+/// the writer stopped, drops it: nothing more is written.
+fn hand_over(
+    send: &mut Option<std::sync::mpsc::SyncSender<Vec<PlannedRow>>>,
+    chunk: &mut Vec<PlannedRow>,
+    rejected: usize,
+) {
+    let rows = std::mem::replace(chunk, Vec::with_capacity(CHUNK_ROWS));
+    if rejected > 0 {
+        *send = None;
+    }
+    if let Some(sender) = send {
+        if sender.send(rows).is_err() {
+            *send = None;
+        }
+    }
+}
+
+/// The writing thread of a large batch: adds each chunk's events to the writer and writes
+/// its batch beyond the head whenever it holds [`GROUP_COMMIT_EVENTS`]; returns the writer
+/// with the last batch, for the commit that moves the head.
+fn write_chunks(
+    mut writer: BatchWriter,
+    chunks: std::sync::mpsc::Receiver<Vec<PlannedRow>>,
+    ctx: &AppendContext,
+) -> Result<BatchWriter, LedgerError> {
+    for chunk in chunks {
+        for (seq, reference, body) in &chunk {
+            writer.add(ctx, *seq, reference, body)?;
+        }
+        if writer.pending >= GROUP_COMMIT_EVENTS {
+            let batch = writer.take();
+            writer.store.write(batch)?;
+        }
+    }
+    Ok(writer)
 }
 
 /// Turns planned bodies into records, chains them, extends the Merkle tree and collects
@@ -656,10 +749,4 @@ impl Rejections {
             total: self.total,
         })
     }
-}
-
-fn changed_between_passes(line: u64) -> LedgerError {
-    LedgerError::Corrupt(format!(
-        "row {line} planned differently on the second pass; nothing was committed"
-    ))
 }

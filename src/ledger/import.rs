@@ -1,6 +1,6 @@
 //! CSV batches: households and events, parsed row by row into commands with their line
-//! numbers. The files are streamed, never held whole, and may be read twice (the ledger
-//! checks every row before it writes any). What is read is bounded: a file by
+//! numbers. The files are streamed, never held whole, and read once (the ledger commits no
+//! row before it has checked every one). What is read is bounded: a file by
 //! [`MAX_IMPORT_BYTES`], a row by [`MAX_ROW_BYTES`], a field by [`MAX_FIELD_BYTES`], so an
 //! endless or binary input (`/dev/zero`) is refused within a few KiB of memory.
 
@@ -516,19 +516,40 @@ impl<R: BufRead> LineCounter<R> {
     }
 
     /// Counts up to `byte`, then over any line breaks: to the first byte of the record.
+    /// Counts a buffer at a time: this runs beside the parser for every row.
     fn skip_to_record(&mut self, byte: u64) -> std::io::Result<()> {
+        let LineCounter {
+            reader,
+            offset,
+            line,
+            after_cr,
+        } = self;
+        let mut count = |b: u8| {
+            *line += u64::from(b == b'\r' || (b == b'\n' && !*after_cr));
+            *after_cr = b == b'\r';
+        };
         loop {
-            let Some(&b) = self.reader.fill_buf()?.first() else {
-                return Ok(());
-            };
-            let line_break = b == b'\r' || b == b'\n';
-            if self.offset >= byte && !line_break {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
                 return Ok(());
             }
-            self.line += u64::from(b == b'\r' || (b == b'\n' && !self.after_cr));
-            self.after_cr = b == b'\r';
-            self.reader.consume(1);
-            self.offset += 1;
+            let ahead = usize::try_from(byte.saturating_sub(*offset)).unwrap_or(usize::MAX);
+            let mut taken = ahead.min(buf.len());
+            buf[..taken].iter().for_each(|&b| count(b));
+            let mut at_record = false;
+            for &b in &buf[taken..] {
+                if b != b'\r' && b != b'\n' {
+                    at_record = true;
+                    break;
+                }
+                count(b);
+                taken += 1;
+            }
+            reader.consume(taken);
+            *offset += taken as u64;
+            if at_record {
+                return Ok(());
+            }
         }
     }
 }

@@ -193,7 +193,7 @@ pub struct Row {
     pub command: Result<Command, (&'static str, String)>,
 }
 
-/// A batch's rows, which the ledger may read twice: once to check them all, once to write.
+/// A batch's rows, which the ledger reads once, in order.
 pub trait RowSource {
     fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError>;
 }

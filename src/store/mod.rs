@@ -936,6 +936,9 @@ impl Store {
             }
         }
         self.space.ensure_room(&self.dir, batch.bytes)?;
+        if batch.index == IndexUpdate::Skip {
+            return self.write_beyond_head(batch);
+        }
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
             *refs = None;
@@ -970,6 +973,28 @@ impl Store {
                 Err(self.write_error(e))
             }
         }
+    }
+
+    /// A chunk of a large batch ([`StoreBatch::beyond_head`]): entries beyond the head
+    /// only, which no lookup sees, so lookups of the reference index go on while it is
+    /// written (the import plans its next rows meanwhile).
+    fn write_beyond_head(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        debug_assert!(
+            batch.tip.is_none(),
+            "a chunk beyond the head does not move it"
+        );
+        let commit_keys = batch.keys - batch.entry_keys - usize::from(batch.announce.is_some());
+        let applied = batch
+            .announce
+            .map_or(Ok(()), |marker| self.db.insert([PENDING], marker).map(drop))
+            .and_then(|()| self.apply(batch.entries, batch.entry_keys))
+            .and_then(|()| self.apply(batch.commit, commit_keys));
+        applied.map_err(|e| {
+            // Whether any of it reached the tree is unknown: read the index again.
+            *self.references.write().unwrap_or_else(|p| p.into_inner()) = None;
+            self.fail(Health::SledFailed);
+            self.write_error(e)
+        })
     }
 
     fn apply(&self, batch: sled::Batch, keys: usize) -> Result<(), sled::Error> {

@@ -390,7 +390,7 @@ fn a_large_import_killed_midway_is_all_or_nothing() {
         let t = crash_ledger();
         let (file, n) = bulk_file(&t, "BULK");
         let mut child = import_child(&t, &file);
-        // Mostly late in the second pass, when a chunk beyond the head has been written.
+        // Mostly late in the import, when a chunk beyond the head has been written.
         let ms = took.as_millis() as u64;
         thread::sleep(Duration::from_millis(rng.range(ms / 2..=ms + ms / 20)));
         child.kill().expect("SIGKILL the import");
@@ -527,8 +527,8 @@ fn an_unfinished_write_with_its_marker_is_removed_on_open() {
     assert_eq!(check_recovered(&t), STANDARD_SIZE + 30);
 }
 
-/// A large batch interrupted after its first chunk (here by a panic in its second pass,
-/// as a kill would) leaves chunks beyond the head and a sealed marker naming the head it
+/// A large batch interrupted after its first chunk (here by a panic while its rows are
+/// read, as a kill would) leaves chunks beyond the head and a sealed marker naming the head it
 /// started from: the next open removes exactly the chunks, and the rows can be recorded
 /// for real.
 #[test]
@@ -538,14 +538,13 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
     let file = t.write_csv("bulk.csv", ImportKind::Events, &rows);
     let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut ledger = t.open();
-        let mut source = PanicsOnSecondPass {
+        let mut source = PanicsAfter {
             file: fundtrail::ledger::import::CsvFile::new(&file, ImportKind::Events),
-            passes: 0,
             after: GROUP_COMMIT_EVENTS + 10,
         };
         let _ = ledger.append_rows(&mut source, &ctx());
     }));
-    assert!(interrupted.is_err(), "the second pass was interrupted");
+    assert!(interrupted.is_err(), "the import was interrupted");
     assert!(
         uncommitted_tail(&t) >= GROUP_COMMIT_EVENTS,
         "a chunk was written"
@@ -562,24 +561,21 @@ fn an_interrupted_large_batch_is_discarded_on_open() {
     assert_eq!(check_recovered(&t), STANDARD_SIZE + rows.len() as u64);
 }
 
-/// A row source whose second pass panics after `after` rows.
-struct PanicsOnSecondPass {
+/// A row source that panics after `after` rows.
+struct PanicsAfter {
     file: fundtrail::ledger::import::CsvFile,
-    passes: u32,
     after: usize,
 }
 
-impl fundtrail::ledger::RowSource for PanicsOnSecondPass {
+impl fundtrail::ledger::RowSource for PanicsAfter {
     fn rows(
         &mut self,
     ) -> Result<Box<dyn Iterator<Item = fundtrail::ledger::Row> + '_>, fundtrail::ledger::LedgerError>
     {
-        self.passes += 1;
-        let second = self.passes > 1;
         let after = self.after;
         Ok(Box::new(self.file.rows()?.enumerate().map(
             move |(i, row)| {
-                assert!(!(second && i == after), "interrupted in the second pass");
+                assert!(i != after, "interrupted while reading the rows");
                 row
             },
         )))

@@ -1,14 +1,12 @@
 //! Imports are atomic (one bad row among thousands leaves the ledger byte-for-byte
 //! unchanged), idempotent (re-running appends nothing), report every rejection up to the
-//! cap, and files larger than one group commit take the two-pass chunked path correctly.
+//! cap, and files larger than one group commit take the streamed, chunked path correctly.
 
 use std::path::Path;
 
 use crate::support::*;
 use fundtrail::ledger::import::{CsvFile, ImportKind};
-use fundtrail::ledger::{
-    LedgerError, Row, RowSource, GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS,
-};
+use fundtrail::ledger::{LedgerError, GROUP_COMMIT_EVENTS, MAX_REPORTED_REJECTIONS};
 use fundtrail::model::domain::Seq;
 
 /// The line of payment row `i` of a file written by `write_csv` (the header is line 1).
@@ -97,15 +95,34 @@ fn a_file_above_one_group_commit_imports_whole_and_once() {
 fn a_bad_row_beyond_one_group_commit_leaves_the_ledger_unchanged() {
     let t = TempLedger::standard();
     let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
+    // Planned after the first chunk was handed to the writing thread, which writes it
+    // beyond the head: the import removes it before it reports the row.
     let bad = GROUP_COMMIT_EVENTS + 40;
     rows[bad] = rows[bad].replace("PL-0001", "PL-9999");
     let path = t.write_csv("large.csv", ImportKind::Events, &rows);
-    let before = t.dump();
+    // sled's file keeps the room the removed chunk took (sled reuses it): every other
+    // field of `status` is the same.
+    let status = || {
+        let run = t.run(&["--json", "status"]);
+        run.assert_ok();
+        let mut json = run.json();
+        json.as_object_mut()
+            .expect("status is an object")
+            .remove("size_on_disk");
+        json
+    };
+    let (before, status_before) = (t.dump(), status());
     let run = t.import("events", &path);
     run.assert_code(2);
     let prefix = format!("error: {}:{}: household_id: ", path.display(), line_of(bad));
     assert!(run.stderr.starts_with(&prefix), "{run:#?}");
     assert_eq!(t.dump(), before);
+    assert_eq!(
+        status(),
+        status_before,
+        "the same head, checkpoint and state"
+    );
+    t.run(&["verify"]).assert_ok();
 }
 
 #[test]
@@ -250,48 +267,28 @@ fn a_batch_reports_the_seq_of_every_row() {
     assert_eq!(summary.head.size, s + 2);
 }
 
-/// Reads one file on the first pass and another on the second, as if the input changed
-/// while the ledger was checking it.
-struct ChangesBetweenPasses {
-    first: CsvFile,
-    second: CsvFile,
-    passes: u32,
-}
-
-impl RowSource for ChangesBetweenPasses {
-    fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
-        self.passes += 1;
-        if self.passes == 1 {
-            self.first.rows()
-        } else {
-            self.second.rows()
-        }
-    }
-}
-
+/// A large import is planned while its chunks are written beyond the head: a row rejected
+/// late, after chunks were written, leaves the store exactly as it was, and the rejection
+/// names its line and field.
 #[test]
-fn a_large_append_that_fails_late_leaves_nothing_behind() {
+fn a_large_append_rejected_late_leaves_nothing_behind() {
     let t = TempLedger::standard();
-    let mut rows = payment_rows("BIG", GROUP_COMMIT_EVENTS + 50);
-    let first = t.write_csv("first.csv", ImportKind::Events, &rows);
-    // Valid on the first pass, refused on the second: after the first chunk was written.
-    let late = GROUP_COMMIT_EVENTS + 40;
+    let mut rows = payment_rows("BIG", 2 * GROUP_COMMIT_EVENTS + 50);
+    // In the third batch: the first two were handed to the writer before it is planned.
+    let late = 2 * GROUP_COMMIT_EVENTS + 40;
     rows[late] = rows[late].replace("PL-0001", "PL-9999");
-    let second = t.write_csv("second.csv", ImportKind::Events, &rows);
-    let source = || ChangesBetweenPasses {
-        first: CsvFile::new(&first, ImportKind::Events),
-        second: CsvFile::new(&second, ImportKind::Events),
-        passes: 0,
-    };
+    let file = t.write_csv("late.csv", ImportKind::Events, &rows);
     let fail = |ledger: &mut fundtrail::ledger::Ledger| {
-        let mut source = source();
+        let mut source = CsvFile::new(&file, ImportKind::Events);
         match ledger.append_rows(&mut source, &ctx()) {
-            Err(LedgerError::Corrupt(reason)) => {
-                assert!(reason.contains("second pass"), "{reason}");
+            Err(LedgerError::Rejected { rejections, total }) => {
+                assert_eq!(total, 1);
+                let at = (rejections[0].line, rejections[0].field);
+                assert_eq!(at, (line_of(late), "household_id"));
+                assert!(rejections[0].reason.contains("PL-9999"), "{rejections:?}");
             }
-            other => panic!("expected the second pass to fail, got {other:?}"),
+            other => panic!("expected the late row to be rejected, got {other:?}"),
         }
-        assert_eq!(source.passes, 2);
         assert_eq!(ledger.view().head().size, STANDARD_SIZE);
         assert_eq!(lookup(ledger, "BIG-0"), None);
     };
@@ -316,6 +313,36 @@ fn a_large_append_that_fails_late_leaves_nothing_behind() {
     assert_eq!(t.verify().fault, None);
 }
 
+/// Every rejection of a large import is reported, in order, whether it comes before the
+/// first chunk is written or after: once a row is rejected nothing more is written, but
+/// every row is still planned.
+#[test]
+fn a_large_append_reports_rejections_early_and_late() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", 2 * GROUP_COMMIT_EVENTS + 50);
+    let (early, late) = (5, 2 * GROUP_COMMIT_EVENTS + 40);
+    rows[early] = rows[early].replace(",0.01,", ",0.00,");
+    rows[late] = rows[late].replace("PL-0001", "PL-9999");
+    let file = t.write_csv("both.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let mut ledger = t.open();
+    let mut source = CsvFile::new(&file, ImportKind::Events);
+    match ledger.append_rows(&mut source, &ctx()) {
+        Err(LedgerError::Rejected { rejections, total }) => {
+            assert_eq!(total, 2);
+            let at: Vec<_> = rejections.iter().map(|r| (r.line, r.field)).collect();
+            assert_eq!(
+                at,
+                [(line_of(early), "amount"), (line_of(late), "household_id")]
+            );
+        }
+        other => panic!("expected two rejections, got {other:?}"),
+    }
+    assert_eq!(ledger.view().head().size, STANDARD_SIZE);
+    drop(ledger);
+    assert_eq!(t.dump(), before);
+}
+
 /// A large import leaves the in-memory reference index behind while it writes its chunks
 /// and has it read again once the head has moved: the same `Ledger` value then finds the
 /// import's references and the older ones, and a retry of the file is all duplicates.
@@ -332,6 +359,10 @@ fn references_of_a_large_import_are_found_by_the_ledger_that_wrote_them() {
         .append_rows(&mut file, &ctx())
         .expect("the file imports");
     assert_eq!(summary.appended, rows.len() as u64);
+    assert!(
+        summary.seqs.is_empty(),
+        "a large batch reports no seq per row"
+    );
     assert_eq!(lookup(&ledger, "BANK-1"), Some(Seq::new(6)));
     assert_eq!(lookup(&ledger, "BIG-0"), Some(Seq::new(STANDARD_SIZE + 1)));
     let last = format!("BIG-{}", GROUP_COMMIT_EVENTS + 49);

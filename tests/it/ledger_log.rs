@@ -166,27 +166,24 @@ fn init_keeps_the_origin_and_refuses_a_bad_one_before_creating_anything() {
     ));
 }
 
-/// Rows that plan fine on the first pass and change on the second, after the first full
-/// chunk was written beyond the head: a crash in the middle of a large import.
-struct ChangesOnSecondPass {
+/// Rows of which one, after the first full chunk was handed to the writer, does not parse:
+/// the batch is rejected after a chunk was written beyond the head.
+struct BadRowAfterFirstChunk {
     commands: Vec<Command>,
-    passes: usize,
 }
 
-impl RowSource for ChangesOnSecondPass {
+impl RowSource for BadRowAfterFirstChunk {
     fn rows(&mut self) -> Result<Box<dyn Iterator<Item = Row> + '_>, LedgerError> {
-        self.passes += 1;
-        let second = self.passes == 2;
-        Ok(Box::new(self.commands.iter().enumerate().map(
-            move |(i, c)| Row {
+        Ok(Box::new(self.commands.iter().enumerate().map(|(i, c)| {
+            Row {
                 line: i as u64 + 1,
-                command: if second && i == GROUP_COMMIT_EVENTS + 100 {
+                command: if i == GROUP_COMMIT_EVENTS + 100 {
                     Err(("amount", "changed".into()))
                 } else {
                     Ok(c.clone())
                 },
-            },
-        )))
+            }
+        })))
     }
 }
 
@@ -195,12 +192,11 @@ fn nodes_written_beyond_the_head_by_a_failed_batch_are_discarded() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = build(dir.path(), &[]);
     let rows = GROUP_COMMIT_EVENTS as u64 + 500;
-    let mut source = ChangesOnSecondPass {
+    let mut source = BadRowAfterFirstChunk {
         commands: payments(0, rows),
-        passes: 0,
     };
-    // The second pass wrote a full chunk (10,000 events, about 1,875 nodes and tiles)
-    // beyond the head before it failed; the ledger removes the chunk at once.
+    // A full chunk (10,000 events, about 1,875 nodes and tiles) was written beyond the
+    // head before the bad row was planned; the ledger removes the chunk at once.
     assert!(ledger.append_rows(&mut source, &ctx()).is_err());
     assert_eq!(ledger.view().head().size, 5);
     drop(ledger);
