@@ -35,6 +35,25 @@ fn head(t: &TempLedger) -> u64 {
     t.open().view().head().size
 }
 
+/// Asserts that `audit <command> FILE` with both `witnesses` passes and says the checkpoint
+/// of `size` is cosigned by both.
+fn assert_cosigned_by_both(
+    t: &TempLedger,
+    command: &str,
+    file: &Path,
+    witnesses: &[Witness],
+    size: u64,
+) {
+    let ok = audit(t, command, file, &[&witnesses[0], &witnesses[1]]);
+    ok.assert_ok();
+    assert!(
+        ok.stdout.contains(&format!(
+            "the checkpoint of size {size} is cosigned by 2 of the 2"
+        )),
+        "{ok:?}"
+    );
+}
+
 /// `audit <command> FILE --key <log key> --witness ...` for each of `witnesses`.
 fn audit(t: &TempLedger, command: &str, file: &Path, witnesses: &[&Witness]) -> Run {
     let key = log_key(t);
@@ -64,19 +83,7 @@ fn an_import_leaves_a_quorum_note_for_its_head_that_auditors_accept() {
     }
     let export = t.file("export");
     t.run(&["export", "--to", p(&export)]).assert_ok();
-    let ok = audit(
-        &t,
-        "verify-export",
-        &export,
-        &[&witnesses[0], &witnesses[1]],
-    );
-    ok.assert_ok();
-    assert!(
-        ok.stdout.contains(&format!(
-            "the checkpoint of size {size} is cosigned by 2 of the 2"
-        )),
-        "{ok:?}"
-    );
+    assert_cosigned_by_both(&t, "verify-export", &export, &witnesses, size);
     // The JSON output says what the witnesses did.
     let json = t
         .run(&[
@@ -158,19 +165,7 @@ fn a_proof_against_an_older_size_carries_that_sizes_cosigned_note() {
     assert!(head(&t) > old);
     let proof = t.run(&["prove", "--seq", "3", "--size", &old.to_string()]);
     let file = t.write_file("proof", &proof.assert_ok().stdout);
-    let ok = audit(
-        &t,
-        "verify-inclusion",
-        &file,
-        &[&witnesses[0], &witnesses[1]],
-    );
-    ok.assert_ok();
-    assert!(
-        ok.stdout.contains(&format!(
-            "the checkpoint of size {old} is cosigned by 2 of the 2"
-        )),
-        "{ok:?}"
-    );
+    assert_cosigned_by_both(&t, "verify-inclusion", &file, &witnesses, old);
 }
 
 #[test]
