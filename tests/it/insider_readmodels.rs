@@ -215,3 +215,96 @@ fn an_edited_shard_or_year_record_fails_its_seal() {
     let run = fundtrail(&dir, &["verify"]);
     assert_eq!(run.code, 1, "{run:#?}");
 }
+
+/// The sealed core as bincode lays it out: its data, then its directory's fields.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ForgedCore {
+    data: fundtrail_projections::CoreData,
+    shards: Vec<[u8; 32]>,
+    all_time: [u8; 32],
+    years: std::collections::BTreeMap<i32, [u8; 32]>,
+}
+
+/// The unsealed bytes of the snapshot's record `wanted`.
+fn unsealed(dir: &Path, wanted: &str) -> Vec<u8> {
+    use fundtrail::ledger::readmodels::stored_records;
+    let ledger = Ledger::open(dir).expect("open");
+    let records = stored_records(ledger.view()).expect("the snapshot's records");
+    ledger.close().expect("close");
+    records
+        .into_iter()
+        .find(|(n, _)| n == wanted)
+        .expect("the record is stored")
+        .1
+}
+
+/// With the key, record `name` as it was before [`MORE_CSV`] is put back and the core's
+/// directory made to name it (`bind` sets its digest there): every record is bound.
+fn forge_older(root: &Path, dir: &Path, name: &str, bind: fn(&mut ForgedCore, [u8; 32])) {
+    use fundtrail::ledger::readmodels::META_READ_MODELS;
+    let older = unsealed(dir, name);
+    import_more(root, dir);
+    let core = unsealed(dir, META_READ_MODELS);
+    let mut forged: ForgedCore = bincode::deserialize(&core[1..]).expect("the core decodes");
+    bind(&mut forged, *blake3::hash(&older).as_bytes());
+    let mut core_bytes = vec![core[0]];
+    core_bytes.extend(bincode::serialize(&forged).expect("the core encodes"));
+    let ledger = Ledger::open(dir).expect("open");
+    ledger
+        .put_metas(vec![
+            (name.to_owned(), older),
+            (META_READ_MODELS.to_owned(), core_bytes),
+        ])
+        .expect("the insider holds the key");
+    ledger.close().expect("close");
+    assert!(
+        readers(dir).iter().all(Result::is_ok),
+        "the forgery is bound"
+    );
+}
+
+/// `verify` fails naming `name` among the read models' records, not the findings.
+fn assert_verify_names_forged(dir: &Path, name: &str) {
+    let run = fundtrail(dir, &["--json", "verify"]);
+    assert_eq!(run.code, 1, "verify must fail: {run:#?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let reason = json["read_models"].as_str().expect("a reason").to_owned();
+    assert!(reason.contains("maintained read models"), "{reason}");
+    assert!(reason.contains(&format!("({name})")), "{reason}");
+    assert!(!reason.contains("findings"), "{reason}");
+    assert_verify_reports_and_rebuild_heals(dir, name);
+}
+
+/// What the seals cannot catch, `verify` does: with the key, an older household shard is
+/// put back and the core's directory made to name it. Every record is bound, so a query
+/// believes it; `verify` compares the records with a rebuild's at the core's seq and names
+/// the shard (and no other record, nor the findings).
+#[test]
+fn a_shard_forged_with_the_key_is_named_by_verify() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let name = shard_record(household_shard("H1"));
+    forge_older(root.path(), &dir, &name, |core, digest| {
+        let shard = usize::from(household_shard("H1"));
+        assert_ne!(core.shards[shard], digest, "the payment changed H1's shard");
+        core.shards[shard] = digest;
+    });
+    assert_verify_names_forged(&dir, &name);
+}
+
+/// Likewise a cube record, which `totals` answers from alone: `verify` derives the
+/// rebuild's cube and names the record.
+#[test]
+fn a_cube_record_forged_with_the_key_is_named_by_verify() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let name = cube_record(None);
+    forge_older(root.path(), &dir, &name, |core, digest| {
+        assert_ne!(
+            core.all_time, digest,
+            "the payment changed the all-time cube"
+        );
+        core.all_time = digest;
+    });
+    assert_verify_names_forged(&dir, &name);
+}

@@ -198,42 +198,89 @@ impl FindingsSide {
     /// A snapshot is trusted only at a seq the log has, with the log's hash there; the
     /// events after it are then folded exactly once.
     fn check_position(&self, ledger: &LedgerView) -> Result<(), super::ReadSideError> {
-        let Some(applied) = self.state.applied else {
-            return Ok(());
-        };
-        let head = ledger.head().size;
-        if applied.seq > head {
-            return Err(FindingsSideError::AheadOfLog {
-                seq: applied.seq,
-                head,
-            }
-            .into());
-        }
-        let stored = ledger.stored(Seq::new(applied.seq))?.hash;
-        if stored.into_bytes() != applied.hash {
-            return Err(FindingsSideError::HashMismatch {
-                seq: applied.seq,
-                expected: stored,
-                found: EventHash::from_bytes(applied.hash),
-            }
-            .into());
-        }
-        Ok(())
+        check_position(ledger, self.state.applied)
+    }
+
+    /// The BLAKE3 of the state as a snapshot stores it (after its version byte), hashed
+    /// as it is encoded: `verify` compares it with the stored snapshot's without holding
+    /// a second copy of the bytes.
+    pub(super) fn state_digest(&self) -> [u8; 32] {
+        super::encoding_digest(&self.state)
     }
 }
 
-/// The snapshot's state; `None` for a snapshot of an older version (replay instead).
-fn decode(bytes: &[u8]) -> Result<Option<FindingsState>, FindingsSideError> {
+/// The stored snapshot's seq and the BLAKE3 of its state ([`FindingsSide::state_digest`]),
+/// its position checked against the log; `None` when there is none, it is of an older
+/// version, or the state key is not at hand (then nothing stored is trusted, as on open).
+/// Only the position is decoded: the rest is compared by its hash.
+pub(super) fn stored_digest(
+    ledger: &LedgerView,
+) -> Result<Option<(u64, [u8; 32])>, super::ReadSideError> {
+    let bytes = match ledger.meta(META_FINDINGS) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) | Err(LedgerError::Key(_)) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    let Some(state) = state_bytes(&bytes)? else {
+        return Ok(None);
+    };
+    // The position leads the state, and bincode reads a prefix of a longer slice.
+    let applied: Option<Position> =
+        bincode::deserialize(state).map_err(|e| FindingsSideError::Snapshot(e.to_string()))?;
+    check_position(ledger, applied)?;
+    Ok(Some((
+        applied.map_or(0, |a| a.seq),
+        *blake3::hash(state).as_bytes(),
+    )))
+}
+
+/// A position is trusted only at a seq the log has, with the log's hash there.
+fn check_position(
+    ledger: &LedgerView,
+    applied: Option<Position>,
+) -> Result<(), super::ReadSideError> {
+    let Some(applied) = applied else {
+        return Ok(());
+    };
+    let head = ledger.head().size;
+    if applied.seq > head {
+        return Err(FindingsSideError::AheadOfLog {
+            seq: applied.seq,
+            head,
+        }
+        .into());
+    }
+    let stored = ledger.stored(Seq::new(applied.seq))?.hash;
+    if stored.into_bytes() != applied.hash {
+        return Err(FindingsSideError::HashMismatch {
+            seq: applied.seq,
+            expected: stored,
+            found: EventHash::from_bytes(applied.hash),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The state's bytes after the version byte; `None` for an older version.
+fn state_bytes(bytes: &[u8]) -> Result<Option<&[u8]>, FindingsSideError> {
     match bytes.split_first() {
-        Some((&FINDINGS_SNAPSHOT_VERSION, rest)) => bincode::deserialize(rest)
-            .map(Some)
-            .map_err(|e| FindingsSideError::Snapshot(e.to_string())),
+        Some((&FINDINGS_SNAPSHOT_VERSION, rest)) => Ok(Some(rest)),
         Some((&version, _)) if version < FINDINGS_SNAPSHOT_VERSION => Ok(None),
         Some((version, _)) => Err(FindingsSideError::Snapshot(format!(
             "unknown snapshot version {version}, newer than this program's {FINDINGS_SNAPSHOT_VERSION}"
         ))),
         None => Err(FindingsSideError::Snapshot("empty snapshot".into())),
     }
+}
+
+/// The snapshot's state; `None` for a snapshot of an older version (replay instead).
+fn decode(bytes: &[u8]) -> Result<Option<FindingsState>, FindingsSideError> {
+    state_bytes(bytes)?
+        .map(|state| {
+            bincode::deserialize(state).map_err(|e| FindingsSideError::Snapshot(e.to_string()))
+        })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -286,6 +333,22 @@ mod tests {
         let back = decode(&bytes).unwrap().expect("this version is read");
         assert_eq!(back, state());
         assert_eq!(back.fold.all(), state().fold.all());
+    }
+
+    /// `verify` compares the stored state's hash with a rebuild's digest, and finds the
+    /// stored position by decoding only the prefix of the state.
+    #[test]
+    fn the_state_digest_is_the_hash_of_the_snapshot_after_its_version_byte() {
+        let bytes = snapshot_of(state());
+        let side = FindingsSide {
+            state: state(),
+            saved_seq: 0,
+        };
+        assert_eq!(side.state_digest(), *blake3::hash(&bytes[1..]).as_bytes());
+        assert_ne!(FindingsSide::genesis().state_digest(), side.state_digest());
+        let position: Option<Position> = bincode::deserialize(&bytes[1..]).unwrap();
+        assert_eq!(position, state().applied);
+        assert_eq!(state_bytes(&bytes).unwrap(), Some(&bytes[1..]));
     }
 
     #[test]

@@ -164,6 +164,9 @@ pub enum ReadSideError {
     Parts(#[from] fundtrail_projections::PartsError),
     #[error(transparent)]
     Findings(#[from] FindingsSideError),
+    /// What `verify` found different from a rebuild from genesis ([`verify_against_rebuild`]).
+    #[error("the maintained {0} differ from a rebuild from genesis (run `fundtrail rebuild`)")]
+    Differs(String),
 }
 
 /// An event ready to fold: its seq, its hash and its fact, if it has one.
@@ -481,6 +484,129 @@ impl ReadSide {
     pub fn totals(&self, query: &TotalsQuery) -> Vec<TotalsRow> {
         self.models.totals(query)
     }
+}
+
+/// The differing records a `verify` failure names at most; it says how many more there
+/// are. A snapshot of another district differs in all 256 shards, and a line of 256 names
+/// tells the reader no more than the first few.
+const DIFFERING_RECORDS_NAMED: usize = 8;
+
+/// Compares the stored snapshots with a rebuild from genesis, holding one state: the
+/// rebuild folds the log and, at each snapshot's own seq, its encoding is compared with
+/// what is stored. The read models by their records' BLAKE3s, which the sealed core's
+/// directory names (each stored record is checked against the directory too), and the
+/// core's own data; the findings by the BLAKE3 of their encoding. The fold then goes on
+/// to the head, so that an event after the snapshots that does not fold is reported as
+/// a query would meet it. A snapshot that is not stored, or of an older version, has
+/// nothing to compare (a query replays the log instead).
+pub fn verify_against_rebuild(ledger: &LedgerView) -> Result<(), ReadSideError> {
+    let core = checked_core(ledger)?;
+    if let Some(core) = &core {
+        check_bound(ledger, &core.directory)?;
+    }
+    let findings = findings::stored_digest(ledger)?;
+    let models_at = core.as_ref().map(|c| c.data.applied().map_or(0, |a| a.seq));
+    let mut stops: Vec<u64> = models_at.into_iter().chain(findings.map(|f| f.0)).collect();
+    stops.sort_unstable();
+    stops.dedup();
+    let mut side = ReadSide::rebuild(&ledger.at(0)?)?;
+    let mut differ = Vec::new();
+    for stop in stops {
+        side.catch_up(&ledger.at(stop)?)?;
+        if let Some(core) = core.as_ref().filter(|_| models_at == Some(stop)) {
+            let records = differing_records(&side.models, core);
+            if !records.is_empty() {
+                differ.push(format!("read models ({})", named(&records)));
+            }
+        }
+        if let Some((_, digest)) = findings.filter(|(at, _)| *at == stop) {
+            let rebuilt = side.findings.as_ref().map(FindingsSide::state_digest);
+            if rebuilt != Some(digest) {
+                differ.push("findings".to_owned());
+            }
+        }
+    }
+    side.catch_up(ledger)?;
+    match differ.is_empty() {
+        true => Ok(()),
+        false => Err(ReadSideError::Differs(differ.join(" and "))),
+    }
+}
+
+/// Every record the core names hashes to its digest there: a record changed, removed or
+/// put back from an older snapshot is named ([`ReadSideError::Unbound`]), as on open.
+fn check_bound(ledger: &LedgerView, directory: &Directory) -> Result<(), ReadSideError> {
+    directory.shard(0)?;
+    for (name, digest) in directory.records() {
+        read_bound(ledger, &name, digest)?;
+    }
+    Ok(())
+}
+
+/// The records of `models` that differ from those `core` names (the core itself by its
+/// data), by name: one record's encoding at a time is hashed, none is kept.
+fn differing_records(models: &ReadModels, core: &CoreRecord) -> Vec<String> {
+    let Parts {
+        core: data,
+        shards,
+        all_time,
+        years,
+    } = models.parts();
+    let rebuilt = Directory {
+        shards: shards.iter().map(part_digest).collect(),
+        all_time: part_digest(&all_time),
+        years: years
+            .iter()
+            .map(|(year, cube)| (*year, part_digest(cube)))
+            .collect(),
+    };
+    let mut names = Vec::new();
+    if data != core.data {
+        names.push(META_READ_MODELS.to_owned());
+    }
+    let stored: BTreeMap<String, [u8; 32]> = core.directory.records().collect();
+    let rebuilt: BTreeMap<String, [u8; 32]> = rebuilt.records().collect();
+    let all: BTreeSet<&String> = stored.keys().chain(rebuilt.keys()).collect();
+    names.extend(
+        all.into_iter()
+            .filter(|name| stored.get(*name) != rebuilt.get(*name))
+            .cloned(),
+    );
+    names
+}
+
+/// The first [`DIFFERING_RECORDS_NAMED`] of `names`, and how many more there are.
+fn named(names: &[String]) -> String {
+    let shown = names
+        .iter()
+        .take(DIFFERING_RECORDS_NAMED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len().saturating_sub(DIFFERING_RECORDS_NAMED) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// Bytes of an encoding gathered before they are hashed: bincode writes field by field, a
+/// few bytes at a time, and BLAKE3 hashes whole 1 KiB chunks (and several at once) fastest.
+pub(crate) const DIGEST_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The BLAKE3 of `value`'s bincode encoding, hashed as it is encoded (never held whole).
+pub(crate) fn encoding_digest<T: Serialize>(value: &T) -> [u8; 32] {
+    let mut writer = std::io::BufWriter::with_capacity(DIGEST_BUFFER_BYTES, blake3::Hasher::new());
+    bincode::serialize_into(&mut writer, value)
+        .expect("read-model records serialize with bincode: plain data, ordered maps");
+    let hasher = writer
+        .into_inner()
+        .expect("writing to a BLAKE3 hasher cannot fail");
+    *hasher.finalize().as_bytes()
+}
+
+/// The BLAKE3 of a record's encoding, as stored ([`part_bytes`]).
+fn part_digest<T: Serialize>(part: &T) -> [u8; 32] {
+    encoding_digest(part)
 }
 
 /// A household's events in seq order, with reversals linked: read through the household
@@ -857,5 +983,31 @@ impl<'s> Folder<'s> {
             self.applied += 1;
         }
         Ok(self.applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_differing_records_are_all_named() {
+        let names = vec![shard_record(0x0a), cube_record(Some(2019))];
+        assert_eq!(
+            named(&names),
+            "read_models.households.0a, read_models.totals.2019"
+        );
+    }
+
+    #[test]
+    fn many_differing_records_are_cut_with_a_count_of_the_rest() {
+        let names: Vec<String> = (0..=u8::MAX).map(shard_record).collect();
+        let text = named(&names);
+        assert!(text.starts_with("read_models.households.00, "), "{text}");
+        assert!(
+            text.contains("read_models.households.07 and 248 more"),
+            "{text}"
+        );
+        assert!(!text.contains("read_models.households.08"), "{text}");
     }
 }
