@@ -509,6 +509,14 @@ impl Ledger {
         Ledger::load_head(store)
     }
 
+    /// Says that the process ends once this ledger is dropped (a command-line query): the
+    /// store is flushed, watched, as always, and sled's own shutdown is left to the
+    /// process's end ([`Store::ending_process`]). Never for a ledger opened again in the
+    /// same process.
+    pub fn ending_process(&self) {
+        self.view.store.ending_process();
+    }
+
     /// As [`Ledger::load_head`], and reads the registries back at once: a failure to read
     /// them fails the open.
     fn load(store: Store) -> Result<Ledger, LedgerError> {
