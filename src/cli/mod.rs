@@ -393,6 +393,15 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
     Ledger::open(&cli.ledger).map_err(|e| failure(e, None))
 }
 
+/// Opens the ledger for a query that reads only its own sealed records: the households
+/// and the people registry are read back only if the query asks for them. The process
+/// ends after the query, so sled's shutdown is left to its end.
+pub fn open_for_queries(cli: &Cli) -> Result<Ledger, Failure> {
+    let ledger = Ledger::open_for_queries(&cli.ledger).map_err(|e| failure(e, None))?;
+    ledger.ending_process();
+    Ok(ledger)
+}
+
 /// Maps a ledger error to its exit code and message; `file` names the input for rejections.
 pub fn failure(err: LedgerError, file: Option<&Path>) -> Failure {
     if let LedgerError::Rejected { rejections, total } = &err {

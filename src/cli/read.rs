@@ -7,7 +7,7 @@ use fundtrail_projections::{
 };
 use serde_json::{json, Value};
 
-use super::{exit, open, Cli, Failure, Output};
+use super::{exit, open, open_for_queries, Cli, Failure, Output};
 use crate::ledger::readmodels::{
     household_trail, read_funds, read_household, read_totals, ReadSide, ReadSideError,
 };
@@ -113,7 +113,7 @@ pub(super) fn totals(cli: &Cli, args: &TotalsArgs) -> Result<Output, Failure> {
     let by: Vec<GroupKey> = args.by.iter().map(|k| group_key(*k)).collect();
     crate::ledger::answers::check_group_keys(&by)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--by: {e}")))?;
-    let ledger = open(cli)?;
+    let ledger = open_for_queries(cli)?;
     let query = TotalsQuery {
         by,
         year: args.year,
@@ -226,7 +226,7 @@ fn csv_text(columns: &[(&str, Align)], cells: &[Vec<String>]) -> String {
 }
 
 pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
-    let ledger = open(cli)?;
+    let ledger = open_for_queries(cli)?;
     let lang = report.lang;
     let rows = read_funds(ledger.view()).map_err(read_failure)?;
     let columns = [
@@ -255,7 +255,7 @@ pub(super) fn funds(cli: &Cli, report: &ReportArgs) -> Result<Output, Failure> {
 pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failure> {
     HouseholdId::parse(&args.id)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("household id: {e}")))?;
-    let ledger = open(cli)?;
+    let ledger = open_for_queries(cli)?;
     // The household's shard of the read models only; the findings are not read.
     let balance = read_household(ledger.view(), &args.id).map_err(read_failure)?;
     let Some(balance) = balance else {

@@ -24,11 +24,12 @@ use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
 impl Ledger {
     /// A planner over the committed state, for a batch recorded at `now_us` by `actor`.
     fn planner(&self, now_us: i64, actor: &str) -> Planner<'_> {
+        let registries = self.registries();
         let mut planner = Planner::new(
             &self.view,
             Registries {
-                households: &self.households,
-                people: &self.people,
+                households: &registries.households,
+                people: &registries.people,
             },
             &self.budgets,
             self.view.head.size_seq_next(),
@@ -206,8 +207,8 @@ impl Ledger {
                 frontier,
             },
             budgets,
-            households: (self.households.len() + households.len()) as u64,
-            people: people.as_deref().unwrap_or(&self.people).events(),
+            households: (self.households().len() + households.len()) as u64,
+            people: people.as_deref().unwrap_or(self.people()).events(),
             references: batch
                 .references_digest()
                 .expect("the writer's batches continue the sealed digest"),
@@ -231,9 +232,10 @@ impl Ledger {
         self.references = state.references;
         self.trails = state.trails;
         self.view.rate_seqs = std::sync::Arc::new(state.rates);
-        self.households.extend(households);
+        let registries = self.registries_mut();
+        registries.households.extend(households);
         if let Some(people) = people {
-            self.people = *people;
+            registries.people = *people;
         }
         Ok(head)
     }

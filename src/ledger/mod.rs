@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub mod answers;
 mod append;
 pub mod holds;
 pub mod import;
 pub mod readmodels;
+mod registries;
 mod state;
 mod tlog;
 pub mod trails;
@@ -38,6 +39,7 @@ use crate::store::{
 use crate::tlog::audit::AuditFault;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
 use crate::tlog::note::VerifierKey;
+use registries::{Registries, SealedCounts};
 use state::{StateRecord, META_STATE};
 
 /// Events per durable commit. Large enough that the fdatasync and sled's per-batch costs
@@ -319,9 +321,11 @@ pub struct Ledger {
     view: LedgerView,
     /// The Merkle frontier of the first `head.size` event hashes.
     frontier: Frontier,
-    households: BTreeMap<String, HouseholdInfo>,
-    /// Persons, life events and erasures, folded from the people index.
-    people: People,
+    /// The households and the people registry: read when a writer opens the ledger, or on
+    /// first use by a query that opened it with [`Ledger::open_for_queries`].
+    registries: OnceLock<Registries>,
+    /// What the sealed state said the registries hold when the ledger was opened.
+    sealed_counts: SealedCounts,
     budgets: Budgets,
     /// The digest of the reference blocks through the head (sealed with it).
     references: ReferencesDigest,
@@ -329,10 +333,10 @@ pub struct Ledger {
     tokens: [u8; 32],
     /// The hashes of the household trail summaries' shards (sealed with the state).
     trails: trails::TrailDirectory,
-    /// Why this value may not append: the enrolled households could not be read back (a
-    /// damaged event; the write-side rules would check against an incomplete list), or a
-    /// failed batch could not be cleaned up. It can still be read and verified (which names
-    /// a damaged seq).
+    /// Why this value may not append, found before the registries are read: a state
+    /// record or head in doubt, or a failed batch that could not be cleaned up (a doubt
+    /// about the registries is theirs). It can still be read and verified (which names a
+    /// damaged seq).
     damaged: Option<String>,
 }
 
@@ -471,10 +475,10 @@ impl Ledger {
                 frontier: self.frontier.clone(),
             },
             budgets: self.budgets.clone(),
-            households: self.households.len() as u64,
+            households: self.registries().households.len() as u64,
             references: self.references,
             tokens: self.tokens,
-            people: self.people.events(),
+            people: self.registries().people.events(),
             trails: self.trails.clone(),
             rates: self.view.rate_seqs.to_vec(),
         }
@@ -495,11 +499,38 @@ impl Ledger {
         Ledger::load(store)
     }
 
+    /// Opens an existing ledger as [`Ledger::open`] does, checking the same (the state's
+    /// seal, the layout, the head), but reads the households and the people registry back
+    /// only when something first asks for them: a query that reads only its own sealed
+    /// records (`totals`, `funds`) never pays for them. A registry that cannot be read
+    /// then is a doubt ([`Ledger::damaged`]), as a damaged entry is.
+    pub fn open_for_queries(dir: &Path) -> Result<Ledger, LedgerError> {
+        let store = Store::open(dir, OpenMode::Existing)?;
+        Ledger::load_head(store)
+    }
+
+    /// Says that the process ends once this ledger is dropped (a command-line query): the
+    /// store is flushed, watched, as always, and sled's own shutdown is left to the
+    /// process's end ([`Store::ending_process`]). Never for a ledger opened again in the
+    /// same process.
+    pub fn ending_process(&self) {
+        self.view.store.ending_process();
+    }
+
+    /// As [`Ledger::load_head`], and reads the registries back at once: a failure to read
+    /// them fails the open.
+    fn load(store: Store) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::load_head(store)?;
+        let registries = Registries::load(&ledger.view, ledger.sealed_counts)?;
+        ledger.registries = OnceLock::from(registries);
+        Ok(ledger)
+    }
+
     /// Reads the head and the state the write rules rely on, and checks them before
     /// anything is written: the seal (with the state key), the signed checkpoints against
     /// the head, and what lies beyond the head. A doubt leaves the ledger readable but
     /// refusing writes ([`Ledger::damaged`]), its store as it found it.
-    fn load(store: Store) -> Result<Ledger, LedgerError> {
+    fn load_head(store: Store) -> Result<Ledger, LedgerError> {
         let layout = upgrade::effective_layout(&store)?;
         if layout != STORE_LAYOUT {
             return Err(LedgerError::Layout {
@@ -545,8 +576,11 @@ impl Ledger {
                 rate_seqs: Arc::new(rates),
             },
             frontier: stored.frontier,
-            households: BTreeMap::new(),
-            people: People::new(),
+            registries: OnceLock::new(),
+            sealed_counts: SealedCounts {
+                households: sealed_households,
+                people: sealed_people,
+            },
             budgets,
             references,
             tokens,
@@ -556,45 +590,43 @@ impl Ledger {
         if ledger.damaged.is_none() {
             ledger.settle_beyond_head()?;
         }
-        ledger.load_registries(sealed_households, sealed_people)?;
         Ok(ledger)
     }
 
-    /// Reads the households and the people registry back from their indexes and checks
-    /// them against the sealed counts; what does not fit leaves the ledger damaged.
-    fn load_registries(&mut self, households: u64, people: u64) -> Result<(), LedgerError> {
-        let loaded = self
-            .load_households()
-            .and_then(|h| self.load_people().map(|p| (h, p)));
-        match loaded {
-            Ok((h, p)) => {
-                self.households = h;
-                self.people = p;
-            }
-            Err(LedgerError::Corrupt(reason))
-            | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
-                self.damaged.get_or_insert(reason);
-            }
-            Err(other) => return Err(other),
-        }
-        self.check_household_count(households);
-        self.check_people_count(people);
-        Ok(())
+    /// The registries, read back on first use when the ledger was opened for queries.
+    /// Reading them then cannot fail the open it is no longer part of: a store that cannot
+    /// be read is a doubt, and the value refuses to append.
+    fn registries(&self) -> &Registries {
+        self.registries.get_or_init(|| {
+            Registries::load(&self.view, self.sealed_counts).unwrap_or_else(|e| {
+                Registries::doubted(format!("reading the household and people registries: {e}"))
+            })
+        })
+    }
+
+    /// The registries, for the writer to extend after a commit.
+    fn registries_mut(&mut self) -> &mut Registries {
+        self.registries();
+        self.registries
+            .get_mut()
+            .expect("the registries were read back just above")
     }
 
     /// The people registry: persons, deaths, departures and ended households.
     pub fn people(&self) -> &People {
-        &self.people
+        &self.registries().people
     }
 
     pub fn households(&self) -> &BTreeMap<String, HouseholdInfo> {
-        &self.households
+        &self.registries().households
     }
 
     /// Why this value refuses to append, if it does: a damaged enrollment (the households
     /// could not be read back) or a commit that failed.
     pub fn damaged(&self) -> Option<&str> {
-        self.damaged.as_deref()
+        self.damaged
+            .as_deref()
+            .or_else(|| self.registries().doubt.as_deref())
     }
 
     /// An error saying why this value is damaged, and `consequence`, if it is: every
@@ -602,7 +634,7 @@ impl Ledger {
     /// the store holds), and so does anything that relies on the list of households.
     pub(crate) fn refuse_if_damaged(&self, consequence: &str) -> Result<(), LedgerError> {
         self.view.sealing_key()?;
-        match &self.damaged {
+        match self.damaged() {
             Some(reason) => Err(LedgerError::Corrupt(format!("{reason}; {consequence}"))),
             None => Ok(()),
         }
@@ -612,7 +644,7 @@ impl Ledger {
     /// incomplete: a run or a balance must not treat a household it lost as not enrolled.
     pub fn enrolled(&self) -> Result<&BTreeMap<String, HouseholdInfo>, LedgerError> {
         self.refuse_if_damaged("the enrolled households are not known")?;
-        Ok(&self.households)
+        Ok(self.households())
     }
 
     pub fn budgets(&self) -> &Budgets {
@@ -686,45 +718,6 @@ impl Ledger {
             batch.remove_leaf_tile(index?);
         }
         Ok(())
-    }
-
-    fn load_households(&self) -> Result<BTreeMap<String, HouseholdInfo>, LedgerError> {
-        let mut households = BTreeMap::new();
-        for (id, seq) in self.view.store.households()? {
-            let record = self.view.record(seq)?;
-            let Body::HouseholdEnrolled(e) = &record.body else {
-                return Err(LedgerError::Corrupt(format!(
-                    "household {id} points at seq {seq}, which is not an enrollment"
-                )));
-            };
-            if e.household != id {
-                return Err(LedgerError::Corrupt(format!(
-                    "household {id} points at seq {seq}, the enrollment of {}",
-                    e.household
-                )));
-            }
-            let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
-            households.insert(id, HouseholdInfo { enrollment, seq });
-        }
-        Ok(households)
-    }
-
-    /// Folds the events the people index names, in seq order; each must be a people event.
-    fn load_people(&self) -> Result<People, LedgerError> {
-        let mut people = People::new();
-        for seq in self.view.store.people_events()? {
-            let record = self.view.record(seq)?;
-            if !record.body.is_people_event() {
-                return Err(LedgerError::Corrupt(format!(
-                    "the people index names seq {seq}, a {}",
-                    record.body.type_name()
-                )));
-            }
-            people
-                .apply(seq, &record.body)
-                .map_err(|reason| LedgerError::Corrupt(format!("the people index: {reason}")))?;
-        }
-        Ok(people)
     }
 }
 
@@ -810,6 +803,78 @@ mod tests {
         }
     }
     use crate::model::rules::tests::{allocate, enroll};
+
+    /// Two households enrolled, then the household index edited without the key: one entry
+    /// removed, so the index no longer holds the sealed count.
+    fn ledger_with_a_removed_household_entry() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        let enrollments = vec![
+            enroll("PL-0001", "2014-03-01"),
+            enroll("PL-0002", "2014-03-01"),
+        ];
+        ledger
+            .append(enrollments, &AppendContext::now("test"))
+            .expect("append");
+        let mut batch = StoreBatch::default();
+        batch.remove_household("PL-0002");
+        ledger.view.store.write_durable(batch).expect("the edit");
+        drop(ledger);
+        dir
+    }
+
+    /// A ledger opened for queries reads the registries only when asked, and then finds
+    /// the same doubt an ordinary open does: it refuses to append and to list households.
+    #[test]
+    fn a_query_open_finds_a_damaged_registry_when_it_reads_it() {
+        let dir = ledger_with_a_removed_household_entry();
+        let doubt = Ledger::open(dir.path())
+            .expect("open")
+            .damaged()
+            .map(str::to_owned)
+            .expect("the edit is noticed on open");
+        assert!(
+            doubt.contains("household index lists 1 households"),
+            "{doubt}"
+        );
+        let mut ledger = Ledger::open_for_queries(dir.path()).expect("open for queries");
+        assert!(ledger.registries.get().is_none(), "not read at open");
+        assert_eq!(ledger.view().head().size, 2);
+        assert_eq!(ledger.damaged(), Some(doubt.as_str()));
+        assert!(matches!(ledger.enrolled(), Err(LedgerError::Corrupt(_))));
+        let appended = ledger.append(vec![allocate("1.00", "ALLOC-1")], &AppendContext::now("t"));
+        match appended {
+            Err(LedgerError::Corrupt(reason)) => assert!(reason.contains(&doubt), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// The writer's rules run against the registries read on first use: a household
+    /// enrolled twice is refused, and what a query-opened ledger appends keeps the sealed
+    /// counts right for the next open.
+    #[test]
+    fn a_query_open_appends_against_the_registries_it_reads_on_first_use() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        Ledger::init(dir.path())
+            .expect("init")
+            .append(vec![enroll("PL-0001", "2014-03-01")], &ctx)
+            .expect("append");
+        let mut ledger = Ledger::open_for_queries(dir.path()).expect("open for queries");
+        let again = ledger.append(vec![enroll("PL-0001", "2015-03-01")], &ctx);
+        assert!(
+            matches!(again, Err(LedgerError::Rejected { total: 1, .. })),
+            "{again:?}"
+        );
+        ledger
+            .append(vec![enroll("PL-0002", "2015-03-01")], &ctx)
+            .expect("a new household");
+        assert_eq!(ledger.households().len(), 2);
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).expect("open");
+        assert_eq!(ledger.damaged(), None);
+        assert_eq!(ledger.enrolled().expect("not damaged").len(), 2);
+    }
 
     /// A commit whose sync fails may have left its batch in the store: the ledger value
     /// refuses to append again (it would reuse the batch's seqs) until it is opened again,

@@ -9,8 +9,11 @@
 //! written with its entries and removed by the record that moves the head: entries beyond
 //! the head that such a marker explains are an unfinished write, never acknowledged.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
+use super::registries::{Registries, SealedCounts};
 use super::trails::TrailDirectory;
 use super::{meta_bytes, Head, HeadRecord, Ledger, LedgerError};
 use crate::keys::seal::{StateKey, SEAL_LEN};
@@ -168,11 +171,12 @@ impl Ledger {
             .blocks_from(self.view.head.size_seq_next())?
             .len();
         self.discard_uncommitted()?;
-        self.households = self.load_households()?;
-        self.people = self.load_people()?;
+        self.sealed_counts = SealedCounts {
+            households: state.record.households,
+            people: state.record.people,
+        };
+        self.registries = OnceLock::from(Registries::load(&self.view, self.sealed_counts)?);
         self.damaged = None;
-        self.check_household_count(state.record.households);
-        self.check_people_count(state.record.people);
         Ok(blocks)
     }
 
@@ -222,27 +226,5 @@ impl Ledger {
     /// The state key; a ledger without one refuses to write before it gets here.
     pub(super) fn key(&self) -> Result<&crate::keys::seal::StateKey, LedgerError> {
         self.view.sealing_key()
-    }
-
-    /// Checks the people index against the sealed count.
-    pub(super) fn check_people_count(&mut self, sealed: u64) {
-        let found = self.people.events();
-        if self.damaged.is_none() && found != sealed {
-            self.damaged = Some(format!(
-                "the people index lists {found} events, the sealed state {sealed}: an entry \
-                 was added or removed without the ledger's key"
-            ));
-        }
-    }
-
-    /// Checks the household index against the sealed count.
-    pub(super) fn check_household_count(&mut self, sealed: u64) {
-        let found = self.households.len() as u64;
-        if self.damaged.is_none() && found != sealed {
-            self.damaged = Some(format!(
-                "the household index lists {found} households, the sealed state {sealed}: \
-                 an entry was added or removed without the ledger's key"
-            ));
-        }
     }
 }

@@ -1,0 +1,126 @@
+//! The registries the write-side rules check against (the enrolled households and the
+//! people registry), read back from their indexes: when a writer opens the ledger, or on
+//! first use by a query that may never need them (`totals` reads only its records).
+
+use std::collections::BTreeMap;
+
+use super::{corrupt_at, LedgerError, LedgerView};
+use crate::model::encoding::Body;
+use crate::model::people::People;
+use crate::model::rules::HouseholdInfo;
+use crate::store::StoreError;
+
+/// The registries as read back, and why they cannot be trusted, if they cannot.
+pub(super) struct Registries {
+    pub(super) households: BTreeMap<String, HouseholdInfo>,
+    /// Persons, life events and erasures, folded from the people index.
+    pub(super) people: People,
+    /// A damaged entry (the list may be incomplete), or an index whose count is not the
+    /// sealed one: the ledger stays readable but refuses to append.
+    pub(super) doubt: Option<String>,
+}
+
+/// What the sealed state says the registries hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SealedCounts {
+    pub(super) households: u64,
+    /// Events in the people index.
+    pub(super) people: u64,
+}
+
+impl Registries {
+    /// Reads both registries back and checks them against the sealed counts. What does not
+    /// fit is a doubt; only a failure to read the store (not its content) is an error.
+    pub(super) fn load(view: &LedgerView, sealed: SealedCounts) -> Result<Registries, LedgerError> {
+        let loaded = load_households(view).and_then(|h| load_people(view).map(|p| (h, p)));
+        match loaded {
+            Ok((households, people)) => {
+                let doubt = count_doubt(&households, &people, sealed);
+                Ok(Registries {
+                    households,
+                    people,
+                    doubt,
+                })
+            }
+            Err(LedgerError::Corrupt(reason))
+            | Err(LedgerError::Store(StoreError::Corrupt(reason))) => {
+                Ok(Registries::doubted(reason))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Empty registries that must not be trusted, for `reason`.
+    pub(super) fn doubted(reason: String) -> Registries {
+        Registries {
+            households: BTreeMap::new(),
+            people: People::new(),
+            doubt: Some(reason),
+        }
+    }
+}
+
+/// Why the indexes do not hold the sealed counts, if they do not: an entry added or
+/// removed without the ledger's key.
+fn count_doubt(
+    households: &BTreeMap<String, HouseholdInfo>,
+    people: &People,
+    sealed: SealedCounts,
+) -> Option<String> {
+    let found = households.len() as u64;
+    if found != sealed.households {
+        return Some(format!(
+            "the household index lists {found} households, the sealed state {}: an entry \
+             was added or removed without the ledger's key",
+            sealed.households
+        ));
+    }
+    let found = people.events();
+    (found != sealed.people).then(|| {
+        format!(
+            "the people index lists {found} events, the sealed state {}: an entry was added \
+             or removed without the ledger's key",
+            sealed.people
+        )
+    })
+}
+
+/// Every enrolled household, read at the seq its index entry names.
+fn load_households(view: &LedgerView) -> Result<BTreeMap<String, HouseholdInfo>, LedgerError> {
+    let mut households = BTreeMap::new();
+    for (id, seq) in view.store.households()? {
+        let record = view.record(seq)?;
+        let Body::HouseholdEnrolled(e) = &record.body else {
+            return Err(LedgerError::Corrupt(format!(
+                "household {id} points at seq {seq}, which is not an enrollment"
+            )));
+        };
+        if e.household != id {
+            return Err(LedgerError::Corrupt(format!(
+                "household {id} points at seq {seq}, the enrollment of {}",
+                e.household
+            )));
+        }
+        let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
+        households.insert(id, HouseholdInfo { enrollment, seq });
+    }
+    Ok(households)
+}
+
+/// Folds the events the people index names, in seq order; each must be a people event.
+fn load_people(view: &LedgerView) -> Result<People, LedgerError> {
+    let mut people = People::new();
+    for seq in view.store.people_events()? {
+        let record = view.record(seq)?;
+        if !record.body.is_people_event() {
+            return Err(LedgerError::Corrupt(format!(
+                "the people index names seq {seq}, a {}",
+                record.body.type_name()
+            )));
+        }
+        people
+            .apply(seq, &record.body)
+            .map_err(|reason| LedgerError::Corrupt(format!("the people index: {reason}")))?;
+    }
+    Ok(people)
+}
