@@ -359,10 +359,6 @@ impl Store {
         Some(entry_of(first, entry))
     }
 
-    /// Closes the database and returns once its locks are free for the next opener. sled
-    /// 0.34 keeps its data file open (with its lock) in tasks of its background thread pool
-    /// (a log buffer's write, a segment's truncation), each holding its own handle on the
-    /// file; they finish a moment after the last `Db` is dropped.
     /// Says that the process ends once this store is dropped (a command-line query): the
     /// drop then flushes, watched, as always, and leaves the rest of sled's shutdown to the
     /// process's end. Never for a store that is opened again in the same process: sled's
@@ -371,6 +367,10 @@ impl Store {
         self.ending_process.store(true, Ordering::SeqCst);
     }
 
+    /// Closes the database and returns once its locks are free for the next opener. sled
+    /// 0.34 keeps its data file open (with its lock) in tasks of its background thread pool
+    /// (a log buffer's write, a segment's truncation), each holding its own handle on the
+    /// file; they finish a moment after the last `Db` is dropped.
     pub fn close(self) -> Result<(), StoreError> {
         let dir = self.dir.clone();
         drop(self);
