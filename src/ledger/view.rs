@@ -70,6 +70,14 @@ impl LedgerView {
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<(Seq, EventHash, RecordV1)>, LedgerError> {
+        // One household's events are read through its trail index, checked against its
+        // sealed summary, not found by a scan of the whole log.
+        if let Some(household) = filter.household.as_deref() {
+            let mut matched = self.household_records(household)?;
+            matched.retain(|(_, _, record)| filter.keeps(&record.body));
+            let keep_from = matched.len().saturating_sub(limit);
+            return Ok(matched.split_off(keep_from));
+        }
         let mut matched = Vec::new();
         for item in self.records(Seq::FIRST, Seq::new(self.head.size)).rev() {
             if matched.len() >= limit {

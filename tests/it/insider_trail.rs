@@ -42,18 +42,23 @@ fn trail_fault(t: &TempLedger) -> AuditFault {
     t.verify().fault.expect("verify finds the edit")
 }
 
-/// `household ID` refuses with exit 1, naming the household index and the household, and
-/// prints none of the trail.
+/// `household ID` and `log --household ID` (both read through the index) refuse with
+/// exit 1, naming the household index and the household, and print none of the trail.
 #[track_caller]
 fn assert_household_refused(t: &TempLedger, household: &str) {
-    let run = t.run(&["household", household]);
-    run.assert_code(1);
-    assert!(
-        run.stderr
-            .contains(&format!("household index of household {household}")),
-        "{run:#?}"
-    );
-    assert!(!run.stdout.contains("BANK-"), "no trail shown: {run:#?}");
+    for args in [
+        vec!["household", household],
+        vec!["log", "--household", household],
+    ] {
+        let run = t.run(&args);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains(&format!("household index of household {household}")),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!run.stdout.contains("BANK-"), "no trail shown: {run:#?}");
+    }
 }
 
 #[test]
