@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ledger::SignedCheckpoint;
 use crate::tlog::checkpoint::Checkpoint;
-use crate::witness::state::{replace_durably, WitnessError};
+use crate::witness::state::{io_err, replace_durably, WitnessError};
 
 /// The directory of quorum notes, one `<size>.txt` per checkpoint size.
 pub const COSIGNED_DIR: &str = "cosigned";
@@ -79,16 +79,12 @@ fn file_name(size: u64) -> String {
 /// The notes' directory, made (and its creation made durable) at the first note.
 fn notes_dir(ledger_dir: &Path) -> Result<PathBuf, WitnessError> {
     let dir = ledger_dir.join(COSIGNED_DIR);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| WitnessError::Io { path, source }
-    };
     match std::fs::create_dir(&dir) {
         Ok(()) => File::open(ledger_dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(ledger_dir))?,
+            .map_err(io_err(ledger_dir))?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(&dir)(e)),
+        Err(e) => return Err(io_err(&dir)(e)),
     }
     Ok(dir)
 }

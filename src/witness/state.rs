@@ -76,7 +76,7 @@ pub enum WitnessError {
     Randomness(getrandom::Error),
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> WitnessError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> WitnessError + '_ {
     move |source| WitnessError::Io {
         path: path.to_path_buf(),
         source,
