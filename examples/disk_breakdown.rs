@@ -1,8 +1,9 @@
 //! Where a ledger's bytes on disk go: per key prefix of the sled tree (FORMAT.md §3) the
 //! entries, the key and value bytes as stored, and for event and reference blocks their
 //! own bytes before the stored form (§3.3); then the files of `<ledger>/sled` (sled's data
-//! file, its blob files for values over its blob threshold, its snapshot), so the
-//! difference between the two is sled's space amplification.
+//! file, its blob files for values over its blob threshold, its snapshot) and of
+//! `<ledger>/records` (the large meta records), so the difference between the two is
+//! sled's space amplification.
 //!
 //! ```text
 //! cargo run --release --example disk_breakdown -- LEDGER_DIR [EVENTS]
@@ -14,7 +15,7 @@
 //! the sled tree directly, which only the store does otherwise.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use fundtrail::store::block::decode_stored;
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
     };
     drop(db);
     print_groups(&groups, events);
-    print_files(&sled_dir, events);
+    print_files(&sled_dir, Path::new(&dir).join("records"), events);
     ExitCode::SUCCESS
 }
 
@@ -66,6 +67,7 @@ fn group_of(key: &[u8]) -> String {
     match key[0] {
         b'm' => format!("m {}", rest.split('.').next().unwrap_or_default()),
         b's' => format!("s {}", rest.split('\0').next().unwrap_or_default()),
+        b'f' => format!("f {}", rest.split('.').next().unwrap_or_default()),
         b'n' if key.len() > 1 => format!("n level {:02}", key[1]),
         prefix => (prefix as char).to_string(),
     }
@@ -127,8 +129,9 @@ fn print_groups(groups: &BTreeMap<String, Group>, events: Option<u64>) {
     );
 }
 
-/// The files sled keeps, by kind: the data file, blobs, snapshots, the rest.
-fn print_files(sled_dir: &Path, events: Option<u64>) {
+/// The files sled keeps, by kind: the data file, blobs, snapshots, the rest; and the large
+/// meta records' files beside it (FORMAT.md §3, key `f`).
+fn print_files(sled_dir: &Path, records_dir: PathBuf, events: Option<u64>) {
     let mut kinds: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut visit = |path: &Path, kind: &'static str| {
         if let Ok(meta) = std::fs::metadata(path) {
@@ -153,6 +156,13 @@ fn print_files(sled_dir: &Path, events: Option<u64>) {
             n if n.starts_with("snap.") => visit(&path, "snapshot"),
             _ => visit(&path, "other"),
         }
+    }
+    for record in std::fs::read_dir(&records_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        visit(&record.path(), "records/");
     }
     println!();
     println!(

@@ -17,6 +17,7 @@ use fundtrail::cli::{run, Cli};
 /// jemalloc rather than the system's malloc: the import's planner and writer threads
 /// allocate per row, and under glibc they contended on its arena lock (a fifth of the
 /// import's CPU was in malloc and free). Measured in benches/README.md, "Scale".
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -24,6 +25,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// few cores, and every arena holds freed pages of its own), and freed pages given back
 /// to the system after a second rather than ten, so a long process's resident memory
 /// follows what it holds. With its defaults the 1,000,000-row import peaked 80 MiB higher.
+#[cfg(feature = "jemalloc")]
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
 static malloc_conf: &[u8] = b"narenas:2,dirty_decay_ms:1000\0";

@@ -59,6 +59,8 @@ impl StateKey {
     /// `bytes` followed by their seal under `label`: the stored form of a sealed record.
     pub fn wrap(&self, label: &str, mut bytes: Vec<u8>) -> Vec<u8> {
         let seal = self.seal(label, &[&bytes]);
+        // Exactly: a snapshot of tens of MB would otherwise be reallocated to twice its size.
+        bytes.reserve_exact(SEAL_LEN);
         bytes.extend_from_slice(seal.as_bytes());
         bytes
     }

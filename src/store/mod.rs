@@ -11,13 +11,14 @@
 //! ordered so that a failed one is invisible (see [`space`]).
 
 pub mod block;
+mod large;
 pub mod read_only;
 pub mod space;
 pub mod tiles;
 pub mod trail;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::ops::{ControlFlow, RangeInclusive};
@@ -59,16 +60,19 @@ const PENDING: u8 = b'p';
 const BLOCK_SEAL: u8 = b'b';
 /// The seal label of event blocks.
 const BLOCK_SEAL_LABEL: &str = "event block";
-/// A chunk of a meta record larger than [`META_CHUNK_BYTES`]: `s‖name‖0x00‖index`
-/// (u32 BE), the record's bytes in order (FORMAT.md §3).
+/// A chunk of a meta record larger than [`META_CHUNK_BYTES`] as earlier versions stored
+/// it: `s‖name‖0x00‖index` (u32 BE), the record's bytes in order (FORMAT.md §3). Read, and
+/// removed by the record's next write.
 const META_CHUNK: u8 = b's';
-/// The largest meta record stored as one value; a larger one (the read-model and
-/// findings snapshots of a large ledger) is stored in chunks of this size. sled 0.34 reads
-/// a tree node whole, and a node holding a large value is read when the database is opened
+/// `f‖name`: the length and BLAKE3 of a meta record larger than [`META_CHUNK_BYTES`],
+/// kept as a file in `<ledger>/records/` ([`large`], FORMAT.md §3).
+const META_FILE: u8 = b'f';
+/// The largest meta record stored as one value in sled; a larger one (the read-model and
+/// findings snapshots of a large ledger) is kept as a file ([`large`]). sled 0.34 reads a
+/// tree node whole, and a node holding a large value is read when the database is opened
 /// and by every read of a key beside it: one 100 MB value cost every command that opens
-/// the ledger 200 MB of memory (measured with sled alone); in chunks of 256 KiB, 8 MB. A
-/// chunk is above sled's blob threshold (a quarter of its 512 KiB segment), so each is a
-/// blob file of its own and no node of small keys carries one.
+/// the ledger 200 MB of memory (measured with sled alone). Earlier versions stored such
+/// records in chunks of this size, which are still read.
 pub const META_CHUNK_BYTES: usize = 256 * 1024;
 
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
@@ -249,7 +253,7 @@ impl Store {
         if mode == OpenMode::Create {
             sync_dir(dir)?;
         }
-        Ok(Store {
+        let store = Store {
             dir: dir.to_owned(),
             db,
             data_file,
@@ -265,7 +269,11 @@ impl Store {
             #[cfg(test)]
             fail_syncs: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
-        })
+        };
+        // Files of records no key names: older versions, and those of a write that ended
+        // before its batch was applied.
+        large::remove_unnamed(dir, &store.live_files()?);
+        Ok(store)
     }
 
     pub fn dir(&self) -> &Path {
@@ -764,15 +772,21 @@ impl Store {
             .collect()
     }
 
-    /// A meta record: the value of `m‖name`, or its chunks concatenated when it was stored
-    /// in chunks ([`META_CHUNK_BYTES`]). Chunks that do not make the record their header
-    /// describes (a write torn by a failure inside sled, which does not keep a batch of
-    /// several blobs whole when one of them fails) read as no record: the records stored
-    /// in chunks are caches, recomputed when absent. An edit made to match the header is
-    /// still refused by the record's seal, which the callers check.
+    /// A meta record: the value of `m‖name`, or the file `f‖name` names ([`large`]), or
+    /// its chunks concatenated when an earlier version stored it in chunks. A file that is
+    /// missing or not the bytes its key names, and chunks that do not make the record
+    /// their header describes (a torn write), read as no record: the large records are
+    /// caches, recomputed when absent. An edit made to keep the digest is still refused by
+    /// the record's seal, which the callers check.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.db.get(prefixed(META, name.as_bytes()))? {
             return Ok(Some(value.to_vec()));
+        }
+        if let Some(value) = self.db.get(prefixed(META_FILE, name.as_bytes()))? {
+            return match large::FileRef::decode(&value) {
+                Some(file) => large::read(&self.dir, name, file),
+                None => Ok(None),
+            };
         }
         let Some(header) = self.db.get(chunk_key(name, CHUNK_HEADER))? else {
             return Ok(None);
@@ -946,10 +960,26 @@ impl Store {
                 batch.remove(key.to_vec());
             }
         }
+        let mut stale_files = Vec::new();
+        for (name, _) in batch.meta_files.iter().filter(|(_, file)| file.is_none()) {
+            let key = prefixed(META_FILE, name.as_bytes());
+            if self.db.contains_key(&key)? {
+                stale_files.push(key);
+            }
+        }
+        for key in stale_files {
+            batch.remove(key);
+        }
         self.space.ensure_room(&self.dir, batch.bytes)?;
         if batch.index == IndexUpdate::Skip {
             return self.write_beyond_head(batch);
         }
+        // Durable before the batch that names them: a crash between the two leaves files
+        // no key names, which the next open removes.
+        for file in std::mem::take(&mut batch.files) {
+            large::write(&self.dir, &file)?;
+        }
+        let meta_files = std::mem::take(&mut batch.meta_files);
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
             *refs = None;
@@ -968,6 +998,11 @@ impl Store {
                 .references_expected
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Some(tip);
+        }
+        if applied.is_ok() {
+            for (name, file) in &meta_files {
+                large::remove_older(&self.dir, name, *file);
+            }
         }
         match (applied, refs.as_mut()) {
             (Ok(()), Some(refs)) => {
@@ -991,8 +1026,8 @@ impl Store {
     /// written (the import plans its next rows meanwhile).
     fn write_beyond_head(&self, batch: StoreBatch) -> Result<(), StoreError> {
         debug_assert!(
-            batch.tip.is_none(),
-            "a chunk beyond the head does not move it"
+            batch.tip.is_none() && batch.files.is_empty(),
+            "a chunk beyond the head does not move it, nor write meta records"
         );
         let commit_keys = batch.keys - batch.entry_keys - usize::from(batch.announce.is_some());
         let applied = batch
@@ -1095,7 +1130,24 @@ impl Store {
 
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(|e| self.write_error(e))
+        let sled = self.db.size_on_disk().map_err(|e| self.write_error(e))?;
+        Ok(sled + large::size_on_disk(&self.dir))
+    }
+
+    /// The large meta records' files that sled names now, by record name.
+    fn live_files(&self) -> Result<BTreeMap<String, large::FileRef>, StoreError> {
+        let mut live = BTreeMap::new();
+        for item in self.db.scan_prefix([META_FILE]) {
+            let (key, value) = item?;
+            let (Ok(name), Some(file)) = (
+                std::str::from_utf8(&key[1..]),
+                large::FileRef::decode(&value),
+            ) else {
+                continue;
+            };
+            live.insert(name.to_owned(), file);
+        }
+        Ok(live)
     }
 
     /// Rewrites the event blocks from `from` on, at most `limit` of them, and their
@@ -1367,6 +1419,11 @@ pub struct StoreBatch {
     /// Meta records this batch writes, with the number of chunks each now has: any
     /// chunk beyond is removed when the batch is written.
     stale_chunks: Vec<(String, u32)>,
+    /// Meta records this batch writes as files, written before the batch is applied.
+    files: Vec<large::PendingFile>,
+    /// Every meta record this batch writes, with the file it is now kept in, if any:
+    /// the record's other files are removed once the batch is applied.
+    meta_files: Vec<(String, Option<large::FileRef>)>,
 }
 
 /// How a batch keeps the in-memory reference index current.
@@ -1556,26 +1613,33 @@ impl StoreBatch {
     }
 
     /// Writes a meta record: as the one value `m‖name`, or, when larger than
-    /// [`META_CHUNK_BYTES`], as chunks and their header (`m‖name` removed). The chunks an
-    /// earlier, longer record left are removed when the batch is written, in the same sled
-    /// batch.
+    /// [`META_CHUNK_BYTES`], as a file named by `f‖name` ([`large`]; `m‖name` removed).
+    /// Whatever an earlier version of the record left (chunks, `f‖name`, its file) is
+    /// removed when the batch is written.
     pub fn put_meta(&mut self, name: &str, value: Vec<u8>) {
+        assert!(
+            !name.contains(['/', '\\', '\0']) && !name.starts_with('.'),
+            "meta record names are the ledger's own constants, usable as file names"
+        );
         let key = prefixed(META, name.as_bytes());
+        // Any chunks of an older version go (records are no longer written in chunks).
+        self.stale_chunks.push((name.to_owned(), 0));
         if value.len() <= META_CHUNK_BYTES {
             self.put(key, value);
-            self.stale_chunks.push((name.to_owned(), 0));
+            // Its `f‖name`, if it has one, is removed when the batch is written.
+            self.meta_files.push((name.to_owned(), None));
             return;
         }
         self.remove(key);
-        let mut count = 0u32;
-        for chunk in value.chunks(META_CHUNK_BYTES) {
-            self.put(chunk_key(name, count), chunk.to_vec());
-            count += 1;
-        }
-        let mut header = count.to_be_bytes().to_vec();
-        header.extend_from_slice(blake3::hash(&value).as_bytes());
-        self.put(chunk_key(name, CHUNK_HEADER), header);
-        self.stale_chunks.push((name.to_owned(), count));
+        let file = large::FileRef::of(&value);
+        self.put(prefixed(META_FILE, name.as_bytes()), file.encode());
+        self.bytes += value.len() as u64;
+        self.meta_files.push((name.to_owned(), Some(file)));
+        self.files.push(large::PendingFile {
+            name: name.to_owned(),
+            file,
+            bytes: value,
+        });
     }
 
     /// The pending marker, written with the entries of the write it announces.
@@ -1630,7 +1694,10 @@ impl StoreBatch {
         self.bytes
     }
 
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+    /// `value` as a slice is copied once into sled's own buffer; a record split into
+    /// chunks is put that way, so its bytes are not held a third time.
+    fn put(&mut self, key: Vec<u8>, value: impl Into<sled::IVec>) {
+        let value: sled::IVec = value.into();
         self.bytes += (key.len() + value.len()) as u64;
         self.part_for(&key).insert(key, value);
     }
@@ -1644,7 +1711,7 @@ impl StoreBatch {
     fn part_for(&mut self, key: &[u8]) -> &mut sled::Batch {
         self.keys += 1;
         // A meta record's chunks go with it, in the batch applied last.
-        if matches!(key.first(), Some(&META) | Some(&META_CHUNK)) {
+        if matches!(key.first(), Some(&META | &META_CHUNK | &META_FILE)) {
             &mut self.commit
         } else {
             self.entry_keys += 1;
@@ -1797,45 +1864,136 @@ mod chunk_tests {
         store.write_durable(batch).expect("written");
     }
 
-    fn chunks(store: &Store, name: &str) -> usize {
-        let header = store.db.get(chunk_key(name, CHUNK_HEADER)).expect("read");
-        let count = store.db.scan_prefix(chunk_prefix(name)).count();
-        count - usize::from(header.is_some())
+    /// Stores `value` as versions before the records folder did: in chunks and a header.
+    fn put_chunked(db: &sled::Db, name: &str, value: &[u8]) {
+        let mut count = 0u32;
+        for chunk in value.chunks(META_CHUNK_BYTES) {
+            db.insert(chunk_key(name, count), chunk).expect("chunk");
+            count += 1;
+        }
+        let mut header = count.to_be_bytes().to_vec();
+        header.extend_from_slice(blake3::hash(value).as_bytes());
+        db.insert(chunk_key(name, CHUNK_HEADER), header)
+            .expect("header");
     }
 
-    /// A record larger than a chunk is stored in chunks and read back whole; a shorter
-    /// one, then a small one, leave no chunk of the longer behind; a neighbour's name is
-    /// never touched.
+    fn chunks(store: &Store, name: &str) -> usize {
+        store.db.scan_prefix(chunk_prefix(name)).count()
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(large::records_dir(dir))
+            .map(|entries| {
+                entries
+                    .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    fn big(len: usize, modulus: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % modulus) as u8).collect()
+    }
+
+    /// A record larger than [`META_CHUNK_BYTES`] is kept as one file and read back whole;
+    /// a shorter one replaces the file, a small one goes back into sled and leaves no file;
+    /// a neighbour's file is never touched.
     #[test]
-    fn a_large_meta_record_is_stored_in_chunks_and_replaced_whole() {
+    fn a_large_meta_record_is_kept_as_a_file_and_replaced_whole() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path(), OpenMode::Create).expect("created");
-        let big: Vec<u8> = (0..3 * META_CHUNK_BYTES + 5)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let big = big(3 * META_CHUNK_BYTES + 5, 251);
         put(&store, "snap", &big);
         put(&store, "snap2", &big);
         assert_eq!(store.meta("snap").expect("read"), Some(big.clone()));
-        assert_eq!(chunks(&store, "snap"), 4);
         assert_eq!(store.db.get(prefixed(META, b"snap")).expect("read"), None);
+        assert_eq!(chunks(&store, "snap"), 0, "no chunks in sled");
+        assert_eq!(files(dir.path()).len(), 2);
 
         let shorter = &big[..META_CHUNK_BYTES + 1];
         put(&store, "snap", shorter);
         assert_eq!(store.meta("snap").expect("read").as_deref(), Some(shorter));
-        assert_eq!(chunks(&store, "snap"), 2);
+        assert_eq!(
+            files(dir.path()).len(),
+            2,
+            "the older file of snap is removed"
+        );
 
         put(&store, "snap", b"small");
         assert_eq!(
             store.meta("snap").expect("read").as_deref(),
             Some(&b"small"[..])
         );
-        assert_eq!(chunks(&store, "snap"), 0);
+        assert_eq!(files(dir.path()).len(), 1, "only snap2's file is left");
         assert_eq!(
             store.meta("snap2").expect("read"),
             Some(big),
             "the neighbour"
         );
         assert_eq!(store.meta("absent").expect("read"), None);
+        assert!(store.size_on_disk().expect("size") >= 3 * META_CHUNK_BYTES as u64);
+    }
+
+    /// A file edited or removed behind the ledger's back reads as no record (a cache,
+    /// recomputed); the callers' seal refuses an edit that would keep its digest.
+    #[test]
+    fn an_edited_or_missing_file_reads_as_no_record() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let big = big(META_CHUNK_BYTES + 7, 253);
+        put(&store, "snap", &big);
+        let path = large::records_dir(dir.path()).join(&files(dir.path())[0]);
+        let mut edited = big.clone();
+        edited[100] ^= 1;
+        fs::write(&path, &edited).expect("edit");
+        assert_eq!(store.meta("snap").expect("read"), None);
+        fs::remove_file(&path).expect("remove");
+        assert_eq!(store.meta("snap").expect("read"), None);
+    }
+
+    /// A file written for a batch that never applied (the process ended between the
+    /// two) is removed by the next open; the live one is kept.
+    #[test]
+    fn a_file_no_key_names_is_removed_on_open() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let big = big(META_CHUNK_BYTES + 3, 247);
+        {
+            let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+            put(&store, "snap", &big);
+            let mut orphan = big.clone();
+            orphan[0] ^= 1;
+            large::write(
+                dir.path(),
+                &large::PendingFile {
+                    name: "snap".to_owned(),
+                    file: large::FileRef::of(&orphan),
+                    bytes: orphan,
+                },
+            )
+            .expect("written");
+            assert_eq!(files(dir.path()).len(), 2);
+        }
+        let store = Store::open(dir.path(), OpenMode::Existing).expect("reopened");
+        assert_eq!(files(dir.path()).len(), 1);
+        assert_eq!(store.meta("snap").expect("read"), Some(big));
+    }
+
+    /// A record an older version stored in chunks is read; writing it again removes
+    /// every chunk and its header.
+    #[test]
+    fn a_record_stored_in_chunks_is_read_then_replaced_by_a_file() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let big = big(3 * META_CHUNK_BYTES + 5, 251);
+        put_chunked(&store.db, "snap", &big);
+        assert_eq!(store.meta("snap").expect("read"), Some(big.clone()));
+        assert_eq!(chunks(&store, "snap"), 5, "four chunks and the header");
+        let newer = &big[..2 * META_CHUNK_BYTES];
+        put(&store, "snap", newer);
+        assert_eq!(chunks(&store, "snap"), 0);
+        assert_eq!(store.meta("snap").expect("read").as_deref(), Some(newer));
     }
 
     /// Chunks that do not make the record their header describes (a torn write) read as
@@ -1844,11 +2002,9 @@ mod chunk_tests {
     fn a_torn_chunked_record_reads_as_none() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path(), OpenMode::Create).expect("created");
-        let big: Vec<u8> = (0..2 * META_CHUNK_BYTES + 9)
-            .map(|i| (i % 241) as u8)
-            .collect();
+        let big = big(2 * META_CHUNK_BYTES + 9, 241);
         let torn = |edit: &dyn Fn(&sled::Db)| {
-            put(&store, "snap", &big);
+            put_chunked(&store.db, "snap", &big);
             assert_eq!(store.meta("snap").expect("read"), Some(big.clone()));
             edit(&store.db);
             store.meta("snap").expect("read")

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{
-    io_err, StoreError, LOCK_FILE, SLED_DATA_FILE, SLED_DIR, SLED_LOCK_POLL, SLED_LOCK_WAIT,
+    io_err, large, StoreError, LOCK_FILE, SLED_DATA_FILE, SLED_DIR, SLED_LOCK_POLL, SLED_LOCK_WAIT,
 };
 
 /// The copy's directories are this process's alone: a ledger's events are not for other
@@ -82,6 +82,12 @@ impl ReadOnlyCopy {
         // From here on, dropping `copy` removes whatever was copied, also on failure.
         let mut copy = ReadOnlyCopy { path, bytes: 0 };
         copy.bytes = copy_tree(&sled, &copy.path.join(SLED_DIR))?;
+        // Copied too: opening the copy removes the files its own sled does not name, and
+        // a write to it replaces them, which must not reach the original's.
+        let records = large::records_dir(dir);
+        if records.is_dir() {
+            copy.bytes += copy_tree(&records, &large::records_dir(&copy.path))?;
+        }
         link_others(dir, &copy.path)?;
         Ok(copy)
     }
@@ -193,14 +199,15 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64, StoreError> {
     Ok(bytes)
 }
 
-/// Links every entry of the ledger directory but the sled directory and `LOCK` (the copy
-/// gets its own) from the copy, so that whatever else opening reads is the original.
+/// Links every entry of the ledger directory but the sled directory, the large records'
+/// folder and `LOCK` (the copy gets its own) from the copy, so that whatever else opening
+/// reads is the original.
 fn link_others(dir: &Path, copy: &Path) -> Result<(), StoreError> {
     let original = fs::canonicalize(dir).map_err(io_err(dir))?;
     for entry in fs::read_dir(&original).map_err(io_err(&original))? {
         let entry = entry.map_err(io_err(&original))?;
         let name = entry.file_name();
-        if name == SLED_DIR || name == LOCK_FILE {
+        if name == SLED_DIR || name == LOCK_FILE || name == large::RECORDS_DIR {
             continue;
         }
         let link = copy.join(&name);
@@ -242,6 +249,33 @@ mod tests {
         assert_eq!(mode & 0o777, COPY_DIR_MODE);
         drop(copy);
         assert!(!path.exists());
+    }
+
+    /// A large record's file is copied, not linked: writing the copy replaces its own
+    /// file and leaves the original's as it was.
+    #[test]
+    fn a_copy_has_its_own_large_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ledger");
+        let big = vec![7u8; super::super::META_CHUNK_BYTES + 1];
+        {
+            let store = Store::open(&dir, OpenMode::Create).unwrap();
+            let mut batch = StoreBatch::default();
+            batch.put_meta("snap", big.clone());
+            store.write_durable(batch).unwrap();
+        }
+        let copy = ReadOnlyCopy::make(&dir).unwrap();
+        assert!(!large::records_dir(copy.path()).is_symlink());
+        {
+            let store = Store::open(copy.path(), OpenMode::Existing).unwrap();
+            assert_eq!(store.meta("snap").unwrap(), Some(big.clone()));
+            let mut batch = StoreBatch::default();
+            batch.put_meta("snap", vec![8u8; super::super::META_CHUNK_BYTES + 1]);
+            store.write_durable(batch).unwrap();
+        }
+        drop(copy);
+        let store = Store::open(&dir, OpenMode::Existing).unwrap();
+        assert_eq!(store.meta("snap").unwrap(), Some(big));
     }
 
     #[test]

@@ -1,0 +1,282 @@
+//! Meta records larger than [`super::META_CHUNK_BYTES`] (the read-model and findings
+//! snapshots of a large ledger) kept as files beside sled, in `<ledger>/records/`
+//! (FORMAT.md §3, key `f`).
+//!
+//! In sled they cost memory and disk out of proportion: every value written stays in
+//! sled's page cache until evicted, beyond the cache's nominal capacity (a 35 MB findings
+//! snapshot held 70 MB of an import's peak), and a record rewritten every few thousand
+//! events left its old blob files behind until sled collected them (140 MB of blobs for
+//! 35 MB of live records at 1,000,000 events). A file is written once, read once, and
+//! removed as soon as a newer one is committed.
+//!
+//! A file is named by its record's name and the BLAKE3 of its bytes, `name.<hex>`; the
+//! key `f‖name` in sled names the live one by its length and digest, and is written in
+//! the same batch as the rest of the write. The file is durable before that batch is
+//! applied, so a crash leaves either the old key (and a new file no key names, removed on
+//! the next open) or the new key with its file. A file that is missing or does not hash
+//! to its key reads as no record: these records are caches, recomputed from the log when
+//! absent, and their seal (checked by the callers) refuses an edit that kept the digest.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{io_err, space, sync_dir, StoreError};
+
+/// The folder of the large records, inside the ledger directory.
+pub(super) const RECORDS_DIR: &str = "records";
+
+/// The suffix of a file being written; one left by a crash is removed on open.
+const WRITING_SUFFIX: &str = ".writing";
+
+/// What `f‖name` holds: the record's length and BLAKE3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileRef {
+    pub(super) len: u64,
+    pub(super) digest: [u8; 32],
+}
+
+/// `f‖name`'s value: length (u64 BE) ‖ BLAKE3 (32 bytes).
+const REF_BYTES: usize = 8 + 32;
+
+impl FileRef {
+    pub(super) fn of(bytes: &[u8]) -> FileRef {
+        FileRef {
+            len: bytes.len() as u64,
+            digest: *blake3::hash(bytes).as_bytes(),
+        }
+    }
+
+    pub(super) fn encode(self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(REF_BYTES);
+        value.extend_from_slice(&self.len.to_be_bytes());
+        value.extend_from_slice(&self.digest);
+        value
+    }
+
+    pub(super) fn decode(value: &[u8]) -> Option<FileRef> {
+        let (len, digest) = value.split_first_chunk::<8>()?;
+        Some(FileRef {
+            len: u64::from_be_bytes(*len),
+            digest: digest.try_into().ok()?,
+        })
+    }
+
+    fn file_name(self, name: &str) -> String {
+        format!("{name}.{}", hex::encode(self.digest))
+    }
+}
+
+/// A record waiting in a batch to be written as a file.
+pub(super) struct PendingFile {
+    pub(super) name: String,
+    pub(super) file: FileRef,
+    pub(super) bytes: Vec<u8>,
+}
+
+/// The records folder of the ledger at `dir`.
+pub(super) fn records_dir(dir: &Path) -> PathBuf {
+    dir.join(RECORDS_DIR)
+}
+
+/// Writes `pending` durably under its final name (through a temporary name, so a file
+/// under a final name is always whole), before the batch that names it is applied.
+pub(super) fn write(dir: &Path, pending: &PendingFile) -> Result<(), StoreError> {
+    let folder = records_dir(dir);
+    fs::create_dir_all(&folder).map_err(|e| full_or_io(dir, &folder, e))?;
+    let path = folder.join(pending.file.file_name(&pending.name));
+    let writing = folder.join(format!(
+        "{}{WRITING_SUFFIX}",
+        pending.file.file_name(&pending.name)
+    ));
+    let written = File::create(&writing)
+        .and_then(|mut f| f.write_all(&pending.bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&writing, &path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&writing);
+        return Err(full_or_io(dir, &writing, e));
+    }
+    sync_dir(&folder)
+}
+
+/// The record `name` as `file` names it; `None` when the file is missing, or is not the
+/// bytes its reference names (a torn or edited file: the record is recomputed).
+pub(super) fn read(dir: &Path, name: &str, file: FileRef) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = records_dir(dir).join(file.file_name(name));
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    Ok((FileRef::of(&bytes) == file).then_some(bytes))
+}
+
+/// Removes every file of the folder that `live` (record name to its reference) does not
+/// name: older versions of a record, files whose batch never applied, files being written
+/// when a process ended. A file that cannot be removed is left for the next time.
+pub(super) fn remove_unnamed(dir: &Path, live: &BTreeMap<String, FileRef>) {
+    let Ok(entries) = fs::read_dir(records_dir(dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let named = file_name.to_str().is_some_and(|file_name| {
+            live.iter()
+                .any(|(name, file)| file.file_name(name) == file_name)
+        });
+        if !named {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Removes the files of `name` other than `keep` (all of them for `None`), once the
+/// batch that names `keep` is applied. One that cannot be removed is left for the next
+/// open.
+pub(super) fn remove_older(dir: &Path, name: &str, keep: Option<FileRef>) {
+    let Ok(entries) = fs::read_dir(records_dir(dir)) else {
+        return;
+    };
+    let kept = keep.map(|file| file.file_name(name));
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if is_version_of(file_name, name) && kept.as_deref() != Some(file_name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether `file_name` is `name.<64 hex digits>`: `read_models.totals` must not take
+/// `read_models.totals.2019.<hex>` for one of its own.
+fn is_version_of(file_name: &str, name: &str) -> bool {
+    file_name
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The bytes all the files take.
+pub(super) fn size_on_disk(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(records_dir(dir)) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+fn full_or_io(dir: &Path, path: &Path, e: std::io::Error) -> StoreError {
+    if space::is_full(&e) {
+        StoreError::DiskFilled {
+            path: dir.to_owned(),
+            available: space::available_at(dir).unwrap_or(0),
+        }
+    } else {
+        io_err(path)(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(name: &str, bytes: &[u8]) -> PendingFile {
+        PendingFile {
+            name: name.to_owned(),
+            file: FileRef::of(bytes),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_reference_reads_back_from_its_bytes() {
+        let file = FileRef::of(b"snapshot");
+        assert_eq!(FileRef::decode(&file.encode()), Some(file));
+        assert_eq!(FileRef::decode(&file.encode()[..REF_BYTES - 1]), None);
+    }
+
+    #[test]
+    fn a_written_file_reads_back_and_an_edited_or_missing_one_reads_as_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = pending("findings", b"the findings' state");
+        write(dir.path(), &record).expect("written");
+        assert_eq!(
+            read(dir.path(), "findings", record.file).expect("read"),
+            Some(record.bytes.clone())
+        );
+        let path = records_dir(dir.path()).join(record.file.file_name("findings"));
+        fs::write(&path, b"the findings' stat!").expect("edit");
+        assert_eq!(
+            read(dir.path(), "findings", record.file).expect("read"),
+            None
+        );
+        fs::remove_file(&path).expect("remove");
+        assert_eq!(
+            read(dir.path(), "findings", record.file).expect("read"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_committed_version_removes_the_records_older_ones_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = pending("read_models.totals", b"old cube");
+        let new = pending("read_models.totals", b"new cube");
+        let year = pending("read_models.totals.2019", b"a year");
+        for record in [&old, &new, &year] {
+            write(dir.path(), record).expect("written");
+        }
+        remove_older(dir.path(), "read_models.totals", Some(new.file));
+        assert_eq!(
+            read(dir.path(), "read_models.totals", old.file).expect("read"),
+            None
+        );
+        assert!(read(dir.path(), "read_models.totals", new.file)
+            .expect("read")
+            .is_some());
+        assert!(read(dir.path(), "read_models.totals.2019", year.file)
+            .expect("read")
+            .is_some());
+        remove_older(dir.path(), "read_models.totals", None);
+        assert_eq!(
+            read(dir.path(), "read_models.totals", new.file).expect("read"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_files_the_live_references_name_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = pending("findings", b"old");
+        let new = pending("findings", b"new");
+        let other = pending("read_models.totals", b"cube");
+        for record in [&old, &new, &other] {
+            write(dir.path(), record).expect("written");
+        }
+        let folder = records_dir(dir.path());
+        fs::write(folder.join(format!("x{WRITING_SUFFIX}")), b"torn").expect("torn");
+        let live = BTreeMap::from([
+            ("findings".to_owned(), new.file),
+            ("read_models.totals".to_owned(), other.file),
+        ]);
+        remove_unnamed(dir.path(), &live);
+        let mut left: Vec<String> = fs::read_dir(&folder)
+            .expect("folder")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            new.file.file_name("findings"),
+            other.file.file_name("read_models.totals"),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(size_on_disk(dir.path()), 3 + 4);
+    }
+}
