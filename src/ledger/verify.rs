@@ -127,11 +127,10 @@ impl LedgerView {
                 })
             });
             let forward = check.is_some().then_some(decoded);
-            let rules = scope.spawn(|| timings.side("rules", || rule_side(record_receiver, forward)));
+            let rules =
+                scope.spawn(|| timings.side("rules", || rule_side(record_receiver, forward)));
             let folded = check.map(|check| {
-                scope.spawn(|| {
-                    timings.side("read models", || check.run(self, decoded_receiver))
-                })
+                scope.spawn(|| timings.side("read models", || check.run(self, decoded_receiver)))
             });
             let chain = timings.side("chain", || {
                 self.chain_side(last, Handoff::new(hashes, records), &mut progress)
@@ -687,10 +686,17 @@ impl Handoff {
 
 /// The rules, on their own thread: each record decoded and replayed ([`RuleAudit`]), and
 /// handed on decoded to the read models' rebuild, if `forward`.
-fn rule_side(records: Receiver<Records>, mut forward: Option<SyncSender<Vec<Decoded>>>) -> RuleSide {
+fn rule_side(
+    records: Receiver<Records>,
+    mut forward: Option<SyncSender<Vec<Decoded>>>,
+) -> RuleSide {
     let mut audit = RuleAudit::new();
     for handoff in records {
-        let mut decoded = Vec::with_capacity(if forward.is_some() { handoff.ends.len() } else { 0 });
+        let mut decoded = Vec::with_capacity(if forward.is_some() {
+            handoff.ends.len()
+        } else {
+            0
+        });
         let unsealed_from = handoff.unsealed.as_ref().map(|(seq, _)| *seq);
         for (seq, hash, record) in handoff.iter() {
             match audit.push(seq, record) {

@@ -504,7 +504,13 @@ impl Store {
         range: RangeInclusive<Seq>,
         with_references: bool,
         seals: Seals,
-        mut visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>, Option<&StoreError>) -> ControlFlow<()>,
+        mut visit: impl FnMut(
+            Seq,
+            &EventHash,
+            &[u8],
+            Option<&str>,
+            Option<&StoreError>,
+        ) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         for block in self.blocks(range.clone()) {
             let (first, value) = block?;

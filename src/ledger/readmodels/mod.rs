@@ -531,10 +531,8 @@ fn read_for_rebuild(ledger: &LedgerView, sender: &SyncSender<Vec<Decoded>>) {
         let failed = item.is_err();
         handoff.push(item);
         if failed || handoff.len() == REBUILD_EVENTS_PER_HANDOFF {
-            let full = std::mem::replace(
-                &mut handoff,
-                Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF),
-            );
+            let full =
+                std::mem::replace(&mut handoff, Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF));
             if sender.send(full).is_err() || failed {
                 stopped = true;
                 return ControlFlow::Break(());
