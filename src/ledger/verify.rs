@@ -117,10 +117,12 @@ impl LedgerView {
                 Err(other) => return Err(other),
             }
         }
-        let (chain, tree, rules, folded) = std::thread::scope(|scope| {
+        let (chain, tree, rules, folded, listed) = std::thread::scope(|scope| {
             let (hashes, hash_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
             let (records, record_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
             let (decoded, decoded_receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
+            // The trail index is read beside the log, which it is compared with at the end.
+            let listed = scope.spawn(|| timings.side("trail index", || self.scan_trails(last)));
             let tree = scope.spawn(|| {
                 timings.side("tree", || {
                     self.tree_side(TreeAudit::new(checkpoints), hash_receiver)
@@ -135,7 +137,13 @@ impl LedgerView {
             let chain = timings.side("chain", || {
                 self.chain_side(last, Handoff::new(hashes, records), &mut progress)
             });
-            (chain, join(tree), join(rules), folded.map(join))
+            (
+                chain,
+                join(tree),
+                join(rules),
+                folded.map(join),
+                join(listed),
+            )
         });
         report.nodes = tree.compared.nodes;
         let tree_at = tree.audit.size();
@@ -163,7 +171,8 @@ impl LedgerView {
             (Ok(()), Ok(()), Ok(())) => {
                 report.checked = chain.check.size();
                 timings.side("indexes", || {
-                    self.judge_whole(scope, &chain.check, tree.audit.clone(), chain.indexed)
+                    let judged = (&chain.check, tree.audit.clone(), chain.indexed, listed);
+                    self.judge_whole(scope, judged)
                 })?
             }
         };
@@ -178,9 +187,7 @@ impl LedgerView {
     fn judge_whole(
         &self,
         scope: Scope,
-        chain: &ChainCheck,
-        mut tree: TreeAudit,
-        indexed: Indexed,
+        (chain, mut tree, indexed, listed): (&ChainCheck, TreeAudit, Indexed, TrailScan),
     ) -> Result<Option<AuditFault>, LedgerError> {
         let ended = chain
             .finish(self.head.size, &self.head.hash)
@@ -190,7 +197,6 @@ impl LedgerView {
             return Ok(Some(fault));
         }
         let last = Seq::new(self.head.size);
-        let listed = self.scan_trails(last);
         if scope == Scope::Store {
             if let Some(fault) = self.beyond_head(&listed)? {
                 return Ok(Some(fault));
@@ -202,7 +208,8 @@ impl LedgerView {
         if let Err(fault) = self.check_people(&indexed.people, last)? {
             return Ok(Some(fault));
         }
-        if let Err(fault) = self.check_trails(indexed.trails, listed, last)? {
+        let logged = indexed.trails.into_iter().collect();
+        if let Err(fault) = self.check_trails(logged, listed, last)? {
             return Ok(Some(fault));
         }
         if let Err(fault) = self.check_rates(&indexed.rates, last) {
@@ -780,8 +787,9 @@ struct ChainSide {
 #[derive(Default)]
 struct Indexed {
     /// Per household named by an event, the summary of those events' seqs: what its
-    /// trail index entries and its sealed summary must give (sized by households).
-    trails: HashMap<String, TrailSummary>,
+    /// trail index entries and its sealed summary must give (sized by households). Looked
+    /// up once per event: foldhash (seeded per process) is faster than SipHash on short keys.
+    trails: foldhash::HashMap<String, TrailSummary>,
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
     /// The seq of every person, life and erasure event, in order.
