@@ -707,9 +707,7 @@ fn rule_side(
         let unsealed_from = handoff.unsealed.as_ref().map(|(seq, _)| *seq);
         for (seq, hash, record) in handoff.iter() {
             match audit.push(seq, record) {
-                Ok(record)
-                    if forward.is_some() && unsealed_from.map_or(true, |from| seq < from) =>
-                {
+                Ok(record) if forward.is_some() && unsealed_from.is_none_or(|from| seq < from) => {
                     decoded.push(Ok((seq, *hash, record)));
                 }
                 Ok(_) => {}

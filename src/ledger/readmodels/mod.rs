@@ -568,8 +568,8 @@ impl RebuildCheck {
     }
 
     /// Folds the committed events, which `events` hands over in seq order from seq 1 to
-    /// the head: the findings and each event's fact on this thread, the read models on a
-    /// second one. The first event that cannot be read or folded is the error, as a
+    /// the head: the findings on this thread, each event's fact and the read models on a
+    /// second one (about as long as the findings' fold). The first event that cannot be read or folded is the error, as a
     /// rebuild on one thread would meet it; otherwise the snapshots that differ from the
     /// rebuild at their seqs are named.
     pub fn run(
@@ -583,8 +583,8 @@ impl RebuildCheck {
             .map(|core| (core.data.applied().map_or(0, |a| a.seq), core));
         let (findings_differ, models) = std::thread::scope(|scope| {
             let (sender, receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
-            let models = scope.spawn(move || fold_models(receiver, models_at));
-            let findings = fold_findings_and_facts(ledger, events, findings, &sender);
+            let models = scope.spawn(move || fold_models(ledger, receiver, models_at));
+            let findings = fold_findings_side(events, findings, &sender);
             drop(sender);
             let models = models
                 .join()
@@ -620,15 +620,17 @@ impl RebuildCheck {
     }
 }
 
+/// An event the findings have folded, handed to the read models' side.
+type Folded = Result<(Seq, EventHash, RecordV1), ReadSideError>;
+
 /// The check's first side: each event folded into the findings from genesis, the
-/// findings' digest compared with `stored` at its seq, and the event mapped to its fact
-/// and handed on, up to and including the first that fails. Returns the seq of the
-/// stored findings if they differ from the rebuild's.
-fn fold_findings_and_facts(
-    ledger: &LedgerView,
+/// findings' digest compared with `stored` at its seq, and the event handed on, up to and
+/// including the first that fails. Returns the seq of the stored findings if they differ
+/// from the rebuild's.
+fn fold_findings_side(
     events: impl IntoIterator<Item = Vec<Decoded>>,
     stored: Option<(u64, [u8; 32])>,
-    sender: &SyncSender<Vec<Result<Unprepared, ReadSideError>>>,
+    sender: &SyncSender<Vec<Folded>>,
 ) -> Option<u64> {
     let mut findings = FindingsSide::genesis();
     let mut differ = None;
@@ -640,7 +642,6 @@ fn fold_findings_and_facts(
         }
     };
     compare(&findings, 0);
-    let mut recent = RecentDates::new(ledger);
     for batch in events {
         let mut handoff = Vec::with_capacity(batch.len());
         let mut failed = false;
@@ -649,9 +650,8 @@ fn fold_findings_and_facts(
             if let Ok((seq, _, _)) = &item {
                 compare(&findings, seq.get());
             }
-            let event = map_event(item, &mut recent);
-            failed = event.is_err();
-            handoff.push(event);
+            failed = item.is_err();
+            handoff.push(item);
             if failed {
                 break;
             }
@@ -663,11 +663,13 @@ fn fold_findings_and_facts(
     differ
 }
 
-/// The check's second side: the read models folded from genesis, compared with the
-/// stored core at `stop` (its seq) by their records' digests. Returns the events folded
-/// and the records that differ, if any, or the first event that failed.
+/// The check's second side: each event mapped to its fact and the read models folded
+/// from genesis, compared with the stored core at `stop` (its seq) by their records'
+/// digests. Returns the events folded and the records that differ, if any, or the first
+/// event that failed.
 fn fold_models(
-    events: Receiver<Vec<Result<Unprepared, ReadSideError>>>,
+    ledger: &LedgerView,
+    events: Receiver<Vec<Folded>>,
     stop: Option<(u64, &CoreRecord)>,
 ) -> Result<(u64, Option<Vec<String>>), ReadSideError> {
     let mut models = ReadModels::new();
@@ -682,11 +684,12 @@ fn fold_models(
     };
     compare(&models, 0);
     let mut folded = 0;
+    let mut recent = RecentDates::new(ledger);
     let mut folder = Folder::new(&mut models, Seq::FIRST.get());
     for batch in events {
         for event in batch {
             let seq = event.as_ref().map_or(0, |(seq, _, _)| seq.get());
-            folder.push(event)?;
+            folder.push(map_event(event, &mut recent))?;
             folded = seq;
             if stop.is_some_and(|(at, _)| at == seq) {
                 folder.finish()?;
