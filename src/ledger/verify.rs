@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use std::time::{Duration, Instant};
+
+use super::readmodels::{Decoded, ReadSideError, RebuildCheck, REBUILD_HANDOFFS_IN_FLIGHT};
 use super::trails::{TrailScan, TrailSummary};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
@@ -45,7 +48,8 @@ impl LedgerView {
     /// of at most its size, and blind to what lies beyond the head: for a server, where a
     /// writer appends (and may sign) beyond the view while it checks.
     pub fn verify_snapshot(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(&[], Scope::Snapshot, progress)
+        self.verify_through(&[], Scope::Snapshot, None, progress)
+            .map(|(report, _)| report)
     }
 
     /// As [`Ledger::verify`], and also compares the log with checkpoints the caller holds
@@ -56,15 +60,40 @@ impl LedgerView {
         held: &[Checkpoint],
         progress: impl FnMut(u64),
     ) -> Result<VerifyReport, LedgerError> {
-        self.verify_through(held, Scope::Store, progress)
+        self.verify_through(held, Scope::Store, None, progress)
+            .map(|(report, _)| report)
+    }
+
+    /// As [`LedgerView::verify_against`], and also compares the read models and the
+    /// findings with a rebuild from genesis ([`readmodels::verify_against_rebuild`]),
+    /// folded in the same pass from the records the rules' replay has decoded, so that
+    /// each event is read and decoded once and the folds run beside the log's checks.
+    /// The second result means something only when the report has no fault.
+    pub fn verify_with_read_models(
+        &self,
+        held: &[Checkpoint],
+        progress: impl FnMut(u64),
+    ) -> Result<(VerifyReport, Result<(), ReadSideError>), LedgerError> {
+        let check = match RebuildCheck::prepare(self) {
+            Ok(check) => check,
+            Err(error) => {
+                let report = self.verify_against(held, progress)?;
+                return Ok((report, Err(error)));
+            }
+        };
+        let (report, folded) = self.verify_through(held, Scope::Store, Some(check), progress)?;
+        let folded = folded.expect("a rebuild check handed over is run and joined");
+        Ok((report, folded))
     }
 
     fn verify_through(
         &self,
         held: &[Checkpoint],
         scope: Scope,
+        check: Option<RebuildCheck>,
         mut progress: impl FnMut(u64),
-    ) -> Result<VerifyReport, LedgerError> {
+    ) -> Result<(VerifyReport, Option<Result<(), ReadSideError>>), LedgerError> {
+        let timings = Timings::from_env();
         let last = Seq::new(self.head.size);
         let mut report = VerifyReport {
             checked: 0,
@@ -83,18 +112,38 @@ impl LedgerView {
                 Ok(signed) => checkpoints.push(signed.checkpoint),
                 Err(LedgerError::Corrupt(reason)) => {
                     report.fault = Some(AuditFault::BadCheckpoint { size, reason });
-                    return Ok(report);
+                    return Ok((report, None));
                 }
                 Err(other) => return Err(other),
             }
         }
-        let (chain, tree, rules) = std::thread::scope(|scope| {
+        let (chain, tree, rules, folded, listed) = std::thread::scope(|scope| {
             let (hashes, hash_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
             let (records, record_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
-            let tree = scope.spawn(|| self.tree_side(TreeAudit::new(checkpoints), hash_receiver));
-            let rules = scope.spawn(|| rule_side(record_receiver));
-            let chain = self.chain_side(last, Handoff::new(hashes, records), &mut progress);
-            (chain, join(tree), join(rules))
+            let (decoded, decoded_receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
+            // The trail index is read beside the log, which it is compared with at the end.
+            let listed = scope.spawn(|| timings.side("trail index", || self.scan_trails(last)));
+            let tree = scope.spawn(|| {
+                timings.side("tree", || {
+                    self.tree_side(TreeAudit::new(checkpoints), hash_receiver)
+                })
+            });
+            let forward = check.is_some().then_some(decoded);
+            let rules =
+                scope.spawn(|| timings.side("rules", || rule_side(record_receiver, forward)));
+            let folded = check.map(|check| {
+                scope.spawn(|| timings.side("read models", || check.run(self, decoded_receiver)))
+            });
+            let chain = timings.side("chain", || {
+                self.chain_side(last, Handoff::new(hashes, records), &mut progress)
+            });
+            (
+                chain,
+                join(tree),
+                join(rules),
+                folded.map(join),
+                join(listed),
+            )
         });
         report.nodes = tree.compared.nodes;
         let tree_at = tree.audit.size();
@@ -121,12 +170,15 @@ impl LedgerView {
             }
             (Ok(()), Ok(()), Ok(())) => {
                 report.checked = chain.check.size();
-                self.judge_whole(scope, &chain.check, tree.audit.clone(), chain.indexed)?
+                timings.side("indexes", || {
+                    let judged = (&chain.check, tree.audit.clone(), chain.indexed, listed);
+                    self.judge_whole(scope, judged)
+                })?
             }
         };
         report.root = tree.audit.root();
         report.checkpoints = tree.audit.checkpoints_compared();
-        Ok(report)
+        Ok((report, folded))
     }
 
     /// Once every event verifies: the head and the signed checkpoints (the evidence), what
@@ -135,9 +187,7 @@ impl LedgerView {
     fn judge_whole(
         &self,
         scope: Scope,
-        chain: &ChainCheck,
-        mut tree: TreeAudit,
-        indexed: Indexed,
+        (chain, mut tree, indexed, listed): (&ChainCheck, TreeAudit, Indexed, TrailScan),
     ) -> Result<Option<AuditFault>, LedgerError> {
         let ended = chain
             .finish(self.head.size, &self.head.hash)
@@ -147,7 +197,6 @@ impl LedgerView {
             return Ok(Some(fault));
         }
         let last = Seq::new(self.head.size);
-        let listed = self.scan_trails(last);
         if scope == Scope::Store {
             if let Some(fault) = self.beyond_head(&listed)? {
                 return Ok(Some(fault));
@@ -159,7 +208,8 @@ impl LedgerView {
         if let Err(fault) = self.check_people(&indexed.people, last)? {
             return Ok(Some(fault));
         }
-        if let Err(fault) = self.check_trails(indexed.trails, listed, last)? {
+        let logged = indexed.trails.into_iter().collect();
+        if let Err(fault) = self.check_trails(logged, listed, last)? {
             return Ok(Some(fault));
         }
         if let Err(fault) = self.check_rates(&indexed.rates, last) {
@@ -182,7 +232,10 @@ impl LedgerView {
         let mut outcome = Ok(());
         let scanned = self.store.scan_events_with_references(
             Seq::FIRST..=last,
-            |seq, hash, record, listed| {
+            |seq, hash, record, listed, seal| {
+                if let Some(fault) = seal {
+                    handoff.unsealed(seq, fault);
+                }
                 let recorded = check
                     .push(seq, hash, record)
                     .map_err(AuditFault::from)
@@ -538,12 +591,16 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Records of consecutive events, packed in one buffer.
+/// Records of consecutive events, packed in one buffer, with their chain hashes.
 struct Records {
     first: Seq,
     bytes: Vec<u8>,
     /// Where each record ends in `bytes`.
     ends: Vec<usize>,
+    hashes: Vec<EventHash>,
+    /// The first of these events whose block's seal does not hold, and the store's
+    /// reason: the log is judged without seals, the read models' rebuild is not.
+    unsealed: Option<(Seq, LedgerError)>,
 }
 
 impl Records {
@@ -552,17 +609,24 @@ impl Records {
             first,
             bytes: Vec::with_capacity(EVENTS_PER_HANDOFF * TYPICAL_RECORD_BYTES),
             ends: Vec::with_capacity(EVENTS_PER_HANDOFF),
+            hashes: Vec::with_capacity(EVENTS_PER_HANDOFF),
+            unsealed: None,
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (Seq, &[u8])> {
+    fn iter(&self) -> impl Iterator<Item = (Seq, &EventHash, &[u8])> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).enumerate().map(|(i, (start, end))| {
-            (
-                Seq::new(self.first.get() + i as u64),
-                &self.bytes[start..*end],
-            )
-        })
+        starts
+            .zip(&self.ends)
+            .zip(&self.hashes)
+            .enumerate()
+            .map(|(i, ((start, end), hash))| {
+                (
+                    Seq::new(self.first.get() + i as u64),
+                    hash,
+                    &self.bytes[start..*end],
+                )
+            })
     }
 }
 
@@ -575,6 +639,8 @@ struct Handoff {
     record_sender: SyncSender<Records>,
     hashes: Vec<EventHash>,
     records: Records,
+    /// Whether a block whose seal does not hold has been met (only the first is told).
+    unsealed: bool,
 }
 
 impl Handoff {
@@ -584,12 +650,26 @@ impl Handoff {
             record_sender,
             hashes: Vec::with_capacity(EVENTS_PER_HANDOFF),
             records: Records::new(Seq::FIRST),
+            unsealed: false,
         }
+    }
+
+    /// Notes that the block of the event at `seq`, pushed next, fails its seal.
+    fn unsealed(&mut self, seq: Seq, fault: &StoreError) {
+        if std::mem::replace(&mut self.unsealed, true) {
+            return;
+        }
+        let copy = match fault {
+            StoreError::Corrupt(reason) => StoreError::Corrupt(reason.clone()),
+            other => StoreError::Db(other.to_string()),
+        };
+        self.records.unsealed = Some((seq, copy.into()));
     }
 
     /// Adds a linked event; breaks when a side has stopped.
     fn push(&mut self, seq: Seq, hash: &EventHash, record: &[u8]) -> ControlFlow<()> {
         self.hashes.push(*hash);
+        self.records.hashes.push(*hash);
         self.records.bytes.extend_from_slice(record);
         self.records.ends.push(self.records.bytes.len());
         if self.hashes.len() < EVENTS_PER_HANDOFF {
@@ -611,17 +691,44 @@ impl Handoff {
     }
 }
 
-/// The rules, on their own thread: each record decoded and replayed ([`RuleAudit`]).
-fn rule_side(records: Receiver<Records>) -> RuleSide {
+/// The rules, on their own thread: each record decoded and replayed ([`RuleAudit`]), and
+/// handed on decoded to the read models' rebuild, if `forward`.
+fn rule_side(
+    records: Receiver<Records>,
+    mut forward: Option<SyncSender<Vec<Decoded>>>,
+) -> RuleSide {
     let mut audit = RuleAudit::new();
     for handoff in records {
-        for (seq, record) in handoff.iter() {
-            if let Err(fault) = audit.push(seq, record) {
-                return RuleSide {
-                    checked: audit.size(),
-                    outcome: Err(fault),
-                };
+        let mut decoded = Vec::with_capacity(if forward.is_some() {
+            handoff.ends.len()
+        } else {
+            0
+        });
+        let unsealed_from = handoff.unsealed.as_ref().map(|(seq, _)| *seq);
+        for (seq, hash, record) in handoff.iter() {
+            match audit.push(seq, record) {
+                Ok(record) if forward.is_some() && unsealed_from.is_none_or(|from| seq < from) => {
+                    decoded.push(Ok((seq, *hash, record)));
+                }
+                Ok(_) => {}
+                Err(fault) => {
+                    return RuleSide {
+                        checked: audit.size(),
+                        outcome: Err(fault),
+                    };
+                }
             }
+        }
+        if let Some((_, unsealed)) = handoff.unsealed {
+            decoded.push(Err(unsealed));
+        }
+        let ends = matches!(decoded.last(), Some(Err(_)));
+        if forward
+            .as_ref()
+            .is_some_and(|sender| sender.send(decoded).is_err() || ends)
+        {
+            // The rebuild has stopped, or a record it cannot read came: the rules go on.
+            forward = None;
         }
     }
     RuleSide {
@@ -678,8 +785,9 @@ struct ChainSide {
 #[derive(Default)]
 struct Indexed {
     /// Per household named by an event, the summary of those events' seqs: what its
-    /// trail index entries and its sealed summary must give (sized by households).
-    trails: HashMap<String, TrailSummary>,
+    /// trail index entries and its sealed summary must give (sized by households). Looked
+    /// up once per event: foldhash (seeded per process) is faster than SipHash on short keys.
+    trails: foldhash::HashMap<String, TrailSummary>,
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
     /// The seq of every person, life and erasure event, in order.
@@ -760,4 +868,43 @@ fn unreadable(checked: u64, reason: String) -> AuditFault {
         seq: Seq::new(checked + 1),
         in_record: reason,
     })
+}
+
+/// The environment variable that makes `verify` print how long each of its sides took,
+/// to stderr (benches/README.md): the output on stdout stays the same.
+pub const TIMINGS_VARIABLE: &str = "FUNDTRAIL_VERIFY_TIMINGS";
+
+/// Whether to print each side's time, and since when.
+#[derive(Clone, Copy)]
+struct Timings {
+    start: Option<Instant>,
+}
+
+impl Timings {
+    fn from_env() -> Timings {
+        Timings {
+            start: std::env::var_os(TIMINGS_VARIABLE).map(|_| Instant::now()),
+        }
+    }
+
+    /// Runs `work`, then prints when it started and ended (from the start of the verify).
+    fn side<T>(&self, name: &str, work: impl FnOnce() -> T) -> T {
+        let Some(start) = self.start else {
+            return work();
+        };
+        let began = start.elapsed();
+        let done = work();
+        let ended = start.elapsed();
+        eprintln!(
+            "verify: {name}: {:.3} s, from {:.3} s to {:.3} s",
+            seconds(ended - began),
+            seconds(began),
+            seconds(ended)
+        );
+        done
+    }
+}
+
+fn seconds(span: Duration) -> f64 {
+    span.as_secs_f64()
 }

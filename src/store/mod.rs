@@ -477,7 +477,7 @@ impl Store {
         range: RangeInclusive<Seq>,
         mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.scan(range, false, true, |seq, hash, record, _| {
+        self.scan(range, false, Seals::Required, |seq, hash, record, _, _| {
             visit(seq, hash, record)
         })
     }
@@ -489,35 +489,48 @@ impl Store {
         range: RangeInclusive<Seq>,
         mut visit: impl FnMut(Seq, &EventHash, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.scan(range, false, false, |seq, hash, record, _| {
+        self.scan(range, false, Seals::Unchecked, |seq, hash, record, _, _| {
             visit(seq, hash, record)
         })
     }
 
     /// As [`Store::scan_events`], with each event's entry in the reference index: `None`
     /// when its reference block is missing, shorter than its event block, or unreadable.
-    /// One more read per block, for `verify`, which checks no seal.
+    /// One more read per block, for `verify`, which judges the log by no seal: each event
+    /// comes with its block's seal failure, if the seal does not hold, for the read models'
+    /// rebuild that `verify` folds from the same scan (a query reads only through seals).
     pub fn scan_events_with_references(
         &self,
         range: RangeInclusive<Seq>,
-        visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
+        visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>, Option<&StoreError>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.scan(range, true, false, visit)
+        self.scan(range, true, Seals::Reported, visit)
     }
 
     fn scan(
         &self,
         range: RangeInclusive<Seq>,
         with_references: bool,
-        sealed: bool,
-        mut visit: impl FnMut(Seq, &EventHash, &[u8], Option<&str>) -> ControlFlow<()>,
+        seals: Seals,
+        mut visit: impl FnMut(
+            Seq,
+            &EventHash,
+            &[u8],
+            Option<&str>,
+            Option<&StoreError>,
+        ) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         for block in self.blocks(range.clone()) {
             let (first, value) = block?;
             let value = self.block_bytes(BlockKind::Event, first, value)?;
-            if sealed {
-                self.authenticate(first, &value)?;
-            }
+            let seal = match seals {
+                Seals::Required => {
+                    self.authenticate(first, &value)?;
+                    None
+                }
+                Seals::Reported => self.authenticate(first, &value).err(),
+                Seals::Unchecked => None,
+            };
             // An unreadable reference block lists nothing: each event is then reported as
             // missing from the index.
             let references = match with_references {
@@ -539,7 +552,7 @@ impl Store {
                     continue;
                 }
                 let hash = EventHash::from_bytes(*entry.hash);
-                if visit(seq, &hash, entry.record, reference).is_break() {
+                if visit(seq, &hash, entry.record, reference, seal.as_ref()).is_break() {
                     return Ok(());
                 }
             }
@@ -1834,6 +1847,16 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// How a scan treats the event blocks' seals.
+#[derive(Clone, Copy)]
+enum Seals {
+    /// A block whose seal does not hold ends the scan as `Corrupt`.
+    Required,
+    /// Each event is visited with its block's seal failure, if any.
+    Reported,
+    Unchecked,
 }
 
 #[cfg(test)]

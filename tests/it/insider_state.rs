@@ -557,3 +557,34 @@ fn a_findings_snapshot_forged_with_the_key_is_named_by_verify() {
     );
     assert!(err.to_string().starts_with("the findings say"), "{err}");
 }
+
+/// An event block's seal changed without the key, its events intact: the log verifies
+/// (it is judged without seals), but the read models, which every query reads through
+/// the seals, are not rebuilt from it, and `verify` says so after the log's lines.
+#[test]
+fn a_block_seal_changed_alone_fails_the_read_models_check_of_verify() {
+    let (dir, _) = sample_with_state_at_40();
+    let first = with_sled(dir.path(), |db| {
+        let (first, _) = insider::event_blocks(db)
+            .into_iter()
+            .take_while(|(first, _)| *first <= 57)
+            .last()
+            .expect("a block holds seq 57");
+        let key = [&[b'b'][..], &first.to_be_bytes()].concat();
+        let mut seal = db.get(&key).unwrap().expect("the block is sealed").to_vec();
+        seal[0] ^= 1;
+        db.insert(key, seal).unwrap();
+        first
+    });
+    let verify = crate::support::run_command(crate::support::binary(dir.path()).arg("verify"));
+    verify.assert_code(1);
+    assert!(
+        verify
+            .stdout
+            .contains(&format!("ok: {SIZE} events verified")),
+        "{verify:#?}"
+    );
+    let expected =
+        format!("FAILED: corrupt store: the event block at seq {first} does not match its seal");
+    assert!(verify.stdout.contains(&expected), "{verify:#?}");
+}

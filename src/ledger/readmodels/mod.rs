@@ -20,9 +20,9 @@ pub mod findings;
 
 mod parallel;
 
-use std::ops::ControlFlow;
-
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use fundtrail_projections::{
     household_shard, trail, CoreData, CubeData, CubeRecords, Fact, FundRow, HouseholdBalance,
@@ -499,38 +499,207 @@ const DIFFERING_RECORDS_NAMED: usize = 8;
 /// to the head, so that an event after the snapshots that does not fold is reported as
 /// a query would meet it. A snapshot that is not stored, or of an older version, has
 /// nothing to compare (a query replays the log instead).
+///
+/// The events are read and decoded on a thread of their own, beside the two of
+/// [`RebuildCheck::run`]; `verify` feeds the same check from its rules' replay instead, so
+/// that each event is read and decoded once.
 pub fn verify_against_rebuild(ledger: &LedgerView) -> Result<(), ReadSideError> {
-    let core = checked_core(ledger)?;
-    if let Some(core) = &core {
-        check_bound(ledger, &core.directory)?;
+    let check = RebuildCheck::prepare(ledger)?;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
+        scope.spawn(move || read_for_rebuild(ledger, &sender));
+        check.run(ledger, receiver)
+    })
+}
+
+/// One committed event as a rebuild's check takes it: decoded, or the reason it cannot
+/// be read (as a query would meet it: a block whose seal does not hold).
+pub type Decoded = Result<(Seq, EventHash, RecordV1), LedgerError>;
+
+/// Events handed to [`RebuildCheck::run`] at a time, and between its two threads.
+pub const REBUILD_EVENTS_PER_HANDOFF: usize = 4_096;
+
+/// Handoffs in flight into and within [`RebuildCheck::run`]: how far a side may run ahead.
+pub const REBUILD_HANDOFFS_IN_FLIGHT: usize = 4;
+
+/// Reads and decodes every committed event for [`verify_against_rebuild`], in order, up
+/// to and including the first that cannot be read. Stops when the check has stopped.
+fn read_for_rebuild(ledger: &LedgerView, sender: &SyncSender<Vec<Decoded>>) {
+    let mut handoff = Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF);
+    let mut stopped = false;
+    ledger.visit_records(Seq::FIRST, Seq::new(ledger.head().size), |item| {
+        let failed = item.is_err();
+        handoff.push(item);
+        if failed || handoff.len() == REBUILD_EVENTS_PER_HANDOFF {
+            let full =
+                std::mem::replace(&mut handoff, Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF));
+            if sender.send(full).is_err() || failed {
+                stopped = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if !stopped {
+        // If the check has stopped, it no longer needs these.
+        let _ = sender.send(handoff);
     }
-    let findings = findings::stored_digest(ledger)?;
-    let models_at = core.as_ref().map(|c| c.data.applied().map_or(0, |a| a.seq));
-    let mut stops: Vec<u64> = models_at.into_iter().chain(findings.map(|f| f.0)).collect();
-    stops.sort_unstable();
-    stops.dedup();
-    let mut side = ReadSide::rebuild(&ledger.at(0)?)?;
-    let mut differ = Vec::new();
-    for stop in stops {
-        side.catch_up(&ledger.at(stop)?)?;
-        if let Some(core) = core.as_ref().filter(|_| models_at == Some(stop)) {
-            let records = differing_records(&side.models, core);
+}
+
+/// [`verify_against_rebuild`] in two halves: what is stored, read and authenticated
+/// first ([`RebuildCheck::prepare`]), then the fold of the log's events as a caller hands
+/// them over ([`RebuildCheck::run`]).
+pub struct RebuildCheck {
+    core: Option<CoreRecord>,
+    /// The findings snapshot's seq and the BLAKE3 of its encoding.
+    findings: Option<(u64, [u8; 32])>,
+}
+
+impl RebuildCheck {
+    /// Reads the snapshots' core and findings, each checked against the log, and every
+    /// record the core names against its digest there.
+    pub fn prepare(ledger: &LedgerView) -> Result<RebuildCheck, ReadSideError> {
+        let core = checked_core(ledger)?;
+        if let Some(core) = &core {
+            check_bound(ledger, &core.directory)?;
+        }
+        let findings = findings::stored_digest(ledger)?;
+        Ok(RebuildCheck { core, findings })
+    }
+
+    /// Folds the committed events, which `events` hands over in seq order from seq 1 to
+    /// the head: the findings on this thread, each event's fact and the read models on a
+    /// second one (about as long as the findings' fold). The first event that cannot be read or folded is the error, as a
+    /// rebuild on one thread would meet it; otherwise the snapshots that differ from the
+    /// rebuild at their seqs are named.
+    pub fn run(
+        self,
+        ledger: &LedgerView,
+        events: impl IntoIterator<Item = Vec<Decoded>>,
+    ) -> Result<(), ReadSideError> {
+        let RebuildCheck { core, findings } = self;
+        let models_at = core
+            .as_ref()
+            .map(|core| (core.data.applied().map_or(0, |a| a.seq), core));
+        let (findings_differ, models) = std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
+            let models = scope.spawn(move || fold_models(ledger, receiver, models_at));
+            let findings = fold_findings_side(events, findings, &sender);
+            drop(sender);
+            let models = models
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (findings, models)
+        });
+        let (folded, models_differ) = models?;
+        let head = ledger.head().size;
+        if folded < head {
+            return Err(ReadSideError::Ledger(LedgerError::Corrupt(format!(
+                "the read models' rebuild ended at seq {folded}, before the head {head}"
+            ))));
+        }
+        // In the order a single pass meets them: by seq, the read models first at a tie.
+        let mut differ: Vec<(u64, u8, String)> = Vec::new();
+        if let (Some(records), Some((at, _))) = (models_differ, models_at) {
+            differ.push((at, 0, format!("read models ({})", named(&records))));
+        }
+        if let Some(at) = findings_differ {
+            differ.push((at, 1, "findings".to_owned()));
+        }
+        differ.sort();
+        match differ.is_empty() {
+            true => Ok(()),
+            false => Err(ReadSideError::Differs(
+                differ
+                    .into_iter()
+                    .map(|(_, _, what)| what)
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            )),
+        }
+    }
+}
+
+/// An event the findings have folded, handed to the read models' side.
+type Folded = Result<(Seq, EventHash, RecordV1), ReadSideError>;
+
+/// The check's first side: each event folded into the findings from genesis, the
+/// findings' digest compared with `stored` at its seq, and the event handed on, up to and
+/// including the first that fails. Returns the seq of the stored findings if they differ
+/// from the rebuild's.
+fn fold_findings_side(
+    events: impl IntoIterator<Item = Vec<Decoded>>,
+    stored: Option<(u64, [u8; 32])>,
+    sender: &SyncSender<Vec<Folded>>,
+) -> Option<u64> {
+    let mut findings = FindingsSide::genesis();
+    let mut differ = None;
+    let mut compare = |findings: &FindingsSide, at: u64| {
+        if let Some((_, digest)) = stored.filter(|(seq, _)| *seq == at) {
+            if findings.state_digest() != digest {
+                differ = Some(at);
+            }
+        }
+    };
+    compare(&findings, 0);
+    for batch in events {
+        let mut handoff = Vec::with_capacity(batch.len());
+        let mut failed = false;
+        for item in batch {
+            let item = fold_findings(Some(&mut findings), item);
+            if let Ok((seq, _, _)) = &item {
+                compare(&findings, seq.get());
+            }
+            failed = item.is_err();
+            handoff.push(item);
+            if failed {
+                break;
+            }
+        }
+        if sender.send(handoff).is_err() || failed {
+            break;
+        }
+    }
+    differ
+}
+
+/// The check's second side: each event mapped to its fact and the read models folded
+/// from genesis, compared with the stored core at `stop` (its seq) by their records'
+/// digests. Returns the events folded and the records that differ, if any, or the first
+/// event that failed.
+fn fold_models(
+    ledger: &LedgerView,
+    events: Receiver<Vec<Folded>>,
+    stop: Option<(u64, &CoreRecord)>,
+) -> Result<(u64, Option<Vec<String>>), ReadSideError> {
+    let mut models = ReadModels::new();
+    let mut differ = None;
+    let mut compare = |models: &ReadModels, at: u64| {
+        if let Some((_, core)) = stop.filter(|(seq, _)| *seq == at) {
+            let records = differing_records(models, core);
             if !records.is_empty() {
-                differ.push(format!("read models ({})", named(&records)));
+                differ = Some(records);
             }
         }
-        if let Some((_, digest)) = findings.filter(|(at, _)| *at == stop) {
-            let rebuilt = side.findings.as_ref().map(FindingsSide::state_digest);
-            if rebuilt != Some(digest) {
-                differ.push("findings".to_owned());
+    };
+    compare(&models, 0);
+    let mut folded = 0;
+    let mut recent = RecentDates::new(ledger);
+    let mut folder = Folder::new(&mut models, Seq::FIRST.get());
+    for batch in events {
+        for event in batch {
+            let seq = event.as_ref().map_or(0, |(seq, _, _)| seq.get());
+            folder.push(map_event(event, &mut recent))?;
+            folded = seq;
+            if stop.is_some_and(|(at, _)| at == seq) {
+                folder.finish()?;
+                compare(&models, seq);
+                folder = Folder::new(&mut models, seq + 1);
             }
         }
     }
-    side.catch_up(ledger)?;
-    match differ.is_empty() {
-        true => Ok(()),
-        false => Err(ReadSideError::Differs(differ.join(" and "))),
-    }
+    folder.finish()?;
+    Ok((folded, differ))
 }
 
 /// Every record the core names hashes to its digest there: a record changed, removed or
