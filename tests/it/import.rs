@@ -512,8 +512,10 @@ fn read_answers(t: &TempLedger) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// The stored read-model records and findings snapshot, unsealed.
-fn stored_snapshots(t: &TempLedger) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+/// The stored read-model records (by name) and findings snapshot, unsealed.
+type Snapshots = (Vec<(String, Vec<u8>)>, Option<Vec<u8>>);
+
+fn stored_snapshots(t: &TempLedger) -> Snapshots {
     use fundtrail::ledger::readmodels::{stored_records, META_FINDINGS};
     let ledger = t.open();
     let records = stored_records(ledger.view()).expect("the read-model records read");

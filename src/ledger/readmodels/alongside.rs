@@ -34,14 +34,11 @@ pub struct Appended {
     pub read_side: Result<ReadSide, ReadSideError>,
 }
 
-/// The read side a fold alongside an append starts from, if any.
-enum Start {
-    /// Opened before the append: loaded, checked against the log and caught up.
-    Opened(ReadSide),
-    /// Not opened: the ledger refuses to append (damaged, or no signing key), so there is
-    /// nothing to fold; the read side is opened after the append, as before it.
-    After,
-}
+/// The read side a fold alongside an append starts from: opened before the append
+/// (loaded, checked against the log and caught up), or `None` when the ledger refuses to
+/// append (damaged, or no signing key): there is nothing to fold, and the read side is
+/// opened after the append, as before it.
+type Start = Option<ReadSide>;
 
 impl ReadSide {
     /// Appends every row of `source` or none and signs a checkpoint
@@ -56,12 +53,12 @@ impl ReadSide {
         ctx: &AppendContext,
     ) -> Result<Appended, LedgerError> {
         let start = match ledger.damaged().is_none() && ledger.view().sealing_key().is_ok() {
-            true => ReadSide::open(ledger.view()).map(Start::Opened),
-            false => Ok(Start::After),
+            true => ReadSide::open(ledger.view()).map(Some),
+            false => Ok(None),
         };
         let (appended, folded) = match start {
-            Ok(Start::Opened(side)) => fold_alongside(ledger, source, ctx, side),
-            Ok(Start::After) => (ledger.append_rows(source, ctx), Ok(Start::After)),
+            Ok(Some(side)) => fold_alongside(ledger, source, ctx, side),
+            Ok(None) => (ledger.append_rows(source, ctx), Ok(None)),
             Err(error) => (ledger.append_rows(source, ctx), Err(error)),
         };
         let summary = appended?;
@@ -93,7 +90,7 @@ fn fold_alongside(
         // fold: after the last write told, or early when a row was rejected.
         let appended = ledger.append_rows_telling(source, ctx, Some(sender));
         let folded = folding.join().expect("the folding thread does not panic");
-        (appended, folded.map(Start::Opened))
+        (appended, folded.map(Some))
     })
 }
 
@@ -125,11 +122,11 @@ fn fold_written(
 /// told (the last store write), else the read side is opened now; then saved.
 fn caught_up_and_saved(ledger: &Ledger, start: Start) -> Result<ReadSide, ReadSideError> {
     let mut side = match start {
-        Start::Opened(mut side) => {
+        Some(mut side) => {
             side.catch_up(ledger.view())?;
             side
         }
-        Start::After => ReadSide::open(ledger.view())?,
+        None => ReadSide::open(ledger.view())?,
     };
     side.save(ledger, true)?;
     Ok(side)
