@@ -636,3 +636,41 @@ fn a_large_append_tells_every_write_beyond_the_head_but_the_last() {
         .expect("valid rows");
     assert_eq!(told.try_iter().count(), 0);
 }
+
+/// A read side that cannot be opened before a large import (a record of its snapshot
+/// changed) is reported as after any append, as a warning naming the record: the rows go
+/// in, nothing is folded or saved over the damaged snapshot, and `rebuild` replaces it.
+#[test]
+fn a_large_import_beside_a_damaged_snapshot_appends_and_warns() {
+    use fundtrail::ledger::readmodels::shard_record;
+    let t = TempLedger::standard();
+    t.run(&["rebuild"]).assert_ok();
+    t.open()
+        .put_meta(&shard_record(0), vec![0xff])
+        .expect("the insider's record is written");
+    let file = t.write_csv(
+        "large.csv",
+        ImportKind::Events,
+        &payment_rows("BIG", THREE_WRITES),
+    );
+    let run = t.import("events", &file);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("warning: the read models were not updated")
+            && run.stderr.contains("read_models.households.00"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        t.open().view().head().size,
+        STANDARD_SIZE + THREE_WRITES as u64
+    );
+    let verify = t.run(&["verify"]);
+    assert_ne!(verify.code, 0, "{verify:#?}");
+    assert!(
+        verify.stdout.contains("read_models.households.00"),
+        "{verify:#?}"
+    );
+    t.run(&["rebuild"]).assert_ok();
+    t.run(&["verify"]).assert_ok();
+}
