@@ -11,7 +11,9 @@ use super::{exit, open, open_for_queries, Cli, Failure, Output};
 use crate::ledger::readmodels::{
     household_trail, read_funds, read_household, read_totals, ReadSide, ReadSideError,
 };
-use crate::ledger::Ledger;
+use crate::ledger::{
+    AppendContext, AppendSummary, Ledger, LedgerError, RowSource, SignedCheckpoint,
+};
 use crate::model::domain::{HouseholdId, PROGRAMS};
 use crate::model::render::{Align, Table};
 use crate::people::roll::{self, PeopleError, PersonView};
@@ -460,6 +462,22 @@ pub(super) fn refresh(ledger: &Ledger) -> Option<ReadSide> {
             None
         }
     }
+}
+
+/// Appends every row of `source` or none, signs a checkpoint, and brings the read models
+/// and findings to the new head: a large import folds its events as it writes them, and
+/// the snapshots are saved once the append is durable. As after [`refresh`], a read side
+/// that could not be updated is a warning; the append stands.
+pub(super) fn append_signed(
+    ledger: &mut Ledger,
+    source: &mut dyn RowSource,
+    ctx: &AppendContext,
+) -> Result<(AppendSummary, Option<SignedCheckpoint>), LedgerError> {
+    let appended = ReadSide::append_signed(ledger, source, ctx)?;
+    if let Err(e) = &appended.read_side {
+        eprintln!("warning: the read models were not updated: {e}");
+    }
+    Ok((appended.summary, appended.checkpoint))
 }
 
 /// Compares the stored read models and findings with a rebuild from genesis, at each

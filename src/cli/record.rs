@@ -59,12 +59,11 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     if let Some(bar) = bar.clone() {
         source = source.with_progress(Box::new(move |pos| bar.set_position(pos)));
     }
-    let result = ledger.append_signed(&mut source, &ctx);
+    let result = super::read::append_signed(&mut ledger, &mut source, &ctx);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
-    super::read::refresh(&ledger);
     let output = import_output(file, &summary, signed.as_ref());
     Ok(super::witness::ask_after_append(cli, &ledger, output))
 }

@@ -13,8 +13,8 @@ use super::{
     MAX_REPORTED_REJECTIONS,
 };
 use crate::keys::seal::StateKey;
-use crate::model::domain::{Command, Reference, Seq};
-use crate::model::encoding::{encode_into, Body, RecordRef};
+use crate::model::domain::{Command, EventHash, Reference, Seq};
+use crate::model::encoding::{encode_into, Body, RecordRef, RecordV1};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
 use crate::store::{tiles, ReferencesDigest, Store, StoreBatch, LEAF_TILE_LEAVES};
@@ -84,9 +84,25 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
     ) -> Result<AppendSummary, LedgerError> {
+        self.append_rows_telling(source, ctx, None)
+    }
+
+    /// [`Ledger::append_rows`], telling `written` the events of a large batch as each of
+    /// its store writes beyond the head lands ([`WrittenEvents`]), so that a reader can
+    /// fold them while the rest is planned: in seq order, each once, and not committed
+    /// until this returns `Ok` (after a rejection they are removed, and what was told of
+    /// them must be thrown away). The events of the last store write, which moves the head,
+    /// are not told: they are read back from the log. Nothing is told of a small batch.
+    /// A receiver that hangs up is told nothing more; the append goes on.
+    pub fn append_rows_telling(
+        &mut self,
+        source: &mut dyn RowSource,
+        ctx: &AppendContext,
+        written: Option<WrittenSender>,
+    ) -> Result<AppendSummary, LedgerError> {
         self.refuse_if_damaged(NOTHING_APPENDED)?;
         let tile = self.partial_tile()?;
-        let (writer, changes, summary) = match self.plan_and_write(source, ctx, tile) {
+        let (writer, changes, summary) = match self.plan_and_write(source, ctx, tile, written) {
             Ok(written) => written,
             Err(Failed {
                 err,
@@ -248,6 +264,7 @@ impl Ledger {
         source: &mut dyn RowSource,
         ctx: &AppendContext,
         tile: Vec<Digest>,
+        written: Option<WrittenSender>,
     ) -> Result<Written, Failed> {
         let mut rows = source.rows()?;
         let mut planner = self.planner(ctx.now_us, &ctx.actor);
@@ -265,7 +282,7 @@ impl Ledger {
         writer.batch.put_pending(self.pending_marker()?);
         if large {
             plan.forget_seqs();
-            return self.stream_rows(rows, planner, plan, first, (writer, ctx));
+            return self.stream_rows(rows, planner, plan, first, (writer, ctx, written));
         }
         let summary = plan.finish()?;
         for (seq, reference, body) in &first {
@@ -285,7 +302,7 @@ impl Ledger {
         mut planner: Planner<'_>,
         mut plan: Plan,
         first: Vec<PlannedRow>,
-        (writer, ctx): (BatchWriter, &AppendContext),
+        (writer, ctx, written): (BatchWriter, &AppendContext, Option<WrittenSender>),
     ) -> Result<Written, Failed> {
         let beyond_head = |err| Failed {
             err,
@@ -293,7 +310,7 @@ impl Ledger {
         };
         std::thread::scope(|scope| {
             let (send, receive) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
-            let writing = scope.spawn(move || write_chunks(writer, receive, ctx));
+            let writing = scope.spawn(move || write_chunks(writer, receive, ctx, written));
             let mut send = Some(send);
             let mut chunk = first;
             for row in rows {
@@ -364,6 +381,15 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// An event to write: its seq, its reference and its body.
 type PlannedRow = (Seq, Reference, Body);
+
+/// Events a large batch has written beyond the head, as one store write put them: each
+/// with its seq and chain hash. At most [`GROUP_COMMIT_EVENTS`] (and one chunk) of them.
+pub type WrittenEvents = Vec<(Seq, EventHash, RecordV1)>;
+
+/// Where [`Ledger::append_rows_telling`] sends what it has written beyond the head: a
+/// bounded channel, so a reader that falls behind holds the writer back instead of
+/// letting written events pile up in memory.
+pub type WrittenSender = std::sync::mpsc::SyncSender<WrittenEvents>;
 
 /// A planned and (but for its last batch) written append: the writer holding that batch,
 /// the state it changes, and what to report.
@@ -464,23 +490,52 @@ fn hand_over(
 }
 
 /// The writing thread of a large batch: adds each chunk's events to the writer and writes
-/// its batch beyond the head whenever it holds [`GROUP_COMMIT_EVENTS`]; returns the writer
-/// with the last batch, for the commit that moves the head.
+/// its batch beyond the head whenever it holds [`GROUP_COMMIT_EVENTS`], then tells
+/// `written` (if any) the events of that batch; returns the writer with the last batch,
+/// for the commit that moves the head.
 fn write_chunks(
     mut writer: BatchWriter,
     chunks: std::sync::mpsc::Receiver<Vec<PlannedRow>>,
     ctx: &AppendContext,
+    mut written: Option<WrittenSender>,
 ) -> Result<BatchWriter, LedgerError> {
+    let mut told = WrittenEvents::new();
     for chunk in chunks {
-        for (seq, reference, body) in &chunk {
-            writer.add(ctx, *seq, reference, body)?;
+        for (seq, reference, body) in chunk {
+            writer.add(ctx, seq, &reference, &body)?;
+            if written.is_some() {
+                told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
+            }
         }
         if writer.pending >= GROUP_COMMIT_EVENTS {
             let batch = writer.take();
             writer.store.write(batch)?;
+            tell(&mut written, &mut told);
         }
     }
     Ok(writer)
+}
+
+/// The record [`BatchWriter::add`] encoded for a planned row.
+fn record_of(ctx: &AppendContext, seq: Seq, reference: Reference, body: Body) -> RecordV1 {
+    RecordV1 {
+        seq: seq.get(),
+        recorded_at_us: ctx.now_us,
+        actor: ctx.actor.clone(),
+        reference: reference.as_str().to_owned(),
+        body,
+    }
+}
+
+/// Sends the events of a store write to `written`; once its receiver has hung up, stops
+/// telling it anything.
+fn tell(written: &mut Option<WrittenSender>, told: &mut WrittenEvents) {
+    let events = std::mem::take(told);
+    if let Some(sender) = written {
+        if sender.send(events).is_err() {
+            *written = None;
+        }
+    }
 }
 
 /// Turns planned bodies into records, chains them, extends the Merkle tree and collects

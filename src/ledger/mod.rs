@@ -23,6 +23,7 @@ mod upgrade;
 mod verify;
 mod view;
 
+pub use append::{WrittenEvents, WrittenSender};
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 

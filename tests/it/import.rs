@@ -487,3 +487,190 @@ fn a_file_larger_than_the_import_cap_is_refused_before_it_is_read() {
     assert!(run.stderr.contains(&said), "{run:#?}");
     assert_eq!(t.dump(), before);
 }
+
+/// Rows of a large import in three store writes: rows 0 to 10,000 (planned whole before
+/// the writing thread starts), the next ten chunks of 1,024, and the rest, which the
+/// commit writes. The first two are folded as written, the last read back from the log.
+const THREE_WRITES: usize = 2 * GROUP_COMMIT_EVENTS + 3_000;
+
+/// What the read side answers after an import, each as the command's exit code and JSON
+/// output: both households' balances, totals, funds and the findings.
+fn read_answers(t: &TempLedger) -> Vec<(i32, String)> {
+    let commands: [&[&str]; 5] = [
+        &["--json", "household", "PL-0001"],
+        &["--json", "household", "PL-0002"],
+        &["--json", "totals", "--by", "subdistrict,program,month"],
+        &["--json", "funds"],
+        &["--json", "findings"],
+    ];
+    commands
+        .iter()
+        .map(|args| {
+            let run = t.run(args);
+            (run.code, run.stdout.clone())
+        })
+        .collect()
+}
+
+/// The stored read-model records (by name) and findings snapshot, unsealed.
+type Snapshots = (Vec<(String, Vec<u8>)>, Option<Vec<u8>>);
+
+fn stored_snapshots(t: &TempLedger) -> Snapshots {
+    use fundtrail::ledger::readmodels::{stored_records, META_FINDINGS};
+    let ledger = t.open();
+    let records = stored_records(ledger.view()).expect("the read-model records read");
+    assert!(!records.is_empty(), "a snapshot is stored");
+    let findings = ledger
+        .view()
+        .meta(META_FINDINGS)
+        .expect("the findings read");
+    (records, findings)
+}
+
+/// A large import folds the read models and the findings from each store write beyond
+/// the head as it lands: a row rejected after two writes were folded leaves every answer
+/// and both snapshots exactly as they were, and `verify` passes.
+#[test]
+fn a_large_import_rejected_late_leaves_the_read_models_and_findings_as_they_were() {
+    let t = TempLedger::standard();
+    t.run(&["rebuild"]).assert_ok();
+    let mut rows = payment_rows("BIG", THREE_WRITES);
+    rows.push("2015-03-01,disbursement,PL-9999,support_allowance,0.01,1,BIG-LAST,批量".into());
+    let file = t.write_csv("late.csv", ImportKind::Events, &rows);
+    let (answers, snapshots) = (read_answers(&t), stored_snapshots(&t));
+    assert!(answers[0].1.contains("PL-0001"), "{answers:?}");
+
+    let run = t.import("events", &file);
+    run.assert_code(2);
+    let prefix = format!("error: {}:{}: ", file.display(), line_of(rows.len() - 1));
+    assert!(run.stderr.starts_with(&prefix), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    assert_eq!(read_answers(&t), answers);
+    assert_eq!(stored_snapshots(&t), snapshots);
+    t.run(&["verify"]).assert_ok();
+
+    // Without the bad row the same rows go in, and the answers move.
+    rows.pop();
+    let file = t.write_csv("good.csv", ImportKind::Events, &rows);
+    t.import("events", &file).assert_ok();
+    assert_ne!(read_answers(&t), answers);
+}
+
+/// A row in the second store write of [`THREE_WRITES`] rows.
+const IN_SECOND_WRITE: usize = GROUP_COMMIT_EVENTS + 5_000;
+
+/// An import of several store writes, folded as they were written and caught up with
+/// the last, saves the same snapshots, byte for byte, as a rebuild from genesis; the
+/// reversals folded as written find their payments, in the write before theirs (read
+/// back from beyond the head) and in their own.
+#[test]
+fn a_large_import_folded_as_written_saves_what_a_rebuild_saves() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", THREE_WRITES);
+    let reversals = [
+        "2015-03-02,reversal,PL-0002,support_allowance,0.01,1,BIG-3,重复",
+        "2015-03-02,reversal,PL-0002,support_allowance,0.01,1,BIG-14001,重复",
+    ];
+    for (i, row) in reversals.iter().enumerate() {
+        rows.insert(IN_SECOND_WRITE + i, row.to_string());
+    }
+    let file = t.write_csv("large.csv", ImportKind::Events, &rows);
+    let run = t.import("events", &file);
+    run.assert_ok();
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    let (answers, snapshots) = (read_answers(&t), stored_snapshots(&t));
+    {
+        let ledger = t.open();
+        assert!(lookup(&ledger, "reversal:BIG-3").is_some());
+        assert!(lookup(&ledger, "reversal:BIG-14001").is_some());
+    }
+
+    t.run(&["rebuild"]).assert_ok();
+    assert_eq!(read_answers(&t), answers);
+    assert_eq!(stored_snapshots(&t), snapshots);
+    t.run(&["verify"]).assert_ok();
+}
+
+/// `append_rows_telling` tells the events of every store write beyond the head but the
+/// last, in seq order, each with the hash the log then has at its seq; a small append
+/// tells nothing.
+#[test]
+fn a_large_append_tells_every_write_beyond_the_head_but_the_last() {
+    let t = TempLedger::standard();
+    let file = t.write_csv(
+        "large.csv",
+        ImportKind::Events,
+        &payment_rows("BIG", THREE_WRITES),
+    );
+    let (sender, told) = std::sync::mpsc::sync_channel(16);
+    let mut ledger = t.open();
+    let summary = ledger
+        .append_rows_telling(
+            &mut CsvFile::new(&file, ImportKind::Events),
+            &ctx(),
+            Some(sender),
+        )
+        .expect("valid rows");
+    let writes: Vec<_> = told.try_iter().collect();
+    assert_eq!(writes.len(), 2, "two writes before the last");
+    let events: Vec<_> = writes.into_iter().flatten().collect();
+    let told_seqs: Vec<u64> = events.iter().map(|(seq, _, _)| seq.get()).collect();
+    let expected: Vec<u64> = (STANDARD_SIZE + 1..=STANDARD_SIZE + told_seqs.len() as u64).collect();
+    assert_eq!(told_seqs, expected);
+    assert!(told_seqs.len() >= 2 * GROUP_COMMIT_EVENTS);
+    assert!((told_seqs.len() as u64) < summary.head.size - STANDARD_SIZE);
+    for (seq, hash, record) in &events {
+        let stored = ledger.view().stored(*seq).expect("committed");
+        assert_eq!(stored.hash, *hash, "seq {seq}");
+        assert_eq!(ledger.view().record(*seq).expect("decodes"), *record);
+    }
+
+    let small = t.write_csv("small.csv", ImportKind::Events, &payment_rows("SMALL", 50));
+    let (sender, told) = std::sync::mpsc::sync_channel(16);
+    ledger
+        .append_rows_telling(
+            &mut CsvFile::new(&small, ImportKind::Events),
+            &ctx(),
+            Some(sender),
+        )
+        .expect("valid rows");
+    assert_eq!(told.try_iter().count(), 0);
+}
+
+/// A read side that cannot be opened before a large import (a record of its snapshot
+/// changed) is reported as after any append, as a warning naming the record: the rows go
+/// in, nothing is folded or saved over the damaged snapshot, and `rebuild` replaces it.
+#[test]
+fn a_large_import_beside_a_damaged_snapshot_appends_and_warns() {
+    use fundtrail::ledger::readmodels::shard_record;
+    let t = TempLedger::standard();
+    t.run(&["rebuild"]).assert_ok();
+    t.open()
+        .put_meta(&shard_record(0), vec![0xff])
+        .expect("the insider's record is written");
+    let file = t.write_csv(
+        "large.csv",
+        ImportKind::Events,
+        &payment_rows("BIG", THREE_WRITES),
+    );
+    let run = t.import("events", &file);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("warning: the read models were not updated")
+            && run.stderr.contains("read_models.households.00"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        t.open().view().head().size,
+        STANDARD_SIZE + THREE_WRITES as u64
+    );
+    let verify = t.run(&["verify"]);
+    assert_ne!(verify.code, 0, "{verify:#?}");
+    assert!(
+        verify.stdout.contains("read_models.households.00"),
+        "{verify:#?}"
+    );
+    t.run(&["rebuild"]).assert_ok();
+    t.run(&["verify"]).assert_ok();
+}

@@ -18,7 +18,10 @@
 pub mod facts;
 pub mod findings;
 
+mod alongside;
 mod parallel;
+
+pub use alongside::Appended;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -212,13 +215,13 @@ const RECENT_PAYMENTS: usize = 4_096;
 /// The value dates of the most recent payments of a replay, by seq; other targets are
 /// read from the ledger.
 struct RecentDates<'a> {
-    ledger: &'a LedgerView,
+    ledger: &'a dyn TargetDates,
     /// Slot `seq % RECENT_PAYMENTS`: the seq it holds and that payment's value date.
     slots: Vec<(u64, i32)>,
 }
 
 impl<'a> RecentDates<'a> {
-    fn new(ledger: &'a LedgerView) -> RecentDates<'a> {
+    fn new(ledger: &'a dyn TargetDates) -> RecentDates<'a> {
         RecentDates {
             ledger,
             slots: vec![(0, 0); RECENT_PAYMENTS],
@@ -1076,21 +1079,30 @@ pub fn read_funds(ledger: &LedgerView) -> Result<Vec<FundRow>, ReadSideError> {
 
 impl TargetDates for crate::ledger::LedgerView {
     fn value_date(&self, seq: Seq) -> Result<i32, String> {
-        let record = self.record(seq).map_err(|e| e.to_string())?;
-        match record.body.payment() {
-            Some((_, p)) => Ok(p.value_date),
-            None if matches!(record.body, Body::Reversal(_)) => {
-                Err(format!("seq {seq} is a reversal, not a payment"))
-            }
-            None => Err(format!("seq {seq} is not a payment")),
-        }
+        payment_date(seq, &self.record(seq).map_err(|e| e.to_string())?)
     }
 
     fn recovery(&self, seq: Seq) -> Result<(i32, String), String> {
-        match self.record(seq).map_err(|e| e.to_string())?.body {
-            Body::RecoveryReceived(r) => Ok((r.value_date, r.finding)),
-            _ => Err(format!("seq {seq} is not a recovery")),
+        recovery_of(seq, self.record(seq).map_err(|e| e.to_string())?)
+    }
+}
+
+/// The value date of the payment at `seq`, which a reversal names.
+fn payment_date(seq: Seq, record: &RecordV1) -> Result<i32, String> {
+    match record.body.payment() {
+        Some((_, p)) => Ok(p.value_date),
+        None if matches!(record.body, Body::Reversal(_)) => {
+            Err(format!("seq {seq} is a reversal, not a payment"))
         }
+        None => Err(format!("seq {seq} is not a payment")),
+    }
+}
+
+/// The value date and finding of the recovery at `seq`, which a reversal names.
+fn recovery_of(seq: Seq, record: RecordV1) -> Result<(i32, String), String> {
+    match record.body {
+        Body::RecoveryReceived(r) => Ok((r.value_date, r.finding)),
+        _ => Err(format!("seq {seq} is not a recovery")),
     }
 }
 
