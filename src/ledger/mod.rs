@@ -23,6 +23,7 @@ mod upgrade;
 mod verify;
 mod view;
 
+pub use registries::household_people;
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 
@@ -645,6 +646,24 @@ impl Ledger {
     pub fn enrolled(&self) -> Result<&BTreeMap<String, HouseholdInfo>, LedgerError> {
         self.refuse_if_damaged("the enrolled households are not known")?;
         Ok(self.households())
+    }
+
+    /// One household's enrollment (`None`: not enrolled), read through its own index entry
+    /// and checked as the whole registry's entries are, when the registries were not read
+    /// already: a query about one household reads nothing of the others. An error on a
+    /// damaged ledger, as [`Ledger::enrolled`]; a doubt about other households' entries is
+    /// found only by reading them (`status`, `verify`, a writer's open).
+    pub fn enrollment(&self, household: &str) -> Result<Option<HouseholdInfo>, LedgerError> {
+        const CONSEQUENCE: &str = "the enrolled households are not known";
+        if let Some(registries) = self.registries.get() {
+            self.refuse_if_damaged(CONSEQUENCE)?;
+            return Ok(registries.households.get(household).cloned());
+        }
+        self.view.sealing_key()?;
+        if let Some(reason) = &self.damaged {
+            return Err(LedgerError::Corrupt(format!("{reason}; {CONSEQUENCE}")));
+        }
+        registries::lookup_household(&self.view, household)
     }
 
     pub fn budgets(&self) -> &Budgets {
