@@ -297,10 +297,8 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
     Ok(Output::ok(text, json))
 }
 
-/// The household's persons, masked; none before any is recorded (and then neither the
-/// people registry nor the vault is read, so a ledger without persons reads as it did).
-/// Erasures name no household, so a household with persons reads them from the whole
-/// people registry, and refuses as [`Ledger::enrolled`] does when it is in doubt.
+/// The household's persons, masked, from its own people registry; none before any is
+/// recorded (and then no vault is opened, so a ledger without persons reads as it did).
 fn household_persons(
     ledger: &Ledger,
     events: &HouseholdEvents,
@@ -309,12 +307,9 @@ fn household_persons(
     if !events.people().has_persons(id) {
         return Ok(Vec::new());
     }
-    ledger
-        .refuse_if_damaged("the enrolled households are not known")
-        .map_err(|e| super::failure(e, None))?;
     let fail = |e: PeopleError| Failure::new(exit::VERIFY_FAILED, e.to_string());
     let vault = roll::open_vault(ledger).map_err(fail)?;
-    roll::household_persons(ledger, &vault, id).map_err(fail)
+    roll::household_persons_in(ledger, &vault, events.people(), id).map_err(fail)
 }
 
 /// One line a person: id, role, masked name and number, and what ended their count.

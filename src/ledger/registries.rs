@@ -184,3 +184,27 @@ fn load_people(view: &LedgerView) -> Result<People, LedgerError> {
     }
     Ok(people)
 }
+
+/// The seq of `person`'s erasure, from the people index after `added` (the seq of the
+/// person's entry), or `None` when the log records none. For a person the vault already
+/// forgot: the vault forgets a person before the log records the erasure
+/// (`roll::erase_person_in`), so only those can have one, and a household's persons need
+/// not fold the whole people registry (an erasure names no household, so it is not in
+/// the household's trail). Every record read is from a sealed block.
+pub(super) fn erasure_of(
+    view: &LedgerView,
+    person: &str,
+    added: Seq,
+) -> Result<Option<Seq>, LedgerError> {
+    for seq in view.store.people_events()? {
+        if seq <= added || seq.get() > view.head.size {
+            continue;
+        }
+        if let Body::PersonErased(e) = view.record(seq)?.body {
+            if e.person == person {
+                return Ok(Some(seq));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -9,6 +9,7 @@ use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
 use fundtrail::ledger::Ledger;
 use fundtrail::model::domain::Month;
+use fundtrail::people::roll::{self, PersonView};
 use fundtrail::runs::batch;
 use fundtrail::runs::household::HouseholdEvents;
 
@@ -86,7 +87,13 @@ fn full_registry_answer(ledger: &Ledger, household: &str) -> String {
         .iter()
         .map(|m| people.eligible(household, Month::parse(m).unwrap()))
         .collect();
-    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}")
+    let vault = roll::open_vault(ledger).unwrap();
+    let shown: Vec<_> = roll::household_persons(ledger, &vault, household)
+        .unwrap()
+        .iter()
+        .map(PersonView::to_json)
+        .collect();
+    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}\n{shown:?}")
 }
 
 /// The same, from the household alone, on a ledger opened for queries.
@@ -104,7 +111,13 @@ fn point_lookup_answer(ledger: &Ledger, household: &str) -> String {
         .iter()
         .map(|m| people.eligible(household, Month::parse(m).unwrap()))
         .collect();
-    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}")
+    let vault = roll::open_vault(ledger).unwrap();
+    let shown: Vec<_> = roll::household_persons_in(ledger, &vault, people, household)
+        .unwrap()
+        .iter()
+        .map(PersonView::to_json)
+        .collect();
+    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}\n{shown:?}")
 }
 
 #[test]
@@ -116,6 +129,11 @@ fn one_household_read_alone_is_what_the_whole_registries_give() {
         .map(|h| full_registry_answer(&full, h))
         .collect();
     assert!(expected[0].contains("P-2"), "{}", expected[0]);
+    assert!(
+        expected[1].contains("\"erased_seq\": Number("),
+        "P-3 was erased: {}",
+        expected[1]
+    );
     assert!(
         expected[0].contains("due: "),
         "PL-0001 is rated: {}",
