@@ -667,7 +667,7 @@ impl Ledger {
     }
 
     /// The seq of `person`'s erasure, looked for in the people index after `added` (its
-    /// entry's seq): for a person whose vault entry is erased, without reading the people
+    /// entry's seq): for a person the vault forgot or never held, without reading the people
     /// registry back.
     pub fn erasure_of(&self, person: &str, added: Seq) -> Result<Option<Seq>, LedgerError> {
         registries::erasure_of(&self.view, person, added)

@@ -187,7 +187,7 @@ fn load_people(view: &LedgerView) -> Result<People, LedgerError> {
 
 /// The seq of `person`'s erasure, from the people index after `added` (the seq of the
 /// person's entry), or `None` when the log records none. For a person the vault already
-/// forgot: the vault forgets a person before the log records the erasure
+/// forgot or never held: the vault forgets a person before the log records the erasure
 /// (`roll::erase_person_in`), so only those can have one, and a household's persons need
 /// not fold the whole people registry (an erasure names no household, so it is not in
 /// the household's trail). Every record read is from a sealed block.

@@ -327,9 +327,10 @@ pub fn household_persons(
 
 /// [`household_persons`] from the household's own people registry (its trail's person and
 /// life events, `runs::household::HouseholdEvents`), without the whole registry. Its
-/// persons carry no erasures (an erasure names no household), so the vault says who was
-/// erased, and only for those is the erasure's seq looked up in the log: the vault forgets
-/// a person before the log records the erasure ([`erase_person_in`]).
+/// persons carry no erasures (an erasure names no household), so the vault says who may
+/// have been erased, and only for those is the erasure's seq looked up in the log: the
+/// vault forgets a person before the log records the erasure ([`erase_person_in`]), and a
+/// person it never held can be erased too.
 pub fn household_persons_in(
     ledger: &Ledger,
     vault: &Vault,
@@ -343,7 +344,7 @@ pub fn household_persons_in(
             Err(_) => Entry::Unknown,
         };
         let mut state = state.clone();
-        if matches!(entry, Entry::Erased) {
+        if matches!(entry, Entry::Erased | Entry::Unknown) {
             state.erased = ledger.erasure_of(id, state.seq)?;
         }
         views.push(view_of(id, &state, &entry));
