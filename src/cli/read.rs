@@ -17,6 +17,7 @@ use crate::ledger::{
 use crate::model::domain::{HouseholdId, PROGRAMS};
 use crate::model::render::{Align, Table};
 use crate::people::roll::{self, PeopleError, PersonView};
+use crate::runs::household::HouseholdEvents;
 
 /// Output language of table labels and program names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -273,21 +274,24 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
         let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
         return Ok(Output::ok(text, json));
     }
-    let entries = household_trail(ledger.view(), &args.id).map_err(read_failure)?;
-    let mut json = crate::ledger::answers::household_json(&balance, &entries);
-    let (allowance_text, allowance_json) =
-        super::run::household_allowance(&ledger, &args.id, args.through)?;
-    json["support_allowance_entitlement"] = allowance_json;
     let lang = args.report.lang;
     if args.report.csv {
+        // CSV shows the balances alone, and excludes --json: the trail, the allowance and
+        // the persons are not read for it.
         return Ok(report_output(
             &balance_columns(lang),
             balance_cells(&balance, lang),
-            json,
+            Value::Null,
             &args.report,
         ));
     }
-    let persons = household_persons(&ledger, &args.id)?;
+    let entries = household_trail(ledger.view(), &args.id).map_err(read_failure)?;
+    let events = HouseholdEvents::read(&ledger, &args.id).map_err(super::run::batch_failure)?;
+    let mut json = crate::ledger::answers::household_json(&balance, &entries);
+    let (allowance_text, allowance_json) =
+        super::run::household_allowance(&ledger, &events, args.through)?;
+    json["support_allowance_entitlement"] = allowance_json;
+    let persons = household_persons(&ledger, &events, &args.id)?;
     json["persons"] = Value::Array(persons.iter().map(PersonView::to_json).collect());
     let mut text = household_text(&balance, &entries, lang);
     text.push_str(&persons_text(&persons));
@@ -295,15 +299,19 @@ pub(super) fn household(cli: &Cli, args: &HouseholdArgs) -> Result<Output, Failu
     Ok(Output::ok(text, json))
 }
 
-/// The household's persons, masked; none before any is recorded (and then no vault is
-/// opened, so a ledger without persons reads as it did).
-fn household_persons(ledger: &Ledger, id: &str) -> Result<Vec<PersonView>, Failure> {
-    if !ledger.people().has_persons(id) {
+/// The household's persons, masked, from its own people registry; none before any is
+/// recorded (and then no vault is opened, so a ledger without persons reads as it did).
+fn household_persons(
+    ledger: &Ledger,
+    events: &HouseholdEvents,
+    id: &str,
+) -> Result<Vec<PersonView>, Failure> {
+    if !events.people().has_persons(id) {
         return Ok(Vec::new());
     }
     let fail = |e: PeopleError| Failure::new(exit::VERIFY_FAILED, e.to_string());
     let vault = roll::open_vault(ledger).map_err(fail)?;
-    roll::household_persons(ledger, &vault, id).map_err(fail)
+    roll::household_persons_in(ledger, &vault, events.people(), id).map_err(fail)
 }
 
 /// One line a person: id, role, masked name and number, and what ended their count.

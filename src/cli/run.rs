@@ -494,11 +494,12 @@ fn entitlement_text(e: &Entitlement) -> String {
 /// and JSON (`null` when no rate was recorded for the household's category).
 pub(super) fn household_allowance(
     ledger: &crate::ledger::Ledger,
-    household: &str,
+    events: &crate::runs::household::HouseholdEvents,
     through: Option<Month>,
 ) -> Result<(String, Value), Failure> {
     let through = through.unwrap_or_else(|| Month::of(chrono::Utc::now().date_naive()));
-    let found = batch::household_entitlement(ledger, household, through).map_err(batch_failure)?;
+    let found =
+        batch::household_entitlement_of(ledger.view(), events, through).map_err(batch_failure)?;
     Ok(match found {
         Some(e) => (
             format!(

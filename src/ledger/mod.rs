@@ -24,6 +24,7 @@ mod verify;
 mod view;
 
 pub use append::{WrittenEvents, WrittenSender};
+pub use registries::household_people;
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 
@@ -646,6 +647,31 @@ impl Ledger {
     pub fn enrolled(&self) -> Result<&BTreeMap<String, HouseholdInfo>, LedgerError> {
         self.refuse_if_damaged("the enrolled households are not known")?;
         Ok(self.households())
+    }
+
+    /// One household's enrollment (`None`: not enrolled), read through its own index entry
+    /// and checked as the whole registry's entries are, when the registries were not read
+    /// already: a query about one household reads nothing of the others. An error on a
+    /// damaged ledger, as [`Ledger::enrolled`]; a doubt about other households' entries is
+    /// found only by reading them (`status`, `verify`, a writer's open).
+    pub fn enrollment(&self, household: &str) -> Result<Option<HouseholdInfo>, LedgerError> {
+        const CONSEQUENCE: &str = "the enrolled households are not known";
+        if let Some(registries) = self.registries.get() {
+            self.refuse_if_damaged(CONSEQUENCE)?;
+            return Ok(registries.households.get(household).cloned());
+        }
+        self.view.sealing_key()?;
+        if let Some(reason) = &self.damaged {
+            return Err(LedgerError::Corrupt(format!("{reason}; {CONSEQUENCE}")));
+        }
+        registries::lookup_household(&self.view, household)
+    }
+
+    /// The seq of `person`'s erasure, looked for in the people index after `added` (its
+    /// entry's seq): for a person the vault forgot or never held, without reading the people
+    /// registry back.
+    pub fn erasure_of(&self, person: &str, added: Seq) -> Result<Option<Seq>, LedgerError> {
+        registries::erasure_of(&self.view, person, added)
     }
 
     pub fn budgets(&self) -> &Budgets {

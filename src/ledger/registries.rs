@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{corrupt_at, LedgerError, LedgerView};
+use crate::model::domain::Seq;
 use crate::model::encoding::Body;
 use crate::model::people::People;
 use crate::model::rules::HouseholdInfo;
@@ -89,22 +90,81 @@ fn count_doubt(
 fn load_households(view: &LedgerView) -> Result<BTreeMap<String, HouseholdInfo>, LedgerError> {
     let mut households = BTreeMap::new();
     for (id, seq) in view.store.households()? {
-        let record = view.record(seq)?;
-        let Body::HouseholdEnrolled(e) = &record.body else {
-            return Err(LedgerError::Corrupt(format!(
-                "household {id} points at seq {seq}, which is not an enrollment"
-            )));
-        };
-        if e.household != id {
-            return Err(LedgerError::Corrupt(format!(
-                "household {id} points at seq {seq}, the enrollment of {}",
-                e.household
-            )));
-        }
-        let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
-        households.insert(id, HouseholdInfo { enrollment, seq });
+        let info = enrollment_at(view, &id, seq)?;
+        households.insert(id, info);
     }
     Ok(households)
+}
+
+/// The enrollment an index entry of household `id` names at `seq`: an entry counts only
+/// when the sealed event there (within the head) enrolls that very household. The log
+/// enrolls a household once (`enroll:` references are unique), so an entry moved without
+/// the key names another household's enrollment, or no enrollment, and is refused.
+fn enrollment_at(view: &LedgerView, id: &str, seq: Seq) -> Result<HouseholdInfo, LedgerError> {
+    let record = view.record(seq)?;
+    let Body::HouseholdEnrolled(e) = &record.body else {
+        return Err(LedgerError::Corrupt(format!(
+            "household {id} points at seq {seq}, which is not an enrollment"
+        )));
+    };
+    if e.household != id {
+        return Err(LedgerError::Corrupt(format!(
+            "household {id} points at seq {seq}, the enrollment of {}",
+            e.household
+        )));
+    }
+    let enrollment = e.to_domain().map_err(|err| corrupt_at(seq, err))?;
+    Ok(HouseholdInfo { enrollment, seq })
+}
+
+/// One household's enrollment through its own index entry (`h‖id`), without reading the
+/// others: checked as [`load_households`] checks each entry. The whole registry's count
+/// check cannot be made for one entry, so an absent entry is judged by the household's
+/// sealed trail instead: a household whose trail lists events was enrolled (its
+/// enrollment names it), and then a missing entry was removed without the key.
+pub(super) fn lookup_household(
+    view: &LedgerView,
+    id: &str,
+) -> Result<Option<HouseholdInfo>, LedgerError> {
+    let in_index = |reason: String| {
+        LedgerError::Corrupt(format!(
+            "the household index: {reason}; an entry was changed without the ledger's key \
+             (run `fundtrail verify`)"
+        ))
+    };
+    match view.store.household(id)? {
+        Some(seq) => enrollment_at(view, id, seq).map(Some).map_err(|e| match e {
+            LedgerError::Corrupt(reason) => in_index(reason),
+            other => other,
+        }),
+        None => {
+            let listed = view.household_seqs(id)?.len();
+            if listed == 0 {
+                return Ok(None);
+            }
+            Err(in_index(format!(
+                "household {id} has no entry, yet its sealed trail lists {listed} event(s) of it"
+            )))
+        }
+    }
+}
+
+/// The people registry of one household, folded in seq order from its own events (its
+/// trail): every person and life event names the household it is of, so this holds
+/// exactly what the whole registry holds of it, but for erasures, which name no household
+/// (`erased` stays empty here). Enough for who is due an allowance.
+pub fn household_people<'r>(
+    records: impl IntoIterator<Item = (Seq, &'r Body)>,
+) -> Result<People, LedgerError> {
+    let mut people = People::new();
+    for (seq, body) in records {
+        if body.is_people_event() {
+            people
+                .apply(seq, body)
+                .map_err(|reason| LedgerError::Corrupt(format!("a household's trail: {reason}")))?;
+        }
+    }
+    Ok(people)
 }
 
 /// Folds the events the people index names, in seq order; each must be a people event.
@@ -123,4 +183,28 @@ fn load_people(view: &LedgerView) -> Result<People, LedgerError> {
             .map_err(|reason| LedgerError::Corrupt(format!("the people index: {reason}")))?;
     }
     Ok(people)
+}
+
+/// The seq of `person`'s erasure, from the people index after `added` (the seq of the
+/// person's entry), or `None` when the log records none. For a person the vault already
+/// forgot or never held: the vault forgets a person before the log records the erasure
+/// (`roll::erase_person_in`), so only those can have one, and a household's persons need
+/// not fold the whole people registry (an erasure names no household, so it is not in
+/// the household's trail). Every record read is from a sealed block.
+pub(super) fn erasure_of(
+    view: &LedgerView,
+    person: &str,
+    added: Seq,
+) -> Result<Option<Seq>, LedgerError> {
+    for seq in view.store.people_events()? {
+        if seq <= added || seq.get() > view.head.size {
+            continue;
+        }
+        if let Body::PersonErased(e) = view.record(seq)?.body {
+            if e.person == person {
+                return Ok(Some(seq));
+            }
+        }
+    }
+    Ok(None)
 }

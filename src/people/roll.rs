@@ -18,7 +18,7 @@ use crate::keys::SigningKeyFile;
 use crate::ledger::import::{CsvFile, ImportKind, Progress};
 use crate::ledger::{AppendContext, AppendSummary, Ledger, LedgerError, Row, SignedCheckpoint};
 use crate::model::domain::{Command, PersonAccess, Seq};
-use crate::model::people::PersonState;
+use crate::model::people::{People, PersonState};
 use crate::model::person::{PersonId, Role};
 use crate::people::mask::{mask, Field};
 use crate::people::vault::{vault_dir, Clear, Entry, Vault, VaultError};
@@ -321,6 +321,33 @@ pub fn household_persons(
             Err(_) => Entry::Unknown,
         };
         views.push(view_of(id, state, &entry));
+    }
+    Ok(views)
+}
+
+/// [`household_persons`] from the household's own people registry (its trail's person and
+/// life events, `runs::household::HouseholdEvents`), without the whole registry. Its
+/// persons carry no erasures (an erasure names no household), so the vault says who may
+/// have been erased, and only for those is the erasure's seq looked up in the log: the
+/// vault forgets a person before the log records the erasure ([`erase_person_in`]), and a
+/// person it never held can be erased too.
+pub fn household_persons_in(
+    ledger: &Ledger,
+    vault: &Vault,
+    people: &People,
+    household: &str,
+) -> Result<Vec<PersonView>, PeopleError> {
+    let mut views = Vec::new();
+    for (id, state) in people.persons_of(household) {
+        let entry = match PersonId::parse(id) {
+            Ok(person) => vault.get(&person)?,
+            Err(_) => Entry::Unknown,
+        };
+        let mut state = state.clone();
+        if matches!(entry, Entry::Erased | Entry::Unknown) {
+            state.erased = ledger.erasure_of(id, state.seq)?;
+        }
+        views.push(view_of(id, &state, &entry));
     }
     Ok(views)
 }

@@ -18,12 +18,13 @@ use crate::ledger::{AppendContext, Head, Ledger, LedgerError, LedgerView};
 use crate::model::domain::{
     check_text, Command, EventHash, HoldRelease, HouseholdId, Month, Reference, Seq,
 };
-use crate::model::encoding::Body;
+use crate::model::encoding::{Body, RecordV1};
 use crate::model::rates::{
     allowance_command, allowance_due, allowance_memo, AllowanceDue, DueError, Entitlement,
     RateTable, ALLOWANCE_PROGRAM,
 };
 use crate::runs::findings::findings;
+use crate::runs::household::HouseholdEvents;
 use crate::runs::payment_index::{Fold, NewPayment, PaymentTable, Watermark, INDEX_FILE_NAME};
 use crate::runs::reconcile::{
     parse_statement, reconcile, Report, StatementError, MAX_STATEMENT_BYTES,
@@ -582,26 +583,52 @@ fn entitlement_of(
 }
 
 /// The entitlement for a household's balance: `None` when no support allowance rate was
-/// ever recorded for its category (then "due" would mean nothing, not zero).
+/// ever recorded for its category (then "due" would mean nothing, not zero). Reads only the
+/// household's own enrollment and events, and the rates.
 pub fn household_entitlement(
     ledger: &Ledger,
     household: &str,
     through: Month,
 ) -> Result<Option<Entitlement>, BatchError> {
-    let info = ledger
-        .enrolled()?
-        .get(household)
-        .ok_or_else(|| BatchError::UnknownHousehold(household.to_owned()))?;
-    let category = crate::model::encoding::category_code(info.enrollment.category);
-    let rated = ledger
-        .view()
-        .rates()?
+    let events = HouseholdEvents::read(ledger, household)?;
+    household_entitlement_of(ledger.view(), &events, through)
+}
+
+/// As [`household_entitlement`], of a household's events already read.
+pub fn household_entitlement_of(
+    view: &LedgerView,
+    events: &HouseholdEvents,
+    through: Month,
+) -> Result<Option<Entitlement>, BatchError> {
+    let enrollment = &events.info().enrollment;
+    let category = crate::model::encoding::category_code(enrollment.category);
+    let rates = view.rates()?;
+    let rated = rates
         .iter()
         .any(|r| r.program == ALLOWANCE_PROGRAM && r.category == category);
     if !rated {
         return Ok(None);
     }
-    entitlement(ledger, household, through).map(Some)
+    let household = enrollment.household.as_str();
+    let mut live = LivePayments::default();
+    for (_, _, record) in events.records() {
+        live.fold(record, Some(household), &|_| true);
+    }
+    let paid: Vec<(i32, i64)> = live
+        .by_household()
+        .remove(household)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p.day, p.fen))
+        .collect();
+    let table = RateTable::new(rates);
+    Ok(Some(crate::model::rates::entitlement(
+        enrollment,
+        events.people(),
+        &table,
+        &paid,
+        through,
+    )?))
 }
 
 /// A support allowance payment that was not reversed.
@@ -620,44 +647,66 @@ fn live_allowance_payments(
     household: Option<&str>,
     dated: impl Fn(i32) -> bool,
 ) -> Result<HashMap<String, Vec<LivePayment>>, BatchError> {
-    // By reference, so that a reversal finds its target; then grouped by household.
-    let mut live: BTreeMap<String, (String, i32, i64)> = BTreeMap::new();
-    // One household's events come through its trail index, not a scan of the log.
-    let records: Box<dyn Iterator<Item = _>> = match household {
-        Some(household) => Box::new(ledger.household_records(household)?.into_iter().map(Ok)),
-        None => Box::new(ledger.records(Seq::FIRST, Seq::new(u64::MAX))),
-    };
-    for item in records {
-        let (_, _, record) = item?;
+    let mut live = LivePayments::default();
+    match household {
+        // One household's events come through its trail index, not a scan of the log.
+        Some(household) => {
+            for (_, _, record) in ledger.household_records(household)? {
+                live.fold(&record, Some(household), &dated);
+            }
+        }
+        None => {
+            for item in ledger.records(Seq::FIRST, Seq::new(u64::MAX)) {
+                let (_, _, record) = item?;
+                live.fold(&record, None, &dated);
+            }
+        }
+    }
+    Ok(live.by_household())
+}
+
+/// Live support allowance payments by reference, so that a reversal finds its target:
+/// the household, value date and amount of each.
+#[derive(Default)]
+struct LivePayments(BTreeMap<String, (String, i32, i64)>);
+
+impl LivePayments {
+    /// Folds one record, in seq order: a support allowance payment of `household` (of any
+    /// household when `None`) dated as `dated` asks is live until a reversal names it.
+    fn fold(&mut self, record: &RecordV1, household: Option<&str>, dated: &impl Fn(i32) -> bool) {
         let Some(of) = record.body.household() else {
-            continue;
+            return;
         };
         if household.is_some_and(|h| h != of) || record.body.program() != Some(ALLOWANCE_PROGRAM) {
-            continue;
+            return;
         }
         match &record.body {
             Body::Reversal(r) => {
-                live.remove(&r.target_reference);
+                self.0.remove(&r.target_reference);
             }
             body => {
                 if let Some((_, p)) = body.payment().filter(|(_, p)| dated(p.value_date)) {
-                    live.insert(
-                        record.reference,
+                    self.0.insert(
+                        record.reference.clone(),
                         (of.to_owned(), p.value_date, p.amount_fen),
                     );
                 }
             }
         }
     }
-    let mut by_household: HashMap<String, Vec<LivePayment>> = HashMap::new();
-    for (reference, (of, day, fen)) in live {
-        by_household.entry(of).or_default().push(LivePayment {
-            reference,
-            day,
-            fen,
-        });
+
+    /// The live payments grouped by household, each household's in reference order.
+    fn by_household(self) -> HashMap<String, Vec<LivePayment>> {
+        let mut by_household: HashMap<String, Vec<LivePayment>> = HashMap::new();
+        for (reference, (of, day, fen)) in self.0 {
+            by_household.entry(of).or_default().push(LivePayment {
+                reference,
+                day,
+                fen,
+            });
+        }
+        by_household
     }
-    Ok(by_household)
 }
 
 /// A reconciliation run and where the ledger recorded it.

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod findings;
+pub mod household;
 pub mod payment_index;
 pub mod reconcile;
 pub mod reperform;

@@ -18,6 +18,7 @@ mod findings_resolve;
 mod format;
 mod golden;
 mod group_commit;
+mod household_lookup;
 mod http_api;
 mod http_concurrency;
 mod http_findings;
