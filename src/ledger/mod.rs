@@ -667,11 +667,15 @@ impl Ledger {
         registries::lookup_household(&self.view, household)
     }
 
-    /// The seq of `person`'s erasure, looked for in the people index after `added` (its
-    /// entry's seq): for a person the vault forgot or never held, without reading the people
-    /// registry back.
-    pub fn erasure_of(&self, person: &str, added: Seq) -> Result<Option<Seq>, LedgerError> {
-        registries::erasure_of(&self.view, person, added)
+    /// The seq of each person's erasure, looked for in the people index after the seq of
+    /// the person's entry (`persons`: id to that seq), in one pass and without reading the
+    /// people registry back. Asked of the log for every person, not only for those the
+    /// vault forgot: a vault put back from an older copy must not hide an erasure.
+    pub fn erasures_of(
+        &self,
+        persons: &std::collections::BTreeMap<&str, Seq>,
+    ) -> Result<std::collections::BTreeMap<String, Seq>, LedgerError> {
+        registries::erasures_of(&self.view, persons)
     }
 
     pub fn budgets(&self) -> &Budgets {

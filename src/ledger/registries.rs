@@ -191,20 +191,26 @@ fn load_people(view: &LedgerView) -> Result<People, LedgerError> {
 /// (`roll::erase_person_in`), so only those can have one, and a household's persons need
 /// not fold the whole people registry (an erasure names no household, so it is not in
 /// the household's trail). Every record read is from a sealed block.
-pub(super) fn erasure_of(
+pub(super) fn erasures_of(
     view: &LedgerView,
-    person: &str,
-    added: Seq,
-) -> Result<Option<Seq>, LedgerError> {
+    persons: &BTreeMap<&str, Seq>,
+) -> Result<BTreeMap<String, Seq>, LedgerError> {
+    let mut erased = BTreeMap::new();
+    if persons.is_empty() {
+        return Ok(erased);
+    }
     for seq in view.store.people_events()? {
-        if seq <= added || seq.get() > view.head.size {
+        if seq.get() > view.head.size {
             continue;
         }
         if let Body::PersonErased(e) = view.record(seq)?.body {
-            if e.person == person {
-                return Ok(Some(seq));
+            if persons
+                .get(e.person.as_str())
+                .is_some_and(|added| seq > *added)
+            {
+                erased.entry(e.person).or_insert(seq);
             }
         }
     }
-    Ok(None)
+    Ok(erased)
 }

@@ -327,26 +327,26 @@ pub fn household_persons(
 
 /// [`household_persons`] from the household's own people registry (its trail's person and
 /// life events, `runs::household::HouseholdEvents`), without the whole registry. Its
-/// persons carry no erasures (an erasure names no household), so the vault says who may
-/// have been erased, and only for those is the erasure's seq looked up in the log: the
-/// vault forgets a person before the log records the erasure ([`erase_person_in`]), and a
-/// person it never held can be erased too.
+/// persons carry no erasures (an erasure names no household), so those are looked up in
+/// the log's people index for all of the household's persons at once: the log, not the
+/// vault, says who was erased.
 pub fn household_persons_in(
     ledger: &Ledger,
     vault: &Vault,
     people: &People,
     household: &str,
 ) -> Result<Vec<PersonView>, PeopleError> {
+    let persons: Vec<(&str, &PersonState)> = people.persons_of(household).collect();
+    let added = persons.iter().map(|(id, state)| (*id, state.seq)).collect();
+    let erasures = ledger.erasures_of(&added)?;
     let mut views = Vec::new();
-    for (id, state) in people.persons_of(household) {
+    for (id, state) in persons {
         let entry = match PersonId::parse(id) {
             Ok(person) => vault.get(&person)?,
             Err(_) => Entry::Unknown,
         };
         let mut state = state.clone();
-        if matches!(entry, Entry::Erased | Entry::Unknown) {
-            state.erased = ledger.erasure_of(id, state.seq)?;
-        }
+        state.erased = erasures.get(id).copied();
         views.push(view_of(id, &state, &entry));
     }
     Ok(views)

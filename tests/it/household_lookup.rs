@@ -155,6 +155,44 @@ fn one_household_read_alone_is_what_the_whole_registries_give() {
     }
 }
 
+/// Copies the files of the directory `from` into `to` (the vault is one level deep).
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// An insider who puts back the vault as it was before an erasure (its key still there)
+/// does not hide the erasure: the log says who was erased.
+#[test]
+fn a_vault_put_back_from_before_an_erasure_does_not_hide_it() {
+    let t = TempLedger::standard();
+    let persons = [format!(
+        "P-3,PL-0002,{},赵小红,mother,1961-02-03,2014-06-01",
+        id_number("19610203", 5, true)
+    )];
+    t.import(
+        "persons",
+        &t.write_csv("persons.csv", ImportKind::Persons, &persons),
+    )
+    .assert_ok();
+    let vault = t.dir.join(fundtrail::people::vault::VAULT_DIR);
+    let before = t.tmp.path().join("vault-before");
+    copy_files(&vault, &before);
+    t.run(&["person", "erase", "P-3", "--reason", "request 7"])
+        .assert_ok();
+    let erased_at = t.open().view().head().size;
+    std::fs::remove_dir_all(&vault).unwrap();
+    copy_files(&before, &vault);
+    let json = t.run(&["--json", "household", "PL-0002"]).json();
+    assert_eq!(json["persons"][0]["person_id"], "P-3");
+    assert_eq!(json["persons"][0]["erased_seq"], erased_at);
+}
+
 #[test]
 fn household_shows_the_entitlement_and_persons_the_whole_registries_give() {
     let t = sample();
