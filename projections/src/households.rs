@@ -88,7 +88,7 @@ impl HouseholdState {
     ) -> Result<(Tally, Tally), TallyError> {
         let before = self.cells.get(cell);
         let after = before.apply(delta)?;
-        self.cells.set(cell, after);
+        self.cells.set(cell, after)?;
         Ok((before, after))
     }
 
