@@ -22,7 +22,7 @@ use serde::de::Error as _;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::cells::FineCell;
+use crate::cells::{FineCell, HouseholdCell, Period};
 use crate::intern::{Id, ProgramId};
 use crate::tally::{PackedTally, Tally, TallyError};
 use crate::vocab::YearMonth;
@@ -134,6 +134,29 @@ impl FineCells {
         })
     }
 
+    /// Whether a live cell other than `except` is summed by `within`. Each
+    /// layout answers from the rows and months the period names (a year is at
+    /// most 12 slots or a run of sorted cells), not from every cell: a payment
+    /// into a new month asks this six times.
+    pub(crate) fn any_besides(&self, within: HouseholdCell, except: FineCell) -> bool {
+        let rows = match within.program {
+            Some(program) => self.row(program).map(std::slice::from_ref).unwrap_or(&[]),
+            None => &self.rows,
+        };
+        rows.iter().any(|row| {
+            // The rows and months looked at are narrowed to `within`; this is
+            // what each must satisfy.
+            let counts = |month| {
+                let fine = FineCell {
+                    program: row.program,
+                    month,
+                };
+                fine != except && within.contains(fine)
+            };
+            row.months.any_in(within.period, counts)
+        })
+    }
+
     fn row(&self, program: ProgramId) -> Option<&Row> {
         let index = self
             .rows
@@ -152,6 +175,31 @@ impl Months {
             Months::Sparse(cells) => {
                 let index = cells.binary_search_by_key(&month, |(m, _)| *m).ok()?;
                 cells.get(index).map(|(_, tally)| tally)
+            }
+        }
+    }
+
+    /// Whether a live cell in `period` passes `keep`, looking only at the period's cells.
+    fn any_in(&self, period: Period, keep: impl Fn(YearMonth) -> bool) -> bool {
+        match (period, self) {
+            (Period::All, _) => self.iter().any(|(month, _)| keep(month)),
+            (Period::Month(month), _) => self.get(month).is_some() && keep(month),
+            (Period::Year(year), Months::Dense { first_year, slots }) => {
+                let january = YearMonth { year, month: 1 };
+                let Some(start) = dense_index(*first_year, slots.len(), january) else {
+                    return false;
+                };
+                let months = slots.get(start..start + MONTHS).unwrap_or_default();
+                (1..)
+                    .zip(months)
+                    .any(|(month, tally)| !tally.is_empty() && keep(YearMonth { year, month }))
+            }
+            (Period::Year(year), Months::Sparse(cells)) => {
+                let start = cells.partition_point(|(month, _)| month.year < year);
+                cells[start..]
+                    .iter()
+                    .take_while(|(month, _)| month.year == year)
+                    .any(|(month, _)| keep(*month))
             }
         }
     }
@@ -628,6 +676,10 @@ mod tests {
                     model.insert(at, to);
                 }
                 prop_assert_eq!(cells.get(at), model.get(&at).copied().unwrap_or_default());
+                for within in at.rollups() {
+                    let expected = model.keys().any(|c| *c != at && within.contains(*c));
+                    prop_assert_eq!(cells.any_besides(within, at), expected, "{:?}", within);
+                }
             }
             let listed: Vec<(FineCell, Tally)> = cells.iter().collect();
             let expected: Vec<(FineCell, Tally)> = model.iter().map(|(c, t)| (*c, *t)).collect();
