@@ -1,207 +1,367 @@
-//! A household's fine cells (one program in one month) in a dense grid.
+//! A household's fine cells (one program in one month), one row per program paid.
 //!
-//! A replay updates one fine cell per payment, picked by household, program and
-//! month, so nearly every update misses the cache. In a hash map that costs a
-//! control-byte probe, a key comparison and the table's growth; in a grid the
-//! cell's place is arithmetic on the program and the month, and the tallies are
-//! packed (no keys, no empty buckets), so more of them stay cached.
+//! These cells are the largest part of the read models: one per household,
+//! program and month paid, kept for the whole life of the ledger. So a household
+//! keeps rows only for the programs it was paid in (a short list sorted by
+//! program), and each row is laid out for how the program pays:
+//! - dense: whole calendar years of 12 slots, the cell's place arithmetic on the
+//!   month (a program paid monthly);
+//! - sparse: the live cells sorted by month, found by binary search (a program
+//!   paid once or twice a year, which would leave 10 of 12 slots empty).
 //!
-//! The grid is a rectangle of programs x whole years that grows to cover each new
-//! cell. A household paid sparsely over many programs and years would make it
-//! large and mostly empty, so it stops at [`MAX_GRID_TALLIES`]; cells outside it
-//! go to a hash map. Memory therefore stays bounded per household and grows with
-//! its programs and months, never with its payments.
+//! A row takes whichever layout costs fewer bytes for its live cells, a dense row
+//! with [`DENSE_SLACK`] to spare, so memory is bounded by the live cells, never
+//! by the payments or the years between them. A replay updates one cell per
+//! payment: a search among a few rows, then arithmetic or a short binary search.
+//! Tallies are kept as 16-byte [`PackedTally`]s and widened when read.
 
 use std::collections::BTreeMap;
+use std::mem::size_of;
 
-use rustc_hash::FxHashMap;
+use serde::de::Error as _;
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::cells::FineCell;
+use crate::cells::{FineCell, HouseholdCell, Period};
 use crate::intern::{Id, ProgramId};
-use crate::tally::Tally;
+use crate::tally::{PackedTally, Tally, TallyError};
 use crate::vocab::YearMonth;
 
-/// Most tallies one household's grid holds: 8 programs (the catalog's) over 12
-/// years, 27 KiB. Real households are paid monthly or yearly in a few programs,
-/// so their grids stay far smaller and mostly full.
-const MAX_GRID_TALLIES: usize = 8 * 12 * MONTHS;
-/// Columns per year of the grid.
+/// Slots per year of a dense row.
 const MONTHS: usize = 12;
-
-/// The programs and years a grid covers; empty before the first cell.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Span {
-    first_program: usize,
-    programs: usize,
-    first_year: i32,
-    years: usize,
-}
-
-impl Span {
-    fn tallies(self) -> usize {
-        self.programs
-            .saturating_mul(self.years)
-            .saturating_mul(MONTHS)
-    }
-
-    /// Where `cell` sits in a grid of this span, if it is inside.
-    fn index(self, cell: FineCell) -> Option<usize> {
-        let row = cell.program.index().checked_sub(self.first_program)?;
-        let year = i64::from(cell.month.year) - i64::from(self.first_year);
-        let year = usize::try_from(year).ok()?;
-        let month = usize::from(cell.month.month).checked_sub(1)?;
-        if row >= self.programs || year >= self.years || month >= MONTHS {
-            return None;
-        }
-        Some((row * self.years + year) * MONTHS + month)
-    }
-
-    /// The cell at `index`, which must be inside the span.
-    fn cell(self, index: usize) -> FineCell {
-        let (row, column) = (index / (self.years * MONTHS), index % (self.years * MONTHS));
-        let year = i32::try_from(column / MONTHS).expect("a grid spans few years");
-        let month = u8::try_from(column % MONTHS + 1).expect("a month is 1 to 12");
-        let program = u32::try_from(self.first_program + row).expect("program ids are u32");
-        FineCell {
-            program: ProgramId::from_index(program),
-            month: YearMonth {
-                year: self.first_year + year,
-                month,
-            },
-        }
-    }
-
-    /// The smallest span covering this one and `cell`, if it stays within the
-    /// limit (a calendar month outside 1 to 12 never fits).
-    fn cover(self, cell: FineCell) -> Option<Span> {
-        if !(1..=MONTHS).contains(&usize::from(cell.month.month)) {
-            return None;
-        }
-        let program = cell.program.index();
-        let year = cell.month.year;
-        let span = if self.programs == 0 {
-            Span {
-                first_program: program,
-                programs: 1,
-                first_year: year,
-                years: 1,
-            }
-        } else {
-            let first_program = self.first_program.min(program);
-            let end_program = (self.first_program + self.programs).max(program + 1);
-            let last_year = self.last_year()?.max(year);
-            let first_year = self.first_year.min(year);
-            let years = i64::from(last_year) - i64::from(first_year) + 1;
-            Span {
-                first_program,
-                programs: end_program - first_program,
-                first_year,
-                years: usize::try_from(years).ok()?,
-            }
-        };
-        (span.tallies() <= MAX_GRID_TALLIES).then_some(span)
-    }
-
-    fn last_year(self) -> Option<i32> {
-        let years = i32::try_from(self.years).ok()?;
-        self.first_year.checked_add(years - 1)
-    }
-}
+/// Bytes of one cell of a sparse row (its month and tally).
+const SPARSE_CELL_BYTES: usize = size_of::<(YearMonth, PackedTally)>();
+/// Bytes of one year of a dense row.
+const DENSE_YEAR_BYTES: usize = MONTHS * size_of::<PackedTally>();
+/// How many times the bytes of its live cells kept sparse a dense row may take
+/// as it grows to a new year before it turns sparse. A sparse row turns dense
+/// only when that takes no more bytes (a row paid at least two months in three);
+/// the slack keeps a monthly program's row dense through a few missed months
+/// (and a reversal), and keeps a row from switching back and forth at the line.
+/// So a household's cells take at most twice their sparse bytes.
+const DENSE_SLACK: usize = 2;
 
 /// The non-empty fine cells of one household.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FineCells {
-    span: Span,
-    /// `span.tallies()` tallies, program-major, then year, then month; empty
-    /// tallies are cells without live payments.
-    grid: Vec<Tally>,
-    /// Non-empty cells outside `span`.
-    spill: FxHashMap<FineCell, Tally>,
+    /// One row per program with a live cell, sorted by program.
+    rows: Vec<Row>,
+}
+
+/// One program's live cells.
+#[derive(Clone, Debug)]
+struct Row {
+    program: ProgramId,
+    months: Months,
+}
+
+/// A row's cells in one of its two layouts; never empty.
+#[derive(Clone, Debug)]
+enum Months {
+    /// Whole calendar years from `first_year`, January first; an empty slot is a
+    /// month without a live payment. Only months 1 to 12 have a slot.
+    Dense {
+        first_year: i32,
+        slots: Vec<PackedTally>,
+    },
+    /// The live cells, sorted by month.
+    Sparse(Vec<(YearMonth, PackedTally)>),
 }
 
 impl FineCells {
     /// The cell's tally; empty if it holds no live payment.
     pub(crate) fn get(&self, cell: FineCell) -> Tally {
-        match self.span.index(cell) {
-            Some(index) => self.grid.get(index).copied().unwrap_or_default(),
-            None => self.spill.get(&cell).copied().unwrap_or_default(),
-        }
+        self.row(cell.program)
+            .and_then(|row| row.months.get(cell.month))
+            .copied()
+            .map(Tally::from)
+            .unwrap_or_default()
     }
 
     /// Starts loading the cell's tally into the cache; changes nothing.
     pub(crate) fn prefetch(&self, cell: FineCell) {
-        if let Some(tally) = self.span.index(cell).and_then(|index| self.grid.get(index)) {
+        if let Some(tally) = self
+            .row(cell.program)
+            .and_then(|row| row.months.get(cell.month))
+        {
             prefetch(tally);
         }
     }
 
-    /// Sets the cell's tally; an empty tally removes the cell.
-    pub(crate) fn set(&mut self, cell: FineCell, tally: Tally) {
-        if self.span.index(cell).is_none() && !tally.is_empty() {
-            if let Some(span) = self.span.cover(cell) {
-                self.relayout(span);
+    /// Sets the cell's tally; an empty tally removes the cell. A tally whose
+    /// counts do not fit a [`PackedTally`] is refused and nothing changes.
+    pub(crate) fn set(&mut self, cell: FineCell, tally: Tally) -> Result<(), TallyError> {
+        let packed = PackedTally::try_from(tally)?;
+        let found = self
+            .rows
+            .binary_search_by_key(&cell.program, |row| row.program);
+        match found {
+            Ok(index) if packed.is_empty() => {
+                let row = &mut self.rows[index];
+                if row.months.remove(cell.month) {
+                    self.rows.remove(index);
+                }
+            }
+            Ok(index) => self.rows[index].months.put(cell.month, packed),
+            Err(_) if packed.is_empty() => {}
+            Err(index) => {
+                // Exact: a household's programs are few, and doubling would waste rows.
+                self.rows.reserve_exact(1);
+                let months = Months::Sparse(vec![(cell.month, packed)]);
+                self.rows.insert(
+                    index,
+                    Row {
+                        program: cell.program,
+                        months,
+                    },
+                );
             }
         }
-        match self.span.index(cell) {
-            Some(index) => {
-                let slot = self
-                    .grid
-                    .get_mut(index)
-                    .expect("the grid holds every index of its span");
-                *slot = tally;
-            }
-            None if tally.is_empty() => {
-                self.spill.remove(&cell);
-            }
-            None => {
-                self.spill.insert(cell, tally);
-            }
-        }
+        Ok(())
     }
 
-    /// Every non-empty cell, in no particular order.
+    /// Every non-empty cell, sorted by cell (program, then month): the
+    /// canonical form for equality and bytes.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (FineCell, Tally)> + '_ {
-        let span = self.span;
-        let grid = self
-            .grid
-            .iter()
-            .enumerate()
-            .filter(|(_, tally)| !tally.is_empty())
-            .map(move |(index, tally)| (span.cell(index), *tally));
-        grid.chain(self.spill.iter().map(|(cell, tally)| (*cell, *tally)))
+        self.rows.iter().flat_map(|row| {
+            row.months.iter().map(move |(month, tally)| {
+                let cell = FineCell {
+                    program: row.program,
+                    month,
+                };
+                (cell, Tally::from(tally))
+            })
+        })
     }
 
-    /// Every non-empty cell, sorted: the canonical form for equality and bytes.
-    fn sorted(&self) -> Vec<(FineCell, Tally)> {
-        let mut cells: Vec<(FineCell, Tally)> = self.iter().collect();
-        cells.sort_unstable_by_key(|(cell, _)| *cell);
-        cells
+    /// Whether a live cell other than `except` is summed by `within`. Each
+    /// layout answers from the rows and months the period names (a year is at
+    /// most 12 slots or a run of sorted cells), not from every cell: a payment
+    /// into a new month asks this six times.
+    pub(crate) fn any_besides(&self, within: HouseholdCell, except: FineCell) -> bool {
+        let rows = match within.program {
+            Some(program) => self.row(program).map(std::slice::from_ref).unwrap_or(&[]),
+            None => &self.rows,
+        };
+        rows.iter().any(|row| {
+            // The rows and months looked at are narrowed to `within`; this is
+            // what each must satisfy.
+            let counts = |month| {
+                let fine = FineCell {
+                    program: row.program,
+                    month,
+                };
+                fine != except && within.contains(fine)
+            };
+            row.months.any_in(within.period, counts)
+        })
     }
 
-    /// Moves every cell into a grid of `span`, which covers the current one, and
-    /// pulls in the spilled cells it now covers.
-    fn relayout(&mut self, span: Span) {
-        let mut grid = vec![Tally::default(); span.tallies()];
-        let old_span = self.span;
-        for (index, tally) in self.grid.iter().enumerate() {
-            if !tally.is_empty() {
-                let new = span
-                    .index(old_span.cell(index))
-                    .expect("a grown span covers the old one");
-                grid[new] = *tally;
+    fn row(&self, program: ProgramId) -> Option<&Row> {
+        let index = self
+            .rows
+            .binary_search_by_key(&program, |row| row.program)
+            .ok()?;
+        self.rows.get(index)
+    }
+}
+
+impl Months {
+    fn get(&self, month: YearMonth) -> Option<&PackedTally> {
+        match self {
+            Months::Dense { first_year, slots } => {
+                slots.get(dense_index(*first_year, slots.len(), month)?)
+            }
+            Months::Sparse(cells) => {
+                let index = cells.binary_search_by_key(&month, |(m, _)| *m).ok()?;
+                cells.get(index).map(|(_, tally)| tally)
             }
         }
-        self.spill.retain(|cell, tally| match span.index(*cell) {
-            Some(index) => {
-                grid[index] = *tally;
-                false
-            }
-            None => true,
-        });
-        self.span = span;
-        self.grid = grid;
     }
+
+    /// Whether a live cell in `period` passes `keep`, looking only at the period's cells.
+    fn any_in(&self, period: Period, keep: impl Fn(YearMonth) -> bool) -> bool {
+        match (period, self) {
+            (Period::All, _) => self.iter().any(|(month, _)| keep(month)),
+            (Period::Month(month), _) => self.get(month).is_some() && keep(month),
+            (Period::Year(year), Months::Dense { first_year, slots }) => {
+                let january = YearMonth { year, month: 1 };
+                let Some(start) = dense_index(*first_year, slots.len(), january) else {
+                    return false;
+                };
+                let months = slots.get(start..start + MONTHS).unwrap_or_default();
+                (1..)
+                    .zip(months)
+                    .any(|(month, tally)| !tally.is_empty() && keep(YearMonth { year, month }))
+            }
+            (Period::Year(year), Months::Sparse(cells)) => {
+                let start = cells.partition_point(|(month, _)| month.year < year);
+                cells[start..]
+                    .iter()
+                    .take_while(|(month, _)| month.year == year)
+                    .any(|(month, _)| keep(*month))
+            }
+        }
+    }
+
+    /// Sets a non-empty tally, changing the layout when the row's cells call for it.
+    fn put(&mut self, month: YearMonth, tally: PackedTally) {
+        match self {
+            Months::Dense { first_year, slots } => {
+                if let Some(index) = dense_index(*first_year, slots.len(), month) {
+                    slots[index] = tally;
+                    return;
+                }
+                let live = slots.iter().filter(|t| !t.is_empty()).count() + 1;
+                let span = YearSpan::of(*first_year, slots.len() / MONTHS).cover(month);
+                match span.filter(|span| span.dense_fits(live, DENSE_SLACK)) {
+                    Some(span) => self.regrid(span),
+                    None => *self = Months::Sparse(self.iter().collect()),
+                }
+                self.put(month, tally);
+            }
+            Months::Sparse(cells) => {
+                match cells.binary_search_by_key(&month, |(m, _)| *m) {
+                    Ok(index) => cells[index].1 = tally,
+                    Err(index) => {
+                        // Exact: a row's sparse cells are few, and a dense row
+                        // takes over when they are many.
+                        cells.reserve_exact(1);
+                        cells.insert(index, (month, tally));
+                        if let Some(span) = dense_span(cells) {
+                            self.regrid(span);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Empties the month's cell; whether the row is now empty.
+    fn remove(&mut self, month: YearMonth) -> bool {
+        match self {
+            Months::Dense { first_year, slots } => {
+                if let Some(index) = dense_index(*first_year, slots.len(), month) {
+                    slots[index] = PackedTally::default();
+                }
+                slots.iter().all(PackedTally::is_empty)
+            }
+            Months::Sparse(cells) => {
+                if let Ok(index) = cells.binary_search_by_key(&month, |(m, _)| *m) {
+                    cells.remove(index);
+                }
+                cells.is_empty()
+            }
+        }
+    }
+
+    /// The live cells, sorted by month.
+    fn iter(&self) -> impl Iterator<Item = (YearMonth, PackedTally)> + '_ {
+        let (dense, sparse) = match self {
+            Months::Dense { first_year, slots } => (Some((*first_year, slots)), None),
+            Months::Sparse(cells) => (None, Some(cells)),
+        };
+        let dense = dense.into_iter().flat_map(|(first_year, slots)| {
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, tally)| !tally.is_empty())
+                .map(move |(index, tally)| (dense_month(first_year, index), *tally))
+        });
+        let sparse = sparse.into_iter().flat_map(|cells| cells.iter().copied());
+        dense.chain(sparse)
+    }
+
+    /// Lays the live cells out densely over `span`, which covers every one of them.
+    fn regrid(&mut self, span: YearSpan) {
+        let mut slots = vec![PackedTally::default(); span.slots()];
+        for (month, tally) in self.iter() {
+            let index = dense_index(span.first_year, slots.len(), month)
+                .expect("the span covers every live cell, each in a calendar month");
+            slots[index] = tally;
+        }
+        *self = Months::Dense {
+            first_year: span.first_year,
+            slots,
+        };
+    }
+}
+
+/// Where `month` sits in a dense row of `slots` slots from `first_year`, if inside.
+fn dense_index(first_year: i32, slots: usize, month: YearMonth) -> Option<usize> {
+    let year = usize::try_from(i64::from(month.year) - i64::from(first_year)).ok()?;
+    let column = usize::from(month.month).checked_sub(1)?;
+    let index = year.checked_mul(MONTHS)?.checked_add(column)?;
+    (column < MONTHS && index < slots).then_some(index)
+}
+
+/// The month of slot `index` of a dense row from `first_year`.
+fn dense_month(first_year: i32, index: usize) -> YearMonth {
+    let years =
+        i32::try_from(index / MONTHS).expect("a dense row's years fit its first year's type");
+    YearMonth {
+        year: first_year + years,
+        month: u8::try_from(index % MONTHS + 1).expect("a month is 1 to 12"),
+    }
+}
+
+/// The whole calendar years a dense row covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct YearSpan {
+    first_year: i32,
+    last_year: i32,
+}
+
+impl YearSpan {
+    /// The span of a dense row of `years` years (at least one) from `first_year`.
+    fn of(first_year: i32, years: usize) -> YearSpan {
+        let more = i32::try_from(years.saturating_sub(1)).expect("a dense row's years fit i32");
+        YearSpan {
+            first_year,
+            last_year: first_year + more,
+        }
+    }
+
+    /// This span grown to cover `month`; `None` for a month outside the
+    /// calendar, which has no slot.
+    fn cover(self, month: YearMonth) -> Option<YearSpan> {
+        (1..=12).contains(&month.month).then(|| YearSpan {
+            first_year: self.first_year.min(month.year),
+            last_year: self.last_year.max(month.year),
+        })
+    }
+
+    fn slots(self) -> usize {
+        let years = i64::from(self.last_year) - i64::from(self.first_year) + 1;
+        usize::try_from(years)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(MONTHS)
+    }
+
+    /// Whether a dense row over this span takes at most `slack` times the bytes
+    /// of `live` cells kept sparse.
+    fn dense_fits(self, live: usize, slack: usize) -> bool {
+        let dense = (self.slots() / MONTHS).saturating_mul(DENSE_YEAR_BYTES);
+        dense <= live.saturating_mul(SPARSE_CELL_BYTES).saturating_mul(slack)
+    }
+}
+
+/// The span a sparse row's cells would take dense, if that takes no more bytes
+/// and every month has a slot (is in the calendar).
+fn dense_span(cells: &[(YearMonth, PackedTally)]) -> Option<YearSpan> {
+    let (first, _) = cells.first()?;
+    let (last, _) = cells.last()?;
+    let span = YearSpan {
+        first_year: first.year,
+        last_year: last.year,
+    };
+    // The bytes first: most inserts stop here, without a look at every month.
+    let calendar = |cells: &[(YearMonth, PackedTally)]| {
+        cells
+            .iter()
+            .all(|(month, _)| (1..=12).contains(&month.month))
+    };
+    (span.dense_fits(cells.len(), 1) && calendar(cells)).then_some(span)
 }
 
 /// Asks the CPU to start loading `value`'s cache line, without waiting for it.
@@ -218,9 +378,9 @@ fn prefetch<T>(value: &T) {
 fn prefetch<T>(_value: &T) {}
 
 impl PartialEq for FineCells {
-    /// Same live cells, whatever the layout the order of payments left.
+    /// Same live cells, whatever layout the order of payments left.
     fn eq(&self, other: &Self) -> bool {
-        self.sorted() == other.sorted()
+        self.iter().eq(other.iter())
     }
 }
 
@@ -230,7 +390,12 @@ impl Serialize for FineCells {
     /// A map sorted by cell, as the hash map this replaced wrote it: the
     /// snapshot's bytes depend only on the live cells.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.sorted())
+        // Counted first: bincode writes a map's length before its entries.
+        let mut map = serializer.serialize_map(Some(self.iter().count()))?;
+        for (cell, tally) in self.iter() {
+            map.serialize_entry(&cell, &tally)?;
+        }
+        map.end()
     }
 }
 
@@ -239,7 +404,13 @@ impl<'de> Deserialize<'de> for FineCells {
         let map = BTreeMap::<FineCell, Tally>::deserialize(deserializer)?;
         let mut cells = FineCells::default();
         for (cell, tally) in map {
-            cells.set(cell, tally);
+            cells.set(cell, tally).map_err(|_| {
+                D::Error::custom(format!(
+                    "the tally of program {} in {} counts more than a fine cell holds",
+                    cell.program.index(),
+                    cell.month
+                ))
+            })?;
         }
         Ok(cells)
     }
@@ -248,6 +419,7 @@ impl<'de> Deserialize<'de> for FineCells {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn cell(program: u32, year: i32, month: u8) -> FineCell {
         FineCell {
@@ -264,6 +436,112 @@ mod tests {
         }
     }
 
+    fn set(cells: &mut FineCells, at: FineCell, to: Tally) {
+        cells.set(at, to).expect("counts fit");
+    }
+
+    impl FineCells {
+        /// Whether each row (in program order) is dense.
+        fn layouts(&self) -> Vec<bool> {
+            let dense = |row: &Row| matches!(row.months, Months::Dense { .. });
+            self.rows.iter().map(dense).collect()
+        }
+
+        /// Bytes on the heap, by capacity.
+        fn heap_bytes(&self) -> usize {
+            let row = |row: &Row| match &row.months {
+                Months::Dense { slots, .. } => slots.capacity() * size_of::<PackedTally>(),
+                Months::Sparse(cells) => cells.capacity() * SPARSE_CELL_BYTES,
+            };
+            self.rows.capacity() * size_of::<Row>() + self.rows.iter().map(row).sum::<usize>()
+        }
+    }
+
+    /// The district's household: monthly in program 2, twice a year in program 0.
+    fn district_household(years: i32) -> FineCells {
+        let mut cells = FineCells::default();
+        for year in 2021..2021 + years {
+            for month in 1..=12 {
+                set(&mut cells, cell(2, year, month), tally(1));
+                if month == 1 || month == 9 {
+                    set(&mut cells, cell(0, year, month), tally(1));
+                }
+            }
+        }
+        cells
+    }
+
+    #[test]
+    fn rows_only_for_programs_paid_each_in_its_layout() {
+        let cells = district_household(5);
+        assert_eq!(cells.rows.len(), 2, "no row for program 1");
+        assert_eq!(
+            cells.layouts(),
+            [false, true],
+            "twice a year sparse, monthly dense"
+        );
+        assert_eq!(cells.iter().count(), 70);
+        // 60 dense slots and 10 sparse cells, against 3 x 60 wide tallies in one grid.
+        let bytes = cells.heap_bytes();
+        assert_eq!(
+            bytes,
+            2 * size_of::<Row>() + 60 * size_of::<PackedTally>() + 10 * SPARSE_CELL_BYTES
+        );
+        assert!(bytes * 3 < 3 * 60 * size_of::<Tally>(), "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_programs_last_cell_gone_drops_its_row() {
+        let mut cells = district_household(1);
+        set(&mut cells, cell(1, 2021, 3), tally(1));
+        assert_eq!(cells.rows.len(), 3);
+        set(&mut cells, cell(1, 2021, 3), Tally::default());
+        assert_eq!(cells.rows.len(), 2);
+        for month in 1..=12 {
+            set(&mut cells, cell(2, 2021, month), Tally::default());
+        }
+        assert_eq!(cells.rows.len(), 1);
+        assert_eq!(cells.get(cell(0, 2021, 9)), tally(1));
+        // Emptying a cell never set changes nothing.
+        set(&mut cells, cell(5, 2021, 1), Tally::default());
+        assert_eq!(cells.iter().count(), 2);
+    }
+
+    #[test]
+    fn a_sparse_row_turns_dense_when_that_is_no_larger() {
+        let mut cells = FineCells::default();
+        let months_to_dense = DENSE_YEAR_BYTES / SPARSE_CELL_BYTES;
+        for month in 1..=12u8 {
+            set(&mut cells, cell(4, 2020, month), tally(u64::from(month)));
+            let dense = usize::from(month) >= months_to_dense;
+            assert_eq!(cells.layouts(), [dense], "after month {month}");
+        }
+        for month in 1..=12u8 {
+            assert_eq!(cells.get(cell(4, 2020, month)), tally(u64::from(month)));
+        }
+    }
+
+    #[test]
+    fn a_dense_row_grows_by_years_and_turns_sparse_when_its_cells_are_far_apart() {
+        let mut cells = FineCells::default();
+        for month in 1..=12 {
+            set(&mut cells, cell(0, 2020, month), tally(1));
+        }
+        // Earlier and later years keep the row dense while it stays full enough.
+        set(&mut cells, cell(0, 2019, 12), tally(2));
+        set(&mut cells, cell(0, 2021, 1), tally(3));
+        assert_eq!(cells.layouts(), [true]);
+        assert_eq!(cells.get(cell(0, 2019, 12)), tally(2));
+        assert_eq!(cells.get(cell(0, 2021, 1)), tally(3));
+        assert_eq!(cells.get(cell(0, 2019, 11)), Tally::default());
+        // A century away: dense would take far more than twice its cells sparse.
+        set(&mut cells, cell(0, 2120, 6), tally(4));
+        assert_eq!(cells.layouts(), [false]);
+        assert_eq!(cells.iter().count(), 15);
+        assert_eq!(cells.get(cell(0, 2120, 6)), tally(4));
+        assert_eq!(cells.get(cell(0, 2020, 7)), tally(1));
+    }
+
     #[test]
     fn cells_read_back_across_growth_in_any_direction() {
         let mut cells = FineCells::default();
@@ -274,39 +552,33 @@ mod tests {
             cell(0, 2014, 6),
         ];
         for (n, c) in (1..).zip(all) {
-            cells.set(c, tally(n));
+            set(&mut cells, c, tally(n));
         }
         for (n, c) in (1..).zip(all) {
             assert_eq!(cells.get(c), tally(n));
         }
         assert_eq!(cells.get(cell(3, 2017, 6)), Tally::default());
-        assert!(cells.spill.is_empty());
         assert_eq!(cells.iter().count(), all.len());
-    }
-
-    #[test]
-    fn far_cells_spill_and_return_to_the_grid_when_it_covers_them() {
-        let mut cells = FineCells::default();
-        cells.set(cell(0, 2000, 1), tally(1));
-        cells.set(cell(0, 2200, 1), tally(2));
-        assert_eq!(cells.spill.len(), 1);
-        cells.set(cell(0, 2200, 1), Tally::default());
-        assert!(cells.spill.is_empty());
-        assert_eq!(cells.iter().count(), 1);
-        cells.set(cell(0, 2001, 3), tally(3));
-        assert_eq!(cells.get(cell(0, 2001, 3)), tally(3));
     }
 
     #[test]
     fn equality_and_bytes_ignore_the_layout() {
         let mut a = FineCells::default();
         let mut b = FineCells::default();
-        a.set(cell(2, 2016, 4), tally(1));
-        a.set(cell(5, 2018, 9), tally(2));
-        b.set(cell(5, 2018, 9), tally(2));
-        b.set(cell(0, 2010, 1), tally(9));
-        b.set(cell(2, 2016, 4), tally(1));
-        b.set(cell(0, 2010, 1), Tally::default());
+        a.set(cell(2, 2016, 4), tally(1)).expect("fits");
+        a.set(cell(5, 2018, 9), tally(2)).expect("fits");
+        for month in 1..=12 {
+            b.set(cell(2, 2016, month), tally(7)).expect("fits");
+        }
+        b.set(cell(5, 2018, 9), tally(2)).expect("fits");
+        b.set(cell(0, 2010, 1), tally(9)).expect("fits");
+        b.set(cell(0, 2010, 1), Tally::default()).expect("fits");
+        for month in (1..=12).filter(|m| *m != 4) {
+            b.set(cell(2, 2016, month), Tally::default()).expect("fits");
+        }
+        b.set(cell(2, 2016, 4), tally(1)).expect("fits");
+        assert_eq!(b.layouts(), [true, false]);
+        assert_eq!(a.layouts(), [false, false]);
         assert_eq!(a, b);
         let bytes = |c: &FineCells| bincode::serialize(c).expect("serialize");
         assert_eq!(bytes(&a), bytes(&b));
@@ -315,10 +587,107 @@ mod tests {
     }
 
     #[test]
-    fn a_month_outside_the_calendar_still_round_trips() {
+    fn a_month_outside_the_calendar_stays_in_a_sparse_row() {
         let mut cells = FineCells::default();
-        cells.set(cell(1, 2016, 13), tally(1));
+        set(&mut cells, cell(1, 2016, 13), tally(1));
+        for month in 1..=12 {
+            set(&mut cells, cell(1, 2016, month), tally(2));
+        }
+        assert_eq!(cells.layouts(), [false]);
         assert_eq!(cells.get(cell(1, 2016, 13)), tally(1));
         assert_eq!(cells.get(cell(1, 2017, 1)), Tally::default());
+        assert_eq!(cells.iter().count(), 13);
+    }
+
+    #[test]
+    fn counts_past_u32_are_an_overflow_and_change_nothing() {
+        let mut cells = district_household(1);
+        let before = cells.clone();
+        let wide = Tally {
+            net_fen: 1,
+            payments: u64::from(u32::MAX) + 1,
+            person_times: 1,
+        };
+        assert_eq!(cells.set(cell(2, 2021, 3), wide), Err(TallyError::Overflow));
+        assert_eq!(cells.set(cell(6, 2021, 3), wide), Err(TallyError::Overflow));
+        assert_eq!(cells, before);
+        assert_eq!(cells.rows.len(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_cell_too_large_to_hold_is_refused() {
+        let mut map = BTreeMap::new();
+        map.insert(
+            cell(0, 2020, 1),
+            Tally {
+                net_fen: 1,
+                payments: 1,
+                person_times: u64::from(u32::MAX) + 1,
+            },
+        );
+        let bytes = bincode::serialize(&map).expect("serialize");
+        let error = bincode::deserialize::<FineCells>(&bytes).expect_err("refused");
+        assert!(error.to_string().contains("2020-01"), "{error}");
+    }
+
+    /// One step of the property test: a cell and the tally it is set to.
+    fn step() -> impl Strategy<Value = (FineCell, Tally)> {
+        let month = prop_oneof![
+            8 => (2018..2024i32, 1..=12u8),
+            1 => (1990..2150i32, 1..=12u8),
+            1 => (2018..2024i32, prop_oneof![Just(0u8), Just(13u8)]),
+        ];
+        let count = || {
+            prop_oneof![
+                3 => Just(0u64),
+                6 => 1..5u64,
+                1 => Just(u64::from(u32::MAX)),
+                1 => Just(u64::from(u32::MAX) + 1),
+            ]
+        };
+        (0..4u32, month, count(), count(), -5..5i64).prop_map(
+            |(program, (year, month), payments, person_times, net_fen)| {
+                let tally = Tally {
+                    net_fen,
+                    payments,
+                    person_times,
+                };
+                (cell(program, year, month), tally)
+            },
+        )
+    }
+
+    proptest! {
+        /// The rows answer as a plain sorted map of wide tallies, the layout the
+        /// snapshot bytes were defined by: the same cells, the same refusals, the
+        /// same bytes.
+        #[test]
+        fn rows_answer_as_a_sorted_map(steps in prop::collection::vec(step(), 0..200)) {
+            let mut cells = FineCells::default();
+            let mut model: BTreeMap<FineCell, Tally> = BTreeMap::new();
+            for (at, to) in steps {
+                let fits = u32::try_from(to.payments).is_ok()
+                    && u32::try_from(to.person_times).is_ok();
+                let result = cells.set(at, to);
+                prop_assert_eq!(result.is_ok(), fits);
+                if fits && to.is_empty() {
+                    model.remove(&at);
+                } else if fits {
+                    model.insert(at, to);
+                }
+                prop_assert_eq!(cells.get(at), model.get(&at).copied().unwrap_or_default());
+                for within in at.rollups() {
+                    let expected = model.keys().any(|c| *c != at && within.contains(*c));
+                    prop_assert_eq!(cells.any_besides(within, at), expected, "{:?}", within);
+                }
+            }
+            let listed: Vec<(FineCell, Tally)> = cells.iter().collect();
+            let expected: Vec<(FineCell, Tally)> = model.iter().map(|(c, t)| (*c, *t)).collect();
+            prop_assert_eq!(listed, expected);
+            let bytes = bincode::serialize(&cells).expect("serialize");
+            prop_assert_eq!(&bytes, &bincode::serialize(&model).expect("serialize"));
+            let back: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+            prop_assert_eq!(back, cells);
+        }
     }
 }

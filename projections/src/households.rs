@@ -88,33 +88,20 @@ impl HouseholdState {
     ) -> Result<(Tally, Tally), TallyError> {
         let before = self.cells.get(cell);
         let after = before.apply(delta)?;
-        self.cells.set(cell, after);
+        self.cells.set(cell, after)?;
         Ok((before, after))
     }
 
     /// After `cell` changed from `before` to `after`: whether the household
     /// entered or left each household cell that sums it. A coarser cell changes
     /// only with the fine one, and only if no other fine cell of it is live, so
-    /// the household's cells are scanned only on a 0 <-> 1 change.
+    /// the household's cells are looked at only on a 0 <-> 1 change.
     pub(crate) fn reach(&self, cell: FineCell, before: Tally, after: Tally) -> CellChanges {
-        let rollups = cell.rollups();
         let fine = Reach::between(before, after);
-        if fine == Reach::Unchanged {
-            return rollups.map(|rollup| (rollup, Reach::Unchanged));
-        }
-        let mut others_live = [false; HOUSEHOLD_CELLS_PER_PAYMENT];
-        for (other, _) in self.cells.iter().filter(|(other, _)| *other != cell) {
-            for (live, rollup) in others_live.iter_mut().zip(rollups) {
-                *live |= rollup.contains(other);
-            }
-        }
-        let mut changes = rollups.map(|rollup| (rollup, fine));
-        for ((_, reach), live) in changes.iter_mut().zip(others_live) {
-            if live {
-                *reach = Reach::Unchanged;
-            }
-        }
-        changes
+        cell.rollups().map(|rollup| {
+            let others_live = fine != Reach::Unchanged && self.cells.any_besides(rollup, cell);
+            (rollup, if others_live { Reach::Unchanged } else { fine })
+        })
     }
 
     /// The household's cells at every level (all time, year, month; each per

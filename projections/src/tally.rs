@@ -12,6 +12,49 @@ pub struct Tally {
     pub person_times: u64,
 }
 
+/// A [`Tally`] as a household's fine cells keep it: 16 bytes instead of 24.
+///
+/// One household's payments in one program and month number a handful, so the
+/// counts fit in `u32` with room to spare; a cell that would not is refused with
+/// [`TallyError::Overflow`] rather than kept wide. The household's fine cells are
+/// the largest part of the read models (one per program and month paid), so their
+/// size is the models' size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PackedTally {
+    net_fen: i64,
+    payments: u32,
+    person_times: u32,
+}
+
+impl PackedTally {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.payments == 0
+    }
+}
+
+impl TryFrom<Tally> for PackedTally {
+    type Error = TallyError;
+
+    fn try_from(tally: Tally) -> Result<Self, TallyError> {
+        let narrow = |count: u64| u32::try_from(count).map_err(|_| TallyError::Overflow);
+        Ok(PackedTally {
+            net_fen: tally.net_fen,
+            payments: narrow(tally.payments)?,
+            person_times: narrow(tally.person_times)?,
+        })
+    }
+}
+
+impl From<PackedTally> for Tally {
+    fn from(packed: PackedTally) -> Tally {
+        Tally {
+            net_fen: packed.net_fen,
+            payments: u64::from(packed.payments),
+            person_times: u64::from(packed.person_times),
+        }
+    }
+}
+
 /// Whether a change adds a payment or removes (reverses) one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sign {
@@ -124,6 +167,38 @@ mod tests {
             amount_fen,
             persons,
         }
+    }
+
+    #[test]
+    fn a_packed_tally_is_16_bytes_and_widens_back_exactly() {
+        assert_eq!(std::mem::size_of::<PackedTally>(), 16);
+        let largest = Tally {
+            net_fen: i64::MIN,
+            payments: u64::from(u32::MAX),
+            person_times: u64::from(u32::MAX),
+        };
+        let packed = PackedTally::try_from(largest).expect("counts fit in u32");
+        assert_eq!(Tally::from(packed), largest);
+        assert!(PackedTally::default().is_empty());
+        assert_eq!(Tally::from(PackedTally::default()), Tally::default());
+    }
+
+    #[test]
+    fn counts_past_u32_do_not_pack() {
+        let wide = |payments: u64, person_times: u64| Tally {
+            net_fen: 1,
+            payments,
+            person_times,
+        };
+        let past = u64::from(u32::MAX) + 1;
+        assert_eq!(
+            PackedTally::try_from(wide(past, 1)),
+            Err(TallyError::Overflow)
+        );
+        assert_eq!(
+            PackedTally::try_from(wide(1, past)),
+            Err(TallyError::Overflow)
+        );
     }
 
     #[test]

@@ -135,6 +135,34 @@ fn payment_overflow_in_district_totals_is_rejected() {
 }
 
 #[test]
+fn person_times_past_u32_in_one_household_month_are_rejected() {
+    // A household's fine cell counts in u32; the district totals count in u64.
+    let mut models = ReadModels::new();
+    apply_all(
+        &mut models,
+        &[
+            enroll("H1", "拓东", "A", 2),
+            allocate(SUPPORT, 10_000),
+            pay("H1", SUPPORT, 1, u32::MAX, date(2019, 3, 5)),
+        ],
+    );
+    let overflow = pay("H1", SUPPORT, 1, 1, date(2019, 3, 6));
+    assert_rejected(
+        &mut models,
+        &overflow,
+        ProjectionError::Overflow {
+            what: "payment tallies",
+        },
+    );
+    // The next month is a cell of its own, and takes it.
+    let seq = models.next_seq().expect("seq fits");
+    let next_month = pay("H1", SUPPORT, 1, 1, date(2019, 4, 6));
+    assert_eq!(models.apply(seq, HASH, &next_month), Ok(()));
+    let balance = models.household("H1").expect("enrolled");
+    assert_eq!(balance.total.person_times, u64::from(u32::MAX) + 1);
+}
+
+#[test]
 fn payment_to_unknown_household_is_rejected_and_invents_nothing() {
     let (mut models, _) = base();
     assert_rejected(
