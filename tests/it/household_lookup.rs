@@ -15,16 +15,6 @@ use fundtrail::runs::household::HouseholdEvents;
 
 const HOUSEHOLDS: [&str; 3] = ["PL-0001", "PL-0002", "PL-0003"];
 
-/// A valid identity number of Panlong district (530103) born on `birth` (YYYYMMDD).
-fn id_number(birth: &str, sequence: u32, female: bool) -> String {
-    let sequence = sequence * 2 + u32::from(!female);
-    let first = format!("530103{birth}{sequence:03}");
-    fundtrail::people::identity::IdNumber::complete(&first)
-        .unwrap()
-        .expose()
-        .to_owned()
-}
-
 /// The standard ledger with a rate, PL-0001's parents (the mother dead in 2019) and a
 /// person of PL-0002 whose data was erased; PL-0003 has no persons and no rate.
 fn sample() -> TempLedger {

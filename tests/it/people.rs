@@ -10,17 +10,6 @@ use crate::support::ledger::with_sled;
 use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
 
-/// A valid identity number of Panlong district (530103) born on `birth` (YYYYMMDD), with a
-/// sequence whose last digit is even for a woman and odd for a man.
-fn id_number(birth: &str, sequence: u32, female: bool) -> String {
-    let sequence = sequence * 2 + u32::from(!female);
-    let first = format!("530103{birth}{sequence:03}");
-    fundtrail::people::identity::IdNumber::complete(&first)
-        .unwrap()
-        .expose()
-        .to_owned()
-}
-
 const NAME_MOTHER: &str = "王秀芳";
 const NAME_FATHER: &str = "李建国";
 

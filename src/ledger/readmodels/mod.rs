@@ -510,7 +510,7 @@ pub fn verify_against_rebuild(ledger: &LedgerView) -> Result<(), ReadSideError> 
     let check = RebuildCheck::prepare(ledger)?;
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
-        scope.spawn(move || read_for_rebuild(ledger, &sender));
+        scope.spawn(move || read_for_rebuild(ledger, sender));
         check.run(ledger, receiver)
     })
 }
@@ -527,26 +527,13 @@ pub const REBUILD_HANDOFFS_IN_FLIGHT: usize = 4;
 
 /// Reads and decodes every committed event for [`verify_against_rebuild`], in order, up
 /// to and including the first that cannot be read. Stops when the check has stopped.
-fn read_for_rebuild(ledger: &LedgerView, sender: &SyncSender<Vec<Decoded>>) {
-    let mut handoff = Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF);
-    let mut stopped = false;
+fn read_for_rebuild(ledger: &LedgerView, sender: SyncSender<Vec<Decoded>>) {
+    let mut handoffs = parallel::Handoffs::new(REBUILD_EVENTS_PER_HANDOFF, sender, None);
     ledger.visit_records(Seq::FIRST, Seq::new(ledger.head().size), |item| {
         let failed = item.is_err();
-        handoff.push(item);
-        if failed || handoff.len() == REBUILD_EVENTS_PER_HANDOFF {
-            let full =
-                std::mem::replace(&mut handoff, Vec::with_capacity(REBUILD_EVENTS_PER_HANDOFF));
-            if sender.send(full).is_err() || failed {
-                stopped = true;
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
+        handoffs.push(item, failed)
     });
-    if !stopped {
-        // If the check has stopped, it no longer needs these.
-        let _ = sender.send(handoff);
-    }
+    handoffs.finish();
 }
 
 /// [`verify_against_rebuild`] in two halves: what is stored, read and authenticated

@@ -66,28 +66,66 @@ fn decode_side(
     recycled: Receiver<Vec<Handed>>,
 ) {
     let mut recent = RecentDates::new(ledger);
-    let mut handoff = Vec::with_capacity(EVENTS_PER_HANDOFF);
-    let mut stopped = false;
+    let mut handoffs = Handoffs::new(EVENTS_PER_HANDOFF, sender, Some(recycled));
     ledger.visit_records(from, to, |item| {
         let item = fold_findings(findings.as_deref_mut(), item);
         let event = Handed::of(item, &mut recent);
         let failed = matches!(event, Handed::Mapped(Err(_)));
-        handoff.push(event);
-        if failed || handoff.len() == EVENTS_PER_HANDOFF {
-            let empty = recycled
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(EVENTS_PER_HANDOFF));
-            let full = std::mem::replace(&mut handoff, empty);
-            if sender.send(full).is_err() || failed {
-                stopped = true;
+        handoffs.push(event, failed)
+    });
+    handoffs.finish();
+}
+
+/// Items handed from a reading thread to a folding one in batches of `size`, in order, up
+/// to and including the first that failed; buffers the other side sends back are reused.
+pub(super) struct Handoffs<T> {
+    batch: Vec<T>,
+    size: usize,
+    sender: SyncSender<Vec<T>>,
+    recycled: Option<Receiver<Vec<T>>>,
+    stopped: bool,
+}
+
+impl<T> Handoffs<T> {
+    pub(super) fn new(
+        size: usize,
+        sender: SyncSender<Vec<T>>,
+        recycled: Option<Receiver<Vec<T>>>,
+    ) -> Self {
+        Handoffs {
+            batch: Vec::with_capacity(size),
+            size,
+            sender,
+            recycled,
+            stopped: false,
+        }
+    }
+
+    /// Adds `item`, handing the batch over when it is full or `item` failed. Breaks
+    /// after a failure (nothing after it is read) or when the other side has stopped.
+    pub(super) fn push(&mut self, item: T, failed: bool) -> ControlFlow<()> {
+        self.batch.push(item);
+        if failed || self.batch.len() == self.size {
+            let empty = self
+                .recycled
+                .as_ref()
+                .and_then(|recycled| recycled.try_recv().ok())
+                .unwrap_or_else(|| Vec::with_capacity(self.size));
+            let full = std::mem::replace(&mut self.batch, empty);
+            if self.sender.send(full).is_err() || failed {
+                self.stopped = true;
                 return ControlFlow::Break(());
             }
         }
         ControlFlow::Continue(())
-    });
-    if !stopped {
-        // If the folding side has stopped, it no longer needs these.
-        let _ = sender.send(handoff);
+    }
+
+    /// Hands over the rest, unless the other side has stopped (it no longer needs them)
+    /// or a failure ended the batches.
+    pub(super) fn finish(self) {
+        if !self.stopped {
+            let _ = self.sender.send(self.batch);
+        }
     }
 }
 

@@ -516,3 +516,14 @@ pub fn check_indexes(t: &TempLedger) {
         }
     }
 }
+
+/// A valid identity number of Panlong district (530103) born on `birth` (YYYYMMDD), with a
+/// sequence whose last digit is even for a woman and odd for a man.
+pub fn id_number(birth: &str, sequence: u32, female: bool) -> String {
+    let sequence = sequence * 2 + u32::from(!female);
+    let first = format!("530103{birth}{sequence:03}");
+    fundtrail::people::identity::IdNumber::complete(&first)
+        .unwrap()
+        .expose()
+        .to_owned()
+}
