@@ -69,6 +69,7 @@ impl FileRef {
 }
 
 /// A record waiting in a batch to be written as a file.
+#[derive(Clone)]
 pub(super) struct PendingFile {
     pub(super) name: String,
     pub(super) file: FileRef,
@@ -80,9 +81,22 @@ pub(super) fn records_dir(dir: &Path) -> PathBuf {
     dir.join(RECORDS_DIR)
 }
 
-/// Writes `pending` durably under its final name (through a temporary name, so a file
-/// under a final name is always whole), before the batch that names it is applied.
-pub(super) fn write(dir: &Path, pending: &PendingFile) -> Result<(), StoreError> {
+/// Writes `files` durably under their final names (each through a temporary name, so a
+/// file under a final name is always whole), before the batch that names them is applied:
+/// each file is synced, then the folder once for all of their names (a snapshot of a large
+/// ledger is hundreds of files).
+pub(super) fn write_all(dir: &Path, files: &[PendingFile]) -> Result<(), StoreError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    for pending in files {
+        write_unsynced_name(dir, pending)?;
+    }
+    sync_dir(&records_dir(dir))
+}
+
+/// `pending` written and synced under its final name; the folder is not synced.
+fn write_unsynced_name(dir: &Path, pending: &PendingFile) -> Result<(), StoreError> {
     let folder = records_dir(dir);
     fs::create_dir_all(&folder).map_err(|e| full_or_io(dir, &folder, e))?;
     let path = folder.join(pending.file.file_name(&pending.name));
@@ -97,7 +111,7 @@ pub(super) fn write(dir: &Path, pending: &PendingFile) -> Result<(), StoreError>
         let _ = fs::remove_file(&writing);
         return Err(full_or_io(dir, &writing, e));
     }
-    sync_dir(&folder)
+    Ok(())
 }
 
 /// The record `name` as `file` names it; `None` when the file is missing, or is not the
@@ -205,7 +219,7 @@ mod tests {
     fn a_written_file_reads_back_and_an_edited_or_missing_one_reads_as_none() {
         let dir = tempfile::tempdir().expect("tempdir");
         let record = pending("findings", b"the findings' state");
-        write(dir.path(), &record).expect("written");
+        write_all(dir.path(), std::slice::from_ref(&record)).expect("written");
         assert_eq!(
             read(dir.path(), "findings", record.file).expect("read"),
             Some(record.bytes.clone())
@@ -229,9 +243,7 @@ mod tests {
         let old = pending("read_models.totals", b"old cube");
         let new = pending("read_models.totals", b"new cube");
         let year = pending("read_models.totals.2019", b"a year");
-        for record in [&old, &new, &year] {
-            write(dir.path(), record).expect("written");
-        }
+        write_all(dir.path(), &[old.clone(), new.clone(), year.clone()]).expect("written");
         remove_older(dir.path(), "read_models.totals", Some(new.file));
         assert_eq!(
             read(dir.path(), "read_models.totals", old.file).expect("read"),
@@ -256,9 +268,7 @@ mod tests {
         let old = pending("findings", b"old");
         let new = pending("findings", b"new");
         let other = pending("read_models.totals", b"cube");
-        for record in [&old, &new, &other] {
-            write(dir.path(), record).expect("written");
-        }
+        write_all(dir.path(), &[old, new.clone(), other.clone()]).expect("written");
         let folder = records_dir(dir.path());
         fs::write(folder.join(format!("x{WRITING_SUFFIX}")), b"torn").expect("torn");
         let live = BTreeMap::from([

@@ -989,9 +989,7 @@ impl Store {
         }
         // Durable before the batch that names them: a crash between the two leaves files
         // no key names, which the next open removes.
-        for file in std::mem::take(&mut batch.files) {
-            large::write(&self.dir, &file)?;
-        }
+        large::write_all(&self.dir, &std::mem::take(&mut batch.files))?;
         let meta_files = std::mem::take(&mut batch.meta_files);
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
@@ -1987,13 +1985,13 @@ mod chunk_tests {
             put(&store, "snap", &big);
             let mut orphan = big.clone();
             orphan[0] ^= 1;
-            large::write(
+            large::write_all(
                 dir.path(),
-                &large::PendingFile {
+                &[large::PendingFile {
                     name: "snap".to_owned(),
                     file: large::FileRef::of(&orphan),
                     bytes: orphan,
-                },
+                }],
             )
             .expect("written");
             assert_eq!(files(dir.path()).len(), 2);
