@@ -63,7 +63,7 @@ impl FileRef {
         })
     }
 
-    fn file_name(self, name: &str) -> String {
+    pub(super) fn file_name(self, name: &str) -> String {
         format!("{name}.{}", hex::encode(self.digest))
     }
 }
@@ -135,42 +135,52 @@ pub(super) fn remove_unnamed(dir: &Path, live: &BTreeMap<String, FileRef>) {
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let named = file_name.to_str().is_some_and(|file_name| {
-            live.iter()
-                .any(|(name, file)| file.file_name(name) == file_name)
-        });
+        let named = file_name
+            .to_str()
+            .and_then(version_of)
+            .is_some_and(|(name, hex)| {
+                live.get(name)
+                    .is_some_and(|file| hex::encode(file.digest) == hex)
+            });
         if !named {
             let _ = fs::remove_file(entry.path());
         }
     }
 }
 
-/// Removes the files of `name` other than `keep` (all of them for `None`), once the
-/// batch that names `keep` is applied. One that cannot be removed is left for the next
-/// open.
-pub(super) fn remove_older(dir: &Path, name: &str, keep: Option<FileRef>) {
+/// Removes, once the batch that wrote `written` (record name to the file it is kept in
+/// now, or `None` when it went back into sled) is applied, every other file of those
+/// records, in one listing of the folder. One that cannot be removed is left for the
+/// next open.
+pub(super) fn remove_older(dir: &Path, written: &BTreeMap<String, Option<FileRef>>) {
+    if written.is_empty() {
+        return;
+    }
     let Ok(entries) = fs::read_dir(records_dir(dir)) else {
         return;
     };
-    let kept = keep.map(|file| file.file_name(name));
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
+        let Some((name, _)) = file_name.to_str().and_then(version_of) else {
             continue;
         };
-        if is_version_of(file_name, name) && kept.as_deref() != Some(file_name) {
-            let _ = fs::remove_file(entry.path());
+        let kept = written
+            .get(name)
+            .map(|file| file.map(|file| file.file_name(name)));
+        if let Some(kept) = kept {
+            if kept.as_deref() != file_name.to_str() {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 }
 
-/// Whether `file_name` is `name.<64 hex digits>`: `read_models.totals` must not take
-/// `read_models.totals.2019.<hex>` for one of its own.
-fn is_version_of(file_name: &str, name: &str) -> bool {
-    file_name
-        .strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+/// The record name and digest of a file named `name.<64 hex digits>`: the digest is
+/// after the last dot, so `read_models.totals.2019.<hex>` is a version of
+/// `read_models.totals.2019`, not of `read_models.totals`.
+fn version_of(file_name: &str) -> Option<(&str, &str)> {
+    let (name, hex) = file_name.rsplit_once('.')?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some((name, hex))
 }
 
 /// The bytes all the files take.
@@ -244,7 +254,8 @@ mod tests {
         let new = pending("read_models.totals", b"new cube");
         let year = pending("read_models.totals.2019", b"a year");
         write_all(dir.path(), &[old.clone(), new.clone(), year.clone()]).expect("written");
-        remove_older(dir.path(), "read_models.totals", Some(new.file));
+        let written = |file| BTreeMap::from([("read_models.totals".to_owned(), file)]);
+        remove_older(dir.path(), &written(Some(new.file)));
         assert_eq!(
             read(dir.path(), "read_models.totals", old.file).expect("read"),
             None
@@ -255,7 +266,7 @@ mod tests {
         assert!(read(dir.path(), "read_models.totals.2019", year.file)
             .expect("read")
             .is_some());
-        remove_older(dir.path(), "read_models.totals", None);
+        remove_older(dir.path(), &written(None));
         assert_eq!(
             read(dir.path(), "read_models.totals", new.file).expect("read"),
             None

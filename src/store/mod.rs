@@ -973,15 +973,18 @@ impl Store {
                 batch.remove(key.to_vec());
             }
         }
-        let mut stale_files = Vec::new();
-        for (name, _) in batch.meta_files.iter().filter(|(_, file)| file.is_none()) {
+        // The records whose files change: those now kept in a file, and those going back
+        // into sled that had one (checked here, so a small record's write lists no folder).
+        let mut files_changed = BTreeMap::new();
+        for (name, file) in std::mem::take(&mut batch.meta_files) {
             let key = prefixed(META_FILE, name.as_bytes());
-            if self.db.contains_key(&key)? {
-                stale_files.push(key);
+            if file.is_none() {
+                if !self.db.contains_key(&key)? {
+                    continue;
+                }
+                batch.remove(key);
             }
-        }
-        for key in stale_files {
-            batch.remove(key);
+            files_changed.insert(name, file);
         }
         self.space.ensure_room(&self.dir, batch.bytes)?;
         if batch.index == IndexUpdate::Skip {
@@ -990,7 +993,6 @@ impl Store {
         // Durable before the batch that names them: a crash between the two leaves files
         // no key names, which the next open removes.
         large::write_all(&self.dir, &std::mem::take(&mut batch.files))?;
-        let meta_files = std::mem::take(&mut batch.meta_files);
         let mut refs = self.references.write().unwrap_or_else(|p| p.into_inner());
         if batch.index == IndexUpdate::Reload {
             *refs = None;
@@ -1011,9 +1013,7 @@ impl Store {
                 .unwrap_or_else(|p| p.into_inner()) = Some(tip);
         }
         if applied.is_ok() {
-            for (name, file) in &meta_files {
-                large::remove_older(&self.dir, name, *file);
-            }
+            large::remove_older(&self.dir, &files_changed);
         }
         match (applied, refs.as_mut()) {
             (Ok(()), Some(refs)) => {
@@ -1433,7 +1433,7 @@ pub struct StoreBatch {
     /// Meta records this batch writes as files, written before the batch is applied.
     files: Vec<large::PendingFile>,
     /// Every meta record this batch writes, with the file it is now kept in, if any:
-    /// the record's other files are removed once the batch is applied.
+    /// the record's other files (if it had any) are removed once the batch is applied.
     meta_files: Vec<(String, Option<large::FileRef>)>,
 }
 
@@ -1999,6 +1999,28 @@ mod chunk_tests {
         let store = Store::open(dir.path(), OpenMode::Existing).expect("reopened");
         assert_eq!(files(dir.path()).len(), 1);
         assert_eq!(store.meta("snap").expect("read"), Some(big));
+    }
+
+    /// A file that cannot be written fails the write before its batch: the record and
+    /// its file stay as they were, and nothing under the new file's name is left.
+    #[test]
+    fn a_file_that_cannot_be_written_leaves_the_record_as_it_was() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let old = big(META_CHUNK_BYTES + 11, 239);
+        put(&store, "snap", &old);
+        let new = big(META_CHUNK_BYTES + 12, 239);
+        let name = large::FileRef::of(&new).file_name("snap");
+        let blocked = large::records_dir(dir.path()).join(format!("{name}.writing"));
+        fs::create_dir(&blocked).expect("a directory where the file would be written");
+        let mut batch = StoreBatch::default();
+        batch.put_meta("snap", new);
+        match store.write_durable(batch) {
+            Err(StoreError::Io { path, .. }) => assert_eq!(path, blocked),
+            other => panic!("expected an error naming the file, got {other:?}"),
+        }
+        assert_eq!(store.meta("snap").expect("read"), Some(old));
+        assert!(!large::records_dir(dir.path()).join(&name).exists());
     }
 
     /// A record an older version stored in chunks is read; writing it again removes

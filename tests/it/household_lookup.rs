@@ -9,6 +9,7 @@ use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
 use fundtrail::ledger::Ledger;
 use fundtrail::model::domain::Month;
+use fundtrail::model::people::People;
 use fundtrail::people::roll::{self, PersonView};
 use fundtrail::runs::batch;
 use fundtrail::runs::household::HouseholdEvents;
@@ -69,6 +70,19 @@ fn full_registry_answer(ledger: &Ledger, household: &str) -> String {
         .ok()
         .filter(|_| household != "PL-0003");
     let people = ledger.people();
+    let registry = registry_answer(people, household);
+    let vault = roll::open_vault(ledger).unwrap();
+    let shown: Vec<_> = roll::household_persons(ledger, &vault, household)
+        .unwrap()
+        .iter()
+        .map(PersonView::to_json)
+        .collect();
+    format!("{enrollment:?}\n{entitlement:?}\n{registry}\n{shown:?}")
+}
+
+/// What a people registry says of `household`: its persons, and its eligibility in a few
+/// months.
+fn registry_answer(people: &People, household: &str) -> String {
     let persons: Vec<_> = people
         .persons_of(household)
         .map(|(id, p)| (id.to_owned(), p.seq, p.died, p.left))
@@ -77,13 +91,7 @@ fn full_registry_answer(ledger: &Ledger, household: &str) -> String {
         .iter()
         .map(|m| people.eligible(household, Month::parse(m).unwrap()))
         .collect();
-    let vault = roll::open_vault(ledger).unwrap();
-    let shown: Vec<_> = roll::household_persons(ledger, &vault, household)
-        .unwrap()
-        .iter()
-        .map(PersonView::to_json)
-        .collect();
-    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}\n{shown:?}")
+    format!("{persons:?}\n{eligible:?}")
 }
 
 /// The same, from the household alone, on a ledger opened for queries.
@@ -93,21 +101,14 @@ fn point_lookup_answer(ledger: &Ledger, household: &str) -> String {
     assert_eq!(events.info(), enrollment.as_ref().unwrap());
     let entitlement = batch::household_entitlement(ledger, household, through()).unwrap();
     let people = events.people();
-    let persons: Vec<_> = people
-        .persons_of(household)
-        .map(|(id, p)| (id.to_owned(), p.seq, p.died, p.left))
-        .collect();
-    let eligible: Vec<_> = ["2018-01", "2019-03", "2019-04", "2020-06"]
-        .iter()
-        .map(|m| people.eligible(household, Month::parse(m).unwrap()))
-        .collect();
+    let registry = registry_answer(people, household);
     let vault = roll::open_vault(ledger).unwrap();
     let shown: Vec<_> = roll::household_persons_in(ledger, &vault, people, household)
         .unwrap()
         .iter()
         .map(PersonView::to_json)
         .collect();
-    format!("{enrollment:?}\n{entitlement:?}\n{persons:?}\n{eligible:?}\n{shown:?}")
+    format!("{enrollment:?}\n{entitlement:?}\n{registry}\n{shown:?}")
 }
 
 #[test]
