@@ -402,17 +402,49 @@ impl Serialize for FineCells {
 impl<'de> Deserialize<'de> for FineCells {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<FineCell, Tally>::deserialize(deserializer)?;
-        let mut cells = FineCells::default();
+        FineCells::from_sorted(map).map_err(|cell| {
+            D::Error::custom(format!(
+                "the tally of program {} in {} counts more than a fine cell holds",
+                cell.program.index(),
+                cell.month
+            ))
+        })
+    }
+}
+
+impl FineCells {
+    /// The cells of a snapshot, each row laid out once from its sorted cells: set one
+    /// by one, a dense row was laid out again at every new year (quadratic in the
+    /// years a household was paid). Empty tallies are skipped, as `set` skips them.
+    /// The first cell whose counts a [`PackedTally`] cannot hold is the error.
+    fn from_sorted(map: BTreeMap<FineCell, Tally>) -> Result<FineCells, FineCell> {
+        let mut rows: Vec<Row> = Vec::new();
         for (cell, tally) in map {
-            cells.set(cell, tally).map_err(|_| {
-                D::Error::custom(format!(
-                    "the tally of program {} in {} counts more than a fine cell holds",
-                    cell.program.index(),
-                    cell.month
-                ))
-            })?;
+            let packed = PackedTally::try_from(tally).map_err(|_| cell)?;
+            if packed.is_empty() {
+                continue;
+            }
+            match rows.last_mut() {
+                Some(Row {
+                    program,
+                    months: Months::Sparse(cells),
+                }) if *program == cell.program => cells.push((cell.month, packed)),
+                _ => rows.push(Row {
+                    program: cell.program,
+                    months: Months::Sparse(vec![(cell.month, packed)]),
+                }),
+            }
         }
-        Ok(cells)
+        for row in &mut rows {
+            if let Months::Sparse(cells) = &mut row.months {
+                cells.shrink_to_fit();
+                if let Some(span) = dense_span(cells) {
+                    row.months.regrid(span);
+                }
+            }
+        }
+        rows.shrink_to_fit();
+        Ok(FineCells { rows })
     }
 }
 
@@ -488,6 +520,40 @@ mod tests {
             2 * size_of::<Row>() + 60 * size_of::<PackedTally>() + 10 * SPARSE_CELL_BYTES
         );
         assert!(bytes * 3 < 3 * 60 * size_of::<Tally>(), "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_snapshot_lays_each_row_out_once_as_small_as_built() {
+        let built = district_household(20);
+        let bytes = bincode::serialize(&built).expect("serialize");
+        let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+        assert_eq!(loaded, built);
+        assert_eq!(loaded.layouts(), [false, true]);
+        assert_eq!(loaded.heap_bytes(), built.heap_bytes(), "exact capacities");
+        // A row that is dense only with slack is loaded sparse: smaller, same cells.
+        let mut gappy = FineCells::default();
+        for month in 1..=8 {
+            set(&mut gappy, cell(0, 2021, month), tally(1));
+        }
+        set(&mut gappy, cell(0, 2022, 1), tally(1));
+        assert_eq!(gappy.layouts(), [true]);
+        let bytes = bincode::serialize(&gappy).expect("serialize");
+        let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+        assert_eq!((loaded.layouts(), &loaded), (vec![false], &gappy));
+        assert!(loaded.heap_bytes() < gappy.heap_bytes());
+    }
+
+    #[test]
+    fn a_snapshots_empty_tallies_are_skipped() {
+        let mut map = BTreeMap::new();
+        map.insert(cell(0, 2020, 1), Tally::default());
+        map.insert(cell(1, 2020, 2), tally(2));
+        map.insert(cell(1, 2020, 3), Tally::default());
+        let bytes = bincode::serialize(&map).expect("serialize");
+        let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+        let listed: Vec<(FineCell, Tally)> = loaded.iter().collect();
+        assert_eq!(listed, [(cell(1, 2020, 2), tally(2))]);
+        assert_eq!(loaded.rows.len(), 1, "no row for a program with only empty cells");
     }
 
     #[test]
@@ -686,8 +752,20 @@ mod tests {
             prop_assert_eq!(listed, expected);
             let bytes = bincode::serialize(&cells).expect("serialize");
             prop_assert_eq!(&bytes, &bincode::serialize(&model).expect("serialize"));
-            let back: FineCells = bincode::deserialize(&bytes).expect("deserialize");
-            prop_assert_eq!(back, cells);
+            let mut back: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+            prop_assert_eq!(&back, &cells);
+            // Loaded in one pass, the rows still answer and change as the built ones.
+            for at in model.keys() {
+                prop_assert_eq!(back.get(*at), cells.get(*at));
+                for within in at.rollups() {
+                    prop_assert_eq!(back.any_besides(within, *at), cells.any_besides(within, *at));
+                }
+            }
+            if let Some(at) = model.keys().next().copied() {
+                set(&mut back, at, Tally::default());
+                set(&mut cells, at, Tally::default());
+                prop_assert_eq!(back, cells);
+            }
         }
     }
 }
