@@ -13,12 +13,13 @@
 pub mod block;
 mod large;
 pub mod read_only;
+mod references;
 pub mod space;
 pub mod tiles;
 pub mod trail;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::ops::{ControlFlow, RangeInclusive};
@@ -146,7 +147,7 @@ pub struct StoredEvent {
 }
 
 /// Every reference with the seq of its event, as read from the reference blocks.
-type References = HashMap<Box<str>, Seq>;
+type References = references::ReferenceIndex;
 
 /// A digest of every reference block through a seq, in seq order (FORMAT.md §3.2): a
 /// hash chain over the blocks, which are written once and never rewritten, so a batch
@@ -642,19 +643,20 @@ impl Store {
         Ok(self
             .references()?
             .as_ref()
-            .and_then(|refs| refs.get(reference).copied()))
+            .and_then(|refs| refs.get(reference)))
     }
 
     /// Every reference starting with `prefix`, in byte order, with its seq. Derived
-    /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate.
+    /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate. The
+    /// index keeps digests, not texts, so this reads the reference blocks (as the index's
+    /// first use does, with the same check): only a release asks, once.
     pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
-        let refs = self.references()?;
-        let mut found: Vec<(String, Seq)> = refs
-            .iter()
-            .flat_map(|refs| refs.iter())
-            .filter(|(reference, _)| reference.starts_with(prefix))
-            .map(|(reference, seq)| (reference.to_string(), *seq))
-            .collect();
+        let mut found = Vec::new();
+        self.visit_references(|reference, seq| {
+            if reference.starts_with(prefix) {
+                found.push((reference.to_string(), seq));
+            }
+        })?;
         found.sort();
         Ok(found)
     }
@@ -676,16 +678,31 @@ impl Store {
         Ok(self.references.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Reads the reference blocks through the expected seq, checking them against the
-    /// expected digest; blocks beyond it (an interrupted batch, or planted) are not read:
-    /// `verify` reports them.
+    /// Reads the reference index from the reference blocks ([`Store::visit_references`]).
     fn read_references(&self) -> Result<References, StoreError> {
+        // One reference per event: the sealed head's size is what the index will hold.
+        let expected = self
+            .references_expected
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(0, |e| e.upto.get());
+        let mut entries = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        self.visit_references(|reference, seq| {
+            entries.push((references::ReferenceDigest::of(reference), seq));
+        })?;
+        Ok(References::from_entries(entries))
+    }
+
+    /// Visits every reference with its seq, from the reference blocks through the
+    /// expected seq, checking them against the expected digest; blocks beyond it (an
+    /// interrupted batch, or planted) are not read: `verify` reports them. On a mismatch
+    /// the references already visited are to be dropped.
+    fn visit_references(&self, mut visit: impl FnMut(&str, Seq)) -> Result<(), StoreError> {
         let expected = *self
             .references_expected
             .read()
             .unwrap_or_else(|p| p.into_inner());
         let upto = expected.map_or(Seq::new(u64::MAX), |e| e.upto);
-        let mut refs = References::new();
         let mut digest = ReferencesDigest::default();
         for item in self
             .db
@@ -702,7 +719,7 @@ impl Store {
                         fault.index, fault.reason
                     ))
                 })?;
-                refs.insert(reference.into(), Seq::new(first.get() + i as u64));
+                visit(reference, Seq::new(first.get() + i as u64));
             }
         }
         match expected {
@@ -711,7 +728,7 @@ impl Store {
                  digest of them: a reference entry was added, removed or changed (run \
                  `fundtrail verify` to find it)"
             ))),
-            _ => Ok(refs),
+            _ => Ok(()),
         }
     }
 
@@ -1417,7 +1434,7 @@ pub struct StoreBatch {
     /// The event block being filled, and its reference block.
     open: Option<OpenBlock>,
     /// The references this batch records, for the in-memory index once it is applied.
-    references: Vec<(Box<str>, Seq)>,
+    references: Vec<(references::ReferenceDigest, Seq)>,
     /// What applying this batch does to the in-memory reference index.
     index: IndexUpdate,
     /// The digest of the reference blocks through this batch's last closed block, when the
@@ -1479,7 +1496,8 @@ impl StoreBatch {
         block.count += 1;
         let full = block.count == EVENT_BLOCK_EVENTS;
         if self.index == IndexUpdate::Extend {
-            self.references.push((reference.into(), seq));
+            let digest = references::ReferenceDigest::of(reference);
+            self.references.push((digest, seq));
         }
         if full {
             self.close_block();
@@ -2155,6 +2173,47 @@ mod block_tests {
         store.write_durable(batch).expect("written");
         store.seal_blocks_with(key.clone());
         (store, key)
+    }
+
+    #[test]
+    fn references_are_found_by_text_and_by_prefix_through_the_sealed_digest() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let key = StateKey::derive(&[9; 32]);
+        let mut batch = StoreBatch::continuing(ReferencesDigest::default(), key);
+        for (seq, reference) in [(1, "RUN-2020-02-B"), (2, "X-1"), (3, "RUN-2020-02-A")] {
+            batch.put_event(
+                Seq::new(seq),
+                reference,
+                |out| out.extend_from_slice(reference.as_bytes()),
+                |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
+            );
+        }
+        batch.move_references_tip(Seq::new(3));
+        let tip = batch.tip.expect("the batch moves the tip");
+        store.write_durable(batch).expect("written");
+        assert_eq!(store.reference("X-1").expect("read"), Some(Seq::new(2)));
+        assert_eq!(store.reference("X-2").expect("read"), None);
+        let listed = store.references_with_prefix("RUN-2020-02").expect("read");
+        let expected = [("RUN-2020-02-A", 3), ("RUN-2020-02-B", 1)]
+            .map(|(r, seq)| (r.to_string(), Seq::new(seq)));
+        assert_eq!(listed, expected);
+        // A renamed entry no longer gives the sealed digest: both ways of reading refuse.
+        let mut renamed = Vec::new();
+        for name in ["RUN-2020-02-B", "X-2", "RUN-2020-02-A"] {
+            push_reference(&mut renamed, name);
+        }
+        let stored = block::encode_stored(&renamed);
+        store
+            .db
+            .insert(reference_key(Seq::FIRST), stored)
+            .expect("edited");
+        // As a ledger's open does: the index is read again, on its next use.
+        store.expect_references(tip.upto, tip.digest);
+        let prefix = store.references_with_prefix("RUN").expect_err("refused");
+        assert!(prefix.to_string().contains("sealed digest"), "{prefix}");
+        let lookup = store.reference("X-2").expect_err("refused");
+        assert!(lookup.to_string().contains("sealed digest"), "{lookup}");
     }
 
     fn all_events(store: &Store, count: u64) -> Result<Vec<StoredEvent>, StoreError> {
