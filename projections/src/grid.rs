@@ -553,7 +553,11 @@ mod tests {
         let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
         let listed: Vec<(FineCell, Tally)> = loaded.iter().collect();
         assert_eq!(listed, [(cell(1, 2020, 2), tally(2))]);
-        assert_eq!(loaded.rows.len(), 1, "no row for a program with only empty cells");
+        assert_eq!(
+            loaded.rows.len(),
+            1,
+            "no row for a program with only empty cells"
+        );
     }
 
     #[test]
