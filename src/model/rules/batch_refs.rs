@@ -28,6 +28,19 @@ impl BatchRefs {
         self.ends.len()
     }
 
+    /// Makes room for `additional` more references without growing the table (their
+    /// text still grows as it comes).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let Self {
+            text,
+            ends,
+            table,
+            state,
+        } = self;
+        ends.reserve_exact(additional);
+        table.reserve(additional, |&i| state.hash_one(entry(text, ends, i)));
+    }
+
     /// The entry holding `reference`, if any.
     pub(super) fn get(&self, reference: &str) -> Option<usize> {
         let hash = self.state.hash_one(reference);
@@ -94,6 +107,21 @@ mod tests {
         assert_eq!(refs.get("C-333"), Some(2));
         refs.truncate(0);
         assert_eq!((refs.len(), refs.get("A-1")), (0, None));
+    }
+
+    #[test]
+    fn a_reserved_table_holds_its_references_without_growing() {
+        let mut refs = BatchRefs::default();
+        refs.push("A-0");
+        refs.reserve(1_000);
+        let capacity = refs.table.capacity();
+        assert!(capacity >= 1_001);
+        for i in 1..=1_000 {
+            refs.push(&format!("A-{i}"));
+        }
+        assert_eq!(refs.table.capacity(), capacity);
+        assert_eq!((refs.get("A-0"), refs.get("A-1000")), (Some(0), Some(1000)));
+        assert_eq!(refs.get("A-1001"), None);
     }
 
     #[test]
