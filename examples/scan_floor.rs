@@ -125,7 +125,8 @@ fn scan(db: &sled::Db, depth: Depth) -> Result<Scanned, String> {
             continue;
         }
         for entry in event_entries(&block) {
-            let entry = entry.map_err(|fault| format!("entry {}: {}", fault.index, fault.reason))?;
+            let entry =
+                entry.map_err(|fault| format!("entry {}: {}", fault.index, fault.reason))?;
             let stored = EventHash::from_bytes(*entry.hash);
             let hash = chain_hash(&prev, entry.record);
             scanned.events += 1;

@@ -28,8 +28,8 @@ impl BatchRefs {
         self.ends.len()
     }
 
-    /// Makes room for `additional` more references without growing the table (their
-    /// text still grows as it comes).
+    /// Makes room for `additional` more references without growing the table, and for
+    /// their text if they are of a typical length.
     pub(super) fn reserve(&mut self, additional: usize) {
         let Self {
             text,
@@ -37,6 +37,7 @@ impl BatchRefs {
             table,
             state,
         } = self;
+        text.reserve_exact(additional.saturating_mul(TYPICAL_REFERENCE_BYTES));
         ends.reserve_exact(additional);
         table.reserve(additional, |&i| state.hash_one(entry(text, ends, i)));
     }
@@ -75,6 +76,10 @@ impl BatchRefs {
         self.text.truncate(self.ends.last().copied().unwrap_or(0));
     }
 }
+
+/// Bytes of text reserved per reference: a typical payment's reference (`SIM-SA-202101-
+/// SIM-00001` is 23 bytes). Longer ones grow the text as they come.
+const TYPICAL_REFERENCE_BYTES: usize = 24;
 
 /// The reference of entry `i`.
 fn entry<'t>(text: &'t str, ends: &[usize], i: u32) -> &'t str {
@@ -116,6 +121,7 @@ mod tests {
         refs.reserve(1_000);
         let capacity = refs.table.capacity();
         assert!(capacity >= 1_001);
+        assert!(refs.text.capacity() >= 1_000 * TYPICAL_REFERENCE_BYTES);
         for i in 1..=1_000 {
             refs.push(&format!("A-{i}"));
         }

@@ -259,6 +259,9 @@ pub struct Planner<'a> {
     /// held once, in the order first met; `name_ids` finds one's position.
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, NameId>,
+    /// The program of the last planned payment: the next payment's program is most often
+    /// the same, and comparing it costs less than a lookup in `name_ids`.
+    last_program: Option<NameId>,
     budgets: Budgets,
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
@@ -366,6 +369,7 @@ impl<'a> Planner<'a> {
             first: next,
             names: Vec::new(),
             name_ids: HashMap::new(),
+            last_program: None,
             budgets: budgets.clone(),
             next,
             rates: None,
@@ -879,7 +883,7 @@ impl<'a> Planner<'a> {
     fn planned_payment(&mut self, p: &PaymentV1) -> PlannedPayment {
         PlannedPayment {
             household: self.name_id(&p.household),
-            program: self.name_id(&p.program),
+            program: self.program_id(&p.program),
             amount_fen: p.amount_fen,
             persons: p.persons,
             value_date: p.value_date,
@@ -902,6 +906,19 @@ impl<'a> Planner<'a> {
     fn name(&mut self, text: &str) -> Arc<str> {
         let id = self.name_id(text);
         Arc::clone(&self.names[id.get() as usize - 1])
+    }
+
+    /// As [`Planner::name_id`], for a payment's program.
+    fn program_id(&mut self, text: &str) -> NameId {
+        // Names are never forgotten (not even by a rollback), so the id stays valid.
+        if let Some(id) = self.last_program {
+            if *self.names[id.get() as usize - 1] == *text {
+                return id;
+            }
+        }
+        let id = self.name_id(text);
+        self.last_program = Some(id);
+        id
     }
 
     /// The position of a name in `names`, adding it when it is new.
@@ -1378,6 +1395,47 @@ pub(crate) mod tests {
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
         ));
         assert_eq!((p.planned.len(), p.digests.len()), (4, 0));
+    }
+
+    #[test]
+    fn payments_of_alternating_programs_are_reversed_in_their_own_programs() {
+        let households = BTreeMap::new();
+        let mut p = planner_over(&households);
+        let in_program = |command: Command, code: &str| match command {
+            Command::Pay(pay) => Command::Pay(Payment {
+                program: ProgramCode::parse(code).unwrap(),
+                ..pay
+            }),
+            Command::Allocate(a) => Command::Allocate(Allocation {
+                program: ProgramCode::parse(code).unwrap(),
+                ..a
+            }),
+            other => other,
+        };
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        p.plan(&in_program(allocate("100.00", "A2"), "micro_wish"))
+            .unwrap();
+        p.plan(&pay("H1", "10.00", "P1")).unwrap();
+        p.plan(&in_program(pay("H1", "20.00", "P2"), "micro_wish"))
+            .unwrap();
+        p.plan(&pay("H1", "30.00", "P3")).unwrap();
+        for (target, program, fen) in [
+            ("P2", "micro_wish", 2000),
+            ("P1", "support_allowance", 1000),
+        ] {
+            let reverse = Command::Reverse(ReversalRequest {
+                target: Reference::parse(target).unwrap(),
+                household: HouseholdId::parse("H1").unwrap(),
+                program: Some(ProgramCode::parse(program).unwrap()),
+                amount: Money::from_fen(fen),
+                date: date("2015-03-01"),
+                reason: "重复支付".into(),
+            });
+            assert!(p.plan(&reverse).is_ok(), "{target}");
+        }
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 3000);
+        assert_eq!(p.budgets()["micro_wish"].disbursed_fen, 0);
     }
 
     #[test]
