@@ -469,9 +469,7 @@ impl<'a> Planner<'a> {
         }
         self.check_not_ahead(command)?;
         // A replay refuses every repeated reference, so it never compares contents.
-        if !self.replay {
-            self.digests.push(digest(&content));
-        }
+        let digest = (!self.replay).then(|| digest(&content));
         let body = match command {
             Command::Enroll(e) => self.enroll(e)?,
             Command::Allocate(a) => self.allocate(a)?,
@@ -518,6 +516,7 @@ impl<'a> Planner<'a> {
             "one planned event per seq handed out"
         );
         self.planned.push(payment);
+        self.digests.extend(digest);
         self.new_refs.push(reference.as_str());
         debug_assert_eq!(self.new_refs.len(), self.planned.len());
         Ok(Planned::Append {
@@ -1447,6 +1446,18 @@ pub(crate) mod tests {
         let savepoint = p.savepoint();
         p.plan(&pay("H1", "60.00", "P1")).unwrap();
         assert_eq!((p.planned.len(), p.digests.len()), (3, 3));
+        // A command refused after its content was digested leaves no digest behind.
+        let r = rejected(p.plan(&pay("H1", "60.00", "P2")));
+        assert_eq!(r.field, "amount");
+        assert_eq!((p.planned.len(), p.digests.len()), (3, 3));
+        assert!(matches!(
+            p.plan(&pay("H1", "40.00", "P3")),
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
+        ));
+        assert_eq!(
+            p.plan(&pay("H1", "40.00", "P3")).unwrap(),
+            Planned::Duplicate(Seq::new(4))
+        );
         p.rollback(savepoint);
         assert_eq!((p.planned.len(), p.digests.len()), (2, 2));
     }
