@@ -54,7 +54,11 @@ impl Changes {
     fn of(planner: &Planner<'_>) -> Changes {
         Changes {
             budgets: planner.budgets().clone(),
-            households: planner.new_households().clone(),
+            households: planner
+                .new_households()
+                .iter()
+                .map(|(id, info)| (id.clone(), info.clone()))
+                .collect(),
             people: planner.changed_people().cloned().map(Box::new),
         }
     }

@@ -129,8 +129,9 @@ impl LedgerView {
                 })
             });
             let forward = check.is_some().then_some(decoded);
-            let rules =
-                scope.spawn(|| timings.side("rules", || rule_side(record_receiver, forward)));
+            let rules = scope.spawn(|| {
+                timings.side("rules", || rule_side(last.get(), record_receiver, forward))
+            });
             let folded = check.map(|check| {
                 scope.spawn(|| timings.side("read models", || check.run(self, decoded_receiver)))
             });
@@ -691,13 +692,14 @@ impl Handoff {
     }
 }
 
-/// The rules, on their own thread: each record decoded and replayed ([`RuleAudit`]), and
-/// handed on decoded to the read models' rebuild, if `forward`.
+/// The rules, on their own thread: each record of the log's `events` decoded and replayed
+/// ([`RuleAudit`]), and handed on decoded to the read models' rebuild, if `forward`.
 fn rule_side(
+    events: u64,
     records: Receiver<Records>,
     mut forward: Option<SyncSender<Vec<Decoded>>>,
 ) -> RuleSide {
-    let mut audit = RuleAudit::new();
+    let mut audit = RuleAudit::for_log(events);
     for handoff in records {
         let mut decoded = Vec::with_capacity(if forward.is_some() {
             handoff.ends.len()

@@ -270,6 +270,13 @@ pub struct Reference(String);
 impl Reference {
     /// A reference a clerk supplies: printable, no spaces, not one of the derived forms.
     pub fn parse(text: &str) -> Result<Reference, ValueError> {
+        Reference::check(text)?;
+        Ok(Reference(text.to_owned()))
+    }
+
+    /// Whether [`Reference::parse`] takes `text`, without keeping a copy: for a verifier,
+    /// which checks every stored reference and holds its own.
+    pub fn check(text: &str) -> Result<(), ValueError> {
         let len = text.chars().count();
         if !(1..=MAX_REFERENCE_CHARS).contains(&len) {
             return invalid(format!("must be 1 to {MAX_REFERENCE_CHARS} characters"));
@@ -298,7 +305,7 @@ impl Reference {
                 return invalid(format!("{text:?}: the prefix {prefix:?} is reserved"));
             }
         }
-        Ok(Reference(text.to_owned()))
+        Ok(())
     }
 
     /// The reference of a payment to reverse: a clerk's reference, or a derived payment
@@ -424,6 +431,11 @@ pub const INVISIBLE_CHARACTERS: [(char, char); 25] = [
 
 /// Whether `c` is one of [`INVISIBLE_CHARACTERS`].
 pub fn is_invisible(c: char) -> bool {
+    // Every range lies at or above the soft hyphen: the text of most references and names
+    // is below it, and needs no walk of the table.
+    if c < INVISIBLE_CHARACTERS[0].0 {
+        return false;
+    }
     INVISIBLE_CHARACTERS
         .iter()
         .any(|&(first, last)| (first..=last).contains(&c))
@@ -436,6 +448,13 @@ pub fn code_point(c: char) -> String {
 
 /// Checks a bounded free-text field (memo, reason, actor, place names).
 pub fn check_text(text: &str, required: bool) -> Result<String, ValueError> {
+    validate_text(text, required)?;
+    Ok(text.to_owned())
+}
+
+/// As [`check_text`], without keeping a copy: for a verifier, which checks every stored
+/// field and holds its own.
+pub fn validate_text(text: &str, required: bool) -> Result<(), ValueError> {
     if required && text.trim().is_empty() {
         return invalid("is empty");
     }
@@ -451,7 +470,7 @@ pub fn check_text(text: &str, required: bool) -> Result<String, ValueError> {
     if text.chars().any(|c| c.is_control()) {
         return invalid("contains control characters");
     }
-    Ok(text.to_owned())
+    Ok(())
 }
 
 /// Parses a `YYYY-MM-DD` value date.
@@ -1175,6 +1194,29 @@ mod tests {
         for ok in ["银行-2018-001", "Ω-1", "a.b_c/d#1", "ALW\u{2011}1"] {
             assert!(Reference::parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn checking_a_reference_takes_what_parsing_takes() {
+        // U+00AC is the last character below the table's first range, U+00AD its first.
+        for text in [
+            "SIM-SA-202101-SIM-00001",
+            "银行-2021",
+            "A\u{AC}B",
+            "A\u{AD}B",
+            "A\u{200B}B",
+            "A B",
+            "A\tB",
+            "",
+            "ALW-202101-H1",
+            &"X".repeat(MAX_REFERENCE_CHARS + 1),
+        ] {
+            let parsed = Reference::parse(text).map(|r| r.as_str().to_owned());
+            let checked = Reference::check(text).map(|()| text.to_owned());
+            assert_eq!(parsed, checked, "{text:?}");
+        }
+        assert!(Reference::check("A\u{AC}B").is_ok());
+        assert!(Reference::check("A\u{AD}B").is_err());
     }
 
     #[test]

@@ -316,6 +316,15 @@ impl RuleAudit {
         }
     }
 
+    /// A replay of a log of `events` events, its plan sized for them up front
+    /// ([`Planner::replay_of`]).
+    pub fn for_log(events: u64) -> RuleAudit {
+        RuleAudit {
+            planner: Planner::replay_of(events),
+            checked: 0,
+        }
+    }
+
     /// Decodes and judges the next record, whose chain link held (so `seq` is its seq).
     pub fn push(&mut self, seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
         let prepared = RuleAudit::prepare(seq, bytes)?;

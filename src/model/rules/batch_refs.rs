@@ -28,6 +28,20 @@ impl BatchRefs {
         self.ends.len()
     }
 
+    /// Makes room for `additional` more references without growing the table, and for
+    /// their text if they are of a typical length.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let Self {
+            text,
+            ends,
+            table,
+            state,
+        } = self;
+        text.reserve_exact(additional.saturating_mul(TYPICAL_REFERENCE_BYTES));
+        ends.reserve_exact(additional);
+        table.reserve(additional, |&i| state.hash_one(entry(text, ends, i)));
+    }
+
     /// The entry holding `reference`, if any.
     pub(super) fn get(&self, reference: &str) -> Option<usize> {
         let hash = self.state.hash_one(reference);
@@ -63,6 +77,10 @@ impl BatchRefs {
     }
 }
 
+/// Bytes of text reserved per reference: a typical payment's reference (`SIM-SA-202101-
+/// SIM-00001` is 23 bytes). Longer ones grow the text as they come.
+const TYPICAL_REFERENCE_BYTES: usize = 24;
+
 /// The reference of entry `i`.
 fn entry<'t>(text: &'t str, ends: &[usize], i: u32) -> &'t str {
     let i = i as usize;
@@ -94,6 +112,22 @@ mod tests {
         assert_eq!(refs.get("C-333"), Some(2));
         refs.truncate(0);
         assert_eq!((refs.len(), refs.get("A-1")), (0, None));
+    }
+
+    #[test]
+    fn a_reserved_table_holds_its_references_without_growing() {
+        let mut refs = BatchRefs::default();
+        refs.push("A-0");
+        refs.reserve(1_000);
+        let capacity = refs.table.capacity();
+        assert!(capacity >= 1_001);
+        assert!(refs.text.capacity() >= 1_000 * TYPICAL_REFERENCE_BYTES);
+        for i in 1..=1_000 {
+            refs.push(&format!("A-{i}"));
+        }
+        assert_eq!(refs.table.capacity(), capacity);
+        assert_eq!((refs.get("A-0"), refs.get("A-1000")), (Some(0), Some(1000)));
+        assert_eq!(refs.get("A-1001"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::keys::identity::AccountHash;
 use crate::model::domain::{
-    check_text, date_to_days, days_to_date, Allocation, Command, DifferenceCounts, Enrollment,
+    date_to_days, days_to_date, validate_text, Allocation, Command, DifferenceCounts, Enrollment,
     HouseholdId, Money, Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate,
     ReconciliationSummary, Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX,
     MAX_MEMBERS, MAX_PERSONS,
@@ -148,15 +148,12 @@ pub struct HouseholdInfo {
     pub seq: Seq,
 }
 
-/// An event planned in this batch: enough to detect a retry and to reverse a payment made
-/// earlier in the same batch. A batch may hold millions of rows, so this holds no text of
-/// its own: what validation keeps grows with households and references, never with a copy
-/// of the batch (at a million rows, keeping each payment's fields here took 500 MiB).
-#[derive(Debug, Clone)]
-struct PlannedEvent {
-    digest: [u8; 16],
-    payment: Option<PlannedPayment>,
-}
+/// An event planned in this batch: enough to reverse a payment made earlier in the same
+/// batch (a retry is detected by its digest, kept beside it in [`Planner::digests`]). A
+/// batch may hold millions of rows, so this holds no text of its own: what validation
+/// keeps grows with households and references, never with a copy of the batch (at a
+/// million rows, keeping each payment's fields here took 500 MiB).
+type PlannedEvent = Option<PlannedPayment>;
 
 /// [`PaidFacts`] of a payment planned in this batch, its names as positions in
 /// [`Planner::names`]: 24 bytes a row where the shared names took 48.
@@ -245,16 +242,26 @@ pub struct Planner<'a> {
     /// batch's reader.
     replay: bool,
     households: &'a BTreeMap<String, HouseholdInfo>,
-    new_households: BTreeMap<String, HouseholdInfo>,
+    /// Households enrolled by this batch (in a replay, every household): looked up by
+    /// every payment, so hashed (a B-tree of 15,000 households took a dozen string
+    /// compares a lookup).
+    new_households: HashMap<String, HouseholdInfo>,
     /// The reference of each event planned in this batch, in the order of `planned`.
     new_refs: batch_refs::BatchRefs,
     /// One entry per event planned in this batch, the first at `first`.
     planned: Vec<PlannedEvent>,
+    /// The digest of each planned event's content, in the order of `planned`, to tell a
+    /// retry from a conflict. Empty in a replay, which refuses every repeated reference
+    /// without comparing contents: 16 bytes an event a replay of the whole log keeps not.
+    digests: Vec<[u8; 16]>,
     first: Seq,
     /// The household ids and program codes of planned payments (and the actors), each
     /// held once, in the order first met; `name_ids` finds one's position.
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, NameId>,
+    /// The program of the last planned payment: the next payment's program is most often
+    /// the same, and comparing it costs less than a lookup in `name_ids`.
+    last_program: Option<NameId>,
     budgets: Budgets,
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
@@ -316,7 +323,25 @@ impl Planner<'static> {
         planner.replay = true;
         planner
     }
+
+    /// As [`Planner::replay`] for a log of `events` events: the plan's table of references
+    /// and its entries are sized for them up front, so they are never copied or rehashed
+    /// as they grow (at a million events the growing table rehashed every reference it
+    /// held at each doubling, and the last doubling held one and a half times the plan).
+    pub fn replay_of(events: u64) -> Planner<'static> {
+        let mut planner = Planner::replay();
+        let reserved = usize::try_from(events.min(MAX_RESERVED_REPLAY_EVENTS))
+            .expect("the reservation's ceiling fits in usize");
+        planner.planned.reserve_exact(reserved);
+        planner.new_refs.reserve(reserved);
+        planner
+    }
 }
+
+/// The most events a replay reserves room for up front ([`Planner::replay_of`]): a log
+/// beyond it grows its plan as it goes. The room is only address space until it is used,
+/// so a head that claims more events than its log holds costs no memory.
+const MAX_RESERVED_REPLAY_EVENTS: u64 = 1 << 24;
 
 impl<'a> Planner<'a> {
     /// A planner after the committed state, for events recorded at `recorded_at_us`
@@ -337,12 +362,14 @@ impl<'a> Planner<'a> {
             committed_people: registries.people,
             people_planned: Vec::new(),
             decisions: Vec::new(),
-            new_households: BTreeMap::new(),
+            new_households: HashMap::new(),
             new_refs: batch_refs::BatchRefs::default(),
             planned: Vec::new(),
+            digests: Vec::new(),
             first: next,
             names: Vec::new(),
             name_ids: HashMap::new(),
+            last_program: None,
             budgets: budgets.clone(),
             next,
             rates: None,
@@ -391,7 +418,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Households enrolled by this batch.
-    pub fn new_households(&self) -> &BTreeMap<String, HouseholdInfo> {
+    pub fn new_households(&self) -> &HashMap<String, HouseholdInfo> {
         &self.new_households
     }
 
@@ -422,6 +449,7 @@ impl<'a> Planner<'a> {
         }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
+        self.digests.truncate(kept);
         self.new_refs.truncate(kept);
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
@@ -441,11 +469,7 @@ impl<'a> Planner<'a> {
         }
         self.check_not_ahead(command)?;
         // A replay refuses every repeated reference, so it never compares contents.
-        let digest = if self.replay {
-            [0; 16]
-        } else {
-            digest(&content)
-        };
+        let digest = (!self.replay).then(|| digest(&content));
         let body = match command {
             Command::Enroll(e) => self.enroll(e)?,
             Command::Allocate(a) => self.allocate(a)?,
@@ -491,7 +515,8 @@ impl<'a> Planner<'a> {
             seq.get(),
             "one planned event per seq handed out"
         );
-        self.planned.push(PlannedEvent { digest, payment });
+        self.planned.push(payment);
+        self.digests.extend(digest);
         self.new_refs.push(reference.as_str());
         debug_assert_eq!(self.new_refs.len(), self.planned.len());
         Ok(Planned::Append {
@@ -503,8 +528,9 @@ impl<'a> Planner<'a> {
 
     /// The seq already holding this reference, if its content is the same; a conflict if not.
     fn existing(&self, reference: &Reference, content: &Body) -> Result<Option<Seq>, PlanError> {
-        let (seq, found) = if let Some((seq, p)) = self.planned(reference.as_str()) {
-            (seq, p.digest)
+        let (seq, found) = if let Some((seq, index)) = self.planned(reference.as_str()) {
+            // A replay keeps no digests: it never compares them (below).
+            (seq, self.digests.get(index).copied().unwrap_or_default())
         } else if let Some(seq) = self.committed_ref(reference.as_str())? {
             let body = self.committed_body(seq)?;
             (seq, digest(&normalized(body)))
@@ -807,8 +833,8 @@ impl<'a> Planner<'a> {
     /// The payment or recovery a reversal names: it must exist, be one of the two, and
     /// not be reversed yet.
     fn live_target(&self, target: &Reference) -> Result<(Seq, Reversible), PlanError> {
-        let found = if let Some((seq, p)) = self.planned(target.as_str()) {
-            let what = match (&p.payment, self.planned_recoveries.get(&seq)) {
+        let found = if let Some((seq, index)) = self.planned(target.as_str()) {
+            let what = match (&self.planned[index], self.planned_recoveries.get(&seq)) {
                 (Some(paid), _) => Some(Reversible::Payment(self.paid_of(paid))),
                 (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
                 (None, None) => None,
@@ -845,17 +871,18 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// An event planned in this batch under `reference`.
-    fn planned(&self, reference: &str) -> Option<(Seq, &PlannedEvent)> {
+    /// The seq and the position in `planned` of the event planned in this batch under
+    /// `reference`.
+    fn planned(&self, reference: &str) -> Option<(Seq, usize)> {
         let index = self.new_refs.get(reference)?;
         let seq = Seq::new(self.first.get() + index as u64);
-        Some((seq, &self.planned[index]))
+        Some((seq, index))
     }
 
     fn planned_payment(&mut self, p: &PaymentV1) -> PlannedPayment {
         PlannedPayment {
             household: self.name_id(&p.household),
-            program: self.name_id(&p.program),
+            program: self.program_id(&p.program),
             amount_fen: p.amount_fen,
             persons: p.persons,
             value_date: p.value_date,
@@ -878,6 +905,19 @@ impl<'a> Planner<'a> {
     fn name(&mut self, text: &str) -> Arc<str> {
         let id = self.name_id(text);
         Arc::clone(&self.names[id.get() as usize - 1])
+    }
+
+    /// As [`Planner::name_id`], for a payment's program.
+    fn program_id(&mut self, text: &str) -> NameId {
+        // Names are never forgotten (not even by a rollback), so the id stays valid.
+        if let Some(id) = self.last_program {
+            if *self.names[id.get() as usize - 1] == *text {
+                return id;
+            }
+        }
+        let id = self.name_id(text);
+        self.last_program = Some(id);
+        id
     }
 
     /// The position of a name in `names`, adding it when it is new.
@@ -939,7 +979,7 @@ fn day_of(us: i64) -> i32 {
 /// A replay of the log (audit.rs) plans it again and requires exactly the stored body at
 /// the stored seq. Fails, naming the field, when no command could have carried the values.
 pub fn stored_command(record: &RecordV1) -> Result<Command, Rejection> {
-    text("actor", &record.actor, true)?;
+    checked_text("actor", &record.actor, true)?;
     Ok(match &record.body {
         Body::HouseholdEnrolled(e) => Command::Enroll(Enrollment {
             household: household(&e.household)?,
@@ -1018,7 +1058,7 @@ fn stored_payment(
         account: account.map(stored_account).transpose()?,
     };
     if !reference.starts_with(ALLOWANCE_REFERENCE_PREFIX) {
-        Reference::parse(reference).map_err(|e| rejection("reference", e))?;
+        Reference::check(reference).map_err(|e| rejection("reference", e))?;
         return Ok(Command::Pay(payment));
     }
     // Only the allowance run makes these: its disbursement of the month for the household.
@@ -1080,7 +1120,12 @@ fn program(text: &str) -> Result<ProgramCode, Rejection> {
 }
 
 fn text(field: &'static str, value: &str, required: bool) -> Result<String, Rejection> {
-    check_text(value, required).map_err(|e| rejection(field, format!("{value:?} {e}")))
+    checked_text(field, value, required).map(|()| value.to_owned())
+}
+
+/// As [`text`], for a field whose value the command does not carry (the actor).
+fn checked_text(field: &'static str, value: &str, required: bool) -> Result<(), Rejection> {
+    validate_text(value, required).map_err(|e| rejection(field, format!("{value:?} {e}")))
 }
 
 /// An amount an import can give: not negative, below the ceiling.
@@ -1197,10 +1242,11 @@ pub(crate) mod tests {
     use super::*;
     use crate::model::domain::Category;
 
-    /// The planner keeps one of these per row of a batch (a million rows and more).
+    /// The planner keeps one of these per row of a batch (a million rows and more), and
+    /// a replay one per event of the log.
     #[test]
-    fn a_planned_event_takes_40_bytes() {
-        assert_eq!(std::mem::size_of::<PlannedEvent>(), 40);
+    fn a_planned_event_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<PlannedEvent>(), 24);
     }
 
     struct Empty;
@@ -1320,6 +1366,100 @@ pub(crate) mod tests {
             p.plan(&pay("H1", "60.00", "P1")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
+    }
+
+    #[test]
+    fn a_replay_keeps_no_digests_and_still_refuses_a_repeated_reference() {
+        let mut p = Planner::replay_of(8);
+        assert!(p.planned.capacity() >= 8);
+        let micros_per_day = 86_400_000_000;
+        p.set_recorded_at(i64::from(date_to_days(date("2015-06-01"))) * micros_per_day);
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        p.plan(&pay("H1", "60.00", "P1")).unwrap();
+        // An identical repeat is a retry to a batch, a fault to a replay.
+        let r = rejected(p.plan(&pay("H1", "60.00", "P1")));
+        assert_eq!(r.field, "reference");
+        assert!(r.reason.contains("seq 3"), "{}", r.reason);
+        let reverse = Command::Reverse(ReversalRequest {
+            target: Reference::parse("P1").unwrap(),
+            household: HouseholdId::parse("H1").unwrap(),
+            program: None,
+            amount: Money::from_fen(6000),
+            date: date("2015-03-01"),
+            reason: "重复支付".into(),
+        });
+        assert!(matches!(
+            p.plan(&reverse),
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
+        ));
+        assert_eq!((p.planned.len(), p.digests.len()), (4, 0));
+    }
+
+    #[test]
+    fn payments_of_alternating_programs_are_reversed_in_their_own_programs() {
+        let households = BTreeMap::new();
+        let mut p = planner_over(&households);
+        let in_program = |command: Command, code: &str| match command {
+            Command::Pay(pay) => Command::Pay(Payment {
+                program: ProgramCode::parse(code).unwrap(),
+                ..pay
+            }),
+            Command::Allocate(a) => Command::Allocate(Allocation {
+                program: ProgramCode::parse(code).unwrap(),
+                ..a
+            }),
+            other => other,
+        };
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        p.plan(&in_program(allocate("100.00", "A2"), "micro_wish"))
+            .unwrap();
+        p.plan(&pay("H1", "10.00", "P1")).unwrap();
+        p.plan(&in_program(pay("H1", "20.00", "P2"), "micro_wish"))
+            .unwrap();
+        p.plan(&pay("H1", "30.00", "P3")).unwrap();
+        for (target, program, fen) in [
+            ("P2", "micro_wish", 2000),
+            ("P1", "support_allowance", 1000),
+        ] {
+            let reverse = Command::Reverse(ReversalRequest {
+                target: Reference::parse(target).unwrap(),
+                household: HouseholdId::parse("H1").unwrap(),
+                program: Some(ProgramCode::parse(program).unwrap()),
+                amount: Money::from_fen(fen),
+                date: date("2015-03-01"),
+                reason: "重复支付".into(),
+            });
+            assert!(p.plan(&reverse).is_ok(), "{target}");
+        }
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 3000);
+        assert_eq!(p.budgets()["micro_wish"].disbursed_fen, 0);
+    }
+
+    #[test]
+    fn a_batch_keeps_a_digest_per_planned_event() {
+        let households = BTreeMap::new();
+        let mut p = planner_over(&households);
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        let savepoint = p.savepoint();
+        p.plan(&pay("H1", "60.00", "P1")).unwrap();
+        assert_eq!((p.planned.len(), p.digests.len()), (3, 3));
+        // A command refused after its content was digested leaves no digest behind.
+        let r = rejected(p.plan(&pay("H1", "60.00", "P2")));
+        assert_eq!(r.field, "amount");
+        assert_eq!((p.planned.len(), p.digests.len()), (3, 3));
+        assert!(matches!(
+            p.plan(&pay("H1", "40.00", "P3")),
+            Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
+        ));
+        assert_eq!(
+            p.plan(&pay("H1", "40.00", "P3")).unwrap(),
+            Planned::Duplicate(Seq::new(4))
+        );
+        p.rollback(savepoint);
+        assert_eq!((p.planned.len(), p.digests.len()), (2, 2));
     }
 
     #[test]
