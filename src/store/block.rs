@@ -38,8 +38,8 @@ pub const STORED_ZSTD: u8 = 0x02;
 
 /// The Zstandard level blocks are written at. At 1,000,000 events level 1 stored the
 /// event blocks in 72.8 MB where LZ4 took 87.9 (their 32-byte hashes do not compress),
-/// and compressed them as fast as lz4_flex did; levels 2 to 5 saved under 0.1% more of
-/// the event blocks at up to 3.5 times the time (benches/README.md, "Scale").
+/// and compressed them as fast as lz4_flex did; levels 2 to 5 kept them in no fewer
+/// bytes at up to 3.5 times the time (benches/README.md, "Scale").
 const ZSTD_LEVEL: i32 = 1;
 
 const STORED_LENGTH_BYTES: usize = 4;
