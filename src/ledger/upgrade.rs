@@ -7,18 +7,18 @@
 //! Interrupted, the ledger is still layout 3 and the upgrade runs again from the start (the
 //! entries are the same keys).
 //!
-//! Layout 4 to 5 rewrites each event and reference block in its stored form (a form byte,
+//! Layout 4 to 6 rewrites each event and reference block in its stored form (a form byte,
 //! compressed; FORMAT.md §3): the blocks' bytes, and so their seals and the reference
-//! digest, stay the same. A first durable batch writes layout 5 and the recoding marker
-//! `m‖recoding`, the first seq whose blocks are still in layout 4's form; each batch of
-//! blocks moves the marker with them, and the last removes it. While the marker is there,
-//! the ledger opens as layout 4 (refused, naming `fundtrail upgrade`, which carries on
-//! from the marker), and a version that reads layout 4 refuses layout 5.
+//! digest, stay the same. A first durable batch writes layout 6 (the version that wrote
+//! layout 5 wrote 5 here) and the recoding marker `m‖recoding`, the first seq whose
+//! blocks are still in layout 4's form; each batch of blocks moves the marker with them,
+//! and the last removes it. While the marker is there, the ledger opens as layout 4
+//! (refused, naming `fundtrail upgrade`, which carries on from the marker and writes
+//! layout 6 at the end), and a version that reads layout 4 refuses the ledger.
 //!
 //! Layout 5 to 6 writes the layout record and nothing else: layout 6 reads layout 5's LZ4
 //! blocks as they are and writes new blocks Zstandard-compressed, which a version that
-//! reads layout 5 would take for damage, so it refuses layout 6. An upgrade from layout 3
-//! or 4 ends at layout 6 the same way (its recoded blocks are Zstandard's).
+//! reads layout 5 would take for damage, so it refuses layout 6.
 
 use std::ops::ControlFlow;
 use std::path::Path;
