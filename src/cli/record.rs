@@ -421,9 +421,13 @@ pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
                 ),
                 _ => String::new(),
             };
+            let blocks = match upgraded.from {
+                5 => "its blocks read as they are, new ones stored Zstandard-compressed",
+                _ => "the event and reference blocks stored compressed",
+            };
             format!(
-                "upgraded the ledger from store layout {} to {layout}: {built}the event and \
-                 reference blocks stored compressed (head seq {})\n",
+                "upgraded the ledger from store layout {} to {layout}: {built}{blocks} (head \
+                 seq {})\n",
                 upgraded.from,
                 ledger.view().head().size
             )

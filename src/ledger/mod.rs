@@ -62,9 +62,10 @@ const META_LAYOUT: &str = "layout";
 
 /// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
 /// the derived state, 4 adds the household trail index and its sealed summaries, 5 stores
-/// each event and reference block with a form byte, compressed. Ledgers of layout 1 (a key
-/// per event) carry no layout record.
-pub const STORE_LAYOUT: u32 = 5;
+/// each event and reference block with a form byte, compressed (LZ4), 6 compresses new
+/// blocks with Zstandard (and reads layout 5's). Ledgers of layout 1 (a key per event)
+/// carry no layout record.
+pub const STORE_LAYOUT: u32 = 6;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
 const RESERVED_META: [&str; 5] = [
@@ -121,13 +122,18 @@ fn layout_hint(found: u32) -> &'static str {
     match found {
         3 => {
             "; or run `fundtrail upgrade`, which builds the household trail index that layout \
-              4 added from the log and stores the blocks compressed as layout 5 does, in \
+              4 added from the log and stores the blocks compressed as layout 6 does, in \
               place, and changes nothing else"
         }
         4 => {
             "; or run `fundtrail upgrade`, which stores the event and reference blocks \
-              compressed as layout 5 does, in place, and changes nothing else (an interrupted \
+              compressed as layout 6 does, in place, and changes nothing else (an interrupted \
               upgrade is finished by running it again)"
+        }
+        5 => {
+            "; or run `fundtrail upgrade`, which marks it layout 6 (whose new blocks are \
+              stored Zstandard-compressed; its blocks stay as they are and are read as they \
+              are) and changes nothing else"
         }
         _ => "",
     }

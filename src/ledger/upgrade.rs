@@ -7,13 +7,18 @@
 //! Interrupted, the ledger is still layout 3 and the upgrade runs again from the start (the
 //! entries are the same keys).
 //!
-//! Layout 4 to 5 rewrites each event and reference block in its stored form (a form byte,
+//! Layout 4 to 6 rewrites each event and reference block in its stored form (a form byte,
 //! compressed; FORMAT.md §3): the blocks' bytes, and so their seals and the reference
-//! digest, stay the same. A first durable batch writes layout 5 and the recoding marker
-//! `m‖recoding`, the first seq whose blocks are still in layout 4's form; each batch of
-//! blocks moves the marker with them, and the last removes it. While the marker is there,
-//! the ledger opens as layout 4 (refused, naming `fundtrail upgrade`, which carries on
-//! from the marker), and a version that reads layout 4 refuses layout 5.
+//! digest, stay the same. A first durable batch writes layout 6 (the version that wrote
+//! layout 5 wrote 5 here) and the recoding marker `m‖recoding`, the first seq whose
+//! blocks are still in layout 4's form; each batch of blocks moves the marker with them,
+//! and the last removes it. While the marker is there, the ledger opens as layout 4
+//! (refused, naming `fundtrail upgrade`, which carries on from the marker and writes
+//! layout 6 at the end), and a version that reads layout 4 refuses the ledger.
+//!
+//! Layout 5 to 6 writes the layout record and nothing else: layout 6 reads layout 5's LZ4
+//! blocks as they are and writes new blocks Zstandard-compressed, which a version that
+//! reads layout 5 would take for damage, so it refuses layout 6.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -35,6 +40,9 @@ const TRAILS_FROM_LAYOUT: u32 = 3;
 /// The layout whose blocks this upgrade recodes.
 const RECODE_FROM_LAYOUT: u32 = 4;
 
+/// The layout this upgrade only relabels: its blocks (LZ4) are read as they are.
+const RELABEL_FROM_LAYOUT: u32 = 5;
+
 /// The recoding marker (FORMAT.md §3): the first seq whose blocks are still in layout 4's
 /// form, present only while an upgrade from layout 4 is under way.
 pub(super) const META_RECODING: &str = "recoding";
@@ -44,10 +52,12 @@ pub(super) const META_RECODING: &str = "recoding";
 const RECODE_BLOCKS_PER_BATCH: usize = 1024;
 
 /// The layout a ledger is in for opening it: its layout record, or 4 while an upgrade from
-/// layout 4 is under way (its marker is there).
+/// layout 4 is under way (its marker is there: the upgrade writes layout 6 first, an
+/// earlier version's wrote 5).
 pub(super) fn effective_layout(store: &Store) -> Result<u32, LedgerError> {
     let layout: u32 = read_meta(store, META_LAYOUT)?.unwrap_or(1);
-    if layout == STORE_LAYOUT && store.meta(META_RECODING)?.is_some() {
+    let recoding_label = layout == STORE_LAYOUT || layout == RELABEL_FROM_LAYOUT;
+    if recoding_label && store.meta(META_RECODING)?.is_some() {
         return Ok(RECODE_FROM_LAYOUT);
     }
     Ok(layout)
@@ -102,7 +112,7 @@ pub struct Upgraded {
 }
 
 impl Ledger {
-    /// Upgrades the ledger in `dir` from store layout 3 or 4 to this version's layout,
+    /// Upgrades the ledger in `dir` from store layout 3, 4 or 5 to this version's layout,
     /// then opens it. A ledger already in this layout is opened as it is; any other layout
     /// is refused as `open` refuses it. From layout 3, the seal of the state must hold, and
     /// nothing may lie beyond the head (open it with the version that wrote it first,
@@ -118,19 +128,22 @@ impl Ledger {
             };
             return Ok((ledger, nothing));
         }
-        if layout != TRAILS_FROM_LAYOUT && layout != RECODE_FROM_LAYOUT {
+        if ![TRAILS_FROM_LAYOUT, RECODE_FROM_LAYOUT, RELABEL_FROM_LAYOUT].contains(&layout) {
             return Err(LedgerError::Layout {
                 found: layout,
                 supported: STORE_LAYOUT,
             });
         }
-        store.read_legacy_blocks(true);
-        let entries = match layout {
-            TRAILS_FROM_LAYOUT => build_index(&store)?,
-            _ => 0,
-        };
-        recode_blocks(&store)?;
-        store.read_legacy_blocks(false);
+        let mut entries = 0;
+        if layout != RELABEL_FROM_LAYOUT {
+            store.read_legacy_blocks(true);
+            if layout == TRAILS_FROM_LAYOUT {
+                entries = build_index(&store)?;
+            }
+            recode_blocks(&store)?;
+            store.read_legacy_blocks(false);
+        }
+        relabel(&store)?;
         let ledger = Ledger::load(store)?;
         Ok((
             ledger,
@@ -162,6 +175,17 @@ fn recode_blocks(store: &Store) -> Result<(), LedgerError> {
         from = next;
     }
     Ok(store.sync()?)
+}
+
+/// Writes this version's layout record, durably, unless the ledger has it already (an
+/// upgrade from layout 4 wrote it with its marker; one an earlier version began wrote 5).
+fn relabel(store: &Store) -> Result<(), LedgerError> {
+    if read_meta::<u32>(store, META_LAYOUT)? == Some(STORE_LAYOUT) {
+        return Ok(());
+    }
+    let mut batch = StoreBatch::default();
+    batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
+    Ok(store.write_durable(batch)?)
 }
 
 /// Writes the trail index of every committed event, then the summaries, the state record

@@ -2231,7 +2231,7 @@ mod block_tests {
             .get(event_key(Seq::FIRST))
             .expect("read")
             .expect("a block");
-        assert_eq!(stored[0], block::STORED_LZ4);
+        assert_eq!(stored[0], block::STORED_ZSTD);
         let events = all_events(&store, 20).expect("readable");
         let plain: Vec<(&[u8; HASH_LEN], &[u8])> = events
             .iter()
@@ -2271,7 +2271,7 @@ mod block_tests {
             .get(event_key(Seq::FIRST))
             .expect("read")
             .expect("a block");
-        assert_eq!(stored[0], block::STORED_LZ4);
+        assert_eq!(stored[0], block::STORED_ZSTD);
         let mut refused = 0;
         for at in 0..stored.len() {
             let mut damaged = stored.to_vec();

@@ -1,12 +1,13 @@
-//! Event and reference blocks stored compressed (FORMAT.md §3, layout 5): damage to a
-//! stored block is caught by reads and by `verify`, and ledgers of layout 4 (blocks stored
+//! Event and reference blocks stored compressed (FORMAT.md §3.3, layout 6): damage to a
+//! stored block is caught by reads and by `verify`, ledgers of layout 4 (blocks stored
 //! as their bytes) are refused until `fundtrail upgrade` recodes them, in place and
-//! resumably.
+//! resumably, and ledgers of layout 5 (blocks stored with LZ4) until it marks them
+//! layout 6, which reads their blocks as they are.
 
 use crate::support::insider::as_legacy_blocks;
 use crate::support::*;
 use fundtrail::ledger::import::ImportKind;
-use fundtrail::store::block::{decode_stored, encode_stored, STORED_LZ4};
+use fundtrail::store::block::{decode_stored, encode_stored, STORED_LZ4, STORED_ZSTD};
 
 /// The standard ledger and a batch of 40 payments, whose block (seqs 9 to 48) is stored
 /// compressed.
@@ -38,7 +39,7 @@ fn a_damaged_compressed_block_is_caught_by_verify_and_by_reads() {
         let db = t.sled();
         let key = block_key(b'e', PAYMENTS_BLOCK);
         let mut value = db.get(&key).expect("read").expect("the block").to_vec();
-        assert_eq!(value[0], STORED_LZ4);
+        assert_eq!(value[0], STORED_ZSTD);
         // The declared length: the block no longer decompresses.
         value[2] ^= 0x40;
         db.insert(key, value).expect("write");
@@ -93,18 +94,19 @@ fn a_layout_4_ledger_is_refused_naming_upgrade_and_upgraded_in_place() {
     let run = t.run(&["upgrade"]);
     run.assert_ok();
     assert!(
-        run.stdout.contains("from store layout 4 to 5")
+        run.stdout.contains("from store layout 4 to 6")
             && run.stdout.contains("blocks stored compressed"),
         "{run:#?}"
     );
-    assert_eq!(t.dump(), intact, "the ledger as layout 5 wrote it");
+    assert_eq!(t.dump(), intact, "the ledger as layout 6 wrote it");
     assert_eq!(t.verify().fault, None);
     t.run(&["household", "PL-0001"]).assert_ok();
 }
 
-/// An upgrade stopped after some blocks: layout 5 with the recoding marker, blocks before
-/// it recoded, after it not. The ledger is refused as layout 4 until the upgrade, run
-/// again, finishes from the marker.
+/// An upgrade stopped after some blocks, as the version that wrote layout 5 left it: layout
+/// 5 with the recoding marker, blocks before it recoded, after it not. The ledger is
+/// refused as layout 4 until the upgrade, run again, finishes from the marker and marks it
+/// layout 6.
 #[test]
 fn an_interrupted_upgrade_is_refused_then_finished_from_its_marker() {
     let t = with_payments();
@@ -131,7 +133,104 @@ fn an_interrupted_upgrade_is_refused_then_finished_from_its_marker() {
     );
     let run = t.run(&["upgrade"]);
     run.assert_ok();
-    assert!(run.stdout.contains("from store layout 4 to 5"), "{run:#?}");
+    assert!(run.stdout.contains("from store layout 4 to 6"), "{run:#?}");
     assert_eq!(t.dump(), intact);
+    assert_eq!(t.verify().fault, None);
+}
+
+/// Makes the ledger what layout 5 wrote: every compressed block in LZ4's form, layout 5.
+fn as_layout_5(t: &TempLedger) -> usize {
+    let db = t.sled();
+    let mut recoded = 0;
+    for prefix in [b'e', b'r'] {
+        for item in db.scan_prefix([prefix]) {
+            let (key, value) = item.expect("read");
+            if value[0] != STORED_ZSTD {
+                continue;
+            }
+            let block = decode_stored(&value).expect("decodes").into_owned();
+            let mut lz4 = vec![STORED_LZ4];
+            lz4.extend_from_slice(&(block.len() as u32).to_le_bytes());
+            lz4.extend_from_slice(&lz4_flex::block::compress(&block));
+            db.insert(key, lz4).expect("write");
+            recoded += 1;
+        }
+    }
+    db.insert(b"mlayout", 5u32.to_le_bytes().to_vec())
+        .expect("write the layout");
+    db.flush().expect("flush");
+    recoded
+}
+
+/// The stored form byte of every event and reference block, by key.
+fn forms(t: &TempLedger) -> Vec<(Vec<u8>, u8)> {
+    t.dump()
+        .0
+        .into_iter()
+        .filter(|(key, _)| matches!(key[0], b'e' | b'r'))
+        .map(|(key, value)| (key, value[0]))
+        .collect()
+}
+
+/// A layout-5 ledger is refused, naming the upgrade, which writes the layout record and
+/// nothing else: its LZ4 blocks are read (and verified) as they are, and the next append's
+/// blocks are Zstandard's.
+#[test]
+fn a_layout_5_ledger_is_refused_then_marked_layout_6_and_its_lz4_blocks_read() {
+    let t = with_payments();
+    assert!(
+        as_layout_5(&t) >= 2,
+        "the payments' event and reference blocks"
+    );
+    let before = t.dump();
+    let run = t.run(&["household", "PL-0001"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("store layout 5") && run.stderr.contains("fundtrail upgrade"),
+        "{run:#?}"
+    );
+    assert_eq!(t.dump(), before, "nothing was written");
+
+    let run = t.run(&["upgrade"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("from store layout 5 to 6")
+            && run.stdout.contains("its blocks read as they are"),
+        "{run:#?}"
+    );
+    let relabelled: Vec<_> = before
+        .0
+        .iter()
+        .map(|(key, value)| match key.as_slice() {
+            b"mlayout" => (key.clone(), 6u32.to_le_bytes().to_vec()),
+            _ => (key.clone(), value.clone()),
+        })
+        .collect();
+    assert_eq!(t.dump().0, relabelled, "only the layout record changed");
+    assert_eq!(t.verify().fault, None);
+    let json: serde_json::Value = serde_json::from_str(
+        &t.run(&["household", "PL-0001", "--json"])
+            .assert_ok()
+            .stdout,
+    )
+    .expect("JSON");
+    assert!(
+        json["total_payments"].as_u64().expect("a count") > 0,
+        "{json}"
+    );
+
+    let old_forms = forms(&t);
+    assert!(old_forms.iter().any(|(_, form)| *form == STORED_LZ4));
+    t.append_csv(ImportKind::Events, &payment_rows("MORE", 10));
+    let new_forms: Vec<_> = forms(&t)
+        .into_iter()
+        .filter(|entry| !old_forms.contains(entry))
+        .collect();
+    assert_eq!(
+        new_forms.len(),
+        2,
+        "one event and one reference block: {new_forms:?}"
+    );
+    assert!(new_forms.iter().all(|(_, form)| *form == STORED_ZSTD));
     assert_eq!(t.verify().fault, None);
 }

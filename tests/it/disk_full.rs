@@ -150,9 +150,10 @@ fn import_file(inputs: &Path, tag: &str, rows: usize) -> PathBuf {
     path
 }
 
-/// As [`import_file`], each row with a memo of 128 hex digits of its own hash: blocks are
-/// stored compressed (FORMAT.md §3.3), and only blocks that do not shrink fill tree pages
-/// past sled's blob threshold the way blocks of typical records did before.
+/// As [`import_file`], each row with a memo of 128 CJK characters drawn from its own hash
+/// (14 bits each: hex digits, 4 bits a byte, Zstandard halves): blocks are stored
+/// compressed (FORMAT.md §3.3), and only blocks that do not shrink fill tree pages past
+/// sled's blob threshold the way blocks of typical records did before.
 fn incompressible_import_file(inputs: &Path, tag: &str, rows: usize) -> PathBuf {
     let path = inputs.join(format!("{tag}.csv"));
     let mut text = ImportKind::Events.columns().join(",");
@@ -161,13 +162,16 @@ fn incompressible_import_file(inputs: &Path, tag: &str, rows: usize) -> PathBuf 
         let mut memo = blake3::Hasher::new();
         memo.update(tag.as_bytes());
         memo.update(&i.to_le_bytes());
-        let mut digits = [0u8; 64];
-        memo.finalize_xof().fill(&mut digits);
+        let mut random = [0u8; 256];
+        memo.finalize_xof().fill(&mut random);
         let row = row
             .strip_suffix("批量")
             .expect("payment rows end with their memo");
         text.push_str(row);
-        text.push_str(&hex::encode(digits));
+        for pair in random.chunks_exact(2) {
+            let offset = u32::from(u16::from_le_bytes([pair[0], pair[1]]) & 0x3fff);
+            text.push(char::from_u32(0x4e00 + offset).expect("a CJK ideograph"));
+        }
         text.push('\n');
     }
     std::fs::write(&path, text).expect("write the import file");
