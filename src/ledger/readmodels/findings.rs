@@ -24,8 +24,10 @@ pub const META_FINDINGS: &str = "findings";
 /// First byte of the stored findings snapshot. One of an older version is ignored and the
 /// findings are rebuilt from genesis (a cache; the log is the evidence); a newer one is
 /// refused. Version 1 kept each live payment with its texts (about 140 bytes); version 2
-/// keeps the compact fold (names interned, 32 bytes per live payment).
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 2;
+/// the compact fold (names interned, 32 bytes per live payment); version 3 the fold that
+/// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
+/// per payment, and a list of payments of its own, empty when the log answers).
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 3;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
