@@ -125,6 +125,11 @@ impl Payment {
 /// of them, so a merge (a pass over the whole list) comes once per 65,536 payments.
 const FILTER_RECENT_DIGESTS: usize = 1 << 16;
 
+/// Bits of a digest that pick its bucket of the sorted list: 2^16 buckets, whose starts
+/// take 256 KiB, so a search looks at a few digests (16 at a million payments) instead of
+/// binary searching 4 MB (20 cache misses; that search was a tenth of a rebuild).
+const FILTER_BUCKET_BITS: u32 = 16;
+
 /// The filter in front of the duplicate search: the [`Payment::alike_digest`] of every
 /// payment folded (a reversed one's stays: it costs a search, never a wrong answer). A
 /// payment whose digest is new has no alike payment, and nothing is looked up; otherwise
@@ -135,6 +140,9 @@ const FILTER_RECENT_DIGESTS: usize = 1 << 16;
 pub(super) struct DigestFilter {
     /// Ascending, distinct.
     sorted: Vec<u32>,
+    /// Per bucket (a digest's top [`FILTER_BUCKET_BITS`]), where its digests start in
+    /// `sorted`, and one more entry, its length; empty while `sorted` is.
+    starts: Vec<u32>,
     /// Digests not in `sorted`, until they are merged into it.
     recent: FxHashSet<u32>,
 }
@@ -146,17 +154,20 @@ impl TryFrom<Vec<u32>> for DigestFilter {
         if !sorted.windows(2).all(|w| w[0] < w[1]) {
             return Err("the duplicate filter's digests are not ascending".into());
         }
-        Ok(DigestFilter {
+        let mut filter = DigestFilter {
             sorted,
+            starts: Vec::new(),
             recent: FxHashSet::default(),
-        })
+        };
+        filter.index();
+        Ok(filter)
     }
 }
 
 impl DigestFilter {
     /// Adds `digest`; whether it was new.
     pub(super) fn insert(&mut self, digest: u32) -> bool {
-        if self.sorted.binary_search(&digest).is_ok() || !self.recent.insert(digest) {
+        if self.in_sorted(digest) || !self.recent.insert(digest) {
             return false;
         }
         if self.recent.len() >= FILTER_RECENT_DIGESTS {
@@ -165,12 +176,39 @@ impl DigestFilter {
         true
     }
 
+    fn in_sorted(&self, digest: u32) -> bool {
+        let bucket = (digest >> (u32::BITS - FILTER_BUCKET_BITS)) as usize;
+        let (Some(start), Some(end)) = (self.starts.get(bucket), self.starts.get(bucket + 1))
+        else {
+            return false;
+        };
+        self.sorted[*start as usize..*end as usize]
+            .binary_search(&digest)
+            .is_ok()
+    }
+
+    /// The starts of the buckets of `sorted`.
+    fn index(&mut self) {
+        self.starts.clear();
+        if self.sorted.is_empty() {
+            return;
+        }
+        let mut at = 0usize;
+        for bucket in 0..=(1usize << FILTER_BUCKET_BITS) {
+            while self.sorted.get(at).is_some_and(|d| {
+                ((*d >> (u32::BITS - FILTER_BUCKET_BITS)) as usize) < bucket
+            }) {
+                at += 1;
+            }
+            self.starts.push(u32::try_from(at).expect("fewer than 4 billion digests"));
+        }
+    }
+
     /// Merges `recent` into `sorted`, from the back, in place: no second copy of the list.
     fn merge(&mut self) {
         let mut recent: Vec<u32> = self.recent.drain().collect();
         recent.sort_unstable();
         let old = self.sorted.len();
-        self.sorted.reserve_exact(recent.len());
         self.sorted.resize(old + recent.len(), 0);
         let (mut i, mut j) = (old, recent.len());
         while j > 0 {
@@ -183,6 +221,7 @@ impl DigestFilter {
                 j -= 1;
             }
         }
+        self.index();
     }
 
     /// Every digest, ascending.
