@@ -37,7 +37,7 @@ mod rules;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -50,8 +50,8 @@ pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS
 pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
 use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
-pub use state::{LoggedPayment, PaymentLookup, Payments};
 use state::{DigestFilter, PackedDate, Payment, NO_ACCOUNT};
+pub use state::{LoggedPayment, PaymentLookup, Payments};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
 pub const SUPPORT_ALLOWANCE: &str = "support_allowance";
@@ -945,8 +945,31 @@ impl Findings {
         })
     }
 
-    /// The live payments among a lookup's answer, which must be ascending and before
-    /// `before`, and in the fold's ids.
+    /// A payment of a lookup's answer in the fold's ids, `None` when it was reversed; it
+    /// must come after `last` (the answer's previous one), before `before`, and be `asked`.
+    fn live_one(
+        &self,
+        p: &LoggedPayment,
+        last: u64,
+        before: u64,
+        asked: impl Fn(&LoggedPayment) -> bool,
+    ) -> Result<Option<Payment>, FindingsError> {
+        if p.seq <= last || p.seq >= before || !asked(p) {
+            return Err(FindingsError::Lookup {
+                reason: format!(
+                    "the payment at seq {} (household {:?}, program {:?}) is not one asked \
+                     for before seq {before}, in seq order",
+                    p.seq, p.household, p.program
+                ),
+            });
+        }
+        match self.reversed.contains(&p.seq) {
+            true => Ok(None),
+            false => self.known(p).map(Some),
+        }
+    }
+
+    /// The live payments among a lookup's answer ([`Findings::live_one`] each).
     fn live_of(
         &self,
         found: Vec<LoggedPayment>,
@@ -956,21 +979,35 @@ impl Findings {
         let mut last = 0;
         let mut live = Vec::with_capacity(found.len());
         for p in &found {
-            if p.seq <= last || p.seq >= before || !asked(p) {
-                return Err(FindingsError::Lookup {
-                    reason: format!(
-                        "the payment at seq {} (household {:?}, program {:?}) is not one asked \
-                         for before seq {before}, in seq order",
-                        p.seq, p.household, p.program
-                    ),
-                });
-            }
+            live.extend(self.live_one(p, last, before, &asked)?);
             last = p.seq;
-            if !self.reversed.contains(&p.seq) {
-                live.push(self.known(p)?);
-            }
         }
         Ok(live)
+    }
+
+    /// The first of a household's live payments before `before` that `wanted` picks.
+    fn first_household_payment(
+        &self,
+        lookup: &mut dyn PaymentLookup,
+        household: HouseholdId,
+        before: u64,
+        wanted: impl Fn(&Payment) -> bool,
+    ) -> Result<Option<Payment>, FindingsError> {
+        let name = self.household_ids.name(household);
+        let (mut last, mut outcome) = (0, Ok(None));
+        lookup
+            .visit_household(name, before, &mut |p| {
+                let one = self.live_one(&p, last, before, |p| p.household == *name);
+                last = p.seq;
+                match one {
+                    Ok(Some(live)) if wanted(&live) => outcome = Ok(Some(live)),
+                    Ok(_) => return ControlFlow::Continue(()),
+                    Err(error) => outcome = Err(error),
+                }
+                ControlFlow::Break(())
+            })
+            .map_err(|reason| FindingsError::Lookup { reason })?;
+        outcome
     }
 
     /// A household's live payments before `before`, by seq.
@@ -1075,8 +1112,8 @@ impl Findings {
         if self.alike.insert(p.alike_digest()) {
             return Ok(None);
         }
-        let earlier = self.household_payments(lookup, p.household, p.seq)?;
-        let Some(twin) = earlier.into_iter().find(|o| o.is_alike(p)) else {
+        let twin = self.first_household_payment(lookup, p.household, p.seq, |o| o.is_alike(p))?;
+        let Some(twin) = twin else {
             return Ok(None);
         };
         let mut found = hit(
@@ -1118,10 +1155,9 @@ impl Findings {
                 evidence.push(*p);
                 continue;
             }
-            let earlier = self.household_payments(lookup, household, p.seq)?;
-            let first = earlier
-                .into_iter()
-                .find(|o| o.account() == Some(account) && o.date.year() == year);
+            let first = self.first_household_payment(lookup, household, p.seq, |o| {
+                o.account() == Some(account) && o.date.year() == year
+            })?;
             evidence.extend(first);
         }
         let amount_fen = evidence

@@ -11,14 +11,15 @@
 //! Names are interned by [`crate::intern::Interner`].
 
 use std::hash::{Hash, Hasher};
+use std::ops::ControlFlow;
 
 use rustc_hash::{FxHashSet, FxHasher};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::intern::{AccountId, HouseholdId, Id, ProgramId};
 use super::FindingFact;
 use crate::intern::Interner;
+use crate::intern::{AccountId, HouseholdId, Id, ProgramId};
 use crate::vocab::{Date, YearMonth};
 
 /// The most distinct programs the fold tells apart: a payment keeps its program as a u16.
@@ -195,12 +196,15 @@ impl DigestFilter {
         }
         let mut at = 0usize;
         for bucket in 0..=(1usize << FILTER_BUCKET_BITS) {
-            while self.sorted.get(at).is_some_and(|d| {
-                ((*d >> (u32::BITS - FILTER_BUCKET_BITS)) as usize) < bucket
-            }) {
+            while self
+                .sorted
+                .get(at)
+                .is_some_and(|d| ((*d >> (u32::BITS - FILTER_BUCKET_BITS)) as usize) < bucket)
+            {
                 at += 1;
             }
-            self.starts.push(u32::try_from(at).expect("fewer than 4 billion digests"));
+            self.starts
+                .push(u32::try_from(at).expect("fewer than 4 billion digests"));
         }
     }
 
@@ -325,12 +329,29 @@ impl LoggedPayment {
 /// The ledger answers from its log through the household trail index; [`Payments`] holds
 /// them in memory, for [`super::Findings::apply`].
 pub trait PaymentLookup {
+    /// Visits the payments naming `household` until `visit` breaks: the duplicate search
+    /// stops at the first alike, so a household paid many times alike (a bulk import) is
+    /// not read whole for each payment.
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String>;
+
     /// The payments naming `household`.
     fn household_payments(
         &mut self,
         household: &str,
         before: u64,
-    ) -> Result<Vec<LoggedPayment>, String>;
+    ) -> Result<Vec<LoggedPayment>, String> {
+        let mut all = Vec::new();
+        self.visit_household(household, before, &mut |p| {
+            all.push(p);
+            ControlFlow::Continue(())
+        })?;
+        Ok(all)
+    }
 
     /// The payment at `seq`; `None` when the event there is not a payment.
     fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String>;
@@ -420,7 +441,8 @@ impl Payments {
             u32::try_from(id.index()).expect("ids are minted from u32 indexes")
         });
         if self.of_household.len() <= household.index() {
-            self.of_household.resize_with(household.index() + 1, Vec::new);
+            self.of_household
+                .resize_with(household.index() + 1, Vec::new);
         }
         self.of_household[household.index()].push(index(self.all.len()));
         self.all.push(Payment {
@@ -459,21 +481,26 @@ impl Payments {
 }
 
 impl PaymentLookup for Payments {
-    fn household_payments(
+    fn visit_household(
         &mut self,
         household: &str,
         before: u64,
-    ) -> Result<Vec<LoggedPayment>, String> {
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String> {
         let Some(id) = self.households.get(household) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let indexes = self.of_household.get(id.index()).map_or(&[][..], Vec::as_slice);
-        Ok(indexes
-            .iter()
-            .map(|i| &self.all[*i as usize])
-            .take_while(|p| p.seq < before)
-            .map(|p| self.logged(p))
-            .collect())
+        let indexes = self
+            .of_household
+            .get(id.index())
+            .map_or(&[][..], Vec::as_slice);
+        let payments = indexes.iter().map(|i| &self.all[*i as usize]);
+        for p in payments.take_while(|p| p.seq < before) {
+            if visit(self.logged(p)).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
@@ -571,7 +598,11 @@ mod tests {
         assert_eq!(of_one.iter().collect::<Vec<_>>(), expected);
         assert_eq!(back.household_payments("H9", 201).unwrap(), []);
         assert_eq!(back.payment(8, 9).unwrap().as_ref(), Some(&pushed[7]));
-        assert_eq!(back.payment(8, 8).unwrap(), None, "not before the seq asked");
+        assert_eq!(
+            back.payment(8, 8).unwrap(),
+            None,
+            "not before the seq asked"
+        );
         assert_eq!(back.payment(999, 1000).unwrap(), None);
         let of_b = back.program_payments("b", 2019, 11).unwrap();
         let seqs: Vec<u64> = of_b.iter().map(|p| p.seq).collect();
@@ -603,7 +634,11 @@ mod tests {
         for d in digests.iter().rev() {
             other.insert(*d);
         }
-        assert_eq!(bincode::serialize(&other).unwrap(), bytes, "one order of bytes");
+        assert_eq!(
+            bincode::serialize(&other).unwrap(),
+            bytes,
+            "one order of bytes"
+        );
     }
 
     #[test]

@@ -676,12 +676,18 @@ mod properties {
     struct LogLookup<'a>(&'a Log);
 
     impl PaymentLookup for LogLookup<'_> {
-        fn household_payments(
+        fn visit_household(
             &mut self,
             household: &str,
             before: u64,
-        ) -> Result<Vec<LoggedPayment>, String> {
-            Ok(logged(self.0, before, |p| p.household == household))
+            visit: &mut dyn FnMut(LoggedPayment) -> std::ops::ControlFlow<()>,
+        ) -> Result<(), String> {
+            for p in logged(self.0, before, |p| p.household == household) {
+                if visit(p).is_break() {
+                    break;
+                }
+            }
+            Ok(())
         }
 
         fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
@@ -694,7 +700,9 @@ mod properties {
             year: i32,
             before: u64,
         ) -> Result<Vec<LoggedPayment>, String> {
-            Ok(logged(self.0, before, |p| p.program == program && p.date.year == year))
+            Ok(logged(self.0, before, |p| {
+                p.program == program && p.date.year == year
+            }))
         }
     }
 
@@ -1165,6 +1173,20 @@ enum Lying {
 }
 
 impl PaymentLookup for Lying {
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), String> {
+        self.household_payments(household, before)?
+            .into_iter()
+            .for_each(|p| {
+                let _ = visit(p);
+            });
+        Ok(())
+    }
+
     fn household_payments(
         &mut self,
         household: &str,
@@ -1211,7 +1233,10 @@ fn a_lookup_that_answers_with_what_was_not_asked_is_an_error() {
     let cases = [
         (Lying::OtherHousehold, "household \"H2\""),
         (Lying::NotBefore, "not one asked for before seq 2"),
-        (Lying::NeverFolded, "program \"never_paid\" was never folded"),
+        (
+            Lying::NeverFolded,
+            "program \"never_paid\" was never folded",
+        ),
         (Lying::Fails, "the log cannot be read"),
     ];
     for (mut lookup, says) in cases {

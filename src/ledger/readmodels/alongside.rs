@@ -113,7 +113,11 @@ fn fold_written(
     let mut payments = LogPayments::new(view);
     for events in written {
         for (seq, hash, record) in events {
-            let item = fold_findings(findings.as_deref_mut(), &mut payments, Ok((seq, hash, record)));
+            let item = fold_findings(
+                findings.as_deref_mut(),
+                &mut payments,
+                Ok((seq, hash, record)),
+            );
             if let Ok((seq, _, record)) = &item {
                 payments.told(*seq, record);
             }

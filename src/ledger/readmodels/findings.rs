@@ -14,7 +14,6 @@
 //! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
 //! memory (`projections::Payments`), as an export's are.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -130,7 +129,9 @@ impl FindingsSide {
         ledger.visit_records(from, Seq::new(ledger.head().size), |item| {
             let step = item
                 .map_err(super::ReadSideError::from)
-                .and_then(|(seq, hash, record)| Ok(side.fold(seq, hash, &record, &mut payments)?));
+                .and_then(|(seq, hash, record)| {
+                    Ok(side.fold(seq, hash, &record, &mut payments)?)
+                });
             match step {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
@@ -206,7 +207,10 @@ impl FindingsSide {
     /// [`super::SNAPSHOT_LAG_EVENTS`] or `force` (the read models' policy).
     pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
         let at = self.applied_seq();
-        if self.broken.is_some() || at == self.saved_seq || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS) {
+        if self.broken.is_some()
+            || at == self.saved_seq
+            || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS)
+        {
             return None;
         }
         // Sized first: grown by doubling, the buffer of a million payments' snapshot could
@@ -253,15 +257,26 @@ impl FindingsSide {
 pub struct LogPayments<'a> {
     view: &'a LedgerView,
     /// Per household, the payments told beyond the view's head, as offsets from it: 4
-    /// bytes per payment of the append, only while it is folded alongside.
-    beyond: HashMap<String, Vec<u32>>,
+    /// bytes per payment of the append, only while it is folded alongside. Looked up once
+    /// per payment told: foldhash (seeded per process) is faster than SipHash on short keys.
+    beyond: foldhash::HashMap<String, Vec<u32>>,
+    /// The households asked about and their committed seqs, at most
+    /// [`CACHED_HOUSEHOLDS`].
+    committed: foldhash::HashMap<String, std::rc::Rc<[Seq]>>,
 }
+
+/// Households whose trail [`LogPayments`] keeps between questions: checking a trail
+/// against its sealed summary reads all of its entries, and a bulk import that pays a few
+/// households many times alike asks about them for every payment (a rebuild of 30,000
+/// such payments to two households took minutes without it). Emptied when full.
+const CACHED_HOUSEHOLDS: usize = 64;
 
 impl<'a> LogPayments<'a> {
     pub fn new(view: &'a LedgerView) -> LogPayments<'a> {
         LogPayments {
             view,
-            beyond: HashMap::new(),
+            beyond: foldhash::HashMap::default(),
+            committed: foldhash::HashMap::default(),
         }
     }
 
@@ -307,27 +322,40 @@ impl<'a> LogPayments<'a> {
     }
 
     /// The seqs of `household`'s events through the view's head, as its trail index lists
-    /// them. Read a second time when they do not give the sealed summary: a reader beside
-    /// a writer may read the state record before a commit and the summaries after it.
-    fn committed_seqs(&self, household: &str) -> Result<Vec<Seq>, String> {
-        self.view
+    /// them, kept for later questions ([`CACHED_HOUSEHOLDS`]). Read a second time when
+    /// they do not give the sealed summary: a reader beside a writer may read the state
+    /// record before a commit and the summaries after it.
+    fn committed_seqs(&mut self, household: &str) -> Result<std::rc::Rc<[Seq]>, String> {
+        if let Some(seqs) = self.committed.get(household) {
+            return Ok(std::rc::Rc::clone(seqs));
+        }
+        let seqs: std::rc::Rc<[Seq]> = self
+            .view
             .household_seqs(household)
             .or_else(|_| self.view.household_seqs(household))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+            .into();
+        if self.committed.len() >= CACHED_HOUSEHOLDS {
+            self.committed.clear();
+        }
+        self.committed
+            .insert(household.to_owned(), std::rc::Rc::clone(&seqs));
+        Ok(seqs)
     }
 }
 
 impl PaymentLookup for LogPayments<'_> {
-    fn household_payments(
+    fn visit_household(
         &mut self,
         household: &str,
         before: u64,
-    ) -> Result<Vec<LoggedPayment>, String> {
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String> {
         let head = self.view.head().size;
+        let committed = self.committed_seqs(household)?;
         let beyond = self.beyond.get(household).into_iter().flatten();
-        let seqs = self.committed_seqs(household)?.into_iter();
-        let seqs = seqs.chain(beyond.map(|offset| Seq::new(head + u64::from(*offset))));
-        let mut paid = Vec::new();
+        let beyond = beyond.map(|offset| Seq::new(head + u64::from(*offset)));
+        let seqs = committed.iter().copied().chain(beyond);
         for seq in seqs.take_while(|seq| seq.get() < before) {
             let Some((record, payment)) = self.payment_at(seq)? else {
                 continue;
@@ -339,9 +367,11 @@ impl PaymentLookup for LogPayments<'_> {
                     record.body.household().unwrap_or("no household")
                 ));
             }
-            paid.push(payment);
+            if visit(payment).is_break() {
+                break;
+            }
         }
-        Ok(paid)
+        Ok(())
     }
 
     fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
