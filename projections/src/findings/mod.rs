@@ -218,7 +218,8 @@ pub struct Finding {
 pub struct FindingsSize {
     pub households: usize,
     pub persons: usize,
-    /// Grows with payments: the one part that grows with events.
+    /// Payments folded and not reversed: a count (the payments themselves are the log's,
+    /// or [`Payments`] for [`Findings::apply`]).
     pub live_payments: usize,
     pub account_years: usize,
     /// Over every program and year other than the support allowance.

@@ -573,7 +573,7 @@ mod tests {
             amount_fen: 100,
             persons: 1,
             date,
-            account: (seq % 2 == 0).then_some([seq as u8; 32]),
+            account: seq.is_multiple_of(2).then_some([seq as u8; 32]),
         }
     }
 
