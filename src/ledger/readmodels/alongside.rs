@@ -118,7 +118,7 @@ fn fold_written(
                 &mut payments,
                 Ok((seq, hash, record)),
             );
-            if let Ok((seq, _, record)) = &item {
+            if let (Ok((seq, _, record)), Some(_)) = (&item, &findings) {
                 payments.told(*seq, record);
             }
             folder.push(map_event(item, &mut recent))?;
