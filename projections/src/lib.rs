@@ -107,7 +107,7 @@ mod vocab;
 pub use error::ProjectionError;
 pub use findings::{
     Decision, DecisionError, Finding, FindingFact, Findings, FindingsError, FindingsSize,
-    Resolution, Rule, Status,
+    LoggedPayment, PaymentLookup, Payments, Resolution, Rule, Status,
 };
 pub use funds::FundRow;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};

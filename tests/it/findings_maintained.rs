@@ -146,3 +146,85 @@ fn an_older_version_findings_snapshot_is_ignored_and_rebuilt() {
     }
     assert_eq!(assert_maintained_equals_rebuild(&t), expected);
 }
+
+/// Every finding of the log, folded with every payment kept in memory
+/// (`Findings::apply`): the reference the maintained findings, which ask the log for
+/// their payments, must equal.
+fn folded_in_memory(t: &TempLedger) -> Vec<fundtrail_projections::Finding> {
+    use fundtrail::ledger::readmodels::facts::finding_fact_of;
+    let ledger = t.open();
+    let head = ledger.view().head().size;
+    let mut memory = fundtrail_projections::Findings::new();
+    for item in ledger.view().records(Seq::FIRST, Seq::new(head)) {
+        let (seq, _, record) = item.unwrap();
+        if let Some(fact) = finding_fact_of(seq, &record).unwrap() {
+            memory.apply(seq.get(), &fact).unwrap();
+        }
+    }
+    memory.all().to_vec()
+}
+
+/// Districts of two seeds, each with a planted case of every rule (deaths and an exit
+/// recorded after the payments, duplicates, a shared account, outliers), their events
+/// imported in one batch large enough to be folded alongside its append (its payments
+/// looked up beyond the head, through what the append told), then the exits, the deaths
+/// and a reversal of a finding's evidence: the maintained findings, whose payments are
+/// read from the log through the household trail index, equal the fold that keeps every
+/// payment in memory, after each import.
+#[test]
+fn findings_through_the_log_equal_the_fold_with_payments_in_memory() {
+    for seed in ["7", "11"] {
+        let t = TempLedger::uninitialized();
+        let dir = t.file("district");
+        let args = ["simulate", dir.to_str().unwrap(), "--households", "600"];
+        run_command(binary_without_ledger().args(args).args(["--seed", seed])).assert_ok();
+        let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+        assert!(
+            events.lines().count() > 2 * fundtrail::ledger::GROUP_COMMIT_EVENTS,
+            "the events are folded alongside their append"
+        );
+        t.run(&["init"]).assert_ok();
+        for kind in ["households", "rates", "persons", "events", "changes"] {
+            t.import(kind, &dir.join(format!("{kind}.csv"))).assert_ok();
+            assert_eq!(assert_maintained_equals_rebuild(&t), folded_in_memory(&t));
+        }
+        let deaths = dir.join("deaths.csv");
+        let deaths = deaths.to_str().unwrap();
+        t.run(&["import", "deaths", deaths, "--source", "sim-register"])
+            .assert_ok();
+        let found = assert_maintained_equals_rebuild(&t);
+        assert_eq!(found, folded_in_memory(&t), "seed {seed}");
+        let rules: std::collections::BTreeSet<&str> =
+            found.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules.len(), 6, "every rule is raised: {rules:?}");
+        let duplicate = found
+            .iter()
+            .find(|f| f.rule.as_str() == "duplicate_payment")
+            .expect("a duplicate");
+        t.import("events", &reversal_of(&t, duplicate.seqs[0]))
+            .assert_ok();
+        let found = assert_maintained_equals_rebuild(&t);
+        assert_eq!(found, folded_in_memory(&t), "seed {seed}");
+        t.run(&["verify"]).assert_ok();
+    }
+}
+
+/// A file of events holding the reversal of the payment at `seq`.
+fn reversal_of(t: &TempLedger, seq: u64) -> PathBuf {
+    let ledger = t.open();
+    let record = ledger.view().record(Seq::new(seq)).unwrap();
+    let (_, p) = record.body.payment().expect("a payment");
+    let date = stored_date(p.value_date).unwrap();
+    let row = format!(
+        "{date},reversal,{},,{}.{:02},,{},reversed",
+        p.household,
+        p.amount_fen / 100,
+        p.amount_fen % 100,
+        record.reference
+    );
+    t.write_csv(
+        "reversal.csv",
+        fundtrail::ledger::import::ImportKind::Events,
+        &[row],
+    )
+}

@@ -295,3 +295,32 @@ fn a_malformed_entry_is_reported_unreadable() {
     run.assert_code(1);
     assert!(run.stderr.contains("household trail index"), "{run:#?}");
 }
+
+/// The findings read a household's earlier payments through its trail index (a duplicate
+/// here): with the payment's entry removed, they would miss the duplicate. The import's
+/// append stands and warns that the findings could not be brought up to date, naming the
+/// household index; `findings` refuses, exit 1, and shows no finding; the findings
+/// snapshot stays at the seq before the edit was met.
+#[test]
+fn the_findings_refuse_a_trail_that_hides_a_payment_instead_of_missing_its_duplicate() {
+    let t = standard();
+    set_entry(&t, "PL-0001", 6, &[]);
+    let twin = "2015-01-20,disbursement,PL-0001,support_allowance,100.00,2,BANK-9,重复";
+    let file = t.write_csv(
+        "twin.csv",
+        fundtrail::ledger::import::ImportKind::Events,
+        &[twin],
+    );
+    let imported = t.import("events", &file);
+    imported.assert_ok();
+    let says = "household index of household PL-0001";
+    assert!(imported.stderr.contains(says), "{imported:#?}");
+    let findings = t.run(&["findings"]);
+    findings.assert_code(1);
+    assert!(findings.stderr.contains(says), "{findings:#?}");
+    assert!(!findings.stdout.contains("duplicate"), "{findings:#?}");
+    set_entry(&t, "PL-0001", 6, &[6]);
+    let found = t.run(&["findings", "--json"]);
+    found.assert_ok();
+    assert!(found.stdout.contains("duplicate_payment"), "{found:#?}");
+}

@@ -17,15 +17,13 @@
 //! first seen (`intern::Interner`). What it holds:
 //! - per household and person: the facts eligibility needs (grows with persons);
 //! - per (program, category): the rates (grows with rates);
-//! - **every live payment**, as a 32-byte record (seq, amount, household, account, day,
-//!   persons, program: `state::Payment`), and its index in its household's list: a death
-//!   or an exit recorded years after the payments must find them, and so must a duplicate.
-//!   This is the one part that grows with events: 56 bytes per live payment in memory
-//!   (with the duplicate filter and the vectors' spare room; 66 at the peak of a fold) and
-//!   34 in a snapshot, measured by `tests/bench_findings.rs` at a million payments (440
-//!   and 142 when a payment kept its texts in ordered maps). A payment's
-//!   reference is not kept: references are unique in the ledger (FORMAT.md §1.2), so any
-//!   two payments are under different references;
+//! - **no payment**: a death or an exit recorded years after the payments must find them,
+//!   and so must a duplicate, a shared account and an outlier; the fold asks a
+//!   [`PaymentLookup`] for them ([`Findings::apply_with`]: the ledger reads its log through
+//!   the household trail index), or keeps them in memory in [`Payments`]
+//!   ([`Findings::apply`]: 32 bytes each, for a fold with no log at hand). What grows with
+//!   events is a filter in front of the duplicate search, 4 bytes per payment (a
+//!   payment's digest, `state::DigestFilter`), and the seqs of the reversed payments;
 //! - per (account, year): the households paid and how many live payments each (grows with
 //!   accounts);
 //! - per (program, year) of the programs other than the support allowance: a count per
@@ -39,7 +37,7 @@ mod rules;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -52,7 +50,8 @@ pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS
 pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
 use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
-use state::{PackedDate, Payment, Payments, NO_ACCOUNT};
+use state::{DigestFilter, PackedDate, Payment, NO_ACCOUNT};
+pub use state::{LoggedPayment, PaymentLookup, Payments};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
 pub const SUPPORT_ALLOWANCE: &str = "support_allowance";
@@ -219,7 +218,8 @@ pub struct Finding {
 pub struct FindingsSize {
     pub households: usize,
     pub persons: usize,
-    /// Grows with payments: the one part that grows with events.
+    /// Payments folded and not reversed: a count (the payments themselves are the log's,
+    /// or [`Payments`] for [`Findings::apply`]).
     pub live_payments: usize,
     pub account_years: usize,
     /// Over every program and year other than the support allowance.
@@ -263,6 +263,8 @@ pub enum FindingsError {
         finding: String,
         source: DecisionError,
     },
+    #[error("the payments looked up: {reason}")]
+    Lookup { reason: String },
 }
 
 /// The id of a finding: the first [`FINDING_ID_HEX_DIGITS`] hex digits of
@@ -449,7 +451,8 @@ struct Hit {
     account: Option<AccountId>,
     /// The payment this case is about: a payment is cited once per rule and subject.
     payment: u64,
-    evidence: Vec<u64>,
+    /// The payments it cites, live when it is raised.
+    evidence: Vec<Payment>,
     amount_fen: i64,
     month: YearMonth,
 }
@@ -472,6 +475,14 @@ pub struct Findings {
     /// By account id: the last four digits of the account, as first paid to (a hash is
     /// of the digits, so they are the same on every payment to it: `check` holds to that).
     account_last4: Vec<String>,
+    /// The seqs of the payments reversed: a lookup answers with every payment folded.
+    reversed: BTreeSet<u64>,
+    /// Payments folded and not reversed.
+    live_payments: usize,
+    /// In front of the duplicate search.
+    alike: DigestFilter,
+    /// The payments [`Findings::apply`] folded, its lookup; empty in a fold through
+    /// [`Findings::apply_with`], whose lookup holds them.
     payments: Payments,
     /// Per (account, year): the households paid on it, by id ascending, each with its
     /// number of live payments there.
@@ -503,7 +514,7 @@ impl Findings {
         FindingsSize {
             households: self.households.len(),
             persons: self.persons.len(),
-            live_payments: self.payments.live_count(),
+            live_payments: self.live_payments,
             account_years: self.accounts.len(),
             distinct_amounts: self.groups.values().map(|g| g.amounts.len()).sum(),
             findings: self.findings.len(),
@@ -511,19 +522,45 @@ impl Findings {
         }
     }
 
-    /// Everything that can refuse a fact at `seq`; then `seq` is the last folded.
-    fn admit(&mut self, seq: u64, fact: &FindingFact) -> Result<(), FindingsError> {
+    /// Everything that can refuse a fact at `seq`; then `seq` is the last folded. Returns
+    /// the target of a reversal.
+    fn admit(
+        &mut self,
+        seq: u64,
+        fact: &FindingFact,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<Option<Payment>, FindingsError> {
         if let Some(last) = self.last_seq.filter(|last| seq <= *last) {
             return Err(FindingsError::OutOfOrder { last, found: seq });
         }
-        self.check(fact)?;
+        let target = self.check(seq, fact, lookup)?;
         self.last_seq = Some(seq);
-        Ok(())
+        Ok(target)
     }
 
-    /// Folds one fact; on error the state is unchanged.
+    /// Folds one fact, keeping the payments in memory ([`Payments`]); on error the state
+    /// is unchanged. A fold is folded by this or by [`Findings::apply_with`], never both.
     pub fn apply(&mut self, seq: u64, fact: &FindingFact) -> Result<(), FindingsError> {
-        self.admit(seq, fact)?;
+        let mut payments = std::mem::take(&mut self.payments);
+        let applied = self.apply_with(seq, fact, &mut payments);
+        if let (Ok(()), Some(paid)) = (&applied, LoggedPayment::of(seq, fact)) {
+            payments.push(&paid);
+        }
+        self.payments = payments;
+        applied
+    }
+
+    /// Folds one fact, asking `lookup` for the payments folded before it. A refused fact
+    /// leaves the state unchanged; a lookup that fails or answers with what was not asked
+    /// ([`FindingsError::Lookup`]) may leave it part-way through the fact: the fold must
+    /// then be thrown away (the ledger's keeps nothing of it).
+    pub fn apply_with(
+        &mut self,
+        seq: u64,
+        fact: &FindingFact,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<(), FindingsError> {
+        let target = self.admit(seq, fact, lookup)?;
         match fact {
             FindingFact::HouseholdEnrolled {
                 household,
@@ -557,15 +594,21 @@ impl Findings {
                 birth_date,
                 joined_on,
             } => self.add_person(person, household, *parent, *birth_date, *joined_on),
-            FindingFact::PersonDied { person, date } => self.on_death(seq, person, *date),
+            FindingFact::PersonDied { person, date } => {
+                self.on_death(seq, person, *date, lookup)?
+            }
             FindingFact::PersonLeft { person, date } => {
                 if let Some(id) = self.person_ids.get(person.as_str()) {
                     self.persons[id.index()].facts.left_on = Some(*date);
                 }
             }
-            FindingFact::HouseholdEnded { household, date } => self.on_end(seq, household, *date),
-            FindingFact::Paid { .. } => self.on_payment(seq, fact),
-            FindingFact::Reversed { target_seq } => self.on_reversal(*target_seq),
+            FindingFact::HouseholdEnded { household, date } => {
+                self.on_end(seq, household, *date, lookup)?
+            }
+            FindingFact::Paid { .. } => self.on_payment(seq, fact, lookup)?,
+            FindingFact::Reversed { .. } => {
+                self.on_reversal(target.expect("admitted: a reversal's target is found"))
+            }
             FindingFact::Resolved { finding, .. } => {
                 let decision = resolution(seq, fact).expect("a Resolved fact is a decision");
                 if let Some(found) = self.findings.iter_mut().find(|f| f.id == *finding) {
@@ -576,8 +619,27 @@ impl Findings {
         Ok(())
     }
 
-    /// Everything that can refuse a fact, before anything changes.
-    fn check(&self, fact: &FindingFact) -> Result<(), FindingsError> {
+    /// Everything that can refuse a fact at `seq`, before anything changes; returns the
+    /// target of a reversal.
+    fn check(
+        &self,
+        seq: u64,
+        fact: &FindingFact,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<Option<Payment>, FindingsError> {
+        if let FindingFact::Reversed { target_seq } = fact {
+            return match self.live_payment(lookup, *target_seq, seq)? {
+                Some(target) => Ok(Some(target)),
+                None => Err(FindingsError::UnknownPayment {
+                    target_seq: *target_seq,
+                }),
+            };
+        }
+        self.check_other(fact).map(|()| None)
+    }
+
+    /// [`Findings::check`] of a fact other than a reversal.
+    fn check_other(&self, fact: &FindingFact) -> Result<(), FindingsError> {
         let valid = |date: &Date| {
             date.is_valid()
                 .then_some(())
@@ -634,13 +696,7 @@ impl Findings {
                 valid(date)?;
                 self.check_compact(*date, *persons, program, account.as_ref())
             }
-            FindingFact::Reversed { target_seq } => self
-                .payments
-                .get(*target_seq)
-                .map(|_| ())
-                .ok_or(FindingsError::UnknownPayment {
-                    target_seq: *target_seq,
-                }),
+            FindingFact::Reversed { .. } => Ok(()),
             FindingFact::Resolved {
                 finding,
                 household,
@@ -837,16 +893,168 @@ impl Findings {
         })
     }
 
-    fn on_payment(&mut self, seq: u64, fact: &FindingFact) {
+    fn on_payment(
+        &mut self,
+        seq: u64,
+        fact: &FindingFact,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<(), FindingsError> {
         let Some(payment) = self.compact(seq, fact) else {
-            return;
+            return Ok(());
         };
-        self.payments.push(payment);
+        self.live_payments += 1;
         let mut hits = self.life_hits(&payment);
-        hits.extend(self.duplicate_hits(&payment));
-        hits.extend(self.account_hits(&payment));
-        hits.extend(self.outlier_hits(&payment));
+        hits.extend(self.duplicate_hits(&payment, lookup)?);
+        hits.extend(self.account_hits(&payment, lookup)?);
+        hits.extend(self.outlier_hits(&payment, lookup)?);
         self.raise(seq, hits, &[]);
+        Ok(())
+    }
+
+    /// A payment a lookup answered with, in the fold's ids: every name in it was folded
+    /// before, else the lookup answered with what the fold never saw.
+    fn known(&self, p: &LoggedPayment) -> Result<Payment, FindingsError> {
+        let unknown = |what: &str| FindingsError::Lookup {
+            reason: format!("seq {}: {what} was never folded", p.seq),
+        };
+        let household = self
+            .household_ids
+            .get(p.household.as_str())
+            .ok_or_else(|| unknown(&format!("household {:?}", p.household)))?;
+        let program = self
+            .program_ids
+            .get(p.program.as_str())
+            .ok_or_else(|| unknown(&format!("program {:?}", p.program)))?;
+        let account = match &p.account {
+            None => NO_ACCOUNT,
+            Some(hash) => {
+                let id = self
+                    .account_ids
+                    .get(hash)
+                    .ok_or_else(|| unknown(&format!("account {}", hex(hash))))?;
+                u32::try_from(id.index()).expect("ids are minted from u32 indexes")
+            }
+        };
+        Ok(Payment {
+            seq: p.seq,
+            amount_fen: p.amount_fen,
+            household,
+            account,
+            date: PackedDate::pack(p.date).ok_or_else(|| unknown("its date"))?,
+            persons: u16::try_from(p.persons).map_err(|_| unknown("its persons"))?,
+            program: u16::try_from(program.index()).map_err(|_| unknown("its program"))?,
+        })
+    }
+
+    /// A payment of a lookup's answer in the fold's ids, `None` when it was reversed; it
+    /// must come after `last` (the answer's previous one), before `before`, and be `asked`.
+    fn live_one(
+        &self,
+        p: &LoggedPayment,
+        last: u64,
+        before: u64,
+        asked: impl Fn(&LoggedPayment) -> bool,
+    ) -> Result<Option<Payment>, FindingsError> {
+        if p.seq <= last || p.seq >= before || !asked(p) {
+            return Err(FindingsError::Lookup {
+                reason: format!(
+                    "the payment at seq {} (household {:?}, program {:?}) is not one asked \
+                     for before seq {before}, in seq order",
+                    p.seq, p.household, p.program
+                ),
+            });
+        }
+        match self.reversed.contains(&p.seq) {
+            true => Ok(None),
+            false => self.known(p).map(Some),
+        }
+    }
+
+    /// The live payments among a lookup's answer ([`Findings::live_one`] each).
+    fn live_of(
+        &self,
+        found: Vec<LoggedPayment>,
+        before: u64,
+        asked: impl Fn(&LoggedPayment) -> bool,
+    ) -> Result<Vec<Payment>, FindingsError> {
+        let mut last = 0;
+        let mut live = Vec::with_capacity(found.len());
+        for p in &found {
+            live.extend(self.live_one(p, last, before, &asked)?);
+            last = p.seq;
+        }
+        Ok(live)
+    }
+
+    /// The first of a household's live payments before `before` that `wanted` picks.
+    fn first_household_payment(
+        &self,
+        lookup: &mut dyn PaymentLookup,
+        household: HouseholdId,
+        before: u64,
+        wanted: impl Fn(&Payment) -> bool,
+    ) -> Result<Option<Payment>, FindingsError> {
+        let name = self.household_ids.name(household);
+        let (mut last, mut outcome) = (0, Ok(None));
+        lookup
+            .visit_household(name, before, &mut |p| {
+                let one = self.live_one(&p, last, before, |p| p.household == *name);
+                last = p.seq;
+                match one {
+                    Ok(Some(live)) if wanted(&live) => outcome = Ok(Some(live)),
+                    Ok(_) => return ControlFlow::Continue(()),
+                    Err(error) => outcome = Err(error),
+                }
+                ControlFlow::Break(())
+            })
+            .map_err(|reason| FindingsError::Lookup { reason })?;
+        outcome
+    }
+
+    /// A household's live payments before `before`, by seq.
+    fn household_payments(
+        &self,
+        lookup: &mut dyn PaymentLookup,
+        household: HouseholdId,
+        before: u64,
+    ) -> Result<Vec<Payment>, FindingsError> {
+        let name = self.household_ids.name(household);
+        let found = lookup
+            .household_payments(name, before)
+            .map_err(|reason| FindingsError::Lookup { reason })?;
+        self.live_of(found, before, |p| p.household == *name)
+    }
+
+    /// The live payment at `seq`, if the event there is one, before `before`.
+    fn live_payment(
+        &self,
+        lookup: &mut dyn PaymentLookup,
+        seq: u64,
+        before: u64,
+    ) -> Result<Option<Payment>, FindingsError> {
+        if seq >= before {
+            return Ok(None);
+        }
+        let found = lookup
+            .payment(seq, before)
+            .map_err(|reason| FindingsError::Lookup { reason })?;
+        let live = self.live_of(found.into_iter().collect(), before, |p| p.seq == seq)?;
+        Ok(live.into_iter().next())
+    }
+
+    /// The live payments of a program dated in `year`, before `before`, by seq.
+    fn program_payments(
+        &self,
+        lookup: &mut dyn PaymentLookup,
+        program: ProgramId,
+        year: i32,
+        before: u64,
+    ) -> Result<Vec<Payment>, FindingsError> {
+        let name = self.program_ids.name(program);
+        let found = lookup
+            .program_payments(name, year, before)
+            .map_err(|reason| FindingsError::Lookup { reason })?;
+        self.live_of(found, before, |p| p.program == *name && p.date.year == year)
     }
 
     /// `paid_after_exit`, `paid_after_death` and `allowance_over_due` on one payment, with
@@ -895,8 +1103,20 @@ impl Findings {
         hits
     }
 
-    fn duplicate_hits(&mut self, p: &Payment) -> Option<Hit> {
-        let twin = self.payments.alike(p)?.seq;
+    /// The first live payment alike `p` (household, program, month, amount), behind the
+    /// digest filter: a digest never seen means none.
+    fn duplicate_hits(
+        &mut self,
+        p: &Payment,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<Option<Hit>, FindingsError> {
+        if self.alike.insert(p.alike_digest()) {
+            return Ok(None);
+        }
+        let twin = self.first_household_payment(lookup, p.household, p.seq, |o| o.is_alike(p))?;
+        let Some(twin) = twin else {
+            return Ok(None);
+        };
         let mut found = hit(
             Rule::DuplicatePayment,
             Subject::Household(p.household),
@@ -904,32 +1124,43 @@ impl Findings {
             p.amount_fen,
         );
         found.evidence.push(twin);
-        Some(found)
+        Ok(Some(found))
     }
 
-    fn account_hits(&mut self, p: &Payment) -> Option<Hit> {
-        let account = p.account()?;
+    fn account_hits(
+        &mut self,
+        p: &Payment,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<Option<Hit>, FindingsError> {
+        let Some(account) = p.account() else {
+            return Ok(None);
+        };
         let year = p.date.year();
         let households = self.accounts.entry((account, year)).or_default();
         match households.binary_search_by_key(&p.household, |(h, _)| *h) {
             Ok(i) => {
                 households[i].1 += 1;
-                return None;
+                return Ok(None);
             }
             Err(i) => households.insert(i, (p.household, 1)),
         }
         if !rules::shares_account(households.len()) {
-            return None;
+            return Ok(None);
         }
-        // Each household's first live payment on the account that year.
-        let evidence: Vec<&Payment> = households
-            .iter()
-            .filter_map(|(h, _)| {
-                self.payments
-                    .of_household(*h)
-                    .find(|o| o.account() == Some(account) && o.date.year() == year)
-            })
-            .collect();
+        let households: Vec<HouseholdId> = households.iter().map(|(h, _)| *h).collect();
+        // Each household's first live payment on the account that year: `p` for its own
+        // household, which had none there before it.
+        let mut evidence = Vec::with_capacity(households.len());
+        for household in households {
+            if household == p.household {
+                evidence.push(*p);
+                continue;
+            }
+            let first = self.first_household_payment(lookup, household, p.seq, |o| {
+                o.account() == Some(account) && o.date.year() == year
+            })?;
+            evidence.extend(first);
+        }
         let amount_fen = evidence
             .iter()
             .fold(0i64, |sum, e| sum.saturating_add(e.amount_fen));
@@ -940,16 +1171,20 @@ impl Findings {
             amount_fen,
         );
         found.account = Some(account);
-        found.evidence = evidence.iter().map(|e| e.seq).collect();
-        Some(found)
+        found.evidence = evidence;
+        Ok(Some(found))
     }
 
     /// Outliers among the payments of a program and year other than the allowance: the
     /// new payment once the group is large enough, and the whole group the first time
     /// it is.
-    fn outlier_hits(&mut self, p: &Payment) -> Vec<Hit> {
+    fn outlier_hits(
+        &mut self,
+        p: &Payment,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<Vec<Hit>, FindingsError> {
         if self.is_allowance(p) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let year = p.date.year();
         let group = self.groups.entry((p.program(), year)).or_default();
@@ -957,68 +1192,88 @@ impl Findings {
         let (len, median) = (group.len, group.median.map(|(m, _)| m));
         let members = (len == OUTLIER_MIN_GROUP && !group.outgrown).then(|| group.members.clone());
         let Some(median) = median.filter(|_| len >= OUTLIER_MIN_GROUP) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        // The new payment is at hand: a lookup by seq is a binary search over every live
-        // payment, which for each payment was an eighth of a rebuild.
         let candidates: Vec<Payment> = if let Some(members) = members {
-            let members = members.into_iter().filter_map(|s| self.payments.get(s));
-            members.copied().collect()
+            let mut candidates = Vec::with_capacity(members.len());
+            for seq in members {
+                match seq == p.seq {
+                    true => candidates.push(*p),
+                    false => candidates.extend(self.live_payment(lookup, seq, p.seq)?),
+                }
+            }
+            candidates
         } else if len == OUTLIER_MIN_GROUP {
             // Back to the size after reversals: the members were not kept.
-            self.payments
-                .live_payments()
-                .filter(|o| o.program == p.program && o.date.year() == year)
-                .copied()
-                .collect()
+            let mut candidates = self.program_payments(lookup, p.program(), year, p.seq)?;
+            candidates.push(*p);
+            candidates
         } else {
             vec![*p]
         };
-        candidates
+        Ok(candidates
             .iter()
             .filter(|o| rules::is_outlier(o.amount_fen, median, len))
             .map(|o| {
                 let household = Subject::Household(o.household);
                 hit(Rule::OutlierAmount, household, o, o.amount_fen)
             })
-            .collect()
+            .collect())
     }
 
     /// A death recorded after payments: the allowance payments of later months that
     /// counted the person, and the other payments dated after the last member died.
-    fn on_death(&mut self, seq: u64, person: &str, date: Date) {
+    fn on_death(
+        &mut self,
+        seq: u64,
+        person: &str,
+        date: Date,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<(), FindingsError> {
         let Some(id) = self.person_ids.get(person) else {
-            return;
+            return Ok(());
         };
-        let entry = &mut self.persons[id.index()];
-        entry.facts.died_on = Some(date);
-        let household = entry.household;
-        let hits = self.retro_hits(household, |h| h.rule == Rule::PaidAfterDeath);
+        let household = self.persons[id.index()].household;
+        let paid = self.household_payments(lookup, household, seq)?;
+        self.persons[id.index()].facts.died_on = Some(date);
+        let hits = self.retro_hits(&paid, |h| h.rule == Rule::PaidAfterDeath);
         self.raise(seq, hits, &[seq]);
+        Ok(())
     }
 
     /// An end recorded after payments: the payments it makes late.
-    fn on_end(&mut self, seq: u64, household: &str, date: Date) {
+    fn on_end(
+        &mut self,
+        seq: u64,
+        household: &str,
+        date: Date,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<(), FindingsError> {
+        let paid = match self.household_ids.get(household) {
+            Some(id) => self.household_payments(lookup, id, seq)?,
+            None => Vec::new(),
+        };
         let id = self.household_id(household);
         let end = &mut self.households[id.index()].ended_on;
         *end = Some(end.map_or(date, |e| e.min(date)));
-        let hits = self.retro_hits(id, |h| h.rule == Rule::PaidAfterExit);
+        let hits = self.retro_hits(&paid, |h| h.rule == Rule::PaidAfterExit);
         self.raise(seq, hits, &[seq]);
+        Ok(())
     }
 
-    /// The rules of `keep` on every live payment of a household, with what is known now.
-    fn retro_hits(&self, household: HouseholdId, keep: impl Fn(&Hit) -> bool) -> Vec<Hit> {
-        self.payments
-            .of_household(household)
+    /// The rules of `keep` on a household's live payments, with what is known now.
+    fn retro_hits(&self, paid: &[Payment], keep: impl Fn(&Hit) -> bool) -> Vec<Hit> {
+        paid.iter()
             .flat_map(|p| self.life_hits(p))
             .filter(|h| keep(h))
             .collect()
     }
 
-    fn on_reversal(&mut self, target: u64) {
-        let Some(p) = self.payments.reverse(target) else {
-            return;
-        };
+    /// Marks `p`, a live payment ([`Findings::check`] found it), reversed.
+    fn on_reversal(&mut self, p: Payment) {
+        let target = p.seq;
+        self.reversed.insert(target);
+        self.live_payments -= 1;
         if let Some(account) = p.account() {
             self.forget_account_payment(account, &p);
         }
@@ -1100,10 +1355,10 @@ impl Findings {
                         programs: Vec::new(),
                         resolutions: Vec::new(),
                     });
-            let programs = hit.evidence.iter().filter_map(|s| self.payments.get(*s));
-            let names = programs.map(|p| self.program_ids.name(p.program()).clone());
+            let names = hit.evidence.iter();
+            let names = names.map(|p| self.program_ids.name(p.program()).clone());
             finding.programs.extend(names);
-            finding.seqs.extend(hit.evidence);
+            finding.seqs.extend(hit.evidence.iter().map(|p| p.seq));
             finding.amount_at_risk_fen = finding.amount_at_risk_fen.saturating_add(hit.amount_fen);
             finding.months.push(hit.month);
         }
@@ -1127,7 +1382,7 @@ fn hit(rule: Rule, subject: Subject, payment: &Payment, amount_fen: i64) -> Hit 
         household: payment.household,
         account: None,
         payment: payment.seq,
-        evidence: vec![payment.seq],
+        evidence: vec![*payment],
         amount_fen,
         month: payment.date.year_month(),
     }

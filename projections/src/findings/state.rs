@@ -1,22 +1,24 @@
-//! The compact state of the findings fold: names interned as small integers, and every
-//! live payment as a 32-byte record with an index per household.
+//! The compact parts of the findings fold: a payment as a 32-byte record, the filter in
+//! front of the duplicate search, and the payments a fold asks for ([`PaymentLookup`]).
 //!
-//! A million live payments are what the fold holds at a district's scale (issue 14: its
-//! memory must not grow with texts per event), so a payment keeps only what the rules read,
-//! as numbers: its seq, amount, household, account, day, persons and program. Its
-//! reference is not kept: references are unique in the ledger (FORMAT.md §1.2), so two
-//! payments are always under different references, which is all `duplicate_payment` asks.
+//! The fold keeps no payment (issue 14: its memory must not grow with events): it asks a
+//! [`PaymentLookup`] for the payments it needs, which the ledger answers from its log and
+//! [`Payments`] from memory. A payment it reads keeps only what the rules read, as
+//! numbers: its seq, amount, household, account, day, persons and program. Its reference
+//! is not kept: references are unique in the ledger (FORMAT.md §1.2), so two payments are
+//! always under different references, which is all `duplicate_payment` asks.
 //!
-//! Names are interned by [`crate::intern::Interner`]. Derived indexes (a household's
-//! payments, the duplicate filter) are not serialized: they are rebuilt from the payments,
-//! so a snapshot holds each fact once.
+//! Names are interned by [`crate::intern::Interner`].
 
 use std::hash::{Hash, Hasher};
+use std::ops::ControlFlow;
 
 use rustc_hash::{FxHashSet, FxHasher};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::FindingFact;
+use crate::intern::Interner;
 use crate::intern::{AccountId, HouseholdId, Id, ProgramId};
 use crate::vocab::{Date, YearMonth};
 
@@ -72,13 +74,11 @@ impl PackedDate {
     }
 }
 
-/// Payments per word of the reversed bitmap.
-const WORD_BITS: usize = u64::BITS as usize;
-
 /// A payment's account id when it has none.
 pub(super) const NO_ACCOUNT: u32 = u32::MAX;
 
-/// A payment as the rules read it, 32 bytes.
+/// A payment as the rules read it, 32 bytes: in the fold, with the ids of the fold's
+/// tables; in [`Payments`], with the ids of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Payment {
     pub seq: u64,
@@ -103,7 +103,7 @@ impl Payment {
     }
 
     /// Same household, program, month and amount.
-    fn is_alike(&self, other: &Payment) -> bool {
+    pub(super) fn is_alike(&self, other: &Payment) -> bool {
         self.household == other.household
             && self.program == other.program
             && self.amount_fen == other.amount_fen
@@ -111,8 +111,8 @@ impl Payment {
     }
 
     /// A 32-bit digest of what [`Payment::is_alike`] compares, with a fixed hasher: the
-    /// same on every machine, though nothing depends on it but which searches are made.
-    fn alike_digest(&self) -> u32 {
+    /// same on every machine, and part of a snapshot (the filter's list).
+    pub(super) fn alike_digest(&self) -> u32 {
         let mut hasher = FxHasher::default();
         let month = self.date.year_month();
         (self.household, self.program, self.amount_fen).hash(&mut hasher);
@@ -122,65 +122,295 @@ impl Payment {
     }
 }
 
-/// The live payments: every payment folded, in seq order, with the reversed ones marked
-/// (a reversal is rare; marking it costs a bit, removing it would move the ones after).
-/// A snapshot holds the live ones only, and loading it rebuilds the indexes.
+/// Digests a filter holds unsorted before it merges them into its sorted list: 256 KiB
+/// of them, so a merge (a pass over the whole list) comes once per 65,536 payments.
+const FILTER_RECENT_DIGESTS: usize = 1 << 16;
+
+/// Bits of a digest that pick its bucket of the sorted list: 2^16 buckets, whose starts
+/// take 256 KiB, so a search looks at a few digests (16 at a million payments) instead of
+/// binary searching 4 MB (20 cache misses; that search was a tenth of a rebuild).
+const FILTER_BUCKET_BITS: u32 = 16;
+
+/// The filter in front of the duplicate search: the [`Payment::alike_digest`] of every
+/// payment folded (a reversed one's stays: it costs a search, never a wrong answer). A
+/// payment whose digest is new has no alike payment, and nothing is looked up; otherwise
+/// its household's payments are. 4 bytes per payment, a sorted list in a snapshot, so
+/// that loading one reads no event.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(from = "Vec<Payment>")]
-pub(super) struct Payments {
-    all: Vec<Payment>,
-    /// Bit `i` is set when `all[i]` was reversed.
-    reversed: Vec<u64>,
-    live: usize,
-    /// Per household id, the indexes into `all` of its payments, ascending (so by seq).
-    of_household: Vec<Vec<u32>>,
-    /// Digests of the payments folded since loading, or `None` until the first payment
-    /// after loading (a reader that folds no payment never builds it). A payment whose
-    /// digest is new has no alike payment; otherwise its household's are searched. A
-    /// reversed payment's digest stays: it costs a search, never a wrong answer.
-    alike: Option<FxHashSet<u32>>,
+#[serde(try_from = "Vec<u32>")]
+pub(super) struct DigestFilter {
+    /// Ascending, distinct.
+    sorted: Vec<u32>,
+    /// Per bucket (a digest's top [`FILTER_BUCKET_BITS`]), where its digests start in
+    /// `sorted`, and one more entry, its length; empty while `sorted` is.
+    starts: Vec<u32>,
+    /// Digests not in `sorted`, until they are merged into it.
+    recent: FxHashSet<u32>,
 }
 
-impl From<Vec<Payment>> for Payments {
-    fn from(all: Vec<Payment>) -> Self {
-        let households = all.iter().map(|p| p.household.index() + 1).max();
-        let mut counts = vec![0usize; households.unwrap_or(0)];
-        for p in &all {
-            counts[p.household.index()] += 1;
+impl TryFrom<Vec<u32>> for DigestFilter {
+    type Error = String;
+
+    fn try_from(sorted: Vec<u32>) -> Result<Self, Self::Error> {
+        if !sorted.windows(2).all(|w| w[0] < w[1]) {
+            return Err("the duplicate filter's digests are not ascending".into());
         }
-        let mut of_household: Vec<Vec<u32>> = counts.into_iter().map(Vec::with_capacity).collect();
-        for (i, p) in all.iter().enumerate() {
-            of_household[p.household.index()].push(index(i));
+        let mut filter = DigestFilter {
+            sorted,
+            starts: Vec::new(),
+            recent: FxHashSet::default(),
+        };
+        filter.index();
+        Ok(filter)
+    }
+}
+
+impl DigestFilter {
+    /// Adds `digest`; whether it was new.
+    pub(super) fn insert(&mut self, digest: u32) -> bool {
+        if self.in_sorted(digest) || !self.recent.insert(digest) {
+            return false;
         }
-        Payments {
-            reversed: vec![0; all.len().div_ceil(WORD_BITS)],
-            live: all.len(),
-            of_household,
-            all,
-            alike: None,
+        if self.recent.len() >= FILTER_RECENT_DIGESTS {
+            self.merge();
+        }
+        true
+    }
+
+    fn in_sorted(&self, digest: u32) -> bool {
+        let bucket = (digest >> (u32::BITS - FILTER_BUCKET_BITS)) as usize;
+        let (Some(start), Some(end)) = (self.starts.get(bucket), self.starts.get(bucket + 1))
+        else {
+            return false;
+        };
+        self.sorted[*start as usize..*end as usize]
+            .binary_search(&digest)
+            .is_ok()
+    }
+
+    /// The starts of the buckets of `sorted`.
+    fn index(&mut self) {
+        self.starts.clear();
+        if self.sorted.is_empty() {
+            return;
+        }
+        let mut at = 0usize;
+        for bucket in 0..=(1usize << FILTER_BUCKET_BITS) {
+            while self
+                .sorted
+                .get(at)
+                .is_some_and(|d| ((*d >> (u32::BITS - FILTER_BUCKET_BITS)) as usize) < bucket)
+            {
+                at += 1;
+            }
+            self.starts
+                .push(u32::try_from(at).expect("fewer than 4 billion digests"));
+        }
+    }
+
+    /// Merges `recent` into `sorted`, from the back, in place: no second copy of the list.
+    fn merge(&mut self) {
+        let mut recent: Vec<u32> = self.recent.drain().collect();
+        recent.sort_unstable();
+        let old = self.sorted.len();
+        self.sorted.resize(old + recent.len(), 0);
+        let (mut i, mut j) = (old, recent.len());
+        while j > 0 {
+            let to = i + j - 1;
+            if i > 0 && self.sorted[i - 1] > recent[j - 1] {
+                self.sorted[to] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[to] = recent[j - 1];
+                j -= 1;
+            }
+        }
+        self.index();
+    }
+
+    /// Every digest, ascending.
+    fn all(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut recent: Vec<u32> = self.recent.iter().copied().collect();
+        recent.sort_unstable();
+        Merged {
+            a: self.sorted.iter().copied().peekable(),
+            b: recent.into_iter().peekable(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len() + self.recent.len()
+    }
+}
+
+/// Two ascending, disjoint sequences as one.
+struct Merged<A: Iterator<Item = u32>, B: Iterator<Item = u32>> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<A: Iterator<Item = u32>, B: Iterator<Item = u32>> Iterator for Merged<A, B> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(a), Some(b)) if b < a => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
         }
     }
 }
 
-impl Serialize for Payments {
+/// Serialized as one ascending list, however much of it is merged: the same digests give
+/// the same bytes (a rebuild's snapshot equals the maintained one's, byte for byte).
+impl Serialize for DigestFilter {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.live))?;
-        for p in self.live_payments() {
-            seq.serialize_element(p)?;
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for digest in self.all() {
+            seq.serialize_element(&digest)?;
         }
         seq.end()
     }
 }
 
-/// Equal when the same payments are live, in the same order (what was reversed before a
-/// snapshot is gone from a fold loaded from it, and the indexes follow).
-impl PartialEq for Payments {
+impl PartialEq for DigestFilter {
     fn eq(&self, other: &Self) -> bool {
-        self.live == other.live && self.live_payments().eq(other.live_payments())
+        self.len() == other.len() && self.all().eq(other.all())
     }
 }
 
-impl Eq for Payments {}
+impl Eq for DigestFilter {}
+
+/// A payment as the log records it: what a [`PaymentLookup`] answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedPayment {
+    pub seq: u64,
+    pub household: String,
+    pub program: String,
+    pub amount_fen: i64,
+    pub persons: u32,
+    pub date: Date,
+    /// The keyed hash of its account (FORMAT.md §1.6), if it has one.
+    pub account: Option<[u8; 32]>,
+}
+
+impl LoggedPayment {
+    /// The payment `fact` records at `seq`; `None` for any other fact.
+    pub fn of(seq: u64, fact: &FindingFact) -> Option<LoggedPayment> {
+        let FindingFact::Paid {
+            household,
+            program,
+            amount_fen,
+            persons,
+            date,
+            account,
+            ..
+        } = fact
+        else {
+            return None;
+        };
+        Some(LoggedPayment {
+            seq,
+            household: household.clone(),
+            program: program.clone(),
+            amount_fen: *amount_fen,
+            persons: *persons,
+            date: *date,
+            account: account.as_ref().map(|a| a.hash),
+        })
+    }
+}
+
+/// Where the fold finds the payments it folded before: it keeps none of them (a district's
+/// log holds millions), only which were reversed. Each answer holds only payments at seqs
+/// below `before` (the fact being folded and what follows it are not the past), in seq
+/// order, reversed ones included; the fold checks that they are what it asked for.
+///
+/// The ledger answers from its log through the household trail index; [`Payments`] holds
+/// them in memory, for [`super::Findings::apply`].
+pub trait PaymentLookup {
+    /// Visits the payments naming `household` until `visit` breaks: the duplicate search
+    /// stops at the first alike, so a household paid many times alike (a bulk import) is
+    /// not read whole for each payment.
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String>;
+
+    /// The payments naming `household`.
+    fn household_payments(
+        &mut self,
+        household: &str,
+        before: u64,
+    ) -> Result<Vec<LoggedPayment>, String> {
+        let mut all = Vec::new();
+        self.visit_household(household, before, &mut |p| {
+            all.push(p);
+            ControlFlow::Continue(())
+        })?;
+        Ok(all)
+    }
+
+    /// The payment at `seq`; `None` when the event there is not a payment.
+    fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String>;
+
+    /// The payments of `program` dated in `year`: asked only when a program's year falls
+    /// back to [`super::OUTLIER_MIN_GROUP`] payments after reversals (its members were not
+    /// kept), so a scan of the log is fine.
+    fn program_payments(
+        &mut self,
+        program: &str,
+        year: i32,
+        before: u64,
+    ) -> Result<Vec<LoggedPayment>, String>;
+}
+
+/// Payments kept in memory, each a 32-byte [`Payment`] with names interned in tables of
+/// its own, and an index per household: the [`PaymentLookup`] of a fold that has no log
+/// to read (an export's `audit findings`, the tests, a ledger without its key, whose
+/// household index cannot be checked). It grows with payments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPayments")]
+pub struct Payments {
+    /// Every payment pushed, by seq.
+    all: Vec<Payment>,
+    households: Interner<String, HouseholdId>,
+    programs: Interner<String, ProgramId>,
+    accounts: Interner<[u8; 32], AccountId>,
+    /// Per household id, the indexes into `all` of its payments, ascending (so by seq);
+    /// derived from `all`, not serialized.
+    #[serde(skip)]
+    of_household: Vec<Vec<u32>>,
+}
+
+/// What [`Payments`] serializes: everything but the index it derives.
+#[derive(Deserialize)]
+struct StoredPayments {
+    all: Vec<Payment>,
+    households: Interner<String, HouseholdId>,
+    programs: Interner<String, ProgramId>,
+    accounts: Interner<[u8; 32], AccountId>,
+}
+
+impl From<StoredPayments> for Payments {
+    fn from(stored: StoredPayments) -> Self {
+        let mut of_household: Vec<Vec<u32>> = vec![Vec::new(); stored.households.names().len()];
+        for (i, p) in stored.all.iter().enumerate() {
+            if let Some(list) = of_household.get_mut(p.household.index()) {
+                list.push(index(i));
+            }
+        }
+        Payments {
+            all: stored.all,
+            households: stored.households,
+            programs: stored.programs,
+            accounts: stored.accounts,
+            of_household,
+        }
+    }
+}
 
 /// An index into [`Payments`]'s vector.
 fn index(i: usize) -> u32 {
@@ -188,81 +418,113 @@ fn index(i: usize) -> u32 {
         .expect("fewer than 4 billion payments: at 32 bytes each, memory runs out first")
 }
 
+/// The id of `name` in `table`, added if new.
+fn interned<K, I>(table: &mut Interner<K, I>, name: K) -> I
+where
+    K: Hash + Eq + Clone,
+    I: Id,
+{
+    table
+        .intern(name)
+        .expect("fewer than 4 billion names: each costs memory, which runs out first")
+}
+
 impl Payments {
-    pub(super) fn live_count(&self) -> usize {
-        self.live
+    /// Adds a payment the fold admitted (so its date, persons and program fit a
+    /// [`Payment`]), with a seq above every other's.
+    pub fn push(&mut self, p: &LoggedPayment) {
+        debug_assert!(self.all.last().is_none_or(|last| last.seq < p.seq));
+        let household = interned(&mut self.households, p.household.clone());
+        let program = interned(&mut self.programs, p.program.clone());
+        let account = p.account.map_or(NO_ACCOUNT, |hash| {
+            let id = interned(&mut self.accounts, hash);
+            u32::try_from(id.index()).expect("ids are minted from u32 indexes")
+        });
+        if self.of_household.len() <= household.index() {
+            self.of_household
+                .resize_with(household.index() + 1, Vec::new);
+        }
+        self.of_household[household.index()].push(index(self.all.len()));
+        self.all.push(Payment {
+            seq: p.seq,
+            amount_fen: p.amount_fen,
+            household,
+            account,
+            date: PackedDate::pack(p.date).expect("admitted: a year the packed date holds"),
+            persons: u16::try_from(p.persons).expect("admitted: at most MAX_PAYMENT_PERSONS"),
+            program: u16::try_from(program.index()).expect("admitted: at most MAX_PROGRAMS"),
+        });
     }
 
-    fn is_live(&self, i: usize) -> bool {
-        self.reversed[i / WORD_BITS] & (1 << (i % WORD_BITS)) == 0
-    }
-
-    /// Every live payment, by seq.
-    pub(super) fn live_payments(&self) -> impl Iterator<Item = &Payment> {
-        self.all
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.is_live(*i))
-            .map(|(_, p)| p)
-    }
-
-    /// The live payment at `seq`.
+    /// The payment at `seq`, with the ids of this table.
     pub(super) fn get(&self, seq: u64) -> Option<&Payment> {
         let i = self.all.binary_search_by_key(&seq, |p| p.seq).ok()?;
-        self.is_live(i).then(|| &self.all[i])
+        Some(&self.all[i])
     }
 
-    /// A household's live payments, by seq.
-    pub(super) fn of_household(&self, household: HouseholdId) -> impl Iterator<Item = &Payment> {
-        self.of_household
-            .get(household.index())
-            .into_iter()
-            .flatten()
-            .map(|i| *i as usize)
-            .filter(|i| self.is_live(*i))
-            .map(|i| &self.all[i])
+    fn logged(&self, p: &Payment) -> LoggedPayment {
+        LoggedPayment {
+            seq: p.seq,
+            household: self.households.name(p.household).clone(),
+            program: self.programs.name(p.program()).clone(),
+            amount_fen: p.amount_fen,
+            persons: u32::from(p.persons),
+            date: p.date.unpack(),
+            account: p.account().map(|a| *self.accounts.name(a)),
+        }
     }
 
-    /// Adds a payment whose seq is above every other's.
-    pub(super) fn push(&mut self, payment: Payment) {
-        debug_assert!(self.all.last().is_none_or(|p| p.seq < payment.seq));
-        let i = self.all.len();
-        if i.is_multiple_of(WORD_BITS) {
-            self.reversed.push(0);
+    /// The payments before `before`, by seq.
+    fn before(&self, before: u64) -> &[Payment] {
+        &self.all[..self.all.partition_point(|p| p.seq < before)]
+    }
+}
+
+impl PaymentLookup for Payments {
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String> {
+        let Some(id) = self.households.get(household) else {
+            return Ok(());
+        };
+        let indexes = self
+            .of_household
+            .get(id.index())
+            .map_or(&[][..], Vec::as_slice);
+        let payments = indexes.iter().map(|i| &self.all[*i as usize]);
+        for p in payments.take_while(|p| p.seq < before) {
+            if visit(self.logged(p)).is_break() {
+                break;
+            }
         }
-        let household = payment.household.index();
-        if self.of_household.len() <= household {
-            self.of_household.resize_with(household + 1, Vec::new);
-        }
-        self.of_household[household].push(index(i));
-        self.all.push(payment);
-        self.live += 1;
+        Ok(())
     }
 
-    /// The first live payment alike `payment` (household, program, month, amount) other
-    /// than itself, which must be the last pushed. Records its digest for later payments.
-    pub(super) fn alike(&mut self, payment: &Payment) -> Option<&Payment> {
-        if self.alike.is_none() {
-            let digests = self.live_payments().map(Payment::alike_digest).collect();
-            self.alike = Some(digests);
-        }
-        let digests = self.alike.as_mut().expect("built just above");
-        if digests.insert(payment.alike_digest()) {
-            return None;
-        }
-        self.of_household(payment.household)
-            .find(|o| o.seq != payment.seq && o.is_alike(payment))
+    fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
+        Ok(self
+            .get(seq)
+            .filter(|p| p.seq < before)
+            .map(|p| self.logged(p)))
     }
 
-    /// Marks the live payment at `seq` reversed and returns it.
-    pub(super) fn reverse(&mut self, seq: u64) -> Option<Payment> {
-        let i = self.all.binary_search_by_key(&seq, |p| p.seq).ok()?;
-        if !self.is_live(i) {
-            return None;
-        }
-        self.reversed[i / WORD_BITS] |= 1 << (i % WORD_BITS);
-        self.live -= 1;
-        Some(self.all[i])
+    fn program_payments(
+        &mut self,
+        program: &str,
+        year: i32,
+        before: u64,
+    ) -> Result<Vec<LoggedPayment>, String> {
+        let Some(id) = self.programs.get(program) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .before(before)
+            .iter()
+            .filter(|p| p.program() == id && p.date.year() == year)
+            .map(|p| self.logged(p))
+            .collect())
     }
 }
 
@@ -272,18 +534,6 @@ mod tests {
 
     fn on(year: i32, month: u8, day: u8) -> Date {
         Date { year, month, day }
-    }
-
-    fn payment(seq: u64, household: u32, amount_fen: i64, date: Date) -> Payment {
-        Payment {
-            seq,
-            amount_fen,
-            household: HouseholdId::from_index(household),
-            account: NO_ACCOUNT,
-            date: PackedDate::pack(date).expect("a year in range"),
-            persons: 1,
-            program: 0,
-        }
     }
 
     #[test]
@@ -315,63 +565,88 @@ mod tests {
         assert_eq!(PackedDate::pack(on(*PAYMENT_YEARS.start() - 1, 1, 1)), None);
     }
 
-    #[test]
-    fn payments_round_trip_without_the_reversed_and_with_their_indexes() {
-        let mut payments = Payments::default();
-        for seq in 1..=200 {
-            payments.push(payment(seq, (seq % 3) as u32, 100, on(2019, 5, 1)));
+    fn logged(seq: u64, household: &str, program: &str, date: Date) -> LoggedPayment {
+        LoggedPayment {
+            seq,
+            household: household.into(),
+            program: program.into(),
+            amount_fen: 100,
+            persons: 1,
+            date,
+            account: seq.is_multiple_of(2).then_some([seq as u8; 32]),
         }
-        assert_eq!(payments.reverse(7).map(|p| p.seq), Some(7));
-        assert_eq!(payments.reverse(7), None, "reversed once");
-        assert_eq!(payments.reverse(999), None);
-        assert_eq!(
-            (payments.get(7), payments.get(8).map(|p| p.seq)),
-            (None, Some(8))
-        );
-        let bytes = bincode::serialize(&payments).unwrap();
-        assert_eq!(
-            bytes.len(),
-            8 + 199 * 32,
-            "a length, then 32 bytes per live payment"
-        );
-        let back: Payments = bincode::deserialize(&bytes).unwrap();
-        assert_eq!(back, payments);
-        assert_eq!(back.live_count(), 199);
-        let of_one: Vec<u64> = back
-            .of_household(HouseholdId::from_index(1))
-            .map(|p| p.seq)
-            .collect();
-        let expected: Vec<u64> = (1..=200).filter(|s| s % 3 == 1 && *s != 7).collect();
-        assert_eq!(of_one, expected);
-        assert_eq!(back.get(7), None);
     }
 
     #[test]
-    fn the_alike_search_finds_the_first_live_twin_and_skips_the_reversed() {
+    fn payments_in_memory_answer_with_what_was_pushed_before_the_seq_asked() {
         let mut payments = Payments::default();
-        let may = on(2019, 5, 2);
-        for p in [
-            payment(1, 0, 100, may),
-            payment(2, 0, 100, on(2019, 5, 28)),
-            payment(3, 0, 101, may),
-            payment(4, 1, 100, may),
-        ] {
-            payments.push(p);
+        let pushed: Vec<LoggedPayment> = (1..=200)
+            .map(|seq| {
+                let program = ["a", "b"][(seq % 2) as usize];
+                logged(seq, &format!("H{}", seq % 3), program, on(2019, 5, 1))
+            })
+            .collect();
+        pushed.iter().for_each(|p| payments.push(p));
+        let bytes = bincode::serialize(&payments).unwrap();
+        let mut back: Payments = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, payments, "the household index is rebuilt on load");
+        let of_one = back.household_payments("H1", 100).unwrap();
+        let expected: Vec<&LoggedPayment> = pushed
+            .iter()
+            .filter(|p| p.household == "H1" && p.seq < 100)
+            .collect();
+        assert_eq!(of_one.iter().collect::<Vec<_>>(), expected);
+        assert_eq!(back.household_payments("H9", 201).unwrap(), []);
+        assert_eq!(back.payment(8, 9).unwrap().as_ref(), Some(&pushed[7]));
+        assert_eq!(
+            back.payment(8, 8).unwrap(),
+            None,
+            "not before the seq asked"
+        );
+        assert_eq!(back.payment(999, 1000).unwrap(), None);
+        let of_b = back.program_payments("b", 2019, 11).unwrap();
+        let seqs: Vec<u64> = of_b.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, [1, 3, 5, 7, 9]);
+        assert_eq!(back.program_payments("b", 2020, 201).unwrap(), []);
+    }
+
+    #[test]
+    fn the_digest_filter_says_new_once_per_digest_across_merges_and_a_snapshot() {
+        let mut filter = DigestFilter::default();
+        let digests: Vec<u32> = (0..3 * FILTER_RECENT_DIGESTS as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        for d in &digests {
+            assert!(filter.insert(*d));
         }
-        let alike = |payments: &mut Payments, p: Payment| {
-            payments.push(p);
-            payments.alike(&p).map(|o| o.seq)
-        };
+        assert!(!filter.recent.is_empty() || !filter.sorted.is_empty());
+        for d in digests.iter().step_by(97) {
+            assert!(!filter.insert(*d), "{d} is known");
+        }
+        let mut expected = digests.clone();
+        expected.sort_unstable();
+        assert!(filter.all().eq(expected.iter().copied()));
+        let bytes = bincode::serialize(&filter).unwrap();
+        let back: DigestFilter = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, filter);
+        assert_eq!(back.sorted, expected, "loaded as one sorted list");
+        let mut other = DigestFilter::default();
+        for d in digests.iter().rev() {
+            other.insert(*d);
+        }
         assert_eq!(
-            alike(&mut payments, payment(5, 0, 100, on(2019, 5, 9))),
-            Some(1)
+            bincode::serialize(&other).unwrap(),
+            bytes,
+            "one order of bytes"
         );
-        payments.reverse(1);
-        assert_eq!(alike(&mut payments, payment(6, 0, 100, may)), Some(2));
-        assert_eq!(
-            alike(&mut payments, payment(7, 0, 100, on(2019, 6, 2))),
-            None
-        );
-        assert_eq!(alike(&mut payments, payment(8, 2, 100, may)), None);
+    }
+
+    #[test]
+    fn a_filter_whose_list_is_not_ascending_is_refused() {
+        let bytes = bincode::serialize(&vec![1u32, 3, 2]).unwrap();
+        let refused = bincode::deserialize::<DigestFilter>(&bytes).unwrap_err();
+        assert!(refused.to_string().contains("not ascending"), "{refused}");
+        let repeated = bincode::serialize(&vec![1u32, 1]).unwrap();
+        assert!(bincode::deserialize::<DigestFilter>(&repeated).is_err());
     }
 }

@@ -661,6 +661,51 @@ mod properties {
         log
     }
 
+    /// Every payment of the log before `before` that `keep` keeps, by seq: a lookup that
+    /// reads the log, as the ledger's does.
+    fn logged(log: &Log, before: u64, keep: impl Fn(&LoggedPayment) -> bool) -> Vec<LoggedPayment> {
+        (1..)
+            .zip(&log.facts)
+            .take_while(|(seq, _)| *seq < before)
+            .filter_map(|(seq, fact)| LoggedPayment::of(seq, fact))
+            .filter(keep)
+            .collect()
+    }
+
+    /// A [`PaymentLookup`] that scans the log for each question.
+    struct LogLookup<'a>(&'a Log);
+
+    impl PaymentLookup for LogLookup<'_> {
+        fn visit_household(
+            &mut self,
+            household: &str,
+            before: u64,
+            visit: &mut dyn FnMut(LoggedPayment) -> std::ops::ControlFlow<()>,
+        ) -> Result<(), String> {
+            for p in logged(self.0, before, |p| p.household == household) {
+                if visit(p).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+
+        fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
+            Ok(logged(self.0, before, |p| p.seq == seq).pop())
+        }
+
+        fn program_payments(
+            &mut self,
+            program: &str,
+            year: i32,
+            before: u64,
+        ) -> Result<Vec<LoggedPayment>, String> {
+            Ok(logged(self.0, before, |p| {
+                p.program == program && p.date.year == year
+            }))
+        }
+    }
+
     fn is_payment(log: &Log, seq: u64) -> bool {
         let index = usize::try_from(seq - 1).expect("a small log");
         matches!(log.facts.get(index), Some(FindingFact::Paid { .. }))
@@ -716,6 +761,27 @@ mod properties {
                 second.apply(seq, fact).expect("a well-formed log");
             }
             prop_assert_eq!(&second, &whole);
+        }
+
+        /// The fold that asks the log for its payments equals the one that keeps them
+        /// in memory: the same findings and the same state but for the payments kept.
+        #[test]
+        fn a_fold_through_a_lookup_of_the_log_equals_the_fold_in_memory(
+            steps in prop::collection::vec(step(), 0..160),
+        ) {
+            let log = log_of(&steps);
+            let mut memory = log.fold();
+            let mut through = Findings::new();
+            for (seq, fact) in (1..).zip(&log.facts) {
+                through
+                    .apply_with(seq, fact, &mut LogLookup(&log))
+                    .expect("a well-formed log");
+            }
+            prop_assert_eq!(through.all(), memory.all());
+            prop_assert_eq!(through.size(), memory.size());
+            prop_assert_eq!(&through.payments, &Payments::default());
+            memory.payments = Payments::default();
+            prop_assert_eq!(&through, &memory);
         }
 
         #[test]
@@ -1096,4 +1162,90 @@ fn a_reversed_payment_is_gone_from_a_snapshot_and_stays_reversed_after_it() {
         back.accounts.values().next(),
         Some(&vec![(back.payments.get(second).unwrap().household, 2)])
     );
+}
+
+/// A lookup that answers with what it was not asked for.
+enum Lying {
+    OtherHousehold,
+    NotBefore,
+    NeverFolded,
+    Fails,
+}
+
+impl PaymentLookup for Lying {
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), String> {
+        self.household_payments(household, before)?
+            .into_iter()
+            .for_each(|p| {
+                let _ = visit(p);
+            });
+        Ok(())
+    }
+
+    fn household_payments(
+        &mut self,
+        household: &str,
+        before: u64,
+    ) -> Result<Vec<LoggedPayment>, String> {
+        let mut p = LoggedPayment {
+            seq: 1,
+            household: household.into(),
+            program: "micro_wish".into(),
+            amount_fen: 30_000,
+            persons: 1,
+            date: on(2019, 5, 2),
+            account: None,
+        };
+        match self {
+            Lying::OtherHousehold => p.household = "H2".into(),
+            Lying::NotBefore => p.seq = before,
+            Lying::NeverFolded => p.program = "never_paid".into(),
+            Lying::Fails => return Err("the log cannot be read".into()),
+        }
+        Ok(vec![p])
+    }
+
+    fn payment(&mut self, _: u64, _: u64) -> Result<Option<LoggedPayment>, String> {
+        Ok(None)
+    }
+
+    fn program_payments(&mut self, _: &str, _: i32, _: u64) -> Result<Vec<LoggedPayment>, String> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn a_lookup_that_answers_with_what_was_not_asked_is_an_error() {
+    let paid = |seq| FindingFact::Paid {
+        kind: PaymentKind::Disbursement,
+        household: "H1".into(),
+        program: "micro_wish".into(),
+        amount_fen: 30_000,
+        persons: 1,
+        date: on(2019, 5, 2 + seq as u8),
+        account: None,
+    };
+    let cases = [
+        (Lying::OtherHousehold, "household \"H2\""),
+        (Lying::NotBefore, "not one asked for before seq 2"),
+        (
+            Lying::NeverFolded,
+            "program \"never_paid\" was never folded",
+        ),
+        (Lying::Fails, "the log cannot be read"),
+    ];
+    for (mut lookup, says) in cases {
+        let mut findings = Findings::new();
+        findings.apply_with(1, &paid(1), &mut lookup).unwrap();
+        // The second payment is alike the first: the filter has seen its digest, so the
+        // household's payments are looked up.
+        let error = findings.apply_with(2, &paid(2), &mut lookup).unwrap_err();
+        assert!(matches!(error, FindingsError::Lookup { .. }), "{error}");
+        assert!(error.to_string().contains(says), "{error}");
+    }
 }

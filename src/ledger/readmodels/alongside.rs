@@ -12,7 +12,7 @@
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::facts::TargetDates;
-use super::{fold_findings, map_event, Folder, ReadSide, ReadSideError, RecentDates};
+use super::{fold_findings, map_event, Folder, LogPayments, ReadSide, ReadSideError, RecentDates};
 use crate::ledger::{
     AppendContext, AppendSummary, Ledger, LedgerError, LedgerView, RowSource, SignedCheckpoint,
     WrittenEvents,
@@ -108,9 +108,19 @@ fn fold_written(
     let mut recent = RecentDates::new(&targets);
     let mut findings = side.findings.as_mut();
     let mut folder = Folder::new(&mut side.models, models_from);
+    // The payments this append wrote are found through what it told: their trail entries
+    // and summaries are not all written until it commits.
+    let mut payments = LogPayments::new(view);
     for events in written {
         for (seq, hash, record) in events {
-            let item = fold_findings(findings.as_deref_mut(), Ok((seq, hash, record)));
+            let item = fold_findings(
+                findings.as_deref_mut(),
+                &mut payments,
+                Ok((seq, hash, record)),
+            );
+            if let (Ok((seq, _, record)), Some(_)) = (&item, &findings) {
+                payments.told(*seq, record);
+            }
             folder.push(map_event(item, &mut recent))?;
         }
     }

@@ -2,21 +2,28 @@
 //! its own sealed meta record with the seq and hash it reflects, checked against the log
 //! and caught up with the other read models on open, and rebuildable from genesis.
 //!
-//! It is a snapshot of its own, not a part of the read models' record: it grows with
-//! payments (the fold keeps every live payment, 32 bytes each, for a death or an exit
-//! recorded later), while theirs grows with households; and its position is its own, so a crash between the
-//! two writes leaves each consistent with the log at the seq it names.
+//! It is a snapshot of its own, not a part of the read models' record: its position is
+//! its own, so a crash between the two writes leaves each consistent with the log at the
+//! seq it names. The fold keeps no payment: it asks the log ([`LogPayments`]) for a
+//! household's payments when a death, an end, a possible duplicate or a shared account
+//! needs them, reading that household's events through the household trail index. What it
+//! keeps grows with households, persons, accounts and findings, but for 4 bytes per
+//! payment (the duplicate filter) and the reversed seqs.
+//!
+//! Without the state key the trail index cannot be checked against its sealed summaries,
+//! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
+//! memory (`projections::Payments`), as an export's are.
 
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use fundtrail_projections::{Finding, Findings};
+use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, PaymentLookup};
 
 use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
-use crate::model::encoding::RecordV1;
+use crate::model::encoding::{self, RecordV1};
 
 /// Meta record holding the findings snapshot.
 pub const META_FINDINGS: &str = "findings";
@@ -24,8 +31,10 @@ pub const META_FINDINGS: &str = "findings";
 /// First byte of the stored findings snapshot. One of an older version is ignored and the
 /// findings are rebuilt from genesis (a cache; the log is the evidence); a newer one is
 /// refused. Version 1 kept each live payment with its texts (about 140 bytes); version 2
-/// keeps the compact fold (names interned, 32 bytes per live payment).
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 2;
+/// the compact fold (names interned, 32 bytes per live payment); version 3 the fold that
+/// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
+/// per payment, and a list of payments of its own, empty when the log answers).
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 3;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +75,12 @@ struct FindingsState {
 pub struct FindingsSide {
     state: FindingsState,
     saved_seq: u64,
+    /// The fold keeps its payments in memory (`Findings::apply`): there is no state key to
+    /// check the trail index the log's payments are found through.
+    in_memory: bool,
+    /// Why a fold failed part-way through an event (a lookup that could not be answered):
+    /// the state may hold part of that event, so nothing more is folded or saved.
+    broken: Option<String>,
 }
 
 /// Two sides are equal when they reflect the same events with the same findings state,
@@ -77,9 +92,13 @@ impl PartialEq for FindingsSide {
 }
 
 impl FindingsSide {
-    /// Empty: reflects no event (a rebuild starts here).
-    pub fn genesis() -> FindingsSide {
-        FindingsSide::default()
+    /// Empty: reflects no event (a rebuild starts here); its payments are read from
+    /// `ledger`'s log, or kept in memory without the state key.
+    pub fn genesis(ledger: &LedgerView) -> FindingsSide {
+        FindingsSide {
+            in_memory: ledger.sealing_key().is_err(),
+            ..FindingsSide::default()
+        }
     }
 
     /// Loads the snapshot (or starts from genesis without one, or without the state key,
@@ -94,6 +113,7 @@ impl FindingsSide {
         let side = FindingsSide {
             saved_seq: state.applied.map_or(0, |a| a.seq),
             state,
+            ..FindingsSide::genesis(ledger)
         };
         side.check_position(ledger)?;
         Ok(side)
@@ -105,10 +125,13 @@ impl FindingsSide {
         let mut side = FindingsSide::load(ledger)?;
         let mut outcome = Ok(());
         let from = Seq::new(side.next_seq());
+        let mut payments = LogPayments::new(ledger);
         ledger.visit_records(from, Seq::new(ledger.head().size), |item| {
             let step = item
                 .map_err(super::ReadSideError::from)
-                .and_then(|(seq, hash, record)| Ok(side.fold(seq, hash, &record)?));
+                .and_then(|(seq, hash, record)| {
+                    Ok(side.fold(seq, hash, &record, &mut payments)?)
+                });
             match step {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
@@ -136,13 +159,20 @@ impl FindingsSide {
     }
 
     /// Folds one committed event, which must be the next one: a gap or a repeat would
-    /// raise findings twice or miss them.
+    /// raise findings twice or miss them. `payments` answers for the payments before it.
     pub fn fold(
         &mut self,
         seq: Seq,
         hash: EventHash,
         record: &RecordV1,
+        payments: &mut LogPayments<'_>,
     ) -> Result<(), FindingsSideError> {
+        if let Some(reason) = &self.broken {
+            return Err(FindingsSideError::Fold {
+                seq: seq.get(),
+                reason: format!("an earlier event did not fold: {reason}"),
+            });
+        }
         if seq.get() != self.next_seq() {
             return Err(FindingsSideError::OutOfOrder {
                 applied: self.applied_seq(),
@@ -155,10 +185,16 @@ impl FindingsSide {
         };
         let fact = finding_fact_of(seq, record).map_err(|e| fold_error(e.to_string()))?;
         if let Some(fact) = fact {
-            self.state
-                .fold
-                .apply(seq.get(), &fact)
-                .map_err(|e| fold_error(e.to_string()))?;
+            let folded = match self.in_memory {
+                true => self.state.fold.apply(seq.get(), &fact),
+                false => self.state.fold.apply_with(seq.get(), &fact, payments),
+            };
+            if let Err(error) = folded {
+                if matches!(error, FindingsError::Lookup { .. }) {
+                    self.broken = Some(error.to_string());
+                }
+                return Err(fold_error(error.to_string()));
+            }
         }
         self.state.applied = Some(Position {
             seq: seq.get(),
@@ -171,7 +207,10 @@ impl FindingsSide {
     /// [`super::SNAPSHOT_LAG_EVENTS`] or `force` (the read models' policy).
     pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
         let at = self.applied_seq();
-        if at == self.saved_seq || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS) {
+        if self.broken.is_some()
+            || at == self.saved_seq
+            || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS)
+        {
             return None;
         }
         // Sized first: grown by doubling, the buffer of a million payments' snapshot could
@@ -206,6 +245,157 @@ impl FindingsSide {
     /// a second copy of the bytes.
     pub(super) fn state_digest(&self) -> [u8; 32] {
         super::encoding_digest(&self.state)
+    }
+}
+
+/// The payments the findings folded before, as the log holds them: a household's read
+/// through the household trail index once its entries give the household's sealed summary
+/// (`LedgerView::household_seqs`), each event checked to name the household. An import's
+/// fold alongside its append also asks for payments it wrote beyond the view's head, whose
+/// trail entries the append writes only every `TRAIL_ENTRY_EVENTS` events and whose
+/// summaries only when it commits: [`LogPayments::told`] lists them as they are folded.
+pub struct LogPayments<'a> {
+    view: &'a LedgerView,
+    /// Per household, the payments told beyond the view's head, as offsets from it: 4
+    /// bytes per payment of the append, only while it is folded alongside. Looked up once
+    /// per payment told: foldhash (seeded per process) is faster than SipHash on short keys.
+    beyond: foldhash::HashMap<String, Vec<u32>>,
+    /// The households asked about and their committed seqs, at most
+    /// [`CACHED_HOUSEHOLDS`].
+    committed: foldhash::HashMap<String, std::rc::Rc<[Seq]>>,
+}
+
+/// Households whose trail [`LogPayments`] keeps between questions: checking a trail
+/// against its sealed summary reads all of its entries, and a bulk import that pays a few
+/// households many times alike asks about them for every payment (a rebuild of 30,000
+/// such payments to two households took minutes without it). Emptied when full.
+const CACHED_HOUSEHOLDS: usize = 64;
+
+impl<'a> LogPayments<'a> {
+    pub fn new(view: &'a LedgerView) -> LogPayments<'a> {
+        LogPayments {
+            view,
+            beyond: foldhash::HashMap::default(),
+            committed: foldhash::HashMap::default(),
+        }
+    }
+
+    /// Lists an event written beyond the view's head, once folded, if it is a payment.
+    pub(super) fn told(&mut self, seq: Seq, record: &RecordV1) {
+        let Some((_, payment)) = record.body.payment() else {
+            return;
+        };
+        let offset = seq.get().saturating_sub(self.view.head().size);
+        let offset = u32::try_from(offset)
+            .expect("an append writes fewer than 4 billion events: each costs a row");
+        match self.beyond.get_mut(payment.household.as_str()) {
+            Some(seqs) => seqs.push(offset),
+            None => {
+                self.beyond.insert(payment.household.clone(), vec![offset]);
+            }
+        }
+    }
+
+    /// The event at `seq`: committed, through the view, or written beyond the head, from
+    /// the store without its cache of the last block (a block beyond the head may yet be
+    /// removed, and its seqs handed out again).
+    fn record(&self, seq: Seq) -> Result<RecordV1, String> {
+        if seq.get() <= self.view.head().size {
+            return self.view.record(seq).map_err(|e| e.to_string());
+        }
+        match self.view.store.events(seq..=seq).next() {
+            Some(Ok((_, stored))) => {
+                encoding::decode(&stored.record).map_err(|e| format!("seq {seq}: {e}"))
+            }
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(format!("seq {seq} is not in the store")),
+        }
+    }
+
+    /// The payment recorded at `seq`, if the event there is one.
+    fn payment_at(&self, seq: Seq) -> Result<Option<(RecordV1, LoggedPayment)>, String> {
+        let record = self.record(seq)?;
+        let fact = finding_fact_of(seq, &record).map_err(|e| e.to_string())?;
+        Ok(fact
+            .and_then(|fact| LoggedPayment::of(seq.get(), &fact))
+            .map(|paid| (record, paid)))
+    }
+
+    /// The seqs of `household`'s events through the view's head, as its trail index lists
+    /// them, kept for later questions ([`CACHED_HOUSEHOLDS`]). Read a second time when
+    /// they do not give the sealed summary: a reader beside a writer may read the state
+    /// record before a commit and the summaries after it.
+    fn committed_seqs(&mut self, household: &str) -> Result<std::rc::Rc<[Seq]>, String> {
+        if let Some(seqs) = self.committed.get(household) {
+            return Ok(std::rc::Rc::clone(seqs));
+        }
+        let seqs: std::rc::Rc<[Seq]> = self
+            .view
+            .household_seqs(household)
+            .or_else(|_| self.view.household_seqs(household))
+            .map_err(|e| e.to_string())?
+            .into();
+        if self.committed.len() >= CACHED_HOUSEHOLDS {
+            self.committed.clear();
+        }
+        self.committed
+            .insert(household.to_owned(), std::rc::Rc::clone(&seqs));
+        Ok(seqs)
+    }
+}
+
+impl PaymentLookup for LogPayments<'_> {
+    fn visit_household(
+        &mut self,
+        household: &str,
+        before: u64,
+        visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
+    ) -> Result<(), String> {
+        let head = self.view.head().size;
+        let committed = self.committed_seqs(household)?;
+        let beyond = self.beyond.get(household).into_iter().flatten();
+        let beyond = beyond.map(|offset| Seq::new(head + u64::from(*offset)));
+        let seqs = committed.iter().copied().chain(beyond);
+        for seq in seqs.take_while(|seq| seq.get() < before) {
+            let Some((record, payment)) = self.payment_at(seq)? else {
+                continue;
+            };
+            if record.body.household() != Some(household) {
+                return Err(format!(
+                    "the household index lists seq {seq} in household {household}'s trail, \
+                     but its event names {} (run `fundtrail verify`)",
+                    record.body.household().unwrap_or("no household")
+                ));
+            }
+            if visit(payment).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn payment(&mut self, seq: u64, before: u64) -> Result<Option<LoggedPayment>, String> {
+        if seq == 0 || seq >= before {
+            return Ok(None);
+        }
+        Ok(self.payment_at(Seq::new(seq))?.map(|(_, paid)| paid))
+    }
+
+    fn program_payments(
+        &mut self,
+        program: &str,
+        year: i32,
+        before: u64,
+    ) -> Result<Vec<LoggedPayment>, String> {
+        let mut paid = Vec::new();
+        for seq in 1..before {
+            if let Some((_, p)) = self.payment_at(Seq::new(seq))? {
+                if p.program == program && p.date.year == year {
+                    paid.push(p);
+                }
+            }
+        }
+        Ok(paid)
     }
 }
 
@@ -321,7 +511,7 @@ mod tests {
     fn snapshot_of(state: FindingsState) -> Vec<u8> {
         let side = FindingsSide {
             state,
-            saved_seq: 0,
+            ..FindingsSide::default()
         };
         side.snapshot(true).expect("ahead of what was saved").1
     }
@@ -342,10 +532,10 @@ mod tests {
         let bytes = snapshot_of(state());
         let side = FindingsSide {
             state: state(),
-            saved_seq: 0,
+            ..FindingsSide::default()
         };
         assert_eq!(side.state_digest(), *blake3::hash(&bytes[1..]).as_bytes());
-        assert_ne!(FindingsSide::genesis().state_digest(), side.state_digest());
+        assert_ne!(FindingsSide::default().state_digest(), side.state_digest());
         let position: Option<Position> = bincode::deserialize(&bytes[1..]).unwrap();
         assert_eq!(position, state().applied);
         assert_eq!(state_bytes(&bytes).unwrap(), Some(&bytes[1..]));

@@ -35,7 +35,9 @@ use fundtrail_projections::{
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
-pub use crate::ledger::readmodels::findings::{FindingsSide, FindingsSideError, META_FINDINGS};
+pub use crate::ledger::readmodels::findings::{
+    FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
+};
 use crate::ledger::{Ledger, LedgerError, LedgerView};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
@@ -195,14 +197,16 @@ fn map_event(
 }
 
 /// Folds a committed event into the findings, when they are maintained and have not
-/// folded it yet (their snapshot may be ahead of the read models'), and passes it on.
+/// folded it yet (their snapshot may be ahead of the read models'), and passes it on;
+/// `payments` answers for the payments before it.
 fn fold_findings(
     findings: Option<&mut FindingsSide>,
+    payments: &mut LogPayments<'_>,
     item: Result<(Seq, EventHash, RecordV1), LedgerError>,
 ) -> Result<(Seq, EventHash, RecordV1), ReadSideError> {
     let (seq, hash, record) = item?;
     if let Some(findings) = findings.filter(|f| seq.get() >= f.next_seq()) {
-        findings.fold(seq, hash, &record)?;
+        findings.fold(seq, hash, &record, payments)?;
     }
     Ok((seq, hash, record))
 }
@@ -350,7 +354,7 @@ impl ReadSide {
             models: ReadModels::new(),
             saved_seq: 0,
             saved_directory: None,
-            findings: Some(FindingsSide::genesis()),
+            findings: Some(FindingsSide::genesis(ledger)),
         };
         side.catch_up(ledger)?;
         Ok(side)
@@ -404,9 +408,10 @@ impl ReadSide {
         let mut findings = self.findings.as_mut();
         let mut folder = Folder::new(&mut self.models, models_from);
         let mut recent = RecentDates::new(ledger);
+        let mut payments = LogPayments::new(ledger);
         let mut outcome = Ok(());
         ledger.visit_records(from, to, |item| {
-            let item = fold_findings(findings.as_deref_mut(), item);
+            let item = fold_findings(findings.as_deref_mut(), &mut payments, item);
             match folder.push(map_event(item, &mut recent)) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(error) => {
@@ -574,7 +579,7 @@ impl RebuildCheck {
         let (findings_differ, models) = std::thread::scope(|scope| {
             let (sender, receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
             let models = scope.spawn(move || fold_models(ledger, receiver, models_at));
-            let findings = fold_findings_side(events, findings, &sender);
+            let findings = fold_findings_side(ledger, events, findings, &sender);
             drop(sender);
             let models = models
                 .join()
@@ -618,11 +623,13 @@ type Folded = Result<(Seq, EventHash, RecordV1), ReadSideError>;
 /// including the first that fails. Returns the seq of the stored findings if they differ
 /// from the rebuild's.
 fn fold_findings_side(
+    ledger: &LedgerView,
     events: impl IntoIterator<Item = Vec<Decoded>>,
     stored: Option<(u64, [u8; 32])>,
     sender: &SyncSender<Vec<Folded>>,
 ) -> Option<u64> {
-    let mut findings = FindingsSide::genesis();
+    let mut findings = FindingsSide::genesis(ledger);
+    let mut payments = LogPayments::new(ledger);
     let mut differ = None;
     let mut compare = |findings: &FindingsSide, at: u64| {
         if let Some((_, digest)) = stored.filter(|(seq, _)| *seq == at) {
@@ -636,7 +643,7 @@ fn fold_findings_side(
         let mut handoff = Vec::with_capacity(batch.len());
         let mut failed = false;
         for item in batch {
-            let item = fold_findings(Some(&mut findings), item);
+            let item = fold_findings(Some(&mut findings), &mut payments, item);
             if let Ok((seq, _, _)) = &item {
                 compare(&findings, seq.get());
             }

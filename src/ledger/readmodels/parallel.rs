@@ -13,8 +13,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use fundtrail_projections as proj;
 
 use super::{
-    fold_findings, map_event, FindingsSide, Folder, ReadSide, ReadSideError, RecentDates,
-    Unprepared,
+    fold_findings, map_event, FindingsSide, Folder, LogPayments, ReadSide, ReadSideError,
+    RecentDates, Unprepared,
 };
 use crate::ledger::readmodels::facts::{date_of, payment_kind};
 use crate::ledger::LedgerView;
@@ -66,9 +66,10 @@ fn decode_side(
     recycled: Receiver<Vec<Handed>>,
 ) {
     let mut recent = RecentDates::new(ledger);
+    let mut payments = LogPayments::new(ledger);
     let mut handoffs = Handoffs::new(EVENTS_PER_HANDOFF, sender, Some(recycled));
     ledger.visit_records(from, to, |item| {
-        let item = fold_findings(findings.as_deref_mut(), item);
+        let item = fold_findings(findings.as_deref_mut(), &mut payments, item);
         let event = Handed::of(item, &mut recent);
         let failed = matches!(event, Handed::Mapped(Err(_)));
         handoffs.push(event, failed)
