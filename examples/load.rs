@@ -1,7 +1,8 @@
 //! Load generator for `fundtrail serve`, run as a separate process (scripts/bench-http):
 //! concurrent appends and totals queries against a server on this machine, bounded in
-//! time and in requests. Reports appends/s, the p50 and p99 latency of totals queries, and
-//! the server's peak resident memory (VmHWM of its /proc status).
+//! time and in requests. Reports appends/s, the longest stall (the longest time between
+//! two acknowledged appends, whichever writers they came from), the p50 and p99 latency of
+//! totals queries, and the server's peak resident memory (VmHWM of its /proc status).
 //!
 //! cargo run --release --example load -- ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID
 //!     [--writers 16] [--readers 4] [--seconds 20] [--max-requests 400000]
@@ -67,17 +68,50 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// When appends were acknowledged, as microseconds since the run started: the last one,
+/// and the longest gap between two in a row (from the start to the first one included).
+struct Acks {
+    started: Instant,
+    last: AtomicU64,
+    longest: AtomicU64,
+}
+
+impl Acks {
+    fn new() -> Acks {
+        Acks {
+            started: Instant::now(),
+            last: AtomicU64::new(0),
+            longest: AtomicU64::new(0),
+        }
+    }
+
+    fn note(&self) {
+        let now = self.started.elapsed().as_micros() as u64;
+        let before = self.last.fetch_max(now, Ordering::Relaxed);
+        self.longest
+            .fetch_max(now.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// The longest gap, counting the time from the last acknowledgement to the end.
+    fn longest_stall(&self) -> Duration {
+        let end = self.started.elapsed().as_micros() as u64;
+        let tail = end.saturating_sub(self.last.load(Ordering::Relaxed));
+        Duration::from_micros(self.longest.load(Ordering::Relaxed).max(tail))
+    }
+}
+
 fn main() -> Result<(), String> {
     let o = options()?;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let run = std::process::id();
     let started = Instant::now();
+    let acks = Arc::new(Acks::new());
 
     let writers: Vec<_> = (0..o.writers)
         .map(|w| {
             let (stop, sent, token, addr) = (stop.clone(), sent.clone(), o.clerk.clone(), o.addr);
-            let (household, date) = (o.household.clone(), o.date.clone());
+            let (household, date, acks) = (o.household.clone(), o.date.clone(), acks.clone());
             std::thread::spawn(move || {
                 let mut http = Client::new(addr, Some(&token));
                 let (mut acked, mut refused) = (0u64, 0u64);
@@ -90,7 +124,10 @@ fn main() -> Result<(), String> {
                         "reference": format!("LOAD-{run}-{w}-{i}"),
                     });
                     match http.post_json("/api/v1/events", &event) {
-                        Ok(r) if r.status == 201 => acked += 1,
+                        Ok(r) if r.status == 201 => {
+                            acked += 1;
+                            acks.note();
+                        }
                         Ok(r) if r.status == 503 => {
                             refused += 1;
                             std::thread::sleep(Duration::from_millis(10));
@@ -146,6 +183,7 @@ fn main() -> Result<(), String> {
         latencies.extend(r.join().map_err(|_| "a reader panicked")?);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let stall = acks.longest_stall();
     latencies.sort();
     let peak_kb = proc_status_kib(o.server_pid, "VmHWM:").unwrap_or(0);
     println!(
@@ -155,6 +193,10 @@ fn main() -> Result<(), String> {
     println!(
         "appends: {acked} acknowledged, {:.0}/s ({refused} answered 503 queue_full)",
         acked as f64 / elapsed
+    );
+    println!(
+        "longest stall between acknowledged appends: {:.3} s",
+        stall.as_secs_f64()
     );
     println!(
         "totals:  {} queries, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
