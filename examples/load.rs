@@ -68,35 +68,48 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
-/// When appends were acknowledged, as microseconds since the run started: the last one,
-/// and the longest gap between two in a row (from the start to the first one included).
+/// When appends were acknowledged, as microseconds since the run started: the first one,
+/// the last one, and the longest gap between two in a row with the time it ended (the
+/// wait for the first, which includes the server's first reads, is reported apart).
 struct Acks {
     started: Instant,
+    first: AtomicU64,
     last: AtomicU64,
-    longest: AtomicU64,
+    longest: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Acks {
     fn new() -> Acks {
         Acks {
             started: Instant::now(),
+            first: AtomicU64::new(u64::MAX),
             last: AtomicU64::new(0),
-            longest: AtomicU64::new(0),
+            longest: std::sync::Mutex::new((0, 0)),
         }
     }
 
     fn note(&self) {
         let now = self.started.elapsed().as_micros() as u64;
+        self.first.fetch_min(now, Ordering::Relaxed);
         let before = self.last.fetch_max(now, Ordering::Relaxed);
-        self.longest
-            .fetch_max(now.saturating_sub(before), Ordering::Relaxed);
+        if before == 0 {
+            return;
+        }
+        let gap = now.saturating_sub(before);
+        let mut longest = self.longest.lock().expect("no writer panics holding it");
+        if gap > longest.0 {
+            *longest = (gap, now);
+        }
     }
 
-    /// The longest gap, counting the time from the last acknowledgement to the end.
-    fn longest_stall(&self) -> Duration {
-        let end = self.started.elapsed().as_micros() as u64;
+    /// The longest gap and when it ended, counting the time from the last acknowledgement
+    /// to `end` (when the writers were told to stop) as a gap.
+    fn longest_stall(&self, end: Duration) -> (Duration, Duration) {
+        let end = end.as_micros() as u64;
         let tail = end.saturating_sub(self.last.load(Ordering::Relaxed));
-        Duration::from_micros(self.longest.load(Ordering::Relaxed).max(tail))
+        let (gap, at) = *self.longest.lock().expect("no writer panics holding it");
+        let (gap, at) = if tail > gap { (tail, end) } else { (gap, at) };
+        (Duration::from_micros(gap), Duration::from_micros(at))
     }
 }
 
@@ -172,6 +185,7 @@ fn main() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
+    let stopped = acks.started.elapsed();
     let (mut acked, mut refused) = (0, 0);
     for w in writers {
         let (a, r) = w.join().map_err(|_| "a writer panicked")?;
@@ -183,7 +197,8 @@ fn main() -> Result<(), String> {
         latencies.extend(r.join().map_err(|_| "a reader panicked")?);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let stall = acks.longest_stall();
+    let (stall, stall_end) = acks.longest_stall(stopped);
+    let first = Duration::from_micros(acks.first.load(Ordering::Relaxed));
     latencies.sort();
     let peak_kb = proc_status_kib(o.server_pid, "VmHWM:").unwrap_or(0);
     println!(
@@ -194,9 +209,16 @@ fn main() -> Result<(), String> {
         "appends: {acked} acknowledged, {:.0}/s ({refused} answered 503 queue_full)",
         acked as f64 / elapsed
     );
+    let steady = elapsed - first.as_secs_f64();
     println!(
-        "longest stall between acknowledged appends: {:.3} s",
-        stall.as_secs_f64()
+        "appends after the first acknowledged: {:.0}/s over {steady:.1} s",
+        acked as f64 / steady
+    );
+    println!(
+        "longest stall between acknowledged appends: {:.3} s (ending {:.1} s into the run; the first acknowledged after {:.3} s)",
+        stall.as_secs_f64(),
+        stall_end.as_secs_f64(),
+        first.as_secs_f64()
     );
     println!(
         "totals:  {} queries, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
