@@ -324,8 +324,7 @@ impl Server {
     ) -> Result<Server, ServeError> {
         limits.check()?;
         ledger.refuse_if_damaged("the server was not started")?;
-        let mut read_side = ReadSide::open(ledger.view())?;
-        read_side.save(&ledger, false)?;
+        let read_side = ReadSide::open(ledger.view())?;
         let tokens = TokenRegistry::load(&ledger)?;
         let shared = Arc::new(Shared {
             view: RwLock::new(ledger.view().clone()),
@@ -340,6 +339,9 @@ impl Server {
         };
         let snapshots =
             snapshots::Snapshots::start(Arc::clone(&shared), ledger.meta_writer(), policy, hook)?;
+        // A snapshot the catch-up above left due (after a crash) is written beside the
+        // first requests, not before the server listens.
+        snapshots.nudge();
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
         let writer = writer::spawn(ledger, Arc::clone(&shared), jobs, snapshots)?;
         let state = AppState {

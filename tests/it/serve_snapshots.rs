@@ -197,3 +197,20 @@ fn a_server_killed_while_writing_snapshots_reopens_equal_to_a_rebuild() {
     drop(ledger);
     run_command(binary(dir.path()).arg("verify")).assert_ok();
 }
+
+#[test]
+fn a_snapshot_left_due_by_the_start_is_written_without_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_ledger(dir.path());
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let head = ledger.view().head().size;
+    ledger.close().unwrap();
+    let (hook, _calls, entries, release) = blocking_hook();
+    // The sample ledger has no snapshot: the start leaves one due by the lag.
+    let server = TestServer::start_with_snapshot_hook(dir.path(), limits(), Some(hook));
+    assert_eq!(entries.recv_timeout(PATIENCE), Ok(Part::Models));
+    release();
+    server.stop();
+    assert_eq!(snapshot_at_head(dir.path()), (true, true));
+    assert!(head > LAG);
+}
