@@ -1,7 +1,8 @@
 //! Load generator for `fundtrail serve`, run as a separate process (scripts/bench-http):
 //! concurrent appends and totals queries against a server on this machine, bounded in
-//! time and in requests. Reports appends/s, the p50 and p99 latency of totals queries, and
-//! the server's peak resident memory (VmHWM of its /proc status).
+//! time and in requests. Reports appends/s, the longest stall (the longest time between
+//! two acknowledged appends, whichever writers they came from), the p50 and p99 latency of
+//! totals queries, and the server's peak resident memory (VmHWM of its /proc status).
 //!
 //! cargo run --release --example load -- ADDR CLERK_TOKEN SUPERVISOR_TOKEN SERVER_PID
 //!     [--writers 16] [--readers 4] [--seconds 20] [--max-requests 400000]
@@ -67,17 +68,63 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// When appends were acknowledged, as microseconds since the run started: the first one,
+/// the last one, and the longest gap between two in a row with the time it ended (the
+/// wait for the first, which includes the server's first reads, is reported apart).
+struct Acks {
+    started: Instant,
+    first: AtomicU64,
+    last: AtomicU64,
+    longest: std::sync::Mutex<(u64, u64)>,
+}
+
+impl Acks {
+    fn new() -> Acks {
+        Acks {
+            started: Instant::now(),
+            first: AtomicU64::new(u64::MAX),
+            last: AtomicU64::new(0),
+            longest: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    fn note(&self) {
+        let now = self.started.elapsed().as_micros() as u64;
+        self.first.fetch_min(now, Ordering::Relaxed);
+        let before = self.last.fetch_max(now, Ordering::Relaxed);
+        if before == 0 {
+            return;
+        }
+        let gap = now.saturating_sub(before);
+        let mut longest = self.longest.lock().expect("no writer panics holding it");
+        if gap > longest.0 {
+            *longest = (gap, now);
+        }
+    }
+
+    /// The longest gap and when it ended, counting the time from the last acknowledgement
+    /// to `end` (when the writers were told to stop) as a gap.
+    fn longest_stall(&self, end: Duration) -> (Duration, Duration) {
+        let end = end.as_micros() as u64;
+        let tail = end.saturating_sub(self.last.load(Ordering::Relaxed));
+        let (gap, at) = *self.longest.lock().expect("no writer panics holding it");
+        let (gap, at) = if tail > gap { (tail, end) } else { (gap, at) };
+        (Duration::from_micros(gap), Duration::from_micros(at))
+    }
+}
+
 fn main() -> Result<(), String> {
     let o = options()?;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let run = std::process::id();
     let started = Instant::now();
+    let acks = Arc::new(Acks::new());
 
     let writers: Vec<_> = (0..o.writers)
         .map(|w| {
             let (stop, sent, token, addr) = (stop.clone(), sent.clone(), o.clerk.clone(), o.addr);
-            let (household, date) = (o.household.clone(), o.date.clone());
+            let (household, date, acks) = (o.household.clone(), o.date.clone(), acks.clone());
             std::thread::spawn(move || {
                 let mut http = Client::new(addr, Some(&token));
                 let (mut acked, mut refused) = (0u64, 0u64);
@@ -90,7 +137,10 @@ fn main() -> Result<(), String> {
                         "reference": format!("LOAD-{run}-{w}-{i}"),
                     });
                     match http.post_json("/api/v1/events", &event) {
-                        Ok(r) if r.status == 201 => acked += 1,
+                        Ok(r) if r.status == 201 => {
+                            acked += 1;
+                            acks.note();
+                        }
                         Ok(r) if r.status == 503 => {
                             refused += 1;
                             std::thread::sleep(Duration::from_millis(10));
@@ -135,6 +185,7 @@ fn main() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
+    let stopped = acks.started.elapsed();
     let (mut acked, mut refused) = (0, 0);
     for w in writers {
         let (a, r) = w.join().map_err(|_| "a writer panicked")?;
@@ -146,6 +197,8 @@ fn main() -> Result<(), String> {
         latencies.extend(r.join().map_err(|_| "a reader panicked")?);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let (stall, stall_end) = acks.longest_stall(stopped);
+    let first = Duration::from_micros(acks.first.load(Ordering::Relaxed));
     latencies.sort();
     let peak_kb = proc_status_kib(o.server_pid, "VmHWM:").unwrap_or(0);
     println!(
@@ -155,6 +208,17 @@ fn main() -> Result<(), String> {
     println!(
         "appends: {acked} acknowledged, {:.0}/s ({refused} answered 503 queue_full)",
         acked as f64 / elapsed
+    );
+    let steady = elapsed - first.as_secs_f64();
+    println!(
+        "appends after the first acknowledged: {:.0}/s over {steady:.1} s",
+        acked as f64 / steady
+    );
+    println!(
+        "longest stall between acknowledged appends: {:.3} s (ending {:.1} s into the run; the first acknowledged after {:.3} s)",
+        stall.as_secs_f64(),
+        stall_end.as_secs_f64(),
+        first.as_secs_f64()
     );
     println!(
         "totals:  {} queries, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",

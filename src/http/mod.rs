@@ -1,7 +1,8 @@
 //! The HTTP API and the supervisors' dashboard: the only module that names axum.
 //!
 //! One writer thread owns the [`Ledger`] and group-commits the appends that handlers queue
-//! to it ([`writer`]); handlers answer reads from a [`LedgerView`] and the read models,
+//! to it ([`writer`]); a snapshot thread writes the read side's snapshot beside it
+//! ([`snapshots`]); handlers answer reads from a [`LedgerView`] and the read models,
 //! shared behind short-held locks. A write is acknowledged only after its group's
 //! fdatasync: acknowledged means durable (ARCHITECTURE.md, "The server").
 
@@ -15,6 +16,7 @@ mod findings;
 mod json;
 mod people;
 mod reconcile;
+mod snapshots;
 pub mod witness;
 mod writer;
 
@@ -30,9 +32,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use error::HttpError;
+pub use snapshots::SnapshotHook;
 
 use crate::keys::tokens::{TokenError, TokenRegistry};
-use crate::ledger::readmodels::{ReadSide, ReadSideError};
+use crate::ledger::readmodels::{
+    ReadSide, ReadSideError, SnapshotPolicy, SNAPSHOT_BYTES_PER_EVENT, SNAPSHOT_LAG_EVENTS,
+};
 use crate::ledger::{Ledger, LedgerError, LedgerView, GROUP_COMMIT_EVENTS};
 
 /// Request bodies above this are refused (413). An import of the largest batch
@@ -98,6 +103,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Events the read side may lag its snapshot at least ([`SnapshotPolicy`]).
+    pub snapshot_lag_events: u64,
 }
 
 impl Default for Limits {
@@ -111,6 +118,7 @@ impl Default for Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            snapshot_lag_events: SNAPSHOT_LAG_EVENTS,
         }
     }
 }
@@ -135,6 +143,11 @@ impl Limits {
                 "at least 1 and at most {MAX_CONNECTIONS_CAP} connections, not {}",
                 self.max_connections
             )));
+        }
+        if self.snapshot_lag_events == 0 {
+            return Err(ServeError::Limits(
+                "a snapshot lag of 0 events would snapshot with no event to reflect".into(),
+            ));
         }
         if self.idle_timeout.is_zero() || self.header_read_timeout.is_zero() {
             return Err(ServeError::Limits(
@@ -295,14 +308,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Catches the read models up, loads the tokens and starts the writer thread.
-    /// A damaged ledger is refused: it could take no write, and its household list may be
-    /// incomplete.
+    /// Catches the read models up, loads the tokens and starts the writer and snapshot
+    /// threads. A damaged ledger is refused: it could take no write, and its household
+    /// list may be incomplete.
     pub fn start(ledger: Ledger, limits: Limits) -> Result<Server, ServeError> {
+        Server::start_with_snapshot_hook(ledger, limits, None)
+    }
+
+    /// [`Server::start`], with a test seam on the snapshot thread ([`SnapshotHook`]): the
+    /// tests make a snapshot's write slow or fail with it.
+    pub fn start_with_snapshot_hook(
+        ledger: Ledger,
+        limits: Limits,
+        hook: Option<SnapshotHook>,
+    ) -> Result<Server, ServeError> {
         limits.check()?;
         ledger.refuse_if_damaged("the server was not started")?;
-        let mut read_side = ReadSide::open(ledger.view())?;
-        read_side.save(&ledger, false)?;
+        let read_side = ReadSide::open(ledger.view())?;
         let tokens = TokenRegistry::load(&ledger)?;
         let shared = Arc::new(Shared {
             view: RwLock::new(ledger.view().clone()),
@@ -311,8 +333,17 @@ impl Server {
             reconciling: tokio::sync::Mutex::new(()),
             token_changes: tokio::sync::Mutex::new(()),
         });
+        let policy = SnapshotPolicy {
+            min_lag_events: limits.snapshot_lag_events,
+            bytes_per_event: SNAPSHOT_BYTES_PER_EVENT,
+        };
+        let snapshots =
+            snapshots::Snapshots::start(Arc::clone(&shared), ledger.meta_writer(), policy, hook)?;
+        // A snapshot the catch-up above left due (after a crash) is written beside the
+        // first requests, not before the server listens.
+        snapshots.nudge();
         let (writes, jobs) = tokio::sync::mpsc::channel(limits.queue_depth);
-        let writer = writer::spawn(ledger, Arc::clone(&shared), jobs)?;
+        let writer = writer::spawn(ledger, Arc::clone(&shared), jobs, snapshots)?;
         let state = AppState {
             shared,
             writes,

@@ -1,6 +1,8 @@
 //! The writer: one thread owns the `Ledger`, drains the queue into groups, commits each
 //! group with one fdatasync (`Ledger::append_group`), catches the read models up, publishes
-//! the new view, and only then answers each request.
+//! the new view, and only then answers each request. It then nudges the snapshot thread
+//! (`snapshots`), which writes the read side's snapshot when one is due without holding
+//! the writer up; at shutdown the writer waits for its final snapshot.
 //!
 //! It also signs a checkpoint of the head when a tick comes (every
 //! `Limits::checkpoint_interval`) and the head has moved, and once more before it stops:
@@ -16,12 +18,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ledger::readmodels::ReadSide;
 use crate::ledger::{GroupOutcome, GroupRequest, Ledger, GROUP_COMMIT_EVENTS};
 use crate::people::vault::Vault;
 use crate::witness::rounds::Rounds;
 
 use super::error::HttpError;
+use super::snapshots::Snapshots;
 use super::{ServeError, Shared};
 
 /// A request's outcome, or why its whole group failed to commit.
@@ -80,20 +82,21 @@ pub(crate) fn spawn(
     ledger: Ledger,
     shared: Arc<Shared>,
     jobs: mpsc::Receiver<Job>,
+    snapshots: Snapshots,
 ) -> Result<std::thread::JoinHandle<()>, ServeError> {
     std::thread::Builder::new()
         .name("fundtrail-writer".into())
-        .spawn(move || run(ledger, &shared, jobs))
+        .spawn(move || run(ledger, &shared, jobs, snapshots))
         .map_err(|e| ServeError::Io(format!("starting the writer: {e}")))
 }
 
-fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
+fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>, snapshots: Snapshots) {
     let mut carried = None;
     let mut state = JobState::default();
     let rounds = Rounds::start(ledger.view().dir());
     while let Some(batch) = next_batch(&mut jobs, &mut carried) {
         if !batch.writes.is_empty() {
-            if let Err(reason) = commit(&mut ledger, shared, batch.writes) {
+            if let Err(reason) = commit(&mut ledger, shared, &snapshots, batch.writes) {
                 eprintln!("error: the writer stopped: {reason}");
                 return;
             }
@@ -105,7 +108,7 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
         // Ledger jobs (the persons' workflows, decisions) sign as the CLI's commands do.
         let signs = batch.tick || !batch.ledger.is_empty();
         for job in batch.ledger {
-            if let Err(reason) = run_ledger_job(&mut ledger, &mut state, shared, job) {
+            if let Err(reason) = run_ledger_job(&mut ledger, &mut state, shared, &snapshots, job) {
                 eprintln!("error: the writer stopped: {reason}");
                 return;
             }
@@ -117,7 +120,8 @@ fn run(mut ledger: Ledger, shared: &Shared, mut jobs: mpsc::Receiver<Job>) {
             offer_to_witnesses(&ledger, rounds.as_ref());
         }
     }
-    save_read_models(&ledger, shared, true);
+    // After the last commit: the final snapshot reflects every acknowledged write.
+    snapshots.finish();
     sign_checkpoint(&mut ledger);
     offer_to_witnesses(&ledger, rounds.as_ref());
     if let Some(rounds) = rounds {
@@ -188,7 +192,12 @@ fn sign_checkpoint(ledger: &mut Ledger) {
 }
 
 /// Commits one group and answers its requests. An error means the writer must stop.
-fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<(), String> {
+fn commit(
+    ledger: &mut Ledger,
+    shared: &Shared,
+    snapshots: &Snapshots,
+    group: Vec<WriteJob>,
+) -> Result<(), String> {
     let (requests, replies): (Vec<GroupRequest>, Vec<_>) =
         group.into_iter().map(|j| (j.request, j.reply)).unzip();
     let outcomes = match ledger.append_group(&requests) {
@@ -207,7 +216,7 @@ fn commit(ledger: &mut Ledger, shared: &Shared, group: Vec<WriteJob>) -> Result<
         let _ = reply.send(Ok(outcome));
     }
     published?;
-    save_read_models(ledger, shared, false);
+    snapshots.nudge();
     Ok(())
 }
 
@@ -217,6 +226,7 @@ fn run_ledger_job(
     ledger: &mut Ledger,
     state: &mut JobState,
     shared: &Shared,
+    snapshots: &Snapshots,
     job: LedgerJob,
 ) -> Result<(), String> {
     let head = ledger.view().head().size;
@@ -228,7 +238,7 @@ fn run_ledger_job(
     };
     deliver();
     published?;
-    save_read_models(ledger, shared, false);
+    snapshots.nudge();
     Ok(())
 }
 
@@ -247,25 +257,6 @@ fn publish(ledger: &Ledger, shared: &Shared) -> Result<(), String> {
         Err(_) => return Err("the view's lock is poisoned".into()),
     }
     caught_up
-}
-
-/// Saves the read-model snapshot when it lags (or always, at shutdown). The models are
-/// serialized under the read lock and written without any lock, so queries wait for
-/// neither the disk nor each other. A failure is only a warning: the log is durable and
-/// the next open catches up.
-fn save_read_models(ledger: &Ledger, shared: &Shared, force: bool) {
-    let due = match shared.read_side.read() {
-        Ok(side) => side.snapshot(force),
-        Err(_) => return eprintln!("warning: the read models' lock is poisoned"),
-    };
-    let Some(snapshot) = due else { return };
-    let at = match ReadSide::write_snapshot(ledger, snapshot) {
-        Ok(at) => at,
-        Err(e) => return eprintln!("warning: the read models were not saved: {e}"),
-    };
-    if let Ok(mut side) = shared.read_side.write() {
-        side.saved(at);
-    }
 }
 
 /// How a handler sees the writer's answer.

@@ -348,6 +348,39 @@ pub struct Ledger {
     damaged: Option<String>,
 }
 
+/// Writes the records beside the log that are no part of the sealed state (the read
+/// side's snapshots), sealed under the state key, each call in one durable batch. It
+/// cannot append, move the head or touch the state, the tokens, the layout, the key or the
+/// trail summaries: those names are refused. Made by [`Ledger::meta_writer`], it lets a
+/// thread other than the writer's write a snapshot while the writer appends: the store
+/// applies one batch at a time, and a snapshot names only records the writer never writes.
+#[derive(Clone)]
+pub struct MetaWriter {
+    view: LedgerView,
+}
+
+impl MetaWriter {
+    /// [`Ledger::put_meta`].
+    pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        self.put_metas(vec![(name.to_owned(), value)])
+    }
+
+    /// [`Ledger::put_metas`].
+    pub fn put_metas(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
+        let key = self.view.sealing_key()?;
+        let mut batch = StoreBatch::default();
+        for (name, value) in records {
+            assert!(
+                !RESERVED_META.contains(&name.as_str())
+                    && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
+                "the state, tokens, layout and key are written only by the ledger itself"
+            );
+            batch.put_meta(&name, key.wrap(&name, value));
+        }
+        Ok(self.view.store.write_durable(batch)?)
+    }
+}
+
 /// One request of a group commit: who asks, and its rows, appended all or nothing.
 #[derive(Debug, Clone)]
 pub struct GroupRequest {
@@ -449,29 +482,21 @@ impl Ledger {
     /// Writes a record beside the log (the read-model snapshot) durably, sealed under the
     /// state key: only the writer writes. Reserved names of the ledger itself are refused.
     pub fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), LedgerError> {
-        assert!(
-            !RESERVED_META.contains(&name) && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
-            "the state, tokens, layout and key are written only by the ledger itself"
-        );
-        let mut batch = StoreBatch::default();
-        batch.put_meta(name, self.key()?.wrap(name, value));
-        Ok(self.view.store.write_durable(batch)?)
+        self.meta_writer().put_meta(name, value)
     }
 
     /// Writes several records beside the log in one durable batch, each sealed as by
     /// [`Ledger::put_meta`]: the read models' snapshot, whose records must change together.
     pub fn put_metas(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
-        let key = self.key()?;
-        let mut batch = StoreBatch::default();
-        for (name, value) in records {
-            assert!(
-                !RESERVED_META.contains(&name.as_str())
-                    && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
-                "the state, tokens, layout and key are written only by the ledger itself"
-            );
-            batch.put_meta(&name, key.wrap(&name, value));
+        self.meta_writer().put_metas(records)
+    }
+
+    /// A handle that writes records beside the log as [`Ledger::put_metas`] does, from
+    /// another thread than the one that owns the writer (the server's snapshot thread).
+    pub fn meta_writer(&self) -> MetaWriter {
+        MetaWriter {
+            view: self.view.clone(),
         }
-        Ok(self.view.store.write_durable(batch)?)
     }
 
     /// The state as this value holds it, which the store's state record seals.

@@ -41,6 +41,7 @@ mod recoveries;
 mod roster;
 mod rules;
 mod serve_sigterm;
+mod serve_snapshots;
 mod simulate;
 mod tamper;
 mod tokens;

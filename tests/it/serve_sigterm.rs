@@ -23,7 +23,7 @@ const MAX_APPENDS_PER_CLIENT: usize = 2_000;
 const ACKED_BEFORE_SIGNAL: usize = 150;
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
+pub(crate) fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
     let mut child = binary_without_ledger()
         .arg("--ledger")
         .arg(dir)

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, PaymentLookup};
 
 use crate::ledger::readmodels::facts::finding_fact_of;
-use crate::ledger::{Ledger, LedgerError, LedgerView};
+use crate::ledger::{LedgerError, LedgerView, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{self, RecordV1};
 
@@ -203,16 +203,21 @@ impl FindingsSide {
         Ok(())
     }
 
-    /// The snapshot to write, with the seq it reflects, if it lags the fold by
-    /// [`super::SNAPSHOT_LAG_EVENTS`] or `force` (the read models' policy).
-    pub fn snapshot(&self, force: bool) -> Option<(u64, Vec<u8>)> {
+    /// The seq of the snapshot on disk, as far as this value knows (loaded or saved).
+    pub fn saved_seq(&self) -> u64 {
+        self.saved_seq
+    }
+
+    /// Whether a lookup failed while folding: the state then misses what it could not
+    /// read, so it is never saved (the next open folds again from the last snapshot).
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// The snapshot to write, with the seq it reflects; when it is due is the read side's
+    /// policy (`ReadSide::snapshot`).
+    pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let at = self.applied_seq();
-        if self.broken.is_some()
-            || at == self.saved_seq
-            || (!force && at - self.saved_seq < super::SNAPSHOT_LAG_EVENTS)
-        {
-            return None;
-        }
         // Sized first: grown by doubling, the buffer of a million payments' snapshot could
         // hold twice its 32 MB at the moment of the write.
         let size = bincode::serialized_size(&self.state)
@@ -221,7 +226,7 @@ impl FindingsSide {
         bytes.push(FINDINGS_SNAPSHOT_VERSION);
         bincode::serialize_into(&mut bytes, &self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
-        Some((at, bytes))
+        (at, bytes)
     }
 
     /// Records that the snapshot through `seq` is on disk.
@@ -230,8 +235,8 @@ impl FindingsSide {
     }
 
     /// Writes a snapshot made by [`FindingsSide::snapshot`].
-    pub fn write_snapshot(ledger: &Ledger, bytes: Vec<u8>) -> Result<(), LedgerError> {
-        ledger.put_meta(META_FINDINGS, bytes)
+    pub fn write_snapshot(metas: &MetaWriter, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        metas.put_meta(META_FINDINGS, bytes)
     }
 
     /// A snapshot is trusted only at a seq the log has, with the log's hash there; the
@@ -513,7 +518,7 @@ mod tests {
             state,
             ..FindingsSide::default()
         };
-        side.snapshot(true).expect("ahead of what was saved").1
+        side.snapshot().1
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The maintained read models: the projections' state, persisted in the ledger with the seq
 //! and hash it reflects, caught up from there on open, and rebuildable from genesis.
 //!
-//! The snapshot is written after a batch and at most [`SNAPSHOT_LAG_EVENTS`] events behind
-//! the head. It is never written in the same sled batch as events, so a crash can leave it
+//! The snapshot is written after a batch, at most its lag behind the head
+//! ([`SnapshotPolicy`]: [`SNAPSHOT_LAG_EVENTS`], or more for a large state). It is never written in the same sled batch as events, so a crash can leave it
 //! behind, never ahead: catching up applies exactly the events after its seq, after
 //! checking that its hash is the log's hash at that seq.
 //!
@@ -38,7 +38,7 @@ use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{
     FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
 };
-use crate::ledger::{Ledger, LedgerError, LedgerView};
+use crate::ledger::{Ledger, LedgerError, LedgerView, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
 
@@ -46,6 +46,42 @@ use crate::model::encoding::{Body, RecordV1};
 /// Catching up costs a few µs per event, so this bounds the work an open does to well
 /// under a second, while a single-row append does not rewrite the whole state.
 pub const SNAPSHOT_LAG_EVENTS: u64 = 10_000;
+
+/// Bytes of a snapshot part per event it may lag: a part whose last snapshot was B bytes
+/// is due again after max([`SNAPSHOT_LAG_EVENTS`], B / this) events. Encoding and writing
+/// a part costs a few ns per byte, so its cost per appended event stays bounded (about
+/// 4 KiB of encoding, some µs) however large the state grows; the catch-up it leaves an
+/// open grows with the state as the snapshot's own load does, and stays a fraction of it
+/// (a 4M-event district: parts of about 135 MB, due every 33,000 events).
+pub const SNAPSHOT_BYTES_PER_EVENT: u64 = 4_096;
+
+/// When a snapshot part is due ([`ReadSide::copy_due`]); the default is the constants'.
+/// Tests shrink the lag to reach a snapshot in a few events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// The lag, in events, below which no part is rewritten unless forced.
+    pub min_lag_events: u64,
+    /// [`SNAPSHOT_BYTES_PER_EVENT`].
+    pub bytes_per_event: u64,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            min_lag_events: SNAPSHOT_LAG_EVENTS,
+            bytes_per_event: SNAPSHOT_BYTES_PER_EVENT,
+        }
+    }
+}
+
+impl SnapshotPolicy {
+    /// The lag, in events, after which a part whose last snapshot was `bytes` long is due.
+    pub fn lag(&self, bytes: u64) -> u64 {
+        self.min_lag_events
+            .max(bytes / self.bytes_per_event.max(1))
+            .max(1)
+    }
+}
 
 /// Meta record holding the snapshot's core, which names every other record's BLAKE3.
 pub const META_READ_MODELS: &str = "read_models";
@@ -280,6 +316,62 @@ pub struct ReadSide {
     /// whose bytes changed.
     saved_directory: Option<Directory>,
     findings: Option<FindingsSide>,
+    /// The bytes of the last snapshot of each part this value wrote (0 before its first):
+    /// how far the next may lag ([`SnapshotPolicy::lag`]).
+    saved_bytes: PartBytes,
+}
+
+/// Bytes of the read models' records (all of them, as encoded) and of the findings'.
+#[derive(Clone, Copy, Debug, Default)]
+struct PartBytes {
+    models: u64,
+    findings: u64,
+}
+
+/// The two parts of the read side's snapshot, each with a position of its own: written
+/// one after the other, each is consistent with the log at the seq it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Models,
+    Findings,
+}
+
+/// A copy of one part of the read side, taken when its snapshot is due: a server takes it
+/// under its read lock (a clone is several times faster than the encoding) and encodes and
+/// writes it on a thread of its own, holding no lock ([`SnapshotSource::encode`]).
+pub struct SnapshotSource(Source);
+
+enum Source {
+    Models {
+        models: ReadModels,
+        saved: Option<Directory>,
+    },
+    Findings(FindingsSide),
+}
+
+impl SnapshotSource {
+    /// The snapshot of the copied part, as [`ReadSide::snapshot`] would make it; the copy
+    /// is dropped once it is encoded.
+    pub fn encode(self) -> Snapshot {
+        match self.0 {
+            Source::Models { models, saved } => Snapshot {
+                models: Some(encode(&models, saved.as_ref())),
+                findings: None,
+            },
+            Source::Findings(findings) => Snapshot {
+                models: None,
+                findings: Some(findings.snapshot()),
+            },
+        }
+    }
+
+    /// The seq the copied part reflects.
+    pub fn seq(&self) -> u64 {
+        match &self.0 {
+            Source::Models { models, .. } => models.applied().map_or(0, |a| a.seq),
+            Source::Findings(findings) => findings.applied_seq(),
+        }
+    }
 }
 
 /// The read models' records due to be written: every record (the core last) and the
@@ -310,11 +402,23 @@ impl Snapshot {
     }
 }
 
-/// The seqs a written [`Snapshot`] reflects, for [`ReadSide::saved`].
+/// The seqs a written [`Snapshot`] reflects, with its parts' sizes, for [`ReadSide::saved`].
 #[derive(Clone, Debug)]
 pub struct SavedAt {
-    models: Option<(u64, Directory)>,
-    findings: Option<u64>,
+    /// Seq, directory and bytes of every record.
+    models: Option<(u64, Directory, u64)>,
+    /// Seq and bytes.
+    findings: Option<(u64, u64)>,
+}
+
+impl SavedAt {
+    /// The seq of each part written, if it was.
+    pub fn seqs(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.models.as_ref().map(|(seq, _, _)| *seq),
+            self.findings.map(|(seq, _)| seq),
+        )
+    }
 }
 
 impl ReadSide {
@@ -343,6 +447,7 @@ impl ReadSide {
             saved_seq,
             saved_directory,
             findings,
+            saved_bytes: PartBytes::default(),
         };
         side.catch_up(ledger)?;
         Ok(side)
@@ -355,6 +460,7 @@ impl ReadSide {
             saved_seq: 0,
             saved_directory: None,
             findings: Some(FindingsSide::genesis(ledger)),
+            saved_bytes: PartBytes::default(),
         };
         side.catch_up(ledger)?;
         Ok(side)
@@ -424,45 +530,97 @@ impl ReadSide {
         folder.finish()
     }
 
-    /// Writes the snapshots that lag by [`SNAPSHOT_LAG_EVENTS`], or all that are behind
-    /// if `force`; says whether it wrote any.
+    /// Writes the snapshots that are due by the default [`SnapshotPolicy`], or all that
+    /// are behind if `force`; says whether it wrote any.
     pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
         let Some(snapshot) = self.snapshot(force) else {
             return Ok(false);
         };
-        let at = ReadSide::write_snapshot(ledger, snapshot)?;
+        let at = ReadSide::write_snapshot(&ledger.meta_writer(), snapshot)?;
         self.saved(at);
         Ok(true)
     }
 
-    /// The snapshots to write, if any is due: [`ReadSide::save`] in two halves, so a
-    /// server can write them without holding its lock on the models.
+    /// The snapshots to write, if any is due by the default [`SnapshotPolicy`] (or behind
+    /// at all, if `force`), encoded from this value: [`ReadSide::save`] in two halves.
     pub fn snapshot(&self, force: bool) -> Option<Snapshot> {
-        let at = self.models.applied().map_or(0, |a| a.seq);
-        let models = (at != self.saved_seq
-            && (force || at - self.saved_seq >= SNAPSHOT_LAG_EVENTS))
+        let policy = SnapshotPolicy::default();
+        let models = self
+            .due(Part::Models, policy, force)
             .then(|| encode(&self.models, self.saved_directory.as_ref()));
-        let findings = self.findings.as_ref().and_then(|f| f.snapshot(force));
+        let findings = match (&self.findings, self.due(Part::Findings, policy, force)) {
+            (Some(findings), true) => Some(findings.snapshot()),
+            _ => None,
+        };
         (models.is_some() || findings.is_some()).then_some(Snapshot { models, findings })
+    }
+
+    /// A copy of `part` if its snapshot is due by `policy` (or behind at all, if `force`),
+    /// to encode and write without holding this value ([`SnapshotSource::encode`]).
+    pub fn copy_due(
+        &self,
+        part: Part,
+        policy: SnapshotPolicy,
+        force: bool,
+    ) -> Option<SnapshotSource> {
+        if !self.due(part, policy, force) {
+            return None;
+        }
+        let source = match part {
+            Part::Models => Source::Models {
+                models: self.models.clone(),
+                saved: self.saved_directory.clone(),
+            },
+            Part::Findings => Source::Findings(self.findings.clone()?),
+        };
+        Some(SnapshotSource(source))
+    }
+
+    /// Whether `part` is behind its snapshot on disk by its lag under `policy` (by any
+    /// event, if `force`).
+    fn due(&self, part: Part, policy: SnapshotPolicy, force: bool) -> bool {
+        let (at, saved, bytes) = match (part, &self.findings) {
+            (Part::Models, _) => (
+                self.models.applied().map_or(0, |a| a.seq),
+                self.saved_seq,
+                self.saved_bytes.models,
+            ),
+            // A fold a failed lookup stopped is never saved (`FindingsSide::is_broken`).
+            (Part::Findings, Some(findings)) if findings.is_broken() => return false,
+            (Part::Findings, Some(findings)) => (
+                findings.applied_seq(),
+                findings.saved_seq(),
+                self.saved_bytes.findings,
+            ),
+            (Part::Findings, None) => return false,
+        };
+        at > saved && (force || at - saved >= policy.lag(bytes))
     }
 
     /// Records that the snapshots of `at` are on disk.
     pub fn saved(&mut self, at: SavedAt) {
-        if let Some((seq, directory)) = at.models {
+        if let Some((seq, directory, bytes)) = at.models {
             if seq >= self.saved_seq {
                 self.saved_seq = seq;
                 self.saved_directory = Some(directory);
+                self.saved_bytes.models = bytes;
             }
         }
-        if let (Some(seq), Some(findings)) = (at.findings, self.findings.as_mut()) {
-            findings.saved(seq);
+        if let (Some((seq, bytes)), Some(findings)) = (at.findings, self.findings.as_mut()) {
+            if seq >= findings.saved_seq() {
+                findings.saved(seq);
+                self.saved_bytes.findings = bytes;
+            }
         }
     }
 
-    /// Writes the snapshots made by [`ReadSide::snapshot`]; says what they reflect. The
-    /// read models' records go in one batch: those whose bytes are stored already are
-    /// left as they are.
-    pub fn write_snapshot(ledger: &Ledger, snapshot: Snapshot) -> Result<SavedAt, ReadSideError> {
+    /// Writes the snapshots made by [`ReadSide::snapshot`] or [`SnapshotSource::encode`];
+    /// says what they reflect. The read models' records go in one batch: those whose bytes
+    /// are stored already are left as they are.
+    pub fn write_snapshot(
+        metas: &MetaWriter,
+        snapshot: Snapshot,
+    ) -> Result<SavedAt, ReadSideError> {
         let mut at = SavedAt {
             models: None,
             findings: None,
@@ -474,16 +632,18 @@ impl ReadSide {
                 directory,
                 unchanged,
             } = models;
+            let bytes = records.iter().map(|(_, r)| r.len() as u64).sum();
             let changed = records
                 .into_iter()
                 .filter(|(name, _)| !unchanged.contains(name))
                 .collect();
-            ledger.put_metas(changed)?;
-            at.models = Some((seq, directory));
+            metas.put_metas(changed)?;
+            at.models = Some((seq, directory, bytes));
         }
         if let Some((seq, bytes)) = snapshot.findings {
-            FindingsSide::write_snapshot(ledger, bytes)?;
-            at.findings = Some(seq);
+            let len = bytes.len() as u64;
+            FindingsSide::write_snapshot(metas, bytes)?;
+            at.findings = Some((seq, len));
         }
         Ok(at)
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::thread::JoinHandle;
 
-use fundtrail::http::{Limits, ServeError, Server};
+use fundtrail::http::{Limits, ServeError, Server, SnapshotHook};
 use fundtrail::keys::tokens::{Role, TokenRegistry};
 use fundtrail::ledger::import::{CsvFile, ImportKind};
 use fundtrail::ledger::{AppendContext, Ledger};
@@ -109,6 +109,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(dir: &Path, limits: Limits) -> TestServer {
+        TestServer::start_with_snapshot_hook(dir, limits, None)
+    }
+
+    /// [`TestServer::start`], with a hook called before each snapshot part is written.
+    pub fn start_with_snapshot_hook(
+        dir: &Path,
+        limits: Limits,
+        hook: Option<SnapshotHook>,
+    ) -> TestServer {
         let dir = dir.to_owned();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, addr) = std::sync::mpsc::channel();
@@ -123,7 +132,7 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("port 0 binds");
-                let server = Server::start(ledger, limits)?;
+                let server = Server::start_with_snapshot_hook(ledger, limits, hook)?;
                 bound
                     .send(listener.local_addr().expect("bound"))
                     .expect("the test waits for the address");
