@@ -342,11 +342,12 @@ pub enum Part {
 pub struct SnapshotSource(Source);
 
 enum Source {
+    // Boxed, both: each is hundreds of bytes inline, and a part is copied once a snapshot.
     Models {
-        models: ReadModels,
+        models: Box<ReadModels>,
         saved: Option<Directory>,
     },
-    Findings(FindingsSide),
+    Findings(Box<FindingsSide>),
 }
 
 impl SnapshotSource {
@@ -568,10 +569,10 @@ impl ReadSide {
         }
         let source = match part {
             Part::Models => Source::Models {
-                models: self.models.clone(),
+                models: Box::new(self.models.clone()),
                 saved: self.saved_directory.clone(),
             },
-            Part::Findings => Source::Findings(self.findings.clone()?),
+            Part::Findings => Source::Findings(Box::new(self.findings.clone()?)),
         };
         Some(SnapshotSource(source))
     }
