@@ -6,11 +6,11 @@
 //! of `serve`'s 973 MiB, and hashing every text into it at open was 40% of a no-op import's
 //! CPU. An entry here takes 24 bytes, and the index is built by one sort.
 //!
-//! The digest stands for the text: BLAKE3 (keyed with a key derived from a fixed context)
-//! cut to 128 bits, so that two references with one
-//! digest (which would make a new reference look recorded, or a reversal find another
-//! event) take about 2^64 work to find. The index is rebuilt from the reference blocks,
-//! whose digest the ledger seals, as before; nothing of it is stored.
+//! The digest stands for the text: BLAKE3, keyed with a key derived from a fixed context,
+//! cut to 128 bits, so that two references with one digest (which would make a new
+//! reference look recorded, or a reversal find another event) take about 2^64 work to
+//! find. The index is rebuilt from the reference blocks, whose digest the ledger seals, as
+//! before; nothing of it is stored.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
