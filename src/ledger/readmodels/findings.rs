@@ -218,8 +218,8 @@ impl FindingsSide {
     /// policy (`ReadSide::snapshot`).
     pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let at = self.applied_seq();
-        // Sized first: grown by doubling, the buffer of a million payments' snapshot could
-        // hold twice its 32 MB at the moment of the write.
+        // Sized first: grown by doubling, the buffer could hold twice the snapshot's bytes
+        // at the moment of the write.
         let size = bincode::serialized_size(&self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
