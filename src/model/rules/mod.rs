@@ -34,6 +34,7 @@ use crate::model::encoding::{
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
+use batch_refs::RefDigest;
 use foldhash::{HashMap, HashMapExt};
 use fundtrail_projections::Receivables;
 
@@ -463,8 +464,9 @@ impl<'a> Planner<'a> {
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
         let reference = command.reference();
+        let ref_digest = RefDigest::of(reference.as_str());
         let content = self.content(command)?;
-        if let Some(seq) = self.existing(&reference, &content)? {
+        if let Some(seq) = self.existing(&reference, ref_digest, &content)? {
             return Ok(Planned::Duplicate(seq));
         }
         self.check_not_ahead(command)?;
@@ -517,7 +519,7 @@ impl<'a> Planner<'a> {
         );
         self.planned.push(payment);
         self.digests.extend(digest);
-        self.new_refs.push(reference.as_str());
+        self.new_refs.push(ref_digest);
         debug_assert_eq!(self.new_refs.len(), self.planned.len());
         Ok(Planned::Append {
             seq,
@@ -527,8 +529,13 @@ impl<'a> Planner<'a> {
     }
 
     /// The seq already holding this reference, if its content is the same; a conflict if not.
-    fn existing(&self, reference: &Reference, content: &Body) -> Result<Option<Seq>, PlanError> {
-        let (seq, found) = if let Some((seq, index)) = self.planned(reference.as_str()) {
+    fn existing(
+        &self,
+        reference: &Reference,
+        ref_digest: RefDigest,
+        content: &Body,
+    ) -> Result<Option<Seq>, PlanError> {
+        let (seq, found) = if let Some((seq, index)) = self.planned_at(ref_digest) {
             // A replay keeps no digests: it never compares them (below).
             (seq, self.digests.get(index).copied().unwrap_or_default())
         } else if let Some(seq) = self.committed_ref(reference.as_str())? {
@@ -874,7 +881,12 @@ impl<'a> Planner<'a> {
     /// The seq and the position in `planned` of the event planned in this batch under
     /// `reference`.
     fn planned(&self, reference: &str) -> Option<(Seq, usize)> {
-        let index = self.new_refs.get(reference)?;
+        self.planned_at(RefDigest::of(reference))
+    }
+
+    /// As [`Planner::planned`], for a reference's digest.
+    fn planned_at(&self, ref_digest: RefDigest) -> Option<(Seq, usize)> {
+        let index = self.new_refs.get(&ref_digest)?;
         let seq = Seq::new(self.first.get() + index as u64);
         Some((seq, index))
     }
@@ -936,7 +948,7 @@ impl<'a> Planner<'a> {
     }
 
     fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
-        Ok(self.new_refs.get(reference.as_str()).is_some()
+        Ok(self.planned(reference.as_str()).is_some()
             || self.committed_ref(reference.as_str())?.is_some())
     }
 
