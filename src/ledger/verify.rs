@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,10 @@ use super::trails::{TrailScan, TrailSummary};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
-    body_variant, peek_household, peek_reference, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
+    body_variant, peek_household, peek_reference, Body, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
     RATE_SET_VARIANT,
 };
+use crate::model::rules::ReplayedBodies;
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
@@ -130,7 +132,10 @@ impl LedgerView {
             });
             let forward = check.is_some().then_some(decoded);
             let rules = scope.spawn(|| {
-                timings.side("rules", || rule_side(last.get(), record_receiver, forward))
+                let bodies = Arc::new(self.clone());
+                timings.side("rules", || {
+                    rule_side(last.get(), bodies, record_receiver, forward)
+                })
             });
             let folded = check.map(|check| {
                 scope.spawn(|| timings.side("read models", || check.run(self, decoded_receiver)))
@@ -696,10 +701,11 @@ impl Handoff {
 /// ([`RuleAudit`]), and handed on decoded to the read models' rebuild, if `forward`.
 fn rule_side(
     events: u64,
+    bodies: Arc<LedgerView>,
     records: Receiver<Records>,
     mut forward: Option<SyncSender<Vec<Decoded>>>,
 ) -> RuleSide {
-    let mut audit = RuleAudit::for_log(events);
+    let mut audit = RuleAudit::for_log_reading(events, bodies);
     for handoff in records {
         let mut decoded = Vec::with_capacity(if forward.is_some() {
             handoff.ends.len()
@@ -736,6 +742,14 @@ fn rule_side(
     RuleSide {
         checked: audit.size(),
         outcome: Ok(()),
+    }
+}
+
+/// A reversal's target, read again for the rules' replay: the view is a read-only copy
+/// taken for `verify`, so the bytes are those the chain side links.
+impl ReplayedBodies for LedgerView {
+    fn body(&self, seq: Seq) -> Result<Body, String> {
+        self.record(seq).map(|r| r.body).map_err(|e| e.to_string())
     }
 }
 

@@ -10,7 +10,7 @@
 
 use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{decode, RecordV1, MAX_RECORD_BYTES};
-use crate::model::rules::{stored_command, PlanError, Planned, Planner};
+use crate::model::rules::{stored_command, PlanError, Planned, Planner, ReplayedBodies};
 use crate::store::tiles::LEAF_TILE_LEAVES;
 use crate::tlog::chain::{ChainCheck, ChainFault};
 use crate::tlog::checkpoint::Checkpoint;
@@ -321,6 +321,15 @@ impl RuleAudit {
     pub fn for_log(events: u64) -> RuleAudit {
         RuleAudit {
             planner: Planner::replay_of(events),
+            checked: 0,
+        }
+    }
+
+    /// As [`RuleAudit::for_log`], reading a reversal's target from `bodies` when one
+    /// comes rather than keeping every payment's facts ([`Planner::replay_reading`]).
+    pub fn for_log_reading(events: u64, bodies: std::sync::Arc<dyn ReplayedBodies>) -> RuleAudit {
+        RuleAudit {
+            planner: Planner::replay_reading(events, bodies),
             checked: 0,
         }
     }

@@ -249,8 +249,12 @@ pub struct Planner<'a> {
     new_households: HashMap<String, HouseholdInfo>,
     /// The reference of each event planned in this batch, in the order of `planned`.
     new_refs: batch_refs::BatchRefs,
-    /// One entry per event planned in this batch, the first at `first`.
+    /// One entry per event planned in this batch, the first at `first`; none in a replay
+    /// that reads its reversals' targets from `bodies`.
     planned: Vec<PlannedEvent>,
+    /// The log a replay plans, to read a reversal's target from when it comes, instead of
+    /// keeping every payment's facts in `planned` (24 bytes an event).
+    bodies: Option<Arc<dyn ReplayedBodies>>,
     /// The digest of each planned event's content, in the order of `planned`, to tell a
     /// retry from a conflict. Empty in a replay, which refuses every repeated reference
     /// without comparing contents: 16 bytes an event a replay of the whole log keeps not.
@@ -301,6 +305,13 @@ impl Committed for NothingCommitted {
     }
 }
 
+/// The bodies of the log a replay plans, by seq ([`Planner::replay_reading`]). A replay
+/// reads only events it has planned already: the verifier has checked their place in the
+/// chain, and the bodies are the same bytes it judged.
+pub trait ReplayedBodies: Send + Sync {
+    fn body(&self, seq: Seq) -> Result<Body, String>;
+}
+
 static NO_HOUSEHOLDS: BTreeMap<String, HouseholdInfo> = BTreeMap::new();
 
 /// The registry of a replay's start: nobody.
@@ -337,6 +348,19 @@ impl Planner<'static> {
         planner.new_refs.reserve(reserved);
         planner
     }
+
+    /// As [`Planner::replay_of`], reading a reversal's target from `bodies` when one
+    /// comes: the plan keeps each event's reference and no payment's facts, 26 bytes an
+    /// event where [`Planner::replay_of`] keeps 50. A log records few reversals, and each
+    /// costs one read of an event.
+    pub fn replay_reading(events: u64, bodies: Arc<dyn ReplayedBodies>) -> Planner<'static> {
+        let mut planner = Planner::replay();
+        let reserved = usize::try_from(events.min(MAX_RESERVED_REPLAY_EVENTS))
+            .expect("the reservation's ceiling fits in usize");
+        planner.new_refs.reserve(reserved);
+        planner.bodies = Some(bodies);
+        planner
+    }
 }
 
 /// The most events a replay reserves room for up front ([`Planner::replay_of`]): a log
@@ -366,6 +390,7 @@ impl<'a> Planner<'a> {
             new_households: HashMap::new(),
             new_refs: batch_refs::BatchRefs::default(),
             planned: Vec::new(),
+            bodies: None,
             digests: Vec::new(),
             first: next,
             names: Vec::new(),
@@ -498,7 +523,10 @@ impl<'a> Planner<'a> {
         };
         let seq = self.next;
         self.next = seq.next();
-        let payment = body.payment().map(|(_, p)| self.planned_payment(p));
+        let payment = match body.payment() {
+            Some((_, p)) if self.bodies.is_none() => Some(self.planned_payment(p)),
+            _ => None,
+        };
         if let Body::HouseholdEnrolled(e) = &body {
             self.note_household(e, seq)?;
         }
@@ -513,14 +541,15 @@ impl<'a> Planner<'a> {
             self.note_run_actor(&reference, Month::of(p.date), seq);
         }
         assert_eq!(
-            self.first.get() + self.planned.len() as u64,
+            self.first.get() + self.new_refs.len() as u64,
             seq.get(),
             "one planned event per seq handed out"
         );
-        self.planned.push(payment);
+        if self.bodies.is_none() {
+            self.planned.push(payment);
+        }
         self.digests.extend(digest);
         self.new_refs.push(ref_digest);
-        debug_assert_eq!(self.new_refs.len(), self.planned.len());
         Ok(Planned::Append {
             seq,
             reference,
@@ -841,12 +870,7 @@ impl<'a> Planner<'a> {
     /// not be reversed yet.
     fn live_target(&self, target: &Reference) -> Result<(Seq, Reversible), PlanError> {
         let found = if let Some((seq, index)) = self.planned(target.as_str()) {
-            let what = match (&self.planned[index], self.planned_recoveries.get(&seq)) {
-                (Some(paid), _) => Some(Reversible::Payment(self.paid_of(paid))),
-                (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
-                (None, None) => None,
-            };
-            Some((seq, what))
+            Some((seq, self.planned_target(seq, index)?))
         } else if let Some(seq) = self.committed_ref(target.as_str())? {
             let body = self.committed_body(seq)?;
             Some((seq, Reversible::of(&body)))
@@ -876,6 +900,23 @@ impl<'a> Planner<'a> {
             ),
             Some((seq, Some(what))) => Ok((seq, what)),
         }
+    }
+
+    /// What a reversal may take from the event planned at `seq`, the `index`-th of the
+    /// batch: from `planned`, or read again in a replay that keeps no facts.
+    fn planned_target(&self, seq: Seq, index: usize) -> Result<Option<Reversible>, PlanError> {
+        if let Some(bodies) = &self.bodies {
+            return Ok(Reversible::of(
+                &bodies.body(seq).map_err(PlanError::Lookup)?,
+            ));
+        }
+        Ok(
+            match (&self.planned[index], self.planned_recoveries.get(&seq)) {
+                (Some(paid), _) => Some(Reversible::Payment(self.paid_of(paid))),
+                (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
+                (None, None) => None,
+            },
+        )
     }
 
     /// The seq and the position in `planned` of the event planned in this batch under
@@ -1406,6 +1447,88 @@ pub(crate) mod tests {
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
         ));
         assert_eq!((p.planned.len(), p.digests.len()), (4, 0));
+    }
+
+    /// The log a replay has planned so far, as a verifier would read it back.
+    #[derive(Default)]
+    struct PlannedLog(std::sync::Mutex<BTreeMap<Seq, Body>>);
+
+    impl ReplayedBodies for PlannedLog {
+        fn body(&self, seq: Seq) -> Result<Body, String> {
+            let log = self.0.lock().map_err(|e| e.to_string())?;
+            log.get(&seq).cloned().ok_or_else(|| format!("no event {seq}"))
+        }
+    }
+
+    fn reversal(target: &str, household: &str, fen: i64, on: &str) -> Command {
+        Command::Reverse(ReversalRequest {
+            target: Reference::parse(target).unwrap(),
+            household: HouseholdId::parse(household).unwrap(),
+            program: None,
+            amount: Money::from_fen(fen),
+            date: date(on),
+            reason: "重复支付".into(),
+        })
+    }
+
+    #[test]
+    fn a_replay_reading_its_log_keeps_no_facts_and_decides_as_one_that_keeps_them() {
+        let log = Arc::new(PlannedLog::default());
+        let mut reading = Planner::replay_reading(16, log.clone());
+        let mut keeping = Planner::replay_of(16);
+        let recorded_at = i64::from(date_to_days(date("2015-06-01"))) * MICROS_PER_DAY;
+        let commands = [
+            enroll("H1", "2014-01-01"),
+            enroll("H2", "2014-01-01"),
+            allocate("100.00", "A1"),
+            pay("H1", "60.00", "P1"),
+            pay("H2", "10.00", "P2"),
+            reversal("P1", "H2", 6000, "2015-03-01"),
+            reversal("P1", "H1", 5000, "2015-03-01"),
+            reversal("P1", "H1", 6000, "2014-12-31"),
+            reversal("A1", "H1", 6000, "2015-03-01"),
+            reversal("P9", "H1", 6000, "2015-03-01"),
+            reversal("P1", "H1", 6000, "2015-03-01"),
+            reversal("P1", "H1", 6000, "2015-03-02"),
+            reversal("P2", "H2", 1000, "2015-03-01"),
+        ];
+        let mut refused = 0;
+        for command in &commands {
+            reading.set_recorded_at(recorded_at);
+            keeping.set_recorded_at(recorded_at);
+            let read = reading.plan(command);
+            let kept = keeping.plan(command);
+            match (read, kept) {
+                (Ok(read), Ok(kept)) => {
+                    assert_eq!(read, kept);
+                    if let Planned::Append { seq, body, .. } = read {
+                        log.0.lock().unwrap().insert(seq, body);
+                    }
+                }
+                (Err(PlanError::Rejected(read)), Err(PlanError::Rejected(kept))) => {
+                    assert_eq!(read, kept);
+                    refused += 1;
+                }
+                (read, kept) => panic!("{read:?} against {kept:?}"),
+            }
+        }
+        assert_eq!(refused, 6, "each faulty reversal is refused by both");
+        assert_eq!(reading.budgets(), keeping.budgets());
+        assert_eq!(reading.budgets()["support_allowance"].disbursed_fen, 0);
+        assert_eq!((reading.planned.len(), keeping.planned.len()), (0, 7));
+    }
+
+    #[test]
+    fn a_replay_that_cannot_read_a_reversals_target_stops_with_the_reason() {
+        let mut p = Planner::replay_reading(4, Arc::new(PlannedLog::default()));
+        p.set_recorded_at(i64::from(date_to_days(date("2015-06-01"))) * MICROS_PER_DAY);
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        p.plan(&pay("H1", "60.00", "P1")).unwrap();
+        match p.plan(&reversal("P1", "H1", 6000, "2015-03-01")) {
+            Err(PlanError::Lookup(reason)) => assert_eq!(reason, "no event 3"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
