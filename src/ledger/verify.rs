@@ -27,8 +27,8 @@ use super::trails::{TrailScan, TrailSummary};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
-    body_variant, peek_household, peek_reference, Body, HOLD_RELEASED_VARIANT, PEOPLE_VARIANTS,
-    RATE_SET_VARIANT,
+    body_variant, decode, peek_household, peek_reference, Body, HOLD_RELEASED_VARIANT,
+    PEOPLE_VARIANTS, RATE_SET_VARIANT,
 };
 use crate::model::rules::ReplayedBodies;
 use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
@@ -746,10 +746,19 @@ fn rule_side(
 }
 
 /// A reversal's target, read again for the rules' replay: the view is a read-only copy
-/// taken for `verify`, so the bytes are those the chain side links.
+/// taken for `verify`, so the bytes are those the chain side linked, and, as there, no
+/// block's seal is required (a broken seal is reported after the rules' fault).
 impl ReplayedBodies for LedgerView {
     fn body(&self, seq: Seq) -> Result<Body, String> {
-        self.record(seq).map(|r| r.body).map_err(|e| e.to_string())
+        let mut found = None;
+        self.store
+            .scan_events_unsealed(seq..=seq, |_, _, record| {
+                found = Some(decode(record).map_err(|e| format!("seq {seq} does not decode: {e}")));
+                ControlFlow::Break(())
+            })
+            .map_err(|e| e.to_string())?;
+        let record = found.ok_or_else(|| format!("the log holds no event at seq {seq}"))??;
+        Ok(record.body)
     }
 }
 

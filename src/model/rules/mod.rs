@@ -1456,7 +1456,9 @@ pub(crate) mod tests {
     impl ReplayedBodies for PlannedLog {
         fn body(&self, seq: Seq) -> Result<Body, String> {
             let log = self.0.lock().map_err(|e| e.to_string())?;
-            log.get(&seq).cloned().ok_or_else(|| format!("no event {seq}"))
+            log.get(&seq)
+                .cloned()
+                .ok_or_else(|| format!("no event {seq}"))
         }
     }
 
