@@ -26,7 +26,7 @@ use crate::model::domain::{
     date_to_days, days_to_date, validate_text, Allocation, Command, DifferenceCounts, Enrollment,
     HouseholdId, Money, Month, PayeeAccount, Payment, PaymentKind, ProgramCode, Rate,
     ReconciliationSummary, Reference, ReversalRequest, Seq, ALLOWANCE_REFERENCE_PREFIX,
-    MAX_MEMBERS, MAX_PERSONS,
+    MAX_MEMBERS, MAX_PERSONS, PROGRAMS,
 };
 use crate::model::encoding::{
     payment_kind_code, stored_category, write_body, AccountPaymentV1, AccountV1, AllocationV1,
@@ -156,15 +156,65 @@ pub struct HouseholdInfo {
 /// million rows, keeping each payment's fields here took 500 MiB).
 type PlannedEvent = Option<PlannedPayment>;
 
-/// [`PaidFacts`] of a payment planned in this batch, its names as positions in
-/// [`Planner::names`]: 24 bytes a row where the shared names took 48.
+/// [`PaidFacts`] of a payment planned in this batch in 16 bytes a row (24 with the program
+/// as a name and the amount and persons apart; the shared names took 48): its household as
+/// a position in [`Planner::names`], and its amount, program and persons in one word.
 #[derive(Debug, Clone, Copy)]
 struct PlannedPayment {
     household: NameId,
-    program: NameId,
-    amount_fen: i64,
-    persons: u32,
+    /// Days since 1970-01-01.
     value_date: i32,
+    packed: PackedPay,
+}
+
+/// A payment's amount, program (its position in [`PROGRAMS`]) and persons in one word,
+/// each in its bits: every payment the rules accept fits (persons are at most
+/// [`MAX_PERSONS`], an amount below [`MAX_PACKED_AMOUNT_FEN`] is beyond any budget a
+/// district allocates); one that does not is [`PackedPay::UNPACKED`], its facts kept in
+/// [`Planner::unpacked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PackedPay(u64);
+
+/// Bits of a packed amount (in fen): up to about 11 billion yuan.
+const AMOUNT_BITS: u32 = 40;
+/// Bits of a packed program's position in the catalog.
+const PROGRAM_BITS: u32 = 8;
+/// Bits of a packed count of persons: [`MAX_PERSONS`] fits.
+const PERSONS_BITS: u32 = 16;
+const _: () = assert!(AMOUNT_BITS + PROGRAM_BITS + PERSONS_BITS == u64::BITS);
+const _: () = assert!(MAX_PERSONS < 1 << PERSONS_BITS);
+/// The amounts packed are below this; all ones in the amount's bits marks
+/// [`PackedPay::UNPACKED`].
+const MAX_PACKED_AMOUNT_FEN: i64 = (1 << AMOUNT_BITS) - 1;
+
+impl PackedPay {
+    const UNPACKED: PackedPay = PackedPay(u64::MAX);
+
+    /// The packed facts, if each fits its bits.
+    fn pack(amount_fen: i64, program: usize, persons: u32) -> Option<PackedPay> {
+        let amount = u64::try_from(amount_fen)
+            .ok()
+            .filter(|&a| a < MAX_PACKED_AMOUNT_FEN as u64)?;
+        let program = u64::try_from(program)
+            .ok()
+            .filter(|&p| p < 1 << PROGRAM_BITS)?;
+        let persons = u64::from(persons);
+        if persons >= 1 << PERSONS_BITS {
+            return None;
+        }
+        Some(PackedPay(
+            amount | program << AMOUNT_BITS | persons << (AMOUNT_BITS + PROGRAM_BITS),
+        ))
+    }
+
+    /// The amount, the program's position and the persons.
+    fn unpack(self) -> (i64, usize, u32) {
+        let field = |shift: u32, bits: u32| (self.0 >> shift) & ((1 << bits) - 1);
+        let amount = field(0, AMOUNT_BITS) as i64;
+        let program = field(AMOUNT_BITS, PROGRAM_BITS) as usize;
+        let persons = field(AMOUNT_BITS + PROGRAM_BITS, PERSONS_BITS) as u32;
+        (amount, program, persons)
+    }
 }
 
 /// A name's position in [`Planner::names`], from 1 (so that an `Option` of it takes no
@@ -260,13 +310,16 @@ pub struct Planner<'a> {
     /// without comparing contents: 16 bytes an event a replay of the whole log keeps not.
     digests: Vec<[u8; 16]>,
     first: Seq,
-    /// The household ids and program codes of planned payments (and the actors), each
-    /// held once, in the order first met; `name_ids` finds one's position.
+    /// The household ids of planned payments (and the actors), each held once, in the
+    /// order first met; `name_ids` finds one's position.
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, NameId>,
-    /// The program of the last planned payment: the next payment's program is most often
-    /// the same, and comparing it costs less than a lookup in `name_ids`.
-    last_program: Option<NameId>,
+    /// The catalog position of the last planned payment's program: the next payment's
+    /// program is most often the same, and comparing it costs less than a search.
+    last_program: usize,
+    /// The facts of planned payments whose values do not fit a [`PackedPay`], by their
+    /// position in `planned` (none in practice).
+    unpacked: HashMap<usize, PaidFacts>,
     budgets: Budgets,
     next: Seq,
     /// Committed and planned rates, loaded when the batch first sets a rate.
@@ -395,7 +448,8 @@ impl<'a> Planner<'a> {
             first: next,
             names: Vec::new(),
             name_ids: HashMap::new(),
-            last_program: None,
+            last_program: 0,
+            unpacked: HashMap::new(),
             budgets: budgets.clone(),
             next,
             rates: None,
@@ -475,6 +529,7 @@ impl<'a> Planner<'a> {
         }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
         self.planned.truncate(kept);
+        self.unpacked.retain(|index, _| *index < kept);
         self.digests.truncate(kept);
         self.new_refs.truncate(kept);
         self.budgets = savepoint.budgets;
@@ -912,7 +967,7 @@ impl<'a> Planner<'a> {
         }
         Ok(
             match (&self.planned[index], self.planned_recoveries.get(&seq)) {
-                (Some(paid), _) => Some(Reversible::Payment(self.paid_of(paid))),
+                (Some(paid), _) => Some(Reversible::Payment(self.paid_of(index, paid))),
                 (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
                 (None, None) => None,
             },
@@ -932,45 +987,57 @@ impl<'a> Planner<'a> {
         Some((seq, index))
     }
 
+    /// The planned payment of `p`, the next entry of `planned`.
     fn planned_payment(&mut self, p: &PaymentV1) -> PlannedPayment {
+        let household = self.name_id(&p.household);
+        let packed = self
+            .program_position(&p.program)
+            .and_then(|program| PackedPay::pack(p.amount_fen, program, p.persons))
+            .unwrap_or_else(|| {
+                self.unpacked.insert(self.planned.len(), PaidFacts::of(p));
+                PackedPay::UNPACKED
+            });
         PlannedPayment {
-            household: self.name_id(&p.household),
-            program: self.program_id(&p.program),
-            amount_fen: p.amount_fen,
-            persons: p.persons,
+            household,
+            value_date: p.value_date,
+            packed,
+        }
+    }
+
+    /// What a reversal takes from the payment planned as the `index`-th event.
+    fn paid_of(&self, index: usize, p: &PlannedPayment) -> PaidFacts {
+        if p.packed == PackedPay::UNPACKED {
+            if let Some(facts) = self.unpacked.get(&index) {
+                return facts.clone();
+            }
+        }
+        let (amount_fen, program, persons) = p.packed.unpack();
+        PaidFacts {
+            household: Arc::clone(&self.names[p.household.get() as usize - 1]),
+            program: PROGRAMS.get(program).map_or("", |p| p.code).into(),
+            amount_fen,
+            persons,
             value_date: p.value_date,
         }
     }
 
-    /// What a reversal takes from a payment planned in this batch.
-    fn paid_of(&self, p: &PlannedPayment) -> PaidFacts {
-        let name = |id: NameId| Arc::clone(&self.names[id.get() as usize - 1]);
-        PaidFacts {
-            household: name(p.household),
-            program: name(p.program),
-            amount_fen: p.amount_fen,
-            persons: p.persons,
-            value_date: p.value_date,
+    /// The catalog position of a payment's program, if the catalog has it.
+    fn program_position(&mut self, code: &str) -> Option<usize> {
+        if PROGRAMS
+            .get(self.last_program)
+            .is_some_and(|p| p.code == code)
+        {
+            return Some(self.last_program);
         }
+        let position = PROGRAMS.iter().position(|p| p.code == code)?;
+        self.last_program = position;
+        Some(position)
     }
 
     /// The shared copy of a household id, program code or actor.
     fn name(&mut self, text: &str) -> Arc<str> {
         let id = self.name_id(text);
         Arc::clone(&self.names[id.get() as usize - 1])
-    }
-
-    /// As [`Planner::name_id`], for a payment's program.
-    fn program_id(&mut self, text: &str) -> NameId {
-        // Names are never forgotten (not even by a rollback), so the id stays valid.
-        if let Some(id) = self.last_program {
-            if *self.names[id.get() as usize - 1] == *text {
-                return id;
-            }
-        }
-        let id = self.name_id(text);
-        self.last_program = Some(id);
-        id
     }
 
     /// The position of a name in `names`, adding it when it is new.
@@ -1298,8 +1365,8 @@ pub(crate) mod tests {
     /// The planner keeps one of these per row of a batch (a million rows and more), and
     /// a replay one per event of the log.
     #[test]
-    fn a_planned_event_takes_24_bytes() {
-        assert_eq!(std::mem::size_of::<PlannedEvent>(), 24);
+    fn a_planned_event_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<PlannedEvent>(), 16);
     }
 
     struct Empty;
@@ -1531,6 +1598,63 @@ pub(crate) mod tests {
             Err(PlanError::Lookup(reason)) => assert_eq!(reason, "no event 3"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_payment_packs_its_amount_program_and_persons_while_they_fit() {
+        let last = PROGRAMS.len() - 1;
+        for (fen, program, persons) in [(1, 0, 1), (MAX_PACKED_AMOUNT_FEN - 1, last, MAX_PERSONS)] {
+            let packed = PackedPay::pack(fen, program, persons).unwrap();
+            assert_ne!(packed, PackedPay::UNPACKED);
+            assert_eq!(packed.unpack(), (fen, program, persons));
+        }
+        assert_eq!(PackedPay::pack(MAX_PACKED_AMOUNT_FEN, 0, 1), None);
+        assert_eq!(PackedPay::pack(-1, 0, 1), None);
+        assert_eq!(PackedPay::pack(1, 1 << PROGRAM_BITS, 1), None);
+        assert_eq!(PackedPay::pack(1, 0, 1 << PERSONS_BITS), None);
+    }
+
+    #[test]
+    fn a_payment_too_large_to_pack_is_reversed_from_its_kept_facts() {
+        let households = BTreeMap::new();
+        let mut p = planner_over(&households);
+        let big = MAX_PACKED_AMOUNT_FEN + 5;
+        let with_fen = |command: Command| match command {
+            Command::Pay(pay) => Command::Pay(Payment {
+                amount: Money::from_fen(big),
+                ..pay
+            }),
+            Command::Allocate(a) => Command::Allocate(Allocation {
+                amount: Money::from_fen(big),
+                ..a
+            }),
+            other => other,
+        };
+        p.plan(&enroll("H1", "2014-01-01")).unwrap();
+        p.plan(&with_fen(allocate("1.00", "A1"))).unwrap();
+        let savepoint = p.savepoint();
+        p.plan(&with_fen(pay("H1", "1.00", "P1"))).unwrap();
+        assert_eq!(p.unpacked.len(), 1);
+        let reversed = p.plan(&reversal("P1", "H1", big, "2015-03-01")).unwrap();
+        match reversed {
+            Planned::Append {
+                body: Body::Reversal(r),
+                ..
+            } => {
+                assert_eq!((r.amount_fen, r.persons), (big, 2));
+                assert_eq!(
+                    (r.household.as_str(), r.program.as_str()),
+                    ("H1", "support_allowance")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.budgets()["support_allowance"].disbursed_fen, 0);
+        p.rollback(savepoint);
+        assert!(
+            p.unpacked.is_empty(),
+            "a rollback forgets the kept facts too"
+        );
     }
 
     #[test]
