@@ -210,9 +210,11 @@ impl PackedPay {
     /// The amount, the program's position and the persons.
     fn unpack(self) -> (i64, usize, u32) {
         let field = |shift: u32, bits: u32| (self.0 >> shift) & ((1 << bits) - 1);
-        let amount = field(0, AMOUNT_BITS) as i64;
-        let program = field(AMOUNT_BITS, PROGRAM_BITS) as usize;
-        let persons = field(AMOUNT_BITS + PROGRAM_BITS, PERSONS_BITS) as u32;
+        let amount = i64::try_from(field(0, AMOUNT_BITS)).expect("40 bits fit an i64");
+        let program =
+            usize::try_from(field(AMOUNT_BITS, PROGRAM_BITS)).expect("8 bits fit a usize");
+        let persons = u32::try_from(field(AMOUNT_BITS + PROGRAM_BITS, PERSONS_BITS))
+            .expect("16 bits fit a u32");
         (amount, program, persons)
     }
 }
