@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, PaymentLookup};
 
 use crate::ledger::readmodels::facts::finding_fact_of;
+use crate::ledger::readmodels::payment_cache::{Cached, PaymentCache};
 use crate::ledger::{LedgerError, LedgerView, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{self, RecordV1};
@@ -81,6 +82,8 @@ pub struct FindingsSide {
     /// Why a fold failed part-way through an event (a lookup that could not be answered):
     /// the state may hold part of that event, so nothing more is folded or saved.
     broken: Option<String>,
+    /// The payments of the households asked about, kept between catch-ups.
+    cache: PaymentCache,
 }
 
 /// Two sides are equal when they reflect the same events with the same findings state,
@@ -184,23 +187,39 @@ impl FindingsSide {
             reason,
         };
         let fact = finding_fact_of(seq, record).map_err(|e| fold_error(e.to_string()))?;
-        if let Some(fact) = fact {
+        if let Some(fact) = &fact {
             let folded = match self.in_memory {
-                true => self.state.fold.apply(seq.get(), &fact),
-                false => self.state.fold.apply_with(seq.get(), &fact, payments),
+                true => self.state.fold.apply(seq.get(), fact),
+                false => {
+                    let mut cached = Cached {
+                        cache: &mut self.cache,
+                        log: payments,
+                    };
+                    self.state.fold.apply_with(seq.get(), fact, &mut cached)
+                }
             };
             if let Err(error) = folded {
                 if matches!(error, FindingsError::Lookup { .. }) {
                     self.broken = Some(error.to_string());
+                    self.cache.clear();
                 }
                 return Err(fold_error(error.to_string()));
             }
+        }
+        if !self.in_memory {
+            self.cache.folded(seq.get(), fact.as_ref());
         }
         self.state.applied = Some(Position {
             seq: seq.get(),
             hash: hash.into_bytes(),
         });
         Ok(())
+    }
+
+    /// The payments it keeps of the households it asked about (for the tests).
+    #[cfg(test)]
+    pub(super) fn cache(&self) -> &PaymentCache {
+        &self.cache
     }
 
     /// The seq of the snapshot on disk, as far as this value knows (loaded or saved).
