@@ -6,9 +6,11 @@
 //! its own, so a crash between the two writes leaves each consistent with the log at the
 //! seq it names. The fold keeps no payment: it asks the log ([`LogPayments`]) for a
 //! household's payments when a death, an end, a possible duplicate or a shared account
-//! needs them, reading that household's events through the household trail index. What it
-//! keeps grows with households, persons, accounts and findings, but for 4 bytes per
-//! payment (the duplicate filter) and the reversed seqs.
+//! needs them, reading that household's events through the household trail index, and
+//! keeps the payments of the households it asked about, decoded, in a bounded cache of its
+//! own (`payment_cache.rs`) that outlives a catch-up. What it keeps grows with households,
+//! persons, accounts and findings, but for 4 bytes per payment (the duplicate filter) and
+//! the reversed seqs.
 //!
 //! Without the state key the trail index cannot be checked against its sealed summaries,
 //! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
