@@ -355,5 +355,9 @@ mod tests {
         assert!(cache.held("H1").is_none());
         assert_eq!(cache.payments, 1);
         assert_eq!(cache.programs.len(), 1, "one program, shared");
+        assert!(
+            std::mem::size_of::<CachedPayment>() <= 80,
+            "CACHED_PAYMENTS is sized for 80 bytes a payment"
+        );
     }
 }
