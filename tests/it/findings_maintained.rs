@@ -228,3 +228,30 @@ fn reversal_of(t: &TempLedger, seq: u64) -> PathBuf {
         &[row],
     )
 }
+
+/// An import large enough to be folded alongside its append, refused at its last row (a
+/// payment to a household never enrolled): the ledger keeps none of it, and the fold
+/// that was told its payments is dropped with it. The same events imported again without
+/// that row raise the findings of the fold with every payment in memory.
+#[test]
+fn an_abandoned_imports_told_payments_are_not_seen_afterwards() {
+    let t = TempLedger::uninitialized();
+    let dir = t.file("district");
+    let args = ["simulate", dir.to_str().unwrap(), "--households", "600"];
+    run_command(binary_without_ledger().args(args).args(["--seed", "7"])).assert_ok();
+    t.run(&["init"]).assert_ok();
+    for kind in ["households", "rates", "persons"] {
+        t.import(kind, &dir.join(format!("{kind}.csv"))).assert_ok();
+    }
+    let head = t.open().view().head().size;
+    let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    let refused = dir.join("events-refused.csv");
+    let bad = "2025-12-31,disbursement,SIM-99999,support_allowance,1.00,1,BAD-LAST-ROW,never,";
+    std::fs::write(&refused, format!("{}\n{bad}\n", events.trim_end())).unwrap();
+    let run = t.import("events", &refused);
+    assert_ne!(run.code, 0, "the import is refused: {run:#?}");
+    assert!(run.stderr.contains("SIM-99999"), "{run:#?}");
+    assert_eq!(t.open().view().head().size, head, "none of it is kept");
+    t.import("events", &dir.join("events.csv")).assert_ok();
+    assert_eq!(assert_maintained_equals_rebuild(&t), folded_in_memory(&t));
+}

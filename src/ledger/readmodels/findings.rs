@@ -6,9 +6,11 @@
 //! its own, so a crash between the two writes leaves each consistent with the log at the
 //! seq it names. The fold keeps no payment: it asks the log ([`LogPayments`]) for a
 //! household's payments when a death, an end, a possible duplicate or a shared account
-//! needs them, reading that household's events through the household trail index. What it
-//! keeps grows with households, persons, accounts and findings, but for 4 bytes per
-//! payment (the duplicate filter) and the reversed seqs.
+//! needs them, reading that household's events through the household trail index, and
+//! keeps the payments of the households it asked about, decoded, in a bounded cache of its
+//! own (`payment_cache.rs`) that outlives a catch-up. What it keeps grows with households,
+//! persons, accounts and findings, but for 4 bytes per payment (the duplicate filter) and
+//! the reversed seqs.
 //!
 //! Without the state key the trail index cannot be checked against its sealed summaries,
 //! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, PaymentLookup};
 
 use crate::ledger::readmodels::facts::finding_fact_of;
+use crate::ledger::readmodels::payment_cache::{Cached, PaymentCache};
 use crate::ledger::{LedgerError, LedgerView, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{self, RecordV1};
@@ -81,6 +84,8 @@ pub struct FindingsSide {
     /// Why a fold failed part-way through an event (a lookup that could not be answered):
     /// the state may hold part of that event, so nothing more is folded or saved.
     broken: Option<String>,
+    /// The payments of the households asked about, kept between catch-ups.
+    cache: PaymentCache,
 }
 
 /// Two sides are equal when they reflect the same events with the same findings state,
@@ -184,23 +189,39 @@ impl FindingsSide {
             reason,
         };
         let fact = finding_fact_of(seq, record).map_err(|e| fold_error(e.to_string()))?;
-        if let Some(fact) = fact {
+        if let Some(fact) = &fact {
             let folded = match self.in_memory {
-                true => self.state.fold.apply(seq.get(), &fact),
-                false => self.state.fold.apply_with(seq.get(), &fact, payments),
+                true => self.state.fold.apply(seq.get(), fact),
+                false => {
+                    let mut cached = Cached {
+                        cache: &mut self.cache,
+                        log: payments,
+                    };
+                    self.state.fold.apply_with(seq.get(), fact, &mut cached)
+                }
             };
             if let Err(error) = folded {
                 if matches!(error, FindingsError::Lookup { .. }) {
                     self.broken = Some(error.to_string());
+                    self.cache.clear();
                 }
                 return Err(fold_error(error.to_string()));
             }
+        }
+        if !self.in_memory {
+            self.cache.folded(seq.get(), fact.as_ref());
         }
         self.state.applied = Some(Position {
             seq: seq.get(),
             hash: hash.into_bytes(),
         });
         Ok(())
+    }
+
+    /// The payments it keeps of the households it asked about (for the tests).
+    #[cfg(test)]
+    pub(super) fn cache(&self) -> &PaymentCache {
+        &self.cache
     }
 
     /// The seq of the snapshot on disk, as far as this value knows (loaded or saved).

@@ -20,6 +20,7 @@ pub mod findings;
 
 mod alongside;
 mod parallel;
+mod payment_cache;
 
 pub use alongside::Appended;
 
