@@ -383,11 +383,20 @@ const CHUNK_ROWS: usize = 1024;
 /// bounds what is planned but not yet written to a few thousand bodies (about 1 MiB).
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// Events a large batch writes beyond the head in one store write (checked after each
+/// chunk, so a write holds up to one chunk more). sled applies a write under one epoch
+/// guard, so the node copies its inserts replace are freed only after the whole write:
+/// at 10,000 events a write held that garbage and the write's entries (blocks, index
+/// entries, tiles, trail summaries) for about 20 MiB more of the 1,000,000-row import's
+/// peak than at 2,048, at the same CPU time (benches/README.md, "Scale").
+const STREAM_WRITE_EVENTS: usize = 2 * CHUNK_ROWS;
+
 /// An event to write: its seq, its reference and its body.
 type PlannedRow = (Seq, Reference, Body);
 
 /// Events a large batch has written beyond the head, as one store write put them: each
-/// with its seq and chain hash. At most [`GROUP_COMMIT_EVENTS`] (and one chunk) of them.
+/// with its seq and chain hash. At most [`STREAM_WRITE_EVENTS`] and one chunk of them,
+/// but for the first write, which holds the first [`GROUP_COMMIT_EVENTS`] rows planned.
 pub type WrittenEvents = Vec<(Seq, EventHash, RecordV1)>;
 
 /// Where [`Ledger::append_rows_telling`] sends what it has written beyond the head: a
@@ -494,7 +503,7 @@ fn hand_over(
 }
 
 /// The writing thread of a large batch: adds each chunk's events to the writer and writes
-/// its batch beyond the head whenever it holds [`GROUP_COMMIT_EVENTS`], then tells
+/// its batch beyond the head whenever it holds [`STREAM_WRITE_EVENTS`], then tells
 /// `written` (if any) the events of that batch; returns the writer with the last batch,
 /// for the commit that moves the head.
 fn write_chunks(
@@ -511,7 +520,7 @@ fn write_chunks(
                 told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
             }
         }
-        if writer.pending >= GROUP_COMMIT_EVENTS {
+        if writer.pending >= STREAM_WRITE_EVENTS {
             let batch = writer.take();
             writer.store.write(batch)?;
             tell(&mut written, &mut told);

@@ -308,3 +308,32 @@ fn a_cube_record_forged_with_the_key_is_named_by_verify() {
     });
     assert_verify_names_forged(&dir, &name);
 }
+
+/// A rebuild rewrites only the records that differ from what is stored or do not read back
+/// bound; a removed shard and an edited year record are both of those, and come back.
+#[test]
+fn a_removed_shard_and_an_edited_year_record_are_rewritten_by_rebuild() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let shard = shard_record(household_shard("H1"));
+    let year = cube_record(Some(2018));
+    let mut value = raw(&dir, &year);
+    value[0] ^= 0x01;
+    put_raw(&dir, &year, value);
+    {
+        let db = insider::open_db(&dir);
+        let key = [b"m".as_slice(), shard.as_bytes()].concat();
+        db.remove(key).expect("remove");
+        db.flush().expect("flush");
+        insider::close_db(db, &dir);
+    }
+    let run = fundtrail(&dir, &["verify"]);
+    assert_eq!(run.code, 1, "verify must fail: {run:#?}");
+    run_ok(&dir, &["rebuild"]);
+    run_ok(&dir, &["verify"]);
+    assert!(!raw(&dir, &shard).is_empty(), "the shard is stored again");
+    let [household, totals, whole] = readers(&dir);
+    assert!(household.is_ok(), "{household:?}");
+    assert!(totals.is_ok(), "{totals:?}");
+    assert!(whole.is_ok(), "{whole:?}");
+}

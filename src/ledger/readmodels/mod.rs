@@ -455,12 +455,13 @@ impl ReadSide {
         Ok(side)
     }
 
-    /// Recomputes the read models and the findings from genesis.
+    /// Recomputes the read models and the findings from genesis. Its save rewrites only
+    /// the records that differ from what is stored and reads back bound.
     pub fn rebuild(ledger: &LedgerView) -> Result<ReadSide, ReadSideError> {
         let mut side = ReadSide {
             models: ReadModels::new(),
             saved_seq: 0,
-            saved_directory: None,
+            saved_directory: bound_directory(ledger),
             findings: Some(FindingsSide::genesis(ledger)),
             saved_bytes: PartBytes::default(),
         };
@@ -1044,6 +1045,31 @@ fn read_bound(ledger: &LedgerView, name: &str, digest: [u8; 32]) -> Result<Vec<u
         }),
     }
 }
+
+/// The stored core's directory, each record that does not read back bound to its digest
+/// named with [`UNBOUND_DIGEST`] instead; `None` when no core can be read. A rebuild's save
+/// then skips the records whose bytes are already on disk: after an import all of them,
+/// 35 MB at 1,000,000 events, which sled held twice while it wrote them (the batch and
+/// its write) at the rebuild's peak.
+fn bound_directory(ledger: &LedgerView) -> Option<Directory> {
+    let mut directory = read_core(ledger).ok().flatten()?.directory;
+    let bound = |name: &str, digest: &mut [u8; 32]| {
+        if read_bound(ledger, name, *digest).is_err() {
+            *digest = UNBOUND_DIGEST;
+        }
+    };
+    for (shard, digest) in (0u8..=u8::MAX).zip(directory.shards.iter_mut()) {
+        bound(&shard_record(shard), digest);
+    }
+    bound(&cube_record(None), &mut directory.all_time);
+    for (year, digest) in directory.years.iter_mut() {
+        bound(&cube_record(Some(*year)), digest);
+    }
+    Some(directory)
+}
+
+/// Stands for a record that is missing or does not match its digest: no record's BLAKE3.
+const UNBOUND_DIGEST: [u8; 32] = [0; 32];
 
 /// Record `name`, checked against its digest and decoded.
 fn read_part<T: serde::de::DeserializeOwned>(
