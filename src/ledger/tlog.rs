@@ -12,8 +12,9 @@ use std::ops::Range;
 use super::{Ledger, LedgerError, LedgerView};
 use crate::keys::{KeyError, SigningKeyFile};
 use crate::model::domain::Seq;
-use crate::store::tiles::{self, FetchError, NodeSource, LEAF_TILE_LEAVES};
+use crate::store::tiles::{self, FetchError, NodeSource};
 use crate::store::{StoreBatch, StoredEvent};
+use crate::tlog::audit::AuditFault;
 use crate::tlog::checkpoint::{open_note, Checkpoint};
 use crate::tlog::merkle::{self, Blake3Hasher, Digest, Frontier, NodeId, NodesError, TreeHasher};
 use crate::tlog::note::VerifierKey;
@@ -27,44 +28,15 @@ pub struct SignedCheckpoint {
 }
 
 /// Leaf `i` of the tree is the event of seq `i + 1`; its leaf hash is
-/// `H(0x00 ‖ event hash)`.
+/// `H(0x00 ‖ event hash)`. Leaf hashes are not stored (FORMAT.md §6.3): each event's hash
+/// is in its event block, read through the block's seal like every other read of the log,
+/// so a block changed without the ledger's key fails the proof instead of yielding one
+/// for other events.
 impl NodeSource for LedgerView {
     type Error = LedgerError;
 
-    /// From the stored leaf tile when the range lies in a complete one (one read instead
-    /// of up to 64 event values), else from the events.
     fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
-        let tile = range.start / LEAF_TILE_LEAVES;
-        let tile_start = tile * LEAF_TILE_LEAVES;
-        let tile_end = tile_start + LEAF_TILE_LEAVES;
-        if range.end > tile_end || tile_end > self.head.size {
-            return self.leaf_hashes_from_events(range);
-        }
-        let leaves = self
-            .store
-            .leaf_tile(tile)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("leaf tile {tile} is missing")))?;
-        // Offsets within one tile, below LEAF_TILE_LEAVES (64).
-        #[allow(clippy::cast_possible_truncation)]
-        let (lo, hi) = (
-            (range.start - tile_start) as usize,
-            (range.end - tile_start) as usize,
-        );
-        Ok(leaves[lo..hi].to_vec())
-    }
-
-    fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
-        self.store
-            .node(level, index)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("Merkle node {level}/{index} is missing")))
-    }
-}
-
-impl LedgerView {
-    /// Leaf hashes computed from the events themselves: for the incomplete tile at the
-    /// head, which has no stored tile yet.
-    fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
-        // The capacity is only a hint.
+        // The capacity is only a hint: ranges lie inside one tile of LEAF_TILE_LEAVES.
         let mut leaves = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
         let mut expected = Seq::new(range.start + 1);
         for (seq, hash) in self.store.event_hashes(expected..=Seq::new(range.end))? {
@@ -77,6 +49,28 @@ impl LedgerView {
             expected = seq.next();
         }
         Ok(leaves)
+    }
+
+    fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
+        self.store
+            .node(level, index)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("Merkle node {level}/{index} is missing")))
+    }
+}
+
+impl LedgerView {
+    /// A leaf tile as layout 6 stored it, if any is left (FORMAT.md §3): this layout stores
+    /// none and reads none, so one is an entry no write of this ledger made. The fault
+    /// names the first and counts them all.
+    pub(super) fn stored_leaf_tiles(&self) -> Result<Option<AuditFault>, LedgerError> {
+        let mut first = None;
+        let mut total = 0u64;
+        for index in self.store.leaf_tile_indexes(0) {
+            let index = index?;
+            first.get_or_insert(index);
+            total += 1;
+        }
+        Ok(first.map(|index| AuditFault::LeafTile { index, total }))
     }
 }
 

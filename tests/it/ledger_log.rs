@@ -16,7 +16,7 @@ fn node_count(dir: &std::path::Path) -> usize {
 }
 
 #[test]
-fn appends_store_one_node_per_complete_subtree_at_level_6_and_up() {
+fn appends_store_one_node_per_complete_subtree_at_level_6_and_up_and_no_leaf_tiles() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[100, 195]);
     assert_eq!(ledger.view().head().size, 300);
@@ -25,8 +25,8 @@ fn appends_store_one_node_per_complete_subtree_at_level_6_and_up() {
     assert_eq!(node_count(dir.path()), 4 + 2 + 1);
     let expected: u64 = (STORED_MIN_LEVEL..64).map(|l| 300u64 >> l).sum();
     assert_eq!(node_count(dir.path()) as u64, expected);
-    // And one leaf tile per 64 events: 4.
-    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 4);
+    // And no leaf tiles (layout 7): leaf hashes are recomputed from the event blocks.
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 0);
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn nodes_and_tiles_beyond_the_head_without_a_marker_are_kept_and_block_writes() 
     assert!(ledger.append(payments(0, 1), &ctx()).is_err());
     drop(ledger);
     assert_eq!(node_count(dir.path()), 5);
-    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 3);
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 1);
     assert_eq!(with_sled(dir.path(), event_count), 129);
 }
 
