@@ -327,6 +327,8 @@ pub struct LedgerView {
     /// The seq of every rate event the writer has committed (from the sealed state), in
     /// order; a view reads those within its head.
     rate_seqs: Arc<Vec<u64>>,
+    /// Leaf tiles recomputed for proofs, shared by the views of this ledger.
+    leaf_cache: Arc<tlog::LeafCache>,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
@@ -612,6 +614,7 @@ impl Ledger {
                 verifier_key,
                 state_key: key.map_err(|e| Arc::from(e.to_string())),
                 rate_seqs: Arc::new(rates),
+                leaf_cache: Arc::default(),
             },
             frontier: stored.frontier,
             registries: OnceLock::new(),
