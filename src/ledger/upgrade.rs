@@ -23,8 +23,8 @@
 //! Layout 6 to 7 removes the leaf tiles (`l`, 32 bytes per event), which layout 7
 //! recomputes from the event blocks. A first durable batch writes layout 7 and the marker
 //! `m‖dropping-tiles` (from layouts 3 and 4, the recoding's first batch writes both); the
-//! tiles go in batches of [`LEAF_TILES_PER_BATCH`]; the last, durable, batch removes the
-//! marker. While the marker is there the ledger opens as layout 6 (refused, naming
+//! tiles go in batches of [`LEAF_TILES_PER_BATCH`]; the batch that removes the last ones
+//! removes the marker, and a sync then makes it durable. While the marker is there the ledger opens as layout 6 (refused, naming
 //! `fundtrail upgrade`, which removes what is left), and a version that reads layout 6,
 //! which would miss the tiles, refuses the ledger as layout 7. Every layout before 6 stored
 //! the tiles too, so every upgrade ends with this step.
@@ -61,7 +61,7 @@ const TILES_FROM_LAYOUT: u32 = 6;
 pub(super) const META_DROPPING_TILES: &str = "dropping-tiles";
 
 /// Leaf tiles removed per batch: a removal is a key in the batch, not the tile's bytes, so
-/// the batch stays well under a MiB; a 1,000,000-event ledger has 15,866 tiles, four
+/// the batch stays well under a MiB; a 1,015,382-event ledger has 15,865 tiles, four
 /// batches.
 const LEAF_TILES_PER_BATCH: usize = 4096;
 
