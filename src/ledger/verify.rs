@@ -38,8 +38,8 @@ use crate::tlog::merkle::{Blake3Hasher, TreeHasher, LEVELS};
 impl LedgerView {
     /// Recomputes the chain and the Merkle tree from genesis, replays every record through
     /// the write rules, and compares them with the head, the stored nodes and every stored
-    /// checkpoint. Anything stored beyond the head (events, reference blocks, nodes, leaf
-    /// tiles, household entries) is a fault: use it where no writer runs.
+    /// checkpoint. Anything stored beyond the head (events, reference blocks, nodes,
+    /// household entries), and any leaf tile, is a fault: use it where no writer runs.
     pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
         self.verify_against(&[], progress)
     }
