@@ -105,7 +105,7 @@ fn payments(first: u64, count: u64) -> Vec<Command> {
 fn prepared_ledger(events: u64) -> PathBuf {
     // The name carries the store layout's version, so a cached ledger of an older layout
     // is never measured.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ledger-v3-{events}"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ledger-v4-{events}"));
     if let Ok(ledger) = Ledger::open(&dir) {
         if ledger.view().head().size == events {
             return dir;

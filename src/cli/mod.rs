@@ -154,11 +154,12 @@ pub enum Command {
     /// latest checkpoint would be among them, so make sure none were (for a server, that
     /// it was stopped cleanly: it signs the head when it stops).
     DiscardBeyondHead,
-    /// Bring a ledger of store layout 3, 4 or 5 to this version's layout in place: builds
-    /// the household trail index from the log (from layout 3) and stores the event and
+    /// Bring a ledger of store layout 3, 4, 5 or 6 to this version's layout in place: builds
+    /// the household trail index from the log (from layout 3), stores the event and
     /// reference blocks compressed (from layouts 3 and 4; layout 5's blocks are read as
-    /// they are), and changes nothing else (the events, checkpoints,
-    /// seals and other indexes stay as they are). From layout 3 it needs the signing key.
+    /// they are), removes the stored leaf tiles (the leaf hashes are recomputed from the
+    /// event blocks), and changes nothing else (the events, checkpoints, seals and other
+    /// indexes stay as they are). From layout 3 it needs the signing key.
     /// An interrupted upgrade is finished by running it again. A ledger already in this
     /// layout is left as it is.
     Upgrade,

@@ -235,7 +235,7 @@ pub(super) fn verify(cli: &Cli, args: &VerifyArgs) -> Result<Output, Failure> {
         return Ok(out);
     }
     let mut text = format!(
-        "ok: {} events verified; head seq {} {}\nok: Merkle root {} ({} stored nodes and leaf tiles compared)\nok: {} signed checkpoint(s) match the log\n",
+        "ok: {} events verified; head seq {} {}\nok: Merkle root {} ({} stored nodes compared)\nok: {} signed checkpoint(s) match the log\n",
         report.checked,
         report.head.size,
         report.head.hash,
@@ -422,19 +422,27 @@ pub(super) fn upgrade(cli: &Cli) -> Result<Output, Failure> {
                 _ => String::new(),
             };
             let blocks = match upgraded.from {
-                5 => "its blocks read as they are, new ones stored Zstandard-compressed",
-                _ => "the event and reference blocks stored compressed",
+                6 => "",
+                5 => "its blocks read as they are, new ones stored Zstandard-compressed; ",
+                _ => "the event and reference blocks stored compressed; ",
             };
             format!(
-                "upgraded the ledger from store layout {} to {layout}: {built}{blocks} (head \
-                 seq {})\n",
+                "upgraded the ledger from store layout {} to {layout}: {built}{blocks}{} leaf \
+                 tile(s) removed (leaf hashes are recomputed from the event blocks) (head seq \
+                 {})\n",
                 upgraded.from,
+                upgraded.tiles,
                 ledger.view().head().size
             )
         }
     };
     Ok(Output::ok(
         text,
-        json!({ "from_layout": upgraded.from, "layout": layout, "events_listed": upgraded.entries }),
+        json!({
+            "from_layout": upgraded.from,
+            "layout": layout,
+            "events_listed": upgraded.entries,
+            "leaf_tiles_removed": upgraded.tiles,
+        }),
     ))
 }

@@ -17,9 +17,9 @@ use crate::model::domain::{Command, EventHash, Reference, Seq};
 use crate::model::encoding::{encode_into, Body, RecordRef, RecordV1};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
-use crate::store::{tiles, ReferencesDigest, Store, StoreBatch, LEAF_TILE_LEAVES};
+use crate::store::{tiles, ReferencesDigest, Store, StoreBatch};
 use crate::tlog::chain::chain_hash;
-use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, TreeHasher};
+use crate::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
 
 impl Ledger {
     /// A planner over the committed state, for a batch recorded at `now_us` by `actor`.
@@ -105,8 +105,7 @@ impl Ledger {
         written: Option<WrittenSender>,
     ) -> Result<AppendSummary, LedgerError> {
         self.refuse_if_damaged(NOTHING_APPENDED)?;
-        let tile = self.partial_tile()?;
-        let (writer, changes, summary) = match self.plan_and_write(source, ctx, tile, written) {
+        let (writer, changes, summary) = match self.plan_and_write(source, ctx, written) {
             Ok(written) => written,
             Err(Failed {
                 err,
@@ -168,8 +167,7 @@ impl Ledger {
         );
         let first_time = requests.first().map_or(0, |r| r.ctx.now_us);
         let mut planner = self.planner(first_time, "");
-        let tile = self.partial_tile()?;
-        let mut writer = BatchWriter::new(self, tile, false)?;
+        let mut writer = BatchWriter::new(self, false)?;
         writer.batch.put_pending(self.pending_marker()?);
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
@@ -267,7 +265,6 @@ impl Ledger {
         &self,
         source: &mut dyn RowSource,
         ctx: &AppendContext,
-        tile: Vec<Digest>,
         written: Option<WrittenSender>,
     ) -> Result<Written, Failed> {
         let mut rows = source.rows()?;
@@ -282,7 +279,7 @@ impl Ledger {
                 break;
             }
         }
-        let mut writer = BatchWriter::new(self, tile, large)?;
+        let mut writer = BatchWriter::new(self, large)?;
         writer.batch.put_pending(self.pending_marker()?);
         if large {
             plan.forget_seqs();
@@ -349,29 +346,6 @@ impl Ledger {
             ));
         }
         err
-    }
-
-    /// The leaf hashes of the incomplete leaf tile at the head (fewer than
-    /// `LEAF_TILE_LEAVES`), which the next append completes.
-    fn partial_tile(&self) -> Result<Vec<Digest>, LedgerError> {
-        let size = self.view.head.size;
-        let first = size - size % LEAF_TILE_LEAVES;
-        // Fewer than LEAF_TILE_LEAVES: the capacity is only a hint.
-        let mut leaves = Vec::with_capacity(usize::try_from(size - first).unwrap_or(0));
-        for (_, hash) in self
-            .view
-            .store
-            .event_hashes(Seq::new(first + 1)..=Seq::new(size))?
-        {
-            leaves.push(Blake3Hasher.hash_leaf(hash.as_bytes()));
-        }
-        if leaves.len() as u64 != size - first {
-            return Err(LedgerError::Corrupt(format!(
-                "events {}..={size} are not all in the store",
-                first + 1
-            )));
-        }
-        Ok(leaves)
     }
 }
 
@@ -564,8 +538,6 @@ struct BatchWriter {
     rates: Vec<u64>,
     head: Head,
     frontier: Frontier,
-    /// Leaf hashes of the tile being filled; stored when it holds `LEAF_TILE_LEAVES`.
-    tile: Vec<Digest>,
     batch: StoreBatch,
     /// A large batch: its chunks, written beyond the head, leave the in-memory reference
     /// index alone, and its last batch has the index read again.
@@ -578,7 +550,7 @@ struct BatchWriter {
 
 impl BatchWriter {
     /// A writer continuing `ledger`'s head, frontier and reference digest.
-    fn new(ledger: &Ledger, tile: Vec<Digest>, large: bool) -> Result<BatchWriter, LedgerError> {
+    fn new(ledger: &Ledger, large: bool) -> Result<BatchWriter, LedgerError> {
         let key = ledger.key()?.clone();
         Ok(BatchWriter {
             store: std::sync::Arc::clone(&ledger.view.store),
@@ -587,7 +559,6 @@ impl BatchWriter {
             rates: Vec::new(),
             head: ledger.view.head,
             frontier: ledger.frontier.clone(),
-            tile,
             batch: BatchWriter::fresh_batch(large, ledger.references, key.clone()),
             large,
             pending: 0,
@@ -644,8 +615,8 @@ impl BatchWriter {
                 .add(&self.store, &self.trails_before, household, seq)?;
             self.trails.flush_if_full(&mut self.batch);
         }
-        // About one node per 32 events (levels >= STORED_MIN_LEVEL only), and one leaf
-        // tile per 64.
+        // About one node per 32 events (levels >= STORED_MIN_LEVEL only); leaf hashes are
+        // not stored (the event blocks hold each event's hash).
         let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
         let batch = &mut self.batch;
         self.frontier
@@ -654,12 +625,6 @@ impl BatchWriter {
                     batch.put_node(id.level(), id.index(), hash);
                 }
             });
-        self.tile.push(leaf);
-        if self.tile.len() as u64 == LEAF_TILE_LEAVES {
-            self.batch
-                .put_leaf_tile((seq.get() - 1) / LEAF_TILE_LEAVES, &self.tile);
-            self.tile.clear();
-        }
         self.head = Head {
             size: seq.get(),
             hash,

@@ -35,9 +35,7 @@ use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
-use crate::store::{
-    OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL,
-};
+use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, STORED_MIN_LEVEL};
 use crate::tlog::audit::AuditFault;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
 use crate::tlog::note::VerifierKey;
@@ -63,17 +61,19 @@ const META_LAYOUT: &str = "layout";
 /// The store layout this version writes and reads: 2 stores events in blocks, 3 seals
 /// the derived state, 4 adds the household trail index and its sealed summaries, 5 stores
 /// each event and reference block with a form byte, compressed (LZ4), 6 compresses new
-/// blocks with Zstandard (and reads layout 5's). Ledgers of layout 1 (a key per event)
-/// carry no layout record.
-pub const STORE_LAYOUT: u32 = 6;
+/// blocks with Zstandard (and reads layout 5's), 7 stores no leaf tiles (leaf hashes are
+/// recomputed from the event blocks). Ledgers of layout 1 (a key per event) carry no
+/// layout record.
+pub const STORE_LAYOUT: u32 = 7;
 
 /// Meta records the ledger itself owns; `put_meta` refuses them.
-const RESERVED_META: [&str; 5] = [
+const RESERVED_META: [&str; 6] = [
     META_STATE,
     META_VERIFIER_KEY,
     META_LAYOUT,
     META_TOKENS,
     upgrade::META_RECODING,
+    upgrade::META_DROPPING_TILES,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -122,18 +122,23 @@ fn layout_hint(found: u32) -> &'static str {
     match found {
         3 => {
             "; or run `fundtrail upgrade`, which builds the household trail index that layout \
-              4 added from the log and stores the blocks compressed as layout 6 does, in \
-              place, and changes nothing else"
+              4 added from the log, stores the blocks compressed and removes the leaf tiles as \
+              layout 7 does, in place, and changes nothing else"
         }
         4 => {
             "; or run `fundtrail upgrade`, which stores the event and reference blocks \
-              compressed as layout 6 does, in place, and changes nothing else (an interrupted \
-              upgrade is finished by running it again)"
+              compressed and removes the leaf tiles as layout 7 does, in place, and changes \
+              nothing else (an interrupted upgrade is finished by running it again)"
         }
         5 => {
-            "; or run `fundtrail upgrade`, which marks it layout 6 (whose new blocks are \
-              stored Zstandard-compressed; its blocks stay as they are and are read as they \
-              are) and changes nothing else"
+            "; or run `fundtrail upgrade`, which removes the leaf tiles and marks it layout 7 \
+              (whose new blocks are stored Zstandard-compressed; its blocks stay as they are \
+              and are read as they are) and changes nothing else"
+        }
+        6 => {
+            "; or run `fundtrail upgrade`, which removes the stored leaf tiles (layout 7 \
+              recomputes leaf hashes from the event blocks) in place and changes nothing else \
+              (an interrupted upgrade is finished by running it again)"
         }
         _ => "",
     }
@@ -300,7 +305,7 @@ pub struct VerifyReport {
     pub head: Head,
     /// The Merkle root recomputed from the events checked.
     pub root: Digest,
-    /// Stored Merkle nodes and leaf tiles compared with recomputed ones.
+    /// Stored Merkle nodes compared with recomputed ones.
     pub nodes: u64,
     /// Signed checkpoints whose root was compared with the recomputed one.
     pub checkpoints: usize,
@@ -322,6 +327,8 @@ pub struct LedgerView {
     /// The seq of every rate event the writer has committed (from the sealed state), in
     /// order; a view reads those within its head.
     rate_seqs: Arc<Vec<u64>>,
+    /// Leaf tiles recomputed for proofs, shared by the views of this ledger.
+    leaf_cache: Arc<tlog::LeafCache>,
 }
 
 /// The writer: a view at the current head plus the state the write-side rules need.
@@ -607,6 +614,7 @@ impl Ledger {
                 verifier_key,
                 state_key: key.map_err(|e| Arc::from(e.to_string())),
                 rate_seqs: Arc::new(rates),
+                leaf_cache: Arc::default(),
             },
             frontier: stored.frontier,
             registries: OnceLock::new(),
@@ -722,7 +730,7 @@ impl Ledger {
     }
 
     /// Removes everything beyond the head: event and reference blocks, household entries
-    /// naming seqs beyond it, Merkle nodes and leaf tiles reaching past it, and the pending
+    /// naming seqs beyond it, Merkle nodes reaching past it, and the pending
     /// marker. Called only when nothing beyond the head can have been committed: the
     /// chunks of a large batch whose final commit never happened, proven so
     /// (`settle_beyond_head`) or written by this value a moment ago.
@@ -757,7 +765,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// Removes stored subtrees and leaf tiles that reach past the head. Left alone they would be
+    /// Removes stored subtrees that reach past the head. Left alone they would be
     /// harmless (no proof for a committed size reads them, and the append that completes
     /// them again overwrites them), but `verify` and an auditor reading the store should
     /// see only what was committed.
@@ -771,13 +779,6 @@ impl Ledger {
             {
                 batch.remove_node(level, index?);
             }
-        }
-        for index in self
-            .view
-            .store
-            .leaf_tile_indexes(self.view.head.size / LEAF_TILE_LEAVES)
-        {
-            batch.remove_leaf_tile(index?);
         }
         Ok(())
     }

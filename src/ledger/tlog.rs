@@ -8,12 +8,14 @@
 //! root to that root.
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use super::{Ledger, LedgerError, LedgerView};
 use crate::keys::{KeyError, SigningKeyFile};
 use crate::model::domain::Seq;
 use crate::store::tiles::{self, FetchError, NodeSource, LEAF_TILE_LEAVES};
 use crate::store::{StoreBatch, StoredEvent};
+use crate::tlog::audit::AuditFault;
 use crate::tlog::checkpoint::{open_note, Checkpoint};
 use crate::tlog::merkle::{self, Blake3Hasher, Digest, Frontier, NodeId, NodesError, TreeHasher};
 use crate::tlog::note::VerifierKey;
@@ -27,30 +29,36 @@ pub struct SignedCheckpoint {
 }
 
 /// Leaf `i` of the tree is the event of seq `i + 1`; its leaf hash is
-/// `H(0x00 ‖ event hash)`.
+/// `H(0x00 ‖ event hash)`. Leaf hashes are not stored (FORMAT.md §6.3): each event's hash
+/// is in its event block, read through the block's seal like every other read of the log,
+/// so a block changed without the ledger's key fails the proof instead of yielding one
+/// for other events.
 impl NodeSource for LedgerView {
     type Error = LedgerError;
 
-    /// From the stored leaf tile when the range lies in a complete one (one read instead
-    /// of up to 64 event values), else from the events.
+    /// From the tile's leaves as last recomputed, else recomputed: every leaf of the tile
+    /// within the head (ranges lie inside one tile and inside the head).
     fn leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
         let tile = range.start / LEAF_TILE_LEAVES;
         let tile_start = tile * LEAF_TILE_LEAVES;
-        let tile_end = tile_start + LEAF_TILE_LEAVES;
-        if range.end > tile_end || tile_end > self.head.size {
-            return self.leaf_hashes_from_events(range);
-        }
-        let leaves = self
-            .store
-            .leaf_tile(tile)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("leaf tile {tile} is missing")))?;
+        let leaves = match self.leaf_cache.get(tile, range.end - tile_start) {
+            Some(leaves) => leaves,
+            None => {
+                let end = (tile_start + LEAF_TILE_LEAVES).min(self.head.size.max(range.end));
+                let leaves = Arc::new(self.leaf_hashes_from_events(tile_start..end)?);
+                self.leaf_cache.keep(tile, Arc::clone(&leaves));
+                leaves
+            }
+        };
         // Offsets within one tile, below LEAF_TILE_LEAVES (64).
         #[allow(clippy::cast_possible_truncation)]
         let (lo, hi) = (
             (range.start - tile_start) as usize,
             (range.end - tile_start) as usize,
         );
-        Ok(leaves[lo..hi].to_vec())
+        leaves.get(lo..hi).map(<[Digest]>::to_vec).ok_or_else(|| {
+            LedgerError::Corrupt(format!("leaves {range:?} are not all in the store"))
+        })
     }
 
     fn stored_node(&self, level: u8, index: u64) -> Result<Digest, LedgerError> {
@@ -61,10 +69,9 @@ impl NodeSource for LedgerView {
 }
 
 impl LedgerView {
-    /// Leaf hashes computed from the events themselves: for the incomplete tile at the
-    /// head, which has no stored tile yet.
+    /// Leaf hashes computed from the events' hashes in their event blocks.
     fn leaf_hashes_from_events(&self, range: Range<u64>) -> Result<Vec<Digest>, LedgerError> {
-        // The capacity is only a hint.
+        // The capacity is only a hint: ranges lie inside one tile of LEAF_TILE_LEAVES.
         let mut leaves = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
         let mut expected = Seq::new(range.start + 1);
         for (seq, hash) in self.store.event_hashes(expected..=Seq::new(range.end))? {
@@ -77,6 +84,66 @@ impl LedgerView {
             expected = seq.next();
         }
         Ok(leaves)
+    }
+}
+
+/// Leaf tiles a view recomputed lately, shared by every view of one ledger: a proof
+/// against the head reads the head's tile whatever its leaf, and the server's receipts
+/// prove recent events, whose tiles are near the head. Recomputing one reads one or two
+/// event blocks of an import, up to 64 of single-event writes, each decompressed and
+/// its seal checked. Committed leaves never change, so an entry (the first leaves of a
+/// tile, as many as the head then held) stays true for every later head; an entry with
+/// fewer leaves than asked for is recomputed.
+#[derive(Default)]
+pub(super) struct LeafCache(Mutex<Vec<(u64, Arc<Vec<Digest>>)>>);
+
+/// Tiles kept: the head's and a few recent ones, 2 KiB each.
+const LEAF_CACHE_TILES: usize = 8;
+
+impl LeafCache {
+    /// The cached leaves of `tile` if at least `count` are there.
+    fn get(&self, tile: u64, count: u64) -> Option<Arc<Vec<Digest>>> {
+        let mut tiles = self.lock();
+        let at = tiles
+            .iter()
+            .position(|(cached, leaves)| *cached == tile && leaves.len() as u64 >= count)?;
+        // Most recently used last.
+        let entry = tiles.remove(at);
+        let leaves = Arc::clone(&entry.1);
+        tiles.push(entry);
+        Some(leaves)
+    }
+
+    fn keep(&self, tile: u64, leaves: Arc<Vec<Digest>>) {
+        let mut tiles = self.lock();
+        tiles.retain(|(cached, _)| *cached != tile);
+        if tiles.len() >= LEAF_CACHE_TILES {
+            tiles.remove(0);
+        }
+        tiles.push((tile, leaves));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Arc<Vec<Digest>>)>> {
+        // A poisoned lock only means a reader panicked; every entry in it is whole.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl LedgerView {
+    /// A leaf tile as layout 6 stored it, if any is left (FORMAT.md §3): this layout stores
+    /// none and reads none, so one is an entry no write of this ledger made. The fault
+    /// names the first and counts them all.
+    pub(super) fn stored_leaf_tiles(&self) -> Result<Option<AuditFault>, LedgerError> {
+        let mut first = None;
+        let mut total = 0u64;
+        for index in self.store.leaf_tile_indexes(0) {
+            let index = index?;
+            first.get_or_insert(index);
+            total += 1;
+        }
+        Ok(first.map(|index| AuditFault::LeafTile { index, total }))
     }
 }
 

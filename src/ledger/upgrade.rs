@@ -19,6 +19,15 @@
 //! Layout 5 to 6 writes the layout record and nothing else: layout 6 reads layout 5's LZ4
 //! blocks as they are and writes new blocks Zstandard-compressed, which a version that
 //! reads layout 5 would take for damage, so it refuses layout 6.
+//!
+//! Layout 6 to 7 removes the leaf tiles (`l`, 32 bytes per event), which layout 7
+//! recomputes from the event blocks. A first durable batch writes layout 7 and the marker
+//! `m‖dropping-tiles` (from layouts 3 and 4, the recoding's first batch writes both); the
+//! tiles go in batches of [`LEAF_TILES_PER_BATCH`]; the batch that removes the last ones
+//! removes the marker, and a sync then makes it durable. While the marker is there the ledger opens as layout 6 (refused, naming
+//! `fundtrail upgrade`, which removes what is left), and a version that reads layout 6,
+//! which would miss the tiles, refuses the ledger as layout 7. Every layout before 6 stored
+//! the tiles too, so every upgrade ends with this step.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -40,8 +49,21 @@ const TRAILS_FROM_LAYOUT: u32 = 3;
 /// The layout whose blocks this upgrade recodes.
 const RECODE_FROM_LAYOUT: u32 = 4;
 
-/// The layout this upgrade only relabels: its blocks (LZ4) are read as they are.
+/// The layout whose blocks (LZ4) are read as they are: its upgrade only removes the leaf
+/// tiles and relabels it.
 const RELABEL_FROM_LAYOUT: u32 = 5;
+
+/// The layout that stored leaf tiles, which this upgrade removes.
+const TILES_FROM_LAYOUT: u32 = 6;
+
+/// The leaf-tile marker (FORMAT.md §3): present only while an upgrade removes the leaf
+/// tiles of an earlier layout.
+pub(super) const META_DROPPING_TILES: &str = "dropping-tiles";
+
+/// Leaf tiles removed per batch: a removal is a key in the batch, not the tile's bytes, so
+/// the batch stays well under a MiB; a 1,015,382-event ledger has 15,865 tiles, four
+/// batches.
+const LEAF_TILES_PER_BATCH: usize = 4096;
 
 /// The recoding marker (FORMAT.md §3): the first seq whose blocks are still in layout 4's
 /// form, present only while an upgrade from layout 4 is under way.
@@ -52,13 +74,16 @@ pub(super) const META_RECODING: &str = "recoding";
 const RECODE_BLOCKS_PER_BATCH: usize = 1024;
 
 /// The layout a ledger is in for opening it: its layout record, or 4 while an upgrade from
-/// layout 4 is under way (its marker is there: the upgrade writes layout 6 first, an
-/// earlier version's wrote 5).
+/// layout 4 is under way (its marker is there: the upgrade writes layout 7 first, earlier
+/// versions' wrote 5 or 6), or 6 while one removes the leaf tiles.
 pub(super) fn effective_layout(store: &Store) -> Result<u32, LedgerError> {
     let layout: u32 = read_meta(store, META_LAYOUT)?.unwrap_or(1);
-    let recoding_label = layout == STORE_LAYOUT || layout == RELABEL_FROM_LAYOUT;
+    let recoding_label = [STORE_LAYOUT, TILES_FROM_LAYOUT, RELABEL_FROM_LAYOUT].contains(&layout);
     if recoding_label && store.meta(META_RECODING)?.is_some() {
         return Ok(RECODE_FROM_LAYOUT);
+    }
+    if layout == STORE_LAYOUT && store.meta(META_DROPPING_TILES)?.is_some() {
+        return Ok(TILES_FROM_LAYOUT);
     }
     Ok(layout)
 }
@@ -109,10 +134,12 @@ pub struct Upgraded {
     pub from: u32,
     /// Events listed in the trail index.
     pub entries: u64,
+    /// Leaf tiles removed.
+    pub tiles: u64,
 }
 
 impl Ledger {
-    /// Upgrades the ledger in `dir` from store layout 3, 4 or 5 to this version's layout,
+    /// Upgrades the ledger in `dir` from store layout 3, 4, 5 or 6 to this version's layout,
     /// then opens it. A ledger already in this layout is opened as it is; any other layout
     /// is refused as `open` refuses it. From layout 3, the seal of the state must hold, and
     /// nothing may lie beyond the head (open it with the version that wrote it first,
@@ -125,17 +152,24 @@ impl Ledger {
             let nothing = Upgraded {
                 from: layout,
                 entries: 0,
+                tiles: 0,
             };
             return Ok((ledger, nothing));
         }
-        if ![TRAILS_FROM_LAYOUT, RECODE_FROM_LAYOUT, RELABEL_FROM_LAYOUT].contains(&layout) {
+        let from = [
+            TRAILS_FROM_LAYOUT,
+            RECODE_FROM_LAYOUT,
+            RELABEL_FROM_LAYOUT,
+            TILES_FROM_LAYOUT,
+        ];
+        if !from.contains(&layout) {
             return Err(LedgerError::Layout {
                 found: layout,
                 supported: STORE_LAYOUT,
             });
         }
         let mut entries = 0;
-        if layout != RELABEL_FROM_LAYOUT {
+        if layout < RELABEL_FROM_LAYOUT {
             store.read_legacy_blocks(true);
             if layout == TRAILS_FROM_LAYOUT {
                 entries = build_index(&store)?;
@@ -143,13 +177,14 @@ impl Ledger {
             recode_blocks(&store)?;
             store.read_legacy_blocks(false);
         }
-        relabel(&store)?;
+        let tiles = drop_leaf_tiles(&store)?;
         let ledger = Ledger::load(store)?;
         Ok((
             ledger,
             Upgraded {
                 from: layout,
                 entries,
+                tiles,
             },
         ))
     }
@@ -165,6 +200,7 @@ fn recode_blocks(store: &Store) -> Result<(), LedgerError> {
             let mut start = StoreBatch::default();
             start.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
             start.put_meta(META_RECODING, meta_bytes(&0u64));
+            start.put_meta(META_DROPPING_TILES, meta_bytes(&()));
             store.write_durable(start)?;
             Seq::new(0)
         }
@@ -177,15 +213,29 @@ fn recode_blocks(store: &Store) -> Result<(), LedgerError> {
     Ok(store.sync()?)
 }
 
-/// Writes this version's layout record, durably, unless the ledger has it already (an
-/// upgrade from layout 4 wrote it with its marker; one an earlier version began wrote 5).
-fn relabel(store: &Store) -> Result<(), LedgerError> {
-    if read_meta::<u32>(store, META_LAYOUT)? == Some(STORE_LAYOUT) {
-        return Ok(());
+/// Removes every leaf tile in batches (writing layout 7 and the marker first, unless an
+/// upgrade under way wrote them), the last batch with the marker, then makes that durable.
+/// Returns the tiles removed.
+fn drop_leaf_tiles(store: &Store) -> Result<u64, LedgerError> {
+    if store.meta(META_DROPPING_TILES)?.is_none() {
+        if read_meta::<u32>(store, META_LAYOUT)? == Some(STORE_LAYOUT) {
+            return Ok(0);
+        }
+        let mut start = StoreBatch::default();
+        start.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
+        start.put_meta(META_DROPPING_TILES, meta_bytes(&()));
+        store.write_durable(start)?;
     }
-    let mut batch = StoreBatch::default();
-    batch.put_meta(META_LAYOUT, meta_bytes(&STORE_LAYOUT));
-    Ok(store.write_durable(batch)?)
+    let mut removed = 0u64;
+    loop {
+        let batch = store.remove_leaf_tiles(LEAF_TILES_PER_BATCH, META_DROPPING_TILES)?;
+        removed += batch as u64;
+        if batch < LEAF_TILES_PER_BATCH {
+            break;
+        }
+    }
+    store.sync()?;
+    Ok(removed)
 }
 
 /// Writes the trail index of every committed event, then the summaries, the state record

@@ -1,12 +1,12 @@
 //! `Ledger::verify`: the whole log recomputed from the stored event bytes and compared with
 //! everything the ledger claims about it: the head, the Merkle frontier, every stored
-//! Merkle node and leaf tile, every signed checkpoint, and the reference and household
-//! indexes.
+//! Merkle node, every signed checkpoint, and the reference and household indexes. A leaf
+//! tile (which layout 6 stored and this layout recomputes from the blocks) is reported as
+//! an entry no write made.
 //!
-//! Every stored node and leaf tile is compared, not only those on the right edge: the scan
-//! has just computed each one, so the comparison costs about three reads per 64 events (a few
-//! percent of the scan), and a wrong one anywhere would make honest proofs fail for an
-//! auditor.
+//! Every stored node is compared, not only those on the right edge: the scan has just
+//! computed each one, so the comparison costs about two reads per 64 events (a few percent
+//! of the scan), and a wrong one anywhere would make honest proofs fail for an auditor.
 //!
 //! The pass runs on two threads: the chain side scans the event blocks and checks each
 //! link; the tree side builds the Merkle tree over the hashes it hands on and compares the
@@ -32,17 +32,17 @@ use crate::model::encoding::{
     PEOPLE_VARIANTS, RATE_SET_VARIANT,
 };
 use crate::model::rules::ReplayedBodies;
-use crate::store::{tiles, StoreError, LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
+use crate::store::{tiles, StoreError, STORED_MIN_LEVEL};
 use crate::tlog::audit::{AuditFault, RuleAudit, StrayEntry, TreeAudit, MAX_REPORTED_STRAYS};
 use crate::tlog::chain::{ChainCheck, ChainFault};
 use crate::tlog::checkpoint::Checkpoint;
-use crate::tlog::merkle::{Blake3Hasher, Digest, TreeHasher, LEVELS};
+use crate::tlog::merkle::{Blake3Hasher, TreeHasher, LEVELS};
 
 impl LedgerView {
     /// Recomputes the chain and the Merkle tree from genesis, replays every record through
     /// the write rules, and compares them with the head, the stored nodes and every stored
-    /// checkpoint. Anything stored beyond the head (events, reference blocks, nodes, leaf
-    /// tiles, household entries) is a fault: use it where no writer runs.
+    /// checkpoint. Anything stored beyond the head (events, reference blocks, nodes,
+    /// household entries), and any leaf tile, is a fault: use it where no writer runs.
     pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport, LedgerError> {
         self.verify_against(&[], progress)
     }
@@ -209,6 +209,9 @@ impl LedgerView {
                 return Ok(Some(fault));
             }
         }
+        if let Some(fault) = self.stored_leaf_tiles()? {
+            return Ok(Some(fault));
+        }
         if let Err(fault) = self.check_households(indexed.enrollments, last)? {
             return Ok(Some(fault));
         }
@@ -294,8 +297,8 @@ impl LedgerView {
     }
 
     /// Every entry that names or covers a seq beyond the head (FORMAT.md §3): events in
-    /// the head's block or in blocks after it, reference entries, Merkle nodes and leaf
-    /// tiles reaching past the head, and household entries naming a seq past it. Nothing
+    /// the head's block or in blocks after it, reference entries, Merkle nodes reaching
+    /// past the head, and household entries naming a seq past it. Nothing
     /// committed wrote them; the write rules must not trust them.
     fn beyond_head(&self, trails: &TrailScan) -> Result<Option<AuditFault>, LedgerError> {
         let head = self.head.size;
@@ -352,9 +355,6 @@ impl LedgerView {
                     index: index?,
                 });
             }
-        }
-        for index in self.store.leaf_tile_indexes(head / LEAF_TILE_LEAVES) {
-            strays.push(StrayEntry::LeafTile { index: index? });
         }
         match self.store.households() {
             Ok(listed) => {
@@ -486,7 +486,7 @@ impl LedgerView {
     }
 
     /// The tree half, on its own thread: the Merkle tree over the hashes the chain side
-    /// hands over, each stored node and leaf tile compared, and the checkpoints.
+    /// hands over, each stored node compared, and the checkpoints.
     fn tree_side(&self, mut audit: TreeAudit, hashes: Receiver<Vec<EventHash>>) -> TreeSide {
         let mut compared = Compared::default();
         for handoff in hashes {
@@ -510,7 +510,7 @@ impl LedgerView {
         }
     }
 
-    /// One event's hash: the Merkle nodes and the leaf tile it completes.
+    /// One event's hash: the Merkle nodes it completes.
     fn check_tree(
         &self,
         audit: &mut TreeAudit,
@@ -524,10 +524,9 @@ impl LedgerView {
                 stored.push((id, *hash));
             }
         });
-        let leaf = match pushed {
-            Ok(leaf) => leaf,
-            Err(fault) => return Ok(Err(fault)),
-        };
+        if let Err(fault) = pushed {
+            return Ok(Err(fault));
+        }
         for (id, hash) in stored {
             let found = match self.store.node(id.level(), id.index()) {
                 Ok(found) => found,
@@ -544,35 +543,7 @@ impl LedgerView {
                 }));
             }
         }
-        self.compare_tile(compared, Seq::new(audit.size()), leaf)
-    }
-
-    /// Collects leaf hashes and compares each completed tile with the stored one.
-    fn compare_tile(
-        &self,
-        compared: &mut Compared,
-        seq: Seq,
-        leaf: Digest,
-    ) -> Result<Result<(), AuditFault>, LedgerError> {
-        compared.tile.push(leaf);
-        if (compared.tile.len() as u64) < LEAF_TILE_LEAVES {
-            return Ok(Ok(()));
-        }
-        let index = (seq.get() - 1) / LEAF_TILE_LEAVES;
-        let stored = match self.store.leaf_tile(index) {
-            Ok(stored) => stored,
-            Err(StoreError::Corrupt(_)) => Some(Vec::new()),
-            Err(other) => return Err(other.into()),
-        };
-        let tile = std::mem::take(&mut compared.tile);
-        compared.nodes += 1;
-        Ok(match stored {
-            Some(stored) if stored == tile => Ok(()),
-            other => Err(AuditFault::StoredTile {
-                index,
-                present: other.is_some(),
-            }),
-        })
+        Ok(Ok(()))
     }
 }
 
@@ -898,11 +869,10 @@ struct TreeSide {
     outcome: Result<Result<(), AuditFault>, LedgerError>,
 }
 
-/// Stored tree entries compared so far, and the leaf hashes of the tile being filled.
+/// Stored tree entries compared so far.
 #[derive(Default)]
 struct Compared {
     nodes: u64,
-    tile: Vec<Digest>,
 }
 
 /// The reference index must list each event under the reference its record carries: a

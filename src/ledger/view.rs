@@ -61,6 +61,7 @@ impl LedgerView {
             verifier_key: self.verifier_key.clone(),
             state_key: self.state_key.clone(),
             rate_seqs: Arc::clone(&self.rate_seqs),
+            leaf_cache: Arc::clone(&self.leaf_cache),
         })
     }
 

@@ -32,8 +32,7 @@ use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{
-    decode_stored, encode_stored, event_entries, push_event_with, push_reference,
-    reference_entries, HASH_LEN,
+    decode_stored, encode_stored, event_entries, push_event_with, push_reference, reference_entries,
 };
 
 /// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
@@ -51,6 +50,9 @@ const HOUSEHOLD: u8 = b'h';
 /// The people index: `q‖seq` (big-endian) for every person, life and erasure event.
 const PEOPLE: u8 = b'q';
 const NODE: u8 = b'n';
+/// A leaf tile as layout 6 stored it (64 leaf hashes): this layout recomputes leaf hashes
+/// from the event blocks and stores none, so the key is only removed (by the upgrade) and
+/// looked for (by `verify`).
 const LEAF_TILE: u8 = b'l';
 const META: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
@@ -562,16 +564,59 @@ impl Store {
     }
 
     /// The chain hashes of the events in `range`, without copying their records: the
-    /// Merkle leaves are hashes of these.
+    /// Merkle leaves are hashes of these (a proof's leaf tile, at most 64). The blocks are
+    /// found with one range scan from the window before the range (the block holding its
+    /// start begins there), not a lookup and then a scan: the two walks of sled's tree
+    /// were most of a proof's time.
     pub fn event_hashes(
         &self,
         range: RangeInclusive<Seq>,
     ) -> Result<Vec<(Seq, EventHash)>, StoreError> {
+        let start = *range.start();
+        let window = Seq::new(start.get().saturating_sub(EVENT_BLOCK_EVENTS as u64 - 1));
+        let mut blocks: Vec<(Seq, sled::IVec)> = Vec::new();
+        for item in self.db.range(event_key(window)..=event_key(*range.end())) {
+            let (key, value) = item.map_err(|e| self.write_error(e))?;
+            let first = seq_from_key(&key)?;
+            if first <= start {
+                blocks.clear();
+            }
+            blocks.push((first, value));
+        }
+        if blocks.first().is_some_and(|(first, _)| *first <= start) {
+            return self.hashes_of(blocks, range);
+        }
+        // No block begins in the window: a block longer than any the ledger writes, or
+        // none holds the start.
         let mut hashes = Vec::new();
         self.scan_events(range, |seq, hash, _| {
             hashes.push((seq, *hash));
             ControlFlow::Continue(())
         })?;
+        Ok(hashes)
+    }
+
+    /// The hashes of the events of `range` in `blocks` (in seq order, each sealed).
+    fn hashes_of(
+        &self,
+        blocks: Vec<(Seq, sled::IVec)>,
+        range: RangeInclusive<Seq>,
+    ) -> Result<Vec<(Seq, EventHash)>, StoreError> {
+        let mut hashes = Vec::new();
+        for (first, value) in blocks {
+            let value = self.block_bytes(BlockKind::Event, first, value)?;
+            self.authenticate(first, &value)?;
+            for (i, entry) in event_entries(&value).enumerate() {
+                let seq = Seq::new(first.get() + i as u64);
+                let entry = entry.map_err(|fault| block_corrupt(first, fault))?;
+                if seq > *range.end() {
+                    break;
+                }
+                if range.contains(&seq) {
+                    hashes.push((seq, EventHash::from_bytes(*entry.hash)));
+                }
+            }
+        }
         Ok(hashes)
     }
 
@@ -874,31 +919,9 @@ impl Store {
         }
     }
 
-    /// The leaf hashes of the complete tile `index` (leaves `LEAF_TILE_LEAVES * index ..`),
-    /// as stored.
-    pub fn leaf_tile(&self, index: u64) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
-        let Some(value) = self
-            .db
-            .get(prefixed(LEAF_TILE, &index.to_be_bytes()))
-            .map_err(|e| self.write_error(e))?
-        else {
-            return Ok(None);
-        };
-        if value.len() as u64 != LEAF_TILE_LEAVES * HASH_LEN as u64 {
-            return Err(StoreError::Corrupt(format!(
-                "leaf tile {index} is {} bytes",
-                value.len()
-            )));
-        }
-        Ok(Some(
-            value
-                .chunks_exact(HASH_LEN)
-                .map(|c| c.try_into().expect("chunks_exact(HASH_LEN)"))
-                .collect(),
-        ))
-    }
-
-    /// The indexes of the stored leaf tiles from `from` on.
+    /// The indexes of the leaf tiles stored from `from` on: layout 6 stored them, this
+    /// layout stores none (FORMAT.md §3), so each is one `fundtrail upgrade` still removes
+    /// or one `verify` reports.
     pub fn leaf_tile_indexes(
         &self,
         from: u64,
@@ -1224,6 +1247,28 @@ impl Store {
             return Err(self.write_error(e));
         }
         Ok(next)
+    }
+
+    /// Removes the leaf tiles (`l`) layout 6 stored, at most `limit` of them, from the
+    /// first on; when fewer than `limit` were left, removes the meta record `marker` in the
+    /// same atomic sled batch. Returns the tiles removed: a crash leaves the marker until
+    /// every tile is gone.
+    pub fn remove_leaf_tiles(&self, limit: usize, marker: &str) -> Result<usize, StoreError> {
+        self.refuse_after_failure()?;
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for key in self.db.scan_prefix([LEAF_TILE]).keys().take(limit) {
+            batch.remove(key.map_err(|e| self.write_error(e))?);
+            removed += 1;
+        }
+        if removed < limit {
+            batch.remove(prefixed(META, marker.as_bytes()));
+        }
+        if let Err(e) = self.db.apply_batch(batch) {
+            self.fail(Health::SledFailed);
+            return Err(self.write_error(e));
+        }
+        Ok(removed)
     }
 
     // For `verify`'s search for entries beyond the head (ledger/verify.rs).
@@ -1691,19 +1736,6 @@ impl StoreBatch {
 
     pub fn put_node(&mut self, level: u8, index: u64, hash: &[u8; 32]) {
         self.put(node_key(level, index).to_vec(), hash.to_vec());
-    }
-
-    pub fn put_leaf_tile(&mut self, index: u64, leaves: &[[u8; 32]]) {
-        assert_eq!(
-            leaves.len() as u64,
-            LEAF_TILE_LEAVES,
-            "only complete tiles are stored"
-        );
-        self.put(prefixed(LEAF_TILE, &index.to_be_bytes()), leaves.concat());
-    }
-
-    pub fn remove_leaf_tile(&mut self, index: u64) {
-        self.remove(prefixed(LEAF_TILE, &index.to_be_bytes()));
     }
 
     pub fn remove_node(&mut self, level: u8, index: u64) {
@@ -2233,7 +2265,7 @@ mod block_tests {
             .expect("a block");
         assert_eq!(stored[0], block::STORED_ZSTD);
         let events = all_events(&store, 20).expect("readable");
-        let plain: Vec<(&[u8; HASH_LEN], &[u8])> = events
+        let plain: Vec<(&[u8; block::HASH_LEN], &[u8])> = events
             .iter()
             .map(|e| (e.hash.as_bytes(), e.record.as_slice()))
             .collect();

@@ -4,8 +4,10 @@
 //!
 //! Storage contract: the ledger stores the hash of every complete aligned subtree at
 //! level `L >= STORED_MIN_LEVEL` (level `L`, index `i` covers the leaves
-//! `[i * 2^L, (i + 1) * 2^L)`), nothing below that level, and the leaf hashes in tiles of
-//! `LEAF_TILE_LEAVES`: a lower subtree is rehashed from the leaf hashes of its one tile.
+//! `[i * 2^L, (i + 1) * 2^L)`) and nothing below that level. Leaf hashes are not stored
+//! (since layout 7): a lower subtree is rehashed from the leaf hashes of its one tile of
+//! `LEAF_TILE_LEAVES`, which the ledger recomputes from the event hashes in the event
+//! blocks covering the tile.
 
 use std::ops::Range;
 
@@ -13,15 +15,16 @@ use crate::tlog::merkle::{mth, Digest, NodeId, TreeHasher};
 
 /// Lowest level whose complete subtrees the ledger stores. Level 6 covers 64
 /// leaves, so a batch of n leaves writes about n/32 extra keys (n/64 + n/128 +
-/// ... node hashes), and rebuilding any unstored subtree reads at most
-/// `LEAF_TILE_LEAVES` leaf hashes (one stored leaf tile, 2 KiB). sled's cost is
+/// ... node hashes), and rebuilding any unstored subtree needs at most
+/// `LEAF_TILE_LEAVES` leaf hashes (the events of one or two blocks). sled's cost is
 /// per key: at level 4 (a node per 16 leaves, n/8 keys, tiles of 16) a
 /// 1,000-event append spent about 0.1 ms more on them.
 pub const STORED_MIN_LEVEL: u8 = 6;
 
-/// Leaf hashes in one stored leaf tile (FORMAT.md §6.3): the leaves under one subtree at
-/// `STORED_MIN_LEVEL`, so a proof reads one key instead of 64 event values, and the most
-/// leaf hashes one read of the lower levels ever asks for.
+/// Leaf hashes in one leaf tile (FORMAT.md §6.3): the leaves under one subtree at
+/// `STORED_MIN_LEVEL`, the most leaf hashes one read of the lower levels ever asks for.
+/// Layout 6 stored each complete tile as a key of its own; this layout recomputes it from
+/// the event blocks, which hold each event's hash (64 hashes, a few microseconds).
 pub const LEAF_TILE_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
 
 /// Whether the ledger stores the hash of this subtree as a node of its own.

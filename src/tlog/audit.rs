@@ -46,8 +46,11 @@ pub enum AuditFault {
         stored: Option<Digest>,
         recomputed: Digest,
     },
-    #[error("stored leaf tile {index} (over seq {}..={}) is {}", tile_first_seq(*.index), tile_last_seq(*.index), if *.present { "not the events' leaf hashes" } else { "missing" })]
-    StoredTile { index: u64, present: bool },
+    /// A leaf tile key (`l`, which layout 6 wrote and this layout neither writes nor
+    /// reads): an entry no write of this ledger made. `index` is the first, `total` counts
+    /// them all.
+    #[error("leaf tile l‖{index} (over seq {}..={}) is stored{}: this store layout recomputes leaf hashes from the event blocks and stores none, so no write of this ledger stored it (nothing reads it)", tile_first_seq(*.index), tile_last_seq(*.index), if *.total > 1 { format!(", and {} more leaf tiles", .total - 1) } else { String::new() })]
+    LeafTile { index: u64, total: u64 },
     #[error("the checkpoint stored at size {size} is not valid: {reason}")]
     BadCheckpoint { size: u64, reason: String },
     #[error("seq {seq}: the reference index lists {}, the record's reference is {recorded:?}", .listed.as_ref().map_or("nothing".to_string(), |r| format!("{r:?}")))]
@@ -126,8 +129,6 @@ pub enum StrayEntry {
     References { block: Seq, first: Seq, last: Seq },
     #[error("Merkle node n‖{level}‖{index} (over seq {}..={})", first_seq(*.level, *.index), last_seq(*.level, *.index))]
     Node { level: u8, index: u64 },
-    #[error("leaf tile l‖{index} (over seq {}..={})", tile_first_seq(*.index), tile_last_seq(*.index))]
-    LeafTile { index: u64 },
     #[error("household h‖{household} naming seq {seq}")]
     Household { household: String, seq: Seq },
     #[error("people index entry q‖{seq}")]
@@ -142,7 +143,6 @@ impl StrayEntry {
         match self {
             StrayEntry::Events { first, .. } | StrayEntry::References { first, .. } => *first,
             StrayEntry::Node { level, index } => Seq::new(first_seq(*level, *index)),
-            StrayEntry::LeafTile { index } => Seq::new(tile_first_seq(*index)),
             StrayEntry::Household { seq, .. }
             | StrayEntry::People { seq }
             | StrayEntry::Trail { seq, .. } => *seq,
@@ -160,7 +160,6 @@ impl AuditFault {
             AuditFault::StoredNode { level, index, .. } => {
                 Some(Seq::new(first_seq(*level, *index)))
             }
-            AuditFault::StoredTile { index, .. } => Some(Seq::new(tile_first_seq(*index))),
             AuditFault::ReferenceIndex { seq, .. }
             | AuditFault::Record { seq, .. }
             | AuditFault::Rule { seq, .. } => Some(*seq),
@@ -177,6 +176,8 @@ impl AuditFault {
             // gives the range.
             AuditFault::CheckpointRoot { .. }
             | AuditFault::HeadRoot { .. }
+            // An extra key: the events it covers are what they were.
+            | AuditFault::LeafTile { .. }
             | AuditFault::ForkedCheckpoints { .. }
             | AuditFault::BadCheckpoint { .. }
             | AuditFault::HouseholdIndexUnreadable(_)
@@ -190,7 +191,6 @@ impl AuditFault {
     pub fn last_bad_seq(&self) -> Option<Seq> {
         match self {
             AuditFault::StoredNode { level, index, .. } => Some(Seq::new(last_seq(*level, *index))),
-            AuditFault::StoredTile { index, .. } => Some(Seq::new(tile_last_seq(*index))),
             _ => self.first_bad_seq(),
         }
     }
@@ -724,15 +724,15 @@ mod tests {
         };
         assert_eq!(fault.first_bad_seq(), Some(Seq::new(65)));
         assert_eq!(fault.last_bad_seq(), Some(Seq::new(128)));
-        let tile = AuditFault::StoredTile {
-            index: 2,
-            present: false,
-        };
-        assert_eq!(tile.first_bad_seq(), Some(Seq::new(129)));
-        assert_eq!(tile.last_bad_seq(), Some(Seq::new(192)));
-        assert_eq!(
-            tile.to_string(),
-            "stored leaf tile 2 (over seq 129..=192) is missing"
+        let tile = AuditFault::LeafTile { index: 2, total: 3 };
+        assert_eq!(tile.first_bad_seq(), None, "the events are not at fault");
+        assert_eq!(tile.last_bad_seq(), None);
+        let text = tile.to_string();
+        assert!(
+            text.starts_with(
+                "leaf tile l‖2 (over seq 129..=192) is stored, and 2 more leaf tiles:"
+            ),
+            "{text}"
         );
     }
 

@@ -735,7 +735,7 @@ fn a_ledger_of_another_store_layout_is_refused_and_untouched() {
         run.assert_code(3);
         assert!(
             run.stderr
-                .contains("this ledger is in store layout 1, and this fundtrail reads layout 6"),
+                .contains("this ledger is in store layout 1, and this fundtrail reads layout 7"),
             "{args:?}: {run:#?}"
         );
     }

@@ -240,7 +240,7 @@ fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
 
     let run = t.run(&["upgrade"]);
     run.assert_ok();
-    let said = "from store layout 3 to 6: 6 events listed in the household trail index";
+    let said = "from store layout 3 to 7: 6 events listed in the household trail index";
     assert!(run.stdout.contains(said), "{run:#?}");
     // The upgrade lists each household's seqs in one entry, where the appends wrote one
     // per batch: the entries differ, what they list does not, and every other byte (the
@@ -254,7 +254,7 @@ fn upgrade_builds_the_index_of_a_layout_3_ledger_and_changes_nothing_else() {
     let again = t.run(&["upgrade"]);
     again.assert_ok();
     assert!(
-        again.stdout.contains("already in store layout 6"),
+        again.stdout.contains("already in store layout 7"),
         "{again:#?}"
     );
 }

@@ -7,11 +7,12 @@
 use crate::support::insider::{block_key, remove_event};
 use crate::support::ledger::*;
 use fundtrail::ledger::{LedgerError, VerifyReport};
-use fundtrail::model::domain::Seq;
+use fundtrail::model::domain::{EventHash, Seq};
 use fundtrail::model::encoding::{decode, encode, Body, PaymentV1, RecordV1, ReversalV1};
 use fundtrail::tlog::audit::{AuditFault, StrayEntry};
 use fundtrail::tlog::chain::ChainFault;
 use fundtrail::tlog::checkpoint::Checkpoint;
+use fundtrail::tlog::merkle::{Blake3Hasher, TreeHasher};
 
 const BATCHES: [u64; 3] = [35, 40, 40];
 const SIZE: u64 = 120;
@@ -27,7 +28,7 @@ fn sample() -> tempfile::TempDir {
 }
 
 /// 320 events (the sample plus 200 payments): stored nodes 6/0..=6/4, 7/0, 7/1 and 8/0,
-/// and leaf tiles 0..=4, for the edits of the stored tree.
+/// for the edits of the stored tree.
 fn larger() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ledger = build(dir.path(), &[35, 40, 40, 200]);
@@ -245,31 +246,58 @@ fn a_deleted_stored_node_is_caught() {
     ));
 }
 
+/// Layout 7 stores no leaf tiles (FORMAT.md §6.3): a tile an insider adds is read by
+/// nothing, and `verify` reports it (and how many there are) without blaming the events.
 #[test]
-fn a_changed_or_deleted_leaf_tile_is_caught() {
+fn a_leaf_tile_added_to_the_store_is_reported_by_verify() {
+    let dir = larger();
+    assert_eq!(with_sled(dir.path(), |db| db.scan_prefix(b"l").count()), 0);
+    let (hash, _) = with_sled(dir.path(), |db| read_event(db, 70));
+    with_sled(dir.path(), |db| {
+        for index in [3, 1] {
+            db.insert(tile_key(index), vec![7u8; 32 * TILE as usize])
+                .unwrap();
+        }
+    });
+    let report = verify(dir.path());
+    let fault = report.fault.expect("the added tiles are caught");
+    assert_eq!(fault, AuditFault::LeafTile { index: 1, total: 2 });
+    assert_eq!(fault.first_bad_seq(), None, "{fault}");
+    assert!(
+        fault.to_string().contains("l‖1 (over seq 65..=128)"),
+        "{fault}"
+    );
+    assert_eq!(report.checked, 320, "every event verified");
+    // The proofs are the events' own: the tile is not read.
+    let ledger = open_ledger(dir.path());
+    let view = ledger.view();
+    let proof = view.inclusion_proof(Seq::new(70), 320).unwrap();
+    let leaf = Blake3Hasher.hash_leaf(hash.as_bytes());
+    fundtrail::tlog::merkle::verify_inclusion(&Blake3Hasher, 69, 320, &leaf, &proof, &view.root())
+        .expect("the proof verifies");
+}
+
+/// An event block changed without the key (an event's stored hash): a proof that needs
+/// the block's leaf hashes fails at the block's seal rather than give a proof of other
+/// events.
+#[test]
+fn an_edited_event_block_fails_a_proof_at_its_seal() {
     let dir = larger();
     with_sled(dir.path(), |db| {
-        let mut tile = db.get(tile_key(3)).unwrap().unwrap().to_vec();
-        tile[100] ^= 1;
-        db.insert(tile_key(3), tile).unwrap();
+        let (_, record) = read_event(db, 200);
+        write_event(db, 200, &EventHash::from_bytes([9; 32]), &record);
     });
-    let changed = fault(dir.path());
-    assert_eq!(
-        changed,
-        AuditFault::StoredTile {
-            index: 3,
-            present: true
-        }
-    );
-    assert_eq!(changed.first_bad_seq(), Some(Seq::new(193)));
-    with_sled(dir.path(), |db| db.remove(tile_key(1)).unwrap());
-    assert_eq!(
-        fault(dir.path()),
-        AuditFault::StoredTile {
-            index: 1,
-            present: false
-        }
-    );
+    let ledger = open_ledger(dir.path());
+    let err = ledger
+        .view()
+        .inclusion_proof(Seq::new(200), 320)
+        .expect_err("the block's seal fails");
+    assert!(err.to_string().contains("does not match its seal"), "{err}");
+    // A proof of another tile reads no edited block.
+    ledger
+        .view()
+        .inclusion_proof(Seq::new(10), 100)
+        .expect("an untouched tile");
 }
 
 #[test]
@@ -861,14 +889,6 @@ fn verify_names_each_kind_of_entry_beyond_the_head() {
                 db.insert(node_key(6, 1), &[7u8; 32][..]).unwrap();
             }),
             StrayEntry::Node { level: 6, index: 1 },
-        ),
-        (
-            "a leaf tile",
-            Box::new(|db| {
-                db.insert(tile_key(1), vec![7u8; 32 * TILE as usize])
-                    .unwrap();
-            }),
-            StrayEntry::LeafTile { index: 1 },
         ),
         (
             "a household entry",

@@ -91,7 +91,7 @@ pub fn node_key(level: u8, index: u64) -> Vec<u8> {
     [&[b'n', level][..], &index.to_be_bytes()].concat()
 }
 
-/// Leaves in one stored leaf tile (FORMAT.md §6.3).
+/// Leaves in one leaf tile (FORMAT.md §6.3), which layout 6 stored under `l`.
 pub const TILE: u64 = fundtrail::store::LEAF_TILE_LEAVES;
 
 pub fn tile_key(index: u64) -> Vec<u8> {
@@ -156,7 +156,6 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
     let size = event_count(db);
     let mut prev = EventHash::GENESIS;
     let mut frontier = Frontier::new();
-    let mut tile = Vec::new();
     for seq in 1..=size {
         let (stored, record) = read_event(db, seq);
         let hash = if seq >= from {
@@ -173,18 +172,7 @@ pub fn rehash_from(db: &sled::Db, from: u64) {
                     .unwrap();
             }
         });
-        tile.extend_from_slice(&leaf);
-        if seq % TILE == 0 {
-            db.insert(tile_key((seq - 1) / TILE), std::mem::take(&mut tile))
-                .unwrap();
-        }
         prev = hash;
-    }
-    for item in db.scan_prefix(b"l") {
-        let (key, _) = item.unwrap();
-        if (u64::from_be_bytes(key[1..].try_into().unwrap()) + 1) * TILE > size {
-            db.remove(key).unwrap();
-        }
     }
     // Nodes past the new size (a truncated log) are removed as the crash clean-up would.
     for item in db.scan_prefix(b"n") {
