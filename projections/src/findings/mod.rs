@@ -22,7 +22,7 @@
 //!   [`PaymentLookup`] for them ([`Findings::apply_with`]: the ledger reads its log through
 //!   the household trail index), or keeps them in memory in [`Payments`]
 //!   ([`Findings::apply`]: 32 bytes each, for a fold with no log at hand). What grows with
-//!   events is a filter in front of the duplicate search, 4 bytes per payment (a
+//!   events is a filter in front of the duplicate search, 8 bytes per payment (a
 //!   payment's digest, `state::DigestFilter`), and the seqs of the reversed payments;
 //! - per (account, year): the households paid and how many live payments each (grows with
 //!   accounts);

@@ -9,7 +9,7 @@
 //! needs them, reading that household's events through the household trail index, and
 //! keeps the payments of the households it asked about, decoded, in a bounded cache of its
 //! own (`payment_cache.rs`) that outlives a catch-up. What it keeps grows with households,
-//! persons, accounts and findings, but for 4 bytes per payment (the duplicate filter) and
+//! persons, accounts and findings, but for 8 bytes per payment (the duplicate filter) and
 //! the reversed seqs.
 //!
 //! Without the state key the trail index cannot be checked against its sealed summaries,
@@ -36,8 +36,10 @@ pub const META_FINDINGS: &str = "findings";
 /// refused. Version 1 kept each live payment with its texts (about 140 bytes); version 2
 /// the compact fold (names interned, 32 bytes per live payment); version 3 the fold that
 /// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
-/// per payment, and a list of payments of its own, empty when the log answers).
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 3;
+/// per payment, and a list of payments of its own, empty when the log answers); version
+/// 4 the same with 8-byte digests (a 32-bit filter's false matches each read a
+/// household's trail from the log).
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 4;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
