@@ -22,7 +22,7 @@ use std::time::Instant;
 use fundtrail::store::CACHE_BYTES;
 
 /// Keys per `apply_batch`: about one import chunk of 1,024 events (16 event blocks, their
-/// seals and reference blocks, 4 leaf tiles and a trail key per household in the chunk).
+/// seals and reference blocks, and a trail key per household in the chunk).
 const KEYS_PER_BATCH: usize = 256;
 
 const USAGE: &str = "usage: sled_write_floor dump SLED_DIR FILE | load FILE NEW_SLED_DIR";
