@@ -12,7 +12,12 @@
 //! ```text
 //! cargo build --release --example scan_floor
 //! /usr/bin/time -f '%e s %U u %S s %M KiB' target/release/examples/scan_floor LEDGER hash
+//! /usr/bin/time -f '%e s %U u %S s %M KiB' target/release/examples/scan_floor LEDGER read 0
 //! ```
+//!
+//! Like the store's bulk scans, the scan looks each block's key up again
+//! `LRU_TOUCHES_PER_SCANNED_KEY` times so that sled's cache evicts what it has passed
+//! (src/store); a last argument sets that count, and `0` shows what sled keeps without it.
 //!
 //! `verify` does all of this on its chain thread, and more (the seals, the reference
 //! blocks, the rules, the tree, the read models): its whole-process time can be no lower
@@ -25,13 +30,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fundtrail::model::domain::EventHash;
+use fundtrail::store::{CACHE_BYTES, LRU_TOUCHES_PER_SCANNED_KEY};
 use fundtrail::store::block::{decode_stored, event_entries};
 use fundtrail::tlog::chain::chain_hash;
 
-const USAGE: &str = "usage: scan_floor LEDGER_DIR read|decompress|hash";
+const USAGE: &str = "usage: scan_floor LEDGER_DIR read|decompress|hash [TOUCHES]";
 
-/// The store's sled cache (src/store, `CACHE_BYTES`), so sled sizes its open the same way.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The key prefix of event blocks (FORMAT.md §3): `e`, then the block's first seq.
 const EVENT_PREFIX: u8 = b'e';
@@ -70,6 +74,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let touches = match args.next().map(|t| t.parse::<usize>()) {
+        None => LRU_TOUCHES_PER_SCANNED_KEY,
+        Some(Ok(touches)) => touches,
+        Some(Err(e)) => {
+            eprintln!("error: TOUCHES: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let sled_dir = Path::new(&dir).join("sled");
     let opening = Instant::now();
     let config = sled::Config::new()
@@ -84,7 +96,7 @@ fn main() -> ExitCode {
     };
     let opened = opening.elapsed();
     let scanning = Instant::now();
-    let scanned = match scan(&db, depth) {
+    let scanned = match scan(&db, depth, touches) {
         Ok(scanned) => scanned,
         Err(e) => {
             eprintln!("error: reading {}: {e}", sled_dir.display());
@@ -108,12 +120,15 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Scans the event blocks in key order to `depth`.
-fn scan(db: &sled::Db, depth: Depth) -> Result<Scanned, String> {
+/// Scans the event blocks in key order to `depth`, looking each key up `touches` times more.
+fn scan(db: &sled::Db, depth: Depth, touches: usize) -> Result<Scanned, String> {
     let mut scanned = Scanned::default();
     let mut prev = EventHash::GENESIS;
     for item in db.scan_prefix([EVENT_PREFIX]) {
-        let (_, value) = item.map_err(|e| e.to_string())?;
+        let (key, value) = item.map_err(|e| e.to_string())?;
+        for _ in 0..touches {
+            db.contains_key(&key).map_err(|e| e.to_string())?;
+        }
         scanned.blocks += 1;
         scanned.stored_bytes += value.len() as u64;
         if depth < Depth::Decompress {

@@ -40,6 +40,18 @@ use block::{
 /// with no measurable change in import speed; proofs read O(log n) keys and stay fast.
 pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How many times a bulk scan looks up again each key it reads, so that sled evicts.
+///
+/// sled 0.34 accounts an access to a page in its LRU only once the page's shard (256 of
+/// them, by page id) has queued 64 accesses; until then nothing in that shard is evicted,
+/// whatever `CACHE_BYTES` is. A range scan visits each leaf page once, and a log of a few
+/// million events has a few thousand leaves, so no queue fills and every page a scan
+/// reads stays resident: reading every event block held 82 MiB at 1,000,000 events and
+/// 348 MiB at 4,000,000 (`examples/scan_floor.rs`). Each lookup of a scanned key accesses
+/// its leaf (and the index nodes above it) once more; with four per key the same scans
+/// held 36 and 55 MiB, for about 0.05 s more per million events (benches/README.md).
+pub const LRU_TOUCHES_PER_SCANNED_KEY: usize = 4;
+
 const SLED_DIR: &str = "sled";
 const SLED_DATA_FILE: &str = "db";
 const LOCK_FILE: &str = "LOCK";
@@ -646,12 +658,28 @@ impl Store {
             Ok(Some((first, _))) => first,
             _ => *range.start(),
         };
-        self.db
-            .range(event_key(start)..=event_key(*range.end()))
+        self.touching(self.db.range(event_key(start)..=event_key(*range.end())))
             .map(|item| {
                 let (key, value) = item.map_err(|e| self.write_error(e))?;
                 Ok((seq_from_key(&key)?, value))
             })
+    }
+
+    /// `scan` as a bulk scan: each key it yields is looked up again
+    /// [`LRU_TOUCHES_PER_SCANNED_KEY`] times, so that sled's cache evicts what the scan
+    /// has passed instead of keeping every page of it.
+    fn touching(
+        &self,
+        scan: sled::Iter,
+    ) -> impl DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + '_ {
+        scan.inspect(move |item| {
+            if let Ok((key, _)) = item {
+                for _ in 0..LRU_TOUCHES_PER_SCANNED_KEY {
+                    // Only the access counts; a failing lookup fails the scan's own reads.
+                    let _ = self.db.contains_key(key);
+                }
+            }
+        })
     }
 
     /// The block whose first seq is the largest at or below `seq`, which holds `seq` if
@@ -749,10 +777,10 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner());
         let upto = expected.map_or(Seq::new(u64::MAX), |e| e.upto);
         let mut digest = ReferencesDigest::default();
-        for item in self
-            .db
-            .range(reference_key(Seq::new(0))..=reference_key(upto))
-        {
+        for item in self.touching(
+            self.db
+                .range(reference_key(Seq::new(0))..=reference_key(upto)),
+        ) {
             let (key, value) = item.map_err(|e| self.write_error(e))?;
             let first = seq_from_key(&key)?;
             let value = self.block_bytes(BlockKind::Reference, first, value)?;
@@ -823,17 +851,18 @@ impl Store {
     pub fn trail_entries(
         &self,
     ) -> impl Iterator<Item = Result<(String, Seq, Vec<Seq>), StoreError>> + '_ {
-        self.db.scan_prefix([trail::TRAIL_PREFIX]).map(|item| {
-            let (key, value) = item.map_err(|e| self.write_error(e))?;
-            let (household, first) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
-            let seqs = trail::decode_seqs(first, &value)
-                .map_err(|reason| trail_corrupt(format!("household {household}: {reason}")))?;
-            Ok((
-                household.to_owned(),
-                Seq::new(first),
-                seqs.into_iter().map(Seq::new).collect(),
-            ))
-        })
+        self.touching(self.db.scan_prefix([trail::TRAIL_PREFIX]))
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.write_error(e))?;
+                let (household, first) = trail::parse_trail_key(&key).map_err(trail_corrupt)?;
+                let seqs = trail::decode_seqs(first, &value)
+                    .map_err(|reason| trail_corrupt(format!("household {household}: {reason}")))?;
+                Ok((
+                    household.to_owned(),
+                    Seq::new(first),
+                    seqs.into_iter().map(Seq::new).collect(),
+                ))
+            })
     }
 
     /// The seqs of every people event, in order.
@@ -940,14 +969,15 @@ impl Store {
         level: u8,
         from: u64,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
-        self.db
-            .range(node_key(level, from)..=node_key(level, u64::MAX))
-            .map(move |item| {
-                let (key, _) = item.map_err(|e| self.write_error(e))?;
-                u64_from(&key[2..]).ok_or_else(|| {
-                    StoreError::Corrupt(format!("node key {key:?} at level {level}"))
-                })
-            })
+        self.touching(
+            self.db
+                .range(node_key(level, from)..=node_key(level, u64::MAX)),
+        )
+        .map(move |item| {
+            let (key, _) = item.map_err(|e| self.write_error(e))?;
+            u64_from(&key[2..])
+                .ok_or_else(|| StoreError::Corrupt(format!("node key {key:?} at level {level}")))
+        })
     }
 
     /// The stored checkpoint of tree size `size` (its note text).
