@@ -30,12 +30,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fundtrail::model::domain::EventHash;
-use fundtrail::store::{CACHE_BYTES, LRU_TOUCHES_PER_SCANNED_KEY};
 use fundtrail::store::block::{decode_stored, event_entries};
+use fundtrail::store::{CACHE_BYTES, LRU_TOUCHES_PER_SCANNED_KEY};
 use fundtrail::tlog::chain::chain_hash;
 
 const USAGE: &str = "usage: scan_floor LEDGER_DIR read|decompress|hash [TOUCHES]";
-
 
 /// The key prefix of event blocks (FORMAT.md §3): `e`, then the block's first seq.
 const EVENT_PREFIX: u8 = b'e';

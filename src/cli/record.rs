@@ -65,8 +65,20 @@ pub(super) fn import(cli: &Cli, what: &ImportCommand) -> Result<Output, Failure>
     }
     let (summary, signed) = result.map_err(|e| failure(e, Some(file)))?;
     let output = import_output(file, &summary, signed.as_ref());
-    Ok(super::witness::ask_after_append(cli, &ledger, output))
+    let output = super::witness::ask_after_append(cli, &ledger, output);
+    if summary.appended >= SETTLE_AFTER_EVENTS {
+        // The import is durable and signed: a failure here costs the next open time only.
+        if let Err(e) = ledger.close_settled() {
+            eprintln!("warning: the next command will open the ledger more slowly: {e}");
+        }
+    }
+    Ok(output)
 }
+
+/// From how many appended events an import settles the store before it exits
+/// (`Ledger::close_settled`): below this, the next process's replay of what was written
+/// takes a few milliseconds, and settling would cost more than it saves.
+const SETTLE_AFTER_EVENTS: u64 = 10_000;
 
 /// What every import starts with: who records, the open ledger, and a progress bar sized
 /// by the file (none when output is piped or JSON).

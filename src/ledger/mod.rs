@@ -533,6 +533,16 @@ impl Ledger {
         Ok(Store::wait_released(&dir)?)
     }
 
+    /// Closes the ledger as [`Ledger::close`] does, then has sled record where its pages
+    /// lie ([`Store::settle`]), so that the next process to open the ledger does not
+    /// replay what this one wrote: for a command that wrote much (a large import).
+    pub fn close_settled(self) -> Result<(), LedgerError> {
+        let dir = self.view.store.dir().to_owned();
+        self.close()?;
+        Store::settle(&dir)?;
+        Ok(Store::wait_released(&dir)?)
+    }
+
     /// Opens an existing ledger, discarding any uncommitted tail a crash left behind.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
         let store = Store::open(dir, OpenMode::Existing)?;
