@@ -65,7 +65,11 @@ fn main() -> ExitCode {
 fn group_of(key: &[u8]) -> String {
     let rest = String::from_utf8_lossy(&key[1..]);
     match key[0] {
-        b'm' => format!("m {}", rest.split('.').next().unwrap_or_default()),
+        b'm' | b'z' => format!(
+            "{} {}",
+            key[0] as char,
+            rest.split('.').next().unwrap_or_default()
+        ),
         b's' => format!("s {}", rest.split('\0').next().unwrap_or_default()),
         b'f' => format!("f {}", rest.split('.').next().unwrap_or_default()),
         b'n' if key.len() > 1 => format!("n level {:02}", key[1]),

@@ -382,7 +382,7 @@ impl MetaWriter {
                     && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
                 "the state, tokens, layout and key are written only by the ledger itself"
             );
-            batch.put_meta(&name, key.wrap(&name, value));
+            batch.put_packed_meta(&name, key.wrap(&name, value));
         }
         Ok(self.view.store.write_durable(batch)?)
     }

@@ -70,23 +70,17 @@ fn import_more(root: &Path, dir: &Path) {
     );
 }
 
-/// The stored value (sealed payload) of meta record `name`, straight from sled.
+/// The sealed bytes of snapshot record `name`, straight from sled.
 fn raw(dir: &Path, name: &str) -> Vec<u8> {
     let db = insider::open_db(dir);
-    let key = [b"m".as_slice(), name.as_bytes()].concat();
-    let value = db
-        .get(&key)
-        .expect("read")
-        .expect("the record is stored")
-        .to_vec();
+    let value = insider::snapshot_record(&db, name).expect("the record is stored");
     insider::close_db(db, dir);
     value
 }
 
 fn put_raw(dir: &Path, name: &str, value: Vec<u8>) {
     let db = insider::open_db(dir);
-    let key = [b"m".as_slice(), name.as_bytes()].concat();
-    db.insert(key, value).expect("write");
+    insider::put_snapshot_record(&db, name, &value);
     db.flush().expect("flush");
     insider::close_db(db, dir);
 }
@@ -322,8 +316,7 @@ fn a_removed_shard_and_an_edited_year_record_are_rewritten_by_rebuild() {
     put_raw(&dir, &year, value);
     {
         let db = insider::open_db(&dir);
-        let key = [b"m".as_slice(), shard.as_bytes()].concat();
-        db.remove(key).expect("remove");
+        db.remove(insider::snapshot_key(&shard)).expect("remove");
         db.flush().expect("flush");
         insider::close_db(db, &dir);
     }
@@ -336,4 +329,42 @@ fn a_removed_shard_and_an_edited_year_record_are_rewritten_by_rebuild() {
     assert!(household.is_ok(), "{household:?}");
     assert!(totals.is_ok(), "{totals:?}");
     assert!(whole.is_ok(), "{whole:?}");
+}
+
+/// A packed shard whose stored value no longer unpacks (its Zstandard frame cut short) is
+/// damage, not a record of other bytes: the household query fails naming the record,
+/// `verify` names it, and `rebuild` stores it again.
+#[test]
+fn a_packed_shard_that_does_not_unpack_is_refused_and_rewritten_by_rebuild() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = ledger(root.path());
+    let shard = shard_record(household_shard("H1"));
+    {
+        let db = insider::open_db(&dir);
+        let key = insider::snapshot_key(&shard);
+        let stored = db.get(&key).expect("read").expect("the shard is stored");
+        assert_eq!(stored[0], 0x02, "a shard is stored compressed");
+        db.insert(&key, &stored[..stored.len() - 4]).expect("write");
+        db.flush().expect("flush");
+        insider::close_db(db, &dir);
+    }
+    let [household, _, whole] = readers(&dir);
+    for outcome in [household, whole] {
+        let err = outcome.expect_err("the shard is refused");
+        assert!(err.to_string().contains(&shard), "{err}");
+    }
+    let run = fundtrail(&dir, &["verify"]);
+    assert_eq!(run.code, 1, "verify must fail: {run:#?}");
+    assert!(
+        run.stdout.contains(&shard),
+        "verify names {shard}: {run:#?}"
+    );
+    run_ok(&dir, &["rebuild"]);
+    run_ok(&dir, &["verify"]);
+    assert!(!raw(&dir, &shard).is_empty(), "the shard unpacks again");
+    let [household, _, whole] = readers(&dir);
+    assert!(
+        household.is_ok() && whole.is_ok(),
+        "{household:?} {whole:?}"
+    );
 }

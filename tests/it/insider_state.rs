@@ -244,12 +244,14 @@ fn an_edited_snapshot_or_token_registry_is_refused_when_read() {
         tokens.save(&mut ledger).unwrap();
     }
     with_sled(dir.path(), |db| {
-        for name in [META_READ_MODELS, META_TOKENS] {
-            let key = [b"m".as_slice(), name.as_bytes()].concat();
-            let mut value = db.get(&key).unwrap().expect("saved").to_vec();
-            value[1] ^= 0x01;
-            db.insert(key, value).unwrap();
-        }
+        use crate::support::insider::{put_snapshot_record, snapshot_record};
+        let mut value = snapshot_record(db, META_READ_MODELS).expect("saved");
+        value[1] ^= 0x01;
+        put_snapshot_record(db, META_READ_MODELS, &value);
+        let key = [b"m".as_slice(), META_TOKENS.as_bytes()].concat();
+        let mut value = db.get(&key).unwrap().expect("saved").to_vec();
+        value[1] ^= 0x01;
+        db.insert(key, value).unwrap();
     });
     let ledger = open_ledger(dir.path());
     let err = ReadSide::open(ledger.view())
@@ -428,10 +430,7 @@ fn sample_with_a_finding() -> (tempfile::TempDir, Vec<u8>) {
     side.save(&ledger, true).unwrap();
     drop(ledger);
     let stored = with_sled(dir.path(), |db| {
-        db.get([b"m".as_slice(), META_FINDINGS.as_bytes()].concat())
-            .unwrap()
-            .expect("saved")
-            .to_vec()
+        crate::support::insider::snapshot_record(db, META_FINDINGS).expect("saved")
     });
     let sealed_before = {
         // The stored (sealed) bytes at 120, as an insider would have copied them.
@@ -451,11 +450,10 @@ fn an_edited_findings_snapshot_is_refused_naming_it() {
     use fundtrail::ledger::readmodels::{ReadSide, META_FINDINGS};
     let (dir, _) = sample_with_a_finding();
     with_sled(dir.path(), |db| {
-        let key = [b"m".as_slice(), META_FINDINGS.as_bytes()].concat();
-        let mut value = db.get(&key).unwrap().expect("saved").to_vec();
+        let mut value = crate::support::insider::snapshot_record(db, META_FINDINGS).expect("saved");
         let last_finding_byte = value.len() - 40;
         value[last_finding_byte] ^= 0x01;
-        db.insert(key, value).unwrap();
+        crate::support::insider::put_snapshot_record(db, META_FINDINGS, &value);
     });
     {
         let ledger = open_ledger(dir.path());
@@ -484,8 +482,7 @@ fn an_older_findings_snapshot_put_back_is_caught_up() {
     use fundtrail::ledger::readmodels::{ReadSide, META_FINDINGS};
     let (dir, older) = sample_with_a_finding();
     with_sled(dir.path(), |db| {
-        let key = [b"m".as_slice(), META_FINDINGS.as_bytes()].concat();
-        db.insert(key, older).unwrap();
+        crate::support::insider::put_snapshot_record(db, META_FINDINGS, &older);
     });
     {
         let ledger = open_ledger(dir.path());

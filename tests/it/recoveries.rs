@@ -295,8 +295,8 @@ fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
     };
     let before = head(&dir);
     let db = crate::support::insider::open_db(&dir);
-    let key = [&b"m"[..], META_READ_MODELS.as_bytes()].concat();
-    let mut snapshot = db.get(&key).expect("read").expect("a snapshot").to_vec();
+    let mut snapshot =
+        crate::support::insider::snapshot_record(&db, META_READ_MODELS).expect("a snapshot");
     // 59.00 (5,900 fen) becomes 590.00 (59,000 fen) where it is first stored.
     let (from, to) = (5_900i64.to_le_bytes(), 59_000i64.to_le_bytes());
     let at = snapshot
@@ -304,7 +304,7 @@ fn a_receivable_edited_behind_the_ledgers_back_is_not_trusted() {
         .position(|w| w == from)
         .expect("the receivable's amount is in the snapshot");
     snapshot[at..at + 8].copy_from_slice(&to);
-    db.insert(&key, snapshot).expect("write");
+    crate::support::insider::put_snapshot_record(&db, META_READ_MODELS, &snapshot);
     db.flush().expect("flush");
     crate::support::insider::close_db(db, &dir);
 

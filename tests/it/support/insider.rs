@@ -52,6 +52,24 @@ pub fn close_db(db: sled::Db, ledger_dir: &Path) {
     Store::wait_released(ledger_dir).expect("the database closes");
 }
 
+/// The key of snapshot record `name` (read models, findings): `z‖name`, its value in a
+/// block's stored form (FORMAT.md §3).
+pub fn snapshot_key(name: &str) -> Vec<u8> {
+    [b"z".as_slice(), name.as_bytes()].concat()
+}
+
+/// The sealed bytes of snapshot record `name`, unpacked from its stored form.
+pub fn snapshot_record(db: &sled::Db, name: &str) -> Option<Vec<u8>> {
+    let value = db.get(snapshot_key(name)).expect("read")?;
+    Some(decode_stored(&value).expect("a stored record").into_owned())
+}
+
+/// Stores `sealed` as snapshot record `name`, packed as the ledger packs it.
+pub fn put_snapshot_record(db: &sled::Db, name: &str, sealed: &[u8]) {
+    db.insert(snapshot_key(name), encode_stored(sealed))
+        .expect("write");
+}
+
 /// One event as stored: its chain hash and record bytes.
 pub type Entry = ([u8; HASH_LEN], Vec<u8>);
 
