@@ -349,45 +349,50 @@ pub enum Part {
     Findings,
 }
 
-/// A copy of one part of the read side, taken when its snapshot is due: a server takes it
-/// under its read lock (a clone is several times faster than the encoding) and encodes and
-/// writes it on a thread of its own, holding no lock ([`SnapshotSource::encode`]). Of the
-/// read models it copies the core, the cube records and only the household shards that
-/// changed since the snapshot on disk (all of them when that is not known): under load on
-/// one household, one shard of 256.
+/// What a server takes of one part of the read side under its read lock when that part's
+/// snapshot is due, to encode (if not encoded yet) and write on a thread of its own,
+/// holding no lock ([`SnapshotSource::encode`]).
+///
+/// Of the read models, a copy of the core, the cube records and only the household shards
+/// that changed since the snapshot on disk (all of them when that is not known): under
+/// load on one household, one shard of 256, copied in about 1 ms at 1,000,000 events.
+/// The findings are encoded in place: their encoding takes about as long as a copy of
+/// them did (20 to 30 ms at 1,000,000 events), and the copy held the findings twice at
+/// the server's peak (26 MiB of copy beside 14 MiB of encoding).
 pub struct SnapshotSource(Source);
 
 enum Source {
-    // Boxed, both: each is hundreds of bytes inline, and a part is copied once a snapshot.
+    // Boxed: hundreds of bytes inline, and a part is taken once a snapshot.
     Models {
         parts: Box<ChangedParts<'static>>,
         seq: u64,
         saved: Option<SavedRecords>,
     },
-    Findings(Box<FindingsSide>),
+    /// The findings' snapshot: its seq and bytes.
+    Findings(u64, Vec<u8>),
 }
 
 impl SnapshotSource {
-    /// The snapshot of the copied part, as [`ReadSide::snapshot`] would make it; the copy
-    /// is dropped once it is encoded.
+    /// The snapshot of the part taken, as [`ReadSide::snapshot`] would make it; a copy is
+    /// dropped once it is encoded.
     pub fn encode(self) -> Snapshot {
         match self.0 {
             Source::Models { parts, seq, saved } => Snapshot {
                 models: Some(encode(*parts, seq, saved.as_ref())),
                 findings: None,
             },
-            Source::Findings(findings) => Snapshot {
+            Source::Findings(seq, bytes) => Snapshot {
                 models: None,
-                findings: Some(findings.snapshot()),
+                findings: Some((seq, bytes)),
             },
         }
     }
 
-    /// The seq the copied part reflects.
+    /// The seq the part taken reflects.
     pub fn seq(&self) -> u64 {
         match &self.0 {
             Source::Models { seq, .. } => *seq,
-            Source::Findings(findings) => findings.applied_seq(),
+            Source::Findings(seq, _) => *seq,
         }
     }
 }
@@ -608,8 +613,8 @@ impl ReadSide {
         Some(snapshot)
     }
 
-    /// A copy of `part` if its snapshot is due by `policy` (or behind at all, if `force`),
-    /// to encode and write without holding this value ([`SnapshotSource::encode`]).
+    /// What a snapshot of `part` needs, if due by `policy` (or behind at all, if `force`),
+    /// to encode and write without holding this value ([`SnapshotSource`]).
     pub fn copy_due(
         &self,
         part: Part,
@@ -625,7 +630,10 @@ impl ReadSide {
                 seq: self.models.applied().map_or(0, |a| a.seq),
                 saved: self.saved_records.clone(),
             },
-            Part::Findings => Source::Findings(Box::new(self.findings.clone()?)),
+            Part::Findings => {
+                let (seq, bytes) = self.findings.as_ref()?.snapshot();
+                Source::Findings(seq, bytes)
+            }
         };
         Some(SnapshotSource(source))
     }
