@@ -281,7 +281,8 @@ impl ReadModels {
     }
 
     /// The state from its parts ([`crate::snapshot`]); the cube is derived when first
-    /// queried.
+    /// queried. Each household's shard is `shard_of` (by id index) where given, else the
+    /// hash of its id when first needed.
     pub(crate) fn assemble(
         applied: Option<Applied>,
         names: Names,
@@ -291,7 +292,7 @@ impl ReadModels {
         receivables: Receivables,
         recovered: BTreeMap<(HouseholdId, FineCell), i64>,
     ) -> ReadModels {
-        let mut models = ReadModels {
+        ReadModels {
             applied,
             names,
             households,
@@ -301,17 +302,15 @@ impl ReadModels {
             recovered,
             totals: OnceLock::new(),
             changes: ShardChanges::default(),
-        };
-        let shard_of = (0..models.households.len())
-            .map(|index| {
-                let id = HouseholdId::from_index(
-                    u32::try_from(index).expect("household ids are u32, so their count fits"),
-                );
-                household_shard(models.names.households.name(id))
-            })
-            .collect();
-        models.changes.shard_of = shard_of;
-        models
+        }
+    }
+
+    /// This value with `shard_of` as its households' shards, by id index, as the shards
+    /// it was assembled from placed them.
+    pub(crate) fn with_shards_of(mut self, shard_of: Vec<u8>) -> ReadModels {
+        debug_assert_eq!(shard_of.len(), self.households.len());
+        self.changes.shard_of = shard_of;
+        self
     }
 
     /// The program and place names, without the households'.
@@ -370,7 +369,7 @@ impl ReadModels {
     }
 
     /// `household`'s shard, from the table when it has it (it always does for a value made
-    /// by folding or [`ReadModels::assemble`]).
+    /// by folding or [`ReadModels::from_parts`]).
     pub(crate) fn shard_of(&self, household: HouseholdId) -> u8 {
         self.changes
             .shard_of

@@ -180,6 +180,7 @@ impl CoreData {
                 recovered.insert((id, *cell), *fen);
             }
         }
+        let shard_of = vec![household_shard(household); states.len()];
         ReadModels::assemble(
             self.applied,
             names,
@@ -189,6 +190,7 @@ impl CoreData {
             self.receivables.clone(),
             recovered,
         )
+        .with_shards_of(shard_of)
     }
 
     /// The rows of `query` from the cube records it needs
@@ -260,7 +262,7 @@ impl ReadModels {
                 shards.len()
             )));
         }
-        let mut households: Vec<Option<ShardHousehold<'_>>> = Vec::new();
+        let mut households: Vec<Option<(u8, ShardHousehold<'_>)>> = Vec::new();
         households.resize_with(core.households as usize, || None);
         for (number, shard) in shards.into_iter().enumerate() {
             for household in shard.households {
@@ -269,10 +271,12 @@ impl ReadModels {
         }
         let mut names = core.names;
         let mut states = Vec::with_capacity(households.len());
+        let mut shard_of = Vec::with_capacity(households.len());
         let mut recovered = BTreeMap::new();
         for (index, household) in households.into_iter().enumerate() {
-            let household =
+            let (shard, household) =
                 household.ok_or_else(|| PartsError(format!("household #{index} is missing")))?;
+            shard_of.push(shard);
             let id: HouseholdId = names
                 .households
                 .intern(household.id.into_owned())
@@ -290,7 +294,8 @@ impl ReadModels {
             core.funds,
             core.receivables,
             recovered,
-        ))
+        )
+        .with_shards_of(shard_of))
     }
 
     /// Each wanted shard's households, in index order; `None` for the others.
@@ -344,11 +349,12 @@ impl ReadModels {
 
 /// Puts a shard's household at its index, checking it belongs there.
 fn place<'a>(
-    households: &mut [Option<ShardHousehold<'a>>],
+    households: &mut [Option<(u8, ShardHousehold<'a>)>],
     shard: usize,
     household: ShardHousehold<'a>,
 ) -> Result<(), PartsError> {
-    if usize::from(household_shard(&household.id)) != shard {
+    let own = household_shard(&household.id);
+    if usize::from(own) != shard {
         return Err(PartsError(format!(
             "household {} is in shard {shard}, not its own",
             household.id
@@ -365,6 +371,6 @@ fn place<'a>(
     if slot.is_some() {
         return Err(PartsError(format!("household #{} twice", household.index)));
     }
-    *slot = Some(household);
+    *slot = Some((own, household));
     Ok(())
 }
