@@ -1314,6 +1314,8 @@ enum SnapStep {
     Save,
     /// A snapshot made and never written, as a failed write leaves it.
     Fail,
+    /// The read side opened afresh from the snapshot on disk.
+    Reopen,
 }
 
 fn snap_step() -> impl proptest::strategy::Strategy<Value = SnapStep> {
@@ -1323,6 +1325,7 @@ fn snap_step() -> impl proptest::strategy::Strategy<Value = SnapStep> {
         1 => Just(SnapStep::Enroll),
         2 => Just(SnapStep::Save),
         1 => Just(SnapStep::Fail),
+        1 => Just(SnapStep::Reopen),
     ]
 }
 
@@ -1362,6 +1365,9 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
             SnapStep::Save => {
                 side.save(&ledger, true).expect("save");
             }
+            SnapStep::Reopen => {
+                side = ReadSide::open(ledger.view()).expect("reopen");
+            }
             SnapStep::Fail => {
                 drop(
                     side.copy_due(Part::Models, SnapshotPolicy::default(), true)
@@ -1391,8 +1397,8 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
 
-    /// After random appends, enrollments, saves and failed saves, the snapshot of the
-    /// changed shards only is the whole encoding's, byte for byte.
+    /// After random appends, enrollments, saves, failed saves and reopenings, the
+    /// snapshot of the changed shards only is the whole encoding's, byte for byte.
     #[test]
     fn a_changed_only_snapshot_equals_the_whole_encoding(
         steps in proptest::collection::vec(snap_step(), 1..24)

@@ -1156,10 +1156,10 @@ fn read_part<T: serde::de::DeserializeOwned>(
     bincode::deserialize(&bytes).map_err(|e| ReadSideError::Snapshot(format!("{name}: {e}")))
 }
 
-/// The whole state from the core and every shard. The cube records are checked against
-/// their digests too (not decoded: the cube is derived from the households), so an edit
-/// of any record is refused wherever the snapshot is loaded, `verify` included.
-/// The whole state from the core and every shard, with each shard's stored length.
+/// The whole state from the core and every shard, with each shard's stored length. The
+/// cube records are checked against their digests too (not decoded: the cube is derived
+/// from the households), so an edit of any record is refused wherever the snapshot is
+/// loaded, `verify` included.
 fn load_models(
     ledger: &LedgerView,
     core: CoreRecord,
