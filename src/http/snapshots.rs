@@ -5,10 +5,11 @@
 //! part of the snapshot is due ([`SnapshotPolicy`]), takes what it needs of that part under
 //! the read lock ([`SnapshotSource`]: of the read models a copy of the household shards
 //! changed since the last snapshot, the core and the cube records; the findings' encoding),
-//! and encodes and writes it holding no lock. One snapshot is in flight at most: nudges that come meanwhile are one pending
-//! look, taken when the write is done. The read side holds only committed events (the
-//! writer catches it up after each durable commit), so a snapshot is never ahead of what
-//! is durable. A failed write is a warning: the log is durable and an open catches up.
+//! and encodes and writes it holding no lock. One snapshot is in flight at most: nudges
+//! that come meanwhile are one pending look, taken when the write is done. The read side
+//! holds only committed events (the writer catches it up after each durable commit), so a
+//! snapshot is never ahead of what is durable. A failed write is a warning: the log is
+//! durable and an open catches up.
 //!
 //! At shutdown the writer, after its last commit, asks for the final, forced snapshot and
 //! waits for it ([`Snapshots::finish`]).
