@@ -115,7 +115,8 @@ pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};
 pub use money::{format_fen, FEN_PER_YUAN};
 pub use receivables::{Receivable, ReceivableError, ReceivableRow, Receivables};
 pub use snapshot::{
-    household_shard, CoreData, CubeData, Parts, PartsError, ShardData, HOUSEHOLD_SHARDS,
+    household_shard, ChangedParts, CoreData, CubeData, Parts, PartsError, ShardData,
+    HOUSEHOLD_SHARDS,
 };
 pub use tally::Tally;
 pub use totals::{CubeRecords, GroupKey, TotalsQuery, TotalsRow};

@@ -13,6 +13,7 @@ use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
 use crate::intern::{HouseholdId, Id, Names, ProgramId};
 use crate::receivables::{ReceivableError, Receivables};
+use crate::snapshot::{household_shard, HOUSEHOLD_SHARDS};
 use crate::tally::{Delta, Sign, Tally, TallyError};
 use crate::totals::{places_of, GroupTally, Totals, TotalsQuery, TotalsRow};
 use crate::vocab::{Date, Fact};
@@ -58,6 +59,38 @@ pub struct ReadModels {
     /// `households`, so neither stored nor compared.
     #[serde(skip)]
     totals: OnceLock<Totals>,
+    /// Which household shards changed when: a snapshot re-encodes only the shards changed
+    /// after the one on disk. Bookkeeping of this value's history, so neither stored nor
+    /// compared.
+    #[serde(skip)]
+    changes: ShardChanges,
+}
+
+/// For each household shard ([`crate::household_shard`]), the seq of the last event that
+/// changed one of its households (enrolled it, paid, reversed or recovered), 0 for none
+/// since this value was made; and each household's shard, so that marking one costs no
+/// hash of its id.
+#[derive(Clone, Debug, Default)]
+struct ShardChanges {
+    /// [`HOUSEHOLD_SHARDS`] long once any shard was marked; empty before.
+    last: Vec<u64>,
+    /// Indexed by `HouseholdId`; filled as households are enrolled or loaded.
+    shard_of: Vec<u8>,
+}
+
+impl ShardChanges {
+    fn mark(&mut self, shard: u8, seq: u64) {
+        if self.last.is_empty() {
+            self.last = vec![0; HOUSEHOLD_SHARDS];
+        }
+        self.last[usize::from(shard)] = seq;
+    }
+
+    fn changed_after(&self, shard: u8, seq: u64) -> bool {
+        self.last
+            .get(usize::from(shard))
+            .is_some_and(|&last| last > seq)
+    }
 }
 
 impl PartialEq for ReadModels {
@@ -143,8 +176,9 @@ impl ReadModels {
     /// Folds one fact. `seq` must be the next seq; on any error nothing changes.
     pub fn apply(&mut self, seq: u64, hash: [u8; 32], fact: &Fact) -> Result<(), ProjectionError> {
         self.expect_seq(seq)?;
-        self.fold(fact, Ids::default())?;
+        let touched = self.fold(fact, Ids::default())?;
         self.applied = Some(Applied { seq, hash });
+        self.mark(touched, seq);
         Ok(())
     }
 
@@ -197,8 +231,9 @@ impl ReadModels {
         prepared: &Prepared,
     ) -> Result<(), ProjectionError> {
         self.expect_seq(seq)?;
-        self.fold(&prepared.fact, prepared.ids)?;
+        let touched = self.fold(&prepared.fact, prepared.ids)?;
         self.applied = Some(Applied { seq, hash });
+        self.mark(touched, seq);
         Ok(())
     }
 
@@ -246,7 +281,8 @@ impl ReadModels {
     }
 
     /// The state from its parts ([`crate::snapshot`]); the cube is derived when first
-    /// queried.
+    /// queried. Each household's shard is `shard_of` (by id index) where given, else the
+    /// hash of its id when first needed.
     pub(crate) fn assemble(
         applied: Option<Applied>,
         names: Names,
@@ -265,7 +301,16 @@ impl ReadModels {
             receivables,
             recovered,
             totals: OnceLock::new(),
+            changes: ShardChanges::default(),
         }
+    }
+
+    /// This value with `shard_of` as its households' shards, by id index, as the shards
+    /// it was assembled from placed them.
+    pub(crate) fn with_shards_of(mut self, shard_of: Vec<u8>) -> ReadModels {
+        debug_assert_eq!(shard_of.len(), self.households.len());
+        self.changes.shard_of = shard_of;
+        self
     }
 
     /// The program and place names, without the households'.
@@ -315,6 +360,32 @@ impl ReadModels {
         self.totals.get_or_init(|| Totals::derive(&self.households))
     }
 
+    /// Notes that event `seq` changed `household`'s shard.
+    fn mark(&mut self, household: Option<HouseholdId>, seq: u64) {
+        if let Some(household) = household {
+            let shard = self.shard_of(household);
+            self.changes.mark(shard, seq);
+        }
+    }
+
+    /// `household`'s shard, from the table when it has it (it always does for a value made
+    /// by folding or [`ReadModels::from_parts`]).
+    pub(crate) fn shard_of(&self, household: HouseholdId) -> u8 {
+        self.changes
+            .shard_of
+            .get(household.index())
+            .copied()
+            .unwrap_or_else(|| household_shard(self.names.households.name(household)))
+    }
+
+    /// Whether an event after `seq` changed a household of shard `shard` (enrolled it,
+    /// paid, reversed or recovered) in this value's history: false for every shard of a
+    /// value just assembled from its parts, true for a shard with any household in a value
+    /// folded from genesis (seq 0).
+    pub fn shard_changed_after(&self, shard: u8, seq: u64) -> bool {
+        self.changes.changed_after(shard, seq)
+    }
+
     fn expect_seq(&self, found: u64) -> Result<(), ProjectionError> {
         let expected = self.next_seq()?;
         if found != expected {
@@ -323,8 +394,9 @@ impl ReadModels {
         Ok(())
     }
 
-    fn fold(&mut self, fact: &Fact, ids: Ids) -> Result<(), ProjectionError> {
-        match fact {
+    /// Folds `fact`; returns the household whose state it changed, if any.
+    fn fold(&mut self, fact: &Fact, ids: Ids) -> Result<Option<HouseholdId>, ProjectionError> {
+        let touched = match fact {
             Fact::HouseholdEnrolled {
                 household,
                 subdistrict,
@@ -340,14 +412,17 @@ impl ReadModels {
                     members: *members,
                     enrolled_on: *enrolled_on,
                 };
-                self.enroll(household, enrollment)
+                self.enroll(household, enrollment)?
             }
             Fact::Allocated {
                 program,
                 amount_fen,
                 date,
                 source: _,
-            } => self.allocate(program, *amount_fen, *date),
+            } => {
+                self.allocate(program, *amount_fen, *date)?;
+                return Ok(None);
+            }
             Fact::Paid {
                 household,
                 program,
@@ -366,7 +441,7 @@ impl ReadModels {
                 },
                 reverses: None,
                 ids,
-            }),
+            })?,
             Fact::Reversed {
                 target_seq,
                 household,
@@ -389,16 +464,19 @@ impl ReadModels {
                     },
                     reverses: Some(*target_seq),
                     ids,
-                })
+                })?
             }
             Fact::ReceivableSet {
                 finding,
                 household,
                 program,
                 amount_fen,
-            } => Ok(self
-                .receivables
-                .set(finding, household, program, *amount_fen)?),
+            } => {
+                // A receivable is in the core, not in its household's shard.
+                self.receivables
+                    .set(finding, household, program, *amount_fen)?;
+                return Ok(None);
+            }
             Fact::Recovered {
                 finding,
                 household,
@@ -413,7 +491,7 @@ impl ReadModels {
                 amount_fen: *amount_fen,
                 date: *date,
                 sign: Sign::Add,
-            }),
+            })?,
             Fact::RecoveryReversed {
                 finding,
                 household,
@@ -431,14 +509,15 @@ impl ReadModels {
                     amount_fen: *amount_fen,
                     date: *target_date,
                     sign: Sign::Remove,
-                })
+                })?
             }
-        }
+        };
+        Ok(Some(touched))
     }
 
     /// A recovery (or its reversal): the finding's receivable, the program's fund and
     /// the month's recovered figure change together, or nothing does.
-    fn recover(&mut self, recovery: &Recovery<'_>) -> Result<(), ProjectionError> {
+    fn recover(&mut self, recovery: &Recovery<'_>) -> Result<HouseholdId, ProjectionError> {
         let Recovery {
             finding,
             household,
@@ -491,10 +570,14 @@ impl ReadModels {
         } else {
             self.recovered.insert(key, month);
         }
-        Ok(())
+        Ok(household_id)
     }
 
-    fn enroll(&mut self, household: &str, enrollment: Enrollment) -> Result<(), ProjectionError> {
+    fn enroll(
+        &mut self,
+        household: &str,
+        enrollment: Enrollment,
+    ) -> Result<HouseholdId, ProjectionError> {
         check_date(enrollment.enrolled_on)?;
         if self.names.households.get(household).is_some() {
             return Err(ProjectionError::AlreadyEnrolled {
@@ -519,7 +602,10 @@ impl ReadModels {
         debug_assert_eq!(id.index(), self.households.len(), "household ids are dense");
         self.households
             .push(HouseholdState::new(enrollment, subdistrict, community));
-        Ok(())
+        if self.changes.shard_of.len() == id.index() {
+            self.changes.shard_of.push(household_shard(household));
+        }
+        Ok(id)
     }
 
     fn allocate(
@@ -542,7 +628,7 @@ impl ReadModels {
         Ok(())
     }
 
-    fn change(&mut self, change: &Change<'_>) -> Result<(), ProjectionError> {
+    fn change(&mut self, change: &Change<'_>) -> Result<HouseholdId, ProjectionError> {
         check_amount(change.delta.amount_fen)?;
         check_date(change.date)?;
         let household = change
@@ -599,7 +685,7 @@ impl ReadModels {
             let changes = state.reach(cell, before, after);
             totals.apply(places_of(state), &changes, change.delta);
         }
-        Ok(())
+        Ok(household)
     }
 
     /// Adds a program name on first use; cannot fail once `resolve` succeeded.

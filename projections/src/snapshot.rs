@@ -91,6 +91,52 @@ pub struct Parts<'a> {
     pub years: BTreeMap<i32, CubeData>,
 }
 
+/// The parts of a snapshot that rewrites only the household shards that changed
+/// ([`ReadModels::parts_where`]): the core and the cube records whole (they are not sized
+/// by households), and the wanted shards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedParts<'a> {
+    pub core: CoreData,
+    /// By shard number, [`HOUSEHOLD_SHARDS`] of them; `None` for a shard not wanted.
+    pub shards: Vec<Option<ShardData<'a>>>,
+    pub all_time: CubeData,
+    pub years: BTreeMap<i32, CubeData>,
+}
+
+impl ChangedParts<'_> {
+    /// The parts holding copies of the households they borrowed, to encode after the
+    /// models have moved on.
+    pub fn into_owned(self) -> ChangedParts<'static> {
+        ChangedParts {
+            core: self.core,
+            shards: self
+                .shards
+                .into_iter()
+                .map(|shard| shard.map(ShardData::into_owned))
+                .collect(),
+            all_time: self.all_time,
+            years: self.years,
+        }
+    }
+}
+
+impl ShardData<'_> {
+    /// The shard holding copies of the households it borrowed.
+    pub fn into_owned(self) -> ShardData<'static> {
+        let households = self
+            .households
+            .into_iter()
+            .map(|household| ShardHousehold {
+                index: household.index,
+                id: Cow::Owned(household.id.into_owned()),
+                state: Cow::Owned(household.state.into_owned()),
+                recovered: household.recovered,
+            })
+            .collect();
+        ShardData { households }
+    }
+}
+
 impl CoreData {
     /// The last event the records reflect.
     pub fn applied(&self) -> Option<Applied> {
@@ -134,6 +180,7 @@ impl CoreData {
                 recovered.insert((id, *cell), *fen);
             }
         }
+        let shard_of = vec![household_shard(household); states.len()];
         ReadModels::assemble(
             self.applied,
             names,
@@ -143,6 +190,7 @@ impl CoreData {
             self.receivables.clone(),
             recovered,
         )
+        .with_shards_of(shard_of)
     }
 
     /// The rows of `query` from the cube records it needs
@@ -164,6 +212,25 @@ impl CoreData {
 impl ReadModels {
     /// The state as separate records; [`ReadModels::from_parts`] is its inverse.
     pub fn parts(&self) -> Parts<'_> {
+        let ChangedParts {
+            core,
+            shards,
+            all_time,
+            years,
+        } = self.parts_where(|_| true);
+        Parts {
+            core,
+            shards: shards.into_iter().map(Option::unwrap_or_default).collect(),
+            all_time,
+            years,
+        }
+    }
+
+    /// [`ReadModels::parts`] with only the household shards `wanted` says yes to: each
+    /// shard wanted is the same as in the whole parts. The other shards' households are
+    /// neither copied nor borrowed, so a snapshot after changes to a few households
+    /// encodes a few shards (see [`ReadModels::shard_changed_after`]).
+    pub fn parts_where(&self, wanted: impl Fn(u8) -> bool) -> ChangedParts<'_> {
         let names = self.names_without_households();
         let core = CoreData {
             applied: self.applied(),
@@ -175,9 +242,9 @@ impl ReadModels {
             receivables: self.receivables().clone(),
         };
         let (all_time, years) = self.cube_records();
-        Parts {
+        ChangedParts {
             core,
-            shards: self.shards(),
+            shards: self.shards_where(&wanted),
             all_time,
             years,
         }
@@ -195,7 +262,7 @@ impl ReadModels {
                 shards.len()
             )));
         }
-        let mut households: Vec<Option<ShardHousehold<'_>>> = Vec::new();
+        let mut households: Vec<Option<(u8, ShardHousehold<'_>)>> = Vec::new();
         households.resize_with(core.households as usize, || None);
         for (number, shard) in shards.into_iter().enumerate() {
             for household in shard.households {
@@ -204,10 +271,12 @@ impl ReadModels {
         }
         let mut names = core.names;
         let mut states = Vec::with_capacity(households.len());
+        let mut shard_of = Vec::with_capacity(households.len());
         let mut recovered = BTreeMap::new();
         for (index, household) in households.into_iter().enumerate() {
-            let household =
+            let (shard, household) =
                 household.ok_or_else(|| PartsError(format!("household #{index} is missing")))?;
+            shard_of.push(shard);
             let id: HouseholdId = names
                 .households
                 .intern(household.id.into_owned())
@@ -225,28 +294,35 @@ impl ReadModels {
             core.funds,
             core.receivables,
             recovered,
-        ))
+        )
+        .with_shards_of(shard_of))
     }
 
-    /// Each shard's households, in index order.
-    fn shards(&self) -> Vec<ShardData<'_>> {
+    /// Each wanted shard's households, in index order; `None` for the others.
+    fn shards_where(&self, wanted: &impl Fn(u8) -> bool) -> Vec<Option<ShardData<'_>>> {
         let mut recovered: FxHashMap<HouseholdId, Vec<(FineCell, i64)>> = FxHashMap::default();
         for (&(household, cell), &fen) in self.recovered_cells() {
-            recovered.entry(household).or_default().push((cell, fen));
+            if wanted(self.shard_of(household)) {
+                recovered.entry(household).or_default().push((cell, fen));
+            }
         }
-        let mut shards = vec![ShardData::default(); HOUSEHOLD_SHARDS];
+        let mut shards: Vec<Option<ShardData<'_>>> = (0..=u8::MAX)
+            .map(|shard| wanted(shard).then(ShardData::default))
+            .collect();
         for (index, state) in (0u32..).zip(self.household_states()) {
-            let id = self.household_name(HouseholdId::from_index(index));
-            shards[usize::from(household_shard(id))]
-                .households
-                .push(ShardHousehold {
-                    index,
-                    id: Cow::Borrowed(id),
-                    state: Cow::Borrowed(state),
-                    recovered: recovered
-                        .remove(&HouseholdId::from_index(index))
-                        .unwrap_or_default(),
-                });
+            let household = HouseholdId::from_index(index);
+            let Some(shard) = &mut shards[usize::from(self.shard_of(household))] else {
+                continue;
+            };
+            let id = self.household_name(household);
+            shard.households.push(ShardHousehold {
+                index,
+                id: Cow::Borrowed(id),
+                state: Cow::Borrowed(state),
+                recovered: recovered
+                    .remove(&HouseholdId::from_index(index))
+                    .unwrap_or_default(),
+            });
         }
         shards
     }
@@ -273,11 +349,12 @@ impl ReadModels {
 
 /// Puts a shard's household at its index, checking it belongs there.
 fn place<'a>(
-    households: &mut [Option<ShardHousehold<'a>>],
+    households: &mut [Option<(u8, ShardHousehold<'a>)>],
     shard: usize,
     household: ShardHousehold<'a>,
 ) -> Result<(), PartsError> {
-    if usize::from(household_shard(&household.id)) != shard {
+    let own = household_shard(&household.id);
+    if usize::from(own) != shard {
         return Err(PartsError(format!(
             "household {} is in shard {shard}, not its own",
             household.id
@@ -294,6 +371,6 @@ fn place<'a>(
     if slot.is_some() {
         return Err(PartsError(format!("household #{} twice", household.index)));
     }
-    *slot = Some(household);
+    *slot = Some((own, household));
     Ok(())
 }

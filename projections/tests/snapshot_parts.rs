@@ -303,3 +303,123 @@ fn the_all_time_record_holds_no_period_and_years_hold_their_own() {
     assert_eq!(only_2019.len(), 1);
     assert_eq!(only_2019[0].year, Some(2019));
 }
+
+/// Bytes of every shard's encoding, to compare shards as a snapshot stores them.
+fn shard_bytes(parts: &Parts) -> Vec<Vec<u8>> {
+    parts
+        .shards
+        .iter()
+        .map(|shard| bincode::serialize(shard).expect("a shard encodes"))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Models loaded from a snapshot at `split` and folded on to the end know which shards
+    /// changed after it: every other shard encodes as it did at `split`, and the parts of
+    /// the changed shards only are those of the whole parts.
+    #[test]
+    fn the_shards_marked_changed_are_all_that_differ_from_the_snapshot(
+        steps in prop::collection::vec(step(), 0..120),
+        cut in 0.0f64..=1.0,
+    ) {
+        let facts = facts(&steps);
+        let split = ((facts.len() as f64) * cut) as usize;
+        let before = fold(&facts[..split]);
+        let saved = before.parts();
+        let mut models = ReadModels::from_parts(saved.core.clone(), saved.shards.clone())
+            .expect("the parts fit together");
+        for shard in 0..=u8::MAX {
+            prop_assert!(!models.shard_changed_after(shard, split as u64));
+        }
+        for (seq, fact) in (split as u64 + 1..).zip(&facts[split..]) {
+            models.apply(seq, [seq as u8; 32], fact).expect("applies");
+        }
+        let whole = models.parts();
+        let (now, then) = (shard_bytes(&whole), shard_bytes(&saved));
+        let changed = models.parts_where(|shard| models.shard_changed_after(shard, split as u64));
+        for shard in 0..=u8::MAX {
+            let i = usize::from(shard);
+            match &changed.shards[i] {
+                Some(data) => prop_assert_eq!(data, &whole.shards[i]),
+                None => prop_assert_eq!(&now[i], &then[i], "shard {} changed unmarked", shard),
+            }
+        }
+        prop_assert_eq!(&changed.core, &whole.core);
+        prop_assert_eq!(&changed.all_time, &whole.all_time);
+        prop_assert_eq!(&changed.years, &whole.years);
+        prop_assert_eq!(changed.into_owned().shards.len(), whole.shards.len());
+    }
+}
+
+/// A fold from genesis marks every shard that holds a household as changed after seq 0,
+/// and no shard as changed after its last event; an allocation or a receivable alone
+/// (held in the core) marks no shard.
+#[test]
+fn a_fold_marks_the_shards_of_the_households_it_changed() {
+    let facts = facts(&[]);
+    let mut models = fold(&facts);
+    let mut held = std::collections::BTreeSet::new();
+    for n in 0..HOUSEHOLDS {
+        held.insert(household_shard(&household(n)));
+    }
+    for shard in 0..=u8::MAX {
+        assert_eq!(models.shard_changed_after(shard, 0), held.contains(&shard));
+        assert!(!models.shard_changed_after(shard, facts.len() as u64));
+    }
+    let last = facts.len() as u64;
+    let core_only = [
+        Fact::Allocated {
+            program: PROGRAMS[0].into(),
+            amount_fen: 100,
+            date: date(2019, 1),
+            source: "budget".into(),
+        },
+        Fact::ReceivableSet {
+            finding: "F-1".into(),
+            household: household(0),
+            program: PROGRAMS[0].into(),
+            amount_fen: 50,
+        },
+    ];
+    for (seq, fact) in (last + 1..).zip(&core_only) {
+        models.apply(seq, [0; 32], fact).expect("applies");
+    }
+    assert!((0..=u8::MAX).all(|shard| !models.shard_changed_after(shard, last)));
+    let paid = Fact::Paid {
+        kind: PaymentKind::Disbursement,
+        household: household(4),
+        program: PROGRAMS[1].into(),
+        amount_fen: 100,
+        persons: 1,
+        date: date(2019, 3),
+        reference: "PAY-X".into(),
+    };
+    let seq = last + 3;
+    models.apply(seq, [0; 32], &paid).expect("applies");
+    let marked: Vec<u8> = (0..=u8::MAX)
+        .filter(|&shard| models.shard_changed_after(shard, last))
+        .collect();
+    assert_eq!(marked, vec![household_shard(&household(4))]);
+}
+
+/// A fact that fails changes nothing, its household's shard's mark included.
+#[test]
+fn a_failed_fact_marks_nothing() {
+    let facts = facts(&[]);
+    let mut models = fold(&facts);
+    let last = facts.len() as u64;
+    let overdrawn = Fact::Reversed {
+        target_seq: 1,
+        household: household(2),
+        program: PROGRAMS[0].into(),
+        amount_fen: 100,
+        persons: 1,
+        target_date: date(2019, 3),
+        date: date(2019, 4),
+        reason: "never paid".into(),
+    };
+    assert!(models.apply(last + 1, [0; 32], &overdrawn).is_err());
+    assert!((0..=u8::MAX).all(|shard| !models.shard_changed_after(shard, last)));
+}

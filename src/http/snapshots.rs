@@ -2,12 +2,14 @@
 //! goes on appending.
 //!
 //! After each commit the writer nudges it and goes on; the thread then looks at whether a
-//! part of the snapshot is due ([`SnapshotPolicy`]), copies that part under the read lock
-//! (a clone: a fraction of the encoding's time), and encodes and writes the copy holding
-//! no lock. One snapshot is in flight at most: nudges that come meanwhile are one pending
-//! look, taken when the write is done. The read side holds only committed events (the
-//! writer catches it up after each durable commit), so a snapshot is never ahead of what
-//! is durable. A failed write is a warning: the log is durable and an open catches up.
+//! part of the snapshot is due ([`SnapshotPolicy`]), takes what it needs of that part under
+//! the read lock ([`SnapshotSource`]: of the read models a copy of the household shards
+//! changed since the last snapshot, the core and the cube records; the findings' encoding),
+//! and encodes and writes it holding no lock. One snapshot is in flight at most: nudges
+//! that come meanwhile are one pending look, taken when the write is done. The read side
+//! holds only committed events (the writer catches it up after each durable commit), so a
+//! snapshot is never ahead of what is durable. A failed write is a warning: the log is
+//! durable and an open catches up.
 //!
 //! At shutdown the writer, after its last commit, asks for the final, forced snapshot and
 //! waits for it ([`Snapshots::finish`]).
@@ -145,7 +147,7 @@ impl Saver {
         }
     }
 
-    /// Copies `part` if it is due, then encodes and writes the copy without a lock.
+    /// Takes `part` if it is due, then encodes and writes it without a lock.
     fn save(&self, part: Part, force: bool) {
         let copy = match self.shared.read_side.read() {
             Ok(side) => side.copy_due(part, self.policy, force),
@@ -157,7 +159,7 @@ impl Saver {
         }
     }
 
-    /// The copy is dropped once encoded, before the write: the encoding is what is written.
+    /// A copy is dropped once encoded, before the write: the encoding is what is written.
     fn write(&self, copy: SnapshotSource, part: Part) -> Result<(), String> {
         if let Some(hook) = &self.hook {
             hook(part, copy.seq())?;

@@ -35,9 +35,14 @@ fn limits() -> Limits {
 
 /// Appends `count` payments of ¥1.00 to PL-0001; every one must be acknowledged.
 fn append_all(client: &mut Client, from: usize, count: usize) {
+    append_to(client, "PL-0001", from, count);
+}
+
+/// Appends `count` payments of ¥1.00 to `household`; every one must be acknowledged.
+fn append_to(client: &mut Client, household: &str, from: usize, count: usize) {
     for i in from..from + count {
         let event = json!({
-            "date": "2019-02-28", "type": "disbursement", "household_id": "PL-0001",
+            "date": "2019-02-28", "type": "disbursement", "household_id": household,
             "program": "support_allowance", "amount": "1.00", "reference": format!("SNAP-{i}"),
         });
         let reply = client.post_json("/api/v1/events", &event).unwrap();
@@ -213,4 +218,52 @@ fn a_snapshot_left_due_by_the_start_is_written_without_a_request() {
     server.stop();
     assert_eq!(snapshot_at_head(dir.path()), (true, true));
     assert!(head > LAG);
+}
+
+/// A read-model snapshot whose write fails leaves its household shards to the next one:
+/// a snapshot of appends to PL-0001 is held while ten times the lag is appended to PL-0002
+/// (another shard), then fails; the next snapshot, taken after all of them, and the final
+/// one leave stored records equal to a rebuild's, PL-0001's shard included.
+#[test]
+fn a_failed_snapshot_leaves_its_shards_to_the_next() {
+    use fundtrail_projections::household_shard;
+    assert_ne!(household_shard("PL-0001"), household_shard("PL-0002"));
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = sample_ledger(dir.path());
+    let models_calls = Arc::new(AtomicUsize::new(0));
+    let (told, heard) = channel::<usize>();
+    let (release, released) = channel::<()>();
+    let released = Mutex::new(released);
+    let hook: SnapshotHook = Arc::new({
+        let models_calls = Arc::clone(&models_calls);
+        let told = Mutex::new(told);
+        move |part, _| {
+            if part != Part::Models {
+                return Ok(());
+            }
+            // The first is the snapshot the start left due (the sample has none).
+            let call = models_calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let _ = told.lock().unwrap().send(call);
+            if call == 2 {
+                let _ = released.lock().unwrap().recv();
+                return Err("injected: the snapshot's write failed".into());
+            }
+            Ok(())
+        }
+    });
+    let server = TestServer::start_with_snapshot_hook(dir.path(), limits(), Some(hook));
+    let mut clerk = Client::new(server.addr, Some(&tokens.clerk));
+    assert_eq!(heard.recv_timeout(PATIENCE), Ok(1));
+    append_to(&mut clerk, "PL-0001", 0, LAG as usize);
+    assert_eq!(
+        heard.recv_timeout(PATIENCE),
+        Ok(2),
+        "the snapshot that fails"
+    );
+    append_to(&mut clerk, "PL-0002", 100, 10 * LAG as usize);
+    drop(release);
+    assert_eq!(heard.recv_timeout(PATIENCE), Ok(3), "the next snapshot");
+    server.stop();
+    assert_eq!(snapshot_at_head(dir.path()), (true, true));
+    assert_reopened_equals_rebuild(dir.path());
 }

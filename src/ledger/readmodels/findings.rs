@@ -242,10 +242,14 @@ impl FindingsSide {
     pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let at = self.applied_seq();
         // Sized first: grown by doubling, the buffer could hold twice the snapshot's bytes
-        // at the moment of the write.
+        // at the moment of the write. With room for the seal the store appends, so that
+        // sealing it does not move tens of MB to a larger allocation.
         let size = bincode::serialized_size(&self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+        let capacity = usize::try_from(size)
+            .unwrap_or(0)
+            .saturating_add(1 + crate::keys::seal::SEAL_LEN);
+        let mut bytes = Vec::with_capacity(capacity);
         bytes.push(FINDINGS_SNAPSHOT_VERSION);
         bincode::serialize_into(&mut bytes, &self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
@@ -567,6 +571,13 @@ mod tests {
         let position: Option<Position> = bincode::deserialize(&bytes[1..]).unwrap();
         assert_eq!(position, state().applied);
         assert_eq!(state_bytes(&bytes).unwrap(), Some(&bytes[1..]));
+    }
+
+    /// The store seals a snapshot by appending to its bytes: the room is there already.
+    #[test]
+    fn a_snapshot_has_room_for_its_seal() {
+        let bytes = snapshot_of(state());
+        assert!(bytes.capacity() >= bytes.len() + crate::keys::seal::SEAL_LEN);
     }
 
     #[test]
