@@ -701,15 +701,16 @@ impl Store {
             None => return Ok(None),
         };
         for seq in candidates {
-            if self.recorded_reference(seq)? == reference {
+            if self.records_reference(seq, reference)? {
                 return Ok(Some(seq));
             }
         }
         Ok(None)
     }
 
-    /// The reference inside the record of the event at `seq`, which the index lists.
-    fn recorded_reference(&self, seq: Seq) -> Result<String, StoreError> {
+    /// Whether the record of the event at `seq`, which the index lists, is under
+    /// `reference`.
+    fn records_reference(&self, seq: Seq, reference: &str) -> Result<bool, StoreError> {
         let event = self.event(seq)?.ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "the reference index lists seq {seq}, which no event block holds (run \
@@ -717,7 +718,7 @@ impl Store {
             ))
         })?;
         match peek_reference(&event.record) {
-            Some(text) => Ok(text.to_owned()),
+            Some(text) => Ok(text == reference),
             None => Err(StoreError::Corrupt(format!(
                 "the record of seq {seq}, which the reference index lists, has no readable \
                  reference field (run `fundtrail verify`)"
@@ -727,8 +728,8 @@ impl Store {
 
     /// Every reference starting with `prefix`, in byte order, with its seq. Derived
     /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate. The
-    /// index keeps fingerprints, not texts, so this reads the reference blocks (as the index's
-    /// first use does, with the same check): only a release asks, once.
+    /// index keeps fingerprints, not texts, so this reads the reference blocks (as the
+    /// index's first use does, with the same check): only a release asks, once.
     pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
         let mut found = Vec::new();
         self.visit_references(|reference, seq| {
@@ -775,7 +776,7 @@ impl Store {
         if let Some(references::SeqBeyondIndex(seq)) = beyond {
             return Err(StoreError::TooManyEvents { seq: seq.get() });
         }
-        index.seal();
+        index.finish();
         Ok(index)
     }
 
@@ -2247,7 +2248,7 @@ mod block_tests {
 
     /// The bytes of a record at `seq` under `reference`, its source `note`: a lookup
     /// reads the reference inside the record.
-    pub(super) fn record_of(seq: u64, reference: &str, note: &str) -> Vec<u8> {
+    fn record_of(seq: u64, reference: &str, note: &str) -> Vec<u8> {
         encode(&RecordV1 {
             seq,
             recorded_at_us: 0,

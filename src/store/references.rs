@@ -125,7 +125,7 @@ impl ReferenceIndex {
         }
     }
 
-    /// Adds a reference while the index is built; [`ReferenceIndex::seal`] sorts them.
+    /// Adds a reference while the index is built; [`ReferenceIndex::finish`] sorts them.
     pub fn push(&mut self, fingerprint: Fingerprint, seq: Seq) -> Result<(), SeqBeyondIndex> {
         let entry = entry(self.masked(fingerprint), seq)?;
         self.sorted.push(entry);
@@ -133,7 +133,7 @@ impl ReferenceIndex {
     }
 
     /// Sorts what [`ReferenceIndex::push`] added: the index is then ready for lookups.
-    pub fn seal(&mut self) {
+    pub fn finish(&mut self) {
         self.sorted.sort_unstable();
         self.sorted.shrink_to_fit();
     }
@@ -228,7 +228,7 @@ mod tests {
                 .expect("small seq");
             log.insert(*seq, text.to_string());
         }
-        index.seal();
+        index.finish();
         (index, log)
     }
 
@@ -296,7 +296,7 @@ mod tests {
         index
             .push(Fingerprint::of("A"), last)
             .expect("the last seq fits");
-        index.seal();
+        index.finish();
         assert_eq!(index.candidates("A"), vec![last]);
     }
 
@@ -320,7 +320,7 @@ mod tests {
                 model.insert(text.clone(), seq);
                 log.insert(seq, text);
             }
-            index.seal();
+            index.finish();
             for (round, step) in steps.into_iter().enumerate() {
                 let mut added = Vec::new();
                 for n in step {
