@@ -2576,6 +2576,48 @@ mod block_tests {
         assert!(err.to_string().contains("sealed digest"), "{err}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Written in batches of any sizes, looked up while they grow and after the index
+        /// is read again from the blocks, the store answers as a map of texts.
+        #[test]
+        fn the_store_answers_lookups_as_a_map_of_texts(
+            texts in proptest::collection::hash_set("[A-Z]{1,3}-[0-9]{1,4}", 1..200),
+            cuts in proptest::collection::vec(1..70usize, 1..8),
+        ) {
+            let texts: Vec<String> = texts.into_iter().collect();
+            let (written, absent) = texts.split_at(texts.len() * 3 / 4);
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+            let mut next = 0;
+            for cut in cuts.iter().cycle() {
+                if next == written.len() {
+                    break;
+                }
+                let end = (next + cut).min(written.len());
+                let batch: Vec<&str> = written[next..end].iter().map(String::as_str).collect();
+                write_events(&store, next as u64 + 1, &batch);
+                next = end;
+                for (i, text) in written[..next].iter().enumerate() {
+                    proptest::prop_assert_eq!(
+                        store.reference(text).expect("read"),
+                        Some(Seq::new(i as u64 + 1))
+                    );
+                }
+            }
+            *store.references.write().expect("not poisoned") = None;
+            for (i, text) in written.iter().enumerate() {
+                proptest::prop_assert_eq!(
+                    store.reference(text).expect("read"),
+                    Some(Seq::new(i as u64 + 1))
+                );
+            }
+            for text in absent {
+                proptest::prop_assert_eq!(store.reference(text).expect("read"), None);
+            }
+        }
+    }
+
     #[test]
     fn a_batch_past_the_last_seq_the_index_can_name_is_refused_unwritten() {
         let dir = tempfile::tempdir().expect("a temp dir");
