@@ -300,6 +300,31 @@ mod tests {
         assert_eq!(index.candidates("A"), vec![last]);
     }
 
+    /// The false matches of 32-bit fingerprints, measured: `n` references, then `n`
+    /// lookups of others, which should match `n * n / 2^32` entries in all (232.8 at
+    /// 1,000,000), each a read of one event.
+    #[test]
+    #[ignore = "a measurement; run with --ignored --nocapture"]
+    fn false_matches_are_n_over_2_to_the_32_per_lookup() {
+        const N: u64 = 1_000_000;
+        let mut index = ReferenceIndex::with_capacity(N as usize);
+        for i in 1..=N {
+            let text = format!("PRESENT-{i}");
+            index
+                .push(Fingerprint::of(&text), Seq::new(i))
+                .expect("small seq");
+        }
+        index.finish();
+        let matches: usize = (1..=N)
+            .map(|i| index.candidates(&format!("ABSENT-{i}")).len())
+            .sum();
+        let expected = (N * N) as f64 / 2f64.powi(32);
+        println!(
+            "{N} lookups of absent references: {matches} false matches, {expected:.1} expected"
+        );
+        assert!((matches as f64) < expected * 2.0, "{matches}");
+    }
+
     proptest! {
         /// Built, extended and merged in any steps, with full or narrowed fingerprints,
         /// the index answers as a map of texts.
