@@ -13,7 +13,8 @@
 //! not one block read alone. The event block is sealed alone (`b‖first`), and its record
 //! holds the same reference text (`verify` compares the two), so one sealed read
 //! authenticates the answer with nothing more in memory; a table of a tag per reference
-//! block would cost 16 bytes per block, as much as an event for a server's small batches.
+//! block would cost 16 bytes per block, up to 16 bytes an event where a server's batches
+//! are small.
 //!
 //! The fingerprint is BLAKE3 keyed with a key drawn at random per process, so references
 //! that share one cannot be prepared in advance to make every lookup read many events. Two
