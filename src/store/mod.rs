@@ -3,8 +3,9 @@
 //! Everything lives in sled's default tree under one-byte key prefixes, so that one
 //! `apply_batch` is atomic across the log, its indexes and the head (ARCHITECTURE.md,
 //! "Store keys"). Events are stored in blocks of up to [`EVENT_BLOCK_EVENTS`] (see
-//! [`block`]), each beside a block of their references; the reference index is those
-//! blocks, read into memory on the first lookup. A write is acknowledged only after `flush`
+//! [`block`]), each beside a block of their references; the reference index is a filter
+//! of those blocks, read into memory on the first lookup, in front of a sealed read of the
+//! event it names ([`references`]). A write is acknowledged only after `flush`
 //! and an `fdatasync` of sled's data file: sled 0.34's `flush` issues `sync_file_range`,
 //! which does not make the data durable on Linux. sled 0.34 hangs or loses a batch's
 //! atomicity when the disk fills mid-write, so writes check free space first and are
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
+use crate::model::encoding::peek_reference;
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{
     decode_stored, encode_stored, event_entries, push_event_with, push_reference, reference_entries,
@@ -134,6 +136,9 @@ pub enum StoreError {
         waited: Duration,
         available: Option<u64>,
     },
+    /// Refused before anything was written: the reference index cannot name this seq.
+    #[error("the ledger cannot hold event {seq}: its reference index names events by 32-bit seqs, up to {max} (nothing was written and the ledger is unchanged)", max = references::MAX_INDEXED_SEQ)]
+    TooManyEvents { seq: u64 },
 }
 
 impl From<sled::Error> for StoreError {
@@ -166,7 +171,8 @@ pub struct StoredEvent {
     pub record: Vec<u8>,
 }
 
-/// Every reference with the seq of its event, as read from the reference blocks.
+/// Every reference's fingerprint with the seq of its event, as read from the reference
+/// blocks.
 type References = references::ReferenceIndex;
 
 /// A digest of every reference block through a seq, in seq order (FORMAT.md §3.2): a
@@ -731,18 +737,47 @@ impl Store {
         }
     }
 
-    /// The seq of the event recorded under `reference`, from the reference index.
+    /// The seq of the event recorded under `reference`: the reference index names the
+    /// seqs whose fingerprint matches, and each one's event, read through its block's seal,
+    /// says whether its reference is this text (a false match reads one event and goes
+    /// on). Any read that fails, or an event the index names that the log lacks or whose
+    /// record is unreadable, is an error: never "not found", which would let a repeated
+    /// reference through.
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
-        Ok(self
-            .references()?
-            .as_ref()
-            .and_then(|refs| refs.get(reference)))
+        let candidates = match self.references()?.as_ref() {
+            Some(index) => index.candidates(reference),
+            None => return Ok(None),
+        };
+        for seq in candidates {
+            if self.records_reference(seq, reference)? {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the record of the event at `seq`, which the index lists, is under
+    /// `reference`.
+    fn records_reference(&self, seq: Seq, reference: &str) -> Result<bool, StoreError> {
+        let event = self.event(seq)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the reference index lists seq {seq}, which no event block holds (run \
+                 `fundtrail verify`)"
+            ))
+        })?;
+        match peek_reference(&event.record) {
+            Some(text) => Ok(text == reference),
+            None => Err(StoreError::Corrupt(format!(
+                "the record of seq {seq}, which the reference index lists, has no readable \
+                 reference field (run `fundtrail verify`)"
+            ))),
+        }
     }
 
     /// Every reference starting with `prefix`, in byte order, with its seq. Derived
     /// references share a prefix (FORMAT.md §1.2), so this lists, say, every rate. The
-    /// index keeps digests, not texts, so this reads the reference blocks (as the index's
-    /// first use does, with the same check): only a release asks, once.
+    /// index keeps fingerprints, not texts, so this reads the reference blocks (as the
+    /// index's first use does, with the same check): only a release asks, once.
     pub fn references_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Seq)>, StoreError> {
         let mut found = Vec::new();
         self.visit_references(|reference, seq| {
@@ -779,11 +814,18 @@ impl Store {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .map_or(0, |e| e.upto.get());
-        let mut entries = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut index = References::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut beyond = None;
         self.visit_references(|reference, seq| {
-            entries.push((references::ReferenceDigest::of(reference), seq));
+            if let Err(e) = index.push(references::Fingerprint::of(reference), seq) {
+                beyond.get_or_insert(e);
+            }
         })?;
-        Ok(References::from_entries(entries))
+        if let Some(references::SeqBeyondIndex(seq)) = beyond {
+            return Err(StoreError::TooManyEvents { seq: seq.get() });
+        }
+        index.finish();
+        Ok(index)
     }
 
     /// Visits every reference with its seq, from the reference blocks through the
@@ -1061,6 +1103,12 @@ impl Store {
     /// explains, which opening the ledger discards.
     pub fn write(&self, mut batch: StoreBatch) -> Result<(), StoreError> {
         self.refuse_after_failure()?;
+        if let Some(seq) = batch
+            .last_seq
+            .filter(|s| s.get() > references::MAX_INDEXED_SEQ)
+        {
+            return Err(StoreError::TooManyEvents { seq: seq.get() });
+        }
         // A write may remove or replace blocks beyond the head (an unfinished write's).
         self.keep_sealed(None);
         batch.close_block();
@@ -1111,15 +1159,20 @@ impl Store {
         if applied.is_ok() {
             large::remove_older(&self.dir, &files_changed);
         }
-        match (applied, refs.as_mut()) {
-            (Ok(()), Some(refs)) => {
-                if batch.index == IndexUpdate::Extend {
-                    refs.extend(batch.references);
+        match applied {
+            Ok(()) => {
+                // Every seq was checked above; were one beyond the index all the same, it
+                // is read again, and refused, on next use.
+                let extended = match (batch.index, refs.as_mut()) {
+                    (IndexUpdate::Extend, Some(index)) => index.extend(batch.references).is_ok(),
+                    _ => true,
+                };
+                if !extended {
+                    *refs = None;
                 }
                 Ok(())
             }
-            (Ok(()), None) => Ok(()),
-            (Err(e), _) => {
+            Err(e) => {
                 // Whether any of it reached the tree is unknown: read the index again.
                 *refs = None;
                 self.fail(Health::SledFailed);
@@ -1542,7 +1595,10 @@ pub struct StoreBatch {
     /// The event block being filled, and its reference block.
     open: Option<OpenBlock>,
     /// The references this batch records, for the in-memory index once it is applied.
-    references: Vec<(references::ReferenceDigest, Seq)>,
+    references: Vec<(references::Fingerprint, Seq)>,
+    /// The last event this batch writes: beyond [`references::MAX_INDEXED_SEQ`] the
+    /// batch is refused, since the reference index could not name it.
+    last_seq: Option<Seq>,
     /// What applying this batch does to the in-memory reference index.
     index: IndexUpdate,
     /// The digest of the reference blocks through this batch's last closed block, when the
@@ -1603,9 +1659,10 @@ impl StoreBatch {
         push_reference(&mut block.references, reference);
         block.count += 1;
         let full = block.count == EVENT_BLOCK_EVENTS;
+        self.last_seq = Some(seq);
         if self.index == IndexUpdate::Extend {
-            let digest = references::ReferenceDigest::of(reference);
-            self.references.push((digest, seq));
+            let fingerprint = references::Fingerprint::of(reference);
+            self.references.push((fingerprint, seq));
         }
         if full {
             self.close_block();
@@ -2440,6 +2497,24 @@ mod space_tests {
 #[cfg(test)]
 mod block_tests {
     use super::*;
+    use crate::model::encoding::{encode, AllocationV1, Body, RecordV1};
+
+    /// The bytes of a record at `seq` under `reference`, its source `note`: a lookup
+    /// reads the reference inside the record.
+    fn record_of(seq: u64, reference: &str, note: &str) -> Vec<u8> {
+        encode(&RecordV1 {
+            seq,
+            recorded_at_us: 0,
+            actor: "clerk".into(),
+            reference: reference.into(),
+            body: Body::FundAllocation(AllocationV1 {
+                program: "micro_wish".into(),
+                amount_fen: 1,
+                value_date: 0,
+                source: note.into(),
+            }),
+        })
+    }
 
     /// A store holding one sealed block of `count` events at seq 1, and its key.
     fn store_with_block(dir: &Path, count: u64) -> (Store, StateKey) {
@@ -2447,11 +2522,13 @@ mod block_tests {
         let key = StateKey::derive(&[9; 32]);
         let mut batch = StoreBatch::continuing(ReferencesDigest::default(), key.clone());
         for seq in 1..=count {
-            let record = format!("payment {seq} of 100.00 to household PL-{:04}", seq % 3);
+            let reference = format!("BANK-{seq:08}");
+            let note = format!("payment {seq} of 100.00 to household PL-{:04}", seq % 3);
+            let record = record_of(seq, &reference, &note);
             batch.put_event(
                 Seq::new(seq),
-                &format!("BANK-{seq:08}"),
-                |out| out.extend_from_slice(record.as_bytes()),
+                &reference,
+                |out| out.extend_from_slice(&record),
                 |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
             );
         }
@@ -2467,10 +2544,11 @@ mod block_tests {
         let key = StateKey::derive(&[9; 32]);
         let mut batch = StoreBatch::continuing(ReferencesDigest::default(), key);
         for (seq, reference) in [(1, "RUN-2020-02-B"), (2, "X-1"), (3, "RUN-2020-02-A")] {
+            let record = record_of(seq, reference, "");
             batch.put_event(
                 Seq::new(seq),
                 reference,
-                |out| out.extend_from_slice(reference.as_bytes()),
+                |out| out.extend_from_slice(&record),
                 |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
             );
         }
@@ -2624,5 +2702,193 @@ mod block_tests {
             store.reference("BANK-00000140").expect("read"),
             Some(Seq::new(140))
         );
+    }
+
+    /// Writes one batch of events at `first`, `first + 1`, … under `references`, as a
+    /// batch that moves the head.
+    fn write_events(store: &Store, first: u64, references: &[&str]) {
+        let mut batch = StoreBatch::default();
+        for (i, reference) in references.iter().enumerate() {
+            let seq = first + i as u64;
+            let record = record_of(seq, reference, "");
+            batch.put_event(
+                Seq::new(seq),
+                reference,
+                |out| out.extend_from_slice(&record),
+                |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
+            );
+        }
+        store.write_durable(batch).expect("written");
+    }
+
+    /// Two texts with one fingerprint under this process's key, found by the birthday
+    /// bound (about 2^16 draws at 32 bits).
+    fn colliding_pair() -> (String, String) {
+        let mut seen = std::collections::HashMap::new();
+        for n in 0u64.. {
+            let text = format!("PAIR-{n}");
+            if let Some(other) = seen.insert(references::Fingerprint::of(&text), text.clone()) {
+                return (other, text);
+            }
+        }
+        unreachable!("the draws end at a collision")
+    }
+
+    #[test]
+    fn texts_that_share_a_fingerprint_are_told_apart_by_their_records() {
+        let (first, second) = colliding_pair();
+        assert_ne!(first, second);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        write_events(&store, 1, &["A-1", &first, "A-3"]);
+        assert_eq!(store.reference(&first).expect("read"), Some(Seq::new(2)));
+        assert_eq!(
+            store.reference(&second).expect("read"),
+            None,
+            "a false match"
+        );
+        // The second, added by a later batch, sits in the recent set: both resolve.
+        write_events(&store, 4, &[&second]);
+        assert_eq!(store.reference(&first).expect("read"), Some(Seq::new(2)));
+        assert_eq!(store.reference(&second).expect("read"), Some(Seq::new(4)));
+        // And read again from the reference blocks, both in the sorted vector.
+        *store.references.write().expect("not poisoned") = None;
+        assert_eq!(store.reference(&first).expect("read"), Some(Seq::new(2)));
+        assert_eq!(store.reference(&second).expect("read"), Some(Seq::new(4)));
+    }
+
+    /// The index was loaded from sealed blocks; an event block edited afterwards (by an
+    /// insider without the key) makes a lookup that lands on it an error, never "not
+    /// found", which would let a repeated reference through.
+    #[test]
+    fn a_lookup_that_lands_on_an_event_block_edited_after_the_load_is_an_error() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (store, _) = store_with_block(dir.path(), 20);
+        assert_eq!(
+            store.reference("BANK-00000007").expect("loaded"),
+            Some(Seq::new(7))
+        );
+        let mut events = all_events(&store, 20).expect("readable");
+        events[6].record = record_of(7, "BANK-00000007", "paid twice");
+        let plain: Vec<(&[u8; block::HASH_LEN], &[u8])> = events
+            .iter()
+            .map(|e| (e.hash.as_bytes(), e.record.as_slice()))
+            .collect();
+        let edited = block::encode_stored(&block::event_block(&plain));
+        store
+            .db
+            .insert(event_key(Seq::FIRST), edited)
+            .expect("edited");
+        store.keep_sealed(None);
+        let err = store.reference("BANK-00000007").expect_err("refused");
+        assert!(err.to_string().contains("does not match its seal"), "{err}");
+        // A lookup that no entry matches reads nothing and still answers.
+        assert_eq!(store.reference("BANK-99999999").expect("read"), None);
+        // An event block the index names, removed: an error too.
+        store.db.remove(event_key(Seq::FIRST)).expect("removed");
+        let err = store.reference("BANK-00000003").expect_err("refused");
+        assert!(err.to_string().contains("no event block holds"), "{err}");
+    }
+
+    /// A reference block is read only to build the index, whole and checked against the
+    /// sealed digest; an edit made after that changes no answer (each is read from the
+    /// sealed event), and the next build refuses it.
+    #[test]
+    fn a_reference_block_edited_after_the_load_changes_no_answer() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let key = StateKey::derive(&[9; 32]);
+        let mut batch = StoreBatch::continuing(ReferencesDigest::default(), key.clone());
+        for (seq, reference) in [(1, "X-1"), (2, "X-2")] {
+            let record = record_of(seq, reference, "");
+            batch.put_event(
+                Seq::new(seq),
+                reference,
+                |out| out.extend_from_slice(&record),
+                |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
+            );
+        }
+        batch.move_references_tip(Seq::new(2));
+        let tip = batch.tip.expect("the batch moves the tip");
+        store.write_durable(batch).expect("written");
+        store.seal_blocks_with(key);
+        store.expect_references(tip.upto, tip.digest);
+        assert_eq!(store.reference("X-1").expect("loaded"), Some(Seq::new(1)));
+        let mut renamed = Vec::new();
+        for name in ["X-9", "X-2"] {
+            push_reference(&mut renamed, name);
+        }
+        store
+            .db
+            .insert(reference_key(Seq::FIRST), block::encode_stored(&renamed))
+            .expect("edited");
+        assert_eq!(store.reference("X-1").expect("read"), Some(Seq::new(1)));
+        assert_eq!(store.reference("X-9").expect("read"), None);
+        store.expect_references(tip.upto, tip.digest);
+        let err = store.reference("X-1").expect_err("refused");
+        assert!(err.to_string().contains("sealed digest"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Written in batches of any sizes, looked up while they grow and after the index
+        /// is read again from the blocks, the store answers as a map of texts.
+        #[test]
+        fn the_store_answers_lookups_as_a_map_of_texts(
+            texts in proptest::collection::hash_set("[A-Z]{1,3}-[0-9]{1,4}", 1..200),
+            cuts in proptest::collection::vec(1..70usize, 1..8),
+        ) {
+            let texts: Vec<String> = texts.into_iter().collect();
+            let (written, absent) = texts.split_at(texts.len() * 3 / 4);
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+            let mut next = 0;
+            for cut in cuts.iter().cycle() {
+                if next == written.len() {
+                    break;
+                }
+                let end = (next + cut).min(written.len());
+                let batch: Vec<&str> = written[next..end].iter().map(String::as_str).collect();
+                write_events(&store, next as u64 + 1, &batch);
+                next = end;
+                for (i, text) in written[..next].iter().enumerate() {
+                    proptest::prop_assert_eq!(
+                        store.reference(text).expect("read"),
+                        Some(Seq::new(i as u64 + 1))
+                    );
+                }
+            }
+            *store.references.write().expect("not poisoned") = None;
+            for (i, text) in written.iter().enumerate() {
+                proptest::prop_assert_eq!(
+                    store.reference(text).expect("read"),
+                    Some(Seq::new(i as u64 + 1))
+                );
+            }
+            for text in absent {
+                proptest::prop_assert_eq!(store.reference(text).expect("read"), None);
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_past_the_last_seq_the_index_can_name_is_refused_unwritten() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let beyond = references::MAX_INDEXED_SEQ + 1;
+        let mut batch = StoreBatch::default();
+        let record = record_of(beyond, "FAR-1", "");
+        batch.put_event(
+            Seq::new(beyond),
+            "FAR-1",
+            |out| out.extend_from_slice(&record),
+            |bytes| EventHash::from_bytes(*blake3::hash(bytes).as_bytes()),
+        );
+        match store.write_durable(batch) {
+            Err(StoreError::TooManyEvents { seq }) => assert_eq!(seq, beyond),
+            other => panic!("expected TooManyEvents, got {:?}", other.err()),
+        }
+        assert_eq!(store.db.len(), 0, "nothing was written");
+        assert_eq!(store.reference("FAR-1").expect("read"), None);
     }
 }

@@ -224,6 +224,40 @@ fn a_renamed_reference_entry_stops_every_lookup_and_verify_names_it() {
     assert_eq!(all_keys(dir.path()), before);
 }
 
+/// The reference index is a filter in memory: a lookup that matches reads the event it
+/// names through its block's seal. A record edited without the key makes a retry of its
+/// reference fail with an error (never "not found", which would append the payment a
+/// second time); a new reference reads nothing edited and is appended; once the record
+/// is put back, the retry is recognised.
+#[test]
+fn a_retried_reference_whose_event_was_edited_is_refused_not_appended_again() {
+    let (dir, _) = sample_with_state_at_40();
+    // Seq 57 is payment 51: five opening events, then the payments from 0.
+    let (hash, original) = with_sled(dir.path(), |db| insider::read_event(db, 57));
+    assert_eq!(
+        fundtrail::model::encoding::peek_reference(&original),
+        Some("BANK-00000051")
+    );
+    with_sled(dir.path(), |db| {
+        insider::write_event(db, 57, &hash, &with_amount_changed(&original, 1));
+    });
+    {
+        let mut ledger = open_ledger(dir.path());
+        let err = ledger.append(payments(51, 1), &ctx()).unwrap_err();
+        assert!(err.to_string().contains("does not match its seal"), "{err}");
+        assert_eq!(ledger.view().head().size, SIZE, "nothing was appended");
+        let fresh = ledger.append(payments(9_000, 1), &ctx()).unwrap();
+        assert_eq!(fresh.appended, 1);
+    }
+    with_sled(dir.path(), |db| {
+        insider::write_event(db, 57, &hash, &original)
+    });
+    let mut ledger = open_ledger(dir.path());
+    let retried = ledger.append(payments(51, 1), &ctx()).unwrap();
+    assert_eq!((retried.appended, retried.duplicates), (0, 1));
+    assert_eq!(retried.seqs, vec![fundtrail::model::domain::Seq::new(57)]);
+}
+
 /// The read-model snapshot and the token registry are sealed records: one changed without
 /// the key is refused when read, not served.
 #[test]
