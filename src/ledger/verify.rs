@@ -549,7 +549,7 @@ impl LedgerView {
 
 /// Events the chain side hands to the tree and rule sides at a time (128 KiB of hashes,
 /// about 1 MiB of records): few enough handoffs that the channels cost nothing per event.
-const EVENTS_PER_HANDOFF: usize = 4096;
+const EVENTS_PER_HANDOFF: usize = 1024;
 
 /// Handoffs in flight: how far the chain side may run ahead of the other sides.
 const HANDOFFS_IN_FLIGHT: usize = 4;
