@@ -188,3 +188,104 @@ impl RepeatSearch<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::encoding::{AllocationV1, Body, RecordV1};
+    use std::collections::BTreeMap;
+
+    /// A log whose stored references the test chooses, apart from what was pushed: a
+    /// stored text other than the pushed one stands for two texts with one digest.
+    struct Stored(BTreeMap<u64, &'static str>);
+
+    impl ReplayedBodies for Stored {
+        fn record(&self, seq: Seq) -> Result<RecordV1, String> {
+            let reference = self.0.get(&seq.get()).ok_or("no such event")?;
+            Ok(RecordV1 {
+                seq: seq.get(),
+                recorded_at_us: 0,
+                actor: "clerk".into(),
+                reference: (*reference).into(),
+                body: Body::FundAllocation(AllocationV1 {
+                    program: "support_allowance".into(),
+                    amount_fen: 1,
+                    value_date: 0,
+                    source: String::new(),
+                }),
+            })
+        }
+
+        fn references(
+            &self,
+            seqs: std::ops::RangeInclusive<Seq>,
+            each: &mut dyn FnMut(Seq, &str),
+        ) -> Result<(), String> {
+            for (seq, text) in self.0.range(seqs.start().get()..=seqs.end().get()) {
+                each(Seq::new(*seq), text);
+            }
+            Ok(())
+        }
+    }
+
+    fn pushed(texts: &[&str]) -> ReplayRefs {
+        let mut refs = ReplayRefs::new(Seq::FIRST);
+        for text in texts {
+            refs.push(text);
+        }
+        refs
+    }
+
+    fn log(texts: &[&'static str]) -> Stored {
+        Stored((1..).zip(texts.iter().copied()).collect())
+    }
+
+    #[test]
+    fn finds_a_reference_at_its_hint_or_by_search_and_confirms_it_by_its_text() {
+        let refs = pushed(&["A", "B", "C"]);
+        let stored = log(&["A", "B", "C"]);
+        assert_eq!(
+            refs.find("B", Some(Seq::new(2)), &stored),
+            Ok(Some(Seq::new(2)))
+        );
+        assert_eq!(
+            refs.find("B", Some(Seq::new(1)), &stored),
+            Ok(Some(Seq::new(2)))
+        );
+        assert_eq!(
+            refs.find("B", Some(Seq::new(0)), &stored),
+            Ok(Some(Seq::new(2)))
+        );
+        assert_eq!(
+            refs.find("B", Some(Seq::new(9)), &stored),
+            Ok(Some(Seq::new(2)))
+        );
+        assert_eq!(refs.find("D", None, &stored), Ok(None));
+        // The digest of "B" at seq 2, whose record holds another text: not a match.
+        let collided = log(&["A", "X", "C"]);
+        assert_eq!(refs.find("B", Some(Seq::new(2)), &collided), Ok(None));
+    }
+
+    #[test]
+    fn the_first_repeat_is_the_earliest_second_use_told_apart_by_the_texts() {
+        let texts = ["A", "B", "C", "D", "B", "A"];
+        let mut refs = pushed(&texts);
+        let found = refs.first_repeat(&log(&texts)).unwrap();
+        assert_eq!(
+            found,
+            Some(Repeat {
+                first: Seq::new(2),
+                repeat: Seq::new(5)
+            })
+        );
+        // Equal digests whose stored texts differ (a collision) are no repeat.
+        let mut refs = pushed(&["A", "A", "C"]);
+        assert_eq!(refs.first_repeat(&log(&["A", "X", "C"])).unwrap(), None);
+        // The last planned event counts with the text it was planned under.
+        let mut refs = pushed(&["A", "B", "A"]);
+        let found = refs.first_repeat(&log(&["A", "B", "Z"])).unwrap();
+        assert_eq!(found.map(|r| r.repeat), Some(Seq::new(3)));
+        assert_eq!(pushed(&[]).first_repeat(&log(&[])).unwrap(), None);
+        assert_eq!(pushed(&["A"]).first_repeat(&log(&["A"])).unwrap(), None);
+    }
+}
