@@ -372,6 +372,9 @@ impl RuleAudit {
         let rule = |field: &'static str, reason: String| AuditFault::Rule { seq, field, reason };
         self.planner.set_recorded_at(record.recorded_at_us);
         self.planner.set_actor(&record.actor);
+        if let crate::model::encoding::Body::Reversal(r) = &record.body {
+            self.planner.expect_target(Seq::new(r.target_seq));
+        }
         match self.planner.plan(command) {
             Ok(Planned::Append {
                 seq: planned,
@@ -423,6 +426,38 @@ impl RuleAudit {
     /// Records judged so far.
     pub fn size(&self) -> u64 {
         self.checked
+    }
+
+    /// The verdict once the replay has stopped, at `stopped` (the fault
+    /// [`RuleAudit::push`] returned) or at the log's end: a replay that reads its log
+    /// back ([`RuleAudit::for_log_reading`]) finds a repeated reference only now, and its
+    /// repeat is the fault when it comes no later than `stopped`'s (a plan checks the
+    /// reference first). [`RuleAudit::size`] then counts the records before the fault.
+    /// Call it once.
+    pub fn conclude(&mut self, stopped: Result<(), AuditFault>) -> Result<(), AuditFault> {
+        let repeat = match self.planner.first_repeat() {
+            Ok(repeat) => repeat,
+            Err(error) => {
+                let seq = Seq::new(self.checked + 1);
+                let (field, reason) = match error {
+                    PlanError::Rejected(r) => (r.field, r.reason),
+                    PlanError::Lookup(reason) => ("record", reason),
+                };
+                return Err(AuditFault::Rule { seq, field, reason });
+            }
+        };
+        let Some((seq, rejection)) = repeat else {
+            return stopped;
+        };
+        if seq.get() > self.checked + 1 {
+            return stopped;
+        }
+        self.checked = seq.get() - 1;
+        Err(AuditFault::Rule {
+            seq,
+            field: rejection.field,
+            reason: rejection.reason,
+        })
     }
 }
 

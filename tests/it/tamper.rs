@@ -660,6 +660,63 @@ fn verify_names_the_seq_of_each_broken_write_rule() {
             "BANK-00000043 is already recorded as seq 49",
         ),
         (
+            "a reference repeated far from its first use, before a later fault",
+            Box::new(|db| {
+                rewrite(db, 110, |r| r.reference = "BANK-00000003".into());
+                rewrite(db, 115, |r| payment(r).amount_fen = 8_999_000_000);
+            }),
+            110,
+            "reference",
+            "BANK-00000003 is already recorded as seq 9",
+        ),
+        (
+            "a repeated reference on a payment beyond the budget",
+            Box::new(|db| {
+                rewrite(db, 50, |r| {
+                    r.reference = "BANK-00000043".into();
+                    payment(r).amount_fen = 8_999_000_000;
+                })
+            }),
+            50,
+            "reference",
+            "BANK-00000043 is already recorded as seq 49",
+        ),
+        (
+            "a payment beyond the budget before a repeated reference",
+            Box::new(|db| {
+                rewrite(db, 50, |r| payment(r).amount_fen = 8_999_000_000);
+                rewrite(db, 60, |r| r.reference = "BANK-00000003".into());
+            }),
+            50,
+            "amount",
+            "exceeds what is left of program support_allowance",
+        ),
+        (
+            "a payment reversed twice",
+            Box::new(|db| {
+                rewrite(db, 50, |r| set(r, reversal_of_49(D2015_02_02)));
+                rewrite(db, 70, |r| set(r, reversal_of_49(D2015_02_02)));
+            }),
+            70,
+            "reference",
+            "payment BANK-00000043 is already reversed (seq 50)",
+        ),
+        (
+            "a reversal naming another event's seq as its target",
+            Box::new(|db| {
+                rewrite(db, 50, |r| {
+                    let (reference, mut body) = reversal_of_49(D2015_02_02);
+                    if let Body::Reversal(v) = &mut body {
+                        v.target_seq = 48;
+                    }
+                    set(r, (reference, body));
+                })
+            }),
+            50,
+            "record",
+            "target_seq: 49",
+        ),
+        (
             "a payment beyond the budget",
             Box::new(|db| rewrite(db, 50, |r| payment(r).amount_fen = 8_999_000_000)),
             50,

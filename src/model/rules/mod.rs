@@ -9,6 +9,7 @@ mod batch_refs;
 mod findings;
 mod people;
 mod recoveries;
+mod replay_refs;
 
 pub use findings::{check_finding_id, FindingContext};
 mod release;
@@ -299,8 +300,16 @@ pub struct Planner<'a> {
     /// every payment, so hashed (a B-tree of 15,000 households took a dozen string
     /// compares a lookup).
     new_households: HashMap<String, HouseholdInfo>,
-    /// The reference of each event planned in this batch, in the order of `planned`.
+    /// The reference of each event planned in this batch, in the order of `planned`;
+    /// empty in a replay that reads its log back, which keeps `read_back` instead.
     new_refs: batch_refs::BatchRefs,
+    /// A replay that reads its log back ([`Planner::replay_reading`]): each event's
+    /// reference as an 8-byte digest, checked for repeats at the end
+    /// ([`Planner::first_repeat`]), not as each event comes.
+    read_back: Option<replay_refs::ReplayRefs>,
+    /// Where the record being replayed says its reversal's target is: the first place a
+    /// replay that reads its log back looks for the target's reference.
+    target_hint: Option<Seq>,
     /// One entry per event planned in this batch, the first at `first`; none in a replay
     /// that reads its reversals' targets from `bodies`.
     planned: Vec<PlannedEvent>,
@@ -364,7 +373,16 @@ impl Committed for NothingCommitted {
 /// reads only events it has planned already: the verifier has checked their place in the
 /// chain, and the bodies are the same bytes it judged.
 pub trait ReplayedBodies: Send + Sync {
-    fn body(&self, seq: Seq) -> Result<Body, String>;
+    /// The decoded record at `seq`.
+    fn record(&self, seq: Seq) -> Result<RecordV1, String>;
+
+    /// Each reference of the events `seqs`, in seq order (read only when two references
+    /// of a replay have one digest: [`Planner::first_repeat`]).
+    fn references(
+        &self,
+        seqs: std::ops::RangeInclusive<Seq>,
+        each: &mut dyn FnMut(Seq, &str),
+    ) -> Result<(), String>;
 }
 
 static NO_HOUSEHOLDS: BTreeMap<String, HouseholdInfo> = BTreeMap::new();
@@ -405,14 +423,19 @@ impl Planner<'static> {
     }
 
     /// As [`Planner::replay_of`], reading a reversal's target from `bodies` when one
-    /// comes: the plan keeps each event's reference and no payment's facts, 26 bytes an
-    /// event where [`Planner::replay_of`] keeps 50. A log records few reversals, and each
-    /// costs one read of an event.
+    /// comes: the plan keeps an 8-byte digest of each event's reference and no payment's
+    /// facts, where [`Planner::replay_of`] keeps 50 bytes an event. A log records few
+    /// reversals, and each costs a read or two of an event. A reference that repeats an
+    /// earlier one is not refused as it comes: [`Planner::first_repeat`] finds it once
+    /// every event is planned (a command refused for another reason is refused as the
+    /// repeat it is first, as in any plan).
     pub fn replay_reading(events: u64, bodies: Arc<dyn ReplayedBodies>) -> Planner<'static> {
         let mut planner = Planner::replay();
         let reserved = usize::try_from(events.min(MAX_RESERVED_REPLAY_EVENTS))
             .expect("the reservation's ceiling fits in usize");
-        planner.new_refs.reserve(reserved);
+        let mut read_back = replay_refs::ReplayRefs::new(Seq::FIRST);
+        read_back.reserve(reserved);
+        planner.read_back = Some(read_back);
         planner.bodies = Some(bodies);
         planner
     }
@@ -444,6 +467,8 @@ impl<'a> Planner<'a> {
             decisions: Vec::new(),
             new_households: HashMap::new(),
             new_refs: batch_refs::BatchRefs::default(),
+            read_back: None,
+            target_hint: None,
             planned: Vec::new(),
             bodies: None,
             digests: Vec::new(),
@@ -534,6 +559,9 @@ impl<'a> Planner<'a> {
         self.unpacked.retain(|index, _| *index < kept);
         self.digests.truncate(kept);
         self.new_refs.truncate(kept);
+        if let Some(read_back) = &mut self.read_back {
+            read_back.truncate(kept);
+        }
         self.budgets = savepoint.budgets;
         self.rates = savepoint.rates;
         self.receivables = savepoint.receivables;
@@ -546,11 +574,93 @@ impl<'a> Planner<'a> {
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
         let reference = command.reference();
-        let ref_digest = RefDigest::of(reference.as_str());
         let content = self.content(command)?;
+        if self.read_back.is_some() {
+            return self.plan_read_back(command, reference, content);
+        }
+        let ref_digest = RefDigest::of(reference.as_str());
         if let Some(seq) = self.existing(&reference, ref_digest, &content)? {
             return Ok(Planned::Duplicate(seq));
         }
+        let planned = self.plan_new(command, reference, content)?;
+        self.new_refs.push(ref_digest);
+        Ok(planned)
+    }
+
+    /// [`Planner::plan`] in a replay that reads its log back: a repeated reference is
+    /// found at the end ([`Planner::first_repeat`]), or here when the command is refused
+    /// for another reason (a plan checks the reference before anything else).
+    fn plan_read_back(
+        &mut self,
+        command: &Command,
+        reference: Reference,
+        content: Body,
+    ) -> Result<Planned, PlanError> {
+        let planned = self.plan_new(command, reference, content);
+        self.target_hint = None;
+        match planned {
+            Ok(planned) => {
+                if let (Some(read_back), Planned::Append { reference, .. }) =
+                    (&mut self.read_back, &planned)
+                {
+                    read_back.push(reference.as_str());
+                }
+                Ok(planned)
+            }
+            Err(refused) => {
+                let reference = command.reference();
+                match self.planned_seq(reference.as_str())? {
+                    Some((seq, _)) => {
+                        let content = self.content(command)?;
+                        Err(self.repeat_rejection(&reference, &content, seq))
+                    }
+                    None => Err(refused),
+                }
+            }
+        }
+    }
+
+    /// Where the record replayed next says its reversal's target is (its `target_seq`).
+    pub fn expect_target(&mut self, seq: Seq) {
+        self.target_hint = Some(seq);
+    }
+
+    /// In a replay that reads its log back, the first event whose reference an earlier
+    /// one holds, refused as [`Planner::plan`] refuses a repeat: call it once, after the
+    /// last event (it gives up the digests it searches).
+    pub fn first_repeat(&mut self) -> Result<Option<(Seq, Rejection)>, PlanError> {
+        let (Some(read_back), Some(bodies)) = (&mut self.read_back, &self.bodies) else {
+            return Ok(None);
+        };
+        let Some(found) = read_back
+            .first_repeat(bodies.as_ref())
+            .map_err(PlanError::Lookup)?
+        else {
+            return Ok(None);
+        };
+        let record = bodies.record(found.repeat).map_err(PlanError::Lookup)?;
+        let command = stored_command(&record).map_err(PlanError::Rejected)?;
+        let content = self.content(&command)?;
+        match self.repeat_rejection(&command.reference(), &content, found.first) {
+            PlanError::Rejected(rejection) => Ok(Some((found.repeat, rejection))),
+            other => Err(other),
+        }
+    }
+
+    /// The events a replay that reads its log back has planned (0 in any other plan).
+    fn read_back_len(&self) -> usize {
+        self.read_back
+            .as_ref()
+            .map_or(0, replay_refs::ReplayRefs::len)
+    }
+
+    /// [`Planner::plan`] of a command whose reference is not taken.
+    fn plan_new(
+        &mut self,
+        command: &Command,
+        reference: Reference,
+        content: Body,
+    ) -> Result<Planned, PlanError> {
         self.check_not_ahead(command)?;
         // A replay refuses every repeated reference, so it never compares contents.
         let digest = (!self.replay).then(|| digest(&content));
@@ -598,7 +708,7 @@ impl<'a> Planner<'a> {
             self.note_run_actor(&reference, Month::of(p.date), seq);
         }
         assert_eq!(
-            self.first.get() + self.new_refs.len() as u64,
+            self.first.get() + (self.new_refs.len() + self.read_back_len()) as u64,
             seq.get(),
             "one planned event per seq handed out"
         );
@@ -606,7 +716,6 @@ impl<'a> Planner<'a> {
             self.planned.push(payment);
         }
         self.digests.extend(digest);
-        self.new_refs.push(ref_digest);
         Ok(Planned::Append {
             seq,
             reference,
@@ -634,8 +743,13 @@ impl<'a> Planner<'a> {
         if !self.replay && found == digest(content) {
             return Ok(Some(seq));
         }
+        Err(self.repeat_rejection(reference, content, seq))
+    }
+
+    /// The refusal of `content` under `reference`, which the event at `seq` holds.
+    fn repeat_rejection(&self, reference: &Reference, content: &Body, seq: Seq) -> PlanError {
         let at = self.at(seq);
-        match content {
+        let refused: Result<(), PlanError> = match content {
             Body::HouseholdEnrolled(e) => reject(
                 "household_id",
                 format!(
@@ -662,6 +776,10 @@ impl<'a> Planner<'a> {
                 "reference",
                 format!("{reference} is already recorded as seq {seq} with different content"),
             ),
+        };
+        match refused {
+            Err(error) => error,
+            Ok(()) => unreachable!("every arm refuses"),
         }
     }
 
@@ -926,7 +1044,7 @@ impl<'a> Planner<'a> {
     /// The payment or recovery a reversal names: it must exist, be one of the two, and
     /// not be reversed yet.
     fn live_target(&self, target: &Reference) -> Result<(Seq, Reversible), PlanError> {
-        let found = if let Some((seq, index)) = self.planned(target.as_str()) {
+        let found = if let Some((seq, index)) = self.planned_seq(target.as_str())? {
             Some((seq, self.planned_target(seq, index)?))
         } else if let Some(seq) = self.committed_ref(target.as_str())? {
             let body = self.committed_body(seq)?;
@@ -947,14 +1065,20 @@ impl<'a> Planner<'a> {
                     self.at(seq)
                 ),
             ),
-            Some((seq, Some(what))) if self.is_recorded(&reversal)? => reject(
-                "reference",
-                format!(
-                    "{} {target} ({}) is already reversed",
-                    what.noun(),
-                    self.at(seq)
-                ),
-            ),
+            // A replay reading its log back finds a repeat of the reversal's own
+            // reference at the end (`first_repeat`), not by a search per reversal.
+            Some((seq, Some(what)))
+                if self.read_back.is_none() && self.is_recorded(&reversal)? =>
+            {
+                reject(
+                    "reference",
+                    format!(
+                        "{} {target} ({}) is already reversed",
+                        what.noun(),
+                        self.at(seq)
+                    ),
+                )
+            }
             Some((seq, Some(what))) => Ok((seq, what)),
         }
     }
@@ -964,7 +1088,7 @@ impl<'a> Planner<'a> {
     fn planned_target(&self, seq: Seq, index: usize) -> Result<Option<Reversible>, PlanError> {
         if let Some(bodies) = &self.bodies {
             return Ok(Reversible::of(
-                &bodies.body(seq).map_err(PlanError::Lookup)?,
+                &bodies.record(seq).map_err(PlanError::Lookup)?.body,
             ));
         }
         Ok(
@@ -977,9 +1101,20 @@ impl<'a> Planner<'a> {
     }
 
     /// The seq and the position in `planned` of the event planned in this batch under
-    /// `reference`.
-    fn planned(&self, reference: &str) -> Option<(Seq, usize)> {
-        self.planned_at(RefDigest::of(reference))
+    /// `reference`: in a replay that reads its log back, a search of its digests (where
+    /// the record says a reversal's target is, first) confirmed by the log.
+    fn planned_seq(&self, reference: &str) -> Result<Option<(Seq, usize)>, PlanError> {
+        let (Some(read_back), Some(bodies)) = (&self.read_back, &self.bodies) else {
+            return Ok(self.planned_at(RefDigest::of(reference)));
+        };
+        let found = read_back
+            .find(reference, self.target_hint, bodies.as_ref())
+            .map_err(PlanError::Lookup)?;
+        Ok(found.map(|seq| {
+            let index = usize::try_from(seq.get() - self.first.get())
+                .expect("a planned event's position fits in memory");
+            (seq, index)
+        }))
     }
 
     /// As [`Planner::planned`], for a reference's digest.
@@ -1058,7 +1193,7 @@ impl<'a> Planner<'a> {
     }
 
     fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
-        Ok(self.planned(reference.as_str()).is_some()
+        Ok(self.planned_seq(reference.as_str())?.is_some()
             || self.committed_ref(reference.as_str())?.is_some())
     }
 
@@ -1520,14 +1655,46 @@ pub(crate) mod tests {
 
     /// The log a replay has planned so far, as a verifier would read it back.
     #[derive(Default)]
-    struct PlannedLog(std::sync::Mutex<BTreeMap<Seq, Body>>);
+    struct PlannedLog(std::sync::Mutex<BTreeMap<Seq, RecordV1>>);
+
+    impl PlannedLog {
+        fn note(&self, planned: &Planned) {
+            if let Planned::Append {
+                seq,
+                reference,
+                body,
+            } = planned
+            {
+                let record = RecordV1 {
+                    seq: seq.get(),
+                    recorded_at_us: 0,
+                    actor: "clerk".into(),
+                    reference: reference.to_string(),
+                    body: body.clone(),
+                };
+                self.0.lock().unwrap().insert(*seq, record);
+            }
+        }
+    }
 
     impl ReplayedBodies for PlannedLog {
-        fn body(&self, seq: Seq) -> Result<Body, String> {
+        fn record(&self, seq: Seq) -> Result<RecordV1, String> {
             let log = self.0.lock().map_err(|e| e.to_string())?;
             log.get(&seq)
                 .cloned()
                 .ok_or_else(|| format!("no event {seq}"))
+        }
+
+        fn references(
+            &self,
+            seqs: std::ops::RangeInclusive<Seq>,
+            each: &mut dyn FnMut(Seq, &str),
+        ) -> Result<(), String> {
+            let log = self.0.lock().map_err(|e| e.to_string())?;
+            for (seq, record) in log.range(seqs) {
+                each(*seq, &record.reference);
+            }
+            Ok(())
         }
     }
 
@@ -1560,7 +1727,6 @@ pub(crate) mod tests {
             reversal("A1", "H1", 6000, "2015-03-01"),
             reversal("P9", "H1", 6000, "2015-03-01"),
             reversal("P1", "H1", 6000, "2015-03-01"),
-            reversal("P1", "H1", 6000, "2015-03-02"),
             reversal("P2", "H2", 1000, "2015-03-01"),
         ];
         let mut refused = 0;
@@ -1572,9 +1738,7 @@ pub(crate) mod tests {
             match (read, kept) {
                 (Ok(read), Ok(kept)) => {
                     assert_eq!(read, kept);
-                    if let Planned::Append { seq, body, .. } = read {
-                        log.0.lock().unwrap().insert(seq, body);
-                    }
+                    log.note(&read);
                 }
                 (Err(PlanError::Rejected(read)), Err(PlanError::Rejected(kept))) => {
                     assert_eq!(read, kept);
@@ -1583,10 +1747,74 @@ pub(crate) mod tests {
                 (read, kept) => panic!("{read:?} against {kept:?}"),
             }
         }
-        assert_eq!(refused, 6, "each faulty reversal is refused by both");
+        assert_eq!(refused, 5, "each faulty reversal is refused by both");
         assert_eq!(reading.budgets(), keeping.budgets());
         assert_eq!(reading.budgets()["support_allowance"].disbursed_fen, 0);
         assert_eq!((reading.planned.len(), keeping.planned.len()), (0, 7));
+        // A second reversal of P1 repeats its reversal's reference: refused by a plan
+        // that looks references up, found at the end by one that reads its log back.
+        let again = reversal("P1", "H1", 6000, "2015-03-02");
+        reading.set_recorded_at(recorded_at);
+        keeping.set_recorded_at(recorded_at);
+        let Err(PlanError::Rejected(kept)) = keeping.plan(&again) else {
+            panic!("a second reversal is refused");
+        };
+        let read = reading.plan(&again).unwrap();
+        log.note(&read);
+        assert_eq!(reading.first_repeat().unwrap(), Some((Seq::new(8), kept)));
+    }
+
+    #[test]
+    fn a_replay_reading_its_log_back_finds_the_first_repeat_far_from_its_first_use() {
+        let log = Arc::new(PlannedLog::default());
+        let mut p = Planner::replay_reading(4_000, log.clone());
+        p.set_recorded_at(i64::from(date_to_days(date("2015-06-01"))) * MICROS_PER_DAY);
+        let plan = |p: &mut Planner, command: &Command| {
+            let planned = p.plan(command).unwrap();
+            log.note(&planned);
+        };
+        plan(&mut p, &enroll("H1", "2014-01-01"));
+        plan(&mut p, &allocate("100000.00", "A1"));
+        for i in 0..3_000 {
+            plan(&mut p, &pay("H1", "1.00", &format!("P{i}")));
+        }
+        // P7 (seq 10) again at seq 3003, then P5 (seq 8) again at seq 3004: the earlier
+        // repeat is the fault, though the reference it repeats came later.
+        plan(&mut p, &pay("H1", "2.00", "P7"));
+        plan(&mut p, &pay("H1", "2.00", "P5"));
+        let (seq, rejection) = p.first_repeat().unwrap().expect("P7 repeats");
+        assert_eq!(seq, Seq::new(3003));
+        assert_eq!(rejection.field, "reference");
+        assert_eq!(
+            rejection.reason,
+            "P7 is already recorded as seq 10 with different content"
+        );
+    }
+
+    #[test]
+    fn a_replay_reading_its_log_back_refuses_a_repeat_refused_for_another_reason_as_a_repeat() {
+        let log = Arc::new(PlannedLog::default());
+        let mut p = Planner::replay_reading(8, log.clone());
+        p.set_recorded_at(i64::from(date_to_days(date("2015-06-01"))) * MICROS_PER_DAY);
+        for command in [
+            enroll("H1", "2014-01-01"),
+            allocate("100.00", "A1"),
+            pay("H1", "60.00", "P1"),
+        ] {
+            log.note(&p.plan(&command).unwrap());
+        }
+        // Over the budget as well as a repeat: a plan checks the reference first.
+        let r = rejected(p.plan(&pay("H1", "60.00", "P1")));
+        assert_eq!(
+            (r.field, r.reason.as_str()),
+            (
+                "reference",
+                "P1 is already recorded as seq 3 with different content"
+            )
+        );
+        let r = rejected(p.plan(&pay("H1", "60.00", "P2")));
+        assert_ne!(r.field, "reference", "{r:?}");
+        assert_eq!(p.first_repeat().unwrap(), None);
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Planner<'_> {
     /// A release pays the month: a household already paid for it is not held.
     fn check_month_unpaid(&self, r: &HoldRelease) -> Result<(), PlanError> {
         let paid = Reference::for_allowance(r.month, &r.household);
-        let seq = match self.planned(paid.as_str()) {
+        let seq = match self.planned_seq(paid.as_str())? {
             Some((seq, _)) => Some(seq),
             None => self.committed_ref(paid.as_str())?,
         };
