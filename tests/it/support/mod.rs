@@ -288,10 +288,16 @@ pub const READ_MODELS_KEY: &[u8] = b"mread_models";
 pub const FINDINGS_KEY: &[u8] = b"mfindings";
 
 impl Dump {
-    /// Everything but the read-model and findings caches (their records, the read models'
-    /// shards and cube records, or their chunks `s‖name‖0x00‖index` when large): the log, its indexes, the head and budgets.
+    /// Everything but the read-model and findings caches (their records, plain `m‖name` or
+    /// packed `z‖name`, the read models' shards and cube records, or their chunks
+    /// `s‖name‖0x00‖index` when large): the log, its indexes, the head and budgets.
     pub fn without_read_models(&self) -> Dump {
         let cache = |k: &[u8]| {
+            let plain = match k.split_first() {
+                Some((b'z', name)) => [b"m".as_slice(), name].concat(),
+                _ => k.to_vec(),
+            };
+            let k = plain.as_slice();
             [READ_MODELS_KEY, FINDINGS_KEY].contains(&k)
                 || k.starts_with(b"mread_models.")
                 || [&b"sread_models"[..], b"sfindings\0"]
