@@ -34,7 +34,8 @@ use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::peek_reference;
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{
-    decode_stored, encode_stored, event_entries, push_event_with, push_reference, reference_entries,
+    decode_stored, encode_stored, event_entries, push_event_with, push_reference,
+    reference_entries, MAX_STORED_BLOCK_BYTES,
 };
 
 /// sled's page cache. The default (1 GiB) would dominate the import's memory budget (512 MiB
@@ -1835,16 +1836,15 @@ impl StoreBatch {
         self.remove(prefixed(other, name.as_bytes()));
         // Any chunks of an older version go (records are no longer written in chunks).
         self.stale_chunks.push((name.to_owned(), 0));
-        if value.len() <= META_CHUNK_BYTES {
-            let value = match form {
-                MetaForm::Plain => value,
-                MetaForm::Packed => encode_stored(&value),
-            };
-            self.put(key, value);
-            // Its `f‖name`, if it has one, is removed when the batch is written.
-            self.meta_files.push((name.to_owned(), None));
-            return;
-        }
+        let value = match form.sled_value(value) {
+            Ok(stored) => {
+                self.put(key, stored);
+                // Its `f‖name`, if it has one, is removed when the batch is written.
+                self.meta_files.push((name.to_owned(), None));
+                return;
+            }
+            Err(value) => value,
+        };
         self.remove(key);
         let file = large::FileRef::of(&value);
         self.put(prefixed(META_FILE, name.as_bytes()), file.encode());
@@ -1932,6 +1932,26 @@ enum MetaForm {
     Plain,
     /// `z‖name`: the record in a block's stored form ([`META_PACKED`]).
     Packed,
+}
+
+impl MetaForm {
+    /// The value that stores `record` in sled in this form, or the record back when that
+    /// value would be larger than [`META_CHUNK_BYTES`] (it is then kept as a file). A
+    /// packed record may be larger unpacked (a 4,000,000-event ledger's read-model shards
+    /// are about 550 KB, packed a few KB), up to what a stored form unpacks to.
+    fn sled_value(self, record: Vec<u8>) -> Result<Vec<u8>, Vec<u8>> {
+        match self {
+            MetaForm::Plain if record.len() <= META_CHUNK_BYTES => Ok(record),
+            MetaForm::Packed if record.len() <= MAX_STORED_BLOCK_BYTES => {
+                let packed = encode_stored(&record);
+                match packed.len() <= META_CHUNK_BYTES {
+                    true => Ok(packed),
+                    false => Err(record),
+                }
+            }
+            _ => Err(record),
+        }
+    }
 }
 
 /// The seal of the event block whose first event is `first` (FORMAT.md §3.2).
@@ -2197,13 +2217,51 @@ mod packed_meta_tests {
         );
 
         write(&store, |b| b.put_packed_meta("b", vec![4; 500]));
-        let large = vec![5; META_CHUNK_BYTES + 1];
-        write(&store, |b| b.put_packed_meta("b", large.clone()));
-        assert_eq!(store.meta("b").expect("read"), Some(large));
+        let incompressible: Vec<u8> = (0..META_CHUNK_BYTES as u32 / 32 + 1)
+            .flat_map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes())
+            .collect();
+        write(&store, |b| b.put_packed_meta("b", incompressible.clone()));
+        assert_eq!(store.meta("b").expect("read"), Some(incompressible));
         assert_eq!(
             store.db.get(prefixed(META_PACKED, b"b")).expect("read"),
             None
         );
+        assert!(store
+            .db
+            .get(prefixed(META_FILE, b"b"))
+            .expect("read")
+            .is_some());
+    }
+
+    /// A record larger than sled takes plain stays in sled when it packs small enough, and
+    /// one larger than a stored form unpacks to goes to a file whatever it packs to.
+    #[test]
+    fn a_record_is_kept_in_sled_when_its_packed_form_fits() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let shard = vec![7; 4 * META_CHUNK_BYTES];
+        let beyond = vec![8; MAX_STORED_BLOCK_BYTES + 1];
+        write(&store, |b| {
+            b.put_packed_meta("shard", shard.clone());
+            b.put_packed_meta("beyond", beyond.clone());
+        });
+        assert_eq!(store.meta("shard").expect("read"), Some(shard));
+        assert!(store
+            .db
+            .get(prefixed(META_FILE, b"shard"))
+            .expect("read")
+            .is_none());
+        assert_eq!(store.meta("beyond").expect("read"), Some(beyond));
+        assert!(store
+            .db
+            .get(prefixed(META_PACKED, b"beyond"))
+            .expect("read")
+            .is_none());
+        assert!(store
+            .db
+            .get(prefixed(META_FILE, b"beyond"))
+            .expect("read")
+            .is_some());
     }
 
     /// A packed value that does not unpack (cut short, an unknown form, a length it does
