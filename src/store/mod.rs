@@ -2166,6 +2166,12 @@ mod reopen_tests {
 mod packed_meta_tests {
     use super::*;
 
+    /// Whether `store` holds the key `prefix‖name`.
+    fn holds(store: &Store, prefix: u8, name: &str) -> bool {
+        let key = prefixed(prefix, name.as_bytes());
+        store.db.get(key).expect("read").is_some()
+    }
+
     fn write(store: &Store, fill: impl FnOnce(&mut StoreBatch)) {
         let mut batch = StoreBatch::default();
         fill(&mut batch);
@@ -2179,11 +2185,7 @@ mod packed_meta_tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path(), OpenMode::Create).expect("created");
         write(&store, |b| b.put_meta("shard", vec![1; 100]));
-        assert!(store
-            .db
-            .get(prefixed(META, b"shard"))
-            .expect("read")
-            .is_some());
+        assert!(holds(&store, META, "shard"));
         let mostly_zeros: Vec<u8> = (0..100_000u32).map(|i| u8::from(i % 997 == 0)).collect();
 
         write(&store, |b| b.put_packed_meta("shard", mostly_zeros.clone()));
@@ -2192,7 +2194,7 @@ mod packed_meta_tests {
             store.meta("shard").expect("read"),
             Some(mostly_zeros.clone())
         );
-        assert_eq!(store.db.get(prefixed(META, b"shard")).expect("read"), None);
+        assert!(!holds(&store, META, "shard"));
         let packed = store.db.get(prefixed(META_PACKED, b"shard")).expect("read");
         let packed = packed.expect("stored packed");
         assert!(
@@ -2211,10 +2213,7 @@ mod packed_meta_tests {
         write(&store, |b| b.put_packed_meta("a", vec![2; 500]));
         write(&store, |b| b.put_meta("a", vec![3; 10]));
         assert_eq!(store.meta("a").expect("read"), Some(vec![3; 10]));
-        assert_eq!(
-            store.db.get(prefixed(META_PACKED, b"a")).expect("read"),
-            None
-        );
+        assert!(!holds(&store, META_PACKED, "a"));
 
         write(&store, |b| b.put_packed_meta("b", vec![4; 500]));
         let incompressible: Vec<u8> = (0..META_CHUNK_BYTES as u32 / 32 + 1)
@@ -2222,15 +2221,8 @@ mod packed_meta_tests {
             .collect();
         write(&store, |b| b.put_packed_meta("b", incompressible.clone()));
         assert_eq!(store.meta("b").expect("read"), Some(incompressible));
-        assert_eq!(
-            store.db.get(prefixed(META_PACKED, b"b")).expect("read"),
-            None
-        );
-        assert!(store
-            .db
-            .get(prefixed(META_FILE, b"b"))
-            .expect("read")
-            .is_some());
+        assert!(!holds(&store, META_PACKED, "b"));
+        assert!(holds(&store, META_FILE, "b"));
     }
 
     /// A record larger than sled takes plain stays in sled when it packs small enough, and
@@ -2246,22 +2238,10 @@ mod packed_meta_tests {
             b.put_packed_meta("beyond", beyond.clone());
         });
         assert_eq!(store.meta("shard").expect("read"), Some(shard));
-        assert!(store
-            .db
-            .get(prefixed(META_FILE, b"shard"))
-            .expect("read")
-            .is_none());
+        assert!(!holds(&store, META_FILE, "shard"));
         assert_eq!(store.meta("beyond").expect("read"), Some(beyond));
-        assert!(store
-            .db
-            .get(prefixed(META_PACKED, b"beyond"))
-            .expect("read")
-            .is_none());
-        assert!(store
-            .db
-            .get(prefixed(META_FILE, b"beyond"))
-            .expect("read")
-            .is_some());
+        assert!(!holds(&store, META_PACKED, "beyond"));
+        assert!(holds(&store, META_FILE, "beyond"));
     }
 
     /// A packed value that does not unpack (cut short, an unknown form, a length it does
