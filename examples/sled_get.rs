@@ -11,8 +11,7 @@
 
 use std::process::ExitCode;
 
-/// The store's sled cache (src/store, `CACHE_BYTES`), so sled sizes its open the same way.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+use fundtrail::store::CACHE_BYTES;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
