@@ -54,7 +54,7 @@ pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// reads stays resident: reading every event block held 82 MiB at 1,000,000 events and
 /// 348 MiB at 4,000,000 (`examples/scan_floor.rs`). Each lookup of a scanned key accesses
 /// its leaf (and the index nodes above it) once more; with four per key the same scans
-/// held 36 and 55 MiB, for about 0.05 s more per million events (benches/README.md).
+/// held 36 and 53 MiB, for about 0.03 s more CPU per million events (benches/README.md).
 pub const LRU_TOUCHES_PER_SCANNED_KEY: usize = 4;
 
 const SLED_DIR: &str = "sled";
