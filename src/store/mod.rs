@@ -139,8 +139,9 @@ pub enum StoreError {
         waited: Duration,
         available: Option<u64>,
     },
-    /// Refused before anything was written: the reference index cannot name this seq.
-    #[error("the ledger cannot hold event {seq}: its reference index names events by 32-bit seqs, up to {max} (nothing was written and the ledger is unchanged)", max = references::MAX_INDEXED_SEQ)]
+    /// The reference index cannot name this seq: a write is refused before anything is
+    /// written, and a ledger that holds one cannot build its index.
+    #[error("the ledger cannot hold event {seq}: its reference index names events by 32-bit seqs, up to {max}", max = references::MAX_INDEXED_SEQ)]
     TooManyEvents { seq: u64 },
 }
 

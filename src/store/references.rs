@@ -37,7 +37,7 @@ const FINGERPRINT_BITS: u32 = 32;
 
 /// The largest seq an entry can hold: the low 32 bits. A ledger of more events (at about
 /// 200 bytes each, 860 GB) is refused by the write that would pass it.
-pub const MAX_INDEXED_SEQ: u64 = u32::MAX as u64;
+pub const MAX_INDEXED_SEQ: u64 = (1 << (64 - FINGERPRINT_BITS)) - 1;
 
 /// Domain separation of the fingerprint key from every other BLAKE3 use.
 const KEY_CONTEXT: &str = "fundtrail reference fingerprint v2";
@@ -66,7 +66,8 @@ impl Fingerprint {
 /// The fingerprint key, drawn once per process. std's `RandomState` takes its keys from
 /// the operating system's randomness once per process (every `HashMap` of the program
 /// relies on it), and cannot fail here as `getrandom` could where no error can be returned
-/// (a batch's `put_event`); four of its hashes are 256 bits no file can anticipate.
+/// (a batch's `put_event`); its four hashes carry the 128 bits of the process's random
+/// keys, which no file can anticipate.
 fn process_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     KEY.get_or_init(|| {

@@ -438,7 +438,10 @@ impl RuleAudit {
         let repeat = match self.planner.first_repeat() {
             Ok(repeat) => repeat,
             Err(error) => {
-                let seq = Seq::new(self.checked + 1);
+                // The search could not read the log back: a fault already found stands,
+                // else the failure is reported at the last record judged.
+                stopped?;
+                let seq = Seq::new(self.checked.max(1));
                 let (field, reason) = match error {
                     PlanError::Rejected(r) => (r.field, r.reason),
                     PlanError::Lookup(reason) => ("record", reason),

@@ -1034,7 +1034,9 @@ impl<'a> Planner<'a> {
         match &target {
             Reversible::Payment(p) => {
                 let budget = self.budgets.entry(p.program.to_string()).or_default();
-                budget.disbursed_fen -= p.amount_fen;
+                // Saturating: a replay reading its log back decides repeats at the end,
+                // so a damaged log may reverse one payment any number of times first.
+                budget.disbursed_fen = budget.disbursed_fen.saturating_sub(p.amount_fen);
             }
             Reversible::Recovery(recovery) => self.unrecover(recovery)?,
         }
