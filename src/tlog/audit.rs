@@ -622,6 +622,61 @@ mod tests {
         })
     }
 
+    /// A log whose events cannot be read back: a repeat search over it fails.
+    struct Unreadable;
+
+    impl ReplayedBodies for Unreadable {
+        fn record(&self, _: Seq) -> Result<RecordV1, String> {
+            Err("the log cannot be read".into())
+        }
+
+        fn references(
+            &self,
+            _: std::ops::RangeInclusive<Seq>,
+            _: &mut dyn FnMut(Seq, &str),
+        ) -> Result<(), String> {
+            Err("the log cannot be read".into())
+        }
+    }
+
+    /// A replay that read back two events under one reference, so that its repeat search
+    /// must read the log.
+    fn replay_with_a_repeat() -> RuleAudit {
+        let mut audit = RuleAudit::for_log_reading(2, std::sync::Arc::new(Unreadable));
+        for seq in 1..=2 {
+            let mut bytes = record(seq, 0);
+            let mut decoded = decode(&bytes).expect("a record");
+            decoded.reference = "A1".into();
+            bytes = encode(&decoded);
+            audit.push(Seq::new(seq), &bytes).expect("judged");
+        }
+        audit
+    }
+
+    #[test]
+    fn a_repeat_search_that_cannot_read_the_log_keeps_the_fault_already_found() {
+        let found = AuditFault::Rule {
+            seq: Seq::new(3),
+            field: "amount",
+            reason: "found before the search".into(),
+        };
+        assert_eq!(
+            replay_with_a_repeat().conclude(Err(found.clone())),
+            Err(found)
+        );
+    }
+
+    #[test]
+    fn a_repeat_search_that_cannot_read_the_log_is_reported_at_the_last_record_judged() {
+        match replay_with_a_repeat().conclude(Ok(())) {
+            Err(AuditFault::Rule { seq, field, reason }) => {
+                assert_eq!((seq, field), (Seq::new(2), "record"));
+                assert!(reason.contains("the log cannot be read"), "{reason}");
+            }
+            other => panic!("expected the read failure, got {other:?}"),
+        }
+    }
+
     fn log(n: u64, salt_at: Option<u64>) -> Vec<(Seq, EventHash, Vec<u8>)> {
         let mut prev = EventHash::GENESIS;
         (1..=n)
