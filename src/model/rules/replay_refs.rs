@@ -29,8 +29,10 @@ pub(super) struct ReplayRefs {
     /// Each planned event's reference digest, in seq order.
     digests: Vec<u64>,
     /// The reference planned last: the text of the one event whose reference may not be
-    /// the one its record stores (the replay stops there when it is not).
-    last: String,
+    /// the one its record stores (the replay stops there when it is not). `None` once a
+    /// truncate removed that event: the events left were all accepted, so the log holds
+    /// their texts.
+    last: Option<String>,
     state: foldhash::quality::RandomState,
 }
 
@@ -46,7 +48,7 @@ impl ReplayRefs {
         ReplayRefs {
             first,
             digests: Vec::new(),
-            last: String::new(),
+            last: None,
             state: foldhash::quality::RandomState::default(),
         }
     }
@@ -62,12 +64,17 @@ impl ReplayRefs {
     /// Adds the reference of the next planned event.
     pub(super) fn push(&mut self, reference: &str) {
         self.digests.push(digest(&self.state, reference));
-        self.last.clear();
-        self.last.push_str(reference);
+        let last = self.last.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(reference);
     }
 
-    /// Forgets every entry from `len` on (a rolled back request).
+    /// Forgets every entry from `len` on (a rolled back request), and with the last one
+    /// its text, so that the new last event is read from the log like any other.
     pub(super) fn truncate(&mut self, len: usize) {
+        if len < self.digests.len() {
+            self.last = None;
+        }
         self.digests.truncate(len);
     }
 
@@ -115,14 +122,19 @@ impl ReplayRefs {
     /// The reference planned at `seq`: as its record stores it, but for the last planned
     /// event, whose record the replay may not have accepted.
     fn text_at(&self, seq: Seq, log: &dyn ReplayedBodies) -> Result<String, String> {
-        if self.last_seq() == Some(seq) {
-            return Ok(self.last.clone());
+        match self.planned_last() {
+            Some((last, text)) if last == seq => Ok(text.to_owned()),
+            _ => Ok(log.record(seq)?.reference),
         }
-        Ok(log.record(seq)?.reference)
     }
 
     fn last_seq(&self) -> Option<Seq> {
         self.digests.len().checked_sub(1).map(|i| self.seq_at(i))
+    }
+
+    /// The last planned event and the text it was planned under, while it is kept.
+    fn planned_last(&self) -> Option<(Seq, &str)> {
+        Some((self.last_seq()?, self.last.as_deref()?))
     }
 
     /// The earliest event whose reference an earlier event holds, as a replay that looked
@@ -155,13 +167,17 @@ impl ReplayRefs {
             firsts: std::collections::HashMap::new(),
             found: None,
         };
+        let Some(planned) = self.last.as_deref() else {
+            log.references(self.first..=last, &mut |seq, text| texts.note(seq, text))?;
+            return Ok(texts.found);
+        };
         if last > self.first {
             let before_last = Seq::new(last.get() - 1);
             log.references(self.first..=before_last, &mut |seq, text| {
                 texts.note(seq, text)
             })?;
         }
-        texts.note(last, &self.last);
+        texts.note(last, planned);
         Ok(texts.found)
     }
 }
@@ -287,5 +303,45 @@ mod tests {
         assert_eq!(found.map(|r| r.repeat), Some(Seq::new(3)));
         assert_eq!(pushed(&[]).first_repeat(&log(&[])).unwrap(), None);
         assert_eq!(pushed(&["A"]).first_repeat(&log(&["A"])).unwrap(), None);
+    }
+
+    #[test]
+    fn a_truncate_forgets_the_last_planned_text_and_reads_the_new_last_from_the_log() {
+        // "B" was planned at seq 2 and "Z" at seq 3; the log stores "Y" at seq 3, which
+        // the replay never accepted, so the request of seqs 2 and 3 is rolled back.
+        let stored = log(&["A", "B", "Y"]);
+        let mut refs = pushed(&["A", "B", "Z"]);
+        refs.truncate(2);
+        assert_eq!(refs.len(), 2);
+        // The new last event, seq 2, holds "B" as the log says, not the forgotten "Z".
+        assert_eq!(refs.find("Z", None, &stored), Ok(None));
+        assert_eq!(refs.text_at(Seq::new(2), &stored), Ok("B".to_owned()));
+        refs.push("B");
+        let found = refs.first_repeat(&log(&["A", "B", "B"])).unwrap();
+        assert_eq!(
+            found,
+            Some(Repeat {
+                first: Seq::new(2),
+                repeat: Seq::new(3)
+            })
+        );
+        // Truncated and not pushed again: the repeat search reads every text from the log.
+        let mut refs = pushed(&["A", "A", "Z"]);
+        refs.truncate(2);
+        let stored = log(&["A", "A"]);
+        assert_eq!(
+            refs.first_repeat(&stored).unwrap(),
+            Some(Repeat {
+                first: Seq::new(1),
+                repeat: Seq::new(2)
+            })
+        );
+        // A truncate that removes nothing keeps the last text.
+        let mut refs = pushed(&["A", "B"]);
+        refs.truncate(5);
+        assert_eq!(
+            refs.text_at(Seq::new(2), &log(&["A", "Q"])),
+            Ok("B".to_owned())
+        );
     }
 }
