@@ -9,6 +9,7 @@ mod batch_refs;
 mod findings;
 mod people;
 mod recoveries;
+mod replay_households;
 mod replay_refs;
 
 pub use findings::{check_finding_id, FindingContext};
@@ -300,6 +301,9 @@ pub struct Planner<'a> {
     /// every payment, so hashed (a B-tree of 15,000 households took a dozen string
     /// compares a lookup).
     new_households: HashMap<String, HouseholdInfo>,
+    /// A replay's households, in place of `new_households`: only the day each was
+    /// enrolled, in a table that stays in cache ([`replay_households`]).
+    replay_households: Option<replay_households::ReplayHouseholds>,
     /// The reference of each event planned in this batch, in the order of `planned`;
     /// empty in a replay that reads its log back, which keeps `read_back` instead.
     new_refs: batch_refs::BatchRefs,
@@ -406,6 +410,7 @@ impl Planner<'static> {
             0,
         );
         planner.replay = true;
+        planner.replay_households = Some(Default::default());
         planner
     }
 
@@ -466,6 +471,7 @@ impl<'a> Planner<'a> {
             people_planned: Vec::new(),
             decisions: Vec::new(),
             new_households: HashMap::new(),
+            replay_households: None,
             new_refs: batch_refs::BatchRefs::default(),
             read_back: None,
             target_hint: None,
@@ -524,7 +530,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Households enrolled by this batch.
+    /// Households enrolled by this batch (none in a replay, which keeps only the day each
+    /// was enrolled).
     pub fn new_households(&self) -> &HashMap<String, HouseholdInfo> {
         &self.new_households
     }
@@ -549,6 +556,9 @@ impl<'a> Planner<'a> {
     pub fn rollback(&mut self, savepoint: Savepoint) {
         let next = savepoint.next;
         self.new_households.retain(|_, info| info.seq < next);
+        if let Some(households) = &mut self.replay_households {
+            households.forget_from(next);
+        }
         self.decisions.retain(|d| d.seq < next);
         self.planned_recoveries.retain(|seq, _| *seq < next);
         for actors in self.run_actors.values_mut() {
@@ -922,18 +932,19 @@ impl<'a> Planner<'a> {
     }
 
     fn check_enrolled(&self, household: &str, date: chrono::NaiveDate) -> Result<(), PlanError> {
-        let info = self
-            .new_households
-            .get(household)
-            .or_else(|| self.households.get(household));
-        match info {
+        let enrolled_on = match &self.replay_households {
+            Some(households) => households.enrolled_on(household),
+            None => self
+                .new_households
+                .get(household)
+                .or_else(|| self.households.get(household))
+                .map(|info| info.enrollment.enrolled_on),
+        };
+        match enrolled_on {
             None => reject("household_id", format!("{household} is not enrolled")),
-            Some(info) if info.enrollment.enrolled_on > date => reject(
+            Some(enrolled_on) if enrolled_on > date => reject(
                 "date",
-                format!(
-                    "{date} is before household {household} was enrolled ({})",
-                    info.enrollment.enrolled_on
-                ),
+                format!("{date} is before household {household} was enrolled ({enrolled_on})"),
             ),
             Some(_) => Ok(()),
         }
@@ -1203,6 +1214,10 @@ impl<'a> Planner<'a> {
         let enrollment = e
             .to_domain()
             .map_err(|err| PlanError::Lookup(err.to_string()))?;
+        if let Some(households) = &mut self.replay_households {
+            households.insert(&e.household, enrollment.enrolled_on, seq);
+            return Ok(());
+        }
         let info = HouseholdInfo { enrollment, seq };
         self.new_households.insert(e.household.clone(), info);
         Ok(())
@@ -1625,6 +1640,31 @@ pub(crate) mod tests {
             p.plan(&pay("H1", "60.00", "P1")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
+    }
+
+    #[test]
+    fn a_replay_s_households_refuse_an_early_date_and_forget_a_rolled_back_enrollment() {
+        let mut p = Planner::replay_of(8);
+        let micros_per_day = 86_400_000_000;
+        p.set_recorded_at(i64::from(date_to_days(date("2015-06-01"))) * micros_per_day);
+        p.plan(&enroll("H1", "2015-03-01")).unwrap();
+        p.plan(&allocate("100.00", "A1")).unwrap();
+        let r = rejected(p.plan(&pay("H1", "1.00", "P0")));
+        assert_eq!(r.field, "date");
+        assert!(
+            r.reason.contains("was enrolled (2015-03-01)"),
+            "{}",
+            r.reason
+        );
+        let savepoint = p.savepoint();
+        p.plan(&enroll("H2", "2014-01-01")).unwrap();
+        p.rollback(savepoint);
+        assert!(p.new_households().is_empty());
+        let r = rejected(p.plan(&pay("H2", "1.00", "P2")));
+        assert_eq!(
+            (r.field, r.reason.as_str()),
+            ("household_id", "H2 is not enrolled")
+        );
     }
 
     #[test]
