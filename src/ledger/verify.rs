@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::readmodels::{Decoded, ReadSideError, RebuildCheck, REBUILD_HANDOFFS_IN_FLIGHT};
-use super::trails::{TrailScan, TrailSummary};
+use super::trails::{SeqTrace, TraceKey, TrailScan};
 use super::{LedgerError, LedgerView, VerifyReport};
 use crate::model::domain::{EventHash, Seq, ENROLL_REFERENCE_PREFIX};
 use crate::model::encoding::{
@@ -120,12 +120,15 @@ impl LedgerView {
                 Err(other) => return Err(other),
             }
         }
+        // The trail index's scan and the chain side trace each household's seqs alike.
+        let key = TraceKey::default();
         let (chain, tree, rules, folded, listed) = std::thread::scope(|scope| {
             let (hashes, hash_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
             let (records, record_receiver) = sync_channel(HANDOFFS_IN_FLIGHT);
             let (decoded, decoded_receiver) = sync_channel(REBUILD_HANDOFFS_IN_FLIGHT);
             // The trail index is read beside the log, which it is compared with at the end.
-            let listed = scope.spawn(|| timings.side("trail index", || self.scan_trails(last)));
+            let listed =
+                scope.spawn(|| timings.side("trail index", || self.scan_trails(last, &key)));
             let tree = scope.spawn(|| {
                 timings.side("tree", || {
                     self.tree_side(TreeAudit::new(checkpoints), hash_receiver)
@@ -142,7 +145,8 @@ impl LedgerView {
                 scope.spawn(|| timings.side("read models", || check.run(self, decoded_receiver)))
             });
             let chain = timings.side("chain", || {
-                self.chain_side(last, Handoff::new(hashes, records), &mut progress)
+                let indexed = Indexed::traced_under(key.clone());
+                self.chain_side(last, indexed, Handoff::new(hashes, records), &mut progress)
             });
             (
                 chain,
@@ -234,11 +238,11 @@ impl LedgerView {
     fn chain_side(
         &self,
         last: Seq,
+        mut indexed: Indexed,
         mut handoff: Handoff,
         progress: &mut impl FnMut(u64),
     ) -> ChainSide {
         let mut check = ChainCheck::default();
-        let mut indexed = Indexed::default();
         let mut outcome = Ok(());
         let scanned = self.store.scan_events_with_references(
             Seq::FIRST..=last,
@@ -805,8 +809,8 @@ struct ChainSide {
 /// What the store's indexes should list, as the chain side found it in the log.
 #[derive(Default)]
 struct Indexed {
-    /// Per household named by an event, the summary of those events' seqs: what its
-    /// trail index entries and its sealed summary must give (sized by households).
+    /// Per household named by an event, the trace of those events' seqs: what its trail
+    /// index entries must give (sized by households).
     trails: HouseholdTrails,
     /// Each enrollment's household and seq, from its `enroll:` reference.
     enrollments: Vec<(String, Seq)>,
@@ -819,13 +823,24 @@ struct Indexed {
 }
 
 impl Indexed {
+    /// Nothing yet, the trails traced under `key` (the trail index's scan's).
+    fn traced_under(key: TraceKey) -> Indexed {
+        Indexed {
+            trails: HouseholdTrails {
+                key,
+                ..HouseholdTrails::default()
+            },
+            ..Indexed::default()
+        }
+    }
+
     /// Notes that the event at `seq` names `household`.
     fn trail(&mut self, household: &str, seq: Seq) {
         self.trails.extend(household, seq);
     }
 }
 
-/// Each household's trail summary, looked up once per event by its id. The ids are held
+/// Each household's trail trace, looked up once per event by its id. The ids are held
 /// in one arena of text and the summaries in one vector, so a lookup reads memory that
 /// stays in cache (some hundreds of KiB for 15,000 households): a map of `String`s read
 /// each key from wherever it had been allocated, and that compare was 28% of the chain
@@ -835,38 +850,43 @@ struct HouseholdTrails {
     /// Every household id, one after the other.
     text: String,
     /// Where each household's id ends in `text` (it starts where the one before it ends),
-    /// and its summary.
-    entries: Vec<(usize, TrailSummary)>,
+    /// and its trace.
+    entries: Vec<(usize, SeqTrace)>,
     /// Entry indexes, hashed by their household id.
     table: hashbrown::HashTable<u32>,
     /// Seeded per process: foldhash is faster than SipHash on short keys.
     state: foldhash::fast::RandomState,
+    /// The key of the traces.
+    key: TraceKey,
 }
 
 impl HouseholdTrails {
-    /// Extends the summary of `household` by `seq`.
+    /// Extends the trace of `household` by `seq`.
     fn extend(&mut self, household: &str, seq: Seq) {
         let Self {
             text,
             entries,
             table,
             state,
+            key,
         } = self;
         let hash = state.hash_one(household);
         let found = table.find(hash, |&i| id_at(text, entries, i) == household);
         if let Some(&i) = found {
-            entries[i as usize].1.extend(seq);
+            entries[i as usize].1.extend(key, seq);
             return;
         }
         let index = u32::try_from(entries.len())
             .expect("households named by a log are fewer than its events, and fewer than 2^32");
         text.push_str(household);
-        entries.push((text.len(), TrailSummary::of([seq])));
+        let mut trace = SeqTrace::default();
+        trace.extend(key, seq);
+        entries.push((text.len(), trace));
         table.insert_unique(hash, index, |&i| state.hash_one(id_at(text, entries, i)));
     }
 
-    /// Every household with its summary.
-    fn into_map(self) -> HashMap<String, TrailSummary> {
+    /// Every household with its trace.
+    fn into_map(self) -> HashMap<String, SeqTrace> {
         let mut start = 0;
         self.entries
             .into_iter()
@@ -880,7 +900,7 @@ impl HouseholdTrails {
 }
 
 /// The household id of entry `i`.
-fn id_at<'t>(text: &'t str, entries: &[(usize, TrailSummary)], i: u32) -> &'t str {
+fn id_at<'t>(text: &'t str, entries: &[(usize, SeqTrace)], i: u32) -> &'t str {
     let i = i as usize;
     let start = if i == 0 { 0 } else { entries[i - 1].0 };
     &text[start..entries[i].0]
@@ -988,7 +1008,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn household_trails_summarise_each_households_seqs_in_order() {
+    fn household_trails_trace_each_households_seqs_in_order() {
         let mut trails = HouseholdTrails::default();
         let mut expected: HashMap<String, Vec<Seq>> = HashMap::new();
         // Enough households to grow the table several times; ids of every length,
@@ -1002,10 +1022,13 @@ mod tests {
             trails.extend(id, Seq::new(seq));
             expected.entry(id.clone()).or_default().push(Seq::new(seq));
         }
+        let key = trails.key.clone();
         let found = trails.into_map();
         assert_eq!(found.len(), expected.len());
         for (id, seqs) in expected {
-            assert_eq!(found.get(&id), Some(&TrailSummary::of(seqs)), "{id:?}");
+            let mut trace = SeqTrace::default();
+            seqs.into_iter().for_each(|seq| trace.extend(&key, seq));
+            assert_eq!(found.get(&id), Some(&trace), "{id:?}");
         }
         assert!(!found.contains_key("H-3000"));
     }
