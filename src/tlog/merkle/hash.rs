@@ -32,6 +32,13 @@ pub struct Blake3Hasher;
 
 impl TreeHasher for Blake3Hasher {
     fn hash_leaf(&self, data: &[u8]) -> Digest {
+        // The ledger's leaves are chain hashes: one stack buffer and a one-shot hash
+        // skip the streaming hasher's setup (about 1% of `verify`'s CPU).
+        if data.len() == HASH_LEN {
+            let mut input = [LEAF_PREFIX; 1 + HASH_LEN];
+            input[1..].copy_from_slice(data);
+            return *blake3::hash(&input).as_bytes();
+        }
         let mut h = blake3::Hasher::new();
         h.update(&[LEAF_PREFIX]);
         h.update(data);
@@ -39,11 +46,10 @@ impl TreeHasher for Blake3Hasher {
     }
 
     fn hash_children(&self, left: &Digest, right: &Digest) -> Digest {
-        let mut h = blake3::Hasher::new();
-        h.update(&[NODE_PREFIX]);
-        h.update(left);
-        h.update(right);
-        *h.finalize().as_bytes()
+        let mut input = [NODE_PREFIX; 1 + 2 * HASH_LEN];
+        input[1..=HASH_LEN].copy_from_slice(left);
+        input[1 + HASH_LEN..].copy_from_slice(right);
+        *blake3::hash(&input).as_bytes()
     }
 
     fn empty_root(&self) -> Digest {

@@ -201,6 +201,16 @@ fn blake3_hasher_uses_rfc_prefixes() {
     let h = Blake3Hasher;
     let (l, r) = ([1u8; 32], [2u8; 32]);
     assert_eq!(h.hash_leaf(b"abc"), *blake3::hash(b"\x00abc").as_bytes());
+    // A chain hash's length takes the stack-buffer path; its neighbours the streaming one.
+    for len in [0, HASH_LEN - 1, HASH_LEN, HASH_LEN + 1] {
+        let data = vec![3u8; len];
+        let prefixed: Vec<u8> = [&[0u8][..], &data].concat();
+        assert_eq!(
+            h.hash_leaf(&data),
+            *blake3::hash(&prefixed).as_bytes(),
+            "leaf of {len} bytes"
+        );
+    }
     let node: Vec<u8> = [&[1u8][..], &l, &r].concat();
     assert_eq!(h.hash_children(&l, &r), *blake3::hash(&node).as_bytes());
     assert_eq!(h.empty_root(), *blake3::hash(b"").as_bytes());
