@@ -277,6 +277,32 @@ impl Reference {
     /// Whether [`Reference::parse`] takes `text`, without keeping a copy: for a verifier,
     /// which checks every stored reference and holds its own.
     pub fn check(text: &str) -> Result<(), ValueError> {
+        if Reference::is_plain_ascii(text) {
+            return Reference::check_reserved(text);
+        }
+        Reference::check_unicode(text)
+    }
+
+    /// Whether `text` is 1 to [`MAX_REFERENCE_CHARS`] printable ASCII characters other than
+    /// the space, in one pass over its bytes: nearly every reference is, and none of them
+    /// can be whitespace, a control or invisible (every invisible character is above ASCII).
+    /// Anything else takes [`Reference::check_unicode`], which also words the error.
+    fn is_plain_ascii(text: &str) -> bool {
+        (1..=MAX_REFERENCE_CHARS).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    fn check_reserved(text: &str) -> Result<(), ValueError> {
+        for prefix in RESERVED_REFERENCE_PREFIXES {
+            if text.starts_with(prefix) {
+                return invalid(format!("{text:?}: the prefix {prefix:?} is reserved"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The full check, character by character, for any text.
+    fn check_unicode(text: &str) -> Result<(), ValueError> {
         let len = text.chars().count();
         if !(1..=MAX_REFERENCE_CHARS).contains(&len) {
             return invalid(format!("must be 1 to {MAX_REFERENCE_CHARS} characters"));
@@ -300,12 +326,7 @@ impl Reference {
                 code_point(c)
             ));
         }
-        for prefix in RESERVED_REFERENCE_PREFIXES {
-            if text.starts_with(prefix) {
-                return invalid(format!("{text:?}: the prefix {prefix:?} is reserved"));
-            }
-        }
-        Ok(())
+        Reference::check_reserved(text)
     }
 
     /// The reference of a payment to reverse: a clerk's reference, or a derived payment
@@ -1063,6 +1084,70 @@ pub struct ReconciliationSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Characters at ASCII's edges (controls, whitespace, space, DEL, the first byte
+    /// above ASCII, an invisible character), printable ones and the derived prefixes'.
+    fn edge_char() -> impl proptest::strategy::Strategy<Value = char> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop::sample::select(vec![
+                '\0', '\t', '\n', '\x0B', '\x0C', '\r', '\x1F', ' ', '!', '~', '\x7F', '\u{80}',
+                '\u{A0}', '\u{AD}', '\u{200B}', '\u{3000}', '区', ':', '-',
+            ]),
+            (0x21u8..=0x7E).prop_map(char::from),
+        ]
+    }
+
+    /// Text built from edge characters, sometimes behind a derived prefix.
+    fn edge_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let prefixes: Vec<&str> = std::iter::once("")
+            .chain(RESERVED_REFERENCE_PREFIXES)
+            .chain(["enroll", "ALW", "alw-", "Rate:"])
+            .collect();
+        (
+            prop::sample::select(prefixes),
+            prop::collection::vec(edge_char(), 0..=MAX_REFERENCE_CHARS + 2),
+        )
+            .prop_map(|(prefix, chars)| prefix.chars().chain(chars).collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_agrees_with_the_full_check(text in edge_text()) {
+            proptest::prop_assert_eq!(Reference::check(&text), Reference::check_unicode(&text));
+        }
+
+        #[test]
+        fn the_check_agrees_with_the_full_check_on_any_text(text in "\\PC{0,70}|.{0,70}") {
+            proptest::prop_assert_eq!(Reference::check(&text), Reference::check_unicode(&text));
+        }
+    }
+
+    #[test]
+    fn the_ascii_fast_path_takes_and_refuses_what_the_full_check_does() {
+        let cases = [
+            ("A", true),
+            ("~!", true),
+            ("SIM-AL-2021-micro_wish", true),
+            (&"x".repeat(MAX_REFERENCE_CHARS), true),
+            (&"x".repeat(MAX_REFERENCE_CHARS + 1), false),
+            ("", false),
+            ("a b", false),
+            ("a\x7Fb", false),
+            ("a\tb", false),
+            ("rate:x", false),
+            ("ALW-202101-H1", false),
+        ];
+        for (text, ok) in cases {
+            assert_eq!(Reference::check(text).is_ok(), ok, "{text:?}");
+            assert_eq!(
+                Reference::check(text),
+                Reference::check_unicode(text),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn money_parses_exactly_two_decimals() {
