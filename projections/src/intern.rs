@@ -2,11 +2,11 @@
 //! name gets a small integer id, so the hot maps have `Copy` keys and the
 //! fold allocates nothing per payment.
 
-use std::borrow::Borrow;
-use std::hash::Hash;
+use std::borrow::{Borrow, Cow};
+use std::fmt;
+use std::hash::BuildHasher;
 use std::marker::PhantomData;
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ProjectionError;
@@ -61,35 +61,105 @@ id_type!(
     CommunityId
 );
 
+/// A name's bytes, as the [`Interner`] keeps and compares them. Two names are equal
+/// exactly when their bytes are, so the bytes stand in for the name in every lookup.
+pub(crate) trait NameBytes {
+    fn name_bytes(&self) -> Cow<'_, [u8]>;
+}
+
+impl NameBytes for str {
+    fn name_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl NameBytes for String {
+    fn name_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl NameBytes for [u8; 32] {
+    fn name_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+/// A community: its sub-district's id in 4 fixed bytes, then its name. Interned once per
+/// enrollment, so the copy costs nothing that shows.
+impl NameBytes for (SubdistrictId, String) {
+    fn name_bytes(&self) -> Cow<'_, [u8]> {
+        let mut bytes = Vec::with_capacity(4 + self.1.len());
+        bytes.extend_from_slice(&self.0 .0.to_le_bytes());
+        bytes.extend_from_slice(self.1.as_bytes());
+        Cow::Owned(bytes)
+    }
+}
+
 /// A two-way table between names and ids. Ids are dense and handed out in
 /// first-seen order, so replaying the same facts yields the same table.
 ///
-/// Serialized as the list of names in id order (the lookup index is rebuilt on load).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Interner<K: Hash + Eq, I> {
-    ids: FxHashMap<K, u32>,
+/// The lookup side keeps every name's bytes one after another in one block, and a table
+/// of ids hashed by those bytes: 4 bytes a slot, where a map of owned names took 32 and
+/// sent each lookup to a separate heap block for the text. At 16,000 households the map
+/// was about 1 MB and its lookups, one or more per payment in every fold, missed the cache
+/// (about 0.25 s of `verify`'s CPU at a million events); the block, its ends and the table
+/// are about a third of that. The names themselves stay in a list by id, for [`Interner::name`].
+///
+/// Serialized as the list of names in id order (the lookup side is rebuilt on load).
+#[derive(Clone)]
+pub(crate) struct Interner<K, I> {
     names: Vec<K>,
+    /// Every name's bytes, in id order.
+    bytes: Vec<u8>,
+    /// Where each id's bytes end in `bytes` (they start where the previous id's end).
+    ends: Vec<usize>,
+    /// The ids, by the hash of their bytes.
+    table: hashbrown::HashTable<u32>,
+    state: foldhash::fast::RandomState,
     marker: PhantomData<I>,
 }
 
-impl<K: Hash + Eq, I> Default for Interner<K, I> {
+impl<K, I> Default for Interner<K, I> {
     fn default() -> Self {
         Interner {
-            ids: FxHashMap::default(),
             names: Vec::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            table: hashbrown::HashTable::new(),
+            state: foldhash::fast::RandomState::default(),
             marker: PhantomData,
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, I: Id> Interner<K, I> {
+/// Equal when the names are, in the same order: the rest follows from them.
+impl<K: PartialEq, I> PartialEq for Interner<K, I> {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl<K: Eq, I> Eq for Interner<K, I> {}
+
+impl<K: fmt::Debug, I> fmt::Debug for Interner<K, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interner")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: NameBytes + Clone, I: Id> Interner<K, I> {
     /// The id of a name already in the table.
     pub(crate) fn get<Q>(&self, name: &Q) -> Option<I>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: NameBytes + ?Sized,
     {
-        self.ids.get(name).map(|&index| I::from_index(index))
+        let bytes = name.name_bytes();
+        self.find(self.state.hash_one(&*bytes), &bytes)
+            .map(I::from_index)
     }
 
     /// The id `name` has, or would get from [`Interner::intern`], without
@@ -97,7 +167,7 @@ impl<K: Hash + Eq + Clone, I: Id> Interner<K, I> {
     pub(crate) fn resolve<Q>(&self, name: &Q) -> Result<I, ProjectionError>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: NameBytes + ?Sized,
     {
         match self.get(name) {
             Some(id) => Ok(id),
@@ -107,14 +177,25 @@ impl<K: Hash + Eq + Clone, I: Id> Interner<K, I> {
 
     /// The id of `name`, adding it to the table if new.
     pub(crate) fn intern(&mut self, name: K) -> Result<I, ProjectionError> {
-        if let Some(id) = self.get(&name) {
-            return Ok(id);
+        let bytes = name.name_bytes();
+        let hash = self.state.hash_one(&*bytes);
+        if let Some(index) = self.find(hash, &bytes) {
+            return Ok(I::from_index(index));
         }
-        let id = self.next_id()?;
-        let index = self.names.len();
-        self.ids.insert(name.clone(), index_u32(index)?);
+        let index = index_u32(self.names.len())?;
+        self.bytes.extend_from_slice(&bytes);
+        drop(bytes);
+        self.ends.push(self.bytes.len());
         self.names.push(name);
-        Ok(id)
+        let Self {
+            bytes,
+            ends,
+            table,
+            state,
+            ..
+        } = self;
+        table.insert_unique(hash, index, |&i| state.hash_one(bytes_at(bytes, ends, i)));
+        Ok(I::from_index(index))
     }
 
     /// The name behind an id this table minted.
@@ -129,12 +210,25 @@ impl<K: Hash + Eq + Clone, I: Id> Interner<K, I> {
         &self.names
     }
 
+    fn find(&self, hash: u64, bytes: &[u8]) -> Option<u32> {
+        self.table
+            .find(hash, |&i| bytes_at(&self.bytes, &self.ends, i) == bytes)
+            .copied()
+    }
+
     fn next_id(&self) -> Result<I, ProjectionError> {
         index_u32(self.names.len()).map(I::from_index)
     }
 }
 
-impl<K: Hash + Eq + Serialize, I> Serialize for Interner<K, I> {
+/// The bytes of id `i`.
+fn bytes_at<'b>(bytes: &'b [u8], ends: &[usize], i: u32) -> &'b [u8] {
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &bytes[start..ends[i]]
+}
+
+impl<K: Serialize, I> Serialize for Interner<K, I> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.names.serialize(serializer)
     }
@@ -142,25 +236,22 @@ impl<K: Hash + Eq + Serialize, I> Serialize for Interner<K, I> {
 
 impl<'de, K, I> Deserialize<'de> for Interner<K, I>
 where
-    K: Hash + Eq + Clone + Deserialize<'de>,
+    K: NameBytes + Clone + Deserialize<'de>,
+    I: Id,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let names = Vec::<K>::deserialize(deserializer)?;
-        let mut ids = FxHashMap::default();
-        ids.reserve(names.len());
-        for (index, name) in names.iter().enumerate() {
-            let index = index_u32(index).map_err(serde::de::Error::custom)?;
-            if ids.insert(name.clone(), index).is_some() {
+        let mut table = Interner::default();
+        for name in names {
+            let before = table.names.len();
+            table.intern(name).map_err(serde::de::Error::custom)?;
+            if table.names.len() == before {
                 return Err(serde::de::Error::custom(
                     "a name appears twice in a name table",
                 ));
             }
         }
-        Ok(Interner {
-            ids,
-            names,
-            marker: PhantomData,
-        })
+        Ok(table)
     }
 }
 
@@ -193,5 +284,80 @@ impl Names {
 
     pub(crate) fn community(&self, id: CommunityId) -> &str {
         &self.communities.name(id).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_each_name_and_no_other() {
+        let mut table: Interner<String, HouseholdId> = Interner::default();
+        let names = ["H1", "H10", "H", "", "区1"];
+        for (i, name) in names.iter().enumerate() {
+            let id = table.intern((*name).to_owned()).unwrap();
+            assert_eq!(id.index(), i);
+        }
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(table.get(*name).map(Id::index), Some(i), "{name:?}");
+            assert_eq!(table.name(HouseholdId(i as u32)), name);
+        }
+        for absent in ["H2", "H1H", "H0", "1H", "区"] {
+            assert_eq!(table.get(absent), None, "{absent:?}");
+        }
+        // A name seen again keeps its id and adds nothing.
+        assert_eq!(table.intern("H10".to_owned()).unwrap().index(), 1);
+        assert_eq!(table.names().len(), names.len());
+        assert_eq!(table.resolve("H10").unwrap().index(), 1);
+        assert_eq!(table.resolve("new").unwrap().index(), names.len());
+        assert_eq!(table.get("new"), None, "resolve changes nothing");
+    }
+
+    #[test]
+    fn stays_findable_as_it_grows() {
+        let mut table: Interner<String, PersonId> = Interner::default();
+        for i in 0..5_000u32 {
+            table.intern(format!("P{i}")).unwrap();
+        }
+        for i in (0..5_000u32).step_by(7) {
+            assert_eq!(table.get(format!("P{i}").as_str()), Some(PersonId(i)));
+        }
+        assert_eq!(table.get("P5000"), None);
+    }
+
+    #[test]
+    fn a_community_is_its_subdistrict_and_its_name() {
+        let mut table: Interner<(SubdistrictId, String), CommunityId> = Interner::default();
+        let a = table.intern((SubdistrictId(0), "East".into())).unwrap();
+        let b = table.intern((SubdistrictId(1), "East".into())).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(table.get(&(SubdistrictId(1), "East".to_owned())), Some(b));
+        assert_eq!(table.get(&(SubdistrictId(2), "East".to_owned())), None);
+        assert_eq!(table.get(&(SubdistrictId(0), "Eas".to_owned())), None);
+    }
+
+    #[test]
+    fn accounts_are_found_by_their_hash() {
+        let mut table: Interner<[u8; 32], AccountId> = Interner::default();
+        let id = table.intern([9; 32]).unwrap();
+        assert_eq!(table.get(&[9; 32]), Some(id));
+        assert_eq!(table.get(&[8; 32]), None);
+    }
+
+    #[test]
+    fn round_trips_as_its_list_of_names_and_refuses_a_repeat() {
+        let mut table: Interner<String, ProgramId> = Interner::default();
+        for name in ["b", "a", "c"] {
+            table.intern(name.to_owned()).unwrap();
+        }
+        let bytes = bincode::serialize(&table).unwrap();
+        assert_eq!(bytes, bincode::serialize(&vec!["b", "a", "c"]).unwrap());
+        let back: Interner<String, ProgramId> = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, table);
+        assert_eq!(back.get("c"), Some(ProgramId(2)));
+        let repeated = bincode::serialize(&vec!["b", "a", "b"]).unwrap();
+        let err = bincode::deserialize::<Interner<String, ProgramId>>(&repeated).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
     }
 }

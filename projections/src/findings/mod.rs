@@ -328,8 +328,8 @@ impl Subject {
 /// The id of `name`, interned if new.
 fn intern<K, I, Q>(table: &mut Interner<K, I>, name: &Q) -> I
 where
-    K: std::hash::Hash + Eq + Clone + std::borrow::Borrow<Q>,
-    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    K: crate::intern::NameBytes + Clone + std::borrow::Borrow<Q>,
+    Q: crate::intern::NameBytes + ToOwned<Owned = K> + ?Sized,
     I: Id,
 {
     match table.get(name) {

@@ -18,8 +18,8 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::FindingFact;
-use crate::intern::Interner;
 use crate::intern::{AccountId, HouseholdId, Id, ProgramId};
+use crate::intern::{Interner, NameBytes};
 use crate::vocab::{Date, YearMonth};
 
 /// The most distinct programs the fold tells apart: a payment keeps its program as a u16.
@@ -423,7 +423,7 @@ fn index(i: usize) -> u32 {
 /// The id of `name` in `table`, added if new.
 fn interned<K, I>(table: &mut Interner<K, I>, name: K) -> I
 where
-    K: Hash + Eq + Clone,
+    K: NameBytes + Clone,
     I: Id,
 {
     table
