@@ -100,11 +100,11 @@ impl NameBytes for (SubdistrictId, String) {
 /// first-seen order, so replaying the same facts yields the same table.
 ///
 /// The lookup side keeps every name's bytes one after another in one block, and a table
-/// of ids hashed by those bytes: 4 bytes a slot, where a map of owned names took 32 and
-/// sent each lookup to a separate heap block for the text. At 16,000 households the map
+/// of ids hashed by those bytes, each slot with where its bytes lie: 12 bytes a slot, where
+/// a map of owned names took 32 and sent each lookup to a separate heap block for the text. At 16,000 households the map
 /// was about 1 MB and its lookups, one or more per payment in every fold, missed the cache
-/// (about 0.25 s of `verify`'s CPU at a million events); the block, its ends and the table
-/// are about a third of that. The names themselves stay in a list by id, for [`Interner::name`].
+/// (about 0.25 s of `verify`'s CPU at a million events); the block and the table are about
+/// half of that, and a lookup reads no more places than before. The names themselves stay in a list by id, for [`Interner::name`].
 ///
 /// Serialized as the list of names in id order (the lookup side is rebuilt on load).
 #[derive(Clone)]
@@ -112,10 +112,8 @@ pub(crate) struct Interner<K, I> {
     names: Vec<K>,
     /// Every name's bytes, in id order.
     bytes: Vec<u8>,
-    /// Where each id's bytes end in `bytes` (they start where the previous id's end).
-    ends: Vec<usize>,
-    /// The ids, by the hash of their bytes.
-    table: hashbrown::HashTable<u32>,
+    /// The ids and where their bytes lie, by the hash of those bytes.
+    table: hashbrown::HashTable<Slot>,
     state: foldhash::fast::RandomState,
     marker: PhantomData<I>,
 }
@@ -125,7 +123,6 @@ impl<K, I> Default for Interner<K, I> {
         Interner {
             names: Vec::new(),
             bytes: Vec::new(),
-            ends: Vec::new(),
             table: hashbrown::HashTable::new(),
             state: foldhash::fast::RandomState::default(),
             marker: PhantomData,
@@ -159,7 +156,7 @@ impl<K: NameBytes + Clone, I: Id> Interner<K, I> {
     {
         let bytes = name.name_bytes();
         self.find(self.state.hash_one(&*bytes), &bytes)
-            .map(I::from_index)
+            .map(|slot| I::from_index(slot.id))
     }
 
     /// The id `name` has, or would get from [`Interner::intern`], without
@@ -179,23 +176,25 @@ impl<K: NameBytes + Clone, I: Id> Interner<K, I> {
     pub(crate) fn intern(&mut self, name: K) -> Result<I, ProjectionError> {
         let bytes = name.name_bytes();
         let hash = self.state.hash_one(&*bytes);
-        if let Some(index) = self.find(hash, &bytes) {
-            return Ok(I::from_index(index));
+        if let Some(slot) = self.find(hash, &bytes) {
+            return Ok(I::from_index(slot.id));
         }
-        let index = index_u32(self.names.len())?;
+        let slot = Slot {
+            id: index_u32(self.names.len())?,
+            start: index_u32(self.bytes.len())?,
+            len: index_u32(bytes.len())?,
+        };
         self.bytes.extend_from_slice(&bytes);
         drop(bytes);
-        self.ends.push(self.bytes.len());
         self.names.push(name);
         let Self {
             bytes,
-            ends,
             table,
             state,
             ..
         } = self;
-        table.insert_unique(hash, index, |&i| state.hash_one(bytes_at(bytes, ends, i)));
-        Ok(I::from_index(index))
+        table.insert_unique(hash, slot, |slot| state.hash_one(slot.of(bytes)));
+        Ok(I::from_index(slot.id))
     }
 
     /// The name behind an id this table minted.
@@ -210,9 +209,9 @@ impl<K: NameBytes + Clone, I: Id> Interner<K, I> {
         &self.names
     }
 
-    fn find(&self, hash: u64, bytes: &[u8]) -> Option<u32> {
+    fn find(&self, hash: u64, bytes: &[u8]) -> Option<Slot> {
         self.table
-            .find(hash, |&i| bytes_at(&self.bytes, &self.ends, i) == bytes)
+            .find(hash, |slot| slot.of(&self.bytes) == bytes)
             .copied()
     }
 
@@ -221,11 +220,22 @@ impl<K: NameBytes + Clone, I: Id> Interner<K, I> {
     }
 }
 
-/// The bytes of id `i`.
-fn bytes_at<'b>(bytes: &'b [u8], ends: &[usize], i: u32) -> &'b [u8] {
-    let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &bytes[start..ends[i]]
+/// An id in the lookup table, with where its name's bytes lie: a lookup that finds the
+/// slot goes straight to the bytes. `u32`s, since a name table's bytes stay far below
+/// 4 GiB (an interned name costs more memory elsewhere than its bytes here).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    id: u32,
+    start: u32,
+    len: u32,
+}
+
+impl Slot {
+    fn of(self, bytes: &[u8]) -> &[u8] {
+        // u32 -> usize is lossless on every target this crate supports (>= 32-bit).
+        let start = self.start as usize;
+        &bytes[start..start + self.len as usize]
+    }
 }
 
 impl<K: Serialize, I> Serialize for Interner<K, I> {

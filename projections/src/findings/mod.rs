@@ -736,7 +736,7 @@ impl Findings {
             return Err(FindingsError::TooManyPersons { persons });
         }
         let programs = self.program_ids.names().len();
-        if self.program_ids.get(program).is_none() && programs >= MAX_PROGRAMS {
+        if programs >= MAX_PROGRAMS && self.program_ids.get(program).is_none() {
             return Err(FindingsError::TooManyPrograms {
                 program: program.to_string(),
             });
