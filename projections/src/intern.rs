@@ -100,11 +100,12 @@ impl NameBytes for (SubdistrictId, String) {
 /// first-seen order, so replaying the same facts yields the same table.
 ///
 /// The lookup side keeps every name's bytes one after another in one block, and a table
-/// of ids hashed by those bytes, each slot with where its bytes lie: 12 bytes a slot, where
-/// a map of owned names took 32 and sent each lookup to a separate heap block for the text. At 16,000 households the map
-/// was about 1 MB and its lookups, one or more per payment in every fold, missed the cache
-/// (about 0.25 s of `verify`'s CPU at a million events); the block and the table are about
-/// half of that, and a lookup reads no more places than before. The names themselves stay in a list by id, for [`Interner::name`].
+/// of ids hashed by those bytes, each slot with where its bytes lie: 12 bytes a slot,
+/// where a map of owned names took 32, kept each name twice and sent each lookup to a
+/// separate heap block for the text. At 16,000 households the map was about 1.3 MB and
+/// its lookups, one or more per payment in every fold, took 0.44 s of `verify`'s CPU at
+/// a million events; the block and the table are about half the size, and the lookups
+/// 0.28 s (benches/README.md). The names stay in a list by id, for [`Interner::name`].
 ///
 /// Serialized as the list of names in id order (the lookup side is rebuilt on load).
 #[derive(Clone)]
