@@ -650,6 +650,9 @@ impl BatchWriter {
     /// every event added, and the trail directory after the batch.
     fn finish(mut self) -> Finished {
         let mut batch = self.take();
+        // Flushed while the batch is still beyond the head: a large batch's trail entries
+        // (one per household) are then applied in parts, as its chunks' were.
+        self.trails.flush(&mut batch);
         if self.large {
             batch.reload_reference_index();
         }
