@@ -16,6 +16,7 @@
 //! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
 //! memory (`projections::Payments`), as an export's are.
 
+use std::io::Write;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -237,23 +238,55 @@ impl FindingsSide {
         self.broken.is_some()
     }
 
-    /// The snapshot to write, with the seq it reflects; when it is due is the read side's
-    /// policy (`ReadSide::snapshot`).
+    /// The snapshot to write, with the seq it reflects, in memory; when it is due is the
+    /// read side's policy (`ReadSide::snapshot`).
     pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let at = self.applied_seq();
         // Sized first: grown by doubling, the buffer could hold twice the snapshot's bytes
         // at the moment of the write. With room for the seal the store appends, so that
         // sealing it does not move tens of MB to a larger allocation.
-        let size = bincode::serialized_size(&self.state)
-            .expect("the findings state serializes with bincode: plain data, ordered maps");
-        let capacity = usize::try_from(size)
+        let len = self.encoded_len();
+        let capacity = usize::try_from(len)
             .unwrap_or(0)
-            .saturating_add(1 + crate::keys::seal::SEAL_LEN);
+            .saturating_add(crate::keys::seal::SEAL_LEN);
         let mut bytes = Vec::with_capacity(capacity);
         bytes.push(FINDINGS_SNAPSHOT_VERSION);
         bincode::serialize_into(&mut bytes, &self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
         (at, bytes)
+    }
+
+    /// The snapshot to write, with the seq it reflects: in memory ([`Self::snapshot`])
+    /// when sled may keep it, else encoded straight into its record file, so that no
+    /// whole copy is held (11 MB at 1,000,000 events, 46 MB at 4,000,000); the bytes
+    /// are the same either way. The file is named when [`FindingsEncoding::write`]
+    /// finishes it.
+    pub fn snapshot_for(&self, metas: &MetaWriter) -> Result<(u64, FindingsEncoding), LedgerError> {
+        let len = self.encoded_len();
+        let sealed = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(crate::keys::seal::SEAL_LEN);
+        if sealed <= STREAMED_ABOVE_BYTES {
+            let (at, bytes) = self.snapshot();
+            return Ok((at, FindingsEncoding::Bytes(bytes)));
+        }
+        let mut file = metas.sealed_file(META_FINDINGS, len)?;
+        let encoded = file
+            .write_all(&[FINDINGS_SNAPSHOT_VERSION])
+            .map_err(|e| file.error(e))
+            .and_then(|()| match bincode::serialize_into(&mut file, &self.state) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(file.error(into_io(*e))),
+            });
+        encoded?;
+        Ok((self.applied_seq(), FindingsEncoding::File { file, len }))
+    }
+
+    /// The bytes of the snapshot: its version byte and the state's bincode.
+    fn encoded_len(&self) -> u64 {
+        bincode::serialized_size(&self.state)
+            .expect("the findings state serializes with bincode: plain data, ordered maps")
+            .saturating_add(1)
     }
 
     /// Records that the snapshot through `seq` is on disk.
@@ -277,6 +310,49 @@ impl FindingsSide {
     /// a second copy of the bytes.
     pub(super) fn state_digest(&self) -> [u8; 32] {
         super::encoding_digest(&self.state)
+    }
+}
+
+/// The sealed size above which a snapshot is encoded straight into its file: one of at
+/// most this size may be packed into sled (FORMAT.md §3, `z` row), which needs its bytes
+/// whole, and holding 2 MiB costs little; a larger one is always kept as a file.
+const STREAMED_ABOVE_BYTES: usize = crate::store::block::MAX_STORED_BLOCK_BYTES;
+
+/// A findings snapshot ready to write ([`FindingsSide::snapshot_for`]).
+pub enum FindingsEncoding {
+    /// The bytes, unsealed: the store seals them.
+    Bytes(Vec<u8>),
+    /// Encoded into its file already, which is named by [`FindingsEncoding::write`];
+    /// `len` bytes before the seal.
+    File {
+        file: crate::ledger::SealedFile,
+        len: u64,
+    },
+}
+
+impl FindingsEncoding {
+    /// The snapshot's bytes before its seal.
+    pub fn len(&self) -> u64 {
+        match self {
+            FindingsEncoding::Bytes(bytes) => bytes.len() as u64,
+            FindingsEncoding::File { len, .. } => *len,
+        }
+    }
+
+    /// Writes it as the live findings snapshot.
+    pub fn write(self, metas: &MetaWriter) -> Result<(), LedgerError> {
+        match self {
+            FindingsEncoding::Bytes(bytes) => FindingsSide::write_snapshot(metas, bytes),
+            FindingsEncoding::File { file, .. } => file.finish(),
+        }
+    }
+}
+
+/// The I/O error under a failed encoding; bincode fails on nothing else for plain data.
+fn into_io(error: bincode::ErrorKind) -> std::io::Error {
+    match error {
+        bincode::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
     }
 }
 
