@@ -26,7 +26,7 @@ mod view;
 
 pub use append::{WrittenEvents, WrittenSender};
 pub use registries::household_people;
-pub use sealed_file::SealedFile;
+pub use sealed_file::{ReadVerdict, SealedFile, SealedRead, SealedReader};
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -195,6 +195,68 @@ impl Drop for RecordFile {
         if self.file.take().is_some() {
             let _ = fs::remove_file(&self.writing);
         }
+    }
+}
+
+/// A record file read as its bytes are decoded ([`super::Store::meta_read`]), hashed as
+/// they go: whether they are the bytes `f‖name` names is known only at
+/// [`RecordReader::finish`], so what was decoded from them is kept only then.
+pub struct RecordReader {
+    path: PathBuf,
+    reader: File,
+    file: FileRef,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl RecordReader {
+    /// The file `file` names; `None` when it is missing or not of the named length (a
+    /// torn or edited file: the record is recomputed).
+    pub(super) fn open(
+        dir: &Path,
+        name: &str,
+        file: FileRef,
+    ) -> Result<Option<RecordReader>, StoreError> {
+        let path = records_dir(dir).join(file.file_name(name));
+        let reader = match File::open(&path) {
+            Ok(reader) => reader,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let len = reader.metadata().map_err(io_err(&path))?.len();
+        Ok((len == file.len).then_some(RecordReader {
+            path,
+            reader,
+            file,
+            hasher: blake3::Hasher::new(),
+            read: 0,
+        }))
+    }
+
+    /// The record's length, as its reference names it.
+    pub fn file_len(&self) -> u64 {
+        self.file.len
+    }
+
+    /// Reads what is left, then says whether the bytes read were those the reference
+    /// names (else the record reads as absent, as [`read`] has it).
+    pub fn finish(mut self) -> Result<bool, StoreError> {
+        std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| self.error(e))?;
+        Ok(self.read == self.file.len && *self.hasher.finalize().as_bytes() == self.file.digest)
+    }
+
+    /// The error `e` met reading this file, naming it.
+    pub fn error(&self, e: std::io::Error) -> StoreError {
+        io_err(&self.path)(e)
+    }
+}
+
+impl Read for RecordReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.reader.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        self.read += read as u64;
+        Ok(read)
     }
 }
 

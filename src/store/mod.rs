@@ -101,7 +101,7 @@ const META_FILE: u8 = b'f';
 /// records in chunks of this size, which are still read.
 pub const META_CHUNK_BYTES: usize = 256 * 1024;
 
-pub use large::{RecordFile, WrittenFile};
+pub use large::{RecordFile, RecordReader, WrittenFile};
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
 #[derive(Debug, thiserror::Error)]
@@ -1293,6 +1293,28 @@ impl Store {
         }
     }
 
+    /// The meta record `name` as [`Store::meta`] reads it, but a record kept as a file
+    /// ([`large`]) as a reader of its file, so that a caller can decode it without holding
+    /// its bytes (the findings snapshot: 11 MB at 1,000,000 events, 46 MB at 4,000,000).
+    pub fn meta_read(&self, name: &str) -> Result<MetaRead, StoreError> {
+        let in_sled = self
+            .db
+            .contains_key(prefixed(META_PACKED, name.as_bytes()))?
+            || self.db.contains_key(prefixed(META, name.as_bytes()))?;
+        if !in_sled {
+            if let Some(value) = self.db.get(prefixed(META_FILE, name.as_bytes()))? {
+                let Some(file) = large::FileRef::decode(&value) else {
+                    return Ok(MetaRead::Absent);
+                };
+                return Ok(match RecordReader::open(&self.dir, name, file)? {
+                    Some(reader) => MetaRead::File(reader),
+                    None => MetaRead::Absent,
+                });
+            }
+        }
+        Ok(self.meta(name)?.map_or(MetaRead::Absent, MetaRead::Whole))
+    }
+
     /// A file to write the meta record `name` of `len` bytes into as its bytes are made,
     /// for a record too large for sled ([`large::RecordFile`]); a batch names it once it
     /// is finished ([`StoreBatch::put_meta_file`]). Refused when the disk lacks room for
@@ -1947,6 +1969,15 @@ impl StoreBatch {
             &mut self.entries
         }
     }
+}
+
+/// A meta record as [`Store::meta_read`] finds it.
+pub enum MetaRead {
+    Absent,
+    /// Kept in sled (or in chunks): its bytes.
+    Whole(Vec<u8>),
+    /// Kept as a file: a reader of it, checked against its reference at the end.
+    File(RecordReader),
 }
 
 /// Meta record names are the ledger's own constants; a large record's is a file name.

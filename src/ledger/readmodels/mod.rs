@@ -744,7 +744,7 @@ impl ReadSide {
             });
         }
         if let Some((seq, encoding)) = snapshot.findings {
-            let len = encoding.len();
+            let len = encoding.record_len();
             encoding.write(metas)?;
             at.findings = Some((seq, len));
         }
