@@ -93,8 +93,9 @@ pub enum SealedRead {
     Absent,
     /// Kept in sled: its bytes, their seal checked.
     Whole(Vec<u8>),
-    /// Kept as a file: a reader of its bytes before the seal.
-    File(SealedReader),
+    /// Kept as a file: a reader of its bytes before the seal (boxed: its hashers are
+    /// 4 KB).
+    File(Box<SealedReader>),
 }
 
 /// What a finished [`SealedReader`] found.
@@ -118,7 +119,7 @@ pub struct SealedReader {
 /// The record's bytes up to its seal, feeding the seal.
 struct Unsealing {
     sealer: Sealer,
-    file: RecordReader,
+    file: Box<RecordReader>,
     /// The record's bytes not read yet.
     left: u64,
 }
@@ -139,7 +140,7 @@ impl SealedReader {
     pub(super) fn new(
         key: &StateKey,
         name: &str,
-        file: RecordReader,
+        file: Box<RecordReader>,
     ) -> Result<SealedReader, LedgerError> {
         let Some(len) = file.file_len().checked_sub(SEAL_LEN as u64) else {
             return Err(LedgerError::Unsealed(format!("meta record {name}")));

@@ -49,9 +49,9 @@ impl LedgerView {
                     .map_err(|_| LedgerError::Unsealed(format!("meta record {name}")))?;
                 Ok(super::SealedRead::Whole(bytes.to_vec()))
             }
-            MetaRead::File(file) => Ok(super::SealedRead::File(
+            MetaRead::File(file) => Ok(super::SealedRead::File(Box::new(
                 super::sealed_file::SealedReader::new(self.sealing_key()?, name, file)?,
-            )),
+            ))),
         }
     }
 

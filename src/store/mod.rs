@@ -1307,7 +1307,7 @@ impl Store {
                     return Ok(MetaRead::Absent);
                 };
                 return Ok(match RecordReader::open(&self.dir, name, file)? {
-                    Some(reader) => MetaRead::File(reader),
+                    Some(reader) => MetaRead::File(Box::new(reader)),
                     None => MetaRead::Absent,
                 });
             }
@@ -1976,8 +1976,9 @@ pub enum MetaRead {
     Absent,
     /// Kept in sled (or in chunks): its bytes.
     Whole(Vec<u8>),
-    /// Kept as a file: a reader of it, checked against its reference at the end.
-    File(RecordReader),
+    /// Kept as a file: a reader of it, checked against its reference at the end (boxed:
+    /// its hasher is 2 KB).
+    File(Box<RecordReader>),
 }
 
 /// Meta record names are the ledger's own constants; a large record's is a file name.

@@ -406,15 +406,17 @@ mod tests {
     }
 
     #[test]
-    fn texts_in_one_bucket_with_other_low_bits_are_not_candidates() {
-        // Only the bucket's bits count: every text is in bucket 0 or 1, low bits all 0.
+    fn texts_are_told_apart_by_their_bucket_alone_or_their_low_bits_alone() {
+        // Only the bucket's bits count: every text is in bucket 0 or 1, low bits all 0, so
+        // each text's candidates are the texts of its bucket: with a and b texts in the
+        // two, a^2 + b^2 in all, 8 to 16 for four texts.
         let (index, log) = built(0x0001_0000, &[("A", 1), ("B", 2), ("C", 3), ("D", 4)]);
         assert!(in_order(&index));
         let all: usize = ["A", "B", "C", "D"]
             .iter()
             .map(|text| index.candidates(text).len())
             .sum();
-        assert!(all >= 4 && all <= 16, "{all}");
+        assert!((8..=16).contains(&all), "{all}");
         for (seq, text) in [(1, "A"), (2, "B"), (3, "C"), (4, "D")] {
             assert_eq!(get(&index, &log, text), Some(Seq::new(seq)));
         }

@@ -275,7 +275,13 @@ impl FindingsSide {
                 Err(e) => Err(file.error(into_io(*e))),
             });
         encoded?;
-        Ok((self.applied_seq(), FindingsEncoding::File { file, len }))
+        Ok((
+            self.applied_seq(),
+            FindingsEncoding::File {
+                file: Box::new(file),
+                len,
+            },
+        ))
     }
 
     /// The bytes of the snapshot: its version byte and the state's bincode.
@@ -319,9 +325,9 @@ pub enum FindingsEncoding {
     /// The bytes, unsealed: the store seals them.
     Bytes(Vec<u8>),
     /// Encoded into its file already, which is named by [`FindingsEncoding::write`];
-    /// `len` bytes before the seal.
+    /// `len` bytes before the seal (boxed: its hashers are 4 KB).
     File {
-        file: crate::ledger::SealedFile,
+        file: Box<crate::ledger::SealedFile>,
         len: u64,
     },
 }
@@ -531,9 +537,7 @@ pub(super) fn stored_digest(
 
 /// The position a snapshot's state starts with, and the BLAKE3 of the state, read from
 /// `reader` without holding its bytes; `None` for an older version.
-fn digest_of(
-    reader: &mut impl Read,
-) -> Result<Option<(Option<Position>, [u8; 32])>, FindingsSideError> {
+fn digest_of(reader: &mut impl Read) -> Result<Option<PositionAndDigest>, FindingsSideError> {
     if !current_version(reader)? {
         return Ok(None);
     }
@@ -548,6 +552,9 @@ fn digest_of(
         .map_err(|e| FindingsSideError::Snapshot(e.to_string()))?;
     Ok(Some((applied, *hashing.hasher.finalize().as_bytes())))
 }
+
+/// A stored snapshot's position and the BLAKE3 of its state.
+type PositionAndDigest = (Option<Position>, [u8; 32]);
 
 /// Hashes what is read through it.
 struct Hashing<'a, R> {
