@@ -111,6 +111,42 @@ fn seq_of(entry: u64) -> Seq {
     Seq::new(entry & MAX_INDEXED_SEQ)
 }
 
+/// Destinations of one pass of [`ReferenceIndex::place_in_buckets`]: a byte of the bucket.
+const DISTRIBUTED_KEYS: usize = 256;
+const _: () = assert!(DISTRIBUTED_KEYS * DISTRIBUTED_KEYS == BUCKETS);
+
+/// The entries' parallel vectors while the index is built.
+struct Arrays<'a> {
+    building: &'a mut [u16],
+    lows: &'a mut [u16],
+    seqs: &'a mut [u32],
+}
+
+impl Arrays<'_> {
+    /// Moves each entry between `bounds[0]` and its last to the range of its `key`
+    /// (`bounds[k]..bounds[k + 1]`, counted beforehand), in place: an "American flag"
+    /// distribution, where every swap puts one entry where it belongs.
+    fn distribute(&mut self, bounds: &[usize], key: impl Fn(u16) -> usize) {
+        let keys = bounds.len() - 1;
+        let mut next = bounds[..keys].to_vec();
+        for k in 0..keys {
+            while next[k] < bounds[k + 1] {
+                let i = next[k];
+                let target = key(self.building[i]);
+                if target == k {
+                    next[k] += 1;
+                    continue;
+                }
+                let j = next[target];
+                self.building.swap(i, j);
+                self.lows.swap(i, j);
+                self.seqs.swap(i, j);
+                next[target] += 1;
+            }
+        }
+    }
+}
+
 /// An entry's seq as stored: the low 32 bits, all a seq may use.
 fn seq_bits(entry: u64) -> u32 {
     (entry & MAX_INDEXED_SEQ) as u32
@@ -207,24 +243,23 @@ impl ReferenceIndex {
         self.seqs.shrink_to_fit();
     }
 
-    /// Moves each entry to its bucket (an in-place distribution, "American flag" sort):
-    /// every swap puts one entry where it belongs.
+    /// Moves each entry to its bucket in place, in two passes of 8 bits (by the bucket's
+    /// high byte over all entries, then by its low byte within each of those 256 ranges):
+    /// with 256 destinations a pass writes where it wrote last, in cache, where one pass
+    /// over 2^16 destinations missed the cache on every move (0.47 s at 4,000,000 entries).
     fn place_in_buckets(&mut self, mut building: Vec<u16>) {
-        let mut next = self.starts[..BUCKETS].to_vec();
-        for b in 0..BUCKETS {
-            while next[b] < self.starts[b + 1] {
-                let i = next[b];
-                let target = usize::from(building[i]);
-                if target == b {
-                    next[b] += 1;
-                    continue;
-                }
-                let j = next[target];
-                building.swap(i, j);
-                self.lows.swap(i, j);
-                self.seqs.swap(i, j);
-                next[target] += 1;
-            }
+        let high: Vec<usize> = (0..=DISTRIBUTED_KEYS)
+            .map(|h| self.starts[h * DISTRIBUTED_KEYS])
+            .collect();
+        let mut arrays = Arrays {
+            building: &mut building,
+            lows: &mut self.lows,
+            seqs: &mut self.seqs,
+        };
+        arrays.distribute(&high, |bucket| usize::from(bucket >> 8));
+        for h in 0..DISTRIBUTED_KEYS {
+            let bounds = &self.starts[h * DISTRIBUTED_KEYS..=(h + 1) * DISTRIBUTED_KEYS];
+            arrays.distribute(bounds, |bucket| usize::from(bucket & 0xff));
         }
     }
 
