@@ -16,6 +16,7 @@ pub mod holds;
 pub mod import;
 pub mod readmodels;
 mod registries;
+mod sealed_file;
 mod state;
 mod tlog;
 pub mod trails;
@@ -25,6 +26,7 @@ mod view;
 
 pub use append::{WrittenEvents, WrittenSender};
 pub use registries::household_people;
+pub use sealed_file::{ReadVerdict, SealedFile, SealedRead, SealedReader};
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 
@@ -377,15 +379,37 @@ impl MetaWriter {
         let key = self.view.sealing_key()?;
         let mut batch = StoreBatch::default();
         for (name, value) in records {
-            assert!(
-                !RESERVED_META.contains(&name.as_str())
-                    && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
-                "the state, tokens, layout and key are written only by the ledger itself"
-            );
+            refuse_reserved(&name);
             batch.put_packed_meta(&name, key.wrap(&name, value));
         }
         Ok(self.view.store.write_durable(batch)?)
     }
+
+    /// A file to write the record `name` of `len` bytes into as they are made, sealed as
+    /// [`MetaWriter::put_metas`] seals, for a record too large to be held whole in memory
+    /// (the findings snapshot of a large ledger); [`SealedFile::finish`] names it.
+    pub fn sealed_file(&self, name: &str, len: u64) -> Result<SealedFile, LedgerError> {
+        refuse_reserved(name);
+        let sealer = self.view.sealing_key()?.sealer(name, len);
+        let sealed_len = len.saturating_add(crate::keys::seal::SEAL_LEN as u64);
+        let file = self.view.store.record_file(name, sealed_len)?;
+        Ok(SealedFile::new(self.clone(), len, sealer, file))
+    }
+
+    /// Names a finished record file as its record's live version, in one durable batch.
+    fn name_file(&self, written: crate::store::WrittenFile) -> Result<(), LedgerError> {
+        let mut batch = StoreBatch::default();
+        batch.put_meta_file(written);
+        Ok(self.view.store.write_durable(batch)?)
+    }
+}
+
+/// The names only the ledger itself writes.
+fn refuse_reserved(name: &str) {
+    assert!(
+        !RESERVED_META.contains(&name) && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
+        "the state, tokens, layout and key are written only by the ledger itself"
+    );
 }
 
 /// One request of a group commit: who asks, and its rows, appended all or nothing.

@@ -1272,7 +1272,13 @@ fn a_snapshot_not_written_leaves_its_shards_to_the_next() {
     import(&mut ledger, root.path(), "h1.csv", &csv, ImportKind::Events);
     side.catch_up(ledger.view()).expect("catch up");
     let lost = side
-        .copy_due(Part::Models, SnapshotPolicy::default(), true)
+        .copy_due(
+            Part::Models,
+            SnapshotPolicy::default(),
+            true,
+            &ledger.meta_writer(),
+        )
+        .expect("copied")
         .expect("a copy")
         .encode();
     assert_eq!(
@@ -1374,8 +1380,14 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
             }
             SnapStep::Fail => {
                 drop(
-                    side.copy_due(Part::Models, SnapshotPolicy::default(), true)
-                        .map(|c| c.encode()),
+                    side.copy_due(
+                        Part::Models,
+                        SnapshotPolicy::default(),
+                        true,
+                        &ledger.meta_writer(),
+                    )
+                    .expect("copied")
+                    .map(|c| c.encode()),
                 );
             }
         }
@@ -1386,7 +1398,13 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
         let whole = records(side.snapshot_whole(true));
         assert_eq!(records(side.snapshot(true)), whole, "step {n}: {step:?}");
         let copied = side
-            .copy_due(Part::Models, SnapshotPolicy::default(), true)
+            .copy_due(
+                Part::Models,
+                SnapshotPolicy::default(),
+                true,
+                &ledger.meta_writer(),
+            )
+            .expect("copied")
             .map(|copy| copy.encode());
         assert_eq!(records(copied), whole, "step {n}: {step:?}, copied");
     }

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{
-    FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
+    FindingsEncoding, FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
 };
 use crate::ledger::{Ledger, LedgerError, LedgerView, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
@@ -356,9 +356,11 @@ pub enum Part {
 /// Of the read models, a copy of the core, the cube records and only the household shards
 /// that changed since the snapshot on disk (all of them when that is not known): under
 /// load on one household, one shard of 256, copied in about 1 ms at 1,000,000 events.
-/// The findings are encoded in place: their encoding takes about as long as a copy of
-/// them did (20 to 30 ms at 1,000,000 events), and the copy held the findings twice at
-/// the server's peak (26 MiB of copy beside 14 MiB of encoding).
+/// The findings are encoded in place, straight into their record file when too large for
+/// sled ([`FindingsSide::snapshot_for`]): their encoding takes about as long as a copy of
+/// them did (20 to 30 ms at 1,000,000 events), a copy held the findings twice at the
+/// server's peak (26 MiB of copy beside 14 MiB of encoding), and an encoding in memory
+/// held them once more (11 MB at 1,000,000 events, 46 MB at 4,000,000).
 pub struct SnapshotSource(Source);
 
 enum Source {
@@ -368,8 +370,8 @@ enum Source {
         seq: u64,
         saved: Option<SavedRecords>,
     },
-    /// The findings' snapshot: its seq and bytes.
-    Findings(u64, Vec<u8>),
+    /// The findings' snapshot: its seq and encoding.
+    Findings(u64, FindingsEncoding),
 }
 
 impl SnapshotSource {
@@ -381,9 +383,9 @@ impl SnapshotSource {
                 models: Some(encode(*parts, seq, saved.as_ref())),
                 findings: None,
             },
-            Source::Findings(seq, bytes) => Snapshot {
+            Source::Findings(seq, encoding) => Snapshot {
                 models: None,
-                findings: Some((seq, bytes)),
+                findings: Some((seq, encoding)),
             },
         }
     }
@@ -411,7 +413,7 @@ struct ModelsSnapshot {
 /// The snapshots due to be written, made under a read lock and written without one.
 pub struct Snapshot {
     models: Option<ModelsSnapshot>,
-    findings: Option<(u64, Vec<u8>)>,
+    findings: Option<(u64, FindingsEncoding)>,
 }
 
 impl Snapshot {
@@ -422,9 +424,12 @@ impl Snapshot {
         self.models.as_ref().map(|m| m.records.as_slice())
     }
 
-    /// The findings' snapshot bytes, if due (unsealed).
+    /// The findings' snapshot bytes, if due and held in memory (unsealed).
     pub fn findings_bytes(&self) -> Option<&[u8]> {
-        self.findings.as_ref().map(|(_, bytes)| bytes.as_slice())
+        match &self.findings {
+            Some((_, FindingsEncoding::Bytes(bytes))) => Some(bytes.as_slice()),
+            _ => None,
+        }
     }
 }
 
@@ -576,11 +581,22 @@ impl ReadSide {
 
     /// Writes the snapshots that are due by the default [`SnapshotPolicy`], or all that
     /// are behind if `force`; says whether it wrote any.
+    /// The findings are encoded straight into their file when large
+    /// ([`FindingsSide::snapshot_for`]).
     pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
-        let Some(snapshot) = self.snapshot(force) else {
+        let metas = ledger.meta_writer();
+        let policy = SnapshotPolicy::default();
+        let findings = self
+            .copy_due(Part::Findings, policy, force, &metas)?
+            .and_then(|source| source.encode().findings);
+        let models = self.due(Part::Models, policy, force).then(|| {
+            let seq = self.models.applied().map_or(0, |a| a.seq);
+            encode(self.changed_parts(), seq, self.saved_records.as_ref())
+        });
+        if models.is_none() && findings.is_none() {
             return Ok(false);
-        };
-        let at = ReadSide::write_snapshot(&ledger.meta_writer(), snapshot)?;
+        }
+        let at = ReadSide::write_snapshot(&metas, Snapshot { models, findings })?;
         self.saved(at);
         Ok(true)
     }
@@ -594,7 +610,10 @@ impl ReadSide {
             encode(self.changed_parts(), seq, self.saved_records.as_ref())
         });
         let findings = match (&self.findings, self.due(Part::Findings, policy, force)) {
-            (Some(findings), true) => Some(findings.snapshot()),
+            (Some(findings), true) => {
+                let (seq, bytes) = findings.snapshot();
+                Some((seq, FindingsEncoding::Bytes(bytes)))
+            }
             _ => None,
         };
         (models.is_some() || findings.is_some()).then_some(Snapshot { models, findings })
@@ -614,15 +633,18 @@ impl ReadSide {
     }
 
     /// What a snapshot of `part` needs, if due by `policy` (or behind at all, if `force`),
-    /// to encode and write without holding this value ([`SnapshotSource`]).
+    /// to encode and write without holding this value ([`SnapshotSource`]). The findings
+    /// of a large ledger are encoded into their record file through `metas` here; it is
+    /// named when the snapshot is written, and removed if it never is.
     pub fn copy_due(
         &self,
         part: Part,
         policy: SnapshotPolicy,
         force: bool,
-    ) -> Option<SnapshotSource> {
+        metas: &MetaWriter,
+    ) -> Result<Option<SnapshotSource>, ReadSideError> {
         if !self.due(part, policy, force) {
-            return None;
+            return Ok(None);
         }
         let source = match part {
             Part::Models => Source::Models {
@@ -631,11 +653,14 @@ impl ReadSide {
                 saved: self.saved_records.clone(),
             },
             Part::Findings => {
-                let (seq, bytes) = self.findings.as_ref()?.snapshot();
-                Source::Findings(seq, bytes)
+                let Some(findings) = self.findings.as_ref() else {
+                    return Ok(None);
+                };
+                let (seq, encoding) = findings.snapshot_for(metas)?;
+                Source::Findings(seq, encoding)
             }
         };
-        Some(SnapshotSource(source))
+        Ok(Some(SnapshotSource(source)))
     }
 
     /// The models' records, with only the household shards that changed since the saved
@@ -718,9 +743,9 @@ impl ReadSide {
                 shard_bytes,
             });
         }
-        if let Some((seq, bytes)) = snapshot.findings {
-            let len = bytes.len() as u64;
-            FindingsSide::write_snapshot(metas, bytes)?;
+        if let Some((seq, encoding)) = snapshot.findings {
+            let len = encoding.record_len();
+            encoding.write(metas)?;
             at.findings = Some((seq, len));
         }
         Ok(at)
