@@ -376,13 +376,22 @@ impl MetaWriter {
 
     /// [`Ledger::put_metas`].
     pub fn put_metas(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
-        let key = self.view.sealing_key()?;
-        let mut batch = StoreBatch::default();
+        let mut batch = self.batch()?;
         for (name, value) in records {
-            refuse_reserved(&name);
-            batch.put_packed_meta(&name, key.wrap(&name, value));
+            batch.put(&name, value);
         }
-        Ok(self.view.store.write_durable(batch)?)
+        batch.write()
+    }
+
+    /// [`MetaWriter::put_metas`] a record at a time: each record is sealed and packed as
+    /// it is put, so a writer of many large records holds their packed forms, not all of
+    /// their plain bytes at once; [`MetaBatch::write`] writes them in one durable batch.
+    pub fn batch(&self) -> Result<MetaBatch, LedgerError> {
+        Ok(MetaBatch {
+            key: self.view.sealing_key()?.clone(),
+            batch: StoreBatch::default(),
+            writer: self.clone(),
+        })
     }
 
     /// A file to write the record `name` of `len` bytes into as they are made, sealed as
@@ -401,6 +410,27 @@ impl MetaWriter {
         let mut batch = StoreBatch::default();
         batch.put_meta_file(written);
         Ok(self.view.store.write_durable(batch)?)
+    }
+}
+
+/// Records sealed and packed as they are put, written together by [`MetaBatch::write`]
+/// (made by [`MetaWriter::batch`]); dropped unwritten, it writes nothing.
+pub struct MetaBatch {
+    key: StateKey,
+    batch: StoreBatch,
+    writer: MetaWriter,
+}
+
+impl MetaBatch {
+    /// Seals and packs record `name`, to be written with the rest of the batch.
+    pub fn put(&mut self, name: &str, value: Vec<u8>) {
+        refuse_reserved(name);
+        self.batch.put_packed_meta(name, self.key.wrap(name, value));
+    }
+
+    /// Writes every record put, in one durable batch, as [`MetaWriter::put_metas`] does.
+    pub fn write(self) -> Result<(), LedgerError> {
+        Ok(self.writer.view.store.write_durable(self.batch)?)
     }
 }
 

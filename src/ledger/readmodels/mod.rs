@@ -39,7 +39,7 @@ use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{
     FindingsEncoding, FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
 };
-use crate::ledger::{Ledger, LedgerError, LedgerView, MetaWriter};
+use crate::ledger::{Ledger, LedgerError, LedgerView, MetaBatch, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
 
@@ -402,12 +402,37 @@ impl SnapshotSource {
 /// The read models' records due to be written: those not already stored with the same
 /// bytes (the core, last, always), and the bytes of every record, written or not.
 struct ModelsSnapshot {
-    seq: u64,
-    records: Vec<(String, Vec<u8>)>,
-    directory: Directory,
-    total_bytes: u64,
-    /// Each household shard's encoded length, by shard number.
-    shard_bytes: Vec<u64>,
+    records: ModelRecords,
+    /// What the records reflect once written.
+    at: SavedModels,
+}
+
+/// The records of a [`ModelsSnapshot`]: plain, as encoded, or already sealed and packed
+/// into the batch that writes them ([`ReadSide::save`]).
+enum ModelRecords {
+    Held(Vec<(String, Vec<u8>)>),
+    // Boxed: the store batch is hundreds of bytes inline.
+    Packed(Box<MetaBatch>),
+}
+
+/// Where an encoding of the read models puts its records, one at a time, in order.
+trait RecordSink {
+    fn put(&mut self, name: String, bytes: Vec<u8>);
+}
+
+impl RecordSink for Vec<(String, Vec<u8>)> {
+    fn put(&mut self, name: String, bytes: Vec<u8>) {
+        self.push((name, bytes));
+    }
+}
+
+/// Each record is sealed and packed as it comes and its plain bytes dropped: an import
+/// that changed every shard held all 256 shards' plain encodings at once otherwise (about
+/// 35 MB at 1,000,000 events), at the end of the import, its peak.
+impl RecordSink for MetaBatch {
+    fn put(&mut self, name: String, bytes: Vec<u8>) {
+        MetaBatch::put(self, &name, bytes);
+    }
 }
 
 /// The snapshots due to be written, made under a read lock and written without one.
@@ -419,9 +444,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// The read models' records to write, if due (unsealed; the store seals them), by
     /// name: those not stored already with the same bytes, and the core
-    /// ([`META_READ_MODELS`]), which binds every record's digest, last.
+    /// ([`META_READ_MODELS`]), which binds every record's digest, last. `None` too for
+    /// records packed already ([`ReadSide::save`]'s, which it never hands out).
     pub fn models_records(&self) -> Option<&[(String, Vec<u8>)]> {
-        self.models.as_ref().map(|m| m.records.as_slice())
+        match &self.models.as_ref()?.records {
+            ModelRecords::Held(records) => Some(records.as_slice()),
+            ModelRecords::Packed(_) => None,
+        }
     }
 
     /// The findings' snapshot bytes, if due and held in memory (unsealed).
@@ -582,17 +611,29 @@ impl ReadSide {
     /// Writes the snapshots that are due by the default [`SnapshotPolicy`], or all that
     /// are behind if `force`; says whether it wrote any.
     /// The findings are encoded straight into their file when large
-    /// ([`FindingsSide::snapshot_for`]).
+    /// ([`FindingsSide::snapshot_for`]); the models' records are sealed and packed into
+    /// their batch one at a time as they are encoded ([`MetaBatch`]), the core last, and
+    /// the batch written whole: the same records, byte for byte, as [`ReadSide::snapshot`]
+    /// makes.
     pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
         let metas = ledger.meta_writer();
         let policy = SnapshotPolicy::default();
         let findings = self
             .copy_due(Part::Findings, policy, force, &metas)?
             .and_then(|source| source.encode().findings);
-        let models = self.due(Part::Models, policy, force).then(|| {
-            let seq = self.models.applied().map_or(0, |a| a.seq);
-            encode(self.changed_parts(), seq, self.saved_records.as_ref())
-        });
+        let models = match self.due(Part::Models, policy, force) {
+            true => {
+                let seq = self.models.applied().map_or(0, |a| a.seq);
+                let batch = metas.batch()?;
+                let saved = self.saved_records.as_ref();
+                let (batch, at) = encode_into(self.changed_parts(), seq, saved, batch);
+                Some(ModelsSnapshot {
+                    records: ModelRecords::Packed(Box::new(batch)),
+                    at,
+                })
+            }
+            false => None,
+        };
         if models.is_none() && findings.is_none() {
             return Ok(false);
         }
@@ -728,20 +769,12 @@ impl ReadSide {
             findings: None,
         };
         if let Some(models) = snapshot.models {
-            let ModelsSnapshot {
-                seq,
-                records,
-                directory,
-                total_bytes,
-                shard_bytes,
-            } = models;
-            metas.put_metas(records)?;
-            at.models = Some(SavedModels {
-                seq,
-                directory,
-                total_bytes,
-                shard_bytes,
-            });
+            let ModelsSnapshot { records, at: saved } = models;
+            match records {
+                ModelRecords::Held(records) => metas.put_metas(records)?,
+                ModelRecords::Packed(batch) => batch.write()?,
+            }
+            at.models = Some(saved);
         }
         if let Some((seq, encoding)) = snapshot.findings {
             let len = encoding.record_len();
@@ -1218,13 +1251,28 @@ fn load_models(
 /// events the whole encoding is about 35 MB). The records and directory are those a whole
 /// encode of the same models writes.
 fn encode(parts: ChangedParts<'_>, seq: u64, saved: Option<&SavedRecords>) -> ModelsSnapshot {
+    let (records, at) = encode_into(parts, seq, saved, Vec::new());
+    ModelsSnapshot {
+        records: ModelRecords::Held(records),
+        at,
+    }
+}
+
+/// [`encode`], its records put into `sink` one at a time as they are encoded, the core
+/// last: a record's plain bytes are held only until the sink takes them.
+fn encode_into<S: RecordSink>(
+    parts: ChangedParts<'_>,
+    seq: u64,
+    saved: Option<&SavedRecords>,
+    sink: S,
+) -> (S, SavedModels) {
     let ChangedParts {
         core,
         shards,
         all_time,
         years,
     } = parts;
-    let mut kept = Kept::new(saved.map(|saved| &saved.directory));
+    let mut kept = Kept::new(saved.map(|saved| &saved.directory), sink);
     let mut shard_digests = Vec::with_capacity(HOUSEHOLD_SHARDS);
     let mut shard_bytes = Vec::with_capacity(HOUSEHOLD_SHARDS);
     for (shard, data) in (0..=u8::MAX).zip(shards) {
@@ -1261,28 +1309,28 @@ fn encode(parts: ChangedParts<'_>, seq: u64, saved: Option<&SavedRecords>) -> Mo
         .fold(cube_bytes, |sum, len| sum.saturating_add(*len))
         .saturating_add(core_bytes.len() as u64);
     let mut records = kept.records;
-    records.push((META_READ_MODELS.to_owned(), core_bytes));
-    ModelsSnapshot {
+    records.put(META_READ_MODELS.to_owned(), core_bytes);
+    let at = SavedModels {
         seq,
-        records,
         directory: record.directory,
         total_bytes,
         shard_bytes,
-    }
+    };
+    (records, at)
 }
 
 /// The records an encoding keeps to write: those the saved directory does not name with
-/// the same digest.
-struct Kept {
+/// the same digest, put into `records` as they come.
+struct Kept<S> {
     before: BTreeMap<String, [u8; 32]>,
-    records: Vec<(String, Vec<u8>)>,
+    records: S,
 }
 
-impl Kept {
-    fn new(saved: Option<&Directory>) -> Kept {
+impl<S: RecordSink> Kept<S> {
+    fn new(saved: Option<&Directory>, records: S) -> Kept<S> {
         Kept {
             before: saved.map_or_else(BTreeMap::new, |saved| saved.records().collect()),
-            records: Vec::new(),
+            records,
         }
     }
 
@@ -1292,7 +1340,7 @@ impl Kept {
         let digest = *blake3::hash(&bytes).as_bytes();
         let len = bytes.len() as u64;
         if self.before.get(&name) != Some(&digest) {
-            self.records.push((name, bytes));
+            self.records.put(name, bytes);
         }
         (digest, len)
     }
@@ -1314,7 +1362,7 @@ fn unchanged_shard(saved: Option<&SavedRecords>, shard: u8) -> ([u8; 32], u64) {
 /// the shards, the cube records, then the core ([`META_READ_MODELS`]).
 pub fn snapshot_records(models: &ReadModels) -> Vec<(String, Vec<u8>)> {
     let seq = models.applied().map_or(0, |a| a.seq);
-    encode(models.parts_where(|_| true), seq, None).records
+    encode_into(models.parts_where(|_| true), seq, None, Vec::new()).0
 }
 
 /// Every stored record of the snapshot, as [`snapshot_records`] lists them (unsealed);
@@ -1507,6 +1555,56 @@ impl<'s> Folder<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::AppendContext;
+    use crate::model::rules::tests::enroll;
+
+    /// Enrollments of households `from` through `to`, numbered.
+    fn enrollments(from: u32, to: u32) -> Vec<crate::model::domain::Command> {
+        (from..=to)
+            .map(|n| enroll(&format!("PL-{n:04}"), "2014-03-01"))
+            .collect()
+    }
+
+    /// A save whose durable write fails leaves no core without its shards (they are one
+    /// batch): the ledger opened again reads a snapshot whole, the one saved before or the
+    /// new one, and the side that failed still has its models due.
+    #[test]
+    fn a_failed_save_leaves_a_whole_snapshot_and_its_models_due() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        ledger.append(enrollments(1, 40), &ctx).expect("append");
+        let mut side = ReadSide::open(ledger.view()).expect("open");
+        assert!(side.save(&ledger, true).expect("the first save"));
+        let before = stored_records(ledger.view()).expect("stored before");
+        ledger
+            .append(enrollments(41, 80), &ctx)
+            .expect("append more");
+        side.catch_up(ledger.view()).expect("catch up");
+        let after = snapshot_records(side.models());
+        ledger.view.store.fail_syncs();
+        let failed = side.save(&ledger, true);
+        assert!(
+            matches!(failed, Err(ReadSideError::Ledger(_))),
+            "{failed:?}"
+        );
+        let due = side.snapshot(true).expect("the models are still due");
+        let records = due.models_records().expect("the models' records");
+        assert!(records
+            .iter()
+            .any(|(name, _)| name.contains(".households.")));
+        drop(ledger);
+
+        let ledger = Ledger::open(dir.path()).expect("open again");
+        let stored = stored_records(ledger.view()).expect("stored after");
+        assert!(
+            stored == before || stored == after,
+            "a mix of two snapshots"
+        );
+        let reopened = ReadSide::open(ledger.view()).expect("the snapshot reads back");
+        let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
+        assert_eq!(reopened.compare(&rebuilt), Ok(()));
+    }
 
     #[test]
     fn a_few_differing_records_are_all_named() {
