@@ -4,8 +4,9 @@
 //! After each commit the writer nudges it and goes on; the thread then looks at whether a
 //! part of the snapshot is due ([`SnapshotPolicy`]), takes what it needs of that part under
 //! the read lock ([`SnapshotSource`]: of the read models a copy of the household shards
-//! changed since the last snapshot, the core and the cube records; the findings' encoding),
-//! and encodes and writes it holding no lock. One snapshot is in flight at most: nudges
+//! changed since the last snapshot, the core and the cube records; the findings' encoding,
+//! written straight into its record file when larger than sled keeps, so that no copy of
+//! it is held), and encodes, seals and writes it durably holding no lock. One snapshot is in flight at most: nudges
 //! that come meanwhile are one pending look, taken when the write is done. The read side
 //! holds only committed events (the writer catches it up after each durable commit), so a
 //! snapshot is never ahead of what is durable. A failed write is a warning: the log is
@@ -150,10 +151,14 @@ impl Saver {
     /// Takes `part` if it is due, then encodes and writes it without a lock.
     fn save(&self, part: Part, force: bool) {
         let copy = match self.shared.read_side.read() {
-            Ok(side) => side.copy_due(part, self.policy, force),
+            Ok(side) => side.copy_due(part, self.policy, force, &self.metas),
             Err(_) => return eprintln!("warning: the read models' lock is poisoned"),
         };
-        let Some(copy) = copy else { return };
+        let copy = match copy {
+            Ok(Some(copy)) => copy,
+            Ok(None) => return,
+            Err(e) => return eprintln!("warning: the read models were not saved: {e}"),
+        };
         if let Err(e) = self.write(copy, part) {
             eprintln!("warning: the read models were not saved: {e}");
         }

@@ -56,6 +56,17 @@ impl StateKey {
         Seal(hasher.finalize())
     }
 
+    /// The seal under `label` of one part of `len` bytes, fed as its bytes are made: equal
+    /// to `seal(label, &[bytes])` once all `len` bytes are fed (the length comes before
+    /// the bytes it counts, so it must be known first).
+    pub fn sealer(&self, label: &str, len: u64) -> Sealer {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(&(label.len() as u64).to_le_bytes());
+        hasher.update(label.as_bytes());
+        hasher.update(&len.to_le_bytes());
+        Sealer(hasher)
+    }
+
     /// `bytes` followed by their seal under `label`: the stored form of a sealed record.
     pub fn wrap(&self, label: &str, mut bytes: Vec<u8>) -> Vec<u8> {
         let seal = self.seal(label, &[&bytes]);
@@ -75,6 +86,19 @@ impl StateKey {
         } else {
             Err(Unsealed)
         }
+    }
+}
+
+/// A seal being computed over bytes as they come ([`StateKey::sealer`]).
+pub struct Sealer(blake3::Hasher);
+
+impl Sealer {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(&self) -> Seal {
+        Seal(self.0.finalize())
     }
 }
 
@@ -101,6 +125,20 @@ mod tests {
         edited[0] ^= 1;
         assert_eq!(key.unwrap("tokens", &edited), Err(Unsealed));
         assert_eq!(key.unwrap("tokens", &stored[..10]), Err(Unsealed));
+    }
+
+    #[test]
+    fn a_seal_fed_in_pieces_is_the_seal_of_the_whole() {
+        let key = StateKey::derive(&[3; 32]);
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sealer = key.sealer("findings", bytes.len() as u64);
+        for piece in bytes.chunks(7_001) {
+            sealer.update(piece);
+        }
+        assert_eq!(sealer.finish(), key.seal("findings", &[&bytes]));
+        let mut short = key.sealer("findings", bytes.len() as u64);
+        short.update(&bytes[1..]);
+        assert_ne!(short.finish(), key.seal("findings", &[&bytes]));
     }
 
     #[test]

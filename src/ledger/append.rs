@@ -4,6 +4,8 @@
 //! frontier, seals the state, and writes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::state::{self, StateRecord};
 use super::trails::{TrailDirectory, TrailUpdates};
@@ -14,9 +16,11 @@ use super::{
 };
 use crate::keys::seal::StateKey;
 use crate::model::domain::{Command, EventHash, Reference, Seq};
-use crate::model::encoding::{encode_into, Body, RecordRef, RecordV1};
+use crate::model::encoding::{decode, encode_into, Body, RecordRef, RecordV1};
 use crate::model::people::People;
-use crate::model::rules::{Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries};
+use crate::model::rules::{
+    Budgets, HouseholdInfo, PlanError, Planned, Planner, Registries, WrittenLog,
+};
 use crate::store::{tiles, ReferencesDigest, Store, StoreBatch};
 use crate::tlog::chain::chain_hash;
 use crate::tlog::merkle::{Blake3Hasher, Frontier, TreeHasher};
@@ -190,7 +194,9 @@ impl Ledger {
             }
             outcomes.push(outcome);
         }
-        let head = self.commit(writer, Changes::of(&planner))?;
+        let changes = Changes::of(&planner);
+        drop(planner);
+        let head = self.commit(writer, changes)?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.map(|plan| plan.summary(head)))
@@ -309,9 +315,15 @@ impl Ledger {
             err,
             beyond_head: true,
         };
+        let beyond = Arc::new(BeyondHead {
+            store: Arc::clone(&self.view.store),
+            through: AtomicU64::new(self.view.head.size),
+        });
+        planner.read_written_from(Arc::clone(&beyond) as Arc<dyn WrittenLog>);
         std::thread::scope(|scope| {
             let (send, receive) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
-            let writing = scope.spawn(move || write_chunks(writer, receive, ctx, written));
+            let writing =
+                scope.spawn(move || write_chunks(writer, receive, (ctx, &beyond), written));
             let mut send = Some(send);
             let mut chunk = first;
             for row in rows {
@@ -483,7 +495,7 @@ fn hand_over(
 fn write_chunks(
     mut writer: BatchWriter,
     chunks: std::sync::mpsc::Receiver<Vec<PlannedRow>>,
-    ctx: &AppendContext,
+    (ctx, beyond): (&AppendContext, &BeyondHead),
     mut written: Option<WrittenSender>,
 ) -> Result<BatchWriter, LedgerError> {
     let mut told = WrittenEvents::new();
@@ -497,10 +509,35 @@ fn write_chunks(
         if writer.pending >= STREAM_WRITE_EVENTS {
             let batch = writer.take();
             writer.store.write(batch)?;
+            beyond.through.store(writer.head.size, Ordering::Release);
             tell(&mut written, &mut told);
         }
     }
     Ok(writer)
+}
+
+/// The events a large batch has written beyond the head, which its planner reads back
+/// instead of keeping them ([`Planner::read_written_from`]).
+struct BeyondHead {
+    store: Arc<Store>,
+    /// The last seq written beyond the head (the head itself before the first write).
+    through: AtomicU64,
+}
+
+impl WrittenLog for BeyondHead {
+    fn written_through(&self) -> u64 {
+        self.through.load(Ordering::Acquire)
+    }
+
+    /// Read through its block's seal, as a committed event is.
+    fn record(&self, seq: Seq) -> Result<RecordV1, String> {
+        let stored = self
+            .store
+            .event(seq)
+            .map_err(|e| format!("reading seq {seq}, written beyond the head: {e}"))?
+            .ok_or_else(|| format!("seq {seq}, written beyond the head, is missing"))?;
+        decode(&stored.record).map_err(|e| format!("seq {seq}, written beyond the head: {e}"))
+    }
 }
 
 /// The record [`BatchWriter::add`] encoded for a planned row.
@@ -650,6 +687,9 @@ impl BatchWriter {
     /// every event added, and the trail directory after the batch.
     fn finish(mut self) -> Finished {
         let mut batch = self.take();
+        // Flushed while the batch is still beyond the head: a large batch's trail entries
+        // (one per household) are then applied in parts, as its chunks' were.
+        self.trails.flush(&mut batch);
         if self.large {
             batch.reload_reference_index();
         }

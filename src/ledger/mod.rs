@@ -16,6 +16,7 @@ pub mod holds;
 pub mod import;
 pub mod readmodels;
 mod registries;
+mod sealed_file;
 mod state;
 mod tlog;
 pub mod trails;
@@ -25,6 +26,7 @@ mod view;
 
 pub use append::{WrittenEvents, WrittenSender};
 pub use registries::household_people;
+pub use sealed_file::{ReadVerdict, SealedFile, SealedRead, SealedReader};
 pub use tlog::SignedCheckpoint;
 pub use upgrade::Upgraded;
 
@@ -374,18 +376,70 @@ impl MetaWriter {
 
     /// [`Ledger::put_metas`].
     pub fn put_metas(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
-        let key = self.view.sealing_key()?;
-        let mut batch = StoreBatch::default();
+        let mut batch = self.batch()?;
         for (name, value) in records {
-            assert!(
-                !RESERVED_META.contains(&name.as_str())
-                    && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
-                "the state, tokens, layout and key are written only by the ledger itself"
-            );
-            batch.put_packed_meta(&name, key.wrap(&name, value));
+            batch.put(&name, value);
         }
+        batch.write()
+    }
+
+    /// [`MetaWriter::put_metas`] a record at a time: each record is sealed and packed as
+    /// it is put, so a writer of many large records holds their packed forms, not all of
+    /// their plain bytes at once; [`MetaBatch::write`] writes them in one durable batch.
+    pub fn batch(&self) -> Result<MetaBatch, LedgerError> {
+        Ok(MetaBatch {
+            key: self.view.sealing_key()?.clone(),
+            batch: StoreBatch::default(),
+            writer: self.clone(),
+        })
+    }
+
+    /// A file to write the record `name` of `len` bytes into as they are made, sealed as
+    /// [`MetaWriter::put_metas`] seals, for a record too large to be held whole in memory
+    /// (the findings snapshot of a large ledger); [`SealedFile::finish`] names it.
+    pub fn sealed_file(&self, name: &str, len: u64) -> Result<SealedFile, LedgerError> {
+        refuse_reserved(name);
+        let sealer = self.view.sealing_key()?.sealer(name, len);
+        let sealed_len = len.saturating_add(crate::keys::seal::SEAL_LEN as u64);
+        let file = self.view.store.record_file(name, sealed_len)?;
+        Ok(SealedFile::new(self.clone(), len, sealer, file))
+    }
+
+    /// Names a finished record file as its record's live version, in one durable batch.
+    fn name_file(&self, written: crate::store::WrittenFile) -> Result<(), LedgerError> {
+        let mut batch = StoreBatch::default();
+        batch.put_meta_file(written);
         Ok(self.view.store.write_durable(batch)?)
     }
+}
+
+/// Records sealed and packed as they are put, written together by [`MetaBatch::write`]
+/// (made by [`MetaWriter::batch`]); dropped unwritten, it writes nothing.
+pub struct MetaBatch {
+    key: StateKey,
+    batch: StoreBatch,
+    writer: MetaWriter,
+}
+
+impl MetaBatch {
+    /// Seals and packs record `name`, to be written with the rest of the batch.
+    pub fn put(&mut self, name: &str, value: Vec<u8>) {
+        refuse_reserved(name);
+        self.batch.put_packed_meta(name, self.key.wrap(name, value));
+    }
+
+    /// Writes every record put, in one durable batch, as [`MetaWriter::put_metas`] does.
+    pub fn write(self) -> Result<(), LedgerError> {
+        Ok(self.writer.view.store.write_durable(self.batch)?)
+    }
+}
+
+/// The names only the ledger itself writes.
+fn refuse_reserved(name: &str) {
+    assert!(
+        !RESERVED_META.contains(&name) && !name.starts_with(trails::TRAIL_SHARD_META_PREFIX),
+        "the state, tokens, layout and key are written only by the ledger itself"
+    );
 }
 
 /// One request of a group commit: who asks, and its rows, appended all or nothing.

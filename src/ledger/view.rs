@@ -35,6 +35,26 @@ impl LedgerView {
         Ok(Some(bytes.to_vec()))
     }
 
+    /// The record `name` as [`LedgerView::meta`] reads it, but one kept as a file as a
+    /// reader of its bytes, whose seal is checked when it is finished
+    /// ([`super::sealed_file::SealedReader`]).
+    pub fn meta_reader(&self, name: &str) -> Result<super::SealedRead, LedgerError> {
+        use crate::store::MetaRead;
+        match self.store.meta_read(name)? {
+            MetaRead::Absent => Ok(super::SealedRead::Absent),
+            MetaRead::Whole(stored) => {
+                let bytes = self
+                    .sealing_key()?
+                    .unwrap(name, &stored)
+                    .map_err(|_| LedgerError::Unsealed(format!("meta record {name}")))?;
+                Ok(super::SealedRead::Whole(bytes.to_vec()))
+            }
+            MetaRead::File(file) => Ok(super::SealedRead::File(Box::new(
+                super::sealed_file::SealedReader::new(self.sealing_key()?, name, file)?,
+            ))),
+        }
+    }
+
     /// The state key, or why it is not at hand.
     pub fn sealing_key(&self) -> Result<&StateKey, LedgerError> {
         self.state_key.as_ref().map_err(|reason| {

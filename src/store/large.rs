@@ -19,8 +19,9 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{io_err, space, sync_dir, StoreError};
 
@@ -74,6 +75,189 @@ pub(super) struct PendingFile {
     pub(super) name: String,
     pub(super) file: FileRef,
     pub(super) bytes: Vec<u8>,
+}
+
+/// A record written into its file as its bytes are made ([`super::Store::record_file`]),
+/// so that no whole copy of it is held in memory: a findings snapshot is 11 MB at
+/// 1,000,000 events and 46 MB at 4,000,000. The bytes go to a `.writing` file under a
+/// name of its own (the digest that names the record is known only at the end) and are
+/// hashed as they go; [`RecordFile::finish`] makes the file durable under its final name.
+/// Dropped unfinished (an encoding that failed midway), the file is removed; one a crash
+/// left is removed on the next open ([`remove_unnamed`]).
+pub struct RecordFile {
+    dir: PathBuf,
+    name: String,
+    writing: PathBuf,
+    /// `None` once finished or failed: nothing is left to remove.
+    file: Option<File>,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+/// A record file made durable under its final name, for a batch to name
+/// ([`super::StoreBatch::put_meta_file`]).
+pub struct WrittenFile {
+    pub(super) name: String,
+    pub(super) file: FileRef,
+}
+
+/// Numbers the `.writing` files of this process, so that two records written at once
+/// never share one.
+static WRITING_FILES: AtomicU64 = AtomicU64::new(0);
+
+impl RecordFile {
+    /// Starts the file of record `name` in the ledger at `dir`.
+    pub(super) fn create(dir: &Path, name: &str) -> Result<RecordFile, StoreError> {
+        let folder = records_dir(dir);
+        fs::create_dir_all(&folder).map_err(|e| full_or_io(dir, &folder, e))?;
+        let number = WRITING_FILES.fetch_add(1, Ordering::Relaxed);
+        let writing = folder.join(format!(
+            "{name}.{}-{number}{WRITING_SUFFIX}",
+            std::process::id()
+        ));
+        let file = File::create(&writing).map_err(|e| full_or_io(dir, &writing, e))?;
+        Ok(RecordFile {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            writing,
+            file: Some(file),
+            hasher: blake3::Hasher::new(),
+            len: 0,
+        })
+    }
+
+    /// The error `e` met while writing this file, as the store names it (a full disk as
+    /// such).
+    pub fn error(&self, e: std::io::Error) -> StoreError {
+        full_or_io(&self.dir, &self.writing, e)
+    }
+
+    /// Syncs the file and renames it to the name its digest gives, then syncs the folder:
+    /// durable before a batch names it. Refused, and the file removed, unless exactly
+    /// `expected` bytes were written (the length the record's seal was begun with).
+    pub fn finish(mut self, expected: u64) -> Result<WrittenFile, StoreError> {
+        let file = FileRef {
+            len: self.len,
+            digest: *self.hasher.finalize().as_bytes(),
+        };
+        let path = records_dir(&self.dir).join(file.file_name(&self.name));
+        let synced = match self.file.take() {
+            Some(_) if self.len != expected => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} bytes written where {expected} were announced; not kept",
+                    self.len
+                ),
+            )),
+            Some(f) => f.sync_all().and_then(|()| fs::rename(&self.writing, &path)),
+            None => Err(std::io::Error::other(
+                "an earlier write to this file failed",
+            )),
+        };
+        if let Err(e) = synced {
+            let _ = fs::remove_file(&self.writing);
+            return Err(self.error(e));
+        }
+        sync_dir(&records_dir(&self.dir))?;
+        Ok(WrittenFile {
+            name: std::mem::take(&mut self.name),
+            file,
+        })
+    }
+}
+
+/// Writes and hashes the bytes; a failed write closes the file, and every later one fails.
+impl Write for RecordFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(std::io::Error::other(
+                "an earlier write to this file failed",
+            ));
+        };
+        if let Err(e) = file.write_all(buf) {
+            self.file = None;
+            let _ = fs::remove_file(&self.writing);
+            return Err(e);
+        }
+        self.hasher.update(buf);
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An unfinished file is removed: no batch can name it.
+impl Drop for RecordFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.writing);
+        }
+    }
+}
+
+/// A record file read as its bytes are decoded ([`super::Store::meta_read`]), hashed as
+/// they go: whether they are the bytes `f‖name` names is known only at
+/// [`RecordReader::finish`], so what was decoded from them is kept only then.
+pub struct RecordReader {
+    path: PathBuf,
+    reader: File,
+    file: FileRef,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl RecordReader {
+    /// The file `file` names; `None` when it is missing or not of the named length (a
+    /// torn or edited file: the record is recomputed).
+    pub(super) fn open(
+        dir: &Path,
+        name: &str,
+        file: FileRef,
+    ) -> Result<Option<RecordReader>, StoreError> {
+        let path = records_dir(dir).join(file.file_name(name));
+        let reader = match File::open(&path) {
+            Ok(reader) => reader,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let len = reader.metadata().map_err(io_err(&path))?.len();
+        Ok((len == file.len).then_some(RecordReader {
+            path,
+            reader,
+            file,
+            hasher: blake3::Hasher::new(),
+            read: 0,
+        }))
+    }
+
+    /// The record's length, as its reference names it.
+    pub fn file_len(&self) -> u64 {
+        self.file.len
+    }
+
+    /// Reads what is left, then says whether the bytes read were those the reference
+    /// names (else the record reads as absent, as [`read`] has it).
+    pub fn finish(mut self) -> Result<bool, StoreError> {
+        std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| self.error(e))?;
+        Ok(self.read == self.file.len && *self.hasher.finalize().as_bytes() == self.file.digest)
+    }
+
+    /// The error `e` met reading this file, naming it.
+    pub fn error(&self, e: std::io::Error) -> StoreError {
+        io_err(&self.path)(e)
+    }
+}
+
+impl Read for RecordReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.reader.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        self.read += read as u64;
+        Ok(read)
+    }
 }
 
 /// The records folder of the ledger at `dir`.
@@ -216,6 +400,55 @@ mod tests {
             file: FileRef::of(bytes),
             bytes: bytes.to_vec(),
         }
+    }
+
+    fn folder_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(records_dir(dir))
+            .expect("folder")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_record_file_is_named_by_the_bytes_written_into_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = b"the findings' state, in pieces";
+        let mut file = RecordFile::create(dir.path(), "findings").expect("created");
+        for piece in bytes.chunks(4) {
+            file.write_all(piece).expect("written");
+        }
+        let written = file.finish(bytes.len() as u64).expect("finished");
+        assert_eq!(written.file, FileRef::of(bytes));
+        assert_eq!(written.name, "findings");
+        assert_eq!(
+            read(dir.path(), "findings", written.file).expect("read"),
+            Some(bytes.to_vec())
+        );
+        assert_eq!(
+            folder_names(dir.path()),
+            [written.file.file_name("findings")]
+        );
+    }
+
+    #[test]
+    fn a_record_file_dropped_or_short_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dropped = RecordFile::create(dir.path(), "findings").expect("created");
+        dropped.write_all(b"half a record").expect("written");
+        drop(dropped);
+        assert!(folder_names(dir.path()).is_empty());
+        let mut short = RecordFile::create(dir.path(), "findings").expect("created");
+        short.write_all(b"a record").expect("written");
+        match short.finish(9) {
+            Err(StoreError::Io { path, source }) => {
+                assert!(path.to_string_lossy().ends_with(WRITING_SUFFIX), "{path:?}");
+                assert_eq!(source.kind(), std::io::ErrorKind::InvalidData);
+            }
+            other => panic!("expected a refusal naming the file, got {:?}", other.err()),
+        }
+        assert!(folder_names(dir.path()).is_empty());
     }
 
     #[test]

@@ -681,3 +681,56 @@ fn a_large_import_beside_a_damaged_snapshot_appends_and_warns() {
     t.run(&["rebuild"]).assert_ok();
     t.run(&["verify"]).assert_ok();
 }
+
+/// Rows far past the first chunks of a large import: by then the planner keeps only a
+/// fingerprint of each written event and reads it back on a match.
+const FAR: usize = 3 * GROUP_COMMIT_EVENTS;
+
+/// A large import decides a retry, and a reversal, of rows written long before them as it
+/// decides them within a chunk: the retry is counted as present, the reversal appended.
+#[test]
+fn a_large_import_decides_rows_against_rows_written_long_before() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", FAR);
+    rows.push(rows[3].clone());
+    rows.push("2015-03-02,reversal,PL-0001,support_allowance,0.01,1,BIG-4,重复".to_string());
+    let path = t.write_csv("far.csv", ImportKind::Events, &rows);
+    let run = t.import("events", &path);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains(&format!("appended {} event(s), 1 already present", FAR + 1)),
+        "{run:#?}"
+    );
+    {
+        let ledger = t.open();
+        let end = STANDARD_SIZE + FAR as u64 + 1;
+        assert_eq!(ledger.view().head().size, end);
+        assert_eq!(lookup(&ledger, "reversal:BIG-4"), Some(Seq::new(end)));
+        // 100.00 (BANK-1) + the payments - the reversed one, in fen.
+        let budget = ledger.budgets()["support_allowance"];
+        assert_eq!(budget.disbursed_fen, 10_000 + FAR as i64 - 1);
+    }
+    assert_eq!(t.verify().fault, None);
+}
+
+/// A reference written long before, repeated with other content, is refused naming the
+/// repeat's line and field, and the chunks already written are removed.
+#[test]
+fn a_large_import_refuses_a_row_conflicting_with_one_written_long_before() {
+    let t = TempLedger::standard();
+    let mut rows = payment_rows("BIG", FAR);
+    rows.push(rows[3].replace(",0.01,", ",0.02,"));
+    let path = t.write_csv("conflict.csv", ImportKind::Events, &rows);
+    let before = t.dump();
+    let run = t.import("events", &path);
+    run.assert_code(2);
+    let expected = format!(
+        "error: {}:{}: reference: BIG-3 is already used earlier in this batch with \
+         different content",
+        path.display(),
+        line_of(FAR)
+    );
+    assert!(run.stderr.starts_with(&expected), "{run:#?}");
+    assert_eq!(t.dump(), before);
+}

@@ -16,6 +16,7 @@
 //! and no snapshot is loaded: the findings are folded from genesis, their payments kept in
 //! memory (`projections::Payments`), as an export's are.
 
+use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, Pay
 
 use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::readmodels::payment_cache::{Cached, PaymentCache};
-use crate::ledger::{LedgerError, LedgerView, MetaWriter};
+use crate::ledger::{LedgerError, LedgerView, MetaWriter, ReadVerdict, SealedRead};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{self, RecordV1};
 
@@ -112,11 +113,7 @@ impl FindingsSide {
     /// which a snapshot cannot be authenticated without) and checks its position against
     /// the log. It is not caught up here: the read side folds both in one pass.
     pub(super) fn load(ledger: &LedgerView) -> Result<FindingsSide, super::ReadSideError> {
-        let state = match ledger.meta(META_FINDINGS) {
-            Ok(Some(bytes)) => decode(&bytes)?.unwrap_or_default(),
-            Ok(None) | Err(LedgerError::Key(_)) => FindingsState::default(),
-            Err(other) => return Err(other.into()),
-        };
+        let state = read_state(ledger)?.unwrap_or_default();
         let side = FindingsSide {
             saved_seq: state.applied.map_or(0, |a| a.seq),
             state,
@@ -237,23 +234,61 @@ impl FindingsSide {
         self.broken.is_some()
     }
 
-    /// The snapshot to write, with the seq it reflects; when it is due is the read side's
-    /// policy (`ReadSide::snapshot`).
+    /// The snapshot to write, with the seq it reflects, in memory; when it is due is the
+    /// read side's policy (`ReadSide::snapshot`).
     pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let at = self.applied_seq();
         // Sized first: grown by doubling, the buffer could hold twice the snapshot's bytes
         // at the moment of the write. With room for the seal the store appends, so that
         // sealing it does not move tens of MB to a larger allocation.
-        let size = bincode::serialized_size(&self.state)
-            .expect("the findings state serializes with bincode: plain data, ordered maps");
-        let capacity = usize::try_from(size)
+        let len = self.encoded_len();
+        let capacity = usize::try_from(len)
             .unwrap_or(0)
-            .saturating_add(1 + crate::keys::seal::SEAL_LEN);
+            .saturating_add(crate::keys::seal::SEAL_LEN);
         let mut bytes = Vec::with_capacity(capacity);
         bytes.push(FINDINGS_SNAPSHOT_VERSION);
         bincode::serialize_into(&mut bytes, &self.state)
             .expect("the findings state serializes with bincode: plain data, ordered maps");
         (at, bytes)
+    }
+
+    /// The snapshot to write, with the seq it reflects: in memory ([`Self::snapshot`])
+    /// when sled may keep it, else encoded straight into its record file, so that no
+    /// whole copy is held (11 MB at 1,000,000 events, 46 MB at 4,000,000); the bytes
+    /// are the same either way. The file is named when [`FindingsEncoding::write`]
+    /// finishes it.
+    pub fn snapshot_for(&self, metas: &MetaWriter) -> Result<(u64, FindingsEncoding), LedgerError> {
+        let len = self.encoded_len();
+        let sealed = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(crate::keys::seal::SEAL_LEN);
+        if sealed <= STREAMED_ABOVE_BYTES {
+            let (at, bytes) = self.snapshot();
+            return Ok((at, FindingsEncoding::Bytes(bytes)));
+        }
+        let mut file = metas.sealed_file(META_FINDINGS, len)?;
+        let encoded = file
+            .write_all(&[FINDINGS_SNAPSHOT_VERSION])
+            .map_err(|e| file.error(e))
+            .and_then(|()| match bincode::serialize_into(&mut file, &self.state) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(file.error(into_io(*e))),
+            });
+        encoded?;
+        Ok((
+            self.applied_seq(),
+            FindingsEncoding::File {
+                file: Box::new(file),
+                len,
+            },
+        ))
+    }
+
+    /// The bytes of the snapshot: its version byte and the state's bincode.
+    fn encoded_len(&self) -> u64 {
+        bincode::serialized_size(&self.state)
+            .expect("the findings state serializes with bincode: plain data, ordered maps")
+            .saturating_add(1)
     }
 
     /// Records that the snapshot through `seq` is on disk.
@@ -277,6 +312,49 @@ impl FindingsSide {
     /// a second copy of the bytes.
     pub(super) fn state_digest(&self) -> [u8; 32] {
         super::encoding_digest(&self.state)
+    }
+}
+
+/// The sealed size above which a snapshot is encoded straight into its file: one of at
+/// most this size may be packed into sled (FORMAT.md §3, `z` row), which needs its bytes
+/// whole, and holding 2 MiB costs little; a larger one is always kept as a file.
+const STREAMED_ABOVE_BYTES: usize = crate::store::block::MAX_STORED_BLOCK_BYTES;
+
+/// A findings snapshot ready to write ([`FindingsSide::snapshot_for`]).
+pub enum FindingsEncoding {
+    /// The bytes, unsealed: the store seals them.
+    Bytes(Vec<u8>),
+    /// Encoded into its file already, which is named by [`FindingsEncoding::write`];
+    /// `len` bytes before the seal (boxed: its hashers are 4 KB).
+    File {
+        file: Box<crate::ledger::SealedFile>,
+        len: u64,
+    },
+}
+
+impl FindingsEncoding {
+    /// The snapshot's bytes before its seal.
+    pub fn record_len(&self) -> u64 {
+        match self {
+            FindingsEncoding::Bytes(bytes) => bytes.len() as u64,
+            FindingsEncoding::File { len, .. } => *len,
+        }
+    }
+
+    /// Writes it as the live findings snapshot.
+    pub fn write(self, metas: &MetaWriter) -> Result<(), LedgerError> {
+        match self {
+            FindingsEncoding::Bytes(bytes) => FindingsSide::write_snapshot(metas, bytes),
+            FindingsEncoding::File { file, .. } => file.finish(),
+        }
+    }
+}
+
+/// The I/O error under a failed encoding; bincode fails on nothing else for plain data.
+fn into_io(error: bincode::ErrorKind) -> std::io::Error {
+    match error {
+        bincode::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
     }
 }
 
@@ -438,22 +516,109 @@ impl PaymentLookup for LogPayments<'_> {
 pub(super) fn stored_digest(
     ledger: &LedgerView,
 ) -> Result<Option<(u64, [u8; 32])>, super::ReadSideError> {
-    let bytes = match ledger.meta(META_FINDINGS) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) | Err(LedgerError::Key(_)) => return Ok(None),
+    let found = match ledger.meta_reader(META_FINDINGS) {
+        Ok(SealedRead::Absent) | Err(LedgerError::Key(_)) => return Ok(None),
+        Ok(SealedRead::Whole(bytes)) => digest_of(&mut bytes.as_slice()),
+        Ok(SealedRead::File(mut reader)) => {
+            let found = digest_of(&mut reader);
+            match reader.finish()? {
+                ReadVerdict::Absent => return Ok(None),
+                ReadVerdict::Sealed => found,
+            }
+        }
         Err(other) => return Err(other.into()),
     };
-    let Some(state) = state_bytes(&bytes)? else {
+    let Some((applied, digest)) = found? else {
         return Ok(None);
     };
-    // The position leads the state, and bincode reads a prefix of a longer slice.
-    let applied: Option<Position> =
-        bincode::deserialize(state).map_err(|e| FindingsSideError::Snapshot(e.to_string()))?;
     check_position(ledger, applied)?;
-    Ok(Some((
-        applied.map_or(0, |a| a.seq),
-        *blake3::hash(state).as_bytes(),
-    )))
+    Ok(Some((applied.map_or(0, |a| a.seq), digest)))
+}
+
+/// The position a snapshot's state starts with, and the BLAKE3 of the state, read from
+/// `reader` without holding its bytes; `None` for an older version.
+fn digest_of(reader: &mut impl Read) -> Result<Option<PositionAndDigest>, FindingsSideError> {
+    if !current_version(reader)? {
+        return Ok(None);
+    }
+    let mut hashing = Hashing {
+        reader,
+        hasher: blake3::Hasher::new(),
+    };
+    // The position leads the state; the rest is hashed as it is read.
+    let applied: Option<Position> = bincode::deserialize_from(&mut hashing)
+        .map_err(|e| FindingsSideError::Snapshot(e.to_string()))?;
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .map_err(|e| FindingsSideError::Snapshot(e.to_string()))?;
+    Ok(Some((applied, *hashing.hasher.finalize().as_bytes())))
+}
+
+/// A stored snapshot's position and the BLAKE3 of its state.
+type PositionAndDigest = (Option<Position>, [u8; 32]);
+
+/// Hashes what is read through it.
+struct Hashing<'a, R> {
+    reader: &'a mut R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.reader.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
+}
+
+/// The stored snapshot's state: `None` when there is none, when it is of an older
+/// version, or when its file is not the bytes its reference names. One kept as a file is
+/// decoded as the file is read, never held whole (11 MB at 1,000,000 events, 46 MB at
+/// 4,000,000), and kept only once the file's digest and seal hold.
+fn read_state(ledger: &LedgerView) -> Result<Option<FindingsState>, super::ReadSideError> {
+    match ledger.meta_reader(META_FINDINGS) {
+        Ok(SealedRead::Absent) | Err(LedgerError::Key(_)) => Ok(None),
+        Ok(SealedRead::Whole(bytes)) => Ok(decode(&bytes)?),
+        Ok(SealedRead::File(mut reader)) => {
+            let len = reader.record_len();
+            let decoded = decode_from(&mut reader, len);
+            match reader.finish()? {
+                ReadVerdict::Absent => Ok(None),
+                ReadVerdict::Sealed => Ok(decoded?),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A snapshot's state read from `reader`, of at most `len` bytes: the bytes are not
+/// trusted until their seal is checked, so no length they state may allocate more than
+/// they could hold.
+fn decode_from(
+    reader: &mut impl Read,
+    len: u64,
+) -> Result<Option<FindingsState>, FindingsSideError> {
+    use bincode::Options;
+    if !current_version(reader)? {
+        return Ok(None);
+    }
+    // `bincode::deserialize`'s own encoding, with a limit.
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(len)
+        .deserialize_from(reader)
+        .map(Some)
+        .map_err(|e| FindingsSideError::Snapshot(e.to_string()))
+}
+
+/// Reads the version byte: whether it is this version's (an older one is `false`).
+fn current_version(reader: &mut impl Read) -> Result<bool, FindingsSideError> {
+    let mut version = [0; 1];
+    match reader.read(&mut version) {
+        Ok(0) => Ok(state_bytes(&[])?.is_some()),
+        Ok(_) => Ok(state_bytes(&version)?.is_some()),
+        Err(e) => Err(FindingsSideError::Snapshot(e.to_string())),
+    }
 }
 
 /// A position is trusted only at a seq the log has, with the log's hash there.
@@ -546,6 +711,78 @@ mod tests {
             ..FindingsSide::default()
         };
         side.snapshot().1
+    }
+
+    /// A state whose snapshot is larger than sled keeps: `households` enrolled, each
+    /// under a name of 200 characters.
+    fn large_state(households: u64) -> FindingsState {
+        let mut fold = Findings::new();
+        for seq in 1..=households {
+            let enrolled = FindingFact::HouseholdEnrolled {
+                household: format!("{seq:0200}"),
+                category: "low_income".into(),
+            };
+            fold.apply(seq, &enrolled).expect("an enrollment folds");
+        }
+        FindingsState {
+            applied: None,
+            fold,
+        }
+    }
+
+    /// Streamed into its file when written, decoded from its file when read: the same
+    /// bytes as the snapshot in memory, the same state back, the same digest for `verify`.
+    #[test]
+    fn a_large_snapshot_is_streamed_both_ways() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ledger = crate::ledger::Ledger::init(&root.path().join("l")).expect("init");
+        let side = FindingsSide {
+            state: large_state(12_000),
+            ..FindingsSide::default()
+        };
+        let (_, whole) = side.snapshot();
+        assert!(whole.len() > STREAMED_ABOVE_BYTES, "{}", whole.len());
+        let (_, encoding) = side.snapshot_for(&ledger.meta_writer()).expect("encoded");
+        assert!(matches!(encoding, FindingsEncoding::File { .. }));
+        assert_eq!(encoding.record_len(), whole.len() as u64);
+        encoding.write(&ledger.meta_writer()).expect("written");
+        assert_eq!(
+            ledger.view().meta(META_FINDINGS).expect("read"),
+            Some(whole.clone())
+        );
+        let back = read_state(ledger.view()).expect("read").expect("a state");
+        assert!(back == side.state, "the state reads back equal");
+        assert_eq!(
+            stored_digest(ledger.view()).expect("digest"),
+            Some((0, side.state_digest()))
+        );
+    }
+
+    #[test]
+    fn a_small_snapshot_is_kept_in_memory_for_sled() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ledger = crate::ledger::Ledger::init(&root.path().join("l")).expect("init");
+        let side = FindingsSide {
+            state: state(),
+            ..FindingsSide::default()
+        };
+        let (_, encoding) = side.snapshot_for(&ledger.meta_writer()).expect("encoded");
+        match &encoding {
+            FindingsEncoding::Bytes(bytes) => assert_eq!(*bytes, side.snapshot().1),
+            FindingsEncoding::File { .. } => panic!("a small snapshot goes to sled"),
+        }
+    }
+
+    /// Bytes that are not yet checked cannot make the decoder allocate more than they hold.
+    #[test]
+    fn a_stated_length_beyond_the_bytes_is_refused_without_allocating_it() {
+        // No position, no last seq, one program of rates, whose name says it is 2^64 - 1
+        // bytes long.
+        let mut bytes = vec![FINDINGS_SNAPSHOT_VERSION, 0, 0];
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        let refused = decode_from(&mut bytes.as_slice(), bytes.len() as u64);
+        assert!(matches!(refused, Err(FindingsSideError::Snapshot(_))));
     }
 
     #[test]

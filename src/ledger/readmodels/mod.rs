@@ -37,9 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{
-    FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
+    FindingsEncoding, FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
 };
-use crate::ledger::{Ledger, LedgerError, LedgerView, MetaWriter};
+use crate::ledger::{Ledger, LedgerError, LedgerView, MetaBatch, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
 
@@ -356,9 +356,11 @@ pub enum Part {
 /// Of the read models, a copy of the core, the cube records and only the household shards
 /// that changed since the snapshot on disk (all of them when that is not known): under
 /// load on one household, one shard of 256, copied in about 1 ms at 1,000,000 events.
-/// The findings are encoded in place: their encoding takes about as long as a copy of
-/// them did (20 to 30 ms at 1,000,000 events), and the copy held the findings twice at
-/// the server's peak (26 MiB of copy beside 14 MiB of encoding).
+/// The findings are encoded in place, straight into their record file when too large for
+/// sled ([`FindingsSide::snapshot_for`]): their encoding takes about as long as a copy of
+/// them did (20 to 30 ms at 1,000,000 events), a copy held the findings twice at the
+/// server's peak (26 MiB of copy beside 14 MiB of encoding), and an encoding in memory
+/// held them once more (11 MB at 1,000,000 events, 46 MB at 4,000,000).
 pub struct SnapshotSource(Source);
 
 enum Source {
@@ -368,8 +370,8 @@ enum Source {
         seq: u64,
         saved: Option<SavedRecords>,
     },
-    /// The findings' snapshot: its seq and bytes.
-    Findings(u64, Vec<u8>),
+    /// The findings' snapshot: its seq and encoding.
+    Findings(u64, FindingsEncoding),
 }
 
 impl SnapshotSource {
@@ -381,9 +383,9 @@ impl SnapshotSource {
                 models: Some(encode(*parts, seq, saved.as_ref())),
                 findings: None,
             },
-            Source::Findings(seq, bytes) => Snapshot {
+            Source::Findings(seq, encoding) => Snapshot {
                 models: None,
-                findings: Some((seq, bytes)),
+                findings: Some((seq, encoding)),
             },
         }
     }
@@ -400,31 +402,63 @@ impl SnapshotSource {
 /// The read models' records due to be written: those not already stored with the same
 /// bytes (the core, last, always), and the bytes of every record, written or not.
 struct ModelsSnapshot {
-    seq: u64,
-    records: Vec<(String, Vec<u8>)>,
-    directory: Directory,
-    total_bytes: u64,
-    /// Each household shard's encoded length, by shard number.
-    shard_bytes: Vec<u64>,
+    records: ModelRecords,
+    /// What the records reflect once written.
+    at: SavedModels,
+}
+
+/// The records of a [`ModelsSnapshot`]: plain, as encoded, or already sealed and packed
+/// into the batch that writes them ([`ReadSide::save`]).
+enum ModelRecords {
+    Held(Vec<(String, Vec<u8>)>),
+    // Boxed: the store batch is hundreds of bytes inline.
+    Packed(Box<MetaBatch>),
+}
+
+/// Where an encoding of the read models puts its records, one at a time, in order.
+trait RecordSink {
+    fn put(&mut self, name: String, bytes: Vec<u8>);
+}
+
+impl RecordSink for Vec<(String, Vec<u8>)> {
+    fn put(&mut self, name: String, bytes: Vec<u8>) {
+        self.push((name, bytes));
+    }
+}
+
+/// Each record is sealed and packed as it comes and its plain bytes dropped: an import
+/// that changed every shard held all 256 shards' plain encodings at once otherwise (about
+/// 35 MB at 1,000,000 events), at the end of the import, its peak.
+impl RecordSink for MetaBatch {
+    fn put(&mut self, name: String, bytes: Vec<u8>) {
+        MetaBatch::put(self, &name, bytes);
+    }
 }
 
 /// The snapshots due to be written, made under a read lock and written without one.
 pub struct Snapshot {
     models: Option<ModelsSnapshot>,
-    findings: Option<(u64, Vec<u8>)>,
+    findings: Option<(u64, FindingsEncoding)>,
 }
 
 impl Snapshot {
     /// The read models' records to write, if due (unsealed; the store seals them), by
     /// name: those not stored already with the same bytes, and the core
-    /// ([`META_READ_MODELS`]), which binds every record's digest, last.
+    /// ([`META_READ_MODELS`]), which binds every record's digest, last. `None` too for
+    /// records packed already ([`ReadSide::save`]'s, which it never hands out).
     pub fn models_records(&self) -> Option<&[(String, Vec<u8>)]> {
-        self.models.as_ref().map(|m| m.records.as_slice())
+        match &self.models.as_ref()?.records {
+            ModelRecords::Held(records) => Some(records.as_slice()),
+            ModelRecords::Packed(_) => None,
+        }
     }
 
-    /// The findings' snapshot bytes, if due (unsealed).
+    /// The findings' snapshot bytes, if due and held in memory (unsealed).
     pub fn findings_bytes(&self) -> Option<&[u8]> {
-        self.findings.as_ref().map(|(_, bytes)| bytes.as_slice())
+        match &self.findings {
+            Some((_, FindingsEncoding::Bytes(bytes))) => Some(bytes.as_slice()),
+            _ => None,
+        }
     }
 }
 
@@ -576,11 +610,34 @@ impl ReadSide {
 
     /// Writes the snapshots that are due by the default [`SnapshotPolicy`], or all that
     /// are behind if `force`; says whether it wrote any.
+    /// The findings are encoded straight into their file when large
+    /// ([`FindingsSide::snapshot_for`]); the models' records are sealed and packed into
+    /// their batch one at a time as they are encoded ([`MetaBatch`]), the core last, and
+    /// the batch written whole: the same records, byte for byte, as [`ReadSide::snapshot`]
+    /// makes.
     pub fn save(&mut self, ledger: &Ledger, force: bool) -> Result<bool, ReadSideError> {
-        let Some(snapshot) = self.snapshot(force) else {
-            return Ok(false);
+        let metas = ledger.meta_writer();
+        let policy = SnapshotPolicy::default();
+        let findings = self
+            .copy_due(Part::Findings, policy, force, &metas)?
+            .and_then(|source| source.encode().findings);
+        let models = match self.due(Part::Models, policy, force) {
+            true => {
+                let seq = self.models.applied().map_or(0, |a| a.seq);
+                let batch = metas.batch()?;
+                let saved = self.saved_records.as_ref();
+                let (batch, at) = encode_into(self.changed_parts(), seq, saved, batch);
+                Some(ModelsSnapshot {
+                    records: ModelRecords::Packed(Box::new(batch)),
+                    at,
+                })
+            }
+            false => None,
         };
-        let at = ReadSide::write_snapshot(&ledger.meta_writer(), snapshot)?;
+        if models.is_none() && findings.is_none() {
+            return Ok(false);
+        }
+        let at = ReadSide::write_snapshot(&metas, Snapshot { models, findings })?;
         self.saved(at);
         Ok(true)
     }
@@ -594,7 +651,10 @@ impl ReadSide {
             encode(self.changed_parts(), seq, self.saved_records.as_ref())
         });
         let findings = match (&self.findings, self.due(Part::Findings, policy, force)) {
-            (Some(findings), true) => Some(findings.snapshot()),
+            (Some(findings), true) => {
+                let (seq, bytes) = findings.snapshot();
+                Some((seq, FindingsEncoding::Bytes(bytes)))
+            }
             _ => None,
         };
         (models.is_some() || findings.is_some()).then_some(Snapshot { models, findings })
@@ -614,15 +674,18 @@ impl ReadSide {
     }
 
     /// What a snapshot of `part` needs, if due by `policy` (or behind at all, if `force`),
-    /// to encode and write without holding this value ([`SnapshotSource`]).
+    /// to encode and write without holding this value ([`SnapshotSource`]). The findings
+    /// of a large ledger are encoded into their record file through `metas` here; it is
+    /// named when the snapshot is written, and removed if it never is.
     pub fn copy_due(
         &self,
         part: Part,
         policy: SnapshotPolicy,
         force: bool,
-    ) -> Option<SnapshotSource> {
+        metas: &MetaWriter,
+    ) -> Result<Option<SnapshotSource>, ReadSideError> {
         if !self.due(part, policy, force) {
-            return None;
+            return Ok(None);
         }
         let source = match part {
             Part::Models => Source::Models {
@@ -631,11 +694,14 @@ impl ReadSide {
                 saved: self.saved_records.clone(),
             },
             Part::Findings => {
-                let (seq, bytes) = self.findings.as_ref()?.snapshot();
-                Source::Findings(seq, bytes)
+                let Some(findings) = self.findings.as_ref() else {
+                    return Ok(None);
+                };
+                let (seq, encoding) = findings.snapshot_for(metas)?;
+                Source::Findings(seq, encoding)
             }
         };
-        Some(SnapshotSource(source))
+        Ok(Some(SnapshotSource(source)))
     }
 
     /// The models' records, with only the household shards that changed since the saved
@@ -703,24 +769,16 @@ impl ReadSide {
             findings: None,
         };
         if let Some(models) = snapshot.models {
-            let ModelsSnapshot {
-                seq,
-                records,
-                directory,
-                total_bytes,
-                shard_bytes,
-            } = models;
-            metas.put_metas(records)?;
-            at.models = Some(SavedModels {
-                seq,
-                directory,
-                total_bytes,
-                shard_bytes,
-            });
+            let ModelsSnapshot { records, at: saved } = models;
+            match records {
+                ModelRecords::Held(records) => metas.put_metas(records)?,
+                ModelRecords::Packed(batch) => batch.write()?,
+            }
+            at.models = Some(saved);
         }
-        if let Some((seq, bytes)) = snapshot.findings {
-            let len = bytes.len() as u64;
-            FindingsSide::write_snapshot(metas, bytes)?;
+        if let Some((seq, encoding)) = snapshot.findings {
+            let len = encoding.record_len();
+            encoding.write(metas)?;
             at.findings = Some((seq, len));
         }
         Ok(at)
@@ -1193,13 +1251,28 @@ fn load_models(
 /// events the whole encoding is about 35 MB). The records and directory are those a whole
 /// encode of the same models writes.
 fn encode(parts: ChangedParts<'_>, seq: u64, saved: Option<&SavedRecords>) -> ModelsSnapshot {
+    let (records, at) = encode_into(parts, seq, saved, Vec::new());
+    ModelsSnapshot {
+        records: ModelRecords::Held(records),
+        at,
+    }
+}
+
+/// [`encode`], its records put into `sink` one at a time as they are encoded, the core
+/// last: a record's plain bytes are held only until the sink takes them.
+fn encode_into<S: RecordSink>(
+    parts: ChangedParts<'_>,
+    seq: u64,
+    saved: Option<&SavedRecords>,
+    sink: S,
+) -> (S, SavedModels) {
     let ChangedParts {
         core,
         shards,
         all_time,
         years,
     } = parts;
-    let mut kept = Kept::new(saved.map(|saved| &saved.directory));
+    let mut kept = Kept::new(saved.map(|saved| &saved.directory), sink);
     let mut shard_digests = Vec::with_capacity(HOUSEHOLD_SHARDS);
     let mut shard_bytes = Vec::with_capacity(HOUSEHOLD_SHARDS);
     for (shard, data) in (0..=u8::MAX).zip(shards) {
@@ -1236,28 +1309,28 @@ fn encode(parts: ChangedParts<'_>, seq: u64, saved: Option<&SavedRecords>) -> Mo
         .fold(cube_bytes, |sum, len| sum.saturating_add(*len))
         .saturating_add(core_bytes.len() as u64);
     let mut records = kept.records;
-    records.push((META_READ_MODELS.to_owned(), core_bytes));
-    ModelsSnapshot {
+    records.put(META_READ_MODELS.to_owned(), core_bytes);
+    let at = SavedModels {
         seq,
-        records,
         directory: record.directory,
         total_bytes,
         shard_bytes,
-    }
+    };
+    (records, at)
 }
 
 /// The records an encoding keeps to write: those the saved directory does not name with
-/// the same digest.
-struct Kept {
+/// the same digest, put into `records` as they come.
+struct Kept<S> {
     before: BTreeMap<String, [u8; 32]>,
-    records: Vec<(String, Vec<u8>)>,
+    records: S,
 }
 
-impl Kept {
-    fn new(saved: Option<&Directory>) -> Kept {
+impl<S: RecordSink> Kept<S> {
+    fn new(saved: Option<&Directory>, records: S) -> Kept<S> {
         Kept {
             before: saved.map_or_else(BTreeMap::new, |saved| saved.records().collect()),
-            records: Vec::new(),
+            records,
         }
     }
 
@@ -1267,7 +1340,7 @@ impl Kept {
         let digest = *blake3::hash(&bytes).as_bytes();
         let len = bytes.len() as u64;
         if self.before.get(&name) != Some(&digest) {
-            self.records.push((name, bytes));
+            self.records.put(name, bytes);
         }
         (digest, len)
     }
@@ -1289,7 +1362,7 @@ fn unchanged_shard(saved: Option<&SavedRecords>, shard: u8) -> ([u8; 32], u64) {
 /// the shards, the cube records, then the core ([`META_READ_MODELS`]).
 pub fn snapshot_records(models: &ReadModels) -> Vec<(String, Vec<u8>)> {
     let seq = models.applied().map_or(0, |a| a.seq);
-    encode(models.parts_where(|_| true), seq, None).records
+    encode_into(models.parts_where(|_| true), seq, None, Vec::new()).0
 }
 
 /// Every stored record of the snapshot, as [`snapshot_records`] lists them (unsealed);
@@ -1482,6 +1555,56 @@ impl<'s> Folder<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::AppendContext;
+    use crate::model::rules::tests::enroll;
+
+    /// Enrollments of households `from` through `to`, numbered.
+    fn enrollments(from: u32, to: u32) -> Vec<crate::model::domain::Command> {
+        (from..=to)
+            .map(|n| enroll(&format!("PL-{n:04}"), "2014-03-01"))
+            .collect()
+    }
+
+    /// A save whose durable write fails leaves no core without its shards (they are one
+    /// batch): the ledger opened again reads a snapshot whole, the one saved before or the
+    /// new one, and the side that failed still has its models due.
+    #[test]
+    fn a_failed_save_leaves_a_whole_snapshot_and_its_models_due() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        ledger.append(enrollments(1, 40), &ctx).expect("append");
+        let mut side = ReadSide::open(ledger.view()).expect("open");
+        assert!(side.save(&ledger, true).expect("the first save"));
+        let before = stored_records(ledger.view()).expect("stored before");
+        ledger
+            .append(enrollments(41, 80), &ctx)
+            .expect("append more");
+        side.catch_up(ledger.view()).expect("catch up");
+        let after = snapshot_records(side.models());
+        ledger.view.store.fail_syncs();
+        let failed = side.save(&ledger, true);
+        assert!(
+            matches!(failed, Err(ReadSideError::Ledger(_))),
+            "{failed:?}"
+        );
+        let due = side.snapshot(true).expect("the models are still due");
+        let records = due.models_records().expect("the models' records");
+        assert!(records
+            .iter()
+            .any(|(name, _)| name.contains(".households.")));
+        drop(ledger);
+
+        let ledger = Ledger::open(dir.path()).expect("open again");
+        let stored = stored_records(ledger.view()).expect("stored after");
+        assert!(
+            stored == before || stored == after,
+            "a mix of two snapshots"
+        );
+        let reopened = ReadSide::open(ledger.view()).expect("the snapshot reads back");
+        let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
+        assert_eq!(reopened.compare(&rebuilt), Ok(()));
+    }
 
     #[test]
     fn a_few_differing_records_are_all_named() {

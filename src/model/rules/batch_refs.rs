@@ -1,16 +1,20 @@
 //! The references a batch has planned, for the planner's lookups (a retry, a reversal of a
 //! payment made earlier in the batch, a replay's check that no reference repeats). A batch
 //! may hold millions of rows (a replay holds the whole log), so each reference is held as
-//! a 16-byte digest in plan order, and a table of positions finds it: about 26 bytes per
-//! row (the digest and, at the table's load, 10 bytes of positions), where the text in an
-//! arena with its end and a position took about 42 at a million rows.
+//! a 16-byte digest in plan order, found through a table of positions hashed by its first
+//! 4 bytes (about 26 bytes per row at the table's load); once the batch's events are
+//! written and can be read back ([`BatchRefs::archive`]), only those 4 bytes, its
+//! fingerprint (about 13). The text in an arena with its end and a position took about 42.
 //!
 //! The digest stands for the text: BLAKE3 keyed with a key drawn once per process and cut
 //! to 128 bits. Two references with one digest would make a new reference look planned
 //! (a false repeat) or a reversal find another payment (a hidden fault in a replay); with
 //! a key nobody knows when the log or the file was written, such a pair cannot be made
 //! ahead, and one by chance takes about 2^64 references. The same reference always has
-//! the same digest, so a repeated reference is never missed.
+//! the same digest, so a repeated reference is never missed. An archived entry keeps only
+//! its fingerprint (the digest's first 4 bytes): a match is a candidate, which the planner
+//! confirms by reading the written event's reference back (about one false candidate per
+//! 4,000 lookups against a million entries).
 
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
@@ -32,13 +36,20 @@ impl RefDigest {
         RefDigest(digest)
     }
 
-    /// The table's hash: the digest is already uniform, so its first 8 bytes serve, and
-    /// the table never hashes a reference again as it grows.
-    fn table_hash(&self) -> u64 {
-        let mut bytes = [0; 8];
-        bytes.copy_from_slice(&self.0[..8]);
-        u64::from_le_bytes(bytes)
+    /// What an archived entry keeps of the digest: its first 4 bytes.
+    pub(super) fn fingerprint(&self) -> u32 {
+        let mut bytes = [0; 4];
+        bytes.copy_from_slice(&self.0[..4]);
+        u32::from_le_bytes(bytes)
     }
+}
+
+/// The table's hash of a fingerprint: spread over 64 bits, since the table takes its
+/// position from the low bits and a tag from the top 7 (the fingerprint is uniform, so a
+/// multiplication by an odd constant serves, and the table never hashes a reference
+/// again as it grows).
+fn table_hash(fingerprint: u32) -> u64 {
+    u64::from(fingerprint).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// The key of every digest this process makes, drawn on first use. std seeds its
@@ -57,56 +68,117 @@ fn process_key() -> &'static [u8; 32] {
 }
 
 /// The references planned in one batch, in plan order: entry `i` is the batch's `i`-th
-/// planned event.
+/// planned event. Entries before `archived` keep only their fingerprint.
 #[derive(Clone, Default)]
 pub(super) struct BatchRefs {
-    /// Every reference's digest, in plan order.
-    digests: Vec<RefDigest>,
-    /// Entry indexes, hashed by their digest.
+    /// The fingerprints of the archived entries, `0..archived.len()`, in plan order.
+    archived: Vec<u32>,
+    /// The digests of the entries after them, in plan order.
+    recent: Vec<RefDigest>,
+    /// Entry indexes, hashed by their fingerprint.
     table: HashTable<u32>,
+}
+
+/// Where a reference is among a batch's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Found {
+    /// At this entry, known by its digest.
+    At(usize),
+    /// Perhaps at one of these archived entries (in plan order), whose fingerprint is the
+    /// reference's: the caller reads them back to tell.
+    Candidates(Vec<usize>),
 }
 
 impl BatchRefs {
     /// The number of references held.
     pub(super) fn len(&self) -> usize {
-        self.digests.len()
+        self.archived.len() + self.recent.len()
+    }
+
+    /// The entries that keep only their fingerprint: `0..archived()`.
+    pub(super) fn archived(&self) -> usize {
+        self.archived.len()
+    }
+
+    /// The fingerprint of entry `i`.
+    fn fingerprint(archived: &[u32], recent: &[RefDigest], i: u32) -> u32 {
+        let i = i as usize;
+        match i.checked_sub(archived.len()) {
+            Some(r) => recent[r].fingerprint(),
+            None => archived[i],
+        }
     }
 
     /// Makes room for `additional` more references without growing the table.
     pub(super) fn reserve(&mut self, additional: usize) {
-        let Self { digests, table } = self;
-        digests.reserve_exact(additional);
-        table.reserve(additional, |&i| digests[i as usize].table_hash());
+        let Self {
+            archived,
+            recent,
+            table,
+        } = self;
+        recent.reserve_exact(additional);
+        table.reserve(additional, |&i| {
+            table_hash(BatchRefs::fingerprint(archived, recent, i))
+        });
     }
 
-    /// The entry holding the reference of `digest`, if any.
-    pub(super) fn get(&self, digest: &RefDigest) -> Option<usize> {
-        self.table
-            .find(digest.table_hash(), |&i| {
-                self.digests[i as usize] == *digest
-            })
-            .map(|&i| i as usize)
+    /// Where the reference of `digest` may be: its entry when a digest held says so,
+    /// else the archived entries that share its fingerprint (none: it is not held).
+    pub(super) fn get(&self, digest: &RefDigest) -> Found {
+        let fingerprint = digest.fingerprint();
+        let mut candidates = Vec::new();
+        for &i in self.table.iter_hash(table_hash(fingerprint)) {
+            let i = i as usize;
+            match i.checked_sub(self.archived.len()) {
+                Some(r) if self.recent[r] == *digest => return Found::At(i),
+                Some(_) => {}
+                None if self.archived[i] == fingerprint => candidates.push(i),
+                None => {}
+            }
+        }
+        candidates.sort_unstable();
+        Found::Candidates(candidates)
     }
 
     /// Adds the reference of `digest` as the next entry; the caller has checked it is not
     /// held yet.
     pub(super) fn push(&mut self, digest: RefDigest) {
-        let index = u32::try_from(self.digests.len())
-            .expect("a batch plans fewer than 2^32 events: its plan holds 50 bytes per event");
-        self.digests.push(digest);
-        let Self { digests, table } = self;
-        table.insert_unique(digest.table_hash(), index, |&i| {
-            digests[i as usize].table_hash()
+        let index = u32::try_from(self.len()).expect(
+            "a batch plans fewer than 2^32 events: its plan holds 13 bytes or more per event",
+        );
+        self.recent.push(digest);
+        let Self {
+            archived,
+            recent,
+            table,
+        } = self;
+        table.insert_unique(table_hash(digest.fingerprint()), index, |&i| {
+            table_hash(BatchRefs::fingerprint(archived, recent, i))
         });
     }
 
-    /// Forgets every entry from `len` on (a rolled back request of a group).
+    /// Keeps only the fingerprints of the entries before `upto` (those whose events the
+    /// caller can read back); an entry archived stays so.
+    pub(super) fn archive(&mut self, upto: usize) {
+        let upto = upto.min(self.len());
+        let Some(more) = upto.checked_sub(self.archived.len()) else {
+            return;
+        };
+        self.archived
+            .extend(self.recent.drain(..more).map(|d| d.fingerprint()));
+    }
+
+    /// Forgets every entry from `len` on (a rolled back request of a group, which archives
+    /// nothing).
     pub(super) fn truncate(&mut self, len: usize) {
-        if len >= self.digests.len() {
+        if len >= self.len() {
             return;
         }
+        let kept = len
+            .checked_sub(self.archived.len())
+            .expect("only a batch that archives nothing is rolled back");
         self.table.retain(|&mut i| (i as usize) < len);
-        self.digests.truncate(len);
+        self.recent.truncate(kept);
     }
 }
 
@@ -115,11 +187,22 @@ mod tests {
     use super::*;
 
     fn get(refs: &BatchRefs, reference: &str) -> Option<usize> {
-        refs.get(&RefDigest::of(reference))
+        match refs.get(&RefDigest::of(reference)) {
+            Found::At(i) => Some(i),
+            Found::Candidates(c) if c.is_empty() => None,
+            Found::Candidates(c) => panic!("{reference}: unexpected candidates {c:?}"),
+        }
     }
 
     fn push(refs: &mut BatchRefs, reference: &str) {
         refs.push(RefDigest::of(reference));
+    }
+
+    /// A digest whose fingerprint is `fingerprint`, the rest `rest`.
+    fn digest_with(fingerprint: u32, rest: u8) -> RefDigest {
+        let mut bytes = [rest; DIGEST_BYTES];
+        bytes[..4].copy_from_slice(&fingerprint.to_le_bytes());
+        RefDigest(bytes)
     }
 
     #[test]
@@ -151,7 +234,7 @@ mod tests {
         refs.reserve(1_000);
         let capacity = refs.table.capacity();
         assert!(capacity >= 1_001);
-        assert!(refs.digests.capacity() >= 1_001);
+        assert!(refs.recent.capacity() >= 1_001);
         for i in 1..=1_000 {
             push(&mut refs, &format!("A-{i}"));
         }
@@ -168,11 +251,57 @@ mod tests {
         let mut refs = BatchRefs::default();
         for i in 0..10_000 {
             push(&mut refs, &format!("R-{i}"));
+            if i % 3_000 == 2_999 {
+                refs.archive(i - 100);
+            }
         }
+        assert_eq!(refs.archived(), 8_899);
         for i in (0..10_000).step_by(7) {
-            assert_eq!(get(&refs, &format!("R-{i}")), Some(i));
+            let found = refs.get(&RefDigest::of(&format!("R-{i}")));
+            let expected = if i < 8_899 {
+                Found::Candidates(vec![i])
+            } else {
+                Found::At(i)
+            };
+            assert_eq!(found, expected, "R-{i}");
         }
         assert_eq!(get(&refs, "R-10000"), None);
+    }
+
+    #[test]
+    fn an_archived_entry_is_a_candidate_by_its_fingerprint_and_a_recent_one_is_exact() {
+        let mut refs = BatchRefs::default();
+        refs.push(digest_with(7, 1));
+        refs.push(digest_with(9, 1));
+        refs.push(digest_with(7, 2));
+        refs.archive(2);
+        assert_eq!(refs.archived(), 2);
+        // Entry 0 shares only its fingerprint with the lookup: the caller must read it.
+        assert_eq!(refs.get(&digest_with(7, 3)), Found::Candidates(vec![0]));
+        assert_eq!(refs.get(&digest_with(7, 1)), Found::Candidates(vec![0]));
+        assert_eq!(refs.get(&digest_with(7, 2)), Found::At(2));
+        assert_eq!(refs.get(&digest_with(9, 5)), Found::Candidates(vec![1]));
+        assert_eq!(refs.get(&digest_with(8, 1)), Found::Candidates(vec![]));
+        refs.push(digest_with(7, 4));
+        refs.archive(10);
+        assert_eq!(refs.archived(), 4, "archiving stops at the entries held");
+        assert_eq!(
+            refs.get(&digest_with(7, 9)),
+            Found::Candidates(vec![0, 2, 3])
+        );
+        refs.archive(1);
+        assert_eq!(refs.archived(), 4, "an entry archived stays so");
+    }
+
+    #[test]
+    #[should_panic(expected = "only a batch that archives nothing is rolled back")]
+    fn rolling_back_into_archived_entries_is_a_programming_error() {
+        let mut refs = BatchRefs::default();
+        for r in ["A-1", "A-2", "A-3"] {
+            push(&mut refs, r);
+        }
+        refs.archive(2);
+        refs.truncate(1);
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod people;
 mod recoveries;
 mod replay_households;
 mod replay_refs;
+#[cfg(test)]
+mod written_tests;
 
 pub use findings::{check_finding_id, FindingContext};
 mod release;
@@ -36,7 +38,7 @@ use crate::model::encoding::{
 };
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
-use batch_refs::RefDigest;
+use batch_refs::{Found, RefDigest};
 use foldhash::{HashMap, HashMapExt};
 use fundtrail_projections::Receivables;
 
@@ -304,9 +306,13 @@ pub struct Planner<'a> {
     /// A replay's households, in place of `new_households`: only the day each was
     /// enrolled, in a table that stays in cache ([`replay_households`]).
     replay_households: Option<replay_households::ReplayHouseholds>,
-    /// The reference of each event planned in this batch, in the order of `planned`;
-    /// empty in a replay that reads its log back, which keeps `read_back` instead.
+    /// The reference of each event planned in this batch, in plan order (`planned` and
+    /// `digests` hold the entries after its archived ones); empty in a replay that reads
+    /// its log back, which keeps `read_back` instead.
     new_refs: batch_refs::BatchRefs,
+    /// The events of this batch already written beyond the head, to read back: the plan
+    /// keeps only a fingerprint of each ([`Planner::read_written_from`]).
+    written: Option<Arc<dyn WrittenLog + 'a>>,
     /// A replay that reads its log back ([`Planner::replay_reading`]): each event's
     /// reference as an 8-byte digest, checked for repeats at the end
     /// ([`Planner::first_repeat`]), not as each event comes.
@@ -314,15 +320,17 @@ pub struct Planner<'a> {
     /// Where the record being replayed says its reversal's target is: the first place a
     /// replay that reads its log back looks for the target's reference.
     target_hint: Option<Seq>,
-    /// One entry per event planned in this batch, the first at `first`; none in a replay
-    /// that reads its reversals' targets from `bodies`.
+    /// One entry per event planned in this batch after the archived ones (the first at
+    /// `first` when none is); none in a replay that reads its reversals' targets from
+    /// `bodies`.
     planned: Vec<PlannedEvent>,
     /// The log a replay plans, to read a reversal's target from when it comes, instead of
     /// keeping every payment's facts in `planned` (24 bytes an event).
     bodies: Option<Arc<dyn ReplayedBodies>>,
     /// The digest of each planned event's content, in the order of `planned`, to tell a
-    /// retry from a conflict. Empty in a replay, which refuses every repeated reference
-    /// without comparing contents: 16 bytes an event a replay of the whole log keeps not.
+    /// retry from a conflict (an archived event's is computed from its record read back).
+    /// Empty in a replay, which refuses every repeated reference without comparing
+    /// contents: 16 bytes an event a replay of the whole log keeps not.
     digests: Vec<[u8; 16]>,
     first: Seq,
     /// The household ids of planned payments (and the actors), each held once, in the
@@ -333,7 +341,7 @@ pub struct Planner<'a> {
     /// program is most often the same, and comparing it costs less than a search.
     last_program: usize,
     /// The facts of planned payments whose values do not fit a [`PackedPay`], by their
-    /// position in `planned` (none in practice).
+    /// position in the batch (none in practice).
     unpacked: HashMap<usize, PaidFacts>,
     budgets: Budgets,
     next: Seq,
@@ -372,6 +380,23 @@ impl Committed for NothingCommitted {
         Err(format!("a replay has no committed event {seq}"))
     }
 }
+
+/// The events of a large batch written already, beyond the head, where they stay
+/// invisible until the batch commits (append.rs), for a planner that reads them back
+/// instead of keeping them ([`Planner::read_written_from`]).
+pub trait WrittenLog {
+    /// The last seq written: the batch's events up to it can be read.
+    fn written_through(&self) -> u64;
+    /// The record written at `seq`, at most [`WrittenLog::written_through`].
+    fn record(&self, seq: Seq) -> Result<RecordV1, String>;
+}
+
+/// Events written before a planner archives them ([`Planner::read_written_from`]): its
+/// full entries are dropped from the front of vectors, which moves those after them, so
+/// it waits for a few thousand to drop at once. With what is in flight (append.rs: a
+/// writer may lag by about 10,000 events) it keeps some 15,000 events in full, under
+/// 1 MiB.
+const ARCHIVE_EVENTS: usize = 4_096;
 
 /// The bodies of the log a replay plans, by seq ([`Planner::replay_reading`]). A replay
 /// reads only events it has planned already: the verifier has checked their place in the
@@ -473,6 +498,7 @@ impl<'a> Planner<'a> {
             new_households: HashMap::new(),
             replay_households: None,
             new_refs: batch_refs::BatchRefs::default(),
+            written: None,
             read_back: None,
             target_hint: None,
             planned: Vec::new(),
@@ -565,10 +591,12 @@ impl<'a> Planner<'a> {
             actors.retain(|_, seq| *seq < next);
         }
         let kept = usize::try_from(next.get() - self.first.get()).expect("a batch fits in memory");
-        self.planned.truncate(kept);
-        self.unpacked.retain(|index, _| *index < kept);
-        self.digests.truncate(kept);
+        // A batch that archives (a large one) is never rolled back: this asserts so.
         self.new_refs.truncate(kept);
+        let recent = kept - self.new_refs.archived();
+        self.planned.truncate(recent);
+        self.unpacked.retain(|index, _| *index < kept);
+        self.digests.truncate(recent);
         if let Some(read_back) = &mut self.read_back {
             read_back.truncate(kept);
         }
@@ -583,6 +611,7 @@ impl<'a> Planner<'a> {
     }
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
+        self.archive_written();
         let reference = command.reference();
         let content = self.content(command)?;
         if self.read_back.is_some() {
@@ -740,15 +769,15 @@ impl<'a> Planner<'a> {
         ref_digest: RefDigest,
         content: &Body,
     ) -> Result<Option<Seq>, PlanError> {
-        let (seq, found) = if let Some((seq, index)) = self.planned_at(ref_digest) {
-            // A replay keeps no digests: it never compares them (below).
-            (seq, self.digests.get(index).copied().unwrap_or_default())
-        } else if let Some(seq) = self.committed_ref(reference.as_str())? {
-            let body = self.committed_body(seq)?;
-            (seq, digest(&normalized(body)))
-        } else {
-            return Ok(None);
-        };
+        let (seq, found) =
+            if let Some((seq, index)) = self.planned_at(reference.as_str(), ref_digest)? {
+                (seq, self.planned_digest(seq, index)?)
+            } else if let Some(seq) = self.committed_ref(reference.as_str())? {
+                let body = self.committed_body(seq)?;
+                (seq, digest(&normalized(body)))
+            } else {
+                return Ok(None);
+            };
         // In a replay even an identical repeat is a fault: a retry is never recorded twice.
         if !self.replay && found == digest(content) {
             return Ok(Some(seq));
@@ -1104,8 +1133,11 @@ impl<'a> Planner<'a> {
                 &bodies.record(seq).map_err(PlanError::Lookup)?.body,
             ));
         }
+        let Some(recent) = self.recent_position(index) else {
+            return Ok(Reversible::of(&self.written_record(seq)?.body));
+        };
         Ok(
-            match (&self.planned[index], self.planned_recoveries.get(&seq)) {
+            match (&self.planned[recent], self.planned_recoveries.get(&seq)) {
                 (Some(paid), _) => Some(Reversible::Payment(self.paid_of(index, paid))),
                 (None, Some(recovery)) => Some(Reversible::Recovery(recovery.clone())),
                 (None, None) => None,
@@ -1118,7 +1150,7 @@ impl<'a> Planner<'a> {
     /// the record says a reversal's target is, first) confirmed by the log.
     fn planned_seq(&self, reference: &str) -> Result<Option<(Seq, usize)>, PlanError> {
         let (Some(read_back), Some(bodies)) = (&self.read_back, &self.bodies) else {
-            return Ok(self.planned_at(RefDigest::of(reference)));
+            return self.planned_at(reference, RefDigest::of(reference));
         };
         let found = read_back
             .find(reference, self.target_hint, bodies.as_ref())
@@ -1130,11 +1162,89 @@ impl<'a> Planner<'a> {
         }))
     }
 
-    /// As [`Planner::planned`], for a reference's digest.
-    fn planned_at(&self, ref_digest: RefDigest) -> Option<(Seq, usize)> {
-        let index = self.new_refs.get(&ref_digest)?;
-        let seq = Seq::new(self.first.get() + index as u64);
-        Some((seq, index))
+    /// As [`Planner::planned_seq`], given the reference's digest: an archived event that
+    /// shares the digest's fingerprint is read back to tell.
+    fn planned_at(
+        &self,
+        reference: &str,
+        ref_digest: RefDigest,
+    ) -> Result<Option<(Seq, usize)>, PlanError> {
+        let index = match self.new_refs.get(&ref_digest) {
+            Found::At(index) => Some(index),
+            Found::Candidates(candidates) => self.written_holding(reference, &candidates)?,
+        };
+        Ok(index.map(|index| (self.seq_of(index), index)))
+    }
+
+    /// The seq of the `index`-th event planned in this batch.
+    fn seq_of(&self, index: usize) -> Seq {
+        Seq::new(self.first.get() + index as u64)
+    }
+
+    /// Which of the archived events `candidates` (by position) holds `reference`, if any.
+    fn written_holding(
+        &self,
+        reference: &str,
+        candidates: &[usize],
+    ) -> Result<Option<usize>, PlanError> {
+        for &index in candidates {
+            if self.written_record(self.seq_of(index))?.reference == reference {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An archived event of this batch, read back from where it was written.
+    fn written_record(&self, seq: Seq) -> Result<RecordV1, PlanError> {
+        let written = self
+            .written
+            .as_ref()
+            .expect("only a planner that reads its written events back archives them");
+        written.record(seq).map_err(PlanError::Lookup)
+    }
+
+    /// The position in `planned` and `digests` of the `index`-th event of the batch, if it
+    /// is not archived.
+    fn recent_position(&self, index: usize) -> Option<usize> {
+        index.checked_sub(self.new_refs.archived())
+    }
+
+    /// The digest of the content of the `index`-th event of the batch, at `seq`.
+    fn planned_digest(&self, seq: Seq, index: usize) -> Result<[u8; 16], PlanError> {
+        match self.recent_position(index) {
+            // A replay keeps no digests: it never compares them (`existing`).
+            Some(recent) => Ok(self.digests.get(recent).copied().unwrap_or_default()),
+            None => Ok(digest(&normalized(self.written_record(seq)?.body))),
+        }
+    }
+
+    /// Reads the events of this batch written beyond the head back from `written`, from
+    /// now on, instead of keeping their references, contents and payments: the plan of a
+    /// large batch then keeps a 4-byte fingerprint (and its table entry) per event
+    /// written, and its entries in full only for the events in flight.
+    pub fn read_written_from(&mut self, written: Arc<dyn WrittenLog + 'a>) {
+        self.written = Some(written);
+    }
+
+    /// Archives the events written since the last archive, once there are
+    /// [`ARCHIVE_EVENTS`] of them.
+    fn archive_written(&mut self) {
+        let Some(written) = &self.written else {
+            return;
+        };
+        let through = written.written_through();
+        let written = usize::try_from(through.saturating_sub(self.first.get() - 1))
+            .unwrap_or(usize::MAX)
+            .min(self.new_refs.len());
+        let archived = self.new_refs.archived();
+        if written < archived + ARCHIVE_EVENTS {
+            return;
+        }
+        self.planned.drain(..written - archived);
+        self.digests.drain(..written - archived);
+        self.unpacked.retain(|index, _| *index >= written);
+        self.new_refs.archive(written);
     }
 
     /// The planned payment of `p`, the next entry of `planned`.
@@ -1144,7 +1254,8 @@ impl<'a> Planner<'a> {
             .program_position(&p.program)
             .and_then(|program| PackedPay::pack(p.amount_fen, program, p.persons))
             .unwrap_or_else(|| {
-                self.unpacked.insert(self.planned.len(), PaidFacts::of(p));
+                let index = self.new_refs.archived() + self.planned.len();
+                self.unpacked.insert(index, PaidFacts::of(p));
                 PackedPay::UNPACKED
             });
         PlannedPayment {
