@@ -209,15 +209,7 @@ mod tests {
     }
 
     fn files(ledger: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(ledger.join("records"))
-            .map(|entries| {
-                entries
-                    .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        crate::store::record_file_names(ledger)
     }
 
     fn streamed(metas: &MetaWriter, bytes: &[u8]) -> SealedFile {
@@ -226,6 +218,19 @@ mod tests {
             file.write_all(piece).expect("written");
         }
         file
+    }
+
+    /// A new ledger holding the record `record(1)` as a file, and its record files.
+    fn holding_a_record() -> (tempfile::TempDir, Ledger, Vec<u8>, Vec<String>) {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("l");
+        let ledger = Ledger::init(&dir).expect("init");
+        let old = record(1);
+        streamed(&ledger.meta_writer(), &old)
+            .finish()
+            .expect("finished");
+        let before = files(&dir);
+        (root, ledger, old, before)
     }
 
     #[test]
@@ -247,14 +252,8 @@ mod tests {
 
     #[test]
     fn a_write_dropped_midway_leaves_the_previous_record_and_no_file() {
-        let root = tempfile::tempdir().expect("tempdir");
+        let (root, ledger, old, before) = holding_a_record();
         let dir = root.path().join("l");
-        let ledger = Ledger::init(&dir).expect("init");
-        let old = record(1);
-        streamed(&ledger.meta_writer(), &old)
-            .finish()
-            .expect("finished");
-        let before = files(&dir);
         let new = record(2);
         let mut file = ledger
             .meta_writer()
@@ -268,14 +267,8 @@ mod tests {
 
     #[test]
     fn a_record_of_another_length_than_announced_is_refused_and_removed() {
-        let root = tempfile::tempdir().expect("tempdir");
+        let (root, ledger, old, before) = holding_a_record();
         let dir = root.path().join("l");
-        let ledger = Ledger::init(&dir).expect("init");
-        let old = record(1);
-        streamed(&ledger.meta_writer(), &old)
-            .finish()
-            .expect("finished");
-        let before = files(&dir);
         let new = record(2);
         let mut file = ledger
             .meta_writer()
@@ -345,14 +338,8 @@ mod tests {
 
     #[test]
     fn a_file_torn_while_being_written_is_removed_on_open() {
-        let root = tempfile::tempdir().expect("tempdir");
+        let (root, ledger, old, before) = holding_a_record();
         let dir = root.path().join("l");
-        let ledger = Ledger::init(&dir).expect("init");
-        let old = record(1);
-        streamed(&ledger.meta_writer(), &old)
-            .finish()
-            .expect("finished");
-        let before = files(&dir);
         drop(ledger);
         // What a process that ended while writing the next version leaves.
         let torn = dir.join("records").join("findings.4242-0.writing");

@@ -265,6 +265,20 @@ pub(super) fn records_dir(dir: &Path) -> PathBuf {
     dir.join(RECORDS_DIR)
 }
 
+/// The names of the files in a ledger's `records/` folder, sorted (none if it is absent).
+#[cfg(test)]
+pub(crate) fn record_file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(records_dir(dir))
+        .map(|entries| {
+            entries
+                .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Writes `files` durably under their final names (each through a temporary name, so a
 /// file under a final name is always whole), before the batch that names them is applied:
 /// each file is synced, then the folder once for all of their names (a snapshot of a large

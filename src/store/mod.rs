@@ -101,6 +101,8 @@ const META_FILE: u8 = b'f';
 /// records in chunks of this size, which are still read.
 pub const META_CHUNK_BYTES: usize = 256 * 1024;
 
+#[cfg(test)]
+pub(crate) use large::record_file_names;
 pub use large::{RecordFile, RecordReader, WrittenFile};
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
@@ -2410,15 +2412,7 @@ mod chunk_tests {
     }
 
     fn files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(large::records_dir(dir))
-            .map(|entries| {
-                entries
-                    .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        record_file_names(dir)
     }
 
     fn big(len: usize, modulus: usize) -> Vec<u8> {

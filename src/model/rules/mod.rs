@@ -1812,22 +1812,30 @@ pub(crate) mod tests {
 
     impl PlannedLog {
         fn note(&self, planned: &Planned) {
-            if let Planned::Append {
-                seq,
-                reference,
-                body,
-            } = planned
-            {
-                let record = RecordV1 {
-                    seq: seq.get(),
-                    recorded_at_us: 0,
-                    actor: "clerk".into(),
-                    reference: reference.to_string(),
-                    body: body.clone(),
-                };
-                self.0.lock().unwrap().insert(*seq, record);
+            if let Some(record) = planned_record(planned, 0) {
+                self.0.lock().unwrap().insert(Seq::new(record.seq), record);
             }
         }
+    }
+
+    /// The record a planned append is written as, recorded by `clerk` at `recorded_at_us`;
+    /// `None` for anything else planned.
+    pub(super) fn planned_record(planned: &Planned, recorded_at_us: i64) -> Option<RecordV1> {
+        let Planned::Append {
+            seq,
+            reference,
+            body,
+        } = planned
+        else {
+            return None;
+        };
+        Some(RecordV1 {
+            seq: seq.get(),
+            recorded_at_us,
+            actor: "clerk".into(),
+            reference: reference.to_string(),
+            body: body.clone(),
+        })
     }
 
     impl ReplayedBodies for PlannedLog {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::tests::{allocate, enroll, pay, rejected, NOW_US};
+use super::tests::{allocate, enroll, pay, planned_record, rejected, NOW_US};
 use super::*;
 
 /// The events a test batch has "written": what it planned, up to `through`.
@@ -20,20 +20,11 @@ struct Written {
 
 impl Written {
     fn note(&self, planned: &Planned) {
-        if let Planned::Append {
-            seq,
-            reference,
-            body,
-        } = planned
-        {
-            let record = RecordV1 {
-                seq: seq.get(),
-                recorded_at_us: NOW_US,
-                actor: "clerk".into(),
-                reference: reference.to_string(),
-                body: body.clone(),
-            };
-            self.records.lock().unwrap().insert(*seq, record);
+        if let Some(record) = planned_record(planned, NOW_US) {
+            self.records
+                .lock()
+                .unwrap()
+                .insert(Seq::new(record.seq), record);
         }
     }
 
