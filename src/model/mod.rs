@@ -8,6 +8,7 @@
 pub mod domain;
 pub mod eligibility;
 pub mod encoding;
+pub mod fingerprints;
 pub mod json_object;
 pub mod people;
 pub mod person;

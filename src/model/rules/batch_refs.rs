@@ -4,7 +4,9 @@
 //! a 16-byte digest in plan order, found through a table of positions hashed by its first
 //! 4 bytes (about 26 bytes per row at the table's load); once the batch's events are
 //! written and can be read back ([`BatchRefs::archive`]), only those 4 bytes, its
-//! fingerprint (about 13). The text in an arena with its end and a position took about 42.
+//! fingerprint, with its entry in a [`FingerprintTable`] (6 bytes; a table of positions
+//! over a vector of fingerprints took about 13). The text in an arena with its end and a
+//! position took about 42.
 //!
 //! The digest stands for the text: BLAKE3 keyed with a key drawn once per process and cut
 //! to 128 bits. Two references with one digest would make a new reference look planned
@@ -20,6 +22,8 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use hashbrown::HashTable;
+
+use crate::model::fingerprints::FingerprintTable;
 
 /// Bytes of a reference's digest.
 const DIGEST_BYTES: usize = 16;
@@ -68,14 +72,16 @@ fn process_key() -> &'static [u8; 32] {
 }
 
 /// The references planned in one batch, in plan order: entry `i` is the batch's `i`-th
-/// planned event. Entries before `archived` keep only their fingerprint.
+/// planned event. Entries before `archived()` keep only their fingerprint.
 #[derive(Clone, Default)]
 pub(super) struct BatchRefs {
-    /// The fingerprints of the archived entries, `0..archived.len()`, in plan order.
-    archived: Vec<u32>,
+    /// The fingerprints of the archived entries, `0..archived()`, each with its entry:
+    /// 6 bytes an entry (a table of positions over a vector of fingerprints took about 13,
+    /// and as the table doubled, 15 at 4,000,000 rows).
+    archived: FingerprintTable,
     /// The digests of the entries after them, in plan order.
     recent: Vec<RefDigest>,
-    /// Entry indexes, hashed by their fingerprint.
+    /// The recent entries' indexes, hashed by their fingerprint.
     table: HashTable<u32>,
 }
 
@@ -92,7 +98,7 @@ pub(super) enum Found {
 impl BatchRefs {
     /// The number of references held.
     pub(super) fn len(&self) -> usize {
-        self.archived.len() + self.recent.len()
+        self.archived() + self.recent.len()
     }
 
     /// The entries that keep only their fingerprint: `0..archived()`.
@@ -100,22 +106,15 @@ impl BatchRefs {
         self.archived.len()
     }
 
-    /// The fingerprint of entry `i`.
-    fn fingerprint(archived: &[u32], recent: &[RefDigest], i: u32) -> u32 {
-        let i = i as usize;
-        match i.checked_sub(archived.len()) {
-            Some(r) => recent[r].fingerprint(),
-            None => archived[i],
-        }
+    /// The fingerprint of recent entry `i` (an index among all the entries).
+    fn fingerprint(archived: usize, recent: &[RefDigest], i: u32) -> u32 {
+        recent[i as usize - archived].fingerprint()
     }
 
     /// Makes room for `additional` more references without growing the table.
     pub(super) fn reserve(&mut self, additional: usize) {
-        let Self {
-            archived,
-            recent,
-            table,
-        } = self;
+        let archived = self.archived();
+        let Self { recent, table, .. } = self;
         recent.reserve_exact(additional);
         table.reserve(additional, |&i| {
             table_hash(BatchRefs::fingerprint(archived, recent, i))
@@ -126,32 +125,26 @@ impl BatchRefs {
     /// else the archived entries that share its fingerprint (none: it is not held).
     pub(super) fn get(&self, digest: &RefDigest) -> Found {
         let fingerprint = digest.fingerprint();
-        let mut candidates = Vec::new();
-        for &i in self.table.iter_hash(table_hash(fingerprint)) {
-            let i = i as usize;
-            match i.checked_sub(self.archived.len()) {
-                Some(r) if self.recent[r] == *digest => return Found::At(i),
-                Some(_) => {}
-                None if self.archived[i] == fingerprint => candidates.push(i),
-                None => {}
-            }
+        let archived = self.archived();
+        let recent = self.table.find(table_hash(fingerprint), |&i| {
+            self.recent[i as usize - archived] == *digest
+        });
+        if let Some(&i) = recent {
+            return Found::At(i as usize);
         }
-        candidates.sort_unstable();
-        Found::Candidates(candidates)
+        let candidates = self.archived.candidates(fingerprint);
+        Found::Candidates(candidates.into_iter().map(|i| i as usize).collect())
     }
 
     /// Adds the reference of `digest` as the next entry; the caller has checked it is not
     /// held yet.
     pub(super) fn push(&mut self, digest: RefDigest) {
         let index = u32::try_from(self.len()).expect(
-            "a batch plans fewer than 2^32 events: its plan holds 13 bytes or more per event",
+            "a batch plans fewer than 2^32 events: its plan holds 6 bytes or more per event",
         );
         self.recent.push(digest);
-        let Self {
-            archived,
-            recent,
-            table,
-        } = self;
+        let archived = self.archived();
+        let Self { recent, table, .. } = self;
         table.insert_unique(table_hash(digest.fingerprint()), index, |&i| {
             table_hash(BatchRefs::fingerprint(archived, recent, i))
         });
@@ -161,11 +154,23 @@ impl BatchRefs {
     /// caller can read back); an entry archived stays so.
     pub(super) fn archive(&mut self, upto: usize) {
         let upto = upto.min(self.len());
-        let Some(more) = upto.checked_sub(self.archived.len()) else {
+        let first = self.archived();
+        let Some(more) = upto.checked_sub(first) else {
             return;
         };
-        self.archived
-            .extend(self.recent.drain(..more).map(|d| d.fingerprint()));
+        let mut moved = Vec::with_capacity(more);
+        for (k, digest) in self.recent.drain(..more).enumerate() {
+            let index = u32::try_from(first + k).expect("an entry held has a u32 index");
+            let fingerprint = digest.fingerprint();
+            if let Ok(slot) = self
+                .table
+                .find_entry(table_hash(fingerprint), |&i| i == index)
+            {
+                slot.remove();
+            }
+            moved.push((fingerprint, index));
+        }
+        self.archived.extend(moved);
     }
 
     /// Forgets every entry from `len` on (a rolled back request of a group, which archives
@@ -175,7 +180,7 @@ impl BatchRefs {
             return;
         }
         let kept = len
-            .checked_sub(self.archived.len())
+            .checked_sub(self.archived())
             .expect("only a batch that archives nothing is rolled back");
         self.table.retain(|&mut i| (i as usize) < len);
         self.recent.truncate(kept);
@@ -291,6 +296,25 @@ mod tests {
         );
         refs.archive(1);
         assert_eq!(refs.archived(), 4, "an entry archived stays so");
+    }
+
+    #[test]
+    fn archiving_moves_entries_out_of_the_hashed_table() {
+        let mut refs = BatchRefs::default();
+        for i in 0..10 {
+            push(&mut refs, &format!("R-{i}"));
+        }
+        refs.archive(6);
+        assert_eq!(refs.table.len(), 4, "only the recent entries are hashed");
+        assert_eq!(refs.archived.len(), 6);
+        refs.truncate(8);
+        assert_eq!(refs.table.len(), 2);
+        push(&mut refs, "R-8");
+        assert_eq!(get(&refs, "R-8"), Some(8));
+        assert_eq!(get(&refs, "R-9"), None, "truncated");
+        refs.archive(9);
+        assert_eq!((refs.table.len(), refs.archived()), (0, 9));
+        assert_eq!(refs.get(&RefDigest::of("R-8")), Found::Candidates(vec![8]));
     }
 
     #[test]
