@@ -1237,6 +1237,23 @@ fn a_snapshot_lists_only_the_records_that_changed_since_the_last() {
 }
 
 /// The household-shard records a snapshot lists, by name.
+/// The read models' snapshot as the server's thread takes it when one is due (forced), or
+/// `None` when nothing is due.
+fn models_copy(
+    side: &ReadSide,
+    ledger: &Ledger,
+) -> Option<fundtrail::ledger::readmodels::Snapshot> {
+    use fundtrail::ledger::readmodels::{Part, SnapshotPolicy};
+    side.copy_due(
+        Part::Models,
+        SnapshotPolicy::default(),
+        true,
+        &ledger.meta_writer(),
+    )
+    .expect("copied")
+    .map(|copy| copy.encode())
+}
+
 fn listed_shards(snapshot: &fundtrail::ledger::readmodels::Snapshot) -> Vec<String> {
     let records = snapshot.models_records().expect("the models' records");
     records
@@ -1261,7 +1278,7 @@ fn payment_csv(household: &str, fen: u64, reference: &str) -> String {
 /// are a rebuild's.
 #[test]
 fn a_snapshot_not_written_leaves_its_shards_to_the_next() {
-    use fundtrail::ledger::readmodels::{shard_record, Part, SnapshotPolicy};
+    use fundtrail::ledger::readmodels::shard_record;
     use fundtrail_projections::household_shard;
     let root = tempfile::tempdir().expect("tempdir");
     let (_, mut ledger) = base_ledger(root.path());
@@ -1271,16 +1288,7 @@ fn a_snapshot_not_written_leaves_its_shards_to_the_next() {
     let csv = payment_csv("H1", 300, "LOST-1");
     import(&mut ledger, root.path(), "h1.csv", &csv, ImportKind::Events);
     side.catch_up(ledger.view()).expect("catch up");
-    let lost = side
-        .copy_due(
-            Part::Models,
-            SnapshotPolicy::default(),
-            true,
-            &ledger.meta_writer(),
-        )
-        .expect("copied")
-        .expect("a copy")
-        .encode();
+    let lost = models_copy(&side, &ledger).expect("a copy");
     assert_eq!(
         listed_shards(&lost),
         vec![shard_record(household_shard("H1"))]
@@ -1343,7 +1351,6 @@ fn snap_step() -> impl proptest::strategy::Strategy<Value = SnapStep> {
 /// the changed shards only, made either way (in place or from a copy), lists the same
 /// records (the core, and so the directory, included) as one encoding every shard.
 fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
-    use fundtrail::ledger::readmodels::{Part, SnapshotPolicy};
     let (_, mut ledger) = base_ledger(root);
     let mut side = ReadSide::rebuild(ledger.view()).expect("rebuild the base");
     let mut households: Vec<String> = ["H1", "H2", "H3"].map(String::from).to_vec();
@@ -1384,16 +1391,7 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
                 side = ReadSide::open(ledger.view()).expect("reopen");
             }
             SnapStep::Fail => {
-                drop(
-                    side.copy_due(
-                        Part::Models,
-                        SnapshotPolicy::default(),
-                        true,
-                        &ledger.meta_writer(),
-                    )
-                    .expect("copied")
-                    .map(|c| c.encode()),
-                );
+                drop(models_copy(&side, &ledger));
             }
         }
         side.catch_up(ledger.view()).expect("catch up");
@@ -1402,15 +1400,7 @@ fn check_changed_only_snapshots(root: &Path, steps: &[SnapStep]) {
         };
         let whole = records(side.snapshot_whole(true));
         assert_eq!(records(side.snapshot(true)), whole, "step {n}: {step:?}");
-        let copied = side
-            .copy_due(
-                Part::Models,
-                SnapshotPolicy::default(),
-                true,
-                &ledger.meta_writer(),
-            )
-            .expect("copied")
-            .map(|copy| copy.encode());
+        let copied = models_copy(&side, &ledger);
         assert_eq!(records(copied), whole, "step {n}: {step:?}, copied");
     }
     side.save(&ledger, true).expect("the last save");
