@@ -1,11 +1,13 @@
 //! The reference index: a filter in memory in front of a read of the log. Each committed
-//! reference is one `u64`, a 32-bit fingerprint of its text and the 32-bit seq of its
-//! event, in one sorted vector and a small sorted set of the latest additions. The text
-//! itself stays on disk: a lookup takes the seqs whose fingerprint matches and reads each
-//! one's event (through its block's seal) until the record's reference is the text.
+//! reference is a 32-bit fingerprint of its text and the 32-bit seq of its event, held in
+//! a [`FingerprintTable`] (bucketed by the fingerprint's top bits, with a small sorted set
+//! of the latest additions). The text itself stays on disk: a lookup takes the seqs whose
+//! fingerprint matches and reads each one's event (through its block's seal) until the
+//! record's reference is the text.
 //!
-//! An entry takes 8 bytes, a third of the 16-byte digest and 8-byte seq it replaces (24 MB
-//! at 1,000,000 events, 96 MB at 4,000,000, in every process that checks references).
+//! An entry takes 6 bytes, a quarter of the 16-byte digest and 8-byte seq of earlier
+//! versions (6 MB at 1,000,000 events, 24 MB at 4,000,000, in every process that checks
+//! references).
 //!
 //! Why the event and not the reference block: a reference block carries no seal of its
 //! own. The ledger seals only the hash chain over every reference block from the first
@@ -313,6 +315,21 @@ mod tests {
             .expect("the last seq fits");
         index.finish();
         assert_eq!(index.candidates("A"), vec![last]);
+    }
+
+    #[test]
+    fn a_batch_with_a_seq_beyond_32_bits_adds_none_of_its_entries() {
+        let beyond = Seq::new(MAX_INDEXED_SEQ + 1);
+        let mut index = ReferenceIndex::default();
+        index.finish();
+        assert_eq!(
+            index.extend([
+                (Fingerprint::of("B"), Seq::new(5)),
+                (Fingerprint::of("A"), beyond)
+            ]),
+            Err(SeqBeyondIndex(beyond))
+        );
+        assert_eq!(index.candidates("B"), Vec::<Seq>::new());
     }
 
     /// The false matches of 32-bit fingerprints, measured: `n` references, then `n`
