@@ -1,8 +1,11 @@
 //! The floor under any `verify` (issue 14): what reading a ledger's event blocks costs with
 //! nothing of fundtrail's checks around it. It opens the ledger's sled tree as the store
 //! does (same cache size) and scans the event blocks `e‖first` (FORMAT.md §3.3) in key
-//! order, on one thread, to one of three depths:
+//! order, on one thread, to one of three depths, or only opens it:
 //!
+//! - `open`: the tree is opened and its last event block read, nothing more: the floor
+//!   under a command that opens the ledger to answer from a few keys (`household`,
+//!   `totals`), and what sled alone keeps for a log of that size;
 //! - `read`: every block's stored value is read (and its bytes summed, so none is skipped);
 //! - `decompress`: each value is also turned back into the block's bytes (LZ4, §3.3);
 //! - `hash`: each block's entries are also split and every record's chain hash recomputed
@@ -34,7 +37,7 @@ use fundtrail::store::block::{decode_stored, event_entries};
 use fundtrail::store::{CACHE_BYTES, LRU_TOUCHES_PER_SCANNED_KEY};
 use fundtrail::tlog::chain::chain_hash;
 
-const USAGE: &str = "usage: scan_floor LEDGER_DIR read|decompress|hash [TOUCHES]";
+const USAGE: &str = "usage: scan_floor LEDGER_DIR open|read|decompress|hash [TOUCHES]";
 
 /// The key prefix of event blocks (FORMAT.md §3): `e`, then the block's first seq.
 const EVENT_PREFIX: u8 = b'e';
@@ -42,6 +45,7 @@ const EVENT_PREFIX: u8 = b'e';
 /// How far the scan goes into each block.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Depth {
+    Open,
     Read,
     Decompress,
     Hash,
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let depth = match depth.as_str() {
+        "open" => Depth::Open,
         "read" => Depth::Read,
         "decompress" => Depth::Decompress,
         "hash" => Depth::Hash,
@@ -123,6 +128,14 @@ fn main() -> ExitCode {
 fn scan(db: &sled::Db, depth: Depth, touches: usize) -> Result<Scanned, String> {
     let mut scanned = Scanned::default();
     let mut prev = EventHash::GENESIS;
+    if depth == Depth::Open {
+        if let Some(item) = db.scan_prefix([EVENT_PREFIX]).next_back() {
+            let (_, value) = item.map_err(|e| e.to_string())?;
+            scanned.blocks = 1;
+            scanned.stored_bytes = value.len() as u64;
+        }
+        return Ok(scanned);
+    }
     for item in db.scan_prefix([EVENT_PREFIX]) {
         let (key, value) = item.map_err(|e| e.to_string())?;
         for _ in 0..touches {
