@@ -21,6 +21,7 @@ use std::ops::ControlFlow;
 use serde::{Deserialize, Serialize};
 
 use super::{corrupt_at, state, LedgerError, LedgerView};
+use crate::model::ascending::AscendingList;
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{decode, peek_household, RecordV1};
 use crate::store::{Store, StoreBatch};
@@ -175,7 +176,9 @@ pub const TRAIL_ENTRY_EVENTS: usize = 1 << 18;
 #[derive(Default)]
 pub(super) struct TrailUpdates {
     shards: BTreeMap<u8, TrailShard>,
-    pending: BTreeMap<String, Vec<Seq>>,
+    /// Per household, the seqs not yet written, kept as their differences (about 2 bytes
+    /// a seq where a `Seq` takes 8).
+    pending: BTreeMap<String, AscendingList>,
     pending_events: usize,
 }
 
@@ -196,16 +199,20 @@ impl TrailUpdates {
                 v.insert(read_shard(store, directory, shard)?)
             }
         };
+        // The entry first: a seq out of order is refused before the summary takes it.
+        match self.pending.get_mut(household) {
+            Some(seqs) => seqs.push(seq.get()).map_err(|e| {
+                LedgerError::Invalid(format!("household {household}'s trail entry: {e}"))
+            })?,
+            None => {
+                self.pending
+                    .insert(household.to_owned(), AscendingList::of(seq.get()));
+            }
+        }
         match summaries.get_mut(household) {
             Some(summary) => summary.extend(seq),
             None => {
                 summaries.insert(household.to_owned(), TrailSummary::of([seq]));
-            }
-        }
-        match self.pending.get_mut(household) {
-            Some(seqs) => seqs.push(seq),
-            None => {
-                self.pending.insert(household.to_owned(), vec![seq]);
             }
         }
         self.pending_events += 1;
@@ -222,6 +229,7 @@ impl TrailUpdates {
     /// Writes the entries held into `batch`: one per household.
     pub fn flush(&mut self, batch: &mut StoreBatch) {
         for (household, seqs) in std::mem::take(&mut self.pending) {
+            let seqs: Vec<Seq> = seqs.iter().map(Seq::new).collect();
             batch.put_trail_entry(&household, &seqs);
         }
         self.pending_events = 0;
@@ -558,6 +566,35 @@ mod tests {
             .iter()
             .for_each(|seq| other.extend(&other_key, Seq::new(*seq)));
         assert_ne!(one, other, "a trace under another key");
+    }
+
+    /// Seqs held per household come back whole as its entry; a seq out of order is
+    /// refused before the summary takes it.
+    #[test]
+    fn held_seqs_are_written_whole_and_one_out_of_order_is_refused() {
+        use crate::store::{OpenMode, Store, StoreBatch};
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let directory = TrailDirectory::default();
+        let mut updates = TrailUpdates::default();
+        let seqs = [3, 20_000, 20_001, 5_000_000_000].map(Seq::new);
+        for seq in seqs {
+            updates
+                .add(&store, &directory, "H1", seq)
+                .expect("in order");
+        }
+        let refused = updates.add(&store, &directory, "H1", Seq::new(7));
+        assert!(
+            matches!(&refused, Err(LedgerError::Invalid(m)) if m.contains("H1")),
+            "{refused:?}"
+        );
+        assert_eq!(updates.pending_events, seqs.len());
+        let summaries = &updates.shards[&shard_of("H1")];
+        assert_eq!(summaries["H1"], TrailSummary::of(seqs));
+        let mut batch = StoreBatch::default();
+        updates.flush(&mut batch);
+        store.write_durable(batch).expect("written");
+        assert_eq!(store.trail_seqs("H1").expect("read back"), seqs);
     }
 
     #[test]

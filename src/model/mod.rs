@@ -2,9 +2,11 @@
 //! record and its one encoding (`encoding`), the write-side rules (`rules`), the rates
 //! table (`rates`), records rendered as JSON fields and text tables (`render`), and JSON
 //! objects whose members are distinct (`json_object`), persons and their roles (`person`),
-//! who is due the support allowance in a month (`eligibility`), and recoveries against a
-//! finding's receivable (`recovery`).
+//! who is due the support allowance in a month (`eligibility`), recoveries against a
+//! finding's receivable (`recovery`), the bucketed fingerprint table of the reference
+//! lookups (`fingerprints`), and ascending lists kept as their differences (`ascending`).
 
+pub mod ascending;
 pub mod domain;
 pub mod eligibility;
 pub mod encoding;

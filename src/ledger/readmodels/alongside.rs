@@ -119,7 +119,7 @@ fn fold_written(
                 Ok((seq, hash, record)),
             );
             if let (Ok((seq, _, record)), Some(_)) = (&item, &findings) {
-                payments.told(*seq, record);
+                payments.told(*seq, record)?;
             }
             folder.push(map_event(item, &mut recent))?;
         }

@@ -26,6 +26,7 @@ use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, Pay
 use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::readmodels::payment_cache::{Cached, PaymentCache};
 use crate::ledger::{LedgerError, LedgerView, MetaWriter, ReadVerdict, SealedRead};
+use crate::model::ascending::AscendingList;
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{self, RecordV1};
 
@@ -366,10 +367,11 @@ fn into_io(error: bincode::ErrorKind) -> std::io::Error {
 /// summaries only when it commits: [`LogPayments::told`] lists them as they are folded.
 pub struct LogPayments<'a> {
     view: &'a LedgerView,
-    /// Per household, the payments told beyond the view's head, as offsets from it: 4
-    /// bytes per payment of the append, only while it is folded alongside. Looked up once
-    /// per payment told: foldhash (seeded per process) is faster than SipHash on short keys.
-    beyond: foldhash::HashMap<String, Vec<u32>>,
+    /// Per household, the payments told beyond the view's head, as offsets from it, kept
+    /// as their differences (about 2 bytes per payment of the append), only while it is
+    /// folded alongside. Looked up once per payment told: foldhash (seeded per process) is
+    /// faster than SipHash on short keys.
+    beyond: foldhash::HashMap<String, AscendingList>,
     /// The households asked about and their committed seqs, at most
     /// [`CACHED_HOUSEHOLDS`].
     committed: foldhash::HashMap<String, std::rc::Rc<[Seq]>>,
@@ -390,20 +392,36 @@ impl<'a> LogPayments<'a> {
         }
     }
 
-    /// Lists an event written beyond the view's head, once folded, if it is a payment.
-    pub(super) fn told(&mut self, seq: Seq, record: &RecordV1) {
+    /// Lists an event written beyond the view's head, once folded, if it is a payment;
+    /// events are told in seq order, and one told out of it is refused.
+    pub(super) fn told(&mut self, seq: Seq, record: &RecordV1) -> Result<(), FindingsSideError> {
         let Some((_, payment)) = record.body.payment() else {
-            return;
+            return Ok(());
         };
-        let offset = seq.get().saturating_sub(self.view.head().size);
-        let offset = u32::try_from(offset)
-            .expect("an append writes fewer than 4 billion events: each costs a row");
+        let head = self.view.head().size;
+        let offset = seq.get().saturating_sub(head);
         match self.beyond.get_mut(payment.household.as_str()) {
-            Some(seqs) => seqs.push(offset),
+            Some(offsets) => offsets
+                .push(offset)
+                .map_err(|e| FindingsSideError::OutOfOrder {
+                    applied: head + e.last,
+                    seq: seq.get(),
+                }),
             None => {
-                self.beyond.insert(payment.household.clone(), vec![offset]);
+                let offsets = AscendingList::of(offset);
+                self.beyond.insert(payment.household.clone(), offsets);
+                Ok(())
             }
         }
+    }
+
+    /// The seqs of `household`'s payments told beyond the view's head, ascending.
+    pub(super) fn told_beyond(&self, household: &str) -> impl Iterator<Item = u64> + '_ {
+        let head = self.view.head().size;
+        let offsets = self.beyond.get(household).into_iter();
+        offsets
+            .flat_map(|o| o.iter())
+            .map(move |offset| head + offset)
     }
 
     /// The event at `seq`: committed, through the view, or written beyond the head, from
@@ -461,10 +479,8 @@ impl PaymentLookup for LogPayments<'_> {
         before: u64,
         visit: &mut dyn FnMut(LoggedPayment) -> ControlFlow<()>,
     ) -> Result<(), String> {
-        let head = self.view.head().size;
         let committed = self.committed_seqs(household)?;
-        let beyond = self.beyond.get(household).into_iter().flatten();
-        let beyond = beyond.map(|offset| Seq::new(head + u64::from(*offset)));
+        let beyond = self.told_beyond(household).map(Seq::new);
         let seqs = committed.iter().copied().chain(beyond);
         for seq in seqs.take_while(|seq| seq.get() < before) {
             let Some((record, payment)) = self.payment_at(seq)? else {

@@ -220,8 +220,10 @@ impl PaymentLookup for Cached<'_, '_, '_> {
 mod tests {
     use super::*;
 
+    use crate::ledger::readmodels::findings::FindingsSideError;
     use crate::ledger::readmodels::ReadSide;
     use crate::ledger::{AppendContext, Ledger};
+    use crate::model::domain::Seq;
     use crate::model::rules::tests::{allocate, enroll, pay};
 
     /// Two households and one payment to the first, its first.
@@ -304,6 +306,33 @@ mod tests {
         assert_eq!(visited, 0);
         assert_eq!(cache.held("PL-0001"), None);
         assert_eq!(cache.payments, 0);
+    }
+
+    /// The payments an import's fold is told of beyond the head are listed per household
+    /// in seq order, and read back in it; one told out of order is refused and not listed.
+    #[test]
+    fn payments_told_beyond_the_head_are_listed_in_order_and_one_out_of_order_is_refused() {
+        let (_dir, ledger) = ledger();
+        let view = ledger.view();
+        let head = view.head().size;
+        let payment = view.record(Seq::new(head)).expect("the last payment");
+        let mut log = LogPayments::new(view);
+        for offset in [1, 3, 200, 70_000] {
+            log.told(Seq::new(head + offset), &payment)
+                .expect("in order");
+        }
+        let refused = log.told(Seq::new(head + 2), &payment);
+        assert!(
+            matches!(
+                refused,
+                Err(FindingsSideError::OutOfOrder { applied, seq })
+                    if applied == head + 70_000 && seq == head + 2
+            ),
+            "{refused:?}"
+        );
+        let listed: Vec<u64> = log.told_beyond("PL-0001").collect();
+        assert_eq!(listed, [1, 3, 200, 70_000].map(|o| head + o));
+        assert_eq!(log.told_beyond("PL-0002").count(), 0);
     }
 
     fn paid(seq: u64, household: &str) -> LoggedPayment {
