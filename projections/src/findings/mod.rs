@@ -22,8 +22,9 @@
 //!   [`PaymentLookup`] for them ([`Findings::apply_with`]: the ledger reads its log through
 //!   the household trail index), or keeps them in memory in [`Payments`]
 //!   ([`Findings::apply`]: 32 bytes each, for a fold with no log at hand). What grows with
-//!   events is a filter in front of the duplicate search, 8 bytes per payment (a
-//!   payment's digest, `state::DigestFilter`), and the seqs of the reversed payments;
+//!   events is a filter in front of the duplicate search, 4 bytes per payment (the top
+//!   48 bits of a payment's digest, `filter::DigestFilter`), and the seqs of the reversed
+//!   payments;
 //! - per (account, year): the households paid and how many live payments each (grows with
 //!   accounts);
 //! - per (program, year) of the programs other than the support allowance: a count per
@@ -33,6 +34,7 @@
 //!   findings).
 
 mod decision;
+mod filter;
 mod rules;
 mod state;
 
@@ -50,8 +52,9 @@ pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS
 pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
 use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
-use state::{DigestFilter, PackedDate, Payment, NO_ACCOUNT};
+use filter::DigestFilter;
 pub use state::{LoggedPayment, PaymentLookup, Payments};
+use state::{PackedDate, Payment, NO_ACCOUNT};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
 pub const SUPPORT_ALLOWANCE: &str = "support_allowance";

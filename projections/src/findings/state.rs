@@ -13,9 +13,8 @@
 use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
 
-use rustc_hash::{FxHashSet, FxHasher};
-use serde::ser::SerializeSeq;
-use serde::{Deserialize, Serialize, Serializer};
+use rustc_hash::FxHasher;
+use serde::{Deserialize, Serialize};
 
 use super::FindingFact;
 use crate::intern::{AccountId, HouseholdId, Id, ProgramId};
@@ -111,10 +110,8 @@ impl Payment {
     }
 
     /// A 64-bit digest of what [`Payment::is_alike`] compares, with a fixed hasher: the
-    /// same on every machine, and part of a snapshot (the filter's list). 64 bits, not
-    /// 32: among n distinct payments a 32-bit filter falsely matches about n²/2³³ of
-    /// them (1,900 at 4,000,000), and each costs a read of a household's whole trail
-    /// from the log; that doubled a 4M rebuild.
+    /// same on every machine, and part of a snapshot (the filter's list keeps its top 48
+    /// bits, `filter::DigestFilter`).
     pub(super) fn alike_digest(&self) -> u64 {
         let mut hasher = FxHasher::default();
         let month = self.date.year_month();
@@ -123,165 +120,6 @@ impl Payment {
         hasher.finish()
     }
 }
-
-/// Digests a filter holds unsorted before it merges them into its sorted list: 512 KiB
-/// of them, so a merge (a pass over the whole list) comes once per 65,536 payments.
-const FILTER_RECENT_DIGESTS: usize = 1 << 16;
-
-/// Bits of a digest that pick its bucket of the sorted list: 2^16 buckets, whose starts
-/// take 256 KiB, so a search looks at a few digests (16 at a million payments) instead of
-/// binary searching 8 MB (20 cache misses; that search was a tenth of a rebuild).
-const FILTER_BUCKET_BITS: u32 = 16;
-
-/// The filter in front of the duplicate search: the [`Payment::alike_digest`] of every
-/// payment folded (a reversed one's stays: it costs a search, never a wrong answer). A
-/// payment whose digest is new has no alike payment, and nothing is looked up; otherwise
-/// its household's payments are. 8 bytes per payment, a sorted list in a snapshot, so
-/// that loading one reads no event.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(try_from = "Vec<u64>")]
-pub(super) struct DigestFilter {
-    /// Ascending, distinct.
-    sorted: Vec<u64>,
-    /// Per bucket (a digest's top [`FILTER_BUCKET_BITS`]), where its digests start in
-    /// `sorted`, and one more entry, its length; empty while `sorted` is.
-    starts: Vec<u32>,
-    /// Digests not in `sorted`, until they are merged into it.
-    recent: FxHashSet<u64>,
-}
-
-impl TryFrom<Vec<u64>> for DigestFilter {
-    type Error = String;
-
-    fn try_from(sorted: Vec<u64>) -> Result<Self, Self::Error> {
-        if !sorted.windows(2).all(|w| w[0] < w[1]) {
-            return Err("the duplicate filter's digests are not ascending".into());
-        }
-        let mut filter = DigestFilter {
-            sorted,
-            starts: Vec::new(),
-            recent: FxHashSet::default(),
-        };
-        filter.index();
-        Ok(filter)
-    }
-}
-
-impl DigestFilter {
-    /// Adds `digest`; whether it was new.
-    pub(super) fn insert(&mut self, digest: u64) -> bool {
-        if self.in_sorted(digest) || !self.recent.insert(digest) {
-            return false;
-        }
-        if self.recent.len() >= FILTER_RECENT_DIGESTS {
-            self.merge();
-        }
-        true
-    }
-
-    fn in_sorted(&self, digest: u64) -> bool {
-        let bucket = (digest >> (u64::BITS - FILTER_BUCKET_BITS)) as usize;
-        let (Some(start), Some(end)) = (self.starts.get(bucket), self.starts.get(bucket + 1))
-        else {
-            return false;
-        };
-        self.sorted[*start as usize..*end as usize]
-            .binary_search(&digest)
-            .is_ok()
-    }
-
-    /// The starts of the buckets of `sorted`.
-    fn index(&mut self) {
-        self.starts.clear();
-        if self.sorted.is_empty() {
-            return;
-        }
-        let mut at = 0usize;
-        for bucket in 0..=(1usize << FILTER_BUCKET_BITS) {
-            while self
-                .sorted
-                .get(at)
-                .is_some_and(|d| ((*d >> (u64::BITS - FILTER_BUCKET_BITS)) as usize) < bucket)
-            {
-                at += 1;
-            }
-            self.starts
-                .push(u32::try_from(at).expect("fewer than 4 billion digests"));
-        }
-    }
-
-    /// Merges `recent` into `sorted`, from the back, in place: no second copy of the list.
-    fn merge(&mut self) {
-        let mut recent: Vec<u64> = self.recent.drain().collect();
-        recent.sort_unstable();
-        let old = self.sorted.len();
-        self.sorted.resize(old + recent.len(), 0);
-        let (mut i, mut j) = (old, recent.len());
-        while j > 0 {
-            let to = i + j - 1;
-            if i > 0 && self.sorted[i - 1] > recent[j - 1] {
-                self.sorted[to] = self.sorted[i - 1];
-                i -= 1;
-            } else {
-                self.sorted[to] = recent[j - 1];
-                j -= 1;
-            }
-        }
-        self.index();
-    }
-
-    /// Every digest, ascending.
-    fn all(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut recent: Vec<u64> = self.recent.iter().copied().collect();
-        recent.sort_unstable();
-        Merged {
-            a: self.sorted.iter().copied().peekable(),
-            b: recent.into_iter().peekable(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.sorted.len() + self.recent.len()
-    }
-}
-
-/// Two ascending, disjoint sequences as one.
-struct Merged<A: Iterator<Item = u64>, B: Iterator<Item = u64>> {
-    a: std::iter::Peekable<A>,
-    b: std::iter::Peekable<B>,
-}
-
-impl<A: Iterator<Item = u64>, B: Iterator<Item = u64>> Iterator for Merged<A, B> {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        match (self.a.peek(), self.b.peek()) {
-            (Some(a), Some(b)) if b < a => self.b.next(),
-            (Some(_), _) => self.a.next(),
-            (None, _) => self.b.next(),
-        }
-    }
-}
-
-/// Serialized as one ascending list, however much of it is merged: the same digests give
-/// the same bytes (a rebuild's snapshot equals the maintained one's, byte for byte).
-impl Serialize for DigestFilter {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.len()))?;
-        for digest in self.all() {
-            seq.serialize_element(&digest)?;
-        }
-        seq.end()
-    }
-}
-
-impl PartialEq for DigestFilter {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.all().eq(other.all())
-    }
-}
-
-impl Eq for DigestFilter {}
 
 /// A payment as the log records it: what a [`PaymentLookup`] answers with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,13 +381,14 @@ mod tests {
         assert_eq!(std::mem::size_of::<Payment>(), 32);
     }
 
-    /// The filter's digests use all 64 bits: 100,000 payments that are not alike (each
-    /// household paid one amount in one month) give 100,000 digests, none a false match,
-    /// and their high halves differ (a digest folded to 32 bits would have none).
+    /// The filter's prefixes tell payments apart: 100,000 payments that are not alike
+    /// (each household paid one amount in one month) give 100,000 digests, none a false
+    /// match in the filter, and their high halves differ (a digest folded to 32 bits would
+    /// have none).
     #[test]
     fn payments_not_alike_have_distinct_64_bit_digests() {
-        let mut filter = DigestFilter::default();
-        let mut high = FxHashSet::default();
+        let mut filter = super::super::filter::DigestFilter::default();
+        let mut high = rustc_hash::FxHashSet::default();
         for i in 0..100_000u32 {
             let p = Payment {
                 seq: u64::from(i) + 1,
@@ -637,46 +476,5 @@ mod tests {
         let seqs: Vec<u64> = of_b.iter().map(|p| p.seq).collect();
         assert_eq!(seqs, [1, 3, 5, 7, 9]);
         assert_eq!(back.program_payments("b", 2020, 201).unwrap(), []);
-    }
-
-    #[test]
-    fn the_digest_filter_says_new_once_per_digest_across_merges_and_a_snapshot() {
-        let mut filter = DigestFilter::default();
-        // Spread over all 64 bits, so every bucket of the sorted list is used.
-        let digests: Vec<u64> = (0..3 * FILTER_RECENT_DIGESTS as u64)
-            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            .collect();
-        for d in &digests {
-            assert!(filter.insert(*d));
-        }
-        assert!(!filter.recent.is_empty() || !filter.sorted.is_empty());
-        for d in digests.iter().step_by(97) {
-            assert!(!filter.insert(*d), "{d} is known");
-        }
-        let mut expected = digests.clone();
-        expected.sort_unstable();
-        assert!(filter.all().eq(expected.iter().copied()));
-        let bytes = bincode::serialize(&filter).unwrap();
-        let back: DigestFilter = bincode::deserialize(&bytes).unwrap();
-        assert_eq!(back, filter);
-        assert_eq!(back.sorted, expected, "loaded as one sorted list");
-        let mut other = DigestFilter::default();
-        for d in digests.iter().rev() {
-            other.insert(*d);
-        }
-        assert_eq!(
-            bincode::serialize(&other).unwrap(),
-            bytes,
-            "one order of bytes"
-        );
-    }
-
-    #[test]
-    fn a_filter_whose_list_is_not_ascending_is_refused() {
-        let bytes = bincode::serialize(&vec![1u64, 3, 2]).unwrap();
-        let refused = bincode::deserialize::<DigestFilter>(&bytes).unwrap_err();
-        assert!(refused.to_string().contains("not ascending"), "{refused}");
-        let repeated = bincode::serialize(&vec![1u64, 1]).unwrap();
-        assert!(bincode::deserialize::<DigestFilter>(&repeated).is_err());
     }
 }

@@ -9,7 +9,7 @@
 //! needs them, reading that household's events through the household trail index, and
 //! keeps the payments of the households it asked about, decoded, in a bounded cache of its
 //! own (`payment_cache.rs`) that outlives a catch-up. What it keeps grows with households,
-//! persons, accounts and findings, but for 8 bytes per payment (the duplicate filter) and
+//! persons, accounts and findings, but for 4 bytes per payment (the duplicate filter) and
 //! the reversed seqs.
 //!
 //! Without the state key the trail index cannot be checked against its sealed summaries,
@@ -40,8 +40,10 @@ pub const META_FINDINGS: &str = "findings";
 /// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
 /// per payment, and a list of payments of its own, empty when the log answers); version
 /// 4 the same with 8-byte digests (a 32-bit filter's false matches each read a
-/// household's trail from the log).
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 4;
+/// household's trail from the log); version 5 the filter's digests cut to their top 48
+/// bits (4 bytes a payment in memory), so a version-4 snapshot read again would no longer
+/// encode to its own bytes.
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 5;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
