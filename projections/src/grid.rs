@@ -167,11 +167,12 @@ impl FineCells {
 }
 
 impl Months {
+    /// The month's live cell; an empty slot of a dense row is none.
     fn get(&self, month: YearMonth) -> Option<&PackedTally> {
         match self {
-            Months::Dense { first_year, slots } => {
-                slots.get(dense_index(*first_year, slots.len(), month)?)
-            }
+            Months::Dense { first_year, slots } => slots
+                .get(dense_index(*first_year, slots.len(), month)?)
+                .filter(|tally| !tally.is_empty()),
             Months::Sparse(cells) => {
                 let index = cells.binary_search_by_key(&month, |(m, _)| *m).ok()?;
                 cells.get(index).map(|(_, tally)| tally)
@@ -589,6 +590,28 @@ mod tests {
         for month in 1..=12u8 {
             assert_eq!(cells.get(cell(4, 2020, month)), tally(u64::from(month)));
         }
+    }
+
+    #[test]
+    fn an_empty_slot_of_a_dense_row_is_no_live_cell() {
+        // Program 2 paid every month of 2021 but March: a dense row, March's slot empty.
+        let mut cells = FineCells::default();
+        for month in (1..=12).filter(|month| *month != 3) {
+            set(&mut cells, cell(2, 2021, month), tally(1));
+        }
+        assert_eq!(cells.layouts(), [true]);
+        let march = cell(0, 2021, 3);
+        set(&mut cells, march, tally(1));
+        let in_march = |program| HouseholdCell {
+            program,
+            period: Period::Month(march.month),
+        };
+        assert!(!cells.any_besides(in_march(None), march));
+        assert!(!cells.any_besides(in_march(Some(march.program)), march));
+        let skipped = cell(2, 2021, 3);
+        assert!(cells.any_besides(in_march(None), skipped));
+        assert!(!cells.any_besides(in_march(Some(skipped.program)), skipped));
+        assert_eq!(cells.get(skipped), Tally::default());
     }
 
     #[test]
