@@ -61,7 +61,7 @@ impl From<PackedTally> for Tally {
 /// One household's one program in one month is paid once or twice (the 1M district's
 /// largest cell holds 2 payments, 2 person-times and ¥2,750), so one word holds it:
 /// the net amount in the low [`NARROW_NET_BITS`] bits (two's complement: a signed
-/// range of ±¥5.4 billion), then the payments in 8 bits (up to 255) and the
+/// range of about ±¥5.5 billion), then the payments in 8 bits (up to 255) and the
 /// person-times in 16 (up to 65,535). A tally that does not fit is kept as a
 /// [`PackedTally`] instead: the row it is in widens (`grid.rs`), so nothing is refused
 /// here. Zero is the empty tally, as for the wide forms.
@@ -71,8 +71,9 @@ pub(crate) struct NarrowTally(u64);
 /// Bits of a [`NarrowTally`]'s net amount: what the word leaves after a `u8` of
 /// payments and a `u16` of person-times.
 const NARROW_NET_BITS: u32 = u64::BITS - u8::BITS - u16::BITS;
-/// Where a [`NarrowTally`]'s payments start; its person-times follow them.
+/// Where a [`NarrowTally`]'s payments start: above its net amount.
 const NARROW_PAYMENTS_SHIFT: u32 = NARROW_NET_BITS;
+/// Where a [`NarrowTally`]'s person-times start: above its payments, to the top bit.
 const NARROW_PERSONS_SHIFT: u32 = NARROW_NET_BITS + u8::BITS;
 /// The bits of the net amount, in place.
 const NARROW_NET_MASK: u64 = (1 << NARROW_NET_BITS) - 1;
