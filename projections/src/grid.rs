@@ -13,7 +13,14 @@
 //! with [`DENSE_SLACK`] to spare, so memory is bounded by the live cells, never
 //! by the payments or the years between them. A replay updates one cell per
 //! payment: a search among a few rows, then arithmetic or a short binary search.
-//! Tallies are kept as 16-byte [`PackedTally`]s and widened when read.
+//!
+//! Each row also has a width. A cell holds a payment or two, so a row keeps its
+//! tallies in 8 bytes ([`NarrowTally`]) while every one of its cells fits that; the
+//! first cell that does not widens the row, all its cells at once, to 16-byte
+//! [`PackedTally`]s, and the row stays wide (a row is rarely widened, and narrowing
+//! back would mean looking at every cell at every change). The layouts' bytes are
+//! counted at the row's width. Tallies of both widths are widened to [`Tally`]
+//! when read, so the width changes no answer and no byte of a snapshot.
 
 use std::collections::BTreeMap;
 use std::mem::size_of;
@@ -24,21 +31,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cells::{FineCell, HouseholdCell, Period};
 use crate::intern::{Id, ProgramId};
-use crate::tally::{PackedTally, Tally, TallyError};
+use crate::tally::{NarrowTally, PackedTally, Tally, TallyError};
 use crate::vocab::YearMonth;
 
 /// Slots per year of a dense row.
 const MONTHS: usize = 12;
-/// Bytes of one cell of a sparse row (its month and tally).
-const SPARSE_CELL_BYTES: usize = size_of::<(YearMonth, PackedTally)>();
-/// Bytes of one year of a dense row.
-const DENSE_YEAR_BYTES: usize = MONTHS * size_of::<PackedTally>();
 /// How many times the bytes of its live cells kept sparse a dense row may take
 /// as it grows to a new year before it turns sparse. A sparse row turns dense
-/// only when that takes no more bytes (a row paid at least two months in three);
-/// the slack keeps a monthly program's row dense through a few missed months
-/// (and a reversal), and keeps a row from switching back and forth at the line.
-/// So a household's cells take at most twice their sparse bytes.
+/// only when that takes no more bytes (a row paid at least two months in three
+/// when wide, one in two when narrow); the slack keeps a monthly program's row
+/// dense through a few missed months (and a reversal), and keeps a row from
+/// switching back and forth at the line. So a household's cells take at most
+/// twice their sparse bytes.
 const DENSE_SLACK: usize = 2;
 
 /// The non-empty fine cells of one household.
@@ -52,39 +56,72 @@ pub(crate) struct FineCells {
 #[derive(Clone, Debug)]
 struct Row {
     program: ProgramId,
-    months: Months,
+    cells: Cells,
+}
+
+/// A row's cells at one of the two widths; never empty.
+#[derive(Clone, Debug)]
+enum Cells {
+    /// Every cell fits 8 bytes.
+    Narrow(Months<NarrowTally>),
+    /// A cell did not fit 8 bytes when it was set; the row stays wide.
+    Wide(Months<PackedTally>),
 }
 
 /// A row's cells in one of its two layouts; never empty.
 #[derive(Clone, Debug)]
-enum Months {
+enum Months<T> {
     /// Whole calendar years from `first_year`, January first; an empty slot is a
     /// month without a live payment. Only months 1 to 12 have a slot.
-    Dense {
-        first_year: i32,
-        slots: Vec<PackedTally>,
-    },
+    Dense { first_year: i32, slots: Vec<T> },
     /// The live cells, sorted by month.
-    Sparse(Vec<(YearMonth, PackedTally)>),
+    Sparse(Vec<(YearMonth, T)>),
+}
+
+/// A tally as a row keeps it, at either width.
+trait Slot: Copy + Default {
+    /// Bytes of one cell of a sparse row (its month and tally).
+    const SPARSE_CELL_BYTES: usize = size_of::<(YearMonth, Self)>();
+    /// Bytes of one year of a dense row.
+    const DENSE_YEAR_BYTES: usize = MONTHS * size_of::<Self>();
+
+    /// Whether it holds no live payment (an empty slot of a dense row).
+    fn is_empty(&self) -> bool;
+    fn tally(self) -> Tally;
+}
+
+impl Slot for NarrowTally {
+    fn is_empty(&self) -> bool {
+        NarrowTally::is_empty(self)
+    }
+
+    fn tally(self) -> Tally {
+        Tally::from(self)
+    }
+}
+
+impl Slot for PackedTally {
+    fn is_empty(&self) -> bool {
+        PackedTally::is_empty(self)
+    }
+
+    fn tally(self) -> Tally {
+        Tally::from(self)
+    }
 }
 
 impl FineCells {
     /// The cell's tally; empty if it holds no live payment.
     pub(crate) fn get(&self, cell: FineCell) -> Tally {
         self.row(cell.program)
-            .and_then(|row| row.months.get(cell.month))
-            .copied()
-            .map(Tally::from)
+            .and_then(|row| row.cells.get(cell.month))
             .unwrap_or_default()
     }
 
     /// Starts loading the cell's tally into the cache; changes nothing.
     pub(crate) fn prefetch(&self, cell: FineCell) {
-        if let Some(tally) = self
-            .row(cell.program)
-            .and_then(|row| row.months.get(cell.month))
-        {
-            prefetch(tally);
+        if let Some(row) = self.row(cell.program) {
+            row.cells.prefetch(cell.month);
         }
     }
 
@@ -98,23 +135,20 @@ impl FineCells {
         match found {
             Ok(index) if packed.is_empty() => {
                 let row = &mut self.rows[index];
-                if row.months.remove(cell.month) {
+                if row.cells.remove(cell.month) {
                     self.rows.remove(index);
                 }
             }
-            Ok(index) => self.rows[index].months.put(cell.month, packed),
+            Ok(index) => self.rows[index].cells.put(cell.month, packed),
             Err(_) if packed.is_empty() => {}
             Err(index) => {
                 // Exact: a household's programs are few, and doubling would waste rows.
                 self.rows.reserve_exact(1);
-                let months = Months::Sparse(vec![(cell.month, packed)]);
-                self.rows.insert(
-                    index,
-                    Row {
-                        program: cell.program,
-                        months,
-                    },
-                );
+                let row = Row {
+                    program: cell.program,
+                    cells: Cells::laid_out(&[(cell.month, packed)]),
+                };
+                self.rows.insert(index, row);
             }
         }
         Ok(())
@@ -124,12 +158,12 @@ impl FineCells {
     /// canonical form for equality and bytes.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (FineCell, Tally)> + '_ {
         self.rows.iter().flat_map(|row| {
-            row.months.iter().map(move |(month, tally)| {
+            row.cells.iter().map(move |(month, tally)| {
                 let cell = FineCell {
                     program: row.program,
                     month,
                 };
-                (cell, Tally::from(tally))
+                (cell, tally)
             })
         })
     }
@@ -153,7 +187,7 @@ impl FineCells {
                 };
                 fine != except && within.contains(fine)
             };
-            row.months.any_in(within.period, counts)
+            row.cells.any_in(within.period, counts)
         })
     }
 
@@ -166,12 +200,106 @@ impl FineCells {
     }
 }
 
-impl Months {
-    fn get(&self, month: YearMonth) -> Option<&PackedTally> {
-        match self {
-            Months::Dense { first_year, slots } => {
-                slots.get(dense_index(*first_year, slots.len(), month)?)
+impl Cells {
+    /// A row's non-empty cells, sorted by month, each laid out once: narrow if
+    /// every one fits, otherwise wide.
+    fn laid_out(cells: &[(YearMonth, PackedTally)]) -> Cells {
+        let mut narrow = Vec::with_capacity(cells.len());
+        for &(month, tally) in cells {
+            match NarrowTally::fit(tally) {
+                Some(tally) => narrow.push((month, tally)),
+                None => return Cells::Wide(Months::laid_out(cells.to_vec())),
             }
+        }
+        Cells::Narrow(Months::laid_out(narrow))
+    }
+
+    fn get(&self, month: YearMonth) -> Option<Tally> {
+        match self {
+            Cells::Narrow(months) => months.get(month).copied().map(Tally::from),
+            Cells::Wide(months) => months.get(month).copied().map(Tally::from),
+        }
+    }
+
+    fn prefetch(&self, month: YearMonth) {
+        match self {
+            Cells::Narrow(months) => months.get(month).map(prefetch),
+            Cells::Wide(months) => months.get(month).map(prefetch),
+        };
+    }
+
+    /// Sets a non-empty tally, widening the row first if it does not fit narrow.
+    fn put(&mut self, month: YearMonth, tally: PackedTally) {
+        match self {
+            Cells::Wide(months) => months.put(month, tally),
+            Cells::Narrow(months) => match NarrowTally::fit(tally) {
+                Some(narrow) => months.put(month, narrow),
+                None => {
+                    self.widen();
+                    self.put(month, tally);
+                }
+            },
+        }
+    }
+
+    /// The row's cells at 16 bytes, laid out again for that width.
+    fn widen(&mut self) {
+        if let Cells::Narrow(months) = self {
+            let mut wide = Vec::with_capacity(months.iter().count());
+            wide.extend(
+                months
+                    .iter()
+                    .map(|(month, tally)| (month, PackedTally::from(tally))),
+            );
+            *self = Cells::Wide(Months::laid_out(wide));
+        }
+    }
+
+    /// Empties the month's cell; whether the row is now empty.
+    fn remove(&mut self, month: YearMonth) -> bool {
+        match self {
+            Cells::Narrow(months) => months.remove(month),
+            Cells::Wide(months) => months.remove(month),
+        }
+    }
+
+    /// The live cells, sorted by month.
+    fn iter(&self) -> impl Iterator<Item = (YearMonth, Tally)> + '_ {
+        let (narrow, wide) = match self {
+            Cells::Narrow(months) => (Some(months), None),
+            Cells::Wide(months) => (None, Some(months)),
+        };
+        let narrow = narrow.into_iter().flat_map(Months::tallies);
+        let wide = wide.into_iter().flat_map(Months::tallies);
+        narrow.chain(wide)
+    }
+
+    /// Whether a live cell in `period` passes `keep`, looking only at the period's cells.
+    fn any_in(&self, period: Period, keep: impl Fn(YearMonth) -> bool) -> bool {
+        match self {
+            Cells::Narrow(months) => months.any_in(period, keep),
+            Cells::Wide(months) => months.any_in(period, keep),
+        }
+    }
+}
+
+impl<T: Slot> Months<T> {
+    /// A row's non-empty cells, sorted by month, in the layout that takes fewer bytes.
+    fn laid_out(cells: Vec<(YearMonth, T)>) -> Months<T> {
+        let span = dense_span(&cells);
+        let mut months = Months::Sparse(cells);
+        if let Some(span) = span {
+            months.regrid(span);
+        }
+        months
+    }
+
+    /// The month's live cell; an empty slot of a dense row is none.
+    fn get(&self, month: YearMonth) -> Option<&T> {
+        match self {
+            Months::Dense { first_year, slots } => slots
+                .get(dense_index(*first_year, slots.len(), month)?)
+                .filter(|tally| !tally.is_empty()),
             Months::Sparse(cells) => {
                 let index = cells.binary_search_by_key(&month, |(m, _)| *m).ok()?;
                 cells.get(index).map(|(_, tally)| tally)
@@ -205,7 +333,7 @@ impl Months {
     }
 
     /// Sets a non-empty tally, changing the layout when the row's cells call for it.
-    fn put(&mut self, month: YearMonth, tally: PackedTally) {
+    fn put(&mut self, month: YearMonth, tally: T) {
         match self {
             Months::Dense { first_year, slots } => {
                 if let Some(index) = dense_index(*first_year, slots.len(), month) {
@@ -214,7 +342,7 @@ impl Months {
                 }
                 let live = slots.iter().filter(|t| !t.is_empty()).count() + 1;
                 let span = YearSpan::of(*first_year, slots.len() / MONTHS).cover(month);
-                match span.filter(|span| span.dense_fits(live, DENSE_SLACK)) {
+                match span.filter(|span| span.dense_fits::<T>(live, DENSE_SLACK)) {
                     Some(span) => self.regrid(span),
                     None => *self = Months::Sparse(self.iter().collect()),
                 }
@@ -242,9 +370,9 @@ impl Months {
         match self {
             Months::Dense { first_year, slots } => {
                 if let Some(index) = dense_index(*first_year, slots.len(), month) {
-                    slots[index] = PackedTally::default();
+                    slots[index] = T::default();
                 }
-                slots.iter().all(PackedTally::is_empty)
+                slots.iter().all(T::is_empty)
             }
             Months::Sparse(cells) => {
                 if let Ok(index) = cells.binary_search_by_key(&month, |(m, _)| *m) {
@@ -256,7 +384,7 @@ impl Months {
     }
 
     /// The live cells, sorted by month.
-    fn iter(&self) -> impl Iterator<Item = (YearMonth, PackedTally)> + '_ {
+    fn iter(&self) -> impl Iterator<Item = (YearMonth, T)> + '_ {
         let (dense, sparse) = match self {
             Months::Dense { first_year, slots } => (Some((*first_year, slots)), None),
             Months::Sparse(cells) => (None, Some(cells)),
@@ -272,9 +400,14 @@ impl Months {
         dense.chain(sparse)
     }
 
+    /// The live cells widened to tallies, sorted by month.
+    fn tallies(&self) -> impl Iterator<Item = (YearMonth, Tally)> + '_ {
+        self.iter().map(|(month, tally)| (month, tally.tally()))
+    }
+
     /// Lays the live cells out densely over `span`, which covers every one of them.
     fn regrid(&mut self, span: YearSpan) {
-        let mut slots = vec![PackedTally::default(); span.slots()];
+        let mut slots = vec![T::default(); span.slots()];
         for (month, tally) in self.iter() {
             let index = dense_index(span.first_year, slots.len(), month)
                 .expect("the span covers every live cell, each in a calendar month");
@@ -338,17 +471,20 @@ impl YearSpan {
             .saturating_mul(MONTHS)
     }
 
-    /// Whether a dense row over this span takes at most `slack` times the bytes
-    /// of `live` cells kept sparse.
-    fn dense_fits(self, live: usize, slack: usize) -> bool {
-        let dense = (self.slots() / MONTHS).saturating_mul(DENSE_YEAR_BYTES);
-        dense <= live.saturating_mul(SPARSE_CELL_BYTES).saturating_mul(slack)
+    /// Whether a dense row of `T`s over this span takes at most `slack` times
+    /// the bytes of `live` cells kept sparse.
+    fn dense_fits<T: Slot>(self, live: usize, slack: usize) -> bool {
+        let dense = (self.slots() / MONTHS).saturating_mul(T::DENSE_YEAR_BYTES);
+        dense
+            <= live
+                .saturating_mul(T::SPARSE_CELL_BYTES)
+                .saturating_mul(slack)
     }
 }
 
 /// The span a sparse row's cells would take dense, if that takes no more bytes
 /// and every month has a slot (is in the calendar).
-fn dense_span(cells: &[(YearMonth, PackedTally)]) -> Option<YearSpan> {
+fn dense_span<T: Slot>(cells: &[(YearMonth, T)]) -> Option<YearSpan> {
     let (first, _) = cells.first()?;
     let (last, _) = cells.last()?;
     let span = YearSpan {
@@ -356,12 +492,12 @@ fn dense_span(cells: &[(YearMonth, PackedTally)]) -> Option<YearSpan> {
         last_year: last.year,
     };
     // The bytes first: most inserts stop here, without a look at every month.
-    let calendar = |cells: &[(YearMonth, PackedTally)]| {
+    let calendar = |cells: &[(YearMonth, T)]| {
         cells
             .iter()
             .all(|(month, _)| (1..=12).contains(&month.month))
     };
-    (span.dense_fits(cells.len(), 1) && calendar(cells)).then_some(span)
+    (span.dense_fits::<T>(cells.len(), 1) && calendar(cells)).then_some(span)
 }
 
 /// Asks the CPU to start loading `value`'s cache line, without waiting for it.
@@ -415,42 +551,46 @@ impl<'de> Deserialize<'de> for FineCells {
 impl FineCells {
     /// The cells of a snapshot, each row laid out once from its sorted cells: set one
     /// by one, a dense row was laid out again at every new year (quadratic in the
-    /// years a household was paid). Empty tallies are skipped, as `set` skips them.
-    /// The first cell whose counts a [`PackedTally`] cannot hold is the error.
+    /// years a household was paid), and a row widened by one cell was built narrow
+    /// first. Empty tallies are skipped, as `set` skips them. The first cell whose
+    /// counts a [`PackedTally`] cannot hold is the error.
     fn from_sorted(map: BTreeMap<FineCell, Tally>) -> Result<FineCells, FineCell> {
         let mut rows: Vec<Row> = Vec::new();
+        // The current program's cells, gathered before its row is laid out.
+        let mut program = None;
+        let mut cells: Vec<(YearMonth, PackedTally)> = Vec::new();
         for (cell, tally) in map {
             let packed = PackedTally::try_from(tally).map_err(|_| cell)?;
             if packed.is_empty() {
                 continue;
             }
-            match rows.last_mut() {
-                Some(Row {
-                    program,
-                    months: Months::Sparse(cells),
-                }) if *program == cell.program => cells.push((cell.month, packed)),
-                _ => rows.push(Row {
-                    program: cell.program,
-                    months: Months::Sparse(vec![(cell.month, packed)]),
-                }),
+            if program != Some(cell.program) {
+                rows.extend(Row::laid_out(program, &cells));
+                program = Some(cell.program);
+                cells.clear();
             }
+            cells.push((cell.month, packed));
         }
-        for row in &mut rows {
-            if let Months::Sparse(cells) = &mut row.months {
-                cells.shrink_to_fit();
-                if let Some(span) = dense_span(cells) {
-                    row.months.regrid(span);
-                }
-            }
-        }
+        rows.extend(Row::laid_out(program, &cells));
         rows.shrink_to_fit();
         Ok(FineCells { rows })
+    }
+}
+
+impl Row {
+    /// The program's row of `cells` (non-empty, sorted by month); none before the first program.
+    fn laid_out(program: Option<ProgramId>, cells: &[(YearMonth, PackedTally)]) -> Option<Row> {
+        Some(Row {
+            program: program?,
+            cells: Cells::laid_out(cells),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tally::{Delta, Sign};
     use proptest::prelude::*;
 
     fn cell(program: u32, year: i32, month: u8) -> FineCell {
@@ -472,20 +612,51 @@ mod tests {
         cells.set(at, to).expect("counts fit");
     }
 
-    impl FineCells {
-        /// Whether each row (in program order) is dense.
-        fn layouts(&self) -> Vec<bool> {
-            let dense = |row: &Row| matches!(row.months, Months::Dense { .. });
-            self.rows.iter().map(dense).collect()
+    impl<T> Months<T> {
+        fn is_dense(&self) -> bool {
+            matches!(self, Months::Dense { .. })
         }
 
         /// Bytes on the heap, by capacity.
         fn heap_bytes(&self) -> usize {
-            let row = |row: &Row| match &row.months {
-                Months::Dense { slots, .. } => slots.capacity() * size_of::<PackedTally>(),
-                Months::Sparse(cells) => cells.capacity() * SPARSE_CELL_BYTES,
+            match self {
+                Months::Dense { slots, .. } => slots.capacity() * size_of::<T>(),
+                Months::Sparse(cells) => cells.capacity() * size_of::<(YearMonth, T)>(),
+            }
+        }
+    }
+
+    impl FineCells {
+        /// Whether each row (in program order) is dense.
+        fn layouts(&self) -> Vec<bool> {
+            let dense = |row: &Row| match &row.cells {
+                Cells::Narrow(months) => months.is_dense(),
+                Cells::Wide(months) => months.is_dense(),
+            };
+            self.rows.iter().map(dense).collect()
+        }
+
+        /// Whether each row (in program order) is wide.
+        fn widths(&self) -> Vec<bool> {
+            let wide = |row: &Row| matches!(row.cells, Cells::Wide(_));
+            self.rows.iter().map(wide).collect()
+        }
+
+        /// Bytes on the heap, by capacity.
+        fn heap_bytes(&self) -> usize {
+            let row = |row: &Row| match &row.cells {
+                Cells::Narrow(months) => months.heap_bytes(),
+                Cells::Wide(months) => months.heap_bytes(),
             };
             self.rows.capacity() * size_of::<Row>() + self.rows.iter().map(row).sum::<usize>()
+        }
+
+        /// Every row widened: what a grid that kept every row wide holds, since a
+        /// row never narrows back.
+        fn widen_all(&mut self) {
+            for row in &mut self.rows {
+                row.cells.widen();
+            }
         }
     }
 
@@ -514,12 +685,21 @@ mod tests {
         );
         assert_eq!(cells.iter().count(), 70);
         // 60 dense slots and 10 sparse cells, against 3 x 60 wide tallies in one grid.
-        let bytes = cells.heap_bytes();
         assert_eq!(
-            bytes,
-            2 * size_of::<Row>() + 60 * size_of::<PackedTally>() + 10 * SPARSE_CELL_BYTES
+            cells.widths(),
+            [false, false],
+            "a payment a cell fits narrow"
         );
+        let bytes = cells.heap_bytes();
+        assert_eq!(bytes, 2 * size_of::<Row>() + 60 * 8 + 10 * 16);
         assert!(bytes * 3 < 3 * 60 * size_of::<Tally>(), "{bytes} bytes");
+        // Kept wide, the same rows take 16 bytes a slot and 24 a sparse cell.
+        let mut wide = cells.clone();
+        wide.widen_all();
+        assert_eq!(wide.widths(), [true, true]);
+        assert_eq!(wide.layouts(), [false, true]);
+        assert_eq!(wide.heap_bytes(), 2 * size_of::<Row>() + 60 * 16 + 10 * 24);
+        assert_eq!(wide, cells);
     }
 
     #[test]
@@ -577,18 +757,142 @@ mod tests {
         assert_eq!(cells.iter().count(), 2);
     }
 
+    /// A tally of `payments` that does not fit narrow.
+    fn wide_tally(payments: u64) -> Tally {
+        Tally {
+            payments: payments + 1_000,
+            ..tally(payments)
+        }
+    }
+
     #[test]
-    fn a_sparse_row_turns_dense_when_that_is_no_larger() {
+    fn a_sparse_row_turns_dense_when_that_is_no_larger_at_its_width() {
+        // A year dense against its cells sparse: 96 against 16 bytes each narrow,
+        // 192 against 24 wide.
+        assert_eq!(
+            NarrowTally::DENSE_YEAR_BYTES / NarrowTally::SPARSE_CELL_BYTES,
+            6
+        );
+        assert_eq!(
+            PackedTally::DENSE_YEAR_BYTES / PackedTally::SPARSE_CELL_BYTES,
+            8
+        );
+        let narrow: fn(u64) -> Tally = tally;
+        for (to, months_to_dense, wide) in [(narrow, 6, false), (wide_tally, 8, true)] {
+            let mut cells = FineCells::default();
+            for month in 1..=12u8 {
+                set(&mut cells, cell(4, 2020, month), to(u64::from(month)));
+                let dense = usize::from(month) >= months_to_dense;
+                assert_eq!(cells.layouts(), [dense], "after month {month}");
+                assert_eq!(cells.widths(), [wide]);
+            }
+            for month in 1..=12u8 {
+                assert_eq!(cells.get(cell(4, 2020, month)), to(u64::from(month)));
+            }
+        }
+    }
+
+    #[test]
+    fn widening_a_row_keeps_every_cell_and_the_other_rows_narrow() {
+        let mut cells = district_household(3);
+        let before: BTreeMap<FineCell, Tally> = cells.iter().collect();
+        // Each part of a tally past what 8 bytes hold widens the row it is set in.
+        let past_narrow = [
+            (cell(2, 2022, 5), wide_tally(1)),
+            (
+                cell(0, 2021, 1),
+                Tally {
+                    person_times: 65_536,
+                    ..tally(1)
+                },
+            ),
+            (
+                cell(0, 2023, 9),
+                Tally {
+                    net_fen: 1 << 39,
+                    ..tally(1)
+                },
+            ),
+        ];
+        let mut expected = before.clone();
+        let mut widths = [false, false];
+        for (n, (at, to)) in past_narrow.into_iter().enumerate() {
+            set(&mut cells, at, to);
+            expected.insert(at, to);
+            widths[usize::from(at.program == ProgramId::from_index(2))] = true;
+            assert_eq!(cells.widths(), widths, "tally {n}");
+            assert_eq!(cells.layouts(), [false, true], "tally {n}");
+            assert!(cells.iter().eq(expected.clone()), "tally {n}");
+        }
+        // A wide row stays wide when its cells fit narrow again.
+        for (at, _) in past_narrow {
+            set(&mut cells, at, tally(1));
+        }
+        assert_eq!(cells.widths(), [true, true]);
+        assert!(cells.iter().eq(before));
+    }
+
+    #[test]
+    fn a_widened_row_is_laid_out_again_for_its_width() {
+        // 13 cells over 2 years: dense narrow (192 bytes, within twice 13 x 16),
+        // sparse wide (384 bytes, more than 13 x 24).
         let mut cells = FineCells::default();
-        let months_to_dense = DENSE_YEAR_BYTES / SPARSE_CELL_BYTES;
-        for month in 1..=12u8 {
-            set(&mut cells, cell(4, 2020, month), tally(u64::from(month)));
-            let dense = usize::from(month) >= months_to_dense;
-            assert_eq!(cells.layouts(), [dense], "after month {month}");
+        for month in 1..=12 {
+            set(&mut cells, cell(1, 2021, month), tally(1));
         }
-        for month in 1..=12u8 {
-            assert_eq!(cells.get(cell(4, 2020, month)), tally(u64::from(month)));
+        set(&mut cells, cell(1, 2022, 1), tally(1));
+        assert_eq!((cells.layouts(), cells.widths()), (vec![true], vec![false]));
+        set(&mut cells, cell(1, 2022, 1), wide_tally(1));
+        assert_eq!((cells.layouts(), cells.widths()), (vec![false], vec![true]));
+        assert_eq!(cells.iter().count(), 13);
+        assert_eq!(cells.get(cell(1, 2022, 1)), wide_tally(1));
+        // A sparse wide row turns dense again when that is no larger.
+        for month in 2..=8 {
+            set(&mut cells, cell(1, 2022, month), tally(1));
         }
+        assert_eq!((cells.layouts(), cells.widths()), (vec![true], vec![true]));
+        assert_eq!(cells.iter().count(), 20);
+    }
+
+    #[test]
+    fn a_snapshot_loads_a_row_narrow_only_if_every_cell_fits() {
+        let mut cells = district_household(2);
+        set(&mut cells, cell(0, 2022, 9), wide_tally(2));
+        let bytes = bincode::serialize(&cells).expect("serialize");
+        let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+        assert_eq!(loaded.widths(), [true, false]);
+        assert_eq!(loaded, cells);
+        // A row widened and back within narrow is narrow again once loaded.
+        set(&mut cells, cell(0, 2022, 9), tally(2));
+        let bytes = bincode::serialize(&cells).expect("serialize");
+        let loaded: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+        assert_eq!(
+            (cells.widths(), loaded.widths()),
+            (vec![true, false], vec![false, false])
+        );
+        assert_eq!(loaded, cells);
+    }
+
+    #[test]
+    fn an_empty_slot_of_a_dense_row_is_no_live_cell() {
+        // Program 2 paid every month of 2021 but March: a dense row, March's slot empty.
+        let mut cells = FineCells::default();
+        for month in (1..=12).filter(|month| *month != 3) {
+            set(&mut cells, cell(2, 2021, month), tally(1));
+        }
+        assert_eq!(cells.layouts(), [true]);
+        let march = cell(0, 2021, 3);
+        set(&mut cells, march, tally(1));
+        let in_march = |program| HouseholdCell {
+            program,
+            period: Period::Month(march.month),
+        };
+        assert!(!cells.any_besides(in_march(None), march));
+        assert!(!cells.any_besides(in_march(Some(march.program)), march));
+        let skipped = cell(2, 2021, 3);
+        assert!(cells.any_besides(in_march(None), skipped));
+        assert!(!cells.any_besides(in_march(Some(skipped.program)), skipped));
+        assert_eq!(cells.get(skipped), Tally::default());
     }
 
     #[test]
@@ -670,18 +974,41 @@ mod tests {
     }
 
     #[test]
-    fn counts_past_u32_are_an_overflow_and_change_nothing() {
-        let mut cells = district_household(1);
-        let before = cells.clone();
-        let wide = Tally {
-            net_fen: 1,
-            payments: u64::from(u32::MAX) + 1,
-            person_times: 1,
-        };
-        assert_eq!(cells.set(cell(2, 2021, 3), wide), Err(TallyError::Overflow));
-        assert_eq!(cells.set(cell(6, 2021, 3), wide), Err(TallyError::Overflow));
-        assert_eq!(cells, before);
-        assert_eq!(cells.rows.len(), 2);
+    fn counts_past_u32_are_an_overflow_and_change_nothing_at_either_width() {
+        let narrow = district_household(1);
+        let mut wide = narrow.clone();
+        wide.widen_all();
+        for mut cells in [narrow, wide] {
+            let before = cells.clone();
+            let widths = cells.widths();
+            let past = u64::from(u32::MAX) + 1;
+            for tally in [
+                Tally {
+                    payments: past,
+                    ..tally(1)
+                },
+                Tally {
+                    person_times: past,
+                    ..tally(1)
+                },
+            ] {
+                assert_eq!(
+                    cells.set(cell(2, 2021, 3), tally),
+                    Err(TallyError::Overflow)
+                );
+                assert_eq!(
+                    cells.set(cell(0, 2021, 1), tally),
+                    Err(TallyError::Overflow)
+                );
+                assert_eq!(
+                    cells.set(cell(6, 2021, 3), tally),
+                    Err(TallyError::Overflow)
+                );
+            }
+            assert_eq!(cells, before);
+            assert_eq!(cells.widths(), widths, "a refused tally widens nothing");
+            assert_eq!(cells.rows.len(), 2);
+        }
     }
 
     #[test]
@@ -707,15 +1034,23 @@ mod tests {
             1 => (1990..2150i32, 1..=12u8),
             1 => (2018..2024i32, prop_oneof![Just(0u8), Just(13u8)]),
         ];
-        let count = || {
+        // Each range's edges: a narrow tally's, then a wide one's.
+        let count = |narrow: u64| {
             prop_oneof![
                 3 => Just(0u64),
                 6 => 1..5u64,
+                1 => narrow - 1..=narrow + 1,
                 1 => Just(u64::from(u32::MAX)),
                 1 => Just(u64::from(u32::MAX) + 1),
             ]
         };
-        (0..4u32, month, count(), count(), -5..5i64).prop_map(
+        let net_fen = prop_oneof![
+            8 => -5..5i64,
+            1 => (1i64 << 39) - 1..=1 << 39,
+            1 => -(1i64 << 39) - 1..=-(1 << 39),
+            1 => prop_oneof![Just(i64::MIN), Just(i64::MAX)],
+        ];
+        (0..4u32, month, count(256), count(65_536), net_fen).prop_map(
             |(program, (year, month), payments, person_times, net_fen)| {
                 let tally = Tally {
                     net_fen,
@@ -727,35 +1062,82 @@ mod tests {
         )
     }
 
+    /// One payment or reversal of the second property test, `times` times over.
+    #[derive(Clone, Debug)]
+    struct Change {
+        at: FineCell,
+        delta: Delta,
+        times: u32,
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        let sign = prop_oneof![3 => Just(Sign::Add), 2 => Just(Sign::Remove)];
+        // Few cells, so reversals find payments and rows widen and empty.
+        let at = (0..3u32, 2020..2023i32, 1..=12u8);
+        let amount_fen = prop_oneof![
+            8 => 0..100_000i64,
+            1 => (1i64 << 38)..(1 << 40),
+            1 => Just(i64::MAX),
+        ];
+        let persons = prop_oneof![8 => 0..5u32, 1 => 60_000..70_000u32];
+        let times = prop_oneof![9 => Just(1u32), 1 => 250..270u32];
+        (sign, at, amount_fen, persons, times).prop_map(
+            |(sign, (program, year, month), amount_fen, persons, times)| Change {
+                at: cell(program, year, month),
+                delta: Delta {
+                    sign,
+                    amount_fen,
+                    persons,
+                },
+                times,
+            },
+        )
+    }
+
+    /// What the household fold does with a payment: the cell's tally after the
+    /// delta, set back; on error nothing changed.
+    fn apply(cells: &mut FineCells, at: FineCell, delta: Delta) -> Result<Tally, TallyError> {
+        let after = cells.get(at).apply(delta)?;
+        cells.set(at, after)?;
+        Ok(after)
+    }
+
     proptest! {
         /// The rows answer as a plain sorted map of wide tallies, the layout the
-        /// snapshot bytes were defined by: the same cells, the same refusals, the
-        /// same bytes.
+        /// snapshot bytes were defined by, and as the same rows kept wide: the same
+        /// cells, the same refusals, the same bytes.
         #[test]
         fn rows_answer_as_a_sorted_map(steps in prop::collection::vec(step(), 0..200)) {
             let mut cells = FineCells::default();
+            let mut wide = FineCells::default();
             let mut model: BTreeMap<FineCell, Tally> = BTreeMap::new();
             for (at, to) in steps {
                 let fits = u32::try_from(to.payments).is_ok()
                     && u32::try_from(to.person_times).is_ok();
                 let result = cells.set(at, to);
                 prop_assert_eq!(result.is_ok(), fits);
+                prop_assert_eq!(wide.set(at, to), result);
+                wide.widen_all();
                 if fits && to.is_empty() {
                     model.remove(&at);
                 } else if fits {
                     model.insert(at, to);
                 }
                 prop_assert_eq!(cells.get(at), model.get(&at).copied().unwrap_or_default());
+                prop_assert_eq!(wide.get(at), cells.get(at));
                 for within in at.rollups() {
                     let expected = model.keys().any(|c| *c != at && within.contains(*c));
                     prop_assert_eq!(cells.any_besides(within, at), expected, "{:?}", within);
+                    prop_assert_eq!(wide.any_besides(within, at), expected, "{:?}", within);
                 }
             }
             let listed: Vec<(FineCell, Tally)> = cells.iter().collect();
             let expected: Vec<(FineCell, Tally)> = model.iter().map(|(c, t)| (*c, *t)).collect();
             prop_assert_eq!(listed, expected);
+            prop_assert_eq!(&wide, &cells);
             let bytes = bincode::serialize(&cells).expect("serialize");
             prop_assert_eq!(&bytes, &bincode::serialize(&model).expect("serialize"));
+            prop_assert_eq!(&bytes, &bincode::serialize(&wide).expect("serialize"));
             let mut back: FineCells = bincode::deserialize(&bytes).expect("deserialize");
             prop_assert_eq!(&back, &cells);
             // Loaded in one pass, the rows still answer and change as the built ones.
@@ -770,6 +1152,43 @@ mod tests {
                 set(&mut cells, at, Tally::default());
                 prop_assert_eq!(back, cells);
             }
+        }
+
+        /// Payments and reversals folded as the households fold them: narrow rows,
+        /// rows kept wide and a sorted map of tallies take and refuse the same
+        /// changes, past the narrow range and back to empty.
+        #[test]
+        fn payments_and_reversals_fold_alike_at_either_width(
+            changes in prop::collection::vec(change(), 0..120),
+        ) {
+            let mut cells = FineCells::default();
+            let mut wide = FineCells::default();
+            let mut model: BTreeMap<FineCell, Tally> = BTreeMap::new();
+            for Change { at, delta, times } in changes {
+                for _ in 0..times {
+                    let before = model.get(&at).copied().unwrap_or_default();
+                    let expected = before.apply(delta);
+                    prop_assert_eq!(apply(&mut cells, at, delta), expected);
+                    prop_assert_eq!(apply(&mut wide, at, delta), expected);
+                    wide.widen_all();
+                    match expected {
+                        Ok(after) if after.is_empty() => model.remove(&at),
+                        Ok(after) => model.insert(at, after),
+                        Err(_) => break,
+                    };
+                }
+                for within in at.rollups() {
+                    let expected = model.keys().any(|c| *c != at && within.contains(*c));
+                    prop_assert_eq!(cells.any_besides(within, at), expected, "{:?}", within);
+                    prop_assert_eq!(wide.any_besides(within, at), expected, "{:?}", within);
+                }
+            }
+            prop_assert!(cells.iter().eq(model.iter().map(|(c, t)| (*c, *t))));
+            prop_assert_eq!(&wide, &cells);
+            let bytes = bincode::serialize(&cells).expect("serialize");
+            prop_assert_eq!(&bytes, &bincode::serialize(&model).expect("serialize"));
+            let back: FineCells = bincode::deserialize(&bytes).expect("deserialize");
+            prop_assert_eq!(back, cells);
         }
     }
 }

@@ -143,3 +143,120 @@ impl HouseholdState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intern::Id;
+    use crate::tally::Sign;
+    use crate::vocab::YearMonth;
+
+    fn household() -> HouseholdState {
+        let enrollment = Enrollment {
+            subdistrict: "拓东".into(),
+            community: "拓东第1社区".into(),
+            category: "bereaved".into(),
+            members: 2,
+            enrolled_on: Date {
+                year: 2020,
+                month: 1,
+                day: 1,
+            },
+        };
+        HouseholdState::new(
+            enrollment,
+            SubdistrictId::from_index(0),
+            CommunityId::from_index(0),
+        )
+    }
+
+    fn cell(month: u8) -> FineCell {
+        FineCell {
+            program: ProgramId::from_index(0),
+            month: YearMonth { year: 2021, month },
+        }
+    }
+
+    fn delta(sign: Sign, amount_fen: i64, persons: u32) -> Delta {
+        Delta {
+            sign,
+            amount_fen,
+            persons,
+        }
+    }
+
+    /// The household paid ¥100 for 2 persons each month of 2021; with `wide`, March
+    /// also holds a payment too large for a narrow cell, so the row is wide.
+    fn paid(wide: bool) -> HouseholdState {
+        let mut state = household();
+        for month in 1..=12 {
+            let paid = state.apply(cell(month), delta(Sign::Add, 10_000, 2));
+            assert!(paid.is_ok(), "month {month}");
+        }
+        if wide {
+            let large = delta(Sign::Add, 1 << 40, 2);
+            assert!(state.apply(cell(3), large).is_ok());
+        }
+        state
+    }
+
+    #[test]
+    fn a_reversal_of_more_than_is_live_is_refused_at_either_width() {
+        for wide in [false, true] {
+            let mut state = paid(wide);
+            let before = state.clone();
+            let too_much = [
+                delta(Sign::Remove, 10_001, 2),
+                delta(Sign::Remove, 10_000, 3),
+                delta(Sign::Remove, 9_999, 2),
+            ];
+            for change in too_much {
+                let refused = state.apply(cell(5), change);
+                assert_eq!(refused, Err(TallyError::Underflow), "wide {wide}");
+            }
+            let emptied = state.apply(cell(5), delta(Sign::Remove, 10_000, 2));
+            assert!(emptied.is_ok(), "wide {wide}");
+            let again = state.apply(cell(5), delta(Sign::Remove, 0, 0));
+            assert_eq!(again, Err(TallyError::Underflow), "wide {wide}");
+            assert_eq!(state.cells.get(cell(5)), Tally::default());
+            let mut expected = before;
+            let restored = expected.apply(cell(5), delta(Sign::Remove, 10_000, 2));
+            assert!(restored.is_ok());
+            assert_eq!(
+                state, expected,
+                "only the reversal that fits changed the cells"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sum_past_its_range_is_refused_at_either_width_and_changes_nothing() {
+        for wide in [false, true] {
+            let mut state = paid(wide);
+            let before = state.clone();
+            for month in [3, 7] {
+                let overflow = state.apply(cell(month), delta(Sign::Add, i64::MAX, 0));
+                assert_eq!(overflow, Err(TallyError::Overflow), "wide {wide}");
+            }
+            assert_eq!(state, before, "wide {wide}");
+        }
+    }
+
+    #[test]
+    fn a_payment_past_the_narrow_range_is_kept_exactly() {
+        let mut state = paid(false);
+        let (before, after) = state
+            .apply(cell(3), delta(Sign::Add, 1 << 40, 70_000))
+            .expect("a wide cell holds it");
+        assert_eq!(
+            after,
+            Tally {
+                net_fen: before.net_fen + (1 << 40),
+                payments: 2,
+                person_times: 70_002,
+            }
+        );
+        assert_eq!(state.cells.get(cell(3)), after);
+        assert_eq!(state.cells.get(cell(4)), before);
+    }
+}

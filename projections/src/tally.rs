@@ -12,13 +12,14 @@ pub struct Tally {
     pub person_times: u64,
 }
 
-/// A [`Tally`] as a household's fine cells keep it: 16 bytes instead of 24.
+/// A [`Tally`] as a household's fine cells keep it when a cell of its row does not
+/// fit a [`NarrowTally`]: 16 bytes instead of 24.
 ///
 /// One household's payments in one program and month number a handful, so the
 /// counts fit in `u32` with room to spare; a cell that would not is refused with
-/// [`TallyError::Overflow`] rather than kept wide. The household's fine cells are
-/// the largest part of the read models (one per program and month paid), so their
-/// size is the models' size.
+/// [`TallyError::Overflow`] rather than kept wider still. The household's fine cells
+/// are the largest part of the read models (one per program and month paid), so
+/// their size is the models' size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PackedTally {
     net_fen: i64,
@@ -52,6 +53,80 @@ impl From<PackedTally> for Tally {
             payments: u64::from(packed.payments),
             person_times: u64::from(packed.person_times),
         }
+    }
+}
+
+/// A [`Tally`] in 8 bytes, as a row of fine cells keeps it while all its cells fit.
+///
+/// One household's one program in one month is paid once or twice (the 1M district's
+/// largest cell holds 2 payments, 2 person-times and ¥2,750), so one word holds it:
+/// the net amount in the low [`NARROW_NET_BITS`] bits (two's complement: a signed
+/// range of about ±¥5.5 billion), then the payments in 8 bits (up to 255) and the
+/// person-times in 16 (up to 65,535). A tally that does not fit is kept as a
+/// [`PackedTally`] instead: the row it is in widens (`grid.rs`), so nothing is refused
+/// here. Zero is the empty tally, as for the wide forms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NarrowTally(u64);
+
+/// Bits of a [`NarrowTally`]'s net amount: what the word leaves after a `u8` of
+/// payments and a `u16` of person-times.
+const NARROW_NET_BITS: u32 = u64::BITS - u8::BITS - u16::BITS;
+/// Where a [`NarrowTally`]'s payments start: above its net amount.
+const NARROW_PAYMENTS_SHIFT: u32 = NARROW_NET_BITS;
+/// Where a [`NarrowTally`]'s person-times start: above its payments, to the top bit.
+const NARROW_PERSONS_SHIFT: u32 = NARROW_NET_BITS + u8::BITS;
+/// The bits of the net amount, in place.
+const NARROW_NET_MASK: u64 = (1 << NARROW_NET_BITS) - 1;
+
+impl NarrowTally {
+    /// The tally in one word, if each of its parts fits.
+    pub(crate) fn fit(tally: PackedTally) -> Option<NarrowTally> {
+        let payments = u8::try_from(tally.payments).ok()?;
+        let person_times = u16::try_from(tally.person_times).ok()?;
+        // The low bits, sign-extended back, give the amount only if it fits.
+        let net = tally.net_fen.cast_unsigned() & NARROW_NET_MASK;
+        (Self::net_of(net) == tally.net_fen).then(|| {
+            NarrowTally(
+                net | u64::from(payments) << NARROW_PAYMENTS_SHIFT
+                    | u64::from(person_times) << NARROW_PERSONS_SHIFT,
+            )
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.payments() == 0
+    }
+
+    fn payments(self) -> u8 {
+        let [byte, ..] = (self.0 >> NARROW_PAYMENTS_SHIFT).to_le_bytes();
+        byte
+    }
+
+    fn person_times(self) -> u16 {
+        let [low, high, ..] = (self.0 >> NARROW_PERSONS_SHIFT).to_le_bytes();
+        u16::from_le_bytes([low, high])
+    }
+
+    /// The amount in the low bits of `word`, sign-extended from its top bit.
+    fn net_of(word: u64) -> i64 {
+        let unused = u64::BITS - NARROW_NET_BITS;
+        (word << unused).cast_signed() >> unused
+    }
+}
+
+impl From<NarrowTally> for PackedTally {
+    fn from(narrow: NarrowTally) -> PackedTally {
+        PackedTally {
+            net_fen: NarrowTally::net_of(narrow.0),
+            payments: u32::from(narrow.payments()),
+            person_times: u32::from(narrow.person_times()),
+        }
+    }
+}
+
+impl From<NarrowTally> for Tally {
+    fn from(narrow: NarrowTally) -> Tally {
+        Tally::from(PackedTally::from(narrow))
     }
 }
 
@@ -181,6 +256,44 @@ mod tests {
         assert_eq!(Tally::from(packed), largest);
         assert!(PackedTally::default().is_empty());
         assert_eq!(Tally::from(PackedTally::default()), Tally::default());
+    }
+
+    #[test]
+    fn a_narrow_tally_is_8_bytes_and_holds_each_part_to_its_edges() {
+        assert_eq!(std::mem::size_of::<NarrowTally>(), 8);
+        let tally = |net_fen: i64, payments: u64, person_times: u64| Tally {
+            net_fen,
+            payments,
+            person_times,
+        };
+        let net = 1i64 << 39;
+        let fits = [
+            Tally::default(),
+            tally(0, 1, 0),
+            tally(net - 1, 255, 65_535),
+            tally(-net, 255, 65_535),
+            tally(-1, 1, 1),
+        ];
+        for tally in fits {
+            let packed = PackedTally::try_from(tally).expect("counts fit in u32");
+            let narrow = NarrowTally::fit(packed).expect("each part fits");
+            assert_eq!(Tally::from(narrow), tally);
+            assert_eq!(PackedTally::from(narrow), packed);
+            assert_eq!(narrow.is_empty(), tally.is_empty());
+        }
+        assert!(NarrowTally::default().is_empty());
+        let past = [
+            tally(net, 1, 1),
+            tally(-net - 1, 1, 1),
+            tally(i64::MAX, 1, 1),
+            tally(i64::MIN, 1, 1),
+            tally(1, 256, 1),
+            tally(1, 1, 65_536),
+        ];
+        for tally in past {
+            let packed = PackedTally::try_from(tally).expect("counts fit in u32");
+            assert_eq!(NarrowTally::fit(packed), None, "{tally:?}");
+        }
     }
 
     #[test]

@@ -225,6 +225,42 @@ fn distinct_households_are_not_summed_across_months() {
     );
 }
 
+/// A month a monthly program skipped is an empty slot of the household's row for
+/// it; another program's payment in that month reaches the household in the month,
+/// in the totals kept up to date since the first query as in totals computed anew.
+#[test]
+fn a_payment_in_a_month_another_program_skipped_reaches_the_household() {
+    let mut facts = vec![
+        enroll("H1", TUODONG, "A", 2),
+        allocate(SUPPORT, 1_000_000),
+        allocate(CONDOLENCE, 100_000),
+    ];
+    for month in (1..=12).filter(|month| *month != 3) {
+        facts.push(pay("H1", SUPPORT, 10_000, 2, date(2018, month, 15)));
+    }
+    let mut models = ReadModels::new();
+    apply_all(&mut models, &facts);
+    let march = |models: &ReadModels| {
+        totals(models, &[GroupKey::Month])
+            .into_iter()
+            .find(|row| row.month == Some(ym(2018, 3)))
+    };
+    assert_eq!(march(&models), None, "the first query");
+    let condolence = pay("H1", CONDOLENCE, 30_000, 1, date(2018, 3, 16));
+    let seq = models.next_seq().expect("seq fits");
+    apply_all(&mut models, std::slice::from_ref(&condolence));
+    let expected = TotalsRow {
+        month: Some(ym(2018, 3)),
+        ..row(30_000, 1, 1, 1)
+    };
+    assert_eq!(march(&models), Some(expected.clone()));
+    let bytes = bincode::serialize(&models).expect("serialize");
+    let anew: ReadModels = bincode::deserialize(&bytes).expect("deserialize");
+    assert_eq!(march(&anew), Some(expected));
+    apply_all(&mut models, &[reverse(seq, &condolence, date(2018, 4, 1))]);
+    assert_eq!(march(&models), None);
+}
+
 #[test]
 fn communities_with_the_same_name_in_two_subdistricts_stay_apart() {
     let rows = totals(&scenario(), &[GroupKey::Community]);
