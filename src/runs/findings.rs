@@ -15,7 +15,7 @@ use crate::model::rules::FindingContext;
 /// Every finding the log raises through the view's head, in the order raised.
 pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
     match FindingsSide::open(view) {
-        Ok(side) => Ok(side.all().to_vec()),
+        Ok(side) => Ok(side.all()),
         Err(ReadSideError::Ledger(e)) => Err(e),
         // A snapshot that does not hold against the log, or an event that does not fold,
         // is corrupt derived state: `verify` and `rebuild` name and repair it.

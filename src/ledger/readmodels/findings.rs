@@ -39,8 +39,10 @@ pub const META_FINDINGS: &str = "findings";
 /// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
 /// per payment, and a list of payments of its own, empty when the log answers); version
 /// 4 the same with 8-byte digests (a 32-bit filter's false matches each read a
-/// household's trail from the log).
-pub const FINDINGS_SNAPSHOT_VERSION: u8 = 4;
+/// household's trail from the log); version 5 the same with the findings kept compact
+/// (ids as 8 bytes, names as table ids, their seqs, months and programs in shared lists)
+/// and the households paid per account and year as flat entries.
+pub const FINDINGS_SNAPSHOT_VERSION: u8 = 5;
 
 /// Why the maintained findings cannot be used or brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +149,9 @@ impl FindingsSide {
         outcome.map(|()| side)
     }
 
-    /// Every finding raised, in the order raised.
-    pub fn all(&self) -> &[Finding] {
+    /// Every finding raised, in the order raised, built from the compact form the fold
+    /// keeps.
+    pub fn all(&self) -> Vec<Finding> {
         self.state.fold.all()
     }
 
