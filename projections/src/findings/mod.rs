@@ -52,7 +52,7 @@ pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
 use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
 use kept::{KeptFindings, Raised};
-use state::{DigestFilter, PackedDate, Payment, NO_ACCOUNT};
+use state::{AccountsPaid, DigestFilter, PackedDate, Payment, NO_ACCOUNT};
 pub use state::{LoggedPayment, PaymentLookup, Payments};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
@@ -497,10 +497,8 @@ pub struct Findings {
     /// The payments [`Findings::apply`] folded, its lookup; empty in a fold through
     /// [`Findings::apply_with`], whose lookup holds them.
     payments: Payments,
-    /// Per (account, year, household paid on it): its number of live payments there.
-    /// Flat: nearly every account is one household's, and a `Vec` of households per
-    /// account and year took about 75 bytes where an entry here takes about 25.
-    accounts: BTreeMap<(AccountId, i32, HouseholdId), u32>,
+    /// Per account, year and household paid on it: its number of live payments there.
+    accounts: AccountsPaid,
     /// Per (program, year) of the programs other than the support allowance.
     groups: BTreeMap<(ProgramId, i32), Group>,
     /// (rule, subject id, payment seq) pairs cited; the subject's kind is the rule's.
@@ -574,21 +572,11 @@ impl Findings {
             households: self.households.len(),
             persons: self.persons.len(),
             live_payments: self.live_payments,
-            account_years: self.account_years(),
+            account_years: self.accounts.account_years(),
             distinct_amounts: self.groups.values().map(|g| g.amounts.len()).sum(),
             findings: self.findings.len(),
             cited: self.cited.len(),
         }
-    }
-
-    /// The distinct (account, year) pairs paid on.
-    fn account_years(&self) -> usize {
-        let mut keys = self.accounts.keys().map(|(a, y, _)| (*a, *y)).peekable();
-        let mut count = 0;
-        while let Some(key) = keys.next() {
-            count += usize::from(keys.peek() != Some(&key));
-        }
-        count
     }
 
     /// Everything that can refuse a fact at `seq`; then `seq` is the last folded. Returns
@@ -1204,19 +1192,9 @@ impl Findings {
             return Ok(None);
         };
         let year = p.date.year();
-        let paid = self
-            .accounts
-            .entry((account, year, p.household))
-            .or_default();
-        *paid += 1;
-        if *paid > 1 {
+        let Some(households) = self.accounts.add(account, year, p.household) else {
             return Ok(None);
-        }
-        let on_account = (account, year, HouseholdId::from_index(0))
-            ..=(account, year, HouseholdId::from_index(u32::MAX));
-        let households: Vec<HouseholdId> = (self.accounts.range(on_account))
-            .map(|((_, _, h), _)| *h)
-            .collect();
+        };
         if !rules::shares_account(households.len()) {
             return Ok(None);
         }
@@ -1356,14 +1334,7 @@ impl Findings {
     }
 
     fn forget_account_payment(&mut self, account: AccountId, p: &Payment) {
-        let key = (account, p.date.year(), p.household);
-        let Some(paid) = self.accounts.get_mut(&key) else {
-            return;
-        };
-        *paid -= 1;
-        if *paid == 0 {
-            self.accounts.remove(&key);
-        }
+        self.accounts.remove(account, p.date.year(), p.household);
     }
 
     fn forget_group_amount(&mut self, p: &Payment) {

@@ -41,7 +41,7 @@ pub const META_FINDINGS: &str = "findings";
 /// 4 the same with 8-byte digests (a 32-bit filter's false matches each read a
 /// household's trail from the log); version 5 the same with the findings kept compact
 /// (ids as 8 bytes, names as table ids, their seqs, months and programs in shared lists)
-/// and the households paid per account and year as flat entries.
+/// and the households paid on each account, per year, in one list per account.
 pub const FINDINGS_SNAPSHOT_VERSION: u8 = 5;
 
 /// Why the maintained findings cannot be used or brought up to date.
