@@ -517,16 +517,6 @@ impl Findings {
         (0..self.findings.len()).map(|i| self.public(i)).collect()
     }
 
-    /// How many findings were raised.
-    pub fn len(&self) -> usize {
-        self.findings.len()
-    }
-
-    /// Whether none was raised.
-    pub fn is_empty(&self) -> bool {
-        self.findings.len() == 0
-    }
-
     /// Finding `i` as the public [`Finding`].
     fn public(&self, i: usize) -> Finding {
         let kept = self.findings.kept(i);

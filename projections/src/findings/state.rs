@@ -669,7 +669,7 @@ mod tests {
             let (a, y, h) = ((x >> 33) % 5, 2019 + (x >> 40) % 4, (x >> 45) % 6);
             let (a, y, h) = (a as u32, y as i32, h as u32);
             let (account, household) = (AccountId::from_index(a), HouseholdId::from_index(h));
-            if (x >> 50) % 3 == 0 {
+            if (x >> 50).is_multiple_of(3) {
                 paid.remove(account, y, household);
                 if let Some(n) = flat.get_mut(&(a, y, h)) {
                     *n -= 1;

@@ -155,6 +155,11 @@ impl FindingsSide {
         self.state.fold.all()
     }
 
+    /// The finding with this id: only it is built from the compact form.
+    pub fn finding(&self, id: &str) -> Option<Finding> {
+        self.state.fold.finding(id)
+    }
+
     /// The seq of the last event folded (0 for none).
     pub fn applied_seq(&self) -> u64 {
         self.state.applied.map_or(0, |a| a.seq)
