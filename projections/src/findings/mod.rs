@@ -24,13 +24,14 @@
 //!   ([`Findings::apply`]: 32 bytes each, for a fold with no log at hand). What grows with
 //!   events is a filter in front of the duplicate search, 8 bytes per payment (a
 //!   payment's digest, `state::DigestFilter`), and the seqs of the reversed payments;
-//! - per (account, year): the households paid and how many live payments each (grows with
-//!   accounts);
+//! - per account and year: the households paid and how many live payments each, in one
+//!   list per account (`state::AccountsPaid`; grows with accounts and years);
 //! - per (program, year) of the programs other than the support allowance: a count per
 //!   distinct amount, for medians: grows with distinct amounts, which a program's fixed
 //!   prices keep to a few; and the seqs of its first 20 payments, until it has more;
-//! - the findings raised and the (rule, subject, payment) pairs already cited (grow with
-//!   findings).
+//! - the findings raised, kept compact (`kept::KeptFindings`: about 70 bytes each, built
+//!   into [`Finding`]s when read), and the (rule, subject, payment) pairs already cited
+//!   (grow with findings).
 
 mod decision;
 mod kept;
