@@ -39,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 use fundtrail_projections::findings::{Account, SUPPORT_ALLOWANCE};
-use fundtrail_projections::{Date, FindingFact, Findings, PaymentKind};
+use fundtrail_projections::{Date, FindingFact, Findings, LoggedPayment, PaymentKind, Payments};
 
 const HOUSEHOLDS: usize = 8_000;
 /// Months of allowance per household: 8,000 × 100 = 800,000 allowance payments.
@@ -186,5 +186,73 @@ fn fold_a_million_payments() {
     assert_eq!(
         findings.size().live_payments,
         HOUSEHOLDS * (MONTHS + OTHERS)
+    );
+}
+
+/// Households of the kept-form benchmark, each paid on an account of its own.
+const OWN_ACCOUNTS: usize = 16_000;
+/// Years each of them is paid on its account: one (account, year) entry each.
+const ACCOUNT_YEARS: usize = 5;
+/// Duplicate payments to one household: one `duplicate_payment` finding each, as under
+/// the server's load benchmark.
+const DUPLICATES: usize = 30_000;
+
+/// The facts of the kept-form benchmark: payments on own accounts (or on none), then
+/// `duplicates` payments alike to one household's first.
+fn kept_facts(duplicates: usize, accounts: bool) -> Vec<FindingFact> {
+    let mut facts = Vec::new();
+    for year in 0..ACCOUNT_YEARS {
+        for h in 0..OWN_ACCOUNTS {
+            let date = month_date(12 * year, 10);
+            let account = accounts.then(|| Account {
+                hash: account_hash(h),
+                last4: "1234".into(),
+            });
+            facts.push(paid(h, "micro_wish", 20_000, date, account));
+        }
+    }
+    for _ in 0..duplicates {
+        facts.push(paid(7, "micro_wish", 20_000, month_date(0, 11), None));
+    }
+    facts
+}
+
+/// The heap a fold of `facts` holds once loaded from its snapshot (as a server holds it),
+/// its payments kept apart (as the ledger's log keeps them), and its findings.
+fn loaded_heap(facts: &[FindingFact]) -> (usize, usize) {
+    let mut findings = Findings::new();
+    let mut payments = Payments::default();
+    for (seq, fact) in (1..).zip(facts) {
+        findings
+            .apply_with(seq, fact, &mut payments)
+            .expect("a well-formed log");
+        payments.push(&LoggedPayment::of(seq, fact).expect("a payment"));
+    }
+    let bytes = bincode::serialize(&findings).expect("findings serialize");
+    drop((findings, payments));
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let back: Findings = bincode::deserialize(&bytes).expect("the snapshot loads back");
+    let held = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    (held, back.all().len())
+}
+
+/// The heap of the findings as kept, and of the households paid per account and year:
+/// `cargo test -p fundtrail-projections --release --test bench_findings kept -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
+fn kept_findings_and_account_years() {
+    let (unpaid, _) = loaded_heap(&kept_facts(0, false));
+    let (accounts, none) = loaded_heap(&kept_facts(0, true));
+    let (with, found) = loaded_heap(&kept_facts(DUPLICATES, true));
+    assert_eq!((none, found), (0, DUPLICATES));
+    let account_years = OWN_ACCOUNTS * ACCOUNT_YEARS;
+    println!(
+        "{account_years} account-years: heap {} bytes more than without accounts ({:.1} \
+         each, the accounts' names included); {found} findings: {} bytes more ({:.1} each)",
+        accounts - unpaid,
+        (accounts - unpaid) as f64 / account_years as f64,
+        with - accounts,
+        (with - accounts) as f64 / found as f64
     );
 }

@@ -393,7 +393,7 @@ impl ExportCheck {
             events: self.audit.size(),
             checkpoint: self.checkpoint,
             held: self.held,
-            findings: self.findings.map(|f| f.all().to_vec()),
+            findings: self.findings.map(|f| f.all()),
         })
     }
 

@@ -382,7 +382,7 @@ pub(super) async fn findings(
             "query: status {status:?} is not open, confirmed, dismissed or all"
         )));
     }
-    let mut list = read_side(&s, |side| side.findings().map(|f| f.all().to_vec()))?
+    let mut list = read_side(&s, |side| side.findings().map(|f| f.all()))?
         .ok_or_else(|| HttpError::Internal("the server maintains no findings".into()))?;
     list.retain(|f| status == "all" || f.status.as_str() == status);
     list.retain(|f| params.rule.as_deref().is_none_or(|r| f.rule.as_str() == r));

@@ -63,7 +63,7 @@ pub(super) fn check_releases(
     for item in view.records(Seq::FIRST, *last) {
         let (seq, _, record) = item?;
         if let Body::HoldReleased(release) = &record.body {
-            let fault = release_fault(&holds_of(view, fold.all())?, seq, release);
+            let fault = release_fault(&holds_of(view, &fold.all())?, seq, release);
             if fault.is_some() {
                 return Ok(fault);
             }

@@ -14,8 +14,13 @@ use crate::model::rules::FindingContext;
 
 /// Every finding the log raises through the view's head, in the order raised.
 pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
+    Ok(caught_up(view)?.all())
+}
+
+/// The maintained findings, caught up to the view's head.
+fn caught_up(view: &LedgerView) -> Result<FindingsSide, LedgerError> {
     match FindingsSide::open(view) {
-        Ok(side) => Ok(side.all().to_vec()),
+        Ok(side) => Ok(side),
         Err(ReadSideError::Ledger(e)) => Err(e),
         // A snapshot that does not hold against the log, or an event that does not fold,
         // is corrupt derived state: `verify` and `rebuild` name and repair it.
@@ -28,7 +33,7 @@ pub fn findings(view: &LedgerView) -> Result<Vec<Finding>, LedgerError> {
 /// The finding `id` after the log, with the actor of each of its evidence events: what
 /// the write rules check a decision against. `None` when no finding has that id.
 pub fn finding_context(view: &LedgerView, id: &str) -> Result<Option<FindingContext>, LedgerError> {
-    let Some(finding) = findings(view)?.into_iter().find(|f| f.id == id) else {
+    let Some(finding) = caught_up(view)?.finding(id) else {
         return Ok(None);
     };
     let evidence_actors = finding

@@ -164,10 +164,4 @@ impl Finding {
         }
         Ok(())
     }
-
-    /// Records a decision already checked: it supersedes the one before.
-    pub(super) fn decide(&mut self, decision: Resolution) {
-        self.status = decision.decision.status();
-        self.resolutions.push(decision);
-    }
 }

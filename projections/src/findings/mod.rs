@@ -25,16 +25,18 @@
 //!   events is a filter in front of the duplicate search, 4 bytes per payment (the top
 //!   48 bits of a payment's digest, `filter::DigestFilter`), and the seqs of the reversed
 //!   payments;
-//! - per (account, year): the households paid and how many live payments each (grows with
-//!   accounts);
+//! - per account and year: the households paid and how many live payments each, in one
+//!   list per account (`state::AccountsPaid`; grows with accounts and years);
 //! - per (program, year) of the programs other than the support allowance: a count per
 //!   distinct amount, for medians: grows with distinct amounts, which a program's fixed
 //!   prices keep to a few; and the seqs of its first 20 payments, until it has more;
-//! - the findings raised and the (rule, subject, payment) pairs already cited (grow with
-//!   findings).
+//! - the findings raised, kept compact (`kept::KeptFindings`: about 70 bytes each, built
+//!   into [`Finding`]s when read), and the (rule, subject, payment) pairs already cited
+//!   (grow with findings).
 
 mod decision;
 mod filter;
+mod kept;
 mod rules;
 mod state;
 
@@ -53,8 +55,9 @@ pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
 use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
 use filter::DigestFilter;
+use kept::{KeptFindings, Raised};
+use state::{AccountsPaid, PackedDate, Payment, NO_ACCOUNT};
 pub use state::{LoggedPayment, PaymentLookup, Payments};
-use state::{PackedDate, Payment, NO_ACCOUNT};
 
 /// The program whose payments are monthly and counted by eligibility (FORMAT.md §1).
 pub const SUPPORT_ALLOWANCE: &str = "support_allowance";
@@ -326,6 +329,17 @@ impl Subject {
         };
         u32::try_from(index).expect("ids are minted from u32 indexes")
     }
+
+    /// The subject of a finding of `rule` whose subject's index is `index`: a death's
+    /// finding is about a person, a shared account's about the account, the others about
+    /// a household.
+    fn of(rule: Rule, index: u32) -> Subject {
+        match rule {
+            Rule::PaidAfterDeath => Subject::Person(PersonId::from_index(index)),
+            Rule::SharedAccount => Subject::Account(AccountId::from_index(index)),
+            _ => Subject::Household(HouseholdId::from_index(index)),
+        }
+    }
 }
 
 /// The id of `name`, interned if new.
@@ -487,14 +501,13 @@ pub struct Findings {
     /// The payments [`Findings::apply`] folded, its lookup; empty in a fold through
     /// [`Findings::apply_with`], whose lookup holds them.
     payments: Payments,
-    /// Per (account, year): the households paid on it, by id ascending, each with its
-    /// number of live payments there.
-    accounts: BTreeMap<(AccountId, i32), Vec<(HouseholdId, u32)>>,
+    /// Per account, year and household paid on it: its number of live payments there.
+    accounts: AccountsPaid,
     /// Per (program, year) of the programs other than the support allowance.
     groups: BTreeMap<(ProgramId, i32), Group>,
     /// (rule, subject id, payment seq) pairs cited; the subject's kind is the rule's.
     cited: BTreeSet<(Rule, u32, u64)>,
-    findings: Vec<Finding>,
+    findings: KeptFindings,
 }
 
 impl Findings {
@@ -502,9 +515,44 @@ impl Findings {
         Findings::default()
     }
 
-    /// Every finding, in the order raised (by `raised_by`, then rule and subject).
-    pub fn all(&self) -> &[Finding] {
-        &self.findings
+    /// Every finding, in the order raised (by `raised_by`, then rule and subject), built
+    /// from the form the fold keeps.
+    pub fn all(&self) -> Vec<Finding> {
+        (0..self.findings.len()).map(|i| self.public(i)).collect()
+    }
+
+    /// Finding `i` as the public [`Finding`].
+    fn public(&self, i: usize) -> Finding {
+        let kept = self.findings.kept(i);
+        let subject = Subject::of(kept.rule, kept.subject);
+        Finding {
+            id: self.findings.id(i),
+            rule: kept.rule,
+            household: self.household_ids.name(kept.household).clone(),
+            person: match subject {
+                Subject::Person(id) => Some(self.person_ids.name(id).clone()),
+                _ => None,
+            },
+            account_last4: match subject {
+                Subject::Account(id) => Some(self.account_last4[id.index()].clone()),
+                _ => None,
+            },
+            seqs: self.findings.seqs(i).to_vec(),
+            amount_at_risk_fen: kept.amount_at_risk_fen,
+            months: self
+                .findings
+                .months(i)
+                .iter()
+                .map(|m| m.year_month())
+                .collect(),
+            status: self.findings.status(i),
+            raised_by: kept.raised_by,
+            reversed_evidence: self.findings.reversed(i).to_vec(),
+            programs: (self.findings.programs(i))
+                .map(|p| self.program_ids.name(p).clone())
+                .collect(),
+            resolutions: self.findings.resolutions(i).to_vec(),
+        }
     }
 
     /// The seq of the last fact folded.
@@ -518,7 +566,7 @@ impl Findings {
             households: self.households.len(),
             persons: self.persons.len(),
             live_payments: self.live_payments,
-            account_years: self.accounts.len(),
+            account_years: self.accounts.account_years(),
             distinct_amounts: self.groups.values().map(|g| g.amounts.len()).sum(),
             findings: self.findings.len(),
             cited: self.cited.len(),
@@ -614,8 +662,8 @@ impl Findings {
             }
             FindingFact::Resolved { finding, .. } => {
                 let decision = resolution(seq, fact).expect("a Resolved fact is a decision");
-                if let Some(found) = self.findings.iter_mut().find(|f| f.id == *finding) {
-                    found.decide(decision);
+                if let Some(found) = self.findings.position(finding) {
+                    self.findings.decide(found, decision);
                 }
             }
         }
@@ -770,14 +818,13 @@ impl Findings {
         let FindingFact::Resolved { finding, actor, .. } = fact else {
             return Ok(());
         };
-        let found = self
-            .finding(finding)
-            .ok_or_else(|| FindingsError::UnknownFinding {
-                finding: finding.clone(),
-            })?;
-        match found
-            .seqs
-            .iter()
+        let found =
+            self.findings
+                .position(finding)
+                .ok_or_else(|| FindingsError::UnknownFinding {
+                    finding: finding.clone(),
+                })?;
+        match (self.findings.seqs(found).iter())
             .find(|seq| actor_of(**seq).as_deref() == Some(actor.as_str()))
         {
             None => Ok(()),
@@ -792,8 +839,8 @@ impl Findings {
     }
 
     /// The finding with this id.
-    pub fn finding(&self, id: &str) -> Option<&Finding> {
-        self.findings.iter().find(|f| f.id == id)
+    pub fn finding(&self, id: &str) -> Option<Finding> {
+        self.findings.position(id).map(|i| self.public(i))
     }
 
     /// The id of a household, interned with an empty record if new.
@@ -1139,18 +1186,12 @@ impl Findings {
             return Ok(None);
         };
         let year = p.date.year();
-        let households = self.accounts.entry((account, year)).or_default();
-        match households.binary_search_by_key(&p.household, |(h, _)| *h) {
-            Ok(i) => {
-                households[i].1 += 1;
-                return Ok(None);
-            }
-            Err(i) => households.insert(i, (p.household, 1)),
-        }
+        let Some(households) = self.accounts.add(account, year, p.household) else {
+            return Ok(None);
+        };
         if !rules::shares_account(households.len()) {
             return Ok(None);
         }
-        let households: Vec<HouseholdId> = households.iter().map(|(h, _)| *h).collect();
         // Each household's first live payment on the account that year: `p` for its own
         // household, which had none there before it.
         let mut evidence = Vec::with_capacity(households.len());
@@ -1283,29 +1324,11 @@ impl Findings {
         if !self.is_allowance(&p) {
             self.forget_group_amount(&p);
         }
-        for finding in self
-            .findings
-            .iter_mut()
-            .filter(|f| f.seqs.contains(&target))
-        {
-            finding.reversed_evidence.push(target);
-        }
+        self.findings.reverse(target);
     }
 
     fn forget_account_payment(&mut self, account: AccountId, p: &Payment) {
-        let key = (account, p.date.year());
-        let Some(households) = self.accounts.get_mut(&key) else {
-            return;
-        };
-        if let Ok(i) = households.binary_search_by_key(&p.household, |(h, _)| *h) {
-            households[i].1 -= 1;
-            if households[i].1 == 0 {
-                households.remove(i);
-            }
-        }
-        if households.is_empty() {
-            self.accounts.remove(&key);
-        }
+        self.accounts.remove(account, p.date.year(), p.household);
     }
 
     fn forget_group_amount(&mut self, p: &Payment) {
@@ -1324,10 +1347,12 @@ impl Findings {
     }
 
     /// Turns the hits not cited before into findings, one per rule and subject, raised by
-    /// `seq`, with `extra` (the death or end) in the evidence.
+    /// `seq`, with `extra` (the death or end) in the evidence; in the order of their rules
+    /// and subjects' texts.
     fn raise(&mut self, seq: u64, hits: Vec<Hit>, extra: &[u64]) {
-        let mut grouped: BTreeMap<(Rule, String), Finding> = BTreeMap::new();
+        let mut grouped: BTreeMap<(Rule, String), Raised> = BTreeMap::new();
         for hit in hits {
+            debug_assert_eq!(Subject::of(hit.rule, hit.subject.index()), hit.subject);
             if !self
                 .cited
                 .insert((hit.rule, hit.subject.index(), hit.payment))
@@ -1335,46 +1360,49 @@ impl Findings {
                 continue;
             }
             let subject = self.subject_text(hit.subject);
-            let finding =
+            let raised =
                 grouped
                     .entry((hit.rule, subject))
-                    .or_insert_with_key(|(rule, subject)| Finding {
-                        id: finding_id(*rule, subject, seq),
+                    .or_insert_with_key(|(rule, subject)| Raised {
+                        id: kept::id_number(&finding_id(*rule, subject, seq)),
                         rule: *rule,
-                        household: self.household_ids.name(hit.household).clone(),
-                        person: match hit.subject {
-                            Subject::Person(_) => Some(subject.clone()),
-                            _ => None,
-                        },
-                        account_last4: hit.account.map(|a| self.account_last4[a.index()].clone()),
-                        seqs: extra.to_vec(),
+                        household: hit.household,
+                        subject: hit.subject.index(),
+                        raised_by: seq,
                         // A figure of doubt, not money moved: it saturates rather than fails,
                         // and i64::MAX fen is beyond any district's payments.
                         amount_at_risk_fen: 0,
+                        seqs: extra.to_vec(),
                         months: Vec::new(),
-                        status: Status::Open,
-                        raised_by: seq,
-                        reversed_evidence: Vec::new(),
                         programs: Vec::new(),
-                        resolutions: Vec::new(),
                     });
-            let names = hit.evidence.iter();
-            let names = names.map(|p| self.program_ids.name(p.program()).clone());
-            finding.programs.extend(names);
-            finding.seqs.extend(hit.evidence.iter().map(|p| p.seq));
-            finding.amount_at_risk_fen = finding.amount_at_risk_fen.saturating_add(hit.amount_fen);
-            finding.months.push(hit.month);
+            raised
+                .programs
+                .extend(hit.evidence.iter().map(|p| p.program()));
+            raised.seqs.extend(hit.evidence.iter().map(|p| p.seq));
+            raised.amount_at_risk_fen = raised.amount_at_risk_fen.saturating_add(hit.amount_fen);
+            raised.months.push(month_start(hit.month));
         }
-        for mut finding in grouped.into_values() {
-            finding.seqs.sort_unstable();
-            finding.seqs.dedup();
-            finding.months.sort_unstable();
-            finding.months.dedup();
-            finding.programs.sort_unstable();
-            finding.programs.dedup();
-            self.findings.push(finding);
+        for mut raised in grouped.into_values() {
+            raised.seqs.sort_unstable();
+            raised.seqs.dedup();
+            raised.months.sort_unstable();
+            raised.months.dedup();
+            let names = &self.program_ids;
+            raised
+                .programs
+                .sort_unstable_by(|a, b| names.name(*a).cmp(names.name(*b)));
+            raised.programs.dedup();
+            self.findings.push(raised);
         }
     }
+}
+
+/// The month of a payment as the first day of it, packed: a payment's year is one a
+/// packed date holds (`check_compact`).
+fn month_start(month: YearMonth) -> PackedDate {
+    let first = first_day(month);
+    PackedDate::pack(first).expect("a payment's month: its year is in PAYMENT_YEARS")
 }
 
 /// A hit about one payment, with that payment as its evidence.

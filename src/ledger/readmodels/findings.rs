@@ -40,9 +40,10 @@ pub const META_FINDINGS: &str = "findings";
 /// asks for its payments (the reversed seqs and the duplicate filter's digests, 4 bytes
 /// per payment, and a list of payments of its own, empty when the log answers); version
 /// 4 the same with 8-byte digests (a 32-bit filter's false matches each read a
-/// household's trail from the log); version 5 the filter's digests cut to their top 48
-/// bits (4 bytes a payment in memory), so a version-4 snapshot read again would no longer
-/// encode to its own bytes.
+/// household's trail from the log); version 5 the same with the findings kept compact
+/// (ids as 8 bytes, names as table ids, their seqs, months and programs in shared lists),
+/// the households paid on each account, per year, in one list per account, and the
+/// filter's digests cut to their top 48 bits (4 bytes a payment in memory).
 pub const FINDINGS_SNAPSHOT_VERSION: u8 = 5;
 
 /// Why the maintained findings cannot be used or brought up to date.
@@ -150,9 +151,15 @@ impl FindingsSide {
         outcome.map(|()| side)
     }
 
-    /// Every finding raised, in the order raised.
-    pub fn all(&self) -> &[Finding] {
+    /// Every finding raised, in the order raised, built from the compact form the fold
+    /// keeps.
+    pub fn all(&self) -> Vec<Finding> {
         self.state.fold.all()
+    }
+
+    /// The finding with this id: only it is built from the compact form.
+    pub fn finding(&self, id: &str) -> Option<Finding> {
+        self.state.fold.finding(id)
     }
 
     /// The seq of the last event folded (0 for none).
