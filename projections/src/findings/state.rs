@@ -293,7 +293,7 @@ pub trait PaymentLookup {
     ) -> Result<Vec<LoggedPayment>, String>;
 }
 
-/// Payments kept in memory, each a 32-byte [`Payment`] with names interned in tables of
+/// Payments kept in memory, each a 32-byte `Payment` with names interned in tables of
 /// its own, and an index per household: the [`PaymentLookup`] of a fold that has no log
 /// to read (an export's `audit findings`, the tests, a ledger without its key, whose
 /// household index cannot be checked). It grows with payments.
@@ -357,7 +357,7 @@ where
 
 impl Payments {
     /// Adds a payment the fold admitted (so its date, persons and program fit a
-    /// [`Payment`]), with a seq above every other's.
+    /// `Payment`), with a seq above every other's.
     pub fn push(&mut self, p: &LoggedPayment) {
         debug_assert!(self.all.last().is_none_or(|last| last.seq < p.seq));
         let household = interned(&mut self.households, p.household.clone());
