@@ -197,6 +197,7 @@ impl Read for SealedReader {
 mod tests {
     use super::*;
     use crate::ledger::Ledger;
+    use crate::store::StoreError;
     use std::path::Path;
 
     const NAME: &str = "findings";
@@ -263,6 +264,37 @@ mod tests {
         drop(file);
         assert_eq!(files(&dir), before);
         assert_eq!(ledger.view().meta(NAME).expect("read"), Some(old));
+    }
+
+    /// The disk fills while a record streams into its file (`/dev/full` takes no byte):
+    /// the write fails naming the ledger's disk as full, the record's previous version
+    /// stays live, no file of the failed write is left, and the next write succeeds.
+    #[test]
+    fn a_disk_full_midway_through_a_streamed_record_leaves_the_previous_record() {
+        let (root, ledger, old, before) = holding_a_record();
+        let dir = root.path().join("l");
+        let new = record(2);
+        let failed = crate::store::with_record_files_on(Path::new("/dev/full"), || {
+            let mut file = ledger
+                .meta_writer()
+                .sealed_file(NAME, new.len() as u64)
+                .expect("a file");
+            match file.write_all(&new) {
+                Err(e) => Err(file.error(e)),
+                Ok(()) => file.finish(),
+            }
+        });
+        let error = failed.expect_err("the disk is full");
+        assert!(
+            matches!(error, LedgerError::Store(StoreError::DiskFilled { .. })),
+            "{error:?}"
+        );
+        assert_eq!(files(&dir), before);
+        assert_eq!(ledger.view().meta(NAME).expect("read"), Some(old));
+        streamed(&ledger.meta_writer(), &new)
+            .finish()
+            .expect("written once the disk has room");
+        assert_eq!(ledger.view().meta(NAME).expect("read"), Some(new));
     }
 
     #[test]

@@ -105,6 +105,34 @@ pub struct WrittenFile {
 /// never share one.
 static WRITING_FILES: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(test)]
+thread_local! {
+    /// A device this thread's record files are opened as instead of their `.writing`
+    /// files: a test's `/dev/full`, a disk that fills midway through a streamed record.
+    static RECORD_FILE_DEVICE: std::cell::RefCell<Option<PathBuf>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's record files written to `device` (tests only).
+#[cfg(test)]
+pub(crate) fn with_record_files_on<T>(device: &Path, f: impl FnOnce() -> T) -> T {
+    RECORD_FILE_DEVICE.with(|d| *d.borrow_mut() = Some(device.to_owned()));
+    let out = f();
+    RECORD_FILE_DEVICE.with(|d| *d.borrow_mut() = None);
+    out
+}
+
+#[cfg(test)]
+fn injected_device() -> Option<PathBuf> {
+    RECORD_FILE_DEVICE.with(|d| d.borrow().clone())
+}
+
+/// Outside tests no device is injected.
+#[cfg(not(test))]
+fn injected_device() -> Option<PathBuf> {
+    None
+}
+
 impl RecordFile {
     /// Starts the file of record `name` in the ledger at `dir`.
     pub(super) fn create(dir: &Path, name: &str) -> Result<RecordFile, StoreError> {
@@ -115,7 +143,8 @@ impl RecordFile {
             "{name}.{}-{number}{WRITING_SUFFIX}",
             std::process::id()
         ));
-        let file = File::create(&writing).map_err(|e| full_or_io(dir, &writing, e))?;
+        let opened = File::create(injected_device().as_deref().unwrap_or(&writing));
+        let file = opened.map_err(|e| full_or_io(dir, &writing, e))?;
         Ok(RecordFile {
             dir: dir.to_owned(),
             name: name.to_owned(),

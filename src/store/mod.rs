@@ -102,7 +102,7 @@ const META_FILE: u8 = b'f';
 pub const META_CHUNK_BYTES: usize = 256 * 1024;
 
 #[cfg(test)]
-pub(crate) use large::record_file_names;
+pub(crate) use large::{record_file_names, with_record_files_on};
 pub use large::{RecordFile, RecordReader, WrittenFile};
 pub use tiles::{LEAF_TILE_LEAVES, STORED_MIN_LEVEL};
 
