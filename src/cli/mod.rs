@@ -395,6 +395,11 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
     Ledger::open(&cli.ledger).map_err(|e| failure(e, None))
 }
 
+/// Opens the ledger to import a file of rows ([`Ledger::open_for_import`]).
+pub fn open_for_import(cli: &Cli) -> Result<Ledger, Failure> {
+    Ledger::open_for_import(&cli.ledger).map_err(|e| failure(e, None))
+}
+
 /// Opens the ledger for a query that reads only its own sealed records: the households
 /// and the people registry are read back only if the query asks for them. The process
 /// ends after the query, so sled's shutdown is left to its end.

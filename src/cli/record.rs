@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use serde_json::{json, Value};
 
 use super::{
-    actor, exit, failure, head_json, open, Cli, Failure, ImportCommand, InitArgs, LogArgs, Output,
-    VerifyArgs,
+    actor, exit, failure, head_json, open, open_for_import, Cli, Failure, ImportCommand, InitArgs,
+    LogArgs, Output, VerifyArgs,
 };
 use crate::export::read_note;
 use crate::ledger::import::{CsvFile, ImportKind};
@@ -90,7 +90,7 @@ pub(super) fn import_start(
     let size = std::fs::metadata(file)
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("{}: {e}", file.display())))?
         .len();
-    let ledger = open(cli)?;
+    let ledger = open_for_import(cli)?;
     Ok((ctx, ledger, progress_bar(cli, size)))
 }
 

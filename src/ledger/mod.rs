@@ -37,7 +37,9 @@ use crate::model::domain::{Command, EventHash, Seq};
 use crate::model::encoding::{Body, DecodeError};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
-use crate::store::{OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, STORED_MIN_LEVEL};
+use crate::store::{
+    OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, IMPORT_CACHE_BYTES, STORED_MIN_LEVEL,
+};
 use crate::tlog::audit::AuditFault;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
 use crate::tlog::note::VerifierKey;
@@ -603,6 +605,14 @@ impl Ledger {
         Ledger::load(store)
     }
 
+    /// Opens an existing ledger as [`Ledger::open`] does, to append a file of rows: sled's
+    /// cache is [`IMPORT_CACHE_BYTES`], since what an import writes it does
+    /// not read again.
+    pub fn open_for_import(dir: &Path) -> Result<Ledger, LedgerError> {
+        let store = Store::open_with_cache(dir, OpenMode::Existing, IMPORT_CACHE_BYTES)?;
+        Ledger::load(store)
+    }
+
     /// Opens an existing ledger as [`Ledger::open`] does, checking the same (the state's
     /// seal, the layout, the head), but reads the households and the people registry back
     /// only when something first asks for them: a query that reads only its own sealed
@@ -948,6 +958,26 @@ mod tests {
         ledger.view.store.write_durable(batch).expect("the edit");
         drop(ledger);
         dir
+    }
+
+    /// A ledger opened for an import (a smaller sled cache) checks what an ordinary open
+    /// checks: a registry edited without the key is the same doubt, and a ledger that is
+    /// not there is refused the same way.
+    #[test]
+    fn an_import_open_finds_what_an_ordinary_open_finds() {
+        let dir = ledger_with_a_removed_household_entry();
+        let ordinary = Ledger::open(dir.path()).expect("open");
+        let doubt = ordinary.damaged().map(str::to_owned);
+        drop(ordinary);
+        let for_import = Ledger::open_for_import(dir.path()).expect("open for an import");
+        assert!(doubt.is_some());
+        assert_eq!(for_import.damaged().map(str::to_owned), doubt);
+        drop(for_import);
+        let missing = dir.path().join("nothing-here");
+        assert!(matches!(
+            Ledger::open_for_import(&missing),
+            Err(LedgerError::Store(StoreError::Missing(_)))
+        ));
     }
 
     /// A ledger opened for queries reads the registries only when asked, and then finds
