@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::record::{import_output, import_start};
-use super::{actor, exit, failure, open, Cli, Failure, Output};
+use super::{actor, exit, failure, open, open_for_import, Cli, Failure, Output};
 use crate::ledger::AppendContext;
 use crate::model::render::{Align, Table};
 use crate::people::deaths::{self, DeathsReport};
@@ -66,7 +66,7 @@ pub(super) fn import_persons(cli: &Cli, file: &Path) -> Result<Output, Failure> 
 
 pub(super) fn import_deaths(cli: &Cli, file: &Path, source: &str) -> Result<Output, Failure> {
     let ctx = AppendContext::now(actor(cli)?);
-    let mut ledger = open(cli)?;
+    let mut ledger = open_for_import(cli)?;
     let report = deaths::import_deaths(&mut ledger, file, source, &ctx)
         .map_err(|e| people_failure(e, Some(file)))?;
     super::read::refresh(&ledger);
