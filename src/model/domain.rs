@@ -496,6 +496,32 @@ pub fn validate_text(text: &str, required: bool) -> Result<(), ValueError> {
 
 /// Parses a `YYYY-MM-DD` value date.
 pub fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
+    // Every row of an import has a date: a day of eight digits is read directly (chrono's
+    // `parse_from_str` interprets its format string anew per call), and anything else,
+    // a date that does not exist included, goes to chrono for its answer and message.
+    match date_of_digits(text.as_bytes()) {
+        Some(date) => Ok(date),
+        None => parse_date_by_format(text),
+    }
+}
+
+/// The day `YYYY-MM-DD` when every `Y`, `M` and `D` is an ASCII digit and the day exists.
+fn date_of_digits(b: &[u8]) -> Option<NaiveDate> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else {
+        return None;
+    };
+    let mut digits = [y0, y1, y2, y3, m0, m1, d0, d1];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter_mut().for_each(|d| *d -= b'0');
+    let number = |ds: &[u8]| ds.iter().fold(0u32, |n, d| n * 10 + u32::from(*d));
+    let year = i32::try_from(number(&digits[..4])).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&digits[4..6]), number(&digits[6..]))
+}
+
+/// [`parse_date`] by chrono's format parser: the answer for any text.
+fn parse_date_by_format(text: &str) -> Result<NaiveDate, ValueError> {
     // chrono's `%Y` also takes a signed year (`-005`), which the rules and the verifiers
     // refuse in a stored date: the year is four digits, as in the files.
     let b = text.as_bytes();
@@ -1122,6 +1148,15 @@ mod tests {
         fn the_check_agrees_with_the_full_check_on_any_text(text in "\\PC{0,70}|.{0,70}") {
             proptest::prop_assert_eq!(Reference::check(&text), Reference::check_unicode(&text));
         }
+
+        /// Dates read digit by digit are chrono's: days that exist or not, any year, and
+        /// texts of the shape with signs, spaces or other characters in it.
+        #[test]
+        fn a_date_read_by_its_digits_is_the_formats_answer(
+            text in "[0-9]{4}-[0-1][0-9]-[0-3][0-9]|[0-9 +-]{4}-[0-9 +-]{2}-[0-9 +a]{2}|[0-9-]{8,11}"
+        ) {
+            proptest::prop_assert_eq!(parse_date(&text), parse_date_by_format(&text));
+        }
     }
 
     #[test]
@@ -1406,6 +1441,13 @@ mod tests {
     #[test]
     fn dates_are_strict_iso() {
         assert!(parse_date("2018-02-28").is_ok());
+        assert!(parse_date("2018-02-29").is_err());
+        assert!(parse_date("2018-00-10").is_err());
+        assert!(parse_date("2018-01-00").is_err());
+        // chrono takes a space before a month's digit: read digit by digit, that text
+        // still gets chrono's answer.
+        assert_eq!(parse_date("2018- 1-05"), parse_date_by_format("2018- 1-05"));
+        assert!(parse_date("2018- 1-05").is_ok());
         assert!(parse_date("2018-02-30").is_err());
         assert!(parse_date("2018-2-3").is_err());
         assert!(parse_date("28/02/2018").is_err());
