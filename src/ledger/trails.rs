@@ -175,11 +175,24 @@ pub const TRAIL_ENTRY_EVENTS: usize = 1 << 18;
 /// households a batch touches and [`TRAIL_ENTRY_EVENTS`], never by its events.
 #[derive(Default)]
 pub(super) struct TrailUpdates {
+    /// The shards read, by their byte; each touched household's summary goes back into its
+    /// shard at [`TrailUpdates::finish`].
     shards: BTreeMap<u8, TrailShard>,
-    /// Per household, the seqs not yet written, kept as their differences (about 2 bytes
-    /// a seq where a `Seq` takes 8).
-    pending: BTreeMap<String, AscendingList>,
+    /// Per household the batch names, what it adds to the index: found by one hashed
+    /// lookup per event, where the household's shard (a BLAKE3) and three B-tree searches
+    /// by id took a third of a large import's writer outside sled and hashing.
+    households: HashMap<String, Touched>,
     pending_events: usize,
+}
+
+/// What a batch adds to one household's trail.
+struct Touched {
+    shard: u8,
+    /// The summary read from its shard, extended by each seq added.
+    summary: TrailSummary,
+    /// The seqs not yet written as an entry, kept as their differences (about 2 bytes a
+    /// seq where a `Seq` takes 8).
+    pending: Option<AscendingList>,
 }
 
 impl TrailUpdates {
@@ -192,6 +205,35 @@ impl TrailUpdates {
         household: &str,
         seq: Seq,
     ) -> Result<(), LedgerError> {
+        let touched = match self.households.get_mut(household) {
+            Some(touched) => touched,
+            None => {
+                let touched = self.first_touch(store, directory, household)?;
+                self.households
+                    .entry(household.to_owned())
+                    .or_insert(touched)
+            }
+        };
+        // The entry first: a seq out of order is refused before the summary takes it.
+        match &mut touched.pending {
+            Some(seqs) => seqs.push(seq.get()).map_err(|e| {
+                LedgerError::Invalid(format!("household {household}'s trail entry: {e}"))
+            })?,
+            None => touched.pending = Some(AscendingList::of(seq.get())),
+        }
+        touched.summary.extend(seq);
+        self.pending_events += 1;
+        Ok(())
+    }
+
+    /// A household the batch names for the first time: its summary as its shard holds it
+    /// (the shard read when it is first needed), and no seqs yet.
+    fn first_touch(
+        &mut self,
+        store: &Store,
+        directory: &TrailDirectory,
+        household: &str,
+    ) -> Result<Touched, LedgerError> {
         let shard = shard_of(household);
         let summaries = match self.shards.entry(shard) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
@@ -199,24 +241,11 @@ impl TrailUpdates {
                 v.insert(read_shard(store, directory, shard)?)
             }
         };
-        // The entry first: a seq out of order is refused before the summary takes it.
-        match self.pending.get_mut(household) {
-            Some(seqs) => seqs.push(seq.get()).map_err(|e| {
-                LedgerError::Invalid(format!("household {household}'s trail entry: {e}"))
-            })?,
-            None => {
-                self.pending
-                    .insert(household.to_owned(), AscendingList::of(seq.get()));
-            }
-        }
-        match summaries.get_mut(household) {
-            Some(summary) => summary.extend(seq),
-            None => {
-                summaries.insert(household.to_owned(), TrailSummary::of([seq]));
-            }
-        }
-        self.pending_events += 1;
-        Ok(())
+        Ok(Touched {
+            shard,
+            summary: summaries.get(household).copied().unwrap_or_default(),
+            pending: None,
+        })
     }
 
     /// Writes the entries held into `batch` when [`TRAIL_ENTRY_EVENTS`] are held.
@@ -226,11 +255,17 @@ impl TrailUpdates {
         }
     }
 
-    /// Writes the entries held into `batch`: one per household.
+    /// Writes the entries held into `batch`: one per household, in the order of their ids.
     pub fn flush(&mut self, batch: &mut StoreBatch) {
-        for (household, seqs) in std::mem::take(&mut self.pending) {
+        let mut entries: Vec<(&String, AscendingList)> = self
+            .households
+            .iter_mut()
+            .filter_map(|(household, touched)| Some((household, touched.pending.take()?)))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (household, seqs) in entries {
             let seqs: Vec<Seq> = seqs.iter().map(Seq::new).collect();
-            batch.put_trail_entry(&household, &seqs);
+            batch.put_trail_entry(household, &seqs);
         }
         self.pending_events = 0;
     }
@@ -239,6 +274,12 @@ impl TrailUpdates {
     /// that names them) and returns the directory after them.
     pub fn finish(mut self, batch: &mut StoreBatch, directory: &TrailDirectory) -> TrailDirectory {
         self.flush(batch);
+        for (household, touched) in self.households {
+            self.shards
+                .get_mut(&touched.shard)
+                .expect("a household's shard is read when the household is first touched")
+                .insert(household, touched.summary);
+        }
         let mut next = directory.clone();
         for (shard, summaries) in self.shards {
             let bytes = bincode::serialize(&summaries).expect("a shard is a plain map");
@@ -589,12 +630,73 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(updates.pending_events, seqs.len());
-        let summaries = &updates.shards[&shard_of("H1")];
-        assert_eq!(summaries["H1"], TrailSummary::of(seqs));
+        assert_eq!(updates.households["H1"].summary, TrailSummary::of(seqs));
         let mut batch = StoreBatch::default();
         updates.flush(&mut batch);
         store.write_durable(batch).expect("written");
         assert_eq!(store.trail_seqs("H1").expect("read back"), seqs);
+    }
+
+    /// Summaries extended over flushes and batches are those of every seq in order, in
+    /// the shard each household's id picks; a shard holds its households in id order.
+    #[test]
+    fn summaries_go_back_into_their_shards_over_flushes_and_batches() {
+        use crate::store::{OpenMode, Store, StoreBatch};
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let households: Vec<String> = (0..300).map(|h| format!("H{h}")).collect();
+        let mut directory = TrailDirectory::default();
+        let mut expected: BTreeMap<String, Vec<Seq>> = BTreeMap::new();
+        let mut seq = 0u64;
+        for batch_number in 0..2 {
+            let mut updates = TrailUpdates::default();
+            let mut batch = StoreBatch::default();
+            for round in 0..3 {
+                for household in households.iter().skip(batch_number * 100 + round) {
+                    seq += 1;
+                    let household = household.as_str();
+                    updates
+                        .add(&store, &directory, household, Seq::new(seq))
+                        .expect("in order");
+                    expected
+                        .entry(household.into())
+                        .or_default()
+                        .push(Seq::new(seq));
+                }
+                updates.flush(&mut batch);
+            }
+            directory = updates.finish(&mut batch, &directory);
+            store.write_durable(batch).expect("written");
+        }
+        for (household, seqs) in &expected {
+            let shard = read_shard(&store, &directory, shard_of(household)).expect("sealed");
+            assert_eq!(shard[household], TrailSummary::of(seqs.iter().copied()));
+            assert_eq!(&store.trail_seqs(household).expect("read back"), seqs);
+        }
+        let shards: BTreeSet<u8> = households.iter().map(|h| shard_of(h)).collect();
+        for shard in shards {
+            let read = read_shard(&store, &directory, shard).expect("sealed");
+            assert!(read.keys().all(|h| shard_of(h) == shard));
+        }
+    }
+
+    /// A shard that does not hash to what the directory says is refused when the first
+    /// household in it is added, and nothing of that household is kept.
+    #[test]
+    fn a_changed_shard_is_refused_at_its_first_household() {
+        use crate::store::{OpenMode, Store};
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path(), OpenMode::Create).expect("created");
+        let mut directory = TrailDirectory::default();
+        directory.0[usize::from(shard_of("H1"))] = [7; 32];
+        let mut updates = TrailUpdates::default();
+        let refused = updates.add(&store, &directory, "H1", Seq::new(1));
+        assert!(
+            matches!(refused, Err(LedgerError::Corrupt(_))),
+            "{refused:?}"
+        );
+        assert!(updates.households.is_empty());
+        assert_eq!(updates.pending_events, 0);
     }
 
     #[test]
