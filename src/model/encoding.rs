@@ -46,6 +46,31 @@ fn options() -> impl Options {
         .reject_trailing_bytes()
 }
 
+/// [`options`] without the limit, to write with: bincode enforces a limit on writing by
+/// sizing the value first, a second pass over every field of every record an import
+/// writes. [`write_bounded`] checks the size once the bytes are written instead.
+fn write_options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .reject_trailing_bytes()
+}
+
+/// Appends the bincode of `value` to `out`, which must come to at most [`MAX_RECORD_BYTES`]
+/// (a programmer's error if not: what a record holds is bounded far below it, and a body
+/// holds no maps), as [`options`]' limit would have refused.
+fn write_bounded<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    write_options()
+        .serialize_into(&mut *out, value)
+        .expect("a record or body holds no maps, and a Vec takes every write");
+    let written = (out.len() - start) as u64;
+    assert!(
+        written <= MAX_RECORD_BYTES,
+        "records are bounded far below MAX_RECORD_BYTES: {written} bytes written"
+    );
+}
+
 /// Version 1 of the stored record. Field order is the byte order: never reorder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordV1 {
@@ -656,17 +681,13 @@ impl<'a> RecordRef<'a> {
 /// Appends the record bytes (version byte, then bincode) to `out`.
 pub fn encode_into(record: &RecordRef<'_>, out: &mut Vec<u8>) {
     out.push(FORMAT_VERSION);
-    options()
-        .serialize_into(out, record)
-        .expect("records are bounded far below MAX_RECORD_BYTES and hold no maps");
+    write_bounded(record, out);
 }
 
 /// Writes a body's bincode (as inside a record) to `out`, for digests of content that
 /// need no bytes of their own.
-pub fn write_body(body: &Body, out: impl std::io::Write) {
-    options()
-        .serialize_into(out, body)
-        .expect("a body is bounded far below MAX_RECORD_BYTES and holds no maps");
+pub fn write_body(body: &Body, out: &mut Vec<u8>) {
+    write_bounded(body, out);
 }
 
 /// Decodes stored record bytes.
@@ -729,6 +750,51 @@ mod tests {
                 source: String::new(),
             }),
         }
+    }
+
+    /// Written in one pass, a record is the bytes bincode's size-checked serializer wrote,
+    /// for every variant; and a record or body past the limit is refused as it was.
+    #[test]
+    fn records_written_in_one_pass_are_the_checked_bytes() {
+        for index in 0u32.. {
+            let mut bytes = index.to_le_bytes().to_vec();
+            bytes.resize(512, 0);
+            let Ok(body) = options().allow_trailing_bytes().deserialize::<Body>(&bytes) else {
+                break;
+            };
+            let record = RecordV1 {
+                body,
+                ..allocation(7, "clerk", "REF-1")
+            };
+            let mut checked = vec![FORMAT_VERSION];
+            options()
+                .serialize_into(&mut checked, &record)
+                .expect("within the limit");
+            assert_eq!(encode(&record), checked, "variant {index}");
+            let mut body_bytes = Vec::new();
+            write_body(&record.body, &mut body_bytes);
+            assert_eq!(
+                body_bytes,
+                options().serialize(&record.body).expect("within"),
+                "variant {index}"
+            );
+        }
+        let at_limit = |len: usize| {
+            let mut record = allocation(1, "a", "r");
+            let overhead = encode(&record).len() - 1;
+            record.actor = "a".repeat(len - overhead + 1);
+            record
+        };
+        let record = at_limit(MAX_RECORD_BYTES as usize);
+        assert_eq!(encode(&record).len() as u64, MAX_RECORD_BYTES + 1);
+        assert!(options()
+            .serialize(&at_limit(MAX_RECORD_BYTES as usize + 1))
+            .is_err());
+        let over = std::panic::catch_unwind(|| encode(&at_limit(MAX_RECORD_BYTES as usize + 1)));
+        assert!(
+            over.is_err(),
+            "a record past the limit is a programmer's error"
+        );
     }
 
     /// The variant of a payment naming an account, which has no type name of its own.
