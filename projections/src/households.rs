@@ -108,14 +108,21 @@ impl HouseholdState {
     /// program and for all programs), each the sum of its live fine cells.
     /// Saturating, and exact: every sum is bounded by the checked grand total.
     pub(crate) fn rollup(&self) -> FxHashMap<HouseholdCell, Tally> {
-        let mut cells: FxHashMap<HouseholdCell, Tally> = FxHashMap::default();
+        let mut cells = FxHashMap::default();
+        self.rollup_into(&mut cells);
+        cells
+    }
+
+    /// [`HouseholdState::rollup`] into `cells`, which must be empty: a caller that rolls
+    /// up every household drains one map, which then grows only to the largest.
+    pub(crate) fn rollup_into(&self, cells: &mut FxHashMap<HouseholdCell, Tally>) {
+        debug_assert!(cells.is_empty(), "a rollup starts from no cells");
         for (fine, tally) in self.cells.iter() {
             for cell in fine.rollups() {
                 let sum = cells.entry(cell).or_default();
                 *sum = sum.saturating_merge(tally);
             }
         }
-        cells
     }
 
     pub(crate) fn balance(&self, household: &str, names: &Names) -> HouseholdBalance {
