@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::cells::{
     FineCell, GroupCell, Period, PeriodLevel, Place, PlaceLevel, Shape, PLACES_PER_PAYMENT, SHAPES,
 };
-use crate::households::{CellChanges, HouseholdState};
+use crate::households::{CellChanges, HouseholdState, Rollup};
 use crate::intern::{CommunityId, Id, Names, ProgramId, SubdistrictId};
 use crate::tally::{Delta, Tally};
 use crate::vocab::YearMonth;
@@ -145,19 +145,17 @@ impl Totals {
     pub(crate) fn derive(households: &[HouseholdState]) -> Totals {
         let mut totals = Totals::default();
         let mut subdistrict_of: FxHashMap<CommunityId, SubdistrictId> = FxHashMap::default();
-        let mut cells = FxHashMap::default();
+        let mut rollup = Rollup::default();
         for state in households {
             subdistrict_of.insert(state.community, state.subdistrict);
-            state.rollup_into(&mut cells);
+            state.rollup_into(&mut rollup);
             let place = Place::Community(state.community);
-            for (cell, tally) in cells.drain() {
-                totals.add(
-                    cell.at(place),
-                    GroupTally {
-                        tally,
-                        households: 1,
-                    },
-                );
+            for (cell, tally) in &rollup.cells {
+                let value = GroupTally {
+                    tally: *tally,
+                    households: 1,
+                };
+                totals.add(cell.at(place), value);
             }
         }
         let communities: Vec<(CommunityId, GroupCell, GroupTally)> = (totals.cubes.iter())
