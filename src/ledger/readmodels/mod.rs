@@ -228,7 +228,17 @@ fn map_event(
     item: Result<(Seq, EventHash, RecordV1), ReadSideError>,
     recent: &mut RecentDates<'_>,
 ) -> Result<Unprepared, ReadSideError> {
-    let (seq, hash, record) = item?;
+    let (seq, hash, mut record) = item?;
+    map_record(seq, hash, &mut record, recent)
+}
+
+/// [`map_event`] of a record read and kept by the caller, whose strings the fact takes.
+fn map_record(
+    seq: Seq,
+    hash: EventHash,
+    record: &mut RecordV1,
+    recent: &mut RecentDates<'_>,
+) -> Result<Unprepared, ReadSideError> {
     recent.note(seq, &record.body);
     Ok((seq, hash, fact_of(seq, record, recent)?))
 }
@@ -1007,16 +1017,21 @@ fn fold_models(
     let mut folded = 0;
     let mut recent = RecentDates::new(ledger);
     let mut folder = Folder::new(&mut models, Seq::FIRST.get());
-    for FoldedBatch { events, failed } in events {
-        for event in events {
-            let seq = event.as_ref().map_or(0, |(seq, _, _)| seq.get());
-            folder.push(map_event(event.map_err(ReadSideError::from), &mut recent))?;
-            folded = seq;
-            if stop.is_some_and(|(at, _)| at == seq) {
+    for FoldedBatch { mut events, failed } in events {
+        // An event that could not be read ends its batch.
+        let unreadable = (events.iter().position(Result::is_err))
+            .and_then(|at| events.split_off(at).into_iter().next());
+        for (seq, hash, record) in events.iter_mut().flatten() {
+            folder.push(map_record(*seq, *hash, record, &mut recent))?;
+            folded = seq.get();
+            if stop.is_some_and(|(at, _)| at == folded) {
                 folder.finish()?;
-                compare(&models, seq);
-                folder = Folder::new(&mut models, seq + 1);
+                compare(&models, folded);
+                folder = Folder::new(&mut models, folded + 1);
             }
+        }
+        if let Some(Err(error)) = unreadable {
+            folder.push(Err(error.into()))?;
         }
         if let Some(error) = failed {
             folder.push(Err(error))?;
@@ -1126,9 +1141,9 @@ fn trail_of(
     records: Vec<(Seq, EventHash, RecordV1)>,
 ) -> Result<Vec<TrailEntry>, ReadSideError> {
     let mut inputs = Vec::new();
-    for (seq, _, record) in records {
+    for (seq, _, mut record) in records {
         let memo = memo_of(&record);
-        if let Some(fact) = fact_of(seq, record, ledger)? {
+        if let Some(fact) = fact_of(seq, &mut record, ledger)? {
             inputs.push((seq.get(), TrailInput { fact, memo }));
         }
     }
@@ -1450,7 +1465,7 @@ fn household_caught_up(
     household: &str,
 ) -> Result<Option<HouseholdBalance>, ReadSideError> {
     let mut models = core.household_models(shard, household);
-    for (seq, hash, record) in ledger.household_records(household)? {
+    for (seq, hash, mut record) in ledger.household_records(household)? {
         let next = models.next_seq()?;
         if seq.get() < next {
             continue;
@@ -1459,7 +1474,7 @@ fn household_caught_up(
         for other in next..seq.get() {
             models.skip(other, [0; 32])?;
         }
-        match fact_of(seq, record, ledger)? {
+        match fact_of(seq, &mut record, ledger)? {
             Some(fact) => models.apply(seq.get(), hash.into_bytes(), &fact)?,
             None => models.skip(seq.get(), hash.into_bytes())?,
         }
