@@ -298,6 +298,14 @@ impl ReadModels {
         .with_shards_of(shard_of))
     }
 
+    /// Every household shard, as [`ReadModels::parts`] gives them, without the cube
+    /// records, which derive the cube: a caller may encode these on one thread while
+    /// another derives and encodes the cube ([`ReadModels::parts_where`] of no shard).
+    pub fn shard_parts(&self) -> Vec<ShardData<'_>> {
+        let shards = self.shards_where(&|_| true);
+        shards.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
     /// Each wanted shard's households, in index order; `None` for the others.
     fn shards_where(&self, wanted: &impl Fn(u8) -> bool) -> Vec<Option<ShardData<'_>>> {
         let mut recovered: FxHashMap<HouseholdId, Vec<(FineCell, i64)>> = FxHashMap::default();

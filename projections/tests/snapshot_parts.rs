@@ -239,6 +239,19 @@ proptest! {
         prop_assert_eq!(&back, &models);
         prop_assert_eq!(back.parts(), parts);
     }
+
+    /// The shards alone and the parts of no shard are the whole parts, split.
+    #[test]
+    fn the_shards_and_the_cube_apart_are_the_parts(steps in prop::collection::vec(step(), 0..120)) {
+        let models = fold(&facts(&steps));
+        let parts = models.parts();
+        prop_assert_eq!(models.shard_parts(), parts.shards);
+        let rest = models.parts_where(|_| false);
+        prop_assert!(rest.shards.iter().all(Option::is_none));
+        prop_assert_eq!(rest.core, parts.core);
+        prop_assert_eq!(rest.all_time, parts.all_time);
+        prop_assert_eq!(rest.years, parts.years);
+    }
 }
 
 #[test]

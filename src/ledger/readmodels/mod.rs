@@ -30,7 +30,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use fundtrail_projections::{
     household_shard, trail, ChangedParts, CoreData, CubeData, CubeRecords, Fact, FundRow,
-    HouseholdBalance, Parts, Prepared, ReadModels, ShardData, TotalsQuery, TotalsRow, TrailEntry,
+    HouseholdBalance, Prepared, ReadModels, ShardData, TotalsQuery, TotalsRow, TrailEntry,
     TrailInput, HOUSEHOLD_SHARDS,
 };
 use serde::{Deserialize, Serialize};
@@ -228,7 +228,17 @@ fn map_event(
     item: Result<(Seq, EventHash, RecordV1), ReadSideError>,
     recent: &mut RecentDates<'_>,
 ) -> Result<Unprepared, ReadSideError> {
-    let (seq, hash, record) = item?;
+    let (seq, hash, mut record) = item?;
+    map_record(seq, hash, &mut record, recent)
+}
+
+/// [`map_event`] of a record read and kept by the caller, whose strings the fact takes.
+fn map_record(
+    seq: Seq,
+    hash: EventHash,
+    record: &mut RecordV1,
+    recent: &mut RecentDates<'_>,
+) -> Result<Unprepared, ReadSideError> {
     recent.note(seq, &record.body);
     Ok((seq, hash, fact_of(seq, record, recent)?))
 }
@@ -242,10 +252,22 @@ fn fold_findings(
     item: Result<(Seq, EventHash, RecordV1), LedgerError>,
 ) -> Result<(Seq, EventHash, RecordV1), ReadSideError> {
     let (seq, hash, record) = item?;
-    if let Some(findings) = findings.filter(|f| seq.get() >= f.next_seq()) {
-        findings.fold(seq, hash, &record, payments)?;
-    }
+    fold_finding(findings, payments, seq, hash, &record)?;
     Ok((seq, hash, record))
+}
+
+/// [`fold_findings`] of an event it does not take: the caller hands it on as it is.
+fn fold_finding(
+    findings: Option<&mut FindingsSide>,
+    payments: &mut LogPayments<'_>,
+    seq: Seq,
+    hash: EventHash,
+    record: &RecordV1,
+) -> Result<(), ReadSideError> {
+    if let Some(findings) = findings.filter(|f| seq.get() >= f.next_seq()) {
+        findings.fold(seq, hash, record, payments)?;
+    }
+    Ok(())
 }
 
 /// Payments a replay remembers the value dates of: a reversal usually follows its payment
@@ -911,8 +933,15 @@ impl RebuildCheck {
     }
 }
 
-/// An event the findings have folded, handed to the read models' side.
-type Folded = Result<(Seq, EventHash, RecordV1), ReadSideError>;
+/// Events the findings have folded, handed to the read models' side as they were read:
+/// the batch itself, not a copy of each event (moving 300-byte events one by one into a
+/// new list was a tenth of the findings' thread in a `verify`, benches/README.md, "The
+/// folds' CPU per event"). It ends at the first event that could not be read, or before
+/// the first the findings could not fold, whose error is then `failed`.
+struct FoldedBatch {
+    events: Vec<Decoded>,
+    failed: Option<ReadSideError>,
+}
 
 /// The check's first side: each event folded into the findings from genesis, the
 /// findings' digest compared with `stored` at its seq, and the event handed on, up to and
@@ -922,7 +951,7 @@ fn fold_findings_side(
     ledger: &LedgerView,
     events: impl IntoIterator<Item = Vec<Decoded>>,
     stored: Option<(u64, [u8; 32])>,
-    sender: &SyncSender<Vec<Folded>>,
+    sender: &SyncSender<FoldedBatch>,
 ) -> Option<u64> {
     let mut findings = FindingsSide::genesis(ledger);
     let mut payments = LogPayments::new(ledger);
@@ -935,21 +964,30 @@ fn fold_findings_side(
         }
     };
     compare(&findings, 0);
-    for batch in events {
-        let mut handoff = Vec::with_capacity(batch.len());
-        let mut failed = false;
-        for item in batch {
-            let item = fold_findings(Some(&mut findings), &mut payments, item);
-            if let Ok((seq, _, _)) = &item {
-                compare(&findings, seq.get());
-            }
-            failed = item.is_err();
-            handoff.push(item);
-            if failed {
+    for mut batch in events {
+        let mut failed = None;
+        let mut end = batch.len();
+        for (at, item) in batch.iter().enumerate() {
+            let Ok((seq, hash, record)) = item else {
+                end = at + 1;
+                break;
+            };
+            if let Err(error) =
+                fold_finding(Some(&mut findings), &mut payments, *seq, *hash, record)
+            {
+                failed = Some(error);
+                end = at;
                 break;
             }
+            compare(&findings, seq.get());
         }
-        if sender.send(handoff).is_err() || failed {
+        batch.truncate(end);
+        let stops = failed.is_some() || matches!(batch.last(), Some(Err(_)));
+        let handoff = FoldedBatch {
+            events: batch,
+            failed,
+        };
+        if sender.send(handoff).is_err() || stops {
             break;
         }
     }
@@ -962,7 +1000,7 @@ fn fold_findings_side(
 /// event that failed.
 fn fold_models(
     ledger: &LedgerView,
-    events: Receiver<Vec<Folded>>,
+    events: Receiver<FoldedBatch>,
     stop: Option<(u64, &CoreRecord)>,
 ) -> Result<(u64, Option<Vec<String>>), ReadSideError> {
     let mut models = ReadModels::new();
@@ -979,16 +1017,24 @@ fn fold_models(
     let mut folded = 0;
     let mut recent = RecentDates::new(ledger);
     let mut folder = Folder::new(&mut models, Seq::FIRST.get());
-    for batch in events {
-        for event in batch {
-            let seq = event.as_ref().map_or(0, |(seq, _, _)| seq.get());
-            folder.push(map_event(event, &mut recent))?;
-            folded = seq;
-            if stop.is_some_and(|(at, _)| at == seq) {
+    for FoldedBatch { mut events, failed } in events {
+        // An event that could not be read ends its batch.
+        let unreadable = (events.iter().position(Result::is_err))
+            .and_then(|at| events.split_off(at).into_iter().next());
+        for (seq, hash, record) in events.iter_mut().flatten() {
+            folder.push(map_record(*seq, *hash, record, &mut recent))?;
+            folded = seq.get();
+            if stop.is_some_and(|(at, _)| at == folded) {
                 folder.finish()?;
-                compare(&models, seq);
-                folder = Folder::new(&mut models, seq + 1);
+                compare(&models, folded);
+                folder = Folder::new(&mut models, folded + 1);
             }
+        }
+        if let Some(Err(error)) = unreadable {
+            folder.push(Err(error.into()))?;
+        }
+        if let Some(error) = failed {
+            folder.push(Err(error))?;
         }
     }
     folder.finish()?;
@@ -1008,19 +1054,27 @@ fn check_bound(ledger: &LedgerView, directory: &Directory) -> Result<(), ReadSid
 /// The records of `models` that differ from those `core` names (the core itself by its
 /// data), by name: one record's encoding at a time is hashed, none is kept.
 fn differing_records(models: &ReadModels, core: &CoreRecord) -> Vec<String> {
-    let Parts {
-        core: data,
+    // At the end of a `verify` nothing else runs beside this: the shards are encoded and
+    // hashed on a second thread while this one derives the cube and encodes its records.
+    let (shards, (data, all_time, years)) = std::thread::scope(|scope| {
+        let shards = scope.spawn(|| models.shard_parts().iter().map(part_digest).collect());
+        let ChangedParts {
+            core: data,
+            all_time,
+            years,
+            ..
+        } = models.parts_where(|_| false);
+        let years = (years.iter())
+            .map(|(year, cube)| (*year, part_digest(cube)))
+            .collect();
+        let cube = (data, part_digest(&all_time), years);
+        let shards = (shards.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (shards, cube)
+    });
+    let rebuilt = Directory {
         shards,
         all_time,
         years,
-    } = models.parts();
-    let rebuilt = Directory {
-        shards: shards.iter().map(part_digest).collect(),
-        all_time: part_digest(&all_time),
-        years: years
-            .iter()
-            .map(|(year, cube)| (*year, part_digest(cube)))
-            .collect(),
     };
     let mut names = Vec::new();
     if data != core.data {
@@ -1095,9 +1149,9 @@ fn trail_of(
     records: Vec<(Seq, EventHash, RecordV1)>,
 ) -> Result<Vec<TrailEntry>, ReadSideError> {
     let mut inputs = Vec::new();
-    for (seq, _, record) in records {
+    for (seq, _, mut record) in records {
         let memo = memo_of(&record);
-        if let Some(fact) = fact_of(seq, record, ledger)? {
+        if let Some(fact) = fact_of(seq, &mut record, ledger)? {
             inputs.push((seq.get(), TrailInput { fact, memo }));
         }
     }
@@ -1419,7 +1473,7 @@ fn household_caught_up(
     household: &str,
 ) -> Result<Option<HouseholdBalance>, ReadSideError> {
     let mut models = core.household_models(shard, household);
-    for (seq, hash, record) in ledger.household_records(household)? {
+    for (seq, hash, mut record) in ledger.household_records(household)? {
         let next = models.next_seq()?;
         if seq.get() < next {
             continue;
@@ -1428,7 +1482,7 @@ fn household_caught_up(
         for other in next..seq.get() {
             models.skip(other, [0; 32])?;
         }
-        match fact_of(seq, record, ledger)? {
+        match fact_of(seq, &mut record, ledger)? {
             Some(fact) => models.apply(seq.get(), hash.into_bytes(), &fact)?,
             None => models.skip(seq.get(), hash.into_bytes())?,
         }
@@ -1604,6 +1658,72 @@ mod tests {
         let reopened = ReadSide::open(ledger.view()).expect("the snapshot reads back");
         let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
         assert_eq!(reopened.compare(&rebuilt), Ok(()));
+    }
+
+    /// The check of a rebuild stops at the first event the findings cannot fold (here one
+    /// that skips a seq), with the findings' error, and at the first that cannot be read,
+    /// with that error, in whichever batch it comes; the events before either are folded.
+    #[test]
+    fn a_rebuild_check_stops_at_the_first_event_that_does_not_fold_or_read() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        ledger.append(enrollments(1, 9), &ctx).expect("append");
+        let mut events: Vec<Decoded> = Vec::new();
+        ledger
+            .view()
+            .visit_records(Seq::FIRST, Seq::new(9), |item| {
+                events.push(item);
+                ControlFlow::Continue(())
+            });
+        assert_eq!(events.len(), 9);
+        let check = |batches: Vec<Vec<Decoded>>| {
+            let check = RebuildCheck::prepare(ledger.view()).expect("nothing stored to check");
+            check.run(ledger.view(), batches)
+        };
+        let whole = || events.iter().map(|e| Ok(e.as_ref().expect("read").clone()));
+        assert!(check(vec![whole().collect()]).is_ok());
+        let gap = |n: usize| -> Vec<Decoded> {
+            let kept = whole().enumerate().filter(|(i, _)| *i != n);
+            kept.map(|(_, e)| e).collect()
+        };
+        for batches in [
+            vec![gap(5)],
+            vec![
+                gap(5).into_iter().take(3).collect(),
+                gap(5).into_iter().skip(3).collect(),
+            ],
+        ] {
+            let failed = check(batches);
+            assert!(
+                matches!(
+                    failed,
+                    Err(ReadSideError::Findings(FindingsSideError::OutOfOrder {
+                        applied: 5,
+                        seq: 7
+                    }))
+                ),
+                "{failed:?}"
+            );
+        }
+        let unreadable = || Err(LedgerError::Corrupt("seq 4 does not decode".into()));
+        let mut cut: Vec<Decoded> = whole().take(3).collect();
+        cut.push(unreadable());
+        cut.extend(whole().skip(4));
+        let failed = check(vec![cut]);
+        assert!(
+            matches!(&failed, Err(ReadSideError::Ledger(LedgerError::Corrupt(m))) if m.contains("seq 4")),
+            "{failed:?}"
+        );
+        let failed = check(vec![
+            whole().take(3).collect(),
+            vec![unreadable()],
+            whole().skip(4).collect(),
+        ]);
+        assert!(
+            matches!(&failed, Err(ReadSideError::Ledger(LedgerError::Corrupt(_)))),
+            "{failed:?}"
+        );
     }
 
     #[test]
