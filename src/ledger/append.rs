@@ -326,7 +326,11 @@ impl Ledger {
                 scope.spawn(move || write_chunks(writer, receive, (ctx, &beyond), written));
             let mut send = Some(send);
             let mut chunk = first;
-            for row in rows {
+            let mut rows = rows.peekable();
+            while let Some(row) = rows.next() {
+                if let Some(Ok(next)) = rows.peek().map(|r| &r.command) {
+                    planner.look_ahead(next);
+                }
                 if chunk.len() >= CHUNK_ROWS {
                     hand_over(&mut send, &mut chunk, plan.rejections.total);
                 }

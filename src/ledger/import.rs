@@ -1235,4 +1235,68 @@ mod tests {
         assert_eq!((rejections[0].line, rejections[0].field), (1, "header"));
         assert!(rejections[0].reason.contains("longer than"));
     }
+
+    /// A text of rows ended by `\n`, `\r\n` and lone `\r` in turn, some after blank lines,
+    /// some with a quoted field spanning two lines, with the line each row starts on; the
+    /// rows cross the parser's buffer several times.
+    fn rows_with_mixed_breaks() -> (Vec<u8>, Vec<u64>) {
+        let breaks = ["\n", "\r\n", "\r"];
+        let mut text = format!("{}\n", EVENT_COLUMNS.join(",")).into_bytes();
+        let (mut line, mut starts) = (2u64, Vec::new());
+        for i in 0..400usize {
+            if i % 7 == 0 && i > 0 {
+                // A blank line, ended as the row before it was.
+                text.extend_from_slice(breaks[(i - 1) % 3].as_bytes());
+                line += 1;
+            }
+            starts.push(line);
+            let memo = if i % 11 == 0 {
+                line += 1;
+                "\"two\nlines\"".to_string()
+            } else {
+                "m".repeat(i % 37)
+            };
+            let row =
+                format!("2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,R-{i},{memo}");
+            text.extend_from_slice(row.as_bytes());
+            text.extend_from_slice(breaks[i % 3].as_bytes());
+            line += 1;
+        }
+        (text, starts)
+    }
+
+    #[test]
+    fn rows_are_numbered_by_their_first_line_across_the_parsers_buffers() {
+        let (text, starts) = rows_with_mixed_breaks();
+        assert!(
+            text.len() > 3 * CSV_BUFFER_BYTES,
+            "the rows cross several buffers"
+        );
+        let from_bytes = values_from_bytes(&text, ImportKind::Events, |_| Ok(())).unwrap();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("events.csv");
+        std::fs::write(&path, &text).unwrap();
+        let from_file = read_values(&path, ImportKind::Events, |_| Ok(())).unwrap();
+        for values in [from_bytes, from_file] {
+            let lines: Vec<u64> = values.iter().map(|(line, _)| *line).collect();
+            assert_eq!(lines, starts);
+        }
+    }
+
+    #[test]
+    fn a_row_straddling_the_parsers_buffer_is_numbered_by_its_first_line() {
+        // Blank lines fill the first buffer up to 10 bytes short of its end: the row after
+        // them is handed to the parser in two reads.
+        let header = format!("{}\r\n", EVENT_COLUMNS.join(","));
+        let blank = CSV_BUFFER_BYTES - header.len() - 10;
+        let row = "2015-03-01,disbursement,PL-0001,support_allowance,1.00,1,R-1,memo\r\n";
+        let text = format!("{header}{}{row}{row}", "\r\n".repeat(blank / 2));
+        let first = 2 + (blank / 2) as u64;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("events.csv");
+        std::fs::write(&path, &text).unwrap();
+        let values = read_values(&path, ImportKind::Events, |_| Ok(())).unwrap();
+        let lines: Vec<u64> = values.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, vec![first, first + 1]);
+    }
 }
