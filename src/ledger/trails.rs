@@ -165,11 +165,14 @@ pub(super) fn read_shard(
     }
 }
 
-/// Seqs a writer holds before it writes them as trail entries: 2 MiB of them. A write of
-/// fewer events writes one entry per household it names; a large import one per household
-/// per this many events, so its memory stays bounded and its keys few (sled's cost is per
-/// key).
-pub const TRAIL_ENTRY_EVENTS: usize = 1 << 18;
+/// Seqs a writer holds before it writes them as trail entries: about 2 MiB of them, held
+/// as differences. A write of fewer events writes one entry per household it names; a
+/// large import one per household per this many events, so its memory stays bounded and
+/// its keys few (sled's cost is per key). Each such write puts an entry for every
+/// household at once, while the planner and the folds wait on the writer: at 262,144 a
+/// 1,000,000-row import made three of them before its last, about 5% of its time
+/// (benches/README.md, "Trail entries per 1,048,576 events").
+pub const TRAIL_ENTRY_EVENTS: usize = 1 << 20;
 
 /// What a batch adds to the trail index: the summaries of the shards it touches, read
 /// once and extended in seq order, and the seqs not yet written as entries. Sized by the
