@@ -500,9 +500,10 @@ fn dense_span<T: Slot>(cells: &[(YearMonth, T)]) -> Option<YearSpan> {
     (span.dense_fits::<T>(cells.len(), 1) && calendar(cells)).then_some(span)
 }
 
-/// Asks the CPU to start loading `value`'s cache line, without waiting for it.
+/// Asks the CPU to start loading `value`'s cache line, without waiting for it (also for
+/// the ledger's lookups a row ahead: `fundtrail::model::fingerprints`).
 #[cfg(target_arch = "x86_64")]
-fn prefetch<T>(value: &T) {
+pub fn prefetch<T>(value: &T) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never dereferences
     // its pointer (it cannot fault); this one comes from a live reference anyway.
@@ -511,7 +512,7 @@ fn prefetch<T>(value: &T) {
 
 /// Elsewhere a prefetch is only a hint, so skipping it is correct.
 #[cfg(not(target_arch = "x86_64"))]
-fn prefetch<T>(_value: &T) {}
+pub fn prefetch<T>(_value: &T) {}
 
 impl PartialEq for FineCells {
     /// Same live cells, whatever layout the order of payments left.

@@ -110,6 +110,7 @@ pub use findings::{
     LoggedPayment, PaymentLookup, Payments, Resolution, Rule, Status,
 };
 pub use funds::FundRow;
+pub use grid::prefetch;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};
 pub use money::{format_fen, FEN_PER_YUAN};

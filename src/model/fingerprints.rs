@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use fundtrail_projections::prefetch;
+
 /// Bits of a fingerprint.
 const FINGERPRINT_BITS: u32 = 32;
 
@@ -348,19 +350,6 @@ impl FingerprintTable {
             .map_or(0, |bounds| bounds[1] - bounds[0])
     }
 }
-
-/// Asks the CPU to start loading `value`'s cache line, without waiting for it.
-#[cfg(target_arch = "x86_64")]
-fn prefetch<T>(value: &T) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-    // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never dereferences
-    // its pointer (it cannot fault); this one comes from a live reference anyway.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>()) }
-}
-
-/// Elsewhere a prefetch is only a hint, so skipping it is correct.
-#[cfg(not(target_arch = "x86_64"))]
-fn prefetch<T>(_value: &T) {}
 
 #[cfg(test)]
 mod tests {

@@ -121,14 +121,14 @@ impl BatchRefs {
         });
     }
 
-    /// Where the reference of `digest` may be: its entry when a digest held says so,
-    /// else the archived entries that share its fingerprint (none: it is not held).
     /// Starts loading what [`BatchRefs::get`] of `digest` will read among the archived
     /// entries ([`FingerprintTable::prefetch`]).
     pub(super) fn prefetch(&self, digest: &RefDigest) {
         self.archived.prefetch(digest.fingerprint());
     }
 
+    /// Where the reference of `digest` may be: its entry when a digest held says so,
+    /// else the archived entries that share its fingerprint (none: it is not held).
     pub(super) fn get(&self, digest: &RefDigest) -> Found {
         let fingerprint = digest.fingerprint();
         let archived = self.archived();
