@@ -306,6 +306,12 @@ impl ReadModels {
         shards.into_iter().map(Option::unwrap_or_default).collect()
     }
 
+    /// The household shards of [`ReadModels::parts_where`] alone (`None` for a shard not
+    /// wanted), for the same use as [`ReadModels::shard_parts`].
+    pub fn shard_parts_where(&self, wanted: impl Fn(u8) -> bool) -> Vec<Option<ShardData<'_>>> {
+        self.shards_where(&wanted)
+    }
+
     /// Each wanted shard's households, in index order; `None` for the others.
     fn shards_where(&self, wanted: &impl Fn(u8) -> bool) -> Vec<Option<ShardData<'_>>> {
         let mut recovered: FxHashMap<HouseholdId, Vec<(FineCell, i64)>> = FxHashMap::default();

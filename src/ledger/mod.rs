@@ -38,7 +38,8 @@ use crate::model::encoding::{Body, DecodeError};
 use crate::model::people::People;
 use crate::model::rules::{Budgets, HouseholdInfo};
 use crate::store::{
-    OpenMode, ReferencesDigest, Store, StoreBatch, StoreError, IMPORT_CACHE_BYTES, STORED_MIN_LEVEL,
+    OpenMode, PackedMeta, ReferencesDigest, Store, StoreBatch, StoreError, IMPORT_CACHE_BYTES,
+    STORED_MIN_LEVEL,
 };
 use crate::tlog::audit::AuditFault;
 use crate::tlog::merkle::{Blake3Hasher, Digest, Frontier, LEVELS};
@@ -426,13 +427,40 @@ pub struct MetaBatch {
 impl MetaBatch {
     /// Seals and packs record `name`, to be written with the rest of the batch.
     pub fn put(&mut self, name: &str, value: Vec<u8>) {
-        refuse_reserved(name);
-        self.batch.put_packed_meta(name, self.key.wrap(name, value));
+        let packed = self.packer().pack(name, value);
+        self.put_packed(packed);
+    }
+
+    /// What seals and packs records for this batch on another thread, as
+    /// [`MetaBatch::put`] does.
+    pub fn packer(&self) -> MetaPacker {
+        MetaPacker {
+            key: self.key.clone(),
+        }
+    }
+
+    /// Puts a record its [`MetaBatch::packer`] sealed and packed.
+    pub fn put_packed(&mut self, packed: PackedMeta) {
+        self.batch.put_packed(packed);
     }
 
     /// Writes every record put, in one durable batch, as [`MetaWriter::put_metas`] does.
     pub fn write(self) -> Result<(), LedgerError> {
         Ok(self.writer.view.store.write_durable(self.batch)?)
+    }
+}
+
+/// Seals and packs records for a [`MetaBatch`] ([`MetaBatch::packer`]): the costly part
+/// of a put (a keyed BLAKE3, Zstandard), which may run beside the batch's other work.
+pub struct MetaPacker {
+    key: StateKey,
+}
+
+impl MetaPacker {
+    /// Record `name` sealed and packed as [`MetaBatch::put`] seals and packs it.
+    pub fn pack(&self, name: &str, value: Vec<u8>) -> PackedMeta {
+        refuse_reserved(name);
+        PackedMeta::pack(name, self.key.wrap(name, value))
     }
 }
 

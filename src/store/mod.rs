@@ -1895,7 +1895,14 @@ impl StoreBatch {
     /// block's stored form ([`META_PACKED`]). For records that are caches of the log: an
     /// older version that does not read this form computes them again.
     pub fn put_packed_meta(&mut self, name: &str, value: Vec<u8>) {
-        self.put_meta_as(name, value, MetaForm::Packed);
+        self.put_packed(PackedMeta::pack(name, value));
+    }
+
+    /// Puts a record packed already ([`PackedMeta::pack`]), as
+    /// [`StoreBatch::put_packed_meta`] puts it.
+    pub fn put_packed(&mut self, packed: PackedMeta) {
+        let PackedMeta { name, stored } = packed;
+        self.put_meta_stored(&name, stored, MetaForm::Packed);
     }
 
     /// Names the record file `written` as its record's live version (`f‖name`), removing
@@ -1912,6 +1919,12 @@ impl StoreBatch {
 
     /// Writes a meta record in `form`, removing the record's other forms.
     fn put_meta_as(&mut self, name: &str, value: Vec<u8>, form: MetaForm) {
+        self.put_meta_stored(name, form.sled_value(value), form);
+    }
+
+    /// [`StoreBatch::put_meta_as`] of a record whose form is made already
+    /// ([`MetaForm::sled_value`]).
+    fn put_meta_stored(&mut self, name: &str, stored: Result<Vec<u8>, Vec<u8>>, form: MetaForm) {
         check_meta_name(name);
         let (prefix, other) = match form {
             MetaForm::Plain => (META, META_PACKED),
@@ -1921,7 +1934,7 @@ impl StoreBatch {
         self.remove(prefixed(other, name.as_bytes()));
         // Any chunks of an older version go (records are no longer written in chunks).
         self.stale_chunks.push((name.to_owned(), 0));
-        let value = match form.sled_value(value) {
+        let value = match stored {
             Ok(stored) => {
                 self.put(key, stored);
                 // Its `f‖name`, if it has one, is removed when the batch is written.
@@ -2052,6 +2065,24 @@ fn check_meta_name(name: &str) {
         !name.contains(['/', '\\', '\0']) && !name.starts_with('.'),
         "meta record names are the ledger's own constants, usable as file names"
     );
+}
+
+/// A snapshot record in the form [`StoreBatch::put_packed_meta`] stores it, its packing
+/// (Zstandard) done: made on any thread, put into a batch by [`StoreBatch::put_packed`].
+pub struct PackedMeta {
+    name: String,
+    /// The value for `z‖name`, or the record itself when too large for sled.
+    stored: Result<Vec<u8>, Vec<u8>>,
+}
+
+impl PackedMeta {
+    /// Record `name` packed as [`StoreBatch::put_packed_meta`] packs it.
+    pub fn pack(name: &str, value: Vec<u8>) -> PackedMeta {
+        PackedMeta {
+            name: name.to_owned(),
+            stored: MetaForm::Packed.sled_value(value),
+        }
+    }
 }
 
 /// How a meta record small enough for sled is stored there.

@@ -39,9 +39,10 @@ use crate::ledger::readmodels::facts::{fact_of, memo_of, TargetDates};
 pub use crate::ledger::readmodels::findings::{
     FindingsEncoding, FindingsSide, FindingsSideError, LogPayments, META_FINDINGS,
 };
-use crate::ledger::{Ledger, LedgerError, LedgerView, MetaBatch, MetaWriter};
+use crate::ledger::{Ledger, LedgerError, LedgerView, MetaBatch, MetaPacker, MetaWriter};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::{Body, RecordV1};
+use crate::store::PackedMeta;
 
 /// A snapshot older than this many events is rewritten when the read side catches up.
 /// Catching up costs a few µs per event, so this bounds the work an open does to well
@@ -437,14 +438,38 @@ enum ModelRecords {
     Packed(Box<MetaBatch>),
 }
 
-/// Where an encoding of the read models puts its records, one at a time, in order.
+/// Where an encoding of the read models puts its records, one at a time, in order: each
+/// record is made ready by the sink's packer (which may run on another thread, see
+/// [`encode_beside`]), then put.
 trait RecordSink {
-    fn put(&mut self, name: String, bytes: Vec<u8>);
+    type Packer: RecordPacker;
+    fn packer(&self) -> Self::Packer;
+    fn put_ready(&mut self, ready: <Self::Packer as RecordPacker>::Ready);
+}
+
+/// Makes a record ready for its [`RecordSink`]: the costly part of a put.
+trait RecordPacker: Sync {
+    type Ready: Send;
+    fn pack(&self, name: String, bytes: Vec<u8>) -> Self::Ready;
+}
+
+/// Records held plain, as encoded.
+struct Plain;
+
+impl RecordPacker for Plain {
+    type Ready = (String, Vec<u8>);
+    fn pack(&self, name: String, bytes: Vec<u8>) -> (String, Vec<u8>) {
+        (name, bytes)
+    }
 }
 
 impl RecordSink for Vec<(String, Vec<u8>)> {
-    fn put(&mut self, name: String, bytes: Vec<u8>) {
-        self.push((name, bytes));
+    type Packer = Plain;
+    fn packer(&self) -> Plain {
+        Plain
+    }
+    fn put_ready(&mut self, ready: (String, Vec<u8>)) {
+        self.push(ready);
     }
 }
 
@@ -452,8 +477,19 @@ impl RecordSink for Vec<(String, Vec<u8>)> {
 /// that changed every shard held all 256 shards' plain encodings at once otherwise (about
 /// 35 MB at 1,000,000 events), at the end of the import, its peak.
 impl RecordSink for MetaBatch {
-    fn put(&mut self, name: String, bytes: Vec<u8>) {
-        MetaBatch::put(self, &name, bytes);
+    type Packer = MetaPacker;
+    fn packer(&self) -> MetaPacker {
+        MetaBatch::packer(self)
+    }
+    fn put_ready(&mut self, ready: PackedMeta) {
+        self.put_packed(ready);
+    }
+}
+
+impl RecordPacker for MetaPacker {
+    type Ready = PackedMeta;
+    fn pack(&self, name: String, bytes: Vec<u8>) -> PackedMeta {
+        MetaPacker::pack(self, &name, bytes)
     }
 }
 
@@ -494,7 +530,7 @@ pub struct SavedAt {
 }
 
 /// What a written read-models snapshot reflects and holds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct SavedModels {
     seq: u64,
     directory: Directory,
@@ -648,7 +684,8 @@ impl ReadSide {
                 let seq = self.models.applied().map_or(0, |a| a.seq);
                 let batch = metas.batch()?;
                 let saved = self.saved_records.as_ref();
-                let (batch, at) = encode_into(self.changed_parts(), seq, saved, batch);
+                let changed = self.changed_shards();
+                let (batch, at) = encode_beside(&self.models, changed, seq, saved, batch);
                 Some(ModelsSnapshot {
                     records: ModelRecords::Packed(Box::new(batch)),
                     at,
@@ -729,13 +766,19 @@ impl ReadSide {
     /// The models' records, with only the household shards that changed since the saved
     /// snapshot when this side knows that snapshot as its own ([`SavedRecords`]).
     fn changed_parts(&self) -> ChangedParts<'_> {
+        self.models.parts_where(self.changed_shards())
+    }
+
+    /// Whether a household shard changed since the saved snapshot (every shard, when this
+    /// side does not know that snapshot as its own).
+    fn changed_shards(&self) -> impl Fn(u8) -> bool + Send + '_ {
         let known = self
             .saved_records
             .as_ref()
             .is_some_and(|saved| saved.shard_bytes.is_some());
         let since = self.saved_seq;
-        self.models
-            .parts_where(|shard| !known || self.models.shard_changed_after(shard, since))
+        let models = &self.models;
+        move |shard| !known || models.shard_changed_after(shard, since)
     }
 
     /// Whether `part` is behind its snapshot on disk by its lag under `policy` (by any
@@ -1056,21 +1099,27 @@ fn check_bound(ledger: &LedgerView, directory: &Directory) -> Result<(), ReadSid
 fn differing_records(models: &ReadModels, core: &CoreRecord) -> Vec<String> {
     // At the end of a `verify` nothing else runs beside this: the shards are encoded and
     // hashed on a second thread while this one derives the cube and encodes its records.
-    let (shards, (data, all_time, years)) = std::thread::scope(|scope| {
-        let shards = scope.spawn(|| models.shard_parts().iter().map(part_digest).collect());
-        let ChangedParts {
-            core: data,
-            all_time,
-            years,
-            ..
-        } = models.parts_where(|_| false);
-        let years = (years.iter())
-            .map(|(year, cube)| (*year, part_digest(cube)))
-            .collect();
-        let cube = (data, part_digest(&all_time), years);
-        let shards = (shards.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (shards, cube)
-    });
+    let digests = |shards: Vec<Option<ShardData<'_>>>| {
+        let digest = |shard: Option<ShardData<'_>>| part_digest(&shard.unwrap_or_default());
+        shards.into_iter().map(digest).collect()
+    };
+    let (shards, (data, all_time, years)) = beside_shards(
+        models,
+        |_| true,
+        digests,
+        || {
+            let ChangedParts {
+                core: data,
+                all_time,
+                years,
+                ..
+            } = models.parts_where(|_| false);
+            let years = (years.iter())
+                .map(|(year, cube)| (*year, part_digest(cube)))
+                .collect();
+            (data, part_digest(&all_time), years)
+        },
+    );
     let rebuilt = Directory {
         shards,
         all_time,
@@ -1318,7 +1367,7 @@ fn encode_into<S: RecordSink>(
     parts: ChangedParts<'_>,
     seq: u64,
     saved: Option<&SavedRecords>,
-    sink: S,
+    mut sink: S,
 ) -> (S, SavedModels) {
     let ChangedParts {
         core,
@@ -1326,31 +1375,144 @@ fn encode_into<S: RecordSink>(
         all_time,
         years,
     } = parts;
-    let mut kept = Kept::new(saved.map(|saved| &saved.directory), sink);
-    let mut shard_digests = Vec::with_capacity(HOUSEHOLD_SHARDS);
-    let mut shard_bytes = Vec::with_capacity(HOUSEHOLD_SHARDS);
+    let kept = Kept::new(saved.map(|saved| &saved.directory));
+    let packer = sink.packer();
+    let mut keep = |name, bytes| sink.put_ready(packer.pack(name, bytes));
+    let shards = encode_shards(shards, saved, &kept, &mut keep);
+    let cubes = encode_cubes(&all_time, &years, &kept, &mut keep);
+    let (core_bytes, at) = encode_core(core, seq, shards, cubes);
+    keep(META_READ_MODELS.to_owned(), core_bytes);
+    (sink, at)
+}
+
+/// [`encode_into`] of `models`' parts with the household shards `wanted` (the others
+/// unchanged since `saved`), on two threads: the shards are encoded, hashed and made
+/// ready for `sink` on a second thread while this one derives the cube and encodes its
+/// records. The same records in the same order, and the same directory, as
+/// [`encode_into`] of [`ReadModels::parts_where`]; the records ready are held until both
+/// threads are done, as a packing sink holds them anyway.
+fn encode_beside<S: RecordSink>(
+    models: &ReadModels,
+    wanted: impl Fn(u8) -> bool + Send,
+    seq: u64,
+    saved: Option<&SavedRecords>,
+    mut sink: S,
+) -> (S, SavedModels) {
+    let kept = Kept::new(saved.map(|saved| &saved.directory));
+    let packer = sink.packer();
+    let encoded = |shards: Vec<Option<ShardData<'_>>>| {
+        let mut records = Vec::new();
+        let keep = &mut |name, bytes| records.push(packer.pack(name, bytes));
+        let digests = encode_shards(shards, saved, &kept, keep);
+        (records, digests)
+    };
+    let ((shard_records, shards), (core, cube_records, cubes)) =
+        beside_shards(models, wanted, encoded, || {
+            let ChangedParts {
+                core,
+                all_time,
+                years,
+                ..
+            } = models.parts_where(|_| false);
+            let mut records = Vec::new();
+            let keep = &mut |name, bytes| records.push(packer.pack(name, bytes));
+            let cubes = encode_cubes(&all_time, &years, &kept, keep);
+            (core, records, cubes)
+        });
+    for record in shard_records.into_iter().chain(cube_records) {
+        sink.put_ready(record);
+    }
+    let (core_bytes, at) = encode_core(core, seq, shards, cubes);
+    sink.put_ready(packer.pack(META_READ_MODELS.to_owned(), core_bytes));
+    (sink, at)
+}
+
+/// `on_shards` of `models`' household shards `wanted` says yes to (`None` for the
+/// others) on a second thread, beside `rest` on this one, which may derive the cube: the
+/// two halves of a snapshot's encoding that take longest, and need nothing of each other.
+fn beside_shards<'m, A: Send, B>(
+    models: &'m ReadModels,
+    wanted: impl Fn(u8) -> bool + Send,
+    on_shards: impl FnOnce(Vec<Option<ShardData<'m>>>) -> A + Send,
+    rest: impl FnOnce() -> B,
+) -> (A, B) {
+    std::thread::scope(|scope| {
+        let shards = scope.spawn(move || on_shards(models.shard_parts_where(wanted)));
+        let rest = rest();
+        let shards = (shards.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (shards, rest)
+    })
+}
+
+/// The household shards' digests and lengths, by shard number.
+struct ShardDigests {
+    digests: Vec<[u8; 32]>,
+    lens: Vec<u64>,
+}
+
+/// Encodes each shard `shards` holds, handing the records not stored already to `keep`;
+/// a shard left out keeps its digest and length in `saved`.
+fn encode_shards(
+    shards: Vec<Option<ShardData<'_>>>,
+    saved: Option<&SavedRecords>,
+    kept: &Kept,
+    keep: &mut impl FnMut(String, Vec<u8>),
+) -> ShardDigests {
+    let mut digests = Vec::with_capacity(HOUSEHOLD_SHARDS);
+    let mut lens = Vec::with_capacity(HOUSEHOLD_SHARDS);
     for (shard, data) in (0..=u8::MAX).zip(shards) {
         let (digest, len) = match data {
-            Some(data) => kept.put(shard_record(shard), part_bytes(&data)),
+            Some(data) => kept.put(shard_record(shard), part_bytes(&data), keep),
             None => unchanged_shard(saved, shard),
         };
-        shard_digests.push(digest);
-        shard_bytes.push(len);
+        digests.push(digest);
+        lens.push(len);
     }
-    let (all_time, all_time_bytes) = kept.put(cube_record(None), part_bytes(&all_time));
-    let mut cube_bytes = all_time_bytes;
+    ShardDigests { digests, lens }
+}
+
+/// The cube records' digests and their bytes in all.
+struct CubeDigests {
+    all_time: [u8; 32],
+    years: BTreeMap<i32, [u8; 32]>,
+    bytes: u64,
+}
+
+/// Encodes the cube records, handing those not stored already to `keep`.
+fn encode_cubes(
+    all_time: &CubeData,
+    years: &BTreeMap<i32, CubeData>,
+    kept: &Kept,
+    keep: &mut impl FnMut(String, Vec<u8>),
+) -> CubeDigests {
+    let (all_time, mut bytes) = kept.put(cube_record(None), part_bytes(all_time), keep);
     let years = years
         .iter()
         .map(|(year, data)| {
-            let (digest, len) = kept.put(cube_record(Some(*year)), part_bytes(data));
-            cube_bytes = cube_bytes.saturating_add(len);
+            let (digest, len) = kept.put(cube_record(Some(*year)), part_bytes(data), keep);
+            bytes = bytes.saturating_add(len);
             (*year, digest)
         })
         .collect();
-    let directory = Directory {
-        shards: shard_digests,
+    CubeDigests {
         all_time,
         years,
+        bytes,
+    }
+}
+
+/// The core's bytes, binding every record's digest, and what the records reflect once
+/// written.
+fn encode_core(
+    core: CoreData,
+    seq: u64,
+    shards: ShardDigests,
+    cubes: CubeDigests,
+) -> (Vec<u8>, SavedModels) {
+    let directory = Directory {
+        shards: shards.digests,
+        all_time: cubes.all_time,
+        years: cubes.years,
     };
     let mut core_bytes = vec![SNAPSHOT_VERSION];
     let record = CoreRecord {
@@ -1358,43 +1520,45 @@ fn encode_into<S: RecordSink>(
         directory,
     };
     bincode::serialize_into(&mut core_bytes, &record).expect("the core serializes with bincode");
-    let total_bytes = shard_bytes
+    let total_bytes = shards
+        .lens
         .iter()
-        .fold(cube_bytes, |sum, len| sum.saturating_add(*len))
+        .fold(cubes.bytes, |sum, len| sum.saturating_add(*len))
         .saturating_add(core_bytes.len() as u64);
-    let mut records = kept.records;
-    records.put(META_READ_MODELS.to_owned(), core_bytes);
     let at = SavedModels {
         seq,
         directory: record.directory,
         total_bytes,
-        shard_bytes,
+        shard_bytes: shards.lens,
     };
-    (records, at)
+    (core_bytes, at)
 }
 
 /// The records an encoding keeps to write: those the saved directory does not name with
-/// the same digest, put into `records` as they come.
-struct Kept<S> {
+/// the same digest.
+struct Kept {
     before: BTreeMap<String, [u8; 32]>,
-    records: S,
 }
 
-impl<S: RecordSink> Kept<S> {
-    fn new(saved: Option<&Directory>, records: S) -> Kept<S> {
+impl Kept {
+    fn new(saved: Option<&Directory>) -> Kept {
         Kept {
             before: saved.map_or_else(BTreeMap::new, |saved| saved.records().collect()),
-            records,
         }
     }
 
-    /// Keeps record `name` if its bytes are not on disk already; returns its digest and
-    /// length.
-    fn put(&mut self, name: String, bytes: Vec<u8>) -> ([u8; 32], u64) {
+    /// Hands record `name` to `keep` if its bytes are not on disk already; returns its
+    /// digest and length.
+    fn put(
+        &self,
+        name: String,
+        bytes: Vec<u8>,
+        keep: &mut impl FnMut(String, Vec<u8>),
+    ) -> ([u8; 32], u64) {
         let digest = *blake3::hash(&bytes).as_bytes();
         let len = bytes.len() as u64;
         if self.before.get(&name) != Some(&digest) {
-            self.records.put(name, bytes);
+            keep(name, bytes);
         }
         (digest, len)
     }
@@ -1658,6 +1822,37 @@ mod tests {
         let reopened = ReadSide::open(ledger.view()).expect("the snapshot reads back");
         let rebuilt = ReadSide::rebuild(ledger.view()).expect("rebuild");
         assert_eq!(reopened.compare(&rebuilt), Ok(()));
+    }
+
+    /// The snapshot encoded on two threads ([`encode_beside`], what a save writes) is the
+    /// one-thread encoding byte for byte: every record, in order, and the directory, for
+    /// every shard and for the shards changed since a saved snapshot.
+    #[test]
+    fn the_two_thread_encoding_is_the_one_thread_encoding() {
+        use crate::model::rules::tests::{allocate, pay};
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        let mut commands = enrollments(1, 300);
+        commands.push(allocate("1000.00", "A-1"));
+        ledger.append(commands, &ctx).expect("append");
+        let mut side = ReadSide::open(ledger.view()).expect("open");
+        let both = |side: &ReadSide| {
+            let seq = side.models.applied().map_or(0, |a| a.seq);
+            let saved = side.saved_records.as_ref();
+            let one = encode_into(side.changed_parts(), seq, saved, Vec::new());
+            let two = encode_beside(&side.models, side.changed_shards(), seq, saved, Vec::new());
+            assert_eq!(one, two);
+            one.0.len()
+        };
+        let whole = both(&side);
+        assert_eq!(whole, HOUSEHOLD_SHARDS + 2, "every shard, the all-time cube, the core");
+        assert!(side.save(&ledger, true).expect("saved"));
+        let payments = (1..=3).map(|n| pay(&format!("PL-{n:04}"), "12.50", &format!("R-{n}")));
+        ledger.append(payments.collect(), &ctx).expect("pay");
+        side.catch_up(ledger.view()).expect("catch up");
+        let changed = both(&side);
+        assert!(changed > 2 && changed < whole, "{changed} records of {whole}");
     }
 
     /// The check of a rebuild stops at the first event the findings cannot fold (here one
