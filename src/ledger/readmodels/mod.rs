@@ -1846,13 +1846,20 @@ mod tests {
             one.0.len()
         };
         let whole = both(&side);
-        assert_eq!(whole, HOUSEHOLD_SHARDS + 2, "every shard, the all-time cube, the core");
+        assert_eq!(
+            whole,
+            HOUSEHOLD_SHARDS + 2,
+            "every shard, the all-time cube, the core"
+        );
         assert!(side.save(&ledger, true).expect("saved"));
         let payments = (1..=3).map(|n| pay(&format!("PL-{n:04}"), "12.50", &format!("R-{n}")));
         ledger.append(payments.collect(), &ctx).expect("pay");
         side.catch_up(ledger.view()).expect("catch up");
         let changed = both(&side);
-        assert!(changed > 2 && changed < whole, "{changed} records of {whole}");
+        assert!(
+            changed > 2 && changed < whole,
+            "{changed} records of {whole}"
+        );
     }
 
     /// The check of a rebuild stops at the first event the findings cannot fold (here one
