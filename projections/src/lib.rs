@@ -112,6 +112,7 @@ pub use findings::{
 pub use funds::FundRow;
 pub use grid::prefetch;
 pub use households::{Enrollment, HouseholdBalance, ProgramTally};
+pub use intern::HouseholdNumbers;
 pub use models::{Applied, Prepared, ReadModels, StateSize, FIRST_SEQ};
 pub use money::{format_fen, FEN_PER_YUAN};
 pub use receivables::{Receivable, ReceivableError, ReceivableRow, Receivables};

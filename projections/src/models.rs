@@ -11,7 +11,7 @@ use crate::cells::{FineCell, GroupCell};
 use crate::error::ProjectionError;
 use crate::funds::{FundRow, FundState};
 use crate::households::{Enrollment, HouseholdBalance, HouseholdState};
-use crate::intern::{HouseholdId, Id, Names, ProgramId};
+use crate::intern::{HouseholdId, HouseholdNumbers, Id, Names, ProgramId};
 use crate::receivables::{ReceivableError, Receivables};
 use crate::snapshot::{household_shard, HOUSEHOLD_SHARDS};
 use crate::tally::{Delta, Sign, Tally, TallyError};
@@ -195,6 +195,19 @@ impl ReadModels {
     /// fact ahead of folding it: without this, that cell's cache miss was the largest
     /// part of folding a payment, and the names were looked up after it.
     pub fn prepare(&self, fact: Fact) -> Prepared {
+        self.prepare_numbered(fact, None)
+    }
+
+    /// As [`ReadModels::prepare`], with the number its caller gives the household a
+    /// payment names, and the ids of the numbers met before
+    /// ([`HouseholdNumbers`], one per `ReadModels`): the household is then found by its
+    /// number, not by its name. Only a payment's number is used.
+    pub fn prepare_numbered(
+        &self,
+        fact: Fact,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
+    ) -> Prepared {
+        let numbered = numbered.filter(|_| matches!(fact, Fact::Paid { .. }));
         let names = match &fact {
             Fact::Paid {
                 household,
@@ -216,7 +229,10 @@ impl ReadModels {
         };
         let mut ids = Ids::default();
         if let Some((household, program, date)) = names {
-            ids.household = self.names.households.get(household.as_str());
+            ids.household = match numbered {
+                Some((number, numbers)) => numbers.id(number, household, &self.names.households),
+                None => self.names.households.get(household.as_str()),
+            };
             ids.program = self.names.programs.get(program.as_str());
             self.prefetch(ids, date);
         }

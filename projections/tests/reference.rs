@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use fundtrail_projections::{
-    Date, Enrollment, Fact, FundRow, GroupKey, HouseholdBalance, PaymentKind, Prepared,
-    ProgramTally, ReadModels, Tally, TotalsQuery, TotalsRow, YearMonth,
+    Date, Enrollment, Fact, FundRow, GroupKey, HouseholdBalance, HouseholdNumbers, PaymentKind,
+    Prepared, ProgramTally, ReadModels, Tally, TotalsQuery, TotalsRow, YearMonth,
 };
 use proptest::prelude::*;
 
@@ -225,11 +225,33 @@ fn fold(steps: &[Step], first_query: usize) -> Result<ReadModels, TestCaseError>
 /// is still to be folded, as a replay does: its names may be enrolled or first paid
 /// in just before it is applied.
 fn fold_prepared(steps: &[Step]) -> Result<ReadModels, TestCaseError> {
+    fold_prepared_with(steps, None)
+}
+
+/// A number for each household a payment names, as a replay gives them: its place in
+/// [`HOUSEHOLDS`], and one past them for the stranger.
+fn household_number(fact: &Fact) -> Option<u32> {
+    let Fact::Paid { household, .. } = fact else {
+        return None;
+    };
+    let place = HOUSEHOLDS.iter().position(|(h, _, _)| h == household);
+    u32::try_from(place.unwrap_or(HOUSEHOLDS.len())).ok()
+}
+
+/// As [`fold_prepared`], each payment's household found by its number in `numbers`
+/// where given.
+fn fold_prepared_with(
+    steps: &[Step],
+    mut numbers: Option<HouseholdNumbers>,
+) -> Result<ReadModels, TestCaseError> {
     let mut models = ReadModels::new();
     let mut pending: Option<(&Step, Option<Prepared>)> = None;
     for step in steps.iter().map(Some).chain([None]) {
         let next = step.map(|step| match step {
-            Step::Fact(fact) | Step::Reject(fact) => (step, Some(models.prepare(fact.clone()))),
+            Step::Fact(fact) | Step::Reject(fact) => {
+                let numbered = household_number(fact).zip(numbers.as_mut());
+                (step, Some(models.prepare_numbered(fact.clone(), numbered)))
+            }
             Step::Skip => (step, None),
         });
         let Some((step, prepared)) = std::mem::replace(&mut pending, next) else {
@@ -580,6 +602,22 @@ proptest! {
         prop_assert_eq!(
             bincode::serialize(&prepared).expect("serialize"),
             bincode::serialize(&applied).expect("serialize")
+        );
+    }
+
+    /// Households found by the numbers their payments carry fold as those found by name:
+    /// the same state, the same refusals (a stranger's number is never taken).
+    #[test]
+    fn facts_numbered_fold_as_facts_by_name(
+        ops in prop::collection::vec(op_strategy(), 0..MAX_OPS),
+    ) {
+        let steps = build(&ops);
+        let by_name = fold_prepared(&steps)?;
+        let numbered = fold_prepared_with(&steps, Some(HouseholdNumbers::new()))?;
+        prop_assert_eq!(&numbered, &by_name);
+        prop_assert_eq!(
+            bincode::serialize(&numbered).expect("serialize"),
+            bincode::serialize(&by_name).expect("serialize")
         );
     }
 }

@@ -686,7 +686,9 @@ impl Handoff {
 }
 
 /// The rules, on their own thread: each record of the log's `events` decoded and replayed
-/// ([`RuleAudit`]), and handed on decoded to the read models' rebuild, if `forward`.
+/// ([`RuleAudit`]), and handed on decoded to the read models' rebuild, if `forward`, with
+/// the number the replay gave the household of each payment: the folds index their
+/// households by it instead of looking the name up again.
 fn rule_side(
     events: u64,
     bodies: Arc<LedgerView>,
@@ -702,9 +704,11 @@ fn rule_side(
         });
         let unsealed_from = handoff.unsealed.as_ref().map(|(seq, _)| *seq);
         for (seq, hash, record) in handoff.iter() {
-            match audit.push(seq, record) {
-                Ok(record) if forward.is_some() && unsealed_from.is_none_or(|from| seq < from) => {
-                    decoded.push(Ok((seq, *hash, record)));
+            match audit.push_numbered(seq, record) {
+                Ok((record, number))
+                    if forward.is_some() && unsealed_from.is_none_or(|from| seq < from) =>
+                {
+                    decoded.push(Ok((seq, *hash, record, number)));
                 }
                 Ok(_) => {}
                 Err(fault) => {

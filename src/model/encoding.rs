@@ -16,6 +16,8 @@ use crate::model::domain::{
 };
 use crate::model::person::Role;
 
+mod payments;
+
 /// The first byte of every record. A new layout gets a new number; old records keep theirs.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -690,11 +692,15 @@ pub fn write_body(body: &Body, out: &mut Vec<u8>) {
     write_bounded(body, out);
 }
 
-/// Decodes stored record bytes.
+/// Decodes stored record bytes: a payment's by [`payments`], which reads the same layout
+/// and leaves every record it does not take, and every damaged one, to bincode.
 pub fn decode(bytes: &[u8]) -> Result<RecordV1, DecodeError> {
     let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion(version));
+    }
+    if let Some(record) = payments::payment_record(rest) {
+        return Ok(record);
     }
     options().deserialize(rest).map_err(|e| malformed(*e))
 }

@@ -338,9 +338,19 @@ impl RuleAudit {
 
     /// Decodes and judges the next record, whose chain link held (so `seq` is its seq).
     pub fn push(&mut self, seq: Seq, bytes: &[u8]) -> Result<RecordV1, AuditFault> {
+        self.push_numbered(seq, bytes).map(|(record, _)| record)
+    }
+
+    /// As [`RuleAudit::push`], with the number the replay gives the household a payment
+    /// names ([`Planner::household_number`]; `None` for any other record).
+    pub fn push_numbered(
+        &mut self,
+        seq: Seq,
+        bytes: &[u8],
+    ) -> Result<(RecordV1, Option<u32>), AuditFault> {
         let prepared = RuleAudit::prepare(seq, bytes)?;
         self.judge(&prepared)?;
-        Ok(prepared.record)
+        Ok((prepared.record, self.planner.household_number()))
     }
 
     /// The part of judging a record that needs no earlier record: decoding it and turning
@@ -918,6 +928,52 @@ mod tests {
             }
         }
         None
+    }
+
+    /// `record` with every `PL-0001` in its household and reference made `household`.
+    fn of_household(mut record: RecordV1, household: &str) -> RecordV1 {
+        record.reference = record.reference.replace("PL-0001", household);
+        match &mut record.body {
+            Body::HouseholdEnrolled(e) => e.household = household.into(),
+            Body::Disbursement(p) => p.household = household.into(),
+            _ => {}
+        }
+        record
+    }
+
+    #[test]
+    fn a_replay_numbers_each_payments_household_in_the_order_enrolled() {
+        let records = [
+            enroll(1),
+            of_household(enroll(2), "PL-0002"),
+            allocation(3),
+            of_household(disbursement(4, "B-1", 17_743), "PL-0002"),
+            disbursement(5, "B-2", 17_743),
+            of_household(disbursement(6, "B-3", 17_743), "PL-0002"),
+        ];
+        let mut rules = RuleAudit::new();
+        let numbers: Vec<Option<u32>> = (records.iter())
+            .map(|record| {
+                let (decoded, number) = rules
+                    .push_numbered(Seq::new(record.seq), &encode(record))
+                    .expect("a good log");
+                assert_eq!(&decoded, record);
+                number
+            })
+            .collect();
+        assert_eq!(numbers, [None, None, None, Some(1), Some(0), Some(1)]);
+        // A payment refused has no number to hand on, and the next record none either.
+        let mut rules = RuleAudit::new();
+        for record in &records[..3] {
+            rules
+                .push_numbered(Seq::new(record.seq), &encode(record))
+                .unwrap();
+        }
+        let stranger = of_household(disbursement(4, "B-1", 17_743), "PL-0009");
+        assert!(rules
+            .push_numbered(Seq::new(4), &encode(&stranger))
+            .is_err());
+        assert_eq!(rules.planner.household_number(), None);
     }
 
     #[test]

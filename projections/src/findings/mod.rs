@@ -53,7 +53,7 @@ pub use decision::{Decision, DecisionError, Resolution};
 pub use rules::{OUTLIER_FACTOR, OUTLIER_MIN_GROUP, SHARED_ACCOUNT_MIN_HOUSEHOLDS};
 pub use state::{MAX_PAYMENT_PERSONS, MAX_PROGRAMS, PAYMENT_YEARS};
 
-use crate::intern::{AccountId, HouseholdId, Id, Interner, PersonId, ProgramId};
+use crate::intern::{AccountId, HouseholdId, HouseholdNumbers, Id, Interner, PersonId, ProgramId};
 use filter::DigestFilter;
 use kept::{KeptFindings, Raised};
 use state::{AccountsPaid, PackedDate, Payment, NO_ACCOUNT};
@@ -611,6 +611,20 @@ impl Findings {
         fact: &FindingFact,
         lookup: &mut dyn PaymentLookup,
     ) -> Result<(), FindingsError> {
+        self.apply_numbered(seq, fact, None, lookup)
+    }
+
+    /// As [`Findings::apply_with`], with the number its caller gives the household a
+    /// payment names, and the ids of the numbers met before ([`HouseholdNumbers`], one
+    /// per `Findings`): the household is then found by its number, not by its name. Only
+    /// a payment's number is used.
+    pub fn apply_numbered(
+        &mut self,
+        seq: u64,
+        fact: &FindingFact,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
+        lookup: &mut dyn PaymentLookup,
+    ) -> Result<(), FindingsError> {
         let target = self.admit(seq, fact, lookup)?;
         match fact {
             FindingFact::HouseholdEnrolled {
@@ -656,7 +670,7 @@ impl Findings {
             FindingFact::HouseholdEnded { household, date } => {
                 self.on_end(seq, household, *date, lookup)?
             }
-            FindingFact::Paid { .. } => self.on_payment(seq, fact, lookup)?,
+            FindingFact::Paid { .. } => self.on_payment(seq, fact, numbered, lookup)?,
             FindingFact::Reversed { .. } => {
                 self.on_reversal(target.expect("admitted: a reversal's target is found"))
             }
@@ -852,6 +866,23 @@ impl Findings {
         id
     }
 
+    /// [`Findings::household_id`], by the household's number where its caller gave one.
+    fn numbered_household_id(
+        &mut self,
+        household: &str,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
+    ) -> HouseholdId {
+        let Some((number, numbers)) = numbered else {
+            return self.household_id(household);
+        };
+        if let Some(id) = numbers.id(number, household, &self.household_ids) {
+            return id;
+        }
+        let id = self.household_id(household);
+        numbers.remember(number, id);
+        id
+    }
+
     fn add_person(
         &mut self,
         person: &str,
@@ -910,7 +941,12 @@ impl Findings {
     }
 
     /// The compact record of a payment fact that `check` admitted.
-    fn compact(&mut self, seq: u64, fact: &FindingFact) -> Option<Payment> {
+    fn compact(
+        &mut self,
+        seq: u64,
+        fact: &FindingFact,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
+    ) -> Option<Payment> {
         let FindingFact::Paid {
             household,
             program,
@@ -934,7 +970,7 @@ impl Findings {
         Some(Payment {
             seq,
             amount_fen: *amount_fen,
-            household: self.household_id(household),
+            household: self.numbered_household_id(household, numbered),
             account,
             date: PackedDate::pack(*date).expect("checked: a year the packed date holds"),
             persons: u16::try_from(*persons).expect("checked: at most MAX_PAYMENT_PERSONS"),
@@ -947,9 +983,10 @@ impl Findings {
         &mut self,
         seq: u64,
         fact: &FindingFact,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
         lookup: &mut dyn PaymentLookup,
     ) -> Result<(), FindingsError> {
-        let Some(payment) = self.compact(seq, fact) else {
+        let Some(payment) = self.compact(seq, fact, numbered) else {
             return Ok(());
         };
         self.live_payments += 1;

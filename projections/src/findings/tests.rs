@@ -788,6 +788,34 @@ mod properties {
             prop_assert_eq!(&through, &memory);
         }
 
+        /// Households found by the numbers their payments carry fold as those found by
+        /// name: the same findings and the same state.
+        #[test]
+        fn a_fold_of_numbered_households_equals_the_fold_by_name(
+            steps in prop::collection::vec(step(), 0..160),
+        ) {
+            let log = log_of(&steps);
+            let mut by_name = Findings::new();
+            let mut numbered = Findings::new();
+            let mut numbers = HouseholdNumbers::new();
+            for (seq, fact) in (1..).zip(&log.facts) {
+                by_name
+                    .apply_with(seq, fact, &mut LogLookup(&log))
+                    .expect("a well-formed log");
+                // The number a replay would give: the household's own, from its id.
+                let number = match fact {
+                    FindingFact::Paid { household, .. } => household[1..].parse::<u32>().ok(),
+                    _ => None,
+                };
+                let hinted = number.map(|number| (number, &mut numbers));
+                numbered
+                    .apply_numbered(seq, fact, hinted, &mut LogLookup(&log))
+                    .expect("a well-formed log");
+            }
+            prop_assert_eq!(numbered.all(), by_name.all());
+            prop_assert_eq!(&numbered, &by_name);
+        }
+
         #[test]
         fn findings_are_well_formed_and_cite_a_payment_once_per_rule_and_subject(
             steps in prop::collection::vec(step(), 0..120),

@@ -21,7 +21,9 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use fundtrail_projections::{Finding, Findings, FindingsError, LoggedPayment, PaymentLookup};
+use fundtrail_projections::{
+    Finding, Findings, FindingsError, HouseholdNumbers, LoggedPayment, PaymentLookup,
+};
 
 use crate::ledger::readmodels::facts::finding_fact_of;
 use crate::ledger::readmodels::payment_cache::{Cached, PaymentCache};
@@ -181,6 +183,20 @@ impl FindingsSide {
         record: &RecordV1,
         payments: &mut LogPayments<'_>,
     ) -> Result<(), FindingsSideError> {
+        self.fold_numbered(seq, hash, record, None, payments)
+    }
+
+    /// As [`FindingsSide::fold`], with the number the rules' replay gave the household a
+    /// payment names and the ids of the numbers met before, which must have been met by
+    /// this side alone ([`Findings::apply_numbered`]).
+    pub fn fold_numbered(
+        &mut self,
+        seq: Seq,
+        hash: EventHash,
+        record: &RecordV1,
+        numbered: Option<(u32, &mut HouseholdNumbers)>,
+        payments: &mut LogPayments<'_>,
+    ) -> Result<(), FindingsSideError> {
         if let Some(reason) = &self.broken {
             return Err(FindingsSideError::Fold {
                 seq: seq.get(),
@@ -206,7 +222,7 @@ impl FindingsSide {
                         cache: &mut self.cache,
                         log: payments,
                     };
-                    self.state.fold.apply_with(seq.get(), fact, &mut cached)
+                    (self.state.fold).apply_numbered(seq.get(), fact, numbered, &mut cached)
                 }
             };
             if let Err(error) = folded {

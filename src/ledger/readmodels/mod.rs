@@ -30,8 +30,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use fundtrail_projections::{
     household_shard, trail, ChangedParts, CoreData, CubeData, CubeRecords, Fact, FundRow,
-    HouseholdBalance, Prepared, ReadModels, ShardData, TotalsQuery, TotalsRow, TrailEntry,
-    TrailInput, HOUSEHOLD_SHARDS,
+    HouseholdBalance, HouseholdNumbers, Prepared, ReadModels, ShardData, TotalsQuery, TotalsRow,
+    TrailEntry, TrailInput, HOUSEHOLD_SHARDS,
 };
 use serde::{Deserialize, Serialize};
 
@@ -268,6 +268,18 @@ fn fold_finding(
     if let Some(findings) = findings.filter(|f| seq.get() >= f.next_seq()) {
         findings.fold(seq, hash, record, payments)?;
     }
+    Ok(())
+}
+
+/// [`fold_finding`] of an event into findings that fold every event, with the number of
+/// the household it pays ([`FindingsSide::fold_numbered`]).
+fn fold_numbered(
+    findings: &mut FindingsSide,
+    payments: &mut LogPayments<'_>,
+    (seq, hash, record): (Seq, EventHash, &RecordV1),
+    numbered: Option<(u32, &mut HouseholdNumbers)>,
+) -> Result<(), ReadSideError> {
+    findings.fold_numbered(seq, hash, record, numbered, payments)?;
     Ok(())
 }
 
@@ -881,9 +893,12 @@ pub fn verify_against_rebuild(ledger: &LedgerView) -> Result<(), ReadSideError> 
     })
 }
 
-/// One committed event as a rebuild's check takes it: decoded, or the reason it cannot
-/// be read (as a query would meet it: a block whose seal does not hold).
-pub type Decoded = Result<(Seq, EventHash, RecordV1), LedgerError>;
+/// One committed event as a rebuild's check takes it: decoded, with the number the rules'
+/// replay gave the household it pays, if it is a payment and a replay decoded it
+/// ([`crate::tlog::audit::RuleAudit::push_numbered`]: the folds then find the household
+/// by the number), or the reason it cannot be read (as a query would meet it: a block
+/// whose seal does not hold).
+pub type Decoded = Result<(Seq, EventHash, RecordV1, Option<u32>), LedgerError>;
 
 /// Events handed to [`RebuildCheck::run`] at a time, and between its two threads.
 pub const REBUILD_EVENTS_PER_HANDOFF: usize = 4_096;
@@ -897,9 +912,16 @@ fn read_for_rebuild(ledger: &LedgerView, sender: SyncSender<Vec<Decoded>>) {
     let mut handoffs = parallel::Handoffs::new(REBUILD_EVENTS_PER_HANDOFF, sender, None);
     ledger.visit_records(Seq::FIRST, Seq::new(ledger.head().size), |item| {
         let failed = item.is_err();
-        handoffs.push(item, failed)
+        handoffs.push(item.map(unnumbered), failed)
     });
     handoffs.finish();
+}
+
+/// An event no replay numbered the household of.
+fn unnumbered(
+    (seq, hash, record): (Seq, EventHash, RecordV1),
+) -> (Seq, EventHash, RecordV1, Option<u32>) {
+    (seq, hash, record, None)
 }
 
 /// [`verify_against_rebuild`] in two halves: what is stored, read and authenticated
@@ -998,6 +1020,7 @@ fn fold_findings_side(
 ) -> Option<u64> {
     let mut findings = FindingsSide::genesis(ledger);
     let mut payments = LogPayments::new(ledger);
+    let mut numbers = HouseholdNumbers::new();
     let mut differ = None;
     let mut compare = |findings: &FindingsSide, at: u64| {
         if let Some((_, digest)) = stored.filter(|(seq, _)| *seq == at) {
@@ -1011,13 +1034,17 @@ fn fold_findings_side(
         let mut failed = None;
         let mut end = batch.len();
         for (at, item) in batch.iter().enumerate() {
-            let Ok((seq, hash, record)) = item else {
+            let Ok((seq, hash, record, number)) = item else {
                 end = at + 1;
                 break;
             };
-            if let Err(error) =
-                fold_finding(Some(&mut findings), &mut payments, *seq, *hash, record)
-            {
+            let numbered = number.map(|number| (number, &mut numbers));
+            if let Err(error) = fold_numbered(
+                &mut findings,
+                &mut payments,
+                (*seq, *hash, record),
+                numbered,
+            ) {
                 failed = Some(error);
                 end = at;
                 break;
@@ -1064,8 +1091,8 @@ fn fold_models(
         // An event that could not be read ends its batch.
         let unreadable = (events.iter().position(Result::is_err))
             .and_then(|at| events.split_off(at).into_iter().next());
-        for (seq, hash, record) in events.iter_mut().flatten() {
-            folder.push(map_record(*seq, *hash, record, &mut recent))?;
+        for (seq, hash, record, number) in events.iter_mut().flatten() {
+            folder.push_numbered(map_record(*seq, *hash, record, &mut recent), *number)?;
             folded = seq.get();
             if stop.is_some_and(|(at, _)| at == folded) {
                 folder.finish()?;
@@ -1725,6 +1752,8 @@ struct Folder<'s> {
     from: u64,
     pending: Option<Mapped>,
     applied: u64,
+    /// The models' household ids by the numbers the rules' replay gave them.
+    numbers: HouseholdNumbers,
 }
 
 impl<'s> Folder<'s> {
@@ -1734,12 +1763,23 @@ impl<'s> Folder<'s> {
             from,
             pending: None,
             applied: 0,
+            numbers: HouseholdNumbers::new(),
         }
     }
 
     /// Prepares the next event and folds the one before it. An event that does not map
     /// is reported after the ones before it are folded.
     fn push(&mut self, event: Result<Unprepared, ReadSideError>) -> Result<(), ReadSideError> {
+        self.push_numbered(event, None)
+    }
+
+    /// As [`Folder::push`], with the number the rules' replay gave the household the
+    /// event pays, if it is a payment ([`ReadModels::prepare_numbered`]).
+    fn push_numbered(
+        &mut self,
+        event: Result<Unprepared, ReadSideError>,
+        number: Option<u32>,
+    ) -> Result<(), ReadSideError> {
         let (seq, hash, fact) = match event {
             Ok(event) => event,
             Err(error) => {
@@ -1752,7 +1792,12 @@ impl<'s> Folder<'s> {
         if seq.get() < self.from {
             return Ok(());
         }
-        let next = (seq, hash, fact.map(|fact| self.models.prepare(fact)));
+        let numbered = number.map(|number| (number, &mut self.numbers));
+        let next = (
+            seq,
+            hash,
+            fact.map(|fact| self.models.prepare_numbered(fact, numbered)),
+        );
         if let Some(event) = self.pending.replace(next) {
             fold(self.models, &event)?;
             self.applied += 1;
@@ -1875,7 +1920,7 @@ mod tests {
         ledger
             .view()
             .visit_records(Seq::FIRST, Seq::new(9), |item| {
-                events.push(item);
+                events.push(item.map(unnumbered));
                 ControlFlow::Continue(())
             });
         assert_eq!(events.len(), 9);

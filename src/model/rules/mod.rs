@@ -306,6 +306,8 @@ pub struct Planner<'a> {
     /// A replay's households, in place of `new_households`: only the day each was
     /// enrolled, in a table that stays in cache ([`replay_households`]).
     replay_households: Option<replay_households::ReplayHouseholds>,
+    /// [`Planner::household_number`].
+    household_number: Option<u32>,
     /// The reference of each event planned in this batch, in plan order (`planned` and
     /// `digests` hold the entries after its archived ones); empty in a replay that reads
     /// its log back, which keeps `read_back` instead.
@@ -506,6 +508,7 @@ impl<'a> Planner<'a> {
             decisions: Vec::new(),
             new_households: HashMap::new(),
             replay_households: None,
+            household_number: None,
             new_refs: batch_refs::BatchRefs::default(),
             ahead: Default::default(),
             written: None,
@@ -622,6 +625,7 @@ impl<'a> Planner<'a> {
     }
 
     pub fn plan(&mut self, command: &Command) -> Result<Planned, PlanError> {
+        self.household_number = None;
         self.archive_written();
         let reference = command.reference();
         let content = self.content(command)?;
@@ -997,20 +1001,35 @@ impl<'a> Planner<'a> {
                 format!("{} is not 1 to {MAX_PERSONS}", p.persons),
             );
         }
-        self.check_enrolled(p.household.as_str(), p.date)?;
+        self.household_number = self.check_enrolled_numbered(p.household.as_str(), p.date)?;
         self.check_not_ended(p)?;
         self.check_persons_eligible(p)?;
         self.spend(p.program.as_str(), p.amount)
     }
 
     fn check_enrolled(&self, household: &str, date: chrono::NaiveDate) -> Result<(), PlanError> {
-        let enrolled_on = match &self.replay_households {
-            Some(households) => households.enrolled_on(household),
-            None => self
-                .new_households
-                .get(household)
-                .map(|info| info.enrollment.enrolled_on)
-                .or_else(|| self.committed_enrolled_on(household)),
+        self.check_enrolled_numbered(household, date).map(|_| ())
+    }
+
+    /// [`Planner::check_enrolled`], and in a replay the household's number
+    /// ([`Planner::household_number`]).
+    fn check_enrolled_numbered(
+        &self,
+        household: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<Option<u32>, PlanError> {
+        let (enrolled_on, number) = match &self.replay_households {
+            Some(households) => match households.enrolled_on(household) {
+                Some((on, number)) => (Some(on), Some(number)),
+                None => (None, None),
+            },
+            None => (
+                self.new_households
+                    .get(household)
+                    .map(|info| info.enrollment.enrolled_on)
+                    .or_else(|| self.committed_enrolled_on(household)),
+                None,
+            ),
         };
         match enrolled_on {
             None => reject("household_id", format!("{household} is not enrolled")),
@@ -1018,8 +1037,16 @@ impl<'a> Planner<'a> {
                 "date",
                 format!("{date} is before household {household} was enrolled ({enrolled_on})"),
             ),
-            Some(_) => Ok(()),
+            Some(_) => Ok(number),
         }
+    }
+
+    /// In a replay, the number of the household the payment last planned names, if
+    /// the last plan was of a payment: the same number for every event naming that
+    /// household, a different one for every other household (its place in the order the
+    /// replay enrolled them). `None` outside a replay and after any other command.
+    pub fn household_number(&self) -> Option<u32> {
+        self.household_number
     }
 
     /// The day committed household `household` was enrolled on, if it is one: by its

@@ -58,11 +58,14 @@ impl ReplayHouseholds {
         table.insert_unique(hash, index, |&i| state.hash_one(id_at(text, entries, i)));
     }
 
-    /// The day `household` was enrolled, if it was.
-    pub(super) fn enrolled_on(&self, household: &str) -> Option<NaiveDate> {
+    /// The day `household` was enrolled, if it was, and its number: its place in the
+    /// order first enrolled, the same for every event that names it (an enrollment again
+    /// keeps the number), so that the folds downstream of a replay can index their own
+    /// tables by it instead of looking the name up again.
+    pub(super) fn enrolled_on(&self, household: &str) -> Option<(NaiveDate, u32)> {
         let hash = self.state.hash_one(household);
         self.find(hash, household)
-            .map(|&i| self.entries[i as usize].enrolled_on)
+            .map(|&i| (self.entries[i as usize].enrolled_on, i))
     }
 
     /// Forgets every enrollment at `next` or after (a rolled back request). Rebuilds the
@@ -107,16 +110,47 @@ mod tests {
         households.insert("H1", day("2014-01-01"), Seq::new(1));
         households.insert("H10", day("2015-02-03"), Seq::new(2));
         households.insert("H", day("2016-03-04"), Seq::new(3));
-        assert_eq!(households.enrolled_on("H1"), Some(day("2014-01-01")));
-        assert_eq!(households.enrolled_on("H10"), Some(day("2015-02-03")));
-        assert_eq!(households.enrolled_on("H"), Some(day("2016-03-04")));
-        assert_eq!(households.enrolled_on("H2"), None);
-        assert_eq!(households.enrolled_on("H1H"), None);
-        assert_eq!(households.enrolled_on(""), None);
+        assert_eq!(
+            households.enrolled_on("H1").map(|(on, _)| on),
+            Some(day("2014-01-01"))
+        );
+        assert_eq!(
+            households.enrolled_on("H10").map(|(on, _)| on),
+            Some(day("2015-02-03"))
+        );
+        assert_eq!(
+            households.enrolled_on("H").map(|(on, _)| on),
+            Some(day("2016-03-04"))
+        );
+        assert_eq!(households.enrolled_on("H2").map(|(on, _)| on), None);
+        assert_eq!(households.enrolled_on("H1H").map(|(on, _)| on), None);
+        assert_eq!(households.enrolled_on("").map(|(on, _)| on), None);
         // Enrolled again: the later enrollment counts.
         households.insert("H10", day("2017-01-01"), Seq::new(4));
-        assert_eq!(households.enrolled_on("H10"), Some(day("2017-01-01")));
+        assert_eq!(
+            households.enrolled_on("H10").map(|(on, _)| on),
+            Some(day("2017-01-01"))
+        );
         assert_eq!(households.entries.len(), 3);
+    }
+
+    #[test]
+    fn numbers_each_household_once_in_the_order_first_enrolled() {
+        let mut households = ReplayHouseholds::default();
+        for i in 0..500u32 {
+            households.insert(
+                &format!("H{i}"),
+                day("2014-01-01"),
+                Seq::new(u64::from(i) + 1),
+            );
+        }
+        // Enrolled again: the same number.
+        households.insert("H7", day("2015-01-01"), Seq::new(501));
+        for i in 0..500u32 {
+            let number = households.enrolled_on(&format!("H{i}")).map(|(_, n)| n);
+            assert_eq!(number, Some(i), "H{i}");
+        }
+        assert_eq!(households.enrolled_on("H500"), None);
     }
 
     #[test]
@@ -127,15 +161,27 @@ mod tests {
         }
         households.insert("H5", day("2019-01-01"), Seq::new(201));
         households.forget_from(Seq::new(150));
-        assert_eq!(households.enrolled_on("H149"), Some(day("2014-01-01")));
-        assert_eq!(households.enrolled_on("H1"), Some(day("2014-01-01")));
-        assert_eq!(households.enrolled_on("H150"), None);
-        assert_eq!(households.enrolled_on("H200"), None);
+        assert_eq!(
+            households.enrolled_on("H149").map(|(on, _)| on),
+            Some(day("2014-01-01"))
+        );
+        assert_eq!(
+            households.enrolled_on("H1").map(|(on, _)| on),
+            Some(day("2014-01-01"))
+        );
+        assert_eq!(households.enrolled_on("H150").map(|(on, _)| on), None);
+        assert_eq!(households.enrolled_on("H200").map(|(on, _)| on), None);
         // Re-enrolled after the savepoint: gone with it, as a map's retain would drop it.
-        assert_eq!(households.enrolled_on("H5"), None);
+        assert_eq!(households.enrolled_on("H5").map(|(on, _)| on), None);
         households.insert("H150", day("2020-01-01"), Seq::new(150));
-        assert_eq!(households.enrolled_on("H150"), Some(day("2020-01-01")));
+        assert_eq!(
+            households.enrolled_on("H150").map(|(on, _)| on),
+            Some(day("2020-01-01"))
+        );
         households.forget_from(Seq::new(151));
-        assert_eq!(households.enrolled_on("H150"), Some(day("2020-01-01")));
+        assert_eq!(
+            households.enrolled_on("H150").map(|(on, _)| on),
+            Some(day("2020-01-01"))
+        );
     }
 }
