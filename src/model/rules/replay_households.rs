@@ -69,7 +69,9 @@ impl ReplayHouseholds {
     }
 
     /// Forgets every enrollment at `next` or after (a rolled back request). Rebuilds the
-    /// table when one goes, which a replay of a log never asks for.
+    /// table when one goes, which a replay of a log never asks for: the households after
+    /// a forgotten one would take new numbers, which the folds that index by number
+    /// (`enrolled_on`) must never see, and a replay never rolls back.
     pub(super) fn forget_from(&mut self, next: Seq) {
         if self.entries.iter().all(|entry| entry.seq < next) {
             return;
