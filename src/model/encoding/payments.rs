@@ -191,14 +191,12 @@ mod tests {
         assert_eq!(decode(&bytes), Ok(record));
     }
 
-    /// A damaged payment gets bincode's own message: text that is not UTF-8, an unknown
-    /// variant, a byte left over, a record cut short.
-    #[test]
-    fn damaged_payments_keep_bincodes_message() {
-        let record = RecordV1 {
+    /// A disbursement recorded by `actor`.
+    fn disbursement_by(actor: String) -> RecordV1 {
+        RecordV1 {
             seq: 1,
             recorded_at_us: 2,
-            actor: "clerk".into(),
+            actor,
             reference: "P-1".into(),
             body: Body::Disbursement(PaymentV1 {
                 household: "H1".into(),
@@ -208,7 +206,14 @@ mod tests {
                 value_date: 3,
                 memo: String::new(),
             }),
-        };
+        }
+    }
+
+    /// A damaged payment gets bincode's own message: text that is not UTF-8, an unknown
+    /// variant, a byte left over, a record cut short.
+    #[test]
+    fn damaged_payments_keep_bincodes_message() {
+        let record = disbursement_by("clerk".into());
         let good = encode(&record);
         let mut not_utf8 = good.clone();
         let at = good
@@ -236,20 +241,7 @@ mod tests {
     /// A record over the limit is left to bincode, whatever it makes of it.
     #[test]
     fn a_record_over_the_limit_is_left_to_bincode() {
-        let record = RecordV1 {
-            seq: 1,
-            recorded_at_us: 2,
-            actor: "a".repeat(MAX_RECORD_BYTES as usize),
-            reference: "P-1".into(),
-            body: Body::Disbursement(PaymentV1 {
-                household: "H1".into(),
-                program: "dibao".into(),
-                amount_fen: 100,
-                persons: 1,
-                value_date: 3,
-                memo: String::new(),
-            }),
-        };
+        let record = disbursement_by("a".repeat(MAX_RECORD_BYTES as usize));
         let mut bytes = vec![FORMAT_VERSION];
         bytes.extend(
             bincode::DefaultOptions::new()
