@@ -10,6 +10,7 @@ use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter};
 use crate::keys::seal::StateKey;
 use crate::model::domain::{EventHash, Seq, RATE_REFERENCE_PREFIX};
 use crate::model::encoding::{decode, Body, RateV1, RecordV1};
+use crate::model::keyed::RefDigest;
 use crate::model::rules::{Committed, FindingContext};
 use crate::store::StoredEvent;
 
@@ -134,9 +135,19 @@ impl LedgerView {
 
     /// The seq recorded under an external reference.
     pub fn lookup_reference(&self, reference: &str) -> Result<Option<Seq>, LedgerError> {
+        self.lookup_reference_digested(reference, &RefDigest::of(reference))
+    }
+
+    /// [`LedgerView::lookup_reference`] of a reference whose keyed digest the caller has
+    /// made (the planner digests each reference once).
+    pub fn lookup_reference_digested(
+        &self,
+        reference: &str,
+        digest: &RefDigest,
+    ) -> Result<Option<Seq>, LedgerError> {
         Ok(self
             .store
-            .reference(reference)?
+            .reference_digested(reference, digest)?
             .filter(|seq| seq.get() <= self.head.size))
     }
 
@@ -210,8 +221,9 @@ impl LedgerView {
 }
 
 impl Committed for LedgerView {
-    fn reference(&self, reference: &str) -> Result<Option<Seq>, String> {
-        self.lookup_reference(reference).map_err(|e| e.to_string())
+    fn reference(&self, reference: &str, digest: &RefDigest) -> Result<Option<Seq>, String> {
+        self.lookup_reference_digested(reference, digest)
+            .map_err(|e| e.to_string())
     }
 
     fn body(&self, seq: Seq) -> Result<Body, String> {

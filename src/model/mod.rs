@@ -4,7 +4,8 @@
 //! objects whose members are distinct (`json_object`), persons and their roles (`person`),
 //! who is due the support allowance in a month (`eligibility`), recoveries against a
 //! finding's receivable (`recovery`), the bucketed fingerprint table of the reference
-//! lookups (`fingerprints`), and ascending lists kept as their differences (`ascending`).
+//! lookups (`fingerprints`), the keyed digests that stand for a reference or a body in
+//! memory (`keyed`), and ascending lists kept as their differences (`ascending`).
 
 pub mod ascending;
 pub mod domain;
@@ -12,6 +13,7 @@ pub mod eligibility;
 pub mod encoding;
 pub mod fingerprints;
 pub mod json_object;
+pub mod keyed;
 pub mod people;
 pub mod person;
 pub mod rates;

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::peek_reference;
+use crate::model::keyed::RefDigest;
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{
     decode_stored, encode_stored, event_entries, push_event_with, push_reference,
@@ -768,8 +769,17 @@ impl Store {
     /// record is unreadable, is an error: never "not found", which would let a repeated
     /// reference through.
     pub fn reference(&self, reference: &str) -> Result<Option<Seq>, StoreError> {
+        self.reference_digested(reference, &RefDigest::of(reference))
+    }
+
+    /// [`Store::reference`] of a reference whose keyed digest the caller has made.
+    pub fn reference_digested(
+        &self,
+        reference: &str,
+        digest: &RefDigest,
+    ) -> Result<Option<Seq>, StoreError> {
         let candidates = match self.references()?.as_ref() {
-            Some(index) => index.candidates(reference),
+            Some(index) => index.candidates(references::Fingerprint::from(digest)),
             None => return Ok(None),
         };
         for seq in candidates {

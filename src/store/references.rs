@@ -1,6 +1,6 @@
 //! The reference index: a filter in memory in front of a read of the log. Each committed
 //! reference is a 32-bit fingerprint of its text and the 32-bit seq of its event, held in
-//! a [`FingerprintTable`] (bucketed by the fingerprint's top bits, with a small sorted set
+//! a [`FingerprintTable`] (bucketed by the fingerprint's top bits, with a small hashed set
 //! of the latest additions). The text itself stays on disk: a lookup takes the seqs whose
 //! fingerprint matches and reads each one's event (through its block's seal) until the
 //! record's reference is the text.
@@ -18,26 +18,23 @@
 //! block would cost 16 bytes per block, up to 16 bytes an event where a server's batches
 //! are small.
 //!
-//! The fingerprint is BLAKE3 keyed with a key drawn at random per process, so references
-//! that share one cannot be prepared in advance to make every lookup read many events. Two
-//! texts with one fingerprint cost only a read: the answer compares the text. With `n`
+//! The fingerprint is the first 4 bytes of the reference's keyed digest
+//! ([`RefDigest`], `model::keyed`: a key drawn at random per process), so references that
+//! share one cannot be prepared in advance to make every lookup read many events, and the
+//! planner, which digests each reference once, hands its digest on. Two texts with one
+//! fingerprint cost only a read: the answer compares the text. With `n`
 //! references a lookup of a new one reads `n / 2^32` events on average (1,000,000: one in
 //! 4,300 lookups). Completeness, which makes "not found" true, comes from the build: every
 //! reference block through the head, checked against the sealed chain, then each committed
 //! batch's references.
 
-use std::hash::BuildHasher;
-use std::sync::OnceLock;
-
 use crate::model::domain::Seq;
 use crate::model::fingerprints::FingerprintTable;
+use crate::model::keyed::RefDigest;
 
 /// The largest seq an entry can hold: the low 32 bits. A ledger of more events (at about
 /// 200 bytes each, 860 GB) is refused by the write that would pass it.
 pub const MAX_INDEXED_SEQ: u64 = u32::MAX as u64;
-
-/// Domain separation of the fingerprint key from every other BLAKE3 use.
-const KEY_CONTEXT: &str = "fundtrail reference fingerprint v2";
 
 /// A reference's fingerprint under this process's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,28 +42,14 @@ pub struct Fingerprint(u32);
 
 impl Fingerprint {
     pub fn of(reference: &str) -> Fingerprint {
-        let hash = blake3::keyed_hash(process_key(), reference.as_bytes());
-        let mut high = [0; 4];
-        high.copy_from_slice(&hash.as_bytes()[..4]);
-        Fingerprint(u32::from_be_bytes(high))
+        Fingerprint::from(&RefDigest::of(reference))
     }
 }
 
-/// The fingerprint key, drawn once per process. std's `RandomState` takes its keys from
-/// the operating system's randomness once per process (every `HashMap` of the program
-/// relies on it), and cannot fail here as `getrandom` could where no error can be returned
-/// (a batch's `put_event`); its four hashes carry the 128 bits of the process's random
-/// keys, which no file can anticipate.
-fn process_key() -> &'static [u8; 32] {
-    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut seed = [0; 32];
-        for (i, chunk) in seed.chunks_exact_mut(8).enumerate() {
-            let drawn = std::collections::hash_map::RandomState::new().hash_one(i);
-            chunk.copy_from_slice(&drawn.to_le_bytes());
-        }
-        blake3::derive_key(KEY_CONTEXT, &seed)
-    })
+impl From<&RefDigest> for Fingerprint {
+    fn from(digest: &RefDigest) -> Fingerprint {
+        Fingerprint(digest.fingerprint())
+    }
 }
 
 /// A seq beyond [`MAX_INDEXED_SEQ`], which no entry can hold.
@@ -127,8 +110,8 @@ impl ReferenceIndex {
     /// its record says so. A ledger records each reference once; were one listed twice (a
     /// damaged store, which `verify` reports), the later seq is the answer, so the caller
     /// takes the first that holds it.
-    pub fn candidates(&self, reference: &str) -> Vec<Seq> {
-        let fingerprint = self.masked(Fingerprint::of(reference));
+    pub fn candidates(&self, fingerprint: Fingerprint) -> Vec<Seq> {
+        let fingerprint = self.masked(fingerprint);
         let mut seqs: Vec<Seq> = self
             .table
             .candidates(fingerprint)
@@ -172,7 +155,7 @@ mod tests {
     /// The index's answer for `reference`, with the log as `log` (seq to text).
     fn get(index: &ReferenceIndex, log: &HashMap<u64, String>, reference: &str) -> Option<Seq> {
         index
-            .candidates(reference)
+            .candidates(Fingerprint::of(reference))
             .into_iter()
             .find(|seq| log.get(&seq.get()).is_some_and(|text| text == reference))
     }
@@ -203,7 +186,7 @@ mod tests {
         assert!(in_order(&index));
         let all: usize = ["A", "B", "C", "D"]
             .iter()
-            .map(|text| index.candidates(text).len())
+            .map(|text| index.candidates(Fingerprint::of(text)).len())
             .sum();
         assert!((8..=16).contains(&all), "{all}");
         for (seq, text) in [(1, "A"), (2, "B"), (3, "C"), (4, "D")] {
@@ -286,7 +269,11 @@ mod tests {
             .extend([(Fingerprint::of("C"), Seq::new(3))])
             .expect("small seq");
         log.insert(3, "C".into());
-        assert_eq!(index.candidates("Z").len(), 3, "all collide");
+        assert_eq!(
+            index.candidates(Fingerprint::of("Z")).len(),
+            3,
+            "all collide"
+        );
         assert_eq!(get(&index, &log, "A"), Some(Seq::new(1)));
         assert_eq!(get(&index, &log, "B"), Some(Seq::new(2)));
         assert_eq!(get(&index, &log, "C"), Some(Seq::new(3)));
@@ -314,7 +301,7 @@ mod tests {
             .push(Fingerprint::of("A"), last)
             .expect("the last seq fits");
         index.finish();
-        assert_eq!(index.candidates("A"), vec![last]);
+        assert_eq!(index.candidates(Fingerprint::of("A")), vec![last]);
     }
 
     #[test]
@@ -329,7 +316,7 @@ mod tests {
             ]),
             Err(SeqBeyondIndex(beyond))
         );
-        assert_eq!(index.candidates("B"), Vec::<Seq>::new());
+        assert_eq!(index.candidates(Fingerprint::of("B")), Vec::<Seq>::new());
     }
 
     /// The false matches of 32-bit fingerprints, measured: `n` references, then `n`
@@ -348,7 +335,11 @@ mod tests {
         }
         index.finish();
         let matches: usize = (1..=N)
-            .map(|i| index.candidates(&format!("ABSENT-{i}")).len())
+            .map(|i| {
+                index
+                    .candidates(Fingerprint::of(&format!("ABSENT-{i}")))
+                    .len()
+            })
             .sum();
         let expected = (N * N) as f64 / 2f64.powi(32);
         println!(

@@ -8,45 +8,20 @@
 //! over a vector of fingerprints took about 13). The text in an arena with its end and a
 //! position took about 42.
 //!
-//! The digest stands for the text: BLAKE3 keyed with a key drawn once per process and cut
-//! to 128 bits. Two references with one digest would make a new reference look planned
-//! (a false repeat) or a reversal find another payment (a hidden fault in a replay); with
-//! a key nobody knows when the log or the file was written, such a pair cannot be made
-//! ahead, and one by chance takes about 2^64 references. The same reference always has
-//! the same digest, so a repeated reference is never missed. An archived entry keeps only
-//! its fingerprint (the digest's first 4 bytes): a match is a candidate, which the planner
-//! confirms by reading the written event's reference back (about one false candidate per
-//! 4,000 lookups against a million entries).
-
-use std::hash::BuildHasher;
-use std::sync::OnceLock;
+//! The digest stands for the text ([`RefDigest`], keyed under a key drawn once per
+//! process: `model::keyed`). Two references with one digest would make a new reference
+//! look planned (a false repeat) or a reversal find another payment (a hidden fault in a
+//! replay); with a key nobody knows when the log or the file was written, such a pair
+//! cannot be made ahead, and one by chance takes about 2^64 references. The same
+//! reference always has the same digest, so a repeated reference is never missed. An
+//! archived entry keeps only its fingerprint (the digest's first 4 bytes): a match is a
+//! candidate, which the planner confirms by reading the written event's reference back
+//! (about one false candidate per 4,000 lookups against a million entries).
 
 use hashbrown::HashTable;
 
 use crate::model::fingerprints::FingerprintTable;
-
-/// Bytes of a reference's digest.
-const DIGEST_BYTES: usize = 16;
-
-/// A reference's digest: what the table keeps instead of its text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct RefDigest([u8; DIGEST_BYTES]);
-
-impl RefDigest {
-    pub(super) fn of(reference: &str) -> RefDigest {
-        let hash = blake3::keyed_hash(process_key(), reference.as_bytes());
-        let mut digest = [0; DIGEST_BYTES];
-        digest.copy_from_slice(&hash.as_bytes()[..DIGEST_BYTES]);
-        RefDigest(digest)
-    }
-
-    /// What an archived entry keeps of the digest: its first 4 bytes.
-    pub(super) fn fingerprint(&self) -> u32 {
-        let mut bytes = [0; 4];
-        bytes.copy_from_slice(&self.0[..4]);
-        u32::from_le_bytes(bytes)
-    }
-}
+pub(super) use crate::model::keyed::RefDigest;
 
 /// The table's hash of a fingerprint: spread over 64 bits, since the table takes its
 /// position from the low bits and a tag from the top 7 (the fingerprint is uniform, so a
@@ -54,21 +29,6 @@ impl RefDigest {
 /// again as it grows).
 fn table_hash(fingerprint: u32) -> u64 {
     u64::from(fingerprint).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// The key of every digest this process makes, drawn on first use. std seeds its
-/// `RandomState` from the operating system (128 bits, once per thread), as every
-/// `HashMap` here is seeded; four of its outputs make the key.
-fn process_key() -> &'static [u8; 32] {
-    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let state = std::hash::RandomState::new();
-        let mut key = [0; 32];
-        for (i, chunk) in key.chunks_exact_mut(8).enumerate() {
-            chunk.copy_from_slice(&state.hash_one(i).to_le_bytes());
-        }
-        key
-    })
 }
 
 /// The references planned in one batch, in plan order: entry `i` is the batch's `i`-th
@@ -211,9 +171,9 @@ mod tests {
 
     /// A digest whose fingerprint is `fingerprint`, the rest `rest`.
     fn digest_with(fingerprint: u32, rest: u8) -> RefDigest {
-        let mut bytes = [rest; DIGEST_BYTES];
+        let mut bytes = [rest; crate::model::keyed::DIGEST_BYTES];
         bytes[..4].copy_from_slice(&fingerprint.to_le_bytes());
-        RefDigest(bytes)
+        RefDigest::from_bytes(bytes)
     }
 
     #[test]
@@ -332,12 +292,5 @@ mod tests {
         }
         refs.archive(2);
         refs.truncate(1);
-    }
-
-    #[test]
-    fn a_digest_is_the_same_for_the_same_text_and_differs_for_another() {
-        assert_eq!(RefDigest::of("SIM-SA-1"), RefDigest::of("SIM-SA-1"));
-        assert_ne!(RefDigest::of("SIM-SA-1"), RefDigest::of("SIM-SA-2"));
-        assert_ne!(RefDigest::of(""), RefDigest::of(" "));
     }
 }

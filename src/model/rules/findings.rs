@@ -233,6 +233,7 @@ pub(super) fn stored_finding_decision(
 mod tests {
     use super::*;
     use crate::model::encoding::{Body, RecordV1};
+    use crate::model::keyed::RefDigest;
     use crate::model::rules::{Budgets, Committed, Planned, Registries};
     use fundtrail_projections::{Rule, Status};
 
@@ -358,7 +359,7 @@ mod tests {
     struct WithFinding;
 
     impl Committed for WithFinding {
-        fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+        fn reference(&self, _: &str, _: &RefDigest) -> Result<Option<Seq>, String> {
             Ok(None)
         }
         fn body(&self, seq: Seq) -> Result<Body, String> {

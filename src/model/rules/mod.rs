@@ -36,9 +36,10 @@ use crate::model::encoding::{
     payment_kind_code, stored_category, write_body, AccountPaymentV1, AccountV1, AllocationV1,
     Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1, ReversalV1,
 };
+use crate::model::keyed::{self, RefDigest};
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
-use batch_refs::{Found, RefDigest};
+use batch_refs::Found;
 use foldhash::{HashMap, HashMapExt};
 use fundtrail_projections::Receivables;
 
@@ -89,8 +90,9 @@ pub enum Planned {
 
 /// What the planner needs from the committed ledger.
 pub trait Committed {
-    /// The seq recorded under a reference.
-    fn reference(&self, reference: &str) -> Result<Option<Seq>, String>;
+    /// The seq recorded under a reference, whose digest the caller has made (the store's
+    /// index files references by its fingerprint).
+    fn reference(&self, reference: &str, digest: &RefDigest) -> Result<Option<Seq>, String>;
     /// The body of a committed event.
     fn body(&self, seq: Seq) -> Result<Body, String>;
     /// Every committed rate (read once per batch, when the first rate is planned).
@@ -337,7 +339,7 @@ pub struct Planner<'a> {
     /// retry from a conflict (an archived event's is computed from its record read back).
     /// Empty in a replay, which refuses every repeated reference without comparing
     /// contents: 16 bytes an event a replay of the whole log keeps not.
-    digests: Vec<[u8; 16]>,
+    digests: Vec<[u8; keyed::DIGEST_BYTES]>,
     first: Seq,
     /// The household ids of planned payments (and the actors), each held once, in the
     /// order first met; `name_ids` finds one's position.
@@ -384,7 +386,7 @@ pub struct Planner<'a> {
 struct NothingCommitted;
 
 impl Committed for NothingCommitted {
-    fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+    fn reference(&self, _: &str, _: &RefDigest) -> Result<Option<Seq>, String> {
         Ok(None)
     }
     fn body(&self, seq: Seq) -> Result<Body, String> {
@@ -819,7 +821,7 @@ impl<'a> Planner<'a> {
         let (seq, found) =
             if let Some((seq, index)) = self.planned_at(reference.as_str(), ref_digest)? {
                 (seq, self.planned_digest(seq, index)?)
-            } else if let Some(seq) = self.committed_ref(reference.as_str())? {
+            } else if let Some(seq) = self.committed_ref(reference.as_str(), &ref_digest)? {
                 let body = self.committed_body(seq)?;
                 (seq, digest(&normalized(body)))
             } else {
@@ -1174,7 +1176,7 @@ impl<'a> Planner<'a> {
     fn live_target(&self, target: &Reference) -> Result<(Seq, Reversible), PlanError> {
         let found = if let Some((seq, index)) = self.planned_seq(target.as_str())? {
             Some((seq, self.planned_target(seq, index)?))
-        } else if let Some(seq) = self.committed_ref(target.as_str())? {
+        } else if let Some(seq) = self.committed_ref_of(target.as_str())? {
             let body = self.committed_body(seq)?;
             Some((seq, Reversible::of(&body)))
         } else {
@@ -1297,7 +1299,11 @@ impl<'a> Planner<'a> {
     }
 
     /// The digest of the content of the `index`-th event of the batch, at `seq`.
-    fn planned_digest(&self, seq: Seq, index: usize) -> Result<[u8; 16], PlanError> {
+    fn planned_digest(
+        &self,
+        seq: Seq,
+        index: usize,
+    ) -> Result<[u8; keyed::DIGEST_BYTES], PlanError> {
         match self.recent_position(index) {
             // A replay keeps no digests: it never compares them (`existing`).
             Some(recent) => Ok(self.digests.get(recent).copied().unwrap_or_default()),
@@ -1406,7 +1412,7 @@ impl<'a> Planner<'a> {
 
     fn is_recorded(&self, reference: &Reference) -> Result<bool, PlanError> {
         Ok(self.planned_seq(reference.as_str())?.is_some()
-            || self.committed_ref(reference.as_str())?.is_some())
+            || self.committed_ref_of(reference.as_str())?.is_some())
     }
 
     fn note_household(&mut self, e: &EnrolledV1, seq: Seq) -> Result<(), PlanError> {
@@ -1422,10 +1428,15 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    fn committed_ref(&self, reference: &str) -> Result<Option<Seq>, PlanError> {
+    fn committed_ref(&self, reference: &str, digest: &RefDigest) -> Result<Option<Seq>, PlanError> {
         self.committed
-            .reference(reference)
+            .reference(reference, digest)
             .map_err(PlanError::Lookup)
+    }
+
+    /// [`Planner::committed_ref`] of a reference whose digest is not at hand.
+    fn committed_ref_of(&self, reference: &str) -> Result<Option<Seq>, PlanError> {
+        self.committed_ref(reference, &RefDigest::of(reference))
     }
 
     fn committed_body(&self, seq: Seq) -> Result<Body, PlanError> {
@@ -1700,15 +1711,13 @@ fn normalized(body: Body) -> Body {
 /// Bytes reserved for a body's encoding when digesting it: more than a typical payment's.
 const TYPICAL_BODY_BYTES: usize = 256;
 
-/// A short digest of a body's content, to compare a retry with what was planned: BLAKE3
-/// of its encoding. Encoded into a buffer first: streamed, bincode would feed the hasher
-/// one field at a time, which costs more than the hashing.
-fn digest(body: &Body) -> [u8; 16] {
+/// A short digest of a body's content, to compare a retry with what was planned: the
+/// keyed digest of its encoding (`model::keyed`). Encoded into a buffer first: streamed,
+/// bincode would feed the hasher one field at a time, which costs more than the hashing.
+fn digest(body: &Body) -> [u8; keyed::DIGEST_BYTES] {
     let mut bytes = Vec::with_capacity(TYPICAL_BODY_BYTES);
     write_body(body, &mut bytes);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
-    out
+    keyed::digest(&bytes)
 }
 
 #[cfg(test)]
@@ -1725,7 +1734,7 @@ pub(crate) mod tests {
 
     struct Empty;
     impl Committed for Empty {
-        fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+        fn reference(&self, _: &str, _: &RefDigest) -> Result<Option<Seq>, String> {
             Ok(None)
         }
         fn body(&self, seq: Seq) -> Result<Body, String> {

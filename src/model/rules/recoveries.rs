@@ -153,6 +153,7 @@ mod tests {
     use crate::model::domain::Command;
     use crate::model::domain::{HouseholdId, ProgramCode, Seq};
     use crate::model::encoding::{Body, RecordV1};
+    use crate::model::keyed::RefDigest;
     use crate::model::people::People;
     use crate::model::rules::tests::{allocate, date, enroll, pay, rejected, NOW_US};
     use crate::model::rules::{stored_command, Budgets, Committed, Planned, Registries};
@@ -163,7 +164,7 @@ mod tests {
     struct Owed(Receivables);
 
     impl Committed for Owed {
-        fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+        fn reference(&self, _: &str, _: &RefDigest) -> Result<Option<Seq>, String> {
             Ok(None)
         }
         fn body(&self, seq: Seq) -> Result<Body, String> {

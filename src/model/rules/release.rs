@@ -65,7 +65,7 @@ impl Planner<'_> {
         let paid = Reference::for_allowance(r.month, &r.household);
         let seq = match self.planned_seq(paid.as_str())? {
             Some((seq, _)) => Some(seq),
-            None => self.committed_ref(paid.as_str())?,
+            None => self.committed_ref_of(paid.as_str())?,
         };
         match seq {
             None => Ok(()),

@@ -67,7 +67,7 @@ impl WrittenLog for Written {
 
 struct Empty;
 impl Committed for Empty {
-    fn reference(&self, _: &str) -> Result<Option<Seq>, String> {
+    fn reference(&self, _: &str, _: &RefDigest) -> Result<Option<Seq>, String> {
         Ok(None)
     }
     fn body(&self, seq: Seq) -> Result<Body, String> {
