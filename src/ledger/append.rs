@@ -492,32 +492,72 @@ fn hand_over(
     }
 }
 
-/// The writing thread of a large batch: adds each chunk's events to the writer and writes
-/// its batch beyond the head whenever it holds [`STREAM_WRITE_EVENTS`], then tells
-/// `written` (if any) the events of that batch; returns the writer with the last batch,
-/// for the commit that moves the head.
+/// The writing thread of a large batch: adds each chunk's events to the writer and, whenever
+/// it holds [`STREAM_WRITE_EVENTS`], hands its batch with those events to a storing thread
+/// ([`store_writes`]) and goes on with the next chunk; returns the writer with the last
+/// batch, for the commit that moves the head, once every batch handed over is written.
+///
+/// Two threads, since what the writer does per event (chaining, hashing into the Merkle
+/// tree and the trails) and what a write does per block (sealing, compressing, sled's
+/// apply) each took about half of one thread that did both, the busiest of the import's
+/// (benches/README.md, "The import's writes on a thread of their own").
 fn write_chunks(
     mut writer: BatchWriter,
     chunks: std::sync::mpsc::Receiver<Vec<PlannedRow>>,
     (ctx, beyond): (&AppendContext, &BeyondHead),
-    mut written: Option<WrittenSender>,
+    written: Option<WrittenSender>,
 ) -> Result<BatchWriter, LedgerError> {
-    let mut told = WrittenEvents::new();
-    for chunk in chunks {
-        for (seq, reference, body) in chunk {
-            writer.add(ctx, seq, &reference, &body)?;
-            if written.is_some() {
-                told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
+    let store = Arc::clone(&writer.store);
+    let tell_written = written.is_some();
+    std::thread::scope(|scope| {
+        let (send, writes) = std::sync::mpsc::sync_channel(STORE_WRITES_WAITING);
+        let storing = scope.spawn(move || store_writes(&store, writes, beyond, written));
+        let mut told = WrittenEvents::new();
+        let added: Result<(), LedgerError> = (|| {
+            for chunk in chunks {
+                for (seq, reference, body) in chunk {
+                    writer.add(ctx, seq, &reference, &body)?;
+                    if tell_written {
+                        told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
+                    }
+                }
+                if writer.pending >= STREAM_WRITE_EVENTS {
+                    let write = (writer.take(), writer.head.size, std::mem::take(&mut told));
+                    if send.send(write).is_err() {
+                        break; // the storing thread stopped: its error is the batch's
+                    }
+                }
             }
-        }
-        if writer.pending >= STREAM_WRITE_EVENTS {
-            let batch = writer.take();
-            writer.store.write(batch)?;
-            beyond.through.store(writer.head.size, Ordering::Release);
-            tell(&mut written, &mut told);
-        }
+            Ok(())
+        })();
+        drop(send);
+        let stored = storing.join().expect("the storing thread does not panic");
+        added.and(stored).map(|()| writer)
+    })
+}
+
+/// Batches written beyond the head that may wait for the storing thread: one being written
+/// and one ready, so that neither thread waits on the other in the steady state.
+const STORE_WRITES_WAITING: usize = 1;
+
+/// A batch beyond the head to write, the last seq it holds, and its events to tell.
+type StoreWrite = (StoreBatch, u64, WrittenEvents);
+
+/// The storing thread of a large batch: writes each batch handed over, in order, then
+/// lets the planner read its events back and tells `written` (if any) of them. Stops at
+/// the first failed write, which is the batch's error.
+fn store_writes(
+    store: &Store,
+    writes: std::sync::mpsc::Receiver<StoreWrite>,
+    beyond: &BeyondHead,
+    mut written: Option<WrittenSender>,
+) -> Result<(), LedgerError> {
+    for (batch, through, mut told) in writes {
+        store.write(batch)?;
+        beyond.through.store(through, Ordering::Release);
+        tell(&mut written, &mut told);
     }
-    Ok(writer)
+    Ok(())
 }
 
 /// The events a large batch has written beyond the head, which its planner reads back

@@ -1145,7 +1145,7 @@ impl Store {
         }
         // A write may remove or replace blocks beyond the head (an unfinished write's).
         self.keep_sealed(None);
-        batch.close_block();
+        batch.seal_blocks();
         for (name, from) in std::mem::take(&mut batch.stale_chunks) {
             for key in self.stale_chunks(&name, from)? {
                 batch.remove(key.to_vec());
@@ -1681,6 +1681,10 @@ pub struct StoreBatch {
     bytes: u64,
     /// The event block being filled, and its reference block.
     open: Option<OpenBlock>,
+    /// Blocks filled and not yet sealed and compressed: [`Store::write`] does that, so a
+    /// large import's writing thread hands it, with the write, to the thread that writes
+    /// (`ledger::append`), and goes on chaining the next rows meanwhile.
+    closed: Vec<OpenBlock>,
     /// The references this batch records, for the in-memory index once it is applied.
     references: Vec<(references::Fingerprint, Seq)>,
     /// The last event this batch writes: beyond [`references::MAX_INDEXED_SEQ`] the
@@ -1834,11 +1838,22 @@ impl StoreBatch {
         }
     }
 
+    /// Closes the open block: its references extend the digest now (the next block's
+    /// digest follows), its seal and compression wait for [`StoreBatch::seal_blocks`].
     fn close_block(&mut self) {
         if let Some(block) = self.open.take() {
             if let Some(digest) = &mut self.digest {
                 *digest = digest.extend(block.first, &block.references);
             }
+            self.closed.push(block);
+        }
+    }
+
+    /// Closes the open block, then seals and compresses every closed block into the
+    /// batch's entries.
+    fn seal_blocks(&mut self) {
+        self.close_block();
+        for block in std::mem::take(&mut self.closed) {
             if let Some(key) = &self.block_key {
                 let seal = block_seal(key, block.first, &block.events);
                 self.put(
@@ -1999,7 +2014,8 @@ impl StoreBatch {
         self.keys
     }
 
-    /// Bytes of keys and values the batch writes so far.
+    /// Bytes of keys and values the batch writes so far (an event block's once the write
+    /// has sealed it).
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

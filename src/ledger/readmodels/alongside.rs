@@ -1,5 +1,5 @@
 //! The read models and the findings folded alongside a large append, from the records its
-//! writing thread has just encoded and written beyond the head, on a thread of their own:
+//! writing threads have just encoded and written beyond the head, on a thread of their own:
 //! when the append is durable the read side is already at the head but for the append's
 //! last store write (at most `GROUP_COMMIT_EVENTS` events), which is read back from the
 //! log as after any append. What the append wrote is never read back, decompressed or
@@ -21,7 +21,7 @@ use crate::model::domain::Seq;
 use crate::model::encoding::{decode, RecordV1};
 
 /// Store writes handed to the folding thread and not yet folded. Each holds up to
-/// `GROUP_COMMIT_EVENTS` records (a few MB): when the fold falls behind, the writing thread
+/// `GROUP_COMMIT_EVENTS` records (a few MB): when the fold falls behind, the storing thread
 /// waits for it rather than let written records pile up in memory.
 const WRITES_IN_FLIGHT: usize = 2;
 
