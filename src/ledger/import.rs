@@ -675,7 +675,7 @@ impl Fields<'_> {
         let slot = self
             .kind
             .all_columns()
-            .position(|c| c == column)
+            .position(|c| same_name(c, column))
             .expect("columns are looked up by their own names");
         let text = self.record.get(self.columns.index[slot]).unwrap_or("");
         if text.len() > MAX_FIELD_BYTES {
@@ -683,6 +683,17 @@ impl Fields<'_> {
         }
         Ok(text)
     }
+}
+
+/// Whether two column names are one. Callers name a column by the same literal as the
+/// kind's list, so the address usually tells; else the length and first byte tell most
+/// names apart without comparing text (an events row looks up eleven columns among ten:
+/// compared as text, a twentieth of the planning thread went to `memcmp`).
+fn same_name(listed: &'static str, asked: &'static str) -> bool {
+    std::ptr::eq(listed, asked)
+        || (listed.len() == asked.len()
+            && listed.as_bytes().first() == asked.as_bytes().first()
+            && listed == asked)
 }
 
 /// Why a row could not be read, naming the field where it can. A field that is not UTF-8
