@@ -3,7 +3,7 @@
 //! the `Planner`'s; this file turns its plan into records, chains them, extends the Merkle
 //! frontier, seals the state, and writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -326,11 +326,13 @@ impl Ledger {
                 scope.spawn(move || write_chunks(writer, receive, (ctx, &beyond), written));
             let mut send = Some(send);
             let mut chunk = first;
-            let mut rows = rows.peekable();
-            while let Some(row) = rows.next() {
-                if let Some(Ok(next)) = rows.peek().map(|r| &r.command) {
-                    planner.look_ahead(next);
-                }
+            // The two rows after the one planned, read ahead so the planner can start
+            // their lookups' loads (`Planner::look_ahead`).
+            let mut rows = rows;
+            let mut window: VecDeque<Row> = rows.by_ref().take(2).collect();
+            while let Some(row) = window.pop_front() {
+                window.extend(rows.next());
+                planner.look_ahead(window.get(1).and_then(|r| r.command.as_ref().ok()));
                 if chunk.len() >= CHUNK_ROWS {
                     hand_over(&mut send, &mut chunk, plan.rejections.total);
                 }

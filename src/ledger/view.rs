@@ -10,6 +10,7 @@ use super::{corrupt_at, Head, LedgerError, LedgerView, LogFilter};
 use crate::keys::seal::StateKey;
 use crate::model::domain::{EventHash, Seq, RATE_REFERENCE_PREFIX};
 use crate::model::encoding::{decode, Body, RateV1, RecordV1};
+use crate::model::fingerprints::Prefetch;
 use crate::model::keyed::RefDigest;
 use crate::model::rules::{Committed, FindingContext};
 use crate::store::StoredEvent;
@@ -224,6 +225,10 @@ impl Committed for LedgerView {
     fn reference(&self, reference: &str, digest: &RefDigest) -> Result<Option<Seq>, String> {
         self.lookup_reference_digested(reference, digest)
             .map_err(|e| e.to_string())
+    }
+
+    fn prefetch_reference(&self, digest: &RefDigest, stage: Prefetch) {
+        self.store.prefetch_reference(digest, stage);
     }
 
     fn body(&self, seq: Seq) -> Result<Body, String> {

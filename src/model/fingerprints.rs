@@ -102,6 +102,15 @@ impl Arrays<'_> {
     }
 }
 
+/// A stage of [`FingerprintTable::prefetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The bucket's bounds, two rows ahead.
+    Bounds,
+    /// The bucket's first entries, a row ahead.
+    Entries,
+}
+
 /// Fingerprints and their values; see the module documentation. An entry takes 6 bytes
 /// where a `u64` of both took 8, for the same false matches.
 #[derive(Debug, Clone, Default)]
@@ -170,15 +179,26 @@ impl Recent {
 }
 
 impl FingerprintTable {
-    /// Starts loading the first of the entries a lookup of `fingerprint` reads, without
-    /// waiting for them: at 1,000,000 entries the bounds (512 KiB) and the entries (6 MB)
-    /// lie beyond the caches, and a lookup otherwise waits for the one, then the other.
-    /// Called a row ahead of the lookup, the bounds' load overlaps the row planned
-    /// meanwhile and the entries' arrives before they are read.
-    pub fn prefetch(&self, fingerprint: u32) {
+    /// Starts loading what a lookup of `fingerprint` reads, without waiting for it: at
+    /// 1,000,000 entries the bounds (512 KiB) and the entries (6 MB) lie beyond the caches,
+    /// and a lookup otherwise waits for the one, then the other. In two stages, each a row
+    /// before the next: [`Prefetch::Bounds`] the bucket's bounds (its address alone is
+    /// known), then [`Prefetch::Entries`] its first entries (the bounds, in cache by then,
+    /// say where), so that neither the lookup nor the stages wait on memory.
+    pub fn prefetch(&self, fingerprint: u32, stage: Prefetch) {
         let bucket = usize::from(bucket_of(entry(fingerprint, 0)));
-        if let Some(low) = self.starts.get(bucket).and_then(|&s| self.lows.get(s)) {
-            prefetch(low);
+        match stage {
+            Prefetch::Bounds => {
+                if let Some(bounds) = self.starts.get(bucket..=bucket + 1) {
+                    prefetch(&bounds[0]);
+                    prefetch(&bounds[1]);
+                }
+            }
+            Prefetch::Entries => {
+                if let Some(low) = self.starts.get(bucket).and_then(|&s| self.lows.get(s)) {
+                    prefetch(low);
+                }
+            }
         }
     }
 
@@ -433,19 +453,23 @@ mod tests {
     /// no answer.
     #[test]
     fn a_prefetch_reads_nothing_past_the_ends_and_changes_no_answer() {
+        let prefetch = |table: &FingerprintTable, fingerprint| {
+            table.prefetch(fingerprint, Prefetch::Bounds);
+            table.prefetch(fingerprint, Prefetch::Entries);
+        };
         let mut table = FingerprintTable::default();
         for fingerprint in [0, 5, u32::MAX] {
-            table.prefetch(fingerprint);
+            prefetch(&table, fingerprint);
         }
         table.extend((0..4_096u32).map(|v| (0xffff_0000 | v, v)));
         assert!(table.all_merged());
         for fingerprint in [0, 0x0001_0000, 0xfffe_ffff, 0xffff_0000, u32::MAX] {
-            table.prefetch(fingerprint);
+            prefetch(&table, fingerprint);
         }
         table.extend((0..4_096u32).map(|v| (v, v)));
         assert!(table.all_merged());
         for fingerprint in [0, 0xfffe_0000, u32::MAX] {
-            table.prefetch(fingerprint);
+            prefetch(&table, fingerprint);
         }
         assert_eq!(table.candidates(0xffff_0007), vec![7]);
         assert_eq!(table.candidates(7), vec![7]);

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::keys::seal::{Seal, StateKey, SEAL_LEN};
 use crate::model::domain::{EventHash, Seq};
 use crate::model::encoding::peek_reference;
+use crate::model::fingerprints::Prefetch;
 use crate::model::keyed::RefDigest;
 pub use block::EVENT_BLOCK_EVENTS;
 use block::{
@@ -788,6 +789,15 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Starts loading what [`Store::reference_digested`] of `digest` will read of the
+    /// reference index, if it is built (a hint: nothing is read or built for it).
+    pub fn prefetch_reference(&self, digest: &RefDigest, stage: Prefetch) {
+        let index = self.references.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(index) = index.as_ref() {
+            index.prefetch(references::Fingerprint::from(digest), stage);
+        }
     }
 
     /// Whether the record of the event at `seq`, which the index lists, is under

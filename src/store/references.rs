@@ -29,7 +29,7 @@
 //! batch's references.
 
 use crate::model::domain::Seq;
-use crate::model::fingerprints::FingerprintTable;
+use crate::model::fingerprints::{FingerprintTable, Prefetch};
 use crate::model::keyed::RefDigest;
 
 /// The largest seq an entry can hold: the low 32 bits. A ledger of more events (at about
@@ -120,6 +120,11 @@ impl ReferenceIndex {
             .collect();
         seqs.reverse();
         seqs
+    }
+
+    /// Starts loading what a lookup of `fingerprint` reads ([`FingerprintTable::prefetch`]).
+    pub fn prefetch(&self, fingerprint: Fingerprint, stage: Prefetch) {
+        self.table.prefetch(self.masked(fingerprint), stage);
     }
 
     /// Adds references committed after every one already listed.

@@ -20,7 +20,7 @@
 
 use hashbrown::HashTable;
 
-use crate::model::fingerprints::FingerprintTable;
+use crate::model::fingerprints::{FingerprintTable, Prefetch};
 pub(super) use crate::model::keyed::RefDigest;
 
 /// The table's hash of a fingerprint: spread over 64 bits, since the table takes its
@@ -83,8 +83,8 @@ impl BatchRefs {
 
     /// Starts loading what [`BatchRefs::get`] of `digest` will read among the archived
     /// entries ([`FingerprintTable::prefetch`]).
-    pub(super) fn prefetch(&self, digest: &RefDigest) {
-        self.archived.prefetch(digest.fingerprint());
+    pub(super) fn prefetch(&self, digest: &RefDigest, stage: Prefetch) {
+        self.archived.prefetch(digest.fingerprint(), stage);
     }
 
     /// Where the reference of `digest` may be: its entry when a digest held says so,

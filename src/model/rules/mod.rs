@@ -36,6 +36,7 @@ use crate::model::encoding::{
     payment_kind_code, stored_category, write_body, AccountPaymentV1, AccountV1, AllocationV1,
     Body, EnrolledV1, PaymentV1, RateV1, ReconciliationV1, RecordV1, ReversalV1,
 };
+use crate::model::fingerprints::Prefetch;
 use crate::model::keyed::{self, RefDigest};
 use crate::model::people::People;
 use crate::model::rates::{check_new_rate, rate_v1, ALLOWANCE_PROGRAM};
@@ -93,6 +94,8 @@ pub trait Committed {
     /// The seq recorded under a reference, whose digest the caller has made (the store's
     /// index files references by its fingerprint).
     fn reference(&self, reference: &str, digest: &RefDigest) -> Result<Option<Seq>, String>;
+    /// Starts loading what [`Committed::reference`] of `digest` will read (a hint).
+    fn prefetch_reference(&self, _digest: &RefDigest, _stage: Prefetch) {}
     /// The body of a committed event.
     fn body(&self, seq: Seq) -> Result<Body, String>;
     /// Every committed rate (read once per batch, when the first rate is planned).
@@ -314,10 +317,13 @@ pub struct Planner<'a> {
     /// `digests` hold the entries after its archived ones); empty in a replay that reads
     /// its log back, which keeps `read_back` instead.
     new_refs: batch_refs::BatchRefs,
-    /// The references of the last two rows told by [`Planner::look_ahead`] (the row
-    /// planned next and the one after it), each with its digest until it is planned, and
-    /// which slot the next one takes.
-    ahead: ([(String, Option<RefDigest>); 2], usize),
+    /// The references of the last rows told by [`Planner::look_ahead`] (the row planned
+    /// next and the two after it), each with its digest until it is planned, and which
+    /// slot the next one takes.
+    ahead: ([(String, Option<RefDigest>); LOOK_AHEAD_SLOTS], usize),
+    /// The digest of the row told last, whose lookups' second stage the next
+    /// [`Planner::look_ahead`] starts.
+    told_last: Option<RefDigest>,
     /// The events of this batch already written beyond the head, to read back: the plan
     /// keeps only a fingerprint of each ([`Planner::read_written_from`]).
     written: Option<Arc<dyn WrittenLog + 'a>>,
@@ -513,6 +519,7 @@ impl<'a> Planner<'a> {
             household_number: None,
             new_refs: batch_refs::BatchRefs::default(),
             ahead: Default::default(),
+            told_last: None,
             written: None,
             read_back: None,
             target_hint: None,
@@ -643,26 +650,36 @@ impl<'a> Planner<'a> {
         Ok(planned)
     }
 
-    /// Told the payment of the row after the one planned next, starts loading what its
-    /// reference's lookup will read: that lookup then finds it in cache, where every
-    /// large import's row waited on two loads from memory. Only a hint: a row not told,
-    /// or told differently, is planned as ever.
-    pub fn look_ahead(&mut self, next: &Command) {
-        let Command::Pay(payment) = next else {
-            return;
-        };
+    /// Told the row two after the one planned next, starts loading what the reference
+    /// lookups of the rows ahead will read, in two stages a row apart
+    /// ([`FingerprintTable::prefetch`](crate::model::fingerprints::FingerprintTable::prefetch)):
+    /// the bounds of this row's buckets, in the batch's table and the store's index, and
+    /// the entries of the row told before it, whose bounds are in cache by now. Each
+    /// lookup then finds what it reads in cache, where every large import's row waited on
+    /// memory. Only a hint: a row not told, or told differently, is planned as ever.
+    pub fn look_ahead(&mut self, row: Option<&Command>) {
         if self.read_back.is_some() {
             return;
         }
+        if let Some(digest) = self.told_last.take() {
+            self.new_refs.prefetch(&digest, Prefetch::Entries);
+            self.committed
+                .prefetch_reference(&digest, Prefetch::Entries);
+        }
+        let Some(Command::Pay(payment)) = row else {
+            return;
+        };
         let reference = payment.reference.as_str();
         let digest = RefDigest::of(reference);
-        self.new_refs.prefetch(&digest);
+        self.new_refs.prefetch(&digest, Prefetch::Bounds);
+        self.committed.prefetch_reference(&digest, Prefetch::Bounds);
+        self.told_last = Some(digest);
         let (slots, next) = &mut self.ahead;
         let slot = &mut slots[*next];
         slot.0.clear();
         slot.0.push_str(reference);
         slot.1 = Some(digest);
-        *next = 1 - *next;
+        *next = (*next + 1) % LOOK_AHEAD_SLOTS;
     }
 
     /// The digest of `reference`: the one [`Planner::look_ahead`] made if it was told.
@@ -1708,6 +1725,10 @@ fn normalized(body: Body) -> Body {
     }
 }
 
+/// Rows whose digests [`Planner::look_ahead`] keeps: the one planned next and the two told
+/// after it.
+const LOOK_AHEAD_SLOTS: usize = 3;
+
 /// Bytes reserved for a body's encoding when digesting it: more than a typical payment's.
 const TYPICAL_BODY_BYTES: usize = 256;
 
@@ -1838,30 +1859,33 @@ pub(crate) mod tests {
         let mut p = planner_over(&households);
         p.plan(&enroll("H1", "2014-01-01")).unwrap();
         p.plan(&allocate("100.00", "A1")).unwrap();
-        p.look_ahead(&pay("H1", "10.00", "P1"));
-        p.look_ahead(&pay("H1", "10.00", "P2"));
+        p.look_ahead(Some(&pay("H1", "10.00", "P1")));
+        p.look_ahead(Some(&pay("H1", "10.00", "P2")));
         assert!(matches!(
             p.plan(&pay("H1", "10.00", "P1")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(3)
         ));
-        p.look_ahead(&pay("H1", "10.00", "P9"));
+        p.look_ahead(Some(&pay("H1", "10.00", "P9")));
         assert!(matches!(
             p.plan(&pay("H1", "10.00", "P2")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(4)
         ));
         // P9's digest is still held; P2's told again is taken by a retry of P2.
-        p.look_ahead(&pay("H1", "10.00", "P2"));
+        p.look_ahead(Some(&pay("H1", "10.00", "P2")));
         assert_eq!(
             p.plan(&pay("H1", "10.00", "P2")).unwrap(),
             Planned::Duplicate(Seq::new(4))
         );
         // P1's told with other content: the repeat is still found, and refused.
-        p.look_ahead(&pay("H1", "10.00", "P1"));
+        p.look_ahead(Some(&pay("H1", "10.00", "P1")));
         let r = rejected(p.plan(&pay("H1", "20.00", "P1")));
         assert_eq!(r.field, "reference");
-        // P2's digest told, P3 planned: P3 is new, not a retry of P2.
-        p.look_ahead(&pay("H1", "10.00", "P2"));
-        p.look_ahead(&pay("H1", "10.00", "P2"));
+        // P2's digest told, P3 planned: P3 is new, not a retry of P2. A row that is not
+        // a payment, or none, is told nothing of.
+        p.look_ahead(Some(&pay("H1", "10.00", "P2")));
+        p.look_ahead(Some(&allocate("1.00", "P3")));
+        p.look_ahead(None);
+        p.look_ahead(Some(&pay("H1", "10.00", "P2")));
         assert!(matches!(
             p.plan(&pay("H1", "10.00", "P3")),
             Ok(Planned::Append { seq, .. }) if seq == Seq::new(5)
