@@ -967,7 +967,52 @@ mod tests {
             assert_eq!(err.kind(), kind, "{err}");
         }
     }
-    use crate::model::rules::tests::{allocate, enroll};
+    use crate::model::rules::tests::{allocate, enroll, pay};
+
+    /// A large batch's write that fails on the storing thread (here refused by the space
+    /// check, as on a full disk) is the batch's error: the writing thread stops handing
+    /// writes over, nothing is committed, and once there is room the same rows append
+    /// whole.
+    #[test]
+    fn a_large_batch_whose_write_fails_on_the_storing_thread_appends_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ctx = AppendContext::now("test");
+        let mut ledger = Ledger::init(dir.path()).expect("init");
+        let setup = vec![
+            enroll("PL-0001", "2014-03-01"),
+            allocate("1000.00", "ALLOC-1"),
+        ];
+        ledger.append(setup, &ctx).expect("append");
+        let rows = 2 * GROUP_COMMIT_EVENTS + 50;
+        let payments = || -> Vec<Command> {
+            (0..rows)
+                .map(|i| pay("PL-0001", "0.01", &format!("PAY-{i}")))
+                .collect()
+        };
+        ledger.view.store.fake_available(Some(0));
+        match ledger.append(payments(), &ctx) {
+            Err(LedgerError::Store(StoreError::DiskFull { available, .. })) => {
+                assert_eq!(available, 0);
+            }
+            other => panic!("expected the storing thread's refusal, got {other:?}"),
+        }
+        assert_eq!(ledger.view().head().size, 2, "the head did not move");
+        assert_eq!(
+            ledger.view().lookup_reference("PAY-0").expect("a lookup"),
+            None
+        );
+        ledger.view.store.fake_available(None);
+        let summary = ledger.append(payments(), &ctx).expect("room again");
+        assert_eq!(summary.appended, rows as u64);
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).expect("open again");
+        assert_eq!(ledger.view().head().size, 2 + rows as u64);
+        let last = format!("PAY-{}", rows - 1);
+        assert_eq!(
+            ledger.view().lookup_reference(&last).expect("a lookup"),
+            Some(Seq::new(2 + rows as u64))
+        );
+    }
 
     /// Two households enrolled, then the household index edited without the key: one entry
     /// removed, so the index no longer holds the sealed count.

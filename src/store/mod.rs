@@ -2258,6 +2258,17 @@ impl Store {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Has every later write see `available` bytes free (`None`: the disk's own figure;
+    /// tests only).
+    #[cfg(test)]
+    pub(crate) fn fake_available(&self, available: Option<u64>) {
+        *self
+            .space
+            .fake_available
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = available;
+    }
+
     fn get_seq(&self, key: &[u8]) -> Result<Option<Seq>, StoreError> {
         match self.db.get(key).map_err(|e| self.write_error(e))? {
             Some(v) => seq_from_value(&v).map(Some),
