@@ -2020,6 +2020,7 @@ impl StoreBatch {
         self.put(prefixed(CHECKPOINT, &size.to_be_bytes()), note.to_vec());
     }
 
+    /// Keys the batch writes so far (an event block's once the write has sealed it).
     pub fn keys(&self) -> usize {
         self.keys
     }
