@@ -102,6 +102,11 @@ fn id_at<'t>(text: &'t str, entries: &[Enrolled], i: u32) -> &'t str {
 mod tests {
     use super::*;
 
+    /// The day `name` was enrolled on, if it was.
+    fn day_of(households: &ReplayHouseholds, name: &str) -> Option<NaiveDate> {
+        households.enrolled_on(name).map(|(on, _)| on)
+    }
+
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
     }
@@ -112,27 +117,15 @@ mod tests {
         households.insert("H1", day("2014-01-01"), Seq::new(1));
         households.insert("H10", day("2015-02-03"), Seq::new(2));
         households.insert("H", day("2016-03-04"), Seq::new(3));
-        assert_eq!(
-            households.enrolled_on("H1").map(|(on, _)| on),
-            Some(day("2014-01-01"))
-        );
-        assert_eq!(
-            households.enrolled_on("H10").map(|(on, _)| on),
-            Some(day("2015-02-03"))
-        );
-        assert_eq!(
-            households.enrolled_on("H").map(|(on, _)| on),
-            Some(day("2016-03-04"))
-        );
-        assert_eq!(households.enrolled_on("H2").map(|(on, _)| on), None);
-        assert_eq!(households.enrolled_on("H1H").map(|(on, _)| on), None);
-        assert_eq!(households.enrolled_on("").map(|(on, _)| on), None);
+        assert_eq!(day_of(&households, "H1"), Some(day("2014-01-01")));
+        assert_eq!(day_of(&households, "H10"), Some(day("2015-02-03")));
+        assert_eq!(day_of(&households, "H"), Some(day("2016-03-04")));
+        assert_eq!(day_of(&households, "H2"), None);
+        assert_eq!(day_of(&households, "H1H"), None);
+        assert_eq!(day_of(&households, ""), None);
         // Enrolled again: the later enrollment counts.
         households.insert("H10", day("2017-01-01"), Seq::new(4));
-        assert_eq!(
-            households.enrolled_on("H10").map(|(on, _)| on),
-            Some(day("2017-01-01"))
-        );
+        assert_eq!(day_of(&households, "H10"), Some(day("2017-01-01")));
         assert_eq!(households.entries.len(), 3);
     }
 
@@ -163,27 +156,15 @@ mod tests {
         }
         households.insert("H5", day("2019-01-01"), Seq::new(201));
         households.forget_from(Seq::new(150));
-        assert_eq!(
-            households.enrolled_on("H149").map(|(on, _)| on),
-            Some(day("2014-01-01"))
-        );
-        assert_eq!(
-            households.enrolled_on("H1").map(|(on, _)| on),
-            Some(day("2014-01-01"))
-        );
-        assert_eq!(households.enrolled_on("H150").map(|(on, _)| on), None);
-        assert_eq!(households.enrolled_on("H200").map(|(on, _)| on), None);
+        assert_eq!(day_of(&households, "H149"), Some(day("2014-01-01")));
+        assert_eq!(day_of(&households, "H1"), Some(day("2014-01-01")));
+        assert_eq!(day_of(&households, "H150"), None);
+        assert_eq!(day_of(&households, "H200"), None);
         // Re-enrolled after the savepoint: gone with it, as a map's retain would drop it.
-        assert_eq!(households.enrolled_on("H5").map(|(on, _)| on), None);
+        assert_eq!(day_of(&households, "H5"), None);
         households.insert("H150", day("2020-01-01"), Seq::new(150));
-        assert_eq!(
-            households.enrolled_on("H150").map(|(on, _)| on),
-            Some(day("2020-01-01"))
-        );
+        assert_eq!(day_of(&households, "H150"), Some(day("2020-01-01")));
         households.forget_from(Seq::new(151));
-        assert_eq!(
-            households.enrolled_on("H150").map(|(on, _)| on),
-            Some(day("2020-01-01"))
-        );
+        assert_eq!(day_of(&households, "H150"), Some(day("2020-01-01")));
     }
 }
