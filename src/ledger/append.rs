@@ -514,28 +514,40 @@ fn write_chunks(
     std::thread::scope(|scope| {
         let (send, writes) = std::sync::mpsc::sync_channel(STORE_WRITES_WAITING);
         let storing = scope.spawn(move || store_writes(&store, writes, beyond, written));
-        let mut told = WrittenEvents::new();
-        let added: Result<(), LedgerError> = (|| {
-            for chunk in chunks {
-                for (seq, reference, body) in chunk {
-                    writer.add(ctx, seq, &reference, &body)?;
-                    if tell_written {
-                        told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
-                    }
-                }
-                if writer.pending >= STREAM_WRITE_EVENTS {
-                    let write = (writer.take(), writer.head.size, std::mem::take(&mut told));
-                    if send.send(write).is_err() {
-                        break; // the storing thread stopped: its error is the batch's
-                    }
-                }
-            }
-            Ok(())
-        })();
+        let added = add_chunks(&mut writer, chunks, ctx, &send, tell_written);
         drop(send);
         let stored = storing.join().expect("the storing thread does not panic");
         added.and(stored).map(|()| writer)
     })
+}
+
+/// Adds each chunk's events to the writer and hands its batch, with the last seq it holds
+/// and (if `tell_written`) its records, to the storing thread whenever it holds
+/// [`STREAM_WRITE_EVENTS`]; stops early once the storing thread has stopped, whose error
+/// is then the batch's.
+fn add_chunks(
+    writer: &mut BatchWriter,
+    chunks: std::sync::mpsc::Receiver<Vec<PlannedRow>>,
+    ctx: &AppendContext,
+    send: &std::sync::mpsc::SyncSender<StoreWrite>,
+    tell_written: bool,
+) -> Result<(), LedgerError> {
+    let mut told = WrittenEvents::new();
+    for chunk in chunks {
+        for (seq, reference, body) in chunk {
+            writer.add(ctx, seq, &reference, &body)?;
+            if tell_written {
+                told.push((seq, writer.head.hash, record_of(ctx, seq, reference, body)));
+            }
+        }
+        if writer.pending >= STREAM_WRITE_EVENTS {
+            let write = (writer.take(), writer.head.size, std::mem::take(&mut told));
+            if send.send(write).is_err() {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Batches written beyond the head that may wait for the storing thread: one being written
